@@ -1,0 +1,155 @@
+/* fsutil.c - file system helpers.  Never logs; returns -errno. */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+#include "util.h"
+
+int
+mkdir_p(const char *path, unsigned mode)
+{
+	_cleanup_free_ char *p = xstrdup(path);
+
+	for (char *s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, mode) == -1 && errno != EEXIST)
+			return -errno;
+		*s = '/';
+	}
+	if (mkdir(p, mode) == -1 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+int
+file_read_all(const char *path, size_t max, char **ret_buf, size_t *ret_len)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	_cleanup_free_ char *buf = NULL;
+	size_t len = 0, cap = 4096;
+
+	if (fd == -1)
+		return -errno;
+	buf = xmalloc(cap + 1);
+	for (;;) {
+		ssize_t n;
+
+		if (len == cap) {
+			if (cap >= max + 1)
+				return -EFBIG;
+			cap = MIN(cap * 2, max + 1);
+			buf = xrealloc(buf, cap + 1);
+		}
+		n = read(fd, buf + len, cap - len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			return -errno;
+		if (n == 0)
+			break;
+		len += n;
+	}
+	if (len > max)
+		return -EFBIG;
+	buf[len] = '\0';
+	*ret_buf = TAKE_PTR(buf);
+	if (ret_len)
+		*ret_len = len;
+	return 0;
+}
+
+int
+file_write_atomic(const char *path, const void *data, size_t len,
+    unsigned mode)
+{
+	_cleanup_free_ char *tmp = xasprintf("%s.tmp.%d", path, getpid());
+	int fd, r = 0;
+	size_t off = 0;
+
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	if (fd == -1)
+		return -errno;
+	while (off < len) {
+		ssize_t n = write(fd, (const char *)data + off, len - off);
+
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			r = -errno;
+			break;
+		}
+		off += n;
+	}
+	if (r == 0 && fsync(fd) == -1)
+		r = -errno;
+	close(fd);
+	if (r == 0 && rename(tmp, path) == -1)
+		r = -errno;
+	if (r < 0)
+		unlink(tmp);
+	return r;
+}
+
+bool
+path_is_under(const char *path, const char *dir)
+{
+	char rdir[PATH_MAX], rparent[PATH_MAX];
+	_cleanup_free_ char *copy = xstrdup(path);
+	_cleanup_free_ char *copy2 = xstrdup(path);
+	const char *base = basename(copy2);
+	size_t n;
+
+	if (!realpath(dir, rdir))
+		return false;
+	if (streq(base, "..") || streq(base, ".") || !*base)
+		return false;
+	if (!realpath(dirname(copy), rparent))
+		return false;
+	n = strlen(rdir);
+	if (strncmp(rparent, rdir, n) != 0)
+		return false;
+	if (rparent[n] != '\0' && rparent[n] != '/' && !streq(rdir, "/"))
+		return false;
+	/* An existing path that is a symlink must resolve inside too. */
+	char rfull[PATH_MAX];
+	if (realpath(path, rfull)) {
+		if (strncmp(rfull, rdir, n) != 0 ||
+		    (rfull[n] != '/' && !streq(rdir, "/")))
+			return false;
+	}
+	return true;
+}
+
+int
+fs_free_bytes(const char *path, uint64_t *ret_bytes)
+{
+	struct statvfs st;
+
+	if (statvfs(path, &st) == -1)
+		return -errno;
+	*ret_bytes = (uint64_t)st.f_bavail * st.f_frsize;
+	return 0;
+}
+
+int
+fd_set_cloexec_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl == -1 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1)
+		return -errno;
+	fl = fcntl(fd, F_GETFD);
+	if (fl == -1 || fcntl(fd, F_SETFD, fl | FD_CLOEXEC) == -1)
+		return -errno;
+	return 0;
+}

@@ -1,0 +1,30 @@
+/* fsutil.h - small file system helpers: directories, whole-file reads with
+ * a limit, atomic writes, and "is this path inside that directory". */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* mkdir -p with mode; 0 or -errno. */
+int mkdir_p(const char *path, unsigned mode);
+
+/* Read at most max bytes of path into a NUL-terminated buffer the caller
+ * frees.  -EFBIG when the file is larger than max. */
+int file_read_all(const char *path, size_t max, char **ret_buf,
+    size_t *ret_len);
+
+/* Write data to path through a temporary file, fsync and rename, so that a
+ * crash leaves either the old or the new contents. */
+int file_write_atomic(const char *path, const void *data, size_t len,
+    unsigned mode);
+
+/* True when path (which need not exist yet; its parent must) lies inside
+ * dir after resolving symlinks and "..". */
+bool path_is_under(const char *path, const char *dir);
+
+/* Free bytes for unprivileged users on the file system holding path. */
+int fs_free_bytes(const char *path, uint64_t *ret_bytes);
+
+/* Set O_CLOEXEC and O_NONBLOCK on fd. */
+int fd_set_cloexec_nonblock(int fd);

@@ -1,0 +1,132 @@
+/* store.h - the host's state in SQLite (WAL): pools, switches, peers, VMs
+ * with their disks and NICs, jobs and events.  Every function runs on the
+ * loop thread, in short transactions, and never logs above debug.  Rows
+ * are plain structs owned by the caller (free with the matching _free). */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+struct store;
+
+#define STORE_SCHEMA_VERSION 1
+
+/* Open (creating if needed) the database at path, switch it to WAL, and
+ * run every schema migration newer than the file's version in one
+ * transaction.  Fails with -EPROTO when the file is from a newer tern. */
+int store_open(const char *path, struct store **ret_st, struct err *err);
+struct store *store_close(struct store *st);
+
+/* Transactions nest by counting: only the outermost commits or rolls
+ * back; a rollback anywhere makes the outermost commit a rollback. */
+int store_begin(struct store *st);
+int store_commit(struct store *st);
+void store_rollback(struct store *st);
+
+/* Key/value host settings and identity (e.g. "host.uuid"). */
+int store_meta_get(struct store *st, const char *key, char **ret_value);
+int store_meta_set(struct store *st, const char *key, const char *value);
+
+/* ---- named objects: pools, switches, peers ---- */
+struct obj_row {
+	char *name;
+	char *a;	/* pool: path; switch: bridge; peer: url */
+	char *b;	/* peer: fingerprint; else NULL */
+};
+
+enum store_kind { STORE_POOL, STORE_SWITCH, STORE_PEER, STORE__COUNT };
+
+/* -EEXIST when the name (or the unique a/b column) is taken. */
+int store_obj_insert(struct store *st, enum store_kind kind,
+    const struct obj_row *row);
+/* -ENOENT when there is no such name. */
+int store_obj_delete(struct store *st, enum store_kind kind,
+    const char *name);
+int store_obj_list(struct store *st, enum store_kind kind,
+    struct obj_row **ret_rows, size_t *ret_n);
+void obj_rows_free(struct obj_row *rows, size_t n);
+
+/* ---- VMs ---- */
+struct disk_row {
+	char name[8];		/* vda, vdb, ... */
+	char *path;
+	char *pool;		/* NULL for a path outside tern's pools */
+	uint64_t size_bytes;	/* virtual size */
+	bool owned;		/* created by tern: deleted with the VM */
+};
+
+struct nic_row {
+	char mac[18];
+	char *switch_name;
+};
+
+/* A VM's configuration plus the runtime facts a restarted ternd needs to
+ * re-attach: the QEMU pid and its start time (to tell a reused pid). */
+struct vm_row {
+	char uuid[37];
+	char *name;
+	int cpus;
+	uint64_t memory_mib;
+	bool cpu_compat;
+	char *kernel, *initrd, *cmdline;	/* NULL: boot from disk */
+	char *state;				/* vm_state_name() */
+	int64_t pid;				/* 0 when no QEMU */
+	uint64_t pid_start;			/* /proc/PID/stat field 22 */
+	uint64_t created_ms, started_ms;	/* wall clock */
+	size_t n_disks, n_nics;
+	struct disk_row *disks;
+	struct nic_row *nics;
+};
+
+/* Insert the VM with its disks and NICs atomically.  -EEXIST when the
+ * name, a disk path or a MAC is taken. */
+int store_vm_insert(struct store *st, const struct vm_row *vm);
+int store_vm_set_runtime(struct store *st, const char *uuid,
+    const char *state, int64_t pid, uint64_t pid_start,
+    uint64_t started_ms);
+int store_vm_delete(struct store *st, const char *uuid);
+int store_vm_load_all(struct store *st, struct vm_row ***ret_vms,
+    size_t *ret_n);
+/* Frees one row and returns NULL. */
+struct vm_row *vm_row_free(struct vm_row *vm);
+
+/* ---- jobs ---- */
+struct job_row {
+	int64_t id;		/* assigned by store_job_insert */
+	char *type;		/* "vm.start" */
+	char *vm_uuid, *vm_name;
+	char *state;		/* job_state_name() */
+	char *phase;		/* where a restarted ternd resumes */
+	uint64_t done, total;
+	char *unit;		/* "bytes" | "steps" */
+	double rate;		/* unit/s, < 0 when unknown */
+	int64_t eta_s;		/* < 0 when unknown */
+	char *error;
+	char *details;		/* JSON object text */
+	uint64_t created_ms, started_ms, ended_ms;
+};
+
+int store_job_insert(struct store *st, struct job_row *job);
+int store_job_update(struct store *st, const struct job_row *job);
+/* Jobs not yet ended (queued or running), oldest first. */
+int store_job_load_active(struct store *st, struct job_row ***ret_jobs,
+    size_t *ret_n);
+/* The API view of one job (NULL: not found) or of the newest 100. */
+json_t *store_job_json(struct store *st, int64_t id);
+json_t *store_job_list_json(struct store *st, const char *vm_name,
+    bool active_only);
+struct job_row *job_row_free(struct job_row *job);
+/* The API view of a row. */
+json_t *job_row_to_json(const struct job_row *job);
+
+/* ---- events ---- */
+int store_event_add(struct store *st, const char *severity,
+    const char *vm_name, int64_t job_id, const char *message,
+    int64_t *ret_id);
+/* {"events": [...], "last_id": N}: events with id > after, oldest first. */
+json_t *store_event_list_json(struct store *st, const char *vm_name,
+    int64_t after, int limit);

@@ -1,0 +1,161 @@
+/* test_base.c - unit tests for src/base: errors, sizes, names, JSON
+ * request reading, paths. */
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "fsutil.h"
+#include "jsonutil.h"
+#include "size.h"
+#include "test.h"
+#include "util.h"
+
+static void
+test_err_set_returns_code(void)
+{
+	struct err e = { 0 };
+
+	ASSERT_EQ(err_set(&e, -ENOENT, "vm '%s' not found", "a"), -ENOENT);
+	ASSERT_STREQ(e.msg, "vm 'a' not found");
+	/* set at most once */
+	err_set(&e, -EINVAL, "second");
+	ASSERT_EQ(e.code, -ENOENT);
+	ASSERT_EQ(err_set(NULL, -EIO, "x"), -EIO);
+}
+
+static void
+test_size_parse(void)
+{
+	uint64_t v = 0;
+	struct err e = { 0 };
+
+	ASSERT_EQ(size_parse("512M", &v, NULL), 0);
+	ASSERT_EQ(v, 512ULL << 20);
+	ASSERT_EQ(size_parse("1GiB", &v, NULL), 0);
+	ASSERT_EQ(v, 1ULL << 30);
+	ASSERT_EQ(size_parse("4096", &v, NULL), 0);
+	ASSERT_EQ(v, 4096);
+	ASSERT_EQ(size_parse("2t", &v, NULL), 0);
+	ASSERT_EQ(v, 2ULL << 40);
+	ASSERT_EQ(size_parse("12X", &v, &e), -EINVAL);
+	ASSERT_CONTAINS(e.msg, "invalid size '12X'");
+	ASSERT_EQ(size_parse("0", &v, NULL), -EINVAL);
+	ASSERT_EQ(size_parse("-1", &v, NULL), -EINVAL);
+	ASSERT_EQ(size_parse("", &v, NULL), -EINVAL);
+	ASSERT_EQ(size_parse("17T", &v, NULL), -EINVAL);
+	ASSERT_EQ(size_parse("99999999999999999999999", &v, NULL), -EINVAL);
+}
+
+static void
+test_names_and_uuids(void)
+{
+	char u[37];
+
+	ASSERT_TRUE(name_is_valid("web-1.prod_a"));
+	ASSERT_TRUE(!name_is_valid(""));
+	ASSERT_TRUE(!name_is_valid("-x"));
+	ASSERT_TRUE(!name_is_valid("a/b"));
+	ASSERT_TRUE(!name_is_valid("a b"));
+	ASSERT_TRUE(!name_is_valid(
+	    "0123456789012345678901234567890123456789012345678901234567890123"));
+	uuid_generate_text(u);
+	ASSERT_TRUE(uuid_is_valid(u));
+	ASSERT_EQ(u[14], '4');
+	ASSERT_TRUE(!uuid_is_valid("not-a-uuid"));
+}
+
+static void
+test_json_strict(void)
+{
+	static const char *const allowed[] = { "name", "cpus", NULL };
+	json_t *o = NULL;
+	struct err e = { 0 };
+	const char *s = NULL;
+	int64_t i = 0;
+
+	ASSERT_EQ(json_parse_object("{\"name\":\"a\",\"cpus\":2}", 21, &o,
+	    NULL), 0);
+	ASSERT_EQ(json_check_fields(o, allowed, "vm", NULL), 0);
+	ASSERT_EQ(json_get_str(o, "name", true, &s, NULL), 0);
+	ASSERT_STREQ(s, "a");
+	ASSERT_EQ(json_get_int(o, "cpus", true, 1, 64, &i, NULL), 0);
+	ASSERT_EQ(i, 2);
+	ASSERT_EQ(json_get_int(o, "cpus", true, 3, 64, &i, &e), -EINVAL);
+	ASSERT_CONTAINS(e.msg, "between 3 and 64");
+	json_decref(o);
+
+	memset(&e, 0, sizeof(e));
+	ASSERT_EQ(json_parse_object("{\"name\":1,\"bogus\":2}", 20, &o,
+	    NULL), 0);
+	ASSERT_EQ(json_check_fields(o, allowed, "vm create", &e), -EINVAL);
+	ASSERT_STREQ(e.msg, "unknown field 'bogus' in vm create request");
+	ASSERT_EQ(json_get_str(o, "name", true, &s, NULL), -EINVAL);
+	json_decref(o);
+
+	memset(&e, 0, sizeof(e));
+	ASSERT_EQ(json_parse_object("{\"a\":", 5, &o, &e), -EINVAL);
+	ASSERT_CONTAINS(e.msg, "malformed JSON");
+	ASSERT_EQ(json_parse_object("[1]", 3, &o, NULL), -EINVAL);
+	ASSERT_EQ(json_parse_object("{\"a\":1,\"a\":2}", 13, &o, NULL),
+	    -EINVAL);
+	ASSERT_EQ(json_parse_object("{}", JSON_MAX_BODY + 1, &o, NULL),
+	    -E2BIG);
+}
+
+static void
+test_path_is_under(void)
+{
+	char dir[] = "/tmp/tern-test-XXXXXX";
+	_cleanup_free_ char *sub = NULL, *link = NULL, *in = NULL,
+	    *dotdot = NULL, *sibling = NULL;
+
+	ASSERT_TRUE(mkdtemp(dir) != NULL);
+	sub = xasprintf("%s/pool", dir);
+	link = xasprintf("%s/pool/escape", dir);
+	in = xasprintf("%s/pool/a.qcow2", dir);
+	dotdot = xasprintf("%s/pool/../a.qcow2", dir);
+	sibling = xasprintf("%s/poolx/a.qcow2", dir);
+	ASSERT_EQ(mkdir_p(sub, 0700), 0);
+	ASSERT_TRUE(path_is_under(in, sub));
+	ASSERT_TRUE(!path_is_under(dotdot, sub));
+	ASSERT_TRUE(!path_is_under(sibling, sub));
+	ASSERT_TRUE(!path_is_under("/etc/passwd", sub));
+	ASSERT_EQ(symlink("/etc/passwd", link), 0);
+	ASSERT_TRUE(!path_is_under(link, sub));
+	unlink(link);
+	rmdir(sub);
+	rmdir(dir);
+}
+
+static void
+test_file_atomic(void)
+{
+	char dir[] = "/tmp/tern-test-XXXXXX";
+	char *p, *buf = NULL;
+	size_t len = 0;
+
+	ASSERT_TRUE(mkdtemp(dir) != NULL);
+	p = xasprintf("%s/f", dir);
+	ASSERT_EQ(file_write_atomic(p, "hello", 5, 0600), 0);
+	ASSERT_EQ(file_read_all(p, 100, &buf, &len), 0);
+	ASSERT_STREQ(buf, "hello");
+	ASSERT_EQ(len, 5);
+	free(buf);
+	ASSERT_EQ(file_read_all(p, 3, &buf, &len), -EFBIG);
+	unlink(p);
+	rmdir(dir);
+	free(p);
+}
+
+int
+main(void)
+{
+	RUN_TEST(test_err_set_returns_code);
+	RUN_TEST(test_size_parse);
+	RUN_TEST(test_names_and_uuids);
+	RUN_TEST(test_json_strict);
+	RUN_TEST(test_path_is_under);
+	RUN_TEST(test_file_atomic);
+	return TEST_REPORT();
+}

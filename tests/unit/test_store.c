@@ -1,0 +1,207 @@
+/* test_store.c - unit tests for src/store against a real SQLite file:
+ * schema, constraints, VM rows with children, jobs, events. */
+#include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "store.h"
+#include "test.h"
+#include "util.h"
+
+static char dir[] = "/tmp/tern-store-XXXXXX";
+
+static struct store *
+open_fresh(const char *name)
+{
+	char *p = xasprintf("%s/%s", dir, name);
+	struct store *st = NULL;
+
+	if (store_open(p, &st, NULL) < 0)
+		st = NULL;
+	free(p);
+	return st;
+}
+
+static void
+test_objects(void)
+{
+	struct store *st = open_fresh("obj.db");
+	struct obj_row a = { "local", "/pools/a", NULL };
+	struct obj_row b = { "other", "/pools/a", NULL };
+	struct obj_row *rows;
+	size_t n;
+
+	ASSERT_TRUE(st);
+	ASSERT_EQ(store_obj_insert(st, STORE_POOL, &a), 0);
+	ASSERT_EQ(store_obj_insert(st, STORE_POOL, &a), -EEXIST);
+	ASSERT_EQ(store_obj_insert(st, STORE_POOL, &b), -EEXIST);
+	ASSERT_EQ(store_obj_list(st, STORE_POOL, &rows, &n), 0);
+	ASSERT_EQ(n, 1);
+	ASSERT_STREQ(rows[0].a, "/pools/a");
+	obj_rows_free(rows, n);
+	ASSERT_EQ(store_obj_delete(st, STORE_POOL, "nope"), -ENOENT);
+	ASSERT_EQ(store_obj_delete(st, STORE_POOL, "local"), 0);
+	store_close(st);
+}
+
+static struct vm_row *
+make_vm(const char *name, const char *disk, const char *mac)
+{
+	struct vm_row *vm = xzalloc(sizeof(*vm));
+
+	uuid_generate_text(vm->uuid);
+	vm->name = xstrdup(name);
+	vm->cpus = 1;
+	vm->memory_mib = 128;
+	vm->state = xstrdup("off");
+	vm->n_disks = 1;
+	vm->disks = xzalloc(sizeof(*vm->disks));
+	snprintf(vm->disks[0].name, 8, "vda");
+	vm->disks[0].path = xstrdup(disk);
+	vm->disks[0].pool = xstrdup("local");
+	vm->disks[0].size_bytes = 1 << 30;
+	vm->disks[0].owned = true;
+	vm->n_nics = 1;
+	vm->nics = xzalloc(sizeof(*vm->nics));
+	snprintf(vm->nics[0].mac, 18, "%s", mac);
+	vm->nics[0].switch_name = xstrdup("lan");
+	return vm;
+}
+
+static void
+test_vm_rows(void)
+{
+	struct store *st = open_fresh("vm.db");
+	struct vm_row *a = make_vm("a", "/p/a.qcow2", "52:54:00:00:00:01");
+	struct vm_row *dup_disk = make_vm("b", "/p/a.qcow2",
+	    "52:54:00:00:00:02");
+	struct vm_row **all;
+	size_t n;
+
+	ASSERT_TRUE(st);
+	ASSERT_EQ(store_vm_insert(st, a), 0);
+	/* a clash in a child row rolls the whole VM back */
+	ASSERT_EQ(store_vm_insert(st, dup_disk), -EEXIST);
+	ASSERT_EQ(store_vm_set_runtime(st, a->uuid, "running", 42, 7, 1000),
+	    0);
+	ASSERT_EQ(store_vm_load_all(st, &all, &n), 0);
+	ASSERT_EQ(n, 1);
+	ASSERT_STREQ(all[0]->name, "a");
+	ASSERT_STREQ(all[0]->state, "running");
+	ASSERT_EQ(all[0]->pid, 42);
+	ASSERT_EQ(all[0]->n_disks, 1);
+	ASSERT_EQ(all[0]->disks[0].owned, 1);
+	ASSERT_STREQ(all[0]->nics[0].mac, "52:54:00:00:00:01");
+	vm_row_free(all[0]);
+	free(all);
+	ASSERT_EQ(store_vm_delete(st, a->uuid), 0);
+	ASSERT_EQ(store_vm_delete(st, a->uuid), -ENOENT);
+	vm_row_free(a);
+	vm_row_free(dup_disk);
+	store_close(st);
+}
+
+static void
+test_jobs_and_events(void)
+{
+	struct store *st = open_fresh("job.db");
+	struct job_row j = { .type = "vm.start", .vm_name = "a",
+		.state = "running", .phase = "launch", .unit = "steps",
+		.rate = -1, .eta_s = -1, .details = "{\"x\":1}",
+		.created_ms = 1 };
+	struct job_row **act;
+	size_t n;
+	json_t *v, *ev;
+
+	ASSERT_TRUE(st);
+	ASSERT_EQ(store_job_insert(st, &j), 0);
+	ASSERT_TRUE(j.id > 0);
+	ASSERT_EQ(store_job_load_active(st, &act, &n), 0);
+	ASSERT_EQ(n, 1);
+	ASSERT_STREQ(act[0]->phase, "launch");
+	job_row_free(act[0]);
+	free(act);
+	j.state = "succeeded";
+	j.ended_ms = 5;
+	ASSERT_EQ(store_job_update(st, &j), 0);
+	ASSERT_EQ(store_job_load_active(st, &act, &n), 0);
+	ASSERT_EQ(n, 0);
+	free(act);
+	v = store_job_json(st, j.id);
+	ASSERT_TRUE(v);
+	ASSERT_STREQ(json_string_value(json_object_get(v, "state")),
+	    "succeeded");
+	ASSERT_EQ(json_integer_value(json_object_get(json_object_get(v,
+	    "details"), "x")), 1);
+	json_decref(v);
+	ASSERT_TRUE(store_job_json(st, 999) == NULL);
+
+	ASSERT_EQ(store_event_add(st, "info", "a", j.id, "one", NULL), 0);
+	ASSERT_EQ(store_event_add(st, "info", "b", 0, "two", NULL), 0);
+	ev = store_event_list_json(st, NULL, 0, 10);
+	ASSERT_EQ(json_array_size(json_object_get(ev, "events")), 2);
+	ASSERT_EQ(json_integer_value(json_object_get(ev, "last_id")), 2);
+	json_decref(ev);
+	ev = store_event_list_json(st, "b", 0, 10);
+	ASSERT_EQ(json_array_size(json_object_get(ev, "events")), 1);
+	json_decref(ev);
+	ev = store_event_list_json(st, NULL, 2, 10);
+	ASSERT_EQ(json_array_size(json_object_get(ev, "events")), 0);
+	ASSERT_EQ(json_integer_value(json_object_get(ev, "last_id")), 2);
+	json_decref(ev);
+	store_close(st);
+}
+
+static void
+test_reopen_keeps_state(void)
+{
+	struct store *st = open_fresh("re.db");
+	char *v = NULL;
+
+	ASSERT_TRUE(st);
+	ASSERT_EQ(store_meta_set(st, "host.uuid", "u1"), 0);
+	store_close(st);
+	st = open_fresh("re.db");
+	ASSERT_TRUE(st);
+	ASSERT_EQ(store_meta_get(st, "host.uuid", &v), 0);
+	ASSERT_STREQ(v, "u1");
+	free(v);
+	store_close(st);
+}
+
+static void
+test_newer_schema_refused(void)
+{
+	struct store *st = open_fresh("new.db");
+	char *p = xasprintf("%s/new.db", dir);
+	char *cmd = xasprintf("sqlite3 %s 'PRAGMA user_version=99'", p);
+	struct err e = { 0 };
+
+	ASSERT_TRUE(st);
+	store_close(st);
+	ASSERT_EQ(system(cmd), 0);
+	ASSERT_EQ(store_open(p, &st, &e), -EPROTO);
+	ASSERT_CONTAINS(e.msg, "newer than this ternd");
+	free(p);
+	free(cmd);
+}
+
+int
+main(void)
+{
+	char *rm;
+	int r;
+
+	if (!mkdtemp(dir))
+		return 1;
+	RUN_TEST(test_objects);
+	RUN_TEST(test_vm_rows);
+	RUN_TEST(test_jobs_and_events);
+	RUN_TEST(test_reopen_keeps_state);
+	RUN_TEST(test_newer_schema_refused);
+	r = TEST_REPORT();
+	rm = xasprintf("rm -rf %s", dir);
+	(void)!system(rm);
+	free(rm);
+	return r;
+}
