@@ -1,0 +1,227 @@
+/* api.c - routing, authentication and the errno -> HTTP status table.
+ * Logs nothing per request except failures of the server itself. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "jsonutil.h"
+#include "log.h"
+#include "util.h"
+
+
+struct route {
+	const char *method;
+	const char *pattern;	/* "/v1/vms/ * /start" with * a parameter */
+	api_fn fn;
+};
+
+static const struct route routes[] = {
+	{ "GET", "/v1/host", api_host_get },
+	{ "GET", "/v1/pools", api_obj_list },
+	{ "POST", "/v1/pools", api_obj_create },
+	{ "DELETE", "/v1/pools/*", api_obj_delete },
+	{ "GET", "/v1/switches", api_obj_list },
+	{ "POST", "/v1/switches", api_obj_create },
+	{ "DELETE", "/v1/switches/*", api_obj_delete },
+	{ "GET", "/v1/peers", api_obj_list },
+	{ "POST", "/v1/peers", api_obj_create },
+	{ "DELETE", "/v1/peers/*", api_obj_delete },
+	{ "GET", "/v1/vms", api_vm_list },
+	{ "POST", "/v1/vms", api_vm_create },
+	{ "GET", "/v1/vms/*", api_vm_get },
+	{ "DELETE", "/v1/vms/*", api_vm_delete },
+	{ "POST", "/v1/vms/*/start", api_vm_action },
+	{ "POST", "/v1/vms/*/stop", api_vm_action },
+	{ "POST", "/v1/vms/*/pause", api_vm_action },
+	{ "POST", "/v1/vms/*/resume", api_vm_action },
+	{ "GET", "/v1/vms/*/console", api_vm_console },
+	{ "GET", "/v1/jobs", api_jobs_list },
+	{ "GET", "/v1/jobs/*", api_job_get },
+	{ "POST", "/v1/jobs/*/cancel", api_job_cancel },
+	{ "GET", "/v1/events", api_events },
+	{ "GET", "/metrics", api_metrics },
+};
+
+unsigned
+api_status_of(int code)
+{
+	switch (code) {
+	case -ENOENT: return 404;
+	case -EEXIST: case -EBUSY: return 409;
+	case -EINVAL: case -EPERM: case -ENAMETOOLONG: return 400;
+	case -EACCES: return 403;
+	case -E2BIG: case -EFBIG: return 413;
+	case -ENOMEM: case -ENOSPC: return 507;
+	default: return 500;
+	}
+}
+
+static const char *
+api_code_name(unsigned status)
+{
+	switch (status) {
+	case 400: return "invalid";
+	case 403: return "forbidden";
+	case 404: return "not_found";
+	case 405: return "method";
+	case 409: return "conflict";
+	case 413: return "too_large";
+	case 507: return "no_space";
+	default: return "internal";
+	}
+}
+
+static void
+api_reply_error(struct http_req *req, unsigned status, const char *msg)
+{
+	http_reply_json(req, status, json_pack("{s{ss ss}}", "error", "code",
+	    api_code_name(status), "message", msg));
+}
+
+/* Split url into segments; false when it is too deep or has empty ones. */
+static size_t
+api_split(char *url, char **segs)
+{
+	size_t n = 0;
+
+	for (char *s = strtok(url, "/"); s; s = strtok(NULL, "/")) {
+		if (n == API_MAX_SEGS)
+			return 0;
+		segs[n++] = s;
+	}
+	return n;
+}
+
+/* Match url segments against pattern; fills params with the '*' parts. */
+static bool
+api_match(const char *pattern, char **segs, size_t n, char **params)
+{
+	char buf[128], *ps[API_MAX_SEGS];
+	size_t np, k = 0;
+
+	snprintf(buf, sizeof(buf), "%s", pattern);
+	np = api_split(buf, ps);
+	if (np != n)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (streq(ps[i], "*"))
+			params[k++] = segs[i];
+		else if (!streq(ps[i], segs[i]))
+			return false;
+	}
+	return true;
+}
+
+static bool
+api_trusted(struct api *a, struct http_req *req)
+{
+	struct obj_row *rows;
+	size_t n;
+	bool ok = false;
+
+	if (!req->tls)
+		return true;	/* the local socket is root-only */
+	if (!req->has_peer_fp || !a->h ||
+	    store_obj_list(a->h->store, STORE_PEER, &rows, &n) < 0)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		ok |= streq(rows[i].b, req->peer_fp);
+	obj_rows_free(rows, n);
+	return ok;
+}
+
+api_fn
+api_route_find(const char *method, char *url, char **params,
+    bool *ret_path_found)
+{
+	char *segs[API_MAX_SEGS];
+	size_t n = api_split(url, segs);
+
+	*ret_path_found = false;
+	for (size_t i = 0; n > 0 && i < ARRAY_SIZE(routes); i++) {
+		if (!api_match(routes[i].pattern, segs, n, params))
+			continue;
+		*ret_path_found = true;
+		if (streq(routes[i].method, method))
+			return routes[i].fn;
+	}
+	return NULL;
+}
+
+void
+api_handle(struct http_req *req, void *ud)
+{
+	struct api *a = ud;
+	_cleanup_free_ char *url = xstrdup(req->url);
+	char *params[API_MAX_SEGS] = { 0 };
+	bool path_found;
+	struct err err = { 0 };
+	api_fn fn;
+
+	if (!api_trusted(a, req)) {
+		char msg[200];
+
+		snprintf(msg, sizeof(msg), "client certificate %s is not "
+		    "trusted by this host: add it with 'tern peer add'",
+		    req->has_peer_fp ? req->peer_fp : "(none sent)");
+		api_reply_error(req, 403, msg);
+		return;
+	}
+	if (req->too_large) {
+		api_reply_error(req, 413, "request body is over 1 MiB");
+		return;
+	}
+	fn = api_route_find(req->method, url, params, &path_found);
+	if (fn) {
+		int r = fn(a, req, params, &err);
+
+		if (r < 0 && !req->answered)
+			api_reply_error(req, api_status_of(r),
+			    err.msg[0] ? err.msg : strerror(-r));
+		return;
+	}
+	if (path_found)
+		api_reply_error(req, 405, "method not allowed for this path");
+	else
+		api_reply_error(req, 404, "no such API path; see docs/api.md");
+}
+
+int
+api_body(struct http_req *req, json_t **ret, struct err *err)
+{
+	if (!req->body || req->body_len == 0) {
+		*ret = json_object();
+		return 0;
+	}
+	return json_parse_object(req->body, req->body_len, ret, err);
+}
+
+int
+api_start(struct api *a, struct host *h, char *key_pem, char *cert_pem,
+    struct err *err)
+{
+	_cleanup_free_ char *sock = xasprintf("%s/ternd.sock", h->cfg.run_dir);
+	int r;
+
+	a->h = h;
+	a->key_pem = key_pem;
+	a->cert_pem = cert_pem;
+	r = http_server_start_unix(h->loop, sock, api_handle, a, &a->local,
+	    err);
+	if (r < 0 || !h->cfg.listen)
+		return r;
+	return http_server_start_tls(h->loop, h->cfg.listen, key_pem,
+	    cert_pem, api_handle, a, &a->tls, err);
+}
+
+void
+api_stop(struct api *a)
+{
+	a->local = http_server_stop(a->local);
+	a->tls = http_server_stop(a->tls);
+	free(a->key_pem);
+	free(a->cert_pem);
+	a->key_pem = a->cert_pem = NULL;
+}

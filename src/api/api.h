@@ -1,0 +1,62 @@
+/* api.h - the HTTP API of docs/api.md on both transports.  Maps errors to
+ * statuses in one table (api_status_of), checks TLS clients against the
+ * trusted peers, and routes to the handlers in vm_api.c and obj_api.c. */
+#pragma once
+
+#include <jansson.h>
+
+#include "err.h"
+#include "host.h"
+#include "http.h"
+
+struct api {
+	struct host *h;
+	struct http_server *local;
+	struct http_server *tls;
+	char *key_pem, *cert_pem;
+};
+
+/* Start the local socket (RUN_DIR/ternd.sock) and, if h->cfg.listen is
+ * set, HTTPS with the identity in key_pem/cert_pem (taken). */
+int api_start(struct api *a, struct host *h, char *key_pem, char *cert_pem,
+    struct err *err);
+void api_stop(struct api *a);
+
+/* HTTP status for a negative errno. */
+unsigned api_status_of(int code);
+
+/* Route one request and answer it. */
+void api_handle(struct http_req *req, void *ud);
+
+/* Handlers: return 0 after answering, or -errno with err set. */
+typedef int (*api_fn)(struct api *a, struct http_req *req, char **params,
+    struct err *err);
+
+#define API_MAX_SEGS 6
+/* The handler for method and url (split in place; params gets the '*'
+ * segments, API_MAX_SEGS of room), or NULL; ret_path_found tells 404
+ * from 405.  Pure: the fuzz target drives it. */
+api_fn api_route_find(const char *method, char *url, char **params,
+    bool *ret_path_found);
+int api_host_get(struct api *a, struct http_req *r, char **p, struct err *e);
+int api_obj_list(struct api *a, struct http_req *r, char **p, struct err *e);
+int api_obj_create(struct api *a, struct http_req *r, char **p,
+    struct err *e);
+int api_obj_delete(struct api *a, struct http_req *r, char **p,
+    struct err *e);
+int api_jobs_list(struct api *a, struct http_req *r, char **p, struct err *e);
+int api_job_get(struct api *a, struct http_req *r, char **p, struct err *e);
+int api_job_cancel(struct api *a, struct http_req *r, char **p,
+    struct err *e);
+int api_events(struct api *a, struct http_req *r, char **p, struct err *e);
+int api_metrics(struct api *a, struct http_req *r, char **p, struct err *e);
+int api_vm_list(struct api *a, struct http_req *r, char **p, struct err *e);
+int api_vm_get(struct api *a, struct http_req *r, char **p, struct err *e);
+int api_vm_create(struct api *a, struct http_req *r, char **p, struct err *e);
+int api_vm_delete(struct api *a, struct http_req *r, char **p, struct err *e);
+int api_vm_action(struct api *a, struct http_req *r, char **p, struct err *e);
+int api_vm_console(struct api *a, struct http_req *r, char **p,
+    struct err *e);
+
+/* Parse the request body as a JSON object (an empty body is {}). */
+int api_body(struct http_req *req, json_t **ret, struct err *err);

@@ -1,0 +1,339 @@
+/* http.c - libmicrohttpd in external-epoll mode inside our loop.  Never
+ * logs above debug; never blocks (MHD sockets are non-blocking). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "http.h"
+#include "jsonutil.h"
+#include "util.h"
+
+struct http_server {
+	struct loop *loop;
+	struct MHD_Daemon *mhd;
+	int epfd;
+	bool tls;
+	http_handler_fn fn;
+	void *ud;
+	struct loop_timer *timer;
+	char *unix_path;
+};
+
+static void http_arm_timer(struct http_server *srv);
+
+static void
+http_run(struct http_server *srv)
+{
+	(void)MHD_run(srv->mhd);
+	http_arm_timer(srv);
+}
+
+static void
+http_on_timer(struct loop *l, void *data)
+{
+	struct http_server *srv = data;
+
+	(void)l;
+	srv->timer = NULL;
+	http_run(srv);
+}
+
+static void
+http_arm_timer(struct http_server *srv)
+{
+	MHD_UNSIGNED_LONG_LONG t = 1000;
+
+	if (MHD_get_timeout(srv->mhd, &t) != MHD_YES || t > 1000)
+		t = 1000;
+	srv->timer = loop_timer_cancel(srv->loop, srv->timer);
+	srv->timer = loop_timer_add(srv->loop, t, http_on_timer, srv);
+}
+
+static void
+http_on_epoll(struct loop *l, int fd, uint32_t events, void *data)
+{
+	(void)l;
+	(void)fd;
+	(void)events;
+	http_run(data);
+}
+
+static void
+http_req_peer(struct http_server *srv, struct http_req *req)
+{
+	const union MHD_ConnectionInfo *ci;
+
+	req->tls = srv->tls;
+	if (!srv->tls)
+		return;
+	ci = MHD_get_connection_info(req->conn,
+	    MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	if (ci && ci->tls_session &&
+	    tls_session_peer_fingerprint(ci->tls_session, req->peer_fp) == 0)
+		req->has_peer_fp = true;
+}
+
+static enum MHD_Result
+http_on_request(void *cls, struct MHD_Connection *conn, const char *url,
+    const char *method, const char *version, const char *upload,
+    size_t *upload_size, void **con_cls)
+{
+	struct http_server *srv = cls;
+	struct http_req *req = *con_cls;
+
+	(void)version;
+	if (!req) {
+		req = xzalloc(sizeof(*req));
+		req->conn = conn;
+		req->method = method;
+		req->url = url;
+		http_req_peer(srv, req);
+		*con_cls = req;
+		return MHD_YES;
+	}
+	if (*upload_size > 0) {
+		if (req->body_len + *upload_size > JSON_MAX_BODY) {
+			req->too_large = true;
+		} else {
+			req->body = xrealloc(req->body,
+			    req->body_len + *upload_size + 1);
+			memcpy(req->body + req->body_len, upload,
+			    *upload_size);
+			req->body_len += *upload_size;
+			req->body[req->body_len] = '\0';
+		}
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (!req->answered)
+		srv->fn(req, srv->ud);
+	if (!req->answered)
+		http_reply_json(req, 500, json_pack("{s{ss ss}}", "error",
+		    "code", "internal", "message", "no answer"));
+	return MHD_YES;
+}
+
+static void
+http_on_done(void *cls, struct MHD_Connection *conn, void **con_cls,
+    enum MHD_RequestTerminationCode code)
+{
+	struct http_req *req = *con_cls;
+
+	(void)cls;
+	(void)conn;
+	(void)code;
+	if (req) {
+		free(req->body);
+		free(req);
+		*con_cls = NULL;
+	}
+}
+
+static int
+http_attach(struct loop *l, struct http_server *srv, struct err *err)
+{
+	const union MHD_DaemonInfo *di;
+	int r;
+
+	di = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+	if (!di)
+		return err_set(err, -EIO, "HTTP server has no epoll fd");
+	srv->epfd = di->epoll_fd;
+	r = loop_add_fd(l, srv->epfd, EPOLLIN, http_on_epoll, srv);
+	if (r < 0)
+		return err_setf_errno(err, r, "cannot watch HTTP server");
+	http_arm_timer(srv);
+	return 0;
+}
+
+static int
+unix_listen(const char *path, struct err *err)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return err_set(err, -ENAMETOOLONG, "socket path '%s' is too "
+		    "long", path);
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd == -1)
+		return err_setf_errno(err, -errno, "cannot create socket");
+	(void)unlink(path);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1 ||
+	    chmod(path, 0600) == -1 || listen(fd, 64) == -1) {
+		int r = -errno;
+
+		close(fd);
+		return err_setf_errno(err, r, "cannot listen on '%s'", path);
+	}
+	return fd;
+}
+
+int
+http_server_start_unix(struct loop *l, const char *path, http_handler_fn fn,
+    void *ud, struct http_server **ret_srv, struct err *err)
+{
+	struct http_server *srv;
+	int fd = unix_listen(path, err);
+
+	if (fd < 0)
+		return fd;
+	srv = xzalloc(sizeof(*srv));
+	*srv = (struct http_server){ .loop = l, .fn = fn, .ud = ud,
+		.unix_path = xstrdup(path) };
+	srv->mhd = MHD_start_daemon(MHD_USE_EPOLL,
+	    0, NULL, NULL, http_on_request, srv,
+	    MHD_OPTION_LISTEN_SOCKET, fd,
+	    MHD_OPTION_NOTIFY_COMPLETED, http_on_done, srv,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)256,
+	    MHD_OPTION_END);
+	if (!srv->mhd) {
+		close(fd);
+		http_server_stop(srv);
+		return err_set(err, -EIO, "cannot start HTTP server on '%s'",
+		    path);
+	}
+	if (http_attach(l, srv, err) < 0) {
+		http_server_stop(srv);
+		return err->code;
+	}
+	*ret_srv = srv;
+	return 0;
+}
+
+static int
+parse_listen(const char *listen, struct sockaddr_storage *ss,
+    struct err *err)
+{
+	char host[64];
+	const char *colon = strrchr(listen, ':');
+	long port = colon ? strtol(colon + 1, NULL, 10) : 0;
+	size_t n = colon ? (size_t)(colon - listen) : 0;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+
+	if (!colon || port <= 0 || port > 65535 || n == 0 || n >= sizeof(host))
+		return err_set(err, -EINVAL, "invalid listen address '%s': "
+		    "expected ADDR:PORT", listen);
+	memcpy(host, listen, n);
+	host[n] = '\0';
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(port);
+		return 0;
+	}
+	if (host[0] == '[' && host[n - 1] == ']') {
+		host[n - 1] = '\0';
+		if (inet_pton(AF_INET6, host + 1, &s6->sin6_addr) == 1) {
+			s6->sin6_family = AF_INET6;
+			s6->sin6_port = htons(port);
+			return 0;
+		}
+	}
+	return err_set(err, -EINVAL, "invalid listen address '%s': expected "
+	    "an IP address and port", listen);
+}
+
+int
+http_server_start_tls(struct loop *l, const char *listen, const char *key_pem,
+    const char *cert_pem, http_handler_fn fn, void *ud,
+    struct http_server **ret_srv, struct err *err)
+{
+	struct sockaddr_storage ss;
+	struct http_server *srv;
+	unsigned flags = MHD_USE_EPOLL | MHD_USE_TLS;
+	int r = parse_listen(listen, &ss, err);
+
+	if (r < 0)
+		return r;
+	if (ss.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	srv = xzalloc(sizeof(*srv));
+	*srv = (struct http_server){ .loop = l, .fn = fn, .ud = ud,
+		.tls = true };
+	/* HTTPS_MEM_TRUST makes GnuTLS ask for a client certificate; the
+	 * handshake accepts any, and every request checks the fingerprint
+	 * against the trusted peers (api.c). */
+	srv->mhd = MHD_start_daemon(flags, 0, NULL, NULL, http_on_request,
+	    srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+	    MHD_OPTION_HTTPS_MEM_KEY, key_pem,
+	    MHD_OPTION_HTTPS_MEM_CERT, cert_pem,
+	    MHD_OPTION_HTTPS_MEM_TRUST, cert_pem,
+	    MHD_OPTION_HTTPS_PRIORITIES,
+	    "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2",
+	    MHD_OPTION_NOTIFY_COMPLETED, http_on_done, srv,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)256,
+	    MHD_OPTION_END);
+	if (!srv->mhd) {
+		http_server_stop(srv);
+		return err_set(err, -EADDRNOTAVAIL, "cannot start HTTPS "
+		    "server on '%s' (address in use or not on this host?)",
+		    listen);
+	}
+	if (http_attach(l, srv, err) < 0) {
+		http_server_stop(srv);
+		return err->code;
+	}
+	*ret_srv = srv;
+	return 0;
+}
+
+struct http_server *
+http_server_stop(struct http_server *srv)
+{
+	if (!srv)
+		return NULL;
+	srv->timer = loop_timer_cancel(srv->loop, srv->timer);
+	if (srv->mhd) {
+		loop_del_fd(srv->loop, srv->epfd);
+		MHD_stop_daemon(srv->mhd);
+	}
+	if (srv->unix_path)
+		(void)unlink(srv->unix_path);
+	free(srv->unix_path);
+	free(srv);
+	return NULL;
+}
+
+const char *
+http_req_arg(struct http_req *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND,
+	    name);
+}
+
+void
+http_reply_text(struct http_req *req, unsigned status, const char *ct,
+    const char *text)
+{
+	struct MHD_Response *resp = MHD_create_response_from_buffer(
+	    strlen(text), (void *)text, MHD_RESPMEM_MUST_COPY);
+
+	MHD_add_response_header(resp, "Content-Type", ct);
+	MHD_queue_response(req->conn, status, resp);
+	MHD_destroy_response(resp);
+	req->answered = true;
+}
+
+void
+http_reply_json(struct http_req *req, unsigned status, json_t *body)
+{
+	char *s = json_dumps(body ? body : json_object(),
+	    JSON_COMPACT | JSON_ENCODE_ANY);
+
+	json_decref(body);
+	http_reply_text(req, status, "application/json", s ? s : "{}");
+	free(s);
+}

@@ -1,0 +1,46 @@
+/* http.h - the API's HTTP servers on libmicrohttpd, driven by our loop
+ * (MHD's epoll fd is one of the loop's fds): plain HTTP on a root-only unix
+ * socket, HTTPS with client certificates on TCP.  Bodies are collected up
+ * to JSON_MAX_BODY; the handler answers synchronously, once. */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "err.h"
+#include "loop.h"
+#include "tls.h"
+
+struct http_server;
+
+struct http_req {
+	struct MHD_Connection *conn;
+	const char *method;
+	const char *url;
+	char *body;		/* NUL-terminated; NULL when empty */
+	size_t body_len;
+	bool too_large;		/* body over JSON_MAX_BODY (discarded) */
+	bool tls;		/* came over HTTPS */
+	bool has_peer_fp;	/* TLS client sent a certificate */
+	char peer_fp[TLS_FP_LEN];
+	bool answered;
+};
+
+typedef void (*http_handler_fn)(struct http_req *req, void *ud);
+
+int http_server_start_unix(struct loop *l, const char *path,
+    http_handler_fn fn, void *ud, struct http_server **ret_srv,
+    struct err *err);
+/* listen is "ADDR:PORT" or "[ADDR6]:PORT". */
+int http_server_start_tls(struct loop *l, const char *listen,
+    const char *key_pem, const char *cert_pem, http_handler_fn fn, void *ud,
+    struct http_server **ret_srv, struct err *err);
+struct http_server *http_server_stop(struct http_server *srv);
+
+/* Query argument, or NULL. */
+const char *http_req_arg(struct http_req *req, const char *name);
+/* Answer with status and body (stolen; NULL: {}). */
+void http_reply_json(struct http_req *req, unsigned status, json_t *body);
+void http_reply_text(struct http_req *req, unsigned status, const char *ct,
+    const char *text);

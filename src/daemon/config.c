@@ -1,0 +1,257 @@
+/* config.c - ternd configuration from file and flags.  Never logs: errors
+ * go back to main() through err. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "fsutil.h"
+#include "util.h"
+
+#define DEFAULT_CONFIG "/etc/tern/ternd.conf"
+#define MAX_CONFIG (256 * 1024)
+
+static const char usage[] =
+"Usage: ternd [OPTIONS]\n"
+"The tern host daemon: runs this host's VMs, jobs and API.\n\n"
+"  --config FILE      settings file (default " DEFAULT_CONFIG ")\n"
+"  --name NAME        host name (default: the system host name)\n"
+"  --state-dir DIR    state: database, TLS identity, console logs\n"
+"                     (default /var/lib/tern)\n"
+"  --run-dir DIR      runtime: API socket DIR/ternd.sock, QEMU sockets\n"
+"                     (default /run/tern)\n"
+"  --listen ADDR:PORT HTTPS API with mutual TLS (default: none)\n"
+"  --pool NAME=DIR    a storage pool (repeatable)\n"
+"  --qemu PATH        QEMU binary (default qemu-system-x86_64)\n"
+"  --qemu-img PATH    qemu-img binary (default qemu-img)\n"
+"  --stop-timeout S   seconds a VM may take to quit before SIGKILL (10)\n"
+"  --foreground       stay in the foreground, log to stderr\n"
+"  --debug            log debug messages\n"
+"  --help, --version\n\n"
+"The file takes the same long names without dashes, one 'key = value'\n"
+"per line ('#' starts a comment); flags override it.\n";
+
+static void
+set_str(char **slot, const char *v)
+{
+	free(*slot);
+	*slot = xstrdup(v);
+}
+
+static int
+config_set(struct daemon_opts *o, const char *key, const char *v,
+    struct err *err)
+{
+	struct host_config *c = &o->cfg;
+
+	if (streq(key, "name"))
+		set_str(&c->name, v);
+	else if (streq(key, "state-dir"))
+		set_str(&c->state_dir, v);
+	else if (streq(key, "run-dir"))
+		set_str(&c->run_dir, v);
+	else if (streq(key, "listen"))
+		set_str(&c->listen, v);
+	else if (streq(key, "qemu"))
+		set_str(&c->qemu_binary, v);
+	else if (streq(key, "qemu-img"))
+		set_str(&c->qemu_img, v);
+	else if (streq(key, "stop-timeout")) {
+		char *end;
+		long s = strtol(v, &end, 10);
+
+		if (!*v || *end || s < 1 || s > 3600)
+			return err_set(err, -EINVAL, "stop-timeout '%s' must "
+			    "be 1 to 3600 seconds", v);
+		c->stop_timeout_ms = s * 1000;
+	} else if (streq(key, "pool")) {
+		const char *eq = strchr(v, '=');
+
+		if (!eq || eq == v || eq[1] != '/')
+			return err_set(err, -EINVAL, "pool '%s' must be "
+			    "NAME=/absolute/dir", v);
+		c->pools = xrealloc(c->pools, (c->n_pools + 1) *
+		    sizeof(*c->pools));
+		c->pools[c->n_pools++] = xstrdup(v);
+	} else {
+		return err_set(err, -EINVAL, "unknown setting '%.64s'", key);
+	}
+	return 0;
+}
+
+static char *
+trim(char *s)
+{
+	char *e;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	e = s + strlen(s);
+	while (e > s && strchr(" \t\r\n", e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+int
+config_parse_text(const char *text, const char *origin,
+    struct daemon_opts *o, struct err *err)
+{
+	_cleanup_free_ char *copy = xstrdup(text);
+	char *save = NULL;
+	int lineno = 0, r;
+
+	for (char *line = strtok_r(copy, "\n", &save); line;
+	    line = strtok_r(NULL, "\n", &save)) {
+		char *eq, *hash = strchr(line, '#');
+
+		lineno++;
+		if (hash)
+			*hash = '\0';
+		line = trim(line);
+		if (!*line)
+			continue;
+		eq = strchr(line, '=');
+		if (!eq)
+			return err_set(err, -EINVAL, "%s:%d: expected 'key = "
+			    "value'", origin, lineno);
+		*eq = '\0';
+		struct err e = { 0 };
+
+		r = config_set(o, trim(line), trim(eq + 1), &e);
+		if (r < 0)
+			return err_set(err, r, "%s:%d: %s", origin, lineno,
+			    e.msg);
+	}
+	return 0;
+}
+
+static void
+config_defaults(struct daemon_opts *o)
+{
+	struct host_config *c = &o->cfg;
+	char host[256] = "localhost";
+
+	if (!c->name) {
+		(void)gethostname(host, sizeof(host) - 1);
+		c->name = xstrdup(host);
+	}
+	if (!c->state_dir)
+		c->state_dir = xstrdup("/var/lib/tern");
+	if (!c->run_dir)
+		c->run_dir = xstrdup("/run/tern");
+	if (!c->qemu_binary)
+		c->qemu_binary = xstrdup("qemu-system-x86_64");
+	if (!c->qemu_img)
+		c->qemu_img = xstrdup("qemu-img");
+	if (!c->stop_timeout_ms)
+		c->stop_timeout_ms = 10000;
+}
+
+static int
+config_file(const char *path, bool must_exist, struct daemon_opts *o,
+    struct err *err)
+{
+	_cleanup_free_ char *text = NULL;
+	int r = file_read_all(path, MAX_CONFIG, &text, NULL);
+
+	if (r == -ENOENT && !must_exist)
+		return 0;
+	if (r < 0)
+		return err_setf_errno(err, r, "cannot read config '%s'", path);
+	return config_parse_text(text, path, o, err);
+}
+
+static const struct option longopts[] = {
+	{ "config", required_argument, NULL, 'c' },
+	{ "name", required_argument, NULL, 1 },
+	{ "state-dir", required_argument, NULL, 1 },
+	{ "run-dir", required_argument, NULL, 1 },
+	{ "listen", required_argument, NULL, 1 },
+	{ "pool", required_argument, NULL, 1 },
+	{ "qemu", required_argument, NULL, 1 },
+	{ "qemu-img", required_argument, NULL, 1 },
+	{ "stop-timeout", required_argument, NULL, 1 },
+	{ "foreground", no_argument, NULL, 'f' },
+	{ "debug", no_argument, NULL, 'd' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ 0 }
+};
+
+static int
+config_check(struct daemon_opts *o, struct err *err)
+{
+	struct host_config *c = &o->cfg;
+
+	if (!name_is_valid(c->name))
+		return err_set(err, -EINVAL, "invalid host name '%.64s'",
+		    c->name);
+	if (c->state_dir[0] != '/' || c->run_dir[0] != '/' ||
+	    strpbrk(c->state_dir, ",\"\\:=") || strpbrk(c->run_dir, ",\"\\:="))
+		return err_set(err, -EINVAL, "state-dir and run-dir must be "
+		    "absolute paths free of , \" \\ : =");
+	if (strlen(c->run_dir) > 40)
+		return err_set(err, -ENAMETOOLONG, "run-dir '%s' is longer "
+		    "than 40 characters: QEMU socket paths would not fit",
+		    c->run_dir);
+	return 0;
+}
+
+int
+config_load(int argc, char **argv, struct daemon_opts *o, struct err *err)
+{
+	const char *cfg = NULL;
+	int c, idx, r;
+
+	/* First pass: only --config, --help, --version. */
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", longopts, &idx)) != -1) {
+		if (c == 'c')
+			cfg = optarg;
+		else if (c == 'h')
+			return printf("%s", usage), 1;
+		else if (c == 'V')
+			return printf("ternd %s\n", TERN_VERSION), 1;
+		else if (c == '?')
+			return err_set(err, -EINVAL, "unknown or incomplete "
+			    "option '%s' (see ternd --help)",
+			    argv[optind - 1]);
+	}
+	if (optind < argc)
+		return err_set(err, -EINVAL, "unexpected argument '%s'",
+		    argv[optind]);
+	r = config_file(cfg ? cfg : DEFAULT_CONFIG, cfg != NULL, o, err);
+	optind = 1;
+	while (r == 0 && (c = getopt_long(argc, argv, "", longopts, &idx)) != -1) {
+		if (c == 1)
+			r = config_set(o, longopts[idx].name, optarg, err);
+		else if (c == 'f')
+			o->foreground = true;
+		else if (c == 'd')
+			o->debug = true;
+	}
+	if (r < 0)
+		return r;
+	config_defaults(o);
+	return config_check(o, err);
+}
+
+void
+config_done(struct daemon_opts *o)
+{
+	struct host_config *c = &o->cfg;
+
+	for (size_t i = 0; i < c->n_pools; i++)
+		free(c->pools[i]);
+	free(c->pools);
+	free(c->name);
+	free(c->state_dir);
+	free(c->run_dir);
+	free(c->listen);
+	free(c->qemu_binary);
+	free(c->qemu_img);
+}

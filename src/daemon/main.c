@@ -1,0 +1,250 @@
+/* main.c - ternd: load settings, open state, re-attach to the VMs a
+ * previous ternd left running, resume its jobs, serve the API, run the
+ * loop.  On SIGTERM it stops serving and leaves the VMs running.
+ *
+ * Start-up order matters: VMs are re-attached before jobs are recovered
+ * (a job looks at its VM's QEMU), and the API opens last (no request sees
+ * a half-loaded host). */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "config.h"
+#include "fsutil.h"
+#include "job.h"
+#include "log.h"
+#include "util.h"
+#include "vm.h"
+
+static int
+host_lock(const char *state_dir, struct err *err)
+{
+	_cleanup_free_ char *path = xasprintf("%s/ternd.lock", state_dir);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+
+	if (fd == -1)
+		return err_setf_errno(err, -errno, "cannot open '%s'", path);
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		close(fd);
+		return err_set(err, -EBUSY, "another ternd is running with "
+		    "state directory '%s'", state_dir);
+	}
+	return fd;
+}
+
+static int
+host_identity(struct host *h, struct err *err)
+{
+	_cleanup_free_ char *uuid = NULL;
+
+	if (store_meta_get(h->store, "host.uuid", &uuid) == 0 &&
+	    uuid_is_valid(uuid)) {
+		memcpy(h->uuid, uuid, sizeof(h->uuid));
+		return 0;
+	}
+	uuid_generate_text(h->uuid);
+	if (store_meta_set(h->store, "host.uuid", h->uuid) < 0)
+		return err_set(err, -EIO, "cannot record host identity");
+	return 0;
+}
+
+/* Pools named in settings are (re)recorded at each start. */
+static int
+host_config_pools(struct host *h, struct err *err)
+{
+	for (size_t i = 0; i < h->cfg.n_pools; i++) {
+		_cleanup_free_ char *name = xstrdup(h->cfg.pools[i]);
+		char *dir = strchr(name, '=');
+		_cleanup_free_ char *old = NULL;
+		struct obj_row row = { 0 };
+		int r;
+
+		*dir++ = '\0';
+		if (!name_is_valid(name))
+			return err_set(err, -EINVAL, "invalid pool name '%s'",
+			    name);
+		if ((r = mkdir_p(dir, 0700)) < 0)
+			return err_setf_errno(err, r, "cannot create pool "
+			    "directory '%s'", dir);
+		old = host_pool_path(h, name);
+		if (old && streq(old, dir))
+			continue;
+		if (old)
+			(void)store_obj_delete(h->store, STORE_POOL, name);
+		row.name = name;
+		row.a = dir;
+		if ((r = store_obj_insert(h->store, STORE_POOL, &row)) < 0)
+			return err_set(err, r, "cannot record pool '%s' (is "
+			    "'%s' already another pool?)", name, dir);
+	}
+	return 0;
+}
+
+/* Find every QEMU a previous ternd left running; settle the rest. */
+static void
+host_reattach(struct host *h)
+{
+	for (size_t i = 0; i < h->n_vms; i++) {
+		struct vm *vm = h->vms[i];
+		enum vm_state s = vm->state;
+
+		if (s == VM_OFF || s == VM_CRASHED || s == VM_CREATING ||
+		    s == VM_DELETING)
+			continue;
+		if (vm_reattach(vm)) {
+			log_info("vm=%s re-attached to QEMU pid=%d",
+			    vm->row->name, (int)vm->pid);
+			continue;
+		}
+		vm->pid = 0;
+		if (s == VM_RUNNING || s == VM_PAUSED)
+			vm_set_state(vm, VM_CRASHED, "QEMU exited while ternd "
+			    "was not running");
+		else
+			vm_set_state(vm, VM_OFF, NULL);
+	}
+}
+
+static int
+host_load_vms(struct host *h, struct err *err)
+{
+	struct vm_row **rows;
+	size_t n;
+	int r = store_vm_load_all(h->store, &rows, &n);
+
+	if (r < 0)
+		return err_setf_errno(err, r, "cannot load VMs");
+	for (size_t i = 0; i < n; i++)
+		vm_add(h, rows[i]);
+	free(rows);
+	host_reattach(h);
+	job_recover_all(h);
+	return 0;
+}
+
+static void
+on_signal(struct loop *l, int fd, uint32_t events, void *data)
+{
+	struct signalfd_siginfo si;
+	struct host *h = data;
+
+	(void)events;
+	if (read(fd, &si, sizeof(si)) != sizeof(si))
+		return;
+	log_info("signal=%d stopping; VMs keep running", (int)si.ssi_signo);
+	h->quitting = true;
+	loop_quit(l, 0);
+}
+
+static int
+setup_signals(struct host *h, struct err *err)
+{
+	sigset_t mask;
+	int fd;
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	sigdelset(&mask, SIGCHLD);
+	fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (fd == -1)
+		return err_setf_errno(err, -errno, "cannot create signalfd");
+	return loop_add_fd(h->loop, fd, EPOLLIN, on_signal, h);
+}
+
+static int
+host_open(struct host *h, struct api *api, struct err *err)
+{
+	_cleanup_free_ char *db = xasprintf("%s/ternd.db", h->cfg.state_dir);
+	_cleanup_free_ char *tlsdir = xasprintf("%s/tls", h->cfg.state_dir);
+	char *key = NULL, *crt = NULL;
+	int r;
+
+	if ((r = store_open(db, &h->store, err)) < 0 ||
+	    (r = host_identity(h, err)) < 0 ||
+	    (r = tls_identity_load(tlsdir, h->cfg.name, &key, &crt,
+	    h->fingerprint, err)) < 0)
+		return r;
+	host_probe(h);
+	if ((r = host_config_pools(h, err)) < 0 ||
+	    (r = host_load_vms(h, err)) < 0 ||
+	    (r = setup_signals(h, err)) < 0)
+		goto fail;
+	r = api_start(api, h, key, crt, err);
+	key = crt = NULL;
+	return r;
+fail:
+	free(key);
+	free(crt);
+	return r;
+}
+
+static void
+host_close(struct host *h, struct api *api)
+{
+	api_stop(api);
+	while (h->n_vms > 0)
+		vm_remove(h->vms[0]);	/* QEMUs keep running */
+	free(h->vms);
+	free(h->jobs);
+	h->store = store_close(h->store);
+	h->loop = loop_free(h->loop);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct daemon_opts o = { 0 };
+	struct host h = { 0 };
+	struct api api = { 0 };
+	struct err err = { 0 };
+	int r, lock_fd = -1;
+
+	r = config_load(argc, argv, &o, &err);
+	if (r != 0) {
+		if (r < 0)
+			fprintf(stderr, "ternd: %s\n", err.msg);
+		config_done(&o);
+		return r > 0 ? 0 : 2;
+	}
+	h.cfg = o.cfg;
+	log_set_prefix(h.cfg.name);
+	log_set_level(o.debug ? LOG_LVL_DEBUG : LOG_LVL_INFO);
+	if ((r = mkdir_p(h.cfg.state_dir, 0700)) < 0 ||
+	    (r = mkdir_p(h.cfg.run_dir, 0700)) < 0) {
+		log_error("cannot create state or run directory: %s",
+		    strerror(-r));
+		return 1;
+	}
+	if (!o.foreground && daemon(0, 1) == -1) {
+		log_error("cannot daemonize: %s", strerror(errno));
+		return 1;
+	}
+	if ((lock_fd = host_lock(h.cfg.state_dir, &err)) < 0 ||
+	    (r = loop_new(&h.loop)) < 0 ||
+	    (r = host_open(&h, &api, &err)) < 0) {
+		log_error("cannot start: %s", err.msg[0] ? err.msg :
+		    strerror(-r));
+		return 1;
+	}
+	log_info("ternd %s started name=%s accel=%s qemu=%s listen=%s "
+	    "fingerprint=%s vms=%zu", TERN_VERSION, h.cfg.name,
+	    h.kvm ? "kvm" : "tcg", h.qemu_version,
+	    h.cfg.listen ? h.cfg.listen : "-", h.fingerprint, h.n_vms);
+	r = loop_run(h.loop);
+	host_close(&h, &api);
+	config_done(&o);
+	close(lock_fd);
+	return r < 0 ? 1 : 0;
+}

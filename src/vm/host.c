@@ -1,0 +1,160 @@
+/* host.c - host facts (KVM, QEMU version, memory), events, pool lookups.
+ * The only place that turns an event into both a row and a log line. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+#include "host.h"
+#include "log.h"
+#include "util.h"
+#include "vm.h"
+
+void
+host_event(struct host *h, const char *severity, const struct vm *vm,
+    int64_t job_id, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	r = store_event_add(h->store, severity, vm ? vm->row->name : NULL,
+	    job_id, msg, NULL);
+	log_msg(streq(severity, "error") ? LOG_LVL_ERROR :
+	    streq(severity, "warning") ? LOG_LVL_WARN : LOG_LVL_INFO,
+	    "event%s%s job=%lld %s", vm ? " vm=" : "",
+	    vm ? vm->row->name : "", (long long)job_id, msg);
+	if (r < 0)
+		log_error("cannot record event: %s", strerror(-r));
+}
+
+static void
+host_probe_qemu(struct host *h)
+{
+	_cleanup_free_ char *cmd = xasprintf("%s --version 2>/dev/null",
+	    h->cfg.qemu_binary);
+	FILE *p = popen(cmd, "r");
+	char line[256] = "";
+
+	snprintf(h->qemu_version, sizeof(h->qemu_version), "unknown");
+	if (!p)
+		return;
+	if (fgets(line, sizeof(line), p)) {
+		char *v = strstr(line, "version ");
+
+		if (v)
+			sscanf(v + 8, "%31s", h->qemu_version);
+	}
+	pclose(p);
+}
+
+/* The CPU offers hardware virtualization (vmx or svm).  /dev/kvm can be
+ * openable without it (seen on nested hosts), and then guests never run. */
+static bool
+cpu_has_virt(void)
+{
+	FILE *f = fopen("/proc/cpuinfo", "re");
+	char line[4096];
+	bool found = false;
+
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f))
+		if (strncmp(line, "flags", 5) == 0)
+			found = strstr(line, " vmx") || strstr(line, " svm");
+	fclose(f);
+	return found;
+}
+
+void
+host_probe(struct host *h)
+{
+	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+
+	h->kvm = fd >= 0 && cpu_has_virt() && !getenv("TERN_NO_KVM");
+	if (fd >= 0)
+		close(fd);
+	host_probe_qemu(h);
+}
+
+int
+host_memory_mib(uint64_t *ret_total, uint64_t *ret_available)
+{
+	FILE *f = fopen("/proc/meminfo", "re");
+	char line[128];
+	unsigned long long v;
+
+	if (!f)
+		return -errno;
+	*ret_total = *ret_available = 0;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "MemTotal: %llu kB", &v) == 1)
+			*ret_total = v / 1024;
+		else if (sscanf(line, "MemAvailable: %llu kB", &v) == 1)
+			*ret_available = v / 1024;
+	}
+	fclose(f);
+	return 0;
+}
+
+json_t *
+host_to_json(struct host *h)
+{
+	uint64_t total = 0, avail = 0;
+	size_t running = 0;
+
+	(void)host_memory_mib(&total, &avail);
+	for (size_t i = 0; i < h->n_vms; i++)
+		if (h->vms[i]->pid)
+			running++;
+	return json_pack("{ss ss ss ss ss ss sI sI sI so ss s{si si}}",
+	    "name", h->cfg.name, "uuid", h->uuid, "version", TERN_VERSION,
+	    "fingerprint", h->fingerprint, "accel", h->kvm ? "kvm" : "tcg",
+	    "qemu_version", h->qemu_version,
+	    "cpus", (json_int_t)sysconf(_SC_NPROCESSORS_ONLN),
+	    "memory_mib", (json_int_t)total,
+	    "memory_available_mib", (json_int_t)avail,
+	    "listen", h->cfg.listen ? json_string(h->cfg.listen) : json_null(),
+	    "state_dir", h->cfg.state_dir,
+	    "vms", "total", (int)h->n_vms, "running", (int)running);
+}
+
+char *
+host_pool_path(struct host *h, const char *name)
+{
+	struct obj_row *rows;
+	size_t n;
+	char *path = NULL;
+
+	if (store_obj_list(h->store, STORE_POOL, &rows, &n) < 0)
+		return NULL;
+	for (size_t i = 0; i < n && !path; i++)
+		if (streq(rows[i].name, name))
+			path = xstrdup(rows[i].a);
+	obj_rows_free(rows, n);
+	return path;
+}
+
+char *
+host_pool_of_path(struct host *h, const char *path)
+{
+	struct obj_row *rows;
+	size_t n;
+	char *name = NULL;
+
+	if (store_obj_list(h->store, STORE_POOL, &rows, &n) < 0)
+		return NULL;
+	for (size_t i = 0; i < n && !name; i++)
+		if (path_is_under(path, rows[i].a))
+			name = xstrdup(rows[i].name);
+	obj_rows_free(rows, n);
+	return name;
+}

@@ -1,0 +1,63 @@
+/* host.h - the daemon's world as the vm module sees it: configuration,
+ * the loop, the store, the VMs and the jobs of this host.  One per ternd.
+ * Owned by daemon/main.c; everything here runs on the loop thread. */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "loop.h"
+#include "store.h"
+
+struct vm;
+struct job;
+
+struct host_config {
+	char *name;		/* host name, shown everywhere */
+	char *state_dir;	/* ternd.db, tls/, vms/UUID/ (console logs) */
+	char *run_dir;		/* ternd.sock, vms/UUID/ (QEMU sockets) */
+	char *listen;		/* "ADDR:PORT" for HTTPS, NULL: none */
+	char *qemu_binary;	/* default qemu-system-x86_64 */
+	char *qemu_img;		/* default qemu-img */
+	char **pools;		/* "NAME=DIR" from config and flags */
+	size_t n_pools;
+	uint64_t stop_timeout_ms;	/* graceful quit before SIGKILL */
+};
+
+struct host {
+	struct host_config cfg;
+	struct loop *loop;
+	struct store *store;
+	char uuid[37];
+	char fingerprint[80];	/* "sha256:HEX" of this host's key */
+	bool kvm;		/* /dev/kvm usable */
+	char qemu_version[32];
+	struct vm **vms;	/* sorted by nothing; a handful to hundreds */
+	size_t n_vms;
+	struct job **jobs;	/* active (not ended) jobs */
+	size_t n_jobs;
+	bool quitting;
+};
+
+/* Record an event (persisted, logged at info or above) about vm (may be
+ * NULL) and job (0: none). */
+void host_event(struct host *h, const char *severity, const struct vm *vm,
+    int64_t job_id, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+/* Probe the machine: KVM, QEMU version.  Fills h->kvm and
+ * h->qemu_version.  Blocking (runs QEMU once); call at start-up only. */
+void host_probe(struct host *h);
+
+/* Memory facts from /proc/meminfo, in MiB. */
+int host_memory_mib(uint64_t *ret_total, uint64_t *ret_available);
+
+/* The API's host object. */
+json_t *host_to_json(struct host *h);
+
+/* Pool lookups against the store: path of pool NAME (caller frees), or
+ * the pool whose directory holds path (caller frees the name). */
+char *host_pool_path(struct host *h, const char *name);
+char *host_pool_of_path(struct host *h, const char *path);

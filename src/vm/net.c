@@ -1,0 +1,159 @@
+/* net.c - bridges and taps through ioctls on the host's (or the lab
+ * namespace's) network stack.  Never logs above debug. */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <linux/sockios.h>
+#include <net/if.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "net.h"
+#include "util.h"
+
+void
+net_bridge_name(const char *switch_name, char buf[16])
+{
+	snprintf(buf, 16, NET_BRIDGE_PREFIX "%.12s", switch_name);
+}
+
+bool
+net_switch_name_is_valid(const char *name)
+{
+	size_t n = name ? strlen(name) : 0;
+
+	if (n == 0 || n > NET_SWITCH_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!islower((unsigned char)name[i]) &&
+		    !isdigit((unsigned char)name[i]) && name[i] != '-' &&
+		    name[i] != '_')
+			return false;
+	return true;
+}
+
+static int
+ctl_socket(void)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	return fd == -1 ? -errno : fd;
+}
+
+static int
+if_up(int s, const char *ifname)
+{
+	struct ifreq ifr = { 0 };
+
+	snprintf(ifr.ifr_name, IFNAMSIZ, "%s", ifname);
+	if (ioctl(s, SIOCGIFFLAGS, &ifr) == -1)
+		return -errno;
+	ifr.ifr_flags |= IFF_UP;
+	if (ioctl(s, SIOCSIFFLAGS, &ifr) == -1)
+		return -errno;
+	return 0;
+}
+
+bool
+net_bridge_exists(const char *bridge)
+{
+	char path[96];
+
+	snprintf(path, sizeof(path), "/sys/class/net/%s/bridge", bridge);
+	return access(path, F_OK) == 0;
+}
+
+int
+net_bridge_create(const char *bridge, struct err *err)
+{
+	_cleanup_close_ int s = ctl_socket();
+	int r;
+
+	if (s < 0)
+		return err_setf_errno(err, s, "cannot open control socket");
+	if (ioctl(s, SIOCBRADDBR, bridge) == -1 && errno != EEXIST)
+		return err_setf_errno(err, -errno, "cannot create bridge "
+		    "'%s'", bridge);
+	r = if_up(s, bridge);
+	if (r < 0)
+		return err_setf_errno(err, r, "cannot bring up bridge '%s'",
+		    bridge);
+	return 0;
+}
+
+int
+net_bridge_delete(const char *bridge, struct err *err)
+{
+	_cleanup_close_ int s = ctl_socket();
+	struct ifreq ifr = { 0 };
+
+	if (s < 0)
+		return err_setf_errno(err, s, "cannot open control socket");
+	snprintf(ifr.ifr_name, IFNAMSIZ, "%s", bridge);
+	if (ioctl(s, SIOCGIFFLAGS, &ifr) == 0) {
+		ifr.ifr_flags &= ~IFF_UP;
+		(void)ioctl(s, SIOCSIFFLAGS, &ifr);
+	}
+	if (ioctl(s, SIOCBRDELBR, bridge) == -1 && errno != ENXIO &&
+	    errno != ENODEV)
+		return err_setf_errno(err, -errno, "cannot delete bridge "
+		    "'%s'", bridge);
+	return 0;
+}
+
+int
+net_tap_open(const char *bridge, struct err *err)
+{
+	_cleanup_close_ int s = ctl_socket();
+	_cleanup_close_ int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+	struct ifreq ifr = { 0 };
+	int r;
+
+	if (fd == -1)
+		return err_setf_errno(err, -errno, "cannot open /dev/net/tun");
+	if (s < 0)
+		return err_setf_errno(err, s, "cannot open control socket");
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+	snprintf(ifr.ifr_name, IFNAMSIZ, "tt%%d");
+	if (ioctl(fd, TUNSETIFF, &ifr) == -1)
+		return err_setf_errno(err, -errno, "cannot create tap device");
+	r = if_up(s, ifr.ifr_name);
+	if (r < 0)
+		return err_setf_errno(err, r, "cannot bring up '%s'",
+		    ifr.ifr_name);
+	ifr.ifr_ifindex = if_nametoindex(ifr.ifr_name);
+	snprintf(ifr.ifr_name, IFNAMSIZ, "%s", bridge);
+	if (ifr.ifr_ifindex == 0 || ioctl(s, SIOCBRADDIF, &ifr) == -1)
+		return err_setf_errno(err, -errno, "cannot attach tap to "
+		    "bridge '%s'", bridge);
+	return TAKE_FD(fd);
+}
+
+void
+net_mac_generate(char out[18])
+{
+	uint8_t b[3] = { 0 };
+
+	(void)!getrandom(b, sizeof(b), 0);
+	snprintf(out, 18, "52:54:00:%02x:%02x:%02x", b[0], b[1], b[2]);
+}
+
+bool
+net_mac_is_valid(const char *mac)
+{
+	unsigned o[6];
+	char tail;
+
+	if (!mac || strlen(mac) != 17)
+		return false;
+	if (sscanf(mac, "%2x:%2x:%2x:%2x:%2x:%2x%c", &o[0], &o[1], &o[2],
+	    &o[3], &o[4], &o[5], &tail) != 6)
+		return false;
+	return (o[0] & 1) == 0;	/* not multicast */
+}

@@ -1,0 +1,156 @@
+/* qemu.c - build the QEMU 7.2 command line: a versioned machine type, an
+ * explicit CPU model, the -blockdev graph with stable node names
+ * (vdX-file -> vdX-fmt), virtio devices, QMP, guest agent and console
+ * sockets, and the seccomp sandbox.  See docs/architecture.md for why. */
+#include <stdarg.h>
+#include <stdlib.h>
+
+#include "qemu.h"
+#include "util.h"
+#include "vm.h"
+
+#define QEMU_MACHINE "pc-q35-7.2"
+
+struct argv_buf {
+	char **v;
+	size_t n;
+};
+
+static void
+arg(struct argv_buf *a, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void
+arg(struct argv_buf *a, const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		abort();
+	va_end(ap);
+	a->v = xrealloc(a->v, (a->n + 2) * sizeof(*a->v));
+	a->v[a->n++] = s;
+	a->v[a->n] = NULL;
+}
+
+const char *
+qemu_cpu_model(bool cpu_compat, bool kvm)
+{
+	if (cpu_compat)
+		return "qemu64";
+	return kvm ? "host" : "max";
+}
+
+static void
+qemu_argv_disks(struct argv_buf *a, const struct vm_row *r)
+{
+	for (size_t i = 0; i < r->n_disks; i++) {
+		const struct disk_row *d = &r->disks[i];
+
+		/* QEMU's -blockdev takes commas doubled inside values. */
+		arg(a, "-blockdev");
+		arg(a, "{\"driver\":\"file\",\"filename\":\"%s\","
+		    "\"node-name\":\"%s-file\",\"aio\":\"threads\","
+		    "\"cache\":{\"direct\":false,\"no-flush\":false}}",
+		    d->path, d->name);
+		arg(a, "-blockdev");
+		arg(a, "{\"driver\":\"qcow2\",\"file\":\"%s-file\","
+		    "\"node-name\":\"%s-fmt\"}", d->name, d->name);
+		arg(a, "-device");
+		arg(a, "virtio-blk-pci,drive=%s-fmt,id=%s%s", d->name, d->name,
+		    i == 0 && !r->kernel ? ",bootindex=1" : "");
+	}
+}
+
+static void
+qemu_argv_chardevs(struct argv_buf *a, const struct vm *vm)
+{
+	_cleanup_free_ char *qmp = vm_run_path(vm, "qmp.sock");
+	_cleanup_free_ char *qga = vm_run_path(vm, "qga.sock");
+	_cleanup_free_ char *log = vm_state_path(vm, "console.log");
+
+	arg(a, "-qmp");
+	arg(a, "unix:%s,server=on,wait=off", qmp);
+	/* A file chardev: a socket chardev drops (and does not log) what
+	 * the guest prints while no client is attached (QEMU 7.2). */
+	arg(a, "-chardev");
+	arg(a, "file,id=con0,path=%s,append=on", log);
+	arg(a, "-serial");
+	arg(a, "chardev:con0");
+	arg(a, "-chardev");
+	arg(a, "socket,id=qga0,path=%s,server=on,wait=off", qga);
+	arg(a, "-device");
+	arg(a, "virtio-serial-pci,id=vser0");
+	arg(a, "-device");
+	arg(a, "virtserialport,bus=vser0.0,chardev=qga0,"
+	    "name=org.qemu.guest_agent.0,id=qgaport");
+}
+
+char **
+qemu_argv(const struct vm *vm)
+{
+	const struct vm_row *r = vm->row;
+	struct argv_buf a = { 0 };
+	_cleanup_free_ char *pidfile = vm_run_path(vm, "qemu.pid");
+
+	arg(&a, "%s", vm->h->cfg.qemu_binary);
+	arg(&a, "-name");
+	arg(&a, "guest=%s,debug-threads=on", r->name);
+	arg(&a, "-uuid");
+	arg(&a, "%s", r->uuid);
+	arg(&a, "-machine");
+	arg(&a, "%s,accel=%s", QEMU_MACHINE, vm->h->kvm ? "kvm" : "tcg");
+	arg(&a, "-cpu");
+	arg(&a, "%s", qemu_cpu_model(r->cpu_compat, vm->h->kvm));
+	arg(&a, "-m");
+	arg(&a, "%llu", (unsigned long long)r->memory_mib);
+	arg(&a, "-smp");
+	arg(&a, "%d", r->cpus);
+	arg(&a, "-nodefaults");
+	arg(&a, "-no-user-config");
+	arg(&a, "-display");
+	arg(&a, "none");
+	arg(&a, "-msg");
+	arg(&a, "timestamp=on");
+	qemu_argv_chardevs(&a, vm);
+	qemu_argv_disks(&a, r);
+	for (size_t i = 0; i < r->n_nics; i++) {
+		arg(&a, "-netdev");
+		arg(&a, "tap,id=net%zu,fd=%zu,vhost=off", i, 3 + i);
+		arg(&a, "-device");
+		arg(&a, "virtio-net-pci,netdev=net%zu,id=nic%zu,mac=%s", i, i,
+		    r->nics[i].mac);
+	}
+	if (r->kernel) {
+		arg(&a, "-kernel");
+		arg(&a, "%s", r->kernel);
+		if (r->initrd) {
+			arg(&a, "-initrd");
+			arg(&a, "%s", r->initrd);
+		}
+		if (r->cmdline) {
+			arg(&a, "-append");
+			arg(&a, "%s", r->cmdline);
+		}
+	}
+	/* Neither spawn=deny nor elevateprivileges=deny: QEMU 7.2 applies
+	 * the filter before -daemonize forks and calls setsid(), and the
+	 * daemon dies of SIGSYS (seen on Debian 12). */
+	arg(&a, "-sandbox");
+	arg(&a, "on,obsolete=deny,resourcecontrol=deny");
+	arg(&a, "-S");
+	arg(&a, "-daemonize");
+	arg(&a, "-pidfile");
+	arg(&a, "%s", pidfile);
+	return a.v;
+}
+
+void
+qemu_argv_free(char **argv)
+{
+	for (char **p = argv; p && *p; p++)
+		free(*p);
+	free(argv);
+}

@@ -1,0 +1,509 @@
+/* vm.c - a VM's QEMU process, its QMP connection and its state machine
+ * (diagram in vm.h).  Decides nothing about jobs: it reports what happens
+ * to QEMU and pokes the VM's job, which decides. */
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+#include "job.h"
+#include "log.h"
+#include "net.h"
+#include "qemu.h"
+#include "util.h"
+#include "vm.h"
+
+static const char *const vm_state_names[VM__COUNT] = {
+	[VM_CREATING] = "creating", [VM_OFF] = "off",
+	[VM_STARTING] = "starting", [VM_RUNNING] = "running",
+	[VM_PAUSED] = "paused", [VM_STOPPING] = "stopping",
+	[VM_DELETING] = "deleting", [VM_CRASHED] = "crashed",
+};
+
+const char *
+vm_state_name(enum vm_state s)
+{
+	return s < VM__COUNT ? vm_state_names[s] : "unknown";
+}
+
+int
+vm_state_from_name(const char *name)
+{
+	for (int i = 0; i < VM__COUNT; i++)
+		if (streq(name, vm_state_names[i]))
+			return i;
+	return -EINVAL;
+}
+
+char *
+vm_run_path(const struct vm *vm, const char *file)
+{
+	return xasprintf("%s/vms/%s%s%s", vm->h->cfg.run_dir, vm->row->uuid,
+	    file ? "/" : "", file ? file : "");
+}
+
+char *
+vm_state_path(const struct vm *vm, const char *file)
+{
+	return xasprintf("%s/vms/%s%s%s", vm->h->cfg.state_dir,
+	    vm->row->uuid, file ? "/" : "", file ? file : "");
+}
+
+struct vm *
+vm_add(struct host *h, struct vm_row *row)
+{
+	struct vm *vm = xzalloc(sizeof(*vm));
+	int s = vm_state_from_name(row->state);
+
+	vm->h = h;
+	vm->row = row;
+	vm->state = s < 0 ? VM_OFF : (enum vm_state)s;
+	vm->pidfd = -1;
+	h->vms = xrealloc(h->vms, (h->n_vms + 1) * sizeof(*h->vms));
+	h->vms[h->n_vms++] = vm;
+	return vm;
+}
+
+void
+vm_remove(struct vm *vm)
+{
+	struct host *h = vm->h;
+
+	for (size_t i = 0; i < h->n_vms; i++) {
+		if (h->vms[i] != vm)
+			continue;
+		h->vms[i] = h->vms[--h->n_vms];
+		break;
+	}
+	vm->qmp = qmp_free(vm->qmp);
+	vm->launcher = child_free(vm->launcher);
+	vm->kill_timer = loop_timer_cancel(h->loop, vm->kill_timer);
+	vm->qmp_retry = loop_timer_cancel(h->loop, vm->qmp_retry);
+	if (vm->pidfd >= 0) {
+		loop_del_fd(h->loop, vm->pidfd);
+		close(vm->pidfd);
+	}
+	free(vm->last_error);
+	vm_row_free(vm->row);
+	free(vm);
+}
+
+struct vm *
+vm_find(struct host *h, const char *name_or_uuid)
+{
+	for (size_t i = 0; i < h->n_vms; i++) {
+		struct vm_row *r = h->vms[i]->row;
+
+		if (streq(r->name, name_or_uuid) ||
+		    streq(r->uuid, name_or_uuid))
+			return h->vms[i];
+	}
+	return NULL;
+}
+
+static void
+vm_persist(struct vm *vm)
+{
+	int r = store_vm_set_runtime(vm->h->store, vm->row->uuid,
+	    vm_state_name(vm->state), vm->pid, vm->row->pid_start,
+	    vm->row->started_ms);
+
+	if (r < 0)
+		log_error("vm=%s cannot persist state %s: %s", vm->row->name,
+		    vm_state_name(vm->state), strerror(-r));
+}
+
+void
+vm_set_state(struct vm *vm, enum vm_state s, const char *msg)
+{
+	enum vm_state old = vm->state;
+
+	vm->state = s;
+	free(vm->row->state);
+	vm->row->state = xstrdup(vm_state_name(s));
+	vm->row->pid = vm->pid;
+	if (s == VM_RUNNING && old == VM_STARTING)
+		vm->row->started_ms = wall_ms();
+	if (vm->pid == 0)
+		vm->row->pid_start = 0;
+	vm_persist(vm);
+	if (msg)
+		host_event(vm->h, s == VM_CRASHED ? "error" : "info", vm,
+		    vm->job ? vm->job->row->id : 0, "%s", msg);
+	if (vm->job)
+		job_poke(vm->job);
+}
+
+static void
+vm_set_error(struct vm *vm, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void
+vm_set_error(struct vm *vm, const char *fmt, ...)
+{
+	va_list ap;
+
+	free(vm->last_error);
+	va_start(ap, fmt);
+	if (vasprintf(&vm->last_error, fmt, ap) < 0)
+		vm->last_error = NULL;
+	va_end(ap);
+}
+
+/* QEMU is gone: drop the connection and decide what the VM is now. */
+static void
+vm_on_qemu_exit(struct vm *vm)
+{
+	bool asked = vm->state == VM_STOPPING || vm->state == VM_STARTING;
+	const char *why = vm->guest_poweroff ? "the guest powered off" :
+	    "QEMU exited unexpectedly";
+
+	loop_del_fd(vm->h->loop, vm->pidfd);
+	close(vm->pidfd);
+	vm->pidfd = -1;
+	vm->pid = 0;
+	vm->qmp = qmp_free(vm->qmp);
+	vm->qmp_ready = false;
+	vm->vcpus_running = false;
+	vm->kill_timer = loop_timer_cancel(vm->h->loop, vm->kill_timer);
+	vm->qmp_retry = loop_timer_cancel(vm->h->loop, vm->qmp_retry);
+	if (asked) {
+		vm_set_state(vm, VM_OFF, NULL);
+		return;
+	}
+	log_info("vm=%s qemu exited: %s", vm->row->name, why);
+	vm_set_state(vm, vm->guest_poweroff ? VM_OFF : VM_CRASHED, why);
+}
+
+static void
+vm_on_pidfd(struct loop *l, int fd, uint32_t events, void *data)
+{
+	(void)l;
+	(void)fd;
+	(void)events;
+	vm_on_qemu_exit(data);
+}
+
+static void
+vm_on_qmp_event(struct qmp *q, const char *name, json_t *data, void *ud)
+{
+	struct vm *vm = ud;
+
+	(void)q;
+	if (streq(name, "STOP")) {
+		vm->vcpus_running = false;
+		if (vm->state == VM_RUNNING && !vm->job)
+			vm_set_state(vm, VM_PAUSED, "paused (by QEMU)");
+	} else if (streq(name, "RESUME")) {
+		vm->vcpus_running = true;
+		if (vm->state == VM_PAUSED && !vm->job)
+			vm_set_state(vm, VM_RUNNING, "resumed (by QEMU)");
+	} else if (streq(name, "SHUTDOWN")) {
+		vm->guest_poweroff = json_is_true(json_object_get(data,
+		    "guest"));
+	}
+	if (vm->job)
+		job_poke(vm->job);
+}
+
+static void
+vm_on_status(struct qmp *q, json_t *ret, const struct err *e, void *data)
+{
+	struct vm *vm = data;
+	const char *st = json_string_value(json_object_get(ret, "status"));
+
+	(void)q;
+	if (!ret) {
+		vm_set_error(vm, "query-status failed: %s", e->msg);
+	} else {
+		vm->vcpus_running = streq(st, "running");
+		vm->qmp_ready = true;
+	}
+	if (vm->job)
+		job_poke(vm->job);
+}
+
+static void vm_qmp_connect(struct vm *vm);
+
+static void
+vm_qmp_retry(struct loop *l, void *data)
+{
+	struct vm *vm = data;
+
+	(void)l;
+	vm->qmp_retry = NULL;
+	if (vm->pidfd >= 0 && !vm->qmp)
+		vm_qmp_connect(vm);
+}
+
+static void
+vm_on_qmp_state(struct qmp *q, int state, void *ud)
+{
+	struct vm *vm = ud;
+
+	if (state == QMP_READY) {
+		(void)qmp_send(q, "query-status", NULL, 10000, vm_on_status,
+		    vm);
+		return;
+	}
+	/* Closed: QEMU is exiting (the pidfd will say) or the socket broke;
+	 * reconnect while the process lives. */
+	vm->qmp = qmp_free(vm->qmp);
+	vm->qmp_ready = false;
+	if (vm->pidfd >= 0 && !vm->qmp_retry)
+		vm->qmp_retry = loop_timer_add(vm->h->loop, 500,
+		    vm_qmp_retry, vm);
+}
+
+static void
+vm_qmp_connect(struct vm *vm)
+{
+	_cleanup_free_ char *path = vm_run_path(vm, "qmp.sock");
+	int r = qmp_connect(vm->h->loop, path, QMP_MODE_QMP, vm_on_qmp_event,
+	    vm_on_qmp_state, vm, &vm->qmp);
+
+	if (r < 0)
+		vm_set_error(vm, "cannot connect to QMP at '%s': %s", path,
+		    strerror(-r));
+}
+
+/* Watch QEMU's pid (from the pidfile or the database) and connect. */
+static int
+vm_watch(struct vm *vm, pid_t pid)
+{
+	int fd = pidfd_open_fd(pid);
+	int r;
+
+	if (fd < 0)
+		return fd;
+	r = loop_add_fd(vm->h->loop, fd, EPOLLIN, vm_on_pidfd, vm);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	vm->pidfd = fd;
+	vm->pid = pid;
+	vm->row->pid = pid;
+	vm->row->pid_start = proc_start_time(pid);
+	vm_persist(vm);
+	vm_qmp_connect(vm);
+	return 0;
+}
+
+static char *
+vm_qemu_log_tail(struct vm *vm)
+{
+	_cleanup_free_ char *path = vm_run_path(vm, "qemu.log");
+	char *buf = NULL, *line;
+	size_t len;
+
+	if (file_read_all(path, 1 << 20, &buf, &len) < 0)
+		return xstrdup("no output");
+	while (len > 0 && buf[len - 1] == '\n')
+		buf[--len] = '\0';
+	line = strrchr(buf, '\n');
+	line = xstrdup(line ? line + 1 : buf);
+	free(buf);
+	return line;
+}
+
+static void
+vm_on_launcher_exit(struct child *c, int status, void *data)
+{
+	struct vm *vm = data;
+	_cleanup_free_ char *pidfile = vm_run_path(vm, "qemu.pid");
+	_cleanup_free_ char *buf = NULL;
+	int r;
+
+	(void)c;
+	vm->launcher = child_free(vm->launcher);
+	if (status != 0) {
+		_cleanup_free_ char *tail = vm_qemu_log_tail(vm);
+
+		vm_set_error(vm, "QEMU failed to start (exit %d): %s", status,
+		    tail);
+	} else if ((r = file_read_all(pidfile, 64, &buf, NULL)) < 0) {
+		vm_set_error(vm, "cannot read QEMU pidfile: %s", strerror(-r));
+	} else if ((r = vm_watch(vm, atoi(buf))) < 0) {
+		vm_set_error(vm, "cannot watch QEMU pid %d: %s", atoi(buf),
+		    strerror(-r));
+	}
+	if (vm->job)
+		job_poke(vm->job);
+}
+
+static int
+vm_open_taps(struct vm *vm, int *fds, struct err *err)
+{
+	for (size_t i = 0; i < vm->row->n_nics; i++) {
+		char br[16];
+
+		net_bridge_name(vm->row->nics[i].switch_name, br);
+		if (!net_bridge_exists(br) && net_bridge_create(br, err) < 0)
+			return err->code;
+		fds[i] = net_tap_open(br, err);
+		if (fds[i] < 0)
+			return fds[i];
+	}
+	return 0;
+}
+
+int
+vm_launch(struct vm *vm, struct err *err)
+{
+	_cleanup_free_ char *rdir = vm_run_path(vm, NULL);
+	_cleanup_free_ char *sdir = vm_state_path(vm, NULL);
+	_cleanup_free_ char *log = vm_run_path(vm, "qemu.log");
+	int fds[16], r;
+	char **argv;
+
+	if (vm->row->n_nics > ARRAY_SIZE(fds))
+		return err_set(err, -E2BIG, "too many NICs");
+	for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
+		fds[i] = -1;
+	if ((r = mkdir_p(rdir, 0700)) < 0 || (r = mkdir_p(sdir, 0700)) < 0)
+		return err_setf_errno(err, r, "cannot create VM directories");
+	(void)unlink(log);
+	free(vm->last_error);
+	vm->last_error = NULL;
+	vm->guest_poweroff = false;
+	r = vm_open_taps(vm, fds, err);
+	if (r == 0) {
+		struct child_opts o = {
+			.argv = (const char *const *)(argv = qemu_argv(vm)),
+			.log_path = log, .keep_fds = fds,
+			.n_keep_fds = vm->row->n_nics, .new_session = true,
+		};
+
+		r = child_spawn(vm->h->loop, &o, vm_on_launcher_exit, vm,
+		    &vm->launcher);
+		if (r < 0)
+			err_setf_errno(err, r, "cannot start QEMU");
+		qemu_argv_free(argv);
+	}
+	for (size_t i = 0; i < vm->row->n_nics; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	return r;
+}
+
+static bool
+proc_cmdline_has(pid_t pid, const char *needle)
+{
+	_cleanup_free_ char *path = xasprintf("/proc/%d/cmdline", (int)pid);
+	_cleanup_free_ char *buf = NULL;
+	size_t len;
+
+	if (file_read_all(path, 1 << 20, &buf, &len) < 0)
+		return false;
+	for (size_t i = 0; i < len; i += strlen(buf + i) + 1)
+		if (streq(buf + i, needle))
+			return true;
+	return false;
+}
+
+bool
+vm_reattach(struct vm *vm)
+{
+	pid_t pid = vm->row->pid;
+
+	/* A ternd killed between QEMU's daemonize and recording the pid
+	 * leaves only the pidfile. */
+	if (pid <= 0) {
+		_cleanup_free_ char *pidfile = vm_run_path(vm, "qemu.pid");
+		_cleanup_free_ char *buf = NULL;
+
+		if (file_read_all(pidfile, 64, &buf, NULL) < 0)
+			return false;
+		pid = atoi(buf);
+		vm->row->pid_start = 0;
+	}
+	if (pid <= 0 || (vm->row->pid_start &&
+	    proc_start_time(pid) != vm->row->pid_start) ||
+	    !proc_cmdline_has(pid, vm->row->uuid))
+		return false;
+	return vm_watch(vm, pid) == 0;
+}
+
+void
+vm_kill(struct vm *vm)
+{
+	if (vm->pidfd >= 0)
+		(void)syscall(SYS_pidfd_send_signal, vm->pidfd, SIGKILL,
+		    NULL, 0);
+	if (vm->launcher)
+		(void)child_kill(vm->launcher, SIGKILL);
+}
+
+static void
+vm_on_reply(struct qmp *q, json_t *ret, const struct err *e, void *data)
+{
+	struct vm *vm = data;
+
+	(void)q;
+	if (!ret)
+		vm_set_error(vm, "%s", e->msg);
+	if (vm->job)
+		job_poke(vm->job);
+}
+
+int
+vm_qmp(struct vm *vm, const char *cmd, json_t *args, uint64_t timeout_ms,
+    qmp_reply_fn fn)
+{
+	if (!vm->qmp || !vm->qmp_ready) {
+		json_decref(args);
+		return -ENOTCONN;
+	}
+	return qmp_send(vm->qmp, cmd, args, timeout_ms,
+	    fn ? fn : vm_on_reply, vm);
+}
+
+static json_t *
+vm_disk_json(const struct disk_row *d)
+{
+	struct stat st;
+	uint64_t alloc = stat(d->path, &st) == 0 ?
+	    (uint64_t)st.st_blocks * 512 : 0;
+
+	return json_pack("{ss ss so sI sI}", "name", d->name, "path",
+	    d->path, "pool", d->pool ? json_string(d->pool) : json_null(),
+	    "virtual_size", (json_int_t)d->size_bytes,
+	    "allocated", (json_int_t)alloc);
+}
+
+json_t *
+vm_to_json(const struct vm *vm)
+{
+	const struct vm_row *r = vm->row;
+	json_t *disks = json_array(), *nics = json_array();
+	char c[40], s[40];
+
+	for (size_t i = 0; i < r->n_disks; i++)
+		json_array_append_new(disks, vm_disk_json(&r->disks[i]));
+	for (size_t i = 0; i < r->n_nics; i++)
+		json_array_append_new(nics, json_pack("{ss ss}", "mac",
+		    r->nics[i].mac, "switch", r->nics[i].switch_name));
+	return json_pack("{ss ss ss si sI sb ss so so so so so ss so so so}",
+	    "name", r->name, "uuid", r->uuid, "state", vm_state_name(vm->state),
+	    "cpus", r->cpus, "memory_mib", (json_int_t)r->memory_mib,
+	    "cpu_compat", r->cpu_compat,
+	    "cpu_model", qemu_cpu_model(r->cpu_compat, vm->h->kvm),
+	    "kernel", r->kernel ? json_string(r->kernel) : json_null(),
+	    "initrd", r->initrd ? json_string(r->initrd) : json_null(),
+	    "cmdline", r->cmdline ? json_string(r->cmdline) : json_null(),
+	    "disks", disks, "nics", nics, "host", vm->h->cfg.name,
+	    "pid", vm->pid ? json_integer(vm->pid) : json_null(),
+	    "created_at", json_string(wall_ms_format(r->created_ms, c,
+	    sizeof(c))),
+	    "started_at", vm->pid && r->started_ms ?
+	    json_string(wall_ms_format(r->started_ms, s, sizeof(s))) :
+	    json_null());
+}

@@ -1,0 +1,87 @@
+/* vm.h - one VM on this host: its persisted configuration (a vm_row), its
+ * QEMU process and QMP connection, and its lifecycle state machine.
+ *
+ *             create ok                 start               cont ok
+ *  CREATING ------------> OFF ---------------> STARTING ------------> RUNNING
+ *     |                   ^ ^ \                   |                  |   ^
+ *     | create failed     | |  \ delete           | launch failed    |   | resume
+ *     v                   | |   v                 v                  v   |
+ *   (gone)                | |  DELETING -> (gone) OFF      pause: PAUSED
+ *                         | |                                        |
+ *                         | +---- QEMU exited (guest power-off) -----+
+ *                         +------ STOPPING <------- stop ------------+
+ *   QEMU exited without being asked and without a guest power-off: CRASHED
+ *   (which may be started again or deleted, like OFF).
+ *
+ * Transitions: vm_set_state() (the only writer of vm->state, which also
+ * persists and tells the VM's job), called from vm_jobs.c (start, stop,
+ * pause, resume, create, delete) and from vm.c when QEMU exits
+ * (vm_on_qemu_exit).  Invariants: vm->qmp is non-NULL only while
+ * vm->pidfd >= 0; at most one job (vm->job) acts on a VM at a time. */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "child.h"
+#include "host.h"
+#include "qmp.h"
+#include "store.h"
+
+enum vm_state { VM_CREATING, VM_OFF, VM_STARTING, VM_RUNNING, VM_PAUSED,
+		VM_STOPPING, VM_DELETING, VM_CRASHED, VM__COUNT };
+
+const char *vm_state_name(enum vm_state s);
+/* -EINVAL for an unknown name. */
+int vm_state_from_name(const char *name);
+
+struct vm {
+	struct host *h;
+	struct vm_row *row;	/* config + runtime, as persisted */
+	enum vm_state state;
+	struct job *job;	/* the one job acting on this VM, or NULL */
+
+	/* QEMU process */
+	pid_t pid;		/* 0 when no QEMU */
+	int pidfd;		/* -1 when no QEMU */
+	struct child *launcher;	/* `qemu -daemonize` parent while starting */
+	struct qmp *qmp;
+	bool qmp_ready;
+	bool vcpus_running;	/* from query-status and STOP/RESUME */
+	bool guest_poweroff;	/* SHUTDOWN with guest=true was seen */
+	char *last_error;	/* why the last launch or QMP failed */
+	struct loop_timer *kill_timer;	/* stop: SIGKILL when quit hangs */
+	struct loop_timer *qmp_retry;	/* reconnect while QEMU lives */
+};
+
+/* Paths of this VM's files: run dir (sockets, pidfile) and state dir
+ * (console log).  Caller frees. */
+char *vm_run_path(const struct vm *vm, const char *file);
+char *vm_state_path(const struct vm *vm, const char *file);
+
+/* Take ownership of row and register the VM with h (state from the row). */
+struct vm *vm_add(struct host *h, struct vm_row *row);
+/* Unregister and free (QEMU must be gone). */
+void vm_remove(struct vm *vm);
+/* By name or UUID; NULL when absent. */
+struct vm *vm_find(struct host *h, const char *name_or_uuid);
+
+/* Change state, persist it with the runtime facts, record an event when
+ * msg is not NULL, and tell the VM's job. */
+void vm_set_state(struct vm *vm, enum vm_state s, const char *msg);
+
+/* Launch QEMU paused (-S) for vm; progress arrives through the job:
+ * vm->qmp_ready, or vm->pid == 0 with vm->last_error on failure. */
+int vm_launch(struct vm *vm, struct err *err);
+/* Re-attach to the QEMU a previous ternd left running (at start-up).
+ * Returns false when that QEMU is gone. */
+bool vm_reattach(struct vm *vm);
+/* SIGKILL QEMU (if any); completion arrives as the exit. */
+void vm_kill(struct vm *vm);
+/* Send a QMP command; the reply (or failure) pokes the VM's job.  The
+ * result is stored through fn if fn is not NULL. */
+int vm_qmp(struct vm *vm, const char *cmd, json_t *args, uint64_t timeout_ms,
+    qmp_reply_fn fn);
+
+json_t *vm_to_json(const struct vm *vm);

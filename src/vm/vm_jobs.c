@@ -1,0 +1,373 @@
+/* vm_jobs.c - the VM lifecycle jobs.  Each step() is level-triggered: it
+ * reads the VM's state and the job's phase and does the next thing, so the
+ * same code serves a fresh start and a restart (job->recovering).
+ *
+ *   vm.create  start --(qemu-img per owned disk)--> done: VM OFF
+ *              any failure or a restart: roll back (delete the disks it
+ *              made, forget the VM)
+ *   vm.start   start --vm_launch--> launch --QMP ready, cont--> cont --> done
+ *              failure: kill QEMU, VM OFF; a restart finds QEMU by pid or
+ *              pidfile and carries on from where it is
+ *   vm.stop    start --quit (SIGKILL after the timeout)--> wait --exit--> done
+ *   vm.pause   stop --STOP--> done        vm.resume  cont --RESUME--> done
+ *   vm.delete  unlink owned disks (unless keep_disks), drop rows --> done */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "failpoint.h"
+#include "fsutil.h"
+#include "job.h"
+#include "log.h"
+#include "util.h"
+#include "vm.h"
+
+#define START_TIMEOUT_MS 60000
+#define QMP_TIMEOUT_MS 10000
+
+static bool
+job_vm_gone(struct job *job)
+{
+	if (job->vm)
+		return false;
+	job_finish(job, -ENOENT, "the VM no longer exists");
+	return true;
+}
+
+static bool
+job_past_deadline(struct job *job, uint64_t timeout_ms)
+{
+	if (!job->deadline_ms) {
+		job->deadline_ms = now_ms() + timeout_ms;
+		job_wake_after(job, timeout_ms);
+	}
+	return now_ms() >= job->deadline_ms;
+}
+
+/* ---- vm.create ---- */
+
+static void
+create_rollback(struct job *job, const char *why)
+{
+	struct vm *vm = job->vm;
+
+	for (size_t i = 0; vm && i < vm->row->n_disks; i++)
+		if (vm->row->disks[i].owned)
+			(void)unlink(vm->row->disks[i].path);
+	if (vm) {
+		(void)store_vm_delete(vm->h->store, vm->row->uuid);
+		job_finish(job, -EIO, "vm '%s' not created: %s", vm->row->name,
+		    why);
+		vm_remove(vm);
+		return;
+	}
+	job_finish(job, -EIO, "vm not created: %s", why);
+}
+
+static void
+create_on_qemu_img(struct child *c, int status, void *data)
+{
+	struct job *job = data;
+	int64_t next = json_integer_value(json_object_get(job->details,
+	    "next_disk"));
+
+	(void)c;
+	job->child = child_free(job->child);
+	if (status != 0) {
+		create_rollback(job, "qemu-img create failed (see the "
+		    "ternd log)");
+		return;
+	}
+	json_object_set_new(job->details, "next_disk", json_integer(next + 1));
+	job_set_progress(job, next + 1, job->vm->row->n_disks, "steps");
+	job_poke(job);
+}
+
+static void
+create_step(struct job *job)
+{
+	struct vm *vm = job->vm;
+	size_t next;
+
+	if (job_vm_gone(job) || job->child)
+		return;
+	if (job->recovering) {
+		create_rollback(job, "ternd restarted while it was created");
+		return;
+	}
+	next = json_integer_value(json_object_get(job->details, "next_disk"));
+	while (next < vm->row->n_disks && !vm->row->disks[next].owned)
+		next++;
+	if (next >= vm->row->n_disks) {
+		vm_set_state(vm, VM_OFF, "vm created");
+		job_finish(job, 0, NULL);
+		return;
+	}
+	if (failpoint_check("vm.create.disk", NULL) == FP_FAIL) {
+		create_rollback(job, "failpoint vm.create.disk");
+		return;
+	}
+	json_object_set_new(job->details, "next_disk", json_integer(next));
+	char size[32];
+	snprintf(size, sizeof(size), "%llu",
+	    (unsigned long long)vm->row->disks[next].size_bytes);
+	const char *argv[] = { vm->h->cfg.qemu_img, "create", "-q", "-f",
+		"qcow2", vm->row->disks[next].path, size, NULL };
+	struct child_opts o = { .argv = argv };
+	if (child_spawn(vm->h->loop, &o, create_on_qemu_img, job,
+	    &job->child) < 0)
+		create_rollback(job, "cannot run qemu-img");
+}
+
+const struct job_ops job_vm_create = { "vm.create", create_step, NULL };
+
+/* ---- vm.start ---- */
+
+static void
+start_fail(struct job *job, const char *why)
+{
+	struct vm *vm = job->vm;
+
+	vm_kill(vm);
+	if (vm->pidfd < 0 && !vm->launcher)
+		vm_set_state(vm, VM_OFF, NULL);
+	/* else the exit handler sets OFF (state is STARTING) */
+	job_finish(job, -EIO, "vm '%s' did not start: %s", vm->row->name, why);
+}
+
+static void
+start_on_cont(struct qmp *q, json_t *ret, const struct err *e, void *data)
+{
+	struct vm *vm = data;
+
+	(void)q;
+	if (ret)
+		vm->vcpus_running = true;
+	else
+		free(vm->last_error), vm->last_error = xstrdup(e->msg);
+	if (vm->job)
+		job_poke(vm->job);
+}
+
+static void
+start_launch(struct job *job)
+{
+	struct vm *vm = job->vm;
+	uint64_t total, avail;
+	struct err err = { 0 };
+
+	if (host_memory_mib(&total, &avail) == 0 &&
+	    vm->row->memory_mib > avail) {
+		job_finish(job, -ENOMEM, "not enough memory: vm '%s' needs %llu "
+		    "MiB, the host has %llu MiB available", vm->row->name,
+		    (unsigned long long)vm->row->memory_mib,
+		    (unsigned long long)avail);
+		return;
+	}
+	vm_set_state(vm, VM_STARTING, NULL);
+	if (vm_launch(vm, &err) < 0) {
+		vm_set_state(vm, VM_OFF, NULL);
+		job_finish(job, err.code, "%s", err.msg);
+		return;
+	}
+	job_set_phase(job, "launch");
+}
+
+static void
+start_step(struct job *job)
+{
+	struct vm *vm = job->vm;
+
+	if (job_vm_gone(job))
+		return;
+	if (job_phase_is(job, "start")) {
+		if (vm->state == VM_OFF || vm->state == VM_CRASHED)
+			start_launch(job);
+		else if (vm->state == VM_RUNNING)
+			job_finish(job, 0, NULL);
+		else if (vm->state != VM_STARTING)
+			job_finish(job, -EBUSY, "vm '%s' is %s",
+			    vm->row->name, vm_state_name(vm->state));
+		else
+			job_set_phase(job, "launch");
+		if (job->finished || vm->state != VM_STARTING)
+			return;
+	}
+	if (vm->launcher)
+		return;
+	if (vm->pidfd < 0) {
+		start_fail(job, vm->last_error ? vm->last_error :
+		    "QEMU exited");
+		return;
+	}
+	if (job_past_deadline(job, START_TIMEOUT_MS)) {
+		start_fail(job, "QEMU did not answer on QMP in time");
+		return;
+	}
+	if (!vm->qmp_ready)
+		return;
+	failpoint_check("vm.start.before-cont", NULL);
+	if (vm->vcpus_running) {
+		vm_set_state(vm, VM_RUNNING, "vm started");
+		job_finish(job, 0, NULL);
+		return;
+	}
+	if (job_phase_is(job, "cont") && vm->last_error) {
+		start_fail(job, vm->last_error);
+		return;
+	}
+	if (!job_phase_is(job, "cont") || job->recovering) {
+		job->recovering = false;
+		job_set_phase(job, "cont");
+		if (vm_qmp(vm, "cont", NULL, QMP_TIMEOUT_MS, start_on_cont) < 0)
+			start_fail(job, "QMP connection lost");
+	}
+}
+
+const struct job_ops job_vm_start = { "vm.start", start_step, NULL };
+
+/* ---- vm.stop ---- */
+
+static void
+stop_step(struct job *job)
+{
+	struct vm *vm = job->vm;
+
+	if (job_vm_gone(job))
+		return;
+	if (vm->pidfd < 0 && !vm->launcher) {
+		if (vm->state != VM_OFF && vm->state != VM_CRASHED)
+			vm_set_state(vm, VM_OFF, NULL);
+		host_event(vm->h, "info", vm, job->row->id, "vm turned off");
+		job_finish(job, 0, NULL);
+		return;
+	}
+	if (job_phase_is(job, "start") || job->recovering) {
+		job->recovering = false;
+		if (vm->state != VM_STOPPING)
+			vm_set_state(vm, VM_STOPPING, NULL);
+		job_set_phase(job, "wait");
+		if (vm_qmp(vm, "quit", NULL, QMP_TIMEOUT_MS, NULL) < 0)
+			vm_kill(vm);
+		failpoint_check("vm.stop.sent", NULL);
+	}
+	if (job_past_deadline(job, vm->h->cfg.stop_timeout_ms)) {
+		vm_kill(vm);
+		job_wake_after(job, 1000);
+	}
+}
+
+const struct job_ops job_vm_stop = { "vm.stop", stop_step, NULL };
+
+/* ---- vm.pause / vm.resume ---- */
+
+static void
+pause_resume_step(struct job *job, bool pause)
+{
+	struct vm *vm = job->vm;
+	enum vm_state from = pause ? VM_RUNNING : VM_PAUSED;
+	enum vm_state to = pause ? VM_PAUSED : VM_RUNNING;
+
+	if (job_vm_gone(job))
+		return;
+	if (vm->qmp_ready && vm->vcpus_running != pause && vm->pidfd >= 0) {
+		if (vm->state != to)
+			vm_set_state(vm, to, pause ? "vm paused" :
+			    "vm resumed");
+		job_finish(job, 0, NULL);
+		return;
+	}
+	if (vm->state != from && vm->state != to) {
+		job_finish(job, -EBUSY, "vm '%s' is %s", vm->row->name,
+		    vm_state_name(vm->state));
+		return;
+	}
+	if (job_past_deadline(job, QMP_TIMEOUT_MS)) {
+		job_finish(job, -ETIMEDOUT, "QEMU did not %s the VM in time",
+		    pause ? "pause" : "resume");
+		return;
+	}
+	if (!vm->qmp_ready || job_phase_is(job, "sent"))
+		return;
+	job_set_phase(job, "sent");
+	if (vm_qmp(vm, pause ? "stop" : "cont", NULL, QMP_TIMEOUT_MS,
+	    NULL) < 0)
+		job_finish(job, -ENOTCONN, "QMP connection lost");
+}
+
+static void
+pause_step(struct job *job)
+{
+	pause_resume_step(job, true);
+}
+
+static void
+resume_step(struct job *job)
+{
+	pause_resume_step(job, false);
+}
+
+const struct job_ops job_vm_pause = { "vm.pause", pause_step, NULL };
+const struct job_ops job_vm_resume = { "vm.resume", resume_step, NULL };
+
+/* ---- vm.delete ---- */
+
+static void
+remove_dir_files(const char *dir, const char *const *files)
+{
+	for (size_t i = 0; files[i]; i++) {
+		_cleanup_free_ char *p = xasprintf("%s/%s", dir, files[i]);
+
+		(void)unlink(p);
+	}
+	(void)rmdir(dir);
+}
+
+static void
+delete_step(struct job *job)
+{
+	struct vm *vm = job->vm;
+	bool keep = json_is_true(json_object_get(job->details, "keep_disks"));
+	static const char *const run_files[] = { "qmp.sock", "qga.sock",
+		"console.sock", "qemu.pid", "qemu.log", NULL };
+	static const char *const state_files[] = { "console.log", NULL };
+	_cleanup_free_ char *rdir = NULL, *sdir = NULL;
+
+	if (job_vm_gone(job))
+		return;
+	if (vm->pidfd >= 0 || vm->launcher) {
+		job_finish(job, -EBUSY, "vm '%s' is running; turn it off "
+		    "first", vm->row->name);
+		return;
+	}
+	vm_set_state(vm, VM_DELETING, NULL);
+	for (size_t i = 0; !keep && i < vm->row->n_disks; i++)
+		if (vm->row->disks[i].owned)
+			(void)unlink(vm->row->disks[i].path);
+	rdir = vm_run_path(vm, NULL);
+	sdir = vm_state_path(vm, NULL);
+	remove_dir_files(rdir, run_files);
+	remove_dir_files(sdir, state_files);
+	(void)store_vm_delete(vm->h->store, vm->row->uuid);
+	host_event(vm->h, "info", vm, job->row->id, "vm deleted%s",
+	    keep ? " (disks kept)" : "");
+	job_finish(job, 0, NULL);
+	vm_remove(vm);
+}
+
+const struct job_ops job_vm_delete = { "vm.delete", delete_step, NULL };
+
+const struct job_ops *
+job_ops_by_type(const char *type)
+{
+	static const struct job_ops *const all[] = { &job_vm_create,
+		&job_vm_start, &job_vm_stop, &job_vm_pause, &job_vm_resume,
+		&job_vm_delete };
+
+	for (size_t i = 0; i < ARRAY_SIZE(all); i++)
+		if (streq(all[i]->type, type))
+			return all[i];
+	return NULL;
+}
