@@ -1,0 +1,554 @@
+/* cli.c - the tern command: global options, the command table (the one
+ * place that holds usage text, as in kvmtool and vmctl), argument parsing
+ * and dispatch.  Decides the exit status: 0 done, 1 the operation failed,
+ * 2 usage error.  Must never talk to ternd itself; commands do. */
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "util.h"
+
+#ifndef TERN_VERSION
+#define TERN_VERSION "unknown"
+#endif
+
+#define DEFAULT_SOCKET "/run/tern/ternd.sock"
+#define DEFAULT_CERT "/var/lib/tern/tls/host.crt"
+#define DEFAULT_KEY "/var/lib/tern/tls/host.key"
+
+enum global {
+	G_SOCKET, G_HOST, G_FINGERPRINT, G_CERT, G_KEY, G_JSON, G_NO_WAIT,
+	G_HELP, G_VERSION, G__COUNT
+};
+
+static const struct {
+	const char *name;
+	const char *arg;	/* NULL for a flag */
+	const char *env;
+	const char *help;
+} cli_globals[G__COUNT] = {
+	[G_SOCKET] = { "socket", "PATH", "TERN_SOCKET",
+	    "ternd's unix socket (default " DEFAULT_SOCKET ")" },
+	[G_HOST] = { "host", "URL", "TERN_HOST",
+	    "talk to https://ADDR:PORT instead of the local socket" },
+	[G_FINGERPRINT] = { "fingerprint", "sha256:HEX", "TERN_FINGERPRINT",
+	    "the key --host must have ('tern host info' there shows it)" },
+	[G_CERT] = { "cert", "FILE", "TERN_CERT",
+	    "client certificate (default " DEFAULT_CERT ")" },
+	[G_KEY] = { "key", "FILE", "TERN_KEY",
+	    "its private key (default " DEFAULT_KEY ")" },
+	[G_JSON] = { "json", NULL, NULL,
+	    "print the API's JSON, for scripts (any command takes it)" },
+	[G_NO_WAIT] = { "no-wait", NULL, NULL,
+	    "do not wait for a job to end; print its id" },
+	[G_HELP] = { "help", NULL, NULL, "show this help" },
+	[G_VERSION] = { "version", NULL, NULL, "show tern's version" },
+};
+
+static const struct cli_opt opt_vm_create[] = {
+	{ "cpus", "N" }, { "memory", "SIZE" },
+	{ "disk", "SIZE[@POOL]", true }, { "disk-path", "PATH", true },
+	{ "net", "SWITCH", true }, { "kernel", "FILE" }, { "initrd", "FILE" },
+	{ "cmdline", "TEXT" }, { "cpu-compat", NULL }, { NULL }
+};
+static const struct cli_opt opt_vm_delete[] = {
+	{ "keep-disks", NULL }, { NULL }
+};
+static const struct cli_opt opt_follow[] = { { "follow", NULL }, { NULL } };
+static const struct cli_opt opt_job_list[] = {
+	{ "vm", "NAME" }, { "active", NULL }, { NULL }
+};
+static const struct cli_opt opt_events[] = {
+	{ "follow", NULL }, { "vm", "NAME" }, { "limit", "N" }, { NULL }
+};
+static const struct cli_opt opt_peer_add[] = {
+	{ "fingerprint", "sha256:HEX" }, { NULL }
+};
+
+#define VM_ACTION(v, what) { .group = "vm", .verb = v, .pos = { "NAME" }, \
+	.starts_job = true, .help = what, .run = cmd_vm_action }
+
+static const struct cli_cmd cli_cmds[] = {
+	{ .group = "host", .verb = "info", .run = cmd_host_info,
+	  .help = "show this host: version, fingerprint, capacity" },
+	{ .group = "pool", .verb = "create", .pos = { "NAME", "PATH" },
+	  .run = cmd_pool_create,
+	  .help = "make directory PATH a storage pool for disk images" },
+	{ .group = "pool", .verb = "list", .run = cmd_obj_list,
+	  .help = "list storage pools with their size and free space" },
+	{ .group = "pool", .verb = "delete", .pos = { "NAME" },
+	  .run = cmd_obj_delete,
+	  .help = "forget a pool that holds no disk (files stay)" },
+	{ .group = "switch", .verb = "create", .pos = { "NAME" },
+	  .run = cmd_switch_create,
+	  .help = "make a virtual switch (a Linux bridge) for NICs" },
+	{ .group = "switch", .verb = "list", .run = cmd_obj_list,
+	  .help = "list virtual switches" },
+	{ .group = "switch", .verb = "delete", .pos = { "NAME" },
+	  .run = cmd_obj_delete, .help = "delete a switch no NIC uses" },
+	{ .group = "peer", .verb = "add", .pos = { "NAME", "URL" },
+	  .opts = opt_peer_add, .synopsis = "--fingerprint sha256:HEX",
+	  .run = cmd_peer_add,
+	  .help = "trust the host at URL (https://ADDR:PORT) with that key" },
+	{ .group = "peer", .verb = "list", .run = cmd_obj_list,
+	  .help = "list trusted peer hosts" },
+	{ .group = "peer", .verb = "remove", .pos = { "NAME" },
+	  .run = cmd_obj_delete, .help = "stop trusting a peer host" },
+	{ .group = "vm", .verb = "create", .pos = { "NAME" },
+	  .opts = opt_vm_create, .starts_job = true, .run = cmd_vm_create,
+	  .synopsis = "--cpus N --memory SIZE [--net SWITCH]...\n"
+	  "            [--disk SIZE[@POOL] | --disk-path PATH]...\n"
+	  "            [--kernel FILE [--initrd FILE] [--cmdline TEXT]] "
+	  "[--cpu-compat]",
+	  .help = "create a VM; --disk makes a new qcow2 image in POOL, "
+	  "--disk-path uses one" },
+	{ .group = "vm", .verb = "list", .run = cmd_vm_list,
+	  .help = "list VMs" },
+	{ .group = "vm", .verb = "show", .pos = { "NAME" },
+	  .run = cmd_vm_show,
+	  .help = "show a VM (NAME or UUID) with its disks and NICs" },
+	VM_ACTION("start", "start a VM"),
+	VM_ACTION("stop", "turn a VM off (hard)"),
+	VM_ACTION("pause", "pause a running VM"),
+	VM_ACTION("resume", "resume a paused VM"),
+	{ .group = "vm", .verb = "delete", .pos = { "NAME" },
+	  .opts = opt_vm_delete, .synopsis = "[--keep-disks]",
+	  .starts_job = true, .run = cmd_vm_delete,
+	  .help = "delete a VM that is off, and the disks it made" },
+	{ .group = "vm", .verb = "console", .pos = { "NAME" },
+	  .opts = opt_follow, .synopsis = "[--follow]", .run = cmd_vm_console,
+	  .help = "print a VM's serial console log; --follow keeps on" },
+	{ .group = "job", .verb = "list", .opts = opt_job_list,
+	  .synopsis = "[--vm NAME] [--active]", .run = cmd_job_list,
+	  .help = "list recent jobs, newest first" },
+	{ .group = "job", .verb = "show", .pos = { "ID" },
+	  .run = cmd_job_show,
+	  .help = "show a job with its progress, rate, ETA and error" },
+	{ .group = "job", .verb = "watch", .pos = { "ID" },
+	  .run = cmd_job_watch,
+	  .help = "wait for a job to end, with progress" },
+	{ .group = "job", .verb = "cancel", .pos = { "ID" },
+	  .run = cmd_job_cancel, .help = "ask a job to stop" },
+	{ .group = "events", .opts = opt_events, .run = cmd_events,
+	  .synopsis = "[--follow] [--vm NAME] [--limit N]",
+	  .help = "print the event log, oldest first; --follow keeps on" },
+};
+
+int
+cli_usage(struct err *err, const char *fmt, ...)
+{
+	char msg[sizeof(err->msg)];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return err_set(err, CLI_EUSAGE, "%s", msg);
+}
+
+static const char *
+cmd_name(const struct cli_cmd *c, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s%s%s", c->group, c->verb ? " " : "",
+	    c->verb ? c->verb : "");
+	return buf;
+}
+
+static void
+usage_cmd(FILE *f, const struct cli_cmd *c)
+{
+	char name[64];
+
+	fprintf(f, "%s", cmd_name(c, name, sizeof(name)));
+	for (int i = 0; i < CLI_MAX_POS && c->pos[i]; i++)
+		fprintf(f, " %s", c->pos[i]);
+	fprintf(f, "%s%s\n", c->synopsis ? " " : "",
+	    c->synopsis ? c->synopsis : "");
+}
+
+static void
+usage_full(FILE *f)
+{
+	fprintf(f, "usage: tern [OPTIONS] COMMAND [ARGS]\n\n"
+	    "tern drives ternd, the VM host daemon, over its local socket "
+	    "or over HTTPS.\n\nOptions (before the command):\n");
+	for (int i = 0; i < G__COUNT; i++) {
+		fprintf(f, "  --%s", cli_globals[i].name);
+		if (cli_globals[i].arg)
+			fprintf(f, " %s", cli_globals[i].arg);
+		if (cli_globals[i].env)
+			fprintf(f, "  (or $%s)", cli_globals[i].env);
+		fprintf(f, "\n      %s\n", cli_globals[i].help);
+	}
+	fprintf(f, "\nCommands:\n");
+	for (size_t i = 0; i < ARRAY_SIZE(cli_cmds); i++) {
+		fprintf(f, "  ");
+		usage_cmd(f, &cli_cmds[i]);
+		fprintf(f, "      %s\n", cli_cmds[i].help);
+	}
+	fprintf(f, "\nSIZE is bytes or a number with K, M, G or T (512M, "
+	    "1G).  Jobs (vm create, start,\nstop, pause, resume, delete) are "
+	    "waited for unless --no-wait; Ctrl-C stops\nwaiting, not the job.  "
+	    "Exit status: 0 done, 1 the operation failed, 2 usage\nerror.\n");
+}
+
+const char *
+cli_args_get(const struct cli_args *a, const char *name)
+{
+	const char *v = NULL;
+
+	for (int i = 0; i < a->nopt; i++)
+		if (streq(a->opt[i].name, name))
+			v = a->opt[i].value;
+	return v;
+}
+
+static const struct cli_opt *
+opt_find(const struct cli_cmd *c, const char *name, size_t len)
+{
+	for (const struct cli_opt *o = c->opts; o && o->name; o++)
+		if (strlen(o->name) == len && !strncmp(o->name, name, len))
+			return o;
+	return NULL;
+}
+
+/* An option from the command's own table, and its value. */
+static int
+args_opt_own(struct cli *cli, int argc, char **argv, int *i,
+    struct cli_args *a, struct err *err)
+{
+	const char *s = argv[*i], *eq = strchr(s, '=');
+	size_t len = eq ? (size_t)(eq - s) : strlen(s);
+	const struct cli_opt *o = NULL;
+	char name[64];
+
+	if (s[1] == '-')
+		o = opt_find(cli->cmd, s + 2, len - 2);
+	if (!o)
+		return cli_usage(err, "unknown option '%.*s' for '%s'",
+		    (int)len, s, cmd_name(cli->cmd, name, sizeof(name)));
+	if (!o->arg && eq)
+		return cli_usage(err, "option --%s takes no value", o->name);
+	if (o->arg && !eq &&
+	    (*i + 1 >= argc || !strncmp(argv[*i + 1], "--", 2)))
+		return cli_usage(err, "option --%s needs a value (%s)",
+		    o->name, o->arg);
+	if (!o->repeat && cli_args_get(a, o->name))
+		return cli_usage(err, "option --%s given twice", o->name);
+	if (a->nopt == CLI_MAX_OPTS)
+		return cli_usage(err, "too many options");
+	a->opt[a->nopt].name = o->name;
+	a->opt[a->nopt++].value = !o->arg ? "" : eq ? eq + 1 : argv[++*i];
+	return 0;
+}
+
+/* One option at argv[*i] (and its value, which may follow): first those
+ * every command takes (--help, --json, --no-wait for jobs). */
+static int
+args_opt(struct cli *cli, int argc, char **argv, int *i, struct cli_args *a,
+    struct err *err)
+{
+	const char *s = argv[*i];
+
+	if (streq(s, "-h") || streq(s, "--help"))
+		a->help = true;
+	else if (streq(s, "--json"))
+		cli->json = true;
+	else if (streq(s, "--no-wait") && cli->cmd->starts_job)
+		cli->no_wait = true;
+	else
+		return args_opt_own(cli, argc, argv, i, a, err);
+	return 0;
+}
+
+/* The command's own arguments: options and positionals in any order, "--"
+ * ending the options. */
+static int
+args_parse(struct cli *cli, int argc, char **argv, struct cli_args *a,
+    struct err *err)
+{
+	const struct cli_cmd *c = cli->cmd;
+	bool opts_done = false;
+	int want = 0, r;
+
+	while (want < CLI_MAX_POS && c->pos[want])
+		want++;
+	for (int i = 0; i < argc; i++) {
+		if (!opts_done && streq(argv[i], "--")) {
+			opts_done = true;
+		} else if (!opts_done && argv[i][0] == '-' && argv[i][1]) {
+			if ((r = args_opt(cli, argc, argv, &i, a, err)) < 0)
+				return r;
+		} else if (a->npos < want) {
+			a->pos[a->npos++] = argv[i];
+		} else {
+			return cli_usage(err, "unexpected argument '%s'",
+			    argv[i]);
+		}
+	}
+	if (!a->help && a->npos < want)
+		return cli_usage(err, "missing argument %s", c->pos[a->npos]);
+	return 0;
+}
+
+static void
+verbs_list(const char *group, char *buf, size_t len)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < ARRAY_SIZE(cli_cmds) && n < len; i++)
+		if (streq(cli_cmds[i].group, group))
+			n += snprintf(buf + n, len - n, "%s%s", n ? ", " : "",
+			    cli_cmds[i].verb);
+}
+
+/* The table entry for argv ("vm start ..."); *ret_used says how many words
+ * named it.  Sets *ret_help for "help", "--help" or "GROUP --help". */
+static int
+cmd_find(int argc, char **argv, const struct cli_cmd **ret_cmd,
+    int *ret_used, bool *ret_help, struct err *err)
+{
+	const char *g = argc > 0 ? argv[0] : NULL;
+	const char *v = argc > 1 ? argv[1] : NULL;
+	char verbs[256];
+	bool known = false;
+
+	if (!g)
+		return cli_usage(err, "no command given");
+	if (streq(g, "help") || streq(v, "--help") || streq(v, "-h"))
+		return *ret_help = true, 0;
+	for (size_t i = 0; i < ARRAY_SIZE(cli_cmds); i++) {
+		const struct cli_cmd *c = &cli_cmds[i];
+
+		if (!streq(c->group, g))
+			continue;
+		known = true;
+		if (!c->verb || streq(c->verb, v)) {
+			*ret_cmd = c;
+			*ret_used = c->verb ? 2 : 1;
+			return 0;
+		}
+	}
+	if (!known)
+		return cli_usage(err, "unknown command '%s'", g);
+	verbs_list(g, verbs, sizeof(verbs));
+	if (!v || v[0] == '-')
+		return cli_usage(err, "'%s' needs a subcommand: %s", g, verbs);
+	return cli_usage(err, "unknown command '%s %s' (try %s)", g, v, verbs);
+}
+
+/* Global options, before the command.  ret_next is the first word that is
+ * not one. */
+static int
+globals_parse(int argc, char **argv, const char **val, int *ret_next,
+    struct err *err)
+{
+	int i;
+
+	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
+		const char *s = argv[i], *eq = strchr(s, '=');
+		size_t len = eq ? (size_t)(eq - s) : strlen(s);
+		int g = streq(s, "-h") ? G_HELP : -1;
+
+		for (int k = 0; k < G__COUNT && g < 0 && s[1] == '-'; k++)
+			if (strlen(cli_globals[k].name) == len - 2 &&
+			    !strncmp(s + 2, cli_globals[k].name, len - 2))
+				g = k;
+		if (g < 0)
+			return cli_usage(err, "unknown option '%.*s'", (int)len,
+			    s);
+		if (val[g])
+			return cli_usage(err, "option %.*s given twice",
+			    (int)len, s);
+		if (!cli_globals[g].arg && eq)
+			return cli_usage(err, "option %.*s takes no value",
+			    (int)len, s);
+		if (cli_globals[g].arg && !eq && i + 1 >= argc)
+			return cli_usage(err, "option %s needs a value (%s)", s,
+			    cli_globals[g].arg);
+		val[g] = !cli_globals[g].arg ? "" : eq ? eq + 1 : argv[++i];
+	}
+	*ret_next = i;
+	return 0;
+}
+
+static const char *
+env_or(const char *name, const char *dflt)
+{
+	const char *v = getenv(name);
+
+	return v && *v ? v : dflt;
+}
+
+/* Where to connect, from options, then the environment, then defaults.
+ * An explicit --socket beats TERN_HOST, and --host beats TERN_SOCKET. */
+static int
+globals_apply(struct cli *cli, const char **val, struct http_conf *conf,
+    struct err *err)
+{
+	char pin[HTTP_PIN_LEN];
+
+	if (val[G_SOCKET] && val[G_HOST])
+		return cli_usage(err, "--socket and --host exclude each other");
+	conf->url = val[G_HOST];
+	if (!conf->url && !val[G_SOCKET])
+		conf->url = env_or("TERN_HOST", NULL);
+	conf->socket_path = val[G_SOCKET] ?: env_or("TERN_SOCKET",
+	    DEFAULT_SOCKET);
+	conf->fingerprint = val[G_FINGERPRINT] ?: env_or("TERN_FINGERPRINT",
+	    NULL);
+	conf->cert = val[G_CERT] ?: env_or("TERN_CERT", DEFAULT_CERT);
+	conf->key = val[G_KEY] ?: env_or("TERN_KEY", DEFAULT_KEY);
+	cli->json = val[G_JSON] != NULL;
+	cli->no_wait = val[G_NO_WAIT] != NULL;
+	cli->local = conf->url == NULL;
+	if (cli->local)
+		return 0;
+	if (strncmp(conf->url, "https://", 8) != 0 || !conf->url[8])
+		return cli_usage(err, "invalid --host '%s': expected "
+		    "https://ADDR:PORT", conf->url);
+	if (!conf->fingerprint)
+		return cli_usage(err, "--host needs --fingerprint sha256:HEX "
+		    "(run 'tern host info' on that host)");
+	if (http_pin_from_fingerprint(conf->fingerprint, pin, sizeof(pin)))
+		return cli_usage(err, "invalid fingerprint '%s': expected "
+		    "sha256: and 64 hex digits", conf->fingerprint);
+	return 0;
+}
+
+/* The whole command line into cli, conf and a.  Sets *ret_done when it
+ * has already answered (--help, --version). */
+static int
+cli_parse(struct cli *cli, struct http_conf *conf, int argc, char **argv,
+    struct cli_args *a, bool *ret_done, struct err *err)
+{
+	const char *val[G__COUNT] = { 0 };
+	bool help = false;
+	int next = 0, used = 0, r;
+
+	r = globals_parse(argc, argv, val, &next, err);
+	if (r == 0 && !val[G_HELP] && !val[G_VERSION])
+		r = globals_apply(cli, val, conf, err);
+	if (r == 0 && !val[G_HELP] && !val[G_VERSION])
+		r = cmd_find(argc - next, argv + next, &cli->cmd, &used, &help,
+		    err);
+	if (r == 0 && cli->cmd && !help)
+		r = args_parse(cli, argc - next - used, argv + next + used, a,
+		    err);
+	if (r < 0)
+		return r;
+	if (val[G_VERSION] && !val[G_HELP]) {
+		printf("tern %s\n", TERN_VERSION);
+		*ret_done = true;
+	} else if (val[G_HELP] || help || a->help) {
+		usage_full(stdout);
+		*ret_done = true;
+	}
+	return 0;
+}
+
+/* "tern: <message>", plus the command's usage line for a usage error. */
+static int
+cli_report(const struct cli *cli, int r, const struct err *err)
+{
+	if (r >= 0)
+		return CLI_EXIT_OK;
+	fprintf(stderr, "tern: %s\n", err_is_set(err) ? err->msg :
+	    strerror(-r));
+	if (r != CLI_EUSAGE)
+		return CLI_EXIT_FAIL;
+	if (cli->cmd) {
+		fprintf(stderr, "usage: tern ");
+		usage_cmd(stderr, cli->cmd);
+	}
+	fprintf(stderr, "Try 'tern --help' for all commands and options.\n");
+	return CLI_EXIT_USAGE;
+}
+
+int
+cli_main(int argc, char **argv)
+{
+	struct cli cli = { 0 };
+	struct http_conf conf = {
+		.user_agent = "tern/" TERN_VERSION,
+		.interrupted = &cli_interrupted,
+	};
+	struct cli_args a = { 0 };
+	struct err err = { 0 };
+	bool done = false;
+	int r;
+
+	r = cli_parse(&cli, &conf, argc, argv, &a, &done, &err);
+	if (r == 0 && !done)
+		r = http_new(&conf, &cli.http, &err);
+	if (r == 0 && !done)
+		r = cli.cmd->run(&cli, &a, &err);
+	cli.http = http_free(cli.http);
+	fflush(stdout);
+	return cli_report(&cli, r, &err);
+}
+
+int
+cli_parse_u64(const char *what, const char *s, uint64_t min, uint64_t max,
+    uint64_t *ret, struct err *err)
+{
+	uint64_t v = 0;
+
+	for (const char *p = s; *p; p++) {
+		if (*p < '0' || *p > '9' || v > (UINT64_MAX - 9) / 10)
+			return cli_usage(err, "invalid %s '%s': expected a "
+			    "whole number", what, s);
+		v = v * 10 + (*p - '0');
+	}
+	if (!*s)
+		return cli_usage(err, "invalid %s '': expected a whole number",
+		    what);
+	if (v < min || v > max)
+		return cli_usage(err, "invalid %s '%s': must be between %llu "
+		    "and %llu", what, s, (unsigned long long)min,
+		    (unsigned long long)max);
+	*ret = v;
+	return 0;
+}
+
+char *
+cli_path(struct cli *cli, const char *prefix, const char *name,
+    const char *suffix)
+{
+	_cleanup_free_ char *e = http_escape(cli->http, name);
+
+	return xasprintf("%s%s%s", prefix, e, suffix ? suffix : "");
+}
+
+char *
+cli_file_arg(struct cli *cli, const char *path)
+{
+	char buf[PATH_MAX];
+	_cleanup_free_ char *cwd = NULL;
+
+	if (!cli->local || !*path)
+		return xstrdup(path);
+	if (realpath(path, buf))
+		return xstrdup(buf);
+	if (path[0] == '/')
+		return xstrdup(path);
+	cwd = getcwd(NULL, 0);
+	return cwd ? xasprintf("%s/%s", cwd, path) : xstrdup(path);
+}
+
+int
+cli_json_set_str(json_t *obj, const char *key, const char *s,
+    struct err *err)
+{
+	json_t *v = json_string(s);
+
+	if (!v)
+		return cli_usage(err, "'%s' is not valid UTF-8", s);
+	json_object_set_new(obj, key, v);
+	return 0;
+}

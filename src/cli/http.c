@@ -1,0 +1,432 @@
+/* http.c - tern's libcurl client for ternd's JSON API, over the local unix
+ * socket or over mutual-TLS HTTPS where the pinned server key is the only
+ * trust (no CA, no host name).  Never prints and never exits: every
+ * failure, of the transport or of the request, becomes -errno and a
+ * sentence in err, in http_curl_error() and http_status_error(). */
+#include <ctype.h>
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "http.h"
+#include "jsonutil.h"
+#include "util.h"
+
+#define FINGERPRINT_PREFIX "sha256:"
+#define SHA256_LEN 32
+
+/* Invariant: curl is set up for one transport for the life of the client;
+ * base + path is a request's URL. */
+struct http {
+	CURL *curl;
+	struct curl_slist *hdr_body;	/* headers for a request with a body */
+	struct curl_slist *hdr_none;	/* ... and for one without */
+	char *base;			/* "http://ternd" or the https URL */
+	const char *where;		/* socket path or URL, for messages */
+	bool tls;
+	bool curl_global;		/* curl_global_init() succeeded */
+	volatile sig_atomic_t *interrupted;
+	char errbuf[CURL_ERROR_SIZE];
+	char pin[HTTP_PIN_LEN];
+};
+
+/* An answer's body as it arrives; too_big when it passed the limit. */
+struct answer {
+	char *data;
+	size_t len;
+	bool too_big;
+};
+
+static void
+http_freep(struct http **h)
+{
+	http_free(*h);
+}
+
+static void
+base64_encode(const uint8_t *in, size_t len, char *out)
+{
+	static const char tab[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t o = 0;
+
+	for (size_t i = 0; i < len; i += 3) {
+		uint32_t v = (uint32_t)in[i] << 16;
+
+		if (i + 1 < len)
+			v |= (uint32_t)in[i + 1] << 8;
+		if (i + 2 < len)
+			v |= in[i + 2];
+		out[o++] = tab[v >> 18 & 63];
+		out[o++] = tab[v >> 12 & 63];
+		out[o++] = i + 1 < len ? tab[v >> 6 & 63] : '=';
+		out[o++] = i + 2 < len ? tab[v & 63] : '=';
+	}
+	out[o] = '\0';
+}
+
+static int
+hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = tolower((unsigned char)c);
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+int
+http_pin_from_fingerprint(const char *fingerprint, char *buf, size_t len)
+{
+	size_t n = strlen(FINGERPRINT_PREFIX);
+	uint8_t raw[SHA256_LEN];
+	char b64[48];
+
+	if (!fingerprint || strncasecmp(fingerprint, FINGERPRINT_PREFIX, n))
+		return -EINVAL;
+	fingerprint += n;
+	if (strlen(fingerprint) != 2 * SHA256_LEN || len < HTTP_PIN_LEN)
+		return -EINVAL;
+	for (size_t i = 0; i < SHA256_LEN; i++) {
+		int hi = hex_value(fingerprint[2 * i]);
+		int lo = hex_value(fingerprint[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return -EINVAL;
+		raw[i] = hi << 4 | lo;
+	}
+	base64_encode(raw, sizeof(raw), b64);
+	snprintf(buf, len, "sha256//%s", b64);
+	return 0;
+}
+
+static size_t
+http_on_data(char *p, size_t size, size_t n, void *userdata)
+{
+	struct answer *a = userdata;
+	size_t len = size * n;
+
+	if (a->len + len > HTTP_MAX_ANSWER) {
+		a->too_big = true;
+		return 0;
+	}
+	a->data = xrealloc(a->data, a->len + len + 1);
+	memcpy(a->data + a->len, p, len);
+	a->len += len;
+	a->data[a->len] = '\0';
+	return len;
+}
+
+/* libcurl calls this about once a second even while nothing arrives, so
+ * an interrupt abandons a transfer quickly. */
+static int
+http_on_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow,
+    curl_off_t ultotal, curl_off_t ulnow)
+{
+	struct http *h = userdata;
+
+	(void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+	return h->interrupted && *h->interrupted ? 1 : 0;
+}
+
+/* The client identity and the pin, checked before any connection so that
+ * their problems are told as such rather than as a TLS failure. */
+static int
+http_check_tls(struct http *h, const struct http_conf *conf, struct err *err)
+{
+	const char *files[] = { conf->cert, conf->key };
+
+	if (http_pin_from_fingerprint(conf->fingerprint, h->pin,
+	    sizeof(h->pin)) < 0)
+		return err_set(err, -EINVAL, "invalid fingerprint '%s': "
+		    "expected sha256: and 64 hex digits",
+		    conf->fingerprint ? conf->fingerprint : "");
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+		const char *what = i ? "key" : "certificate";
+
+		if (!files[i])
+			return err_set(err, -EINVAL, "no client %s given "
+			    "(give --cert and --key)", what);
+		if (access(files[i], R_OK) == -1)
+			return err_set(err, -errno, "cannot read the client "
+			    "%s '%s': %s; give --cert and --key", what,
+			    files[i], strerror(errno));
+	}
+	return 0;
+}
+
+/* TLS options; any one libcurl refuses is fatal, since the pin is the
+ * only thing that makes the connection trustworthy. */
+static int
+http_setup_tls(struct http *h, const struct http_conf *conf, struct err *err)
+{
+	CURL *c = h->curl;
+	CURLcode rc;
+
+	rc = curl_easy_setopt(c, CURLOPT_PINNEDPUBLICKEY, h->pin);
+	if (rc == CURLE_OK)
+		rc = curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+	if (rc == CURLE_OK)
+		rc = curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+	if (rc == CURLE_OK)
+		rc = curl_easy_setopt(c, CURLOPT_SSLCERT, conf->cert);
+	if (rc == CURLE_OK)
+		rc = curl_easy_setopt(c, CURLOPT_SSLKEY, conf->key);
+	if (rc == CURLE_OK)
+		rc = curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
+	if (rc != CURLE_OK)
+		return err_set(err, -ENOTSUP, "this libcurl cannot do pinned "
+		    "mutual TLS: %s", curl_easy_strerror(rc));
+	return 0;
+}
+
+static void
+http_setup_common(struct http *h, const struct http_conf *conf)
+{
+	CURL *c = h->curl;
+
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, h->errbuf);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
+	    (long)HTTP_CONNECT_TIMEOUT_MS);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)HTTP_TIMEOUT_MS);
+	curl_easy_setopt(c, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, http_on_data);
+	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, http_on_progress);
+	curl_easy_setopt(c, CURLOPT_XFERINFODATA, h);
+	if (conf->user_agent)
+		curl_easy_setopt(c, CURLOPT_USERAGENT, conf->user_agent);
+	h->hdr_none = curl_slist_append(NULL, "Accept: application/json");
+	/* An empty value removes curl's default form content type. */
+	h->hdr_none = curl_slist_append(h->hdr_none, "Content-Type:");
+	h->hdr_body = curl_slist_append(NULL, "Accept: application/json");
+	h->hdr_body = curl_slist_append(h->hdr_body,
+	    "Content-Type: application/json");
+	h->hdr_body = curl_slist_append(h->hdr_body, "Expect:");
+}
+
+int
+http_new(const struct http_conf *conf, struct http **ret_http,
+    struct err *err)
+{
+	_cleanup_(http_freep) struct http *h = xzalloc(sizeof(*h));
+	int r;
+
+	h->tls = conf->url != NULL;
+	h->where = h->tls ? conf->url : conf->socket_path;
+	h->interrupted = conf->interrupted;
+	if (h->tls && (r = http_check_tls(h, conf, err)) < 0)
+		return r;
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		return err_set(err, -EIO, "cannot initialise libcurl");
+	h->curl_global = true;
+	h->curl = curl_easy_init();
+	if (!h->curl)
+		return err_set(err, -ENOMEM, "cannot initialise libcurl");
+	http_setup_common(h, conf);
+	if (!h->hdr_none || !h->hdr_body)
+		return err_set(err, -ENOMEM, "out of memory");
+	if (h->tls) {
+		r = http_setup_tls(h, conf, err);
+		if (r < 0)
+			return r;
+		h->base = xstrdup(conf->url);
+		while (*h->base && h->base[strlen(h->base) - 1] == '/')
+			h->base[strlen(h->base) - 1] = '\0';
+	} else {
+		curl_easy_setopt(h->curl, CURLOPT_UNIX_SOCKET_PATH,
+		    conf->socket_path);
+		curl_easy_setopt(h->curl, CURLOPT_PROTOCOLS_STR, "http");
+		h->base = xstrdup("http://ternd");
+	}
+	*ret_http = TAKE_PTR(h);
+	return 0;
+}
+
+struct http *
+http_free(struct http *h)
+{
+	if (!h)
+		return NULL;
+	if (h->curl)
+		curl_easy_cleanup(h->curl);
+	curl_slist_free_all(h->hdr_none);
+	curl_slist_free_all(h->hdr_body);
+	if (h->curl_global)
+		curl_global_cleanup();
+	free(h->base);
+	free(h);
+	return NULL;
+}
+
+char *
+http_escape(struct http *h, const char *s)
+{
+	char *e = curl_easy_escape(h->curl, s, 0);
+	char *copy;
+
+	if (!e)
+		return xstrdup("");
+	copy = xstrdup(e);
+	curl_free(e);
+	return copy;
+}
+
+/* Hints for a local socket that cannot be reached. */
+static const char *
+http_socket_hint(long os_errno)
+{
+	if (os_errno == EACCES || os_errno == EPERM)
+		return " (the socket is root's; run tern as root)";
+	return " (is ternd running?)";
+}
+
+/* The one place where libcurl's codes become -errno and a sentence. */
+static int
+http_curl_error(struct http *h, CURLcode rc, struct err *err)
+{
+	const char *reason = h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc);
+	long os_errno = 0;
+
+	(void)curl_easy_getinfo(h->curl, CURLINFO_OS_ERRNO, &os_errno);
+	switch (rc) {
+	case CURLE_ABORTED_BY_CALLBACK:
+		return err_set(err, -EINTR, "interrupted");
+	case CURLE_OPERATION_TIMEDOUT:
+		return err_set(err, -ETIMEDOUT, "ternd at %s did not answer "
+		    "in time: %s", h->where, reason);
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+		return err_set(err, -EPERM, "the host at %s does not have the "
+		    "key of the given fingerprint; check --fingerprint "
+		    "against 'tern host info' on that host", h->where);
+	case CURLE_SSL_CONNECT_ERROR:
+		return err_set(err, -ECONNABORTED, "TLS with %s failed: %s "
+		    "(does that host trust this one? see 'tern peer add')",
+		    h->where, reason);
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_COULDNT_RESOLVE_HOST:
+		if (os_errno > 0)
+			reason = strerror(os_errno);
+		return err_set(err, os_errno > 0 ? -os_errno : -EHOSTUNREACH,
+		    "cannot reach ternd at %s: %s%s", h->where, reason,
+		    h->tls ? "" : http_socket_hint(os_errno));
+	default:
+		return err_set(err, -EIO, "cannot talk to ternd at %s: %s",
+		    h->where, reason);
+	}
+}
+
+/* The one place where HTTP statuses become -errno; the inverse of the
+ * daemon's errno-to-status table in api/. */
+static int
+http_status_errno(long status)
+{
+	switch (status) {
+	case 400: return -EINVAL;
+	case 403: return -EACCES;
+	case 404: return -ENOENT;
+	case 405: return -EOPNOTSUPP;
+	case 409: return -EBUSY;
+	case 413: return -E2BIG;
+	case 507: return -ENOSPC;
+	case 500: return -EIO;
+	default:  return -EPROTO;
+	}
+}
+
+/* A non-2xx answer: {"error": {"code", "message"}}, message verbatim. */
+static int
+http_status_error(long status, const struct answer *a, struct err *err)
+{
+	_cleanup_json_ json_t *v = NULL;
+	const char *msg;
+
+	if (a->len > 0)
+		v = json_loadb(a->data, a->len, 0, NULL);
+	msg = json_string_value(json_object_get(json_object_get(v, "error"),
+	    "message"));
+	if (msg && *msg)
+		return err_set(err, http_status_errno(status), "%s", msg);
+	return err_set(err, http_status_errno(status), "ternd answered HTTP "
+	    "%ld without saying why", status);
+}
+
+static int
+http_parse_answer(const char *method, const char *path,
+    const struct answer *a, json_t **ret_answer, struct err *err)
+{
+	json_error_t je = { .text = "out of memory" };
+	json_t *v;
+
+	if (a->len == 0)
+		v = json_object();
+	else
+		v = json_loadb(a->data, a->len, 0, &je);
+	if (!v)
+		return err_set(err, -EPROTO, "malformed answer from ternd to "
+		    "%s %s: %s", method, path, je.text);
+	if (!json_is_object(v)) {
+		json_decref(v);
+		return err_set(err, -EPROTO, "malformed answer from ternd to "
+		    "%s %s: not a JSON object", method, path);
+	}
+	*ret_answer = v;
+	return 0;
+}
+
+/* Method and body for the next transfer on the reused handle: every
+ * option a previous request may have set is set again. */
+static void
+http_prepare(struct http *h, const char *method, const char *req)
+{
+	CURL *c = h->curl;
+
+	if (streq(method, "POST")) {
+		curl_easy_setopt(c, CURLOPT_POST, 1L);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, req ? req : "");
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE,
+		    (long)(req ? strlen(req) : 0));
+		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, NULL);
+	} else {
+		curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST,
+		    streq(method, "GET") ? NULL : method);
+	}
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER,
+	    req ? h->hdr_body : h->hdr_none);
+}
+
+int
+http_call(struct http *h, const char *method, const char *path,
+    const json_t *body, json_t **ret_answer, struct err *err)
+{
+	_cleanup_free_ char *url = xasprintf("%s%s", h->base, path);
+	_cleanup_free_ char *req = body ? json_to_string(body) : NULL;
+	struct answer a = { 0 };
+	long status = 0;
+	CURLcode rc;
+	int r;
+
+	http_prepare(h, method, req);
+	curl_easy_setopt(h->curl, CURLOPT_URL, url);
+	curl_easy_setopt(h->curl, CURLOPT_WRITEDATA, &a);
+	h->errbuf[0] = '\0';
+	rc = curl_easy_perform(h->curl);
+	if (rc == CURLE_OK)
+		(void)curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE,
+		    &status);
+	if (rc == CURLE_WRITE_ERROR && a.too_big)
+		r = err_set(err, -EFBIG, "ternd's answer to %s %s is over "
+		    "%d bytes", method, path, HTTP_MAX_ANSWER);
+	else if (rc != CURLE_OK)
+		r = http_curl_error(h, rc, err);
+	else if (status < 200 || status > 299)
+		r = http_status_error(status, &a, err);
+	else
+		r = http_parse_answer(method, path, &a, ret_answer, err);
+	free(a.data);
+	return r;
+}

@@ -1,0 +1,57 @@
+/* http.h - tern's HTTP client: JSON requests to ternd over its unix socket,
+ * or over HTTPS with a client certificate and a pinned server key.  Never
+ * prints; every failure is -errno plus a sentence in err. */
+#pragma once
+
+#include <jansson.h>
+#include <signal.h>
+#include <stddef.h>
+
+#include "err.h"
+
+#define HTTP_CONNECT_TIMEOUT_MS 5000
+#define HTTP_TIMEOUT_MS 30000
+#define HTTP_MAX_ANSWER (16 * 1024 * 1024)	/* largest answer read */
+#define HTTP_PIN_LEN 64		/* "sha256//" + base64 of 32 bytes + NUL */
+
+struct http;
+
+struct http_conf {
+	const char *socket_path;	/* used when url is NULL */
+	const char *url;		/* "https://ADDR:PORT", or NULL */
+	const char *fingerprint;	/* "sha256:HEX"; required with url */
+	const char *cert;		/* client certificate (PEM), with url */
+	const char *key;		/* its private key (PEM), with url */
+	const char *user_agent;
+	/* When *interrupted becomes non-zero, a transfer in flight is
+	 * abandoned within about a second and fails with -EINTR. */
+	volatile sig_atomic_t *interrupted;
+};
+
+/* A client for conf (whose strings must outlive it).  Fails with -EINVAL
+ * for a malformed fingerprint and -ENOENT (or another -errno) when the
+ * client certificate or key cannot be read. */
+int http_new(const struct http_conf *conf, struct http **ret_http,
+    struct err *err);
+
+/* NULL-safe; returns NULL. */
+struct http *http_free(struct http *h);
+
+/* Send method (GET, POST, DELETE) to path ("/v1/vms", already escaped),
+ * with body as JSON unless NULL.  On a 2xx answer stores its JSON object
+ * (an empty object for an empty body) in *ret_answer; the caller owns it.
+ * A non-2xx answer fails with the errno of its status (404 -ENOENT, 409
+ * -EBUSY, 400 -EINVAL, ...) and the server's message verbatim; a daemon
+ * that cannot be reached fails with the connect errno and a message that
+ * says where and why; an interrupted transfer fails with -EINTR. */
+int http_call(struct http *h, const char *method, const char *path,
+    const json_t *body, json_t **ret_answer, struct err *err);
+
+/* s percent-escaped for one URL path segment or query value; the caller
+ * frees the result. */
+char *http_escape(struct http *h, const char *s);
+
+/* "sha256:HEX" (64 hex digits) into libcurl's "sha256//BASE64" pin, in a
+ * buffer of at least HTTP_PIN_LEN bytes.  -EINVAL when malformed. */
+int http_pin_from_fingerprint(const char *fingerprint, char *buf,
+    size_t len);

@@ -1,0 +1,507 @@
+/* vm_cmd.c - the "tern vm" commands: build requests from the command line,
+ * follow the jobs they start, show VMs and their consoles.  Checks only
+ * what the command line can get wrong (numbers, sizes, option pairs);
+ * names and limits are ternd's to judge. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cli.h"
+#include "jsonutil.h"
+#include "print.h"
+#include "size.h"
+#include "util.h"
+
+#define MIB (1024 * 1024)
+#define VM_MIN_MEMORY_MIB 16
+#define CONSOLE_POLL_MS 300
+
+static const struct {
+	const char *verb;
+	const char *done;
+} vm_done_words[] = {
+	{ "start", "started" }, { "stop", "stopped" },
+	{ "pause", "paused" }, { "resume", "resumed" },
+};
+
+static int
+vm_parse_cpus(const struct cli_args *a, json_t *body, struct err *err)
+{
+	const char *s = cli_args_get(a, "cpus");
+	uint64_t n;
+	int r;
+
+	if (!s)
+		return cli_usage(err, "missing option --cpus N");
+	r = cli_parse_u64("--cpus", s, 1, 1 << 20, &n, err);
+	if (r < 0)
+		return r;
+	json_object_set_new(body, "cpus", json_integer(n));
+	return 0;
+}
+
+static int
+vm_parse_memory(const struct cli_args *a, json_t *body, struct err *err)
+{
+	const char *s = cli_args_get(a, "memory");
+	struct err e = { 0 };
+	uint64_t bytes;
+
+	if (!s)
+		return cli_usage(err, "missing option --memory SIZE");
+	if (size_parse(s, &bytes, &e) < 0)
+		return cli_usage(err, "--memory: %s", e.msg);
+	if (bytes % MIB)
+		return cli_usage(err, "invalid --memory '%s': must be a whole "
+		    "number of MiB", s);
+	if (bytes / MIB < VM_MIN_MEMORY_MIB)
+		return cli_usage(err, "invalid --memory '%s': must be at least "
+		    "%dM", s, VM_MIN_MEMORY_MIB);
+	json_object_set_new(body, "memory_mib", json_integer(bytes / MIB));
+	return 0;
+}
+
+/* --disk SIZE[@POOL]: a new image of SIZE in POOL (ternd's first pool when
+ * POOL is not given). */
+static int
+vm_disk_new(const char *spec, json_t *disks, struct err *err)
+{
+	_cleanup_free_ char *size = xstrdup(spec);
+	_cleanup_json_ json_t *disk = json_object();
+	char *pool = strchr(size, '@');
+	struct err e = { 0 };
+	uint64_t bytes;
+
+	if (pool)
+		*pool++ = '\0';
+	if (pool && !*pool)
+		return cli_usage(err, "invalid --disk '%s': no pool after '@'",
+		    spec);
+	if (size_parse(size, &bytes, &e) < 0)
+		return cli_usage(err, "--disk: %s", e.msg);
+	json_object_set_new(disk, "size_bytes", json_integer(bytes));
+	if (pool && cli_json_set_str(disk, "pool", pool, err) < 0)
+		return CLI_EUSAGE;
+	json_array_append(disks, disk);
+	return 0;
+}
+
+/* Disks and NICs in command-line order, which names them vda, vdb... */
+static int
+vm_parse_devices(struct cli *cli, const struct cli_args *a, json_t *body,
+    struct err *err)
+{
+	_cleanup_json_ json_t *disks = json_array(), *nics = json_array();
+	int r = 0;
+
+	for (int i = 0; i < a->nopt && r == 0; i++) {
+		const struct cli_arg *o = &a->opt[i];
+		_cleanup_json_ json_t *dev = json_object();
+		_cleanup_free_ char *path = NULL;
+
+		if (streq(o->name, "disk")) {
+			r = vm_disk_new(o->value, disks, err);
+		} else if (streq(o->name, "disk-path")) {
+			path = cli_file_arg(cli, o->value);
+			r = cli_json_set_str(dev, "path", path, err);
+			json_array_append(disks, dev);
+		} else if (streq(o->name, "net")) {
+			r = cli_json_set_str(dev, "switch", o->value, err);
+			json_array_append(nics, dev);
+		}
+	}
+	if (json_array_size(disks) > 0)
+		json_object_set(body, "disks", disks);
+	if (json_array_size(nics) > 0)
+		json_object_set(body, "nics", nics);
+	return r;
+}
+
+static int
+vm_parse_boot(struct cli *cli, const struct cli_args *a, json_t *body,
+    struct err *err)
+{
+	const char *kernel = cli_args_get(a, "kernel");
+	const char *initrd = cli_args_get(a, "initrd");
+	const char *cmdline = cli_args_get(a, "cmdline");
+	_cleanup_free_ char *k = NULL, *i = NULL;
+	int r = 0;
+
+	if ((initrd || cmdline) && !kernel)
+		return cli_usage(err, "--%s needs --kernel",
+		    initrd ? "initrd" : "cmdline");
+	if (kernel) {
+		k = cli_file_arg(cli, kernel);
+		r = cli_json_set_str(body, "kernel", k, err);
+	}
+	if (r == 0 && initrd) {
+		i = cli_file_arg(cli, initrd);
+		r = cli_json_set_str(body, "initrd", i, err);
+	}
+	if (r == 0 && cmdline)
+		r = cli_json_set_str(body, "cmdline", cmdline, err);
+	return r;
+}
+
+/* The POST /v1/vms body for "vm create"; usage errors only. */
+static int
+vm_create_body(struct cli *cli, const struct cli_args *a, json_t **ret_body,
+    struct err *err)
+{
+	_cleanup_json_ json_t *body = json_object();
+	int r;
+
+	r = cli_json_set_str(body, "name", a->pos[0], err);
+	if (r == 0)
+		r = vm_parse_cpus(a, body, err);
+	if (r == 0)
+		r = vm_parse_memory(a, body, err);
+	if (r == 0)
+		r = vm_parse_devices(cli, a, body, err);
+	if (r == 0)
+		r = vm_parse_boot(cli, a, body, err);
+	if (r < 0)
+		return r;
+	json_object_set_new(body, "cpu_compat",
+	    json_boolean(cli_args_get(a, "cpu-compat") != NULL));
+	*ret_body = TAKE_PTR(body);
+	return 0;
+}
+
+/* The end of a waited-for "vm create": with --json {"vm", "job"}, the VM
+ * read again now that its job is over (null when it failed). */
+static int
+vm_create_done(struct cli *cli, const char *name, const json_t *job,
+    struct err *err)
+{
+	_cleanup_json_ json_t *vm = NULL, *out = NULL;
+	_cleanup_free_ char *path = NULL;
+	int r = cli_job_check(job, err);
+
+	if (!cli->json) {
+		if (r == 0)
+			printf("vm '%s' created\n", name);
+		return r;
+	}
+	if (r == 0) {
+		path = cli_path(cli, "/v1/vms/", name, NULL);
+		r = http_call(cli->http, "GET", path, NULL, &vm, err);
+	}
+	out = json_pack("{s:O?, s:O}", "vm", vm, "job", job);
+	print_json(out);
+	return r;
+}
+
+int
+cmd_vm_create(struct cli *cli, const struct cli_args *a, struct err *err)
+{
+	_cleanup_json_ json_t *body = NULL, *answer = NULL, *job = NULL;
+	int r;
+
+	r = vm_create_body(cli, a, &body, err);
+	if (r == 0)
+		r = http_call(cli->http, "POST", "/v1/vms", body, &answer, err);
+	if (r < 0)
+		return r;
+	if (cli->no_wait)
+		return cli_job_print_started(cli, answer, err);
+	r = cli_job_wait(cli, json_object_get(answer, "job"), &job, err);
+	if (r < 0)
+		return r;
+	return vm_create_done(cli, a->pos[0], job, err);
+}
+
+/* Send a request that answers 202 {"job"}, then follow the job; done is
+ * what to say of VM name when it succeeded. */
+static int
+vm_job(struct cli *cli, const char *method, const char *path,
+    const char *name, const char *done, struct err *err)
+{
+	_cleanup_json_ json_t *answer = NULL, *job = NULL;
+	int r;
+
+	r = http_call(cli->http, method, path, NULL, &answer, err);
+	if (r < 0)
+		return r;
+	if (cli->no_wait)
+		return cli_job_print_started(cli, answer, err);
+	r = cli_job_wait(cli, json_object_get(answer, "job"), &job, err);
+	if (r < 0)
+		return r;
+	if (cli->json)
+		print_json(job);
+	r = cli_job_check(job, err);
+	if (r == 0 && !cli->json)
+		printf("vm '%s' %s\n", name, done);
+	return r;
+}
+
+int
+cmd_vm_action(struct cli *cli, const struct cli_args *a, struct err *err)
+{
+	const char *verb = cli->cmd->verb, *done = verb;
+	_cleanup_free_ char *suffix = xasprintf("/%s", verb);
+	_cleanup_free_ char *path = cli_path(cli, "/v1/vms/", a->pos[0],
+	    suffix);
+
+	for (size_t i = 0; i < ARRAY_SIZE(vm_done_words); i++)
+		if (streq(vm_done_words[i].verb, verb))
+			done = vm_done_words[i].done;
+	return vm_job(cli, "POST", path, a->pos[0], done, err);
+}
+
+int
+cmd_vm_delete(struct cli *cli, const struct cli_args *a, struct err *err)
+{
+	bool keep = cli_args_get(a, "keep-disks") != NULL;
+	_cleanup_free_ char *path = cli_path(cli, "/v1/vms/", a->pos[0],
+	    keep ? "?keep_disks=1" : NULL);
+
+	return vm_job(cli, "DELETE", path, a->pos[0],
+	    keep ? "deleted; its disks were kept" : "deleted", err);
+}
+
+int
+cmd_vm_list(struct cli *cli, const struct cli_args *a, struct err *err)
+{
+	static const char *const head[] = {
+		"NAME", "STATE", "CPUS", "MEMORY", "DISKS", "UUID"
+	};
+	_cleanup_json_ json_t *answer = NULL;
+	struct table *t;
+	json_t *vm;
+	size_t i;
+	int r;
+
+	(void)a;
+	r = http_call(cli->http, "GET", "/v1/vms", NULL, &answer, err);
+	if (r < 0)
+		return r;
+	if (cli->json) {
+		print_json(answer);
+		return 0;
+	}
+	t = table_new(ARRAY_SIZE(head), head);
+	json_array_foreach(json_object_get(answer, "vms"), i, vm) {
+		char cpus[24], mem[32], disks[24];
+		long long mib = 0;
+
+		(void)jv_int(vm, "memory_mib", &mib);
+		snprintf(disks, sizeof(disks), "%zu",
+		    json_array_size(json_object_get(vm, "disks")));
+		table_row(t, (const char *[]){ jv_str(vm, "name"),
+		    jv_str(vm, "state"),
+		    jv_text(vm, "cpus", cpus, sizeof(cpus)),
+		    fmt_mib(mib, mem, sizeof(mem)), disks,
+		    jv_str(vm, "uuid") });
+	}
+	table_print(t, stdout);
+	table_free(t);
+	return 0;
+}
+
+/* "disk", or "kernel K, initrd I, cmdline 'C'". */
+static const char *
+vm_boot_text(const json_t *vm, char *buf, size_t len)
+{
+	const char *kernel = jv_str(vm, "kernel");
+	const char *initrd = jv_str(vm, "initrd");
+	const char *cmdline = jv_str(vm, "cmdline");
+
+	if (!kernel)
+		return "disk";
+	snprintf(buf, len, "kernel %s%s%s%s%s%s", kernel,
+	    initrd ? ", initrd " : "", initrd ? initrd : "",
+	    cmdline ? ", cmdline '" : "", cmdline ? cmdline : "",
+	    cmdline ? "'" : "");
+	return buf;
+}
+
+static void
+vm_print_main(const json_t *vm)
+{
+	struct table *t = table_new(2, NULL);
+	char b[64], boot[1024];
+	long long mib = 0;
+
+	(void)jv_int(vm, "memory_mib", &mib);
+	table_kv(t, "name", "%s", jv_text(vm, "name", b, sizeof(b)));
+	table_kv(t, "uuid", "%s", jv_text(vm, "uuid", b, sizeof(b)));
+	table_kv(t, "state", "%s", jv_text(vm, "state", b, sizeof(b)));
+	table_kv(t, "host", "%s", jv_text(vm, "host", b, sizeof(b)));
+	table_kv(t, "cpus", "%s", jv_text(vm, "cpus", b, sizeof(b)));
+	table_kv(t, "memory", "%s", fmt_mib(mib, b, sizeof(b)));
+	table_kv(t, "cpu model", "%s%s", jv_text(vm, "cpu_model", b,
+	    sizeof(b)), json_is_true(json_object_get(vm, "cpu_compat")) ?
+	    " (compatibility baseline)" : "");
+	table_kv(t, "boot", "%s", vm_boot_text(vm, boot, sizeof(boot)));
+	table_kv(t, "pid", "%s", jv_text(vm, "pid", b, sizeof(b)));
+	table_kv(t, "created", "%s", jv_text(vm, "created_at", b, sizeof(b)));
+	table_kv(t, "started", "%s", jv_text(vm, "started_at", b, sizeof(b)));
+	table_print(t, stdout);
+	table_free(t);
+}
+
+static const char *
+size_text(const json_t *o, const char *key, char *buf, size_t len)
+{
+	long long v;
+
+	if (!jv_int(o, key, &v) || v < 0)
+		return "-";
+	return size_format(v, buf, len);
+}
+
+static void
+vm_print_devices(const json_t *vm)
+{
+	static const char *const dhead[] = {
+		"NAME", "POOL", "VIRTUAL", "ALLOCATED", "PATH"
+	};
+	static const char *const nhead[] = { "MAC", "SWITCH" };
+	json_t *disks = json_object_get(vm, "disks");
+	json_t *nics = json_object_get(vm, "nics");
+	struct table *t;
+	json_t *d;
+	size_t i;
+
+	t = table_new(ARRAY_SIZE(dhead), dhead);
+	json_array_foreach(disks, i, d) {
+		char v[32], al[32];
+
+		table_row(t, (const char *[]){ jv_str(d, "name"),
+		    jv_str(d, "pool"), size_text(d, "virtual_size", v,
+		    sizeof(v)), size_text(d, "allocated", al, sizeof(al)),
+		    jv_str(d, "path") });
+	}
+	printf("\n");
+	if (json_array_size(disks) > 0)
+		table_print(t, stdout);
+	else
+		printf("no disks\n");
+	t = table_free(t);
+	t = table_new(ARRAY_SIZE(nhead), nhead);
+	json_array_foreach(nics, i, d)
+		table_row(t, (const char *[]){ jv_str(d, "mac"),
+		    jv_str(d, "switch") });
+	printf("\n");
+	if (json_array_size(nics) > 0)
+		table_print(t, stdout);
+	else
+		printf("no NICs\n");
+	table_free(t);
+}
+
+int
+cmd_vm_show(struct cli *cli, const struct cli_args *a, struct err *err)
+{
+	_cleanup_free_ char *path = cli_path(cli, "/v1/vms/", a->pos[0], NULL);
+	_cleanup_json_ json_t *vm = NULL;
+	int r;
+
+	r = http_call(cli->http, "GET", path, NULL, &vm, err);
+	if (r < 0)
+		return r;
+	if (cli->json) {
+		print_json(vm);
+		return 0;
+	}
+	vm_print_main(vm);
+	vm_print_devices(vm);
+	return 0;
+}
+
+/* Where "vm console" is in the log; with --json and no --follow, the text
+ * read so far. */
+struct console {
+	char *path;		/* ".../console?offset=" */
+	long long offset;
+	char *data;
+	size_t len;
+};
+
+/* Read one page at c->offset and show it; *ret_len is its length. */
+static int
+console_page(struct cli *cli, struct console *c, bool follow,
+    size_t *ret_len, struct err *err)
+{
+	_cleanup_free_ char *path = xasprintf("%s%lld", c->path, c->offset);
+	_cleanup_json_ json_t *page = NULL;
+	json_t *data;
+	long long next;
+	size_t len;
+	int r;
+
+	r = http_call(cli->http, "GET", path, NULL, &page, err);
+	if (r < 0)
+		return r;
+	data = json_object_get(page, "data");
+	len = json_string_length(data);
+	if (!json_is_string(data) || !jv_int(page, "offset", &next) ||
+	    (len > 0 && next <= c->offset))
+		return err_set(err, -EPROTO, "malformed console answer from "
+		    "ternd");
+	if (len > 0 && cli->json && follow) {
+		print_json_line(page);
+	} else if (len > 0 && cli->json) {
+		c->data = xrealloc(c->data, c->len + len);
+		memcpy(c->data + c->len, json_string_value(data), len);
+		c->len += len;
+	} else if (len > 0) {
+		fwrite(json_string_value(data), 1, len, stdout);
+		fflush(stdout);
+	}
+	c->offset = next;
+	*ret_len = len;
+	return 0;
+}
+
+/* Pages until one is empty; with follow, then every 300 ms until SIGINT,
+ * which ends it without an error. */
+static int
+console_run(struct cli *cli, struct console *c, bool follow,
+    struct err *err)
+{
+	struct err e = { 0 };
+	size_t len = 0;
+	int r;
+
+	for (;;) {
+		r = console_page(cli, c, follow, &len, &e);
+		if (r < 0)
+			break;
+		if (len > 0)
+			continue;
+		if (!follow || !cli_sleep_ms(CONSOLE_POLL_MS))
+			return 0;
+	}
+	if (follow && cli_interrupted)
+		return 0;
+	return err_set(err, r, "%s", e.msg);
+}
+
+int
+cmd_vm_console(struct cli *cli, const struct cli_args *a, struct err *err)
+{
+	bool follow = cli_args_get(a, "follow") != NULL;
+	struct console c = {
+		.path = cli_path(cli, "/v1/vms/", a->pos[0],
+		    "/console?offset="),
+	};
+	_cleanup_json_ json_t *out = NULL;
+	struct sigaction old;
+	int r;
+
+	if (follow)
+		cli_sigint_catch(&old);
+	r = console_run(cli, &c, follow, err);
+	if (follow)
+		cli_sigint_restore(&old);
+	if (r == 0 && cli->json && !follow) {
+		out = json_pack("{s:I, s:s%}", "offset", (json_int_t)c.offset,
+		    "data", c.data ? c.data : "", c.len);
+		print_json(out);
+	}
+	free(c.path);
+	free(c.data);
+	return r;
+}
