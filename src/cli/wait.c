@@ -1,4 +1,6 @@
-/* wait.c - waiting for a ternd job: poll it every 200 ms, draw a one-line
+/* wait.c - waiting for a ternd job: poll it (every 10 ms for the first
+ * half second, so short jobs return at once, then backing off to every
+ * 200 ms), draw a one-line
  * progress bar when stderr is a terminal, and on SIGINT stop waiting but
  * never cancel the job.  Must never spin: every pass sleeps. */
 #include <errno.h>
@@ -12,6 +14,7 @@
 #include "print.h"
 #include "util.h"
 
+#define JOB_POLL_FIRST_MS 10
 #define JOB_POLL_MS 200
 
 volatile sig_atomic_t cli_interrupted;
@@ -131,12 +134,19 @@ bar_clear(const struct bar *b)
 static int
 job_poll(struct cli *cli, const char *path, json_t **cur, struct err *err)
 {
+	static unsigned delay_ms = JOB_POLL_FIRST_MS;
+	static uint64_t t0_ms;
 	struct err e = { 0 };
 	json_t *next = NULL;
 	int r;
 
-	if (!cli_sleep_ms(JOB_POLL_MS))
+	if (!t0_ms)
+		t0_ms = now_ms();
+	if (!cli_sleep_ms(delay_ms))
 		return -EINTR;
+	/* Most jobs end within half a second: poll briskly until then. */
+	if (now_ms() - t0_ms > 500)
+		delay_ms = MIN(delay_ms * 2, JOB_POLL_MS);
 	r = http_call(cli->http, "GET", path, NULL, &next, &e);
 	if (r == -EINTR || cli_interrupted) {
 		if (next)

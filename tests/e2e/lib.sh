@@ -1,0 +1,109 @@
+# lib.sh - shared helpers for the end-to-end tests: a private lab per test
+# (its own namespaces, addresses and directory), assertions that count,
+# bounded waits, and cleanup on every exit.  Sourced, not run.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BUILD=${BUILD:-$REPO/build}
+GUEST=${TERN_GUEST:-$BUILD/guest}
+export TERND=${TERND:-$BUILD/src/daemon/ternd}
+export TERN=${TERN:-$BUILD/src/cli/tern}
+LAB_SH=$REPO/tests/lab/lab.sh
+VERIFY=$GUEST/verify
+E2E_PASS=0
+E2E_FAIL=0
+
+# e2e_lab_setup NAME NET: a lab of our own, torn down on exit.
+e2e_lab_setup() {
+	export TERN_LAB=/tmp/tern-e2e-$1
+	export TERN_LAB_ID=e$2
+	export LAB_NET=$2
+	[ -f "$TERN_LAB/lab.env" ] && "$LAB_SH" down >/dev/null 2>&1 || true
+	trap e2e_cleanup EXIT
+}
+
+e2e_cleanup() {
+	local rc=$?
+	if [ "${E2E_KEEP:-0}" = 1 ]; then
+		echo "# E2E_KEEP=1: lab left at $TERN_LAB" >&2
+	else
+		"$LAB_SH" down >/dev/null 2>&1 || "$LAB_SH" down >&2 || true
+	fi
+	exit $rc
+}
+
+lab() { "$LAB_SH" "$@"; }
+# t HOST ARGS...: the tern CLI on HOST.
+t() { local h=$1; shift; "$LAB_SH" tern "$h" "$@"; }
+labenv() { # labenv VAR: a value from lab.env
+	( set +u; . "$TERN_LAB/lab.env"; eval "printf '%s' \"\${$1}\"" )
+}
+
+ok() { E2E_PASS=$((E2E_PASS + 1)); echo "ok - $*"; }
+not_ok() { E2E_FAIL=$((E2E_FAIL + 1)); echo "not ok - $*"; }
+
+# check DESC CMD...: passes when CMD exits 0.
+check() {
+	local desc=$1; shift
+	local out
+	if out=$("$@" 2>&1); then ok "$desc"; else
+		not_ok "$desc"; echo "$out" | sed 's/^/#   /' | tail -n 20
+	fi
+}
+
+# check_err DESC EXIT TEXT CMD...: CMD must exit EXIT and say TEXT.
+check_err() {
+	local desc=$1 want=$2 text=$3; shift 3
+	local out rc=0
+	out=$("$@" 2>&1) || rc=$?
+	if [ "$rc" = "$want" ] && grep -qF -- "$text" <<<"$out"; then
+		ok "$desc"
+	else
+		not_ok "$desc (exit $rc, want $want and '$text')"
+		echo "$out" | sed 's/^/#   /' | tail -n 10
+	fi
+}
+
+# check_eq DESC GOT WANT
+check_eq() {
+	if [ "$2" = "$3" ]; then ok "$1"; else
+		not_ok "$1: got '$2', want '$3'"; fi
+}
+
+# wait_for SECONDS CMD...: until CMD succeeds; 1 on timeout.
+wait_for() {
+	local deadline=$((SECONDS + $1)); shift
+	until "$@" >/dev/null 2>&1; do
+		[ $SECONDS -ge $deadline ] && return 1
+		sleep 0.3
+	done
+}
+
+# vm_field HOST VM JQ: a field of `tern vm show --json`.
+vm_field() { t "$1" vm show "$2" --json | jq -r "$3"; }
+
+# guest_create HOST NAME [WORKLOAD]: the test guest with a 64 MiB data disk.
+guest_create() {
+	local h=$1 name=$2 wl=${3:-disk:/dev/vdb:50}
+	t "$h" vm create "$name" --cpus 1 --memory 256M --disk 256M \
+	    --disk 64M --kernel "$GUEST/vmlinuz" --initrd "$GUEST/initrd.img" \
+	    --cmdline "console=ttyS0 quiet tern.hostname=$name tern.workload=$wl" \
+	    "${@:4}"
+}
+
+# console_has HOST VM TEXT
+console_has() { local out; out=$(t "$1" vm console "$2") && grep -qF -- "$3" <<<"$out"; }
+
+# acked HOST VM: the highest TERN-ACK on the console (0 if none).
+acked() {
+	t "$1" vm console "$2" | grep -ao 'TERN-ACK [0-9]*' | tail -n 1 |
+	    awk '{print $2+0}' | grep . || echo 0
+}
+
+# qemu_count UUID: QEMU processes running that VM.
+qemu_count() { pgrep -f -- "-uuid $1" | wc -l; }
+
+e2e_finish() {
+	echo "$E2E_PASS passed, $E2E_FAIL failed"
+	[ "$E2E_FAIL" = 0 ]
+}
