@@ -27,6 +27,8 @@ static const char usage[] =
 "  --pool NAME=DIR    a storage pool (repeatable)\n"
 "  --qemu PATH        QEMU binary (default qemu-system-x86_64)\n"
 "  --qemu-img PATH    qemu-img binary (default qemu-img)\n"
+"  --qemu-user USER   user QEMU drops to: auto (" HOST_QEMU_USER " if it\n"
+"                     exists, else root), root, or a name (default auto)\n"
 "  --stop-timeout S   seconds a VM may take to quit before SIGKILL (10)\n"
 "  --foreground       stay in the foreground, log to stderr\n"
 "  --debug            log debug messages\n"
@@ -59,6 +61,8 @@ config_set(struct daemon_opts *o, const char *key, const char *v,
 		set_str(&c->qemu_binary, v);
 	else if (streq(key, "qemu-img"))
 		set_str(&c->qemu_img, v);
+	else if (streq(key, "qemu-user"))
+		set_str(&c->qemu_user, v);
 	else if (streq(key, "stop-timeout")) {
 		char *end;
 		long s = strtol(v, &end, 10);
@@ -173,6 +177,7 @@ static const struct option longopts[] = {
 	{ "pool", required_argument, NULL, 1 },
 	{ "qemu", required_argument, NULL, 1 },
 	{ "qemu-img", required_argument, NULL, 1 },
+	{ "qemu-user", required_argument, NULL, 1 },
 	{ "stop-timeout", required_argument, NULL, 1 },
 	{ "foreground", no_argument, NULL, 'f' },
 	{ "debug", no_argument, NULL, 'd' },
@@ -254,4 +259,5 @@ config_done(struct daemon_opts *o)
 	free(c->listen);
 	free(c->qemu_binary);
 	free(c->qemu_img);
+	free(c->qemu_user);
 }

@@ -176,7 +176,12 @@ host_open(struct host *h, struct api *api, struct err *err)
 	    (r = tls_identity_load(tlsdir, h->cfg.name, &key, &crt,
 	    h->fingerprint, err)) < 0)
 		return r;
-	host_probe(h);
+	if ((r = host_probe(h, err)) < 0)
+		goto fail;
+	if (!h->qemu_uid)
+		log_warn("QEMU will run as root: create the system user '%s' "
+		    "(scripts/deps.sh does) or set qemu-user",
+		    HOST_QEMU_USER);
 	if ((r = host_config_pools(h, err)) < 0 ||
 	    (r = host_load_vms(h, err)) < 0 ||
 	    (r = setup_signals(h, err)) < 0)
@@ -238,9 +243,9 @@ main(int argc, char **argv)
 		    strerror(-r));
 		return 1;
 	}
-	log_info("ternd %s started name=%s accel=%s qemu=%s listen=%s "
-	    "fingerprint=%s vms=%zu", TERN_VERSION, h.cfg.name,
-	    h.kvm ? "kvm" : "tcg", h.qemu_version,
+	log_info("ternd %s started name=%s accel=%s qemu=%s qemu-user=%s "
+	    "listen=%s fingerprint=%s vms=%zu", TERN_VERSION, h.cfg.name,
+	    h.kvm ? "kvm" : "tcg", h.qemu_version, host_qemu_user_name(&h),
 	    h.cfg.listen ? h.cfg.listen : "-", h.fingerprint, h.n_vms);
 	r = loop_run(h.loop);
 	host_close(&h, &api);

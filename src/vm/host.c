@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,8 +75,32 @@ cpu_has_virt(void)
 	return found;
 }
 
-void
-host_probe(struct host *h)
+/* QEMU runs as qemu-user: "root" keeps it root, "auto" takes
+ * HOST_QEMU_USER when that user exists (else root), a name must exist. */
+static int
+host_probe_user(struct host *h, struct err *err)
+{
+	const char *name = h->cfg.qemu_user;
+	bool is_auto = !name || streq(name, "auto");
+	struct passwd *pw;
+
+	h->qemu_uid = 0;
+	h->qemu_gid = 0;
+	if (streq(name, "root"))
+		return 0;
+	pw = getpwnam(is_auto ? HOST_QEMU_USER : name);
+	if (!pw && is_auto)
+		return 0;
+	if (!pw)
+		return err_set(err, -ENOENT, "qemu-user '%s' does not exist; "
+		    "create it or set qemu-user = root", name);
+	h->qemu_uid = pw->pw_uid;
+	h->qemu_gid = pw->pw_gid;
+	return 0;
+}
+
+int
+host_probe(struct host *h, struct err *err)
 {
 	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 
@@ -83,6 +108,15 @@ host_probe(struct host *h)
 	if (fd >= 0)
 		close(fd);
 	host_probe_qemu(h);
+	return host_probe_user(h, err);
+}
+
+const char *
+host_qemu_user_name(const struct host *h)
+{
+	struct passwd *pw = h->qemu_uid ? getpwuid(h->qemu_uid) : NULL;
+
+	return pw ? pw->pw_name : "root";
 }
 
 int
@@ -115,10 +149,11 @@ host_to_json(struct host *h)
 	for (size_t i = 0; i < h->n_vms; i++)
 		if (h->vms[i]->pid)
 			running++;
-	return json_pack("{ss ss ss ss ss ss sI sI sI so ss s{si si}}",
+	return json_pack("{ss ss ss ss ss ss ss sI sI sI so ss s{si si}}",
 	    "name", h->cfg.name, "uuid", h->uuid, "version", TERN_VERSION,
 	    "fingerprint", h->fingerprint, "accel", h->kvm ? "kvm" : "tcg",
 	    "qemu_version", h->qemu_version,
+	    "qemu_user", host_qemu_user_name(h),
 	    "cpus", (json_int_t)sysconf(_SC_NPROCESSORS_ONLN),
 	    "memory_mib", (json_int_t)total,
 	    "memory_available_mib", (json_int_t)avail,

@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "err.h"
 #include "loop.h"
@@ -24,6 +25,7 @@ struct host_config {
 	char **pools;		/* "NAME=DIR" from config and flags */
 	size_t n_pools;
 	uint64_t stop_timeout_ms;	/* graceful quit before SIGKILL */
+	char *qemu_user;	/* "auto", "root" or a user name */
 };
 
 struct host {
@@ -33,6 +35,8 @@ struct host {
 	char uuid[37];
 	char fingerprint[80];	/* "sha256:HEX" of this host's key */
 	bool kvm;		/* /dev/kvm usable */
+	uid_t qemu_uid;		/* QEMU drops to this user (0: stays root) */
+	gid_t qemu_gid;
 	char qemu_version[32];
 	struct vm **vms;	/* sorted by nothing; a handful to hundreds */
 	size_t n_vms;
@@ -47,9 +51,16 @@ void host_event(struct host *h, const char *severity, const struct vm *vm,
     int64_t job_id, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
 
-/* Probe the machine: KVM, QEMU version.  Fills h->kvm and
- * h->qemu_version.  Blocking (runs QEMU once); call at start-up only. */
-void host_probe(struct host *h);
+#define HOST_QEMU_USER "tern-qemu"	/* the user "auto" picks if it exists */
+
+/* Probe the machine: KVM, QEMU version, the QEMU user.  Fills h->kvm,
+ * h->qemu_version and h->qemu_uid/gid.  Blocking (runs QEMU once); call at
+ * start-up only.  -ENOENT (err set) when a named qemu-user does not
+ * exist. */
+int host_probe(struct host *h, struct err *err);
+
+/* The name of the user QEMU runs as ("root" when it stays root). */
+const char *host_qemu_user_name(const struct host *h);
 
 /* Memory facts from /proc/meminfo, in MiB. */
 int host_memory_mib(uint64_t *ret_total, uint64_t *ret_available);

@@ -255,10 +255,15 @@ job_cancel(struct host *h, int64_t id, struct err *err)
 		return err_set(err, -EBUSY, "job %lld has already ended",
 		    (long long)id);
 	}
-	if (job->ops->cancel)
-		job->ops->cancel(job);
-	else
-		job_finish(job, -ECANCELED, "cancelled by the operator");
+	if (job->state == JOB_QUEUED) {
+		job_finish(job, -ECANCELED, "cancelled before it started");
+		return 0;
+	}
+	if (!job->ops->cancel)
+		return err_set(err, -EBUSY, "job %lld (%s) cannot be "
+		    "cancelled once running; wait for it to end",
+		    (long long)id, job->ops->type);
+	job->ops->cancel(job);
 	return 0;
 }
 

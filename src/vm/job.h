@@ -32,7 +32,8 @@ struct job;
 struct job_ops {
 	const char *type;	/* "vm.start" */
 	void (*step)(struct job *job);
-	/* Optional: stop at once; default finishes as cancelled. */
+	/* Undo what was done and finish as cancelled, at once.  NULL: the
+	 * job cannot be cancelled (job_cancel answers -EBUSY). */
 	void (*cancel)(struct job *job);
 };
 
@@ -45,6 +46,7 @@ struct job {
 	json_t *details;	/* per-type facts (persisted as row->details) */
 	bool recovering;	/* step() runs after a ternd restart */
 	bool finished;
+	bool fp_done;		/* a delay failpoint already waited */
 	struct loop_timer *timer;	/* job_wake_after() */
 	struct child *child;	/* a helper process the job waits for */
 	uint64_t deadline_ms;	/* monotonic; 0: none */

@@ -140,6 +140,12 @@ qemu_argv(const struct vm *vm)
 	 * daemon dies of SIGSYS (seen on Debian 12). */
 	arg(&a, "-sandbox");
 	arg(&a, "on,obsolete=deny,resourcecontrol=deny");
+	if (vm->h->qemu_uid) {
+		/* QEMU opens its disks, sockets and kernel as root, then
+		 * drops to this user before it runs the guest. */
+		arg(&a, "-runas");
+		arg(&a, "%s", host_qemu_user_name(vm->h));
+	}
 	arg(&a, "-S");
 	arg(&a, "-daemonize");
 	arg(&a, "-pidfile");

@@ -374,6 +374,13 @@ vm_launch(struct vm *vm, struct err *err)
 	free(vm->last_error);
 	vm->last_error = NULL;
 	vm->guest_poweroff = false;
+	/* Disks must stay writable after QEMU drops to its user (flushes
+	 * reopen nothing, but later block jobs open new nodes). */
+	for (size_t i = 0; i < vm->row->n_disks && vm->h->qemu_uid; i++)
+		if (chown(vm->row->disks[i].path, vm->h->qemu_uid,
+		    vm->h->qemu_gid) == -1)
+			return err_setf_errno(err, -errno, "cannot give disk "
+			    "'%s' to the QEMU user", vm->row->disks[i].path);
 	r = vm_open_taps(vm, fds, err);
 	if (r == 0) {
 		struct child_opts o = {

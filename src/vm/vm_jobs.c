@@ -49,21 +49,34 @@ job_past_deadline(struct job *job, uint64_t timeout_ms)
 /* ---- vm.create ---- */
 
 static void
-create_rollback(struct job *job, const char *why)
+create_rollback_code(struct job *job, int code, const char *why)
 {
 	struct vm *vm = job->vm;
 
 	for (size_t i = 0; vm && i < vm->row->n_disks; i++)
 		if (vm->row->disks[i].owned)
 			(void)unlink(vm->row->disks[i].path);
+	job->child = child_free(job->child);	/* a qemu-img in flight */
 	if (vm) {
 		(void)store_vm_delete(vm->h->store, vm->row->uuid);
-		job_finish(job, -EIO, "vm '%s' not created: %s", vm->row->name,
+		job_finish(job, code, "vm '%s' not created: %s", vm->row->name,
 		    why);
 		vm_remove(vm);
 		return;
 	}
-	job_finish(job, -EIO, "vm not created: %s", why);
+	job_finish(job, code, "vm not created: %s", why);
+}
+
+static void
+create_rollback(struct job *job, const char *why)
+{
+	create_rollback_code(job, -EIO, why);
+}
+
+static void
+create_cancel(struct job *job)
+{
+	create_rollback_code(job, -ECANCELED, "cancelled by the operator");
 }
 
 static void
@@ -121,12 +134,13 @@ create_step(struct job *job)
 		create_rollback(job, "cannot run qemu-img");
 }
 
-const struct job_ops job_vm_create = { "vm.create", create_step, NULL };
+const struct job_ops job_vm_create = { "vm.create", create_step,
+	create_cancel };
 
 /* ---- vm.start ---- */
 
 static void
-start_fail(struct job *job, const char *why)
+start_fail_code(struct job *job, int code, const char *why)
 {
 	struct vm *vm = job->vm;
 
@@ -134,7 +148,25 @@ start_fail(struct job *job, const char *why)
 	if (vm->pidfd < 0 && !vm->launcher)
 		vm_set_state(vm, VM_OFF, NULL);
 	/* else the exit handler sets OFF (state is STARTING) */
-	job_finish(job, -EIO, "vm '%s' did not start: %s", vm->row->name, why);
+	job_finish(job, code, "vm '%s' did not start: %s", vm->row->name,
+	    why);
+}
+
+static void
+start_fail(struct job *job, const char *why)
+{
+	start_fail_code(job, -EIO, why);
+}
+
+/* Until the vCPUs run, a start can be undone: QEMU is killed, VM off. */
+static void
+start_cancel(struct job *job)
+{
+	if (job->vm && job->vm->state == VM_RUNNING) {
+		job_finish(job, 0, NULL);
+		return;
+	}
+	start_fail_code(job, -ECANCELED, "cancelled by the operator");
 }
 
 static void
@@ -179,6 +211,7 @@ static void
 start_step(struct job *job)
 {
 	struct vm *vm = job->vm;
+	uint64_t delay_ms = 0;
 
 	if (job_vm_gone(job))
 		return;
@@ -208,7 +241,12 @@ start_step(struct job *job)
 	}
 	if (!vm->qmp_ready)
 		return;
-	failpoint_check("vm.start.before-cont", NULL);
+	if (!job->fp_done && failpoint_check("vm.start.before-cont",
+	    &delay_ms) == FP_DELAY) {
+		job->fp_done = true;
+		job_wake_after(job, delay_ms);
+		return;
+	}
 	if (vm->vcpus_running) {
 		vm_set_state(vm, VM_RUNNING, "vm started");
 		job_finish(job, 0, NULL);
@@ -226,7 +264,8 @@ start_step(struct job *job)
 	}
 }
 
-const struct job_ops job_vm_start = { "vm.start", start_step, NULL };
+const struct job_ops job_vm_start = { "vm.start", start_step,
+	start_cancel };
 
 /* ---- vm.stop ---- */
 
@@ -259,6 +298,8 @@ stop_step(struct job *job)
 	}
 }
 
+/* Stop, pause, resume and delete have no cancel: once running they run to
+ * their end (turning off cannot be taken back half way). */
 const struct job_ops job_vm_stop = { "vm.stop", stop_step, NULL };
 
 /* ---- vm.pause / vm.resume ---- */

@@ -101,7 +101,7 @@ acked() {
 }
 
 # qemu_count UUID: QEMU processes running that VM.
-qemu_count() { pgrep -f -- "-uuid $1" | wc -l; }
+qemu_count() { pgrep -f -- "^qemu-system-x86_64 .*-uuid $1" | wc -l; }
 
 e2e_finish() {
 	echo "$E2E_PASS passed, $E2E_FAIL failed"

@@ -20,6 +20,11 @@ check "vm start" t h1 vm start g1
 check_eq "state after start" "$(vm_field h1 g1 .state)" running
 pid=$(vm_field h1 g1 .pid)
 check "QEMU runs with the VM's uuid" test "$(qemu_count "$uuid")" = 1
+quser=$(t h1 host info --json | jq -r .qemu_user)
+check_eq "QEMU runs as the unprivileged tern-qemu user" \
+    "$(ps -o user= -p "$pid")/$quser" "tern-qemu/tern-qemu"
+check "the VM's disks belong to it" test \
+    "$(stat -c %U "$pool/g1-vda.qcow2")" = tern-qemu
 check "guest boots to a ready agent" wait_for 90 console_has h1 g1 TERN-GUEST-READY
 check "disk writer acknowledges writes" wait_for 60 bash -c \
     "[ \$(. $(dirname "$0")/lib.sh; TERN_LAB=$TERN_LAB acked h1 g1) -gt 20 ]"
