@@ -49,6 +49,10 @@ static const char *const migrations[] = {
 	"  time_ms INTEGER NOT NULL, severity TEXT NOT NULL, vm TEXT,"
 	"  job INTEGER, message TEXT NOT NULL);"
 	"CREATE INDEX events_vm ON events(vm, id);",
+	/* 2: saved state, per-VM guest services, host->guest key/values */
+	"ALTER TABLE vms ADD COLUMN state_file TEXT;"
+	"ALTER TABLE vms ADD COLUMN services TEXT;"
+	"ALTER TABLE vms ADD COLUMN kvp TEXT;",
 };
 
 int
@@ -239,6 +243,31 @@ void
 store_rollback(struct store *st)
 {
 	st->tx_failed = true;
+}
+
+int
+store_vm_set_text(struct store *st, const char *uuid, const char *column,
+    const char *value)
+{
+	static const char *const columns[] = { "state_file", "services",
+		"kvp", "name", NULL };
+	_cleanup_free_ char *sql = NULL;
+	bool ok = false;
+
+	for (size_t i = 0; columns[i]; i++)
+		ok |= streq(columns[i], column);
+	if (!ok)
+		return -EINVAL;
+	sql = xasprintf("UPDATE vms SET %s=? WHERE uuid=?", column);
+	_cleanup_stmt_ sqlite3_stmt *s = store_prepare(st, sql);
+	if (!s)
+		return -EIO;
+	store_bind_str(s, 1, value);
+	store_bind_str(s, 2, uuid);
+	int r = store_step_done(s);
+	if (r == 0 && sqlite3_changes(st->db) == 0)
+		return -ENOENT;
+	return r;
 }
 
 int

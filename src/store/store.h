@@ -13,7 +13,7 @@
 
 struct store;
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 /* Open (creating if needed) the database at path, switch it to WAL, and
  * run every schema migration newer than the file's version in one
@@ -77,6 +77,9 @@ struct vm_row {
 	int64_t pid;				/* 0 when no QEMU */
 	uint64_t pid_start;			/* /proc/PID/stat field 22 */
 	uint64_t created_ms, started_ms;	/* wall clock */
+	char *state_file;	/* saved memory+device state, NULL: none */
+	char *services;		/* JSON {"heartbeat": false, ...}; NULL: all on */
+	char *kvp;		/* JSON {"key": "value"} for the guest; NULL */
 	size_t n_disks, n_nics;
 	struct disk_row *disks;
 	struct nic_row *nics;
@@ -89,6 +92,11 @@ int store_vm_set_runtime(struct store *st, const char *uuid,
     const char *state, int64_t pid, uint64_t pid_start,
     uint64_t started_ms);
 int store_vm_delete(struct store *st, const char *uuid);
+/* Set one text column of a VM ("state_file", "services", "kvp", "name");
+ * NULL stores NULL.  -EINVAL for another column, -ENOENT for no VM,
+ * -EEXIST when a new name is taken. */
+int store_vm_set_text(struct store *st, const char *uuid, const char *column,
+    const char *value);
 int store_vm_load_all(struct store *st, struct vm_row ***ret_vms,
     size_t *ret_n);
 /* Frees one row and returns NULL. */

@@ -50,8 +50,9 @@ store_vm_insert(struct store *st, const struct vm_row *vm)
 {
 	_cleanup_stmt_ sqlite3_stmt *s = store_prepare(st,
 	    "INSERT INTO vms(uuid, name, cpus, memory_mib, cpu_compat, kernel,"
-	    " initrd, cmdline, state, pid, pid_start, created_ms, started_ms)"
-	    " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+	    " initrd, cmdline, state, pid, pid_start, created_ms, started_ms,"
+	    " state_file, services, kvp)"
+	    " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
 	int r;
 
 	if (!s)
@@ -69,6 +70,9 @@ store_vm_insert(struct store *st, const struct vm_row *vm)
 	sqlite3_bind_int64(s, 11, vm->pid_start);
 	sqlite3_bind_int64(s, 12, vm->created_ms);
 	sqlite3_bind_int64(s, 13, vm->started_ms);
+	store_bind_str(s, 14, vm->state_file);
+	store_bind_str(s, 15, vm->services);
+	store_bind_str(s, 16, vm->kvp);
 	r = store_begin(st);
 	if (r == 0)
 		r = store_step_done(s);
@@ -155,8 +159,8 @@ store_vm_load_all(struct store *st, struct vm_row ***ret_vms, size_t *ret_n)
 {
 	_cleanup_stmt_ sqlite3_stmt *s = store_prepare(st,
 	    "SELECT uuid, name, cpus, memory_mib, cpu_compat, kernel, initrd,"
-	    " cmdline, state, pid, pid_start, created_ms, started_ms"
-	    " FROM vms ORDER BY name");
+	    " cmdline, state, pid, pid_start, created_ms, started_ms,"
+	    " state_file, services, kvp FROM vms ORDER BY name");
 	struct vm_row **vms = NULL;
 	size_t n = 0;
 
@@ -179,6 +183,9 @@ store_vm_load_all(struct store *st, struct vm_row ***ret_vms, size_t *ret_n)
 		vm->pid_start = sqlite3_column_int64(s, 10);
 		vm->created_ms = sqlite3_column_int64(s, 11);
 		vm->started_ms = sqlite3_column_int64(s, 12);
+		vm->state_file = store_col_str(s, 13);
+		vm->services = store_col_str(s, 14);
+		vm->kvp = store_col_str(s, 15);
 		vm_load_children(st, vm);
 		vms = xrealloc(vms, (n + 1) * sizeof(*vms));
 		vms[n++] = vm;
@@ -206,6 +213,9 @@ vm_row_free(struct vm_row *vm)
 	free(vm->initrd);
 	free(vm->cmdline);
 	free(vm->state);
+	free(vm->state_file);
+	free(vm->services);
+	free(vm->kvp);
 	free(vm);
 	return NULL;
 }

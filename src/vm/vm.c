@@ -25,7 +25,15 @@ static const char *const vm_state_names[VM__COUNT] = {
 	[VM_STARTING] = "starting", [VM_RUNNING] = "running",
 	[VM_PAUSED] = "paused", [VM_STOPPING] = "stopping",
 	[VM_DELETING] = "deleting", [VM_CRASHED] = "crashed",
+	[VM_SAVING] = "saving", [VM_SAVED] = "saved",
 };
+
+bool
+vm_is_down(const struct vm *vm)
+{
+	return vm->state == VM_OFF || vm->state == VM_CRASHED ||
+	    vm->state == VM_SAVED;
+}
 
 const char *
 vm_state_name(enum vm_state s)

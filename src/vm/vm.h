@@ -12,6 +12,9 @@
  *                         +------ STOPPING <------- stop ------------+
  *   QEMU exited without being asked and without a guest power-off: CRASHED
  *   (which may be started again or deleted, like OFF).
+ *   RUNNING|PAUSED --save--> SAVING --state written, QEMU ended--> SAVED;
+ *   SAVED --start--> STARTING (restores the state) --> RUNNING;
+ *   SAVED --stop--> OFF (the state is discarded).
  *
  * Transitions: vm_set_state() (the only writer of vm->state, which also
  * persists and tells the VM's job), called from vm_jobs.c (start, stop,
@@ -30,7 +33,11 @@
 #include "store.h"
 
 enum vm_state { VM_CREATING, VM_OFF, VM_STARTING, VM_RUNNING, VM_PAUSED,
-		VM_STOPPING, VM_DELETING, VM_CRASHED, VM__COUNT };
+		VM_STOPPING, VM_DELETING, VM_CRASHED, VM_SAVING, VM_SAVED,
+		VM__COUNT };
+
+/* Off in the sense that no QEMU runs: OFF, CRASHED or SAVED. */
+bool vm_is_down(const struct vm *vm);
 
 const char *vm_state_name(enum vm_state s);
 /* -EINVAL for an unknown name. */

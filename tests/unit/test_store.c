@@ -94,6 +94,18 @@ test_vm_rows(void)
 	ASSERT_STREQ(all[0]->nics[0].mac, "52:54:00:00:00:01");
 	vm_row_free(all[0]);
 	free(all);
+	ASSERT_EQ(store_vm_set_text(st, a->uuid, "kvp", "{\"k\":\"v\"}"), 0);
+	ASSERT_EQ(store_vm_set_text(st, a->uuid, "state_file", "/p/a.state"),
+	    0);
+	ASSERT_EQ(store_vm_set_text(st, a->uuid, "pid; DROP TABLE vms", "x"),
+	    -EINVAL);
+	ASSERT_EQ(store_vm_set_text(st, "nope", "kvp", NULL), -ENOENT);
+	ASSERT_EQ(store_vm_load_all(st, &all, &n), 0);
+	ASSERT_STREQ(all[0]->kvp, "{\"k\":\"v\"}");
+	ASSERT_STREQ(all[0]->state_file, "/p/a.state");
+	ASSERT_TRUE(all[0]->services == NULL);
+	vm_row_free(all[0]);
+	free(all);
 	ASSERT_EQ(store_vm_delete(st, a->uuid), 0);
 	ASSERT_EQ(store_vm_delete(st, a->uuid), -ENOENT);
 	vm_row_free(a);
@@ -152,6 +164,39 @@ test_jobs_and_events(void)
 	store_close(st);
 }
 
+/* A version-1 file (the first schema) is migrated forward in place. */
+static void
+test_migrates_v1_file(void)
+{
+	char *p = xasprintf("%s/v1.db", dir);
+	char *cmd = xasprintf("sqlite3 %s \"CREATE TABLE vms(uuid TEXT PRIMARY "
+	    "KEY, name TEXT NOT NULL UNIQUE, cpus INTEGER NOT NULL, memory_mib "
+	    "INTEGER NOT NULL, cpu_compat INTEGER NOT NULL, kernel TEXT, initrd "
+	    "TEXT, cmdline TEXT, state TEXT NOT NULL, pid INTEGER NOT NULL, "
+	    "pid_start INTEGER NOT NULL, created_ms INTEGER NOT NULL, "
+	    "started_ms INTEGER NOT NULL); INSERT INTO vms VALUES('u', 'old', "
+	    "1, 64, 0, NULL, NULL, NULL, 'off', 0, 0, 1, 0); CREATE TABLE "
+	    "disks(vm_uuid TEXT, idx INTEGER, name TEXT, path TEXT, pool TEXT, "
+	    "size_bytes INTEGER, owned INTEGER); CREATE TABLE nics(vm_uuid "
+	    "TEXT, idx INTEGER, mac TEXT, switch TEXT); PRAGMA "
+	    "user_version=1;\"", p);
+	struct store *st = NULL;
+	struct vm_row **all;
+	size_t n;
+
+	ASSERT_EQ(system(cmd), 0);
+	ASSERT_EQ(store_open(p, &st, NULL), 0);
+	ASSERT_EQ(store_vm_load_all(st, &all, &n), 0);
+	ASSERT_EQ(n, 1);
+	ASSERT_STREQ(all[0]->name, "old");
+	ASSERT_TRUE(all[0]->state_file == NULL);
+	vm_row_free(all[0]);
+	free(all);
+	store_close(st);
+	free(p);
+	free(cmd);
+}
+
 static void
 test_reopen_keeps_state(void)
 {
@@ -198,6 +243,7 @@ main(void)
 	RUN_TEST(test_vm_rows);
 	RUN_TEST(test_jobs_and_events);
 	RUN_TEST(test_reopen_keeps_state);
+	RUN_TEST(test_migrates_v1_file);
 	RUN_TEST(test_newer_schema_refused);
 	r = TEST_REPORT();
 	rm = xasprintf("rm -rf %s", dir);
