@@ -30,7 +30,7 @@ say "A virtual switch and a VM from the test guest (disk writer workload)"
 t h1 switch create lan
 t h1 vm create demo1 --cpus 1 --memory 256M --disk 256M --disk 64M \
     --net lan --kernel "$GUEST/vmlinuz" --initrd "$GUEST/initrd.img" \
-    --cmdline "console=ttyS0 quiet tern.hostname=demo1 tern.workload=disk:/dev/vdb:50"
+    --cmdline "console=ttyS0 quiet tern.hostname=demo1 tern.ip=192.0.2.10/24 tern.workload=disk:/dev/vdb:50"
 t h1 vm start demo1
 t h1 vm show demo1
 
@@ -42,10 +42,25 @@ done
 printf '$ [h1] tern vm console demo1 | tail\n'
 "$LAB" tern h1 vm console demo1 | tail -n 8
 
+say "What the guest reports through its agent (heartbeat, name, OS, IP)"
+for _ in $(seq 1 60); do
+	"$LAB" tern h1 vm show demo1 --json |
+	    jq -e '.heartbeat == "ok" and (.guest.addresses | length > 0)' \
+	    >/dev/null && break
+	sleep 0.5
+done
+t h1 vm show demo1
+t h1 vm kvp set demo1 role demo
+
 say "Pause and resume (the guest does not notice)"
 t h1 vm pause demo1
 t h1 vm list
 t h1 vm resume demo1
+
+say "Save to a file next to the disks, then restore (same boot, writes go on)"
+t h1 vm save demo1
+t h1 vm list
+t h1 vm start demo1
 sleep 3
 
 say "Turn it off and prove no acknowledged write was lost"

@@ -57,6 +57,8 @@ int api_vm_delete(struct api *a, struct http_req *r, char **p, struct err *e);
 int api_vm_action(struct api *a, struct http_req *r, char **p, struct err *e);
 int api_vm_console(struct api *a, struct http_req *r, char **p,
     struct err *e);
+int api_vm_config(struct api *a, struct http_req *r, char **p, struct err *e);
+int api_vm_kvp(struct api *a, struct http_req *r, char **p, struct err *e);
 
 /* Parse the request body as a JSON object (an empty body is {}). */
 int api_body(struct http_req *req, json_t **ret, struct err *err);

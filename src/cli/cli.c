@@ -58,6 +58,15 @@ static const struct cli_opt opt_vm_create[] = {
 static const struct cli_opt opt_vm_delete[] = {
 	{ "keep-disks", NULL }, { NULL }
 };
+static const struct cli_opt opt_vm_shutdown[] = {
+	{ "timeout", "SECONDS" }, { "force", NULL }, { NULL }
+};
+static const struct cli_opt opt_vm_quiesce[] = {
+	{ "hold", "SECONDS" }, { NULL }
+};
+static const struct cli_opt opt_vm_set[] = {
+	{ "service", "NAME=on|off", true }, { NULL }
+};
 static const struct cli_opt opt_follow[] = { { "follow", NULL }, { NULL } };
 static const struct cli_opt opt_job_list[] = {
 	{ "vm", "NAME" }, { "active", NULL }, { NULL }
@@ -115,6 +124,30 @@ static const struct cli_cmd cli_cmds[] = {
 	VM_ACTION("stop", "turn a VM off (hard)"),
 	VM_ACTION("pause", "pause a running VM"),
 	VM_ACTION("resume", "resume a paused VM"),
+	{ .group = "vm", .verb = "shutdown", .pos = { "NAME" },
+	  .opts = opt_vm_shutdown, .starts_job = true,
+	  .synopsis = "[--timeout SECONDS] [--force]", .run = cmd_vm_shutdown,
+	  .help = "shut the guest down (guest agent, else ACPI); fails after "
+	  "--timeout (120)\n      and the VM keeps running, unless --force "
+	  "turns it off" },
+	VM_ACTION("save", "save memory and device state to a file next to "
+	    "the disks\n      and end QEMU; 'vm start' restores it"),
+	{ .group = "vm", .verb = "quiesce", .pos = { "NAME" },
+	  .opts = opt_vm_quiesce, .starts_job = true,
+	  .synopsis = "[--hold SECONDS]", .run = cmd_vm_quiesce,
+	  .help = "freeze the guest's file systems through the agent, hold, "
+	  "thaw" },
+	{ .group = "vm", .verb = "set", .pos = { "NAME" }, .opts = opt_vm_set,
+	  .synopsis = "--service NAME=on|off...", .run = cmd_vm_set,
+	  .help = "switch guest services on or off: heartbeat, shutdown,\n"
+	  "      data-exchange, time-sync, quiesce" },
+	{ .group = "vm", .verb = "kvp set", .pos = { "NAME", "KEY", "VALUE" },
+	  .run = cmd_vm_kvp,
+	  .help = "set a key/value the guest reads in " "/run/tern-kvp" },
+	{ .group = "vm", .verb = "kvp list", .pos = { "NAME" },
+	  .run = cmd_vm_kvp, .help = "list a VM's key/values" },
+	{ .group = "vm", .verb = "kvp delete", .pos = { "NAME", "KEY" },
+	  .run = cmd_vm_kvp, .help = "delete a key/value" },
 	{ .group = "vm", .verb = "delete", .pos = { "NAME" },
 	  .opts = opt_vm_delete, .synopsis = "[--keep-disks]",
 	  .starts_job = true, .run = cmd_vm_delete,
@@ -191,8 +224,9 @@ usage_full(FILE *f)
 		fprintf(f, "      %s\n", cli_cmds[i].help);
 	}
 	fprintf(f, "\nSIZE is bytes or a number with K, M, G or T (512M, "
-	    "1G).  Jobs (vm create, start,\nstop, pause, resume, delete) are "
-	    "waited for unless --no-wait; Ctrl-C stops\nwaiting, not the job.  "
+	    "1G).  Jobs (vm create, start,\nstop, pause, resume, delete, "
+	    "shutdown, save, quiesce) are waited for unless\n--no-wait; Ctrl-C "
+	    "stops waiting, not the job.  "
 	    "Exit status: 0 done, 1 the operation failed, 2 usage\nerror.\n");
 }
 
@@ -315,7 +349,9 @@ cmd_find(int argc, char **argv, const struct cli_cmd **ret_cmd,
 {
 	const char *g = argc > 0 ? argv[0] : NULL;
 	const char *v = argc > 1 ? argv[1] : NULL;
-	char verbs[256];
+	_cleanup_free_ char *v2 = argc > 2 ? xasprintf("%s %s", argv[1],
+	    argv[2]) : NULL;
+	char verbs[512];
 	bool known = false;
 
 	if (!g)
@@ -328,6 +364,12 @@ cmd_find(int argc, char **argv, const struct cli_cmd **ret_cmd,
 		if (!streq(c->group, g))
 			continue;
 		known = true;
+		/* A verb of two words ("kvp set") takes two arguments. */
+		if (c->verb && strchr(c->verb, ' ') && streq(c->verb, v2)) {
+			*ret_cmd = c;
+			*ret_used = 3;
+			return 0;
+		}
 		if (!c->verb || streq(c->verb, v)) {
 			*ret_cmd = c;
 			*ret_used = c->verb ? 2 : 1;

@@ -384,12 +384,14 @@ http_prepare(struct http *h, const char *method, const char *req)
 {
 	CURL *c = h->curl;
 
-	if (streq(method, "POST")) {
+	if (streq(method, "POST") || (req && streq(method, "PUT"))) {
+		/* POSTFIELDS carries the body; a PUT is a POST renamed. */
 		curl_easy_setopt(c, CURLOPT_POST, 1L);
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, req ? req : "");
 		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE,
 		    (long)(req ? strlen(req) : 0));
-		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, NULL);
+		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST,
+		    streq(method, "PUT") ? "PUT" : NULL);
 	} else {
 		curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
 		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST,

@@ -37,7 +37,7 @@ int http_new(const struct http_conf *conf, struct http **ret_http,
 /* NULL-safe; returns NULL. */
 struct http *http_free(struct http *h);
 
-/* Send method (GET, POST, DELETE) to path ("/v1/vms", already escaped),
+/* Send method (GET, POST, PUT, DELETE) to path ("/v1/vms", already escaped),
  * with body as JSON unless NULL.  On a 2xx answer stores its JSON object
  * (an empty object for an empty body) in *ret_answer; the caller owns it.
  * A non-2xx answer fails with the errno of its status (404 -ENOENT, 409

@@ -21,6 +21,7 @@ static const struct {
 } vm_done_words[] = {
 	{ "start", "started" }, { "stop", "stopped" },
 	{ "pause", "paused" }, { "resume", "resumed" },
+	{ "save", "saved" },
 };
 
 static int
@@ -210,16 +211,14 @@ cmd_vm_create(struct cli *cli, const struct cli_args *a, struct err *err)
 	return vm_create_done(cli, a->pos[0], job, err);
 }
 
-/* Send a request that answers 202 {"job"}, then follow the job; done is
- * what to say of VM name when it succeeded. */
-static int
-vm_job(struct cli *cli, const char *method, const char *path,
-    const char *name, const char *done, struct err *err)
+int
+cli_vm_job(struct cli *cli, const char *method, const char *path,
+    const json_t *body, const char *name, const char *done, struct err *err)
 {
 	_cleanup_json_ json_t *answer = NULL, *job = NULL;
 	int r;
 
-	r = http_call(cli->http, method, path, NULL, &answer, err);
+	r = http_call(cli->http, method, path, body, &answer, err);
 	if (r < 0)
 		return r;
 	if (cli->no_wait)
@@ -246,7 +245,7 @@ cmd_vm_action(struct cli *cli, const struct cli_args *a, struct err *err)
 	for (size_t i = 0; i < ARRAY_SIZE(vm_done_words); i++)
 		if (streq(vm_done_words[i].verb, verb))
 			done = vm_done_words[i].done;
-	return vm_job(cli, "POST", path, a->pos[0], done, err);
+	return cli_vm_job(cli, "POST", path, NULL, a->pos[0], done, err);
 }
 
 int
@@ -256,7 +255,7 @@ cmd_vm_delete(struct cli *cli, const struct cli_args *a, struct err *err)
 	_cleanup_free_ char *path = cli_path(cli, "/v1/vms/", a->pos[0],
 	    keep ? "?keep_disks=1" : NULL);
 
-	return vm_job(cli, "DELETE", path, a->pos[0],
+	return cli_vm_job(cli, "DELETE", path, NULL, a->pos[0],
 	    keep ? "deleted; its disks were kept" : "deleted", err);
 }
 
@@ -316,6 +315,36 @@ vm_boot_text(const json_t *vm, char *buf, size_t len)
 	return buf;
 }
 
+/* What the guest agent reports, and services switched off. */
+static void
+vm_print_guest(struct table *t, const json_t *vm)
+{
+	const json_t *g = json_object_get(vm, "guest");
+	const json_t *nic, *ip, *svc = json_object_get(vm, "services");
+	const char *name;
+	json_t *on;
+	char off[128] = "";
+	size_t i, j;
+
+	table_kv(t, "heartbeat", "%s", jv_str(g, "heartbeat") ?: "absent");
+	if (jv_str(g, "hostname"))
+		table_kv(t, "guest name", "%s", jv_str(g, "hostname"));
+	if (jv_str(json_object_get(g, "os"), "pretty_name"))
+		table_kv(t, "guest os", "%s",
+		    jv_str(json_object_get(g, "os"), "pretty_name"));
+	json_array_foreach(json_object_get(g, "addresses"), i, nic)
+		json_array_foreach(json_object_get(nic, "ips"), j, ip)
+			table_kv(t, "guest address", "%s %s",
+			    jv_str(nic, "nic") ?: "?", json_string_value(ip));
+	json_object_foreach((json_t *)svc, name, on)
+		if (json_is_false(on) && strlen(off) + strlen(name) + 3 <
+		    sizeof(off))
+			snprintf(off + strlen(off), sizeof(off) - strlen(off),
+			    "%s%s", off[0] ? ", " : "", name);
+	if (off[0])
+		table_kv(t, "services off", "%s", off);
+}
+
 static void
 vm_print_main(const json_t *vm)
 {
@@ -337,6 +366,9 @@ vm_print_main(const json_t *vm)
 	table_kv(t, "pid", "%s", jv_text(vm, "pid", b, sizeof(b)));
 	table_kv(t, "created", "%s", jv_text(vm, "created_at", b, sizeof(b)));
 	table_kv(t, "started", "%s", jv_text(vm, "started_at", b, sizeof(b)));
+	if (jv_str(vm, "saved_state"))
+		table_kv(t, "saved state", "%s", jv_str(vm, "saved_state"));
+	vm_print_guest(t, vm);
 	table_print(t, stdout);
 	table_free(t);
 }

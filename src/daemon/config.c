@@ -30,6 +30,9 @@ static const char usage[] =
 "  --qemu-user USER   user QEMU drops to: auto (" HOST_QEMU_USER " if it\n"
 "                     exists, else root), root, or a name (default auto)\n"
 "  --stop-timeout S   seconds a VM may take to quit before SIGKILL (10)\n"
+"  --on-host-shutdown keep|save|shutdown\n"
+"                     what SIGTERM does to running VMs: leave them running\n"
+"                     (default), save them, or shut the guests down\n"
 "  --foreground       stay in the foreground, log to stderr\n"
 "  --debug            log debug messages\n"
 "  --help, --version\n\n"
@@ -63,6 +66,13 @@ config_set(struct daemon_opts *o, const char *key, const char *v,
 		set_str(&c->qemu_img, v);
 	else if (streq(key, "qemu-user"))
 		set_str(&c->qemu_user, v);
+	else if (streq(key, "on-host-shutdown")) {
+		if (!streq(v, "keep") && !streq(v, "save") &&
+		    !streq(v, "shutdown"))
+			return err_set(err, -EINVAL, "on-host-shutdown '%s' "
+			    "must be keep, save or shutdown", v);
+		set_str(&c->on_host_shutdown, v);
+	}
 	else if (streq(key, "stop-timeout")) {
 		char *end;
 		long s = strtol(v, &end, 10);
@@ -178,6 +188,7 @@ static const struct option longopts[] = {
 	{ "qemu", required_argument, NULL, 1 },
 	{ "qemu-img", required_argument, NULL, 1 },
 	{ "qemu-user", required_argument, NULL, 1 },
+	{ "on-host-shutdown", required_argument, NULL, 1 },
 	{ "stop-timeout", required_argument, NULL, 1 },
 	{ "foreground", no_argument, NULL, 'f' },
 	{ "debug", no_argument, NULL, 'd' },
@@ -260,4 +271,5 @@ config_done(struct daemon_opts *o)
 	free(c->qemu_binary);
 	free(c->qemu_img);
 	free(c->qemu_user);
+	free(c->on_host_shutdown);
 }

@@ -104,11 +104,12 @@ host_reattach(struct host *h)
 			continue;
 		}
 		vm->pid = 0;
-		if (s == VM_RUNNING || s == VM_PAUSED)
+		if (s == VM_RUNNING || s == VM_PAUSED ||
+		    (s == VM_SAVING && !vm->row->state_file))
 			vm_set_state(vm, VM_CRASHED, "QEMU exited while ternd "
 			    "was not running");
 		else
-			vm_set_state(vm, VM_OFF, NULL);
+			vm_set_state(vm, vm_down_state(vm), NULL);
 	}
 }
 
@@ -129,18 +130,47 @@ host_load_vms(struct host *h, struct err *err)
 	return 0;
 }
 
+#define SHUTDOWN_WAIT_MS (5 * 60 * 1000)	/* for on-host-shutdown jobs */
+
+static uint64_t shutdown_deadline_ms;
+
+/* Exit once the on-host-shutdown jobs have ended (or took too long). */
+static void
+on_shutdown_tick(struct loop *l, void *data)
+{
+	struct host *h = data;
+
+	if (h->n_jobs == 0 || now_ms() >= shutdown_deadline_ms) {
+		if (h->n_jobs)
+			log_warn("jobs=%zu still running at exit; they resume "
+			    "at the next start", h->n_jobs);
+		loop_quit(l, 0);
+		return;
+	}
+	loop_timer_add(l, 200, on_shutdown_tick, h);
+}
+
 static void
 on_signal(struct loop *l, int fd, uint32_t events, void *data)
 {
 	struct signalfd_siginfo si;
 	struct host *h = data;
+	size_t n;
 
 	(void)events;
 	if (read(fd, &si, sizeof(si)) != sizeof(si))
 		return;
-	log_info("signal=%d stopping; VMs keep running", (int)si.ssi_signo);
+	if (h->quitting) {	/* a second signal: go now */
+		loop_quit(l, 0);
+		return;
+	}
 	h->quitting = true;
-	loop_quit(l, 0);
+	n = host_stop_vms(h);
+	log_info("signal=%d stopping; on-host-shutdown=%s, %zu VM(s) handled",
+	    (int)si.ssi_signo, h->cfg.on_host_shutdown ?
+	    h->cfg.on_host_shutdown : "keep", n);
+	shutdown_deadline_ms = now_ms() + SHUTDOWN_WAIT_MS;
+	on_shutdown_tick(l, h);
 }
 
 static int

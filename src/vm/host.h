@@ -26,6 +26,7 @@ struct host_config {
 	size_t n_pools;
 	uint64_t stop_timeout_ms;	/* graceful quit before SIGKILL */
 	char *qemu_user;	/* "auto", "root" or a user name */
+	char *on_host_shutdown;	/* "keep" (default), "save" or "shutdown" */
 };
 
 struct host {
@@ -67,6 +68,12 @@ int host_memory_mib(uint64_t *ret_total, uint64_t *ret_available);
 
 /* The API's host object. */
 json_t *host_to_json(struct host *h);
+
+/* ternd is asked to stop: apply on-host-shutdown to every VM whose QEMU
+ * runs (save: save it; shutdown: shut the guest down, forced after 60 s,
+ * and save a paused one; keep: nothing).  Returns the number of jobs
+ * started; the daemon waits for them before it exits. */
+size_t host_stop_vms(struct host *h);
 
 /* Pool lookups against the store: path of pool NAME (caller frees), or
  * the pool whose directory holds path (caller frees the name). */

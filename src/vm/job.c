@@ -120,10 +120,23 @@ job_on_poke(struct loop *l, void *data)
 		job->ops->step(job);
 }
 
+static void
+job_on_wake(struct loop *l, void *data)
+{
+	struct job *job = data;
+
+	(void)l;
+	job->wake = NULL;
+	if (!job->finished)
+		job->ops->step(job);
+}
+
 void
 job_poke(struct job *job)
 {
-	job_wake_after(job, 0);
+	if (job->finished || job->timer)
+		return;
+	job->timer = loop_timer_add(job->h->loop, 0, job_on_poke, job);
 }
 
 void
@@ -131,8 +144,8 @@ job_wake_after(struct job *job, uint64_t delay_ms)
 {
 	if (job->finished)
 		return;
-	job->timer = loop_timer_cancel(job->h->loop, job->timer);
-	job->timer = loop_timer_add(job->h->loop, delay_ms, job_on_poke, job);
+	job->wake = loop_timer_cancel(job->h->loop, job->wake);
+	job->wake = loop_timer_add(job->h->loop, delay_ms, job_on_wake, job);
 }
 
 void
@@ -228,6 +241,7 @@ job_finish(struct job *job, int r, const char *fmt, ...)
 	    "");
 	job_detach(job);
 	job->timer = loop_timer_cancel(job->h->loop, job->timer);
+	job->wake = loop_timer_cancel(job->h->loop, job->wake);
 	job->timer = loop_timer_add(job->h->loop, 0, job_free_later, job);
 }
 

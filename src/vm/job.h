@@ -47,7 +47,9 @@ struct job {
 	bool recovering;	/* step() runs after a ternd restart */
 	bool finished;
 	bool fp_done;		/* a delay failpoint already waited */
-	struct loop_timer *timer;	/* job_wake_after() */
+	struct loop_timer *timer;	/* job_poke(): step soon */
+	struct loop_timer *wake;	/* job_wake_after(): step later; a
+					 * poke never replaces it */
 	struct child *child;	/* a helper process the job waits for */
 	uint64_t deadline_ms;	/* monotonic; 0: none */
 	uint64_t rate_t0_ms, rate_done0;
@@ -82,4 +84,6 @@ json_t *job_to_json(const struct job *job);
 /* The job types of the vm module (vm_jobs.c). */
 extern const struct job_ops job_vm_create, job_vm_start, job_vm_stop,
     job_vm_pause, job_vm_resume, job_vm_delete;
+/* agent_jobs.c, save.c */
+extern const struct job_ops job_vm_shutdown, job_vm_quiesce, job_vm_save;
 const struct job_ops *job_ops_by_type(const char *type);

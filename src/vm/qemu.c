@@ -146,6 +146,10 @@ qemu_argv(const struct vm *vm)
 		arg(&a, "-runas");
 		arg(&a, "%s", host_qemu_user_name(vm->h));
 	}
+	if (vm->incoming) {	/* a saved state will be fed in over QMP */
+		arg(&a, "-incoming");
+		arg(&a, "defer");
+	}
 	arg(&a, "-S");
 	arg(&a, "-daemonize");
 	arg(&a, "-pidfile");

@@ -28,6 +28,12 @@ static const char *const vm_state_names[VM__COUNT] = {
 	[VM_SAVING] = "saving", [VM_SAVED] = "saved",
 };
 
+enum vm_state
+vm_down_state(const struct vm *vm)
+{
+	return vm->row->state_file ? VM_SAVED : VM_OFF;
+}
+
 bool
 vm_is_down(const struct vm *vm)
 {
@@ -90,6 +96,7 @@ vm_remove(struct vm *vm)
 		h->vms[i] = h->vms[--h->n_vms];
 		break;
 	}
+	agent_stop(vm);
 	vm->qmp = qmp_free(vm->qmp);
 	vm->launcher = child_free(vm->launcher);
 	vm->kill_timer = loop_timer_cancel(h->loop, vm->kill_timer);
@@ -169,7 +176,8 @@ vm_set_error(struct vm *vm, const char *fmt, ...)
 static void
 vm_on_qemu_exit(struct vm *vm)
 {
-	bool asked = vm->state == VM_STOPPING || vm->state == VM_STARTING;
+	bool asked = vm->state == VM_STOPPING || vm->state == VM_STARTING ||
+	    vm->state == VM_SAVING;
 	const char *why = vm->guest_poweroff ? "the guest powered off" :
 	    "QEMU exited unexpectedly";
 
@@ -177,13 +185,20 @@ vm_on_qemu_exit(struct vm *vm)
 	close(vm->pidfd);
 	vm->pidfd = -1;
 	vm->pid = 0;
+	agent_stop(vm);
 	vm->qmp = qmp_free(vm->qmp);
 	vm->qmp_ready = false;
 	vm->vcpus_running = false;
+	vm->incoming = false;
 	vm->kill_timer = loop_timer_cancel(vm->h->loop, vm->kill_timer);
 	vm->qmp_retry = loop_timer_cancel(vm->h->loop, vm->qmp_retry);
+	if (vm->state == VM_SAVING) {
+		if (vm->job)	/* the save job decides: SAVED or not */
+			job_poke(vm->job);
+		return;
+	}
 	if (asked) {
-		vm_set_state(vm, VM_OFF, NULL);
+		vm_set_state(vm, vm_down_state(vm), NULL);
 		return;
 	}
 	log_info("vm=%s qemu exited: %s", vm->row->name, why);
@@ -302,6 +317,7 @@ vm_watch(struct vm *vm, pid_t pid)
 	vm->row->pid_start = proc_start_time(pid);
 	vm_persist(vm);
 	vm_qmp_connect(vm);
+	agent_start(vm);
 	return 0;
 }
 
@@ -494,8 +510,8 @@ vm_disk_json(const struct disk_row *d)
 	    "allocated", (json_int_t)alloc);
 }
 
-json_t *
-vm_to_json(const struct vm *vm)
+static json_t *
+vm_config_json(const struct vm *vm)
 {
 	const struct vm_row *r = vm->row;
 	json_t *disks = json_array(), *nics = json_array();
@@ -521,4 +537,31 @@ vm_to_json(const struct vm *vm)
 	    "started_at", vm->pid && r->started_ms ?
 	    json_string(wall_ms_format(r->started_ms, s, sizeof(s))) :
 	    json_null());
+}
+
+static json_t *
+vm_services_json(const struct vm *vm)
+{
+	json_t *o = json_object();
+
+	for (int i = 0; i < SVC__COUNT; i++)
+		json_object_set_new(o, vm_service_name(i),
+		    json_boolean(vm_service_on(vm, i)));
+	return o;
+}
+
+json_t *
+vm_to_json(const struct vm *vm)
+{
+	json_t *o = vm_config_json(vm);
+	json_t *kvp = vm->row->kvp ? json_loads(vm->row->kvp, 0, NULL) : NULL;
+
+	json_object_set_new(o, "guest", agent_to_json(vm));
+	json_object_set_new(o, "heartbeat", json_incref(json_object_get(
+	    json_object_get(o, "guest"), "heartbeat")));
+	json_object_set_new(o, "services", vm_services_json(vm));
+	json_object_set_new(o, "kvp", kvp ? kvp : json_object());
+	json_object_set_new(o, "saved_state", vm->row->state_file ?
+	    json_string(vm->row->state_file) : json_null());
+	return o;
 }

@@ -27,6 +27,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "agent.h"
 #include "child.h"
 #include "host.h"
 #include "qmp.h"
@@ -38,6 +39,9 @@ enum vm_state { VM_CREATING, VM_OFF, VM_STARTING, VM_RUNNING, VM_PAUSED,
 
 /* Off in the sense that no QEMU runs: OFF, CRASHED or SAVED. */
 bool vm_is_down(const struct vm *vm);
+/* The state a VM falls back to when its QEMU ends: SAVED while a saved
+ * state file exists, else OFF. */
+enum vm_state vm_down_state(const struct vm *vm);
 
 const char *vm_state_name(enum vm_state s);
 /* -EINVAL for an unknown name. */
@@ -60,6 +64,8 @@ struct vm {
 	char *last_error;	/* why the last launch or QMP failed */
 	struct loop_timer *kill_timer;	/* stop: SIGKILL when quit hangs */
 	struct loop_timer *qmp_retry;	/* reconnect while QEMU lives */
+	bool incoming;		/* next launch waits for a saved state */
+	struct agent agent;	/* guest agent services while QEMU runs */
 };
 
 /* Paths of this VM's files: run dir (sockets, pidfile) and state dir

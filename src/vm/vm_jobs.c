@@ -17,10 +17,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "agent.h"
 #include "failpoint.h"
 #include "fsutil.h"
 #include "job.h"
 #include "log.h"
+#include "save.h"
 #include "util.h"
 #include "vm.h"
 
@@ -198,13 +200,35 @@ start_launch(struct job *job)
 		    (unsigned long long)avail);
 		return;
 	}
+	vm->incoming = vm->row->state_file != NULL;
 	vm_set_state(vm, VM_STARTING, NULL);
 	if (vm_launch(vm, &err) < 0) {
-		vm_set_state(vm, VM_OFF, NULL);
+		vm_set_state(vm, vm_down_state(vm), NULL);
 		job_finish(job, err.code, "%s", err.msg);
 		return;
 	}
 	job_set_phase(job, "launch");
+}
+
+/* The vCPUs run: a restored VM's state file is spent. */
+static void
+start_done(struct job *job)
+{
+	struct vm *vm = job->vm;
+	bool restored = json_is_true(json_object_get(job->details,
+	    "restore"));
+
+	if (restored && vm->row->state_file) {
+		(void)unlink(vm->row->state_file);
+		free(vm->row->state_file);
+		vm->row->state_file = NULL;
+		(void)store_vm_set_text(vm->h->store, vm->row->uuid,
+		    "state_file", NULL);
+		agent_set_time(vm);
+	}
+	vm_set_state(vm, VM_RUNNING, restored ? "vm restored from its saved "
+	    "state" : "vm started");
+	job_finish(job, 0, NULL);
 }
 
 static void
@@ -216,7 +240,7 @@ start_step(struct job *job)
 	if (job_vm_gone(job))
 		return;
 	if (job_phase_is(job, "start")) {
-		if (vm->state == VM_OFF || vm->state == VM_CRASHED)
+		if (vm_is_down(vm))
 			start_launch(job);
 		else if (vm->state == VM_RUNNING)
 			job_finish(job, 0, NULL);
@@ -241,6 +265,26 @@ start_step(struct job *job)
 	}
 	if (!vm->qmp_ready)
 		return;
+	if (job->recovering && json_is_true(json_object_get(job->details,
+	    "restore"))) {
+		start_fail(job, "ternd restarted during the restore; the saved "
+		    "state is intact, start the VM again");
+		return;
+	}
+	if (vm->incoming) {
+		int r = restore_step(job);
+
+		if (r < 0) {
+			_cleanup_free_ char *why = xasprintf("cannot restore "
+			    "the saved state: %s", vm->last_error ?
+			    vm->last_error : "QEMU refused it");
+
+			start_fail(job, why);
+		}
+		if (r <= 0)
+			return;
+		vm->incoming = false;
+	}
 	if (!job->fp_done && failpoint_check("vm.start.before-cont",
 	    &delay_ms) == FP_DELAY) {
 		job->fp_done = true;
@@ -248,8 +292,7 @@ start_step(struct job *job)
 		return;
 	}
 	if (vm->vcpus_running) {
-		vm_set_state(vm, VM_RUNNING, "vm started");
-		job_finish(job, 0, NULL);
+		start_done(job);
 		return;
 	}
 	if (job_phase_is(job, "cont") && vm->last_error) {
@@ -277,9 +320,19 @@ stop_step(struct job *job)
 	if (job_vm_gone(job))
 		return;
 	if (vm->pidfd < 0 && !vm->launcher) {
+		bool had_state = vm->row->state_file != NULL;
+
+		if (had_state) {
+			(void)unlink(vm->row->state_file);
+			free(vm->row->state_file);
+			vm->row->state_file = NULL;
+			(void)store_vm_set_text(vm->h->store, vm->row->uuid,
+			    "state_file", NULL);
+		}
 		if (vm->state != VM_OFF && vm->state != VM_CRASHED)
 			vm_set_state(vm, VM_OFF, NULL);
-		host_event(vm->h, "info", vm, job->row->id, "vm turned off");
+		host_event(vm->h, "info", vm, job->row->id, "vm turned off%s",
+		    had_state ? " (saved state discarded)" : "");
 		job_finish(job, 0, NULL);
 		return;
 	}
@@ -317,6 +370,8 @@ pause_resume_step(struct job *job, bool pause)
 		if (vm->state != to)
 			vm_set_state(vm, to, pause ? "vm paused" :
 			    "vm resumed");
+		if (!pause)
+			agent_set_time(vm);
 		job_finish(job, 0, NULL);
 		return;
 	}
@@ -384,6 +439,8 @@ delete_step(struct job *job)
 		return;
 	}
 	vm_set_state(vm, VM_DELETING, NULL);
+	if (vm->row->state_file)
+		(void)unlink(vm->row->state_file);
 	for (size_t i = 0; !keep && i < vm->row->n_disks; i++)
 		if (vm->row->disks[i].owned)
 			(void)unlink(vm->row->disks[i].path);
@@ -405,10 +462,45 @@ job_ops_by_type(const char *type)
 {
 	static const struct job_ops *const all[] = { &job_vm_create,
 		&job_vm_start, &job_vm_stop, &job_vm_pause, &job_vm_resume,
-		&job_vm_delete };
+		&job_vm_delete, &job_vm_shutdown, &job_vm_quiesce,
+		&job_vm_save };
 
 	for (size_t i = 0; i < ARRAY_SIZE(all); i++)
 		if (streq(all[i]->type, type))
 			return all[i];
 	return NULL;
+}
+
+size_t
+host_stop_vms(struct host *h)
+{
+	const char *policy = h->cfg.on_host_shutdown;
+	size_t n = 0;
+
+	if (!policy || streq(policy, "keep"))
+		return 0;
+	for (size_t i = 0; i < h->n_vms; i++) {
+		struct vm *vm = h->vms[i];
+		bool shut = streq(policy, "shutdown") &&
+		    vm->state == VM_RUNNING;
+		struct job *job;
+		struct err err = { 0 };
+
+		if ((vm->state != VM_RUNNING && vm->state != VM_PAUSED) ||
+		    vm->job)
+			continue;
+		if (job_create(h, shut ? &job_vm_shutdown : &job_vm_save, vm,
+		    shut ? json_pack("{si sb}", "timeout_s", 60, "force", 1) :
+		    NULL, &job, &err) < 0) {
+			log_error("vm=%s cannot %s on host shutdown: %s",
+			    vm->row->name, shut ? "shut down" : "save",
+			    err.msg);
+			continue;
+		}
+		host_event(h, "info", vm, job->row->id, "host shutting down: "
+		    "%s the VM", shut ? "shutting down" : "saving");
+		job_start(job);
+		n++;
+	}
+	return n;
 }

@@ -87,8 +87,18 @@ guest_create() {
 	local h=$1 name=$2 wl=${3:-disk:/dev/vdb:50}
 	t "$h" vm create "$name" --cpus 1 --memory 256M --disk 256M \
 	    --disk 64M --kernel "$GUEST/vmlinuz" --initrd "$GUEST/initrd.img" \
-	    --cmdline "console=ttyS0 quiet tern.hostname=$name tern.workload=$wl" \
+	    --cmdline "console=ttyS0 quiet tern.hostname=$name tern.workload=$wl${GUEST_EXTRA:+ $GUEST_EXTRA}" \
 	    "${@:4}"
+}
+
+# qga HOST VM ARGS...: talk to VM's guest agent directly (ternd must be
+# down: the agent channel takes one client).
+qga() {
+	local h=$1 vm=$2; shift 2
+	local uuid; uuid=$(sqlite3 "$(labenv "${h^^}_STATE_DIR")/ternd.db" \
+	    "SELECT uuid FROM vms WHERE name='$vm'")
+	python3 "$REPO/tests/guest/qga.py" -t 10 \
+	    "$(labenv "${h^^}_RUN_DIR")/vms/$uuid/qga.sock" "$@"
 }
 
 # console_has HOST VM TEXT

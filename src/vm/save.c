@@ -1,0 +1,284 @@
+/* save.c - vm.save and the restore half of vm.start.
+ *
+ *   vm.save  start --stop vCPUs--> stopping --getfd + migrate fd:--> migrating
+ *            --completed--> sync (child `sync FILE`) --rename, record-->
+ *            quitting --QEMU exits--> done: SAVED
+ *            any failure before the rename: migrate_cancel, remove the
+ *            partial file, vCPUs back as they were; a restart does the same
+ *   restore  (in vm.start, QEMU started with -incoming defer)
+ *            getfd + migrate-incoming fd: --> restoring --completed--> cont;
+ *            the state file is removed only once the VM runs; any failure
+ *            kills QEMU and leaves the VM SAVED with its file intact.
+ *
+ * The file is written as NAME.state.partial and renamed only after it is on
+ * disk, so a SAVED VM always has a whole state file. */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "failpoint.h"
+#include "job.h"
+#include "log.h"
+#include "save.h"
+#include "util.h"
+#include "vm.h"
+
+#define SAVE_POLL_MS 200
+#define SAVE_QMP_MS 10000
+#define SAVE_BANDWIDTH (1LL << 40)	/* never QEMU's 128 MiB/s default */
+
+char *
+save_state_path(const struct vm *vm)
+{
+	_cleanup_free_ char *copy = NULL;
+
+	if (vm->row->n_disks == 0)
+		return vm_state_path(vm, "saved.state");
+	copy = xstrdup(vm->row->disks[0].path);
+	return xasprintf("%s/%s.state", dirname(copy), vm->row->name);
+}
+
+static char *
+save_partial_path(const struct vm *vm)
+{
+	_cleanup_free_ char *p = save_state_path(vm);
+
+	return xasprintf("%s.partial", p);
+}
+
+/* query-migrate: progress into the job, status into details. */
+static void
+save_on_query(struct qmp *q, json_t *ret, const struct err *e, void *data)
+{
+	struct vm *vm = data;
+	json_t *ram = json_object_get(ret, "ram");
+	const char *st = json_string_value(json_object_get(ret, "status"));
+
+	(void)q;
+	if (!vm->job)
+		return;
+	if (!ret) {
+		free(vm->last_error);
+		vm->last_error = xstrdup(e->msg);
+	} else {
+		json_object_set_new(vm->job->details, "migration",
+		    json_string(st ? st : "none"));
+		if (ram)
+			job_set_progress(vm->job, json_integer_value(
+			    json_object_get(ram, "transferred")),
+			    json_integer_value(json_object_get(ram, "total")),
+			    "bytes");
+		if (streq(st, "failed") || streq(st, "cancelled")) {
+			free(vm->last_error);
+			vm->last_error = xasprintf("QEMU reported the state "
+			    "transfer %s%s%s", st, json_object_get(ret,
+			    "error-desc") ? ": " : "", json_string_value(
+			    json_object_get(ret, "error-desc")) ?: "");
+		}
+	}
+	job_poke(vm->job);
+}
+
+static const char *
+save_migration_status(const struct job *job)
+{
+	return json_string_value(json_object_get(job->details, "migration"));
+}
+
+/* Hand QEMU an fd on path (opened with flags) under fdname. */
+static int
+save_pass_fd(struct vm *vm, const char *path, int flags, const char *fdname)
+{
+	int fd = open(path, flags | O_CLOEXEC, 0600);
+	int r;
+
+	if (fd == -1)
+		return -errno;
+	r = qmp_send_fd(vm->qmp, "getfd", json_pack("{ss}", "fdname", fdname),
+	    fd, SAVE_QMP_MS, NULL, NULL);
+	close(fd);
+	return r;
+}
+
+static void
+save_fail(struct job *job, const char *why)
+{
+	struct vm *vm = job->vm;
+	_cleanup_free_ char *partial = save_partial_path(vm);
+	bool was_running = json_is_true(json_object_get(job->details,
+	    "was_running"));
+
+	(void)vm_qmp(vm, "migrate_cancel", NULL, SAVE_QMP_MS, NULL);
+	(void)unlink(partial);
+	if (vm->pidfd >= 0) {
+		if (was_running)
+			(void)vm_qmp(vm, "cont", NULL, SAVE_QMP_MS, NULL);
+		vm_set_state(vm, was_running ? VM_RUNNING : VM_PAUSED, NULL);
+	} else {
+		vm_set_state(vm, VM_CRASHED, "QEMU exited while saving");
+	}
+	job_finish(job, -EIO, "vm '%s' not saved: %s; it keeps %s",
+	    vm->row->name, why, was_running ? "running" : "paused");
+}
+
+static void
+save_begin_transfer(struct job *job)
+{
+	struct vm *vm = job->vm;
+	_cleanup_free_ char *partial = save_partial_path(vm);
+	int r;
+
+	(void)vm_qmp(vm, "migrate-set-parameters", json_pack("{sI}",
+	    "max-bandwidth", (json_int_t)SAVE_BANDWIDTH), SAVE_QMP_MS, NULL);
+	r = save_pass_fd(vm, partial, O_WRONLY | O_CREAT | O_TRUNC,
+	    "tern-save");
+	if (r < 0) {
+		save_fail(job, "cannot open the state file");
+		return;
+	}
+	(void)vm_qmp(vm, "migrate", json_pack("{ss}", "uri", "fd:tern-save"),
+	    SAVE_QMP_MS, NULL);
+	job_set_phase(job, "migrating");
+	job_wake_after(job, SAVE_POLL_MS);
+}
+
+static void
+save_on_synced(struct child *c, int status, void *data)
+{
+	struct job *job = data;
+	struct vm *vm = job->vm;
+	_cleanup_free_ char *partial = save_partial_path(vm);
+	_cleanup_free_ char *final = save_state_path(vm);
+
+	(void)c;
+	job->child = child_free(job->child);
+	if (status != 0 || rename(partial, final) == -1) {
+		save_fail(job, "cannot write the state file to disk");
+		return;
+	}
+	free(vm->row->state_file);
+	vm->row->state_file = xstrdup(final);
+	(void)store_vm_set_text(vm->h->store, vm->row->uuid, "state_file",
+	    final);
+	failpoint_check("vm.save.written", NULL);
+	job_set_phase(job, "quitting");
+	if (vm_qmp(vm, "quit", NULL, SAVE_QMP_MS, NULL) < 0)
+		vm_kill(vm);
+}
+
+static void
+save_sync(struct job *job)
+{
+	_cleanup_free_ char *partial = save_partial_path(job->vm);
+	const char *argv[] = { "sync", partial, NULL };
+	struct child_opts o = { .argv = argv };
+
+	job_set_phase(job, "sync");
+	if (child_spawn(job->h->loop, &o, save_on_synced, job,
+	    &job->child) < 0)
+		save_fail(job, "cannot run sync");
+}
+
+static void
+save_migrating(struct job *job)
+{
+	struct vm *vm = job->vm;
+	const char *st = save_migration_status(job);
+
+	if (vm->last_error) {
+		save_fail(job, vm->last_error);
+		return;
+	}
+	if (streq(st, "completed")) {
+		save_sync(job);
+		return;
+	}
+	(void)vm_qmp(vm, "query-migrate", NULL, SAVE_QMP_MS, save_on_query);
+	job_wake_after(job, SAVE_POLL_MS);
+}
+
+static void
+save_recover(struct job *job)
+{
+	struct vm *vm = job->vm;
+
+	job->recovering = false;
+	if (vm->row->state_file && vm->pidfd < 0) {
+		vm_set_state(vm, VM_SAVED, "vm saved");
+		job_finish(job, 0, NULL);
+	} else if (vm->pidfd >= 0 && !vm->row->state_file) {
+		/* QMP may not be back yet: wait for it, then undo. */
+		if (vm->qmp_ready)
+			save_fail(job, "ternd restarted during the save");
+	} else if (vm->pidfd >= 0) {
+		job_set_phase(job, "quitting");
+		(void)vm_qmp(vm, "quit", NULL, SAVE_QMP_MS, NULL);
+	} else {
+		save_fail(job, "QEMU exited during the save");
+	}
+}
+
+static void
+save_step(struct job *job)
+{
+	struct vm *vm = job->vm;
+
+	if (!vm) {
+		job_finish(job, -ENOENT, "the VM no longer exists");
+		return;
+	}
+	if (job->child)
+		return;
+	if (job->recovering) {
+		save_recover(job);
+		return;
+	}
+	if (job_phase_is(job, "start")) {
+		json_object_set_new(job->details, "was_running",
+		    json_boolean(vm->vcpus_running));
+		vm_set_state(vm, VM_SAVING, NULL);
+		job_set_phase(job, "stopping");
+		if (vm->vcpus_running)
+			(void)vm_qmp(vm, "stop", NULL, SAVE_QMP_MS, NULL);
+	}
+	if (job_phase_is(job, "stopping") && !vm->vcpus_running)
+		save_begin_transfer(job);
+	else if (job_phase_is(job, "migrating"))
+		save_migrating(job);
+	else if (job_phase_is(job, "quitting") && vm->pidfd < 0) {
+		vm_set_state(vm, VM_SAVED, "vm saved");
+		job_finish(job, 0, NULL);
+	}
+}
+
+const struct job_ops job_vm_save = { "vm.save", save_step, NULL };
+
+/* ---- restore, inside vm.start ---- */
+
+int
+restore_step(struct job *job)
+{
+	struct vm *vm = job->vm;
+	const char *st = save_migration_status(job);
+
+	if (job_phase_is(job, "launch") || job_phase_is(job, "start")) {
+		json_object_set_new(job->details, "restore", json_true());
+		if (save_pass_fd(vm, vm->row->state_file, O_RDONLY,
+		    "tern-restore") < 0)
+			return -1;
+		(void)vm_qmp(vm, "migrate-incoming", json_pack("{ss}", "uri",
+		    "fd:tern-restore"), SAVE_QMP_MS, NULL);
+		job_set_phase(job, "restoring");
+	}
+	if (vm->last_error)
+		return -1;
+	if (streq(st, "completed"))
+		return 1;
+	(void)vm_qmp(vm, "query-migrate", NULL, SAVE_QMP_MS, save_on_query);
+	job_wake_after(job, SAVE_POLL_MS);
+	return 0;
+}
