@@ -77,10 +77,8 @@ shutdown_step(struct job *job)
 {
 	struct vm *vm = job->vm;
 
-	if (!vm) {
-		job_finish(job, -ENOENT, "the VM no longer exists");
+	if (job_vm_gone(job))
 		return;
-	}
 	if (vm->pidfd < 0 && !vm->launcher) {
 		host_event(vm->h, "info", vm, job->row->id, "vm shut down%s",
 		    job_phase_is(job, "force") ? " (forced)" : "");
@@ -122,10 +120,8 @@ quiesce_step(struct job *job)
 	struct agent *a = vm ? &vm->agent : NULL;
 	int64_t hold = detail_int(job, "hold_s", 0);
 
-	if (!vm) {
-		job_finish(job, -ENOENT, "the VM no longer exists");
+	if (job_vm_gone(job))
 		return;
-	}
 	if (job->recovering) {
 		/* The agent connect path thaws a guest left frozen. */
 		job_finish(job, -EIO, "ternd restarted while the guest was "

@@ -87,3 +87,5 @@ extern const struct job_ops job_vm_create, job_vm_start, job_vm_stop,
 /* agent_jobs.c, save.c */
 extern const struct job_ops job_vm_shutdown, job_vm_quiesce, job_vm_save;
 const struct job_ops *job_ops_by_type(const char *type);
+/* For step(): finish the job and return true when its VM is gone. */
+bool job_vm_gone(struct job *job);

@@ -227,10 +227,8 @@ save_step(struct job *job)
 {
 	struct vm *vm = job->vm;
 
-	if (!vm) {
-		job_finish(job, -ENOENT, "the VM no longer exists");
+	if (job_vm_gone(job))
 		return;
-	}
 	if (job->child)
 		return;
 	if (job->recovering) {

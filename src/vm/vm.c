@@ -539,6 +539,18 @@ vm_config_json(const struct vm *vm)
 	    json_null());
 }
 
+void
+vm_forget_saved_state(struct vm *vm)
+{
+	if (!vm->row->state_file)
+		return;
+	(void)unlink(vm->row->state_file);
+	free(vm->row->state_file);
+	vm->row->state_file = NULL;
+	(void)store_vm_set_text(vm->h->store, vm->row->uuid, "state_file",
+	    NULL);
+}
+
 static json_t *
 vm_services_json(const struct vm *vm)
 {

@@ -97,4 +97,7 @@ void vm_kill(struct vm *vm);
 int vm_qmp(struct vm *vm, const char *cmd, json_t *args, uint64_t timeout_ms,
     qmp_reply_fn fn);
 
+/* Delete the saved-state file and forget it (persisted). */
+void vm_forget_saved_state(struct vm *vm);
+
 json_t *vm_to_json(const struct vm *vm);

@@ -29,7 +29,7 @@
 #define START_TIMEOUT_MS 60000
 #define QMP_TIMEOUT_MS 10000
 
-static bool
+bool
 job_vm_gone(struct job *job)
 {
 	if (job->vm)
@@ -219,11 +219,7 @@ start_done(struct job *job)
 	    "restore"));
 
 	if (restored && vm->row->state_file) {
-		(void)unlink(vm->row->state_file);
-		free(vm->row->state_file);
-		vm->row->state_file = NULL;
-		(void)store_vm_set_text(vm->h->store, vm->row->uuid,
-		    "state_file", NULL);
+		vm_forget_saved_state(vm);
 		agent_set_time(vm);
 	}
 	vm_set_state(vm, VM_RUNNING, restored ? "vm restored from its saved "
@@ -322,13 +318,8 @@ stop_step(struct job *job)
 	if (vm->pidfd < 0 && !vm->launcher) {
 		bool had_state = vm->row->state_file != NULL;
 
-		if (had_state) {
-			(void)unlink(vm->row->state_file);
-			free(vm->row->state_file);
-			vm->row->state_file = NULL;
-			(void)store_vm_set_text(vm->h->store, vm->row->uuid,
-			    "state_file", NULL);
-		}
+		if (had_state)
+			vm_forget_saved_state(vm);
 		if (vm->state != VM_OFF && vm->state != VM_CRASHED)
 			vm_set_state(vm, VM_OFF, NULL);
 		host_event(vm->h, "info", vm, job->row->id, "vm turned off%s",
