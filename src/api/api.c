@@ -37,6 +37,8 @@ static const struct route routes[] = {
 	{ "POST", "/v1/vms/*/pause", api_vm_action },
 	{ "POST", "/v1/vms/*/resume", api_vm_action },
 	{ "GET", "/v1/vms/*/console", api_vm_console },
+	{ "POST", "/v1/vms/*/export", api_vm_export },
+	{ "POST", "/v1/imports", api_vm_import },
 	{ "GET", "/v1/jobs", api_jobs_list },
 	{ "GET", "/v1/jobs/*", api_job_get },
 	{ "POST", "/v1/jobs/*/cancel", api_job_cancel },
