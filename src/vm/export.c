@@ -447,9 +447,10 @@ export_manifest_of(struct job *job)
 	return m;
 }
 
-/* vm.json, last and atomically: a directory without it is unfinished. */
+/* vm.json, last and atomically: a directory without it is unfinished.
+ * What we write must be what an import accepts, so it is parsed first. */
 static int
-export_write_manifest(struct job *job)
+export_write_manifest(struct job *job, struct err *err)
 {
 	const char *dir = dstr(job->details, "dir");
 	_cleanup_free_ char *path = xasprintf("%s/%s", dir, EXPORT_MANIFEST);
@@ -459,12 +460,16 @@ export_write_manifest(struct job *job)
 	_cleanup_close_ int dfd = -1;
 	int r;
 
-	export_manifest_free(m);
+	m = export_manifest_free(m);
 	if (!text)
-		return -EINVAL;
-	r = file_write_atomic(path, text, strlen(text), 0600);
+		return err_set(err, -EINVAL, "cannot encode vm.json");
+	r = export_manifest_parse(text, strlen(text), &m, err);
+	m = export_manifest_free(m);
 	if (r < 0)
 		return r;
+	r = file_write_atomic(path, text, strlen(text), 0600);
+	if (r < 0)
+		return err_setf_errno(err, r, "cannot write '%s'", path);
 	/* The rename is durable only once the directory is. */
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd >= 0)
@@ -476,11 +481,12 @@ static void
 export_finish(struct job *job)
 {
 	_cleanup_free_ char *out = xfer_out_path(job);
-	int r = export_write_manifest(job);
+	struct err e = { 0 };
+	int r = export_write_manifest(job, &e);
 
 	(void)unlink(out);
 	if (r < 0) {
-		export_rollback(job, r, "cannot write vm.json");
+		export_rollback(job, r, e.msg);
 		return;
 	}
 	host_event(job->h, "info", job->vm, job->row->id, "vm exported to "

@@ -222,4 +222,36 @@ check "the export job is rolled back after restart" wait_for 30 bash -c \
      select(.type == \"vm.export\" and .state == \"failed\")'"
 check "the export directory is gone" test ! -e "$X/e6"
 check "vm e1 is off and can still be exported" t h1 vm export e1 "$X/e7"
+
+# 6. A saved state, guest services and key/values travel with the VM.
+# Their API is another branch's: set them in the database, ternd stopped.
+db=$sdir/ternd.db
+sql() { sqlite3 "$db" "$@"; }
+head -c 1048576 /dev/urandom >"$pool/e1.state"
+lab stop h1 >/dev/null
+sql "UPDATE vms SET state='saved', state_file='$pool/e1.state',
+     services='{\"heartbeat\":false}', kvp='{\"role\":\"web\"}'
+     WHERE name='e1'"
+lab start h1 >/dev/null
+check "export of a saved vm" t h1 vm export e1 "$X/saved"
+check "vm.json has the saved state, services and kvp" jq -e \
+    '.saved_state.file == "state" and .services == {"heartbeat": false} and
+     .kvp == {"role": "web"}' "$X/saved/vm.json"
+check "the state file is a true copy" cmp "$pool/e1.state" "$X/saved/state"
+check "import it as e8" t h1 vm import "$X/saved" --name e8 --new-id
+check_eq "e8 comes back saved" "$(vm_field h1 e8 .state)" saved
+check_eq "with its state copied into the pool, services and kvp" \
+    "$(sql "SELECT state_file, services, kvp FROM vms WHERE name='e8'")" \
+    "$pool/e8.state|{\"heartbeat\":false}|{\"role\":\"web\"}"
+check "the state copy is intact" cmp "$pool/e1.state" "$pool/e8.state"
+t h1 vm stop e8 >/dev/null 2>&1 || true	# saved -> off, whoever does it
+check "delete removes the saved state the import made" bash -c \
+    "$LAB_SH tern h1 vm delete e8 >/dev/null && [ ! -e '$pool/e8.state' ]"
+
+lab stop h1 >/dev/null
+sql "UPDATE vms SET services='{\"heartbeat\":\"on\"}' WHERE name='e1'"
+lab start h1 >/dev/null
+check_err "an export that would not import fails, and says why" 1 \
+    "services['heartbeat'] must be true or false" t h1 vm export e1 "$X/bad"
+check "and leaves no directory" test ! -e "$X/bad"
 e2e_finish
