@@ -100,6 +100,25 @@ xfer_fail(struct job *job, int code, const char *why)
 		import_rollback(job, code, why);
 }
 
+/* s into buf, with the first occurrence of the current file's absolute
+ * path (dst, else src) shortened to its name in the export: error lines
+ * name it, and a message a person reads has room for 240 bytes. */
+static void
+xfer_shorten(const struct job *job, const char *s, char *buf, size_t len)
+{
+	const json_t *item = xfer_cur(job);
+	const char *path = dstr(item, "dst") ? dstr(item, "dst") :
+	    dstr(item, "src");
+	const char *at = path ? strstr(s, path) : NULL;
+
+	if (!at) {
+		snprintf(buf, len, "%s", s);
+		return;
+	}
+	snprintf(buf, len, "%.*s%s%s", (int)(at - s), s, dstr(item, "file"),
+	    at + strlen(path));
+}
+
 /* The helper's last line of output, for an error message. */
 static void
 xfer_out_tail(const struct job *job, char *buf, size_t len)
@@ -113,9 +132,12 @@ xfer_out_tail(const struct job *job, char *buf, size_t len)
 		return;
 	while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r'))
 		out[--n] = '\0';
-	line = strrchr(out, '\n');
+	/* qemu-img -p ends its progress lines with \r, not \n. */
+	for (line = out + n; line > out && line[-1] != '\n' &&
+	    line[-1] != '\r'; line--)
+		;
 	if (n > 0)
-		snprintf(buf, len, "%s", line ? line + 1 : out);
+		xfer_shorten(job, line, buf, len);
 }
 
 /* Bytes of the current step done so far, from what its helper shows. */
@@ -124,7 +146,8 @@ xfer_cur_done(const struct job *job, const json_t *item)
 {
 	_cleanup_free_ char *p = NULL, *out = NULL;
 	bool hash = xfer_stage_is(job, "hash");
-	uint64_t work = dnum(item, hash ? "hash_work" : "work"), v = 0;
+	uint64_t work = dnum(item, hash ? "hash_work" : "work");
+	unsigned long long v = 0;
 	double pct = 0;
 	struct stat st;
 	char *s;
@@ -135,7 +158,7 @@ xfer_cur_done(const struct job *job, const json_t *item)
 		/* sha256sum reads its file on fd 3: the offset is progress. */
 		p = xasprintf("/proc/%d/fdinfo/3", (int)child_pid(job->child));
 		if (file_read_all(p, 4096, &out, NULL) == 0)
-			(void)sscanf(out, "pos: %llu", (unsigned long long *)&v);
+			(void)sscanf(out, "pos: %llu", &v);
 	} else if (streq(dstr(item, "kind"), "convert")) {
 		p = xfer_out_path(job);
 		if (file_read_all(p, 64 * 1024, &out, NULL) == 0 &&

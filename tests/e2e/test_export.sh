@@ -182,6 +182,21 @@ check_err "saying why" 0 "turn it off (or save it) before exporting" \
     echo "$out"
 check "vm stop" t h1 vm stop e1
 check "nothing made for the running vm" test ! -e "$X/running"
+# A full file system in the middle of an export.  ternd runs in its own
+# mount namespace (ip netns exec makes one): mount the small tmpfs there.
+inns() { nsenter -t "$(cat "$(labenv H1_PIDFILE)")" -m "$@"; }
+mkdir -p "$X/small"
+if inns mount -t tmpfs -o size=64k tern-e2e-small "$X/small"; then
+	out=$(t h1 vm export e1 "$X/small/e1" 2>&1) && rc=0 || rc=$?
+	check_eq "an export that runs out of space fails" "$rc" 1
+	check_err "and says why, with qemu-img's last line, not its progress" \
+	    0 "failed (exit 1): qemu-img: " echo "$out"
+	check_err "(no space left)" 0 "No space left on device" echo "$out"
+	check "and removes what it wrote" test -z "$(inns ls -A "$X/small")"
+	inns umount "$X/small"
+else
+	not_ok "cannot mount a small tmpfs for the out-of-space case"
+fi
 
 # A disk whose bytes were changed but whose size and header were not:
 # only the sha256 can tell, in the job, which must leave nothing behind.
