@@ -3,6 +3,7 @@
  * host state, no file access, never logs (the fuzz target drives the
  * parser).  The format and its version rule are in docs/export-format.md;
  * change both together. */
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -175,7 +176,10 @@ parse_nic(const json_t *o, size_t i, struct nic_row *n, struct err *err)
 	if (!name_is_valid(sw))
 		return err_set(err, -EINVAL, "nics[%zu] switch '%.64s' is not "
 		    "a valid switch name", i, sw);
-	snprintf(n->mac, sizeof(n->mac), "%s", mac);
+	/* Lower case, as tern writes MACs, so that comparisons see a
+	 * MAC already in use whatever its case. */
+	for (size_t k = 0; k < sizeof(n->mac) - 1; k++)
+		n->mac[k] = tolower((unsigned char)mac[k]);
 	n->switch_name = xstrdup(sw);
 	return 0;
 }
@@ -327,7 +331,7 @@ manifest_files(const struct export_manifest *m,
 }
 
 /* Two entries naming one file would make a copy overwrite another, and a
- * registration use one image twice. */
+ * registration use one image twice; two NICs cannot share a MAC. */
 static int
 check_distinct(const struct export_manifest *m, struct err *err)
 {
@@ -339,6 +343,11 @@ check_distinct(const struct export_manifest *m, struct err *err)
 			if (streq(f[i]->file, f[j]->file))
 				return err_set(err, -EINVAL, "file '%s' is "
 				    "named twice", f[i]->file);
+	for (size_t i = 0; i < m->n_nics; i++)
+		for (size_t j = i + 1; j < m->n_nics; j++)
+			if (streq(m->nics[i].mac, m->nics[j].mac))
+				return err_set(err, -EINVAL, "mac %s is given "
+				    "twice", m->nics[i].mac);
 	return 0;
 }
 

@@ -102,6 +102,7 @@ test_parse_good(void)
 	ASSERT_STREQ(m->disks[1].f.sha256, SHA_B);
 	ASSERT_EQ(m->n_nics, 1);
 	ASSERT_STREQ(m->nics[0].switch_name, "lan");
+	ASSERT_STREQ(m->nics[0].mac, "52:54:00:12:34:56");
 	ASSERT_STREQ(m->services, "{\"heartbeat\":false}");
 	ASSERT_STREQ(m->kvp, "{\"role\":\"web\"}");
 	ASSERT_STREQ(m->state.file, "state");
@@ -252,6 +253,17 @@ test_refuse_paths(void)
 	ASSERT_EQ(parse_edit("saved_state", "file", json_string(
 	    "disks/vda.qcow2"), msg, sizeof(msg)), -EINVAL);
 	ASSERT_CONTAINS(msg, "file 'disks/vda.qcow2' is named twice");
+	json_t *o = good();
+	struct export_manifest *m = NULL;
+	/* MACs compare in lower case, whatever case the file used. */
+	json_array_append_new(json_object_get(o, "nics"), json_pack("{ss ss}",
+	    "mac", "52:54:00:AB:CD:EF", "switch", "wan"));
+	json_object_set_new(json_array_get(json_object_get(o, "nics"), 0),
+	    "mac", json_string("52:54:00:ab:cd:ef"));
+	ASSERT_EQ(parse(o, &m, msg, sizeof(msg)), -EINVAL);
+	ASSERT_CONTAINS(msg, "mac 52:54:00:ab:cd:ef is given twice");
+	ASSERT_EQ(parse_edit("nics", "mac", json_string("52:54:00:AB:CD:EF"),
+	    msg, sizeof(msg)), 0);
 }
 
 static void
