@@ -365,7 +365,7 @@ xfer_unlink_made(struct job *job)
 }
 
 static bool
-job_vm_gone(struct job *job)
+xfer_vm_gone(struct job *job)
 {
 	if (job->vm)
 		return false;
@@ -558,7 +558,7 @@ export_step(struct job *job)
 	_cleanup_free_ char *manifest = NULL;
 	int r;
 
-	if (job_vm_gone(job))
+	if (xfer_vm_gone(job))
 		return;
 	if (job->recovering) {
 		job->recovering = false;
