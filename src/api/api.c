@@ -44,6 +44,8 @@ static const struct route routes[] = {
 	{ "PUT", "/v1/vms/*/kvp/*", api_vm_kvp },
 	{ "DELETE", "/v1/vms/*/kvp/*", api_vm_kvp },
 	{ "GET", "/v1/vms/*/console", api_vm_console },
+	{ "POST", "/v1/vms/*/export", api_vm_export },
+	{ "POST", "/v1/imports", api_vm_import },
 	{ "GET", "/v1/jobs", api_jobs_list },
 	{ "GET", "/v1/jobs/*", api_job_get },
 	{ "POST", "/v1/jobs/*/cancel", api_job_cancel },

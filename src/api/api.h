@@ -1,6 +1,7 @@
 /* api.h - the HTTP API of docs/api.md on both transports.  Maps errors to
  * statuses in one table (api_status_of), checks TLS clients against the
- * trusted peers, and routes to the handlers in vm_api.c and obj_api.c. */
+ * trusted peers, and routes to the handlers in vm_api.c, obj_api.c and
+ * export_api.c. */
 #pragma once
 
 #include <jansson.h>
@@ -59,6 +60,8 @@ int api_vm_console(struct api *a, struct http_req *r, char **p,
     struct err *e);
 int api_vm_config(struct api *a, struct http_req *r, char **p, struct err *e);
 int api_vm_kvp(struct api *a, struct http_req *r, char **p, struct err *e);
+int api_vm_export(struct api *a, struct http_req *r, char **p, struct err *e);
+int api_vm_import(struct api *a, struct http_req *r, char **p, struct err *e);
 
 /* Parse the request body as a JSON object (an empty body is {}). */
 int api_body(struct http_req *req, json_t **ret, struct err *err);

@@ -67,6 +67,10 @@ static const struct cli_opt opt_vm_quiesce[] = {
 static const struct cli_opt opt_vm_set[] = {
 	{ "service", "NAME=on|off", true }, { NULL }
 };
+static const struct cli_opt opt_vm_import[] = {
+	{ "copy", NULL }, { "register", NULL }, { "name", "NEW" },
+	{ "new-id", NULL }, { "pool", "POOL" }, { NULL }
+};
 static const struct cli_opt opt_follow[] = { { "follow", NULL }, { NULL } };
 static const struct cli_opt opt_job_list[] = {
 	{ "vm", "NAME" }, { "active", NULL }, { NULL }
@@ -152,6 +156,16 @@ static const struct cli_cmd cli_cmds[] = {
 	  .opts = opt_vm_delete, .synopsis = "[--keep-disks]",
 	  .starts_job = true, .run = cmd_vm_delete,
 	  .help = "delete a VM that is off, and the disks it made" },
+	{ .group = "vm", .verb = "export", .pos = { "NAME", "DIR" },
+	  .starts_job = true, .run = cmd_vm_export,
+	  .help = "write a VM that is off or saved to a new directory DIR: "
+	  "vm.json, its disks" },
+	{ .group = "vm", .verb = "import", .pos = { "DIR" },
+	  .opts = opt_vm_import, .starts_job = true, .run = cmd_vm_import,
+	  .synopsis = "[--copy [--pool POOL] | --register] [--name NEW] "
+	  "[--new-id]",
+	  .help = "copy an export into a pool (default), or register its "
+	  "files in place" },
 	{ .group = "vm", .verb = "console", .pos = { "NAME" },
 	  .opts = opt_follow, .synopsis = "[--follow]", .run = cmd_vm_console,
 	  .help = "print a VM's serial console log; --follow keeps on" },
@@ -225,9 +239,9 @@ usage_full(FILE *f)
 	}
 	fprintf(f, "\nSIZE is bytes or a number with K, M, G or T (512M, "
 	    "1G).  Jobs (vm create, start,\nstop, pause, resume, delete, "
-	    "shutdown, save, quiesce) are waited for unless\n--no-wait; Ctrl-C "
-	    "stops waiting, not the job.  "
-	    "Exit status: 0 done, 1 the operation failed, 2 usage\nerror.\n");
+	    "shutdown, save, quiesce, export, import) are waited for unless\n"
+	    "--no-wait; Ctrl-C stops waiting, not the job.  Exit status: 0 "
+	    "done,\n1 the operation failed, 2 usage error.\n");
 }
 
 const char *

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -59,7 +60,7 @@ proc_start_time(pid_t pid)
 }
 
 static void
-child_exec(const struct child_opts *o)
+child_exec(const struct child_opts *o, pid_t parent)
 {
 	int fd = open(o->log_path ? o->log_path : "/dev/null",
 	    O_WRONLY | O_CREAT | O_APPEND, 0640);
@@ -70,6 +71,10 @@ child_exec(const struct child_opts *o)
 	sigprocmask(SIG_SETMASK, &all, NULL);
 	if (o->new_session)
 		setsid();
+	/* The parent may have died before prctl(): then getppid() differs. */
+	if (o->die_with_parent && (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 ||
+	    getppid() != parent))
+		_exit(127);
 	if (fd == -1 || nullfd == -1)
 		_exit(127);
 	dup2(nullfd, 0);
@@ -111,7 +116,7 @@ child_spawn(struct loop *l, const struct child_opts *o, child_exit_fn fn,
     void *data, struct child **ret_c)
 {
 	struct child *c;
-	pid_t pid;
+	pid_t pid, parent = getpid();
 	int pidfd, r;
 
 	if (o->n_keep_fds > 16)
@@ -120,7 +125,7 @@ child_spawn(struct loop *l, const struct child_opts *o, child_exit_fn fn,
 	if (pid == -1)
 		return -errno;
 	if (pid == 0)
-		child_exec(o);
+		child_exec(o, parent);
 	pidfd = pidfd_open_fd(pid);
 	if (pidfd < 0) {
 		kill(pid, SIGKILL);

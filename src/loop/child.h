@@ -19,6 +19,9 @@ struct child_opts {
 	const int *keep_fds;		/* fds to pass, as fd 3, 4, ... */
 	size_t n_keep_fds;
 	bool new_session;		/* setsid(): outlives our group */
+	bool die_with_parent;		/* SIGKILL when this process dies: a
+					 * helper that must not go on writing
+					 * after a crash */
 };
 
 /* Start the child; fn runs once when it exits.  -errno if fork fails. */

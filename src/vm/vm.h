@@ -18,7 +18,8 @@
  *
  * Transitions: vm_set_state() (the only writer of vm->state, which also
  * persists and tells the VM's job), called from vm_jobs.c (start, stop,
- * pause, resume, create, delete) and from vm.c when QEMU exits
+ * pause, resume, create, delete), export.c (an import enters CREATING and
+ * ends OFF, or SAVED with a saved state) and from vm.c when QEMU exits
  * (vm_on_qemu_exit).  Invariants: vm->qmp is non-NULL only while
  * vm->pidfd >= 0; at most one job (vm->job) acts on a VM at a time. */
 #pragma once

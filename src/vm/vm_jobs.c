@@ -10,7 +10,9 @@
  *              pidfile and carries on from where it is
  *   vm.stop    start --quit (SIGKILL after the timeout)--> wait --exit--> done
  *   vm.pause   stop --STOP--> done        vm.resume  cont --RESUME--> done
- *   vm.delete  unlink owned disks (unless keep_disks), drop rows --> done */
+ *   vm.delete  unlink owned disks (unless keep_disks), the saved state and
+ *              the VM's own files, drop rows --> done
+ *   vm.export, vm.import: export.c */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +20,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "export.h"
 #include "failpoint.h"
 #include "fsutil.h"
 #include "job.h"
@@ -418,8 +421,10 @@ delete_step(struct job *job)
 	struct vm *vm = job->vm;
 	bool keep = json_is_true(json_object_get(job->details, "keep_disks"));
 	static const char *const run_files[] = { "qmp.sock", "qga.sock",
-		"console.sock", "qemu.pid", "qemu.log", NULL };
-	static const char *const state_files[] = { "console.log", NULL };
+		"qemu.pid", "qemu.log", NULL };
+	/* vmlinuz, initrd.img: boot files an import copied in (export.h). */
+	static const char *const state_files[] = { "console.log", "vmlinuz",
+		"initrd.img", NULL };
 	_cleanup_free_ char *rdir = NULL, *sdir = NULL;
 
 	if (job_vm_gone(job))
@@ -430,11 +435,12 @@ delete_step(struct job *job)
 		return;
 	}
 	vm_set_state(vm, VM_DELETING, NULL);
-	if (vm->row->state_file)
-		(void)unlink(vm->row->state_file);
 	for (size_t i = 0; !keep && i < vm->row->n_disks; i++)
 		if (vm->row->disks[i].owned)
 			(void)unlink(vm->row->disks[i].path);
+	/* A saved state is the VM's own, useless without it. */
+	if (vm->row->state_file)
+		(void)unlink(vm->row->state_file);
 	rdir = vm_run_path(vm, NULL);
 	sdir = vm_state_path(vm, NULL);
 	remove_dir_files(rdir, run_files);
@@ -454,7 +460,7 @@ job_ops_by_type(const char *type)
 	static const struct job_ops *const all[] = { &job_vm_create,
 		&job_vm_start, &job_vm_stop, &job_vm_pause, &job_vm_resume,
 		&job_vm_delete, &job_vm_shutdown, &job_vm_quiesce,
-		&job_vm_save };
+		&job_vm_save, &job_vm_export, &job_vm_import };
 
 	for (size_t i = 0; i < ARRAY_SIZE(all); i++)
 		if (streq(all[i]->type, type))

@@ -837,6 +837,83 @@ test_objects(void)
 	ASSERT_STREQ(r.out, "switch 'lan' deleted\n");
 }
 
+static void
+test_vm_export(void)
+{
+	const char *dir;
+	json_t *b;
+	struct run r;
+
+	fake_reset();
+	fake_route("POST /v1/vms/web1/export", 202, "{\"job\":"
+	    JOB(20, "vm.export", "running", "null") "}", NULL);
+	fake_route("GET /v1/jobs/20", 200, JOB(20, "vm.export", "succeeded",
+	    "null"), NULL);
+	TERN(&r, "vm", "export", "web1", "exports/web1");
+	ASSERT_EQ(r.rc, 0);
+	ASSERT_CONTAINS(r.out, "vm 'web1' exported to /");
+	ASSERT_TRUE((b = fake_body()) != NULL);
+	dir = json_string_value(json_object_get(b, "dir"));
+	/* Made absolute for ternd, whose working directory is not ours. */
+	ASSERT_TRUE(dir && dir[0] == '/' && strstr(dir, "/exports/web1"));
+	ASSERT_EQ(json_object_size(b), 1);
+	json_decref(b);
+	TERN(&r, "vm", "export", "web1");
+	ASSERT_EQ(r.rc, 2);
+	ASSERT_CONTAINS(r.err, "missing argument DIR");
+}
+
+static void
+test_vm_import(void)
+{
+	json_t *b;
+	struct run r;
+
+	fake_reset();
+	fake_route("POST /v1/imports", 202, "{\"vm\":" VM_WEB1 ",\"job\":"
+	    JOB(21, "vm.import", "running", "null") "}", NULL);
+	fake_route("GET /v1/jobs/21", 200, JOB(21, "vm.import", "succeeded",
+	    "null"), NULL);
+	fake_route("GET /v1/vms/web1", 200, VM_WEB1, NULL);
+	TERN(&r, "vm", "import", "/srv/exp/web1", "--name", "web1",
+	    "--new-id", "--pool", "local");
+	ASSERT_EQ(r.rc, 0);
+	ASSERT_STREQ(r.out, "vm 'web1' imported: uuid "
+	    "6f1c1f7e-9b1e-4a51-9a43-0d4f3c2b1a00, state off\n");
+	ASSERT_TRUE((b = fake_body()) != NULL);
+	ASSERT_STREQ(json_string_value(json_object_get(b, "dir")),
+	    "/srv/exp/web1");
+	ASSERT_STREQ(json_string_value(json_object_get(b, "mode")), "copy");
+	ASSERT_STREQ(json_string_value(json_object_get(b, "name")), "web1");
+	ASSERT_STREQ(json_string_value(json_object_get(b, "pool")), "local");
+	ASSERT_TRUE(json_is_true(json_object_get(b, "new_id")));
+	json_decref(b);
+	TERN(&r, "vm", "import", "/srv/exp/web1", "--register");
+	ASSERT_EQ(r.rc, 0);
+	ASSERT_TRUE((b = fake_body()) != NULL);
+	ASSERT_STREQ(json_string_value(json_object_get(b, "mode")),
+	    "register");
+	ASSERT_TRUE(json_object_get(b, "new_id") == NULL);
+	json_decref(b);
+}
+
+static void
+test_vm_import_usage_errors(void)
+{
+	struct run r;
+
+	fake_reset();
+	TERN(&r, "vm", "import", "/x", "--copy", "--register");
+	ASSERT_EQ(r.rc, 2);
+	ASSERT_CONTAINS(r.err, "--copy and --register exclude each other");
+	TERN(&r, "vm", "import", "/x", "--register", "--pool", "local");
+	ASSERT_EQ(r.rc, 2);
+	ASSERT_CONTAINS(r.err, "--pool goes with --copy");
+	TERN(&r, "vm", "import", "/x", "--name");
+	ASSERT_EQ(r.rc, 2);
+	ASSERT_TRUE(!fake_asked("POST /v1/imports"));
+}
+
 int
 main(void)
 {
@@ -866,6 +943,9 @@ main(void)
 	RUN_TEST(test_events);
 	RUN_TEST(test_console);
 	RUN_TEST(test_objects);
+	RUN_TEST(test_vm_export);
+	RUN_TEST(test_vm_import);
+	RUN_TEST(test_vm_import_usage_errors);
 	fake_stop();
 	return TEST_REPORT();
 }

@@ -1,7 +1,10 @@
 /* test_loop.c - unit tests for src/loop: timers in order, cancel, fds,
- * child processes with exit status. */
+ * child processes with exit status, helpers that die with their parent. */
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "child.h"
@@ -116,11 +119,74 @@ test_child_exit_status(void)
 	loop_free(l);
 }
 
+/* Alive: exists and is neither a zombie nor dead (orphans may never be
+ * reaped here: PID 1 in a container need not wait for them). */
+static bool
+proc_alive(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	p = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
+	fclose(f);
+	return p && p[2] != 'Z' && p[2] != 'X';
+}
+
+/* In a process that dies without cleaning up (as ternd on kill -9): one
+ * helper with die_with_parent, one without.  Sends both pids. */
+static void
+spawn_and_vanish(int fd)
+{
+	const char *argv[] = { "sleep", "30", NULL };
+	struct child_opts o = { .argv = argv, .die_with_parent = true };
+	struct child *c1, *c2;
+	struct loop *l;
+	pid_t pids[2];
+
+	if (loop_new(&l) < 0 || child_spawn(l, &o, on_exit_cb, NULL, &c1) < 0)
+		_exit(1);
+	o.die_with_parent = false;
+	if (child_spawn(l, &o, on_exit_cb, NULL, &c2) < 0)
+		_exit(1);
+	pids[0] = child_pid(c1);
+	pids[1] = child_pid(c2);
+	(void)!write(fd, pids, sizeof(pids));
+	_exit(0);
+}
+
+static void
+test_child_dies_with_parent(void)
+{
+	pid_t mid, pids[2] = { 0, 0 };
+	uint64_t t0 = now_ms();
+	int p[2];
+
+	ASSERT_EQ(pipe(p), 0);
+	mid = fork();
+	ASSERT_TRUE(mid >= 0);
+	if (mid == 0)
+		spawn_and_vanish(p[1]);
+	ASSERT_EQ(read(p[0], pids, sizeof(pids)), (ssize_t)sizeof(pids));
+	close(p[0]);
+	close(p[1]);
+	ASSERT_EQ(waitpid(mid, NULL, 0), mid);
+	while (proc_alive(pids[0]) && now_ms() - t0 < 5000)
+		usleep(10000);
+	ASSERT_TRUE(!proc_alive(pids[0]));
+	ASSERT_TRUE(proc_alive(pids[1]));
+	kill(pids[1], SIGKILL);
+}
+
 int
 main(void)
 {
 	RUN_TEST(test_timers_fire_in_order);
 	RUN_TEST(test_fd_events);
 	RUN_TEST(test_child_exit_status);
+	RUN_TEST(test_child_dies_with_parent);
 	return TEST_REPORT();
 }

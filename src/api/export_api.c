@@ -1,0 +1,114 @@
+/* export_api.c - export and import routes.  Every check (the VM's state,
+ * the export directory, the whole manifest and its files) runs before the
+ * answer, so bad input changes nothing; the copying is a job (202). */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "api.h"
+#include "export.h"
+#include "job.h"
+#include "jsonutil.h"
+#include "util.h"
+#include "vm.h"
+
+static void
+reply_job(struct http_req *req, struct job *job, json_t *extra)
+{
+	json_t *o = extra ? extra : json_object();
+
+	json_object_set_new(o, "job", job_to_json(job));
+	http_reply_json(req, 202, o);
+}
+
+int
+api_vm_export(struct api *a, struct http_req *req, char **p, struct err *e)
+{
+	static const char *const fields[] = { "dir", NULL };
+	_cleanup_json_ json_t *body = NULL;
+	json_t *details = NULL;
+	const char *dir = NULL;
+	struct vm *vm;
+	struct job *job;
+	int r;
+
+	if ((r = api_body(req, &body, e)) < 0 ||
+	    (r = json_check_fields(body, fields, "vm export", e)) < 0 ||
+	    (r = json_get_str(body, "dir", true, &dir, e)) < 0)
+		return r;
+	vm = vm_find(a->h, p[0]);
+	if (!vm)
+		return err_set(e, -ENOENT, "vm '%.64s' not found (see 'tern "
+		    "vm list')", p[0]);
+	if (vm->job)
+		return err_set(e, -EBUSY, "vm '%s' is busy with job %lld (%s)",
+		    vm->row->name, (long long)vm->job->row->id,
+		    vm->job->ops->type);
+	if ((r = export_prepare(a->h, vm, dir, &details, e)) < 0 ||
+	    (r = job_create(a->h, &job_vm_export, vm, details, &job, e)) < 0)
+		return r;
+	job_start(job);
+	reply_job(req, job, NULL);
+	return 0;
+}
+
+static int
+import_opts_parse(const json_t *body, struct import_opts *o, struct err *e)
+{
+	static const char *const fields[] = { "dir", "mode", "name",
+		"new_id", "pool", NULL };
+	const char *mode = "copy";
+	int r;
+
+	if ((r = json_check_fields(body, fields, "vm import", e)) < 0 ||
+	    (r = json_get_str(body, "dir", true, &o->dir, e)) < 0 ||
+	    (r = json_get_str(body, "mode", false, &mode, e)) < 0 ||
+	    (r = json_get_str(body, "name", false, &o->name, e)) < 0 ||
+	    (r = json_get_str(body, "pool", false, &o->pool, e)) < 0 ||
+	    (r = json_get_bool(body, "new_id", &o->new_id, e)) < 0)
+		return r;
+	if (!streq(mode, "copy") && !streq(mode, "register"))
+		return err_set(e, -EINVAL, "mode '%.32s' must be 'copy' or "
+		    "'register'", mode);
+	o->register_mode = streq(mode, "register");
+	if (o->register_mode && o->pool)
+		return err_set(e, -EINVAL, "pool applies to mode 'copy' only: "
+		    "a registered VM uses the files where they are");
+	return 0;
+}
+
+int
+api_vm_import(struct api *a, struct http_req *req, char **p, struct err *e)
+{
+	_cleanup_json_ json_t *body = NULL;
+	struct import_opts o = { 0 };
+	struct vm_row *row = NULL;
+	json_t *details = NULL;
+	struct vm *vm;
+	struct job *job;
+	int r;
+
+	(void)p;
+	if ((r = api_body(req, &body, e)) < 0 ||
+	    (r = import_opts_parse(body, &o, e)) < 0 ||
+	    (r = import_prepare(a->h, &o, &row, &details, e)) < 0)
+		return r;
+	r = store_vm_insert(a->h->store, row);
+	if (r < 0) {
+		vm_row_free(row);
+		json_decref(details);
+		return err_set(e, r, r == -EEXIST ? "a vm with that name, "
+		    "uuid, disk path or MAC already exists" :
+		    "cannot record vm");
+	}
+	vm = vm_add(a->h, row);
+	r = job_create(a->h, &job_vm_import, vm, details, &job, e);
+	if (r < 0) {
+		(void)store_vm_delete(a->h->store, row->uuid);
+		vm_remove(vm);
+		return r;
+	}
+	job_start(job);
+	reply_job(req, job, json_pack("{so}", "vm", vm_to_json(vm)));
+	return 0;
+}

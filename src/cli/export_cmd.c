@@ -1,0 +1,108 @@
+/* export_cmd.c - "tern vm export" and "tern vm import": build the request
+ * (directories made absolute, as for --disk-path), follow the job, say
+ * what came of it.  Checks only what the command line can get wrong; the
+ * export directory and its manifest are ternd's to judge. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cli.h"
+#include "jsonutil.h"
+#include "print.h"
+#include "util.h"
+
+/* POST body, then follow the job; ret_job is the final job (NULL with
+ * --no-wait, which prints the job instead). */
+static int
+export_call(struct cli *cli, const char *path, const json_t *body,
+    json_t **ret_answer, json_t **ret_job, struct err *err)
+{
+	int r = http_call(cli->http, "POST", path, body, ret_answer, err);
+
+	*ret_job = NULL;
+	if (r < 0)
+		return r;
+	if (cli->no_wait)
+		return cli_job_print_started(cli, *ret_answer, err);
+	return cli_job_wait(cli, json_object_get(*ret_answer, "job"),
+	    ret_job, err);
+}
+
+int
+cmd_vm_export(struct cli *cli, const struct cli_args *a, struct err *err)
+{
+	_cleanup_free_ char *path = cli_path(cli, "/v1/vms/", a->pos[0],
+	    "/export");
+	_cleanup_free_ char *dir = cli_file_arg(cli, a->pos[1]);
+	_cleanup_json_ json_t *body = json_object(), *answer = NULL;
+	_cleanup_json_ json_t *job = NULL;
+	int r;
+
+	if ((r = cli_json_set_str(body, "dir", dir, err)) < 0 ||
+	    (r = export_call(cli, path, body, &answer, &job, err)) < 0 ||
+	    !job)
+		return r;
+	if (cli->json)
+		print_json(job);
+	r = cli_job_check(job, err);
+	if (r == 0 && !cli->json)
+		printf("vm '%s' exported to %s\n", a->pos[0], dir);
+	return r;
+}
+
+/* The POST /v1/imports body; usage errors only. */
+static int
+import_body(struct cli *cli, const struct cli_args *a, json_t *body,
+    struct err *err)
+{
+	bool reg = cli_args_get(a, "register") != NULL;
+	const char *name = cli_args_get(a, "name");
+	const char *pool = cli_args_get(a, "pool");
+	_cleanup_free_ char *dir = cli_file_arg(cli, a->pos[0]);
+	int r;
+
+	if (reg && cli_args_get(a, "copy"))
+		return cli_usage(err, "--copy and --register exclude each "
+		    "other");
+	if (reg && pool)
+		return cli_usage(err, "--pool goes with --copy: a registered "
+		    "VM uses the files where they are");
+	r = cli_json_set_str(body, "dir", dir, err);
+	if (r == 0 && name)
+		r = cli_json_set_str(body, "name", name, err);
+	if (r == 0 && pool)
+		r = cli_json_set_str(body, "pool", pool, err);
+	json_object_set_new(body, "mode", json_string(reg ? "register" :
+	    "copy"));
+	if (cli_args_get(a, "new-id"))
+		json_object_set_new(body, "new_id", json_true());
+	return r;
+}
+
+int
+cmd_vm_import(struct cli *cli, const struct cli_args *a, struct err *err)
+{
+	_cleanup_json_ json_t *body = json_object(), *answer = NULL;
+	_cleanup_json_ json_t *job = NULL, *vm = NULL, *out = NULL;
+	_cleanup_free_ char *path = NULL;
+	const char *name;
+	int r;
+
+	if ((r = import_body(cli, a, body, err)) < 0 ||
+	    (r = export_call(cli, "/v1/imports", body, &answer, &job,
+	    err)) < 0 || !job)
+		return r;
+	name = jv_str(json_object_get(answer, "vm"), "name");
+	r = cli_job_check(job, err);
+	if (r == 0 && name) {
+		path = cli_path(cli, "/v1/vms/", name, NULL);
+		r = http_call(cli->http, "GET", path, NULL, &vm, err);
+	}
+	if (cli->json) {
+		out = json_pack("{s:O?, s:O}", "vm", vm, "job", job);
+		print_json(out);
+	} else if (r == 0) {
+		printf("vm '%s' imported: uuid %s, state %s\n", name,
+		    jv_str(vm, "uuid"), jv_str(vm, "state"));
+	}
+	return r;
+}
