@@ -263,6 +263,34 @@ t h1 vm stop e8 >/dev/null 2>&1 || true	# saved -> off, whoever does it
 check "delete removes the saved state the import made" bash -c \
     "$LAB_SH tern h1 vm delete e8 >/dev/null && [ ! -e '$pool/e8.state' ]"
 
+
+# A VM really saved by ternd: export, delete, import, and start restores
+# it: no reboot, the disk writer carries on, nothing acknowledged is lost.
+guest_create h1 r1 >/dev/null
+ruuid=$(vm_field h1 r1 .uuid)
+rlog=$(labenv H1_STATE_DIR)/vms/$ruuid/console.log
+t h1 vm start r1 >/dev/null
+check "r1 boots" wait_for 90 console_has h1 r1 TERN-GUEST-READY
+check "r1 writes" wait_for 60 bash -c \
+    "[ \$(. $(dirname "$0")/lib.sh; TERN_LAB=$TERN_LAB acked h1 r1) -gt 20 ]"
+check "save r1" t h1 vm save r1
+cp "$rlog" "$X/r1-console-1.log"
+r_acked=$(acked h1 r1)
+check "export the saved r1" t h1 vm export r1 "$X/r1"
+check "delete r1" t h1 vm delete r1
+check "import it" t h1 vm import "$X/r1"
+check_eq "back saved, same uuid" \
+    "$(vm_field h1 r1 .state) $(vm_field h1 r1 .uuid)" "saved $ruuid"
+check "start restores it" t h1 vm start r1
+check "the writer carries on past the save" wait_for 60 bash -c \
+    "[ \$(. $(dirname "$0")/lib.sh; TERN_LAB=$TERN_LAB acked h1 r1) -gt $r_acked ]"
+check "restored, not rebooted: no boot on the new console" bash -c \
+    "! grep -q TERN-GUEST-READY '$rlog'"
+t h1 vm stop r1 >/dev/null
+check "verifier across save, export, import and restore" \
+    "$VERIFY" --image "$pool/r1-vdb.qcow2" --console "$X/r1-console-1.log" \
+    --console "$rlog"
+
 lab stop h1 >/dev/null
 sql "UPDATE vms SET services='{\"heartbeat\":\"on\"}' WHERE name='e1'"
 lab start h1 >/dev/null
