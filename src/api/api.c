@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "job.h"
 #include "jsonutil.h"
 #include "log.h"
 #include "util.h"
@@ -195,6 +196,15 @@ api_handle(struct http_req *req, void *ud)
 		api_reply_error(req, 405, "method not allowed for this path");
 	else
 		api_reply_error(req, 404, "no such API path; see docs/api.md");
+}
+
+void
+api_reply_job(struct http_req *req, struct job *job, json_t *extra)
+{
+	json_t *o = extra ? extra : json_object();
+
+	json_object_set_new(o, "job", job_to_json(job));
+	http_reply_json(req, 202, o);
 }
 
 int

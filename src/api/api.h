@@ -63,5 +63,9 @@ int api_vm_kvp(struct api *a, struct http_req *r, char **p, struct err *e);
 int api_vm_export(struct api *a, struct http_req *r, char **p, struct err *e);
 int api_vm_import(struct api *a, struct http_req *r, char **p, struct err *e);
 
+struct job;
+/* Answer 202 with extra (stolen; NULL: {}) plus "job": the job's JSON. */
+void api_reply_job(struct http_req *req, struct job *job, json_t *extra);
+
 /* Parse the request body as a JSON object (an empty body is {}). */
 int api_body(struct http_req *req, json_t **ret, struct err *err);

@@ -12,15 +12,6 @@
 #include "util.h"
 #include "vm.h"
 
-static void
-reply_job(struct http_req *req, struct job *job, json_t *extra)
-{
-	json_t *o = extra ? extra : json_object();
-
-	json_object_set_new(o, "job", job_to_json(job));
-	http_reply_json(req, 202, o);
-}
-
 int
 api_vm_export(struct api *a, struct http_req *req, char **p, struct err *e)
 {
@@ -48,7 +39,7 @@ api_vm_export(struct api *a, struct http_req *req, char **p, struct err *e)
 	    (r = job_create(a->h, &job_vm_export, vm, details, &job, e)) < 0)
 		return r;
 	job_start(job);
-	reply_job(req, job, NULL);
+	api_reply_job(req, job, NULL);
 	return 0;
 }
 
@@ -109,6 +100,6 @@ api_vm_import(struct api *a, struct http_req *req, char **p, struct err *e)
 		return r;
 	}
 	job_start(job);
-	reply_job(req, job, json_pack("{so}", "vm", vm_to_json(vm)));
+	api_reply_job(req, job, json_pack("{so}", "vm", vm_to_json(vm)));
 	return 0;
 }

@@ -53,15 +53,6 @@ api_vm_get(struct api *a, struct http_req *req, char **p, struct err *e)
 	return 0;
 }
 
-static void
-reply_job(struct http_req *req, struct job *job, json_t *extra)
-{
-	json_t *o = extra ? extra : json_object();
-
-	json_object_set_new(o, "job", job_to_json(job));
-	http_reply_json(req, 202, o);
-}
-
 int
 api_vm_create(struct api *a, struct http_req *req, char **p, struct err *e)
 {
@@ -93,7 +84,7 @@ api_vm_create(struct api *a, struct http_req *req, char **p, struct err *e)
 		return r;
 	}
 	job_start(job);
-	reply_job(req, job, json_pack("{so}", "vm", vm_to_json(vm)));
+	api_reply_job(req, job, json_pack("{so}", "vm", vm_to_json(vm)));
 	return 0;
 }
 
@@ -117,7 +108,7 @@ api_vm_delete(struct api *a, struct http_req *req, char **p, struct err *e)
 	if (r < 0)
 		return r;
 	job_start(job);
-	reply_job(req, job, NULL);
+	api_reply_job(req, job, NULL);
 	return 0;
 }
 
@@ -231,7 +222,7 @@ api_vm_action(struct api *a, struct http_req *req, char **p, struct err *e)
 		return r;
 	}
 	job_start(job);
-	reply_job(req, job, NULL);
+	api_reply_job(req, job, NULL);
 	return 0;
 }
 
