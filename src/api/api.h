@@ -64,6 +64,13 @@ int api_vm_export(struct api *a, struct http_req *r, char **p, struct err *e);
 int api_vm_import(struct api *a, struct http_req *r, char **p, struct err *e);
 
 struct job;
+struct job_ops;
+struct vm_row;
+/* Record row (taken) as a new VM in state creating, start its job of ops
+ * with details (taken), answer 202 {vm, job}.  On failure nothing stays:
+ * no row, no VM. */
+int api_vm_start_new(struct api *a, struct http_req *req, struct vm_row *row,
+    const struct job_ops *ops, json_t *details, struct err *e);
 /* Answer 202 with extra (stolen; NULL: {}) plus "job": the job's JSON. */
 void api_reply_job(struct http_req *req, struct job *job, json_t *extra);
 

@@ -75,8 +75,6 @@ api_vm_import(struct api *a, struct http_req *req, char **p, struct err *e)
 	struct import_opts o = { 0 };
 	struct vm_row *row = NULL;
 	json_t *details = NULL;
-	struct vm *vm;
-	struct job *job;
 	int r;
 
 	(void)p;
@@ -84,22 +82,5 @@ api_vm_import(struct api *a, struct http_req *req, char **p, struct err *e)
 	    (r = import_opts_parse(body, &o, e)) < 0 ||
 	    (r = import_prepare(a->h, &o, &row, &details, e)) < 0)
 		return r;
-	r = store_vm_insert(a->h->store, row);
-	if (r < 0) {
-		vm_row_free(row);
-		json_decref(details);
-		return err_set(e, r, r == -EEXIST ? "a vm with that name, "
-		    "uuid, disk path or MAC already exists" :
-		    "cannot record vm");
-	}
-	vm = vm_add(a->h, row);
-	r = job_create(a->h, &job_vm_import, vm, details, &job, e);
-	if (r < 0) {
-		(void)store_vm_delete(a->h->store, row->uuid);
-		vm_remove(vm);
-		return r;
-	}
-	job_start(job);
-	api_reply_job(req, job, json_pack("{so}", "vm", vm_to_json(vm)));
-	return 0;
+	return api_vm_start_new(a, req, row, &job_vm_import, details, e);
 }

@@ -54,12 +54,37 @@ api_vm_get(struct api *a, struct http_req *req, char **p, struct err *e)
 }
 
 int
+api_vm_start_new(struct api *a, struct http_req *req, struct vm_row *row,
+    const struct job_ops *ops, json_t *details, struct err *e)
+{
+	struct vm *vm;
+	struct job *job;
+	int r = store_vm_insert(a->h->store, row);
+
+	if (r < 0) {
+		vm_row_free(row);
+		json_decref(details);
+		return err_set(e, r, r == -EEXIST ? "a vm with that name, "
+		    "uuid, disk path or MAC already exists" :
+		    "cannot record vm");
+	}
+	vm = vm_add(a->h, row);
+	r = job_create(a->h, ops, vm, details, &job, e);
+	if (r < 0) {
+		(void)store_vm_delete(a->h->store, row->uuid);
+		vm_remove(vm);
+		return r;
+	}
+	job_start(job);
+	api_reply_job(req, job, json_pack("{so}", "vm", vm_to_json(vm)));
+	return 0;
+}
+
+int
 api_vm_create(struct api *a, struct http_req *req, char **p, struct err *e)
 {
 	_cleanup_json_ json_t *body = NULL;
 	struct vm_row *row = NULL;
-	struct vm *vm = NULL;
-	struct job *job;
 	int r;
 
 	(void)p;
@@ -70,22 +95,7 @@ api_vm_create(struct api *a, struct http_req *req, char **p, struct err *e)
 		vm_row_free(row);
 		return r;
 	}
-	r = store_vm_insert(a->h->store, row);
-	if (r < 0) {
-		vm_row_free(row);
-		return err_set(e, r, r == -EEXIST ? "a vm with that name, "
-		    "disk path or MAC already exists" : "cannot record vm");
-	}
-	vm = vm_add(a->h, row);
-	r = job_create(a->h, &job_vm_create, vm, NULL, &job, e);
-	if (r < 0) {
-		(void)store_vm_delete(a->h->store, row->uuid);
-		vm_remove(vm);
-		return r;
-	}
-	job_start(job);
-	api_reply_job(req, job, json_pack("{so}", "vm", vm_to_json(vm)));
-	return 0;
+	return api_vm_start_new(a, req, row, &job_vm_create, NULL, e);
 }
 
 
