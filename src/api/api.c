@@ -51,6 +51,7 @@ static const struct route routes[] = {
 	{ "GET", "/v1/jobs/*", api_job_get },
 	{ "POST", "/v1/jobs/*/cancel", api_job_cancel },
 	{ "GET", "/v1/events", api_events },
+	{ "GET", "/v1/link-probe/*", api_link_probe },
 	{ "GET", "/metrics", api_metrics },
 };
 

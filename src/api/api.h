@@ -51,6 +51,10 @@ int api_job_cancel(struct api *a, struct http_req *r, char **p,
     struct err *e);
 int api_events(struct api *a, struct http_req *r, char **p, struct err *e);
 int api_metrics(struct api *a, struct http_req *r, char **p, struct err *e);
+/* The largest link probe served (1 GiB); src/peer asks for no more. */
+#define API_LINK_PROBE_MAX (1024ULL * 1024 * 1024)
+int api_link_probe(struct api *a, struct http_req *r, char **p,
+    struct err *e);
 int api_vm_list(struct api *a, struct http_req *r, char **p, struct err *e);
 int api_vm_get(struct api *a, struct http_req *r, char **p, struct err *e);
 int api_vm_create(struct api *a, struct http_req *r, char **p, struct err *e);

@@ -1,5 +1,6 @@
-/* http.c - libmicrohttpd in external-epoll mode inside our loop.  Never
- * logs above debug; never blocks (MHD sockets are non-blocking). */
+/* http.c - libmicrohttpd in external-epoll mode inside our loop, and the
+ * streamed pseudo-random bodies of link probes.  Never logs above debug;
+ * never blocks (MHD sockets are non-blocking). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
@@ -8,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -336,4 +338,126 @@ http_reply_json(struct http_req *req, unsigned status, json_t *body)
 	json_decref(body);
 	http_reply_text(req, status, "application/json", s ? s : "{}");
 	free(s);
+}
+
+/*
+ * Streamed bodies.  One 64 KiB pool of random bytes is filled once per
+ * process; a stream serves it block by block, each 64 KiB block XORed with
+ * its own 64-bit key and read from its own rotation of the pool, both drawn
+ * from the stream's seed.  That costs a copy and an XOR per byte, is not
+ * compressible, and repeats neither within a stream nor across streams.
+ * (TLS does not compress anyway; this keeps a plain-HTTP probe honest.)
+ */
+#define STREAM_BLOCK (64 * 1024)	/* a power of two, multiple of 8 */
+
+static uint64_t stream_pool[STREAM_BLOCK / 8];
+static bool stream_pool_ready;
+
+struct stream {
+	uint64_t seed;
+	uint64_t nbytes;
+};
+
+static uint64_t
+splitmix64(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ULL;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+	return x ^ (x >> 31);
+}
+
+/* getrandom() does not fail on Linux >= 3.17 once booted; should it, the
+ * pool is filled from a splitmix64 sequence, which is as incompressible
+ * for this purpose. */
+static void
+stream_pool_fill(void)
+{
+	uint8_t *p = (uint8_t *)stream_pool;
+	size_t done = 0;
+	uint64_t x = now_ms() ^ (uint64_t)getpid() << 32;
+
+	while (done < sizeof(stream_pool)) {
+		ssize_t n = getrandom(p + done, sizeof(stream_pool) - done, 0);
+
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			break;
+		done += (size_t)n;
+	}
+	for (size_t i = done / 8; i < ARRAY_SIZE(stream_pool); i++)
+		stream_pool[i] = x = splitmix64(x);
+	stream_pool_ready = true;
+}
+
+/* out[i] = pool[src + i] ^ key byte (src + i) % 8; src + len stays in the
+ * pool.  Word-wise in the middle, so it runs at memcpy-like speed. */
+static void
+stream_xor(uint8_t *out, size_t src, size_t len, uint64_t key)
+{
+	const uint8_t *in = (const uint8_t *)stream_pool + src;
+	size_t i = 0;
+
+	for (; i < len && (src + i) % 8 != 0; i++)
+		out[i] = in[i] ^ (uint8_t)(key >> 8 * ((src + i) % 8));
+	for (; i + 8 <= len; i += 8) {
+		uint64_t w;
+
+		memcpy(&w, in + i, 8);
+		w ^= key;
+		memcpy(out + i, &w, 8);
+	}
+	for (; i < len; i++)
+		out[i] = in[i] ^ (uint8_t)(key >> 8 * ((src + i) % 8));
+}
+
+static ssize_t
+stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	const struct stream *s = cls;
+	size_t n, done = 0;
+
+	if (pos >= s->nbytes)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	n = (size_t)MIN((uint64_t)max, s->nbytes - pos);
+	while (done < n) {
+		uint64_t p = pos + done;
+		uint64_t key = splitmix64(s->seed ^ p / STREAM_BLOCK);
+		size_t off = p % STREAM_BLOCK;
+		/* rotated by a multiple of 8: src and p agree on key bytes */
+		size_t src = (off + (key >> 32 & ~(uint64_t)7)) % STREAM_BLOCK;
+		size_t len = MIN(n - done, STREAM_BLOCK - MAX(off, src));
+
+		stream_xor((uint8_t *)buf + done, src, len, key);
+		done += len;
+	}
+	return (ssize_t)n;
+}
+
+void
+http_reply_stream(struct http_req *req, uint64_t nbytes)
+{
+	struct stream *s = xzalloc(sizeof(*s));
+	struct MHD_Response *resp;
+
+	if (!stream_pool_ready)
+		stream_pool_fill();
+	if (getrandom(&s->seed, sizeof(s->seed), GRND_NONBLOCK) !=
+	    sizeof(s->seed))
+		s->seed = splitmix64(now_ms() ^ (uintptr_t)s);
+	s->nbytes = nbytes;
+	resp = MHD_create_response_from_callback(nbytes, STREAM_BLOCK,
+	    stream_read, s, free);
+	if (!resp) {
+		free(s);
+		http_reply_json(req, 500, json_pack("{s{ss ss}}", "error",
+		    "code", "internal", "message", "cannot make a response"));
+		return;
+	}
+	MHD_add_response_header(resp, "Content-Type",
+	    "application/octet-stream");
+	MHD_queue_response(req->conn, MHD_HTTP_OK, resp);
+	MHD_destroy_response(resp);
+	req->answered = true;
 }

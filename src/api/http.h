@@ -7,6 +7,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "err.h"
 #include "loop.h"
@@ -44,3 +45,8 @@ const char *http_req_arg(struct http_req *req, const char *name);
 void http_reply_json(struct http_req *req, unsigned status, json_t *body);
 void http_reply_text(struct http_req *req, unsigned status, const char *ct,
     const char *text);
+/* Answer 200 with nbytes (at least 1) of incompressible pseudo-random bytes
+ * as application/octet-stream, made as MHD sends them: a stream costs a
+ * few bytes of state, whatever nbytes is.  Not secret, just not
+ * compressible nor repeating within a stream. */
+void http_reply_stream(struct http_req *req, uint64_t nbytes);

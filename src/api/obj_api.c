@@ -1,4 +1,5 @@
-/* obj_api.c - host, pools, switches, peers, jobs, events and metrics.
+/* obj_api.c - host, pools, switches, peers, jobs, events, metrics and the
+ * link probe.
  * Each handler validates everything before it changes anything. */
 #include <errno.h>
 #include <stdio.h>
@@ -291,6 +292,26 @@ api_events(struct api *a, struct http_req *req, char **p, struct err *e)
 		    "between 1 and 1000");
 	http_reply_json(req, 200, store_event_list_json(a->h->store,
 	    http_req_arg(req, "vm"), af, lim));
+	return 0;
+}
+
+/* GET /v1/link-probe/BYTES: BYTES of incompressible data, by which a peer
+ * measures the path between two hosts (peer_measure() in src/peer).  Needs
+ * nothing of the host, so a probe works whatever state the host is in. */
+int
+api_link_probe(struct api *a, struct http_req *req, char **p, struct err *e)
+{
+	const char *s = p[0];
+	unsigned long long n = 0;
+
+	(void)a;
+	for (; *s >= '0' && *s <= '9' && n <= API_LINK_PROBE_MAX; s++)
+		n = n * 10 + (unsigned)(*s - '0');
+	if (*s || s == p[0] || n < 1 || n > API_LINK_PROBE_MAX)
+		return err_set(e, -EINVAL, "link probe size '%.32s' is not a "
+		    "number of bytes from 1 to %llu", p[0],
+		    API_LINK_PROBE_MAX);
+	http_reply_stream(req, n);
 	return 0;
 }
 

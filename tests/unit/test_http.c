@@ -1,0 +1,173 @@
+/* test_http.c - unit tests for the streamed bodies of src/api/http.c
+ * (http_reply_stream, behind GET /v1/link-probe/N): the real local-socket
+ * server in our loop, read by a raw non-blocking client in the same loop,
+ * so the bytes themselves can be checked. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "fsutil.h"
+#include "http.h"
+#include "test.h"
+#include "util.h"
+
+#define BLOCK (64 * 1024)
+
+static struct loop *l;
+static struct http_server *srv;
+static char dir[64], sock[100];
+
+struct raw {
+	char *buf;
+	size_t len;
+	bool eof;
+};
+
+static void
+srv_handle(struct http_req *req, void *ud)
+{
+	_cleanup_free_ char *url = xstrdup(req->url);
+	char *params[API_MAX_SEGS] = { 0 };
+	struct err e = { 0 };
+	bool found;
+	api_fn fn = api_route_find(req->method, url, params, &found);
+
+	(void)ud;
+	if (!fn || fn(NULL, req, params, &e) < 0)
+		http_reply_json(req, 400, json_pack("{s{ss}}", "error",
+		    "message", e.msg));
+}
+
+static void
+on_raw(struct loop *lp, int fd, uint32_t events, void *data)
+{
+	struct raw *r = data;
+	char buf[65536];
+	ssize_t n;
+
+	(void)events;
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		r->buf = xrealloc(r->buf, r->len + (size_t)n + 1);
+		memcpy(r->buf + r->len, buf, (size_t)n);
+		r->len += (size_t)n;
+		r->buf[r->len] = '\0';
+	}
+	if (n == 0 || (n == -1 && errno != EAGAIN)) {
+		r->eof = true;
+		loop_del_fd(lp, fd);
+	}
+}
+
+/* GET target over the local socket; the whole answer, headers and all. */
+static int
+raw_get(const char *target, struct raw *r)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	_cleanup_free_ char *req = xasprintf("GET %s HTTP/1.1\r\nHost: t\r\n"
+	    "Connection: close\r\n\r\n", target);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	uint64_t end = now_ms() + 10000;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
+	if (fd == -1 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1 ||
+	    write(fd, req, strlen(req)) != (ssize_t)strlen(req) ||
+	    fd_set_cloexec_nonblock(fd) < 0 ||
+	    loop_add_fd(l, fd, EPOLLIN, on_raw, r) < 0)
+		return -1;
+	while (!r->eof && now_ms() < end)
+		loop_run_once(l, 20);
+	loop_del_fd(l, fd);
+	close(fd);
+	return r->eof ? 0 : -1;
+}
+
+static const uint8_t *
+raw_body(const struct raw *r, size_t *ret_len)
+{
+	const char *p = r->buf ? strstr(r->buf, "\r\n\r\n") : NULL;
+
+	if (!p)
+		return NULL;
+	*ret_len = r->len - (size_t)(p + 4 - r->buf);
+	return (const uint8_t *)p + 4;
+}
+
+/* Every byte value about as often as any other; 64 KiB blocks distinct,
+ * and not one another XORed with an 8-byte pattern (the pool is rotated). */
+static void
+test_stream_bytes(void)
+{
+	size_t n = 4 * BLOCK + 123, len = 0, hist[256] = { 0 };
+	_cleanup_free_ char *target = xasprintf("/v1/link-probe/%zu", n);
+	struct raw r = { 0 }, r2 = { 0 };
+	const uint8_t *b, *b2;
+	bool periodic = true;
+
+	ASSERT_EQ(raw_get(target, &r), 0);
+	ASSERT_CONTAINS(r.buf, "HTTP/1.1 200");
+	ASSERT_CONTAINS(r.buf, "application/octet-stream");
+	b = raw_body(&r, &len);
+	ASSERT_TRUE(b != NULL);
+	ASSERT_EQ(len, n);
+	for (size_t i = 0; i < n; i++)
+		hist[b[i]]++;
+	for (size_t i = 0; i < 256; i++)
+		ASSERT_TRUE(hist[i] > n / 256 * 7 / 10 &&
+		    hist[i] < n / 256 * 13 / 10);
+	ASSERT_TRUE(memcmp(b, b + BLOCK, BLOCK) != 0);
+	for (size_t i = 0; i + 8 < BLOCK && periodic; i++)
+		periodic = (b[i] ^ b[BLOCK + i]) ==
+		    (b[i + 8] ^ b[BLOCK + i + 8]);
+	ASSERT_TRUE(!periodic);
+	/* another stream is other bytes */
+	ASSERT_EQ(raw_get(target, &r2), 0);
+	b2 = raw_body(&r2, &len);
+	ASSERT_TRUE(b2 != NULL && len == n && memcmp(b, b2, n) != 0);
+	free(r.buf);
+	free(r2.buf);
+}
+
+static void
+test_stream_one_byte_and_bad_sizes(void)
+{
+	struct raw one = { 0 }, zero = { 0 }, big = { 0 };
+	size_t len = 0;
+
+	ASSERT_EQ(raw_get("/v1/link-probe/1", &one), 0);
+	ASSERT_TRUE(raw_body(&one, &len) != NULL);
+	ASSERT_EQ(len, 1);
+	ASSERT_EQ(raw_get("/v1/link-probe/0", &zero), 0);
+	ASSERT_CONTAINS(zero.buf, "HTTP/1.1 400");
+	ASSERT_CONTAINS(zero.buf, "link probe size '0' is not a number of "
+	    "bytes from 1 to 1073741824");
+	ASSERT_EQ(raw_get("/v1/link-probe/1073741825", &big), 0);
+	ASSERT_CONTAINS(big.buf, "HTTP/1.1 400");
+	free(one.buf);
+	free(zero.buf);
+	free(big.buf);
+}
+
+int
+main(void)
+{
+	_cleanup_free_ char *cmd = NULL;
+
+	snprintf(dir, sizeof(dir), "/tmp/test_http.XXXXXX");
+	if (!mkdtemp(dir) || loop_new(&l) < 0)
+		return 1;
+	snprintf(sock, sizeof(sock), "%s/api.sock", dir);
+	if (http_server_start_unix(l, sock, srv_handle, NULL, &srv, NULL) < 0)
+		return 1;
+	RUN_TEST(test_stream_bytes);
+	RUN_TEST(test_stream_one_byte_and_bad_sizes);
+	srv = http_server_stop(srv);
+	loop_free(l);
+	cmd = xasprintf("rm -rf '%s'", dir);
+	(void)!system(cmd);
+	return TEST_REPORT();
+}
