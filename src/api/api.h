@@ -69,6 +69,7 @@ int api_vm_import(struct api *a, struct http_req *r, char **p, struct err *e);
 
 struct job;
 struct job_ops;
+struct vm;
 struct vm_row;
 /* Record row (taken) as a new VM in state creating, start its job of ops
  * with details (taken), answer 202 {vm, job}.  On failure nothing stays:
@@ -77,6 +78,19 @@ int api_vm_start_new(struct api *a, struct http_req *req, struct vm_row *row,
     const struct job_ops *ops, json_t *details, struct err *e);
 /* Answer 202 with extra (stolen; NULL: {}) plus "job": the job's JSON. */
 void api_reply_job(struct http_req *req, struct job *job, json_t *extra);
+
+/* The VM named (or with UUID) name; -ENOENT with a message. */
+int api_vm_lookup(struct api *a, const char *name, struct vm **ret,
+    struct err *e);
+/* A job id from the URL; -EINVAL with a message. */
+int api_parse_id(const char *s, int64_t *ret, struct err *e);
+int api_vm_move(struct api *a, struct http_req *r, char **p, struct err *e);
+int api_migration_create(struct api *a, struct http_req *r, char **p,
+    struct err *e);
+int api_migration_commit(struct api *a, struct http_req *r, char **p,
+    struct err *e);
+int api_peer_measure(struct api *a, struct http_req *r, char **p,
+    struct err *e);
 
 /* Parse the request body as a JSON object (an empty body is {}). */
 int api_body(struct http_req *req, json_t **ret, struct err *err);

@@ -11,6 +11,7 @@
 #include "api.h"
 #include "fsutil.h"
 #include "job.h"
+#include "migrate.h"
 #include "jsonutil.h"
 #include "net.h"
 #include "util.h"
@@ -45,15 +46,18 @@ obj_to_json(enum store_kind k, const struct obj_row *o)
 {
 	uint64_t free_b = 0, size_b = 0;
 	struct statvfs sv;
+	char id[37];
 
 	switch (k) {
 	case STORE_POOL:
 		(void)fs_free_bytes(o->a, &free_b);
 		if (statvfs(o->a, &sv) == 0)
 			size_b = (uint64_t)sv.f_blocks * sv.f_frsize;
-		return json_pack("{ss ss sI sI}", "name", o->name, "path", o->a,
-		    "size_bytes", (json_int_t)size_b,
-		    "free_bytes", (json_int_t)free_b);
+		return json_pack("{ss ss sI sI so}", "name", o->name, "path",
+		    o->a, "size_bytes", (json_int_t)size_b,
+		    "free_bytes", (json_int_t)free_b, "identity",
+		    host_pool_identity(o->a, id) == 0 ? json_string(id) :
+		    json_null());
 	case STORE_SWITCH:
 		return json_pack("{ss ss}", "name", o->name, "bridge", o->a);
 	default:
@@ -76,8 +80,15 @@ api_obj_list(struct api *a, struct http_req *req, char **p, struct err *e)
 		json_decref(arr);
 		return err_set(e, r, "cannot read %ss", kind_names[k]);
 	}
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(arr, obj_to_json(k, &rows[i]));
+	for (size_t i = 0; i < n; i++) {
+		json_t *o = obj_to_json(k, &rows[i]);
+		json_t *link = k == STORE_PEER ?
+		    migrate_link_json(a->h, rows[i].name) : NULL;
+
+		if (link)
+			json_object_set_new(o, "link", link);
+		json_array_append_new(arr, o);
+	}
 	obj_rows_free(rows, n);
 	http_reply_json(req, 200, json_pack("{so}", k == STORE_POOL ? "pools" :
 	    k == STORE_SWITCH ? "switches" : "peers", arr));
@@ -87,6 +98,7 @@ api_obj_list(struct api *a, struct http_req *req, char **p, struct err *e)
 static int
 pool_prepare(const char *path, struct err *e)
 {
+	char id[37];
 	struct stat st;
 	int r;
 
@@ -100,6 +112,9 @@ pool_prepare(const char *path, struct err *e)
 	if (r < 0)
 		return err_setf_errno(e, r, "cannot create pool directory '%s'",
 		    path);
+	if ((r = host_pool_identity(path, id)) < 0)
+		return err_setf_errno(e, r, "cannot read or create the pool "
+		    "identity '%s/%s'", path, POOL_MARKER);
 	return 0;
 }
 
@@ -224,8 +239,8 @@ api_obj_delete(struct api *a, struct http_req *req, char **p, struct err *e)
 	return 0;
 }
 
-static int
-parse_id(const char *s, int64_t *ret, struct err *e)
+int
+api_parse_id(const char *s, int64_t *ret, struct err *e)
 {
 	char *end;
 	long long v = strtoll(s, &end, 10);
@@ -254,7 +269,7 @@ int
 api_job_get(struct api *a, struct http_req *req, char **p, struct err *e)
 {
 	int64_t id;
-	int r = parse_id(p[0], &id, e);
+	int r = api_parse_id(p[0], &id, e);
 	json_t *j;
 
 	if (r < 0)
@@ -270,7 +285,7 @@ int
 api_job_cancel(struct api *a, struct http_req *req, char **p, struct err *e)
 {
 	int64_t id;
-	int r = parse_id(p[0], &id, e);
+	int r = api_parse_id(p[0], &id, e);
 
 	if (r < 0 || (r = job_cancel(a->h, id, e)) < 0)
 		return r;

@@ -16,8 +16,8 @@
 
 #define CONSOLE_CHUNK (64 * 1024)
 
-static int
-vm_lookup(struct api *a, const char *name, struct vm **ret, struct err *e)
+int
+api_vm_lookup(struct api *a, const char *name, struct vm **ret, struct err *e)
 {
 	struct vm *vm = vm_find(a->h, name);
 
@@ -45,7 +45,7 @@ int
 api_vm_get(struct api *a, struct http_req *req, char **p, struct err *e)
 {
 	struct vm *vm = NULL;
-	int r = vm_lookup(a, p[0], &vm, e);
+	int r = api_vm_lookup(a, p[0], &vm, e);
 
 	if (r < 0)
 		return r;
@@ -105,7 +105,7 @@ api_vm_delete(struct api *a, struct http_req *req, char **p, struct err *e)
 	const char *keep = http_req_arg(req, "keep_disks");
 	struct vm *vm = NULL;
 	struct job *job;
-	int r = vm_lookup(a, p[0], &vm, e);
+	int r = api_vm_lookup(a, p[0], &vm, e);
 
 	if (r < 0)
 		return r;
@@ -224,7 +224,7 @@ api_vm_action(struct api *a, struct http_req *req, char **p, struct err *e)
 	if ((r = api_body(req, &body, e)) < 0 ||
 	    (r = vm_action_details(action, vm_actions[i].fields, body,
 	    &details, e)) < 0 ||
-	    (r = vm_lookup(a, p[0], &vm, e)) < 0 ||
+	    (r = api_vm_lookup(a, p[0], &vm, e)) < 0 ||
 	    (r = vm_action_check(vm, action, e)) < 0 ||
 	    (r = job_create(a->h, vm_actions[i].ops, vm, TAKE_PTR(details),
 	    &job, e)) < 0) {
@@ -260,7 +260,7 @@ api_vm_console(struct api *a, struct http_req *req, char **p, struct err *e)
 	_cleanup_close_ int fd = -1;
 	struct vm *vm = NULL;
 	ssize_t n = 0;
-	int r = vm_lookup(a, p[0], &vm, e);
+	int r = api_vm_lookup(a, p[0], &vm, e);
 
 	if (r < 0)
 		return r;
@@ -293,7 +293,7 @@ api_vm_config(struct api *a, struct http_req *req, char **p, struct err *e)
 
 	if ((r = api_body(req, &body, e)) < 0 ||
 	    (r = json_check_fields(body, fields, "vm config", e)) < 0 ||
-	    (r = vm_lookup(a, p[0], &vm, e)) < 0)
+	    (r = api_vm_lookup(a, p[0], &vm, e)) < 0)
 		return r;
 	svc = json_object_get(body, "services");
 	if (svc && !json_is_object(svc))
@@ -342,7 +342,7 @@ api_vm_kvp(struct api *a, struct http_req *req, char **p, struct err *e)
 	struct vm *vm = NULL;
 	int r;
 
-	if ((r = vm_lookup(a, p[0], &vm, e)) < 0)
+	if ((r = api_vm_lookup(a, p[0], &vm, e)) < 0)
 		return r;
 	kvp = vm->row->kvp ? json_loads(vm->row->kvp, 0, NULL) : NULL;
 	if (!kvp)

@@ -78,6 +78,9 @@ static const struct cli_opt opt_job_list[] = {
 static const struct cli_opt opt_events[] = {
 	{ "follow", NULL }, { "vm", "NAME" }, { "limit", "N" }, { NULL }
 };
+static const struct cli_opt opt_vm_move[] = {
+	{ "to", "PEER" }, { NULL }
+};
 static const struct cli_opt opt_peer_add[] = {
 	{ "fingerprint", "sha256:HEX" }, { NULL }
 };
@@ -111,6 +114,9 @@ static const struct cli_cmd cli_cmds[] = {
 	  .help = "list trusted peer hosts" },
 	{ .group = "peer", .verb = "remove", .pos = { "NAME" },
 	  .run = cmd_obj_delete, .help = "stop trusting a peer host" },
+	{ .group = "peer", .verb = "measure", .pos = { "NAME" },
+	  .starts_job = true, .run = cmd_peer_measure,
+	  .help = "measure the link to a peer now (moves use the rate)" },
 	{ .group = "vm", .verb = "create", .pos = { "NAME" },
 	  .opts = opt_vm_create, .starts_job = true, .run = cmd_vm_create,
 	  .synopsis = "--cpus N --memory SIZE [--net SWITCH]...\n"
@@ -166,6 +172,12 @@ static const struct cli_cmd cli_cmds[] = {
 	  "[--new-id]",
 	  .help = "copy an export into a pool (default), or register its "
 	  "files in place" },
+	{ .group = "vm", .verb = "move", .pos = { "NAME" },
+	  .opts = opt_vm_move, .starts_job = true, .run = cmd_vm_move,
+	  .synopsis = "--to PEER",
+	  .help = "move a VM to the peer host PEER: live when it runs "
+	  "(storage\n      shared: a pool with the same identity there), as "
+	  "a record when off or saved" },
 	{ .group = "vm", .verb = "console", .pos = { "NAME" },
 	  .opts = opt_follow, .synopsis = "[--follow]", .run = cmd_vm_console,
 	  .help = "print a VM's serial console log; --follow keeps on" },

@@ -158,6 +158,9 @@ int cmd_vm_delete(struct cli *cli, const struct cli_args *a, struct err *err);
 int cmd_vm_console(struct cli *cli, const struct cli_args *a,
     struct err *err);
 int cmd_vm_export(struct cli *cli, const struct cli_args *a, struct err *err);
+int cmd_vm_move(struct cli *cli, const struct cli_args *a, struct err *err);
+int cmd_peer_measure(struct cli *cli, const struct cli_args *a,
+    struct err *err);
 int cmd_vm_import(struct cli *cli, const struct cli_args *a, struct err *err);
 int cmd_job_list(struct cli *cli, const struct cli_args *a, struct err *err);
 int cmd_job_show(struct cli *cli, const struct cli_args *a, struct err *err);

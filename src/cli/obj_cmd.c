@@ -46,13 +46,21 @@ switch_row(struct table *t, const json_t *o)
 static void
 peer_row(struct table *t, const json_t *o)
 {
+	json_t *rate = json_object_get(json_object_get(o, "link"),
+	    "rate_bytes_per_s");
+	char buf[32] = "-";
+
+	if (rate)
+		snprintf(buf, sizeof(buf), "%.0f MiB/s",
+		    json_integer_value(rate) / 1048576.0);
 	table_row(t, (const char *[]){ jv_str(o, "name"), jv_str(o, "url"),
-	    jv_str(o, "fingerprint") });
+	    buf, jv_str(o, "fingerprint") });
 }
 
 static const char *const pool_head[] = { "NAME", "PATH", "SIZE", "FREE" };
 static const char *const switch_head[] = { "NAME", "BRIDGE" };
-static const char *const peer_head[] = { "NAME", "URL", "FINGERPRINT" };
+static const char *const peer_head[] = { "NAME", "URL", "LINK",
+	"FINGERPRINT" };
 
 static const struct obj_kind obj_kinds[] = {
 	{ "pool", "/v1/pools", "pools", "deleted", ARRAY_SIZE(pool_head),

@@ -33,6 +33,20 @@ static const char usage[] =
 "  --on-host-shutdown keep|save|shutdown\n"
 "                     what SIGTERM does to running VMs: leave them running\n"
 "                     (default), save them, or shut the guests down\n"
+"  --migration-address ADDR\n"
+"                     address incoming live migrations listen on\n"
+"                     (default: the address the source host reached)\n"
+"  --migration-encryption on|off\n"
+"                     TLS on migration streams (default on; off only\n"
+"                     on a trusted migration network)\n"
+"  --max-migrations N|auto\n"
+"                     outgoing live migrations at once, the rest queue\n"
+"                     (default 2; auto: from the measured link)\n"
+"  --migration-timeout S\n"
+"                     a move that has not finished after S seconds is\n"
+"                     cancelled and the VM stays (default 600)\n"
+"  --max-downtime MS  the largest downtime limit convergence escalation\n"
+"                     may set (default 2000)\n"
 "  --foreground       stay in the foreground, log to stderr\n"
 "  --debug            log debug messages\n"
 "  --help, --version\n\n"
@@ -81,6 +95,42 @@ config_set(struct daemon_opts *o, const char *key, const char *v,
 			return err_set(err, -EINVAL, "stop-timeout '%s' must "
 			    "be 1 to 3600 seconds", v);
 		c->stop_timeout_ms = s * 1000;
+	} else if (streq(key, "migration-address")) {
+		if (!*v || strpbrk(v, " ,/[]") || strlen(v) > 64)
+			return err_set(err, -EINVAL, "migration-address '%.64s' "
+			    "must be an IPv4 address or host name", v);
+		set_str(&c->migration_address, v);
+	} else if (streq(key, "migration-encryption")) {
+		if (!streq(v, "on") && !streq(v, "off"))
+			return err_set(err, -EINVAL, "migration-encryption "
+			    "'%.64s' must be on or off", v);
+		c->migration_plain = streq(v, "off");
+	} else if (streq(key, "max-migrations")) {
+		char *end;
+		long n = strtol(v, &end, 10);
+
+		if (streq(v, "auto"))
+			c->max_migrations = 0;
+		else if (!*v || *end || n < 1 || n > 64)
+			return err_set(err, -EINVAL, "max-migrations '%.64s' "
+			    "must be 1 to 64 or auto", v);
+		else
+			c->max_migrations = n;
+	} else if (streq(key, "migration-timeout") ||
+	    streq(key, "max-downtime")) {
+		bool t = streq(key, "migration-timeout");
+		char *end;
+		long n = strtol(v, &end, 10);
+
+		if (!*v || *end || n < (t ? 5 : 100) || n > (t ? 86400 :
+		    600000))
+			return err_set(err, -EINVAL, "%s '%.64s' must be %s",
+			    key, v, t ? "5 to 86400 seconds" :
+			    "100 to 600000 ms");
+		if (t)
+			c->migration_timeout_ms = n * 1000;
+		else
+			c->max_downtime_ms = n;
 	} else if (streq(key, "pool")) {
 		const char *eq = strchr(v, '=');
 
@@ -162,6 +212,12 @@ config_defaults(struct daemon_opts *o)
 		c->qemu_img = xstrdup("qemu-img");
 	if (!c->stop_timeout_ms)
 		c->stop_timeout_ms = 10000;
+	if (c->max_migrations < 0)
+		c->max_migrations = 2;
+	if (!c->migration_timeout_ms)
+		c->migration_timeout_ms = 600 * 1000;
+	if (!c->max_downtime_ms)
+		c->max_downtime_ms = 2000;
 }
 
 static int
@@ -190,6 +246,11 @@ static const struct option longopts[] = {
 	{ "qemu-user", required_argument, NULL, 1 },
 	{ "on-host-shutdown", required_argument, NULL, 1 },
 	{ "stop-timeout", required_argument, NULL, 1 },
+	{ "migration-address", required_argument, NULL, 1 },
+	{ "migration-encryption", required_argument, NULL, 1 },
+	{ "max-migrations", required_argument, NULL, 1 },
+	{ "migration-timeout", required_argument, NULL, 1 },
+	{ "max-downtime", required_argument, NULL, 1 },
 	{ "foreground", no_argument, NULL, 'f' },
 	{ "debug", no_argument, NULL, 'd' },
 	{ "help", no_argument, NULL, 'h' },
@@ -222,6 +283,7 @@ config_load(int argc, char **argv, struct daemon_opts *o, struct err *err)
 	const char *cfg = NULL;
 	int c, idx, r;
 
+	o->cfg.max_migrations = -1;	/* unset: config_defaults picks 2 */
 	/* First pass: only --config, --help, --version. */
 	optind = 1;
 	opterr = 0;
@@ -272,4 +334,5 @@ config_done(struct daemon_opts *o)
 	free(c->qemu_img);
 	free(c->qemu_user);
 	free(c->on_host_shutdown);
+	free(c->migration_address);
 }

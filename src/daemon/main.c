@@ -20,6 +20,8 @@
 #include "fsutil.h"
 #include "job.h"
 #include "log.h"
+#include "migrate.h"
+#include "peer.h"
 #include "util.h"
 #include "vm.h"
 
@@ -64,6 +66,7 @@ host_config_pools(struct host *h, struct err *err)
 		char *dir = strchr(name, '=');
 		_cleanup_free_ char *old = NULL;
 		struct obj_row row = { 0 };
+		char id[37];
 		int r;
 
 		*dir++ = '\0';
@@ -73,6 +76,9 @@ host_config_pools(struct host *h, struct err *err)
 		if ((r = mkdir_p(dir, 0700)) < 0)
 			return err_setf_errno(err, r, "cannot create pool "
 			    "directory '%s'", dir);
+		if ((r = host_pool_identity(dir, id)) < 0)
+			return err_setf_errno(err, r, "cannot read or create "
+			    "the pool identity '%s/%s'", dir, POOL_MARKER);
 		old = host_pool_path(h, name);
 		if (old && streq(old, dir))
 			continue;
@@ -212,6 +218,10 @@ host_open(struct host *h, struct api *api, struct err *err)
 		log_warn("QEMU will run as root: create the system user '%s' "
 		    "(scripts/deps.sh does) or set qemu-user",
 		    HOST_QEMU_USER);
+	if (h->cfg.listen && (r = peer_client_new(h->loop, key, crt,
+	    &h->peers, err)) < 0)
+		goto fail;
+	migrate_init(h);
 	if ((r = host_config_pools(h, err)) < 0 ||
 	    (r = host_load_vms(h, err)) < 0 ||
 	    (r = setup_signals(h, err)) < 0)
@@ -229,6 +239,7 @@ static void
 host_close(struct host *h, struct api *api)
 {
 	api_stop(api);
+	h->peers = peer_client_free(h->peers);
 	while (h->n_vms > 0)
 		vm_remove(h->vms[0]);	/* QEMUs keep running */
 	free(h->vms);

@@ -152,9 +152,10 @@ job_row_to_json(const struct job_row *j)
 {
 	json_t *details = j->details ? json_loads(j->details, 0, NULL) : NULL;
 
-	return json_pack("{sI ss so ss s{sI sI ss} so so so so so so so}",
+	return json_pack("{sI ss so ss so s{sI sI ss} so so so so so so so}",
 	    "id", (json_int_t)j->id, "type", j->type,
 	    "vm", json_str_or_null(j->vm_name), "state", j->state,
+	    "phase", json_str_or_null(j->phase),
 	    "progress", "done", (json_int_t)j->done,
 	    "total", (json_int_t)j->total, "unit", j->unit,
 	    "rate", j->rate >= 0 ? json_real(j->rate) : json_null(),

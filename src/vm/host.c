@@ -193,3 +193,47 @@ host_pool_of_path(struct host *h, const char *path)
 	obj_rows_free(rows, n);
 	return name;
 }
+
+int
+host_pool_identity(const char *dir, char ret[37])
+{
+	_cleanup_free_ char *path = xasprintf("%s/%s", dir, POOL_MARKER);
+	_cleanup_free_ char *tmp = NULL;
+	_cleanup_free_ char *text = NULL;
+	char id[38];
+	int r;
+
+	for (int tries = 0; tries < 2; tries++) {
+		r = file_read_all(path, 256, &text, NULL);
+		if (r == 0) {
+			char *nl = strchr(text, '\n');
+
+			if (nl)
+				*nl = '\0';
+			if (!uuid_is_valid(text))
+				return -EINVAL;
+			memcpy(ret, text, 37);
+			return 0;
+		}
+		if (r != -ENOENT)
+			return r;
+		/* Two hosts may create it at once on shared storage: write
+		 * a whole file aside, then link() it in, which fails for
+		 * the loser; both then read the winner's. */
+		uuid_generate_text(id);
+		id[36] = '\n';
+		tmp = xasprintf("%s.%d.tmp", path, (int)getpid());
+		if ((r = file_write_atomic(tmp, id, 37, 0644)) < 0)
+			return r;
+		if (link(tmp, path) == -1 && errno != EEXIST) {
+			r = -errno;
+			(void)unlink(tmp);
+			return r;
+		}
+		(void)unlink(tmp);
+		free(tmp);
+		tmp = NULL;
+		text = NULL;
+	}
+	return -EIO;
+}

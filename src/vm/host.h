@@ -14,6 +14,7 @@
 
 struct vm;
 struct job;
+struct peer_client;
 
 struct host_config {
 	char *name;		/* host name, shown everywhere */
@@ -27,6 +28,13 @@ struct host_config {
 	uint64_t stop_timeout_ms;	/* graceful quit before SIGKILL */
 	char *qemu_user;	/* "auto", "root" or a user name */
 	char *on_host_shutdown;	/* "keep" (default), "save" or "shutdown" */
+	/* Live migration (src/migrate). */
+	char *migration_address;	/* incoming streams listen here; NULL:
+					 * the address the source reached */
+	bool migration_plain;	/* migration-encryption off */
+	int max_migrations;	/* outgoing at once; 0: auto */
+	uint64_t migration_timeout_ms;	/* give up on a move after this */
+	uint64_t max_downtime_ms;	/* the most escalation may allow */
 };
 
 struct host {
@@ -44,6 +52,7 @@ struct host {
 	struct job **jobs;	/* active (not ended) jobs */
 	size_t n_jobs;
 	bool quitting;
+	struct peer_client *peers;	/* HTTPS calls to other hosts */
 };
 
 /* Record an event (persisted, logged at info or above) about vm (may be
@@ -79,3 +88,10 @@ size_t host_stop_vms(struct host *h);
  * the pool whose directory holds path (caller frees the name). */
 char *host_pool_path(struct host *h, const char *name);
 char *host_pool_of_path(struct host *h, const char *path);
+
+/* The identity of the storage behind a pool directory: a UUID kept in
+ * DIR/.tern-pool, created on first use.  Two hosts mount the same storage
+ * when they read the same identity (names prove nothing).  -EINVAL when
+ * the marker is damaged. */
+#define POOL_MARKER ".tern-pool"
+int host_pool_identity(const char *dir, char ret[37]);

@@ -327,6 +327,19 @@ job_recover_all(struct host *h)
 	free(rows);
 }
 
+void
+job_set_queued(struct job *job, bool queued)
+{
+	enum job_state s = queued ? JOB_QUEUED : JOB_RUNNING;
+
+	if (job->finished || job->state == s)
+		return;
+	job->state = s;
+	if (!queued)
+		job->rate_t0_ms = now_ms();
+	job_persist(job);
+}
+
 json_t *
 job_to_json(const struct job *job)
 {

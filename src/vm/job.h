@@ -87,5 +87,11 @@ extern const struct job_ops job_vm_create, job_vm_start, job_vm_stop,
 /* agent_jobs.c, save.c */
 extern const struct job_ops job_vm_shutdown, job_vm_quiesce, job_vm_save;
 const struct job_ops *job_ops_by_type(const char *type);
+/* Job types of modules above vm (migrate) register here at start-up,
+ * before job_recover_all(). */
+void job_ops_register(const struct job_ops *ops);
+/* A job waiting for a slot shows as queued (persisted); back to running
+ * when it gets one. */
+void job_set_queued(struct job *job, bool queued);
 /* For step(): finish the job and return true when its VM is gone. */
 bool job_vm_gone(struct job *job);

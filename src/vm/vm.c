@@ -26,6 +26,7 @@ static const char *const vm_state_names[VM__COUNT] = {
 	[VM_PAUSED] = "paused", [VM_STOPPING] = "stopping",
 	[VM_DELETING] = "deleting", [VM_CRASHED] = "crashed",
 	[VM_SAVING] = "saving", [VM_SAVED] = "saved",
+	[VM_INCOMING] = "incoming",
 };
 
 enum vm_state
@@ -192,8 +193,9 @@ vm_on_qemu_exit(struct vm *vm)
 	vm->incoming = false;
 	vm->kill_timer = loop_timer_cancel(vm->h->loop, vm->kill_timer);
 	vm->qmp_retry = loop_timer_cancel(vm->h->loop, vm->qmp_retry);
-	if (vm->state == VM_SAVING) {
-		if (vm->job)	/* the save job decides: SAVED or not */
+	vm->mig_status[0] = '\0';
+	if (vm->state == VM_SAVING || vm->state == VM_INCOMING) {
+		if (vm->job)	/* the job decides what the VM is now */
 			job_poke(vm->job);
 		return;
 	}
@@ -222,12 +224,16 @@ vm_on_qmp_event(struct qmp *q, const char *name, json_t *data, void *ud)
 	(void)q;
 	if (streq(name, "STOP")) {
 		vm->vcpus_running = false;
+		vm->stop_wall_ms = wall_ms();
 		if (vm->state == VM_RUNNING && !vm->job)
 			vm_set_state(vm, VM_PAUSED, "paused (by QEMU)");
 	} else if (streq(name, "RESUME")) {
 		vm->vcpus_running = true;
 		if (vm->state == VM_PAUSED && !vm->job)
 			vm_set_state(vm, VM_RUNNING, "resumed (by QEMU)");
+	} else if (streq(name, "MIGRATION")) {
+		snprintf(vm->mig_status, sizeof(vm->mig_status), "%s",
+		    json_string_value(json_object_get(data, "status")) ?: "");
 	} else if (streq(name, "SHUTDOWN")) {
 		vm->guest_poweroff = json_is_true(json_object_get(data,
 		    "guest"));

@@ -15,6 +15,9 @@
  *   RUNNING|PAUSED --save--> SAVING --state written, QEMU ended--> SAVED;
  *   SAVED --start--> STARTING (restores the state) --> RUNNING;
  *   SAVED --stop--> OFF (the state is discarded).
+ *   INCOMING: a VM arriving by live migration (src/migrate/dest.c): its
+ *   QEMU waits for the stream; the move job makes it RUNNING at the
+ *   commit or removes it.
  *
  * Transitions: vm_set_state() (the only writer of vm->state, which also
  * persists and tells the VM's job), called from vm_jobs.c (start, stop,
@@ -36,7 +39,7 @@
 
 enum vm_state { VM_CREATING, VM_OFF, VM_STARTING, VM_RUNNING, VM_PAUSED,
 		VM_STOPPING, VM_DELETING, VM_CRASHED, VM_SAVING, VM_SAVED,
-		VM__COUNT };
+		VM_INCOMING, VM__COUNT };
 
 /* Off in the sense that no QEMU runs: OFF, CRASHED or SAVED. */
 bool vm_is_down(const struct vm *vm);
@@ -67,6 +70,8 @@ struct vm {
 	struct loop_timer *qmp_retry;	/* reconnect while QEMU lives */
 	bool incoming;		/* next launch waits for a saved state */
 	struct agent agent;	/* guest agent services while QEMU runs */
+	char mig_status[24];	/* last MIGRATION event status, "" none */
+	uint64_t stop_wall_ms;	/* when the last STOP event arrived */
 };
 
 /* Paths of this VM's files: run dir (sockets, pidfile) and state dir

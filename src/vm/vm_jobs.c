@@ -454,6 +454,9 @@ delete_step(struct job *job)
 
 const struct job_ops job_vm_delete = { "vm.delete", delete_step, NULL };
 
+static const struct job_ops *registered[8];
+static size_t n_registered;
+
 const struct job_ops *
 job_ops_by_type(const char *type)
 {
@@ -465,7 +468,17 @@ job_ops_by_type(const char *type)
 	for (size_t i = 0; i < ARRAY_SIZE(all); i++)
 		if (streq(all[i]->type, type))
 			return all[i];
+	for (size_t i = 0; i < n_registered; i++)
+		if (streq(registered[i]->type, type))
+			return registered[i];
 	return NULL;
+}
+
+void
+job_ops_register(const struct job_ops *ops)
+{
+	if (n_registered < ARRAY_SIZE(registered))
+		registered[n_registered++] = ops;
 }
 
 size_t

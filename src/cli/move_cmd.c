@@ -1,0 +1,81 @@
+/* move_cmd.c - "tern vm move" and "tern peer measure": start the job,
+ * follow it with the progress bar, and say what happened in figures. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cli.h"
+#include "jsonutil.h"
+#include "print.h"
+#include "util.h"
+
+static int
+move_follow(struct cli *cli, const char *path, const json_t *body,
+    json_t **ret_job, struct err *err)
+{
+	_cleanup_json_ json_t *answer = NULL;
+	int r = http_call(cli->http, "POST", path, body, &answer, err);
+
+	if (r < 0)
+		return r;
+	if (cli->no_wait)
+		return cli_job_print_started(cli, answer, err) < 0 ? -EPROTO :
+		    1;
+	r = cli_job_wait(cli, json_object_get(answer, "job"), ret_job, err);
+	if (r < 0)
+		return r;
+	if (cli->json)
+		print_json(*ret_job);
+	return cli_job_check(*ret_job, err);
+}
+
+int
+cmd_vm_move(struct cli *cli, const struct cli_args *a, struct err *err)
+{
+	const char *to = cli_args_get(a, "to");
+	_cleanup_free_ char *path = cli_path(cli, "/v1/vms/", a->pos[0],
+	    "/move");
+	_cleanup_json_ json_t *body = json_object(), *job = NULL;
+	json_t *d, *res;
+	int r;
+
+	if (!to)
+		return cli_usage(err, "missing option --to PEER");
+	if ((r = cli_json_set_str(body, "to", to, err)) < 0)
+		return r;
+	r = move_follow(cli, path, body, &job, err);
+	if (r != 0 || cli->json)
+		return r > 0 ? 0 : r;
+	d = json_object_get(job, "details");
+	res = json_object_get(d, "result");
+	if (streq(jv_str(d, "mode"), "live"))
+		printf("vm '%s' moved to %s: live, shared storage, in %.1f s "
+		    "(downtime %lld ms, %.1f MiB sent in %lld passes%s)\n",
+		    a->pos[0], to, json_integer_value(json_object_get(d,
+		    "total_ms")) / 1000.0, (long long)json_integer_value(
+		    json_object_get(res, "downtime_ms")),
+		    json_integer_value(json_object_get(res, "bytes")) /
+		    1048576.0, (long long)json_integer_value(json_object_get(
+		    res, "passes")), json_is_true(json_object_get(d,
+		    "encrypted")) ? ", encrypted" : ", not encrypted");
+	else
+		printf("vm '%s' moved to %s (it is off or saved: no memory "
+		    "to copy)\n", a->pos[0], to);
+	return 0;
+}
+
+int
+cmd_peer_measure(struct cli *cli, const struct cli_args *a, struct err *err)
+{
+	_cleanup_free_ char *path = cli_path(cli, "/v1/peers/", a->pos[0],
+	    "/measure");
+	_cleanup_json_ json_t *job = NULL;
+	int r = move_follow(cli, path, NULL, &job, err);
+
+	if (r != 0 || cli->json)
+		return r > 0 ? 0 : r;
+	printf("link to %s: %.1f MiB/s\n", a->pos[0], json_integer_value(
+	    json_object_get(json_object_get(job, "details"),
+	    "rate_bytes_per_s")) / 1048576.0);
+	return 0;
+}

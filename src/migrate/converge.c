@@ -1,0 +1,283 @@
+/* converge.c - watching a live migration stream on the source: progress
+ * (bytes, pass, rate, ETA), the limits (no progress for MOVE_STALL_MS,
+ * the host's migration-timeout) and convergence escalation.
+ *
+ * A migration that does not converge is one whose remaining memory does
+ * not shrink by a tenth over two dirty-sync passes, twice in a row.  Each
+ * time that happens the next rung is taken, never more than the host
+ * allows:
+ *
+ *   rung 0 (start)  downtime limit 300 ms, auto-converge throttle <= 20%
+ *   rung 1          downtime x2,           throttle <= 50%
+ *   rung 2          downtime x4,           throttle <= 80%
+ *   rung 3          downtime max-downtime, throttle <= 99%
+ *
+ * and if the move still has not finished by migration-timeout it is
+ * cancelled: the VM stays on the source, with an event that says why. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "failpoint.h"
+#include "fsutil.h"
+#include "log.h"
+#include "mig_int.h"
+#include "migrate.h"
+#include "util.h"
+#include "vm.h"
+
+#define MOVE_STALL_MS 10000
+#define MOVE_QMP_MS 10000
+
+static json_t *
+ram_of(const struct move_ctx *c)
+{
+	return json_object_get(c->last, "ram");
+}
+
+static uint64_t
+ram_u(const struct move_ctx *c, const char *key)
+{
+	json_int_t v = json_integer_value(json_object_get(ram_of(c), key));
+
+	return v > 0 ? (uint64_t)v : 0;
+}
+
+void
+mig_progress(struct job *job)
+{
+	struct move_ctx *c = move_ctx(job);
+	uint64_t sent = ram_u(c, "transferred");
+	uint64_t rem = ram_u(c, "remaining");
+	int64_t pass = (int64_t)ram_u(c, "dirty-sync-count");
+	double mbps = json_number_value(json_object_get(ram_of(c), "mbps"));
+
+	if (!ram_of(c))
+		return;
+	if (sent > c->last_transferred) {
+		c->last_transferred = sent;
+		c->last_progress_ms = now_ms();
+	}
+	if (pass > c->pass) {
+		/* Remaining right after a sync is what the pass left. */
+		c->rem_at_pass[2] = c->rem_at_pass[1];
+		c->rem_at_pass[1] = c->rem_at_pass[0];
+		c->rem_at_pass[0] = rem;
+		c->pass = pass;
+		if (pass >= 3 && c->rem_at_pass[2] &&
+		    rem * 10 > c->rem_at_pass[2] * 9)
+			c->stuck_passes++;
+		else if (pass >= 3)
+			c->stuck_passes = 0;
+	}
+	json_object_set_new(job->details, "pass", json_integer(pass));
+	json_object_set_new(job->details, "remaining_bytes",
+	    json_integer((json_int_t)rem));
+	json_object_set_new(job->details, "mbps", json_real(mbps));
+	json_object_set_new(job->details, "throttle_pct",
+	    json_integer(json_integer_value(json_object_get(c->last,
+	    "cpu-throttle-percentage"))));
+	job_set_progress(job, sent, sent + rem, "bytes");
+}
+
+static void
+mig_set_params(struct job *job, int throttle, uint64_t downtime)
+{
+	(void)vm_qmp(job->vm, "migrate-set-parameters", json_pack("{si sI}",
+	    "max-cpu-throttle", throttle, "downtime-limit",
+	    (json_int_t)downtime), MOVE_QMP_MS, move_on_qmp);
+}
+
+static void
+mig_escalate(struct job *job)
+{
+	static const int throttle[] = { 20, 50, 80, 99 };
+	struct move_ctx *c = move_ctx(job);
+	uint64_t max = job->h->cfg.max_downtime_ms;
+
+	c->stuck_passes = 0;
+	if (c->escalation >= 3)
+		return;
+	c->escalation++;
+	c->downtime_ms = c->escalation == 3 ? max : c->downtime_ms * 2;
+	if (c->downtime_ms > max)
+		c->downtime_ms = max;
+	mig_set_params(job, throttle[c->escalation], c->downtime_ms);
+	json_object_set_new(job->details, "escalation",
+	    json_integer(c->escalation));
+	json_object_set_new(job->details, "downtime_limit_ms",
+	    json_integer((json_int_t)c->downtime_ms));
+	host_event(job->h, "warning", job->vm, job->row->id, "the move to "
+	    "%s is not converging (%llu MiB left after pass %lld): "
+	    "throttling the guest up to %d%% and allowing %llu ms of "
+	    "downtime", json_string_value(json_object_get(job->details,
+	    "peer")), (unsigned long long)(ram_u(c, "remaining") >> 20),
+	    (long long)c->pass, throttle[c->escalation],
+	    (unsigned long long)c->downtime_ms);
+}
+
+bool
+mig_check_limits(struct job *job)
+{
+	struct move_ctx *c = move_ctx(job);
+	uint64_t now = now_ms();
+	char msg[300];
+
+	if (now - c->last_progress_ms > MOVE_STALL_MS) {
+		snprintf(msg, sizeof(msg), "no migration data moved for %d s "
+		    "(is the network to %s down?)", MOVE_STALL_MS / 1000,
+		    json_string_value(json_object_get(job->details, "peer")));
+		move_rollback_msg(job, msg);
+		return true;
+	}
+	if (now - c->t0_ms > job->h->cfg.migration_timeout_ms) {
+		snprintf(msg, sizeof(msg), "the move did not finish within "
+		    "the migration timeout of %llu s (%llu MiB still to send "
+		    "after %lld passes, escalation rung %d): cancelled",
+		    (unsigned long long)job->h->cfg.migration_timeout_ms /
+		    1000, (unsigned long long)(ram_u(c, "remaining") >> 20),
+		    (long long)c->pass, c->escalation);
+		host_event(job->h, "error", job->vm, job->row->id, "%s", msg);
+		move_rollback_msg(job, msg);
+		return true;
+	}
+	if (c->stuck_passes >= 2)
+		mig_escalate(job);
+	return false;
+}
+
+static void
+mig_on_final(struct qmp *q, json_t *ret, const struct err *e, void *data)
+{
+	struct vm *vm = data;
+	json_t *res, *ram = json_object_get(ret, "ram");
+
+	(void)q;
+	(void)e;
+	if (!vm->job || !ret || !ram)
+		return;
+	res = json_object_get(vm->job->details, "result");
+	if (!res)
+		return;
+	json_object_set(res, "bytes", json_object_get(ram, "transferred"));
+	json_object_set(res, "qemu_downtime_ms", json_object_get(ret,
+	    "downtime"));
+	json_object_set(res, "stream_ms", json_object_get(ret, "total-time"));
+	json_object_set(res, "passes", json_object_get(ram,
+	    "dirty-sync-count"));
+}
+
+void
+mig_record_result(struct job *job)
+{
+	struct move_ctx *c = move_ctx(job);
+
+	json_object_set_new(job->details, "result", json_pack("{sI sI}",
+	    "bytes", (json_int_t)ram_u(c, "transferred"), "passes",
+	    (json_int_t)c->pass));
+	(void)vm_qmp(job->vm, "query-migrate", NULL, MOVE_QMP_MS,
+	    mig_on_final);
+}
+
+void
+mig_pre_switchover(struct job *job)
+{
+	struct move_ctx *c = move_ctx(job);
+	uint64_t ms = 0;
+
+	switch (failpoint_check("move.pre-switchover", &ms)) {
+	case FP_FAIL:
+		move_rollback_msg(job, "failpoint move.pre-switchover");
+		return;
+	case FP_DELAY:
+		if (!job->fp_done) {
+			job->fp_done = true;
+			job_wake_after(job, ms);
+			return;
+		}
+		break;
+	default:
+		break;
+	}
+	if (c->switchover_sent)
+		return;
+	c->switchover_sent = true;
+	(void)vm_qmp(job->vm, "migrate-continue", json_pack("{ss}", "state",
+	    "pre-switchover"), MOVE_QMP_MS, move_on_qmp);
+	job_set_phase(job, "switchover");
+	job_wake_after(job, 250);
+}
+
+/* ---- the key file ---- */
+
+static char *
+psk_dir(const struct vm *vm, int64_t job_id)
+{
+	_cleanup_free_ char *name = xasprintf("mig-%lld", (long long)job_id);
+
+	return vm_run_path(vm, name);
+}
+
+int
+mig_psk_write(struct vm *vm, int64_t job_id, const char *psk, char *ret_dir,
+    size_t len)
+{
+	_cleanup_free_ char *dir = psk_dir(vm, job_id);
+	_cleanup_free_ char *file = xasprintf("%s/keys.psk", dir);
+	_cleanup_free_ char *text = xasprintf("tern:%s\n", psk);
+	struct host *h = vm->h;
+	int r;
+
+	/* QEMU runs as its own user and reads the key by path: it may pass
+	 * through the directories above (0711: no listing), and only it and
+	 * root read this one. */
+	for (const char *p = dir + strlen(h->cfg.run_dir); p && *p;
+	    p = strchr(p + 1, '/')) {
+		_cleanup_free_ char *up = strndup(dir, p - dir);
+
+		(void)chmod(up, 0711);
+	}
+	if ((r = mkdir_p(dir, 0700)) < 0 ||
+	    (r = file_write_atomic(file, text, strlen(text), 0600)) < 0)
+		return r;
+	explicit_bzero(text, strlen(text));
+	if (h->qemu_uid && (chown(dir, h->qemu_uid, h->qemu_gid) == -1 ||
+	    chown(file, h->qemu_uid, h->qemu_gid) == -1))
+		return -errno;
+	snprintf(ret_dir, len, "%s", dir);
+	return 0;
+}
+
+void
+mig_psk_remove(struct vm *vm, int64_t job_id)
+{
+	_cleanup_free_ char *dir = NULL;
+	_cleanup_free_ char *file = NULL;
+
+	if (!vm)
+		return;
+	dir = psk_dir(vm, job_id);
+	file = xasprintf("%s/keys.psk", dir);
+	(void)unlink(file);
+	(void)rmdir(dir);
+}
+
+int
+move_psk_write(struct job *job, const char *endpoint)
+{
+	struct move_ctx *c = move_ctx(job);
+
+	(void)endpoint;
+	return mig_psk_write(job->vm, job->row->id, c->psk, c->psk_dir,
+	    sizeof(c->psk_dir));
+}
+
+void
+move_psk_remove(struct job *job)
+{
+	mig_psk_remove(job->vm, job->row->id);
+}

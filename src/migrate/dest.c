@@ -1,0 +1,554 @@
+/* dest.c - vm.move-in on the destination host: receives one VM.
+ *
+ *  live:  start --QEMU -incoming defer, paused--> launching --QMP up:
+ *         caps, key, migrate-incoming tcp:ADDR:0--> listening (details.uri
+ *         for the source) --stream in, source asks: commit--> committing
+ *         --`cont` ok--> done: VM RUNNING here
+ *  cold:  the VM is recorded off or saved at once --> done
+ *
+ *  abort (any time before `cont` succeeded): SIGKILL the incoming QEMU,
+ *  forget the VM --> failed (or cancelled when the source asked).
+ *
+ * Nothing here may end the only copy: before the commit the source still
+ * runs the VM, so aborting is always safe; the commit is the source's call
+ * (migrate_commit).  While listening the job watches the source's job
+ * (every DEST_WATCH_MS): the source ending its job, or silence for
+ * DEST_SILENCE_MS, aborts.  So does QEMU exiting (an incoming QEMU exits
+ * when its stream fails).  A restarted ternd keeps the VM only if its QEMU
+ * is running, i.e. the commit's `cont` happened. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "jsonutil.h"
+#include "log.h"
+#include "mig_int.h"
+#include "migrate.h"
+#include "peer.h"
+#include "util.h"
+#include "vm.h"
+
+#define DEST_QMP_MS 10000
+#define DEST_WATCH_MS 1000
+#define DEST_CALL_MS 5000
+#define DEST_SILENCE_MS 20000
+#define DEST_LAUNCH_MS 30000
+
+struct in_ctx {
+	struct in_ctx *next;
+	struct host *h;
+	int64_t id;
+	char psk[65];
+	struct peer_call *call;
+	uint64_t t0_ms, last_contact_ms;
+	bool launched, setup_sent, querying;
+};
+
+static struct in_ctx *in_ctxs;
+
+static struct in_ctx *
+in_ctx(struct job *job)
+{
+	struct in_ctx *c;
+
+	for (c = in_ctxs; c; c = c->next)
+		if (c->id == job->row->id)
+			return c;
+	c = xzalloc(sizeof(*c));
+	c->id = job->row->id;
+	c->h = job->h;
+	c->t0_ms = c->last_contact_ms = now_ms();
+	c->next = in_ctxs;
+	in_ctxs = c;
+	return c;
+}
+
+static void
+in_ctx_free(struct job *job)
+{
+	for (struct in_ctx **p = &in_ctxs; *p; p = &(*p)->next) {
+		struct in_ctx *c = *p;
+
+		if (c->id != job->row->id)
+			continue;
+		*p = c->next;
+		c->call = peer_call_cancel(c->call);
+		explicit_bzero(c->psk, sizeof(c->psk));
+		free(c);
+		return;
+	}
+}
+
+static const char *
+dstr(const struct job *job, const char *key)
+{
+	return json_string_value(json_object_get(job->details, key));
+}
+
+/* Remove what this job made: the VM's row and runtime files.  Its console
+ * log stays (it may hold the VM's history from an earlier stay here). */
+static void
+in_forget_vm(struct job *job)
+{
+	struct vm *vm = job->vm;
+	_cleanup_free_ char *rdir = vm_run_path(vm, NULL);
+	static const char *const run_files[] = { "qmp.sock", "qga.sock",
+		"qemu.pid", "qemu.log", NULL };
+
+	mig_psk_remove(vm, job->row->id);
+	for (size_t i = 0; run_files[i]; i++) {
+		_cleanup_free_ char *p = xasprintf("%s/%s", rdir, run_files[i]);
+
+		(void)unlink(p);
+	}
+	(void)rmdir(rdir);
+	(void)store_vm_delete(job->h->store, vm->row->uuid);
+}
+
+/* End without the VM: kill the incoming QEMU, forget the VM.  Called
+ * again (phase aborting) until QEMU is gone. */
+static void
+in_abort(struct job *job, int r, const char *why)
+{
+	struct vm *vm = job->vm;
+
+	if (!dstr(job, "why")) {
+		json_object_set_new(job->details, "why", json_string(why));
+		json_object_set_new(job->details, "abort_code",
+		    json_integer(r));
+	}
+	if (!job_phase_is(job, "aborting"))
+		job_set_phase(job, "aborting");
+	if (vm->pidfd >= 0 || vm->launcher) {
+		vm_kill(vm);		/* the exit pokes the job */
+		job_wake_after(job, 1000);
+		return;
+	}
+	why = dstr(job, "why");
+	r = (int)json_integer_value(json_object_get(job->details,
+	    "abort_code"));
+	in_forget_vm(job);
+	host_event(job->h, r == -ECANCELED ? "info" : "warning", vm,
+	    job->row->id, "incoming vm from %s not taken: %s",
+	    dstr(job, "source_host"), why);
+	in_ctx_free(job);
+	job_finish(job, r ? r : -EIO, "%s", why);
+	vm_remove(vm);
+}
+
+static void
+in_on_qmp(struct qmp *q, json_t *ret, const struct err *e, void *data)
+{
+	struct vm *vm = data;
+
+	(void)q;
+	if (!ret && !vm->last_error)
+		vm->last_error = xstrdup(e->msg);
+	if (vm->job)
+		job_poke(vm->job);
+}
+
+static void
+in_launch(struct job *job)
+{
+	struct vm *vm = job->vm;
+	struct in_ctx *c = in_ctx(job);
+	struct err err = { 0 };
+
+	c->launched = true;
+	vm->incoming = true;
+	job_set_phase(job, "launching");
+	if (vm_launch(vm, &err) < 0)
+		in_abort(job, -EIO, err.msg);
+	else
+		job_wake_after(job, DEST_LAUNCH_MS);
+}
+
+static void
+in_setup(struct job *job)
+{
+	struct vm *vm = job->vm;
+	struct in_ctx *c = in_ctx(job);
+	int channels = json_integer_value(json_object_get(job->details,
+	    "channels"));
+	_cleanup_free_ char *objid = xasprintf("tern-mig%lld",
+	    (long long)job->row->id);
+	const char *addr = job->h->cfg.migration_address ?
+	    job->h->cfg.migration_address : dstr(job, "address");
+	_cleanup_free_ char *uri = NULL;
+	char dir[256];
+	json_t *caps = json_array();
+	static const char *const on[] = { "events", "return-path",
+		"late-block-activate" };
+
+	c->setup_sent = true;
+	free(vm->last_error);
+	vm->last_error = NULL;
+	for (size_t i = 0; i < ARRAY_SIZE(on); i++)
+		json_array_append_new(caps, json_pack("{ss sb}", "capability",
+		    on[i], "state", true));
+	json_array_append_new(caps, json_pack("{ss sb}", "capability",
+	    "multifd", "state", channels > 1));
+	(void)vm_qmp(vm, "migrate-set-capabilities", json_pack("{so}",
+	    "capabilities", caps), DEST_QMP_MS, in_on_qmp);
+	if (c->psk[0]) {
+		if (mig_psk_write(vm, job->row->id, c->psk, dir,
+		    sizeof(dir)) < 0) {
+			in_abort(job, -EIO, "cannot write the migration key");
+			return;
+		}
+		(void)vm_qmp(vm, "object-add", json_pack("{ss ss ss ss}",
+		    "qom-type", "tls-creds-psk", "id", objid, "dir", dir,
+		    "endpoint", "server"), DEST_QMP_MS, in_on_qmp);
+	}
+	(void)vm_qmp(vm, "migrate-set-parameters", json_pack("{si ss}",
+	    "multifd-channels", channels > 1 ? channels : 2, "tls-creds",
+	    c->psk[0] ? objid : ""), DEST_QMP_MS, in_on_qmp);
+	uri = strchr(addr, ':') ? xasprintf("tcp:[%s]:0", addr) :
+	    xasprintf("tcp:%s:0", addr);
+	(void)vm_qmp(vm, "migrate-incoming", json_pack("{ss}", "uri", uri),
+	    DEST_QMP_MS, in_on_qmp);
+	job_set_phase(job, "listen");
+}
+
+static void
+in_on_listen_query(struct qmp *q, json_t *ret, const struct err *e,
+    void *data)
+{
+	struct vm *vm = data;
+	json_t *sa, *a;
+	const char *host, *port;
+
+	(void)q;
+	if (!vm->job || vm->job->ops != &job_vm_move_in)
+		return;
+	in_ctx(vm->job)->querying = false;
+	sa = json_object_get(ret, "socket-address");
+	a = json_array_get(sa, 0);
+	host = json_string_value(json_object_get(a, "host"));
+	port = json_string_value(json_object_get(a, "port"));
+	if (!ret) {
+		if (!vm->last_error)
+			vm->last_error = xstrdup(e->msg);
+	} else if (host && port) {
+		json_object_set_new(vm->job->details, "uri", strchr(host, ':') ?
+		    json_sprintf("tcp:[%s]:%s", host, port) :
+		    json_sprintf("tcp:%s:%s", host, port));
+		job_set_phase(vm->job, "listening");
+	}
+	job_poke(vm->job);
+}
+
+/* The source's job, as the source sees it: still going? */
+static void
+in_on_watch(long status, json_t *body, const struct err *e, void *data)
+{
+	struct in_ctx *c = data;
+	struct job *job = job_find(c->h, c->id);
+	const char *st = json_string_value(json_object_get(body, "state"));
+	char why[300];
+
+	c->call = NULL;
+	if (!job)
+		return;
+	if (status == 200 && st && (streq(st, "running") ||
+	    streq(st, "queued"))) {
+		c->last_contact_ms = now_ms();
+	} else if (status == 200 || status == 404) {
+		snprintf(why, sizeof(why), "the source ended the move (%s)",
+		    st ? st : "its job is gone");
+		if (job_phase_is(job, "listening") ||
+		    job_phase_is(job, "launching") ||
+		    job_phase_is(job, "listen"))
+			in_abort(job, -ECANCELED, why);
+		return;
+	} else {
+		log_debug("vm-move-in job=%lld source unreachable: %s",
+		    (long long)c->id, e ? e->msg : "bad reply");
+	}
+	job_wake_after(job, DEST_WATCH_MS);
+}
+
+static void
+in_watch(struct job *job)
+{
+	struct in_ctx *c = in_ctx(job);
+	_cleanup_free_ char *path = xasprintf("/v1/jobs/%lld",
+	    (long long)json_integer_value(json_object_get(job->details,
+	    "source_job")));
+
+	if (now_ms() - c->last_contact_ms > DEST_SILENCE_MS) {
+		in_abort(job, -EIO, "lost contact with the source host for "
+		    "20 s");
+		return;
+	}
+	if (!c->call && job->h->peers)
+		(void)peer_call(job->h->peers, dstr(job, "source_url"),
+		    dstr(job, "source_fp"), "GET", path, NULL, DEST_CALL_MS,
+		    in_on_watch, c, &c->call);
+	job_wake_after(job, DEST_WATCH_MS);
+}
+
+static void
+in_on_cont(struct qmp *q, json_t *ret, const struct err *e, void *data)
+{
+	struct vm *vm = data;
+	struct job *job = vm->job;
+	char why[300];
+
+	(void)q;
+	if (!job || job->ops != &job_vm_move_in)
+		return;
+	if (!ret) {
+		/* Typically the write lock: the source resumed first. */
+		snprintf(why, sizeof(why), "could not resume the vm here: %s",
+		    e->msg);
+		in_abort(job, -EIO, why);
+		return;
+	}
+	json_object_set_new(job->details, "resumed_wall_ms",
+	    json_integer((json_int_t)wall_ms()));
+	vm->vcpus_running = true;
+	job_poke(job);
+}
+
+static void
+in_running(struct job *job)
+{
+	struct vm *vm = job->vm;
+
+	vm->incoming = false;
+	vm->mig_status[0] = '\0';
+	mig_psk_remove(vm, job->row->id);
+	/* The guest announces itself again now that it runs: switches
+	 * learn where its MACs are (QEMU also did at the stream's end). */
+	(void)vm_qmp(vm, "announce-self", json_pack("{si si si si}",
+	    "initial", 50, "max", 550, "rounds", 5, "step", 100),
+	    DEST_QMP_MS, in_on_qmp);
+	agent_set_time(vm);
+	vm->row->started_ms = wall_ms();
+	vm_set_state(vm, VM_RUNNING, NULL);
+	host_event(job->h, "info", vm, job->row->id, "vm arrived from %s "
+	    "(live) and runs here", dstr(job, "source_host"));
+	in_ctx_free(job);
+	job_set_progress(job, 1, 1, "steps");
+	job_finish(job, 0, NULL);
+}
+
+static void
+in_recover(struct job *job)
+{
+	struct vm *vm = job->vm;
+
+	if (streq(dstr(job, "mode"), "cold")) {
+		job->recovering = false;
+		job_finish(job, 0, NULL);
+		return;
+	}
+	if (vm->pidfd >= 0 && !vm->qmp_ready) {
+		job_wake_after(job, 2000);	/* QMP pokes sooner */
+		if (now_ms() - in_ctx(job)->t0_ms < 10000)
+			return;
+	}
+	job->recovering = false;
+	if (vm->pidfd >= 0 && vm->vcpus_running) {
+		in_running(job);
+		return;
+	}
+	in_abort(job, -EINTR, "ternd restarted before the vm was resumed "
+	    "here");
+}
+
+static void
+in_step(struct job *job)
+{
+	struct vm *vm = job->vm;
+	struct in_ctx *c;
+
+	if (job_vm_gone(job)) {
+		in_ctx_free(job);
+		return;
+	}
+	if (job->recovering) {
+		in_recover(job);
+		return;
+	}
+	c = in_ctx(job);
+	if (job_phase_is(job, "aborting")) {
+		in_abort(job, -EIO, "aborted");
+		return;
+	}
+	if (job_phase_is(job, "start")) {
+		if (streq(dstr(job, "mode"), "cold")) {
+			host_event(job->h, "info", vm, job->row->id, "vm "
+			    "arrived from %s (%s)", dstr(job, "source_host"),
+			    vm_state_name(vm->state));
+			in_ctx_free(job);
+			job_finish(job, 0, NULL);
+			return;
+		}
+		in_launch(job);
+		return;
+	}
+	if (vm->last_error && !job_phase_is(job, "committing")) {
+		in_abort(job, -EIO, vm->last_error);
+		return;
+	}
+	if (c->launched && vm->pidfd < 0 && !vm->launcher) {
+		in_abort(job, -EIO, job_phase_is(job, "launching") ?
+		    "QEMU did not start" : "the incoming QEMU exited (the "
+		    "stream failed or was cancelled)");
+		return;
+	}
+	if (job_phase_is(job, "launching")) {
+		if (vm->qmp_ready)
+			in_setup(job);
+		else if (now_ms() - c->t0_ms > DEST_LAUNCH_MS)
+			in_abort(job, -ETIMEDOUT, "QEMU did not come up");
+		return;
+	}
+	if (job_phase_is(job, "listen")) {
+		if (!c->querying && vm_qmp(vm, "query-migrate", NULL,
+		    DEST_QMP_MS, in_on_listen_query) == 0)
+			c->querying = true;
+		return;
+	}
+	if (job_phase_is(job, "listening")) {
+		in_watch(job);
+		return;
+	}
+	if (job_phase_is(job, "committing") && vm->vcpus_running &&
+	    json_object_get(job->details, "resumed_wall_ms"))
+		in_running(job);
+}
+
+/* The source asked us to stop: abort unless it is too late. */
+static void
+in_cancel(struct job *job)
+{
+	if (job_phase_is(job, "committing")) {
+		host_event(job->h, "warning", job->vm, job->row->id, "cannot "
+		    "cancel: the vm is being resumed here");
+		return;
+	}
+	in_abort(job, -ECANCELED, "cancelled by the source");
+}
+
+const struct job_ops job_vm_move_in = { "vm.move-in", in_step, in_cancel };
+
+int
+migrate_commit(struct host *h, int64_t id, struct err *err)
+{
+	struct job *job = job_find(h, id);
+	struct vm *vm;
+
+	if (!job || job->ops != &job_vm_move_in)
+		return err_set(err, -ENOENT, "no incoming move with job %lld",
+		    (long long)id);
+	vm = job->vm;
+	if (!job_phase_is(job, "listening") || !vm || vm->pidfd < 0)
+		return err_set(err, -EBUSY, "the incoming move (job %lld) is "
+		    "%s, not waiting for a commit", (long long)id,
+		    job->row->phase);
+	if (!streq(vm->mig_status, "completed"))
+		return err_set(err, -EBUSY, "the stream into vm '%s' has not "
+		    "completed here (%s)", vm->row->name,
+		    vm->mig_status[0] ? vm->mig_status : "no status");
+	in_ctx(job)->call = peer_call_cancel(in_ctx(job)->call);
+	job_set_phase(job, "committing");
+	if (vm_qmp(vm, "cont", NULL, DEST_QMP_MS, in_on_cont) < 0)
+		return err_set(err, -EIO, "QMP of vm '%s' is not connected",
+		    vm->row->name);
+	return 0;
+}
+
+/* ---- POST /v1/migrations ---- */
+
+int
+migrate_incoming(struct host *h, const char *peer_fp, const json_t *body,
+    struct job **ret_job, struct err *err)
+{
+	static const char *const fields[] = { "check", "mode", "vm",
+		"address", "psk", "source_job", "channels", NULL };
+	struct peer_info p = { 0 };
+	struct vm_row *row = NULL;
+	const char *mode = NULL, *addr = NULL, *psk = NULL;
+	int64_t src_job = 0, channels = 1;
+	bool check = false, live;
+	struct vm *vm;
+	struct job *job;
+	int r;
+
+	if (peer_info_by_fp(h, peer_fp, &p) < 0)
+		return err_set(err, -EACCES, "moves arrive from trusted peers "
+		    "over HTTPS only");
+	if ((r = json_check_fields(body, fields, "migration", err)) < 0 ||
+	    (r = json_get_bool(body, "check", &check, err)) < 0 ||
+	    (r = json_get_str(body, "mode", true, &mode, err)) < 0 ||
+	    (r = json_get_str(body, "address", false, &addr, err)) < 0 ||
+	    (r = json_get_str(body, "psk", false, &psk, err)) < 0 ||
+	    (r = json_get_int(body, "source_job", !check, 1, INT64_MAX,
+	    &src_job, err)) < 0 ||
+	    (r = json_get_int(body, "channels", false, 1, 8, &channels,
+	    err)) < 0)
+		goto out;
+	live = streq(mode, "live");
+	if (!live && !streq(mode, "cold")) {
+		r = err_set(err, -EINVAL, "mode must be live or cold");
+		goto out;
+	}
+	if (psk && (strlen(psk) != 64 || strspn(psk, "0123456789abcdef") !=
+	    64)) {
+		r = err_set(err, -EINVAL, "psk must be 64 hex digits");
+		goto out;
+	}
+	if (live && !h->cfg.migration_address && (!addr || !*addr ||
+	    strlen(addr) > 64 || strpbrk(addr, " ,/[]"))) {
+		r = err_set(err, -EINVAL, "no address to listen on: the "
+		    "source sent none and migration-address is not set");
+		goto out;
+	}
+	if (!live && psk) {
+		r = err_set(err, -EINVAL, "a cold move has no stream to key");
+		goto out;
+	}
+	if ((r = wire_vm_resolve(h, json_object_get(body, "vm"), live, &row,
+	    err)) < 0)
+		goto out;
+	if (check) {
+		row = vm_row_free(row);
+		goto out;
+	}
+	if (!live && row->state_file) {
+		free(row->state);
+		row->state = xstrdup(vm_state_name(VM_SAVED));
+	}
+	if ((r = store_vm_insert(h->store, row)) < 0) {
+		row = vm_row_free(row);
+		r = err_set(err, r == -EEXIST ? -EEXIST : r, "cannot record the "
+		    "vm here: %s", r == -EEXIST ? "a name, disk or MAC is "
+		    "taken" : strerror(-r));
+		goto out;
+	}
+	vm = vm_add(h, row);
+	r = job_create(h, &job_vm_move_in, vm, json_pack("{ss ss ss ss sI ss "
+	    "sI}", "source_host", p.name, "source_url", p.url, "source_fp",
+	    p.fp, "mode", mode, "source_job", (json_int_t)src_job, "address",
+	    addr ? addr : "", "channels", (json_int_t)channels), &job, err);
+	if (r < 0) {
+		(void)store_vm_delete(h->store, vm->row->uuid);
+		vm_remove(vm);
+		goto out;
+	}
+	if (psk)
+		snprintf(in_ctx(job)->psk, sizeof(in_ctx(job)->psk), "%s",
+		    psk);
+	*ret_job = job;
+	job_start(job);
+out:
+	peer_info_done(&p);
+	return r;
+}

@@ -1,0 +1,356 @@
+/* link.c - peers as the migration code sees them, and the measured path
+ * to each: a bulk transfer over the peers' HTTPS (the same TLS transport
+ * and network the migration stream takes), refreshed before a move when
+ * older than LINK_MAX_AGE_MS, every LINK_MAX_AGE_MS in the background,
+ * and on demand (`tern peer measure`).  From the rate follow QEMU's
+ * bandwidth cap, the multifd channels and max-migrations auto.
+ *
+ *   peer.measure  start --GET /v1/link-probe/N--> measuring --> done
+ *                 (a restart fails it: nothing to undo) */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "migrate.h"
+#include "peer.h"
+#include "util.h"
+
+#define LINK_PROBE_BYTES (64ULL << 20)
+#define LINK_PROBE_TIMEOUT_MS 60000
+#define LINK_FLOOR (64ULL << 20)	/* never cap a stream below this */
+#define LINK_PER_CHANNEL (1ULL << 30)	/* what one TLS stream carries */
+#define LINK_USEFUL_RATE (100ULL << 20)	/* per move, for auto */
+
+static void
+peer_info_fill(struct peer_info *p, const struct obj_row *o)
+{
+	p->name = xstrdup(o->name);
+	p->url = xstrdup(o->a);
+	p->fp = xstrdup(o->b);
+}
+
+int
+peer_info_by_name(struct host *h, const char *name, struct peer_info *ret,
+    struct err *err)
+{
+	struct obj_row *rows;
+	size_t n;
+	bool found = false;
+
+	if (store_obj_list(h->store, STORE_PEER, &rows, &n) < 0)
+		return err_set(err, -EIO, "cannot read peers");
+	for (size_t i = 0; i < n && !found; i++)
+		if (streq(rows[i].name, name)) {
+			peer_info_fill(ret, &rows[i]);
+			found = true;
+		}
+	obj_rows_free(rows, n);
+	if (!found)
+		return err_set(err, -ENOENT, "no peer named '%.64s' (see 'tern "
+		    "peer list'; add it with 'tern peer add')", name);
+	return 0;
+}
+
+int
+peer_info_by_fp(struct host *h, const char *fp, struct peer_info *ret)
+{
+	struct obj_row *rows;
+	size_t n;
+	bool found = false;
+
+	if (!fp || store_obj_list(h->store, STORE_PEER, &rows, &n) < 0)
+		return -ENOENT;
+	for (size_t i = 0; i < n && !found; i++)
+		if (streq(rows[i].b, fp)) {
+			peer_info_fill(ret, &rows[i]);
+			found = true;
+		}
+	obj_rows_free(rows, n);
+	return found ? 0 : -ENOENT;
+}
+
+void
+peer_info_done(struct peer_info *p)
+{
+	free(p->name);
+	free(p->url);
+	free(p->fp);
+	p->name = p->url = p->fp = NULL;
+}
+
+char *
+peer_url_host(const char *url)
+{
+	const char *s = strstr(url, "://");
+	size_t n;
+
+	s = s ? s + 3 : url;
+	if (*s == '[') {
+		n = strcspn(s + 1, "]");
+		return n ? strndup(s + 1, n) : NULL;
+	}
+	n = strcspn(s, ":/");
+	return n ? strndup(s, n) : NULL;
+}
+
+/* ---- the record: meta "link.PEER" = "RATE WALL_MS" ---- */
+
+uint64_t
+link_rate(struct host *h, const char *peer, uint64_t *ret_age_ms)
+{
+	_cleanup_free_ char *key = xasprintf("link.%s", peer);
+	_cleanup_free_ char *v = NULL;
+	unsigned long long rate, at;
+	uint64_t now = wall_ms();
+
+	if (ret_age_ms)
+		*ret_age_ms = UINT64_MAX;
+	if (store_meta_get(h->store, key, &v) < 0 || !v ||
+	    sscanf(v, "%llu %llu", &rate, &at) != 2)
+		return 0;
+	if (ret_age_ms)
+		*ret_age_ms = now > at ? now - at : 0;
+	return rate;
+}
+
+void
+link_record(struct host *h, const char *peer, uint64_t rate)
+{
+	_cleanup_free_ char *key = xasprintf("link.%s", peer);
+	_cleanup_free_ char *v = xasprintf("%llu %llu",
+	    (unsigned long long)rate, (unsigned long long)wall_ms());
+
+	if (store_meta_set(h->store, key, v) < 0)
+		log_warn("peer=%s cannot record the link rate", peer);
+}
+
+json_t *
+migrate_link_json(struct host *h, const char *peer)
+{
+	uint64_t age;
+	uint64_t rate = link_rate(h, peer, &age);
+	char buf[64];
+
+	if (!rate)
+		return NULL;
+	return json_pack("{sI ss}", "rate_bytes_per_s", (json_int_t)rate,
+	    "measured_at", wall_ms_format(wall_ms() - age, buf, sizeof(buf)));
+}
+
+uint64_t
+link_bandwidth_cap(uint64_t rate)
+{
+	/* Headroom over the probe: the cap must never be what limits a
+	 * move, only stop one from starving the host's other traffic
+	 * beyond what the link can carry anyway. */
+	uint64_t cap = rate + rate / 2;
+
+	return cap > LINK_FLOOR ? cap : LINK_FLOOR;
+}
+
+static int
+link_cpus(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n > 0 ? (int)n : 1;
+}
+
+int
+link_channels(uint64_t rate)
+{
+	int n = (int)((rate + LINK_PER_CHANNEL - 1) / LINK_PER_CHANNEL);
+
+	if (n > 4)
+		n = 4;
+	if (n > link_cpus())
+		n = link_cpus();
+	return n < 1 ? 1 : n;
+}
+
+int
+link_auto_slots(uint64_t rate)
+{
+	int n = (int)(rate / LINK_USEFUL_RATE);
+
+	if (n > link_cpus())
+		n = link_cpus();
+	if (n > 8)
+		n = 8;
+	return n < 1 ? 1 : n;
+}
+
+/* ---- measuring ---- */
+
+struct measure {
+	struct host *h;
+	char *peer;
+	void (*done)(struct host *h, const char *peer, uint64_t rate,
+	    const struct err *e, void *data);
+	void *data;
+};
+
+static void
+link_on_measured(uint64_t bytes, uint64_t usec, const struct err *e,
+    void *data)
+{
+	struct measure *m = data;
+	uint64_t rate = 0;
+	struct err e2 = { 0 };
+
+	if (!e && (bytes < LINK_PROBE_BYTES || usec == 0)) {
+		err_set(&e2, -EIO, "the link probe ended early (%llu of %llu "
+		    "bytes)", (unsigned long long)bytes,
+		    (unsigned long long)LINK_PROBE_BYTES);
+		e = &e2;
+	}
+	if (!e) {
+		rate = bytes * 1000000 / usec;
+		link_record(m->h, m->peer, rate);
+		log_info("peer=%s link measured: %.1f MiB/s", m->peer,
+		    rate / 1048576.0);
+	}
+	m->done(m->h, m->peer, rate, e, m->data);
+	free(m->peer);
+	free(m);
+}
+
+int
+link_measure(struct host *h, const struct peer_info *p,
+    void (*done)(struct host *h, const char *peer, uint64_t rate,
+    const struct err *e, void *data), void *data, struct err *err)
+{
+	struct measure *m = xzalloc(sizeof(*m));
+	int r;
+
+	m->h = h;
+	m->peer = xstrdup(p->name);
+	m->done = done;
+	m->data = data;
+	r = peer_measure(h->peers, p->url, p->fp, LINK_PROBE_BYTES,
+	    LINK_PROBE_TIMEOUT_MS, link_on_measured, m, NULL);
+	if (r < 0) {
+		free(m->peer);
+		free(m);
+		return err_setf_errno(err, r, "cannot measure the link to %s",
+		    p->name);
+	}
+	return 0;
+}
+
+/* ---- the peer.measure job ---- */
+
+static void
+measure_job_done(struct host *h, const char *peer, uint64_t rate,
+    const struct err *e, void *data)
+{
+	int64_t id = (int64_t)(intptr_t)data;
+	struct job *job = job_find(h, id);
+
+	(void)peer;
+	if (!job)
+		return;
+	if (e) {
+		job_finish(job, -EIO, "%s", e->msg);
+		return;
+	}
+	json_object_set_new(job->details, "rate_bytes_per_s",
+	    json_integer((json_int_t)rate));
+	job_set_progress(job, 1, 1, "steps");
+	job_finish(job, 0, NULL);
+}
+
+static void
+measure_step(struct job *job)
+{
+	struct peer_info p = { 0 };
+	struct err err = { 0 };
+	const char *peer = json_string_value(json_object_get(job->details,
+	    "peer"));
+
+	if (job->recovering) {
+		job_finish(job, -EINTR, "ternd restarted during the "
+		    "measurement; run it again");
+		return;
+	}
+	if (!job_phase_is(job, "start"))
+		return;
+	job_set_phase(job, "measuring");
+	if (peer_info_by_name(job->h, peer ? peer : "", &p, &err) < 0 ||
+	    link_measure(job->h, &p, measure_job_done,
+	    (void *)(intptr_t)job->row->id, &err) < 0)
+		job_finish(job, -EIO, "%s", err.msg);
+	peer_info_done(&p);
+}
+
+const struct job_ops job_peer_measure = { "peer.measure", measure_step,
+	NULL };
+
+int
+migrate_measure_start(struct host *h, const char *peer, struct job **ret,
+    struct err *err)
+{
+	struct peer_info p = { 0 };
+	int r = peer_info_by_name(h, peer, &p, err);
+
+	peer_info_done(&p);
+	if (r < 0)
+		return r;
+	if ((r = job_create(h, &job_peer_measure, NULL, json_pack("{ss}",
+	    "peer", peer), ret, err)) < 0)
+		return r;
+	job_start(*ret);
+	return 0;
+}
+
+/* ---- background refresh ---- */
+
+static void
+link_refresh_done(struct host *h, const char *peer, uint64_t rate,
+    const struct err *e, void *data)
+{
+	(void)h;
+	(void)rate;
+	(void)data;
+	if (e)
+		log_debug("peer=%s background link measurement failed: %s",
+		    peer, e->msg);
+}
+
+static void
+link_refresh(struct loop *l, void *data)
+{
+	struct host *h = data;
+	struct obj_row *rows;
+	size_t n;
+
+	loop_timer_add(l, LINK_MAX_AGE_MS, link_refresh, h);
+	if (store_obj_list(h->store, STORE_PEER, &rows, &n) < 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		struct peer_info p = { 0 };
+		uint64_t age;
+		struct err err = { 0 };
+
+		(void)link_rate(h, rows[i].name, &age);
+		if (age < LINK_MAX_AGE_MS / 2)
+			continue;
+		peer_info_fill(&p, &rows[i]);
+		(void)link_measure(h, &p, link_refresh_done, NULL, &err);
+		peer_info_done(&p);
+	}
+	obj_rows_free(rows, n);
+}
+
+void
+migrate_init(struct host *h)
+{
+	job_ops_register(&job_vm_move);
+	job_ops_register(&job_vm_move_in);
+	job_ops_register(&job_peer_measure);
+	if (h->peers)
+		loop_timer_add(h->loop, LINK_MAX_AGE_MS, link_refresh, h);
+}

@@ -1,0 +1,77 @@
+/* mig_int.h - what source.c and converge.c share: the in-memory state of
+ * one vm.move job (never persisted: a restarted ternd settles a move from
+ * what QEMU and the destination say, not from this). */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "job.h"
+#include "qmp.h"
+
+struct vm;
+
+struct peer_call;
+
+struct move_ctx {
+	struct move_ctx *next;
+	struct host *h;
+	int64_t id;			/* the job's */
+	uint64_t t0_ms;			/* monotonic, the job's start */
+
+	/* the one call to the destination in flight, and its reply */
+	struct peer_call *call;
+	bool replied;
+	long reply_status;		/* 0: transport failed */
+	json_t *reply;
+	char reply_err[256];
+
+	char psk[65];			/* hex key for this stream, "" none */
+	char psk_dir[256];
+
+	/* the link */
+	bool measuring, measured;
+	uint64_t rate;			/* bytes/s, 0 unknown */
+
+	/* the stream */
+	bool stream_started, polling, polled;
+	json_t *last;			/* last query-migrate */
+	uint64_t last_progress_ms, last_transferred;
+	int64_t pass;			/* dirty-sync-count seen */
+	uint64_t rem_at_pass[3];	/* remaining at the last passes */
+	int stuck_passes, escalation;
+	uint64_t downtime_ms;
+	bool switchover_sent;
+	bool fp_active;			/* the move.active failpoint ran */
+	uint64_t slow_until_ms;		/* its delay: stream held slow */
+
+	/* commit, rollback, resolve */
+	uint64_t commit_t0;
+	bool rb_cancel_sent, rb_cont_sent, cont_done, cont_ok;
+	char cont_err[256];
+	bool quit_sent;
+	uint64_t quit_at_ms;
+};
+
+struct move_ctx *move_ctx(struct job *job);
+void move_on_qmp(struct qmp *q, json_t *ret, const struct err *e,
+    void *data);
+
+/* converge.c */
+/* Fold the last query-migrate into the job: progress, pass, rate, ETA. */
+void mig_progress(struct job *job);
+/* Stall, timeout and convergence: true when the job was rolled back or
+ * escalated and must not poll this turn. */
+bool mig_check_limits(struct job *job);
+void mig_pre_switchover(struct job *job);
+void mig_record_result(struct job *job);
+/* The per-move key file QEMU reads (RUN_DIR/vms/UUID/mig-JOB/keys.psk,
+ * owned by the QEMU user) and its removal. */
+int mig_psk_write(struct vm *vm, int64_t job_id, const char *psk,
+    char *ret_dir, size_t len);
+void mig_psk_remove(struct vm *vm, int64_t job_id);
+int move_psk_write(struct job *job, const char *endpoint);
+void move_psk_remove(struct job *job);
+/* source.c: undo and end, leaving the VM here. */
+void move_rollback_msg(struct job *job, const char *why);

@@ -1,0 +1,83 @@
+/* migrate.h - moving a VM to another host: live migration over shared
+ * storage (and, cold, a VM that is off or saved).  Two jobs, one per host:
+ * vm.move on the source (source.c) drives; vm.move-in on the destination
+ * (dest.c) receives.  The destination's `cont` is the commit point; the
+ * shared image's write lock makes it exclusive (see source.c).
+ *
+ * Trust: the destination's API only answers peers it pinned, and the
+ * source pins the destination, so a move happens only between hosts that
+ * trust each other both ways.  That channel carries a fresh pre-shared key
+ * per move, which QEMU's TLS (tls-creds-psk) uses for the stream: QEMU
+ * never holds a host's identity key. */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "host.h"
+#include "job.h"
+#include "store.h"
+
+struct vm;
+
+/* Register the job types and start the periodic link measurement. */
+void migrate_init(struct host *h);
+
+/* Source: POST /v1/vms/NAME/move {"to": PEER}.  Checks what it can here
+ * (the peer, the VM, not to itself) and starts vm.move, whose first phase
+ * asks the destination to check the rest before anything changes. */
+int migrate_move_start(struct host *h, struct vm *vm, const json_t *body,
+    struct job **ret_job, struct err *err);
+
+/* Destination: POST /v1/migrations from the peer with fingerprint
+ * peer_fp.  {"check": true} only validates (reply {}); otherwise records
+ * the VM and starts vm.move-in (*ret_job). */
+int migrate_incoming(struct host *h, const char *peer_fp, const json_t *body,
+    struct job **ret_job, struct err *err);
+/* Destination: POST /v1/migrations/JOB/commit: resume the VM here. */
+int migrate_commit(struct host *h, int64_t job_id, struct err *err);
+
+/* Measure the link to peer NAME now (job peer.measure). */
+int migrate_measure_start(struct host *h, const char *peer,
+    struct job **ret_job, struct err *err);
+/* {"rate_bytes_per_s", "measured_at"} for peer NAME, or NULL. */
+json_t *migrate_link_json(struct host *h, const char *peer);
+
+/* ---- inside the module ---- */
+
+struct peer_info {
+	char *name, *url, *fp;
+};
+/* By name (-ENOENT with a message) or by certificate fingerprint. */
+int peer_info_by_name(struct host *h, const char *name,
+    struct peer_info *ret, struct err *err);
+int peer_info_by_fp(struct host *h, const char *fp, struct peer_info *ret);
+void peer_info_done(struct peer_info *p);
+/* "10.1.0.2" of "https://10.1.0.2:7443" (caller frees); NULL if none. */
+char *peer_url_host(const char *url);
+
+#define LINK_MAX_AGE_MS (10 * 60 * 1000)	/* re-measure after this */
+/* The measured rate to peer in bytes/s, 0 when unknown; *ret_age_ms. */
+uint64_t link_rate(struct host *h, const char *peer, uint64_t *ret_age_ms);
+void link_record(struct host *h, const char *peer, uint64_t bytes_per_s);
+/* What follows from a rate: QEMU's max-bandwidth, multifd channels (1:
+ * no multifd), and moves at once for max-migrations auto. */
+uint64_t link_bandwidth_cap(uint64_t rate);
+int link_channels(uint64_t rate);
+int link_auto_slots(uint64_t rate);
+/* Start measuring peer (unless already measuring); done(ok) on the loop. */
+int link_measure(struct host *h, const struct peer_info *p,
+    void (*done)(struct host *h, const char *peer, uint64_t rate,
+    const struct err *e, void *data), void *data, struct err *err);
+
+/* wire.c: the VM's description for the destination, and the
+ * destination's parse of it into a new row (state incoming when running,
+ * else off). */
+int wire_vm_describe(struct host *h, const struct vm *vm, json_t **ret,
+    struct err *err);
+int wire_vm_resolve(struct host *h, const json_t *o, bool running,
+    struct vm_row **ret_row, struct err *err);
+
+extern const struct job_ops job_vm_move, job_vm_move_in, job_peer_measure;

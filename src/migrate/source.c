@@ -1,0 +1,1051 @@
+/* source.c - vm.move on the source host: moves one VM to a peer.
+ *
+ *  start --describe--> check --dest says ok--> queued --slot--> measure
+ *    --link known--> prepare --dest job created--> dest-wait --dest QEMU
+ *    listening--> migrating --pre-switchover: migrate-continue-->
+ *    switchover --completed--> commit --dest `cont` ok--> committed
+ *    --source QEMU ended, VM forgotten here--> done
+ *
+ *  Cold (off, crashed or saved VM): start -> check -> prepare -> dest-wait
+ *    --dest recorded it--> handover (forget it here) --> done.
+ *
+ *  Any failure before commit: rollback (migrate_cancel, the source keeps
+ *  running, the destination job is cancelled) --> failed.
+ *
+ * The commit point is the destination's `cont`.  With late-block-activate
+ * the destination takes the shared image's write lock only then, and the
+ * source's own images are inactive once its stream completed.  So when the
+ * commit's outcome is unknown (reply lost, destination ternd gone) the
+ * source sends `cont` itself: success means the destination never took
+ * over (its own `cont` will fail on the lock, and it removes its copy);
+ * "Failed to get write lock" means it did, and the source ends.  Either
+ * way exactly one copy runs.  A restarted source ternd resolves the same
+ * way (move_recover). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "failpoint.h"
+#include "fsutil.h"
+#include "jsonutil.h"
+#include "log.h"
+#include "migrate.h"
+#include "mig_int.h"
+#include "peer.h"
+#include "util.h"
+#include "vm.h"
+
+#define MOVE_QMP_MS 10000
+#define MOVE_POLL_MS 250	/* query-migrate while the stream runs */
+#define MOVE_DEST_POLL_MS 100	/* the destination job, while waiting */
+#define MOVE_CALL_MS 10000	/* one API call to the destination */
+#define MOVE_STALL_MS 10000	/* no byte moved for this long: give up */
+#define MOVE_COMMIT_MS 15000	/* the destination must answer by then */
+#define MOVE_DOWNTIME_MS 300	/* QEMU's default, the first limit */
+
+static struct move_ctx *ctxs;
+
+struct move_ctx *
+move_ctx(struct job *job)
+{
+	struct move_ctx *c;
+
+	for (c = ctxs; c; c = c->next)
+		if (c->id == job->row->id)
+			return c;
+	c = xzalloc(sizeof(*c));
+	c->id = job->row->id;
+	c->h = job->h;
+	c->t0_ms = now_ms();
+	c->downtime_ms = MOVE_DOWNTIME_MS;
+	c->next = ctxs;
+	ctxs = c;
+	return c;
+}
+
+static void
+move_ctx_free(struct job *job)
+{
+	struct move_ctx **p;
+
+	for (p = &ctxs; *p; p = &(*p)->next) {
+		struct move_ctx *c = *p;
+
+		if (c->id != job->row->id)
+			continue;
+		*p = c->next;
+		c->call = peer_call_cancel(c->call);
+		json_decref(c->last);
+		explicit_bzero(c->psk, sizeof(c->psk));
+		free(c);
+		return;
+	}
+}
+
+static const char *
+detail_str(const struct job *job, const char *key)
+{
+	return json_string_value(json_object_get(job->details, key));
+}
+
+static int64_t
+detail_int(const struct job *job, const char *key)
+{
+	return json_integer_value(json_object_get(job->details, key));
+}
+
+static bool
+move_live(const struct job *job)
+{
+	return streq(detail_str(job, "mode"), "live");
+}
+
+/* The queue: moves waiting for a slot start in job-id order. */
+static void
+move_poke_queue(struct host *h)
+{
+	for (size_t i = 0; i < h->n_jobs; i++)
+		if (h->jobs[i]->ops == &job_vm_move &&
+		    h->jobs[i]->state == JOB_QUEUED)
+			job_poke(h->jobs[i]);
+}
+
+static void
+move_finish(struct job *job, int r, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void
+move_finish(struct job *job, int r, const char *fmt, ...)
+{
+	struct host *h = job->h;
+	char msg[512] = "";
+	va_list ap;
+
+	if (fmt) {
+		va_start(ap, fmt);
+		vsnprintf(msg, sizeof(msg), fmt, ap);
+		va_end(ap);
+	}
+	move_psk_remove(job);
+	move_ctx_free(job);
+	job_finish(job, r, fmt ? "%s" : NULL, msg);
+	move_poke_queue(h);
+}
+
+static size_t
+move_slots(struct host *h, const char *peer)
+{
+	if (h->cfg.max_migrations > 0)
+		return h->cfg.max_migrations;
+	return link_auto_slots(link_rate(h, peer, NULL));
+}
+
+/* A slot is free and no older move waits for one. */
+static bool
+move_take_slot(struct job *job)
+{
+	struct host *h = job->h;
+	size_t used = 0;
+
+	for (size_t i = 0; i < h->n_jobs; i++) {
+		struct job *o = h->jobs[i];
+
+		if (o == job || o->ops != &job_vm_move)
+			continue;
+		if (json_is_true(json_object_get(o->details, "slot")))
+			used++;
+		else if (o->state == JOB_QUEUED && o->row->id < job->row->id)
+			return false;
+	}
+	if (used >= move_slots(h, detail_str(job, "peer")))
+		return false;
+	json_object_set_new(job->details, "slot", json_true());
+	return true;
+}
+
+/* ---- calls to the destination ---- */
+
+static void
+move_on_reply(long status, json_t *body, const struct err *e, void *data)
+{
+	struct move_ctx *c = data;
+	struct job *job = job_find(c->h, c->id);
+
+	c->call = NULL;
+	c->reply_status = status;
+	json_decref(c->reply);
+	c->reply = body ? json_incref(body) : NULL;
+	snprintf(c->reply_err, sizeof(c->reply_err), "%s", e ? e->msg :
+	    "");
+	c->replied = true;
+	if (job)
+		job_poke(job);
+}
+
+/* Send one call; its reply lands in c and pokes the job. */
+static void
+move_call(struct job *job, const char *method, const char *path,
+    json_t *body, uint64_t timeout_ms)
+{
+	struct move_ctx *c = move_ctx(job);
+	int r;
+
+	c->replied = false;
+	r = peer_call(job->h->peers, detail_str(job, "peer_url"),
+	    detail_str(job, "peer_fp"), method, path, body, timeout_ms,
+	    move_on_reply, c, &c->call);
+	if (r < 0) {
+		c->replied = true;
+		c->reply_status = 0;
+		snprintf(c->reply_err, sizeof(c->reply_err), "cannot call "
+		    "%s: %s", detail_str(job, "peer"), strerror(-r));
+		job_poke(job);
+	}
+}
+
+/* The error a destination reply carries, for messages. */
+static const char *
+move_reply_msg(const struct move_ctx *c)
+{
+	const char *m = json_string_value(json_object_get(json_object_get(
+	    c->reply, "error"), "message"));
+
+	if (c->reply_status == 0)
+		return c->reply_err;
+	return m ? m : "unexpected reply";
+}
+
+/* Fire and forget: cancel the destination's job. */
+static void
+move_on_ignored(long status, json_t *body, const struct err *e, void *data)
+{
+	(void)status;
+	(void)body;
+	(void)e;
+	(void)data;
+}
+
+static void
+move_cancel_dest(struct job *job)
+{
+	int64_t dj = detail_int(job, "dest_job");
+	_cleanup_free_ char *path = NULL;
+
+	if (dj <= 0 || !job->h->peers)
+		return;
+	path = xasprintf("/v1/jobs/%lld/cancel", (long long)dj);
+	(void)peer_call(job->h->peers, detail_str(job, "peer_url"),
+	    detail_str(job, "peer_fp"), "POST", path, NULL, MOVE_CALL_MS,
+	    move_on_ignored, NULL, NULL);
+}
+
+/* ---- rollback and the end ---- */
+
+static void
+move_rollback(struct job *job, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Leave the VM running here and end failed with the reason. */
+static void
+move_rollback(struct job *job, const char *fmt, ...)
+{
+	struct move_ctx *c = move_ctx(job);
+	char why[400];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	if (!detail_str(job, "why"))
+		json_object_set_new(job->details, "why", json_string(why));
+	c->call = peer_call_cancel(c->call);
+	move_cancel_dest(job);
+	if (!move_live(job) || !job->vm || job->vm->pidfd < 0 ||
+	    !detail_str(job, "uri")) {
+		move_finish(job, -EIO, "%s", why);
+		return;
+	}
+	c->rb_cancel_sent = c->rb_cont_sent = false;
+	job_set_phase(job, "rollback");
+	job_poke(job);
+}
+
+void
+move_rollback_msg(struct job *job, const char *why)
+{
+	move_rollback(job, "%s", why);
+}
+
+/* Forget the VM here: it runs (or is recorded) on the destination now.
+ * The console log stays as the record of its time on this host. */
+static void
+move_forget(struct job *job)
+{
+	struct vm *vm = job->vm;
+	_cleanup_free_ char *rdir = vm_run_path(vm, NULL);
+	static const char *const run_files[] = { "qmp.sock", "qga.sock",
+		"qemu.pid", "qemu.log", NULL };
+	const char *peer = detail_str(job, "peer");
+	struct move_ctx *c = move_ctx(job);
+	json_t *stats = json_object_get(job->details, "result");
+	char msg[300];
+
+	for (size_t i = 0; run_files[i]; i++) {
+		_cleanup_free_ char *p = xasprintf("%s/%s", rdir, run_files[i]);
+
+		(void)unlink(p);
+	}
+	move_psk_remove(job);
+	(void)rmdir(rdir);
+	(void)store_vm_delete(job->h->store, vm->row->uuid);
+	json_object_set_new(job->details, "total_ms",
+	    json_integer((json_int_t)(now_ms() - c->t0_ms)));
+	if (move_live(job))
+		snprintf(msg, sizeof(msg), "vm moved to %s in %lld ms "
+		    "(downtime %lld ms, %lld bytes sent)", peer,
+		    (long long)(now_ms() - c->t0_ms),
+		    (long long)json_integer_value(json_object_get(stats,
+		    "downtime_ms")), (long long)json_integer_value(
+		    json_object_get(stats, "bytes")));
+	else
+		snprintf(msg, sizeof(msg), "vm moved to %s (it was %s)", peer,
+		    vm_state_name(vm->state));
+	host_event(job->h, "info", vm, job->row->id, "%s", msg);
+	job_set_progress(job, job->row->total, job->row->total,
+	    job->row->unit);
+	move_finish(job, 0, NULL);
+	vm_remove(vm);
+}
+
+/* ---- the phases ---- */
+
+static void
+move_start(struct job *job)
+{
+	struct vm *vm = job->vm;
+	json_t *desc = NULL;
+	struct err err = { 0 };
+	_cleanup_free_ char *addr = peer_url_host(detail_str(job,
+	    "peer_url"));
+
+	if (vm->state == VM_RUNNING && vm->pidfd >= 0)
+		json_object_set_new(job->details, "mode", json_string("live"));
+	else if (vm_is_down(vm))
+		json_object_set_new(job->details, "mode", json_string("cold"));
+	else {
+		move_finish(job, -EBUSY, "vm '%s' is %s; only a running, off "
+		    "or saved vm moves", vm->row->name,
+		    vm_state_name(vm->state));
+		return;
+	}
+	if (wire_vm_describe(job->h, vm, &desc, &err) < 0) {
+		move_finish(job, -EINVAL, "%s", err.msg);
+		return;
+	}
+	job_set_phase(job, "check");
+	move_call(job, "POST", "/v1/migrations", json_pack("{sb ss so ss}",
+	    "check", true, "mode", detail_str(job, "mode"), "vm", desc,
+	    "address", addr ? addr : ""), MOVE_CALL_MS);
+}
+
+static void
+move_checked(struct job *job)
+{
+	struct move_ctx *c = move_ctx(job);
+
+	if (c->reply_status != 200) {
+		move_finish(job, c->reply_status == 0 ? -EIO : -EINVAL,
+		    "host %s %s: %s", detail_str(job, "peer"),
+		    c->reply_status == 0 ? "cannot be reached" :
+		    "refused the move", move_reply_msg(c));
+		return;
+	}
+	job_set_phase(job, move_live(job) ? "queued" : "prepare");
+	job_poke(job);
+}
+
+static void
+move_queued(struct job *job)
+{
+	if (!move_take_slot(job)) {
+		job_set_queued(job, true);
+		return;
+	}
+	job_set_queued(job, false);
+	job_set_phase(job, "measure");
+	job_poke(job);
+}
+
+static void
+move_on_measured(struct host *h, const char *peer, uint64_t rate,
+    const struct err *e, void *data)
+{
+	struct move_ctx *c = data;
+	struct job *job = job_find(h, c->id);
+
+	(void)peer;
+	c->measuring = false;
+	if (!job)
+		return;
+	if (e)
+		host_event(h, "warning", job->vm, job->row->id, "cannot "
+		    "measure the link to %s (%s): moving without a measured "
+		    "cap", detail_str(job, "peer"), e->msg);
+	c->rate = rate;
+	c->measured = true;
+	job_poke(job);
+}
+
+static void
+move_measure(struct job *job)
+{
+	struct move_ctx *c = move_ctx(job);
+	struct peer_info p = { 0 };
+	struct err err = { 0 };
+	uint64_t age;
+
+	if (c->measuring)
+		return;
+	if (!c->measured) {
+		c->rate = link_rate(job->h, detail_str(job, "peer"), &age);
+		if (!c->rate || age > LINK_MAX_AGE_MS) {
+			if (peer_info_by_name(job->h, detail_str(job, "peer"),
+			    &p, &err) == 0 && link_measure(job->h, &p,
+			    move_on_measured, c, &err) == 0) {
+				c->measuring = true;
+				peer_info_done(&p);
+				job_set_phase(job, "measure");
+				return;
+			}
+			peer_info_done(&p);
+		}
+		c->measured = true;
+	}
+	json_object_set_new(job->details, "link_rate_bytes_per_s",
+	    json_integer((json_int_t)c->rate));
+	job_set_phase(job, "prepare");
+	job_poke(job);
+}
+
+static void
+move_prepare(struct job *job)
+{
+	struct move_ctx *c = move_ctx(job);
+	json_t *desc = NULL, *body;
+	struct err err = { 0 };
+	uint8_t key[32];
+	_cleanup_free_ char *addr = peer_url_host(detail_str(job,
+	    "peer_url"));
+	int channels = move_live(job) ? link_channels(c->rate) : 1;
+
+	if (wire_vm_describe(job->h, job->vm, &desc, &err) < 0) {
+		move_finish(job, -EINVAL, "%s", err.msg);
+		return;
+	}
+	body = json_pack("{ss so ss sI si}", "mode", detail_str(job, "mode"),
+	    "vm", desc, "address", addr ? addr : "", "source_job",
+	    (json_int_t)job->row->id, "channels", channels);
+	if (move_live(job) && !job->h->cfg.migration_plain) {
+		if (getrandom(key, sizeof(key), 0) != sizeof(key)) {
+			json_decref(body);
+			move_finish(job, -EIO, "cannot make a migration key");
+			return;
+		}
+		hex_encode(key, sizeof(key), c->psk);
+		explicit_bzero(key, sizeof(key));
+		json_object_set_new(body, "psk", json_string(c->psk));
+	}
+	json_object_set_new(job->details, "channels", json_integer(channels));
+	json_object_set_new(job->details, "encrypted",
+	    json_boolean(move_live(job) && !job->h->cfg.migration_plain));
+	job_set_phase(job, "prepare-wait");
+	move_call(job, "POST", "/v1/migrations", body, MOVE_CALL_MS);
+}
+
+static void
+move_prepared(struct job *job)
+{
+	struct move_ctx *c = move_ctx(job);
+	json_t *dj = json_object_get(json_object_get(c->reply, "job"), "id");
+
+	if (c->reply_status != 202 || !json_is_integer(dj)) {
+		/* A lost reply may hide a created job; the destination's
+		 * own watchdog removes it (it polls this job). */
+		move_rollback(job, "host %s could not prepare the vm: %s",
+		    detail_str(job, "peer"), move_reply_msg(c));
+		return;
+	}
+	json_object_set_new(job->details, "dest_job", json_incref(dj));
+	job_set_phase(job, "dest-wait");
+	job_poke(job);
+}
+
+/* Poll the destination job until it listens (live) or is done (cold). */
+static void
+move_dest_wait(struct job *job)
+{
+	struct move_ctx *c = move_ctx(job);
+	_cleanup_free_ char *path = xasprintf("/v1/jobs/%lld",
+	    (long long)detail_int(job, "dest_job"));
+	const char *st, *uri;
+
+	if (c->replied) {
+		c->replied = false;
+		st = json_string_value(json_object_get(c->reply, "state"));
+		uri = json_string_value(json_object_get(json_object_get(
+		    c->reply, "details"), "uri"));
+		if (c->reply_status == 200 && streq(st, "succeeded") &&
+		    !move_live(job)) {
+			job_set_phase(job, "handover");
+			move_forget(job);
+			return;
+		}
+		if (c->reply_status == 200 && (streq(st, "failed") ||
+		    streq(st, "cancelled"))) {
+			move_rollback(job, "host %s: %s", detail_str(job,
+			    "peer"), json_string_value(json_object_get(
+			    c->reply, "error")) ?: st);
+			return;
+		}
+		if (c->reply_status == 200 && uri && move_live(job)) {
+			json_object_set_new(job->details, "uri",
+			    json_string(uri));
+			job_set_phase(job, "migrating");
+			job_poke(job);
+			return;
+		}
+		if (now_ms() - c->t0_ms > MOVE_COMMIT_MS * 4) {
+			move_rollback(job, "host %s did not get ready in "
+			    "time: %s", detail_str(job, "peer"),
+			    c->reply_status ? (st ? st : "?") : c->reply_err);
+			return;
+		}
+		job_wake_after(job, MOVE_DEST_POLL_MS);
+		return;
+	}
+	if (!c->call)
+		move_call(job, "GET", path, NULL, MOVE_CALL_MS);
+}
+
+void
+move_on_qmp(struct qmp *q, json_t *ret, const struct err *e, void *data)
+{
+	struct vm *vm = data;
+
+	(void)q;
+	if (!ret && !vm->last_error)
+		vm->last_error = xstrdup(e->msg);
+	if (vm->job)
+		job_poke(vm->job);
+}
+
+static void
+move_begin_stream(struct job *job)
+{
+	struct vm *vm = job->vm;
+	struct move_ctx *c = move_ctx(job);
+	bool multifd = detail_int(job, "channels") > 1;
+	bool tls = json_is_true(json_object_get(job->details, "encrypted"));
+	_cleanup_free_ char *objid = xasprintf("tern-mig%lld",
+	    (long long)job->row->id);
+	json_t *caps = json_array(), *params;
+	static const char *const on[] = { "events", "return-path",
+		"pause-before-switchover", "auto-converge" };
+
+	free(vm->last_error);
+	vm->last_error = NULL;
+	for (size_t i = 0; i < ARRAY_SIZE(on); i++)
+		json_array_append_new(caps, json_pack("{ss sb}", "capability",
+		    on[i], "state", true));
+	json_array_append_new(caps, json_pack("{ss sb}", "capability",
+	    "multifd", "state", multifd));
+	(void)vm_qmp(vm, "migrate-set-capabilities", json_pack("{so}",
+	    "capabilities", caps), MOVE_QMP_MS, move_on_qmp);
+	params = json_pack("{sI sI si si si ss}", "max-bandwidth",
+	    (json_int_t)(c->rate ? link_bandwidth_cap(c->rate) :
+	    (1ULL << 40)), "downtime-limit", (json_int_t)c->downtime_ms,
+	    "max-cpu-throttle", 20, "cpu-throttle-initial", 10,
+	    "multifd-channels", multifd ? (int)detail_int(job, "channels") :
+	    2, "tls-creds", tls ? objid : "");
+	if (tls) {
+		if (move_psk_write(job, "client") < 0) {
+			json_decref(params);
+			move_rollback(job, "cannot write the migration key");
+			return;
+		}
+		(void)vm_qmp(vm, "object-add", json_pack("{ss ss ss ss ss}",
+		    "qom-type", "tls-creds-psk", "id", objid, "dir",
+		    c->psk_dir, "endpoint", "client", "username", "tern"),
+		    MOVE_QMP_MS, move_on_qmp);
+	}
+	(void)vm_qmp(vm, "migrate-set-parameters", params, MOVE_QMP_MS,
+	    move_on_qmp);
+	(void)vm_qmp(vm, "migrate", json_pack("{ss}", "uri",
+	    detail_str(job, "uri")), MOVE_QMP_MS, move_on_qmp);
+	c->stream_started = true;
+	c->last_progress_ms = now_ms();
+	job_wake_after(job, MOVE_POLL_MS);
+}
+
+static void
+move_on_query(struct qmp *q, json_t *ret, const struct err *e, void *data)
+{
+	struct vm *vm = data;
+	struct move_ctx *c;
+
+	(void)q;
+	if (!vm->job || vm->job->ops != &job_vm_move)
+		return;
+	c = move_ctx(vm->job);
+	c->polling = false;
+	if (ret) {
+		json_decref(c->last);
+		c->last = json_incref(ret);
+		c->polled = true;
+	} else {
+		log_debug("vm=%s query-migrate: %s", vm->row->name, e->msg);
+	}
+	job_poke(vm->job);
+}
+
+static const char *
+move_status(struct job *job)
+{
+	struct move_ctx *c = move_ctx(job);
+	const char *st = json_string_value(json_object_get(c->last,
+	    "status"));
+
+	/* Events arrive first; the poll fills in between. */
+	if (job->vm->mig_status[0])
+		return job->vm->mig_status;
+	return st ? st : "";
+}
+
+/* Test hook: hold the stream in "active" (1 MiB/s) for the failpoint's
+ * delay, so a fault can be injected there. */
+static bool
+move_fp_active(struct job *job, const char *st)
+{
+	struct move_ctx *c = move_ctx(job);
+	uint64_t ms = 0;
+
+	if (streq(st, "active") && !c->fp_active) {
+		c->fp_active = true;
+		switch (failpoint_check("move.active", &ms)) {
+		case FP_FAIL:
+			move_rollback(job, "failpoint move.active");
+			return true;
+		case FP_DELAY:
+			c->slow_until_ms = now_ms() + ms;
+			(void)vm_qmp(job->vm, "migrate-set-parameters",
+			    json_pack("{sI}", "max-bandwidth",
+			    (json_int_t)(1 << 20)), MOVE_QMP_MS, move_on_qmp);
+			break;
+		default:
+			break;
+		}
+	}
+	if (c->slow_until_ms && now_ms() >= c->slow_until_ms) {
+		c->slow_until_ms = 0;
+		(void)vm_qmp(job->vm, "migrate-set-parameters", json_pack(
+		    "{sI}", "max-bandwidth", (json_int_t)(c->rate ?
+		    link_bandwidth_cap(c->rate) : (1ULL << 40))), MOVE_QMP_MS,
+		    move_on_qmp);
+	}
+	return false;
+}
+
+static void
+move_migrating(struct job *job)
+{
+	struct vm *vm = job->vm;
+	struct move_ctx *c = move_ctx(job);
+	const char *st;
+	uint64_t fp_ms = 0;
+
+	if (!c->stream_started) {
+		if (failpoint_check("move.setup", &fp_ms) == FP_FAIL) {
+			move_rollback(job, "failpoint move.setup");
+			return;
+		}
+		if (fp_ms && !job->fp_done) {
+			job->fp_done = true;
+			job_wake_after(job, fp_ms);
+			return;
+		}
+		vm->mig_status[0] = '\0';
+		move_begin_stream(job);
+		return;
+	}
+	if (vm->last_error) {
+		move_rollback(job, "QEMU refused the migration: %s",
+		    vm->last_error);
+		return;
+	}
+	if (c->polled) {
+		c->polled = false;
+		mig_progress(job);
+	}
+	st = move_status(job);
+	if (streq(st, "failed") || streq(st, "cancelled")) {
+		const char *desc = json_string_value(json_object_get(c->last,
+		    "error-desc"));
+
+		move_rollback(job, "the migration stream %s%s%s", st,
+		    desc ? ": " : "", desc ? desc : "");
+		return;
+	}
+	if (job_phase_is(job, "migrating") && streq(st, "pre-switchover")) {
+		mig_pre_switchover(job);
+		return;
+	}
+	if (streq(st, "completed")) {
+		mig_record_result(job);
+		job_set_phase(job, "commit");
+		job_poke(job);
+		return;
+	}
+	if (move_fp_active(job, st) || mig_check_limits(job))
+		return;
+	if (!c->polling && vm_qmp(vm, "query-migrate", NULL, MOVE_QMP_MS,
+	    move_on_query) == 0)
+		c->polling = true;
+	job_wake_after(job, MOVE_POLL_MS);
+}
+
+/* Ask the destination to resume the VM; then watch its job. */
+static void
+move_commit(struct job *job)
+{
+	struct move_ctx *c = move_ctx(job);
+	_cleanup_free_ char *cpath = xasprintf("/v1/migrations/%lld/commit",
+	    (long long)detail_int(job, "dest_job"));
+	_cleanup_free_ char *jpath = xasprintf("/v1/jobs/%lld",
+	    (long long)detail_int(job, "dest_job"));
+	const char *st;
+
+	if (!c->commit_t0) {
+		uint64_t ms = 0;
+
+		switch (failpoint_check("move.completed", &ms)) {
+		case FP_FAIL:
+			job_set_phase(job, "resolve");
+			job_poke(job);
+			return;
+		case FP_DELAY:
+			if (!job->fp_done) {
+				job->fp_done = true;
+				job_wake_after(job, ms);
+				return;
+			}
+			break;
+		default:
+			break;
+		}
+		c->commit_t0 = now_ms();
+		move_call(job, "POST", cpath, NULL, MOVE_CALL_MS);
+		return;
+	}
+	if (!c->replied)
+		return;
+	c->replied = false;
+	st = json_string_value(json_object_get(c->reply, "state"));
+	if (c->reply_status == 200 && streq(st, "succeeded")) {
+		json_t *res = json_object_get(job->details, "result");
+		int64_t resumed = json_integer_value(json_object_get(
+		    json_object_get(c->reply, "details"), "resumed_wall_ms"));
+
+		if (res && resumed > 0 && job->vm->stop_wall_ms &&
+		    (uint64_t)resumed >= job->vm->stop_wall_ms)
+			json_object_set_new(res, "downtime_ms", json_integer(
+			    resumed - (int64_t)job->vm->stop_wall_ms));
+		job_set_phase(job, "committed");
+		job_poke(job);
+		return;
+	}
+	if ((c->reply_status == 200 && (streq(st, "failed") ||
+	    streq(st, "cancelled"))) || (c->reply_status != 200 &&
+	    c->reply_status != 202) || now_ms() - c->commit_t0 >
+	    MOVE_COMMIT_MS) {
+		/* Unknown or refused: the lock decides (see the top). */
+		log_warn("vm=%s commit on %s unclear (%s): resolving by the "
+		    "image lock", job->vm->row->name, detail_str(job, "peer"),
+		    c->reply_status ? (st ? st : "?") : c->reply_err);
+		job_set_phase(job, "resolve");
+		job_poke(job);
+		return;
+	}
+	job_wake_after(job, MOVE_DEST_POLL_MS / 2);
+	move_call(job, "GET", jpath, NULL, MOVE_CALL_MS);
+}
+
+static void
+move_on_cont(struct qmp *q, json_t *ret, const struct err *e, void *data)
+{
+	struct vm *vm = data;
+	struct move_ctx *c;
+
+	(void)q;
+	if (!vm->job || vm->job->ops != &job_vm_move)
+		return;
+	c = move_ctx(vm->job);
+	c->cont_done = true;
+	c->cont_ok = ret != NULL;
+	snprintf(c->cont_err, sizeof(c->cont_err), "%s", ret ? "" : e->msg);
+	job_poke(vm->job);
+}
+
+/* resolve and rollback: make this copy run, unless the destination
+ * holds the image lock (then it runs there, and this one ends). */
+static void
+move_settle(struct job *job)
+{
+	struct vm *vm = job->vm;
+	struct move_ctx *c = move_ctx(job);
+
+	if (vm->pidfd < 0) {
+		vm_set_state(vm, VM_CRASHED, "QEMU exited during the move");
+		move_cancel_dest(job);
+		move_finish(job, -EIO, "QEMU on this host exited during the "
+		    "move; the vm did not move");
+		return;
+	}
+	if (!vm->qmp_ready)
+		return;		/* re-attaching: QMP pokes the job */
+	if (!c->rb_cancel_sent) {
+		(void)vm_qmp(vm, "migrate_cancel", NULL, MOVE_QMP_MS,
+		    move_on_qmp);
+		c->rb_cancel_sent = true;
+	}
+	if (c->cont_done && !c->cont_ok) {
+		c->cont_done = c->rb_cont_sent = false;
+		if (strstr(c->cont_err, "lock")) {
+			host_event(job->h, "info", vm, job->row->id, "host %s "
+			    "holds the vm's disks (it resumed the vm): the "
+			    "move is committed", detail_str(job, "peer"));
+			job_set_phase(job, "committed");
+			job_poke(job);
+			return;
+		}
+		log_warn("vm=%s cont after the move failed: %s; retrying",
+		    vm->row->name, c->cont_err);
+		job_wake_after(job, 500);
+		return;
+	}
+	if (c->cont_done && c->cont_ok && vm->vcpus_running) {
+		const char *why = detail_str(job, "why");
+
+		move_cancel_dest(job);
+		vm->mig_status[0] = '\0';
+		vm_set_state(vm, VM_RUNNING, NULL);
+		move_finish(job, job_phase_is(job, "cancelling") ?
+		    -ECANCELED : -EIO, "%s; the vm keeps running on %s",
+		    why ? why : "the destination did not take over",
+		    job->h->cfg.name);
+		return;
+	}
+	if (!c->rb_cont_sent) {
+		const char *st = vm->mig_status;
+
+		/* cont is refused while the stream is still cancelling. */
+		if (streq(st, "cancelling") || streq(st, "active") ||
+		    streq(st, "setup") || streq(st, "device")) {
+			job_wake_after(job, 100);
+			return;
+		}
+		c->rb_cont_sent = true;
+		c->cont_done = false;
+		(void)vm_qmp(vm, "cont", NULL, MOVE_QMP_MS, move_on_cont);
+	}
+	job_wake_after(job, 1000);
+}
+
+static void
+move_on_quit(struct qmp *q, json_t *ret, const struct err *e, void *data)
+{
+	(void)q;
+	(void)ret;
+	(void)e;
+	(void)data;
+}
+
+static void
+move_committed(struct job *job)
+{
+	struct vm *vm = job->vm;
+	struct move_ctx *c = move_ctx(job);
+	uint64_t limit = job->h->cfg.stop_timeout_ms;
+
+	if (vm->pidfd < 0) {
+		move_forget(job);
+		return;
+	}
+	if (!c->quit_sent) {
+		/* Its images are inactive and the destination runs the VM:
+		 * a SIGKILL loses nothing when QMP is not there to ask. */
+		c->quit_sent = true;
+		c->quit_at_ms = now_ms();
+		vm_set_state(vm, VM_STOPPING, NULL);
+		if (vm_qmp(vm, "quit", NULL, MOVE_QMP_MS, move_on_quit) < 0)
+			vm_kill(vm);
+		job_wake_after(job, limit);
+		return;
+	}
+	if (now_ms() - c->quit_at_ms >= limit)
+		vm_kill(vm);
+	else
+		job_wake_after(job, limit - (now_ms() - c->quit_at_ms));
+}
+
+/* After a ternd restart: nothing of the move is trusted except what
+ * QEMU and the destination say.  Before the stream: just end.  Once the
+ * stream may have run: settle by the lock. */
+static void
+move_recover(struct job *job)
+{
+	const char *ph = job->row->phase;
+
+	job->recovering = false;
+	if (streq(ph, "committed")) {
+		job_poke(job);
+		return;
+	}
+	if (!move_live(job) || !detail_str(job, "uri")) {
+		if (streq(ph, "handover")) {
+			move_forget(job);
+			return;
+		}
+		if (!move_live(job) && detail_int(job, "dest_job") > 0) {
+			/* Cold: the destination may have recorded the VM. */
+			job_set_phase(job, "dest-wait");
+			job_poke(job);
+			return;
+		}
+		move_cancel_dest(job);
+		move_finish(job, -EINTR, "ternd restarted before the move "
+		    "started; the vm did not move");
+		return;
+	}
+	json_object_set_new(job->details, "why", json_string("ternd "
+	    "restarted during the move"));
+	job_set_phase(job, "resolve");
+	job_poke(job);
+}
+
+static void
+move_step(struct job *job)
+{
+	struct move_ctx *c;
+
+	if (job_vm_gone(job)) {
+		move_ctx_free(job);
+		return;
+	}
+	if (job->recovering) {
+		move_recover(job);
+		return;
+	}
+	c = move_ctx(job);
+	if (c->call && !job_phase_is(job, "commit") &&
+	    !job_phase_is(job, "rollback") && !job_phase_is(job, "resolve"))
+		return;		/* a reply pokes us */
+	if (job_phase_is(job, "start"))
+		move_start(job);
+	else if (job_phase_is(job, "check") && c->replied)
+		move_checked(job);
+	else if (job_phase_is(job, "queued"))
+		move_queued(job);
+	else if (job_phase_is(job, "measure"))
+		move_measure(job);
+	else if (job_phase_is(job, "prepare"))
+		move_prepare(job);
+	else if (job_phase_is(job, "prepare-wait") && c->replied)
+		move_prepared(job);
+	else if (job_phase_is(job, "dest-wait"))
+		move_dest_wait(job);
+	else if (job_phase_is(job, "migrating") ||
+	    job_phase_is(job, "switchover"))
+		move_migrating(job);
+	else if (job_phase_is(job, "commit"))
+		move_commit(job);
+	else if (job_phase_is(job, "resolve") ||
+	    job_phase_is(job, "rollback") || job_phase_is(job, "cancelling"))
+		move_settle(job);
+	else if (job_phase_is(job, "committed"))
+		move_committed(job);
+	else if (job_phase_is(job, "handover"))
+		move_forget(job);
+}
+
+/* Cancel: before the commit the move is undone; from the commit on it is
+ * too late (the destination may already run the VM). */
+static void
+move_cancel(struct job *job)
+{
+	if (job_phase_is(job, "commit") || job_phase_is(job, "committed") ||
+	    job_phase_is(job, "resolve") || job_phase_is(job, "handover")) {
+		host_event(job->h, "warning", job->vm, job->row->id,
+		    "too late to cancel the move: it is committing");
+		return;
+	}
+	json_object_set_new(job->details, "why", json_string("cancelled"));
+	if (move_live(job) && detail_str(job, "uri") && job->vm &&
+	    job->vm->pidfd >= 0) {
+		move_ctx(job)->call = peer_call_cancel(move_ctx(job)->call);
+		move_cancel_dest(job);
+		job_set_phase(job, "cancelling");
+		job_poke(job);
+		return;
+	}
+	move_cancel_dest(job);
+	move_finish(job, -ECANCELED, "cancelled; the vm did not move");
+}
+
+const struct job_ops job_vm_move = { "vm.move", move_step, move_cancel };
+
+int
+migrate_move_start(struct host *h, struct vm *vm, const json_t *body,
+    struct job **ret_job, struct err *err)
+{
+	static const char *const fields[] = { "to", NULL };
+	struct peer_info p = { 0 };
+	const char *to = NULL;
+	int r;
+
+	if ((r = json_check_fields(body, fields, "vm move", err)) < 0 ||
+	    (r = json_get_str(body, "to", true, &to, err)) < 0)
+		return r;
+	if (!h->peers)
+		return err_set(err, -EINVAL, "this host has no HTTPS identity "
+		    "to reach peers with (start ternd with --listen)");
+	if ((r = peer_info_by_name(h, to, &p, err)) < 0)
+		return r;
+	if (streq(p.fp, h->fingerprint)) {
+		peer_info_done(&p);
+		return err_set(err, -EINVAL, "peer '%s' is this host; a vm "
+		    "moves to another host", to);
+	}
+	if (vm->state == VM_PAUSED) {
+		peer_info_done(&p);
+		return err_set(err, -EBUSY, "vm '%s' is paused; resume it (or "
+		    "save it) before moving it", vm->row->name);
+	}
+	if (!vm_is_down(vm) && vm->state != VM_RUNNING) {
+		peer_info_done(&p);
+		return err_set(err, -EBUSY, "vm '%s' is %s; only a running, "
+		    "off or saved vm moves", vm->row->name,
+		    vm_state_name(vm->state));
+	}
+	r = job_create(h, &job_vm_move, vm, json_pack("{ss ss ss}", "peer",
+	    p.name, "peer_url", p.url, "peer_fp", p.fp), ret_job, err);
+	peer_info_done(&p);
+	if (r < 0)
+		return r;
+	job_start(*ret_job);
+	return 0;
+}

@@ -1,0 +1,485 @@
+/* wire.c - a VM as one host describes it to another for a move: built
+ * from the VM's row on the source, parsed strictly and resolved against
+ * the destination (pools by identity, switches, boot files, memory, CPU
+ * model) into a new row.  The destination treats it as untrusted input:
+ * it comes from a peer, but a peer's bug must not become a half-made VM.
+ *
+ * Disks travel as (pool identity, path inside the pool): a pool is the
+ * same storage on both hosts only when both read the same identity from
+ * its marker file (host_pool_identity), whatever either calls it. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "jsonutil.h"
+#include "migrate.h"
+#include "qemu.h"
+#include "util.h"
+#include "vm.h"
+#include "vm_spec.h"
+
+/* Pool directory and identity holding path; -ENOENT when in no pool. */
+static int
+wire_pool_of(struct host *h, const char *path, char **ret_dir, char id[37])
+{
+	_cleanup_free_ char *name = host_pool_of_path(h, path);
+	char *dir;
+	int r;
+
+	if (!name)
+		return -ENOENT;
+	dir = host_pool_path(h, name);
+	if (!dir)
+		return -ENOENT;
+	if ((r = host_pool_identity(dir, id)) < 0) {
+		free(dir);
+		return r;
+	}
+	*ret_dir = dir;
+	return 0;
+}
+
+/* {"pool_id", "rel"} for a file inside a pool. */
+static int
+wire_file(struct host *h, const char *what, const char *path, json_t **ret,
+    struct err *err)
+{
+	_cleanup_free_ char *dir = NULL;
+	char id[37];
+	size_t n;
+	int r = wire_pool_of(h, path, &dir, id);
+
+	if (r < 0)
+		return err_set(err, r == -ENOENT ? -EINVAL : r, "%s '%s' is "
+		    "not in a storage pool the destination could share; "
+		    "move it into a pool first", what, path);
+	n = strlen(dir);
+	while (path[n] == '/')
+		n++;
+	*ret = json_pack("{ss ss}", "pool_id", id, "rel", path + n);
+	return 0;
+}
+
+static const char *
+wire_cpu_flags(void)
+{
+	static char flags[8192];
+	FILE *f;
+	char line[8192];
+
+	if (flags[0])
+		return flags;
+	f = fopen("/proc/cpuinfo", "re");
+	while (f && fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "flags", 5) != 0)
+			continue;
+		char *colon = strchr(line, ':');
+
+		if (colon) {
+			snprintf(flags, sizeof(flags), "%s", colon + 2);
+			flags[strcspn(flags, "\n")] = '\0';
+		}
+		break;
+	}
+	if (f)
+		fclose(f);
+	return flags;
+}
+
+int
+wire_vm_describe(struct host *h, const struct vm *vm, json_t **ret,
+    struct err *err)
+{
+	const struct vm_row *r = vm->row;
+	_cleanup_json_ json_t *o = json_object();
+	json_t *disks = json_array(), *nics = json_array(), *f;
+	const char *model = qemu_cpu_model(r->cpu_compat, h->kvm);
+	int rc;
+
+	json_object_set_new(o, "disks", disks);
+	json_object_set_new(o, "nics", nics);
+	for (size_t i = 0; i < r->n_disks; i++) {
+		const struct disk_row *d = &r->disks[i];
+		char what[32];
+
+		snprintf(what, sizeof(what), "disk %s", d->name);
+		if ((rc = wire_file(h, what, d->path, &f, err)) < 0)
+			return rc;
+		json_object_set_new(f, "name", json_string(d->name));
+		json_object_set_new(f, "size_bytes",
+		    json_integer((json_int_t)d->size_bytes));
+		json_object_set_new(f, "owned", json_boolean(d->owned));
+		json_array_append_new(disks, f);
+	}
+	if (r->state_file) {
+		if ((rc = wire_file(h, "saved state", r->state_file, &f,
+		    err)) < 0)
+			return rc;
+		json_object_set_new(o, "state_file", f);
+	}
+	for (size_t i = 0; i < r->n_nics; i++)
+		json_array_append_new(nics, json_pack("{ss ss}", "mac",
+		    r->nics[i].mac, "switch", r->nics[i].switch_name));
+	f = json_pack("{ss ss si sI sb ss ss ss}",
+	    "uuid", r->uuid, "name", r->name, "cpus", r->cpus,
+	    "memory_mib", (json_int_t)r->memory_mib, "cpu_compat",
+	    r->cpu_compat, "cpu_model", model, "qemu_version",
+	    h->qemu_version, "accel", h->kvm ? "kvm" : "tcg");
+	json_object_update(o, f);
+	json_decref(f);
+	if (streq(model, "host"))
+		json_object_set_new(o, "cpu_flags",
+		    json_string(wire_cpu_flags()));
+	if (r->kernel)
+		json_object_set_new(o, "kernel", json_string(r->kernel));
+	if (r->initrd)
+		json_object_set_new(o, "initrd", json_string(r->initrd));
+	if (r->cmdline)
+		json_object_set_new(o, "cmdline", json_string(r->cmdline));
+	if (r->services)
+		json_object_set_new(o, "services", json_string(r->services));
+	if (r->kvp)
+		json_object_set_new(o, "kvp", json_string(r->kvp));
+	*ret = TAKE_PTR(o);
+	return 0;
+}
+
+/* ---- destination: parse and resolve ---- */
+
+/* The directory of this host's pool with identity id; NULL when none. */
+static char *
+wire_pool_by_id(struct host *h, const char *id)
+{
+	struct obj_row *rows;
+	size_t n;
+	char *dir = NULL;
+	char have[37];
+
+	if (store_obj_list(h->store, STORE_POOL, &rows, &n) < 0)
+		return NULL;
+	for (size_t i = 0; i < n && !dir; i++)
+		if (host_pool_identity(rows[i].a, have) == 0 &&
+		    streq(have, id))
+			dir = xstrdup(rows[i].a);
+	obj_rows_free(rows, n);
+	return dir;
+}
+
+static bool
+wire_rel_ok(const char *rel)
+{
+	return rel[0] && rel[0] != '/' && strlen(rel) < 1024 &&
+	    !strstr(rel, "..") && !strpbrk(rel, ",\"\\:=\n");
+}
+
+/* {"pool_id","rel"} -> a path on this host that must exist. */
+static int
+wire_resolve_file(struct host *h, const json_t *f, const char *what,
+    char **ret_path, char **ret_pool, struct err *err)
+{
+	static const char *const fields[] = { "pool_id", "rel", "name",
+		"size_bytes", "owned", NULL };
+	const char *id = NULL, *rel = NULL;
+	_cleanup_free_ char *dir = NULL;
+	char *path;
+	int r;
+
+	if (!json_is_object(f))
+		return err_set(err, -EINVAL, "%s must be an object", what);
+	if ((r = json_check_fields(f, fields, what, err)) < 0 ||
+	    (r = json_get_str(f, "pool_id", true, &id, err)) < 0 ||
+	    (r = json_get_str(f, "rel", true, &rel, err)) < 0)
+		return r;
+	if (!uuid_is_valid(id) || !wire_rel_ok(rel))
+		return err_set(err, -EINVAL, "%s: malformed pool identity or "
+		    "path", what);
+	dir = wire_pool_by_id(h, id);
+	if (!dir)
+		return err_set(err, -ENOENT, "%s is on storage this host does "
+		    "not mount (no pool here has identity %s); mount it as a "
+		    "pool or move the storage too", what, id);
+	path = xasprintf("%s/%s", dir, rel);
+	if (access(path, R_OK) == -1) {
+		r = -errno;
+		err_set(err, -ENOENT, "%s: '%s' is missing here although the "
+		    "pool has the same identity: %s", what, path,
+		    strerror(-r));
+		free(path);
+		return -ENOENT;
+	}
+	*ret_path = path;
+	if (ret_pool)
+		*ret_pool = host_pool_of_path(h, path);
+	return 0;
+}
+
+static int
+wire_parse_disks(struct host *h, const json_t *arr, struct vm_row *row,
+    struct err *err)
+{
+	size_t i;
+	json_t *d;
+
+	if (!json_is_array(arr) || json_array_size(arr) > VM_MAX_DISKS)
+		return err_set(err, -EINVAL, "disks must be an array of at "
+		    "most %d", VM_MAX_DISKS);
+	row->disks = xzalloc((json_array_size(arr) + 1) * sizeof(*row->disks));
+	json_array_foreach(arr, i, d) {
+		struct disk_row *k = &row->disks[row->n_disks];
+		const char *name = NULL;
+		int64_t size = 0;
+		bool owned = false;
+		int r;
+
+		if (!json_is_object(d))
+			return err_set(err, -EINVAL, "disk %zu must be an "
+			    "object", i);
+		if ((r = json_get_str(d, "name", true, &name, err)) < 0 ||
+		    (r = json_get_int(d, "size_bytes", true, 1, INT64_MAX,
+		    &size, err)) < 0 ||
+		    (r = json_get_bool(d, "owned", &owned, err)) < 0)
+			return r;
+		if (strlen(name) != 3 || strncmp(name, "vd", 2) != 0 ||
+		    name[2] != 'a' + (char)i)
+			return err_set(err, -EINVAL, "disk %zu must be named "
+			    "vd%c", i, 'a' + (char)i);
+		snprintf(k->name, sizeof(k->name), "%s", name);
+		k->size_bytes = size;
+		k->owned = owned;
+		row->n_disks++;
+		if ((r = wire_resolve_file(h, d, name, &k->path, &k->pool,
+		    err)) < 0)
+			return r;
+		for (size_t j = 0; j + 1 < row->n_disks; j++)
+			if (streq(row->disks[j].path, k->path))
+				return err_set(err, -EINVAL, "disks %s and %s "
+				    "are the same file", row->disks[j].name,
+				    name);
+	}
+	return 0;
+}
+
+static bool
+wire_switch_exists(struct host *h, const char *name)
+{
+	struct obj_row *rows;
+	size_t n;
+	bool found = false;
+
+	if (store_obj_list(h->store, STORE_SWITCH, &rows, &n) < 0)
+		return false;
+	for (size_t j = 0; j < n; j++)
+		found |= streq(rows[j].name, name);
+	obj_rows_free(rows, n);
+	return found;
+}
+
+static int
+wire_parse_nics(struct host *h, const json_t *arr, struct vm_row *row,
+    struct err *err)
+{
+	static const char *const fields[] = { "mac", "switch", NULL };
+	size_t i;
+	json_t *o;
+
+	if (!json_is_array(arr) || json_array_size(arr) > VM_MAX_NICS)
+		return err_set(err, -EINVAL, "nics must be an array of at most "
+		    "%d", VM_MAX_NICS);
+	row->nics = xzalloc((json_array_size(arr) + 1) * sizeof(*row->nics));
+	json_array_foreach(arr, i, o) {
+		struct nic_row *n = &row->nics[row->n_nics];
+		const char *mac = NULL, *sw = NULL;
+		int r;
+
+		if (!json_is_object(o))
+			return err_set(err, -EINVAL, "nic %zu must be an "
+			    "object", i);
+		if ((r = json_check_fields(o, fields, "nic", err)) < 0 ||
+		    (r = json_get_str(o, "mac", true, &mac, err)) < 0 ||
+		    (r = json_get_str(o, "switch", true, &sw, err)) < 0)
+			return r;
+		if (strlen(mac) != 17 || strspn(mac, "0123456789abcdefABCDEF:")
+		    != 17 || !name_is_valid(sw))
+			return err_set(err, -EINVAL, "nic %zu: malformed MAC "
+			    "or switch name", i);
+		memcpy(n->mac, mac, 18);
+		n->switch_name = xstrdup(sw);
+		row->n_nics++;
+		if (!wire_switch_exists(h, sw))
+			return err_set(err, -ENOENT, "switch '%s' (nic %zu) "
+			    "does not exist on host %s; create it with 'tern "
+			    "switch create %s' there", sw, i, h->cfg.name, sw);
+	}
+	return 0;
+}
+
+/* The CPU the VM was started with must be one this host gives it. */
+static int
+wire_check_cpu(struct host *h, const json_t *o, bool compat, struct err *err)
+{
+	const char *model = NULL, *accel = NULL, *qv = NULL, *flags = NULL;
+	const char *mine = qemu_cpu_model(compat, h->kvm);
+	int r;
+
+	if ((r = json_get_str(o, "cpu_model", true, &model, err)) < 0 ||
+	    (r = json_get_str(o, "accel", true, &accel, err)) < 0 ||
+	    (r = json_get_str(o, "qemu_version", true, &qv, err)) < 0 ||
+	    (r = json_get_str(o, "cpu_flags", false, &flags, err)) < 0)
+		return r;
+	if (!streq(model, mine))
+		return err_set(err, -EINVAL, "the vm runs with CPU model '%s' "
+		    "(%s) but host %s would give it '%s' (%s); a vm created "
+		    "with --cpu-compat uses the baseline model every host "
+		    "provides", model, accel, h->cfg.name, mine,
+		    h->kvm ? "kvm" : "tcg");
+	if (strverscmp(h->qemu_version, qv) < 0)
+		return err_set(err, -EINVAL, "host %s has QEMU %s, older than "
+		    "the source's %s: the machine may not load here",
+		    h->cfg.name, h->qemu_version, qv);
+	if (streq(model, "host") && flags) {
+		_cleanup_free_ char *copy = xstrdup(flags);
+		const char *have = wire_cpu_flags();
+		char *save = NULL;
+		char key[72];
+
+		for (char *f = strtok_r(copy, " ", &save); f;
+		    f = strtok_r(NULL, " ", &save)) {
+			snprintf(key, sizeof(key), " %.64s ", f);
+			_cleanup_free_ char *padded = xasprintf(" %s ", have);
+			if (!strstr(padded, key))
+				return err_set(err, -EINVAL, "the vm uses the "
+				    "source's CPU model 'host' and host %s's "
+				    "CPU lacks the '%s' feature; create the vm "
+				    "with --cpu-compat to move it between "
+				    "different CPUs", h->cfg.name, f);
+		}
+	}
+	return 0;
+}
+
+/* Memory still free here once the VMs already arriving are counted. */
+static int
+wire_check_memory(struct host *h, uint64_t mib, struct err *err)
+{
+	uint64_t total, avail, reserved = 0;
+
+	if (host_memory_mib(&total, &avail) < 0)
+		return 0;
+	for (size_t i = 0; i < h->n_vms; i++)
+		if (h->vms[i]->state == VM_INCOMING)
+			reserved += h->vms[i]->row->memory_mib;
+	if (mib + reserved > avail)
+		return err_set(err, -ENOMEM, "host %s has %llu MiB of memory "
+		    "available (%llu MiB already promised to incoming vms); "
+		    "the vm needs %llu MiB", h->cfg.name,
+		    (unsigned long long)avail, (unsigned long long)reserved,
+		    (unsigned long long)mib);
+	return 0;
+}
+
+static int
+wire_json_text(const json_t *o, const char *key, char **ret,
+    struct err *err)
+{
+	const char *s = NULL;
+	json_t *v;
+	int r = json_get_str(o, key, false, &s, err);
+
+	if (r < 0 || !s)
+		return r;
+	v = json_loads(s, 0, NULL);
+	if (!json_is_object(v)) {
+		json_decref(v);
+		return err_set(err, -EINVAL, "%s must be JSON object text",
+		    key);
+	}
+	json_decref(v);
+	*ret = xstrdup(s);
+	return 0;
+}
+
+int
+wire_vm_resolve(struct host *h, const json_t *o, bool running,
+    struct vm_row **ret_row, struct err *err)
+{
+	static const char *const fields[] = { "uuid", "name", "cpus",
+		"memory_mib", "cpu_compat", "cpu_model", "cpu_flags",
+		"qemu_version", "accel", "kernel", "initrd", "cmdline",
+		"services", "kvp", "state_file", "disks", "nics", NULL };
+	struct vm_row *row = xzalloc(sizeof(*row));
+	const char *uuid = NULL, *name = NULL, *kernel = NULL, *initrd = NULL,
+	    *cmdline = NULL;
+	int64_t cpus = 0, mem = 0;
+	json_t *sf;
+	int r;
+
+	if (!json_is_object(o)) {
+		r = err_set(err, -EINVAL, "vm must be an object");
+		goto fail;
+	}
+	if ((r = json_check_fields(o, fields, "vm", err)) < 0 ||
+	    (r = json_get_str(o, "uuid", true, &uuid, err)) < 0 ||
+	    (r = json_get_str(o, "name", true, &name, err)) < 0 ||
+	    (r = json_get_int(o, "cpus", true, 1, 64, &cpus, err)) < 0 ||
+	    (r = json_get_int(o, "memory_mib", true, 16, 1 << 20, &mem,
+	    err)) < 0 ||
+	    (r = json_get_bool(o, "cpu_compat", &row->cpu_compat, err)) < 0 ||
+	    (r = json_get_str(o, "kernel", false, &kernel, err)) < 0 ||
+	    (r = json_get_str(o, "initrd", false, &initrd, err)) < 0 ||
+	    (r = json_get_str(o, "cmdline", false, &cmdline, err)) < 0)
+		goto fail;
+	if (!uuid_is_valid(uuid) || !name_is_valid(name)) {
+		r = err_set(err, -EINVAL, "malformed vm uuid or name");
+		goto fail;
+	}
+	memcpy(row->uuid, uuid, 37);
+	row->name = xstrdup(name);
+	row->cpus = cpus;
+	row->memory_mib = mem;
+	row->state = xstrdup(vm_state_name(running ? VM_INCOMING : VM_OFF));
+	row->created_ms = wall_ms();
+	if (vm_find(h, uuid)) {
+		r = err_set(err, -EEXIST, "host %s already has a vm with uuid "
+		    "%s", h->cfg.name, uuid);
+		goto fail;
+	}
+	if (vm_find(h, name)) {
+		r = err_set(err, -EEXIST, "host %s already has a vm named "
+		    "'%s'; rename or delete one of them first", h->cfg.name,
+		    name);
+		goto fail;
+	}
+	if ((r = wire_check_cpu(h, o, row->cpu_compat, err)) < 0 ||
+	    (running && (r = wire_check_memory(h, mem, err)) < 0) ||
+	    (r = wire_json_text(o, "services", &row->services, err)) < 0 ||
+	    (r = wire_json_text(o, "kvp", &row->kvp, err)) < 0 ||
+	    (r = wire_parse_disks(h, json_object_get(o, "disks"), row,
+	    err)) < 0 ||
+	    (r = wire_parse_nics(h, json_object_get(o, "nics"), row,
+	    err)) < 0)
+		goto fail;
+	sf = json_object_get(o, "state_file");
+	if (sf && (r = wire_resolve_file(h, sf, "saved state",
+	    &row->state_file, NULL, err)) < 0)
+		goto fail;
+	if (kernel && access(kernel, R_OK) == -1) {
+		r = err_set(err, -ENOENT, "kernel '%s' does not exist on host "
+		    "%s", kernel, h->cfg.name);
+		goto fail;
+	}
+	if (initrd && access(initrd, R_OK) == -1) {
+		r = err_set(err, -ENOENT, "initrd '%s' does not exist on host "
+		    "%s", initrd, h->cfg.name);
+		goto fail;
+	}
+	row->kernel = kernel ? xstrdup(kernel) : NULL;
+	row->initrd = initrd ? xstrdup(initrd) : NULL;
+	row->cmdline = cmdline ? xstrdup(cmdline) : NULL;
+	*ret_row = row;
+	return 0;
+fail:
+	vm_row_free(row);
+	return r;
+}
