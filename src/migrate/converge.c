@@ -187,21 +187,14 @@ void
 mig_pre_switchover(struct job *job)
 {
 	struct move_ctx *c = move_ctx(job);
-	uint64_t ms = 0;
+	int fp;
 
-	switch (failpoint_check("move.pre-switchover", &ms)) {
-	case FP_FAIL:
-		move_rollback_msg(job, "failpoint move.pre-switchover");
+	if (c->switchover_sent)
 		return;
-	case FP_DELAY:
-		if (!job->fp_done) {
-			job->fp_done = true;
-			job_wake_after(job, ms);
-			return;
-		}
-		break;
-	default:
-		break;
+	if ((fp = move_failpoint(job, "move.pre-switchover")) != 0) {
+		if (fp < 0)
+			move_rollback_msg(job, "failpoint move.pre-switchover");
+		return;
 	}
 	if (c->switchover_sent)
 		return;

@@ -151,6 +151,17 @@ in_on_qmp(struct qmp *q, json_t *ret, const struct err *e, void *data)
 		job_poke(vm->job);
 }
 
+/* After the commit nothing may fail the job (or leave an error on the VM
+ * for the next job to trip over). */
+static void
+in_on_ignored(struct qmp *q, json_t *ret, const struct err *e, void *data)
+{
+	(void)q;
+	if (!ret)
+		log_warn("vm=%s after the move: %s", ((struct vm *)data)->row->name,
+		    e->msg);
+}
+
 static void
 in_launch(struct job *job)
 {
@@ -319,15 +330,23 @@ static void
 in_running(struct job *job)
 {
 	struct vm *vm = job->vm;
+	_cleanup_free_ char *objid = xasprintf("tern-mig%lld",
+	    (long long)job->row->id);
 
 	vm->incoming = false;
 	vm->mig_status[0] = '\0';
 	mig_psk_remove(vm, job->row->id);
+	/* The key's job is done: a later save or move starts clean. */
+	(void)vm_qmp(vm, "migrate-set-parameters", json_pack("{ss}",
+	    "tls-creds", ""), DEST_QMP_MS, in_on_ignored);
+	if (json_is_true(json_object_get(job->details, "encrypted")))
+		(void)vm_qmp(vm, "object-del", json_pack("{ss}", "id", objid),
+		    DEST_QMP_MS, in_on_ignored);
 	/* The guest announces itself again now that it runs: switches
 	 * learn where its MACs are (QEMU also did at the stream's end). */
 	(void)vm_qmp(vm, "announce-self", json_pack("{si si si si}",
 	    "initial", 50, "max", 550, "rounds", 5, "step", 100),
-	    DEST_QMP_MS, in_on_qmp);
+	    DEST_QMP_MS, in_on_ignored);
 	agent_set_time(vm);
 	vm->row->started_ms = wall_ms();
 	vm_set_state(vm, VM_RUNNING, NULL);
@@ -546,6 +565,7 @@ migrate_incoming(struct host *h, const char *peer_fp, const json_t *body,
 	if (psk)
 		snprintf(in_ctx(job)->psk, sizeof(in_ctx(job)->psk), "%s",
 		    psk);
+	json_object_set_new(job->details, "encrypted", json_boolean(psk));
 	*ret_job = job;
 	job_start(job);
 out:

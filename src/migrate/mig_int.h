@@ -44,6 +44,8 @@ struct move_ctx {
 	uint64_t downtime_ms;
 	bool switchover_sent;
 	bool fp_active;			/* the move.active failpoint ran */
+	char fp_name[32];		/* a delay failpoint holding the job */
+	uint64_t fp_until_ms;
 	uint64_t slow_until_ms;		/* its delay: stream held slow */
 
 	/* commit, rollback, resolve */
@@ -55,6 +57,7 @@ struct move_ctx {
 };
 
 struct move_ctx *move_ctx(struct job *job);
+int move_failpoint(struct job *job, const char *name);
 void move_on_qmp(struct qmp *q, json_t *ret, const struct err *e,
     void *data);
 

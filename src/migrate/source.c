@@ -133,6 +133,10 @@ move_finish(struct job *job, int r, const char *fmt, ...)
 	}
 	move_psk_remove(job);
 	move_ctx_free(job);
+	if (job->vm) {		/* no stale QMP error for the next job */
+		free(job->vm->last_error);
+		job->vm->last_error = NULL;
+	}
 	job_finish(job, r, fmt ? "%s" : NULL, msg);
 	move_poke_queue(h);
 }
@@ -166,6 +170,34 @@ move_take_slot(struct job *job)
 		return false;
 	json_object_set_new(job->details, "slot", json_true());
 	return true;
+}
+
+/* Test hook: failpoint name (failpoint.h); 1 while its delay holds the
+ * job (a wake-up is armed), -1 for "fail", 0 to go on.  Other pokes during
+ * the delay do not cut it short. */
+int
+move_failpoint(struct job *job, const char *name)
+{
+	struct move_ctx *c = move_ctx(job);
+	uint64_t ms = 0, now = now_ms();
+
+	if (c->fp_until_ms && streq(c->fp_name, name)) {
+		if (now >= c->fp_until_ms)
+			return 0;
+		job_wake_after(job, c->fp_until_ms - now);
+		return 1;
+	}
+	switch (failpoint_check(name, &ms)) {
+	case FP_FAIL:
+		return -1;
+	case FP_DELAY:
+		c->fp_until_ms = now + ms;
+		snprintf(c->fp_name, sizeof(c->fp_name), "%s", name);
+		job_wake_after(job, ms);
+		return 1;
+	default:
+		return 0;
+	}
 }
 
 /* ---- calls to the destination ---- */
@@ -666,16 +698,12 @@ move_migrating(struct job *job)
 	struct vm *vm = job->vm;
 	struct move_ctx *c = move_ctx(job);
 	const char *st;
-	uint64_t fp_ms = 0;
+	int fp;
 
 	if (!c->stream_started) {
-		if (failpoint_check("move.setup", &fp_ms) == FP_FAIL) {
-			move_rollback(job, "failpoint move.setup");
-			return;
-		}
-		if (fp_ms && !job->fp_done) {
-			job->fp_done = true;
-			job_wake_after(job, fp_ms);
+		if ((fp = move_failpoint(job, "move.setup")) != 0) {
+			if (fp < 0)
+				move_rollback(job, "failpoint move.setup");
 			return;
 		}
 		vm->mig_status[0] = '\0';
@@ -692,6 +720,12 @@ move_migrating(struct job *job)
 		mig_progress(job);
 	}
 	st = move_status(job);
+	if (!streq(detail_str(job, "stream"), st)) {
+		json_object_set_new(job->details, "stream", json_string(st));
+		_cleanup_free_ char *ph = xstrdup(job->row->phase);
+
+		job_set_phase(job, ph);		/* persists the details */
+	}
 	if (streq(st, "failed") || streq(st, "cancelled")) {
 		const char *desc = json_string_value(json_object_get(c->last,
 		    "error-desc"));
@@ -730,23 +764,14 @@ move_commit(struct job *job)
 	const char *st;
 
 	if (!c->commit_t0) {
-		uint64_t ms = 0;
+		int fp = move_failpoint(job, "move.completed");
 
-		switch (failpoint_check("move.completed", &ms)) {
-		case FP_FAIL:
+		if (fp < 0) {
 			job_set_phase(job, "resolve");
 			job_poke(job);
-			return;
-		case FP_DELAY:
-			if (!job->fp_done) {
-				job->fp_done = true;
-				job_wake_after(job, ms);
-				return;
-			}
-			break;
-		default:
-			break;
 		}
+		if (fp)
+			return;
 		c->commit_t0 = now_ms();
 		move_call(job, "POST", cpath, NULL, MOVE_CALL_MS);
 		return;

@@ -132,8 +132,18 @@ save_begin_transfer(struct job *job)
 	_cleanup_free_ char *partial = save_partial_path(vm);
 	int r;
 
-	(void)vm_qmp(vm, "migrate-set-parameters", json_pack("{sI}",
-	    "max-bandwidth", (json_int_t)SAVE_BANDWIDTH), SAVE_QMP_MS, NULL);
+	/* A live migration may have left its settings in this QEMU: TLS,
+	 * multifd (fd: cannot), the pause before switchover and the return
+	 * path (a file has none). */
+	(void)vm_qmp(vm, "migrate-set-capabilities", json_pack("{s[{ss sb}"
+	    "{ss sb}{ss sb}{ss sb}]}", "capabilities", "capability",
+	    "multifd", "state", false, "capability",
+	    "pause-before-switchover", "state", false, "capability",
+	    "auto-converge", "state", false, "capability", "return-path",
+	    "state", false), SAVE_QMP_MS, NULL);
+	(void)vm_qmp(vm, "migrate-set-parameters", json_pack("{sI ss}",
+	    "max-bandwidth", (json_int_t)SAVE_BANDWIDTH, "tls-creds", ""),
+	    SAVE_QMP_MS, NULL);
 	r = save_pass_fd(vm, partial, O_WRONLY | O_CREAT | O_TRUNC,
 	    "tern-save");
 	if (r < 0) {

@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# test_migrate_faults.sh - the live migration fault matrix.  For each
+# phase (setup, active, pre-switchover, completed-before-resume) and each
+# fault (destination QEMU kill -9, destination ternd kill -9, source ternd
+# kill -9, network cut) a move of a guest running the disk writer is
+# interrupted there.  Every case must end with exactly one running copy,
+# registered on exactly one host, no incoming leftovers, and the verifier
+# passing; the next case starts from wherever the VM ended.
+#
+# The source ternd holds a phase with a delay failpoint (move.setup,
+# move.active - the stream throttled to 1 MiB/s -, move.pre-switchover,
+# move.completed), or dies there with a kill failpoint.
+. "$(dirname "$0")/lib.sh"
+e2e_lab_setup migfault 123
+
+lab up 2 --shared-pool >/dev/null
+F1=$(t h1 host info --json | jq -r .fingerprint)
+F2=$(t h2 host info --json | jq -r .fingerprint)
+t h1 peer add h2 "$(labenv H2_URL)" --fingerprint "$F2" >/dev/null
+t h2 peer add h1 "$(labenv H1_URL)" --fingerprint "$F1" >/dev/null
+t h1 vm create g1 --cpus 1 --memory 256M --disk 256M@shared \
+    --disk 64M@shared --kernel "$GUEST/vmlinuz" --initrd "$GUEST/initrd.img" \
+    --cmdline "console=ttyS0 quiet tern.hostname=g1 tern.workload=disk:/dev/vdb:50+dirty:10:32" >/dev/null
+t h1 vm start g1 >/dev/null
+U=$(vm_field h1 g1 .uuid)
+S1=$(labenv H1_STATE_DIR); S2=$(labenv H2_STATE_DIR)
+POOL=$(labenv LAB_SHARED_POOL)
+wait_for 60 bash -c "grep -q TERN-ACK $S1/vms/$U/console.log" || true
+
+HOLD_MS=6000
+declare -A FP=( [setup]=move.setup [active]=move.active
+    [pre-switchover]=move.pre-switchover [completed]=move.completed )
+declare -A PHASE=( [setup]=migrating [active]=migrating
+    [pre-switchover]=migrating [completed]=commit )
+
+where() { # the host whose ternd lists g1, "" if none or both
+	local a b
+	a=$(t h1 vm show g1 --json 2>/dev/null | jq -r .state)
+	b=$(t h2 vm show g1 --json 2>/dev/null | jq -r .state)
+	if [ -n "$a" ] && [ -z "$b" ]; then echo "h1 $a";
+	elif [ -z "$a" ] && [ -n "$b" ]; then echo "h2 $b";
+	else echo "both:$a:$b"; fi
+}
+other() { [ "$1" = h1 ] && echo h2 || echo h1; }
+restart_with() { # restart_with HOST [FAILPOINT]: ternd with that failpoint
+	lab stop "$1" >/dev/null 2>&1 || lab kill "$1" >/dev/null 2>&1 || true
+	TERN_FAILPOINT=${2:-} lab start "$1" >/dev/null
+}
+idle() { # no active job on either host
+	[ "$(t h1 job list --active --json | jq '.jobs | length')" = 0 ] &&
+	    [ "$(t h2 job list --active --json | jq '.jobs | length')" = 0 ]
+}
+verify_now() {
+	local args=()
+	for f in "$S1/vms/$U/console.log" "$S2/vms/$U/console.log"; do
+		[ -f "$f" ] && args+=(--console "$f")
+	done
+	"$VERIFY" --image "$POOL/g1-vdb.qcow2" "${args[@]}"
+}
+# phase_reached SRC PHASE STREAM: the source's move job sits in PHASE
+# with the QEMU stream in state STREAM ("" : any)
+phase_reached() {
+	local j
+	j=$(t "$1" job list --active --json | jq -c '[.jobs[] | select(.type=="vm.move")][0] // empty')
+	[ -n "$j" ] && [ "$(jq -r .phase <<<"$j")" = "$2" ] || return 1
+	[ -z "$3" ] || [ "$(jq -r '.details.stream // ""' <<<"$j")" = "$3" ]
+}
+declare -A STREAM=( [setup]="" [active]=active [pre-switchover]=pre-switchover
+    [completed]="" )
+
+results=()
+run_case() { # run_case PHASE FAULT
+	local phase=$1 fault=$2 src dst st out want fp
+	read -r src st < <(where)
+	dst=$(other "$src")
+	if [ "$fault" = src-ternd ]; then fp="${FP[$phase]}=kill"; else
+		fp="${FP[$phase]}=delay:$HOLD_MS"; fi
+	restart_with "$src" "$fp"
+	t "$src" vm move g1 --to "$dst" --no-wait >/dev/null
+	case $fault in
+	src-ternd)
+		# the failpoint kills it; bring it back without the failpoint
+		wait_for 60 bash -c "! kill -0 \$(cat $(labenv "${src^^}_PIDFILE")) 2>/dev/null" || true
+		sleep 1
+		TERN_FAILPOINT= lab start "$src" >/dev/null ;;
+	dst-qemu)
+		wait_for 60 phase_reached "$src" "${PHASE[$phase]}" "${STREAM[$phase]}" || true
+		pkill -9 -f -- "$(labenv "${dst^^}_RUN_DIR")/vms/$U/qmp.sock" || true ;;
+	dst-ternd)
+		wait_for 60 phase_reached "$src" "${PHASE[$phase]}" "${STREAM[$phase]}" || true
+		lab kill "$dst" >/dev/null
+		sleep 3
+		lab start "$dst" >/dev/null ;;
+	cut)
+		wait_for 60 phase_reached "$src" "${PHASE[$phase]}" "${STREAM[$phase]}" || true
+		lab cut "$dst" >/dev/null
+		# the move must end (stall or commit timeout) while cut
+		wait_for 60 bash -c "[ \$($LAB_SH tern $src job list --active --json | jq '[.jobs[] | select(.type==\"vm.move\")] | length') = 0 ]" || true
+		lab restore "$dst" >/dev/null ;;
+	esac
+	wait_for 90 idle || true
+	restart_with "$src"	# drop the failpoint
+	wait_for 30 idle || true
+	out=$(where)
+	local n; n=$(qemu_count "$U")
+	local okv=no; verify_now >/dev/null 2>&1 && okv=yes
+	local left; left=$(find "$(labenv H1_RUN_DIR)" "$(labenv H2_RUN_DIR)" -name keys.psk | wc -l)
+	results+=("$(printf '%-15s %-10s -> %-12s qemus=%s verifier=%s keys=%s' \
+	    "$phase" "$fault" "$out" "$n" "$okv" "$left")")
+	if [[ $out == "h1 running" || $out == "h2 running" ]] && [ "$n" = 1 ] &&
+	    [ "$okv" = yes ] && [ "$left" = 0 ]; then
+		ok "$phase / $fault: one running copy ($out), verifier OK"
+	else
+		not_ok "$phase / $fault: $out, $n QEMU(s), verifier $okv, $left key file(s)"
+		tail -n 5 "$(labenv H1_LOG)" "$(labenv H2_LOG)" | sed 's/^/#   /'
+	fi
+	# the writer must still be going
+	local a0; a0=$(cat "$S1/vms/$U/console.log" "$S2/vms/$U/console.log" | grep -ac TERN-ACK)
+	wait_for 20 bash -c "[ \$(cat $S1/vms/$U/console.log $S2/vms/$U/console.log | grep -ac TERN-ACK) -gt $a0 ]" ||
+	    not_ok "$phase / $fault: the guest stopped writing"
+}
+
+for phase in setup active pre-switchover completed; do
+	for fault in dst-qemu dst-ternd src-ternd cut; do
+		run_case "$phase" "$fault"
+	done
+done
+check_eq "the guest never rebooted" \
+    "$(cat "$S1/vms/$U/console.log" "$S2/vms/$U/console.log" | grep -ac TERN-GUEST-READY)" 1
+echo "# fault matrix (phase, fault -> where the vm runs):"
+printf '#   %s\n' "${results[@]}"
+e2e_finish
