@@ -35,8 +35,8 @@ declare -A PHASE=( [setup]=migrating [active]=migrating
 
 where() { # the host whose ternd lists g1, "" if none or both
 	local a b
-	a=$(t h1 vm show g1 --json 2>/dev/null | jq -r .state)
-	b=$(t h2 vm show g1 --json 2>/dev/null | jq -r .state)
+	a=$(t h1 vm show g1 --json 2>/dev/null | jq -r .state || true)
+	b=$(t h2 vm show g1 --json 2>/dev/null | jq -r .state || true)
 	if [ -n "$a" ] && [ -z "$b" ]; then echo "h1 $a";
 	elif [ -z "$a" ] && [ -n "$b" ]; then echo "h2 $b";
 	else echo "both:$a:$b"; fi
