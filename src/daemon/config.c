@@ -47,6 +47,9 @@ static const char usage[] =
 "                     cancelled and the VM stays (default 600)\n"
 "  --max-downtime MS  the largest downtime limit convergence escalation\n"
 "                     may set (default 2000)\n"
+"  --migration-bandwidth MIB\n"
+"                     cap each move's stream at MIB MiB/s (default 0:\n"
+"                     from the measured link)\n"
 "  --foreground       stay in the foreground, log to stderr\n"
 "  --debug            log debug messages\n"
 "  --help, --version\n\n"
@@ -116,6 +119,15 @@ config_set(struct daemon_opts *o, const char *key, const char *v,
 			    "must be 1 to 64 or auto", v);
 		else
 			c->max_migrations = n;
+	} else if (streq(key, "migration-bandwidth")) {
+		char *end;
+		long n = strtol(v, &end, 10);
+
+		if (!*v || *end || n < 0 || n > 1000000)
+			return err_set(err, -EINVAL, "migration-bandwidth "
+			    "'%.64s' must be 0 (from the link) to 1000000 MiB/s",
+			    v);
+		c->migration_bw = (uint64_t)n << 20;
 	} else if (streq(key, "migration-timeout") ||
 	    streq(key, "max-downtime")) {
 		bool t = streq(key, "migration-timeout");
@@ -251,6 +263,7 @@ static const struct option longopts[] = {
 	{ "max-migrations", required_argument, NULL, 1 },
 	{ "migration-timeout", required_argument, NULL, 1 },
 	{ "max-downtime", required_argument, NULL, 1 },
+	{ "migration-bandwidth", required_argument, NULL, 1 },
 	{ "foreground", no_argument, NULL, 'f' },
 	{ "debug", no_argument, NULL, 'd' },
 	{ "help", no_argument, NULL, 'h' },

@@ -576,6 +576,18 @@ move_on_qmp(struct qmp *q, json_t *ret, const struct err *e, void *data)
 		job_poke(vm->job);
 }
 
+/* QEMU's max-bandwidth: the host's cap if set, else from the measured
+ * link, else (unmeasured) effectively none - never QEMU's 128 MiB/s. */
+static uint64_t
+move_bandwidth(struct job *job)
+{
+	struct move_ctx *c = move_ctx(job);
+
+	if (job->h->cfg.migration_bw)
+		return job->h->cfg.migration_bw;
+	return c->rate ? link_bandwidth_cap(c->rate) : (1ULL << 40);
+}
+
 static void
 move_begin_stream(struct job *job)
 {
@@ -599,8 +611,8 @@ move_begin_stream(struct job *job)
 	(void)vm_qmp(vm, "migrate-set-capabilities", json_pack("{so}",
 	    "capabilities", caps), MOVE_QMP_MS, move_on_qmp);
 	params = json_pack("{sI sI si si si ss}", "max-bandwidth",
-	    (json_int_t)(c->rate ? link_bandwidth_cap(c->rate) :
-	    (1ULL << 40)), "downtime-limit", (json_int_t)c->downtime_ms,
+	    (json_int_t)move_bandwidth(job), "downtime-limit",
+	    (json_int_t)c->downtime_ms,
 	    "max-cpu-throttle", 20, "cpu-throttle-initial", 10,
 	    "multifd-channels", multifd ? (int)detail_int(job, "channels") :
 	    2, "tls-creds", tls ? objid : "");
@@ -685,9 +697,8 @@ move_fp_active(struct job *job, const char *st)
 	if (c->slow_until_ms && now_ms() >= c->slow_until_ms) {
 		c->slow_until_ms = 0;
 		(void)vm_qmp(job->vm, "migrate-set-parameters", json_pack(
-		    "{sI}", "max-bandwidth", (json_int_t)(c->rate ?
-		    link_bandwidth_cap(c->rate) : (1ULL << 40))), MOVE_QMP_MS,
-		    move_on_qmp);
+		    "{sI}", "max-bandwidth", (json_int_t)move_bandwidth(job)),
+		    MOVE_QMP_MS, move_on_qmp);
 	}
 	return false;
 }

@@ -35,6 +35,7 @@ struct host_config {
 	int max_migrations;	/* outgoing at once; 0: auto */
 	uint64_t migration_timeout_ms;	/* give up on a move after this */
 	uint64_t max_downtime_ms;	/* the most escalation may allow */
+	uint64_t migration_bw;	/* bytes/s cap per move; 0: from the link */
 };
 
 struct host {

@@ -1,0 +1,268 @@
+/* test_migrate.c - the migrate module's pure parts: the VM description a
+ * source sends and the destination's strict parse of it (pools by
+ * identity, names, CPU model, switches, paths, memory), and what follows
+ * from a measured link rate. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+#include "migrate.h"
+#include "test.h"
+#include "util.h"
+#include "vm.h"
+
+static char dir[] = "/tmp/tern-test-migrate-XXXXXX";
+static struct store *st;
+static struct host hs, hd;	/* source and destination, one store */
+static char pool[256];
+
+static void
+fixture(void)
+{
+	char db[300];
+	struct obj_row p = { .name = "shared", .a = pool };
+	struct obj_row sw = { .name = "sw0", .a = "tb-sw0" };
+	struct err err = { 0 };
+
+	if (!mkdtemp(dir))
+		abort();
+	snprintf(pool, sizeof(pool), "%s/pool", dir);
+	snprintf(db, sizeof(db), "%s/ternd.db", dir);
+	if (mkdir_p(pool, 0700) < 0 || store_open(db, &st, &err) < 0 ||
+	    store_obj_insert(st, STORE_POOL, &p) < 0 ||
+	    store_obj_insert(st, STORE_SWITCH, &sw) < 0)
+		abort();
+	for (int i = 0; i < 2; i++) {
+		struct host *h = i ? &hd : &hs;
+
+		h->store = st;
+		h->cfg.name = i ? "h2" : "h1";
+		snprintf(h->qemu_version, sizeof(h->qemu_version), "7.2.22");
+	}
+	if (file_write_atomic("/tmp/tern-test-migrate-disk", "", 0, 0600) < 0)
+		abort();
+}
+
+/* A VM row on the source with two disks in the pool and one NIC. */
+static struct vm_row *
+make_row(const char *name)
+{
+	struct vm_row *r = xzalloc(sizeof(*r));
+
+	uuid_generate_text(r->uuid);
+	r->name = xstrdup(name);
+	r->cpus = 2;
+	r->memory_mib = 64;
+	r->state = xstrdup("running");
+	r->n_disks = 2;
+	r->disks = xzalloc(2 * sizeof(*r->disks));
+	for (int i = 0; i < 2; i++) {
+		snprintf(r->disks[i].name, 8, "vd%c", 'a' + i);
+		r->disks[i].path = xasprintf("%s/%s-vd%c.qcow2", pool, name,
+		    'a' + i);
+		r->disks[i].size_bytes = 1 << 20;
+		r->disks[i].owned = true;
+		(void)file_write_atomic(r->disks[i].path, "x", 1, 0600);
+	}
+	r->n_nics = 1;
+	r->nics = xzalloc(sizeof(*r->nics));
+	snprintf(r->nics[0].mac, 18, "52:54:00:12:34:56");
+	r->nics[0].switch_name = xstrdup("sw0");
+	return r;
+}
+
+static json_t *
+describe(struct vm_row *row)
+{
+	struct vm vm = { .h = &hs, .row = row };
+	struct err err = { 0 };
+	json_t *o = NULL;
+
+	if (wire_vm_describe(&hs, &vm, &o, &err) < 0) {
+		fprintf(stderr, "describe: %s\n", err.msg);
+		return NULL;
+	}
+	return o;
+}
+
+static void
+test_round_trip(void)
+{
+	struct vm_row *row = make_row("web"), *got = NULL;
+	json_t *o = describe(row);
+	struct err err = { 0 };
+
+	ASSERT_TRUE(o);
+	ASSERT_EQ(wire_vm_resolve(&hd, o, true, &got, &err), 0);
+	ASSERT_STREQ(got->uuid, row->uuid);
+	ASSERT_STREQ(got->name, "web");
+	ASSERT_STREQ(got->state, "incoming");
+	ASSERT_EQ(got->cpus, 2);
+	ASSERT_EQ(got->memory_mib, 64);
+	ASSERT_EQ(got->n_disks, 2);
+	ASSERT_STREQ(got->disks[1].path, row->disks[1].path);
+	ASSERT_STREQ(got->disks[0].pool, "shared");
+	ASSERT_STREQ(got->nics[0].mac, "52:54:00:12:34:56");
+	vm_row_free(got);
+	ASSERT_EQ(wire_vm_resolve(&hd, o, false, &got, &err), 0);
+	ASSERT_STREQ(got->state, "off");
+	vm_row_free(got);
+	json_decref(o);
+	vm_row_free(row);
+}
+
+/* Each mutation of a good description must be refused with its reason. */
+static void
+refused(const char *what, json_t *o, int want, const char *text)
+{
+	struct vm_row *got = NULL;
+	struct err err = { 0 };
+	int r = wire_vm_resolve(&hd, o, true, &got, &err);
+
+	if (r != want || !strstr(err.msg, text)) {
+		fprintf(stderr, "%s: got %d '%s', want %d '%s'\n", what, r,
+		    err.msg, want, text);
+		test_failed_asserts++;
+	}
+	vm_row_free(got);
+	json_decref(o);
+}
+
+static void
+test_refusals(void)
+{
+	struct vm_row *row = make_row("db");
+	json_t *o = describe(row), *c;
+	struct vm other = { .h = &hd, .row = make_row("db") };
+	struct vm *vms[1] = { &other };
+	int before = test_failed_asserts;
+
+	ASSERT_TRUE(o);
+	c = json_deep_copy(o);
+	json_object_set_new(json_array_get(json_object_get(c, "disks"), 0),
+	    "pool_id", json_string("00000000-0000-4000-8000-000000000000"));
+	refused("unknown pool", c, -ENOENT, "does not mount");
+	c = json_deep_copy(o);
+	json_object_set_new(json_array_get(json_object_get(c, "disks"), 0),
+	    "rel", json_string("../etc/passwd"));
+	refused("path escape", c, -EINVAL, "malformed");
+	c = json_deep_copy(o);
+	json_object_set_new(json_array_get(json_object_get(c, "disks"), 0),
+	    "rel", json_string("nope.qcow2"));
+	refused("missing file", c, -ENOENT, "missing here");
+	c = json_deep_copy(o);
+	json_object_set_new(c, "surprise", json_true());
+	refused("unknown field", c, -EINVAL, "surprise");
+	c = json_deep_copy(o);
+	json_object_set_new(json_array_get(json_object_get(c, "nics"), 0),
+	    "switch", json_string("sw9"));
+	refused("unknown switch", c, -ENOENT, "switch 'sw9'");
+	c = json_deep_copy(o);
+	json_object_set_new(c, "memory_mib", json_integer(1 << 20));
+	refused("memory", c, -ENOMEM, "available");
+	c = json_deep_copy(o);
+	json_object_set_new(c, "cpu_model", json_string("host"));
+	json_object_set_new(c, "accel", json_string("kvm"));
+	refused("cpu model", c, -EINVAL, "CPU model 'host'");
+	c = json_deep_copy(o);
+	json_object_set_new(c, "qemu_version", json_string("9.2.0"));
+	refused("newer qemu", c, -EINVAL, "older than");
+	c = json_deep_copy(o);
+	json_array_append(json_object_get(c, "disks"), json_array_get(
+	    json_object_get(c, "disks"), 1));
+	refused("disk named out of order", c, -EINVAL, "must be named vdc");
+	c = json_deep_copy(o);
+	json_object_set_new(c, "kernel", json_string("/nonexistent/vmlinuz"));
+	refused("kernel", c, -ENOENT, "kernel");
+	hd.vms = vms;
+	hd.n_vms = 1;
+	refused("name clash", json_incref(o), -EEXIST, "named 'db'");
+	hd.vms = NULL;
+	hd.n_vms = 0;
+	vm_row_free(other.row);
+	json_decref(o);
+	vm_row_free(row);
+	ASSERT_EQ(test_failed_asserts, before);
+}
+
+static void
+test_cpu_compat(void)
+{
+	struct vm_row *row = make_row("c1"), *got = NULL;
+	json_t *o;
+	struct err err = { 0 };
+
+	hs.kvm = true;		/* the source runs KVM: model "host" */
+	o = describe(row);
+	ASSERT_TRUE(o);
+	ASSERT_EQ(wire_vm_resolve(&hd, o, true, &got, &err), -EINVAL);
+	ASSERT_CONTAINS(err.msg, "--cpu-compat");
+	json_decref(o);
+	row->cpu_compat = true;	/* baseline: every host gives qemu64 */
+	o = describe(row);
+	ASSERT_EQ(wire_vm_resolve(&hd, o, true, &got, &err), 0);
+	ASSERT_TRUE(got->cpu_compat);
+	hs.kvm = false;
+	vm_row_free(got);
+	json_decref(o);
+	vm_row_free(row);
+}
+
+static void
+test_outside_pool(void)
+{
+	struct vm_row *row = make_row("out");
+	struct vm vm = { .h = &hs, .row = row };
+	struct err err = { 0 };
+	json_t *o = NULL;
+
+	free(row->disks[1].path);
+	row->disks[1].path = xstrdup("/tmp/tern-test-migrate-disk");
+	ASSERT_EQ(wire_vm_describe(&hs, &vm, &o, &err), -EINVAL);
+	ASSERT_CONTAINS(err.msg, "not in a storage pool");
+	vm_row_free(row);
+}
+
+static void
+test_link(void)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	ASSERT_EQ(link_channels(0), 1);
+	ASSERT_EQ(link_channels(500ULL << 20), 1);
+	ASSERT_EQ(link_channels(3ULL << 30), cpus < 3 ? cpus : 3);
+	ASSERT_TRUE(link_channels(100ULL << 30) <= 4);
+	ASSERT_EQ(link_auto_slots(0), 1);
+	ASSERT_EQ(link_auto_slots(50ULL << 20), 1);
+	ASSERT_EQ(link_auto_slots(250ULL << 20), cpus < 2 ? cpus : 2);
+	ASSERT_TRUE(link_auto_slots(100ULL << 30) <= 8);
+	ASSERT_EQ(link_bandwidth_cap(0), 64ULL << 20);
+	ASSERT_EQ(link_bandwidth_cap(1ULL << 30), 3ULL << 29);
+	_cleanup_free_ char *a = peer_url_host("https://10.1.0.2:7443");
+	_cleanup_free_ char *b = peer_url_host("https://[fd00::1]:7443");
+
+	ASSERT_STREQ(a, "10.1.0.2");
+	ASSERT_STREQ(b, "fd00::1");
+}
+
+int
+main(void)
+{
+	char cmd[400];
+
+	fixture();
+	RUN_TEST(test_round_trip);
+	RUN_TEST(test_refusals);
+	RUN_TEST(test_cpu_compat);
+	RUN_TEST(test_outside_pool);
+	RUN_TEST(test_link);
+	store_close(st);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s /tmp/tern-test-migrate-disk",
+	    dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "cannot clean %s\n", dir);
+	return TEST_REPORT();
+}
