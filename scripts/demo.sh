@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # demo.sh - the main job, end to end, on a 2-host lab on this machine:
-# two ternds in network namespaces, a real guest created, started, watched
-# on its console and in the event log, paused, resumed and turned off, and
-# its disk writes verified.  Leaves the lab up to explore; prints how to
+# two ternds in network namespaces that trust each other, a real guest on
+# a pool both mount, created, started, watched on its console and in the
+# event log, paused, resumed, saved and restored, moved live to the other
+# host and back, turned off, and its disk writes verified.  Leaves the lab up to explore; prints how to
 # take it down.
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,11 +27,22 @@ say "Bringing up a 2-host lab (network namespaces h1, h2; one ternd each)"
 t h1 host info
 t h2 host info
 
-say "A virtual switch and a VM from the test guest (disk writer workload)"
+say "The two hosts trust each other (each pins the other's key)"
+. "$TERN_LAB/lab.env"
+fp1=$("$LAB" tern h1 host info --json | jq -r .fingerprint)
+fp2=$("$LAB" tern h2 host info --json | jq -r .fingerprint)
+t h1 peer add h2 "$H2_URL" --fingerprint "$fp2"
+t h2 peer add h1 "$H1_URL" --fingerprint "$fp1"
+t h1 pool list
+
+say "A virtual switch on both, and a VM from the test guest on the shared pool"
+say "(workloads: the disk writer and a memory dirtier)"
 t h1 switch create lan
-t h1 vm create demo1 --cpus 1 --memory 256M --disk 256M --disk 64M \
-    --net lan --kernel "$GUEST/vmlinuz" --initrd "$GUEST/initrd.img" \
-    --cmdline "console=ttyS0 quiet tern.hostname=demo1 tern.ip=192.0.2.10/24 tern.workload=disk:/dev/vdb:50"
+t h2 switch create lan
+t h1 vm create demo1 --cpus 1 --memory 256M --disk 256M@shared \
+    --disk 64M@shared --net lan --kernel "$GUEST/vmlinuz" \
+    --initrd "$GUEST/initrd.img" \
+    --cmdline "console=ttyS0 quiet tern.hostname=demo1 tern.ip=192.0.2.10/24 tern.workload=disk:/dev/vdb:50+dirty:10:32"
 t h1 vm start demo1
 t h1 vm show demo1
 
@@ -63,16 +75,26 @@ t h1 vm list
 t h1 vm start demo1
 sleep 3
 
-say "Turn it off and prove no acknowledged write was lost"
+say "Live migration to h2 while it writes (the link is measured first)"
+t h1 vm move demo1 --to h2
+t h1 vm list
+t h2 vm list
+t h2 peer list
+say "And back to h1"
+t h2 vm move demo1 --to h1
+sleep 2
+
+say "Turn it off and prove no acknowledged write was lost, on either host"
 t h1 vm stop demo1
 uuid=$("$LAB" tern h1 vm show demo1 --json | jq -r .uuid)
-. "$TERN_LAB/lab.env"
-run "$GUEST/verify" --image "$H1_POOL_DIR/demo1-vdb.qcow2" \
-    --console "$H1_STATE_DIR/vms/$uuid/console.log"
+run "$GUEST/verify" --image "$LAB_SHARED_POOL/demo1-vdb.qcow2" \
+    --console "$H1_STATE_DIR/vms/$uuid/console.log" \
+    --console "$H2_STATE_DIR/vms/$uuid/console.log"
 
 say "What happened, from the event log and the jobs"
 t h1 events --vm demo1
 t h1 job list
+t h2 job list
 
 say "Done.  The lab is still up:"
 echo "  TERN_LAB=$TERN_LAB $LAB tern h1 vm list      # explore"

@@ -267,7 +267,20 @@ in_on_watch(long status, json_t *body, const struct err *e, void *data)
 		return;
 	if (status == 200 && st && (streq(st, "running") ||
 	    streq(st, "queued"))) {
+		json_t *pr = json_object_get(body, "progress");
+		json_t *pass = json_object_get(json_object_get(body,
+		    "details"), "pass");
+
 		c->last_contact_ms = now_ms();
+		/* One move, visible from both hosts: mirror its progress. */
+		if (pass)
+			json_object_set(job->details, "pass", pass);
+		if (json_is_string(json_object_get(pr, "unit")) &&
+		    streq(json_string_value(json_object_get(pr, "unit")),
+		    "bytes"))
+			job_set_progress(job, json_integer_value(
+			    json_object_get(pr, "done")), json_integer_value(
+			    json_object_get(pr, "total")), "bytes");
 	} else if (status == 200 || status == 404) {
 		snprintf(why, sizeof(why), "the source ended the move (%s)",
 		    st ? st : "its job is gone");
