@@ -82,29 +82,15 @@ in_ctx_free(struct job *job)
 	}
 }
 
-static const char *
-dstr(const struct job *job, const char *key)
-{
-	return json_string_value(json_object_get(job->details, key));
-}
-
 /* Remove what this job made: the VM's row and runtime files.  Its console
  * log stays (it may hold the VM's history from an earlier stay here). */
 static void
 in_forget_vm(struct job *job)
 {
 	struct vm *vm = job->vm;
-	_cleanup_free_ char *rdir = vm_run_path(vm, NULL);
-	static const char *const run_files[] = { "qmp.sock", "qga.sock",
-		"qemu.pid", "qemu.log", NULL };
 
 	mig_psk_remove(vm, job->row->id);
-	for (size_t i = 0; run_files[i]; i++) {
-		_cleanup_free_ char *p = xasprintf("%s/%s", rdir, run_files[i]);
-
-		(void)unlink(p);
-	}
-	(void)rmdir(rdir);
+	vm_remove_run_files(vm);
 	(void)store_vm_delete(job->h->store, vm->row->uuid);
 }
 
@@ -115,7 +101,7 @@ in_abort(struct job *job, int r, const char *why)
 {
 	struct vm *vm = job->vm;
 
-	if (!dstr(job, "why")) {
+	if (!detail_str(job, "why")) {
 		json_object_set_new(job->details, "why", json_string(why));
 		json_object_set_new(job->details, "abort_code",
 		    json_integer(r));
@@ -127,13 +113,13 @@ in_abort(struct job *job, int r, const char *why)
 		job_wake_after(job, 1000);
 		return;
 	}
-	why = dstr(job, "why");
+	why = detail_str(job, "why");
 	r = (int)json_integer_value(json_object_get(job->details,
 	    "abort_code"));
 	in_forget_vm(job);
 	host_event(job->h, r == -ECANCELED ? "info" : "warning", vm,
 	    job->row->id, "incoming vm from %s not taken: %s",
-	    dstr(job, "source_host"), why);
+	    detail_str(job, "source_host"), why);
 	in_ctx_free(job);
 	job_finish(job, r ? r : -EIO, "%s", why);
 	vm_remove(vm);
@@ -188,7 +174,7 @@ in_setup(struct job *job)
 	_cleanup_free_ char *objid = xasprintf("tern-mig%lld",
 	    (long long)job->row->id);
 	const char *addr = job->h->cfg.migration_address ?
-	    job->h->cfg.migration_address : dstr(job, "address");
+	    job->h->cfg.migration_address : detail_str(job, "address");
 	_cleanup_free_ char *uri = NULL;
 	char dir[256];
 	json_t *caps = json_array();
@@ -310,8 +296,8 @@ in_watch(struct job *job)
 		return;
 	}
 	if (!c->call && job->h->peers)
-		(void)peer_call(job->h->peers, dstr(job, "source_url"),
-		    dstr(job, "source_fp"), "GET", path, NULL, DEST_CALL_MS,
+		(void)peer_call(job->h->peers, detail_str(job, "source_url"),
+		    detail_str(job, "source_fp"), "GET", path, NULL, DEST_CALL_MS,
 		    in_on_watch, c, &c->call);
 	job_wake_after(job, DEST_WATCH_MS);
 }
@@ -364,7 +350,7 @@ in_running(struct job *job)
 	vm->row->started_ms = wall_ms();
 	vm_set_state(vm, VM_RUNNING, NULL);
 	host_event(job->h, "info", vm, job->row->id, "vm arrived from %s "
-	    "(live) and runs here", dstr(job, "source_host"));
+	    "(live) and runs here", detail_str(job, "source_host"));
 	in_ctx_free(job);
 	job_set_progress(job, 1, 1, "steps");
 	job_finish(job, 0, NULL);
@@ -375,7 +361,7 @@ in_recover(struct job *job)
 {
 	struct vm *vm = job->vm;
 
-	if (streq(dstr(job, "mode"), "cold")) {
+	if (streq(detail_str(job, "mode"), "cold")) {
 		job->recovering = false;
 		job_finish(job, 0, NULL);
 		return;
@@ -414,9 +400,9 @@ in_step(struct job *job)
 		return;
 	}
 	if (job_phase_is(job, "start")) {
-		if (streq(dstr(job, "mode"), "cold")) {
+		if (streq(detail_str(job, "mode"), "cold")) {
 			host_event(job->h, "info", vm, job->row->id, "vm "
-			    "arrived from %s (%s)", dstr(job, "source_host"),
+			    "arrived from %s (%s)", detail_str(job, "source_host"),
 			    vm_state_name(vm->state));
 			in_ctx_free(job);
 			job_finish(job, 0, NULL);

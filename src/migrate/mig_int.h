@@ -56,6 +56,19 @@ struct move_ctx {
 	uint64_t quit_at_ms;
 };
 
+/* A string or integer of the job's details (NULL or 0 when absent). */
+static inline const char *
+detail_str(const struct job *job, const char *key)
+{
+	return json_string_value(json_object_get(job->details, key));
+}
+
+static inline int64_t
+detail_int(const struct job *job, const char *key)
+{
+	return json_integer_value(json_object_get(job->details, key));
+}
+
 struct move_ctx *move_ctx(struct job *job);
 int move_failpoint(struct job *job, const char *name);
 void move_on_qmp(struct qmp *q, json_t *ret, const struct err *e,

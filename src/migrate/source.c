@@ -87,18 +87,6 @@ move_ctx_free(struct job *job)
 	}
 }
 
-static const char *
-detail_str(const struct job *job, const char *key)
-{
-	return json_string_value(json_object_get(job->details, key));
-}
-
-static int64_t
-detail_int(const struct job *job, const char *key)
-{
-	return json_integer_value(json_object_get(job->details, key));
-}
-
 static bool
 move_live(const struct job *job)
 {
@@ -319,21 +307,13 @@ static void
 move_forget(struct job *job)
 {
 	struct vm *vm = job->vm;
-	_cleanup_free_ char *rdir = vm_run_path(vm, NULL);
-	static const char *const run_files[] = { "qmp.sock", "qga.sock",
-		"qemu.pid", "qemu.log", NULL };
 	const char *peer = detail_str(job, "peer");
 	struct move_ctx *c = move_ctx(job);
 	json_t *stats = json_object_get(job->details, "result");
 	char msg[300];
 
-	for (size_t i = 0; run_files[i]; i++) {
-		_cleanup_free_ char *p = xasprintf("%s/%s", rdir, run_files[i]);
-
-		(void)unlink(p);
-	}
 	move_psk_remove(job);
-	(void)rmdir(rdir);
+	vm_remove_run_files(vm);
 	(void)store_vm_delete(job->h->store, vm->row->uuid);
 	json_object_set_new(job->details, "total_ms",
 	    json_integer((json_int_t)(now_ms() - c->t0_ms)));
@@ -636,16 +616,24 @@ move_begin_stream(struct job *job)
 	job_wake_after(job, MOVE_POLL_MS);
 }
 
+/* The move of vm's job, for QMP replies; NULL when it is not a move. */
+static struct move_ctx *
+move_ctx_of(struct vm *vm)
+{
+	if (!vm->job || vm->job->ops != &job_vm_move)
+		return NULL;
+	return move_ctx(vm->job);
+}
+
 static void
 move_on_query(struct qmp *q, json_t *ret, const struct err *e, void *data)
 {
 	struct vm *vm = data;
-	struct move_ctx *c;
+	struct move_ctx *c = move_ctx_of(vm);
 
 	(void)q;
-	if (!vm->job || vm->job->ops != &job_vm_move)
+	if (!c)
 		return;
-	c = move_ctx(vm->job);
 	c->polling = false;
 	if (ret) {
 		json_decref(c->last);
@@ -824,12 +812,11 @@ static void
 move_on_cont(struct qmp *q, json_t *ret, const struct err *e, void *data)
 {
 	struct vm *vm = data;
-	struct move_ctx *c;
+	struct move_ctx *c = move_ctx_of(vm);
 
 	(void)q;
-	if (!vm->job || vm->job->ops != &job_vm_move)
+	if (!c)
 		return;
-	c = move_ctx(vm->job);
 	c->cont_done = true;
 	c->cont_ok = ret != NULL;
 	snprintf(c->cont_err, sizeof(c->cont_err), "%s", ret ? "" : e->msg);

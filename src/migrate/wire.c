@@ -261,21 +261,6 @@ wire_parse_disks(struct host *h, const json_t *arr, struct vm_row *row,
 	return 0;
 }
 
-static bool
-wire_switch_exists(struct host *h, const char *name)
-{
-	struct obj_row *rows;
-	size_t n;
-	bool found = false;
-
-	if (store_obj_list(h->store, STORE_SWITCH, &rows, &n) < 0)
-		return false;
-	for (size_t j = 0; j < n; j++)
-		found |= streq(rows[j].name, name);
-	obj_rows_free(rows, n);
-	return found;
-}
-
 static int
 wire_parse_nics(struct host *h, const json_t *arr, struct vm_row *row,
     struct err *err)
@@ -307,7 +292,7 @@ wire_parse_nics(struct host *h, const json_t *arr, struct vm_row *row,
 		memcpy(n->mac, mac, 18);
 		n->switch_name = xstrdup(sw);
 		row->n_nics++;
-		if (!wire_switch_exists(h, sw))
+		if (!host_switch_exists(h, sw))
 			return err_set(err, -ENOENT, "switch '%s' (nic %zu) "
 			    "does not exist on host %s; create it with 'tern "
 			    "switch create %s' there", sw, i, h->cfg.name, sw);

@@ -286,21 +286,6 @@ import_read_manifest(const char *dir, struct export_manifest **ret_m,
 	return export_manifest_parse(buf, len, ret_m, err);
 }
 
-static bool
-switch_exists(struct host *h, const char *name)
-{
-	struct obj_row *rows;
-	size_t n;
-	bool found = false;
-
-	if (store_obj_list(h->store, STORE_SWITCH, &rows, &n) < 0)
-		return false;
-	for (size_t j = 0; j < n; j++)
-		found |= streq(rows[j].name, name);
-	obj_rows_free(rows, n);
-	return found;
-}
-
 /* Name, UUID, MACs, switches and memory against this host. */
 static int
 import_check_identity(struct host *h, const struct import_opts *o,
@@ -327,7 +312,7 @@ import_check_identity(struct host *h, const struct import_opts *o,
 			return err_set(err, -EEXIST, "MAC %s of nics[%zu] is "
 			    "used by vm '%s'; import a copy with --new-id",
 			    m->nics[i].mac, i, user);
-		if (!switch_exists(h, m->nics[i].switch_name))
+		if (!host_switch_exists(h, m->nics[i].switch_name))
 			return err_set(err, -ENOENT, "switch '%s' not found "
 			    "(see 'tern switch list'); create it first",
 			    m->nics[i].switch_name);

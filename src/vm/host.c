@@ -237,3 +237,18 @@ host_pool_identity(const char *dir, char ret[37])
 	}
 	return -EIO;
 }
+
+bool
+host_switch_exists(struct host *h, const char *name)
+{
+	struct obj_row *rows;
+	size_t n;
+	bool found = false;
+
+	if (store_obj_list(h->store, STORE_SWITCH, &rows, &n) < 0)
+		return false;
+	for (size_t j = 0; j < n; j++)
+		found |= streq(rows[j].name, name);
+	obj_rows_free(rows, n);
+	return found;
+}

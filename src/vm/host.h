@@ -90,6 +90,9 @@ size_t host_stop_vms(struct host *h);
 char *host_pool_path(struct host *h, const char *name);
 char *host_pool_of_path(struct host *h, const char *path);
 
+/* A switch of that name is recorded. */
+bool host_switch_exists(struct host *h, const char *name);
+
 /* The identity of the storage behind a pool directory: a UUID kept in
  * DIR/.tern-pool, created on first use.  Two hosts mount the same storage
  * when they read the same identity (names prove nothing).  -EINVAL when

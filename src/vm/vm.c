@@ -583,3 +583,18 @@ vm_to_json(const struct vm *vm)
 	    json_string(vm->row->state_file) : json_null());
 	return o;
 }
+
+void
+vm_remove_run_files(struct vm *vm)
+{
+	static const char *const files[] = { "qmp.sock", "qga.sock",
+		"qemu.pid", "qemu.log", NULL };
+	_cleanup_free_ char *dir = vm_run_path(vm, NULL);
+
+	for (size_t i = 0; files[i]; i++) {
+		_cleanup_free_ char *p = xasprintf("%s/%s", dir, files[i]);
+
+		(void)unlink(p);
+	}
+	(void)rmdir(dir);
+}

@@ -79,6 +79,10 @@ struct vm {
 char *vm_run_path(const struct vm *vm, const char *file);
 char *vm_state_path(const struct vm *vm, const char *file);
 
+/* Remove the VM's runtime files (sockets, pidfile, QEMU's log) and its
+ * run directory; QEMU must be gone. */
+void vm_remove_run_files(struct vm *vm);
+
 /* Take ownership of row and register the VM with h (state from the row). */
 struct vm *vm_add(struct host *h, struct vm_row *row);
 /* Unregister and free (QEMU must be gone). */

@@ -420,12 +420,10 @@ delete_step(struct job *job)
 {
 	struct vm *vm = job->vm;
 	bool keep = json_is_true(json_object_get(job->details, "keep_disks"));
-	static const char *const run_files[] = { "qmp.sock", "qga.sock",
-		"qemu.pid", "qemu.log", NULL };
 	/* vmlinuz, initrd.img: boot files an import copied in (export.h). */
 	static const char *const state_files[] = { "console.log", "vmlinuz",
 		"initrd.img", NULL };
-	_cleanup_free_ char *rdir = NULL, *sdir = NULL;
+	_cleanup_free_ char *sdir = NULL;
 
 	if (job_vm_gone(job))
 		return;
@@ -441,9 +439,8 @@ delete_step(struct job *job)
 	/* A saved state is the VM's own, useless without it. */
 	if (vm->row->state_file)
 		(void)unlink(vm->row->state_file);
-	rdir = vm_run_path(vm, NULL);
 	sdir = vm_state_path(vm, NULL);
-	remove_dir_files(rdir, run_files);
+	vm_remove_run_files(vm);
 	remove_dir_files(sdir, state_files);
 	(void)store_vm_delete(vm->h->store, vm->row->uuid);
 	host_event(vm->h, "info", vm, job->row->id, "vm deleted%s",

@@ -288,16 +288,7 @@ vm_spec_check(struct host *h, struct vm_row *row, struct err *err)
 		    (unsigned long long)row->memory_mib,
 		    (unsigned long long)total);
 	for (size_t i = 0; i < row->n_nics; i++) {
-		struct obj_row *rows;
-		size_t n;
-		bool found = false;
-
-		if (store_obj_list(h->store, STORE_SWITCH, &rows, &n) < 0)
-			return err_set(err, -EIO, "cannot read switches");
-		for (size_t j = 0; j < n; j++)
-			found |= streq(rows[j].name, row->nics[i].switch_name);
-		obj_rows_free(rows, n);
-		if (!found)
+		if (!host_switch_exists(h, row->nics[i].switch_name))
 			return err_set(err, -ENOENT, "switch '%.64s' not found "
 			    "(see 'tern switch list')",
 			    row->nics[i].switch_name);

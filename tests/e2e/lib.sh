@@ -91,6 +91,47 @@ guest_create() {
 	    "${@:4}"
 }
 
+# trust_both: h1 and h2 pin each other (a move needs trust both ways).
+trust_both() {
+	local f1 f2
+	f1=$(t h1 host info --json | jq -r .fingerprint)
+	f2=$(t h2 host info --json | jq -r .fingerprint)
+	t h1 peer add h2 "$(labenv H2_URL)" --fingerprint "$f2" >/dev/null
+	t h2 peer add h1 "$(labenv H1_URL)" --fingerprint "$f1" >/dev/null
+}
+
+# shared_guest HOST NAME WORKLOAD: the test guest with both disks on the
+# lab's shared pool (lab up --shared-pool), started.
+shared_guest() {
+	t "$1" vm create "$2" --cpus 1 --memory 256M --disk 256M@shared \
+	    --disk 64M@shared --kernel "$GUEST/vmlinuz" \
+	    --initrd "$GUEST/initrd.img" \
+	    --cmdline "console=ttyS0 quiet tern.hostname=$2 tern.workload=$3" \
+	    >/dev/null
+	t "$1" vm start "$2" >/dev/null
+}
+
+# verify_moved VM: the verifier on VM's data disk (vdb) in the shared pool,
+# with its console logs from both hosts (it may have lived on either).
+verify_moved() {
+	local uuid args=() f h
+	uuid=$( (t h1 vm show "$1" --json || t h2 vm show "$1" --json) 2>/dev/null | jq -r .uuid)
+	for h in H1 H2; do
+		f=$(labenv ${h}_STATE_DIR)/vms/$uuid/console.log
+		[ -f "$f" ] && args+=(--console "$f")
+	done
+	"$VERIFY" --image "$(labenv LAB_SHARED_POOL)/$1-vdb.qcow2" "${args[@]}"
+}
+
+# one_running_copy VM: VM is listed, running, on exactly one of h1, h2.
+one_running_copy() {
+	local a b
+	a=$(t h1 vm show "$1" --json 2>/dev/null | jq -r .state || true)
+	b=$(t h2 vm show "$1" --json 2>/dev/null | jq -r .state || true)
+	{ [ "$a" = running ] && [ -z "$b" ]; } ||
+	    { [ -z "$a" ] && [ "$b" = running ]; }
+}
+
 # qga HOST VM ARGS...: talk to VM's guest agent directly (ternd must be
 # down: the agent channel takes one client).
 qga() {

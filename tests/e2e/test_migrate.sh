@@ -19,10 +19,7 @@ F2=$(t h2 host info --json | jq -r .fingerprint)
 
 # ---- trust: one way is not enough ----
 t h1 peer add h2 "$H2_URL" --fingerprint "$F2" >/dev/null
-t h1 vm create g1 --cpus 1 --memory 256M --disk 256M@shared \
-    --disk 64M@shared --kernel "$GUEST/vmlinuz" --initrd "$GUEST/initrd.img" \
-    --cmdline "console=ttyS0 quiet tern.hostname=g1 tern.workload=disk:/dev/vdb:50+dirty:20:64" >/dev/null
-t h1 vm start g1 >/dev/null
+shared_guest h1 g1 "disk:/dev/vdb:50+dirty:20:64"
 U=$(vm_field h1 g1 .uuid)
 S1=$(labenv H1_STATE_DIR); S2=$(labenv H2_STATE_DIR)
 POOL=$(labenv LAB_SHARED_POOL)

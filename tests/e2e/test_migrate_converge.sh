@@ -11,34 +11,13 @@ e2e_lab_setup migconv 124
 CFG=/tmp/tern-e2e-migconv.conf
 printf 'migration-bandwidth = 8\nmigration-timeout = 25\nmax-downtime = 1000\n' >"$CFG"
 lab up 2 --shared-pool --config "$CFG" >/dev/null
-F1=$(t h1 host info --json | jq -r .fingerprint)
-F2=$(t h2 host info --json | jq -r .fingerprint)
-t h1 peer add h2 "$(labenv H2_URL)" --fingerprint "$F2" >/dev/null
-t h2 peer add h1 "$(labenv H1_URL)" --fingerprint "$F1" >/dev/null
-t h1 vm create g1 --cpus 1 --memory 256M --disk 256M@shared \
-    --disk 64M@shared --kernel "$GUEST/vmlinuz" --initrd "$GUEST/initrd.img" \
-    --cmdline "console=ttyS0 quiet tern.hostname=g1 tern.workload=disk:/dev/vdb:20+dirty:40:24" >/dev/null
-t h1 vm start g1 >/dev/null
+trust_both
+shared_guest h1 g1 "disk:/dev/vdb:20+dirty:40:24"
 U=$(vm_field h1 g1 .uuid)
 S1=$(labenv H1_STATE_DIR); S2=$(labenv H2_STATE_DIR)
 POOL=$(labenv LAB_SHARED_POOL)
 wait_for 60 bash -c "grep -q TERN-ACK $S1/vms/$U/console.log" || true
 sleep 3
-
-verify_now() {
-	local args=()
-	for f in "$S1/vms/$U/console.log" "$S2/vms/$U/console.log"; do
-		[ -f "$f" ] && args+=(--console "$f")
-	done
-	"$VERIFY" --image "$POOL/g1-vdb.qcow2" "${args[@]}"
-}
-one_copy() {
-	local a b
-	a=$(t h1 vm show g1 --json 2>/dev/null | jq -r .state || true)
-	b=$(t h2 vm show g1 --json 2>/dev/null | jq -r .state || true)
-	{ [ "$a" = running ] && [ -z "$b" ]; } ||
-	    { [ -z "$a" ] && [ "$b" = running ]; }
-}
 
 # ---- escalation ----
 rc=0
@@ -54,11 +33,11 @@ else
 	check "a move that did not finish says it hit the timeout" \
 	    grep -q "did not finish within the migration timeout" <<<"$out"
 fi
-check "one running copy" one_copy
-check "the verifier passes" verify_now
+check "one running copy" one_running_copy g1
+check "the verifier passes" verify_moved g1
 
 # ---- the migration timeout: the stream held at 1 MiB/s ----
-src=h1; one_copy && [ -n "$(t h2 vm show g1 --json 2>/dev/null | jq -r .state || true)" ] && src=h2
+src=h1; t h2 vm show g1 >/dev/null 2>&1 && src=h2
 dst=h1; [ $src = h1 ] && dst=h2
 lab stop $src >/dev/null
 TERN_FAILPOINT=move.active=delay:60000 lab start $src >/dev/null
@@ -68,8 +47,8 @@ check_err "a move over the migration timeout is cancelled" 1 \
 check "with an event saying why" \
     bash -c "$LAB_SH tern $src events | grep -q 'did not finish within the migration timeout'"
 check_eq "the vm stays at the source, running" "$(vm_field $src g1 .state)" running
-check "one running copy" one_copy
-check "the verifier passes" verify_now
+check "one running copy" one_running_copy g1
+check "the verifier passes" verify_moved g1
 lab stop $src >/dev/null
 TERN_FAILPOINT= lab start $src >/dev/null
 rm -f "$CFG"

@@ -14,14 +14,8 @@
 e2e_lab_setup migfault 123
 
 lab up 2 --shared-pool >/dev/null
-F1=$(t h1 host info --json | jq -r .fingerprint)
-F2=$(t h2 host info --json | jq -r .fingerprint)
-t h1 peer add h2 "$(labenv H2_URL)" --fingerprint "$F2" >/dev/null
-t h2 peer add h1 "$(labenv H1_URL)" --fingerprint "$F1" >/dev/null
-t h1 vm create g1 --cpus 1 --memory 256M --disk 256M@shared \
-    --disk 64M@shared --kernel "$GUEST/vmlinuz" --initrd "$GUEST/initrd.img" \
-    --cmdline "console=ttyS0 quiet tern.hostname=g1 tern.workload=disk:/dev/vdb:50+dirty:10:32" >/dev/null
-t h1 vm start g1 >/dev/null
+trust_both
+shared_guest h1 g1 "disk:/dev/vdb:50+dirty:10:32"
 U=$(vm_field h1 g1 .uuid)
 S1=$(labenv H1_STATE_DIR); S2=$(labenv H2_STATE_DIR)
 POOL=$(labenv LAB_SHARED_POOL)
@@ -49,13 +43,6 @@ restart_with() { # restart_with HOST [FAILPOINT]: ternd with that failpoint
 idle() { # no active job on either host
 	[ "$(t h1 job list --active --json | jq '.jobs | length')" = 0 ] &&
 	    [ "$(t h2 job list --active --json | jq '.jobs | length')" = 0 ]
-}
-verify_now() {
-	local args=()
-	for f in "$S1/vms/$U/console.log" "$S2/vms/$U/console.log"; do
-		[ -f "$f" ] && args+=(--console "$f")
-	done
-	"$VERIFY" --image "$POOL/g1-vdb.qcow2" "${args[@]}"
 }
 # phase_reached SRC PHASE STREAM: the source's move job sits in PHASE
 # with the QEMU stream in state STREAM ("" : any)
@@ -103,7 +90,7 @@ run_case() { # run_case PHASE FAULT
 	wait_for 30 idle || true
 	out=$(where)
 	local n; n=$(qemu_count "$U")
-	local okv=no; verify_now >/dev/null 2>&1 && okv=yes
+	local okv=no; verify_moved g1 >/dev/null 2>&1 && okv=yes
 	local left; left=$(find "$(labenv H1_RUN_DIR)" "$(labenv H2_RUN_DIR)" -name keys.psk | wc -l)
 	results+=("$(printf '%-15s %-10s -> %-12s qemus=%s verifier=%s keys=%s' \
 	    "$phase" "$fault" "$out" "$n" "$okv" "$left")")
