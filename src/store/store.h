@@ -92,6 +92,10 @@ int store_vm_set_runtime(struct store *st, const char *uuid,
     const char *state, int64_t pid, uint64_t pid_start,
     uint64_t started_ms);
 int store_vm_delete(struct store *st, const char *uuid);
+/* A disk's file moved: its new path and pool (NULL: none).  -ENOENT for no
+ * such VM or disk, -EEXIST when another disk has that path. */
+int store_vm_set_disk(struct store *st, const char *uuid, const char *name,
+    const char *path, const char *pool);
 /* Set one text column of a VM ("state_file", "services", "kvp", "name");
  * NULL stores NULL.  -EINVAL for another column, -ENOENT for no VM,
  * -EEXIST when a new name is taken. */

@@ -102,6 +102,26 @@ store_vm_set_runtime(struct store *st, const char *uuid, const char *state,
 }
 
 int
+store_vm_set_disk(struct store *st, const char *uuid, const char *name,
+    const char *path, const char *pool)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = store_prepare(st,
+	    "UPDATE disks SET path=?, pool=? WHERE vm_uuid=? AND name=?");
+	int r;
+
+	if (!s)
+		return -EIO;
+	store_bind_str(s, 1, path);
+	store_bind_str(s, 2, pool);
+	store_bind_str(s, 3, uuid);
+	store_bind_str(s, 4, name);
+	r = store_step_done(s);
+	if (r == 0 && sqlite3_changes(st->db) == 0)
+		return -ENOENT;
+	return r;
+}
+
+int
 store_vm_delete(struct store *st, const char *uuid)
 {
 	_cleanup_stmt_ sqlite3_stmt *s =

@@ -98,6 +98,7 @@ vm_remove(struct vm *vm)
 		break;
 	}
 	agent_stop(vm);
+	vm_block_jobs_forget(vm);
 	vm->qmp = qmp_free(vm->qmp);
 	vm->launcher = child_free(vm->launcher);
 	vm->kill_timer = loop_timer_cancel(h->loop, vm->kill_timer);
@@ -231,6 +232,22 @@ vm_on_qmp_event(struct qmp *q, const char *name, json_t *data, void *ud)
 		vm->vcpus_running = true;
 		if (vm->state == VM_PAUSED && !vm->job)
 			vm_set_state(vm, VM_RUNNING, "resumed (by QEMU)");
+	} else if (strncmp(name, "BLOCK_JOB_", 10) == 0) {
+		struct vm_block_job *b = vm_block_job_find(vm,
+		    json_string_value(json_object_get(data, "device")) ?: "");
+		const char *e = json_string_value(json_object_get(data,
+		    "error"));
+
+		if (b && streq(name, "BLOCK_JOB_READY"))
+			b->ready = true;
+		if (b && (streq(name, "BLOCK_JOB_COMPLETED") ||
+		    streq(name, "BLOCK_JOB_CANCELLED"))) {
+			b->ended = true;
+			if (e || streq(name, "BLOCK_JOB_CANCELLED")) {
+				free(b->error);
+				b->error = xstrdup(e ? e : "cancelled");
+			}
+		}
 	} else if (streq(name, "MIGRATION")) {
 		snprintf(vm->mig_status, sizeof(vm->mig_status), "%s",
 		    json_string_value(json_object_get(data, "status")) ?: "");
@@ -597,4 +614,62 @@ vm_remove_run_files(struct vm *vm)
 		(void)unlink(p);
 	}
 	(void)rmdir(dir);
+}
+
+struct vm_block_job *
+vm_block_job_find(struct vm *vm, const char *id)
+{
+	for (size_t i = 0; i < vm->n_bjobs; i++)
+		if (streq(vm->bjobs[i].id, id))
+			return &vm->bjobs[i];
+	return NULL;
+}
+
+struct vm_block_job *
+vm_block_job_track(struct vm *vm, const char *id)
+{
+	struct vm_block_job *b = vm_block_job_find(vm, id);
+
+	if (!b) {
+		if (vm->n_bjobs == VM_MAX_BLOCK_JOBS)
+			return NULL;
+		b = &vm->bjobs[vm->n_bjobs++];
+	}
+	free(b->error);
+	memset(b, 0, sizeof(*b));
+	snprintf(b->id, sizeof(b->id), "%s", id);
+	return b;
+}
+
+void
+vm_block_jobs_forget(struct vm *vm)
+{
+	for (size_t i = 0; i < vm->n_bjobs; i++)
+		free(vm->bjobs[i].error);
+	vm->n_bjobs = 0;
+}
+
+const char *
+vm_disk_node(const json_t *ret, const char *disk, const char **ret_file)
+{
+	char want[40];
+	size_t i;
+	json_t *b;
+
+	snprintf(want, sizeof(want), "/%s/", disk);
+	if (ret_file)
+		*ret_file = NULL;
+	json_array_foreach(ret, i, b) {
+		const char *qdev = json_string_value(json_object_get(b,
+		    "qdev"));
+		json_t *ins = json_object_get(b, "inserted");
+
+		if (!qdev || !strstr(qdev, want) || !ins)
+			continue;
+		if (ret_file)
+			*ret_file = json_string_value(json_object_get(ins,
+			    "file"));
+		return json_string_value(json_object_get(ins, "node-name"));
+	}
+	return NULL;
 }

@@ -51,6 +51,15 @@ const char *vm_state_name(enum vm_state s);
 /* -EINVAL for an unknown name. */
 int vm_state_from_name(const char *name);
 
+/* A QEMU block job (mirror) a job of ours started, as its events told. */
+struct vm_block_job {
+	char id[32];
+	bool ready;		/* BLOCK_JOB_READY: source and target in sync */
+	bool ended;		/* BLOCK_JOB_COMPLETED or _CANCELLED */
+	char *error;		/* set when it ended in failure */
+};
+#define VM_MAX_BLOCK_JOBS 32
+
 struct vm {
 	struct host *h;
 	struct vm_row *row;	/* config + runtime, as persisted */
@@ -72,6 +81,8 @@ struct vm {
 	struct agent agent;	/* guest agent services while QEMU runs */
 	char mig_status[24];	/* last MIGRATION event status, "" none */
 	uint64_t stop_wall_ms;	/* when the last STOP event arrived */
+	struct vm_block_job bjobs[VM_MAX_BLOCK_JOBS];
+	size_t n_bjobs;
 };
 
 /* Paths of this VM's files: run dir (sockets, pidfile) and state dir
@@ -111,3 +122,13 @@ int vm_qmp(struct vm *vm, const char *cmd, json_t *args, uint64_t timeout_ms,
 void vm_forget_saved_state(struct vm *vm);
 
 json_t *vm_to_json(const struct vm *vm);
+
+/* Watch block job id (its events fill the entry; a fresh entry replaces an
+ * old one of that id).  NULL when the table is full. */
+struct vm_block_job *vm_block_job_track(struct vm *vm, const char *id);
+struct vm_block_job *vm_block_job_find(struct vm *vm, const char *id);
+void vm_block_jobs_forget(struct vm *vm);
+/* From a query-block answer: the node the guest's disk (vda...) uses now
+ * and its file (either may be NULL); borrowed from ret. */
+const char *vm_disk_node(const json_t *ret, const char *disk,
+    const char **ret_file);
