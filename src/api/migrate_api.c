@@ -37,6 +37,7 @@ api_migration_create(struct api *a, struct http_req *req, char **p,
 {
 	_cleanup_json_ json_t *body = NULL;
 	struct job *job = NULL;
+	json_t *check = NULL;
 	int r;
 
 	(void)p;
@@ -44,10 +45,11 @@ api_migration_create(struct api *a, struct http_req *req, char **p,
 		return err_set(e, -EACCES, "moves arrive from trusted peers "
 		    "over HTTPS only");
 	if ((r = api_body(req, &body, e)) < 0 ||
-	    (r = migrate_incoming(a->h, req->peer_fp, body, &job, e)) < 0)
+	    (r = migrate_incoming(a->h, req->peer_fp, body, &job, &check,
+	    e)) < 0)
 		return r;
 	if (!job) {
-		http_reply_json(req, 200, json_pack("{sb}", "ok", true));
+		http_reply_json(req, 200, check);
 		return 0;
 	}
 	api_reply_job(req, job, NULL);

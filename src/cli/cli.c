@@ -79,7 +79,8 @@ static const struct cli_opt opt_events[] = {
 	{ "follow", NULL }, { "vm", "NAME" }, { "limit", "N" }, { NULL }
 };
 static const struct cli_opt opt_vm_move[] = {
-	{ "to", "PEER" }, { NULL }
+	{ "to", "PEER" }, { "copy-storage", NULL }, { "pool", "POOL" },
+	{ "disk", "vdX=POOL", true }, { NULL }
 };
 static const struct cli_opt opt_peer_add[] = {
 	{ "fingerprint", "sha256:HEX" }, { NULL }
@@ -174,10 +175,13 @@ static const struct cli_cmd cli_cmds[] = {
 	  "files in place" },
 	{ .group = "vm", .verb = "move", .pos = { "NAME" },
 	  .opts = opt_vm_move, .starts_job = true, .run = cmd_vm_move,
-	  .synopsis = "--to PEER",
-	  .help = "move a VM to the peer host PEER: live when it runs "
-	  "(storage\n      shared: a pool with the same identity there), as "
-	  "a record when off or saved" },
+	  .synopsis = "--to PEER [--copy-storage] [--pool POOL | --disk "
+	  "vdX=POOL...]",
+	  .help = "move a VM to the peer host PEER: live when it runs, over "
+	  "shared storage\n      (a pool with the same identity there) or "
+	  "shared-nothing (its disks are\n      copied into POOL there; "
+	  "--copy-storage forces that), as a record when\n      off or "
+	  "saved on shared storage" },
 	{ .group = "vm", .verb = "console", .pos = { "NAME" },
 	  .opts = opt_follow, .synopsis = "[--follow]", .run = cmd_vm_console,
 	  .help = "print a VM's serial console log; --follow keeps on" },

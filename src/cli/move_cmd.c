@@ -29,6 +29,41 @@ move_follow(struct cli *cli, const char *path, const json_t *body,
 	return cli_job_check(*ret_job, err);
 }
 
+/* --copy-storage, --pool POOL, --disk vdX=POOL (repeatable). */
+static int
+move_storage_opts(const struct cli_args *a, json_t *body, struct err *err)
+{
+	const char *pool = cli_args_get(a, "pool");
+	json_t *disks = json_object();
+	int r = 0;
+
+	if (cli_args_get(a, "copy-storage"))
+		json_object_set_new(body, "copy_storage", json_true());
+	if (pool)
+		r = cli_json_set_str(body, "pool", pool, err);
+	for (int i = 0; r == 0 && i < a->nopt; i++) {
+		const char *v = a->opt[i].value, *eq = strchr(v, '=');
+		_cleanup_free_ char *name = NULL;
+
+		if (!streq(a->opt[i].name, "disk"))
+			continue;
+		if (!eq || eq == v || !eq[1])
+			r = cli_usage(err, "--disk takes vdX=POOL, not '%s'",
+			    v);
+		else if (pool)
+			r = cli_usage(err, "--pool and --disk exclude each "
+			    "other");
+		else if (json_object_get(disks, (name = strndup(v, eq - v))))
+			r = cli_usage(err, "disk %s is named twice", name);
+		else
+			json_object_set_new(disks, name, json_string(eq + 1));
+	}
+	if (r == 0 && json_object_size(disks))
+		json_object_set(body, "disks", disks);
+	json_decref(disks);
+	return r;
+}
+
 int
 cmd_vm_move(struct cli *cli, const struct cli_args *a, struct err *err)
 {
@@ -41,7 +76,8 @@ cmd_vm_move(struct cli *cli, const struct cli_args *a, struct err *err)
 
 	if (!to)
 		return cli_usage(err, "missing option --to PEER");
-	if ((r = cli_json_set_str(body, "to", to, err)) < 0)
+	if ((r = cli_json_set_str(body, "to", to, err)) < 0 ||
+	    (r = move_storage_opts(a, body, err)) < 0)
 		return r;
 	r = move_follow(cli, path, body, &job, err);
 	if (r != 0 || cli->json)
@@ -49,9 +85,11 @@ cmd_vm_move(struct cli *cli, const struct cli_args *a, struct err *err)
 	d = json_object_get(job, "details");
 	res = json_object_get(d, "result");
 	if (streq(jv_str(d, "mode"), "live"))
-		printf("vm '%s' moved to %s: live, shared storage, in %.1f s "
-		    "(downtime %lld ms, %.1f MiB sent in %lld passes%s)\n",
-		    a->pos[0], to, json_integer_value(json_object_get(d,
+		printf("vm '%s' moved to %s: live, %s, in %.1f s "
+		    "(downtime %lld ms, %.1f MiB of memory sent in %lld "
+		    "passes%s)\n", a->pos[0], to, streq(jv_str(d, "storage"),
+		    "copy") ? "shared-nothing (disks copied)" :
+		    "shared storage", json_integer_value(json_object_get(d,
 		    "total_ms")) / 1000.0, (long long)json_integer_value(
 		    json_object_get(res, "downtime_ms")),
 		    json_integer_value(json_object_get(res, "bytes")) /

@@ -81,7 +81,9 @@ mig_progress(struct job *job)
 	json_object_set_new(job->details, "throttle_pct",
 	    json_integer(json_integer_value(json_object_get(c->last,
 	    "cpu-throttle-percentage"))));
-	job_set_progress(job, sent, sent + rem, "bytes");
+	/* One bar for a shared-nothing move: the disks, then the memory. */
+	job_set_progress(job, c->disk_total + sent, c->disk_total + sent + rem,
+	    "bytes");
 }
 
 static void
@@ -189,6 +191,9 @@ mig_pre_switchover(struct job *job)
 	struct move_ctx *c = move_ctx(job);
 	int fp;
 
+	const char *err;
+	char why[400];
+
 	if (c->switchover_sent)
 		return;
 	if ((fp = move_failpoint(job, "move.pre-switchover")) != 0) {
@@ -196,8 +201,18 @@ mig_pre_switchover(struct job *job)
 			move_rollback_msg(job, "failpoint move.pre-switchover");
 		return;
 	}
-	if (c->switchover_sent)
+	/* Shared-nothing: the vCPUs are stopped; finish every mirror so the
+	 * destination's disks are exact, before the device state goes. */
+	if (move_copy(job) && !mig_cancel_mirrors(job, false)) {
+		job_wake_after(job, 100);
 		return;
+	}
+	if (move_copy(job) && (err = mig_mirror_error(job))) {
+		snprintf(why, sizeof(why), "a disk copy did not finish at the "
+		    "switchover: %s", err);
+		move_rollback_msg(job, why);
+		return;
+	}
 	c->switchover_sent = true;
 	(void)vm_qmp(job->vm, "migrate-continue", json_pack("{ss}", "state",
 	    "pre-switchover"), MOVE_QMP_MS, move_on_qmp);

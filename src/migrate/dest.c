@@ -1,13 +1,17 @@
 /* dest.c - vm.move-in on the destination host: receives one VM.
  *
- *  live:  start --QEMU -incoming defer, paused--> launching --QMP up:
- *         caps, key, migrate-incoming tcp:ADDR:0--> listening (details.uri
- *         for the source) --stream in, source asks: commit--> committing
- *         --`cont` ok--> done: VM RUNNING here
+ *  live:  start [--copy: qemu-img create each disk--> create-disks]
+ *         --QEMU -incoming defer, paused--> launching --QMP up: caps, key,
+ *         [copy: NBD server on a socket we bound, every disk exported
+ *         writable] migrate-incoming tcp:ADDR:0--> listening (details.uri,
+ *         details.nbd for the source) --stream in, source asks: commit-->
+ *         committing ([copy: nbd-server-stop] `cont`) --ok--> done: VM
+ *         RUNNING here
  *  cold:  the VM is recorded off or saved at once --> done
  *
  *  abort (any time before `cont` succeeded): SIGKILL the incoming QEMU,
- *  forget the VM --> failed (or cancelled when the source asked).
+ *  delete the disks this job created (copy), forget the VM --> failed (or
+ *  cancelled when the source asked).
  *
  * Nothing here may end the only copy: before the commit the source still
  * runs the VM, so aborting is always safe; the commit is the source's call
@@ -21,6 +25,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "agent.h"
 #include "jsonutil.h"
@@ -45,6 +52,7 @@ struct in_ctx {
 	struct peer_call *call;
 	uint64_t t0_ms, last_contact_ms;
 	bool launched, setup_sent, querying;
+	size_t disks_made;		/* copy: qemu-img create done */
 };
 
 static struct in_ctx *in_ctxs;
@@ -82,6 +90,12 @@ in_ctx_free(struct job *job)
 	}
 }
 
+static bool
+in_copy(const struct job *job)
+{
+	return streq(detail_str(job, "storage"), "copy");
+}
+
 /* Remove what this job made: the VM's row and runtime files.  Its console
  * log stays (it may hold the VM's history from an earlier stay here). */
 static void
@@ -89,6 +103,10 @@ in_forget_vm(struct job *job)
 {
 	struct vm *vm = job->vm;
 
+	job->child = child_free(job->child);
+	/* Copies: every path was checked free before this job made it. */
+	for (size_t i = 0; in_copy(job) && i < vm->row->n_disks; i++)
+		(void)unlink(vm->row->disks[i].path);
 	mig_psk_remove(vm, job->row->id);
 	vm_remove_run_files(vm);
 	(void)store_vm_delete(job->h->store, vm->row->uuid);
@@ -148,6 +166,54 @@ in_on_ignored(struct qmp *q, json_t *ret, const struct err *e, void *data)
 		    e->msg);
 }
 
+static void in_launch(struct job *job);
+
+static void
+in_on_disk_made(struct child *ch, int status, void *data)
+{
+	struct job *job = data;
+	struct in_ctx *c = in_ctx(job);
+	char why[300];
+
+	(void)ch;
+	job->child = child_free(job->child);
+	if (status != 0) {
+		snprintf(why, sizeof(why), "cannot create disk '%s' (qemu-img "
+		    "exit %d)", job->vm->row->disks[c->disks_made].path, status);
+		in_abort(job, -EIO, why);
+		return;
+	}
+	c->disks_made++;
+	job_poke(job);
+}
+
+/* Copy mode: one empty qcow2 of the same virtual size per disk. */
+static void
+in_make_disks(struct job *job)
+{
+	struct in_ctx *c = in_ctx(job);
+	struct vm_row *r = job->vm->row;
+	char size[32];
+	const char *argv[] = { job->h->cfg.qemu_img, "create", "-q", "-f",
+		"qcow2", NULL, size, NULL };
+	struct child_opts o = { .argv = argv, .die_with_parent = true };
+
+	if (job->child)
+		return;
+	if (c->disks_made == r->n_disks) {
+		in_launch(job);
+		return;
+	}
+	if (!job_phase_is(job, "create-disks"))
+		job_set_phase(job, "create-disks");
+	argv[5] = r->disks[c->disks_made].path;
+	snprintf(size, sizeof(size), "%llu",
+	    (unsigned long long)r->disks[c->disks_made].size_bytes);
+	if (child_spawn(job->h->loop, &o, in_on_disk_made, job,
+	    &job->child) < 0)
+		in_abort(job, -EIO, "cannot run qemu-img");
+}
+
 static void
 in_launch(struct job *job)
 {
@@ -162,6 +228,55 @@ in_launch(struct job *job)
 		in_abort(job, -EIO, err.msg);
 	else
 		job_wake_after(job, DEST_LAUNCH_MS);
+}
+
+/* Copy mode: the disks, exported writable over NBD (with the move's TLS
+ * key) on a socket ternd binds, so it knows the port before QEMU does. */
+static int
+in_nbd_start(struct job *job, const char *addr, const char *tls)
+{
+	struct vm *vm = job->vm;
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+		.ai_flags = AI_NUMERICHOST | AI_PASSIVE }, *ai = NULL;
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char port[16];
+	_cleanup_close_ int fd = -1;
+	json_t *args;
+	int r;
+
+	if (getaddrinfo(addr, "0", &hints, &ai) != 0)
+		return -EINVAL;
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	r = fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 ||
+	    listen(fd, 16) < 0 || getsockname(fd, (struct sockaddr *)&ss,
+	    &len) < 0 ? -errno : 0;
+	freeaddrinfo(ai);
+	if (r < 0)
+		return r;
+	snprintf(port, sizeof(port), "%u", ntohs(ss.ss_family == AF_INET6 ?
+	    ((struct sockaddr_in6 *)&ss)->sin6_port :
+	    ((struct sockaddr_in *)&ss)->sin_port));
+	if ((r = qmp_send_fd(vm->qmp, "getfd", json_pack("{ss}", "fdname",
+	    "tern-nbd"), fd, DEST_QMP_MS, in_on_qmp, vm)) < 0)
+		return r;
+	args = json_pack("{s{ss s{ss}}}", "addr", "type", "fd", "data", "str",
+	    "tern-nbd");
+	if (tls)
+		json_object_set_new(args, "tls-creds", json_string(tls));
+	(void)vm_qmp(vm, "nbd-server-start", args, DEST_QMP_MS, in_on_qmp);
+	for (size_t i = 0; i < vm->row->n_disks; i++) {
+		const char *d = vm->row->disks[i].name;
+		_cleanup_free_ char *node = xasprintf("%s-fmt", d);
+		_cleanup_free_ char *id = xasprintf("exp-%s", d);
+
+		(void)vm_qmp(vm, "block-export-add", json_pack("{ss ss ss ss "
+		    "sb}", "type", "nbd", "id", id, "node-name", node, "name",
+		    d, "writable", true), DEST_QMP_MS, in_on_qmp);
+	}
+	json_object_set_new(job->details, "nbd", json_sprintf(strchr(addr,
+	    ':') ? "[%s]:%s" : "%s:%s", addr, port));
+	return 0;
 }
 
 static void
@@ -204,6 +319,11 @@ in_setup(struct job *job)
 	(void)vm_qmp(vm, "migrate-set-parameters", json_pack("{si ss}",
 	    "multifd-channels", channels > 1 ? channels : 2, "tls-creds",
 	    c->psk[0] ? objid : ""), DEST_QMP_MS, in_on_qmp);
+	if (in_copy(job) && in_nbd_start(job, addr, c->psk[0] ? objid : NULL)
+	    < 0) {
+		in_abort(job, -EIO, "cannot open the NBD socket for the disks");
+		return;
+	}
 	uri = strchr(addr, ':') ? xasprintf("tcp:[%s]:0", addr) :
 	    xasprintf("tcp:%s:0", addr);
 	(void)vm_qmp(vm, "migrate-incoming", json_pack("{ss}", "uri", uri),
@@ -408,7 +528,14 @@ in_step(struct job *job)
 			job_finish(job, 0, NULL);
 			return;
 		}
-		in_launch(job);
+		if (in_copy(job))
+			in_make_disks(job);
+		else
+			in_launch(job);
+		return;
+	}
+	if (job_phase_is(job, "create-disks")) {
+		in_make_disks(job);
 		return;
 	}
 	if (vm->last_error && !job_phase_is(job, "committing")) {
@@ -477,6 +604,9 @@ migrate_commit(struct host *h, int64_t id, struct err *err)
 		    vm->mig_status[0] ? vm->mig_status : "no status");
 	in_ctx(job)->call = peer_call_cancel(in_ctx(job)->call);
 	job_set_phase(job, "committing");
+	if (in_copy(job))	/* the source's mirrors are done */
+		(void)vm_qmp(vm, "nbd-server-stop", NULL, DEST_QMP_MS,
+		    in_on_ignored);
 	if (vm_qmp(vm, "cont", NULL, DEST_QMP_MS, in_on_cont) < 0)
 		return err_set(err, -EIO, "QMP of vm '%s' is not connected",
 		    vm->row->name);
@@ -487,15 +617,20 @@ migrate_commit(struct host *h, int64_t id, struct err *err)
 
 int
 migrate_incoming(struct host *h, const char *peer_fp, const json_t *body,
-    struct job **ret_job, struct err *err)
+    struct job **ret_job, json_t **ret_check, struct err *err)
 {
 	static const char *const fields[] = { "check", "mode", "vm",
-		"address", "psk", "source_job", "channels", NULL };
+		"address", "psk", "source_job", "channels", "storage", "pool",
+		"disk_pools", NULL };
 	struct peer_info p = { 0 };
 	struct vm_row *row = NULL;
-	const char *mode = NULL, *addr = NULL, *psk = NULL;
+	const char *mode = NULL, *addr = NULL, *psk = NULL, *storage = "auto";
+	const char *pool = NULL;
 	int64_t src_job = 0, channels = 1;
 	bool check = false, live;
+	struct wire_opts opt = { 0 };
+	const json_t *vmj = json_object_get(body, "vm");
+	json_t *dp = json_object_get(body, "disk_pools");
 	struct vm *vm;
 	struct job *job;
 	int r;
@@ -508,6 +643,8 @@ migrate_incoming(struct host *h, const char *peer_fp, const json_t *body,
 	    (r = json_get_str(body, "mode", true, &mode, err)) < 0 ||
 	    (r = json_get_str(body, "address", false, &addr, err)) < 0 ||
 	    (r = json_get_str(body, "psk", false, &psk, err)) < 0 ||
+	    (r = json_get_str(body, "storage", false, &storage, err)) < 0 ||
+	    (r = json_get_str(body, "pool", false, &pool, err)) < 0 ||
 	    (r = json_get_int(body, "source_job", !check, 1, INT64_MAX,
 	    &src_job, err)) < 0 ||
 	    (r = json_get_int(body, "channels", false, 1, 8, &channels,
@@ -516,6 +653,16 @@ migrate_incoming(struct host *h, const char *peer_fp, const json_t *body,
 	live = streq(mode, "live");
 	if (!live && !streq(mode, "cold")) {
 		r = err_set(err, -EINVAL, "mode must be live or cold");
+		goto out;
+	}
+	if (!streq(storage, "auto") && !streq(storage, "shared") &&
+	    !streq(storage, "copy")) {
+		r = err_set(err, -EINVAL, "storage must be auto, shared or "
+		    "copy");
+		goto out;
+	}
+	if (dp && !json_is_object(dp)) {
+		r = err_set(err, -EINVAL, "disk_pools must be an object");
 		goto out;
 	}
 	if (psk && (strlen(psk) != 64 || strspn(psk, "0123456789abcdef") !=
@@ -533,11 +680,31 @@ migrate_incoming(struct host *h, const char *peer_fp, const json_t *body,
 		r = err_set(err, -EINVAL, "a cold move has no stream to key");
 		goto out;
 	}
-	if ((r = wire_vm_resolve(h, json_object_get(body, "vm"), live, &row,
-	    err)) < 0)
+	opt.running = live;
+	opt.copy = streq(storage, "copy") || (streq(storage, "auto") &&
+	    json_is_object(vmj) && !wire_vm_shared(h, vmj));
+	opt.pool = pool;
+	opt.disk_pools = dp;
+	if (opt.copy && !live) {
+		r = err_set(err, -EINVAL, "host %s does not mount the storage "
+		    "of this vm, and a vm that is off or saved moves only "
+		    "over shared storage: start it to move it live (its "
+		    "disks are copied), or export and import it",
+		    h->cfg.name);
+		goto out;
+	}
+	if ((pool || dp) && !opt.copy) {
+		r = err_set(err, -EINVAL, "a destination pool is for copied "
+		    "disks; these are on storage host %s shares (force a "
+		    "copy with --copy-storage)", h->cfg.name);
+		goto out;
+	}
+	if ((r = wire_vm_resolve(h, vmj, &opt, &row, err)) < 0)
 		goto out;
 	if (check) {
 		row = vm_row_free(row);
+		*ret_check = json_pack("{sb ss}", "ok", true, "storage",
+		    opt.copy ? "copy" : "shared");
 		goto out;
 	}
 	if (!live && row->state_file) {
@@ -553,9 +720,10 @@ migrate_incoming(struct host *h, const char *peer_fp, const json_t *body,
 	}
 	vm = vm_add(h, row);
 	r = job_create(h, &job_vm_move_in, vm, json_pack("{ss ss ss ss sI ss "
-	    "sI}", "source_host", p.name, "source_url", p.url, "source_fp",
+	    "sI ss}", "source_host", p.name, "source_url", p.url, "source_fp",
 	    p.fp, "mode", mode, "source_job", (json_int_t)src_job, "address",
-	    addr ? addr : "", "channels", (json_int_t)channels), &job, err);
+	    addr ? addr : "", "channels", (json_int_t)channels, "storage",
+	    opt.copy ? "copy" : "shared"), &job, err);
 	if (r < 0) {
 		(void)store_vm_delete(h->store, vm->row->uuid);
 		vm_remove(vm);

@@ -9,6 +9,7 @@
 
 #include "job.h"
 #include "qmp.h"
+#include "util.h"
 
 struct vm;
 
@@ -18,7 +19,8 @@ struct move_ctx {
 	struct move_ctx *next;
 	struct host *h;
 	int64_t id;			/* the job's */
-	uint64_t t0_ms;			/* monotonic, the job's start */
+	uint64_t t0_ms;			/* monotonic, the move's start */
+	uint64_t phase_t0_ms;		/* dest-wait began */
 
 	/* the one call to the destination in flight, and its reply */
 	struct peer_call *call;
@@ -48,10 +50,19 @@ struct move_ctx {
 	uint64_t fp_until_ms;
 	uint64_t slow_until_ms;		/* its delay: stream held slow */
 
+	/* the disks (shared-nothing) */
+	bool tls_obj;			/* the key's QEMU object exists */
+	bool mirrors_started, mirrors_cancelled, blk_querying, jobs_querying;
+	json_t *blk;			/* query-block, for the nodes */
+	uint64_t disk_done, disk_total;	/* from query-block-jobs */
+	uint64_t disk_progress_ms;
+
 	/* commit, rollback, resolve */
 	uint64_t commit_t0;
 	bool rb_cancel_sent, rb_cont_sent, cont_done, cont_ok;
 	char cont_err[256];
+	int dest_verdict;		/* copy: 1 it runs there, -1 it won't */
+	bool asked_warned;
 	bool quit_sent;
 	uint64_t quit_at_ms;
 };
@@ -61,6 +72,12 @@ static inline const char *
 detail_str(const struct job *job, const char *key)
 {
 	return json_string_value(json_object_get(job->details, key));
+}
+
+static inline bool
+move_copy(const struct job *job)
+{
+	return streq(detail_str(job, "storage"), "copy");
 }
 
 static inline int64_t
@@ -89,5 +106,16 @@ int mig_psk_write(struct vm *vm, int64_t job_id, const char *psk,
 void mig_psk_remove(struct vm *vm, int64_t job_id);
 int move_psk_write(struct job *job, const char *endpoint);
 void move_psk_remove(struct job *job);
+/* mirror.c: shared-nothing, the disks: NBD nodes and mirrors to the
+ * destination, their progress and errors, ending them at the switchover
+ * (cancel_mirrors(job, false): a clean finish) or on the way back (true:
+ * abandon), and the QMP object of the move's TLS key. */
+void mig_mirroring(struct job *job);
+const char *mig_mirror_error(struct job *job);
+/* true once every mirror ended (started by this process or not). */
+bool mig_cancel_mirrors(struct job *job, bool force);
+void mig_tls_object(struct job *job);
+void mig_mirror_cleanup(struct job *job);
+
 /* source.c: undo and end, leaving the VM here. */
 void move_rollback_msg(struct job *job, const char *why);

@@ -32,10 +32,11 @@ int migrate_move_start(struct host *h, struct vm *vm, const json_t *body,
     struct job **ret_job, struct err *err);
 
 /* Destination: POST /v1/migrations from the peer with fingerprint
- * peer_fp.  {"check": true} only validates (reply {}); otherwise records
- * the VM and starts vm.move-in (*ret_job). */
+ * peer_fp.  {"check": true} only validates (*ret_check: {"ok", "storage":
+ * shared|copy}); otherwise records the VM and starts vm.move-in
+ * (*ret_job). */
 int migrate_incoming(struct host *h, const char *peer_fp, const json_t *body,
-    struct job **ret_job, struct err *err);
+    struct job **ret_job, json_t **ret_check, struct err *err);
 /* Destination: POST /v1/migrations/JOB/commit: resume the VM here. */
 int migrate_commit(struct host *h, int64_t job_id, struct err *err);
 
@@ -72,12 +73,22 @@ int link_measure(struct host *h, const struct peer_info *p,
     void (*done)(struct host *h, const char *peer, uint64_t rate,
     const struct err *e, void *data), void *data, struct err *err);
 
-/* wire.c: the VM's description for the destination, and the
- * destination's parse of it into a new row (state incoming when running,
- * else off). */
-int wire_vm_describe(struct host *h, const struct vm *vm, json_t **ret,
-    struct err *err);
-int wire_vm_resolve(struct host *h, const json_t *o, bool running,
-    struct vm_row **ret_row, struct err *err);
+/* wire.c: the VM's description for the destination (copy: its disks
+ * will be copied, so they need not be in a pool the destination shares),
+ * and the destination's parse of it into a new row (state incoming when
+ * running, else off). */
+struct wire_opts {
+	bool running;		/* a live move (memory reservation) */
+	bool copy;		/* shared-nothing: new disks in pools here */
+	const char *pool;	/* copy: the pool for every disk; NULL first */
+	const json_t *disk_pools;	/* copy: {"vda": POOL} overrides */
+};
+int wire_vm_describe(struct host *h, const struct vm *vm, bool copy,
+    json_t **ret, struct err *err);
+int wire_vm_resolve(struct host *h, const json_t *o,
+    const struct wire_opts *opt, struct vm_row **ret_row, struct err *err);
+/* Every disk (and saved state) of description o is on storage this host
+ * mounts. */
+bool wire_vm_shared(struct host *h, const json_t *o);
 
 extern const struct job_ops job_vm_move, job_vm_move_in, job_peer_measure;

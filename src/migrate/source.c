@@ -81,6 +81,8 @@ move_ctx_free(struct job *job)
 		*p = c->next;
 		c->call = peer_call_cancel(c->call);
 		json_decref(c->last);
+		json_decref(c->blk);
+		json_decref(c->reply);
 		explicit_bzero(c->psk, sizeof(c->psk));
 		free(c);
 		return;
@@ -119,6 +121,8 @@ move_finish(struct job *job, int r, const char *fmt, ...)
 		vsnprintf(msg, sizeof(msg), fmt, ap);
 		va_end(ap);
 	}
+	if (move_copy(job))
+		mig_mirror_cleanup(job);
 	move_psk_remove(job);
 	move_ctx_free(job);
 	if (job->vm) {		/* no stale QMP error for the next job */
@@ -314,6 +318,10 @@ move_forget(struct job *job)
 
 	move_psk_remove(job);
 	vm_remove_run_files(vm);
+	/* Shared-nothing: the destination runs on its copies now. */
+	for (size_t i = 0; move_copy(job) && i < vm->row->n_disks; i++)
+		if (vm->row->disks[i].owned)
+			(void)unlink(vm->row->disks[i].path);
 	(void)store_vm_delete(job->h->store, vm->row->uuid);
 	json_object_set_new(job->details, "total_ms",
 	    json_integer((json_int_t)(now_ms() - c->t0_ms)));
@@ -336,6 +344,20 @@ move_forget(struct job *job)
 
 /* ---- the phases ---- */
 
+/* The destination pools asked for (copied disks), into body. */
+static json_t *
+move_body(struct job *job, json_t *body)
+{
+	const char *pool = detail_str(job, "dest_pool");
+	json_t *dp = json_object_get(job->details, "dest_disk_pools");
+
+	if (pool)
+		json_object_set_new(body, "pool", json_string(pool));
+	if (dp)
+		json_object_set(body, "disk_pools", dp);
+	return body;
+}
+
 static void
 move_start(struct job *job)
 {
@@ -355,14 +377,15 @@ move_start(struct job *job)
 		    vm_state_name(vm->state));
 		return;
 	}
-	if (wire_vm_describe(job->h, vm, &desc, &err) < 0) {
+	if (wire_vm_describe(job->h, vm, move_live(job), &desc, &err) < 0) {
 		move_finish(job, -EINVAL, "%s", err.msg);
 		return;
 	}
 	job_set_phase(job, "check");
-	move_call(job, "POST", "/v1/migrations", json_pack("{sb ss so ss}",
-	    "check", true, "mode", detail_str(job, "mode"), "vm", desc,
-	    "address", addr ? addr : ""), MOVE_CALL_MS);
+	move_call(job, "POST", "/v1/migrations", move_body(job, json_pack(
+	    "{sb ss so ss ss}", "check", true, "mode", detail_str(job,
+	    "mode"), "vm", desc, "address", addr ? addr : "", "storage",
+	    detail_str(job, "storage_req"))), MOVE_CALL_MS);
 }
 
 static void
@@ -377,6 +400,15 @@ move_checked(struct job *job)
 		    "refused the move", move_reply_msg(c));
 		return;
 	}
+	json_object_set_new(job->details, "storage", json_string(
+	    json_string_value(json_object_get(c->reply, "storage")) ?:
+	    "shared"));
+	if (move_copy(job))
+		host_event(job->h, "info", job->vm, job->row->id, "moving to "
+		    "%s shared-nothing: host %s does not mount this vm's "
+		    "storage%s, so its disks are copied", detail_str(job,
+		    "peer"), detail_str(job, "peer"), streq(detail_str(job,
+		    "storage_req"), "copy") ? " or a copy was asked for" : "");
 	job_set_phase(job, move_live(job) ? "queued" : "prepare");
 	job_poke(job);
 }
@@ -389,6 +421,8 @@ move_queued(struct job *job)
 		return;
 	}
 	job_set_queued(job, false);
+	move_ctx(job)->t0_ms = now_ms();	/* time in the queue is not the
+						 * move's */
 	job_set_phase(job, "measure");
 	job_poke(job);
 }
@@ -455,13 +489,15 @@ move_prepare(struct job *job)
 	    "peer_url"));
 	int channels = move_live(job) ? link_channels(c->rate) : 1;
 
-	if (wire_vm_describe(job->h, job->vm, &desc, &err) < 0) {
+	if (wire_vm_describe(job->h, job->vm, move_live(job), &desc,
+	    &err) < 0) {
 		move_finish(job, -EINVAL, "%s", err.msg);
 		return;
 	}
-	body = json_pack("{ss so ss sI si}", "mode", detail_str(job, "mode"),
-	    "vm", desc, "address", addr ? addr : "", "source_job",
-	    (json_int_t)job->row->id, "channels", channels);
+	body = move_body(job, json_pack("{ss so ss sI si ss}", "mode",
+	    detail_str(job, "mode"), "vm", desc, "address", addr ? addr : "",
+	    "source_job", (json_int_t)job->row->id, "channels", channels,
+	    "storage", detail_str(job, "storage")));
 	if (move_live(job) && !job->h->cfg.migration_plain) {
 		if (getrandom(key, sizeof(key), 0) != sizeof(key)) {
 			json_decref(body);
@@ -504,8 +540,10 @@ move_dest_wait(struct job *job)
 	struct move_ctx *c = move_ctx(job);
 	_cleanup_free_ char *path = xasprintf("/v1/jobs/%lld",
 	    (long long)detail_int(job, "dest_job"));
-	const char *st, *uri;
+	const char *st, *uri, *nbd;
 
+	if (!c->phase_t0_ms)
+		c->phase_t0_ms = now_ms();
 	if (c->replied) {
 		c->replied = false;
 		st = json_string_value(json_object_get(c->reply, "state"));
@@ -524,14 +562,21 @@ move_dest_wait(struct job *job)
 			    c->reply, "error")) ?: st);
 			return;
 		}
-		if (c->reply_status == 200 && uri && move_live(job)) {
+		nbd = json_string_value(json_object_get(json_object_get(
+		    c->reply, "details"), "nbd"));
+		if (c->reply_status == 200 && uri && move_live(job) &&
+		    (nbd || !move_copy(job))) {
 			json_object_set_new(job->details, "uri",
 			    json_string(uri));
-			job_set_phase(job, "migrating");
+			if (nbd)
+				json_object_set_new(job->details, "nbd",
+				    json_string(nbd));
+			job_set_phase(job, move_copy(job) ? "mirroring" :
+			    "migrating");
 			job_poke(job);
 			return;
 		}
-		if (now_ms() - c->t0_ms > MOVE_COMMIT_MS * 4) {
+		if (now_ms() - c->phase_t0_ms > MOVE_COMMIT_MS * 4) {
 			move_rollback(job, "host %s did not get ready in "
 			    "time: %s", detail_str(job, "peer"),
 			    c->reply_status ? (st ? st : "?") : c->reply_err);
@@ -596,17 +641,7 @@ move_begin_stream(struct job *job)
 	    "max-cpu-throttle", 20, "cpu-throttle-initial", 10,
 	    "multifd-channels", multifd ? (int)detail_int(job, "channels") :
 	    2, "tls-creds", tls ? objid : "");
-	if (tls) {
-		if (move_psk_write(job, "client") < 0) {
-			json_decref(params);
-			move_rollback(job, "cannot write the migration key");
-			return;
-		}
-		(void)vm_qmp(vm, "object-add", json_pack("{ss ss ss ss ss}",
-		    "qom-type", "tls-creds-psk", "id", objid, "dir",
-		    c->psk_dir, "endpoint", "client", "username", "tern"),
-		    MOVE_QMP_MS, move_on_qmp);
-	}
+	mig_tls_object(job);
 	(void)vm_qmp(vm, "migrate-set-parameters", params, MOVE_QMP_MS,
 	    move_on_qmp);
 	(void)vm_qmp(vm, "migrate", json_pack("{ss}", "uri",
@@ -714,6 +749,11 @@ move_migrating(struct job *job)
 		    vm->last_error);
 		return;
 	}
+	if (move_copy(job) && !c->mirrors_cancelled && mig_mirror_error(job)) {
+		move_rollback(job, "copying the disks to %s failed: %s",
+		    detail_str(job, "peer"), mig_mirror_error(job));
+		return;
+	}
 	if (c->polled) {
 		c->polled = false;
 		mig_progress(job);
@@ -739,6 +779,9 @@ move_migrating(struct job *job)
 	}
 	if (streq(st, "completed")) {
 		mig_record_result(job);
+		/* From here the destination may run the VM (persisted:
+		 * a restart must ask before resuming here). */
+		json_object_set_new(job->details, "commit_sent", json_true());
 		job_set_phase(job, "commit");
 		job_poke(job);
 		return;
@@ -823,6 +866,58 @@ move_on_cont(struct qmp *q, json_t *ret, const struct err *e, void *data)
 	job_poke(vm->job);
 }
 
+/* Shared-nothing after the commit may have gone: nothing arbitrates
+ * between two copies of the disks, so the destination's word decides.
+ * True when it does not run the VM (and never will); meanwhile the VM
+ * stays paused here, however long the destination takes to answer. */
+static bool
+move_ask_dest(struct job *job)
+{
+	struct move_ctx *c = move_ctx(job);
+	_cleanup_free_ char *path = xasprintf("/v1/jobs/%lld",
+	    (long long)detail_int(job, "dest_job"));
+	const char *st, *ph;
+
+	if (c->dest_verdict)
+		return c->dest_verdict < 0;
+	if (c->call)
+		return false;
+	if (c->replied) {
+		c->replied = false;
+		st = json_string_value(json_object_get(c->reply, "state"));
+		ph = json_string_value(json_object_get(c->reply, "phase"));
+		if (c->reply_status == 200 && streq(st, "succeeded")) {
+			c->dest_verdict = 1;
+			host_event(job->h, "info", job->vm, job->row->id, "host "
+			    "%s runs the vm: the move is committed",
+			    detail_str(job, "peer"));
+			job_set_phase(job, "committed");
+			job_poke(job);
+			return false;
+		}
+		if (c->reply_status == 200 && (streq(st, "failed") ||
+		    streq(st, "cancelled"))) {
+			c->dest_verdict = -1;
+			return true;
+		}
+		if (c->reply_status == 200 && streq(ph, "listening")) {
+			/* It never got the commit: call it off. */
+			move_cancel_dest(job);
+		} else if (!c->asked_warned) {
+			c->asked_warned = true;
+			host_event(job->h, "warning", job->vm, job->row->id,
+			    "waiting for host %s to say whether it runs the "
+			    "vm (%s); the vm stays paused here until it does",
+			    detail_str(job, "peer"), c->reply_status ?
+			    (st ? st : "?") : c->reply_err);
+		}
+		job_wake_after(job, 1000);
+		return false;
+	}
+	move_call(job, "GET", path, NULL, MOVE_CALL_MS);
+	return false;
+}
+
 /* resolve and rollback: make this copy run, unless the destination
  * holds the image lock (then it runs there, and this one ends). */
 static void
@@ -844,6 +939,12 @@ move_settle(struct job *job)
 		(void)vm_qmp(vm, "migrate_cancel", NULL, MOVE_QMP_MS,
 		    move_on_qmp);
 		c->rb_cancel_sent = true;
+	}
+	if (move_copy(job)) {
+		(void)mig_cancel_mirrors(job, true);
+		if (json_is_true(json_object_get(job->details,
+		    "commit_sent")) && !move_ask_dest(job))
+			return;
 	}
 	if (c->cont_done && !c->cont_ok) {
 		c->cont_done = c->rb_cont_sent = false;
@@ -991,6 +1092,8 @@ move_step(struct job *job)
 		move_prepared(job);
 	else if (job_phase_is(job, "dest-wait"))
 		move_dest_wait(job);
+	else if (job_phase_is(job, "mirroring"))
+		mig_mirroring(job);
 	else if (job_phase_is(job, "migrating") ||
 	    job_phase_is(job, "switchover"))
 		move_migrating(job);
@@ -1035,14 +1138,36 @@ int
 migrate_move_start(struct host *h, struct vm *vm, const json_t *body,
     struct job **ret_job, struct err *err)
 {
-	static const char *const fields[] = { "to", NULL };
+	static const char *const fields[] = { "to", "copy_storage", "pool",
+		"disks", NULL };
 	struct peer_info p = { 0 };
-	const char *to = NULL;
+	const char *to = NULL, *pool = NULL, *k;
+	json_t *disks = json_object_get(body, "disks"), *v, *d;
+	bool copy = false;
 	int r;
 
 	if ((r = json_check_fields(body, fields, "vm move", err)) < 0 ||
-	    (r = json_get_str(body, "to", true, &to, err)) < 0)
+	    (r = json_get_str(body, "to", true, &to, err)) < 0 ||
+	    (r = json_get_bool(body, "copy_storage", &copy, err)) < 0 ||
+	    (r = json_get_str(body, "pool", false, &pool, err)) < 0)
 		return r;
+	if (disks && !json_is_object(disks))
+		return err_set(err, -EINVAL, "disks must map disk names to "
+		    "pools");
+	json_object_foreach(disks, k, v) {
+		bool known = false;
+
+		for (size_t i = 0; i < vm->row->n_disks; i++)
+			known |= streq(vm->row->disks[i].name, k);
+		if (!known)
+			return err_set(err, -EINVAL, "vm '%s' has no disk "
+			    "'%.16s'", vm->row->name, k);
+		if (!json_is_string(v) || !name_is_valid(json_string_value(v)))
+			return err_set(err, -EINVAL, "disk %.16s: a pool name "
+			    "is expected", k);
+	}
+	if (pool && !name_is_valid(pool))
+		return err_set(err, -EINVAL, "invalid pool name '%.64s'", pool);
 	if (!h->peers)
 		return err_set(err, -EINVAL, "this host has no HTTPS identity "
 		    "to reach peers with (start ternd with --listen)");
@@ -1064,8 +1189,14 @@ migrate_move_start(struct host *h, struct vm *vm, const json_t *body,
 		    "off or saved vm moves", vm->row->name,
 		    vm_state_name(vm->state));
 	}
-	r = job_create(h, &job_vm_move, vm, json_pack("{ss ss ss}", "peer",
-	    p.name, "peer_url", p.url, "peer_fp", p.fp), ret_job, err);
+	d = json_pack("{ss ss ss ss}", "peer", p.name, "peer_url", p.url,
+	    "peer_fp", p.fp, "storage_req", copy || pool || disks ? "copy" :
+	    "auto");
+	if (pool)
+		json_object_set_new(d, "dest_pool", json_string(pool));
+	if (disks)
+		json_object_set(d, "dest_disk_pools", disks);
+	r = job_create(h, &job_vm_move, vm, d, ret_job, err);
 	peer_info_done(&p);
 	if (r < 0)
 		return r;

@@ -11,8 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "fsutil.h"
 #include "jsonutil.h"
 #include "migrate.h"
 #include "qemu.h"
@@ -88,9 +90,17 @@ wire_cpu_flags(void)
 	return flags;
 }
 
+static uint64_t
+wire_allocated(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 ? (uint64_t)st.st_blocks * 512 : 0;
+}
+
 int
-wire_vm_describe(struct host *h, const struct vm *vm, json_t **ret,
-    struct err *err)
+wire_vm_describe(struct host *h, const struct vm *vm, bool copy,
+    json_t **ret, struct err *err)
 {
 	const struct vm_row *r = vm->row;
 	_cleanup_json_ json_t *o = json_object();
@@ -105,15 +115,20 @@ wire_vm_describe(struct host *h, const struct vm *vm, json_t **ret,
 		char what[32];
 
 		snprintf(what, sizeof(what), "disk %s", d->name);
-		if ((rc = wire_file(h, what, d->path, &f, err)) < 0)
-			return rc;
+		if ((rc = wire_file(h, what, d->path, &f, err)) < 0) {
+			if (!copy)
+				return rc;
+			f = json_object();	/* copied: where is moot */
+		}
 		json_object_set_new(f, "name", json_string(d->name));
+		json_object_set_new(f, "allocated_bytes",
+		    json_integer((json_int_t)wire_allocated(d->path)));
 		json_object_set_new(f, "size_bytes",
 		    json_integer((json_int_t)d->size_bytes));
 		json_object_set_new(f, "owned", json_boolean(d->owned));
 		json_array_append_new(disks, f);
 	}
-	if (r->state_file) {
+	if (r->state_file && !copy) {
 		if ((rc = wire_file(h, "saved state", r->state_file, &f,
 		    err)) < 0)
 			return rc;
@@ -180,7 +195,7 @@ wire_resolve_file(struct host *h, const json_t *f, const char *what,
     char **ret_path, char **ret_pool, struct err *err)
 {
 	static const char *const fields[] = { "pool_id", "rel", "name",
-		"size_bytes", "owned", NULL };
+		"size_bytes", "owned", "allocated_bytes", NULL };
 	const char *id = NULL, *rel = NULL;
 	_cleanup_free_ char *dir = NULL;
 	char *path;
@@ -215,10 +230,73 @@ wire_resolve_file(struct host *h, const json_t *f, const char *what,
 	return 0;
 }
 
+/* Copy mode: the disk's new file in the pool chosen for it here. */
+static int
+wire_copy_target(struct host *h, const struct wire_opts *opt,
+    const char *vm_name, struct disk_row *k, uint64_t allocated,
+    uint64_t *need, struct err *err)
+{
+	const char *pool = json_string_value(json_object_get(opt->disk_pools,
+	    k->name));
+	_cleanup_free_ char *first = NULL;
+	struct obj_row *rows;
+	size_t n;
+	char *dir;
+
+	if (!pool)
+		pool = opt->pool;
+	if (!pool && store_obj_list(h->store, STORE_POOL, &rows, &n) == 0) {
+		if (n)
+			first = xstrdup(rows[0].name);
+		obj_rows_free(rows, n);
+		pool = first;
+	}
+	if (!pool)
+		return err_set(err, -ENOENT, "host %s has no storage pool to "
+		    "copy disk %s into", h->cfg.name, k->name);
+	if (!name_is_valid(pool) || !(dir = host_pool_path(h, pool)))
+		return err_set(err, -ENOENT, "host %s has no pool named "
+		    "'%.64s'", h->cfg.name, pool);
+	k->path = xasprintf("%s/%s-%s.qcow2", dir, vm_name, k->name);
+	k->pool = xstrdup(pool);
+	free(dir);
+	if (access(k->path, F_OK) == 0)
+		return err_set(err, -EEXIST, "disk %s: '%s' already exists on "
+		    "host %s; remove it or pick another pool", k->name,
+		    k->path, h->cfg.name);
+	*need += allocated;
+	return 0;
+}
+
+/* The pools copies go to must hold what the disks hold now. */
+static int
+wire_check_space(struct host *h, const struct vm_row *row,
+    const uint64_t *need, struct err *err)
+{
+	for (size_t i = 0; i < row->n_disks; i++) {
+		uint64_t sum = 0, avail = 0;
+		_cleanup_free_ char *dir = host_pool_path(h,
+		    row->disks[i].pool);
+
+		for (size_t j = 0; j < row->n_disks; j++)
+			if (streq(row->disks[j].pool, row->disks[i].pool))
+				sum += need[j];
+		if (dir && fs_free_bytes(dir, &avail) == 0 && sum > avail)
+			return err_set(err, -ENOSPC, "pool '%s' on host %s has "
+			    "%llu MiB free; the vm's disks there hold %llu MiB",
+			    row->disks[i].pool, h->cfg.name,
+			    (unsigned long long)(avail >> 20),
+			    (unsigned long long)((sum + (1 << 20) - 1) >> 20));
+	}
+	return 0;
+}
+
 static int
 wire_parse_disks(struct host *h, const json_t *arr, struct vm_row *row,
-    struct err *err)
+    const struct wire_opts *opt, struct err *err)
 {
+	uint64_t need[VM_MAX_DISKS] = { 0 };
+
 	size_t i;
 	json_t *d;
 
@@ -249,8 +327,17 @@ wire_parse_disks(struct host *h, const json_t *arr, struct vm_row *row,
 		k->size_bytes = size;
 		k->owned = owned;
 		row->n_disks++;
-		if ((r = wire_resolve_file(h, d, name, &k->path, &k->pool,
-		    err)) < 0)
+		if (opt->copy) {
+			int64_t alloc = 0;
+
+			k->owned = true;	/* this host makes the copy */
+			if ((r = json_get_int(d, "allocated_bytes", true, 0,
+			    INT64_MAX, &alloc, err)) < 0 ||
+			    (r = wire_copy_target(h, opt, row->name, k, alloc,
+			    &need[i], err)) < 0)
+				return r;
+		} else if ((r = wire_resolve_file(h, d, name, &k->path,
+		    &k->pool, err)) < 0)
 			return r;
 		for (size_t j = 0; j + 1 < row->n_disks; j++)
 			if (streq(row->disks[j].path, k->path))
@@ -258,7 +345,30 @@ wire_parse_disks(struct host *h, const json_t *arr, struct vm_row *row,
 				    "are the same file", row->disks[j].name,
 				    name);
 	}
-	return 0;
+	return opt->copy ? wire_check_space(h, row, need, err) : 0;
+}
+
+static bool
+wire_file_shared(struct host *h, const json_t *f)
+{
+	const char *id = json_string_value(json_object_get(f, "pool_id"));
+	char *dir = id ? wire_pool_by_id(h, id) : NULL;
+
+	free(dir);
+	return dir != NULL;
+}
+
+bool
+wire_vm_shared(struct host *h, const json_t *o)
+{
+	json_t *disks = json_object_get(o, "disks"), *d;
+	json_t *sf = json_object_get(o, "state_file");
+	size_t i;
+
+	json_array_foreach(disks, i, d)
+		if (!wire_file_shared(h, d))
+			return false;
+	return !sf || wire_file_shared(h, sf);
 }
 
 static int
@@ -386,9 +496,10 @@ wire_json_text(const json_t *o, const char *key, char **ret,
 }
 
 int
-wire_vm_resolve(struct host *h, const json_t *o, bool running,
+wire_vm_resolve(struct host *h, const json_t *o, const struct wire_opts *opt,
     struct vm_row **ret_row, struct err *err)
 {
+	bool running = opt->running;
 	static const char *const fields[] = { "uuid", "name", "cpus",
 		"memory_mib", "cpu_compat", "cpu_model", "cpu_flags",
 		"qemu_version", "accel", "kernel", "initrd", "cmdline",
@@ -440,12 +551,17 @@ wire_vm_resolve(struct host *h, const json_t *o, bool running,
 	    (running && (r = wire_check_memory(h, mem, err)) < 0) ||
 	    (r = wire_json_text(o, "services", &row->services, err)) < 0 ||
 	    (r = wire_json_text(o, "kvp", &row->kvp, err)) < 0 ||
-	    (r = wire_parse_disks(h, json_object_get(o, "disks"), row,
+	    (r = wire_parse_disks(h, json_object_get(o, "disks"), row, opt,
 	    err)) < 0 ||
 	    (r = wire_parse_nics(h, json_object_get(o, "nics"), row,
 	    err)) < 0)
 		goto fail;
 	sf = json_object_get(o, "state_file");
+	if (sf && opt->copy) {
+		r = err_set(err, -EINVAL, "a saved state does not travel with "
+		    "copied disks");
+		goto fail;
+	}
 	if (sf && (r = wire_resolve_file(h, sf, "saved state",
 	    &row->state_file, NULL, err)) < 0)
 		goto fail;

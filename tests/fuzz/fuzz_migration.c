@@ -54,12 +54,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	json_t *o = NULL;
 	struct vm_row *row = NULL;
+	struct wire_opts opt = { .running = size & 1, .copy = size & 2 };
 
 	if (!h.store)
 		setup();
 	if (json_parse_object((const char *)data, size, &o, NULL) < 0)
 		return 0;
-	if (wire_vm_resolve(&h, o, size & 1, &row, NULL) == 0) {
+	(void)wire_vm_shared(&h, o);
+	if (wire_vm_resolve(&h, o, &opt, &row, NULL) == 0) {
 		for (size_t i = 0; i < row->n_disks; i++)
 			if (!path_is_under(row->disks[i].path, pool))
 				abort();

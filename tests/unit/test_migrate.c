@@ -18,6 +18,8 @@ static char dir[] = "/tmp/tern-test-migrate-XXXXXX";
 static struct store *st;
 static struct host hs, hd;	/* source and destination, one store */
 static char pool[256];
+static const struct wire_opts live = { .running = true };
+static const struct wire_opts cold = { 0 };
 
 static void
 fixture(void)
@@ -81,7 +83,7 @@ describe(struct vm_row *row)
 	struct err err = { 0 };
 	json_t *o = NULL;
 
-	if (wire_vm_describe(&hs, &vm, &o, &err) < 0) {
+	if (wire_vm_describe(&hs, &vm, false, &o, &err) < 0) {
 		fprintf(stderr, "describe: %s\n", err.msg);
 		return NULL;
 	}
@@ -96,7 +98,7 @@ test_round_trip(void)
 	struct err err = { 0 };
 
 	ASSERT_TRUE(o);
-	ASSERT_EQ(wire_vm_resolve(&hd, o, true, &got, &err), 0);
+	ASSERT_EQ(wire_vm_resolve(&hd, o, &live, &got, &err), 0);
 	ASSERT_STREQ(got->uuid, row->uuid);
 	ASSERT_STREQ(got->name, "web");
 	ASSERT_STREQ(got->state, "incoming");
@@ -107,7 +109,7 @@ test_round_trip(void)
 	ASSERT_STREQ(got->disks[0].pool, "shared");
 	ASSERT_STREQ(got->nics[0].mac, "52:54:00:12:34:56");
 	vm_row_free(got);
-	ASSERT_EQ(wire_vm_resolve(&hd, o, false, &got, &err), 0);
+	ASSERT_EQ(wire_vm_resolve(&hd, o, &cold, &got, &err), 0);
 	ASSERT_STREQ(got->state, "off");
 	vm_row_free(got);
 	json_decref(o);
@@ -120,7 +122,7 @@ refused(const char *what, json_t *o, int want, const char *text)
 {
 	struct vm_row *got = NULL;
 	struct err err = { 0 };
-	int r = wire_vm_resolve(&hd, o, true, &got, &err);
+	int r = wire_vm_resolve(&hd, o, &live, &got, &err);
 
 	if (r != want || !strstr(err.msg, text)) {
 		fprintf(stderr, "%s: got %d '%s', want %d '%s'\n", what, r,
@@ -198,12 +200,12 @@ test_cpu_compat(void)
 	hs.kvm = true;		/* the source runs KVM: model "host" */
 	o = describe(row);
 	ASSERT_TRUE(o);
-	ASSERT_EQ(wire_vm_resolve(&hd, o, true, &got, &err), -EINVAL);
+	ASSERT_EQ(wire_vm_resolve(&hd, o, &live, &got, &err), -EINVAL);
 	ASSERT_CONTAINS(err.msg, "--cpu-compat");
 	json_decref(o);
 	row->cpu_compat = true;	/* baseline: every host gives qemu64 */
 	o = describe(row);
-	ASSERT_EQ(wire_vm_resolve(&hd, o, true, &got, &err), 0);
+	ASSERT_EQ(wire_vm_resolve(&hd, o, &live, &got, &err), 0);
 	ASSERT_TRUE(got->cpu_compat);
 	hs.kvm = false;
 	vm_row_free(got);
@@ -221,7 +223,7 @@ test_outside_pool(void)
 
 	free(row->disks[1].path);
 	row->disks[1].path = xstrdup("/tmp/tern-test-migrate-disk");
-	ASSERT_EQ(wire_vm_describe(&hs, &vm, &o, &err), -EINVAL);
+	ASSERT_EQ(wire_vm_describe(&hs, &vm, false, &o, &err), -EINVAL);
 	ASSERT_CONTAINS(err.msg, "not in a storage pool");
 	vm_row_free(row);
 }

@@ -1,0 +1,288 @@
+/* mirror.c - shared-nothing moves, the disks: before the memory stream,
+ * every disk is mirrored to the destination's copy over NBD (with the
+ * move's TLS key), in write-blocking mode so that a busy disk still
+ * converges; the memory stream starts once all are in sync.  At the
+ * switchover (vCPUs stopped) each mirror is ended cleanly with a plain
+ * block-job-cancel (a READY mirror then completes: the copy is exact as of
+ * that moment); on the way back they are abandoned (job-cancel).
+ *
+ *   mirroring: [TLS object] query-block (the disks' nodes) --> blockdev-add
+ *   nbd + blockdev-mirror per disk --> all READY --> migrating (source.c)
+ *
+ * Unallocated and zero areas are not sent as data: the mirror writes them
+ * as zeroes (NBD WRITE_ZEROES) and copies only what the source holds. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "mig_int.h"
+#include "migrate.h"
+#include "vm.h"
+
+#define MIRROR_QMP_MS 10000
+#define MIRROR_POLL_MS 250
+#define MIRROR_STALL_MS 30000
+
+static char *
+mirror_id(const struct job *job, const char *disk)
+{
+	return xasprintf("mig-%s-%lld", disk, (long long)job->row->id);
+}
+
+void
+mig_tls_object(struct job *job)
+{
+	struct move_ctx *c = move_ctx(job);
+	_cleanup_free_ char *objid = xasprintf("tern-mig%lld",
+	    (long long)job->row->id);
+
+	if (c->tls_obj || !json_is_true(json_object_get(job->details,
+	    "encrypted")))
+		return;
+	c->tls_obj = true;
+	if (move_psk_write(job, "client") < 0) {
+		move_rollback_msg(job, "cannot write the migration key");
+		return;
+	}
+	(void)vm_qmp(job->vm, "object-add", json_pack("{ss ss ss ss ss}",
+	    "qom-type", "tls-creds-psk", "id", objid, "dir", c->psk_dir,
+	    "endpoint", "client", "username", "tern"), MIRROR_QMP_MS,
+	    move_on_qmp);
+}
+
+static void
+mirror_on_block(struct qmp *q, json_t *ret, const struct err *e, void *data)
+{
+	struct vm *vm = data;
+	struct move_ctx *c;
+
+	(void)q;
+	if (!vm->job || vm->job->ops != &job_vm_move)
+		return;
+	c = move_ctx(vm->job);
+	c->blk_querying = false;
+	if (ret)
+		c->blk = json_incref(ret);
+	else if (!vm->last_error)
+		vm->last_error = xstrdup(e->msg);
+	job_poke(vm->job);
+}
+
+/* blockdev-add an NBD client node and mirror each disk into it. */
+static int
+mirror_start_all(struct job *job)
+{
+	struct vm *vm = job->vm;
+	struct move_ctx *c = move_ctx(job);
+	const char *nbd = detail_str(job, "nbd");
+	_cleanup_free_ char *host = NULL;
+	_cleanup_free_ char *objid = xasprintf("tern-mig%lld",
+	    (long long)job->row->id);
+	const char *port = strrchr(nbd ? nbd : "", ':');
+	bool tls = json_is_true(json_object_get(job->details, "encrypted"));
+
+	if (!port)
+		return -EINVAL;
+	host = strndup(nbd[0] == '[' ? nbd + 1 : nbd, port - nbd -
+	    (nbd[0] == '[' ? 2 : 0));
+	for (size_t i = 0; i < vm->row->n_disks; i++) {
+		const char *d = vm->row->disks[i].name;
+		const char *node = vm_disk_node(c->blk, d, NULL);
+		_cleanup_free_ char *id = mirror_id(job, d);
+		json_t *add;
+
+		if (!node)
+			return -ENOENT;
+		add = json_pack("{ss ss s{ss ss ss} ss si}", "driver", "nbd",
+		    "node-name", id, "server", "type", "inet", "host", host,
+		    "port", port + 1, "export", d, "reconnect-delay", 0);
+		if (tls)
+			json_object_set_new(add, "tls-creds",
+			    json_string(objid));
+		(void)vm_qmp(vm, "blockdev-add", add, MIRROR_QMP_MS,
+		    move_on_qmp);
+		if (!vm_block_job_track(vm, id))
+			return -E2BIG;
+		(void)vm_qmp(vm, "blockdev-mirror", json_pack("{ss ss ss ss "
+		    "ss sb}", "job-id", id, "device", node, "target", id,
+		    "sync", "full", "copy-mode", "write-blocking",
+		    "auto-dismiss", false), MIRROR_QMP_MS, move_on_qmp);
+	}
+	c->mirrors_started = true;
+	c->disk_progress_ms = now_ms();
+	return 0;
+}
+
+static void
+mirror_on_jobs(struct qmp *q, json_t *ret, const struct err *e, void *data)
+{
+	struct vm *vm = data;
+	struct move_ctx *c;
+	uint64_t done = 0, total = 0;
+	size_t i;
+	json_t *j;
+
+	(void)q;
+	(void)e;
+	if (!vm->job || vm->job->ops != &job_vm_move)
+		return;
+	c = move_ctx(vm->job);
+	c->jobs_querying = false;
+	json_array_foreach(ret, i, j) {
+		const char *id = json_string_value(json_object_get(j,
+		    "device"));
+
+		if (!id || !vm_block_job_find(vm, id))
+			continue;
+		done += json_integer_value(json_object_get(j, "offset"));
+		total += json_integer_value(json_object_get(j, "len"));
+	}
+	if (done > c->disk_done)
+		c->disk_progress_ms = now_ms();
+	c->disk_done = done;
+	c->disk_total = total;
+	job_set_progress(vm->job, done, total + vm->row->memory_mib * 1048576,
+	    "bytes");
+	job_poke(vm->job);
+}
+
+const char *
+mig_mirror_error(struct job *job)
+{
+	struct vm *vm = job->vm;
+
+	for (size_t i = 0; i < vm->row->n_disks; i++) {
+		_cleanup_free_ char *id = mirror_id(job, vm->row->disks[i].name);
+		struct vm_block_job *b = vm_block_job_find(vm, id);
+
+		if (b && b->ended && b->error)
+			return b->error;
+	}
+	return NULL;
+}
+
+static bool
+mirror_all(struct job *job, bool ready)
+{
+	struct vm *vm = job->vm;
+
+	for (size_t i = 0; i < vm->row->n_disks; i++) {
+		_cleanup_free_ char *id = mirror_id(job, vm->row->disks[i].name);
+		struct vm_block_job *b = vm_block_job_find(vm, id);
+
+		if (!b || !(ready ? b->ready : b->ended))
+			return false;
+	}
+	return true;
+}
+
+void
+mig_mirroring(struct job *job)
+{
+	struct vm *vm = job->vm;
+	struct move_ctx *c = move_ctx(job);
+	const char *err;
+	char why[400];
+
+	if (vm->last_error) {
+		snprintf(why, sizeof(why), "QEMU refused to copy the disks: %s",
+		    vm->last_error);
+		move_rollback_msg(job, why);
+		return;
+	}
+	if ((err = mig_mirror_error(job))) {
+		snprintf(why, sizeof(why), "copying the disks to %s failed: %s",
+		    detail_str(job, "peer"), err);
+		move_rollback_msg(job, why);
+		return;
+	}
+	if (!c->mirrors_started) {
+		mig_tls_object(job);
+		if (!c->blk) {
+			if (!c->blk_querying && vm_qmp(vm, "query-block", NULL,
+			    MIRROR_QMP_MS, mirror_on_block) == 0)
+				c->blk_querying = true;
+			return;
+		}
+		if (mirror_start_all(job) < 0) {
+			move_rollback_msg(job, "cannot find or attach the "
+			    "vm's disks for copying");
+			return;
+		}
+	}
+	if (mirror_all(job, true)) {
+		host_event(job->h, "info", vm, job->row->id, "disks in sync "
+		    "with %s (%llu MiB): copying the memory",
+		    detail_str(job, "peer"),
+		    (unsigned long long)(c->disk_total >> 20));
+		job_set_phase(job, "migrating");
+		job_poke(job);
+		return;
+	}
+	if (now_ms() - c->disk_progress_ms > MIRROR_STALL_MS) {
+		snprintf(why, sizeof(why), "copying the disks to %s made no "
+		    "progress for %d s", detail_str(job, "peer"),
+		    MIRROR_STALL_MS / 1000);
+		move_rollback_msg(job, why);
+		return;
+	}
+	if (!c->jobs_querying && vm_qmp(vm, "query-block-jobs", NULL,
+	    MIRROR_QMP_MS, mirror_on_jobs) == 0)
+		c->jobs_querying = true;
+	job_wake_after(job, MIRROR_POLL_MS);
+}
+
+static void
+mirror_on_ignored(struct qmp *q, json_t *ret, const struct err *e,
+    void *data)
+{
+	(void)q;
+	(void)ret;
+	(void)e;
+	(void)data;
+}
+
+bool
+mig_cancel_mirrors(struct job *job, bool force)
+{
+	struct vm *vm = job->vm;
+	struct move_ctx *c = move_ctx(job);
+
+	if (!c->mirrors_cancelled) {
+		c->mirrors_cancelled = true;
+		for (size_t i = 0; i < vm->row->n_disks; i++) {
+			_cleanup_free_ char *id = mirror_id(job,
+			    vm->row->disks[i].name);
+
+			if (force)	/* also after a restart: by name */
+				(void)vm_qmp(vm, "job-cancel", json_pack(
+				    "{ss}", "id", id), MIRROR_QMP_MS,
+				    mirror_on_ignored);
+			else
+				(void)vm_qmp(vm, "block-job-cancel", json_pack(
+				    "{ss}", "device", id), MIRROR_QMP_MS,
+				    move_on_qmp);
+		}
+	}
+	return !c->mirrors_started || mirror_all(job, false);
+}
+
+/* The mirrors ended: drop the jobs and the NBD nodes (best effort). */
+void
+mig_mirror_cleanup(struct job *job)
+{
+	struct vm *vm = job->vm;
+
+	if (!vm || vm->pidfd < 0)
+		return;
+	for (size_t i = 0; i < vm->row->n_disks; i++) {
+		_cleanup_free_ char *id = mirror_id(job, vm->row->disks[i].name);
+
+		(void)vm_qmp(vm, "job-dismiss", json_pack("{ss}", "id", id),
+		    MIRROR_QMP_MS, mirror_on_ignored);
+		(void)vm_qmp(vm, "blockdev-del", json_pack("{ss}",
+		    "node-name", id), MIRROR_QMP_MS, mirror_on_ignored);
+	}
+}
