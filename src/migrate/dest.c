@@ -472,7 +472,11 @@ in_running(struct job *job)
 	host_event(job->h, "info", vm, job->row->id, "vm arrived from %s "
 	    "(live) and runs here", detail_str(job, "source_host"));
 	in_ctx_free(job);
-	job_set_progress(job, 1, 1, "steps");
+	if (streq(job->row->unit, "bytes"))
+		job_set_progress(job, job->row->total, job->row->total,
+		    "bytes");
+	else
+		job_set_progress(job, 1, 1, "steps");
 	job_finish(job, 0, NULL);
 }
 

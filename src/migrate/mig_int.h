@@ -56,6 +56,8 @@ struct move_ctx {
 	json_t *blk;			/* query-block, for the nodes */
 	uint64_t disk_done, disk_total;	/* from query-block-jobs */
 	uint64_t disk_progress_ms;
+	bool bulk_fp_done;		/* the move.bulk failpoint ran */
+	uint64_t bulk_slow_until_ms;
 
 	/* commit, rollback, resolve */
 	uint64_t commit_t0;

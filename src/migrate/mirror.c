@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "failpoint.h"
 #include "log.h"
 #include "mig_int.h"
 #include "migrate.h"
@@ -112,6 +113,42 @@ mirror_start_all(struct job *job)
 	}
 	c->mirrors_started = true;
 	c->disk_progress_ms = now_ms();
+	return 0;
+}
+
+/* Test hook: move.bulk=delay:MS holds the bulk copy at 256 KiB/s for MS
+ * (a fault can be injected while it copies); =fail fails it. */
+static int
+mirror_fp_bulk(struct job *job)
+{
+	struct move_ctx *c = move_ctx(job);
+	struct vm *vm = job->vm;
+	uint64_t ms = 0;
+	int64_t speed = -1;
+
+	if (!c->bulk_fp_done) {
+		c->bulk_fp_done = true;
+		switch (failpoint_check("move.bulk", &ms)) {
+		case FP_FAIL:
+			return -1;
+		case FP_DELAY:
+			c->bulk_slow_until_ms = now_ms() + ms;
+			speed = 256 << 10;
+			break;
+		default:
+			return 0;
+		}
+	} else if (c->bulk_slow_until_ms && now_ms() >= c->bulk_slow_until_ms) {
+		c->bulk_slow_until_ms = 0;
+		speed = 0;
+	}
+	for (size_t i = 0; speed >= 0 && i < vm->row->n_disks; i++) {
+		_cleanup_free_ char *id = mirror_id(job, vm->row->disks[i].name);
+
+		(void)vm_qmp(vm, "block-job-set-speed", json_pack("{ss sI}",
+		    "device", id, "speed", (json_int_t)speed), MIRROR_QMP_MS,
+		    move_on_qmp);
+	}
 	return 0;
 }
 
@@ -212,7 +249,25 @@ mig_mirroring(struct job *job)
 			return;
 		}
 	}
-	if (mirror_all(job, true)) {
+	if (mirror_fp_bulk(job) < 0) {
+		move_rollback_msg(job, "failpoint move.bulk");
+		return;
+	}
+	if (mirror_all(job, true) && !c->bulk_slow_until_ms) {
+		int fp;
+
+		if (!streq(detail_str(job, "disks"), "in-sync")) {
+			json_object_set_new(job->details, "disks",
+			    json_string("in-sync"));
+			job_set_progress(job, c->disk_total, c->disk_total +
+			    vm->row->memory_mib * 1048576, "bytes");
+		}
+		if ((fp = move_failpoint(job, "move.mirrors-ready")) != 0) {
+			if (fp < 0)
+				move_rollback_msg(job, "failpoint "
+				    "move.mirrors-ready");
+			return;
+		}
 		host_event(job->h, "info", vm, job->row->id, "disks in sync "
 		    "with %s (%llu MiB): copying the memory",
 		    detail_str(job, "peer"),
