@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# test_migrate_copy_faults.sh - the shared-nothing fault matrix.  For each
+# phase (bulk copy, disks in sync, memory copy, pre-switchover, completed
+# before resume) and each fault (destination QEMU kill -9, destination
+# ternd kill -9, source ternd kill -9, network cut, destination disk full)
+# a move of a guest running the disk writer between hosts with separate
+# pools is interrupted there.  Every case must end with exactly one running
+# copy on one host, no partial files on the host that did not keep the VM,
+# and the verifier passing.
+#
+# The source holds a phase with a delay failpoint (move.bulk: the bulk copy
+# at 256 KiB/s, move.mirrors-ready, move.active: the memory stream at 1
+# MiB/s, move.pre-switchover, move.completed) or dies there (kill).  The
+# destination's pool for the copies is a tmpfs, so "disk full" is a file
+# filling it.  A full disk after the switchover pauses the guest there
+# (QEMU's werror=enospc); the case frees the space and resumes it.
+. "$(dirname "$0")/lib.sh"
+e2e_lab_setup migcopyf 127
+
+lab up 2 >/dev/null
+# Each host's pool for copies is a tmpfs of its own (a full disk is a
+# file filling it).  ternd lives in the mount namespace `ip netns exec`
+# made when it started: restart each so that its namespace has the tmpfs.
+LD=$(labenv LAB_DIR)
+fast_dir() { echo "$LD/fast-$1"; }
+for h in h1 h2; do
+	mkdir -p "$(fast_dir $h)"
+	mount -t tmpfs -o size=512m tmpfs "$(fast_dir $h)"
+done
+trap 'for h in h1 h2; do umount "$(fast_dir $h)" 2>/dev/null; rmdir "$(fast_dir $h)" 2>/dev/null; done; e2e_cleanup' EXIT
+for h in h1 h2; do
+	lab stop $h >/dev/null
+	lab start $h >/dev/null
+	t $h pool create fast "$(fast_dir $h)" >/dev/null
+done
+trust_both
+t h1 vm create g1 --cpus 1 --memory 256M --disk 256M@local --disk 64M@local \
+    --kernel "$GUEST/vmlinuz" --initrd "$GUEST/initrd.img" \
+    --cmdline "console=ttyS0 quiet tern.hostname=g1 tern.workload=disk:/dev/vdb:50+dirty:10:32" >/dev/null
+t h1 vm start g1 >/dev/null
+U=$(vm_field h1 g1 .uuid)
+S1=$(labenv H1_STATE_DIR); S2=$(labenv H2_STATE_DIR)
+P1=$(labenv H1_POOL_DIR)
+wait_for 60 bash -c "grep -q TERN-ACK $S1/vms/$U/console.log" || true
+
+HOLD_MS=6000
+declare -A FP=( [bulk]=move.bulk [in-sync]=move.mirrors-ready
+    [memory]=move.active [pre-switchover]=move.pre-switchover
+    [completed]=move.completed )
+declare -A PHASE=( [bulk]=mirroring [in-sync]=mirroring [memory]=migrating
+    [pre-switchover]=migrating [completed]=commit )
+declare -A STREAM=( [bulk]="" [in-sync]="" [memory]=active
+    [pre-switchover]=pre-switchover [completed]="" )
+where() { # the host whose ternd lists g1, "" if none or both
+	local a b
+	a=$(t h1 vm show g1 --json 2>/dev/null | jq -r .state || true)
+	b=$(t h2 vm show g1 --json 2>/dev/null | jq -r .state || true)
+	if [ -n "$a" ] && [ -z "$b" ]; then echo "h1 $a";
+	elif [ -z "$a" ] && [ -n "$b" ]; then echo "h2 $b";
+	else echo "both:$a:$b"; fi
+}
+other() { [ "$1" = h1 ] && echo h2 || echo h1; }
+restart_with() { # restart_with HOST [FAILPOINT]: ternd with that failpoint
+	lab stop "$1" >/dev/null 2>&1 || lab kill "$1" >/dev/null 2>&1 || true
+	TERN_FAILPOINT=${2:-} lab start "$1" >/dev/null
+}
+idle() { # no active job on either host
+	[ "$(t h1 job list --active --json | jq '.jobs | length')" = 0 ] &&
+	    [ "$(t h2 job list --active --json | jq '.jobs | length')" = 0 ]
+}
+phase_reached() {
+	local j
+	j=$(t "$1" job list --active --json | jq -c '[.jobs[] | select(.type=="vm.move")][0] // empty')
+	[ -n "$j" ] && [ "$(jq -r .phase <<<"$j")" = "$2" ] || return 1
+	[ -z "$3" ] || [ "$(jq -r '.details.stream // ""' <<<"$j")" = "$3" ] || return 1
+	# in-sync: the disks are; bulk: some bytes copied
+	[ "$4" != in-sync ] || [ "$(jq -r '.details.disks // ""' <<<"$j")" = in-sync ] || return 1
+	[ "$4" != bulk ] || [ "$(jq -r '.progress.done' <<<"$j")" -gt 0 ]
+}
+# verify_on HOST: the verifier on the data disk where HOST keeps it
+verify_on() {
+	local img args=() f
+	img=$(t "$1" vm show g1 --json | jq -r '.disks[1].path')
+	for f in "$S1/vms/$U/console.log" "$S2/vms/$U/console.log"; do
+		[ -f "$f" ] && args+=(--console "$f")
+	done
+	"$VERIFY" --image "$img" "${args[@]}"
+}
+# leftovers HOST: g1 disk files on HOST although it does not run g1
+leftovers() {
+	local dir
+	for dir in $(t "$1" pool list --json | jq -r '.pools[].path'); do
+		ls "$dir" | grep '^g1-' | sed "s|^|$dir/|" || true
+	done
+}
+fill() { dd if=/dev/zero of="$(fast_dir "$1")/fill" bs=1M 2>/dev/null || true; }
+
+results=()
+run_case() { # run_case PHASE FAULT
+	local phase=$1 fault=$2 src dst st out fp
+	read -r src st < <(where)
+	dst=$(other "$src")
+	if [ "$fault" = src-ternd ]; then fp="${FP[$phase]}=kill"; else
+		fp="${FP[$phase]}=delay:$HOLD_MS"; fi
+	restart_with "$src" "$fp"
+	t "$src" vm move g1 --to "$dst" --pool fast --no-wait >/dev/null
+	case $fault in
+	src-ternd)
+		wait_for 60 bash -c "! kill -0 \$(cat $(labenv "${src^^}_PIDFILE")) 2>/dev/null" || true
+		sleep 1
+		TERN_FAILPOINT= lab start "$src" >/dev/null ;;
+	dst-qemu)
+		wait_for 60 phase_reached "$src" "${PHASE[$phase]}" "${STREAM[$phase]}" "$phase" || true
+		pkill -9 -f -- "$(labenv "${dst^^}_RUN_DIR")/vms/$U/qmp.sock" || true ;;
+	dst-ternd)
+		wait_for 60 phase_reached "$src" "${PHASE[$phase]}" "${STREAM[$phase]}" "$phase" || true
+		lab kill "$dst" >/dev/null
+		sleep 3
+		lab start "$dst" >/dev/null ;;
+	cut)
+		wait_for 60 phase_reached "$src" "${PHASE[$phase]}" "${STREAM[$phase]}" "$phase" || true
+		lab cut "$dst" >/dev/null
+		sleep 25	# past the stall (10 s) and silence (20 s) limits
+		lab restore "$dst" >/dev/null ;;
+	dst-full)
+		wait_for 60 phase_reached "$src" "${PHASE[$phase]}" "${STREAM[$phase]}" "$phase" || true
+		fill "$dst" ;;
+	esac
+	wait_for 120 idle || true
+	rm -f "$(fast_dir h1)/fill" "$(fast_dir h2)/fill"
+	restart_with "$src"	# drop the failpoint
+	wait_for 30 idle || true
+	read -r now nst < <(where)
+	local note=""
+	if [ "$nst" = paused ]; then	# ENOSPC paused it: space is back
+		note=" (paused on ENOSPC, resumed)"
+		t "$now" vm resume g1 >/dev/null || true
+	fi
+	out=$(where)
+	local n; n=$(qemu_count "$U")
+	local okv=no; verify_on "$now" >/dev/null 2>&1 && okv=yes
+	local left; left=$(leftovers "$(other "$now")" | wc -l)
+	local keys; keys=$(find "$(labenv H1_RUN_DIR)" "$(labenv H2_RUN_DIR)" -name keys.psk | wc -l)
+	results+=("$(printf '%-15s %-10s -> %-12s qemus=%s verifier=%s partial-files=%s keys=%s%s' \
+	    "$phase" "$fault" "$out" "$n" "$okv" "$left" "$keys" "$note")")
+	if [[ $out == "h1 running" || $out == "h2 running" ]] && [ "$n" = 1 ] &&
+	    [ "$okv" = yes ] && [ "$left" = 0 ] && [ "$keys" = 0 ]; then
+		ok "$phase / $fault: one running copy ($out$note), verifier OK, nothing left behind"
+	else
+		not_ok "$phase / $fault: $out, $n QEMU(s), verifier $okv, $left file(s) left, $keys key(s)"
+		leftovers "$(other "$now")" | sed 's/^/#   left: /'
+		tail -n 6 "$(labenv H1_LOG)" "$(labenv H2_LOG)" | sed 's/^/#   /'
+	fi
+	local a0; a0=$(cat "$S1/vms/$U/console.log" "$S2/vms/$U/console.log" 2>/dev/null | grep -ac TERN-ACK)
+	wait_for 20 bash -c "[ \$(cat $S1/vms/$U/console.log $S2/vms/$U/console.log 2>/dev/null | grep -ac TERN-ACK) -gt $a0 ]" ||
+	    not_ok "$phase / $fault: the guest stopped writing"
+}
+
+for phase in bulk in-sync memory pre-switchover completed; do
+	for fault in dst-qemu dst-ternd src-ternd cut dst-full; do
+		run_case "$phase" "$fault"
+	done
+done
+check_eq "the guest never rebooted" \
+    "$(cat "$S1/vms/$U/console.log" "$S2/vms/$U/console.log" | grep -ac TERN-GUEST-READY)" 1
+echo "# shared-nothing fault matrix (phase, fault -> where the vm runs):"
+printf '#   %s\n' "${results[@]}"
+e2e_finish
