@@ -201,12 +201,15 @@ mig_pre_switchover(struct job *job)
 			move_rollback_msg(job, "failpoint move.pre-switchover");
 		return;
 	}
-	/* Shared-nothing: the vCPUs are stopped; finish every mirror so the
-	 * destination's disks are exact, before the device state goes. */
-	if (move_copy(job) && !mig_cancel_mirrors(job, false)) {
-		job_wake_after(job, 100);
-		return;
-	}
+	/* Shared-nothing: the vCPUs are stopped and their I/O drained, and a
+	 * write-blocking mirror acknowledged no guest write before the copy
+	 * had it: the destination's disks are exact already.  The mirrors
+	 * are NOT ended here: ending one drains and restarts the disks'
+	 * request queues, and a request restarted now could complete after
+	 * the final memory pass and be lost (seen under TCG: guest kernel
+	 * memory corrupted on the destination).  They stay until the source
+	 * QEMU ends (its images go inactive at the end of the stream, which
+	 * mirror targets allow). */
 	if (move_copy(job) && (err = mig_mirror_error(job))) {
 		snprintf(why, sizeof(why), "a disk copy did not finish at the "
 		    "switchover: %s", err);

@@ -1,10 +1,10 @@
 /* mirror.c - shared-nothing moves, the disks: before the memory stream,
  * every disk is mirrored to the destination's copy over NBD (with the
  * move's TLS key), in write-blocking mode so that a busy disk still
- * converges; the memory stream starts once all are in sync.  At the
- * switchover (vCPUs stopped) each mirror is ended cleanly with a plain
- * block-job-cancel (a READY mirror then completes: the copy is exact as of
- * that moment); on the way back they are abandoned (job-cancel).
+ * converges; the memory stream starts once all are in sync, and they stay
+ * until the source QEMU ends (see mig_pre_switchover for why they are not
+ * ended at the switchover); on the way back they are abandoned
+ * (job-cancel).
  *
  *   mirroring: [TLS object] query-block (the disks' nodes) --> blockdev-add
  *   nbd + blockdev-mirror per disk --> all READY --> migrating (source.c)
