@@ -48,6 +48,7 @@ static const struct route routes[] = {
 	{ "GET", "/v1/vms/*/console", api_vm_console },
 	{ "POST", "/v1/vms/*/export", api_vm_export },
 	{ "POST", "/v1/vms/*/move", api_vm_move },
+	{ "POST", "/v1/vms/*/move-storage", api_vm_move_storage },
 	{ "POST", "/v1/migrations", api_migration_create },
 	{ "POST", "/v1/migrations/*/commit", api_migration_commit },
 	{ "POST", "/v1/imports", api_vm_import },

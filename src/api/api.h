@@ -1,7 +1,7 @@
 /* api.h - the HTTP API of docs/api.md on both transports.  Maps errors to
  * statuses in one table (api_status_of), checks TLS clients against the
- * trusted peers, and routes to the handlers in vm_api.c, obj_api.c and
- * export_api.c. */
+ * trusted peers, and routes to the handlers in vm_api.c, obj_api.c,
+ * export_api.c, migrate_api.c and storage_api.c. */
 #pragma once
 
 #include <jansson.h>
@@ -90,6 +90,8 @@ int api_migration_create(struct api *a, struct http_req *r, char **p,
 int api_migration_commit(struct api *a, struct http_req *r, char **p,
     struct err *e);
 int api_peer_measure(struct api *a, struct http_req *r, char **p,
+    struct err *e);
+int api_vm_move_storage(struct api *a, struct http_req *r, char **p,
     struct err *e);
 
 /* Parse the request body as a JSON object (an empty body is {}). */

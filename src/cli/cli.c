@@ -82,6 +82,9 @@ static const struct cli_opt opt_vm_move[] = {
 	{ "to", "PEER" }, { "copy-storage", NULL }, { "pool", "POOL" },
 	{ "disk", "vdX=POOL", true }, { NULL }
 };
+static const struct cli_opt opt_vm_move_storage[] = {
+	{ "to", "POOL|DIR" }, { "disk", "DISK=POOL|DIR", true }, { NULL }
+};
 static const struct cli_opt opt_peer_add[] = {
 	{ "fingerprint", "sha256:HEX" }, { NULL }
 };
@@ -182,6 +185,14 @@ static const struct cli_cmd cli_cmds[] = {
 	  "shared-nothing (its disks are\n      copied into POOL there; "
 	  "--copy-storage forces that), as a record when\n      off or "
 	  "saved on shared storage" },
+	{ .group = "vm", .verb = "move-storage", .pos = { "NAME" },
+	  .opts = opt_vm_move_storage, .starts_job = true,
+	  .run = cmd_vm_move_storage,
+	  .synopsis = "--to POOL|DIR | --disk DISK=POOL|DIR...",
+	  .help = "move a VM's disks to another pool (or a directory in "
+	  "one) on this host:\n      live when it runs (QEMU mirrors, then "
+	  "switches), a copy when off or\n      saved (its saved state "
+	  "too); the old files go once the new ones are in use" },
 	{ .group = "vm", .verb = "console", .pos = { "NAME" },
 	  .opts = opt_follow, .synopsis = "[--follow]", .run = cmd_vm_console,
 	  .help = "print a VM's serial console log; --follow keeps on" },
@@ -255,9 +266,9 @@ usage_full(FILE *f)
 	}
 	fprintf(f, "\nSIZE is bytes or a number with K, M, G or T (512M, "
 	    "1G).  Jobs (vm create, start,\nstop, pause, resume, delete, "
-	    "shutdown, save, quiesce, export, import) are waited for unless\n"
-	    "--no-wait; Ctrl-C stops waiting, not the job.  Exit status: 0 "
-	    "done,\n1 the operation failed, 2 usage error.\n");
+	    "shutdown, save, quiesce, export, import, move,\nmove-storage) are "
+	    "waited for unless --no-wait; Ctrl-C stops waiting, not\nthe job.  "
+	    "Exit status: 0 done, 1 the operation failed, 2 usage error.\n");
 }
 
 const char *

@@ -159,6 +159,8 @@ int cmd_vm_console(struct cli *cli, const struct cli_args *a,
     struct err *err);
 int cmd_vm_export(struct cli *cli, const struct cli_args *a, struct err *err);
 int cmd_vm_move(struct cli *cli, const struct cli_args *a, struct err *err);
+int cmd_vm_move_storage(struct cli *cli, const struct cli_args *a,
+    struct err *err);
 int cmd_peer_measure(struct cli *cli, const struct cli_args *a,
     struct err *err);
 int cmd_vm_import(struct cli *cli, const struct cli_args *a, struct err *err);

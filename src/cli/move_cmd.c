@@ -1,8 +1,10 @@
-/* move_cmd.c - "tern vm move" and "tern peer measure": start the job,
- * follow it with the progress bar, and say what happened in figures. */
+/* move_cmd.c - "tern vm move", "tern vm move-storage" and "tern peer
+ * measure": start the job, follow it with the progress bar, and say what
+ * happened in figures. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli.h"
 #include "jsonutil.h"
@@ -115,5 +117,99 @@ cmd_peer_measure(struct cli *cli, const struct cli_args *a, struct err *err)
 	printf("link to %s: %.1f MiB/s\n", a->pos[0], json_integer_value(
 	    json_object_get(json_object_get(job, "details"),
 	    "rate_bytes_per_s")) / 1048576.0);
+	return 0;
+}
+
+/* A target as the daemon must see it: a pool name as given, a directory
+ * (anything with a '/' or starting with '.') made absolute. */
+static char *
+storage_target(struct cli *cli, const char *v)
+{
+	if (strchr(v, '/') || v[0] == '.')
+		return cli_file_arg(cli, v);
+	return xstrdup(v);
+}
+
+/* --disk NAME=TARGET options into {"disks": {NAME: TARGET}}. */
+static int
+storage_disks(struct cli *cli, const struct cli_args *a, json_t *disks,
+    struct err *err)
+{
+	for (int i = 0; i < a->nopt; i++) {
+		const char *v = a->opt[i].value, *eq = strchr(v, '=');
+		_cleanup_free_ char *name = NULL, *target = NULL;
+		int r;
+
+		if (!streq(a->opt[i].name, "disk"))
+			continue;
+		if (!eq || eq == v || !eq[1])
+			return cli_usage(err, "invalid --disk '%s': expected "
+			    "DISK=POOL|DIR, like vda=fast", v);
+		name = xasprintf("%.*s", (int)(eq - v), v);
+		if (json_object_get(disks, name))
+			return cli_usage(err, "disk %s given twice", name);
+		target = storage_target(cli, eq + 1);
+		if ((r = cli_json_set_str(disks, name, target, err)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+static void
+storage_summary(const char *vm, const char *to, const json_t *job)
+{
+	const json_t *d = json_object_get(job, "details");
+	const json_t *disks = json_object_get(d, "disks"), *k;
+	long long copied = 0, ms = 0;
+	size_t i, n = json_array_size(disks);
+
+	(void)jv_int(d, "copied_bytes", &copied);
+	(void)jv_int(d, "total_ms", &ms);
+	printf("vm '%s' storage moved", vm);
+	if (to)
+		printf(" to %s", to);
+	else
+		json_array_foreach(disks, i, k)
+			printf("%s%s to %s", i ? ", " : ": ", jv_str(k, "name"),
+			    jv_str(k, "dst_pool"));
+	printf(": %zu disk%s%s, %.*f MiB copied in %.1f s%s\n", n,
+	    n == 1 ? "" : "s", json_object_get(d, "state") ?
+	    " and the saved state" : "", copied < (10 << 20) ? 1 : 0,
+	    copied / 1048576.0, ms / 1000.0, streq(jv_str(d, "mode"), "live") ?
+	    " (live)" : " (copied while down)");
+}
+
+int
+cmd_vm_move_storage(struct cli *cli, const struct cli_args *a,
+    struct err *err)
+{
+	const char *to = cli_args_get(a, "to");
+	_cleanup_free_ char *path = cli_path(cli, "/v1/vms/", a->pos[0],
+	    "/move-storage");
+	_cleanup_free_ char *target = NULL;
+	_cleanup_json_ json_t *body = json_object(), *job = NULL;
+	json_t *disks = json_object();
+	int r;
+
+	json_object_set_new(body, "disks", disks);
+	if (to && cli_args_get(a, "disk"))
+		return cli_usage(err, "--to and --disk exclude each other: "
+		    "--to moves every disk, --disk one");
+	if (!to && !cli_args_get(a, "disk"))
+		return cli_usage(err, "missing option --to POOL|DIR or --disk "
+		    "DISK=POOL|DIR");
+	if (to) {
+		json_object_del(body, "disks");
+		target = storage_target(cli, to);
+		r = cli_json_set_str(body, "to", target, err);
+	} else {
+		r = storage_disks(cli, a, disks, err);
+	}
+	if (r < 0)
+		return r;
+	r = move_follow(cli, path, body, &job, err);
+	if (r != 0 || cli->json)
+		return r > 0 ? 0 : r;
+	storage_summary(a->pos[0], to, job);
 	return 0;
 }

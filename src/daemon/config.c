@@ -50,6 +50,9 @@ static const char usage[] =
 "  --migration-bandwidth MIB\n"
 "                     cap each move's stream at MIB MiB/s (default 0:\n"
 "                     from the measured link)\n"
+"  --max-storage-migrations N\n"
+"                     storage moves (vm move-storage) at once, the rest\n"
+"                     queue (default 2)\n"
 "  --foreground       stay in the foreground, log to stderr\n"
 "  --debug            log debug messages\n"
 "  --help, --version\n\n"
@@ -119,6 +122,14 @@ config_set(struct daemon_opts *o, const char *key, const char *v,
 			    "must be 1 to 64 or auto", v);
 		else
 			c->max_migrations = n;
+	} else if (streq(key, "max-storage-migrations")) {
+		char *end;
+		long n = strtol(v, &end, 10);
+
+		if (!*v || *end || n < 1 || n > 64)
+			return err_set(err, -EINVAL, "max-storage-migrations "
+			    "'%.64s' must be 1 to 64", v);
+		c->max_storage_migrations = n;
 	} else if (streq(key, "migration-bandwidth")) {
 		char *end;
 		long n = strtol(v, &end, 10);
@@ -230,6 +241,8 @@ config_defaults(struct daemon_opts *o)
 		c->migration_timeout_ms = 600 * 1000;
 	if (!c->max_downtime_ms)
 		c->max_downtime_ms = 2000;
+	if (!c->max_storage_migrations)
+		c->max_storage_migrations = 2;
 }
 
 static int
@@ -264,6 +277,7 @@ static const struct option longopts[] = {
 	{ "migration-timeout", required_argument, NULL, 1 },
 	{ "max-downtime", required_argument, NULL, 1 },
 	{ "migration-bandwidth", required_argument, NULL, 1 },
+	{ "max-storage-migrations", required_argument, NULL, 1 },
 	{ "foreground", no_argument, NULL, 'f' },
 	{ "debug", no_argument, NULL, 'd' },
 	{ "help", no_argument, NULL, 'h' },

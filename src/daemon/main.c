@@ -22,6 +22,7 @@
 #include "log.h"
 #include "migrate.h"
 #include "peer.h"
+#include "storage.h"
 #include "util.h"
 #include "vm.h"
 
@@ -222,6 +223,7 @@ host_open(struct host *h, struct api *api, struct err *err)
 	    &h->peers, err)) < 0)
 		goto fail;
 	migrate_init(h);
+	storage_init(h);
 	if ((r = host_config_pools(h, err)) < 0 ||
 	    (r = host_load_vms(h, err)) < 0 ||
 	    (r = setup_signals(h, err)) < 0)

@@ -1,0 +1,321 @@
+/* copy.c - vm.move-storage for a VM that is down (off, crashed or saved):
+ * each disk is copied by qemu-img convert into TARGET.partial (sparse:
+ * unallocated and zero areas are not written) and synced, renamed,
+ * recorded, and only then is its source deleted; a saved state file goes
+ * the same way with cp.  It must never delete a source before its copy is
+ * on disk under its final name and recorded.
+ *
+ *   copy, per item (the disks in order, then the state file):
+ *     spawn (convert or cp, then sync) --exit 0--> rename .partial to the
+ *     target, fsync the directory --> record (store, row: the commit
+ *     point of the item) --> unlink the source --> next item
+ *     every item done --> succeeded
+ *   failure or cancel: the helper is killed, the .partial removed; items
+ *   already recorded stay moved (the job's error says which).
+ *   restart: decided on the files, item by item: recorded at its target:
+ *   done (the source removed if still there); the target there but not
+ *   recorded (the rename happened): recorded now; a .partial: removed and
+ *   copied again.  So a restarted ternd finishes the move.
+ *
+ * Transitions: copy_step() (settle items, spawn), copy_on_exit() (rename;
+ * failpoint storage.copied just before it), copy_fail() (the end on
+ * failure or cancel), copy_done(). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "failpoint.h"
+#include "fsutil.h"
+#include "st_int.h"
+#include "storage.h"
+#include "util.h"
+#include "vm.h"
+
+#define COPY_POLL_MS 500
+
+/* The first item not done (disks first); *ret_state tells the state
+ * file. */
+static json_t *
+next_item(const struct job *job, bool *ret_state)
+{
+	json_t *d, *s = json_object_get(job->details, "state");
+	size_t i;
+
+	*ret_state = false;
+	json_array_foreach(st_disks(job), i, d)
+		if (!st_flag(d, "done"))
+			return d;
+	if (s && !st_flag(s, "done")) {
+		*ret_state = true;
+		return s;
+	}
+	return NULL;
+}
+
+static char *
+partial_of(const json_t *it)
+{
+	return xasprintf("%s.partial", st_str(it, "dst"));
+}
+
+static void
+unlink_partials(const struct job *job)
+{
+	json_t *d, *s = json_object_get(job->details, "state");
+	size_t i;
+
+	json_array_foreach(st_disks(job), i, d) {
+		_cleanup_free_ char *p = partial_of(d);
+
+		(void)unlink(p);
+	}
+	if (s) {
+		_cleanup_free_ char *p = partial_of(s);
+
+		(void)unlink(p);
+	}
+}
+
+static void
+copy_fail(struct job *job, int code, const char *why)
+{
+	char out[400];
+
+	job->child = child_free(job->child);
+	unlink_partials(job);
+	st_outcome(job, out, sizeof(out));
+	st_finish(job, code, "vm '%s' storage not moved: %s; %s",
+	    job->vm->row->name, why, out);
+}
+
+void
+copy_cancel(struct job *job)
+{
+	copy_fail(job, -ECANCELED, "cancelled by the operator");
+}
+
+static bool
+item_recorded(const struct job *job, const json_t *it, bool state)
+{
+	const struct vm_row *row = job->vm->row;
+
+	if (state)
+		return streq(row->state_file, st_str(it, "dst"));
+	return streq(row->disks[st_int(it, "idx")].path, st_str(it, "dst"));
+}
+
+static int
+record_state(struct job *job, json_t *it)
+{
+	struct vm *vm = job->vm;
+	int r = store_vm_set_text(job->h->store, vm->row->uuid, "state_file",
+	    st_str(it, "dst"));
+
+	if (r < 0)
+		return r;
+	free(vm->row->state_file);
+	vm->row->state_file = xstrdup(st_str(it, "dst"));
+	host_event(job->h, "info", vm, job->row->id, "saved state now '%s'",
+	    st_str(it, "dst"));
+	return 0;
+}
+
+/* Bring an item as far as its files allow: 1 done, 0 needs copying, -1
+ * the job failed. */
+static int
+item_settle(struct job *job, json_t *it, bool state)
+{
+	const char *dst = st_str(it, "dst");
+	char why[300];
+	int r = 0;
+
+	if (!item_recorded(job, it, state)) {
+		if (!st_flag(it, "created") || access(dst, F_OK) != 0)
+			return 0;
+		/* Renamed, so whole and synced: the commit point. */
+		r = state ? record_state(job, it) : st_record_disk(job, it);
+	}
+	if (r < 0) {
+		(void)unlink(dst);
+		snprintf(why, sizeof(why), "cannot record '%s': %s", dst,
+		    strerror(-r));
+		copy_fail(job, r, why);
+		return -1;
+	}
+	if (!streq(st_str(it, "src"), dst))
+		(void)unlink(st_str(it, "src"));
+	st_set_flag(it, "done", true);
+	st_set_flag(it, "recorded", true);
+	st_save(job);
+	return 1;
+}
+
+static void
+copy_on_exit(struct child *c, int status, void *data)
+{
+	struct job *job = data;
+	bool state;
+	json_t *it = next_item(job, &state);
+	_cleanup_free_ char *partial = partial_of(it);
+	char tail[200], why[300];
+
+	(void)c;
+	job->child = child_free(job->child);
+	if (status != 0) {
+		st_out_tail(job, tail, sizeof(tail));
+		snprintf(why, sizeof(why), "the copy of %s failed (exit %d): "
+		    "%s", state ? "the saved state" : st_str(it, "name"),
+		    status, tail);
+		copy_fail(job, -EIO, why);
+		return;
+	}
+	/* Tests stop here: a copy written and synced, not yet renamed. */
+	if (failpoint_check("storage.copied", NULL) == FP_FAIL) {
+		copy_fail(job, -EIO, "failpoint storage.copied");
+		return;
+	}
+	if (rename(partial, st_str(it, "dst")) == -1) {
+		snprintf(why, sizeof(why), "cannot rename '%s': %s", partial,
+		    strerror(errno));
+		copy_fail(job, -errno, why);
+		return;
+	}
+	st_sync_dir(st_str(it, "dst"));
+	if (item_settle(job, it, state) < 0)
+		return;
+	job_poke(job);
+}
+
+static void
+copy_spawn(struct job *job, json_t *it, bool state)
+{
+	_cleanup_free_ char *partial = partial_of(it);
+	/* The copy is synced before it is renamed and trusted. */
+	const char *convert[] = { "sh", "-c", "\"$1\" convert -p -f qcow2 "
+		"-O qcow2 \"$2\" \"$3\" && sync \"$3\"", "sh",
+		job->h->cfg.qemu_img, st_str(it, "src"), partial, NULL };
+	const char *cp[] = { "sh", "-c", "cp --sparse=always -- \"$1\" "
+		"\"$2\" && sync -- \"$2\"", "sh", st_str(it, "src"), partial,
+		NULL };
+
+	if (access(st_str(it, "dst"), F_OK) == 0) {
+		copy_fail(job, -EEXIST, "a target file appeared meanwhile");
+		return;
+	}
+	(void)unlink(partial);
+	st_set_flag(it, "created", true);
+	json_object_set_new(job->details, "current", json_string(state ?
+	    "state" : st_str(it, "name")));
+	st_save(job);
+	if (st_spawn(job, state ? cp : convert, copy_on_exit) < 0) {
+		copy_fail(job, -EIO, "cannot run the copy helper");
+		return;
+	}
+	job_wake_after(job, COPY_POLL_MS);
+}
+
+/* Bytes of the current item copied so far, from what its helper shows. */
+static uint64_t
+current_done(const struct job *job, const json_t *it, bool state,
+    uint64_t work)
+{
+	_cleanup_free_ char *p = NULL, *out = NULL;
+	double pct = 0;
+	struct stat st;
+	char *s;
+
+	if (state) {
+		p = partial_of(it);
+		return stat(p, &st) == 0 ? MIN((uint64_t)st.st_size, work) : 0;
+	}
+	p = st_out_path(job);
+	if (file_read_all(p, 64 * 1024, &out, NULL) == 0 &&
+	    (s = strrchr(out, '(')) && sscanf(s, "(%lf/100%%)", &pct) == 1)
+		return (uint64_t)(pct / 100 * work);
+	return 0;
+}
+
+static void
+copy_progress(struct job *job)
+{
+	json_t *d, *s = json_object_get(job->details, "state");
+	uint64_t total = 0, done = 0;
+	bool state;
+	json_t *cur = next_item(job, &state);
+	size_t i;
+
+	json_array_foreach(st_disks(job), i, d) {
+		total += st_int(d, "alloc");
+		done += st_flag(d, "done") ? st_int(d, "alloc") : 0;
+	}
+	if (s) {
+		total += st_int(s, "size");
+		done += st_flag(s, "done") ? st_int(s, "size") : 0;
+	}
+	if (cur && job->child)
+		done += current_done(job, cur, state, st_int(cur, state ?
+		    "size" : "alloc"));
+	job_set_progress(job, MIN(done, total), total, "bytes");
+}
+
+static void
+copy_done(struct job *job)
+{
+	json_t *d, *s = json_object_get(job->details, "state");
+	uint64_t sum = 0;
+	struct stat st;
+	size_t i;
+	char out[400];
+
+	json_array_foreach(st_disks(job), i, d)
+		if (stat(st_str(d, "dst"), &st) == 0)
+			sum += (uint64_t)st.st_blocks * 512;
+	if (s && stat(st_str(s, "dst"), &st) == 0)
+		sum += (uint64_t)st.st_blocks * 512;
+	json_object_set_new(job->details, "copied_bytes",
+	    json_integer((json_int_t)sum));
+	json_object_del(job->details, "current");
+	copy_progress(job);
+	st_outcome(job, out, sizeof(out));
+	host_event(job->h, "info", job->vm, job->row->id, "vm storage moved "
+	    "(copied while %s): %s%s", vm_state_name(job->vm->state), out,
+	    s ? "; saved state moved along" : "");
+	st_finish(job, 0, NULL);
+}
+
+void
+copy_step(struct job *job)
+{
+	bool state;
+	json_t *it;
+	int r;
+
+	if (job->child) {
+		copy_progress(job);
+		job_wake_after(job, COPY_POLL_MS);
+		return;
+	}
+	if (job->recovering) {
+		job->recovering = false;
+		unlink_partials(job);	/* its helper died with ternd */
+	}
+	if (!vm_is_down(job->vm)) {
+		copy_fail(job, -EBUSY, "the vm is no longer down");
+		return;
+	}
+	if (!job_phase_is(job, "copy"))
+		job_set_phase(job, "copy");
+	while ((it = next_item(job, &state))) {
+		r = item_settle(job, it, state);
+		if (r < 0)
+			return;
+		if (r == 0) {
+			copy_spawn(job, it, state);
+			return;
+		}
+	}
+	copy_done(job);
+}

@@ -1,0 +1,491 @@
+/* mirror.c - vm.move-storage for a VM whose QEMU runs: per disk a new
+ * qcow2 image, a mirror into it (write-blocking: every guest write goes to
+ * both images, so the copy never falls behind), the switch once every
+ * disk is in sync, and the new paths recorded before any old file goes.
+ * It must never delete a file the guest's device may still use.
+ *
+ *   check (query-block: each disk's node and file; query-named-block-nodes:
+ *   no dirty bitmaps) --> create (qemu-img create per disk, given to the
+ *   QEMU user) --> attach (blockdev-add) --> mirror (blockdev-mirror)
+ *   --> mirroring (progress from query-block-jobs) --all READY,
+ *   failpoint storage.ready--> pivot (job-complete each; no cancel from
+ *   here) --> resolve
+ *
+ *   resolve (resolve.c): jobs --> where (the commit point of each disk
+ *   on its new file: its record) --> cleanup (the files the disks left)
+ *   --> finish
+ *
+ *   rollback, cancelling: resolve going back; each disk stays on its old
+ *   file and its target is removed.  QEMU gone: nobody to ask; a disk
+ *   whose pivot QEMU reported (BLOCK_JOB_COMPLETED without error) moved,
+ *   the others stay.  ternd restarted: before create nothing was made (go
+ *   on); from create on: rollback, where a pivot that happened stays.
+ *
+ * Transitions: live_step() dispatches; live_back() (rollback), live_cancel()
+ * (cancelling), live_pivot() (pivot -> resolve), live_resolve() and
+ * live_offline() (resolve.c: the end), live_recover() (restart). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "jsonutil.h"
+#include "st_int.h"
+#include "storage.h"
+#include "util.h"
+#include "vm.h"
+
+static void
+node_name(const struct job *job, const json_t *d, const char *kind,
+    char *buf, size_t len)
+{
+	snprintf(buf, len, "%s-%s-J%lld", st_str(d, "name"), kind,
+	    (long long)job->row->id);
+}
+
+void
+st_mirror_id(const struct job *job, const json_t *d, char *buf, size_t len)
+{
+	snprintf(buf, len, "mv-%s-%lld", st_str(d, "name"),
+	    (long long)job->row->id);
+}
+
+json_t *
+st_disk_of_mirror(const struct job *job, const char *id)
+{
+	json_t *d;
+	size_t i;
+	char want[32];
+
+	json_array_foreach(st_disks(job), i, d) {
+		st_mirror_id(job, d, want, sizeof(want));
+		if (streq(want, id))
+			return d;
+	}
+	return NULL;
+}
+
+static bool
+any_created(const struct job *job)
+{
+	json_t *d;
+	size_t i;
+
+	json_array_foreach(st_disks(job), i, d)
+		if (st_flag(d, "created"))
+			return true;
+	return false;
+}
+
+/* Go back: every disk stays where it was, what the job made goes. */
+void
+live_back(struct job *job, int code, const char *why)
+{
+	struct st_ctx *c = st_ctx(job);
+
+	if (!st_str(job->details, "why"))
+		json_object_set_new(job->details, "why", json_string(why));
+	job->child = child_free(job->child);
+	if (!any_created(job)) {
+		st_finish(job, code, "vm '%s' storage not moved: %s; nothing "
+		    "was changed", job->vm->row->name, why);
+		return;
+	}
+	c->sub = SUB_JOBS;
+	c->sub_t0_ms = now_ms();
+	job_set_phase(job, code == -ECANCELED ? "cancelling" : "rollback");
+	job_poke(job);
+}
+
+/* ---- check ---- */
+
+/* Each disk's node now (after an earlier move it is not vdX-fmt), on the
+ * file the record names. */
+static int
+check_nodes(struct job *job, const json_t *blocks, char *why, size_t len)
+{
+	json_t *d;
+	size_t i;
+
+	json_array_foreach(st_disks(job), i, d) {
+		const char *file = NULL;
+		const char *node = vm_disk_node(blocks, st_str(d, "name"),
+		    &file);
+
+		if (!node || !streq(file, st_str(d, "src"))) {
+			snprintf(why, len, "QEMU's disk %s is on '%s', not on "
+			    "'%s' as recorded", st_str(d, "name"),
+			    file ? file : "nothing", st_str(d, "src"));
+			return -EIO;
+		}
+		json_object_set_new(d, "from_node", json_string(node));
+	}
+	return 0;
+}
+
+/* Bitmaps stay on the old node at a pivot (QEMU 7.2); tern has none of
+ * its own yet, so a disk that has some is refused rather than losing
+ * them. */
+static int
+check_bitmaps(struct job *job, const json_t *nodes, char *why, size_t len)
+{
+	json_t *d, *n;
+	size_t i, j;
+
+	json_array_foreach(st_disks(job), i, d) {
+		json_array_foreach(nodes, j, n) {
+			json_t *bm = json_object_get(n, "dirty-bitmaps");
+
+			if (!streq(st_str(n, "node-name"),
+			    st_str(d, "from_node")) || !json_array_size(bm))
+				continue;
+			snprintf(why, len, "disk %s has %zu dirty bitmap(s) "
+			    "(first '%s'), which a storage move cannot carry "
+			    "over yet; remove them first", st_str(d, "name"),
+			    json_array_size(bm), st_str(json_array_get(bm, 0),
+			    "name") ?: "?");
+			return -ENOTSUP;
+		}
+	}
+	return 0;
+}
+
+static void
+live_check(struct job *job)
+{
+	struct st_ctx *c = st_ctx(job);
+	const char *cmd = c->sub == 0 ? "query-block" :
+	    "query-named-block-nodes";
+	_cleanup_json_ json_t *ret = NULL;
+	char why[300];
+	int r;
+
+	if (!st_answered(job, cmd)) {
+		(void)st_query(job, cmd, c->sub == 0 ? NULL :
+		    json_pack("{sb}", "flat", true));
+		return;
+	}
+	ret = st_take_reply(job);
+	if (!ret) {
+		snprintf(why, sizeof(why), "QEMU did not answer %s: %s", cmd,
+		    c->reply_err);
+		r = -EIO;
+	} else {
+		r = c->sub == 0 ? check_nodes(job, ret, why, sizeof(why)) :
+		    check_bitmaps(job, ret, why, sizeof(why));
+	}
+	if (r < 0) {
+		c->sub = 0;
+		live_back(job, r, why);
+		return;
+	}
+	if (c->sub++ == 0) {
+		job_poke(job);
+		return;
+	}
+	c->sub = 0;
+	job_set_phase(job, "create");
+	job_poke(job);
+}
+
+/* ---- create, attach, mirror ---- */
+
+static json_t *
+first_without(const struct job *job, const char *flag)
+{
+	json_t *d;
+	size_t i;
+
+	json_array_foreach(st_disks(job), i, d)
+		if (!st_flag(d, flag))
+			return d;
+	return NULL;
+}
+
+static void
+live_on_created(struct child *ch, int status, void *data)
+{
+	struct job *job = data;
+	json_t *d = first_without(job, "made");
+	const char *dst = st_str(d, "dst");
+	char tail[200], why[300];
+
+	(void)ch;
+	job->child = child_free(job->child);
+	if (status != 0) {
+		st_out_tail(job, tail, sizeof(tail));
+		snprintf(why, sizeof(why), "qemu-img create '%s' failed: %s",
+		    dst, tail);
+		live_back(job, -EIO, why);
+		return;
+	}
+	/* QEMU runs as its own user by now: the image must be its. */
+	if (job->h->qemu_uid && chown(dst, job->h->qemu_uid,
+	    job->h->qemu_gid) == -1) {
+		snprintf(why, sizeof(why), "cannot give '%s' to the QEMU user: "
+		    "%s", dst, strerror(errno));
+		live_back(job, -errno, why);
+		return;
+	}
+	st_set_flag(d, "made", true);
+	st_save(job);
+	job_poke(job);
+}
+
+static void
+live_create(struct job *job)
+{
+	json_t *d = first_without(job, "made");
+	char size[32], why[300];
+	const char *dst;
+
+	if (!d) {
+		job_set_phase(job, "attach");
+		job_poke(job);
+		return;
+	}
+	dst = st_str(d, "dst");
+	if (!st_flag(d, "created") && access(dst, F_OK) == 0) {
+		snprintf(why, sizeof(why), "file '%s' appeared meanwhile", dst);
+		live_back(job, -EEXIST, why);
+		return;
+	}
+	st_set_flag(d, "created", true);	/* from now on it may exist */
+	st_save(job);
+	snprintf(size, sizeof(size), "%lld", (long long)st_int(d, "size"));
+	const char *argv[] = { job->h->cfg.qemu_img, "create", "-q", "-f",
+		"qcow2", dst, size, NULL };
+	if (st_spawn(job, argv, live_on_created) < 0)
+		live_back(job, -EIO, "cannot run qemu-img");
+}
+
+/* One QMP command per disk in turn (answer, then the next disk): flag
+ * set on success, else back with the QEMU's reason. */
+static void
+per_disk(struct job *job, const char *cmd, const char *flag,
+    json_t *(*args)(struct job *, json_t *), const char *next)
+{
+	struct st_ctx *c = st_ctx(job);
+	json_t *d = first_without(job, flag);
+	_cleanup_json_ json_t *ret = NULL;
+	char why[300];
+
+	if (d && st_answered(job, cmd)) {
+		ret = st_take_reply(job);
+		if (!ret) {
+			snprintf(why, sizeof(why), "%s of disk %s failed: %s",
+			    cmd, st_str(d, "name"), c->reply_err);
+			live_back(job, -EIO, why);
+			return;
+		}
+		st_set_flag(d, flag, true);
+		st_save(job);
+		d = first_without(job, flag);
+	}
+	if (d) {
+		json_t *a = args(job, d);
+
+		if (a)
+			(void)st_query(job, cmd, a);
+		return;
+	}
+	job_set_phase(job, next);
+	job_poke(job);
+}
+
+static json_t *
+attach_args(struct job *job, json_t *d)
+{
+	char fmt[40], file[40];
+
+	node_name(job, d, "fmt", fmt, sizeof(fmt));
+	node_name(job, d, "file", file, sizeof(file));
+	/* As qemu.c opens a disk at start, so the two behave alike. */
+	return json_pack("{ss ss s{ss ss ss ss s{sb sb}}}", "driver", "qcow2",
+	    "node-name", fmt, "file", "driver", "file", "filename",
+	    st_str(d, "dst"), "node-name", file, "aio", "threads", "cache",
+	    "direct", false, "no-flush", false);
+}
+
+static json_t *
+mirror_args(struct job *job, json_t *d)
+{
+	char fmt[40], id[32];
+
+	node_name(job, d, "fmt", fmt, sizeof(fmt));
+	st_mirror_id(job, d, id, sizeof(id));
+	/* Its events must be tracked before they can arrive. */
+	if (!vm_block_job_track(job->vm, id)) {
+		live_back(job, -EBUSY, "too many block jobs on this vm");
+		return NULL;
+	}
+	return json_pack("{ss ss ss ss ss sb}", "job-id", id, "device",
+	    st_str(d, "from_node"), "target", fmt, "sync", "full",
+	    "copy-mode", "write-blocking", "auto-dismiss", false);
+}
+
+/* ---- mirroring ---- */
+
+static void
+mirror_progress(struct job *job, const json_t *bjobs)
+{
+	uint64_t done = 0, total = 0;
+	json_t *b;
+	size_t i;
+
+	json_array_foreach(bjobs, i, b) {
+		if (!st_disk_of_mirror(job, st_str(b, "device")))
+			continue;
+		done += st_int(b, "offset");
+		total += st_int(b, "len");
+	}
+	if (total)
+		job_set_progress(job, done, total, "bytes");
+}
+
+/* 1: every mirror is READY; 0: not yet; -1: one failed (backed out). */
+static int
+mirrors_state(struct job *job)
+{
+	json_t *d;
+	size_t i;
+	char id[32], why[300];
+	bool ready = true;
+
+	json_array_foreach(st_disks(job), i, d) {
+		struct vm_block_job *b;
+
+		st_mirror_id(job, d, id, sizeof(id));
+		b = vm_block_job_find(job->vm, id);
+		if (b && b->ended) {
+			snprintf(why, sizeof(why), "the mirror of disk %s "
+			    "failed: %s", st_str(d, "name"), b->error ?
+			    b->error : "it ended before it was in sync");
+			live_back(job, -EIO, why);
+			return -1;
+		}
+		ready &= b && b->ready;
+	}
+	return ready;
+}
+
+static void
+live_mirroring(struct job *job)
+{
+	struct st_ctx *c = st_ctx(job);
+	json_t *ret;
+	int r = mirrors_state(job), fp;
+
+	if (r < 0)
+		return;
+	if (st_answered(job, "query-block-jobs")) {
+		ret = st_take_reply(job);
+		mirror_progress(job, ret);
+		json_decref(ret);
+	}
+	if (r == 0) {
+		if (!c->waiting)
+			(void)st_query(job, "query-block-jobs", NULL);
+		job_wake_after(job, ST_POLL_MS);
+		return;
+	}
+	if (job->row->total)
+		job_set_progress(job, job->row->total, job->row->total,
+		    "bytes");
+	fp = st_failpoint(job, "storage.ready");
+	if (fp < 0)
+		live_back(job, -EIO, "failpoint storage.ready");
+	else if (fp == 0) {
+		job_set_phase(job, "pivot");
+		job_poke(job);
+	}
+}
+
+/* Switch every disk: from here on a cancel is refused. */
+static void
+live_pivot(struct job *job)
+{
+	struct st_ctx *c = st_ctx(job);
+	json_t *d;
+	size_t i;
+	char id[32];
+
+	st_set_flag(job->details, "pivot_sent", true);
+	json_array_foreach(st_disks(job), i, d)
+		st_set_flag(d, "complete_sent", true);
+	job_set_phase(job, "resolve");
+	json_array_foreach(st_disks(job), i, d) {
+		st_mirror_id(job, d, id, sizeof(id));
+		st_send(job, "job-complete", json_pack("{ss}", "id", id));
+	}
+	c->sub = SUB_JOBS;
+	c->sub_t0_ms = now_ms();
+	job_poke(job);
+}
+
+/* ---- restart, cancel, the step ---- */
+
+static void
+live_recover(struct job *job)
+{
+	struct st_ctx *c = st_ctx(job);
+
+	job->recovering = false;
+	c->sub = 0;
+	if (job_phase_is(job, "check"))
+		return;		/* nothing made yet: carry on */
+	if (!st_str(job->details, "why"))
+		json_object_set_new(job->details, "why", json_string(
+		    "ternd restarted during the move"));
+	c->sub_t0_ms = now_ms();
+	if (!job_phase_is(job, "cancelling"))
+		job_set_phase(job, "rollback");
+}
+
+void
+live_cancel(struct job *job)
+{
+	if (st_flag(job->details, "pivot_sent") || job_phase_is(job,
+	    "rollback") || job_phase_is(job, "cancelling")) {
+		host_event(job->h, "warning", job->vm, job->row->id, "too late "
+		    "to cancel the storage move: it is %s",
+		    st_flag(job->details, "pivot_sent") ? "switching disks" :
+		    "already going back");
+		return;
+	}
+	live_back(job, -ECANCELED, "cancelled by the operator");
+}
+
+void
+live_step(struct job *job)
+{
+	struct vm *vm = job->vm;
+
+	if (job->recovering)
+		live_recover(job);
+	if (job->child || st_ctx(job)->waiting)
+		return;		/* its exit or the answer pokes us */
+	live_note_events(job);
+	if (vm->pidfd < 0) {
+		live_offline(job);
+		return;
+	}
+	if (!vm->qmp_ready)
+		return;		/* (re)connecting: QMP pokes us */
+	if (job_phase_is(job, "check"))
+		live_check(job);
+	else if (job_phase_is(job, "create"))
+		live_create(job);
+	else if (job_phase_is(job, "attach"))
+		per_disk(job, "blockdev-add", "added", attach_args, "mirror");
+	else if (job_phase_is(job, "mirror"))
+		per_disk(job, "blockdev-mirror", "mirror", mirror_args,
+		    "mirroring");
+	else if (job_phase_is(job, "mirroring"))
+		live_mirroring(job);
+	else if (job_phase_is(job, "pivot"))
+		live_pivot(job);
+	else
+		live_resolve(job);
+}

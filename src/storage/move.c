@@ -1,0 +1,467 @@
+/* move.c - the vm.move-storage job: its start, the queue, the helpers
+ * the live (mirror.c) and offline (copy.c) halves share, and the end.
+ *
+ *   start --mode--> queued (state queued while max-storage-migrations
+ *     moves run) --slot--> live: check ... (mirror.c)
+ *                          copy: copy ... (copy.c)
+ *
+ * Transitions here: storage_move_start() (the job, phase start),
+ * move_step() (start -> queued -> the mode's first phase), st_finish()
+ * (the end: the slot is given back and the queue poked).  Cancel is the
+ * mode's: before a disk's switch it undoes, after it it refuses. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "failpoint.h"
+#include "fsutil.h"
+#include "log.h"
+#include "st_int.h"
+#include "storage.h"
+#include "util.h"
+#include "vm.h"
+#include "vm_spec.h"
+
+#define ST_QUEUE_POLL_MS 1000	/* a queued job looks again this often */
+
+static struct st_ctx *ctxs;
+
+struct st_ctx *
+st_ctx(struct job *job)
+{
+	struct st_ctx *c;
+
+	for (c = ctxs; c; c = c->next)
+		if (c->id == job->row->id)
+			return c;
+	c = xzalloc(sizeof(*c));
+	c->id = job->row->id;
+	c->next = ctxs;
+	ctxs = c;
+	return c;
+}
+
+struct st_ctx *
+st_ctx_of(struct vm *vm)
+{
+	if (!vm->job || vm->job->ops != &job_vm_move_storage)
+		return NULL;
+	return st_ctx(vm->job);
+}
+
+static void
+st_ctx_free(struct job *job)
+{
+	struct st_ctx **p;
+
+	for (p = &ctxs; *p; p = &(*p)->next) {
+		struct st_ctx *c = *p;
+
+		if (c->id != job->row->id)
+			continue;
+		*p = c->next;
+		json_decref(c->reply);
+		free(c);
+		return;
+	}
+}
+
+void
+st_save(struct job *job)
+{
+	_cleanup_free_ char *ph = xstrdup(job->row->phase);
+
+	job_set_phase(job, ph);		/* persists the details too */
+}
+
+char *
+st_out_path(const struct job *job)
+{
+	return xasprintf("%s/job-%lld.out", job->h->cfg.run_dir,
+	    (long long)job->row->id);
+}
+
+/* vm_block_jobs_forget() frees each entry's error but leaves the pointer,
+ * and vm_block_job_track() frees the error of the entry it reuses: a
+ * second move of the same VM would free it twice.  Until vm.c clears it,
+ * the errors are freed and cleared here first. */
+static void
+st_forget_block_jobs(struct vm *vm)
+{
+	for (size_t i = 0; i < vm->n_bjobs; i++) {
+		free(vm->bjobs[i].error);
+		vm->bjobs[i].error = NULL;
+	}
+	vm_block_jobs_forget(vm);
+}
+
+void
+st_finish(struct job *job, int r, const char *fmt, ...)
+{
+	struct host *h = job->h;
+	_cleanup_free_ char *out = st_out_path(job);
+	char msg[512] = "";
+	va_list ap;
+
+	if (fmt) {
+		va_start(ap, fmt);
+		vsnprintf(msg, sizeof(msg), fmt, ap);
+		va_end(ap);
+	}
+	job->child = child_free(job->child);
+	(void)unlink(out);
+	if (job->vm)
+		st_forget_block_jobs(job->vm);
+	if (st_int(job->details, "began_ms"))
+		json_object_set_new(job->details, "total_ms", json_integer(
+		    (json_int_t)(wall_ms() - st_int(job->details, "began_ms"))));
+	json_object_del(job->details, "storage_wait");
+	if (r == 0)
+		job_set_phase(job, "done");
+	st_ctx_free(job);
+	job_finish(job, r, fmt ? "%s" : NULL, msg);
+	storage_poke_queue(h);
+}
+
+int
+st_failpoint(struct job *job, const char *name)
+{
+	struct st_ctx *c = st_ctx(job);
+	uint64_t ms = 0, now = now_ms();
+
+	if (c->fp_until_ms && streq(c->fp_name, name)) {
+		if (now >= c->fp_until_ms)
+			return 0;
+		job_wake_after(job, c->fp_until_ms - now);
+		return 1;
+	}
+	switch (failpoint_check(name, &ms)) {
+	case FP_FAIL:
+		return -1;
+	case FP_DELAY:
+		c->fp_until_ms = now + ms;
+		snprintf(c->fp_name, sizeof(c->fp_name), "%s", name);
+		job_wake_after(job, ms);
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* ---- QMP ---- */
+
+static void
+st_on_reply(struct qmp *q, json_t *ret, const struct err *e, void *data)
+{
+	struct vm *vm = data;
+	struct st_ctx *c = st_ctx_of(vm);
+
+	(void)q;
+	if (!c)
+		return;
+	c->waiting = false;
+	c->replied = true;
+	json_decref(c->reply);
+	c->reply = ret ? json_incref(ret) : NULL;
+	snprintf(c->reply_err, sizeof(c->reply_err), "%s", ret ? "" :
+	    qmp_err_desc(e));
+	job_poke(vm->job);
+}
+
+static void
+st_on_ignored(struct qmp *q, json_t *ret, const struct err *e, void *data)
+{
+	struct vm *vm = data;
+
+	(void)q;
+	(void)ret;
+	if (e)
+		log_debug("vm=%s storage move: QMP said: %s", vm->row->name,
+		    e->msg);
+}
+
+int
+st_query(struct job *job, const char *cmd, json_t *args)
+{
+	struct st_ctx *c = st_ctx(job);
+	int r;
+
+	c->replied = false;
+	snprintf(c->cmd, sizeof(c->cmd), "%s", cmd);
+	r = vm_qmp(job->vm, cmd, args, ST_QMP_MS, st_on_reply);
+	c->waiting = r == 0;
+	return r;
+}
+
+void
+st_send(struct job *job, const char *cmd, json_t *args)
+{
+	(void)vm_qmp(job->vm, cmd, args, ST_QMP_MS, st_on_ignored);
+}
+
+bool
+st_answered(struct job *job, const char *cmd)
+{
+	struct st_ctx *c = st_ctx(job);
+
+	if (c->replied && !streq(c->cmd, cmd)) {
+		c->replied = false;
+		c->reply = (json_decref(c->reply), NULL);
+	}
+	return c->replied;
+}
+
+json_t *
+st_take_reply(struct job *job)
+{
+	struct st_ctx *c = st_ctx(job);
+
+	c->replied = false;
+	return TAKE_PTR(c->reply);
+}
+
+/* ---- helpers processes, messages, records ---- */
+
+int
+st_spawn(struct job *job, const char *const *argv, child_exit_fn fn)
+{
+	_cleanup_free_ char *out = st_out_path(job);
+	struct child_opts o = { .argv = argv, .log_path = out,
+		.die_with_parent = true };
+
+	(void)unlink(out);
+	return child_spawn(job->h->loop, &o, fn, job, &job->child);
+}
+
+void
+st_out_tail(const struct job *job, char *buf, size_t len)
+{
+	_cleanup_free_ char *path = st_out_path(job), *out = NULL;
+	size_t n;
+	char *line;
+
+	snprintf(buf, len, "no output");
+	if (file_read_all(path, 64 * 1024, &out, &n) < 0)
+		return;
+	while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r'))
+		out[--n] = '\0';
+	/* qemu-img -p ends its progress lines with \r, not \n. */
+	for (line = out + n; line > out && line[-1] != '\n' &&
+	    line[-1] != '\r'; line--)
+		;
+	if (n > 0)
+		snprintf(buf, len, "%s", line);
+}
+
+void
+st_outcome(const struct job *job, char *buf, size_t len)
+{
+	json_t *d;
+	size_t i, k = 0;
+
+	buf[0] = '\0';
+	json_array_foreach(st_disks(job), i, d) {
+		bool moved = st_flag(d, "recorded");
+		const char *pool = st_str(d, moved ? "dst_pool" : "src_pool");
+
+		k += snprintf(buf + k, len - k, "%s%s %s %s", i ? "; " : "",
+		    st_str(d, "name"), moved ? "moved to" : "stays in",
+		    pool ? pool : "its directory");
+		if (k >= len)
+			return;
+	}
+}
+
+int
+st_record_disk(struct job *job, json_t *d)
+{
+	struct vm *vm = job->vm;
+	struct disk_row *row = &vm->row->disks[st_int(d, "idx")];
+	int r;
+
+	r = store_vm_set_disk(job->h->store, vm->row->uuid, st_str(d, "name"),
+	    st_str(d, "dst"), st_str(d, "dst_pool"));
+	if (r < 0)
+		return r;
+	free(row->path);
+	row->path = xstrdup(st_str(d, "dst"));
+	free(row->pool);
+	row->pool = xstrdup(st_str(d, "dst_pool"));
+	st_set_flag(d, "recorded", true);
+	st_save(job);
+	host_event(job->h, "info", vm, job->row->id, "disk %s now in '%s' "
+	    "(%s)", st_str(d, "name"), st_str(d, "dst_pool"),
+	    st_str(d, "dst"));
+	return 0;
+}
+
+void
+st_sync_dir(const char *path)
+{
+	_cleanup_free_ char *copy = xstrdup(path);
+	char *slash = strrchr(copy, '/');
+	_cleanup_close_ int fd = -1;
+
+	if (!slash)
+		return;
+	*slash = '\0';
+	fd = open(*copy ? copy : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0)
+		(void)fsync(fd);
+}
+
+/* ---- the queue ---- */
+
+bool
+storage_take_slot(struct job *job)
+{
+	struct host *h = job->h;
+	size_t used = 0;
+	bool older_waits = false;
+	int max = h->cfg.max_storage_migrations > 0 ?
+	    h->cfg.max_storage_migrations : 2;
+
+	if (st_flag(job->details, "storage_slot"))
+		return true;
+	for (size_t i = 0; i < h->n_jobs; i++) {
+		struct job *o = h->jobs[i];
+
+		if (o == job || o->finished)
+			continue;
+		if (st_flag(o->details, "storage_slot"))
+			used++;
+		else if (st_flag(o->details, "storage_wait") &&
+		    o->row->id < job->row->id)
+			older_waits = true;	/* it goes first */
+	}
+	if (older_waits || used >= (size_t)max) {
+		st_set_flag(job->details, "storage_wait", true);
+		return false;
+	}
+	json_object_del(job->details, "storage_wait");
+	st_set_flag(job->details, "storage_slot", true);
+	return true;
+}
+
+void
+storage_poke_queue(struct host *h)
+{
+	for (size_t i = 0; i < h->n_jobs; i++)
+		if (st_flag(h->jobs[i]->details, "storage_wait"))
+			job_poke(h->jobs[i]);
+}
+
+/* ---- the job ---- */
+
+static bool
+st_live(const struct job *job)
+{
+	return streq(st_str(job->details, "mode"), "live");
+}
+
+static void
+move_queued(struct job *job)
+{
+	struct vm *vm = job->vm;
+	bool waited = st_flag(job->details, "storage_wait");
+
+	if (!storage_take_slot(job)) {
+		job_set_queued(job, true);
+		if (!waited)
+			st_save(job);	/* the queue flag, once */
+		job_wake_after(job, ST_QUEUE_POLL_MS);
+		return;
+	}
+	job_set_queued(job, false);
+	json_object_set_new(job->details, "began_ms",
+	    json_integer((json_int_t)wall_ms()));
+	if (st_live(job) && vm->pidfd < 0) {
+		st_finish(job, -EIO, "vm '%s' stopped while the move waited "
+		    "for a slot; nothing was changed", vm->row->name);
+		return;
+	}
+	if (!st_live(job) && !vm_is_down(vm)) {
+		st_finish(job, -EBUSY, "vm '%s' is %s; nothing was changed",
+		    vm->row->name, vm_state_name(vm->state));
+		return;
+	}
+	job_set_phase(job, st_live(job) ? "check" : "copy");
+	job_poke(job);
+}
+
+static void
+move_step(struct job *job)
+{
+	if (job_vm_gone(job)) {
+		st_ctx_free(job);
+		storage_poke_queue(job->h);
+		return;
+	}
+	/* Before a slot nothing was done: a restart just carries on. */
+	if (job_phase_is(job, "start"))
+		job_set_phase(job, "queued");
+	if (job_phase_is(job, "queued")) {
+		job->recovering = false;
+		move_queued(job);
+		return;
+	}
+	if (st_live(job))
+		live_step(job);
+	else
+		copy_step(job);
+}
+
+static void
+move_cancel(struct job *job)
+{
+	if (job_phase_is(job, "start") || job_phase_is(job, "queued")) {
+		st_finish(job, -ECANCELED, "cancelled; nothing was changed");
+		return;
+	}
+	if (st_live(job))
+		live_cancel(job);
+	else
+		copy_cancel(job);
+}
+
+const struct job_ops job_vm_move_storage = { "vm.move-storage", move_step,
+	move_cancel };
+
+int
+storage_move_start(struct host *h, struct vm *vm, const json_t *body,
+    struct job **ret_job, struct err *err)
+{
+	const char *names[VM_MAX_DISKS];
+	const char *to[VM_MAX_DISKS];
+	json_t *details = NULL;
+	bool explicit_disks = false;
+	size_t n = vm->row->n_disks;
+	int r;
+
+	if (n == 0 || n > VM_MAX_DISKS)
+		return err_set(err, n ? -E2BIG : -EINVAL, "vm '%s' has %s",
+		    vm->row->name, n ? "too many disks" : "no disks");
+	for (size_t i = 0; i < n; i++)
+		names[i] = vm->row->disks[i].name;
+	if ((r = storage_plan_parse(body, names, n, to, &explicit_disks,
+	    err)) < 0 ||
+	    (r = storage_plan_check(h, vm, to, explicit_disks,
+	    explicit_disks ? NULL : to[0], &details, err)) < 0)
+		return r;
+	if ((r = job_create(h, &job_vm_move_storage, vm, details, ret_job,
+	    err)) < 0)
+		return r;
+	job_start(*ret_job);
+	return 0;
+}
+
+void
+storage_init(struct host *h)
+{
+	(void)h;
+	job_ops_register(&job_vm_move_storage);
+}

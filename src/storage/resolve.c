@@ -1,0 +1,337 @@
+/* resolve.c - how a live storage move ends, whichever way it went: the
+ * resolve steps of mirror.c's diagram, run after the pivot, when going
+ * back (rollback, cancelling) and after a ternd restart, and the end
+ * without QEMU.  It decides every disk from what QEMU says (query-block),
+ * never from what the job hoped, and never deletes a file a node still
+ * uses.
+ *
+ *   jobs     every mirror of ours concluded (going back, or a pivot not
+ *            done within ST_PIVOT_MS: job-cancel), then job-dismiss
+ *   where    query-block: which file each disk's device uses now;
+ *            failpoint storage.pivoted; a disk on its new file is
+ *            recorded (store, row): the commit point of that disk
+ *   cleanup  blockdev-del the nodes on the file each disk left, until
+ *            query-named-block-nodes shows none on it; then unlink it
+ *   finish   succeeded when every disk is on its new file, else failed
+ *            (cancelled when cancelling) saying where each disk is
+ *
+ * QEMU gone (live_offline): a disk whose switch QEMU reported
+ * (BLOCK_JOB_COMPLETED without error after job-complete, noted by
+ * live_note_events) moved; the others stay.  QEMU flushes the target
+ * before it switches, so the reported switch is a safe witness. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "jsonutil.h"
+#include "log.h"
+#include "st_int.h"
+#include "storage.h"
+#include "util.h"
+#include "vm.h"
+
+#define ST_PIVOT_MS 30000	/* a pivot not concluded by then: cancel */
+#define ST_CLEANUP_PASSES 5	/* blockdev-del rounds before giving up */
+
+static bool
+going_back(const struct job *job)
+{
+	return !job_phase_is(job, "resolve");
+}
+
+static void
+resolve_jobs(struct job *job)
+{
+	struct st_ctx *c = st_ctx(job);
+	_cleanup_json_ json_t *ret = NULL;
+	bool pending = false, cancel = going_back(job) ||
+	    now_ms() - c->sub_t0_ms > ST_PIVOT_MS;
+	json_t *j;
+	size_t i;
+
+	if (!st_answered(job, "query-jobs")) {
+		(void)st_query(job, "query-jobs", NULL);
+		return;
+	}
+	if (!(ret = st_take_reply(job))) {
+		job_wake_after(job, ST_POLL_MS);
+		return;
+	}
+	json_array_foreach(ret, i, j) {
+		const char *id = st_str(j, "id"), *s = st_str(j, "status");
+
+		if (!st_disk_of_mirror(job, id))
+			continue;
+		pending = true;
+		if (streq(s, "concluded"))
+			st_send(job, "job-dismiss", json_pack("{ss}", "id", id));
+		else if (cancel && !streq(s, "aborting"))
+			st_send(job, "job-cancel", json_pack("{ss}", "id", id));
+	}
+	if (pending) {
+		job_wake_after(job, 200);
+		return;
+	}
+	c->sub = SUB_WHERE;
+	job_poke(job);
+}
+
+/* QEMU flushed the target before it switched (the mirror's last step,
+ * with the source drained); the new file's directory entry is made
+ * durable here, before the record that makes it the disk. */
+static void
+record_new(struct job *job, json_t *d)
+{
+	int r;
+
+	st_sync_dir(st_str(d, "dst"));
+	r = st_record_disk(job, d);
+	if (r == 0)
+		return;
+	/* The guest writes to the new file but the record names the old
+	 * one: keep both, say so loudly. */
+	log_error("vm=%s disk %s runs on '%s' but cannot be recorded: %s",
+	    job->vm->row->name, st_str(d, "name"), st_str(d, "dst"),
+	    strerror(-r));
+	json_object_set_new(d, "where", json_string("unrecorded"));
+}
+
+static void
+resolve_where(struct job *job)
+{
+	struct st_ctx *c = st_ctx(job);
+	_cleanup_json_ json_t *ret = NULL;
+	json_t *d;
+	size_t i;
+	bool any_new = false;
+
+	if (!st_answered(job, "query-block")) {
+		(void)st_query(job, "query-block", NULL);
+		return;
+	}
+	if (!(ret = st_take_reply(job))) {
+		job_wake_after(job, ST_POLL_MS);
+		return;
+	}
+	json_array_foreach(st_disks(job), i, d) {
+		const char *file = NULL;
+
+		(void)vm_disk_node(ret, st_str(d, "name"), &file);
+		json_object_set_new(d, "where", json_string(
+		    streq(file, st_str(d, "dst")) ? "new" :
+		    streq(file, st_str(d, "src")) ? "old" : "unknown"));
+		any_new |= streq(file, st_str(d, "dst")) &&
+		    !st_flag(d, "recorded");
+	}
+	st_save(job);
+	if (any_new && !c->fp_pivoted_done &&
+	    st_failpoint(job, "storage.pivoted") > 0)
+		return;		/* held; a wake-up comes */
+	c->fp_pivoted_done = true;
+	json_array_foreach(st_disks(job), i, d)
+		if (streq(st_str(d, "where"), "new") && !st_flag(d, "recorded"))
+			record_new(job, d);
+	st_save(job);
+	c->sub = SUB_CLEANUP;
+	c->cleanup_passes = 0;
+	job_poke(job);
+}
+
+/* blockdev-del the named nodes on path: format nodes first (a file node
+ * under one goes with it or is freed by it).  True when any was sent. */
+static bool
+del_nodes_on(struct job *job, const json_t *nodes, const char *path)
+{
+	bool fmt = false, any = false;
+	json_t *n;
+	size_t i;
+
+	json_array_foreach(nodes, i, n)
+		if (streq(st_str(n, "file"), path) &&
+		    !streq(st_str(n, "drv"), "file"))
+			fmt = true;
+	json_array_foreach(nodes, i, n) {
+		const char *name = st_str(n, "node-name");
+
+		if (!streq(st_str(n, "file"), path) || !name || name[0] == '#' ||
+		    streq(st_str(n, "drv"), "file") == fmt)
+			continue;
+		st_send(job, "blockdev-del", json_pack("{ss}", "node-name",
+		    name));
+		any = true;
+	}
+	return any;
+}
+
+/* The file disk d no longer needs, or NULL. */
+static const char *
+file_to_drop(const json_t *d)
+{
+	const char *where = st_str(d, "where");
+
+	if (streq(where, "new"))
+		return st_str(d, "src");
+	if (streq(where, "old") && st_flag(d, "created"))
+		return st_str(d, "dst");
+	return NULL;
+}
+
+static void
+resolve_cleanup(struct job *job)
+{
+	struct st_ctx *c = st_ctx(job);
+	_cleanup_json_ json_t *ret = NULL;
+	bool sent = false, give_up;
+	json_t *d;
+	size_t i;
+
+	if (!st_answered(job, "query-named-block-nodes")) {
+		(void)st_query(job, "query-named-block-nodes",
+		    json_pack("{sb}", "flat", true));
+		return;
+	}
+	if (!(ret = st_take_reply(job))) {
+		job_wake_after(job, ST_POLL_MS);
+		return;
+	}
+	give_up = ++c->cleanup_passes > ST_CLEANUP_PASSES;
+	json_array_foreach(st_disks(job), i, d) {
+		const char *drop = file_to_drop(d);
+
+		if (st_flag(d, "cleaned"))
+			continue;
+		if (drop && !give_up && del_nodes_on(job, ret, drop)) {
+			sent = true;	/* look again once they are gone */
+			continue;
+		}
+		if (drop && give_up)
+			host_event(job->h, "warning", job->vm, job->row->id,
+			    "file '%s' kept: QEMU still has it open", drop);
+		else if (drop)
+			(void)unlink(drop);
+		st_set_flag(d, "cleaned", true);
+	}
+	st_save(job);
+	if (!sent)
+		c->sub = SUB_FINISH;
+	job_poke(job);
+}
+
+static uint64_t
+copied_bytes(const struct job *job)
+{
+	uint64_t sum = 0;
+	struct stat st;
+	json_t *d;
+	size_t i;
+
+	json_array_foreach(st_disks(job), i, d)
+		if (st_flag(d, "recorded") && stat(st_str(d, "dst"), &st) == 0)
+			sum += (uint64_t)st.st_blocks * 512;
+	return sum;
+}
+
+static bool
+all_moved(const struct job *job)
+{
+	json_t *d;
+	size_t i;
+
+	json_array_foreach(st_disks(job), i, d)
+		if (!st_flag(d, "recorded"))
+			return false;
+	return true;
+}
+
+static void
+live_done(struct job *job, const char *why)
+{
+	struct vm *vm = job->vm;
+	char out[400];
+
+	json_object_set_new(job->details, "copied_bytes",
+	    json_integer((json_int_t)copied_bytes(job)));
+	st_outcome(job, out, sizeof(out));
+	if (all_moved(job)) {
+		host_event(job->h, "info", vm, job->row->id, "vm storage "
+		    "moved: %s", out);
+		st_finish(job, 0, NULL);
+		return;
+	}
+	st_finish(job, job_phase_is(job, "cancelling") ? -ECANCELED : -EIO,
+	    "vm '%s' storage not moved: %s; %s", vm->row->name, why, out);
+}
+
+void
+live_resolve(struct job *job)
+{
+	struct st_ctx *c = st_ctx(job);
+	const char *why = st_str(job->details, "why");
+
+	switch (c->sub) {
+	case SUB_JOBS:
+		resolve_jobs(job);
+		break;
+	case SUB_WHERE:
+		resolve_where(job);
+		break;
+	case SUB_CLEANUP:
+		resolve_cleanup(job);
+		break;
+	default:
+		live_done(job, why ? why : "QEMU did not switch every disk");
+		break;
+	}
+}
+
+/* ---- QEMU gone ---- */
+
+/* A pivot QEMU reported (the mirror completed after job-complete, without
+ * error) is remembered: once QEMU is gone it is the only witness. */
+void
+live_note_events(struct job *job)
+{
+	json_t *d;
+	size_t i;
+	char id[32];
+	bool changed = false;
+
+	json_array_foreach(st_disks(job), i, d) {
+		struct vm_block_job *b;
+
+		st_mirror_id(job, d, id, sizeof(id));
+		b = vm_block_job_find(job->vm, id);
+		if (b && b->ended && !b->error && st_flag(d, "complete_sent") &&
+		    !st_flag(d, "completed")) {
+			st_set_flag(d, "completed", true);
+			changed = true;
+		}
+	}
+	if (changed)
+		st_save(job);
+}
+
+void
+live_offline(struct job *job)
+{
+	json_t *d;
+	size_t i;
+
+	job->child = child_free(job->child);
+	json_array_foreach(st_disks(job), i, d) {
+		bool moved = st_flag(d, "recorded") || st_flag(d, "completed");
+
+		json_object_set_new(d, "where", json_string(moved ? "new" :
+		    "old"));
+		if (moved && !st_flag(d, "recorded"))
+			record_new(job, d);
+		if (!st_flag(d, "cleaned") && file_to_drop(d))
+			(void)unlink(file_to_drop(d));
+		st_set_flag(d, "cleaned", true);
+	}
+	st_save(job);
+	live_done(job, "QEMU exited during the move");
+}

@@ -1,0 +1,138 @@
+/* st_int.h - what the files of the storage module share: the job's
+ * persisted details (the plan and how far each disk got), the in-memory
+ * state of one job (never persisted: a restarted ternd decides from what
+ * QEMU and the files say), and the helpers both kinds of move use.
+ *
+ * Details of vm.move-storage (persisted with the job):
+ *   mode          "live" | "copy"
+ *   target        what --to named (null for per-disk targets)
+ *   disks         [{name, idx, src, src_pool, dst, dst_pool, size (virtual),
+ *                   alloc (bytes of src), created (dst may exist because of
+ *                   us), added, mirror, complete_sent, completed (QEMU said
+ *                   the pivot happened), where ("new"|"old"), recorded,
+ *                   done}]
+ *   state         {src, dst, size, done} when a saved state moves along
+ *   storage_slot, storage_wait   the queue (storage.h)
+ *   pivot_sent    job-complete went out: from here on no cancel
+ *   began_ms      wall clock when it got its slot
+ *   copied_bytes, total_ms (from began_ms), why (when it went back) */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "job.h"
+#include "qmp.h"
+
+struct vm;
+
+#define ST_QMP_MS 10000
+#define ST_POLL_MS 500		/* progress, and a query to try again */
+
+struct st_ctx {
+	struct st_ctx *next;
+	int64_t id;			/* the job's */
+	/* the one QMP query in flight, and its answer */
+	char cmd[40];			/* the command it answers */
+	bool waiting;
+	json_t *reply;			/* NULL when it failed */
+	char reply_err[240];
+	bool replied;
+	/* resolve */
+	int sub;			/* its step: jobs, where, cleanup */
+	uint64_t sub_t0_ms;
+	int cleanup_passes;
+	bool fp_pivoted_done;
+	/* a delay failpoint holding the job */
+	char fp_name[32];
+	uint64_t fp_until_ms;
+};
+
+struct st_ctx *st_ctx(struct job *job);
+/* The ctx of vm's job if it is a storage move, else NULL. */
+struct st_ctx *st_ctx_of(struct vm *vm);
+
+static inline const char *
+st_str(const json_t *o, const char *key)
+{
+	return json_string_value(json_object_get(o, key));
+}
+
+static inline int64_t
+st_int(const json_t *o, const char *key)
+{
+	return json_integer_value(json_object_get(o, key));
+}
+
+static inline bool
+st_flag(const json_t *o, const char *key)
+{
+	return json_is_true(json_object_get(o, key));
+}
+
+static inline void
+st_set_flag(json_t *o, const char *key, bool v)
+{
+	json_object_set_new(o, key, json_boolean(v));
+}
+
+static inline json_t *
+st_disks(const struct job *job)
+{
+	return json_object_get(job->details, "disks");
+}
+
+/* Persist the details as they are now. */
+void st_save(struct job *job);
+/* End the job (r as job_finish), free its ctx, poke the queue. */
+void st_finish(struct job *job, int r, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Test hook (failpoint.h): 1 while a delay holds the job (a wake-up is
+ * armed), -1 for "fail", 0 to go on; "kill" never returns. */
+int st_failpoint(struct job *job, const char *name);
+/* Send cmd to the VM's QEMU; the answer lands in the ctx (replied, reply
+ * or reply_err) and pokes the job.  One at a time. */
+int st_query(struct job *job, const char *cmd, json_t *args);
+/* Send cmd and ignore the answer (an error included). */
+void st_send(struct job *job, const char *cmd, json_t *args);
+/* Whether the answer to cmd (sent with st_query) is in; an answer to
+ * another command is dropped (the phase moved on meanwhile). */
+bool st_answered(struct job *job, const char *cmd);
+/* Take the answer of st_query: the reply (the caller unrefs) or NULL with
+ * the error in ctx->reply_err. */
+json_t *st_take_reply(struct job *job);
+
+/* A helper process for the job: output to RUN_DIR/job-ID.out; fn on
+ * exit. */
+int st_spawn(struct job *job, const char *const *argv, child_exit_fn fn);
+char *st_out_path(const struct job *job);
+/* The helper's last output line, for a message. */
+void st_out_tail(const struct job *job, char *buf, size_t len);
+/* "vda moved to p2; vdb stays in local" for messages. */
+void st_outcome(const struct job *job, char *buf, size_t len);
+/* Record that disk d (a details entry) now lives at its dst: the store,
+ * then the VM's row.  -errno when the store refuses. */
+int st_record_disk(struct job *job, json_t *d);
+/* fsync the directory holding path (a rename in it is durable then). */
+void st_sync_dir(const char *path);
+
+/* mirror.c: a running VM */
+void live_step(struct job *job);
+void live_cancel(struct job *job);
+/* Go back (rollback, or cancelling for -ECANCELED) with why. */
+void live_back(struct job *job, int code, const char *why);
+/* The QEMU job id of disk d's mirror ("mv-vda-ID"), and back. */
+void st_mirror_id(const struct job *job, const json_t *d, char *buf,
+    size_t len);
+json_t *st_disk_of_mirror(const struct job *job, const char *id);
+/* resolve.c: the end of a live move (the resolve steps, ctx->sub) */
+enum { SUB_JOBS, SUB_WHERE, SUB_CLEANUP, SUB_FINISH };
+void live_resolve(struct job *job);
+/* QEMU is gone: decide each disk from what QEMU had reported. */
+void live_offline(struct job *job);
+/* Remember a switch QEMU reported (persisted: the witness without QEMU). */
+void live_note_events(struct job *job);
+/* copy.c: a VM that is down */
+void copy_step(struct job *job);
+void copy_cancel(struct job *job);
