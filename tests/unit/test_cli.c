@@ -914,6 +914,76 @@ test_vm_import_usage_errors(void)
 	ASSERT_TRUE(!fake_asked("POST /v1/imports"));
 }
 
+#define STORAGE_DONE "{\"id\":22,\"type\":\"vm.move-storage\",\"vm\":" \
+	"\"web1\",\"state\":\"succeeded\",\"progress\":{\"done\":2," \
+	"\"total\":2,\"unit\":\"bytes\"},\"rate\":null,\"eta_s\":0," \
+	"\"error\":null,\"details\":{\"mode\":\"live\",\"disks\":[" \
+	"{\"name\":\"vda\",\"dst_pool\":\"fast\"},{\"name\":\"vdb\"," \
+	"\"dst_pool\":\"slow\"}],\"copied_bytes\":327155712," \
+	"\"total_ms\":4100}}"
+
+static void
+test_vm_move_storage(void)
+{
+	const char *v;
+	json_t *b;
+	struct run r;
+
+	fake_reset();
+	fake_route("POST /v1/vms/web1/move-storage", 202, "{\"job\":"
+	    JOB(22, "vm.move-storage", "running", "null") "}", NULL);
+	fake_route("GET /v1/jobs/22", 200, STORAGE_DONE, NULL);
+	TERN(&r, "vm", "move-storage", "web1", "--to", "fast");
+	ASSERT_EQ(r.rc, 0);
+	ASSERT_STREQ(r.out, "vm 'web1' storage moved to fast: 2 disks, 312 "
+	    "MiB copied in 4.1 s (live)\n");
+	ASSERT_TRUE((b = fake_body()) != NULL);
+	ASSERT_STREQ(json_string_value(json_object_get(b, "to")), "fast");
+	ASSERT_EQ(json_object_size(b), 1);
+	json_decref(b);
+	TERN(&r, "vm", "move-storage", "web1", "--disk", "vda=fast",
+	    "--disk", "vdb=pools/slow");
+	ASSERT_EQ(r.rc, 0);
+	ASSERT_STREQ(r.out, "vm 'web1' storage moved: vda to fast, vdb to "
+	    "slow: 2 disks, 312 MiB copied in 4.1 s (live)\n");
+	ASSERT_TRUE((b = fake_body()) != NULL);
+	ASSERT_STREQ(json_string_value(json_object_get(json_object_get(b,
+	    "disks"), "vda")), "fast");
+	/* A directory is made absolute for ternd. */
+	v = json_string_value(json_object_get(json_object_get(b, "disks"),
+	    "vdb"));
+	ASSERT_TRUE(v && v[0] == '/' && strstr(v, "/pools/slow"));
+	ASSERT_TRUE(json_object_get(b, "to") == NULL);
+	json_decref(b);
+}
+
+static void
+test_vm_move_storage_usage_errors(void)
+{
+	struct run r;
+
+	fake_reset();
+	TERN(&r, "vm", "move-storage", "web1");
+	ASSERT_EQ(r.rc, 2);
+	ASSERT_CONTAINS(r.err, "missing option --to POOL|DIR or --disk");
+	TERN(&r, "vm", "move-storage", "web1", "--to", "a", "--disk", "vda=b");
+	ASSERT_EQ(r.rc, 2);
+	ASSERT_CONTAINS(r.err, "--to and --disk exclude each other");
+	TERN(&r, "vm", "move-storage", "web1", "--disk", "vda=a", "--disk",
+	    "vda=b");
+	ASSERT_EQ(r.rc, 2);
+	ASSERT_CONTAINS(r.err, "disk vda given twice");
+	TERN(&r, "vm", "move-storage", "web1", "--disk", "vda");
+	ASSERT_EQ(r.rc, 2);
+	ASSERT_CONTAINS(r.err, "expected DISK=POOL|DIR");
+	TERN(&r, "vm", "move-storage", "web1", "--disk", "=a");
+	ASSERT_EQ(r.rc, 2);
+	TERN(&r, "vm", "move-storage", "web1", "--to", "a", "--to", "b");
+	ASSERT_EQ(r.rc, 2);
+	ASSERT_CONTAINS(r.err, "option --to given twice");
+	ASSERT_TRUE(!fake_asked("POST /v1/vms/web1/move-storage"));
+}
+
 int
 main(void)
 {
@@ -946,6 +1016,8 @@ main(void)
 	RUN_TEST(test_vm_export);
 	RUN_TEST(test_vm_import);
 	RUN_TEST(test_vm_import_usage_errors);
+	RUN_TEST(test_vm_move_storage);
+	RUN_TEST(test_vm_move_storage_usage_errors);
 	fake_stop();
 	return TEST_REPORT();
 }
