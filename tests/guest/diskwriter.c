@@ -5,10 +5,13 @@
  * after every record <= seq is durable.  It must never print an ack for a
  * record whose write or flush has not completed successfully.
  *
- * Usage: tern-diskwriter DEV [RECORDS_PER_S]
+ * Usage: tern-diskwriter DEV [RECORDS_PER_S [lat]]
  *   RECORDS_PER_S > 0 (default 50): throttled, one ack line per record.
  *   RECORDS_PER_S = 0: as fast as possible, an ack every 64th record and at
  *   least every 250 ms; each ack names the highest durable seq.
+ *   lat: also print "TERN-LAT us us ..." lines, the time each record's
+ *   pwrite + fdatasync took in microseconds, LAT_PER_LINE per line (for
+ *   benchmarks; never part of an ack line).
  * A restarted writer scans the ring and continues at (highest valid seq) + 1.
  * SIGTERM/SIGINT: finish the record in flight, print a final ack, exit 0.
  */
@@ -33,6 +36,7 @@
 #define SCAN_CHUNK_SLOTS	256u
 #define FAST_ACK_EVERY		64u
 #define FAST_ACK_NS		250000000ull
+#define LAT_PER_LINE		16u
 
 static volatile sig_atomic_t stop_requested;
 
@@ -128,6 +132,30 @@ static int full_pread(int fd, unsigned char *buf, size_t len, off_t off)
 	return 0;
 }
 
+/* Latency samples, flushed as one "TERN-LAT" line when full or at exit. */
+static uint32_t lat_us[LAT_PER_LINE];
+static unsigned lat_n;
+
+static void lat_flush(void)
+{
+	char line[256];
+	int n = snprintf(line, sizeof(line), "TERN-LAT");
+
+	for (unsigned i = 0; i < lat_n && n < (int)sizeof(line) - 16; i++)
+		n += snprintf(line + n, sizeof(line) - n, " %" PRIu32, lat_us[i]);
+	if (lat_n)
+		say("%s\n", line);
+	lat_n = 0;
+}
+
+static void lat_add(uint64_t ns)
+{
+	lat_us[lat_n++] = ns / 1000 > UINT32_MAX ? UINT32_MAX :
+						     (uint32_t)(ns / 1000);
+	if (lat_n == LAT_PER_LINE)
+		lat_flush();
+}
+
 /* Highest valid seq in the ring, 0 if none. */
 static int scan_ring(int fd, uint32_t nslots, uint64_t *highest,
 		     uint32_t *nvalid, uint32_t *nbad)
@@ -206,12 +234,14 @@ int main(int argc, char **argv)
 	uint64_t size, highest, seq, acked = 0, period = 0, next = 0, last_ack_t;
 	uint32_t nslots, nvalid, nbad;
 	struct sigaction sa;
-	int fd, direct;
+	int fd, direct, lat = 0;
 
-	if (argc > 3 || (argc > 1 && argv[1][0] == '-')) {
-		fprintf(stderr, "usage: %s DEV [RECORDS_PER_S]\n", argv[0]);
+	if (argc > 4 || (argc > 1 && argv[1][0] == '-') ||
+	    (argc == 4 && strcmp(argv[3], "lat") != 0)) {
+		fprintf(stderr, "usage: %s DEV [RECORDS_PER_S [lat]]\n", argv[0]);
 		return 2;
 	}
+	lat = argc == 4;
 	if (argc > 2) {
 		char *end;
 
@@ -260,9 +290,11 @@ int main(int argc, char **argv)
 	last_ack_t = next;
 	for (seq = highest + 1; !stop_requested; seq++) {
 		off_t off = (off_t)((seq - 1) % nslots) * TREC_SIZE;
+		uint64_t t0;
 		ssize_t n;
 
 		trec_build(rec, seq, boot_id, now_ns(CLOCK_REALTIME), nslots);
+		t0 = now_ns(CLOCK_MONOTONIC);
 		do {
 			n = pwrite(fd, rec, TREC_SIZE, off);
 		} while (n < 0 && errno == EINTR);
@@ -278,6 +310,8 @@ int main(int argc, char **argv)
 			break;
 		}
 		acked = seq;
+		if (lat)
+			lat_add(now_ns(CLOCK_MONOTONIC) - t0);
 		if (rate) {
 			struct timespec ts;
 			uint64_t now;
@@ -304,6 +338,7 @@ int main(int argc, char **argv)
 			}
 		}
 	}
+	lat_flush();
 	if (acked)
 		say("TERN-ACK %" PRIu64 "\n", acked);
 	say("TERN-DISK stop last=%" PRIu64 "\n", acked);
