@@ -37,6 +37,7 @@
 #include "migrate.h"
 #include "mig_int.h"
 #include "peer.h"
+#include "storage.h"
 #include "util.h"
 #include "vm.h"
 
@@ -121,8 +122,11 @@ move_finish(struct job *job, int r, const char *fmt, ...)
 		vsnprintf(msg, sizeof(msg), fmt, ap);
 		va_end(ap);
 	}
-	if (move_copy(job))
+	if (move_copy(job)) {
 		mig_mirror_cleanup(job);
+		if (job->vm)	/* one job per VM: its mirrors were ours */
+			vm_block_jobs_forget(job->vm);
+	}
 	move_psk_remove(job);
 	move_ctx_free(job);
 	if (job->vm) {		/* no stale QMP error for the next job */
@@ -131,6 +135,7 @@ move_finish(struct job *job, int r, const char *fmt, ...)
 	}
 	job_finish(job, r, fmt ? "%s" : NULL, msg);
 	move_poke_queue(h);
+	storage_poke_queue(h);
 }
 
 static size_t
@@ -416,6 +421,12 @@ move_checked(struct job *job)
 static void
 move_queued(struct job *job)
 {
+	/* Shared-nothing moves are storage moves too: both limits apply
+	 * (storage first; a move never waits for one holding the other). */
+	if (move_copy(job) && !storage_take_slot(job)) {
+		job_set_queued(job, true);
+		return;
+	}
 	if (!move_take_slot(job)) {
 		job_set_queued(job, true);
 		return;

@@ -85,20 +85,6 @@ st_out_path(const struct job *job)
 	    (long long)job->row->id);
 }
 
-/* vm_block_jobs_forget() frees each entry's error but leaves the pointer,
- * and vm_block_job_track() frees the error of the entry it reuses: a
- * second move of the same VM would free it twice.  Until vm.c clears it,
- * the errors are freed and cleared here first. */
-static void
-st_forget_block_jobs(struct vm *vm)
-{
-	for (size_t i = 0; i < vm->n_bjobs; i++) {
-		free(vm->bjobs[i].error);
-		vm->bjobs[i].error = NULL;
-	}
-	vm_block_jobs_forget(vm);
-}
-
 void
 st_finish(struct job *job, int r, const char *fmt, ...)
 {
@@ -115,7 +101,7 @@ st_finish(struct job *job, int r, const char *fmt, ...)
 	job->child = child_free(job->child);
 	(void)unlink(out);
 	if (job->vm)
-		st_forget_block_jobs(job->vm);
+		vm_block_jobs_forget(job->vm);
 	if (st_int(job->details, "began_ms"))
 		json_object_set_new(job->details, "total_ms", json_integer(
 		    (json_int_t)(wall_ms() - st_int(job->details, "began_ms"))));

@@ -644,8 +644,10 @@ vm_block_job_track(struct vm *vm, const char *id)
 void
 vm_block_jobs_forget(struct vm *vm)
 {
-	for (size_t i = 0; i < vm->n_bjobs; i++)
+	for (size_t i = 0; i < vm->n_bjobs; i++) {
 		free(vm->bjobs[i].error);
+		vm->bjobs[i].error = NULL;	/* track() frees a reused slot's */
+	}
 	vm->n_bjobs = 0;
 }
 

@@ -18,11 +18,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct host h;
 static char pool[128];
+static char dir[] = "/tmp/tern-fuzz-migration-XXXXXX";
+
+static void
+teardown(void)
+{
+	char cmd[128];
+
+	h.store = store_close(h.store);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "cannot remove %s\n", dir);
+}
 
 static void
 setup(void)
 {
-	static char dir[] = "/tmp/tern-fuzz-migration-XXXXXX";
 	struct obj_row p = { .name = "shared" }, sw = { .name = "sw0",
 		.a = "tb-sw0" };
 	char db[200], id[37];
@@ -30,6 +41,7 @@ setup(void)
 
 	if (!mkdtemp(dir))
 		abort();
+	atexit(teardown);
 	snprintf(pool, sizeof(pool), "%s/pool", dir);
 	snprintf(db, sizeof(db), "%s/ternd.db", dir);
 	p.a = pool;
