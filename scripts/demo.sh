@@ -3,7 +3,9 @@
 # two ternds in network namespaces that trust each other, a real guest on
 # a pool both mount, created, started, watched on its console and in the
 # event log, paused, resumed, saved and restored, moved live to the other
-# host and back, turned off, and its disk writes verified.  Leaves the lab up to explore; prints how to
+# host and back, its disks moved to another pool while it runs, moved
+# shared-nothing (disks copied) to the other host, turned off, and its disk
+# writes verified.  Leaves the lab up to explore; prints how to
 # take it down.
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -84,15 +86,26 @@ say "And back to h1"
 t h2 vm move demo1 --to h1
 sleep 2
 
+say "Live storage migration on h1: its disks from the shared pool to h1's own"
+t h1 vm move-storage demo1 --to local
+t h1 vm show demo1
+
+say "Shared-nothing live migration: h2 does not share h1's pool, so the disks"
+say "are copied to h2's own pool while the guest runs, then the memory"
+t h1 vm move demo1 --to h2 --pool local
+t h2 vm show demo1
+sleep 2
+
 say "Turn it off and prove no acknowledged write was lost, on either host"
-t h1 vm stop demo1
-uuid=$("$LAB" tern h1 vm show demo1 --json | jq -r .uuid)
-run "$GUEST/verify" --image "$LAB_SHARED_POOL/demo1-vdb.qcow2" \
+t h2 vm stop demo1
+uuid=$("$LAB" tern h2 vm show demo1 --json | jq -r .uuid)
+run "$GUEST/verify" --image "$H2_POOL_DIR/demo1-vdb.qcow2" \
     --console "$H1_STATE_DIR/vms/$uuid/console.log" \
     --console "$H2_STATE_DIR/vms/$uuid/console.log"
 
 say "What happened, from the event log and the jobs"
 t h1 events --vm demo1
+t h2 events --vm demo1
 t h1 job list
 t h2 job list
 
