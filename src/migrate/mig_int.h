@@ -89,6 +89,10 @@ detail_int(const struct job *job, const char *key)
 }
 
 struct move_ctx *move_ctx(struct job *job);
+/* queue.c: take a max-migrations slot (false: wait, you are queued) and
+ * wake the queued moves when one ends. */
+bool move_take_slot(struct job *job);
+void move_poke_queue(struct host *h);
 int move_failpoint(struct job *job, const char *name);
 void move_on_qmp(struct qmp *q, json_t *ret, const struct err *e,
     void *data);
