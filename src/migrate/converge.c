@@ -196,7 +196,7 @@ mig_pre_switchover(struct job *job)
 
 	if (c->switchover_sent)
 		return;
-	if ((fp = move_failpoint(job, "move.pre-switchover")) != 0) {
+	if ((fp = job_failpoint(job, "move.pre-switchover")) != 0) {
 		if (fp < 0)
 			move_rollback_msg(job, "failpoint move.pre-switchover");
 		return;

@@ -46,8 +46,6 @@ struct move_ctx {
 	uint64_t downtime_ms;
 	bool switchover_sent;
 	bool fp_active;			/* the move.active failpoint ran */
-	char fp_name[32];		/* a delay failpoint holding the job */
-	uint64_t fp_until_ms;
 	uint64_t slow_until_ms;		/* its delay: stream held slow */
 
 	/* the disks (shared-nothing) */
@@ -93,7 +91,6 @@ struct move_ctx *move_ctx(struct job *job);
  * wake the queued moves when one ends. */
 bool move_take_slot(struct job *job);
 void move_poke_queue(struct host *h);
-int move_failpoint(struct job *job, const char *name);
 void move_on_qmp(struct qmp *q, json_t *ret, const struct err *e,
     void *data);
 

@@ -262,7 +262,7 @@ mig_mirroring(struct job *job)
 			job_set_progress(job, c->disk_total, c->disk_total +
 			    vm->row->memory_mib * 1048576, "bytes");
 		}
-		if ((fp = move_failpoint(job, "move.mirrors-ready")) != 0) {
+		if ((fp = job_failpoint(job, "move.mirrors-ready")) != 0) {
 			if (fp < 0)
 				move_rollback_msg(job, "failpoint "
 				    "move.mirrors-ready");

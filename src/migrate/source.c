@@ -128,34 +128,6 @@ move_finish(struct job *job, int r, const char *fmt, ...)
 	storage_poke_queue(h);
 }
 
-/* Test hook: failpoint name (failpoint.h); 1 while its delay holds the
- * job (a wake-up is armed), -1 for "fail", 0 to go on.  Other pokes during
- * the delay do not cut it short. */
-int
-move_failpoint(struct job *job, const char *name)
-{
-	struct move_ctx *c = move_ctx(job);
-	uint64_t ms = 0, now = now_ms();
-
-	if (c->fp_until_ms && streq(c->fp_name, name)) {
-		if (now >= c->fp_until_ms)
-			return 0;
-		job_wake_after(job, c->fp_until_ms - now);
-		return 1;
-	}
-	switch (failpoint_check(name, &ms)) {
-	case FP_FAIL:
-		return -1;
-	case FP_DELAY:
-		c->fp_until_ms = now + ms;
-		snprintf(c->fp_name, sizeof(c->fp_name), "%s", name);
-		job_wake_after(job, ms);
-		return 1;
-	default:
-		return 0;
-	}
-}
-
 /* ---- calls to the destination ---- */
 
 static void
@@ -705,7 +677,7 @@ move_migrating(struct job *job)
 	int fp;
 
 	if (!c->stream_started) {
-		if ((fp = move_failpoint(job, "move.setup")) != 0) {
+		if ((fp = job_failpoint(job, "move.setup")) != 0) {
 			if (fp < 0)
 				move_rollback(job, "failpoint move.setup");
 			return;
@@ -776,7 +748,7 @@ move_commit(struct job *job)
 	const char *st;
 
 	if (!c->commit_t0) {
-		int fp = move_failpoint(job, "move.completed");
+		int fp = job_failpoint(job, "move.completed");
 
 		if (fp < 0) {
 			job_set_phase(job, "resolve");

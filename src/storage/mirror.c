@@ -393,7 +393,7 @@ live_mirroring(struct job *job)
 	if (job->row->total)
 		job_set_progress(job, job->row->total, job->row->total,
 		    "bytes");
-	fp = st_failpoint(job, "storage.ready");
+	fp = job_failpoint(job, "storage.ready");
 	if (fp < 0)
 		live_back(job, -EIO, "failpoint storage.ready");
 	else if (fp == 0) {

@@ -113,31 +113,6 @@ st_finish(struct job *job, int r, const char *fmt, ...)
 	storage_poke_queue(h);
 }
 
-int
-st_failpoint(struct job *job, const char *name)
-{
-	struct st_ctx *c = st_ctx(job);
-	uint64_t ms = 0, now = now_ms();
-
-	if (c->fp_until_ms && streq(c->fp_name, name)) {
-		if (now >= c->fp_until_ms)
-			return 0;
-		job_wake_after(job, c->fp_until_ms - now);
-		return 1;
-	}
-	switch (failpoint_check(name, &ms)) {
-	case FP_FAIL:
-		return -1;
-	case FP_DELAY:
-		c->fp_until_ms = now + ms;
-		snprintf(c->fp_name, sizeof(c->fp_name), "%s", name);
-		job_wake_after(job, ms);
-		return 1;
-	default:
-		return 0;
-	}
-}
-
 /* ---- QMP ---- */
 
 static void

@@ -128,7 +128,7 @@ resolve_where(struct job *job)
 	}
 	st_save(job);
 	if (any_new && !c->fp_pivoted_done &&
-	    st_failpoint(job, "storage.pivoted") > 0)
+	    job_failpoint(job, "storage.pivoted") > 0)
 		return;		/* held; a wake-up comes */
 	c->fp_pivoted_done = true;
 	json_array_foreach(st_disks(job), i, d)

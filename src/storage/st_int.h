@@ -44,9 +44,6 @@ struct st_ctx {
 	uint64_t sub_t0_ms;
 	int cleanup_passes;
 	bool fp_pivoted_done;
-	/* a delay failpoint holding the job */
-	char fp_name[32];
-	uint64_t fp_until_ms;
 };
 
 struct st_ctx *st_ctx(struct job *job);
@@ -88,9 +85,6 @@ void st_save(struct job *job);
 /* End the job (r as job_finish), free its ctx, poke the queue. */
 void st_finish(struct job *job, int r, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-/* Test hook (failpoint.h): 1 while a delay holds the job (a wake-up is
- * armed), -1 for "fail", 0 to go on; "kill" never returns. */
-int st_failpoint(struct job *job, const char *name);
 /* Send cmd to the VM's QEMU; the answer lands in the ctx (replied, reply
  * or reply_err) and pokes the job.  One at a time. */
 int st_query(struct job *job, const char *cmd, json_t *args);

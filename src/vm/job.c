@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "failpoint.h"
 #include "job.h"
 #include "jsonutil.h"
 #include "log.h"
@@ -325,6 +326,30 @@ job_recover_all(struct host *h)
 	for (size_t i = 0; i < n; i++)
 		job_recover_one(h, rows[i]);
 	free(rows);
+}
+
+int
+job_failpoint(struct job *job, const char *name)
+{
+	uint64_t ms = 0, now = now_ms();
+
+	if (job->fp_until_ms && streq(job->fp_name, name)) {
+		if (now >= job->fp_until_ms)
+			return 0;
+		job_wake_after(job, job->fp_until_ms - now);
+		return 1;
+	}
+	switch (failpoint_check(name, &ms)) {
+	case FP_FAIL:
+		return -1;
+	case FP_DELAY:
+		job->fp_until_ms = now + ms;
+		snprintf(job->fp_name, sizeof(job->fp_name), "%s", name);
+		job_wake_after(job, ms);
+		return 1;
+	default:
+		return 0;
+	}
 }
 
 void

@@ -47,6 +47,8 @@ struct job {
 	bool recovering;	/* step() runs after a ternd restart */
 	bool finished;
 	bool fp_done;		/* a delay failpoint already waited */
+	char fp_name[32];	/* job_failpoint(): the delay holding the job */
+	uint64_t fp_until_ms;
 	struct loop_timer *timer;	/* job_poke(): step soon */
 	struct loop_timer *wake;	/* job_wake_after(): step later; a
 					 * poke never replaces it */
@@ -90,6 +92,10 @@ const struct job_ops *job_ops_by_type(const char *type);
 /* Job types of modules above vm (migrate) register here at start-up,
  * before job_recover_all(). */
 void job_ops_register(const struct job_ops *ops);
+/* Test hook: check failpoint name (failpoint.h) for this job: 1 while
+ * its "delay:MS" holds the job (a wake-up is armed; other pokes do not cut
+ * it short), -1 for "fail", 0 to go on. */
+int job_failpoint(struct job *job, const char *name);
 /* A job waiting for a slot shows as queued (persisted); back to running
  * when it gets one. */
 void job_set_queued(struct job *job, bool queued);

@@ -151,13 +151,26 @@ run_case() { # run_case PHASE FAULT
 		leftovers "$(other "$now")" | sed 's/^/#   left: /'
 		tail -n 6 "$(labenv H1_LOG)" "$(labenv H2_LOG)" | sed 's/^/#   /'
 	fi
+	# The writer must go on - except after a disk that filled up under a
+	# VM that moved there: the guest may see that error (a failed flush
+	# is not paused on) and its writer stops, as on any full disk.
 	local a0; a0=$(cat "$S1/vms/$U/console.log" "$S2/vms/$U/console.log" 2>/dev/null | grep -ac TERN-ACK)
-	wait_for 20 bash -c "[ \$(cat $S1/vms/$U/console.log $S2/vms/$U/console.log 2>/dev/null | grep -ac TERN-ACK) -gt $a0 ]" ||
-	    not_ok "$phase / $fault: the guest stopped writing"
+	if wait_for 20 bash -c "[ \$(cat $S1/vms/$U/console.log $S2/vms/$U/console.log 2>/dev/null | grep -ac TERN-ACK) -gt $a0 ]"; then
+		:
+	elif [ "$fault" = dst-full ] && { [ "$now" = "$dst" ] || [ "$writer_stopped" = 1 ]; }; then
+		echo "# $phase / $fault: the guest's writer stopped on the full disk"
+		writer_stopped=1
+	else
+		not_ok "$phase / $fault: the guest stopped writing"
+	fi
 }
+writer_stopped=0
 
-for phase in bulk in-sync memory pre-switchover completed; do
-	for fault in dst-qemu dst-ternd src-ternd cut dst-full; do
+# The disk-full cases last: one that moves the VM may stop its writer.
+for fault in dst-qemu dst-ternd src-ternd cut dst-full; do
+	for phase in bulk in-sync memory pre-switchover completed; do
+		[ "$writer_stopped" = 1 ] && [ "$fault" != dst-full ] &&
+		    not_ok "$phase / $fault: run after the writer stopped"
 		run_case "$phase" "$fault"
 	done
 done
