@@ -328,6 +328,12 @@ link_refresh(struct loop *l, void *data)
 	size_t n;
 
 	loop_timer_add(l, LINK_MAX_AGE_MS, link_refresh, h);
+	/* A probe during a move measures the move's leftovers, not the
+	 * link, and the next moves would be sized from that. */
+	for (size_t i = 0; i < h->n_jobs; i++)
+		if (h->jobs[i]->ops == &job_vm_move ||
+		    h->jobs[i]->ops == &job_vm_move_in)
+			return;
 	if (store_obj_list(h->store, STORE_PEER, &rows, &n) < 0)
 		return;
 	for (size_t i = 0; i < n; i++) {

@@ -38,6 +38,7 @@ struct move_ctx {
 
 	/* the stream */
 	bool stream_started, polling, polled;
+	uint64_t next_poll_ms;		/* QEMU is asked at most this often */
 	json_t *last;			/* last query-migrate */
 	uint64_t last_progress_ms, last_transferred;
 	int64_t pass;			/* dirty-sync-count seen */
@@ -109,6 +110,10 @@ int mig_psk_write(struct vm *vm, int64_t job_id, const char *psk,
 void mig_psk_remove(struct vm *vm, int64_t job_id);
 int move_psk_write(struct job *job, const char *endpoint);
 void move_psk_remove(struct job *job);
+/* Time to ask QEMU again (query-migrate, query-block-jobs)?  Paces the
+ * polls to period_ms however often the job is poked; arms the wake-up. */
+bool move_poll_due(struct job *job, uint64_t period_ms);
+
 /* mirror.c: shared-nothing, the disks: NBD nodes and mirrors to the
  * destination, their progress and errors, ending them at the switchover
  * (cancel_mirrors(job, false): a clean finish) or on the way back (true:

@@ -283,10 +283,10 @@ mig_mirroring(struct job *job)
 		move_rollback_msg(job, why);
 		return;
 	}
-	if (!c->jobs_querying && vm_qmp(vm, "query-block-jobs", NULL,
-	    MIRROR_QMP_MS, mirror_on_jobs) == 0)
+	if (!c->jobs_querying && move_poll_due(job, MIRROR_POLL_MS) &&
+	    vm_qmp(vm, "query-block-jobs", NULL, MIRROR_QMP_MS,
+	    mirror_on_jobs) == 0)
 		c->jobs_querying = true;
-	job_wake_after(job, MIRROR_POLL_MS);
 }
 
 static void

@@ -593,6 +593,21 @@ move_begin_stream(struct job *job)
 	job_wake_after(job, MOVE_POLL_MS);
 }
 
+bool
+move_poll_due(struct job *job, uint64_t period_ms)
+{
+	struct move_ctx *c = move_ctx(job);
+	uint64_t now = now_ms();
+
+	if (now >= c->next_poll_ms) {
+		c->next_poll_ms = now + period_ms;
+		job_wake_after(job, period_ms);
+		return true;
+	}
+	job_wake_after(job, c->next_poll_ms - now);
+	return false;
+}
+
 /* The move of vm's job, for QMP replies; NULL when it is not a move. */
 static struct move_ctx *
 move_ctx_of(struct vm *vm)
@@ -730,10 +745,9 @@ move_migrating(struct job *job)
 	}
 	if (move_fp_active(job, st) || mig_check_limits(job))
 		return;
-	if (!c->polling && vm_qmp(vm, "query-migrate", NULL, MOVE_QMP_MS,
-	    move_on_query) == 0)
+	if (!c->polling && move_poll_due(job, MOVE_POLL_MS) &&
+	    vm_qmp(vm, "query-migrate", NULL, MOVE_QMP_MS, move_on_query) == 0)
 		c->polling = true;
-	job_wake_after(job, MOVE_POLL_MS);
 }
 
 /* Ask the destination to resume the VM; then watch its job. */
