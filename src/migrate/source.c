@@ -30,6 +30,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "agent.h"
 #include "failpoint.h"
 #include "fsutil.h"
 #include "jsonutil.h"
@@ -122,6 +123,8 @@ move_finish(struct job *job, int r, const char *fmt, ...)
 	if (job->vm) {		/* no stale QMP error for the next job */
 		free(job->vm->last_error);
 		job->vm->last_error = NULL;
+		if (r != 0 && job->vm->pidfd >= 0)
+			agent_start(job->vm);	/* the VM stays here */
 	}
 	job_finish(job, r, fmt ? "%s" : NULL, msg);
 	move_poke_queue(h);
@@ -586,6 +589,11 @@ move_begin_stream(struct job *job)
 	mig_tls_object(job);
 	(void)vm_qmp(vm, "migrate-set-parameters", params, MOVE_QMP_MS,
 	    move_on_qmp);
+	/* No agent client on the source while memory streams: with one
+	 * connected, a fast stream left guest pages stale on the
+	 * destination (QEMU 7.2, TCG: CPU 0's per-CPU area differed).  The
+	 * agent comes back with the VM, wherever it ends up running. */
+	agent_stop(vm);
 	(void)vm_qmp(vm, "migrate", json_pack("{ss}", "uri",
 	    detail_str(job, "uri")), MOVE_QMP_MS, move_on_qmp);
 	c->stream_started = true;
