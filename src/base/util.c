@@ -1,9 +1,12 @@
 /* util.c - allocation, time, identifiers.  Aborts only when memory runs
  * out; everything else is pure. */
 #include <ctype.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <time.h>
 
@@ -164,4 +167,61 @@ hex_encode(const uint8_t *in, size_t len, char *out)
 		out[2 * i + 1] = digits[in[i] & 15];
 	}
 	out[2 * len] = '\0';
+}
+
+static void
+base64_encode(const uint8_t *in, size_t len, char *out)
+{
+	static const char tab[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t o = 0;
+
+	for (size_t i = 0; i < len; i += 3) {
+		uint32_t v = (uint32_t)in[i] << 16;
+
+		if (i + 1 < len)
+			v |= (uint32_t)in[i + 1] << 8;
+		if (i + 2 < len)
+			v |= in[i + 2];
+		out[o++] = tab[v >> 18 & 63];
+		out[o++] = tab[v >> 12 & 63];
+		out[o++] = i + 1 < len ? tab[v >> 6 & 63] : '=';
+		out[o++] = i + 2 < len ? tab[v & 63] : '=';
+	}
+	out[o] = '\0';
+}
+
+static int
+hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = (char)tolower((unsigned char)c);
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+int
+tls_pin_from_fingerprint(const char *fingerprint, char *buf, size_t len)
+{
+	static const char prefix[] = "sha256:";
+	uint8_t raw[32];
+	char b64[48];
+
+	if (!fingerprint || strncasecmp(fingerprint, prefix,
+	    sizeof(prefix) - 1) != 0)
+		return -EINVAL;
+	fingerprint += sizeof(prefix) - 1;
+	if (strlen(fingerprint) != 2 * sizeof(raw) || len < TLS_PIN_LEN)
+		return -EINVAL;
+	for (size_t i = 0; i < sizeof(raw); i++) {
+		int hi = hex_value(fingerprint[2 * i]);
+		int lo = hex_value(fingerprint[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return -EINVAL;
+		raw[i] = (uint8_t)(hi << 4 | lo);
+	}
+	base64_encode(raw, sizeof(raw), b64);
+	snprintf(buf, len, "sha256//%s", b64);
+	return 0;
 }

@@ -61,3 +61,9 @@ bool name_is_valid(const char *s);
 
 /* Lower-case hex of len bytes into out (2*len+1 bytes). */
 void hex_encode(const uint8_t *in, size_t len, char *out);
+
+/* A certificate fingerprint as operators write it ("sha256:" and 64 hex
+ * digits, any case) into libcurl's pinned-key form "sha256//BASE64", in
+ * buf of at least TLS_PIN_LEN bytes.  -EINVAL when malformed. */
+#define TLS_PIN_LEN 64		/* "sha256//" + base64 of 32 bytes + NUL */
+int tls_pin_from_fingerprint(const char *fingerprint, char *buf, size_t len);

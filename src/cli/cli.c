@@ -474,7 +474,7 @@ static int
 globals_apply(struct cli *cli, const char **val, struct http_conf *conf,
     struct err *err)
 {
-	char pin[HTTP_PIN_LEN];
+	char pin[TLS_PIN_LEN];
 
 	if (val[G_SOCKET] && val[G_HOST])
 		return cli_usage(err, "--socket and --host exclude each other");
@@ -498,7 +498,7 @@ globals_apply(struct cli *cli, const char **val, struct http_conf *conf,
 	if (!conf->fingerprint)
 		return cli_usage(err, "--host needs --fingerprint sha256:HEX "
 		    "(run 'tern host info' on that host)");
-	if (http_pin_from_fingerprint(conf->fingerprint, pin, sizeof(pin)))
+	if (tls_pin_from_fingerprint(conf->fingerprint, pin, sizeof(pin)))
 		return cli_usage(err, "invalid fingerprint '%s': expected "
 		    "sha256: and 64 hex digits", conf->fingerprint);
 	return 0;

@@ -3,7 +3,6 @@
  * trust (no CA, no host name).  Never prints and never exits: every
  * failure, of the transport or of the request, becomes -errno and a
  * sentence in err, in http_curl_error() and http_status_error(). */
-#include <ctype.h>
 #include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,8 +14,6 @@
 #include "jsonutil.h"
 #include "util.h"
 
-#define FINGERPRINT_PREFIX "sha256:"
-#define SHA256_LEN 32
 
 /* Invariant: curl is set up for one transport for the life of the client;
  * base + path is a request's URL. */
@@ -30,7 +27,7 @@ struct http {
 	bool curl_global;		/* curl_global_init() succeeded */
 	volatile sig_atomic_t *interrupted;
 	char errbuf[CURL_ERROR_SIZE];
-	char pin[HTTP_PIN_LEN];
+	char pin[TLS_PIN_LEN];
 };
 
 /* An answer's body as it arrives; too_big when it passed the limit. */
@@ -44,62 +41,6 @@ static void
 http_freep(struct http **h)
 {
 	http_free(*h);
-}
-
-static void
-base64_encode(const uint8_t *in, size_t len, char *out)
-{
-	static const char tab[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	size_t o = 0;
-
-	for (size_t i = 0; i < len; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16;
-
-		if (i + 1 < len)
-			v |= (uint32_t)in[i + 1] << 8;
-		if (i + 2 < len)
-			v |= in[i + 2];
-		out[o++] = tab[v >> 18 & 63];
-		out[o++] = tab[v >> 12 & 63];
-		out[o++] = i + 1 < len ? tab[v >> 6 & 63] : '=';
-		out[o++] = i + 2 < len ? tab[v & 63] : '=';
-	}
-	out[o] = '\0';
-}
-
-static int
-hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = tolower((unsigned char)c);
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-int
-http_pin_from_fingerprint(const char *fingerprint, char *buf, size_t len)
-{
-	size_t n = strlen(FINGERPRINT_PREFIX);
-	uint8_t raw[SHA256_LEN];
-	char b64[48];
-
-	if (!fingerprint || strncasecmp(fingerprint, FINGERPRINT_PREFIX, n))
-		return -EINVAL;
-	fingerprint += n;
-	if (strlen(fingerprint) != 2 * SHA256_LEN || len < HTTP_PIN_LEN)
-		return -EINVAL;
-	for (size_t i = 0; i < SHA256_LEN; i++) {
-		int hi = hex_value(fingerprint[2 * i]);
-		int lo = hex_value(fingerprint[2 * i + 1]);
-
-		if (hi < 0 || lo < 0)
-			return -EINVAL;
-		raw[i] = hi << 4 | lo;
-	}
-	base64_encode(raw, sizeof(raw), b64);
-	snprintf(buf, len, "sha256//%s", b64);
-	return 0;
 }
 
 static size_t
@@ -138,7 +79,7 @@ http_check_tls(struct http *h, const struct http_conf *conf, struct err *err)
 {
 	const char *files[] = { conf->cert, conf->key };
 
-	if (http_pin_from_fingerprint(conf->fingerprint, h->pin,
+	if (tls_pin_from_fingerprint(conf->fingerprint, h->pin,
 	    sizeof(h->pin)) < 0)
 		return err_set(err, -EINVAL, "invalid fingerprint '%s': "
 		    "expected sha256: and 64 hex digits",

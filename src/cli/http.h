@@ -12,7 +12,6 @@
 #define HTTP_CONNECT_TIMEOUT_MS 5000
 #define HTTP_TIMEOUT_MS 30000
 #define HTTP_MAX_ANSWER (16 * 1024 * 1024)	/* largest answer read */
-#define HTTP_PIN_LEN 64		/* "sha256//" + base64 of 32 bytes + NUL */
 
 struct http;
 
@@ -50,8 +49,3 @@ int http_call(struct http *h, const char *method, const char *path,
 /* s percent-escaped for one URL path segment or query value; the caller
  * frees the result. */
 char *http_escape(struct http *h, const char *s);
-
-/* "sha256:HEX" (64 hex digits) into libcurl's "sha256//BASE64" pin, in a
- * buffer of at least HTTP_PIN_LEN bytes.  -EINVAL when malformed. */
-int http_pin_from_fingerprint(const char *fingerprint, char *buf,
-    size_t len);

@@ -188,13 +188,13 @@ cmd_peer_add(struct cli *cli, const struct cli_args *a, struct err *err)
 {
 	const char *fp = cli_args_get(a, "fingerprint");
 	_cleanup_json_ json_t *body = json_object(), *peer = NULL;
-	char pin[HTTP_PIN_LEN];
+	char pin[TLS_PIN_LEN];
 	int r;
 
 	if (!fp)
 		return cli_usage(err, "missing option --fingerprint "
 		    "sha256:HEX (run 'tern host info' on that host)");
-	if (http_pin_from_fingerprint(fp, pin, sizeof(pin)) < 0)
+	if (tls_pin_from_fingerprint(fp, pin, sizeof(pin)) < 0)
 		return cli_usage(err, "invalid fingerprint '%s': expected "
 		    "sha256: and 64 hex digits", fp);
 	r = cli_json_set_str(body, "name", a->pos[0], err);

@@ -3,7 +3,6 @@
  * status, a JSON body or a sentence in one place (call_curl_error).  Never
  * logs; never calls back from inside peer_call(). */
 #include <assert.h>
-#include <ctype.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,64 +13,7 @@
 #include "peer_internal.h"
 #include "util.h"
 
-#define FP_PREFIX "sha256:"
-#define SHA256_LEN 32
 #define MEASURE_MAX_ERROR_BODY (64 * 1024)	/* of a failed probe */
-
-static void
-base64_encode(const uint8_t *in, size_t len, char *out)
-{
-	static const char tab[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	size_t o = 0;
-
-	for (size_t i = 0; i < len; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16;
-
-		if (i + 1 < len)
-			v |= (uint32_t)in[i + 1] << 8;
-		if (i + 2 < len)
-			v |= in[i + 2];
-		out[o++] = tab[v >> 18 & 63];
-		out[o++] = tab[v >> 12 & 63];
-		out[o++] = i + 1 < len ? tab[v >> 6 & 63] : '=';
-		out[o++] = i + 2 < len ? tab[v & 63] : '=';
-	}
-	out[o] = '\0';
-}
-
-static int
-hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = (char)tolower((unsigned char)c);
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-int
-peer_pin_from_fingerprint(const char *fingerprint, char *buf, size_t len)
-{
-	size_t n = strlen(FP_PREFIX);
-	uint8_t raw[SHA256_LEN];
-	char b64[48];
-
-	if (!fingerprint || strncasecmp(fingerprint, FP_PREFIX, n) != 0 ||
-	    strlen(fingerprint + n) != 2 * SHA256_LEN || len < PEER_PIN_LEN)
-		return -EINVAL;
-	fingerprint += n;
-	for (size_t i = 0; i < SHA256_LEN; i++) {
-		int hi = hex_value(fingerprint[2 * i]);
-		int lo = hex_value(fingerprint[2 * i + 1]);
-
-		if (hi < 0 || lo < 0)
-			return -EINVAL;
-		raw[i] = (uint8_t)(hi << 4 | lo);
-	}
-	base64_encode(raw, sizeof(raw), b64);
-	snprintf(buf, len, "sha256//%s", b64);
-	return 0;
-}
 
 static void
 call_free(struct peer_call *c)
@@ -165,7 +107,7 @@ call_new(struct peer_client *pc, const char *base_url,
 	if (!base_url || strncasecmp(base_url, "https://", 8) != 0 ||
 	    strlen(base_url) > 1024 || !method_is_valid(method) ||
 	    !path_is_valid(path) || timeout_ms == 0 ||
-	    peer_pin_from_fingerprint(fingerprint, c->pin, sizeof(c->pin)) < 0)
+	    tls_pin_from_fingerprint(fingerprint, c->pin, sizeof(c->pin)) < 0)
 		return NULL;
 	c->pc = pc;
 	snprintf(c->fingerprint, sizeof(c->fingerprint), "%s", fingerprint);

@@ -240,11 +240,11 @@ client_memfd(const char *name, const char *pem, char path[32], struct err *err)
 static int
 client_check_tls(struct peer_client *pc, struct err *err)
 {
-	char pin[PEER_PIN_LEN];
+	char pin[TLS_PIN_LEN];
 	CURL *easy;
 	CURLcode rc;
 
-	(void)peer_pin_from_fingerprint("sha256:"
+	(void)tls_pin_from_fingerprint("sha256:"
 	    "0000000000000000000000000000000000000000000000000000000000000000",
 	    pin, sizeof(pin));
 	easy = curl_easy_init();

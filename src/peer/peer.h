@@ -12,7 +12,6 @@
 #include "loop.h"
 
 #define PEER_MAX_REPLY (4 * 1024 * 1024)	/* largest reply body read */
-#define PEER_PIN_LEN 64		/* "sha256//" + base64 of 32 bytes + NUL */
 /* The largest peer_measure(); the same bound as the server's
  * API_LINK_PROBE_MAX. */
 #define PEER_MEASURE_MAX_BYTES (1024ULL * 1024 * 1024)
@@ -82,8 +81,3 @@ typedef void (*peer_measure_fn)(uint64_t bytes, uint64_t usec,
 int peer_measure(struct peer_client *pc, const char *base_url,
     const char *fingerprint, uint64_t bytes, uint64_t timeout_ms,
     peer_measure_fn fn, void *data, struct peer_call **ret);
-
-/* "sha256:HEX" into libcurl's "sha256//BASE64" (buf: PEER_PIN_LEN bytes).
- * -EINVAL unless fingerprint is "sha256:" and 64 hex digits. */
-int peer_pin_from_fingerprint(const char *fingerprint, char *buf,
-    size_t len);

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 
 #include "peer.h"
+#include "util.h"
 
 /*
  * A call's life (transitions in call.c):
@@ -30,7 +31,7 @@ struct peer_call {
 	char *url;			/* base + path */
 	char *req;			/* request body (JSON text) or NULL */
 	char fingerprint[72];
-	char pin[PEER_PIN_LEN];
+	char pin[TLS_PIN_LEN];
 	char errbuf[CURL_ERROR_SIZE];
 	uint64_t timeout_ms;
 	peer_reply_fn reply_fn;		/* exactly one of reply_fn ... */

@@ -1,6 +1,9 @@
 /* test_base.c - unit tests for src/base: errors, sizes, names, JSON
  * request reading, paths. */
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -148,6 +151,37 @@ test_file_atomic(void)
 	free(p);
 }
 
+static void
+test_tls_pin(void)
+{
+	char fp[80], pin[TLS_PIN_LEN];
+
+	ASSERT_EQ(tls_pin_from_fingerprint("sha256:"
+	    "000102030405060708090a0b0c0d0e0f"
+	    "101112131415161718191A1B1C1D1E1F", pin, sizeof(pin)), 0);
+	ASSERT_STREQ(pin,
+	    "sha256//AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=");
+	snprintf(fp, sizeof(fp), "sha256:%064d", 0);
+	ASSERT_EQ(tls_pin_from_fingerprint(fp, pin, sizeof(pin)), 0);
+	ASSERT_STREQ(pin, "sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+	    "AAA=");
+	memset(fp + 7, 'F', 64);
+	ASSERT_EQ(tls_pin_from_fingerprint(fp, pin, sizeof(pin)), 0);
+	ASSERT_STREQ(pin, "sha256//////////////////////////////////////////"
+	    "//8=");
+	fp[70] = 'g';		/* not hex */
+	ASSERT_EQ(tls_pin_from_fingerprint(fp, pin, sizeof(pin)), -EINVAL);
+	ASSERT_EQ(tls_pin_from_fingerprint("sha256:00", pin, sizeof(pin)),
+	    -EINVAL);
+	ASSERT_EQ(tls_pin_from_fingerprint("md5:"
+	    "000102030405060708090a0b0c0d0e0f"
+	    "101112131415161718191a1b1c1d1e1f", pin, sizeof(pin)), -EINVAL);
+	ASSERT_EQ(tls_pin_from_fingerprint(NULL, pin, sizeof(pin)), -EINVAL);
+	fp[70] = '0';		/* valid again, but the buffer is short */
+	ASSERT_EQ(tls_pin_from_fingerprint(fp, pin, TLS_PIN_LEN - 1),
+	    -EINVAL);
+}
+
 int
 main(void)
 {
@@ -157,5 +191,6 @@ main(void)
 	RUN_TEST(test_json_strict);
 	RUN_TEST(test_path_is_under);
 	RUN_TEST(test_file_atomic);
+	RUN_TEST(test_tls_pin);
 	return TEST_REPORT();
 }

@@ -371,27 +371,6 @@ test_print_formats(void)
 }
 
 static void
-test_pin_from_fingerprint(void)
-{
-	char fp[80], pin[HTTP_PIN_LEN];
-
-	snprintf(fp, sizeof(fp), "sha256:%064d", 0);
-	ASSERT_EQ(http_pin_from_fingerprint(fp, pin, sizeof(pin)), 0);
-	ASSERT_STREQ(pin, "sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
-	    "AAA=");
-	memset(fp + 7, 'F', 64);
-	ASSERT_EQ(http_pin_from_fingerprint(fp, pin, sizeof(pin)), 0);
-	ASSERT_STREQ(pin, "sha256//////////////////////////////////////////"
-	    "//8=");
-	fp[70] = 'g';
-	ASSERT_EQ(http_pin_from_fingerprint(fp, pin, sizeof(pin)), -EINVAL);
-	ASSERT_EQ(http_pin_from_fingerprint("sha256:00", pin, sizeof(pin)),
-	    -EINVAL);
-	ASSERT_EQ(http_pin_from_fingerprint("md5:00", pin, sizeof(pin)),
-	    -EINVAL);
-}
-
-static void
 test_usage_errors(void)
 {
 	struct run r;
@@ -995,7 +974,6 @@ main(void)
 		return 1;
 	}
 	RUN_TEST(test_print_formats);
-	RUN_TEST(test_pin_from_fingerprint);
 	RUN_TEST(test_usage_errors);
 	RUN_TEST(test_vm_create_usage_errors);
 	RUN_TEST(test_help_and_version);

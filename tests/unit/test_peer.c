@@ -204,26 +204,6 @@ count_fds(void)
 }
 
 static void
-test_pin_from_fingerprint(void)
-{
-	char pin[PEER_PIN_LEN];
-
-	ASSERT_EQ(peer_pin_from_fingerprint("sha256:"
-	    "000102030405060708090a0b0c0d0e0f"
-	    "101112131415161718191A1B1C1D1E1F", pin, sizeof(pin)), 0);
-	ASSERT_STREQ(pin,
-	    "sha256//AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=");
-	ASSERT_EQ(peer_pin_from_fingerprint("sha256:00", pin, sizeof(pin)),
-	    -EINVAL);
-	ASSERT_EQ(peer_pin_from_fingerprint("md5:"
-	    "000102030405060708090a0b0c0d0e0f"
-	    "101112131415161718191a1b1c1d1e1f", pin, sizeof(pin)), -EINVAL);
-	ASSERT_EQ(peer_pin_from_fingerprint("sha256:"
-	    "000102030405060708090a0b0c0d0e0f"
-	    "101112131415161718191a1b1c1d1e1g", pin, sizeof(pin)), -EINVAL);
-}
-
-static void
 test_bad_arguments(void)
 {
 	struct reply r = { 0 };
@@ -588,7 +568,6 @@ main(void)
 {
 	if (setup() < 0)
 		return 1;
-	RUN_TEST(test_pin_from_fingerprint);
 	RUN_TEST(test_bad_arguments);
 	RUN_TEST(test_get_and_post);
 	RUN_TEST(test_wrong_pin);
