@@ -132,6 +132,48 @@ one_running_copy() {
 	    { [ -z "$a" ] && [ "$b" = running ]; }
 }
 
+# vm_where VM: "HOST STATE" for the one host of h1, h2 whose ternd lists
+# VM; "both:STATE1:STATE2" when both or neither do.
+vm_where() {
+	local a b
+	a=$(t h1 vm show "$1" --json 2>/dev/null | jq -r .state || true)
+	b=$(t h2 vm show "$1" --json 2>/dev/null | jq -r .state || true)
+	if [ -n "$a" ] && [ -z "$b" ]; then echo "h1 $a";
+	elif [ -z "$a" ] && [ -n "$b" ]; then echo "h2 $b";
+	else echo "both:$a:$b"; fi
+}
+
+# other HOST: the other one of h1, h2.
+other() { [ "$1" = h1 ] && echo h2 || echo h1; }
+
+# restart_with HOST [FAILPOINT]: HOST's ternd again (stopped, or killed if
+# it will not stop), with TERN_FAILPOINT set to FAILPOINT or cleared.
+restart_with() {
+	lab stop "$1" >/dev/null 2>&1 || lab kill "$1" >/dev/null 2>&1 || true
+	TERN_FAILPOINT=${2:-} lab start "$1" >/dev/null
+}
+
+# no_active_jobs HOST...: none of these hosts has an active job.
+no_active_jobs() {
+	local h
+	for h in "$@"; do
+		[ "$(t "$h" job list --active --json | jq '.jobs | length')" = 0 ] ||
+		    return 1
+	done
+}
+
+# move_phase_reached SRC PHASE STREAM [DISKS]: SRC's vm.move job sits in
+# PHASE with the QEMU stream in state STREAM ("": any); DISKS "in-sync":
+# its mirrors are, "bulk": its disk copy has begun.
+move_phase_reached() {
+	local j
+	j=$(t "$1" job list --active --json | jq -c '[.jobs[] | select(.type=="vm.move")][0] // empty')
+	[ -n "$j" ] && [ "$(jq -r .phase <<<"$j")" = "$2" ] || return 1
+	[ -z "$3" ] || [ "$(jq -r '.details.stream // ""' <<<"$j")" = "$3" ] || return 1
+	[ "${4:-}" != in-sync ] || [ "$(jq -r '.details.disks // ""' <<<"$j")" = in-sync ] || return 1
+	[ "${4:-}" != bulk ] || [ "$(jq -r '.progress.done' <<<"$j")" -gt 0 ]
+}
+
 # qga HOST VM ARGS...: talk to VM's guest agent directly (ternd must be
 # down: the agent channel takes one client).
 qga() {
@@ -150,6 +192,16 @@ acked() {
 	t "$1" vm console "$2" | grep -ao 'TERN-ACK [0-9]*' | tail -n 1 |
 	    awk '{print $2+0}' | grep . || echo 0
 }
+
+# acks_both UUID: TERN-ACK lines in the VM's consoles on h1 and h2
+# together (it may have written on either).
+acks_both() {
+	cat "$(labenv H1_STATE_DIR)/vms/$1/console.log" \
+	    "$(labenv H2_STATE_DIR)/vms/$1/console.log" 2>/dev/null |
+	    grep -ac TERN-ACK || true
+}
+# acks_beyond UUID N: more than N of them.
+acks_beyond() { [ "$(acks_both "$1")" -gt "$2" ]; }
 
 # qemu_count UUID: QEMU processes running that VM.
 qemu_count() { pgrep -f -- "^qemu-system-x86_64 .*-uuid $1" | wc -l; }

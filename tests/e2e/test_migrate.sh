@@ -76,14 +76,14 @@ verify_now() {
 fail_moves=0 fail_verify=0 fail_one=0 src=h1 dst=h2
 for i in $(seq 1 10); do
 	for leg in 1 2; do
-		before_acks=$(cat "$S1/vms/$U/console.log" "$S2/vms/$U/console.log" 2>/dev/null | grep -ac TERN-ACK || true)
+		before_acks=$(acks_both "$U")
 		if ! out=$(t $src vm move g1 --to $dst 2>&1); then
 			fail_moves=$((fail_moves + 1)); echo "# $out"
 		fi
 		[ "$(qemu_count "$U")" = 1 ] || fail_one=$((fail_one + 1))
 		[ "$(vm_field $dst g1 .state)" = running ] || fail_one=$((fail_one + 1))
 		t $src vm show g1 >/dev/null 2>&1 && fail_one=$((fail_one + 1))
-		wait_for 20 bash -c "[ \$(cat $S1/vms/$U/console.log $S2/vms/$U/console.log 2>/dev/null | grep -ac TERN-ACK) -gt $before_acks ]" ||
+		wait_for 20 acks_beyond "$U" "$before_acks" ||
 		    fail_one=$((fail_one + 1))
 		verify_now >/dev/null 2>&1 || fail_verify=$((fail_verify + 1))
 		tmp=$src; src=$dst; dst=$tmp

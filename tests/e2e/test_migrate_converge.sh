@@ -14,9 +14,8 @@ lab up 2 --shared-pool --config "$CFG" >/dev/null
 trust_both
 shared_guest h1 g1 "disk:/dev/vdb:20+dirty:40:24"
 U=$(vm_field h1 g1 .uuid)
-S1=$(labenv H1_STATE_DIR); S2=$(labenv H2_STATE_DIR)
 POOL=$(labenv LAB_SHARED_POOL)
-wait_for 60 bash -c "grep -q TERN-ACK $S1/vms/$U/console.log" || true
+wait_for 60 acks_beyond "$U" 0 || true
 sleep 3
 
 # ---- escalation ----

@@ -17,7 +17,7 @@ t h1 vm start g1 >/dev/null
 U=$(vm_field h1 g1 .uuid)
 P1=$(labenv H1_POOL_DIR); P2=$(labenv H2_POOL_DIR)
 S1=$(labenv H1_STATE_DIR); S2=$(labenv H2_STATE_DIR)
-wait_for 60 bash -c "grep -q TERN-ACK $S1/vms/$U/console.log" || true
+wait_for 60 acks_beyond "$U" 0 || true
 TINY=$(labenv LAB_DIR)/tiny
 # ternd (and its QEMUs) live in their own mount namespace (ip netns exec):
 # a small file system must be mounted in there to be seen.
@@ -67,7 +67,7 @@ cleanup_tiny
 # ---- 5 round trips, disks copied each way ----
 fails=0 src=h1 dst=h2 sp=$P1 dp=$P2
 for i in $(seq 1 10); do
-	a0=$(cat "$S1/vms/$U/console.log" "$S2/vms/$U/console.log" 2>/dev/null | grep -ac TERN-ACK || true)
+	a0=$(acks_both "$U")
 	if ! out=$(t $src vm move g1 --to $dst 2>&1); then
 		fails=$((fails + 1)); echo "# move $i: $out"
 	fi
@@ -76,7 +76,7 @@ for i in $(seq 1 10); do
 	[ "$(vm_field $dst g1 .state)" = running ] || { fails=$((fails + 1)); echo "# move $i: not running"; }
 	ls "$sp" | grep -q '^g1-' && { fails=$((fails + 1)); echo "# move $i: files left on $src: $(ls "$sp")"; }
 	[ "$(ls "$dp" | grep -c '^g1-vd[ab].qcow2$')" = 2 ] || { fails=$((fails + 1)); echo "# move $i: disks on $dst: $(ls "$dp")"; }
-	wait_for 20 bash -c "[ \$(cat $S1/vms/$U/console.log $S2/vms/$U/console.log 2>/dev/null | grep -ac TERN-ACK) -gt $a0 ]" ||
+	wait_for 20 acks_beyond "$U" "$a0" ||
 	    { fails=$((fails + 1)); echo "# move $i: no new writes"; }
 	verify_here "$dp" >/dev/null 2>&1 || { fails=$((fails + 1)); echo "# move $i: verifier"; }
 	tmp=$src; src=$dst; dst=$tmp; tmp=$sp; sp=$dp; dp=$tmp

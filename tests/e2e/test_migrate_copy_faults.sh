@@ -40,8 +40,7 @@ t h1 vm create g1 --cpus 1 --memory 256M --disk 256M@local --disk 64M@local \
 t h1 vm start g1 >/dev/null
 U=$(vm_field h1 g1 .uuid)
 S1=$(labenv H1_STATE_DIR); S2=$(labenv H2_STATE_DIR)
-P1=$(labenv H1_POOL_DIR)
-wait_for 60 bash -c "grep -q TERN-ACK $S1/vms/$U/console.log" || true
+wait_for 60 acks_beyond "$U" 0 || true
 
 HOLD_MS=6000
 declare -A FP=( [bulk]=move.bulk [in-sync]=move.mirrors-ready
@@ -51,32 +50,6 @@ declare -A PHASE=( [bulk]=mirroring [in-sync]=mirroring [memory]=migrating
     [pre-switchover]=migrating [completed]=commit )
 declare -A STREAM=( [bulk]="" [in-sync]="" [memory]=active
     [pre-switchover]=pre-switchover [completed]="" )
-where() { # the host whose ternd lists g1, "" if none or both
-	local a b
-	a=$(t h1 vm show g1 --json 2>/dev/null | jq -r .state || true)
-	b=$(t h2 vm show g1 --json 2>/dev/null | jq -r .state || true)
-	if [ -n "$a" ] && [ -z "$b" ]; then echo "h1 $a";
-	elif [ -z "$a" ] && [ -n "$b" ]; then echo "h2 $b";
-	else echo "both:$a:$b"; fi
-}
-other() { [ "$1" = h1 ] && echo h2 || echo h1; }
-restart_with() { # restart_with HOST [FAILPOINT]: ternd with that failpoint
-	lab stop "$1" >/dev/null 2>&1 || lab kill "$1" >/dev/null 2>&1 || true
-	TERN_FAILPOINT=${2:-} lab start "$1" >/dev/null
-}
-idle() { # no active job on either host
-	[ "$(t h1 job list --active --json | jq '.jobs | length')" = 0 ] &&
-	    [ "$(t h2 job list --active --json | jq '.jobs | length')" = 0 ]
-}
-phase_reached() {
-	local j
-	j=$(t "$1" job list --active --json | jq -c '[.jobs[] | select(.type=="vm.move")][0] // empty')
-	[ -n "$j" ] && [ "$(jq -r .phase <<<"$j")" = "$2" ] || return 1
-	[ -z "$3" ] || [ "$(jq -r '.details.stream // ""' <<<"$j")" = "$3" ] || return 1
-	# in-sync: the disks are; bulk: some bytes copied
-	[ "$4" != in-sync ] || [ "$(jq -r '.details.disks // ""' <<<"$j")" = in-sync ] || return 1
-	[ "$4" != bulk ] || [ "$(jq -r '.progress.done' <<<"$j")" -gt 0 ]
-}
 # verify_on HOST: the verifier on the data disk where HOST keeps it
 verify_on() {
 	local img args=() f
@@ -98,7 +71,7 @@ fill() { dd if=/dev/zero of="$(fast_dir "$1")/fill" bs=1M 2>/dev/null || true; }
 results=()
 run_case() { # run_case PHASE FAULT
 	local phase=$1 fault=$2 src dst st out fp
-	read -r src st < <(where)
+	read -r src st < <(vm_where g1)
 	dst=$(other "$src")
 	if [ "$fault" = src-ternd ]; then fp="${FP[$phase]}=kill"; else
 		fp="${FP[$phase]}=delay:$HOLD_MS"; fi
@@ -110,33 +83,33 @@ run_case() { # run_case PHASE FAULT
 		sleep 1
 		TERN_FAILPOINT= lab start "$src" >/dev/null ;;
 	dst-qemu)
-		wait_for 60 phase_reached "$src" "${PHASE[$phase]}" "${STREAM[$phase]}" "$phase" || true
+		wait_for 60 move_phase_reached "$src" "${PHASE[$phase]}" "${STREAM[$phase]}" "$phase" || true
 		pkill -9 -f -- "$(labenv "${dst^^}_RUN_DIR")/vms/$U/qmp.sock" || true ;;
 	dst-ternd)
-		wait_for 60 phase_reached "$src" "${PHASE[$phase]}" "${STREAM[$phase]}" "$phase" || true
+		wait_for 60 move_phase_reached "$src" "${PHASE[$phase]}" "${STREAM[$phase]}" "$phase" || true
 		lab kill "$dst" >/dev/null
 		sleep 3
 		lab start "$dst" >/dev/null ;;
 	cut)
-		wait_for 60 phase_reached "$src" "${PHASE[$phase]}" "${STREAM[$phase]}" "$phase" || true
+		wait_for 60 move_phase_reached "$src" "${PHASE[$phase]}" "${STREAM[$phase]}" "$phase" || true
 		lab cut "$dst" >/dev/null
 		sleep 25	# past the stall (10 s) and silence (20 s) limits
 		lab restore "$dst" >/dev/null ;;
 	dst-full)
-		wait_for 60 phase_reached "$src" "${PHASE[$phase]}" "${STREAM[$phase]}" "$phase" || true
+		wait_for 60 move_phase_reached "$src" "${PHASE[$phase]}" "${STREAM[$phase]}" "$phase" || true
 		fill "$dst" ;;
 	esac
-	wait_for 120 idle || true
+	wait_for 120 no_active_jobs h1 h2 || true
 	rm -f "$(fast_dir h1)/fill" "$(fast_dir h2)/fill"
 	restart_with "$src"	# drop the failpoint
-	wait_for 30 idle || true
-	read -r now nst < <(where)
+	wait_for 30 no_active_jobs h1 h2 || true
+	read -r now nst < <(vm_where g1)
 	local note=""
 	if [ "$nst" = paused ]; then	# ENOSPC paused it: space is back
 		note=" (paused on ENOSPC, resumed)"
 		t "$now" vm resume g1 >/dev/null || true
 	fi
-	out=$(where)
+	out=$(vm_where g1)
 	local n; n=$(qemu_count "$U")
 	local okv=no; verify_on "$now" >/dev/null 2>&1 && okv=yes
 	local left; left=$(leftovers "$(other "$now")" | wc -l)
@@ -154,8 +127,8 @@ run_case() { # run_case PHASE FAULT
 	# The writer must go on - except after a disk that filled up under a
 	# VM that moved there: the guest may see that error (a failed flush
 	# is not paused on) and its writer stops, as on any full disk.
-	local a0; a0=$(cat "$S1/vms/$U/console.log" "$S2/vms/$U/console.log" 2>/dev/null | grep -ac TERN-ACK)
-	if wait_for 20 bash -c "[ \$(cat $S1/vms/$U/console.log $S2/vms/$U/console.log 2>/dev/null | grep -ac TERN-ACK) -gt $a0 ]"; then
+	local a0; a0=$(acks_both "$U")
+	if wait_for 20 acks_beyond "$U" "$a0"; then
 		:
 	elif [ "$fault" = dst-full ] && { [ "$now" = "$dst" ] || [ "$writer_stopped" = 1 ]; }; then
 		echo "# $phase / $fault: the guest's writer stopped on the full disk"

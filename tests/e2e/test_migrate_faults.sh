@@ -18,47 +18,20 @@ trust_both
 shared_guest h1 g1 "disk:/dev/vdb:50+dirty:10:32"
 U=$(vm_field h1 g1 .uuid)
 S1=$(labenv H1_STATE_DIR); S2=$(labenv H2_STATE_DIR)
-POOL=$(labenv LAB_SHARED_POOL)
-wait_for 60 bash -c "grep -q TERN-ACK $S1/vms/$U/console.log" || true
+wait_for 60 acks_beyond "$U" 0 || true
 
 HOLD_MS=6000
 declare -A FP=( [setup]=move.setup [active]=move.active
     [pre-switchover]=move.pre-switchover [completed]=move.completed )
 declare -A PHASE=( [setup]=migrating [active]=migrating
     [pre-switchover]=migrating [completed]=commit )
-
-where() { # the host whose ternd lists g1, "" if none or both
-	local a b
-	a=$(t h1 vm show g1 --json 2>/dev/null | jq -r .state || true)
-	b=$(t h2 vm show g1 --json 2>/dev/null | jq -r .state || true)
-	if [ -n "$a" ] && [ -z "$b" ]; then echo "h1 $a";
-	elif [ -z "$a" ] && [ -n "$b" ]; then echo "h2 $b";
-	else echo "both:$a:$b"; fi
-}
-other() { [ "$1" = h1 ] && echo h2 || echo h1; }
-restart_with() { # restart_with HOST [FAILPOINT]: ternd with that failpoint
-	lab stop "$1" >/dev/null 2>&1 || lab kill "$1" >/dev/null 2>&1 || true
-	TERN_FAILPOINT=${2:-} lab start "$1" >/dev/null
-}
-idle() { # no active job on either host
-	[ "$(t h1 job list --active --json | jq '.jobs | length')" = 0 ] &&
-	    [ "$(t h2 job list --active --json | jq '.jobs | length')" = 0 ]
-}
-# phase_reached SRC PHASE STREAM: the source's move job sits in PHASE
-# with the QEMU stream in state STREAM ("" : any)
-phase_reached() {
-	local j
-	j=$(t "$1" job list --active --json | jq -c '[.jobs[] | select(.type=="vm.move")][0] // empty')
-	[ -n "$j" ] && [ "$(jq -r .phase <<<"$j")" = "$2" ] || return 1
-	[ -z "$3" ] || [ "$(jq -r '.details.stream // ""' <<<"$j")" = "$3" ]
-}
 declare -A STREAM=( [setup]="" [active]=active [pre-switchover]=pre-switchover
     [completed]="" )
 
 results=()
 run_case() { # run_case PHASE FAULT
-	local phase=$1 fault=$2 src dst st out want fp
-	read -r src st < <(where)
+	local phase=$1 fault=$2 src dst st out fp
+	read -r src st < <(vm_where g1)
 	dst=$(other "$src")
 	if [ "$fault" = src-ternd ]; then fp="${FP[$phase]}=kill"; else
 		fp="${FP[$phase]}=delay:$HOLD_MS"; fi
@@ -71,24 +44,24 @@ run_case() { # run_case PHASE FAULT
 		sleep 1
 		TERN_FAILPOINT= lab start "$src" >/dev/null ;;
 	dst-qemu)
-		wait_for 60 phase_reached "$src" "${PHASE[$phase]}" "${STREAM[$phase]}" || true
+		wait_for 60 move_phase_reached "$src" "${PHASE[$phase]}" "${STREAM[$phase]}" || true
 		pkill -9 -f -- "$(labenv "${dst^^}_RUN_DIR")/vms/$U/qmp.sock" || true ;;
 	dst-ternd)
-		wait_for 60 phase_reached "$src" "${PHASE[$phase]}" "${STREAM[$phase]}" || true
+		wait_for 60 move_phase_reached "$src" "${PHASE[$phase]}" "${STREAM[$phase]}" || true
 		lab kill "$dst" >/dev/null
 		sleep 3
 		lab start "$dst" >/dev/null ;;
 	cut)
-		wait_for 60 phase_reached "$src" "${PHASE[$phase]}" "${STREAM[$phase]}" || true
+		wait_for 60 move_phase_reached "$src" "${PHASE[$phase]}" "${STREAM[$phase]}" || true
 		lab cut "$dst" >/dev/null
 		# the move must end (stall or commit timeout) while cut
 		wait_for 60 bash -c "[ \$($LAB_SH tern $src job list --active --json | jq '[.jobs[] | select(.type==\"vm.move\")] | length') = 0 ]" || true
 		lab restore "$dst" >/dev/null ;;
 	esac
-	wait_for 90 idle || true
+	wait_for 90 no_active_jobs h1 h2 || true
 	restart_with "$src"	# drop the failpoint
-	wait_for 30 idle || true
-	out=$(where)
+	wait_for 30 no_active_jobs h1 h2 || true
+	out=$(vm_where g1)
 	local n; n=$(qemu_count "$U")
 	local okv=no; verify_moved g1 >/dev/null 2>&1 && okv=yes
 	local left; left=$(find "$(labenv H1_RUN_DIR)" "$(labenv H2_RUN_DIR)" -name keys.psk | wc -l)
@@ -102,8 +75,8 @@ run_case() { # run_case PHASE FAULT
 		tail -n 5 "$(labenv H1_LOG)" "$(labenv H2_LOG)" | sed 's/^/#   /'
 	fi
 	# the writer must still be going
-	local a0; a0=$(cat "$S1/vms/$U/console.log" "$S2/vms/$U/console.log" | grep -ac TERN-ACK)
-	wait_for 20 bash -c "[ \$(cat $S1/vms/$U/console.log $S2/vms/$U/console.log | grep -ac TERN-ACK) -gt $a0 ]" ||
+	local a0; a0=$(acks_both "$U")
+	wait_for 20 acks_beyond "$U" "$a0" ||
 	    not_ok "$phase / $fault: the guest stopped writing"
 }
 

@@ -39,11 +39,6 @@ t h1 pool create pool2 "$P2" >/dev/null
 t h1 pool create pool3 "$P3" >/dev/null
 t h1 pool create tiny "$TINY" >/dev/null
 
-restart_with() { # restart_with [FAILPOINT]: ternd again, with that failpoint
-	lab stop h1 >/dev/null 2>&1 || lab kill h1 >/dev/null 2>&1 || true
-	TERN_FAILPOINT=${1:-} lab start h1 >/dev/null
-}
-idle() { [ "$(t h1 job list --active --json | jq '.jobs | length')" = 0 ]; }
 last_job() { t h1 job list --vm "$1" --json | jq -c '[.jobs[] | select(.type=="vm.move-storage")][0]'; }
 paths() { t h1 vm show "$1" --json | jq -r '.disks[].path, (.saved_state // empty)' | sort; }
 # files VM: every file of VM in every pool (disks, saved state, partials)
@@ -137,7 +132,7 @@ check_err "not enough free space in the target" 1 "not enough space" \
     t h1 vm move-storage fat --to tiny
 t h1 vm quiesce g1 --hold 4 --no-wait >/dev/null
 check_err "vm busy with another job" 1 "busy with job" t h1 vm move-storage g1 --to pool2
-wait_for 30 idle || true
+wait_for 30 no_active_jobs h1 || true
 # A dirty bitmap would not follow the switch: the job refuses before
 # anything is made.  QEMU takes one QMP client: ternd steps aside.
 lab stop h1 >/dev/null
@@ -148,14 +143,14 @@ check_err "a disk with a dirty bitmap is refused" 1 "dirty bitmap(s) (first 'cbt
 lab stop h1 >/dev/null
 qmp "$U" bitmap-remove cbt0
 lab start h1 >/dev/null
-restart_with vm.start.before-cont=delay:4000
+restart_with h1 vm.start.before-cont=delay:4000
 t h1 vm start tr --no-wait >/dev/null
 wait_for 10 bash -c "[ \"\$($LAB_SH tern h1 vm show tr --json | jq -r .state)\" = starting ]" || true
 check_err "vm in a transitional state (starting)" 1 "(vm.start)" \
     t h1 vm move-storage tr --to pool2
-wait_for 30 idle || true
+wait_for 30 no_active_jobs h1 || true
 t h1 vm stop tr >/dev/null
-restart_with
+restart_with h1
 check_eq "refusals changed nothing, left nothing" "$(snapshot)" "$before"
 
 # ---- live: every disk to another pool ----
@@ -180,7 +175,7 @@ check "verifier after the per-disk move" verify_vm g1
 check_eq "the guest never rebooted" "$(boots g1)" "$b0"
 
 # ---- cancel, and the queue (max-storage-migrations 1) ----
-restart_with storage.ready=delay:15000
+restart_with h1 storage.ready=delay:15000
 set1=$(paths g1)
 t h1 vm move-storage g1 --to pool2 --no-wait >/dev/null
 check "the move holds at storage.ready" wait_for 30 phase_is g1 running/mirroring
@@ -203,20 +198,20 @@ check_eq "the vm crashed" "$(vm_field h1 g1 .state)" crashed
 check_eq "on its old files" "$(paths g1)" "$set1"
 check "the old files intact, the targets removed" one_set g1
 check "verifier after the QEMU kill" verify_vm g1
-restart_with
+restart_with h1
 t h1 vm start g1 >/dev/null
 check "the guest boots again" wait_for 90 bash -c "[ \$(grep -ac TERN-GUEST-READY $(console_of g1)) -gt $b0 ]"
 check "the writer carries on" writes_go_on g1
 
 # ---- ternd kill -9 at each failpoint ----
 for fp in storage.ready storage.pivoted; do
-	restart_with "$fp=kill"
+	restart_with h1 "$fp=kill"
 	before_paths=$(paths g1)
 	t h1 vm move-storage g1 --to pool2 >/dev/null 2>&1 || true
 	wait_for 30 bash -c "! kill -0 \$(cat $(labenv H1_PIDFILE)) 2>/dev/null" || true
 	sleep 1
 	TERN_FAILPOINT= lab start h1 >/dev/null
-	wait_for 60 idle || true
+	wait_for 60 no_active_jobs h1 || true
 	j=$(last_job g1)
 	check "$fp kill: ternd died there and resolved the job after the restart" \
 	    bash -c "$LAB_SH tern h1 events --vm g1 | grep -q 'ternd restarted during job $(jq -r .id <<<"$j") (vm.move-storage, phase $( [ $fp = storage.ready ] && echo mirroring || echo resolve))'"
@@ -285,12 +280,12 @@ check "verifier after the saved move" verify_vm g1
 
 # ---- ternd kill -9 during a copy: the restarted ternd finishes it ----
 t h1 vm stop g1 >/dev/null
-restart_with storage.copied=kill
+restart_with h1 storage.copied=kill
 t h1 vm move-storage g1 --to pool2 >/dev/null 2>&1 || true
 wait_for 30 bash -c "! kill -0 \$(cat $(labenv H1_PIDFILE)) 2>/dev/null" || true
 sleep 1
 TERN_FAILPOINT= lab start h1 >/dev/null
-wait_for 60 idle || true
+wait_for 60 no_active_jobs h1 || true
 check "ternd died during the copy" bash -c "$LAB_SH tern h1 events --vm g1 | grep -q 'ternd restarted during job $(last_job g1 | jq -r .id) (vm.move-storage, phase copy)'"
 check_eq "the copy finished after the restart" "$(last_job g1 | jq -r .state)" succeeded
 check_eq "both disks in pool2" "$(t h1 vm show g1 --json | jq -c '[.disks[].pool]')" '["pool2","pool2"]'
