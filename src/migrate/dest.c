@@ -45,7 +45,6 @@
 #define DEST_LAUNCH_MS 30000
 
 struct in_ctx {
-	struct in_ctx *next;
 	struct host *h;
 	int64_t id;
 	char psk[65];
@@ -55,39 +54,31 @@ struct in_ctx {
 	size_t disks_made;		/* copy: qemu-img create done */
 };
 
-static struct in_ctx *in_ctxs;
-
 static struct in_ctx *
 in_ctx(struct job *job)
 {
-	struct in_ctx *c;
+	bool fresh;
+	struct in_ctx *c = job_priv(job, sizeof(*c), &fresh);
 
-	for (c = in_ctxs; c; c = c->next)
-		if (c->id == job->row->id)
-			return c;
-	c = xzalloc(sizeof(*c));
-	c->id = job->row->id;
-	c->h = job->h;
-	c->t0_ms = c->last_contact_ms = now_ms();
-	c->next = in_ctxs;
-	in_ctxs = c;
+	if (fresh) {
+		c->id = job->row->id;
+		c->h = job->h;
+		c->t0_ms = c->last_contact_ms = now_ms();
+	}
 	return c;
 }
 
 static void
 in_ctx_free(struct job *job)
 {
-	for (struct in_ctx **p = &in_ctxs; *p; p = &(*p)->next) {
-		struct in_ctx *c = *p;
+	struct in_ctx *c = job->priv;
 
-		if (c->id != job->row->id)
-			continue;
-		*p = c->next;
-		c->call = peer_call_cancel(c->call);
-		explicit_bzero(c->psk, sizeof(c->psk));
-		free(c);
+	if (!c)
 		return;
-	}
+	c->call = peer_call_cancel(c->call);
+	explicit_bzero(c->psk, sizeof(c->psk));
+	free(c);
+	job->priv = NULL;
 }
 
 static bool
@@ -586,7 +577,8 @@ in_cancel(struct job *job)
 	in_abort(job, -ECANCELED, "cancelled by the source");
 }
 
-const struct job_ops job_vm_move_in = { "vm.move-in", in_step, in_cancel };
+const struct job_ops job_vm_move_in = { "vm.move-in", in_step, in_cancel,
+	in_ctx_free };
 
 int
 migrate_commit(struct host *h, int64_t id, struct err *err)

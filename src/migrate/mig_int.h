@@ -16,7 +16,6 @@ struct vm;
 struct peer_call;
 
 struct move_ctx {
-	struct move_ctx *next;
 	struct host *h;
 	int64_t id;			/* the job's */
 	uint64_t t0_ms;			/* monotonic, the move's start */

@@ -50,45 +50,35 @@
 #define MOVE_COMMIT_MS 15000	/* the destination must answer by then */
 #define MOVE_DOWNTIME_MS 300	/* QEMU's default, the first limit */
 
-static struct move_ctx *ctxs;
-
 struct move_ctx *
 move_ctx(struct job *job)
 {
-	struct move_ctx *c;
+	bool fresh;
+	struct move_ctx *c = job_priv(job, sizeof(*c), &fresh);
 
-	for (c = ctxs; c; c = c->next)
-		if (c->id == job->row->id)
-			return c;
-	c = xzalloc(sizeof(*c));
-	c->id = job->row->id;
-	c->h = job->h;
-	c->t0_ms = now_ms();
-	c->downtime_ms = MOVE_DOWNTIME_MS;
-	c->next = ctxs;
-	ctxs = c;
+	if (fresh) {
+		c->id = job->row->id;
+		c->h = job->h;
+		c->t0_ms = now_ms();
+		c->downtime_ms = MOVE_DOWNTIME_MS;
+	}
 	return c;
 }
 
 static void
 move_ctx_free(struct job *job)
 {
-	struct move_ctx **p;
+	struct move_ctx *c = job->priv;
 
-	for (p = &ctxs; *p; p = &(*p)->next) {
-		struct move_ctx *c = *p;
-
-		if (c->id != job->row->id)
-			continue;
-		*p = c->next;
-		c->call = peer_call_cancel(c->call);
-		json_decref(c->last);
-		json_decref(c->blk);
-		json_decref(c->reply);
-		explicit_bzero(c->psk, sizeof(c->psk));
-		free(c);
+	if (!c)
 		return;
-	}
+	c->call = peer_call_cancel(c->call);
+	json_decref(c->last);
+	json_decref(c->blk);
+	json_decref(c->reply);
+	explicit_bzero(c->psk, sizeof(c->psk));
+	free(c);
+	job->priv = NULL;
 }
 
 static bool
@@ -1096,4 +1086,5 @@ move_cancel(struct job *job)
 	move_finish(job, -ECANCELED, "cancelled; the vm did not move");
 }
 
-const struct job_ops job_vm_move = { "vm.move", move_step, move_cancel };
+const struct job_ops job_vm_move = { "vm.move", move_step, move_cancel,
+	move_ctx_free };

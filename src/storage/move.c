@@ -28,21 +28,10 @@
 
 #define ST_QUEUE_POLL_MS 1000	/* a queued job looks again this often */
 
-static struct st_ctx *ctxs;
-
 struct st_ctx *
 st_ctx(struct job *job)
 {
-	struct st_ctx *c;
-
-	for (c = ctxs; c; c = c->next)
-		if (c->id == job->row->id)
-			return c;
-	c = xzalloc(sizeof(*c));
-	c->id = job->row->id;
-	c->next = ctxs;
-	ctxs = c;
-	return c;
+	return job_priv(job, sizeof(struct st_ctx), NULL);
 }
 
 struct st_ctx *
@@ -56,18 +45,13 @@ st_ctx_of(struct vm *vm)
 static void
 st_ctx_free(struct job *job)
 {
-	struct st_ctx **p;
+	struct st_ctx *c = job->priv;
 
-	for (p = &ctxs; *p; p = &(*p)->next) {
-		struct st_ctx *c = *p;
-
-		if (c->id != job->row->id)
-			continue;
-		*p = c->next;
-		json_decref(c->reply);
-		free(c);
+	if (!c)
 		return;
-	}
+	json_decref(c->reply);
+	free(c);
+	job->priv = NULL;
 }
 
 void
@@ -390,7 +374,7 @@ move_cancel(struct job *job)
 }
 
 const struct job_ops job_vm_move_storage = { "vm.move-storage", move_step,
-	move_cancel };
+	move_cancel, st_ctx_free };
 
 int
 storage_move_start(struct host *h, struct vm *vm, const json_t *body,

@@ -31,8 +31,6 @@ struct vm;
 #define ST_POLL_MS 500		/* progress, and a query to try again */
 
 struct st_ctx {
-	struct st_ctx *next;
-	int64_t id;			/* the job's */
 	/* the one QMP query in flight, and its answer */
 	char cmd[40];			/* the command it answers */
 	bool waiting;

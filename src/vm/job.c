@@ -191,9 +191,24 @@ job_free_later(struct loop *l, void *data)
 	(void)l;
 	job->timer = NULL;	/* this very timer; the loop freed it */
 	job->child = child_free(job->child);
+	if (job->priv && job->ops->priv_free)
+		job->ops->priv_free(job);
+	free(job->priv);
 	json_decref(job->details);
 	job_row_free(job->row);
 	free(job);
+}
+
+void *
+job_priv(struct job *job, size_t size, bool *fresh)
+{
+	bool made = !job->priv;
+
+	if (made)
+		job->priv = xzalloc(size);
+	if (fresh)
+		*fresh = made;
+	return job->priv;
 }
 
 static void

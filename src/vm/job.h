@@ -35,6 +35,10 @@ struct job_ops {
 	/* Undo what was done and finish as cancelled, at once.  NULL: the
 	 * job cannot be cancelled (job_cancel answers -EBUSY). */
 	void (*cancel)(struct job *job);
+	/* Free job->priv, the type's own state, and set it NULL.  Called
+	 * by the type itself when it is done with it, and by the framework
+	 * when a finished job is freed with priv still set.  NULL: free(). */
+	void (*priv_free)(struct job *job);
 };
 
 struct job {
@@ -55,6 +59,7 @@ struct job {
 	struct child *child;	/* a helper process the job waits for */
 	uint64_t deadline_ms;	/* monotonic; 0: none */
 	uint64_t rate_t0_ms, rate_done0;
+	void *priv;		/* the type's own state: job_priv() */
 };
 
 /* Create, persist and register a job of ops acting on vm (may be NULL).
@@ -63,6 +68,9 @@ int job_create(struct host *h, const struct job_ops *ops, struct vm *vm,
     json_t *details, struct job **ret_job, struct err *err);
 /* Start it (state RUNNING, first step()). */
 void job_start(struct job *job);
+/* job->priv, made (size bytes, zeroed) when it has none; *fresh (may be
+ * NULL) tells whether it was just made, for the caller to fill in. */
+void *job_priv(struct job *job, size_t size, bool *fresh);
 /* Call step() again on the loop, soon. */
 void job_poke(struct job *job);
 /* Call step() after delay_ms (replacing an earlier wake-up). */
