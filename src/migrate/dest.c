@@ -611,22 +611,83 @@ migrate_commit(struct host *h, int64_t id, struct err *err)
 
 /* ---- POST /v1/migrations ---- */
 
-int
-migrate_incoming(struct host *h, const char *peer_fp, const json_t *body,
-    struct job **ret_job, json_t **ret_check, struct err *err)
+/* A POST /v1/migrations body, its fields checked one by one and against
+ * each other; opt says how the VM is to be resolved here. */
+struct in_req {
+	bool check, live;
+	const char *mode, *addr, *psk, *storage, *pool;
+	int64_t src_job, channels;
+	const json_t *vm;
+};
+
+static int
+in_req_parse(struct host *h, const json_t *body, struct in_req *q,
+    struct wire_opts *opt, struct err *err)
 {
 	static const char *const fields[] = { "check", "mode", "vm",
 		"address", "psk", "source_job", "channels", "storage", "pool",
 		"disk_pools", NULL };
+	json_t *dp = json_object_get(body, "disk_pools");
+	int r;
+
+	*q = (struct in_req){ .storage = "auto", .channels = 1,
+	    .vm = json_object_get(body, "vm") };
+	if ((r = json_check_fields(body, fields, "migration", err)) < 0 ||
+	    (r = json_get_bool(body, "check", &q->check, err)) < 0 ||
+	    (r = json_get_str(body, "mode", true, &q->mode, err)) < 0 ||
+	    (r = json_get_str(body, "address", false, &q->addr, err)) < 0 ||
+	    (r = json_get_str(body, "psk", false, &q->psk, err)) < 0 ||
+	    (r = json_get_str(body, "storage", false, &q->storage, err)) < 0 ||
+	    (r = json_get_str(body, "pool", false, &q->pool, err)) < 0 ||
+	    (r = json_get_int(body, "source_job", !q->check, 1, INT64_MAX,
+	    &q->src_job, err)) < 0 ||
+	    (r = json_get_int(body, "channels", false, 1, 8, &q->channels,
+	    err)) < 0)
+		return r;
+	q->live = streq(q->mode, "live");
+	if (!q->live && !streq(q->mode, "cold"))
+		return err_set(err, -EINVAL, "mode must be live or cold");
+	if (!streq(q->storage, "auto") && !streq(q->storage, "shared") &&
+	    !streq(q->storage, "copy"))
+		return err_set(err, -EINVAL, "storage must be auto, shared or "
+		    "copy");
+	if (dp && !json_is_object(dp))
+		return err_set(err, -EINVAL, "disk_pools must be an object");
+	if (q->psk && (strlen(q->psk) != 64 ||
+	    strspn(q->psk, "0123456789abcdef") != 64))
+		return err_set(err, -EINVAL, "psk must be 64 hex digits");
+	if (q->live && !h->cfg.migration_address && (!q->addr || !*q->addr ||
+	    strlen(q->addr) > 64 || strpbrk(q->addr, " ,/[]")))
+		return err_set(err, -EINVAL, "no address to listen on: the "
+		    "source sent none and migration-address is not set");
+	if (!q->live && q->psk)
+		return err_set(err, -EINVAL, "a cold move has no stream to "
+		    "key");
+	*opt = (struct wire_opts){ .running = q->live, .pool = q->pool,
+	    .disk_pools = dp };
+	opt->copy = streq(q->storage, "copy") || (streq(q->storage, "auto") &&
+	    json_is_object(q->vm) && !wire_vm_shared(h, q->vm));
+	if (opt->copy && !q->live)
+		return err_set(err, -EINVAL, "host %s does not mount the "
+		    "storage of this vm, and a vm that is off or saved moves "
+		    "only over shared storage: start it to move it live (its "
+		    "disks are copied), or export and import it",
+		    h->cfg.name);
+	if ((q->pool || dp) && !opt->copy)
+		return err_set(err, -EINVAL, "a destination pool is for copied "
+		    "disks; these are on storage host %s shares (force a "
+		    "copy with --copy-storage)", h->cfg.name);
+	return 0;
+}
+
+int
+migrate_incoming(struct host *h, const char *peer_fp, const json_t *body,
+    struct job **ret_job, json_t **ret_check, struct err *err)
+{
 	struct peer_info p = { 0 };
 	struct vm_row *row = NULL;
-	const char *mode = NULL, *addr = NULL, *psk = NULL, *storage = "auto";
-	const char *pool = NULL;
-	int64_t src_job = 0, channels = 1;
-	bool check = false, live;
-	struct wire_opts opt = { 0 };
-	const json_t *vmj = json_object_get(body, "vm");
-	json_t *dp = json_object_get(body, "disk_pools");
+	struct in_req q;
+	struct wire_opts opt;
 	struct vm *vm;
 	struct job *job;
 	int r;
@@ -634,76 +695,16 @@ migrate_incoming(struct host *h, const char *peer_fp, const json_t *body,
 	if (peer_info_by_fp(h, peer_fp, &p) < 0)
 		return err_set(err, -EACCES, "moves arrive from trusted peers "
 		    "over HTTPS only");
-	if ((r = json_check_fields(body, fields, "migration", err)) < 0 ||
-	    (r = json_get_bool(body, "check", &check, err)) < 0 ||
-	    (r = json_get_str(body, "mode", true, &mode, err)) < 0 ||
-	    (r = json_get_str(body, "address", false, &addr, err)) < 0 ||
-	    (r = json_get_str(body, "psk", false, &psk, err)) < 0 ||
-	    (r = json_get_str(body, "storage", false, &storage, err)) < 0 ||
-	    (r = json_get_str(body, "pool", false, &pool, err)) < 0 ||
-	    (r = json_get_int(body, "source_job", !check, 1, INT64_MAX,
-	    &src_job, err)) < 0 ||
-	    (r = json_get_int(body, "channels", false, 1, 8, &channels,
-	    err)) < 0)
+	if ((r = in_req_parse(h, body, &q, &opt, err)) < 0 ||
+	    (r = wire_vm_resolve(h, q.vm, &opt, &row, err)) < 0)
 		goto out;
-	live = streq(mode, "live");
-	if (!live && !streq(mode, "cold")) {
-		r = err_set(err, -EINVAL, "mode must be live or cold");
-		goto out;
-	}
-	if (!streq(storage, "auto") && !streq(storage, "shared") &&
-	    !streq(storage, "copy")) {
-		r = err_set(err, -EINVAL, "storage must be auto, shared or "
-		    "copy");
-		goto out;
-	}
-	if (dp && !json_is_object(dp)) {
-		r = err_set(err, -EINVAL, "disk_pools must be an object");
-		goto out;
-	}
-	if (psk && (strlen(psk) != 64 || strspn(psk, "0123456789abcdef") !=
-	    64)) {
-		r = err_set(err, -EINVAL, "psk must be 64 hex digits");
-		goto out;
-	}
-	if (live && !h->cfg.migration_address && (!addr || !*addr ||
-	    strlen(addr) > 64 || strpbrk(addr, " ,/[]"))) {
-		r = err_set(err, -EINVAL, "no address to listen on: the "
-		    "source sent none and migration-address is not set");
-		goto out;
-	}
-	if (!live && psk) {
-		r = err_set(err, -EINVAL, "a cold move has no stream to key");
-		goto out;
-	}
-	opt.running = live;
-	opt.copy = streq(storage, "copy") || (streq(storage, "auto") &&
-	    json_is_object(vmj) && !wire_vm_shared(h, vmj));
-	opt.pool = pool;
-	opt.disk_pools = dp;
-	if (opt.copy && !live) {
-		r = err_set(err, -EINVAL, "host %s does not mount the storage "
-		    "of this vm, and a vm that is off or saved moves only "
-		    "over shared storage: start it to move it live (its "
-		    "disks are copied), or export and import it",
-		    h->cfg.name);
-		goto out;
-	}
-	if ((pool || dp) && !opt.copy) {
-		r = err_set(err, -EINVAL, "a destination pool is for copied "
-		    "disks; these are on storage host %s shares (force a "
-		    "copy with --copy-storage)", h->cfg.name);
-		goto out;
-	}
-	if ((r = wire_vm_resolve(h, vmj, &opt, &row, err)) < 0)
-		goto out;
-	if (check) {
+	if (q.check) {
 		row = vm_row_free(row);
 		*ret_check = json_pack("{sb ss}", "ok", true, "storage",
 		    opt.copy ? "copy" : "shared");
 		goto out;
 	}
-	if (!live && row->state_file) {
+	if (!q.live && row->state_file) {
 		free(row->state);
 		row->state = xstrdup(vm_state_name(VM_SAVED));
 	}
@@ -717,18 +718,19 @@ migrate_incoming(struct host *h, const char *peer_fp, const json_t *body,
 	vm = vm_add(h, row);
 	r = job_create(h, &job_vm_move_in, vm, json_pack("{ss ss ss ss sI ss "
 	    "sI ss}", "source_host", p.name, "source_url", p.url, "source_fp",
-	    p.fp, "mode", mode, "source_job", (json_int_t)src_job, "address",
-	    addr ? addr : "", "channels", (json_int_t)channels, "storage",
-	    opt.copy ? "copy" : "shared"), &job, err);
+	    p.fp, "mode", q.mode, "source_job", (json_int_t)q.src_job,
+	    "address", q.addr ? q.addr : "", "channels",
+	    (json_int_t)q.channels, "storage", opt.copy ? "copy" : "shared"),
+	    &job, err);
 	if (r < 0) {
 		(void)store_vm_delete(h->store, vm->row->uuid);
 		vm_remove(vm);
 		goto out;
 	}
-	if (psk)
+	if (q.psk)
 		snprintf(in_ctx(job)->psk, sizeof(in_ctx(job)->psk), "%s",
-		    psk);
-	json_object_set_new(job->details, "encrypted", json_boolean(psk));
+		    q.psk);
+	json_object_set_new(job->details, "encrypted", json_boolean(q.psk));
 	*ret_job = job;
 	job_start(job);
 out:
