@@ -66,41 +66,46 @@ set_str(char **slot, const char *v)
 	*slot = xstrdup(v);
 }
 
+/* v, a whole number from min to max, into *n; -EINVAL otherwise. */
+static int
+config_long(const char *v, long min, long max, long *n)
+{
+	char *end;
+
+	errno = 0;
+	*n = strtol(v, &end, 10);
+	return *v && !*end && !errno && *n >= min && *n <= max ? 0 : -EINVAL;
+}
+
 static int
 config_set(struct daemon_opts *o, const char *key, const char *v,
     struct err *err)
 {
 	struct host_config *c = &o->cfg;
+	const struct { const char *key; char **slot; } strs[] = {
+		{ "name", &c->name }, { "state-dir", &c->state_dir },
+		{ "run-dir", &c->run_dir }, { "listen", &c->listen },
+		{ "qemu", &c->qemu_binary }, { "qemu-img", &c->qemu_img },
+		{ "qemu-user", &c->qemu_user },
+	};
+	long n;
 
-	if (streq(key, "name"))
-		set_str(&c->name, v);
-	else if (streq(key, "state-dir"))
-		set_str(&c->state_dir, v);
-	else if (streq(key, "run-dir"))
-		set_str(&c->run_dir, v);
-	else if (streq(key, "listen"))
-		set_str(&c->listen, v);
-	else if (streq(key, "qemu"))
-		set_str(&c->qemu_binary, v);
-	else if (streq(key, "qemu-img"))
-		set_str(&c->qemu_img, v);
-	else if (streq(key, "qemu-user"))
-		set_str(&c->qemu_user, v);
-	else if (streq(key, "on-host-shutdown")) {
+	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
+		if (streq(key, strs[i].key)) {
+			set_str(strs[i].slot, v);
+			return 0;
+		}
+	if (streq(key, "on-host-shutdown")) {
 		if (!streq(v, "keep") && !streq(v, "save") &&
 		    !streq(v, "shutdown"))
 			return err_set(err, -EINVAL, "on-host-shutdown '%s' "
 			    "must be keep, save or shutdown", v);
 		set_str(&c->on_host_shutdown, v);
-	}
-	else if (streq(key, "stop-timeout")) {
-		char *end;
-		long s = strtol(v, &end, 10);
-
-		if (!*v || *end || s < 1 || s > 3600)
+	} else if (streq(key, "stop-timeout")) {
+		if (config_long(v, 1, 3600, &n) < 0)
 			return err_set(err, -EINVAL, "stop-timeout '%s' must "
 			    "be 1 to 3600 seconds", v);
-		c->stop_timeout_ms = s * 1000;
+		c->stop_timeout_ms = (uint64_t)n * 1000;
 	} else if (streq(key, "migration-address")) {
 		if (!*v || strpbrk(v, " ,/[]") || strlen(v) > 64)
 			return err_set(err, -EINVAL, "migration-address '%.64s' "
@@ -112,48 +117,33 @@ config_set(struct daemon_opts *o, const char *key, const char *v,
 			    "'%.64s' must be on or off", v);
 		c->migration_plain = streq(v, "off");
 	} else if (streq(key, "max-migrations")) {
-		char *end;
-		long n = strtol(v, &end, 10);
-
 		if (streq(v, "auto"))
-			c->max_migrations = 0;
-		else if (!*v || *end || n < 1 || n > 64)
+			n = 0;
+		else if (config_long(v, 1, 64, &n) < 0)
 			return err_set(err, -EINVAL, "max-migrations '%.64s' "
 			    "must be 1 to 64 or auto", v);
-		else
-			c->max_migrations = n;
+		c->max_migrations = (int)n;
 	} else if (streq(key, "max-storage-migrations")) {
-		char *end;
-		long n = strtol(v, &end, 10);
-
-		if (!*v || *end || n < 1 || n > 64)
+		if (config_long(v, 1, 64, &n) < 0)
 			return err_set(err, -EINVAL, "max-storage-migrations "
 			    "'%.64s' must be 1 to 64", v);
-		c->max_storage_migrations = n;
+		c->max_storage_migrations = (int)n;
 	} else if (streq(key, "migration-bandwidth")) {
-		char *end;
-		long n = strtol(v, &end, 10);
-
-		if (!*v || *end || n < 0 || n > 1000000)
+		if (config_long(v, 0, 1000000, &n) < 0)
 			return err_set(err, -EINVAL, "migration-bandwidth "
 			    "'%.64s' must be 0 (from the link) to 1000000 MiB/s",
 			    v);
 		c->migration_bw = (uint64_t)n << 20;
-	} else if (streq(key, "migration-timeout") ||
-	    streq(key, "max-downtime")) {
-		bool t = streq(key, "migration-timeout");
-		char *end;
-		long n = strtol(v, &end, 10);
-
-		if (!*v || *end || n < (t ? 5 : 100) || n > (t ? 86400 :
-		    600000))
-			return err_set(err, -EINVAL, "%s '%.64s' must be %s",
-			    key, v, t ? "5 to 86400 seconds" :
-			    "100 to 600000 ms");
-		if (t)
-			c->migration_timeout_ms = n * 1000;
-		else
-			c->max_downtime_ms = n;
+	} else if (streq(key, "migration-timeout")) {
+		if (config_long(v, 5, 86400, &n) < 0)
+			return err_set(err, -EINVAL, "migration-timeout '%.64s' "
+			    "must be 5 to 86400 seconds", v);
+		c->migration_timeout_ms = (uint64_t)n * 1000;
+	} else if (streq(key, "max-downtime")) {
+		if (config_long(v, 100, 600000, &n) < 0)
+			return err_set(err, -EINVAL, "max-downtime '%.64s' must "
+			    "be 100 to 600000 ms", v);
+		c->max_downtime_ms = (uint64_t)n;
 	} else if (streq(key, "pool")) {
 		const char *eq = strchr(v, '=');
 
