@@ -68,6 +68,31 @@ file_read_all(const char *path, size_t max, char **ret_buf, size_t *ret_len)
 	return 0;
 }
 
+char *
+file_last_line(const char *path)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	char buf[4096], *line;
+	struct stat st;
+	off_t at;
+	ssize_t n;
+
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return NULL;
+	at = st.st_size > (off_t)sizeof(buf) - 1 ?
+	    st.st_size - (off_t)sizeof(buf) + 1 : 0;
+	n = pread(fd, buf, sizeof(buf) - 1, at);
+	if (n <= 0)
+		return NULL;
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		n--;
+	buf[n] = '\0';
+	for (line = buf + n; line > buf && line[-1] != '\n' &&
+	    line[-1] != '\r'; line--)
+		;
+	return n > 0 ? xstrdup(line) : NULL;
+}
+
 int
 file_write_atomic(const char *path, const void *data, size_t len,
     unsigned mode)

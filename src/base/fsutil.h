@@ -14,6 +14,11 @@ int mkdir_p(const char *path, unsigned mode);
 int file_read_all(const char *path, size_t max, char **ret_buf,
     size_t *ret_len);
 
+/* The last non-empty line of path (lines end in \n or \r: progress
+ * output rewrites its line with \r), from its last 4 KiB, which the
+ * caller frees; NULL when it cannot be read or has none. */
+char *file_last_line(const char *path);
+
 /* Write data to path through a temporary file, fsync and rename, so that a
  * crash leaves either the old or the new contents. */
 int file_write_atomic(const char *path, const void *data, size_t len,

@@ -185,21 +185,10 @@ st_spawn(struct job *job, const char *const *argv, child_exit_fn fn)
 void
 st_out_tail(const struct job *job, char *buf, size_t len)
 {
-	_cleanup_free_ char *path = st_out_path(job), *out = NULL;
-	size_t n;
-	char *line;
+	_cleanup_free_ char *path = st_out_path(job);
+	_cleanup_free_ char *line = file_last_line(path);
 
-	snprintf(buf, len, "no output");
-	if (file_read_all(path, 64 * 1024, &out, &n) < 0)
-		return;
-	while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r'))
-		out[--n] = '\0';
-	/* qemu-img -p ends its progress lines with \r, not \n. */
-	for (line = out + n; line > out && line[-1] != '\n' &&
-	    line[-1] != '\r'; line--)
-		;
-	if (n > 0)
-		snprintf(buf, len, "%s", line);
+	snprintf(buf, len, "%s", line ? line : "no output");
 }
 
 void

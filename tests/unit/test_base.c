@@ -152,6 +152,41 @@ test_file_atomic(void)
 }
 
 static void
+test_file_last_line(void)
+{
+	char dir[] = "/tmp/tern-test-XXXXXX";
+	char *p, *l, big[10000];
+
+	ASSERT_TRUE(mkdtemp(dir) != NULL);
+	p = xasprintf("%s/out", dir);
+	ASSERT_TRUE(file_last_line(p) == NULL);		/* no file */
+	ASSERT_EQ(file_write_atomic(p, "", 0, 0600), 0);
+	ASSERT_TRUE(file_last_line(p) == NULL);		/* empty */
+	ASSERT_EQ(file_write_atomic(p, "\n\r\n", 3, 0600), 0);
+	ASSERT_TRUE(file_last_line(p) == NULL);		/* no text */
+	ASSERT_EQ(file_write_atomic(p, "one\ntwo\n\n", 9, 0600), 0);
+	l = file_last_line(p);
+	ASSERT_STREQ(l, "two");
+	free(l);
+	/* qemu-img -p: progress rewritten with \r, then the error */
+	l = "(1.00/100%)\r(2.00/100%)\rerr: full\r";
+	ASSERT_EQ(file_write_atomic(p, l, strlen(l), 0600), 0);
+	l = file_last_line(p);
+	ASSERT_STREQ(l, "err: full");
+	free(l);
+	/* far more than the 4 KiB it reads: the last line still comes */
+	memset(big, 'x', sizeof(big));
+	memcpy(big + sizeof(big) - 6, "\nlast\n", 6);
+	ASSERT_EQ(file_write_atomic(p, big, sizeof(big), 0600), 0);
+	l = file_last_line(p);
+	ASSERT_STREQ(l, "last");
+	free(l);
+	unlink(p);
+	rmdir(dir);
+	free(p);
+}
+
+static void
 test_tls_pin(void)
 {
 	char fp[80], pin[TLS_PIN_LEN];
@@ -191,6 +226,7 @@ main(void)
 	RUN_TEST(test_json_strict);
 	RUN_TEST(test_path_is_under);
 	RUN_TEST(test_file_atomic);
+	RUN_TEST(test_file_last_line);
 	RUN_TEST(test_tls_pin);
 	return TEST_REPORT();
 }
