@@ -22,8 +22,14 @@ e2e_lab_setup() {
 	trap e2e_cleanup EXIT
 }
 
+# e2e_at_exit CMD: run CMD (a shell string) on exit, before the lab goes
+# down; the script's exit status stays its own.
+E2E_AT_EXIT=()
+e2e_at_exit() { E2E_AT_EXIT+=("$1"); }
+
 e2e_cleanup() {
-	local rc=$?
+	local rc=$? c
+	for c in "${E2E_AT_EXIT[@]}"; do eval "$c" || true; done
 	if [ "${E2E_KEEP:-0}" = 1 ]; then
 		echo "# E2E_KEEP=1: lab left at $TERN_LAB" >&2
 	else

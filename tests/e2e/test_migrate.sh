@@ -148,7 +148,14 @@ cv=$(t h1 job show "$cancelled" --json | jq -r .vm)
 check_eq "its vm stayed on h1, running" "$(vm_field h1 "$cv" .state)" running
 okc=0
 for id in "${ids[@]}"; do
-	[ "$(t h1 job show "$id" --json | jq -r .state)" = succeeded ] && okc=$((okc + 1))
+	js=$(t h1 job show "$id" --json)
+	if [ "$(jq -r .state <<<"$js")" = succeeded ]; then okc=$((okc + 1))
+	elif [ "$id" != "$cancelled" ]; then
+		echo "# job $id: $(jq -c '{state, phase, error, vm}' <<<"$js")"
+		t h2 job list --json | jq -c --arg v "$(jq -r .vm <<<"$js")" \
+		    '.jobs[] | select(.vm == $v) | {id, state, phase, error}' |
+		    sed 's/^/#   h2: /'
+	fi
 done
 check_eq "the other 9 moves all succeeded" "$okc" 9
 check_eq "9 vms run on h2" \

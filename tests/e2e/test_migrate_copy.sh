@@ -26,7 +26,7 @@ cleanup_tiny() {
 	in_h2_mnt sh -c "mountpoint -q '$TINY' && umount '$TINY'" 2>/dev/null || true
 	rmdir "$TINY" 2>/dev/null || true
 }
-trap 'cleanup_tiny; e2e_cleanup' EXIT
+e2e_at_exit cleanup_tiny
 
 verify_here() { # verify_here POOLDIR
 	local args=() f

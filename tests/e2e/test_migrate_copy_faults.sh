@@ -27,7 +27,7 @@ for h in h1 h2; do
 	mkdir -p "$(fast_dir $h)"
 	mount -t tmpfs -o size=512m tmpfs "$(fast_dir $h)"
 done
-trap 'for h in h1 h2; do umount "$(fast_dir $h)" 2>/dev/null; rmdir "$(fast_dir $h)" 2>/dev/null; done; e2e_cleanup' EXIT
+e2e_at_exit 'for h in h1 h2; do umount "$(fast_dir $h)"; rmdir "$(fast_dir $h)"; done 2>/dev/null'
 for h in h1 h2; do
 	lab stop $h >/dev/null
 	lab start $h >/dev/null
