@@ -50,6 +50,11 @@ static const char usage[] =
 "  --migration-bandwidth MIB\n"
 "                     cap each move's stream at MIB MiB/s (default 0:\n"
 "                     from the measured link)\n"
+"  --migration-memory auto|live|paused\n"
+"                     copy a running VM's memory live, or with the VM\n"
+"                     paused (downtime: the whole copy); auto (default):\n"
+"                     paused under TCG with QEMU before 9.0, which loses\n"
+"                     guest writes during a live copy there\n"
 "  --max-storage-migrations N\n"
 "                     storage moves (vm move-storage) at once, the rest\n"
 "                     queue (default 2)\n"
@@ -123,6 +128,13 @@ config_set(struct daemon_opts *o, const char *key, const char *v,
 			return err_set(err, -EINVAL, "max-migrations '%.64s' "
 			    "must be 1 to 64 or auto", v);
 		c->max_migrations = (int)n;
+	} else if (streq(key, "migration-memory")) {
+		if (!streq(v, "auto") && !streq(v, "live") &&
+		    !streq(v, "paused"))
+			return err_set(err, -EINVAL, "migration-memory '%.64s' "
+			    "must be auto, live or paused", v);
+		c->migration_memory = streq(v, "live") ? MIG_MEMORY_LIVE :
+		    streq(v, "paused") ? MIG_MEMORY_PAUSED : MIG_MEMORY_AUTO;
 	} else if (streq(key, "max-storage-migrations")) {
 		if (config_long(v, 1, 64, &n) < 0)
 			return err_set(err, -EINVAL, "max-storage-migrations "
@@ -268,6 +280,7 @@ static const struct option longopts[] = {
 	{ "max-downtime", required_argument, NULL, 1 },
 	{ "migration-bandwidth", required_argument, NULL, 1 },
 	{ "max-storage-migrations", required_argument, NULL, 1 },
+	{ "migration-memory", required_argument, NULL, 1 },
 	{ "foreground", no_argument, NULL, 'f' },
 	{ "debug", no_argument, NULL, 'd' },
 	{ "help", no_argument, NULL, 'h' },

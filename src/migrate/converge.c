@@ -33,6 +33,28 @@
 #define MOVE_STALL_MS 10000
 #define MOVE_QMP_MS 10000
 
+/* QEMU before 9.0 forgets, under TCG, to reset the vCPUs' TLB dirty
+ * flags when a migration dirty-bitmap sync clears bits on its fast path
+ * (fixed upstream by "physmem: Fix migration dirty bitmap coherency with
+ * TCG memory access", QEMU 9.0).  A store through a TLB entry filled
+ * before the sync then marks nothing dirty, so a page the guest wrote
+ * after it was sent reaches the destination stale: a live copy loses
+ * guest writes.  We saw it as oopses in CPU 0's per-CPU area (hrtimer
+ * bases, written by an idle CPU's timer interrupt, whose TLB is never
+ * flushed) after 1 in 3 to 3 in 4 moves of a dirtying guest.  KVM tracks
+ * dirty pages itself and is not affected.  So under TCG on such a QEMU
+ * the VM is paused for the whole memory copy: its downtime is the copy,
+ * and nothing is lost.  migration-memory live|paused overrides (a QEMU
+ * with the fix backported; tests of convergence, which needs a live
+ * copy). */
+bool
+mig_memory_paused(const struct host *h)
+{
+	if (h->cfg.migration_memory != MIG_MEMORY_AUTO)
+		return h->cfg.migration_memory == MIG_MEMORY_PAUSED;
+	return !h->kvm && strverscmp(h->qemu_version, "9.0") < 0;
+}
+
 static json_t *
 ram_of(const struct move_ctx *c)
 {

@@ -122,6 +122,8 @@ const char *mig_mirror_error(struct job *job);
 /* true once every mirror ended (started by this process or not). */
 bool mig_cancel_mirrors(struct job *job, bool force);
 void mig_tls_object(struct job *job);
+/* Copy memory with the VM paused (stop-and-copy) instead of live? */
+bool mig_memory_paused(const struct host *h);
 void mig_mirror_cleanup(struct job *job);
 
 /* source.c: undo and end, leaving the VM here. */

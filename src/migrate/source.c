@@ -30,7 +30,6 @@
 #include <sys/random.h>
 #include <unistd.h>
 
-#include "agent.h"
 #include "failpoint.h"
 #include "fsutil.h"
 #include "jsonutil.h"
@@ -113,8 +112,6 @@ move_finish(struct job *job, int r, const char *fmt, ...)
 	if (job->vm) {		/* no stale QMP error for the next job */
 		free(job->vm->last_error);
 		job->vm->last_error = NULL;
-		if (r != 0 && job->vm->pidfd >= 0)
-			agent_start(job->vm);	/* the VM stays here */
 	}
 	job_finish(job, r, fmt ? "%s" : NULL, msg);
 	move_poke_queue(h);
@@ -579,11 +576,19 @@ move_begin_stream(struct job *job)
 	mig_tls_object(job);
 	(void)vm_qmp(vm, "migrate-set-parameters", params, MOVE_QMP_MS,
 	    move_on_qmp);
-	/* No agent client on the source while memory streams: with one
-	 * connected, a fast stream left guest pages stale on the
-	 * destination (QEMU 7.2, TCG: CPU 0's per-CPU area differed).  The
-	 * agent comes back with the VM, wherever it ends up running. */
-	agent_stop(vm);
+	if (mig_memory_paused(job->h)) {
+		/* See mig_memory_paused(): the vCPUs stay stopped from here to
+		 * the destination's `cont` (or to the rollback's). */
+		(void)vm_qmp(vm, "stop", NULL, MOVE_QMP_MS, move_on_qmp);
+		json_object_set_new(job->details, "memory_copy",
+		    json_string("paused"));
+		host_event(job->h, "info", vm, job->row->id, "memory is copied "
+		    "with the vm paused: QEMU %s under TCG loses guest writes "
+		    "during a live copy (fixed in QEMU 9.0)",
+		    job->h->qemu_version);
+	} else
+		json_object_set_new(job->details, "memory_copy",
+		    json_string("live"));
 	(void)vm_qmp(vm, "migrate", json_pack("{ss}", "uri",
 	    detail_str(job, "uri")), MOVE_QMP_MS, move_on_qmp);
 	c->stream_started = true;
