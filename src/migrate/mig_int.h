@@ -51,6 +51,7 @@ struct move_ctx {
 	/* the disks (shared-nothing) */
 	bool tls_obj;			/* the key's QEMU object exists */
 	bool mirrors_started, mirrors_cancelled, blk_querying, jobs_querying;
+	uint64_t mirrors_cancel_ms;	/* when they were told to end */
 	json_t *blk;			/* query-block, for the nodes */
 	uint64_t disk_done, disk_total;	/* from query-block-jobs */
 	uint64_t disk_progress_ms;

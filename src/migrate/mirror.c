@@ -307,6 +307,7 @@ mig_cancel_mirrors(struct job *job, bool force)
 
 	if (!c->mirrors_cancelled) {
 		c->mirrors_cancelled = true;
+		c->mirrors_cancel_ms = now_ms();
 		for (size_t i = 0; i < vm->row->n_disks; i++) {
 			_cleanup_free_ char *id = mirror_id(job,
 			    vm->row->disks[i].name);

@@ -48,6 +48,7 @@
 #define MOVE_STALL_MS 10000	/* no byte moved for this long: give up */
 #define MOVE_COMMIT_MS 15000	/* the destination must answer by then */
 #define MOVE_DOWNTIME_MS 300	/* QEMU's default, the first limit */
+#define MOVE_MIRROR_END_MS 5000	/* rollback: mirrors must end by then */
 
 struct move_ctx *
 move_ctx(struct job *job)
@@ -900,10 +901,21 @@ move_settle(struct job *job)
 		c->rb_cancel_sent = true;
 	}
 	if (move_copy(job)) {
-		(void)mig_cancel_mirrors(job, true);
+		bool ended = mig_cancel_mirrors(job, true);
+
 		if (json_is_true(json_object_get(job->details,
 		    "commit_sent")) && !move_ask_dest(job))
 			return;
+		/* A guest write still passing through a mirror to a full or
+		 * lost destination fails, and QEMU pauses the VM on it
+		 * (werror=enospc): resume only once the mirrors ended (or
+		 * MOVE_MIRROR_END_MS passed); a write that failed is then
+		 * retried on this host's disk alone. */
+		if (!ended && !c->rb_cont_sent &&
+		    now_ms() - c->mirrors_cancel_ms < MOVE_MIRROR_END_MS) {
+			job_wake_after(job, 100);
+			return;
+		}
 	}
 	if (c->cont_done && !c->cont_ok) {
 		c->cont_done = c->rb_cont_sent = false;

@@ -13,7 +13,9 @@
 # MiB/s, move.pre-switchover, move.completed) or dies there (kill).  The
 # destination's pool for the copies is a tmpfs, so "disk full" is a file
 # filling it.  A full disk after the switchover pauses the guest there
-# (QEMU's werror=enospc); the case frees the space and resumes it.
+# (QEMU's werror=enospc); the case frees the space and resumes it.  A move
+# that failed on a full disk must leave the VM running at the source, not
+# paused on the destination's ENOSPC.
 . "$(dirname "$0")/lib.sh"
 e2e_lab_setup migcopyf 127
 
@@ -104,9 +106,11 @@ run_case() { # run_case PHASE FAULT
 	restart_with "$src"	# drop the failpoint
 	wait_for 30 no_active_jobs h1 h2 || true
 	read -r now nst < <(vm_where g1)
-	local note=""
+	local note="" kept=yes
 	if [ "$nst" = paused ]; then	# ENOSPC paused it: space is back
 		note=" (paused on ENOSPC, resumed)"
+		# only where it moved to: a move that failed leaves it running
+		[ "$now" = "$src" ] && kept=no
 		t "$now" vm resume g1 >/dev/null || true
 	fi
 	out=$(vm_where g1)
@@ -117,10 +121,11 @@ run_case() { # run_case PHASE FAULT
 	results+=("$(printf '%-15s %-10s -> %-12s qemus=%s verifier=%s partial-files=%s keys=%s%s' \
 	    "$phase" "$fault" "$out" "$n" "$okv" "$left" "$keys" "$note")")
 	if [[ $out == "h1 running" || $out == "h2 running" ]] && [ "$n" = 1 ] &&
-	    [ "$okv" = yes ] && [ "$left" = 0 ] && [ "$keys" = 0 ]; then
+	    [ "$okv" = yes ] && [ "$left" = 0 ] && [ "$keys" = 0 ] &&
+	    [ "$kept" = yes ]; then
 		ok "$phase / $fault: one running copy ($out$note), verifier OK, nothing left behind"
 	else
-		not_ok "$phase / $fault: $out, $n QEMU(s), verifier $okv, $left file(s) left, $keys key(s)"
+		not_ok "$phase / $fault: $out$note, $n QEMU(s), verifier $okv, $left file(s) left, $keys key(s)"
 		leftovers "$(other "$now")" | sed 's/^/#   left: /'
 		tail -n 6 "$(labenv H1_LOG)" "$(labenv H2_LOG)" | sed 's/^/#   /'
 	fi
