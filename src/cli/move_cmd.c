@@ -87,9 +87,11 @@ cmd_vm_move(struct cli *cli, const struct cli_args *a, struct err *err)
 	d = json_object_get(job, "details");
 	res = json_object_get(d, "result");
 	if (streq(jv_str(d, "mode"), "live"))
-		printf("vm '%s' moved to %s: live, %s, in %.1f s "
+		printf("vm '%s' moved to %s: %s, %s, in %.1f s "
 		    "(downtime %lld ms, %.1f MiB of memory sent in %lld "
-		    "passes%s)\n", a->pos[0], to, streq(jv_str(d, "storage"),
+		    "passes%s)\n", a->pos[0], to, streq(jv_str(d,
+		    "memory_copy"), "paused") ? "running, memory copied "
+		    "paused" : "live", streq(jv_str(d, "storage"),
 		    "copy") ? "shared-nothing (disks copied)" :
 		    "shared storage", json_integer_value(json_object_get(d,
 		    "total_ms")) / 1000.0, (long long)json_integer_value(
