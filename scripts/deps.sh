@@ -8,11 +8,10 @@ PKGS=(
 	gcc meson ninja-build pkg-config
 	libjansson-dev libsqlite3-dev libmicrohttpd-dev libgnutls28-dev
 	libcurl4-gnutls-dev
-	# run
-	qemu-system-x86 qemu-utils
+	# run (qemu-system-x86 and qemu-utils come from bookworm-backports, below)
 	# test tooling: the lab, the guest, raw API calls
 	iproute2 curl jq sqlite3 gnutls-bin iputils-ping python3
-	busybox-static qemu-guest-agent cpio gzip kmod
+	busybox-static cpio gzip kmod
 	# time-boxed fuzzing in CI
 	clang libclang-rt-14-dev
 )
@@ -26,8 +25,71 @@ ensure_qemu_user() {
 	    --shell /usr/sbin/nologin tern-qemu
 }
 
+# QEMU 10 (and the guest agent of the same build) from the bookworm-backports
+# suite of the Debian archive this machine already uses; a sources file of
+# our own, added only when no source names that suite yet.  Everything else
+# stays on bookworm.
+BPO_PKGS=(qemu-system-x86 qemu-utils qemu-guest-agent)
+BPO_FILE=/etc/apt/sources.list.d/tern-bookworm-backports.sources
+
+# The archive URI that already serves bookworm: deb822 "URIs:" of a stanza
+# whose Suites has bookworm, else a one-line "deb URI bookworm ..." entry.
+archive_uri() {
+	local f uri
+	for f in /etc/apt/sources.list.d/*.sources; do
+		[ -e "$f" ] || continue
+		uri=$(awk 'BEGIN{RS=""} /(^|\n)Suites:[^\n]*[[:space:]]bookworm([[:space:]]|$)/ {
+		    if (match($0, /URIs:[[:space:]]*[^[:space:]]+/)) {
+		        u = substr($0, RSTART, RLENGTH); sub(/URIs:[[:space:]]*/, "", u);
+		        print u; exit } }' "$f")
+		[ -n "$uri" ] && { echo "$uri"; return 0; }
+	done
+	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+		[ -e "$f" ] || continue
+		uri=$(awk '$1 == "deb" && $3 == "bookworm" { print $2; exit }' "$f")
+		[ -n "$uri" ] && { echo "$uri"; return 0; }
+	done
+	return 1
+}
+
+ensure_backports() {
+	if grep -rqsE '(^|[[:space:]])bookworm-backports([[:space:]]|$)' \
+	    /etc/apt/sources.list /etc/apt/sources.list.d/; then
+		return 0
+	fi
+	local uri
+	uri=$(archive_uri) || {
+		echo "deps: no apt source serves bookworm; add one, then re-run" >&2
+		return 1
+	}
+	echo "deps: enabling bookworm-backports from $uri ($BPO_FILE)"
+	printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+	    "$uri" | $SUDO tee "$BPO_FILE" >/dev/null
+	BPO_NEW=1
+}
+
+# True when package $1 is installed from a version the backports suite
+# carries (its version string has "~bpo").
+bpo_installed() {
+	dpkg-query -W -f='${Status} ${Version}' "$1" 2>/dev/null |
+	    grep -q "ok installed .*~bpo"
+}
+
 SUDO=
 [ "$(id -u)" = 0 ] || SUDO=sudo
+BPO_NEW=0
+ensure_backports
+bpo_missing=()
+for p in "${BPO_PKGS[@]}"; do
+	bpo_installed "$p" || bpo_missing+=("$p")
+done
+if [ ${#bpo_missing[@]} -gt 0 ]; then
+	echo "deps: installing ${bpo_missing[*]} from bookworm-backports"
+	export DEBIAN_FRONTEND=noninteractive
+	$SUDO apt-get update -qq
+	$SUDO apt-get install -y -qq --no-install-recommends \
+	    -t bookworm-backports "${bpo_missing[@]}" >/dev/null
+fi
 missing=()
 for p in "${PKGS[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
