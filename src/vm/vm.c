@@ -636,6 +636,7 @@ vm_block_job_track(struct vm *vm, const char *id)
 		b = &vm->bjobs[vm->n_bjobs++];
 	}
 	free(b->error);
+	free(b->change_error);
 	memset(b, 0, sizeof(*b));
 	snprintf(b->id, sizeof(b->id), "%s", id);
 	return b;
@@ -646,7 +647,9 @@ vm_block_jobs_forget(struct vm *vm)
 {
 	for (size_t i = 0; i < vm->n_bjobs; i++) {
 		free(vm->bjobs[i].error);
+		free(vm->bjobs[i].change_error);
 		vm->bjobs[i].error = NULL;	/* track() frees a reused slot's */
+		vm->bjobs[i].change_error = NULL;
 	}
 	vm->n_bjobs = 0;
 }

@@ -244,10 +244,13 @@ test_link(void)
 {
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 
-	ASSERT_EQ(link_channels(0), 1);
-	ASSERT_EQ(link_channels(500ULL << 20), 1);
-	ASSERT_EQ(link_channels(3ULL << 30), cpus < 3 ? cpus : 3);
-	ASSERT_TRUE(link_channels(100ULL << 30) <= 4);
+	ASSERT_EQ(link_channels(0, false), 1);
+	ASSERT_EQ(link_channels(500ULL << 20, false), 1);
+	ASSERT_EQ(link_channels(3ULL << 30, false), cpus < 3 ? cpus : 3);
+	ASSERT_TRUE(link_channels(100ULL << 30, false) <= 4);
+	/* Encrypted: a channel per core (up to 4), whatever the link. */
+	ASSERT_EQ(link_channels(0, true), cpus < 4 ? cpus : 4);
+	ASSERT_EQ(link_channels(500ULL << 20, true), cpus < 4 ? cpus : 4);
 	ASSERT_EQ(link_auto_slots(0), 1);
 	ASSERT_EQ(link_auto_slots(50ULL << 20), 1);
 	ASSERT_EQ(link_auto_slots(250ULL << 20), cpus < 2 ? cpus : 2);
