@@ -47,7 +47,7 @@
 #define MOVE_CALL_MS 10000	/* one API call to the destination */
 #define MOVE_STALL_MS 10000	/* no byte moved for this long: give up */
 #define MOVE_COMMIT_MS 15000	/* the destination must answer by then */
-#define MOVE_DOWNTIME_MS 300	/* QEMU's default, the first limit */
+#define MOVE_DOWNTIME_MS 100	/* the first limit; escalation doubles it */
 #define MOVE_MIRROR_END_MS 5000	/* rollback: mirrors must end by then */
 
 struct move_ctx *
