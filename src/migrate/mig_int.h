@@ -64,6 +64,8 @@ struct move_ctx {
 	char cont_err[256];
 	int dest_verdict;		/* copy: 1 it runs there, -1 it won't */
 	bool asked_warned;
+	bool cont_warned;		/* the source's cont failed: said once */
+	bool cont_faked;		/* failpoint move.rollback-cont done */
 	bool quit_sent;
 	uint64_t quit_at_ms;
 };

@@ -12,15 +12,18 @@
  *  Any failure before commit: rollback (migrate_cancel, the source keeps
  *  running, the destination job is cancelled) --> failed.
  *
- * The commit point is the destination's `cont`.  With late-block-activate
- * the destination takes the shared image's write lock only then, and the
- * source's own images are inactive once its stream completed.  So when the
- * commit's outcome is unknown (reply lost, destination ternd gone) the
- * source sends `cont` itself: success means the destination never took
- * over (its own `cont` will fail on the lock, and it removes its copy);
- * "Failed to get write lock" means it did, and the source ends.  Either
- * way exactly one copy runs.  A restarted source ternd resolves the same
- * way (move_recover). */
+ * The commit point is the destination's `cont`.  The destination takes the
+ * shared image's locks only then (late block activation; always on QEMU
+ * 10), and the source's own images are inactive, unlocked, once its stream
+ * completed.  So when the commit's outcome is unknown (reply lost,
+ * destination ternd gone) the source sends `cont` itself: success means
+ * the destination never took over (its own `cont` will fail on the lock,
+ * and it removes its copy).  When the source's `cont` fails, facts decide,
+ * never QEMU's message: the images' locks held by another process (the
+ * kernel says so, src/vm/block.c) or the destination's job saying it runs
+ * the VM mean it took over, and the source ends; otherwise the VM stays
+ * here and `cont` is tried again.  Either way exactly one copy runs.  A
+ * restarted source ternd resolves the same way (move_recover). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -843,6 +846,15 @@ move_on_cont(struct qmp *q, json_t *ret, const struct err *e, void *data)
 	c->cont_done = true;
 	c->cont_ok = ret != NULL;
 	snprintf(c->cont_err, sizeof(c->cont_err), "%s", ret ? "" : e->msg);
+	/* Test hook: the first `cont` of a rollback reads as failed, with a
+	 * message that is not about the lock but contains "lock". */
+	if (!c->cont_faked && failpoint_check("move.rollback-cont", NULL) ==
+	    FP_FAIL) {
+		c->cont_faked = true;
+		c->cont_ok = false;
+		snprintf(c->cont_err, sizeof(c->cont_err), "Block node is "
+		    "read-only (failpoint move.rollback-cont)");
+	}
 	job_poke(vm->job);
 }
 
@@ -898,8 +910,53 @@ move_ask_dest(struct job *job)
 	return false;
 }
 
+/* The destination runs the VM, by the facts: its stream completed (our
+ * images are inactive) and another process holds the locks on every disk
+ * of the VM (shared storage: the destination's QEMU resumed it). */
+static bool
+move_taken_over(struct job *job)
+{
+	const struct vm_row *r = job->vm->row;
+
+	if (!json_is_true(json_object_get(job->details, "commit_sent")) ||
+	    r->n_disks == 0)
+		return false;
+	for (size_t i = 0; i < r->n_disks; i++)
+		if (vm_image_locked_elsewhere(job->vm, r->disks[i].path) != 1)
+			return false;
+	return true;
+}
+
+/* The source's `cont` failed: committed when the destination took over
+ * (see the top), else try again - the VM stays here, paused, until one
+ * of the two is true; never decided from the error's text. */
+static void
+move_cont_failed(struct job *job)
+{
+	struct vm *vm = job->vm;
+	struct move_ctx *c = move_ctx(job);
+
+	c->cont_done = c->rb_cont_sent = false;
+	if (move_taken_over(job)) {
+		host_event(job->h, "info", vm, job->row->id, "host %s holds "
+		    "the vm's disks (it resumed the vm): the move is "
+		    "committed", detail_str(job, "peer"));
+		job_set_phase(job, "committed");
+		job_poke(job);
+		return;
+	}
+	if (!c->cont_warned) {
+		c->cont_warned = true;
+		host_event(job->h, "warning", vm, job->row->id, "cannot resume "
+		    "the vm here (%s) and host %s does not run it: it stays "
+		    "here, paused, and tern retries", c->cont_err,
+		    detail_str(job, "peer"));
+	}
+	job_wake_after(job, 500);
+}
+
 /* resolve and rollback: make this copy run, unless the destination
- * holds the image lock (then it runs there, and this one ends). */
+ * took over (then it runs there, and this one ends). */
 static void
 move_settle(struct job *job)
 {
@@ -938,18 +995,7 @@ move_settle(struct job *job)
 		}
 	}
 	if (c->cont_done && !c->cont_ok) {
-		c->cont_done = c->rb_cont_sent = false;
-		if (strstr(c->cont_err, "lock")) {
-			host_event(job->h, "info", vm, job->row->id, "host %s "
-			    "holds the vm's disks (it resumed the vm): the "
-			    "move is committed", detail_str(job, "peer"));
-			job_set_phase(job, "committed");
-			job_poke(job);
-			return;
-		}
-		log_warn("vm=%s cont after the move failed: %s; retrying",
-		    vm->row->name, c->cont_err);
-		job_wake_after(job, 500);
+		move_cont_failed(job);
 		return;
 	}
 	if (c->cont_done && c->cont_ok && vm->vcpus_running) {

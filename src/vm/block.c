@@ -12,15 +12,33 @@
  *
  *   started --READY--> (background: block-job-change) --actively-synced-->
  *   synced               (write-blocking from the start: READY = synced)
+ *
+ * And who holds an image: QEMU locks the images it has open (OFD locks on
+ * bytes 100-299), releases them when it inactivates them (the source of a
+ * migration once its stream completed) and takes them again when a VM
+ * resumes.  vm_image_locked_elsewhere() asks the kernel, not QEMU's error
+ * messages, whether another process holds them.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fsutil.h"
 
 #include "job.h"
 #include "util.h"
 #include "vm.h"
 
 #define BLOCK_QMP_MS 10000
+/* The bytes QEMU's file driver locks on an image it has open
+ * (block/file-posix.c: one per permission from offset 100, one per
+ * permission it does not share from 200). */
+#define QEMU_LOCK_FIRST 100
+#define QEMU_LOCK_BYTES 200
 
 const char *
 vm_mirror_mode(const struct vm *vm)
@@ -87,4 +105,61 @@ vm_mirror_synced(struct vm *vm, const char *id)
 			b->change_error = xstrdup("QMP is gone");
 	}
 	return 0;
+}
+
+/* Our QEMU (pid) has a lock on the file at path: one of its fds is that
+ * file and its fdinfo lists a lock (an OFD lock shows on the fd that owns
+ * it). */
+static bool
+qemu_holds_lock(pid_t pid, const char *path)
+{
+	_cleanup_free_ char *fddir = xasprintf("/proc/%d/fd", (int)pid);
+	DIR *d = opendir(fddir);
+	struct dirent *e;
+	bool held = false;
+
+	if (!d)
+		return false;
+	while (!held && (e = readdir(d))) {
+		_cleanup_free_ char *link = xasprintf("%s/%s", fddir, e->d_name);
+		_cleanup_free_ char *info = xasprintf("/proc/%d/fdinfo/%s",
+		    (int)pid, e->d_name);
+		_cleanup_free_ char *text = NULL;
+		char target[PATH_MAX];
+		ssize_t n = readlink(link, target, sizeof(target) - 1);
+
+		if (n <= 0)
+			continue;
+		target[n] = '\0';
+		if (!streq(target, path) ||
+		    file_read_all(info, 64 * 1024, &text, NULL) < 0)
+			continue;
+		held = strstr(text, "\nlock:") != NULL;
+	}
+	closedir(d);
+	return held;
+}
+
+int
+vm_image_locked_elsewhere(const struct vm *vm, const char *path)
+{
+	char real[PATH_MAX];
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET,
+		.l_start = QEMU_LOCK_FIRST, .l_len = QEMU_LOCK_BYTES };
+	int fd;
+
+	if (!realpath(path, real))
+		return -errno;
+	if (vm->pid > 0 && qemu_holds_lock(vm->pid, real))
+		return 0;
+	if ((fd = open(real, O_RDONLY | O_CLOEXEC)) < 0)
+		return -errno;
+	if (fcntl(fd, F_OFD_GETLK, &fl) < 0) {
+		int r = -errno;
+
+		close(fd);
+		return r;
+	}
+	close(fd);
+	return fl.l_type != F_UNLCK;
 }

@@ -146,6 +146,11 @@ void vm_block_jobs_update(struct vm *vm, const json_t *list);
  * write-blocking here; poll query-block-jobs into vm_block_jobs_update
  * until it is), -EIO when QEMU refused the switch (b->change_error). */
 int vm_mirror_synced(struct vm *vm, const char *id);
+/* 1 when a process other than vm's QEMU holds QEMU's image locks on the
+ * file at path (a QEMU elsewhere has it open and active: on shared
+ * storage, the destination of a move runs the VM); 0 when none does or
+ * vm's own QEMU holds them; -errno when the file cannot be asked. */
+int vm_image_locked_elsewhere(const struct vm *vm, const char *path);
 /* From a query-block answer: the node the guest's disk (vda...) uses now
  * and its file (either may be NULL); borrowed from ret. */
 const char *vm_disk_node(const json_t *ret, const char *disk,

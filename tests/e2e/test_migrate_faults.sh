@@ -10,6 +10,12 @@
 # The source ternd holds a phase with a delay failpoint (move.setup,
 # move.active - the stream throttled to 1 MiB/s -, move.pre-switchover,
 # move.completed), or dies there with a kill failpoint.
+#
+# One more case: the destination QEMU dies before it resumed the VM and
+# the source's first `cont` of the rollback fails for a reason other than
+# the image lock (failpoint move.rollback-cont, whose message contains
+# "lock" in "Block"): the source must not take that for the destination
+# holding the disks.
 . "$(dirname "$0")/lib.sh"
 e2e_lab_setup migfault 123
 
@@ -29,12 +35,14 @@ declare -A STREAM=( [setup]="" [active]=active [pre-switchover]=pre-switchover
     [completed]="" )
 
 results=()
-run_case() { # run_case PHASE FAULT
-	local phase=$1 fault=$2 src dst st out fp
+run_case() { # run_case PHASE FAULT [FAILPOINT]: FAILPOINT also set
+	local phase=$1 fault=$2 extra=${3:-} src dst st out fp
 	read -r src st < <(vm_where g1)
 	dst=$(other "$src")
 	if [ "$fault" = src-ternd ]; then fp="${FP[$phase]}=kill"; else
 		fp="${FP[$phase]}=delay:$HOLD_MS"; fi
+	fp=$fp${extra:+,$extra}
+	local label=$fault${extra:+ + ${extra%%=*}}
 	restart_with "$src" "$fp"
 	t "$src" vm move g1 --to "$dst" --no-wait >/dev/null
 	case $fault in
@@ -66,18 +74,18 @@ run_case() { # run_case PHASE FAULT
 	local okv=no; verify_moved g1 >/dev/null 2>&1 && okv=yes
 	local left; left=$(find "$(labenv H1_RUN_DIR)" "$(labenv H2_RUN_DIR)" -name keys.psk | wc -l)
 	results+=("$(printf '%-15s %-10s -> %-12s qemus=%s verifier=%s keys=%s' \
-	    "$phase" "$fault" "$out" "$n" "$okv" "$left")")
+	    "$phase" "$label" "$out" "$n" "$okv" "$left")")
 	if [[ $out == "h1 running" || $out == "h2 running" ]] && [ "$n" = 1 ] &&
 	    [ "$okv" = yes ] && [ "$left" = 0 ]; then
-		ok "$phase / $fault: one running copy ($out), verifier OK"
+		ok "$phase / $label: one running copy ($out), verifier OK"
 	else
-		not_ok "$phase / $fault: $out, $n QEMU(s), verifier $okv, $left key file(s)"
+		not_ok "$phase / $label: $out, $n QEMU(s), verifier $okv, $left key file(s)"
 		tail -n 5 "$(labenv H1_LOG)" "$(labenv H2_LOG)" | sed 's/^/#   /'
 	fi
 	# the writer must still be going
 	local a0; a0=$(acks_both "$U")
 	wait_for 20 acks_beyond "$U" "$a0" ||
-	    not_ok "$phase / $fault: the guest stopped writing"
+	    not_ok "$phase / $label: the guest stopped writing"
 }
 
 for phase in setup active pre-switchover completed; do
@@ -85,6 +93,7 @@ for phase in setup active pre-switchover completed; do
 		run_case "$phase" "$fault"
 	done
 done
+run_case completed dst-qemu move.rollback-cont=fail
 check_eq "the guest never rebooted" \
     "$(cat "$S1/vms/$U/console.log" "$S2/vms/$U/console.log" | grep -ac TERN-GUEST-READY)" 1
 echo "# fault matrix (phase, fault -> where the vm runs):"
