@@ -224,9 +224,17 @@ tern.hostname=plain tern.workload=$wl" \
 	    $r[.key - 1].guest_oops else 0 end))}' "$work/$key.all" \
 	    >"$work/$key.jsonl"
 }
-plain_scenario idle-plain 512 "$idle_wl"
+# The machine type tern gives a new VM, so both run the same machine.
+machine=$(t h1 host info --json | jq -r .machine_default)
+plain_scenario idle-plain 512 "$idle_wl" --machine "$machine"
 plain_scenario dirty-plain 768 "$dirty_wl" --ready "TERN-DIRTY start" \
-    --dirty-calc 3 --alive-check
+    --dirty-calc 3 --alive-check --machine "$machine"
+# The floor with tern's capabilities: uncapped, multifd, TLS (PSK).
+floor=(--machine "$machine" --uncapped --multifd 2 --tls
+    --tls-priority NORMAL:-CHACHA20-POLY1305)
+plain_scenario idle-floor 512 "$idle_wl" "${floor[@]}"
+plain_scenario dirty-floor 768 "$dirty_wl" --ready "TERN-DIRTY start" \
+    --alive-check "${floor[@]}"
 dirty_calc=$(jq -r 'select(.kind == "dirty-rate") | .dirty_rate_mb_s' \
     "$work/dirty-plain.all")
 skipped=$(jq -r 'select(.kind == "skipped") | "\(.runs) plain runs " +
@@ -270,9 +278,11 @@ printf '%-9s %-17s %5s %15s %13s %13s %8s %5s %4s %7s %5s %5s %5s\n' \
 row idle-on "tern, TLS"
 row idle-off "tern, no TLS"
 row idle-plain "plain QEMU"
+row idle-floor "QEMU uncapped,TLS"
 row dirty-on "tern, TLS"
 row dirty-off "tern, no TLS"
 row dirty-plain "plain QEMU"
+row dirty-floor "QEMU uncapped,TLS"
 cat <<EOF
 # total: tern's job (check .. source QEMU gone); plain: destination spawned ..
 #   source QEMU gone.  downtime: source STOP -> destination running, wall
@@ -285,11 +295,15 @@ cat <<EOF
 #   move carries a live guest.
 # plain QEMU: no capabilities, max-bandwidth 128 MiB/s, downtime-limit
 #   300 ms, no TLS, destination without -S; runs cancelled after
-#   ${PLAIN_TIMEOUT}s do not count.
+#   ${PLAIN_TIMEOUT}s do not count.  QEMU uncapped,TLS (the floor with
+#   tern's capabilities): max-bandwidth 1 TiB/s, multifd with 2 channels,
+#   TLS with a pre-shared key and without ChaCha20 (tern's choice on a
+#   CPU with AES instructions), downtime-limit 300 ms.
 EOF
 echo "# load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 [ -z "$skipped" ] || echo "# $skipped"
-for key in idle-on dirty-on idle-off dirty-off idle-plain dirty-plain; do
+for key in idle-on dirty-on idle-off dirty-off idle-plain dirty-plain \
+    idle-floor dirty-floor; do
 	jq -r 'select(.ok | not) | "# failed: '"$key"' run: \(.error //
 	    "?")"' "$work/$key.jsonl"
 done | sort | uniq -c | sed -E 's/^ *([0-9]+) # (.*)/# \2 (x\1)/'

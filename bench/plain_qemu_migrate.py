@@ -10,8 +10,15 @@ tcp:ADDR:PORT` with QEMU's defaults (no capabilities, max-bandwidth 128
 MiB/s, downtime-limit 300 ms, no TLS), polls query-migrate every 100 ms
 until `completed`, waits for the destination's RESUME and quits the source;
 the next run goes back the other way.  The command line has the shape
-ternd's (src/vm/qemu.c) has: pc-q35-7.2, -cpu max, -blockdev file+qcow2,
-virtio-blk, file console, guest-agent port, -sandbox; no NIC, no -runas.
+ternd's (src/vm/qemu.c) has: --machine (pc-q35-7.2 unless given), -cpu
+max, -blockdev file+qcow2, virtio-blk, file console, guest-agent port,
+-sandbox; no NIC, no -runas.
+
+The floor with tern's capabilities: --uncapped lifts max-bandwidth (to 1
+TiB/s), --multifd N turns multifd on with N channels, --tls encrypts with
+a pre-shared key (tls-creds-psk, as tern does); with either of the last
+two the destination starts with -incoming defer and is set up over QMP
+first.  --qemu and --data-dir run another QEMU build (its -L).
 
 Prints one JSON object a line on stdout: first {"kind":"dirty-rate"} when
 --dirty-calc is set (QEMU's calc-dirty-rate on the source before the
@@ -142,9 +149,9 @@ class VM:
         self.tag = tag
         self.qmp_path = f"{d}/{tag}.qmp"
         self.pidfile = f"{d}/{tag}.pid"
-        argv = ["ip", "netns", "exec", a.ns[side], "qemu-system-x86_64",
+        argv = ["ip", "netns", "exec", a.ns[side], a.qemu,
                 "-name", "guest=plain,debug-threads=on", "-uuid", a.uuid,
-                "-machine", "pc-q35-7.2,accel=tcg", "-cpu", "max",
+                "-machine", f"{a.machine},accel=tcg", "-cpu", "max",
                 "-m", str(a.memory), "-smp", str(a.cpus), "-nodefaults",
                 "-no-user-config", "-display", "none",
                 "-msg", "timestamp=on",
@@ -169,6 +176,8 @@ class VM:
                  "-append", a.cmdline,
                  "-sandbox", "on,obsolete=deny,resourcecontrol=deny",
                  "-pidfile", self.pidfile]
+        if a.data_dir:
+            argv += ["-L", a.data_dir]
         if incoming:
             argv += ["-incoming", incoming]
         argv += list(extra)
@@ -179,6 +188,7 @@ class VM:
                                   start_new_session=True)
         log.close()
         VM.all.append(self)
+        self.setup_done = set()
         self.qmp = QMP(self.qmp_path)
 
     def gone(self, timeout):
@@ -259,13 +269,44 @@ def dirty_rate(vm, secs):
     raise TimeoutError("calc-dirty-rate did not finish")
 
 
+def migration_setup(a, vm, role):
+    """What --multifd, --tls and --uncapped ask of one end (role "src" or
+    "dst"); once per QEMU and role."""
+    if role in vm.setup_done:
+        return
+    vm.setup_done.add(role)
+    if a.multifd > 1:
+        cmd(vm.qmp, "migrate-set-capabilities",
+            capabilities=[{"capability": "multifd", "state": True}])
+    params = {}
+    if a.multifd > 1:
+        params["multifd_channels"] = a.multifd
+    if a.tls:
+        oid = f"tls-{role}"
+        extra = {"priority": a.tls_priority} if a.tls_priority else {}
+        cmd(vm.qmp, "object-add", qom_type="tls-creds-psk", id=oid,
+            dir=f"{a.dir}/psk",
+            endpoint="server" if role == "dst" else "client", **extra)
+        params["tls_creds"] = oid
+    if a.uncapped and role == "src":
+        params["max_bandwidth"] = 1 << 40
+    if params:
+        cmd(vm.qmp, "migrate-set-parameters", **params)
+
+
 def one_run(a, i, src, side):
     dst_side = 1 - side
     port = a.port + i
     uri = f"tcp:{a.addr[dst_side]}:{port}"
     src.qmp.events.clear()
     t0 = time.time() * 1000
-    dst = VM(a, dst_side, f"run{i}-dst", incoming=uri)
+    if a.multifd > 1 or a.tls:
+        dst = VM(a, dst_side, f"run{i}-dst", incoming="defer")
+        migration_setup(a, dst, "dst")
+        cmd(dst.qmp, "migrate-incoming", uri=uri)
+    else:
+        dst = VM(a, dst_side, f"run{i}-dst", incoming=uri)
+    migration_setup(a, src, "src")
     cmd(src.qmp, "migrate", uri=uri)
     t_mig = time.monotonic()
     r = {"kind": "run", "run": i, "from": side, "ok": False}
@@ -336,8 +377,23 @@ def main():
     p.add_argument("--alive-check", action="store_true",
                    help="after each run, a guest that dirties nothing "
                    "(calc-dirty-rate, 1 s) counts as hung")
+    p.add_argument("--qemu", default="qemu-system-x86_64")
+    p.add_argument("--data-dir", help="QEMU's -L (another build's data)")
+    p.add_argument("--machine", default="pc-q35-7.2")
+    p.add_argument("--uncapped", action="store_true",
+                   help="max-bandwidth 1 TiB/s instead of QEMU's 128 MiB/s")
+    p.add_argument("--multifd", type=int, default=1,
+                   help="multifd channels (1: no multifd)")
+    p.add_argument("--tls", action="store_true",
+                   help="TLS with a pre-shared key, as tern does")
+    p.add_argument("--tls-priority",
+                   help="the GnuTLS priority string of the TLS objects")
     a = p.parse_args()
     a.uuid = str(uuid.uuid4())
+    if a.tls:
+        os.makedirs(f"{a.dir}/psk", mode=0o700, exist_ok=True)
+        with open(f"{a.dir}/psk/keys.psk", "w") as f:
+            f.write("qemu:" + os.urandom(32).hex() + "\n")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         src, side = VM(a, 0, "boot"), 0

@@ -303,9 +303,8 @@ in_setup(struct job *job)
 			in_abort(job, -EIO, "cannot write the migration key");
 			return;
 		}
-		(void)vm_qmp(vm, "object-add", json_pack("{ss ss ss ss}",
-		    "qom-type", "tls-creds-psk", "id", objid, "dir", dir,
-		    "endpoint", "server"), DEST_QMP_MS, in_on_qmp);
+		(void)vm_qmp(vm, "object-add", mig_tls_args(job->h, objid,
+		    dir, "server"), DEST_QMP_MS, in_on_qmp);
 	}
 	(void)vm_qmp(vm, "migrate-set-parameters", json_pack("{si ss}",
 	    "multifd-channels", channels > 1 ? channels : 2, "tls-creds",

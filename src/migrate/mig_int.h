@@ -125,6 +125,11 @@ const char *mig_mirror_error(struct job *job);
 /* true once every mirror ended (started by this process or not). */
 bool mig_cancel_mirrors(struct job *job, bool force);
 void mig_tls_object(struct job *job);
+/* object-add arguments of the move's TLS credentials (the key in dir;
+ * endpoint "client" or "server"): with a cipher choice when it matters,
+ * see mig_tls_args in converge.c. */
+json_t *mig_tls_args(const struct host *h, const char *id, const char *dir,
+    const char *endpoint);
 /* Copy memory with the VM paused (stop-and-copy) instead of live? */
 bool mig_memory_paused(const struct host *h);
 void mig_mirror_cleanup(struct job *job);

@@ -41,6 +41,7 @@ mig_tls_object(struct job *job)
 	struct move_ctx *c = move_ctx(job);
 	_cleanup_free_ char *objid = xasprintf("tern-mig%lld",
 	    (long long)job->row->id);
+	json_t *args;
 
 	if (c->tls_obj || !json_is_true(json_object_get(job->details,
 	    "encrypted")))
@@ -50,10 +51,9 @@ mig_tls_object(struct job *job)
 		move_rollback_msg(job, "cannot write the migration key");
 		return;
 	}
-	(void)vm_qmp(job->vm, "object-add", json_pack("{ss ss ss ss ss}",
-	    "qom-type", "tls-creds-psk", "id", objid, "dir", c->psk_dir,
-	    "endpoint", "client", "username", "tern"), MIRROR_QMP_MS,
-	    move_on_qmp);
+	args = mig_tls_args(job->h, objid, c->psk_dir, "client");
+	json_object_set_new(args, "username", json_string("tern"));
+	(void)vm_qmp(job->vm, "object-add", args, MIRROR_QMP_MS, move_on_qmp);
 }
 
 static void

@@ -594,9 +594,12 @@ move_begin_stream(struct job *job)
 	    "max-cpu-throttle", 20, "cpu-throttle-initial", 10,
 	    "multifd-channels", multifd ? (int)detail_int(job, "channels") :
 	    2, "tls-creds", tls ? objid : "");
-	if (multifd && move_zero_pages_multifd(job))
+	if (multifd && move_zero_pages_multifd(job)) {
 		json_object_set_new(params, "zero-page-detection",
 		    json_string("multifd"));
+		json_object_set_new(job->details, "zero_pages",
+		    json_string("multifd"));
+	}
 	mig_tls_object(job);
 	(void)vm_qmp(vm, "migrate-set-parameters", params, MOVE_QMP_MS,
 	    move_on_qmp);
@@ -610,9 +613,15 @@ move_begin_stream(struct job *job)
 		    "with the vm paused: QEMU %s under TCG loses guest writes "
 		    "during a live copy (fixed in QEMU 9.0)",
 		    job->h->qemu_version);
-	} else
+	} else {
 		json_object_set_new(job->details, "memory_copy",
 		    json_string("live"));
+		host_event(job->h, "info", vm, job->row->id, "memory is "
+		    "copied live (QEMU %s, %s, %d channel%s%s)",
+		    job->h->qemu_version, job->h->kvm ? "kvm" : "tcg",
+		    multifd ? (int)detail_int(job, "channels") : 1,
+		    multifd ? "s" : "", tls ? ", encrypted" : "");
+	}
 	(void)vm_qmp(vm, "migrate", json_pack("{ss}", "uri",
 	    detail_str(job, "uri")), MOVE_QMP_MS, move_on_qmp);
 	c->stream_started = true;

@@ -204,22 +204,34 @@ host_probe_qemu(struct host *h, struct err *err)
 	return 0;
 }
 
+/* The first CPU's flags line of /proc/cpuinfo has flag (a whole word). */
+static bool
+cpu_has_flag(const char *flag)
+{
+	FILE *f = fopen("/proc/cpuinfo", "re");
+	char line[8192], word[32];
+	bool found = false;
+
+	if (!f)
+		return false;
+	snprintf(word, sizeof(word), " %s ", flag);
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "flags", 5) != 0)
+			continue;
+		line[strcspn(line, "\n")] = ' ';
+		found = strstr(line, word) != NULL;
+		break;
+	}
+	fclose(f);
+	return found;
+}
+
 /* The CPU offers hardware virtualization (vmx or svm).  /dev/kvm can be
  * openable without it (seen on nested hosts), and then guests never run. */
 static bool
 cpu_has_virt(void)
 {
-	FILE *f = fopen("/proc/cpuinfo", "re");
-	char line[4096];
-	bool found = false;
-
-	if (!f)
-		return false;
-	while (!found && fgets(line, sizeof(line), f))
-		if (strncmp(line, "flags", 5) == 0)
-			found = strstr(line, " vmx") || strstr(line, " svm");
-	fclose(f);
-	return found;
+	return cpu_has_flag("vmx") || cpu_has_flag("svm");
 }
 
 /* QEMU runs as qemu-user: "root" keeps it root, "auto" takes
@@ -254,6 +266,7 @@ host_probe(struct host *h, struct err *err)
 	h->kvm = fd >= 0 && cpu_has_virt() && !getenv("TERN_NO_KVM");
 	if (fd >= 0)
 		close(fd);
+	h->cpu_aes = cpu_has_flag("aes");
 	if ((r = host_probe_qemu(h, err)) < 0)
 		return r;
 	return host_probe_user(h, err);

@@ -49,6 +49,7 @@ struct host {
 	char uuid[37];
 	char fingerprint[80];	/* "sha256:HEX" of this host's key */
 	bool kvm;		/* /dev/kvm usable */
+	bool cpu_aes;		/* the CPU has AES instructions (AES-NI) */
 	uid_t qemu_uid;		/* QEMU drops to this user (0: stays root) */
 	gid_t qemu_gid;
 	char qemu_version[32];	/* as QEMU prints it, "10.0.2" */
