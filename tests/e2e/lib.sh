@@ -209,6 +209,35 @@ acks_both() {
 # acks_beyond UUID N: more than N of them.
 acks_beyond() { [ "$(acks_both "$1")" -gt "$2" ]; }
 
+# ---- memcheck: the guest proves its memory intact (tests/guest/memcheck.c)
+# MEMCHECK: the workload every moved guest runs beside its others.
+MEMCHECK=${MEMCHECK:-memcheck:10:32}
+
+# mc_consoles UUID: the VM's console logs on h1 and h2, together.
+mc_consoles() {
+	cat "$(labenv H1_STATE_DIR)/vms/$1/console.log" \
+	    "$(labenv H2_STATE_DIR)/vms/$1/console.log" 2>/dev/null || true
+}
+# memcheck_passes UUID: the highest TERN-MEMCHECK-OK n= (0 if none).
+memcheck_passes() {
+	mc_consoles "$1" | grep -ao 'TERN-MEMCHECK-OK n=[0-9]*' |
+	    sed 's/.*n=//' | sort -n | tail -n 1 | grep . || echo 0
+}
+# memcheck_fails UUID: TERN-MEMCHECK-FAIL lines so far.
+memcheck_fails() { mc_consoles "$1" | grep -ac TERN-MEMCHECK-FAIL || true; }
+memcheck_beyond() { [ "$(memcheck_passes "$1")" -gt "$2" ]; }
+# memcheck_intact UUID [SECS]: no FAIL line, and a new pass completes
+# within SECS (30): the guest's memory is intact and it is still checking.
+memcheck_intact() {
+	local n0
+	n0=$(memcheck_passes "$1")
+	wait_for "${2:-30}" memcheck_beyond "$1" "$n0" || {
+		echo "memcheck: no new pass after $n0 in ${2:-30} s"; return 1; }
+	[ "$(memcheck_fails "$1")" = 0 ] || {
+		mc_consoles "$1" | grep -a TERN-MEMCHECK-FAIL | head -n 5
+		return 1; }
+}
+
 # qemu_count UUID: QEMU processes running that VM.
 qemu_count() { pgrep -f -- "^qemu-system-x86_64 .*-uuid $1" | wc -l; }
 

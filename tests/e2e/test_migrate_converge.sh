@@ -16,7 +16,7 @@ CFG=/tmp/tern-e2e-migconv.conf
 printf 'migration-bandwidth = 8\nmigration-timeout = 25\nmax-downtime = 1000\nmigration-memory = live\n' >"$CFG"
 lab up 2 --shared-pool --config "$CFG" >/dev/null
 trust_both
-shared_guest h1 g1 "disk:/dev/vdb:20+dirty:40:24"
+shared_guest h1 g1 "disk:/dev/vdb:20+$MEMCHECK+dirty:40:24"
 U=$(vm_field h1 g1 .uuid)
 POOL=$(labenv LAB_SHARED_POOL)
 wait_for 60 acks_beyond "$U" 0 || true
@@ -38,6 +38,7 @@ else
 fi
 check "one running copy" one_running_copy g1
 check "the verifier passes" verify_moved g1
+check "memcheck: no FAIL line, still checking" memcheck_intact "$U"
 
 # ---- the migration timeout: the stream held at 1 MiB/s ----
 src=h1; t h2 vm show g1 >/dev/null 2>&1 && src=h2
@@ -52,6 +53,7 @@ check "with an event saying why" \
 check_eq "the vm stays at the source, running" "$(vm_field $src g1 .state)" running
 check "one running copy" one_running_copy g1
 check "the verifier passes" verify_moved g1
+check "memcheck: no FAIL line, still checking" memcheck_intact "$U"
 lab stop $src >/dev/null
 TERN_FAILPOINT= lab start $src >/dev/null
 rm -f "$CFG"

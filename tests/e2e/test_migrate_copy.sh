@@ -12,7 +12,7 @@ lab up 2 >/dev/null
 trust_both
 t h1 vm create g1 --cpus 1 --memory 256M --disk 256M@local --disk 64M@local \
     --kernel "$GUEST/vmlinuz" --initrd "$GUEST/initrd.img" \
-    --cmdline "console=ttyS0 quiet tern.hostname=g1 tern.workload=disk:/dev/vdb:50+dirty:10:32" >/dev/null
+    --cmdline "console=ttyS0 quiet tern.hostname=g1 tern.workload=disk:/dev/vdb:50+$MEMCHECK+dirty:10:32" >/dev/null
 t h1 vm start g1 >/dev/null
 U=$(vm_field h1 g1 .uuid)
 P1=$(labenv H1_POOL_DIR); P2=$(labenv H2_POOL_DIR)
@@ -79,9 +79,13 @@ for i in $(seq 1 10); do
 	wait_for 20 acks_beyond "$U" "$a0" ||
 	    { fails=$((fails + 1)); echo "# move $i: no new writes"; }
 	verify_here "$dp" >/dev/null 2>&1 || { fails=$((fails + 1)); echo "# move $i: verifier"; }
+	out=$(memcheck_intact "$U") || { fails=$((fails + 1)); echo "# move $i: $out"; }
 	tmp=$src; src=$dst; dst=$tmp; tmp=$sp; sp=$dp; dp=$tmp
 done
-check_eq "10 shared-nothing moves (5 round trips): each one copy, running, writing, verified, nothing left behind" "$fails" 0
+check_eq "10 shared-nothing moves (5 round trips): each one copy, running, writing, verified, memory intact (memcheck), nothing left behind" "$fails" 0
+check "memcheck ran through it all" test "$(memcheck_passes "$U")" -gt 10
+check "the copy was live: every move says so" bash -c \
+    "[ \$($LAB_SH tern h1 events --vm g1 | grep -c 'memory is copied live') -ge 5 ]"
 check_eq "one boot in all consoles" \
     "$(cat "$S1/vms/$U/console.log" "$S2/vms/$U/console.log" | grep -ac TERN-GUEST-READY)" 1
 job=$(t h1 job list --json | jq -c '[.jobs[] | select(.type=="vm.move")][0]')

@@ -38,7 +38,7 @@ done
 trust_both
 t h1 vm create g1 --cpus 1 --memory 256M --disk 256M@local --disk 64M@local \
     --kernel "$GUEST/vmlinuz" --initrd "$GUEST/initrd.img" \
-    --cmdline "console=ttyS0 quiet tern.hostname=g1 tern.workload=disk:/dev/vdb:50+dirty:10:32" >/dev/null
+    --cmdline "console=ttyS0 quiet tern.hostname=g1 tern.workload=disk:/dev/vdb:50+$MEMCHECK+dirty:10:32" >/dev/null
 t h1 vm start g1 >/dev/null
 U=$(vm_field h1 g1 .uuid)
 S1=$(labenv H1_STATE_DIR); S2=$(labenv H2_STATE_DIR)
@@ -116,16 +116,17 @@ run_case() { # run_case PHASE FAULT
 	out=$(vm_where g1)
 	local n; n=$(qemu_count "$U")
 	local okv=no; verify_on "$now" >/dev/null 2>&1 && okv=yes
+	local okm=no; memcheck_intact "$U" >/dev/null 2>&1 && okm=yes
 	local left; left=$(leftovers "$(other "$now")" | wc -l)
 	local keys; keys=$(find "$(labenv H1_RUN_DIR)" "$(labenv H2_RUN_DIR)" -name keys.psk | wc -l)
-	results+=("$(printf '%-15s %-10s -> %-12s qemus=%s verifier=%s partial-files=%s keys=%s%s' \
-	    "$phase" "$fault" "$out" "$n" "$okv" "$left" "$keys" "$note")")
+	results+=("$(printf '%-15s %-10s -> %-12s qemus=%s verifier=%s memcheck=%s partial-files=%s keys=%s%s' \
+	    "$phase" "$fault" "$out" "$n" "$okv" "$okm" "$left" "$keys" "$note")")
 	if [[ $out == "h1 running" || $out == "h2 running" ]] && [ "$n" = 1 ] &&
-	    [ "$okv" = yes ] && [ "$left" = 0 ] && [ "$keys" = 0 ] &&
-	    [ "$kept" = yes ]; then
-		ok "$phase / $fault: one running copy ($out$note), verifier OK, nothing left behind"
+	    [ "$okv" = yes ] && [ "$okm" = yes ] && [ "$left" = 0 ] &&
+	    [ "$keys" = 0 ] && [ "$kept" = yes ]; then
+		ok "$phase / $fault: one running copy ($out$note), verifier OK, memory intact, nothing left behind"
 	else
-		not_ok "$phase / $fault: $out$note, $n QEMU(s), verifier $okv, $left file(s) left, $keys key(s)"
+		not_ok "$phase / $fault: $out$note, $n QEMU(s), verifier $okv, memcheck $okm, $left file(s) left, $keys key(s)"
 		leftovers "$(other "$now")" | sed 's/^/#   left: /'
 		tail -n 6 "$(labenv H1_LOG)" "$(labenv H2_LOG)" | sed 's/^/#   /'
 	fi

@@ -21,7 +21,7 @@ e2e_lab_setup migfault 123
 
 lab up 2 --shared-pool >/dev/null
 trust_both
-shared_guest h1 g1 "disk:/dev/vdb:50+dirty:10:32"
+shared_guest h1 g1 "disk:/dev/vdb:50+$MEMCHECK+dirty:10:32"
 U=$(vm_field h1 g1 .uuid)
 S1=$(labenv H1_STATE_DIR); S2=$(labenv H2_STATE_DIR)
 wait_for 60 acks_beyond "$U" 0 || true
@@ -72,14 +72,15 @@ run_case() { # run_case PHASE FAULT [FAILPOINT]: FAILPOINT also set
 	out=$(vm_where g1)
 	local n; n=$(qemu_count "$U")
 	local okv=no; verify_moved g1 >/dev/null 2>&1 && okv=yes
+	local okm=no; memcheck_intact "$U" >/dev/null 2>&1 && okm=yes
 	local left; left=$(find "$(labenv H1_RUN_DIR)" "$(labenv H2_RUN_DIR)" -name keys.psk | wc -l)
-	results+=("$(printf '%-15s %-10s -> %-12s qemus=%s verifier=%s keys=%s' \
-	    "$phase" "$label" "$out" "$n" "$okv" "$left")")
+	results+=("$(printf '%-15s %-10s -> %-12s qemus=%s verifier=%s memcheck=%s keys=%s' \
+	    "$phase" "$label" "$out" "$n" "$okv" "$okm" "$left")")
 	if [[ $out == "h1 running" || $out == "h2 running" ]] && [ "$n" = 1 ] &&
-	    [ "$okv" = yes ] && [ "$left" = 0 ]; then
-		ok "$phase / $label: one running copy ($out), verifier OK"
+	    [ "$okv" = yes ] && [ "$okm" = yes ] && [ "$left" = 0 ]; then
+		ok "$phase / $label: one running copy ($out), verifier OK, memory intact"
 	else
-		not_ok "$phase / $label: $out, $n QEMU(s), verifier $okv, $left key file(s)"
+		not_ok "$phase / $label: $out, $n QEMU(s), verifier $okv, memcheck $okm, $left key file(s)"
 		tail -n 5 "$(labenv H1_LOG)" "$(labenv H2_LOG)" | sed 's/^/#   /'
 	fi
 	# the writer must still be going

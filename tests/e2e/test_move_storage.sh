@@ -87,7 +87,7 @@ PY
 }
 
 # ---- a running guest, the writer at full speed ----
-guest_create h1 g1 disk:/dev/vdb:0 >/dev/null
+guest_create h1 g1 "disk:/dev/vdb:0+$MEMCHECK" >/dev/null
 t h1 vm start g1 >/dev/null
 U=$(vm_field h1 g1 .uuid)
 check "guest boots" wait_for 90 console_has h1 g1 TERN-GUEST-READY
@@ -161,6 +161,7 @@ check "one set of files, the one QEMU has open" one_set g1
 check "no old file left in local, no .partial" bash -c "[ -z \"\$(ls $POOL | grep '^g1-')\" ] && ! find $TERN_LAB -name '*.partial' | grep -q ."
 check "the writes go on" writes_go_on g1
 check "verifier after the live move" verify_vm g1
+check "memcheck: memory intact, still checking" memcheck_intact "$U"
 # QEMU 8.2+: the bulk copy ran in background mode, then each mirror went
 # write-blocking (block-job-change) before the switch.
 check_eq "each disk's mirror went write-blocking before the switch" \
@@ -176,6 +177,7 @@ check_eq "vda in pool3, vdb in local" \
 check "one set of files after the per-disk move" one_set g1
 check "the writes go on after the per-disk move" writes_go_on g1
 check "verifier after the per-disk move" verify_vm g1
+check "memcheck: memory intact, still checking" memcheck_intact "$U"
 check_eq "the guest never rebooted" "$(boots g1)" "$b0"
 
 # ---- cancel, and the queue (max-storage-migrations 1) ----

@@ -116,7 +116,7 @@ else
 fi
 
 # ---- static guest programs ----
-for prog in diskwriter dirtier; do
+for prog in diskwriter dirtier memcheck; do
 	if up_to_date "$OBJ/tern-$prog" "$HERE/$prog.c" "$HERE/record.h" "$HERE/build.sh"; then
 		continue
 	fi
@@ -144,7 +144,8 @@ if [ ! -f "$HOST_STAMP" ] || [ "$(cat "$HOST_STAMP")" != "$host_inputs" ]; then
 fi
 
 INITRD_INPUTS=("$HERE/init" "$HERE/shutdown" "$HERE/udhcpc.script" "$HERE/build.sh"
-	"$OBJ/tern-diskwriter" "$OBJ/tern-dirtier" "$HOST_STAMP")
+	"$OBJ/tern-diskwriter" "$OBJ/tern-dirtier" "$OBJ/tern-memcheck"
+	"$HOST_STAMP")
 if up_to_date "$OUT/vmlinuz" "$HOST_STAMP" "$HERE/build.sh" &&
 	up_to_date "$OUT/initrd.img" "${INITRD_INPUTS[@]}"; then
 	log "vmlinuz and initrd.img up to date"
@@ -218,6 +219,7 @@ install -m 0755 "$HERE/shutdown" "$ROOT/sbin/shutdown"
 install -m 0755 "$HERE/udhcpc.script" "$ROOT/usr/share/udhcpc/default.script"
 install -m 0755 "$OBJ/tern-diskwriter" "$ROOT/usr/bin/tern-diskwriter"
 install -m 0755 "$OBJ/tern-dirtier" "$ROOT/usr/bin/tern-dirtier"
+install -m 0755 "$OBJ/tern-memcheck" "$ROOT/usr/bin/tern-memcheck"
 
 # configuration
 cat >"$ROOT/etc/os-release" <<EOF

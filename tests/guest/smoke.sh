@@ -151,13 +151,24 @@ expect_verify 0 --image "$W/ring.img" --format raw --console "$W/ring.log"
 say "host: tern-dirtier starts"
 timeout 1 "$OUT/obj/tern-dirtier" 50 8 >"$W/dirty.log" || true
 grep -q '^TERN-DIRTY start size_mib=8 rate_mib_s=50' "$W/dirty.log" || fail "tern-dirtier did not start"
+say "host: tern-memcheck checks its pages, and a corrupted byte is caught"
+"$OUT/obj/tern-memcheck" 20 8 >"$W/memcheck.log" &
+MPID=$!
+mc_ok() { grep -q '^TERN-MEMCHECK-OK n=[1-9]' "$W/memcheck.log"; }
+wait_for "tern-memcheck's first OK line" 10 mc_ok
+grep -q '^TERN-MEMCHECK-FAIL' "$W/memcheck.log" && fail "tern-memcheck failed untouched memory"
+kill -USR1 "$MPID"
+mc_fail() { grep -q '^TERN-MEMCHECK-FAIL page=' "$W/memcheck.log"; }
+wait_for "tern-memcheck to report the corruption" 10 mc_fail
+kill -KILL "$MPID"
+wait "$MPID" 2>/dev/null || true
 
 qemu-img create -q -f raw "$W/sys.raw" 16M
 qemu-img create -q -f qcow2 "$W/data.qcow2" 64M
 say "kvm usable on this host: $KVM (/dev/kvm writable and vmx/svm in /proc/cpuinfo); accel=$ACCEL"
 
 # ---- 1. boot, agent, crash, verify ----
-boot "$W/console1.log" "console=ttyS0 tern.hostname=tern-smoke tern.ip=192.0.2.10/24 tern.workload=disk:/dev/vdb:50"
+boot "$W/console1.log" "console=ttyS0 tern.hostname=tern-smoke tern.ip=192.0.2.10/24 tern.workload=disk:/dev/vdb:50+memcheck:10:16"
 
 say "agent: guest-ping"
 r=$(qga guest-ping) || fail "guest-ping failed"
@@ -192,6 +203,12 @@ qga guest-fsfreeze-thaw >/dev/null || fail "guest-fsfreeze-thaw failed"
 say "letting the disk writer run for 5 s"
 sleep 5
 in_log "TERN-ACK " || fail "no TERN-ACK on the console"
+say "memcheck in the guest: OK lines, then SIGUSR1 corrupts a page and it says so"
+wait_for "the guest's memcheck OK line" 20 in_log "TERN-MEMCHECK-OK n=1"
+in_log "TERN-MEMCHECK-FAIL" && fail "memcheck failed in an untouched guest"
+qga exec /bin/sh -c 'kill -USR1 $(pidof tern-memcheck)' >/dev/null ||
+	fail "could not signal tern-memcheck"
+wait_for "the guest's memcheck to report the corruption" 20 in_log "TERN-MEMCHECK-FAIL page="
 say "SIGKILL QEMU (pid $QPID)"
 kill_qemu
 expect_verify 0 --image "$W/data.qcow2" --console "$W/console1.log"

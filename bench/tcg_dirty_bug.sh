@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# tcg_dirty_bug.sh - shows that the test guest's memcheck catches the QEMU
+# 7.2 TCG dirty-tracking bug (fixed in 9.0 by 03bfc2188f): the same guest
+# (disk writer + memcheck + dirtier) live-migrated back and forth MOVES
+# times with plain QEMU under TCG, once with bookworm's QEMU 7.2 (its .deb
+# unpacked into a temporary directory, not installed) and once with the
+# installed QEMU (10.0 from bookworm-backports).  Reports, per QEMU, the
+# moves made, the TERN-MEMCHECK-FAIL lines and kernel oopses the guest
+# printed, and the first FAIL lines.  A figure, not a test: it never fails
+# on a number.  Needs root, the test guest (make guest) and the network
+# to Debian's archive (apt-get download).
+set -euo pipefail
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${BUILD:-$REPO/build}
+GUEST=${TERN_GUEST:-$BUILD/guest}
+export TERND=$BUILD/src/daemon/ternd TERN=$BUILD/src/cli/tern
+export TERN_LAB=/tmp/tern-bench-tcgbug TERN_LAB_ID=bt LAB_NET=133
+LAB=$REPO/tests/lab/lab.sh
+MOVES=${MOVES:-10}
+WL=${WL:-disk:/dev/vdb:50+memcheck:20:64:64+dirty:50:128}
+
+work=$(mktemp -d /tmp/tern-bench-tcgbug.XXXXXX)
+cleanup() {
+	local rc=$?
+	for f in "$TERN_LAB"/plain-*/*.pid; do
+		if [ -f "$f" ]; then kill -9 "$(cat "$f")" 2>/dev/null || true; fi
+	done
+	"$LAB" down >/dev/null 2>&1 || true
+	rm -rf "$work"
+	exit $rc
+}
+trap cleanup EXIT
+
+# bookworm's QEMU 7.2, unpacked.
+v72=$(apt-cache madison qemu-system-x86 | awk -F'|' '$2 ~ /7\.2/ {gsub(/ /, "", $2); print $2; exit}')
+d72=$(apt-cache madison qemu-system-data | awk -F'|' '$2 ~ /7\.2/ {gsub(/ /, "", $2); print $2; exit}')
+[ -n "$v72" ] && [ -n "$d72" ] || { echo "no QEMU 7.2 in the apt lists (apt-get update?)" >&2; exit 1; }
+(cd "$work" && apt-get download -q "qemu-system-x86=$v72" "qemu-system-data=$d72" >/dev/null)
+for deb in "$work"/*.deb; do dpkg -x "$deb" "$work/q72"; done
+Q72=$work/q72/usr/bin/qemu-system-x86_64
+
+[ -f "$TERN_LAB/lab.env" ] && "$LAB" down >/dev/null 2>&1
+"$LAB" up 2 --shared-pool >/dev/null 2>&1
+. "$TERN_LAB/lab.env"
+
+# run NAME QEMU MACHINE [ARGS]: MOVES plain live migrations of the guest.
+run() {
+	local name=$1 qemu=$2 machine=$3 d=$TERN_LAB/plain-$1
+	shift 3
+	mkdir -p "$d"
+	qemu-img create -q -f qcow2 "$LAB_SHARED_POOL/$name-vda.qcow2" 256M
+	qemu-img create -q -f qcow2 "$LAB_SHARED_POOL/$name-vdb.qcow2" 64M
+	python3 "$REPO/bench/plain_qemu_migrate.py" --dir "$d" --runs "$MOVES" \
+	    --memory 768 --kernel "$GUEST/vmlinuz" --initrd "$GUEST/initrd.img" \
+	    --cmdline "console=ttyS0 quiet tern.hostname=$name tern.workload=$WL" \
+	    --disk "$LAB_SHARED_POOL/$name-vda.qcow2" \
+	    --disk "$LAB_SHARED_POOL/$name-vdb.qcow2" \
+	    --ns "$H1_NS" "$H2_NS" --addr "$H1_ADDR" "$H2_ADDR" \
+	    --ready "TERN-MEMCHECK-OK" --qemu "$qemu" --machine "$machine" \
+	    --uncapped --max-fail 3 "$@" >"$work/$name.jsonl" || true
+	local moves fails oops
+	moves=$(jq -s 'map(select(.kind == "run" and .ok)) | length' "$work/$name.jsonl")
+	fails=$(cat "$d"/console-*.log | grep -ac TERN-MEMCHECK-FAIL || true)
+	oops=$(cat "$d"/console-*.log | grep -acE 'BUG: |Oops: |general protection' || true)
+	printf '%-28s moves %3s   memcheck FAIL lines %5s   oopses %3s\n' \
+	    "$("$qemu" --version | head -n 1 | awk '{print "QEMU " $4}') ($machine)" \
+	    "$moves" "$fails" "$oops"
+	cat "$d"/console-*.log | grep -a TERN-MEMCHECK-FAIL | head -n 3 |
+	    sed 's/^/#   /'
+}
+
+echo "# TCG dirty-tracking bug: $MOVES live moves each, workload $WL," \
+    "$(date -u +%FT%TZ), $(nproc) cores"
+run q72 "$Q72" pc-q35-7.2 --data-dir "$work/q72/usr/share/qemu"
+run q10 qemu-system-x86_64 pc-q35-7.2
