@@ -53,7 +53,8 @@ static const struct cli_opt opt_vm_create[] = {
 	{ "cpus", "N" }, { "memory", "SIZE" },
 	{ "disk", "SIZE[@POOL]", true }, { "disk-path", "PATH", true },
 	{ "net", "SWITCH", true }, { "kernel", "FILE" }, { "initrd", "FILE" },
-	{ "cmdline", "TEXT" }, { "cpu-compat", NULL }, { NULL }
+	{ "cmdline", "TEXT" }, { "cpu-compat", NULL }, { "machine", "TYPE" },
+	{ NULL }
 };
 static const struct cli_opt opt_vm_delete[] = {
 	{ "keep-disks", NULL }, { NULL }
@@ -126,9 +127,11 @@ static const struct cli_cmd cli_cmds[] = {
 	  .synopsis = "--cpus N --memory SIZE [--net SWITCH]...\n"
 	  "            [--disk SIZE[@POOL] | --disk-path PATH]...\n"
 	  "            [--kernel FILE [--initrd FILE] [--cmdline TEXT]] "
-	  "[--cpu-compat]",
+	  "[--cpu-compat]\n"
+	  "            [--machine TYPE]",
 	  .help = "create a VM; --disk makes a new qcow2 image in POOL, "
-	  "--disk-path uses one" },
+	  "--disk-path uses one; --machine picks the QEMU machine type "
+	  "(default: the newest pc-q35 the host offers, see 'host info')" },
 	{ .group = "vm", .verb = "list", .run = cmd_vm_list,
 	  .help = "list VMs" },
 	{ .group = "vm", .verb = "show", .pos = { "NAME" },

@@ -211,6 +211,18 @@ cmd_peer_add(struct cli *cli, const struct cli_args *a, struct err *err)
 	return 0;
 }
 
+/* The last (oldest) of the host's "machines", or "-". */
+static const char *
+oldest_machine(const json_t *h, char *buf, size_t len)
+{
+	const json_t *m = json_object_get(h, "machines");
+	const char *s = json_string_value(json_array_get(m,
+	    json_array_size(m) ? json_array_size(m) - 1 : 0));
+
+	snprintf(buf, len, "%s", s ? s : "-");
+	return buf;
+}
+
 int
 cmd_host_info(struct cli *cli, const struct cli_args *a, struct err *err)
 {
@@ -237,6 +249,9 @@ cmd_host_info(struct cli *cli, const struct cli_args *a, struct err *err)
 	    sizeof(b)));
 	table_kv(t, "accel", "%s", jv_text(h, "accel", b, sizeof(b)));
 	table_kv(t, "qemu", "%s", jv_text(h, "qemu_version", b, sizeof(b)));
+	table_kv(t, "machine types", "%s (default) .. %s",
+	    jv_text(h, "machine_default", b, sizeof(b)),
+	    oldest_machine(h, m1, sizeof(m1)));
 	table_kv(t, "cpus", "%s", jv_text(h, "cpus", b, sizeof(b)));
 	table_kv(t, "memory", "%s (%s available)", fmt_mib(mem, m1,
 	    sizeof(m1)), fmt_mib(avail, m2, sizeof(m2)));

@@ -140,6 +140,9 @@ vm_parse_boot(struct cli *cli, const struct cli_args *a, json_t *body,
 	}
 	if (r == 0 && cmdline)
 		r = cli_json_set_str(body, "cmdline", cmdline, err);
+	if (r == 0 && cli_args_get(a, "machine"))
+		r = cli_json_set_str(body, "machine",
+		    cli_args_get(a, "machine"), err);
 	return r;
 }
 
@@ -359,6 +362,7 @@ vm_print_main(const json_t *vm)
 	table_kv(t, "host", "%s", jv_text(vm, "host", b, sizeof(b)));
 	table_kv(t, "cpus", "%s", jv_text(vm, "cpus", b, sizeof(b)));
 	table_kv(t, "memory", "%s", fmt_mib(mib, b, sizeof(b)));
+	table_kv(t, "machine", "%s", jv_text(vm, "machine", b, sizeof(b)));
 	table_kv(t, "cpu model", "%s%s", jv_text(vm, "cpu_model", b,
 	    sizeof(b)), json_is_true(json_object_get(vm, "cpu_compat")) ?
 	    " (compatibility baseline)" : "");

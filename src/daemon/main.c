@@ -246,6 +246,9 @@ host_close(struct host *h, struct api *api)
 		vm_remove(h->vms[0]);	/* QEMUs keep running */
 	free(h->vms);
 	free(h->jobs);
+	for (size_t i = 0; i < h->n_machines; i++)
+		free(h->machines[i]);
+	free(h->machines);
 	h->store = store_close(h->store);
 	h->loop = loop_free(h->loop);
 }

@@ -716,8 +716,9 @@ migrate_incoming(struct host *h, const char *peer_fp, const json_t *body,
 		goto out;
 	}
 	vm = vm_add(h, row);
-	r = job_create(h, &job_vm_move_in, vm, json_pack("{ss ss ss ss sI ss "
-	    "sI ss}", "source_host", p.name, "source_url", p.url, "source_fp",
+	r = job_create(h, &job_vm_move_in, vm, json_pack("{ss ss ss ss ss sI "
+	    "ss sI ss}", "qemu_version", h->qemu_version,
+	    "source_host", p.name, "source_url", p.url, "source_fp",
 	    p.fp, "mode", q.mode, "source_job", (json_int_t)q.src_job,
 	    "address", q.addr ? q.addr : "", "channels",
 	    (json_int_t)q.channels, "storage", opt.copy ? "copy" : "shared"),

@@ -64,9 +64,11 @@ char *peer_url_host(const char *url);
 uint64_t link_rate(struct host *h, const char *peer, uint64_t *ret_age_ms);
 void link_record(struct host *h, const char *peer, uint64_t bytes_per_s);
 /* What follows from a rate: QEMU's max-bandwidth, multifd channels (1:
- * no multifd), and moves at once for max-migrations auto. */
+ * no multifd; an encrypted stream is bound by the CPU that encrypts it,
+ * so it gets one channel per core, up to 4, whatever the link), and moves
+ * at once for max-migrations auto. */
 uint64_t link_bandwidth_cap(uint64_t rate);
-int link_channels(uint64_t rate);
+int link_channels(uint64_t rate, bool encrypted);
 int link_auto_slots(uint64_t rate);
 /* Start measuring peer (unless already measuring); done(ok) on the loop. */
 int link_measure(struct host *h, const struct peer_info *p,

@@ -1,13 +1,16 @@
 /* mirror.c - shared-nothing moves, the disks: before the memory stream,
  * every disk is mirrored to the destination's copy over NBD (with the
- * move's TLS key), in write-blocking mode so that a busy disk still
- * converges; the memory stream starts once all are in sync, and they stay
+ * move's TLS key): the bulk copy in background mode, then write-blocking
+ * (src/vm/block.c) so that a busy disk still converges and every guest
+ * write reaches both sides; the memory stream starts once all are
+ * actively synced, and they stay
  * until the source QEMU ends (see mig_pre_switchover for why they are not
  * ended at the switchover); on the way back they are abandoned
  * (job-cancel).
  *
  *   mirroring: [TLS object] query-block (the disks' nodes) --> blockdev-add
- *   nbd + blockdev-mirror per disk --> all READY --> migrating (source.c)
+ *   nbd + blockdev-mirror per disk --> all READY --> block-job-change
+ *   write-blocking --> all actively-synced --> migrating (source.c)
  *
  * Unallocated and zero areas are not sent as data: the mirror writes them
  * as zeroes (NBD WRITE_ZEROES) and copies only what the source holds. */
@@ -92,6 +95,7 @@ mirror_start_all(struct job *job)
 		const char *d = vm->row->disks[i].name;
 		const char *node = vm_disk_node(c->blk, d, NULL);
 		_cleanup_free_ char *id = mirror_id(job, d);
+		struct vm_block_job *b;
 		json_t *add;
 
 		if (!node)
@@ -104,11 +108,12 @@ mirror_start_all(struct job *job)
 			    json_string(objid));
 		(void)vm_qmp(vm, "blockdev-add", add, MIRROR_QMP_MS,
 		    move_on_qmp);
-		if (!vm_block_job_track(vm, id))
+		if (!(b = vm_block_job_track(vm, id)))
 			return -E2BIG;
+		b->background = streq(vm_mirror_mode(vm), "background");
 		(void)vm_qmp(vm, "blockdev-mirror", json_pack("{ss ss ss ss "
 		    "ss sb}", "job-id", id, "device", node, "target", id,
-		    "sync", "full", "copy-mode", "write-blocking",
+		    "sync", "full", "copy-mode", vm_mirror_mode(vm),
 		    "auto-dismiss", false), MIRROR_QMP_MS, move_on_qmp);
 	}
 	c->mirrors_started = true;
@@ -167,6 +172,7 @@ mirror_on_jobs(struct qmp *q, json_t *ret, const struct err *e, void *data)
 		return;
 	c = move_ctx(vm->job);
 	c->jobs_querying = false;
+	vm_block_jobs_update(vm, ret);
 	json_array_foreach(ret, i, j) {
 		const char *id = json_string_value(json_object_get(j,
 		    "device"));
@@ -215,6 +221,30 @@ mirror_all(struct job *job, bool ready)
 	return true;
 }
 
+/* 1: every mirror is actively synced; 0: not yet (READY ones are being
+ * switched to write-blocking); -1: QEMU refused a switch (why set). */
+static int
+mirror_all_synced(struct job *job, char *why, size_t len)
+{
+	struct vm *vm = job->vm;
+	int all = 1;
+
+	for (size_t i = 0; i < vm->row->n_disks; i++) {
+		_cleanup_free_ char *id = mirror_id(job, vm->row->disks[i].name);
+		int r = vm_mirror_synced(vm, id);
+
+		if (r < 0) {
+			snprintf(why, len, "QEMU refused to make the copy of "
+			    "disk %s write-blocking: %s",
+			    vm->row->disks[i].name,
+			    vm_block_job_find(vm, id)->change_error);
+			return -1;
+		}
+		all &= r;
+	}
+	return all;
+}
+
 void
 mig_mirroring(struct job *job)
 {
@@ -222,6 +252,7 @@ mig_mirroring(struct job *job)
 	struct move_ctx *c = move_ctx(job);
 	const char *err;
 	char why[400];
+	int synced;
 
 	if (vm->last_error) {
 		snprintf(why, sizeof(why), "QEMU refused to copy the disks: %s",
@@ -253,9 +284,14 @@ mig_mirroring(struct job *job)
 		move_rollback_msg(job, "failpoint move.bulk");
 		return;
 	}
-	if (mirror_all(job, true) && !c->bulk_slow_until_ms) {
+	if (mirror_all(job, true) && !c->bulk_slow_until_ms &&
+	    (synced = mirror_all_synced(job, why, sizeof(why))) != 0) {
 		int fp;
 
+		if (synced < 0) {
+			move_rollback_msg(job, why);
+			return;
+		}
 		if (!streq(detail_str(job, "disks"), "in-sync")) {
 			json_object_set_new(job->details, "disks",
 			    json_string("in-sync"));
@@ -276,7 +312,10 @@ mig_mirroring(struct job *job)
 		job_poke(job);
 		return;
 	}
-	if (now_ms() - c->disk_progress_ms > MIRROR_STALL_MS) {
+	/* Once all are READY the copy is done: what is left is the switch
+	 * to write-blocking (bounded by the move's timeout). */
+	if (!mirror_all(job, true) &&
+	    now_ms() - c->disk_progress_ms > MIRROR_STALL_MS) {
 		snprintf(why, sizeof(why), "copying the disks to %s made no "
 		    "progress for %d s", detail_str(job, "peer"),
 		    MIRROR_STALL_MS / 1000);

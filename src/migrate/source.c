@@ -47,7 +47,7 @@
 #define MOVE_CALL_MS 10000	/* one API call to the destination */
 #define MOVE_STALL_MS 10000	/* no byte moved for this long: give up */
 #define MOVE_COMMIT_MS 15000	/* the destination must answer by then */
-#define MOVE_DOWNTIME_MS 300	/* QEMU's default, the first limit */
+#define MOVE_DOWNTIME_MS 100	/* the first limit; escalation doubles it */
 #define MOVE_MIRROR_END_MS 5000	/* rollback: mirrors must end by then */
 
 struct move_ctx *
@@ -420,7 +420,8 @@ move_prepare(struct job *job)
 	uint8_t key[32];
 	_cleanup_free_ char *addr = peer_url_host(detail_str(job,
 	    "peer_url"));
-	int channels = move_live(job) ? link_channels(c->rate) : 1;
+	int channels = move_live(job) ? link_channels(c->rate,
+	    !job->h->cfg.migration_plain) : 1;
 
 	if (wire_vm_describe(job->h, job->vm, move_live(job), &desc,
 	    &err) < 0) {
@@ -462,6 +463,9 @@ move_prepared(struct job *job)
 		return;
 	}
 	json_object_set_new(job->details, "dest_job", json_incref(dj));
+	json_object_set_new(job->details, "dest_qemu", json_string(
+	    json_string_value(json_object_get(json_object_get(json_object_get(
+	    c->reply, "job"), "details"), "qemu_version")) ?: "unknown"));
 	job_set_phase(job, "dest-wait");
 	job_poke(job);
 }
@@ -546,6 +550,19 @@ move_bandwidth(struct job *job)
 	return c->rate ? link_bandwidth_cap(c->rate) : (1ULL << 40);
 }
 
+/* Zero pages found by the multifd channels, not the one migration thread
+ * (9.0's zero-page-detection=multifd, which a pc-q35-7.2 VM would not get
+ * by default): both ends must be 9.0 or later to speak it. */
+static bool
+move_zero_pages_multifd(struct job *job)
+{
+	int major = 0, minor = 0;
+
+	return host_qemu_at_least(job->h, 9, 0) &&
+	    host_parse_qemu_version(detail_str(job, "dest_qemu") ?: "", &major,
+	    &minor) == 0 && major >= 9;
+}
+
 static void
 move_begin_stream(struct job *job)
 {
@@ -574,6 +591,9 @@ move_begin_stream(struct job *job)
 	    "max-cpu-throttle", 20, "cpu-throttle-initial", 10,
 	    "multifd-channels", multifd ? (int)detail_int(job, "channels") :
 	    2, "tls-creds", tls ? objid : "");
+	if (multifd && move_zero_pages_multifd(job))
+		json_object_set_new(params, "zero-page-detection",
+		    json_string("multifd"));
 	mig_tls_object(job);
 	(void)vm_qmp(vm, "migrate-set-parameters", params, MOVE_QMP_MS,
 	    move_on_qmp);

@@ -137,8 +137,9 @@ wire_vm_describe(struct host *h, const struct vm *vm, bool copy,
 	for (size_t i = 0; i < r->n_nics; i++)
 		json_array_append_new(nics, json_pack("{ss ss}", "mac",
 		    r->nics[i].mac, "switch", r->nics[i].switch_name));
-	f = json_pack("{ss ss si sI sb ss ss ss}",
-	    "uuid", r->uuid, "name", r->name, "cpus", r->cpus,
+	f = json_pack("{ss ss ss si sI sb ss ss ss}",
+	    "uuid", r->uuid, "name", r->name, "machine", r->machine,
+	    "cpus", r->cpus,
 	    "memory_mib", (json_int_t)r->memory_mib, "cpu_compat",
 	    r->cpu_compat, "cpu_model", model, "qemu_version",
 	    h->qemu_version, "accel", h->kvm ? "kvm" : "tcg");
@@ -429,10 +430,7 @@ wire_check_cpu(struct host *h, const json_t *o, bool compat, struct err *err)
 		    "with --cpu-compat uses the baseline model every host "
 		    "provides", model, accel, h->cfg.name, mine,
 		    h->kvm ? "kvm" : "tcg");
-	if (strverscmp(h->qemu_version, qv) < 0)
-		return err_set(err, -EINVAL, "host %s has QEMU %s, older than "
-		    "the source's %s: the machine may not load here",
-		    h->cfg.name, h->qemu_version, qv);
+	(void)qv;	/* the machine type decides, see wire_check_machine */
 	if (streq(model, "host") && flags) {
 		_cleanup_free_ char *copy = xstrdup(flags);
 		const char *have = wire_cpu_flags();
@@ -451,6 +449,31 @@ wire_check_cpu(struct host *h, const json_t *o, bool compat, struct err *err)
 				    "different CPUs", h->cfg.name, f);
 		}
 	}
+	return 0;
+}
+
+/* The VM's machine type must be one this host's QEMU offers: that, not
+ * the QEMU versions, decides whether its state loads here (QEMU keeps the
+ * wire format of a versioned machine type across releases).  A source
+ * that names none ran pc-q35-7.2, the only type tern used before. */
+static int
+wire_check_machine(struct host *h, const json_t *o, struct vm_row *row,
+    struct err *err)
+{
+	const char *machine = NULL;
+	char what[96];
+	int r;
+
+	if ((r = json_get_str(o, "machine", false, &machine, err)) < 0)
+		return r;
+	if (!machine)
+		machine = "pc-q35-7.2";
+	if (!host_machine_name_ok(machine))
+		return err_set(err, -EINVAL, "malformed machine type");
+	snprintf(what, sizeof(what), "vm '%s'", row->name);
+	if ((r = host_check_machine(h, machine, what, err)) < 0)
+		return r;
+	row->machine = xstrdup(machine);
 	return 0;
 }
 
@@ -500,7 +523,7 @@ wire_vm_resolve(struct host *h, const json_t *o, const struct wire_opts *opt,
     struct vm_row **ret_row, struct err *err)
 {
 	bool running = opt->running;
-	static const char *const fields[] = { "uuid", "name", "cpus",
+	static const char *const fields[] = { "uuid", "name", "machine", "cpus",
 		"memory_mib", "cpu_compat", "cpu_model", "cpu_flags",
 		"qemu_version", "accel", "kernel", "initrd", "cmdline",
 		"services", "kvp", "state_file", "disks", "nics", NULL };
@@ -547,7 +570,8 @@ wire_vm_resolve(struct host *h, const json_t *o, const struct wire_opts *opt,
 		    name);
 		goto fail;
 	}
-	if ((r = wire_check_cpu(h, o, row->cpu_compat, err)) < 0 ||
+	if ((r = wire_check_machine(h, o, row, err)) < 0 ||
+	    (r = wire_check_cpu(h, o, row->cpu_compat, err)) < 0 ||
 	    (running && (r = wire_check_memory(h, mem, err)) < 0) ||
 	    (r = wire_json_text(o, "services", &row->services, err)) < 0 ||
 	    (r = wire_json_text(o, "kvp", &row->kvp, err)) < 0 ||

@@ -1,13 +1,15 @@
 /* mirror.c - vm.move-storage for a VM whose QEMU runs: per disk a new
- * qcow2 image, a mirror into it (write-blocking: every guest write goes to
- * both images, so the copy never falls behind), the switch once every
- * disk is in sync, and the new paths recorded before any old file goes.
+ * qcow2 image, a mirror into it (the bulk copy in background mode, then
+ * write-blocking: every guest write goes to both images, so the copy
+ * never falls behind; src/vm/block.c), the switch once every disk is
+ * actively synced, and the new paths recorded before any old file goes.
  * It must never delete a file the guest's device may still use.
  *
  *   check (query-block: each disk's node and file; query-named-block-nodes:
  *   no dirty bitmaps) --> create (qemu-img create per disk, given to the
  *   QEMU user) --> attach (blockdev-add) --> mirror (blockdev-mirror)
  *   --> mirroring (progress from query-block-jobs) --all READY,
+ *   block-job-change write-blocking, all actively-synced,
  *   failpoint storage.ready--> pivot (job-complete each; no cancel from
  *   here) --> resolve
  *
@@ -312,17 +314,19 @@ static json_t *
 mirror_args(struct job *job, json_t *d)
 {
 	char fmt[40], id[32];
+	struct vm_block_job *b;
 
 	node_name(job, d, "fmt", fmt, sizeof(fmt));
 	st_mirror_id(job, d, id, sizeof(id));
 	/* Its events must be tracked before they can arrive. */
-	if (!vm_block_job_track(job->vm, id)) {
+	if (!(b = vm_block_job_track(job->vm, id))) {
 		live_back(job, -EBUSY, "too many block jobs on this vm");
 		return NULL;
 	}
+	b->background = streq(vm_mirror_mode(job->vm), "background");
 	return json_pack("{ss ss ss ss ss sb}", "job-id", id, "device",
 	    st_str(d, "from_node"), "target", fmt, "sync", "full",
-	    "copy-mode", "write-blocking", "auto-dismiss", false);
+	    "copy-mode", vm_mirror_mode(job->vm), "auto-dismiss", false);
 }
 
 /* ---- mirroring ---- */
@@ -344,7 +348,8 @@ mirror_progress(struct job *job, const json_t *bjobs)
 		job_set_progress(job, done, total, "bytes");
 }
 
-/* 1: every mirror is READY; 0: not yet; -1: one failed (backed out). */
+/* 1: every mirror is READY and actively synced (src/vm/block.c); 0: not
+ * yet; -1: one failed (backed out). */
 static int
 mirrors_state(struct job *job)
 {
@@ -352,6 +357,7 @@ mirrors_state(struct job *job)
 	size_t i;
 	char id[32], why[300];
 	bool ready = true;
+	int r;
 
 	json_array_foreach(st_disks(job), i, d) {
 		struct vm_block_job *b;
@@ -365,7 +371,14 @@ mirrors_state(struct job *job)
 			live_back(job, -EIO, why);
 			return -1;
 		}
-		ready &= b && b->ready;
+		if ((r = vm_mirror_synced(job->vm, id)) < 0) {
+			snprintf(why, sizeof(why), "QEMU refused to make the "
+			    "mirror of disk %s write-blocking: %s",
+			    st_str(d, "name"), b->change_error);
+			live_back(job, -EIO, why);
+			return -1;
+		}
+		ready &= r;
 	}
 	return ready;
 }
@@ -381,6 +394,7 @@ live_mirroring(struct job *job)
 		return;
 	if (st_answered(job, "query-block-jobs")) {
 		ret = st_take_reply(job);
+		vm_block_jobs_update(job->vm, ret);
 		mirror_progress(job, ret);
 		json_decref(ret);
 	}

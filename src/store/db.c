@@ -53,6 +53,9 @@ static const char *const migrations[] = {
 	"ALTER TABLE vms ADD COLUMN state_file TEXT;"
 	"ALTER TABLE vms ADD COLUMN services TEXT;"
 	"ALTER TABLE vms ADD COLUMN kvp TEXT;",
+	/* 3: the machine type is the VM's; VMs made before ran pc-q35-7.2 */
+	"ALTER TABLE vms ADD COLUMN machine TEXT NOT NULL"
+	"  DEFAULT 'pc-q35-7.2';",
 };
 
 int

@@ -13,7 +13,7 @@
 
 struct store;
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 /* Open (creating if needed) the database at path, switch it to WAL, and
  * run every schema migration newer than the file's version in one
@@ -72,6 +72,7 @@ struct vm_row {
 	int cpus;
 	uint64_t memory_mib;
 	bool cpu_compat;
+	char *machine;		/* QEMU machine type, "pc-q35-10.0" */
 	char *kernel, *initrd, *cmdline;	/* NULL: boot from disk */
 	char *state;				/* vm_state_name() */
 	int64_t pid;				/* 0 when no QEMU */

@@ -429,6 +429,7 @@ export_manifest_of(struct job *job)
 	m->cpus = row->cpus;
 	m->memory_mib = row->memory_mib;
 	m->cpu_compat = row->cpu_compat;
+	snprintf(m->machine, sizeof(m->machine), "%s", row->machine);
 	m->cmdline = row->cmdline ? xstrdup(row->cmdline) : NULL;
 	m->services = row->services ? xstrdup(row->services) : NULL;
 	m->kvp = row->kvp ? xstrdup(row->kvp) : NULL;

@@ -50,6 +50,7 @@ struct export_manifest {
 	int cpus;
 	uint64_t memory_mib;
 	bool cpu_compat;
+	char machine[64];	/* "pc-q35-7.2" when the file names none */
 	char *cmdline;
 	bool has_kernel, has_initrd, has_state;
 	struct export_file kernel, initrd, state;

@@ -294,6 +294,7 @@ import_check_identity(struct host *h, const struct import_opts *o,
 	uint64_t total, avail;
 	struct vm *other;
 	const char *user;
+	int r;
 
 	if (!name_is_valid(name))
 		return err_set(err, -EINVAL, "invalid vm name '%.64s': use "
@@ -306,6 +307,9 @@ import_check_identity(struct host *h, const struct import_opts *o,
 		return err_set(err, -EEXIST, "vm '%s' already has uuid %s (was "
 		    "this export imported already?); import a copy with "
 		    "--new-id", other->row->name, m->uuid);
+	if ((r = host_check_machine(h, m->machine, "the exported vm",
+	    err)) < 0)
+		return r;
 	for (size_t i = 0; i < m->n_nics; i++) {
 		user = o->new_id ? NULL : mac_user(h, m->nics[i].mac);
 		if (user)
@@ -339,6 +343,7 @@ import_row_new(const struct import_opts *o, const struct export_manifest *m,
 	row->cpus = m->cpus;
 	row->memory_mib = m->memory_mib;
 	row->cpu_compat = m->cpu_compat;
+	row->machine = xstrdup(m->machine);
 	row->cmdline = m->cmdline ? xstrdup(m->cmdline) : NULL;
 	row->state = xstrdup("creating");
 	row->created_ms = wall_ms();

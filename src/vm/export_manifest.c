@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "export.h"
+#include "host.h"
 #include "jsonutil.h"
 #include "net.h"
 #include "util.h"
@@ -22,7 +23,7 @@
 
 static const char *const top_fields[] = { "format", "version",
 	"exported_at", "exported_from", "uuid", "name", "cpus", "memory_mib",
-	"cpu_compat", "cmdline", "kernel", "initrd", "disks", "nics",
+	"cpu_compat", "machine", "cmdline", "kernel", "initrd", "disks", "nics",
 	"services", "kvp", "saved_state", NULL };
 static const char *const file_fields[] = { "file", "size", "sha256", NULL };
 static const char *const disk_fields[] = { "name", "file", "size",
@@ -262,10 +263,12 @@ parse_identity(const json_t *body, struct export_manifest *m,
     struct err *err)
 {
 	const char *uuid = NULL, *name = NULL, *at = NULL, *from = NULL;
+	const char *machine = NULL;
 	int64_t cpus = 0, mem = 0;
 	int r;
 
-	if ((r = json_get_str(body, "uuid", true, &uuid, err)) < 0 ||
+	if ((r = json_get_str(body, "machine", false, &machine, err)) < 0 ||
+	    (r = json_get_str(body, "uuid", true, &uuid, err)) < 0 ||
 	    (r = json_get_str(body, "name", true, &name, err)) < 0 ||
 	    (r = json_get_str(body, "exported_at", false, &at, err)) < 0 ||
 	    (r = json_get_str(body, "exported_from", false, &from, err)) < 0 ||
@@ -279,6 +282,12 @@ parse_identity(const json_t *body, struct export_manifest *m,
 	if (!name_is_valid(name))
 		return err_set(err, -EINVAL, "name '%.64s' is not a valid vm "
 		    "name", name);
+	/* Exports made before the machine type was the VM's: pc-q35-7.2. */
+	if (machine && !host_machine_name_ok(machine))
+		return err_set(err, -EINVAL, "machine '%.64s' is not a QEMU "
+		    "machine type name", machine);
+	snprintf(m->machine, sizeof(m->machine), "%s",
+	    machine ? machine : "pc-q35-7.2");
 	snprintf(m->uuid, sizeof(m->uuid), "%s", uuid);
 	m->name = xstrdup(name);
 	m->exported_at = at ? xstrdup(at) : NULL;
@@ -451,14 +460,14 @@ export_manifest_to_json(const struct export_manifest *m)
 {
 	json_t *nics, *disks = lists_json(m, &nics);
 
-	return json_pack("{ss si ss ss ss ss si sI sb so so so so so so so "
+	return json_pack("{ss si ss ss ss ss si sI sb ss so so so so so so so "
 	    "so}",
 	    "format", EXPORT_FORMAT, "version", m->version,
 	    "exported_at", m->exported_at ? m->exported_at : "",
 	    "exported_from", m->exported_from ? m->exported_from : "",
 	    "uuid", m->uuid, "name", m->name, "cpus", m->cpus,
 	    "memory_mib", (json_int_t)m->memory_mib,
-	    "cpu_compat", m->cpu_compat,
+	    "cpu_compat", m->cpu_compat, "machine", m->machine,
 	    "cmdline", m->cmdline ? json_string(m->cmdline) : json_null(),
 	    "kernel", file_json(m->has_kernel, &m->kernel),
 	    "initrd", file_json(m->has_initrd, &m->initrd),

@@ -37,24 +37,171 @@ host_event(struct host *h, const char *severity, const struct vm *vm,
 		log_error("cannot record event: %s", strerror(-r));
 }
 
-static void
-host_probe_qemu(struct host *h)
+int
+host_parse_qemu_version(const char *s, int *ret_major, int *ret_minor)
 {
-	_cleanup_free_ char *cmd = xasprintf("%s --version 2>/dev/null",
-	    h->cfg.qemu_binary);
+	int major, minor, n = 0;
+
+	if (sscanf(s, "%4d.%4d%n", &major, &minor, &n) != 2 || n == 0 ||
+	    major < 0 || minor < 0)
+		return -EINVAL;
+	*ret_major = major;
+	*ret_minor = minor;
+	return 0;
+}
+
+bool
+host_qemu_at_least(const struct host *h, int major, int minor)
+{
+	return h->qemu_major > major ||
+	    (h->qemu_major == major && h->qemu_minor >= minor);
+}
+
+/* "pc-q35-10.0" -> 10, 0; false for anything else ("q35", "pc-q35-4.0.1"). */
+static bool
+machine_version(const char *name, int *major, int *minor)
+{
+	int n = 0;
+
+	if (strncmp(name, "pc-q35-", 7) != 0 ||
+	    sscanf(name + 7, "%4d.%4d%n", major, minor, &n) != 2)
+		return false;
+	return name[7 + n] == '\0';
+}
+
+static int
+machine_newer_first(const void *a, const void *b)
+{
+	int ma = 0, na = 0, mb = 0, nb = 0;
+
+	machine_version(*(char *const *)a, &ma, &na);
+	machine_version(*(char *const *)b, &mb, &nb);
+	return ma != mb ? mb - ma : nb - na;
+}
+
+size_t
+host_parse_machines(const char *help, char ***ret)
+{
+	char **v = NULL;
+	size_t n = 0;
+
+	for (const char *p = help; p && *p;) {
+		const char *eol = strchr(p, '\n');
+		size_t len = eol ? (size_t)(eol - p) : strlen(p);
+		char name[64];
+		int major, minor;
+
+		if (sscanf(p, "%63s", name) == 1 && len >= strlen(name) &&
+		    machine_version(name, &major, &minor)) {
+			v = xrealloc(v, (n + 2) * sizeof(*v));
+			v[n++] = xstrdup(name);
+			v[n] = NULL;
+		}
+		p = eol ? eol + 1 : p + len;
+	}
+	if (n)
+		qsort(v, n, sizeof(*v), machine_newer_first);
+	*ret = v;
+	return n;
+}
+
+bool
+host_has_machine(const struct host *h, const char *name)
+{
+	for (size_t i = 0; i < h->n_machines; i++)
+		if (streq(h->machines[i], name))
+			return true;
+	return false;
+}
+
+bool
+host_machine_name_ok(const char *name)
+{
+	size_t n = strlen(name);
+
+	return n > 0 && n < 64 && name[0] != '-' &&
+	    strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789._-") == n;
+}
+
+int
+host_check_machine(const struct host *h, const char *name,
+    const char *what, struct err *err)
+{
+	if (host_has_machine(h, name))
+		return 0;
+	if (!h->n_machines)
+		return err_set(err, -ENOTSUP, "%s needs machine type '%s'; "
+		    "QEMU on host %s offers no q35 machine type", what, name,
+		    h->cfg.name ? h->cfg.name : "?");
+	return err_set(err, -ENOTSUP, "%s needs machine type '%s', which "
+	    "QEMU %s on host %s does not offer (it offers %s to %s); "
+	    "upgrade QEMU there, or pick another host", what, name,
+	    h->qemu_version, h->cfg.name ? h->cfg.name : "?",
+	    h->machines[h->n_machines - 1], h->machines[0]);
+}
+
+const char *
+host_default_machine(const struct host *h)
+{
+	return h->n_machines ? h->machines[0] : "pc-q35-7.2";
+}
+
+/* Run "QEMU ARG" and return what it printed (at most 64 KiB), or NULL. */
+static char *
+qemu_output(const struct host *h, const char *arg)
+{
+	_cleanup_free_ char *cmd = xasprintf("'%s' %s 2>/dev/null",
+	    h->cfg.qemu_binary, arg);
 	FILE *p = popen(cmd, "r");
-	char line[256] = "";
+	size_t len = 0, cap = 64 * 1024;
+	char *buf;
+
+	if (!p)
+		return NULL;
+	buf = xmalloc(cap + 1);
+	len = fread(buf, 1, cap, p);
+	buf[len] = '\0';
+	if (pclose(p) != 0 || len == 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+/* The version and machine types of the configured QEMU, read once at
+ * start: everything that differs between QEMU releases (the command
+ * line, the migration dialect) is chosen from these numbers, never from
+ * QEMU's messages.  A QEMU older than 7.2, or one that does not run, is
+ * refused. */
+static int
+host_probe_qemu(struct host *h, struct err *err)
+{
+	_cleanup_free_ char *ver = qemu_output(h, "--version");
+	_cleanup_free_ char *help = NULL;
+	const char *v = ver ? strstr(ver, "version ") : NULL;
 
 	snprintf(h->qemu_version, sizeof(h->qemu_version), "unknown");
-	if (!p)
-		return;
-	if (fgets(line, sizeof(line), p)) {
-		char *v = strstr(line, "version ");
-
-		if (v)
-			sscanf(v + 8, "%31s", h->qemu_version);
-	}
-	pclose(p);
+	if (v)
+		sscanf(v + 8, "%31s", h->qemu_version);
+	if (host_parse_qemu_version(h->qemu_version, &h->qemu_major,
+	    &h->qemu_minor) < 0)
+		return err_set(err, -ENOEXEC, "cannot read the version of "
+		    "QEMU '%s' (does it run? set qemu = PATH)",
+		    h->cfg.qemu_binary);
+	if (!host_qemu_at_least(h, HOST_QEMU_MIN_MAJOR, HOST_QEMU_MIN_MINOR))
+		return err_set(err, -ENOTSUP, "QEMU %s at '%s' is older than "
+		    "%d.%d, the oldest tern drives; install qemu-system-x86 "
+		    "from bookworm-backports (scripts/deps.sh does)",
+		    h->qemu_version, h->cfg.qemu_binary, HOST_QEMU_MIN_MAJOR,
+		    HOST_QEMU_MIN_MINOR);
+	help = qemu_output(h, "-machine help");
+	h->n_machines = host_parse_machines(help, &h->machines);
+	if (!h->n_machines)
+		return err_set(err, -ENOTSUP, "QEMU '%s' offers no versioned "
+		    "q35 machine type (see its -machine help)",
+		    h->cfg.qemu_binary);
+	return 0;
 }
 
 /* The CPU offers hardware virtualization (vmx or svm).  /dev/kvm can be
@@ -102,12 +249,13 @@ host_probe_user(struct host *h, struct err *err)
 int
 host_probe(struct host *h, struct err *err)
 {
-	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC), r;
 
 	h->kvm = fd >= 0 && cpu_has_virt() && !getenv("TERN_NO_KVM");
 	if (fd >= 0)
 		close(fd);
-	host_probe_qemu(h);
+	if ((r = host_probe_qemu(h, err)) < 0)
+		return r;
 	return host_probe_user(h, err);
 }
 
@@ -145,14 +293,19 @@ host_to_json(struct host *h)
 	uint64_t total = 0, avail = 0;
 	size_t running = 0;
 
+	json_t *machines = json_array();
+
 	(void)host_memory_mib(&total, &avail);
 	for (size_t i = 0; i < h->n_vms; i++)
 		if (h->vms[i]->pid)
 			running++;
-	return json_pack("{ss ss ss ss ss ss ss sI sI sI so ss s{si si}}",
+	for (size_t i = 0; i < h->n_machines; i++)
+		json_array_append_new(machines, json_string(h->machines[i]));
+	return json_pack("{ss ss ss ss ss ss ss so ss sI sI sI so ss s{si si}}",
 	    "name", h->cfg.name, "uuid", h->uuid, "version", TERN_VERSION,
 	    "fingerprint", h->fingerprint, "accel", h->kvm ? "kvm" : "tcg",
 	    "qemu_version", h->qemu_version,
+	    "machine_default", host_default_machine(h), "machines", machines,
 	    "qemu_user", host_qemu_user_name(h),
 	    "cpus", (json_int_t)sysconf(_SC_NPROCESSORS_ONLN),
 	    "memory_mib", (json_int_t)total,

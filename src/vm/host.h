@@ -51,7 +51,11 @@ struct host {
 	bool kvm;		/* /dev/kvm usable */
 	uid_t qemu_uid;		/* QEMU drops to this user (0: stays root) */
 	gid_t qemu_gid;
-	char qemu_version[32];
+	char qemu_version[32];	/* as QEMU prints it, "10.0.2" */
+	int qemu_major, qemu_minor;	/* 10, 0 */
+	char **machines;	/* versioned q35 types QEMU offers, newest
+				 * first: "pc-q35-10.0", ... */
+	size_t n_machines;
 	struct vm **vms;	/* sorted by nothing; a handful to hundreds */
 	size_t n_vms;
 	struct job **jobs;	/* active (not ended) jobs */
@@ -73,6 +77,37 @@ void host_event(struct host *h, const char *severity, const struct vm *vm,
  * start-up only.  -ENOENT (err set) when a named qemu-user does not
  * exist. */
 int host_probe(struct host *h, struct err *err);
+
+/* The oldest QEMU tern drives; older ones are refused at start. */
+#define HOST_QEMU_MIN_MAJOR 7
+#define HOST_QEMU_MIN_MINOR 2
+
+/* This host's QEMU is at least major.minor. */
+bool host_qemu_at_least(const struct host *h, int major, int minor);
+
+/* Parse "10.0.2" (or "7.2.22", "9.1") into major and minor; -EINVAL when
+ * it does not start with two numbers. */
+int host_parse_qemu_version(const char *s, int *ret_major, int *ret_minor);
+
+/* The machine types of `qemu -machine help` output (one per line): the
+ * versioned "pc-q35-X.Y" ones, newest first, in *ret (caller frees with
+ * strv_free).  Returns how many. */
+size_t host_parse_machines(const char *help, char ***ret);
+
+/* QEMU offers machine type name. */
+bool host_has_machine(const struct host *h, const char *name);
+
+/* A machine type name is safe on QEMU's command line: 1-63 of
+ * [A-Za-z0-9._-], not starting with '-'. */
+bool host_machine_name_ok(const char *name);
+
+/* -ENOTSUP with err naming what to do when this host's QEMU does not offer
+ * machine type name (what names it and for which VM: what). */
+int host_check_machine(const struct host *h, const char *name,
+    const char *what, struct err *err);
+
+/* The machine type a new VM gets: the newest versioned q35. */
+const char *host_default_machine(const struct host *h);
 
 /* The name of the user QEMU runs as ("root" when it stays root). */
 const char *host_qemu_user_name(const struct host *h);

@@ -1,15 +1,15 @@
-/* qemu.c - build the QEMU 7.2 command line: a versioned machine type, an
- * explicit CPU model, the -blockdev graph with stable node names
- * (vdX-file -> vdX-fmt), virtio devices, QMP, guest agent and console
- * sockets, and the seccomp sandbox.  See docs/architecture.md for why. */
+/* qemu.c - build the QEMU command line (7.2 to 10.x): the VM's versioned
+ * machine type, an explicit CPU model, the -blockdev graph with stable
+ * node names (vdX-file -> vdX-fmt), virtio devices, QMP, guest agent and
+ * console sockets, the seccomp sandbox, and the user QEMU drops to.  What
+ * differs between QEMU releases is chosen from the version the host read
+ * at start (host_qemu_at_least).  See docs/architecture.md for why. */
 #include <stdarg.h>
 #include <stdlib.h>
 
 #include "qemu.h"
 #include "util.h"
 #include "vm.h"
-
-#define QEMU_MACHINE "pc-q35-7.2"
 
 struct argv_buf {
 	char **v;
@@ -101,7 +101,7 @@ qemu_argv(const struct vm *vm)
 	arg(&a, "-uuid");
 	arg(&a, "%s", r->uuid);
 	arg(&a, "-machine");
-	arg(&a, "%s,accel=%s", QEMU_MACHINE, vm->h->kvm ? "kvm" : "tcg");
+	arg(&a, "%s,accel=%s", r->machine, vm->h->kvm ? "kvm" : "tcg");
 	arg(&a, "-cpu");
 	arg(&a, "%s", qemu_cpu_model(r->cpu_compat, vm->h->kvm));
 	arg(&a, "-m");
@@ -142,9 +142,13 @@ qemu_argv(const struct vm *vm)
 	arg(&a, "on,obsolete=deny,resourcecontrol=deny");
 	if (vm->h->qemu_uid) {
 		/* QEMU opens its disks, sockets and kernel as root, then
-		 * drops to this user before it runs the guest. */
-		arg(&a, "-runas");
-		arg(&a, "%s", host_qemu_user_name(vm->h));
+		 * drops to this user before it runs the guest.  -run-with
+		 * user= came in 9.1; -runas went in 10.0. */
+		bool run_with = host_qemu_at_least(vm->h, 9, 1);
+
+		arg(&a, run_with ? "-run-with" : "-runas");
+		arg(&a, run_with ? "user=%s" : "%s",
+		    host_qemu_user_name(vm->h));
 	}
 	if (vm->incoming) {	/* a saved state will be fed in over QMP */
 		arg(&a, "-incoming");

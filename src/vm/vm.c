@@ -545,10 +545,10 @@ vm_config_json(const struct vm *vm)
 	for (size_t i = 0; i < r->n_nics; i++)
 		json_array_append_new(nics, json_pack("{ss ss}", "mac",
 		    r->nics[i].mac, "switch", r->nics[i].switch_name));
-	return json_pack("{ss ss ss si sI sb ss so so so so so ss so so so}",
+	return json_pack("{ss ss ss si sI sb ss ss so so so so so ss so so so}",
 	    "name", r->name, "uuid", r->uuid, "state", vm_state_name(vm->state),
 	    "cpus", r->cpus, "memory_mib", (json_int_t)r->memory_mib,
-	    "cpu_compat", r->cpu_compat,
+	    "cpu_compat", r->cpu_compat, "machine", r->machine,
 	    "cpu_model", qemu_cpu_model(r->cpu_compat, vm->h->kvm),
 	    "kernel", r->kernel ? json_string(r->kernel) : json_null(),
 	    "initrd", r->initrd ? json_string(r->initrd) : json_null(),
@@ -636,6 +636,7 @@ vm_block_job_track(struct vm *vm, const char *id)
 		b = &vm->bjobs[vm->n_bjobs++];
 	}
 	free(b->error);
+	free(b->change_error);
 	memset(b, 0, sizeof(*b));
 	snprintf(b->id, sizeof(b->id), "%s", id);
 	return b;
@@ -646,7 +647,9 @@ vm_block_jobs_forget(struct vm *vm)
 {
 	for (size_t i = 0; i < vm->n_bjobs; i++) {
 		free(vm->bjobs[i].error);
+		free(vm->bjobs[i].change_error);
 		vm->bjobs[i].error = NULL;	/* track() frees a reused slot's */
+		vm->bjobs[i].change_error = NULL;
 	}
 	vm->n_bjobs = 0;
 }

@@ -57,6 +57,11 @@ struct vm_block_job {
 	bool ready;		/* BLOCK_JOB_READY: source and target in sync */
 	bool ended;		/* BLOCK_JOB_COMPLETED or _CANCELLED */
 	char *error;		/* set when it ended in failure */
+	/* block.c: the copy mode (see vm_mirror_synced) */
+	bool background;	/* started in background mode */
+	bool switched;		/* block-job-change to write-blocking sent */
+	bool synced;		/* query-block-jobs said actively-synced */
+	char *change_error;	/* QEMU refused the switch */
 };
 #define VM_MAX_BLOCK_JOBS 32
 
@@ -128,6 +133,19 @@ json_t *vm_to_json(const struct vm *vm);
 struct vm_block_job *vm_block_job_track(struct vm *vm, const char *id);
 struct vm_block_job *vm_block_job_find(struct vm *vm, const char *id);
 void vm_block_jobs_forget(struct vm *vm);
+
+/* block.c.  The copy-mode a new mirror starts in: "background" on QEMU
+ * 8.2 and later (switched to write-blocking once READY), else
+ * "write-blocking".  Set b->background from it when the mirror starts. */
+const char *vm_mirror_mode(const struct vm *vm);
+/* Note what a query-block-jobs reply (list) says of tracked mirrors
+ * (actively-synced). */
+void vm_block_jobs_update(struct vm *vm, const json_t *list);
+/* Mirror id: 1 when it is in sync for good (every guest write now reaches
+ * both sides), 0 not yet (a READY background mirror is switched to
+ * write-blocking here; poll query-block-jobs into vm_block_jobs_update
+ * until it is), -EIO when QEMU refused the switch (b->change_error). */
+int vm_mirror_synced(struct vm *vm, const char *id);
 /* From a query-block answer: the node the guest's disk (vda...) uses now
  * and its file (either may be NULL); borrowed from ret. */
 const char *vm_disk_node(const json_t *ret, const char *disk,

@@ -16,7 +16,8 @@
 #include "vm_spec.h"
 
 static const char *const create_fields[] = { "name", "cpus", "memory_mib",
-	"disks", "nics", "kernel", "initrd", "cmdline", "cpu_compat", NULL };
+	"disks", "nics", "kernel", "initrd", "cmdline", "cpu_compat", "machine",
+	NULL };
 static const char *const disk_fields[] = { "size_bytes", "pool", "path",
 	NULL };
 static const char *const nic_fields[] = { "switch", "mac", NULL };
@@ -113,9 +114,11 @@ static int
 parse_boot(const json_t *body, struct vm_row *row, struct err *err)
 {
 	const char *kernel = NULL, *initrd = NULL, *cmdline = NULL;
+	const char *machine = NULL;
 	int r;
 
-	if ((r = json_get_str(body, "kernel", false, &kernel, err)) < 0 ||
+	if ((r = json_get_str(body, "machine", false, &machine, err)) < 0 ||
+	    (r = json_get_str(body, "kernel", false, &kernel, err)) < 0 ||
 	    (r = json_get_str(body, "initrd", false, &initrd, err)) < 0 ||
 	    (r = json_get_str(body, "cmdline", false, &cmdline, err)) < 0 ||
 	    (r = json_get_bool(body, "cpu_compat", &row->cpu_compat, err)) < 0)
@@ -131,6 +134,10 @@ parse_boot(const json_t *body, struct vm_row *row, struct err *err)
 	if (cmdline && strlen(cmdline) > 2048)
 		return err_set(err, -EINVAL, "cmdline is longer than 2048 "
 		    "bytes");
+	if (machine && !host_machine_name_ok(machine))
+		return err_set(err, -EINVAL, "machine must be a QEMU machine "
+		    "type such as pc-q35-10.0 (see 'tern host info')");
+	row->machine = machine ? xstrdup(machine) : NULL;
 	row->kernel = kernel ? xstrdup(kernel) : NULL;
 	row->initrd = initrd ? xstrdup(initrd) : NULL;
 	row->cmdline = cmdline ? xstrdup(cmdline) : NULL;
@@ -281,6 +288,10 @@ vm_spec_check(struct host *h, struct vm_row *row, struct err *err)
 		    row->name);
 	if ((r = check_file("kernel", row->kernel, err)) < 0 ||
 	    (r = check_file("initrd", row->initrd, err)) < 0)
+		return r;
+	if (!row->machine)
+		row->machine = xstrdup(host_default_machine(h));
+	else if ((r = host_check_machine(h, row->machine, "the vm", err)) < 0)
 		return r;
 	if (host_memory_mib(&total, &avail) == 0 && row->memory_mib > total)
 		return err_set(err, -ENOMEM, "memory %llu MiB is more than "

@@ -29,7 +29,7 @@ job=$(t h1 job list --json | jq -c '[.jobs[] | select(.type=="vm.move")][0]')
 check "the source saw the move not converging and escalated" \
     bash -c "$LAB_SH tern h1 events | grep -q 'is not converging'"
 check "the escalation raised the throttle and the downtime limit" \
-    jq -e '.details.escalation >= 1 and .details.downtime_limit_ms > 300' <<<"$job"
+    jq -e '.details.escalation >= 1 and .details.downtime_limit_ms > 100' <<<"$job"
 if [ $rc = 0 ]; then
 	ok "the throttled move converged and finished ($out)"
 else

@@ -161,6 +161,10 @@ check "one set of files, the one QEMU has open" one_set g1
 check "no old file left in local, no .partial" bash -c "[ -z \"\$(ls $POOL | grep '^g1-')\" ] && ! find $TERN_LAB -name '*.partial' | grep -q ."
 check "the writes go on" writes_go_on g1
 check "verifier after the live move" verify_vm g1
+# QEMU 8.2+: the bulk copy ran in background mode, then each mirror went
+# write-blocking (block-job-change) before the switch.
+check_eq "each disk's mirror went write-blocking before the switch" \
+    "$(t h1 events --vm g1 | grep -c 'in sync after its background copy: switching it to write-blocking')" 2
 check "the job reported bytes, a rate and what it copied" bash -c \
     "$LAB_SH tern h1 job list --vm g1 --json | jq -e '.jobs[0] | .state == \"succeeded\" and .progress.unit == \"bytes\" and .progress.total > 0 and .details.copied_bytes > 0 and .details.total_ms >= 0'"
 

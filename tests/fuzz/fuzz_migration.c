@@ -17,6 +17,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct host h;
+static char *machines[] = { "pc-q35-10.0", "pc-q35-7.2", NULL };
 static char pool[128];
 static char dir[] = "/tmp/tern-fuzz-migration-XXXXXX";
 
@@ -59,6 +60,8 @@ setup(void)
 		abort();
 	h.cfg.name = "fuzz";
 	snprintf(h.qemu_version, sizeof(h.qemu_version), "7.2.22");
+	h.machines = machines;
+	h.n_machines = 2;
 }
 
 int

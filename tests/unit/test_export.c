@@ -106,6 +106,8 @@ test_parse_good(void)
 	ASSERT_STREQ(m->services, "{\"heartbeat\":false}");
 	ASSERT_STREQ(m->kvp, "{\"role\":\"web\"}");
 	ASSERT_STREQ(m->state.file, "state");
+	/* A file from before the machine type was the VM's names none. */
+	ASSERT_STREQ(m->machine, "pc-q35-7.2");
 	export_manifest_free(m);
 }
 
@@ -235,6 +237,9 @@ test_refuse_values(void)
 	ASSERT_EQ(parse_edit("kernel", NULL, json_null(), msg, sizeof(msg)),
 	    -EINVAL);
 	ASSERT_CONTAINS(msg, "initrd and cmdline need a kernel");
+	ASSERT_EQ(parse_edit("machine", NULL, json_string("q35,accel=kvm"),
+	    msg, sizeof(msg)), -EINVAL);
+	ASSERT_CONTAINS(msg, "not a QEMU machine type name");
 }
 
 static void

@@ -17,6 +17,8 @@
 static char dir[] = "/tmp/tern-test-migrate-XXXXXX";
 static struct store *st;
 static struct host hs, hd;	/* source and destination, one store */
+static char *machines_src[] = { "pc-q35-10.0", "pc-q35-7.2", NULL };
+static char *machines_dest[] = { "pc-q35-7.2", NULL };
 static char pool[256];
 static const struct wire_opts live = { .running = true };
 static const struct wire_opts cold = { 0 };
@@ -43,12 +45,15 @@ fixture(void)
 		h->store = st;
 		h->cfg.name = i ? "h2" : "h1";
 		snprintf(h->qemu_version, sizeof(h->qemu_version), "7.2.22");
+		h->machines = i ? machines_dest : machines_src;
+		h->n_machines = i ? 1 : 2;
 	}
 	if (file_write_atomic("/tmp/tern-test-migrate-disk", "", 0, 0600) < 0)
 		abort();
 }
 
-/* A VM row on the source with two disks in the pool and one NIC. */
+/* A VM row on the source with two disks in the pool and one NIC, on the
+ * machine type both hosts offer. */
 static struct vm_row *
 make_row(const char *name)
 {
@@ -58,6 +63,7 @@ make_row(const char *name)
 	r->name = xstrdup(name);
 	r->cpus = 2;
 	r->memory_mib = 64;
+	r->machine = xstrdup("pc-q35-7.2");
 	r->state = xstrdup("running");
 	r->n_disks = 2;
 	r->disks = xzalloc(2 * sizeof(*r->disks));
@@ -170,8 +176,13 @@ test_refusals(void)
 	json_object_set_new(c, "accel", json_string("kvm"));
 	refused("cpu model", c, -EINVAL, "CPU model 'host'");
 	c = json_deep_copy(o);
-	json_object_set_new(c, "qemu_version", json_string("9.2.0"));
-	refused("newer qemu", c, -EINVAL, "older than");
+	json_object_set_new(c, "machine", json_string("pc-q35-10.0"));
+	refused("machine type the destination lacks", c, -ENOTSUP,
+	    "needs machine type 'pc-q35-10.0', which QEMU 7.2.22 on host h2 "
+	    "does not offer");
+	c = json_deep_copy(o);
+	json_object_set_new(c, "machine", json_string("pc,accel=kvm"));
+	refused("malformed machine type", c, -EINVAL, "malformed machine");
 	c = json_deep_copy(o);
 	json_array_append(json_object_get(c, "disks"), json_array_get(
 	    json_object_get(c, "disks"), 1));
@@ -233,10 +244,13 @@ test_link(void)
 {
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 
-	ASSERT_EQ(link_channels(0), 1);
-	ASSERT_EQ(link_channels(500ULL << 20), 1);
-	ASSERT_EQ(link_channels(3ULL << 30), cpus < 3 ? cpus : 3);
-	ASSERT_TRUE(link_channels(100ULL << 30) <= 4);
+	ASSERT_EQ(link_channels(0, false), 1);
+	ASSERT_EQ(link_channels(500ULL << 20, false), 1);
+	ASSERT_EQ(link_channels(3ULL << 30, false), cpus < 3 ? cpus : 3);
+	ASSERT_TRUE(link_channels(100ULL << 30, false) <= 4);
+	/* Encrypted: a channel per core (up to 4), whatever the link. */
+	ASSERT_EQ(link_channels(0, true), cpus < 4 ? cpus : 4);
+	ASSERT_EQ(link_channels(500ULL << 20, true), cpus < 4 ? cpus : 4);
 	ASSERT_EQ(link_auto_slots(0), 1);
 	ASSERT_EQ(link_auto_slots(50ULL << 20), 1);
 	ASSERT_EQ(link_auto_slots(250ULL << 20), cpus < 2 ? cpus : 2);
@@ -250,6 +264,61 @@ test_link(void)
 	ASSERT_STREQ(b, "fd00::1");
 }
 
+/* The version and machine-type parsers ternd reads its QEMU with. */
+static void
+test_qemu_facts(void)
+{
+	static const char help[] = "Supported machines are:\n"
+	    "pc-q35-9.2           Standard PC (Q35 + ICH9, 2009)\n"
+	    "pc-q35-7.2           Standard PC (Q35 + ICH9, 2009)\n"
+	    "pc-q35-4.0.1         Standard PC (Q35 + ICH9, 2009) (deprecated)\n"
+	    "pc-i440fx-10.0       Standard PC (i440FX + PIIX, 1996)\n"
+	    "q35                  Standard PC (Q35 + ICH9, 2009) (alias of "
+	    "pc-q35-10.0)\n"
+	    "pc-q35-10.0          Standard PC (Q35 + ICH9, 2009)\n"
+	    "pc-q35-2.12          Standard PC (Q35 + ICH9, 2009) (deprecated)\n"
+	    "none                 empty machine";
+	struct host h = { 0 };
+	int major = 0, minor = 0;
+	char **m = NULL;
+
+	ASSERT_EQ(host_parse_qemu_version("10.0.2", &major, &minor), 0);
+	ASSERT_EQ(major, 10);
+	ASSERT_EQ(minor, 0);
+	ASSERT_EQ(host_parse_qemu_version("7.2.22", &major, &minor), 0);
+	ASSERT_EQ(major * 100 + minor, 702);
+	ASSERT_EQ(host_parse_qemu_version("unknown", &major, &minor), -EINVAL);
+	ASSERT_EQ(host_parse_qemu_version("9", &major, &minor), -EINVAL);
+	h.qemu_major = 9;
+	h.qemu_minor = 1;
+	ASSERT_TRUE(host_qemu_at_least(&h, 9, 0));
+	ASSERT_TRUE(host_qemu_at_least(&h, 9, 1));
+	ASSERT_TRUE(!host_qemu_at_least(&h, 9, 2));
+	ASSERT_TRUE(!host_qemu_at_least(&h, 10, 0));
+	ASSERT_TRUE(host_qemu_at_least(&h, 7, 2));
+	/* Newest first, numerically (10.0 above 9.2, 2.12 last). */
+	ASSERT_EQ(host_parse_machines(help, &m), 4);
+	ASSERT_STREQ(m[0], "pc-q35-10.0");
+	ASSERT_STREQ(m[1], "pc-q35-9.2");
+	ASSERT_STREQ(m[2], "pc-q35-7.2");
+	ASSERT_STREQ(m[3], "pc-q35-2.12");
+	ASSERT_TRUE(m[4] == NULL);
+	h.machines = m;
+	h.n_machines = 4;
+	ASSERT_STREQ(host_default_machine(&h), "pc-q35-10.0");
+	ASSERT_TRUE(host_has_machine(&h, "pc-q35-7.2"));
+	ASSERT_TRUE(!host_has_machine(&h, "q35"));
+	ASSERT_TRUE(host_machine_name_ok("pc-q35-10.0"));
+	ASSERT_TRUE(!host_machine_name_ok("pc,accel=kvm"));
+	ASSERT_TRUE(!host_machine_name_ok("-S"));
+	ASSERT_TRUE(!host_machine_name_ok(""));
+	for (size_t i = 0; i < 4; i++)
+		free(m[i]);
+	free(m);
+	ASSERT_EQ(host_parse_machines("", &m), 0);
+	ASSERT_EQ(host_parse_machines(NULL, &m), 0);
+}
+
 int
 main(void)
 {
@@ -261,6 +330,7 @@ main(void)
 	RUN_TEST(test_cpu_compat);
 	RUN_TEST(test_outside_pool);
 	RUN_TEST(test_link);
+	RUN_TEST(test_qemu_facts);
 	store_close(st);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s /tmp/tern-test-migrate-disk",
 	    dir);

@@ -1313,8 +1313,8 @@ test_real_qemu(void)
 	ASSERT_EQ(r[0].code, 0);
 	ASSERT_TRUE(json_is_string(json_object_get(r[0].ret, "status")));
 	ASSERT_EQ(r[1].code, 0);
-	ASSERT_EQ(json_integer_value(json_object_get(json_object_get(r[1].ret,
-	    "qemu"), "major")), 7);
+	ASSERT_TRUE(json_integer_value(json_object_get(json_object_get(
+	    r[1].ret, "qemu"), "major")) >= 7);	/* tern needs 7.2+ */
 	ASSERT_EQ(r[2].code, -EIO);
 	ASSERT_TRUE(qmp_err_is_class(&r[2].err, "CommandNotFound"));
 	ASSERT_STREQ(qmp_err_desc(&r[2].err),

@@ -53,6 +53,7 @@ make_vm(const char *name, const char *disk, const char *mac)
 	vm->name = xstrdup(name);
 	vm->cpus = 1;
 	vm->memory_mib = 128;
+	vm->machine = xstrdup("pc-q35-10.0");
 	vm->state = xstrdup("off");
 	vm->n_disks = 1;
 	vm->disks = xzalloc(sizeof(*vm->disks));
@@ -89,6 +90,7 @@ test_vm_rows(void)
 	ASSERT_STREQ(all[0]->name, "a");
 	ASSERT_STREQ(all[0]->state, "running");
 	ASSERT_EQ(all[0]->pid, 42);
+	ASSERT_STREQ(all[0]->machine, "pc-q35-10.0");
 	ASSERT_EQ(all[0]->n_disks, 1);
 	ASSERT_EQ(all[0]->disks[0].owned, 1);
 	ASSERT_STREQ(all[0]->nics[0].mac, "52:54:00:00:00:01");
@@ -190,6 +192,8 @@ test_migrates_v1_file(void)
 	ASSERT_EQ(n, 1);
 	ASSERT_STREQ(all[0]->name, "old");
 	ASSERT_TRUE(all[0]->state_file == NULL);
+	/* VMs made before the machine type was theirs ran pc-q35-7.2. */
+	ASSERT_STREQ(all[0]->machine, "pc-q35-7.2");
 	vm_row_free(all[0]);
 	free(all);
 	store_close(st);
