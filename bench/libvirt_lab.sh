@@ -38,7 +38,7 @@
 # (which this machine does not have): libvirtd.conf names the server's,
 # the qemu+tls URI's pkipath= the client's, qemu.conf QEMU's.
 #
-# Guest equivalence with ternd's (src/vm/qemu.c): pc-q35-7.2, -cpu max
+# Guest equivalence with ternd's (src/vm/qemu.c): LIBVIRT_MACHINE, -cpu max
 # (<cpu mode='maximum'/>), TCG, 1 vCPU, qcow2 on virtio-blk with threads
 # AIO and the host page cache (cache='writeback'), kernel/initrd/cmdline,
 # serial console to a file, a guest-agent channel, no NIC, no balloon,
@@ -65,6 +65,9 @@ LIBVIRT_READY_TIMEOUT=${LIBVIRT_READY_TIMEOUT:-60}	# s, daemon answers
 LIBVIRT_MIGRATE_TIMEOUT=${LIBVIRT_MIGRATE_TIMEOUT:-120}	# s, then aborted
 LIBVIRT_COPY_TIMEOUT=${LIBVIRT_COPY_TIMEOUT:-600}	# s, blockcopy
 LIBVIRT_MIG_PORT=${LIBVIRT_MIG_PORT:-49152}	# QEMU migration/NBD ports
+# The guest's machine type; the benches pass the one tern gave its VM
+# (`tern vm show --json` .machine); q35 is libvirt's newest pc-q35.
+LIBVIRT_MACHINE=${LIBVIRT_MACHINE:-q35}
 
 lv_die() { printf 'libvirt_lab: %s\n' "$*" >&2; return 1; }
 lv_log() { printf 'libvirt_lab: %s\n' "$*" >&2; }
@@ -277,7 +280,7 @@ libvirt_guest_xml() {
   <memory unit='MiB'>$mem</memory>
   <vcpu>1</vcpu>
   <os>
-    <type arch='x86_64' machine='pc-q35-7.2'>hvm</type>
+    <type arch='x86_64' machine='$LIBVIRT_MACHINE'>hvm</type>
     <kernel>$(lv_xml <<<"$kernel")</kernel>
     <initrd>$(lv_xml <<<"$initrd")</initrd>
     <cmdline>$(lv_xml <<<"$cmdline")</cmdline>
@@ -499,7 +502,7 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
 	cmd=${1:?usage: libvirt_lab.sh COMMAND ARGS (see its header)}
 	shift
 	case $cmd in
-	up | down) "libvirt_$cmd" "$@" ;;
+	up | down | install | guest_xml) "libvirt_$cmd" "$@" ;;
 	*) declare -F "libvirt_$cmd" >/dev/null ||
 	    { echo "libvirt_lab.sh: unknown command $cmd" >&2; exit 2; }
 	   lv_lab; "libvirt_$cmd" "$@" ;;
