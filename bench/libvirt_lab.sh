@@ -147,6 +147,8 @@ lv_config() {
 	cp "$d/pki/client-key.pem" "$d/pki/client/clientkey.pem"
 	cp "$ca/ca-cert.pem" "$d/pki/qemu/ca-cert.pem"
 	cp "$d/pki"/{server,client}-{cert,key}.pem "$d/pki/qemu/"
+	local loglevel=3
+	[ -z "${LIBVIRT_LOG_FILTERS:-}" ] || loglevel=1
 	cat >"$d/etc/libvirtd.conf" <<EOF
 # written by bench/libvirt_lab.sh for $h
 listen_tls = 1
@@ -159,8 +161,11 @@ auth_tls = "none"
 auth_unix_rw = "none"
 auth_unix_ro = "none"
 unix_sock_group = "root"
-log_outputs = "3:file:/var/log/libvirt/libvirtd.log"
+log_outputs = "$loglevel:file:/var/log/libvirt/libvirtd.log"
 EOF
+	# LIBVIRT_LOG_FILTERS, e.g. "1:qemu.qemu_monitor": those debug logs
+	[ -z "${LIBVIRT_LOG_FILTERS:-}" ] ||
+	    echo "log_filters = \"$LIBVIRT_LOG_FILTERS 3:*\"" >>"$d/etc/libvirtd.conf"
 	cat >"$d/etc/qemu.conf" <<EOF
 # written by bench/libvirt_lab.sh for $h
 user = "root"
@@ -338,29 +343,28 @@ lv_disks() {
 	    awk '$1 == "file" && $2 == "disk" {print $3, $4}'
 }
 
-# lv_jobinfo HOST NAME: the completed job's stats as a JSON object
-# (`virsh domjobinfo --completed`: "Time elapsed: 1234 ms" -> the
-# field time_elapsed_ms).
+# lv_jobinfo HOST NAME: the completed job's raw stats (`virsh domjobinfo
+# --completed --rawstats`: "name: value" lines, times in ms, sizes in
+# bytes) as a JSON object: {"time_elapsed": 1484, "downtime": 162, ...}.
 lv_jobinfo() {
-	libvirt_virsh "$1" domjobinfo "$2" --completed 2>/dev/null |
-	    awk -F: 'NF >= 2 { k = tolower($1); gsub(/[^a-z0-9]+/, "_", k)
-		sub(/_$/, "", k); v = $2; sub(/^ +/, "", v)
-		n = split(v, a, " "); u = (n > 1) ? "_" tolower(a[2]) : ""
-		if (a[1] ~ /^-?[0-9.]+$/) printf "%s\"%s%s\":%s", s, k, u, a[1]
-		else { sub(/ +$/, "", v); printf "%s\"%s\":\"%s\"", s, k, v }; s = "," }
+	libvirt_virsh "$1" domjobinfo "$2" --completed --rawstats 2>/dev/null |
+	    awk '/^[a-z_]+: / { k = $1; sub(/:$/, "", k); v = $2
+		if (v ~ /^-?[0-9]+(\.[0-9]+)?$/) printf "%s\"%s\":%s", s, k, v
+		else printf "%s\"%s\":\"%s\"", s, k, v; s = "," }
 		BEGIN { printf "{" } END { print "}" }'
 }
 
-# libvirt_migrate SRC DST NAME [--copy-storage-all]: one JSON line.
-# total_ms: libvirt's "Time elapsed" (the source's job, start to
-# finish), downtime_ms its "Total downtime" (source paused .. destination
-# running, wall clock), both as the destination reports them for the
-# completed incoming job; wall_ms: the virsh command; bytes: memory sent;
-# disk_bytes: the destination images' allocation after a copy (libvirt's
-# destination reports no disk figures).  Shared-nothing:
-# the disks must be in SRC's lab pool dir; the same-sized empty images
-# are created in DST's (libvirt copies into existing images only), the
-# domain XML for DST names them, and after success SRC's are removed.
+# libvirt_migrate SRC DST NAME [--copy-storage-all]: one JSON line, from
+# the completed incoming job on DST (domjobinfo --completed --rawstats):
+# total_ms its time_elapsed ("Time elapsed": the source's job, start to
+# finish), downtime_ms its downtime ("Total downtime": source paused ..
+# destination running, wall clock), bytes its memory_processed, passes
+# its memory_iteration; wall_ms: the virsh command; disk_bytes: DST's
+# images' allocation after a copy (DST reports no disk figures); jobinfo:
+# all of them.  Shared-nothing: the disks must be in SRC's lab pool dir;
+# the same-sized empty images are created in DST's (libvirt copies into
+# existing images only), the domain XML for DST names them, and after
+# success SRC's are removed.
 libvirt_migrate() {
 	local src=$1 dst=$2 name=$3 copy=${4:-} t0 t1 pid rc=0 info
 	local -a extra=(--unsafe)
@@ -418,11 +422,9 @@ libvirt_migrate() {
 		done
 	fi
 	jq -c --argjson w $((t1 - t0)) --argjson db "$disk_bytes" '{ok: true,
-	    disk_bytes: $db,
-	    total_ms: .time_elapsed_ms, downtime_ms: .total_downtime_ms,
-	    wall_ms: $w, bytes: ((.data_processed_mib // 0) * 1048576),
-	    memory_bytes: ((.memory_processed_mib // 0) * 1048576),
-	    file_bytes: ((.file_processed_mib // 0) * 1048576), jobinfo: .}' \
+	    total_ms: .time_elapsed, downtime_ms: .downtime, wall_ms: $w,
+	    bytes: .memory_processed, passes: .memory_iteration,
+	    disk_bytes: $db, jobinfo: .}' \
 	    <<<"$info"
 }
 
