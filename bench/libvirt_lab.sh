@@ -26,9 +26,9 @@
 # Why a private mount namespace per daemon: a libvirtd running as root
 # (the only one that serves qemu:///system, and so migration between
 # hosts) takes every path from build time: /etc/libvirt, /run/libvirt,
-# /var/{lib,cache,log}/libvirt.  libvirt 9.0 honours XDG_* and
-# LIBVIRT_* directory variables only for unprivileged session daemons
-# (and the embedded driver, which has no daemon to migrate to).  Two
+# /var/{lib,cache,log}/libvirt.  libvirt 9.0 reads XDG_* only for
+# unprivileged session daemons, and the embedded driver (qemu:///embed,
+# a root= of its own) has no daemon to migrate to.  Two
 # daemons on one machine would share their sockets, pid files, domain
 # state and capability cache.  So each libvirtd runs under
 # `ip netns exec NS unshare -m`, with LABDIR/libvirt-hI/{etc,run,var}
@@ -42,8 +42,8 @@
 # (<cpu mode='maximum'/>), TCG, 1 vCPU, qcow2 on virtio-blk with threads
 # AIO and the host page cache (cache='writeback'), kernel/initrd/cmdline,
 # serial console to a file, a guest-agent channel, no NIC, no balloon,
-# no USB, no display.  libvirt adds its own defaults: ACPI on (as QEMU's;
-# without <acpi/> libvirt 9.0 passes -no-acpi, which QEMU 9 removed).
+# no USB, no display.  <acpi/> as QEMU's default: without it libvirt
+# 9.0 passes -no-acpi, which QEMU 10 rejects ("invalid option").
 #
 # Migration as an operator runs it: `virsh migrate --live --p2p --tls`;
 # libvirt's defaults (bandwidth unlimited, QEMU's 300 ms downtime limit,
