@@ -5,7 +5,9 @@
 # namespaces), then RUNS moves back and forth h1<->h2 of an idle guest and
 # of a guest dirtying DIRTY_MIB of non-zero memory, with migration
 # encryption on and off, each next to the same guest migrated the plain
-# QEMU way (QEMU's defaults, as a naive tool would: plain_qemu_migrate.py).
+# QEMU way (QEMU's defaults, as a naive tool would: plain_qemu_migrate.py)
+# and with libvirt 9.0, as an operator would (`virsh migrate --live --p2p
+# --tls`, bench/libvirt_lab.sh; LIBVIRT=0 skips it).
 # Reports total time, downtime p50/p99, bytes sent, and the rate of the
 # stream against the measured link.  Reports; never fails on a number.
 set -euo pipefail
@@ -13,7 +15,9 @@ REPO=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$REPO/build}
 GUEST=${TERN_GUEST:-$BUILD/guest}
 export TERND=$BUILD/src/daemon/ternd TERN=$BUILD/src/cli/tern
-export TERN_LAB=/tmp/tern-bench-migrate TERN_LAB_ID=bm LAB_NET=131
+# BENCH_LAB, BENCH_LAB_ID, BENCH_LAB_NET: another lab dir, id and net
+export TERN_LAB=${BENCH_LAB:-/tmp/tern-bench-migrate} \
+    TERN_LAB_ID=${BENCH_LAB_ID:-bm} LAB_NET=${BENCH_LAB_NET:-131}
 LAB=$REPO/tests/lab/lab.sh
 RUNS=${BENCH_RUNS:-20}		# moves per scenario
 DIRTY_RATE=${DIRTY_RATE:-100}	# MiB/s the dirtier rewrites
@@ -23,6 +27,10 @@ PLAIN_TIMEOUT=${PLAIN_TIMEOUT:-120}	# a plain migration still going: cancelled
 LIVE_WAIT=${LIVE_WAIT:-20}	# s for the guest agent to answer after a move
 LINK_RUNS=${LINK_RUNS:-3}
 LINK_MIB=${LINK_MIB:-1024}	# per raw TCP stream
+LIBVIRT=${LIBVIRT:-1}		# 0: no libvirt rows
+. "$REPO/bench/libvirt_lab.sh"
+# shellcheck disable=SC2034  # read by libvirt_migrate
+LIBVIRT_MIGRATE_TIMEOUT=$PLAIN_TIMEOUT
 # MIGRATION_MEMORY: ternd's migration-memory (unset: auto, which under TCG
 # with QEMU 7.2 copies memory with the VM paused; live measures the live
 # copy, with the lost writes QEMU 7.2 has under TCG)
@@ -38,6 +46,7 @@ cleanup() {
 	for f in "$TERN_LAB"/plain-*/*.pid; do
 		if [ -f "$f" ]; then kill -9 "$(cat "$f")" 2>/dev/null || true; fi
 	done
+	libvirt_down "$TERN_LAB" || true
 	"$LAB" down >/dev/null 2>&1 || "$LAB" down >&2 || true
 	if [ -n "${BENCH_KEEP:-}" ]; then
 		mkdir -p "$BENCH_KEEP" && cp -a "$work"/. "$BENCH_KEEP"/
@@ -52,6 +61,7 @@ for f in vmlinuz initrd.img; do
 	[ -f "$GUEST/$f" ] || { echo "no $GUEST/$f: build the test guest" \
 	    "(bash tests/guest/build.sh $GUEST)" >&2; exit 1; }
 done
+[ "$LIBVIRT" = 0 ] || libvirt_install
 [ -f "$TERN_LAB/lab.env" ] && "$LAB" down >/dev/null 2>&1
 mem_conf() { [ -z "${MIGRATION_MEMORY:-}" ] ||
 	echo "migration-memory = $MIGRATION_MEMORY"; }
@@ -235,12 +245,90 @@ floor=(--machine "$machine" --uncapped --multifd 2 --tls
 plain_scenario idle-floor 512 "$idle_wl" "${floor[@]}"
 plain_scenario dirty-floor 768 "$dirty_wl" --ready "TERN-DIRTY start" \
     --alive-check "${floor[@]}"
+
+# ---- 4. libvirt 9.0, the same guest between the same namespaces ----
+# libvirt_scenario KEY NAME MEMORY_MIB WORKLOAD: RUNS `virsh migrate
+# --live --p2p --tls --unsafe` back and forth on the shared pool, one JSON
+# line each in $work/KEY.jsonl (libvirt_migrate's, plus oops, alive,
+# passes), the guest checked and restarted as tern's is.
+libvirt_scenario() {
+	local key=$1 name=$2 mem=$3 wl=$4 at=h1 mark j oops live n con d
+	local xml=$TERN_LAB/libvirt/$name.xml
+	mark="TERN-GUEST-READY"
+	[ "$wl" = idle ] || mark="TERN-DIRTY start"
+	con=$TERN_LAB/libvirt/$name.console
+	lv_count() { grep -a -c -E "$1" "$con" 2>/dev/null || true; }
+	lv_ready() {
+		local deadline=$((SECONDS + 180))
+		until [ "$(lv_count "$mark")" -gt "$1" ]; do
+			[ $SECONDS -lt $deadline ] || return 1
+			sleep 0.5
+		done
+		sleep "$SETTLE"
+	}
+	lv_live() {
+		local deadline=$((SECONDS + LIVE_WAIT))
+		until libvirt_alive "$1" "$name"; do
+			[ $SECONDS -lt $deadline ] || return 1
+			sleep 0.5
+		done
+	}
+	for d in vda:256M vdb:64M; do
+		qemu-img create -q -f qcow2 \
+		    "$LAB_SHARED_POOL/$name-${d%:*}.qcow2" "${d#*:}"
+	done
+	libvirt_define_guest h1 "$name" "$GUEST/vmlinuz" "$GUEST/initrd.img" \
+	    "console=ttyS0 quiet tern.hostname=$name tern.workload=$wl" \
+	    "$LAB_SHARED_POOL/$name-vda.qcow2,$LAB_SHARED_POOL/$name-vdb.qcow2" \
+	    "$mem"
+	lv_ready 0 || { echo "$name: guest not ready" >&2; return 1; }
+	lv_live h1 || { echo "$name: no guest agent" >&2; return 1; }
+	: >"$work/$key.jsonl"
+	for _ in $(seq "$RUNS"); do
+		oops=$(lv_count "$OOPS")
+		j=$(libvirt_migrate "$at" "$(other "$at")" "$name")
+		[ "$(jq -r .ok <<<"$j")" = true ] && at=$(other "$at")
+		live=true
+		lv_live "$at" || live=false
+		sleep "$SETTLE"
+		oops=$(( $(lv_count "$OOPS") - oops ))
+		jq -c --argjson oops "$oops" --argjson alive "$live" \
+		    '. + {oops: $oops, alive: $alive, channels: 1,
+		    stream_ms: .total_ms}' \
+		    <<<"$j" >>"$work/$key.jsonl"
+		if [ "$oops" -gt 0 ] || ! $live; then
+			n=$(lv_count "$mark")
+			libvirt_virsh "$at" destroy "$name" >/dev/null
+			libvirt_virsh "$at" create "$xml" >/dev/null
+			lv_ready "$n" && lv_live "$at" ||
+			    { echo "$name: no guest after restart" >&2; return 1; }
+		fi
+	done
+	libvirt_virsh "$at" destroy "$name" >/dev/null
+	rm -f "$LAB_SHARED_POOL/$name"-vd?.qcow2
+}
+lv_skipped=""
+if [ "$LIBVIRT" != 0 ]; then
+	# The machine type tern gives a VM on this host (its newest pc-q35).
+	LIBVIRT_MACHINE=$(t h1 host info --json | jq -r '.machines[0] // "q35"')
+	libvirt_up "$TERN_LAB" h1 h2
+	for s in "idle-libvirt lv-idle 512 $idle_wl" \
+	    "dirty-libvirt lv-dirty 768 $dirty_wl"; do
+		# In the background, so that a failure stops only this one.
+		# shellcheck disable=SC2086
+		libvirt_scenario $s & wait $! ||
+		    lv_skipped+="${lv_skipped:+; }libvirt ${s%% *} stopped early"
+		[ -f "$work/${s%% *}.jsonl" ] || : >"$work/${s%% *}.jsonl"
+	done
+	libvirt_down "$TERN_LAB"
+fi
+
 dirty_calc=$(jq -r 'select(.kind == "dirty-rate") | .dirty_rate_mb_s' \
     "$work/dirty-plain.all")
 skipped=$(jq -r 'select(.kind == "skipped") | "\(.runs) plain runs " +
     "skipped: \(.why)"' "$work"/*-plain.all)
 
-# ---- 4. the table ----
+# ---- 5. the table ----
 # col KEY JQ P: the P-th percentile of JQ over KEY's completed runs
 col() { jq -r "select(.ok) | try ($2 // empty) catch empty" \
     "$work/$1.jsonl" | pct "$3"; }
@@ -279,10 +367,12 @@ row idle-on "tern, TLS"
 row idle-off "tern, no TLS"
 row idle-plain "plain QEMU"
 row idle-floor "QEMU uncapped,TLS"
+[ "$LIBVIRT" = 0 ] || row idle-libvirt "libvirt, TLS"
 row dirty-on "tern, TLS"
 row dirty-off "tern, no TLS"
 row dirty-plain "plain QEMU"
 row dirty-floor "QEMU uncapped,TLS"
+[ "$LIBVIRT" = 0 ] || row dirty-libvirt "libvirt, TLS"
 cat <<EOF
 # total: tern's job (check .. source QEMU gone); plain: destination spawned ..
 #   source QEMU gone.  downtime: source STOP -> destination running, wall
@@ -300,10 +390,26 @@ cat <<EOF
 #   TLS with a pre-shared key and without ChaCha20 (tern's choice on a
 #   CPU with AES instructions), downtime-limit 300 ms.
 EOF
+[ "$LIBVIRT" = 0 ] || cat <<EOF
+# libvirt $(libvirtd --version | awk '{print $NF}'): virsh migrate --live --p2p --tls --unsafe (the
+#   shared pool is a local directory), libvirt's defaults (no bandwidth cap,
+#   QEMU's 300 ms downtime limit, no multifd, no auto-converge), machine
+#   $LIBVIRT_MACHINE.  total: libvirt's "Time elapsed", downtime: its "Total
+#   downtime" (source paused -> destination running, wall clock), both
+#   from the destination's completed job (domjobinfo --completed); MiB/s
+#   over that total; libvirt reports no QEMU downtime; crash: an oops, or
+#   no guest-agent answer within ${LIVE_WAIT}s.  virsh migrate's own wall
+#   time, p50: idle $(jq -r 'select(.ok) | .wall_ms' "$work/idle-libvirt.jsonl" | pct 50) ms, dirty $(jq -r 'select(.ok) | .wall_ms' "$work/dirty-libvirt.jsonl" | pct 50) ms.  Runs not done after
+#   ${PLAIN_TIMEOUT}s are aborted (virsh domjobabort) and do not count.
+EOF
 echo "# load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 [ -z "$skipped" ] || echo "# $skipped"
+[ -z "$lv_skipped" ] || echo "# $lv_skipped"
+lv_keys=""
+[ "$LIBVIRT" = 0 ] || lv_keys="idle-libvirt dirty-libvirt"
+# shellcheck disable=SC2086
 for key in idle-on dirty-on idle-off dirty-off idle-plain dirty-plain \
-    idle-floor dirty-floor; do
+    idle-floor dirty-floor $lv_keys; do
 	jq -r 'select(.ok | not) | "# failed: '"$key"' run: \(.error //
 	    "?")"' "$work/$key.jsonl"
 done | sort | uniq -c | sed -E 's/^ *([0-9]+) # (.*)/# \2 (x\1)/'
