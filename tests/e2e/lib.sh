@@ -266,7 +266,8 @@ memcheck_check() {
 memcheck_intact() { memcheck_mark "$1"; memcheck_check "$@"; }
 
 # qemu_count UUID: QEMU processes running that VM.
-qemu_count() { pgrep -f -- "^qemu-system-x86_64 .*-uuid $1" | wc -l; }
+# (pgrep finds none: exit 1, which pipefail would pass on and set -e act on)
+qemu_count() { pgrep -f -- "^qemu-system-x86_64 .*-uuid $1" | wc -l || true; }
 
 e2e_finish() {
 	echo "$E2E_PASS passed, $E2E_FAIL failed"
