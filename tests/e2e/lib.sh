@@ -218,28 +218,56 @@ mc_consoles() {
 	cat "$(labenv H1_STATE_DIR)/vms/$1/console.log" \
 	    "$(labenv H2_STATE_DIR)/vms/$1/console.log" 2>/dev/null || true
 }
+# memcheck_ns UUID: n of every complete TERN-MEMCHECK-OK line (a line cut
+# mid-number by a log read during a write has no " fails=" yet).
+memcheck_ns() {
+	mc_consoles "$1" | grep -ao 'TERN-MEMCHECK-OK n=[0-9]* fails=' |
+	    sed 's/.*n=//; s/ .*//' || true
+}
 # memcheck_passes UUID: the highest TERN-MEMCHECK-OK n= (0 if none).
 memcheck_passes() {
-	mc_consoles "$1" | grep -ao 'TERN-MEMCHECK-OK n=[0-9]*' |
-	    sed 's/.*n=//' | sort -n | tail -n 1 | grep . || echo 0
+	memcheck_ns "$1" | sort -n | tail -n 1 | grep . || echo 0
 }
 # memcheck_fails UUID: TERN-MEMCHECK-FAIL lines so far.
 memcheck_fails() { mc_consoles "$1" | grep -ac TERN-MEMCHECK-FAIL || true; }
-memcheck_beyond() { [ "$(memcheck_passes "$1")" -gt "$2" ]; }
-# memcheck_intact UUID [SECS]: no FAIL line, and a new pass completes
-# within SECS (30): the guest's memory is intact and it is still checking.
-memcheck_intact() {
-	local n0
-	n0=$(memcheck_passes "$1")
-	wait_for "${2:-30}" memcheck_beyond "$1" "$n0" || {
-		echo "memcheck: no new pass after $n0 in ${2:-30} s"; return 1; }
+# memcheck_covered UUID N0: every page was checked after the OK line n=N0
+# was logged.  The first line above N0 (n1) was printed later, so at most
+# n1 passes had ended by then; pass n1 + 2 began after that, so a line
+# with n >= n1 + 2 means a full pass ran wholly after the mark.
+memcheck_covered() {
+	memcheck_ns "$1" | awk -v n0="$2" '
+	    $1 > n0 && (n1 == "" || $1 < n1) { n1 = $1 }
+	    $1 > max { max = $1 }
+	    END { exit !(n1 != "" && max >= n1 + 2) }'
+}
+
+# memcheck_mark UUID: remember the highest OK n so far (MC_MARK).  Call it
+# once the move has returned (the source stopped): every OK line logged
+# after it was printed by the guest running on after the move.
+declare -A MC_MARK=()
+memcheck_mark() { MC_MARK[$1]=$(memcheck_passes "$1"); }
+# memcheck_check UUID [SECS]: true when no console of the VM has a
+# TERN-MEMCHECK-FAIL line and, within SECS (30), a full verification pass
+# ran after memcheck_mark; else says why on stdout and returns 1.  A
+# predicate, so a loop can count failures; wrap it in check for one.
+memcheck_check() {
+	local n0=${MC_MARK[$1]:-} secs=${2:-30}
+	[ -n "$n0" ] || { echo "memcheck_check $1 without memcheck_mark"; return 1; }
+	wait_for "$secs" memcheck_covered "$1" "$n0" || {
+		echo "memcheck: no full pass after n=$n0 in $secs s (highest n=$(memcheck_passes "$1"))"
+		return 1; }
 	[ "$(memcheck_fails "$1")" = 0 ] || {
+		echo "memcheck: $(memcheck_fails "$1") FAIL line(s):"
 		mc_consoles "$1" | grep -a TERN-MEMCHECK-FAIL | head -n 5
 		return 1; }
 }
+# memcheck_intact UUID [SECS]: memcheck_mark, then memcheck_check: the
+# guest's memory is intact now, and it is still checking.
+memcheck_intact() { memcheck_mark "$1"; memcheck_check "$@"; }
 
 # qemu_count UUID: QEMU processes running that VM.
-qemu_count() { pgrep -f -- "^qemu-system-x86_64 .*-uuid $1" | wc -l; }
+# (pgrep finds none: exit 1, which pipefail would pass on and set -e act on)
+qemu_count() { pgrep -f -- "^qemu-system-x86_64 .*-uuid $1" | wc -l || true; }
 
 e2e_finish() {
 	echo "$E2E_PASS passed, $E2E_FAIL failed"

@@ -194,6 +194,7 @@ check "one set of files, targets removed" one_set g1
 check "the queued move then ran" wait_for 30 phase_is tr succeeded/done
 check_eq "tr is in pool3" "$(t h1 vm show tr --json | jq -r '.disks[0].pool')" pool3
 check "the writes go on after the cancel" writes_go_on g1
+check "memcheck after the cancel: memory intact" memcheck_intact "$U"
 
 # ---- QEMU kill -9 during the mirror ----
 t h1 vm move-storage g1 --to pool2 --no-wait >/dev/null

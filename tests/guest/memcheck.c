@@ -6,18 +6,24 @@
  * checks every page, round and round, at about VERIFY_MIB_S MiB/s.
  *
  * Each page is a function of (page, generation): word i holds
- * base(page, gen) + i * STEP, never zero; the generation of every page is
- * kept in a separate table.  A page that arrived stale (an old
- * generation), torn or zeroed does not match.  On a mismatch it prints
- *   TERN-MEMCHECK-FAIL page=P want=GEN got=0xWORD word=I
- * (at most FAIL_PER_S lines a second), then rewrites that page so one
+ * base(page, gen) + i * STEP (low bit forced to 1, so never zero); the
+ * generation of every page is kept in a separate table.  A page that
+ * arrived stale (an old generation), torn or zeroed does not match.  The
+ * writer checks a page before it rewrites it, so no bad page is ever
+ * overwritten unseen.  On a mismatch it prints
+ *   TERN-MEMCHECK-FAIL page=P want=GEN got=WHAT word=I bad=K
+ * where WHAT is the generation the first bad word I belongs to (decoded,
+ * base() is invertible), page:Q/GEN for a word of another page, zero, or
+ * 0xWORD when it decodes to nothing, and K counts the bad words of the
+ * page (at most FAIL_PER_S lines a second), then rewrites that page so one
  * corruption is reported once.  Every OK_EVERY_NS it prints
  *   TERN-MEMCHECK-OK n=PASSES fails=F rewrites=R
  * where n counts complete verification passes over all pages (it only
  * grows; while the VM is paused it stops, and resumes after).
  *
  * SIGUSR1 corrupts one byte of one page behind the table's back: the next
- * pass must report it (the test that the check can fail).
+ * check of that page (the verifier's, or the writer's before a rewrite)
+ * must report it (the test that the check can fail).
  *
  * Usage: tern-memcheck [RATE_MIB_S [SIZE_MIB [VERIFY_MIB_S]]]
  *        (defaults 20, 64 and 64; RATE_MIB_S = 0: never rewrite)
@@ -40,7 +46,7 @@
 #define TICK_NS		10000000ull	/* 10 ms */
 #define MAX_CATCHUP_NS	1000000000ull	/* never burst more than 1 s */
 #define OK_EVERY_NS	2000000000ull
-#define FAIL_PER_S	20
+#define FAIL_PER_S	5
 
 static volatile sig_atomic_t corrupt_requested;
 
@@ -70,15 +76,68 @@ static void fill(uint64_t *p, uint64_t page, uint32_t gen)
 		p[i] = v | 1;
 }
 
-/* Index of the first word that does not match, or -1. */
-static int check(const uint64_t *p, uint64_t page, uint32_t gen)
+/* Index of the first word that does not match, or -1; *ret_bad: how many. */
+static int check(const uint64_t *p, uint64_t page, uint32_t gen,
+    unsigned int *ret_bad)
 {
 	uint64_t v = base_of(page, gen);
+	unsigned int bad = 0;
+	int first = -1;
 
 	for (unsigned int i = 0; i < WORDS; i++, v += STEP)
-		if (p[i] != (v | 1))
-			return (int)i;
-	return -1;
+		if (p[i] != (v | 1) && bad++ == 0)
+			first = (int)i;
+	*ret_bad = bad;
+	return first;
+}
+
+/* y = x ^ (x >> s), solved for x. */
+static uint64_t unxorshift(uint64_t y, unsigned int s)
+{
+	uint64_t x = y;
+
+	for (unsigned int i = 0; i < 64 / s + 1; i++)
+		x = y ^ (x >> s);
+	return x;
+}
+
+/* The inverse of odd a modulo 2^64 (Newton: each step doubles the bits). */
+static uint64_t inverse(uint64_t a)
+{
+	uint64_t x = a;
+
+	for (int i = 0; i < 6; i++)
+		x *= 2 - a * x;
+	return x;
+}
+
+/* What word w of page holds, in words: "GEN" when it is a word of this
+ * page at generation GEN, "page:Q/GEN" of another page, "zero", else the
+ * raw value.  The forced low bit leaves two candidates for the sum. */
+static void decode(char *buf, size_t len, uint64_t word, unsigned int w,
+    uint64_t page, uint64_t npages)
+{
+	if (word == 0) {
+		snprintf(buf, len, "zero");
+		return;
+	}
+	for (uint64_t low = 0; (word & 1) && low < 2; low++) {
+		uint64_t z = (word - low) - (uint64_t)w * STEP;
+
+		z = unxorshift(z, 31) * inverse(0x94d049bb133111ebull);
+		z = unxorshift(z, 27) * inverse(0xbf58476d1ce4e5b9ull);
+		z = unxorshift(z, 30) - 0x9e3779b97f4a7c15ull;
+		if ((z >> 32) == page) {
+			snprintf(buf, len, "%u", (uint32_t)z);
+			return;
+		}
+		if ((z >> 32) < npages) {
+			snprintf(buf, len, "page:%llu/%u",
+			    (unsigned long long)(z >> 32), (uint32_t)z);
+			return;
+		}
+	}
+	snprintf(buf, len, "0x%016llx", (unsigned long long)word);
 }
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -124,34 +183,45 @@ struct mc {
 	unsigned int fails_in_window;
 };
 
+/* Checks page pg against the table; a bad page is reported (rate-limited)
+ * and rewritten as the table says, so it is reported once. */
+static void check_page(struct mc *m, uint64_t pg, uint64_t now)
+{
+	uint64_t *p = (uint64_t *)(m->mem + pg * PAGE);
+	unsigned int bad;
+	int w = check(p, pg, m->gen[pg], &bad);
+	char got[48];
+
+	if (w < 0)
+		return;
+	m->fails++;
+	if (now - m->fail_window_ns >= 1000000000ull) {
+		m->fail_window_ns = now;
+		m->fails_in_window = 0;
+	}
+	if (m->fails_in_window++ < FAIL_PER_S) {
+		decode(got, sizeof(got), p[w], (unsigned int)w, pg, m->npages);
+		say("TERN-MEMCHECK-FAIL page=%llu want=%u got=%s word=%d "
+		    "bad=%u\n", (unsigned long long)pg, m->gen[pg], got, w, bad);
+	}
+	fill(p, pg, m->gen[pg]);
+}
+
 static void verify_one(struct mc *m, uint64_t now)
 {
-	uint64_t pg = m->vpage;
-	uint64_t *p = (uint64_t *)(m->mem + pg * PAGE);
-	int w = check(p, pg, m->gen[pg]);
-
-	if (w >= 0) {
-		m->fails++;
-		if (now - m->fail_window_ns >= 1000000000ull) {
-			m->fail_window_ns = now;
-			m->fails_in_window = 0;
-		}
-		if (m->fails_in_window++ < FAIL_PER_S)
-			say("TERN-MEMCHECK-FAIL page=%llu want=%u got=0x%016llx "
-			    "word=%d\n", (unsigned long long)pg, m->gen[pg],
-			    (unsigned long long)p[w], w);
-		fill(p, pg, m->gen[pg]);	/* reported once */
-	}
+	check_page(m, m->vpage, now);
 	if (++m->vpage == m->npages) {
 		m->vpage = 0;
 		m->passes++;
 	}
 }
 
-static void rewrite_one(struct mc *m)
+/* The page is checked first: a rewrite must not hide a bad page. */
+static void rewrite_one(struct mc *m, uint64_t now)
 {
 	uint64_t pg = m->wpage;
 
+	check_page(m, pg, now);
 	m->gen[pg]++;
 	fill((uint64_t *)(m->mem + pg * PAGE), pg, m->gen[pg]);
 	m->rewrites++;
@@ -217,7 +287,7 @@ int main(int argc, char **argv)
 		if (vdue > vdone + cap_v)
 			vdone = vdue - cap_v;
 		for (; rate && wdone < wdue; wdone++)
-			rewrite_one(&m);
+			rewrite_one(&m, now);
 		for (; vdone < vdue; vdone++)
 			verify_one(&m, now);
 		if (now >= next_ok) {

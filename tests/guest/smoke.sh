@@ -151,6 +151,15 @@ expect_verify 0 --image "$W/ring.img" --format raw --console "$W/ring.log"
 say "host: tern-dirtier starts"
 timeout 1 "$OUT/obj/tern-dirtier" 50 8 >"$W/dirty.log" || true
 grep -q '^TERN-DIRTY start size_mib=8 rate_mib_s=50' "$W/dirty.log" || fail "tern-dirtier did not start"
+# mc_page LOG: the FAIL line names the page SIGUSR1 corrupted, and only it.
+mc_page() {
+	local p
+	p=$(grep -ao 'TERN-MEMCHECK-CORRUPTED page=[0-9]*' "$1" | sed 's/.*=//')
+	[ -n "$p" ] || fail "no TERN-MEMCHECK-CORRUPTED line"
+	[ "$(grep -ao 'TERN-MEMCHECK-FAIL page=[0-9]*' "$1" | sort -u)" = \
+	    "TERN-MEMCHECK-FAIL page=$p" ] ||
+		fail "memcheck's FAIL lines are not (only) the corrupted page $p"
+}
 say "host: tern-memcheck checks its pages, and a corrupted byte is caught"
 "$OUT/obj/tern-memcheck" 20 8 >"$W/memcheck.log" &
 MPID=$!
@@ -160,6 +169,7 @@ grep -q '^TERN-MEMCHECK-FAIL' "$W/memcheck.log" && fail "tern-memcheck failed un
 kill -USR1 "$MPID"
 mc_fail() { grep -q '^TERN-MEMCHECK-FAIL page=' "$W/memcheck.log"; }
 wait_for "tern-memcheck to report the corruption" 10 mc_fail
+mc_page "$W/memcheck.log"
 kill -KILL "$MPID"
 wait "$MPID" 2>/dev/null || true
 
@@ -204,11 +214,12 @@ say "letting the disk writer run for 5 s"
 sleep 5
 in_log "TERN-ACK " || fail "no TERN-ACK on the console"
 say "memcheck in the guest: OK lines, then SIGUSR1 corrupts a page and it says so"
-wait_for "the guest's memcheck OK line" 20 in_log "TERN-MEMCHECK-OK n=1"
+wait_for "the guest's memcheck OK line" 20 in_log "TERN-MEMCHECK-OK n=[1-9]"
 in_log "TERN-MEMCHECK-FAIL" && fail "memcheck failed in an untouched guest"
 qga exec /bin/sh -c 'kill -USR1 $(pidof tern-memcheck)' >/dev/null ||
 	fail "could not signal tern-memcheck"
 wait_for "the guest's memcheck to report the corruption" 20 in_log "TERN-MEMCHECK-FAIL page="
+mc_page "$LOG"
 say "SIGKILL QEMU (pid $QPID)"
 kill_qemu
 expect_verify 0 --image "$W/data.qcow2" --console "$W/console1.log"
