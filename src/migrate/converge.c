@@ -52,7 +52,7 @@ mig_memory_paused(const struct host *h)
 {
 	if (h->cfg.migration_memory != MIG_MEMORY_AUTO)
 		return h->cfg.migration_memory == MIG_MEMORY_PAUSED;
-	return !h->kvm && strverscmp(h->qemu_version, "9.0") < 0;
+	return !h->kvm && !host_qemu_at_least(h, 9, 0);
 }
 
 static json_t *
