@@ -13,11 +13,16 @@ VERIFY=$GUEST/verify
 E2E_PASS=0
 E2E_FAIL=0
 
-# e2e_lab_setup NAME NET: a lab of our own, torn down on exit.
+# e2e_lab_setup NAME NET: a lab of our own, torn down on exit.  E2E_SHIFT
+# (default 0) adds to NET and to the lab's name, so that two checkouts can
+# run the suite at once on one machine (e.g. E2E_SHIFT=100 in the second).
 e2e_lab_setup() {
-	export TERN_LAB=/tmp/tern-e2e-$1
-	export TERN_LAB_ID=e$2
-	export LAB_NET=$2
+	local shift=${E2E_SHIFT:-0} net
+	net=$(($2 + shift))
+	[ "$net" -le 254 ] || { echo "E2E_SHIFT=$shift puts net $2 past 254" >&2; exit 1; }
+	export TERN_LAB=/tmp/tern-e2e-$1${E2E_SHIFT:+-s$shift}
+	export TERN_LAB_ID=e$net
+	export LAB_NET=$net
 	[ -f "$TERN_LAB/lab.env" ] && "$LAB_SH" down >/dev/null 2>&1 || true
 	trap e2e_cleanup EXIT
 }

@@ -8,7 +8,7 @@
 . "$(dirname "$0")/lib.sh"
 e2e_lab_setup migconv 124
 
-CFG=/tmp/tern-e2e-migconv.conf
+CFG=$TERN_LAB.conf
 # migration-memory live: under TCG (QEMU 7.2) tern copies memory with the
 # VM paused, which always converges; escalation needs a live copy.  This
 # test checks escalation and the timeout, not the guest's memory after a

@@ -11,7 +11,7 @@
 # second move.  After each: exactly one set of files, the one recorded and
 # the one QEMU has open, and no .partial anywhere.
 . "$(dirname "$0")/lib.sh"
-LABDIR=/tmp/tern-e2e-movestorage
+LABDIR=/tmp/tern-e2e-movestorage${E2E_SHIFT:+-s$E2E_SHIFT}	# as e2e_lab_setup names it
 TINY=$LABDIR/tiny
 mountpoint -q "$TINY" 2>/dev/null && umount "$TINY"
 e2e_lab_setup movestorage 125
