@@ -31,12 +31,12 @@ api_vm_export(struct api *a, struct http_req *req, char **p, struct err *e)
 	if (!vm)
 		return err_set(e, -ENOENT, "vm '%.64s' not found (see 'tern "
 		    "vm list')", p[0]);
-	if (vm->job)
+	if (vm_job(vm))
 		return err_set(e, -EBUSY, "vm '%s' is busy with job %lld (%s)",
-		    vm->row->name, (long long)vm->job->row->id,
-		    vm->job->ops->type);
+		    vm->row->name, (long long)vm_job(vm)->row->id,
+		    vm_job(vm)->ops->type);
 	if ((r = export_prepare(a->h, vm, dir, &details, e)) < 0 ||
-	    (r = job_create(a->h, &job_vm_export, vm, details, &job, e)) < 0)
+	    (r = vm_job_create(a->h, &job_vm_export, vm, details, &job, e)) < 0)
 		return r;
 	job_start(job);
 	api_reply_job(req, job, NULL);

@@ -70,7 +70,7 @@ api_migration_commit(struct api *a, struct http_req *req, char **p,
 	if ((r = api_parse_id(p[0], &id, e)) < 0 ||
 	    (r = migrate_commit(a->h, id, e)) < 0)
 		return r;
-	api_reply_job(req, job_find(a->h, id), NULL);
+	api_reply_job(req, job_find(&a->h->jobs, id), NULL);
 	return 0;
 }
 

@@ -251,17 +251,35 @@ api_parse_id(const char *s, int64_t *ret, struct err *e)
 	return 0;
 }
 
+/* A job as it is now: an active one from memory (its progress reaches
+ * the store at most every JOB_PROGRESS_MS), else from the store. */
+static json_t *
+api_job_json(struct api *a, int64_t id)
+{
+	struct job *job = job_find(&a->h->jobs, id);
+
+	return job ? job_to_json(job) : store_job_json(a->h->store, id);
+}
+
 int
 api_jobs_list(struct api *a, struct http_req *req, char **p, struct err *e)
 {
 	const char *vm = http_req_arg(req, "vm");
 	const char *active = http_req_arg(req, "active");
+	json_t *list = store_job_list_json(a->h->store, vm, active &&
+	    !streq(active, "0")), *j;
+	struct job *job;
+	size_t i;
 
 	(void)p;
 	(void)e;
-	http_reply_json(req, 200, json_pack("{so}", "jobs",
-	    store_job_list_json(a->h->store, vm, active &&
-	    !streq(active, "0"))));
+	json_array_foreach(list, i, j) {
+		job = job_find(&a->h->jobs, json_integer_value(
+		    json_object_get(j, "id")));
+		if (job)
+			json_array_set_new(list, i, job_to_json(job));
+	}
+	http_reply_json(req, 200, json_pack("{so}", "jobs", list));
 	return 0;
 }
 
@@ -274,7 +292,7 @@ api_job_get(struct api *a, struct http_req *req, char **p, struct err *e)
 
 	if (r < 0)
 		return r;
-	j = store_job_json(a->h->store, id);
+	j = api_job_json(a, id);
 	if (!j)
 		return err_set(e, -ENOENT, "job %lld not found", (long long)id);
 	http_reply_json(req, 200, j);
@@ -287,9 +305,9 @@ api_job_cancel(struct api *a, struct http_req *req, char **p, struct err *e)
 	int64_t id;
 	int r = api_parse_id(p[0], &id, e);
 
-	if (r < 0 || (r = job_cancel(a->h, id, e)) < 0)
+	if (r < 0 || (r = job_cancel(&a->h->jobs, id, e)) < 0)
 		return r;
-	http_reply_json(req, 200, store_job_json(a->h->store, id));
+	http_reply_json(req, 200, api_job_json(a, id));
 	return 0;
 }
 
@@ -350,7 +368,7 @@ api_metrics(struct api *a, struct http_req *req, char **p, struct err *e)
 	fprintf(f, "# HELP tern_jobs_active Jobs queued or running.\n"
 	    "# TYPE tern_jobs_active gauge\n"
 	    "tern_jobs_active{host=\"%s\"} %zu\n", a->h->cfg.name,
-	    a->h->n_jobs);
+	    a->h->jobs.n_jobs);
 	fclose(f);
 	http_reply_text(req, 200, "text/plain; version=0.0.4", buf);
 	free(buf);

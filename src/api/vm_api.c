@@ -69,7 +69,7 @@ api_vm_start_new(struct api *a, struct http_req *req, struct vm_row *row,
 		    "cannot record vm");
 	}
 	vm = vm_add(a->h, row);
-	r = job_create(a->h, ops, vm, details, &job, e);
+	r = vm_job_create(a->h, ops, vm, details, &job, e);
 	if (r < 0) {
 		(void)store_vm_delete(a->h->store, row->uuid);
 		vm_remove(vm);
@@ -109,11 +109,11 @@ api_vm_delete(struct api *a, struct http_req *req, char **p, struct err *e)
 
 	if (r < 0)
 		return r;
-	if (!vm_is_down(vm) && !vm->job)
+	if (!vm_is_down(vm) && !vm_job(vm))
 		return err_set(e, -EBUSY, "vm '%s' is %s; turn it off first "
 		    "('tern vm stop %s')", vm->row->name,
 		    vm_state_name(vm->state), vm->row->name);
-	r = job_create(a->h, &job_vm_delete, vm, json_pack("{sb}",
+	r = vm_job_create(a->h, &job_vm_delete, vm, json_pack("{sb}",
 	    "keep_disks", keep && !streq(keep, "0")), &job, e);
 	if (r < 0)
 		return r;
@@ -129,9 +129,9 @@ vm_action_check(struct vm *vm, const char *action, struct err *e)
 	const char *n = vm->row->name, *st = vm_state_name(vm->state);
 	uint64_t total, avail;
 
-	if (vm->job)
+	if (vm_job(vm))
 		return err_set(e, -EBUSY, "vm '%s' is busy with job %lld (%s)",
-		    n, (long long)vm->job->row->id, vm->job->ops->type);
+		    n, (long long)vm_job(vm)->row->id, vm_job(vm)->ops->type);
 	if (streq(action, "start")) {
 		if (!vm_is_down(vm))
 			return err_set(e, -EBUSY, "vm '%s' is %s, not off", n,
@@ -226,7 +226,7 @@ api_vm_action(struct api *a, struct http_req *req, char **p, struct err *e)
 	    &details, e)) < 0 ||
 	    (r = api_vm_lookup(a, p[0], &vm, e)) < 0 ||
 	    (r = vm_action_check(vm, action, e)) < 0 ||
-	    (r = job_create(a->h, vm_actions[i].ops, vm, TAKE_PTR(details),
+	    (r = vm_job_create(a->h, vm_actions[i].ops, vm, TAKE_PTR(details),
 	    &job, e)) < 0) {
 		json_decref(details);
 		return r;

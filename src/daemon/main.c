@@ -133,7 +133,7 @@ host_load_vms(struct host *h, struct err *err)
 		vm_add(h, rows[i]);
 	free(rows);
 	host_reattach(h);
-	job_recover_all(h);
+	job_recover_all(&h->jobs);
 	return 0;
 }
 
@@ -147,10 +147,10 @@ on_shutdown_tick(struct loop *l, void *data)
 {
 	struct host *h = data;
 
-	if (h->n_jobs == 0 || now_ms() >= shutdown_deadline_ms) {
-		if (h->n_jobs)
+	if (h->jobs.n_jobs == 0 || now_ms() >= shutdown_deadline_ms) {
+		if (h->jobs.n_jobs)
 			log_warn("jobs=%zu still running at exit; they resume "
-			    "at the next start", h->n_jobs);
+			    "at the next start", h->jobs.n_jobs);
 		loop_quit(l, 0);
 		return;
 	}
@@ -215,6 +215,8 @@ host_open(struct host *h, struct api *api, struct err *err)
 		return r;
 	if ((r = host_probe(h, err)) < 0)
 		goto fail;
+	job_table_init(&h->jobs, h->loop, h->store, vm_job_event);
+	vm_jobs_register(h);
 	if (!h->qemu_uid)
 		log_warn("QEMU will run as root: create the system user '%s' "
 		    "(scripts/deps.sh does) or set qemu-user",
@@ -245,7 +247,7 @@ host_close(struct host *h, struct api *api)
 	while (h->n_vms > 0)
 		vm_remove(h->vms[0]);	/* QEMUs keep running */
 	free(h->vms);
-	free(h->jobs);
+	job_table_done(&h->jobs);
 	for (size_t i = 0; i < h->n_machines; i++)
 		free(h->machines[i]);
 	free(h->machines);

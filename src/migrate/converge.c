@@ -111,7 +111,7 @@ mig_progress(struct job *job)
 static void
 mig_set_params(struct job *job, int throttle, uint64_t downtime)
 {
-	(void)vm_qmp(job->vm, "migrate-set-parameters", json_pack("{si sI}",
+	(void)vm_qmp(vm_of(job), job, "migrate-set-parameters", json_pack("{si sI}",
 	    "max-cpu-throttle", throttle, "downtime-limit",
 	    (json_int_t)downtime), MOVE_QMP_MS, move_on_qmp);
 }
@@ -121,7 +121,7 @@ mig_escalate(struct job *job)
 {
 	static const int throttle[] = { 20, 50, 80, 99 };
 	struct move_ctx *c = move_ctx(job);
-	uint64_t max = job->h->cfg.max_downtime_ms;
+	uint64_t max = host_of(job)->cfg.max_downtime_ms;
 
 	c->stuck_passes = 0;
 	if (c->escalation >= 3)
@@ -135,7 +135,7 @@ mig_escalate(struct job *job)
 	    json_integer(c->escalation));
 	json_object_set_new(job->details, "downtime_limit_ms",
 	    json_integer((json_int_t)c->downtime_ms));
-	host_event(job->h, "warning", job->vm, job->row->id, "the move to "
+	host_event(host_of(job), "warning", vm_of(job), job->row->id, "the move to "
 	    "%s is not converging (%llu MiB left after pass %lld): "
 	    "throttling the guest up to %d%% and allowing %llu ms of "
 	    "downtime", json_string_value(json_object_get(job->details,
@@ -158,14 +158,14 @@ mig_check_limits(struct job *job)
 		move_rollback_msg(job, msg);
 		return true;
 	}
-	if (now - c->t0_ms > job->h->cfg.migration_timeout_ms) {
+	if (now - c->t0_ms > host_of(job)->cfg.migration_timeout_ms) {
 		snprintf(msg, sizeof(msg), "the move did not finish within "
 		    "the migration timeout of %llu s (%llu MiB still to send "
 		    "after %lld passes, escalation rung %d): cancelled",
-		    (unsigned long long)job->h->cfg.migration_timeout_ms /
+		    (unsigned long long)host_of(job)->cfg.migration_timeout_ms /
 		    1000, (unsigned long long)(ram_u(c, "remaining") >> 20),
 		    (long long)c->pass, c->escalation);
-		host_event(job->h, "error", job->vm, job->row->id, "%s", msg);
+		host_event(host_of(job), "error", vm_of(job), job->row->id, "%s", msg);
 		move_rollback_msg(job, msg);
 		return true;
 	}
@@ -175,16 +175,16 @@ mig_check_limits(struct job *job)
 }
 
 static void
-mig_on_final(struct qmp *q, json_t *ret, const struct err *e, void *data)
+mig_on_final(struct vm *vm, struct job *job, json_t *ret,
+    const struct err *e)
 {
-	struct vm *vm = data;
 	json_t *res, *ram = json_object_get(ret, "ram");
 
-	(void)q;
+	(void)vm;
 	(void)e;
-	if (!vm->job || !ret || !ram)
+	if (!job || !ret || !ram)
 		return;
-	res = json_object_get(vm->job->details, "result");
+	res = json_object_get(job->details, "result");
 	if (!res)
 		return;
 	json_object_set(res, "bytes", json_object_get(ram, "transferred"));
@@ -203,7 +203,7 @@ mig_record_result(struct job *job)
 	json_object_set_new(job->details, "result", json_pack("{sI sI}",
 	    "bytes", (json_int_t)ram_u(c, "transferred"), "passes",
 	    (json_int_t)c->pass));
-	(void)vm_qmp(job->vm, "query-migrate", NULL, MOVE_QMP_MS,
+	(void)vm_qmp(vm_of(job), job, "query-migrate", NULL, MOVE_QMP_MS,
 	    mig_on_final);
 }
 
@@ -239,9 +239,9 @@ mig_pre_switchover(struct job *job)
 		return;
 	}
 	c->switchover_sent = true;
-	(void)vm_qmp(job->vm, "migrate-continue", json_pack("{ss}", "state",
+	(void)vm_qmp(vm_of(job), job, "migrate-continue", json_pack("{ss}", "state",
 	    "pre-switchover"), MOVE_QMP_MS, move_on_qmp);
-	job_set_phase(job, "switchover");
+	job_set_phase(job, MOVE_PH_SWITCHOVER);
 	job_wake_after(job, 250);
 }
 
@@ -325,12 +325,12 @@ move_psk_write(struct job *job, const char *endpoint)
 	struct move_ctx *c = move_ctx(job);
 
 	(void)endpoint;
-	return mig_psk_write(job->vm, job->row->id, c->psk, c->psk_dir,
+	return mig_psk_write(vm_of(job), job->row->id, c->psk, c->psk_dir,
 	    sizeof(c->psk_dir));
 }
 
 void
 move_psk_remove(struct job *job)
 {
-	mig_psk_remove(job->vm, job->row->id);
+	mig_psk_remove(vm_of(job), job->row->id);
 }

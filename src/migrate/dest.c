@@ -1,17 +1,19 @@
 /* dest.c - vm.move-in on the destination host: receives one VM.
  *
- *  live:  start [--copy: qemu-img create each disk--> create-disks]
- *         --QEMU -incoming defer, paused--> launching --QMP up: caps, key,
- *         [copy: NBD server on a socket we bound, every disk exported
- *         writable] migrate-incoming tcp:ADDR:0--> listening (details.uri,
- *         details.nbd for the source) --stream in, source asks: commit-->
- *         committing ([copy: nbd-server-stop] `cont`) --ok--> done: VM
- *         RUNNING here
+ *  live:  start [--in_make_disks (copy): qemu-img create each disk-->
+ *         create-disks] --in_launch: QEMU -incoming defer, paused-->
+ *         launching --in_setup, QMP up: caps, key, [copy: NBD server on a
+ *         socket we bound, every disk exported writable] migrate-incoming
+ *         tcp:ADDR:0--> listen --in_on_listen_query: the port--> listening
+ *         (details.uri, details.nbd for the source) --stream in, source
+ *         asks: migrate_commit--> committing ([copy: nbd-server-stop]
+ *         `cont`) --in_running--> done: VM RUNNING here
  *  cold:  the VM is recorded off or saved at once --> done
  *
- *  abort (any time before `cont` succeeded): SIGKILL the incoming QEMU,
- *  delete the disks this job created (copy), forget the VM --> failed (or
- *  cancelled when the source asked).
+ *  abort (any time before `cont` succeeded; in_abort, in_cancel): -->
+ *  aborting: SIGKILL the incoming QEMU, delete the disks this job created
+ *  (copy), forget the VM --> failed (or cancelled when the source asked).
+ *  in_cancel in committing: -EBUSY (the vm is being resumed here).
  *
  * Nothing here may end the only copy: before the commit the source still
  * runs the VM, so aborting is always safe; the commit is the source's call
@@ -44,9 +46,19 @@
 #define DEST_SILENCE_MS 20000
 #define DEST_LAUNCH_MS 30000
 
+enum in_phase { IN_PH_START, IN_PH_CREATE_DISKS, IN_PH_LAUNCHING,
+		IN_PH_LISTEN, IN_PH_LISTENING, IN_PH_COMMITTING,
+		IN_PH_ABORTING, IN_PH__COUNT };
+static const char *const in_phase_names[IN_PH__COUNT] = {
+	[IN_PH_START] = "start", [IN_PH_CREATE_DISKS] = "create-disks",
+	[IN_PH_LAUNCHING] = "launching", [IN_PH_LISTEN] = "listen",
+	[IN_PH_LISTENING] = "listening", [IN_PH_COMMITTING] = "committing",
+	[IN_PH_ABORTING] = "aborting",
+};
+
 struct in_ctx {
 	struct host *h;
-	int64_t id;
+	struct job_ref ref;		/* the job, for the source's replies */
 	char psk[65];
 	struct peer_call *call;
 	uint64_t t0_ms, last_contact_ms;
@@ -61,8 +73,8 @@ in_ctx(struct job *job)
 	struct in_ctx *c = job_priv(job, sizeof(*c), &fresh);
 
 	if (fresh) {
-		c->id = job->row->id;
-		c->h = job->h;
+		c->ref = job_ref(job);
+		c->h = host_of(job);
 		c->t0_ms = c->last_contact_ms = now_ms();
 	}
 	return c;
@@ -92,7 +104,7 @@ in_copy(const struct job *job)
 static void
 in_forget_vm(struct job *job)
 {
-	struct vm *vm = job->vm;
+	struct vm *vm = vm_of(job);
 
 	job->child = child_free(job->child);
 	/* Copies: every path was checked free before this job made it. */
@@ -100,7 +112,7 @@ in_forget_vm(struct job *job)
 		(void)unlink(vm->row->disks[i].path);
 	mig_psk_remove(vm, job->row->id);
 	vm_remove_run_files(vm);
-	(void)store_vm_delete(job->h->store, vm->row->uuid);
+	(void)store_vm_delete(host_of(job)->store, vm->row->uuid);
 }
 
 /* End without the VM: kill the incoming QEMU, forget the VM.  Called
@@ -108,15 +120,15 @@ in_forget_vm(struct job *job)
 static void
 in_abort(struct job *job, int r, const char *why)
 {
-	struct vm *vm = job->vm;
+	struct vm *vm = vm_of(job);
 
 	if (!detail_str(job, "why")) {
 		json_object_set_new(job->details, "why", json_string(why));
 		json_object_set_new(job->details, "abort_code",
 		    json_integer(r));
 	}
-	if (!job_phase_is(job, "aborting"))
-		job_set_phase(job, "aborting");
+	if (!job_phase_is(job, IN_PH_ABORTING))
+		job_set_phase(job, IN_PH_ABORTING);
 	if (vm->pidfd >= 0 || vm->launcher) {
 		vm_kill(vm);		/* the exit pokes the job */
 		job_wake_after(job, 1000);
@@ -126,7 +138,7 @@ in_abort(struct job *job, int r, const char *why)
 	r = (int)json_integer_value(json_object_get(job->details,
 	    "abort_code"));
 	in_forget_vm(job);
-	host_event(job->h, r == -ECANCELED ? "info" : "warning", vm,
+	host_event(host_of(job), r == -ECANCELED ? "info" : "warning", vm,
 	    job->row->id, "incoming vm from %s not taken: %s",
 	    detail_str(job, "source_host"), why);
 	in_ctx_free(job);
@@ -135,26 +147,24 @@ in_abort(struct job *job, int r, const char *why)
 }
 
 static void
-in_on_qmp(struct qmp *q, json_t *ret, const struct err *e, void *data)
+in_on_qmp(struct vm *vm, struct job *job, json_t *ret,
+    const struct err *e)
 {
-	struct vm *vm = data;
-
-	(void)q;
 	if (!ret && !vm->last_error)
 		vm->last_error = xstrdup(e->msg);
-	if (vm->job)
-		job_poke(vm->job);
+	if (job)
+		job_poke(job);
 }
 
 /* After the commit nothing may fail the job (or leave an error on the VM
  * for the next job to trip over). */
 static void
-in_on_ignored(struct qmp *q, json_t *ret, const struct err *e, void *data)
+in_on_ignored(struct vm *vm, struct job *job, json_t *ret,
+    const struct err *e)
 {
-	(void)q;
+	(void)job;
 	if (!ret)
-		log_warn("vm=%s after the move: %s", ((struct vm *)data)->row->name,
-		    e->msg);
+		log_warn("vm=%s after the move: %s", vm->row->name, e->msg);
 }
 
 static void in_launch(struct job *job);
@@ -170,7 +180,7 @@ in_on_disk_made(struct child *ch, int status, void *data)
 	job->child = child_free(job->child);
 	if (status != 0) {
 		snprintf(why, sizeof(why), "cannot create disk '%s' (qemu-img "
-		    "exit %d)", job->vm->row->disks[c->disks_made].path, status);
+		    "exit %d)", vm_of(job)->row->disks[c->disks_made].path, status);
 		in_abort(job, -EIO, why);
 		return;
 	}
@@ -183,11 +193,10 @@ static void
 in_make_disks(struct job *job)
 {
 	struct in_ctx *c = in_ctx(job);
-	struct vm_row *r = job->vm->row;
+	struct vm_row *r = vm_of(job)->row;
 	char size[32];
-	const char *argv[] = { job->h->cfg.qemu_img, "create", "-q", "-f",
+	const char *argv[] = { host_of(job)->cfg.qemu_img, "create", "-q", "-f",
 		"qcow2", NULL, size, NULL };
-	struct child_opts o = { .argv = argv, .die_with_parent = true };
 
 	if (job->child)
 		return;
@@ -195,26 +204,25 @@ in_make_disks(struct job *job)
 		in_launch(job);
 		return;
 	}
-	if (!job_phase_is(job, "create-disks"))
-		job_set_phase(job, "create-disks");
+	if (!job_phase_is(job, IN_PH_CREATE_DISKS))
+		job_set_phase(job, IN_PH_CREATE_DISKS);
 	argv[5] = r->disks[c->disks_made].path;
 	snprintf(size, sizeof(size), "%llu",
 	    (unsigned long long)r->disks[c->disks_made].size_bytes);
-	if (child_spawn(job->h->loop, &o, in_on_disk_made, job,
-	    &job->child) < 0)
+	if (job_spawn(job, argv, NULL, in_on_disk_made) < 0)
 		in_abort(job, -EIO, "cannot run qemu-img");
 }
 
 static void
 in_launch(struct job *job)
 {
-	struct vm *vm = job->vm;
+	struct vm *vm = vm_of(job);
 	struct in_ctx *c = in_ctx(job);
 	struct err err = { 0 };
 
 	c->launched = true;
 	vm->incoming = true;
-	job_set_phase(job, "launching");
+	job_set_phase(job, IN_PH_LAUNCHING);
 	if (vm_launch(vm, &err) < 0)
 		in_abort(job, -EIO, err.msg);
 	else
@@ -226,7 +234,7 @@ in_launch(struct job *job)
 static int
 in_nbd_start(struct job *job, const char *addr, const char *tls)
 {
-	struct vm *vm = job->vm;
+	struct vm *vm = vm_of(job);
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
 		.ai_flags = AI_NUMERICHOST | AI_PASSIVE }, *ai = NULL;
 	struct sockaddr_storage ss;
@@ -248,20 +256,20 @@ in_nbd_start(struct job *job, const char *addr, const char *tls)
 	snprintf(port, sizeof(port), "%u", ntohs(ss.ss_family == AF_INET6 ?
 	    ((struct sockaddr_in6 *)&ss)->sin6_port :
 	    ((struct sockaddr_in *)&ss)->sin_port));
-	if ((r = qmp_send_fd(vm->qmp, "getfd", json_pack("{ss}", "fdname",
-	    "tern-nbd"), fd, DEST_QMP_MS, in_on_qmp, vm)) < 0)
+	if ((r = vm_qmp_fd(vm, job, "getfd", json_pack("{ss}", "fdname",
+	    "tern-nbd"), fd, DEST_QMP_MS, in_on_qmp)) < 0)
 		return r;
 	args = json_pack("{s{ss s{ss}}}", "addr", "type", "fd", "data", "str",
 	    "tern-nbd");
 	if (tls)
 		json_object_set_new(args, "tls-creds", json_string(tls));
-	(void)vm_qmp(vm, "nbd-server-start", args, DEST_QMP_MS, in_on_qmp);
+	(void)vm_qmp(vm, job, "nbd-server-start", args, DEST_QMP_MS, in_on_qmp);
 	for (size_t i = 0; i < vm->row->n_disks; i++) {
 		const char *d = vm->row->disks[i].name;
 		_cleanup_free_ char *node = xasprintf("%s-fmt", d);
 		_cleanup_free_ char *id = xasprintf("exp-%s", d);
 
-		(void)vm_qmp(vm, "block-export-add", json_pack("{ss ss ss ss "
+		(void)vm_qmp(vm, job, "block-export-add", json_pack("{ss ss ss ss "
 		    "sb}", "type", "nbd", "id", id, "node-name", node, "name",
 		    d, "writable", true), DEST_QMP_MS, in_on_qmp);
 	}
@@ -273,14 +281,14 @@ in_nbd_start(struct job *job, const char *addr, const char *tls)
 static void
 in_setup(struct job *job)
 {
-	struct vm *vm = job->vm;
+	struct vm *vm = vm_of(job);
 	struct in_ctx *c = in_ctx(job);
 	int channels = json_integer_value(json_object_get(job->details,
 	    "channels"));
 	_cleanup_free_ char *objid = xasprintf("tern-mig%lld",
 	    (long long)job->row->id);
-	const char *addr = job->h->cfg.migration_address ?
-	    job->h->cfg.migration_address : detail_str(job, "address");
+	const char *addr = host_of(job)->cfg.migration_address ?
+	    host_of(job)->cfg.migration_address : detail_str(job, "address");
 	_cleanup_free_ char *uri = NULL;
 	char dir[256];
 	json_t *caps = json_array();
@@ -295,7 +303,7 @@ in_setup(struct job *job)
 		    on[i], "state", true));
 	json_array_append_new(caps, json_pack("{ss sb}", "capability",
 	    "multifd", "state", channels > 1));
-	(void)vm_qmp(vm, "migrate-set-capabilities", json_pack("{so}",
+	(void)vm_qmp(vm, job, "migrate-set-capabilities", json_pack("{so}",
 	    "capabilities", caps), DEST_QMP_MS, in_on_qmp);
 	if (c->psk[0]) {
 		if (mig_psk_write(vm, job->row->id, c->psk, dir,
@@ -303,10 +311,10 @@ in_setup(struct job *job)
 			in_abort(job, -EIO, "cannot write the migration key");
 			return;
 		}
-		(void)vm_qmp(vm, "object-add", mig_tls_args(job->h, objid,
+		(void)vm_qmp(vm, job, "object-add", mig_tls_args(host_of(job), objid,
 		    dir, "server"), DEST_QMP_MS, in_on_qmp);
 	}
-	(void)vm_qmp(vm, "migrate-set-parameters", json_pack("{si ss}",
+	(void)vm_qmp(vm, job, "migrate-set-parameters", json_pack("{si ss}",
 	    "multifd-channels", channels > 1 ? channels : 2, "tls-creds",
 	    c->psk[0] ? objid : ""), DEST_QMP_MS, in_on_qmp);
 	if (in_copy(job) && in_nbd_start(job, addr, c->psk[0] ? objid : NULL)
@@ -316,23 +324,21 @@ in_setup(struct job *job)
 	}
 	uri = strchr(addr, ':') ? xasprintf("tcp:[%s]:0", addr) :
 	    xasprintf("tcp:%s:0", addr);
-	(void)vm_qmp(vm, "migrate-incoming", json_pack("{ss}", "uri", uri),
+	(void)vm_qmp(vm, job, "migrate-incoming", json_pack("{ss}", "uri", uri),
 	    DEST_QMP_MS, in_on_qmp);
-	job_set_phase(job, "listen");
+	job_set_phase(job, IN_PH_LISTEN);
 }
 
 static void
-in_on_listen_query(struct qmp *q, json_t *ret, const struct err *e,
-    void *data)
+in_on_listen_query(struct vm *vm, struct job *job, json_t *ret,
+    const struct err *e)
 {
-	struct vm *vm = data;
 	json_t *sa, *a;
 	const char *host, *port;
 
-	(void)q;
-	if (!vm->job || vm->job->ops != &job_vm_move_in)
+	if (!job)
 		return;
-	in_ctx(vm->job)->querying = false;
+	in_ctx(job)->querying = false;
 	sa = json_object_get(ret, "socket-address");
 	a = json_array_get(sa, 0);
 	host = json_string_value(json_object_get(a, "host"));
@@ -341,12 +347,12 @@ in_on_listen_query(struct qmp *q, json_t *ret, const struct err *e,
 		if (!vm->last_error)
 			vm->last_error = xstrdup(e->msg);
 	} else if (host && port) {
-		json_object_set_new(vm->job->details, "uri", strchr(host, ':') ?
+		json_object_set_new(job->details, "uri", strchr(host, ':') ?
 		    json_sprintf("tcp:[%s]:%s", host, port) :
 		    json_sprintf("tcp:%s:%s", host, port));
-		job_set_phase(vm->job, "listening");
+		job_set_phase(job, IN_PH_LISTENING);
 	}
-	job_poke(vm->job);
+	job_poke(job);
 }
 
 /* The source's job, as the source sees it: still going? */
@@ -354,7 +360,7 @@ static void
 in_on_watch(long status, json_t *body, const struct err *e, void *data)
 {
 	struct in_ctx *c = data;
-	struct job *job = job_find(c->h, c->id);
+	struct job *job = job_from_ref(&c->h->jobs, c->ref);
 	const char *st = json_string_value(json_object_get(body, "state"));
 	char why[300];
 
@@ -362,7 +368,7 @@ in_on_watch(long status, json_t *body, const struct err *e, void *data)
 	if (!job)
 		return;
 	if (status == 200 && st && (streq(st, "running") ||
-	    streq(st, "queued"))) {
+	    streq(st, "queued") || streq(st, "cancelling"))) {
 		json_t *pr = json_object_get(body, "progress");
 		json_t *pass = json_object_get(json_object_get(body,
 		    "details"), "pass");
@@ -380,14 +386,14 @@ in_on_watch(long status, json_t *body, const struct err *e, void *data)
 	} else if (status == 200 || status == 404) {
 		snprintf(why, sizeof(why), "the source ended the move (%s)",
 		    st ? st : "its job is gone");
-		if (job_phase_is(job, "listening") ||
-		    job_phase_is(job, "launching") ||
-		    job_phase_is(job, "listen"))
+		if (job_phase_is(job, IN_PH_LISTENING) ||
+		    job_phase_is(job, IN_PH_LAUNCHING) ||
+		    job_phase_is(job, IN_PH_LISTEN))
 			in_abort(job, -ECANCELED, why);
 		return;
 	} else {
 		log_debug("vm-move-in job=%lld source unreachable: %s",
-		    (long long)c->id, e ? e->msg : "bad reply");
+		    (long long)c->ref.id, e ? e->msg : "bad reply");
 	}
 	job_wake_after(job, DEST_WATCH_MS);
 }
@@ -405,22 +411,20 @@ in_watch(struct job *job)
 		    "20 s");
 		return;
 	}
-	if (!c->call && job->h->peers)
-		(void)peer_call(job->h->peers, detail_str(job, "source_url"),
+	if (!c->call && host_of(job)->peers)
+		(void)peer_call(host_of(job)->peers, detail_str(job, "source_url"),
 		    detail_str(job, "source_fp"), "GET", path, NULL, DEST_CALL_MS,
 		    in_on_watch, c, &c->call);
 	job_wake_after(job, DEST_WATCH_MS);
 }
 
 static void
-in_on_cont(struct qmp *q, json_t *ret, const struct err *e, void *data)
+in_on_cont(struct vm *vm, struct job *job, json_t *ret,
+    const struct err *e)
 {
-	struct vm *vm = data;
-	struct job *job = vm->job;
 	char why[300];
 
-	(void)q;
-	if (!job || job->ops != &job_vm_move_in)
+	if (!job)
 		return;
 	if (!ret) {
 		/* Typically the write lock: the source resumed first. */
@@ -438,7 +442,7 @@ in_on_cont(struct qmp *q, json_t *ret, const struct err *e, void *data)
 static void
 in_running(struct job *job)
 {
-	struct vm *vm = job->vm;
+	struct vm *vm = vm_of(job);
 	_cleanup_free_ char *objid = xasprintf("tern-mig%lld",
 	    (long long)job->row->id);
 
@@ -446,20 +450,20 @@ in_running(struct job *job)
 	vm->mig_status[0] = '\0';
 	mig_psk_remove(vm, job->row->id);
 	/* The key's job is done: a later save or move starts clean. */
-	(void)vm_qmp(vm, "migrate-set-parameters", json_pack("{ss}",
+	(void)vm_qmp(vm, job, "migrate-set-parameters", json_pack("{ss}",
 	    "tls-creds", ""), DEST_QMP_MS, in_on_ignored);
 	if (json_is_true(json_object_get(job->details, "encrypted")))
-		(void)vm_qmp(vm, "object-del", json_pack("{ss}", "id", objid),
+		(void)vm_qmp(vm, job, "object-del", json_pack("{ss}", "id", objid),
 		    DEST_QMP_MS, in_on_ignored);
 	/* The guest announces itself again now that it runs: switches
 	 * learn where its MACs are (QEMU also did at the stream's end). */
-	(void)vm_qmp(vm, "announce-self", json_pack("{si si si si}",
+	(void)vm_qmp(vm, job, "announce-self", json_pack("{si si si si}",
 	    "initial", 50, "max", 550, "rounds", 5, "step", 100),
 	    DEST_QMP_MS, in_on_ignored);
 	agent_set_time(vm);
 	vm->row->started_ms = wall_ms();
 	vm_set_state(vm, VM_RUNNING, NULL);
-	host_event(job->h, "info", vm, job->row->id, "vm arrived from %s "
+	host_event(host_of(job), "info", vm, job->row->id, "vm arrived from %s "
 	    "(live) and runs here", detail_str(job, "source_host"));
 	in_ctx_free(job);
 	if (streq(job->row->unit, "bytes"))
@@ -473,7 +477,7 @@ in_running(struct job *job)
 static void
 in_recover(struct job *job)
 {
-	struct vm *vm = job->vm;
+	struct vm *vm = vm_of(job);
 
 	if (streq(detail_str(job, "mode"), "cold")) {
 		job->recovering = false;
@@ -497,10 +501,10 @@ in_recover(struct job *job)
 static void
 in_step(struct job *job)
 {
-	struct vm *vm = job->vm;
+	struct vm *vm = vm_of(job);
 	struct in_ctx *c;
 
-	if (job_vm_gone(job)) {
+	if (vm_job_gone(job)) {
 		in_ctx_free(job);
 		return;
 	}
@@ -509,13 +513,13 @@ in_step(struct job *job)
 		return;
 	}
 	c = in_ctx(job);
-	if (job_phase_is(job, "aborting")) {
+	if (job_phase_is(job, IN_PH_ABORTING)) {
 		in_abort(job, -EIO, "aborted");
 		return;
 	}
-	if (job_phase_is(job, "start")) {
+	if (job_phase_is(job, IN_PH_START)) {
 		if (streq(detail_str(job, "mode"), "cold")) {
-			host_event(job->h, "info", vm, job->row->id, "vm "
+			host_event(host_of(job), "info", vm, job->row->id, "vm "
 			    "arrived from %s (%s)", detail_str(job, "source_host"),
 			    vm_state_name(vm->state));
 			in_ctx_free(job);
@@ -528,81 +532,81 @@ in_step(struct job *job)
 			in_launch(job);
 		return;
 	}
-	if (job_phase_is(job, "create-disks")) {
+	if (job_phase_is(job, IN_PH_CREATE_DISKS)) {
 		in_make_disks(job);
 		return;
 	}
-	if (vm->last_error && !job_phase_is(job, "committing")) {
+	if (vm->last_error && !job_phase_is(job, IN_PH_COMMITTING)) {
 		in_abort(job, -EIO, vm->last_error);
 		return;
 	}
 	if (c->launched && vm->pidfd < 0 && !vm->launcher) {
-		in_abort(job, -EIO, job_phase_is(job, "launching") ?
+		in_abort(job, -EIO, job_phase_is(job, IN_PH_LAUNCHING) ?
 		    "QEMU did not start" : "the incoming QEMU exited (the "
 		    "stream failed or was cancelled)");
 		return;
 	}
-	if (job_phase_is(job, "launching")) {
+	if (job_phase_is(job, IN_PH_LAUNCHING)) {
 		if (vm->qmp_ready)
 			in_setup(job);
 		else if (now_ms() - c->t0_ms > DEST_LAUNCH_MS)
 			in_abort(job, -ETIMEDOUT, "QEMU did not come up");
 		return;
 	}
-	if (job_phase_is(job, "listen")) {
-		if (!c->querying && vm_qmp(vm, "query-migrate", NULL,
+	if (job_phase_is(job, IN_PH_LISTEN)) {
+		if (!c->querying && vm_qmp(vm, job, "query-migrate", NULL,
 		    DEST_QMP_MS, in_on_listen_query) == 0)
 			c->querying = true;
 		return;
 	}
-	if (job_phase_is(job, "listening")) {
+	if (job_phase_is(job, IN_PH_LISTENING)) {
 		in_watch(job);
 		return;
 	}
-	if (job_phase_is(job, "committing") && vm->vcpus_running &&
+	if (job_phase_is(job, IN_PH_COMMITTING) && vm->vcpus_running &&
 	    json_object_get(job->details, "resumed_wall_ms"))
 		in_running(job);
 }
 
 /* The source asked us to stop: abort unless it is too late. */
-static void
-in_cancel(struct job *job)
+static int
+in_cancel(struct job *job, struct err *err)
 {
-	if (job_phase_is(job, "committing")) {
-		host_event(job->h, "warning", job->vm, job->row->id, "cannot "
-		    "cancel: the vm is being resumed here");
-		return;
-	}
+	if (job_phase_is(job, IN_PH_COMMITTING))
+		return err_set(err, -EBUSY, "cannot cancel job %lld: the vm is "
+		    "being resumed here", (long long)job->row->id);
 	in_abort(job, -ECANCELED, "cancelled by the source");
+	return 0;
 }
 
-const struct job_ops job_vm_move_in = { "vm.move-in", in_step, in_cancel,
-	in_ctx_free };
+const struct job_ops job_vm_move_in = { .type = "vm.move-in",
+	.phases = in_phase_names, .n_phases = IN_PH__COUNT,
+	.step = in_step, .cancel = in_cancel, .priv_free = in_ctx_free };
 
 int
 migrate_commit(struct host *h, int64_t id, struct err *err)
 {
-	struct job *job = job_find(h, id);
+	struct job *job = job_find(&h->jobs, id);
 	struct vm *vm;
 
 	if (!job || job->ops != &job_vm_move_in)
 		return err_set(err, -ENOENT, "no incoming move with job %lld",
 		    (long long)id);
-	vm = job->vm;
-	if (!job_phase_is(job, "listening") || !vm || vm->pidfd < 0)
+	vm = vm_of(job);
+	if (!job_phase_is(job, IN_PH_LISTENING) || !vm || vm->pidfd < 0)
 		return err_set(err, -EBUSY, "the incoming move (job %lld) is "
 		    "%s, not waiting for a commit", (long long)id,
-		    job->row->phase);
+		    job_phase_name(job));
 	if (!streq(vm->mig_status, "completed"))
 		return err_set(err, -EBUSY, "the stream into vm '%s' has not "
 		    "completed here (%s)", vm->row->name,
 		    vm->mig_status[0] ? vm->mig_status : "no status");
 	in_ctx(job)->call = peer_call_cancel(in_ctx(job)->call);
-	job_set_phase(job, "committing");
+	job_set_phase(job, IN_PH_COMMITTING);
 	if (in_copy(job))	/* the source's mirrors are done */
-		(void)vm_qmp(vm, "nbd-server-stop", NULL, DEST_QMP_MS,
+		(void)vm_qmp(vm, job, "nbd-server-stop", NULL, DEST_QMP_MS,
 		    in_on_ignored);
-	if (vm_qmp(vm, "cont", NULL, DEST_QMP_MS, in_on_cont) < 0)
+	if (vm_qmp(vm, job, "cont", NULL, DEST_QMP_MS, in_on_cont) < 0)
 		return err_set(err, -EIO, "QMP of vm '%s' is not connected",
 		    vm->row->name);
 	return 0;
@@ -715,7 +719,7 @@ migrate_incoming(struct host *h, const char *peer_fp, const json_t *body,
 		goto out;
 	}
 	vm = vm_add(h, row);
-	r = job_create(h, &job_vm_move_in, vm, json_pack("{ss ss ss ss ss sI "
+	r = vm_job_create(h, &job_vm_move_in, vm, json_pack("{ss ss ss ss ss sI "
 	    "ss sI ss}", "qemu_version", h->qemu_version,
 	    "source_host", p.name, "source_url", p.url, "source_fp",
 	    p.fp, "mode", q.mode, "source_job", (json_int_t)q.src_job,

@@ -17,6 +17,7 @@
 #include "migrate.h"
 #include "peer.h"
 #include "util.h"
+#include "vm_job.h"
 
 #define LINK_PROBE_BYTES (64ULL << 20)
 #define LINK_PROBE_TIMEOUT_MS 60000
@@ -248,14 +249,23 @@ link_measure(struct host *h, const struct peer_info *p,
 
 /* ---- the peer.measure job ---- */
 
+/* peer.measure's phases.  Transitions: measure_step() (start ->
+ * measuring), measure_job_done() (the end). */
+enum measure_phase { MEASURE_PH_START, MEASURE_PH_MEASURING,
+		     MEASURE_PH__COUNT };
+static const char *const measure_phase_names[MEASURE_PH__COUNT] = {
+	[MEASURE_PH_START] = "start", [MEASURE_PH_MEASURING] = "measuring",
+};
+
 static void
 measure_job_done(struct host *h, const char *peer, uint64_t rate,
     const struct err *e, void *data)
 {
-	int64_t id = (int64_t)(intptr_t)data;
-	struct job *job = job_find(h, id);
+	struct job_ref *ref = data;
+	struct job *job = job_from_ref(&h->jobs, *ref);
 
 	(void)peer;
+	free(ref);
 	if (!job)
 		return;
 	if (e) {
@@ -275,24 +285,29 @@ measure_step(struct job *job)
 	struct err err = { 0 };
 	const char *peer = json_string_value(json_object_get(job->details,
 	    "peer"));
+	struct job_ref *ref;
 
 	if (job->recovering) {
 		job_finish(job, -EINTR, "ternd restarted during the "
 		    "measurement; run it again");
 		return;
 	}
-	if (!job_phase_is(job, "start"))
+	if (!job_phase_is(job, MEASURE_PH_START))
 		return;
-	job_set_phase(job, "measuring");
-	if (peer_info_by_name(job->h, peer ? peer : "", &p, &err) < 0 ||
-	    link_measure(job->h, &p, measure_job_done,
-	    (void *)(intptr_t)job->row->id, &err) < 0)
+	job_set_phase(job, MEASURE_PH_MEASURING);
+	ref = xmalloc(sizeof(*ref));
+	*ref = job_ref(job);
+	if (peer_info_by_name(host_of(job), peer ? peer : "", &p, &err) < 0 ||
+	    link_measure(host_of(job), &p, measure_job_done, ref, &err) < 0) {
+		free(ref);
 		job_finish(job, -EIO, "%s", err.msg);
+	}
 	peer_info_done(&p);
 }
 
-const struct job_ops job_peer_measure = { "peer.measure", measure_step,
-	NULL };
+const struct job_ops job_peer_measure = { .type = "peer.measure",
+	.phases = measure_phase_names, .n_phases = MEASURE_PH__COUNT,
+	.step = measure_step };
 
 int
 migrate_measure_start(struct host *h, const char *peer, struct job **ret,
@@ -304,7 +319,7 @@ migrate_measure_start(struct host *h, const char *peer, struct job **ret,
 	peer_info_done(&p);
 	if (r < 0)
 		return r;
-	if ((r = job_create(h, &job_peer_measure, NULL, json_pack("{ss}",
+	if ((r = vm_job_create(h, &job_peer_measure, NULL, json_pack("{ss}",
 	    "peer", peer), ret, err)) < 0)
 		return r;
 	job_start(*ret);
@@ -335,9 +350,9 @@ link_refresh(struct loop *l, void *data)
 	loop_timer_add(l, LINK_MAX_AGE_MS, link_refresh, h);
 	/* A probe during a move measures the move's leftovers, not the
 	 * link, and the next moves would be sized from that. */
-	for (size_t i = 0; i < h->n_jobs; i++)
-		if (h->jobs[i]->ops == &job_vm_move ||
-		    h->jobs[i]->ops == &job_vm_move_in)
+	for (size_t i = 0; i < h->jobs.n_jobs; i++)
+		if (h->jobs.jobs[i]->ops == &job_vm_move ||
+		    h->jobs.jobs[i]->ops == &job_vm_move_in)
 			return;
 	if (store_obj_list(h->store, STORE_PEER, &rows, &n) < 0)
 		return;
@@ -359,9 +374,9 @@ link_refresh(struct loop *l, void *data)
 void
 migrate_init(struct host *h)
 {
-	job_ops_register(&job_vm_move);
-	job_ops_register(&job_vm_move_in);
-	job_ops_register(&job_peer_measure);
+	job_type_register(&h->jobs, &job_vm_move);
+	job_type_register(&h->jobs, &job_vm_move_in);
+	job_type_register(&h->jobs, &job_peer_measure);
 	if (h->peers)
 		loop_timer_add(h->loop, LINK_MAX_AGE_MS, link_refresh, h);
 }

@@ -15,9 +15,20 @@ struct vm;
 
 struct peer_call;
 
+/* vm.move's phases (diagram and transitions: source.c); names in
+ * queue.c. */
+enum move_phase { MOVE_PH_START, MOVE_PH_CHECK, MOVE_PH_QUEUED,
+		  MOVE_PH_MEASURE, MOVE_PH_PREPARE, MOVE_PH_PREPARE_WAIT,
+		  MOVE_PH_DEST_WAIT, MOVE_PH_MIRRORING, MOVE_PH_MIGRATING,
+		  MOVE_PH_SWITCHOVER, MOVE_PH_COMMIT, MOVE_PH_COMMITTED,
+		  MOVE_PH_RESOLVE, MOVE_PH_ROLLBACK, MOVE_PH_CANCELLING,
+		  MOVE_PH_HANDOVER, MOVE_PH__COUNT };
+extern const char *const move_phase_names[MOVE_PH__COUNT];
+
 struct move_ctx {
 	struct host *h;
-	int64_t id;			/* the job's */
+	struct job_ref ref;		/* the job, for the destination's
+					 * replies */
 	uint64_t t0_ms;			/* monotonic, the move's start */
 	uint64_t phase_t0_ms;		/* dest-wait began */
 
@@ -90,12 +101,12 @@ detail_int(const struct job *job, const char *key)
 }
 
 struct move_ctx *move_ctx(struct job *job);
-/* queue.c: take a max-migrations slot (false: wait, you are queued) and
- * wake the queued moves when one ends. */
+/* queue.c: take a max-migrations slot (false: wait, the job is queued;
+ * job_slot_take, pool "migration"). */
 bool move_take_slot(struct job *job);
-void move_poke_queue(struct host *h);
-void move_on_qmp(struct qmp *q, json_t *ret, const struct err *e,
-    void *data);
+/* A QMP reply for the move: an error is kept in vm->last_error. */
+void move_on_qmp(struct vm *vm, struct job *job, json_t *ret,
+    const struct err *e);
 
 /* converge.c */
 /* Fold the last query-migrate into the job: progress, pass, rate, ETA. */

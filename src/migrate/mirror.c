@@ -51,34 +51,33 @@ mig_tls_object(struct job *job)
 		move_rollback_msg(job, "cannot write the migration key");
 		return;
 	}
-	args = mig_tls_args(job->h, objid, c->psk_dir, "client");
+	args = mig_tls_args(host_of(job), objid, c->psk_dir, "client");
 	json_object_set_new(args, "username", json_string("tern"));
-	(void)vm_qmp(job->vm, "object-add", args, MIRROR_QMP_MS, move_on_qmp);
+	(void)vm_qmp(vm_of(job), job, "object-add", args, MIRROR_QMP_MS, move_on_qmp);
 }
 
 static void
-mirror_on_block(struct qmp *q, json_t *ret, const struct err *e, void *data)
+mirror_on_block(struct vm *vm, struct job *job, json_t *ret,
+    const struct err *e)
 {
-	struct vm *vm = data;
 	struct move_ctx *c;
 
-	(void)q;
-	if (!vm->job || vm->job->ops != &job_vm_move)
+	if (!job)
 		return;
-	c = move_ctx(vm->job);
+	c = move_ctx(job);
 	c->blk_querying = false;
 	if (ret)
 		c->blk = json_incref(ret);
 	else if (!vm->last_error)
 		vm->last_error = xstrdup(e->msg);
-	job_poke(vm->job);
+	job_poke(job);
 }
 
 /* blockdev-add an NBD client node and mirror each disk into it. */
 static int
 mirror_start_all(struct job *job)
 {
-	struct vm *vm = job->vm;
+	struct vm *vm = vm_of(job);
 	struct move_ctx *c = move_ctx(job);
 	const char *nbd = detail_str(job, "nbd");
 	_cleanup_free_ char *host = NULL;
@@ -106,12 +105,12 @@ mirror_start_all(struct job *job)
 		if (tls)
 			json_object_set_new(add, "tls-creds",
 			    json_string(objid));
-		(void)vm_qmp(vm, "blockdev-add", add, MIRROR_QMP_MS,
+		(void)vm_qmp(vm, job, "blockdev-add", add, MIRROR_QMP_MS,
 		    move_on_qmp);
 		if (!(b = vm_block_job_track(vm, id)))
 			return -E2BIG;
 		b->background = streq(vm_mirror_mode(vm), "background");
-		(void)vm_qmp(vm, "blockdev-mirror", json_pack("{ss ss ss ss "
+		(void)vm_qmp(vm, job, "blockdev-mirror", json_pack("{ss ss ss ss "
 		    "ss sb}", "job-id", id, "device", node, "target", id,
 		    "sync", "full", "copy-mode", vm_mirror_mode(vm),
 		    "auto-dismiss", false), MIRROR_QMP_MS, move_on_qmp);
@@ -127,7 +126,7 @@ static int
 mirror_fp_bulk(struct job *job)
 {
 	struct move_ctx *c = move_ctx(job);
-	struct vm *vm = job->vm;
+	struct vm *vm = vm_of(job);
 	uint64_t ms = 0;
 	int64_t speed = -1;
 
@@ -150,7 +149,7 @@ mirror_fp_bulk(struct job *job)
 	for (size_t i = 0; speed >= 0 && i < vm->row->n_disks; i++) {
 		_cleanup_free_ char *id = mirror_id(job, vm->row->disks[i].name);
 
-		(void)vm_qmp(vm, "block-job-set-speed", json_pack("{ss sI}",
+		(void)vm_qmp(vm, job, "block-job-set-speed", json_pack("{ss sI}",
 		    "device", id, "speed", (json_int_t)speed), MIRROR_QMP_MS,
 		    move_on_qmp);
 	}
@@ -158,19 +157,18 @@ mirror_fp_bulk(struct job *job)
 }
 
 static void
-mirror_on_jobs(struct qmp *q, json_t *ret, const struct err *e, void *data)
+mirror_on_jobs(struct vm *vm, struct job *job, json_t *ret,
+    const struct err *e)
 {
-	struct vm *vm = data;
 	struct move_ctx *c;
 	uint64_t done = 0, total = 0;
 	size_t i;
 	json_t *j;
 
-	(void)q;
 	(void)e;
-	if (!vm->job || vm->job->ops != &job_vm_move)
+	if (!job)
 		return;
-	c = move_ctx(vm->job);
+	c = move_ctx(job);
 	c->jobs_querying = false;
 	vm_block_jobs_update(vm, ret);
 	json_array_foreach(ret, i, j) {
@@ -186,15 +184,15 @@ mirror_on_jobs(struct qmp *q, json_t *ret, const struct err *e, void *data)
 		c->disk_progress_ms = now_ms();
 	c->disk_done = done;
 	c->disk_total = total;
-	job_set_progress(vm->job, done, total + vm->row->memory_mib * 1048576,
+	job_set_progress(job, done, total + vm->row->memory_mib * 1048576,
 	    "bytes");
-	job_poke(vm->job);
+	job_poke(job);
 }
 
 const char *
 mig_mirror_error(struct job *job)
 {
-	struct vm *vm = job->vm;
+	struct vm *vm = vm_of(job);
 
 	for (size_t i = 0; i < vm->row->n_disks; i++) {
 		_cleanup_free_ char *id = mirror_id(job, vm->row->disks[i].name);
@@ -209,7 +207,7 @@ mig_mirror_error(struct job *job)
 static bool
 mirror_all(struct job *job, bool ready)
 {
-	struct vm *vm = job->vm;
+	struct vm *vm = vm_of(job);
 
 	for (size_t i = 0; i < vm->row->n_disks; i++) {
 		_cleanup_free_ char *id = mirror_id(job, vm->row->disks[i].name);
@@ -226,12 +224,12 @@ mirror_all(struct job *job, bool ready)
 static int
 mirror_all_synced(struct job *job, char *why, size_t len)
 {
-	struct vm *vm = job->vm;
+	struct vm *vm = vm_of(job);
 	int all = 1;
 
 	for (size_t i = 0; i < vm->row->n_disks; i++) {
 		_cleanup_free_ char *id = mirror_id(job, vm->row->disks[i].name);
-		int r = vm_mirror_synced(vm, id);
+		int r = vm_mirror_synced(vm, job, id);
 
 		if (r < 0) {
 			snprintf(why, len, "QEMU refused to make the copy of "
@@ -248,7 +246,7 @@ mirror_all_synced(struct job *job, char *why, size_t len)
 void
 mig_mirroring(struct job *job)
 {
-	struct vm *vm = job->vm;
+	struct vm *vm = vm_of(job);
 	struct move_ctx *c = move_ctx(job);
 	const char *err;
 	char why[400];
@@ -269,7 +267,7 @@ mig_mirroring(struct job *job)
 	if (!c->mirrors_started) {
 		mig_tls_object(job);
 		if (!c->blk) {
-			if (!c->blk_querying && vm_qmp(vm, "query-block", NULL,
+			if (!c->blk_querying && vm_qmp(vm, job, "query-block", NULL,
 			    MIRROR_QMP_MS, mirror_on_block) == 0)
 				c->blk_querying = true;
 			return;
@@ -304,11 +302,11 @@ mig_mirroring(struct job *job)
 				    "move.mirrors-ready");
 			return;
 		}
-		host_event(job->h, "info", vm, job->row->id, "disks in sync "
+		host_event(host_of(job), "info", vm, job->row->id, "disks in sync "
 		    "with %s (%llu MiB): copying the memory",
 		    detail_str(job, "peer"),
 		    (unsigned long long)(c->disk_total >> 20));
-		job_set_phase(job, "migrating");
+		job_set_phase(job, MOVE_PH_MIGRATING);
 		job_poke(job);
 		return;
 	}
@@ -323,25 +321,25 @@ mig_mirroring(struct job *job)
 		return;
 	}
 	if (!c->jobs_querying && move_poll_due(job, MIRROR_POLL_MS) &&
-	    vm_qmp(vm, "query-block-jobs", NULL, MIRROR_QMP_MS,
+	    vm_qmp(vm, job, "query-block-jobs", NULL, MIRROR_QMP_MS,
 	    mirror_on_jobs) == 0)
 		c->jobs_querying = true;
 }
 
 static void
-mirror_on_ignored(struct qmp *q, json_t *ret, const struct err *e,
-    void *data)
+mirror_on_ignored(struct vm *vm, struct job *job, json_t *ret,
+    const struct err *e)
 {
-	(void)q;
+	(void)vm;
+	(void)job;
 	(void)ret;
 	(void)e;
-	(void)data;
 }
 
 bool
 mig_cancel_mirrors(struct job *job, bool force)
 {
-	struct vm *vm = job->vm;
+	struct vm *vm = vm_of(job);
 	struct move_ctx *c = move_ctx(job);
 
 	if (!c->mirrors_cancelled) {
@@ -352,11 +350,11 @@ mig_cancel_mirrors(struct job *job, bool force)
 			    vm->row->disks[i].name);
 
 			if (force)	/* also after a restart: by name */
-				(void)vm_qmp(vm, "job-cancel", json_pack(
+				(void)vm_qmp(vm, job, "job-cancel", json_pack(
 				    "{ss}", "id", id), MIRROR_QMP_MS,
 				    mirror_on_ignored);
 			else
-				(void)vm_qmp(vm, "block-job-cancel", json_pack(
+				(void)vm_qmp(vm, job, "block-job-cancel", json_pack(
 				    "{ss}", "device", id), MIRROR_QMP_MS,
 				    move_on_qmp);
 		}
@@ -368,16 +366,16 @@ mig_cancel_mirrors(struct job *job, bool force)
 void
 mig_mirror_cleanup(struct job *job)
 {
-	struct vm *vm = job->vm;
+	struct vm *vm = vm_of(job);
 
 	if (!vm || vm->pidfd < 0)
 		return;
 	for (size_t i = 0; i < vm->row->n_disks; i++) {
 		_cleanup_free_ char *id = mirror_id(job, vm->row->disks[i].name);
 
-		(void)vm_qmp(vm, "job-dismiss", json_pack("{ss}", "id", id),
+		(void)vm_qmp(vm, job, "job-dismiss", json_pack("{ss}", "id", id),
 		    MIRROR_QMP_MS, mirror_on_ignored);
-		(void)vm_qmp(vm, "blockdev-del", json_pack("{ss}",
+		(void)vm_qmp(vm, job, "blockdev-del", json_pack("{ss}",
 		    "node-name", id), MIRROR_QMP_MS, mirror_on_ignored);
 	}
 }

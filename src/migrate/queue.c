@@ -1,7 +1,7 @@
 /* queue.c - starting a move: the operator's request (POST
- * /v1/vms/NAME/move) checked as far as this host can, and the queue that
+ * /v1/vms/NAME/move) checked as far as this host can, the slot pool that
  * holds moves beyond max-migrations (auto: from the measured link) in
- * job-id order. */
+ * job-id order, and vm.move's phase names. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,15 +13,16 @@
 #include "util.h"
 #include "vm.h"
 
-/* The queue: moves waiting for a slot start in job-id order. */
-void
-move_poke_queue(struct host *h)
-{
-	for (size_t i = 0; i < h->n_jobs; i++)
-		if (h->jobs[i]->ops == &job_vm_move &&
-		    h->jobs[i]->state == JOB_QUEUED)
-			job_poke(h->jobs[i]);
-}
+const char *const move_phase_names[MOVE_PH__COUNT] = {
+	[MOVE_PH_START] = "start", [MOVE_PH_CHECK] = "check",
+	[MOVE_PH_QUEUED] = "queued", [MOVE_PH_MEASURE] = "measure",
+	[MOVE_PH_PREPARE] = "prepare", [MOVE_PH_PREPARE_WAIT] = "prepare-wait",
+	[MOVE_PH_DEST_WAIT] = "dest-wait", [MOVE_PH_MIRRORING] = "mirroring",
+	[MOVE_PH_MIGRATING] = "migrating", [MOVE_PH_SWITCHOVER] = "switchover",
+	[MOVE_PH_COMMIT] = "commit", [MOVE_PH_COMMITTED] = "committed",
+	[MOVE_PH_RESOLVE] = "resolve", [MOVE_PH_ROLLBACK] = "rollback",
+	[MOVE_PH_CANCELLING] = "cancelling", [MOVE_PH_HANDOVER] = "handover",
+};
 
 static size_t
 move_slots(struct host *h, const char *peer)
@@ -31,27 +32,13 @@ move_slots(struct host *h, const char *peer)
 	return link_auto_slots(link_rate(h, peer, NULL));
 }
 
-/* A slot is free and no older move waits for one. */
+/* The queue: moves waiting for a slot start in job-id order (details
+ * migration_slot, migration_wait). */
 bool
 move_take_slot(struct job *job)
 {
-	struct host *h = job->h;
-	size_t used = 0;
-
-	for (size_t i = 0; i < h->n_jobs; i++) {
-		struct job *o = h->jobs[i];
-
-		if (o == job || o->ops != &job_vm_move)
-			continue;
-		if (json_is_true(json_object_get(o->details, "slot")))
-			used++;
-		else if (o->state == JOB_QUEUED && o->row->id < job->row->id)
-			return false;
-	}
-	if (used >= move_slots(h, detail_str(job, "peer")))
-		return false;
-	json_object_set_new(job->details, "slot", json_true());
-	return true;
+	return job_slot_take(job, "migration", move_slots(host_of(job),
+	    detail_str(job, "peer")));
 }
 
 int
@@ -116,7 +103,7 @@ migrate_move_start(struct host *h, struct vm *vm, const json_t *body,
 		json_object_set_new(d, "dest_pool", json_string(pool));
 	if (disks)
 		json_object_set(d, "dest_disk_pools", disks);
-	r = job_create(h, &job_vm_move, vm, d, ret_job, err);
+	r = vm_job_create(h, &job_vm_move, vm, d, ret_job, err);
 	peer_info_done(&p);
 	if (r < 0)
 		return r;

@@ -1,16 +1,26 @@
 /* source.c - vm.move on the source host: moves one VM to a peer.
  *
- *  start --describe--> check --dest says ok--> queued --slot--> measure
- *    --link known--> prepare --dest job created--> dest-wait --dest QEMU
- *    listening--> migrating --pre-switchover: migrate-continue-->
- *    switchover --completed--> commit --dest `cont` ok--> committed
- *    --source QEMU ended, VM forgotten here--> done
+ *  start --move_start: describe, ask--> check --move_checked: dest says
+ *    ok--> queued --move_queued: slots--> measure --move_measure: link
+ *    known--> prepare --move_prepare: POST--> prepare-wait --move_prepared:
+ *    dest job made--> dest-wait --move_dest_wait: dest QEMU listening-->
+ *    [mirroring --mig_mirroring: disks in sync (shared-nothing)-->]
+ *    migrating --mig_pre_switchover: migrate-continue--> switchover
+ *    --move_migrating: completed--> commit --move_commit: dest `cont`
+ *    ok--> committed --move_committed: source QEMU ended, move_forget-->
+ *    done
  *
- *  Cold (off, crashed or saved VM): start -> check -> prepare -> dest-wait
- *    --dest recorded it--> handover (forget it here) --> done.
+ *  Cold (off, crashed or saved VM): start -> check -> prepare ->
+ *    prepare-wait -> dest-wait --move_dest_wait: dest recorded it-->
+ *    handover (move_forget) --> done.
  *
- *  Any failure before commit: rollback (migrate_cancel, the source keeps
- *  running, the destination job is cancelled) --> failed.
+ *  Any failure before commit: move_rollback --> rollback (move_settle:
+ *  migrate_cancel, the source keeps running, the destination job is
+ *  cancelled) --> failed.  move_cancel: before the stream, the job ends
+ *  at once; while it runs --> cancelling (move_settle, as rollback) -->
+ *  cancelled; from commit on -EBUSY (too late).  An unclear commit or a
+ *  restart with a stream (move_commit, move_recover) --> resolve
+ *  (move_settle) --> committed or failed.
  *
  * The commit point is the destination's `cont`.  The destination takes the
  * shared image's locks only then (late block activation; always on QEMU
@@ -60,8 +70,8 @@ move_ctx(struct job *job)
 	struct move_ctx *c = job_priv(job, sizeof(*c), &fresh);
 
 	if (fresh) {
-		c->id = job->row->id;
-		c->h = job->h;
+		c->ref = job_ref(job);
+		c->h = host_of(job);
 		c->t0_ms = now_ms();
 		c->downtime_ms = MOVE_DOWNTIME_MS;
 	}
@@ -97,7 +107,6 @@ move_finish(struct job *job, int r, const char *fmt, ...)
 static void
 move_finish(struct job *job, int r, const char *fmt, ...)
 {
-	struct host *h = job->h;
 	char msg[512] = "";
 	va_list ap;
 
@@ -108,18 +117,16 @@ move_finish(struct job *job, int r, const char *fmt, ...)
 	}
 	if (move_copy(job)) {
 		mig_mirror_cleanup(job);
-		if (job->vm)	/* one job per VM: its mirrors were ours */
-			vm_block_jobs_forget(job->vm);
+		if (vm_of(job))	/* one job per VM: its mirrors were ours */
+			vm_block_jobs_forget(vm_of(job));
 	}
 	move_psk_remove(job);
 	move_ctx_free(job);
-	if (job->vm) {		/* no stale QMP error for the next job */
-		free(job->vm->last_error);
-		job->vm->last_error = NULL;
+	if (vm_of(job)) {		/* no stale QMP error for the next job */
+		free(vm_of(job)->last_error);
+		vm_of(job)->last_error = NULL;
 	}
-	job_finish(job, r, fmt ? "%s" : NULL, msg);
-	move_poke_queue(h);
-	storage_poke_queue(h);
+	job_finish(job, r, fmt ? "%s" : NULL, msg);	/* slots back */
 }
 
 /* ---- calls to the destination ---- */
@@ -127,8 +134,8 @@ move_finish(struct job *job, int r, const char *fmt, ...)
 static void
 move_on_reply(long status, json_t *body, const struct err *e, void *data)
 {
-	struct move_ctx *c = data;
-	struct job *job = job_find(c->h, c->id);
+	struct move_ctx *c = data;	/* alive: its job cancels the call */
+	struct job *job = job_from_ref(&c->h->jobs, c->ref);
 
 	c->call = NULL;
 	c->reply_status = status;
@@ -150,7 +157,8 @@ move_call(struct job *job, const char *method, const char *path,
 	int r;
 
 	c->replied = false;
-	r = peer_call(job->h->peers, detail_str(job, "peer_url"),
+	c->ref = job_ref(job);
+	r = peer_call(host_of(job)->peers, detail_str(job, "peer_url"),
 	    detail_str(job, "peer_fp"), method, path, body, timeout_ms,
 	    move_on_reply, c, &c->call);
 	if (r < 0) {
@@ -190,10 +198,10 @@ move_cancel_dest(struct job *job)
 	int64_t dj = detail_int(job, "dest_job");
 	_cleanup_free_ char *path = NULL;
 
-	if (dj <= 0 || !job->h->peers)
+	if (dj <= 0 || !host_of(job)->peers)
 		return;
 	path = xasprintf("/v1/jobs/%lld/cancel", (long long)dj);
-	(void)peer_call(job->h->peers, detail_str(job, "peer_url"),
+	(void)peer_call(host_of(job)->peers, detail_str(job, "peer_url"),
 	    detail_str(job, "peer_fp"), "POST", path, NULL, MOVE_CALL_MS,
 	    move_on_ignored, NULL, NULL);
 }
@@ -219,13 +227,13 @@ move_rollback(struct job *job, const char *fmt, ...)
 		json_object_set_new(job->details, "why", json_string(why));
 	c->call = peer_call_cancel(c->call);
 	move_cancel_dest(job);
-	if (!move_live(job) || !job->vm || job->vm->pidfd < 0 ||
+	if (!move_live(job) || !vm_of(job) || vm_of(job)->pidfd < 0 ||
 	    !detail_str(job, "uri")) {
 		move_finish(job, -EIO, "%s", why);
 		return;
 	}
 	c->rb_cancel_sent = c->rb_cont_sent = false;
-	job_set_phase(job, "rollback");
+	job_set_phase(job, MOVE_PH_ROLLBACK);
 	job_poke(job);
 }
 
@@ -240,7 +248,7 @@ move_rollback_msg(struct job *job, const char *why)
 static void
 move_forget(struct job *job)
 {
-	struct vm *vm = job->vm;
+	struct vm *vm = vm_of(job);
 	const char *peer = detail_str(job, "peer");
 	struct move_ctx *c = move_ctx(job);
 	json_t *stats = json_object_get(job->details, "result");
@@ -252,7 +260,7 @@ move_forget(struct job *job)
 	for (size_t i = 0; move_copy(job) && i < vm->row->n_disks; i++)
 		if (vm->row->disks[i].owned)
 			(void)unlink(vm->row->disks[i].path);
-	(void)store_vm_delete(job->h->store, vm->row->uuid);
+	(void)store_vm_delete(host_of(job)->store, vm->row->uuid);
 	json_object_set_new(job->details, "total_ms",
 	    json_integer((json_int_t)(now_ms() - c->t0_ms)));
 	if (move_live(job))
@@ -265,7 +273,7 @@ move_forget(struct job *job)
 	else
 		snprintf(msg, sizeof(msg), "vm moved to %s (it was %s)", peer,
 		    vm_state_name(vm->state));
-	host_event(job->h, "info", vm, job->row->id, "%s", msg);
+	host_event(host_of(job), "info", vm, job->row->id, "%s", msg);
 	job_set_progress(job, job->row->total, job->row->total,
 	    job->row->unit);
 	move_finish(job, 0, NULL);
@@ -291,7 +299,7 @@ move_body(struct job *job, json_t *body)
 static void
 move_start(struct job *job)
 {
-	struct vm *vm = job->vm;
+	struct vm *vm = vm_of(job);
 	json_t *desc = NULL;
 	struct err err = { 0 };
 	_cleanup_free_ char *addr = peer_url_host(detail_str(job,
@@ -307,11 +315,11 @@ move_start(struct job *job)
 		    vm_state_name(vm->state));
 		return;
 	}
-	if (wire_vm_describe(job->h, vm, move_live(job), &desc, &err) < 0) {
+	if (wire_vm_describe(host_of(job), vm, move_live(job), &desc, &err) < 0) {
 		move_finish(job, -EINVAL, "%s", err.msg);
 		return;
 	}
-	job_set_phase(job, "check");
+	job_set_phase(job, MOVE_PH_CHECK);
 	move_call(job, "POST", "/v1/migrations", move_body(job, json_pack(
 	    "{sb ss so ss ss}", "check", true, "mode", detail_str(job,
 	    "mode"), "vm", desc, "address", addr ? addr : "", "storage",
@@ -334,12 +342,12 @@ move_checked(struct job *job)
 	    json_string_value(json_object_get(c->reply, "storage")) ?:
 	    "shared"));
 	if (move_copy(job))
-		host_event(job->h, "info", job->vm, job->row->id, "moving to "
+		host_event(host_of(job), "info", vm_of(job), job->row->id, "moving to "
 		    "%s shared-nothing: host %s does not mount this vm's "
 		    "storage%s, so its disks are copied", detail_str(job,
 		    "peer"), detail_str(job, "peer"), streq(detail_str(job,
 		    "storage_req"), "copy") ? " or a copy was asked for" : "");
-	job_set_phase(job, move_live(job) ? "queued" : "prepare");
+	job_set_phase(job, move_live(job) ? MOVE_PH_QUEUED : MOVE_PH_PREPARE);
 	job_poke(job);
 }
 
@@ -348,34 +356,32 @@ move_queued(struct job *job)
 {
 	/* Shared-nothing moves are storage moves too: both limits apply
 	 * (storage first; a move never waits for one holding the other). */
-	if (move_copy(job) && !storage_take_slot(job)) {
-		job_set_queued(job, true);
+	if (move_copy(job) && !storage_take_slot(job))
 		return;
-	}
-	if (!move_take_slot(job)) {
-		job_set_queued(job, true);
+	if (!move_take_slot(job))
 		return;
-	}
-	job_set_queued(job, false);
 	move_ctx(job)->t0_ms = now_ms();	/* time in the queue is not the
 						 * move's */
-	job_set_phase(job, "measure");
+	job_set_phase(job, MOVE_PH_MEASURE);
 	job_poke(job);
 }
 
+/* data: a job_ref (the ctx may be gone by now). */
 static void
 move_on_measured(struct host *h, const char *peer, uint64_t rate,
     const struct err *e, void *data)
 {
-	struct move_ctx *c = data;
-	struct job *job = job_find(h, c->id);
+	struct job *job = job_from_ref(&h->jobs, *(struct job_ref *)data);
+	struct move_ctx *c;
 
 	(void)peer;
-	c->measuring = false;
+	free(data);
 	if (!job)
 		return;
+	c = move_ctx(job);
+	c->measuring = false;
 	if (e)
-		host_event(h, "warning", job->vm, job->row->id, "cannot "
+		host_event(h, "warning", vm_of(job), job->row->id, "cannot "
 		    "measure the link to %s (%s): moving without a measured "
 		    "cap", detail_str(job, "peer"), e->msg);
 	c->rate = rate;
@@ -389,28 +395,32 @@ move_measure(struct job *job)
 	struct move_ctx *c = move_ctx(job);
 	struct peer_info p = { 0 };
 	struct err err = { 0 };
+	struct job_ref *ref;
 	uint64_t age;
 
 	if (c->measuring)
 		return;
 	if (!c->measured) {
-		c->rate = link_rate(job->h, detail_str(job, "peer"), &age);
+		c->rate = link_rate(host_of(job), detail_str(job, "peer"), &age);
 		if (!c->rate || age > LINK_MAX_AGE_MS) {
-			if (peer_info_by_name(job->h, detail_str(job, "peer"),
-			    &p, &err) == 0 && link_measure(job->h, &p,
-			    move_on_measured, c, &err) == 0) {
+			ref = xmalloc(sizeof(*ref));
+			*ref = job_ref(job);
+			if (peer_info_by_name(host_of(job), detail_str(job,
+			    "peer"), &p, &err) == 0 && link_measure(
+			    host_of(job), &p, move_on_measured, ref, &err) == 0) {
 				c->measuring = true;
 				peer_info_done(&p);
-				job_set_phase(job, "measure");
+				job_set_phase(job, MOVE_PH_MEASURE);
 				return;
 			}
+			free(ref);
 			peer_info_done(&p);
 		}
 		c->measured = true;
 	}
 	json_object_set_new(job->details, "link_rate_bytes_per_s",
 	    json_integer((json_int_t)c->rate));
-	job_set_phase(job, "prepare");
+	job_set_phase(job, MOVE_PH_PREPARE);
 	job_poke(job);
 }
 
@@ -424,9 +434,9 @@ move_prepare(struct job *job)
 	_cleanup_free_ char *addr = peer_url_host(detail_str(job,
 	    "peer_url"));
 	int channels = move_live(job) ? link_channels(c->rate,
-	    !job->h->cfg.migration_plain) : 1;
+	    !host_of(job)->cfg.migration_plain) : 1;
 
-	if (wire_vm_describe(job->h, job->vm, move_live(job), &desc,
+	if (wire_vm_describe(host_of(job), vm_of(job), move_live(job), &desc,
 	    &err) < 0) {
 		move_finish(job, -EINVAL, "%s", err.msg);
 		return;
@@ -435,7 +445,7 @@ move_prepare(struct job *job)
 	    detail_str(job, "mode"), "vm", desc, "address", addr ? addr : "",
 	    "source_job", (json_int_t)job->row->id, "channels", channels,
 	    "storage", detail_str(job, "storage")));
-	if (move_live(job) && !job->h->cfg.migration_plain) {
+	if (move_live(job) && !host_of(job)->cfg.migration_plain) {
 		if (getrandom(key, sizeof(key), 0) != sizeof(key)) {
 			json_decref(body);
 			move_finish(job, -EIO, "cannot make a migration key");
@@ -447,8 +457,8 @@ move_prepare(struct job *job)
 	}
 	json_object_set_new(job->details, "channels", json_integer(channels));
 	json_object_set_new(job->details, "encrypted",
-	    json_boolean(move_live(job) && !job->h->cfg.migration_plain));
-	job_set_phase(job, "prepare-wait");
+	    json_boolean(move_live(job) && !host_of(job)->cfg.migration_plain));
+	job_set_phase(job, MOVE_PH_PREPARE_WAIT);
 	move_call(job, "POST", "/v1/migrations", body, MOVE_CALL_MS);
 }
 
@@ -469,7 +479,7 @@ move_prepared(struct job *job)
 	json_object_set_new(job->details, "dest_qemu", json_string(
 	    json_string_value(json_object_get(json_object_get(json_object_get(
 	    c->reply, "job"), "details"), "qemu_version")) ?: "unknown"));
-	job_set_phase(job, "dest-wait");
+	job_set_phase(job, MOVE_PH_DEST_WAIT);
 	job_poke(job);
 }
 
@@ -491,7 +501,7 @@ move_dest_wait(struct job *job)
 		    c->reply, "details"), "uri"));
 		if (c->reply_status == 200 && streq(st, "succeeded") &&
 		    !move_live(job)) {
-			job_set_phase(job, "handover");
+			job_set_phase(job, MOVE_PH_HANDOVER);
 			move_forget(job);
 			return;
 		}
@@ -511,8 +521,8 @@ move_dest_wait(struct job *job)
 			if (nbd)
 				json_object_set_new(job->details, "nbd",
 				    json_string(nbd));
-			job_set_phase(job, move_copy(job) ? "mirroring" :
-			    "migrating");
+			job_set_phase(job, move_copy(job) ? MOVE_PH_MIRRORING :
+			    MOVE_PH_MIGRATING);
 			job_poke(job);
 			return;
 		}
@@ -530,15 +540,13 @@ move_dest_wait(struct job *job)
 }
 
 void
-move_on_qmp(struct qmp *q, json_t *ret, const struct err *e, void *data)
+move_on_qmp(struct vm *vm, struct job *job, json_t *ret,
+    const struct err *e)
 {
-	struct vm *vm = data;
-
-	(void)q;
 	if (!ret && !vm->last_error)
 		vm->last_error = xstrdup(e->msg);
-	if (vm->job)
-		job_poke(vm->job);
+	if (job)
+		job_poke(job);
 }
 
 /* QEMU's max-bandwidth: the host's cap if set, else from the measured
@@ -548,8 +556,8 @@ move_bandwidth(struct job *job)
 {
 	struct move_ctx *c = move_ctx(job);
 
-	if (job->h->cfg.migration_bw)
-		return job->h->cfg.migration_bw;
+	if (host_of(job)->cfg.migration_bw)
+		return host_of(job)->cfg.migration_bw;
 	return c->rate ? link_bandwidth_cap(c->rate) : (1ULL << 40);
 }
 
@@ -561,7 +569,7 @@ move_zero_pages_multifd(struct job *job)
 {
 	int major = 0, minor = 0;
 
-	return host_qemu_at_least(job->h, 9, 0) &&
+	return host_qemu_at_least(host_of(job), 9, 0) &&
 	    host_parse_qemu_version(detail_str(job, "dest_qemu") ?: "", &major,
 	    &minor) == 0 && major >= 9;
 }
@@ -569,7 +577,7 @@ move_zero_pages_multifd(struct job *job)
 static void
 move_begin_stream(struct job *job)
 {
-	struct vm *vm = job->vm;
+	struct vm *vm = vm_of(job);
 	struct move_ctx *c = move_ctx(job);
 	bool multifd = detail_int(job, "channels") > 1;
 	bool tls = json_is_true(json_object_get(job->details, "encrypted"));
@@ -586,7 +594,7 @@ move_begin_stream(struct job *job)
 		    on[i], "state", true));
 	json_array_append_new(caps, json_pack("{ss sb}", "capability",
 	    "multifd", "state", multifd));
-	(void)vm_qmp(vm, "migrate-set-capabilities", json_pack("{so}",
+	(void)vm_qmp(vm, job, "migrate-set-capabilities", json_pack("{so}",
 	    "capabilities", caps), MOVE_QMP_MS, move_on_qmp);
 	params = json_pack("{sI sI si si si ss}", "max-bandwidth",
 	    (json_int_t)move_bandwidth(job), "downtime-limit",
@@ -601,28 +609,28 @@ move_begin_stream(struct job *job)
 		    json_string("multifd"));
 	}
 	mig_tls_object(job);
-	(void)vm_qmp(vm, "migrate-set-parameters", params, MOVE_QMP_MS,
+	(void)vm_qmp(vm, job, "migrate-set-parameters", params, MOVE_QMP_MS,
 	    move_on_qmp);
-	if (mig_memory_paused(job->h)) {
+	if (mig_memory_paused(host_of(job))) {
 		/* See mig_memory_paused(): the vCPUs stay stopped from here to
 		 * the destination's `cont` (or to the rollback's). */
-		(void)vm_qmp(vm, "stop", NULL, MOVE_QMP_MS, move_on_qmp);
+		(void)vm_qmp(vm, job, "stop", NULL, MOVE_QMP_MS, move_on_qmp);
 		json_object_set_new(job->details, "memory_copy",
 		    json_string("paused"));
-		host_event(job->h, "info", vm, job->row->id, "memory is copied "
+		host_event(host_of(job), "info", vm, job->row->id, "memory is copied "
 		    "with the vm paused: QEMU %s under TCG loses guest writes "
 		    "during a live copy (fixed in QEMU 9.0)",
-		    job->h->qemu_version);
+		    host_of(job)->qemu_version);
 	} else {
 		json_object_set_new(job->details, "memory_copy",
 		    json_string("live"));
-		host_event(job->h, "info", vm, job->row->id, "memory is "
+		host_event(host_of(job), "info", vm, job->row->id, "memory is "
 		    "copied live (QEMU %s, %s, %d channel%s%s)",
-		    job->h->qemu_version, job->h->kvm ? "kvm" : "tcg",
+		    host_of(job)->qemu_version, host_of(job)->kvm ? "kvm" : "tcg",
 		    multifd ? (int)detail_int(job, "channels") : 1,
 		    multifd ? "s" : "", tls ? ", encrypted" : "");
 	}
-	(void)vm_qmp(vm, "migrate", json_pack("{ss}", "uri",
+	(void)vm_qmp(vm, job, "migrate", json_pack("{ss}", "uri",
 	    detail_str(job, "uri")), MOVE_QMP_MS, move_on_qmp);
 	c->stream_started = true;
 	c->last_progress_ms = now_ms();
@@ -644,24 +652,15 @@ move_poll_due(struct job *job, uint64_t period_ms)
 	return false;
 }
 
-/* The move of vm's job, for QMP replies; NULL when it is not a move. */
-static struct move_ctx *
-move_ctx_of(struct vm *vm)
-{
-	if (!vm->job || vm->job->ops != &job_vm_move)
-		return NULL;
-	return move_ctx(vm->job);
-}
-
 static void
-move_on_query(struct qmp *q, json_t *ret, const struct err *e, void *data)
+move_on_query(struct vm *vm, struct job *job, json_t *ret,
+    const struct err *e)
 {
-	struct vm *vm = data;
-	struct move_ctx *c = move_ctx_of(vm);
+	struct move_ctx *c;
 
-	(void)q;
-	if (!c)
+	if (!job)	/* late: the move it was for ended */
 		return;
+	c = move_ctx(job);
 	c->polling = false;
 	if (ret) {
 		json_decref(c->last);
@@ -670,7 +669,7 @@ move_on_query(struct qmp *q, json_t *ret, const struct err *e, void *data)
 	} else {
 		log_debug("vm=%s query-migrate: %s", vm->row->name, e->msg);
 	}
-	job_poke(vm->job);
+	job_poke(job);
 }
 
 static const char *
@@ -681,8 +680,8 @@ move_status(struct job *job)
 	    "status"));
 
 	/* Events arrive first; the poll fills in between. */
-	if (job->vm->mig_status[0])
-		return job->vm->mig_status;
+	if (vm_of(job)->mig_status[0])
+		return vm_of(job)->mig_status;
 	return st ? st : "";
 }
 
@@ -702,7 +701,7 @@ move_fp_active(struct job *job, const char *st)
 			return true;
 		case FP_DELAY:
 			c->slow_until_ms = now_ms() + ms;
-			(void)vm_qmp(job->vm, "migrate-set-parameters",
+			(void)vm_qmp(vm_of(job), job, "migrate-set-parameters",
 			    json_pack("{sI}", "max-bandwidth",
 			    (json_int_t)(1 << 20)), MOVE_QMP_MS, move_on_qmp);
 			break;
@@ -712,7 +711,7 @@ move_fp_active(struct job *job, const char *st)
 	}
 	if (c->slow_until_ms && now_ms() >= c->slow_until_ms) {
 		c->slow_until_ms = 0;
-		(void)vm_qmp(job->vm, "migrate-set-parameters", json_pack(
+		(void)vm_qmp(vm_of(job), job, "migrate-set-parameters", json_pack(
 		    "{sI}", "max-bandwidth", (json_int_t)move_bandwidth(job)),
 		    MOVE_QMP_MS, move_on_qmp);
 	}
@@ -722,7 +721,7 @@ move_fp_active(struct job *job, const char *st)
 static void
 move_migrating(struct job *job)
 {
-	struct vm *vm = job->vm;
+	struct vm *vm = vm_of(job);
 	struct move_ctx *c = move_ctx(job);
 	const char *st;
 	int fp;
@@ -754,9 +753,7 @@ move_migrating(struct job *job)
 	st = move_status(job);
 	if (!streq(detail_str(job, "stream"), st)) {
 		json_object_set_new(job->details, "stream", json_string(st));
-		_cleanup_free_ char *ph = xstrdup(job->row->phase);
-
-		job_set_phase(job, ph);		/* persists the details */
+		job_save(job);
 	}
 	if (streq(st, "failed") || streq(st, "cancelled")) {
 		const char *desc = json_string_value(json_object_get(c->last,
@@ -766,7 +763,7 @@ move_migrating(struct job *job)
 		    desc ? ": " : "", desc ? desc : "");
 		return;
 	}
-	if (job_phase_is(job, "migrating") && streq(st, "pre-switchover")) {
+	if (job_phase_is(job, MOVE_PH_MIGRATING) && streq(st, "pre-switchover")) {
 		mig_pre_switchover(job);
 		return;
 	}
@@ -775,14 +772,14 @@ move_migrating(struct job *job)
 		/* From here the destination may run the VM (persisted:
 		 * a restart must ask before resuming here). */
 		json_object_set_new(job->details, "commit_sent", json_true());
-		job_set_phase(job, "commit");
+		job_set_phase(job, MOVE_PH_COMMIT);
 		job_poke(job);
 		return;
 	}
 	if (move_fp_active(job, st) || mig_check_limits(job))
 		return;
 	if (!c->polling && move_poll_due(job, MOVE_POLL_MS) &&
-	    vm_qmp(vm, "query-migrate", NULL, MOVE_QMP_MS, move_on_query) == 0)
+	    vm_qmp(vm, job, "query-migrate", NULL, MOVE_QMP_MS, move_on_query) == 0)
 		c->polling = true;
 }
 
@@ -801,7 +798,7 @@ move_commit(struct job *job)
 		int fp = job_failpoint(job, "move.completed");
 
 		if (fp < 0) {
-			job_set_phase(job, "resolve");
+			job_set_phase(job, MOVE_PH_RESOLVE);
 			job_poke(job);
 		}
 		if (fp)
@@ -819,11 +816,11 @@ move_commit(struct job *job)
 		int64_t resumed = json_integer_value(json_object_get(
 		    json_object_get(c->reply, "details"), "resumed_wall_ms"));
 
-		if (res && resumed > 0 && job->vm->stop_wall_ms &&
-		    (uint64_t)resumed >= job->vm->stop_wall_ms)
+		if (res && resumed > 0 && vm_of(job)->stop_wall_ms &&
+		    (uint64_t)resumed >= vm_of(job)->stop_wall_ms)
 			json_object_set_new(res, "downtime_ms", json_integer(
-			    resumed - (int64_t)job->vm->stop_wall_ms));
-		job_set_phase(job, "committed");
+			    resumed - (int64_t)vm_of(job)->stop_wall_ms));
+		job_set_phase(job, MOVE_PH_COMMITTED);
 		job_poke(job);
 		return;
 	}
@@ -833,9 +830,9 @@ move_commit(struct job *job)
 	    MOVE_COMMIT_MS) {
 		/* Unknown or refused: the lock decides (see the top). */
 		log_warn("vm=%s commit on %s unclear (%s): resolving by the "
-		    "image lock", job->vm->row->name, detail_str(job, "peer"),
+		    "image lock", vm_of(job)->row->name, detail_str(job, "peer"),
 		    c->reply_status ? (st ? st : "?") : c->reply_err);
-		job_set_phase(job, "resolve");
+		job_set_phase(job, MOVE_PH_RESOLVE);
 		job_poke(job);
 		return;
 	}
@@ -844,14 +841,15 @@ move_commit(struct job *job)
 }
 
 static void
-move_on_cont(struct qmp *q, json_t *ret, const struct err *e, void *data)
+move_on_cont(struct vm *vm, struct job *job, json_t *ret,
+    const struct err *e)
 {
-	struct vm *vm = data;
-	struct move_ctx *c = move_ctx_of(vm);
+	struct move_ctx *c;
 
-	(void)q;
-	if (!c)
+	(void)vm;
+	if (!job)
 		return;
+	c = move_ctx(job);
 	c->cont_done = true;
 	c->cont_ok = ret != NULL;
 	snprintf(c->cont_err, sizeof(c->cont_err), "%s", ret ? "" : e->msg);
@@ -864,7 +862,7 @@ move_on_cont(struct qmp *q, json_t *ret, const struct err *e, void *data)
 		snprintf(c->cont_err, sizeof(c->cont_err), "Block node is "
 		    "read-only (failpoint move.rollback-cont)");
 	}
-	job_poke(vm->job);
+	job_poke(job);
 }
 
 /* Shared-nothing after the commit may have gone: nothing arbitrates
@@ -889,10 +887,10 @@ move_ask_dest(struct job *job)
 		ph = json_string_value(json_object_get(c->reply, "phase"));
 		if (c->reply_status == 200 && streq(st, "succeeded")) {
 			c->dest_verdict = 1;
-			host_event(job->h, "info", job->vm, job->row->id, "host "
+			host_event(host_of(job), "info", vm_of(job), job->row->id, "host "
 			    "%s runs the vm: the move is committed",
 			    detail_str(job, "peer"));
-			job_set_phase(job, "committed");
+			job_set_phase(job, MOVE_PH_COMMITTED);
 			job_poke(job);
 			return false;
 		}
@@ -906,7 +904,7 @@ move_ask_dest(struct job *job)
 			move_cancel_dest(job);
 		} else if (!c->asked_warned) {
 			c->asked_warned = true;
-			host_event(job->h, "warning", job->vm, job->row->id,
+			host_event(host_of(job), "warning", vm_of(job), job->row->id,
 			    "waiting for host %s to say whether it runs the "
 			    "vm (%s); the vm stays paused here until it does",
 			    detail_str(job, "peer"), c->reply_status ?
@@ -925,13 +923,13 @@ move_ask_dest(struct job *job)
 static bool
 move_taken_over(struct job *job)
 {
-	const struct vm_row *r = job->vm->row;
+	const struct vm_row *r = vm_of(job)->row;
 
 	if (!json_is_true(json_object_get(job->details, "commit_sent")) ||
 	    r->n_disks == 0)
 		return false;
 	for (size_t i = 0; i < r->n_disks; i++)
-		if (vm_image_locked_elsewhere(job->vm, r->disks[i].path) != 1)
+		if (vm_image_locked_elsewhere(vm_of(job), r->disks[i].path) != 1)
 			return false;
 	return true;
 }
@@ -942,21 +940,21 @@ move_taken_over(struct job *job)
 static void
 move_cont_failed(struct job *job)
 {
-	struct vm *vm = job->vm;
+	struct vm *vm = vm_of(job);
 	struct move_ctx *c = move_ctx(job);
 
 	c->cont_done = c->rb_cont_sent = false;
 	if (move_taken_over(job)) {
-		host_event(job->h, "info", vm, job->row->id, "host %s holds "
+		host_event(host_of(job), "info", vm, job->row->id, "host %s holds "
 		    "the vm's disks (it resumed the vm): the move is "
 		    "committed", detail_str(job, "peer"));
-		job_set_phase(job, "committed");
+		job_set_phase(job, MOVE_PH_COMMITTED);
 		job_poke(job);
 		return;
 	}
 	if (!c->cont_warned) {
 		c->cont_warned = true;
-		host_event(job->h, "warning", vm, job->row->id, "cannot resume "
+		host_event(host_of(job), "warning", vm, job->row->id, "cannot resume "
 		    "the vm here (%s) and host %s does not run it: it stays "
 		    "here, paused, and tern retries", c->cont_err,
 		    detail_str(job, "peer"));
@@ -969,7 +967,7 @@ move_cont_failed(struct job *job)
 static void
 move_settle(struct job *job)
 {
-	struct vm *vm = job->vm;
+	struct vm *vm = vm_of(job);
 	struct move_ctx *c = move_ctx(job);
 
 	if (vm->pidfd < 0) {
@@ -982,7 +980,7 @@ move_settle(struct job *job)
 	if (!vm->qmp_ready)
 		return;		/* re-attaching: QMP pokes the job */
 	if (!c->rb_cancel_sent) {
-		(void)vm_qmp(vm, "migrate_cancel", NULL, MOVE_QMP_MS,
+		(void)vm_qmp(vm, job, "migrate_cancel", NULL, MOVE_QMP_MS,
 		    move_on_qmp);
 		c->rb_cancel_sent = true;
 	}
@@ -1013,10 +1011,10 @@ move_settle(struct job *job)
 		move_cancel_dest(job);
 		vm->mig_status[0] = '\0';
 		vm_set_state(vm, VM_RUNNING, NULL);
-		move_finish(job, job_phase_is(job, "cancelling") ?
+		move_finish(job, job_phase_is(job, MOVE_PH_CANCELLING) ?
 		    -ECANCELED : -EIO, "%s; the vm keeps running on %s",
 		    why ? why : "the destination did not take over",
-		    job->h->cfg.name);
+		    host_of(job)->cfg.name);
 		return;
 	}
 	if (!c->rb_cont_sent) {
@@ -1030,26 +1028,27 @@ move_settle(struct job *job)
 		}
 		c->rb_cont_sent = true;
 		c->cont_done = false;
-		(void)vm_qmp(vm, "cont", NULL, MOVE_QMP_MS, move_on_cont);
+		(void)vm_qmp(vm, job, "cont", NULL, MOVE_QMP_MS, move_on_cont);
 	}
 	job_wake_after(job, 1000);
 }
 
 static void
-move_on_quit(struct qmp *q, json_t *ret, const struct err *e, void *data)
+move_on_quit(struct vm *vm, struct job *job, json_t *ret,
+    const struct err *e)
 {
-	(void)q;
+	(void)vm;
+	(void)job;
 	(void)ret;
 	(void)e;
-	(void)data;
 }
 
 static void
 move_committed(struct job *job)
 {
-	struct vm *vm = job->vm;
+	struct vm *vm = vm_of(job);
 	struct move_ctx *c = move_ctx(job);
-	uint64_t limit = job->h->cfg.stop_timeout_ms;
+	uint64_t limit = host_of(job)->cfg.stop_timeout_ms;
 
 	if (vm->pidfd < 0) {
 		move_forget(job);
@@ -1061,7 +1060,7 @@ move_committed(struct job *job)
 		c->quit_sent = true;
 		c->quit_at_ms = now_ms();
 		vm_set_state(vm, VM_STOPPING, NULL);
-		if (vm_qmp(vm, "quit", NULL, MOVE_QMP_MS, move_on_quit) < 0)
+		if (vm_qmp(vm, job, "quit", NULL, MOVE_QMP_MS, move_on_quit) < 0)
 			vm_kill(vm);
 		job_wake_after(job, limit);
 		return;
@@ -1078,7 +1077,7 @@ move_committed(struct job *job)
 static void
 move_recover(struct job *job)
 {
-	const char *ph = job->row->phase;
+	const char *ph = job_phase_name(job);
 
 	job->recovering = false;
 	if (streq(ph, "committed")) {
@@ -1092,7 +1091,7 @@ move_recover(struct job *job)
 		}
 		if (!move_live(job) && detail_int(job, "dest_job") > 0) {
 			/* Cold: the destination may have recorded the VM. */
-			job_set_phase(job, "dest-wait");
+			job_set_phase(job, MOVE_PH_DEST_WAIT);
 			job_poke(job);
 			return;
 		}
@@ -1103,7 +1102,7 @@ move_recover(struct job *job)
 	}
 	json_object_set_new(job->details, "why", json_string("ternd "
 	    "restarted during the move"));
-	job_set_phase(job, "resolve");
+	job_set_phase(job, MOVE_PH_RESOLVE);
 	job_poke(job);
 }
 
@@ -1112,7 +1111,7 @@ move_step(struct job *job)
 {
 	struct move_ctx *c;
 
-	if (job_vm_gone(job)) {
+	if (vm_job_gone(job)) {
 		move_ctx_free(job);
 		return;
 	}
@@ -1121,62 +1120,66 @@ move_step(struct job *job)
 		return;
 	}
 	c = move_ctx(job);
-	if (c->call && !job_phase_is(job, "commit") &&
-	    !job_phase_is(job, "rollback") && !job_phase_is(job, "resolve"))
+	if (c->call && !job_phase_is(job, MOVE_PH_COMMIT) &&
+	    !job_phase_is(job, MOVE_PH_ROLLBACK) && !job_phase_is(job, MOVE_PH_RESOLVE))
 		return;		/* a reply pokes us */
-	if (job_phase_is(job, "start"))
+	if (job_phase_is(job, MOVE_PH_START))
 		move_start(job);
-	else if (job_phase_is(job, "check") && c->replied)
+	else if (job_phase_is(job, MOVE_PH_CHECK) && c->replied)
 		move_checked(job);
-	else if (job_phase_is(job, "queued"))
+	else if (job_phase_is(job, MOVE_PH_QUEUED))
 		move_queued(job);
-	else if (job_phase_is(job, "measure"))
+	else if (job_phase_is(job, MOVE_PH_MEASURE))
 		move_measure(job);
-	else if (job_phase_is(job, "prepare"))
+	else if (job_phase_is(job, MOVE_PH_PREPARE))
 		move_prepare(job);
-	else if (job_phase_is(job, "prepare-wait") && c->replied)
+	else if (job_phase_is(job, MOVE_PH_PREPARE_WAIT) && c->replied)
 		move_prepared(job);
-	else if (job_phase_is(job, "dest-wait"))
+	else if (job_phase_is(job, MOVE_PH_DEST_WAIT))
 		move_dest_wait(job);
-	else if (job_phase_is(job, "mirroring"))
+	else if (job_phase_is(job, MOVE_PH_MIRRORING))
 		mig_mirroring(job);
-	else if (job_phase_is(job, "migrating") ||
-	    job_phase_is(job, "switchover"))
+	else if (job_phase_is(job, MOVE_PH_MIGRATING) ||
+	    job_phase_is(job, MOVE_PH_SWITCHOVER))
 		move_migrating(job);
-	else if (job_phase_is(job, "commit"))
+	else if (job_phase_is(job, MOVE_PH_COMMIT))
 		move_commit(job);
-	else if (job_phase_is(job, "resolve") ||
-	    job_phase_is(job, "rollback") || job_phase_is(job, "cancelling"))
+	else if (job_phase_is(job, MOVE_PH_RESOLVE) ||
+	    job_phase_is(job, MOVE_PH_ROLLBACK) ||
+	    job_phase_is(job, MOVE_PH_CANCELLING))
 		move_settle(job);
-	else if (job_phase_is(job, "committed"))
+	else if (job_phase_is(job, MOVE_PH_COMMITTED))
 		move_committed(job);
-	else if (job_phase_is(job, "handover"))
+	else if (job_phase_is(job, MOVE_PH_HANDOVER))
 		move_forget(job);
 }
 
 /* Cancel: before the commit the move is undone; from the commit on it is
  * too late (the destination may already run the VM). */
-static void
-move_cancel(struct job *job)
+static int
+move_cancel(struct job *job, struct err *err)
 {
-	if (job_phase_is(job, "commit") || job_phase_is(job, "committed") ||
-	    job_phase_is(job, "resolve") || job_phase_is(job, "handover")) {
-		host_event(job->h, "warning", job->vm, job->row->id,
-		    "too late to cancel the move: it is committing");
-		return;
-	}
+	if (job_phase_is(job, MOVE_PH_COMMIT) ||
+	    job_phase_is(job, MOVE_PH_COMMITTED) ||
+	    job_phase_is(job, MOVE_PH_RESOLVE) ||
+	    job_phase_is(job, MOVE_PH_HANDOVER))
+		return err_set(err, -EBUSY, "too late to cancel the move (job "
+		    "%lld): it is committing (%s)", (long long)job->row->id,
+		    job_phase_name(job));
 	json_object_set_new(job->details, "why", json_string("cancelled"));
-	if (move_live(job) && detail_str(job, "uri") && job->vm &&
-	    job->vm->pidfd >= 0) {
+	if (move_live(job) && detail_str(job, "uri") && vm_of(job) &&
+	    vm_of(job)->pidfd >= 0) {
 		move_ctx(job)->call = peer_call_cancel(move_ctx(job)->call);
 		move_cancel_dest(job);
-		job_set_phase(job, "cancelling");
+		job_set_phase(job, MOVE_PH_CANCELLING);
 		job_poke(job);
-		return;
+		return 0;
 	}
 	move_cancel_dest(job);
 	move_finish(job, -ECANCELED, "cancelled; the vm did not move");
+	return 0;
 }
 
-const struct job_ops job_vm_move = { "vm.move", move_step, move_cancel,
-	move_ctx_free };
+const struct job_ops job_vm_move = { .type = "vm.move",
+	.phases = move_phase_names, .n_phases = MOVE_PH__COUNT,
+	.step = move_step, .cancel = move_cancel, .priv_free = move_ctx_free };

@@ -88,19 +88,21 @@ copy_fail(struct job *job, int code, const char *why)
 	unlink_partials(job);
 	st_outcome(job, out, sizeof(out));
 	st_finish(job, code, "vm '%s' storage not moved: %s; %s",
-	    job->vm->row->name, why, out);
+	    vm_of(job)->row->name, why, out);
 }
 
-void
-copy_cancel(struct job *job)
+int
+copy_cancel(struct job *job, struct err *err)
 {
+	(void)err;
 	copy_fail(job, -ECANCELED, "cancelled by the operator");
+	return 0;
 }
 
 static bool
 item_recorded(const struct job *job, const json_t *it, bool state)
 {
-	const struct vm_row *row = job->vm->row;
+	const struct vm_row *row = vm_of(job)->row;
 
 	if (state)
 		return streq(row->state_file, st_str(it, "dst"));
@@ -110,15 +112,15 @@ item_recorded(const struct job *job, const json_t *it, bool state)
 static int
 record_state(struct job *job, json_t *it)
 {
-	struct vm *vm = job->vm;
-	int r = store_vm_set_text(job->h->store, vm->row->uuid, "state_file",
+	struct vm *vm = vm_of(job);
+	int r = store_vm_set_text(host_of(job)->store, vm->row->uuid, "state_file",
 	    st_str(it, "dst"));
 
 	if (r < 0)
 		return r;
 	free(vm->row->state_file);
 	vm->row->state_file = xstrdup(st_str(it, "dst"));
-	host_event(job->h, "info", vm, job->row->id, "saved state now '%s'",
+	host_event(host_of(job), "info", vm, job->row->id, "saved state now '%s'",
 	    st_str(it, "dst"));
 	return 0;
 }
@@ -196,7 +198,7 @@ copy_spawn(struct job *job, json_t *it, bool state)
 	/* The copy is synced before it is renamed and trusted. */
 	const char *convert[] = { "sh", "-c", "\"$1\" convert -p -f qcow2 "
 		"-O qcow2 \"$2\" \"$3\" && sync \"$3\"", "sh",
-		job->h->cfg.qemu_img, st_str(it, "src"), partial, NULL };
+		host_of(job)->cfg.qemu_img, st_str(it, "src"), partial, NULL };
 	const char *cp[] = { "sh", "-c", "cp --sparse=always -- \"$1\" "
 		"\"$2\" && sync -- \"$2\"", "sh", st_str(it, "src"), partial,
 		NULL };
@@ -280,8 +282,8 @@ copy_done(struct job *job)
 	json_object_del(job->details, "current");
 	copy_progress(job);
 	st_outcome(job, out, sizeof(out));
-	host_event(job->h, "info", job->vm, job->row->id, "vm storage moved "
-	    "(copied while %s): %s%s", vm_state_name(job->vm->state), out,
+	host_event(host_of(job), "info", vm_of(job), job->row->id, "vm storage moved "
+	    "(copied while %s): %s%s", vm_state_name(vm_of(job)->state), out,
 	    s ? "; saved state moved along" : "");
 	st_finish(job, 0, NULL);
 }
@@ -302,12 +304,12 @@ copy_step(struct job *job)
 		job->recovering = false;
 		unlink_partials(job);	/* its helper died with ternd */
 	}
-	if (!vm_is_down(job->vm)) {
+	if (!vm_is_down(vm_of(job))) {
 		copy_fail(job, -EBUSY, "the vm is no longer down");
 		return;
 	}
-	if (!job_phase_is(job, "copy"))
-		job_set_phase(job, "copy");
+	if (!job_phase_is(job, ST_PH_COPY))
+		job_set_phase(job, ST_PH_COPY);
 	while ((it = next_item(job, &state))) {
 		r = item_settle(job, it, state);
 		if (r < 0)

@@ -91,12 +91,12 @@ live_back(struct job *job, int code, const char *why)
 	job->child = child_free(job->child);
 	if (!any_created(job)) {
 		st_finish(job, code, "vm '%s' storage not moved: %s; nothing "
-		    "was changed", job->vm->row->name, why);
+		    "was changed", vm_of(job)->row->name, why);
 		return;
 	}
 	c->sub = SUB_JOBS;
 	c->sub_t0_ms = now_ms();
-	job_set_phase(job, code == -ECANCELED ? "cancelling" : "rollback");
+	job_set_phase(job, code == -ECANCELED ? ST_PH_CANCELLING : ST_PH_ROLLBACK);
 	job_poke(job);
 }
 
@@ -187,7 +187,7 @@ live_check(struct job *job)
 		return;
 	}
 	c->sub = 0;
-	job_set_phase(job, "create");
+	job_set_phase(job, ST_PH_CREATE);
 	job_poke(job);
 }
 
@@ -223,8 +223,8 @@ live_on_created(struct child *ch, int status, void *data)
 		return;
 	}
 	/* QEMU runs as its own user by now: the image must be its. */
-	if (job->h->qemu_uid && chown(dst, job->h->qemu_uid,
-	    job->h->qemu_gid) == -1) {
+	if (host_of(job)->qemu_uid && chown(dst, host_of(job)->qemu_uid,
+	    host_of(job)->qemu_gid) == -1) {
 		snprintf(why, sizeof(why), "cannot give '%s' to the QEMU user: "
 		    "%s", dst, strerror(errno));
 		live_back(job, -errno, why);
@@ -243,7 +243,7 @@ live_create(struct job *job)
 	const char *dst;
 
 	if (!d) {
-		job_set_phase(job, "attach");
+		job_set_phase(job, ST_PH_ATTACH);
 		job_poke(job);
 		return;
 	}
@@ -256,7 +256,7 @@ live_create(struct job *job)
 	st_set_flag(d, "created", true);	/* from now on it may exist */
 	st_save(job);
 	snprintf(size, sizeof(size), "%lld", (long long)st_int(d, "size"));
-	const char *argv[] = { job->h->cfg.qemu_img, "create", "-q", "-f",
+	const char *argv[] = { host_of(job)->cfg.qemu_img, "create", "-q", "-f",
 		"qcow2", dst, size, NULL };
 	if (st_spawn(job, argv, live_on_created) < 0)
 		live_back(job, -EIO, "cannot run qemu-img");
@@ -266,7 +266,7 @@ live_create(struct job *job)
  * set on success, else back with the QEMU's reason. */
 static void
 per_disk(struct job *job, const char *cmd, const char *flag,
-    json_t *(*args)(struct job *, json_t *), const char *next)
+    json_t *(*args)(struct job *, json_t *), unsigned next)
 {
 	struct st_ctx *c = st_ctx(job);
 	json_t *d = first_without(job, flag);
@@ -319,14 +319,14 @@ mirror_args(struct job *job, json_t *d)
 	node_name(job, d, "fmt", fmt, sizeof(fmt));
 	st_mirror_id(job, d, id, sizeof(id));
 	/* Its events must be tracked before they can arrive. */
-	if (!(b = vm_block_job_track(job->vm, id))) {
+	if (!(b = vm_block_job_track(vm_of(job), id))) {
 		live_back(job, -EBUSY, "too many block jobs on this vm");
 		return NULL;
 	}
-	b->background = streq(vm_mirror_mode(job->vm), "background");
+	b->background = streq(vm_mirror_mode(vm_of(job)), "background");
 	return json_pack("{ss ss ss ss ss sb}", "job-id", id, "device",
 	    st_str(d, "from_node"), "target", fmt, "sync", "full",
-	    "copy-mode", vm_mirror_mode(job->vm), "auto-dismiss", false);
+	    "copy-mode", vm_mirror_mode(vm_of(job)), "auto-dismiss", false);
 }
 
 /* ---- mirroring ---- */
@@ -363,7 +363,7 @@ mirrors_state(struct job *job)
 		struct vm_block_job *b;
 
 		st_mirror_id(job, d, id, sizeof(id));
-		b = vm_block_job_find(job->vm, id);
+		b = vm_block_job_find(vm_of(job), id);
 		if (b && b->ended) {
 			snprintf(why, sizeof(why), "the mirror of disk %s "
 			    "failed: %s", st_str(d, "name"), b->error ?
@@ -371,7 +371,7 @@ mirrors_state(struct job *job)
 			live_back(job, -EIO, why);
 			return -1;
 		}
-		if ((r = vm_mirror_synced(job->vm, id)) < 0) {
+		if ((r = vm_mirror_synced(vm_of(job), job, id)) < 0) {
 			snprintf(why, sizeof(why), "QEMU refused to make the "
 			    "mirror of disk %s write-blocking: %s",
 			    st_str(d, "name"), b->change_error);
@@ -394,7 +394,7 @@ live_mirroring(struct job *job)
 		return;
 	if (st_answered(job, "query-block-jobs")) {
 		ret = st_take_reply(job);
-		vm_block_jobs_update(job->vm, ret);
+		vm_block_jobs_update(vm_of(job), ret);
 		mirror_progress(job, ret);
 		json_decref(ret);
 	}
@@ -411,7 +411,7 @@ live_mirroring(struct job *job)
 	if (fp < 0)
 		live_back(job, -EIO, "failpoint storage.ready");
 	else if (fp == 0) {
-		job_set_phase(job, "pivot");
+		job_set_phase(job, ST_PH_PIVOT);
 		job_poke(job);
 	}
 }
@@ -428,7 +428,7 @@ live_pivot(struct job *job)
 	st_set_flag(job->details, "pivot_sent", true);
 	json_array_foreach(st_disks(job), i, d)
 		st_set_flag(d, "complete_sent", true);
-	job_set_phase(job, "resolve");
+	job_set_phase(job, ST_PH_RESOLVE);
 	json_array_foreach(st_disks(job), i, d) {
 		st_mirror_id(job, d, id, sizeof(id));
 		st_send(job, "job-complete", json_pack("{ss}", "id", id));
@@ -447,34 +447,33 @@ live_recover(struct job *job)
 
 	job->recovering = false;
 	c->sub = 0;
-	if (job_phase_is(job, "check"))
+	if (job_phase_is(job, ST_PH_CHECK))
 		return;		/* nothing made yet: carry on */
 	if (!st_str(job->details, "why"))
 		json_object_set_new(job->details, "why", json_string(
 		    "ternd restarted during the move"));
 	c->sub_t0_ms = now_ms();
-	if (!job_phase_is(job, "cancelling"))
-		job_set_phase(job, "rollback");
+	if (!job_phase_is(job, ST_PH_CANCELLING))
+		job_set_phase(job, ST_PH_ROLLBACK);
 }
 
-void
-live_cancel(struct job *job)
+int
+live_cancel(struct job *job, struct err *err)
 {
 	if (st_flag(job->details, "pivot_sent") || job_phase_is(job,
-	    "rollback") || job_phase_is(job, "cancelling")) {
-		host_event(job->h, "warning", job->vm, job->row->id, "too late "
-		    "to cancel the storage move: it is %s",
+	    ST_PH_ROLLBACK) || job_phase_is(job, ST_PH_CANCELLING))
+		return err_set(err, -EBUSY, "too late to cancel the storage "
+		    "move (job %lld): it is %s", (long long)job->row->id,
 		    st_flag(job->details, "pivot_sent") ? "switching disks" :
 		    "already going back");
-		return;
-	}
 	live_back(job, -ECANCELED, "cancelled by the operator");
+	return 0;
 }
 
 void
 live_step(struct job *job)
 {
-	struct vm *vm = job->vm;
+	struct vm *vm = vm_of(job);
 
 	if (job->recovering)
 		live_recover(job);
@@ -487,18 +486,19 @@ live_step(struct job *job)
 	}
 	if (!vm->qmp_ready)
 		return;		/* (re)connecting: QMP pokes us */
-	if (job_phase_is(job, "check"))
+	if (job_phase_is(job, ST_PH_CHECK))
 		live_check(job);
-	else if (job_phase_is(job, "create"))
+	else if (job_phase_is(job, ST_PH_CREATE))
 		live_create(job);
-	else if (job_phase_is(job, "attach"))
-		per_disk(job, "blockdev-add", "added", attach_args, "mirror");
-	else if (job_phase_is(job, "mirror"))
+	else if (job_phase_is(job, ST_PH_ATTACH))
+		per_disk(job, "blockdev-add", "added", attach_args,
+		    ST_PH_MIRROR);
+	else if (job_phase_is(job, ST_PH_MIRROR))
 		per_disk(job, "blockdev-mirror", "mirror", mirror_args,
-		    "mirroring");
-	else if (job_phase_is(job, "mirroring"))
+		    ST_PH_MIRRORING);
+	else if (job_phase_is(job, ST_PH_MIRRORING))
 		live_mirroring(job);
-	else if (job_phase_is(job, "pivot"))
+	else if (job_phase_is(job, ST_PH_PIVOT))
 		live_pivot(job);
 	else
 		live_resolve(job);

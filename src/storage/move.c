@@ -27,19 +27,22 @@
 #include "vm_spec.h"
 
 #define ST_QUEUE_POLL_MS 1000	/* a queued job looks again this often */
+#define ST_POOL "storage"	/* the slot pool: details storage_slot */
+
+static const char *const st_phase_names[ST_PH__COUNT] = {
+	[ST_PH_START] = "start", [ST_PH_QUEUED] = "queued",
+	[ST_PH_CHECK] = "check", [ST_PH_CREATE] = "create",
+	[ST_PH_ATTACH] = "attach", [ST_PH_MIRROR] = "mirror",
+	[ST_PH_MIRRORING] = "mirroring", [ST_PH_PIVOT] = "pivot",
+	[ST_PH_RESOLVE] = "resolve", [ST_PH_ROLLBACK] = "rollback",
+	[ST_PH_CANCELLING] = "cancelling", [ST_PH_COPY] = "copy",
+	[ST_PH_DONE] = "done",
+};
 
 struct st_ctx *
 st_ctx(struct job *job)
 {
 	return job_priv(job, sizeof(struct st_ctx), NULL);
-}
-
-struct st_ctx *
-st_ctx_of(struct vm *vm)
-{
-	if (!vm->job || vm->job->ops != &job_vm_move_storage)
-		return NULL;
-	return st_ctx(vm->job);
 }
 
 static void
@@ -57,22 +60,19 @@ st_ctx_free(struct job *job)
 void
 st_save(struct job *job)
 {
-	_cleanup_free_ char *ph = xstrdup(job->row->phase);
-
-	job_set_phase(job, ph);		/* persists the details too */
+	job_save(job);
 }
 
 char *
 st_out_path(const struct job *job)
 {
-	return xasprintf("%s/job-%lld.out", job->h->cfg.run_dir,
+	return xasprintf("%s/job-%lld.out", host_of(job)->cfg.run_dir,
 	    (long long)job->row->id);
 }
 
 void
 st_finish(struct job *job, int r, const char *fmt, ...)
 {
-	struct host *h = job->h;
 	_cleanup_free_ char *out = st_out_path(job);
 	char msg[512] = "";
 	va_list ap;
@@ -84,45 +84,44 @@ st_finish(struct job *job, int r, const char *fmt, ...)
 	}
 	job->child = child_free(job->child);
 	(void)unlink(out);
-	if (job->vm)
-		vm_block_jobs_forget(job->vm);
+	if (vm_of(job))
+		vm_block_jobs_forget(vm_of(job));
 	if (st_int(job->details, "began_ms"))
 		json_object_set_new(job->details, "total_ms", json_integer(
 		    (json_int_t)(wall_ms() - st_int(job->details, "began_ms"))));
 	json_object_del(job->details, "storage_wait");
 	if (r == 0)
-		job_set_phase(job, "done");
+		job_set_phase(job, ST_PH_DONE);
 	st_ctx_free(job);
-	job_finish(job, r, fmt ? "%s" : NULL, msg);
-	storage_poke_queue(h);
+	job_finish(job, r, fmt ? "%s" : NULL, msg);	/* gives the slot back */
 }
 
 /* ---- QMP ---- */
 
 static void
-st_on_reply(struct qmp *q, json_t *ret, const struct err *e, void *data)
+st_on_reply(struct vm *vm, struct job *job, json_t *ret,
+    const struct err *e)
 {
-	struct vm *vm = data;
-	struct st_ctx *c = st_ctx_of(vm);
+	struct st_ctx *c;
 
-	(void)q;
-	if (!c)
+	(void)vm;
+	if (!job)	/* a late answer: the job it was for moved on */
 		return;
+	c = st_ctx(job);
 	c->waiting = false;
 	c->replied = true;
 	json_decref(c->reply);
 	c->reply = ret ? json_incref(ret) : NULL;
 	snprintf(c->reply_err, sizeof(c->reply_err), "%s", ret ? "" :
 	    qmp_err_desc(e));
-	job_poke(vm->job);
+	job_poke(job);
 }
 
 static void
-st_on_ignored(struct qmp *q, json_t *ret, const struct err *e, void *data)
+st_on_ignored(struct vm *vm, struct job *job, json_t *ret,
+    const struct err *e)
 {
-	struct vm *vm = data;
-
-	(void)q;
+	(void)job;
 	(void)ret;
 	if (e)
 		log_debug("vm=%s storage move: QMP said: %s", vm->row->name,
@@ -137,7 +136,7 @@ st_query(struct job *job, const char *cmd, json_t *args)
 
 	c->replied = false;
 	snprintf(c->cmd, sizeof(c->cmd), "%s", cmd);
-	r = vm_qmp(job->vm, cmd, args, ST_QMP_MS, st_on_reply);
+	r = vm_qmp(vm_of(job), job, cmd, args, ST_QMP_MS, st_on_reply);
 	c->waiting = r == 0;
 	return r;
 }
@@ -145,7 +144,7 @@ st_query(struct job *job, const char *cmd, json_t *args)
 void
 st_send(struct job *job, const char *cmd, json_t *args)
 {
-	(void)vm_qmp(job->vm, cmd, args, ST_QMP_MS, st_on_ignored);
+	(void)vm_qmp(vm_of(job), job, cmd, args, ST_QMP_MS, st_on_ignored);
 }
 
 bool
@@ -175,11 +174,9 @@ int
 st_spawn(struct job *job, const char *const *argv, child_exit_fn fn)
 {
 	_cleanup_free_ char *out = st_out_path(job);
-	struct child_opts o = { .argv = argv, .log_path = out,
-		.die_with_parent = true };
 
 	(void)unlink(out);
-	return child_spawn(job->h->loop, &o, fn, job, &job->child);
+	return job_spawn(job, argv, out, fn);
 }
 
 void
@@ -213,11 +210,11 @@ st_outcome(const struct job *job, char *buf, size_t len)
 int
 st_record_disk(struct job *job, json_t *d)
 {
-	struct vm *vm = job->vm;
+	struct vm *vm = vm_of(job);
 	struct disk_row *row = &vm->row->disks[st_int(d, "idx")];
 	int r;
 
-	r = store_vm_set_disk(job->h->store, vm->row->uuid, st_str(d, "name"),
+	r = store_vm_set_disk(host_of(job)->store, vm->row->uuid, st_str(d, "name"),
 	    st_str(d, "dst"), st_str(d, "dst_pool"));
 	if (r < 0)
 		return r;
@@ -227,7 +224,7 @@ st_record_disk(struct job *job, json_t *d)
 	row->pool = xstrdup(st_str(d, "dst_pool"));
 	st_set_flag(d, "recorded", true);
 	st_save(job);
-	host_event(job->h, "info", vm, job->row->id, "disk %s now in '%s' "
+	host_event(host_of(job), "info", vm, job->row->id, "disk %s now in '%s' "
 	    "(%s)", st_str(d, "name"), st_str(d, "dst_pool"),
 	    st_str(d, "dst"));
 	return 0;
@@ -253,40 +250,17 @@ st_sync_dir(const char *path)
 bool
 storage_take_slot(struct job *job)
 {
-	struct host *h = job->h;
-	size_t used = 0;
-	bool older_waits = false;
+	struct host *h = host_of(job);
 	int max = h->cfg.max_storage_migrations > 0 ?
 	    h->cfg.max_storage_migrations : 2;
 
-	if (st_flag(job->details, "storage_slot"))
-		return true;
-	for (size_t i = 0; i < h->n_jobs; i++) {
-		struct job *o = h->jobs[i];
-
-		if (o == job || o->finished)
-			continue;
-		if (st_flag(o->details, "storage_slot"))
-			used++;
-		else if (st_flag(o->details, "storage_wait") &&
-		    o->row->id < job->row->id)
-			older_waits = true;	/* it goes first */
-	}
-	if (older_waits || used >= (size_t)max) {
-		st_set_flag(job->details, "storage_wait", true);
-		return false;
-	}
-	json_object_del(job->details, "storage_wait");
-	st_set_flag(job->details, "storage_slot", true);
-	return true;
+	return job_slot_take(job, ST_POOL, (size_t)max);
 }
 
 void
 storage_poke_queue(struct host *h)
 {
-	for (size_t i = 0; i < h->n_jobs; i++)
-		if (st_flag(h->jobs[i]->details, "storage_wait"))
-			job_poke(h->jobs[i]);
+	job_slot_poke(&h->jobs, ST_POOL);
 }
 
 /* ---- the job ---- */
@@ -300,17 +274,12 @@ st_live(const struct job *job)
 static void
 move_queued(struct job *job)
 {
-	struct vm *vm = job->vm;
-	bool waited = st_flag(job->details, "storage_wait");
+	struct vm *vm = vm_of(job);
 
 	if (!storage_take_slot(job)) {
-		job_set_queued(job, true);
-		if (!waited)
-			st_save(job);	/* the queue flag, once */
 		job_wake_after(job, ST_QUEUE_POLL_MS);
 		return;
 	}
-	job_set_queued(job, false);
 	json_object_set_new(job->details, "began_ms",
 	    json_integer((json_int_t)wall_ms()));
 	if (st_live(job) && vm->pidfd < 0) {
@@ -323,22 +292,22 @@ move_queued(struct job *job)
 		    vm->row->name, vm_state_name(vm->state));
 		return;
 	}
-	job_set_phase(job, st_live(job) ? "check" : "copy");
+	job_set_phase(job, st_live(job) ? ST_PH_CHECK : ST_PH_COPY);
 	job_poke(job);
 }
 
 static void
 move_step(struct job *job)
 {
-	if (job_vm_gone(job)) {
+	if (vm_job_gone(job)) {
 		st_ctx_free(job);
-		storage_poke_queue(job->h);
+		storage_poke_queue(host_of(job));
 		return;
 	}
 	/* Before a slot nothing was done: a restart just carries on. */
-	if (job_phase_is(job, "start"))
-		job_set_phase(job, "queued");
-	if (job_phase_is(job, "queued")) {
+	if (job_phase_is(job, ST_PH_START))
+		job_set_phase(job, ST_PH_QUEUED);
+	if (job_phase_is(job, ST_PH_QUEUED)) {
 		job->recovering = false;
 		move_queued(job);
 		return;
@@ -349,21 +318,19 @@ move_step(struct job *job)
 		copy_step(job);
 }
 
-static void
-move_cancel(struct job *job)
+static int
+move_cancel(struct job *job, struct err *err)
 {
-	if (job_phase_is(job, "start") || job_phase_is(job, "queued")) {
+	if (job_phase_is(job, ST_PH_START) || job_phase_is(job, ST_PH_QUEUED)) {
 		st_finish(job, -ECANCELED, "cancelled; nothing was changed");
-		return;
+		return 0;
 	}
-	if (st_live(job))
-		live_cancel(job);
-	else
-		copy_cancel(job);
+	return st_live(job) ? live_cancel(job, err) : copy_cancel(job, err);
 }
 
-const struct job_ops job_vm_move_storage = { "vm.move-storage", move_step,
-	move_cancel, st_ctx_free };
+const struct job_ops job_vm_move_storage = { .type = "vm.move-storage",
+	.phases = st_phase_names, .n_phases = ST_PH__COUNT,
+	.step = move_step, .cancel = move_cancel, .priv_free = st_ctx_free };
 
 int
 storage_move_start(struct host *h, struct vm *vm, const json_t *body,
@@ -386,7 +353,7 @@ storage_move_start(struct host *h, struct vm *vm, const json_t *body,
 	    (r = storage_plan_check(h, vm, to, explicit_disks,
 	    explicit_disks ? NULL : to[0], &details, err)) < 0)
 		return r;
-	if ((r = job_create(h, &job_vm_move_storage, vm, details, ret_job,
+	if ((r = vm_job_create(h, &job_vm_move_storage, vm, details, ret_job,
 	    err)) < 0)
 		return r;
 	job_start(*ret_job);
@@ -397,5 +364,5 @@ void
 storage_init(struct host *h)
 {
 	(void)h;
-	job_ops_register(&job_vm_move_storage);
+	job_type_register(&h->jobs, &job_vm_move_storage);
 }

@@ -311,10 +311,10 @@ plan_state(struct host *h, const struct vm *vm, struct plan *p,
 static int
 plan_mode(const struct vm *vm, const char **ret_mode, struct err *err)
 {
-	if (vm->job)
+	if (vm_job(vm))
 		return err_set(err, -EBUSY, "vm '%s' is busy with job %lld "
 		    "(%s); wait for it or cancel it", vm->row->name,
-		    (long long)vm->job->row->id, vm->job->ops->type);
+		    (long long)vm_job(vm)->row->id, vm_job(vm)->ops->type);
 	if (vm->row->n_disks == 0)
 		return err_set(err, -EINVAL, "vm '%s' has no disks",
 		    vm->row->name);

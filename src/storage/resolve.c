@@ -39,7 +39,7 @@
 static bool
 going_back(const struct job *job)
 {
-	return !job_phase_is(job, "resolve");
+	return !job_phase_is(job, ST_PH_RESOLVE);
 }
 
 static void
@@ -94,7 +94,7 @@ record_new(struct job *job, json_t *d)
 	/* The guest writes to the new file but the record names the old
 	 * one: keep both, say so loudly. */
 	log_error("vm=%s disk %s runs on '%s' but cannot be recorded: %s",
-	    job->vm->row->name, st_str(d, "name"), st_str(d, "dst"),
+	    vm_of(job)->row->name, st_str(d, "name"), st_str(d, "dst"),
 	    strerror(-r));
 	json_object_set_new(d, "where", json_string("unrecorded"));
 }
@@ -208,7 +208,7 @@ resolve_cleanup(struct job *job)
 			continue;
 		}
 		if (drop && give_up)
-			host_event(job->h, "warning", job->vm, job->row->id,
+			host_event(host_of(job), "warning", vm_of(job), job->row->id,
 			    "file '%s' kept: QEMU still has it open", drop);
 		else if (drop)
 			(void)unlink(drop);
@@ -249,19 +249,19 @@ all_moved(const struct job *job)
 static void
 live_done(struct job *job, const char *why)
 {
-	struct vm *vm = job->vm;
+	struct vm *vm = vm_of(job);
 	char out[400];
 
 	json_object_set_new(job->details, "copied_bytes",
 	    json_integer((json_int_t)copied_bytes(job)));
 	st_outcome(job, out, sizeof(out));
 	if (all_moved(job)) {
-		host_event(job->h, "info", vm, job->row->id, "vm storage "
+		host_event(host_of(job), "info", vm, job->row->id, "vm storage "
 		    "moved: %s", out);
 		st_finish(job, 0, NULL);
 		return;
 	}
-	st_finish(job, job_phase_is(job, "cancelling") ? -ECANCELED : -EIO,
+	st_finish(job, job_phase_is(job, ST_PH_CANCELLING) ? -ECANCELED : -EIO,
 	    "vm '%s' storage not moved: %s; %s", vm->row->name, why, out);
 }
 
@@ -303,7 +303,7 @@ live_note_events(struct job *job)
 		struct vm_block_job *b;
 
 		st_mirror_id(job, d, id, sizeof(id));
-		b = vm_block_job_find(job->vm, id);
+		b = vm_block_job_find(vm_of(job), id);
 		if (b && b->ended && !b->error && st_flag(d, "complete_sent") &&
 		    !st_flag(d, "completed")) {
 			st_set_flag(d, "completed", true);

@@ -27,6 +27,12 @@
 
 struct vm;
 
+/* The phases of vm.move-storage (diagrams: move.c, mirror.c, copy.c). */
+enum st_phase { ST_PH_START, ST_PH_QUEUED, ST_PH_CHECK, ST_PH_CREATE,
+		ST_PH_ATTACH, ST_PH_MIRROR, ST_PH_MIRRORING, ST_PH_PIVOT,
+		ST_PH_RESOLVE, ST_PH_ROLLBACK, ST_PH_CANCELLING, ST_PH_COPY,
+		ST_PH_DONE, ST_PH__COUNT };
+
 #define ST_QMP_MS 10000
 #define ST_POLL_MS 500		/* progress, and a query to try again */
 
@@ -45,8 +51,6 @@ struct st_ctx {
 };
 
 struct st_ctx *st_ctx(struct job *job);
-/* The ctx of vm's job if it is a storage move, else NULL. */
-struct st_ctx *st_ctx_of(struct vm *vm);
 
 static inline const char *
 st_str(const json_t *o, const char *key)
@@ -111,7 +115,9 @@ void st_sync_dir(const char *path);
 
 /* mirror.c: a running VM */
 void live_step(struct job *job);
-void live_cancel(struct job *job);
+/* -EBUSY (err says why) once a disk may have switched, or when it is
+ * already going back. */
+int live_cancel(struct job *job, struct err *err);
 /* Go back (rollback, or cancelling for -ECANCELED) with why. */
 void live_back(struct job *job, int code, const char *why);
 /* The QEMU job id of disk d's mirror ("mv-vda-ID"), and back. */
@@ -127,4 +133,4 @@ void live_offline(struct job *job);
 void live_note_events(struct job *job);
 /* copy.c: a VM that is down */
 void copy_step(struct job *job);
-void copy_cancel(struct job *job);
+int copy_cancel(struct job *job, struct err *err);

@@ -56,6 +56,14 @@ static const char *const migrations[] = {
 	/* 3: the machine type is the VM's; VMs made before ran pc-q35-7.2 */
 	"ALTER TABLE vms ADD COLUMN machine TEXT NOT NULL"
 	"  DEFAULT 'pc-q35-7.2';",
+	/* 4: a job names its subject and how it claims it (src/job); jobs
+	 * recorded before acted on their VM alone, or on the host */
+	"ALTER TABLE jobs ADD COLUMN subject TEXT;"
+	"ALTER TABLE jobs ADD COLUMN claim TEXT;"
+	"UPDATE jobs SET subject = 'vm:' || vm_uuid, claim = 'exclusive'"
+	"  WHERE vm_uuid IS NOT NULL;"
+	"UPDATE jobs SET subject = 'host', claim = 'shared'"
+	"  WHERE vm_uuid IS NULL;",
 };
 
 int

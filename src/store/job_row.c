@@ -9,7 +9,8 @@
 #include "util.h"
 
 #define JOB_COLS "id, type, vm_uuid, vm_name, state, phase, done, total," \
-	" unit, rate, eta_s, error, details, created_ms, started_ms, ended_ms"
+	" unit, rate, eta_s, error, details, created_ms, started_ms, ended_ms," \
+	" subject, claim"
 
 int
 store_job_insert(struct store *st, struct job_row *job)
@@ -17,8 +18,8 @@ store_job_insert(struct store *st, struct job_row *job)
 	_cleanup_stmt_ sqlite3_stmt *s = store_prepare(st,
 	    "INSERT INTO jobs(type, vm_uuid, vm_name, state, phase, done,"
 	    " total, unit, rate, eta_s, error, details, created_ms,"
-	    " started_ms, ended_ms)"
-	    " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+	    " started_ms, ended_ms, subject, claim)"
+	    " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
 	int r;
 
 	if (!s)
@@ -38,6 +39,8 @@ store_job_insert(struct store *st, struct job_row *job)
 	sqlite3_bind_int64(s, 13, job->created_ms);
 	sqlite3_bind_int64(s, 14, job->started_ms);
 	sqlite3_bind_int64(s, 15, job->ended_ms);
+	store_bind_str(s, 16, job->subject);
+	store_bind_str(s, 17, job->claim);
 	r = store_step_done(s);
 	if (r == 0)
 		job->id = sqlite3_last_insert_rowid(st->db);
@@ -92,6 +95,8 @@ job_row_read(sqlite3_stmt *s)
 	j->created_ms = sqlite3_column_int64(s, 13);
 	j->started_ms = sqlite3_column_int64(s, 14);
 	j->ended_ms = sqlite3_column_int64(s, 15);
+	j->subject = store_col_str(s, 16);
+	j->claim = store_col_str(s, 17);
 	return j;
 }
 
@@ -128,6 +133,8 @@ job_row_free(struct job_row *j)
 	free(j->unit);
 	free(j->error);
 	free(j->details);
+	free(j->subject);
+	free(j->claim);
 	free(j);
 	return NULL;
 }

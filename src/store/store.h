@@ -13,7 +13,7 @@
 
 struct store;
 
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 
 /* Open (creating if needed) the database at path, switch it to WAL, and
  * run every schema migration newer than the file's version in one
@@ -112,6 +112,8 @@ struct job_row {
 	int64_t id;		/* assigned by store_job_insert */
 	char *type;		/* "vm.start" */
 	char *vm_uuid, *vm_name;
+	char *subject;		/* "vm:UUID", "host", ... (src/job) */
+	char *claim;		/* "exclusive" | "shared" */
 	char *state;		/* job_state_name() */
 	char *phase;		/* where a restarted ternd resumes */
 	uint64_t done, total;
@@ -125,7 +127,7 @@ struct job_row {
 
 int store_job_insert(struct store *st, struct job_row *job);
 int store_job_update(struct store *st, const struct job_row *job);
-/* Jobs not yet ended (queued or running), oldest first. */
+/* Jobs not yet ended (queued, running or cancelling), oldest first. */
 int store_job_load_active(struct store *st, struct job_row ***ret_jobs,
     size_t *ret_n);
 /* The API view of one job (NULL: not found) or of the newest 100. */

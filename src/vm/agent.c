@@ -64,8 +64,8 @@ vm_service_on(const struct vm *vm, enum vm_service s)
 static void
 agent_poke_job(struct vm *vm)
 {
-	if (vm->job)
-		job_poke(vm->job);
+	if (vm_job(vm))
+		job_poke(vm_job(vm));
 }
 
 static void

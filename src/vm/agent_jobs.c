@@ -22,6 +22,22 @@
 #define SHUTDOWN_DEFAULT_S 120
 #define QUIESCE_MAX_HOLD_S 600
 
+/* Transitions: shutdown_ask() (start -> wait), shutdown_step() (wait ->
+ * force on the timeout); quiesce_step() (start -> freezing -> frozen ->
+ * thawed). */
+enum shut_phase { SHUT_PH_START, SHUT_PH_WAIT, SHUT_PH_FORCE, SHUT_PH__COUNT };
+static const char *const shut_phase_names[SHUT_PH__COUNT] = {
+	[SHUT_PH_START] = "start", [SHUT_PH_WAIT] = "wait",
+	[SHUT_PH_FORCE] = "force",
+};
+
+enum quiesce_phase { QUIESCE_PH_START, QUIESCE_PH_FREEZING, QUIESCE_PH_FROZEN,
+		     QUIESCE_PH_THAWED, QUIESCE_PH__COUNT };
+static const char *const quiesce_phase_names[QUIESCE_PH__COUNT] = {
+	[QUIESCE_PH_START] = "start", [QUIESCE_PH_FREEZING] = "freezing",
+	[QUIESCE_PH_FROZEN] = "frozen", [QUIESCE_PH_THAWED] = "thawed",
+};
+
 static int64_t
 detail_int(const struct job *job, const char *key, int64_t dflt)
 {
@@ -35,24 +51,24 @@ detail_int(const struct job *job, const char *key, int64_t dflt)
 static void
 shutdown_ask(struct job *job)
 {
-	struct vm *vm = job->vm;
+	struct vm *vm = vm_of(job);
 	bool agent = agent_is_ready(vm) && vm_service_on(vm, SVC_SHUTDOWN);
 
 	vm_set_state(vm, VM_STOPPING, NULL);
 	json_object_set_new(job->details, "method", json_string(agent ?
 	    "agent" : "acpi"));
-	job_set_phase(job, "wait");
+	job_set_phase(job, SHUT_PH_WAIT);
 	if (agent && agent_shutdown(vm) == 0)
 		return;
 	json_object_set_new(job->details, "method", json_string("acpi"));
-	if (vm_qmp(vm, "system_powerdown", NULL, 10000, NULL) < 0)
+	if (vm_qmp(vm, job, "system_powerdown", NULL, 10000, NULL) < 0)
 		job_finish(job, -ENOTCONN, "QMP connection lost");
 }
 
 static void
 shutdown_timeout(struct job *job)
 {
-	struct vm *vm = job->vm;
+	struct vm *vm = vm_of(job);
 	int64_t t = detail_int(job, "timeout_s", SHUTDOWN_DEFAULT_S);
 	const char *how = json_string_value(json_object_get(job->details,
 	    "method"));
@@ -61,7 +77,7 @@ shutdown_timeout(struct job *job)
 		host_event(vm->h, "warning", vm, job->row->id, "guest did not "
 		    "shut down within %llds: turning it off (--force)",
 		    (long long)t);
-		job_set_phase(job, "force");
+		job_set_phase(job, SHUT_PH_FORCE);
 		vm_kill(vm);
 		return;
 	}
@@ -75,17 +91,17 @@ shutdown_timeout(struct job *job)
 static void
 shutdown_step(struct job *job)
 {
-	struct vm *vm = job->vm;
+	struct vm *vm = vm_of(job);
 
-	if (job_vm_gone(job))
+	if (vm_job_gone(job))
 		return;
 	if (vm->pidfd < 0 && !vm->launcher) {
 		host_event(vm->h, "info", vm, job->row->id, "vm shut down%s",
-		    job_phase_is(job, "force") ? " (forced)" : "");
+		    job_phase_is(job, SHUT_PH_FORCE) ? " (forced)" : "");
 		job_finish(job, 0, NULL);
 		return;
 	}
-	if (job_phase_is(job, "start") || job->recovering) {
+	if (job_phase_is(job, SHUT_PH_START) || job->recovering) {
 		job->recovering = false;
 		if (vm->state == VM_PAUSED) {
 			job_finish(job, -EBUSY, "vm '%s' is paused and cannot "
@@ -96,7 +112,7 @@ shutdown_step(struct job *job)
 		if (job->finished)
 			return;
 	}
-	if (job_phase_is(job, "force"))
+	if (job_phase_is(job, SHUT_PH_FORCE))
 		return;
 	if (!job->deadline_ms) {
 		uint64_t ms = detail_int(job, "timeout_s", SHUTDOWN_DEFAULT_S) *
@@ -109,18 +125,20 @@ shutdown_step(struct job *job)
 		shutdown_timeout(job);
 }
 
-const struct job_ops job_vm_shutdown = { "vm.shutdown", shutdown_step, NULL };
+const struct job_ops job_vm_shutdown = { .type = "vm.shutdown",
+	.phases = shut_phase_names, .n_phases = SHUT_PH__COUNT,
+	.step = shutdown_step };
 
 /* ---- vm.quiesce ---- */
 
 static void
 quiesce_step(struct job *job)
 {
-	struct vm *vm = job->vm;
+	struct vm *vm = vm_of(job);
 	struct agent *a = vm ? &vm->agent : NULL;
 	int64_t hold = detail_int(job, "hold_s", 0);
 
-	if (job_vm_gone(job))
+	if (vm_job_gone(job))
 		return;
 	if (job->recovering) {
 		/* The agent connect path thaws a guest left frozen. */
@@ -128,7 +146,7 @@ quiesce_step(struct job *job)
 		    "frozen; it is thawed");
 		return;
 	}
-	if (job_phase_is(job, "start")) {
+	if (job_phase_is(job, QUIESCE_PH_START)) {
 		int r = agent_freeze(vm, (hold + 30) * 1000);
 
 		if (r < 0) {
@@ -136,10 +154,10 @@ quiesce_step(struct job *job)
 			    "agent is not answering", vm->row->name);
 			return;
 		}
-		job_set_phase(job, "freezing");
+		job_set_phase(job, QUIESCE_PH_FREEZING);
 		return;
 	}
-	if (job_phase_is(job, "freezing")) {
+	if (job_phase_is(job, QUIESCE_PH_FREEZING)) {
 		if (a->freeze_pending)
 			return;
 		if (!a->frozen) {
@@ -148,25 +166,28 @@ quiesce_step(struct job *job)
 			return;
 		}
 		failpoint_check("vm.quiesce.frozen", NULL);
-		job_set_phase(job, "frozen");
+		job_set_phase(job, QUIESCE_PH_FROZEN);
 		job->deadline_ms = now_ms() + hold * 1000;
 		job_wake_after(job, hold * 1000);
 		return;
 	}
-	if (job_phase_is(job, "frozen") && now_ms() >= job->deadline_ms) {
+	if (job_phase_is(job, QUIESCE_PH_FROZEN) && now_ms() >= job->deadline_ms) {
 		agent_thaw(vm);
-		job_set_phase(job, "thawed");
+		job_set_phase(job, QUIESCE_PH_THAWED);
 		job_finish(job, 0, NULL);
 	}
 }
 
-static void
-quiesce_cancel(struct job *job)
+static int
+quiesce_cancel(struct job *job, struct err *err)
 {
-	if (job->vm)
-		agent_thaw(job->vm);
+	(void)err;
+	if (vm_of(job))
+		agent_thaw(vm_of(job));
 	job_finish(job, -ECANCELED, "cancelled; file systems thawed");
+	return 0;
 }
 
-const struct job_ops job_vm_quiesce = { "vm.quiesce", quiesce_step,
-	quiesce_cancel };
+const struct job_ops job_vm_quiesce = { .type = "vm.quiesce",
+	.phases = quiesce_phase_names, .n_phases = QUIESCE_PH__COUNT,
+	.step = quiesce_step, .cancel = quiesce_cancel };

@@ -63,11 +63,9 @@ vm_block_jobs_update(struct vm *vm, const json_t *list)
 }
 
 static void
-on_change(struct qmp *q, json_t *ret, const struct err *e, void *data)
+on_change(struct vm *vm, struct job *job, json_t *ret,
+    const struct err *e)
 {
-	struct vm *vm = data;
-
-	(void)q;
 	if (ret || !e)
 		return;
 	/* Which mirror: the first switched one not yet synced. */
@@ -79,12 +77,12 @@ on_change(struct qmp *q, json_t *ret, const struct err *e, void *data)
 			break;
 		}
 	}
-	if (vm->job)
-		job_poke(vm->job);
+	if (job)
+		job_poke(job);
 }
 
 int
-vm_mirror_synced(struct vm *vm, const char *id)
+vm_mirror_synced(struct vm *vm, struct job *job, const char *id)
 {
 	struct vm_block_job *b = vm_block_job_find(vm, id);
 
@@ -96,10 +94,10 @@ vm_mirror_synced(struct vm *vm, const char *id)
 		return 1;
 	if (!b->switched) {
 		b->switched = true;
-		host_event(vm->h, "info", vm, vm->job ? vm->job->row->id : 0,
+		host_event(vm->h, "info", vm, job ? job->row->id : 0,
 		    "mirror %s in sync after its background copy: switching "
 		    "it to write-blocking", id);
-		if (vm_qmp(vm, "block-job-change", json_pack("{ss ss ss}",
+		if (vm_qmp(vm, job, "block-job-change", json_pack("{ss ss ss}",
 		    "id", id, "type", "mirror", "copy-mode", "write-blocking"),
 		    BLOCK_QMP_MS, on_change) < 0)
 			b->change_error = xstrdup("QMP is gone");

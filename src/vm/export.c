@@ -50,6 +50,16 @@
 
 #define PROGRESS_POLL_MS 500
 
+/* The phases of both jobs; per file, details "stage" says where it is.
+ * Transitions: export_step() / import_step() (start -> copy),
+ * xfer_step() (copy -> verify). */
+enum xfer_phase { XFER_PH_START, XFER_PH_COPY, XFER_PH_VERIFY,
+		  XFER_PH__COUNT };
+static const char *const xfer_phase_names[XFER_PH__COUNT] = {
+	[XFER_PH_START] = "start", [XFER_PH_COPY] = "copy",
+	[XFER_PH_VERIFY] = "verify",
+};
+
 static void export_rollback(struct job *job, int code, const char *why);
 static void import_rollback(struct job *job, int code, const char *why);
 
@@ -87,7 +97,7 @@ xfer_stage_is(const struct job *job, const char *stage)
 static char *
 xfer_out_path(const struct job *job)
 {
-	return xasprintf("%s/job-%lld.out", job->h->cfg.run_dir,
+	return xasprintf("%s/job-%lld.out", host_of(job)->cfg.run_dir,
 	    (long long)job->row->id);
 }
 
@@ -281,11 +291,9 @@ static int
 xfer_spawn(struct job *job, const char *const *argv)
 {
 	_cleanup_free_ char *out = xfer_out_path(job);
-	struct child_opts o = { .argv = argv, .log_path = out,
-		.die_with_parent = true };
 
 	(void)unlink(out);
-	return child_spawn(job->h->loop, &o, xfer_on_exit, job, &job->child);
+	return job_spawn(job, argv, out, xfer_on_exit);
 }
 
 /* Start copying the current item into dst. */
@@ -294,7 +302,7 @@ xfer_copy(struct job *job, const json_t *item)
 {
 	const char *src = dstr(item, "src"), *dst = dstr(item, "dst");
 	_cleanup_free_ char *dir = xstrdup(dst);
-	const char *convert[] = { job->h->cfg.qemu_img, "convert", "-p",
+	const char *convert[] = { host_of(job)->cfg.qemu_img, "convert", "-p",
 		"-f", "qcow2", "-O", "qcow2", src, dst, NULL };
 	/* cp skips holes; sync makes the copy durable before we trust it. */
 	const char *copy[] = { "sh", "-c", "cp --sparse=always -- \"$1\" "
@@ -303,7 +311,7 @@ xfer_copy(struct job *job, const json_t *item)
 
 	if ((r = mkdir_p(dirname(dir), 0700)) < 0)
 		return r;
-	job_set_phase(job, "copy");
+	job_set_phase(job, XFER_PH_COPY);
 	return xfer_spawn(job, streq(dstr(item, "kind"), "convert") ?
 	    convert : copy);
 }
@@ -331,7 +339,7 @@ xfer_step(struct job *job)
 		const char *argv[] = { "sha256sum", "--", path, NULL };
 
 		json_object_set_new(job->details, "stage", json_string("hash"));
-		job_set_phase(job, "verify");
+		job_set_phase(job, XFER_PH_VERIFY);
 		r = xfer_spawn(job, argv);
 	}
 	if (r < 0) {
@@ -359,7 +367,7 @@ xfer_unlink_made(struct job *job)
 static bool
 xfer_vm_gone(struct job *job)
 {
-	if (job->vm)
+	if (vm_of(job))
 		return false;
 	job_finish(job, -ENOENT, "the VM no longer exists");
 	return true;
@@ -402,20 +410,22 @@ export_rollback(struct job *job, int code, const char *why)
 	if (json_is_true(json_object_get(job->details, "dir_created")))
 		(void)rmdir(dir);
 	job_finish(job, code, "vm '%s' not exported: %s",
-	    job->vm ? job->vm->row->name : "?", why);
+	    vm_of(job) ? vm_of(job)->row->name : "?", why);
 }
 
-static void
-export_cancel(struct job *job)
+static int
+export_cancel(struct job *job, struct err *err)
 {
+	(void)err;
 	export_rollback(job, -ECANCELED, "cancelled by the operator");
+	return 0;
 }
 
 /* The manifest of what was written, from the VM and the items. */
 static struct export_manifest *
 export_manifest_of(struct job *job)
 {
-	const struct vm_row *row = job->vm->row;
+	const struct vm_row *row = vm_of(job)->row;
 	struct export_manifest *m = xzalloc(sizeof(*m));
 	char at[40];
 	json_t *it;
@@ -423,7 +433,7 @@ export_manifest_of(struct job *job)
 
 	m->version = EXPORT_VERSION;
 	m->exported_at = xstrdup(wall_ms_format(wall_ms(), at, sizeof(at)));
-	m->exported_from = xstrdup(job->h->cfg.name);
+	m->exported_from = xstrdup(host_of(job)->cfg.name);
 	memcpy(m->uuid, row->uuid, sizeof(m->uuid));
 	m->name = xstrdup(row->name);
 	m->cpus = row->cpus;
@@ -505,7 +515,7 @@ export_finish(struct job *job)
 		export_rollback(job, r, e.msg);
 		return;
 	}
-	host_event(job->h, "info", job->vm, job->row->id, "vm exported to "
+	host_event(host_of(job), "info", vm_of(job), job->row->id, "vm exported to "
 	    "'%s'", dstr(job->details, "dir"));
 	job_finish(job, 0, NULL);
 }
@@ -522,7 +532,7 @@ export_mkdirs(struct job *job)
 
 	if (mkdir(disks, 0700) == -1)
 		return -errno;
-	if (job->vm->row->kernel && mkdir(boot, 0700) == -1)
+	if (vm_of(job)->row->kernel && mkdir(boot, 0700) == -1)
 		return -errno;
 	return 0;
 }
@@ -541,7 +551,7 @@ export_mkdir_top(struct job *job)
 		r = -errno;
 	if (r < 0)
 		job_finish(job, r, "vm '%s' not exported: cannot create '%s': "
-		    "%s", job->vm->row->name, dir, strerror(-r));
+		    "%s", vm_of(job)->row->name, dir, strerror(-r));
 	return r;
 }
 
@@ -564,32 +574,33 @@ export_step(struct job *job)
 			    "the export");
 		return;
 	}
-	if (!vm_is_down(job->vm)) {
+	if (!vm_is_down(vm_of(job))) {
 		export_rollback(job, -EBUSY, "the vm is no longer down");
 		return;
 	}
-	if (job_phase_is(job, "start")) {
+	if (job_phase_is(job, XFER_PH_START)) {
 		if (export_mkdir_top(job) < 0)
 			return;
 		if ((r = export_mkdirs(job)) < 0) {
 			export_rollback(job, r, strerror(-r));
 			return;
 		}
-		job_set_phase(job, "copy");
+		job_set_phase(job, XFER_PH_COPY);
 	}
 	if (xfer_step(job))
 		export_finish(job);
 }
 
-const struct job_ops job_vm_export = { "vm.export", export_step,
-	export_cancel };
+const struct job_ops job_vm_export = { .type = "vm.export",
+	.phases = xfer_phase_names, .n_phases = XFER_PH__COUNT,
+	.step = export_step, .cancel = export_cancel };
 
 /* ---- vm.import ---- */
 
 static void
 import_rollback(struct job *job, int code, const char *why)
 {
-	struct vm *vm = job->vm;
+	struct vm *vm = vm_of(job);
 	_cleanup_free_ char *sdir = NULL;
 
 	xfer_unlink_made(job);
@@ -605,21 +616,23 @@ import_rollback(struct job *job, int code, const char *why)
 	vm_remove(vm);
 }
 
-static void
-import_cancel(struct job *job)
+static int
+import_cancel(struct job *job, struct err *err)
 {
+	(void)err;
 	import_rollback(job, -ECANCELED, "cancelled by the operator");
+	return 0;
 }
 
 static void
 import_finish(struct job *job)
 {
 	_cleanup_free_ char *out = xfer_out_path(job);
-	struct vm *vm = job->vm;
+	struct vm *vm = vm_of(job);
 
 	(void)unlink(out);
 	vm_set_state(vm, vm->row->state_file ? VM_SAVED : VM_OFF, NULL);
-	host_event(job->h, "info", vm, job->row->id, "vm imported from '%s' "
+	host_event(host_of(job), "info", vm, job->row->id, "vm imported from '%s' "
 	    "(%s)", dstr(job->details, "dir"), dstr(job->details, "mode"));
 	job_finish(job, 0, NULL);
 }
@@ -627,13 +640,13 @@ import_finish(struct job *job)
 static void
 import_step(struct job *job)
 {
-	if (!job->vm) {
+	if (!vm_of(job)) {
 		import_rollback(job, -ENOENT, "the VM no longer exists");
 		return;
 	}
 	if (job->recovering) {
 		job->recovering = false;
-		if (job->vm->state != VM_CREATING)
+		if (vm_of(job)->state != VM_CREATING)
 			job_finish(job, 0, NULL);
 		else
 			import_rollback(job, -EIO, "ternd restarted during "
@@ -644,5 +657,6 @@ import_step(struct job *job)
 		import_finish(job);
 }
 
-const struct job_ops job_vm_import = { "vm.import", import_step,
-	import_cancel };
+const struct job_ops job_vm_import = { .type = "vm.import",
+	.phases = xfer_phase_names, .n_phases = XFER_PH__COUNT,
+	.step = import_step, .cancel = import_cancel };

@@ -194,8 +194,8 @@ export_items(const struct vm_row *row, const char *dir, json_t *items,
 static int
 export_dir_busy(struct host *h, const char *dir, struct err *err)
 {
-	for (size_t i = 0; i < h->n_jobs; i++) {
-		const struct job *j = h->jobs[i];
+	for (size_t i = 0; i < h->jobs.n_jobs; i++) {
+		const struct job *j = h->jobs.jobs[i];
 
 		if (j->ops == &job_vm_export && streq(json_string_value(
 		    json_object_get(j->details, "dir")), dir))

@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include "err.h"
+#include "job.h"
 #include "loop.h"
 #include "store.h"
 
@@ -59,8 +60,7 @@ struct host {
 	size_t n_machines;
 	struct vm **vms;	/* sorted by nothing; a handful to hundreds */
 	size_t n_vms;
-	struct job **jobs;	/* active (not ended) jobs */
-	size_t n_jobs;
+	struct job_table jobs;	/* types, active jobs, slots (src/job) */
 	bool quitting;
 	struct peer_client *peers;	/* HTTPS calls to other hosts */
 };

@@ -31,6 +31,17 @@
 #define SAVE_QMP_MS 10000
 #define SAVE_BANDWIDTH (1LL << 40)	/* never QEMU's 128 MiB/s default */
 
+/* vm.save's phases.  Transitions: save_step() (start -> stopping),
+ * save_begin_transfer() (-> migrating), save_sync() (-> sync), save_on_synced() and
+ * save_migrating() (-> quitting). */
+enum save_phase { SAVE_PH_START, SAVE_PH_STOPPING, SAVE_PH_MIGRATING,
+		  SAVE_PH_SYNC, SAVE_PH_QUITTING, SAVE_PH__COUNT };
+static const char *const save_phase_names[SAVE_PH__COUNT] = {
+	[SAVE_PH_START] = "start", [SAVE_PH_STOPPING] = "stopping",
+	[SAVE_PH_MIGRATING] = "migrating", [SAVE_PH_SYNC] = "sync",
+	[SAVE_PH_QUITTING] = "quitting",
+};
+
 char *
 save_state_path(const struct vm *vm)
 {
@@ -52,23 +63,22 @@ save_partial_path(const struct vm *vm)
 
 /* query-migrate: progress into the job, status into details. */
 static void
-save_on_query(struct qmp *q, json_t *ret, const struct err *e, void *data)
+save_on_query(struct vm *vm, struct job *job, json_t *ret,
+    const struct err *e)
 {
-	struct vm *vm = data;
 	json_t *ram = json_object_get(ret, "ram");
 	const char *st = json_string_value(json_object_get(ret, "status"));
 
-	(void)q;
-	if (!vm->job)
+	if (!job)
 		return;
 	if (!ret) {
 		free(vm->last_error);
 		vm->last_error = xstrdup(e->msg);
 	} else {
-		json_object_set_new(vm->job->details, "migration",
+		json_object_set_new(job->details, "migration",
 		    json_string(st ? st : "none"));
 		if (ram)
-			job_set_progress(vm->job, json_integer_value(
+			job_set_progress(job, json_integer_value(
 			    json_object_get(ram, "transferred")),
 			    json_integer_value(json_object_get(ram, "total")),
 			    "bytes");
@@ -80,7 +90,7 @@ save_on_query(struct qmp *q, json_t *ret, const struct err *e, void *data)
 			    json_object_get(ret, "error-desc")) ?: "");
 		}
 	}
-	job_poke(vm->job);
+	job_poke(job);
 }
 
 static const char *
@@ -107,16 +117,16 @@ save_pass_fd(struct vm *vm, const char *path, int flags, const char *fdname)
 static void
 save_fail(struct job *job, const char *why)
 {
-	struct vm *vm = job->vm;
+	struct vm *vm = vm_of(job);
 	_cleanup_free_ char *partial = save_partial_path(vm);
 	bool was_running = json_is_true(json_object_get(job->details,
 	    "was_running"));
 
-	(void)vm_qmp(vm, "migrate_cancel", NULL, SAVE_QMP_MS, NULL);
+	(void)vm_qmp(vm, job, "migrate_cancel", NULL, SAVE_QMP_MS, NULL);
 	(void)unlink(partial);
 	if (vm->pidfd >= 0) {
 		if (was_running)
-			(void)vm_qmp(vm, "cont", NULL, SAVE_QMP_MS, NULL);
+			(void)vm_qmp(vm, job, "cont", NULL, SAVE_QMP_MS, NULL);
 		vm_set_state(vm, was_running ? VM_RUNNING : VM_PAUSED, NULL);
 	} else {
 		vm_set_state(vm, VM_CRASHED, "QEMU exited while saving");
@@ -128,20 +138,20 @@ save_fail(struct job *job, const char *why)
 static void
 save_begin_transfer(struct job *job)
 {
-	struct vm *vm = job->vm;
+	struct vm *vm = vm_of(job);
 	_cleanup_free_ char *partial = save_partial_path(vm);
 	int r;
 
 	/* A live migration may have left its settings in this QEMU: TLS,
 	 * multifd (fd: cannot), the pause before switchover and the return
 	 * path (a file has none). */
-	(void)vm_qmp(vm, "migrate-set-capabilities", json_pack("{s[{ss sb}"
+	(void)vm_qmp(vm, job, "migrate-set-capabilities", json_pack("{s[{ss sb}"
 	    "{ss sb}{ss sb}{ss sb}]}", "capabilities", "capability",
 	    "multifd", "state", false, "capability",
 	    "pause-before-switchover", "state", false, "capability",
 	    "auto-converge", "state", false, "capability", "return-path",
 	    "state", false), SAVE_QMP_MS, NULL);
-	(void)vm_qmp(vm, "migrate-set-parameters", json_pack("{sI ss}",
+	(void)vm_qmp(vm, job, "migrate-set-parameters", json_pack("{sI ss}",
 	    "max-bandwidth", (json_int_t)SAVE_BANDWIDTH, "tls-creds", ""),
 	    SAVE_QMP_MS, NULL);
 	r = save_pass_fd(vm, partial, O_WRONLY | O_CREAT | O_TRUNC,
@@ -150,9 +160,9 @@ save_begin_transfer(struct job *job)
 		save_fail(job, "cannot open the state file");
 		return;
 	}
-	(void)vm_qmp(vm, "migrate", json_pack("{ss}", "uri", "fd:tern-save"),
+	(void)vm_qmp(vm, job, "migrate", json_pack("{ss}", "uri", "fd:tern-save"),
 	    SAVE_QMP_MS, NULL);
-	job_set_phase(job, "migrating");
+	job_set_phase(job, SAVE_PH_MIGRATING);
 	job_wake_after(job, SAVE_POLL_MS);
 }
 
@@ -160,7 +170,7 @@ static void
 save_on_synced(struct child *c, int status, void *data)
 {
 	struct job *job = data;
-	struct vm *vm = job->vm;
+	struct vm *vm = vm_of(job);
 	_cleanup_free_ char *partial = save_partial_path(vm);
 	_cleanup_free_ char *final = save_state_path(vm);
 
@@ -175,28 +185,26 @@ save_on_synced(struct child *c, int status, void *data)
 	(void)store_vm_set_text(vm->h->store, vm->row->uuid, "state_file",
 	    final);
 	failpoint_check("vm.save.written", NULL);
-	job_set_phase(job, "quitting");
-	if (vm_qmp(vm, "quit", NULL, SAVE_QMP_MS, NULL) < 0)
+	job_set_phase(job, SAVE_PH_QUITTING);
+	if (vm_qmp(vm, job, "quit", NULL, SAVE_QMP_MS, NULL) < 0)
 		vm_kill(vm);
 }
 
 static void
 save_sync(struct job *job)
 {
-	_cleanup_free_ char *partial = save_partial_path(job->vm);
+	_cleanup_free_ char *partial = save_partial_path(vm_of(job));
 	const char *argv[] = { "sync", partial, NULL };
-	struct child_opts o = { .argv = argv };
 
-	job_set_phase(job, "sync");
-	if (child_spawn(job->h->loop, &o, save_on_synced, job,
-	    &job->child) < 0)
+	job_set_phase(job, SAVE_PH_SYNC);
+	if (job_spawn(job, argv, NULL, save_on_synced) < 0)
 		save_fail(job, "cannot run sync");
 }
 
 static void
 save_migrating(struct job *job)
 {
-	struct vm *vm = job->vm;
+	struct vm *vm = vm_of(job);
 	const char *st = save_migration_status(job);
 
 	if (vm->last_error) {
@@ -207,14 +215,14 @@ save_migrating(struct job *job)
 		save_sync(job);
 		return;
 	}
-	(void)vm_qmp(vm, "query-migrate", NULL, SAVE_QMP_MS, save_on_query);
+	(void)vm_qmp(vm, job, "query-migrate", NULL, SAVE_QMP_MS, save_on_query);
 	job_wake_after(job, SAVE_POLL_MS);
 }
 
 static void
 save_recover(struct job *job)
 {
-	struct vm *vm = job->vm;
+	struct vm *vm = vm_of(job);
 
 	job->recovering = false;
 	if (vm->row->state_file && vm->pidfd < 0) {
@@ -225,8 +233,8 @@ save_recover(struct job *job)
 		if (vm->qmp_ready)
 			save_fail(job, "ternd restarted during the save");
 	} else if (vm->pidfd >= 0) {
-		job_set_phase(job, "quitting");
-		(void)vm_qmp(vm, "quit", NULL, SAVE_QMP_MS, NULL);
+		job_set_phase(job, SAVE_PH_QUITTING);
+		(void)vm_qmp(vm, job, "quit", NULL, SAVE_QMP_MS, NULL);
 	} else {
 		save_fail(job, "QEMU exited during the save");
 	}
@@ -235,9 +243,9 @@ save_recover(struct job *job)
 static void
 save_step(struct job *job)
 {
-	struct vm *vm = job->vm;
+	struct vm *vm = vm_of(job);
 
-	if (job_vm_gone(job))
+	if (vm_job_gone(job))
 		return;
 	if (job->child)
 		return;
@@ -245,48 +253,50 @@ save_step(struct job *job)
 		save_recover(job);
 		return;
 	}
-	if (job_phase_is(job, "start")) {
+	if (job_phase_is(job, SAVE_PH_START)) {
 		json_object_set_new(job->details, "was_running",
 		    json_boolean(vm->vcpus_running));
 		vm_set_state(vm, VM_SAVING, NULL);
-		job_set_phase(job, "stopping");
+		job_set_phase(job, SAVE_PH_STOPPING);
 		if (vm->vcpus_running)
-			(void)vm_qmp(vm, "stop", NULL, SAVE_QMP_MS, NULL);
+			(void)vm_qmp(vm, job, "stop", NULL, SAVE_QMP_MS, NULL);
 	}
-	if (job_phase_is(job, "stopping") && !vm->vcpus_running)
+	if (job_phase_is(job, SAVE_PH_STOPPING) && !vm->vcpus_running)
 		save_begin_transfer(job);
-	else if (job_phase_is(job, "migrating"))
+	else if (job_phase_is(job, SAVE_PH_MIGRATING))
 		save_migrating(job);
-	else if (job_phase_is(job, "quitting") && vm->pidfd < 0) {
+	else if (job_phase_is(job, SAVE_PH_QUITTING) && vm->pidfd < 0) {
 		vm_set_state(vm, VM_SAVED, "vm saved");
 		job_finish(job, 0, NULL);
 	}
 }
 
-const struct job_ops job_vm_save = { "vm.save", save_step, NULL };
+const struct job_ops job_vm_save = { .type = "vm.save",
+	.phases = save_phase_names, .n_phases = SAVE_PH__COUNT,
+	.step = save_step };
 
 /* ---- restore, inside vm.start ---- */
 
 int
 restore_step(struct job *job)
 {
-	struct vm *vm = job->vm;
+	struct vm *vm = vm_of(job);
 	const char *st = save_migration_status(job);
 
-	if (job_phase_is(job, "launch") || job_phase_is(job, "start")) {
+	if (job_phase_is(job, VM_PH_LAUNCH) || job_phase_is(job, VM_PH_START)) {
 		json_object_set_new(job->details, "restore", json_true());
 		if (save_pass_fd(vm, vm->row->state_file, O_RDONLY,
 		    "tern-restore") < 0)
 			return -1;
-		(void)vm_qmp(vm, "migrate-incoming", json_pack("{ss}", "uri",
+		(void)vm_qmp(vm, job, "migrate-incoming", json_pack("{ss}", "uri",
 		    "fd:tern-restore"), SAVE_QMP_MS, NULL);
-		job_set_phase(job, "restoring");
+		job_set_phase(job, VM_PH_RESTORING);
 	}
 	if (vm->last_error)
 		return -1;
 	if (streq(st, "completed"))
 		return 1;
-	(void)vm_qmp(vm, "query-migrate", NULL, SAVE_QMP_MS, save_on_query);
+	(void)vm_qmp(vm, job, "query-migrate", NULL, SAVE_QMP_MS, save_on_query);
 	job_wake_after(job, SAVE_POLL_MS);
 	return 0;
 }

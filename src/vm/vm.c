@@ -153,9 +153,8 @@ vm_set_state(struct vm *vm, enum vm_state s, const char *msg)
 	vm_persist(vm);
 	if (msg)
 		host_event(vm->h, s == VM_CRASHED ? "error" : "info", vm,
-		    vm->job ? vm->job->row->id : 0, "%s", msg);
-	if (vm->job)
-		job_poke(vm->job);
+		    vm_job(vm) ? vm_job(vm)->row->id : 0, "%s", msg);
+	vm_poke_jobs(vm);
 }
 
 static void
@@ -196,8 +195,7 @@ vm_on_qemu_exit(struct vm *vm)
 	vm->qmp_retry = loop_timer_cancel(vm->h->loop, vm->qmp_retry);
 	vm->mig_status[0] = '\0';
 	if (vm->state == VM_SAVING || vm->state == VM_INCOMING) {
-		if (vm->job)	/* the job decides what the VM is now */
-			job_poke(vm->job);
+		vm_poke_jobs(vm);	/* the job decides what the VM is now */
 		return;
 	}
 	if (asked) {
@@ -226,11 +224,11 @@ vm_on_qmp_event(struct qmp *q, const char *name, json_t *data, void *ud)
 	if (streq(name, "STOP")) {
 		vm->vcpus_running = false;
 		vm->stop_wall_ms = wall_ms();
-		if (vm->state == VM_RUNNING && !vm->job)
+		if (vm->state == VM_RUNNING && !vm_job(vm))
 			vm_set_state(vm, VM_PAUSED, "paused (by QEMU)");
 	} else if (streq(name, "RESUME")) {
 		vm->vcpus_running = true;
-		if (vm->state == VM_PAUSED && !vm->job)
+		if (vm->state == VM_PAUSED && !vm_job(vm))
 			vm_set_state(vm, VM_RUNNING, "resumed (by QEMU)");
 	} else if (strncmp(name, "BLOCK_JOB_", 10) == 0) {
 		struct vm_block_job *b = vm_block_job_find(vm,
@@ -255,8 +253,7 @@ vm_on_qmp_event(struct qmp *q, const char *name, json_t *data, void *ud)
 		vm->guest_poweroff = json_is_true(json_object_get(data,
 		    "guest"));
 	}
-	if (vm->job)
-		job_poke(vm->job);
+	vm_poke_jobs(vm);
 }
 
 static void
@@ -272,8 +269,7 @@ vm_on_status(struct qmp *q, json_t *ret, const struct err *e, void *data)
 		vm->vcpus_running = streq(st, "running");
 		vm->qmp_ready = true;
 	}
-	if (vm->job)
-		job_poke(vm->job);
+	vm_poke_jobs(vm);
 }
 
 static void vm_qmp_connect(struct vm *vm);
@@ -382,8 +378,7 @@ vm_on_launcher_exit(struct child *c, int status, void *data)
 		vm_set_error(vm, "cannot watch QEMU pid %d: %s", atoi(buf),
 		    strerror(-r));
 	}
-	if (vm->job)
-		job_poke(vm->job);
+	vm_poke_jobs(vm);
 }
 
 static int
@@ -496,28 +491,80 @@ vm_kill(struct vm *vm)
 		(void)child_kill(vm->launcher, SIGKILL);
 }
 
+/* One command sent for a job: the reply goes to that job by its ref. */
+struct vm_call {
+	struct vm *vm;		/* valid until the reply: a VM's QMP
+				 * answers every command before it is freed */
+	struct job_ref ref;	/* id 0: sent for no job */
+	vm_reply_fn fn;
+};
+
 static void
-vm_on_reply(struct qmp *q, json_t *ret, const struct err *e, void *data)
+vm_on_call(struct qmp *q, json_t *ret, const struct err *e, void *data)
 {
-	struct vm *vm = data;
+	struct vm_call *c = data;
+	struct vm *vm = c->vm;
+	struct job *job = c->ref.id ? job_from_ref(&vm->h->jobs, c->ref) :
+	    NULL;
 
 	(void)q;
-	if (!ret)
-		vm_set_error(vm, "%s", e->msg);
-	if (vm->job)
-		job_poke(vm->job);
+	if (c->fn) {
+		c->fn(vm, job, ret, e);
+	} else {
+		if (!ret)
+			vm_set_error(vm, "%s", e->msg);
+		if (job)
+			job_poke(job);
+	}
+	free(c);
+}
+
+static struct vm_call *
+vm_call_new(struct vm *vm, struct job *job, vm_reply_fn fn)
+{
+	struct vm_call *c = xzalloc(sizeof(*c));
+
+	c->vm = vm;
+	c->fn = fn;
+	if (job)
+		c->ref = job_ref(job);
+	return c;
 }
 
 int
-vm_qmp(struct vm *vm, const char *cmd, json_t *args, uint64_t timeout_ms,
-    qmp_reply_fn fn)
+vm_qmp(struct vm *vm, struct job *job, const char *cmd, json_t *args,
+    uint64_t timeout_ms, vm_reply_fn fn)
 {
+	struct vm_call *c;
+	int r;
+
 	if (!vm->qmp || !vm->qmp_ready) {
 		json_decref(args);
 		return -ENOTCONN;
 	}
-	return qmp_send(vm->qmp, cmd, args, timeout_ms,
-	    fn ? fn : vm_on_reply, vm);
+	c = vm_call_new(vm, job, fn);
+	r = qmp_send(vm->qmp, cmd, args, timeout_ms, vm_on_call, c);
+	if (r < 0)
+		free(c);
+	return r;
+}
+
+int
+vm_qmp_fd(struct vm *vm, struct job *job, const char *cmd, json_t *args,
+    int fd, uint64_t timeout_ms, vm_reply_fn fn)
+{
+	struct vm_call *c;
+	int r;
+
+	if (!vm->qmp || !vm->qmp_ready) {
+		json_decref(args);
+		return -ENOTCONN;
+	}
+	c = vm_call_new(vm, job, fn);
+	r = qmp_send_fd(vm->qmp, cmd, args, fd, timeout_ms, vm_on_call, c);
+	if (r < 0)
+		free(c);
+	return r;
 }
 
 static json_t *

@@ -24,7 +24,7 @@
  * pause, resume, create, delete), export.c (an import enters CREATING and
  * ends OFF, or SAVED with a saved state) and from vm.c when QEMU exits
  * (vm_on_qemu_exit).  Invariants: vm->qmp is non-NULL only while
- * vm->pidfd >= 0; at most one job (vm->job) acts on a VM at a time. */
+ * vm->pidfd >= 0; at most one job holds a VM exclusively (vm_job()). */
 #pragma once
 
 #include <jansson.h>
@@ -36,6 +36,7 @@
 #include "host.h"
 #include "qmp.h"
 #include "store.h"
+#include "vm_job.h"
 
 enum vm_state { VM_CREATING, VM_OFF, VM_STARTING, VM_RUNNING, VM_PAUSED,
 		VM_STOPPING, VM_DELETING, VM_CRASHED, VM_SAVING, VM_SAVED,
@@ -69,7 +70,6 @@ struct vm {
 	struct host *h;
 	struct vm_row *row;	/* config + runtime, as persisted */
 	enum vm_state state;
-	struct job *job;	/* the one job acting on this VM, or NULL */
 
 	/* QEMU process */
 	pid_t pid;		/* 0 when no QEMU */
@@ -118,10 +118,18 @@ int vm_launch(struct vm *vm, struct err *err);
 bool vm_reattach(struct vm *vm);
 /* SIGKILL QEMU (if any); completion arrives as the exit. */
 void vm_kill(struct vm *vm);
-/* Send a QMP command; the reply (or failure) pokes the VM's job.  The
- * result is stored through fn if fn is not NULL. */
-int vm_qmp(struct vm *vm, const char *cmd, json_t *args, uint64_t timeout_ms,
-    qmp_reply_fn fn);
+/* A reply to a command sent for a job: job is that job, or NULL when it
+ * ended or moved on since (a late reply); vm is the VM it went to. */
+typedef void (*vm_reply_fn)(struct vm *vm, struct job *job, json_t *ret,
+    const struct err *e);
+/* Send a QMP command on job's behalf (job may be NULL).  The reply (or
+ * failure) goes to fn; fn NULL: an error is kept in vm->last_error and
+ * the job, if it is still the one that sent it, is poked. */
+int vm_qmp(struct vm *vm, struct job *job, const char *cmd, json_t *args,
+    uint64_t timeout_ms, vm_reply_fn fn);
+/* vm_qmp() passing fd (borrowed) with the command (getfd). */
+int vm_qmp_fd(struct vm *vm, struct job *job, const char *cmd, json_t *args,
+    int fd, uint64_t timeout_ms, vm_reply_fn fn);
 
 /* Delete the saved-state file and forget it (persisted). */
 void vm_forget_saved_state(struct vm *vm);
@@ -141,11 +149,11 @@ const char *vm_mirror_mode(const struct vm *vm);
 /* Note what a query-block-jobs reply (list) says of tracked mirrors
  * (actively-synced). */
 void vm_block_jobs_update(struct vm *vm, const json_t *list);
-/* Mirror id: 1 when it is in sync for good (every guest write now reaches
+/* Mirror id of job: 1 when it is in sync for good (every guest write now reaches
  * both sides), 0 not yet (a READY background mirror is switched to
  * write-blocking here; poll query-block-jobs into vm_block_jobs_update
  * until it is), -EIO when QEMU refused the switch (b->change_error). */
-int vm_mirror_synced(struct vm *vm, const char *id);
+int vm_mirror_synced(struct vm *vm, struct job *job, const char *id);
 /* 1 when a process other than vm's QEMU holds QEMU's image locks on the
  * file at path (a QEMU elsewhere has it open and active: on shared
  * storage, the destination of a move runs the VM); 0 when none does or

@@ -32,31 +32,18 @@
 #define START_TIMEOUT_MS 60000
 #define QMP_TIMEOUT_MS 10000
 
-bool
-job_vm_gone(struct job *job)
-{
-	if (job->vm)
-		return false;
-	job_finish(job, -ENOENT, "the VM no longer exists");
-	return true;
-}
-
-static bool
-job_past_deadline(struct job *job, uint64_t timeout_ms)
-{
-	if (!job->deadline_ms) {
-		job->deadline_ms = now_ms() + timeout_ms;
-		job_wake_after(job, timeout_ms);
-	}
-	return now_ms() >= job->deadline_ms;
-}
+const char *const vm_phase_names[VM_PH__COUNT] = {
+	[VM_PH_START] = "start", [VM_PH_LAUNCH] = "launch",
+	[VM_PH_RESTORING] = "restoring", [VM_PH_CONT] = "cont",
+	[VM_PH_WAIT] = "wait", [VM_PH_SENT] = "sent",
+};
 
 /* ---- vm.create ---- */
 
 static void
 create_rollback_code(struct job *job, int code, const char *why)
 {
-	struct vm *vm = job->vm;
+	struct vm *vm = vm_of(job);
 
 	for (size_t i = 0; vm && i < vm->row->n_disks; i++)
 		if (vm->row->disks[i].owned)
@@ -78,10 +65,12 @@ create_rollback(struct job *job, const char *why)
 	create_rollback_code(job, -EIO, why);
 }
 
-static void
-create_cancel(struct job *job)
+static int
+create_cancel(struct job *job, struct err *err)
 {
+	(void)err;
 	create_rollback_code(job, -ECANCELED, "cancelled by the operator");
+	return 0;
 }
 
 static void
@@ -99,17 +88,17 @@ create_on_qemu_img(struct child *c, int status, void *data)
 		return;
 	}
 	json_object_set_new(job->details, "next_disk", json_integer(next + 1));
-	job_set_progress(job, next + 1, job->vm->row->n_disks, "steps");
+	job_set_progress(job, next + 1, vm_of(job)->row->n_disks, "steps");
 	job_poke(job);
 }
 
 static void
 create_step(struct job *job)
 {
-	struct vm *vm = job->vm;
+	struct vm *vm = vm_of(job);
 	size_t next;
 
-	if (job_vm_gone(job) || job->child)
+	if (vm_job_gone(job) || job->child)
 		return;
 	if (job->recovering) {
 		create_rollback(job, "ternd restarted while it was created");
@@ -133,21 +122,19 @@ create_step(struct job *job)
 	    (unsigned long long)vm->row->disks[next].size_bytes);
 	const char *argv[] = { vm->h->cfg.qemu_img, "create", "-q", "-f",
 		"qcow2", vm->row->disks[next].path, size, NULL };
-	struct child_opts o = { .argv = argv };
-	if (child_spawn(vm->h->loop, &o, create_on_qemu_img, job,
-	    &job->child) < 0)
+	if (job_spawn(job, argv, NULL, create_on_qemu_img) < 0)
 		create_rollback(job, "cannot run qemu-img");
 }
 
-const struct job_ops job_vm_create = { "vm.create", create_step,
-	create_cancel };
+const struct job_ops job_vm_create = { .type = "vm.create", .phases = vm_phase_names,
+	.n_phases = VM_PH__COUNT, .step = create_step, .cancel = create_cancel };
 
 /* ---- vm.start ---- */
 
 static void
 start_fail_code(struct job *job, int code, const char *why)
 {
-	struct vm *vm = job->vm;
+	struct vm *vm = vm_of(job);
 
 	vm_kill(vm);
 	if (vm->pidfd < 0 && !vm->launcher)
@@ -164,34 +151,35 @@ start_fail(struct job *job, const char *why)
 }
 
 /* Until the vCPUs run, a start can be undone: QEMU is killed, VM off. */
-static void
-start_cancel(struct job *job)
+static int
+start_cancel(struct job *job, struct err *err)
 {
-	if (job->vm && job->vm->state == VM_RUNNING) {
+	(void)err;
+	if (vm_of(job) && vm_of(job)->state == VM_RUNNING) {
 		job_finish(job, 0, NULL);
-		return;
+		return 0;
 	}
 	start_fail_code(job, -ECANCELED, "cancelled by the operator");
+	return 0;
 }
 
 static void
-start_on_cont(struct qmp *q, json_t *ret, const struct err *e, void *data)
+start_on_cont(struct vm *vm, struct job *job, json_t *ret,
+    const struct err *e)
 {
-	struct vm *vm = data;
 
-	(void)q;
 	if (ret)
 		vm->vcpus_running = true;
 	else
 		free(vm->last_error), vm->last_error = xstrdup(e->msg);
-	if (vm->job)
-		job_poke(vm->job);
+	if (job)
+		job_poke(job);
 }
 
 static void
 start_launch(struct job *job)
 {
-	struct vm *vm = job->vm;
+	struct vm *vm = vm_of(job);
 	uint64_t total, avail;
 	struct err err = { 0 };
 
@@ -210,14 +198,14 @@ start_launch(struct job *job)
 		job_finish(job, err.code, "%s", err.msg);
 		return;
 	}
-	job_set_phase(job, "launch");
+	job_set_phase(job, VM_PH_LAUNCH);
 }
 
 /* The vCPUs run: a restored VM's state file is spent. */
 static void
 start_done(struct job *job)
 {
-	struct vm *vm = job->vm;
+	struct vm *vm = vm_of(job);
 	bool restored = json_is_true(json_object_get(job->details,
 	    "restore"));
 
@@ -233,12 +221,12 @@ start_done(struct job *job)
 static void
 start_step(struct job *job)
 {
-	struct vm *vm = job->vm;
+	struct vm *vm = vm_of(job);
 	uint64_t delay_ms = 0;
 
-	if (job_vm_gone(job))
+	if (vm_job_gone(job))
 		return;
-	if (job_phase_is(job, "start")) {
+	if (job_phase_is(job, VM_PH_START)) {
 		if (vm_is_down(vm))
 			start_launch(job);
 		else if (vm->state == VM_RUNNING)
@@ -247,7 +235,7 @@ start_step(struct job *job)
 			job_finish(job, -EBUSY, "vm '%s' is %s",
 			    vm->row->name, vm_state_name(vm->state));
 		else
-			job_set_phase(job, "launch");
+			job_set_phase(job, VM_PH_LAUNCH);
 		if (job->finished || vm->state != VM_STARTING)
 			return;
 	}
@@ -294,29 +282,29 @@ start_step(struct job *job)
 		start_done(job);
 		return;
 	}
-	if (job_phase_is(job, "cont") && vm->last_error) {
+	if (job_phase_is(job, VM_PH_CONT) && vm->last_error) {
 		start_fail(job, vm->last_error);
 		return;
 	}
-	if (!job_phase_is(job, "cont") || job->recovering) {
+	if (!job_phase_is(job, VM_PH_CONT) || job->recovering) {
 		job->recovering = false;
-		job_set_phase(job, "cont");
-		if (vm_qmp(vm, "cont", NULL, QMP_TIMEOUT_MS, start_on_cont) < 0)
+		job_set_phase(job, VM_PH_CONT);
+		if (vm_qmp(vm, job, "cont", NULL, QMP_TIMEOUT_MS, start_on_cont) < 0)
 			start_fail(job, "QMP connection lost");
 	}
 }
 
-const struct job_ops job_vm_start = { "vm.start", start_step,
-	start_cancel };
+const struct job_ops job_vm_start = { .type = "vm.start", .phases = vm_phase_names,
+	.n_phases = VM_PH__COUNT, .step = start_step, .cancel = start_cancel };
 
 /* ---- vm.stop ---- */
 
 static void
 stop_step(struct job *job)
 {
-	struct vm *vm = job->vm;
+	struct vm *vm = vm_of(job);
 
-	if (job_vm_gone(job))
+	if (vm_job_gone(job))
 		return;
 	if (vm->pidfd < 0 && !vm->launcher) {
 		bool had_state = vm->row->state_file != NULL;
@@ -330,12 +318,12 @@ stop_step(struct job *job)
 		job_finish(job, 0, NULL);
 		return;
 	}
-	if (job_phase_is(job, "start") || job->recovering) {
+	if (job_phase_is(job, VM_PH_START) || job->recovering) {
 		job->recovering = false;
 		if (vm->state != VM_STOPPING)
 			vm_set_state(vm, VM_STOPPING, NULL);
-		job_set_phase(job, "wait");
-		if (vm_qmp(vm, "quit", NULL, QMP_TIMEOUT_MS, NULL) < 0)
+		job_set_phase(job, VM_PH_WAIT);
+		if (vm_qmp(vm, job, "quit", NULL, QMP_TIMEOUT_MS, NULL) < 0)
 			vm_kill(vm);
 		failpoint_check("vm.stop.sent", NULL);
 	}
@@ -347,18 +335,19 @@ stop_step(struct job *job)
 
 /* Stop, pause, resume and delete have no cancel: once running they run to
  * their end (turning off cannot be taken back half way). */
-const struct job_ops job_vm_stop = { "vm.stop", stop_step, NULL };
+const struct job_ops job_vm_stop = { .type = "vm.stop", .phases = vm_phase_names,
+	.n_phases = VM_PH__COUNT, .step = stop_step };
 
 /* ---- vm.pause / vm.resume ---- */
 
 static void
 pause_resume_step(struct job *job, bool pause)
 {
-	struct vm *vm = job->vm;
+	struct vm *vm = vm_of(job);
 	enum vm_state from = pause ? VM_RUNNING : VM_PAUSED;
 	enum vm_state to = pause ? VM_PAUSED : VM_RUNNING;
 
-	if (job_vm_gone(job))
+	if (vm_job_gone(job))
 		return;
 	if (vm->qmp_ready && vm->vcpus_running != pause && vm->pidfd >= 0) {
 		if (vm->state != to)
@@ -379,10 +368,10 @@ pause_resume_step(struct job *job, bool pause)
 		    pause ? "pause" : "resume");
 		return;
 	}
-	if (!vm->qmp_ready || job_phase_is(job, "sent"))
+	if (!vm->qmp_ready || job_phase_is(job, VM_PH_SENT))
 		return;
-	job_set_phase(job, "sent");
-	if (vm_qmp(vm, pause ? "stop" : "cont", NULL, QMP_TIMEOUT_MS,
+	job_set_phase(job, VM_PH_SENT);
+	if (vm_qmp(vm, job, pause ? "stop" : "cont", NULL, QMP_TIMEOUT_MS,
 	    NULL) < 0)
 		job_finish(job, -ENOTCONN, "QMP connection lost");
 }
@@ -399,8 +388,10 @@ resume_step(struct job *job)
 	pause_resume_step(job, false);
 }
 
-const struct job_ops job_vm_pause = { "vm.pause", pause_step, NULL };
-const struct job_ops job_vm_resume = { "vm.resume", resume_step, NULL };
+const struct job_ops job_vm_pause = { .type = "vm.pause", .phases = vm_phase_names,
+	.n_phases = VM_PH__COUNT, .step = pause_step };
+const struct job_ops job_vm_resume = { .type = "vm.resume", .phases = vm_phase_names,
+	.n_phases = VM_PH__COUNT, .step = resume_step };
 
 /* ---- vm.delete ---- */
 
@@ -418,14 +409,14 @@ remove_dir_files(const char *dir, const char *const *files)
 static void
 delete_step(struct job *job)
 {
-	struct vm *vm = job->vm;
+	struct vm *vm = vm_of(job);
 	bool keep = json_is_true(json_object_get(job->details, "keep_disks"));
 	/* vmlinuz, initrd.img: boot files an import copied in (export.h). */
 	static const char *const state_files[] = { "console.log", "vmlinuz",
 		"initrd.img", NULL };
 	_cleanup_free_ char *sdir = NULL;
 
-	if (job_vm_gone(job))
+	if (vm_job_gone(job))
 		return;
 	if (vm->pidfd >= 0 || vm->launcher) {
 		job_finish(job, -EBUSY, "vm '%s' is running; turn it off "
@@ -449,34 +440,8 @@ delete_step(struct job *job)
 	vm_remove(vm);
 }
 
-const struct job_ops job_vm_delete = { "vm.delete", delete_step, NULL };
-
-static const struct job_ops *registered[8];
-static size_t n_registered;
-
-const struct job_ops *
-job_ops_by_type(const char *type)
-{
-	static const struct job_ops *const all[] = { &job_vm_create,
-		&job_vm_start, &job_vm_stop, &job_vm_pause, &job_vm_resume,
-		&job_vm_delete, &job_vm_shutdown, &job_vm_quiesce,
-		&job_vm_save, &job_vm_export, &job_vm_import };
-
-	for (size_t i = 0; i < ARRAY_SIZE(all); i++)
-		if (streq(all[i]->type, type))
-			return all[i];
-	for (size_t i = 0; i < n_registered; i++)
-		if (streq(registered[i]->type, type))
-			return registered[i];
-	return NULL;
-}
-
-void
-job_ops_register(const struct job_ops *ops)
-{
-	if (n_registered < ARRAY_SIZE(registered))
-		registered[n_registered++] = ops;
-}
+const struct job_ops job_vm_delete = { .type = "vm.delete", .phases = vm_phase_names,
+	.n_phases = VM_PH__COUNT, .step = delete_step };
 
 size_t
 host_stop_vms(struct host *h)
@@ -494,9 +459,9 @@ host_stop_vms(struct host *h)
 		struct err err = { 0 };
 
 		if ((vm->state != VM_RUNNING && vm->state != VM_PAUSED) ||
-		    vm->job)
+		    vm_job(vm))
 			continue;
-		if (job_create(h, shut ? &job_vm_shutdown : &job_vm_save, vm,
+		if (vm_job_create(h, shut ? &job_vm_shutdown : &job_vm_save, vm,
 		    shut ? json_pack("{si sb}", "timeout_s", 60, "force", 1) :
 		    NULL, &job, &err) < 0) {
 			log_error("vm=%s cannot %s on host shutdown: %s",

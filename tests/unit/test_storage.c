@@ -45,6 +45,8 @@ fixture(void)
 	h.store = st;
 	h.cfg.name = "h1";
 	h.cfg.max_storage_migrations = 2;
+	job_table_init(&h.jobs, NULL, st, NULL);
+	storage_init(&h);
 }
 
 /* A VM "name" with two 1 MiB-ish disk files in p1, in state s. */
@@ -317,10 +319,11 @@ test_check_busy(void)
 	struct job *job = NULL;
 	struct err err = { 0 };
 
-	ASSERT_EQ(job_create(&h, &job_vm_move_storage, vm, NULL, &job, &err),
-	    0);
+	ASSERT_EQ(vm_job_create(&h, &job_vm_move_storage, vm, NULL, &job,
+	    &err), 0);
 	refused(vm, "p2", "p2", false, -EBUSY, "is busy with job");
-	vm->job = NULL;		/* the job stays in h.jobs, idle */
+	free(job->subject);	/* the job stays in h.jobs, idle */
+	job->subject = xstrdup("test:idle");
 }
 
 static struct job *
@@ -329,7 +332,8 @@ slot_job(void)
 	struct job *job = NULL;
 	struct err err = { 0 };
 
-	if (job_create(&h, &job_vm_move_storage, NULL, NULL, &job, &err) < 0)
+	if (vm_job_create(&h, &job_vm_move_storage, NULL, NULL, &job,
+	    &err) < 0)
 		abort();
 	return job;
 }

@@ -180,10 +180,21 @@ test_migrates_v1_file(void)
 	    "1, 64, 0, NULL, NULL, NULL, 'off', 0, 0, 1, 0); CREATE TABLE "
 	    "disks(vm_uuid TEXT, idx INTEGER, name TEXT, path TEXT, pool TEXT, "
 	    "size_bytes INTEGER, owned INTEGER); CREATE TABLE nics(vm_uuid "
-	    "TEXT, idx INTEGER, mac TEXT, switch TEXT); PRAGMA "
+	    "TEXT, idx INTEGER, mac TEXT, switch TEXT); CREATE TABLE jobs(id "
+	    "INTEGER PRIMARY KEY AUTOINCREMENT, type TEXT NOT NULL, vm_uuid "
+	    "TEXT, vm_name TEXT, state TEXT NOT NULL, phase TEXT, done INTEGER "
+	    "NOT NULL, total INTEGER NOT NULL, unit TEXT NOT NULL, rate REAL "
+	    "NOT NULL, eta_s INTEGER NOT NULL, error TEXT, details TEXT, "
+	    "created_ms INTEGER NOT NULL, started_ms INTEGER NOT NULL, "
+	    "ended_ms INTEGER NOT NULL); INSERT INTO jobs(type, vm_uuid, "
+	    "vm_name, state, phase, done, total, unit, rate, eta_s, created_ms, "
+	    "started_ms, ended_ms) VALUES('vm.start', 'u', 'old', 'running', "
+	    "'launch', 0, 0, 'steps', -1, -1, 1, 1, 0), ('peer.measure', NULL, "
+	    "NULL, 'running', 'start', 0, 0, 'steps', -1, -1, 1, 1, 0); PRAGMA "
 	    "user_version=1;\"", p);
 	struct store *st = NULL;
 	struct vm_row **all;
+	struct job_row **jobs;
 	size_t n;
 
 	ASSERT_EQ(system(cmd), 0);
@@ -196,6 +207,16 @@ test_migrates_v1_file(void)
 	ASSERT_STREQ(all[0]->machine, "pc-q35-7.2");
 	vm_row_free(all[0]);
 	free(all);
+	/* Jobs recorded before subjects claimed their VM, or the host. */
+	ASSERT_EQ(store_job_load_active(st, &jobs, &n), 0);
+	ASSERT_EQ(n, 2);
+	ASSERT_STREQ(jobs[0]->subject, "vm:u");
+	ASSERT_STREQ(jobs[0]->claim, "exclusive");
+	ASSERT_STREQ(jobs[1]->subject, "host");
+	ASSERT_STREQ(jobs[1]->claim, "shared");
+	job_row_free(jobs[0]);
+	job_row_free(jobs[1]);
+	free(jobs);
 	store_close(st);
 	free(p);
 	free(cmd);
