@@ -594,6 +594,30 @@ test_job_fails(void)
 	ASSERT_CONTAINS(r.err, "job 18 (vm.start web1) was cancelled");
 }
 
+/* A cancel ternd refuses (409, the job past its commit point) prints the
+ * reason and fails; an accepted one says the job is cancelling. */
+static void
+test_job_cancel(void)
+{
+	struct run r;
+
+	fake_reset();
+	fake_route("POST /v1/jobs/18/cancel", 409, "{\"error\":{\"code\":"
+	    "\"conflict\",\"message\":\"too late to cancel the move (job 18): "
+	    "it is committing (commit)\"}}", NULL);
+	TERN(&r, "job", "cancel", "18");
+	ASSERT_EQ(r.rc, 1);
+	ASSERT_STREQ(r.err, "tern: too late to cancel the move (job 18): it is "
+	    "committing (commit)\n");
+	ASSERT_STREQ(r.out, "");
+	fake_reset();
+	fake_route("POST /v1/jobs/18/cancel", 200, JOB(18, "vm.start",
+	    "cancelling", "null"), NULL);
+	TERN(&r, "job", "cancel", "18");
+	ASSERT_EQ(r.rc, 0);
+	ASSERT_CONTAINS(r.out, "cancel requested; it is cancelling");
+}
+
 static void
 test_json_output(void)
 {
@@ -981,6 +1005,7 @@ main(void)
 	RUN_TEST(test_vm_create_options_anywhere);
 	RUN_TEST(test_not_found_message);
 	RUN_TEST(test_job_succeeds);
+	RUN_TEST(test_job_cancel);
 	RUN_TEST(test_job_fails);
 	RUN_TEST(test_json_output);
 	RUN_TEST(test_no_wait);
