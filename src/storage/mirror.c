@@ -10,8 +10,9 @@
  *   QEMU user) --> attach (blockdev-add) --> mirror (blockdev-mirror)
  *   --> mirroring (progress from query-block-jobs) --all READY,
  *   block-job-change write-blocking, all actively-synced,
- *   failpoint storage.ready--> pivot (job-complete each; no cancel from
- *   here) --> resolve
+ *   failpoint storage.ready--> pivot (job-complete each; from here, and
+ *   while going back, live_cancel refuses: -EBUSY with the reason)
+ *   --> resolve
  *
  *   resolve (resolve.c): jobs --> where (the commit point of each disk
  *   on its new file: its record) --> cleanup (the files the disks left)

@@ -64,8 +64,7 @@ vm_service_on(const struct vm *vm, enum vm_service s)
 static void
 agent_poke_job(struct vm *vm)
 {
-	if (vm_job(vm))
-		job_poke(vm_job(vm));
+	vm_poke_jobs(vm);
 }
 
 static void

@@ -1,17 +1,24 @@
 /* vm_jobs.c - the VM lifecycle jobs.  Each step() is level-triggered: it
  * reads the VM's state and the job's phase and does the next thing, so the
- * same code serves a fresh start and a restart (job->recovering).
+ * same code serves a fresh start and a restart (job->recovering).  Phases:
+ * enum vm_phase (vm_job.h), one table for these types.
  *
- *   vm.create  start --(qemu-img per owned disk)--> done: VM OFF
- *              any failure or a restart: roll back (delete the disks it
- *              made, forget the VM)
- *   vm.start   start --vm_launch--> launch --QMP ready, cont--> cont --> done
- *              failure: kill QEMU, VM OFF; a restart finds QEMU by pid or
- *              pidfile and carries on from where it is
- *   vm.stop    start --quit (SIGKILL after the timeout)--> wait --exit--> done
- *   vm.pause   stop --STOP--> done        vm.resume  cont --RESUME--> done
- *   vm.delete  unlink owned disks (unless keep_disks), the saved state and
- *              the VM's own files, drop rows --> done
+ *   vm.create  start --create_step: qemu-img per owned disk
+ *              (create_on_qemu_img)--> done: VM OFF
+ *              any failure, a cancel or a restart: create_rollback_code
+ *              (delete the disks it made, forget the VM)
+ *   vm.start   start --start_launch: vm_launch--> launch --start_step: QMP
+ *              ready [restore_step (save.c): --> restoring --> loaded]
+ *              cont--> cont --start_on_cont, start_done--> done
+ *              failure or a cancel before the vCPUs run: start_fail_code
+ *              (kill QEMU, VM OFF); a restart finds QEMU by pid or pidfile
+ *              and carries on from where it is
+ *   vm.stop    start --stop_step: quit (SIGKILL after the timeout)--> wait
+ *              --stop_step: QEMU gone--> done
+ *   vm.pause   start --pause_resume_step: stop--> sent --STOP--> done
+ *   vm.resume  start --pause_resume_step: cont--> sent --RESUME--> done
+ *   vm.delete  start --delete_step: unlink owned disks (unless keep_disks),
+ *              the saved state and the VM's own files, drop rows--> done
  *   vm.export, vm.import: export.c */
 #include <errno.h>
 #include <stdio.h>
