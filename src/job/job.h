@@ -139,7 +139,7 @@ struct job {
 	bool recovering;	/* step() runs after a ternd restart */
 	bool finished;
 	bool fp_done;		/* a delay failpoint already waited */
-	char fp_name[32];	/* job_failpoint(): the delay holding the job */
+	char fp_name[32];	/* job_failpoint(): the delay holding it */
 	uint64_t fp_until_ms;
 	struct loop_timer *timer;	/* job_poke(): step soon */
 	struct loop_timer *wake;	/* job_wake_after(): step later; a

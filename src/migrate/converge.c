@@ -111,7 +111,8 @@ mig_progress(struct job *job)
 static void
 mig_set_params(struct job *job, int throttle, uint64_t downtime)
 {
-	(void)vm_qmp(vm_of(job), job, "migrate-set-parameters", json_pack("{si sI}",
+	(void)vm_qmp(vm_of(job), job, "migrate-set-parameters",
+	    json_pack("{si sI}",
 	    "max-cpu-throttle", throttle, "downtime-limit",
 	    (json_int_t)downtime), MOVE_QMP_MS, move_on_qmp);
 }
@@ -135,7 +136,8 @@ mig_escalate(struct job *job)
 	    json_integer(c->escalation));
 	json_object_set_new(job->details, "downtime_limit_ms",
 	    json_integer((json_int_t)c->downtime_ms));
-	host_event(host_of(job), "warning", vm_of(job), job->row->id, "the move to "
+	host_event(host_of(job), "warning", vm_of(job), job->row->id,
+	    "the move to "
 	    "%s is not converging (%llu MiB left after pass %lld): "
 	    "throttling the guest up to %d%% and allowing %llu ms of "
 	    "downtime", json_string_value(json_object_get(job->details,
@@ -165,7 +167,8 @@ mig_check_limits(struct job *job)
 		    (unsigned long long)host_of(job)->cfg.migration_timeout_ms /
 		    1000, (unsigned long long)(ram_u(c, "remaining") >> 20),
 		    (long long)c->pass, c->escalation);
-		host_event(host_of(job), "error", vm_of(job), job->row->id, "%s", msg);
+		host_event(host_of(job), "error", vm_of(job), job->row->id,
+		    "%s", msg);
 		move_rollback_msg(job, msg);
 		return true;
 	}
@@ -239,7 +242,8 @@ mig_pre_switchover(struct job *job)
 		return;
 	}
 	c->switchover_sent = true;
-	(void)vm_qmp(vm_of(job), job, "migrate-continue", json_pack("{ss}", "state",
+	(void)vm_qmp(vm_of(job), job, "migrate-continue", json_pack("{ss}",
+	    "state",
 	    "pre-switchover"), MOVE_QMP_MS, move_on_qmp);
 	job_set_phase(job, MOVE_PH_SWITCHOVER);
 	job_wake_after(job, 250);

@@ -180,7 +180,8 @@ in_on_disk_made(struct child *ch, int status, void *data)
 	job->child = child_free(job->child);
 	if (status != 0) {
 		snprintf(why, sizeof(why), "cannot create disk '%s' (qemu-img "
-		    "exit %d)", vm_of(job)->row->disks[c->disks_made].path, status);
+		    "exit %d)", vm_of(job)->row->disks[c->disks_made].path,
+		    status);
 		in_abort(job, -EIO, why);
 		return;
 	}
@@ -269,7 +270,8 @@ in_nbd_start(struct job *job, const char *addr, const char *tls)
 		_cleanup_free_ char *node = xasprintf("%s-fmt", d);
 		_cleanup_free_ char *id = xasprintf("exp-%s", d);
 
-		(void)vm_qmp(vm, job, "block-export-add", json_pack("{ss ss ss ss "
+		(void)vm_qmp(vm, job, "block-export-add",
+		    json_pack("{ss ss ss ss "
 		    "sb}", "type", "nbd", "id", id, "node-name", node, "name",
 		    d, "writable", true), DEST_QMP_MS, in_on_qmp);
 	}
@@ -311,7 +313,8 @@ in_setup(struct job *job)
 			in_abort(job, -EIO, "cannot write the migration key");
 			return;
 		}
-		(void)vm_qmp(vm, job, "object-add", mig_tls_args(host_of(job), objid,
+		(void)vm_qmp(vm, job, "object-add", mig_tls_args(host_of(job),
+		    objid,
 		    dir, "server"), DEST_QMP_MS, in_on_qmp);
 	}
 	(void)vm_qmp(vm, job, "migrate-set-parameters", json_pack("{si ss}",
@@ -412,7 +415,8 @@ in_watch(struct job *job)
 		return;
 	}
 	if (!c->call && host_of(job)->peers)
-		(void)peer_call(host_of(job)->peers, detail_str(job, "source_url"),
+		(void)peer_call(host_of(job)->peers, detail_str(job,
+		    "source_url"),
 		    detail_str(job, "source_fp"), "GET", path, NULL, DEST_CALL_MS,
 		    in_on_watch, c, &c->call);
 	job_wake_after(job, DEST_WATCH_MS);
@@ -453,7 +457,8 @@ in_running(struct job *job)
 	(void)vm_qmp(vm, job, "migrate-set-parameters", json_pack("{ss}",
 	    "tls-creds", ""), DEST_QMP_MS, in_on_ignored);
 	if (json_is_true(json_object_get(job->details, "encrypted")))
-		(void)vm_qmp(vm, job, "object-del", json_pack("{ss}", "id", objid),
+		(void)vm_qmp(vm, job, "object-del", json_pack("{ss}", "id",
+		    objid),
 		    DEST_QMP_MS, in_on_ignored);
 	/* The guest announces itself again now that it runs: switches
 	 * learn where its MACs are (QEMU also did at the stream's end). */
@@ -719,7 +724,8 @@ migrate_incoming(struct host *h, const char *peer_fp, const json_t *body,
 		goto out;
 	}
 	vm = vm_add(h, row);
-	r = vm_job_create(h, &job_vm_move_in, vm, json_pack("{ss ss ss ss ss sI "
+	r = vm_job_create(h, &job_vm_move_in, vm,
+	    json_pack("{ss ss ss ss ss sI "
 	    "ss sI ss}", "qemu_version", h->qemu_version,
 	    "source_host", p.name, "source_url", p.url, "source_fp",
 	    p.fp, "mode", q.mode, "source_job", (json_int_t)q.src_job,

@@ -53,7 +53,8 @@ mig_tls_object(struct job *job)
 	}
 	args = mig_tls_args(host_of(job), objid, c->psk_dir, "client");
 	json_object_set_new(args, "username", json_string("tern"));
-	(void)vm_qmp(vm_of(job), job, "object-add", args, MIRROR_QMP_MS, move_on_qmp);
+	(void)vm_qmp(vm_of(job), job, "object-add", args, MIRROR_QMP_MS,
+	    move_on_qmp);
 }
 
 static void
@@ -110,7 +111,8 @@ mirror_start_all(struct job *job)
 		if (!(b = vm_block_job_track(vm, id)))
 			return -E2BIG;
 		b->background = streq(vm_mirror_mode(vm), "background");
-		(void)vm_qmp(vm, job, "blockdev-mirror", json_pack("{ss ss ss ss "
+		(void)vm_qmp(vm, job, "blockdev-mirror",
+		    json_pack("{ss ss ss ss "
 		    "ss sb}", "job-id", id, "device", node, "target", id,
 		    "sync", "full", "copy-mode", vm_mirror_mode(vm),
 		    "auto-dismiss", false), MIRROR_QMP_MS, move_on_qmp);
@@ -149,7 +151,8 @@ mirror_fp_bulk(struct job *job)
 	for (size_t i = 0; speed >= 0 && i < vm->row->n_disks; i++) {
 		_cleanup_free_ char *id = mirror_id(job, vm->row->disks[i].name);
 
-		(void)vm_qmp(vm, job, "block-job-set-speed", json_pack("{ss sI}",
+		(void)vm_qmp(vm, job, "block-job-set-speed",
+		    json_pack("{ss sI}",
 		    "device", id, "speed", (json_int_t)speed), MIRROR_QMP_MS,
 		    move_on_qmp);
 	}
@@ -267,7 +270,8 @@ mig_mirroring(struct job *job)
 	if (!c->mirrors_started) {
 		mig_tls_object(job);
 		if (!c->blk) {
-			if (!c->blk_querying && vm_qmp(vm, job, "query-block", NULL,
+			if (!c->blk_querying && vm_qmp(vm, job, "query-block",
+			    NULL,
 			    MIRROR_QMP_MS, mirror_on_block) == 0)
 				c->blk_querying = true;
 			return;
@@ -302,7 +306,8 @@ mig_mirroring(struct job *job)
 				    "move.mirrors-ready");
 			return;
 		}
-		host_event(host_of(job), "info", vm, job->row->id, "disks in sync "
+		host_event(host_of(job), "info", vm, job->row->id,
+		    "disks in sync "
 		    "with %s (%llu MiB): copying the memory",
 		    detail_str(job, "peer"),
 		    (unsigned long long)(c->disk_total >> 20));
@@ -354,8 +359,9 @@ mig_cancel_mirrors(struct job *job, bool force)
 				    "{ss}", "id", id), MIRROR_QMP_MS,
 				    mirror_on_ignored);
 			else
-				(void)vm_qmp(vm, job, "block-job-cancel", json_pack(
-				    "{ss}", "device", id), MIRROR_QMP_MS,
+				(void)vm_qmp(vm, job, "block-job-cancel",
+				    json_pack("{ss}", "device", id),
+				    MIRROR_QMP_MS,
 				    move_on_qmp);
 		}
 	}
@@ -373,7 +379,8 @@ mig_mirror_cleanup(struct job *job)
 	for (size_t i = 0; i < vm->row->n_disks; i++) {
 		_cleanup_free_ char *id = mirror_id(job, vm->row->disks[i].name);
 
-		(void)vm_qmp(vm, job, "job-dismiss", json_pack("{ss}", "id", id),
+		(void)vm_qmp(vm, job, "job-dismiss", json_pack("{ss}", "id",
+		    id),
 		    MIRROR_QMP_MS, mirror_on_ignored);
 		(void)vm_qmp(vm, job, "blockdev-del", json_pack("{ss}",
 		    "node-name", id), MIRROR_QMP_MS, mirror_on_ignored);

@@ -117,12 +117,13 @@ move_finish(struct job *job, int r, const char *fmt, ...)
 	}
 	if (move_copy(job)) {
 		mig_mirror_cleanup(job);
-		if (vm_of(job))	/* one job per VM: its mirrors were ours */
+		/* one job per VM: its mirrors were ours */
+		if (vm_of(job))
 			vm_block_jobs_forget(vm_of(job));
 	}
 	move_psk_remove(job);
 	move_ctx_free(job);
-	if (vm_of(job)) {		/* no stale QMP error for the next job */
+	if (vm_of(job)) {	/* no stale QMP error for the next job */
 		free(vm_of(job)->last_error);
 		vm_of(job)->last_error = NULL;
 	}
@@ -315,7 +316,8 @@ move_start(struct job *job)
 		    vm_state_name(vm->state));
 		return;
 	}
-	if (wire_vm_describe(host_of(job), vm, move_live(job), &desc, &err) < 0) {
+	if (wire_vm_describe(host_of(job), vm, move_live(job), &desc,
+	    &err) < 0) {
 		move_finish(job, -EINVAL, "%s", err.msg);
 		return;
 	}
@@ -342,7 +344,8 @@ move_checked(struct job *job)
 	    json_string_value(json_object_get(c->reply, "storage")) ?:
 	    "shared"));
 	if (move_copy(job))
-		host_event(host_of(job), "info", vm_of(job), job->row->id, "moving to "
+		host_event(host_of(job), "info", vm_of(job), job->row->id,
+		    "moving to "
 		    "%s shared-nothing: host %s does not mount this vm's "
 		    "storage%s, so its disks are copied", detail_str(job,
 		    "peer"), detail_str(job, "peer"), streq(detail_str(job,
@@ -401,13 +404,15 @@ move_measure(struct job *job)
 	if (c->measuring)
 		return;
 	if (!c->measured) {
-		c->rate = link_rate(host_of(job), detail_str(job, "peer"), &age);
+		c->rate = link_rate(host_of(job), detail_str(job, "peer"),
+		    &age);
 		if (!c->rate || age > LINK_MAX_AGE_MS) {
 			ref = xmalloc(sizeof(*ref));
 			*ref = job_ref(job);
 			if (peer_info_by_name(host_of(job), detail_str(job,
 			    "peer"), &p, &err) == 0 && link_measure(
-			    host_of(job), &p, move_on_measured, ref, &err) == 0) {
+			    host_of(job), &p, move_on_measured, ref,
+			    &err) == 0) {
 				c->measuring = true;
 				peer_info_done(&p);
 				job_set_phase(job, MOVE_PH_MEASURE);
@@ -617,7 +622,8 @@ move_begin_stream(struct job *job)
 		(void)vm_qmp(vm, job, "stop", NULL, MOVE_QMP_MS, move_on_qmp);
 		json_object_set_new(job->details, "memory_copy",
 		    json_string("paused"));
-		host_event(host_of(job), "info", vm, job->row->id, "memory is copied "
+		host_event(host_of(job), "info", vm, job->row->id,
+		    "memory is copied "
 		    "with the vm paused: QEMU %s under TCG loses guest writes "
 		    "during a live copy (fixed in QEMU 9.0)",
 		    host_of(job)->qemu_version);
@@ -626,7 +632,8 @@ move_begin_stream(struct job *job)
 		    json_string("live"));
 		host_event(host_of(job), "info", vm, job->row->id, "memory is "
 		    "copied live (QEMU %s, %s, %d channel%s%s)",
-		    host_of(job)->qemu_version, host_of(job)->kvm ? "kvm" : "tcg",
+		    host_of(job)->qemu_version,
+		    host_of(job)->kvm ? "kvm" : "tcg",
 		    multifd ? (int)detail_int(job, "channels") : 1,
 		    multifd ? "s" : "", tls ? ", encrypted" : "");
 	}
@@ -711,8 +718,9 @@ move_fp_active(struct job *job, const char *st)
 	}
 	if (c->slow_until_ms && now_ms() >= c->slow_until_ms) {
 		c->slow_until_ms = 0;
-		(void)vm_qmp(vm_of(job), job, "migrate-set-parameters", json_pack(
-		    "{sI}", "max-bandwidth", (json_int_t)move_bandwidth(job)),
+		(void)vm_qmp(vm_of(job), job, "migrate-set-parameters",
+		    json_pack("{sI}", "max-bandwidth",
+		    (json_int_t)move_bandwidth(job)),
 		    MOVE_QMP_MS, move_on_qmp);
 	}
 	return false;
@@ -763,7 +771,8 @@ move_migrating(struct job *job)
 		    desc ? ": " : "", desc ? desc : "");
 		return;
 	}
-	if (job_phase_is(job, MOVE_PH_MIGRATING) && streq(st, "pre-switchover")) {
+	if (job_phase_is(job, MOVE_PH_MIGRATING) &&
+	    streq(st, "pre-switchover")) {
 		mig_pre_switchover(job);
 		return;
 	}
@@ -779,7 +788,8 @@ move_migrating(struct job *job)
 	if (move_fp_active(job, st) || mig_check_limits(job))
 		return;
 	if (!c->polling && move_poll_due(job, MOVE_POLL_MS) &&
-	    vm_qmp(vm, job, "query-migrate", NULL, MOVE_QMP_MS, move_on_query) == 0)
+	    vm_qmp(vm, job, "query-migrate", NULL, MOVE_QMP_MS,
+	    move_on_query) == 0)
 		c->polling = true;
 }
 
@@ -830,8 +840,9 @@ move_commit(struct job *job)
 	    MOVE_COMMIT_MS) {
 		/* Unknown or refused: the lock decides (see the top). */
 		log_warn("vm=%s commit on %s unclear (%s): resolving by the "
-		    "image lock", vm_of(job)->row->name, detail_str(job, "peer"),
-		    c->reply_status ? (st ? st : "?") : c->reply_err);
+		    "image lock", vm_of(job)->row->name,
+		    detail_str(job, "peer"), c->reply_status ?
+		    (st ? st : "?") : c->reply_err);
 		job_set_phase(job, MOVE_PH_RESOLVE);
 		job_poke(job);
 		return;
@@ -887,7 +898,8 @@ move_ask_dest(struct job *job)
 		ph = json_string_value(json_object_get(c->reply, "phase"));
 		if (c->reply_status == 200 && streq(st, "succeeded")) {
 			c->dest_verdict = 1;
-			host_event(host_of(job), "info", vm_of(job), job->row->id, "host "
+			host_event(host_of(job), "info", vm_of(job),
+			    job->row->id, "host "
 			    "%s runs the vm: the move is committed",
 			    detail_str(job, "peer"));
 			job_set_phase(job, MOVE_PH_COMMITTED);
@@ -904,7 +916,8 @@ move_ask_dest(struct job *job)
 			move_cancel_dest(job);
 		} else if (!c->asked_warned) {
 			c->asked_warned = true;
-			host_event(host_of(job), "warning", vm_of(job), job->row->id,
+			host_event(host_of(job), "warning", vm_of(job),
+			    job->row->id,
 			    "waiting for host %s to say whether it runs the "
 			    "vm (%s); the vm stays paused here until it does",
 			    detail_str(job, "peer"), c->reply_status ?
@@ -929,7 +942,8 @@ move_taken_over(struct job *job)
 	    r->n_disks == 0)
 		return false;
 	for (size_t i = 0; i < r->n_disks; i++)
-		if (vm_image_locked_elsewhere(vm_of(job), r->disks[i].path) != 1)
+		if (vm_image_locked_elsewhere(vm_of(job),
+		    r->disks[i].path) != 1)
 			return false;
 	return true;
 }
@@ -945,7 +959,8 @@ move_cont_failed(struct job *job)
 
 	c->cont_done = c->rb_cont_sent = false;
 	if (move_taken_over(job)) {
-		host_event(host_of(job), "info", vm, job->row->id, "host %s holds "
+		host_event(host_of(job), "info", vm, job->row->id,
+		    "host %s holds "
 		    "the vm's disks (it resumed the vm): the move is "
 		    "committed", detail_str(job, "peer"));
 		job_set_phase(job, MOVE_PH_COMMITTED);
@@ -954,7 +969,8 @@ move_cont_failed(struct job *job)
 	}
 	if (!c->cont_warned) {
 		c->cont_warned = true;
-		host_event(host_of(job), "warning", vm, job->row->id, "cannot resume "
+		host_event(host_of(job), "warning", vm, job->row->id,
+		    "cannot resume "
 		    "the vm here (%s) and host %s does not run it: it stays "
 		    "here, paused, and tern retries", c->cont_err,
 		    detail_str(job, "peer"));
@@ -1060,7 +1076,8 @@ move_committed(struct job *job)
 		c->quit_sent = true;
 		c->quit_at_ms = now_ms();
 		vm_set_state(vm, VM_STOPPING, NULL);
-		if (vm_qmp(vm, job, "quit", NULL, MOVE_QMP_MS, move_on_quit) < 0)
+		if (vm_qmp(vm, job, "quit", NULL, MOVE_QMP_MS,
+		    move_on_quit) < 0)
 			vm_kill(vm);
 		job_wake_after(job, limit);
 		return;
@@ -1121,7 +1138,8 @@ move_step(struct job *job)
 	}
 	c = move_ctx(job);
 	if (c->call && !job_phase_is(job, MOVE_PH_COMMIT) &&
-	    !job_phase_is(job, MOVE_PH_ROLLBACK) && !job_phase_is(job, MOVE_PH_RESOLVE))
+	    !job_phase_is(job, MOVE_PH_ROLLBACK) &&
+	    !job_phase_is(job, MOVE_PH_RESOLVE))
 		return;		/* a reply pokes us */
 	if (job_phase_is(job, MOVE_PH_START))
 		move_start(job);

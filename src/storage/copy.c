@@ -113,14 +113,16 @@ static int
 record_state(struct job *job, json_t *it)
 {
 	struct vm *vm = vm_of(job);
-	int r = store_vm_set_text(host_of(job)->store, vm->row->uuid, "state_file",
+	int r = store_vm_set_text(host_of(job)->store, vm->row->uuid,
+	    "state_file",
 	    st_str(it, "dst"));
 
 	if (r < 0)
 		return r;
 	free(vm->row->state_file);
 	vm->row->state_file = xstrdup(st_str(it, "dst"));
-	host_event(host_of(job), "info", vm, job->row->id, "saved state now '%s'",
+	host_event(host_of(job), "info", vm, job->row->id,
+	    "saved state now '%s'",
 	    st_str(it, "dst"));
 	return 0;
 }
@@ -282,7 +284,8 @@ copy_done(struct job *job)
 	json_object_del(job->details, "current");
 	copy_progress(job);
 	st_outcome(job, out, sizeof(out));
-	host_event(host_of(job), "info", vm_of(job), job->row->id, "vm storage moved "
+	host_event(host_of(job), "info", vm_of(job), job->row->id,
+	    "vm storage moved "
 	    "(copied while %s): %s%s", vm_state_name(vm_of(job)->state), out,
 	    s ? "; saved state moved along" : "");
 	st_finish(job, 0, NULL);

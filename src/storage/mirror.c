@@ -97,7 +97,8 @@ live_back(struct job *job, int code, const char *why)
 	}
 	c->sub = SUB_JOBS;
 	c->sub_t0_ms = now_ms();
-	job_set_phase(job, code == -ECANCELED ? ST_PH_CANCELLING : ST_PH_ROLLBACK);
+	job_set_phase(job,
+	    code == -ECANCELED ? ST_PH_CANCELLING : ST_PH_ROLLBACK);
 	job_poke(job);
 }
 

@@ -93,7 +93,8 @@ st_finish(struct job *job, int r, const char *fmt, ...)
 	if (r == 0)
 		job_set_phase(job, ST_PH_DONE);
 	st_ctx_free(job);
-	job_finish(job, r, fmt ? "%s" : NULL, msg);	/* gives the slot back */
+	job_finish(job, r, fmt ? "%s" : NULL,
+	    msg);	/* gives the slot back */
 }
 
 /* ---- QMP ---- */
@@ -214,7 +215,8 @@ st_record_disk(struct job *job, json_t *d)
 	struct disk_row *row = &vm->row->disks[st_int(d, "idx")];
 	int r;
 
-	r = store_vm_set_disk(host_of(job)->store, vm->row->uuid, st_str(d, "name"),
+	r = store_vm_set_disk(host_of(job)->store, vm->row->uuid, st_str(d,
+	    "name"),
 	    st_str(d, "dst"), st_str(d, "dst_pool"));
 	if (r < 0)
 		return r;
@@ -224,7 +226,8 @@ st_record_disk(struct job *job, json_t *d)
 	row->pool = xstrdup(st_str(d, "dst_pool"));
 	st_set_flag(d, "recorded", true);
 	st_save(job);
-	host_event(host_of(job), "info", vm, job->row->id, "disk %s now in '%s' "
+	host_event(host_of(job), "info", vm, job->row->id,
+	    "disk %s now in '%s' "
 	    "(%s)", st_str(d, "name"), st_str(d, "dst_pool"),
 	    st_str(d, "dst"));
 	return 0;

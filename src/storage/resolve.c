@@ -208,7 +208,8 @@ resolve_cleanup(struct job *job)
 			continue;
 		}
 		if (drop && give_up)
-			host_event(host_of(job), "warning", vm_of(job), job->row->id,
+			host_event(host_of(job), "warning", vm_of(job),
+			    job->row->id,
 			    "file '%s' kept: QEMU still has it open", drop);
 		else if (drop)
 			(void)unlink(drop);

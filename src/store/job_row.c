@@ -9,8 +9,8 @@
 #include "util.h"
 
 #define JOB_COLS "id, type, vm_uuid, vm_name, state, phase, done, total," \
-	" unit, rate, eta_s, error, details, created_ms, started_ms, ended_ms," \
-	" subject, claim"
+	" unit, rate, eta_s, error, details, created_ms, started_ms," \
+	" ended_ms, subject, claim"
 
 int
 store_job_insert(struct store *st, struct job_row *job)

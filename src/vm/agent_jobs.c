@@ -171,7 +171,8 @@ quiesce_step(struct job *job)
 		job_wake_after(job, hold * 1000);
 		return;
 	}
-	if (job_phase_is(job, QUIESCE_PH_FROZEN) && now_ms() >= job->deadline_ms) {
+	if (job_phase_is(job, QUIESCE_PH_FROZEN) &&
+	    now_ms() >= job->deadline_ms) {
 		agent_thaw(vm);
 		job_set_phase(job, QUIESCE_PH_THAWED);
 		job_finish(job, 0, NULL);

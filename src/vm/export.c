@@ -515,7 +515,8 @@ export_finish(struct job *job)
 		export_rollback(job, r, e.msg);
 		return;
 	}
-	host_event(host_of(job), "info", vm_of(job), job->row->id, "vm exported to "
+	host_event(host_of(job), "info", vm_of(job), job->row->id,
+	    "vm exported to "
 	    "'%s'", dstr(job->details, "dir"));
 	job_finish(job, 0, NULL);
 }
@@ -632,7 +633,8 @@ import_finish(struct job *job)
 
 	(void)unlink(out);
 	vm_set_state(vm, vm->row->state_file ? VM_SAVED : VM_OFF, NULL);
-	host_event(host_of(job), "info", vm, job->row->id, "vm imported from '%s' "
+	host_event(host_of(job), "info", vm, job->row->id,
+	    "vm imported from '%s' "
 	    "(%s)", dstr(job->details, "dir"), dstr(job->details, "mode"));
 	job_finish(job, 0, NULL);
 }

@@ -160,7 +160,8 @@ save_begin_transfer(struct job *job)
 		save_fail(job, "cannot open the state file");
 		return;
 	}
-	(void)vm_qmp(vm, job, "migrate", json_pack("{ss}", "uri", "fd:tern-save"),
+	(void)vm_qmp(vm, job, "migrate", json_pack("{ss}", "uri",
+	    "fd:tern-save"),
 	    SAVE_QMP_MS, NULL);
 	job_set_phase(job, SAVE_PH_MIGRATING);
 	job_wake_after(job, SAVE_POLL_MS);
@@ -215,7 +216,8 @@ save_migrating(struct job *job)
 		save_sync(job);
 		return;
 	}
-	(void)vm_qmp(vm, job, "query-migrate", NULL, SAVE_QMP_MS, save_on_query);
+	(void)vm_qmp(vm, job, "query-migrate", NULL, SAVE_QMP_MS,
+	    save_on_query);
 	job_wake_after(job, SAVE_POLL_MS);
 }
 
@@ -288,7 +290,8 @@ restore_step(struct job *job)
 		if (save_pass_fd(vm, vm->row->state_file, O_RDONLY,
 		    "tern-restore") < 0)
 			return -1;
-		(void)vm_qmp(vm, job, "migrate-incoming", json_pack("{ss}", "uri",
+		(void)vm_qmp(vm, job, "migrate-incoming", json_pack("{ss}",
+		    "uri",
 		    "fd:tern-restore"), SAVE_QMP_MS, NULL);
 		job_set_phase(job, VM_PH_RESTORING);
 	}
@@ -296,7 +299,8 @@ restore_step(struct job *job)
 		return -1;
 	if (streq(st, "completed"))
 		return 1;
-	(void)vm_qmp(vm, job, "query-migrate", NULL, SAVE_QMP_MS, save_on_query);
+	(void)vm_qmp(vm, job, "query-migrate", NULL, SAVE_QMP_MS,
+	    save_on_query);
 	job_wake_after(job, SAVE_POLL_MS);
 	return 0;
 }

@@ -195,7 +195,8 @@ vm_on_qemu_exit(struct vm *vm)
 	vm->qmp_retry = loop_timer_cancel(vm->h->loop, vm->qmp_retry);
 	vm->mig_status[0] = '\0';
 	if (vm->state == VM_SAVING || vm->state == VM_INCOMING) {
-		vm_poke_jobs(vm);	/* the job decides what the VM is now */
+		/* the job decides what the VM is now */
+		vm_poke_jobs(vm);
 		return;
 	}
 	if (asked) {

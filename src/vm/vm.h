@@ -149,10 +149,11 @@ const char *vm_mirror_mode(const struct vm *vm);
 /* Note what a query-block-jobs reply (list) says of tracked mirrors
  * (actively-synced). */
 void vm_block_jobs_update(struct vm *vm, const json_t *list);
-/* Mirror id of job: 1 when it is in sync for good (every guest write now reaches
- * both sides), 0 not yet (a READY background mirror is switched to
- * write-blocking here; poll query-block-jobs into vm_block_jobs_update
- * until it is), -EIO when QEMU refused the switch (b->change_error). */
+/* Mirror id (of job): 1 when it is in sync for good (every guest write
+ * now reaches both sides), 0 not yet (a READY background mirror is
+ * switched to write-blocking here; poll query-block-jobs into
+ * vm_block_jobs_update until it is), -EIO when QEMU refused the switch
+ * (b->change_error). */
 int vm_mirror_synced(struct vm *vm, struct job *job, const char *id);
 /* 1 when a process other than vm's QEMU holds QEMU's image locks on the
  * file at path (a QEMU elsewhere has it open and active: on shared

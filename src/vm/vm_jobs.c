@@ -133,8 +133,10 @@ create_step(struct job *job)
 		create_rollback(job, "cannot run qemu-img");
 }
 
-const struct job_ops job_vm_create = { .type = "vm.create", .phases = vm_phase_names,
-	.n_phases = VM_PH__COUNT, .step = create_step, .cancel = create_cancel };
+const struct job_ops job_vm_create = { .type = "vm.create",
+    .phases = vm_phase_names,
+	.n_phases = VM_PH__COUNT, .step = create_step,
+	    .cancel = create_cancel };
 
 /* ---- vm.start ---- */
 
@@ -296,12 +298,14 @@ start_step(struct job *job)
 	if (!job_phase_is(job, VM_PH_CONT) || job->recovering) {
 		job->recovering = false;
 		job_set_phase(job, VM_PH_CONT);
-		if (vm_qmp(vm, job, "cont", NULL, QMP_TIMEOUT_MS, start_on_cont) < 0)
+		if (vm_qmp(vm, job, "cont", NULL, QMP_TIMEOUT_MS,
+		    start_on_cont) < 0)
 			start_fail(job, "QMP connection lost");
 	}
 }
 
-const struct job_ops job_vm_start = { .type = "vm.start", .phases = vm_phase_names,
+const struct job_ops job_vm_start = { .type = "vm.start",
+    .phases = vm_phase_names,
 	.n_phases = VM_PH__COUNT, .step = start_step, .cancel = start_cancel };
 
 /* ---- vm.stop ---- */
@@ -342,7 +346,8 @@ stop_step(struct job *job)
 
 /* Stop, pause, resume and delete have no cancel: once running they run to
  * their end (turning off cannot be taken back half way). */
-const struct job_ops job_vm_stop = { .type = "vm.stop", .phases = vm_phase_names,
+const struct job_ops job_vm_stop = { .type = "vm.stop",
+    .phases = vm_phase_names,
 	.n_phases = VM_PH__COUNT, .step = stop_step };
 
 /* ---- vm.pause / vm.resume ---- */
@@ -395,9 +400,11 @@ resume_step(struct job *job)
 	pause_resume_step(job, false);
 }
 
-const struct job_ops job_vm_pause = { .type = "vm.pause", .phases = vm_phase_names,
+const struct job_ops job_vm_pause = { .type = "vm.pause",
+    .phases = vm_phase_names,
 	.n_phases = VM_PH__COUNT, .step = pause_step };
-const struct job_ops job_vm_resume = { .type = "vm.resume", .phases = vm_phase_names,
+const struct job_ops job_vm_resume = { .type = "vm.resume",
+    .phases = vm_phase_names,
 	.n_phases = VM_PH__COUNT, .step = resume_step };
 
 /* ---- vm.delete ---- */
@@ -447,7 +454,8 @@ delete_step(struct job *job)
 	vm_remove(vm);
 }
 
-const struct job_ops job_vm_delete = { .type = "vm.delete", .phases = vm_phase_names,
+const struct job_ops job_vm_delete = { .type = "vm.delete",
+    .phases = vm_phase_names,
 	.n_phases = VM_PH__COUNT, .step = delete_step };
 
 size_t
