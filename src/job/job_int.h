@@ -8,8 +8,8 @@ void job_attach(struct job_table *t, struct job *job);
 void job_detach(struct job *job);
 /* Free a job no longer in t's list (no store write). */
 void job_free(struct job *job);
-/* The job ended: its slots are free again; poke the jobs waiting in the
- * pools it held. */
+/* The job ended: its slots are free again, and it waits no more; poke
+ * the jobs waiting in the pools it held or waited in. */
 void job_slot_release(struct job *job);
 /* RUNNING <-> QUEUED (a job waiting for a slot shows as queued); a
  * cancelling or finished job stays as it is. */

@@ -240,6 +240,8 @@ job_slot_poke(struct job_table *t, const char *pool)
 			job_poke(t->jobs[i]);
 }
 
+/* A job that held a slot frees it; one that waited no longer goes first:
+ * either way the others waiting in that pool may go now. */
 void
 job_slot_release(struct job *job)
 {
@@ -250,8 +252,8 @@ job_slot_release(struct job *job)
 		size_t n = strlen(k);
 		char pool[64];
 
-		if (n <= 5 || n - 5 >= sizeof(pool) || !streq(k + n - 5,
-		    "_slot") || !json_is_true(v))
+		if (n <= 5 || n - 5 >= sizeof(pool) || !json_is_true(v) ||
+		    (!streq(k + n - 5, "_slot") && !streq(k + n - 5, "_wait")))
 			continue;
 		memcpy(pool, k, n - 5);
 		pool[n - 5] = '\0';

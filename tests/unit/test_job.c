@@ -372,6 +372,34 @@ test_slot_queue(void)
 	settle(0);
 }
 
+/* A waiting job that ends (cancelled in the queue) lets the younger ones
+ * go: they are poked. */
+static void
+test_slot_waiter_ends(void)
+{
+	struct err err = { 0 };
+	struct job *a = make("host", JOB_CLAIM_SHARED, &err);
+	struct job *b = make("host", JOB_CLAIM_SHARED, &err);
+	struct job *c = make("host", JOB_CLAIM_SHARED, &err);
+
+	ASSERT_TRUE(a && b && c);
+	job_start(a);
+	job_start(b);
+	job_start(c);
+	ASSERT_TRUE(job_slot_take(a, "w", 2));
+	ASSERT_TRUE(!job_slot_take(b, "w", 1));
+	ASSERT_TRUE(!job_slot_take(c, "w", 2));	/* b is older */
+	settle(0);
+	steps = 0;
+	ASSERT_EQ(job_cancel(&t, b->row->id, &err), 0);	/* queued */
+	settle(0);
+	ASSERT_EQ(steps, 1);			/* c was poked */
+	ASSERT_TRUE(job_slot_take(c, "w", 2));
+	job_finish(a, 0, NULL);
+	job_finish(c, 0, NULL);
+	settle(0);
+}
+
 static void
 test_progress_throttled(void)
 {
@@ -433,6 +461,7 @@ main(void)
 	RUN_TEST(test_register_twice_aborts);
 	RUN_TEST(test_recover_unknown);
 	RUN_TEST(test_slot_queue);
+	RUN_TEST(test_slot_waiter_ends);
 	RUN_TEST(test_progress_throttled);
 	cmd = xasprintf("rm -rf %s", dir);
 	(void)system(cmd);
