@@ -72,11 +72,26 @@ resolve_jobs(struct job *job)
 			st_send(job, "job-cancel", json_pack("{ss}", "id", id));
 	}
 	if (pending) {
-		job_wake_after(job, 200);
+		job_wake_after(job, 20);	/* concluding takes milliseconds */
 		return;
 	}
 	c->sub = SUB_WHERE;
 	job_poke(job);
+}
+
+/* The new file was opened with O_DIRECT for the copy (mirror.c): open it
+ * as qemu.c does, cached.  Only speed depends on it, so a refusal is
+ * logged, not fatal; a restart of the VM opens it cached anyway. */
+static void
+reopen_cached(struct job *job, const json_t *d)
+{
+	char file[40];
+
+	st_node_name(job, d, "file", file, sizeof(file));
+	st_send(job, "blockdev-reopen", json_pack("{s[{ss ss ss ss s{sb sb}}]}",
+	    "options", "driver", "file", "node-name", file, "filename",
+	    st_str(d, "dst"), "aio", "threads", "cache", "direct", false,
+	    "no-flush", false));
 }
 
 /* QEMU flushed the target before it switched (the mirror's last step,
@@ -89,8 +104,10 @@ record_new(struct job *job, json_t *d)
 
 	st_sync_dir(st_str(d, "dst"));
 	r = st_record_disk(job, d);
-	if (r == 0)
+	if (r == 0) {
+		reopen_cached(job, d);
 		return;
+	}
 	/* The guest writes to the new file but the record names the old
 	 * one: keep both, say so loudly. */
 	log_error("vm=%s disk %s runs on '%s' but cannot be recorded: %s",
