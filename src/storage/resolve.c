@@ -79,21 +79,6 @@ resolve_jobs(struct job *job)
 	job_poke(job);
 }
 
-/* The new file was opened with O_DIRECT for the copy (mirror.c): open it
- * as qemu.c does, cached.  Only speed depends on it, so a refusal is
- * logged, not fatal; a restart of the VM opens it cached anyway. */
-static void
-reopen_cached(struct job *job, const json_t *d)
-{
-	char file[40];
-
-	st_node_name(job, d, "file", file, sizeof(file));
-	st_send(job, "blockdev-reopen", json_pack("{s[{ss ss ss ss s{sb sb}}]}",
-	    "options", "driver", "file", "node-name", file, "filename",
-	    st_str(d, "dst"), "aio", "threads", "cache", "direct", false,
-	    "no-flush", false));
-}
-
 /* QEMU flushed the target before it switched (the mirror's last step,
  * with the source drained); the new file's directory entry is made
  * durable here, before the record that makes it the disk. */
@@ -104,10 +89,8 @@ record_new(struct job *job, json_t *d)
 
 	st_sync_dir(st_str(d, "dst"));
 	r = st_record_disk(job, d);
-	if (r == 0) {
-		reopen_cached(job, d);
+	if (r == 0)
 		return;
-	}
 	/* The guest writes to the new file but the record names the old
 	 * one: keep both, say so loudly. */
 	log_error("vm=%s disk %s runs on '%s' but cannot be recorded: %s",

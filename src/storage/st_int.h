@@ -109,9 +109,6 @@ void st_outcome(const struct job *job, char *buf, size_t len);
 int st_record_disk(struct job *job, json_t *d);
 /* fsync the directory holding path (a rename in it is durable then). */
 void st_sync_dir(const char *path);
-/* The node name of disk d's kind ("fmt", "file") made by this job. */
-void st_node_name(const struct job *job, const json_t *d, const char *kind,
-    char *buf, size_t len);
 
 /* mirror.c: a running VM */
 void live_step(struct job *job);
