@@ -189,7 +189,13 @@ class VM:
         log.close()
         VM.all.append(self)
         self.setup_done = set()
-        self.qmp = QMP(self.qmp_path)
+        self.qmp = None
+        try:
+            self.qmp = QMP(self.qmp_path)
+        except TimeoutError:
+            with open(f"{d}/{tag}.log") as f:
+                sys.stderr.write(f.read())
+            raise
 
     def gone(self, timeout):
         try:

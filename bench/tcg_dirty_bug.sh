@@ -31,12 +31,22 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# bookworm's QEMU 7.2, unpacked.
-v72=$(apt-cache madison qemu-system-x86 | awk -F'|' '$2 ~ /7\.2/ {gsub(/ /, "", $2); print $2; exit}')
-d72=$(apt-cache madison qemu-system-data | awk -F'|' '$2 ~ /7\.2/ {gsub(/ /, "", $2); print $2; exit}')
-[ -n "$v72" ] && [ -n "$d72" ] || { echo "no QEMU 7.2 in the apt lists (apt-get update?)" >&2; exit 1; }
-(cd "$work" && apt-get download -q "qemu-system-x86=$v72" "qemu-system-data=$d72" >/dev/null)
+# bookworm's QEMU 7.2, unpacked: the binary, its firmware and its modules
+# (TCG itself is one, in qemu-system-common; QEMU_MODULE_DIR points 7.2 at
+# them, not at the installed QEMU's).
+ver() { apt-cache madison "$1" | awk -F'|' '$2 ~ /7\.2/ {gsub(/ /, "", $2); print $2; exit}'; }
+pkgs=()
+for p in qemu-system-x86 qemu-system-data qemu-system-common; do
+	v=$(ver "$p")
+	[ -n "$v" ] || { echo "no $p 7.2 in the apt lists (apt-get update?)" >&2; exit 1; }
+	pkgs+=("$p=$v")
+done
+(cd "$work" && apt-get download -q "${pkgs[@]}" >/dev/null 2>&1)
 for deb in "$work"/*.deb; do dpkg -x "$deb" "$work/q72"; done
+# Its firmware links point into ../seabios and ../ipxe: the installed ones.
+for f in seabios ipxe; do
+	[ -e "$work/q72/usr/share/$f" ] || ln -s "/usr/share/$f" "$work/q72/usr/share/$f"
+done
 Q72=$work/q72/usr/bin/qemu-system-x86_64
 
 [ -f "$TERN_LAB/lab.env" ] && "$LAB" down >/dev/null 2>&1
@@ -65,11 +75,12 @@ run() {
 	printf '%-28s moves %3s   memcheck FAIL lines %5s   oopses %3s\n' \
 	    "$("$qemu" --version | head -n 1 | awk '{print "QEMU " $4}') ($machine)" \
 	    "$moves" "$fails" "$oops"
-	cat "$d"/console-*.log | grep -a TERN-MEMCHECK-FAIL | head -n 3 |
-	    sed 's/^/#   /'
+	{ cat "$d"/console-*.log | grep -a TERN-MEMCHECK-FAIL || true; } |
+	    head -n 3 | sed 's/^/#   /'
 }
 
 echo "# TCG dirty-tracking bug: $MOVES live moves each, workload $WL," \
     "$(date -u +%FT%TZ), $(nproc) cores"
-run q72 "$Q72" pc-q35-7.2 --data-dir "$work/q72/usr/share/qemu"
+QEMU_MODULE_DIR=$work/q72/usr/lib/x86_64-linux-gnu/qemu \
+    run q72 "$Q72" pc-q35-7.2 --data-dir "$work/q72/usr/share/qemu"
 run q10 qemu-system-x86_64 pc-q35-7.2

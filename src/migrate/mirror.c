@@ -27,6 +27,7 @@
 
 #define MIRROR_QMP_MS 10000
 #define MIRROR_POLL_MS 250
+#define MIRROR_SYNC_POLL_MS 20
 #define MIRROR_STALL_MS 30000
 
 static char *
@@ -325,7 +326,10 @@ mig_mirroring(struct job *job)
 		move_rollback_msg(job, why);
 		return;
 	}
-	if (!c->jobs_querying && move_poll_due(job, MIRROR_POLL_MS) &&
+	/* All READY: only actively-synced is awaited, which has no event
+	 * and comes within milliseconds of the switch: look often. */
+	if (!c->jobs_querying && move_poll_due(job, mirror_all(job, true) ?
+	    MIRROR_SYNC_POLL_MS : MIRROR_POLL_MS) &&
 	    vm_qmp(vm, job, "query-block-jobs", NULL, MIRROR_QMP_MS,
 	    mirror_on_jobs) == 0)
 		c->jobs_querying = true;

@@ -72,7 +72,7 @@ resolve_jobs(struct job *job)
 			st_send(job, "job-cancel", json_pack("{ss}", "id", id));
 	}
 	if (pending) {
-		job_wake_after(job, 200);
+		job_wake_after(job, 20);	/* concluding takes milliseconds */
 		return;
 	}
 	c->sub = SUB_WHERE;

@@ -35,6 +35,7 @@ enum st_phase { ST_PH_START, ST_PH_QUEUED, ST_PH_CHECK, ST_PH_CREATE,
 
 #define ST_QMP_MS 10000
 #define ST_POLL_MS 500		/* progress, and a query to try again */
+#define ST_SYNC_POLL_MS 20	/* all READY: is each actively synced yet? */
 
 struct st_ctx {
 	/* the one QMP query in flight, and its answer */
