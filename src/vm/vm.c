@@ -1,6 +1,7 @@
 /* vm.c - a VM's QEMU process, its QMP connection and its state machine
  * (diagram in vm.h).  Decides nothing about jobs: it reports what happens
  * to QEMU and pokes the VM's job, which decides. */
+#include <assert.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
@@ -137,11 +138,61 @@ vm_persist(struct vm *vm)
 		    vm_state_name(vm->state), strerror(-r));
 }
 
+/* The diagram in vm.h as a table: bit `to` of vm_next[from] is set when
+ * some code path takes from -> to.  Entries marked "?" are taken by the
+ * code today but look doubtful (see the transition list in vm.h). */
+#define B(s) (1u << (s))
+static const unsigned vm_next[VM__COUNT] = {
+	[VM_CREATING] = B(VM_OFF) | B(VM_SAVED),
+	[VM_OFF] = B(VM_STARTING) | B(VM_DELETING) |
+	    B(VM_CRASHED) /* ? move_settle after a guest power-off */,
+	[VM_CRASHED] = B(VM_STARTING) | B(VM_DELETING),
+	[VM_SAVED] = B(VM_STARTING) | B(VM_OFF) | B(VM_DELETING),
+	[VM_STARTING] = B(VM_RUNNING) | B(VM_OFF) | B(VM_SAVED) |
+	    B(VM_STOPPING),
+	[VM_RUNNING] = B(VM_PAUSED) | B(VM_STOPPING) | B(VM_SAVING) |
+	    B(VM_OFF) | B(VM_CRASHED),
+	[VM_PAUSED] = B(VM_RUNNING) | B(VM_STOPPING) | B(VM_SAVING) |
+	    B(VM_OFF) | B(VM_CRASHED),
+	[VM_STOPPING] = B(VM_OFF) | B(VM_SAVED) | B(VM_RUNNING),
+	[VM_SAVING] = B(VM_SAVED) | B(VM_RUNNING) | B(VM_PAUSED) |
+	    B(VM_CRASHED),
+	[VM_INCOMING] = B(VM_RUNNING) |
+	    B(VM_OFF) /* ? host_reattach: QEMU gone after a restart */,
+	[VM_DELETING] = 0,
+};
+#undef B
+
+bool
+vm_state_can_change(enum vm_state from, enum vm_state to)
+{
+	if (from >= VM__COUNT || to >= VM__COUNT)
+		return false;
+	return from == to || (vm_next[from] & (1u << to)) != 0;
+}
+
+/* A transition off the diagram is a bug in the caller.  Debug builds stop
+ * there; a release build carries on (the VM's state is what QEMU says it
+ * is, refusing the write would only make the record lie) and says so. */
+static void
+vm_check_transition(struct vm *vm, enum vm_state s)
+{
+	if (vm_state_can_change(vm->state, s))
+		return;
+	log_error("vm=%s state %s -> %s is not in the diagram (vm.h)",
+	    vm->row->name, vm_state_name(vm->state), vm_state_name(s));
+	host_event(vm->h, "error", vm, vm_job(vm) ? vm_job(vm)->row->id : 0,
+	    "internal error: state %s -> %s is not allowed",
+	    vm_state_name(vm->state), vm_state_name(s));
+	assert(!"vm state transition not in the diagram");
+}
+
 void
 vm_set_state(struct vm *vm, enum vm_state s, const char *msg)
 {
 	enum vm_state old = vm->state;
 
+	vm_check_transition(vm, s);
 	vm->state = s;
 	free(vm->row->state);
 	vm->row->state = xstrdup(vm_state_name(s));
