@@ -128,6 +128,10 @@ char *vm_state_path(const struct vm *vm, const char *file);
  * run directory; QEMU must be gone. */
 void vm_remove_run_files(struct vm *vm);
 
+/* Declare the tern_vms gauge (VMs by state) in metrics_default(), every
+ * state at 0 until VMs are added; idempotent. */
+void vm_metrics_init(void);
+
 /* Take ownership of row and register the VM with h (state from the row). */
 struct vm *vm_add(struct host *h, struct vm_row *row);
 /* Unregister and free (QEMU must be gone). */
