@@ -80,7 +80,7 @@ api_vm_create(struct api *a, struct http_req *req, char **p, struct err *e)
 	    (r = vm_spec_parse(body, &row, e)) < 0)
 		return r;
 	if ((r = vm_spec_check(a->h, row, e)) < 0) {
-		vm_row_free(row);
+		store_vm_row_free(row);
 		return r;
 	}
 	return api_vm_start_new(a, req, row, &job_vm_create, NULL, e);

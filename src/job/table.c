@@ -115,7 +115,7 @@ job_free(struct job *job)
 		job->ops->priv_free(job);
 	free(job->priv);
 	json_decref(job->details);
-	job_row_free(job->row);
+	store_job_row_free(job->row);
 	free(job->subject);
 	free(job);
 }
@@ -287,7 +287,7 @@ job_recover_fail(struct job_table *t, struct job_row *row, const char *fmt,
 	row->error = xasprintf(fmt, what);
 	row->ended_ms = wall_ms();
 	(void)store_job_update(t->store, row);
-	job_row_free(row);
+	store_job_row_free(row);
 }
 
 static void

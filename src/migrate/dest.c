@@ -692,7 +692,7 @@ int
 migrate_incoming(struct host *h, const char *peer_fp, const json_t *body,
     struct job **ret_job, json_t **ret_check, struct err *err)
 {
-	struct peer_info p = { 0 };
+	struct mig_peer p = { 0 };
 	struct vm_row *row = NULL;
 	struct in_req q;
 	struct wire_opts opt;
@@ -700,14 +700,14 @@ migrate_incoming(struct host *h, const char *peer_fp, const json_t *body,
 	struct job *job;
 	int r;
 
-	if (peer_info_by_fp(h, peer_fp, &p) < 0)
+	if (mig_peer_by_fp(h, peer_fp, &p) < 0)
 		return err_set(err, -EACCES, "moves arrive from trusted peers "
 		    "over HTTPS only");
 	if ((r = in_req_parse(h, body, &q, &opt, err)) < 0 ||
 	    (r = wire_vm_resolve(h, q.vm, &opt, &row, err)) < 0)
 		goto out;
 	if (q.check) {
-		row = vm_row_free(row);
+		row = store_vm_row_free(row);
 		*ret_check = json_pack("{sb ss}", "ok", true, "storage",
 		    opt.copy ? "copy" : "shared");
 		goto out;
@@ -717,7 +717,7 @@ migrate_incoming(struct host *h, const char *peer_fp, const json_t *body,
 		row->state = xstrdup(vm_state_name(VM_SAVED));
 	}
 	if ((r = store_vm_insert(h->store, row)) < 0) {
-		row = vm_row_free(row);
+		row = store_vm_row_free(row);
 		r = err_set(err, r == -EEXIST ? -EEXIST : r, "cannot record the "
 		    "vm here: %s", r == -EEXIST ? "a name, disk or MAC is "
 		    "taken" : strerror(-r));
@@ -744,6 +744,6 @@ migrate_incoming(struct host *h, const char *peer_fp, const json_t *body,
 	*ret_job = job;
 	job_start(job);
 out:
-	peer_info_done(&p);
+	mig_peer_done(&p);
 	return r;
 }

@@ -396,7 +396,7 @@ static void
 move_measure(struct job *job)
 {
 	struct move_ctx *c = move_ctx(job);
-	struct peer_info p = { 0 };
+	struct mig_peer p = { 0 };
 	struct err err = { 0 };
 	struct job_ref *ref;
 	uint64_t age;
@@ -409,17 +409,17 @@ move_measure(struct job *job)
 		if (!c->rate || age > LINK_MAX_AGE_MS) {
 			ref = xmalloc(sizeof(*ref));
 			*ref = job_ref(job);
-			if (peer_info_by_name(host_of(job), detail_str(job,
+			if (mig_peer_by_name(host_of(job), detail_str(job,
 			    "peer"), &p, &err) == 0 && link_measure(
 			    host_of(job), &p, move_on_measured, ref,
 			    &err) == 0) {
 				c->measuring = true;
-				peer_info_done(&p);
+				mig_peer_done(&p);
 				job_set_phase(job, MOVE_PH_MEASURE);
 				return;
 			}
 			free(ref);
-			peer_info_done(&p);
+			mig_peer_done(&p);
 		}
 		c->measured = true;
 	}

@@ -132,7 +132,7 @@ vm_remove(struct vm *vm)
 		close(vm->pidfd);
 	}
 	free(vm->last_error);
-	vm_row_free(vm->row);
+	store_vm_row_free(vm->row);
 	free(vm);
 }
 
@@ -397,7 +397,7 @@ vm_qmp_connect(struct vm *vm)
 static int
 vm_watch(struct vm *vm, pid_t pid)
 {
-	int fd = pidfd_open_fd(pid);
+	int fd = child_pidfd_open(pid);
 	int r;
 
 	if (fd < 0)
@@ -410,7 +410,7 @@ vm_watch(struct vm *vm, pid_t pid)
 	vm->pidfd = fd;
 	vm->pid = pid;
 	vm->row->pid = pid;
-	vm->row->pid_start = proc_start_time(pid);
+	vm->row->pid_start = child_proc_start_time(pid);
 	vm_persist(vm);
 	vm_qmp_connect(vm);
 	agent_start(vm);
@@ -552,7 +552,7 @@ vm_reattach(struct vm *vm)
 		vm->row->pid_start = 0;
 	}
 	if (pid <= 0 || (vm->row->pid_start &&
-	    proc_start_time(pid) != vm->row->pid_start) ||
+	    child_proc_start_time(pid) != vm->row->pid_start) ||
 	    !proc_cmdline_has(pid, vm->row->uuid))
 		return false;
 	return vm_watch(vm, pid) == 0;

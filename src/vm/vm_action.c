@@ -150,7 +150,7 @@ vm_create_start(struct host *h, struct vm_row *row,
 	int r = store_vm_insert(h->store, row);
 
 	if (r < 0) {
-		vm_row_free(row);
+		store_vm_row_free(row);
 		json_decref(details);
 		return err_set(err, r, r == -EEXIST ? "a vm with that name, "
 		    "uuid, disk path or MAC already exists" :
