@@ -9,12 +9,15 @@
 # printed, and the first FAIL lines.  A figure, not a test: it never fails
 # on a number.  Needs root, the test guest (make guest) and the network
 # to Debian's archive (apt-get download).
+# BENCH_LAB, BENCH_LAB_ID, BENCH_LAB_NET: another lab dir, id and net
+# (so two runs on one machine cannot collide).
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$REPO/build}
 GUEST=${TERN_GUEST:-$BUILD/guest}
 export TERND=$BUILD/src/daemon/ternd TERN=$BUILD/src/cli/tern
-export TERN_LAB=/tmp/tern-bench-tcgbug TERN_LAB_ID=bt LAB_NET=133
+export TERN_LAB=${BENCH_LAB:-/tmp/tern-bench-tcgbug} \
+    TERN_LAB_ID=${BENCH_LAB_ID:-bt} LAB_NET=${BENCH_LAB_NET:-133}
 LAB=$REPO/tests/lab/lab.sh
 MOVES=${MOVES:-10}
 WL=${WL:-disk:/dev/vdb:50+memcheck:20:64:64+dirty:50:128}
