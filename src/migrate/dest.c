@@ -32,6 +32,7 @@
 #include <sys/socket.h>
 
 #include "agent.h"
+#include "failpoint.h"
 #include "jsonutil.h"
 #include "log.h"
 #include "mig_int.h"
@@ -64,6 +65,7 @@ struct in_ctx {
 	uint64_t t0_ms, last_contact_ms;
 	bool launched, setup_sent, querying;
 	size_t disks_made;		/* copy: qemu-img create done */
+	uint64_t commit_asked_ms;	/* the source's first commit */
 };
 
 static struct in_ctx *
@@ -588,6 +590,19 @@ const struct job_ops job_vm_move_in = { .type = "vm.move-in",
 	.phases = in_phase_names, .n_phases = IN_PH__COUNT,
 	.step = in_step, .cancel = in_cancel, .priv_free = in_ctx_free };
 
+/* Test hook (failpoint move-in.commit=delay:MS): the stream reads as
+ * still loading for MS after the source's first commit. */
+static bool
+in_commit_early(struct in_ctx *c)
+{
+	uint64_t ms = 0;
+
+	if (!c->commit_asked_ms)
+		c->commit_asked_ms = now_ms();
+	return failpoint_check("move-in.commit", &ms) == FP_DELAY &&
+	    now_ms() - c->commit_asked_ms < ms;
+}
+
 int
 migrate_commit(struct host *h, int64_t id, struct err *err)
 {
@@ -602,6 +617,14 @@ migrate_commit(struct host *h, int64_t id, struct err *err)
 		return err_set(err, -EBUSY, "the incoming move (job %lld) is "
 		    "%s, not waiting for a commit", (long long)id,
 		    job_phase_name(job));
+	/* The source's stream completes when it has sent the last byte; ours
+	 * when QEMU here has loaded it: the source asks again (503). */
+	if (streq(vm->mig_status, "active") || streq(vm->mig_status,
+	    "device") || streq(vm->mig_status, "setup") ||
+	    in_commit_early(in_ctx(job)))
+		return err_set(err, -EAGAIN, "the stream into vm '%s' is "
+		    "still being loaded here (%s); ask again", vm->row->name,
+		    vm->mig_status);
 	if (!streq(vm->mig_status, "completed"))
 		return err_set(err, -EBUSY, "the stream into vm '%s' has not "
 		    "completed here (%s)", vm->row->name,

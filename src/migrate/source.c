@@ -22,6 +22,10 @@
  *  restart with a stream (move_commit, move_recover) --> resolve
  *  (move_settle) --> committed or failed.
  *
+ *  commit: the destination answers 503 while its QEMU still loads the
+ *  stream's end (ours completed when the last byte left); we POST again
+ *  every MOVE_DEST_POLL_MS until MOVE_COMMIT_MS, then resolve.
+ *
  * The commit point is the destination's `cont`.  The destination takes the
  * shared image's locks only then (late block activation; always on QEMU
  * 10), and the source's own images are inactive, unlocked, once its stream
@@ -817,9 +821,21 @@ move_commit(struct job *job)
 		move_call(job, "POST", cpath, NULL, MOVE_CALL_MS);
 		return;
 	}
+	if (c->commit_again && !c->call) {
+		c->commit_again = false;
+		move_call(job, "POST", cpath, NULL, MOVE_CALL_MS);
+		return;
+	}
 	if (!c->replied)
 		return;
 	c->replied = false;
+	if (c->reply_status == 503 && now_ms() - c->commit_t0 <=
+	    MOVE_COMMIT_MS) {
+		/* Its QEMU is still loading the stream's end: ask again. */
+		c->commit_again = true;
+		job_wake_after(job, MOVE_DEST_POLL_MS);
+		return;
+	}
 	st = json_string_value(json_object_get(c->reply, "state"));
 	if (c->reply_status == 200 && streq(st, "succeeded")) {
 		json_t *res = json_object_get(job->details, "result");
