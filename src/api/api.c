@@ -70,6 +70,7 @@ api_status_of(int code)
 	case -EACCES: return 403;
 	case -E2BIG: case -EFBIG: return 413;
 	case -ENOMEM: case -ENOSPC: return 507;
+	case -EAGAIN: return 503;
 	default: return 500;
 	}
 }
@@ -84,6 +85,7 @@ api_code_name(unsigned status)
 	case 405: return "method";
 	case 409: return "conflict";
 	case 413: return "too_large";
+	case 503: return "not_yet";
 	case 507: return "no_space";
 	default: return "internal";
 	}

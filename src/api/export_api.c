@@ -11,6 +11,7 @@
 #include "jsonutil.h"
 #include "util.h"
 #include "vm.h"
+#include "vm_action.h"
 
 int
 api_vm_export(struct api *a, struct http_req *req, char **p, struct err *e)
@@ -27,18 +28,11 @@ api_vm_export(struct api *a, struct http_req *req, char **p, struct err *e)
 	    (r = json_check_fields(body, fields, "vm export", e)) < 0 ||
 	    (r = json_get_str(body, "dir", true, &dir, e)) < 0)
 		return r;
-	vm = vm_find(a->h, p[0]);
-	if (!vm)
-		return err_set(e, -ENOENT, "vm '%.64s' not found (see 'tern "
-		    "vm list')", p[0]);
-	if (vm_job(vm))
-		return err_set(e, -EBUSY, "vm '%s' is busy with job %lld (%s)",
-		    vm->row->name, (long long)vm_job(vm)->row->id,
-		    vm_job(vm)->ops->type);
-	if ((r = export_prepare(a->h, vm, dir, &details, e)) < 0 ||
-	    (r = vm_job_create(a->h, &job_vm_export, vm, details, &job, e)) < 0)
+	if ((r = api_vm_lookup(a, p[0], &vm, e)) < 0 ||
+	    (r = vm_action_allowed(vm, VM_ACT_EXPORT, e)) < 0 ||
+	    (r = export_prepare(a->h, vm, dir, &details, e)) < 0 ||
+	    (r = vm_action_start(vm, VM_ACT_EXPORT, details, &job, e)) < 0)
 		return r;
-	job_start(job);
 	api_reply_job(req, job, NULL);
 	return 0;
 }

@@ -1,5 +1,5 @@
-/* obj_api.c - host, pools, switches, peers, jobs, events, metrics and the
- * link probe.
+/* obj_api.c - host, pools, switches, peers, jobs, events and the link
+ * probe (/metrics is metrics.c).
  * Each handler validates everything before it changes anything. */
 #include <errno.h>
 #include <stdio.h>
@@ -345,32 +345,5 @@ api_link_probe(struct api *a, struct http_req *req, char **p, struct err *e)
 		    "number of bytes from 1 to %llu", p[0],
 		    API_LINK_PROBE_MAX);
 	http_reply_stream(req, n);
-	return 0;
-}
-
-int
-api_metrics(struct api *a, struct http_req *req, char **p, struct err *e)
-{
-	size_t by_state[VM__COUNT] = { 0 };
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-
-	(void)p;
-	(void)e;
-	for (size_t i = 0; i < a->h->n_vms; i++)
-		by_state[a->h->vms[i]->state]++;
-	fprintf(f, "# HELP tern_vms VMs on this host by state.\n"
-	    "# TYPE tern_vms gauge\n");
-	for (int s = 0; s < VM__COUNT; s++)
-		fprintf(f, "tern_vms{host=\"%s\",state=\"%s\"} %zu\n",
-		    a->h->cfg.name, vm_state_name(s), by_state[s]);
-	fprintf(f, "# HELP tern_jobs_active Jobs queued or running.\n"
-	    "# TYPE tern_jobs_active gauge\n"
-	    "tern_jobs_active{host=\"%s\"} %zu\n", a->h->cfg.name,
-	    a->h->jobs.n_jobs);
-	fclose(f);
-	http_reply_text(req, 200, "text/plain; version=0.0.4", buf);
-	free(buf);
 	return 0;
 }

@@ -12,6 +12,7 @@
 #include "jsonutil.h"
 #include "util.h"
 #include "vm.h"
+#include "vm_action.h"
 #include "vm_spec.h"
 
 #define CONSOLE_CHUNK (64 * 1024)
@@ -59,23 +60,10 @@ api_vm_start_new(struct api *a, struct http_req *req, struct vm_row *row,
 {
 	struct vm *vm;
 	struct job *job;
-	int r = store_vm_insert(a->h->store, row);
+	int r = vm_create_start(a->h, row, ops, details, &vm, &job, e);
 
-	if (r < 0) {
-		vm_row_free(row);
-		json_decref(details);
-		return err_set(e, r, r == -EEXIST ? "a vm with that name, "
-		    "uuid, disk path or MAC already exists" :
-		    "cannot record vm");
-	}
-	vm = vm_add(a->h, row);
-	r = vm_job_create(a->h, ops, vm, details, &job, e);
-	if (r < 0) {
-		(void)store_vm_delete(a->h->store, row->uuid);
-		vm_remove(vm);
+	if (r < 0)
 		return r;
-	}
-	job_start(job);
 	api_reply_job(req, job, json_pack("{so}", "vm", vm_to_json(vm)));
 	return 0;
 }
@@ -92,12 +80,11 @@ api_vm_create(struct api *a, struct http_req *req, char **p, struct err *e)
 	    (r = vm_spec_parse(body, &row, e)) < 0)
 		return r;
 	if ((r = vm_spec_check(a->h, row, e)) < 0) {
-		vm_row_free(row);
+		store_vm_row_free(row);
 		return r;
 	}
 	return api_vm_start_new(a, req, row, &job_vm_create, NULL, e);
 }
-
 
 int
 api_vm_delete(struct api *a, struct http_req *req, char **p, struct err *e)
@@ -107,78 +94,25 @@ api_vm_delete(struct api *a, struct http_req *req, char **p, struct err *e)
 	struct job *job;
 	int r = api_vm_lookup(a, p[0], &vm, e);
 
-	if (r < 0)
+	if (r < 0 || (r = vm_action_start(vm, VM_ACT_DELETE,
+	    json_pack("{sb}", "keep_disks", keep && !streq(keep, "0")), &job,
+	    e)) < 0)
 		return r;
-	if (!vm_is_down(vm) && !vm_job(vm))
-		return err_set(e, -EBUSY, "vm '%s' is %s; turn it off first "
-		    "('tern vm stop %s')", vm->row->name,
-		    vm_state_name(vm->state), vm->row->name);
-	r = vm_job_create(a->h, &job_vm_delete, vm, json_pack("{sb}",
-	    "keep_disks", keep && !streq(keep, "0")), &job, e);
-	if (r < 0)
-		return r;
-	job_start(job);
 	api_reply_job(req, job, NULL);
 	return 0;
 }
 
-/* Is action allowed in the VM's state?  Sets err if not. */
-static int
-vm_action_check(struct vm *vm, const char *action, struct err *e)
-{
-	const char *n = vm->row->name, *st = vm_state_name(vm->state);
-	uint64_t total, avail;
-
-	if (vm_job(vm))
-		return err_set(e, -EBUSY, "vm '%s' is busy with job %lld (%s)",
-		    n, (long long)vm_job(vm)->row->id, vm_job(vm)->ops->type);
-	if (streq(action, "start")) {
-		if (!vm_is_down(vm))
-			return err_set(e, -EBUSY, "vm '%s' is %s, not off", n,
-			    st);
-		if (host_memory_mib(&total, &avail) == 0 &&
-		    vm->row->memory_mib > avail)
-			return err_set(e, -ENOMEM, "not enough memory to start "
-			    "vm '%s': it needs %llu MiB, the host has %llu "
-			    "MiB available", n,
-			    (unsigned long long)vm->row->memory_mib,
-			    (unsigned long long)avail);
-	} else if (streq(action, "stop") && vm_is_down(vm) &&
-	    vm->state != VM_SAVED) {
-		return err_set(e, -EBUSY, "vm '%s' is already off", n);
-	} else if ((streq(action, "shutdown") || streq(action, "quiesce")) &&
-	    vm->state != VM_RUNNING) {
-		return err_set(e, -EBUSY, "vm '%s' is %s, not running", n, st);
-	} else if (streq(action, "save") && vm->state != VM_RUNNING) {
-		return err_set(e, -EBUSY, "vm '%s' is %s; only a running VM "
-		    "can be saved (resume it first)", n, st);
-	} else if (streq(action, "pause") && vm->state != VM_RUNNING) {
-		return err_set(e, -EBUSY, "vm '%s' is %s, not running", n, st);
-	} else if (streq(action, "resume") && vm->state != VM_PAUSED) {
-		return err_set(e, -EBUSY, "vm '%s' is %s, not paused", n, st);
-	}
-	return 0;
-}
-
-static const struct {
-	const char *action;
-	const struct job_ops *ops;
-	const char *const *fields;	/* body fields it takes */
-} vm_actions[] = {
-	{ "start", &job_vm_start, NULL },
-	{ "stop", &job_vm_stop, NULL },
-	{ "pause", &job_vm_pause, NULL },
-	{ "resume", &job_vm_resume, NULL },
-	{ "save", &job_vm_save, NULL },
-	{ "shutdown", &job_vm_shutdown,
-	  (const char *const[]){ "timeout_s", "force", NULL } },
-	{ "quiesce", &job_vm_quiesce, (const char *const[]){ "hold_s", NULL } },
+/* The body fields each action takes (NULL: none), by enum vm_action. */
+static const char *const *const vm_action_fields[VM_ACT__COUNT] = {
+	[VM_ACT_SHUTDOWN] = (const char *const[]){ "timeout_s", "force",
+	    NULL },
+	[VM_ACT_QUIESCE] = (const char *const[]){ "hold_s", NULL },
 };
 
 /* The job details from an action's body: checked, copied. */
 static int
 vm_action_details(const char *action, const char *const *fields,
-    json_t *body, json_t **ret, struct err *e)
+    const json_t *body, json_t **ret, struct err *e)
 {
 	static const char *const none[] = { NULL };
 	int64_t v = 0;
@@ -213,25 +147,18 @@ api_vm_action(struct api *a, struct http_req *req, char **p, struct err *e)
 	json_t *details = NULL;
 	struct vm *vm = NULL;
 	struct job *job;
-	size_t i = 0;
-	int r;
+	int r = vm_action_from_name(action, e);
+	int act = r;
 
-	while (i < ARRAY_SIZE(vm_actions) && !streq(vm_actions[i].action,
-	    action))
-		i++;
-	if (i == ARRAY_SIZE(vm_actions))
-		return err_set(e, -ENOENT, "no such action '%s'", action);
-	if ((r = api_body(req, &body, e)) < 0 ||
-	    (r = vm_action_details(action, vm_actions[i].fields, body,
+	if (r < 0 || (r = api_body(req, &body, e)) < 0 ||
+	    (r = vm_action_details(action, vm_action_fields[act], body,
 	    &details, e)) < 0 ||
-	    (r = api_vm_lookup(a, p[0], &vm, e)) < 0 ||
-	    (r = vm_action_check(vm, action, e)) < 0 ||
-	    (r = vm_job_create(a->h, vm_actions[i].ops, vm, TAKE_PTR(details),
-	    &job, e)) < 0) {
+	    (r = api_vm_lookup(a, p[0], &vm, e)) < 0) {
 		json_decref(details);
 		return r;
 	}
-	job_start(job);
+	if ((r = vm_action_start(vm, act, details, &job, e)) < 0)
+		return r;
 	api_reply_job(req, job, NULL);
 	return 0;
 }
@@ -284,51 +211,17 @@ int
 api_vm_config(struct api *a, struct http_req *req, char **p, struct err *e)
 {
 	static const char *const fields[] = { "services", NULL };
-	_cleanup_json_ json_t *body = NULL, *cur = NULL;
-	_cleanup_free_ char *text = NULL;
-	json_t *svc, *v;
-	const char *key;
+	_cleanup_json_ json_t *body = NULL;
 	struct vm *vm = NULL;
 	int r;
 
 	if ((r = api_body(req, &body, e)) < 0 ||
 	    (r = json_check_fields(body, fields, "vm config", e)) < 0 ||
-	    (r = api_vm_lookup(a, p[0], &vm, e)) < 0)
+	    (r = api_vm_lookup(a, p[0], &vm, e)) < 0 ||
+	    (r = vm_services_update(vm, json_object_get(body, "services"),
+	    e)) < 0)
 		return r;
-	svc = json_object_get(body, "services");
-	if (svc && !json_is_object(svc))
-		return err_set(e, -EINVAL, "services must be an object");
-	json_object_foreach(svc, key, v)
-		if (vm_service_from_name(key) < 0 || !json_is_boolean(v))
-			return err_set(e, -EINVAL, "unknown service '%.64s' or "
-			    "not true/false (services: heartbeat, shutdown, "
-			    "data-exchange, time-sync, quiesce)", key);
-	cur = vm->row->services ? json_loads(vm->row->services, 0, NULL) : NULL;
-	if (!cur)
-		cur = json_object();
-	json_object_update(cur, svc);
-	text = json_to_string(cur);
-	if ((r = store_vm_set_text(a->h->store, vm->row->uuid, "services",
-	    text)) < 0)
-		return err_setf_errno(e, r, "cannot record services");
-	free(vm->row->services);
-	vm->row->services = TAKE_PTR(text);
-	host_event(a->h, "info", vm, 0, "services set: %s", vm->row->services);
 	http_reply_json(req, 200, vm_to_json(vm));
-	return 0;
-}
-
-static int
-vm_kvp_store(struct api *a, struct vm *vm, json_t *kvp, struct err *e)
-{
-	_cleanup_free_ char *text = json_to_string(kvp);
-	int r = store_vm_set_text(a->h->store, vm->row->uuid, "kvp", text);
-
-	if (r < 0)
-		return err_setf_errno(e, r, "cannot record key/values");
-	free(vm->row->kvp);
-	vm->row->kvp = TAKE_PTR(text);
-	agent_kvp_push(vm);
 	return 0;
 }
 
@@ -337,41 +230,25 @@ int
 api_vm_kvp(struct api *a, struct http_req *req, char **p, struct err *e)
 {
 	static const char *const fields[] = { "value", NULL };
-	_cleanup_json_ json_t *body = NULL, *kvp = NULL;
+	_cleanup_json_ json_t *body = NULL;
 	const char *value = NULL;
 	struct vm *vm = NULL;
 	int r;
 
 	if ((r = api_vm_lookup(a, p[0], &vm, e)) < 0)
 		return r;
-	kvp = vm->row->kvp ? json_loads(vm->row->kvp, 0, NULL) : NULL;
-	if (!kvp)
-		kvp = json_object();
-	if (streq(req->method, "GET")) {
-		http_reply_json(req, 200, json_pack("{sO}", "kvp", kvp));
-		return 0;
-	}
-	if ((r = agent_kvp_check(p[1], NULL, e)) < 0)
-		return r;
-	if (streq(req->method, "DELETE")) {
-		if (json_object_del(kvp, p[1]) < 0)
-			return err_set(e, -ENOENT, "vm '%s' has no key '%s'",
-			    vm->row->name, p[1]);
-	} else {
-		if ((r = api_body(req, &body, e)) < 0 ||
-		    (r = json_check_fields(body, fields, "kvp", e)) < 0 ||
-		    (r = json_get_str(body, "value", true, &value, e)) < 0 ||
-		    (r = agent_kvp_check(p[1], value, e)) < 0)
+	if (!streq(req->method, "GET")) {
+		/* the key is judged before the body, as it always was */
+		if ((r = agent_kvp_check(p[1], NULL, e)) < 0)
 			return r;
-		if (!json_object_get(kvp, p[1]) &&
-		    json_object_size(kvp) >= AGENT_KVP_MAX)
-			return err_set(e, -E2BIG, "vm '%s' already has %d "
-			    "key/values, the limit", vm->row->name,
-			    AGENT_KVP_MAX);
-		json_object_set_new(kvp, p[1], json_string(value));
+		if (!streq(req->method, "DELETE") &&
+		    ((r = api_body(req, &body, e)) < 0 ||
+		    (r = json_check_fields(body, fields, "kvp", e)) < 0 ||
+		    (r = json_get_str(body, "value", true, &value, e)) < 0))
+			return r;
+		if ((r = vm_kvp_update(vm, p[1], value, e)) < 0)
+			return r;
 	}
-	if ((r = vm_kvp_store(a, vm, kvp, e)) < 0)
-		return r;
-	http_reply_json(req, 200, json_pack("{sO}", "kvp", kvp));
+	http_reply_json(req, 200, json_pack("{so}", "kvp", vm_kvp_get(vm)));
 	return 0;
 }

@@ -20,6 +20,7 @@
 #include "fsutil.h"
 #include "job.h"
 #include "log.h"
+#include "metrics.h"
 #include "migrate.h"
 #include "peer.h"
 #include "storage.h"
@@ -215,6 +216,9 @@ host_open(struct host *h, struct api *api, struct err *err)
 		return r;
 	if ((r = host_probe(h, err)) < 0)
 		goto fail;
+	/* tern_vms is declared first so /metrics lists it first */
+	metrics_const_label(metrics_default(), "host", h->cfg.name);
+	vm_metrics_init();
 	job_table_init(&h->jobs, h->loop, h->store, vm_job_event);
 	vm_jobs_register(h);
 	if (!h->qemu_uid)

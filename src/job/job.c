@@ -160,7 +160,7 @@ job_create(struct job_table *t, const struct job_ops *ops,
 	job->row = job_row_new(ops, s, job->details);
 	r = store_job_insert(t->store, job->row);
 	if (r < 0) {
-		job_row_free(job->row);
+		store_job_row_free(job->row);
 		json_decref(job->details);
 		free(job->subject);
 		free(job);

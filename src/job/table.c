@@ -11,7 +11,18 @@
 
 #include "job.h"
 #include "job_int.h"
+#include "metrics.h"
 #include "util.h"
+
+/* The tern_jobs_active gauge follows the table's jobs (queued or
+ * running: a job leaves the table when it ends). */
+static void
+job_count(int delta)
+{
+	metrics_declare(metrics_default(), "tern_jobs_active", METRIC_GAUGE,
+	    "Jobs queued or running.");
+	metrics_add(metrics_default(), "tern_jobs_active", NULL, delta);
+}
 
 void
 job_table_init(struct job_table *t, struct loop *l, struct store *st,
@@ -19,6 +30,7 @@ job_table_init(struct job_table *t, struct loop *l, struct store *st,
 {
 	*t = (struct job_table){ .loop = l, .store = st,
 		.on_event = on_event, .progress_every_ms = JOB_PROGRESS_MS };
+	job_count(0);
 }
 
 void
@@ -69,6 +81,7 @@ job_attach(struct job_table *t, struct job *job)
 	t->jobs = xrealloc(t->jobs, (t->n_jobs + 1) * sizeof(*t->jobs));
 	t->jobs[t->n_jobs++] = job;
 	job->gen = ++t->next_gen;
+	job_count(1);
 }
 
 /* Order is kept: jobs[] is in creation order, which lookups by subject
@@ -84,6 +97,7 @@ job_detach(struct job *job)
 		memmove(&t->jobs[i], &t->jobs[i + 1],
 		    (t->n_jobs - i - 1) * sizeof(*t->jobs));
 		t->n_jobs--;
+		job_count(-1);
 		break;
 	}
 }
@@ -101,7 +115,7 @@ job_free(struct job *job)
 		job->ops->priv_free(job);
 	free(job->priv);
 	json_decref(job->details);
-	job_row_free(job->row);
+	store_job_row_free(job->row);
 	free(job->subject);
 	free(job);
 }
@@ -273,7 +287,7 @@ job_recover_fail(struct job_table *t, struct job_row *row, const char *fmt,
 	row->error = xasprintf(fmt, what);
 	row->ended_ms = wall_ms();
 	(void)store_job_update(t->store, row);
-	job_row_free(row);
+	store_job_row_free(row);
 }
 
 static void

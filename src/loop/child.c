@@ -24,7 +24,7 @@ struct child {
 };
 
 int
-pidfd_open_fd(pid_t pid)
+child_pidfd_open(pid_t pid)
 {
 	int fd = syscall(SYS_pidfd_open, pid, 0);
 
@@ -32,7 +32,7 @@ pidfd_open_fd(pid_t pid)
 }
 
 unsigned long long
-proc_start_time(pid_t pid)
+child_proc_start_time(pid_t pid)
 {
 	char path[64], buf[1024];
 	unsigned long long start = 0;
@@ -126,7 +126,7 @@ child_spawn(struct loop *l, const struct child_opts *o, child_exit_fn fn,
 		return -errno;
 	if (pid == 0)
 		child_exec(o, parent);
-	pidfd = pidfd_open_fd(pid);
+	pidfd = child_pidfd_open(pid);
 	if (pidfd < 0) {
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);

@@ -35,7 +35,7 @@ int child_kill(struct child *c, int sig);
 struct child *child_free(struct child *c);
 
 /* A pidfd for any process (not only children), or -errno. */
-int pidfd_open_fd(pid_t pid);
+int child_pidfd_open(pid_t pid);
 /* Field 22 of /proc/PID/stat (start time in clock ticks), 0 if gone.
  * Together with the pid it names a process across pid reuse. */
-unsigned long long proc_start_time(pid_t pid);
+unsigned long long child_proc_start_time(pid_t pid);

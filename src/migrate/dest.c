@@ -32,6 +32,7 @@
 #include <sys/socket.h>
 
 #include "agent.h"
+#include "failpoint.h"
 #include "jsonutil.h"
 #include "log.h"
 #include "mig_int.h"
@@ -64,6 +65,7 @@ struct in_ctx {
 	uint64_t t0_ms, last_contact_ms;
 	bool launched, setup_sent, querying;
 	size_t disks_made;		/* copy: qemu-img create done */
+	uint64_t commit_asked_ms;	/* the source's first commit */
 };
 
 static struct in_ctx *
@@ -588,6 +590,19 @@ const struct job_ops job_vm_move_in = { .type = "vm.move-in",
 	.phases = in_phase_names, .n_phases = IN_PH__COUNT,
 	.step = in_step, .cancel = in_cancel, .priv_free = in_ctx_free };
 
+/* Test hook (failpoint move-in.commit=delay:MS): the stream reads as
+ * still loading for MS after the source's first commit. */
+static bool
+in_commit_early(struct in_ctx *c)
+{
+	uint64_t ms = 0;
+
+	if (!c->commit_asked_ms)
+		c->commit_asked_ms = now_ms();
+	return failpoint_check("move-in.commit", &ms) == FP_DELAY &&
+	    now_ms() - c->commit_asked_ms < ms;
+}
+
 int
 migrate_commit(struct host *h, int64_t id, struct err *err)
 {
@@ -602,6 +617,14 @@ migrate_commit(struct host *h, int64_t id, struct err *err)
 		return err_set(err, -EBUSY, "the incoming move (job %lld) is "
 		    "%s, not waiting for a commit", (long long)id,
 		    job_phase_name(job));
+	/* The source's stream completes when it has sent the last byte; ours
+	 * when QEMU here has loaded it: the source asks again (503). */
+	if (streq(vm->mig_status, "active") || streq(vm->mig_status,
+	    "device") || streq(vm->mig_status, "setup") ||
+	    in_commit_early(in_ctx(job)))
+		return err_set(err, -EAGAIN, "the stream into vm '%s' is "
+		    "still being loaded here (%s); ask again", vm->row->name,
+		    vm->mig_status);
 	if (!streq(vm->mig_status, "completed"))
 		return err_set(err, -EBUSY, "the stream into vm '%s' has not "
 		    "completed here (%s)", vm->row->name,
@@ -692,7 +715,7 @@ int
 migrate_incoming(struct host *h, const char *peer_fp, const json_t *body,
     struct job **ret_job, json_t **ret_check, struct err *err)
 {
-	struct peer_info p = { 0 };
+	struct mig_peer p = { 0 };
 	struct vm_row *row = NULL;
 	struct in_req q;
 	struct wire_opts opt;
@@ -700,14 +723,14 @@ migrate_incoming(struct host *h, const char *peer_fp, const json_t *body,
 	struct job *job;
 	int r;
 
-	if (peer_info_by_fp(h, peer_fp, &p) < 0)
+	if (mig_peer_by_fp(h, peer_fp, &p) < 0)
 		return err_set(err, -EACCES, "moves arrive from trusted peers "
 		    "over HTTPS only");
 	if ((r = in_req_parse(h, body, &q, &opt, err)) < 0 ||
 	    (r = wire_vm_resolve(h, q.vm, &opt, &row, err)) < 0)
 		goto out;
 	if (q.check) {
-		row = vm_row_free(row);
+		row = store_vm_row_free(row);
 		*ret_check = json_pack("{sb ss}", "ok", true, "storage",
 		    opt.copy ? "copy" : "shared");
 		goto out;
@@ -717,7 +740,7 @@ migrate_incoming(struct host *h, const char *peer_fp, const json_t *body,
 		row->state = xstrdup(vm_state_name(VM_SAVED));
 	}
 	if ((r = store_vm_insert(h->store, row)) < 0) {
-		row = vm_row_free(row);
+		row = store_vm_row_free(row);
 		r = err_set(err, r == -EEXIST ? -EEXIST : r, "cannot record the "
 		    "vm here: %s", r == -EEXIST ? "a name, disk or MAC is "
 		    "taken" : strerror(-r));
@@ -744,6 +767,6 @@ migrate_incoming(struct host *h, const char *peer_fp, const json_t *body,
 	*ret_job = job;
 	job_start(job);
 out:
-	peer_info_done(&p);
+	mig_peer_done(&p);
 	return r;
 }

@@ -26,7 +26,7 @@
 #define LINK_USEFUL_RATE (100ULL << 20)	/* per move, for auto */
 
 static void
-peer_info_fill(struct peer_info *p, const struct obj_row *o)
+mig_peer_fill(struct mig_peer *p, const struct obj_row *o)
 {
 	p->name = xstrdup(o->name);
 	p->url = xstrdup(o->a);
@@ -34,7 +34,7 @@ peer_info_fill(struct peer_info *p, const struct obj_row *o)
 }
 
 int
-peer_info_by_name(struct host *h, const char *name, struct peer_info *ret,
+mig_peer_by_name(struct host *h, const char *name, struct mig_peer *ret,
     struct err *err)
 {
 	struct obj_row *rows;
@@ -45,7 +45,7 @@ peer_info_by_name(struct host *h, const char *name, struct peer_info *ret,
 		return err_set(err, -EIO, "cannot read peers");
 	for (size_t i = 0; i < n && !found; i++)
 		if (streq(rows[i].name, name)) {
-			peer_info_fill(ret, &rows[i]);
+			mig_peer_fill(ret, &rows[i]);
 			found = true;
 		}
 	obj_rows_free(rows, n);
@@ -56,7 +56,7 @@ peer_info_by_name(struct host *h, const char *name, struct peer_info *ret,
 }
 
 int
-peer_info_by_fp(struct host *h, const char *fp, struct peer_info *ret)
+mig_peer_by_fp(struct host *h, const char *fp, struct mig_peer *ret)
 {
 	struct obj_row *rows;
 	size_t n;
@@ -66,7 +66,7 @@ peer_info_by_fp(struct host *h, const char *fp, struct peer_info *ret)
 		return -ENOENT;
 	for (size_t i = 0; i < n && !found; i++)
 		if (streq(rows[i].b, fp)) {
-			peer_info_fill(ret, &rows[i]);
+			mig_peer_fill(ret, &rows[i]);
 			found = true;
 		}
 	obj_rows_free(rows, n);
@@ -74,7 +74,7 @@ peer_info_by_fp(struct host *h, const char *fp, struct peer_info *ret)
 }
 
 void
-peer_info_done(struct peer_info *p)
+mig_peer_done(struct mig_peer *p)
 {
 	free(p->name);
 	free(p->url);
@@ -225,7 +225,7 @@ link_on_measured(uint64_t bytes, uint64_t usec, const struct err *e,
 }
 
 int
-link_measure(struct host *h, const struct peer_info *p,
+link_measure(struct host *h, const struct mig_peer *p,
     void (*done)(struct host *h, const char *peer, uint64_t rate,
     const struct err *e, void *data), void *data, struct err *err)
 {
@@ -281,7 +281,7 @@ measure_job_done(struct host *h, const char *peer, uint64_t rate,
 static void
 measure_step(struct job *job)
 {
-	struct peer_info p = { 0 };
+	struct mig_peer p = { 0 };
 	struct err err = { 0 };
 	const char *peer = json_string_value(json_object_get(job->details,
 	    "peer"));
@@ -297,12 +297,12 @@ measure_step(struct job *job)
 	job_set_phase(job, MEASURE_PH_MEASURING);
 	ref = xmalloc(sizeof(*ref));
 	*ref = job_ref(job);
-	if (peer_info_by_name(host_of(job), peer ? peer : "", &p, &err) < 0 ||
+	if (mig_peer_by_name(host_of(job), peer ? peer : "", &p, &err) < 0 ||
 	    link_measure(host_of(job), &p, measure_job_done, ref, &err) < 0) {
 		free(ref);
 		job_finish(job, -EIO, "%s", err.msg);
 	}
-	peer_info_done(&p);
+	mig_peer_done(&p);
 }
 
 const struct job_ops job_peer_measure = { .type = "peer.measure",
@@ -313,10 +313,10 @@ int
 migrate_measure_start(struct host *h, const char *peer, struct job **ret,
     struct err *err)
 {
-	struct peer_info p = { 0 };
-	int r = peer_info_by_name(h, peer, &p, err);
+	struct mig_peer p = { 0 };
+	int r = mig_peer_by_name(h, peer, &p, err);
 
-	peer_info_done(&p);
+	mig_peer_done(&p);
 	if (r < 0)
 		return r;
 	if ((r = vm_job_create(h, &job_peer_measure, NULL, json_pack("{ss}",
@@ -357,16 +357,16 @@ link_refresh(struct loop *l, void *data)
 	if (store_obj_list(h->store, STORE_PEER, &rows, &n) < 0)
 		return;
 	for (size_t i = 0; i < n; i++) {
-		struct peer_info p = { 0 };
+		struct mig_peer p = { 0 };
 		uint64_t age;
 		struct err err = { 0 };
 
 		(void)link_rate(h, rows[i].name, &age);
 		if (age < LINK_MAX_AGE_MS / 2)
 			continue;
-		peer_info_fill(&p, &rows[i]);
+		mig_peer_fill(&p, &rows[i]);
 		(void)link_measure(h, &p, link_refresh_done, NULL, &err);
-		peer_info_done(&p);
+		mig_peer_done(&p);
 	}
 	obj_rows_free(rows, n);
 }

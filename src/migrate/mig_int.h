@@ -71,6 +71,7 @@ struct move_ctx {
 
 	/* commit, rollback, resolve */
 	uint64_t commit_t0;
+	bool commit_again;		/* the destination said 503: POST again */
 	bool rb_cancel_sent, rb_cont_sent, cont_done, cont_ok;
 	char cont_err[256];
 	int dest_verdict;		/* copy: 1 it runs there, -1 it won't */

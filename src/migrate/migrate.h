@@ -48,14 +48,14 @@ json_t *migrate_link_json(struct host *h, const char *peer);
 
 /* ---- inside the module ---- */
 
-struct peer_info {
+struct mig_peer {
 	char *name, *url, *fp;
 };
 /* By name (-ENOENT with a message) or by certificate fingerprint. */
-int peer_info_by_name(struct host *h, const char *name,
-    struct peer_info *ret, struct err *err);
-int peer_info_by_fp(struct host *h, const char *fp, struct peer_info *ret);
-void peer_info_done(struct peer_info *p);
+int mig_peer_by_name(struct host *h, const char *name,
+    struct mig_peer *ret, struct err *err);
+int mig_peer_by_fp(struct host *h, const char *fp, struct mig_peer *ret);
+void mig_peer_done(struct mig_peer *p);
 /* "10.1.0.2" of "https://10.1.0.2:7443" (caller frees); NULL if none. */
 char *peer_url_host(const char *url);
 
@@ -71,7 +71,7 @@ uint64_t link_bandwidth_cap(uint64_t rate);
 int link_channels(uint64_t rate, bool encrypted);
 int link_auto_slots(uint64_t rate);
 /* Start measuring peer (unless already measuring); done(ok) on the loop. */
-int link_measure(struct host *h, const struct peer_info *p,
+int link_measure(struct host *h, const struct mig_peer *p,
     void (*done)(struct host *h, const char *peer, uint64_t rate,
     const struct err *e, void *data), void *data, struct err *err);
 

@@ -22,6 +22,10 @@
  *  restart with a stream (move_commit, move_recover) --> resolve
  *  (move_settle) --> committed or failed.
  *
+ *  commit: the destination answers 503 while its QEMU still loads the
+ *  stream's end (ours completed when the last byte left); we POST again
+ *  every MOVE_DEST_POLL_MS until MOVE_COMMIT_MS, then resolve.
+ *
  * The commit point is the destination's `cont`.  The destination takes the
  * shared image's locks only then (late block activation; always on QEMU
  * 10), and the source's own images are inactive, unlocked, once its stream
@@ -396,7 +400,7 @@ static void
 move_measure(struct job *job)
 {
 	struct move_ctx *c = move_ctx(job);
-	struct peer_info p = { 0 };
+	struct mig_peer p = { 0 };
 	struct err err = { 0 };
 	struct job_ref *ref;
 	uint64_t age;
@@ -409,17 +413,17 @@ move_measure(struct job *job)
 		if (!c->rate || age > LINK_MAX_AGE_MS) {
 			ref = xmalloc(sizeof(*ref));
 			*ref = job_ref(job);
-			if (peer_info_by_name(host_of(job), detail_str(job,
+			if (mig_peer_by_name(host_of(job), detail_str(job,
 			    "peer"), &p, &err) == 0 && link_measure(
 			    host_of(job), &p, move_on_measured, ref,
 			    &err) == 0) {
 				c->measuring = true;
-				peer_info_done(&p);
+				mig_peer_done(&p);
 				job_set_phase(job, MOVE_PH_MEASURE);
 				return;
 			}
 			free(ref);
-			peer_info_done(&p);
+			mig_peer_done(&p);
 		}
 		c->measured = true;
 	}
@@ -817,9 +821,21 @@ move_commit(struct job *job)
 		move_call(job, "POST", cpath, NULL, MOVE_CALL_MS);
 		return;
 	}
+	if (c->commit_again && !c->call) {
+		c->commit_again = false;
+		move_call(job, "POST", cpath, NULL, MOVE_CALL_MS);
+		return;
+	}
 	if (!c->replied)
 		return;
 	c->replied = false;
+	if (c->reply_status == 503 && now_ms() - c->commit_t0 <=
+	    MOVE_COMMIT_MS) {
+		/* Its QEMU is still loading the stream's end: ask again. */
+		c->commit_again = true;
+		job_wake_after(job, MOVE_DEST_POLL_MS);
+		return;
+	}
 	st = json_string_value(json_object_get(c->reply, "state"));
 	if (c->reply_status == 200 && streq(st, "succeeded")) {
 		json_t *res = json_object_get(job->details, "result");

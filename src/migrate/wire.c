@@ -605,6 +605,6 @@ wire_vm_resolve(struct host *h, const json_t *o, const struct wire_opts *opt,
 	*ret_row = row;
 	return 0;
 fail:
-	vm_row_free(row);
+	store_vm_row_free(row);
 	return r;
 }

@@ -306,8 +306,8 @@ attach_args(struct job *job, json_t *d)
 	node_name(job, d, "fmt", fmt, sizeof(fmt));
 	node_name(job, d, "file", file, sizeof(file));
 	/* As qemu.c opens a disk at start, so the two behave alike.  Not
-	 * O_DIRECT: measured with the disks in an I/O thread, it neither
-	 * sped the copy nor lowered the guest's write latency (bench/). */
+	 * O_DIRECT: measured, it neither sped the copy nor lowered the
+	 * guest's write latency (bench/README.md). */
 	return json_pack("{ss ss s{ss ss ss ss s{sb sb}}}", "driver", "qcow2",
 	    "node-name", fmt, "file", "driver", "file", "filename",
 	    st_str(d, "dst"), "node-name", file, "aio", "threads", "cache",

@@ -121,7 +121,7 @@ store_job_load_active(struct store *st, struct job_row ***ret_jobs,
 }
 
 struct job_row *
-job_row_free(struct job_row *j)
+store_job_row_free(struct job_row *j)
 {
 	if (!j)
 		return NULL;
@@ -189,7 +189,7 @@ store_job_json(struct store *st, int64_t id)
 		return NULL;
 	j = job_row_read(s);
 	v = job_row_to_json(j);
-	job_row_free(j);
+	store_job_row_free(j);
 	return v;
 }
 
@@ -209,7 +209,7 @@ store_job_list_json(struct store *st, const char *vm_name, bool active_only)
 		struct job_row *j = job_row_read(s);
 
 		json_array_append_new(arr, job_row_to_json(j));
-		job_row_free(j);
+		store_job_row_free(j);
 	}
 	return arr;
 }

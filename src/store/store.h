@@ -105,7 +105,7 @@ int store_vm_set_text(struct store *st, const char *uuid, const char *column,
 int store_vm_load_all(struct store *st, struct vm_row ***ret_vms,
     size_t *ret_n);
 /* Frees one row and returns NULL. */
-struct vm_row *vm_row_free(struct vm_row *vm);
+struct vm_row *store_vm_row_free(struct vm_row *vm);
 
 /* ---- jobs ---- */
 struct job_row {
@@ -134,7 +134,7 @@ int store_job_load_active(struct store *st, struct job_row ***ret_jobs,
 json_t *store_job_json(struct store *st, int64_t id);
 json_t *store_job_list_json(struct store *st, const char *vm_name,
     bool active_only);
-struct job_row *job_row_free(struct job_row *job);
+struct job_row *store_job_row_free(struct job_row *job);
 /* The API view of a row. */
 json_t *job_row_to_json(const struct job_row *job);
 

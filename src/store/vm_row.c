@@ -218,7 +218,7 @@ store_vm_load_all(struct store *st, struct vm_row ***ret_vms, size_t *ret_n)
 }
 
 struct vm_row *
-vm_row_free(struct vm_row *vm)
+store_vm_row_free(struct vm_row *vm)
 {
 	if (!vm)
 		return NULL;

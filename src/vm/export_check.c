@@ -554,7 +554,7 @@ import_prepare(struct host *h, const struct import_opts *o,
 		    "items", c.items, "next", 0, "stage", "copy");
 		*ret_row = TAKE_PTR(c.row);
 	}
-	vm_row_free(c.row);
+	store_vm_row_free(c.row);
 	json_decref(c.items);
 	free(c.pool);
 	free(c.pool_dir);

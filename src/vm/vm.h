@@ -19,11 +19,40 @@
  *   QEMU waits for the stream; the move job makes it RUNNING at the
  *   commit or removes it.
  *
- * Transitions: vm_set_state() (the only writer of vm->state, which also
- * persists and tells the VM's job), called from vm_jobs.c (start, stop,
- * pause, resume, create, delete), export.c (an import enters CREATING and
- * ends OFF, or SAVED with a saved state) and from vm.c when QEMU exits
- * (vm_on_qemu_exit).  Invariants: vm->qmp is non-NULL only while
+ * Transitions (every one vm_set_state() accepts; vm_state_can_change()
+ * holds the same list as a table, and a change off it is a bug):
+ *   CREATING -> OFF|SAVED      create_step, import_finish (vm_jobs.c, export.c)
+ *   OFF|CRASHED|SAVED -> STARTING   start_step (vm_jobs.c)
+ *   OFF|CRASHED|SAVED -> DELETING   delete_step
+ *   SAVED -> OFF               stop_step (the saved state is discarded)
+ *   STARTING -> RUNNING        start_step (cont ok)
+ *   STARTING -> OFF|SAVED      start_step/start_fail_code, QEMU exit,
+ *                              host_reattach (daemon/main.c)
+ *   STARTING -> STOPPING       stop_step (stop while starting)
+ *   RUNNING <-> PAUSED         pause_resume_step, STOP/RESUME from QEMU
+ *   RUNNING|PAUSED -> STOPPING stop_step, shutdown_ask (agent_jobs.c), the
+ *                              move's source once committed (source.c)
+ *   RUNNING|PAUSED -> OFF      QEMU exited after a guest power-off
+ *   RUNNING|PAUSED -> CRASHED  QEMU exited unasked (vm_on_qemu_exit),
+ *                              host_reattach
+ *   RUNNING|PAUSED -> SAVING   save_step (save.c)
+ *   STOPPING -> OFF|SAVED      QEMU exited (vm_on_qemu_exit), stop_step,
+ *                              host_reattach
+ *   STOPPING -> RUNNING        shutdown_timeout: the guest did not stop
+ *   SAVING -> SAVED            save_step, save_recover, host_reattach
+ *   SAVING -> RUNNING|PAUSED   save_fail: back as it was
+ *   SAVING -> CRASHED          save_fail, host_reattach: QEMU gone
+ *   INCOMING -> RUNNING        the move's destination commits (dest.c)
+ *   INCOMING -> OFF            host_reattach: QEMU gone after a restart
+ *                              (doubtful: the move job removes it anyway)
+ *   OFF -> CRASHED             move_settle after QEMU exited on a guest
+ *                              power-off during a move (doubtful)
+ *   X -> X                     allowed: re-persists (host_reattach,
+ *                              move_settle after the exit handler)
+ *   DELETING: none; the VM is removed.
+ *
+ * vm_set_state() is the only writer of vm->state; it also persists and
+ * tells the VM's job.  Invariants: vm->qmp is non-NULL only while
  * vm->pidfd >= 0; at most one job holds a VM exclusively (vm_job()). */
 #pragma once
 
@@ -99,6 +128,10 @@ char *vm_state_path(const struct vm *vm, const char *file);
  * run directory; QEMU must be gone. */
 void vm_remove_run_files(struct vm *vm);
 
+/* Declare the tern_vms gauge (VMs by state) in metrics_default(), every
+ * state at 0 until VMs are added; idempotent. */
+void vm_metrics_init(void);
+
 /* Take ownership of row and register the VM with h (state from the row). */
 struct vm *vm_add(struct host *h, struct vm_row *row);
 /* Unregister and free (QEMU must be gone). */
@@ -109,6 +142,8 @@ struct vm *vm_find(struct host *h, const char *name_or_uuid);
 /* Change state, persist it with the runtime facts, record an event when
  * msg is not NULL, and tell the VM's job. */
 void vm_set_state(struct vm *vm, enum vm_state s, const char *msg);
+/* Whether the diagram above has from -> to (true for from == to). */
+bool vm_state_can_change(enum vm_state from, enum vm_state to);
 
 /* Launch QEMU paused (-S) for vm; progress arrives through the job:
  * vm->qmp_ready, or vm->pid == 0 with vm->last_error on failure. */

@@ -175,7 +175,7 @@ vm_spec_parse(const json_t *body, struct vm_row **ret_row, struct err *err)
 	*ret_row = row;
 	return 0;
 fail:
-	vm_row_free(row);
+	store_vm_row_free(row);
 	return r;
 }
 

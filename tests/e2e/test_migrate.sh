@@ -178,6 +178,8 @@ for id in "${ids[@]}"; do
 		t h2 job list --json | jq -c --arg v "$(jq -r .vm <<<"$js")" \
 		    '.jobs[] | select(.vm == $v) | {id, state, phase, error}' |
 		    sed 's/^/#   h2: /'
+		grep -h "vm=$(jq -r .vm <<<"$js") " "$(labenv H1_LOG)" |
+		    tail -n 3 | sed 's/^/#   h1 log: /' || true
 	fi
 done
 check_eq "the other 9 moves all succeeded" "$okc" 9

@@ -83,7 +83,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (size_t i = 0; i < row->n_nics; i++)
 			if (strcmp(row->nics[i].switch_name, "sw0") != 0)
 				abort();
-		vm_row_free(row);
+		store_vm_row_free(row);
 	}
 	json_decref(o);
 	return 0;

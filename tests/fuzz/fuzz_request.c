@@ -34,7 +34,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (json_parse_object(nl + 1, size - (nl + 1 - buf), &body,
 		    NULL) == 0) {
 			if (vm_spec_parse(body, &row, NULL) == 0)
-				vm_row_free(row);
+				store_vm_row_free(row);
 			json_decref(body);
 		}
 	}

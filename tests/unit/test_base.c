@@ -10,6 +10,7 @@
 #include "err.h"
 #include "fsutil.h"
 #include "jsonutil.h"
+#include "metrics.h"
 #include "size.h"
 #include "test.h"
 #include "util.h"
@@ -217,6 +218,46 @@ test_tls_pin(void)
 	    -EINVAL);
 }
 
+/* The text /metrics serves: HELP and TYPE per family, constant labels
+ * first, samples in the order they appeared, values escaped. */
+static void
+test_metrics_text(void)
+{
+	struct metrics *m = metrics_new();
+	char *t;
+
+	metrics_const_label(m, "host", "a\"b");
+	metrics_declare(m, "x_vms", METRIC_GAUGE, "VMs by state.");
+	metrics_declare(m, "x_jobs", METRIC_COUNTER, "Jobs.");
+	metrics_declare(m, "x_vms", METRIC_COUNTER, "ignored");
+	metrics_add(m, "x_vms", (const char *const[]){ "state", "off", NULL },
+	    0);
+	metrics_add(m, "x_vms", (const char *const[]){ "state", "on", NULL },
+	    2);
+	metrics_add(m, "x_vms", (const char *const[]){ "state", "off", NULL },
+	    1);
+	metrics_add(m, "x_vms", (const char *const[]){ "state", "on", NULL },
+	    -1);
+	metrics_add(m, "x_jobs", NULL, 3);
+	ASSERT_EQ(metrics_get(m, "x_vms", (const char *const[]){ "state", "on",
+	    NULL }), 1);
+	t = metrics_text(m);
+	ASSERT_STREQ(t, "# HELP x_vms VMs by state.\n# TYPE x_vms gauge\n"
+	    "x_vms{host=\"a\\\"b\",state=\"off\"} 1\n"
+	    "x_vms{host=\"a\\\"b\",state=\"on\"} 1\n"
+	    "# HELP x_jobs Jobs.\n# TYPE x_jobs counter\n"
+	    "x_jobs{host=\"a\\\"b\"} 3\n");
+	free(t);
+	m = metrics_free(m);
+	m = metrics_new();
+	metrics_declare(m, "y", METRIC_GAUGE, "Y.");
+	metrics_set(m, "y", NULL, -4);
+	t = metrics_text(m);
+	ASSERT_STREQ(t, "# HELP y Y.\n# TYPE y gauge\ny -4\n");
+	free(t);
+	ASSERT_TRUE(metrics_free(m) == NULL);
+}
+
 int
 main(void)
 {
@@ -228,5 +269,6 @@ main(void)
 	RUN_TEST(test_file_atomic);
 	RUN_TEST(test_file_last_line);
 	RUN_TEST(test_tls_pin);
+	RUN_TEST(test_metrics_text);
 	return TEST_REPORT();
 }

@@ -103,7 +103,7 @@ test_child_exit_status(void)
 
 	ASSERT_EQ(loop_new(&l), 0);
 	ASSERT_EQ(child_spawn(l, &o, on_exit_cb, NULL, &c), 0);
-	ASSERT_TRUE(proc_start_time(child_pid(c)) > 0);
+	ASSERT_TRUE(child_proc_start_time(child_pid(c)) > 0);
 	while (child_status < 0 && now_ms() - t0 < 5000)
 		loop_run_once(l, 100);
 	ASSERT_EQ(child_status, 7);

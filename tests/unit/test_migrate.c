@@ -114,12 +114,12 @@ test_round_trip(void)
 	ASSERT_STREQ(got->disks[1].path, row->disks[1].path);
 	ASSERT_STREQ(got->disks[0].pool, "shared");
 	ASSERT_STREQ(got->nics[0].mac, "52:54:00:12:34:56");
-	vm_row_free(got);
+	store_vm_row_free(got);
 	ASSERT_EQ(wire_vm_resolve(&hd, o, &cold, &got, &err), 0);
 	ASSERT_STREQ(got->state, "off");
-	vm_row_free(got);
+	store_vm_row_free(got);
 	json_decref(o);
-	vm_row_free(row);
+	store_vm_row_free(row);
 }
 
 /* Each mutation of a good description must be refused with its reason. */
@@ -135,7 +135,7 @@ refused(const char *what, json_t *o, int want, const char *text)
 		    err.msg, want, text);
 		test_failed_asserts++;
 	}
-	vm_row_free(got);
+	store_vm_row_free(got);
 	json_decref(o);
 }
 
@@ -195,9 +195,9 @@ test_refusals(void)
 	refused("name clash", json_incref(o), -EEXIST, "named 'db'");
 	hd.vms = NULL;
 	hd.n_vms = 0;
-	vm_row_free(other.row);
+	store_vm_row_free(other.row);
 	json_decref(o);
-	vm_row_free(row);
+	store_vm_row_free(row);
 	ASSERT_EQ(test_failed_asserts, before);
 }
 
@@ -219,9 +219,9 @@ test_cpu_compat(void)
 	ASSERT_EQ(wire_vm_resolve(&hd, o, &live, &got, &err), 0);
 	ASSERT_TRUE(got->cpu_compat);
 	hs.kvm = false;
-	vm_row_free(got);
+	store_vm_row_free(got);
 	json_decref(o);
-	vm_row_free(row);
+	store_vm_row_free(row);
 }
 
 static void
@@ -236,7 +236,7 @@ test_outside_pool(void)
 	row->disks[1].path = xstrdup("/tmp/tern-test-migrate-disk");
 	ASSERT_EQ(wire_vm_describe(&hs, &vm, false, &o, &err), -EINVAL);
 	ASSERT_CONTAINS(err.msg, "not in a storage pool");
-	vm_row_free(row);
+	store_vm_row_free(row);
 }
 
 static void

@@ -94,7 +94,7 @@ test_vm_rows(void)
 	ASSERT_EQ(all[0]->n_disks, 1);
 	ASSERT_EQ(all[0]->disks[0].owned, 1);
 	ASSERT_STREQ(all[0]->nics[0].mac, "52:54:00:00:00:01");
-	vm_row_free(all[0]);
+	store_vm_row_free(all[0]);
 	free(all);
 	ASSERT_EQ(store_vm_set_text(st, a->uuid, "kvp", "{\"k\":\"v\"}"), 0);
 	ASSERT_EQ(store_vm_set_text(st, a->uuid, "state_file", "/p/a.state"),
@@ -106,12 +106,12 @@ test_vm_rows(void)
 	ASSERT_STREQ(all[0]->kvp, "{\"k\":\"v\"}");
 	ASSERT_STREQ(all[0]->state_file, "/p/a.state");
 	ASSERT_TRUE(all[0]->services == NULL);
-	vm_row_free(all[0]);
+	store_vm_row_free(all[0]);
 	free(all);
 	ASSERT_EQ(store_vm_delete(st, a->uuid), 0);
 	ASSERT_EQ(store_vm_delete(st, a->uuid), -ENOENT);
-	vm_row_free(a);
-	vm_row_free(dup_disk);
+	store_vm_row_free(a);
+	store_vm_row_free(dup_disk);
 	store_close(st);
 }
 
@@ -133,7 +133,7 @@ test_jobs_and_events(void)
 	ASSERT_EQ(store_job_load_active(st, &act, &n), 0);
 	ASSERT_EQ(n, 1);
 	ASSERT_STREQ(act[0]->phase, "launch");
-	job_row_free(act[0]);
+	store_job_row_free(act[0]);
 	free(act);
 	j.state = "succeeded";
 	j.ended_ms = 5;
@@ -205,7 +205,7 @@ test_migrates_v1_file(void)
 	ASSERT_TRUE(all[0]->state_file == NULL);
 	/* VMs made before the machine type was theirs ran pc-q35-7.2. */
 	ASSERT_STREQ(all[0]->machine, "pc-q35-7.2");
-	vm_row_free(all[0]);
+	store_vm_row_free(all[0]);
 	free(all);
 	/* Jobs recorded before subjects claimed their VM, or the host. */
 	ASSERT_EQ(store_job_load_active(st, &jobs, &n), 0);
@@ -214,8 +214,8 @@ test_migrates_v1_file(void)
 	ASSERT_STREQ(jobs[0]->claim, "exclusive");
 	ASSERT_STREQ(jobs[1]->subject, "host");
 	ASSERT_STREQ(jobs[1]->claim, "shared");
-	job_row_free(jobs[0]);
-	job_row_free(jobs[1]);
+	store_job_row_free(jobs[0]);
+	store_job_row_free(jobs[1]);
 	free(jobs);
 	store_close(st);
 	free(p);

@@ -1,0 +1,155 @@
+/* test_vm.c - src/vm rules without a QEMU: the state diagram that
+ * vm_set_state() enforces, and which action each state allows (the
+ * answers the API gives, moved out of it). */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "test.h"
+#include "vm.h"
+#include "vm_action.h"
+
+/* Every transition the code takes (vm.h's list), from -> to. */
+static const struct { enum vm_state from, to; } allowed[] = {
+	{ VM_CREATING, VM_OFF }, { VM_CREATING, VM_SAVED },
+	{ VM_OFF, VM_STARTING }, { VM_CRASHED, VM_STARTING },
+	{ VM_SAVED, VM_STARTING }, { VM_OFF, VM_DELETING },
+	{ VM_CRASHED, VM_DELETING }, { VM_SAVED, VM_DELETING },
+	{ VM_SAVED, VM_OFF }, { VM_STARTING, VM_RUNNING },
+	{ VM_STARTING, VM_OFF }, { VM_STARTING, VM_SAVED },
+	{ VM_STARTING, VM_STOPPING }, { VM_RUNNING, VM_PAUSED },
+	{ VM_PAUSED, VM_RUNNING }, { VM_RUNNING, VM_STOPPING },
+	{ VM_PAUSED, VM_STOPPING }, { VM_RUNNING, VM_OFF },
+	{ VM_PAUSED, VM_OFF }, { VM_RUNNING, VM_CRASHED },
+	{ VM_PAUSED, VM_CRASHED }, { VM_RUNNING, VM_SAVING },
+	{ VM_PAUSED, VM_SAVING }, { VM_STOPPING, VM_OFF },
+	{ VM_STOPPING, VM_SAVED }, { VM_STOPPING, VM_RUNNING },
+	{ VM_SAVING, VM_SAVED }, { VM_SAVING, VM_RUNNING },
+	{ VM_SAVING, VM_PAUSED }, { VM_SAVING, VM_CRASHED },
+	{ VM_INCOMING, VM_RUNNING }, { VM_INCOMING, VM_OFF },
+	{ VM_OFF, VM_CRASHED },
+};
+
+static bool
+in_list(enum vm_state from, enum vm_state to)
+{
+	for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++)
+		if (allowed[i].from == from && allowed[i].to == to)
+			return true;
+	return from == to;
+}
+
+static void
+test_transitions_match_diagram(void)
+{
+	for (int f = 0; f < VM__COUNT; f++)
+		for (int t = 0; t < VM__COUNT; t++)
+			if (vm_state_can_change(f, t) != in_list(f, t)) {
+				fprintf(stderr, "%s -> %s\n",
+				    vm_state_name(f), vm_state_name(t));
+				ASSERT_EQ(vm_state_can_change(f, t),
+				    in_list(f, t));
+			}
+}
+
+static void
+test_transitions_refused(void)
+{
+	ASSERT_TRUE(!vm_state_can_change(VM_OFF, VM_RUNNING));
+	ASSERT_TRUE(!vm_state_can_change(VM_DELETING, VM_OFF));
+	ASSERT_TRUE(!vm_state_can_change(VM_CRASHED, VM_RUNNING));
+	ASSERT_TRUE(!vm_state_can_change(VM_SAVED, VM_RUNNING));
+	ASSERT_TRUE(!vm_state_can_change(VM__COUNT, VM_OFF));
+}
+
+/* What vm_action_allowed() answers for each state when no job holds the
+ * VM: 0, or the errno (the text is checked below for a few). */
+static int
+expected(enum vm_action a, enum vm_state s)
+{
+	bool down = s == VM_OFF || s == VM_CRASHED || s == VM_SAVED;
+
+	switch (a) {
+	case VM_ACT_START:
+	case VM_ACT_DELETE:
+		return down ? 0 : -EBUSY;
+	case VM_ACT_STOP:
+		return down && s != VM_SAVED ? -EBUSY : 0;
+	case VM_ACT_RESUME:
+		return s == VM_PAUSED ? 0 : -EBUSY;
+	case VM_ACT_EXPORT:
+		return 0;	/* export_prepare() judges the state */
+	default:
+		return s == VM_RUNNING ? 0 : -EBUSY;
+	}
+}
+
+static void
+test_action_table(void)
+{
+	struct host h = { 0 };
+	struct vm_row row = { .name = "a", .uuid = "u", .memory_mib = 1 };
+	struct vm vm = { .h = &h, .row = &row };
+
+	for (int a = 0; a < VM_ACT__COUNT; a++)
+		for (int s = 0; s < VM__COUNT; s++) {
+			struct err e = { 0 };
+
+			vm.state = s;
+			if (vm_action_allowed(&vm, a, &e) != expected(a, s))
+				fprintf(stderr, "%s in %s: %s\n",
+				    vm_action_name(a), vm_state_name(s),
+				    e.msg);
+			ASSERT_EQ(vm_action_allowed(&vm, a, NULL),
+			    expected(a, s));
+		}
+}
+
+static void
+test_action_messages(void)
+{
+	struct host h = { 0 };
+	struct vm_row row = { .name = "a", .uuid = "u", .memory_mib = 1 };
+	struct vm vm = { .h = &h, .row = &row, .state = VM_PAUSED };
+	struct err e = { 0 };
+
+	ASSERT_EQ(vm_action_allowed(&vm, VM_ACT_SAVE, &e), -EBUSY);
+	ASSERT_STREQ(e.msg, "vm 'a' is paused; only a running VM can be "
+	    "saved (resume it first)");
+	vm.state = VM_OFF;
+	e = (struct err){ 0 };
+	ASSERT_EQ(vm_action_allowed(&vm, VM_ACT_STOP, &e), -EBUSY);
+	ASSERT_STREQ(e.msg, "vm 'a' is already off");
+	vm.state = VM_RUNNING;
+	e = (struct err){ 0 };
+	ASSERT_EQ(vm_action_allowed(&vm, VM_ACT_DELETE, &e), -EBUSY);
+	ASSERT_STREQ(e.msg, "vm 'a' is running; turn it off first "
+	    "('tern vm stop a')");
+	vm.state = VM_OFF;
+	row.memory_mib = (uint64_t)1 << 40;
+	e = (struct err){ 0 };
+	ASSERT_EQ(vm_action_allowed(&vm, VM_ACT_START, &e), -ENOMEM);
+	ASSERT_CONTAINS(e.msg, "not enough memory to start vm 'a'");
+}
+
+static void
+test_action_names(void)
+{
+	struct err e = { 0 };
+
+	ASSERT_EQ(vm_action_from_name("shutdown", NULL), VM_ACT_SHUTDOWN);
+	ASSERT_EQ(vm_action_from_name("delete", &e), -ENOENT);
+	ASSERT_STREQ(e.msg, "no such action 'delete'");
+	ASSERT_EQ(vm_action_from_name("export", NULL), -ENOENT);
+}
+
+int
+main(void)
+{
+	RUN_TEST(test_transitions_match_diagram);
+	RUN_TEST(test_transitions_refused);
+	RUN_TEST(test_action_table);
+	RUN_TEST(test_action_messages);
+	RUN_TEST(test_action_names);
+	return TEST_REPORT();
+}
