@@ -168,13 +168,16 @@ bool
 jt_qemu_attach(struct jobtest *t)
 {
 	struct vm *vm = jt_vm(t);
+	uint64_t end;
 
 	vm->row->pid = t->qemu_pid;
 	vm->row->pid_start = 0;
 	if (!vm_reattach(vm))
 		return false;
 	/* Until QMP is ready, as a job after a restart would wait. */
-	for (int i = 0; i < 200 && !vm->qmp_ready; i++)
+	end = now_ms() + 10000;	/* a loaded machine is slow */
+
+	while (now_ms() < end && !vm->qmp_ready)
 		(void)loop_run_once(t->loop, 10);
 	return vm->qmp_ready;
 }

@@ -73,11 +73,12 @@ script(int upto)
 static void
 test_save_success(void)
 {
-	_cleanup_free_ char *final = state_path("");
-	_cleanup_free_ char *partial = state_path(".partial");
+	_cleanup_free_ char *final = NULL, *partial = NULL;
 	int64_t id;
 
-	fixture();
+	fixture();	/* first: it sets t.pool */
+	final = state_path("");
+	partial = state_path(".partial");
 	(void)script(ST__COUNT);
 	t.kill_when_done = true;	/* QEMU exits after quit */
 	id = jt_job_start(&t, &job_vm_save, NULL);
@@ -132,13 +133,11 @@ save_error_at(int k)
 	h = script(k);
 	fake_qmp_error(t.qmp, h, "GenericError", "injected");
 	rollback_rules();
-	if (k == ST_QUIT)
-		t.kill_when_done = true;	/* ternd kills it (SIGKILL) */
 	id = jt_job_start(&t, &job_vm_save, NULL);
 	ASSERT_TRUE(jt_run_until_ended(&t, id, TIMEOUT_MS));
 	if (k == ST_QUIT) {
-		/* The state file was whole on disk: a refused quit
-		 * ends in SIGKILL, the VM saved. */
+		/* The state file was whole on disk: ternd answers a
+		 * refused quit with SIGKILL, the VM saved. */
 		ASSERT_STREQ(jt_job_state(&t, id), "succeeded");
 		ASSERT_EQ(jt_vm(&t)->state, VM_SAVED);
 	} else {
