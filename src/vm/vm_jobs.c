@@ -124,12 +124,8 @@ create_step(struct job *job)
 		return;
 	}
 	json_object_set_new(job->details, "next_disk", json_integer(next));
-	char size[32];
-	snprintf(size, sizeof(size), "%llu",
-	    (unsigned long long)vm->row->disks[next].size_bytes);
-	const char *argv[] = { vm->h->cfg.qemu_img, "create", "-q", "-f",
-		"qcow2", vm->row->disks[next].path, size, NULL };
-	if (job_spawn(job, argv, NULL, create_on_qemu_img) < 0)
+	if (vm_image_create(job, vm->row->disks[next].path,
+	    vm->row->disks[next].size_bytes, NULL, create_on_qemu_img) < 0)
 		create_rollback(job, "cannot run qemu-img");
 }
 
