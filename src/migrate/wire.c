@@ -541,9 +541,10 @@ wire_vm_resolve(struct host *h, const json_t *o, const struct wire_opts *opt,
 	if ((r = json_check_fields(o, fields, "vm", err)) < 0 ||
 	    (r = json_get_str(o, "uuid", true, &uuid, err)) < 0 ||
 	    (r = json_get_str(o, "name", true, &name, err)) < 0 ||
-	    (r = json_get_int(o, "cpus", true, 1, 64, &cpus, err)) < 0 ||
-	    (r = json_get_int(o, "memory_mib", true, 16, 1 << 20, &mem,
-	    err)) < 0 ||
+	    (r = json_get_int(o, "cpus", true, VM_CPUS_MIN,
+	    VM_CPUS_MAX, &cpus, err)) < 0 ||
+	    (r = json_get_int(o, "memory_mib", true,
+	    VM_MEMORY_MIB_MIN, VM_MEMORY_MIB_MAX, &mem, err)) < 0 ||
 	    (r = json_get_bool(o, "cpu_compat", &row->cpu_compat, err)) < 0 ||
 	    (r = json_get_str(o, "kernel", false, &kernel, err)) < 0 ||
 	    (r = json_get_str(o, "initrd", false, &initrd, err)) < 0 ||

@@ -17,9 +17,7 @@
 #include "util.h"
 
 #define MAX_FILE_SIZE (1LL << 50)
-#define MAX_VIRTUAL_SIZE (16LL << 40)	/* as vm create allows */
 #define MAX_MAP_ENTRIES 256		/* services, kvp */
-#define MAX_CMDLINE 2048
 
 static const char *const top_fields[] = { "format", "version",
 	"exported_at", "exported_from", "uuid", "name", "cpus", "memory_mib",
@@ -146,7 +144,7 @@ parse_disk(const json_t *o, size_t i, struct export_disk *d,
 	snprintf(what, sizeof(what), "disks[%zu]", i);
 	if ((r = parse_file(o, what, disk_fields, &d->f, err)) < 0 ||
 	    (r = json_get_str(o, "name", true, &name, err)) < 0 ||
-	    (r = json_get_int(o, "virtual_size", true, 1, MAX_VIRTUAL_SIZE,
+	    (r = json_get_int(o, "virtual_size", true, 1, VM_DISK_SIZE_MAX,
 	    &vsize, err)) < 0)
 		return r;
 	snprintf(d->name, sizeof(d->name), "vd%c", (char)('a' + i));
@@ -272,9 +270,10 @@ parse_identity(const json_t *body, struct export_manifest *m,
 	    (r = json_get_str(body, "name", true, &name, err)) < 0 ||
 	    (r = json_get_str(body, "exported_at", false, &at, err)) < 0 ||
 	    (r = json_get_str(body, "exported_from", false, &from, err)) < 0 ||
-	    (r = json_get_int(body, "cpus", true, 1, 64, &cpus, err)) < 0 ||
-	    (r = json_get_int(body, "memory_mib", true, 16, 1 << 20, &mem,
-	    err)) < 0 ||
+	    (r = json_get_int(body, "cpus", true, VM_CPUS_MIN,
+	    VM_CPUS_MAX, &cpus, err)) < 0 ||
+	    (r = json_get_int(body, "memory_mib", true,
+	    VM_MEMORY_MIB_MIN, VM_MEMORY_MIB_MAX, &mem, err)) < 0 ||
 	    (r = json_get_bool(body, "cpu_compat", &m->cpu_compat, err)) < 0)
 		return r;
 	if (!uuid_is_valid(uuid))
@@ -314,9 +313,9 @@ parse_boot(const json_t *body, struct export_manifest *m, struct err *err)
 	if ((m->has_initrd || cmdline) && !m->has_kernel)
 		return err_set(err, -EINVAL, "initrd and cmdline need a "
 		    "kernel");
-	if (cmdline && strlen(cmdline) > MAX_CMDLINE)
+	if (cmdline && strlen(cmdline) > VM_CMDLINE_MAX)
 		return err_set(err, -EINVAL, "cmdline is longer than %d bytes",
-		    MAX_CMDLINE);
+		    VM_CMDLINE_MAX);
 	m->cmdline = cmdline ? xstrdup(cmdline) : NULL;
 	return 0;
 }

@@ -43,7 +43,7 @@ parse_disk(const json_t *d, size_t i, struct disk_row *k, struct err *err)
 	if ((r = json_check_fields(d, disk_fields, "disk", err)) < 0 ||
 	    (r = json_get_str(d, "pool", false, &pool, err)) < 0 ||
 	    (r = json_get_str(d, "path", false, &path, err)) < 0 ||
-	    (r = json_get_int(d, "size_bytes", false, 1, 16LL << 40, &size,
+	    (r = json_get_int(d, "size_bytes", false, 1, VM_DISK_SIZE_MAX, &size,
 	    err)) < 0)
 		return r;
 	if (!path == !size)
@@ -131,9 +131,9 @@ parse_boot(const json_t *body, struct vm_row *row, struct err *err)
 		return err_set(err, -EINVAL, "kernel and initrd must be "
 		    "absolute paths free of , \" \\ = : and control "
 		    "characters");
-	if (cmdline && strlen(cmdline) > 2048)
-		return err_set(err, -EINVAL, "cmdline is longer than 2048 "
-		    "bytes");
+	if (cmdline && strlen(cmdline) > VM_CMDLINE_MAX)
+		return err_set(err, -EINVAL, "cmdline is longer than %d "
+		    "bytes", VM_CMDLINE_MAX);
 	if (machine && !host_machine_name_ok(machine))
 		return err_set(err, -EINVAL, "machine must be a QEMU machine "
 		    "type such as pc-q35-10.0 (see 'tern host info')");
@@ -154,9 +154,10 @@ vm_spec_parse(const json_t *body, struct vm_row **ret_row, struct err *err)
 
 	if ((r = json_check_fields(body, create_fields, "vm create", err)) < 0 ||
 	    (r = json_get_str(body, "name", true, &name, err)) < 0 ||
-	    (r = json_get_int(body, "cpus", true, 1, 64, &cpus, err)) < 0 ||
-	    (r = json_get_int(body, "memory_mib", true, 16, 1 << 20, &mem,
-	    err)) < 0)
+	    (r = json_get_int(body, "cpus", true, VM_CPUS_MIN,
+	    VM_CPUS_MAX, &cpus, err)) < 0 ||
+	    (r = json_get_int(body, "memory_mib", true,
+	    VM_MEMORY_MIB_MIN, VM_MEMORY_MIB_MAX, &mem, err)) < 0)
 		goto fail;
 	if (!name_is_valid(name)) {
 		r = err_set(err, -EINVAL, "invalid vm name '%.64s': use 1-63 "
