@@ -477,26 +477,6 @@ wire_check_machine(struct host *h, const json_t *o, struct vm_row *row,
 	return 0;
 }
 
-/* Memory still free here once the VMs already arriving are counted. */
-static int
-wire_check_memory(struct host *h, uint64_t mib, struct err *err)
-{
-	uint64_t total, avail, reserved = 0;
-
-	if (host_memory_mib(&total, &avail) < 0)
-		return 0;
-	for (size_t i = 0; i < h->n_vms; i++)
-		if (h->vms[i]->state == VM_INCOMING)
-			reserved += h->vms[i]->row->memory_mib;
-	if (mib + reserved > avail)
-		return err_set(err, -ENOMEM, "host %s has %llu MiB of memory "
-		    "available (%llu MiB already promised to incoming vms); "
-		    "the vm needs %llu MiB", h->cfg.name,
-		    (unsigned long long)avail, (unsigned long long)reserved,
-		    (unsigned long long)mib);
-	return 0;
-}
-
 static int
 wire_json_text(const json_t *o, const char *key, char **ret,
     struct err *err)
@@ -531,6 +511,7 @@ wire_vm_resolve(struct host *h, const json_t *o, const struct wire_opts *opt,
 	const char *uuid = NULL, *name = NULL, *kernel = NULL, *initrd = NULL,
 	    *cmdline = NULL;
 	int64_t cpus = 0, mem = 0;
+	char what[80];
 	json_t *sf;
 	int r;
 
@@ -571,9 +552,11 @@ wire_vm_resolve(struct host *h, const json_t *o, const struct wire_opts *opt,
 		    name);
 		goto fail;
 	}
+	snprintf(what, sizeof(what), "vm '%s'", name);
 	if ((r = wire_check_machine(h, o, row, err)) < 0 ||
 	    (r = wire_check_cpu(h, o, row->cpu_compat, err)) < 0 ||
-	    (running && (r = wire_check_memory(h, mem, err)) < 0) ||
+	    (running && (r = host_mem_admit(h, mem, HOST_MEM_AVAILABLE,
+	    what, err)) < 0) ||
 	    (r = wire_json_text(o, "services", &row->services, err)) < 0 ||
 	    (r = wire_json_text(o, "kvp", &row->kvp, err)) < 0 ||
 	    (r = wire_parse_disks(h, json_object_get(o, "disks"), row, opt,

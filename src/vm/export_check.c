@@ -291,7 +291,7 @@ static int
 import_check_identity(struct host *h, const struct import_opts *o,
     const struct export_manifest *m, const char *name, struct err *err)
 {
-	uint64_t total, avail;
+	char what[80];
 	struct vm *other;
 	const char *user;
 	int r;
@@ -321,12 +321,8 @@ import_check_identity(struct host *h, const struct import_opts *o,
 			    "(see 'tern switch list'); create it first",
 			    m->nics[i].switch_name);
 	}
-	if (host_memory_mib(&total, &avail) == 0 && m->memory_mib > total)
-		return err_set(err, -ENOMEM, "memory %llu MiB is more than "
-		    "this host has (%llu MiB)",
-		    (unsigned long long)m->memory_mib,
-		    (unsigned long long)total);
-	return 0;
+	snprintf(what, sizeof(what), "vm '%s'", name);
+	return host_mem_admit(h, m->memory_mib, HOST_MEM_INSTALLED, what, err);
 }
 
 static struct vm_row *

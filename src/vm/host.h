@@ -116,6 +116,24 @@ const char *host_qemu_user_name(const struct host *h);
 /* Memory facts from /proc/meminfo, in MiB. */
 int host_memory_mib(uint64_t *ret_total, uint64_t *ret_available);
 
+/* Which memory a VM must fit in: the host's installed memory (to define
+ * one: create, import) or what is available now less what is promised to
+ * VMs arriving (state incoming) (to run one: start, a move's arrival). */
+enum host_mem_basis {
+	HOST_MEM_INSTALLED,
+	HOST_MEM_AVAILABLE,
+	HOST_MEM_BASIS__COUNT
+};
+
+/* The one free-memory check: 0 when memory_mib fits basis, else -ENOMEM
+ * with a message naming what ("vm 'x'"), its need and what the host has
+ * ("memory N MiB is more than this host has", "not enough memory to start
+ * vm 'x'").
+ * When /proc/meminfo cannot be read, admits (ternd must not refuse every
+ * VM because of a missing file; QEMU fails cleanly if memory is short). */
+int host_mem_admit(struct host *h, uint64_t memory_mib,
+    enum host_mem_basis basis, const char *what, struct err *err);
+
 /* The API's host object. */
 json_t *host_to_json(struct host *h);
 

@@ -281,7 +281,7 @@ check_file(const char *what, const char *path, struct err *err)
 int
 vm_spec_check(struct host *h, struct vm_row *row, struct err *err)
 {
-	uint64_t total, avail;
+	char what[80];
 	int r;
 
 	if (vm_find(h, row->name))
@@ -294,11 +294,10 @@ vm_spec_check(struct host *h, struct vm_row *row, struct err *err)
 		row->machine = xstrdup(host_default_machine(h));
 	else if ((r = host_check_machine(h, row->machine, "the vm", err)) < 0)
 		return r;
-	if (host_memory_mib(&total, &avail) == 0 && row->memory_mib > total)
-		return err_set(err, -ENOMEM, "memory %llu MiB is more than "
-		    "this host has (%llu MiB)",
-		    (unsigned long long)row->memory_mib,
-		    (unsigned long long)total);
+	snprintf(what, sizeof(what), "vm '%s'", row->name);
+	if ((r = host_mem_admit(h, row->memory_mib, HOST_MEM_INSTALLED, what,
+	    err)) < 0)
+		return r;
 	for (size_t i = 0; i < row->n_nics; i++) {
 		if (!host_switch_exists(h, row->nics[i].switch_name))
 			return err_set(err, -ENOENT, "switch '%.64s' not found "
