@@ -139,9 +139,9 @@ desc_parse_machine(const json_t *o, struct vm_desc *d, struct err *err)
 	    (r = json_get_bool(o, "cpu_compat", &d->cpu_compat, err)) < 0)
 		return r;
 	if (machine && !host_machine_name_ok(machine))
-		return err_set(err, -EINVAL, "machine '%.64s' is not a QEMU "
-		    "machine type name such as pc-q35-10.0 (see 'tern host "
-		    "info')", machine);
+		return err_set(err, -EINVAL, "machine must be a QEMU machine "
+		    "type such as pc-q35-10.0 (see 'tern host info'); "
+		    "'%.64s' is not a machine type name", machine);
 	if (cmdline && strlen(cmdline) > VM_CMDLINE_MAX)
 		return err_set(err, -EINVAL, "cmdline is longer than %d bytes",
 		    VM_CMDLINE_MAX);

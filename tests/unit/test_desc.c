@@ -179,7 +179,7 @@ test_records_and_requests(void)
 	ASSERT_CONTAINS(e.msg, "is not a unicast MAC");
 	ASSERT_EQ(parse_with("machine", json_string("pc,accel=kvm"), &e),
 	    -EINVAL);
-	ASSERT_CONTAINS(e.msg, "is not a QEMU machine type name");
+	ASSERT_CONTAINS(e.msg, "machine must be a QEMU machine type");
 	/* A request's NIC may leave out its mac; a given one is lowered. */
 	o = json_pack("{ss si si s[{ss}{ss ss}]}", "name", "a", "cpus", 1,
 	    "memory_mib", 64, "nics", "switch", "lan",

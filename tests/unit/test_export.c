@@ -239,7 +239,7 @@ test_refuse_values(void)
 	ASSERT_CONTAINS(msg, "initrd and cmdline need a kernel");
 	ASSERT_EQ(parse_edit("machine", NULL, json_string("q35,accel=kvm"),
 	    msg, sizeof(msg)), -EINVAL);
-	ASSERT_CONTAINS(msg, "not a QEMU machine type name");
+	ASSERT_CONTAINS(msg, "machine must be a QEMU machine type");
 }
 
 static void

@@ -183,7 +183,7 @@ test_refusals(void)
 	c = json_deep_copy(o);
 	json_object_set_new(c, "machine", json_string("pc,accel=kvm"));
 	refused("malformed machine type", c, -EINVAL,
-	    "machine 'pc,accel=kvm' is not a QEMU machine type name");
+	    "'pc,accel=kvm' is not a machine type name");
 	c = json_deep_copy(o);
 	json_array_append(json_object_get(c, "disks"), json_array_get(
 	    json_object_get(c, "disks"), 1));
