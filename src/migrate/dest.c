@@ -704,7 +704,7 @@ int
 migrate_incoming(struct host *h, const char *peer_fp, const json_t *body,
     struct job **ret_job, json_t **ret_check, struct err *err)
 {
-	struct mig_peer p = { 0 };
+	struct host_peer p = { 0 };
 	struct vm_row *row = NULL;
 	struct in_req q;
 	struct wire_opts opt;
@@ -712,7 +712,7 @@ migrate_incoming(struct host *h, const char *peer_fp, const json_t *body,
 	struct job *job;
 	int r;
 
-	if (mig_peer_by_fp(h, peer_fp, &p) < 0)
+	if (host_peer_by_fp(h, peer_fp, &p) < 0)
 		return err_set(err, -EACCES, "moves arrive from trusted peers "
 		    "over HTTPS only");
 	if ((r = in_req_parse(h, body, &q, &opt, err)) < 0 ||
@@ -756,6 +756,6 @@ migrate_incoming(struct host *h, const char *peer_fp, const json_t *body,
 	*ret_job = job;
 	job_start(job);
 out:
-	mig_peer_done(&p);
+	host_peer_done(&p);
 	return r;
 }
