@@ -10,9 +10,9 @@
 #include "print.h"
 #include "size.h"
 #include "util.h"
+#include "vm_limits.h"
 
 #define MIB (1024 * 1024)
-#define VM_MIN_MEMORY_MIB 16
 #define CONSOLE_POLL_MS 300
 
 static const struct {
@@ -33,7 +33,8 @@ vm_parse_cpus(const struct cli_args *a, json_t *body, struct err *err)
 
 	if (!s)
 		return cli_usage(err, "missing option --cpus N");
-	r = cli_parse_u64("--cpus", s, 1, 1 << 20, &n, err);
+	r = cli_parse_u64("--cpus", s, VM_CPUS_MIN, VM_CPUS_MAX, &n,
+	    err);
 	if (r < 0)
 		return r;
 	json_object_set_new(body, "cpus", json_integer(n));
@@ -54,9 +55,10 @@ vm_parse_memory(const struct cli_args *a, json_t *body, struct err *err)
 	if (bytes % MIB)
 		return cli_usage(err, "invalid --memory '%s': must be a whole "
 		    "number of MiB", s);
-	if (bytes / MIB < VM_MIN_MEMORY_MIB)
-		return cli_usage(err, "invalid --memory '%s': must be at least "
-		    "%dM", s, VM_MIN_MEMORY_MIB);
+	if (bytes / MIB < VM_MEMORY_MIB_MIN ||
+	    bytes / MIB > VM_MEMORY_MIB_MAX)
+		return cli_usage(err, "invalid --memory '%s': must be between "
+		    "%dM and %dM", s, VM_MEMORY_MIB_MIN, VM_MEMORY_MIB_MAX);
 	json_object_set_new(body, "memory_mib", json_integer(bytes / MIB));
 	return 0;
 }

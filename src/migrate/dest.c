@@ -197,9 +197,6 @@ in_make_disks(struct job *job)
 {
 	struct in_ctx *c = in_ctx(job);
 	struct vm_row *r = vm_of(job)->row;
-	char size[32];
-	const char *argv[] = { host_of(job)->cfg.qemu_img, "create", "-q", "-f",
-		"qcow2", NULL, size, NULL };
 
 	if (job->child)
 		return;
@@ -209,10 +206,8 @@ in_make_disks(struct job *job)
 	}
 	if (!job_phase_is(job, IN_PH_CREATE_DISKS))
 		job_set_phase(job, IN_PH_CREATE_DISKS);
-	argv[5] = r->disks[c->disks_made].path;
-	snprintf(size, sizeof(size), "%llu",
-	    (unsigned long long)r->disks[c->disks_made].size_bytes);
-	if (job_spawn(job, argv, NULL, in_on_disk_made) < 0)
+	if (vm_image_create(job, r->disks[c->disks_made].path,
+	    r->disks[c->disks_made].size_bytes, NULL, in_on_disk_made) < 0)
 		in_abort(job, -EIO, "cannot run qemu-img");
 }
 
@@ -244,7 +239,6 @@ in_nbd_start(struct job *job, const char *addr, const char *tls)
 	socklen_t len = sizeof(ss);
 	char port[16];
 	_cleanup_close_ int fd = -1;
-	json_t *args;
 	int r;
 
 	if (getaddrinfo(addr, "0", &hints, &ai) != 0)
@@ -262,20 +256,15 @@ in_nbd_start(struct job *job, const char *addr, const char *tls)
 	if ((r = vm_qmp_fd(vm, job, "getfd", json_pack("{ss}", "fdname",
 	    "tern-nbd"), fd, DEST_QMP_MS, in_on_qmp)) < 0)
 		return r;
-	args = json_pack("{s{ss s{ss}}}", "addr", "type", "fd", "data", "str",
-	    "tern-nbd");
-	if (tls)
-		json_object_set_new(args, "tls-creds", json_string(tls));
-	(void)vm_qmp(vm, job, "nbd-server-start", args, DEST_QMP_MS, in_on_qmp);
+	(void)vm_qmp_cmd(vm, job, qmp_nbd_server_start_fd("tern-nbd", tls),
+	    DEST_QMP_MS, in_on_qmp);
 	for (size_t i = 0; i < vm->row->n_disks; i++) {
 		const char *d = vm->row->disks[i].name;
 		_cleanup_free_ char *node = xasprintf("%s-fmt", d);
 		_cleanup_free_ char *id = xasprintf("exp-%s", d);
 
-		(void)vm_qmp(vm, job, "block-export-add",
-		    json_pack("{ss ss ss ss "
-		    "sb}", "type", "nbd", "id", id, "node-name", node, "name",
-		    d, "writable", true), DEST_QMP_MS, in_on_qmp);
+		(void)vm_qmp_cmd(vm, job, qmp_nbd_export_writable(id, node, d),
+		    DEST_QMP_MS, in_on_qmp);
 	}
 	json_object_set_new(job->details, "nbd", json_sprintf(strchr(addr,
 	    ':') ? "[%s]:%s" : "%s:%s", addr, port));
@@ -632,7 +621,7 @@ migrate_commit(struct host *h, int64_t id, struct err *err)
 	in_ctx(job)->call = peer_call_cancel(in_ctx(job)->call);
 	job_set_phase(job, IN_PH_COMMITTING);
 	if (in_copy(job))	/* the source's mirrors are done */
-		(void)vm_qmp(vm, job, "nbd-server-stop", NULL, DEST_QMP_MS,
+		(void)vm_qmp_cmd(vm, job, qmp_nbd_server_stop(), DEST_QMP_MS,
 		    in_on_ignored);
 	if (vm_qmp(vm, job, "cont", NULL, DEST_QMP_MS, in_on_cont) < 0)
 		return err_set(err, -EIO, "QMP of vm '%s' is not connected",
@@ -715,7 +704,7 @@ int
 migrate_incoming(struct host *h, const char *peer_fp, const json_t *body,
     struct job **ret_job, json_t **ret_check, struct err *err)
 {
-	struct mig_peer p = { 0 };
+	struct host_peer p = { 0 };
 	struct vm_row *row = NULL;
 	struct in_req q;
 	struct wire_opts opt;
@@ -723,7 +712,7 @@ migrate_incoming(struct host *h, const char *peer_fp, const json_t *body,
 	struct job *job;
 	int r;
 
-	if (mig_peer_by_fp(h, peer_fp, &p) < 0)
+	if (host_peer_by_fp(h, peer_fp, &p) < 0)
 		return err_set(err, -EACCES, "moves arrive from trusted peers "
 		    "over HTTPS only");
 	if ((r = in_req_parse(h, body, &q, &opt, err)) < 0 ||
@@ -767,6 +756,6 @@ migrate_incoming(struct host *h, const char *peer_fp, const json_t *body,
 	*ret_job = job;
 	job_start(job);
 out:
-	mig_peer_done(&p);
+	host_peer_done(&p);
 	return r;
 }

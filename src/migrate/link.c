@@ -1,5 +1,5 @@
-/* link.c - peers as the migration code sees them, and the measured path
- * to each: a bulk transfer over the peers' HTTPS (the same TLS transport
+/* link.c - the measured path to each peer (the rate itself is the host's:
+ * host_link_rate in vm/host_peer.c): a bulk transfer over the peers' HTTPS (the same TLS transport
  * and network the migration stream takes), refreshed before a move when
  * older than LINK_MAX_AGE_MS, every LINK_MAX_AGE_MS in the background,
  * and on demand (`tern peer measure`).  From the rate follow QEMU's
@@ -25,114 +25,11 @@
 #define LINK_PER_CHANNEL (1ULL << 30)	/* what one TLS stream carries */
 #define LINK_USEFUL_RATE (100ULL << 20)	/* per move, for auto */
 
-static void
-mig_peer_fill(struct mig_peer *p, const struct obj_row *o)
-{
-	p->name = xstrdup(o->name);
-	p->url = xstrdup(o->a);
-	p->fp = xstrdup(o->b);
-}
-
-int
-mig_peer_by_name(struct host *h, const char *name, struct mig_peer *ret,
-    struct err *err)
-{
-	struct obj_row *rows;
-	size_t n;
-	bool found = false;
-
-	if (store_obj_list(h->store, STORE_PEER, &rows, &n) < 0)
-		return err_set(err, -EIO, "cannot read peers");
-	for (size_t i = 0; i < n && !found; i++)
-		if (streq(rows[i].name, name)) {
-			mig_peer_fill(ret, &rows[i]);
-			found = true;
-		}
-	obj_rows_free(rows, n);
-	if (!found)
-		return err_set(err, -ENOENT, "no peer named '%.64s' (see 'tern "
-		    "peer list'; add it with 'tern peer add')", name);
-	return 0;
-}
-
-int
-mig_peer_by_fp(struct host *h, const char *fp, struct mig_peer *ret)
-{
-	struct obj_row *rows;
-	size_t n;
-	bool found = false;
-
-	if (!fp || store_obj_list(h->store, STORE_PEER, &rows, &n) < 0)
-		return -ENOENT;
-	for (size_t i = 0; i < n && !found; i++)
-		if (streq(rows[i].b, fp)) {
-			mig_peer_fill(ret, &rows[i]);
-			found = true;
-		}
-	obj_rows_free(rows, n);
-	return found ? 0 : -ENOENT;
-}
-
-void
-mig_peer_done(struct mig_peer *p)
-{
-	free(p->name);
-	free(p->url);
-	free(p->fp);
-	p->name = p->url = p->fp = NULL;
-}
-
-char *
-peer_url_host(const char *url)
-{
-	const char *s = strstr(url, "://");
-	size_t n;
-
-	s = s ? s + 3 : url;
-	if (*s == '[') {
-		n = strcspn(s + 1, "]");
-		return n ? strndup(s + 1, n) : NULL;
-	}
-	n = strcspn(s, ":/");
-	return n ? strndup(s, n) : NULL;
-}
-
-/* ---- the record: meta "link.PEER" = "RATE WALL_MS" ---- */
-
-uint64_t
-link_rate(struct host *h, const char *peer, uint64_t *ret_age_ms)
-{
-	_cleanup_free_ char *key = xasprintf("link.%s", peer);
-	_cleanup_free_ char *v = NULL;
-	unsigned long long rate, at;
-	uint64_t now = wall_ms();
-
-	if (ret_age_ms)
-		*ret_age_ms = UINT64_MAX;
-	if (store_meta_get(h->store, key, &v) < 0 || !v ||
-	    sscanf(v, "%llu %llu", &rate, &at) != 2)
-		return 0;
-	if (ret_age_ms)
-		*ret_age_ms = now > at ? now - at : 0;
-	return rate;
-}
-
-void
-link_record(struct host *h, const char *peer, uint64_t rate)
-{
-	_cleanup_free_ char *key = xasprintf("link.%s", peer);
-	_cleanup_free_ char *v = xasprintf("%llu %llu",
-	    (unsigned long long)rate, (unsigned long long)wall_ms());
-
-	if (store_meta_set(h->store, key, v) < 0)
-		log_warn("peer=%s cannot record the link rate", peer);
-}
-
 json_t *
 migrate_link_json(struct host *h, const char *peer)
 {
 	uint64_t age;
-	uint64_t rate = link_rate(h, peer, &age);
+	uint64_t rate = host_link_rate(h, peer, &age);
 	char buf[64];
 
 	if (!rate)
@@ -215,7 +112,7 @@ link_on_measured(uint64_t bytes, uint64_t usec, const struct err *e,
 	}
 	if (!e) {
 		rate = bytes * 1000000 / usec;
-		link_record(m->h, m->peer, rate);
+		host_link_record(m->h, m->peer, rate);
 		log_info("peer=%s link measured: %.1f MiB/s", m->peer,
 		    rate / 1048576.0);
 	}
@@ -225,7 +122,7 @@ link_on_measured(uint64_t bytes, uint64_t usec, const struct err *e,
 }
 
 int
-link_measure(struct host *h, const struct mig_peer *p,
+link_measure(struct host *h, const struct host_peer *p,
     void (*done)(struct host *h, const char *peer, uint64_t rate,
     const struct err *e, void *data), void *data, struct err *err)
 {
@@ -281,7 +178,7 @@ measure_job_done(struct host *h, const char *peer, uint64_t rate,
 static void
 measure_step(struct job *job)
 {
-	struct mig_peer p = { 0 };
+	struct host_peer p = { 0 };
 	struct err err = { 0 };
 	const char *peer = json_string_value(json_object_get(job->details,
 	    "peer"));
@@ -297,12 +194,12 @@ measure_step(struct job *job)
 	job_set_phase(job, MEASURE_PH_MEASURING);
 	ref = xmalloc(sizeof(*ref));
 	*ref = job_ref(job);
-	if (mig_peer_by_name(host_of(job), peer ? peer : "", &p, &err) < 0 ||
+	if (host_peer_by_name(host_of(job), peer ? peer : "", &p, &err) < 0 ||
 	    link_measure(host_of(job), &p, measure_job_done, ref, &err) < 0) {
 		free(ref);
 		job_finish(job, -EIO, "%s", err.msg);
 	}
-	mig_peer_done(&p);
+	host_peer_done(&p);
 }
 
 const struct job_ops job_peer_measure = { .type = "peer.measure",
@@ -313,10 +210,10 @@ int
 migrate_measure_start(struct host *h, const char *peer, struct job **ret,
     struct err *err)
 {
-	struct mig_peer p = { 0 };
-	int r = mig_peer_by_name(h, peer, &p, err);
+	struct host_peer p = { 0 };
+	int r = host_peer_by_name(h, peer, &p, err);
 
-	mig_peer_done(&p);
+	host_peer_done(&p);
 	if (r < 0)
 		return r;
 	if ((r = vm_job_create(h, &job_peer_measure, NULL, json_pack("{ss}",
@@ -357,16 +254,16 @@ link_refresh(struct loop *l, void *data)
 	if (store_obj_list(h->store, STORE_PEER, &rows, &n) < 0)
 		return;
 	for (size_t i = 0; i < n; i++) {
-		struct mig_peer p = { 0 };
+		struct host_peer p = { 0 };
 		uint64_t age;
 		struct err err = { 0 };
 
-		(void)link_rate(h, rows[i].name, &age);
+		(void)host_link_rate(h, rows[i].name, &age);
 		if (age < LINK_MAX_AGE_MS / 2)
 			continue;
-		mig_peer_fill(&p, &rows[i]);
+		host_peer_from_row(&p, &rows[i]);
 		(void)link_measure(h, &p, link_refresh_done, NULL, &err);
-		mig_peer_done(&p);
+		host_peer_done(&p);
 	}
 	obj_rows_free(rows, n);
 }

@@ -48,21 +48,7 @@ json_t *migrate_link_json(struct host *h, const char *peer);
 
 /* ---- inside the module ---- */
 
-struct mig_peer {
-	char *name, *url, *fp;
-};
-/* By name (-ENOENT with a message) or by certificate fingerprint. */
-int mig_peer_by_name(struct host *h, const char *name,
-    struct mig_peer *ret, struct err *err);
-int mig_peer_by_fp(struct host *h, const char *fp, struct mig_peer *ret);
-void mig_peer_done(struct mig_peer *p);
-/* "10.1.0.2" of "https://10.1.0.2:7443" (caller frees); NULL if none. */
-char *peer_url_host(const char *url);
-
 #define LINK_MAX_AGE_MS (10 * 60 * 1000)	/* re-measure after this */
-/* The measured rate to peer in bytes/s, 0 when unknown; *ret_age_ms. */
-uint64_t link_rate(struct host *h, const char *peer, uint64_t *ret_age_ms);
-void link_record(struct host *h, const char *peer, uint64_t bytes_per_s);
 /* What follows from a rate: QEMU's max-bandwidth, multifd channels (1:
  * no multifd; an encrypted stream is bound by the CPU that encrypts it,
  * so it gets one channel per core, up to 4, whatever the link), and moves
@@ -71,7 +57,7 @@ uint64_t link_bandwidth_cap(uint64_t rate);
 int link_channels(uint64_t rate, bool encrypted);
 int link_auto_slots(uint64_t rate);
 /* Start measuring peer (unless already measuring); done(ok) on the loop. */
-int link_measure(struct host *h, const struct mig_peer *p,
+int link_measure(struct host *h, const struct host_peer *p,
     void (*done)(struct host *h, const char *peer, uint64_t rate,
     const struct err *e, void *data), void *data, struct err *err);
 

@@ -94,29 +94,18 @@ mirror_start_all(struct job *job)
 	    (nbd[0] == '[' ? 2 : 0));
 	for (size_t i = 0; i < vm->row->n_disks; i++) {
 		const char *d = vm->row->disks[i].name;
-		const char *node = vm_disk_node(c->blk, d, NULL);
+		const char *node = qmp_block_disk_node(c->blk, d, NULL);
 		_cleanup_free_ char *id = mirror_id(job, d);
-		struct vm_block_job *b;
-		json_t *add;
+		struct qmp_command mirror;
 
 		if (!node)
 			return -ENOENT;
-		add = json_pack("{ss ss s{ss ss ss} ss si}", "driver", "nbd",
-		    "node-name", id, "server", "type", "inet", "host", host,
-		    "port", port + 1, "export", d, "reconnect-delay", 0);
-		if (tls)
-			json_object_set_new(add, "tls-creds",
-			    json_string(objid));
-		(void)vm_qmp(vm, job, "blockdev-add", add, MIRROR_QMP_MS,
+		(void)vm_qmp_cmd(vm, job, qmp_blockdev_add_nbd(id, host,
+		    port + 1, d, tls ? objid : NULL), MIRROR_QMP_MS,
 		    move_on_qmp);
-		if (!(b = vm_block_job_track(vm, id)))
+		if (!(mirror = vm_mirror_cmd(vm, id, node, id)).name)
 			return -E2BIG;
-		b->background = streq(vm_mirror_mode(vm), "background");
-		(void)vm_qmp(vm, job, "blockdev-mirror",
-		    json_pack("{ss ss ss ss "
-		    "ss sb}", "job-id", id, "device", node, "target", id,
-		    "sync", "full", "copy-mode", vm_mirror_mode(vm),
-		    "auto-dismiss", false), MIRROR_QMP_MS, move_on_qmp);
+		(void)vm_qmp_cmd(vm, job, mirror, MIRROR_QMP_MS, move_on_qmp);
 	}
 	c->mirrors_started = true;
 	c->disk_progress_ms = now_ms();
@@ -152,12 +141,17 @@ mirror_fp_bulk(struct job *job)
 	for (size_t i = 0; speed >= 0 && i < vm->row->n_disks; i++) {
 		_cleanup_free_ char *id = mirror_id(job, vm->row->disks[i].name);
 
-		(void)vm_qmp(vm, job, "block-job-set-speed",
-		    json_pack("{ss sI}",
-		    "device", id, "speed", (json_int_t)speed), MIRROR_QMP_MS,
-		    move_on_qmp);
+		(void)vm_qmp_cmd(vm, job, qmp_block_job_set_speed(id, speed),
+		    MIRROR_QMP_MS, move_on_qmp);
 	}
 	return 0;
+}
+
+/* The move's mirrors are the block jobs it tracks on its VM. */
+static bool
+mirror_is_mine(const struct job *job, const char *id)
+{
+	return vm_block_job_find(vm_of(job), id) != NULL;
 }
 
 static void
@@ -165,9 +159,7 @@ mirror_on_jobs(struct vm *vm, struct job *job, json_t *ret,
     const struct err *e)
 {
 	struct move_ctx *c;
-	uint64_t done = 0, total = 0;
-	size_t i;
-	json_t *j;
+	uint64_t done, total;
 
 	(void)e;
 	if (!job)
@@ -175,15 +167,7 @@ mirror_on_jobs(struct vm *vm, struct job *job, json_t *ret,
 	c = move_ctx(job);
 	c->jobs_querying = false;
 	vm_block_jobs_update(vm, ret);
-	json_array_foreach(ret, i, j) {
-		const char *id = json_string_value(json_object_get(j,
-		    "device"));
-
-		if (!id || !vm_block_job_find(vm, id))
-			continue;
-		done += json_integer_value(json_object_get(j, "offset"));
-		total += json_integer_value(json_object_get(j, "len"));
-	}
+	vm_block_jobs_sum(ret, job, mirror_is_mine, &done, &total);
 	if (done > c->disk_done)
 		c->disk_progress_ms = now_ms();
 	c->disk_done = done;
@@ -271,9 +255,9 @@ mig_mirroring(struct job *job)
 	if (!c->mirrors_started) {
 		mig_tls_object(job);
 		if (!c->blk) {
-			if (!c->blk_querying && vm_qmp(vm, job, "query-block",
-			    NULL,
-			    MIRROR_QMP_MS, mirror_on_block) == 0)
+			if (!c->blk_querying && vm_qmp_cmd(vm, job,
+			    qmp_query_block(), MIRROR_QMP_MS,
+			    mirror_on_block) == 0)
 				c->blk_querying = true;
 			return;
 		}
@@ -330,7 +314,7 @@ mig_mirroring(struct job *job)
 	 * and comes within milliseconds of the switch: look often. */
 	if (!c->jobs_querying && move_poll_due(job, mirror_all(job, true) ?
 	    MIRROR_SYNC_POLL_MS : MIRROR_POLL_MS) &&
-	    vm_qmp(vm, job, "query-block-jobs", NULL, MIRROR_QMP_MS,
+	    vm_qmp_cmd(vm, job, qmp_query_block_jobs(), MIRROR_QMP_MS,
 	    mirror_on_jobs) == 0)
 		c->jobs_querying = true;
 }
@@ -359,13 +343,11 @@ mig_cancel_mirrors(struct job *job, bool force)
 			    vm->row->disks[i].name);
 
 			if (force)	/* also after a restart: by name */
-				(void)vm_qmp(vm, job, "job-cancel", json_pack(
-				    "{ss}", "id", id), MIRROR_QMP_MS,
-				    mirror_on_ignored);
+				(void)vm_qmp_cmd(vm, job, qmp_job_cancel(id),
+				    MIRROR_QMP_MS, mirror_on_ignored);
 			else
-				(void)vm_qmp(vm, job, "block-job-cancel",
-				    json_pack("{ss}", "device", id),
-				    MIRROR_QMP_MS,
+				(void)vm_qmp_cmd(vm, job,
+				    qmp_block_job_cancel(id), MIRROR_QMP_MS,
 				    move_on_qmp);
 		}
 	}
@@ -383,10 +365,9 @@ mig_mirror_cleanup(struct job *job)
 	for (size_t i = 0; i < vm->row->n_disks; i++) {
 		_cleanup_free_ char *id = mirror_id(job, vm->row->disks[i].name);
 
-		(void)vm_qmp(vm, job, "job-dismiss", json_pack("{ss}", "id",
-		    id),
-		    MIRROR_QMP_MS, mirror_on_ignored);
-		(void)vm_qmp(vm, job, "blockdev-del", json_pack("{ss}",
-		    "node-name", id), MIRROR_QMP_MS, mirror_on_ignored);
+		(void)vm_qmp_cmd(vm, job, qmp_job_dismiss(id), MIRROR_QMP_MS,
+		    mirror_on_ignored);
+		(void)vm_qmp_cmd(vm, job, qmp_blockdev_del(id), MIRROR_QMP_MS,
+		    mirror_on_ignored);
 	}
 }

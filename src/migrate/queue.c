@@ -29,7 +29,7 @@ move_slots(struct host *h, const char *peer)
 {
 	if (h->cfg.max_migrations > 0)
 		return h->cfg.max_migrations;
-	return link_auto_slots(link_rate(h, peer, NULL));
+	return link_auto_slots(host_link_rate(h, peer, NULL));
 }
 
 /* The queue: moves waiting for a slot start in job-id order (details
@@ -47,7 +47,7 @@ migrate_move_start(struct host *h, struct vm *vm, const json_t *body,
 {
 	static const char *const fields[] = { "to", "copy_storage", "pool",
 		"disks", NULL };
-	struct mig_peer p = { 0 };
+	struct host_peer p = { 0 };
 	const char *to = NULL, *pool = NULL, *k;
 	json_t *disks = json_object_get(body, "disks"), *v, *d;
 	bool copy = false;
@@ -78,20 +78,20 @@ migrate_move_start(struct host *h, struct vm *vm, const json_t *body,
 	if (!h->peers)
 		return err_set(err, -EINVAL, "this host has no HTTPS identity "
 		    "to reach peers with (start ternd with --listen)");
-	if ((r = mig_peer_by_name(h, to, &p, err)) < 0)
+	if ((r = host_peer_by_name(h, to, &p, err)) < 0)
 		return r;
 	if (streq(p.fp, h->fingerprint)) {
-		mig_peer_done(&p);
+		host_peer_done(&p);
 		return err_set(err, -EINVAL, "peer '%s' is this host; a vm "
 		    "moves to another host", to);
 	}
 	if (vm->state == VM_PAUSED) {
-		mig_peer_done(&p);
+		host_peer_done(&p);
 		return err_set(err, -EBUSY, "vm '%s' is paused; resume it (or "
 		    "save it) before moving it", vm->row->name);
 	}
 	if (!vm_is_down(vm) && vm->state != VM_RUNNING) {
-		mig_peer_done(&p);
+		host_peer_done(&p);
 		return err_set(err, -EBUSY, "vm '%s' is %s; only a running, "
 		    "off or saved vm moves", vm->row->name,
 		    vm_state_name(vm->state));
@@ -104,7 +104,7 @@ migrate_move_start(struct host *h, struct vm *vm, const json_t *body,
 	if (disks)
 		json_object_set(d, "dest_disk_pools", disks);
 	r = vm_job_create(h, &job_vm_move, vm, d, ret_job, err);
-	mig_peer_done(&p);
+	host_peer_done(&p);
 	if (r < 0)
 		return r;
 	job_start(*ret_job);

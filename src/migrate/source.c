@@ -307,7 +307,7 @@ move_start(struct job *job)
 	struct vm *vm = vm_of(job);
 	json_t *desc = NULL;
 	struct err err = { 0 };
-	_cleanup_free_ char *addr = peer_url_host(detail_str(job,
+	_cleanup_free_ char *addr = host_peer_url_host(detail_str(job,
 	    "peer_url"));
 
 	if (vm->state == VM_RUNNING && vm->pidfd >= 0)
@@ -400,7 +400,7 @@ static void
 move_measure(struct job *job)
 {
 	struct move_ctx *c = move_ctx(job);
-	struct mig_peer p = { 0 };
+	struct host_peer p = { 0 };
 	struct err err = { 0 };
 	struct job_ref *ref;
 	uint64_t age;
@@ -408,22 +408,22 @@ move_measure(struct job *job)
 	if (c->measuring)
 		return;
 	if (!c->measured) {
-		c->rate = link_rate(host_of(job), detail_str(job, "peer"),
+		c->rate = host_link_rate(host_of(job), detail_str(job, "peer"),
 		    &age);
 		if (!c->rate || age > LINK_MAX_AGE_MS) {
 			ref = xmalloc(sizeof(*ref));
 			*ref = job_ref(job);
-			if (mig_peer_by_name(host_of(job), detail_str(job,
+			if (host_peer_by_name(host_of(job), detail_str(job,
 			    "peer"), &p, &err) == 0 && link_measure(
 			    host_of(job), &p, move_on_measured, ref,
 			    &err) == 0) {
 				c->measuring = true;
-				mig_peer_done(&p);
+				host_peer_done(&p);
 				job_set_phase(job, MOVE_PH_MEASURE);
 				return;
 			}
 			free(ref);
-			mig_peer_done(&p);
+			host_peer_done(&p);
 		}
 		c->measured = true;
 	}
@@ -440,7 +440,7 @@ move_prepare(struct job *job)
 	json_t *desc = NULL, *body;
 	struct err err = { 0 };
 	uint8_t key[32];
-	_cleanup_free_ char *addr = peer_url_host(detail_str(job,
+	_cleanup_free_ char *addr = host_peer_url_host(detail_str(job,
 	    "peer_url"));
 	int channels = move_live(job) ? link_channels(c->rate,
 	    !host_of(job)->cfg.migration_plain) : 1;

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "desc.h"
 #include "fsutil.h"
 #include "jsonutil.h"
 #include "migrate.h"
@@ -104,12 +105,12 @@ wire_vm_describe(struct host *h, const struct vm *vm, bool copy,
 {
 	const struct vm_row *r = vm->row;
 	_cleanup_json_ json_t *o = json_object();
-	json_t *disks = json_array(), *nics = json_array(), *f;
+	json_t *disks = json_array(), *f;
+	struct vm_desc desc;
 	const char *model = qemu_cpu_model(r->cpu_compat, h->kvm);
 	int rc;
 
 	json_object_set_new(o, "disks", disks);
-	json_object_set_new(o, "nics", nics);
 	for (size_t i = 0; i < r->n_disks; i++) {
 		const struct disk_row *d = &r->disks[i];
 		char what[32];
@@ -134,14 +135,12 @@ wire_vm_describe(struct host *h, const struct vm *vm, bool copy,
 			return rc;
 		json_object_set_new(o, "state_file", f);
 	}
-	for (size_t i = 0; i < r->n_nics; i++)
-		json_array_append_new(nics, json_pack("{ss ss}", "mac",
-		    r->nics[i].mac, "switch", r->nics[i].switch_name));
-	f = json_pack("{ss ss ss si sI sb ss ss ss}",
-	    "uuid", r->uuid, "name", r->name, "machine", r->machine,
-	    "cpus", r->cpus,
-	    "memory_mib", (json_int_t)r->memory_mib, "cpu_compat",
-	    r->cpu_compat, "cpu_model", model, "qemu_version",
+	vm_desc_from_row(&desc, r);
+	f = vm_desc_to_json(&desc);
+	vm_desc_done(&desc);
+	json_object_update(o, f);
+	json_decref(f);
+	f = json_pack("{ss ss ss}", "cpu_model", model, "qemu_version",
 	    h->qemu_version, "accel", h->kvm ? "kvm" : "tcg");
 	json_object_update(o, f);
 	json_decref(f);
@@ -152,8 +151,6 @@ wire_vm_describe(struct host *h, const struct vm *vm, bool copy,
 		json_object_set_new(o, "kernel", json_string(r->kernel));
 	if (r->initrd)
 		json_object_set_new(o, "initrd", json_string(r->initrd));
-	if (r->cmdline)
-		json_object_set_new(o, "cmdline", json_string(r->cmdline));
 	if (r->services)
 		json_object_set_new(o, "services", json_string(r->services));
 	if (r->kvp)
@@ -372,37 +369,13 @@ wire_vm_shared(struct host *h, const json_t *o)
 	return !sf || wire_file_shared(h, sf);
 }
 
+/* The NICs' switches (vm_desc_parse checked their shape). */
 static int
-wire_parse_nics(struct host *h, const json_t *arr, struct vm_row *row,
-    struct err *err)
+wire_check_nics(struct host *h, const struct vm_row *row, struct err *err)
 {
-	static const char *const fields[] = { "mac", "switch", NULL };
-	size_t i;
-	json_t *o;
+	for (size_t i = 0; i < row->n_nics; i++) {
+		const char *sw = row->nics[i].switch_name;
 
-	if (!json_is_array(arr) || json_array_size(arr) > VM_MAX_NICS)
-		return err_set(err, -EINVAL, "nics must be an array of at most "
-		    "%d", VM_MAX_NICS);
-	row->nics = xzalloc((json_array_size(arr) + 1) * sizeof(*row->nics));
-	json_array_foreach(arr, i, o) {
-		struct nic_row *n = &row->nics[row->n_nics];
-		const char *mac = NULL, *sw = NULL;
-		int r;
-
-		if (!json_is_object(o))
-			return err_set(err, -EINVAL, "nic %zu must be an "
-			    "object", i);
-		if ((r = json_check_fields(o, fields, "nic", err)) < 0 ||
-		    (r = json_get_str(o, "mac", true, &mac, err)) < 0 ||
-		    (r = json_get_str(o, "switch", true, &sw, err)) < 0)
-			return r;
-		if (strlen(mac) != 17 || strspn(mac, "0123456789abcdefABCDEF:")
-		    != 17 || !name_is_valid(sw))
-			return err_set(err, -EINVAL, "nic %zu: malformed MAC "
-			    "or switch name", i);
-		memcpy(n->mac, mac, 18);
-		n->switch_name = xstrdup(sw);
-		row->n_nics++;
 		if (!host_switch_exists(h, sw))
 			return err_set(err, -ENOENT, "switch '%s' (nic %zu) "
 			    "does not exist on host %s; create it with 'tern "
@@ -457,44 +430,14 @@ wire_check_cpu(struct host *h, const json_t *o, bool compat, struct err *err)
  * wire format of a versioned machine type across releases).  A source
  * that names none ran pc-q35-7.2, the only type tern used before. */
 static int
-wire_check_machine(struct host *h, const json_t *o, struct vm_row *row,
-    struct err *err)
+wire_check_machine(struct host *h, struct vm_row *row, struct err *err)
 {
-	const char *machine = NULL;
 	char what[96];
-	int r;
 
-	if ((r = json_get_str(o, "machine", false, &machine, err)) < 0)
-		return r;
-	if (!machine)
-		machine = "pc-q35-7.2";
-	if (!host_machine_name_ok(machine))
-		return err_set(err, -EINVAL, "malformed machine type");
+	if (!row->machine)
+		row->machine = xstrdup("pc-q35-7.2");
 	snprintf(what, sizeof(what), "vm '%s'", row->name);
-	if ((r = host_check_machine(h, machine, what, err)) < 0)
-		return r;
-	row->machine = xstrdup(machine);
-	return 0;
-}
-
-/* Memory still free here once the VMs already arriving are counted. */
-static int
-wire_check_memory(struct host *h, uint64_t mib, struct err *err)
-{
-	uint64_t total, avail, reserved = 0;
-
-	if (host_memory_mib(&total, &avail) < 0)
-		return 0;
-	for (size_t i = 0; i < h->n_vms; i++)
-		if (h->vms[i]->state == VM_INCOMING)
-			reserved += h->vms[i]->row->memory_mib;
-	if (mib + reserved > avail)
-		return err_set(err, -ENOMEM, "host %s has %llu MiB of memory "
-		    "available (%llu MiB already promised to incoming vms); "
-		    "the vm needs %llu MiB", h->cfg.name,
-		    (unsigned long long)avail, (unsigned long long)reserved,
-		    (unsigned long long)mib);
-	return 0;
+	return host_check_machine(h, row->machine, what, err);
 }
 
 static int
@@ -518,93 +461,94 @@ wire_json_text(const json_t *o, const char *key, char **ret,
 	return 0;
 }
 
+/* Boot files are paths on the destination too: they must exist here. */
+static int
+wire_parse_boot(struct host *h, const json_t *o, struct vm_row *row,
+    struct err *err)
+{
+	const char *kernel = NULL, *initrd = NULL;
+	int r;
+
+	if ((r = json_get_str(o, "kernel", false, &kernel, err)) < 0 ||
+	    (r = json_get_str(o, "initrd", false, &initrd, err)) < 0)
+		return r;
+	if (kernel && access(kernel, R_OK) == -1)
+		return err_set(err, -ENOENT, "kernel '%s' does not exist on "
+		    "host %s", kernel, h->cfg.name);
+	if (initrd && access(initrd, R_OK) == -1)
+		return err_set(err, -ENOENT, "initrd '%s' does not exist on "
+		    "host %s", initrd, h->cfg.name);
+	row->kernel = kernel ? xstrdup(kernel) : NULL;
+	row->initrd = initrd ? xstrdup(initrd) : NULL;
+	return 0;
+}
+
+/* A VM with this uuid or name must not be here already. */
+static int
+wire_check_new(struct host *h, const struct vm_row *row, struct err *err)
+{
+	if (vm_find(h, row->uuid))
+		return err_set(err, -EEXIST, "host %s already has a vm with "
+		    "uuid %s", h->cfg.name, row->uuid);
+	if (vm_find(h, row->name))
+		return err_set(err, -EEXIST, "host %s already has a vm named "
+		    "'%s'; rename or delete one of them first", h->cfg.name,
+		    row->name);
+	return 0;
+}
+
+static int
+wire_parse_state(struct host *h, const json_t *o, const struct wire_opts *opt,
+    struct vm_row *row, struct err *err)
+{
+	json_t *sf = json_object_get(o, "state_file");
+
+	if (sf && opt->copy)
+		return err_set(err, -EINVAL, "a saved state does not travel "
+		    "with copied disks");
+	if (sf)
+		return wire_resolve_file(h, sf, "saved state",
+		    &row->state_file, NULL, err);
+	return 0;
+}
+
 int
 wire_vm_resolve(struct host *h, const json_t *o, const struct wire_opts *opt,
     struct vm_row **ret_row, struct err *err)
 {
-	bool running = opt->running;
-	static const char *const fields[] = { "uuid", "name", "machine", "cpus",
-		"memory_mib", "cpu_compat", "cpu_model", "cpu_flags",
-		"qemu_version", "accel", "kernel", "initrd", "cmdline",
-		"services", "kvp", "state_file", "disks", "nics", NULL };
+	/* A move's vm is a VM description (desc.h) plus these. */
+	static const char *const extra[] = { "cpu_model", "cpu_flags",
+		"qemu_version", "accel", "kernel", "initrd", "services", "kvp",
+		"state_file", "disks", NULL };
 	struct vm_row *row = xzalloc(sizeof(*row));
-	const char *uuid = NULL, *name = NULL, *kernel = NULL, *initrd = NULL,
-	    *cmdline = NULL;
-	int64_t cpus = 0, mem = 0;
-	json_t *sf;
+	struct vm_desc d = { 0 };
+	char what[80];
 	int r;
 
-	if (!json_is_object(o)) {
-		r = err_set(err, -EINVAL, "vm must be an object");
+	if ((r = vm_desc_parse(o, VM_DESC_RECORD, extra, "vm", &d, err)) < 0)
 		goto fail;
-	}
-	if ((r = json_check_fields(o, fields, "vm", err)) < 0 ||
-	    (r = json_get_str(o, "uuid", true, &uuid, err)) < 0 ||
-	    (r = json_get_str(o, "name", true, &name, err)) < 0 ||
-	    (r = json_get_int(o, "cpus", true, 1, 64, &cpus, err)) < 0 ||
-	    (r = json_get_int(o, "memory_mib", true, 16, 1 << 20, &mem,
-	    err)) < 0 ||
-	    (r = json_get_bool(o, "cpu_compat", &row->cpu_compat, err)) < 0 ||
-	    (r = json_get_str(o, "kernel", false, &kernel, err)) < 0 ||
-	    (r = json_get_str(o, "initrd", false, &initrd, err)) < 0 ||
-	    (r = json_get_str(o, "cmdline", false, &cmdline, err)) < 0)
-		goto fail;
-	if (!uuid_is_valid(uuid) || !name_is_valid(name)) {
-		r = err_set(err, -EINVAL, "malformed vm uuid or name");
-		goto fail;
-	}
-	memcpy(row->uuid, uuid, 37);
-	row->name = xstrdup(name);
-	row->cpus = cpus;
-	row->memory_mib = mem;
-	row->state = xstrdup(vm_state_name(running ? VM_INCOMING : VM_OFF));
+	vm_desc_to_row(&d, row);
+	row->state = xstrdup(vm_state_name(opt->running ? VM_INCOMING :
+	    VM_OFF));
 	row->created_ms = wall_ms();
-	if (vm_find(h, uuid)) {
-		r = err_set(err, -EEXIST, "host %s already has a vm with uuid "
-		    "%s", h->cfg.name, uuid);
-		goto fail;
-	}
-	if (vm_find(h, name)) {
-		r = err_set(err, -EEXIST, "host %s already has a vm named "
-		    "'%s'; rename or delete one of them first", h->cfg.name,
-		    name);
-		goto fail;
-	}
-	if ((r = wire_check_machine(h, o, row, err)) < 0 ||
+	snprintf(what, sizeof(what), "vm '%s'", row->name);
+	if ((r = wire_check_new(h, row, err)) < 0 ||
+	    (r = wire_check_machine(h, row, err)) < 0 ||
 	    (r = wire_check_cpu(h, o, row->cpu_compat, err)) < 0 ||
-	    (running && (r = wire_check_memory(h, mem, err)) < 0) ||
+	    (opt->running && (r = host_mem_admit(h, row->memory_mib,
+	    HOST_MEM_AVAILABLE, what, err)) < 0) ||
 	    (r = wire_json_text(o, "services", &row->services, err)) < 0 ||
 	    (r = wire_json_text(o, "kvp", &row->kvp, err)) < 0 ||
 	    (r = wire_parse_disks(h, json_object_get(o, "disks"), row, opt,
 	    err)) < 0 ||
-	    (r = wire_parse_nics(h, json_object_get(o, "nics"), row,
-	    err)) < 0)
+	    (r = wire_check_nics(h, row, err)) < 0 ||
+	    (r = wire_parse_state(h, o, opt, row, err)) < 0 ||
+	    (r = wire_parse_boot(h, o, row, err)) < 0)
 		goto fail;
-	sf = json_object_get(o, "state_file");
-	if (sf && opt->copy) {
-		r = err_set(err, -EINVAL, "a saved state does not travel with "
-		    "copied disks");
-		goto fail;
-	}
-	if (sf && (r = wire_resolve_file(h, sf, "saved state",
-	    &row->state_file, NULL, err)) < 0)
-		goto fail;
-	if (kernel && access(kernel, R_OK) == -1) {
-		r = err_set(err, -ENOENT, "kernel '%s' does not exist on host "
-		    "%s", kernel, h->cfg.name);
-		goto fail;
-	}
-	if (initrd && access(initrd, R_OK) == -1) {
-		r = err_set(err, -ENOENT, "initrd '%s' does not exist on host "
-		    "%s", initrd, h->cfg.name);
-		goto fail;
-	}
-	row->kernel = kernel ? xstrdup(kernel) : NULL;
-	row->initrd = initrd ? xstrdup(initrd) : NULL;
-	row->cmdline = cmdline ? xstrdup(cmdline) : NULL;
 	*ret_row = row;
 	return 0;
 fail:
+	vm_desc_done(&d);
 	store_vm_row_free(row);
 	return r;
 }

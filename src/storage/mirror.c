@@ -114,8 +114,8 @@ check_nodes(struct job *job, const json_t *blocks, char *why, size_t len)
 
 	json_array_foreach(st_disks(job), i, d) {
 		const char *file = NULL;
-		const char *node = vm_disk_node(blocks, st_str(d, "name"),
-		    &file);
+		const char *node = qmp_block_disk_node(blocks,
+		    st_str(d, "name"), &file);
 
 		if (!node || !streq(file, st_str(d, "src"))) {
 			snprintf(why, len, "QEMU's disk %s is on '%s', not on "
@@ -159,17 +159,18 @@ static void
 live_check(struct job *job)
 {
 	struct st_ctx *c = st_ctx(job);
-	const char *cmd = c->sub == 0 ? "query-block" :
-	    "query-named-block-nodes";
+	struct qmp_command q = c->sub == 0 ? qmp_query_block() :
+	    qmp_query_named_block_nodes();
+	const char *cmd = q.name;
 	_cleanup_json_ json_t *ret = NULL;
 	char why[300];
 	int r;
 
 	if (!st_answered(job, cmd)) {
-		(void)st_query(job, cmd, c->sub == 0 ? NULL :
-		    json_pack("{sb}", "flat", true));
+		(void)st_query(job, q);
 		return;
 	}
+	json_decref(q.args);
 	ret = st_take_reply(job);
 	if (!ret) {
 		snprintf(why, sizeof(why), "QEMU did not answer %s: %s", cmd,
@@ -241,7 +242,7 @@ static void
 live_create(struct job *job)
 {
 	json_t *d = first_without(job, "made");
-	char size[32], why[300];
+	char why[300];
 	const char *dst;
 
 	if (!d) {
@@ -257,10 +258,8 @@ live_create(struct job *job)
 	}
 	st_set_flag(d, "created", true);	/* from now on it may exist */
 	st_save(job);
-	snprintf(size, sizeof(size), "%lld", (long long)st_int(d, "size"));
-	const char *argv[] = { host_of(job)->cfg.qemu_img, "create", "-q", "-f",
-		"qcow2", dst, size, NULL };
-	if (st_spawn(job, argv, live_on_created) < 0)
+	if (st_image_create(job, dst, (uint64_t)st_int(d, "size"),
+	    live_on_created) < 0)
 		live_back(job, -EIO, "cannot run qemu-img");
 }
 
@@ -268,7 +267,7 @@ live_create(struct job *job)
  * set on success, else back with the QEMU's reason. */
 static void
 per_disk(struct job *job, const char *cmd, const char *flag,
-    json_t *(*args)(struct job *, json_t *), unsigned next)
+    struct qmp_command (*make)(struct job *, json_t *), unsigned next)
 {
 	struct st_ctx *c = st_ctx(job);
 	json_t *d = first_without(job, flag);
@@ -288,66 +287,55 @@ per_disk(struct job *job, const char *cmd, const char *flag,
 		d = first_without(job, flag);
 	}
 	if (d) {
-		json_t *a = args(job, d);
+		struct qmp_command q = make(job, d);
 
-		if (a)
-			(void)st_query(job, cmd, a);
+		if (q.name)
+			(void)st_query(job, q);
 		return;
 	}
 	job_set_phase(job, next);
 	job_poke(job);
 }
 
-static json_t *
-attach_args(struct job *job, json_t *d)
+static struct qmp_command
+attach_cmd(struct job *job, json_t *d)
 {
 	char fmt[40], file[40];
 
 	node_name(job, d, "fmt", fmt, sizeof(fmt));
 	node_name(job, d, "file", file, sizeof(file));
-	/* As qemu.c opens a disk at start, so the two behave alike.  Not
-	 * O_DIRECT: measured, it neither sped the copy nor lowered the
-	 * guest's write latency (bench/README.md). */
-	return json_pack("{ss ss s{ss ss ss ss s{sb sb}}}", "driver", "qcow2",
-	    "node-name", fmt, "file", "driver", "file", "filename",
-	    st_str(d, "dst"), "node-name", file, "aio", "threads", "cache",
-	    "direct", false, "no-flush", false);
+	return qmp_blockdev_add_qcow2(fmt, file, st_str(d, "dst"));
 }
 
-static json_t *
-mirror_args(struct job *job, json_t *d)
+static struct qmp_command
+mirror_cmd(struct job *job, json_t *d)
 {
 	char fmt[40], id[32];
-	struct vm_block_job *b;
+	struct qmp_command q;
 
 	node_name(job, d, "fmt", fmt, sizeof(fmt));
 	st_mirror_id(job, d, id, sizeof(id));
-	/* Its events must be tracked before they can arrive. */
-	if (!(b = vm_block_job_track(vm_of(job), id))) {
+	/* Tracked from here: its events can come before its reply. */
+	q = vm_mirror_cmd(vm_of(job), id, st_str(d, "from_node"), fmt);
+	if (!q.name)
 		live_back(job, -EBUSY, "too many block jobs on this vm");
-		return NULL;
-	}
-	b->background = streq(vm_mirror_mode(vm_of(job)), "background");
-	return json_pack("{ss ss ss ss ss sb}", "job-id", id, "device",
-	    st_str(d, "from_node"), "target", fmt, "sync", "full",
-	    "copy-mode", vm_mirror_mode(vm_of(job)), "auto-dismiss", false);
+	return q;
 }
 
 /* ---- mirroring ---- */
 
+static bool
+mirror_is_mine(const struct job *job, const char *id)
+{
+	return st_disk_of_mirror(job, id) != NULL;
+}
+
 static void
 mirror_progress(struct job *job, const json_t *bjobs)
 {
-	uint64_t done = 0, total = 0;
-	json_t *b;
-	size_t i;
+	uint64_t done, total;
 
-	json_array_foreach(bjobs, i, b) {
-		if (!st_disk_of_mirror(job, st_str(b, "device")))
-			continue;
-		done += st_int(b, "offset");
-		total += st_int(b, "len");
-	}
+	vm_block_jobs_sum(bjobs, job, mirror_is_mine, &done, &total);
 	if (total)
 		job_set_progress(job, done, total, "bytes");
 }
@@ -424,7 +412,7 @@ live_mirroring(struct job *job)
 	}
 	if (r == 0) {
 		if (!c->waiting)
-			(void)st_query(job, "query-block-jobs", NULL);
+			(void)st_query(job, qmp_query_block_jobs());
 		/* Once all are READY only actively-synced is awaited, which
 		 * has no event and comes within milliseconds: look often. */
 		job_wake_after(job, all_ready(job) ? ST_SYNC_POLL_MS :
@@ -458,7 +446,7 @@ live_pivot(struct job *job)
 	job_set_phase(job, ST_PH_RESOLVE);
 	json_array_foreach(st_disks(job), i, d) {
 		st_mirror_id(job, d, id, sizeof(id));
-		st_send(job, "job-complete", json_pack("{ss}", "id", id));
+		st_send(job, qmp_job_complete(id));
 	}
 	c->sub = SUB_JOBS;
 	c->sub_t0_ms = now_ms();
@@ -518,10 +506,10 @@ live_step(struct job *job)
 	else if (job_phase_is(job, ST_PH_CREATE))
 		live_create(job);
 	else if (job_phase_is(job, ST_PH_ATTACH))
-		per_disk(job, "blockdev-add", "added", attach_args,
+		per_disk(job, "blockdev-add", "added", attach_cmd,
 		    ST_PH_MIRROR);
 	else if (job_phase_is(job, ST_PH_MIRROR))
-		per_disk(job, "blockdev-mirror", "mirror", mirror_args,
+		per_disk(job, "blockdev-mirror", "mirror", mirror_cmd,
 		    ST_PH_MIRRORING);
 	else if (job_phase_is(job, ST_PH_MIRRORING))
 		live_mirroring(job);

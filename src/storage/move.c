@@ -130,22 +130,22 @@ st_on_ignored(struct vm *vm, struct job *job, json_t *ret,
 }
 
 int
-st_query(struct job *job, const char *cmd, json_t *args)
+st_query(struct job *job, struct qmp_command q)
 {
 	struct st_ctx *c = st_ctx(job);
 	int r;
 
 	c->replied = false;
-	snprintf(c->cmd, sizeof(c->cmd), "%s", cmd);
-	r = vm_qmp(vm_of(job), job, cmd, args, ST_QMP_MS, st_on_reply);
+	snprintf(c->cmd, sizeof(c->cmd), "%s", q.name);
+	r = vm_qmp_cmd(vm_of(job), job, q, ST_QMP_MS, st_on_reply);
 	c->waiting = r == 0;
 	return r;
 }
 
 void
-st_send(struct job *job, const char *cmd, json_t *args)
+st_send(struct job *job, struct qmp_command q)
 {
-	(void)vm_qmp(vm_of(job), job, cmd, args, ST_QMP_MS, st_on_ignored);
+	(void)vm_qmp_cmd(vm_of(job), job, q, ST_QMP_MS, st_on_ignored);
 }
 
 bool
@@ -178,6 +178,16 @@ st_spawn(struct job *job, const char *const *argv, child_exit_fn fn)
 
 	(void)unlink(out);
 	return job_spawn(job, argv, out, fn);
+}
+
+int
+st_image_create(struct job *job, const char *path, uint64_t size,
+    child_exit_fn fn)
+{
+	_cleanup_free_ char *out = st_out_path(job);
+
+	(void)unlink(out);
+	return vm_image_create(job, path, size, out, fn);
 }
 
 void

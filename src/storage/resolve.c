@@ -53,7 +53,7 @@ resolve_jobs(struct job *job)
 	size_t i;
 
 	if (!st_answered(job, "query-jobs")) {
-		(void)st_query(job, "query-jobs", NULL);
+		(void)st_query(job, qmp_query_jobs());
 		return;
 	}
 	if (!(ret = st_take_reply(job))) {
@@ -67,9 +67,9 @@ resolve_jobs(struct job *job)
 			continue;
 		pending = true;
 		if (streq(s, "concluded"))
-			st_send(job, "job-dismiss", json_pack("{ss}", "id", id));
+			st_send(job, qmp_job_dismiss(id));
 		else if (cancel && !streq(s, "aborting"))
-			st_send(job, "job-cancel", json_pack("{ss}", "id", id));
+			st_send(job, qmp_job_cancel(id));
 	}
 	if (pending) {
 		job_wake_after(job, 20);	/* concluding takes milliseconds */
@@ -109,7 +109,7 @@ resolve_where(struct job *job)
 	bool any_new = false;
 
 	if (!st_answered(job, "query-block")) {
-		(void)st_query(job, "query-block", NULL);
+		(void)st_query(job, qmp_query_block());
 		return;
 	}
 	if (!(ret = st_take_reply(job))) {
@@ -119,7 +119,7 @@ resolve_where(struct job *job)
 	json_array_foreach(st_disks(job), i, d) {
 		const char *file = NULL;
 
-		(void)vm_disk_node(ret, st_str(d, "name"), &file);
+		(void)qmp_block_disk_node(ret, st_str(d, "name"), &file);
 		json_object_set_new(d, "where", json_string(
 		    streq(file, st_str(d, "dst")) ? "new" :
 		    streq(file, st_str(d, "src")) ? "old" : "unknown"));
@@ -159,8 +159,7 @@ del_nodes_on(struct job *job, const json_t *nodes, const char *path)
 		if (!streq(st_str(n, "file"), path) || !name || name[0] == '#' ||
 		    streq(st_str(n, "drv"), "file") == fmt)
 			continue;
-		st_send(job, "blockdev-del", json_pack("{ss}", "node-name",
-		    name));
+		st_send(job, qmp_blockdev_del(name));
 		any = true;
 	}
 	return any;
@@ -189,8 +188,7 @@ resolve_cleanup(struct job *job)
 	size_t i;
 
 	if (!st_answered(job, "query-named-block-nodes")) {
-		(void)st_query(job, "query-named-block-nodes",
-		    json_pack("{sb}", "flat", true));
+		(void)st_query(job, qmp_query_named_block_nodes());
 		return;
 	}
 	if (!(ret = st_take_reply(job))) {

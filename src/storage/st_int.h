@@ -24,6 +24,7 @@
 
 #include "job.h"
 #include "qmp.h"
+#include "qmp_block.h"
 
 struct vm;
 
@@ -88,11 +89,11 @@ void st_save(struct job *job);
 /* End the job (r as job_finish), free its ctx, poke the queue. */
 void st_finish(struct job *job, int r, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-/* Send cmd to the VM's QEMU; the answer lands in the ctx (replied, reply
+/* Send q to the VM's QEMU; the answer lands in the ctx (replied, reply
  * or reply_err) and pokes the job.  One at a time. */
-int st_query(struct job *job, const char *cmd, json_t *args);
-/* Send cmd and ignore the answer (an error included). */
-void st_send(struct job *job, const char *cmd, json_t *args);
+int st_query(struct job *job, struct qmp_command q);
+/* Send q and ignore the answer (an error included). */
+void st_send(struct job *job, struct qmp_command q);
 /* Whether the answer to cmd (sent with st_query) is in; an answer to
  * another command is dropped (the phase moved on meanwhile). */
 bool st_answered(struct job *job, const char *cmd);
@@ -103,6 +104,10 @@ json_t *st_take_reply(struct job *job);
 /* A helper process for the job: output to RUN_DIR/job-ID.out; fn on
  * exit. */
 int st_spawn(struct job *job, const char *const *argv, child_exit_fn fn);
+/* qemu-img create of an empty qcow2 at path (vm_image_create), its output
+ * to the job's output file. */
+int st_image_create(struct job *job, const char *path, uint64_t size,
+    child_exit_fn fn);
 char *st_out_path(const struct job *job);
 /* The helper's last output line, for a message. */
 void st_out_tail(const struct job *job, char *buf, size_t len);

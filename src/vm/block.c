@@ -1,6 +1,9 @@
-/* block.c - what storage moves and shared-nothing moves share about their
- * mirrors: the copy mode they start in and the switch to write-blocking
- * once they are in sync.
+/* block.c - the block layer that storage moves, shared-nothing moves and
+ * (next) backups share: a mirror started in the right copy mode and
+ * tracked before its events can come (vm_mirror_cmd), its switch to
+ * write-blocking once in sync, the block jobs' progress, a new image made
+ * by qemu-img as the job's helper (dies with ternd), and who holds an
+ * image's locks.  The commands themselves are typed in src/qmp/qmp_block.c.
  *
  * On QEMU 8.2 and later a mirror copies in background mode (the guest's
  * writes only mark regions dirty, so the bulk copy runs at full speed and
@@ -23,6 +26,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -47,19 +51,59 @@ vm_mirror_mode(const struct vm *vm)
 	    "write-blocking";
 }
 
+struct qmp_command
+vm_mirror_cmd(struct vm *vm, const char *id, const char *device,
+    const char *target)
+{
+	struct vm_block_job *b = vm_block_job_track(vm, id);
+
+	if (!b)
+		return (struct qmp_command){ NULL, NULL };
+	b->background = streq(vm_mirror_mode(vm), "background");
+	return qmp_blockdev_mirror(id, device, target, vm_mirror_mode(vm));
+}
+
 void
 vm_block_jobs_update(struct vm *vm, const json_t *list)
 {
-	const json_t *j;
-	size_t i;
+	struct qmp_block_job bj[VM_MAX_BLOCK_JOBS * 2];
+	int n = qmp_block_jobs_read(list, bj, ARRAY_SIZE(bj));
 
-	json_array_foreach(list, i, j) {
-		struct vm_block_job *b = vm_block_job_find(vm,
-		    json_string_value(json_object_get(j, "device")) ?: "");
+	for (int i = 0; i < n; i++) {
+		struct vm_block_job *b = vm_block_job_find(vm, bj[i].device);
 
-		if (b && json_is_true(json_object_get(j, "actively-synced")))
+		if (b && bj[i].synced)
 			b->synced = true;
 	}
+}
+
+void
+vm_block_jobs_sum(const json_t *list, const struct job *job,
+    bool (*mine)(const struct job *job, const char *id), uint64_t *done,
+    uint64_t *total)
+{
+	struct qmp_block_job bj[VM_MAX_BLOCK_JOBS * 2];
+	int n = qmp_block_jobs_read(list, bj, ARRAY_SIZE(bj));
+
+	*done = *total = 0;
+	for (int i = 0; i < n; i++) {
+		if (!mine(job, bj[i].device))
+			continue;
+		*done += bj[i].offset;
+		*total += bj[i].len;
+	}
+}
+
+int
+vm_image_create(struct job *job, const char *path, uint64_t size,
+    const char *log_path, child_exit_fn fn)
+{
+	char sz[32];
+	const char *argv[] = { host_of(job)->cfg.qemu_img, "create", "-q",
+		"-f", "qcow2", path, sz, NULL };
+
+	snprintf(sz, sizeof(sz), "%llu", (unsigned long long)size);
+	return job_spawn(job, argv, log_path, fn);
 }
 
 static void
@@ -97,9 +141,8 @@ vm_mirror_synced(struct vm *vm, struct job *job, const char *id)
 		host_event(vm->h, "info", vm, job ? job->row->id : 0,
 		    "mirror %s in sync after its background copy: switching "
 		    "it to write-blocking", id);
-		if (vm_qmp(vm, job, "block-job-change", json_pack("{ss ss ss}",
-		    "id", id, "type", "mirror", "copy-mode", "write-blocking"),
-		    BLOCK_QMP_MS, on_change) < 0)
+		if (vm_qmp_cmd(vm, job, qmp_mirror_copy_mode(id,
+		    "write-blocking"), BLOCK_QMP_MS, on_change) < 0)
 			b->change_error = xstrdup("QMP is gone");
 	}
 	return 0;

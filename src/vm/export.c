@@ -434,19 +434,9 @@ export_manifest_of(struct job *job)
 	m->version = EXPORT_VERSION;
 	m->exported_at = xstrdup(wall_ms_format(wall_ms(), at, sizeof(at)));
 	m->exported_from = xstrdup(host_of(job)->cfg.name);
-	memcpy(m->uuid, row->uuid, sizeof(m->uuid));
-	m->name = xstrdup(row->name);
-	m->cpus = row->cpus;
-	m->memory_mib = row->memory_mib;
-	m->cpu_compat = row->cpu_compat;
-	snprintf(m->machine, sizeof(m->machine), "%s", row->machine);
-	m->cmdline = row->cmdline ? xstrdup(row->cmdline) : NULL;
+	vm_desc_from_row(&m->desc, row);
 	m->services = row->services ? xstrdup(row->services) : NULL;
 	m->kvp = row->kvp ? xstrdup(row->kvp) : NULL;
-	for (i = 0; i < row->n_nics && i < VM_MAX_NICS; i++, m->n_nics++) {
-		memcpy(m->nics[i].mac, row->nics[i].mac, 18);
-		m->nics[i].switch_name = xstrdup(row->nics[i].switch_name);
-	}
 	json_array_foreach(xfer_items(job), i, it) {
 		const char *role = dstr(it, "role");
 		struct export_file *f = streq(role, "kernel") ? &m->kernel :

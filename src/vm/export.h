@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "desc.h"
 #include "err.h"
 #include "host.h"
 #include "job.h"
@@ -45,18 +46,12 @@ struct export_disk {
 struct export_manifest {
 	int version;
 	char *exported_at, *exported_from;
-	char uuid[37];
-	char *name;
-	int cpus;
-	uint64_t memory_mib;
-	bool cpu_compat;
-	char machine[64];	/* "pc-q35-7.2" when the file names none */
-	char *cmdline;
+	struct vm_desc desc;	/* machine "pc-q35-7.2" when the file
+				 * names none */
 	bool has_kernel, has_initrd, has_state;
 	struct export_file kernel, initrd, state;
-	size_t n_disks, n_nics;
+	size_t n_disks;
 	struct export_disk disks[VM_MAX_DISKS];
-	struct nic_row nics[VM_MAX_NICS];
 	char *services, *kvp;
 };
 

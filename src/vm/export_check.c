@@ -291,7 +291,7 @@ static int
 import_check_identity(struct host *h, const struct import_opts *o,
     const struct export_manifest *m, const char *name, struct err *err)
 {
-	uint64_t total, avail;
+	char what[80];
 	struct vm *other;
 	const char *user;
 	int r;
@@ -302,31 +302,28 @@ import_check_identity(struct host *h, const struct import_opts *o,
 	if (vm_find(h, name))
 		return err_set(err, -EEXIST, "a vm named '%s' already exists; "
 		    "import under another name with --name NEW", name);
-	other = o->new_id ? NULL : vm_find(h, m->uuid);
+	other = o->new_id ? NULL : vm_find(h, m->desc.uuid);
 	if (other)
 		return err_set(err, -EEXIST, "vm '%s' already has uuid %s (was "
 		    "this export imported already?); import a copy with "
-		    "--new-id", other->row->name, m->uuid);
-	if ((r = host_check_machine(h, m->machine, "the exported vm",
+		    "--new-id", other->row->name, m->desc.uuid);
+	if ((r = host_check_machine(h, m->desc.machine, "the exported vm",
 	    err)) < 0)
 		return r;
-	for (size_t i = 0; i < m->n_nics; i++) {
-		user = o->new_id ? NULL : mac_user(h, m->nics[i].mac);
+	for (size_t i = 0; i < m->desc.n_nics; i++) {
+		user = o->new_id ? NULL : mac_user(h, m->desc.nics[i].mac);
 		if (user)
 			return err_set(err, -EEXIST, "MAC %s of nics[%zu] is "
 			    "used by vm '%s'; import a copy with --new-id",
-			    m->nics[i].mac, i, user);
-		if (!host_switch_exists(h, m->nics[i].switch_name))
+			    m->desc.nics[i].mac, i, user);
+		if (!host_switch_exists(h, m->desc.nics[i].switch_name))
 			return err_set(err, -ENOENT, "switch '%s' not found "
 			    "(see 'tern switch list'); create it first",
-			    m->nics[i].switch_name);
+			    m->desc.nics[i].switch_name);
 	}
-	if (host_memory_mib(&total, &avail) == 0 && m->memory_mib > total)
-		return err_set(err, -ENOMEM, "memory %llu MiB is more than "
-		    "this host has (%llu MiB)",
-		    (unsigned long long)m->memory_mib,
-		    (unsigned long long)total);
-	return 0;
+	snprintf(what, sizeof(what), "vm '%s'", name);
+	return host_mem_admit(h, m->desc.memory_mib, HOST_MEM_INSTALLED, what,
+	    err);
 }
 
 static struct vm_row *
@@ -338,30 +335,31 @@ import_row_new(const struct import_opts *o, const struct export_manifest *m,
 	if (o->new_id)
 		uuid_generate_text(row->uuid);
 	else
-		memcpy(row->uuid, m->uuid, sizeof(row->uuid));
+		memcpy(row->uuid, m->desc.uuid, sizeof(row->uuid));
 	row->name = xstrdup(name);
-	row->cpus = m->cpus;
-	row->memory_mib = m->memory_mib;
-	row->cpu_compat = m->cpu_compat;
-	row->machine = xstrdup(m->machine);
-	row->cmdline = m->cmdline ? xstrdup(m->cmdline) : NULL;
+	row->cpus = m->desc.cpus;
+	row->memory_mib = m->desc.memory_mib;
+	row->cpu_compat = m->desc.cpu_compat;
+	row->machine = xstrdup(m->desc.machine);
+	row->cmdline = m->desc.cmdline ? xstrdup(m->desc.cmdline) : NULL;
 	row->state = xstrdup("creating");
 	row->created_ms = wall_ms();
 	row->services = m->services ? xstrdup(m->services) : NULL;
 	row->kvp = m->kvp ? xstrdup(m->kvp) : NULL;
 	row->disks = xzalloc((m->n_disks + 1) * sizeof(*row->disks));
-	row->nics = xzalloc((m->n_nics + 1) * sizeof(*row->nics));
+	row->nics = xzalloc((m->desc.n_nics + 1) * sizeof(*row->nics));
 	for (size_t i = 0; i < m->n_disks; i++, row->n_disks++) {
 		memcpy(row->disks[i].name, m->disks[i].name, 8);
 		row->disks[i].size_bytes = m->disks[i].virtual_size;
 		row->disks[i].owned = !o->register_mode;
 	}
-	for (size_t i = 0; i < m->n_nics; i++, row->n_nics++) {
+	for (size_t i = 0; i < m->desc.n_nics; i++, row->n_nics++) {
 		if (o->new_id)
 			net_mac_generate(row->nics[i].mac);
 		else
-			memcpy(row->nics[i].mac, m->nics[i].mac, 18);
-		row->nics[i].switch_name = xstrdup(m->nics[i].switch_name);
+			memcpy(row->nics[i].mac, m->desc.nics[i].mac, 18);
+		row->nics[i].switch_name =
+		    xstrdup(m->desc.nics[i].switch_name);
 	}
 	return row;
 }
@@ -538,14 +536,15 @@ import_prepare(struct host *h, const struct import_opts *o,
 {
 	struct export_manifest *m = NULL;
 	struct import_ctx c = { .h = h, .o = o, .items = json_array() };
+	const char *name;
 	int r;
 
 	r = import_read_manifest(o->dir, &m, err);
+	name = r == 0 && !o->name ? m->desc.name : o->name;
 	if (r == 0)
-		r = import_check_identity(h, o, m, o->name ? o->name : m->name,
-		    err);
+		r = import_check_identity(h, o, m, name, err);
 	if (r == 0) {
-		c.row = import_row_new(o, m, o->name ? o->name : m->name);
+		c.row = import_row_new(o, m, name);
 		r = import_files(&c, m, err);
 	}
 	if (r == 0) {

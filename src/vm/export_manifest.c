@@ -3,7 +3,6 @@
  * host state, no file access, never logs (the fuzz target drives the
  * parser).  The format and its version rule are in docs/export-format.md;
  * change both together. */
-#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -17,18 +16,15 @@
 #include "util.h"
 
 #define MAX_FILE_SIZE (1LL << 50)
-#define MAX_VIRTUAL_SIZE (16LL << 40)	/* as vm create allows */
 #define MAX_MAP_ENTRIES 256		/* services, kvp */
-#define MAX_CMDLINE 2048
 
-static const char *const top_fields[] = { "format", "version",
-	"exported_at", "exported_from", "uuid", "name", "cpus", "memory_mib",
-	"cpu_compat", "machine", "cmdline", "kernel", "initrd", "disks", "nics",
+/* vm.json is a VM description (desc.h) plus these. */
+static const char *const top_extra[] = { "format", "version",
+	"exported_at", "exported_from", "kernel", "initrd", "disks",
 	"services", "kvp", "saved_state", NULL };
 static const char *const file_fields[] = { "file", "size", "sha256", NULL };
 static const char *const disk_fields[] = { "name", "file", "size",
 	"virtual_size", "sha256", NULL };
-static const char *const nic_fields[] = { "mac", "switch", NULL };
 
 bool
 export_file_name_ok(const char *name)
@@ -146,7 +142,7 @@ parse_disk(const json_t *o, size_t i, struct export_disk *d,
 	snprintf(what, sizeof(what), "disks[%zu]", i);
 	if ((r = parse_file(o, what, disk_fields, &d->f, err)) < 0 ||
 	    (r = json_get_str(o, "name", true, &name, err)) < 0 ||
-	    (r = json_get_int(o, "virtual_size", true, 1, MAX_VIRTUAL_SIZE,
+	    (r = json_get_int(o, "virtual_size", true, 1, VM_DISK_SIZE_MAX,
 	    &vsize, err)) < 0)
 		return r;
 	snprintf(d->name, sizeof(d->name), "vd%c", (char)('a' + i));
@@ -158,53 +154,17 @@ parse_disk(const json_t *o, size_t i, struct export_disk *d,
 }
 
 static int
-parse_nic(const json_t *o, size_t i, struct nic_row *n, struct err *err)
-{
-	const char *mac = NULL, *sw = NULL;
-	char where[32];
-	int r;
-
-	if (!json_is_object(o))
-		return err_set(err, -EINVAL, "nics[%zu] must be an object", i);
-	snprintf(where, sizeof(where), "nics[%zu]", i);
-	if ((r = check_fields(o, nic_fields, where, err)) < 0 ||
-	    (r = json_get_str(o, "mac", true, &mac, err)) < 0 ||
-	    (r = json_get_str(o, "switch", true, &sw, err)) < 0)
-		return r;
-	if (!net_mac_is_valid(mac))
-		return err_set(err, -EINVAL, "nics[%zu] mac '%.40s' is not a "
-		    "unicast MAC like 52:54:00:12:34:56", i, mac);
-	if (!name_is_valid(sw))
-		return err_set(err, -EINVAL, "nics[%zu] switch '%.64s' is not "
-		    "a valid switch name", i, sw);
-	/* Lower case, as tern writes MACs, so that comparisons see a
-	 * MAC already in use whatever its case. */
-	for (size_t k = 0; k < sizeof(n->mac) - 1; k++)
-		n->mac[k] = tolower((unsigned char)mac[k]);
-	n->switch_name = xstrdup(sw);
-	return 0;
-}
-
-static int
-parse_lists(const json_t *body, struct export_manifest *m, struct err *err)
+parse_disks(const json_t *body, struct export_manifest *m, struct err *err)
 {
 	const json_t *disks = json_object_get(body, "disks");
-	const json_t *nics = json_object_get(body, "nics");
 	int r = 0;
 
-	if (!json_is_array(disks) || !json_is_array(nics))
-		return err_set(err, -EINVAL, "disks and nics must be arrays");
-	if (json_array_size(disks) > VM_MAX_DISKS ||
-	    json_array_size(nics) > VM_MAX_NICS)
-		return err_set(err, -EINVAL, "at most %d disks and %d NICs",
-		    VM_MAX_DISKS, VM_MAX_NICS);
+	if (!json_is_array(disks) || json_array_size(disks) > VM_MAX_DISKS)
+		return err_set(err, -EINVAL, "disks must be an array of at "
+		    "most %d disks", VM_MAX_DISKS);
 	for (size_t i = 0; r == 0 && i < json_array_size(disks); i++) {
 		r = parse_disk(json_array_get(disks, i), i, &m->disks[i], err);
 		m->n_disks += r == 0 || m->disks[i].f.file;
-	}
-	for (size_t i = 0; r == 0 && i < json_array_size(nics); i++) {
-		r = parse_nic(json_array_get(nics, i), i, &m->nics[i], err);
-		m->n_nics += r == 0 || m->nics[i].switch_name;
 	}
 	return r;
 }
@@ -255,69 +215,45 @@ parse_version(const json_t *body, struct export_manifest *m,
 		    "than this tern reads (%d): import it with a newer tern",
 		    (long long)v, EXPORT_VERSION);
 	m->version = v;
-	return check_fields(body, top_fields, NULL, err);
+	return 0;
 }
 
+/* The description, and when and where it was exported. */
 static int
 parse_identity(const json_t *body, struct export_manifest *m,
     struct err *err)
 {
-	const char *uuid = NULL, *name = NULL, *at = NULL, *from = NULL;
-	const char *machine = NULL;
-	int64_t cpus = 0, mem = 0;
+	const char *at = NULL, *from = NULL;
 	int r;
 
-	if ((r = json_get_str(body, "machine", false, &machine, err)) < 0 ||
-	    (r = json_get_str(body, "uuid", true, &uuid, err)) < 0 ||
-	    (r = json_get_str(body, "name", true, &name, err)) < 0 ||
+	if ((r = vm_desc_parse(body, VM_DESC_RECORD, top_extra, NULL,
+	    &m->desc, err)) < 0 ||
 	    (r = json_get_str(body, "exported_at", false, &at, err)) < 0 ||
-	    (r = json_get_str(body, "exported_from", false, &from, err)) < 0 ||
-	    (r = json_get_int(body, "cpus", true, 1, 64, &cpus, err)) < 0 ||
-	    (r = json_get_int(body, "memory_mib", true, 16, 1 << 20, &mem,
-	    err)) < 0 ||
-	    (r = json_get_bool(body, "cpu_compat", &m->cpu_compat, err)) < 0)
+	    (r = json_get_str(body, "exported_from", false, &from, err)) < 0)
 		return r;
-	if (!uuid_is_valid(uuid))
-		return err_set(err, -EINVAL, "uuid '%.40s' is not a UUID", uuid);
-	if (!name_is_valid(name))
-		return err_set(err, -EINVAL, "name '%.64s' is not a valid vm "
-		    "name", name);
 	/* Exports made before the machine type was the VM's: pc-q35-7.2. */
-	if (machine && !host_machine_name_ok(machine))
-		return err_set(err, -EINVAL, "machine '%.64s' is not a QEMU "
-		    "machine type name", machine);
-	snprintf(m->machine, sizeof(m->machine), "%s",
-	    machine ? machine : "pc-q35-7.2");
-	snprintf(m->uuid, sizeof(m->uuid), "%s", uuid);
-	m->name = xstrdup(name);
+	if (!m->desc.machine)
+		m->desc.machine = xstrdup("pc-q35-7.2");
 	m->exported_at = at ? xstrdup(at) : NULL;
 	m->exported_from = from ? xstrdup(from) : NULL;
-	m->cpus = cpus;
-	m->memory_mib = mem;
 	return 0;
 }
 
 static int
 parse_boot(const json_t *body, struct export_manifest *m, struct err *err)
 {
-	const char *cmdline = NULL;
 	int r;
 
-	if ((r = json_get_str(body, "cmdline", false, &cmdline, err)) < 0 ||
-	    (r = parse_opt_file(body, "kernel", &m->has_kernel, &m->kernel,
+	if ((r = parse_opt_file(body, "kernel", &m->has_kernel, &m->kernel,
 	    err)) < 0 ||
 	    (r = parse_opt_file(body, "initrd", &m->has_initrd, &m->initrd,
 	    err)) < 0 ||
 	    (r = parse_opt_file(body, "saved_state", &m->has_state, &m->state,
 	    err)) < 0)
 		return r;
-	if ((m->has_initrd || cmdline) && !m->has_kernel)
+	if ((m->has_initrd || m->desc.cmdline) && !m->has_kernel)
 		return err_set(err, -EINVAL, "initrd and cmdline need a "
 		    "kernel");
-	if (cmdline && strlen(cmdline) > MAX_CMDLINE)
-		return err_set(err, -EINVAL, "cmdline is longer than %d bytes",
-		    MAX_CMDLINE);
-	m->cmdline = cmdline ? xstrdup(cmdline) : NULL;
 	return 0;
 }
 
@@ -340,7 +276,7 @@ manifest_files(const struct export_manifest *m,
 }
 
 /* Two entries naming one file would make a copy overwrite another, and a
- * registration use one image twice; two NICs cannot share a MAC. */
+ * registration use one image twice (vm_desc_parse refuses a MAC twice). */
 static int
 check_distinct(const struct export_manifest *m, struct err *err)
 {
@@ -352,11 +288,6 @@ check_distinct(const struct export_manifest *m, struct err *err)
 			if (streq(f[i]->file, f[j]->file))
 				return err_set(err, -EINVAL, "file '%s' is "
 				    "named twice", f[i]->file);
-	for (size_t i = 0; i < m->n_nics; i++)
-		for (size_t j = i + 1; j < m->n_nics; j++)
-			if (streq(m->nics[i].mac, m->nics[j].mac))
-				return err_set(err, -EINVAL, "mac %s is given "
-				    "twice", m->nics[i].mac);
 	return 0;
 }
 
@@ -378,7 +309,7 @@ export_manifest_parse(const char *buf, size_t len,
 	    (r = parse_version(body, m, &e)) < 0 ||
 	    (r = parse_identity(body, m, &e)) < 0 ||
 	    (r = parse_boot(body, m, &e)) < 0 ||
-	    (r = parse_lists(body, m, &e)) < 0 ||
+	    (r = parse_disks(body, m, &e)) < 0 ||
 	    (r = parse_map(body, "services", true, &m->services, &e)) < 0 ||
 	    (r = parse_map(body, "kvp", false, &m->kvp, &e)) < 0 ||
 	    (r = check_distinct(m, &e)) < 0)
@@ -397,15 +328,12 @@ export_manifest_free(struct export_manifest *m)
 		return NULL;
 	for (size_t i = 0; i < m->n_disks; i++)
 		free(m->disks[i].f.file);
-	for (size_t i = 0; i < m->n_nics; i++)
-		free(m->nics[i].switch_name);
+	vm_desc_done(&m->desc);
 	free(m->kernel.file);
 	free(m->initrd.file);
 	free(m->state.file);
 	free(m->exported_at);
 	free(m->exported_from);
-	free(m->name);
-	free(m->cmdline);
 	free(m->services);
 	free(m->kvp);
 	free(m);
@@ -435,9 +363,9 @@ map_json(const char *text)
 }
 
 static json_t *
-lists_json(const struct export_manifest *m, json_t **ret_nics)
+disks_json(const struct export_manifest *m)
 {
-	json_t *disks = json_array(), *nics = json_array();
+	json_t *disks = json_array();
 
 	for (size_t i = 0; i < m->n_disks; i++) {
 		const struct export_disk *d = &m->disks[i];
@@ -448,30 +376,26 @@ lists_json(const struct export_manifest *m, json_t **ret_nics)
 		    "virtual_size", (json_int_t)d->virtual_size,
 		    "sha256", d->f.sha256));
 	}
-	for (size_t i = 0; i < m->n_nics; i++)
-		json_array_append_new(nics, json_pack("{ss ss}", "mac",
-		    m->nics[i].mac, "switch", m->nics[i].switch_name));
-	*ret_nics = nics;
 	return disks;
 }
 
 json_t *
 export_manifest_to_json(const struct export_manifest *m)
 {
-	json_t *nics, *disks = lists_json(m, &nics);
-
-	return json_pack("{ss si ss ss ss ss si sI sb ss so so so so so so so "
-	    "so}",
+	json_t *o = vm_desc_to_json(&m->desc);
+	json_t *f = json_pack("{ss si ss ss so so so so so so so}",
 	    "format", EXPORT_FORMAT, "version", m->version,
 	    "exported_at", m->exported_at ? m->exported_at : "",
 	    "exported_from", m->exported_from ? m->exported_from : "",
-	    "uuid", m->uuid, "name", m->name, "cpus", m->cpus,
-	    "memory_mib", (json_int_t)m->memory_mib,
-	    "cpu_compat", m->cpu_compat, "machine", m->machine,
-	    "cmdline", m->cmdline ? json_string(m->cmdline) : json_null(),
+	    "cmdline", m->desc.cmdline ? json_string(m->desc.cmdline) :
+	    json_null(),
 	    "kernel", file_json(m->has_kernel, &m->kernel),
 	    "initrd", file_json(m->has_initrd, &m->initrd),
-	    "disks", disks, "nics", nics,
+	    "disks", disks_json(m),
 	    "services", map_json(m->services), "kvp", map_json(m->kvp),
 	    "saved_state", file_json(m->has_state, &m->state));
+
+	json_object_update(o, f);
+	json_decref(f);
+	return o;
 }

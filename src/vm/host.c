@@ -1,5 +1,6 @@
 /* host.c - host facts (KVM, QEMU version, memory), events, pool lookups.
  * The only place that turns an event into both a row and a log line. */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -298,6 +299,45 @@ host_memory_mib(uint64_t *ret_total, uint64_t *ret_available)
 	}
 	fclose(f);
 	return 0;
+}
+
+/* Memory promised to VMs arriving: their QEMU fills it as the move goes
+ * on, so MemAvailable does not show it yet. */
+static uint64_t
+host_mem_promised(const struct host *h)
+{
+	uint64_t sum = 0;
+
+	for (size_t i = 0; i < h->n_vms; i++)
+		if (h->vms[i]->state == VM_INCOMING)
+			sum += h->vms[i]->row->memory_mib;
+	return sum;
+}
+
+int
+host_mem_admit(struct host *h, uint64_t memory_mib,
+    enum host_mem_basis basis, const char *what, struct err *err)
+{
+	uint64_t total, avail, promised;
+
+	assert(basis < HOST_MEM_BASIS__COUNT);
+	if (host_memory_mib(&total, &avail) < 0)
+		return 0;
+	if (basis == HOST_MEM_INSTALLED) {
+		if (memory_mib <= total)
+			return 0;
+		return err_set(err, -ENOMEM, "%s: memory %llu MiB is more "
+		    "than this host has (%llu MiB)", what,
+		    (unsigned long long)memory_mib, (unsigned long long)total);
+	}
+	promised = host_mem_promised(h);
+	if (memory_mib + promised <= avail)
+		return 0;
+	return err_set(err, -ENOMEM, "not enough memory to start %s: it needs "
+	    "%llu MiB, host %s has %llu MiB available (%llu MiB of it "
+	    "promised to incoming vms)", what, (unsigned long long)memory_mib,
+	    h->cfg.name, (unsigned long long)avail,
+	    (unsigned long long)promised);
 }
 
 json_t *

@@ -116,6 +116,43 @@ const char *host_qemu_user_name(const struct host *h);
 /* Memory facts from /proc/meminfo, in MiB. */
 int host_memory_mib(uint64_t *ret_total, uint64_t *ret_available);
 
+/* Which memory a VM must fit in: the host's installed memory (to define
+ * one: create, import) or what is available now less what is promised to
+ * VMs arriving (state incoming) (to run one: start, a move's arrival). */
+enum host_mem_basis {
+	HOST_MEM_INSTALLED,
+	HOST_MEM_AVAILABLE,
+	HOST_MEM_BASIS__COUNT
+};
+
+/* The one free-memory check: 0 when memory_mib fits basis, else -ENOMEM
+ * with a message naming what ("vm 'x'"), its need and what the host has
+ * ("memory N MiB is more than this host has", "not enough memory to start
+ * vm 'x'").
+ * When /proc/meminfo cannot be read, admits (ternd must not refuse every
+ * VM because of a missing file; QEMU fails cleanly if memory is short). */
+int host_mem_admit(struct host *h, uint64_t memory_mib,
+    enum host_mem_basis basis, const char *what, struct err *err);
+
+/* host_peer.c: a peer host as this host knows it (its STORE_PEER row).
+ * By name (-ENOENT with a message) or by certificate fingerprint. */
+struct host_peer {
+	char *name, *url, *fp;
+};
+int host_peer_by_name(struct host *h, const char *name,
+    struct host_peer *ret, struct err *err);
+int host_peer_by_fp(struct host *h, const char *fp, struct host_peer *ret);
+void host_peer_done(struct host_peer *p);
+/* Fill p from a STORE_PEER row (copies); empty it with host_peer_done. */
+void host_peer_from_row(struct host_peer *p, const struct obj_row *o);
+/* "10.1.0.2" of "https://10.1.0.2:7443" (caller frees); NULL if none. */
+char *host_peer_url_host(const char *url);
+/* The measured rate of the link to peer in bytes/s, 0 when unknown, and
+ * its age (UINT64_MAX when unknown); host_link_record stores a new one. */
+uint64_t host_link_rate(struct host *h, const char *peer,
+    uint64_t *ret_age_ms);
+void host_link_record(struct host *h, const char *peer, uint64_t bytes_per_s);
+
 /* The API's host object. */
 json_t *host_to_json(struct host *h);
 

@@ -627,6 +627,13 @@ vm_qmp(struct vm *vm, struct job *job, const char *cmd, json_t *args,
 }
 
 int
+vm_qmp_cmd(struct vm *vm, struct job *job, struct qmp_command c,
+    uint64_t timeout_ms, vm_reply_fn fn)
+{
+	return vm_qmp(vm, job, c.name, c.args, timeout_ms, fn);
+}
+
+int
 vm_qmp_fd(struct vm *vm, struct job *job, const char *cmd, json_t *args,
     int fd, uint64_t timeout_ms, vm_reply_fn fn)
 {
@@ -778,27 +785,3 @@ vm_block_jobs_forget(struct vm *vm)
 	vm->n_bjobs = 0;
 }
 
-const char *
-vm_disk_node(const json_t *ret, const char *disk, const char **ret_file)
-{
-	char want[40];
-	size_t i;
-	json_t *b;
-
-	snprintf(want, sizeof(want), "/%s/", disk);
-	if (ret_file)
-		*ret_file = NULL;
-	json_array_foreach(ret, i, b) {
-		const char *qdev = json_string_value(json_object_get(b,
-		    "qdev"));
-		json_t *ins = json_object_get(b, "inserted");
-
-		if (!qdev || !strstr(qdev, want) || !ins)
-			continue;
-		if (ret_file)
-			*ret_file = json_string_value(json_object_get(ins,
-			    "file"));
-		return json_string_value(json_object_get(ins, "node-name"));
-	}
-	return NULL;
-}

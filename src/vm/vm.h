@@ -64,6 +64,7 @@
 #include "child.h"
 #include "host.h"
 #include "qmp.h"
+#include "qmp_block.h"
 #include "store.h"
 #include "vm_job.h"
 
@@ -162,6 +163,9 @@ typedef void (*vm_reply_fn)(struct vm *vm, struct job *job, json_t *ret,
  * the job, if it is still the one that sent it, is poked. */
 int vm_qmp(struct vm *vm, struct job *job, const char *cmd, json_t *args,
     uint64_t timeout_ms, vm_reply_fn fn);
+/* vm_qmp() of a typed command (qmp_block.h). */
+int vm_qmp_cmd(struct vm *vm, struct job *job, struct qmp_command c,
+    uint64_t timeout_ms, vm_reply_fn fn);
 /* vm_qmp() passing fd (borrowed) with the command (getfd). */
 int vm_qmp_fd(struct vm *vm, struct job *job, const char *cmd, json_t *args,
     int fd, uint64_t timeout_ms, vm_reply_fn fn);
@@ -184,6 +188,21 @@ const char *vm_mirror_mode(const struct vm *vm);
 /* Note what a query-block-jobs reply (list) says of tracked mirrors
  * (actively-synced). */
 void vm_block_jobs_update(struct vm *vm, const json_t *list);
+/* The blockdev-mirror of device into target as block job id, in the copy
+ * mode of vm_mirror_mode(), tracked from now (its events may come before
+ * its reply).  { NULL, NULL } when vm tracks too many block jobs. */
+struct qmp_command vm_mirror_cmd(struct vm *vm, const char *id,
+    const char *device, const char *target);
+/* Bytes copied and to copy of the block jobs in a query-block-jobs reply
+ * that mine(job, id) claims. */
+void vm_block_jobs_sum(const json_t *list, const struct job *job,
+    bool (*mine)(const struct job *job, const char *id), uint64_t *done,
+    uint64_t *total);
+/* Create an empty qcow2 image of size bytes at path for job: qemu-img,
+ * spawned with job_spawn() (dies with ternd; output to log_path, NULL:
+ * none); fn on its exit.  -errno when it cannot start. */
+int vm_image_create(struct job *job, const char *path, uint64_t size,
+    const char *log_path, child_exit_fn fn);
 /* Mirror id (of job): 1 when it is in sync for good (every guest write
  * now reaches both sides), 0 not yet (a READY background mirror is
  * switched to write-blocking here; poll query-block-jobs into
@@ -195,7 +214,3 @@ int vm_mirror_synced(struct vm *vm, struct job *job, const char *id);
  * storage, the destination of a move runs the VM); 0 when none does or
  * vm's own QEMU holds them; -errno when the file cannot be asked. */
 int vm_image_locked_elsewhere(const struct vm *vm, const char *path);
-/* From a query-block answer: the node the guest's disk (vda...) uses now
- * and its file (either may be NULL); borrowed from ret. */
-const char *vm_disk_node(const json_t *ret, const char *disk,
-    const char **ret_file);

@@ -49,19 +49,14 @@ vm_action_from_name(const char *name, struct err *err)
 static int
 vm_start_allowed(const struct vm *vm, struct err *err)
 {
-	uint64_t total, avail;
+	char what[80];
 
 	if (!vm_is_down(vm))
 		return err_set(err, -EBUSY, "vm '%s' is %s, not off",
 		    vm->row->name, vm_state_name(vm->state));
-	if (host_memory_mib(&total, &avail) == 0 &&
-	    vm->row->memory_mib > avail)
-		return err_set(err, -ENOMEM, "not enough memory to start "
-		    "vm '%s': it needs %llu MiB, the host has %llu MiB "
-		    "available", vm->row->name,
-		    (unsigned long long)vm->row->memory_mib,
-		    (unsigned long long)avail);
-	return 0;
+	snprintf(what, sizeof(what), "vm '%s'", vm->row->name);
+	return host_mem_admit(vm->h, vm->row->memory_mib,
+	    HOST_MEM_AVAILABLE, what, err);
 }
 
 /* The state rule of each action once no job holds the VM. */

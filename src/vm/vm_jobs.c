@@ -124,12 +124,8 @@ create_step(struct job *job)
 		return;
 	}
 	json_object_set_new(job->details, "next_disk", json_integer(next));
-	char size[32];
-	snprintf(size, sizeof(size), "%llu",
-	    (unsigned long long)vm->row->disks[next].size_bytes);
-	const char *argv[] = { vm->h->cfg.qemu_img, "create", "-q", "-f",
-		"qcow2", vm->row->disks[next].path, size, NULL };
-	if (job_spawn(job, argv, NULL, create_on_qemu_img) < 0)
+	if (vm_image_create(job, vm->row->disks[next].path,
+	    vm->row->disks[next].size_bytes, NULL, create_on_qemu_img) < 0)
 		create_rollback(job, "cannot run qemu-img");
 }
 
@@ -189,15 +185,13 @@ static void
 start_launch(struct job *job)
 {
 	struct vm *vm = vm_of(job);
-	uint64_t total, avail;
 	struct err err = { 0 };
+	char what[80];
 
-	if (host_memory_mib(&total, &avail) == 0 &&
-	    vm->row->memory_mib > avail) {
-		job_finish(job, -ENOMEM, "not enough memory: vm '%s' needs %llu "
-		    "MiB, the host has %llu MiB available", vm->row->name,
-		    (unsigned long long)vm->row->memory_mib,
-		    (unsigned long long)avail);
+	snprintf(what, sizeof(what), "vm '%s'", vm->row->name);
+	if (host_mem_admit(vm->h, vm->row->memory_mib, HOST_MEM_AVAILABLE,
+	    what, &err) < 0) {
+		job_finish(job, err.code, "%s", err.msg);
 		return;
 	}
 	vm->incoming = vm->row->state_file != NULL;

@@ -8,19 +8,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "desc.h"
 #include "fsutil.h"
 #include "jsonutil.h"
-#include "net.h"
 #include "util.h"
 #include "vm.h"
 #include "vm_spec.h"
 
-static const char *const create_fields[] = { "name", "cpus", "memory_mib",
-	"disks", "nics", "kernel", "initrd", "cmdline", "cpu_compat", "machine",
+/* A create request is a VM description (desc.h) plus these. */
+static const char *const create_extra[] = { "disks", "kernel", "initrd",
 	NULL };
 static const char *const disk_fields[] = { "size_bytes", "pool", "path",
 	NULL };
-static const char *const nic_fields[] = { "switch", "mac", NULL };
 
 /* Characters that would break QEMU's option syntax or our JSON blockdev
  * arguments. */
@@ -43,7 +42,7 @@ parse_disk(const json_t *d, size_t i, struct disk_row *k, struct err *err)
 	if ((r = json_check_fields(d, disk_fields, "disk", err)) < 0 ||
 	    (r = json_get_str(d, "pool", false, &pool, err)) < 0 ||
 	    (r = json_get_str(d, "path", false, &path, err)) < 0 ||
-	    (r = json_get_int(d, "size_bytes", false, 1, 16LL << 40, &size,
+	    (r = json_get_int(d, "size_bytes", false, 1, VM_DISK_SIZE_MAX, &size,
 	    err)) < 0)
 		return r;
 	if (!path == !size)
@@ -65,65 +64,34 @@ parse_disk(const json_t *d, size_t i, struct disk_row *k, struct err *err)
 }
 
 static int
-parse_nic(const json_t *n, size_t i, struct nic_row *c, struct err *err)
-{
-	const char *sw = NULL, *mac = NULL;
-	int r;
-
-	if (!json_is_object(n))
-		return err_set(err, -EINVAL, "nics[%zu] must be an object", i);
-	if ((r = json_check_fields(n, nic_fields, "nic", err)) < 0 ||
-	    (r = json_get_str(n, "switch", true, &sw, err)) < 0 ||
-	    (r = json_get_str(n, "mac", false, &mac, err)) < 0)
-		return r;
-	if (mac && !net_mac_is_valid(mac))
-		return err_set(err, -EINVAL, "nics[%zu] mac '%.40s' is not a "
-		    "unicast MAC like 52:54:00:12:34:56", i, mac);
-	if (mac)
-		snprintf(c->mac, sizeof(c->mac), "%s", mac);
-	else
-		net_mac_generate(c->mac);
-	c->switch_name = xstrdup(sw);
-	return 0;
-}
-
-static int
-parse_lists(const json_t *body, struct vm_row *row, struct err *err)
+parse_disks(const json_t *body, struct vm_row *row, struct err *err)
 {
 	const json_t *disks = json_object_get(body, "disks");
-	const json_t *nics = json_object_get(body, "nics");
 	int r = 0;
 
-	if ((disks && !json_is_array(disks)) || (nics && !json_is_array(nics)))
-		return err_set(err, -EINVAL, "disks and nics must be arrays");
-	if (json_array_size(disks) > VM_MAX_DISKS ||
-	    json_array_size(nics) > VM_MAX_NICS)
-		return err_set(err, -EINVAL, "at most %d disks and %d NICs",
-		    VM_MAX_DISKS, VM_MAX_NICS);
+	if (disks && !json_is_array(disks))
+		return err_set(err, -EINVAL, "disks must be an array");
+	if (json_array_size(disks) > VM_MAX_DISKS)
+		return err_set(err, -EINVAL, "at most %d disks", VM_MAX_DISKS);
 	row->disks = xzalloc((json_array_size(disks) + 1) *
 	    sizeof(*row->disks));
-	row->nics = xzalloc((json_array_size(nics) + 1) * sizeof(*row->nics));
 	for (size_t i = 0; r == 0 && i < json_array_size(disks); i++, row->n_disks++)
 		r = parse_disk(json_array_get(disks, i), i, &row->disks[i], err);
-	for (size_t i = 0; r == 0 && i < json_array_size(nics); i++, row->n_nics++)
-		r = parse_nic(json_array_get(nics, i), i, &row->nics[i], err);
 	return r;
 }
 
+/* kernel and initrd: paths on this host (an export carries files, a move
+ * paths it checks there, so these stay out of the description). */
 static int
 parse_boot(const json_t *body, struct vm_row *row, struct err *err)
 {
-	const char *kernel = NULL, *initrd = NULL, *cmdline = NULL;
-	const char *machine = NULL;
+	const char *kernel = NULL, *initrd = NULL;
 	int r;
 
-	if ((r = json_get_str(body, "machine", false, &machine, err)) < 0 ||
-	    (r = json_get_str(body, "kernel", false, &kernel, err)) < 0 ||
-	    (r = json_get_str(body, "initrd", false, &initrd, err)) < 0 ||
-	    (r = json_get_str(body, "cmdline", false, &cmdline, err)) < 0 ||
-	    (r = json_get_bool(body, "cpu_compat", &row->cpu_compat, err)) < 0)
+	if ((r = json_get_str(body, "kernel", false, &kernel, err)) < 0 ||
+	    (r = json_get_str(body, "initrd", false, &initrd, err)) < 0)
 		return r;
-	if ((initrd || cmdline) && !kernel)
+	if ((initrd || row->cmdline) && !kernel)
 		return err_set(err, -EINVAL, "initrd and cmdline need a "
 		    "kernel");
 	if ((kernel && !path_is_plain(kernel)) ||
@@ -131,16 +99,8 @@ parse_boot(const json_t *body, struct vm_row *row, struct err *err)
 		return err_set(err, -EINVAL, "kernel and initrd must be "
 		    "absolute paths free of , \" \\ = : and control "
 		    "characters");
-	if (cmdline && strlen(cmdline) > 2048)
-		return err_set(err, -EINVAL, "cmdline is longer than 2048 "
-		    "bytes");
-	if (machine && !host_machine_name_ok(machine))
-		return err_set(err, -EINVAL, "machine must be a QEMU machine "
-		    "type such as pc-q35-10.0 (see 'tern host info')");
-	row->machine = machine ? xstrdup(machine) : NULL;
 	row->kernel = kernel ? xstrdup(kernel) : NULL;
 	row->initrd = initrd ? xstrdup(initrd) : NULL;
-	row->cmdline = cmdline ? xstrdup(cmdline) : NULL;
 	return 0;
 }
 
@@ -148,33 +108,23 @@ int
 vm_spec_parse(const json_t *body, struct vm_row **ret_row, struct err *err)
 {
 	struct vm_row *row = xzalloc(sizeof(*row));
-	const char *name = NULL;
-	int64_t cpus = 0, mem = 0;
+	struct vm_desc d = { 0 };
 	int r;
 
-	if ((r = json_check_fields(body, create_fields, "vm create", err)) < 0 ||
-	    (r = json_get_str(body, "name", true, &name, err)) < 0 ||
-	    (r = json_get_int(body, "cpus", true, 1, 64, &cpus, err)) < 0 ||
-	    (r = json_get_int(body, "memory_mib", true, 16, 1 << 20, &mem,
-	    err)) < 0)
+	if ((r = vm_desc_parse(body, VM_DESC_REQUEST, create_extra,
+	    "vm create request", &d, err)) < 0)
 		goto fail;
-	if (!name_is_valid(name)) {
-		r = err_set(err, -EINVAL, "invalid vm name '%.64s': use 1-63 "
-		    "letters, digits, '.', '_' or '-'", name);
-		goto fail;
-	}
-	row->name = xstrdup(name);
-	row->cpus = cpus;
-	row->memory_mib = mem;
+	vm_desc_to_row(&d, row);
 	row->state = xstrdup("creating");
 	row->created_ms = wall_ms();
 	uuid_generate_text(row->uuid);
 	if ((r = parse_boot(body, row, err)) < 0 ||
-	    (r = parse_lists(body, row, err)) < 0)
+	    (r = parse_disks(body, row, err)) < 0)
 		goto fail;
 	*ret_row = row;
 	return 0;
 fail:
+	vm_desc_done(&d);
 	store_vm_row_free(row);
 	return r;
 }
@@ -280,7 +230,7 @@ check_file(const char *what, const char *path, struct err *err)
 int
 vm_spec_check(struct host *h, struct vm_row *row, struct err *err)
 {
-	uint64_t total, avail;
+	char what[80];
 	int r;
 
 	if (vm_find(h, row->name))
@@ -293,11 +243,10 @@ vm_spec_check(struct host *h, struct vm_row *row, struct err *err)
 		row->machine = xstrdup(host_default_machine(h));
 	else if ((r = host_check_machine(h, row->machine, "the vm", err)) < 0)
 		return r;
-	if (host_memory_mib(&total, &avail) == 0 && row->memory_mib > total)
-		return err_set(err, -ENOMEM, "memory %llu MiB is more than "
-		    "this host has (%llu MiB)",
-		    (unsigned long long)row->memory_mib,
-		    (unsigned long long)total);
+	snprintf(what, sizeof(what), "vm '%s'", row->name);
+	if ((r = host_mem_admit(h, row->memory_mib, HOST_MEM_INSTALLED, what,
+	    err)) < 0)
+		return r;
 	for (size_t i = 0; i < row->n_nics; i++) {
 		if (!host_switch_exists(h, row->nics[i].switch_name))
 			return err_set(err, -ENOENT, "switch '%.64s' not found "

@@ -8,9 +8,7 @@
 #include "err.h"
 #include "host.h"
 #include "store.h"
-
-#define VM_MAX_DISKS 16
-#define VM_MAX_NICS 8
+#include "vm_limits.h"
 
 /* Parse and range-check body; on success *ret_row is a new row in state
  * "creating" with a fresh UUID, disks named vda.. (pool names and paths

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "qmp_block.h"
 #include "qmp_internal.h"
 
 #define FUZZ_MAX_LINE 4096
@@ -26,11 +27,17 @@ on_reply(struct qmp *q, json_t *ret, const struct err *err, void *data)
 {
 	(void)q;
 	(void)data;
-	/* Touch what a caller would. */
-	if (err)
+	/* Touch what a caller would, the block queries' readers too. */
+	if (err) {
 		(void)qmp_err_desc(err);
-	else
+	} else {
+		struct qmp_block_job bj[4];
+		const char *file;
+
 		free(json_dumps(ret, JSON_ENCODE_ANY));
+		(void)qmp_block_jobs_read(ret, bj, 4);
+		(void)qmp_block_disk_node(ret, "vda", &file);
+	}
 }
 
 static void

@@ -431,7 +431,13 @@ test_vm_create_usage_errors(void)
 	ASSERT_CONTAINS(r.err, "whole number of MiB");
 	TERN(&r, "vm", "create", "w", "--cpus", "1", "--memory", "8M");
 	ASSERT_EQ(r.rc, 2);
-	ASSERT_CONTAINS(r.err, "at least 16M");
+	ASSERT_CONTAINS(r.err, "must be between 16M and 1048576M");
+	TERN(&r, "vm", "create", "w", "--cpus", "1", "--memory", "1025G");
+	ASSERT_EQ(r.rc, 2);
+	ASSERT_CONTAINS(r.err, "must be between 16M and 1048576M");
+	TERN(&r, "vm", "create", "w", "--cpus", "65", "--memory", "1G");
+	ASSERT_EQ(r.rc, 2);
+	ASSERT_CONTAINS(r.err, "invalid --cpus '65': must be between 1 and 64");
 	TERN(&r, "vm", "create", "w", "--cpus", "1", "--cpus", "2",
 	    "--memory", "1G");
 	ASSERT_EQ(r.rc, 2);

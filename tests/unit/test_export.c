@@ -89,25 +89,25 @@ test_parse_good(void)
 
 	ASSERT_EQ(parse(good(), &m, msg, sizeof(msg)), 0);
 	ASSERT_EQ(m->version, 1);
-	ASSERT_STREQ(m->name, "web1");
-	ASSERT_STREQ(m->uuid, "eca36f55-a404-4755-b02b-2f3238fcd5dc");
-	ASSERT_EQ(m->cpus, 2);
-	ASSERT_EQ(m->memory_mib, 512);
-	ASSERT_TRUE(m->cpu_compat && m->has_kernel && m->has_initrd &&
+	ASSERT_STREQ(m->desc.name, "web1");
+	ASSERT_STREQ(m->desc.uuid, "eca36f55-a404-4755-b02b-2f3238fcd5dc");
+	ASSERT_EQ(m->desc.cpus, 2);
+	ASSERT_EQ(m->desc.memory_mib, 512);
+	ASSERT_TRUE(m->desc.cpu_compat && m->has_kernel && m->has_initrd &&
 	    m->has_state);
 	ASSERT_EQ(m->n_disks, 2);
 	ASSERT_STREQ(m->disks[1].name, "vdb");
 	ASSERT_EQ(m->disks[0].virtual_size, 1 << 30);
 	ASSERT_EQ(m->disks[0].f.size, 196616);
 	ASSERT_STREQ(m->disks[1].f.sha256, SHA_B);
-	ASSERT_EQ(m->n_nics, 1);
-	ASSERT_STREQ(m->nics[0].switch_name, "lan");
-	ASSERT_STREQ(m->nics[0].mac, "52:54:00:12:34:56");
+	ASSERT_EQ(m->desc.n_nics, 1);
+	ASSERT_STREQ(m->desc.nics[0].switch_name, "lan");
+	ASSERT_STREQ(m->desc.nics[0].mac, "52:54:00:12:34:56");
 	ASSERT_STREQ(m->services, "{\"heartbeat\":false}");
 	ASSERT_STREQ(m->kvp, "{\"role\":\"web\"}");
 	ASSERT_STREQ(m->state.file, "state");
 	/* A file from before the machine type was the VM's names none. */
-	ASSERT_STREQ(m->machine, "pc-q35-7.2");
+	ASSERT_STREQ(m->desc.machine, "pc-q35-7.2");
 	export_manifest_free(m);
 }
 
@@ -147,7 +147,7 @@ test_parse_minimal(void)
 	json_object_set_new(o, "kernel", json_null());
 	ASSERT_EQ(parse(o, &m, msg, sizeof(msg)), 0);
 	ASSERT_TRUE(!m->has_kernel && !m->has_initrd && !m->has_state);
-	ASSERT_TRUE(!m->cmdline && !m->services && !m->kvp);
+	ASSERT_TRUE(!m->desc.cmdline && !m->services && !m->kvp);
 	export_manifest_free(m);
 }
 
@@ -239,7 +239,7 @@ test_refuse_values(void)
 	ASSERT_CONTAINS(msg, "initrd and cmdline need a kernel");
 	ASSERT_EQ(parse_edit("machine", NULL, json_string("q35,accel=kvm"),
 	    msg, sizeof(msg)), -EINVAL);
-	ASSERT_CONTAINS(msg, "not a QEMU machine type name");
+	ASSERT_CONTAINS(msg, "machine must be a QEMU machine type");
 }
 
 static void

@@ -182,7 +182,8 @@ test_refusals(void)
 	    "does not offer");
 	c = json_deep_copy(o);
 	json_object_set_new(c, "machine", json_string("pc,accel=kvm"));
-	refused("malformed machine type", c, -EINVAL, "malformed machine");
+	refused("malformed machine type", c, -EINVAL,
+	    "'pc,accel=kvm' is not a machine type name");
 	c = json_deep_copy(o);
 	json_array_append(json_object_get(c, "disks"), json_array_get(
 	    json_object_get(c, "disks"), 1));
@@ -257,8 +258,8 @@ test_link(void)
 	ASSERT_TRUE(link_auto_slots(100ULL << 30) <= 8);
 	ASSERT_EQ(link_bandwidth_cap(0), 64ULL << 20);
 	ASSERT_EQ(link_bandwidth_cap(1ULL << 30), 3ULL << 29);
-	_cleanup_free_ char *a = peer_url_host("https://10.1.0.2:7443");
-	_cleanup_free_ char *b = peer_url_host("https://[fd00::1]:7443");
+	_cleanup_free_ char *a = host_peer_url_host("https://10.1.0.2:7443");
+	_cleanup_free_ char *b = host_peer_url_host("https://[fd00::1]:7443");
 
 	ASSERT_STREQ(a, "10.1.0.2");
 	ASSERT_STREQ(b, "fd00::1");

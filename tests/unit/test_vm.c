@@ -132,6 +132,36 @@ test_action_messages(void)
 	ASSERT_CONTAINS(e.msg, "not enough memory to start vm 'a'");
 }
 
+/* The one free-memory check: installed memory for a definition, what is
+ * available less what incoming VMs were promised for a start. */
+static void
+test_mem_admit(void)
+{
+	struct host h = { .cfg.name = "h1" };
+	struct vm_row in_row = { .name = "in", .memory_mib = (uint64_t)1 << 40 };
+	struct vm in = { .h = &h, .row = &in_row, .state = VM_INCOMING };
+	struct vm *vms[] = { &in };
+	struct err e = { 0 };
+
+	ASSERT_EQ(host_mem_admit(&h, 16, HOST_MEM_INSTALLED, "vm 'a'", &e), 0);
+	ASSERT_EQ(host_mem_admit(&h, 16, HOST_MEM_AVAILABLE, "vm 'a'", &e), 0);
+	ASSERT_EQ(host_mem_admit(&h, (uint64_t)1 << 40, HOST_MEM_INSTALLED,
+	    "vm 'a'", &e), -ENOMEM);
+	ASSERT_CONTAINS(e.msg, "vm 'a': memory 1099511627776 MiB is more "
+	    "than this host has");
+	h.vms = vms;
+	h.n_vms = 1;
+	e = (struct err){ 0 };
+	ASSERT_EQ(host_mem_admit(&h, 16, HOST_MEM_AVAILABLE, "vm 'a'", &e),
+	    -ENOMEM);
+	ASSERT_CONTAINS(e.msg, "not enough memory to start vm 'a': it needs "
+	    "16 MiB, host h1 has");
+	ASSERT_CONTAINS(e.msg, "(1099511627776 MiB of it promised to "
+	    "incoming vms)");
+	ASSERT_EQ(host_mem_admit(&h, 16, HOST_MEM_INSTALLED, "vm 'a'", NULL),
+	    0);
+}
+
 static void
 test_action_names(void)
 {
@@ -151,5 +181,6 @@ main(void)
 	RUN_TEST(test_action_table);
 	RUN_TEST(test_action_messages);
 	RUN_TEST(test_action_names);
+	RUN_TEST(test_mem_admit);
 	return TEST_REPORT();
 }

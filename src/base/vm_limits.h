@@ -1,0 +1,15 @@
+/* vm_limits.h - the bounds of a VM's description, in one place: create,
+ * export/import, the migration wire and the CLI all check against these
+ * (the CLI links only base, so they live here and not in vm/).  Raising
+ * one is a format change for exports and moves: an older tern refuses
+ * what a newer one accepts. */
+#pragma once
+
+#define VM_CPUS_MIN 1
+#define VM_CPUS_MAX 64
+#define VM_MEMORY_MIB_MIN 16
+#define VM_MEMORY_MIB_MAX (1 << 20)		/* 1 TiB */
+#define VM_MAX_DISKS 16				/* named vda..vdp */
+#define VM_MAX_NICS 8
+#define VM_DISK_SIZE_MAX (16LL << 40)		/* bytes: 16 TiB */
+#define VM_CMDLINE_MAX 2048			/* bytes of kernel cmdline */

@@ -1,0 +1,243 @@
+/* desc.c - the VM description codec (see desc.h).  Never logs. */
+#include <assert.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "desc.h"
+#include "host.h"
+#include "jsonutil.h"
+#include "net.h"
+#include "util.h"
+
+static const char *const desc_fields[] = { "name", "cpus", "memory_mib",
+	"cpu_compat", "machine", "cmdline", "nics", NULL };
+static const char *const nic_fields[] = { "mac", "switch", NULL };
+
+static bool
+field_in(const char *const *list, const char *key)
+{
+	for (size_t i = 0; list && list[i]; i++)
+		if (streq(list[i], key))
+			return true;
+	return false;
+}
+
+/* Every key of o is the description's, the caller's, or (for a record)
+ * "uuid". */
+static int
+desc_check_fields(const json_t *o, enum vm_desc_kind kind,
+    const char *const *extra, const char *what, struct err *err)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach((json_t *)o, key, v) {
+		(void)v;
+		if (field_in(desc_fields, key) || field_in(extra, key) ||
+		    (kind == VM_DESC_RECORD && streq(key, "uuid")))
+			continue;
+		return err_set(err, -EINVAL, "unknown field '%.64s'%s%s", key,
+		    what ? " in " : "", what ? what : "");
+	}
+	return 0;
+}
+
+/* {"mac", "switch"}: a request may leave mac out (one is generated). */
+static int
+desc_parse_nic(const json_t *o, size_t i, enum vm_desc_kind kind,
+    struct nic_row *n, struct err *err)
+{
+	const char *mac = NULL, *sw = NULL;
+	char where[32];
+	int r;
+
+	if (!json_is_object(o))
+		return err_set(err, -EINVAL, "nics[%zu] must be an object", i);
+	snprintf(where, sizeof(where), "nics[%zu]", i);
+	if ((r = desc_check_fields(o, VM_DESC_REQUEST, nic_fields, where,
+	    err)) < 0 ||
+	    (r = json_get_str(o, "mac", kind == VM_DESC_RECORD, &mac,
+	    err)) < 0 ||
+	    (r = json_get_str(o, "switch", true, &sw, err)) < 0)
+		return r;
+	if (mac && !net_mac_is_valid(mac))
+		return err_set(err, -EINVAL, "nics[%zu] mac '%.40s' is not a "
+		    "unicast MAC like 52:54:00:12:34:56", i, mac);
+	if (!name_is_valid(sw))
+		return err_set(err, -EINVAL, "nics[%zu] switch '%.64s' is not "
+		    "a valid switch name", i, sw);
+	/* Lower case, as tern writes MACs, so that comparisons see a MAC
+	 * already in use whatever its case. */
+	if (mac)
+		for (size_t k = 0; k < sizeof(n->mac) - 1; k++)
+			n->mac[k] = tolower((unsigned char)mac[k]);
+	else
+		net_mac_generate(n->mac);
+	n->switch_name = xstrdup(sw);
+	return 0;
+}
+
+static int
+desc_parse_nics(const json_t *o, enum vm_desc_kind kind, struct vm_desc *d,
+    struct err *err)
+{
+	const json_t *nics = json_object_get(o, "nics");
+	int r = 0;
+
+	if (!nics && kind == VM_DESC_REQUEST)
+		return 0;
+	if (!json_is_array(nics) || json_array_size(nics) > VM_MAX_NICS)
+		return err_set(err, -EINVAL, "nics must be an array of at most "
+		    "%d NICs", VM_MAX_NICS);
+	for (size_t i = 0; r == 0 && i < json_array_size(nics); i++) {
+		r = desc_parse_nic(json_array_get(nics, i), i, kind,
+		    &d->nics[i], err);
+		d->n_nics += d->nics[i].switch_name != NULL;
+	}
+	for (size_t i = 0; r == 0 && i < d->n_nics; i++)
+		for (size_t j = i + 1; j < d->n_nics; j++)
+			if (streq(d->nics[i].mac, d->nics[j].mac))
+				return err_set(err, -EINVAL, "mac %s is given "
+				    "twice", d->nics[i].mac);
+	return r;
+}
+
+static int
+desc_parse_identity(const json_t *o, enum vm_desc_kind kind,
+    struct vm_desc *d, struct err *err)
+{
+	const char *uuid = NULL, *name = NULL;
+	int r;
+
+	if (kind == VM_DESC_RECORD &&
+	    (r = json_get_str(o, "uuid", true, &uuid, err)) < 0)
+		return r;
+	if ((r = json_get_str(o, "name", true, &name, err)) < 0)
+		return r;
+	if (uuid && !uuid_is_valid(uuid))
+		return err_set(err, -EINVAL, "uuid '%.40s' is not a UUID", uuid);
+	if (!name_is_valid(name))
+		return err_set(err, -EINVAL, "invalid vm name '%.64s': use 1-63 "
+		    "letters, digits, '.', '_' or '-'", name);
+	if (uuid)
+		snprintf(d->uuid, sizeof(d->uuid), "%s", uuid);
+	d->name = xstrdup(name);
+	return 0;
+}
+
+static int
+desc_parse_machine(const json_t *o, struct vm_desc *d, struct err *err)
+{
+	const char *machine = NULL, *cmdline = NULL;
+	int r;
+
+	if ((r = json_get_str(o, "machine", false, &machine, err)) < 0 ||
+	    (r = json_get_str(o, "cmdline", false, &cmdline, err)) < 0 ||
+	    (r = json_get_bool(o, "cpu_compat", &d->cpu_compat, err)) < 0)
+		return r;
+	if (machine && !host_machine_name_ok(machine))
+		return err_set(err, -EINVAL, "machine must be a QEMU machine "
+		    "type such as pc-q35-10.0 (see 'tern host info'); "
+		    "'%.64s' is not a machine type name", machine);
+	if (cmdline && strlen(cmdline) > VM_CMDLINE_MAX)
+		return err_set(err, -EINVAL, "cmdline is longer than %d bytes",
+		    VM_CMDLINE_MAX);
+	d->machine = machine ? xstrdup(machine) : NULL;
+	d->cmdline = cmdline ? xstrdup(cmdline) : NULL;
+	return 0;
+}
+
+int
+vm_desc_parse(const json_t *o, enum vm_desc_kind kind,
+    const char *const *extra, const char *what, struct vm_desc *ret,
+    struct err *err)
+{
+	int64_t cpus = 0, mem = 0;
+	int r;
+
+	assert(kind < VM_DESC_KIND__COUNT);
+	if (!json_is_object(o))
+		return err_set(err, -EINVAL, "%s must be a JSON object",
+		    what ? what : "a vm description");
+	if ((r = desc_check_fields(o, kind, extra, what, err)) < 0 ||
+	    (r = desc_parse_identity(o, kind, ret, err)) < 0 ||
+	    (r = json_get_int(o, "cpus", true, VM_CPUS_MIN, VM_CPUS_MAX,
+	    &cpus, err)) < 0 ||
+	    (r = json_get_int(o, "memory_mib", true, VM_MEMORY_MIB_MIN,
+	    VM_MEMORY_MIB_MAX, &mem, err)) < 0 ||
+	    (r = desc_parse_machine(o, ret, err)) < 0 ||
+	    (r = desc_parse_nics(o, kind, ret, err)) < 0)
+		return r;
+	ret->cpus = cpus;
+	ret->memory_mib = mem;
+	return 0;
+}
+
+json_t *
+vm_desc_to_json(const struct vm_desc *d)
+{
+	json_t *nics = json_array();
+	json_t *o = json_pack("{ss si sI sb so}", "name", d->name,
+	    "cpus", d->cpus, "memory_mib", (json_int_t)d->memory_mib,
+	    "cpu_compat", d->cpu_compat, "nics", nics);
+
+	for (size_t i = 0; i < d->n_nics; i++)
+		json_array_append_new(nics, json_pack("{ss ss}", "mac",
+		    d->nics[i].mac, "switch", d->nics[i].switch_name));
+	if (d->uuid[0])
+		json_object_set_new(o, "uuid", json_string(d->uuid));
+	if (d->machine)
+		json_object_set_new(o, "machine", json_string(d->machine));
+	if (d->cmdline)
+		json_object_set_new(o, "cmdline", json_string(d->cmdline));
+	return o;
+}
+
+void
+vm_desc_from_row(struct vm_desc *d, const struct vm_row *row)
+{
+	memset(d, 0, sizeof(*d));
+	snprintf(d->uuid, sizeof(d->uuid), "%s", row->uuid);
+	d->name = xstrdup(row->name);
+	d->cpus = row->cpus;
+	d->memory_mib = row->memory_mib;
+	d->cpu_compat = row->cpu_compat;
+	d->machine = row->machine ? xstrdup(row->machine) : NULL;
+	d->cmdline = row->cmdline ? xstrdup(row->cmdline) : NULL;
+	for (size_t i = 0; i < row->n_nics && i < VM_MAX_NICS; i++) {
+		d->nics[i].switch_name = xstrdup(row->nics[i].switch_name);
+		memcpy(d->nics[i].mac, row->nics[i].mac, sizeof(d->nics[i].mac));
+		d->n_nics++;
+	}
+}
+
+void
+vm_desc_to_row(struct vm_desc *d, struct vm_row *row)
+{
+	if (d->uuid[0])
+		memcpy(row->uuid, d->uuid, sizeof(row->uuid));
+	row->name = TAKE_PTR(d->name);
+	row->cpus = d->cpus;
+	row->memory_mib = d->memory_mib;
+	row->cpu_compat = d->cpu_compat;
+	row->machine = TAKE_PTR(d->machine);
+	row->cmdline = TAKE_PTR(d->cmdline);
+	row->nics = xzalloc((d->n_nics + 1) * sizeof(*row->nics));
+	memcpy(row->nics, d->nics, d->n_nics * sizeof(*row->nics));
+	row->n_nics = d->n_nics;
+	memset(d, 0, sizeof(*d));
+}
+
+void
+vm_desc_done(struct vm_desc *d)
+{
+	for (size_t i = 0; i < d->n_nics; i++)
+		free(d->nics[i].switch_name);
+	free(d->name);
+	free(d->machine);
+	free(d->cmdline);
+	memset(d, 0, sizeof(*d));
+}

@@ -1,0 +1,205 @@
+/* test_desc.c - the VM description codec (src/vm/desc.c): a valid
+ * description survives JSON -> struct -> JSON, each limit of vm_limits.h
+ * is accepted at its edge and refused one past it, and fields nobody
+ * named are refused. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "desc.h"
+#include "test.h"
+
+#define UUID "0b0e5a1c-2f3d-4e5f-8a9b-0c1d2e3f4a5b"
+
+static const char *const extra[] = { "disks", NULL };
+
+/* A complete record with two NICs. */
+static json_t *
+record(void)
+{
+	return json_pack("{ss ss si si sb ss ss s[{ss ss}{ss ss}] s[]}",
+	    "uuid", UUID, "name", "db-1", "cpus", 2, "memory_mib", 512,
+	    "cpu_compat", 1, "machine", "pc-q35-10.0",
+	    "cmdline", "console=ttyS0",
+	    "nics", "mac", "52:54:00:12:34:56", "switch", "lan",
+	    "mac", "52:54:00:ab:cd:ef", "switch", "wan", "disks");
+}
+
+/* Parse o (stolen) as kind; the result code, and the message in msg. */
+static int
+parse_kind(json_t *o, enum vm_desc_kind kind, struct err *e)
+{
+	struct vm_desc d = { 0 };
+	int r;
+
+	*e = (struct err){ 0 };
+	r = vm_desc_parse(o, kind, extra, "vm", &d, e);
+	vm_desc_done(&d);
+	json_decref(o);
+	return r;
+}
+
+static int
+parse_with(const char *key, json_t *v, struct err *e)
+{
+	json_t *o = record();
+
+	json_object_set_new(o, key, v);
+	return parse_kind(o, VM_DESC_RECORD, e);
+}
+
+static void
+test_round_trip(void)
+{
+	json_t *o = record(), *t1, *t2;
+	struct vm_desc d = { 0 }, d2 = { 0 };
+	struct err e = { 0 };
+
+	ASSERT_EQ(vm_desc_parse(o, VM_DESC_RECORD, extra, "vm", &d, &e), 0);
+	ASSERT_STREQ(d.uuid, UUID);
+	ASSERT_STREQ(d.name, "db-1");
+	ASSERT_EQ(d.cpus, 2);
+	ASSERT_EQ(d.memory_mib, 512);
+	ASSERT_TRUE(d.cpu_compat);
+	ASSERT_STREQ(d.machine, "pc-q35-10.0");
+	ASSERT_STREQ(d.cmdline, "console=ttyS0");
+	ASSERT_EQ(d.n_nics, 2);
+	ASSERT_STREQ(d.nics[1].mac, "52:54:00:ab:cd:ef");
+	ASSERT_STREQ(d.nics[1].switch_name, "wan");
+	t1 = vm_desc_to_json(&d);
+	ASSERT_EQ(vm_desc_parse(t1, VM_DESC_RECORD, NULL, "vm", &d2, &e), 0);
+	t2 = vm_desc_to_json(&d2);
+	ASSERT_TRUE(json_equal(t1, t2));
+	json_object_del(o, "disks");
+	ASSERT_TRUE(json_equal(o, t1));
+	json_decref(o);
+	json_decref(t1);
+	json_decref(t2);
+	vm_desc_done(&d);
+	vm_desc_done(&d2);
+}
+
+static void
+test_limits(void)
+{
+	char name[80];
+	char *cmd = malloc(VM_CMDLINE_MAX + 2);
+	struct err e;
+
+	ASSERT_EQ(parse_with("cpus", json_integer(VM_CPUS_MIN), &e), 0);
+	ASSERT_EQ(parse_with("cpus", json_integer(VM_CPUS_MAX), &e), 0);
+	ASSERT_EQ(parse_with("cpus", json_integer(VM_CPUS_MIN - 1), &e),
+	    -EINVAL);
+	ASSERT_EQ(parse_with("cpus", json_integer(VM_CPUS_MAX + 1), &e),
+	    -EINVAL);
+	ASSERT_STREQ(e.msg, "field 'cpus' is 65, must be between 1 and 64");
+	ASSERT_EQ(parse_with("memory_mib", json_integer(VM_MEMORY_MIB_MIN),
+	    &e), 0);
+	ASSERT_EQ(parse_with("memory_mib", json_integer(VM_MEMORY_MIB_MAX),
+	    &e), 0);
+	ASSERT_EQ(parse_with("memory_mib", json_integer(VM_MEMORY_MIB_MIN - 1),
+	    &e), -EINVAL);
+	ASSERT_CONTAINS(e.msg, "field 'memory_mib' is 15");
+	ASSERT_EQ(parse_with("memory_mib", json_integer(VM_MEMORY_MIB_MAX + 1),
+	    &e), -EINVAL);
+	ASSERT_CONTAINS(e.msg, "between 16 and 1048576");
+	memset(cmd, 'x', VM_CMDLINE_MAX);
+	cmd[VM_CMDLINE_MAX] = '\0';
+	ASSERT_EQ(parse_with("cmdline", json_string(cmd), &e), 0);
+	strcpy(cmd + VM_CMDLINE_MAX, "x");
+	ASSERT_EQ(parse_with("cmdline", json_string(cmd), &e), -EINVAL);
+	ASSERT_CONTAINS(e.msg, "cmdline is longer than 2048 bytes");
+	free(cmd);
+	memset(name, 'n', 63);
+	name[63] = '\0';
+	ASSERT_EQ(parse_with("name", json_string(name), &e), 0);
+	strcpy(name + 63, "n");
+	ASSERT_EQ(parse_with("name", json_string(name), &e), -EINVAL);
+	ASSERT_CONTAINS(e.msg, "invalid vm name");
+}
+
+/* VM_MAX_NICS NICs pass, one more is refused. */
+static void
+test_nic_limit(void)
+{
+	json_t *nics = json_array();
+	struct err e;
+
+	for (int i = 0; i < VM_MAX_NICS; i++)
+		json_array_append_new(nics, json_pack("{ss}", "switch", "lan"));
+	ASSERT_EQ(parse_kind(json_pack("{ss si si sO}", "name", "a", "cpus", 1,
+	    "memory_mib", 64, "nics", nics), VM_DESC_REQUEST, &e), 0);
+	json_array_append_new(nics, json_pack("{ss}", "switch", "lan"));
+	ASSERT_EQ(parse_kind(json_pack("{ss si si so}", "name", "a", "cpus", 1,
+	    "memory_mib", 64, "nics", nics), VM_DESC_REQUEST, &e), -EINVAL);
+	ASSERT_CONTAINS(e.msg, "at most 8 NICs");
+}
+
+static void
+test_unknown_fields(void)
+{
+	json_t *o = record();
+	struct err e;
+
+	ASSERT_EQ(parse_with("bogus", json_true(), &e), -EINVAL);
+	ASSERT_STREQ(e.msg, "unknown field 'bogus' in vm");
+	json_object_set_new(json_array_get(json_object_get(o, "nics"), 0),
+	    "model", json_string("e1000"));
+	ASSERT_EQ(parse_kind(o, VM_DESC_RECORD, &e), -EINVAL);
+	ASSERT_STREQ(e.msg, "unknown field 'model' in nics[0]");
+	/* A request has no uuid: one is made for it. */
+	ASSERT_EQ(parse_kind(record(), VM_DESC_REQUEST, &e), -EINVAL);
+	ASSERT_STREQ(e.msg, "unknown field 'uuid' in vm");
+}
+
+static void
+test_records_and_requests(void)
+{
+	json_t *o = record();
+	struct vm_desc d = { 0 };
+	struct err e;
+
+	json_object_del(o, "uuid");
+	ASSERT_EQ(parse_kind(o, VM_DESC_RECORD, &e), -EINVAL);
+	ASSERT_STREQ(e.msg, "missing field 'uuid'");
+	o = record();
+	json_object_del(o, "nics");
+	ASSERT_EQ(parse_kind(o, VM_DESC_RECORD, &e), -EINVAL);
+	ASSERT_CONTAINS(e.msg, "nics must be an array");
+	ASSERT_EQ(parse_with("nics", json_pack("[{ss}]", "switch", "lan"), &e),
+	    -EINVAL);
+	ASSERT_STREQ(e.msg, "missing field 'mac'");
+	ASSERT_EQ(parse_with("nics", json_pack("[{ss ss}{ss ss}]",
+	    "mac", "52:54:00:12:34:56", "switch", "a",
+	    "mac", "52:54:00:12:34:56", "switch", "b"), &e), -EINVAL);
+	ASSERT_CONTAINS(e.msg, "is given twice");
+	ASSERT_EQ(parse_with("nics", json_pack("[{ss ss}]", "mac",
+	    "53:54:00:12:34:56", "switch", "a"), &e), -EINVAL);
+	ASSERT_CONTAINS(e.msg, "is not a unicast MAC");
+	ASSERT_EQ(parse_with("machine", json_string("pc,accel=kvm"), &e),
+	    -EINVAL);
+	ASSERT_CONTAINS(e.msg, "machine must be a QEMU machine type");
+	/* A request's NIC may leave out its mac; a given one is lowered. */
+	o = json_pack("{ss si si s[{ss}{ss ss}]}", "name", "a", "cpus", 1,
+	    "memory_mib", 64, "nics", "switch", "lan",
+	    "switch", "lan", "mac", "52:54:00:AB:CD:EF");
+	ASSERT_EQ(vm_desc_parse(o, VM_DESC_REQUEST, NULL, "vm create request",
+	    &d, &e), 0);
+	json_decref(o);
+	ASSERT_EQ(strlen(d.nics[0].mac), 17);
+	ASSERT_STREQ(d.nics[1].mac, "52:54:00:ab:cd:ef");
+	ASSERT_TRUE(!d.machine && !d.cmdline && !d.uuid[0]);
+	vm_desc_done(&d);
+}
+
+int
+main(void)
+{
+	RUN_TEST(test_round_trip);
+	RUN_TEST(test_limits);
+	RUN_TEST(test_nic_limit);
+	RUN_TEST(test_unknown_fields);
+	RUN_TEST(test_records_and_requests);
+	return TEST_REPORT();
+}
