@@ -99,17 +99,44 @@ save_migration_status(const struct job *job)
 	return json_string_value(json_object_get(job->details, "migration"));
 }
 
+/* The reply to a command of a save or restore: the first error is kept
+ * in vm->last_error (a refused getfd makes the migrate after it fail too,
+ * and its error would hide the cause); the job's step decides. */
+static void
+save_on_reply(struct vm *vm, struct job *job, json_t *ret,
+    const struct err *e)
+{
+	if (!ret && !vm->last_error)
+		vm->last_error = xstrdup(e->msg);
+	if (job)
+		job_poke(job);
+}
+
+/* The reply to quit: QEMU that refuses to quit is killed (the state file
+ * is whole on disk by then). */
+static void
+save_on_quit(struct vm *vm, struct job *job, json_t *ret,
+    const struct err *e)
+{
+	(void)e;
+	if (!ret)
+		vm_kill(vm);
+	if (job)
+		job_poke(job);
+}
+
 /* Hand QEMU an fd on path (opened with flags) under fdname. */
 static int
-save_pass_fd(struct vm *vm, const char *path, int flags, const char *fdname)
+save_pass_fd(struct vm *vm, struct job *job, const char *path, int flags,
+    const char *fdname)
 {
 	int fd = open(path, flags | O_CLOEXEC, 0600);
 	int r;
 
 	if (fd == -1)
 		return -errno;
-	r = qmp_send_fd(vm->qmp, "getfd", json_pack("{ss}", "fdname", fdname),
-	    fd, SAVE_QMP_MS, NULL, NULL);
+	r = vm_qmp_fd(vm, job, "getfd", json_pack("{ss}", "fdname", fdname),
+	    fd, SAVE_QMP_MS, save_on_reply);
 	close(fd);
 	return r;
 }
@@ -150,19 +177,18 @@ save_begin_transfer(struct job *job)
 	    "multifd", "state", false, "capability",
 	    "pause-before-switchover", "state", false, "capability",
 	    "auto-converge", "state", false, "capability", "return-path",
-	    "state", false), SAVE_QMP_MS, NULL);
+	    "state", false), SAVE_QMP_MS, save_on_reply);
 	(void)vm_qmp(vm, job, "migrate-set-parameters", json_pack("{sI ss}",
 	    "max-bandwidth", (json_int_t)SAVE_BANDWIDTH, "tls-creds", ""),
-	    SAVE_QMP_MS, NULL);
-	r = save_pass_fd(vm, partial, O_WRONLY | O_CREAT | O_TRUNC,
+	    SAVE_QMP_MS, save_on_reply);
+	r = save_pass_fd(vm, job, partial, O_WRONLY | O_CREAT | O_TRUNC,
 	    "tern-save");
 	if (r < 0) {
 		save_fail(job, "cannot open the state file");
 		return;
 	}
 	(void)vm_qmp(vm, job, "migrate", json_pack("{ss}", "uri",
-	    "fd:tern-save"),
-	    SAVE_QMP_MS, NULL);
+	    "fd:tern-save"), SAVE_QMP_MS, save_on_reply);
 	job_set_phase(job, SAVE_PH_MIGRATING);
 	job_wake_after(job, SAVE_POLL_MS);
 }
@@ -187,7 +213,7 @@ save_on_synced(struct child *c, int status, void *data)
 	    final);
 	failpoint_check("vm.save.written", NULL);
 	job_set_phase(job, SAVE_PH_QUITTING);
-	if (vm_qmp(vm, job, "quit", NULL, SAVE_QMP_MS, NULL) < 0)
+	if (vm_qmp(vm, job, "quit", NULL, SAVE_QMP_MS, save_on_quit) < 0)
 		vm_kill(vm);
 }
 
@@ -226,17 +252,21 @@ save_recover(struct job *job)
 {
 	struct vm *vm = vm_of(job);
 
+	/* QMP may not be back yet: stay recovering until it is (the VM
+	 * pokes its jobs then), not fall into the phases' normal path. */
+	if (vm->pidfd >= 0 && !vm->row->state_file && !vm->qmp_ready)
+		return;
 	job->recovering = false;
 	if (vm->row->state_file && vm->pidfd < 0) {
 		vm_set_state(vm, VM_SAVED, "vm saved");
 		job_finish(job, 0, NULL);
 	} else if (vm->pidfd >= 0 && !vm->row->state_file) {
-		/* QMP may not be back yet: wait for it, then undo. */
-		if (vm->qmp_ready)
-			save_fail(job, "ternd restarted during the save");
+		save_fail(job, "ternd restarted during the save");
 	} else if (vm->pidfd >= 0) {
 		job_set_phase(job, SAVE_PH_QUITTING);
-		(void)vm_qmp(vm, job, "quit", NULL, SAVE_QMP_MS, NULL);
+		if (vm_qmp(vm, job, "quit", NULL, SAVE_QMP_MS,
+		    save_on_quit) < 0)
+			vm_kill(vm);
 	} else {
 		save_fail(job, "QEMU exited during the save");
 	}
@@ -258,12 +288,18 @@ save_step(struct job *job)
 	if (job_phase_is(job, SAVE_PH_START)) {
 		json_object_set_new(job->details, "was_running",
 		    json_boolean(vm->vcpus_running));
+		/* An error left by an earlier command is not this save's. */
+		free(vm->last_error);
+		vm->last_error = NULL;
 		vm_set_state(vm, VM_SAVING, NULL);
 		job_set_phase(job, SAVE_PH_STOPPING);
 		if (vm->vcpus_running)
-			(void)vm_qmp(vm, job, "stop", NULL, SAVE_QMP_MS, NULL);
+			(void)vm_qmp(vm, job, "stop", NULL, SAVE_QMP_MS,
+			    save_on_reply);
 	}
-	if (job_phase_is(job, SAVE_PH_STOPPING) && !vm->vcpus_running)
+	if (job_phase_is(job, SAVE_PH_STOPPING) && vm->last_error)
+		save_fail(job, vm->last_error);	/* stop refused */
+	else if (job_phase_is(job, SAVE_PH_STOPPING) && !vm->vcpus_running)
 		save_begin_transfer(job);
 	else if (job_phase_is(job, SAVE_PH_MIGRATING))
 		save_migrating(job);
@@ -287,7 +323,7 @@ restore_step(struct job *job)
 
 	if (job_phase_is(job, VM_PH_LAUNCH) || job_phase_is(job, VM_PH_START)) {
 		json_object_set_new(job->details, "restore", json_true());
-		if (save_pass_fd(vm, vm->row->state_file, O_RDONLY,
+		if (save_pass_fd(vm, job, vm->row->state_file, O_RDONLY,
 		    "tern-restore") < 0)
 			return -1;
 		(void)vm_qmp(vm, job, "migrate-incoming", json_pack("{ss}",
