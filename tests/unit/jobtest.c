@@ -2,6 +2,7 @@
  * daemon/main.c builds one, over a store in a temp dir, with fake QEMUs.
  * Test code only: it aborts on anything a test cannot go on without. */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -130,6 +131,26 @@ jt_vm(struct jobtest *t)
 	return vm_find(&t->h, t->uuid);
 }
 
+/* posix_spawn() returns once the child's exec has begun, but its
+ * /proc/PID/cmdline reads empty until the kernel has set up the new
+ * arguments: wait for them, as ternd only ever reattaches much later. */
+static void
+jt_wait_cmdline(pid_t pid)
+{
+	_cleanup_free_ char *path = xasprintf("/proc/%d/cmdline", (int)pid);
+	uint64_t end = now_ms() + 5000;
+
+	while (now_ms() < end) {
+		_cleanup_free_ char *buf = NULL;
+		size_t len = 0;
+
+		if (file_read_all(path, 1 << 20, &buf, &len) == 0 && len > 0)
+			return;
+		(void)usleep(1000);
+	}
+	abort();
+}
+
 void
 jt_qemu_spawn(struct jobtest *t)
 {
@@ -139,9 +160,19 @@ jt_qemu_spawn(struct jobtest *t)
 	_cleanup_free_ char *rundir = xasprintf("%s/run/vms/%s", t->dir,
 	    t->uuid);
 
+	posix_spawn_file_actions_t fa;
+
+	/* Not the test's stdout: a pipe reading it would wait for sleep. */
 	if (mkdir_p(rundir, 0700) < 0 ||
-	    posix_spawnp(&t->qemu_pid, "sh", NULL, NULL, argv, environ) != 0)
+	    posix_spawn_file_actions_init(&fa) != 0 ||
+	    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY,
+	    0) != 0 ||
+	    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY,
+	    0) != 0 ||
+	    posix_spawnp(&t->qemu_pid, "sh", &fa, NULL, argv, environ) != 0)
 		abort();
+	posix_spawn_file_actions_destroy(&fa);
+	jt_wait_cmdline(t->qemu_pid);
 }
 
 void
@@ -172,13 +203,20 @@ jt_qemu_attach(struct jobtest *t)
 
 	vm->row->pid = t->qemu_pid;
 	vm->row->pid_start = 0;
-	if (!vm_reattach(vm))
+	if (!vm_reattach(vm)) {
+		fprintf(stderr, "jobtest: vm_reattach(%d) refused\n",
+		    (int)t->qemu_pid);
 		return false;
+	}
 	/* Until QMP is ready, as a job after a restart would wait. */
 	end = now_ms() + 10000;	/* a loaded machine is slow */
 
 	while (now_ms() < end && !vm->qmp_ready)
 		(void)loop_run_once(t->loop, 10);
+	if (!vm->qmp_ready)
+		fprintf(stderr, "jobtest: QMP not ready after 10 s (%u "
+		    "connects, %s)\n", fake_qmp_n_connects(t->qmp),
+		    fake_qmp_mismatch(t->qmp) ?: "no mismatch");
 	return vm->qmp_ready;
 }
 
