@@ -77,7 +77,13 @@ save_on_query(struct vm *vm, struct job *job, json_t *ret,
 	} else {
 		json_object_set_new(job->details, "migration",
 		    json_string(st ? st : "none"));
-		if (ram)
+		/* The bytes sent stop short of the memory size (zero pages
+		 * cost nothing): a finished transfer did all of it. */
+		if (ram && streq(st, "completed"))
+			job_set_progress(job, json_integer_value(
+			    json_object_get(ram, "total")), json_integer_value(
+			    json_object_get(ram, "total")), "bytes");
+		else if (ram)
 			job_set_progress(job, json_integer_value(
 			    json_object_get(ram, "transferred")),
 			    json_integer_value(json_object_get(ram, "total")),

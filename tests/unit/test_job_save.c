@@ -163,10 +163,154 @@ test_save_error_at_every_step(void)
 	}
 }
 
+/* Script the save up to the migrate; query-migrate then says "active"
+ * for ever: the job stays in phase migrating. */
+static void
+script_until_migrating(void)
+{
+	(void)script(ST_QUERY);
+	fake_qmp_always(t.qmp, "query-migrate", "{\"status\":\"active\"}");
+}
+
+/* ternd restarts while the transfer runs, QEMU still up (its vCPUs
+ * stopped): the transfer is cancelled, the partial file removed, the VM
+ * runs again as before. */
+static void
+test_save_restart_migrating(void)
+{
+	_cleanup_free_ char *partial = NULL;
+	int64_t id;
+
+	fixture();
+	partial = state_path(".partial");
+	script_until_migrating();
+	id = jt_job_start(&t, &job_vm_save, NULL);
+	ASSERT_TRUE(jt_run_until_phase(&t, id, "migrating", TIMEOUT_MS));
+	jt_run_for(&t, 300);
+	ASSERT_TRUE(jt_exists(partial));
+	jt_restart(&t, true, false);
+	rollback_rules();
+	ASSERT_TRUE(jt_run_until_ended(&t, id, TIMEOUT_MS));
+	ASSERT_CONTAINS(jt_job_error(&t, id), "ternd restarted");
+	assert_not_saved(id);
+	ASSERT_EQ(fake_qmp_n_mismatches(t.qmp), 0);
+	jt_teardown(&t);
+}
+
+/* ternd restarts in phase stopping (stop sent, not answered): as above. */
+static void
+test_save_restart_stopping(void)
+{
+	int64_t id;
+
+	fixture();
+	(void)script(ST_STOP);	/* stop is never answered */
+	id = jt_job_start(&t, &job_vm_save, NULL);
+	ASSERT_TRUE(jt_run_until_phase(&t, id, "stopping", TIMEOUT_MS));
+	jt_run_for(&t, 100);
+	jt_restart(&t, true, false);
+	rollback_rules();
+	ASSERT_TRUE(jt_run_until_ended(&t, id, TIMEOUT_MS));
+	assert_not_saved(id);
+	ASSERT_EQ(fake_qmp_n_mismatches(t.qmp), 0);
+	jt_teardown(&t);
+}
+
+/* QEMU dies with ternd during the transfer: no state file, so the VM
+ * crashed (not saved), and nothing partial is left. */
+static void
+test_save_restart_migrating_qemu_gone(void)
+{
+	_cleanup_free_ char *partial = NULL;
+	int64_t id;
+
+	fixture();
+	partial = state_path(".partial");
+	script_until_migrating();
+	id = jt_job_start(&t, &job_vm_save, NULL);
+	ASSERT_TRUE(jt_run_until_phase(&t, id, "migrating", TIMEOUT_MS));
+	jt_run_for(&t, 300);
+	jt_restart(&t, false, false);
+	ASSERT_TRUE(jt_run_until_ended(&t, id, TIMEOUT_MS));
+	ASSERT_STREQ(jt_job_state(&t, id), "failed");
+	ASSERT_EQ(jt_vm(&t)->state, VM_CRASHED);
+	ASSERT_TRUE(jt_vm(&t)->row->state_file == NULL);
+	ASSERT_TRUE(!jt_exists(partial));
+	jt_teardown(&t);
+}
+
+/* ternd restarts once the state file is on disk and recorded, QEMU not
+ * yet gone (quit unanswered): the restarted ternd ends that QEMU (quit,
+ * or SIGKILL when its QMP is not back yet: the vCPUs were stopped and
+ * the disks flushed before the transfer); the VM is saved, whether QEMU
+ * was still up or already gone. */
+static void
+save_restart_quitting(bool qemu_up)
+{
+	_cleanup_free_ char *final = NULL;
+	int64_t id;
+
+	fixture();
+	final = state_path("");
+	(void)script(ST_QUIT);	/* quit is never answered */
+	id = jt_job_start(&t, &job_vm_save, NULL);
+	ASSERT_TRUE(jt_run_until_phase(&t, id, "quitting", TIMEOUT_MS));
+	ASSERT_TRUE(jt_exists(final));
+	jt_restart(&t, qemu_up, false);
+	if (qemu_up)
+		fake_qmp_always(t.qmp, "quit", "{}");
+	ASSERT_TRUE(jt_run_until_ended(&t, id, TIMEOUT_MS));
+	ASSERT_STREQ(jt_job_state(&t, id), "succeeded");
+	ASSERT_EQ(jt_vm(&t)->state, VM_SAVED);
+	ASSERT_STREQ(jt_vm(&t)->row->state_file, final);
+	ASSERT_TRUE(jt_exists(final));
+	ASSERT_TRUE(jt_vm(&t)->pidfd < 0);
+	if (qemu_up)
+		ASSERT_EQ(fake_qmp_n_mismatches(t.qmp), 0);
+	jt_teardown(&t);
+}
+
+static void
+test_save_restart_quitting(void)
+{
+	save_restart_quitting(true);
+	save_restart_quitting(false);
+}
+
+/* A finished save says all of it was done, though QEMU's counter of
+ * bytes sent stops short of the memory size (zero pages cost nothing). */
+static void
+test_save_progress_complete(void)
+{
+	json_t *o;
+	int64_t id;
+	int h;
+
+	fixture();
+	h = script(ST_QUERY);
+	fake_qmp_reply(t.qmp, h, "{\"status\":\"completed\","
+	    "\"ram\":{\"transferred\":1000,\"total\":4096}}");
+	fake_qmp_reply(t.qmp, fake_qmp_expect(t.qmp, "quit", NULL), "{}");
+	t.kill_when_done = true;
+	id = jt_job_start(&t, &job_vm_save, NULL);
+	ASSERT_TRUE(jt_run_until_ended(&t, id, TIMEOUT_MS));
+	ASSERT_STREQ(jt_job_state(&t, id), "succeeded");
+	o = store_job_json(t.st, id);
+	ASSERT_EQ(json_integer_value(json_object_get(json_object_get(o,
+	    "progress"), "done")), 4096);
+	json_decref(o);
+	jt_teardown(&t);
+}
+
 int
 main(void)
 {
 	RUN_TEST(test_save_success);
 	RUN_TEST(test_save_error_at_every_step);
+	RUN_TEST(test_save_restart_stopping);
+	RUN_TEST(test_save_restart_migrating);
+	RUN_TEST(test_save_restart_migrating_qemu_gone);
+	RUN_TEST(test_save_restart_quitting);
+	RUN_TEST(test_save_progress_complete);
 	return TEST_REPORT();
 }
