@@ -260,8 +260,10 @@ in_nbd_start(struct job *job, const char *addr, const char *tls)
 	    DEST_QMP_MS, in_on_qmp);
 	for (size_t i = 0; i < vm->row->n_disks; i++) {
 		const char *d = vm->row->disks[i].name;
-		_cleanup_free_ char *node = xasprintf("%s-fmt", d);
-		_cleanup_free_ char *id = xasprintf("exp-%s", d);
+		char node[VM_NODE_NAME_MAX], id[VM_NODE_NAME_MAX];
+
+		vm_node_name(node, d, "fmt", 0);
+		vm_block_id(id, "exp", d, 0);
 
 		(void)vm_qmp_cmd(vm, job, qmp_nbd_export_writable(id, node, d),
 		    DEST_QMP_MS, in_on_qmp);

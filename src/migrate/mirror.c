@@ -33,7 +33,10 @@
 static char *
 mirror_id(const struct job *job, const char *disk)
 {
-	return xasprintf("mig-%s-%lld", disk, (long long)job->row->id);
+	char id[VM_NODE_NAME_MAX];
+
+	vm_block_id(id, "mig", disk, job->row->id);
+	return xstrdup(id);
 }
 
 void

@@ -41,17 +41,16 @@
 
 static void
 node_name(const struct job *job, const json_t *d, const char *kind,
-    char *buf, size_t len)
+    char buf[VM_NODE_NAME_MAX])
 {
-	snprintf(buf, len, "%s-%s-J%lld", st_str(d, "name"), kind,
-	    (long long)job->row->id);
+	vm_node_name(buf, st_str(d, "name"), kind, job->row->id);
 }
 
 void
-st_mirror_id(const struct job *job, const json_t *d, char *buf, size_t len)
+st_mirror_id(const struct job *job, const json_t *d,
+    char buf[VM_NODE_NAME_MAX])
 {
-	snprintf(buf, len, "mv-%s-%lld", st_str(d, "name"),
-	    (long long)job->row->id);
+	vm_block_id(buf, "mv", st_str(d, "name"), job->row->id);
 }
 
 json_t *
@@ -59,10 +58,10 @@ st_disk_of_mirror(const struct job *job, const char *id)
 {
 	json_t *d;
 	size_t i;
-	char want[32];
+	char want[VM_NODE_NAME_MAX];
 
 	json_array_foreach(st_disks(job), i, d) {
-		st_mirror_id(job, d, want, sizeof(want));
+		st_mirror_id(job, d, want);
 		if (streq(want, id))
 			return d;
 	}
@@ -300,21 +299,21 @@ per_disk(struct job *job, const char *cmd, const char *flag,
 static struct qmp_command
 attach_cmd(struct job *job, json_t *d)
 {
-	char fmt[40], file[40];
+	char fmt[VM_NODE_NAME_MAX], file[VM_NODE_NAME_MAX];
 
-	node_name(job, d, "fmt", fmt, sizeof(fmt));
-	node_name(job, d, "file", file, sizeof(file));
+	node_name(job, d, "fmt", fmt);
+	node_name(job, d, "file", file);
 	return qmp_blockdev_add_qcow2(fmt, file, st_str(d, "dst"));
 }
 
 static struct qmp_command
 mirror_cmd(struct job *job, json_t *d)
 {
-	char fmt[40], id[32];
+	char fmt[VM_NODE_NAME_MAX], id[VM_NODE_NAME_MAX];
 	struct qmp_command q;
 
-	node_name(job, d, "fmt", fmt, sizeof(fmt));
-	st_mirror_id(job, d, id, sizeof(id));
+	node_name(job, d, "fmt", fmt);
+	st_mirror_id(job, d, id);
 	/* Tracked from here: its events can come before its reply. */
 	q = vm_mirror_cmd(vm_of(job), id, st_str(d, "from_node"), fmt);
 	if (!q.name)
@@ -346,14 +345,14 @@ all_ready(struct job *job)
 	struct vm *vm = vm_of(job);
 	json_t *d;
 	size_t i;
-	char id[32];
+	char id[VM_NODE_NAME_MAX];
 
 	if (!vm)
 		return false;
 	json_array_foreach(st_disks(job), i, d) {
 		struct vm_block_job *b;
 
-		st_mirror_id(job, d, id, sizeof(id));
+		st_mirror_id(job, d, id);
 		if (!(b = vm_block_job_find(vm, id)) || !b->ready)
 			return false;
 	}
@@ -367,14 +366,14 @@ mirrors_state(struct job *job)
 {
 	json_t *d;
 	size_t i;
-	char id[32], why[300];
+	char id[VM_NODE_NAME_MAX], why[300];
 	bool ready = true;
 	int r;
 
 	json_array_foreach(st_disks(job), i, d) {
 		struct vm_block_job *b;
 
-		st_mirror_id(job, d, id, sizeof(id));
+		st_mirror_id(job, d, id);
 		b = vm_block_job_find(vm_of(job), id);
 		if (b && b->ended) {
 			snprintf(why, sizeof(why), "the mirror of disk %s "
@@ -438,14 +437,14 @@ live_pivot(struct job *job)
 	struct st_ctx *c = st_ctx(job);
 	json_t *d;
 	size_t i;
-	char id[32];
+	char id[VM_NODE_NAME_MAX];
 
 	st_set_flag(job->details, "pivot_sent", true);
 	json_array_foreach(st_disks(job), i, d)
 		st_set_flag(d, "complete_sent", true);
 	job_set_phase(job, ST_PH_RESOLVE);
 	json_array_foreach(st_disks(job), i, d) {
-		st_mirror_id(job, d, id, sizeof(id));
+		st_mirror_id(job, d, id);
 		st_send(job, qmp_job_complete(id));
 	}
 	c->sub = SUB_JOBS;

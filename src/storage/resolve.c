@@ -295,13 +295,13 @@ live_note_events(struct job *job)
 {
 	json_t *d;
 	size_t i;
-	char id[32];
+	char id[VM_NODE_NAME_MAX];
 	bool changed = false;
 
 	json_array_foreach(st_disks(job), i, d) {
 		struct vm_block_job *b;
 
-		st_mirror_id(job, d, id, sizeof(id));
+		st_mirror_id(job, d, id);
 		b = vm_block_job_find(vm_of(job), id);
 		if (b && b->ended && !b->error && st_flag(d, "complete_sent") &&
 		    !st_flag(d, "completed")) {

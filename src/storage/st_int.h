@@ -25,6 +25,7 @@
 #include "job.h"
 #include "qmp.h"
 #include "qmp_block.h"
+#include "vm.h"
 
 struct vm;
 
@@ -127,8 +128,8 @@ int live_cancel(struct job *job, struct err *err);
 /* Go back (rollback, or cancelling for -ECANCELED) with why. */
 void live_back(struct job *job, int code, const char *why);
 /* The QEMU job id of disk d's mirror ("mv-vda-ID"), and back. */
-void st_mirror_id(const struct job *job, const json_t *d, char *buf,
-    size_t len);
+void st_mirror_id(const struct job *job, const json_t *d,
+    char buf[VM_NODE_NAME_MAX]);
 json_t *st_disk_of_mirror(const struct job *job, const char *id);
 /* resolve.c: the end of a live move (the resolve steps, ctx->sub) */
 enum { SUB_JOBS, SUB_WHERE, SUB_CLEANUP, SUB_FINISH };

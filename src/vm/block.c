@@ -44,6 +44,28 @@
 #define QEMU_LOCK_FIRST 100
 #define QEMU_LOCK_BYTES 200
 
+void
+vm_node_name(char buf[VM_NODE_NAME_MAX], const char *disk, const char *kind,
+    int64_t job_id)
+{
+	if (job_id)
+		snprintf(buf, VM_NODE_NAME_MAX, "%s-%s-J%lld", disk, kind,
+		    (long long)job_id);
+	else
+		snprintf(buf, VM_NODE_NAME_MAX, "%s-%s", disk, kind);
+}
+
+void
+vm_block_id(char buf[VM_NODE_NAME_MAX], const char *what, const char *disk,
+    int64_t job_id)
+{
+	if (job_id)
+		snprintf(buf, VM_NODE_NAME_MAX, "%s-%s-%lld", what, disk,
+		    (long long)job_id);
+	else
+		snprintf(buf, VM_NODE_NAME_MAX, "%s-%s", what, disk);
+}
+
 const char *
 vm_mirror_mode(const struct vm *vm)
 {

@@ -57,18 +57,21 @@ qemu_argv_disks(struct argv_buf *a, const struct vm_row *r)
 {
 	for (size_t i = 0; i < r->n_disks; i++) {
 		const struct disk_row *d = &r->disks[i];
+		char file[VM_NODE_NAME_MAX], fmt[VM_NODE_NAME_MAX];
 
+		vm_node_name(file, d->name, "file", 0);
+		vm_node_name(fmt, d->name, "fmt", 0);
 		/* QEMU's -blockdev takes commas doubled inside values. */
 		arg(a, "-blockdev");
 		arg(a, "{\"driver\":\"file\",\"filename\":\"%s\","
-		    "\"node-name\":\"%s-file\",\"aio\":\"threads\","
+		    "\"node-name\":\"%s\",\"aio\":\"threads\","
 		    "\"cache\":{\"direct\":false,\"no-flush\":false}}",
-		    d->path, d->name);
+		    d->path, file);
 		arg(a, "-blockdev");
-		arg(a, "{\"driver\":\"qcow2\",\"file\":\"%s-file\","
-		    "\"node-name\":\"%s-fmt\"}", d->name, d->name);
+		arg(a, "{\"driver\":\"qcow2\",\"file\":\"%s\","
+		    "\"node-name\":\"%s\"}", file, fmt);
 		arg(a, "-device");
-		arg(a, "virtio-blk-pci,drive=%s-fmt,id=%s%s", d->name, d->name,
+		arg(a, "virtio-blk-pci,drive=%s,id=%s%s", fmt, d->name,
 		    i == 0 && !r->kernel ? ",bootindex=1" : "");
 	}
 }

@@ -181,7 +181,16 @@ struct vm_block_job *vm_block_job_track(struct vm *vm, const char *id);
 struct vm_block_job *vm_block_job_find(struct vm *vm, const char *id);
 void vm_block_jobs_forget(struct vm *vm);
 
-/* block.c.  The copy-mode a new mirror starts in: "background" on QEMU
+/* block.c.  Every name tern gives QEMU's block layer, built here only.
+ * A disk's node of kind ("file", "fmt"): "vda-fmt" as QEMU is launched
+ * (job_id 0), "vda-fmt-J12" for one job 12 added.  A block job's or an
+ * export's id: "<what>-vda-12", or "<what>-vda" for job_id 0. */
+#define VM_NODE_NAME_MAX 48
+void vm_node_name(char buf[VM_NODE_NAME_MAX], const char *disk,
+    const char *kind, int64_t job_id);
+void vm_block_id(char buf[VM_NODE_NAME_MAX], const char *what,
+    const char *disk, int64_t job_id);
+/* The copy-mode a new mirror starts in: "background" on QEMU
  * 8.2 and later (switched to write-blocking once READY), else
  * "write-blocking".  Set b->background from it when the mirror starts. */
 const char *vm_mirror_mode(const struct vm *vm);

@@ -87,6 +87,26 @@ test_locks(void)
 	    -ENOENT);
 }
 
+/* The names tern gives QEMU's block layer: a launched QEMU's nodes, a
+ * job's own nodes, block jobs and exports (they must stay apart: a
+ * restarted ternd finds its mirrors by them). */
+static void
+test_names(void)
+{
+	char b[VM_NODE_NAME_MAX];
+
+	vm_node_name(b, "vda", "fmt", 0);
+	ASSERT_STREQ(b, "vda-fmt");
+	vm_node_name(b, "vdb", "file", 12);
+	ASSERT_STREQ(b, "vdb-file-J12");
+	vm_block_id(b, "mv", "vda", 7);
+	ASSERT_STREQ(b, "mv-vda-7");
+	vm_block_id(b, "exp", "vdc", 0);
+	ASSERT_STREQ(b, "exp-vdc");
+	vm_node_name(b, "vdp", "file", INT64_MAX);
+	ASSERT_STREQ(b, "vdp-file-J9223372036854775807");
+}
+
 int
 main(void)
 {
@@ -94,6 +114,7 @@ main(void)
 		abort();
 	snprintf(img, sizeof(img), "%s/img.qcow2", dir);
 	RUN_TEST(test_locks);
+	RUN_TEST(test_names);
 	(void)unlink(img);
 	(void)rmdir(dir);
 	return TEST_REPORT();
