@@ -27,25 +27,43 @@ json_parse_object(const char *buf, size_t len, json_t **ret_obj,
 	return 0;
 }
 
-int
-json_check_fields(const json_t *obj, const char *const *allowed,
-    const char *what, struct err *err)
+/* The first member of obj not in allowed, or NULL. */
+static const char *
+json_unknown_field(const json_t *obj, const char *const *allowed)
 {
 	const char *key;
 	json_t *val;
 
 	json_object_foreach((json_t *)obj, key, val) {
-		bool ok = false;
+		size_t i = 0;
 
 		(void)val;
-		for (size_t i = 0; allowed[i]; i++)
-			if (streq(key, allowed[i]))
-				ok = true;
-		if (!ok)
-			return err_set(err, -EINVAL, "unknown field '%.64s' "
-			    "in %s request", key, what);
+		while (allowed[i] && !streq(key, allowed[i]))
+			i++;
+		if (!allowed[i])
+			return key;
 	}
-	return 0;
+	return NULL;
+}
+
+int
+json_check_fields(const json_t *obj, const char *const *allowed,
+    const char *what, struct err *err)
+{
+	const char *key = json_unknown_field(obj, allowed);
+
+	return key ? err_set(err, -EINVAL, "unknown field '%.64s' in %s "
+	    "request", key, what) : 0;
+}
+
+int
+json_check_fields_in(const json_t *obj, const char *const *allowed,
+    const char *where, struct err *err)
+{
+	const char *key = json_unknown_field(obj, allowed);
+
+	return key ? err_set(err, -EINVAL, "unknown field '%.64s'%s%s", key,
+	    where ? " in " : "", where ? where : "") : 0;
 }
 
 int

@@ -20,6 +20,10 @@ int json_parse_object(const char *buf, size_t len, json_t **ret_obj,
  * list allowed; what says whose field it is ("vm create"). */
 int json_check_fields(const json_t *obj, const char *const *allowed,
     const char *what, struct err *err);
+/* The same for a file, not a request: "unknown field 'k' in where"
+ * ("disks[0]"), or without " in ..." when where is NULL. */
+int json_check_fields_in(const json_t *obj, const char *const *allowed,
+    const char *where, struct err *err);
 
 /* Typed getters.  A missing key leaves *ret untouched and returns 0 unless
  * required (then -EINVAL); a key of the wrong type is -EINVAL. */

@@ -327,39 +327,28 @@ import_check_identity(struct host *h, const struct import_opts *o,
 }
 
 static struct vm_row *
-import_row_new(const struct import_opts *o, const struct export_manifest *m,
+import_row_new(const struct import_opts *o, struct export_manifest *m,
     const char *name)
 {
 	struct vm_row *row = xzalloc(sizeof(*row));
+	char *row_name = xstrdup(name);	/* name may be m->desc.name */
 
+	vm_desc_to_row(&m->desc, row);	/* m's description moves over */
+	free(row->name);
+	row->name = row_name;
 	if (o->new_id)
 		uuid_generate_text(row->uuid);
-	else
-		memcpy(row->uuid, m->desc.uuid, sizeof(row->uuid));
-	row->name = xstrdup(name);
-	row->cpus = m->desc.cpus;
-	row->memory_mib = m->desc.memory_mib;
-	row->cpu_compat = m->desc.cpu_compat;
-	row->machine = xstrdup(m->desc.machine);
-	row->cmdline = m->desc.cmdline ? xstrdup(m->desc.cmdline) : NULL;
+	for (size_t i = 0; o->new_id && i < row->n_nics; i++)
+		net_mac_generate(row->nics[i].mac);
 	row->state = xstrdup("creating");
 	row->created_ms = wall_ms();
 	row->services = m->services ? xstrdup(m->services) : NULL;
 	row->kvp = m->kvp ? xstrdup(m->kvp) : NULL;
 	row->disks = xzalloc((m->n_disks + 1) * sizeof(*row->disks));
-	row->nics = xzalloc((m->desc.n_nics + 1) * sizeof(*row->nics));
 	for (size_t i = 0; i < m->n_disks; i++, row->n_disks++) {
 		memcpy(row->disks[i].name, m->disks[i].name, 8);
 		row->disks[i].size_bytes = m->disks[i].virtual_size;
 		row->disks[i].owned = !o->register_mode;
-	}
-	for (size_t i = 0; i < m->desc.n_nics; i++, row->n_nics++) {
-		if (o->new_id)
-			net_mac_generate(row->nics[i].mac);
-		else
-			memcpy(row->nics[i].mac, m->desc.nics[i].mac, 18);
-		row->nics[i].switch_name =
-		    xstrdup(m->desc.nics[i].switch_name);
 	}
 	return row;
 }

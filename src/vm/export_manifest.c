@@ -51,28 +51,6 @@ export_file_name_ok(const char *name)
 	}
 }
 
-/* As json_check_fields, with a message that fits a file, not a request:
- * where is NULL at the top level, else "disks[0]" and the like. */
-static int
-check_fields(const json_t *o, const char *const *allowed, const char *where,
-    struct err *err)
-{
-	const char *key;
-	json_t *v;
-
-	json_object_foreach((json_t *)o, key, v) {
-		size_t i = 0;
-
-		(void)v;
-		while (allowed[i] && !streq(allowed[i], key))
-			i++;
-		if (!allowed[i])
-			return err_set(err, -EINVAL, "unknown field '%.64s'%s%s",
-			    key, where ? " in " : "", where ? where : "");
-	}
-	return 0;
-}
-
 static bool
 is_sha256_hex(const char *s)
 {
@@ -96,7 +74,7 @@ parse_file(const json_t *o, const char *what, const char *const *fields,
 	if (!json_is_object(o))
 		return err_set(err, -EINVAL, "%s must be an object or null",
 		    what);
-	if ((r = check_fields(o, fields, what, err)) < 0 ||
+	if ((r = json_check_fields_in(o, fields, what, err)) < 0 ||
 	    (r = json_get_str(o, "file", true, &file, err)) < 0 ||
 	    (r = json_get_int(o, "size", true, 0, MAX_FILE_SIZE, &size,
 	    err)) < 0 ||
