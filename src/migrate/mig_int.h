@@ -101,7 +101,28 @@ detail_int(const struct job *job, const char *key)
 	return json_integer_value(json_object_get(job->details, key));
 }
 
+#define MOVE_QMP_MS 10000
+#define MOVE_DEST_POLL_MS 100	/* the destination job, while waiting */
+#define MOVE_CALL_MS 10000	/* one API call to the destination */
+#define MOVE_COMMIT_MS 15000	/* the destination must answer by then */
+#define MOVE_MIRROR_END_MS 5000	/* rollback: mirrors must end by then */
+
 struct move_ctx *move_ctx(struct job *job);
+/* source.c: end the job (r < 0 fails it with the message). */
+void move_finish(struct job *job, int r, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* One call to the destination; its reply lands in the ctx, pokes job. */
+void move_call(struct job *job, const char *method, const char *path,
+    json_t *body, uint64_t timeout_ms);
+/* Fire and forget: cancel the destination's job. */
+void move_cancel_dest(struct job *job);
+/* The VM left: forget it here, the job succeeds. */
+void move_forget(struct job *job);
+/* commit.c: the phases commit, resolve/rollback/cancelling (settle) and
+ * committed. */
+void move_commit(struct job *job);
+void move_settle(struct job *job);
+void move_committed(struct job *job);
 /* queue.c: take a max-migrations slot (false: wait, the job is queued;
  * job_slot_take, pool "migration"). */
 bool move_take_slot(struct job *job);
