@@ -244,10 +244,17 @@ move_settle(struct job *job)
 	struct move_ctx *c = move_ctx(job);
 
 	if (vm->pidfd < 0) {
-		vm_set_state(vm, VM_CRASHED, "QEMU exited during the move");
+		/* The exit handler may have said OFF already (the guest
+		 * powered off): that stays; anything else crashed. */
+		bool off = vm->state == VM_OFF;
+
+		if (!vm_is_down(vm))
+			vm_set_state(vm, VM_CRASHED, "QEMU exited during the "
+			    "move");
 		move_cancel_dest(job);
-		move_finish(job, -EIO, "QEMU on this host exited during the "
-		    "move; the vm did not move");
+		move_finish(job, -EIO, "%s during the move; the vm did not "
+		    "move", off ? "the guest powered off" :
+		    "QEMU on this host exited");
 		return;
 	}
 	if (!vm->qmp_ready)

@@ -162,13 +162,11 @@ vm_persist(struct vm *vm)
 }
 
 /* The diagram in vm.h as a table: bit `to` of vm_next[from] is set when
- * some code path takes from -> to.  Entries marked "?" are taken by the
- * code today but look doubtful (see the transition list in vm.h). */
+ * some code path takes from -> to. */
 #define B(s) (1u << (s))
 static const unsigned vm_next[VM__COUNT] = {
 	[VM_CREATING] = B(VM_OFF) | B(VM_SAVED),
-	[VM_OFF] = B(VM_STARTING) | B(VM_DELETING) |
-	    B(VM_CRASHED) /* ? move_settle after a guest power-off */,
+	[VM_OFF] = B(VM_STARTING) | B(VM_DELETING),
 	[VM_CRASHED] = B(VM_STARTING) | B(VM_DELETING),
 	[VM_SAVED] = B(VM_STARTING) | B(VM_OFF) | B(VM_DELETING),
 	[VM_STARTING] = B(VM_RUNNING) | B(VM_OFF) | B(VM_SAVED) |
@@ -180,8 +178,7 @@ static const unsigned vm_next[VM__COUNT] = {
 	[VM_STOPPING] = B(VM_OFF) | B(VM_SAVED) | B(VM_RUNNING),
 	[VM_SAVING] = B(VM_SAVED) | B(VM_RUNNING) | B(VM_PAUSED) |
 	    B(VM_CRASHED),
-	[VM_INCOMING] = B(VM_RUNNING) |
-	    B(VM_OFF) /* ? host_reattach: QEMU gone after a restart */,
+	[VM_INCOMING] = B(VM_RUNNING) | B(VM_OFF),
 	[VM_DELETING] = 0,
 };
 #undef B

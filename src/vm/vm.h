@@ -44,9 +44,8 @@
  *   SAVING -> CRASHED          save_fail, host_reattach: QEMU gone
  *   INCOMING -> RUNNING        the move's destination commits (dest.c)
  *   INCOMING -> OFF            host_reattach: QEMU gone after a restart
- *                              (doubtful: the move job removes it anyway)
- *   OFF -> CRASHED             move_settle after QEMU exited on a guest
- *                              power-off during a move (doubtful)
+ *                              (the record is honest until the move-in
+ *                              job, recovering, removes the VM)
  *   X -> X                     allowed: re-persists (host_reattach,
  *                              move_settle after the exit handler)
  *   DELETING: none; the VM is removed.
