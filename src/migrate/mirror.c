@@ -234,6 +234,57 @@ mirror_all_synced(struct job *job, char *why, size_t len)
 	return all;
 }
 
+/* Before the bulk copy: the disks' nodes known, every mirror started.
+ * False while that is under way (or failed: rolled back). */
+static bool
+mirror_started(struct job *job)
+{
+	struct vm *vm = vm_of(job);
+	struct move_ctx *c = move_ctx(job);
+
+	if (c->mirrors_started)
+		return true;
+	mig_tls_object(job);
+	if (!c->blk) {
+		if (!c->blk_querying && vm_qmp_cmd(vm, job, qmp_query_block(),
+		    MIRROR_QMP_MS, mirror_on_block) == 0)
+			c->blk_querying = true;
+		return false;
+	}
+	if (mirror_start_all(job) < 0) {
+		move_rollback_msg(job, "cannot find or attach the vm's disks "
+		    "for copying");
+		return false;
+	}
+	return true;
+}
+
+/* Every mirror actively synced: on to the memory stream. */
+static void
+mirror_in_sync(struct job *job)
+{
+	struct vm *vm = vm_of(job);
+	struct move_ctx *c = move_ctx(job);
+	int fp;
+
+	if (!streq(detail_str(job, "disks"), "in-sync")) {
+		json_object_set_new(job->details, "disks",
+		    json_string("in-sync"));
+		job_set_progress(job, c->disk_total, c->disk_total +
+		    vm->row->memory_mib * 1048576, "bytes");
+	}
+	if ((fp = job_failpoint(job, "move.mirrors-ready")) != 0) {
+		if (fp < 0)
+			move_rollback_msg(job, "failpoint move.mirrors-ready");
+		return;
+	}
+	host_event(host_of(job), "info", vm, job->row->id, "disks in sync "
+	    "with %s (%llu MiB): copying the memory", detail_str(job, "peer"),
+	    (unsigned long long)(c->disk_total >> 20));
+	job_set_phase(job, MOVE_PH_MIGRATING);
+	job_poke(job);
+}
+
 void
 mig_mirroring(struct job *job)
 {
@@ -255,52 +306,18 @@ mig_mirroring(struct job *job)
 		move_rollback_msg(job, why);
 		return;
 	}
-	if (!c->mirrors_started) {
-		mig_tls_object(job);
-		if (!c->blk) {
-			if (!c->blk_querying && vm_qmp_cmd(vm, job,
-			    qmp_query_block(), MIRROR_QMP_MS,
-			    mirror_on_block) == 0)
-				c->blk_querying = true;
-			return;
-		}
-		if (mirror_start_all(job) < 0) {
-			move_rollback_msg(job, "cannot find or attach the "
-			    "vm's disks for copying");
-			return;
-		}
-	}
+	if (!mirror_started(job))
+		return;
 	if (mirror_fp_bulk(job) < 0) {
 		move_rollback_msg(job, "failpoint move.bulk");
 		return;
 	}
 	if (mirror_all(job, true) && !c->bulk_slow_until_ms &&
 	    (synced = mirror_all_synced(job, why, sizeof(why))) != 0) {
-		int fp;
-
-		if (synced < 0) {
+		if (synced < 0)
 			move_rollback_msg(job, why);
-			return;
-		}
-		if (!streq(detail_str(job, "disks"), "in-sync")) {
-			json_object_set_new(job->details, "disks",
-			    json_string("in-sync"));
-			job_set_progress(job, c->disk_total, c->disk_total +
-			    vm->row->memory_mib * 1048576, "bytes");
-		}
-		if ((fp = job_failpoint(job, "move.mirrors-ready")) != 0) {
-			if (fp < 0)
-				move_rollback_msg(job, "failpoint "
-				    "move.mirrors-ready");
-			return;
-		}
-		host_event(host_of(job), "info", vm, job->row->id,
-		    "disks in sync "
-		    "with %s (%llu MiB): copying the memory",
-		    detail_str(job, "peer"),
-		    (unsigned long long)(c->disk_total >> 20));
-		job_set_phase(job, MOVE_PH_MIGRATING);
-		job_poke(job);
+		else
+			mirror_in_sync(job);
 		return;
 	}
 	/* Once all are READY the copy is done: what is left is the switch

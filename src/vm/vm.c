@@ -605,9 +605,10 @@ vm_call_new(struct vm *vm, struct job *job, vm_reply_fn fn)
 	return c;
 }
 
-int
-vm_qmp(struct vm *vm, struct job *job, const char *cmd, json_t *args,
-    uint64_t timeout_ms, vm_reply_fn fn)
+/* vm_qmp() and vm_qmp_fd(): fd -1 sends no fd. */
+static int
+vm_qmp_send(struct vm *vm, struct job *job, const char *cmd, json_t *args,
+    int fd, uint64_t timeout_ms, vm_reply_fn fn)
 {
 	struct vm_call *c;
 	int r;
@@ -617,10 +618,18 @@ vm_qmp(struct vm *vm, struct job *job, const char *cmd, json_t *args,
 		return -ENOTCONN;
 	}
 	c = vm_call_new(vm, job, fn);
-	r = qmp_send(vm->qmp, cmd, args, timeout_ms, vm_on_call, c);
+	r = fd < 0 ? qmp_send(vm->qmp, cmd, args, timeout_ms, vm_on_call, c) :
+	    qmp_send_fd(vm->qmp, cmd, args, fd, timeout_ms, vm_on_call, c);
 	if (r < 0)
 		free(c);
 	return r;
+}
+
+int
+vm_qmp(struct vm *vm, struct job *job, const char *cmd, json_t *args,
+    uint64_t timeout_ms, vm_reply_fn fn)
+{
+	return vm_qmp_send(vm, job, cmd, args, -1, timeout_ms, fn);
 }
 
 int
@@ -634,18 +643,11 @@ int
 vm_qmp_fd(struct vm *vm, struct job *job, const char *cmd, json_t *args,
     int fd, uint64_t timeout_ms, vm_reply_fn fn)
 {
-	struct vm_call *c;
-	int r;
-
-	if (!vm->qmp || !vm->qmp_ready) {
+	if (fd < 0) {
 		json_decref(args);
-		return -ENOTCONN;
+		return -EBADF;
 	}
-	c = vm_call_new(vm, job, fn);
-	r = qmp_send_fd(vm->qmp, cmd, args, fd, timeout_ms, vm_on_call, c);
-	if (r < 0)
-		free(c);
-	return r;
+	return vm_qmp_send(vm, job, cmd, args, fd, timeout_ms, fn);
 }
 
 static json_t *
