@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "qmp_block.h"
+#include "util.h"
 
 static struct qmp_command
 cmd(const char *name, json_t *args)
@@ -201,4 +202,27 @@ qmp_block_disk_node(const json_t *ret, const char *disk,
 		return json_string_value(json_object_get(ins, "node-name"));
 	}
 	return NULL;
+}
+
+size_t
+qmp_node_bitmaps(const json_t *ret, const char *node, const char **ret_first)
+{
+	const json_t *n;
+	size_t i;
+
+	if (ret_first)
+		*ret_first = NULL;
+	json_array_foreach(ret, i, n) {
+		const json_t *bm = json_object_get(n, "dirty-bitmaps");
+		const char *name = json_string_value(json_object_get(n,
+		    "node-name"));
+
+		if (!name || !streq(name, node))
+			continue;
+		if (ret_first)
+			*ret_first = json_string_value(json_object_get(
+			    json_array_get(bm, 0), "name"));
+		return json_array_size(bm);
+	}
+	return 0;
 }

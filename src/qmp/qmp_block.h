@@ -79,3 +79,8 @@ int qmp_block_jobs_read(const json_t *ret, struct qmp_block_job *out,
  * no such disk has a medium. */
 const char *qmp_block_disk_node(const json_t *ret, const char *disk,
     const char **ret_file);
+
+/* From query-named-block-nodes' reply: how many dirty bitmaps node has,
+ * and the first one's name (ret_first, may be NULL; NULL when none). */
+size_t qmp_node_bitmaps(const json_t *ret, const char *node,
+    const char **ret_first);

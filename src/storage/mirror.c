@@ -133,23 +133,21 @@ check_nodes(struct job *job, const json_t *blocks, char *why, size_t len)
 static int
 check_bitmaps(struct job *job, const json_t *nodes, char *why, size_t len)
 {
-	json_t *d, *n;
-	size_t i, j;
+	json_t *d;
+	size_t i;
 
 	json_array_foreach(st_disks(job), i, d) {
-		json_array_foreach(nodes, j, n) {
-			json_t *bm = json_object_get(n, "dirty-bitmaps");
+		const char *first;
+		size_t n = qmp_node_bitmaps(nodes, st_str(d, "from_node"),
+		    &first);
 
-			if (!streq(st_str(n, "node-name"),
-			    st_str(d, "from_node")) || !json_array_size(bm))
-				continue;
-			snprintf(why, len, "disk %s has %zu dirty bitmap(s) "
-			    "(first '%s'), which a storage move cannot carry "
-			    "over yet; remove them first", st_str(d, "name"),
-			    json_array_size(bm), st_str(json_array_get(bm, 0),
-			    "name") ?: "?");
-			return -ENOTSUP;
-		}
+		if (n == 0)
+			continue;
+		snprintf(why, len, "disk %s has %zu dirty bitmap(s) (first "
+		    "'%s'), which a storage move cannot carry over yet; "
+		    "remove them first", st_str(d, "name"), n,
+		    first ? first : "?");
+		return -ENOTSUP;
 	}
 	return 0;
 }

@@ -135,11 +135,35 @@ test_disk_node(void)
 	json_decref(r);
 }
 
+/* query-named-block-nodes: a node's dirty bitmaps, whatever the other
+ * nodes hold, and replies that are not what QEMU sends. */
+static void
+test_node_bitmaps(void)
+{
+	json_t *r = json_loads("[{\"node-name\":\"vda-file\","
+	    "\"dirty-bitmaps\":[{\"name\":\"other\"}]},"
+	    "{\"node-name\":\"vda-fmt\",\"dirty-bitmaps\":"
+	    "[{\"name\":\"b0\"},{\"name\":\"b1\"}]},"
+	    "{\"node-name\":\"vdb-fmt\"},{\"dirty-bitmaps\":[{}]}]", 0,
+	    NULL);
+	const char *first = "stale";
+
+	ASSERT_TRUE(r);
+	ASSERT_EQ(qmp_node_bitmaps(r, "vda-fmt", &first), 2);
+	ASSERT_STREQ(first, "b0");
+	ASSERT_EQ(qmp_node_bitmaps(r, "vdb-fmt", &first), 0);
+	ASSERT_TRUE(first == NULL);
+	ASSERT_EQ(qmp_node_bitmaps(r, "vdc-fmt", NULL), 0);
+	ASSERT_EQ(qmp_node_bitmaps(NULL, "vda-fmt", &first), 0);
+	json_decref(r);
+}
+
 int
 main(void)
 {
 	RUN_TEST(test_commands);
 	RUN_TEST(test_block_jobs_read);
 	RUN_TEST(test_disk_node);
+	RUN_TEST(test_node_bitmaps);
 	return TEST_REPORT();
 }
