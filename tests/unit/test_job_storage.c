@@ -1,0 +1,376 @@
+/* test_job_storage.c - vm.move-storage (src/storage/) driven against the
+ * fake QMP peer: the exact command sequence of a live move of a running
+ * VM's disk from pool p1 to p2 (the target made by the real qemu-img), a
+ * QMP error at each of its steps (before the switch the disk stays on its
+ * file and the target goes; after it a failed query is asked again), and
+ * a ternd restart in each phase (the outcomes of docs/architecture.md's
+ * restart table). */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "jobtest.h"
+#include "storage.h"
+#include "test.h"
+#include "util.h"
+
+#define TIMEOUT_MS 10000
+
+/* The commands of a live move of one disk, in order, as QEMU sees them. */
+enum { LV_BLOCK, LV_NODES, LV_ADD, LV_MIRROR, LV_CHANGE, LV_SYNC1, LV_SYNC2,
+       LV_COMPLETE, LV_JOBS1, LV_DISMISS, LV_JOBS2, LV_WHERE, LV_CLEAN1,
+       LV_DEL1, LV_CLEAN2, LV_DEL2, LV_CLEAN3, LV__COUNT };
+static const char *const steps[LV__COUNT] = { "query-block",
+	"query-named-block-nodes", "blockdev-add", "blockdev-mirror",
+	"block-job-change", "query-block-jobs", "query-block-jobs",
+	"job-complete", "query-jobs", "job-dismiss", "query-jobs",
+	"query-block", "query-named-block-nodes", "blockdev-del",
+	"query-named-block-nodes", "blockdev-del", "query-named-block-nodes" };
+
+static struct jobtest t;
+static char src[256], dst[256];	/* the disk's file in p1, in p2 */
+static char mid[32], fmt[40], file[40];	/* the mirror, the new nodes */
+
+/* A running VM "web" with one disk in p1, attached to its fake QEMU. */
+static void
+fixture(void)
+{
+	jt_setup(&t);
+	(void)jt_vm_add(&t, "web", 1, "running");
+	jt_qemu_spawn(&t);
+	jt_qmp_new(&t, true);
+	if (!jt_qemu_attach(&t))
+		abort();
+	snprintf(src, sizeof(src), "%s/web-vda.qcow2", t.pool);
+	snprintf(dst, sizeof(dst), "%s/web-vda.qcow2", t.pool2);
+}
+
+/* Start the move of every disk to p2; the job's id (0: refused). */
+static int64_t
+move_start(void)
+{
+	json_t *body = json_pack("{ss}", "to", "p2");
+	struct job *job;
+	struct err err = { 0 };
+	int64_t id;
+	int r = storage_move_start(&t.h, jt_vm(&t), body, &job, &err);
+
+	json_decref(body);
+	if (r < 0) {
+		fprintf(stderr, "move_start: %s\n", err.msg);
+		return 0;
+	}
+	id = job->row->id;
+	snprintf(mid, sizeof(mid), "mv-vda-%lld", (long long)id);
+	snprintf(fmt, sizeof(fmt), "vda-fmt-J%lld", (long long)id);
+	snprintf(file, sizeof(file), "vda-file-J%lld", (long long)id);
+	return id;
+}
+
+/* query-block: disk vda on path (its format node node). */
+static char *
+block_on(const char *node, const char *path)
+{
+	return xasprintf("[{\"device\":\"\",\"qdev\":\"/machine/peripheral/"
+	    "vda/virtio-backend\",\"inserted\":{\"node-name\":\"%s\","
+	    "\"file\":\"%s\"}}]", node, path);
+}
+
+/* query-named-block-nodes: of the format and file nodes on the old and
+ * on the new file, the last n_old and n_new (2: both, 1: the file node). */
+static char *
+nodes(int n_old, int n_new)
+{
+	const char *name[4] = { "vda-fmt", "vda-file", fmt, file };
+	const char *drv[4] = { "qcow2", "file", "qcow2", "file" };
+	const char *path[4] = { src, src, dst, dst };
+	char buf[2048];
+	size_t k = 0;
+
+	k += snprintf(buf + k, sizeof(buf) - k, "[");
+	for (int i = 0; i < 4; i++) {
+		if ((i < 2 && i < 2 - n_old) || (i >= 2 && i < 4 - n_new))
+			continue;
+		k += snprintf(buf + k, sizeof(buf) - k, "%s{\"node-name\":"
+		    "\"%s\",\"drv\":\"%s\",\"file\":\"%s\"}", k > 1 ? "," : "",
+		    name[i], drv[i], path[i]);
+	}
+	snprintf(buf + k, sizeof(buf) - k, "]");
+	return xstrdup(buf);
+}
+
+/* query-jobs: our mirror in status s, or no job (s NULL). */
+static char *
+jobs(const char *s)
+{
+	return s ? xasprintf("[{\"id\":\"%s\",\"type\":\"mirror\",\"status\":"
+	    "\"%s\",\"current-progress\":1048576,\"total-progress\":1048576}]",
+	    mid, s) : xstrdup("[]");
+}
+
+static char *
+block_job_data(void)
+{
+	return xasprintf("{\"device\":\"%s\",\"type\":\"mirror\",\"len\":"
+	    "1048576,\"offset\":1048576,\"speed\":0}", mid);
+}
+
+/* The arguments step i must carry (NULL: any). */
+static char *
+step_args(int i)
+{
+	switch (i) {
+	case LV_ADD:
+		return xasprintf("{\"driver\":\"qcow2\",\"node-name\":\"%s\","
+		    "\"file\":{\"filename\":\"%s\",\"node-name\":\"%s\"}}",
+		    fmt, dst, file);
+	case LV_MIRROR:
+		return xasprintf("{\"job-id\":\"%s\",\"device\":\"vda-fmt\","
+		    "\"target\":\"%s\",\"sync\":\"full\",\"copy-mode\":"
+		    "\"background\",\"auto-dismiss\":false}", mid, fmt);
+	case LV_CHANGE:
+		return xasprintf("{\"id\":\"%s\",\"copy-mode\":"
+		    "\"write-blocking\"}", mid);
+	case LV_COMPLETE:
+	case LV_DISMISS:
+		return xasprintf("{\"id\":\"%s\"}", mid);
+	case LV_DEL1:
+		return xstrdup("{\"node-name\":\"vda-fmt\"}");
+	case LV_DEL2:
+		return xstrdup("{\"node-name\":\"vda-file\"}");
+	default:
+		return NULL;
+	}
+}
+
+/* QEMU's answer to step i of a move that goes well. */
+static char *
+step_reply(int i)
+{
+	switch (i) {
+	case LV_BLOCK:
+		return block_on("vda-fmt", src);
+	case LV_NODES:
+		return nodes(2, 0);
+	case LV_SYNC1:
+	case LV_SYNC2:
+		return xasprintf("[{\"device\":\"%s\",\"type\":\"mirror\","
+		    "\"len\":1048576,\"offset\":1048576,\"ready\":true,"
+		    "\"actively-synced\":true}]", mid);
+	case LV_JOBS1:
+		return jobs("concluded");
+	case LV_JOBS2:
+		return jobs(NULL);
+	case LV_WHERE:
+		return block_on(fmt, dst);
+	case LV_CLEAN1:
+		return nodes(2, 2);
+	case LV_CLEAN2:
+		return nodes(1, 2);
+	case LV_CLEAN3:
+		return nodes(0, 2);
+	default:
+		return xstrdup("{}");
+	}
+}
+
+/* Expect cmd (args may be NULL) and answer it with ret. */
+static void
+expect_reply(const char *cmd, const char *args, const char *ret)
+{
+	fake_qmp_reply(t.qmp, fake_qmp_expect(t.qmp, cmd, args), ret);
+}
+
+/* Script steps from .. upto (not including upto) with QEMU's answers and
+ * events; returns the handle of upto's expect (-1 for LV__COUNT). */
+static int
+script(int from, int upto)
+{
+	_cleanup_free_ char *ev = block_job_data();
+
+	for (int i = from; i <= upto && i < LV__COUNT; i++) {
+		_cleanup_free_ char *args = step_args(i);
+		_cleanup_free_ char *ret = NULL;
+		int h = fake_qmp_expect(t.qmp, steps[i], args);
+
+		if (i == upto)
+			return h;
+		ret = step_reply(i);
+		fake_qmp_reply(t.qmp, h, ret);
+		if (i == LV_MIRROR)
+			fake_qmp_event(t.qmp, "BLOCK_JOB_READY", ev);
+		else if (i == LV_COMPLETE)
+			fake_qmp_event(t.qmp, "BLOCK_JOB_COMPLETED", ev);
+	}
+	return -1;
+}
+
+/* The disk moved: the row and the store name the new file, the old one
+ * is gone. */
+static void
+assert_moved(int64_t id)
+{
+	struct vm *vm = jt_vm(&t);
+
+	ASSERT_STREQ(jt_job_state(&t, id), "succeeded");
+	ASSERT_EQ(vm->state, VM_RUNNING);
+	ASSERT_STREQ(vm->row->disks[0].path, dst);
+	ASSERT_STREQ(vm->row->disks[0].pool, "p2");
+	ASSERT_TRUE(jt_exists(dst));
+	ASSERT_TRUE(!jt_exists(src));
+	ASSERT_EQ(fake_qmp_n_mismatches(t.qmp), 0);
+	ASSERT_TRUE(fake_qmp_is_done(t.qmp));
+}
+
+static void
+test_live_success(void)
+{
+	int64_t id;
+
+	fixture();
+	ASSERT_TRUE((id = move_start()) > 0);
+	(void)script(0, LV__COUNT);
+	ASSERT_TRUE(jt_run_until_ended(&t, id, TIMEOUT_MS));
+	assert_moved(id);
+	jt_teardown(&t);
+}
+
+/* QEMU's side of going back: our mirror (in status s; NULL: there is
+ * none) cancelled and dismissed, the disk still on its old file, and the
+ * new nodes (n_new of them) deleted. */
+static void
+script_back(const char *s, int n_new)
+{
+	_cleanup_free_ char *ev = block_job_data();
+	_cleanup_free_ char *id = xasprintf("{\"id\":\"%s\"}", mid);
+	_cleanup_free_ char *cur = jobs(s), *done = jobs("concluded");
+	_cleanup_free_ char *none = jobs(NULL), *old = block_on("vda-fmt", src);
+
+	if (s && !streq(s, "concluded")) {
+		expect_reply("query-jobs", NULL, cur);
+		expect_reply("job-cancel", id, "{}");
+		fake_qmp_event(t.qmp, "BLOCK_JOB_CANCELLED", ev);
+	}
+	if (s) {
+		expect_reply("query-jobs", NULL, done);
+		expect_reply("job-dismiss", id, "{}");
+	}
+	expect_reply("query-jobs", NULL, none);
+	expect_reply("query-block", NULL, old);
+	for (int n = n_new; n >= 0; n--) {
+		_cleanup_free_ char *ret = nodes(2, n);
+		_cleanup_free_ char *del = xasprintf("{\"node-name\":\"%s\"}",
+		    n == 2 ? fmt : file);
+
+		expect_reply("query-named-block-nodes", NULL, ret);
+		if (n > 0)
+			expect_reply("blockdev-del", del, "{}");
+	}
+}
+
+/* The move failed and changed nothing: the disk runs on its old file,
+ * recorded there, and no target is left in p2. */
+static void
+assert_not_moved(int64_t id)
+{
+	struct vm *vm = jt_vm(&t);
+
+	ASSERT_STREQ(jt_job_state(&t, id), "failed");
+	ASSERT_CONTAINS(jt_job_error(&t, id), "vm 'web' storage not moved");
+	ASSERT_EQ(vm->state, VM_RUNNING);
+	ASSERT_STREQ(vm->row->disks[0].path, src);
+	ASSERT_STREQ(vm->row->disks[0].pool, "p1");
+	ASSERT_TRUE(jt_exists(src));
+	ASSERT_TRUE(!jt_exists(dst));
+	ASSERT_EQ(fake_qmp_n_mismatches(t.qmp), 0);
+	ASSERT_TRUE(fake_qmp_is_done(t.qmp));
+}
+
+/* Where the script goes on after a failed step k the job asks again (or,
+ * after a refused blockdev-del or job-dismiss, asks what is left); -1
+ * when the move goes back. */
+static int
+retry_from(int k)
+{
+	switch (k) {
+	case LV_SYNC1:
+	case LV_JOBS1:
+	case LV_JOBS2:
+	case LV_WHERE:
+	case LV_CLEAN1:
+	case LV_CLEAN2:
+	case LV_CLEAN3:
+		return k;
+	case LV_SYNC2:
+		return LV_COMPLETE;	/* synced by the first answer */
+	case LV_DISMISS:
+		return LV_JOBS1;
+	case LV_DEL1:
+	case LV_DEL2:
+		return k - 1;
+	default:
+		return -1;
+	}
+}
+
+static void
+live_error_at(int k)
+{
+	_cleanup_free_ char *synced = NULL;
+	int64_t id;
+
+	fixture();
+	ASSERT_TRUE((id = move_start()) > 0);
+	fake_qmp_error(t.qmp, script(0, k), "GenericError", "injected");
+	if (retry_from(k) >= 0)
+		(void)script(retry_from(k), LV__COUNT);
+	else if (k == LV_ADD)
+		script_back(NULL, 0);
+	else if (k == LV_MIRROR)
+		script_back(NULL, 2);
+	else if (k == LV_CHANGE) {
+		/* sent along with block-job-change */
+		synced = step_reply(LV_SYNC1);
+		expect_reply("query-block-jobs", NULL, synced);
+		script_back("ready", 2);
+	}
+	ASSERT_TRUE(jt_run_until_ended(&t, id, TIMEOUT_MS));
+	if (retry_from(k) >= 0) {
+		assert_moved(id);
+		return;
+	}
+	assert_not_moved(id);
+	if (k <= LV_NODES)
+		ASSERT_CONTAINS(jt_job_error(&t, id), "nothing was changed");
+	else
+		ASSERT_CONTAINS(jt_job_error(&t, id), "vda stays in p1");
+	ASSERT_CONTAINS(jt_job_error(&t, id), "injected");
+}
+
+/* Every step but job-complete: a refused switch is only cancelled after
+ * 30 s (ST_PIVOT_MS). */
+static void
+test_live_error_at_every_step(void)
+{
+	for (int k = 0; k < LV__COUNT; k++) {
+		int before = test_failed_asserts;
+
+		if (k == LV_COMPLETE)
+			continue;
+		live_error_at(k);
+		if (test_failed_asserts != before) {
+			fprintf(stderr, "  (QMP error at step %d: %s)\n", k,
+			    steps[k]);
+			jt_teardown(&t);
+			return;
+		}
+		jt_teardown(&t);
+	}
+}
+
+int
+main(void)
+{
+	RUN_TEST(test_live_success);
+	RUN_TEST(test_live_error_at_every_step);
+	return TEST_REPORT();
+}
