@@ -161,17 +161,23 @@ jt_qemu_spawn(struct jobtest *t)
 	    t->uuid);
 
 	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
 
-	/* Not the test's stdout: a pipe reading it would wait for sleep. */
+	/* Not the test's stdout: a pipe reading it would wait for sleep.
+	 * Its own process group: jt_qemu_kill() kills sleep with it. */
 	if (mkdir_p(rundir, 0700) < 0 ||
+	    posix_spawnattr_init(&attr) != 0 ||
+	    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP) != 0 ||
+	    posix_spawnattr_setpgroup(&attr, 0) != 0 ||
 	    posix_spawn_file_actions_init(&fa) != 0 ||
 	    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY,
 	    0) != 0 ||
 	    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY,
 	    0) != 0 ||
-	    posix_spawnp(&t->qemu_pid, "sh", &fa, NULL, argv, environ) != 0)
+	    posix_spawnp(&t->qemu_pid, "sh", &fa, &attr, argv, environ) != 0)
 		abort();
 	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
 	jt_wait_cmdline(t->qemu_pid);
 }
 
@@ -225,7 +231,7 @@ jt_qemu_kill(struct jobtest *t)
 {
 	if (t->qemu_pid <= 0)
 		return;
-	(void)kill(t->qemu_pid, SIGKILL);
+	(void)kill(-t->qemu_pid, SIGKILL);	/* sh and its sleep */
 	(void)waitpid(t->qemu_pid, NULL, 0);
 	t->qemu_pid = 0;
 }
