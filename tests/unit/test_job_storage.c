@@ -44,6 +44,17 @@ fixture(void)
 	snprintf(dst, sizeof(dst), "%s/web-vda.qcow2", t.pool2);
 }
 
+/* Tear down what fixture() set up, once (a failed assert returns early:
+ * RUN() calls it after every test). */
+static void
+cleanup(void)
+{
+	if (t.st)
+		jt_teardown(&t);
+}
+
+#define RUN(fn) do { RUN_TEST(fn); cleanup(); } while (0)
+
 /* Start the move of every disk to p2; the job's id (0: refused). */
 static int64_t
 move_start(void)
@@ -231,7 +242,6 @@ test_live_success(void)
 	(void)script(0, LV__COUNT);
 	ASSERT_TRUE(jt_run_until_ended(&t, id, TIMEOUT_MS));
 	assert_moved(id);
-	jt_teardown(&t);
 }
 
 /* QEMU's side of going back: our mirror (in status s; NULL: there is
@@ -357,20 +367,153 @@ test_live_error_at_every_step(void)
 		if (k == LV_COMPLETE)
 			continue;
 		live_error_at(k);
+		cleanup();
 		if (test_failed_asserts != before) {
 			fprintf(stderr, "  (QMP error at step %d: %s)\n", k,
 			    steps[k]);
-			jt_teardown(&t);
 			return;
 		}
-		jt_teardown(&t);
 	}
+}
+
+/* ---- a ternd restart ---- */
+
+/* Run the move until QEMU got step k and left it unanswered (the job
+ * waits for it in phase), then restart ternd (QEMU still up or gone). */
+static bool
+restart_at(int64_t id, int k, const char *phase, bool qemu_up)
+{
+	uint64_t end = now_ms() + TIMEOUT_MS;
+	struct job *job;
+
+	(void)script(0, k);
+	while (now_ms() < end && !fake_qmp_is_done(t.qmp))
+		jt_run_for(&t, 5);
+	jt_run_for(&t, 50);	/* its events are in */
+	job = job_find(&t.h.jobs, id);
+	if (!fake_qmp_is_done(t.qmp) || !job ||
+	    !streq(job_phase_name(job), phase)) {
+		fprintf(stderr, "restart_at: job %s in phase %s\n",
+		    job ? "still" : "not", job ? job_phase_name(job) : "-");
+		return false;
+	}
+	jt_restart(&t, qemu_up, true);
+	return true;
+}
+
+/* Before anything was made the move carries on. */
+static void
+test_live_restart_in_check(void)
+{
+	int64_t id;
+
+	fixture();
+	ASSERT_TRUE((id = move_start()) > 0);
+	ASSERT_TRUE(restart_at(id, LV_BLOCK, "check", true));
+	(void)script(0, LV__COUNT);
+	ASSERT_TRUE(jt_run_until_ended(&t, id, TIMEOUT_MS));
+	assert_moved(id);
+}
+
+/* From create on it goes back: QEMU's mirror (in status s, NULL: none)
+ * cancelled, the new nodes deleted, the target removed. */
+static void
+restart_back(int k, const char *phase, const char *s)
+{
+	int64_t id;
+
+	fixture();
+	ASSERT_TRUE((id = move_start()) > 0);
+	ASSERT_TRUE(restart_at(id, k, phase, true));
+	script_back(s, 2);
+	ASSERT_TRUE(jt_run_until_ended(&t, id, TIMEOUT_MS));
+	assert_not_moved(id);
+	ASSERT_CONTAINS(jt_job_error(&t, id), "ternd restarted during the "
+	    "move");
+	ASSERT_CONTAINS(jt_job_error(&t, id), "vda stays in p1");
+}
+
+static void
+test_live_restart_in_attach(void)
+{
+	restart_back(LV_ADD, "attach", NULL);
+}
+
+static void
+test_live_restart_in_mirror(void)
+{
+	restart_back(LV_MIRROR, "mirror", "running");
+}
+
+static void
+test_live_restart_in_mirroring(void)
+{
+	restart_back(LV_SYNC1, "mirroring", "ready");
+}
+
+/* After the switch: QEMU says the disk is on its new file, so the move
+ * is finished (recorded, the old file removed) and succeeds. */
+static void
+test_live_restart_in_resolve(void)
+{
+	_cleanup_free_ char *done = NULL;
+	int64_t id;
+
+	fixture();
+	ASSERT_TRUE((id = move_start()) > 0);
+	ASSERT_TRUE(restart_at(id, LV_JOBS1, "resolve", true));
+	done = jobs("concluded");
+	expect_reply("query-jobs", NULL, done);
+	(void)script(LV_DISMISS, LV__COUNT);
+	ASSERT_TRUE(jt_run_until_ended(&t, id, TIMEOUT_MS));
+	assert_moved(id);
+}
+
+/* QEMU gone with ternd: nobody to ask; a disk whose switch QEMU had
+ * reported (BLOCK_JOB_COMPLETED) moved, any other stays; the file it
+ * left is removed.  The VM crashed. */
+static void
+restart_gone(int k, const char *phase, bool moved)
+{
+	struct vm *vm;
+	int64_t id;
+
+	fixture();
+	ASSERT_TRUE((id = move_start()) > 0);
+	ASSERT_TRUE(restart_at(id, k, phase, false));
+	ASSERT_TRUE(jt_run_until_ended(&t, id, TIMEOUT_MS));
+	vm = jt_vm(&t);
+	ASSERT_EQ(vm->state, VM_CRASHED);
+	ASSERT_STREQ(jt_job_state(&t, id), moved ? "succeeded" : "failed");
+	ASSERT_STREQ(vm->row->disks[0].path, moved ? dst : src);
+	ASSERT_STREQ(vm->row->disks[0].pool, moved ? "p2" : "p1");
+	ASSERT_TRUE(jt_exists(moved ? dst : src));
+	ASSERT_TRUE(!jt_exists(moved ? src : dst));
+}
+
+static void
+test_live_restart_gone_in_mirroring(void)
+{
+	restart_gone(LV_SYNC1, "mirroring", false);
+}
+
+static void
+test_live_restart_gone_in_resolve(void)
+{
+	restart_gone(LV_JOBS1, "resolve", true);
 }
 
 int
 main(void)
 {
-	RUN_TEST(test_live_success);
-	RUN_TEST(test_live_error_at_every_step);
+	RUN(test_live_success);
+	RUN(test_live_error_at_every_step);
+	RUN(test_live_restart_in_check);
+	RUN(test_live_restart_in_attach);
+	RUN(test_live_restart_in_mirror);
+	RUN(test_live_restart_in_mirroring);
+	RUN(test_live_restart_in_resolve);
+	RUN(test_live_restart_gone_in_mirroring);
+	RUN(test_live_restart_gone_in_resolve);
 	return TEST_REPORT();
 }
