@@ -32,6 +32,9 @@ jt_host_init(struct jobtest *t)
 	t->h.cfg.name = name;
 	t->h.cfg.state_dir = xasprintf("%s/state", t->dir);
 	t->h.cfg.run_dir = xasprintf("%s/run", t->dir);
+	/* As ternd makes it at start: job helpers log into it. */
+	if (mkdir_p(t->h.cfg.run_dir, 0700) < 0)
+		abort();
 	t->h.cfg.qemu_img = xstrdup("qemu-img");
 	t->h.cfg.stop_timeout_ms = 2000;
 	t->h.cfg.max_storage_migrations = 2;
