@@ -4,16 +4,25 @@
  * QMP error at each of its steps (before the switch the disk stays on its
  * file and the target goes; after it a failed query is asked again), and
  * a ternd restart in each phase (the outcomes of docs/architecture.md's
- * restart table). */
+ * restart table).  Then the copy of a VM that is off (qemu-img convert,
+ * no QMP): its success, and a restart while the copy runs. */
+#include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include "fsutil.h"
 #include "jobtest.h"
 #include "storage.h"
 #include "test.h"
 #include "util.h"
 
 #define TIMEOUT_MS 10000
+
+extern char **environ;
 
 /* The commands of a live move of one disk, in order, as QEMU sees them. */
 enum { LV_BLOCK, LV_NODES, LV_ADD, LV_MIRROR, LV_CHANGE, LV_SYNC1, LV_SYNC2,
@@ -503,6 +512,117 @@ test_live_restart_gone_in_resolve(void)
 	restart_gone(LV_JOBS1, "resolve", true);
 }
 
+/* ---- the copy of a VM that is off ---- */
+
+/* Run argv to its end; its exit status (-1: not run). */
+static int
+run(char *const *argv)
+{
+	pid_t pid;
+	int status;
+
+	if (posix_spawnp(&pid, argv[0], NULL, NULL, argv, environ) != 0 ||
+	    waitpid(pid, &status, 0) != pid)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* A VM "web" that is off, its disk a real qcow2 in p1 (qemu-img convert
+ * reads it). */
+static void
+fixture_off(void)
+{
+	char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2", src, "1M",
+		NULL };
+
+	jt_setup(&t);
+	(void)jt_vm_add(&t, "web", 1, "off");
+	snprintf(src, sizeof(src), "%s/web-vda.qcow2", t.pool);
+	snprintf(dst, sizeof(dst), "%s/web-vda.qcow2", t.pool2);
+	if (run(argv) != 0)
+		abort();
+}
+
+/* The disk was copied: recorded at its new file, a qcow2, nothing
+ * partial left, the old file gone. */
+static void
+assert_copied(int64_t id)
+{
+	_cleanup_free_ char *partial = xasprintf("%s.partial", dst);
+	_cleanup_free_ char *buf = NULL;
+	struct vm *vm = jt_vm(&t);
+	size_t len = 0;
+
+	ASSERT_STREQ(jt_job_state(&t, id), "succeeded");
+	ASSERT_EQ(vm->state, VM_OFF);
+	ASSERT_STREQ(vm->row->disks[0].path, dst);
+	ASSERT_STREQ(vm->row->disks[0].pool, "p2");
+	ASSERT_TRUE(!jt_exists(src));
+	ASSERT_TRUE(!jt_exists(partial));
+	ASSERT_EQ(file_read_all(dst, 1 << 20, &buf, &len), 0);
+	ASSERT_TRUE(len >= 4 && memcmp(buf, "QFI\xfb", 4) == 0);
+}
+
+static void
+test_copy_success(void)
+{
+	int64_t id;
+
+	fixture_off();
+	ASSERT_TRUE((id = move_start()) > 0);
+	ASSERT_TRUE(jt_run_until_ended(&t, id, TIMEOUT_MS));
+	assert_copied(id);
+}
+
+/* A qemu-img that copies, says so in DIR/slow.pid, then waits to be
+ * killed: the helper is caught mid-copy, the .partial written. */
+static char *
+slow_qemu_img(void)
+{
+	_cleanup_free_ char *text = xasprintf("#!/bin/sh\nqemu-img \"$@\" || "
+	    "exit\necho $$ > %s/slow.pid.tmp\nmv %s/slow.pid.tmp %s/slow.pid\n"
+	    "exec sleep 60\n", t.dir, t.dir, t.dir);
+	char *path = xasprintf("%s/slow-qemu-img", t.dir);
+
+	if (file_write_atomic(path, text, strlen(text), 0700) < 0)
+		abort();
+	return path;
+}
+
+/* ternd dies mid-copy: its helper dies with it (PR_SET_PDEATHSIG; here
+ * killed, as ternd does not die); the restarted job removes the .partial
+ * and copies again. */
+static void
+test_copy_restart_mid_copy(void)
+{
+	_cleanup_free_ char *pidfile = NULL, *buf = NULL, *partial = NULL;
+	struct job *job;
+	uint64_t end;
+	int64_t id;
+	pid_t helper;
+
+	fixture_off();
+	pidfile = xasprintf("%s/slow.pid", t.dir);
+	partial = xasprintf("%s.partial", dst);
+	free(t.h.cfg.qemu_img);
+	t.h.cfg.qemu_img = slow_qemu_img();
+	ASSERT_TRUE((id = move_start()) > 0);
+	end = now_ms() + TIMEOUT_MS;
+	while (now_ms() < end && !jt_exists(pidfile))
+		jt_run_for(&t, 5);
+	ASSERT_EQ(file_read_all(pidfile, 64, &buf, NULL), 0);
+	ASSERT_TRUE((job = job_find(&t.h.jobs, id)) && job->child);
+	ASSERT_STREQ(job_phase_name(job), "copy");
+	ASSERT_TRUE(jt_exists(partial));
+	(void)kill((pid_t)atoi(buf), SIGKILL);
+	helper = child_pid(job->child);
+	(void)kill(helper, SIGKILL);
+	(void)waitpid(helper, NULL, 0);
+	jt_restart(&t, false, false);	/* qemu_img: qemu-img again */
+	ASSERT_TRUE(jt_run_until_ended(&t, id, TIMEOUT_MS));
+	assert_copied(id);
+}
+
 int
 main(void)
 {
@@ -515,5 +635,7 @@ main(void)
 	RUN(test_live_restart_in_resolve);
 	RUN(test_live_restart_gone_in_mirroring);
 	RUN(test_live_restart_gone_in_resolve);
+	RUN(test_copy_success);
+	RUN(test_copy_restart_mid_copy);
 	return TEST_REPORT();
 }
