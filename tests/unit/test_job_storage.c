@@ -514,6 +514,8 @@ test_live_restart_gone_in_resolve(void)
 
 /* ---- the copy of a VM that is off ---- */
 
+
+
 /* Run argv to its end; its exit status (-1: not run). */
 static int
 run(char *const *argv)
@@ -589,6 +591,40 @@ slow_qemu_img(void)
 	return path;
 }
 
+/* ternd dies while qemu-img made the target (its helper, killed here as
+ * PR_SET_PDEATHSIG would): going back removes it. */
+static void
+test_live_restart_in_create(void)
+{
+	_cleanup_free_ char *pidfile = NULL;
+	struct job *job;
+	uint64_t end;
+	int64_t id;
+	pid_t helper;
+
+	fixture();
+	pidfile = xasprintf("%s/slow.pid", t.dir);
+	free(t.h.cfg.qemu_img);
+	t.h.cfg.qemu_img = slow_qemu_img();
+	ASSERT_TRUE((id = move_start()) > 0);
+	(void)script(0, LV_ADD);
+	end = now_ms() + TIMEOUT_MS;
+	while (now_ms() < end && !jt_exists(pidfile))
+		jt_run_for(&t, 5);
+	ASSERT_TRUE((job = job_find(&t.h.jobs, id)) && job->child);
+	ASSERT_STREQ(job_phase_name(job), "create");
+	ASSERT_TRUE(jt_exists(dst));
+	helper = child_pid(job->child);
+	(void)kill(helper, SIGKILL);
+	(void)waitpid(helper, NULL, 0);
+	jt_restart(&t, true, true);
+	script_back(NULL, 0);
+	ASSERT_TRUE(jt_run_until_ended(&t, id, TIMEOUT_MS));
+	assert_not_moved(id);
+	ASSERT_CONTAINS(jt_job_error(&t, id), "ternd restarted during the "
+	    "move");
+}
+
 /* ternd dies mid-copy: its helper dies with it (PR_SET_PDEATHSIG; here
  * killed, as ternd does not die); the restarted job removes the .partial
  * and copies again. */
@@ -629,6 +665,7 @@ main(void)
 	RUN(test_live_success);
 	RUN(test_live_error_at_every_step);
 	RUN(test_live_restart_in_check);
+	RUN(test_live_restart_in_create);
 	RUN(test_live_restart_in_attach);
 	RUN(test_live_restart_in_mirror);
 	RUN(test_live_restart_in_mirroring);
