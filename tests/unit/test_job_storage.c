@@ -576,6 +576,33 @@ test_copy_success(void)
 	assert_copied(id);
 }
 
+/* The helper fails (the disk is no qcow2): the move fails, the disk stays
+ * where it was, the .partial is removed. */
+static void
+test_copy_helper_fails(void)
+{
+	_cleanup_free_ char *partial = NULL;
+	struct vm *vm;
+	int64_t id;
+
+	fixture_off();
+	partial = xasprintf("%s.partial", dst);
+	if (file_write_atomic(src, "data", 4, 0600) < 0)
+		abort();
+	ASSERT_TRUE((id = move_start()) > 0);
+	ASSERT_TRUE(jt_run_until_ended(&t, id, TIMEOUT_MS));
+	vm = jt_vm(&t);
+	ASSERT_STREQ(jt_job_state(&t, id), "failed");
+	ASSERT_CONTAINS(jt_job_error(&t, id), "the copy of vda failed");
+	ASSERT_CONTAINS(jt_job_error(&t, id), "vda stays in p1");
+	ASSERT_EQ(vm->state, VM_OFF);
+	ASSERT_STREQ(vm->row->disks[0].path, src);
+	ASSERT_STREQ(vm->row->disks[0].pool, "p1");
+	ASSERT_TRUE(jt_exists(src));
+	ASSERT_TRUE(!jt_exists(partial));
+	ASSERT_TRUE(!jt_exists(dst));
+}
+
 /* A qemu-img that copies, says so in DIR/slow.pid, then waits to be
  * killed: the helper is caught mid-copy, the .partial written. */
 static char *
@@ -673,6 +700,7 @@ main(void)
 	RUN(test_live_restart_gone_in_mirroring);
 	RUN(test_live_restart_gone_in_resolve);
 	RUN(test_copy_success);
+	RUN(test_copy_helper_fails);
 	RUN(test_copy_restart_mid_copy);
 	return TEST_REPORT();
 }
