@@ -529,16 +529,16 @@ run(char *const *argv)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-/* A VM "web" that is off, its disk a real qcow2 in p1 (qemu-img convert
- * reads it). */
+/* A VM "web" that is down (state: off, saved), its disk a real qcow2 in
+ * p1 (qemu-img convert reads it). */
 static void
-fixture_off(void)
+fixture_down(const char *state)
 {
 	char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2", src, "1M",
 		NULL };
 
 	jt_setup(&t);
-	(void)jt_vm_add(&t, "web", 1, "off");
+	(void)jt_vm_add(&t, "web", 1, state);
 	snprintf(src, sizeof(src), "%s/web-vda.qcow2", t.pool);
 	snprintf(dst, sizeof(dst), "%s/web-vda.qcow2", t.pool2);
 	if (run(argv) != 0)
@@ -570,10 +570,38 @@ test_copy_success(void)
 {
 	int64_t id;
 
-	fixture_off();
+	fixture_down("off");
 	ASSERT_TRUE((id = move_start()) > 0);
 	ASSERT_TRUE(jt_run_until_ended(&t, id, TIMEOUT_MS));
 	assert_copied(id);
+}
+
+/* A saved VM: its state file follows disk 0 (copied with cp). */
+static void
+test_copy_saved_state(void)
+{
+	_cleanup_free_ char *old = NULL, *new = NULL, *buf = NULL;
+	struct vm *vm;
+	int64_t id;
+
+	fixture_down("saved");
+	vm = jt_vm(&t);
+	old = xasprintf("%s/web.state", t.pool);
+	new = xasprintf("%s/web.state", t.pool2);
+	if (file_write_atomic(old, "state", 5, 0600) < 0 ||
+	    store_vm_set_text(t.st, t.uuid, "state_file", old) < 0)
+		abort();
+	vm->row->state_file = xstrdup(old);
+	ASSERT_TRUE((id = move_start()) > 0);
+	ASSERT_TRUE(jt_run_until_ended(&t, id, TIMEOUT_MS));
+	vm = jt_vm(&t);
+	ASSERT_STREQ(jt_job_state(&t, id), "succeeded");
+	ASSERT_EQ(vm->state, VM_SAVED);
+	ASSERT_STREQ(vm->row->disks[0].path, dst);
+	ASSERT_STREQ(vm->row->state_file, new);
+	ASSERT_TRUE(!jt_exists(old));
+	ASSERT_EQ(file_read_all(new, 64, &buf, NULL), 0);
+	ASSERT_STREQ(buf, "state");
 }
 
 /* The helper fails (the disk is no qcow2): the move fails, the disk stays
@@ -585,7 +613,7 @@ test_copy_helper_fails(void)
 	struct vm *vm;
 	int64_t id;
 
-	fixture_off();
+	fixture_down("off");
 	partial = xasprintf("%s.partial", dst);
 	if (file_write_atomic(src, "data", 4, 0600) < 0)
 		abort();
@@ -664,7 +692,7 @@ test_copy_restart_mid_copy(void)
 	int64_t id;
 	pid_t helper;
 
-	fixture_off();
+	fixture_down("off");
 	pidfile = xasprintf("%s/slow.pid", t.dir);
 	partial = xasprintf("%s.partial", dst);
 	free(t.h.cfg.qemu_img);
@@ -700,6 +728,7 @@ main(void)
 	RUN(test_live_restart_gone_in_mirroring);
 	RUN(test_live_restart_gone_in_resolve);
 	RUN(test_copy_success);
+	RUN(test_copy_saved_state);
 	RUN(test_copy_helper_fails);
 	RUN(test_copy_restart_mid_copy);
 	return TEST_REPORT();
