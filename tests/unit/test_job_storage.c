@@ -37,6 +37,7 @@ static const char *const steps[LV__COUNT] = { "query-block",
 
 static struct jobtest t;
 static char src[256], dst[256];	/* the disk's file in p1, in p2 */
+static char jid[24];		/* the job's id, as text */
 static char mid[32], fmt[40], file[40];	/* the mirror, the new nodes */
 
 /* A running VM "web" with one disk in p1, attached to its fake QEMU. */
@@ -80,6 +81,7 @@ move_start(void)
 		return 0;
 	}
 	id = job->row->id;
+	snprintf(jid, sizeof(jid), "%lld", (long long)id);
 	snprintf(mid, sizeof(mid), "mv-vda-%lld", (long long)id);
 	snprintf(fmt, sizeof(fmt), "vda-fmt-J%lld", (long long)id);
 	snprintf(file, sizeof(file), "vda-file-J%lld", (long long)id);
@@ -382,6 +384,167 @@ test_live_error_at_every_step(void)
 			    steps[k]);
 			return;
 		}
+	}
+}
+
+/* ---- two disks ---- */
+
+/* vda or vdb (i): its file in p1 or p2, its node now (node: format or
+ * file; new: the move's node). */
+static char *
+path2(int i, bool new_file)
+{
+	return xasprintf("%s/web-vd%c.qcow2", new_file ? t.pool2 : t.pool,
+	    'a' + i);
+}
+
+static char *
+node2(int i, const char *kind, bool new_node)
+{
+	return new_node ? xasprintf("vd%c-%s-J%s", 'a' + i, kind, jid) :
+	    xasprintf("vd%c-%s", 'a' + i, kind);
+}
+
+/* query-block: both disks, on their old or new files. */
+static char *
+block2(bool moved)
+{
+	_cleanup_free_ char *n0 = node2(0, "fmt", moved);
+	_cleanup_free_ char *n1 = node2(1, "fmt", moved);
+	_cleanup_free_ char *f0 = path2(0, moved), *f1 = path2(1, moved);
+
+	return xasprintf("[{\"qdev\":\"/machine/peripheral/vda/virtio-"
+	    "backend\",\"inserted\":{\"node-name\":\"%s\",\"file\":\"%s\"}},"
+	    "{\"qdev\":\"/machine/peripheral/vdb/virtio-backend\","
+	    "\"inserted\":{\"node-name\":\"%s\",\"file\":\"%s\"}}]", n0, f0,
+	    n1, f1);
+}
+
+/* query-named-block-nodes: the old nodes of both disks (n_old: 2 format
+ * and file, 1 file, 0 none) and, with_new, the move's. */
+static char *
+nodes2(int n_old, bool with_new)
+{
+	char buf[4096];
+	size_t k = 0;
+
+	k += snprintf(buf, sizeof(buf), "[");
+	for (int i = 0; i < 2; i++) {
+		for (int j = 0; j < 2; j++) {
+			bool is_new = j == 1;
+			_cleanup_free_ char *f = path2(i, is_new);
+
+			for (int kind = 0; kind < 2; kind++) {
+				_cleanup_free_ char *n = node2(i, kind ?
+				    "file" : "fmt", is_new);
+
+				if (is_new ? !with_new : kind < 2 - n_old)
+					continue;
+				k += snprintf(buf + k, sizeof(buf) - k,
+				    "%s{\"node-name\":\"%s\",\"drv\":\"%s\","
+				    "\"file\":\"%s\"}", k > 1 ? "," : "", n,
+				    kind ? "file" : "qcow2", f);
+			}
+		}
+	}
+	snprintf(buf + k, sizeof(buf) - k, "]");
+	return xstrdup(buf);
+}
+
+/* Expect cmd with arguments {key: value of disk i}, answer {}. */
+static void
+expect_each(const char *cmd, const char *fmt_args, const char *kind,
+    bool new_node)
+{
+	for (int i = 0; i < 2; i++) {
+		_cleanup_free_ char *n = kind ? node2(i, kind, new_node) :
+		    xasprintf("mv-vd%c-%s", 'a' + i, jid);
+		_cleanup_free_ char *args = xasprintf(fmt_args, n);
+
+		expect_reply(cmd, args, "{}");
+	}
+}
+
+static void
+script2_mirror(void)
+{
+	for (int i = 0; i < 2; i++) {
+		_cleanup_free_ char *src_node = node2(i, "fmt", false);
+		_cleanup_free_ char *dst_node = node2(i, "fmt", true);
+		_cleanup_free_ char *id = xasprintf("mv-vd%c-%s", 'a' + i,
+		    jid);
+		_cleanup_free_ char *args = xasprintf("{\"job-id\":\"%s\","
+		    "\"device\":\"%s\",\"target\":\"%s\"}", id, src_node,
+		    dst_node);
+		_cleanup_free_ char *ev = xasprintf("{\"device\":\"%s\","
+		    "\"type\":\"mirror\",\"len\":1,\"offset\":1,\"speed\":0}",
+		    id);
+
+		expect_reply("blockdev-mirror", args, "{}");
+		fake_qmp_event(t.qmp, "BLOCK_JOB_READY", ev);
+	}
+}
+
+/* The whole conversation of a live move of vda and vdb. */
+static void
+script2(void)
+{
+	_cleanup_free_ char *b_old = block2(false), *b_new = block2(true);
+	_cleanup_free_ char *n_check = nodes2(2, false), *n2 = nodes2(2, true);
+	_cleanup_free_ char *n1 = nodes2(1, true), *n0 = nodes2(0, true);
+	_cleanup_free_ char *bj = xasprintf("[{\"device\":\"mv-vda-%s\","
+	    "\"len\":1,\"offset\":1,\"ready\":true,\"actively-synced\":true},"
+	    "{\"device\":\"mv-vdb-%s\",\"len\":1,\"offset\":1,\"ready\":true,"
+	    "\"actively-synced\":true}]", jid, jid);
+	_cleanup_free_ char *jb = xasprintf("[{\"id\":\"mv-vda-%s\","
+	    "\"status\":\"concluded\"},{\"id\":\"mv-vdb-%s\",\"status\":"
+	    "\"concluded\"}]", jid, jid);
+
+	expect_reply("query-block", NULL, b_old);
+	expect_reply("query-named-block-nodes", NULL, n_check);
+	expect_each("blockdev-add", "{\"node-name\":\"%s\"}", "fmt", true);
+	script2_mirror();
+	expect_each("block-job-change", "{\"id\":\"%s\"}", NULL, false);
+	expect_reply("query-block-jobs", NULL, bj);
+	expect_reply("query-block-jobs", NULL, bj);
+	expect_each("job-complete", "{\"id\":\"%s\"}", NULL, false);
+	expect_reply("query-jobs", NULL, jb);
+	expect_each("job-dismiss", "{\"id\":\"%s\"}", NULL, false);
+	expect_reply("query-jobs", NULL, "[]");
+	expect_reply("query-block", NULL, b_new);
+	expect_reply("query-named-block-nodes", NULL, n2);
+	expect_each("blockdev-del", "{\"node-name\":\"%s\"}", "fmt", false);
+	expect_reply("query-named-block-nodes", NULL, n1);
+	expect_each("blockdev-del", "{\"node-name\":\"%s\"}", "file", false);
+	expect_reply("query-named-block-nodes", NULL, n0);
+}
+
+/* Both disks of a VM move: each recorded in p2, each old file gone. */
+static void
+test_live_two_disks(void)
+{
+	struct vm *vm;
+	int64_t id;
+
+	jt_setup(&t);
+	(void)jt_vm_add(&t, "web", 2, "running");
+	jt_qemu_spawn(&t);
+	jt_qmp_new(&t, true);
+	ASSERT_TRUE(jt_qemu_attach(&t));
+	ASSERT_TRUE((id = move_start()) > 0);
+	script2();
+	ASSERT_TRUE(jt_run_until_ended(&t, id, TIMEOUT_MS));
+	vm = jt_vm(&t);
+	ASSERT_STREQ(jt_job_state(&t, id), "succeeded");
+	ASSERT_EQ(fake_qmp_n_mismatches(t.qmp), 0);
+	ASSERT_TRUE(fake_qmp_is_done(t.qmp));
+	for (int i = 0; i < 2; i++) {
+		_cleanup_free_ char *o = path2(i, false), *n = path2(i, true);
+
+		ASSERT_STREQ(vm->row->disks[i].path, n);
+		ASSERT_STREQ(vm->row->disks[i].pool, "p2");
+		ASSERT_TRUE(jt_exists(n));
+		ASSERT_TRUE(!jt_exists(o));
 	}
 }
 
@@ -719,6 +882,7 @@ main(void)
 {
 	RUN(test_live_success);
 	RUN(test_live_error_at_every_step);
+	RUN(test_live_two_disks);
 	RUN(test_live_restart_in_check);
 	RUN(test_live_restart_in_create);
 	RUN(test_live_restart_in_attach);
