@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -858,38 +859,71 @@ test_live_restart_in_create(void)
 	    "move");
 }
 
-/* ternd dies mid-copy: its helper dies with it (PR_SET_PDEATHSIG; here
- * killed, as ternd does not die); the restarted job removes the .partial
- * and copies again. */
-static void
-test_copy_restart_mid_copy(void)
+/* Run the copy until its helper (a slow qemu-img) wrote the .partial,
+ * then kill the helper as PR_SET_PDEATHSIG does when ternd dies (ternd
+ * does not die here).  False when it never got there. */
+static bool
+kill_mid_copy(int64_t id)
 {
-	_cleanup_free_ char *pidfile = NULL, *buf = NULL, *partial = NULL;
+	_cleanup_free_ char *pidfile = xasprintf("%s/slow.pid", t.dir);
+	_cleanup_free_ char *partial = xasprintf("%s.partial", dst);
+	_cleanup_free_ char *buf = NULL;
+	uint64_t end = now_ms() + TIMEOUT_MS;
 	struct job *job;
-	uint64_t end;
-	int64_t id;
 	pid_t helper;
 
-	fixture_down("off");
-	pidfile = xasprintf("%s/slow.pid", t.dir);
-	partial = xasprintf("%s.partial", dst);
-	free(t.h.cfg.qemu_img);
-	t.h.cfg.qemu_img = slow_qemu_img();
-	ASSERT_TRUE((id = move_start()) > 0);
-	end = now_ms() + TIMEOUT_MS;
 	while (now_ms() < end && !jt_exists(pidfile))
 		jt_run_for(&t, 5);
-	ASSERT_EQ(file_read_all(pidfile, 64, &buf, NULL), 0);
-	ASSERT_TRUE((job = job_find(&t.h.jobs, id)) && job->child);
-	ASSERT_STREQ(job_phase_name(job), "copy");
-	ASSERT_TRUE(jt_exists(partial));
+	if (file_read_all(pidfile, 64, &buf, NULL) < 0 ||
+	    !(job = job_find(&t.h.jobs, id)) || !job->child ||
+	    !streq(job_phase_name(job), "copy") || !jt_exists(partial))
+		return false;
 	(void)kill((pid_t)atoi(buf), SIGKILL);
 	helper = child_pid(job->child);
 	(void)kill(helper, SIGKILL);
 	(void)waitpid(helper, NULL, 0);
+	return true;
+}
+
+/* ternd dies mid-copy: the restarted job removes the .partial and copies
+ * again. */
+static void
+test_copy_restart_mid_copy(void)
+{
+	int64_t id;
+
+	fixture_down("off");
+	free(t.h.cfg.qemu_img);
+	t.h.cfg.qemu_img = slow_qemu_img();
+	ASSERT_TRUE((id = move_start()) > 0);
+	ASSERT_TRUE(kill_mid_copy(id));
 	jt_restart(&t, false, false);	/* qemu_img: qemu-img again */
 	ASSERT_TRUE(jt_run_until_ended(&t, id, TIMEOUT_MS));
 	assert_copied(id);
+}
+
+/* ternd dies after it renamed the copy, before it recorded it: the
+ * restarted job records that file (no new copy) and finishes. */
+static void
+test_copy_restart_after_rename(void)
+{
+	_cleanup_free_ char *partial = NULL;
+	struct stat before, after;
+	int64_t id;
+
+	fixture_down("off");
+	partial = xasprintf("%s.partial", dst);
+	free(t.h.cfg.qemu_img);
+	t.h.cfg.qemu_img = slow_qemu_img();
+	ASSERT_TRUE((id = move_start()) > 0);
+	ASSERT_TRUE(kill_mid_copy(id));
+	ASSERT_EQ(rename(partial, dst), 0);
+	ASSERT_EQ(stat(dst, &before), 0);
+	jt_restart(&t, false, false);
+	ASSERT_TRUE(jt_run_until_ended(&t, id, TIMEOUT_MS));
+	assert_copied(id);
+	ASSERT_EQ(stat(dst, &after), 0);
+	ASSERT_EQ(after.st_ino, before.st_ino);
 }
 
 int
@@ -910,5 +944,6 @@ main(void)
 	RUN(test_copy_saved_state);
 	RUN(test_copy_helper_fails);
 	RUN(test_copy_restart_mid_copy);
+	RUN(test_copy_restart_after_rename);
 	return TEST_REPORT();
 }
