@@ -1,11 +1,14 @@
 /* test_job_storage.c - vm.move-storage (src/storage/) driven against the
  * fake QMP peer: the exact command sequence of a live move of a running
- * VM's disk from pool p1 to p2 (the target made by the real qemu-img), a
- * QMP error at each of its steps (before the switch the disk stays on its
- * file and the target goes; after it a failed query is asked again), and
- * a ternd restart in each phase (the outcomes of docs/architecture.md's
- * restart table).  Then the copy of a VM that is off (qemu-img convert,
- * no QMP): its success, and a restart while the copy runs. */
+ * VM's disk from pool p1 to p2 (the target made by the real qemu-img; one
+ * disk, then two), a QMP error at each of its steps (before the switch
+ * the disk stays on its file and the target goes; after it a failed query
+ * is asked again), and a ternd restart in each phase, QEMU up or gone
+ * (the outcomes of docs/architecture.md's restart table).  Then the copy
+ * of a VM that is down (qemu-img convert, cp for a saved state; no QMP):
+ * its success, a failed helper, and a restart mid-copy and after the
+ * rename.  Not covered: a restart in queued (needs a second move holding
+ * the slot) or in pivot (left within the same loop turn). */
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
