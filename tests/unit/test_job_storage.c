@@ -7,8 +7,8 @@
  * (the outcomes of docs/architecture.md's restart table).  Then the copy
  * of a VM that is down (qemu-img convert, cp for a saved state; no QMP):
  * its success, a failed helper, and a restart mid-copy and after the
- * rename.  Not covered: a restart in queued (needs a second move holding
- * the slot) or in pivot (left within the same loop turn). */
+ * rename.  Not covered: a restart in pivot (the job leaves that phase
+ * within the same loop turn). */
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -44,11 +44,11 @@ static char src[256], dst[256];	/* the disk's file in p1, in p2 */
 static char jid[24];		/* the job's id, as text */
 static char mid[32], fmt[40], file[40];	/* the mirror, the new nodes */
 
-/* A running VM "web" with one disk in p1, attached to its fake QEMU. */
+/* A running VM "web" with one disk in p1, attached to its fake QEMU (in
+ * a fresh jobtest: fixture()). */
 static void
-fixture(void)
+fixture_add_web(void)
 {
-	jt_setup(&t);
 	(void)jt_vm_add(&t, "web", 1, "running");
 	jt_qemu_spawn(&t);
 	jt_qmp_new(&t, true);
@@ -58,13 +58,27 @@ fixture(void)
 	snprintf(dst, sizeof(dst), "%s/web-vda.qcow2", t.pool2);
 }
 
+static void
+fixture(void)
+{
+	jt_setup(&t);
+	fixture_add_web();
+}
+
 /* Tear down what fixture() set up, once (a failed assert returns early:
  * RUN() calls it after every test). */
 static void
 cleanup(void)
 {
-	if (t.st)
-		jt_teardown(&t);
+	_cleanup_free_ char *pidfile = NULL, *buf = NULL;
+
+	if (!t.st)
+		return;
+	/* a slow qemu-img (slow_qemu_img()) a failed test left waiting */
+	pidfile = xasprintf("%s/slow.pid", t.dir);
+	if (file_read_all(pidfile, 64, &buf, NULL) == 0 && atoi(buf) > 0)
+		(void)kill((pid_t)atoi(buf), SIGKILL);
+	jt_teardown(&t);
 }
 
 #define RUN(fn) do { RUN_TEST(fn); cleanup(); } while (0)
@@ -819,8 +833,8 @@ static char *
 slow_qemu_img(void)
 {
 	_cleanup_free_ char *text = xasprintf("#!/bin/sh\nqemu-img \"$@\" || "
-	    "exit\necho $$ > %s/slow.pid.tmp\nmv %s/slow.pid.tmp %s/slow.pid\n"
-	    "exec sleep 60\n", t.dir, t.dir, t.dir);
+	    "exit\necho $$ > %s/slow.pid.tmp && mv %s/slow.pid.tmp %s/slow.pid "
+	    "&& exec sleep 60\n", t.dir, t.dir, t.dir);
 	char *path = xasprintf("%s/slow-qemu-img", t.dir);
 
 	if (file_write_atomic(path, text, strlen(text), 0700) < 0)
@@ -862,14 +876,14 @@ test_live_restart_in_create(void)
 	    "move");
 }
 
-/* Run the copy until its helper (a slow qemu-img) wrote the .partial,
+/* Run the copy until its helper (a slow qemu-img) wrote target.partial,
  * then kill the helper as PR_SET_PDEATHSIG does when ternd dies (ternd
  * does not die here).  False when it never got there. */
 static bool
-kill_mid_copy(int64_t id)
+kill_mid_copy(int64_t id, const char *target)
 {
 	_cleanup_free_ char *pidfile = xasprintf("%s/slow.pid", t.dir);
-	_cleanup_free_ char *partial = xasprintf("%s.partial", dst);
+	_cleanup_free_ char *partial = xasprintf("%s.partial", target);
 	_cleanup_free_ char *buf = NULL;
 	uint64_t end = now_ms() + TIMEOUT_MS;
 	struct job *job;
@@ -882,6 +896,7 @@ kill_mid_copy(int64_t id)
 	    !streq(job_phase_name(job), "copy") || !jt_exists(partial))
 		return false;
 	(void)kill((pid_t)atoi(buf), SIGKILL);
+	(void)unlink(pidfile);	/* cleanup() kills no other process */
 	helper = child_pid(job->child);
 	(void)kill(helper, SIGKILL);
 	(void)waitpid(helper, NULL, 0);
@@ -899,7 +914,7 @@ test_copy_restart_mid_copy(void)
 	free(t.h.cfg.qemu_img);
 	t.h.cfg.qemu_img = slow_qemu_img();
 	ASSERT_TRUE((id = move_start()) > 0);
-	ASSERT_TRUE(kill_mid_copy(id));
+	ASSERT_TRUE(kill_mid_copy(id, dst));
 	jt_restart(&t, false, false);	/* qemu_img: qemu-img again */
 	ASSERT_TRUE(jt_run_until_ended(&t, id, TIMEOUT_MS));
 	assert_copied(id);
@@ -919,7 +934,7 @@ test_copy_restart_after_rename(void)
 	free(t.h.cfg.qemu_img);
 	t.h.cfg.qemu_img = slow_qemu_img();
 	ASSERT_TRUE((id = move_start()) > 0);
-	ASSERT_TRUE(kill_mid_copy(id));
+	ASSERT_TRUE(kill_mid_copy(id, dst));
 	ASSERT_EQ(rename(partial, dst), 0);
 	ASSERT_EQ(stat(dst, &before), 0);
 	jt_restart(&t, false, false);
@@ -929,12 +944,50 @@ test_copy_restart_after_rename(void)
 	ASSERT_EQ(after.st_ino, before.st_ino);
 }
 
+/* A move queued behind another (max-storage-migrations 1: a copy of vm
+ * "db" holds the slot) carries on after a restart: the live move of "web"
+ * runs then, the copy of "db" is done again. */
+static void
+test_live_restart_in_queued(void)
+{
+	_cleanup_free_ char *db_src = NULL, *db_dst = NULL;
+	int64_t db, id;
+	struct vm *vm;
+
+	jt_setup(&t);
+	(void)jt_vm_add(&t, "db", 1, "off");
+	db_src = xasprintf("%s/db-vda.qcow2", t.pool);
+	db_dst = xasprintf("%s/db-vda.qcow2", t.pool2);
+	ASSERT_EQ(run((char *[]){ "qemu-img", "create", "-q", "-f", "qcow2",
+	    db_src, "1M", NULL }), 0);
+	free(t.h.cfg.qemu_img);
+	t.h.cfg.qemu_img = slow_qemu_img();
+	t.h.cfg.max_storage_migrations = 1;
+	ASSERT_TRUE((db = move_start()) > 0);
+	fixture_add_web();
+	ASSERT_TRUE((id = move_start()) > 0);
+	jt_run_for(&t, 100);
+	ASSERT_STREQ(job_phase_name(job_find(&t.h.jobs, id)), "queued");
+	ASSERT_TRUE(kill_mid_copy(db, db_dst));
+	jt_restart(&t, true, true);	/* two slots again */
+	(void)script(0, LV__COUNT);
+	ASSERT_TRUE(jt_run_until_ended(&t, id, TIMEOUT_MS));
+	assert_moved(id);
+	ASSERT_TRUE(jt_run_until_ended(&t, db, TIMEOUT_MS));
+	ASSERT_STREQ(jt_job_state(&t, db), "succeeded");
+	vm = vm_find(&t.h, "db");
+	ASSERT_TRUE(vm != NULL);
+	ASSERT_STREQ(vm->row->disks[0].path, db_dst);
+	ASSERT_TRUE(!jt_exists(db_src));
+}
+
 int
 main(void)
 {
 	RUN(test_live_success);
 	RUN(test_live_error_at_every_step);
 	RUN(test_live_two_disks);
+	RUN(test_live_restart_in_queued);
 	RUN(test_live_restart_in_check);
 	RUN(test_live_restart_in_create);
 	RUN(test_live_restart_in_attach);
