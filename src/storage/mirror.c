@@ -489,9 +489,11 @@ live_step(struct job *job)
 
 	if (job->recovering)
 		live_recover(job);
+	/* Before waiting for anything: a switch QEMU reports while a query
+	 * is out must be persisted then, it may be the last word QEMU says. */
+	live_note_events(job);
 	if (job->child || st_ctx(job)->waiting)
 		return;		/* its exit or the answer pokes us */
-	live_note_events(job);
 	if (vm->pidfd < 0) {
 		live_offline(job);
 		return;

@@ -32,6 +32,9 @@ jt_host_init(struct jobtest *t)
 	t->h.cfg.name = name;
 	t->h.cfg.state_dir = xasprintf("%s/state", t->dir);
 	t->h.cfg.run_dir = xasprintf("%s/run", t->dir);
+	/* As ternd makes it at start: job helpers log into it. */
+	if (mkdir_p(t->h.cfg.run_dir, 0700) < 0)
+		abort();
 	t->h.cfg.qemu_img = xstrdup("qemu-img");
 	t->h.cfg.stop_timeout_ms = 2000;
 	t->h.cfg.max_storage_migrations = 2;
@@ -161,17 +164,23 @@ jt_qemu_spawn(struct jobtest *t)
 	    t->uuid);
 
 	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
 
-	/* Not the test's stdout: a pipe reading it would wait for sleep. */
+	/* Not the test's stdout: a pipe reading it would wait for sleep.
+	 * Its own process group: jt_qemu_kill() kills sleep with it. */
 	if (mkdir_p(rundir, 0700) < 0 ||
+	    posix_spawnattr_init(&attr) != 0 ||
+	    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP) != 0 ||
+	    posix_spawnattr_setpgroup(&attr, 0) != 0 ||
 	    posix_spawn_file_actions_init(&fa) != 0 ||
 	    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY,
 	    0) != 0 ||
 	    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY,
 	    0) != 0 ||
-	    posix_spawnp(&t->qemu_pid, "sh", &fa, NULL, argv, environ) != 0)
+	    posix_spawnp(&t->qemu_pid, "sh", &fa, &attr, argv, environ) != 0)
 		abort();
 	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
 	jt_wait_cmdline(t->qemu_pid);
 }
 
@@ -225,7 +234,7 @@ jt_qemu_kill(struct jobtest *t)
 {
 	if (t->qemu_pid <= 0)
 		return;
-	(void)kill(t->qemu_pid, SIGKILL);
+	(void)kill(-t->qemu_pid, SIGKILL);	/* sh and its sleep */
 	(void)waitpid(t->qemu_pid, NULL, 0);
 	t->qemu_pid = 0;
 }
