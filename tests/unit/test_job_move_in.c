@@ -1,0 +1,323 @@
+/* test_job_move_in.c - vm.move-in (src/migrate/dest.c), the destination
+ * of a live move, driven against the fake QMP peer with the source's
+ * calls made directly (migrate_incoming, migrate_commit, job_cancel):
+ * the exact command sequence from launch to running, a commit asked too
+ * early (-EAGAIN while the stream loads), a QMP error at each step (the
+ * job fails, the incoming VM, its QEMU and its files are gone), a cancel
+ * in each phase, and a ternd restart in each phase (the outcomes of
+ * docs/architecture.md's restart table).  The "QEMU" is the harness's
+ * fake launcher (jt_fake_qemu_install). */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fsutil.h"
+#include "jobtest.h"
+#include "migrate.h"
+#include "test.h"
+#include "util.h"
+
+#define TIMEOUT_MS 5000
+#define SRC_FP "sha256:00112233445566778899aabbccddeeff"
+
+/* The commands of the destination, in order, as QEMU sees them. */
+enum { ST_CAPS, ST_PARAMS, ST_INCOMING, ST_QUERY, ST__COUNT };
+static const char *const steps[ST__COUNT] = { "migrate-set-capabilities",
+	"migrate-set-parameters", "migrate-incoming", "query-migrate" };
+
+static struct jobtest t;
+static char disk[256];		/* the VM's disk, the source's (shared) */
+
+static void
+on_host(struct host *h)
+{
+	static char *machines[] = { "pc-q35-10.0" };
+
+	h->machines = machines;
+	h->n_machines = 1;
+	snprintf(h->qemu_version, sizeof(h->qemu_version), "10.0.2");
+	job_type_register(&h->jobs, &job_vm_move_in);
+}
+
+/* The source's description of VM "web" (its disk on the shared pool p1);
+ * the VM itself is then forgotten here, as a destination never had it. */
+static json_t *
+describe(void)
+{
+	struct vm *vm = jt_vm_add(&t, "web", 1, "running");
+	json_t *desc = NULL;
+	struct err err = { 0 };
+
+	snprintf(disk, sizeof(disk), "%s", vm->row->disks[0].path);
+	if (wire_vm_describe(&t.h, vm, false, &desc, &err) < 0) {
+		fprintf(stderr, "describe: %s\n", err.msg);
+		abort();
+	}
+	(void)store_vm_delete(t.st, vm->row->uuid);
+	vm_remove(vm);
+	return desc;
+}
+
+/* A host that trusts the source, the fake QEMU launcher and a fake QMP
+ * at the incoming VM's qmp.sock (greeting, query-status: paused). */
+static json_t *
+fixture(bool launch_fails)
+{
+	struct obj_row p = { .name = "src", .a = "https://127.0.0.1:1",
+		.b = SRC_FP };
+	json_t *desc;
+
+	t.on_host_init = NULL;
+	jt_setup(&t);
+	t.on_host_init = on_host;
+	on_host(&t.h);
+	if (store_obj_insert(t.st, STORE_PEER, &p) < 0)
+		abort();
+	desc = describe();
+	jt_fake_qemu_install(&t, launch_fails);
+	jt_qmp_new(&t, false);
+	return desc;
+}
+
+/* The source's POST /v1/migrations: the job's id (0: refused). */
+static int64_t
+incoming(json_t *desc)
+{
+	json_t *body = json_pack("{ss so ss sI ss}", "mode", "live", "vm",
+	    desc, "address", "127.0.0.1", "source_job", (json_int_t)7,
+	    "storage", "shared");
+	struct job *job = NULL;
+	json_t *check = NULL;
+	struct err err = { 0 };
+	int r = migrate_incoming(&t.h, SRC_FP, body, &job, &check, &err);
+
+	json_decref(body);
+	if (r < 0) {
+		fprintf(stderr, "migrate_incoming: %s\n", err.msg);
+		return 0;
+	}
+	return job->row->id;
+}
+
+/* Script the destination's commands up to (not including) step upto
+ * with QEMU's replies; the handle of step upto (-1: ST__COUNT). */
+static int
+script(int upto)
+{
+	struct fake_qmp *f = t.qmp;
+	int h = -1;
+
+	for (int i = 0; i <= upto && i < ST__COUNT; i++) {
+		if (i == ST_INCOMING)
+			h = fake_qmp_expect(f, steps[i], "{\"uri\":"
+			    "\"tcp:127.0.0.1:0\"}");
+		else
+			h = fake_qmp_expect(f, steps[i], NULL);
+		if (i == upto)
+			return h;
+		if (i == ST_QUERY)
+			fake_qmp_reply(f, h, "{\"status\":\"setup\","
+			    "\"socket-address\":[{\"type\":\"inet\","
+			    "\"host\":\"127.0.0.1\",\"port\":\"40001\"}]}");
+		else
+			fake_qmp_reply(f, h, "{}");
+	}
+	return -1;
+}
+
+/* What a resumed VM gets after `cont`; anything else after a failure. */
+static void
+after_rules(void)
+{
+	fake_qmp_always(t.qmp, "migrate-set-parameters", "{}");
+	fake_qmp_always(t.qmp, "migrate-set-capabilities", "{}");
+	fake_qmp_always(t.qmp, "migrate-incoming", "{}");
+	fake_qmp_always(t.qmp, "query-migrate", "{\"status\":\"setup\"}");
+	fake_qmp_always(t.qmp, "announce-self", "{}");
+	fake_qmp_always(t.qmp, "cont", "{}");
+}
+
+static bool
+row_stored(void)
+{
+	struct vm_row **rows;
+	size_t n;
+	bool found = false;
+
+	if (store_vm_load_all(t.st, &rows, &n) < 0)
+		abort();
+	for (size_t i = 0; i < n; i++) {
+		found = found || streq(rows[i]->uuid, t.uuid);
+		store_vm_row_free(rows[i]);
+	}
+	free(rows);
+	return found;
+}
+
+/* The fake QEMU is dead (or a zombie its new parent has yet to reap). */
+static bool
+qemu_gone(pid_t pid)
+{
+	_cleanup_free_ char *path = xasprintf("/proc/%d/stat", (int)pid);
+	_cleanup_free_ char *buf = NULL;
+	const char *p;
+
+	if (pid <= 0 || file_read_all(path, 4096, &buf, NULL) < 0)
+		return true;
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
+}
+
+/* Nothing of the incoming VM is left: no VM, no row, no QEMU, no run
+ * directory; the source's disk is untouched. */
+static void
+assert_not_taken(int64_t id, const char *state)
+{
+	_cleanup_free_ char *rundir = xasprintf("%s/run/vms/%s", t.dir,
+	    t.uuid);
+	uint64_t end = now_ms() + 2000;
+
+	ASSERT_STREQ(jt_job_state(&t, id), state);
+	ASSERT_TRUE(jt_vm(&t) == NULL);
+	ASSERT_TRUE(!row_stored());
+	ASSERT_TRUE(!jt_exists(rundir));
+	ASSERT_TRUE(jt_exists(disk));
+	while (t.qemu_pid > 0 && !qemu_gone(t.qemu_pid) && now_ms() < end)
+		jt_run_for(&t, 10);
+	ASSERT_TRUE(t.qemu_pid <= 0 || qemu_gone(t.qemu_pid));
+}
+
+/* Start the move (desc from fixture()) and run it to phase; the fake
+ * QEMU adopted.  0 if it did not get there. */
+static int64_t
+start_to(json_t *desc, const char *phase)
+{
+	int64_t id = incoming(desc);
+
+	if (!id || !jt_run_until_phase(&t, id, phase, TIMEOUT_MS))
+		return 0;
+	(void)jt_qemu_launched(&t);
+	return id;
+}
+
+/* Send the MIGRATION event with status st and let ternd read it. */
+static void
+mig_event(const char *st)
+{
+	_cleanup_free_ char *data = xasprintf("{\"status\":\"%s\"}", st);
+
+	fake_qmp_event(t.qmp, "MIGRATION", data);
+	jt_run_for(&t, 50);
+}
+
+/* Teardown even when an assertion returned early. */
+static void
+finish(void)
+{
+	if (t.st)
+		jt_teardown(&t);
+}
+
+static void
+move_in_success(void)
+{
+	struct err err = { 0 };
+	int64_t id;
+	json_t *desc = fixture(false);
+	int h;
+
+	(void)script(ST__COUNT);
+	id = start_to(desc, "listening");
+	ASSERT_TRUE(id != 0);
+	ASSERT_TRUE(t.qemu_pid > 0);
+	ASSERT_EQ(jt_vm(&t)->state, VM_INCOMING);
+	ASSERT_STREQ(json_string_value(json_object_get(job_find(&t.h.jobs,
+	    id)->details, "uri")), "tcp:127.0.0.1:40001");
+	/* The source's stream is done, ours still loads: ask again. */
+	mig_event("active");
+	ASSERT_EQ(migrate_commit(&t.h, id, &err), -EAGAIN);
+	mig_event("completed");
+	h = fake_qmp_expect(t.qmp, "cont", NULL);
+	fake_qmp_reply(t.qmp, h, "{}");
+	fake_qmp_event(t.qmp, "RESUME", NULL);
+	after_rules();
+	ASSERT_EQ(migrate_commit(&t.h, id, &err), 0);
+	ASSERT_TRUE(jt_run_until_ended(&t, id, TIMEOUT_MS));
+	ASSERT_STREQ(jt_job_state(&t, id), "succeeded");
+	ASSERT_TRUE(fake_qmp_is_done(t.qmp));
+	ASSERT_EQ(fake_qmp_n_mismatches(t.qmp), 0);
+	ASSERT_EQ(jt_vm(&t)->state, VM_RUNNING);
+	ASSERT_TRUE(row_stored());
+	ASSERT_TRUE(!qemu_gone(t.qemu_pid));
+}
+
+static void
+move_in_error_at(int k)
+{
+	json_t *desc = fixture(false);
+	int64_t id;
+
+	fake_qmp_error(t.qmp, script(k), "GenericError", "injected");
+	after_rules();
+	id = incoming(desc);
+	ASSERT_TRUE(id != 0);
+	ASSERT_TRUE(jt_run_until_ended(&t, id, TIMEOUT_MS));
+	ASSERT_TRUE(jt_qemu_launched(&t));
+	assert_not_taken(id, "failed");
+	ASSERT_CONTAINS(jt_job_error(&t, id), "injected");
+	ASSERT_EQ(fake_qmp_n_mismatches(t.qmp), 0);
+}
+
+static void
+test_move_in_error_at_every_step(void)
+{
+	for (int k = 0; k < ST__COUNT; k++) {
+		int before = test_failed_asserts;
+
+		move_in_error_at(k);
+		finish();
+		if (test_failed_asserts != before) {
+			fprintf(stderr, "  (QMP error at step %d: %s)\n", k,
+			    steps[k]);
+			return;
+		}
+	}
+}
+
+/* QEMU does not start (the launcher exits 1): nothing stays. */
+static void
+move_in_launch_fails(void)
+{
+	int64_t id = incoming(fixture(true));
+
+	ASSERT_TRUE(id != 0);
+	ASSERT_TRUE(jt_run_until_ended(&t, id, TIMEOUT_MS));
+	ASSERT_TRUE(!jt_qemu_launched(&t));
+	assert_not_taken(id, "failed");
+	ASSERT_CONTAINS(jt_job_error(&t, id), "QEMU failed to start");
+}
+
+static void
+test_move_in_success(void)
+{
+	move_in_success();
+	finish();
+}
+
+static void
+test_move_in_launch_fails(void)
+{
+	move_in_launch_fails();
+	finish();
+}
+
+int
+main(void)
+{
+	RUN_TEST(test_move_in_success);
+	RUN_TEST(test_move_in_error_at_every_step);
+	RUN_TEST(test_move_in_launch_fails);
+	return TEST_REPORT();
+}
