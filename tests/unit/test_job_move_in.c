@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fsutil.h"
 #include "jobtest.h"
@@ -299,6 +300,151 @@ move_in_launch_fails(void)
 	ASSERT_CONTAINS(jt_job_error(&t, id), "QEMU failed to start");
 }
 
+/* The phases a move can be cancelled or interrupted in. */
+enum { PH_LAUNCHING, PH_LISTEN, PH_LISTENING, PH_COMMITTING, PH__COUNT };
+static const char *const phases[PH__COUNT] = { "launching", "listen",
+	"listening", "committing" };
+
+/* A fake QMP that accepts ternd and says nothing (no greeting): QEMU
+ * still starting, so the job stays in launching. */
+static void
+qmp_silent(void)
+{
+	_cleanup_free_ char *sock = xasprintf("%s/run/vms/%s/qmp.sock",
+	    t.dir, t.uuid);
+
+	t.qmp = fake_qmp_free(t.qmp);
+	if (fake_qmp_new(t.loop, FAKE_QMP_QEMU, &t.qmp) < 0)
+		abort();
+	(void)unlink(sock);
+	if (symlink(fake_qmp_path(t.qmp), sock) == -1)
+		abort();
+}
+
+/* A move held in phase ph: its QEMU launched and watched, the command
+ * that would end the phase left unanswered.  Committing: the commit
+ * asked, `cont` unanswered (*cont: its handle).  0 on failure. */
+static int64_t
+hold_in(int ph, int *cont)
+{
+	json_t *desc = fixture(false);
+	struct err err = { 0 };
+	int64_t id;
+
+	if (ph == PH_LAUNCHING)
+		qmp_silent();
+	else
+		(void)script(ph == PH_LISTEN ? ST_QUERY : ST__COUNT);
+	if (!(id = start_to(desc, phases[ph == PH_COMMITTING ? PH_LISTENING :
+	    ph])))
+		return 0;
+	jt_run_for(&t, 200);	/* the launcher exits, QEMU is watched */
+	if (!jt_vm(&t) || jt_vm(&t)->pidfd < 0 || !jt_qemu_launched(&t))
+		return 0;
+	if (ph == PH_COMMITTING) {
+		mig_event("completed");
+		*cont = fake_qmp_expect(t.qmp, "cont", NULL);
+		if (migrate_commit(&t.h, id, &err) < 0)
+			return 0;
+		jt_run_for(&t, 100);
+	}
+	if (!streq(job_phase_name(job_find(&t.h.jobs, id)), phases[ph]))
+		return 0;
+	return id;
+}
+
+/* The source cancels: the VM is not taken, except once committing
+ * (-EBUSY: it is being resumed here, and then runs here). */
+static void
+move_in_cancel_in(int ph)
+{
+	struct err err = { 0 };
+	int cont = -1;
+	int64_t id = hold_in(ph, &cont);
+
+	ASSERT_TRUE(id != 0);
+	after_rules();
+	if (ph == PH_COMMITTING) {
+		ASSERT_EQ(job_cancel(&t.h.jobs, id, &err), -EBUSY);
+		fake_qmp_reply(t.qmp, cont, "{}");
+		ASSERT_TRUE(jt_run_until_ended(&t, id, TIMEOUT_MS));
+		ASSERT_STREQ(jt_job_state(&t, id), "succeeded");
+		ASSERT_EQ(jt_vm(&t)->state, VM_RUNNING);
+		return;
+	}
+	ASSERT_EQ(job_cancel(&t.h.jobs, id, &err), 0);
+	ASSERT_TRUE(jt_run_until_ended(&t, id, TIMEOUT_MS));
+	assert_not_taken(id, "cancelled");
+	ASSERT_CONTAINS(jt_job_error(&t, id), "cancelled by the source");
+}
+
+static void
+test_move_in_cancel_in_each_phase(void)
+{
+	for (int ph = 0; ph < PH__COUNT; ph++) {
+		int before = test_failed_asserts;
+
+		move_in_cancel_in(ph);
+		finish();
+		if (test_failed_asserts != before) {
+			fprintf(stderr, "  (cancel in %s)\n", phases[ph]);
+			return;
+		}
+	}
+}
+
+/* ternd restarts in phase ph; QEMU up or not, running (the commit's
+ * `cont` happened) or not.  The restart table: QEMU running, the VM
+ * runs here and the job succeeds; paused or gone, QEMU killed, the VM
+ * forgotten, the job fails. */
+static void
+move_in_restart_in(int ph, bool qemu_up, bool running)
+{
+	int cont = -1;
+	int64_t id = hold_in(ph, &cont);
+
+	ASSERT_TRUE(id != 0);
+	jt_restart(&t, qemu_up, running);
+	if (qemu_up)
+		after_rules();
+	ASSERT_TRUE(jt_run_until_ended(&t, id, 15000));
+	if (running) {
+		ASSERT_STREQ(jt_job_state(&t, id), "succeeded");
+		ASSERT_EQ(jt_vm(&t)->state, VM_RUNNING);
+		ASSERT_TRUE(row_stored());
+		ASSERT_TRUE(!qemu_gone(t.qemu_pid));
+		return;
+	}
+	assert_not_taken(id, "failed");
+	ASSERT_CONTAINS(jt_job_error(&t, id), "ternd restarted");
+	if (qemu_up)
+		ASSERT_EQ(fake_qmp_n_mismatches(t.qmp), 0);
+}
+
+static void
+test_move_in_restart_in_each_phase(void)
+{
+	static const struct { bool up, running; } cases[] = {
+		{ true, false }, { false, false }, { true, true } };
+
+	for (int ph = 0; ph < PH__COUNT; ph++)
+		for (size_t c = 0; c < ARRAY_SIZE(cases); c++) {
+			int before = test_failed_asserts;
+
+			/* Before the commit QEMU cannot be running. */
+			if (cases[c].running && ph != PH_COMMITTING)
+				continue;
+			move_in_restart_in(ph, cases[c].up, cases[c].running);
+			finish();
+			if (test_failed_asserts != before) {
+				fprintf(stderr, "  (restart in %s, QEMU %s)\n",
+				    phases[ph], !cases[c].up ? "gone" :
+				    cases[c].running ? "running" : "paused");
+				return;
+			}
+		}
+}
+
 static void
 test_move_in_success(void)
 {
@@ -319,5 +465,7 @@ main(void)
 	RUN_TEST(test_move_in_success);
 	RUN_TEST(test_move_in_error_at_every_step);
 	RUN_TEST(test_move_in_launch_fails);
+	RUN_TEST(test_move_in_cancel_in_each_phase);
+	RUN_TEST(test_move_in_restart_in_each_phase);
 	return TEST_REPORT();
 }
