@@ -1,9 +1,10 @@
 /* test_job_move_in.c - vm.move-in (src/migrate/dest.c), the destination
  * of a live move, driven against the fake QMP peer with the source's
  * calls made directly (migrate_incoming, migrate_commit, job_cancel):
- * the exact command sequence from launch to running, a commit asked too
- * early (-EAGAIN while the stream loads), a QMP error at each step (the
- * job fails, the incoming VM, its QEMU and its files are gone), a cancel
+ * the exact command sequence from launch to running, plain and keyed (a
+ * PSK: TLS object, key file removed after), a commit asked too early
+ * (-EAGAIN while the stream loads), a QMP error at each step (the job
+ * fails, the incoming VM, its QEMU and its files are gone), a cancel
  * in each phase, and a ternd restart in each phase (the outcomes of
  * docs/architecture.md's restart table).  The "QEMU" is the harness's
  * fake launcher (jt_fake_qemu_install). */
@@ -24,11 +25,22 @@
 #define SRC_FP "sha256:00112233445566778899aabbccddeeff"
 
 /* The commands of the destination, in order, as QEMU sees them. */
-enum { ST_CAPS, ST_PARAMS, ST_INCOMING, ST_QUERY, ST__COUNT };
+enum { ST_CAPS, ST_OBJ, ST_PARAMS, ST_INCOMING, ST_QUERY, ST__COUNT };
 static const char *const steps[ST__COUNT] = { "migrate-set-capabilities",
-	"migrate-set-parameters", "migrate-incoming", "query-migrate" };
+	"object-add", "migrate-set-parameters", "migrate-incoming",
+	"query-migrate" };
+/* Arguments each must have; the stream keyed: the PSK's TLS object. */
+static const char *const args_plain[ST__COUNT] = { NULL, NULL,
+	"{\"tls-creds\":\"\"}", "{\"uri\":\"tcp:127.0.0.1:0\"}", NULL };
+static const char *const args_keyed[ST__COUNT] = { NULL,
+	"{\"qom-type\":\"tls-creds-psk\",\"id\":\"tern-mig1\","
+	"\"endpoint\":\"server\"}", "{\"tls-creds\":\"tern-mig1\"}",
+	"{\"uri\":\"tcp:127.0.0.1:0\"}", NULL };
+#define PSK "00112233445566778899aabbccddeeff" \
+	"00112233445566778899aabbccddeeff"
 
 static struct jobtest t;
+static bool keyed;		/* the source sends a PSK (object-add) */
 static char disk[256];		/* the VM's disk, the source's (shared) */
 
 static void
@@ -92,8 +104,11 @@ incoming(json_t *desc)
 	struct job *job = NULL;
 	json_t *check = NULL;
 	struct err err = { 0 };
-	int r = migrate_incoming(&t.h, SRC_FP, body, &job, &check, &err);
+	int r;
 
+	if (keyed)
+		json_object_set_new(body, "psk", json_string(PSK));
+	r = migrate_incoming(&t.h, SRC_FP, body, &job, &check, &err);
 	json_decref(body);
 	if (r < 0) {
 		fprintf(stderr, "migrate_incoming: %s\n", err.msg);
@@ -111,11 +126,10 @@ script(int upto)
 	int h = -1;
 
 	for (int i = 0; i <= upto && i < ST__COUNT; i++) {
-		if (i == ST_INCOMING)
-			h = fake_qmp_expect(f, steps[i], "{\"uri\":"
-			    "\"tcp:127.0.0.1:0\"}");
-		else
-			h = fake_qmp_expect(f, steps[i], NULL);
+		if (i == ST_OBJ && !keyed)
+			continue;
+		h = fake_qmp_expect(f, steps[i], keyed ? args_keyed[i] :
+		    args_plain[i]);
 		if (i == upto)
 			return h;
 		if (i == ST_QUERY)
@@ -138,6 +152,15 @@ after_rules(void)
 	fake_qmp_always(t.qmp, "query-migrate", "{\"status\":\"setup\"}");
 	fake_qmp_always(t.qmp, "announce-self", "{}");
 	fake_qmp_always(t.qmp, "cont", "{}");
+	fake_qmp_always(t.qmp, "object-add", "{}");
+	fake_qmp_always(t.qmp, "object-del", "{}");
+}
+
+/* The stream's key file, while a keyed move is under way. */
+static char *
+key_path(void)
+{
+	return xasprintf("%s/run/vms/%s/mig-1/keys.psk", t.dir, t.uuid);
 }
 
 static bool
@@ -227,12 +250,14 @@ move_in_success(void)
 	struct err err = { 0 };
 	int64_t id;
 	json_t *desc = fixture(false);
+	_cleanup_free_ char *key = key_path();
 	int h;
 
 	(void)script(ST__COUNT);
 	id = start_to(desc, "listening");
 	ASSERT_TRUE(id != 0);
 	ASSERT_TRUE(t.qemu_pid > 0);
+	ASSERT_EQ(jt_exists(key), keyed);
 	ASSERT_EQ(jt_vm(&t)->state, VM_INCOMING);
 	ASSERT_STREQ(json_string_value(json_object_get(job_find(&t.h.jobs,
 	    id)->details, "uri")), "tcp:127.0.0.1:40001");
@@ -252,6 +277,7 @@ move_in_success(void)
 	ASSERT_EQ(jt_vm(&t)->state, VM_RUNNING);
 	ASSERT_TRUE(row_stored());
 	ASSERT_TRUE(!qemu_gone(t.qemu_pid));
+	ASSERT_TRUE(!jt_exists(key));
 }
 
 static void
@@ -274,17 +300,21 @@ move_in_error_at(int k)
 static void
 test_move_in_error_at_every_step(void)
 {
-	for (int k = 0; k < ST__COUNT; k++) {
+	for (int k = 0; k < 2 * ST__COUNT; k++) {
 		int before = test_failed_asserts;
 
-		move_in_error_at(k);
+		keyed = k >= ST__COUNT;
+		if (k % ST__COUNT == ST_OBJ && !keyed)
+			continue;
+		move_in_error_at(k % ST__COUNT);
 		finish();
 		if (test_failed_asserts != before) {
-			fprintf(stderr, "  (QMP error at step %d: %s)\n", k,
-			    steps[k]);
-			return;
+			fprintf(stderr, "  (QMP error at step %s%s)\n",
+			    steps[k % ST__COUNT], keyed ? ", keyed" : "");
+			break;
 		}
 	}
+	keyed = false;
 }
 
 /* QEMU does not start (the launcher exits 1): nothing stays. */
@@ -453,6 +483,15 @@ test_move_in_success(void)
 }
 
 static void
+test_move_in_success_keyed(void)
+{
+	keyed = true;
+	move_in_success();
+	finish();
+	keyed = false;
+}
+
+static void
 test_move_in_launch_fails(void)
 {
 	move_in_launch_fails();
@@ -463,6 +502,7 @@ int
 main(void)
 {
 	RUN_TEST(test_move_in_success);
+	RUN_TEST(test_move_in_success_keyed);
 	RUN_TEST(test_move_in_error_at_every_step);
 	RUN_TEST(test_move_in_launch_fails);
 	RUN_TEST(test_move_in_cancel_in_each_phase);
