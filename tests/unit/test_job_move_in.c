@@ -5,7 +5,7 @@
  * PSK: TLS object, key file removed after), a commit asked too early
  * (-EAGAIN while the stream loads), a QMP error at each step (the job
  * fails, the incoming VM, its QEMU and its files are gone), a cancel
- * in each phase, and a ternd restart in each phase (the outcomes of
+ * and QEMU exiting in each phase, and a ternd restart in each phase (the outcomes of
  * docs/architecture.md's restart table).  The "QEMU" is the harness's
  * fake launcher (jt_fake_qemu_install). */
 #include <errno.h>
@@ -423,6 +423,40 @@ test_move_in_cancel_in_each_phase(void)
 	}
 }
 
+/* The incoming QEMU exits before the commit (its stream failed): the
+ * job fails and nothing of the VM stays. */
+static void
+move_in_qemu_exits_in(int ph)
+{
+	int cont = -1;
+	int64_t id = hold_in(ph, &cont);
+
+	ASSERT_TRUE(id != 0);
+	after_rules();
+	jt_qemu_kill(&t);
+	ASSERT_TRUE(jt_run_until_ended(&t, id, TIMEOUT_MS));
+	assert_not_taken(id, "failed");
+	/* In listen the unanswered query-migrate fails first. */
+	ASSERT_CONTAINS(jt_job_error(&t, id), ph == PH_LAUNCHING ?
+	    "QEMU did not start" : ph == PH_LISTEN ? "query-migrate" :
+	    "the incoming QEMU exited");
+}
+
+static void
+test_move_in_qemu_exits_in_each_phase(void)
+{
+	for (int ph = 0; ph < PH_COMMITTING; ph++) {
+		int before = test_failed_asserts;
+
+		move_in_qemu_exits_in(ph);
+		finish();
+		if (test_failed_asserts != before) {
+			fprintf(stderr, "  (QEMU exits in %s)\n", phases[ph]);
+			return;
+		}
+	}
+}
+
 /* ternd restarts in phase ph; QEMU up or not, running (the commit's
  * `cont` happened) or not.  The restart table: QEMU running, the VM
  * runs here and the job succeeds; paused or gone, QEMU killed, the VM
@@ -506,6 +540,7 @@ main(void)
 	RUN_TEST(test_move_in_error_at_every_step);
 	RUN_TEST(test_move_in_launch_fails);
 	RUN_TEST(test_move_in_cancel_in_each_phase);
+	RUN_TEST(test_move_in_qemu_exits_in_each_phase);
 	RUN_TEST(test_move_in_restart_in_each_phase);
 	return TEST_REPORT();
 }
