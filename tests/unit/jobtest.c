@@ -159,9 +159,11 @@ jt_wait_cmdline(pid_t pid)
 void
 jt_qemu_spawn(struct jobtest *t)
 {
-	/* "; :" keeps the shell (whose argv[0] is the UUID) from exec'ing
-	 * sleep: vm_reattach() looks for the UUID on its command line. */
-	char *argv[] = { "sh", "-c", "sleep 600; :", t->uuid, NULL };
+	/* A sleep whose argv[0] is the UUID (vm_reattach() looks for it on
+	 * the command line): killing it leaves no child behind, as killing
+	 * a shell that waits for its sleep did. */
+	char *argv[] = { "bash", "-c", "exec -a \"$0\" sleep 600", t->uuid,
+	    NULL };
 	_cleanup_free_ char *rundir = xasprintf("%s/run/vms/%s", t->dir,
 	    t->uuid);
 
@@ -174,7 +176,7 @@ jt_qemu_spawn(struct jobtest *t)
 	    0) != 0 ||
 	    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY,
 	    0) != 0 ||
-	    posix_spawnp(&t->qemu_pid, "sh", &fa, NULL, argv, environ) != 0)
+	    posix_spawnp(&t->qemu_pid, "bash", &fa, NULL, argv, environ) != 0)
 		abort();
 	posix_spawn_file_actions_destroy(&fa);
 	jt_wait_cmdline(t->qemu_pid);

@@ -1,7 +1,7 @@
 /* jobtest.h - a harness that drives real job types against the scripted
  * fake QMP peer (tests/fake/fake_qmp.h), as libvirt's monitor test utils
  * do: a loop, a store in a temp dir, a host whose job table has the vm and
- * storage job types registered, and VMs whose "QEMU" is a sleeping shell
+ * storage job types registered, and VMs whose "QEMU" is a sleep process
  * (its command line carries the VM's UUID, so vm_reattach() accepts it)
  * with its qmp.sock a symlink to the fake.  A "restart" drops the host,
  * the loop and the fake, and builds them again over the same store, as a
