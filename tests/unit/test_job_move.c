@@ -4,8 +4,10 @@
  * pinned identity from src/api/tls.c, as test_peer.c) answering the
  * calls source.c makes (check, prepare, the destination job, commit,
  * cancel) as dest.c would.  Covers the exact command sequence of a move
- * to its end (the VM forgotten here) and a QMP error at each step before
- * the commit (the move rolls back: the VM keeps running here and the
+ * to its end (the VM forgotten here), a commit answered 503 (asked
+ * again), a QMP error at each step before the commit, the destination
+ * refusing at the check or its job failing, and a cancel at the
+ * switchover (the move rolls back: the VM keeps running here and the
  * destination's job is cancelled). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,13 +40,16 @@ static struct {
 	char *key, *crt, *cli_key, *cli_crt;
 	int n_checks, n_prepares, n_commits, n_cancels;
 	bool committed, cancelled;
+	bool refuse;		/* the check answers 409 */
+	bool dest_fails;	/* the destination job reads failed */
+	int loading;		/* commits answered 503 before the ok */
 } d;
 
 static void
 reply_job(struct http_req *req)
 {
 	const char *st = d.committed ? "succeeded" : d.cancelled ?
-	    "cancelled" : "running";
+	    "cancelled" : d.dest_fails ? "failed" : "running";
 
 	http_reply_json(req, 200, json_pack("{sI ss ss s{ss sI ss}}", "id",
 	    (json_int_t)DEST_JOB, "state", st, "phase", d.committed ? "done" :
@@ -68,15 +73,19 @@ dest_handle(struct http_req *req, void *ud)
 	if (streq(req->url, "/v1/migrations") && json_is_true(
 	    json_object_get(body, "check"))) {
 		d.n_checks++;
-		http_reply_json(req, 200, json_pack("{sb ss}", "ok", true,
+		http_reply_json(req, d.refuse ? 409 : 200, d.refuse ?
+		    json_pack("{s{ss}}", "error", "message", "injected: a "
+		    "name is taken") : json_pack("{sb ss}", "ok", true,
 		    "storage", "shared"));
 	} else if (streq(req->url, "/v1/migrations")) {
 		d.n_prepares++;
 		http_reply_json(req, 202, json_pack("{s{sI ss s{ss}}}", "job",
 		    "id", (json_int_t)DEST_JOB, "state", "running", "details",
 		    "qemu_version", "10.0.2"));
+	} else if (streq(req->url, commit) && d.n_commits++ < d.loading) {
+		http_reply_json(req, 503, json_pack("{s{ss}}", "error",
+		    "message", "still being loaded here; ask again"));
 	} else if (streq(req->url, commit)) {
-		d.n_commits++;
 		d.committed = true;
 		reply_job(req);
 	} else if (streq(req->url, cancel)) {
@@ -314,6 +323,120 @@ move_error_at(int k)
 	ASSERT_TRUE(row_stored());
 }
 
+/* The destination refuses at the check: nothing starts here. */
+static void
+move_refused(void)
+{
+	int64_t id;
+
+	fixture();
+	d.refuse = true;
+	id = move_start();
+	ASSERT_TRUE(id != 0);
+	ASSERT_TRUE(jt_run_until_ended(&t, id, TIMEOUT_MS));
+	ASSERT_STREQ(jt_job_state(&t, id), "failed");
+	ASSERT_CONTAINS(jt_job_error(&t, id), "refused the move");
+	ASSERT_CONTAINS(jt_job_error(&t, id), "injected");
+	ASSERT_EQ(d.n_prepares, 0);
+	ASSERT_EQ(fake_qmp_n_received(t.qmp), 2);	/* the handshake */
+	ASSERT_EQ(jt_vm(&t)->state, VM_RUNNING);
+}
+
+/* The destination's job fails before it listens: roll back. */
+static void
+move_dest_fails(void)
+{
+	int64_t id;
+
+	fixture();
+	d.dest_fails = true;
+	rollback_rules();
+	id = move_start();
+	ASSERT_TRUE(id != 0);
+	ASSERT_TRUE(jt_run_until_ended(&t, id, TIMEOUT_MS));
+	ASSERT_STREQ(jt_job_state(&t, id), "failed");
+	ASSERT_CONTAINS(jt_job_error(&t, id), "host dst");
+	ASSERT_EQ(d.n_prepares, 1);
+	ASSERT_EQ(d.n_commits, 0);
+	ASSERT_EQ(fake_qmp_n_mismatches(t.qmp), 0);
+	ASSERT_EQ(jt_vm(&t)->state, VM_RUNNING);
+	ASSERT_TRUE(row_stored());
+}
+
+/* The destination answers the commit 503 (its QEMU still loads the
+ * stream's end) twice, then ok: asked again until then. */
+static void
+move_commit_again(void)
+{
+	int64_t id;
+
+	fixture();
+	d.loading = 2;
+	(void)script(ST__COUNT);
+	t.kill_when_done = true;
+	id = move_start();
+	ASSERT_TRUE(id != 0);
+	ASSERT_TRUE(jt_run_until_ended(&t, id, TIMEOUT_MS));
+	ASSERT_STREQ(jt_job_state(&t, id), "succeeded");
+	ASSERT_EQ(d.n_commits, 3);
+	ASSERT_TRUE(jt_vm(&t) == NULL);
+}
+
+/* Cancelled at the switchover (migrate-continue unanswered): the stream
+ * is cancelled, the VM resumes here, the destination job is cancelled. */
+static void
+move_cancel_at_switchover(void)
+{
+	struct err err = { 0 };
+	int64_t id;
+
+	fixture();
+	(void)script(ST_CONTINUE);
+	id = move_start();
+	ASSERT_TRUE(id != 0);
+	ASSERT_TRUE(jt_run_until_phase(&t, id, "switchover", TIMEOUT_MS));
+	ASSERT_EQ(job_cancel(&t.h.jobs, id, &err), 0);
+	mig_event("cancelled");
+	fake_qmp_event(t.qmp, "RESUME", NULL);
+	rollback_rules();
+	ASSERT_TRUE(jt_run_until_ended(&t, id, TIMEOUT_MS));
+	ASSERT_STREQ(jt_job_state(&t, id), "cancelled");
+	ASSERT_CONTAINS(jt_job_error(&t, id), "the vm keeps running on h1");
+	jt_run_for(&t, 300);
+	ASSERT_TRUE(d.n_cancels >= 1);
+	ASSERT_EQ(d.n_commits, 0);
+	ASSERT_EQ(jt_vm(&t)->state, VM_RUNNING);
+	ASSERT_TRUE(jt_vm(&t)->pidfd >= 0);
+}
+
+static void
+test_move_refused(void)
+{
+	move_refused();
+	finish();
+}
+
+static void
+test_move_dest_fails(void)
+{
+	move_dest_fails();
+	finish();
+}
+
+static void
+test_move_commit_again(void)
+{
+	move_commit_again();
+	finish();
+}
+
+static void
+test_move_cancel_at_switchover(void)
+{
+	move_cancel_at_switchover();
+	finish();
+}
+
 static void
 test_move_error_at_every_step(void)
 {
@@ -342,5 +465,9 @@ main(void)
 {
 	RUN_TEST(test_move_success);
 	RUN_TEST(test_move_error_at_every_step);
+	RUN_TEST(test_move_refused);
+	RUN_TEST(test_move_dest_fails);
+	RUN_TEST(test_move_commit_again);
+	RUN_TEST(test_move_cancel_at_switchover);
 	return TEST_REPORT();
 }
