@@ -93,6 +93,8 @@ jt_teardown(struct jobtest *t)
 	char *argv[] = { "rm", "-rf", t->dir, NULL };
 	pid_t pid;
 
+	/* Ended jobs are freed on the loop's next turn (job_free_later). */
+	(void)loop_run_once(t->loop, 0);
 	jt_qemu_kill(t);
 	jt_host_done(t);
 	t->st = store_close(t->st);
