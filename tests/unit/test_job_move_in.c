@@ -1,12 +1,14 @@
 /* test_job_move_in.c - vm.move-in (src/migrate/dest.c), the destination
  * of a live move, driven against the fake QMP peer with the source's
  * calls made directly (migrate_incoming, migrate_commit, job_cancel):
- * the exact command sequence from launch to running, plain and keyed (a
- * PSK: TLS object, key file removed after), a commit asked too early
- * (-EAGAIN while the stream loads), a QMP error at each step (the job
- * fails, the incoming VM, its QEMU and its files are gone), a cancel
- * and QEMU exiting in each phase, and a ternd restart in each phase (the outcomes of
- * docs/architecture.md's restart table).  The "QEMU" is the harness's
+ * the exact command sequence from launch to running, with shared disks,
+ * a keyed stream (a PSK: TLS object, key file removed after) and copied
+ * disks (qemu-img, NBD exports, made disks removed on failure), a
+ * launcher or qemu-img that fails, a commit asked too early (-EAGAIN
+ * while the stream loads), a QMP error at each step (the job fails, the
+ * incoming VM, its QEMU and its files are gone), a cancel and QEMU
+ * exiting in each phase, and a ternd restart in each phase (the outcomes
+ * of docs/architecture.md's restart table).  The "QEMU" is the harness's
  * fake launcher (jt_fake_qemu_install). */
 #include <errno.h>
 #include <signal.h>
@@ -24,24 +26,47 @@
 #define TIMEOUT_MS 5000
 #define SRC_FP "sha256:00112233445566778899aabbccddeeff"
 
-/* The commands of the destination, in order, as QEMU sees them. */
-enum { ST_CAPS, ST_OBJ, ST_PARAMS, ST_INCOMING, ST_QUERY, ST__COUNT };
-static const char *const steps[ST__COUNT] = { "migrate-set-capabilities",
-	"object-add", "migrate-set-parameters", "migrate-incoming",
-	"query-migrate" };
-/* Arguments each must have; the stream keyed: the PSK's TLS object. */
-static const char *const args_plain[ST__COUNT] = { NULL, NULL,
-	"{\"tls-creds\":\"\"}", "{\"uri\":\"tcp:127.0.0.1:0\"}", NULL };
-static const char *const args_keyed[ST__COUNT] = { NULL,
-	"{\"qom-type\":\"tls-creds-psk\",\"id\":\"tern-mig1\","
-	"\"endpoint\":\"server\"}", "{\"tls-creds\":\"tern-mig1\"}",
-	"{\"uri\":\"tcp:127.0.0.1:0\"}", NULL };
+/* How the source moves the VM: its disks shared, or shared with the
+ * stream keyed (a PSK), or copied (new disks here, served over NBD). */
+enum { M_SHARED, M_KEYED, M_COPY, M__COUNT };
+static const char *const modes[M__COUNT] = { "shared", "keyed", "copy" };
+
+/* The commands of the destination, in order, as QEMU sees them, with
+ * arguments they must have; some only in one mode. */
+enum { ST_CAPS, ST_OBJ, ST_PARAMS, ST_GETFD, ST_NBD, ST_EXPORT,
+       ST_INCOMING, ST_QUERY, ST__COUNT };
+static const struct {
+	const char *cmd, *args, *args_keyed;
+	int only;		/* the mode it is in; -1: all */
+} steps[ST__COUNT] = {
+	{ "migrate-set-capabilities", NULL, NULL, -1 },
+	{ "object-add", NULL, "{\"qom-type\":\"tls-creds-psk\","
+	  "\"id\":\"tern-mig1\",\"endpoint\":\"server\"}", M_KEYED },
+	{ "migrate-set-parameters", "{\"tls-creds\":\"\"}",
+	  "{\"tls-creds\":\"tern-mig1\"}", -1 },
+	{ "getfd", "{\"fdname\":\"tern-nbd\"}", NULL, M_COPY },
+	{ "nbd-server-start", "{\"addr\":{\"type\":\"fd\"}}", NULL,
+	  M_COPY },
+	{ "block-export-add", "{\"type\":\"nbd\",\"id\":\"exp-vda\","
+	  "\"node-name\":\"vda-fmt\",\"name\":\"vda\","
+	  "\"writable\":true}", NULL, M_COPY },
+	{ "migrate-incoming", "{\"uri\":\"tcp:127.0.0.1:0\"}",
+	  "{\"uri\":\"tcp:127.0.0.1:0\"}", -1 },
+	{ "query-migrate", NULL, NULL, -1 },
+};
 #define PSK "00112233445566778899aabbccddeeff" \
 	"00112233445566778899aabbccddeeff"
 
 static struct jobtest t;
-static bool keyed;		/* the source sends a PSK (object-add) */
+static int mode;		/* M_SHARED, ... */
 static char disk[256];		/* the VM's disk, the source's (shared) */
+static char copy_disk[256];	/* M_COPY: the disk made here */
+
+static bool
+step_in_mode(int i)
+{
+	return steps[i].only < 0 || steps[i].only == mode;
+}
 
 static void
 on_host(struct host *h)
@@ -100,20 +125,24 @@ incoming(json_t *desc)
 {
 	json_t *body = json_pack("{ss so ss sI ss}", "mode", "live", "vm",
 	    desc, "address", "127.0.0.1", "source_job", (json_int_t)7,
-	    "storage", "shared");
+	    "storage", mode == M_COPY ? "copy" : "shared");
 	struct job *job = NULL;
 	json_t *check = NULL;
 	struct err err = { 0 };
 	int r;
 
-	if (keyed)
+	if (mode == M_KEYED)
 		json_object_set_new(body, "psk", json_string(PSK));
+	if (mode == M_COPY)
+		json_object_set_new(body, "pool", json_string("p2"));
 	r = migrate_incoming(&t.h, SRC_FP, body, &job, &check, &err);
 	json_decref(body);
 	if (r < 0) {
 		fprintf(stderr, "migrate_incoming: %s\n", err.msg);
 		return 0;
 	}
+	snprintf(copy_disk, sizeof(copy_disk), "%s", mode == M_COPY ?
+	    jt_vm(&t)->row->disks[0].path : "");
 	return job->row->id;
 }
 
@@ -126,10 +155,13 @@ script(int upto)
 	int h = -1;
 
 	for (int i = 0; i <= upto && i < ST__COUNT; i++) {
-		if (i == ST_OBJ && !keyed)
+		const char *args = mode == M_KEYED && steps[i].args_keyed ?
+		    steps[i].args_keyed : steps[i].args;
+
+		if (!step_in_mode(i))
 			continue;
-		h = fake_qmp_expect(f, steps[i], keyed ? args_keyed[i] :
-		    args_plain[i]);
+		h = i == ST_GETFD ? fake_qmp_expect_fd(f, steps[i].cmd, args) :
+		    fake_qmp_expect(f, steps[i].cmd, args);
 		if (i == upto)
 			return h;
 		if (i == ST_QUERY)
@@ -154,6 +186,10 @@ after_rules(void)
 	fake_qmp_always(t.qmp, "cont", "{}");
 	fake_qmp_always(t.qmp, "object-add", "{}");
 	fake_qmp_always(t.qmp, "object-del", "{}");
+	fake_qmp_always(t.qmp, "getfd", "{}");
+	fake_qmp_always(t.qmp, "nbd-server-start", "{}");
+	fake_qmp_always(t.qmp, "block-export-add", "{}");
+	fake_qmp_always(t.qmp, "nbd-server-stop", "{}");
 }
 
 /* The stream's key file, while a keyed move is under way. */
@@ -208,6 +244,7 @@ assert_not_taken(int64_t id, const char *state)
 	ASSERT_TRUE(!row_stored());
 	ASSERT_TRUE(!jt_exists(rundir));
 	ASSERT_TRUE(jt_exists(disk));
+	ASSERT_TRUE(!copy_disk[0] || !jt_exists(copy_disk));
 	while (t.qemu_pid > 0 && !qemu_gone(t.qemu_pid) && now_ms() < end)
 		jt_run_for(&t, 10);
 	ASSERT_TRUE(t.qemu_pid <= 0 || qemu_gone(t.qemu_pid));
@@ -257,7 +294,10 @@ move_in_success(void)
 	id = start_to(desc, "listening");
 	ASSERT_TRUE(id != 0);
 	ASSERT_TRUE(t.qemu_pid > 0);
-	ASSERT_EQ(jt_exists(key), keyed);
+	ASSERT_EQ(jt_exists(key), mode == M_KEYED);
+	ASSERT_TRUE(!copy_disk[0] || jt_exists(copy_disk));
+	ASSERT_TRUE(mode != M_COPY || json_object_get(job_find(&t.h.jobs,
+	    id)->details, "nbd"));
 	ASSERT_EQ(jt_vm(&t)->state, VM_INCOMING);
 	ASSERT_STREQ(json_string_value(json_object_get(job_find(&t.h.jobs,
 	    id)->details, "uri")), "tcp:127.0.0.1:40001");
@@ -265,6 +305,9 @@ move_in_success(void)
 	mig_event("active");
 	ASSERT_EQ(migrate_commit(&t.h, id, &err), -EAGAIN);
 	mig_event("completed");
+	if (mode == M_COPY)	/* the source's mirrors are done */
+		fake_qmp_reply(t.qmp, fake_qmp_expect(t.qmp,
+		    "nbd-server-stop", NULL), "{}");
 	h = fake_qmp_expect(t.qmp, "cont", NULL);
 	fake_qmp_reply(t.qmp, h, "{}");
 	fake_qmp_event(t.qmp, "RESUME", NULL);
@@ -278,6 +321,7 @@ move_in_success(void)
 	ASSERT_TRUE(row_stored());
 	ASSERT_TRUE(!qemu_gone(t.qemu_pid));
 	ASSERT_TRUE(!jt_exists(key));
+	ASSERT_TRUE(!copy_disk[0] || jt_exists(copy_disk));
 }
 
 static void
@@ -300,21 +344,21 @@ move_in_error_at(int k)
 static void
 test_move_in_error_at_every_step(void)
 {
-	for (int k = 0; k < 2 * ST__COUNT; k++) {
+	for (int k = 0; k < M__COUNT * ST__COUNT; k++) {
 		int before = test_failed_asserts;
 
-		keyed = k >= ST__COUNT;
-		if (k % ST__COUNT == ST_OBJ && !keyed)
+		mode = k / ST__COUNT;
+		if (!step_in_mode(k % ST__COUNT))
 			continue;
 		move_in_error_at(k % ST__COUNT);
 		finish();
 		if (test_failed_asserts != before) {
-			fprintf(stderr, "  (QMP error at step %s%s)\n",
-			    steps[k % ST__COUNT], keyed ? ", keyed" : "");
+			fprintf(stderr, "  (QMP error at step %s, %s)\n",
+			    steps[k % ST__COUNT].cmd, modes[mode]);
 			break;
 		}
 	}
-	keyed = false;
+	mode = M_SHARED;
 }
 
 /* QEMU does not start (the launcher exits 1): nothing stays. */
@@ -509,6 +553,33 @@ test_move_in_restart_in_each_phase(void)
 		}
 }
 
+/* Copy mode: qemu-img cannot make the disk (exits 1): no QEMU starts,
+ * nothing stays. */
+static void
+move_in_disk_create_fails(void)
+{
+	json_t *desc = fixture(false);
+	int64_t id;
+
+	free(t.h.cfg.qemu_img);
+	t.h.cfg.qemu_img = xstrdup("false");
+	id = incoming(desc);
+	ASSERT_TRUE(id != 0);
+	ASSERT_TRUE(jt_run_until_ended(&t, id, TIMEOUT_MS));
+	ASSERT_TRUE(!jt_qemu_launched(&t));
+	assert_not_taken(id, "failed");
+	ASSERT_CONTAINS(jt_job_error(&t, id), "cannot create disk");
+}
+
+static void
+test_move_in_disk_create_fails(void)
+{
+	mode = M_COPY;
+	move_in_disk_create_fails();
+	finish();
+	mode = M_SHARED;
+}
+
 static void
 test_move_in_success(void)
 {
@@ -519,10 +590,19 @@ test_move_in_success(void)
 static void
 test_move_in_success_keyed(void)
 {
-	keyed = true;
+	mode = M_KEYED;
 	move_in_success();
 	finish();
-	keyed = false;
+	mode = M_SHARED;
+}
+
+static void
+test_move_in_success_copy(void)
+{
+	mode = M_COPY;
+	move_in_success();
+	finish();
+	mode = M_SHARED;
 }
 
 static void
@@ -537,8 +617,10 @@ main(void)
 {
 	RUN_TEST(test_move_in_success);
 	RUN_TEST(test_move_in_success_keyed);
+	RUN_TEST(test_move_in_success_copy);
 	RUN_TEST(test_move_in_error_at_every_step);
 	RUN_TEST(test_move_in_launch_fails);
+	RUN_TEST(test_move_in_disk_create_fails);
 	RUN_TEST(test_move_in_cancel_in_each_phase);
 	RUN_TEST(test_move_in_qemu_exits_in_each_phase);
 	RUN_TEST(test_move_in_restart_in_each_phase);
