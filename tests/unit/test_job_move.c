@@ -6,9 +6,10 @@
  * cancel) as dest.c would.  Covers the exact command sequence of a move
  * to its end (the VM forgotten here), a commit answered 503 (asked
  * again), a QMP error at each step before the commit, the destination
- * refusing at the check or its job failing, and a cancel at the
- * switchover (the move rolls back: the VM keeps running here and the
- * destination's job is cancelled). */
+ * refusing at the check or its job failing, a cancel at the switchover
+ * (the move rolls back: the VM keeps running here and the destination's
+ * job is cancelled), and a ternd restart before the stream, during it
+ * and once committed (docs/architecture.md's restart table). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,13 +37,14 @@ static struct jobtest t;
 static struct {
 	struct http_server *srv;
 	struct peer_client *pc;
-	char url[64], fp[TLS_FP_LEN], cli_fp[TLS_FP_LEN];
+	char listen[64], url[64], fp[TLS_FP_LEN], cli_fp[TLS_FP_LEN];
 	char *key, *crt, *cli_key, *cli_crt;
 	int n_checks, n_prepares, n_commits, n_cancels;
 	bool committed, cancelled;
 	bool refuse;		/* the check answers 409 */
 	bool dest_fails;	/* the destination job reads failed */
 	int loading;		/* commits answered 503 before the ok */
+	bool listening;		/* its job has the stream's URI */
 } d;
 
 static void
@@ -51,9 +53,10 @@ reply_job(struct http_req *req)
 	const char *st = d.committed ? "succeeded" : d.cancelled ?
 	    "cancelled" : d.dest_fails ? "failed" : "running";
 
-	http_reply_json(req, 200, json_pack("{sI ss ss s{ss sI ss}}", "id",
+	http_reply_json(req, 200, json_pack("{sI ss ss s{so* sI ss}}", "id",
 	    (json_int_t)DEST_JOB, "state", st, "phase", d.committed ? "done" :
-	    "listening", "details", "uri", "tcp:127.0.0.1:40001",
+	    d.listening ? "listening" : "launching", "details", "uri",
+	    d.listening ? json_string("tcp:127.0.0.1:40001") : NULL,
 	    "resumed_wall_ms", (json_int_t)wall_ms(), "qemu_version",
 	    "10.0.2"));
 }
@@ -101,6 +104,27 @@ dest_handle(struct http_req *req, void *ud)
 	json_decref(body);
 }
 
+/* The destination's server and the source's peer client, on loop l
+ * (again after a restart: same address, same identities). */
+static int
+dest_listen(struct loop *l)
+{
+	if (http_server_start_tls(l, d.listen, d.key, d.crt, dest_handle,
+	    NULL, &d.srv, NULL) < 0)
+		return -1;
+	if (peer_client_new(l, d.cli_key, d.cli_crt, &d.pc, NULL) < 0)
+		abort();
+	return 0;
+}
+
+static void
+dest_close(void)
+{
+	t.h.peers = NULL;
+	d.pc = peer_client_free(d.pc);
+	d.srv = http_server_stop(d.srv);
+}
+
 static void
 on_host(struct host *h)
 {
@@ -112,6 +136,8 @@ on_host(struct host *h)
 	h->cfg.migration_plain = true;
 	h->cfg.migration_timeout_ms = 60000;
 	h->cfg.max_migrations = 1;
+	if (!d.srv && dest_listen(h->loop) < 0)
+		abort();
 	h->peers = d.pc;
 	job_type_register(&h->jobs, &job_vm_move);
 }
@@ -124,7 +150,6 @@ dest_start(void)
 	_cleanup_free_ char *sd = xasprintf("%s/tls-dst", t.dir);
 	_cleanup_free_ char *cd = xasprintf("%s/tls-src", t.dir);
 	struct obj_row p = { .name = "dst" };
-	char listen[64];
 	struct err e = { 0 };
 
 	memset(&d, 0, sizeof(d));
@@ -132,20 +157,20 @@ dest_start(void)
 	    tls_identity_load(cd, "h1", &d.cli_key, &d.cli_crt, d.cli_fp,
 	    &e) < 0)
 		abort();
+	d.listening = true;
 	for (int port = 20000 + getpid() % 20000, i = 0; i < 50 && !d.srv;
 	    i++, port++) {
-		snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
+		snprintf(d.listen, sizeof(d.listen), "127.0.0.1:%d", port);
 		snprintf(d.url, sizeof(d.url), "https://127.0.0.1:%d/", port);
-		(void)http_server_start_tls(t.loop, listen, d.key, d.crt,
-		    dest_handle, NULL, &d.srv, NULL);
+		(void)dest_listen(t.loop);
 	}
-	if (!d.srv || peer_client_new(t.loop, d.cli_key, d.cli_crt, &d.pc,
-	    &e) < 0)
+	if (!d.srv)
 		abort();
 	p.a = d.url;
 	p.b = d.fp;
 	if (store_obj_insert(t.st, STORE_PEER, &p) < 0)
 		abort();
+	t.on_host_init = on_host;
 	on_host(&t.h);
 	host_link_record(&t.h, "dst", 1 << 30);
 }
@@ -153,9 +178,7 @@ dest_start(void)
 static void
 dest_stop(void)
 {
-	t.h.peers = NULL;
-	d.pc = peer_client_free(d.pc);
-	d.srv = http_server_stop(d.srv);
+	dest_close();
 	free(d.key);
 	free(d.crt);
 	free(d.cli_key);
@@ -409,6 +432,112 @@ move_cancel_at_switchover(void)
 	ASSERT_TRUE(jt_vm(&t)->pidfd >= 0);
 }
 
+/* ternd restarts: the destination's server and client go with the
+ * loop and come back with the host (on_host). */
+static void
+restart(bool running)
+{
+	dest_close();
+	jt_restart(&t, true, running);
+}
+
+/* Restarted before the stream (the destination not yet listening): the
+ * destination job is cancelled, the job fails, the VM untouched. */
+static void
+move_restart_before_stream(void)
+{
+	int64_t id;
+
+	fixture();
+	d.listening = false;
+	id = move_start();
+	ASSERT_TRUE(id != 0);
+	ASSERT_TRUE(jt_run_until_phase(&t, id, "dest-wait", TIMEOUT_MS));
+	jt_run_for(&t, 100);
+	restart(true);
+	ASSERT_TRUE(jt_run_until_ended(&t, id, TIMEOUT_MS));
+	ASSERT_STREQ(jt_job_state(&t, id), "failed");
+	ASSERT_CONTAINS(jt_job_error(&t, id), "ternd restarted before the "
+	    "move started");
+	jt_run_for(&t, 300);
+	ASSERT_TRUE(d.n_cancels >= 1);
+	ASSERT_EQ(fake_qmp_n_mismatches(t.qmp), 0);
+	ASSERT_EQ(jt_vm(&t)->state, VM_RUNNING);
+	ASSERT_TRUE(jt_vm(&t)->pidfd >= 0);
+}
+
+/* Restarted at the switchover (stream started, not committed, vCPUs
+ * stopped): migrate_cancel, then cont: the VM runs here. */
+static void
+move_restart_in_stream(void)
+{
+	int64_t id;
+
+	fixture();
+	(void)script(ST_CONTINUE);
+	id = move_start();
+	ASSERT_TRUE(id != 0);
+	ASSERT_TRUE(jt_run_until_phase(&t, id, "switchover", TIMEOUT_MS));
+	restart(false);
+	fake_qmp_reply(t.qmp, fake_qmp_expect(t.qmp, "migrate_cancel", NULL),
+	    "{}");
+	mig_event("cancelled");
+	fake_qmp_reply(t.qmp, fake_qmp_expect(t.qmp, "cont", NULL), "{}");
+	fake_qmp_event(t.qmp, "RESUME", NULL);
+	ASSERT_TRUE(jt_run_until_ended(&t, id, TIMEOUT_MS));
+	ASSERT_STREQ(jt_job_state(&t, id), "failed");
+	ASSERT_CONTAINS(jt_job_error(&t, id), "the vm keeps running on h1");
+	ASSERT_TRUE(fake_qmp_is_done(t.qmp));
+	ASSERT_EQ(fake_qmp_n_mismatches(t.qmp), 0);
+	ASSERT_EQ(d.n_commits, 0);
+	ASSERT_EQ(jt_vm(&t)->state, VM_RUNNING);
+	ASSERT_TRUE(row_stored());
+}
+
+/* Restarted once committed (quit unanswered): QEMU quits, the VM is
+ * forgotten here, the job succeeds. */
+static void
+move_restart_committed(void)
+{
+	int64_t id;
+
+	fixture();
+	(void)script(ST__COUNT - 1);	/* up to migrate-continue's reply */
+	fake_qmp_reply(t.qmp, FAKE_LAST, "{}");
+	mig_event("completed");
+	(void)fake_qmp_expect(t.qmp, "quit", NULL);
+	id = move_start();
+	ASSERT_TRUE(id != 0);
+	ASSERT_TRUE(jt_run_until_phase(&t, id, "committed", TIMEOUT_MS));
+	jt_run_for(&t, 100);
+	restart(false);
+	fake_qmp_reply(t.qmp, fake_qmp_expect(t.qmp, "quit", NULL), "{}");
+	t.kill_when_done = true;
+	ASSERT_TRUE(jt_run_until_ended(&t, id, TIMEOUT_MS));
+	ASSERT_STREQ(jt_job_state(&t, id), "succeeded");
+	ASSERT_EQ(fake_qmp_n_mismatches(t.qmp), 0);
+	ASSERT_TRUE(jt_vm(&t) == NULL);
+	ASSERT_TRUE(!row_stored());
+}
+
+static void
+test_move_restart(void)
+{
+	static void (*const cases[])(void) = { move_restart_before_stream,
+		move_restart_in_stream, move_restart_committed };
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		int before = test_failed_asserts;
+
+		cases[i]();
+		finish();
+		if (test_failed_asserts != before) {
+			fprintf(stderr, "  (restart case %zu)\n", i);
+			return;
+		}
+	}
+}
+
 static void
 test_move_refused(void)
 {
@@ -469,5 +598,6 @@ main(void)
 	RUN_TEST(test_move_dest_fails);
 	RUN_TEST(test_move_commit_again);
 	RUN_TEST(test_move_cancel_at_switchover);
+	RUN_TEST(test_move_restart);
 	return TEST_REPORT();
 }
