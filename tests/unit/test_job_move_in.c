@@ -7,7 +7,8 @@
  * launcher or qemu-img that fails, a commit asked too early (-EAGAIN
  * while the stream loads), a QMP error at each step (the job fails, the
  * incoming VM, its QEMU and its files are gone), a cancel and QEMU
- * exiting in each phase, and a ternd restart in each phase (the outcomes
+ * exiting in each phase, the source's job ending while the destination
+ * listens (a fake HTTPS source it watches), and a ternd restart in each phase (the outcomes
  * of docs/architecture.md's restart table).  The "QEMU" is the harness's
  * fake launcher (jt_fake_qemu_install). */
 #include <errno.h>
@@ -18,9 +19,12 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "http.h"
 #include "jobtest.h"
 #include "migrate.h"
+#include "peer.h"
 #include "test.h"
+#include "tls.h"
 #include "util.h"
 
 #define TIMEOUT_MS 5000
@@ -58,6 +62,17 @@ static const struct {
 	"00112233445566778899aabbccddeeff"
 
 static struct jobtest t;
+
+/* A fake source (watch test only): HTTPS, answers GET /v1/jobs/7 with
+ * its job's state. */
+static struct {
+	struct http_server *srv;
+	struct peer_client *pc;
+	char url[64], fp[TLS_FP_LEN], cli_fp[TLS_FP_LEN];
+	char *key, *crt, *cli_key, *cli_crt;
+	const char *state;
+	int n_gets;
+} src;
 static int mode;		/* M_SHARED, ... */
 static char disk[256];		/* the VM's disk, the source's (shared) */
 static char copy_disk[256];	/* M_COPY: the disk made here */
@@ -135,7 +150,8 @@ incoming(json_t *desc)
 		json_object_set_new(body, "psk", json_string(PSK));
 	if (mode == M_COPY)
 		json_object_set_new(body, "pool", json_string("p2"));
-	r = migrate_incoming(&t.h, SRC_FP, body, &job, &check, &err);
+	r = migrate_incoming(&t.h, src.srv ? src.fp : SRC_FP, body, &job,
+	    &check, &err);
 	json_decref(body);
 	if (r < 0) {
 		fprintf(stderr, "migrate_incoming: %s\n", err.msg);
@@ -273,12 +289,104 @@ mig_event(const char *st)
 	jt_run_for(&t, 50);
 }
 
+static void
+src_handle(struct http_req *req, void *ud)
+{
+	(void)ud;
+	if (!streq(req->url, "/v1/jobs/7")) {
+		http_reply_json(req, 404, json_pack("{s{ss}}", "error",
+		    "message", "no such thing here"));
+		return;
+	}
+	src.n_gets++;
+	http_reply_json(req, 200, json_pack("{si ss ss}", "id", 7, "type",
+	    "vm.move", "state", src.state));
+}
+
+/* The source as a trusted peer "src2" that really answers. */
+static void
+src_start(void)
+{
+	_cleanup_free_ char *sd = xasprintf("%s/tls-src", t.dir);
+	_cleanup_free_ char *cd = xasprintf("%s/tls-dst", t.dir);
+	struct obj_row p = { .name = "src2" };
+	char listen[64];
+	struct err e = { 0 };
+
+	memset(&src, 0, sizeof(src));
+	src.state = "running";
+	if (tls_identity_load(sd, "src2", &src.key, &src.crt, src.fp,
+	    &e) < 0 || tls_identity_load(cd, "h1", &src.cli_key,
+	    &src.cli_crt, src.cli_fp, &e) < 0)
+		abort();
+	for (int port = 20000 + getpid() % 20000, i = 0; i < 50 && !src.srv;
+	    i++, port++) {
+		snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
+		snprintf(src.url, sizeof(src.url), "https://127.0.0.1:%d/",
+		    port);
+		(void)http_server_start_tls(t.loop, listen, src.key, src.crt,
+		    src_handle, NULL, &src.srv, NULL);
+	}
+	if (!src.srv || peer_client_new(t.loop, src.cli_key, src.cli_crt,
+	    &src.pc, &e) < 0)
+		abort();
+	p.a = src.url;
+	p.b = src.fp;
+	if (store_obj_insert(t.st, STORE_PEER, &p) < 0)
+		abort();
+	t.h.peers = src.pc;
+}
+
+static void
+src_stop(void)
+{
+	t.h.peers = NULL;
+	src.pc = peer_client_free(src.pc);
+	src.srv = http_server_stop(src.srv);
+	free(src.key);
+	free(src.crt);
+	free(src.cli_key);
+	free(src.cli_crt);
+	memset(&src, 0, sizeof(src));
+}
+
 /* Teardown even when an assertion returned early. */
 static void
 finish(void)
 {
+	if (src.srv)
+		src_stop();
 	if (t.st)
 		jt_teardown(&t);
+}
+
+/* Listening, the destination watches the source's job: while it runs
+ * the move goes on; once it ended (failed) the VM is not taken. */
+static void
+move_in_source_ends(void)
+{
+	json_t *desc = fixture(false);
+	int64_t id;
+
+	src_start();
+	(void)script(ST__COUNT);
+	after_rules();
+	id = start_to(desc, "listening");
+	ASSERT_TRUE(id != 0);
+	jt_run_for(&t, 1500);	/* a watch (every DEST_WATCH_MS) or two */
+	ASSERT_TRUE(src.n_gets >= 1);
+	ASSERT_STREQ(job_phase_name(job_find(&t.h.jobs, id)), "listening");
+	src.state = "failed";
+	ASSERT_TRUE(jt_run_until_ended(&t, id, TIMEOUT_MS));
+	assert_not_taken(id, "cancelled");
+	ASSERT_CONTAINS(jt_job_error(&t, id), "the source ended the move");
+}
+
+static void
+test_move_in_source_ends(void)
+{
+	move_in_source_ends();
+	finish();
 }
 
 static void
@@ -623,6 +731,7 @@ main(void)
 	RUN_TEST(test_move_in_disk_create_fails);
 	RUN_TEST(test_move_in_cancel_in_each_phase);
 	RUN_TEST(test_move_in_qemu_exits_in_each_phase);
+	RUN_TEST(test_move_in_source_ends);
 	RUN_TEST(test_move_in_restart_in_each_phase);
 	return TEST_REPORT();
 }
