@@ -8,9 +8,9 @@
  * while the stream loads), a QMP error at each step (the job fails, the
  * incoming VM, its QEMU and its files are gone), a cancel and QEMU
  * exiting in each phase, the source's job ending while the destination
- * listens (a fake HTTPS source it watches), and a ternd restart in each phase (the outcomes
- * of docs/architecture.md's restart table).  The "QEMU" is the harness's
- * fake launcher (jt_fake_qemu_install). */
+ * listens (a fake HTTPS source it watches), and a ternd restart in each
+ * phase (the outcomes of docs/architecture.md's restart table).  The
+ * "QEMU" is the harness's fake launcher (jt_fake_qemu_install). */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
