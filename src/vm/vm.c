@@ -582,6 +582,13 @@ vm_on_call(struct qmp *q, json_t *ret, const struct err *e, void *data)
 	    NULL;
 
 	(void)q;
+	/* vm_remove() (ternd's exit) fails what QEMU has not answered:
+	 * that is no answer for a job, whose vm_of() no longer finds the
+	 * VM (vm.move-in's `cont` failing went on to in_abort() on NULL). */
+	if (vm_find(vm->h, vm->row->uuid) != vm) {
+		free(c);
+		return;
+	}
 	if (c->fn) {
 		c->fn(vm, job, ret, e);
 	} else {

@@ -39,9 +39,13 @@ jt_host_init(struct jobtest *t)
 	t->h.cfg.stop_timeout_ms = 2000;
 	t->h.cfg.max_storage_migrations = 2;
 	t->h.qemu_major = 10;
+	if (t->fake_qemu_bin)
+		t->h.cfg.qemu_binary = xasprintf("%s/fake-qemu", t->dir);
 	job_table_init(&t->h.jobs, t->loop, t->st, vm_job_event);
 	vm_jobs_register(&t->h);
 	storage_init(&t->h);
+	if (t->on_host_init)
+		t->on_host_init(&t->h);
 }
 
 static void
@@ -57,6 +61,7 @@ jt_host_done(struct jobtest *t)
 	free(t->h.cfg.state_dir);
 	free(t->h.cfg.run_dir);
 	free(t->h.cfg.qemu_img);
+	free(t->h.cfg.qemu_binary);
 	t->qmp = fake_qmp_free(t->qmp);
 	t->loop = loop_free(t->loop);
 }
@@ -91,6 +96,8 @@ jt_teardown(struct jobtest *t)
 	char *argv[] = { "rm", "-rf", t->dir, NULL };
 	pid_t pid;
 
+	/* Ended jobs are freed on the loop's next turn (job_free_later). */
+	(void)loop_run_once(t->loop, 0);
 	jt_qemu_kill(t);
 	jt_host_done(t);
 	t->st = store_close(t->st);
@@ -157,9 +164,11 @@ jt_wait_cmdline(pid_t pid)
 void
 jt_qemu_spawn(struct jobtest *t)
 {
-	/* "; :" keeps the shell (whose argv[0] is the UUID) from exec'ing
-	 * sleep: vm_reattach() looks for the UUID on its command line. */
-	char *argv[] = { "sh", "-c", "sleep 600; :", t->uuid, NULL };
+	/* A sleep whose argv[0] is the UUID (vm_reattach() looks for it on
+	 * the command line): killing it leaves no child behind, as killing
+	 * a shell that waits for its sleep did. */
+	char *argv[] = { "bash", "-c", "exec -a \"$0\" sleep 600", t->uuid,
+	    NULL };
 	_cleanup_free_ char *rundir = xasprintf("%s/run/vms/%s", t->dir,
 	    t->uuid);
 
@@ -177,22 +186,73 @@ jt_qemu_spawn(struct jobtest *t)
 	    0) != 0 ||
 	    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY,
 	    0) != 0 ||
-	    posix_spawnp(&t->qemu_pid, "sh", &fa, &attr, argv, environ) != 0)
+	    posix_spawnp(&t->qemu_pid, "bash", &fa, &attr, argv, environ) != 0)
 		abort();
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
 	jt_wait_cmdline(t->qemu_pid);
 }
 
+/* QEMU's -daemonize, faked: the process left behind is a sleep whose
+ * argv[0] is the UUID (bash's exec -a), so killing it leaves nothing. */
+static const char fake_qemu_fmt[] =
+    "#!/bin/sh\n"
+    "uuid= pidfile=\n"
+    "while [ $# -gt 0 ]; do\n"
+    "\tcase \"$1\" in\n"
+    "\t-uuid) uuid=$2; shift ;;\n"
+    "\t-pidfile) pidfile=$2; shift ;;\n"
+    "\tesac\n"
+    "\tshift\n"
+    "done\n"
+    "%s"
+    "bash -c 'exec -a \"$0\" sleep 600' \"$uuid\" </dev/null "
+    ">/dev/null 2>&1 &\n"
+    "echo $! > \"$pidfile\"\n"
+    "echo $! > %s/fake-qemu.pid\n"
+    "exit 0\n";
+
+void
+jt_fake_qemu_install(struct jobtest *t, bool fail)
+{
+	_cleanup_free_ char *path = xasprintf("%s/fake-qemu", t->dir);
+	_cleanup_free_ char *text = xasprintf(fake_qemu_fmt, fail ?
+	    "echo 'fake-qemu: injected failure' >&2; exit 1\n" : "", t->dir);
+
+	if (file_write_atomic(path, text, strlen(text), 0700) < 0)
+		abort();
+	t->fake_qemu_bin = true;
+	free(t->h.cfg.qemu_binary);
+	t->h.cfg.qemu_binary = xstrdup(path);
+}
+
+bool
+jt_qemu_launched(struct jobtest *t)
+{
+	_cleanup_free_ char *path = xasprintf("%s/fake-qemu.pid", t->dir);
+	_cleanup_free_ char *buf = NULL;
+	pid_t pid;
+
+	if (file_read_all(path, 64, &buf, NULL) < 0)
+		return false;
+	pid = (pid_t)atoi(buf);
+	if (pid <= 0)
+		return false;
+	t->qemu_pid = pid;
+	return true;
+}
+
 void
 jt_qmp_new(struct jobtest *t, bool running)
 {
-	_cleanup_free_ char *sock = xasprintf("%s/run/vms/%s/qmp.sock",
-	    t->dir, t->uuid);
+	_cleanup_free_ char *rundir = xasprintf("%s/run/vms/%s", t->dir,
+	    t->uuid);
+	_cleanup_free_ char *sock = xasprintf("%s/qmp.sock", rundir);
 	int h;
 
 	t->qmp = fake_qmp_free(t->qmp);
-	if (fake_qmp_new(t->loop, FAKE_QMP_QEMU, &t->qmp) < 0)
+	if (fake_qmp_new(t->loop, FAKE_QMP_QEMU, &t->qmp) < 0 ||
+	    mkdir_p(rundir, 0700) < 0)
 		abort();
 	(void)unlink(sock);
 	if (symlink(fake_qmp_path(t->qmp), sock) == -1)
@@ -234,7 +294,10 @@ jt_qemu_kill(struct jobtest *t)
 {
 	if (t->qemu_pid <= 0)
 		return;
-	(void)kill(-t->qemu_pid, SIGKILL);	/* sh and its sleep */
+	/* Its group when jt_qemu_spawn() made it (a leader); a fake QEMU
+	 * launched by a job is in no group of its own. */
+	(void)kill(-t->qemu_pid, SIGKILL);
+	(void)kill(t->qemu_pid, SIGKILL);
 	(void)waitpid(t->qemu_pid, NULL, 0);
 	t->qemu_pid = 0;
 }

@@ -1,7 +1,7 @@
 /* jobtest.h - a harness that drives real job types against the scripted
  * fake QMP peer (tests/fake/fake_qmp.h), as libvirt's monitor test utils
  * do: a loop, a store in a temp dir, a host whose job table has the vm and
- * storage job types registered, and VMs whose "QEMU" is a sleeping shell
+ * storage job types registered, and VMs whose "QEMU" is a sleep process
  * (its command line carries the VM's UUID, so vm_reattach() accepts it)
  * with its qmp.sock a symlink to the fake.  A "restart" drops the host,
  * the loop and the fake, and builds them again over the same store, as a
@@ -25,6 +25,10 @@ struct jobtest {
 	pid_t qemu_pid;		/* the fake QEMU process, 0: none */
 	char uuid[37];		/* the VM of the test (one per test) */
 	bool kill_when_done;	/* fake QEMU exits once the script ran */
+	bool fake_qemu_bin;	/* cfg.qemu_binary is the fake launcher */
+	/* Called on every host built (setup, restart) before its jobs are
+	 * recovered: register more job types, set host facts. */
+	void (*on_host_init)(struct host *h);
 };
 
 /* A fresh directory, store (pools p1 and p2), loop and host. */
@@ -41,6 +45,14 @@ struct vm *jt_vm(struct jobtest *t);
 
 /* Start the fake QEMU for the VM (a process, not yet known to ternd). */
 void jt_qemu_spawn(struct jobtest *t);
+/* Make the host launch QEMU as a fake: vm_launch() runs a script that
+ * "daemonizes" a sleeping shell whose command line carries the VM's UUID
+ * (-uuid), writes its pid to -pidfile, and exits 0.  Point the qmp.sock at
+ * a fake with jt_qmp_new() first.  With fail, the launcher exits 1. */
+void jt_fake_qemu_install(struct jobtest *t, bool fail);
+/* The fake QEMU the launcher started (alive or not): adopt its pid as
+ * t->qemu_pid (for jt_qemu_kill); false if none was started. */
+bool jt_qemu_launched(struct jobtest *t);
 /* A new fake QMP peer for the VM's qmp.sock, scripted with the greeting
  * and query-status (running or paused). */
 void jt_qmp_new(struct jobtest *t, bool running);
