@@ -197,13 +197,17 @@ static void
 copy_spawn(struct job *job, json_t *it, bool state)
 {
 	_cleanup_free_ char *partial = partial_of(it);
-	/* The copy is synced before it is renamed and trusted. */
-	const char *convert[] = { "sh", "-c", "\"$1\" convert -p -f qcow2 "
-		"-O qcow2 \"$2\" \"$3\" && sync \"$3\"", "sh",
-		host_of(job)->cfg.qemu_img, st_str(it, "src"), partial, NULL };
-	const char *cp[] = { "sh", "-c", "cp --sparse=always -- \"$1\" "
-		"\"$2\" && sync -- \"$2\"", "sh", st_str(it, "src"), partial,
-		NULL };
+	/* The copy is synced before it is renamed and trusted.  Only sh
+	 * gets job_spawn()'s parent-death signal: setpriv gives the copier
+	 * its own, so it ends with sh (with ternd, or on cancel) instead of
+	 * writing on into an unlinked .partial. */
+	const char *convert[] = { "sh", "-c", "setpriv --pdeathsig KILL -- "
+		"\"$1\" convert -p -f qcow2 -O qcow2 \"$2\" \"$3\" && "
+		"sync \"$3\"", "sh", host_of(job)->cfg.qemu_img,
+		st_str(it, "src"), partial, NULL };
+	const char *cp[] = { "sh", "-c", "setpriv --pdeathsig KILL -- cp "
+		"--sparse=always -- \"$1\" \"$2\" && sync -- \"$2\"", "sh",
+		st_str(it, "src"), partial, NULL };
 
 	if (access(st_str(it, "dst"), F_OK) == 0) {
 		copy_fail(job, -EEXIST, "a target file appeared meanwhile");

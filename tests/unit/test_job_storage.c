@@ -903,6 +903,42 @@ kill_mid_copy(int64_t id, const char *target)
 	return true;
 }
 
+/* The copy helper (sh) dies, as it does with ternd or on a cancel: the
+ * copier it ran (qemu-img) dies with it, not writing on. */
+static void
+test_copy_copier_dies_with_helper(void)
+{
+	_cleanup_free_ char *pidfile = NULL, *buf = NULL;
+	struct job *job;
+	uint64_t end;
+	int64_t id;
+	pid_t helper, copier;
+
+	fixture_down("off");
+	pidfile = xasprintf("%s/slow.pid", t.dir);
+	free(t.h.cfg.qemu_img);
+	t.h.cfg.qemu_img = slow_qemu_img();
+	ASSERT_TRUE((id = move_start()) > 0);
+	end = now_ms() + TIMEOUT_MS;
+	while (now_ms() < end && !jt_exists(pidfile))
+		jt_run_for(&t, 5);
+	ASSERT_TRUE(file_read_all(pidfile, 64, &buf, NULL) == 0);
+	ASSERT_TRUE((copier = (pid_t)atoi(buf)) > 0);
+	ASSERT_TRUE((job = job_find(&t.h.jobs, id)) && job->child);
+	helper = child_pid(job->child);
+	(void)kill(helper, SIGKILL);
+	(void)waitpid(helper, NULL, 0);
+	end = now_ms() + 5000;
+	while (now_ms() < end && kill(copier, 0) == 0)
+		(void)usleep(10000);
+	ASSERT_TRUE(kill(copier, 0) == -1);
+	if (kill(copier, 0) == 0)
+		(void)kill(copier, SIGKILL);
+	(void)unlink(pidfile);	/* cleanup() kills no other process */
+	jt_restart(&t, false, false);
+	ASSERT_TRUE(jt_run_until_ended(&t, id, TIMEOUT_MS));
+}
+
 /* ternd dies mid-copy: the restarted job removes the .partial and copies
  * again. */
 static void
@@ -999,6 +1035,7 @@ main(void)
 	RUN(test_copy_success);
 	RUN(test_copy_saved_state);
 	RUN(test_copy_helper_fails);
+	RUN(test_copy_copier_dies_with_helper);
 	RUN(test_copy_restart_mid_copy);
 	RUN(test_copy_restart_after_rename);
 	return TEST_REPORT();
