@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "job_int.h"	/* job_free: a test drops jobs as ternd's exit does */
 #include "jobtest.h"
 #include "storage.h"
 #include "util.h"
@@ -48,6 +49,17 @@ jt_host_init(struct jobtest *t)
 		t->on_host_init(&t->h);
 }
 
+void
+jt_jobs_drop(struct jobtest *t)
+{
+	while (t->h.jobs.n_jobs > 0) {
+		struct job *job = t->h.jobs.jobs[t->h.jobs.n_jobs - 1];
+
+		job_detach(job);
+		job_free(job);
+	}
+}
+
 static void
 jt_host_done(struct jobtest *t)
 {
@@ -55,8 +67,9 @@ jt_host_done(struct jobtest *t)
 		vm_remove(t->h.vms[0]);	/* the fake QEMU keeps running */
 	free(t->h.vms);
 	/* Jobs still active are abandoned as ternd's exit abandons them:
-	 * their rows stay; their memory is not freed (the loop that could
-	 * still call them goes with it). */
+	 * their rows stay, nothing of theirs runs again (their timers and
+	 * children are dropped with them, before the loop goes). */
+	jt_jobs_drop(t);
 	job_table_done(&t->h.jobs);
 	free(t->h.cfg.state_dir);
 	free(t->h.cfg.run_dir);

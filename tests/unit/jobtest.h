@@ -61,6 +61,10 @@ bool jt_qemu_attach(struct jobtest *t);
 /* The fake QEMU dies (as QEMU does after quit, or when killed). */
 void jt_qemu_kill(struct jobtest *t);
 
+/* Drop every job as ternd's exit does (rows stay, nothing of theirs runs
+ * again); jt_restart() and jt_teardown() do it, a test whose jobs hold
+ * things the test frees first calls it before. */
+void jt_jobs_drop(struct jobtest *t);
 /* ternd stops (jobs abandoned with their rows, QEMU left running) and
  * starts again over the same store: VMs loaded, QEMUs re-attached (a new
  * fake QMP peer, scripted with the handshake, answers), jobs recovered.

@@ -178,6 +178,7 @@ dest_start(void)
 static void
 dest_stop(void)
 {
+	jt_jobs_drop(&t);	/* their calls are on the client */
 	dest_close();
 	free(d.key);
 	free(d.crt);
@@ -437,6 +438,7 @@ move_cancel_at_switchover(void)
 static void
 restart(bool running)
 {
+	jt_jobs_drop(&t);	/* their calls are on the client */
 	dest_close();
 	jt_restart(&t, true, running);
 }
