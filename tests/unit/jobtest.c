@@ -438,6 +438,23 @@ jt_job_error(struct jobtest *t, int64_t id)
 }
 
 bool
+jt_row_stored(struct jobtest *t)
+{
+	struct vm_row **rows;
+	size_t n;
+	bool found = false;
+
+	if (store_vm_load_all(t->st, &rows, &n) < 0)
+		abort();
+	for (size_t i = 0; i < n; i++) {
+		found = found || streq(rows[i]->uuid, t->uuid);
+		store_vm_row_free(rows[i]);
+	}
+	free(rows);
+	return found;
+}
+
+bool
 jt_exists(const char *path)
 {
 	struct stat s;

@@ -86,5 +86,7 @@ void jt_run_for(struct jobtest *t, uint64_t ms);
 const char *jt_job_state(struct jobtest *t, int64_t id);
 const char *jt_job_error(struct jobtest *t, int64_t id);
 
+/* The test's VM has a row in the store. */
+bool jt_row_stored(struct jobtest *t);
 /* path exists. */
 bool jt_exists(const char *path);

@@ -264,23 +264,6 @@ move_start(void)
 	return job->row->id;
 }
 
-static bool
-row_stored(void)
-{
-	struct vm_row **rows;
-	size_t n;
-	bool found = false;
-
-	if (store_vm_load_all(t.st, &rows, &n) < 0)
-		abort();
-	for (size_t i = 0; i < n; i++) {
-		found = found || streq(rows[i]->uuid, t.uuid);
-		store_vm_row_free(rows[i]);
-	}
-	free(rows);
-	return found;
-}
-
 static void
 move_success(void)
 {
@@ -304,7 +287,7 @@ move_success(void)
 	ASSERT_EQ(d.n_cancels, 0);
 	/* Forgotten here, its shared disk left to the destination. */
 	ASSERT_TRUE(jt_vm(&t) == NULL);
-	ASSERT_TRUE(!row_stored());
+	ASSERT_TRUE(!jt_row_stored(&t));
 	ASSERT_TRUE(!jt_exists(rundir));
 	ASSERT_TRUE(jt_exists(disk));
 }
@@ -344,7 +327,7 @@ move_error_at(int k)
 	ASSERT_TRUE(d.n_cancels >= 1);	/* the destination drops its copy */
 	ASSERT_EQ(jt_vm(&t)->state, VM_RUNNING);
 	ASSERT_TRUE(jt_vm(&t)->pidfd >= 0);
-	ASSERT_TRUE(row_stored());
+	ASSERT_TRUE(jt_row_stored(&t));
 }
 
 /* The destination refuses at the check: nothing starts here. */
@@ -384,7 +367,7 @@ move_dest_fails(void)
 	ASSERT_EQ(d.n_commits, 0);
 	ASSERT_EQ(fake_qmp_n_mismatches(t.qmp), 0);
 	ASSERT_EQ(jt_vm(&t)->state, VM_RUNNING);
-	ASSERT_TRUE(row_stored());
+	ASSERT_TRUE(jt_row_stored(&t));
 }
 
 /* The destination answers the commit 503 (its QEMU still loads the
@@ -493,7 +476,7 @@ move_restart_in_stream(void)
 	ASSERT_EQ(fake_qmp_n_mismatches(t.qmp), 0);
 	ASSERT_EQ(d.n_commits, 0);
 	ASSERT_EQ(jt_vm(&t)->state, VM_RUNNING);
-	ASSERT_TRUE(row_stored());
+	ASSERT_TRUE(jt_row_stored(&t));
 }
 
 /* Restarted once committed (quit unanswered): QEMU quits, the VM is
@@ -519,7 +502,7 @@ move_restart_committed(void)
 	ASSERT_STREQ(jt_job_state(&t, id), "succeeded");
 	ASSERT_EQ(fake_qmp_n_mismatches(t.qmp), 0);
 	ASSERT_TRUE(jt_vm(&t) == NULL);
-	ASSERT_TRUE(!row_stored());
+	ASSERT_TRUE(!jt_row_stored(&t));
 }
 
 static void

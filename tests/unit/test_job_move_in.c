@@ -215,23 +215,6 @@ key_path(void)
 	return xasprintf("%s/run/vms/%s/mig-1/keys.psk", t.dir, t.uuid);
 }
 
-static bool
-row_stored(void)
-{
-	struct vm_row **rows;
-	size_t n;
-	bool found = false;
-
-	if (store_vm_load_all(t.st, &rows, &n) < 0)
-		abort();
-	for (size_t i = 0; i < n; i++) {
-		found = found || streq(rows[i]->uuid, t.uuid);
-		store_vm_row_free(rows[i]);
-	}
-	free(rows);
-	return found;
-}
-
 /* The fake QEMU is dead (or a zombie its new parent has yet to reap). */
 static bool
 qemu_gone(pid_t pid)
@@ -257,7 +240,7 @@ assert_not_taken(int64_t id, const char *state)
 
 	ASSERT_STREQ(jt_job_state(&t, id), state);
 	ASSERT_TRUE(jt_vm(&t) == NULL);
-	ASSERT_TRUE(!row_stored());
+	ASSERT_TRUE(!jt_row_stored(&t));
 	ASSERT_TRUE(!jt_exists(rundir));
 	ASSERT_TRUE(jt_exists(disk));
 	ASSERT_TRUE(!copy_disk[0] || !jt_exists(copy_disk));
@@ -426,7 +409,7 @@ move_in_success(void)
 	ASSERT_TRUE(fake_qmp_is_done(t.qmp));
 	ASSERT_EQ(fake_qmp_n_mismatches(t.qmp), 0);
 	ASSERT_EQ(jt_vm(&t)->state, VM_RUNNING);
-	ASSERT_TRUE(row_stored());
+	ASSERT_TRUE(jt_row_stored(&t));
 	ASSERT_TRUE(!qemu_gone(t.qemu_pid));
 	ASSERT_TRUE(!jt_exists(key));
 	ASSERT_TRUE(!copy_disk[0] || jt_exists(copy_disk));
@@ -627,7 +610,7 @@ move_in_restart_in(int ph, bool qemu_up, bool running)
 	if (running) {
 		ASSERT_STREQ(jt_job_state(&t, id), "succeeded");
 		ASSERT_EQ(jt_vm(&t)->state, VM_RUNNING);
-		ASSERT_TRUE(row_stored());
+		ASSERT_TRUE(jt_row_stored(&t));
 		ASSERT_TRUE(!qemu_gone(t.qemu_pid));
 		return;
 	}
