@@ -154,11 +154,12 @@ jt_vm(struct jobtest *t)
 	return vm_find(&t->h, t->uuid);
 }
 
-/* posix_spawn() returns once the child's exec has begun, but its
- * /proc/PID/cmdline reads empty until the kernel has set up the new
- * arguments: wait for them, as ternd only ever reattaches much later. */
+/* posix_spawn() returns once the child's exec has begun, and bash then
+ * execs sleep: /proc/PID/cmdline reads empty during each exec, and names
+ * the UUID as argv[0] only once sleep runs.  Wait for that, as ternd
+ * only ever reattaches much later. */
 static void
-jt_wait_cmdline(pid_t pid)
+jt_wait_cmdline(pid_t pid, const char *uuid)
 {
 	_cleanup_free_ char *path = xasprintf("/proc/%d/cmdline", (int)pid);
 	uint64_t end = now_ms() + 5000;
@@ -167,7 +168,8 @@ jt_wait_cmdline(pid_t pid)
 		_cleanup_free_ char *buf = NULL;
 		size_t len = 0;
 
-		if (file_read_all(path, 1 << 20, &buf, &len) == 0 && len > 0)
+		if (file_read_all(path, 1 << 20, &buf, &len) == 0 && len > 0 &&
+		    streq(buf, uuid))
 			return;
 		(void)usleep(1000);
 	}
@@ -203,7 +205,7 @@ jt_qemu_spawn(struct jobtest *t)
 		abort();
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
-	jt_wait_cmdline(t->qemu_pid);
+	jt_wait_cmdline(t->qemu_pid, t->uuid);
 }
 
 /* QEMU's -daemonize, faked: the process left behind is a sleep whose
