@@ -148,16 +148,6 @@ in_abort(struct job *job, int r, const char *why)
 	vm_remove(vm);
 }
 
-static void
-in_on_qmp(struct vm *vm, struct job *job, json_t *ret,
-    const struct err *e)
-{
-	if (!ret && !vm->last_error)
-		vm->last_error = xstrdup(e->msg);
-	if (job)
-		job_poke(job);
-}
-
 /* After the commit nothing may fail the job (or leave an error on the VM
  * for the next job to trip over). */
 static void
@@ -254,10 +244,10 @@ in_nbd_start(struct job *job, const char *addr, const char *tls)
 	    ((struct sockaddr_in6 *)&ss)->sin6_port :
 	    ((struct sockaddr_in *)&ss)->sin_port));
 	if ((r = vm_qmp_fd(vm, job, "getfd", json_pack("{ss}", "fdname",
-	    "tern-nbd"), fd, DEST_QMP_MS, in_on_qmp)) < 0)
+	    "tern-nbd"), fd, DEST_QMP_MS, vm_reply_first_error)) < 0)
 		return r;
 	(void)vm_qmp_cmd(vm, job, qmp_nbd_server_start_fd("tern-nbd", tls),
-	    DEST_QMP_MS, in_on_qmp);
+	    DEST_QMP_MS, vm_reply_first_error);
 	for (size_t i = 0; i < vm->row->n_disks; i++) {
 		const char *d = vm->row->disks[i].name;
 		char node[VM_NODE_NAME_MAX], id[VM_NODE_NAME_MAX];
@@ -266,7 +256,7 @@ in_nbd_start(struct job *job, const char *addr, const char *tls)
 		vm_block_id(id, "exp", d, 0);
 
 		(void)vm_qmp_cmd(vm, job, qmp_nbd_export_writable(id, node, d),
-		    DEST_QMP_MS, in_on_qmp);
+		    DEST_QMP_MS, vm_reply_first_error);
 	}
 	json_object_set_new(job->details, "nbd", json_sprintf(strchr(addr,
 	    ':') ? "[%s]:%s" : "%s:%s", addr, port));
@@ -299,7 +289,7 @@ in_setup(struct job *job)
 	json_array_append_new(caps, json_pack("{ss sb}", "capability",
 	    "multifd", "state", channels > 1));
 	(void)vm_qmp(vm, job, "migrate-set-capabilities", json_pack("{so}",
-	    "capabilities", caps), DEST_QMP_MS, in_on_qmp);
+	    "capabilities", caps), DEST_QMP_MS, vm_reply_first_error);
 	if (c->psk[0]) {
 		if (mig_psk_write(vm, job->row->id, c->psk, dir,
 		    sizeof(dir)) < 0) {
@@ -308,11 +298,11 @@ in_setup(struct job *job)
 		}
 		(void)vm_qmp(vm, job, "object-add", mig_tls_args(host_of(job),
 		    objid,
-		    dir, "server"), DEST_QMP_MS, in_on_qmp);
+		    dir, "server"), DEST_QMP_MS, vm_reply_first_error);
 	}
 	(void)vm_qmp(vm, job, "migrate-set-parameters", json_pack("{si ss}",
 	    "multifd-channels", channels > 1 ? channels : 2, "tls-creds",
-	    c->psk[0] ? objid : ""), DEST_QMP_MS, in_on_qmp);
+	    c->psk[0] ? objid : ""), DEST_QMP_MS, vm_reply_first_error);
 	if (in_copy(job) && in_nbd_start(job, addr, c->psk[0] ? objid : NULL)
 	    < 0) {
 		in_abort(job, -EIO, "cannot open the NBD socket for the disks");
@@ -321,7 +311,7 @@ in_setup(struct job *job)
 	uri = strchr(addr, ':') ? xasprintf("tcp:[%s]:0", addr) :
 	    xasprintf("tcp:%s:0", addr);
 	(void)vm_qmp(vm, job, "migrate-incoming", json_pack("{ss}", "uri", uri),
-	    DEST_QMP_MS, in_on_qmp);
+	    DEST_QMP_MS, vm_reply_first_error);
 	job_set_phase(job, IN_PH_LISTEN);
 }
 

@@ -105,19 +105,6 @@ save_migration_status(const struct job *job)
 	return json_string_value(json_object_get(job->details, "migration"));
 }
 
-/* The reply to a command of a save or restore: the first error is kept
- * in vm->last_error (a refused getfd makes the migrate after it fail too,
- * and its error would hide the cause); the job's step decides. */
-static void
-save_on_reply(struct vm *vm, struct job *job, json_t *ret,
-    const struct err *e)
-{
-	if (!ret && !vm->last_error)
-		vm->last_error = xstrdup(e->msg);
-	if (job)
-		job_poke(job);
-}
-
 /* The reply to quit: QEMU that refuses to quit is killed (the state file
  * is whole on disk by then). */
 static void
@@ -142,7 +129,7 @@ save_pass_fd(struct vm *vm, struct job *job, const char *path, int flags,
 	if (fd == -1)
 		return -errno;
 	r = vm_qmp_fd(vm, job, "getfd", json_pack("{ss}", "fdname", fdname),
-	    fd, SAVE_QMP_MS, save_on_reply);
+	    fd, SAVE_QMP_MS, vm_reply_first_error);
 	close(fd);
 	return r;
 }
@@ -183,10 +170,10 @@ save_begin_transfer(struct job *job)
 	    "multifd", "state", false, "capability",
 	    "pause-before-switchover", "state", false, "capability",
 	    "auto-converge", "state", false, "capability", "return-path",
-	    "state", false), SAVE_QMP_MS, save_on_reply);
+	    "state", false), SAVE_QMP_MS, vm_reply_first_error);
 	(void)vm_qmp(vm, job, "migrate-set-parameters", json_pack("{sI ss}",
 	    "max-bandwidth", (json_int_t)SAVE_BANDWIDTH, "tls-creds", ""),
-	    SAVE_QMP_MS, save_on_reply);
+	    SAVE_QMP_MS, vm_reply_first_error);
 	r = save_pass_fd(vm, job, partial, O_WRONLY | O_CREAT | O_TRUNC,
 	    "tern-save");
 	if (r < 0) {
@@ -194,7 +181,7 @@ save_begin_transfer(struct job *job)
 		return;
 	}
 	(void)vm_qmp(vm, job, "migrate", json_pack("{ss}", "uri",
-	    "fd:tern-save"), SAVE_QMP_MS, save_on_reply);
+	    "fd:tern-save"), SAVE_QMP_MS, vm_reply_first_error);
 	job_set_phase(job, SAVE_PH_MIGRATING);
 	job_wake_after(job, SAVE_POLL_MS);
 }
@@ -301,7 +288,7 @@ save_step(struct job *job)
 		job_set_phase(job, SAVE_PH_STOPPING);
 		if (vm->vcpus_running)
 			(void)vm_qmp(vm, job, "stop", NULL, SAVE_QMP_MS,
-			    save_on_reply);
+			    vm_reply_first_error);
 	}
 	if (job_phase_is(job, SAVE_PH_STOPPING) && vm->last_error)
 		save_fail(job, vm->last_error);	/* stop refused */

@@ -600,6 +600,16 @@ vm_on_call(struct qmp *q, json_t *ret, const struct err *e, void *data)
 	free(c);
 }
 
+void
+vm_reply_first_error(struct vm *vm, struct job *job, json_t *ret,
+    const struct err *e)
+{
+	if (!ret && !vm->last_error)
+		vm->last_error = xstrdup(e->msg);
+	if (job)
+		job_poke(job);
+}
+
 static struct vm_call *
 vm_call_new(struct vm *vm, struct job *job, vm_reply_fn fn)
 {

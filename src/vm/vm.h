@@ -162,6 +162,11 @@ typedef void (*vm_reply_fn)(struct vm *vm, struct job *job, json_t *ret,
  * the job, if it is still the one that sent it, is poked. */
 int vm_qmp(struct vm *vm, struct job *job, const char *cmd, json_t *args,
     uint64_t timeout_ms, vm_reply_fn fn);
+/* A vm_reply_fn for a run of commands whose first failure is the cause
+ * (a refused getfd makes the migrate after it fail too): only the first
+ * error is kept in vm->last_error; the job is poked. */
+void vm_reply_first_error(struct vm *vm, struct job *job, json_t *ret,
+    const struct err *e);
 /* vm_qmp() of a typed command (qmp_block.h). */
 int vm_qmp_cmd(struct vm *vm, struct job *job, struct qmp_command c,
     uint64_t timeout_ms, vm_reply_fn fn);
