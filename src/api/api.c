@@ -49,6 +49,8 @@ static const struct route routes[] = {
 	{ "POST", "/v1/vms/*/export", api_vm_export },
 	{ "POST", "/v1/vms/*/move", api_vm_move },
 	{ "POST", "/v1/vms/*/move-storage", api_vm_move_storage },
+	{ "GET", "/v1/vms/*/refpoints", api_vm_refpoints },
+	{ "DELETE", "/v1/vms/*/refpoints/*", api_vm_refpoints },
 	{ "POST", "/v1/migrations", api_migration_create },
 	{ "POST", "/v1/migrations/*/commit", api_migration_commit },
 	{ "POST", "/v1/imports", api_vm_import },

@@ -165,6 +165,13 @@ static const struct cli_cmd cli_cmds[] = {
 	  .run = cmd_vm_kvp, .help = "list a VM's key/values" },
 	{ .group = "vm", .verb = "kvp delete", .pos = { "NAME", "KEY" },
 	  .run = cmd_vm_kvp, .help = "delete a key/value" },
+	{ .group = "vm", .verb = "refpoint list", .pos = { "NAME" },
+	  .run = cmd_vm_refpoint,
+	  .help = "list a VM's reference points of change tracking: age,\n"
+	  "      bytes changed since, whether tracking is complete" },
+	{ .group = "vm", .verb = "refpoint delete", .pos = { "NAME", "POINT" },
+	  .run = cmd_vm_refpoint,
+	  .help = "delete a reference point and its bitmaps" },
 	{ .group = "vm", .verb = "delete", .pos = { "NAME" },
 	  .opts = opt_vm_delete, .synopsis = "[--keep-disks]",
 	  .starts_job = true, .run = cmd_vm_delete,

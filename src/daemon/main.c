@@ -23,6 +23,7 @@
 #include "metrics.h"
 #include "migrate.h"
 #include "peer.h"
+#include "refpoint.h"
 #include "storage.h"
 #include "util.h"
 #include "vm.h"
@@ -228,6 +229,7 @@ host_open(struct host *h, struct api *api, struct err *err)
 	if (h->cfg.listen && (r = peer_client_new(h->loop, key, crt,
 	    &h->peers, err)) < 0)
 		goto fail;
+	track_init(h);
 	migrate_init(h);
 	storage_init(h);
 	if ((r = host_config_pools(h, err)) < 0 ||

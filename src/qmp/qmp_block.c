@@ -226,3 +226,131 @@ qmp_node_bitmaps(const json_t *ret, const char *node, const char **ret_first)
 	}
 	return 0;
 }
+
+struct qmp_command
+qmp_bitmap_add(const char *node, const char *name, bool persistent,
+    bool disabled)
+{
+	return cmd("block-dirty-bitmap-add", json_pack("{ss ss sb sb}",
+	    "node", node, "name", name, "persistent", persistent,
+	    "disabled", disabled));
+}
+
+struct qmp_command
+qmp_bitmap_remove(const char *node, const char *name)
+{
+	return cmd("block-dirty-bitmap-remove", json_pack("{ss ss}", "node",
+	    node, "name", name));
+}
+
+struct qmp_command
+qmp_transaction(json_t *actions)
+{
+	return cmd("transaction", json_pack("{so}", "actions", actions));
+}
+
+json_t *
+qmp_tx_bitmap_add(const char *node, const char *name, bool persistent,
+    bool disabled)
+{
+	return json_pack("{ss s{ss ss sb sb}}", "type",
+	    "block-dirty-bitmap-add", "data", "node", node, "name", name,
+	    "persistent", persistent, "disabled", disabled);
+}
+
+json_t *
+qmp_tx_bitmap_merge(const char *node, const char *target,
+    const char *source)
+{
+	return json_pack("{ss s{ss ss s[s]}}", "type",
+	    "block-dirty-bitmap-merge", "data", "node", node, "target",
+	    target, "bitmaps", source);
+}
+
+json_t *
+qmp_tx_fleece(const char *job_id, const char *device, const char *target)
+{
+	return json_pack("{ss s{ss ss ss ss sb}}", "type", "blockdev-backup",
+	    "data", "job-id", job_id, "device", device, "target", target,
+	    "sync", "none", "auto-dismiss", false);
+}
+
+struct qmp_command
+qmp_blockdev_add_overlay(const char *fmt_node, const char *file_node,
+    const char *path, const char *backing)
+{
+	return cmd("blockdev-add", json_pack("{ss ss s{ss ss ss} ss}",
+	    "driver", "qcow2", "node-name", fmt_node, "file", "driver",
+	    "file", "filename", path, "node-name", file_node, "backing",
+	    backing));
+}
+
+struct qmp_command
+qmp_nbd_server_start_unix(const char *path)
+{
+	return cmd("nbd-server-start", json_pack("{s{ss s{ss}}}", "addr",
+	    "type", "unix", "data", "path", path));
+}
+
+struct qmp_command
+qmp_nbd_export_readonly(const char *id, const char *node, const char *name,
+    const char *bitmap)
+{
+	json_t *a = json_pack("{ss ss ss ss sb sb}", "type", "nbd", "id", id,
+	    "node-name", node, "name", name, "writable", false,
+	    "allocation-depth", true);
+
+	if (a && bitmap)
+		json_object_set_new(a, "bitmaps", json_pack("[s]", bitmap));
+	return cmd("block-export-add", a);
+}
+
+struct qmp_command
+qmp_block_export_del(const char *id)
+{
+	return cmd("block-export-del", json_pack("{ss}", "id", id));
+}
+
+size_t
+qmp_node_bitmap_list(const json_t *ret, const char *node,
+    struct qmp_bitmap *out, size_t max)
+{
+	const json_t *n, *b;
+	size_t i, j, k = 0;
+
+	json_array_foreach(ret, i, n) {
+		const char *name = json_string_value(json_object_get(n,
+		    "node-name"));
+
+		if (!name || !streq(name, node))
+			continue;
+		json_array_foreach(json_object_get(n, "dirty-bitmaps"), j, b) {
+			const char *bn = json_string_value(json_object_get(b,
+			    "name"));
+
+			if (!bn)
+				continue;
+			if (k < max)
+				out[k] = (struct qmp_bitmap){ .name = bn,
+				    .count = (uint64_t)json_integer_value(
+				    json_object_get(b, "count")),
+				    .recording = json_is_true(json_object_get(b,
+				    "recording")),
+				    .busy = json_is_true(json_object_get(b,
+				    "busy")),
+				    .persistent = json_is_true(json_object_get(b,
+				    "persistent")),
+				    .inconsistent = json_is_true(
+				    json_object_get(b, "inconsistent")) };
+			k++;
+		}
+		return k;
+	}
+	return 0;
+}
+
+struct qmp_command
+qmp_query_block_exports(void)
+{
+	return cmd("query-block-exports", NULL);
+}

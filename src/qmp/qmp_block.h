@@ -55,11 +55,40 @@ struct qmp_command qmp_nbd_export_writable(const char *id, const char *node,
     const char *name);
 struct qmp_command qmp_nbd_server_stop(void);
 
+/* Dirty bitmaps (change tracking, src/track): add name on node
+ * (persistent: stored in the qcow2; disabled: not recording), remove,
+ * merge the bitmaps sources (names on node) into target. */
+struct qmp_command qmp_bitmap_add(const char *node, const char *name,
+    bool persistent, bool disabled);
+struct qmp_command qmp_bitmap_remove(const char *node, const char *name);
+/* A transaction of actions (an array of {type, data}, taken); the
+ * actions below are its members, not commands of their own. */
+struct qmp_command qmp_transaction(json_t *actions);
+json_t *qmp_tx_bitmap_add(const char *node, const char *name,
+    bool persistent, bool disabled);
+json_t *qmp_tx_bitmap_merge(const char *node, const char *target,
+    const char *source);
+/* Fleecing: blockdev-backup sync=none from device into target (a qcow2
+ * whose backing is device): target then reads as device did. */
+json_t *qmp_tx_fleece(const char *job_id, const char *device,
+    const char *target);
+/* blockdev-add a qcow2 scratch image at path over backing (a node). */
+struct qmp_command qmp_blockdev_add_overlay(const char *fmt_node,
+    const char *file_node, const char *path, const char *backing);
+
+/* NBD server on a unix socket, a read-only export of node under name with
+ * bitmap (a disabled bitmap on or under node; NULL: none), its removal. */
+struct qmp_command qmp_nbd_server_start_unix(const char *path);
+struct qmp_command qmp_nbd_export_readonly(const char *id, const char *node,
+    const char *name, const char *bitmap);
+struct qmp_command qmp_block_export_del(const char *id);
+
 /* The queries (arguments none, or flat for the named nodes). */
 struct qmp_command qmp_query_block(void);
 struct qmp_command qmp_query_block_jobs(void);
 struct qmp_command qmp_query_named_block_nodes(void);
 struct qmp_command qmp_query_jobs(void);
+struct qmp_command qmp_query_block_exports(void);
 
 /* One entry of query-block-jobs' reply (strings borrowed from it). */
 struct qmp_block_job {
@@ -79,6 +108,18 @@ int qmp_block_jobs_read(const json_t *ret, struct qmp_block_job *out,
  * no such disk has a medium. */
 const char *qmp_block_disk_node(const json_t *ret, const char *disk,
     const char **ret_file);
+
+/* One dirty bitmap of a node in query-named-block-nodes' reply (name
+ * borrowed from it). */
+struct qmp_bitmap {
+	const char *name;
+	uint64_t count;		/* dirty bytes */
+	bool recording, busy, persistent, inconsistent;
+};
+
+/* The bitmaps of node, at most max; how many there are. */
+size_t qmp_node_bitmap_list(const json_t *ret, const char *node,
+    struct qmp_bitmap *out, size_t max);
 
 /* From query-named-block-nodes' reply: how many dirty bitmaps node has,
  * and the first one's name (ret_first, may be NULL; NULL when none). */

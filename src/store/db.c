@@ -64,6 +64,14 @@ static const char *const migrations[] = {
 	"  WHERE vm_uuid IS NOT NULL;"
 	"UPDATE jobs SET subject = 'host', claim = 'shared'"
 	"  WHERE vm_uuid IS NULL;",
+	/* 5: reference points of change tracking (src/track), one row per
+	 * point and disk */
+	"CREATE TABLE refpoints(vm_uuid TEXT NOT NULL REFERENCES vms(uuid)"
+	"  ON DELETE CASCADE, name TEXT NOT NULL, disk TEXT NOT NULL,"
+	"  created_ms INTEGER NOT NULL, gen INTEGER NOT NULL,"
+	"  complete INTEGER NOT NULL, reason TEXT, owner TEXT NOT NULL,"
+	"  target TEXT, point TEXT, map TEXT,"
+	"  PRIMARY KEY(vm_uuid, name, disk));",
 };
 
 int

@@ -145,3 +145,35 @@ int store_event_add(struct store *st, const char *severity,
 /* {"events": [...], "last_id": N}: events with id > after, oldest first. */
 json_t *store_event_list_json(struct store *st, const char *vm_name,
     int64_t after, int limit);
+
+/* ---- reference points of change tracking (src/track) ---- */
+struct refpoint_row {
+	char *vm_uuid;
+	char *name;		/* the point; its QEMU bitmap is "tern-NAME" */
+	char *disk;		/* the VM's disk name */
+	int64_t created_ms;
+	int64_t gen;		/* QEMU runs the bitmap came through intact */
+	bool complete;		/* every write since the point is tracked */
+	char *reason;		/* why not complete, NULL when complete */
+	char *owner;		/* "created", "backup" */
+	char *target;		/* the backup repository, NULL for none */
+	char *point;		/* the backup point it stands for, or NULL */
+	char *map;		/* the disk's block map at the point, or NULL */
+};
+
+/* -EEXIST when (vm, name, disk) is there already. */
+int store_refpoint_insert(struct store *st, const struct refpoint_row *r);
+/* The VM's points, by creation then name then disk; *ret NULL when none. */
+int store_refpoint_list(struct store *st, const char *vm_uuid,
+    struct refpoint_row **ret, size_t *ret_n);
+/* Tracking of (vm, name, disk) is incomplete from now on, for reason (name
+ * NULL: every point of the disk; disk NULL: of every disk). */
+int store_refpoint_lose(struct store *st, const char *vm_uuid,
+    const char *name, const char *disk, const char *reason);
+/* The bitmap came through one more QEMU run. */
+int store_refpoint_bump(struct store *st, const char *vm_uuid,
+    const char *name, const char *disk);
+/* Drop a point (every disk); -ENOENT when there is none. */
+int store_refpoint_delete(struct store *st, const char *vm_uuid,
+    const char *name);
+void refpoint_rows_free(struct refpoint_row *rows, size_t n);

@@ -63,6 +63,10 @@ struct host {
 	struct job_table jobs;	/* types, active jobs, slots (src/job) */
 	bool quitting;
 	struct peer_client *peers;	/* HTTPS calls to other hosts */
+	/* vm.start calls it once QEMU is up and before the vCPUs first run
+	 * (src/track looks at the disks' change tracking then): 0 go on,
+	 * 1 wait (the hook pokes the job when done).  NULL: none. */
+	int (*before_cont)(struct vm *vm, struct job *job);
 };
 
 /* Record an event (persisted, logged at info or above) about vm (may be

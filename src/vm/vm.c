@@ -132,6 +132,7 @@ vm_remove(struct vm *vm)
 		close(vm->pidfd);
 	}
 	free(vm->last_error);
+	json_decref(vm->track_counts);
 	store_vm_row_free(vm->row);
 	free(vm);
 }

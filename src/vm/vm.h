@@ -117,6 +117,11 @@ struct vm {
 	uint64_t stop_wall_ms;	/* when the last STOP event arrived */
 	struct vm_block_job bjobs[VM_MAX_BLOCK_JOBS];
 	size_t n_bjobs;
+	/* host->before_cont's progress in this QEMU run (src/track): 0 not
+	 * begun, then the hook's; replies it still waits for. */
+	int track_step;
+	unsigned track_pending;
+	json_t *track_counts;	/* src/track: dirty bytes per bitmap */
 };
 
 /* Paths of this VM's files: run dir (sockets, pidfile) and state dir

@@ -9,6 +9,7 @@
  *              (delete the disks it made, forget the VM)
  *   vm.start   start --start_launch: vm_launch--> launch --start_step: QMP
  *              ready [restore_step (save.c): --> restoring --> loaded]
+ *              [host->before_cont: the disks' change tracking checked]
  *              cont--> cont --start_on_cont, start_done--> done
  *              failure or a cancel before the vCPUs run: start_fail_code
  *              (kill QEMU, VM OFF); a restart finds QEMU by pid or pidfile
@@ -195,6 +196,8 @@ start_launch(struct job *job)
 		return;
 	}
 	vm->incoming = vm->row->state_file != NULL;
+	vm->track_step = 0;
+	vm->track_pending = 0;
 	vm_set_state(vm, VM_STARTING, NULL);
 	if (vm_launch(vm, &err) < 0) {
 		vm_set_state(vm, vm_down_state(vm), NULL);
@@ -285,6 +288,8 @@ start_step(struct job *job)
 		start_done(job);
 		return;
 	}
+	if (vm->h->before_cont && vm->h->before_cont(vm, job) > 0)
+		return;
 	if (job_phase_is(job, VM_PH_CONT) && vm->last_error) {
 		start_fail(job, vm->last_error);
 		return;

@@ -1,0 +1,273 @@
+/* backup.c - starting a backup (every check before the job), listing a
+ * repository, and what the vm.backup job's files share: its QMP replies,
+ * the names it gives QEMU things and files. */
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "backup.h"
+#include "bk_int.h"
+#include "jsonutil.h"
+#include "qmp_block.h"
+#include "refpoint.h"
+#include "repo.h"
+#include "util.h"
+#include "vm_job.h"
+
+/* ---- the job's QMP replies ---- */
+
+struct bk_ctx *
+bk_ctx(struct job *job)
+{
+	return job_priv(job, sizeof(struct bk_ctx), NULL);
+}
+
+void
+bk_ctx_free(struct job *job)
+{
+	struct bk_ctx *c = job->priv;
+
+	if (!c)
+		return;
+	json_decref(c->reply);
+	free(c);
+	job->priv = NULL;
+}
+
+static void
+bk_on_reply(struct vm *vm, struct job *job, json_t *ret, const struct err *e)
+{
+	struct bk_ctx *c;
+
+	(void)vm;
+	if (!job)	/* a late answer: the job moved on */
+		return;
+	c = bk_ctx(job);
+	if (c->pending > 0)
+		c->pending--;
+	if (!ret && !c->failed) {
+		c->failed = true;
+		snprintf(c->err, sizeof(c->err), "QEMU refused: %s",
+		    qmp_err_desc(e));
+	}
+	json_decref(c->reply);
+	c->reply = ret ? json_incref(ret) : NULL;
+	job_poke(job);
+}
+
+int
+bk_qmp(struct job *job, struct qmp_command c)
+{
+	struct bk_ctx *x = bk_ctx(job);
+
+	if (vm_qmp_cmd(vm_of(job), job, c, BK_QMP_MS, bk_on_reply) < 0) {
+		if (!x->failed)
+			snprintf(x->err, sizeof(x->err), "the QMP connection "
+			    "to QEMU is gone");
+		x->failed = true;
+		return -EIO;
+	}
+	x->pending++;
+	return 0;
+}
+
+static void
+bk_on_quiet(struct vm *vm, struct job *job, json_t *ret, const struct err *e)
+{
+	(void)vm;
+	(void)ret;
+	(void)e;
+	if (job && bk_ctx(job)->pending > 0) {
+		bk_ctx(job)->pending--;
+		job_poke(job);
+	}
+}
+
+void
+bk_qmp_quiet(struct job *job, struct qmp_command c)
+{
+	if (vm_qmp_cmd(vm_of(job), job, c, BK_QMP_MS, bk_on_quiet) == 0)
+		bk_ctx(job)->pending++;
+}
+
+bool
+bk_replied(struct job *job)
+{
+	return bk_ctx(job)->pending == 0;
+}
+
+/* ---- names ---- */
+
+const char *
+bk_str(const json_t *o, const char *key)
+{
+	return json_string_value(json_object_get(o, key));
+}
+
+json_t *
+bk_disks(const struct job *job)
+{
+	return json_object_get(job->details, "disks");
+}
+
+char *
+bk_point_dir(const struct job *job)
+{
+	return xasprintf("%s/%s/%s", bk_str(job->details, "repo"),
+	    job->row->vm_uuid, bk_str(job->details, "point"));
+}
+
+void
+bk_fleece_node(const struct job *job, const json_t *d, char *buf)
+{
+	vm_node_name(buf, bk_str(d, "name"), "fl", job->row->id);
+}
+
+void
+bk_fleece_job(const struct job *job, const json_t *d, char *buf)
+{
+	vm_block_id(buf, "bk", bk_str(d, "name"), job->row->id);
+}
+
+void
+bk_xfer_bitmap(const struct job *job, char *buf)
+{
+	snprintf(buf, TRACK_NAME_MAX + 8, "%sx%lld", TRACK_BITMAP_PREFIX,
+	    (long long)job->row->id);
+}
+
+char *
+bk_scratch_path(const struct job *job, const json_t *d)
+{
+	_cleanup_free_ char *copy = xstrdup(bk_str(d, "path"));
+
+	return xasprintf("%s/.%s-%s.fleece-%lld.qcow2", dirname(copy),
+	    job->row->vm_name, bk_str(d, "name"), (long long)job->row->id);
+}
+
+char *
+bk_socket_path(const struct job *job)
+{
+	struct vm *vm = vm_of(job);
+
+	return vm_run_path(vm, "backup.sock");
+}
+
+/* ---- starting ---- */
+
+/* The previous point, when its disks are the VM's (names and sizes):
+ * else a full point. */
+static const struct bk_manifest *
+usable_parent(const struct vm *vm, const struct bk_manifest *pts, size_t n)
+{
+	const struct bk_manifest *p = n ? &pts[n - 1] : NULL;
+
+	if (!p || p->n_disks != vm->row->n_disks)
+		return NULL;
+	for (size_t i = 0; i < p->n_disks; i++)
+		if (!streq(p->disks[i].name, vm->row->disks[i].name) ||
+		    p->disks[i].size != vm->row->disks[i].size_bytes)
+			return NULL;
+	return p;
+}
+
+int
+bk_remove_point(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int r = 0;
+
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	while ((e = readdir(d))) {
+		_cleanup_free_ char *p = NULL;
+
+		if (streq(e->d_name, ".") || streq(e->d_name, ".."))
+			continue;
+		p = xasprintf("%s/%s", dir, e->d_name);
+		if (unlink(p) == -1 && errno != ENOENT)
+			r = -errno;
+	}
+	closedir(d);
+	if (rmdir(dir) == -1 && errno != ENOENT)
+		r = -errno;
+	return r;
+}
+
+static json_t *
+start_details(const struct vm *vm, const char *repo, const char *parent,
+    bool quiesce)
+{
+	char point[BK_POINT_ID_LEN];
+	_cleanup_free_ char *ref = NULL;
+	json_t *disks = json_array();
+
+	bk_point_id((int64_t)wall_ms(), point);
+	ref = xasprintf("bk-%s", point);
+	for (size_t i = 0; i < vm->row->n_disks; i++)
+		json_array_append_new(disks, json_pack("{ss ss sI}", "name",
+		    vm->row->disks[i].name, "path", vm->row->disks[i].path,
+		    "size", (json_int_t)vm->row->disks[i].size_bytes));
+	return json_pack("{ss ss s? ss sb ss so}", "repo", repo, "point",
+	    point, "parent", parent, "ref", ref, "quiesce", quiesce,
+	    "consistency", "crash", "disks", disks);
+}
+
+int
+backup_start(struct host *h, struct vm *vm, const json_t *body,
+    struct job **ret_job, struct err *err)
+{
+	static const char *const fields[] = { "repo", "full", "quiesce",
+		NULL };
+	const char *repo_arg = NULL;
+	bool full = false, quiesce = false;
+	char repo[PATH_MAX];
+	struct bk_manifest *pts = NULL;
+	const struct bk_manifest *parent;
+	char **half = NULL;
+	size_t n = 0, n_half = 0;
+	int r;
+
+	if ((r = json_check_fields(body, fields, "backup", err)) < 0 ||
+	    (r = json_get_str(body, "repo", true, &repo_arg, err)) < 0 ||
+	    (r = json_get_bool(body, "full", &full, err)) < 0 ||
+	    (r = json_get_bool(body, "quiesce", &quiesce, err)) < 0)
+		return r;
+	if (vm->state != VM_RUNNING && vm->state != VM_PAUSED)
+		return err_set(err, -EBUSY, "vm '%s' is %s: a backup is taken "
+		    "while the VM runs or is paused; start it first",
+		    vm->row->name, vm_state_name(vm->state));
+	if (vm->row->n_disks == 0)
+		return err_set(err, -EINVAL, "vm '%s' has no disk to back up",
+		    vm->row->name);
+	if ((r = bk_repo_open(repo_arg, true, err)) < 0)
+		return r;
+	if (!realpath(repo_arg, repo))
+		return err_set(err, -errno, "repository %s: %s", repo_arg,
+		    strerror(errno));
+	if ((r = bk_points_list(repo, vm->row->uuid, &pts, &n, &half,
+	    &n_half, err)) < 0)
+		return r;
+	parent = full ? NULL : usable_parent(vm, pts, n);
+	r = vm_job_create(h, &job_vm_backup, vm, start_details(vm, repo,
+	    parent ? parent->point : NULL, quiesce), ret_job, err);
+	for (size_t i = 0; r == 0 && i < n_half; i++)
+		(void)bk_remove_point(half[i]);	/* a crash left it */
+	if (r == 0)
+		job_start(*ret_job);
+	bk_points_free(pts, n);
+	bk_paths_free(half, n_half);
+	return r;
+}
+
+void
+backup_init(struct host *h)
+{
+	job_type_register(&h->jobs, &job_vm_backup);
+}

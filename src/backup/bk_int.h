@@ -1,0 +1,59 @@
+/* bk_int.h - what the backup job's files share; not for other modules. */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "job.h"
+#include "vm.h"
+
+#define BK_QMP_MS 10000
+#define BK_POLL_MS 500
+#define BK_FREEZE_MS 10000	/* the guest is thawed after this anyway */
+
+/* vm.backup's phases (create.c has the diagram). */
+enum bk_phase { BK_PH_START, BK_PH_CHECK, BK_PH_PREPARE, BK_PH_ATTACH,
+		BK_PH_FREEZE, BK_PH_SNAP, BK_PH_EXPORT, BK_PH_COPY,
+		BK_PH_SEAL, BK_PH_TEARDOWN, BK_PH_DONE, BK_PH__COUNT };
+
+/* In memory only: the QMP replies a step waits for. */
+struct bk_ctx {
+	unsigned pending;	/* replies not yet in */
+	unsigned sub;		/* a step's own progress */
+	bool failed;		/* one of them was an error */
+	char err[256];		/* the first error */
+	json_t *reply;		/* the last query's answer */
+	bool asked;		/* teardown: a query is out */
+	unsigned tries;		/* teardown: answers that still showed ours */
+};
+
+struct bk_ctx *bk_ctx(struct job *job);
+void bk_ctx_free(struct job *job);
+/* Send c for job, counted in pending; errors kept (first) in the ctx. */
+int bk_qmp(struct job *job, struct qmp_command c);
+/* Send c, its answer ignored (teardown: the thing may not be there). */
+void bk_qmp_quiet(struct job *job, struct qmp_command c);
+/* True once every reply is in (pokes follow each reply). */
+bool bk_replied(struct job *job);
+
+/* Details. */
+const char *bk_str(const json_t *o, const char *key);
+json_t *bk_disks(const struct job *job);
+/* The point's directory, the repository's VM directory (caller frees). */
+char *bk_point_dir(const struct job *job);
+/* Names of this job's QEMU things for disk d. */
+void bk_fleece_node(const struct job *job, const json_t *d, char *buf);
+void bk_fleece_job(const struct job *job, const json_t *d, char *buf);
+void bk_xfer_bitmap(const struct job *job, char *buf);
+char *bk_scratch_path(const struct job *job, const json_t *d);
+char *bk_socket_path(const struct job *job);
+
+/* Remove a point's directory and the files in it (flat). */
+int bk_remove_point(const char *dir);
+
+/* The end: teardown.c.  ok: the point is sealed. */
+void bk_teardown_begin(struct job *job, int r, const char *why);
+void bk_teardown(struct job *job);
+/* copy.c */
+void bk_copy(struct job *job);
+void bk_seal(struct job *job);

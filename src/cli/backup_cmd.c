@@ -1,0 +1,79 @@
+/* backup_cmd.c - change tracking and backups: vm refpoint list|delete. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "http.h"
+#include "jsonutil.h"
+#include "print.h"
+#include "util.h"
+
+static void
+refpoint_row(struct table *t, const json_t *rp, const json_t *d)
+{
+	char age[32], changed[32], gen[24];
+	long long v = 0;
+	const char *state = json_is_true(json_object_get(d, "complete")) ?
+	    "complete" : "incomplete";
+
+	fmt_duration((uint64_t)json_integer_value(json_object_get(rp,
+	    "age_s")), age, sizeof(age));
+	if (jv_int(d, "changed_bytes", &v))
+		fmt_mib((uint64_t)v >> 20, changed, sizeof(changed));
+	else
+		snprintf(changed, sizeof(changed), "-");
+	jv_int(d, "gen", &v);
+	snprintf(gen, sizeof(gen), "%lld", v);
+	table_row(t, (const char *const[]){ jv_str(rp, "name"),
+	    jv_str(d, "disk"), age, changed, gen, state,
+	    jv_str(d, "reason") ? jv_str(d, "reason") : "" });
+}
+
+static int
+refpoints_print(struct cli *cli, const json_t *answer)
+{
+	static const char *const head[] = { "POINT", "DISK", "AGE",
+		"CHANGED", "RUNS", "TRACKING", "WHY" };
+	struct table *t;
+	const json_t *rp, *d;
+	size_t i, j;
+
+	if (cli->json) {
+		print_json(answer);
+		return 0;
+	}
+	t = table_new(ARRAY_SIZE(head), head);
+	json_array_foreach(json_object_get(answer, "refpoints"), i, rp)
+		json_array_foreach(json_object_get(rp, "disks"), j, d)
+			refpoint_row(t, rp, d);
+	table_print(t, stdout);
+	table_free(t);
+	return 0;
+}
+
+/* vm refpoint list NAME | vm refpoint delete NAME POINT */
+int
+cmd_vm_refpoint(struct cli *cli, const struct cli_args *a, struct err *err)
+{
+	const char *verb = strchr(cli->cmd->verb, ' ') + 1;
+	_cleanup_json_ json_t *answer = NULL;
+	_cleanup_free_ char *path = NULL, *suffix = NULL, *point = NULL;
+	int r;
+
+	if (streq(verb, "list")) {
+		path = cli_path(cli, "/v1/vms/", a->pos[0], "/refpoints");
+		r = http_call(cli->http, "GET", path, NULL, &answer, err);
+		return r < 0 ? r : refpoints_print(cli, answer);
+	}
+	point = http_escape(cli->http, a->pos[1]);
+	suffix = xasprintf("/refpoints/%s", point);
+	path = cli_path(cli, "/v1/vms/", a->pos[0], suffix);
+	if ((r = http_call(cli->http, "DELETE", path, NULL, &answer, err)) < 0)
+		return r;
+	if (cli->json)
+		print_json(answer);
+	else
+		printf("vm '%s' reference point '%s' deleted\n", a->pos[0],
+		    a->pos[1]);
+	return 0;
+}

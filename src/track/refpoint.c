@@ -1,0 +1,365 @@
+/* refpoint.c - reference points of change tracking: the records, the look
+ * at every QEMU run's bitmaps before the vCPUs run, the dirty bytes of
+ * each point (a look every TRACK_TICK_MS), deleting a point.  The design
+ * and the diagram: refpoint.h. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "job.h"
+#include "log.h"
+#include "qmp_block.h"
+#include "refpoint.h"
+#include "util.h"
+#include "vm.h"
+
+#define TRACK_QMP_MS 10000
+#define TRACK_TICK_MS 10000
+#define TRACK_MAX_BITMAPS 64
+
+enum { TRACK_NONE, TRACK_LOOKING, TRACK_REMOVING, TRACK_DONE };
+
+void
+track_bitmap_name(char buf[TRACK_NAME_MAX + 8], const char *name)
+{
+	snprintf(buf, TRACK_NAME_MAX + 8, "%s%s", TRACK_BITMAP_PREFIX, name);
+}
+
+void
+track_lose(struct vm *vm, const char *name, const char *disk,
+    const char *why)
+{
+	char what[160];
+
+	snprintf(what, sizeof(what), "%s%s of %s%s", name ? "since point " :
+	    "of every point", name ? name : "", disk ? "disk " : "every disk",
+	    disk ? disk : "");
+	(void)store_refpoint_lose(vm->h->store, vm->row->uuid, name, disk,
+	    why);
+	host_event(vm->h, "warning", vm, 0, "change tracking %s is "
+	    "incomplete: %s; the next copy from it compares block checksums "
+	    "instead", what, why);
+}
+
+/* Remember the dirty bytes of each tern- bitmap of vm (from
+ * query-named-block-nodes' reply), by "POINT/DISK". */
+static void
+track_note_counts(struct vm *vm, const json_t *nodes)
+{
+	struct qmp_bitmap bm[TRACK_MAX_BITMAPS];
+	json_t *c = json_object();
+
+	for (size_t i = 0; i < vm->row->n_disks; i++) {
+		const char *disk = vm->row->disks[i].name;
+		char node[VM_NODE_NAME_MAX];
+		size_t n;
+
+		vm_node_name(node, disk, "fmt", 0);
+		n = qmp_node_bitmap_list(nodes, node, bm, ARRAY_SIZE(bm));
+		for (size_t k = 0; k < n && k < ARRAY_SIZE(bm); k++) {
+			_cleanup_free_ char *key = NULL;
+
+			if (strncmp(bm[k].name, TRACK_BITMAP_PREFIX,
+			    strlen(TRACK_BITMAP_PREFIX)) != 0)
+				continue;
+			key = xasprintf("%s/%s", bm[k].name +
+			    strlen(TRACK_BITMAP_PREFIX), disk);
+			json_object_set_new(c, key, json_integer(
+			    (json_int_t)bm[k].count));
+		}
+	}
+	json_decref(vm->track_counts);
+	vm->track_counts = c;
+}
+
+static const struct qmp_bitmap *
+find_bitmap(const struct qmp_bitmap *bm, size_t n, const char *name)
+{
+	char want[TRACK_NAME_MAX + 8];
+
+	track_bitmap_name(want, name);
+	for (size_t i = 0; i < n; i++)
+		if (streq(bm[i].name, want))
+			return &bm[i];
+	return NULL;
+}
+
+/* Whether bitmap is a complete point's own, consistent one. */
+static bool
+bitmap_kept(const struct qmp_bitmap *b, const struct refpoint_row *rows,
+    size_t n, const char *disk)
+{
+	char want[TRACK_NAME_MAX + 8];
+
+	if (b->inconsistent)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		track_bitmap_name(want, rows[i].name);
+		if (rows[i].complete && streq(rows[i].disk, disk) &&
+		    streq(want, b->name))
+			return true;
+	}
+	return false;
+}
+
+static void
+on_removed_quiet(struct vm *vm, struct job *job, json_t *ret,
+    const struct err *e)
+{
+	(void)job;
+	if (!ret)
+		log_warn("vm '%s': cannot remove a change-tracking bitmap "
+		    "(it goes at the next start): %s", vm->row->name, e->msg);
+}
+
+static void
+on_removed(struct vm *vm, struct job *job, json_t *ret, const struct err *e)
+{
+	if (!ret)
+		log_warn("vm '%s': cannot remove a stale change-tracking "
+		    "bitmap: %s", vm->row->name, e->msg);
+	if (vm->track_pending > 0 && --vm->track_pending == 0)
+		vm->track_step = TRACK_DONE;
+	if (job)
+		job_poke(job);
+}
+
+/* One disk: each complete point's bitmap there and consistent (one more
+ * run), or the point lost; bitmaps nobody keeps removed. */
+static void
+check_disk(struct vm *vm, struct job *job, const json_t *nodes,
+    struct refpoint_row *rows, size_t n, const char *disk)
+{
+	struct qmp_bitmap bm[TRACK_MAX_BITMAPS];
+	char node[VM_NODE_NAME_MAX];
+	size_t nb;
+
+	vm_node_name(node, disk, "fmt", 0);
+	nb = qmp_node_bitmap_list(nodes, node, bm, ARRAY_SIZE(bm));
+	nb = MIN(nb, ARRAY_SIZE(bm));
+	for (size_t i = 0; i < n; i++) {
+		const struct qmp_bitmap *b;
+
+		if (!rows[i].complete || !streq(rows[i].disk, disk))
+			continue;
+		b = find_bitmap(bm, nb, rows[i].name);
+		if (b && !b->inconsistent) {
+			(void)store_refpoint_bump(vm->h->store, vm->row->uuid,
+			    rows[i].name, disk);
+			continue;
+		}
+		rows[i].complete = false;
+		track_lose(vm, rows[i].name, disk, b ? "QEMU stopped without "
+		    "saving its bitmap (a crash, or QEMU killed)" :
+		    "its bitmap is not in the disk image");
+	}
+	for (size_t k = 0; k < nb; k++) {
+		if (strncmp(bm[k].name, TRACK_BITMAP_PREFIX,
+		    strlen(TRACK_BITMAP_PREFIX)) != 0 ||
+		    bitmap_kept(&bm[k], rows, n, disk))
+			continue;
+		if (vm_qmp_cmd(vm, job, qmp_bitmap_remove(node, bm[k].name),
+		    TRACK_QMP_MS, on_removed) == 0)
+			vm->track_pending++;
+	}
+}
+
+static void
+on_start_nodes(struct vm *vm, struct job *job, json_t *ret,
+    const struct err *e)
+{
+	struct refpoint_row *rows = NULL;
+	size_t n = 0;
+
+	if (!ret) {
+		/* The start fails on its own when QMP is gone; a refused
+		 * query leaves nothing known about the bitmaps. */
+		log_warn("vm '%s': cannot read the disks' bitmaps: %s",
+		    vm->row->name, e->msg);
+		track_lose(vm, NULL, NULL, "ternd could not read the bitmaps "
+		    "at start");
+		vm->track_step = TRACK_DONE;
+	} else if (store_refpoint_list(vm->h->store, vm->row->uuid, &rows,
+	    &n) == 0) {
+		vm->track_step = TRACK_REMOVING;
+		for (size_t i = 0; i < vm->row->n_disks; i++)
+			check_disk(vm, job, ret, rows, n,
+			    vm->row->disks[i].name);
+		refpoint_rows_free(rows, n);
+		track_note_counts(vm, ret);
+		if (vm->track_pending == 0)
+			vm->track_step = TRACK_DONE;
+	} else {
+		vm->track_step = TRACK_DONE;
+	}
+	if (job)
+		job_poke(job);
+}
+
+static int
+track_before_cont(struct vm *vm, struct job *job)
+{
+	struct refpoint_row *rows = NULL;
+	size_t n = 0;
+
+	if (vm->track_step == TRACK_DONE)
+		return 0;
+	if (vm->track_step != TRACK_NONE)
+		return 1;
+	/* Bitmaps of points this host forgot (a VM moved in, a point
+	 * deleted while off) are removed too, so look even with none. */
+	(void)store_refpoint_list(vm->h->store, vm->row->uuid, &rows, &n);
+	refpoint_rows_free(rows, n);
+	vm->track_step = TRACK_LOOKING;
+	if (vm_qmp_cmd(vm, job, qmp_query_named_block_nodes(), TRACK_QMP_MS,
+	    on_start_nodes) < 0) {
+		vm->track_step = TRACK_DONE;
+		return 0;
+	}
+	return 1;
+}
+
+static void
+on_tick_nodes(struct vm *vm, struct job *job, json_t *ret,
+    const struct err *e)
+{
+	(void)job;
+	(void)e;
+	if (ret)
+		track_note_counts(vm, ret);
+}
+
+/* Every TRACK_TICK_MS: the dirty bytes of the points of running VMs. */
+static void
+track_tick(struct loop *l, void *data)
+{
+	struct host *h = data;
+
+	for (size_t i = 0; i < h->n_vms; i++) {
+		struct vm *vm = h->vms[i];
+
+		if ((vm->state == VM_RUNNING || vm->state == VM_PAUSED) &&
+		    vm->qmp_ready)
+			(void)vm_qmp_cmd(vm, NULL, qmp_query_named_block_nodes(),
+			    TRACK_QMP_MS, on_tick_nodes);
+	}
+	(void)loop_timer_add(l, TRACK_TICK_MS, track_tick, h);
+}
+
+void
+track_init(struct host *h)
+{
+	h->before_cont = track_before_cont;
+	(void)loop_timer_add(h->loop, TRACK_TICK_MS, track_tick, h);
+}
+
+int
+track_refpoint_add(struct vm *vm, const char *name, const char *owner,
+    const char *target, const char *point, const char *map_dir,
+    struct err *err)
+{
+	int r = store_begin(vm->h->store);
+
+	for (size_t i = 0; r == 0 && i < vm->row->n_disks; i++) {
+		const char *disk = vm->row->disks[i].name;
+		_cleanup_free_ char *map = map_dir ? xasprintf("%s/%s.map",
+		    map_dir, disk) : NULL;
+		struct refpoint_row row = { .vm_uuid = vm->row->uuid,
+			.name = (char *)name, .disk = (char *)disk,
+			.created_ms = (int64_t)wall_ms(), .complete = true,
+			.owner = (char *)owner, .target = (char *)target,
+			.point = (char *)point, .map = map };
+
+		r = store_refpoint_insert(vm->h->store, &row);
+	}
+	if (r == 0)
+		r = store_commit(vm->h->store);
+	else
+		store_rollback(vm->h->store);
+	if (r < 0)
+		return err_set(err, r, "cannot record reference point '%s' "
+		    "of vm '%s' (%s)", name, vm->row->name, strerror(-r));
+	return 0;
+}
+
+static json_t *
+refpoint_disk_json(const struct vm *vm, const struct refpoint_row *r)
+{
+	_cleanup_free_ char *key = xasprintf("%s/%s", r->name, r->disk);
+	json_t *c = json_object_get(vm->track_counts, key);
+	json_t *o = json_pack("{ss sI sb}", "disk", r->disk, "gen",
+	    (json_int_t)r->gen, "complete", r->complete);
+
+	if (r->reason)
+		json_object_set_new(o, "reason", json_string(r->reason));
+	if (c && r->complete)
+		json_object_set(o, "changed_bytes", c);
+	return o;
+}
+
+json_t *
+track_refpoints_json(struct vm *vm)
+{
+	struct refpoint_row *rows = NULL;
+	size_t n = 0;
+	json_t *list = json_array(), *cur = NULL;
+	uint64_t now = wall_ms();
+
+	if (store_refpoint_list(vm->h->store, vm->row->uuid, &rows, &n) < 0)
+		return list;
+	for (size_t i = 0; i < n; i++) {
+		const struct refpoint_row *r = &rows[i];
+
+		if (!cur || !streq(json_string_value(json_object_get(cur,
+		    "name")), r->name)) {
+			cur = json_pack("{ss ss sI sI s[]}", "name", r->name,
+			    "owner", r->owner, "created_ms",
+			    (json_int_t)r->created_ms, "age_s", (json_int_t)
+			    ((now - (uint64_t)r->created_ms) / 1000), "disks");
+			if (r->target)
+				json_object_set_new(cur, "target",
+				    json_string(r->target));
+			if (r->point)
+				json_object_set_new(cur, "point",
+				    json_string(r->point));
+			json_array_append_new(list, cur);
+		}
+		json_array_append_new(json_object_get(cur, "disks"),
+		    refpoint_disk_json(vm, r));
+	}
+	refpoint_rows_free(rows, n);
+	return list;
+}
+
+int
+track_refpoint_delete(struct vm *vm, const char *name, struct err *err)
+{
+	char bitmap[TRACK_NAME_MAX + 8];
+	struct job *busy = vm_job(vm);
+	int r;
+
+	if (busy)
+		return err_set(err, -EBUSY, "vm '%s' is busy with job %lld "
+		    "(%s); delete the reference point once it ends",
+		    vm->row->name, (long long)busy->row->id, busy->row->type);
+	r = store_refpoint_delete(vm->h->store, vm->row->uuid, name);
+	if (r == -ENOENT)
+		return err_set(err, r, "vm '%s' has no reference point '%s' "
+		    "(see: tern vm refpoint list %s)", vm->row->name, name,
+		    vm->row->name);
+	if (r < 0)
+		return err_set(err, r, "cannot delete reference point '%s' "
+		    "(%s)", name, strerror(-r));
+	track_bitmap_name(bitmap, name);
+	for (size_t i = 0; vm->qmp_ready && i < vm->row->n_disks; i++) {
+		char node[VM_NODE_NAME_MAX];
+
+		vm_node_name(node, vm->row->disks[i].name, "fmt", 0);
+		(void)vm_qmp_cmd(vm, NULL, qmp_bitmap_remove(node, bitmap),
+		    TRACK_QMP_MS, on_removed_quiet);
+	}
+	host_event(vm->h, "info", vm, 0, "reference point '%s' deleted",
+	    name);
+	return 0;
+}
