@@ -50,6 +50,8 @@ static const struct route routes[] = {
 	{ "POST", "/v1/vms/*/move", api_vm_move },
 	{ "POST", "/v1/vms/*/move-storage", api_vm_move_storage },
 	{ "GET", "/v1/vms/*/refpoints", api_vm_refpoints },
+	{ "POST", "/v1/vms/*/backup", api_vm_backup },
+	{ "GET", "/v1/backups", api_backup_list },
 	{ "DELETE", "/v1/vms/*/refpoints/*", api_vm_refpoints },
 	{ "POST", "/v1/migrations", api_migration_create },
 	{ "POST", "/v1/migrations/*/commit", api_migration_commit },

@@ -91,6 +91,10 @@ int api_migration_commit(struct api *a, struct http_req *r, char **p,
     struct err *e);
 int api_peer_measure(struct api *a, struct http_req *r, char **p,
     struct err *e);
+int api_vm_backup(struct api *a, struct http_req *r, char **p,
+    struct err *e);
+int api_backup_list(struct api *a, struct http_req *r, char **p,
+    struct err *e);
 int api_vm_refpoints(struct api *a, struct http_req *r, char **p,
     struct err *e);
 int api_vm_move_storage(struct api *a, struct http_req *r, char **p,

@@ -116,7 +116,7 @@ bk_disks(const struct job *job)
 }
 
 char *
-bk_point_dir(const struct job *job)
+bk_job_dir(const struct job *job)
 {
 	return xasprintf("%s/%s/%s", bk_str(job->details, "repo"),
 	    job->row->vm_uuid, bk_str(job->details, "point"));
@@ -270,4 +270,48 @@ void
 backup_init(struct host *h)
 {
 	job_type_register(&h->jobs, &job_vm_backup);
+}
+
+/* ---- listing ---- */
+
+static json_t *
+point_json(const struct bk_manifest *m)
+{
+	json_t *disks = json_array();
+	uint64_t written = 0;
+
+	for (size_t i = 0; i < m->n_disks; i++) {
+		const struct bk_disk *d = &m->disks[i];
+
+		written += d->written_bytes;
+		json_array_append_new(disks, json_pack("{ss sI sI sI sI}",
+		    "name", d->name, "size", (json_int_t)d->size,
+		    "changed_bytes", (json_int_t)d->changed_bytes,
+		    "read_bytes", (json_int_t)d->read_bytes, "written_bytes",
+		    (json_int_t)d->written_bytes));
+	}
+	return json_pack("{ss ss ss s? ss ss sI sI so}", "vm", m->vm_uuid,
+	    "name", m->vm_name, "point", m->point, "parent", m->parent[0] ?
+	    m->parent : NULL, "kind", bk_kind_name(m->kind), "consistency",
+	    bk_consistency_name(m->consistency), "time_ms",
+	    (json_int_t)m->time_ms, "written_bytes", (json_int_t)written,
+	    "disks", disks);
+}
+
+int
+backup_list(const char *repo, const char *vm_uuid, json_t **ret,
+    struct err *err)
+{
+	struct bk_manifest *pts = NULL;
+	size_t n = 0;
+	int r;
+
+	if ((r = bk_repo_open(repo, false, err)) < 0 ||
+	    (r = bk_points_list(repo, vm_uuid, &pts, &n, NULL, NULL, err)) < 0)
+		return r;
+	*ret = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(*ret, point_json(&pts[i]));
+	bk_points_free(pts, n);
+	return 0;
 }

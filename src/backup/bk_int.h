@@ -40,7 +40,7 @@ bool bk_replied(struct job *job);
 const char *bk_str(const json_t *o, const char *key);
 json_t *bk_disks(const struct job *job);
 /* The point's directory, the repository's VM directory (caller frees). */
-char *bk_point_dir(const struct job *job);
+char *bk_job_dir(const struct job *job);
 /* Names of this job's QEMU things for disk d. */
 void bk_fleece_node(const struct job *job, const json_t *d, char *buf);
 void bk_fleece_job(const struct job *job, const json_t *d, char *buf);

@@ -73,6 +73,20 @@ copy_progress(struct job *job, const json_t *cur)
 	job_set_progress(job, done, total, "bytes");
 }
 
+/* What the copier had to look at for d (its progress file's total). */
+static json_int_t
+copy_total(const struct job *job, const json_t *d)
+{
+	_cleanup_free_ char *pf = run_file(job, d, "progress");
+	_cleanup_free_ char *line = file_last_line(pf);
+	unsigned long long cd = 0, ct = 0;
+
+	(void)unlink(pf);
+	if (!line || sscanf(line, "%llu %llu", &cd, &ct) != 2)
+		return 0;
+	return (json_int_t)ct;
+}
+
 static void
 on_copied(struct child *ch, int status, void *data)
 {
@@ -103,9 +117,7 @@ on_copied(struct child *ch, int status, void *data)
 		return;
 	}
 	json_object_set_new(d, "summary", sum);
-	json_object_set_new(d, "total", json_integer(json_integer_value(
-	    json_object_get(sum, "examined_bytes")) ?: json_integer_value(
-	    json_object_get(sum, "size"))));
+	json_object_set_new(d, "total", json_integer(copy_total(job, d)));
 	json_object_set_new(d, "copied", json_true());
 	job_save(job);
 	job_poke(job);
@@ -115,7 +127,7 @@ static int
 copy_spawn(struct job *job, const json_t *d)
 {
 	struct vm *vm = vm_of(job);
-	_cleanup_free_ char *dir = bk_point_dir(job);
+	_cleanup_free_ char *dir = bk_job_dir(job);
 	_cleanup_free_ char *sock = bk_socket_path(job);
 	_cleanup_free_ char *from = xasprintf("nbd+unix:///%s?socket=%s",
 	    bk_str(d, "name"), sock);
@@ -194,7 +206,7 @@ on_hashed(struct child *ch, int status, void *data)
 static int
 hash_spawn(struct job *job)
 {
-	_cleanup_free_ char *dir = bk_point_dir(job);
+	_cleanup_free_ char *dir = bk_job_dir(job);
 	_cleanup_free_ char *out = run_file(job, NULL, "sha256");
 	json_t *disks = bk_disks(job), *d;
 	const char *argv[2 + 2 * VM_MAX_DISKS + 1] = { "sha256sum" };
@@ -291,7 +303,7 @@ static int
 write_manifest(struct job *job, const char *hashes, struct err *err)
 {
 	struct vm *vm = vm_of(job);
-	_cleanup_free_ char *dir = bk_point_dir(job);
+	_cleanup_free_ char *dir = bk_job_dir(job);
 	const char *kind = bk_str(job->details, "kind");
 	struct bk_manifest *m = xzalloc(sizeof(*m));
 	json_t *d;
@@ -331,7 +343,7 @@ record_refpoint(struct job *job)
 	struct vm *vm = vm_of(job);
 	const char *repo = bk_str(job->details, "repo");
 	const char *ref = bk_str(job->details, "ref");
-	_cleanup_free_ char *dir = bk_point_dir(job);
+	_cleanup_free_ char *dir = bk_job_dir(job);
 	struct refpoint_row *rows = NULL;
 	struct err err = { 0 };
 	size_t n = 0;

@@ -188,7 +188,7 @@ static int
 make_image(struct job *job, const json_t *d, bool scratch)
 {
 	struct vm *vm = vm_of(job);
-	_cleanup_free_ char *dir = bk_point_dir(job);
+	_cleanup_free_ char *dir = bk_job_dir(job);
 	_cleanup_free_ char *path = scratch ? bk_scratch_path(job, d) :
 	    xasprintf("%s/%s.qcow2", dir, bk_str(d, "name"));
 	_cleanup_free_ char *backing = NULL;
@@ -229,13 +229,14 @@ bk_prepare(struct job *job)
 	struct bk_ctx *c = bk_ctx(job);
 	json_t *disks = bk_disks(job);
 	size_t n = json_array_size(disks);
-	_cleanup_free_ char *dir = bk_point_dir(job);
+	_cleanup_free_ char *dir = bk_job_dir(job);
+	int r;
 
 	if (job->child)
 		return;
-	if (c->sub == 0 && mkdir_p(dir, 0750) < 0) {
-		bk_teardown_begin(job, -errno, "cannot make the point's "
-		    "directory in the repository");
+	if (c->sub == 0 && (r = mkdir_p(dir, 0750)) < 0) {
+		bk_teardown_begin(job, r, "cannot make the point's directory "
+		    "in the repository");
 		return;
 	}
 	if (c->sub < 2 * n) {

@@ -146,7 +146,7 @@ td_files(struct job *job)
 	int r = (int)json_integer_value(json_object_get(job->details,
 	    "result"));
 	const char *why = bk_str(job->details, "error");
-	_cleanup_free_ char *dir = bk_point_dir(job);
+	_cleanup_free_ char *dir = bk_job_dir(job);
 	_cleanup_free_ char *sock = bk_socket_path(job);
 	json_t *d;
 	size_t i;

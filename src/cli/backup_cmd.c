@@ -77,3 +77,77 @@ cmd_vm_refpoint(struct cli *cli, const struct cli_args *a, struct err *err)
 		    a->pos[1]);
 	return 0;
 }
+
+/* backup create VM --to REPO [--full] [--quiesce] */
+int
+cmd_backup_create(struct cli *cli, const struct cli_args *a, struct err *err)
+{
+	const char *to = cli_args_get(a, "to");
+	_cleanup_json_ json_t *body = json_object();
+	_cleanup_free_ char *path = cli_path(cli, "/v1/vms/", a->pos[0],
+	    "/backup");
+	_cleanup_free_ char *repo = NULL;
+	int r;
+
+	if (!to)
+		return cli_usage(err, "backup create needs --to REPO (a "
+		    "directory)");
+	repo = cli_file_arg(cli, to);
+	if ((r = cli_json_set_str(body, "repo", repo, err)) < 0)
+		return r;
+	if (cli_args_get(a, "full"))
+		json_object_set_new(body, "full", json_true());
+	if (cli_args_get(a, "quiesce"))
+		json_object_set_new(body, "quiesce", json_true());
+	return cli_vm_job(cli, "POST", path, body, a->pos[0], "backed up",
+	    err);
+}
+
+static void
+point_row(struct table *t, const json_t *p)
+{
+	char when[40], size[32];
+	long long ms = 0, w = 0;
+
+	jv_int(p, "time_ms", &ms);
+	jv_int(p, "written_bytes", &w);
+	wall_ms_format((uint64_t)ms, when, sizeof(when));
+	fmt_mib((uint64_t)w >> 20, size, sizeof(size));
+	table_row(t, (const char *const[]){ jv_str(p, "name"),
+	    jv_str(p, "point"), jv_str(p, "kind"), jv_str(p, "consistency"),
+	    when, size });
+}
+
+/* backup list REPO [--vm NAME] */
+int
+cmd_backup_list(struct cli *cli, const struct cli_args *a, struct err *err)
+{
+	static const char *const head[] = { "VM", "POINT", "KIND",
+		"CONSISTENCY", "TAKEN", "STORED" };
+	_cleanup_json_ json_t *answer = NULL;
+	_cleanup_free_ char *repo = cli_file_arg(cli, a->pos[0]);
+	_cleanup_free_ char *erepo = http_escape(cli->http, repo);
+	_cleanup_free_ char *path = NULL, *evm = NULL;
+	const char *vm = cli_args_get(a, "vm");
+	struct table *t;
+	const json_t *p;
+	size_t i;
+	int r;
+
+	if (vm)
+		evm = http_escape(cli->http, vm);
+	path = xasprintf("/v1/backups?repo=%s%s%s", erepo, vm ? "&vm=" : "",
+	    vm ? evm : "");
+	if ((r = http_call(cli->http, "GET", path, NULL, &answer, err)) < 0)
+		return r;
+	if (cli->json) {
+		print_json(answer);
+		return 0;
+	}
+	t = table_new(ARRAY_SIZE(head), head);
+	json_array_foreach(json_object_get(answer, "points"), i, p)
+		point_row(t, p);
+	table_print(t, stdout);
+	table_free(t);
+	return 0;
+}

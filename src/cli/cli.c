@@ -86,6 +86,12 @@ static const struct cli_opt opt_vm_move[] = {
 static const struct cli_opt opt_vm_move_storage[] = {
 	{ "to", "POOL|DIR" }, { "disk", "DISK=POOL|DIR", true }, { NULL }
 };
+static const struct cli_opt opt_backup_create[] = {
+	{ "to", "REPO" }, { "full", NULL }, { "quiesce", NULL }, { NULL }
+};
+static const struct cli_opt opt_backup_list[] = {
+	{ "vm", "NAME" }, { NULL }
+};
 static const struct cli_opt opt_peer_add[] = {
 	{ "fingerprint", "sha256:HEX" }, { NULL }
 };
@@ -206,6 +212,18 @@ static const struct cli_cmd cli_cmds[] = {
 	{ .group = "vm", .verb = "console", .pos = { "NAME" },
 	  .opts = opt_follow, .synopsis = "[--follow]", .run = cmd_vm_console,
 	  .help = "print a VM's serial console log; --follow keeps on" },
+	{ .group = "backup", .verb = "create", .pos = { "VM" },
+	  .opts = opt_backup_create, .starts_job = true,
+	  .synopsis = "--to REPO [--full] [--quiesce]",
+	  .run = cmd_backup_create,
+	  .help = "take a point of a running VM's disks into repository "
+	  "REPO (a directory;\n      made a repository when empty): "
+	  "the first full, then incremental;\n      --quiesce freezes the "
+	  "guest's file systems for the instant of the point" },
+	{ .group = "backup", .verb = "list", .pos = { "REPO" },
+	  .opts = opt_backup_list, .synopsis = "[--vm NAME]",
+	  .run = cmd_backup_list,
+	  .help = "list the points in a repository, oldest first" },
 	{ .group = "job", .verb = "list", .opts = opt_job_list,
 	  .synopsis = "[--vm NAME] [--active]", .run = cmd_job_list,
 	  .help = "list recent jobs, newest first" },

@@ -148,6 +148,10 @@ int cmd_vm_shutdown(struct cli *cli, const struct cli_args *a,
     struct err *err);
 int cmd_vm_quiesce(struct cli *cli, const struct cli_args *a,
     struct err *err);
+int cmd_backup_create(struct cli *cli, const struct cli_args *a,
+    struct err *err);
+int cmd_backup_list(struct cli *cli, const struct cli_args *a,
+    struct err *err);
 int cmd_vm_refpoint(struct cli *cli, const struct cli_args *a,
     struct err *err);
 int cmd_vm_set(struct cli *cli, const struct cli_args *a, struct err *err);

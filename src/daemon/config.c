@@ -1,6 +1,7 @@
 /* config.c - ternd configuration from file and flags.  Never logs: errors
  * go back to main() through err. */
 #include <errno.h>
+#include <limits.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,6 +92,7 @@ config_set(struct daemon_opts *o, const char *key, const char *v,
 		{ "name", &c->name }, { "state-dir", &c->state_dir },
 		{ "run-dir", &c->run_dir }, { "listen", &c->listen },
 		{ "qemu", &c->qemu_binary }, { "qemu-img", &c->qemu_img },
+		{ "blockcopy", &c->blockcopy },
 		{ "qemu-user", &c->qemu_user },
 	};
 	long n;
@@ -217,6 +219,24 @@ config_parse_text(const char *text, const char *origin,
 	return 0;
 }
 
+/* A helper program installed (or built) next to ternd itself. */
+static char *
+config_helper_path(const char *name)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char *slash;
+
+	if (n <= 0)
+		return xstrdup(name);
+	self[n] = '\0';
+	slash = strrchr(self, '/');
+	if (!slash)
+		return xstrdup(name);
+	*slash = '\0';
+	return xasprintf("%s/%s", self, name);
+}
+
 static void
 config_defaults(struct daemon_opts *o)
 {
@@ -235,6 +255,8 @@ config_defaults(struct daemon_opts *o)
 		c->qemu_binary = xstrdup("qemu-system-x86_64");
 	if (!c->qemu_img)
 		c->qemu_img = xstrdup("qemu-img");
+	if (!c->blockcopy)
+		c->blockcopy = config_helper_path("tern-blockcopy");
 	if (!c->stop_timeout_ms)
 		c->stop_timeout_ms = 10000;
 	if (c->max_migrations < 0)
@@ -362,6 +384,7 @@ config_done(struct daemon_opts *o)
 	free(c->listen);
 	free(c->qemu_binary);
 	free(c->qemu_img);
+	free(c->blockcopy);
 	free(c->qemu_user);
 	free(c->on_host_shutdown);
 	free(c->migration_address);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "backup.h"
 #include "config.h"
 #include "fsutil.h"
 #include "job.h"
@@ -230,6 +231,7 @@ host_open(struct host *h, struct api *api, struct err *err)
 	    &h->peers, err)) < 0)
 		goto fail;
 	track_init(h);
+	backup_init(h);
 	migrate_init(h);
 	storage_init(h);
 	if ((r = host_config_pools(h, err)) < 0 ||

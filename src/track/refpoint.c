@@ -332,25 +332,12 @@ track_refpoints_json(struct vm *vm)
 	return list;
 }
 
-int
-track_refpoint_delete(struct vm *vm, const char *name, struct err *err)
+void
+track_refpoint_drop(struct vm *vm, const char *name)
 {
 	char bitmap[TRACK_NAME_MAX + 8];
-	struct job *busy = vm_job(vm);
-	int r;
 
-	if (busy)
-		return err_set(err, -EBUSY, "vm '%s' is busy with job %lld "
-		    "(%s); delete the reference point once it ends",
-		    vm->row->name, (long long)busy->row->id, busy->row->type);
-	r = store_refpoint_delete(vm->h->store, vm->row->uuid, name);
-	if (r == -ENOENT)
-		return err_set(err, r, "vm '%s' has no reference point '%s' "
-		    "(see: tern vm refpoint list %s)", vm->row->name, name,
-		    vm->row->name);
-	if (r < 0)
-		return err_set(err, r, "cannot delete reference point '%s' "
-		    "(%s)", name, strerror(-r));
+	(void)store_refpoint_delete(vm->h->store, vm->row->uuid, name);
 	track_bitmap_name(bitmap, name);
 	for (size_t i = 0; vm->qmp_ready && i < vm->row->n_disks; i++) {
 		char node[VM_NODE_NAME_MAX];
@@ -359,6 +346,29 @@ track_refpoint_delete(struct vm *vm, const char *name, struct err *err)
 		(void)vm_qmp_cmd(vm, NULL, qmp_bitmap_remove(node, bitmap),
 		    TRACK_QMP_MS, on_removed_quiet);
 	}
+}
+
+int
+track_refpoint_delete(struct vm *vm, const char *name, struct err *err)
+{
+	struct job *busy = vm_job(vm);
+	struct refpoint_row *rows = NULL;
+	size_t n = 0;
+	bool found = false;
+
+	if (busy)
+		return err_set(err, -EBUSY, "vm '%s' is busy with job %lld "
+		    "(%s); delete the reference point once it ends",
+		    vm->row->name, (long long)busy->row->id, busy->row->type);
+	(void)store_refpoint_list(vm->h->store, vm->row->uuid, &rows, &n);
+	for (size_t i = 0; i < n; i++)
+		found = found || streq(rows[i].name, name);
+	refpoint_rows_free(rows, n);
+	if (!found)
+		return err_set(err, -ENOENT, "vm '%s' has no reference point "
+		    "'%s' (see: tern vm refpoint list %s)", vm->row->name,
+		    name, vm->row->name);
+	track_refpoint_drop(vm, name);
 	host_event(vm->h, "info", vm, 0, "reference point '%s' deleted",
 	    name);
 	return 0;

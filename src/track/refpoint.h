@@ -54,6 +54,9 @@ json_t *track_refpoints_json(struct vm *vm);
  * such point, -EBUSY while a job acts on the VM. */
 int track_refpoint_delete(struct vm *vm, const char *name, struct err *err);
 
+/* Drop it whatever runs (the backup job replacing its points). */
+void track_refpoint_drop(struct vm *vm, const char *name);
+
 /* Record a new point of vm for every disk (complete, gen 0). */
 int track_refpoint_add(struct vm *vm, const char *name, const char *owner,
     const char *target, const char *point, const char *map_dir,

@@ -24,6 +24,7 @@ struct host_config {
 	char *listen;		/* "ADDR:PORT" for HTTPS, NULL: none */
 	char *qemu_binary;	/* default qemu-system-x86_64 */
 	char *qemu_img;		/* default qemu-img */
+	char *blockcopy;	/* default tern-blockcopy next to ternd */
 	char **pools;		/* "NAME=DIR" from config and flags */
 	size_t n_pools;
 	uint64_t stop_timeout_ms;	/* graceful quit before SIGKILL */

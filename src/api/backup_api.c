@@ -1,0 +1,52 @@
+/* backup_api.c - backups (src/backup): POST /v1/vms/NAME/backup takes a
+ * point (the vm.backup job, 202); GET /v1/backups?repo=DIR[&vm=NAME]
+ * lists a repository's points. */
+#include <errno.h>
+
+#include "api.h"
+#include "backup.h"
+#include "http.h"
+#include "jsonutil.h"
+#include "util.h"
+#include "vm.h"
+
+int
+api_vm_backup(struct api *a, struct http_req *req, char **p, struct err *e)
+{
+	_cleanup_json_ json_t *body = NULL;
+	struct vm *vm = NULL;
+	struct job *job;
+	int r;
+
+	if ((r = api_body(req, &body, e)) < 0 ||
+	    (r = api_vm_lookup(a, p[0], &vm, e)) < 0 ||
+	    (r = backup_start(a->h, vm, body, &job, e)) < 0)
+		return r;
+	api_reply_job(req, job, NULL);
+	return 0;
+}
+
+int
+api_backup_list(struct api *a, struct http_req *req, char **p, struct err *e)
+{
+	const char *repo = http_req_arg(req, "repo");
+	const char *vm_arg = http_req_arg(req, "vm");
+	const char *uuid = NULL;
+	struct vm *vm = NULL;
+	json_t *list = NULL;
+	int r;
+
+	(void)p;
+	if (!repo)
+		return err_set(e, -EINVAL, "give the repository: "
+		    "/v1/backups?repo=DIR");
+	if (vm_arg) {
+		vm = vm_find(a->h, vm_arg);
+		uuid = vm ? vm->row->uuid : vm_arg;
+	}
+	if ((r = backup_list(repo, uuid, &list, e)) < 0)
+		return r;
+	http_reply_json(req, 200, json_pack("{ss so}", "repo", repo,
+	    "points", list));
+	return 0;
+}
