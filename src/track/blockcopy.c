@@ -1,0 +1,778 @@
+/* blockcopy.c - tern-blockcopy: copy one disk of a backup point from an NBD
+ * export (QEMU's fleecing export) into a qcow2 file written through a
+ * qemu-nbd child, and record the point's per-block checksum map.  A helper
+ * ternd runs as a job's child: it never talks to ternd or QEMU's monitor,
+ * and it never leaves a partial --map-out or --summary behind.
+ *
+ * Every block of the map is in one of these states while the copy runs:
+ *
+ *   classified (cls[i]: DATA = some byte is not known zero, from
+ *   base:allocation; DIRTY = the bitmap marked it, --bitmap only)
+ *     --wanted--> read (DATA) or taken as zeros (not DATA)
+ *     --hashed--> sum[i] set; compared with map-in's sum[i]
+ *     --decided--> written (nbd_pwrite), zeroed (nbd_zero) or left alone
+ *
+ *   mode       wanted      written                    zeroed
+ *   --all      every       DATA blocks                none (target is fresh)
+ *   --bitmap   DIRTY       DIRTY and DATA             DIRTY, not DATA
+ *   --compare  every       DATA, sum != map-in        not DATA, sum != map-in
+ *
+ * Blocks not wanted keep map-in's checksum.  Transitions: classify()
+ * (extent walks), copy_all_runs() -> run_process() -> run_write().  The map
+ * and summary are saved only after every write completed and nbd_flush()
+ * succeeded (finish()). */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <libnbd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#include "blockmap.h"
+#include "err.h"
+#include "fsutil.h"
+#include "jsonutil.h"
+#include "util.h"
+
+#define PROG "tern-blockcopy"
+#define READ_MAX (4u << 20)	/* bytes per nbd_pread */
+#define ZERO_MAX (1u << 30)	/* bytes per nbd_zero */
+#define STATUS_MAX (1u << 30)	/* per block status: 32-bit lengths */
+#define NSLOTS 4		/* read buffers, their writes in flight */
+#define PROGRESS_MS 250
+
+enum mode { MODE_NONE, MODE_ALL, MODE_BITMAP, MODE_COMPARE };
+
+enum {
+	CLS_DATA = 1,
+	CLS_DIRTY = 2,
+};
+
+struct opts {
+	const char *from, *to, *map_out, *map_in, *bitmap;
+	const char *progress, *summary;
+	enum mode mode;
+	uint32_t block_size;
+	bool compress;
+};
+
+/* A read buffer and the cookies of the writes still reading from it;
+ * the buffer is reused only once they all completed (slot_wait). */
+struct slot {
+	char *buf;
+	int64_t *cookie;
+	size_t ncookie;
+};
+
+struct stats {
+	uint64_t read, written, zeroed, changed, blocks_changed;
+	uint64_t done, total;
+};
+
+/* Invariants: map and old (when set) have size and block_size of the
+ * source; cls has map->n entries; zero_sum/zero_sum_tail are the sums of
+ * a full block and of the last block of zeros. */
+struct copy {
+	const struct opts *o;
+	struct nbd_handle *src, *dst;
+	char *bm_ctx;
+	struct blockmap *map, *old;
+	uint8_t *cls;
+	bool *need;		/* per block of the current run */
+	struct slot slot[NSLOTS];
+	unsigned next_slot;
+	uint64_t zero_sum, zero_sum_tail;
+	struct stats st;
+	int progress_fd;
+	uint64_t progress_ms;
+};
+
+static int
+nbd_err(struct err *err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* libnbd's thread-local error, appended to what we were doing. */
+static int
+nbd_err(struct err *err, const char *fmt, ...)
+{
+	char what[160];
+	va_list ap;
+	int e = nbd_get_errno();
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	return err_set(err, e > 0 ? -e : -EIO, "%s: %s", what,
+	    nbd_get_error() ? nbd_get_error() : "unknown NBD error");
+}
+
+static void __attribute__((noreturn))
+usage(const char *msg)
+{
+	if (msg)
+		fprintf(stderr, PROG ": %s\n", msg);
+	fprintf(stderr, "usage: " PROG " --from NBD_URI --to QCOW2 "
+	    "--map-out NEW.map\n"
+	    "       (--all | --bitmap NAME | --compare) [--map-in OLD.map]\n"
+	    "       [--block-size N] [--compress] [--progress FILE] "
+	    "[--summary FILE]\n");
+	exit(2);
+}
+
+static void
+set_mode(struct opts *o, enum mode m)
+{
+	if (o->mode != MODE_NONE)
+		usage("give only one of --all, --bitmap and --compare");
+	o->mode = m;
+}
+
+static uint32_t
+parse_block_size(const char *s)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end || v < BLOCKMAP_BS_MIN || v > BLOCKMAP_BS_MAX ||
+	    (v & (v - 1)) != 0)
+		usage("--block-size must be a power of two from 4096 to "
+		    "16777216");
+	return (uint32_t)v;
+}
+
+static void
+check_opts(const struct opts *o)
+{
+	if (!o->from || !o->to || !o->map_out)
+		usage("--from, --to and --map-out are required");
+	if (o->mode == MODE_NONE)
+		usage("give one of --all, --bitmap NAME and --compare");
+	if (o->mode == MODE_ALL && o->map_in)
+		usage("--all copies a full point: it takes no --map-in");
+	if (o->mode != MODE_ALL && !o->map_in)
+		usage("--bitmap and --compare need --map-in (the parent "
+		    "point's map)");
+}
+
+static void
+parse_args(int argc, char **argv, struct opts *o)
+{
+	static const struct option lo[] = {
+		{ "from", required_argument, NULL, 'f' },
+		{ "to", required_argument, NULL, 't' },
+		{ "map-out", required_argument, NULL, 'o' },
+		{ "map-in", required_argument, NULL, 'i' },
+		{ "all", no_argument, NULL, 'a' },
+		{ "bitmap", required_argument, NULL, 'b' },
+		{ "compare", no_argument, NULL, 'c' },
+		{ "block-size", required_argument, NULL, 's' },
+		{ "compress", no_argument, NULL, 'z' },
+		{ "progress", required_argument, NULL, 'p' },
+		{ "summary", required_argument, NULL, 'S' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int ch;
+
+	o->block_size = BLOCKMAP_BS_DEFAULT;
+	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		switch (ch) {
+		case 'f': o->from = optarg; break;
+		case 't': o->to = optarg; break;
+		case 'o': o->map_out = optarg; break;
+		case 'i': o->map_in = optarg; break;
+		case 'a': set_mode(o, MODE_ALL); break;
+		case 'b': set_mode(o, MODE_BITMAP); o->bitmap = optarg; break;
+		case 'c': set_mode(o, MODE_COMPARE); break;
+		case 's': o->block_size = parse_block_size(optarg); break;
+		case 'z': o->compress = true; break;
+		case 'p': o->progress = optarg; break;
+		case 'S': o->summary = optarg; break;
+		default: usage(NULL);
+		}
+	}
+	if (optind != argc)
+		usage("unexpected argument");
+	check_opts(o);
+}
+
+/* ---- the source: the point-in-time export ---- */
+
+static int
+src_check_contexts(struct copy *c, struct err *err)
+{
+	if (!c->bm_ctx)
+		return 0;
+	if (nbd_can_meta_context(c->src, c->bm_ctx) != 1)
+		return err_set(err, -ENOENT, "the NBD export '%s' offers no "
+		    "dirty bitmap '%s' (meta context %s): export the point "
+		    "with that bitmap, or copy it with --compare",
+		    c->o->from, c->o->bitmap, c->bm_ctx);
+	return 0;
+}
+
+static int
+src_open(struct copy *c, uint64_t *ret_size, struct err *err)
+{
+	int64_t size;
+	int r;
+
+	if (!(c->src = nbd_create()))
+		return nbd_err(err, "cannot create an NBD handle");
+	if (nbd_add_meta_context(c->src, LIBNBD_CONTEXT_BASE_ALLOCATION) ==
+	    -1 || (c->bm_ctx && nbd_add_meta_context(c->src, c->bm_ctx) == -1))
+		return nbd_err(err, "cannot ask for block status");
+	if (nbd_connect_uri(c->src, c->o->from) == -1)
+		return nbd_err(err, "cannot read the point from '%s'",
+		    c->o->from);
+	if ((r = src_check_contexts(c, err)) < 0)
+		return r;
+	if ((size = nbd_get_size(c->src)) <= 0)
+		return nbd_err(err, "the export '%s' has no size", c->o->from);
+	*ret_size = (uint64_t)size;
+	return 0;
+}
+
+/* ---- classification: block status walks ---- */
+
+struct walk {
+	struct copy *c;
+	const char *ctx;
+	uint64_t reached;
+	uint8_t bit;		/* set on blocks touched by a matching extent */
+	uint32_t flag;		/* extent matches when flags & flag ... */
+	bool flag_set;		/* ... is non-zero (true) or zero (false) */
+};
+
+/* Mark every block touched by [off, off + len): dirty extents and data
+ * extents are rounded outward to whole blocks. */
+static void
+cls_mark(struct copy *c, uint64_t off, uint64_t len, uint8_t bit)
+{
+	uint64_t first, last;
+
+	if (len == 0 || off >= c->map->size)
+		return;
+	len = MIN(len, c->map->size - off);
+	first = off / c->map->block_size;
+	last = (off + len - 1) / c->map->block_size;
+	for (uint64_t i = first; i <= last; i++)
+		c->cls[i] |= bit;
+}
+
+static int
+walk_extent(void *opaque, const char *ctx, uint64_t off, uint32_t *e,
+    size_t n, int *error)
+{
+	struct walk *w = opaque;
+
+	(void)error;
+	if (strcmp(ctx, w->ctx) != 0)
+		return 0;
+	for (size_t i = 0; i + 1 < n; i += 2) {
+		if (((e[i + 1] & w->flag) != 0) == w->flag_set)
+			cls_mark(w->c, off, e[i], w->bit);
+		off += e[i];
+	}
+	w->reached = off;	/* the server may answer for less */
+	return 0;
+}
+
+static int
+walk_context(struct copy *c, struct walk *w, struct err *err)
+{
+	uint64_t size = c->map->size;
+
+	w->c = c;
+	w->reached = 0;
+	while (w->reached < size) {
+		uint64_t start = w->reached;
+		uint64_t len = MIN(size - start, (uint64_t)STATUS_MAX);
+		nbd_extent_callback cb = { .callback = walk_extent,
+			.user_data = w };
+
+		if (nbd_block_status(c->src, len, start, cb, 0) == -1)
+			return nbd_err(err, "cannot read %s of '%s'", w->ctx,
+			    c->o->from);
+		if (w->reached <= start)
+			return err_set(err, -EPROTO, "the NBD server made no "
+			    "progress in %s at offset %" PRIu64, w->ctx,
+			    start);
+	}
+	return 0;
+}
+
+/* cls[] from base:allocation (every block is DATA when the server has no
+ * such context) and, with --bitmap, from the dirty bitmap. */
+static int
+classify(struct copy *c, struct err *err)
+{
+	struct walk alloc = { .ctx = LIBNBD_CONTEXT_BASE_ALLOCATION,
+		.bit = CLS_DATA, .flag = LIBNBD_STATE_ZERO,
+		.flag_set = false };
+	struct walk dirty = { .ctx = c->bm_ctx, .bit = CLS_DIRTY, .flag = 1,
+		.flag_set = true };
+	int r;
+
+	if (nbd_can_meta_context(c->src, alloc.ctx) != 1)
+		memset(c->cls, CLS_DATA, c->map->n);
+	else if ((r = walk_context(c, &alloc, err)) < 0)
+		return r;
+	if (c->bm_ctx && (r = walk_context(c, &dirty, err)) < 0)
+		return r;
+	return 0;
+}
+
+static bool
+block_wanted(const struct copy *c, uint64_t i)
+{
+	return c->o->mode != MODE_BITMAP || (c->cls[i] & CLS_DIRTY);
+}
+
+static void
+count_total(struct copy *c)
+{
+	for (uint64_t i = 0; i < c->map->n; i++) {
+		if (!block_wanted(c, i))
+			continue;
+		if (c->o->mode == MODE_ALL && !(c->cls[i] & CLS_DATA))
+			continue;
+		c->st.total += blockmap_block_len(c->map, i);
+	}
+}
+
+/* ---- the target: a qcow2 through a qemu-nbd child ---- */
+
+/* path of prog on $PATH, or NULL. */
+static char *
+path_find(const char *prog)
+{
+	const char *p = getenv("PATH");
+	_cleanup_free_ char *dirs = xstrdup(p ? p : "/usr/bin:/bin");
+	char *save = NULL;
+
+	for (char *d = strtok_r(dirs, ":", &save); d;
+	    d = strtok_r(NULL, ":", &save)) {
+		char *f = xasprintf("%s/%s", *d ? d : ".", prog);
+
+		if (access(f, X_OK) == 0)
+			return f;
+		free(f);
+	}
+	return NULL;
+}
+
+/* --image-opts of the target; QEMU reads ",," as a literal comma. */
+static char *
+image_opts(const char *path, bool compress)
+{
+	size_t n = strlen(path);
+	_cleanup_free_ char *esc = xmalloc(2 * n + 1);
+	char *q = esc;
+
+	for (size_t i = 0; i < n; i++) {
+		*q++ = path[i];
+		if (path[i] == ',')
+			*q++ = ',';
+	}
+	*q = '\0';
+	if (compress)
+		return xasprintf("driver=compress,file.driver=qcow2,"
+		    "file.file.driver=file,file.file.filename=%s", esc);
+	return xasprintf("driver=qcow2,file.driver=file,file.filename=%s",
+	    esc);
+}
+
+/* The last line qemu-nbd wrote to its stderr (captured in fd). */
+static void
+child_message(int fd, char *buf, size_t len)
+{
+	ssize_t k = pread(fd, buf, len - 1, 0);
+	char *nl;
+
+	buf[k > 0 ? k : 0] = '\0';
+	while ((nl = strrchr(buf, '\n')) && nl[1] == '\0')
+		*nl = '\0';
+	if ((nl = strrchr(buf, '\n')))
+		memmove(buf, nl + 1, strlen(nl + 1) + 1);
+}
+
+/* Start qemu-nbd on the target with its stderr in a memfd, so that its
+ * complaint becomes part of our one line. */
+static int
+dst_connect(struct copy *c, char **argv, struct err *err)
+{
+	_cleanup_close_ int mfd = memfd_create("qemu-nbd-err", MFD_CLOEXEC);
+	_cleanup_close_ int saved = fcntl(2, F_DUPFD_CLOEXEC, 3);
+	char msg[200];
+	int r;
+
+	if (mfd == -1 || saved == -1 || dup2(mfd, 2) == -1)
+		return err_setf_errno(err, -errno, "cannot capture qemu-nbd's "
+		    "errors");
+	r = nbd_connect_systemd_socket_activation(c->dst, argv);
+	(void)dup2(saved, 2);
+	if (r != -1)
+		return 0;
+	child_message(mfd, msg, sizeof(msg));
+	if (!*msg)
+		return nbd_err(err, "qemu-nbd cannot open '%s'", c->o->to);
+	return err_set(err, -EIO, "qemu-nbd cannot open '%s' (%s): check "
+	    "that it is a writable qcow2 image", c->o->to, msg);
+}
+
+static int
+dst_check(struct copy *c, struct err *err)
+{
+	int64_t size = nbd_get_size(c->dst);
+	int64_t min = nbd_get_block_size(c->dst, LIBNBD_SIZE_MINIMUM);
+
+	if (nbd_is_read_only(c->dst) != 0)
+		return err_set(err, -EROFS, "'%s' opened read-only: the "
+		    "target must be writable", c->o->to);
+	if (size != (int64_t)c->map->size)
+		return err_set(err, -EINVAL, "'%s' is %" PRId64 " bytes, the "
+		    "point %" PRIu64 ": create the target with the point's "
+		    "size", c->o->to, size, c->map->size);
+	if (min > 0 && c->map->block_size % (uint64_t)min != 0)
+		return err_set(err, -EINVAL, "'%s' takes writes of %" PRId64
+		    " bytes, which the block size %u is not a multiple of: use "
+		    "a block size of the qcow2 cluster size", c->o->to, min,
+		    c->map->block_size);
+	if (c->o->mode != MODE_ALL && nbd_can_zero(c->dst) != 1)
+		return err_set(err, -ENOTSUP, "qemu-nbd cannot write zeroes "
+		    "to '%s'", c->o->to);
+	return 0;
+}
+
+static int
+dst_open(struct copy *c, struct err *err)
+{
+	_cleanup_free_ char *qemu_nbd = path_find("qemu-nbd");
+	_cleanup_free_ char *opts = image_opts(c->o->to, c->o->compress);
+	char *argv[] = { qemu_nbd, (char *)"--image-opts", opts, NULL };
+	struct stat sb;
+	int r;
+
+	if (!qemu_nbd)
+		return err_set(err, -ENOENT, "qemu-nbd is not on PATH: "
+		    "install qemu-utils");
+	if (stat(c->o->to, &sb) == -1 || !S_ISREG(sb.st_mode))
+		return err_set(err, -ENOENT, "'%s' is not an existing qcow2 "
+		    "file: create it first (qemu-img create -f qcow2)",
+		    c->o->to);
+	if (c->o->compress && c->map->size % c->map->block_size != 0)
+		return err_set(err, -EINVAL, "--compress needs a disk size "
+		    "that is a multiple of the block size (%u); this disk is "
+		    "%" PRIu64 " bytes: copy it without --compress",
+		    c->map->block_size, c->map->size);
+	if (!(c->dst = nbd_create()))
+		return nbd_err(err, "cannot create an NBD handle");
+	if ((r = dst_connect(c, argv, err)) < 0)
+		return r;
+	return dst_check(c, err);
+}
+
+/* ---- copying ---- */
+
+static void
+progress_update(struct copy *c, bool force)
+{
+	char line[64];
+	int n;
+	uint64_t now = now_ms();
+
+	if (c->progress_fd < 0 || (!force && now - c->progress_ms <
+	    PROGRESS_MS))
+		return;
+	c->progress_ms = now;
+	n = snprintf(line, sizeof(line), "%" PRIu64 " %" PRIu64 "\n",
+	    c->st.done, c->st.total);
+	/* A reader sees the old line, the new one or an empty file. */
+	if (pwrite(c->progress_fd, line, (size_t)n, 0) == n)
+		(void)ftruncate(c->progress_fd, n);
+}
+
+/* Wait until every write reading from s's buffer completed. */
+static int
+slot_wait(struct copy *c, struct slot *s, struct err *err)
+{
+	for (size_t i = 0; i < s->ncookie; i++) {
+		int r;
+
+		while ((r = nbd_aio_command_completed(c->dst,
+		    s->cookie[i])) == 0)
+			if (nbd_poll(c->dst, -1) == -1)
+				return nbd_err(err, "cannot write '%s'",
+				    c->o->to);
+		if (r == -1)
+			return nbd_err(err, "cannot write '%s'", c->o->to);
+	}
+	s->ncookie = 0;
+	return 0;
+}
+
+/* Write (from s's buffer, asynchronously) or zero blocks [a, b) of the
+ * run that starts at block first. */
+static int
+run_write(struct copy *c, struct slot *s, uint64_t first, uint64_t a,
+    uint64_t b, bool data, struct err *err)
+{
+	uint64_t bs = c->map->block_size, off = a * bs;
+	uint64_t len = (b - 1) * bs + blockmap_block_len(c->map, b - 1) - off;
+	int64_t ck;
+
+	if (!data) {
+		if (nbd_zero(c->dst, len, off, 0) == -1)
+			return nbd_err(err, "cannot write zeroes to '%s'",
+			    c->o->to);
+		c->st.zeroed += len;
+		return 0;
+	}
+	ck = nbd_aio_pwrite(c->dst, s->buf + (a - first) * bs, len, off,
+	    NBD_NULL_COMPLETION, 0);
+	if (ck == -1)
+		return nbd_err(err, "cannot write '%s'", c->o->to);
+	s->cookie[s->ncookie++] = ck;
+	c->st.written += len;
+	return 0;
+}
+
+/* Hash blocks [first, last) (from s's buffer, or zeros), update the map
+ * and the counters, and decide which blocks to write (c->need). */
+static void
+run_hash(struct copy *c, struct slot *s, uint64_t first, uint64_t last,
+    bool data)
+{
+	for (uint64_t i = first; i < last; i++) {
+		uint64_t len = blockmap_block_len(c->map, i);
+		uint64_t sum = i == c->map->n - 1 ? c->zero_sum_tail :
+		    c->zero_sum;
+		bool changed;
+
+		if (data)
+			sum = blockmap_hash(s->buf + (i - first) *
+			    c->map->block_size, len);
+		changed = c->o->mode == MODE_ALL ? data :
+		    sum != c->old->sum[i];
+		c->map->sum[i] = sum;
+		c->need[i - first] = c->o->mode == MODE_COMPARE ? changed :
+		    c->o->mode == MODE_BITMAP || data;
+		if (changed) {
+			c->st.changed += len;
+			c->st.blocks_changed++;
+		}
+		if (c->o->mode != MODE_ALL || data)
+			c->st.done += len;
+	}
+}
+
+/* One run of wanted blocks [first, last), all DATA or all not: read it
+ * (into the next slot), hash it, and write the blocks that need it, in
+ * maximal sub-runs. */
+static int
+run_process(struct copy *c, uint64_t first, uint64_t last, bool data,
+    struct err *err)
+{
+	struct slot *s = &c->slot[c->next_slot++ % NSLOTS];
+	uint64_t off = first * c->map->block_size;
+	uint64_t len = (last - 1) * c->map->block_size +
+	    blockmap_block_len(c->map, last - 1) - off;
+	int r;
+
+	if ((r = slot_wait(c, s, err)) < 0)
+		return r;
+	if (data && nbd_pread(c->src, s->buf, len, off, 0) == -1)
+		return nbd_err(err, "cannot read '%s' at offset %" PRIu64,
+		    c->o->from, off);
+	if (data)
+		c->st.read += len;
+	run_hash(c, s, first, last, data);
+	for (uint64_t a = first, b; a < last; a = b) {
+		if (!c->need[a - first]) {
+			b = a + 1;
+			continue;
+		}
+		for (b = a + 1; b < last && c->need[b - first]; b++)
+			;
+		if ((r = run_write(c, s, first, a, b, data, err)) < 0)
+			return r;
+	}
+	progress_update(c, false);
+	return 0;
+}
+
+/* Cut the wanted blocks into runs of one kind (DATA or not), each at
+ * most READ_MAX (data) or ZERO_MAX (zeros) bytes. */
+static int
+copy_all_runs(struct copy *c, struct err *err)
+{
+	uint64_t n = c->map->n, i = 0;
+
+	while (i < n) {
+		bool data = c->cls[i] & CLS_DATA;
+		uint64_t max = (data ? READ_MAX : ZERO_MAX) /
+		    c->map->block_size, j;
+		int r;
+
+		if (!block_wanted(c, i)) {
+			i++;
+			continue;
+		}
+		for (j = i + 1; j < n && j - i < max && block_wanted(c, j) &&
+		    !!(c->cls[j] & CLS_DATA) == data; j++)
+			;
+		if ((r = run_process(c, i, j, data, err)) < 0)
+			return r;
+		i = j;
+	}
+	return 0;
+}
+
+/* ---- setup and the end ---- */
+
+static int
+maps_init(struct copy *c, uint64_t size, struct err *err)
+{
+	uint32_t bs = c->o->block_size;
+	_cleanup_free_ char *zeros = xzalloc(bs);
+	int r;
+
+	if ((r = blockmap_new(size, bs, &c->map, err)) < 0)
+		return r;
+	if (c->o->map_in) {
+		if ((r = blockmap_load(c->o->map_in, &c->old, err)) < 0)
+			return r;
+		if (c->old->size != size || c->old->block_size != bs)
+			return err_set(err, -EINVAL, "--map-in '%s' is of a "
+			    "disk of %" PRIu64 " bytes in %u-byte blocks, the "
+			    "point %" PRIu64 " in %u: give the parent point's "
+			    "map", c->o->map_in, c->old->size,
+			    c->old->block_size, size, bs);
+		memcpy(c->map->sum, c->old->sum,
+		    c->map->n * sizeof(*c->map->sum));
+	}
+	c->zero_sum = blockmap_hash(zeros, bs);
+	c->zero_sum_tail = blockmap_hash(zeros,
+	    blockmap_block_len(c->map, c->map->n - 1));
+	c->cls = xzalloc(c->map->n);
+	c->need = xzalloc(MAX(READ_MAX, ZERO_MAX) / BLOCKMAP_BS_MIN);
+	for (unsigned i = 0; i < NSLOTS; i++) {
+		c->slot[i].buf = xmalloc(READ_MAX);
+		c->slot[i].cookie = xmalloc(READ_MAX / BLOCKMAP_BS_MIN *
+		    sizeof(int64_t));
+	}
+	return 0;
+}
+
+static int
+summary_write(const struct copy *c, struct err *err)
+{
+	json_t *o = json_pack("{sI sI sI sI sI sI sI}",
+	    "size", (json_int_t)c->map->size,
+	    "block_size", (json_int_t)c->map->block_size,
+	    "read_bytes", (json_int_t)c->st.read,
+	    "written_bytes", (json_int_t)c->st.written,
+	    "zeroed_bytes", (json_int_t)c->st.zeroed,
+	    "changed_bytes", (json_int_t)c->st.changed,
+	    "blocks_changed", (json_int_t)c->st.blocks_changed);
+	_cleanup_free_ char *s = json_to_string(o);
+	int r;
+
+	json_decref(o);
+	r = file_write_atomic(c->o->summary, s, strlen(s), 0644);
+	return r < 0 ? err_setf_errno(err, r, "cannot write '%s'",
+	    c->o->summary) : 0;
+}
+
+/* Every write done and flushed, then the map, then the summary. */
+static int
+finish(struct copy *c, struct err *err)
+{
+	int r;
+
+	for (unsigned i = 0; i < NSLOTS; i++)
+		if ((r = slot_wait(c, &c->slot[i], err)) < 0)
+			return r;
+	if (nbd_flush(c->dst, 0) == -1)
+		return nbd_err(err, "cannot flush '%s'", c->o->to);
+	if ((r = blockmap_save(c->map, c->o->map_out, err)) < 0)
+		return r;
+	if (c->o->summary && (r = summary_write(c, err)) < 0)
+		return r;
+	progress_update(c, true);
+	return 0;
+}
+
+static int
+copy_run(struct copy *c, struct err *err)
+{
+	uint64_t size = 0;
+	int r;
+
+	if (c->o->bitmap)
+		c->bm_ctx = xasprintf("qemu:dirty-bitmap:%s", c->o->bitmap);
+	if ((r = src_open(c, &size, err)) < 0 ||
+	    (r = maps_init(c, size, err)) < 0 ||
+	    (r = dst_open(c, err)) < 0 || (r = classify(c, err)) < 0)
+		return r;
+	count_total(c);
+	if (c->o->progress) {
+		c->progress_fd = open(c->o->progress, O_WRONLY | O_CREAT |
+		    O_CLOEXEC, 0644);
+		if (c->progress_fd == -1)
+			return err_setf_errno(err, -errno, "cannot open '%s'",
+			    c->o->progress);
+		progress_update(c, true);
+	}
+	if ((r = copy_all_runs(c, err)) < 0)
+		return r;
+	return finish(c, err);
+}
+
+static void
+copy_done(struct copy *c)
+{
+	if (c->dst) {
+		(void)nbd_shutdown(c->dst, 0);
+		nbd_close(c->dst);	/* waits for qemu-nbd */
+	}
+	if (c->src)
+		nbd_close(c->src);
+	if (c->progress_fd >= 0)
+		close(c->progress_fd);
+	for (unsigned i = 0; i < NSLOTS; i++) {
+		free(c->slot[i].buf);
+		free(c->slot[i].cookie);
+	}
+	blockmap_free(c->map);
+	blockmap_free(c->old);
+	free(c->cls);
+	free(c->need);
+	free(c->bm_ctx);
+}
+
+/* SIGTERM keeps its default action: ternd kills us on cancel, and the
+ * qemu-nbd child exits when its only client goes away. */
+int
+main(int argc, char **argv)
+{
+	struct opts o = { 0 };
+	struct copy c = { .o = &o, .progress_fd = -1 };
+	struct err err = { 0 };
+	int r;
+
+	parse_args(argc, argv, &o);
+	r = copy_run(&c, &err);
+	copy_done(&c);
+	if (r < 0) {
+		fprintf(stderr, PROG ": %s\n", err.msg);
+		return 1;
+	}
+	return 0;
+}
