@@ -90,12 +90,11 @@ bk_repo_open(const char *repo, bool create, struct err *err)
 	    BK_REPO_MARKER);
 	struct stat st;
 
-	if (stat(repo, &st) == -1 && errno == ENOENT)
-		return err_set(err, -ENOENT, "backup repository '%s' does not "
-		    "exist; create the directory first", repo);
 	if (stat(repo, &st) == -1)
-		return err_setf_errno(err, -errno, "cannot reach backup "
-		    "repository '%s'", repo);
+		return errno == ENOENT ? err_set(err, -ENOENT, "backup "
+		    "repository '%s' does not exist; create the directory "
+		    "first", repo) : err_setf_errno(err, -errno, "cannot reach "
+		    "backup repository '%s'", repo);
 	if (!S_ISDIR(st.st_mode))
 		return err_set(err, -ENOTDIR, "backup repository '%s' is not "
 		    "a directory", repo);
@@ -113,7 +112,7 @@ bk_repo_open(const char *repo, bool create, struct err *err)
 
 int
 bk_point_dir(const char *repo, const char *uuid, const char *point,
-    char **ret, struct err *err)
+    char **ret_dir, struct err *err)
 {
 	if (!bk_uuid_is_valid(uuid))
 		return err_set(err, -EINVAL, "'%.40s' is not a VM UUID in "
@@ -121,7 +120,7 @@ bk_point_dir(const char *repo, const char *uuid, const char *point,
 	if (!bk_point_id_valid(point))
 		return err_set(err, -EINVAL, "'%.40s' is not a point id "
 		    "(YYYYMMDDTHHMMSSmmmZ)", point);
-	*ret = xasprintf("%s/%s/%s", repo, uuid, point);
+	*ret_dir = xasprintf("%s/%s/%s", repo, uuid, point);
 	return 0;
 }
 

@@ -37,10 +37,10 @@
  * without the marker, or a marker of another content). */
 int bk_repo_open(const char *repo, bool create, struct err *err);
 
-/* "REPO/UUID/POINT" into *ret (the caller frees it); -EINVAL when uuid is
- * not bk_uuid_is_valid() or point not bk_point_id_valid(). */
+/* "REPO/UUID/POINT" into *ret_dir (the caller frees it); -EINVAL when
+ * uuid is not bk_uuid_is_valid() or point not bk_point_id_valid(). */
 int bk_point_dir(const char *repo, const char *uuid, const char *point,
-    char **ret, struct err *err);
+    char **ret_dir, struct err *err);
 
 /* The complete points of repo (of the VM vm_uuid, or of every VM when it
  * is NULL), sorted by VM UUID then point id, into a malloc'ed array

@@ -115,6 +115,22 @@ test_names(void)
 }
 
 static void
+test_point_dir(void)
+{
+	struct err err = { 0 };
+	char *dir = NULL;
+
+	ASSERT_EQ(bk_point_dir("/r", UUID, POINT, &dir, &err), 0);
+	ASSERT_STREQ(dir, "/r/" UUID "/" POINT);
+	free(dir);
+	ASSERT_EQ(bk_point_dir("/r", "..", POINT, &dir, &err), -EINVAL);
+	ASSERT_CONTAINS(err.msg, "'..' is not a VM UUID");
+	err = (struct err){ 0 };
+	ASSERT_EQ(bk_point_dir("/r", UUID, "../../etc", &dir, &err), -EINVAL);
+	ASSERT_CONTAINS(err.msg, "'../../etc' is not a point id");
+}
+
+static void
 test_round_trip(void)
 {
 	struct bk_manifest a, b;
@@ -620,6 +636,7 @@ main(void)
 {
 	RUN_TEST(test_point_id);
 	RUN_TEST(test_names);
+	RUN_TEST(test_point_dir);
 	RUN_TEST(test_round_trip);
 	RUN_TEST(test_rules);
 	RUN_TEST(test_rules_whole);
