@@ -50,3 +50,35 @@ api_backup_list(struct api *a, struct http_req *req, char **p, struct err *e)
 	    "points", list));
 	return 0;
 }
+
+int
+api_backup_restore(struct api *a, struct http_req *req, char **p,
+    struct err *e)
+{
+	_cleanup_json_ json_t *body = NULL;
+	struct vm_row *row = NULL;
+	json_t *details = NULL;
+	int r;
+
+	(void)p;
+	if ((r = api_body(req, &body, e)) < 0 ||
+	    (r = backup_restore_prepare(a->h, body, &row, &details, e)) < 0)
+		return r;
+	return api_vm_start_new(a, req, row, &job_vm_restore, details, e);
+}
+
+int
+api_backup_verify(struct api *a, struct http_req *req, char **p,
+    struct err *e)
+{
+	_cleanup_json_ json_t *body = NULL;
+	struct job *job;
+	int r;
+
+	(void)p;
+	if ((r = api_body(req, &body, e)) < 0 ||
+	    (r = backup_verify_start(a->h, body, &job, e)) < 0)
+		return r;
+	api_reply_job(req, job, NULL);
+	return 0;
+}

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "backup.h"
@@ -72,6 +74,35 @@ bk_qmp(struct job *job, struct qmp_command c)
 		x->failed = true;
 		return -EIO;
 	}
+	x->pending++;
+	return 0;
+}
+
+int
+bk_qmp_listen(struct job *job, const char *path, const char *fdname)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct bk_ctx *x = bk_ctx(job);
+	int fd, r;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	(void)unlink(path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1 ||
+	    listen(fd, 16) == -1) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	r = vm_qmp_fd(vm_of(job), job, "getfd", json_pack("{ss}", "fdname",
+	    fdname), fd, BK_QMP_MS, bk_on_reply);
+	close(fd);
+	if (r < 0)
+		return r;
 	x->pending++;
 	return 0;
 }
@@ -207,16 +238,19 @@ start_details(const struct vm *vm, const char *repo, const char *parent,
 	char point[BK_POINT_ID_LEN];
 	_cleanup_free_ char *ref = NULL;
 	json_t *disks = json_array();
+	int64_t now = (int64_t)wall_ms();
 
-	bk_point_id((int64_t)wall_ms(), point);
+	/* The point's id and time are the job's start; the transaction that
+	 * takes it follows within seconds (details "snap_ms"). */
+	bk_point_id(now, point);
 	ref = xasprintf("bk-%s", point);
 	for (size_t i = 0; i < vm->row->n_disks; i++)
 		json_array_append_new(disks, json_pack("{ss ss sI}", "name",
 		    vm->row->disks[i].name, "path", vm->row->disks[i].path,
 		    "size", (json_int_t)vm->row->disks[i].size_bytes));
-	return json_pack("{ss ss s? ss sb ss so}", "repo", repo, "point",
-	    point, "parent", parent, "ref", ref, "quiesce", quiesce,
-	    "consistency", "crash", "disks", disks);
+	return json_pack("{ss ss sI ss? ss sb ss so}", "repo", repo, "point",
+	    point, "time_ms", (json_int_t)now, "parent", parent, "ref", ref,
+	    "quiesce", quiesce, "consistency", "crash", "disks", disks);
 }
 
 int
@@ -270,6 +304,8 @@ void
 backup_init(struct host *h)
 {
 	job_type_register(&h->jobs, &job_vm_backup);
+	job_type_register(&h->jobs, &job_vm_restore);
+	job_type_register(&h->jobs, &job_backup_verify);
 }
 
 /* ---- listing ---- */
@@ -290,7 +326,7 @@ point_json(const struct bk_manifest *m)
 		    "read_bytes", (json_int_t)d->read_bytes, "written_bytes",
 		    (json_int_t)d->written_bytes));
 	}
-	return json_pack("{ss ss ss s? ss ss sI sI so}", "vm", m->vm_uuid,
+	return json_pack("{ss ss ss ss? ss ss sI sI so}", "vm", m->vm_uuid,
 	    "name", m->vm_name, "point", m->point, "parent", m->parent[0] ?
 	    m->parent : NULL, "kind", bk_kind_name(m->kind), "consistency",
 	    bk_consistency_name(m->consistency), "time_ms",

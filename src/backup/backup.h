@@ -10,6 +10,7 @@
 struct host;
 struct vm;
 struct job;
+struct vm_row;
 
 /* Register the backup job types (at start-up). */
 void backup_init(struct host *h);
@@ -27,4 +28,18 @@ int backup_start(struct host *h, struct vm *vm, const json_t *body,
 int backup_list(const char *repo, const char *vm_uuid, json_t **ret,
     struct err *err);
 
-extern const struct job_ops job_vm_backup;
+/* Check a restore request (body {"repo", "point", "vm", "name",
+ * "pool"}) against the repository and this host: the point and its
+ * chain, the VM's description, name, UUID, MACs, switches, memory, pool.
+ * Changes nothing.  On success the new VM's row (state creating) and the
+ * vm.restore job's details. */
+int backup_restore_prepare(struct host *h, const json_t *body,
+    struct vm_row **ret_row, json_t **ret_details, struct err *err);
+
+/* Check every point of a repository (body {"repo", "point", "vm"}):
+ * each file's sha256 and every block against its map; the
+ * backup.verify job. */
+int backup_verify_start(struct host *h, const json_t *body,
+    struct job **ret_job, struct err *err);
+
+extern const struct job_ops job_vm_backup, job_vm_restore, job_backup_verify;

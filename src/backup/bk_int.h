@@ -31,6 +31,9 @@ struct bk_ctx *bk_ctx(struct job *job);
 void bk_ctx_free(struct job *job);
 /* Send c for job, counted in pending; errors kept (first) in the ctx. */
 int bk_qmp(struct job *job, struct qmp_command c);
+/* A unix socket listening at path, handed to QEMU as fdname (getfd; its
+ * reply counted like bk_qmp's). */
+int bk_qmp_listen(struct job *job, const char *path, const char *fdname);
 /* Send c, its answer ignored (teardown: the thing may not be there). */
 void bk_qmp_quiet(struct job *job, struct qmp_command c);
 /* True once every reply is in (pokes follow each reply). */

@@ -178,6 +178,8 @@ bk_copy(struct job *job)
 		job_poke(job);
 		return;
 	}
+	if (job_failpoint(job, "backup.copy") > 0)
+		return;		/* tests: held before the copier starts */
 	if (copy_spawn(job, d) < 0) {
 		bk_teardown_begin(job, -EIO, "cannot run tern-blockcopy");
 		return;

@@ -369,7 +369,7 @@ bk_snap(struct job *job)
 		bk_teardown_begin(job, -EIO, c->err);
 		return;
 	}
-	json_object_set_new(job->details, "time_ms", json_integer(
+	json_object_set_new(job->details, "snap_ms", json_integer(
 	    (json_int_t)wall_ms()));
 	json_object_set_new(job->details, "snapped", json_true());
 	c->sub = 0;
@@ -387,8 +387,12 @@ bk_export(struct job *job)
 	size_t i;
 
 	if (c->sub == 0) {
-		(void)unlink(sock);
-		(void)bk_qmp(job, qmp_nbd_server_start_unix(sock));
+		if (bk_qmp_listen(job, sock, "tern-backup") < 0) {
+			bk_teardown_begin(job, -EIO, "cannot make the NBD "
+			    "socket in the VM's run directory");
+			return;
+		}
+		(void)bk_qmp(job, qmp_nbd_server_start_fd("tern-backup", NULL));
 		bk_xfer_bitmap(job, xfer);
 		json_array_foreach(bk_disks(job), i, d) {
 			bk_fleece_node(job, d, node);

@@ -151,3 +151,79 @@ cmd_backup_list(struct cli *cli, const struct cli_args *a, struct err *err)
 	table_free(t);
 	return 0;
 }
+
+/* The body's optional strings from the options of the same names. */
+static int
+set_opts(json_t *body, const struct cli_args *a, const char *const *names,
+    struct err *err)
+{
+	int r = 0;
+
+	for (size_t i = 0; r == 0 && names[i]; i++)
+		if (cli_args_get(a, names[i]))
+			r = cli_json_set_str(body, names[i], cli_args_get(a,
+			    names[i]), err);
+	return r;
+}
+
+/* backup restore REPO --point P [--vm NAME] [--name NEW] [--pool POOL] */
+int
+cmd_backup_restore(struct cli *cli, const struct cli_args *a,
+    struct err *err)
+{
+	static const char *const names[] = { "point", "vm", "name", "pool",
+		NULL };
+	_cleanup_json_ json_t *body = json_object();
+	_cleanup_json_ json_t *answer = NULL, *job = NULL;
+	_cleanup_free_ char *repo = cli_file_arg(cli, a->pos[0]);
+	int r;
+
+	if (!cli_args_get(a, "point"))
+		return cli_usage(err, "backup restore needs --point P (see: "
+		    "tern backup list %s)", a->pos[0]);
+	if ((r = cli_json_set_str(body, "repo", repo, err)) < 0 ||
+	    (r = set_opts(body, a, names, err)) < 0 ||
+	    (r = http_call(cli->http, "POST", "/v1/backups/restore", body,
+	    &answer, err)) < 0)
+		return r;
+	if (cli->no_wait)
+		return cli_job_print_started(cli, answer, err);
+	if ((r = cli_job_wait(cli, json_object_get(answer, "job"), &job,
+	    err)) < 0)
+		return r;
+	if (cli->json)
+		print_json(job);
+	if ((r = cli_job_check(job, err)) == 0 && !cli->json)
+		printf("vm '%s' restored from point %s (off)\n",
+		    jv_str(json_object_get(answer, "vm"), "name"),
+		    cli_args_get(a, "point"));
+	return r;
+}
+
+/* backup verify REPO [--point P] [--vm NAME] */
+int
+cmd_backup_verify(struct cli *cli, const struct cli_args *a,
+    struct err *err)
+{
+	static const char *const names[] = { "point", "vm", NULL };
+	_cleanup_json_ json_t *body = json_object();
+	_cleanup_json_ json_t *answer = NULL, *job = NULL;
+	_cleanup_free_ char *repo = cli_file_arg(cli, a->pos[0]);
+	int r;
+
+	if ((r = cli_json_set_str(body, "repo", repo, err)) < 0 ||
+	    (r = set_opts(body, a, names, err)) < 0 ||
+	    (r = http_call(cli->http, "POST", "/v1/backups/verify", body,
+	    &answer, err)) < 0)
+		return r;
+	if (cli->no_wait)
+		return cli_job_print_started(cli, answer, err);
+	if ((r = cli_job_wait(cli, json_object_get(answer, "job"), &job,
+	    err)) < 0)
+		return r;
+	if (cli->json)
+		print_json(job);
+	if ((r = cli_job_check(job, err)) == 0 && !cli->json)
+		printf("%s: every file and block matches\n", repo);
+	return r;
+}

@@ -89,6 +89,13 @@ static const struct cli_opt opt_vm_move_storage[] = {
 static const struct cli_opt opt_backup_create[] = {
 	{ "to", "REPO" }, { "full", NULL }, { "quiesce", NULL }, { NULL }
 };
+static const struct cli_opt opt_backup_restore[] = {
+	{ "point", "P" }, { "vm", "NAME" }, { "name", "NEW" },
+	{ "pool", "POOL" }, { NULL }
+};
+static const struct cli_opt opt_backup_verify[] = {
+	{ "point", "P" }, { "vm", "NAME" }, { NULL }
+};
 static const struct cli_opt opt_backup_list[] = {
 	{ "vm", "NAME" }, { NULL }
 };
@@ -224,6 +231,18 @@ static const struct cli_cmd cli_cmds[] = {
 	  .opts = opt_backup_list, .synopsis = "[--vm NAME]",
 	  .run = cmd_backup_list,
 	  .help = "list the points in a repository, oldest first" },
+	{ .group = "backup", .verb = "verify", .pos = { "REPO" },
+	  .opts = opt_backup_verify, .starts_job = true,
+	  .synopsis = "[--point P] [--vm NAME]", .run = cmd_backup_verify,
+	  .help = "check every file (sha256) and block (its map) of the "
+	  "points;\n      the first mismatch is named" },
+	{ .group = "backup", .verb = "restore", .pos = { "REPO" },
+	  .opts = opt_backup_restore, .starts_job = true,
+	  .synopsis = "--point P [--vm NAME] [--name NEW] [--pool POOL]",
+	  .run = cmd_backup_restore,
+	  .help = "bring a point back as a VM (off): under its own name "
+	  "and UUID when\n      that VM is not on this host, else as a "
+	  "copy with --name NEW" },
 	{ .group = "job", .verb = "list", .opts = opt_job_list,
 	  .synopsis = "[--vm NAME] [--active]", .run = cmd_job_list,
 	  .help = "list recent jobs, newest first" },

@@ -150,6 +150,10 @@ int cmd_vm_quiesce(struct cli *cli, const struct cli_args *a,
     struct err *err);
 int cmd_backup_create(struct cli *cli, const struct cli_args *a,
     struct err *err);
+int cmd_backup_restore(struct cli *cli, const struct cli_args *a,
+    struct err *err);
+int cmd_backup_verify(struct cli *cli, const struct cli_args *a,
+    struct err *err);
 int cmd_backup_list(struct cli *cli, const struct cli_args *a,
     struct err *err);
 int cmd_vm_refpoint(struct cli *cli, const struct cli_args *a,

@@ -286,13 +286,6 @@ qmp_blockdev_add_overlay(const char *fmt_node, const char *file_node,
 }
 
 struct qmp_command
-qmp_nbd_server_start_unix(const char *path)
-{
-	return cmd("nbd-server-start", json_pack("{s{ss s{ss}}}", "addr",
-	    "type", "unix", "data", "path", path));
-}
-
-struct qmp_command
 qmp_nbd_export_readonly(const char *id, const char *node, const char *name,
     const char *bitmap)
 {

@@ -76,9 +76,8 @@ json_t *qmp_tx_fleece(const char *job_id, const char *device,
 struct qmp_command qmp_blockdev_add_overlay(const char *fmt_node,
     const char *file_node, const char *path, const char *backing);
 
-/* NBD server on a unix socket, a read-only export of node under name with
- * bitmap (a disabled bitmap on or under node; NULL: none), its removal. */
-struct qmp_command qmp_nbd_server_start_unix(const char *path);
+/* A read-only NBD export of node under name with bitmap (a disabled
+ * bitmap on or under node; NULL: none), its removal. */
 struct qmp_command qmp_nbd_export_readonly(const char *id, const char *node,
     const char *name, const char *bitmap);
 struct qmp_command qmp_block_export_del(const char *id);

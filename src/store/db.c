@@ -13,7 +13,7 @@
 #include "store_internal.h"
 #include "util.h"
 
-/* Field tables for these rows are in docs/state.md; never edit an applied
+/* Never edit an applied
  * migration, add a new one. */
 static const char *const migrations[] = {
 	NULL,

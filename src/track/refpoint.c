@@ -261,6 +261,9 @@ track_refpoint_add(struct vm *vm, const char *name, const char *owner,
 {
 	int r = store_begin(vm->h->store);
 
+	if (r < 0)
+		return err_set(err, r, "cannot record reference point '%s' "
+		    "of vm '%s' (%s)", name, vm->row->name, strerror(-r));
 	for (size_t i = 0; r == 0 && i < vm->row->n_disks; i++) {
 		const char *disk = vm->row->disks[i].name;
 		_cleanup_free_ char *map = map_dir ? xasprintf("%s/%s.map",
@@ -273,10 +276,10 @@ track_refpoint_add(struct vm *vm, const char *name, const char *owner,
 
 		r = store_refpoint_insert(vm->h->store, &row);
 	}
-	if (r == 0)
-		r = store_commit(vm->h->store);
-	else
-		store_rollback(vm->h->store);
+	if (r < 0)
+		store_rollback(vm->h->store);	/* the commit below undoes */
+	if (store_commit(vm->h->store) < 0 && r == 0)
+		r = -EIO;
 	if (r < 0)
 		return err_set(err, r, "cannot record reference point '%s' "
 		    "of vm '%s' (%s)", name, vm->row->name, strerror(-r));

@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# test_backup.sh - change tracking and backup of a running guest whose disk
+# writer never stops: a full point, three incrementals, QEMU kill -9 (the
+# bitmaps lost: the next point compares checksums), a storage move; each
+# point restored as a new VM and proven exact by the verifier (--upto: every
+# write acknowledged before the point, none made after); verify catches a
+# changed byte, naming the file; ternd kill -9 mid-backup leaves no half
+# point and the VM running; bad requests change nothing.
+. "$(dirname "$0")/lib.sh"
+e2e_lab_setup backup 84
+lab up 1 >/dev/null
+pool=$(labenv H1_POOL_DIR)
+repo=$TERN_LAB/repo
+mkdir -p "$repo"
+guest_create h1 b1 >/dev/null
+t h1 vm start b1 >/dev/null
+check "guest boots" wait_for 90 console_has h1 b1 TERN-GUEST-READY
+check "writer acknowledges" wait_for 60 bash -c \
+    "[ \$(. $(dirname "$0")/lib.sh; TERN_LAB=$TERN_LAB acked h1 b1) -gt 20 ]"
+
+# backup_point KIND: a point of b1; LO/HI of the writes it must hold are
+# left in LO and HI (the acks before it began, and after it ended + 1).
+backup_point() {
+	LO=$(acked h1 b1)
+	check "backup ($1)" t h1 backup create b1 --to "$repo"
+	HI=$(($(acked h1 b1) + 1))
+	POINT=$(t h1 backup list "$repo" --json | jq -r '.points[-1].point')
+	check_eq "the point is $1" "$(t h1 backup list "$repo" --json |
+	    jq -r '.points[-1].kind')" "$1"
+}
+
+# restore_check NAME: the last point restored as vm NAME, its data disk
+# holding exactly the writes up to it.
+restore_check() {
+	check "restore point $POINT as $1" t h1 backup restore "$repo" \
+	    --point "$POINT" --name "$1"
+	check_eq "$1 is off" "$(vm_field h1 "$1" .state)" off
+	check "$1's data disk holds the writes up to the point ($LO..$HI)" \
+	    "$VERIFY" --image "$pool/$1-vdb.qcow2" --upto "$LO:$HI"
+}
+
+written() { # written_bytes of the last point's data disk
+	t h1 backup list "$repo" --json |
+	    jq -r '.points[-1].disks[] | select(.name=="vdb") | .written_bytes'
+}
+
+# --- bad input: each refused, nothing made ---
+check_err "a missing repository" 1 "" t h1 backup create b1 --to \
+    "$TERN_LAB/nope"
+mkdir -p "$TERN_LAB/notrepo" && touch "$TERN_LAB/notrepo/x"
+check_err "a non-empty directory that is no repository" 1 \
+    "not a tern backup repository" t h1 backup create b1 --to \
+    "$TERN_LAB/notrepo"
+check_err "an unknown vm" 1 "" t h1 backup create nosuch --to "$repo"
+guest_create h1 off1 >/dev/null
+check_err "a vm that is off" 1 "start it first" t h1 backup create off1 \
+    --to "$repo"
+check_eq "no point was made" "$(ls "$repo" | grep -vc tern-backup-repo)" 0
+check_err "restore of an unknown point" 1 "no point" t h1 backup restore \
+    "$repo" --point 20260101T000000000Z --name x1
+check_err "restore over the running original" 1 "running" bash -c \
+    "$LAB_SH tern h1 backup create b1 --to $repo >/dev/null &&
+     $LAB_SH tern h1 backup restore $repo --point \$($LAB_SH tern h1 backup \
+     list $repo --json | jq -r '.points[0].point')"
+rm -rf "${repo:?}"/* && mkdir -p "$repo"
+t h1 vm refpoint list b1 --json | jq -r '.refpoints[].name' |
+    while read -r rp; do t h1 vm refpoint delete b1 "$rp" >/dev/null; done
+
+# --- full, then three incrementals, each restored exact ---
+backup_point full
+full=$(written)
+restore_check r0
+for i in 1 2 3; do
+	sleep 3
+	backup_point incremental
+	check "incremental $i wrote less than a tenth of the full ($(written) of $full)" \
+	    test "$(written)" -lt $((full / 10 + 65536))
+	restore_check "r$i"
+done
+check_eq "one reference point, the last" "$(t h1 vm refpoint list b1 \
+    --json | jq -r '[.refpoints[].name] | unique | join(",")')" "bk-$POINT"
+
+# --- QEMU kill -9 while the writer writes: tracking is lost, and the next
+# point compares checksums instead of copying everything ---
+uuid=$(vm_field h1 b1 .uuid)
+kill -9 "$(pgrep -f -- "^qemu-system-x86_64 .*-uuid $uuid")"
+check "vm crashed" wait_for 30 bash -c "[ \"\$($LAB_SH tern h1 vm show b1 \
+    --json | jq -r .state)\" = crashed ]"
+t h1 vm start b1 >/dev/null
+check "the reference point is marked incomplete" bash -c \
+    "$LAB_SH tern h1 vm refpoint list b1 --json | jq -e \
+    '[.refpoints[].disks[].complete] | all | not'"
+check "guest boots again" wait_for 90 bash -c \
+    "[ \$(grep -c TERN-GUEST-READY $(labenv H1_STATE_DIR)/vms/$uuid/console.log) = 2 ]"
+sleep 3
+backup_point resync
+check "the resync wrote less than a tenth of the full ($(written) of $full)" \
+    test "$(written)" -lt $((full / 10 + 65536))
+restore_check r4
+sleep 3
+backup_point incremental
+
+# --- a storage move: the bitmaps stay behind, the next point compares ---
+mkdir -p "$pool/moved"
+check "storage move" t h1 vm move-storage b1 --to "$pool/moved"
+sleep 3
+backup_point resync
+restore_check r5
+
+# --- verify: all good; then one changed byte is named ---
+check "backup verify passes" t h1 backup verify "$repo"
+img=$(ls "$repo"/*/"$POINT"/vdb.qcow2)
+cp "$img" "$TERN_LAB/good.qcow2"
+printf 'X' | dd of="$img" bs=1 seek=$(($(stat -c %s "$img") - 100)) \
+    conv=notrunc status=none
+check_err "verify names the changed file" 1 "$POINT/vdb.qcow2" \
+    t h1 backup verify "$repo"
+check_err "restore of that point refuses it" 1 "vdb.qcow2" \
+    t h1 backup restore "$repo" --point "$POINT" --name r6
+check_err "and leaves no vm behind" 1 "" t h1 vm show r6
+
+# --- ternd kill -9 in the middle of a backup: no half point, VM runs ---
+cp "$TERN_LAB/good.qcow2" "$img"
+check "verify passes again once the file is back" t h1 backup verify "$repo"
+restart_with h1 backup.copy=delay:60000
+npoints=$(ls "$repo"/*/ | wc -l)
+t h1 --no-wait backup create b1 --to "$repo" >/dev/null
+check "backup reaches its copy" wait_for 60 bash -c "$LAB_SH tern h1 job \
+    list --vm b1 --json | jq -e '.jobs[0].phase == \"copy\"'"
+lab kill h1 >/dev/null
+restart_with h1
+check "the backup failed after the restart" wait_for 60 bash -c \
+    "$LAB_SH tern h1 job list --vm b1 --json | jq -e \
+    '.jobs[0].type == \"vm.backup\" and .jobs[0].state == \"failed\"'"
+check_eq "no half point left" "$(ls "$repo"/*/ | wc -l)" "$npoints"
+check_eq "the vm still runs" "$(vm_field h1 b1 .state)" running
+check "no scratch image left" bash -c "! ls $pool/moved/.b1-* 2>/dev/null"
+e2e_finish
