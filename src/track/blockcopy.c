@@ -4,10 +4,16 @@
  * ternd runs as a job's child: it never talks to ternd or QEMU's monitor,
  * and it never leaves a partial --map-out or --summary behind.
  *
+ *   tern-blockcopy --from NBD_URI --to QCOW2 --map-out NEW.map
+ *                  (--all | --bitmap NAME | --compare) [--map-in OLD.map]
+ *                  [--block-size N] [--compress] [--progress FILE]
+ *                  [--summary FILE]
+ *
  * Every block of the map is in one of these states while the copy runs:
  *
- *   classified (cls[i]: DATA = some byte is not known zero, from
- *   base:allocation; DIRTY = the bitmap marked it, --bitmap only)
+ *   classified (cls[i]: DATA = some byte may be non-zero: base:allocation
+ *   did not say NBD_STATE_ZERO (a hole without ZERO is read); DIRTY = the
+ *   bitmap marked it, --bitmap only)
  *     --wanted--> read (DATA) or taken as zeros (not DATA)
  *     --hashed--> sum[i] set; compared with map-in's sum[i]
  *     --decided--> written (nbd_pwrite), zeroed (nbd_zero) or left alone
@@ -19,9 +25,9 @@
  *
  * Blocks not wanted keep map-in's checksum.  Transitions: classify()
  * (extent walks), copy_all_runs() -> slot_read() -> slot_step() ->
- * run_finish() -> run_hash(), run_write().  The map
- * and summary are saved only after every write completed and nbd_flush()
- * succeeded (finish()). */
+ * run_finish() -> run_hash(), run_write().  finish(): nbd_flush, qemu-nbd
+ * exits, fsync of the qcow2, and only then the map and the summary, each
+ * written to a temporary file and renamed. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>

@@ -188,6 +188,26 @@ same "$T/z.qcow2" "$T/rawz" "$T/z.map"
 [ "$(qemu-img map --output=json -f qcow2 "$T/z.qcow2" |
     jq '[.[] | select(.data and .compressed)] | map(.length) | add')" = \
     $((3 * M)) ] && ok || bad "the copy is not compressed"
+
+# ---- SIGTERM (ternd's cancel): exit non-zero, no map, no qemu-nbd left ----
+stop
+qemu-img create -q -f qcow2 "$T/big.qcow2" 256M
+qemu-io -f qcow2 -c "write -P 0x99 0 256M" "$T/big.qcow2" >/dev/null
+qemu-img create -q -f qcow2 "$T/bigcopy.qcow2" 256M
+serve "$T/big.qcow2"
+"$BC" --from "$URI" --to "$T/bigcopy.qcow2" --map-out "$T/big.map" --all \
+    --progress "$T/big.prog" 2>/dev/null &
+BCPID=$!
+# the progress file appears once the copy is about to start
+for _ in $(seq 200); do [ -s "$T/big.prog" ] && break; sleep 0.01; done
+kill -TERM $BCPID
+wait $BCPID
+RC=$?
+[ "$RC" != 0 ] && [ ! -e "$T/big.map" ] && ok ||
+    bad "after SIGTERM: exit $RC, map $(ls "$T/big.map" 2>&1)"
+sleep 0.2
+pgrep -f "qemu-nbd.*$T/bigcopy.qcow2" >/dev/null &&
+    bad "qemu-nbd outlived tern-blockcopy" || ok
 stop
 
 echo "$PASS passed, $FAIL failed"
