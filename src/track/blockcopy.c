@@ -409,18 +409,26 @@ image_opts(const char *path, bool compress)
 	    esc);
 }
 
-/* The last line qemu-nbd wrote to its stderr (captured in fd). */
+/* What qemu-nbd wrote to its stderr (captured in fd), its lines joined
+ * with "; ", cut to len. */
 static void
 child_message(int fd, char *buf, size_t len)
 {
 	ssize_t k = pread(fd, buf, len - 1, 0);
-	char *nl;
+	size_t n = k > 0 ? (size_t)k : 0;
 
-	buf[k > 0 ? k : 0] = '\0';
-	while ((nl = strrchr(buf, '\n')) && nl[1] == '\0')
-		*nl = '\0';
-	if ((nl = strrchr(buf, '\n')))
-		memmove(buf, nl + 1, strlen(nl + 1) + 1);
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+		n--;
+	buf[n] = '\0';
+	for (char *nl; (nl = strchr(buf, '\n'));) {
+		if (strlen(buf) + 2 >= len)
+			*nl = '\0';
+		else {
+			memmove(nl + 2, nl + 1, strlen(nl + 1) + 1);
+			nl[0] = ';';
+			nl[1] = ' ';
+		}
+	}
 }
 
 /* Start qemu-nbd on the target with its stderr in a memfd, so that its
