@@ -148,6 +148,16 @@ kill -KILL "$WPID"
 wait "$WPID" 2>/dev/null || true
 expect_verify 0 --image "$W/ring.img" --format raw --console "$W/ring.log"
 [ "$(field highest "$VERIFY_OUT")" -gt 16 ] || fail "writer did not wrap the ring"
+say "host: verify --upto judges the ring as a backup point"
+A=$(field acked "$VERIFY_OUT")
+H=$(field highest "$VERIFY_OUT")
+expect_verify 0 --image "$W/ring.img" --format raw --upto "$A:$H"
+expect_verify 0 --image "$W/ring.img" --format raw --upto "$A"
+# seq H on disk is above a HI of H-1: written after the point
+expect_verify 1 --image "$W/ring.img" --format raw --upto "$A:$((H - 1))"
+# seq H+1 was never written
+expect_verify 1 --image "$W/ring.img" --format raw --upto "$((H + 1))"
+expect_verify 2 --image "$W/ring.img" --format raw --upto "$A" --console "$W/ring.log"
 say "host: tern-dirtier starts"
 timeout 1 "$OUT/obj/tern-dirtier" 50 8 >"$W/dirty.log" || true
 grep -q '^TERN-DIRTY start size_mib=8 rate_mib_s=50' "$W/dirty.log" || fail "tern-dirtier did not start"

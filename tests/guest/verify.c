@@ -6,6 +6,10 @@
  * with `qemu-img convert -U` (removed again), raw images are only read.
  *
  * verify --image PATH [--format qcow2|raw] --console LOG [--console LOG ...] [-v]
+ * verify --image PATH [--format qcow2|raw] --upto LO[:HI] [-v]
+ * --upto judges a restored backup point instead: every record <= LO (the
+ * highest ack printed before the point) is there, none > HI (the highest
+ * ack when the backup returned, plus one in flight) is.
  * Exit: 0 OK, 1 FAIL, 2 usage or environment error.
  */
 #define _GNU_SOURCE
@@ -72,7 +76,8 @@ static void die(int code, const char *fmt, ...)
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: verify --image PATH [--format qcow2|raw] --console LOG [--console LOG ...] [-v]\n");
+		"usage: verify --image PATH [--format qcow2|raw] --console LOG [--console LOG ...] [-v]\n"
+		"       verify --image PATH [--format qcow2|raw] --upto LO[:HI] [-v]\n");
 	exit(2);
 }
 
@@ -225,18 +230,72 @@ static const char *state_name(enum trec_state st)
 	}
 }
 
+/* "LO" or "LO:HI" (decimal, HI >= LO) for --upto. */
+static void parse_upto(const char *arg, uint64_t *lo, uint64_t *hi, int *has_hi)
+{
+	char *end;
+
+	errno = 0;
+	*lo = strtoull(arg, &end, 10);
+	if (errno || end == arg || (*end && *end != ':') || *arg == '-')
+		usage();
+	*has_hi = *end == ':';
+	if (!*has_hi)
+		return;
+	arg = end + 1;
+	*hi = strtoull(arg, &end, 10);
+	if (errno || end == arg || *end || *arg == '-' || *hi < *lo)
+		usage();
+}
+
+/*
+ * --upto LO[:HI], a restored backup point: no valid record above HI (it
+ * was written after the point), and every seq q in (max(0, LO - N), LO] is
+ * in its slot or overwritten by a newer seq.  A newer one in such a slot
+ * is q + k*N > LO: a write from while the point was taken, which the HI
+ * check has already bounded.
+ */
+static void check_upto(const uint64_t *seqs, uint32_t nslots, uint64_t lo,
+		       uint64_t hi, int has_hi, uint64_t highest)
+{
+	uint64_t q, from = lo > nslots ? lo - nslots : 0;
+
+	for (uint32_t s = 0; has_hi && s < nslots; s++)
+		if (seqs[s] > hi)
+			die(1, "seq %" PRIu64 " in slot %" PRIu32 " was written after"
+			    " the point (above %" PRIu64 ") upto=%" PRIu64 ":%" PRIu64
+			    " highest=%" PRIu64 " slots=%" PRIu32,
+			    seqs[s], s, hi, lo, hi, highest, nslots);
+	for (q = lo; q > from; q--) {
+		uint32_t slot = (uint32_t)((q - 1) % nslots);
+		uint64_t got = seqs[slot];
+
+		if (!got)
+			die(1, "seq %" PRIu64 " missing: slot %" PRIu32 " is empty"
+			    " upto=%" PRIu64 " highest=%" PRIu64 " slots=%" PRIu32,
+			    q, slot, lo, highest, nslots);
+		if (got < q)
+			die(1, "seq %" PRIu64 " missing: slot %" PRIu32 " holds older"
+			    " seq %" PRIu64 " upto=%" PRIu64 " highest=%" PRIu64
+			    " slots=%" PRIu32, q, slot, got, lo, highest, nslots);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "image", required_argument, NULL, 'i' },
 		{ "format", required_argument, NULL, 'f' },
 		{ "console", required_argument, NULL, 'c' },
+		{ "upto", required_argument, NULL, 'u' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *image = NULL, *format = NULL, *consoles[MAX_CONSOLES];
 	uint64_t acked = 0, nacks = 0, highest = 0, size, *seqs, lo, q;
+	uint64_t upto_lo = 0, upto_hi = 0;
+	int upto = 0, has_hi = 0;
 	uint32_t nslots, s, cnt, nvalid = 0, nbad = 0, first_bad = 0;
 	enum trec_state first_bad_state = TREC_EMPTY;
 	unsigned char *buf;
@@ -255,6 +314,10 @@ int main(int argc, char **argv)
 				usage();
 			consoles[nconsoles++] = optarg;
 			break;
+		case 'u':
+			parse_upto(optarg, &upto_lo, &upto_hi, &has_hi);
+			upto = 1;
+			break;
 		case 'v':
 			verbose = 1;
 			break;
@@ -262,7 +325,8 @@ int main(int argc, char **argv)
 			usage();
 		}
 	}
-	if (optind != argc || !image || !nconsoles)
+	/* --upto replaces the console logs: exactly one of the two. */
+	if (optind != argc || !image || !nconsoles == !upto)
 		usage();
 	if (format && strcmp(format, "qcow2") && strcmp(format, "raw"))
 		usage();
@@ -346,10 +410,22 @@ int main(int argc, char **argv)
 			" highest=%" PRIu64 " acked=%" PRIu64 " ack_lines=%" PRIu64 "\n",
 			nslots, nvalid, nbad, highest, acked, nacks);
 	if (nbad)
-		die(1, "slot %" PRIu32 ": %s (%" PRIu32 " bad slot%s) acked=%" PRIu64
+		die(1, "slot %" PRIu32 ": %s (%" PRIu32 " bad slot%s) %s=%" PRIu64
 		    " highest=%" PRIu64 " slots=%" PRIu32,
 		    first_bad, state_name(first_bad_state), nbad, nbad == 1 ? "" : "s",
-		    acked, highest, nslots);
+		    upto ? "upto" : "acked", upto ? upto_lo : acked, highest, nslots);
+
+	if (upto) {
+		check_upto(seqs, nslots, upto_lo, upto_hi, has_hi, highest);
+		free(seqs);
+		if (has_hi)
+			printf("verify: OK upto=%" PRIu64 ":%" PRIu64 " highest=%" PRIu64
+			       " slots=%" PRIu32 "\n", upto_lo, upto_hi, highest, nslots);
+		else
+			printf("verify: OK upto=%" PRIu64 " highest=%" PRIu64
+			       " slots=%" PRIu32 "\n", upto_lo, highest, nslots);
+		return 0;
+	}
 
 	/* Rule 2: nothing acknowledged may be missing from the top of the ring. */
 	if (highest < acked)

@@ -125,10 +125,13 @@ qemu-img bitmap -f qcow2 --disable "$T/src.qcow2" bm
 qemu-img create -q -f qcow2 -b "$T/full.qcow2" -F qcow2 "$T/inc.qcow2"
 serve "$T/src.qcow2" bm
 expect "$BC" --from "$URI" --to "$T/inc.qcow2" --map-out "$T/inc.map" \
-    --bitmap bm --map-in "$T/full.map" --summary "$T/inc.json"
+    --bitmap bm --map-in "$T/full.map" --summary "$T/inc.json" \
+    --progress "$T/inc.prog"
 same "$T/inc.qcow2" "$T/raw1" "$T/inc.map"
 # dirty: 0 (now zero), 512k+128k, 2M (same bytes again), 3M: 5 blocks
 summary_is "$T/inc.json" $((256 * K)) $((256 * K)) $((64 * K)) $((256 * K))
+[ "$(cat "$T/inc.prog")" = "$((320 * K)) $((320 * K))" ] && ok ||
+    bad "progress of the dirty bytes: $(cat "$T/inc.prog")"
 # the zeroed block reads as zeros although the parent has 0x11 there
 # (qemu-io prints the "read" line even when the pattern does not match)
 qemu-io -f qcow2 -r -c "read -P 0 0 64k" "$T/inc.qcow2" >"$T/out" 2>&1
@@ -151,6 +154,16 @@ fails_with 1 "qemu-nbd cannot open '$T/not-qcow2'" "$BC" --from "$URI" \
 qemu-img create -q -f qcow2 "$T/wrong-size.qcow2" $M
 fails_with 1 "create the target with the point's size" "$BC" \
     --from "$URI" --to "$T/wrong-size.qcow2" --map-out "$T/x.map" --all
+# a target another process writes to: qemu-nbd cannot take its lock
+qemu-img create -q -f qcow2 "$T/locked.qcow2" $SIZE
+rm -f "$T/w.sock"
+qemu-nbd -t -x w -k "$T/w.sock" -f qcow2 "$T/locked.qcow2" 2>/dev/null &
+WPID=$!
+for _ in $(seq 100); do [ -S "$T/w.sock" ] && break; sleep 0.05; done
+fails_with 1 "qemu-nbd cannot open '$T/locked.qcow2' (.*lock" "$BC" \
+    --from "$URI" --to "$T/locked.qcow2" --map-out "$T/x.map" --all
+kill "$WPID"
+wait "$WPID" 2>/dev/null
 fails_with 1 "needs a disk size that is a multiple" "$BC" --from "$URI" \
     --to "$T/full.qcow2" --map-out "$T/x.map" --all --compress
 [ ! -e "$T/x.map" ] && ok || bad "a failed copy left its --map-out"
@@ -166,11 +179,14 @@ qemu-img convert -O raw "$T/src.qcow2" "$T/raw2"
 qemu-img create -q -f qcow2 -b "$T/inc.qcow2" -F qcow2 "$T/cmp.qcow2"
 serve "$T/src.qcow2"
 expect "$BC" --from "$URI" --to "$T/cmp.qcow2" --map-out "$T/cmp.map" \
-    --compare --map-in "$T/inc.map" --summary "$T/cmp.json"
+    --compare --map-in "$T/inc.map" --summary "$T/cmp.json" \
+    --progress "$T/cmp.prog"
 same "$T/cmp.qcow2" "$T/raw2" "$T/cmp.map"
 # data now: 64k..1M, 1M, 2M, 3M, the tail (0 and 512k are zeros)
 READ=$((1024 * K - 128 * K + 64 * K + 64 * K + 64 * K + 12 * K))
 summary_is "$T/cmp.json" $READ $((64 * K)) $((64 * K)) $((128 * K))
+[ "$(cat "$T/cmp.prog")" = "$SIZE $SIZE" ] && ok ||
+    bad "progress of the whole disk: $(cat "$T/cmp.prog")"
 [ "$(qemu-img map --output=json -f qcow2 "$T/cmp.qcow2" |
     jq '[.[] | select(.depth == 0 and .data)] | length')" = 1 ] && ok ||
     bad "compare wrote more than the changed block"
@@ -188,6 +204,26 @@ same "$T/z.qcow2" "$T/rawz" "$T/z.map"
 [ "$(qemu-img map --output=json -f qcow2 "$T/z.qcow2" |
     jq '[.[] | select(.data and .compressed)] | map(.length) | add')" = \
     $((3 * M)) ] && ok || bad "the copy is not compressed"
+
+# ---- SIGTERM (ternd's cancel): exit non-zero, no map, no qemu-nbd left ----
+stop
+qemu-img create -q -f qcow2 "$T/big.qcow2" 256M
+qemu-io -f qcow2 -c "write -P 0x99 0 256M" "$T/big.qcow2" >/dev/null
+qemu-img create -q -f qcow2 "$T/bigcopy.qcow2" 256M
+serve "$T/big.qcow2"
+"$BC" --from "$URI" --to "$T/bigcopy.qcow2" --map-out "$T/big.map" --all \
+    --progress "$T/big.prog" 2>/dev/null &
+BCPID=$!
+# the progress file appears once the copy is about to start
+for _ in $(seq 200); do [ -s "$T/big.prog" ] && break; sleep 0.01; done
+kill -TERM $BCPID
+wait $BCPID
+RC=$?
+[ "$RC" != 0 ] && [ ! -e "$T/big.map" ] && ok ||
+    bad "after SIGTERM: exit $RC, map $(ls "$T/big.map" 2>&1)"
+sleep 0.2
+pgrep -f "qemu-nbd.*$T/bigcopy.qcow2" >/dev/null &&
+    bad "qemu-nbd outlived tern-blockcopy" || ok
 stop
 
 echo "$PASS passed, $FAIL failed"
