@@ -70,6 +70,9 @@ enum {
 
 struct opts {
 	const char *from, *to, *map_out, *map_in, *bitmap;
+	const char *from_image;	/* a qcow2 read through qemu-nbd -r */
+	const char *check_map;	/* every block read must match it */
+	const char *src_name;	/* from or from_image, for messages */
 	const char *progress, *summary;
 	enum mode mode;
 	uint32_t block_size;
@@ -102,7 +105,8 @@ struct copy {
 	const struct opts *o;
 	struct nbd_handle *src, *dst;
 	char *bm_ctx;
-	struct blockmap *map, *old;
+	struct blockmap *map, *old, *chk;
+	uint64_t bad;		/* 1 + the first block that differs from chk */
 	uint8_t *cls;
 	bool *need;		/* per block of the current run */
 	struct slot slot[NSLOTS];
@@ -140,7 +144,9 @@ usage(const char *msg)
 	    "--map-out NEW.map\n"
 	    "       (--all | --bitmap NAME | --compare) [--map-in OLD.map]\n"
 	    "       [--block-size N] [--compress] [--progress FILE] "
-	    "[--summary FILE]\n");
+	    "[--summary FILE]\n"
+	    "       " PROG " --from-image QCOW2 --check-map MAP "
+	    "[--to QCOW2 --all] [...]\n");
 	exit(2);
 }
 
@@ -167,11 +173,32 @@ parse_block_size(const char *s)
 	return (uint32_t)v;
 }
 
+/* --check-map: every block read is compared with MAP (a point's map): a
+ * check alone (no --to), or a copy (--to --all) that trusts nothing. */
 static void
-check_opts(const struct opts *o)
+check_opts_check(struct opts *o)
 {
-	if (!o->from || !o->to || !o->map_out)
-		usage("--from, --to and --map-out are required");
+	if (o->to && o->mode != MODE_ALL)
+		usage("--check-map copies with --all only");
+	if (!o->to && o->mode != MODE_NONE)
+		usage("--check-map without --to only reads: give no mode");
+	if (o->map_in || o->compress)
+		usage("--check-map takes no --map-in or --compress");
+	o->mode = MODE_ALL;
+}
+
+static void
+check_opts(struct opts *o)
+{
+	if (!o->from == !o->from_image)
+		usage("give one of --from and --from-image");
+	o->src_name = o->from ? o->from : o->from_image;
+	if (o->check_map) {
+		check_opts_check(o);
+		return;
+	}
+	if (!o->to || !o->map_out)
+		usage("--to and --map-out are required");
 	if (o->mode == MODE_NONE)
 		usage("give one of --all, --bitmap NAME and --compare");
 	if (o->mode == MODE_ALL && o->map_in)
@@ -196,6 +223,8 @@ parse_args(int argc, char **argv, struct opts *o)
 		{ "compress", no_argument, NULL, 'z' },
 		{ "progress", required_argument, NULL, 'p' },
 		{ "summary", required_argument, NULL, 'S' },
+		{ "from-image", required_argument, NULL, 'F' },
+		{ "check-map", required_argument, NULL, 'C' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
@@ -214,6 +243,8 @@ parse_args(int argc, char **argv, struct opts *o)
 		case 'z': o->compress = true; break;
 		case 'p': o->progress = optarg; break;
 		case 'S': o->summary = optarg; break;
+		case 'F': o->from_image = optarg; break;
+		case 'C': o->check_map = optarg; break;
 		default: usage(NULL);
 		}
 	}
@@ -233,8 +264,31 @@ src_check_contexts(struct copy *c, struct err *err)
 		return err_set(err, -ENOENT, "the NBD export '%s' offers no "
 		    "dirty bitmap '%s' (meta context %s): export the point "
 		    "with that bitmap, or copy it with --compare",
-		    c->o->from, c->o->bitmap, c->bm_ctx);
+		    c->o->src_name, c->o->bitmap, c->bm_ctx);
 	return 0;
+}
+
+static char *image_opts(const char *path, bool compress);
+static int nbd_child_connect(struct nbd_handle *h, char **argv,
+    const char *path, struct err *err);
+static char *path_find(const char *prog);
+
+/* --from-image: the image (and its backing chain) through qemu-nbd -r. */
+static int
+src_connect_image(struct copy *c, struct err *err)
+{
+	_cleanup_free_ char *qemu_nbd = path_find("qemu-nbd");
+	_cleanup_free_ char *opts = image_opts(c->o->from_image, false);
+	char *argv[] = { qemu_nbd, (char *)"-r", (char *)"--image-opts",
+		opts, NULL };
+
+	if (!qemu_nbd)
+		return err_set(err, -ENOENT, "qemu-nbd is not on PATH: "
+		    "install qemu-utils");
+	if (access(c->o->from_image, R_OK) == -1)
+		return err_setf_errno(err, -errno, "cannot read '%s'",
+		    c->o->from_image);
+	return nbd_child_connect(c->src, argv, c->o->from_image, err);
 }
 
 static int
@@ -248,13 +302,17 @@ src_open(struct copy *c, uint64_t *ret_size, struct err *err)
 	if (nbd_add_meta_context(c->src, LIBNBD_CONTEXT_BASE_ALLOCATION) ==
 	    -1 || (c->bm_ctx && nbd_add_meta_context(c->src, c->bm_ctx) == -1))
 		return nbd_err(err, "cannot ask for block status");
-	if (nbd_connect_uri(c->src, c->o->from) == -1)
+	if (c->o->from_image) {
+		if ((r = src_connect_image(c, err)) < 0)
+			return r;
+	} else if (nbd_connect_uri(c->src, c->o->from) == -1)
 		return nbd_err(err, "cannot read the point from '%s'",
 		    c->o->from);
 	if ((r = src_check_contexts(c, err)) < 0)
 		return r;
 	if ((size = nbd_get_size(c->src)) <= 0)
-		return nbd_err(err, "the export '%s' has no size", c->o->from);
+		return nbd_err(err, "the export '%s' has no size",
+		    c->o->src_name);
 	*ret_size = (uint64_t)size;
 	return 0;
 }
@@ -434,7 +492,8 @@ child_message(int fd, char *buf, size_t len)
 /* Start qemu-nbd on the target with its stderr in a memfd, so that its
  * complaint becomes part of our one line, and with QEMU_TUNABLES. */
 static int
-dst_connect(struct copy *c, char **argv, struct err *err)
+nbd_child_connect(struct nbd_handle *h, char **argv, const char *path,
+    struct err *err)
 {
 	_cleanup_close_ int mfd = memfd_create("qemu-nbd-err", MFD_CLOEXEC);
 	_cleanup_close_ int saved = fcntl(2, F_DUPFD_CLOEXEC, 3);
@@ -448,7 +507,7 @@ dst_connect(struct copy *c, char **argv, struct err *err)
 	tunables = !getenv("GLIBC_TUNABLES");	/* the caller's wins */
 	if (tunables)
 		(void)setenv("GLIBC_TUNABLES", QEMU_TUNABLES, 1);
-	r = nbd_connect_systemd_socket_activation(c->dst, argv);
+	r = nbd_connect_systemd_socket_activation(h, argv);
 	if (tunables)
 		(void)unsetenv("GLIBC_TUNABLES");
 	(void)dup2(saved, 2);
@@ -456,9 +515,9 @@ dst_connect(struct copy *c, char **argv, struct err *err)
 		return 0;
 	child_message(mfd, msg, sizeof(msg));
 	if (!*msg)
-		return nbd_err(err, "qemu-nbd cannot open '%s'", c->o->to);
+		return nbd_err(err, "qemu-nbd cannot open '%s'", path);
 	return err_set(err, -EIO, "qemu-nbd cannot open '%s' (%s): check "
-	    "that it is a writable qcow2 image", c->o->to, msg);
+	    "that it is a qcow2 image it may open", path, msg);
 }
 
 static int
@@ -513,7 +572,7 @@ dst_open(struct copy *c, struct err *err)
 		    c->map->block_size, c->map->size);
 	if (!(c->dst = nbd_create()))
 		return nbd_err(err, "cannot create an NBD handle");
-	if ((r = dst_connect(c, argv, err)) < 0)
+	if ((r = nbd_child_connect(c->dst, argv, c->o->to, err)) < 0)
 		return r;
 	return dst_check(c, err);
 }
@@ -547,8 +606,9 @@ poll_both(struct copy *c, struct err *err)
 {
 	struct nbd_handle *h[2] = { c->src, c->dst };
 	struct pollfd pfd[2];
+	int n = c->dst ? 2 : 1;
 
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < n; i++) {
 		unsigned dir = nbd_aio_get_direction(h[i]);
 
 		pfd[i].fd = nbd_aio_get_fd(h[i]);
@@ -556,17 +616,17 @@ poll_both(struct copy *c, struct err *err)
 		    (dir & LIBNBD_AIO_DIRECTION_WRITE ? POLLOUT : 0);
 		pfd[i].revents = 0;
 	}
-	if (poll(pfd, 2, -1) == -1 && errno != EINTR)
+	if (poll(pfd, (nfds_t)n, -1) == -1 && errno != EINTR)
 		return err_setf_errno(err, -errno, "poll");
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < n; i++) {
 		if ((pfd[i].revents & (POLLIN | POLLHUP | POLLERR)) &&
 		    nbd_aio_notify_read(h[i]) == -1)
 			return nbd_err(err, "NBD connection to '%s' failed",
-			    i ? c->o->to : c->o->from);
+			    i ? c->o->to : c->o->src_name);
 		if ((pfd[i].revents & POLLOUT) &&
 		    nbd_aio_notify_write(h[i]) == -1)
 			return nbd_err(err, "NBD connection to '%s' failed",
-			    i ? c->o->to : c->o->from);
+			    i ? c->o->to : c->o->src_name);
 	}
 	return 0;
 }
@@ -580,7 +640,8 @@ cookie_done(struct copy *c, struct nbd_handle *h, int64_t ck,
 
 	if (r == -1)
 		return h == c->src ? nbd_err(err, "cannot read '%s'",
-		    c->o->from) : nbd_err(err, "cannot write '%s'", c->o->to);
+		    c->o->src_name) : nbd_err(err, "cannot write '%s'",
+		    c->o->to);
 	return r;
 }
 
@@ -629,6 +690,8 @@ run_hash(struct copy *c, const char *buf, uint64_t first, uint64_t last)
 			    c->map->block_size, len);
 		changed = c->o->mode == MODE_ALL ? buf != NULL :
 		    sum != c->old->sum[i];
+		if (c->chk && sum != c->chk->sum[i] && !c->bad)
+			c->bad = i + 1;
 		c->map->sum[i] = sum;
 		c->need[i - first] = c->o->mode == MODE_COMPARE ? changed :
 		    c->o->mode == MODE_BITMAP || buf;
@@ -650,7 +713,12 @@ run_finish(struct copy *c, struct slot *s, uint64_t first, uint64_t last,
 	int r;
 
 	run_hash(c, s ? s->buf : NULL, first, last);
-	for (uint64_t a = first, b; a < last; a = b) {
+	if (c->bad)
+		return err_set(err, -EBADMSG, "block %" PRIu64 " (bytes %"
+		    PRIu64 "..) of '%s' does not match its map '%s': the "
+		    "point is corrupt", c->bad - 1, (c->bad - 1) *
+		    c->map->block_size, c->o->src_name, c->o->check_map);
+	for (uint64_t a = first, b; c->dst && a < last; a = b) {
 		if (!c->need[a - first]) {
 			b = a + 1;
 			continue;
@@ -676,7 +744,7 @@ slot_read(struct copy *c, struct slot *s, uint64_t first, uint64_t last,
 	    NBD_NULL_COMPLETION, 0);
 	if (s->read_cookie == -1)
 		return nbd_err(err, "cannot read '%s' at offset %" PRIu64,
-		    c->o->from, off);
+		    c->o->src_name, off);
 	s->first = first;
 	s->last = last;
 	s->state = SLOT_READING;
@@ -810,6 +878,16 @@ maps_init(struct copy *c, uint64_t size, struct err *err)
 		memcpy(c->map->sum, c->old->sum,
 		    c->map->n * sizeof(*c->map->sum));
 	}
+	if (c->o->check_map) {
+		if ((r = blockmap_load(c->o->check_map, &c->chk, err)) < 0)
+			return r;
+		if (c->chk->size != size || c->chk->block_size != bs)
+			return err_set(err, -EINVAL, "--check-map '%s' is of a "
+			    "disk of %" PRIu64 " bytes in %u-byte blocks, '%s' "
+			    "%" PRIu64 " in %u: it is not this image's map",
+			    c->o->check_map, c->chk->size, c->chk->block_size,
+			    c->o->src_name, size, bs);
+	}
 	c->zero_sum = blockmap_hash(zeros, bs);
 	c->zero_sum_tail = blockmap_hash(zeros,
 	    blockmap_block_len(c->map, c->map->n - 1));
@@ -874,12 +952,15 @@ finish(struct copy *c, struct err *err)
 {
 	int r;
 
-	if (nbd_flush(c->dst, 0) == -1)
+	if (c->dst && nbd_flush(c->dst, 0) == -1)
 		return nbd_err(err, "cannot flush '%s'", c->o->to);
-	dst_close(c);
-	if ((r = dst_sync(c, err)) < 0)
-		return r;
-	if ((r = blockmap_save(c->map, c->o->map_out, err)) < 0)
+	if (c->dst) {
+		dst_close(c);
+		if ((r = dst_sync(c, err)) < 0)
+			return r;
+	}
+	if (c->o->map_out &&
+	    (r = blockmap_save(c->map, c->o->map_out, err)) < 0)
 		return r;
 	if (c->o->summary && (r = summary_write(c, err)) < 0)
 		return r;
@@ -897,7 +978,8 @@ copy_run(struct copy *c, struct err *err)
 		c->bm_ctx = xasprintf("qemu:dirty-bitmap:%s", c->o->bitmap);
 	if ((r = src_open(c, &size, err)) < 0 ||
 	    (r = maps_init(c, size, err)) < 0 ||
-	    (r = dst_open(c, err)) < 0 || (r = classify(c, err)) < 0)
+	    (c->o->to && (r = dst_open(c, err)) < 0) ||
+	    (r = classify(c, err)) < 0)
 		return r;
 	count_total(c);
 	if (c->o->progress) {
@@ -927,6 +1009,7 @@ copy_done(struct copy *c)
 	}
 	blockmap_free(c->map);
 	blockmap_free(c->old);
+	blockmap_free(c->chk);
 	free(c->cls);
 	free(c->need);
 	free(c->bm_ctx);
