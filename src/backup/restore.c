@@ -174,7 +174,7 @@ restore_details(const char *repo, const struct bk_manifest *m,
 	json_t *disks = json_array();
 
 	for (size_t i = 0; i < m->n_disks; i++)
-		json_array_append_new(disks, json_pack("{ss ss+ ss+ ss sI}",
+		json_array_append_new(disks, json_pack("{ss ss++ ss++ ss sI}",
 		    "name", m->disks[i].name, "src", repo, "/",
 		    m->disks[i].image, "map", repo, "/", m->disks[i].map,
 		    "dst", row->disks[i].path, "size",
@@ -548,7 +548,7 @@ verify_items(const char *repo, const struct bk_manifest *pts, size_t n,
 				add_file(files, xasprintf("%s/%s", dir, d->map),
 				    d->map_sha256);
 			}
-			json_array_append_new(items, json_pack("{ss+ ss+}",
+			json_array_append_new(items, json_pack("{ss++ ss++}",
 			    "src", dir, "/", d->image, "map", dir, "/",
 			    d->map));
 		}

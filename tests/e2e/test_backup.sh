@@ -13,6 +13,9 @@ pool=$(labenv H1_POOL_DIR)
 repo=$TERN_LAB/repo
 mkdir -p "$repo"
 guest_create h1 b1 >/dev/null
+# 32 MiB of data on the boot disk (the guest never touches it), so that a
+# full point is large and a point that silently copied everything shows.
+qemu-io -f qcow2 -c "write -P 0x5a 16M 32M" "$pool/b1-vda.qcow2" >/dev/null
 t h1 vm start b1 >/dev/null
 check "guest boots" wait_for 90 console_has h1 b1 TERN-GUEST-READY
 check "writer acknowledges" wait_for 60 bash -c \
@@ -39,9 +42,8 @@ restore_check() {
 	    "$VERIFY" --image "$pool/$1-vdb.qcow2" --upto "$LO:$HI"
 }
 
-written() { # written_bytes of the last point's data disk
-	t h1 backup list "$repo" --json |
-	    jq -r '.points[-1].disks[] | select(.name=="vdb") | .written_bytes'
+written() { # written_bytes of the last point, every disk
+	t h1 backup list "$repo" --json | jq -r '.points[-1].written_bytes'
 }
 
 # --- bad input: each refused, nothing made ---
@@ -56,12 +58,12 @@ guest_create h1 off1 >/dev/null
 check_err "a vm that is off" 1 "start it first" t h1 backup create off1 \
     --to "$repo"
 check_eq "no point was made" "$(ls "$repo" | grep -vc tern-backup-repo)" 0
-check_err "restore of an unknown point" 1 "no point" t h1 backup restore \
-    "$repo" --point 20260101T000000000Z --name x1
 check_err "restore over the running original" 1 "running" bash -c \
     "$LAB_SH tern h1 backup create b1 --to $repo >/dev/null &&
      $LAB_SH tern h1 backup restore $repo --point \$($LAB_SH tern h1 backup \
      list $repo --json | jq -r '.points[0].point')"
+check_err "restore of an unknown point" 1 "no point" t h1 backup restore \
+    "$repo" --point 20260101T000000000Z --name x1
 rm -rf "${repo:?}"/* && mkdir -p "$repo"
 t h1 vm refpoint list b1 --json | jq -r '.refpoints[].name' |
     while read -r rp; do t h1 vm refpoint delete b1 "$rp" >/dev/null; done
