@@ -4,8 +4,9 @@
 # a pool both mount, created, started, watched on its console and in the
 # event log, paused, resumed, saved and restored, moved live to the other
 # host and back, its disks moved to another pool while it runs, moved
-# shared-nothing (disks copied) to the other host, turned off, and its disk
-# writes verified.  Leaves the lab up to explore; prints how to
+# shared-nothing (disks copied) to the other host, backed up twice (full,
+# then incremental) while it writes, a point restored as a new VM and
+# proven exact, turned off, and its disk writes verified.  Leaves the lab up to explore; prints how to
 # take it down.
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -95,6 +96,28 @@ say "are copied to h2's own pool while the guest runs, then the memory"
 t h1 vm move demo1 --to h2 --pool local
 t h2 vm show demo1
 sleep 2
+
+say "Backups while it writes, into a repository directory: the first point is"
+say "full, the next only the blocks its change tracking (a dirty bitmap) marks"
+repo=$TERN_LAB/backups
+mkdir -p "$repo"
+t h2 backup create demo1 --to "$repo"
+sleep 3
+acked() { "$LAB" tern h2 vm console demo1 | grep -ao 'TERN-ACK [0-9]*' |
+    tail -n 1 | awk '{print $2+0}'; }
+lo=$(acked)
+t h2 backup create demo1 --to "$repo"
+hi=$(($(acked) + 1))
+t h2 backup list "$repo"
+t h2 vm refpoint list demo1
+point=$("$LAB" tern h2 backup list "$repo" --json | jq -r '.points[-1].point')
+
+say "Restore that point as a new VM; it holds every write acknowledged before"
+say "the point ($lo) and none made after it (above $hi)"
+t h2 backup verify "$repo"
+t h2 backup restore "$repo" --point "$point" --name demo1-restored
+run "$GUEST/verify" --image "$H2_POOL_DIR/demo1-restored-vdb.qcow2" \
+    --upto "$lo:$hi"
 
 say "Turn it off and prove no acknowledged write was lost, on either host"
 t h2 vm stop demo1

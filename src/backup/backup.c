@@ -83,11 +83,12 @@ bk_qmp_listen(struct job *job, const char *path, const char *fdname)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct bk_ctx *x = bk_ctx(job);
+	size_t len = strlen(path);
 	int fd, r;
 
-	if (strlen(path) >= sizeof(sa.sun_path))
+	if (len >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	memcpy(sa.sun_path, path, len + 1);
 	(void)unlink(path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd == -1)

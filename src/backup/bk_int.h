@@ -60,3 +60,7 @@ void bk_teardown(struct job *job);
 /* copy.c */
 void bk_copy(struct job *job);
 void bk_seal(struct job *job);
+/* The point's manifest is written (it exists). */
+bool bk_manifest_on_disk(const struct job *job);
+/* Record the new reference point; drop the older ones of the repository. */
+void bk_record_refpoint(struct job *job);

@@ -338,9 +338,18 @@ write_manifest(struct job *job, const char *hashes, struct err *err)
 	return r;
 }
 
+bool
+bk_manifest_on_disk(const struct job *job)
+{
+	_cleanup_free_ char *dir = bk_job_dir(job);
+	_cleanup_free_ char *path = xasprintf("%s/%s", dir, BK_MANIFEST);
+
+	return access(path, F_OK) == 0;
+}
+
 /* The new reference point, and the older ones of this repository go. */
-static void
-record_refpoint(struct job *job)
+void
+bk_record_refpoint(struct job *job)
 {
 	struct vm *vm = vm_of(job);
 	const char *repo = bk_str(job->details, "repo");
@@ -386,6 +395,6 @@ bk_seal(struct job *job)
 	}
 	(void)unlink(out);
 	json_object_set_new(job->details, "sealed", json_true());
-	record_refpoint(job);
+	bk_record_refpoint(job);
 	bk_teardown_begin(job, 0, NULL);
 }

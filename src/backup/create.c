@@ -430,6 +430,13 @@ bk_recover(struct job *job)
 		job_poke(job);
 		return;
 	}
+	if (bk_manifest_on_disk(job)) {
+		/* Sealed just before the restart: the point stands. */
+		json_object_set_new(job->details, "sealed", json_true());
+		bk_record_refpoint(job);
+		bk_teardown_begin(job, 0, NULL);
+		return;
+	}
 	bk_teardown_begin(job, -EIO, "ternd restarted during the backup; "
 	    "the point was not kept");
 }
