@@ -54,6 +54,7 @@ static const struct route routes[] = {
 	{ "GET", "/v1/backups", api_backup_list },
 	{ "POST", "/v1/backups/restore", api_backup_restore },
 	{ "POST", "/v1/backups/verify", api_backup_verify },
+	{ "POST", "/v1/backups/prune", api_backup_prune },
 	{ "DELETE", "/v1/vms/*/refpoints/*", api_vm_refpoints },
 	{ "POST", "/v1/migrations", api_migration_create },
 	{ "POST", "/v1/migrations/*/commit", api_migration_commit },

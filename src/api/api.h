@@ -97,6 +97,8 @@ int api_backup_list(struct api *a, struct http_req *r, char **p,
     struct err *e);
 int api_backup_restore(struct api *a, struct http_req *r, char **p,
     struct err *e);
+int api_backup_prune(struct api *a, struct http_req *r, char **p,
+    struct err *e);
 int api_backup_verify(struct api *a, struct http_req *r, char **p,
     struct err *e);
 int api_vm_refpoints(struct api *a, struct http_req *r, char **p,

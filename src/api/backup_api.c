@@ -82,3 +82,19 @@ api_backup_verify(struct api *a, struct http_req *req, char **p,
 	api_reply_job(req, job, NULL);
 	return 0;
 }
+
+int
+api_backup_prune(struct api *a, struct http_req *req, char **p,
+    struct err *e)
+{
+	_cleanup_json_ json_t *body = NULL;
+	struct job *job;
+	int r;
+
+	(void)p;
+	if ((r = api_body(req, &body, e)) < 0 ||
+	    (r = backup_prune_start(a->h, body, &job, e)) < 0)
+		return r;
+	api_reply_job(req, job, NULL);
+	return 0;
+}

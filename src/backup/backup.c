@@ -307,6 +307,7 @@ backup_init(struct host *h)
 	job_type_register(&h->jobs, &job_vm_backup);
 	job_type_register(&h->jobs, &job_vm_restore);
 	job_type_register(&h->jobs, &job_backup_verify);
+	job_type_register(&h->jobs, &job_backup_prune);
 }
 
 /* ---- listing ---- */

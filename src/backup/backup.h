@@ -42,4 +42,11 @@ int backup_restore_prepare(struct host *h, const json_t *body,
 int backup_verify_start(struct host *h, const json_t *body,
     struct job **ret_job, struct err *err);
 
-extern const struct job_ops job_vm_backup, job_vm_restore, job_backup_verify;
+/* Keep a VM's newest points (body {"repo", "vm", "keep"}): the oldest
+ * kept becomes a synthetic full point, the older ones go; the
+ * backup.prune job. */
+int backup_prune_start(struct host *h, const json_t *body,
+    struct job **ret_job, struct err *err);
+
+extern const struct job_ops job_vm_backup, job_vm_restore, job_backup_verify,
+    job_backup_prune;

@@ -227,3 +227,38 @@ cmd_backup_verify(struct cli *cli, const struct cli_args *a,
 		printf("%s: every file and block matches\n", repo);
 	return r;
 }
+
+/* backup prune REPO --vm NAME --keep N */
+int
+cmd_backup_prune(struct cli *cli, const struct cli_args *a, struct err *err)
+{
+	_cleanup_json_ json_t *body = json_object();
+	_cleanup_json_ json_t *answer = NULL, *job = NULL;
+	_cleanup_free_ char *repo = cli_file_arg(cli, a->pos[0]);
+	const char *vm = cli_args_get(a, "vm"), *keep = cli_args_get(a, "keep");
+	uint64_t n = 0;
+	int r;
+
+	if (!vm || !keep)
+		return cli_usage(err, "backup prune needs --vm NAME and "
+		    "--keep N");
+	if ((r = cli_parse_u64("--keep", keep, 1, 100000, &n, err)) < 0)
+		return r;
+	json_object_set_new(body, "keep", json_integer((json_int_t)n));
+	if ((r = cli_json_set_str(body, "repo", repo, err)) < 0 ||
+	    (r = cli_json_set_str(body, "vm", vm, err)) < 0 ||
+	    (r = http_call(cli->http, "POST", "/v1/backups/prune", body,
+	    &answer, err)) < 0)
+		return r;
+	if (cli->no_wait)
+		return cli_job_print_started(cli, answer, err);
+	if ((r = cli_job_wait(cli, json_object_get(answer, "job"), &job,
+	    err)) < 0)
+		return r;
+	if (cli->json)
+		print_json(job);
+	if ((r = cli_job_check(job, err)) == 0 && !cli->json)
+		printf("%s: vm '%s' keeps its newest %llu point(s)\n", repo, vm,
+		    (unsigned long long)n);
+	return r;
+}

@@ -96,6 +96,9 @@ static const struct cli_opt opt_backup_restore[] = {
 static const struct cli_opt opt_backup_verify[] = {
 	{ "point", "P" }, { "vm", "NAME" }, { NULL }
 };
+static const struct cli_opt opt_backup_prune[] = {
+	{ "vm", "NAME" }, { "keep", "N" }, { NULL }
+};
 static const struct cli_opt opt_backup_list[] = {
 	{ "vm", "NAME" }, { NULL }
 };
@@ -236,6 +239,11 @@ static const struct cli_cmd cli_cmds[] = {
 	  .synopsis = "[--point P] [--vm NAME]", .run = cmd_backup_verify,
 	  .help = "check every file (sha256) and block (its map) of the "
 	  "points;\n      the first mismatch is named" },
+	{ .group = "backup", .verb = "prune", .pos = { "REPO" },
+	  .opts = opt_backup_prune, .starts_job = true,
+	  .synopsis = "--vm NAME --keep N", .run = cmd_backup_prune,
+	  .help = "keep a VM's newest N points: the oldest kept becomes a "
+	  "full point\n      (its chain merged), the older ones are deleted" },
 	{ .group = "backup", .verb = "restore", .pos = { "REPO" },
 	  .opts = opt_backup_restore, .starts_job = true,
 	  .synopsis = "--point P [--vm NAME] [--name NEW] [--pool POOL]",

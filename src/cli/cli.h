@@ -152,6 +152,8 @@ int cmd_backup_create(struct cli *cli, const struct cli_args *a,
     struct err *err);
 int cmd_backup_restore(struct cli *cli, const struct cli_args *a,
     struct err *err);
+int cmd_backup_prune(struct cli *cli, const struct cli_args *a,
+    struct err *err);
 int cmd_backup_verify(struct cli *cli, const struct cli_args *a,
     struct err *err);
 int cmd_backup_list(struct cli *cli, const struct cli_args *a,

@@ -137,4 +137,30 @@ check "the backup failed after the restart" wait_for 60 bash -c \
 check_eq "no half point left" "$(ls "$repo"/*/ | wc -l)" "$npoints"
 check_eq "the vm still runs" "$(vm_field h1 b1 .state)" running
 check "no scratch image left" bash -c "! ls $pool/moved/.b1-* 2>/dev/null"
+
+# --- prune: keep 2; the older kept becomes a synthetic full point that
+# reads byte for byte as before; the newest still restores exact ---
+check_err "prune needs --keep 1 or more" 2 "--keep" t h1 backup prune \
+    "$repo" --vm b1 --keep 0
+check_err "prune of a vm with no point" 1 "no point" t h1 backup prune \
+    "$repo" --vm off1 --keep 1
+vmdir=$(ls -d "$repo"/*/ | head -n 1)
+base=$(t h1 backup list "$repo" --json | jq -r '.points[-2].point')
+for d in vda vdb; do
+	qemu-img convert -O raw "$vmdir/$base/$d.qcow2" "$TERN_LAB/$d.before"
+done
+check "prune --keep 2" t h1 backup prune "$repo" --vm b1 --keep 2
+check_eq "two points left" "$(t h1 backup list "$repo" --json |
+    jq -r '.points | length')" 2
+check_eq "the older is now full" "$(t h1 backup list "$repo" --json |
+    jq -r '.points[0].kind')" full
+check "its images have no backing file" bash -c "! qemu-img info \
+    $vmdir/$base/vdb.qcow2 | grep -q backing"
+for d in vda vdb; do
+	check "$d of the merged point equals it before, byte for byte" \
+	    qemu-img compare -q -f qcow2 -F raw "$vmdir/$base/$d.qcow2" \
+	    "$TERN_LAB/$d.before"
+done
+check "backup verify passes after the prune" t h1 backup verify "$repo"
+restore_check r7
 e2e_finish
