@@ -268,6 +268,15 @@ qmp_tx_bitmap_merge(const char *node, const char *target,
 }
 
 json_t *
+qmp_tx_bitmap_merge_from(const char *node, const char *target,
+    const char *src_node, const char *src_name, const char *also)
+{
+	return json_pack("{ss s{ss ss s[{ss ss} s]}}", "type",
+	    "block-dirty-bitmap-merge", "data", "node", node, "target",
+	    target, "bitmaps", "node", src_node, "name", src_name, also);
+}
+
+json_t *
 qmp_tx_fleece(const char *job_id, const char *device, const char *target)
 {
 	return json_pack("{ss s{ss ss ss ss sb}}", "type", "blockdev-backup",

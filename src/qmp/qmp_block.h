@@ -68,6 +68,9 @@ json_t *qmp_tx_bitmap_add(const char *node, const char *name,
     bool persistent, bool disabled);
 json_t *qmp_tx_bitmap_merge(const char *node, const char *target,
     const char *source);
+/* Merge src_name on src_node and also (a name on node) into target. */
+json_t *qmp_tx_bitmap_merge_from(const char *node, const char *target,
+    const char *src_node, const char *src_name, const char *also);
 /* Fleecing: blockdev-backup sync=none from device into target (a qcow2
  * whose backing is device): target then reads as device did. */
 json_t *qmp_tx_fleece(const char *job_id, const char *device,

@@ -6,7 +6,7 @@
  * It must never delete a file the guest's device may still use.
  *
  *   check (query-block: each disk's node and file; query-named-block-nodes:
- *   no dirty bitmaps) --> create (qemu-img create per disk, given to the
+ *   no dirty bitmaps but tern's, noted to carry over) --> create (qemu-img create per disk, given to the
  *   QEMU user) --> attach (blockdev-add) --> mirror (blockdev-mirror)
  *   --> mirroring (progress from query-block-jobs) --all READY,
  *   block-job-change write-blocking, all actively-synced,
@@ -129,11 +129,12 @@ check_nodes(struct job *job, const json_t *blocks, char *why, size_t len)
 }
 
 /* Bitmaps stay on the old node at a pivot (QEMU 7.2).  tern's own (the
- * reference points of change tracking, src/track) are not carried over
- * yet: the points' tracking is marked incomplete here, so the next copy
- * from them compares block checksums instead of trusting a bitmap that
- * missed the move.  A disk with other bitmaps is refused rather than
- * losing them. */
+ * reference points of change tracking, src/track) are carried over: noted
+ * here per disk (details "bitmaps"), a recording bitmap added on the
+ * target just before the switch catches the writes around it (live_pivot),
+ * and once the disk is on its new file each is made again there from the
+ * old one and that bitmap (st_carry_bitmaps, resolve.c).  A disk with
+ * other bitmaps is refused rather than losing them. */
 static int
 check_bitmaps(struct job *job, const json_t *nodes, char *why, size_t len)
 {
@@ -144,23 +145,23 @@ check_bitmaps(struct job *job, const json_t *nodes, char *why, size_t len)
 	json_array_foreach(st_disks(job), i, d) {
 		size_t n = qmp_node_bitmap_list(nodes, st_str(d, "from_node"),
 		    bm, ARRAY_SIZE(bm));
-		bool ours = false;
+		json_t *ours = json_array();
 
 		for (size_t k = 0; k < MIN(n, ARRAY_SIZE(bm)); k++) {
 			if (strncmp(bm[k].name, TRACK_BITMAP_PREFIX,
 			    strlen(TRACK_BITMAP_PREFIX)) == 0) {
-				ours = true;
+				if (!bm[k].inconsistent && bm[k].persistent)
+					json_array_append_new(ours,
+					    json_string(bm[k].name));
 				continue;
 			}
+			json_decref(ours);
 			snprintf(why, len, "disk %s has dirty bitmap '%s', "
 			    "which a storage move cannot carry over yet; "
 			    "remove it first", st_str(d, "name"), bm[k].name);
 			return -ENOTSUP;
 		}
-		if (ours)
-			track_lose(vm_of(job), NULL, st_str(d, "name"),
-			    "a storage move does not carry the bitmaps over "
-			    "yet");
+		json_object_set_new(d, "bitmaps", ours);
 	}
 	return 0;
 }
@@ -455,7 +456,14 @@ live_pivot(struct job *job)
 		st_set_flag(d, "complete_sent", true);
 	job_set_phase(job, ST_PH_RESOLVE);
 	json_array_foreach(st_disks(job), i, d) {
+		char node[VM_NODE_NAME_MAX];
+
 		st_mirror_id(job, d, id);
+		node_name(job, d, "fmt", node);
+		/* QEMU runs commands in order: it records before the switch. */
+		if (json_array_size(json_object_get(d, "bitmaps")))
+			st_send(job, qmp_bitmap_add(node, ST_ACTIVEWRITE, false,
+			    false));
 		st_send(job, qmp_job_complete(id));
 	}
 	c->sub = SUB_JOBS;

@@ -100,6 +100,50 @@ record_new(struct job *job, json_t *d)
 }
 
 static void
+on_carried(struct vm *vm, struct job *job, json_t *ret, const struct err *e)
+{
+	char why[300];
+
+	(void)job;
+	if (ret)
+		return;
+	snprintf(why, sizeof(why), "QEMU could not carry the bitmaps over a "
+	    "storage move (%s)", qmp_err_desc(e));
+	track_lose(vm, NULL, NULL, why);
+}
+
+/* Each reference point's bitmap made again on the disk's new node: the
+ * old node's (every write until the switch) merged with the target's
+ * recording one (the writes around it), in one transaction; a failure
+ * marks the points incomplete (the next copy compares checksums). */
+void
+st_carry_bitmaps(struct job *job, json_t *d)
+{
+	json_t *names = json_object_get(d, "bitmaps"), *b;
+	char node[VM_NODE_NAME_MAX];
+	json_t *tx = json_array();
+	size_t i;
+
+	st_set_flag(d, "carried", true);
+	if (json_array_size(names) == 0) {
+		json_decref(tx);
+		return;
+	}
+	vm_node_name(node, st_str(d, "name"), "fmt", job->row->id);
+	json_array_foreach(names, i, b) {
+		const char *name = json_string_value(b);
+
+		json_array_append_new(tx, qmp_tx_bitmap_add(node, name, true,
+		    false));
+		json_array_append_new(tx, qmp_tx_bitmap_merge_from(node, name,
+		    st_str(d, "from_node"), name, ST_ACTIVEWRITE));
+	}
+	(void)vm_qmp_cmd(vm_of(job), job, qmp_transaction(tx), ST_QMP_MS,
+	    on_carried);
+	st_send(job, qmp_bitmap_remove(node, ST_ACTIVEWRITE));
+}
+
+static void
 resolve_where(struct job *job)
 {
 	struct st_ctx *c = st_ctx(job);
@@ -131,9 +175,12 @@ resolve_where(struct job *job)
 	    job_failpoint(job, "storage.pivoted") > 0)
 		return;		/* held; a wake-up comes */
 	c->fp_pivoted_done = true;
-	json_array_foreach(st_disks(job), i, d)
+	json_array_foreach(st_disks(job), i, d) {
 		if (streq(st_str(d, "where"), "new") && !st_flag(d, "recorded"))
 			record_new(job, d);
+		if (streq(st_str(d, "where"), "new") && !st_flag(d, "carried"))
+			st_carry_bitmaps(job, d);
+	}
 	st_save(job);
 	c->sub = SUB_CLEANUP;
 	c->cleanup_passes = 0;

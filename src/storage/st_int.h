@@ -18,6 +18,8 @@
  *   copied_bytes, total_ms (from began_ms), why (when it went back) */
 #pragma once
 
+#include "refpoint.h"
+
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -141,3 +143,10 @@ void live_note_events(struct job *job);
 /* copy.c: a VM that is down */
 void copy_step(struct job *job);
 int copy_cancel(struct job *job, struct err *err);
+
+/* The recording bitmap on a storage move's target that catches the
+ * writes around the switch (mirror.c, resolve.c). */
+#define ST_ACTIVEWRITE TRACK_BITMAP_PREFIX "activewrite"
+/* Disk d is on its new file: its reference points' bitmaps made again
+ * there (resolve.c). */
+void st_carry_bitmaps(struct job *job, json_t *d);

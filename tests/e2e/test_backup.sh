@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test_backup.sh - change tracking and backup of a running guest whose disk
 # writer never stops: a full point, three incrementals, QEMU kill -9 (the
-# bitmaps lost: the next point compares checksums), a storage move; each
+# bitmaps lost: the next point compares checksums), a storage move (the
+# bitmaps carried over: the next point is still incremental), prune; each
 # point restored as a new VM and proven exact by the verifier (--upto: every
 # write acknowledged before the point, none made after); verify catches a
 # changed byte, naming the file; ternd kill -9 mid-backup leaves no half
@@ -102,11 +103,17 @@ restore_check r4
 sleep 3
 backup_point incremental
 
-# --- a storage move: the bitmaps stay behind, the next point compares ---
+# --- a storage move: the bitmaps are carried to the new images, so the
+# next point is still incremental, and exact ---
 mkdir -p "$pool/moved"
 check "storage move" t h1 vm move-storage b1 --to "$pool/moved"
+check "tracking is still complete after the move" bash -c \
+    "$LAB_SH tern h1 vm refpoint list b1 --json | jq -e \
+    '[.refpoints[].disks[].complete] | all'"
 sleep 3
-backup_point resync
+backup_point incremental
+check "it wrote less than a tenth of the full ($(written) of $full)" \
+    test "$(written)" -lt $((full / 10 + 65536))
 restore_check r5
 
 # --- verify: all good; then one changed byte is named ---
