@@ -10,7 +10,8 @@
  *   QEMU user) --> attach (blockdev-add) --> mirror (blockdev-mirror)
  *   --> mirroring (progress from query-block-jobs) --all READY,
  *   block-job-change write-blocking, all actively-synced,
- *   failpoint storage.ready--> pivot (job-complete each; from here, and
+ *   failpoint storage.ready--> pivot (a recording bitmap on each target
+ *   with tern's bitmaps to carry, then job-complete each; from here, and
  *   while going back, live_cancel refuses: -EBUSY with the reason)
  *   --> resolve
  *
