@@ -6,8 +6,8 @@
  * It must never delete a file the guest's device may still use.
  *
  *   check (query-block: each disk's node and file; query-named-block-nodes:
- *   no dirty bitmaps but tern's, noted to carry over) --> create (qemu-img create per disk, given to the
- *   QEMU user) --> attach (blockdev-add) --> mirror (blockdev-mirror)
+ *   no dirty bitmaps but tern's, noted to carry over) --> create
+ *   (qemu-img create per disk, given to the QEMU user) --> attach (blockdev-add) --> mirror (blockdev-mirror)
  *   --> mirroring (progress from query-block-jobs) --all READY,
  *   block-job-change write-blocking, all actively-synced,
  *   failpoint storage.ready--> pivot (a recording bitmap on each target
