@@ -38,6 +38,7 @@
 #include "mig_int.h"
 #include "migrate.h"
 #include "peer.h"
+#include "refpoint.h"
 #include "util.h"
 #include "vm.h"
 
@@ -698,6 +699,7 @@ migrate_incoming(struct host *h, const char *peer_fp, const json_t *body,
 {
 	struct host_peer p = { 0 };
 	struct vm_row *row = NULL;
+	struct err terr = { 0 };
 	struct in_req q;
 	struct wire_opts opt;
 	struct vm *vm;
@@ -727,6 +729,11 @@ migrate_incoming(struct host *h, const char *peer_fp, const json_t *body,
 		    "taken" : strerror(-r));
 		goto out;
 	}
+	/* Checked with the description: a failure here is the store's. */
+	if (track_refpoints_import(h->store, row, json_object_get(q.vm,
+	    "refpoints"), opt.copy, &terr) < 0)
+		log_warn("vm '%s': %s; its next backup compares checksums",
+		    row->name, terr.msg);
 	vm = vm_add(h, row);
 	r = vm_job_create(h, &job_vm_move_in, vm,
 	    json_pack("{ss ss ss ss ss sI "

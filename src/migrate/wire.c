@@ -19,6 +19,7 @@
 #include "jsonutil.h"
 #include "migrate.h"
 #include "qemu.h"
+#include "refpoint.h"
 #include "util.h"
 #include "vm.h"
 #include "vm_spec.h"
@@ -155,6 +156,7 @@ wire_vm_describe(struct host *h, const struct vm *vm, bool copy,
 		json_object_set_new(o, "services", json_string(r->services));
 	if (r->kvp)
 		json_object_set_new(o, "kvp", json_string(r->kvp));
+	json_object_set_new(o, "refpoints", track_refpoints_export(vm));
 	*ret = TAKE_PTR(o);
 	return 0;
 }
@@ -519,7 +521,7 @@ wire_vm_resolve(struct host *h, const json_t *o, const struct wire_opts *opt,
 	/* A move's vm is a VM description (desc.h) plus these. */
 	static const char *const extra[] = { "cpu_model", "cpu_flags",
 		"qemu_version", "accel", "kernel", "initrd", "services", "kvp",
-		"state_file", "disks", NULL };
+		"state_file", "disks", "refpoints", NULL };
 	struct vm_row *row = xzalloc(sizeof(*row));
 	struct vm_desc d = { 0 };
 	char what[80];
@@ -543,7 +545,9 @@ wire_vm_resolve(struct host *h, const json_t *o, const struct wire_opts *opt,
 	    err)) < 0 ||
 	    (r = wire_check_nics(h, row, err)) < 0 ||
 	    (r = wire_parse_state(h, o, opt, row, err)) < 0 ||
-	    (r = wire_parse_boot(h, o, row, err)) < 0)
+	    (r = wire_parse_boot(h, o, row, err)) < 0 ||
+	    (r = track_refpoints_import(NULL, row, json_object_get(o,
+	    "refpoints"), opt->copy, err)) < 0)
 		goto fail;
 	*ret_row = row;
 	return 0;

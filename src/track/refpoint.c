@@ -3,11 +3,13 @@
  * each point (a look every TRACK_TICK_MS), deleting a point.  The design
  * and the diagram: refpoint.h. */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "job.h"
+#include "jsonutil.h"
 #include "log.h"
 #include "qmp_block.h"
 #include "refpoint.h"
@@ -374,5 +376,120 @@ track_refpoint_delete(struct vm *vm, const char *name, struct err *err)
 	track_refpoint_drop(vm, name);
 	host_event(vm->h, "info", vm, 0, "reference point '%s' deleted",
 	    name);
+	return 0;
+}
+
+/* ---- across a move: the points travel with the VM's description ---- */
+
+json_t *
+track_refpoints_export(const struct vm *vm)
+{
+	struct refpoint_row *rows = NULL;
+	size_t n = 0;
+	json_t *a = json_array();
+
+	(void)store_refpoint_list(vm->h->store, vm->row->uuid, &rows, &n);
+	for (size_t i = 0; i < n; i++) {
+		const struct refpoint_row *r = &rows[i];
+		json_t *o = json_pack("{ss ss sI sI sb ss}", "name", r->name,
+		    "disk", r->disk, "created_ms", (json_int_t)r->created_ms,
+		    "gen", (json_int_t)r->gen, "complete", r->complete,
+		    "owner", r->owner);
+
+		if (r->reason)
+			json_object_set_new(o, "reason", json_string(r->reason));
+		if (r->target)
+			json_object_set_new(o, "target", json_string(r->target));
+		if (r->point)
+			json_object_set_new(o, "point", json_string(r->point));
+		if (r->map)
+			json_object_set_new(o, "map", json_string(r->map));
+		json_array_append_new(a, o);
+	}
+	refpoint_rows_free(rows, n);
+	return a;
+}
+
+static bool
+row_has_disk(const struct vm_row *row, const char *disk)
+{
+	for (size_t i = 0; i < row->n_disks; i++)
+		if (streq(row->disks[i].name, disk))
+			return true;
+	return false;
+}
+
+/* One point of a peer's list, checked into *r (strings borrowed). */
+static int
+refpoint_parse(const json_t *o, const struct vm_row *row,
+    struct refpoint_row *r, struct err *err)
+{
+	static const char *const fields[] = { "name", "disk", "created_ms",
+		"gen", "complete", "owner", "reason", "target", "point", "map",
+		NULL };
+	const char *s[7] = { 0 };
+	int64_t created = 0, gen = 0;
+	bool complete = false;
+	int rc;
+
+	if ((rc = json_check_fields_in(o, fields, "refpoints", err)) < 0 ||
+	    (rc = json_get_str(o, "name", true, &s[0], err)) < 0 ||
+	    (rc = json_get_str(o, "disk", true, &s[1], err)) < 0 ||
+	    (rc = json_get_str(o, "owner", true, &s[2], err)) < 0 ||
+	    (rc = json_get_str(o, "reason", false, &s[3], err)) < 0 ||
+	    (rc = json_get_str(o, "target", false, &s[4], err)) < 0 ||
+	    (rc = json_get_str(o, "point", false, &s[5], err)) < 0 ||
+	    (rc = json_get_str(o, "map", false, &s[6], err)) < 0 ||
+	    (rc = json_get_int(o, "created_ms", true, 0, INT64_MAX, &created,
+	    err)) < 0 ||
+	    (rc = json_get_int(o, "gen", true, 0, INT64_MAX, &gen, err)) < 0 ||
+	    (rc = json_get_bool(o, "complete", &complete, err)) < 0)
+		return rc;
+	if (!name_is_valid(s[0]) || strlen(s[0]) > TRACK_NAME_MAX)
+		return err_set(err, -EINVAL, "refpoints: invalid name");
+	if (!row_has_disk(row, s[1]))
+		return err_set(err, -EINVAL, "refpoints: point '%s' names "
+		    "disk '%.16s', which the vm has not", s[0], s[1]);
+	for (size_t i = 2; i < ARRAY_SIZE(s); i++)
+		if (s[i] && strlen(s[i]) > 4096)
+			return err_set(err, -EINVAL, "refpoints: a field of "
+			    "point '%s' is too long", s[0]);
+	*r = (struct refpoint_row){ .vm_uuid = (char *)row->uuid,
+		.name = (char *)s[0], .disk = (char *)s[1],
+		.created_ms = created, .gen = gen, .complete = complete,
+		.owner = (char *)s[2], .reason = (char *)s[3],
+		.target = (char *)s[4], .point = (char *)s[5],
+		.map = (char *)s[6] };
+	return 0;
+}
+
+int
+track_refpoints_import(struct store *st, const struct vm_row *row,
+    const json_t *arr, bool copied, struct err *err)
+{
+	const json_t *o;
+	size_t i;
+	int r;
+
+	if (!arr)
+		return 0;
+	if (!json_is_array(arr) || json_array_size(arr) > TRACK_IMPORT_MAX)
+		return err_set(err, -EINVAL, "refpoints: an array of at most "
+		    "%d points expected", TRACK_IMPORT_MAX);
+	json_array_foreach(arr, i, o) {
+		struct refpoint_row rp;
+
+		if ((r = refpoint_parse(o, row, &rp, err)) < 0)
+			return r;
+		if (copied && rp.complete) {
+			/* QEMU made the copies without the bitmaps. */
+			rp.complete = false;
+			rp.reason = (char *)"the disks were copied by a "
+			    "shared-nothing move, without the bitmaps";
+		}
+		if (st && (r = store_refpoint_insert(st, &rp)) < 0)
+			return err_set(err, r, "cannot record reference point "
+			    "'%s' (%s)", rp.name, strerror(-r));
+	}
 	return 0;
 }

@@ -26,6 +26,7 @@
 #pragma once
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "err.h"
@@ -33,6 +34,8 @@
 struct host;
 struct vm;
 struct job;
+struct store;
+struct vm_row;
 
 #define TRACK_BITMAP_PREFIX "tern-"
 #define TRACK_NAME_MAX 64
@@ -61,6 +64,16 @@ void track_refpoint_drop(struct vm *vm, const char *name);
 int track_refpoint_add(struct vm *vm, const char *name, const char *owner,
     const char *target, const char *point, const char *map_dir,
     struct err *err);
+
+/* A move carries the VM's points: the list for the peer, and, on the
+ * destination, the peer's list (arr; NULL: none) checked against row's
+ * disks and, with st, recorded for row (copied: QEMU copied the disks
+ * without the bitmaps, so each point is incomplete).  -EINVAL naming
+ * what is wrong. */
+#define TRACK_IMPORT_MAX 256
+json_t *track_refpoints_export(const struct vm *vm);
+int track_refpoints_import(struct store *st, const struct vm_row *row,
+    const json_t *arr, bool copied, struct err *err);
 
 /* Tracking since name (every point when NULL) of vm's disk (every disk
  * when NULL) is no longer complete: why, recorded and told as an event. */
