@@ -9,6 +9,7 @@
 #include "jsonutil.h"
 #include "util.h"
 #include "vm.h"
+#include "vm_job.h"
 
 int
 api_vm_backup(struct api *a, struct http_req *req, char **p, struct err *e)
@@ -57,14 +58,25 @@ api_backup_restore(struct api *a, struct http_req *req, char **p,
 {
 	_cleanup_json_ json_t *body = NULL;
 	struct vm_row *row = NULL;
+	struct vm *vm = NULL;
 	json_t *details = NULL;
+	struct job *job;
 	int r;
 
 	(void)p;
 	if ((r = api_body(req, &body, e)) < 0 ||
-	    (r = backup_restore_prepare(a->h, body, &row, &details, e)) < 0)
+	    (r = backup_restore_prepare(a->h, body, &row, &vm, &details,
+	    e)) < 0)
 		return r;
-	return api_vm_start_new(a, req, row, &job_vm_restore, details, e);
+	if (row)
+		return api_vm_start_new(a, req, row, &job_vm_restore, details,
+		    e);
+	if ((r = vm_job_create(a->h, &job_vm_restore, vm, details, &job,
+	    e)) < 0)
+		return r;
+	job_start(job);
+	api_reply_job(req, job, json_pack("{so}", "vm", vm_to_json(vm)));
+	return 0;
 }
 
 int

@@ -31,10 +31,13 @@ int backup_list(const char *repo, const char *vm_uuid, json_t **ret,
 /* Check a restore request (body {"repo", "point", "vm", "name",
  * "pool"}) against the repository and this host: the point and its
  * chain, the VM's description, name, UUID, MACs, switches, memory, pool.
- * Changes nothing.  On success the new VM's row (state creating) and the
- * vm.restore job's details. */
+ * Changes nothing.  On success the vm.restore job's details and either a
+ * new VM's row (state creating) or, restoring over the original (no
+ * name; it is here and off, with the point's disks), that VM (*ret_vm,
+ * *ret_row NULL). */
 int backup_restore_prepare(struct host *h, const json_t *body,
-    struct vm_row **ret_row, json_t **ret_details, struct err *err);
+    struct vm_row **ret_row, struct vm **ret_vm, json_t **ret_details,
+    struct err *err);
 
 /* Check every point of a repository (body {"repo", "point", "vm"}):
  * each file's sha256 and every block against its map; the

@@ -108,9 +108,13 @@ on_copied(struct child *ch, int status, void *data)
 	if (!json_is_object(sum)) {
 		_cleanup_free_ char *log = run_file(job, d, "log");
 		_cleanup_free_ char *last = file_last_line(log);
-		_cleanup_free_ char *why = xasprintf("copying disk %s failed: "
-		    "%s", bk_str(d, "name"), last ? last : "tern-blockcopy "
-		    "ended without a summary");
+		const char *msg = last ? last : "it ended without a summary";
+		_cleanup_free_ char *why = NULL;
+
+		if (strncmp(msg, "tern-blockcopy: ", 16) == 0)
+			msg += 16;
+		why = xasprintf("copying disk %s failed: %s", bk_str(d, "name"),
+		    msg);
 
 		json_decref(sum);
 		bk_teardown_begin(job, -EIO, why);

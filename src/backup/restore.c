@@ -34,16 +34,17 @@
 #include "jsonutil.h"
 #include "log.h"
 #include "net.h"
+#include "refpoint.h"
 #include "repo.h"
 #include "util.h"
 #include "vm_job.h"
 #include "vm_spec.h"
 
-enum rs_phase { RS_PH_START, RS_PH_HASH, RS_PH_COPY, RS_PH_DONE,
-		RS_PH__COUNT };
+enum rs_phase { RS_PH_START, RS_PH_HASH, RS_PH_COPY, RS_PH_SWAP,
+		RS_PH_DONE, RS_PH__COUNT };
 static const char *const rs_phase_names[RS_PH__COUNT] = {
 	[RS_PH_START] = "start", [RS_PH_HASH] = "hash",
-	[RS_PH_COPY] = "copy", [RS_PH_DONE] = "done",
+	[RS_PH_COPY] = "copy", [RS_PH_SWAP] = "swap", [RS_PH_DONE] = "done",
 };
 
 /* ---- the chain of a point ---- */
@@ -193,28 +194,61 @@ source_uuid(struct host *h, const char *vm_arg)
 	return vm ? vm->row->uuid : vm_arg;
 }
 
+/* Restoring over the original (no new name, and it is here): it must be
+ * off, its disks those of the point; *ret_vm is it. */
 static int
 restore_check_target(struct host *h, const struct bk_manifest *m,
-    const char *name, struct err *err)
+    const char *name, struct vm **ret_vm, struct err *err)
 {
 	struct vm *orig = vm_find(h, m->vm_uuid);
 
+	*ret_vm = NULL;
 	if (name || !orig)
 		return 0;
-	if (orig->state == VM_RUNNING || orig->state == VM_PAUSED ||
-	    orig->state == VM_STARTING)
-		return err_set(err, -EBUSY, "vm '%s' is %s: a point is not "
-		    "restored over a running VM; stop it first, or restore "
-		    "a copy with --name NEW", orig->row->name,
-		    vm_state_name(orig->state));
-	return err_set(err, -EEXIST, "vm '%s' (uuid %s) is on this host; "
-	    "restore a copy beside it with --name NEW (or delete it first)",
-	    orig->row->name, m->vm_uuid);
+	if (orig->state != VM_OFF && orig->state != VM_CRASHED)
+		return err_set(err, -EBUSY, "vm '%s' is %s: a point is "
+		    "restored over a VM only when it is off; stop it first%s, "
+		    "or restore a copy beside it with --name NEW",
+		    orig->row->name, vm_state_name(orig->state),
+		    orig->state == VM_SAVED ? " (its saved state goes)" : "");
+	if (orig->row->n_disks != m->n_disks)
+		return err_set(err, -EINVAL, "vm '%s' has %zu disks, the point "
+		    "%zu: restore a copy beside it with --name NEW",
+		    orig->row->name, orig->row->n_disks, m->n_disks);
+	for (size_t i = 0; i < m->n_disks; i++)
+		if (!streq(orig->row->disks[i].name, m->disks[i].name) ||
+		    orig->row->disks[i].size_bytes != m->disks[i].size)
+			return err_set(err, -EINVAL, "vm '%s' disk %s is not "
+			    "the point's (name or size differ): restore a copy "
+			    "beside it with --name NEW", orig->row->name,
+			    orig->row->disks[i].name);
+	*ret_vm = orig;
+	return 0;
+}
+
+/* Over the original: each disk written beside its image, then swapped. */
+static json_t *
+over_details(const char *pdir, const struct bk_manifest *m, struct vm *vm,
+    json_t *files)
+{
+	json_t *disks = json_array();
+
+	for (size_t i = 0; i < m->n_disks; i++)
+		json_array_append_new(disks, json_pack("{ss ss++ ss++ ss+ ss "
+		    "sI}", "name", m->disks[i].name, "src", pdir, "/",
+		    m->disks[i].image, "map", pdir, "/", m->disks[i].map,
+		    "dst", vm->row->disks[i].path, ".restore", "path",
+		    vm->row->disks[i].path, "size",
+		    (json_int_t)m->disks[i].size));
+	return json_pack("{ss ss ss sb so so}", "repo", pdir, "point",
+	    m->point, "from_vm", m->vm_uuid, "over", true, "files", files,
+	    "disks", disks);
 }
 
 int
 backup_restore_prepare(struct host *h, const json_t *body,
-    struct vm_row **ret_row, json_t **ret_details, struct err *err)
+    struct vm_row **ret_row, struct vm **ret_vm, json_t **ret_details,
+    struct err *err)
 {
 	static const char *const fields[] = { "repo", "point", "vm", "name",
 		"pool", NULL };
@@ -239,7 +273,16 @@ backup_restore_prepare(struct host *h, const json_t *body,
 		json_decref(files);
 		return r;
 	}
-	r = restore_check_target(h, &m, name, err);
+	r = restore_check_target(h, &m, name, ret_vm, err);
+	if (r == 0 && *ret_vm) {
+		_cleanup_free_ char *pdir = xasprintf("%s/%s/%s", repo,
+		    m.vm_uuid, m.point);
+
+		*ret_row = NULL;
+		*ret_details = over_details(pdir, &m, *ret_vm, files);
+		bk_manifest_clear(&m);
+		return 0;
+	}
 	if (r == 0)
 		r = vm_desc_parse(m.desc, VM_DESC_RECORD, extra, "the point's "
 		    "vm description", &d, err);
@@ -446,10 +489,46 @@ rs_fail(struct job *job, int r, const char *why)
 		job_finish(job, r, "not restored: %s", why);
 		return;
 	}
+	if (json_is_true(json_object_get(job->details, "over"))) {
+		job_finish(job, r, "vm '%s' not restored: %s; its disks are "
+		    "as they were", vm->row->name, why);
+		return;
+	}
 	(void)store_vm_delete(vm->h->store, vm->row->uuid);
 	job_finish(job, r, "vm '%s' not restored: %s; nothing was kept",
 	    vm->row->name, why);
 	vm_remove(vm);
+}
+
+/* Over the original: each checked copy takes its disk's place (a rename;
+ * run again after a restart, it renames what is left); the VM's reference
+ * points no longer describe its disks. */
+static void
+rs_swap(struct job *job)
+{
+	struct vm *vm = vm_of(job);
+	const json_t *d;
+	size_t i;
+
+	job_set_phase(job, RS_PH_SWAP);
+	json_array_foreach(bk_disks(job), i, d) {
+		if (access(bk_str(d, "dst"), F_OK) == 0 &&
+		    rename(bk_str(d, "dst"), bk_str(d, "path")) == -1) {
+			_cleanup_free_ char *why = xasprintf("cannot put the "
+			    "restored disk %s in place: %s", bk_str(d, "name"),
+			    strerror(errno));
+
+			job_finish(job, -errno, "%s", why);
+			return;
+		}
+	}
+	track_lose(vm, NULL, NULL, "the disks were restored from a backup "
+	    "point");
+	job_set_phase(job, RS_PH_DONE);
+	host_event(vm->h, "info", vm, job->row->id, "vm restored over itself "
+	    "from backup point %s in %s", bk_str(job->details, "point"),
+	    bk_str(job->details, "repo"));
+	job_finish(job, 0, NULL);
 }
 
 static void
@@ -463,7 +542,12 @@ restore_step(struct job *job)
 	}
 	if (job->recovering) {
 		job->recovering = false;
-		if (vm->state != VM_CREATING)
+		if (job_phase_is(job, RS_PH_SWAP)) {
+			rs_swap(job);	/* every copy checked: finish */
+			return;
+		}
+		if (vm->state != VM_CREATING && !json_is_true(json_object_get(
+		    job->details, "over")))
 			job_finish(job, 0, NULL);
 		else
 			rs_fail(job, -EIO, "ternd restarted during the "
@@ -476,6 +560,10 @@ restore_step(struct job *job)
 	}
 	if (!job_phase_is(job, RS_PH_COPY) || !rs_items(job))
 		return;
+	if (json_is_true(json_object_get(job->details, "over"))) {
+		rs_swap(job);
+		return;
+	}
 	job_set_phase(job, RS_PH_DONE);
 	vm_set_state(vm, VM_OFF, NULL);
 	host_event(vm->h, "info", vm, job->row->id, "vm restored from "

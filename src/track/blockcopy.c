@@ -131,7 +131,11 @@ nbd_err(struct err *err, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
-	return err_set(err, e > 0 ? -e : -EIO, "%s: %s", what,
+	/* The errno says it shortest ("No space left on device"); libnbd's
+	 * text only when there is none. */
+	if (e > 0)
+		return err_set(err, -e, "%s: %s", what, strerror(e));
+	return err_set(err, -EIO, "%s: %s", what,
 	    nbd_get_error() ? nbd_get_error() : "unknown NBD error");
 }
 

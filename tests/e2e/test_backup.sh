@@ -5,10 +5,16 @@
 # bitmaps carried over: the next point is still incremental), prune; each
 # point restored as a new VM and proven exact by the verifier (--upto: every
 # write acknowledged before the point, none made after); verify catches a
-# changed byte, naming the file; ternd kill -9 mid-backup leaves no half
-# point and the VM running; bad requests change nothing.
+# changed byte, naming the file; ternd kill -9 mid-backup and a full
+# repository leave no half point and the VM running; restore over the
+# original once it is off; bad requests change nothing.
 . "$(dirname "$0")/lib.sh"
 e2e_lab_setup backup 84
+# A small file system for the repository that fills up, mounted before
+# the lab so that ternd's mount namespace has it.
+small=$(mktemp -d /tmp/tern-bk-small.XXXXXX)
+mount -t tmpfs -o size=8m tmpfs "$small"
+e2e_at_exit "umount $small; rmdir $small"
 lab up 1 >/dev/null
 pool=$(labenv H1_POOL_DIR)
 repo=$TERN_LAB/repo
@@ -120,8 +126,11 @@ restore_check r5
 check "backup verify passes" t h1 backup verify "$repo"
 img=$(ls "$repo"/*/"$POINT"/vdb.qcow2)
 cp "$img" "$TERN_LAB/good.qcow2"
-printf 'X' | dd of="$img" bs=1 seek=$(($(stat -c %s "$img") - 100)) \
+at=$(($(stat -c %s "$img") - 100))
+byte=$(od -An -tu1 -j "$at" -N 1 "$img" | tr -d ' ')
+printf "\\$(printf %03o $((255 - byte)))" | dd of="$img" bs=1 seek="$at" \
     conv=notrunc status=none
+check "the byte changed" bash -c "! cmp -s $img $TERN_LAB/good.qcow2"
 check_err "verify names the changed file" 1 "$POINT/vdb.qcow2" \
     t h1 backup verify "$repo"
 check_err "restore of that point refuses it" 1 "vdb.qcow2" \
@@ -144,6 +153,14 @@ check "the backup failed after the restart" wait_for 60 bash -c \
 check_eq "no half point left" "$(ls "$repo"/*/ | wc -l)" "$npoints"
 check_eq "the vm still runs" "$(vm_field h1 b1 .state)" running
 check "no scratch image left" bash -c "! ls $pool/moved/.b1-* 2>/dev/null"
+
+# --- a repository that fills up mid-backup: the point is not kept, the
+# VM runs, the earlier points are untouched ---
+check_err "a full repository fails the backup" 1 "No space left" \
+    t h1 backup create b1 --to "$small"
+check_eq "no half point in the full repository" \
+    "$(find "$small" -mindepth 2 -maxdepth 2 -type d | wc -l)" 0
+check_eq "the vm still runs" "$(vm_field h1 b1 .state)" running
 
 # --- prune: keep 2; the older kept becomes a synthetic full point that
 # reads byte for byte as before; the newest still restores exact ---
@@ -170,4 +187,18 @@ for d in vda vdb; do
 done
 check "backup verify passes after the prune" t h1 backup verify "$repo"
 restore_check r7
+
+# --- restore over the original, once it is off ---
+t h1 vm stop b1 >/dev/null
+check "restore over the original vm (off)" t h1 backup restore "$repo" \
+    --point "$POINT"
+check_eq "it is still off" "$(vm_field h1 b1 .state)" off
+check "its data disk holds the writes up to the point ($LO..$HI)" \
+    "$VERIFY" --image "$(vm_field h1 b1 '.disks[1].path')" --upto "$LO:$HI"
+check "its reference points are marked incomplete" bash -c \
+    "$LAB_SH tern h1 vm refpoint list b1 --json | jq -e \
+    '[.refpoints[].disks[] | (.complete | not) and (.reason | test(\"restored\"))] | all'"
+check "no restore copy left beside its disks" bash -c \
+    "! ls $pool/moved/*.restore 2>/dev/null"
+check "it starts" t h1 vm start b1
 e2e_finish
