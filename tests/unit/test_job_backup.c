@@ -1,0 +1,476 @@
+/* test_job_backup.c - vm.backup (src/backup/create.c, copy.c, teardown.c)
+ * driven against the fake QMP peer: a whole point (the real qemu-img and
+ * sha256sum, a fake tern-blockcopy that writes the map and the summary),
+ * a QMP error at each of the job's QMP steps and a failing copier (the
+ * job fails, the teardown goes back: QEMU's things removed, the point's
+ * directory and the scratch image gone, no reference point), and a ternd
+ * restart during the copy (goes back) or once the manifest is written
+ * (the point stands). */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "backup.h"
+#include "desc.h"
+#include "fsutil.h"
+#include "jobtest.h"
+#include "refpoint.h"
+#include "repo.h"
+#include "test.h"
+#include "util.h"
+
+#define TIMEOUT_MS 10000
+
+/* The job's QMP commands before the copy, in order. */
+enum { ST_QBLOCK, ST_QNODES, ST_ADD, ST_TX, ST_GETFD, ST_NBD, ST_EXPORT,
+       ST__COUNT };
+static const char *const steps[ST__COUNT] = { "query-block",
+	"query-named-block-nodes", "blockdev-add", "transaction", "getfd",
+	"nbd-server-start", "block-export-add" };
+
+/* What the fake tern-blockcopy does. */
+enum { BC_OK, BC_FAIL, BC_SLOW };
+
+static struct jobtest t;
+static char blockcopy[128];
+static char repo[PATH_MAX];
+
+/* The job under test and the names it gives QEMU's things. */
+static struct {
+	int64_t id;
+	char point[BK_POINT_ID_LEN];
+	char ref[TRACK_NAME_MAX + 8];	/* "tern-bk-POINT" */
+	char xfer[TRACK_NAME_MAX + 8];
+	char fl_node[64], fl_job[64];
+	char *dir, *scratch;
+} j;
+
+static void
+on_host(struct host *h)
+{
+	backup_init(h);
+	h->cfg.blockcopy = blockcopy;	/* static: nobody frees it */
+}
+
+static void
+blockcopy_install(int how)
+{
+	static const char fmt[] =
+	    "#!/bin/sh\n"
+	    "while [ $# -gt 0 ]; do\n"
+	    "\tcase \"$1\" in\n"
+	    "\t--map-out) map=$2; shift ;;\n"
+	    "\t--summary) sum=$2; shift ;;\n"
+	    "\t--progress) prog=$2; shift ;;\n"
+	    "\tesac\n"
+	    "\tshift\n"
+	    "done\n"
+	    "%s"
+	    "printf 'a fake block map\\n' > \"$map\" || exit 1\n"
+	    "%s"
+	    "echo '1048576 1048576' > \"$prog\"\n"
+	    "printf '{\"changed_bytes\":1048576,\"read_bytes\":1048576,"
+	    "\"written_bytes\":4096}\\n' > \"$sum\"\n";
+	_cleanup_free_ char *text = xasprintf(fmt, how == BC_FAIL ?
+	    "echo 'fake-blockcopy: injected failure' >&2; exit 1\n" : "",
+	    how == BC_SLOW ? "exec sleep 30\n" : "");
+
+	snprintf(blockcopy, sizeof(blockcopy), "%s/fake-blockcopy", t.dir);
+	if (file_write_atomic(blockcopy, text, strlen(text), 0700) < 0)
+		abort();
+}
+
+/* A running VM "web" (disk vda) attached to its fake QEMU, an empty
+ * directory for the repository, the fake copier. */
+static void
+fixture(int how)
+{
+	_cleanup_free_ char *state = NULL;
+	char real[PATH_MAX];
+
+	jt_setup(&t);
+	t.on_host_init = on_host;
+	blockcopy_install(how);
+	on_host(&t.h);
+	(void)jt_vm_add(&t, "web", 1, "running");
+	/* As vm.create makes it: the job logs its helpers into it. */
+	state = vm_state_path(jt_vm(&t), NULL);
+	if (mkdir_p(state, 0700) < 0)
+		abort();
+	jt_qemu_spawn(&t);
+	jt_qmp_new(&t, true);
+	if (!jt_qemu_attach(&t))
+		abort();
+	snprintf(repo, sizeof(repo), "%s/repo", t.dir);
+	if (mkdir_p(repo, 0700) < 0 || !realpath(repo, real))
+		abort();
+	snprintf(repo, sizeof(repo), "%s", real);
+}
+
+/* Idempotent: a test that failed early is finished by run(). */
+static void
+finish(void)
+{
+	if (!t.loop)
+		return;
+	free(j.dir);
+	free(j.scratch);
+	memset(&j, 0, sizeof(j));
+	jt_teardown(&t);
+}
+
+/* A reference point row of disk vda. */
+static void
+refpoint_insert(const char *name, const char *target)
+{
+	struct refpoint_row r = { .vm_uuid = t.uuid, .name = (char *)name,
+		.disk = "vda", .created_ms = 1, .complete = true,
+		.owner = "backup", .target = (char *)target,
+		.point = "20000101T000000000Z" };
+
+	if (store_refpoint_insert(t.st, &r) < 0)
+		abort();
+}
+
+static bool
+refpoint_exists(const char *name)
+{
+	struct refpoint_row *rows = NULL;
+	size_t n = 0;
+	bool found = false;
+
+	if (store_refpoint_list(t.st, t.uuid, &rows, &n) < 0)
+		abort();
+	for (size_t i = 0; i < n; i++)
+		found = found || streq(rows[i].name, name);
+	refpoint_rows_free(rows, n);
+	return found;
+}
+
+/* Start the backup; fills j. */
+static bool
+backup(void)
+{
+	json_t *body = json_pack("{ss}", "repo", repo);
+	struct job *job = NULL;
+	struct err err = { 0 };
+	int r = backup_start(&t.h, jt_vm(&t), body, &job, &err);
+
+	json_decref(body);
+	if (r < 0) {
+		fprintf(stderr, "backup_start: %s\n", err.msg);
+		return false;
+	}
+	j.id = job->row->id;
+	snprintf(j.point, sizeof(j.point), "%s", json_string_value(
+	    json_object_get(job->details, "point")));
+	track_bitmap_name(j.ref, json_string_value(json_object_get(
+	    job->details, "ref")));
+	snprintf(j.xfer, sizeof(j.xfer), "tern-x%lld", (long long)j.id);
+	snprintf(j.fl_node, sizeof(j.fl_node), "vda-fl-J%lld",
+	    (long long)j.id);
+	snprintf(j.fl_job, sizeof(j.fl_job), "bk-vda-%lld", (long long)j.id);
+	j.dir = xasprintf("%s/%s/%s", repo, t.uuid, j.point);
+	j.scratch = xasprintf("%s/.web-vda.fleece-%lld.qcow2", t.pool,
+	    (long long)j.id);
+	return true;
+}
+
+static void
+reply(const char *cmd, const char *args, const char *ret)
+{
+	fake_qmp_reply(t.qmp, fake_qmp_expect(t.qmp, cmd, args), ret);
+}
+
+/* Script the commands before the copy with QEMU's answers, QEMU
+ * refusing step err (ST__COUNT: none); the export's three go out
+ * together, so all of them are answered. */
+static void
+script(int err)
+{
+	_cleanup_free_ char *fl = xasprintf("{\"node-name\":\"%s\"}",
+	    j.fl_node);
+	_cleanup_free_ char *ex = xasprintf("{\"id\":\"%s\",\"node-name\":"
+	    "\"%s\",\"name\":\"vda\"}", j.fl_node, j.fl_node);
+	const char *args[ST__COUNT] = { NULL, NULL, fl, NULL,
+		"{\"fdname\":\"tern-backup\"}", NULL, ex };
+	const char *ret[ST__COUNT] = { "[{\"device\":\"\",\"qdev\":"
+		"\"/machine/peripheral/vda/virtio-backend\",\"inserted\":"
+		"{\"node-name\":\"vda-fmt\",\"file\":\"x\"}}]",
+		"[{\"node-name\":\"vda-fmt\",\"dirty-bitmaps\":[]}]",
+		"{}", "{}", "{}", "{}", "{}" };
+
+	for (int i = 0; i < ST__COUNT; i++) {
+		int h = i == ST_GETFD ? fake_qmp_expect_fd(t.qmp, steps[i],
+		    args[i]) : fake_qmp_expect(t.qmp, steps[i], args[i]);
+
+		if (i == err)
+			fake_qmp_error(t.qmp, h, "GenericError", "injected");
+		else
+			fake_qmp_reply(t.qmp, h, ret[i]);
+		if (i >= err && i < ST_GETFD)
+			return;
+		if (i >= err && i == ST_EXPORT)
+			return;
+	}
+}
+
+/* The teardown: every QEMU thing of the job removed; going back (back),
+ * the new point's bitmap too; the disk's node unknown (no_node), no
+ * bitmap at all. */
+static void
+script_teardown(bool back, bool no_node)
+{
+	_cleanup_free_ char *id = xasprintf("{\"id\":\"%s\"}", j.fl_node);
+	_cleanup_free_ char *jid = xasprintf("{\"id\":\"%s\"}", j.fl_job);
+	_cleanup_free_ char *nn = xasprintf("{\"node-name\":\"%s\"}",
+	    j.fl_node);
+	_cleanup_free_ char *xb = xasprintf("{\"node\":\"vda-fmt\","
+	    "\"name\":\"%s\"}", j.xfer);
+	_cleanup_free_ char *rb = xasprintf("{\"node\":\"vda-fmt\","
+	    "\"name\":\"%s\"}", j.ref);
+
+	reply("block-export-del", id, "{}");
+	reply("query-block-exports", NULL, "[]");
+	reply("job-cancel", jid, "{}");
+	reply("query-jobs", NULL, "[]");
+	reply("job-dismiss", jid, "{}");
+	reply("blockdev-del", nn, "{}");
+	if (!no_node)
+		reply("block-dirty-bitmap-remove", xb, "{}");
+	if (!no_node && back)
+		reply("block-dirty-bitmap-remove", rb, "{}");
+	reply("nbd-server-stop", NULL, "{}");
+}
+
+/* The job failed and went back: nothing of the point is left. */
+static void
+assert_gone_back(const char *why)
+{
+	struct bk_manifest *pts = NULL;
+	size_t n = 1;
+	struct err err = { 0 };
+
+	ASSERT_STREQ(jt_job_state(&t, j.id), "failed");
+	ASSERT_CONTAINS(jt_job_error(&t, j.id), "vm 'web' not backed up");
+	ASSERT_CONTAINS(jt_job_error(&t, j.id), why);
+	ASSERT_TRUE(fake_qmp_is_done(t.qmp));
+	ASSERT_EQ(fake_qmp_n_mismatches(t.qmp), 0);
+	ASSERT_TRUE(!jt_exists(j.dir));
+	ASSERT_TRUE(!jt_exists(j.scratch));
+	ASSERT_TRUE(!refpoint_exists(j.ref + strlen(TRACK_BITMAP_PREFIX)));
+	ASSERT_EQ(bk_points_list(repo, t.uuid, &pts, &n, NULL, NULL, &err),
+	    0);
+	ASSERT_EQ(n, 0);
+	ASSERT_EQ(jt_vm(&t)->state, VM_RUNNING);
+}
+
+static void
+error_at(int k)
+{
+	fixture(BC_OK);
+	ASSERT_TRUE(backup());
+	script(k);
+	script_teardown(true, k == ST_QBLOCK);
+	ASSERT_TRUE(jt_run_until_ended(&t, j.id, TIMEOUT_MS));
+	assert_gone_back("injected");
+	finish();
+}
+
+static void
+test_backup_error_at_every_step(void)
+{
+	for (int k = 0; k < ST__COUNT; k++) {
+		int before = test_failed_asserts;
+
+		error_at(k);
+		if (test_failed_asserts != before) {
+			fprintf(stderr, "  (QMP error at step %d: %s)\n", k,
+			    steps[k]);
+			finish();
+			return;
+		}
+	}
+}
+
+/* The copier fails: the teardown goes back. */
+static void
+test_backup_copy_fails(void)
+{
+	fixture(BC_FAIL);
+	ASSERT_TRUE(backup());
+	script(ST__COUNT);
+	script_teardown(true, false);
+	ASSERT_TRUE(jt_run_until_ended(&t, j.id, TIMEOUT_MS));
+	assert_gone_back("copying disk vda failed");
+	finish();
+}
+
+/* The point stands: listed, with the files the manifest names; its
+ * reference point recorded, the repository's older one dropped. */
+static void
+assert_point_stands(void)
+{
+	struct bk_manifest *pts = NULL;
+	size_t n = 0;
+	struct err err = { 0 };
+	_cleanup_free_ char *img = xasprintf("%s/vda.qcow2", j.dir);
+	_cleanup_free_ char *map = xasprintf("%s/vda.map", j.dir);
+
+	ASSERT_STREQ(jt_job_state(&t, j.id), "succeeded");
+	ASSERT_TRUE(fake_qmp_is_done(t.qmp));
+	ASSERT_EQ(fake_qmp_n_mismatches(t.qmp), 0);
+	ASSERT_TRUE(jt_exists(img));
+	ASSERT_TRUE(jt_exists(map));
+	ASSERT_TRUE(!jt_exists(j.scratch));
+	ASSERT_EQ(bk_points_list(repo, t.uuid, &pts, &n, NULL, NULL, &err),
+	    0);
+	ASSERT_EQ(n, 1);
+	ASSERT_STREQ(pts[0].point, j.point);
+	ASSERT_EQ(pts[0].kind, BK_FULL);
+	ASSERT_EQ(pts[0].n_disks, 1);
+	ASSERT_EQ(bk_point_check_files(repo, &pts[0], &err), 0);
+	bk_points_free(pts, n);
+	ASSERT_TRUE(refpoint_exists(j.ref + strlen(TRACK_BITMAP_PREFIX)));
+	ASSERT_TRUE(!refpoint_exists("bk-old"));
+	ASSERT_TRUE(refpoint_exists("bk-other"));
+	ASSERT_EQ(jt_vm(&t)->state, VM_RUNNING);
+}
+
+/* A whole full point. */
+static void
+test_backup_success(void)
+{
+	fixture(BC_OK);
+	refpoint_insert("bk-old", repo);	/* this repository's */
+	refpoint_insert("bk-other", "/elsewhere");
+	ASSERT_TRUE(backup());
+	script(ST__COUNT);
+	reply("block-dirty-bitmap-remove", "{\"node\":\"vda-fmt\","
+	    "\"name\":\"tern-bk-old\"}", "{}");
+	script_teardown(false, false);
+	ASSERT_TRUE(jt_run_until_ended(&t, j.id, TIMEOUT_MS));
+	assert_point_stands();
+	finish();
+}
+
+/* ternd restarts while the copier runs (QEMU still up): the copier died
+ * with it; the point goes back. */
+static void
+test_backup_restart_copy(void)
+{
+	_cleanup_free_ char *map = NULL;
+
+	fixture(BC_SLOW);
+	ASSERT_TRUE(backup());
+	map = xasprintf("%s/vda.map", j.dir);
+	script(ST__COUNT);
+	ASSERT_TRUE(jt_run_until_phase(&t, j.id, "copy", TIMEOUT_MS));
+	jt_run_for(&t, 300);
+	ASSERT_TRUE(jt_exists(j.dir));
+	ASSERT_TRUE(jt_exists(j.scratch));
+	jt_restart(&t, true, true);
+	script_teardown(true, false);
+	ASSERT_TRUE(jt_run_until_ended(&t, j.id, TIMEOUT_MS));
+	assert_gone_back("ternd restarted");
+	finish();
+}
+
+/* The manifest of the job's point, as seal writes it. */
+static int
+manifest_write(void)
+{
+	struct bk_manifest *m = xzalloc(sizeof(*m));
+	struct bk_disk *d = &m->disks[0];
+	struct vm_desc desc = { 0 };
+	struct err err = { 0 };
+	_cleanup_free_ char *img = xasprintf("%s/vda.qcow2", j.dir);
+	_cleanup_free_ char *map = xasprintf("%s/vda.map", j.dir);
+	json_t *details = job_find(&t.h.jobs, j.id)->details;
+	int r;
+
+	snprintf(m->point, sizeof(m->point), "%s", j.point);
+	m->time_ms = json_integer_value(json_object_get(details, "time_ms"));
+	snprintf(m->vm_uuid, sizeof(m->vm_uuid), "%s", t.uuid);
+	snprintf(m->vm_name, sizeof(m->vm_name), "web");
+	vm_desc_from_row(&desc, jt_vm(&t)->row);
+	m->desc = vm_desc_to_json(&desc);
+	vm_desc_done(&desc);
+	m->kind = BK_FULL;
+	m->consistency = BK_CRASH;
+	m->block_size = 65536;
+	m->n_disks = 1;
+	snprintf(d->name, sizeof(d->name), "vda");
+	d->size = 1 << 20;
+	snprintf(d->image, sizeof(d->image), "vda.qcow2");
+	snprintf(d->map, sizeof(d->map), "vda.map");
+	r = bk_file_sha256(img, d->image_sha256, &err);
+	if (r == 0)
+		r = bk_file_sha256(map, d->map_sha256, &err);
+	if (r == 0)
+		r = bk_manifest_write(j.dir, m, &err);
+	if (r < 0)
+		fprintf(stderr, "manifest: %s\n", err.msg);
+	bk_manifest_clear(m);
+	free(m);
+	return r;
+}
+
+/* ternd restarts once the manifest is on disk, before the job recorded
+ * more: the point stands, its reference point is recorded, the teardown
+ * runs forward (the new bitmap stays). */
+static void
+test_backup_restart_sealed(void)
+{
+	_cleanup_free_ char *map = NULL;
+
+	fixture(BC_SLOW);
+	ASSERT_TRUE(backup());
+	map = xasprintf("%s/vda.map", j.dir);
+	script(ST__COUNT);
+	ASSERT_TRUE(jt_run_until_phase(&t, j.id, "copy", TIMEOUT_MS));
+	for (int i = 0; i < 200 && !jt_exists(map); i++)
+		jt_run_for(&t, 10);
+	ASSERT_EQ(manifest_write(), 0);
+	refpoint_insert("bk-old", repo);
+	refpoint_insert("bk-other", "/elsewhere");
+	jt_restart(&t, true, true);
+	reply("block-dirty-bitmap-remove", "{\"node\":\"vda-fmt\","
+	    "\"name\":\"tern-bk-old\"}", "{}");
+	script_teardown(false, false);
+	ASSERT_TRUE(jt_run_until_ended(&t, j.id, TIMEOUT_MS));
+	assert_point_stands();
+	finish();
+}
+
+static void
+run(void (*fn)(void), const char *name)
+{
+	int before = test_failed_asserts;
+
+	fn();
+	finish();	/* when the test returned early */
+	if (test_failed_asserts != before) {
+		test_failed++;
+		printf("FAIL %s\n", name);
+	} else {
+		test_passed++;
+		printf("ok %s\n", name);
+	}
+}
+
+#define RUN(fn) run(fn, #fn)
+
+int
+main(void)
+{
+	RUN(test_backup_success);
+	RUN(test_backup_error_at_every_step);
+	RUN(test_backup_copy_fails);
+	RUN(test_backup_restart_copy);
+	RUN(test_backup_restart_sealed);
+	return TEST_REPORT();
+}
