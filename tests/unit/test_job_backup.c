@@ -60,6 +60,7 @@ blockcopy_install(int how)
 {
 	static const char fmt[] =
 	    "#!/bin/sh\n"
+	    "echo \"$*\" >> \"$0.args\"\n"
 	    "while [ $# -gt 0 ]; do\n"
 	    "\tcase \"$1\" in\n"
 	    "\t--map-out) map=$2; shift ;;\n"
@@ -187,21 +188,26 @@ reply(const char *cmd, const char *args, const char *ret)
 
 /* Script the commands before the copy with QEMU's answers, QEMU
  * refusing step err (ST__COUNT: none); the export's three go out
- * together, so all of them are answered. */
+ * together, so all of them are answered.  nodes: the disk's bitmaps in
+ * query-named-block-nodes' answer; bitmap: the export must carry the
+ * job's frozen bitmap. */
 static void
-script(int err)
+script_with(int err, const char *bitmaps, bool bitmap)
 {
 	_cleanup_free_ char *fl = xasprintf("{\"node-name\":\"%s\"}",
 	    j.fl_node);
 	_cleanup_free_ char *ex = xasprintf("{\"id\":\"%s\",\"node-name\":"
-	    "\"%s\",\"name\":\"vda\"}", j.fl_node, j.fl_node);
+	    "\"%s\",\"name\":\"vda\"%s%s%s}", j.fl_node, j.fl_node,
+	    bitmap ? ",\"bitmaps\":[\"" : "", bitmap ? j.xfer : "",
+	    bitmap ? "\"]" : "");
+	_cleanup_free_ char *nodes = xasprintf("[{\"node-name\":\"vda-fmt\","
+	    "\"dirty-bitmaps\":[%s]}]", bitmaps);
 	const char *args[ST__COUNT] = { NULL, NULL, fl, NULL,
 		"{\"fdname\":\"tern-backup\"}", NULL, ex };
 	const char *ret[ST__COUNT] = { "[{\"device\":\"\",\"qdev\":"
 		"\"/machine/peripheral/vda/virtio-backend\",\"inserted\":"
 		"{\"node-name\":\"vda-fmt\",\"file\":\"x\"}}]",
-		"[{\"node-name\":\"vda-fmt\",\"dirty-bitmaps\":[]}]",
-		"{}", "{}", "{}", "{}", "{}" };
+		nodes, "{}", "{}", "{}", "{}", "{}" };
 
 	for (int i = 0; i < ST__COUNT; i++) {
 		int h = i == ST_GETFD ? fake_qmp_expect_fd(t.qmp, steps[i],
@@ -216,6 +222,12 @@ script(int err)
 		if (i >= err && i == ST_EXPORT)
 			return;
 	}
+}
+
+static void
+script(int err)
+{
+	script_with(err, "", false);
 }
 
 /* The teardown: every QEMU thing of the job removed; going back (back),
@@ -357,6 +369,76 @@ test_backup_success(void)
 	finish();
 }
 
+/* A second point on the first: its reference point's bitmap there and
+ * consistent (bitmap), only the blocks it names are read (incremental);
+ * else every block is compared with the first point's map (resync), the
+ * first reference point lost.  Either way the image is backed by the
+ * first point's and the first reference point is dropped. */
+static void
+second_point(bool bitmap)
+{
+	char p1[BK_POINT_ID_LEN], ref1[TRACK_NAME_MAX + 8];
+	_cleanup_free_ char *bm = NULL, *rm = NULL, *argsf = NULL;
+	_cleanup_free_ char *args = NULL, *want = NULL, *backing = NULL;
+	struct bk_manifest *pts = NULL;
+	size_t n = 0;
+	struct err err = { 0 };
+
+	fixture(BC_OK);
+	ASSERT_TRUE(backup());
+	script(ST__COUNT);
+	script_teardown(false, false);
+	ASSERT_TRUE(jt_run_until_ended(&t, j.id, TIMEOUT_MS));
+	ASSERT_STREQ(jt_job_state(&t, j.id), "succeeded");
+	snprintf(p1, sizeof(p1), "%s", j.point);
+	snprintf(ref1, sizeof(ref1), "%s", j.ref);
+	argsf = xasprintf("%s.args", blockcopy);
+	(void)unlink(argsf);
+	free(j.dir);
+	free(j.scratch);
+	ASSERT_TRUE(backup());
+	bm = bitmap ? xasprintf("{\"name\":\"%s\",\"count\":0,"
+	    "\"recording\":true,\"busy\":false,\"persistent\":true}",
+	    ref1) : xstrdup("");
+	script_with(ST__COUNT, bm, bitmap);
+	rm = xasprintf("{\"node\":\"vda-fmt\",\"name\":\"%s\"}", ref1);
+	reply("block-dirty-bitmap-remove", rm, "{}");
+	script_teardown(false, false);
+	ASSERT_TRUE(jt_run_until_ended(&t, j.id, TIMEOUT_MS));
+	ASSERT_STREQ(jt_job_state(&t, j.id), "succeeded");
+	ASSERT_TRUE(fake_qmp_is_done(t.qmp));
+	ASSERT_EQ(fake_qmp_n_mismatches(t.qmp), 0);
+	ASSERT_EQ(file_read_all(argsf, 1 << 16, &args, NULL), 0);
+	want = bitmap ? xasprintf("--bitmap %s --map-in %s/../%s/vda.map",
+	    j.xfer, j.dir, p1) : xasprintf("--compare --map-in "
+	    "%s/../%s/vda.map", j.dir, p1);
+	ASSERT_CONTAINS(args, want);
+	ASSERT_EQ(bk_points_list(repo, t.uuid, &pts, &n, NULL, NULL, &err),
+	    0);
+	ASSERT_EQ(n, 2);
+	backing = xasprintf("../%s/vda.qcow2", p1);
+	ASSERT_STREQ(pts[1].parent, p1);
+	ASSERT_EQ(pts[1].kind, bitmap ? BK_INCREMENTAL : BK_RESYNC);
+	ASSERT_STREQ(pts[1].disks[0].backing, backing);
+	ASSERT_EQ(bk_point_check_files(repo, &pts[1], &err), 0);
+	bk_points_free(pts, n);
+	ASSERT_TRUE(!refpoint_exists(ref1 + strlen(TRACK_BITMAP_PREFIX)));
+	ASSERT_TRUE(refpoint_exists(j.ref + strlen(TRACK_BITMAP_PREFIX)));
+	finish();
+}
+
+static void
+test_backup_incremental(void)
+{
+	second_point(true);
+}
+
+static void
+test_backup_resync(void)
+{
+	second_point(false);
+}
+
 /* ternd restarts while the copier runs (QEMU still up): the copier died
  * with it; the point goes back. */
 static void
@@ -468,6 +550,8 @@ int
 main(void)
 {
 	RUN(test_backup_success);
+	RUN(test_backup_incremental);
+	RUN(test_backup_resync);
 	RUN(test_backup_error_at_every_step);
 	RUN(test_backup_copy_fails);
 	RUN(test_backup_restart_copy);
