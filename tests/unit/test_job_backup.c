@@ -461,6 +461,51 @@ test_backup_restart_copy(void)
 	finish();
 }
 
+/* ternd and QEMU die during the copy: nothing to ask QEMU; the files
+ * go back, the VM crashed. */
+static void
+test_backup_restart_copy_qemu_gone(void)
+{
+	fixture(BC_SLOW);
+	ASSERT_TRUE(backup());
+	script(ST__COUNT);
+	ASSERT_TRUE(jt_run_until_phase(&t, j.id, "copy", TIMEOUT_MS));
+	jt_run_for(&t, 300);
+	jt_restart(&t, false, false);
+	ASSERT_TRUE(jt_run_until_ended(&t, j.id, TIMEOUT_MS));
+	ASSERT_STREQ(jt_job_state(&t, j.id), "failed");
+	ASSERT_CONTAINS(jt_job_error(&t, j.id), "ternd restarted");
+	ASSERT_TRUE(!jt_exists(j.dir));
+	ASSERT_TRUE(!jt_exists(j.scratch));
+	ASSERT_TRUE(!refpoint_exists(j.ref + strlen(TRACK_BITMAP_PREFIX)));
+	ASSERT_EQ(jt_vm(&t)->state, VM_CRASHED);
+	finish();
+}
+
+/* A cancel during the copy: the copier is stopped, the teardown goes
+ * back. */
+static void
+test_backup_cancel_copy(void)
+{
+	struct err err = { 0 };
+
+	fixture(BC_SLOW);
+	ASSERT_TRUE(backup());
+	script(ST__COUNT);
+	ASSERT_TRUE(jt_run_until_phase(&t, j.id, "copy", TIMEOUT_MS));
+	jt_run_for(&t, 300);
+	script_teardown(true, false);
+	ASSERT_EQ(job_cancel(&t.h.jobs, j.id, &err), 0);
+	ASSERT_TRUE(jt_run_until_ended(&t, j.id, TIMEOUT_MS));
+	ASSERT_STREQ(jt_job_state(&t, j.id), "cancelled");
+	ASSERT_TRUE(fake_qmp_is_done(t.qmp));
+	ASSERT_EQ(fake_qmp_n_mismatches(t.qmp), 0);
+	ASSERT_TRUE(!jt_exists(j.dir));
+	ASSERT_TRUE(!jt_exists(j.scratch));
+	ASSERT_TRUE(!refpoint_exists(j.ref + strlen(TRACK_BITMAP_PREFIX)));
+	finish();
+}
+
 /* The manifest of the job's point, as seal writes it. */
 static int
 manifest_write(void)
@@ -555,6 +600,8 @@ main(void)
 	RUN(test_backup_error_at_every_step);
 	RUN(test_backup_copy_fails);
 	RUN(test_backup_restart_copy);
+	RUN(test_backup_restart_copy_qemu_gone);
+	RUN(test_backup_cancel_copy);
 	RUN(test_backup_restart_sealed);
 	return TEST_REPORT();
 }
