@@ -482,4 +482,4 @@ bk_cancel(struct job *job, struct err *err)
 
 const struct job_ops job_vm_backup = { .type = "vm.backup",
 	.phases = bk_phase_names, .n_phases = BK_PH__COUNT,
-	.step = bk_step, .cancel = bk_cancel };
+	.step = bk_step, .cancel = bk_cancel, .priv_free = bk_ctx_free };
