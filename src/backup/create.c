@@ -173,6 +173,12 @@ on_made(struct child *ch, int status, void *data)
 
 	(void)ch;
 	job->child = child_free(job->child);
+	if (!job_phase_is(job, BK_PH_PREPARE)) {
+		/* Cancelled: the teardown waits for this exit, and its
+		 * bk_teardown_begin() below would not wake it. */
+		job_poke(job);
+		return;
+	}
 	if (status != 0) {
 		bk_teardown_begin(job, -EIO, "qemu-img could not create an "
 		    "image (see the job's log)");

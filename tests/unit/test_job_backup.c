@@ -506,6 +506,44 @@ test_backup_cancel_copy(void)
 	finish();
 }
 
+/* A cancel while qemu-img makes the images: it is stopped, the
+ * teardown goes back and the job ends once qemu-img has exited. */
+static void
+test_backup_cancel_prepare(void)
+{
+	/* It takes its time to stop, as qemu-img may: the job's step
+	 * after the cancel comes first and must be woken again. */
+	const char text[] = "#!/bin/bash\ntrap 'sleep 0.3; exit 1' TERM\n"
+	    "sleep 30 &\nwait\n";
+	_cleanup_free_ char *img = NULL;
+	struct err err = { 0 };
+
+	fixture(BC_OK);
+	img = xasprintf("%s/slow-qemu-img", t.dir);
+	if (file_write_atomic(img, text, strlen(text), 0700) < 0)
+		abort();
+	free(t.h.cfg.qemu_img);
+	t.h.cfg.qemu_img = xstrdup(img);
+	ASSERT_TRUE(backup());
+	reply("query-block", NULL, "[{\"device\":\"\",\"qdev\":"
+	    "\"/machine/peripheral/vda/virtio-backend\",\"inserted\":"
+	    "{\"node-name\":\"vda-fmt\",\"file\":\"x\"}}]");
+	reply("query-named-block-nodes", NULL, "[]");
+	script_teardown(true, false);
+	ASSERT_TRUE(jt_run_until_phase(&t, j.id, "prepare", TIMEOUT_MS));
+	jt_run_for(&t, 300);
+	ASSERT_TRUE(jt_exists(j.dir));
+	ASSERT_EQ(job_cancel(&t.h.jobs, j.id, &err), 0);
+	/* qemu-img is gone after 0.3 s; the teardown is quick after it. */
+	ASSERT_TRUE(jt_run_until_ended(&t, j.id, 2000));
+	ASSERT_STREQ(jt_job_state(&t, j.id), "cancelled");
+	ASSERT_TRUE(fake_qmp_is_done(t.qmp));
+	ASSERT_EQ(fake_qmp_n_mismatches(t.qmp), 0);
+	ASSERT_TRUE(!jt_exists(j.dir));
+	ASSERT_TRUE(!jt_exists(j.scratch));
+	finish();
+}
+
 /* The manifest of the job's point, as seal writes it. */
 static int
 manifest_write(void)
@@ -602,6 +640,7 @@ main(void)
 	RUN(test_backup_restart_copy);
 	RUN(test_backup_restart_copy_qemu_gone);
 	RUN(test_backup_cancel_copy);
+	RUN(test_backup_cancel_prepare);
 	RUN(test_backup_restart_sealed);
 	return TEST_REPORT();
 }
