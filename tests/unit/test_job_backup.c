@@ -544,6 +544,29 @@ test_backup_cancel_prepare(void)
 	finish();
 }
 
+/* ternd restarts during the teardown of a sealed point (QEMU has not
+ * answered block-export-del): the teardown runs again, forward. */
+static void
+test_backup_restart_teardown(void)
+{
+	fixture(BC_OK);
+	refpoint_insert("bk-old", repo);
+	refpoint_insert("bk-other", "/elsewhere");
+	ASSERT_TRUE(backup());
+	script(ST__COUNT);
+	reply("block-dirty-bitmap-remove", "{\"node\":\"vda-fmt\","
+	    "\"name\":\"tern-bk-old\"}", "{}");
+	(void)fake_qmp_expect(t.qmp, "block-export-del", NULL);
+	ASSERT_TRUE(jt_run_until_phase(&t, j.id, "teardown", TIMEOUT_MS));
+	jt_run_for(&t, 200);
+	ASSERT_TRUE(fake_qmp_is_done(t.qmp));
+	jt_restart(&t, true, true);
+	script_teardown(false, false);
+	ASSERT_TRUE(jt_run_until_ended(&t, j.id, TIMEOUT_MS));
+	assert_point_stands();
+	finish();
+}
+
 /* The manifest of the job's point, as seal writes it. */
 static int
 manifest_write(void)
@@ -642,5 +665,6 @@ main(void)
 	RUN(test_backup_cancel_copy);
 	RUN(test_backup_cancel_prepare);
 	RUN(test_backup_restart_sealed);
+	RUN(test_backup_restart_teardown);
 	return TEST_REPORT();
 }

@@ -247,6 +247,31 @@ test_start_stray(void)
 	finish();
 }
 
+/* A stray bitmap QEMU refuses to remove: the start goes on (it goes at
+ * a later start). */
+static void
+test_start_remove_refused(void)
+{
+	_cleanup_free_ char *a = bitmap("tern-a", false);
+	_cleanup_free_ char *b = bitmap("tern-b", false);
+	_cleanup_free_ char *x = bitmap("tern-xyz", false);
+	_cleanup_free_ char *vda = NULL, *vdb = NULL;
+
+	fixture();
+	vda = xasprintf("%s,%s,%s", a, b, x);
+	vdb = xasprintf("%s,%s,%s", a, x, b);
+	script_nodes(vda, vdb);
+	fake_qmp_error(t.qmp, fake_qmp_expect(t.qmp,
+	    "block-dirty-bitmap-remove", "{\"node\":\"vda-fmt\"}"),
+	    "GenericError", "injected");
+	expect_remove("vdb", "tern-xyz");
+	expect_cont();
+	ASSERT_TRUE(start_vm());
+	ASSERT_TRUE(row_is("a", "vda", true, 1, NULL));
+	ASSERT_TRUE(row_is("b", "vdb", true, 1, NULL));
+	finish();
+}
+
 /* (e) The query refused: nothing known, every point lost; the VM runs. */
 static void
 test_start_query_refused(void)
@@ -388,6 +413,7 @@ main(void)
 	RUN(test_start_inconsistent);
 	RUN(test_start_missing);
 	RUN(test_start_stray);
+	RUN(test_start_remove_refused);
 	RUN(test_start_query_refused);
 	RUN(test_start_lost_stays_lost);
 	RUN(test_refpoints_json);
