@@ -45,7 +45,7 @@ static struct {
 	char ref[TRACK_NAME_MAX + 8];	/* "tern-bk-POINT" */
 	char xfer[TRACK_NAME_MAX + 8];
 	char fl_node[64], fl_job[64];
-	char *dir, *scratch;
+	char *dir, *scratch, *sock;
 } j;
 
 static void
@@ -119,6 +119,7 @@ finish(void)
 		return;
 	free(j.dir);
 	free(j.scratch);
+	free(j.sock);
 	memset(&j, 0, sizeof(j));
 	jt_teardown(&t);
 }
@@ -177,6 +178,8 @@ backup(void)
 	j.dir = xasprintf("%s/%s/%s", repo, t.uuid, j.point);
 	j.scratch = xasprintf("%s/.web-vda.fleece-%lld.qcow2", t.pool,
 	    (long long)j.id);
+	free(j.sock);
+	j.sock = xasprintf("%s/run/vms/%s/backup.sock", t.dir, t.uuid);
 	return true;
 }
 
@@ -273,6 +276,7 @@ assert_gone_back(const char *why)
 	ASSERT_EQ(fake_qmp_n_mismatches(t.qmp), 0);
 	ASSERT_TRUE(!jt_exists(j.dir));
 	ASSERT_TRUE(!jt_exists(j.scratch));
+	ASSERT_TRUE(!jt_exists(j.sock));
 	ASSERT_TRUE(!refpoint_exists(j.ref + strlen(TRACK_BITMAP_PREFIX)));
 	ASSERT_EQ(bk_points_list(repo, t.uuid, &pts, &n, NULL, NULL, &err),
 	    0);
@@ -338,6 +342,7 @@ assert_point_stands(void)
 	ASSERT_TRUE(jt_exists(img));
 	ASSERT_TRUE(jt_exists(map));
 	ASSERT_TRUE(!jt_exists(j.scratch));
+	ASSERT_TRUE(!jt_exists(j.sock));
 	ASSERT_EQ(bk_points_list(repo, t.uuid, &pts, &n, NULL, NULL, &err),
 	    0);
 	ASSERT_EQ(n, 1);
