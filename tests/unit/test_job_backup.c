@@ -12,7 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include "agent.h"
 #include "backup.h"
 #include "desc.h"
 #include "fsutil.h"
@@ -23,6 +25,14 @@
 #include "util.h"
 
 #define TIMEOUT_MS 10000
+
+static bool backup_q(bool quiesce);
+
+static bool
+backup(void)
+{
+	return backup_q(false);
+}
 
 /* The job's QMP commands before the copy, in order. */
 enum { ST_QBLOCK, ST_QNODES, ST_ADD, ST_TX, ST_GETFD, ST_NBD, ST_EXPORT,
@@ -37,6 +47,7 @@ enum { BC_OK, BC_FAIL, BC_SLOW };
 static struct jobtest t;
 static char blockcopy[128];
 static char repo[PATH_MAX];
+static struct fake_qmp *qga;	/* the guest agent, when a test has one */
 
 /* The job under test and the names it gives QEMU's things. */
 static struct {
@@ -117,6 +128,7 @@ finish(void)
 {
 	if (!t.loop)
 		return;
+	qga = fake_qmp_free(qga);
 	free(j.dir);
 	free(j.scratch);
 	free(j.sock);
@@ -152,11 +164,12 @@ refpoint_exists(const char *name)
 	return found;
 }
 
-/* Start the backup; fills j. */
+/* Start the backup (quiesced: the guest's file systems frozen for the
+ * snap); fills j. */
 static bool
-backup(void)
+backup_q(bool quiesce)
 {
-	json_t *body = json_pack("{ss}", "repo", repo);
+	json_t *body = json_pack("{ss sb}", "repo", repo, "quiesce", quiesce);
 	struct job *job = NULL;
 	struct err err = { 0 };
 	int r = backup_start(&t.h, jt_vm(&t), body, &job, &err);
@@ -572,6 +585,60 @@ test_backup_restart_teardown(void)
 	finish();
 }
 
+/* A cancel while the guest is frozen for the snap (the transaction not
+ * yet answered): the guest is thawed at once, not when the freeze's
+ * limit (BK_FREEZE_MS) runs out. */
+static void
+test_backup_cancel_frozen(void)
+{
+	static const char *const quiet[] = { "guest-fsfreeze-status",
+		"guest-ping", "guest-get-host-name", "guest-get-osinfo",
+		"guest-network-get-interfaces", "guest-file-open",
+		"guest-file-write", "guest-file-close" };
+	_cleanup_free_ char *sock = NULL;
+	struct err err = { 0 };
+	int h;
+
+	fixture(BC_OK);
+	sock = xasprintf("%s/run/vms/%s/qga.sock", t.dir, t.uuid);
+	if (fake_qmp_new(t.loop, FAKE_QMP_QGA, &qga) < 0 ||
+	    symlink(fake_qmp_path(qga), sock) == -1)
+		abort();
+	fake_qga_sync(qga);
+	for (size_t i = 0; i < ARRAY_SIZE(quiet); i++)
+		fake_qmp_always(qga, quiet[i], i == 0 ? "\"thawed\"" : "{}");
+	fake_qmp_reply(qga, fake_qmp_expect(qga, "guest-fsfreeze-freeze",
+	    NULL), "1");
+	fake_qmp_reply(qga, fake_qmp_expect(qga, "guest-fsfreeze-thaw",
+	    NULL), "1");
+	/* The agent connects within a tick of the VM's. */
+	for (int i = 0; i < 500 && !agent_is_ready(jt_vm(&t)); i++)
+		jt_run_for(&t, 10);
+	ASSERT_TRUE(agent_is_ready(jt_vm(&t)));
+	ASSERT_TRUE(backup_q(true));
+	reply("query-block", NULL, "[{\"device\":\"\",\"qdev\":"
+	    "\"/machine/peripheral/vda/virtio-backend\",\"inserted\":"
+	    "{\"node-name\":\"vda-fmt\",\"file\":\"x\"}}]");
+	reply("query-named-block-nodes", NULL, "[]");
+	reply("blockdev-add", NULL, "{}");
+	h = fake_qmp_expect(t.qmp, "transaction", NULL);
+	ASSERT_TRUE(jt_run_until_phase(&t, j.id, "snap", TIMEOUT_MS));
+	jt_run_for(&t, 100);
+	ASSERT_TRUE(jt_vm(&t)->agent.frozen);
+	ASSERT_EQ(job_cancel(&t.h.jobs, j.id, &err), 0);
+	jt_run_for(&t, 300);
+	ASSERT_TRUE(fake_qmp_is_done(qga));
+	ASSERT_TRUE(!jt_vm(&t)->agent.frozen);
+	fake_qmp_reply(t.qmp, h, "{}");
+	script_teardown(true, false);
+	ASSERT_TRUE(jt_run_until_ended(&t, j.id, TIMEOUT_MS));
+	ASSERT_STREQ(jt_job_state(&t, j.id), "cancelled");
+	ASSERT_EQ(fake_qmp_n_mismatches(qga), 0);
+	ASSERT_EQ(fake_qmp_n_mismatches(t.qmp), 0);
+	ASSERT_TRUE(!jt_exists(j.dir));
+	finish();
+}
+
 /* The manifest of the job's point, as seal writes it. */
 static int
 manifest_write(void)
@@ -669,6 +736,7 @@ main(void)
 	RUN(test_backup_restart_copy_qemu_gone);
 	RUN(test_backup_cancel_copy);
 	RUN(test_backup_cancel_prepare);
+	RUN(test_backup_cancel_frozen);
 	RUN(test_backup_restart_sealed);
 	RUN(test_backup_restart_teardown);
 	return TEST_REPORT();
