@@ -173,6 +173,12 @@ on_made(struct child *ch, int status, void *data)
 
 	(void)ch;
 	job->child = child_free(job->child);
+	if (!job_phase_is(job, BK_PH_PREPARE)) {
+		/* Cancelled: the teardown waits for this exit, and its
+		 * bk_teardown_begin() below would not wake it. */
+		job_poke(job);
+		return;
+	}
 	if (status != 0) {
 		bk_teardown_begin(job, -EIO, "qemu-img could not create an "
 		    "image (see the job's log)");
@@ -482,4 +488,4 @@ bk_cancel(struct job *job, struct err *err)
 
 const struct job_ops job_vm_backup = { .type = "vm.backup",
 	.phases = bk_phase_names, .n_phases = BK_PH__COUNT,
-	.step = bk_step, .cancel = bk_cancel };
+	.step = bk_step, .cancel = bk_cancel, .priv_free = bk_ctx_free };

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "agent.h"
 #include "bk_int.h"
 #include "log.h"
 #include "qmp_block.h"
@@ -41,6 +42,10 @@ bk_teardown_begin(struct job *job, int r, const char *why)
 		json_object_set_new(job->details, "error", json_string(why));
 	if (job->child)
 		(void)child_kill(job->child, SIGTERM);
+	/* A cancel between freeze and the snap's answer: bk_snap() will
+	 * not run to thaw the guest (a no-op unless it is frozen; the job
+	 * is the VM's only one, so the freeze is ours). */
+	agent_thaw(vm_of(job));
 	c->sub = TD_EXPORTS;
 	c->failed = false;
 	c->asked = false;
