@@ -50,6 +50,9 @@ void bk_fleece_job(const struct job *job, const json_t *d, char *buf);
 void bk_xfer_bitmap(const struct job *job, char *buf);
 char *bk_scratch_path(const struct job *job, const json_t *d);
 char *bk_socket_path(const struct job *job);
+/* The job's file what ("log", "progress", "summary") for disk d (NULL:
+ * the job's own, "sha256") in the VM's run directory. */
+char *bk_run_file(const struct job *job, const json_t *d, const char *what);
 
 /* Remove a point's directory and the files in it (flat). */
 int bk_remove_point(const char *dir);

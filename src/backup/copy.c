@@ -19,8 +19,8 @@
 #include "repo.h"
 #include "util.h"
 
-static char *
-run_file(const struct job *job, const json_t *d, const char *what)
+char *
+bk_run_file(const struct job *job, const json_t *d, const char *what)
 {
 	_cleanup_free_ char *f = xasprintf("bk-%lld-%s.%s",
 	    (long long)job->row->id, d ? bk_str(d, "name") : "all", what);
@@ -45,7 +45,7 @@ current_disk(const struct job *job)
 static void
 copy_progress(struct job *job, const json_t *cur)
 {
-	_cleanup_free_ char *pf = run_file(job, cur, "progress");
+	_cleanup_free_ char *pf = bk_run_file(job, cur, "progress");
 	_cleanup_free_ char *line = file_last_line(pf);
 	unsigned long long cd = 0, ct = 0;
 	uint64_t done = 0, total = 0;
@@ -77,7 +77,7 @@ copy_progress(struct job *job, const json_t *cur)
 static json_int_t
 copy_total(const struct job *job, const json_t *d)
 {
-	_cleanup_free_ char *pf = run_file(job, d, "progress");
+	_cleanup_free_ char *pf = bk_run_file(job, d, "progress");
 	_cleanup_free_ char *line = file_last_line(pf);
 	unsigned long long cd = 0, ct = 0;
 
@@ -101,12 +101,12 @@ on_copied(struct child *ch, int status, void *data)
 		job_poke(job);		/* cancelled: teardown goes on */
 		return;
 	}
-	sf = run_file(job, d, "summary");
+	sf = bk_run_file(job, d, "summary");
 	if (status == 0 && file_read_all(sf, 64 * 1024, &buf, NULL) == 0)
 		sum = json_loads(buf, 0, NULL);
 	(void)unlink(sf);
 	if (!json_is_object(sum)) {
-		_cleanup_free_ char *log = run_file(job, d, "log");
+		_cleanup_free_ char *log = bk_run_file(job, d, "log");
 		_cleanup_free_ char *last = file_last_line(log);
 		const char *msg = last ? last : "it ended without a summary";
 		_cleanup_free_ char *why = NULL;
@@ -141,9 +141,9 @@ copy_spawn(struct job *job, const json_t *d)
 	    bk_str(d, "name"));
 	_cleanup_free_ char *map_in = xasprintf("%s/../%s/%s.map", dir,
 	    bk_str(job->details, "parent"), bk_str(d, "name"));
-	_cleanup_free_ char *pf = run_file(job, d, "progress");
-	_cleanup_free_ char *sf = run_file(job, d, "summary");
-	_cleanup_free_ char *log = run_file(job, d, "log");
+	_cleanup_free_ char *pf = bk_run_file(job, d, "progress");
+	_cleanup_free_ char *sf = bk_run_file(job, d, "summary");
+	_cleanup_free_ char *log = bk_run_file(job, d, "log");
 	const char *mode = bk_str(d, "mode");
 	char xfer[TRACK_NAME_MAX + 8];
 	const char *argv[24] = { vm->h->cfg.blockcopy, "--from", from, "--to",
@@ -213,7 +213,7 @@ static int
 hash_spawn(struct job *job)
 {
 	_cleanup_free_ char *dir = bk_job_dir(job);
-	_cleanup_free_ char *out = run_file(job, NULL, "sha256");
+	_cleanup_free_ char *out = bk_run_file(job, NULL, "sha256");
 	json_t *disks = bk_disks(job), *d;
 	const char *argv[2 + 2 * VM_MAX_DISKS + 1] = { "sha256sum" };
 	char *paths[2 * VM_MAX_DISKS] = { 0 };
@@ -389,7 +389,7 @@ bk_seal(struct job *job)
 			bk_teardown_begin(job, -EIO, "cannot run sha256sum");
 		return;
 	}
-	out = run_file(job, NULL, "sha256");
+	out = bk_run_file(job, NULL, "sha256");
 	if (file_read_all(out, 1 << 20, &hashes, NULL) < 0 ||
 	    write_manifest(job, hashes, &err) < 0) {
 		(void)unlink(out);

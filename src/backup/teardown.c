@@ -157,9 +157,21 @@ td_files(struct job *job)
 	size_t i;
 
 	json_array_foreach(bk_disks(job), i, d) {
+		static const char *const what[] = { "log", "progress",
+			"summary" };
 		_cleanup_free_ char *s = bk_scratch_path(job, d);
 
 		(void)unlink(s);
+		for (size_t k = 0; k < ARRAY_SIZE(what); k++) {
+			_cleanup_free_ char *f = bk_run_file(job, d, what[k]);
+
+			(void)unlink(f);
+		}
+	}
+	{
+		_cleanup_free_ char *f = bk_run_file(job, NULL, "sha256");
+
+		(void)unlink(f);
 	}
 	(void)unlink(sock);
 	if (r != 0 && !json_is_true(json_object_get(job->details, "sealed")))
