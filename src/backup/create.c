@@ -136,6 +136,7 @@ check_nodes(struct job *job, const json_t *blocks)
 			return -1;
 		}
 		json_object_set_new(d, "node", json_string(node));
+		track_note_node(vm_of(job), bk_str(d, "name"), node);
 	}
 	return 0;
 }

@@ -1,6 +1,7 @@
 /* refpoint.c - reference points of change tracking: the records, the look
  * at every QEMU run's bitmaps before the vCPUs run, the dirty bytes of
- * each point (a look every TRACK_TICK_MS), deleting a point.  The design
+ * each point and the node of each disk (a look every TRACK_TICK_MS),
+ * deleting a point, the points of a moving VM.  The design
  * and the diagram: refpoint.h. */
 #include <errno.h>
 #include <stdint.h>
@@ -44,20 +45,51 @@ track_lose(struct vm *vm, const char *name, const char *disk,
 	    "instead", what, why);
 }
 
-/* Remember the dirty bytes of each tern- bitmap of vm (from
- * query-named-block-nodes' reply), by "POINT/DISK". */
+/* vm->track_counts holds, by "POINT/DISK", each tern- bitmap's dirty
+ * bytes at the last look, and by "@DISK" the node the disk's device used
+ * then (a storage move renames it; at a start it is "DISK-fmt"). */
+void
+track_note_node(struct vm *vm, const char *disk, const char *node)
+{
+	_cleanup_free_ char *key = xasprintf("@%s", disk);
+
+	if (!vm->track_counts)
+		vm->track_counts = json_object();
+	json_object_set_new(vm->track_counts, key, json_string(node));
+}
+
+static void
+disk_node(const struct vm *vm, const char *disk,
+    char buf[VM_NODE_NAME_MAX])
+{
+	_cleanup_free_ char *key = xasprintf("@%s", disk);
+	const char *n = json_string_value(json_object_get(vm->track_counts,
+	    key));
+
+	if (n && strlen(n) < VM_NODE_NAME_MAX)
+		snprintf(buf, VM_NODE_NAME_MAX, "%s", n);
+	else
+		vm_node_name(buf, disk, "fmt", 0);
+}
+
+/* The dirty bytes of each tern- bitmap (query-named-block-nodes' reply);
+ * the nodes noted stay. */
 static void
 track_note_counts(struct vm *vm, const json_t *nodes)
 {
 	struct qmp_bitmap bm[TRACK_MAX_BITMAPS];
-	json_t *c = json_object();
+	json_t *c = json_object(), *v;
+	const char *k0;
 
+	json_object_foreach(vm->track_counts, k0, v)
+		if (k0[0] == '@')
+			json_object_set(c, k0, v);
 	for (size_t i = 0; i < vm->row->n_disks; i++) {
 		const char *disk = vm->row->disks[i].name;
 		char node[VM_NODE_NAME_MAX];
 		size_t n;
 
-		vm_node_name(node, disk, "fmt", 0);
+		disk_node(vm, disk, node);
 		n = qmp_node_bitmap_list(nodes, node, bm, ARRAY_SIZE(bm));
 		for (size_t k = 0; k < n && k < ARRAY_SIZE(bm); k++) {
 			_cleanup_free_ char *key = NULL;
@@ -184,6 +216,8 @@ on_start_nodes(struct vm *vm, struct job *job, json_t *ret,
 		vm->track_step = TRACK_DONE;
 	} else if (store_refpoint_list(vm->h->store, vm->row->uuid, &rows,
 	    &n) == 0) {
+		json_decref(vm->track_counts);	/* a new run: DISK-fmt */
+		vm->track_counts = NULL;
 		vm->track_step = TRACK_REMOVING;
 		for (size_t i = 0; i < vm->row->n_disks; i++)
 			check_disk(vm, job, ret, rows, n,
@@ -232,6 +266,24 @@ on_tick_nodes(struct vm *vm, struct job *job, json_t *ret,
 		track_note_counts(vm, ret);
 }
 
+static void
+on_tick_block(struct vm *vm, struct job *job, json_t *ret,
+    const struct err *e)
+{
+	(void)job;
+	(void)e;
+	for (size_t i = 0; ret && i < vm->row->n_disks; i++) {
+		const char *node = qmp_block_disk_node(ret,
+		    vm->row->disks[i].name, NULL);
+
+		if (node)
+			track_note_node(vm, vm->row->disks[i].name, node);
+	}
+	if (ret)
+		(void)vm_qmp_cmd(vm, NULL, qmp_query_named_block_nodes(),
+		    TRACK_QMP_MS, on_tick_nodes);
+}
+
 /* Every TRACK_TICK_MS: the dirty bytes of the points of running VMs. */
 static void
 track_tick(struct loop *l, void *data)
@@ -243,8 +295,8 @@ track_tick(struct loop *l, void *data)
 
 		if ((vm->state == VM_RUNNING || vm->state == VM_PAUSED) &&
 		    vm->qmp_ready)
-			(void)vm_qmp_cmd(vm, NULL, qmp_query_named_block_nodes(),
-			    TRACK_QMP_MS, on_tick_nodes);
+			(void)vm_qmp_cmd(vm, NULL, qmp_query_block(),
+			    TRACK_QMP_MS, on_tick_block);
 	}
 	(void)loop_timer_add(l, TRACK_TICK_MS, track_tick, h);
 }
@@ -347,7 +399,7 @@ track_refpoint_drop(struct vm *vm, const char *name)
 	for (size_t i = 0; vm->qmp_ready && i < vm->row->n_disks; i++) {
 		char node[VM_NODE_NAME_MAX];
 
-		vm_node_name(node, vm->row->disks[i].name, "fmt", 0);
+		disk_node(vm, vm->row->disks[i].name, node);
 		(void)vm_qmp_cmd(vm, NULL, qmp_bitmap_remove(node, bitmap),
 		    TRACK_QMP_MS, on_removed_quiet);
 	}

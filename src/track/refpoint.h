@@ -57,6 +57,9 @@ json_t *track_refpoints_json(struct vm *vm);
  * such point, -EBUSY while a job acts on the VM. */
 int track_refpoint_delete(struct vm *vm, const char *name, struct err *err);
 
+/* The node disk's device uses now (a storage move renames it). */
+void track_note_node(struct vm *vm, const char *disk, const char *node);
+
 /* Drop it whatever runs (the backup job replacing its points). */
 void track_refpoint_drop(struct vm *vm, const char *name);
 

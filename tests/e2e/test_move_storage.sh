@@ -133,12 +133,13 @@ check_err "not enough free space in the target" 1 "not enough space" \
 t h1 vm quiesce g1 --hold 4 --no-wait >/dev/null
 check_err "vm busy with another job" 1 "busy with job" t h1 vm move-storage g1 --to pool2
 wait_for 30 no_active_jobs h1 || true
-# A dirty bitmap would not follow the switch: the job refuses before
-# anything is made.  QEMU takes one QMP client: ternd steps aside.
+# A dirty bitmap not tern's would not follow the switch (tern carries
+# only its own): the job refuses before anything is made.  QEMU takes one
+# QMP client: ternd steps aside.
 lab stop h1 >/dev/null
 qmp "$U" bitmap-add cbt0
 lab start h1 >/dev/null
-check_err "a disk with a dirty bitmap is refused" 1 "dirty bitmap(s) (first 'cbt0')" \
+check_err "a disk with a dirty bitmap is refused" 1 "dirty bitmap 'cbt0'" \
     t h1 vm move-storage g1 --to pool2
 lab stop h1 >/dev/null
 qmp "$U" bitmap-remove cbt0
