@@ -79,34 +79,34 @@ api_backup_restore(struct api *a, struct http_req *req, char **p,
 	return 0;
 }
 
-int
-api_backup_verify(struct api *a, struct http_req *req, char **p,
-    struct err *e)
+/* A repository job's request: the body to start, the job (202). */
+static int
+repo_job(struct api *a, struct http_req *req, struct err *e,
+    int (*start)(struct host *, const json_t *, struct job **, struct err *))
 {
 	_cleanup_json_ json_t *body = NULL;
 	struct job *job;
 	int r;
 
-	(void)p;
 	if ((r = api_body(req, &body, e)) < 0 ||
-	    (r = backup_verify_start(a->h, body, &job, e)) < 0)
+	    (r = start(a->h, body, &job, e)) < 0)
 		return r;
 	api_reply_job(req, job, NULL);
 	return 0;
 }
 
 int
+api_backup_verify(struct api *a, struct http_req *req, char **p,
+    struct err *e)
+{
+	(void)p;
+	return repo_job(a, req, e, backup_verify_start);
+}
+
+int
 api_backup_prune(struct api *a, struct http_req *req, char **p,
     struct err *e)
 {
-	_cleanup_json_ json_t *body = NULL;
-	struct job *job;
-	int r;
-
 	(void)p;
-	if ((r = api_body(req, &body, e)) < 0 ||
-	    (r = backup_prune_start(a->h, body, &job, e)) < 0)
-		return r;
-	api_reply_job(req, job, NULL);
-	return 0;
+	return repo_job(a, req, e, backup_prune_start);
 }

@@ -57,6 +57,29 @@ static const char *const bk_phase_names[BK_PH__COUNT] = {
 	[BK_PH_DONE] = "done",
 };
 
+/* Every reply of this step in and none an error; a failure goes back. */
+static bool
+bk_answered(struct job *job)
+{
+	struct bk_ctx *c = bk_ctx(job);
+
+	if (!bk_replied(job))
+		return false;
+	if (c->failed) {
+		bk_teardown_begin(job, -EIO, c->err);
+		return false;
+	}
+	return true;
+}
+
+static void
+bk_next(struct job *job, enum bk_phase phase)
+{
+	bk_ctx(job)->sub = 0;
+	job_set_phase(job, phase);
+	job_poke(job);
+}
+
 /* ---- check: how each disk is copied ---- */
 
 /* The complete reference point of this repository's previous point for
@@ -146,12 +169,8 @@ bk_check(struct job *job)
 {
 	struct bk_ctx *c = bk_ctx(job);
 
-	if (!bk_replied(job))
+	if (!bk_answered(job))
 		return;
-	if (c->failed) {
-		bk_teardown_begin(job, -EIO, c->err);
-		return;
-	}
 	if (c->sub == 0) {
 		if (check_nodes(job, c->reply) < 0)
 			return;
@@ -160,9 +179,7 @@ bk_check(struct job *job)
 		return;
 	}
 	check_modes(job, c->reply);
-	c->sub = 0;
-	job_set_phase(job, BK_PH_PREPARE);
-	job_poke(job);
+	bk_next(job, BK_PH_PREPARE);
 }
 
 /* ---- prepare: the images, one qemu-img at a time ---- */
@@ -252,9 +269,7 @@ bk_prepare(struct job *job)
 			bk_teardown_begin(job, -EIO, "cannot run qemu-img");
 		return;
 	}
-	c->sub = 0;
-	job_set_phase(job, BK_PH_ATTACH);
-	job_poke(job);
+	bk_next(job, BK_PH_ATTACH);
 }
 
 /* ---- attach, freeze, snap, export ---- */
@@ -283,16 +298,10 @@ bk_attach(struct job *job)
 		c->sub = 1;
 		return;
 	}
-	if (!bk_replied(job))
+	if (!bk_answered(job))
 		return;
-	if (c->failed) {
-		bk_teardown_begin(job, -EIO, c->err);
-		return;
-	}
-	c->sub = 0;
-	job_set_phase(job, json_is_true(json_object_get(job->details,
-	    "quiesce")) ? BK_PH_FREEZE : BK_PH_SNAP);
-	job_poke(job);
+	bk_next(job, json_is_true(json_object_get(job->details, "quiesce")) ?
+	    BK_PH_FREEZE : BK_PH_SNAP);
 }
 
 static void
@@ -307,9 +316,7 @@ bk_freeze(struct job *job)
 			json_object_set_new(job->details, "consistency_note",
 			    json_string("no guest agent answered: the point is "
 			    "crash-consistent"));
-			c->sub = 0;
-			job_set_phase(job, BK_PH_SNAP);
-			job_poke(job);
+			bk_next(job, BK_PH_SNAP);
 		}
 		return;
 	}
@@ -322,9 +329,7 @@ bk_freeze(struct job *job)
 		json_object_set_new(job->details, "consistency_note",
 		    json_string("the guest could not freeze its file systems: "
 		    "the point is crash-consistent"));
-	c->sub = 0;
-	job_set_phase(job, BK_PH_SNAP);
-	job_poke(job);
+	bk_next(job, BK_PH_SNAP);
 }
 
 static json_t *
@@ -372,16 +377,12 @@ bk_snap(struct job *job)
 	if (!bk_replied(job))
 		return;
 	agent_thaw(vm);
-	if (c->failed) {
-		bk_teardown_begin(job, -EIO, c->err);
+	if (!bk_answered(job))
 		return;
-	}
 	json_object_set_new(job->details, "snap_ms", json_integer(
 	    (json_int_t)wall_ms()));
 	json_object_set_new(job->details, "snapped", json_true());
-	c->sub = 0;
-	job_set_phase(job, BK_PH_EXPORT);
-	job_poke(job);
+	bk_next(job, BK_PH_EXPORT);
 }
 
 static void
@@ -410,15 +411,9 @@ bk_export(struct job *job)
 		c->sub = 1;
 		return;
 	}
-	if (!bk_replied(job))
+	if (!bk_answered(job))
 		return;
-	if (c->failed) {
-		bk_teardown_begin(job, -EIO, c->err);
-		return;
-	}
-	c->sub = 0;
-	job_set_phase(job, BK_PH_COPY);
-	job_poke(job);
+	bk_next(job, BK_PH_COPY);
 }
 
 /* ---- the job ---- */

@@ -166,6 +166,31 @@ set_opts(json_t *body, const struct cli_args *a, const char *const *names,
 	return r;
 }
 
+/* POST body to path, then (unless --no-wait) wait for the job it starts
+ * and check it; *ret_answer keeps the answer.  1 when the job succeeded
+ * and a sentence may follow, 0 when nothing more is to be said. */
+static int
+repo_job(struct cli *cli, const char *path, const json_t *body,
+    json_t **ret_answer, struct err *err)
+{
+	_cleanup_json_ json_t *job = NULL;
+	int r;
+
+	if ((r = http_call(cli->http, "POST", path, body, ret_answer,
+	    err)) < 0)
+		return r;
+	if (cli->no_wait)
+		return cli_job_print_started(cli, *ret_answer, err);
+	if ((r = cli_job_wait(cli, json_object_get(*ret_answer, "job"), &job,
+	    err)) < 0)
+		return r;
+	if (cli->json)
+		print_json(job);
+	if ((r = cli_job_check(job, err)) < 0)
+		return r;
+	return !cli->json;
+}
+
 /* backup restore REPO --point P [--vm NAME] [--name NEW] [--pool POOL] */
 int
 cmd_backup_restore(struct cli *cli, const struct cli_args *a,
@@ -174,7 +199,7 @@ cmd_backup_restore(struct cli *cli, const struct cli_args *a,
 	static const char *const names[] = { "point", "vm", "name", "pool",
 		NULL };
 	_cleanup_json_ json_t *body = json_object();
-	_cleanup_json_ json_t *answer = NULL, *job = NULL;
+	_cleanup_json_ json_t *answer = NULL;
 	_cleanup_free_ char *repo = cli_file_arg(cli, a->pos[0]);
 	int r;
 
@@ -183,21 +208,13 @@ cmd_backup_restore(struct cli *cli, const struct cli_args *a,
 		    "tern backup list %s)", a->pos[0]);
 	if ((r = cli_json_set_str(body, "repo", repo, err)) < 0 ||
 	    (r = set_opts(body, a, names, err)) < 0 ||
-	    (r = http_call(cli->http, "POST", "/v1/backups/restore", body,
-	    &answer, err)) < 0)
+	    (r = repo_job(cli, "/v1/backups/restore", body, &answer,
+	    err)) <= 0)
 		return r;
-	if (cli->no_wait)
-		return cli_job_print_started(cli, answer, err);
-	if ((r = cli_job_wait(cli, json_object_get(answer, "job"), &job,
-	    err)) < 0)
-		return r;
-	if (cli->json)
-		print_json(job);
-	if ((r = cli_job_check(job, err)) == 0 && !cli->json)
-		printf("vm '%s' restored from point %s (off)\n",
-		    jv_str(json_object_get(answer, "vm"), "name"),
-		    cli_args_get(a, "point"));
-	return r;
+	printf("vm '%s' restored from point %s (off)\n",
+	    jv_str(json_object_get(answer, "vm"), "name"),
+	    cli_args_get(a, "point"));
+	return 0;
 }
 
 /* backup verify REPO [--point P] [--vm NAME] */
@@ -207,25 +224,17 @@ cmd_backup_verify(struct cli *cli, const struct cli_args *a,
 {
 	static const char *const names[] = { "point", "vm", NULL };
 	_cleanup_json_ json_t *body = json_object();
-	_cleanup_json_ json_t *answer = NULL, *job = NULL;
+	_cleanup_json_ json_t *answer = NULL;
 	_cleanup_free_ char *repo = cli_file_arg(cli, a->pos[0]);
 	int r;
 
 	if ((r = cli_json_set_str(body, "repo", repo, err)) < 0 ||
 	    (r = set_opts(body, a, names, err)) < 0 ||
-	    (r = http_call(cli->http, "POST", "/v1/backups/verify", body,
-	    &answer, err)) < 0)
+	    (r = repo_job(cli, "/v1/backups/verify", body, &answer,
+	    err)) <= 0)
 		return r;
-	if (cli->no_wait)
-		return cli_job_print_started(cli, answer, err);
-	if ((r = cli_job_wait(cli, json_object_get(answer, "job"), &job,
-	    err)) < 0)
-		return r;
-	if (cli->json)
-		print_json(job);
-	if ((r = cli_job_check(job, err)) == 0 && !cli->json)
-		printf("%s: every file and block matches\n", repo);
-	return r;
+	printf("%s: every file and block matches\n", repo);
+	return 0;
 }
 
 /* backup prune REPO --vm NAME --keep N */
@@ -233,7 +242,7 @@ int
 cmd_backup_prune(struct cli *cli, const struct cli_args *a, struct err *err)
 {
 	_cleanup_json_ json_t *body = json_object();
-	_cleanup_json_ json_t *answer = NULL, *job = NULL;
+	_cleanup_json_ json_t *answer = NULL;
 	_cleanup_free_ char *repo = cli_file_arg(cli, a->pos[0]);
 	const char *vm = cli_args_get(a, "vm"), *keep = cli_args_get(a, "keep");
 	uint64_t n = 0;
@@ -247,18 +256,10 @@ cmd_backup_prune(struct cli *cli, const struct cli_args *a, struct err *err)
 	json_object_set_new(body, "keep", json_integer((json_int_t)n));
 	if ((r = cli_json_set_str(body, "repo", repo, err)) < 0 ||
 	    (r = cli_json_set_str(body, "vm", vm, err)) < 0 ||
-	    (r = http_call(cli->http, "POST", "/v1/backups/prune", body,
-	    &answer, err)) < 0)
+	    (r = repo_job(cli, "/v1/backups/prune", body, &answer,
+	    err)) <= 0)
 		return r;
-	if (cli->no_wait)
-		return cli_job_print_started(cli, answer, err);
-	if ((r = cli_job_wait(cli, json_object_get(answer, "job"), &job,
-	    err)) < 0)
-		return r;
-	if (cli->json)
-		print_json(job);
-	if ((r = cli_job_check(job, err)) == 0 && !cli->json)
-		printf("%s: vm '%s' keeps its newest %llu point(s)\n", repo, vm,
-		    (unsigned long long)n);
-	return r;
+	printf("%s: vm '%s' keeps its newest %llu point(s)\n", repo, vm,
+	    (unsigned long long)n);
+	return 0;
 }
