@@ -178,7 +178,6 @@ pr_record(struct job *job, const char *hashes, struct err *err)
 	for (size_t i = 0; r == 0 && i < m->n_disks; i++) {
 		struct bk_disk *d = &m->disks[i];
 		_cleanup_free_ char *tmp = pr_tmp(job, d->name);
-		_cleanup_free_ char *line = NULL;
 		const char *p = strstr(hashes, tmp);
 
 		if (!p || p - hashes < 66 || p[strlen(tmp)] != '\n')
