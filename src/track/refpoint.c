@@ -236,17 +236,12 @@ on_start_nodes(struct vm *vm, struct job *job, json_t *ret,
 static int
 track_before_cont(struct vm *vm, struct job *job)
 {
-	struct refpoint_row *rows = NULL;
-	size_t n = 0;
-
 	if (vm->track_step == TRACK_DONE)
 		return 0;
 	if (vm->track_step != TRACK_NONE)
 		return 1;
 	/* Bitmaps of points this host forgot (a VM moved in, a point
 	 * deleted while off) are removed too, so look even with none. */
-	(void)store_refpoint_list(vm->h->store, vm->row->uuid, &rows, &n);
-	refpoint_rows_free(rows, n);
 	vm->track_step = TRACK_LOOKING;
 	if (vm_qmp_cmd(vm, job, qmp_query_named_block_nodes(), TRACK_QMP_MS,
 	    on_start_nodes) < 0) {
@@ -292,9 +287,17 @@ track_tick(struct loop *l, void *data)
 
 	for (size_t i = 0; i < h->n_vms; i++) {
 		struct vm *vm = h->vms[i];
+		struct refpoint_row *rows = NULL;
+		size_t n = 0;
 
-		if ((vm->state == VM_RUNNING || vm->state == VM_PAUSED) &&
-		    vm->qmp_ready)
+		if ((vm->state != VM_RUNNING && vm->state != VM_PAUSED) ||
+		    !vm->qmp_ready)
+			continue;
+		/* Only VMs with points have bitmaps worth a look. */
+		(void)store_refpoint_list(vm->h->store, vm->row->uuid, &rows,
+		    &n);
+		refpoint_rows_free(rows, n);
+		if (n > 0)
 			(void)vm_qmp_cmd(vm, NULL, qmp_query_block(),
 			    TRACK_QMP_MS, on_tick_block);
 	}
