@@ -72,6 +72,14 @@ static const char *const migrations[] = {
 	"  complete INTEGER NOT NULL, reason TEXT, owner TEXT NOT NULL,"
 	"  target TEXT, point TEXT, map TEXT,"
 	"  PRIMARY KEY(vm_uuid, name, disk));",
+	/* 6: checkpoints (src/checkpoint): a tree per VM; images is JSON
+	 * {"vda": "/path/of/the/frozen.qcow2"} */
+	"CREATE TABLE checkpoints(vm_uuid TEXT NOT NULL REFERENCES vms(uuid)"
+	"  ON DELETE CASCADE, name TEXT NOT NULL, parent TEXT,"
+	"  created_ms INTEGER NOT NULL, kind TEXT NOT NULL,"
+	"  consistency TEXT NOT NULL, state_file TEXT, images TEXT NOT NULL,"
+	"  status TEXT NOT NULL, current INTEGER NOT NULL,"
+	"  PRIMARY KEY(vm_uuid, name));",
 };
 
 int

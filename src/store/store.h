@@ -13,7 +13,7 @@
 
 struct store;
 
-#define STORE_SCHEMA_VERSION 5
+#define STORE_SCHEMA_VERSION 6
 
 /* Open (creating if needed) the database at path, switch it to WAL, and
  * run every schema migration newer than the file's version in one
@@ -177,3 +177,36 @@ int store_refpoint_bump(struct store *st, const char *vm_uuid,
 int store_refpoint_delete(struct store *st, const char *vm_uuid,
     const char *name);
 void refpoint_rows_free(struct refpoint_row *rows, size_t n);
+
+/* ---- checkpoints (src/checkpoint) ---- */
+struct checkpoint_row {
+	char *vm_uuid;
+	char *name;
+	char *parent;		/* the checkpoint it builds on, NULL: none */
+	int64_t created_ms;
+	char *kind;		/* "production" | "standard" */
+	char *consistency;	/* "filesystem", "crash", "memory", "off" */
+	char *state_file;	/* memory and devices (standard), or NULL */
+	char *images;		/* JSON {"vda": "/frozen/image.qcow2"} */
+	char *status;		/* "ready", "deleting", "hidden" */
+	bool current;		/* the VM's disks build on this one */
+};
+
+/* -EEXIST when the VM has a checkpoint of that name. */
+int store_checkpoint_insert(struct store *st, const struct checkpoint_row *r);
+/* The VM's checkpoints, oldest first; *ret NULL when none. */
+int store_checkpoint_list(struct store *st, const char *vm_uuid,
+    struct checkpoint_row **ret, size_t *ret_n);
+/* Every column of (vm, name) but the key; -ENOENT when there is none. */
+int store_checkpoint_update(struct store *st, const struct checkpoint_row *r);
+int store_checkpoint_delete(struct store *st, const char *vm_uuid,
+    const char *name);
+/* The one the VM's disks build on (NULL: none). */
+int store_checkpoint_set_current(struct store *st, const char *vm_uuid,
+    const char *name);
+/* The checkpoints built on from now build on to (NULL: none). */
+int store_checkpoint_reparent(struct store *st, const char *vm_uuid,
+    const char *from, const char *to);
+/* How many checkpoints the VM has (any status); < 0 on error. */
+int store_checkpoint_count(struct store *st, const char *vm_uuid);
+void checkpoint_rows_free(struct checkpoint_row *rows, size_t n);

@@ -1,5 +1,5 @@
 /* test_store.c - unit tests for src/store against a real SQLite file:
- * schema, constraints, VM rows with children, jobs, events. */
+ * schema, constraints, VM rows with children, jobs, events, checkpoints. */
 #include <errno.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -222,6 +222,52 @@ test_migrates_v1_file(void)
 	free(cmd);
 }
 
+/* The checkpoint tree: a clash refused, one current, children moved to
+ * a parent, rows gone with their VM. */
+static void
+test_checkpoint_rows(void)
+{
+	struct store *st = open_fresh("cp.db");
+	struct vm_row *a = make_vm("a", "/p/a.qcow2", "52:54:00:00:00:01");
+	struct checkpoint_row r = { .name = "c1", .created_ms = 1,
+		.kind = "production", .consistency = "crash",
+		.images = "{\"vda\":\"/p/a.qcow2\"}", .status = "ready",
+		.current = true };
+	struct checkpoint_row *rows;
+	size_t n;
+
+	ASSERT_TRUE(st);
+	ASSERT_EQ(store_vm_insert(st, a), 0);
+	r.vm_uuid = a->uuid;
+	ASSERT_EQ(store_checkpoint_insert(st, &r), 0);
+	ASSERT_EQ(store_checkpoint_insert(st, &r), -EEXIST);
+	r.name = "c2";
+	r.parent = "c1";
+	r.created_ms = 2;
+	ASSERT_EQ(store_checkpoint_insert(st, &r), 0);
+	ASSERT_EQ(store_checkpoint_set_current(st, a->uuid, "c2"), 0);
+	ASSERT_EQ(store_checkpoint_reparent(st, a->uuid, "c1", NULL), 0);
+	ASSERT_EQ(store_checkpoint_delete(st, a->uuid, "c1"), 0);
+	ASSERT_EQ(store_checkpoint_delete(st, a->uuid, "c1"), -ENOENT);
+	ASSERT_EQ(store_checkpoint_list(st, a->uuid, &rows, &n), 0);
+	ASSERT_EQ(n, 1);
+	ASSERT_STREQ(rows[0].name, "c2");
+	ASSERT_TRUE(rows[0].parent == NULL);
+	ASSERT_TRUE(rows[0].current);
+	free(rows[0].status);
+	rows[0].status = xstrdup("hidden");
+	ASSERT_EQ(store_checkpoint_update(st, &rows[0]), 0);
+	checkpoint_rows_free(rows, n);
+	ASSERT_EQ(store_checkpoint_list(st, a->uuid, &rows, &n), 0);
+	ASSERT_STREQ(rows[0].status, "hidden");
+	checkpoint_rows_free(rows, n);
+	ASSERT_EQ(store_checkpoint_count(st, a->uuid), 1);
+	ASSERT_EQ(store_vm_delete(st, a->uuid), 0);
+	ASSERT_EQ(store_checkpoint_count(st, a->uuid), 0);
+	store_vm_row_free(a);
+	store_close(st);
+}
+
 static void
 test_reopen_keeps_state(void)
 {
@@ -267,6 +313,7 @@ main(void)
 	RUN_TEST(test_objects);
 	RUN_TEST(test_vm_rows);
 	RUN_TEST(test_jobs_and_events);
+	RUN_TEST(test_checkpoint_rows);
 	RUN_TEST(test_reopen_keeps_state);
 	RUN_TEST(test_migrates_v1_file);
 	RUN_TEST(test_newer_schema_refused);
