@@ -295,6 +295,59 @@ qmp_blockdev_add_overlay(const char *fmt_node, const char *file_node,
 }
 
 struct qmp_command
+qmp_blockdev_add_top(const char *fmt_node, const char *file_node,
+    const char *path)
+{
+	return cmd("blockdev-add", json_pack("{ss ss s{ss ss ss ss "
+	    "s{sb sb}} sn}", "driver", "qcow2", "node-name", fmt_node, "file",
+	    "driver", "file", "filename", path, "node-name", file_node, "aio",
+	    "threads", "cache", "direct", false, "no-flush", false,
+	    "backing"));
+}
+
+json_t *
+qmp_tx_bitmap_copy(const char *node, const char *name, const char *src_node)
+{
+	return json_pack("{ss s{ss ss s[{ss ss}]}}", "type",
+	    "block-dirty-bitmap-merge", "data", "node", node, "target", name,
+	    "bitmaps", "node", src_node, "name", name);
+}
+
+json_t *
+qmp_tx_snapshot(const char *node, const char *overlay)
+{
+	return json_pack("{ss s{ss ss}}", "type", "blockdev-snapshot", "data",
+	    "node", node, "overlay", overlay);
+}
+
+struct qmp_command
+qmp_block_commit(const char *job_id, const char *device, const char *top,
+    const char *base)
+{
+	return cmd("block-commit", json_pack("{ss ss ss ss sb}", "job-id",
+	    job_id, "device", device, "top-node", top, "base-node", base,
+	    "auto-dismiss", false));
+}
+
+const char *
+qmp_node_of_file(const json_t *ret, const char *path)
+{
+	const json_t *n;
+	size_t i;
+
+	json_array_foreach(ret, i, n) {
+		const char *drv = json_string_value(json_object_get(n, "drv"));
+		const char *file = json_string_value(json_object_get(n,
+		    "file"));
+
+		if (drv && file && streq(drv, "qcow2") && streq(file, path))
+			return json_string_value(json_object_get(n,
+			    "node-name"));
+	}
+	return NULL;
+}
+
+struct qmp_command
 qmp_nbd_export_readonly(const char *id, const char *node, const char *name,
     const char *bitmap)
 {

@@ -78,6 +78,24 @@ json_t *qmp_tx_fleece(const char *job_id, const char *device,
 /* blockdev-add a qcow2 scratch image at path over backing (a node). */
 struct qmp_command qmp_blockdev_add_overlay(const char *fmt_node,
     const char *file_node, const char *path, const char *backing);
+/* blockdev-add a qcow2 image at path with no backing node yet (a
+ * checkpoint's overlay, for qmp_tx_snapshot). */
+struct qmp_command qmp_blockdev_add_top(const char *fmt_node,
+    const char *file_node, const char *path);
+/* Merge bitmap name of src_node into name on node. */
+json_t *qmp_tx_bitmap_copy(const char *node, const char *name,
+    const char *src_node);
+/* blockdev-snapshot: overlay (added with no backing) goes on top of node
+ * and takes its place; a transaction action. */
+json_t *qmp_tx_snapshot(const char *node, const char *overlay);
+/* block-commit top into base (both nodes under device's node); an active
+ * commit (top the device's node) waits for job-complete. Not dismissed
+ * by itself. */
+struct qmp_command qmp_block_commit(const char *job_id, const char *device,
+    const char *top, const char *base);
+/* The qcow2 node whose file is path in query-named-block-nodes' reply
+ * (flat), or NULL. */
+const char *qmp_node_of_file(const json_t *ret, const char *path);
 
 /* A read-only NBD export of node under name with bitmap (a disabled
  * bitmap on or under node; NULL: none), its removal. */

@@ -99,7 +99,7 @@ save_on_query(struct vm *vm, struct job *job, json_t *ret,
 	job_poke(job);
 }
 
-static const char *
+const char *
 save_migration_status(const struct job *job)
 {
 	return json_string_value(json_object_get(job->details, "migration"));
@@ -155,12 +155,10 @@ save_fail(struct job *job, const char *why)
 	    vm->row->name, why, was_running ? "running" : "paused");
 }
 
-static void
-save_begin_transfer(struct job *job)
+int
+save_transfer_start(struct job *job, const char *path)
 {
 	struct vm *vm = vm_of(job);
-	_cleanup_free_ char *partial = save_partial_path(vm);
-	int r;
 
 	/* A live migration may have left its settings in this QEMU: TLS,
 	 * multifd (fd: cannot), the pause before switchover and the return
@@ -174,14 +172,31 @@ save_begin_transfer(struct job *job)
 	(void)vm_qmp(vm, job, "migrate-set-parameters", json_pack("{sI ss}",
 	    "max-bandwidth", (json_int_t)SAVE_BANDWIDTH, "tls-creds", ""),
 	    SAVE_QMP_MS, vm_reply_first_error);
-	r = save_pass_fd(vm, job, partial, O_WRONLY | O_CREAT | O_TRUNC,
-	    "tern-save");
-	if (r < 0) {
+	if (save_pass_fd(vm, job, path, O_WRONLY | O_CREAT | O_TRUNC,
+	    "tern-save") < 0)
+		return -EIO;
+	json_object_del(job->details, "migration");
+	return vm_qmp(vm, job, "migrate", json_pack("{ss}", "uri",
+	    "fd:tern-save"), SAVE_QMP_MS, vm_reply_first_error);
+}
+
+void
+save_transfer_poll(struct job *job)
+{
+	(void)vm_qmp(vm_of(job), job, "query-migrate", NULL, SAVE_QMP_MS,
+	    save_on_query);
+}
+
+static void
+save_begin_transfer(struct job *job)
+{
+	struct vm *vm = vm_of(job);
+	_cleanup_free_ char *partial = save_partial_path(vm);
+
+	if (save_transfer_start(job, partial) < 0) {
 		save_fail(job, "cannot open the state file");
 		return;
 	}
-	(void)vm_qmp(vm, job, "migrate", json_pack("{ss}", "uri",
-	    "fd:tern-save"), SAVE_QMP_MS, vm_reply_first_error);
 	job_set_phase(job, SAVE_PH_MIGRATING);
 	job_wake_after(job, SAVE_POLL_MS);
 }
@@ -235,8 +250,7 @@ save_migrating(struct job *job)
 		save_sync(job);
 		return;
 	}
-	(void)vm_qmp(vm, job, "query-migrate", NULL, SAVE_QMP_MS,
-	    save_on_query);
+	save_transfer_poll(job);
 	job_wake_after(job, SAVE_POLL_MS);
 }
 
@@ -328,8 +342,7 @@ restore_step(struct job *job)
 		return -1;
 	if (streq(st, "completed"))
 		return 1;
-	(void)vm_qmp(vm, job, "query-migrate", NULL, SAVE_QMP_MS,
-	    save_on_query);
+	save_transfer_poll(job);
 	job_wake_after(job, SAVE_POLL_MS);
 	return 0;
 }
