@@ -101,6 +101,10 @@ int api_backup_prune(struct api *a, struct http_req *r, char **p,
     struct err *e);
 int api_backup_verify(struct api *a, struct http_req *r, char **p,
     struct err *e);
+int api_vm_checkpoints(struct api *a, struct http_req *r, char **p,
+    struct err *e);
+int api_vm_checkpoint(struct api *a, struct http_req *r, char **p,
+    struct err *e);
 int api_vm_refpoints(struct api *a, struct http_req *r, char **p,
     struct err *e);
 int api_vm_move_storage(struct api *a, struct http_req *r, char **p,

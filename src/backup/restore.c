@@ -37,6 +37,7 @@
 #include "refpoint.h"
 #include "repo.h"
 #include "util.h"
+#include "vm_action.h"
 #include "vm_job.h"
 #include "vm_spec.h"
 
@@ -211,6 +212,9 @@ restore_check_target(struct host *h, const struct bk_manifest *m,
 		    "or restore a copy beside it with --name NEW",
 		    orig->row->name, vm_state_name(orig->state),
 		    orig->state == VM_SAVED ? " (its saved state goes)" : "");
+	if (vm_no_checkpoints(orig, "restored over (restore a copy beside "
+	    "it with --name NEW)", err) < 0)
+		return -EBUSY;
 	if (orig->row->n_disks != m->n_disks)
 		return err_set(err, -EINVAL, "vm '%s' has %zu disks, the point "
 		    "%zu: restore a copy beside it with --name NEW",

@@ -56,6 +56,9 @@ static const struct cli_opt opt_vm_create[] = {
 	{ "cmdline", "TEXT" }, { "cpu-compat", NULL }, { "machine", "TYPE" },
 	{ NULL }
 };
+static const struct cli_opt opt_vm_checkpoint[] = {
+	{ "kind", "production|standard" }, { NULL }
+};
 static const struct cli_opt opt_vm_delete[] = {
 	{ "keep-disks", NULL }, { NULL }
 };
@@ -188,6 +191,26 @@ static const struct cli_cmd cli_cmds[] = {
 	{ .group = "vm", .verb = "refpoint delete", .pos = { "NAME", "POINT" },
 	  .run = cmd_vm_refpoint,
 	  .help = "delete a reference point and its bitmaps" },
+	{ .group = "vm", .verb = "checkpoint create", .pos = { "NAME",
+	  "[CHECKPOINT]" }, .opts = opt_vm_checkpoint,
+	  .synopsis = "[--kind production|standard]", .starts_job = true,
+	  .run = cmd_vm_checkpoint,
+	  .help = "take a checkpoint (running, paused or off): production "
+	  "(default) holds\n      the disks with the file systems quiesced "
+	  "by the guest agent (else\n      crash-consistent); standard the "
+	  "disks and the memory" },
+	{ .group = "vm", .verb = "checkpoint list", .pos = { "NAME" },
+	  .run = cmd_vm_checkpoint,
+	  .help = "a VM's checkpoints as a tree, with where the VM is now" },
+	{ .group = "vm", .verb = "checkpoint apply", .pos = { "NAME",
+	  "CHECKPOINT" }, .starts_job = true, .run = cmd_vm_checkpoint,
+	  .help = "return the VM to a checkpoint (its current state is "
+	  "discarded; later\n      checkpoints stay): off, or saved with the "
+	  "memory of a standard one" },
+	{ .group = "vm", .verb = "checkpoint delete", .pos = { "NAME",
+	  "CHECKPOINT" }, .starts_job = true, .run = cmd_vm_checkpoint,
+	  .help = "delete a checkpoint, its data merged (online while the VM "
+	  "runs)" },
 	{ .group = "vm", .verb = "delete", .pos = { "NAME" },
 	  .opts = opt_vm_delete, .synopsis = "[--keep-disks]",
 	  .starts_job = true, .run = cmd_vm_delete,
@@ -396,7 +419,7 @@ args_opt(struct cli *cli, int argc, char **argv, int *i, struct cli_args *a,
 }
 
 /* The command's own arguments: options and positionals in any order, "--"
- * ending the options. */
+ * ending the options.  A positional named "[X]" may be left out. */
 static int
 args_parse(struct cli *cli, int argc, char **argv, struct cli_args *a,
     struct err *err)
@@ -420,7 +443,7 @@ args_parse(struct cli *cli, int argc, char **argv, struct cli_args *a,
 			    argv[i]);
 		}
 	}
-	if (!a->help && a->npos < want)
+	if (!a->help && a->npos < want && c->pos[a->npos][0] != '[')
 		return cli_usage(err, "missing argument %s", c->pos[a->npos]);
 	return 0;
 }

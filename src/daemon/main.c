@@ -17,6 +17,7 @@
 
 #include "api.h"
 #include "backup.h"
+#include "checkpoint.h"
 #include "config.h"
 #include "fsutil.h"
 #include "job.h"
@@ -232,6 +233,7 @@ host_open(struct host *h, struct api *api, struct err *err)
 		goto fail;
 	track_init(h);
 	backup_init(h);
+	checkpoint_init(h);
 	migrate_init(h);
 	storage_init(h);
 	if ((r = host_config_pools(h, err)) < 0 ||

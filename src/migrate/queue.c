@@ -11,6 +11,7 @@
 #include "mig_int.h"
 #include "migrate.h"
 #include "util.h"
+#include "vm_action.h"
 #include "vm.h"
 
 const char *const move_phase_names[MOVE_PH__COUNT] = {
@@ -95,6 +96,10 @@ migrate_move_start(struct host *h, struct vm *vm, const json_t *body,
 		return err_set(err, -EBUSY, "vm '%s' is %s; only a running, "
 		    "off or saved vm moves", vm->row->name,
 		    vm_state_name(vm->state));
+	}
+	if ((r = vm_no_checkpoints(vm, "moved to another host", err)) < 0) {
+		host_peer_done(&p);
+		return r;
 	}
 	d = json_pack("{ss ss ss ss}", "peer", p.name, "peer_url", p.url,
 	    "peer_fp", p.fp, "storage_req", copy || pool || disks ? "copy" :

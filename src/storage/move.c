@@ -23,6 +23,7 @@
 #include "st_int.h"
 #include "storage.h"
 #include "util.h"
+#include "vm_action.h"
 #include "vm.h"
 #include "vm_spec.h"
 
@@ -359,6 +360,8 @@ storage_move_start(struct host *h, struct vm *vm, const json_t *body,
 	if (n == 0 || n > VM_MAX_DISKS)
 		return err_set(err, n ? -E2BIG : -EINVAL, "vm '%s' has %s",
 		    vm->row->name, n ? "too many disks" : "no disks");
+	if ((r = vm_no_checkpoints(vm, "moved to another pool", err)) < 0)
+		return r;
 	for (size_t i = 0; i < n; i++)
 		names[i] = vm->row->disks[i].name;
 	if ((r = storage_plan_parse(body, names, n, to, &explicit_disks,

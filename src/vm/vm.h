@@ -24,7 +24,10 @@
  *   CREATING -> OFF|SAVED      create_step, import_finish (vm_jobs.c, export.c)
  *   OFF|CRASHED|SAVED -> STARTING   start_step (vm_jobs.c)
  *   OFF|CRASHED|SAVED -> DELETING   delete_step
- *   SAVED -> OFF               stop_step (the saved state is discarded)
+ *   SAVED -> OFF               stop_step (the saved state is discarded),
+ *                              a checkpoint applied (src/checkpoint)
+ *   CRASHED -> OFF, OFF -> SAVED  a checkpoint applied: its disks, and its
+ *                              memory for a standard one
  *   STARTING -> RUNNING        start_step (cont ok)
  *   STARTING -> OFF|SAVED      start_step/start_fail_code, QEMU exit,
  *                              host_reattach (daemon/main.c)

@@ -59,6 +59,22 @@ vm_start_allowed(const struct vm *vm, struct err *err)
 	    HOST_MEM_AVAILABLE, what, err);
 }
 
+int
+vm_no_checkpoints(const struct vm *vm, const char *what, struct err *err)
+{
+	int n = store_checkpoint_count(vm->h->store, vm->row->uuid);
+
+	if (n < 0)
+		return err_set(err, -EIO, "cannot read vm '%s' checkpoints",
+		    vm->row->name);
+	if (n > 0)
+		return err_set(err, -EBUSY, "vm '%s' has %d checkpoint%s (its "
+		    "disks are chains of images): it cannot be %s yet; delete "
+		    "them first (tern vm checkpoint list %s)", vm->row->name, n,
+		    n == 1 ? "" : "s", what, vm->row->name);
+	return 0;
+}
+
 /* The state rule of each action once no job holds the VM. */
 static int
 vm_state_allows(const struct vm *vm, enum vm_action a, struct err *err)
@@ -125,6 +141,8 @@ vm_action_start(struct vm *vm, enum vm_action a, json_t *details,
 
 	assert(a < VM_ACT__COUNT);
 	if ((r = vm_action_allowed(vm, a, err)) < 0 ||
+	    (a == VM_ACT_EXPORT && (r = vm_no_checkpoints(vm, "exported",
+	    err)) < 0) ||
 	    (r = vm_job_create(vm->h, vm_actions[a].ops, vm, details, &job,
 	    err)) < 0) {
 		json_decref(details);

@@ -55,3 +55,8 @@ int vm_kvp_update(struct vm *vm, const char *key, const char *value,
     struct err *err);
 /* The VM's key/values as an object (new reference; empty when none). */
 json_t *vm_kvp_get(const struct vm *vm);
+
+/* 0 when vm has no checkpoint; else -EBUSY saying it cannot be what
+ * ("moved", "exported") until they are deleted. */
+int vm_no_checkpoints(const struct vm *vm, const char *what,
+    struct err *err);

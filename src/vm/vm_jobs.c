@@ -18,8 +18,9 @@
  *              --stop_step: QEMU gone--> done
  *   vm.pause   start --pause_resume_step: stop--> sent --STOP--> done
  *   vm.resume  start --pause_resume_step: cont--> sent --RESUME--> done
- *   vm.delete  start --delete_step: unlink owned disks (unless keep_disks),
- *              the saved state and the VM's own files, drop rows--> done
+ *   vm.delete  start --delete_step: unlink owned disks and their
+ *              checkpoints' images (unless keep_disks), the checkpoints'
+ *              memory files, the saved state and the VM's own files, drop rows--> done
  *   vm.export, vm.import: export.c */
 #include <errno.h>
 #include <stdio.h>
@@ -419,6 +420,31 @@ remove_dir_files(const char *dir, const char *const *files)
 	(void)rmdir(dir);
 }
 
+/* Its checkpoints' memory files, and their images of owned disks. */
+static void
+delete_checkpoint_files(struct vm *vm, bool keep)
+{
+	struct checkpoint_row *rows = NULL;
+	size_t n = 0;
+
+	(void)store_checkpoint_list(vm->h->store, vm->row->uuid, &rows, &n);
+	for (size_t i = 0; i < n; i++) {
+		json_t *o = json_loads(rows[i].images, 0, NULL);
+
+		if (rows[i].state_file)
+			(void)unlink(rows[i].state_file);
+		for (size_t k = 0; !keep && k < vm->row->n_disks; k++) {
+			const char *p = json_string_value(json_object_get(o,
+			    vm->row->disks[k].name));
+
+			if (p && vm->row->disks[k].owned)
+				(void)unlink(p);
+		}
+		json_decref(o);
+	}
+	checkpoint_rows_free(rows, n);
+}
+
 static void
 delete_step(struct job *job)
 {
@@ -437,6 +463,7 @@ delete_step(struct job *job)
 		return;
 	}
 	vm_set_state(vm, VM_DELETING, NULL);
+	delete_checkpoint_files(vm, keep);
 	for (size_t i = 0; !keep && i < vm->row->n_disks; i++)
 		if (vm->row->disks[i].owned)
 			(void)unlink(vm->row->disks[i].path);

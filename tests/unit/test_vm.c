@@ -27,6 +27,8 @@ static const struct { enum vm_state from, to; } allowed[] = {
 	{ VM_SAVING, VM_SAVED }, { VM_SAVING, VM_RUNNING },
 	{ VM_SAVING, VM_PAUSED }, { VM_SAVING, VM_CRASHED },
 	{ VM_INCOMING, VM_RUNNING }, { VM_INCOMING, VM_OFF },
+	/* a checkpoint applied */
+	{ VM_OFF, VM_SAVED }, { VM_CRASHED, VM_OFF },
 };
 
 static bool
