@@ -130,30 +130,25 @@ ap_prepare(struct job *job)
 {
 	struct cp_ctx *c = cp_ctx(job);
 	json_t *d = json_array_get(cp_disks(job), c->sub);
-	char sz[32];
 
 	if (job->child)
 		return;
-	if (!d) {
+	if (!d)
 		cp_next(job, AP_PH_RECORD);
-		return;
-	}
-	snprintf(sz, sizeof(sz), "%lld", (long long)json_integer_value(
-	    json_object_get(d, "size")));
-	const char *argv[] = { host_of(job)->cfg.qemu_img, "create", "-q",
-		"-f", "qcow2", "-b", cp_str(d, "image"), "-F", "qcow2",
-		cp_str(d, "new"), sz, NULL };
-	if (cp_spawn(job, argv, on_made) < 0)
+	else if (cp_make_overlay(job, d, "image", on_made) < 0)
 		ap_fail(job, "cannot run qemu-img");
 }
 
 static int
-ap_record_rows(struct job *job)
+ap_record_rows(struct job *job, void *arg)
 {
 	struct vm *vm = vm_of(job);
 	json_t *d;
 	size_t i;
-	int r = store_checkpoint_set_current(vm->h->store, vm->row->uuid,
+	int r;
+
+	(void)arg;
+	r = store_checkpoint_set_current(vm->h->store, vm->row->uuid,
 	    cp_str(job->details, "name"));
 
 	json_array_foreach(cp_disks(job), i, d)
@@ -199,16 +194,8 @@ ap_record(struct job *job)
 	_cleanup_free_ char *why = NULL;
 	json_t *d;
 	size_t i;
-	int r;
 
-	if ((r = store_begin(vm->h->store)) == 0) {
-		r = ap_record_rows(job);
-		if (r < 0)
-			store_rollback(vm->h->store);
-		if (store_commit(vm->h->store) < 0 && r == 0)
-			r = -EIO;
-	}
-	if (r < 0) {
+	if (cp_store_tx(job, ap_record_rows, NULL) < 0) {
 		ap_fail(job, "cannot record the disks' new files");
 		return;
 	}

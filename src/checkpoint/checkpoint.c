@@ -11,6 +11,8 @@
 #include "checkpoint.h"
 #include "cp_int.h"
 #include "jsonutil.h"
+#include "qmp_block.h"
+#include "refpoint.h"
 #include "util.h"
 #include "vm_job.h"
 
@@ -30,6 +32,7 @@ cp_ctx_free(struct job *job)
 	if (!c)
 		return;
 	json_decref(c->reply);
+	json_decref(c->blocks);
 	free(c);
 	job->priv = NULL;
 }
@@ -91,6 +94,31 @@ cp_qmp_quiet(struct job *job, struct qmp_command c)
 }
 
 int
+cp_query_nodes(struct job *job)
+{
+	struct cp_ctx *c = cp_ctx(job);
+
+	if (c->sub == 0 || c->sub == 2) {
+		c->sub++;
+		(void)cp_qmp(job, c->sub == 1 ? qmp_query_block() :
+		    qmp_query_named_block_nodes());
+		return 1;
+	}
+	if (!cp_replied(job))
+		return 1;
+	if (c->failed)
+		return -1;
+	if (c->sub == 1) {
+		json_decref(c->blocks);
+		c->blocks = json_incref(c->reply);
+		c->sub = 2;
+		job_poke(job);
+		return 1;
+	}
+	return 0;
+}
+
+int
 cp_qmp_back(struct job *job)
 {
 	struct vm *vm = vm_of(job);
@@ -126,6 +154,64 @@ cp_spawn(struct job *job, const char *const *argv,
 	    "checkpoint.log");
 
 	return job_spawn(job, argv, log, fn);
+}
+
+int
+cp_store_tx(struct job *job, int (*fn)(struct job *job, void *arg),
+    void *arg)
+{
+	struct store *st = vm_of(job)->h->store;
+	int r;
+
+	if ((r = store_begin(st)) < 0)
+		return r;
+	r = fn(job, arg);
+	if (r < 0)
+		store_rollback(st);
+	if (store_commit(st) < 0 && r == 0)
+		r = -EIO;
+	return r;
+}
+
+int
+cp_make_overlay(struct job *job, const json_t *d, const char *backing,
+    void (*fn)(struct child *ch, int status, void *data))
+{
+	char sz[32];
+
+	snprintf(sz, sizeof(sz), "%lld", (long long)json_integer_value(
+	    json_object_get(d, "size")));
+	const char *argv[] = { host_of(job)->cfg.qemu_img, "create", "-q",
+		"-f", "qcow2", "-b", cp_str(d, backing), "-F", "qcow2",
+		cp_str(d, "new"), sz, NULL };
+	return cp_spawn(job, argv, fn);
+}
+
+bool
+cp_nth_bitmap(struct job *job, size_t nth, json_t **ret_d, char *bm)
+{
+	struct vm *vm = vm_of(job);
+	struct refpoint_row *rows = NULL;
+	size_t n = 0, k = 0;
+	bool found = false;
+
+	(void)store_refpoint_list(vm->h->store, vm->row->uuid, &rows, &n);
+	for (size_t i = 0; i < n && !found; i++) {
+		json_t *d;
+		size_t j;
+
+		json_array_foreach(cp_disks(job), j, d) {
+			if (!rows[i].complete || !streq(rows[i].disk,
+			    cp_str(d, "name")) || k++ != nth)
+				continue;
+			track_bitmap_name(bm, rows[i].name);
+			*ret_d = d;
+			found = true;
+			break;
+		}
+	}
+	refpoint_rows_free(rows, n);
+	return found;
 }
 
 const char *

@@ -21,6 +21,7 @@ struct cp_ctx {
 	bool failed;		/* one of them was an error */
 	char err[256];		/* the first error */
 	json_t *reply;		/* the last answer */
+	json_t *blocks;		/* cp_query_nodes: query-block's answer */
 };
 
 struct cp_ctx *cp_ctx(struct job *job);
@@ -29,6 +30,9 @@ void cp_ctx_free(struct job *job);
 int cp_qmp(struct job *job, struct qmp_command c);
 /* Send c, its answer ignored. */
 void cp_qmp_quiet(struct job *job, struct qmp_command c);
+/* query-block, then query-named-block-nodes (sub 0 to 3): 1 while they
+ * are out, 0 once both are in (c->blocks, c->reply), -1 if one failed. */
+int cp_query_nodes(struct job *job);
 /* After a restart: 1 while QEMU runs but its QMP is not back yet (the VM
  * pokes its jobs when it is), -1 when QEMU is gone, 0 when ready. */
 int cp_qmp_back(struct job *job);
@@ -39,6 +43,19 @@ void cp_next(struct job *job, unsigned phase);
  * checkpoint.log. */
 int cp_spawn(struct job *job, const char *const *argv,
     void (*fn)(struct child *ch, int status, void *data));
+
+/* fn(job, arg) in one store transaction: all of it or none. */
+int cp_store_tx(struct job *job, int (*fn)(struct job *job, void *arg),
+    void *arg);
+/* qemu-img create: disk d's overlay at d.new backed by d[backing];
+ * fn on its exit. */
+int cp_make_overlay(struct job *job, const json_t *d, const char *backing,
+    void (*fn)(struct child *ch, int status, void *data));
+/* The nth (complete reference point, disk of the job's details) pair:
+ * the disk into *ret_d and the bitmap's name into bm; false past the
+ * last. */
+bool cp_nth_bitmap(struct job *job, size_t nth, json_t **ret_d,
+    char *bm);
 
 const char *cp_str(const json_t *o, const char *key);
 json_t *cp_disks(const struct job *job);

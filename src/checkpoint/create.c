@@ -98,20 +98,12 @@ cr_prepare(struct job *job)
 {
 	struct cp_ctx *c = cp_ctx(job);
 	json_t *d = json_array_get(cp_disks(job), c->sub);
-	char sz[32];
 
 	if (job->child)
 		return;
-	if (!d) {
+	if (!d)
 		cp_next(job, cr_online(job) ? CR_PH_ATTACH : CR_PH_BITMAPS);
-		return;
-	}
-	snprintf(sz, sizeof(sz), "%lld", (long long)json_integer_value(
-	    json_object_get(d, "size")));
-	const char *argv[] = { host_of(job)->cfg.qemu_img, "create", "-q",
-		"-f", "qcow2", "-b", cp_str(d, "old"), "-F", "qcow2",
-		cp_str(d, "new"), sz, NULL };
-	if (cp_spawn(job, argv, on_tool) < 0)
+	else if (cp_make_overlay(job, d, "old", on_tool) < 0)
 		cr_back(job, "cannot run qemu-img");
 }
 
@@ -119,38 +111,21 @@ cr_prepare(struct job *job)
 static void
 cr_bitmaps(struct job *job)
 {
-	struct vm *vm = vm_of(job);
 	struct cp_ctx *c = cp_ctx(job);
-	struct refpoint_row *rows = NULL;
-	size_t n = 0, k = 0;
 	char bm[TRACK_NAME_MAX + 8];
+	json_t *d;
 
 	if (job->child)
 		return;
-	(void)store_refpoint_list(vm->h->store, vm->row->uuid, &rows, &n);
-	for (size_t i = 0; i < n; i++) {
-		json_t *d;
-		size_t j;
-
-		if (!rows[i].complete)
-			continue;
-		json_array_foreach(cp_disks(job), j, d) {
-			if (!streq(rows[i].disk, cp_str(d, "name")) ||
-			    k++ != c->sub)
-				continue;
-			track_bitmap_name(bm, rows[i].name);
-			const char *argv[] = { vm->h->cfg.qemu_img, "bitmap",
-				"--add", "--merge", bm, "-b", cp_str(d, "old"),
-				"-F", "qcow2", "-f", "qcow2", cp_str(d, "new"),
-				bm, NULL };
-			if (cp_spawn(job, argv, on_tool) < 0)
-				c->sub++;
-			refpoint_rows_free(rows, n);
-			return;
-		}
+	if (!cp_nth_bitmap(job, c->sub, &d, bm)) {
+		cp_next(job, CR_PH_RECORD);
+		return;
 	}
-	refpoint_rows_free(rows, n);
-	cp_next(job, CR_PH_RECORD);
+	const char *argv[] = { host_of(job)->cfg.qemu_img, "bitmap", "--add",
+		"--merge", bm, "-b", cp_str(d, "old"), "-F", "qcow2", "-f",
+		"qcow2", cp_str(d, "new"), bm, NULL };
+	if (cp_spawn(job, argv, on_tool) < 0)
+		c->sub++;
 }
 
 /* ---- attach, query, freeze, pause, snap ---- */
@@ -189,43 +164,26 @@ cr_attach(struct job *job)
 	cp_next(job, CR_PH_QUERY);
 }
 
-/* Each disk's node (query-block), then its tern- bitmaps. */
-static void
-cr_query(struct job *job)
+/* Each disk's node and its tern- bitmaps. */
+static int
+cr_note_nodes(struct job *job, const json_t *blocks, const json_t *nodes)
 {
-	struct cp_ctx *c = cp_ctx(job);
 	json_t *d;
 	size_t i;
 
-	if (c->sub == 0 || c->sub == 2) {
-		c->sub++;
-		(void)cp_qmp(job, c->sub == 1 ? qmp_query_block() :
-		    qmp_query_named_block_nodes());
-		return;
-	}
-	if (!cp_replied(job))
-		return;
-	if (c->failed) {
-		cr_back(job, c->err);
-		return;
-	}
 	json_array_foreach(cp_disks(job), i, d) {
-		if (c->sub == 1) {
-			const char *node = qmp_block_disk_node(c->reply,
-			    cp_str(d, "name"), NULL);
-
-			if (!node) {
-				cr_back(job, "QEMU shows no node for a disk");
-				return;
-			}
-			json_object_set_new(d, "node", json_string(node));
-			continue;
-		}
+		const char *node = qmp_block_disk_node(blocks, cp_str(d,
+		    "name"), NULL);
 		struct qmp_bitmap bm[64];
-		size_t nb = qmp_node_bitmap_list(c->reply, cp_str(d, "node"),
-		    bm, ARRAY_SIZE(bm));
+		size_t nb;
 		json_t *names = json_array();
 
+		if (!node) {
+			json_decref(names);
+			return -ENOENT;
+		}
+		json_object_set_new(d, "node", json_string(node));
+		nb = qmp_node_bitmap_list(nodes, node, bm, ARRAY_SIZE(bm));
 		for (size_t k = 0; k < MIN(nb, ARRAY_SIZE(bm)); k++)
 			if (strncmp(bm[k].name, TRACK_BITMAP_PREFIX,
 			    strlen(TRACK_BITMAP_PREFIX)) == 0 &&
@@ -234,9 +192,23 @@ cr_query(struct job *job)
 				    json_string(bm[k].name));
 		json_object_set_new(d, "bitmaps", names);
 	}
-	if (c->sub == 1) {
-		c->sub = 2;
-		job_poke(job);
+	return 0;
+}
+
+static void
+cr_query(struct job *job)
+{
+	struct cp_ctx *c = cp_ctx(job);
+	int r = cp_query_nodes(job);
+
+	if (r > 0)
+		return;
+	if (r < 0) {
+		cr_back(job, c->err);
+		return;
+	}
+	if (cr_note_nodes(job, c->blocks, c->reply) < 0) {
+		cr_back(job, "QEMU shows no node for a disk");
 		return;
 	}
 	cp_next(job, streq(cp_str(job->details, "kind"), "production") ?
@@ -388,7 +360,7 @@ cr_snap(struct job *job)
 /* ---- record: from here the checkpoint stands ---- */
 
 static int
-cr_record_rows(struct job *job)
+cr_record_rows(struct job *job, void *arg)
 {
 	struct vm *vm = vm_of(job);
 	struct cp_tree t = { 0 };
@@ -397,6 +369,7 @@ cr_record_rows(struct job *job)
 	size_t i;
 	int r;
 
+	(void)arg;
 	if ((r = cp_tree_load(vm, &t)) < 0)
 		return r;
 	cur = cp_tree_current(&t);
@@ -430,18 +403,10 @@ static void
 cr_record(struct job *job)
 {
 	struct vm *vm = vm_of(job);
-	struct host *h = vm->h;
 	json_t *d;
 	size_t i;
-	int r;
+	int r = cp_store_tx(job, cr_record_rows, NULL);
 
-	if ((r = store_begin(h->store)) == 0) {
-		r = cr_record_rows(job);
-		if (r < 0)
-			store_rollback(h->store);
-		if (store_commit(h->store) < 0 && r == 0)
-			r = -EIO;
-	}
 	if (r < 0) {
 		if (cr_online(job)) {
 			/* QEMU writes on the overlays; the record says the

@@ -225,40 +225,25 @@ dl_bitmaps(struct job *job)
 {
 	struct vm *vm = vm_of(job);
 	struct cp_ctx *c = cp_ctx(job);
-	struct refpoint_row *rows = NULL;
-	size_t n = 0, k = 0;
 	char bm[TRACK_NAME_MAX + 8];
+	json_t *d;
 
 	if (job->child)
 		return;
-	(void)store_refpoint_list(vm->h->store, vm->row->uuid, &rows, &n);
-	for (size_t i = 0; i < n; i++) {
-		json_t *d;
-		size_t j;
-
-		json_array_foreach(cp_disks(job), j, d) {
-			if (!rows[i].complete || !streq(rows[i].disk,
-			    cp_str(d, "name")) || k++ != c->sub / 2)
-				continue;
-			track_bitmap_name(bm, rows[i].name);
-			const char *rm[] = { vm->h->cfg.qemu_img, "bitmap",
-				"--remove", "-f", "qcow2", cp_str(d, "image"),
-				bm, NULL };
-			const char *cp[] = { vm->h->cfg.qemu_img, "bitmap",
-				"--add", "--merge", bm, "-b", cp_str(d, "x"),
-				"-F", "qcow2", "-f", "qcow2",
-				cp_str(d, "image"), bm, NULL };
-			if (cp_spawn(job, c->sub % 2 ? cp : rm, on_tool) < 0)
-				c->sub++;
-			refpoint_rows_free(rows, n);
-			return;
-		}
+	if (!cp_nth_bitmap(job, c->sub / 2, &d, bm)) {
+		if (json_is_true(json_object_get(job->details, "bitmap_lost")))
+			track_lose(vm, NULL, NULL, "a checkpoint was merged "
+			    "and a bitmap could not be carried");
+		cp_next(job, DL_PH_COMMIT);
+		return;
 	}
-	refpoint_rows_free(rows, n);
-	if (json_is_true(json_object_get(job->details, "bitmap_lost")))
-		track_lose(vm, NULL, NULL, "a checkpoint was merged and a "
-		    "bitmap could not be carried");
-	cp_next(job, DL_PH_COMMIT);
+	const char *rm[] = { vm->h->cfg.qemu_img, "bitmap", "--remove", "-f",
+		"qcow2", cp_str(d, "image"), bm, NULL };
+	const char *cp[] = { vm->h->cfg.qemu_img, "bitmap", "--add",
+		"--merge", bm, "-b", cp_str(d, "x"), "-F", "qcow2", "-f",
+		"qcow2", cp_str(d, "image"), bm, NULL };
+	if (cp_spawn(job, c->sub % 2 ? cp : rm, on_tool) < 0)
+		c->sub++;
 }
 
 static void
@@ -558,7 +543,7 @@ dl_switched(struct job *job)
 	cp_next(job, DL_PH_REBASE);
 }
 
-/* Two queries (sub 1, 3), the commits (4: running), READY and the
+/* The queries (sub 0 to 3), the commits (4: running), READY and the
  * bitmaps (5), job-complete (6: switching). */
 static void
 dl_commit_online(struct job *job)
@@ -567,10 +552,9 @@ dl_commit_online(struct job *job)
 	const char *why = NULL;
 	int r;
 
-	if (c->sub == 0 || c->sub == 2) {
-		c->sub++;
-		(void)cp_qmp(job, c->sub == 1 ? qmp_query_block() :
-		    qmp_query_named_block_nodes());
+	if (c->sub < 4 && (r = cp_query_nodes(job)) != 0) {
+		if (r < 0)
+			dl_fail(job, c->err);
 		return;
 	}
 	if (!cp_replied(job))
@@ -579,14 +563,8 @@ dl_commit_online(struct job *job)
 		dl_fail(job, c->err);
 		return;
 	}
-	if (c->sub == 1) {
-		json_object_set(job->details, "blocks", c->reply);
-		c->sub = 2;
-		job_poke(job);
-	} else if (c->sub == 3) {
-		r = dl_nodes(job, json_object_get(job->details, "blocks"),
-		    c->reply);
-		json_object_del(job->details, "blocks");
+	if (c->sub == 3) {
+		r = dl_nodes(job, c->blocks, c->reply);
 		if (r < 0) {
 			dl_fail(job, "QEMU does not show the checkpoint's "
 			    "images under the disk");
@@ -654,9 +632,12 @@ dl_commit(struct job *job)
 /* ---- record, cleanup ---- */
 
 static int
-dl_record_rows(struct job *job, struct cp_tree *t, struct checkpoint_row *c)
+dl_record_rows(struct job *job, void *arg)
 {
 	struct vm *vm = vm_of(job);
+	struct cp_tree *t = arg;
+	struct checkpoint_row *c = cp_tree_find(t, cp_str(job->details,
+	    "name"));
 	struct checkpoint_row *child = cp_tree_find(t, cp_str(job->details,
 	    "child"));
 	json_t *d;
@@ -707,13 +688,7 @@ dl_record(struct job *job)
 	    (c = cp_tree_find(&t, cp_str(job->details, "name")))) {
 		json_object_set_new(job->details, "state_file", c->state_file ?
 		    json_string(c->state_file) : json_null());
-		if ((r = store_begin(vm->h->store)) == 0) {
-			r = dl_record_rows(job, &t, c);
-			if (r < 0)
-				store_rollback(vm->h->store);
-			if (store_commit(vm->h->store) < 0 && r == 0)
-				r = -EIO;
-		}
+		r = cp_store_tx(job, dl_record_rows, &t);
 	}
 	cp_tree_free(&t);
 	if (r < 0) {
