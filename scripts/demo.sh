@@ -119,6 +119,14 @@ t h2 backup restore "$repo" --point "$point" --name demo1-restored
 run "$GUEST/verify" --image "$H2_POOL_DIR/demo1-restored-vdb.qcow2" \
     --upto "$lo:$hi"
 
+say "A checkpoint while it writes: its disks frozen, the guest writes on in"
+say "new overlays; the tree shows where the VM is; deleting the checkpoint"
+say "merges the overlays back while it runs (going back: checkpoint apply)"
+t h2 vm checkpoint create demo1 before-upgrade
+sleep 2
+t h2 vm checkpoint list demo1
+t h2 vm checkpoint delete demo1 before-upgrade
+
 say "Turn it off and prove no acknowledged write was lost, on either host"
 t h2 vm stop demo1
 uuid=$("$LAB" tern h2 vm show demo1 --json | jq -r .uuid)
