@@ -277,7 +277,7 @@ in_setup(struct job *job)
 	    host_of(job)->cfg.migration_address : detail_str(job, "address");
 	_cleanup_free_ char *uri = NULL;
 	char dir[256];
-	json_t *caps = json_array();
+	json_t *caps = json_array(), *params, *map;
 	static const char *const on[] = { "events", "return-path",
 		"late-block-activate" };
 
@@ -289,6 +289,10 @@ in_setup(struct job *job)
 		    on[i], "state", true));
 	json_array_append_new(caps, json_pack("{ss sb}", "capability",
 	    "multifd", "state", channels > 1));
+	/* Copied disks: the points' bitmaps arrive in the stream. */
+	map = in_copy(job) ? track_bitmap_mapping(vm, NULL) : NULL;
+	json_array_append_new(caps, json_pack("{ss sb}", "capability",
+	    "dirty-bitmaps", "state", map != NULL));
 	(void)vm_qmp(vm, job, "migrate-set-capabilities", json_pack("{so}",
 	    "capabilities", caps), DEST_QMP_MS, vm_reply_first_error);
 	if (c->psk[0]) {
@@ -301,9 +305,12 @@ in_setup(struct job *job)
 		    objid,
 		    dir, "server"), DEST_QMP_MS, vm_reply_first_error);
 	}
-	(void)vm_qmp(vm, job, "migrate-set-parameters", json_pack("{si ss}",
-	    "multifd-channels", channels > 1 ? channels : 2, "tls-creds",
-	    c->psk[0] ? objid : ""), DEST_QMP_MS, vm_reply_first_error);
+	params = json_pack("{si ss}", "multifd-channels", channels > 1 ?
+	    channels : 2, "tls-creds", c->psk[0] ? objid : "");
+	if (map)
+		json_object_set_new(params, "block-bitmap-mapping", map);
+	(void)vm_qmp(vm, job, "migrate-set-parameters", params, DEST_QMP_MS,
+	    vm_reply_first_error);
 	if (in_copy(job) && in_nbd_start(job, addr, c->psk[0] ? objid : NULL)
 	    < 0) {
 		in_abort(job, -EIO, "cannot open the NBD socket for the disks");
@@ -730,8 +737,9 @@ migrate_incoming(struct host *h, const char *peer_fp, const json_t *body,
 		goto out;
 	}
 	/* Checked with the description: a failure here is the store's. */
+	/* A live copy carries the bitmaps (track_bitmap_mapping()). */
 	if (track_refpoints_import(h->store, row, json_object_get(q.vm,
-	    "refpoints"), opt.copy, &terr) < 0)
+	    "refpoints"), opt.copy && !q.live, &terr) < 0)
 		log_warn("vm '%s': %s; its next backup compares checksums",
 		    row->name, terr.msg);
 	vm = vm_add(h, row);

@@ -40,6 +40,7 @@
 #include "mig_int.h"
 #include "peer.h"
 #include "storage.h"
+#include "refpoint.h"
 #include "util.h"
 #include "vm.h"
 
@@ -568,7 +569,7 @@ move_begin_stream(struct job *job)
 	bool tls = json_is_true(json_object_get(job->details, "encrypted"));
 	_cleanup_free_ char *objid = xasprintf("tern-mig%lld",
 	    (long long)job->row->id);
-	json_t *caps = json_array(), *params;
+	json_t *caps = json_array(), *params, *map;
 	static const char *const on[] = { "events", "return-path",
 		"pause-before-switchover", "auto-converge" };
 
@@ -579,6 +580,11 @@ move_begin_stream(struct job *job)
 		    on[i], "state", true));
 	json_array_append_new(caps, json_pack("{ss sb}", "capability",
 	    "multifd", "state", multifd));
+	/* Copied disks: the reference points' bitmaps go in the stream
+	 * (the destination maps them onto its nodes the same way). */
+	map = c->blk ? track_bitmap_mapping(vm, c->blk) : NULL;
+	json_array_append_new(caps, json_pack("{ss sb}", "capability",
+	    "dirty-bitmaps", "state", map != NULL));
 	(void)vm_qmp(vm, job, "migrate-set-capabilities", json_pack("{so}",
 	    "capabilities", caps), MOVE_QMP_MS, move_on_qmp);
 	params = json_pack("{sI sI si si si ss}", "max-bandwidth",
@@ -592,6 +598,10 @@ move_begin_stream(struct job *job)
 		    json_string("multifd"));
 		json_object_set_new(job->details, "zero_pages",
 		    json_string("multifd"));
+	}
+	if (map) {
+		json_object_set_new(params, "block-bitmap-mapping", map);
+		json_object_set_new(job->details, "bitmaps", json_true());
 	}
 	mig_tls_object(job);
 	(void)vm_qmp(vm, job, "migrate-set-parameters", params, MOVE_QMP_MS,

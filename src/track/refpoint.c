@@ -518,6 +518,44 @@ refpoint_parse(const json_t *o, const struct vm_row *row,
 	return 0;
 }
 
+json_t *
+track_bitmap_mapping(struct vm *vm, const json_t *blocks)
+{
+	struct refpoint_row *rows = NULL;
+	size_t n = 0;
+	json_t *map = json_array();
+
+	(void)store_refpoint_list(vm->h->store, vm->row->uuid, &rows, &n);
+	for (size_t i = 0; i < vm->row->n_disks; i++) {
+		const char *disk = vm->row->disks[i].name;
+		char node[VM_NODE_NAME_MAX], bm[TRACK_NAME_MAX + 8];
+		const char *bnode = blocks ? qmp_block_disk_node(blocks, disk,
+		    NULL) : NULL;
+		json_t *list = json_array();
+
+		vm_node_name(node, disk, "fmt", 0);
+		for (size_t k = 0; k < n; k++) {
+			if (!rows[k].complete || !streq(rows[k].disk, disk))
+				continue;
+			track_bitmap_name(bm, rows[k].name);
+			json_array_append_new(list, json_pack("{ss ss}", "name",
+			    bm, "alias", bm));
+		}
+		if (json_array_size(list) == 0 || (blocks && !bnode)) {
+			json_decref(list);
+			continue;
+		}
+		json_array_append_new(map, json_pack("{ss ss so}", "node-name",
+		    bnode ? bnode : node, "alias", disk, "bitmaps", list));
+	}
+	refpoint_rows_free(rows, n);
+	if (json_array_size(map) == 0) {
+		json_decref(map);
+		return NULL;
+	}
+	return map;
+}
+
 int
 track_refpoints_import(struct store *st, const struct vm_row *row,
     const json_t *arr, bool copied, struct err *err)
@@ -537,10 +575,10 @@ track_refpoints_import(struct store *st, const struct vm_row *row,
 		if ((r = refpoint_parse(o, row, &rp, err)) < 0)
 			return r;
 		if (copied && rp.complete) {
-			/* QEMU made the copies without the bitmaps. */
+			/* Copied while off: without the bitmaps. */
 			rp.complete = false;
 			rp.reason = (char *)"the disks were copied by a "
-			    "shared-nothing move, without the bitmaps";
+			    "move, without the bitmaps";
 		}
 		if (st && (r = store_refpoint_insert(st, &rp)) < 0)
 			return err_set(err, r, "cannot record reference point "

@@ -70,13 +70,21 @@ int track_refpoint_add(struct vm *vm, const char *name, const char *owner,
 
 /* A move carries the VM's points: the list for the peer, and, on the
  * destination, the peer's list (arr; NULL: none) checked against row's
- * disks and, with st, recorded for row (copied: QEMU copied the disks
- * without the bitmaps, so each point is incomplete).  -EINVAL naming
+ * disks and, with st, recorded for row (copied: the disks were copied
+ * without the bitmaps, so each point is incomplete; a live copy carries
+ * them, track_bitmap_mapping()).  -EINVAL naming
  * what is wrong. */
 #define TRACK_IMPORT_MAX 256
 json_t *track_refpoints_export(const struct vm *vm);
 int track_refpoints_import(struct store *st, const struct vm_row *row,
     const json_t *arr, bool copied, struct err *err);
+
+/* QEMU's block-bitmap-mapping for a move that copies the disks live: per
+ * disk its node (from query-block's reply blocks, or "DISK-fmt" as the
+ * destination launches it when NULL), aliased by the disk's name, with
+ * the bitmap of each complete point.  NULL when there is none (then the
+ * move carries no bitmaps). */
+json_t *track_bitmap_mapping(struct vm *vm, const json_t *blocks);
 
 /* Tracking since name (every point when NULL) of vm's disk (every disk
  * when NULL) is no longer complete: why, recorded and told as an event. */

@@ -161,14 +161,15 @@ save_transfer_start(struct job *job, const char *path)
 	struct vm *vm = vm_of(job);
 
 	/* A live migration may have left its settings in this QEMU: TLS,
-	 * multifd (fd: cannot), the pause before switchover and the return
-	 * path (a file has none). */
+	 * multifd (fd: cannot), the pause before switchover, the return
+	 * path (a file has none) and the bitmaps (they stay in the images). */
 	(void)vm_qmp(vm, job, "migrate-set-capabilities", json_pack("{s[{ss sb}"
-	    "{ss sb}{ss sb}{ss sb}]}", "capabilities", "capability",
+	    "{ss sb}{ss sb}{ss sb}{ss sb}]}", "capabilities", "capability",
 	    "multifd", "state", false, "capability",
 	    "pause-before-switchover", "state", false, "capability",
 	    "auto-converge", "state", false, "capability", "return-path",
-	    "state", false), SAVE_QMP_MS, vm_reply_first_error);
+	    "state", false, "capability", "dirty-bitmaps", "state", false),
+	    SAVE_QMP_MS, vm_reply_first_error);
 	(void)vm_qmp(vm, job, "migrate-set-parameters", json_pack("{sI ss}",
 	    "max-bandwidth", (json_int_t)SAVE_BANDWIDTH, "tls-creds", ""),
 	    SAVE_QMP_MS, vm_reply_first_error);
