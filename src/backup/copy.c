@@ -1,10 +1,11 @@
 /* copy.c - vm.backup's copy and seal (the diagram: create.c).  copy: one
  * tern-blockcopy per disk, in turn, reading the disk's fleecing export and
- * writing the point's image and map; its progress file read every
- * BK_POLL_MS.  seal: sha256sum of the point's files (a helper: they may be
- * large), then the manifest, written atomically: from that moment the
- * point exists; then the new reference point is recorded and the older
- * ones of this repository are dropped. */
+ * writing the point's image and map and their sha256 (in its summary);
+ * its progress file read every BK_POLL_MS.  seal: the sha256 of the
+ * point's files from the copiers' summaries (sha256sum, a helper, only
+ * for a summary without them), then the manifest, written atomically:
+ * from that moment the point exists; then the new reference point is
+ * recorded and the older ones of this repository are dropped. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -282,6 +283,37 @@ sum_int(const json_t *d, const char *key)
 	    "summary"), key));
 }
 
+/* The copier's sha256 of a file (key in d's summary), or sha256sum's
+ * line for it in hashes (NULL: none ran). */
+static int
+disk_sha256(const json_t *d, const char *key, const char *hashes,
+    const char *name, char hex[65])
+{
+	const char *s = json_string_value(json_object_get(json_object_get(d,
+	    "summary"), key));
+
+	if (s && strlen(s) == 64 && strspn(s, "0123456789abcdef") == 64) {
+		memcpy(hex, s, 65);
+		return 0;
+	}
+	return hash_of(hashes, name, hex);
+}
+
+/* Whether every copier gave the sha256 of its files: no sha256sum. */
+static bool
+disks_hashed(struct job *job)
+{
+	char hex[65];
+	json_t *d;
+	size_t i;
+
+	json_array_foreach(bk_disks(job), i, d)
+		if (disk_sha256(d, "image_sha256", NULL, "", hex) < 0 ||
+		    disk_sha256(d, "map_sha256", NULL, "", hex) < 0)
+			return false;
+	return true;
+}
+
 static int
 fill_disk(struct job *job, const json_t *d, const char *hashes,
     struct bk_disk *k, struct err *err)
@@ -298,8 +330,9 @@ fill_disk(struct job *job, const json_t *d, const char *hashes,
 	k->changed_bytes = sum_int(d, "changed_bytes");
 	k->read_bytes = sum_int(d, "read_bytes");
 	k->written_bytes = sum_int(d, "written_bytes");
-	if (hash_of(hashes, k->image, k->image_sha256) < 0 ||
-	    hash_of(hashes, k->map, k->map_sha256) < 0)
+	if (disk_sha256(d, "image_sha256", hashes, k->image,
+	    k->image_sha256) < 0 || disk_sha256(d, "map_sha256", hashes,
+	    k->map, k->map_sha256) < 0)
 		return err_set(err, -EIO, "no sha256 for disk %s's files",
 		    k->name);
 	return 0;
@@ -384,13 +417,13 @@ bk_seal(struct job *job)
 
 	if (job->child)
 		return;
-	if (c->sub == 0) {
+	if (c->sub == 0 && !disks_hashed(job)) {
 		if (hash_spawn(job) < 0)
 			bk_teardown_begin(job, -EIO, "cannot run sha256sum");
 		return;
 	}
 	out = bk_run_file(job, NULL, "sha256");
-	if (file_read_all(out, 1 << 20, &hashes, NULL) < 0 ||
+	if ((c->sub != 0 && file_read_all(out, 1 << 20, &hashes, NULL) < 0) ||
 	    write_manifest(job, hashes, &err) < 0) {
 		(void)unlink(out);
 		bk_teardown_begin(job, err.code ? err.code : -EIO, err.msg[0] ?

@@ -19,9 +19,10 @@
  *   the new reference point's bitmap, a frozen copy of the previous one's
  *   (bitmap mode), blockdev-backup sync=none into the scratch [thaw] -->
  *   export (NBD on a unix socket in the VM's run dir, one read-only export
- *   per disk) --> copy (tern-blockcopy per disk, copy.c) --> seal (sha256
- *   of each file, the manifest written atomically, the new reference point
- *   recorded, older ones of this repository dropped) --> teardown
+ *   per disk) --> copy (tern-blockcopy per disk, copy.c; each gives the
+ *   sha256 of its files) --> seal (those sha256, the manifest written
+ *   atomically, the new reference point recorded, older ones of this
+ *   repository dropped) --> teardown
  *   (teardown.c: exports, fleecing jobs, scratch nodes and files) --> done
  *
  *   any failure or a cancel before seal: teardown going back (the new

@@ -26,11 +26,13 @@
  * Blocks not wanted keep map-in's checksum.  Transitions: classify()
  * (extent walks), copy_all_runs() -> slot_read() -> slot_step() ->
  * run_finish() -> run_hash(), run_write().  finish(): nbd_flush, qemu-nbd
- * exits, fsync of the qcow2, and only then the map and the summary, each
- * written to a temporary file and renamed. */
+ * exits, fsync of the qcow2, its sha256, and only then the map and the
+ * summary (with the sha256 of both), each written to a temporary file and
+ * renamed. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <gnutls/crypto.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <libnbd.h>
@@ -96,6 +98,7 @@ struct slot {
 struct stats {
 	uint64_t read, written, zeroed, changed, blocks_changed;
 	uint64_t done, total;
+	char image_sha256[65], map_sha256[65];	/* "" until finish() */
 };
 
 /* Invariants: map and old (when set) have size and block_size of the
@@ -303,6 +306,10 @@ src_open(struct copy *c, uint64_t *ret_size, struct err *err)
 
 	if (!(c->src = nbd_create()))
 		return nbd_err(err, "cannot create an NBD handle");
+	/* Every byte of a read buffer is the server's once the read
+	 * succeeds (a failed read fails the copy): libnbd's memset of each
+	 * buffer before the read cost 5 % of the copier's time. */
+	(void)nbd_set_pread_initialize(c->src, false);
 	if (nbd_add_meta_context(c->src, LIBNBD_CONTEXT_BASE_ALLOCATION) ==
 	    -1 || (c->bm_ctx && nbd_add_meta_context(c->src, c->bm_ctx) == -1))
 		return nbd_err(err, "cannot ask for block status");
@@ -917,9 +924,16 @@ summary_write(const struct copy *c, struct err *err)
 	    "zeroed_bytes", (json_int_t)c->st.zeroed,
 	    "changed_bytes", (json_int_t)c->st.changed,
 	    "blocks_changed", (json_int_t)c->st.blocks_changed);
-	_cleanup_free_ char *s = json_to_string(o);
+	_cleanup_free_ char *s = NULL;
 	int r;
 
+	if (c->st.image_sha256[0])
+		json_object_set_new(o, "image_sha256",
+		    json_string(c->st.image_sha256));
+	if (c->st.map_sha256[0])
+		json_object_set_new(o, "map_sha256",
+		    json_string(c->st.map_sha256));
+	s = json_to_string(o);
 	json_decref(o);
 	r = file_write_atomic(c->o->summary, s, strlen(s), 0644);
 	return r < 0 ? err_setf_errno(err, r, "cannot write '%s'",
@@ -948,9 +962,72 @@ dst_sync(struct copy *c, struct err *err)
 	return 0;
 }
 
+/* The sha256 of len bytes at buf (or, when fd >= 0, of what is read from
+ * fd into buf's len bytes, to the end), in hex.  GnuTLS uses the CPU's
+ * SHA instructions where it has them: about 1.5 GiB/s here, where
+ * coreutils' sha256sum, which the seal ran before, reads 200 MiB/s. */
+static int
+sha256_hex(int fd, void *buf, size_t len, char hex[65])
+{
+	gnutls_hash_hd_t h;
+	uint8_t digest[32];
+	ssize_t n = fd < 0 ? (ssize_t)len : 0;
+	int r = 0;
+
+	if (gnutls_hash_init(&h, GNUTLS_DIG_SHA256) < 0)
+		return -EIO;
+	do {
+		if (fd >= 0 && (n = read(fd, buf, len)) == -1 &&
+		    errno == EINTR)
+			continue;
+		if (n == -1)
+			r = -errno;
+		else if (n > 0 && gnutls_hash(h, buf, (size_t)n) < 0)
+			r = -EIO;
+	} while (r == 0 && fd >= 0 && n != 0);
+	gnutls_hash_deinit(h, digest);
+	if (r == 0)
+		hex_encode(digest, sizeof(digest), hex);
+	return r;
+}
+
+/* The target's sha256, read back (from the page cache) once synced. */
+static int
+dst_hash(struct copy *c, struct err *err)
+{
+	_cleanup_close_ int fd = open(c->o->to, O_RDONLY | O_CLOEXEC);
+	int r;
+
+	if (fd == -1)
+		return err_setf_errno(err, -errno, "cannot open '%s'",
+		    c->o->to);
+	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	r = sha256_hex(fd, c->slot[0].buf, READ_MAX, c->st.image_sha256);
+	return r < 0 ? err_setf_errno(err, r, "cannot hash '%s'", c->o->to) :
+	    0;
+}
+
+/* blockmap_save(), and the sha256 of what it wrote. */
+static int
+map_save(struct copy *c, struct err *err)
+{
+	size_t len;
+	_cleanup_free_ void *b = blockmap_encode(c->map, &len);
+	int r = file_write_atomic(c->o->map_out, b, len, 0600);
+
+	if (r < 0)
+		return err_setf_errno(err, r, "cannot write '%s'",
+		    c->o->map_out);
+	if ((r = sha256_hex(-1, b, len, c->st.map_sha256)) < 0)
+		return err_setf_errno(err, r, "cannot hash '%s'",
+		    c->o->map_out);
+	return 0;
+}
+
 /* Every write done (no slot in use); flushed to the file (qemu-nbd
  * writes back its qcow2 caches even with cache=unsafe), qemu-nbd gone,
- * the file synced; then the map, then the summary. */
+ * the file synced and hashed (the seal takes these sums instead of
+ * reading the files again); then the map, then the summary. */
 static int
 finish(struct copy *c, struct err *err)
 {
@@ -960,11 +1037,10 @@ finish(struct copy *c, struct err *err)
 		return nbd_err(err, "cannot flush '%s'", c->o->to);
 	if (c->dst) {
 		dst_close(c);
-		if ((r = dst_sync(c, err)) < 0)
+		if ((r = dst_sync(c, err)) < 0 || (r = dst_hash(c, err)) < 0)
 			return r;
 	}
-	if (c->o->map_out &&
-	    (r = blockmap_save(c->map, c->o->map_out, err)) < 0)
+	if (c->o->map_out && (r = map_save(c, err)) < 0)
 		return r;
 	if (c->o->summary && (r = summary_write(c, err)) < 0)
 		return r;

@@ -115,6 +115,12 @@ DATA=$((M + 64 * K + 12 * K))
 summary_is "$T/full.json" $DATA $DATA 0 $DATA
 [ "$(cat "$T/full.prog")" = "$DATA $DATA" ] && ok ||
     bad "progress: $(cat "$T/full.prog")"
+# the sha256 of the image and the map, as the seal takes them
+for f in image:full.qcow2 map:full.map; do
+	want=$(sha256sum <"$T/${f#*:}" | cut -c1-64)
+	got=$(field "${f%%:*}_sha256" "$T/full.json")
+	[ "$got" = "$want" ] && ok || bad "${f%%:*}_sha256 $got, want $want"
+done
 
 # ---- an incremental point from the dirty bitmap ----
 stop

@@ -41,8 +41,11 @@ static const char *const steps[ST__COUNT] = { "query-block",
 	"query-named-block-nodes", "blockdev-add", "transaction", "getfd",
 	"nbd-server-start", "block-export-add" };
 
-/* What the fake tern-blockcopy does. */
-enum { BC_OK, BC_FAIL, BC_SLOW };
+/* What the fake tern-blockcopy does; BC_HASHED gives the sha256 of its
+ * files in its summary, as the real one does (FAKE_SUM for the image). */
+enum { BC_OK, BC_FAIL, BC_SLOW, BC_HASHED };
+#define FAKE_SUM "0123456789abcdef0123456789abcdef" \
+	"0123456789abcdef0123456789abcdef"
 
 static struct jobtest t;
 static char blockcopy[128];
@@ -85,10 +88,13 @@ blockcopy_install(int how)
 	    "%s"
 	    "echo '1048576 1048576' > \"$prog\"\n"
 	    "printf '{\"changed_bytes\":1048576,\"read_bytes\":1048576,"
-	    "\"written_bytes\":4096}\\n' > \"$sum\"\n";
+	    "\"written_bytes\":4096%s}\\n' > \"$sum\"\n";
+	static const char hashed[] = ",\"image_sha256\":\"" FAKE_SUM "\","
+	    "\"map_sha256\":\"'$(sha256sum < \"$map\" | cut -c1-64)'\"";
 	_cleanup_free_ char *text = xasprintf(fmt, how == BC_FAIL ?
 	    "echo 'fake-blockcopy: injected failure' >&2; exit 1\n" : "",
-	    how == BC_SLOW ? "exec sleep 30\n" : "");
+	    how == BC_SLOW ? "exec sleep 30\n" : "",
+	    how == BC_HASHED ? hashed : "");
 
 	snprintf(blockcopy, sizeof(blockcopy), "%s/fake-blockcopy", t.dir);
 	if (file_write_atomic(blockcopy, text, strlen(text), 0700) < 0)
@@ -384,6 +390,36 @@ test_backup_success(void)
 	script_teardown(false, false);
 	ASSERT_TRUE(jt_run_until_ended(&t, j.id, TIMEOUT_MS));
 	assert_point_stands();
+	finish();
+}
+
+/* A copier that gives the sha256 of its files: the manifest takes them
+ * as they are (no sha256sum reads the files again), so a wrong one (the
+ * fake's FAKE_SUM for the image) shows in the manifest and in the check. */
+static void
+test_backup_copier_hashes(void)
+{
+	struct bk_manifest *pts = NULL;
+	size_t n = 0;
+	struct err err = { 0 };
+	char map_sum[65];
+	_cleanup_free_ char *map = NULL;
+
+	fixture(BC_HASHED);
+	ASSERT_TRUE(backup());
+	script(ST__COUNT);
+	script_teardown(false, false);
+	ASSERT_TRUE(jt_run_until_ended(&t, j.id, TIMEOUT_MS));
+	ASSERT_STREQ(jt_job_state(&t, j.id), "succeeded");
+	ASSERT_EQ(bk_points_list(repo, t.uuid, &pts, &n, NULL, NULL, &err),
+	    0);
+	ASSERT_EQ(n, 1);
+	map = xasprintf("%s/vda.map", j.dir);
+	ASSERT_EQ(bk_file_sha256(map, map_sum, &err), 0);
+	ASSERT_STREQ(pts[0].disks[0].image_sha256, FAKE_SUM);
+	ASSERT_STREQ(pts[0].disks[0].map_sha256, map_sum);
+	ASSERT_EQ(bk_point_check_files(repo, &pts[0], &err), -EBADMSG);
+	bk_points_free(pts, n);
 	finish();
 }
 
@@ -728,6 +764,7 @@ int
 main(void)
 {
 	RUN(test_backup_success);
+	RUN(test_backup_copier_hashes);
 	RUN(test_backup_incremental);
 	RUN(test_backup_resync);
 	RUN(test_backup_error_at_every_step);
