@@ -224,6 +224,9 @@ void
 job_set_phase(struct job *job, unsigned phase)
 {
 	assert(phase < job->ops->n_phases);
+	/* With its time stamp, the debug log says where a job's time goes. */
+	log_debug("job=%lld phase=%s", (long long)job->row->id,
+	    job->ops->phases[phase]);
 	job->phase = phase;
 	job_save(job);
 }
@@ -420,6 +423,7 @@ job_spawn(struct job *job, const char *const *argv, const char *log_path,
 		.die_with_parent = true };
 
 	assert(!job->child);
+	log_debug("job=%lld spawn=%s", (long long)job->row->id, argv[0]);
 	return child_spawn(job->t->loop, &o, fn, job, &job->child);
 }
 
