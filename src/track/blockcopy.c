@@ -62,6 +62,10 @@
 #define STATUS_MAX (1u << 30)	/* per block status: 32-bit lengths */
 #define NSLOTS 8		/* reads in flight, their buffers */
 #define PROGRESS_MS 250
+/* Bytes written between two sync_file_range() calls on the target: the
+ * disk writes back while the copy goes on, so that finish()'s fsync finds
+ * little left (a full point of 1 GiB spent 1.3 s in that fsync). */
+#define WRITEBACK_BYTES (32u << 20)
 
 enum mode { MODE_NONE, MODE_ALL, MODE_BITMAP, MODE_COMPARE };
 
@@ -117,6 +121,8 @@ struct copy {
 	struct stats st;
 	int progress_fd;
 	uint64_t progress_ms;
+	int dst_fd;		/* the target file, for writeback; or -1 */
+	uint64_t writeback_at;	/* st.written at the last writeback */
 };
 
 static int
@@ -585,6 +591,7 @@ dst_open(struct copy *c, struct err *err)
 		return nbd_err(err, "cannot create an NBD handle");
 	if ((r = nbd_child_connect(c->dst, argv, c->o->to, err)) < 0)
 		return r;
+	c->dst_fd = open(c->o->to, O_RDONLY | O_CLOEXEC);
 	return dst_check(c, err);
 }
 
@@ -685,6 +692,18 @@ run_write(struct copy *c, struct slot *s, uint64_t first, uint64_t a,
 	return 0;
 }
 
+/* Start the writeback of what qemu-nbd has written so far (cache=unsafe:
+ * it lands in the page cache) once WRITEBACK_BYTES more were written.  A
+ * hint only: finish()'s fsync is what makes the file durable. */
+static void
+dst_writeback(struct copy *c)
+{
+	if (c->dst_fd < 0 || c->st.written - c->writeback_at < WRITEBACK_BYTES)
+		return;
+	c->writeback_at = c->st.written;
+	(void)sync_file_range(c->dst_fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+}
+
 /* Hash blocks [first, last) (from buf, or zeros when buf is NULL), update
  * the map and the counters, and decide which blocks to write (c->need). */
 static void
@@ -739,6 +758,7 @@ run_finish(struct copy *c, struct slot *s, uint64_t first, uint64_t last,
 		if ((r = run_write(c, s, first, a, b, s != NULL, err)) < 0)
 			return r;
 	}
+	dst_writeback(c);
 	progress_update(c, false);
 	return 0;
 }
@@ -1083,6 +1103,8 @@ copy_done(struct copy *c)
 		nbd_close(c->src);
 	if (c->progress_fd >= 0)
 		close(c->progress_fd);
+	if (c->dst_fd >= 0)
+		close(c->dst_fd);
 	for (unsigned i = 0; i < NSLOTS; i++) {
 		free(c->slot[i].buf);
 		free(c->slot[i].cookie);
@@ -1101,7 +1123,7 @@ int
 main(int argc, char **argv)
 {
 	struct opts o = { 0 };
-	struct copy c = { .o = &o, .progress_fd = -1 };
+	struct copy c = { .o = &o, .progress_fd = -1, .dst_fd = -1 };
 	struct err err = { 0 };
 	int r;
 
