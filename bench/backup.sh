@@ -6,7 +6,8 @@
 # CHANGE_PCT % of the data was rewritten in the guest, then a resync point
 # after QEMU is killed (-9) and the VM started again.  Floors: the disk's
 # sequential rate (dd with O_DIRECT of a file of the same size as the
-# data) and qemu-img convert + sync of the same image.  The guest's disk
+# data) and qemu-img convert + sync of the same image, plain and, as the
+# backup writes its images, compressed (-c, zstd).  The guest's disk
 # writer (4 KiB + fdatasync, on a third small disk, vdc) reports its
 # latency: without a reference point (change tracking off), with one
 # (tracking on), and while each backup runs.  Then the same guest, data
@@ -131,17 +132,23 @@ sync
 # Floors, on the same file system as the pool and the repository.  The
 # disk's sequential rates: DATA_MIB written and read back with O_DIRECT
 # (no page cache).  qemu-img convert + sync of the same image (in the
-# page cache, as the backup reads it), RUNS times, the median.
+# page cache, as the backup reads it), RUNS times, the median: plain, and
+# with zstd-compressed clusters as the backup writes them (-c), the fair
+# floor for the backup's rate.  Both run before the VM starts: they have
+# both cores, where the backup shares them with the guest's TCG vCPU.
 ms_seqw=$(timed dd if="$work/data.raw" of="$work/seq.raw" bs=4M oflag=direct status=none)
 ms_seqr=$(timed dd if="$work/seq.raw" of=/dev/null bs=4M iflag=direct status=none)
 rm -f "$work/data.raw" "$work/seq.raw"
 seq_rate=$(awk -v m="$DATA_MIB" -v ms="$ms_seqr" 'BEGIN {print m * 1048576 * 1000 / ms}')
-: >"$work/conv"
+: >"$work/conv"; : >"$work/convc"
 for _ in $(seq 1 "$RUNS"); do
 	timed bash -c "qemu-img convert -f qcow2 -O qcow2 '$src' '$work/conv.qcow2' && sync '$work/conv.qcow2'" >>"$work/conv"
 	rm -f "$work/conv.qcow2"
+	timed bash -c "qemu-img convert -c -o compression_type=zstd -f qcow2 -O qcow2 '$src' '$work/conv.qcow2' && sync '$work/conv.qcow2'" >>"$work/convc"
+	rm -f "$work/conv.qcow2"
 done
 ms_conv=$(pct 50 <"$work/conv")
+ms_convc=$(pct 50 <"$work/convc")
 alloc=$(($(stat -c %b "$src") * 512))
 # libvirt's guest gets the same images, in a directory of its own.
 lvd=$TERN_LAB/lv-pool
@@ -329,6 +336,7 @@ printf '%-60s %7s ms  %7s MiB/s\n' \
     "floor: disk sequential write, dd oflag=direct ($DATA_MIB MiB)" "$ms_seqw" "$(mibs $((DATA_MIB << 20)) "$ms_seqw")" \
     "floor: disk sequential read, dd iflag=direct ($DATA_MIB MiB)" "$ms_seqr" "$(mibs $((DATA_MIB << 20)) "$ms_seqr")" \
     "floor: qemu-img convert -O qcow2 + sync of vdb (median of $RUNS)" "$ms_conv" "$(mibs "$alloc" "$ms_conv")" \
+    "floor: qemu-img convert -c (zstd) + sync of vdb (median of $RUNS)" "$ms_convc" "$(mibs "$alloc" "$ms_convc")" \
     "tern backup, full (3 disks, $(mib "$full_w") MiB written)" "$full_ms" "$(mibs "$full_w" "$full_ms")"
 printf '%-60s %7s ms  changed %6s MiB  floor %5s ms  %5sx\n' \
     "tern backup, incremental (median of $RUNS, all disks)" "$inc_ms" \
@@ -350,7 +358,8 @@ printf '%-60s p50 %6s us  p99 %6s us  (%d samples)\n' \
     "guest write latency during the incremental backups" \
     "$(pct 50 <"$work/lat-inc")" "$(pct 99 <"$work/lat-inc")" "$(wc -l <"$work/lat-inc")"
 echo "# window by window: $(paste -sd';' "$work/windows" | sed 's/;/; /g')"
-echo "# ratios: full rate / convert rate $(ratio "$(mibs "$full_w" "$full_ms")" "$(mibs "$alloc" "$ms_conv")");" \
+echo "# ratios: full rate / convert rate $(ratio "$(mibs "$full_w" "$full_ms")" "$(mibs "$alloc" "$ms_conv")")," \
+    "/ compressed convert rate $(ratio "$(mibs "$full_w" "$full_ms")" "$(mibs "$alloc" "$ms_convc")");" \
     "p99 on / off $(ratio "$(pct 99 <"$work/lat-on")" "$(pct 99 <"$work/lat-off")");" \
     "p99 during incrementals / idle on $(ratio "$(pct 99 <"$work/lat-inc")" "$(pct 99 <"$work/lat-on")");" \
     "resync ms / full ms $(ratio "$rs_ms" "$full_ms")"
