@@ -36,53 +36,21 @@ bk_ctx_free(struct job *job)
 
 	if (!c)
 		return;
-	json_decref(c->reply);
+	vm_batch_free(&c->b);
 	free(c);
 	job->priv = NULL;
-}
-
-static void
-bk_on_reply(struct vm *vm, struct job *job, json_t *ret, const struct err *e)
-{
-	struct bk_ctx *c;
-
-	(void)vm;
-	if (!job)	/* a late answer: the job moved on */
-		return;
-	c = bk_ctx(job);
-	if (c->pending > 0)
-		c->pending--;
-	if (!ret && !c->failed) {
-		c->failed = true;
-		snprintf(c->err, sizeof(c->err), "QEMU refused: %s",
-		    qmp_err_desc(e));
-	}
-	json_decref(c->reply);
-	c->reply = ret ? json_incref(ret) : NULL;
-	job_poke(job);
 }
 
 int
 bk_qmp(struct job *job, struct qmp_command c)
 {
-	struct bk_ctx *x = bk_ctx(job);
-
-	if (vm_qmp_cmd(vm_of(job), job, c, BK_QMP_MS, bk_on_reply) < 0) {
-		if (!x->failed)
-			snprintf(x->err, sizeof(x->err), "the QMP connection "
-			    "to QEMU is gone");
-		x->failed = true;
-		return -EIO;
-	}
-	x->pending++;
-	return 0;
+	return vm_batch_qmp(job, &bk_ctx(job)->b, c, BK_QMP_MS);
 }
 
 int
 bk_qmp_listen(struct job *job, const char *path, const char *fdname)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct bk_ctx *x = bk_ctx(job);
 	size_t len = strlen(path);
 	int fd, r;
 
@@ -99,38 +67,22 @@ bk_qmp_listen(struct job *job, const char *path, const char *fdname)
 		close(fd);
 		return r;
 	}
-	r = vm_qmp_fd(vm_of(job), job, "getfd", json_pack("{ss}", "fdname",
-	    fdname), fd, BK_QMP_MS, bk_on_reply);
+	r = vm_batch_fd(job, &bk_ctx(job)->b, "getfd", json_pack("{ss}",
+	    "fdname", fdname), fd, BK_QMP_MS);
 	close(fd);
-	if (r < 0)
-		return r;
-	x->pending++;
-	return 0;
-}
-
-static void
-bk_on_quiet(struct vm *vm, struct job *job, json_t *ret, const struct err *e)
-{
-	(void)vm;
-	(void)ret;
-	(void)e;
-	if (job && bk_ctx(job)->pending > 0) {
-		bk_ctx(job)->pending--;
-		job_poke(job);
-	}
+	return r;
 }
 
 void
 bk_qmp_quiet(struct job *job, struct qmp_command c)
 {
-	if (vm_qmp_cmd(vm_of(job), job, c, BK_QMP_MS, bk_on_quiet) == 0)
-		bk_ctx(job)->pending++;
+	vm_batch_quiet(job, &bk_ctx(job)->b, c, BK_QMP_MS);
 }
 
 bool
 bk_replied(struct job *job)
 {
-	return bk_ctx(job)->pending == 0;
+	return bk_ctx(job)->b.pending == 0;
 }
 
 /* ---- names ---- */

@@ -4,6 +4,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 
+#include "batch.h"
 #include "job.h"
 #include "vm.h"
 
@@ -18,11 +19,8 @@ enum bk_phase { BK_PH_START, BK_PH_CHECK, BK_PH_PREPARE, BK_PH_ATTACH,
 
 /* In memory only: the QMP replies a step waits for. */
 struct bk_ctx {
-	unsigned pending;	/* replies not yet in */
+	struct vm_batch b;	/* first: the replies find it (batch.h) */
 	unsigned sub;		/* a step's own progress */
-	bool failed;		/* one of them was an error */
-	char err[256];		/* the first error */
-	json_t *reply;		/* the last query's answer */
 	bool asked;		/* teardown: a query is out */
 	unsigned tries;		/* teardown: answers that still showed ours */
 };

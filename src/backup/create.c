@@ -66,8 +66,8 @@ bk_answered(struct job *job)
 
 	if (!bk_replied(job))
 		return false;
-	if (c->failed) {
-		bk_teardown_begin(job, -EIO, c->err);
+	if (c->b.failed) {
+		bk_teardown_begin(job, -EIO, c->b.err);
 		return false;
 	}
 	return true;
@@ -173,13 +173,13 @@ bk_check(struct job *job)
 	if (!bk_answered(job))
 		return;
 	if (c->sub == 0) {
-		if (check_nodes(job, c->reply) < 0)
+		if (check_nodes(job, c->b.reply) < 0)
 			return;
 		c->sub = 1;
 		(void)bk_qmp(job, qmp_query_named_block_nodes());
 		return;
 	}
-	check_modes(job, c->reply);
+	check_modes(job, c->b.reply);
 	bk_next(job, BK_PH_PREPARE);
 }
 

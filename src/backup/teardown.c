@@ -47,7 +47,7 @@ bk_teardown_begin(struct job *job, int r, const char *why)
 	 * is the VM's only one, so the freeze is ours). */
 	agent_thaw(vm_of(job));
 	c->sub = TD_EXPORTS;
-	c->failed = false;
+	c->b.failed = false;
 	c->asked = false;
 	c->tries = 0;
 	job_set_phase(job, BK_PH_TEARDOWN);
@@ -88,14 +88,14 @@ td_wait(struct job *job, struct bk_ctx *c, bool jobs)
 
 	if (!c->asked) {
 		c->asked = true;
-		json_decref(c->reply);
-		c->reply = NULL;
+		json_decref(c->b.reply);
+		c->b.reply = NULL;
 		(void)bk_qmp(job, jobs ? qmp_query_jobs() :
 		    qmp_query_block_exports());
 		return false;
 	}
 	c->asked = false;
-	there = c->reply && still_there(job, c->reply, "id", jobs);
+	there = c->b.reply && still_there(job, c->b.reply, "id", jobs);
 	if (there && ++c->tries < BK_WAIT_TRIES) {
 		job_wake_after(job, BK_TEARDOWN_MS);
 		return false;
@@ -211,7 +211,7 @@ bk_teardown(struct job *job)
 		return;
 	case TD_EXPORTS_WAIT:
 	case TD_JOBS_WAIT:
-		c->failed = false;	/* a refused query: nothing to wait for */
+		c->b.failed = false;	/* a refused query: nothing to wait for */
 		if (td_wait(job, c, c->sub == TD_JOBS_WAIT)) {
 			c->sub++;
 			job_poke(job);

@@ -31,66 +31,49 @@ cp_ctx_free(struct job *job)
 
 	if (!c)
 		return;
-	json_decref(c->reply);
+	vm_batch_free(&c->b);
 	json_decref(c->blocks);
 	free(c);
 	job->priv = NULL;
 }
 
-static void
-cp_on_reply(struct vm *vm, struct job *job, json_t *ret, const struct err *e)
-{
-	struct cp_ctx *c;
-
-	(void)vm;
-	if (!job)
-		return;
-	c = cp_ctx(job);
-	if (c->pending > 0)
-		c->pending--;
-	if (!ret && !c->failed) {
-		c->failed = true;
-		snprintf(c->err, sizeof(c->err), "QEMU refused: %s",
-		    qmp_err_desc(e));
-	}
-	json_decref(c->reply);
-	c->reply = ret ? json_incref(ret) : NULL;
-	job_poke(job);
-}
-
 int
 cp_qmp(struct job *job, struct qmp_command c)
 {
-	struct cp_ctx *x = cp_ctx(job);
-
-	if (vm_qmp_cmd(vm_of(job), job, c, CP_QMP_MS, cp_on_reply) < 0) {
-		if (!x->failed)
-			snprintf(x->err, sizeof(x->err), "the QMP connection "
-			    "to QEMU is gone");
-		x->failed = true;
-		return -EIO;
-	}
-	x->pending++;
-	return 0;
-}
-
-static void
-cp_on_quiet(struct vm *vm, struct job *job, json_t *ret, const struct err *e)
-{
-	(void)vm;
-	(void)ret;
-	(void)e;
-	if (job && cp_ctx(job)->pending > 0) {
-		cp_ctx(job)->pending--;
-		job_poke(job);
-	}
+	return vm_batch_qmp(job, &cp_ctx(job)->b, c, CP_QMP_MS);
 }
 
 void
 cp_qmp_quiet(struct job *job, struct qmp_command c)
 {
-	if (vm_qmp_cmd(vm_of(job), job, c, CP_QMP_MS, cp_on_quiet) == 0)
-		cp_ctx(job)->pending++;
+	vm_batch_quiet(job, &cp_ctx(job)->b, c, CP_QMP_MS);
+}
+
+bool
+cp_replied(struct job *job)
+{
+	return cp_ctx(job)->b.pending == 0;
+}
+
+void
+cp_next(struct job *job, unsigned phase)
+{
+	struct cp_ctx *c = cp_ctx(job);
+
+	c->sub = 0;
+	vm_batch_reset(&c->b);
+	job_set_phase(job, phase);
+	job_poke(job);
+}
+
+int
+cp_spawn(struct job *job, const char *const *argv,
+    void (*fn)(struct child *ch, int status, void *data))
+{
+	_cleanup_free_ char *log = vm_state_path(vm_of(job),
+	    "checkpoint.log");
+
+	return job_spawn(job, argv, log, fn);
 }
 
 int
@@ -106,11 +89,11 @@ cp_query_nodes(struct job *job)
 	}
 	if (!cp_replied(job))
 		return 1;
-	if (c->failed)
+	if (c->b.failed)
 		return -1;
 	if (c->sub == 1) {
 		json_decref(c->blocks);
-		c->blocks = json_incref(c->reply);
+		c->blocks = json_incref(c->b.reply);
 		c->sub = 2;
 		job_poke(job);
 		return 1;
@@ -126,34 +109,6 @@ cp_qmp_back(struct job *job)
 	if (vm->pidfd < 0)
 		return -1;
 	return vm->qmp_ready ? 0 : 1;
-}
-
-bool
-cp_replied(struct job *job)
-{
-	return cp_ctx(job)->pending == 0;
-}
-
-void
-cp_next(struct job *job, unsigned phase)
-{
-	struct cp_ctx *c = cp_ctx(job);
-
-	c->sub = 0;
-	c->failed = false;
-	c->err[0] = '\0';
-	job_set_phase(job, phase);
-	job_poke(job);
-}
-
-int
-cp_spawn(struct job *job, const char *const *argv,
-    void (*fn)(struct child *ch, int status, void *data))
-{
-	_cleanup_free_ char *log = vm_state_path(vm_of(job),
-	    "checkpoint.log");
-
-	return job_spawn(job, argv, log, fn);
 }
 
 int

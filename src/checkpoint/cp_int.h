@@ -5,6 +5,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 
+#include "batch.h"
 #include "job.h"
 #include "store.h"
 #include "vm.h"
@@ -16,11 +17,8 @@
 
 /* In memory only: the QMP replies a step waits for. */
 struct cp_ctx {
-	unsigned pending;	/* replies not yet in */
+	struct vm_batch b;	/* first: the replies find it (batch.h) */
 	unsigned sub;		/* a step's own progress */
-	bool failed;		/* one of them was an error */
-	char err[256];		/* the first error */
-	json_t *reply;		/* the last answer */
 	json_t *blocks;		/* cp_query_nodes: query-block's answer */
 };
 

@@ -157,8 +157,8 @@ cr_attach(struct job *job)
 	}
 	if (!cp_replied(job))
 		return;
-	if (c->failed) {
-		cr_back(job, c->err);
+	if (c->b.failed) {
+		cr_back(job, c->b.err);
 		return;
 	}
 	cp_next(job, CR_PH_QUERY);
@@ -204,10 +204,10 @@ cr_query(struct job *job)
 	if (r > 0)
 		return;
 	if (r < 0) {
-		cr_back(job, c->err);
+		cr_back(job, c->b.err);
 		return;
 	}
-	if (cr_note_nodes(job, c->blocks, c->reply) < 0) {
+	if (cr_note_nodes(job, c->blocks, c->b.reply) < 0) {
 		cr_back(job, "QEMU shows no node for a disk");
 		return;
 	}
@@ -266,8 +266,8 @@ cr_pause(struct job *job)
 	}
 	if (!cp_replied(job))
 		return;
-	if (c->failed) {
-		cr_back(job, c->err);
+	if (c->b.failed) {
+		cr_back(job, c->b.err);
 		return;
 	}
 	cp_next(job, CR_PH_SNAP);
@@ -323,7 +323,7 @@ cr_snap_recover(struct job *job)
 		return;
 	job->recovering = false;
 	cr_node(job, d, ov, "fmt");
-	node = c->reply ? qmp_block_disk_node(c->reply, cp_str(d, "name"),
+	node = c->b.reply ? qmp_block_disk_node(c->b.reply, cp_str(d, "name"),
 	    NULL) : NULL;
 	if (node && streq(node, ov))
 		cp_next(job, CR_PH_RECORD);
@@ -350,8 +350,8 @@ cr_snap(struct job *job)
 	if (!cp_replied(job))
 		return;
 	agent_thaw(vm_of(job));
-	if (c->failed) {
-		cr_back(job, c->err);
+	if (c->b.failed) {
+		cr_back(job, c->b.err);
 		return;
 	}
 	cp_next(job, CR_PH_RECORD);
@@ -578,10 +578,10 @@ cr_resume(struct job *job)
 	}
 	if (!cp_replied(job))
 		return;
-	if (c->failed)
+	if (c->b.failed)
 		host_event(vm->h, "warning", vm, job->row->id, "vm '%s': the "
 		    "vCPUs could not be resumed after the checkpoint: %s",
-		    vm->row->name, c->err);
+		    vm->row->name, c->b.err);
 	if (err) {
 		job_finish(job, -EIO, "checkpoint '%s' of vm '%s' holds the "
 		    "disks only (production, crash-consistent): %s",

@@ -336,7 +336,7 @@ dl_clear_old(struct job *job)
 	}
 	if (!cp_replied(job))
 		return false;
-	json_array_foreach(c->failed ? NULL : c->reply, i, j) {
+	json_array_foreach(c->b.failed ? NULL : c->b.reply, i, j) {
 		const char *id = json_string_value(json_object_get(j, "id"));
 		const char *st = json_string_value(json_object_get(j,
 		    "status"));
@@ -499,13 +499,13 @@ dl_switch(struct job *job)
 	json_t *d;
 	size_t i;
 
-	if (c->failed) {
+	if (c->b.failed) {
 		_cleanup_free_ char *why = xasprintf("the bitmaps could not "
 		    "be carried when checkpoint '%s' was merged (%s)",
-		    cp_str(job->details, "name"), c->err);
+		    cp_str(job->details, "name"), c->b.err);
 
 		track_lose(vm, NULL, NULL, why);
-		c->failed = false;
+		c->b.failed = false;
 	}
 	c->sub = 6;
 	json_array_foreach(cp_disks(job), i, d) {
@@ -554,17 +554,17 @@ dl_commit_online(struct job *job)
 
 	if (c->sub < 4 && (r = cp_query_nodes(job)) != 0) {
 		if (r < 0)
-			dl_fail(job, c->err);
+			dl_fail(job, c->b.err);
 		return;
 	}
 	if (!cp_replied(job))
 		return;
-	if (c->failed && c->sub != 5) {
-		dl_fail(job, c->err);
+	if (c->b.failed && c->sub != 5) {
+		dl_fail(job, c->b.err);
 		return;
 	}
 	if (c->sub == 3) {
-		r = dl_nodes(job, c->blocks, c->reply);
+		r = dl_nodes(job, c->blocks, c->b.reply);
 		if (r < 0) {
 			dl_fail(job, "QEMU does not show the checkpoint's "
 			    "images under the disk");
