@@ -101,6 +101,16 @@ int api_backup_prune(struct api *a, struct http_req *r, char **p,
     struct err *e);
 int api_backup_verify(struct api *a, struct http_req *r, char **p,
     struct err *e);
+int api_replica_server(struct api *a, struct http_req *r, char **p,
+    struct err *e);
+int api_replications(struct api *a, struct http_req *r, char **p,
+    struct err *e);
+int api_vm_replication(struct api *a, struct http_req *r, char **p,
+    struct err *e);
+int api_vm_replication_pause(struct api *a, struct http_req *r, char **p,
+    struct err *e);
+int api_replica_vms(struct api *a, struct http_req *r, char **p,
+    struct err *e);
 int api_vm_checkpoints(struct api *a, struct http_req *r, char **p,
     struct err *e);
 int api_vm_checkpoint(struct api *a, struct http_req *r, char **p,

@@ -59,6 +59,19 @@ static const struct cli_opt opt_vm_create[] = {
 static const struct cli_opt opt_vm_checkpoint[] = {
 	{ "kind", "production|standard" }, { NULL }
 };
+static const struct cli_opt opt_replica_server[] = {
+	{ "allow", "PEER=POOL", true }, { "any", NULL }, { "pool", "POOL" },
+	{ NULL }
+};
+static const struct cli_opt opt_vm_replication[] = {
+	{ "to", "PEER" }, { "interval", "30s|5m|15m" },
+	{ "exclude-disk", "vdX", true }, { "compress", "on|off" },
+	{ "points", "N" }, { "app-consistent-every", "HOURS" },
+	{ "initial", "now|at TIME" }, { NULL }
+};
+static const struct cli_opt opt_vm_replication_remove[] = {
+	{ "keep-replica", NULL }, { NULL }
+};
 static const struct cli_opt opt_vm_delete[] = {
 	{ "keep-disks", NULL }, { NULL }
 };
@@ -211,6 +224,49 @@ static const struct cli_cmd cli_cmds[] = {
 	  "CHECKPOINT" }, .starts_job = true, .run = cmd_vm_checkpoint,
 	  .help = "delete a checkpoint, its data merged (online while the VM "
 	  "runs)" },
+	{ .group = "vm", .verb = "replication enable", .pos = { "NAME" },
+	  .opts = opt_vm_replication, .starts_job = true,
+	  .run = cmd_vm_replication,
+	  .synopsis = "--to PEER [--interval 30s|5m|15m] [--exclude-disk "
+	  "vdX]...\n      [--compress on|off] [--points N] "
+	  "[--app-consistent-every H]\n      [--initial now|'at "
+	  "YYYY-MM-DDTHH:MM:SSZ']",
+	  .help = "replicate a VM to the replica server PEER (Hyper-V's "
+	  "Replica): the\n      replica VM is made there (state replica), "
+	  "then kept INTERVAL behind\n      (default 5m; compress on; "
+	  "0..24 hourly recovery points)" },
+	{ .group = "vm", .verb = "replication show", .pos = { "NAME" },
+	  .run = cmd_vm_replication,
+	  .help = "a VM's replication: state, health and why, settings, "
+	  "lag, cycles" },
+	{ .group = "vm", .verb = "replication pause", .pos = { "NAME" },
+	  .run = cmd_vm_replication,
+	  .help = "pause a VM's replication (on the primary)" },
+	{ .group = "vm", .verb = "replication resume", .pos = { "NAME" },
+	  .run = cmd_vm_replication,
+	  .help = "resume a paused replication" },
+	{ .group = "vm", .verb = "replication remove", .pos = { "NAME" },
+	  .opts = opt_vm_replication_remove, .synopsis = "[--keep-replica]",
+	  .starts_job = true, .run = cmd_vm_replication,
+	  .help = "stop replicating a VM; the replica is deleted, or kept as "
+	  "an ordinary VM\n      (--keep-replica); on either host" },
+	{ .group = "replication", .verb = "list",
+	  .run = cmd_replication_list,
+	  .help = "every replicated VM of this host (either role) and its "
+	  "health" },
+	{ .group = "replica", .verb = "server enable",
+	  .opts = opt_replica_server,
+	  .synopsis = "--allow PEER=POOL... | --any --pool POOL",
+	  .run = cmd_replica_server,
+	  .help = "make this host a replica server: the trusted peers that "
+	  "may replicate\n      here, each into its pool (or any trusted "
+	  "peer into POOL)" },
+	{ .group = "replica", .verb = "server show", .run = cmd_replica_server,
+	  .help = "whether this host accepts replication, from whom, into "
+	  "which pools" },
+	{ .group = "replica", .verb = "server disable",
+	  .run = cmd_replica_server,
+	  .help = "accept no more replication (replicas here stay)" },
 	{ .group = "vm", .verb = "delete", .pos = { "NAME" },
 	  .opts = opt_vm_delete, .synopsis = "[--keep-disks]",
 	  .starts_job = true, .run = cmd_vm_delete,

@@ -158,6 +158,12 @@ int cmd_backup_verify(struct cli *cli, const struct cli_args *a,
     struct err *err);
 int cmd_backup_list(struct cli *cli, const struct cli_args *a,
     struct err *err);
+int cmd_replica_server(struct cli *cli, const struct cli_args *a,
+    struct err *err);
+int cmd_vm_replication(struct cli *cli, const struct cli_args *a,
+    struct err *err);
+int cmd_replication_list(struct cli *cli, const struct cli_args *a,
+    struct err *err);
 int cmd_vm_checkpoint(struct cli *cli, const struct cli_args *a,
     struct err *err);
 int cmd_vm_refpoint(struct cli *cli, const struct cli_args *a,

@@ -26,6 +26,7 @@
 #include "migrate.h"
 #include "peer.h"
 #include "refpoint.h"
+#include "replica.h"
 #include "storage.h"
 #include "util.h"
 #include "vm.h"
@@ -107,7 +108,7 @@ host_reattach(struct host *h)
 		enum vm_state s = vm->state;
 
 		if (s == VM_OFF || s == VM_CRASHED || s == VM_CREATING ||
-		    s == VM_DELETING)
+		    s == VM_DELETING || s == VM_REPLICA)
 			continue;
 		if (vm_reattach(vm)) {
 			log_info("vm=%s re-attached to QEMU pid=%d",
@@ -236,6 +237,7 @@ host_open(struct host *h, struct api *api, struct err *err)
 	checkpoint_init(h);
 	migrate_init(h);
 	storage_init(h);
+	replica_jobs_register(h);
 	if ((r = host_config_pools(h, err)) < 0 ||
 	    (r = host_load_vms(h, err)) < 0 ||
 	    (r = setup_signals(h, err)) < 0)

@@ -80,6 +80,13 @@ static const char *const migrations[] = {
 	"  consistency TEXT NOT NULL, state_file TEXT, images TEXT NOT NULL,"
 	"  status TEXT NOT NULL, current INTEGER NOT NULL,"
 	"  PRIMARY KEY(vm_uuid, name));",
+	/* 7: replication relationships (src/replica), one per VM on each
+	 * side; settings and stats are JSON objects */
+	"CREATE TABLE replications(vm_uuid TEXT PRIMARY KEY REFERENCES"
+	"  vms(uuid) ON DELETE CASCADE, role TEXT NOT NULL,"
+	"  peer TEXT NOT NULL, settings TEXT NOT NULL, state TEXT NOT NULL,"
+	"  seq INTEGER NOT NULL, stats TEXT NOT NULL,"
+	"  created_ms INTEGER NOT NULL);",
 };
 
 int

@@ -13,7 +13,7 @@
 
 struct store;
 
-#define STORE_SCHEMA_VERSION 6
+#define STORE_SCHEMA_VERSION 7
 
 /* Open (creating if needed) the database at path, switch it to WAL, and
  * run every schema migration newer than the file's version in one
@@ -210,3 +210,30 @@ int store_checkpoint_reparent(struct store *st, const char *vm_uuid,
 /* How many checkpoints the VM has (any status); < 0 on error. */
 int store_checkpoint_count(struct store *st, const char *vm_uuid);
 void checkpoint_rows_free(struct checkpoint_row *rows, size_t n);
+
+/* ---- replication relationships (src/replica) ---- */
+struct replication_row {
+	char *vm_uuid;
+	char *role;		/* "primary" | "replica" */
+	char *peer;		/* the other host, by its peer name here */
+	char *settings;		/* JSON object (src/replica/replica.h) */
+	char *state;		/* replica.h: "initial", "replicating", ... */
+	int64_t seq;		/* the last acknowledged cycle; 0: none */
+	char *stats;		/* JSON object: counts, sizes, last error */
+	int64_t created_ms;
+};
+
+/* -EEXIST when the VM has one already. */
+int store_replication_insert(struct store *st,
+    const struct replication_row *r);
+/* Every column but vm_uuid and created_ms; -ENOENT when there is none. */
+int store_replication_update(struct store *st,
+    const struct replication_row *r);
+/* -ENOENT when the VM has none. */
+int store_replication_get(struct store *st, const char *vm_uuid,
+    struct replication_row *ret);
+int store_replication_list(struct store *st, struct replication_row **ret,
+    size_t *ret_n);
+int store_replication_delete(struct store *st, const char *vm_uuid);
+void replication_row_done(struct replication_row *r);
+void replication_rows_free(struct replication_row *rows, size_t n);

@@ -28,7 +28,7 @@ static const char *const vm_state_names[VM__COUNT] = {
 	[VM_PAUSED] = "paused", [VM_STOPPING] = "stopping",
 	[VM_DELETING] = "deleting", [VM_CRASHED] = "crashed",
 	[VM_SAVING] = "saving", [VM_SAVED] = "saved",
-	[VM_INCOMING] = "incoming",
+	[VM_INCOMING] = "incoming", [VM_REPLICA] = "replica",
 };
 
 enum vm_state
@@ -166,7 +166,7 @@ vm_persist(struct vm *vm)
  * some code path takes from -> to. */
 #define B(s) (1u << (s))
 static const unsigned vm_next[VM__COUNT] = {
-	[VM_CREATING] = B(VM_OFF) | B(VM_SAVED),
+	[VM_CREATING] = B(VM_OFF) | B(VM_SAVED) | B(VM_REPLICA),
 	[VM_OFF] = B(VM_STARTING) | B(VM_DELETING) | B(VM_SAVED),
 	[VM_CRASHED] = B(VM_STARTING) | B(VM_DELETING) | B(VM_OFF),
 	[VM_SAVED] = B(VM_STARTING) | B(VM_OFF) | B(VM_DELETING),
@@ -180,6 +180,7 @@ static const unsigned vm_next[VM__COUNT] = {
 	[VM_SAVING] = B(VM_SAVED) | B(VM_RUNNING) | B(VM_PAUSED) |
 	    B(VM_CRASHED),
 	[VM_INCOMING] = B(VM_RUNNING) | B(VM_OFF),
+	[VM_REPLICA] = B(VM_DELETING) | B(VM_OFF),
 	[VM_DELETING] = 0,
 };
 #undef B

@@ -18,10 +18,16 @@
  *   INCOMING: a VM arriving by live migration (src/migrate/dest.c): its
  *   QEMU waits for the stream; the move job makes it RUNNING at the
  *   commit or removes it.
+ *   REPLICA: the copy another host replicates to (src/replica): no QEMU,
+ *   never started; CREATING -> REPLICA, REPLICA -> DELETING when the
+ *   replication is removed, REPLICA -> OFF when it is removed keeping
+ *   the copy (later: a failover).
  *
  * Transitions (every one vm_set_state() accepts; vm_state_can_change()
  * holds the same list as a table, and a change off it is a bug):
  *   CREATING -> OFF|SAVED      create_step, import_finish (vm_jobs.c, export.c)
+ *   CREATING -> REPLICA        create_step of a replica (src/replica)
+ *   REPLICA -> DELETING|OFF    the replication removed (src/replica)
  *   OFF|CRASHED|SAVED -> STARTING   start_step (vm_jobs.c)
  *   OFF|CRASHED|SAVED -> DELETING   delete_step
  *   SAVED -> OFF               stop_step (the saved state is discarded),
@@ -72,7 +78,7 @@
 
 enum vm_state { VM_CREATING, VM_OFF, VM_STARTING, VM_RUNNING, VM_PAUSED,
 		VM_STOPPING, VM_DELETING, VM_CRASHED, VM_SAVING, VM_SAVED,
-		VM_INCOMING, VM__COUNT };
+		VM_INCOMING, VM_REPLICA, VM__COUNT };
 
 /* Off in the sense that no QEMU runs: OFF, CRASHED or SAVED. */
 bool vm_is_down(const struct vm *vm);

@@ -116,6 +116,12 @@ vm_action_allowed(const struct vm *vm, enum vm_action a, struct err *err)
 {
 	const struct job *job = vm_job(vm);
 
+	if (vm->state == VM_REPLICA)
+		return err_set(err, -EBUSY, "vm '%s' is a replica: it is not "
+		    "started, stopped or deleted by hand; see 'tern vm "
+		    "replication show %s' (remove the replication to delete "
+		    "it or keep it as an ordinary vm)", vm->row->name,
+		    vm->row->name);
 	/* Delete names its own reason first; a job holding the VM is then
 	 * refused by the job layer (as it always was). */
 	if (a == VM_ACT_DELETE) {

@@ -117,7 +117,10 @@ create_step(struct job *job)
 	while (next < vm->row->n_disks && !vm->row->disks[next].owned)
 		next++;
 	if (next >= vm->row->n_disks) {
-		vm_set_state(vm, VM_OFF, "vm created");
+		if (json_is_true(json_object_get(job->details, "replica")))
+			vm_set_state(vm, VM_REPLICA, "replica vm created");
+		else
+			vm_set_state(vm, VM_OFF, "vm created");
 		job_finish(job, 0, NULL);
 		return;
 	}

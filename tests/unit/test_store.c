@@ -268,6 +268,45 @@ test_checkpoint_rows(void)
 	store_close(st);
 }
 
+/* A relationship per VM: a second refused, an update kept, gone with
+ * its VM. */
+static void
+test_replication_rows(void)
+{
+	struct store *st = open_fresh("rp.db");
+	struct vm_row *a = make_vm("a", "/p/a.qcow2", "52:54:00:00:00:01");
+	struct replication_row r = { .role = "primary", .peer = "h2",
+		.settings = "{\"interval_s\":30}", .state = "initial",
+		.stats = "{}", .created_ms = 5 }, g;
+	struct replication_row *rows;
+	size_t n;
+
+	ASSERT_TRUE(st);
+	ASSERT_EQ(store_vm_insert(st, a), 0);
+	r.vm_uuid = a->uuid;
+	ASSERT_EQ(store_replication_insert(st, &r), 0);
+	ASSERT_EQ(store_replication_insert(st, &r), -EEXIST);
+	r.state = "replicating";
+	r.seq = 7;
+	ASSERT_EQ(store_replication_update(st, &r), 0);
+	ASSERT_EQ(store_replication_get(st, a->uuid, &g), 0);
+	ASSERT_STREQ(g.state, "replicating");
+	ASSERT_EQ(g.seq, 7);
+	ASSERT_EQ(g.created_ms, 5);
+	replication_row_done(&g);
+	ASSERT_EQ(store_replication_list(st, &rows, &n), 0);
+	ASSERT_EQ(n, 1);
+	ASSERT_STREQ(rows[0].peer, "h2");
+	replication_rows_free(rows, n);
+	ASSERT_EQ(store_vm_delete(st, a->uuid), 0);
+	ASSERT_EQ(store_replication_get(st, a->uuid, &g), -ENOENT);
+	ASSERT_EQ(store_replication_delete(st, a->uuid), -ENOENT);
+	r.vm_uuid = "no-such-vm";
+	ASSERT_TRUE(store_replication_insert(st, &r) < 0);
+	store_vm_row_free(a);
+	store_close(st);
+}
+
 static void
 test_reopen_keeps_state(void)
 {
@@ -314,6 +353,7 @@ main(void)
 	RUN_TEST(test_vm_rows);
 	RUN_TEST(test_jobs_and_events);
 	RUN_TEST(test_checkpoint_rows);
+	RUN_TEST(test_replication_rows);
 	RUN_TEST(test_reopen_keeps_state);
 	RUN_TEST(test_migrates_v1_file);
 	RUN_TEST(test_newer_schema_refused);

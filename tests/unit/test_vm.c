@@ -29,6 +29,9 @@ static const struct { enum vm_state from, to; } allowed[] = {
 	{ VM_INCOMING, VM_RUNNING }, { VM_INCOMING, VM_OFF },
 	/* a checkpoint applied */
 	{ VM_OFF, VM_SAVED }, { VM_CRASHED, VM_OFF },
+	/* a replica (src/replica): made, then removed or kept */
+	{ VM_CREATING, VM_REPLICA }, { VM_REPLICA, VM_DELETING },
+	{ VM_REPLICA, VM_OFF },
 };
 
 static bool
@@ -72,6 +75,8 @@ expected(enum vm_action a, enum vm_state s)
 {
 	bool down = s == VM_OFF || s == VM_CRASHED || s == VM_SAVED;
 
+	if (s == VM_REPLICA)
+		return -EBUSY;	/* a replica is never acted on by hand */
 	switch (a) {
 	case VM_ACT_START:
 	case VM_ACT_DELETE:
@@ -133,6 +138,10 @@ test_action_messages(void)
 	e = (struct err){ 0 };
 	ASSERT_EQ(vm_action_allowed(&vm, VM_ACT_START, &e), -ENOMEM);
 	ASSERT_CONTAINS(e.msg, "not enough memory to start vm 'a'");
+	vm.state = VM_REPLICA;
+	e = (struct err){ 0 };
+	ASSERT_EQ(vm_action_allowed(&vm, VM_ACT_START, &e), -EBUSY);
+	ASSERT_CONTAINS(e.msg, "vm 'a' is a replica: it is not started");
 }
 
 /* The one free-memory check: installed memory for a definition, what is

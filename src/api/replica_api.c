@@ -1,0 +1,126 @@
+/* replica_api.c - Replica (src/replica): the replica server's settings
+ * (GET, PUT, DELETE /v1/replica/server), a VM's replication (GET, POST,
+ * DELETE /v1/vms/NAME/replication; POST .../replication/pause|resume),
+ * every relationship (GET /v1/replications), and what a primary asks of
+ * its replica server over mutual TLS (POST /v1/replica/vms, DELETE
+ * /v1/replica/vms/UUID). */
+#include <errno.h>
+
+#include "api.h"
+#include "http.h"
+#include "jsonutil.h"
+#include "replica.h"
+#include "util.h"
+#include "vm.h"
+
+int
+api_replica_server(struct api *a, struct http_req *req, char **p,
+    struct err *e)
+{
+	_cleanup_json_ json_t *body = NULL;
+	int r = 0;
+
+	(void)p;
+	if (streq(req->method, "PUT"))
+		r = api_body(req, &body, e) < 0 ? -EINVAL :
+		    replica_server_enable(a->h, body, e);
+	else if (streq(req->method, "DELETE"))
+		r = replica_server_disable(a->h, e);
+	if (r < 0)
+		return r;
+	http_reply_json(req, 200, replica_server_get(a->h));
+	return 0;
+}
+
+int
+api_replications(struct api *a, struct http_req *req, char **p,
+    struct err *e)
+{
+	(void)p;
+	(void)e;
+	http_reply_json(req, 200, json_pack("{so}", "replications",
+	    replica_list(a->h)));
+	return 0;
+}
+
+static bool
+arg_true(struct http_req *req, const char *name)
+{
+	const char *v = http_req_arg(req, name);
+
+	return v && !streq(v, "0") && !streq(v, "false");
+}
+
+int
+api_vm_replication(struct api *a, struct http_req *req, char **p,
+    struct err *e)
+{
+	_cleanup_json_ json_t *body = NULL;
+	struct vm *vm = NULL;
+	struct job *job = NULL;
+	json_t *o;
+	int r;
+
+	if ((r = api_vm_lookup(a, p[0], &vm, e)) < 0)
+		return r;
+	if (streq(req->method, "GET")) {
+		if ((r = replica_show(a->h, vm, &o, e)) < 0)
+			return r;
+		http_reply_json(req, 200, o);
+		return 0;
+	}
+	if (streq(req->method, "DELETE"))
+		r = replica_remove_start(a->h, vm, arg_true(req,
+		    "keep_replica"), &job, e);
+	else if ((r = api_body(req, &body, e)) == 0)
+		r = replica_enable_start(a->h, vm, body, &job, e);
+	if (r < 0)
+		return r;
+	if (job)
+		api_reply_job(req, job, NULL);
+	else
+		http_reply_json(req, 200, json_object());
+	return 0;
+}
+
+int
+api_vm_replication_pause(struct api *a, struct http_req *req, char **p,
+    struct err *e)
+{
+	struct vm *vm = NULL;
+	json_t *o;
+	int r;
+
+	if ((r = api_vm_lookup(a, p[0], &vm, e)) < 0 ||
+	    (r = replica_pause(a->h, vm, streq(p[1], "pause"), e)) < 0 ||
+	    (r = replica_show(a->h, vm, &o, e)) < 0)
+		return r;
+	http_reply_json(req, 200, o);
+	return 0;
+}
+
+/* From the primary, over HTTPS with its pinned certificate only. */
+int
+api_replica_vms(struct api *a, struct http_req *req, char **p,
+    struct err *e)
+{
+	_cleanup_json_ json_t *body = NULL;
+	struct job *job = NULL;
+	int r;
+
+	if (!req->tls || !req->has_peer_fp)
+		return err_set(e, -EACCES, "replicas are asked for by trusted "
+		    "peers over HTTPS only");
+	if (streq(req->method, "DELETE"))
+		r = replica_incoming_remove(a->h, req->peer_fp, p[0],
+		    arg_true(req, "keep"), &job, e);
+	else if ((r = api_body(req, &body, e)) == 0)
+		r = replica_incoming_create(a->h, req->peer_fp, body, &job, e);
+	if (r < 0)
+		return r;
+	if (job)
+		api_reply_job(req, job, NULL);
+	else
+		http_reply_json(req, 200, json_object());
+	return 0;
+}

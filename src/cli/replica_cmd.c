@@ -1,0 +1,308 @@
+/* replica_cmd.c - replica server enable|show|disable; vm replication
+ * enable|show|pause|resume|remove; replication list. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "http.h"
+#include "jsonutil.h"
+#include "print.h"
+#include "util.h"
+
+static int
+server_print(struct cli *cli, const json_t *o)
+{
+	struct table *t;
+	const char *peer;
+	json_t *pool;
+
+	if (cli->json) {
+		print_json(o);
+		return 0;
+	}
+	t = table_new(2, NULL);
+	table_kv(t, "replica server", "%s", json_is_true(json_object_get(o,
+	    "enabled")) ? "enabled" : "disabled");
+	if (json_is_true(json_object_get(o, "any")))
+		table_kv(t, "accepts", "any trusted peer, into pool %s",
+		    jv_str(o, "pool"));
+	json_object_foreach(json_object_get(o, "allow"), peer, pool)
+		table_kv(t, "allows", "%s into pool %s", peer,
+		    json_string_value(pool));
+	table_print(t, stdout);
+	table_free(t);
+	return 0;
+}
+
+/* --allow PEER=POOL, repeated, into {"allow": {PEER: POOL}}. */
+static int
+server_allow(const struct cli_args *a, json_t *body, struct err *err)
+{
+	json_t *allow = json_object();
+	int n = 0;
+
+	json_object_set_new(body, "allow", allow);
+	for (int i = 0; i < a->nopt; i++) {
+		const char *v = a->opt[i].value, *eq = strchr(v, '=');
+		char peer[128];
+
+		if (!streq(a->opt[i].name, "allow"))
+			continue;
+		if (!eq || eq == v || !eq[1] || (size_t)(eq - v) >= sizeof(peer))
+			return cli_usage(err, "--allow '%s': give PEER=POOL", v);
+		snprintf(peer, sizeof(peer), "%.*s", (int)(eq - v), v);
+		json_object_set_new(allow, peer, json_string(eq + 1));
+		n++;
+	}
+	if (!n)
+		json_object_del(body, "allow");
+	return 0;
+}
+
+int
+cmd_replica_server(struct cli *cli, const struct cli_args *a, struct err *err)
+{
+	const char *verb = strchr(cli->cmd->verb, ' ') + 1;
+	_cleanup_json_ json_t *answer = NULL, *body = NULL;
+	const char *method = "GET";
+	int r;
+
+	if (streq(verb, "enable")) {
+		method = "PUT";
+		body = json_object();
+		if ((r = server_allow(a, body, err)) < 0)
+			return r;
+		if (cli_args_get(a, "any"))
+			json_object_set_new(body, "any", json_true());
+		if (cli_args_get(a, "pool") && (r = cli_json_set_str(body,
+		    "pool", cli_args_get(a, "pool"), err)) < 0)
+			return r;
+	} else if (streq(verb, "disable")) {
+		method = "DELETE";
+	}
+	r = http_call(cli->http, method, "/v1/replica/server", body, &answer,
+	    err);
+	return r < 0 ? r : server_print(cli, answer);
+}
+
+static void
+show_stats(struct table *t, const json_t *st)
+{
+	long long v;
+	char when[40];
+
+	if (jv_int(st, "last_success_ms", &v) && v > 0)
+		table_kv(t, "last cycle", "%s", wall_ms_format((uint64_t)v,
+		    when, sizeof(when)));
+	else
+		table_kv(t, "last cycle", "none yet");
+	table_kv(t, "cycles", "%lld successful, %lld missed",
+	    jv_int(st, "successful", &v) ? v : 0,
+	    jv_int(st, "missed", &v) ? v : 0);
+	if (jv_str(st, "last_error"))
+		table_kv(t, "last error", "%s", jv_str(st, "last_error"));
+}
+
+static int
+relation_print(struct cli *cli, const json_t *o)
+{
+	struct table *t;
+	const json_t *s = json_object_get(o, "settings"), *why;
+	char buf[64];
+	long long lag;
+	size_t i;
+
+	if (cli->json) {
+		print_json(o);
+		return 0;
+	}
+	t = table_new(2, NULL);
+	table_kv(t, "vm", "%s (%s)", jv_str(o, "vm"), jv_str(o, "role"));
+	table_kv(t, streq(jv_str(o, "role"), "primary") ? "replica on" :
+	    "primary on", "%s", jv_str(o, "peer"));
+	table_kv(t, "state", "%s", jv_str(o, "state"));
+	table_kv(t, "health", "%s", jv_str(o, "health"));
+	json_array_foreach(json_object_get(o, "health_reasons"), i, why)
+		table_kv(t, "", "%s", json_string_value(why));
+	table_kv(t, "interval", "%s", fmt_duration((uint64_t)
+	    json_integer_value(json_object_get(s, "interval_s")), buf,
+	    sizeof(buf)));
+	table_kv(t, "compress", "%s", jv_text(s, "compress", buf, sizeof(buf)));
+	table_kv(t, "recovery points", "%s", jv_text(s, "points", buf,
+	    sizeof(buf)));
+	if (json_array_size(json_object_get(s, "exclude")))
+		table_kv(t, "excluded disks", "%s", jv_text(s, "exclude", buf,
+		    sizeof(buf)));
+	if (jv_int(o, "lag_ms", &lag))
+		table_kv(t, "lag", "%s", fmt_duration((uint64_t)lag / 1000,
+		    buf, sizeof(buf)));
+	show_stats(t, json_object_get(o, "stats"));
+	table_print(t, stdout);
+	table_free(t);
+	return 0;
+}
+
+/* "30s", "5m", "15m" (or seconds) into interval_s. */
+static int
+set_interval(json_t *body, const char *v, struct err *err)
+{
+	static const struct { const char *text; int s; } iv[] = {
+		{ "30s", 30 }, { "5m", 300 }, { "15m", 900 },
+		{ "30", 30 }, { "300", 300 }, { "900", 900 },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(iv); i++)
+		if (streq(iv[i].text, v)) {
+			json_object_set_new(body, "interval_s",
+			    json_integer(iv[i].s));
+			return 0;
+		}
+	return cli_usage(err, "--interval '%s': give 30s, 5m or 15m", v);
+}
+
+static int
+set_initial(json_t *body, const char *v, struct err *err)
+{
+	if (strncmp(v, "at ", 3) == 0 || strncmp(v, "at=", 3) == 0) {
+		json_object_set_new(body, "initial", json_string("at"));
+		return cli_json_set_str(body, "initial_at", v + 3, err);
+	}
+	return cli_json_set_str(body, "initial", v, err);
+}
+
+static int
+enable_body(const struct cli_args *a, json_t *body, struct err *err)
+{
+	uint64_t n;
+	const char *v;
+	json_t *ex = json_array();
+	int r = 0;
+
+	json_object_set_new(body, "exclude", ex);
+	for (int i = 0; i < a->nopt && r == 0; i++)
+		if (streq(a->opt[i].name, "exclude-disk"))
+			json_array_append_new(ex, json_string(a->opt[i].value));
+	if ((v = cli_args_get(a, "to")) && (r = cli_json_set_str(body, "to",
+	    v, err)) < 0)
+		return r;
+	if ((v = cli_args_get(a, "interval")) && (r = set_interval(body, v,
+	    err)) < 0)
+		return r;
+	if ((v = cli_args_get(a, "compress"))) {
+		if (!streq(v, "on") && !streq(v, "off"))
+			return cli_usage(err, "--compress: give on or off");
+		json_object_set_new(body, "compress", json_boolean(streq(v,
+		    "on")));
+	}
+	if ((v = cli_args_get(a, "points"))) {
+		if ((r = cli_parse_u64("--points", v, 0, 24, &n, err)) < 0)
+			return r;
+		json_object_set_new(body, "points", json_integer((int)n));
+	}
+	if ((v = cli_args_get(a, "app-consistent-every"))) {
+		if ((r = cli_parse_u64("--app-consistent-every", v, 1, 12, &n,
+		    err)) < 0)
+			return r;
+		json_object_set_new(body, "app_consistent_every_h",
+		    json_integer((int)n));
+	}
+	if ((v = cli_args_get(a, "initial")))
+		return set_initial(body, v, err);
+	return 0;
+}
+
+/* A request that answers 202 {"job"} (then followed) or 200 at once. */
+static int
+relation_call(struct cli *cli, const char *method, const char *path,
+    const json_t *body, const char *name, const char *done,
+    struct err *err)
+{
+	_cleanup_json_ json_t *answer = NULL, *job = NULL;
+	int r = http_call(cli->http, method, path, body, &answer, err);
+
+	if (r < 0)
+		return r;
+	if (json_object_get(answer, "job")) {
+		if (cli->no_wait)
+			return cli_job_print_started(cli, answer, err);
+		if ((r = cli_job_wait(cli, json_object_get(answer, "job"), &job,
+		    err)) < 0 || (r = cli_job_check(job, err)) < 0)
+			return r;
+	}
+	if (cli->json)
+		print_json(job ? job : answer);
+	else
+		printf("vm '%s' %s\n", name, done);
+	return 0;
+}
+
+int
+cmd_vm_replication(struct cli *cli, const struct cli_args *a,
+    struct err *err)
+{
+	const char *verb = strchr(cli->cmd->verb, ' ') + 1;
+	_cleanup_json_ json_t *answer = NULL, *body = NULL;
+	_cleanup_free_ char *path = cli_path(cli, "/v1/vms/", a->pos[0],
+	    "/replication");
+	_cleanup_free_ char *sub = NULL;
+	bool keep = cli_args_get(a, "keep-replica") != NULL;
+	int r;
+
+	if (streq(verb, "show")) {
+		r = http_call(cli->http, "GET", path, NULL, &answer, err);
+		return r < 0 ? r : relation_print(cli, answer);
+	}
+	if (streq(verb, "pause") || streq(verb, "resume")) {
+		sub = xasprintf("%s/%s", path, verb);
+		r = http_call(cli->http, "POST", sub, NULL, &answer, err);
+		return r < 0 ? r : relation_print(cli, answer);
+	}
+	if (streq(verb, "remove")) {
+		sub = xasprintf("%s%s", path, keep ? "?keep_replica=1" : "");
+		return relation_call(cli, "DELETE", sub, NULL, a->pos[0], keep ?
+		    "is no longer replicated (the replica is kept)" :
+		    "is no longer replicated (the replica is deleted)", err);
+	}
+	body = json_object();
+	if ((r = enable_body(a, body, err)) < 0)
+		return r;
+	return relation_call(cli, "POST", path, body, a->pos[0],
+	    "is replicated", err);
+}
+
+int
+cmd_replication_list(struct cli *cli, const struct cli_args *a,
+    struct err *err)
+{
+	static const char *const head[] = { "VM", "ROLE", "PEER", "STATE",
+		"HEALTH", "LAG", "CYCLE" };
+	_cleanup_json_ json_t *answer = NULL;
+	struct table *t;
+	const json_t *o;
+	size_t i;
+	int r;
+
+	(void)a;
+	if ((r = http_call(cli->http, "GET", "/v1/replications", NULL,
+	    &answer, err)) < 0)
+		return r;
+	if (cli->json) {
+		print_json(answer);
+		return 0;
+	}
+	t = table_new(ARRAY_SIZE(head), head);
+	json_array_foreach(json_object_get(answer, "replications"), i, o) {
+		char lag[32] = "-", seq[32];
+		long long v;
+
+		if (jv_int(o, "lag_ms", &v))
+			fmt_duration((uint64_t)v / 1000, lag, sizeof(lag));
+		jv_text(o, "seq", seq, sizeof(seq));
+		table_row(t, (const char *const[]){ jv_str(o, "vm"),
+		    jv_str(o, "role"), jv_str(o, "peer"), jv_str(o, "state"),
+		    jv_str(o, "health"), lag, seq });
+	}
+	table_print(t, stdout);
+	table_free(t);
+	return 0;
+}

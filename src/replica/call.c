@@ -1,0 +1,139 @@
+/* call.c - a replica job's calls to the peer: one at a time, the reply
+ * kept for the job's next step. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "host.h"
+#include "replica.h"
+#include "rp_int.h"
+#include "util.h"
+#include "vm.h"
+
+struct rp_call *
+rp_call_of(struct job *job, size_t size)
+{
+	bool fresh;
+	struct rp_call *c = job_priv(job, size, &fresh);
+
+	if (fresh)
+		c->h = host_of(job);
+	return c;
+}
+
+static void
+rp_on_reply(long status, json_t *body, const struct err *e, void *data)
+{
+	struct rp_call *c = data;	/* alive: its job cancels the call */
+	struct job *job = job_from_ref(&c->h->jobs, c->ref);
+	const char *msg = json_string_value(json_object_get(json_object_get(
+	    body, "error"), "message"));
+
+	c->call = NULL;
+	c->status = status;
+	json_decref(c->reply);
+	c->reply = body ? json_incref(body) : NULL;
+	snprintf(c->err, sizeof(c->err), "%s", e ? e->msg : msg ? msg :
+	    status >= 300 ? "unexpected reply" : "");
+	c->replied = true;
+	if (job)
+		job_poke(job);
+}
+
+static const char *
+detail(const struct job *job, const char *key)
+{
+	return json_string_value(json_object_get(job->details, key));
+}
+
+void
+rp_call_send(struct job *job, const char *method, const char *path,
+    json_t *body)
+{
+	struct rp_call *c = job->priv;
+	int r = -ENOTCONN;
+
+	c->out = true;
+	c->replied = false;
+	c->ref = job_ref(job);
+	if (c->h->peers)
+		r = peer_call(c->h->peers, detail(job, "peer_url"),
+		    detail(job, "peer_fp"), method, path, body, RP_CALL_MS,
+		    rp_on_reply, c, &c->call);
+	else
+		json_decref(body);
+	if (r < 0) {
+		c->replied = true;
+		c->status = 0;
+		snprintf(c->err, sizeof(c->err), "cannot call %s: %s",
+		    detail(job, "peer"), c->h->peers ? strerror(-r) :
+		    "this host does not listen on HTTPS (no peers)");
+		job_poke(job);
+	}
+}
+
+static void
+rp_on_ignored(long status, json_t *body, const struct err *e, void *data)
+{
+	(void)status;
+	(void)body;
+	(void)e;
+	(void)data;
+}
+
+void
+rp_call_forget(struct job *job, const char *method, const char *path)
+{
+	struct host *h = host_of(job);
+
+	if (h->peers)
+		(void)peer_call(h->peers, detail(job, "peer_url"),
+		    detail(job, "peer_fp"), method, path, NULL, RP_CALL_MS,
+		    rp_on_ignored, NULL, NULL);
+}
+
+bool
+rp_call_done(struct rp_call *c)
+{
+	if (!c->out || !c->replied)
+		return false;
+	c->out = false;
+	return true;
+}
+
+void
+rp_call_free(struct job *job)
+{
+	struct rp_call *c = job->priv;
+
+	if (!c)
+		return;
+	c->call = peer_call_cancel(c->call);
+	json_decref(c->reply);
+	free(c);
+	job->priv = NULL;
+}
+
+int64_t
+rp_call_job_id(const struct rp_call *c)
+{
+	return json_integer_value(json_object_get(json_object_get(c->reply,
+	    "job"), "id"));
+}
+
+int
+rp_peer_details(struct host *h, json_t *details, const char *peer,
+    struct err *err)
+{
+	struct host_peer p = { 0 };
+	int r = host_peer_by_name(h, peer, &p, err);
+
+	if (r < 0)
+		return r;
+	json_object_set_new(details, "peer", json_string(p.name));
+	json_object_set_new(details, "peer_url", json_string(p.url));
+	json_object_set_new(details, "peer_fp", json_string(p.fp));
+	host_peer_done(&p);
+	return 0;
+}

@@ -1,0 +1,115 @@
+/* replica.h - Replica (Hyper-V's): a VM's disks copied to a second host
+ * (its replica server) and kept minutes behind.  This module holds the
+ * replica server's settings (server.c: who may replicate here, into
+ * which pool), the relationship of each replicated VM on both sides
+ * (relation.c: settings, state, health), enabling it (enable.c: the
+ * primary's job that makes the replica VM on the peer), and the replica
+ * side's answers to the primary (incoming.c).  The delta stream codec
+ * and the helpers that read and apply deltas are in delta.h and
+ * apply.c.
+ *
+ * A relationship's state (replication_row.state), on the primary:
+ *
+ *   enable job ok       first cycle acknowledged
+ *   ------------> initial -------------------------> replicating
+ *                    |  ^ resume                        |   ^
+ *                    v  | (back to what it was)   pause |   | resume
+ *                  paused <-----------------------------+---+
+ *   remove: the row goes (the replica VM deleted or kept as an ordinary
+ *   VM on the peer)
+ *
+ * On the replica side the row (role "replica") is made with the replica
+ * VM (state VM_REPLICA) and goes with it. */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "job.h"
+
+struct host;
+struct vm;
+
+#define REPLICA_POINTS_MAX 24		/* hourly recovery points kept */
+#define REPLICA_APP_EVERY_MAX 12	/* hours between app-consistent */
+
+/* A relationship's settings (the "settings" JSON of its row). */
+struct replica_settings {
+	unsigned interval_s;	/* 30, 300 (the default) or 900 */
+	bool compress;		/* zstd on the wire; on by default */
+	unsigned points;	/* 0..REPLICA_POINTS_MAX hourly points */
+	unsigned app_every_h;	/* 0: never; else 1..REPLICA_APP_EVERY_MAX */
+	char initial[8];	/* "now" | "at" */
+	uint64_t initial_at_ms;	/* "at": wall clock */
+	json_t *exclude;	/* array of disk names, never NULL */
+};
+
+/* ---- server.c: the replica server of this host ---- */
+
+/* GET: {"enabled", "any", "pool", "allow": {PEER: POOL}}. */
+json_t *replica_server_get(struct host *h);
+/* Enable (or change) from the request body {"allow": {PEER: POOL}} or
+ * {"any": true, "pool": POOL}: every peer must be trusted here and every
+ * pool exist.  Nothing changes on error. */
+int replica_server_enable(struct host *h, const json_t *body,
+    struct err *err);
+int replica_server_disable(struct host *h, struct err *err);
+/* May the peer presenting fingerprint fp replicate here?  0 with its
+ * peer name and the pool its VMs land in (caller frees both); -EACCES
+ * with err saying why not and what to do. */
+int replica_server_allows(struct host *h, const char *fp, char **ret_peer,
+    char **ret_pool, struct err *err);
+
+/* ---- relation.c: relationships ---- */
+
+/* Settings from an enable request (defaults filled in; disks checked
+ * against vm).  s->exclude is a new reference: replica_settings_done. */
+int replica_settings_parse(const json_t *body, const struct vm *vm,
+    struct replica_settings *s, struct err *err);
+json_t *replica_settings_to_json(const struct replica_settings *s);
+/* From a row's JSON (trusted: written by us). */
+void replica_settings_from_json(const json_t *o, struct replica_settings *s);
+void replica_settings_done(struct replica_settings *s);
+
+/* The relationship of vm as the API shows it (with its health), or
+ * -ENOENT with err saying the VM is not replicated. */
+int replica_show(struct host *h, struct vm *vm, json_t **ret,
+    struct err *err);
+/* Every relationship of this host, both roles. */
+json_t *replica_list(struct host *h);
+/* pause / resume on the primary. */
+int replica_pause(struct host *h, struct vm *vm, bool pause,
+    struct err *err);
+
+/* ---- enable.c, remove.c: the primary's jobs ---- */
+
+/* vm.replication-enable: details {"peer", "settings"}. */
+int replica_enable_start(struct host *h, struct vm *vm, const json_t *body,
+    struct job **ret_job, struct err *err);
+/* vm.replication-remove: tells the replica (keep: the copy stays as an
+ * ordinary VM there), then drops the row.  On the replica host: drops
+ * the row and deletes the replica VM, or keeps it as an ordinary VM. */
+int replica_remove_start(struct host *h, struct vm *vm, bool keep,
+    struct job **ret_job, struct err *err);
+
+/* ---- incoming.c: the replica side's answers to a primary ---- */
+
+/* POST /v1/replica/vms from the peer with fingerprint fp: {"vm": the
+ * wire description, "settings"}: the replica VM made in the allowed
+ * pool (job vm.create ending in state replica). */
+int replica_incoming_create(struct host *h, const char *fp,
+    const json_t *body, struct job **ret_job, struct err *err);
+/* DELETE /v1/replica/vms/UUID?keep=1 from the primary. */
+int replica_incoming_remove(struct host *h, const char *fp,
+    const char *uuid, bool keep, struct job **ret_job, struct err *err);
+
+/* `tern vm replication remove` on the replica host: the row dropped,
+ * the replica deleted (job) or kept as an ordinary VM. */
+int replica_remove_local(struct host *h, struct vm *vm, bool keep,
+    struct job **ret_job, struct err *err);
+
+/* Register this module's job types. */
+void replica_jobs_register(struct host *h);
+extern const struct job_ops job_replication_enable, job_replication_remove;
