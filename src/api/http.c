@@ -461,3 +461,21 @@ http_reply_stream(struct http_req *req, uint64_t nbytes)
 	MHD_destroy_response(resp);
 	req->answered = true;
 }
+
+void
+http_reply_file(struct http_req *req, int fd, uint64_t size)
+{
+	struct MHD_Response *resp = MHD_create_response_from_fd64(size, fd);
+
+	if (!resp) {
+		close(fd);
+		http_reply_json(req, 500, json_pack("{s{ss ss}}", "error",
+		    "code", "internal", "message", "cannot make a response"));
+		return;
+	}
+	MHD_add_response_header(resp, "Content-Type",
+	    "application/octet-stream");
+	MHD_queue_response(req->conn, MHD_HTTP_OK, resp);
+	MHD_destroy_response(resp);
+	req->answered = true;
+}

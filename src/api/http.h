@@ -50,3 +50,6 @@ void http_reply_text(struct http_req *req, unsigned status, const char *ct,
  * few bytes of state, whatever nbytes is.  Not secret, just not
  * compressible nor repeating within a stream. */
 void http_reply_stream(struct http_req *req, uint64_t nbytes);
+/* Answer 200 with the first size bytes of the file open at fd (taken:
+ * closed when sent, or now on failure), as application/octet-stream. */
+void http_reply_file(struct http_req *req, int fd, uint64_t size);

@@ -91,11 +91,63 @@ api_vm_replication_pause(struct api *a, struct http_req *req, char **p,
 	json_t *o;
 	int r;
 
-	if ((r = api_vm_lookup(a, p[0], &vm, e)) < 0 ||
-	    (r = replica_pause(a->h, vm, streq(p[1], "pause"), e)) < 0 ||
+	if ((r = api_vm_lookup(a, p[0], &vm, e)) < 0)
+		return r;
+	if (streq(p[1], "now")) {
+		struct job *job;
+
+		if ((r = replica_cycle_start(a->h, vm, &job, e)) < 0)
+			return r;
+		api_reply_job(req, job, NULL);
+		return 0;
+	}
+	if (!streq(p[1], "pause") && !streq(p[1], "resume"))
+		return err_set(e, -ENOENT, "no such API path; see docs/api.md");
+	if ((r = replica_pause(a->h, vm, streq(p[1], "pause"), e)) < 0 ||
 	    (r = replica_show(a->h, vm, &o, e)) < 0)
 		return r;
 	http_reply_json(req, 200, o);
+	return 0;
+}
+
+/* POST /v1/replica/vms/UUID/cycles (the primary) */
+int
+api_replica_cycles(struct api *a, struct http_req *req, char **p,
+    struct err *e)
+{
+	_cleanup_json_ json_t *body = NULL;
+	struct job *job = NULL;
+	int r;
+
+	if (!req->tls || !req->has_peer_fp)
+		return err_set(e, -EACCES, "cycles come from trusted peers "
+		    "over HTTPS only");
+	if ((r = api_body(req, &body, e)) < 0 ||
+	    (r = replica_incoming_cycle(a->h, req->peer_fp, p[0], body, &job,
+	    e)) < 0)
+		return r;
+	if (job)
+		api_reply_job(req, job, NULL);
+	else
+		http_reply_json(req, 200, json_pack("{sb}", "applied", true));
+	return 0;
+}
+
+/* GET /v1/replica/deltas/UUID/POINT/DISK (the replica server) */
+int
+api_replica_delta(struct api *a, struct http_req *req, char **p,
+    struct err *e)
+{
+	uint64_t size;
+	int fd, r;
+
+	if (!req->tls || !req->has_peer_fp)
+		return err_set(e, -EACCES, "deltas go to trusted peers over "
+		    "HTTPS only");
+	if ((r = replica_delta_open(a->h, req->peer_fp, p[0], p[1], p[2], &fd,
+	    &size, e)) < 0)
+		return r;
+	http_reply_file(req, fd, size);
 	return 0;
 }
 

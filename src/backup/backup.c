@@ -37,6 +37,8 @@ bk_ctx_free(struct job *job)
 	if (!c)
 		return;
 	vm_batch_free(&c->b);
+	if (c->sink && c->sink_free)
+		c->sink_free(c->sink);
 	free(c);
 	job->priv = NULL;
 }
@@ -83,6 +85,48 @@ bool
 bk_replied(struct job *job)
 {
 	return bk_ctx(job)->b.pending == 0;
+}
+
+/* ---- a point read for another module ---- */
+
+void (*bk_sink_end)(struct job *job, int r, const char *why);
+
+bool
+bk_is_delta(const struct job *job)
+{
+	const char *sink = bk_str(job->details, "sink");
+
+	return sink && streq(sink, "delta");
+}
+
+void
+backup_point_sink(void (*end)(struct job *job, int r, const char *why))
+{
+	bk_sink_end = end;
+}
+
+void
+backup_point_end(struct job *job, int r, const char *why)
+{
+	bk_teardown_begin(job, r, why);
+}
+
+void *
+backup_point_priv(struct job *job, size_t size, void (*free_fn)(void *))
+{
+	struct bk_ctx *c = bk_ctx(job);
+
+	if (!c->sink) {
+		c->sink = xzalloc(size);
+		c->sink_free = free_fn;
+	}
+	return c->sink;
+}
+
+void
+backup_point_free(struct job *job)
+{
+	bk_ctx_free(job);
 }
 
 /* ---- names ---- */
@@ -184,26 +228,32 @@ bk_remove_point(const char *dir)
 	return r;
 }
 
-static json_t *
-start_details(const struct vm *vm, const char *repo, const char *parent,
-    bool quiesce)
+json_t *
+backup_point_details(const struct vm *vm, const char *repo, const char *point,
+    const char *parent, bool quiesce)
 {
-	char point[BK_POINT_ID_LEN];
-	_cleanup_free_ char *ref = NULL;
+	_cleanup_free_ char *ref = xasprintf("bk-%s", point);
 	json_t *disks = json_array();
-	int64_t now = (int64_t)wall_ms();
 
-	/* The point's id and time are the job's start; the transaction that
-	 * takes it follows within seconds (details "snap_ms"). */
-	bk_point_id(now, point);
-	ref = xasprintf("bk-%s", point);
 	for (size_t i = 0; i < vm->row->n_disks; i++)
 		json_array_append_new(disks, json_pack("{ss ss sI}", "name",
 		    vm->row->disks[i].name, "path", vm->row->disks[i].path,
 		    "size", (json_int_t)vm->row->disks[i].size_bytes));
 	return json_pack("{ss ss sI ss? ss sb ss so}", "repo", repo, "point",
-	    point, "time_ms", (json_int_t)now, "parent", parent, "ref", ref,
-	    "quiesce", quiesce, "consistency", "crash", "disks", disks);
+	    point, "time_ms", (json_int_t)wall_ms(), "parent", parent, "ref",
+	    ref, "quiesce", quiesce, "consistency", "crash", "disks", disks);
+}
+
+/* The point's id and time are the job's start; the transaction that takes
+ * it follows within seconds (details "snap_ms"). */
+static json_t *
+start_details(const struct vm *vm, const char *repo, const char *parent,
+    bool quiesce)
+{
+	char point[BK_POINT_ID_LEN];
+
+	bk_point_id((int64_t)wall_ms(), point);
+	return backup_point_details(vm, repo, point, parent, quiesce);
 }
 
 int

@@ -4,6 +4,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 
+#include "backup.h"
 #include "batch.h"
 #include "job.h"
 #include "vm.h"
@@ -12,10 +13,16 @@
 #define BK_POLL_MS 500
 #define BK_FREEZE_MS 10000	/* the guest is thawed after this anyway */
 
-/* vm.backup's phases (create.c has the diagram). */
-enum bk_phase { BK_PH_START, BK_PH_CHECK, BK_PH_PREPARE, BK_PH_ATTACH,
-		BK_PH_FREEZE, BK_PH_SNAP, BK_PH_EXPORT, BK_PH_COPY,
-		BK_PH_SEAL, BK_PH_TEARDOWN, BK_PH_DONE, BK_PH__COUNT };
+/* vm.backup's phases (create.c has the diagram; backup.h's enum). */
+enum bk_phase { BK_PH_START = BACKUP_PH_START, BK_PH_CHECK, BK_PH_PREPARE,
+		BK_PH_ATTACH, BK_PH_FREEZE, BK_PH_SNAP, BK_PH_EXPORT,
+		BK_PH_COPY, BK_PH_SEAL, BK_PH_TEARDOWN, BK_PH_DONE,
+		BK_PH__COUNT };
+
+/* The point is read for another module: deltas, not images. */
+bool bk_is_delta(const struct job *job);
+/* backup_point_sink()'s end, or NULL. */
+extern void (*bk_sink_end)(struct job *job, int r, const char *why);
 
 /* In memory only: the QMP replies a step waits for. */
 struct bk_ctx {
@@ -23,6 +30,8 @@ struct bk_ctx {
 	unsigned sub;		/* a step's own progress */
 	bool asked;		/* teardown: a query is out */
 	unsigned tries;		/* teardown: answers that still showed ours */
+	void *sink;		/* backup_point_priv() */
+	void (*sink_free)(void *sink);
 };
 
 struct bk_ctx *bk_ctx(struct job *job);

@@ -128,9 +128,42 @@ on_copied(struct child *ch, int status, void *data)
 	job_poke(job);
 }
 
+/* The arguments of a delta copy (tern-blockcopy --delta-out) into argv
+ * from k on, their text in buf; returns the next k. */
+struct delta_buf { char *out, seq[24], base[24]; };
+
+static size_t
+delta_args(const struct job *job, const json_t *d, const char **argv,
+    size_t k, struct delta_buf *b)
+{
+	_cleanup_free_ char *dir = bk_job_dir(job);
+
+	b->out = xasprintf("%s/%s.delta", dir, bk_str(d, "name"));
+	snprintf(b->seq, sizeof(b->seq), "%lld", (long long)
+	    json_integer_value(json_object_get(job->details, "seq")));
+	snprintf(b->base, sizeof(b->base), "%lld", (long long)
+	    json_integer_value(json_object_get(job->details, "base_seq")));
+	argv[k++] = "--delta-out";
+	argv[k++] = b->out;
+	argv[k++] = "--seq";
+	argv[k++] = b->seq;
+	argv[k++] = "--base-seq";
+	argv[k++] = b->base;
+	argv[k++] = "--disk";
+	argv[k++] = bk_str(d, "name");
+	argv[k++] = "--vm-uuid";
+	argv[k++] = job->row->vm_uuid;
+	if (json_is_true(json_object_get(job->details, "compress")))
+		argv[k++] = "--compress";
+	return k;
+}
+
 static int
 copy_spawn(struct job *job, const json_t *d)
 {
+	struct delta_buf dbuf[1] = { { 0 } };
+	int r;
+
 	struct vm *vm = vm_of(job);
 	_cleanup_free_ char *dir = bk_job_dir(job);
 	_cleanup_free_ char *sock = bk_socket_path(job);
@@ -147,12 +180,18 @@ copy_spawn(struct job *job, const json_t *d)
 	_cleanup_free_ char *log = bk_run_file(job, d, "log");
 	const char *mode = bk_str(d, "mode");
 	char xfer[TRACK_NAME_MAX + 8];
-	const char *argv[24] = { vm->h->cfg.blockcopy, "--from", from, "--to",
-		to, "--map-out", map, "--compress", "--progress", pf,
-		"--summary", sf };
-	size_t k = 12;
+	const char *argv[40] = { vm->h->cfg.blockcopy, "--from", from,
+		"--map-out", map, "--progress", pf, "--summary", sf };
+	size_t k = 9;
 
 	bk_xfer_bitmap(job, xfer);
+	if (bk_is_delta(job)) {
+		k = delta_args(job, d, argv, k, dbuf);
+	} else {
+		argv[k++] = "--to";
+		argv[k++] = to;
+		argv[k++] = "--compress";
+	}
 	if (streq(mode, "all")) {
 		argv[k++] = "--all";
 	} else {
@@ -164,7 +203,9 @@ copy_spawn(struct job *job, const json_t *d)
 	}
 	argv[k] = NULL;
 	(void)unlink(log);
-	return job_spawn(job, argv, log, on_copied);
+	r = job_spawn(job, argv, log, on_copied);
+	free(dbuf->out);
+	return r;
 }
 
 void

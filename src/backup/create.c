@@ -49,7 +49,7 @@
 #include "repo.h"
 #include "util.h"
 
-static const char *const bk_phase_names[BK_PH__COUNT] = {
+const char *const backup_phase_names[BACKUP_PH__COUNT] = {
 	[BK_PH_START] = "start", [BK_PH_CHECK] = "check",
 	[BK_PH_PREPARE] = "prepare", [BK_PH_ATTACH] = "attach",
 	[BK_PH_FREEZE] = "freeze", [BK_PH_SNAP] = "snap",
@@ -264,6 +264,11 @@ bk_prepare(struct job *job)
 		    "in the repository");
 		return;
 	}
+	if (c->sub < 2 * n && c->sub % 2 == 0 && bk_is_delta(job)) {
+		c->sub++;	/* deltas, no image per disk */
+		job_poke(job);
+		return;
+	}
 	if (c->sub < 2 * n) {
 		if (make_image(job, json_array_get(disks, c->sub / 2),
 		    c->sub % 2) < 0)
@@ -433,10 +438,12 @@ bk_recover(struct job *job)
 		job_poke(job);
 		return;
 	}
-	if (bk_manifest_on_disk(job)) {
+	if (json_is_true(json_object_get(job->details, "sealed")) ||
+	    (!bk_is_delta(job) && bk_manifest_on_disk(job))) {
 		/* Sealed just before the restart: the point stands. */
 		json_object_set_new(job->details, "sealed", json_true());
-		bk_record_refpoint(job);
+		if (!bk_is_delta(job))
+			bk_record_refpoint(job);
 		bk_teardown_begin(job, 0, NULL);
 		return;
 	}
@@ -444,8 +451,8 @@ bk_recover(struct job *job)
 	    "the point was not kept");
 }
 
-static void
-bk_step(struct job *job)
+void
+backup_point_step(struct job *job)
 {
 	static void (*const steps[BK_PH__COUNT])(struct job *) = {
 		[BK_PH_CHECK] = bk_check, [BK_PH_PREPARE] = bk_prepare,
@@ -470,8 +477,8 @@ bk_step(struct job *job)
 		steps[job->phase](job);
 }
 
-static int
-bk_cancel(struct job *job, struct err *err)
+int
+backup_point_cancel(struct job *job, struct err *err)
 {
 	if (job_phase_is(job, BK_PH_SEAL) || job_phase_is(job,
 	    BK_PH_TEARDOWN) || job_phase_is(job, BK_PH_DONE))
@@ -484,5 +491,6 @@ bk_cancel(struct job *job, struct err *err)
 }
 
 const struct job_ops job_vm_backup = { .type = "vm.backup",
-	.phases = bk_phase_names, .n_phases = BK_PH__COUNT,
-	.step = bk_step, .cancel = bk_cancel, .priv_free = bk_ctx_free };
+	.phases = backup_phase_names, .n_phases = BK_PH__COUNT,
+	.step = backup_point_step, .cancel = backup_point_cancel,
+	.priv_free = bk_ctx_free };

@@ -178,6 +178,12 @@ td_files(struct job *job)
 		(void)bk_remove_point(dir);
 	bk_ctx_free(job);
 	job_set_phase(job, BK_PH_DONE);
+	if (bk_is_delta(job)) {
+		if (bk_sink_end)
+			bk_sink_end(job, r, why);
+		job_finish(job, r, r ? "%s" : NULL, why ? why : "failed");
+		return;
+	}
 	if (r == 0)
 		host_event(vm->h, "info", vm, job->row->id, "backup point %s "
 		    "(%s) of vm '%s' in %s", bk_str(job->details, "point"),

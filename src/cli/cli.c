@@ -239,6 +239,10 @@ static const struct cli_cmd cli_cmds[] = {
 	  .run = cmd_vm_replication,
 	  .help = "a VM's replication: state, health and why, settings, "
 	  "lag, cycles" },
+	{ .group = "vm", .verb = "replication now", .pos = { "NAME" },
+	  .starts_job = true, .run = cmd_vm_replication,
+	  .help = "run a replication cycle now, without waiting for the "
+	  "interval" },
 	{ .group = "vm", .verb = "replication pause", .pos = { "NAME" },
 	  .run = cmd_vm_replication,
 	  .help = "pause a VM's replication (on the primary)" },

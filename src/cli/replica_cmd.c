@@ -257,6 +257,11 @@ cmd_vm_replication(struct cli *cli, const struct cli_args *a,
 		r = http_call(cli->http, "POST", sub, NULL, &answer, err);
 		return r < 0 ? r : relation_print(cli, answer);
 	}
+	if (streq(verb, "now")) {
+		sub = xasprintf("%s/now", path);
+		return relation_call(cli, "POST", sub, NULL, a->pos[0],
+		    "replicated (one cycle)", err);
+	}
 	if (streq(verb, "remove")) {
 		sub = xasprintf("%s%s", path, keep ? "?keep_replica=1" : "");
 		return relation_call(cli, "DELETE", sub, NULL, a->pos[0], keep ?

@@ -93,6 +93,7 @@ config_set(struct daemon_opts *o, const char *key, const char *v,
 		{ "run-dir", &c->run_dir }, { "listen", &c->listen },
 		{ "qemu", &c->qemu_binary }, { "qemu-img", &c->qemu_img },
 		{ "blockcopy", &c->blockcopy },
+		{ "replica-apply", &c->replica_apply },
 		{ "qemu-user", &c->qemu_user },
 	};
 	long n;
@@ -257,6 +258,8 @@ config_defaults(struct daemon_opts *o)
 		c->qemu_img = xstrdup("qemu-img");
 	if (!c->blockcopy)
 		c->blockcopy = config_helper_path("tern-blockcopy");
+	if (!c->replica_apply)
+		c->replica_apply = config_helper_path("tern-replica-apply");
 	if (!c->stop_timeout_ms)
 		c->stop_timeout_ms = 10000;
 	if (c->max_migrations < 0)
@@ -385,6 +388,7 @@ config_done(struct daemon_opts *o)
 	free(c->qemu_binary);
 	free(c->qemu_img);
 	free(c->blockcopy);
+	free(c->replica_apply);
 	free(c->qemu_user);
 	free(c->on_host_shutdown);
 	free(c->migration_address);

@@ -3,11 +3,13 @@
  * status, a JSON body or a sentence in one place (call_curl_error).  Never
  * logs; never calls back from inside peer_call(). */
 #include <assert.h>
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "jsonutil.h"
 #include "peer_internal.h"
@@ -110,6 +112,7 @@ call_new(struct peer_client *pc, const char *base_url,
 	    tls_pin_from_fingerprint(fingerprint, c->pin, sizeof(c->pin)) < 0)
 		return NULL;
 	c->pc = pc;
+	c->out_fd = -1;
 	snprintf(c->fingerprint, sizeof(c->fingerprint), "%s", fingerprint);
 	c->method = xstrdup(method);
 	c->base = xstrdup(base_url);
@@ -138,7 +141,25 @@ call_on_reply_data(char *p, size_t size, size_t n, void *data)
 	return len;
 }
 
-/* A probe's data is counted and dropped; an error answer is kept (up to
+/* Every byte of p to fd; false on a write error. */
+static bool
+write_all(int fd, const char *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t w = write(fd, p, len);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return false;
+		p += w;
+		len -= (size_t)w;
+	}
+	return true;
+}
+
+/* A probe's data is counted and dropped (a download's written to its
+ * file); an error answer is kept (up to
  * a limit) for its message. */
 static size_t
 call_on_probe_data(char *p, size_t size, size_t n, void *data)
@@ -157,6 +178,8 @@ call_on_probe_data(char *p, size_t size, size_t n, void *data)
 		c->too_big = true;
 		return 0;
 	}
+	if (c->out_fd >= 0 && !write_all(c->out_fd, p, len))
+		return 0;	/* CURLE_WRITE_ERROR */
 	c->got += len;
 	return len;
 }
@@ -305,6 +328,27 @@ peer_measure(struct peer_client *pc, const char *base_url,
 	return call_start(c, ret);
 }
 
+int
+peer_download(struct peer_client *pc, const char *base_url,
+    const char *fingerprint, const char *path, int fd, uint64_t bytes,
+    uint64_t timeout_ms, peer_measure_fn fn, void *data,
+    struct peer_call **ret)
+{
+	struct peer_call *c;
+
+	assert(fn);
+	if (fd < 0 || bytes > PEER_DOWNLOAD_MAX_BYTES)
+		return -EINVAL;
+	c = call_new(pc, base_url, fingerprint, "GET", path, timeout_ms);
+	if (!c)
+		return -EINVAL;
+	c->measure_fn = fn;
+	c->data = data;
+	c->want = bytes;
+	c->out_fd = fd;
+	return call_start(c, ret);
+}
+
 /* The one place where libcurl's codes become -errno and a sentence. */
 static void
 call_curl_error(struct peer_call *c, CURLcode rc, struct err *e)
@@ -374,7 +418,8 @@ call_status_error(struct peer_call *c, long status, struct err *e)
 		v = json_loadb(c->buf, c->len, 0, NULL);
 	msg = json_string_value(json_object_get(json_object_get(v, "error"),
 	    "message"));
-	err_set(e, -EPROTO, "link probe of %s answered HTTP %ld: %s", c->base,
+	err_set(e, -EPROTO, "%s of %s answered HTTP %ld: %s", c->out_fd >= 0 ?
+	    "download" : "link probe", c->base,
 	    status, msg ? msg : "(no message)");
 }
 
@@ -390,8 +435,9 @@ call_fire_measure(struct peer_call *c, CURLcode rc, long status)
 	else if (status != 200)
 		call_status_error(c, status, &e);
 	else if (c->got != c->want)
-		err_set(&e, -EPROTO, "link probe of %s ended after %llu of "
-		    "%llu bytes", c->base, (unsigned long long)c->got,
+		err_set(&e, -EPROTO, "%s of %s ended after %llu of "
+		    "%llu bytes", c->out_fd >= 0 ? "download" : "link probe",
+		    c->base, (unsigned long long)c->got,
 		    (unsigned long long)c->want);
 	if (!err_is_set(&e)) {
 		(void)curl_easy_getinfo(c->easy, CURLINFO_TOTAL_TIME_T, &total);

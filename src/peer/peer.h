@@ -15,6 +15,8 @@
 /* The largest peer_measure(); the same bound as the server's
  * API_LINK_PROBE_MAX. */
 #define PEER_MEASURE_MAX_BYTES (1024ULL * 1024 * 1024)
+/* The largest peer_download(): a delta of the largest disk. */
+#define PEER_DOWNLOAD_MAX_BYTES (1ULL << 46)
 
 struct peer_client;	/* one per ternd: a curl multi bound to the loop */
 struct peer_call;	/* one request in flight */
@@ -81,3 +83,14 @@ typedef void (*peer_measure_fn)(uint64_t bytes, uint64_t usec,
 int peer_measure(struct peer_client *pc, const char *base_url,
     const char *fingerprint, uint64_t bytes, uint64_t timeout_ms,
     peer_measure_fn fn, void *data, struct peer_call **ret);
+
+/* GET base_url+path, whose 200 body of exactly bytes (a file the peer
+ * serves) is written to fd as it arrives, and report as peer_measure()
+ * (an answer shorter or longer than bytes fails with -EPROTO; a write to
+ * fd that fails, -EIO).  timeout_ms bounds the whole transfer.  Returns
+ * as peer_measure(), -EINVAL for fd < 0 or bytes over
+ * PEER_DOWNLOAD_MAX_BYTES. */
+int peer_download(struct peer_client *pc, const char *base_url,
+    const char *fingerprint, const char *path, int fd, uint64_t bytes,
+    uint64_t timeout_ms, peer_measure_fn fn, void *data,
+    struct peer_call **ret);

@@ -39,6 +39,8 @@ struct peer_call {
 	void *data;
 	uint64_t want;			/* measure: bytes asked */
 	uint64_t got;			/* measure: bytes counted */
+	int out_fd;			/* download: the body goes here; else
+					 * -1 (a probe drops it) */
 	char *buf;			/* reply body (NUL-terminated) */
 	size_t len;
 	bool too_big;			/* reply passed its limit */

@@ -48,11 +48,12 @@ detail(const struct job *job, const char *key)
 }
 
 void
-rp_call_send(struct job *job, const char *method, const char *path,
-    json_t *body)
+rp_call_send(struct job *job, struct rp_call *c, const char *method,
+    const char *path, json_t *body)
 {
-	struct rp_call *c = job->priv;
 	int r = -ENOTCONN;
+
+	c->h = host_of(job);
 
 	c->out = true;
 	c->replied = false;
@@ -103,14 +104,22 @@ rp_call_done(struct rp_call *c)
 }
 
 void
+rp_call_clear(struct rp_call *c)
+{
+	c->call = peer_call_cancel(c->call);
+	json_decref(c->reply);
+	c->reply = NULL;
+	c->out = c->replied = false;
+}
+
+void
 rp_call_free(struct job *job)
 {
 	struct rp_call *c = job->priv;
 
 	if (!c)
 		return;
-	c->call = peer_call_cancel(c->call);
-	json_decref(c->reply);
+	rp_call_clear(c);
 	free(c);
 	job->priv = NULL;
 }

@@ -93,7 +93,7 @@ en_ask(struct job *job, struct rp_call *c)
 			return;
 		}
 		job_set_phase(job, EN_PH_ASK);
-		rp_call_send(job, "POST", "/v1/replica/vms", json_pack(
+		rp_call_send(job, c, "POST", "/v1/replica/vms", json_pack(
 		    "{so sO}", "vm", desc, "settings", json_object_get(
 		    job->details, "settings")));
 		return;
@@ -126,7 +126,7 @@ en_wait(struct job *job, struct rp_call *c)
 		snprintf(path, sizeof(path), "/v1/jobs/%lld", (long long)
 		    json_integer_value(json_object_get(job->details,
 		    "remote_job")));
-		rp_call_send(job, "GET", path, NULL);
+		rp_call_send(job, c, "GET", path, NULL);
 		return;
 	}
 	if (!rp_call_done(c))

@@ -54,7 +54,7 @@ rm_ask(struct job *job, struct rp_call *c)
 		    vm->row->uuid, json_is_true(json_object_get(job->details,
 		    "keep")) ? "?keep=1" : "");
 		job_set_phase(job, RM_PH_ASK);
-		rp_call_send(job, "DELETE", path, NULL);
+		rp_call_send(job, c, "DELETE", path, NULL);
 		return;
 	}
 	if (!rp_call_done(c))
@@ -80,7 +80,7 @@ rm_wait(struct job *job, struct rp_call *c)
 		snprintf(path, sizeof(path), "/v1/jobs/%lld", (long long)
 		    json_integer_value(json_object_get(job->details,
 		    "remote_job")));
-		rp_call_send(job, "GET", path, NULL);
+		rp_call_send(job, c, "GET", path, NULL);
 		return;
 	}
 	if (!rp_call_done(c))
@@ -167,11 +167,4 @@ replica_remove_start(struct host *h, struct vm *vm, bool keep,
 		return r;
 	job_start(*ret_job);
 	return 0;
-}
-
-void
-replica_jobs_register(struct host *h)
-{
-	job_type_register(&h->jobs, &job_replication_enable);
-	job_type_register(&h->jobs, &job_replication_remove);
 }

@@ -110,6 +110,25 @@ int replica_incoming_remove(struct host *h, const char *fp,
 int replica_remove_local(struct host *h, struct vm *vm, bool keep,
     struct job **ret_job, struct err *err);
 
-/* Register this module's job types. */
+/* cycle.c: start one cycle of vm now (`tern vm replication now`). */
+int replica_cycle_start(struct host *h, struct vm *vm, struct job **ret_job,
+    struct err *err);
+
+/* POST /v1/replica/vms/UUID/cycles from the primary: {seq, base_seq,
+ * time_ms, consistency, disks: [{name, size, delta_bytes}]}: the
+ * replica.apply job (*ret_job), or nothing when that cycle is applied
+ * already (its ack was lost); -EPROTO for a cycle out of order. */
+int replica_incoming_cycle(struct host *h, const char *fp, const char *uuid,
+    const json_t *body, struct job **ret_job, struct err *err);
+/* GET /v1/replica/deltas/UUID/POINT/DISK from the replica server: the
+ * delta file, open (*ret_fd, taken by the caller) and its size. */
+int replica_delta_open(struct host *h, const char *fp, const char *uuid,
+    const char *point, const char *disk, int *ret_fd, uint64_t *ret_size,
+    struct err *err);
+extern const struct job_ops job_replica_apply;
+
+/* Register this module's job types and start its scheduler (cycles on
+ * their interval). */
 void replica_jobs_register(struct host *h);
+void replica_stop(struct host *h);
 extern const struct job_ops job_replication_enable, job_replication_remove;

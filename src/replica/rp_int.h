@@ -3,9 +3,12 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "job.h"
 #include "peer.h"
+
+struct vm;
 
 #define RP_CALL_MS 15000	/* one call to the peer */
 #define RP_POLL_MS 500		/* the peer's job, while it runs */
@@ -27,9 +30,12 @@ struct rp_call {
  * start with a struct rp_call). */
 struct rp_call *rp_call_of(struct job *job, size_t size);
 /* Send METHOD path with body (stolen) to the job's details "peer_url",
- * "peer_fp". */
-void rp_call_send(struct job *job, const char *method, const char *path,
-    json_t *body);
+ * "peer_fp", its reply into c (job's: rp_call_of(), or a part of the
+ * job's private state). */
+void rp_call_send(struct job *job, struct rp_call *c, const char *method,
+    const char *path, json_t *body);
+/* Forget a call in flight and the reply kept. */
+void rp_call_clear(struct rp_call *c);
 /* Send METHOD path without a body, its reply ignored (it outlives the
  * job: a cancel of the peer's job on the way out). */
 void rp_call_forget(struct job *job, const char *method, const char *path);
@@ -44,3 +50,17 @@ int64_t rp_call_job_id(const struct rp_call *c);
  * is not a trusted peer. */
 int rp_peer_details(struct host *h, json_t *details, const char *peer,
     struct err *err);
+
+/* cycle.c: the spool of vm's cycles (POOL of its first disk/.tern-replica;
+ * caller frees), a cycle's directory name, trimming. */
+char *replica_spool_dir(const struct vm *vm);
+void replica_point_name(int64_t seq, char buf[24]);
+void replica_spool_keep(const char *vdir, const char *keep);
+void replica_remove_dir_flat(const char *parent, const char *name);
+extern const struct job_ops job_vm_replicate;
+/* backup_point_sink()'s end for vm.replicate. */
+void replica_cycle_end(struct job *job, int r, const char *why);
+/* sched.c: a cycle ended (r: 0 or its error): the relationship's seq,
+ * state and stats. */
+void replica_cycle_record(struct vm *vm, struct job *job, int r,
+    const char *why);

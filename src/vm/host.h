@@ -25,6 +25,7 @@ struct host_config {
 	char *qemu_binary;	/* default qemu-system-x86_64 */
 	char *qemu_img;		/* default qemu-img */
 	char *blockcopy;	/* default tern-blockcopy next to ternd */
+	char *replica_apply;	/* default tern-replica-apply next to ternd */
 	char **pools;		/* "NAME=DIR" from config and flags */
 	size_t n_pools;
 	uint64_t stop_timeout_ms;	/* graceful quit before SIGKILL */

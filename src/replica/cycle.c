@@ -1,0 +1,478 @@
+/* cycle.c - vm.replicate on the primary: one replication cycle.  The
+ * point is read as a backup's is (src/backup: one transaction over the
+ * replicated disks, a fleecing NBD export), but each disk's copier
+ * writes a delta stream (delta.h) into the spool, POOL/.tern-replica/
+ * UUID/SEQ/, instead of an image; then the seal is ours:
+ *
+ *   start .. copy (backup_point_step: check, prepare, attach, [freeze],
+ *   snap, export, copy: per disk all, bitmap or compare, as a backup
+ *   decides them from the last acknowledged cycle's reference point)
+ *   --> seal: send (POST /v1/replica/vms/UUID/cycles: seq, base_seq,
+ *   the deltas' sizes) --> wait (the replica's replica.apply job: it
+ *   fetches the deltas from us, checks and applies them into a new
+ *   recovery point, reads it back, fsyncs; GET /v1/jobs/ID) --> ack (the
+ *   new reference point recorded, the older ones of this relationship
+ *   dropped, the relationship's seq and stats) --> teardown (backup's)
+ *   --> done
+ *
+ *   Any failure before ack, a cancel or a restart: backup's teardown
+ *   going back (the new reference point's bitmap and the cycle's spool
+ *   removed): the replica's previous point and the tracking are as they
+ *   were, and the next cycle carries everything since the last
+ *   acknowledged one.  A replica that applied a cycle whose ack we lost
+ *   answers the same cycle again with "applied" (200).
+ *
+ * The scheduler (a one-second timer) starts a cycle of every primary
+ * relationship not paused once its interval has passed since the last
+ * attempt, while the VM runs or is paused; a cycle that cannot start
+ * (another job holds the VM) counts as missed. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "backup.h"
+#include "failpoint.h"
+#include "fsutil.h"
+#include "host.h"
+#include "jsonutil.h"
+#include "log.h"
+#include "refpoint.h"
+#include "replica.h"
+#include "rp_int.h"
+#include "util.h"
+#include "vm.h"
+
+#define CY_TICK_MS 1000
+
+/* Our part of the job's private state (backup_point_priv). */
+struct cy_ctx {
+	struct rp_call call;
+};
+
+static void
+cy_ctx_free(void *p)
+{
+	struct cy_ctx *c = p;
+
+	rp_call_clear(&c->call);
+	free(c);
+}
+
+static struct cy_ctx *
+cy_ctx(struct job *job)
+{
+	return backup_point_priv(job, sizeof(struct cy_ctx), cy_ctx_free);
+}
+
+static const char *
+dstr(const struct job *job, const char *key)
+{
+	return json_string_value(json_object_get(job->details, key));
+}
+
+static int64_t
+dint(const struct job *job, const char *key)
+{
+	return json_integer_value(json_object_get(job->details, key));
+}
+
+/* ---- the spool ---- */
+
+char *
+replica_spool_dir(const struct vm *vm)
+{
+	_cleanup_free_ char *copy = xstrdup(vm->row->disks[0].path);
+
+	return xasprintf("%s/.tern-replica", dirname(copy));
+}
+
+void
+replica_point_name(int64_t seq, char buf[24])
+{
+	snprintf(buf, 24, "%012lld", (long long)seq);
+}
+
+/* Remove every cycle directory in vdir but keep (flat: files only). */
+void
+replica_spool_keep(const char *vdir, const char *keep)
+{
+	DIR *d = opendir(vdir);
+	struct dirent *e;
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.' || (keep && streq(e->d_name, keep)))
+			continue;
+		replica_remove_dir_flat(vdir, e->d_name);
+	}
+	closedir(d);
+}
+
+void
+replica_remove_dir_flat(const char *parent, const char *name)
+{
+	_cleanup_free_ char *dir = xasprintf("%s/%s", parent, name);
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		_cleanup_free_ char *f = NULL;
+
+		if (streq(e->d_name, ".") || streq(e->d_name, ".."))
+			continue;
+		f = xasprintf("%s/%s", dir, e->d_name);
+		(void)unlink(f);
+	}
+	closedir(d);
+	(void)rmdir(dir);
+}
+
+/* ---- seal: send, wait, ack ---- */
+
+static json_t *
+cy_send_body(struct job *job)
+{
+	json_t *disks = json_array(), *d;
+	size_t i;
+
+	json_array_foreach(json_object_get(job->details, "disks"), i, d) {
+		json_t *sum = json_object_get(d, "summary");
+
+		json_array_append_new(disks, json_pack("{sO sO sO}", "name",
+		    json_object_get(d, "name"), "size", json_object_get(d,
+		    "size"), "delta_bytes", json_object_get(sum,
+		    "delta_bytes") ? json_object_get(sum, "delta_bytes") :
+		    json_integer(0)));
+	}
+	return json_pack("{sI sI sI ss so}", "seq", (json_int_t)dint(job,
+	    "seq"), "base_seq", (json_int_t)dint(job, "base_seq"), "time_ms",
+	    (json_int_t)dint(job, "snap_ms"), "consistency", dstr(job,
+	    "consistency") ? dstr(job, "consistency") : "crash", "disks",
+	    disks);
+}
+
+static void
+cy_next(struct job *job, int step)
+{
+	json_object_set_new(job->details, "send", json_integer(step));
+	job_save(job);
+	job_poke(job);
+}
+
+/* Tests: one byte of the first disk's delta flipped, in its last frame
+ * before the end, as a disk or a link might. */
+static void
+cy_corrupt(struct job *job)
+{
+	json_t *d = json_array_get(json_object_get(job->details, "disks"), 0);
+	_cleanup_free_ char *spool = replica_spool_dir(vm_of(job));
+	_cleanup_free_ char *f = xasprintf("%s/%s/%s/%s.delta", spool,
+	    job->row->vm_uuid, dstr(job, "point"), json_string_value(
+	    json_object_get(d, "name")));
+	int fd = open(f, O_RDWR | O_CLOEXEC);
+	struct stat sb;
+	char b;
+
+	if (fd < 0)
+		return;
+	if (fstat(fd, &sb) == 0 && sb.st_size > 200 &&
+	    pread(fd, &b, 1, sb.st_size - 100) == 1) {
+		b ^= 0x5a;
+		(void)!pwrite(fd, &b, 1, sb.st_size - 100);
+		(void)fsync(fd);
+	}
+	close(fd);
+}
+
+static void
+cy_send(struct job *job, struct cy_ctx *c)
+{
+	char path[96];
+
+	if (!c->call.out) {
+		if (failpoint_check("replication.corrupt", NULL) == FP_FAIL)
+			cy_corrupt(job);
+		snprintf(path, sizeof(path), "/v1/replica/vms/%s/cycles",
+		    job->row->vm_uuid);
+		rp_call_send(job, &c->call, "POST", path, cy_send_body(job));
+		return;
+	}
+	if (!rp_call_done(&c->call))
+		return;
+	if (c->call.status == 200) {
+		cy_next(job, 2);	/* applied already (our ack was lost) */
+	} else if (c->call.status == 202 && rp_call_job_id(&c->call) > 0) {
+		json_object_set_new(job->details, "remote_job",
+		    json_integer(rp_call_job_id(&c->call)));
+		cy_next(job, 1);
+	} else {
+		backup_point_end(job, c->call.status ? -EIO : -EHOSTUNREACH,
+		    c->call.err);
+	}
+}
+
+static void
+cy_wait(struct job *job, struct cy_ctx *c)
+{
+	const char *st;
+	char path[48];
+
+	if (!c->call.out) {
+		snprintf(path, sizeof(path), "/v1/jobs/%lld",
+		    (long long)dint(job, "remote_job"));
+		rp_call_send(job, &c->call, "GET", path, NULL);
+		return;
+	}
+	if (!rp_call_done(&c->call))
+		return;
+	st = json_string_value(json_object_get(c->call.reply, "state"));
+	if (c->call.status != 200 || !st) {
+		backup_point_end(job, -EIO, c->call.err);
+	} else if (streq(st, "succeeded")) {
+		cy_next(job, 2);
+	} else if (streq(st, "failed") || streq(st, "cancelled")) {
+		const char *m = json_string_value(json_object_get(
+		    c->call.reply, "error"));
+		_cleanup_free_ char *why = xasprintf("the replica did not "
+		    "apply the cycle: %s", m ? m : st);
+
+		backup_point_end(job, -EIO, why);
+	} else {
+		job_set_progress(job, json_integer_value(json_object_get(
+		    json_object_get(c->call.reply, "progress"), "done")),
+		    json_integer_value(json_object_get(json_object_get(
+		    c->call.reply, "progress"), "total")), "bytes");
+		job_wake_after(job, RP_POLL_MS);
+	}
+}
+
+/* The deltas of the acknowledged cycle go; its maps stay (the next
+ * compare reads them); older cycles' directories go. */
+static void
+cy_spool_trim(struct job *job)
+{
+	struct vm *vm = vm_of(job);
+	_cleanup_free_ char *spool = replica_spool_dir(vm);
+	_cleanup_free_ char *vdir = xasprintf("%s/%s", spool, vm->row->uuid);
+	json_t *d;
+	size_t i;
+
+	json_array_foreach(json_object_get(job->details, "disks"), i, d) {
+		_cleanup_free_ char *f = xasprintf("%s/%s/%s.delta", vdir,
+		    dstr(job, "point"), json_string_value(json_object_get(d,
+		    "name")));
+
+		(void)unlink(f);
+	}
+	replica_spool_keep(vdir, dstr(job, "point"));
+}
+
+static void
+cy_ack(struct job *job)
+{
+	struct vm *vm = vm_of(job);
+	_cleanup_free_ char *spool = replica_spool_dir(vm);
+	_cleanup_free_ char *dir = xasprintf("%s/%s/%s", spool,
+	    vm->row->uuid, dstr(job, "point"));
+	struct refpoint_row *rows = NULL;
+	struct err err = { 0 };
+	size_t n = 0;
+
+	if (track_refpoint_add(vm, dstr(job, "ref"), "replica", dstr(job,
+	    "repo"), dstr(job, "point"), dir, &err) < 0)
+		log_warn("%s", err.msg);
+	(void)store_refpoint_list(vm->h->store, vm->row->uuid, &rows, &n);
+	for (size_t i = 0; i < n; i++)
+		if (streq(rows[i].owner, "replica") && !streq(rows[i].name,
+		    dstr(job, "ref")) && (i == 0 || !streq(rows[i - 1].name,
+		    rows[i].name)))
+			track_refpoint_drop(vm, rows[i].name);
+	refpoint_rows_free(rows, n);
+	cy_spool_trim(job);
+	json_object_set_new(job->details, "sealed", json_true());
+	job_save(job);
+	backup_point_end(job, 0, NULL);
+}
+
+static void
+cy_seal(struct job *job)
+{
+	struct cy_ctx *c = cy_ctx(job);
+
+	switch (dint(job, "send")) {
+	case 0:
+		cy_send(job, c);
+		break;
+	case 1:
+		cy_wait(job, c);
+		break;
+	default:
+		cy_ack(job);
+		break;
+	}
+}
+
+static void
+cy_step(struct job *job)
+{
+	if (vm_job_gone(job))
+		return;
+	if (!job->recovering && job_phase_is(job, BACKUP_PH_SEAL))
+		cy_seal(job);
+	else
+		backup_point_step(job);
+}
+
+/* ---- the end: the relationship's record ---- */
+
+void
+replica_cycle_end(struct job *job, int r, const char *why)
+{
+	struct vm *vm = vm_of(job);
+
+	if (vm)
+		replica_cycle_record(vm, job, r, why);
+}
+
+const struct job_ops job_vm_replicate = {
+	.type = "vm.replicate", .phases = backup_phase_names,
+	.n_phases = BACKUP_PH__COUNT, .step = cy_step,
+	.cancel = backup_point_cancel, .priv_free = backup_point_free,
+};
+
+/* ---- starting one ---- */
+
+/* The details of the next cycle of vm (relationship r): after the last
+ * acknowledged one when its spool is there, else a full one from seq 1
+ * of a new chain (base 0). */
+static json_t *
+cy_details(struct host *h, struct vm *vm, const struct replication_row *r,
+    const struct replica_settings *s)
+{
+	_cleanup_free_ char *spool = replica_spool_dir(vm);
+	_cleanup_free_ char *pdir = NULL;
+	char point[24], parent[24];
+	json_t *o, *disks, *x;
+	int64_t base = r->seq;
+	size_t i, k;
+
+	replica_point_name(base, parent);
+	pdir = xasprintf("%s/%s/%s", spool, vm->row->uuid, parent);
+	if (base > 0 && access(pdir, F_OK) != 0)
+		base = 0;	/* no maps to compare with: a new chain */
+	replica_point_name(r->seq + 1, point);
+	o = backup_point_details(vm, spool, point, base ? parent : NULL,
+	    false);
+	disks = json_object_get(o, "disks");
+	for (i = json_array_size(disks); i-- > 0;)
+		json_array_foreach(s->exclude, k, x)
+			if (json_equal(json_object_get(json_array_get(disks, i),
+			    "name"), x)) {
+				json_array_remove(disks, i);
+				break;
+			}
+	json_object_set_new(o, "ref", json_sprintf("rp-%s", point));
+	json_object_set_new(o, "sink", json_string("delta"));
+	json_object_set_new(o, "seq", json_integer(r->seq + 1));
+	json_object_set_new(o, "base_seq", json_integer(base));
+	json_object_set_new(o, "compress", json_boolean(s->compress));
+	(void)rp_peer_details(h, o, r->peer, NULL);
+	return o;
+}
+
+int
+replica_cycle_start(struct host *h, struct vm *vm, struct job **ret_job,
+    struct err *err)
+{
+	struct replication_row r;
+	struct replica_settings s;
+	_cleanup_free_ char *spool = NULL;
+	json_t *details, *settings;
+	int rc = store_replication_get(h->store, vm->row->uuid, &r);
+
+	if (rc < 0)
+		return err_set(err, -ENOENT, "vm '%s' is not replicated",
+		    vm->row->name);
+	if (!streq(r.role, "primary") || streq(r.state, "paused")) {
+		rc = err_set(err, -EBUSY, "vm '%s' %s", vm->row->name,
+		    streq(r.role, "primary") ? "replication is paused" :
+		    "is the replica here; cycles run on the primary");
+		replication_row_done(&r);
+		return rc;
+	}
+	if (vm->state != VM_RUNNING && vm->state != VM_PAUSED) {
+		replication_row_done(&r);
+		return err_set(err, -EBUSY, "vm '%s' is %s: a cycle reads a "
+		    "running or paused VM", vm->row->name,
+		    vm_state_name(vm->state));
+	}
+	spool = replica_spool_dir(vm);
+	if ((rc = mkdir_p(spool, 0700)) < 0) {
+		replication_row_done(&r);
+		return err_setf_errno(err, rc, "cannot make the spool %s",
+		    spool);
+	}
+	settings = json_loads(r.settings, 0, NULL);
+	replica_settings_from_json(settings, &s);
+	json_decref(settings);
+	details = cy_details(h, vm, &r, &s);
+	replica_settings_done(&s);
+	replication_row_done(&r);
+	if ((rc = vm_job_create(h, &job_vm_replicate, vm, details, ret_job,
+	    err)) < 0)
+		return rc;
+	job_start(*ret_job);
+	return 0;
+}
+
+/* ---- serving a cycle's delta to the replica ---- */
+
+int
+replica_delta_open(struct host *h, const char *fp, const char *uuid,
+    const char *point, const char *disk, int *ret_fd, uint64_t *ret_size,
+    struct err *err)
+{
+	struct vm *vm = uuid_is_valid(uuid) ? vm_find(h, uuid) : NULL;
+	struct replication_row r;
+	struct host_peer p = { 0 };
+	_cleanup_free_ char *spool = NULL, *f = NULL;
+	struct stat sb;
+	bool ok;
+	int fd;
+
+	if (!vm || store_replication_get(h->store, vm->row->uuid, &r) < 0)
+		return err_set(err, -ENOENT, "no replicated vm with uuid %.40s",
+		    uuid);
+	ok = host_peer_by_fp(h, fp, &p) == 0 && streq(r.role, "primary") &&
+	    streq(r.peer, p.name);
+	replication_row_done(&r);
+	host_peer_done(&p);
+	if (!ok)
+		return err_set(err, -EACCES, "only the replica server of vm "
+		    "'%s' reads its deltas", vm->row->name);
+	if (strlen(point) != 12 || strspn(point, "0123456789") != 12 ||
+	    !name_is_valid(disk))
+		return err_set(err, -EINVAL, "no such delta");
+	spool = replica_spool_dir(vm);
+	f = xasprintf("%s/%s/%s/%s.delta", spool, vm->row->uuid, point, disk);
+	fd = open(f, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return err_set(err, -ENOENT, "no delta %s of disk %s of vm "
+		    "'%s' (the cycle ended?)", point, disk, vm->row->name);
+	if (fstat(fd, &sb) < 0) {
+		close(fd);
+		return err_setf_errno(err, -errno, "cannot read %s", f);
+	}
+	*ret_fd = fd;
+	*ret_size = (uint64_t)sb.st_size;
+	return 0;
+}

@@ -1,0 +1,784 @@
+/* receive.c - the replica side of a cycle: replica.apply, one cycle of a
+ * replicated VM made into its newest recovery point.
+ *
+ *   start --rc_fetch: each disk's delta downloaded from the primary into
+ *   the spool (POOL/.tern-replica/UUID/SEQ/), as big as announced-->
+ *   fetch --rc_prepare: per disk a new qcow2 overlay NAME-DISK.rp-SEQ over
+ *   the disk's current image (a cycle with base 0 starts a new chain: no
+ *   backing)--> prepare --rc_apply: per disk tern-replica-apply (every
+ *   frame checked before a byte is written, the overlay written through
+ *   qemu-nbd, flushed, fsynced, read back and checked, the point's map)-->
+ *   apply --rc_record: every disk's image is its overlay now, the seq and
+ *   the point's time recorded (the point exists from here)--> record
+ *   --rc_merge: older points beyond the retention merged (the latest
+ *   only: the overlay committed into the image below it, which becomes the
+ *   disk's image again; a new chain's overlay renamed over it)--> done
+ *
+ *   A failure or a cancel before record: the overlays and the spool of
+ *   this cycle removed; the previous point is as it was (nothing of it
+ *   was written).  A restart: before record, the same (the job fails:
+ *   the primary retries the cycle); in merge, the merge runs again (each
+ *   step is idempotent: the point reads the same through either file). */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "failpoint.h"
+#include "fsutil.h"
+#include "host.h"
+#include "jsonutil.h"
+#include "log.h"
+#include "peer.h"
+#include "replica.h"
+#include "rp_int.h"
+#include "util.h"
+#include "vm.h"
+#include "vm_limits.h"
+
+#define RC_FETCH_MS (3600ULL * 1000)	/* one delta's download */
+
+enum rc_phase { RC_PH_START, RC_PH_FETCH, RC_PH_PREPARE, RC_PH_APPLY,
+		RC_PH_RECORD, RC_PH_MERGE, RC_PH__COUNT };
+
+static const char *const rc_phase_names[RC_PH__COUNT] = {
+	[RC_PH_START] = "start", [RC_PH_FETCH] = "fetch",
+	[RC_PH_PREPARE] = "prepare", [RC_PH_APPLY] = "apply",
+	[RC_PH_RECORD] = "record", [RC_PH_MERGE] = "merge",
+};
+
+struct rc_ctx {
+	struct host *h;
+	struct job_ref ref;
+	struct peer_call *call;
+	int fd;
+	bool out, done;
+	char err[256];
+};
+
+static struct rc_ctx *
+rc_ctx(struct job *job)
+{
+	bool fresh;
+	struct rc_ctx *c = job_priv(job, sizeof(*c), &fresh);
+
+	if (fresh) {
+		c->h = host_of(job);
+		c->fd = -1;
+	}
+	return c;
+}
+
+static void
+rc_ctx_free(struct job *job)
+{
+	struct rc_ctx *c = job->priv;
+
+	if (!c)
+		return;
+	c->call = peer_call_cancel(c->call);
+	if (c->fd >= 0)
+		close(c->fd);
+	free(c);
+	job->priv = NULL;
+}
+
+static const char *
+dstr(const json_t *o, const char *key)
+{
+	return json_string_value(json_object_get(o, key));
+}
+
+static int64_t
+dint(const json_t *o, const char *key)
+{
+	return json_integer_value(json_object_get(o, key));
+}
+
+static json_t *
+rc_disks(const struct job *job)
+{
+	return json_object_get(job->details, "disks");
+}
+
+/* The cycle's spool directory, a disk's file in it (caller frees). */
+static char *
+rc_dir(const struct job *job)
+{
+	char pt[24];
+	_cleanup_free_ char *spool = replica_spool_dir(vm_of(job));
+
+	replica_point_name(dint(job->details, "seq"), pt);
+	return xasprintf("%s/%s/%s", spool, job->row->vm_uuid, pt);
+}
+
+static char *
+rc_file(const struct job *job, const json_t *d, const char *ext)
+{
+	_cleanup_free_ char *dir = rc_dir(job);
+
+	return xasprintf("%s/%s.%s", dir, dstr(d, "name"), ext);
+}
+
+/* The VM's disk row named like d. */
+static struct disk_row *
+rc_disk_row(struct vm *vm, const json_t *d)
+{
+	for (size_t i = 0; i < vm->row->n_disks; i++)
+		if (streq(vm->row->disks[i].name, dstr(d, "name")))
+			return &vm->row->disks[i];
+	return NULL;
+}
+
+/* The disk's image below every point: POOL/VM-DISK.qcow2. */
+static char *
+rc_base_path(const struct vm *vm, const json_t *d)
+{
+	_cleanup_free_ char *spool = replica_spool_dir(vm);
+
+	return xasprintf("%s/../%s-%s.qcow2", spool, vm->row->name,
+	    dstr(d, "name"));
+}
+
+static char *
+rc_overlay_path(const struct job *job, const json_t *d)
+{
+	char pt[24];
+	_cleanup_free_ char *spool = replica_spool_dir(vm_of(job));
+
+	replica_point_name(dint(job->details, "seq"), pt);
+	return xasprintf("%s/../%s-%s.rp-%s.qcow2", spool,
+	    vm_of(job)->row->name, dstr(d, "name"), pt);
+}
+
+static void
+rc_next(struct job *job, unsigned phase)
+{
+	json_object_set_new(job->details, "next", json_integer(0));
+	job_set_phase(job, phase);
+	job_poke(job);
+}
+
+/* Going back: this cycle's overlays and spool removed. */
+static void
+rc_fail(struct job *job, int r, const char *why)
+{
+	json_t *d;
+	size_t i;
+
+	if (job->child)
+		(void)child_kill(job->child, SIGTERM);
+	json_array_foreach(rc_disks(job), i, d) {
+		_cleanup_free_ char *ov = rc_overlay_path(job, d);
+		struct disk_row *k = vm_of(job) ? rc_disk_row(vm_of(job), d) :
+		    NULL;
+
+		if (k && !streq(k->path, ov))
+			(void)unlink(ov);
+	}
+	{
+		_cleanup_free_ char *dir = rc_dir(job);
+		char pt[24];
+
+		replica_point_name(dint(job->details, "seq"), pt);
+		*strrchr(dir, '/') = '\0';
+		replica_remove_dir_flat(dir, pt);
+	}
+	rc_ctx_free(job);
+	job_finish(job, r, "cycle %lld not applied: %s", (long long)dint(
+	    job->details, "seq"), why);
+}
+
+/* ---- fetch ---- */
+
+static void
+rc_on_fetched(uint64_t bytes, uint64_t usec, const struct err *e,
+    void *data)
+{
+	struct rc_ctx *c = data;	/* alive: its job cancels the call */
+	struct job *job = job_from_ref(&c->h->jobs, c->ref);
+
+	(void)bytes;
+	(void)usec;
+	c->call = NULL;
+	c->done = true;
+	snprintf(c->err, sizeof(c->err), "%s", e ? e->msg : "");
+	if (job)
+		job_poke(job);
+}
+
+/* Room in the pool for every delta of the cycle (and as much again for
+ * the overlays they become). */
+static int
+rc_room(struct job *job, struct err *err)
+{
+	_cleanup_free_ char *spool = replica_spool_dir(vm_of(job));
+	uint64_t need = 0, avail = 0;
+	json_t *d;
+	size_t i;
+
+	json_array_foreach(rc_disks(job), i, d)
+		need += 2 * (uint64_t)dint(d, "delta_bytes");
+	if (fs_free_bytes(spool, &avail) == 0 && need > avail)
+		return err_set(err, -ENOSPC, "the pool of vm '%s' on host %s "
+		    "has %llu MiB free; this cycle needs %llu MiB",
+		    vm_of(job)->row->name, vm_of(job)->h->cfg.name,
+		    (unsigned long long)(avail >> 20),
+		    (unsigned long long)((need + (1 << 20) - 1) >> 20));
+	return 0;
+}
+
+static void
+rc_fetch(struct job *job)
+{
+	struct rc_ctx *c = rc_ctx(job);
+	int64_t next = dint(job->details, "next");
+	json_t *d = json_array_get(rc_disks(job), (size_t)next);
+	_cleanup_free_ char *dir = rc_dir(job), *f = NULL, *path = NULL;
+	struct err e = { 0 };
+	char pt[24];
+	int r;
+
+	if (c->out && !c->done)
+		return;
+	if (c->out) {
+		c->out = false;
+		close(c->fd);
+		c->fd = -1;
+		if (c->err[0]) {
+			rc_fail(job, -EIO, c->err);
+			return;
+		}
+		json_object_set_new(job->details, "next", json_integer(++next));
+		d = json_array_get(rc_disks(job), (size_t)next);
+	}
+	if (!d) {
+		rc_next(job, RC_PH_PREPARE);
+		return;
+	}
+	if (next == 0 && ((r = rc_room(job, &e)) < 0 ||
+	    (r = mkdir_p(dir, 0700)) < 0)) {
+		rc_fail(job, r, e.msg[0] ? e.msg : "cannot make the spool");
+		return;
+	}
+	f = rc_file(job, d, "delta");
+	c->fd = open(f, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	replica_point_name(dint(job->details, "seq"), pt);
+	path = xasprintf("/v1/replica/deltas/%s/%s/%s", job->row->vm_uuid,
+	    pt, dstr(d, "name"));
+	c->out = true;
+	c->done = false;
+	c->ref = job_ref(job);
+	if (c->fd < 0 || !c->h->peers || (r = peer_download(c->h->peers,
+	    dstr(job->details, "peer_url"), dstr(job->details, "peer_fp"),
+	    path, c->fd, (uint64_t)dint(d, "delta_bytes"), RC_FETCH_MS,
+	    rc_on_fetched, c, &c->call)) < 0) {
+		c->out = false;
+		rc_fail(job, -EIO, "cannot fetch the delta from the primary");
+	}
+}
+
+/* ---- prepare, apply: one helper per disk at a time ---- */
+
+static void
+rc_on_child(struct child *ch, int status, void *data)
+{
+	struct job *job = data;
+
+	(void)ch;
+	job->child = child_free(job->child);
+	if (status != 0) {
+		json_object_set_new(job->details, "child_status",
+		    json_integer(status));
+		json_object_set_new(job->details, "child_failed", json_true());
+	} else {
+		json_object_set_new(job->details, "next", json_integer(
+		    dint(job->details, "next") + 1));
+	}
+	job_poke(job);
+}
+
+/* A helper failed: its log's last line says why. */
+static bool
+rc_child_failed(struct job *job, const char *what)
+{
+	_cleanup_free_ char *log = NULL, *last = NULL, *why = NULL;
+
+	if (!json_is_true(json_object_get(job->details, "child_failed")))
+		return false;
+	log = vm_state_path(vm_of(job), "replica.log");
+	last = file_last_line(log);
+	why = xasprintf("%s failed: %s", what, last ? last : "see its log");
+	rc_fail(job, -EIO, why);
+	return true;
+}
+
+static void
+rc_prepare(struct job *job)
+{
+	struct vm *vm = vm_of(job);
+	json_t *d = json_array_get(rc_disks(job), (size_t)dint(job->details,
+	    "next"));
+	_cleanup_free_ char *ov = NULL, *log = vm_state_path(vm,
+	    "replica.log");
+	struct disk_row *k;
+	char sz[32];
+
+	if (job->child || rc_child_failed(job, "qemu-img create"))
+		return;
+	if (!d) {
+		rc_next(job, RC_PH_APPLY);
+		return;
+	}
+	k = rc_disk_row(vm, d);
+	if (!k || k->size_bytes != (uint64_t)dint(d, "size")) {
+		rc_fail(job, -EINVAL, "the cycle's disks are not the replica's "
+		    "(name or size); resync the replication");
+		return;
+	}
+	ov = rc_overlay_path(job, d);
+	json_object_set_new(d, "below", json_string(k->path));
+	job_save(job);
+	snprintf(sz, sizeof(sz), "%llu", (unsigned long long)k->size_bytes);
+	{
+		const char *argv[] = { vm->h->cfg.qemu_img, "create", "-q",
+			"-f", "qcow2", "-b", k->path, "-F", "qcow2", ov, sz,
+			NULL };
+
+		if (dint(job->details, "base_seq") == 0) {
+			argv[5] = ov;	/* a new chain: no backing */
+			argv[6] = sz;
+			argv[7] = NULL;
+		}
+		if (job_spawn(job, argv, log, rc_on_child) < 0)
+			rc_fail(job, -EIO, "cannot run qemu-img");
+	}
+}
+
+static void
+rc_apply(struct job *job)
+{
+	struct vm *vm = vm_of(job);
+	json_t *d = json_array_get(rc_disks(job), (size_t)dint(job->details,
+	    "next"));
+	_cleanup_free_ char *ov = NULL, *delta = NULL, *map = NULL;
+	_cleanup_free_ char *sum = NULL, *map_in = NULL, *spool = NULL;
+	_cleanup_free_ char *log = vm_state_path(vm, "replica.log");
+	char seq[24], base[24], pt[24], sz[32];
+	const char *argv[24];
+	size_t k = 0;
+
+	if (job->child || rc_child_failed(job, "applying the delta"))
+		return;
+	if (!d) {
+		rc_next(job, RC_PH_RECORD);
+		return;
+	}
+	ov = rc_overlay_path(job, d);
+	delta = rc_file(job, d, "delta");
+	map = rc_file(job, d, "map");
+	sum = rc_file(job, d, "summary");
+	spool = replica_spool_dir(vm);
+	snprintf(seq, sizeof(seq), "%lld", (long long)dint(job->details,
+	    "seq"));
+	snprintf(base, sizeof(base), "%lld", (long long)dint(job->details,
+	    "base_seq"));
+	replica_point_name(dint(job->details, "base_seq"), pt);
+	map_in = xasprintf("%s/%s/%s/%s.map", spool, vm->row->uuid, pt,
+	    dstr(d, "name"));
+	snprintf(sz, sizeof(sz), "%lld", (long long)dint(d, "size"));
+	argv[k++] = vm->h->cfg.replica_apply;
+	argv[k++] = "--delta";
+	argv[k++] = delta;
+	argv[k++] = "--image";
+	argv[k++] = ov;
+	argv[k++] = "--seq";
+	argv[k++] = seq;
+	argv[k++] = "--base-seq";
+	argv[k++] = base;
+	argv[k++] = "--disk";
+	argv[k++] = dstr(d, "name");
+	argv[k++] = "--vm-uuid";
+	argv[k++] = vm->row->uuid;
+	argv[k++] = dint(job->details, "base_seq") ? "--map-in" : "--map-size";
+	argv[k++] = dint(job->details, "base_seq") ? map_in : sz;
+	argv[k++] = "--map-out";
+	argv[k++] = map;
+	argv[k++] = "--summary";
+	argv[k++] = sum;
+	argv[k] = NULL;
+	if (job_spawn(job, argv, log, rc_on_child) < 0) {
+		rc_fail(job, -EIO, "cannot run tern-replica-apply");
+		return;
+	}
+	/* Tests: ternd dies while the delta is applied (the helper with
+	 * it). */
+	(void)failpoint_check("replica.apply.write", NULL);
+}
+
+/* ---- record, merge ---- */
+
+static int
+rc_set_disk(struct vm *vm, struct disk_row *k, const char *path)
+{
+	int r;
+
+	if (streq(k->path, path))
+		return 0;
+	r = store_vm_set_disk(vm->h->store, vm->row->uuid, k->name, path,
+	    k->pool);
+	if (r < 0)
+		return r;
+	free(k->path);
+	k->path = xstrdup(path);
+	return 0;
+}
+
+static int
+rc_record_row(struct job *job)
+{
+	struct vm *vm = vm_of(job);
+	struct replication_row r;
+	json_t *st;
+	int rc = store_replication_get(vm->h->store, vm->row->uuid, &r);
+
+	if (rc < 0)
+		return rc;
+	st = json_loads(r.stats, 0, NULL);
+	if (!json_is_object(st)) {
+		json_decref(st);
+		st = json_object();
+	}
+	r.seq = dint(job->details, "seq");
+	json_object_set_new(st, "base_seq", json_integer(dint(job->details,
+	    "base_seq")));
+	json_object_set_new(st, "last_success_ms", json_integer(dint(
+	    job->details, "time_ms")));
+	json_object_set_new(st, "consistency", json_string(dstr(job->details,
+	    "consistency") ? dstr(job->details, "consistency") : "crash"));
+	json_object_set_new(st, "successful", json_integer(dint(st,
+	    "successful") + 1));
+	free(r.stats);
+	r.stats = json_to_string(st);
+	json_decref(st);
+	rc = store_replication_update(vm->h->store, &r);
+	replication_row_done(&r);
+	return rc;
+}
+
+static void
+rc_record(struct job *job)
+{
+	struct vm *vm = vm_of(job);
+	json_t *d;
+	size_t i;
+	int r = store_begin(vm->h->store);
+
+	json_array_foreach(rc_disks(job), i, d) {
+		_cleanup_free_ char *ov = rc_overlay_path(job, d);
+		struct disk_row *k = rc_disk_row(vm, d);
+
+		if (r == 0)
+			r = k ? rc_set_disk(vm, k, ov) : -ENOENT;
+	}
+	if (r == 0)
+		r = rc_record_row(job);
+	if (r == 0)
+		r = store_commit(vm->h->store);
+	else
+		store_rollback(vm->h->store);
+	if (r < 0) {
+		rc_fail(job, r, "cannot record the recovery point");
+		return;
+	}
+	host_event(vm->h, "info", vm, job->row->id, "recovery point %lld "
+	    "applied", (long long)dint(job->details, "seq"));
+	rc_next(job, RC_PH_MERGE);
+}
+
+static void
+rc_on_merged(struct child *ch, int status, void *data)
+{
+	struct job *job = data;
+
+	(void)ch;
+	job->child = child_free(job->child);
+	json_object_del(job->details, "committing");
+	if (status == 0)
+		json_object_set_new(job->details, "committed", json_true());
+	else
+		json_object_set_new(job->details, "merge_failed", json_true());
+	job_save(job);
+	job_poke(job);
+}
+
+/* One disk's merge: the point's overlay becomes the disk's image again
+ * (renamed over it for a new chain, committed into it otherwise).  1:
+ * this disk is done; 0: a helper runs; < 0 an error. */
+static int
+rc_merge_disk(struct job *job, const json_t *d)
+{
+	struct vm *vm = vm_of(job);
+	struct disk_row *k = rc_disk_row(vm, d);
+	_cleanup_free_ char *ov = rc_overlay_path(job, d);
+	_cleanup_free_ char *base = dint(job->details, "base_seq") == 0 ?
+	    rc_base_path(vm, d) : xstrdup(dstr(d, "below"));
+	_cleanup_free_ char *log = vm_state_path(vm, "replica.log");
+	bool committed = json_is_true(json_object_get(job->details,
+	    "committed"));
+	int r;
+
+	if (!k)
+		return -ENOENT;
+	if (!streq(k->path, ov)) {
+		(void)unlink(ov);	/* merged before a restart */
+		return 1;
+	}
+	if (access(ov, F_OK) != 0)	/* renamed before a restart */
+		return rc_set_disk(vm, k, base) < 0 ? -EIO : 1;
+	if (dint(job->details, "base_seq") == 0 || committed) {
+		if (dint(job->details, "base_seq") == 0 &&
+		    rename(ov, base) < 0)
+			return -errno;
+		json_object_del(job->details, "committed");
+		if ((r = rc_set_disk(vm, k, base)) < 0)
+			return r;
+		(void)unlink(ov);
+		return 1;
+	}
+	{
+		const char *argv[] = { vm->h->cfg.qemu_img, "commit", "-q",
+			"-d", ov, NULL };
+
+		json_object_set_new(job->details, "committing", json_true());
+		return job_spawn(job, argv, log, rc_on_merged) < 0 ? -EIO : 0;
+	}
+}
+
+static void
+rc_done(struct job *job)
+{
+	_cleanup_free_ char *dir = rc_dir(job);
+	json_t *d;
+	size_t i;
+	char pt[24];
+
+	json_array_foreach(rc_disks(job), i, d) {
+		_cleanup_free_ char *f = rc_file(job, d, "delta");
+		_cleanup_free_ char *sm = rc_file(job, d, "summary");
+
+		(void)unlink(f);
+		(void)unlink(sm);
+	}
+	replica_point_name(dint(job->details, "seq"), pt);
+	*strrchr(dir, '/') = '\0';
+	replica_spool_keep(dir, pt);
+	rc_ctx_free(job);
+	job_finish(job, 0, NULL);
+}
+
+static void
+rc_merge(struct job *job)
+{
+	json_t *d;
+	int r;
+
+	if (job->child)
+		return;
+	if (json_is_true(json_object_get(job->details, "merge_failed"))) {
+		/* The point stands on its overlay; merged by a later cycle. */
+		host_event(host_of(job), "warning", vm_of(job), job->row->id,
+		    "recovery point %lld kept on its own overlay: the merge "
+		    "failed (see replica.log)", (long long)dint(job->details,
+		    "seq"));
+		json_object_del(job->details, "merge_failed");
+		json_object_set_new(job->details, "next", json_integer(
+		    dint(job->details, "next") + 1));
+	}
+	while ((d = json_array_get(rc_disks(job), (size_t)dint(job->details,
+	    "next")))) {
+		r = rc_merge_disk(job, d);
+		if (r == 0)
+			return;
+		if (r < 0)
+			log_warn("vm=%s cannot merge recovery point: %s",
+			    vm_of(job)->row->name, strerror(-r));
+		json_object_set_new(job->details, "next", json_integer(
+		    dint(job->details, "next") + 1));
+		job_save(job);
+	}
+	rc_done(job);
+}
+
+/* The store has this cycle as the replica's latest point. */
+static bool
+rc_recorded(struct job *job)
+{
+	struct replication_row r;
+	bool yes;
+
+	if (store_replication_get(host_of(job)->store, job->row->vm_uuid,
+	    &r) < 0)
+		return false;
+	yes = r.seq == dint(job->details, "seq");
+	replication_row_done(&r);
+	return yes;
+}
+
+static void
+rc_step(struct job *job)
+{
+	if (vm_job_gone(job))
+		return;
+	if (job->recovering) {
+		job->recovering = false;
+		if (job->phase == RC_PH_RECORD && rc_recorded(job)) {
+			rc_next(job, RC_PH_MERGE);
+			return;
+		}
+		if (job->phase < RC_PH_MERGE) {
+			rc_fail(job, -EIO, "ternd restarted during the apply; "
+			    "the primary sends the cycle again");
+			return;
+		}
+		json_object_del(job->details, "committing");
+	}
+	switch (job->phase) {
+	case RC_PH_START:
+		rc_next(job, RC_PH_FETCH);
+		break;
+	case RC_PH_FETCH:
+		rc_fetch(job);
+		break;
+	case RC_PH_PREPARE:
+		rc_prepare(job);
+		break;
+	case RC_PH_APPLY:
+		rc_apply(job);
+		break;
+	case RC_PH_RECORD:
+		rc_record(job);
+		break;
+	case RC_PH_MERGE:
+		rc_merge(job);
+		break;
+	}
+}
+
+static int
+rc_cancel(struct job *job, struct err *err)
+{
+	if (job->phase >= RC_PH_RECORD)
+		return err_set(err, -EBUSY, "the recovery point is recorded; "
+		    "its merge finishes");
+	rc_fail(job, -ECANCELED, "cancelled");
+	return 0;
+}
+
+const struct job_ops job_replica_apply = {
+	.type = "replica.apply", .phases = rc_phase_names,
+	.n_phases = RC_PH__COUNT, .step = rc_step, .cancel = rc_cancel,
+	.priv_free = rc_ctx_free,
+};
+
+/* ---- the primary's request ---- */
+
+/* Which cycle the replica takes after its latest point latest (whose
+ * base was latest_base): 1 applied already, 0 take it, < 0 refused. */
+static int
+rc_order(const struct vm *vm, int64_t latest, int64_t latest_base,
+    int64_t seq, int64_t base, struct err *err)
+{
+	if (seq == latest && base == latest_base && latest > 0)
+		return 1;
+	if (seq != latest + 1 || (base != 0 && base != latest))
+		return err_set(err, -EPROTO, "cycle %lld (on point %lld) is out "
+		    "of order for vm '%s': the replica's latest point is %lld",
+		    (long long)seq, (long long)base, vm->row->name,
+		    (long long)latest);
+	return 0;
+}
+
+static int
+rc_parse_disks(const struct vm *vm, const json_t *arr, struct err *err)
+{
+	json_t *d;
+	size_t i;
+
+	if (!json_is_array(arr) || json_array_size(arr) == 0 ||
+	    json_array_size(arr) > VM_MAX_DISKS)
+		return err_set(err, -EINVAL, "cycle: disks must be a list");
+	json_array_foreach(arr, i, d) {
+		bool found = false;
+
+		if (!json_is_string(json_object_get(d, "name")) ||
+		    !json_is_integer(json_object_get(d, "size")) ||
+		    !json_is_integer(json_object_get(d, "delta_bytes")) ||
+		    dint(d, "delta_bytes") < 0 ||
+		    (uint64_t)dint(d, "delta_bytes") > PEER_DOWNLOAD_MAX_BYTES)
+			return err_set(err, -EINVAL, "cycle: disks[%zu] needs "
+			    "name, size and delta_bytes", i);
+		for (size_t k = 0; k < vm->row->n_disks; k++)
+			found |= streq(vm->row->disks[k].name, dstr(d, "name"));
+		if (!found)
+			return err_set(err, -EINVAL, "cycle: the replica of vm "
+			    "'%s' has no disk %.16s", vm->row->name,
+			    dstr(d, "name"));
+	}
+	return 0;
+}
+
+int
+replica_incoming_cycle(struct host *h, const char *fp, const char *uuid,
+    const json_t *body, struct job **ret_job, struct err *err)
+{
+	static const char *const fields[] = { "seq", "base_seq", "time_ms",
+		"consistency", "disks", NULL };
+	struct vm *vm = uuid_is_valid(uuid) ? vm_find(h, uuid) : NULL;
+	struct replication_row r;
+	struct host_peer p = { 0 };
+	json_t *st, *details;
+	int64_t seq = 0, base = -1, t = 0;
+	int rc;
+
+	*ret_job = NULL;
+	if (!vm || store_replication_get(h->store, vm->row->uuid, &r) < 0)
+		return err_set(err, -ENOENT, "host %s has no replica with uuid "
+		    "%.40s", h->cfg.name, uuid);
+	rc = host_peer_by_fp(h, fp, &p) == 0 && streq(r.role, "replica") &&
+	    streq(r.peer, p.name) ? 0 : err_set(err, -EACCES, "only the "
+	    "primary of vm '%s' sends its cycles", vm->row->name);
+	st = json_loads(r.stats, 0, NULL);
+	if (rc == 0 && (rc = json_check_fields(body, fields, "cycle",
+	    err)) == 0 && (rc = json_get_int(body, "seq", true, 1, INT64_MAX,
+	    &seq, err)) == 0 && (rc = json_get_int(body, "base_seq", true, 0,
+	    INT64_MAX, &base, err)) == 0 && (rc = json_get_int(body, "time_ms",
+	    true, 0, INT64_MAX, &t, err)) == 0)
+		rc = rc_parse_disks(vm, json_object_get(body, "disks"), err);
+	if (rc == 0)
+		rc = rc_order(vm, r.seq, dint(st, "base_seq"), seq, base, err);
+	json_decref(st);
+	if (rc != 0) {
+		replication_row_done(&r);
+		host_peer_done(&p);
+		return rc < 0 ? rc : 0;
+	}
+	details = json_pack("{sI sI sI ss sO si}", "seq", (json_int_t)seq,
+	    "base_seq", (json_int_t)base, "time_ms", (json_int_t)t,
+	    "consistency", streq(dstr(body, "consistency"), "filesystem") ?
+	    "filesystem" : "crash", "disks", json_object_get(body, "disks"),
+	    "next", 0);
+	json_object_set_new(details, "disks", json_deep_copy(
+	    json_object_get(body, "disks")));
+	(void)rp_peer_details(h, details, p.name, NULL);
+	replication_row_done(&r);
+	host_peer_done(&p);
+	if ((rc = vm_job_create(h, &job_replica_apply, vm, details, ret_job,
+	    err)) < 0)
+		return rc;
+	job_start(*ret_job);
+	return 0;
+}

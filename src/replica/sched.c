@@ -1,0 +1,190 @@
+/* sched.c - when cycles run, and what each one's end records.  A timer
+ * ticks every second; a primary relationship that is not paused gets a
+ * cycle once its interval has passed since its last attempt (and its
+ * initial time, for --initial at), while its VM runs or is paused.  A
+ * due cycle that cannot start (another job holds the VM) is retried on
+ * every tick and counted once per interval as missed. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backup.h"
+#include "host.h"
+#include "jsonutil.h"
+#include "log.h"
+#include "replica.h"
+#include "rp_int.h"
+#include "util.h"
+#include "vm.h"
+
+#define SCHED_TICK_MS 1000
+
+static struct {
+	struct host *h;
+	struct loop_timer *timer;
+} sched;
+
+static int64_t
+stat_int(const json_t *st, const char *key)
+{
+	return json_integer_value(json_object_get(st, key));
+}
+
+static void
+stat_add(json_t *st, const char *key, int64_t v)
+{
+	json_object_set_new(st, key, json_integer(stat_int(st, key) + v));
+}
+
+static void
+row_save(struct host *h, struct replication_row *r, json_t *st)
+{
+	free(r->stats);
+	r->stats = json_to_string(st);
+	if (store_replication_update(h->store, r) < 0)
+		log_warn("cannot record a replication's stats");
+}
+
+/* The bytes a cycle sent: its deltas. */
+static int64_t
+cycle_bytes(const struct job *job)
+{
+	json_t *d;
+	size_t i;
+	int64_t sum = 0;
+
+	json_array_foreach(json_object_get(job->details, "disks"), i, d)
+		sum += json_integer_value(json_object_get(json_object_get(d,
+		    "summary"), "delta_bytes"));
+	return sum;
+}
+
+void
+replica_cycle_record(struct vm *vm, struct job *job, int r, const char *why)
+{
+	struct replication_row row;
+	json_t *st;
+	int64_t bytes = cycle_bytes(job);
+
+	if (store_replication_get(vm->h->store, vm->row->uuid, &row) < 0)
+		return;
+	st = json_loads(row.stats, 0, NULL);
+	if (!json_is_object(st)) {
+		json_decref(st);
+		st = json_object();
+	}
+	if (r == 0) {
+		row.seq = json_integer_value(json_object_get(job->details,
+		    "seq"));
+		free(row.state);
+		row.state = xstrdup("replicating");
+		stat_add(st, "successful", 1);
+		stat_add(st, "total_bytes", bytes);
+		json_object_set_new(st, "last_bytes", json_integer(bytes));
+		if (bytes > stat_int(st, "max_bytes"))
+			json_object_set_new(st, "max_bytes", json_integer(bytes));
+		json_object_set_new(st, "last_success_ms", json_integer(
+		    json_integer_value(json_object_get(job->details,
+		    "snap_ms"))));
+		json_object_del(st, "last_error");
+	} else {
+		stat_add(st, "failed", 1);
+		json_object_set_new(st, "last_error", json_string(why ? why :
+		    "failed"));
+	}
+	row_save(vm->h, &row, st);
+	if (r != 0)
+		host_event(vm->h, "warning", vm, job->row->id, "replication "
+		    "cycle failed: %s", why ? why : "failed");
+	json_decref(st);
+	replication_row_done(&row);
+}
+
+/* Is a cycle of relationship r (settings s, stats st) due now? */
+static bool
+sched_due(const struct replica_settings *s, const json_t *st, uint64_t now)
+{
+	uint64_t last = (uint64_t)stat_int(st, "last_attempt_ms");
+
+	if (streq(s->initial, "at") && now < s->initial_at_ms &&
+	    stat_int(st, "successful") == 0)
+		return false;
+	return !last || now >= last + 1000ULL * s->interval_s;
+}
+
+static void
+sched_one(struct host *h, struct replication_row *r)
+{
+	struct vm *vm = vm_find(h, r->vm_uuid);
+	json_t *set = json_loads(r->settings, 0, NULL);
+	json_t *st = json_loads(r->stats, 0, NULL);
+	struct replica_settings s;
+	uint64_t now = wall_ms();
+	struct job *job;
+	struct err e = { 0 };
+
+	replica_settings_from_json(set, &s);
+	if (!st)
+		st = json_object();
+	if (vm && (vm->state == VM_RUNNING || vm->state == VM_PAUSED) &&
+	    sched_due(&s, st, now)) {
+		if (vm_job(vm)) {
+			if (now >= (uint64_t)stat_int(st, "last_missed_ms") +
+			    1000ULL * s.interval_s) {
+				stat_add(st, "missed", 1);
+				json_object_set_new(st, "last_missed_ms",
+				    json_integer((json_int_t)now));
+				row_save(h, r, st);
+			}
+		} else {
+			json_object_set_new(st, "last_attempt_ms",
+			    json_integer((json_int_t)now));
+			row_save(h, r, st);
+			if (replica_cycle_start(h, vm, &job, &e) < 0)
+				log_warn("vm=%s cannot start a replication "
+				    "cycle: %s", vm->row->name, e.msg);
+		}
+	}
+	replica_settings_done(&s);
+	json_decref(set);
+	json_decref(st);
+}
+
+static void
+sched_tick(struct loop *l, void *data)
+{
+	struct host *h = data;
+	struct replication_row *rows = NULL;
+	size_t n = 0;
+
+	(void)l;
+	sched.timer = NULL;
+	if (store_replication_list(h->store, &rows, &n) == 0)
+		for (size_t i = 0; i < n; i++)
+			if (streq(rows[i].role, "primary") &&
+			    !streq(rows[i].state, "paused"))
+				sched_one(h, &rows[i]);
+	replication_rows_free(rows, n);
+	if (!h->quitting)
+		sched.timer = loop_timer_add(h->loop, SCHED_TICK_MS,
+		    sched_tick, h);
+}
+
+void
+replica_jobs_register(struct host *h)
+{
+	job_type_register(&h->jobs, &job_replication_enable);
+	job_type_register(&h->jobs, &job_replication_remove);
+	job_type_register(&h->jobs, &job_vm_replicate);
+	job_type_register(&h->jobs, &job_replica_apply);
+	backup_point_sink(replica_cycle_end);
+	sched.h = h;
+	sched.timer = loop_timer_add(h->loop, SCHED_TICK_MS, sched_tick, h);
+}
+
+void
+replica_stop(struct host *h)
+{
+	sched.timer = loop_timer_cancel(h->loop, sched.timer);
+}
