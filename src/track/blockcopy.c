@@ -32,32 +32,26 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <gnutls/crypto.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <libnbd.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdio.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include "blockmap.h"
 #include "err.h"
 #include "fsutil.h"
+#include "helper.h"
 #include "jsonutil.h"
 #include "util.h"
 
 #define PROG "tern-blockcopy"
 #define READ_MAX (4u << 20)	/* bytes per nbd_pread */
-/* Bytes per nbd_pwrite.  qemu-nbd allocates a buffer per request; glibc
- * serves large ones with mmap, and the page faults of filling fresh pages
- * took most of a copy's time.  QEMU_TUNABLES (on qemu-nbd only) keeps
- * those buffers on the heap; with it 1 MiB writes were fastest (1 GiB:
+/* Bytes per nbd_pwrite.  With helper.c's QEMU_TUNABLES (qemu-nbd's
+ * request buffers kept on the heap) 1 MiB writes were fastest (1 GiB:
  * 3.2 s against 5.8 s without, 3.9 s with 4 MiB writes). */
 #define WRITE_MAX (1u << 20)
-#define QEMU_TUNABLES "glibc.malloc.mmap_threshold=33554432:" \
-	"glibc.malloc.trim_threshold=268435456"
 #define ZERO_MAX (1u << 30)	/* bytes per nbd_zero */
 #define STATUS_MAX (1u << 30)	/* per block status: 32-bit lengths */
 #define NSLOTS 8		/* reads in flight, their buffers */
@@ -124,29 +118,6 @@ struct copy {
 	int dst_fd;		/* the target file, for writeback; or -1 */
 	uint64_t writeback_at;	/* st.written at the last writeback */
 };
-
-static int
-nbd_err(struct err *err, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-/* libnbd's thread-local error, appended to what we were doing. */
-static int
-nbd_err(struct err *err, const char *fmt, ...)
-{
-	char what[160];
-	va_list ap;
-	int e = nbd_get_errno();
-
-	va_start(ap, fmt);
-	vsnprintf(what, sizeof(what), fmt, ap);
-	va_end(ap);
-	/* The errno says it shortest ("No space left on device"); libnbd's
-	 * text only when there is none. */
-	if (e > 0)
-		return err_set(err, -e, "%s: %s", what, strerror(e));
-	return err_set(err, -EIO, "%s: %s", what,
-	    nbd_get_error() ? nbd_get_error() : "unknown NBD error");
-}
 
 static void __attribute__((noreturn))
 usage(const char *msg)
@@ -281,27 +252,15 @@ src_check_contexts(struct copy *c, struct err *err)
 	return 0;
 }
 
-static char *image_opts(const char *path, bool compress);
-static int nbd_child_connect(struct nbd_handle *h, char **argv,
-    const char *path, struct err *err);
-static char *path_find(const char *prog);
-
 /* --from-image: the image (and its backing chain) through qemu-nbd -r. */
 static int
 src_connect_image(struct copy *c, struct err *err)
 {
-	_cleanup_free_ char *qemu_nbd = path_find("qemu-nbd");
-	_cleanup_free_ char *opts = image_opts(c->o->from_image, false);
-	char *argv[] = { qemu_nbd, (char *)"-r", (char *)"--image-opts",
-		opts, NULL };
-
-	if (!qemu_nbd)
-		return err_set(err, -ENOENT, "qemu-nbd is not on PATH: "
-		    "install qemu-utils");
 	if (access(c->o->from_image, R_OK) == -1)
 		return err_setf_errno(err, -errno, "cannot read '%s'",
 		    c->o->from_image);
-	return nbd_child_connect(c->src, argv, c->o->from_image, err);
+	return helper_qemu_nbd_connect(c->src, c->o->from_image,
+	    HELPER_NBD_READ, err);
 }
 
 static int
@@ -311,24 +270,24 @@ src_open(struct copy *c, uint64_t *ret_size, struct err *err)
 	int r;
 
 	if (!(c->src = nbd_create()))
-		return nbd_err(err, "cannot create an NBD handle");
+		return helper_nbd_err(err, "cannot create an NBD handle");
 	/* Every byte of a read buffer is the server's once the read
 	 * succeeds (a failed read fails the copy): libnbd's memset of each
 	 * buffer before the read cost 5 % of the copier's time. */
 	(void)nbd_set_pread_initialize(c->src, false);
 	if (nbd_add_meta_context(c->src, LIBNBD_CONTEXT_BASE_ALLOCATION) ==
 	    -1 || (c->bm_ctx && nbd_add_meta_context(c->src, c->bm_ctx) == -1))
-		return nbd_err(err, "cannot ask for block status");
+		return helper_nbd_err(err, "cannot ask for block status");
 	if (c->o->from_image) {
 		if ((r = src_connect_image(c, err)) < 0)
 			return r;
 	} else if (nbd_connect_uri(c->src, c->o->from) == -1)
-		return nbd_err(err, "cannot read the point from '%s'",
+		return helper_nbd_err(err, "cannot read the point from '%s'",
 		    c->o->from);
 	if ((r = src_check_contexts(c, err)) < 0)
 		return r;
 	if ((size = nbd_get_size(c->src)) <= 0)
-		return nbd_err(err, "the export '%s' has no size",
+		return helper_nbd_err(err, "the export '%s' has no size",
 		    c->o->src_name);
 	*ret_size = (uint64_t)size;
 	return 0;
@@ -393,7 +352,7 @@ walk_context(struct copy *c, struct walk *w, struct err *err)
 			.user_data = w };
 
 		if (nbd_block_status(c->src, len, start, cb, 0) == -1)
-			return nbd_err(err, "cannot read %s of '%s'", w->ctx,
+			return helper_nbd_err(err, "cannot read %s of '%s'", w->ctx,
 			    c->o->from);
 		if (w->reached <= start)
 			return err_set(err, -EPROTO, "the NBD server made no "
@@ -444,99 +403,6 @@ count_total(struct copy *c)
 
 /* ---- the target: a qcow2 through a qemu-nbd child ---- */
 
-/* path of prog on $PATH, or NULL. */
-static char *
-path_find(const char *prog)
-{
-	const char *p = getenv("PATH");
-	_cleanup_free_ char *dirs = xstrdup(p ? p : "/usr/bin:/bin");
-	char *save = NULL;
-
-	for (char *d = strtok_r(dirs, ":", &save); d;
-	    d = strtok_r(NULL, ":", &save)) {
-		char *f = xasprintf("%s/%s", *d ? d : ".", prog);
-
-		if (access(f, X_OK) == 0)
-			return f;
-		free(f);
-	}
-	return NULL;
-}
-
-/* --image-opts of the target; QEMU reads ",," as a literal comma. */
-static char *
-image_opts(const char *path, bool compress)
-{
-	size_t n = strlen(path);
-	_cleanup_free_ char *esc = xmalloc(2 * n + 1);
-	char *q = esc;
-
-	for (size_t i = 0; i < n; i++) {
-		*q++ = path[i];
-		if (path[i] == ',')
-			*q++ = ',';
-	}
-	*q = '\0';
-	if (compress)
-		return xasprintf("driver=compress,file.driver=qcow2,"
-		    "file.file.driver=file,file.file.filename=%s", esc);
-	return xasprintf("driver=qcow2,file.driver=file,file.filename=%s",
-	    esc);
-}
-
-/* What qemu-nbd wrote to its stderr (captured in fd), its lines joined
- * with "; ", cut to len. */
-static void
-child_message(int fd, char *buf, size_t len)
-{
-	ssize_t k = pread(fd, buf, len - 1, 0);
-	size_t n = k > 0 ? (size_t)k : 0;
-
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
-		n--;
-	buf[n] = '\0';
-	for (char *nl; (nl = strchr(buf, '\n'));) {
-		if (strlen(buf) + 2 >= len)
-			*nl = '\0';
-		else {
-			memmove(nl + 2, nl + 1, strlen(nl + 1) + 1);
-			nl[0] = ';';
-			nl[1] = ' ';
-		}
-	}
-}
-
-/* Start qemu-nbd on the target with its stderr in a memfd, so that its
- * complaint becomes part of our one line, and with QEMU_TUNABLES. */
-static int
-nbd_child_connect(struct nbd_handle *h, char **argv, const char *path,
-    struct err *err)
-{
-	_cleanup_close_ int mfd = memfd_create("qemu-nbd-err", MFD_CLOEXEC);
-	_cleanup_close_ int saved = fcntl(2, F_DUPFD_CLOEXEC, 3);
-	char msg[200];
-	bool tunables;
-	int r;
-
-	if (mfd == -1 || saved == -1 || dup2(mfd, 2) == -1)
-		return err_setf_errno(err, -errno, "cannot capture qemu-nbd's "
-		    "errors");
-	tunables = !getenv("GLIBC_TUNABLES");	/* the caller's wins */
-	if (tunables)
-		(void)setenv("GLIBC_TUNABLES", QEMU_TUNABLES, 1);
-	r = nbd_connect_systemd_socket_activation(h, argv);
-	if (tunables)
-		(void)unsetenv("GLIBC_TUNABLES");
-	(void)dup2(saved, 2);
-	if (r != -1)
-		return 0;
-	child_message(mfd, msg, sizeof(msg));
-	if (!*msg)
-		return nbd_err(err, "qemu-nbd cannot open '%s'", path);
-	return err_set(err, -EIO, "qemu-nbd cannot open '%s' (%s): check "
-	    "that it is a qcow2 image it may open", path, msg);
-}
-
 static int
 dst_check(struct copy *c, struct err *err)
 {
@@ -564,20 +430,9 @@ dst_check(struct copy *c, struct err *err)
 static int
 dst_open(struct copy *c, struct err *err)
 {
-	_cleanup_free_ char *qemu_nbd = path_find("qemu-nbd");
-	_cleanup_free_ char *opts = image_opts(c->o->to, c->o->compress);
-	/* cache=unsafe: qcow2 orders its metadata updates with flushes
-	 * (qemu-img convert, which does the same, took 40 % longer with
-	 * them); finish() makes the file durable with its own fsync once
-	 * qemu-nbd has written everything back. */
-	char *argv[] = { qemu_nbd, (char *)"--cache=unsafe",
-		(char *)"--image-opts", opts, NULL };
 	struct stat sb;
 	int r;
 
-	if (!qemu_nbd)
-		return err_set(err, -ENOENT, "qemu-nbd is not on PATH: "
-		    "install qemu-utils");
 	if (stat(c->o->to, &sb) == -1 || !S_ISREG(sb.st_mode))
 		return err_set(err, -ENOENT, "'%s' is not an existing qcow2 "
 		    "file: create it first (qemu-img create -f qcow2)",
@@ -588,8 +443,9 @@ dst_open(struct copy *c, struct err *err)
 		    "%" PRIu64 " bytes: copy it without --compress",
 		    c->map->block_size, c->map->size);
 	if (!(c->dst = nbd_create()))
-		return nbd_err(err, "cannot create an NBD handle");
-	if ((r = nbd_child_connect(c->dst, argv, c->o->to, err)) < 0)
+		return helper_nbd_err(err, "cannot create an NBD handle");
+	if ((r = helper_qemu_nbd_connect(c->dst, c->o->to, c->o->compress ?
+	    HELPER_NBD_WRITE_COMPRESS : HELPER_NBD_WRITE, err)) < 0)
 		return r;
 	c->dst_fd = open(c->o->to, O_RDONLY | O_CLOEXEC);
 	return dst_check(c, err);
@@ -639,11 +495,11 @@ poll_both(struct copy *c, struct err *err)
 	for (int i = 0; i < n; i++) {
 		if ((pfd[i].revents & (POLLIN | POLLHUP | POLLERR)) &&
 		    nbd_aio_notify_read(h[i]) == -1)
-			return nbd_err(err, "NBD connection to '%s' failed",
+			return helper_nbd_err(err, "NBD connection to '%s' failed",
 			    i ? c->o->to : c->o->src_name);
 		if ((pfd[i].revents & POLLOUT) &&
 		    nbd_aio_notify_write(h[i]) == -1)
-			return nbd_err(err, "NBD connection to '%s' failed",
+			return helper_nbd_err(err, "NBD connection to '%s' failed",
 			    i ? c->o->to : c->o->src_name);
 	}
 	return 0;
@@ -657,8 +513,8 @@ cookie_done(struct copy *c, struct nbd_handle *h, int64_t ck,
 	int r = nbd_aio_command_completed(h, ck);
 
 	if (r == -1)
-		return h == c->src ? nbd_err(err, "cannot read '%s'",
-		    c->o->src_name) : nbd_err(err, "cannot write '%s'",
+		return h == c->src ? helper_nbd_err(err, "cannot read '%s'",
+		    c->o->src_name) : helper_nbd_err(err, "cannot write '%s'",
 		    c->o->to);
 	return r;
 }
@@ -675,7 +531,7 @@ run_write(struct copy *c, struct slot *s, uint64_t first, uint64_t a,
 
 	if (!data) {
 		if (nbd_zero(c->dst, len, off, 0) == -1)
-			return nbd_err(err, "cannot write zeroes to '%s'",
+			return helper_nbd_err(err, "cannot write zeroes to '%s'",
 			    c->o->to);
 		c->st.zeroed += len;
 		return 0;
@@ -685,7 +541,7 @@ run_write(struct copy *c, struct slot *s, uint64_t first, uint64_t a,
 		    MIN(len - done, (uint64_t)WRITE_MAX), off + done,
 		    NBD_NULL_COMPLETION, 0);
 		if (ck == -1)
-			return nbd_err(err, "cannot write '%s'", c->o->to);
+			return helper_nbd_err(err, "cannot write '%s'", c->o->to);
 		s->cookie[s->ncookie++] = ck;
 	}
 	c->st.written += len;
@@ -774,7 +630,7 @@ slot_read(struct copy *c, struct slot *s, uint64_t first, uint64_t last,
 	s->read_cookie = nbd_aio_pread(c->src, s->buf, len, off,
 	    NBD_NULL_COMPLETION, 0);
 	if (s->read_cookie == -1)
-		return nbd_err(err, "cannot read '%s' at offset %" PRIu64,
+		return helper_nbd_err(err, "cannot read '%s' at offset %" PRIu64,
 		    c->o->src_name, off);
 	s->first = first;
 	s->last = last;
@@ -974,41 +830,10 @@ dst_close(struct copy *c)
 static int
 dst_sync(struct copy *c, struct err *err)
 {
-	_cleanup_close_ int fd = open(c->o->to, O_RDONLY | O_CLOEXEC);
+	int r = helper_fsync_path(c->o->to);
 
-	if (fd == -1 || fsync(fd) == -1)
-		return err_setf_errno(err, -errno, "cannot sync '%s'",
-		    c->o->to);
-	return 0;
-}
-
-/* The sha256 of len bytes at buf (or, when fd >= 0, of what is read from
- * fd into buf's len bytes, to the end), in hex.  GnuTLS uses the CPU's
- * SHA instructions where it has them: about 1.5 GiB/s here, where
- * coreutils' sha256sum, which the seal ran before, reads 200 MiB/s. */
-static int
-sha256_hex(int fd, void *buf, size_t len, char hex[65])
-{
-	gnutls_hash_hd_t h;
-	uint8_t digest[32];
-	ssize_t n = fd < 0 ? (ssize_t)len : 0;
-	int r = 0;
-
-	if (gnutls_hash_init(&h, GNUTLS_DIG_SHA256) < 0)
-		return -EIO;
-	do {
-		if (fd >= 0 && (n = read(fd, buf, len)) == -1 &&
-		    errno == EINTR)
-			continue;
-		if (n == -1)
-			r = -errno;
-		else if (n > 0 && gnutls_hash(h, buf, (size_t)n) < 0)
-			r = -EIO;
-	} while (r == 0 && fd >= 0 && n != 0);
-	gnutls_hash_deinit(h, digest);
-	if (r == 0)
-		hex_encode(digest, sizeof(digest), hex);
-	return r;
+	return r < 0 ? err_setf_errno(err, r, "cannot sync '%s'", c->o->to) :
+	    0;
 }
 
 /* The target's sha256, read back (from the page cache) once synced. */
@@ -1022,7 +847,7 @@ dst_hash(struct copy *c, struct err *err)
 		return err_setf_errno(err, -errno, "cannot open '%s'",
 		    c->o->to);
 	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	r = sha256_hex(fd, c->slot[0].buf, READ_MAX, c->st.image_sha256);
+	r = helper_sha256_hex(fd, c->slot[0].buf, READ_MAX, c->st.image_sha256);
 	return r < 0 ? err_setf_errno(err, r, "cannot hash '%s'", c->o->to) :
 	    0;
 }
@@ -1038,7 +863,7 @@ map_save(struct copy *c, struct err *err)
 	if (r < 0)
 		return err_setf_errno(err, r, "cannot write '%s'",
 		    c->o->map_out);
-	if ((r = sha256_hex(-1, b, len, c->st.map_sha256)) < 0)
+	if ((r = helper_sha256_hex(-1, b, len, c->st.map_sha256)) < 0)
 		return err_setf_errno(err, r, "cannot hash '%s'",
 		    c->o->map_out);
 	return 0;
@@ -1054,7 +879,7 @@ finish(struct copy *c, struct err *err)
 	int r;
 
 	if (c->dst && nbd_flush(c->dst, 0) == -1)
-		return nbd_err(err, "cannot flush '%s'", c->o->to);
+		return helper_nbd_err(err, "cannot flush '%s'", c->o->to);
 	if (c->dst) {
 		dst_close(c);
 		if ((r = dst_sync(c, err)) < 0 || (r = dst_hash(c, err)) < 0)
