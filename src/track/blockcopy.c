@@ -8,6 +8,14 @@
  *                  (--all | --bitmap NAME | --compare) [--map-in OLD.map]
  *                  [--block-size N] [--compress] [--progress FILE]
  *                  [--summary FILE]
+ *   tern-blockcopy --from NBD_URI --delta-out FILE --seq N --base-seq N
+ *                  --disk NAME --vm-uuid UUID --map-out NEW.map (mode) ...
+ *
+ * With --delta-out the blocks "written" and "zeroed" below become DATA
+ * and ZERO frames of a delta stream (src/replica/delta.h; --compress:
+ * zstd) instead of writes to a qcow2.  The stream's frames must be in
+ * offset order, so in that mode a run read ahead waits (SLOT_READ) until
+ * every run before it was framed.
  *
  * Every block of the map is in one of these states while the copy runs:
  *
@@ -39,6 +47,7 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
+#include "blockcopy_delta.h"
 #include "blockmap.h"
 #include "err.h"
 #include "fsutil.h"
@@ -77,15 +86,21 @@ struct opts {
 	enum mode mode;
 	uint32_t block_size;
 	bool compress;
+	struct bc_delta_args delta;	/* delta.path NULL: no --delta-out */
 };
 
 /* A read buffer: FREE --slot_read--> READING --slot_step (read done,
  * run_finish issues the writes)--> WRITING --slot_step (every write
- * done)--> FREE.  The buffer is reused only once FREE. */
-enum slot_state { SLOT_FREE, SLOT_READING, SLOT_WRITING };
+ * done)--> FREE.  The buffer is reused only once FREE.  With --delta-out:
+ * FREE --slot_read--> READING --slot_step--> READ, or FREE --slot_zero-->
+ * READ (a zero run, no buffer); READ --slots_drain (every earlier run
+ * framed; run_finish writes the frames)--> FREE. */
+enum slot_state { SLOT_FREE, SLOT_READING, SLOT_WRITING, SLOT_READ };
 
 struct slot {
 	enum slot_state state;
+	uint64_t seq;		/* runs are numbered as they are issued */
+	bool zeros;		/* a zero run: buf unused */
 	char *buf;
 	uint64_t first, last;	/* blocks of the run read into buf */
 	int64_t read_cookie;
@@ -117,6 +132,9 @@ struct copy {
 	uint64_t progress_ms;
 	int dst_fd;		/* the target file, for writeback; or -1 */
 	uint64_t writeback_at;	/* st.written at the last writeback */
+	bool delta_on;		/* --delta-out: frames instead of dst */
+	struct bc_delta delta;
+	uint64_t seq_next, seq_done;	/* runs issued, runs framed */
 };
 
 static void __attribute__((noreturn))
@@ -129,6 +147,10 @@ usage(const char *msg)
 	    "       (--all | --bitmap NAME | --compare) [--map-in OLD.map]\n"
 	    "       [--block-size N] [--compress] [--progress FILE] "
 	    "[--summary FILE]\n"
+	    "       " PROG " --from NBD_URI --delta-out FILE --seq N "
+	    "--base-seq N --disk NAME\n"
+	    "       --vm-uuid UUID --map-out NEW.map (mode) [--map-in OLD.map] "
+	    "[--compress] [...]\n"
 	    "       " PROG " --from-image QCOW2 --check-map MAP "
 	    "[--to QCOW2 --all] [...]\n");
 	exit(2);
@@ -166,14 +188,17 @@ check_opts_check(struct opts *o)
 		usage("--check-map copies with --all only");
 	if (!o->to && o->mode != MODE_NONE)
 		usage("--check-map without --to only reads: give no mode");
-	if (o->map_in || o->compress)
-		usage("--check-map takes no --map-in or --compress");
+	if (o->map_in || o->compress || o->delta.path)
+		usage("--check-map takes no --map-in, --compress or "
+		    "--delta-out");
 	o->mode = MODE_ALL;
 }
 
 static void
 check_opts(struct opts *o)
 {
+	const char *msg = NULL;
+
 	if (!o->from == !o->from_image)
 		usage("give one of --from and --from-image");
 	o->src_name = o->from ? o->from : o->from_image;
@@ -181,8 +206,14 @@ check_opts(struct opts *o)
 		check_opts_check(o);
 		return;
 	}
-	if (!o->to || !o->map_out)
-		usage("--to and --map-out are required");
+	if (!o->to == !o->delta.path || !o->map_out)
+		usage("give one of --to and --delta-out, and --map-out");
+	if (o->delta.path && bc_delta_args_check(&o->delta, &msg) < 0)
+		usage(msg);
+	if (!o->delta.path && (o->delta.seq || o->delta.base_seq ||
+	    o->delta.disk || o->delta.vm_uuid))
+		usage("--seq, --base-seq, --disk and --vm-uuid go with "
+		    "--delta-out");
 	if (o->mode == MODE_NONE)
 		usage("give one of --all, --bitmap NAME and --compare");
 	if (o->mode == MODE_ALL && o->map_in)
@@ -209,6 +240,11 @@ parse_args(int argc, char **argv, struct opts *o)
 		{ "summary", required_argument, NULL, 'S' },
 		{ "from-image", required_argument, NULL, 'F' },
 		{ "check-map", required_argument, NULL, 'C' },
+		{ "delta-out", required_argument, NULL, 'D' },
+		{ "seq", required_argument, NULL, 'q' },
+		{ "base-seq", required_argument, NULL, 'B' },
+		{ "disk", required_argument, NULL, 'd' },
+		{ "vm-uuid", required_argument, NULL, 'u' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
@@ -229,6 +265,11 @@ parse_args(int argc, char **argv, struct opts *o)
 		case 'S': o->summary = optarg; break;
 		case 'F': o->from_image = optarg; break;
 		case 'C': o->check_map = optarg; break;
+		case 'D': o->delta.path = optarg; break;
+		case 'q': o->delta.seq = optarg; break;
+		case 'B': o->delta.base_seq = optarg; break;
+		case 'd': o->delta.disk = optarg; break;
+		case 'u': o->delta.vm_uuid = optarg; break;
 		default: usage(NULL);
 		}
 	}
@@ -528,7 +569,14 @@ run_write(struct copy *c, struct slot *s, uint64_t first, uint64_t a,
 	uint64_t bs = c->map->block_size, off = a * bs;
 	uint64_t len = (b - 1) * bs + blockmap_block_len(c->map, b - 1) - off;
 	int64_t ck;
+	int r;
 
+	if (c->delta_on) {
+		r = bc_delta_put(&c->delta, off, data ? s->buf + (a - first) *
+		    bs : NULL, len, err);
+		*(data ? &c->st.written : &c->st.zeroed) += r < 0 ? 0 : len;
+		return r;
+	}
 	if (!data) {
 		if (nbd_zero(c->dst, len, off, 0) == -1)
 			return helper_nbd_err(err, "cannot write zeroes to '%s'",
@@ -604,7 +652,8 @@ run_finish(struct copy *c, struct slot *s, uint64_t first, uint64_t last,
 		    PRIu64 "..) of '%s' does not match its map '%s': the "
 		    "point is corrupt", c->bad - 1, (c->bad - 1) *
 		    c->map->block_size, c->o->src_name, c->o->check_map);
-	for (uint64_t a = first, b; c->dst && a < last; a = b) {
+	for (uint64_t a = first, b; (c->dst || c->delta_on) && a < last;
+	    a = b) {
 		if (!c->need[a - first]) {
 			b = a + 1;
 			continue;
@@ -635,8 +684,21 @@ slot_read(struct copy *c, struct slot *s, uint64_t first, uint64_t last,
 	s->first = first;
 	s->last = last;
 	s->state = SLOT_READING;
+	s->seq = c->seq_next++;
+	s->zeros = false;
 	c->st.read += len;
 	return 0;
+}
+
+/* --delta-out: a zero run takes its turn in a slot like a read. */
+static void
+slot_zero(struct copy *c, struct slot *s, uint64_t first, uint64_t last)
+{
+	s->first = first;
+	s->last = last;
+	s->state = SLOT_READ;
+	s->seq = c->seq_next++;
+	s->zeros = true;
 }
 
 /* Move s on when its read or its writes completed; 1 when it moved. */
@@ -645,9 +707,15 @@ slot_step(struct copy *c, struct slot *s, struct err *err)
 {
 	int r = 1;
 
+	if (s->state == SLOT_READ)
+		return 0;	/* waits for slots_drain */
 	if (s->state == SLOT_READING) {
 		if ((r = cookie_done(c, c->src, s->read_cookie, err)) <= 0)
 			return r;
+		if (c->delta_on) {
+			s->state = SLOT_READ;	/* slots_drain frames it */
+			return 1;
+		}
 		s->state = SLOT_WRITING;
 		return (r = run_finish(c, s, s->first, s->last, err)) < 0 ?
 		    r : 1;
@@ -680,6 +748,34 @@ slots_step(struct copy *c, bool *ret_moved, bool *ret_busy,
 		*ret_moved |= r > 0;
 		*ret_busy |= s->state != SLOT_FREE;
 	}
+	return 0;
+}
+
+/* --delta-out: frame the runs read, in the order they were issued (the
+ * stream's frames go by offset); *ret_busy as slots_step's. */
+static int
+slots_drain(struct copy *c, bool *ret_moved, bool *ret_busy,
+    struct err *err)
+{
+	bool found = true;
+	int r;
+
+	while (found) {
+		found = false;
+		for (unsigned i = 0; i < NSLOTS; i++) {
+			struct slot *s = &c->slot[i];
+
+			if (s->state != SLOT_READ || s->seq != c->seq_done)
+				continue;
+			if ((r = run_finish(c, s->zeros ? NULL : s, s->first,
+			    s->last, err)) < 0)
+				return r;
+			s->state = SLOT_FREE;
+			c->seq_done++;
+			found = *ret_moved = true;
+		}
+	}
+	*ret_busy = c->seq_done != c->seq_next;
 	return 0;
 }
 
@@ -727,13 +823,16 @@ copy_all_runs(struct copy *c, struct err *err)
 	for (;;) {
 		while (more && (s = slot_free(c)) &&
 		    (more = run_next(c, &i, &last, &data))) {
-			r = data ? slot_read(c, s, i, last, err) :
-			    run_finish(c, NULL, i, last, err);
-			if (r < 0)
+			if (!data && c->delta_on)
+				slot_zero(c, s, i, last);
+			else if ((r = data ? slot_read(c, s, i, last, err) :
+			    run_finish(c, NULL, i, last, err)) < 0)
 				return r;
 			i = last;
 		}
-		if ((r = slots_step(c, &moved, &busy, err)) < 0)
+		if ((r = slots_step(c, &moved, &busy, err)) < 0 ||
+		    (c->delta_on && (r = slots_drain(c, &moved, &busy,
+		    err)) < 0))
 			return r;
 		if (!more && !busy)
 			return 0;
@@ -809,6 +908,15 @@ summary_write(const struct copy *c, struct err *err)
 	if (c->st.map_sha256[0])
 		json_object_set_new(o, "map_sha256",
 		    json_string(c->st.map_sha256));
+	if (c->delta_on)
+		json_object_update_new(o, json_pack("{sI sI sI sI sI sI ss}",
+		    "delta_bytes", (json_int_t)c->delta.bytes,
+		    "delta_frames", (json_int_t)c->delta.st.frames,
+		    "delta_data_bytes", (json_int_t)c->delta.st.data_bytes,
+		    "delta_zero_bytes", (json_int_t)c->delta.st.zero_bytes,
+		    "delta_stored_bytes", (json_int_t)c->delta.st.stored_bytes,
+		    "delta_guest_bytes", (json_int_t)c->delta.st.guest_bytes,
+		    "delta_sha256", c->delta.sha256));
 	s = json_to_string(o);
 	json_decref(o);
 	r = file_write_atomic(c->o->summary, s, strlen(s), 0644);
@@ -885,6 +993,9 @@ finish(struct copy *c, struct err *err)
 		if ((r = dst_sync(c, err)) < 0 || (r = dst_hash(c, err)) < 0)
 			return r;
 	}
+	if (c->delta_on && (r = bc_delta_finish(&c->delta, c->slot[0].buf,
+	    READ_MAX, err)) < 0)
+		return r;
 	if (c->o->map_out && (r = map_save(c, err)) < 0)
 		return r;
 	if (c->o->summary && (r = summary_write(c, err)) < 0)
@@ -904,6 +1015,8 @@ copy_run(struct copy *c, struct err *err)
 	if ((r = src_open(c, &size, err)) < 0 ||
 	    (r = maps_init(c, size, err)) < 0 ||
 	    (c->o->to && (r = dst_open(c, err)) < 0) ||
+	    (c->delta_on && (r = bc_delta_open(&c->delta, &c->o->delta, size,
+	    c->map->block_size, c->o->compress, err)) < 0) ||
 	    (r = classify(c, err)) < 0)
 		return r;
 	count_total(c);
@@ -924,6 +1037,7 @@ static void
 copy_done(struct copy *c)
 {
 	dst_close(c);
+	bc_delta_done(&c->delta);
 	if (c->src)
 		nbd_close(c->src);
 	if (c->progress_fd >= 0)
@@ -948,11 +1062,13 @@ int
 main(int argc, char **argv)
 {
 	struct opts o = { 0 };
-	struct copy c = { .o = &o, .progress_fd = -1, .dst_fd = -1 };
+	struct copy c = { .o = &o, .progress_fd = -1, .dst_fd = -1,
+		.delta.fd = -1 };
 	struct err err = { 0 };
 	int r;
 
 	parse_args(argc, argv, &o);
+	c.delta_on = o.delta.path != NULL;
 	r = copy_run(&c, &err);
 	copy_done(&c);
 	if (r < 0) {
