@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # test_replica_apply.sh - a replication's two halves against the real
-# qemu-nbd and qemu-img: tern-blockcopy --delta-out reads a raw source
-# served by qemu-nbd, tern-replica-apply writes the delta into a qcow2
-# overlay.  A full cycle onto an empty overlay, a compare cycle onto an
-# overlay over the first, each checked with qemu-img compare and by its
-# map against blockcopy's; then a corrupted, a replayed and a truncated
-# delta (exit 3, the overlay's bytes unchanged, no map or summary), and
-# bad arguments (exit 2).
+# qemu-nbd and qemu-img: tern-blockcopy --delta-out reads a source served
+# by qemu-nbd, tern-replica-apply writes the delta into a qcow2 overlay.
+# A full cycle onto an empty overlay, then a compare cycle and a
+# dirty-bitmap cycle, each onto an overlay over the one before, each
+# checked with qemu-img compare and by its map against blockcopy's; then
+# a corrupted, a replayed and a truncated delta (exit 3, the overlay's
+# bytes unchanged, no map or summary), and bad arguments (exit 2).
 # Usage: test_replica_apply.sh TERN_BLOCKCOPY TERN_REPLICA_APPLY
 set -uo pipefail
 
@@ -133,6 +133,33 @@ same "$T/ov2.qcow2"
 same_file "$T/bc2.map" "$T/ap2.map"
 [ "$(sha256sum <"$T/ov1.qcow2")" = "$ov1_sum" ] && ok ||
     bad "applying onto ov2 changed its backing ov1"
+
+# Cycle 3: from a dirty bitmap (a qcow2 copy of the source tracks the
+# writes): new data, and zeroes that must hide the replica's older data.
+qemu-img convert -O qcow2 "$T/src.raw" "$T/src.qcow2"
+qemu-img bitmap -f qcow2 --add --enable "$T/src.qcow2" bm
+qemu-io -f qcow2 -c "write -P 0x61 4M 1M" -c "write -z 15M 1M" \
+    -c "write -P 0x62 $((SIZE - 512)) 512" "$T/src.qcow2" >/dev/null ||
+    bad "qemu-io on src.qcow2"
+qemu-img bitmap -f qcow2 --disable "$T/src.qcow2" bm
+stop
+rm -f "$T/sock"
+qemu-nbd -r -t -B bm -x src -k "$T/sock" -f qcow2 "$T/src.qcow2" \
+    2>"$T/srv.err" &
+SRV=$!
+for _ in $(seq 100); do [ -S "$T/sock" ] && break; sleep 0.05; done
+expect "$BC" --from "$URI" --bitmap bm --map-in "$T/bc2.map" \
+    --delta-out "$T/d3" --seq 3 --base-seq 2 --disk vda --vm-uuid $UUID \
+    --map-out "$T/bc3.map" --summary "$T/bs3"
+stop
+[ "$(jq -r .delta_zero_bytes "$T/bs3")" = 1048576 ] && ok ||
+    bad "d3 zero bytes: $(jq -r .delta_zero_bytes "$T/bs3"), want 1048576"
+qemu-img create -q -f qcow2 -b "$T/ov2.qcow2" -F qcow2 "$T/ov3.qcow2"
+expect "$APPLY" --delta "$T/d3" --image "$T/ov3.qcow2" --seq 3 \
+    --base-seq 2 --disk vda --vm-uuid $UUID --map-in "$T/ap2.map" \
+    --map-out "$T/ap3.map" --summary "$T/as3"
+expect qemu-img compare -q -f qcow2 -F qcow2 "$T/src.qcow2" "$T/ov3.qcow2"
+same_file "$T/bc3.map" "$T/ap3.map"
 
 # rejected SUFFIX MESSAGE DELTA SEQ BASE: exit 3, overlay bytes unchanged,
 # no map or summary left.
