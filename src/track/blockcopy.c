@@ -87,6 +87,7 @@ struct opts {
 	uint32_t block_size;
 	bool compress;
 	struct bc_delta_args delta;	/* delta.path NULL: no --delta-out */
+	struct delta_header delta_hdr;	/* from delta, once checked */
 };
 
 /* A read buffer: FREE --slot_read--> READING --slot_step (read done,
@@ -197,7 +198,7 @@ check_opts_check(struct opts *o)
 static void
 check_opts(struct opts *o)
 {
-	const char *msg = NULL;
+	struct err e = { 0 };
 
 	if (!o->from == !o->from_image)
 		usage("give one of --from and --from-image");
@@ -208,8 +209,9 @@ check_opts(struct opts *o)
 	}
 	if (!o->to == !o->delta.path || !o->map_out)
 		usage("give one of --to and --delta-out, and --map-out");
-	if (o->delta.path && bc_delta_args_check(&o->delta, &msg) < 0)
-		usage(msg);
+	if (o->delta.path && bc_delta_args_parse(&o->delta, &o->delta_hdr,
+	    &e) < 0)
+		usage(e.msg);
 	if (!o->delta.path && (o->delta.seq || o->delta.base_seq ||
 	    o->delta.disk || o->delta.vm_uuid))
 		usage("--seq, --base-seq, --disk and --vm-uuid go with "
@@ -572,10 +574,14 @@ run_write(struct copy *c, struct slot *s, uint64_t first, uint64_t a,
 	int r;
 
 	if (c->delta_on) {
-		r = bc_delta_put(&c->delta, off, data ? s->buf + (a - first) *
-		    bs : NULL, len, err);
-		*(data ? &c->st.written : &c->st.zeroed) += r < 0 ? 0 : len;
-		return r;
+		if ((r = bc_delta_put(&c->delta, off, data ? s->buf +
+		    (a - first) * bs : NULL, len, err)) < 0)
+			return r;
+		if (data)
+			c->st.written += len;
+		else
+			c->st.zeroed += len;
+		return 0;
 	}
 	if (!data) {
 		if (nbd_zero(c->dst, len, off, 0) == -1)
@@ -1015,8 +1021,9 @@ copy_run(struct copy *c, struct err *err)
 	if ((r = src_open(c, &size, err)) < 0 ||
 	    (r = maps_init(c, size, err)) < 0 ||
 	    (c->o->to && (r = dst_open(c, err)) < 0) ||
-	    (c->delta_on && (r = bc_delta_open(&c->delta, &c->o->delta, size,
-	    c->map->block_size, c->o->compress, err)) < 0) ||
+	    (c->delta_on && (r = bc_delta_open(&c->delta, c->o->delta.path,
+	    &c->o->delta_hdr, size, c->map->block_size, c->o->compress,
+	    err)) < 0) ||
 	    (r = classify(c, err)) < 0)
 		return r;
 	count_total(c);

@@ -3,7 +3,6 @@
  * a reader never finds a partial stream under the name. */
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,47 +30,49 @@ parse_u64(const char *s, uint64_t *ret)
 }
 
 int
-bc_delta_args_check(const struct bc_delta_args *a, const char **ret_msg)
+bc_delta_args_parse(const struct bc_delta_args *a,
+    struct delta_header *ret_h, struct err *err)
 {
-	uint64_t seq, base;
-	uint8_t uuid[16];
+	/* disk_size and block_size stand in until the source is open */
+	struct delta_header h = { .disk_size = 1, .block_size = 65536 };
 
 	if (!a->seq || !a->base_seq || !a->disk || !a->vm_uuid)
-		*ret_msg = "--delta-out needs --seq, --base-seq, --disk and "
-		    "--vm-uuid";
-	else if (!parse_u64(a->seq, &seq) || !parse_u64(a->base_seq, &base) ||
-	    seq == 0 || base >= seq)
-		*ret_msg = "--seq must be a number >= 1 and --base-seq a "
-		    "smaller one";
-	else if (uuid_parse_raw(a->vm_uuid, uuid) < 0)
-		*ret_msg = "--vm-uuid is not a uuid";
-	else if (strlen(a->disk) > DELTA_DISK_NAME_MAX || !*a->disk ||
-	    strspn(a->disk, "abcdefghijklmnopqrstuvwxyz0123456789_-") !=
-	    strlen(a->disk))
-		*ret_msg = "--disk must be 1 to 15 of [a-z0-9_-]";
-	else
-		return 0;
-	return -EINVAL;
+		return err_set(err, -EINVAL, "--delta-out needs --seq, "
+		    "--base-seq, --disk and --vm-uuid");
+	if (!parse_u64(a->seq, &h.seq) || !parse_u64(a->base_seq,
+	    &h.base_seq))
+		return err_set(err, -EINVAL, "--seq and --base-seq take "
+		    "numbers");
+	if (uuid_parse_raw(a->vm_uuid, h.uuid) < 0)
+		return err_set(err, -EINVAL, "--vm-uuid '%s' is not a uuid",
+		    a->vm_uuid);
+	if (strlen(a->disk) >= sizeof(h.disk))
+		return err_set(err, -EINVAL, "--disk '%s' is too long",
+		    a->disk);
+	strcpy(h.disk, a->disk);
+	if (delta_header_check(&h, err) < 0)
+		return -EINVAL;
+	*ret_h = h;
+	return 0;
 }
 
 int
-bc_delta_open(struct bc_delta *d, const struct bc_delta_args *a,
-    uint64_t disk_size, uint32_t block_size, bool compress, struct err *err)
+bc_delta_open(struct bc_delta *d, const char *path,
+    const struct delta_header *h, uint64_t disk_size, uint32_t block_size,
+    bool compress, struct err *err)
 {
-	struct delta_header h = { .disk_size = disk_size,
-		.block_size = block_size, .created_ms = wall_ms() };
+	struct delta_header hh = *h;
 
-	(void)parse_u64(a->seq, &h.seq);	/* checked before */
-	(void)parse_u64(a->base_seq, &h.base_seq);
-	(void)uuid_parse_raw(a->vm_uuid, h.uuid);
-	snprintf(h.disk, sizeof(h.disk), "%s", a->disk);
-	d->path = a->path;
-	d->tmp = xasprintf("%s.partial", a->path);
+	hh.disk_size = disk_size;
+	hh.block_size = block_size;
+	hh.created_ms = wall_ms();
+	d->path = path;
+	d->tmp = xasprintf("%s.partial", path);
 	d->fd = open(d->tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (d->fd == -1)
 		return err_setf_errno(err, -errno, "cannot create '%s'",
 		    d->tmp);
-	return delta_writer_open(d->fd, &h, compress, &d->w, err);
+	return delta_writer_open(d->fd, &hh, compress, &d->w, err);
 }
 
 int

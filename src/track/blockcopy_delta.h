@@ -27,14 +27,17 @@ struct bc_delta {
 	char sha256[65];	/* "" until bc_delta_finish() */
 };
 
-/* Check the header arguments (message for a person in *ret_msg, a static
- * string, when they are wrong): 0 or -EINVAL. */
-int bc_delta_args_check(const struct bc_delta_args *a, const char **ret_msg);
+/* The header the arguments give (seq, base_seq, uuid, disk; the rest is
+ * the source's), checked as the reader will: -EINVAL naming what is
+ * wrong. */
+int bc_delta_args_parse(const struct bc_delta_args *a,
+    struct delta_header *ret_h, struct err *err);
 
-/* Start PATH.partial with the header for a disk of disk_size bytes in
- * block_size blocks. */
-int bc_delta_open(struct bc_delta *d, const struct bc_delta_args *a,
-    uint64_t disk_size, uint32_t block_size, bool compress, struct err *err);
+/* Start PATH.partial with header h, its disk_size and block_size and
+ * created_ms set here. */
+int bc_delta_open(struct bc_delta *d, const char *path,
+    const struct delta_header *h, uint64_t disk_size, uint32_t block_size,
+    bool compress, struct err *err);
 /* len bytes at off: DATA from buf, or ZERO when buf is NULL. */
 int bc_delta_put(struct bc_delta *d, uint64_t off, const void *buf,
     uint64_t len, struct err *err);

@@ -201,7 +201,7 @@ expect_exit 2 "not a uuid" "$APPLY" --delta "$T/d2" --image "$T/ov2.qcow2" \
 expect_exit 2 "give one of --to and --delta-out" "$BC" --from "$URI" --all \
     --to "$T/ov1.qcow2" --delta-out "$T/x" --seq 1 --base-seq 0 --disk vda \
     --vm-uuid $UUID --map-out "$T/x.map"
-expect_exit 2 "--seq must be" "$BC" --from "$URI" --all --delta-out "$T/x" \
+expect_exit 2 "base_seq 1 is not before seq 1" "$BC" --from "$URI" --all --delta-out "$T/x" \
     --seq 1 --base-seq 1 --disk vda --vm-uuid $UUID --map-out "$T/x.map"
 
 echo "$PASS passed, $FAIL failed"
