@@ -35,6 +35,7 @@
 
 #include "blockmap.h"
 #include "delta.h"
+#include "failpoint.h"
 #include "fsutil.h"
 #include "helper.h"
 #include "size.h"
@@ -265,11 +266,25 @@ apply_check(struct apply *a, struct err *err)
 
 /* ---- WRITE ---- */
 
+/* The failpoint replica-apply.corrupt-write=fail writes each DATA frame
+ * with its first byte flipped: a storage path that damages data, which
+ * VERIFY must catch (the tests use it). */
+static const void *
+data_to_write(struct apply *a, const struct delta_frame *f)
+{
+	if (failpoint_check("replica-apply.corrupt-write", NULL) != FP_FAIL)
+		return f->data;
+	memcpy(a->buf, f->data, f->length);
+	a->buf[0] ^= 0xff;
+	return a->buf;
+}
+
 static int
 frame_write(struct apply *a, const struct delta_frame *f, struct err *err)
 {
 	if (f->type == DELTA_DATA) {
-		if (nbd_pwrite(a->nbd, f->data, f->length, f->offset, 0) == -1)
+		if (nbd_pwrite(a->nbd, data_to_write(a, f), f->length,
+		    f->offset, 0) == -1)
 			return helper_nbd_err(err, "cannot write '%s' at offset "
 			    "%" PRIu64, a->o->image, f->offset);
 		return 0;
