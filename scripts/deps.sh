@@ -7,7 +7,7 @@ PKGS=(
 	# build
 	gcc meson ninja-build pkg-config
 	libjansson-dev libsqlite3-dev libmicrohttpd-dev libgnutls28-dev
-	libcurl4-gnutls-dev libxxhash-dev libnbd-dev
+	libcurl4-gnutls-dev libxxhash-dev libnbd-dev libzstd-dev
 	# run (qemu-system-x86 and qemu-utils come from bookworm-backports, below)
 	# test tooling: the lab, the guest, raw API calls
 	iproute2 curl jq sqlite3 gnutls-bin iputils-ping python3

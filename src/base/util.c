@@ -201,6 +201,21 @@ hex_value(char c)
 }
 
 int
+uuid_parse_raw(const char *s, uint8_t out[16])
+{
+	size_t j = 0;
+
+	if (!uuid_is_valid(s))
+		return -EINVAL;
+	for (size_t i = 0; i < 36; i += 2) {
+		if (s[i] == '-')
+			i++;
+		out[j++] = (uint8_t)(hex_value(s[i]) << 4 | hex_value(s[i + 1]));
+	}
+	return 0;
+}
+
+int
 tls_pin_from_fingerprint(const char *fingerprint, char *buf, size_t len)
 {
 	static const char prefix[] = "sha256:";

@@ -54,6 +54,8 @@ const char *wall_ms_format(uint64_t ms, char *buf, size_t len);
 /* A random RFC 4122 version 4 UUID in canonical text form (37 bytes). */
 void uuid_generate_text(char out[37]);
 bool uuid_is_valid(const char *s);
+/* The 16 raw bytes of a uuid in its text form; -EINVAL if it is not. */
+int uuid_parse_raw(const char *s, uint8_t out[16]);
 
 /* A name operators give objects: 1..63 of [A-Za-z0-9._-], not starting with
  * '.' or '-'. */

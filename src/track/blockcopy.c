@@ -8,6 +8,14 @@
  *                  (--all | --bitmap NAME | --compare) [--map-in OLD.map]
  *                  [--block-size N] [--compress] [--progress FILE]
  *                  [--summary FILE]
+ *   tern-blockcopy --from NBD_URI --delta-out FILE --seq N --base-seq N
+ *                  --disk NAME --vm-uuid UUID --map-out NEW.map (mode) ...
+ *
+ * With --delta-out the blocks "written" and "zeroed" below become DATA
+ * and ZERO frames of a delta stream (src/replica/delta.h; --compress:
+ * zstd) instead of writes to a qcow2.  The stream's frames must be in
+ * offset order, so in that mode a run read ahead waits (SLOT_READ) until
+ * every run before it was framed.
  *
  * Every block of the map is in one of these states while the copy runs:
  *
@@ -32,32 +40,27 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <gnutls/crypto.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <libnbd.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdio.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 
+#include "blockcopy_delta.h"
 #include "blockmap.h"
 #include "err.h"
 #include "fsutil.h"
+#include "helper.h"
 #include "jsonutil.h"
 #include "util.h"
 
 #define PROG "tern-blockcopy"
 #define READ_MAX (4u << 20)	/* bytes per nbd_pread */
-/* Bytes per nbd_pwrite.  qemu-nbd allocates a buffer per request; glibc
- * serves large ones with mmap, and the page faults of filling fresh pages
- * took most of a copy's time.  QEMU_TUNABLES (on qemu-nbd only) keeps
- * those buffers on the heap; with it 1 MiB writes were fastest (1 GiB:
+/* Bytes per nbd_pwrite.  With helper.c's QEMU_TUNABLES (qemu-nbd's
+ * request buffers kept on the heap) 1 MiB writes were fastest (1 GiB:
  * 3.2 s against 5.8 s without, 3.9 s with 4 MiB writes). */
 #define WRITE_MAX (1u << 20)
-#define QEMU_TUNABLES "glibc.malloc.mmap_threshold=33554432:" \
-	"glibc.malloc.trim_threshold=268435456"
 #define ZERO_MAX (1u << 30)	/* bytes per nbd_zero */
 #define STATUS_MAX (1u << 30)	/* per block status: 32-bit lengths */
 #define NSLOTS 8		/* reads in flight, their buffers */
@@ -83,15 +86,22 @@ struct opts {
 	enum mode mode;
 	uint32_t block_size;
 	bool compress;
+	struct bc_delta_args delta;	/* delta.path NULL: no --delta-out */
+	struct delta_header delta_hdr;	/* from delta, once checked */
 };
 
 /* A read buffer: FREE --slot_read--> READING --slot_step (read done,
  * run_finish issues the writes)--> WRITING --slot_step (every write
- * done)--> FREE.  The buffer is reused only once FREE. */
-enum slot_state { SLOT_FREE, SLOT_READING, SLOT_WRITING };
+ * done)--> FREE.  The buffer is reused only once FREE.  With --delta-out:
+ * FREE --slot_read--> READING --slot_step--> READ, or FREE --slot_zero-->
+ * READ (a zero run, no buffer); READ --slots_drain (every earlier run
+ * framed; run_finish writes the frames)--> FREE. */
+enum slot_state { SLOT_FREE, SLOT_READING, SLOT_WRITING, SLOT_READ };
 
 struct slot {
 	enum slot_state state;
+	uint64_t seq;		/* runs are numbered as they are issued */
+	bool zeros;		/* a zero run: buf unused */
 	char *buf;
 	uint64_t first, last;	/* blocks of the run read into buf */
 	int64_t read_cookie;
@@ -123,30 +133,10 @@ struct copy {
 	uint64_t progress_ms;
 	int dst_fd;		/* the target file, for writeback; or -1 */
 	uint64_t writeback_at;	/* st.written at the last writeback */
+	bool delta_on;		/* --delta-out: frames instead of dst */
+	struct bc_delta delta;
+	uint64_t seq_next, seq_done;	/* runs issued, runs framed */
 };
-
-static int
-nbd_err(struct err *err, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-/* libnbd's thread-local error, appended to what we were doing. */
-static int
-nbd_err(struct err *err, const char *fmt, ...)
-{
-	char what[160];
-	va_list ap;
-	int e = nbd_get_errno();
-
-	va_start(ap, fmt);
-	vsnprintf(what, sizeof(what), fmt, ap);
-	va_end(ap);
-	/* The errno says it shortest ("No space left on device"); libnbd's
-	 * text only when there is none. */
-	if (e > 0)
-		return err_set(err, -e, "%s: %s", what, strerror(e));
-	return err_set(err, -EIO, "%s: %s", what,
-	    nbd_get_error() ? nbd_get_error() : "unknown NBD error");
-}
 
 static void __attribute__((noreturn))
 usage(const char *msg)
@@ -158,6 +148,10 @@ usage(const char *msg)
 	    "       (--all | --bitmap NAME | --compare) [--map-in OLD.map]\n"
 	    "       [--block-size N] [--compress] [--progress FILE] "
 	    "[--summary FILE]\n"
+	    "       " PROG " --from NBD_URI --delta-out FILE --seq N "
+	    "--base-seq N --disk NAME\n"
+	    "       --vm-uuid UUID --map-out NEW.map (mode) [--map-in OLD.map] "
+	    "[--compress] [...]\n"
 	    "       " PROG " --from-image QCOW2 --check-map MAP "
 	    "[--to QCOW2 --all] [...]\n");
 	exit(2);
@@ -195,14 +189,17 @@ check_opts_check(struct opts *o)
 		usage("--check-map copies with --all only");
 	if (!o->to && o->mode != MODE_NONE)
 		usage("--check-map without --to only reads: give no mode");
-	if (o->map_in || o->compress)
-		usage("--check-map takes no --map-in or --compress");
+	if (o->map_in || o->compress || o->delta.path)
+		usage("--check-map takes no --map-in, --compress or "
+		    "--delta-out");
 	o->mode = MODE_ALL;
 }
 
 static void
 check_opts(struct opts *o)
 {
+	struct err e = { 0 };
+
 	if (!o->from == !o->from_image)
 		usage("give one of --from and --from-image");
 	o->src_name = o->from ? o->from : o->from_image;
@@ -210,8 +207,15 @@ check_opts(struct opts *o)
 		check_opts_check(o);
 		return;
 	}
-	if (!o->to || !o->map_out)
-		usage("--to and --map-out are required");
+	if (!o->to == !o->delta.path || !o->map_out)
+		usage("give one of --to and --delta-out, and --map-out");
+	if (o->delta.path && bc_delta_args_parse(&o->delta, &o->delta_hdr,
+	    &e) < 0)
+		usage(e.msg);
+	if (!o->delta.path && (o->delta.seq || o->delta.base_seq ||
+	    o->delta.disk || o->delta.vm_uuid))
+		usage("--seq, --base-seq, --disk and --vm-uuid go with "
+		    "--delta-out");
 	if (o->mode == MODE_NONE)
 		usage("give one of --all, --bitmap NAME and --compare");
 	if (o->mode == MODE_ALL && o->map_in)
@@ -238,6 +242,11 @@ parse_args(int argc, char **argv, struct opts *o)
 		{ "summary", required_argument, NULL, 'S' },
 		{ "from-image", required_argument, NULL, 'F' },
 		{ "check-map", required_argument, NULL, 'C' },
+		{ "delta-out", required_argument, NULL, 'D' },
+		{ "seq", required_argument, NULL, 'q' },
+		{ "base-seq", required_argument, NULL, 'B' },
+		{ "disk", required_argument, NULL, 'd' },
+		{ "vm-uuid", required_argument, NULL, 'u' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
@@ -258,6 +267,11 @@ parse_args(int argc, char **argv, struct opts *o)
 		case 'S': o->summary = optarg; break;
 		case 'F': o->from_image = optarg; break;
 		case 'C': o->check_map = optarg; break;
+		case 'D': o->delta.path = optarg; break;
+		case 'q': o->delta.seq = optarg; break;
+		case 'B': o->delta.base_seq = optarg; break;
+		case 'd': o->delta.disk = optarg; break;
+		case 'u': o->delta.vm_uuid = optarg; break;
 		default: usage(NULL);
 		}
 	}
@@ -281,27 +295,15 @@ src_check_contexts(struct copy *c, struct err *err)
 	return 0;
 }
 
-static char *image_opts(const char *path, bool compress);
-static int nbd_child_connect(struct nbd_handle *h, char **argv,
-    const char *path, struct err *err);
-static char *path_find(const char *prog);
-
 /* --from-image: the image (and its backing chain) through qemu-nbd -r. */
 static int
 src_connect_image(struct copy *c, struct err *err)
 {
-	_cleanup_free_ char *qemu_nbd = path_find("qemu-nbd");
-	_cleanup_free_ char *opts = image_opts(c->o->from_image, false);
-	char *argv[] = { qemu_nbd, (char *)"-r", (char *)"--image-opts",
-		opts, NULL };
-
-	if (!qemu_nbd)
-		return err_set(err, -ENOENT, "qemu-nbd is not on PATH: "
-		    "install qemu-utils");
 	if (access(c->o->from_image, R_OK) == -1)
 		return err_setf_errno(err, -errno, "cannot read '%s'",
 		    c->o->from_image);
-	return nbd_child_connect(c->src, argv, c->o->from_image, err);
+	return helper_qemu_nbd_connect(c->src, c->o->from_image,
+	    HELPER_NBD_READ, err);
 }
 
 static int
@@ -311,24 +313,24 @@ src_open(struct copy *c, uint64_t *ret_size, struct err *err)
 	int r;
 
 	if (!(c->src = nbd_create()))
-		return nbd_err(err, "cannot create an NBD handle");
+		return helper_nbd_err(err, "cannot create an NBD handle");
 	/* Every byte of a read buffer is the server's once the read
 	 * succeeds (a failed read fails the copy): libnbd's memset of each
 	 * buffer before the read cost 5 % of the copier's time. */
 	(void)nbd_set_pread_initialize(c->src, false);
 	if (nbd_add_meta_context(c->src, LIBNBD_CONTEXT_BASE_ALLOCATION) ==
 	    -1 || (c->bm_ctx && nbd_add_meta_context(c->src, c->bm_ctx) == -1))
-		return nbd_err(err, "cannot ask for block status");
+		return helper_nbd_err(err, "cannot ask for block status");
 	if (c->o->from_image) {
 		if ((r = src_connect_image(c, err)) < 0)
 			return r;
 	} else if (nbd_connect_uri(c->src, c->o->from) == -1)
-		return nbd_err(err, "cannot read the point from '%s'",
+		return helper_nbd_err(err, "cannot read the point from '%s'",
 		    c->o->from);
 	if ((r = src_check_contexts(c, err)) < 0)
 		return r;
 	if ((size = nbd_get_size(c->src)) <= 0)
-		return nbd_err(err, "the export '%s' has no size",
+		return helper_nbd_err(err, "the export '%s' has no size",
 		    c->o->src_name);
 	*ret_size = (uint64_t)size;
 	return 0;
@@ -393,7 +395,7 @@ walk_context(struct copy *c, struct walk *w, struct err *err)
 			.user_data = w };
 
 		if (nbd_block_status(c->src, len, start, cb, 0) == -1)
-			return nbd_err(err, "cannot read %s of '%s'", w->ctx,
+			return helper_nbd_err(err, "cannot read %s of '%s'", w->ctx,
 			    c->o->from);
 		if (w->reached <= start)
 			return err_set(err, -EPROTO, "the NBD server made no "
@@ -444,99 +446,6 @@ count_total(struct copy *c)
 
 /* ---- the target: a qcow2 through a qemu-nbd child ---- */
 
-/* path of prog on $PATH, or NULL. */
-static char *
-path_find(const char *prog)
-{
-	const char *p = getenv("PATH");
-	_cleanup_free_ char *dirs = xstrdup(p ? p : "/usr/bin:/bin");
-	char *save = NULL;
-
-	for (char *d = strtok_r(dirs, ":", &save); d;
-	    d = strtok_r(NULL, ":", &save)) {
-		char *f = xasprintf("%s/%s", *d ? d : ".", prog);
-
-		if (access(f, X_OK) == 0)
-			return f;
-		free(f);
-	}
-	return NULL;
-}
-
-/* --image-opts of the target; QEMU reads ",," as a literal comma. */
-static char *
-image_opts(const char *path, bool compress)
-{
-	size_t n = strlen(path);
-	_cleanup_free_ char *esc = xmalloc(2 * n + 1);
-	char *q = esc;
-
-	for (size_t i = 0; i < n; i++) {
-		*q++ = path[i];
-		if (path[i] == ',')
-			*q++ = ',';
-	}
-	*q = '\0';
-	if (compress)
-		return xasprintf("driver=compress,file.driver=qcow2,"
-		    "file.file.driver=file,file.file.filename=%s", esc);
-	return xasprintf("driver=qcow2,file.driver=file,file.filename=%s",
-	    esc);
-}
-
-/* What qemu-nbd wrote to its stderr (captured in fd), its lines joined
- * with "; ", cut to len. */
-static void
-child_message(int fd, char *buf, size_t len)
-{
-	ssize_t k = pread(fd, buf, len - 1, 0);
-	size_t n = k > 0 ? (size_t)k : 0;
-
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
-		n--;
-	buf[n] = '\0';
-	for (char *nl; (nl = strchr(buf, '\n'));) {
-		if (strlen(buf) + 2 >= len)
-			*nl = '\0';
-		else {
-			memmove(nl + 2, nl + 1, strlen(nl + 1) + 1);
-			nl[0] = ';';
-			nl[1] = ' ';
-		}
-	}
-}
-
-/* Start qemu-nbd on the target with its stderr in a memfd, so that its
- * complaint becomes part of our one line, and with QEMU_TUNABLES. */
-static int
-nbd_child_connect(struct nbd_handle *h, char **argv, const char *path,
-    struct err *err)
-{
-	_cleanup_close_ int mfd = memfd_create("qemu-nbd-err", MFD_CLOEXEC);
-	_cleanup_close_ int saved = fcntl(2, F_DUPFD_CLOEXEC, 3);
-	char msg[200];
-	bool tunables;
-	int r;
-
-	if (mfd == -1 || saved == -1 || dup2(mfd, 2) == -1)
-		return err_setf_errno(err, -errno, "cannot capture qemu-nbd's "
-		    "errors");
-	tunables = !getenv("GLIBC_TUNABLES");	/* the caller's wins */
-	if (tunables)
-		(void)setenv("GLIBC_TUNABLES", QEMU_TUNABLES, 1);
-	r = nbd_connect_systemd_socket_activation(h, argv);
-	if (tunables)
-		(void)unsetenv("GLIBC_TUNABLES");
-	(void)dup2(saved, 2);
-	if (r != -1)
-		return 0;
-	child_message(mfd, msg, sizeof(msg));
-	if (!*msg)
-		return nbd_err(err, "qemu-nbd cannot open '%s'", path);
-	return err_set(err, -EIO, "qemu-nbd cannot open '%s' (%s): check "
-	    "that it is a qcow2 image it may open", path, msg);
-}
-
 static int
 dst_check(struct copy *c, struct err *err)
 {
@@ -564,20 +473,9 @@ dst_check(struct copy *c, struct err *err)
 static int
 dst_open(struct copy *c, struct err *err)
 {
-	_cleanup_free_ char *qemu_nbd = path_find("qemu-nbd");
-	_cleanup_free_ char *opts = image_opts(c->o->to, c->o->compress);
-	/* cache=unsafe: qcow2 orders its metadata updates with flushes
-	 * (qemu-img convert, which does the same, took 40 % longer with
-	 * them); finish() makes the file durable with its own fsync once
-	 * qemu-nbd has written everything back. */
-	char *argv[] = { qemu_nbd, (char *)"--cache=unsafe",
-		(char *)"--image-opts", opts, NULL };
 	struct stat sb;
 	int r;
 
-	if (!qemu_nbd)
-		return err_set(err, -ENOENT, "qemu-nbd is not on PATH: "
-		    "install qemu-utils");
 	if (stat(c->o->to, &sb) == -1 || !S_ISREG(sb.st_mode))
 		return err_set(err, -ENOENT, "'%s' is not an existing qcow2 "
 		    "file: create it first (qemu-img create -f qcow2)",
@@ -588,8 +486,9 @@ dst_open(struct copy *c, struct err *err)
 		    "%" PRIu64 " bytes: copy it without --compress",
 		    c->map->block_size, c->map->size);
 	if (!(c->dst = nbd_create()))
-		return nbd_err(err, "cannot create an NBD handle");
-	if ((r = nbd_child_connect(c->dst, argv, c->o->to, err)) < 0)
+		return helper_nbd_err(err, "cannot create an NBD handle");
+	if ((r = helper_qemu_nbd_connect(c->dst, c->o->to, c->o->compress ?
+	    HELPER_NBD_WRITE_COMPRESS : HELPER_NBD_WRITE, err)) < 0)
 		return r;
 	c->dst_fd = open(c->o->to, O_RDONLY | O_CLOEXEC);
 	return dst_check(c, err);
@@ -639,11 +538,11 @@ poll_both(struct copy *c, struct err *err)
 	for (int i = 0; i < n; i++) {
 		if ((pfd[i].revents & (POLLIN | POLLHUP | POLLERR)) &&
 		    nbd_aio_notify_read(h[i]) == -1)
-			return nbd_err(err, "NBD connection to '%s' failed",
+			return helper_nbd_err(err, "NBD connection to '%s' failed",
 			    i ? c->o->to : c->o->src_name);
 		if ((pfd[i].revents & POLLOUT) &&
 		    nbd_aio_notify_write(h[i]) == -1)
-			return nbd_err(err, "NBD connection to '%s' failed",
+			return helper_nbd_err(err, "NBD connection to '%s' failed",
 			    i ? c->o->to : c->o->src_name);
 	}
 	return 0;
@@ -657,8 +556,8 @@ cookie_done(struct copy *c, struct nbd_handle *h, int64_t ck,
 	int r = nbd_aio_command_completed(h, ck);
 
 	if (r == -1)
-		return h == c->src ? nbd_err(err, "cannot read '%s'",
-		    c->o->src_name) : nbd_err(err, "cannot write '%s'",
+		return h == c->src ? helper_nbd_err(err, "cannot read '%s'",
+		    c->o->src_name) : helper_nbd_err(err, "cannot write '%s'",
 		    c->o->to);
 	return r;
 }
@@ -672,10 +571,21 @@ run_write(struct copy *c, struct slot *s, uint64_t first, uint64_t a,
 	uint64_t bs = c->map->block_size, off = a * bs;
 	uint64_t len = (b - 1) * bs + blockmap_block_len(c->map, b - 1) - off;
 	int64_t ck;
+	int r;
 
+	if (c->delta_on) {
+		if ((r = bc_delta_put(&c->delta, off, data ? s->buf +
+		    (a - first) * bs : NULL, len, err)) < 0)
+			return r;
+		if (data)
+			c->st.written += len;
+		else
+			c->st.zeroed += len;
+		return 0;
+	}
 	if (!data) {
 		if (nbd_zero(c->dst, len, off, 0) == -1)
-			return nbd_err(err, "cannot write zeroes to '%s'",
+			return helper_nbd_err(err, "cannot write zeroes to '%s'",
 			    c->o->to);
 		c->st.zeroed += len;
 		return 0;
@@ -685,7 +595,7 @@ run_write(struct copy *c, struct slot *s, uint64_t first, uint64_t a,
 		    MIN(len - done, (uint64_t)WRITE_MAX), off + done,
 		    NBD_NULL_COMPLETION, 0);
 		if (ck == -1)
-			return nbd_err(err, "cannot write '%s'", c->o->to);
+			return helper_nbd_err(err, "cannot write '%s'", c->o->to);
 		s->cookie[s->ncookie++] = ck;
 	}
 	c->st.written += len;
@@ -748,7 +658,8 @@ run_finish(struct copy *c, struct slot *s, uint64_t first, uint64_t last,
 		    PRIu64 "..) of '%s' does not match its map '%s': the "
 		    "point is corrupt", c->bad - 1, (c->bad - 1) *
 		    c->map->block_size, c->o->src_name, c->o->check_map);
-	for (uint64_t a = first, b; c->dst && a < last; a = b) {
+	for (uint64_t a = first, b; (c->dst || c->delta_on) && a < last;
+	    a = b) {
 		if (!c->need[a - first]) {
 			b = a + 1;
 			continue;
@@ -774,13 +685,26 @@ slot_read(struct copy *c, struct slot *s, uint64_t first, uint64_t last,
 	s->read_cookie = nbd_aio_pread(c->src, s->buf, len, off,
 	    NBD_NULL_COMPLETION, 0);
 	if (s->read_cookie == -1)
-		return nbd_err(err, "cannot read '%s' at offset %" PRIu64,
+		return helper_nbd_err(err, "cannot read '%s' at offset %" PRIu64,
 		    c->o->src_name, off);
 	s->first = first;
 	s->last = last;
 	s->state = SLOT_READING;
+	s->seq = c->seq_next++;
+	s->zeros = false;
 	c->st.read += len;
 	return 0;
+}
+
+/* --delta-out: a zero run takes its turn in a slot like a read. */
+static void
+slot_zero(struct copy *c, struct slot *s, uint64_t first, uint64_t last)
+{
+	s->first = first;
+	s->last = last;
+	s->state = SLOT_READ;
+	s->seq = c->seq_next++;
+	s->zeros = true;
 }
 
 /* Move s on when its read or its writes completed; 1 when it moved. */
@@ -789,9 +713,15 @@ slot_step(struct copy *c, struct slot *s, struct err *err)
 {
 	int r = 1;
 
+	if (s->state == SLOT_READ)
+		return 0;	/* waits for slots_drain */
 	if (s->state == SLOT_READING) {
 		if ((r = cookie_done(c, c->src, s->read_cookie, err)) <= 0)
 			return r;
+		if (c->delta_on) {
+			s->state = SLOT_READ;	/* slots_drain frames it */
+			return 1;
+		}
 		s->state = SLOT_WRITING;
 		return (r = run_finish(c, s, s->first, s->last, err)) < 0 ?
 		    r : 1;
@@ -824,6 +754,34 @@ slots_step(struct copy *c, bool *ret_moved, bool *ret_busy,
 		*ret_moved |= r > 0;
 		*ret_busy |= s->state != SLOT_FREE;
 	}
+	return 0;
+}
+
+/* --delta-out: frame the runs read, in the order they were issued (the
+ * stream's frames go by offset); *ret_busy as slots_step's. */
+static int
+slots_drain(struct copy *c, bool *ret_moved, bool *ret_busy,
+    struct err *err)
+{
+	bool found = true;
+	int r;
+
+	while (found) {
+		found = false;
+		for (unsigned i = 0; i < NSLOTS; i++) {
+			struct slot *s = &c->slot[i];
+
+			if (s->state != SLOT_READ || s->seq != c->seq_done)
+				continue;
+			if ((r = run_finish(c, s->zeros ? NULL : s, s->first,
+			    s->last, err)) < 0)
+				return r;
+			s->state = SLOT_FREE;
+			c->seq_done++;
+			found = *ret_moved = true;
+		}
+	}
+	*ret_busy = c->seq_done != c->seq_next;
 	return 0;
 }
 
@@ -871,13 +829,16 @@ copy_all_runs(struct copy *c, struct err *err)
 	for (;;) {
 		while (more && (s = slot_free(c)) &&
 		    (more = run_next(c, &i, &last, &data))) {
-			r = data ? slot_read(c, s, i, last, err) :
-			    run_finish(c, NULL, i, last, err);
-			if (r < 0)
+			if (!data && c->delta_on)
+				slot_zero(c, s, i, last);
+			else if ((r = data ? slot_read(c, s, i, last, err) :
+			    run_finish(c, NULL, i, last, err)) < 0)
 				return r;
 			i = last;
 		}
-		if ((r = slots_step(c, &moved, &busy, err)) < 0)
+		if ((r = slots_step(c, &moved, &busy, err)) < 0 ||
+		    (c->delta_on && (r = slots_drain(c, &moved, &busy,
+		    err)) < 0))
 			return r;
 		if (!more && !busy)
 			return 0;
@@ -953,6 +914,15 @@ summary_write(const struct copy *c, struct err *err)
 	if (c->st.map_sha256[0])
 		json_object_set_new(o, "map_sha256",
 		    json_string(c->st.map_sha256));
+	if (c->delta_on)
+		json_object_update_new(o, json_pack("{sI sI sI sI sI sI ss}",
+		    "delta_bytes", (json_int_t)c->delta.bytes,
+		    "delta_frames", (json_int_t)c->delta.st.frames,
+		    "delta_data_bytes", (json_int_t)c->delta.st.data_bytes,
+		    "delta_zero_bytes", (json_int_t)c->delta.st.zero_bytes,
+		    "delta_stored_bytes", (json_int_t)c->delta.st.stored_bytes,
+		    "delta_guest_bytes", (json_int_t)c->delta.st.guest_bytes,
+		    "delta_sha256", c->delta.sha256));
 	s = json_to_string(o);
 	json_decref(o);
 	r = file_write_atomic(c->o->summary, s, strlen(s), 0644);
@@ -974,41 +944,10 @@ dst_close(struct copy *c)
 static int
 dst_sync(struct copy *c, struct err *err)
 {
-	_cleanup_close_ int fd = open(c->o->to, O_RDONLY | O_CLOEXEC);
+	int r = helper_fsync_path(c->o->to);
 
-	if (fd == -1 || fsync(fd) == -1)
-		return err_setf_errno(err, -errno, "cannot sync '%s'",
-		    c->o->to);
-	return 0;
-}
-
-/* The sha256 of len bytes at buf (or, when fd >= 0, of what is read from
- * fd into buf's len bytes, to the end), in hex.  GnuTLS uses the CPU's
- * SHA instructions where it has them: about 1.5 GiB/s here, where
- * coreutils' sha256sum, which the seal ran before, reads 200 MiB/s. */
-static int
-sha256_hex(int fd, void *buf, size_t len, char hex[65])
-{
-	gnutls_hash_hd_t h;
-	uint8_t digest[32];
-	ssize_t n = fd < 0 ? (ssize_t)len : 0;
-	int r = 0;
-
-	if (gnutls_hash_init(&h, GNUTLS_DIG_SHA256) < 0)
-		return -EIO;
-	do {
-		if (fd >= 0 && (n = read(fd, buf, len)) == -1 &&
-		    errno == EINTR)
-			continue;
-		if (n == -1)
-			r = -errno;
-		else if (n > 0 && gnutls_hash(h, buf, (size_t)n) < 0)
-			r = -EIO;
-	} while (r == 0 && fd >= 0 && n != 0);
-	gnutls_hash_deinit(h, digest);
-	if (r == 0)
-		hex_encode(digest, sizeof(digest), hex);
-	return r;
+	return r < 0 ? err_setf_errno(err, r, "cannot sync '%s'", c->o->to) :
+	    0;
 }
 
 /* The target's sha256, read back (from the page cache) once synced. */
@@ -1022,7 +961,7 @@ dst_hash(struct copy *c, struct err *err)
 		return err_setf_errno(err, -errno, "cannot open '%s'",
 		    c->o->to);
 	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	r = sha256_hex(fd, c->slot[0].buf, READ_MAX, c->st.image_sha256);
+	r = helper_sha256_hex(fd, c->slot[0].buf, READ_MAX, c->st.image_sha256);
 	return r < 0 ? err_setf_errno(err, r, "cannot hash '%s'", c->o->to) :
 	    0;
 }
@@ -1038,7 +977,7 @@ map_save(struct copy *c, struct err *err)
 	if (r < 0)
 		return err_setf_errno(err, r, "cannot write '%s'",
 		    c->o->map_out);
-	if ((r = sha256_hex(-1, b, len, c->st.map_sha256)) < 0)
+	if ((r = helper_sha256_hex(-1, b, len, c->st.map_sha256)) < 0)
 		return err_setf_errno(err, r, "cannot hash '%s'",
 		    c->o->map_out);
 	return 0;
@@ -1054,12 +993,15 @@ finish(struct copy *c, struct err *err)
 	int r;
 
 	if (c->dst && nbd_flush(c->dst, 0) == -1)
-		return nbd_err(err, "cannot flush '%s'", c->o->to);
+		return helper_nbd_err(err, "cannot flush '%s'", c->o->to);
 	if (c->dst) {
 		dst_close(c);
 		if ((r = dst_sync(c, err)) < 0 || (r = dst_hash(c, err)) < 0)
 			return r;
 	}
+	if (c->delta_on && (r = bc_delta_finish(&c->delta, c->slot[0].buf,
+	    READ_MAX, err)) < 0)
+		return r;
 	if (c->o->map_out && (r = map_save(c, err)) < 0)
 		return r;
 	if (c->o->summary && (r = summary_write(c, err)) < 0)
@@ -1079,6 +1021,9 @@ copy_run(struct copy *c, struct err *err)
 	if ((r = src_open(c, &size, err)) < 0 ||
 	    (r = maps_init(c, size, err)) < 0 ||
 	    (c->o->to && (r = dst_open(c, err)) < 0) ||
+	    (c->delta_on && (r = bc_delta_open(&c->delta, c->o->delta.path,
+	    &c->o->delta_hdr, size, c->map->block_size, c->o->compress,
+	    err)) < 0) ||
 	    (r = classify(c, err)) < 0)
 		return r;
 	count_total(c);
@@ -1099,6 +1044,7 @@ static void
 copy_done(struct copy *c)
 {
 	dst_close(c);
+	bc_delta_done(&c->delta);
 	if (c->src)
 		nbd_close(c->src);
 	if (c->progress_fd >= 0)
@@ -1123,11 +1069,13 @@ int
 main(int argc, char **argv)
 {
 	struct opts o = { 0 };
-	struct copy c = { .o = &o, .progress_fd = -1, .dst_fd = -1 };
+	struct copy c = { .o = &o, .progress_fd = -1, .dst_fd = -1,
+		.delta.fd = -1 };
 	struct err err = { 0 };
 	int r;
 
 	parse_args(argc, argv, &o);
+	c.delta_on = o.delta.path != NULL;
 	r = copy_run(&c, &err);
 	copy_done(&c);
 	if (r < 0) {

@@ -1,6 +1,5 @@
 /* blockmap.c - per-block checksums (blockmap.h): computing, comparing,
  * and the file form, which is parsed as untrusted input. */
-#include <endian.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +8,7 @@
 
 #include "blockmap.h"
 #include "fsutil.h"
+#include "le.h"
 #include "util.h"
 #include "vm_limits.h"
 
@@ -20,8 +20,7 @@ static const char blockmap_magic[8] = { 'T', 'E', 'R', 'N', 'B', 'M', 'A',
 static bool
 block_size_ok(uint32_t bs)
 {
-	return bs >= BLOCKMAP_BS_MIN && bs <= BLOCKMAP_BS_MAX &&
-	    (bs & (bs - 1)) == 0;
+	return block_size_is_valid(bs);
 }
 
 int
@@ -113,38 +112,6 @@ blockmap_from_fd(int fd, uint64_t size, uint32_t block_size,
 	return 0;
 }
 
-static void
-put_le32(unsigned char *p, uint32_t v)
-{
-	v = htole32(v);
-	memcpy(p, &v, sizeof(v));
-}
-
-static void
-put_le64(unsigned char *p, uint64_t v)
-{
-	v = htole64(v);
-	memcpy(p, &v, sizeof(v));
-}
-
-static uint32_t
-get_le32(const unsigned char *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return le32toh(v);
-}
-
-static uint64_t
-get_le64(const unsigned char *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return le64toh(v);
-}
-
 void *
 blockmap_encode(const struct blockmap *m, size_t *ret_len)
 {
@@ -152,13 +119,13 @@ blockmap_encode(const struct blockmap *m, size_t *ret_len)
 	unsigned char *b = xmalloc(len);
 
 	memcpy(b, blockmap_magic, sizeof(blockmap_magic));
-	put_le32(b + 8, BLOCKMAP_VERSION);
-	put_le32(b + 12, m->block_size);
-	put_le64(b + 16, m->size);
-	put_le64(b + 24, m->n);
+	le32_put(b + 8, BLOCKMAP_VERSION);
+	le32_put(b + 12, m->block_size);
+	le64_put(b + 16, m->size);
+	le64_put(b + 24, m->n);
 	for (uint64_t i = 0; i < m->n; i++)
-		put_le64(b + BLOCKMAP_HEADER + i * 8, m->sum[i]);
-	put_le64(b + len - 8, XXH3_64bits(b, len - 8));
+		le64_put(b + BLOCKMAP_HEADER + i * 8, m->sum[i]);
+	le64_put(b + len - 8, XXH3_64bits(b, len - 8));
 	*ret_len = len;
 	return b;
 }
@@ -175,12 +142,12 @@ decode_header(const unsigned char *b, size_t len, uint32_t *ret_bs,
 	    memcmp(b, blockmap_magic, sizeof(blockmap_magic)) != 0)
 		return err_set(err, -EINVAL, "not a block checksum map (no "
 		    "TERNBMAP header)");
-	if ((version = get_le32(b + 8)) != BLOCKMAP_VERSION)
+	if ((version = le32_get(b + 8)) != BLOCKMAP_VERSION)
 		return err_set(err, -ENOTSUP, "block checksum map version %u; "
 		    "this tern reads version %u", version, BLOCKMAP_VERSION);
-	bs = get_le32(b + 12);
-	size = get_le64(b + 16);
-	n = get_le64(b + 24);
+	bs = le32_get(b + 12);
+	size = le64_get(b + 16);
+	n = le64_get(b + 24);
 	if (!block_size_ok(bs))
 		return err_set(err, -EINVAL, "block checksum map: block size "
 		    "%u is not a power of two from %u to %u", bs,
@@ -213,13 +180,13 @@ blockmap_decode(const void *buf, size_t len, struct blockmap **ret,
 
 	if ((r = decode_header(b, len, &bs, &size, &n, err)) < 0)
 		return r;
-	if (get_le64(b + len - 8) != XXH3_64bits(b, len - 8))
+	if (le64_get(b + len - 8) != XXH3_64bits(b, len - 8))
 		return err_set(err, -EBADMSG, "block checksum map: its own "
 		    "checksum does not match (the file is damaged)");
 	if ((r = blockmap_new(size, bs, &m, err)) < 0)
 		return r;
 	for (uint64_t i = 0; i < n; i++)
-		m->sum[i] = get_le64(b + BLOCKMAP_HEADER + i * 8);
+		m->sum[i] = le64_get(b + BLOCKMAP_HEADER + i * 8);
 	*ret = m;
 	return 0;
 }

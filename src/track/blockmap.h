@@ -25,10 +25,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "block_size.h"
 #include "err.h"
 
-#define BLOCKMAP_BS_MIN 4096u
-#define BLOCKMAP_BS_MAX (16u << 20)
+#define BLOCKMAP_BS_MIN BLOCK_SIZE_MIN
+#define BLOCKMAP_BS_MAX BLOCK_SIZE_MAX
 #define BLOCKMAP_BS_DEFAULT (64u << 10)
 #define BLOCKMAP_HEADER 32u
 

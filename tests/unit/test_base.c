@@ -67,6 +67,17 @@ test_names_and_uuids(void)
 	ASSERT_TRUE(uuid_is_valid(u));
 	ASSERT_EQ(u[14], '4');
 	ASSERT_TRUE(!uuid_is_valid("not-a-uuid"));
+	{
+		uint8_t raw[16];
+
+		ASSERT_EQ(uuid_parse_raw("00112233-4455-6677-8899-AaBbCcDdEeFf",
+		    raw), 0);
+		ASSERT_EQ(raw[0], 0x00);
+		ASSERT_EQ(raw[4], 0x44);
+		ASSERT_EQ(raw[10], 0xaa);
+		ASSERT_EQ(raw[15], 0xff);
+		ASSERT_EQ(uuid_parse_raw("not-a-uuid", raw), -EINVAL);
+	}
 }
 
 static void
