@@ -87,9 +87,14 @@ dint(const struct job *job, const char *key)
 char *
 replica_spool_dir(const struct vm *vm)
 {
-	_cleanup_free_ char *copy = xstrdup(vm->row->disks[0].path);
+	const struct disk_row *k = &vm->row->disks[0];
+	_cleanup_free_ char *pool = k->pool ? host_pool_path(vm->h,
+	    k->pool) : NULL;
+	_cleanup_free_ char *copy = xstrdup(k->path);
 
-	return xasprintf("%s/.tern-replica", dirname(copy));
+	/* The pool's directory when there is one: a replica's disks change
+	 * files every cycle, the pool stays. */
+	return xasprintf("%s/.tern-replica", pool ? pool : dirname(copy));
 }
 
 void
@@ -168,12 +173,28 @@ cy_next(struct job *job, int step)
 	job_poke(job);
 }
 
-/* Tests: one byte of the first disk's delta flipped, in its last frame
+static void cy_corrupt_file(struct job *job, const json_t *d);
+
+/* Tests: one byte of the largest delta flipped, in its last frame
  * before the end, as a disk or a link might. */
 static void
 cy_corrupt(struct job *job)
 {
-	json_t *d = json_array_get(json_object_get(job->details, "disks"), 0);
+	json_t *d = NULL, *x;
+	size_t i;
+
+	json_array_foreach(json_object_get(job->details, "disks"), i, x)
+		if (!d || json_integer_value(json_object_get(json_object_get(x,
+		    "summary"), "delta_bytes")) > json_integer_value(
+		    json_object_get(json_object_get(d, "summary"),
+		    "delta_bytes")))
+			d = x;	/* the largest delta */
+	cy_corrupt_file(job, d);
+}
+
+static void
+cy_corrupt_file(struct job *job, const json_t *d)
+{
 	_cleanup_free_ char *spool = replica_spool_dir(vm_of(job));
 	_cleanup_free_ char *f = xasprintf("%s/%s/%s/%s.delta", spool,
 	    job->row->vm_uuid, dstr(job, "point"), json_string_value(

@@ -71,6 +71,7 @@ replica_incoming_create(struct host *h, const char *fp, const json_t *body,
 	const json_t *o = json_object_get(body, "vm");
 	const json_t *settings = json_object_get(body, "settings");
 	struct wire_opts opt = { .copy = true };
+	char uuid[37];
 	struct vm_row *row = NULL;
 	struct vm *vm;
 	int r;
@@ -93,9 +94,12 @@ replica_incoming_create(struct host *h, const char *fp, const json_t *body,
 	row->state = xstrdup(vm_state_name(VM_CREATING));
 	for (size_t i = 0; i < row->n_disks; i++)
 		row->disks[i].owned = true;
+	snprintf(uuid, sizeof(uuid), "%s", row->uuid);
 	if ((r = vm_create_start(h, row, &job_vm_create, json_pack("{sb}",
 	    "replica", true), &vm, ret_job, err)) < 0)
 		return r;
+	if (!vm_find(h, uuid))	/* its create ended at once, rolled back */
+		return err_set(err, -EIO, "the replica could not be made");
 	if ((r = incoming_record(h, vm, peer, settings, err)) < 0) {
 		struct err e2 = { 0 };
 
@@ -144,7 +148,6 @@ replica_incoming_remove(struct host *h, const char *fp, const char *uuid,
 	struct host_peer p = { 0 };
 	struct replication_row r;
 	bool mine;
-	int rc;
 
 	*ret_job = NULL;
 	if (!vm || store_replication_get(h->store, vm->row->uuid, &r) < 0)
@@ -158,11 +161,12 @@ replica_incoming_remove(struct host *h, const char *fp, const char *uuid,
 		return err_set(err, -EACCES, "only the primary of vm '%s' "
 		    "removes its replica on host %s", vm->row->name,
 		    h->cfg.name);
-	rc = incoming_drop(h, vm, keep, ret_job, err);
-	if (rc == 0)
-		host_event(h, "info", vm, 0, "replication removed by the "
-		    "primary; the replica is %s", keep ? "kept" : "deleted");
-	return rc;
+	if (vm->state != VM_REPLICA)	/* incoming_drop() says so */
+		return incoming_drop(h, vm, keep, ret_job, err);
+	/* Before: a delete may end (and free vm) inside job_start(). */
+	host_event(h, "info", vm, 0, "replication removed by the primary; "
+	    "the replica is %s", keep ? "kept" : "deleted");
+	return incoming_drop(h, vm, keep, ret_job, err);
 }
 
 /* `tern vm replication remove VM` run on the replica host itself. */
@@ -170,11 +174,9 @@ int
 replica_remove_local(struct host *h, struct vm *vm, bool keep,
     struct job **ret_job, struct err *err)
 {
-	int r = incoming_drop(h, vm, keep, ret_job, err);
-
-	if (r == 0)
+	if (vm->state == VM_REPLICA)	/* before: vm may go in the drop */
 		host_event(h, "warning", vm, 0, "replication removed on the "
 		    "replica host; the primary's next cycle will fail until it "
 		    "is removed there too");
-	return r;
+	return incoming_drop(h, vm, keep, ret_job, err);
 }

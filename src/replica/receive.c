@@ -133,24 +133,35 @@ rc_disk_row(struct vm *vm, const json_t *d)
 	return NULL;
 }
 
+/* The directory of the pool the replica's disk d is in (caller frees). */
+static char *
+rc_pool_dir(const struct vm *vm, const json_t *d)
+{
+	for (size_t i = 0; i < vm->row->n_disks; i++)
+		if (streq(vm->row->disks[i].name, dstr(d, "name")) &&
+		    vm->row->disks[i].pool)
+			return host_pool_path(vm->h, vm->row->disks[i].pool);
+	return NULL;
+}
+
 /* The disk's image below every point: POOL/VM-DISK.qcow2. */
 static char *
 rc_base_path(const struct vm *vm, const json_t *d)
 {
-	_cleanup_free_ char *spool = replica_spool_dir(vm);
+	_cleanup_free_ char *pool = rc_pool_dir(vm, d);
 
-	return xasprintf("%s/../%s-%s.qcow2", spool, vm->row->name,
+	return xasprintf("%s/%s-%s.qcow2", pool ? pool : ".", vm->row->name,
 	    dstr(d, "name"));
 }
 
 static char *
 rc_overlay_path(const struct job *job, const json_t *d)
 {
+	_cleanup_free_ char *pool = rc_pool_dir(vm_of(job), d);
 	char pt[24];
-	_cleanup_free_ char *spool = replica_spool_dir(vm_of(job));
 
 	replica_point_name(dint(job->details, "seq"), pt);
-	return xasprintf("%s/../%s-%s.rp-%s.qcow2", spool,
+	return xasprintf("%s/%s-%s.rp-%s.qcow2", pool ? pool : ".",
 	    vm_of(job)->row->name, dstr(d, "name"), pt);
 }
 
@@ -238,6 +249,7 @@ rc_fetch(struct job *job)
 	int64_t next = dint(job->details, "next");
 	json_t *d = json_array_get(rc_disks(job), (size_t)next);
 	_cleanup_free_ char *dir = rc_dir(job), *f = NULL, *path = NULL;
+	_cleanup_free_ char *sdir = vm_state_path(vm_of(job), NULL);
 	struct err e = { 0 };
 	char pt[24];
 	int r;
@@ -260,7 +272,7 @@ rc_fetch(struct job *job)
 		return;
 	}
 	if (next == 0 && ((r = rc_room(job, &e)) < 0 ||
-	    (r = mkdir_p(dir, 0700)) < 0)) {
+	    (r = mkdir_p(dir, 0700)) < 0 || (r = mkdir_p(sdir, 0700)) < 0)) {
 		rc_fail(job, r, e.msg[0] ? e.msg : "cannot make the spool");
 		return;
 	}
@@ -311,7 +323,14 @@ rc_child_failed(struct job *job, const char *what)
 		return false;
 	log = vm_state_path(vm_of(job), "replica.log");
 	last = file_last_line(log);
-	why = xasprintf("%s failed: %s", what, last ? last : "see its log");
+	/* tern-replica-apply names its files, then the reason: keep the
+	 * reason (messages travel to the primary and its CLI). */
+	if (last && strstr(last, " rejected, ") && strstr(last, "untouched: "))
+		why = xasprintf("the delta was rejected (the replica's point is "
+		    "untouched): %s", strstr(last, "untouched: ") + 11);
+	else
+		why = xasprintf("%s failed: %s", what, last ? last :
+		    "see its log");
 	rc_fail(job, -EIO, why);
 	return true;
 }
@@ -534,7 +553,8 @@ rc_merge_disk(struct job *job, const json_t *d)
 	if (!k)
 		return -ENOENT;
 	if (!streq(k->path, ov)) {
-		(void)unlink(ov);	/* merged before a restart */
+		if (streq(k->path, base))
+			(void)unlink(ov);	/* merged before a restart */
 		return 1;
 	}
 	if (access(ov, F_OK) != 0)	/* renamed before a restart */
