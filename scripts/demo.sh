@@ -6,8 +6,9 @@
 # host and back, its disks moved to another pool while it runs, moved
 # shared-nothing (disks copied) to the other host, backed up twice (full,
 # then incremental) while it writes, a point restored as a new VM and
-# proven exact, turned off, and its disk writes verified.  Leaves the lab up to explore; prints how to
-# take it down.
+# proven exact, checkpointed, replicated to the other host (the replica
+# proven exact up to its cycle), turned off, and its disk writes
+# verified.  Leaves the lab up to explore; prints how to take it down.
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$REPO/build}
@@ -126,6 +127,25 @@ t h2 vm checkpoint create demo1 before-upgrade
 sleep 2
 t h2 vm checkpoint list demo1
 t h2 vm checkpoint delete demo1 before-upgrade
+
+say "Replica: h1 accepts replication from h2 into its pool 'local'; demo1"
+say "is replicated to h1 every 30 s (the replica VM there is never started by"
+say "hand); each cycle sends only the changed blocks, checked and applied on h1"
+t h1 replica server enable --allow h2=local
+t h2 vm replication enable demo1 --to h1 --interval 30s
+for _ in $(seq 1 240); do
+	[ "$("$LAB" tern h2 vm replication show demo1 --json | jq -r .state)" = \
+	    replicating ] && break
+	sleep 0.5
+done
+lo=$(acked)
+t h2 vm replication now demo1
+hi=$(($(acked) + 1))
+t h2 vm replication show demo1
+t h1 replication list
+say "The replica on h1 holds every write acknowledged before that cycle ($lo)"
+say "and none after it (above $hi)"
+run "$GUEST/verify" --image "$H1_POOL_DIR/demo1-vdb.qcow2" --upto "$lo:$hi"
 
 say "Turn it off and prove no acknowledged write was lost, on either host"
 t h2 vm stop demo1

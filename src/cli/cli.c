@@ -233,8 +233,8 @@ static const struct cli_cmd cli_cmds[] = {
 	  "YYYY-MM-DDTHH:MM:SSZ']",
 	  .help = "replicate a VM to the replica server PEER (Hyper-V's "
 	  "Replica): the\n      replica VM is made there (state replica), "
-	  "then kept INTERVAL behind\n      (default 5m; compress on; "
-	  "0..24 hourly recovery points)" },
+	  "then kept INTERVAL behind\n      (default 5m; compress on; the "
+	  "latest recovery point: --points 0)" },
 	{ .group = "vm", .verb = "replication show", .pos = { "NAME" },
 	  .run = cmd_vm_replication,
 	  .help = "a VM's replication: state, health and why, settings, "

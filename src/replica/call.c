@@ -146,3 +146,36 @@ rp_peer_details(struct host *h, json_t *details, const char *peer,
 	host_peer_done(&p);
 	return 0;
 }
+
+int
+rp_call_poll_job(struct job *job, struct rp_call *c, int64_t id,
+    const char **ret_msg)
+{
+	const char *st;
+	char path[48];
+
+	*ret_msg = NULL;
+	if (!c->out) {
+		snprintf(path, sizeof(path), "/v1/jobs/%lld", (long long)id);
+		rp_call_send(job, c, "GET", path, NULL);
+		return RP_JOB_RUNNING;
+	}
+	if (!rp_call_done(c))
+		return RP_JOB_RUNNING;
+	st = json_string_value(json_object_get(c->reply, "state"));
+	if (c->status != 200 || !st) {
+		*ret_msg = c->err;
+		return RP_JOB_UNKNOWN;
+	}
+	if (streq(st, "succeeded"))
+		return RP_JOB_SUCCEEDED;
+	if (streq(st, "failed") || streq(st, "cancelled")) {
+		*ret_msg = json_string_value(json_object_get(c->reply,
+		    "error"));
+		if (!*ret_msg)
+			*ret_msg = st;
+		return RP_JOB_FAILED;
+	}
+	job_wake_after(job, RP_POLL_MS);
+	return RP_JOB_RUNNING;
+}

@@ -244,35 +244,21 @@ cy_send(struct job *job, struct cy_ctx *c)
 static void
 cy_wait(struct job *job, struct cy_ctx *c)
 {
-	const char *st;
-	char path[48];
+	const char *msg;
+	_cleanup_free_ char *why = NULL;
 
-	if (!c->call.out) {
-		snprintf(path, sizeof(path), "/v1/jobs/%lld",
-		    (long long)dint(job, "remote_job"));
-		rp_call_send(job, &c->call, "GET", path, NULL);
-		return;
-	}
-	if (!rp_call_done(&c->call))
-		return;
-	st = json_string_value(json_object_get(c->call.reply, "state"));
-	if (c->call.status != 200 || !st) {
-		backup_point_end(job, -EIO, c->call.err);
-	} else if (streq(st, "succeeded")) {
+	switch (rp_call_poll_job(job, &c->call, dint(job, "remote_job"),
+	    &msg)) {
+	case RP_JOB_SUCCEEDED:
 		cy_next(job, 2);
-	} else if (streq(st, "failed") || streq(st, "cancelled")) {
-		const char *m = json_string_value(json_object_get(
-		    c->call.reply, "error"));
-		_cleanup_free_ char *why = xasprintf("the replica did not "
-		    "apply the cycle: %s", m ? m : st);
-
+		break;
+	case RP_JOB_FAILED:
+		why = xasprintf("the replica did not apply the cycle: %s", msg);
 		backup_point_end(job, -EIO, why);
-	} else {
-		job_set_progress(job, json_integer_value(json_object_get(
-		    json_object_get(c->call.reply, "progress"), "done")),
-		    json_integer_value(json_object_get(json_object_get(
-		    c->call.reply, "progress"), "total")), "bytes");
-		job_wake_after(job, RP_POLL_MS);
+		break;
+	case RP_JOB_UNKNOWN:
+		backup_point_end(job, -EIO, msg);
+		break;
 	}
 }
 

@@ -119,35 +119,21 @@ en_ask(struct job *job, struct rp_call *c)
 static void
 en_wait(struct job *job, struct rp_call *c)
 {
-	const char *st;
-	char path[48];
+	const char *msg;
 
-	if (!c->out) {
-		snprintf(path, sizeof(path), "/v1/jobs/%lld", (long long)
-		    json_integer_value(json_object_get(job->details,
-		    "remote_job")));
-		rp_call_send(job, c, "GET", path, NULL);
-		return;
-	}
-	if (!rp_call_done(c))
-		return;
-	st = json_string_value(json_object_get(c->reply, "state"));
-	if (c->status != 200 || !st) {
-		en_fail(job, -EIO, c->err);
-		return;
-	}
-	if (streq(st, "succeeded")) {
+	switch (rp_call_poll_job(job, c, json_integer_value(json_object_get(
+	    job->details, "remote_job")), &msg)) {
+	case RP_JOB_SUCCEEDED:
 		job_set_phase(job, EN_PH_RECORD);
 		job_poke(job);
-	} else if (streq(st, "failed") || streq(st, "cancelled")) {
-		const char *m = json_string_value(json_object_get(c->reply,
-		    "error"));
-
+		break;
+	case RP_JOB_FAILED:
 		json_object_del(job->details, "remote_job");
-		en_fail(job, -EIO, m ? m : "the peer could not make the "
-		    "replica");
-	} else {
-		job_wake_after(job, RP_POLL_MS);
+		en_fail(job, -EIO, msg);
+		break;
+	case RP_JOB_UNKNOWN:
+		en_fail(job, -EIO, msg);
+		break;
 	}
 }
 

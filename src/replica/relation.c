@@ -117,6 +117,10 @@ replica_settings_parse(const json_t *body, const struct vm *vm,
 	if (app && !pts)
 		return err_set(err, -EINVAL, "--app-consistent-every needs "
 		    "recovery points (--points N, 1..%d)", REPLICA_POINTS_MAX);
+	if (pts)
+		return err_set(err, -ENOTSUP, "--points %lld: keeping recovery "
+		    "points beyond the latest is not built yet; the replica "
+		    "keeps the latest point only (--points 0)", (long long)pts);
 	if ((r = parse_exclude(json_object_get(body, "exclude"), vm, err)) < 0
 	    || (r = parse_initial(body, s, err)) < 0)
 		return r;

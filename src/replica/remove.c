@@ -73,27 +73,18 @@ rm_ask(struct job *job, struct rp_call *c)
 static void
 rm_wait(struct job *job, struct rp_call *c)
 {
-	const char *st;
-	char path[48];
+	const char *msg;
 
-	if (!c->out) {
-		snprintf(path, sizeof(path), "/v1/jobs/%lld", (long long)
-		    json_integer_value(json_object_get(job->details,
-		    "remote_job")));
-		rp_call_send(job, c, "GET", path, NULL);
-		return;
-	}
-	if (!rp_call_done(c))
-		return;
-	st = json_string_value(json_object_get(c->reply, "state"));
-	if (c->status != 200 || !st)
-		rm_fail(job, -EIO, c->err);
-	else if (streq(st, "succeeded"))
+	switch (rp_call_poll_job(job, c, json_integer_value(json_object_get(
+	    job->details, "remote_job")), &msg)) {
+	case RP_JOB_SUCCEEDED:
 		rm_next(job, RM_PH_DROP);
-	else if (streq(st, "failed") || streq(st, "cancelled"))
-		rm_fail(job, -EIO, "the peer could not delete the replica");
-	else
-		job_wake_after(job, RP_POLL_MS);
+		break;
+	case RP_JOB_FAILED:
+	case RP_JOB_UNKNOWN:
+		rm_fail(job, -EIO, msg);
+		break;
+	}
 }
 
 static void

@@ -46,6 +46,13 @@ void rp_call_free(struct job *job);
 /* The peer's job id from a 202 reply, or 0. */
 int64_t rp_call_job_id(const struct rp_call *c);
 
+/* The peer's job id, polled: RUNNING (a call is out, or the job is
+ * asked about again after RP_POLL_MS), SUCCEEDED, FAILED (*ret_msg its
+ * error), UNKNOWN (the call failed: *ret_msg why). */
+enum { RP_JOB_RUNNING, RP_JOB_SUCCEEDED, RP_JOB_FAILED, RP_JOB_UNKNOWN };
+int rp_call_poll_job(struct job *job, struct rp_call *c, int64_t id,
+    const char **ret_msg);
+
 /* details "peer", "peer_url", "peer_fp" for peer name; -ENOENT when it
  * is not a trusted peer. */
 int rp_peer_details(struct host *h, json_t *details, const char *peer,

@@ -60,9 +60,10 @@ check_err "a peer that does not exist" 1 "no peer named 'h7'" \
 check "bad requests changed nothing" nothing_changed
 
 # ---- enable ----
-check "enable r1 -> h2 (30s, vdb excluded, 2 points)" \
-    t h1 vm replication enable r1 --to h2 --interval 30s --exclude-disk vdb \
-    --points 2
+check_err "recovery points beyond the latest: not built yet" 1 "not built yet" \
+    t h1 vm replication enable r1 --to h2 --points 2
+check "enable r1 -> h2 (30s, vdb excluded)" \
+    t h1 vm replication enable r1 --to h2 --interval 30s --exclude-disk vdb
 check_eq "h1: primary, initial, waiting for the initial copy" \
     "$(t h1 vm replication show r1 --json | jq -c '[.role, .peer, .state, .health, .settings.interval_s, .settings.exclude]')" \
     '["primary","h2","initial","warning",30,["vdb"]]'
