@@ -106,6 +106,7 @@ qemu_argv(const struct vm *vm)
 	const struct vm_row *r = vm->row;
 	struct argv_buf a = { 0 };
 	_cleanup_free_ char *pidfile = vm_run_path(vm, "qemu.pid");
+	_cleanup_free_ char *log = vm_run_path(vm, "qemu.log");
 
 	arg(&a, "%s", vm->h->cfg.qemu_binary);
 	arg(&a, "-name");
@@ -170,6 +171,15 @@ qemu_argv(const struct vm *vm)
 	arg(&a, "-daemonize");
 	arg(&a, "-pidfile");
 	arg(&a, "%s", pidfile);
+	/* -daemonize points QEMU's stderr at /dev/null once it is up, so an
+	 * assertion or error_report() of a running VM went nowhere.  Given
+	 * -D, QEMU makes that file its stderr instead (util/log.c, seen on
+	 * 10.0.2; a QEMU from before that change, late 2022, ignores -D
+	 * without -d and behaves as before).  It is the file the launcher
+	 * writes to: QEMU truncates it when it opens it, just after parsing
+	 * its options, and writes every later line there. */
+	arg(&a, "-D");
+	arg(&a, "%s", log);
 	return a.v;
 }
 

@@ -248,6 +248,31 @@ vm_set_error(struct vm *vm, const char *fmt, ...)
 	va_end(ap);
 }
 
+static char *vm_qemu_log_tail(struct vm *vm);
+
+/* QEMU went unasked: what it said last (an assertion, an error) goes into
+ * the log and the event, since nobody reads its log file once the VM is
+ * started again (vm_launch removes it). */
+static void
+vm_on_unasked_exit(struct vm *vm, const char *why)
+{
+	_cleanup_free_ char *tail = vm_qemu_log_tail(vm);
+	_cleanup_free_ char *msg = NULL;
+
+	log_info("vm=%s qemu exited: %s; qemu_log='%s'", vm->row->name, why,
+	    tail);
+	if (vm->guest_poweroff) {
+		vm_set_state(vm, VM_OFF, why);
+		return;
+	}
+	/* Killed by a signal (SIGSEGV, SIGKILL) QEMU says nothing, and as
+	 * it is not our child its status is not ours to read: the kernel's
+	 * log has a segfault. */
+	msg = *tail ? xasprintf("%s (QEMU's last line: '%s')", why, tail) :
+	    xasprintf("%s (QEMU wrote nothing: killed by a signal?)", why);
+	vm_set_state(vm, VM_CRASHED, msg);
+}
+
 /* QEMU is gone: drop the connection and decide what the VM is now. */
 static void
 vm_on_qemu_exit(struct vm *vm)
@@ -278,8 +303,7 @@ vm_on_qemu_exit(struct vm *vm)
 		vm_set_state(vm, vm_down_state(vm), NULL);
 		return;
 	}
-	log_info("vm=%s qemu exited: %s", vm->row->name, why);
-	vm_set_state(vm, vm->guest_poweroff ? VM_OFF : VM_CRASHED, why);
+	vm_on_unasked_exit(vm, why);
 }
 
 static void

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "qemu.h"
 #include "test.h"
 #include "vm.h"
 #include "vm_action.h"
@@ -185,6 +186,26 @@ test_action_names(void)
 	ASSERT_EQ(vm_action_from_name("export", NULL), -ENOENT);
 }
 
+/* -daemonize sends QEMU's stderr to /dev/null once it runs; -D keeps it
+ * in the VM's qemu.log, where an assertion of a running QEMU is read. */
+static void
+test_qemu_keeps_stderr(void)
+{
+	struct host h = { .cfg.qemu_binary = "qemu-system-x86_64",
+		.cfg.run_dir = "/run/t" };
+	struct vm_row row = { .name = "a", .uuid = "u", .memory_mib = 64,
+		.cpus = 1, .machine = "pc-q35-7.2" };
+	struct vm vm = { .h = &h, .row = &row };
+	char **argv = qemu_argv(&vm);
+	const char *log = NULL;
+
+	for (char **p = argv; *p; p++)
+		if (strcmp(p[0], "-D") == 0 && p[1])
+			log = p[1];
+	ASSERT_STREQ(log ? log : "(none)", "/run/t/vms/u/qemu.log");
+	qemu_argv_free(argv);
+}
+
 int
 main(void)
 {
@@ -194,5 +215,6 @@ main(void)
 	RUN_TEST(test_action_messages);
 	RUN_TEST(test_action_names);
 	RUN_TEST(test_mem_admit);
+	RUN_TEST(test_qemu_keeps_stderr);
 	return TEST_REPORT();
 }
