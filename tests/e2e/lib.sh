@@ -25,6 +25,11 @@ e2e_lab_setup() {
 	export LAB_NET=$net
 	[ -f "$TERN_LAB/lab.env" ] && "$LAB_SH" down >/dev/null 2>&1 || true
 	trap e2e_cleanup EXIT
+	# A signal (meson's timeout sends SIGTERM) ends the test through
+	# the EXIT trap too, with the usual status.
+	trap 'exit 129' HUP
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
 }
 
 # e2e_at_exit CMD: run CMD (a shell string) on exit, before the lab goes
@@ -32,13 +37,47 @@ e2e_lab_setup() {
 E2E_AT_EXIT=()
 e2e_at_exit() { E2E_AT_EXIT+=("$1"); }
 
+# e2e_diagnose: what a failed test leaves to read, printed before the lab
+# goes: the end of each ternd's log, what each QEMU wrote (its stderr,
+# kept in RUN_DIR/vms/UUID/qemu.log) and the kernel's word on a QEMU that
+# died of a signal (a segfault writes nothing to stderr).
+e2e_diagnose() {
+	local i n log f
+	n=$(labenv N 2>/dev/null) || return 0
+	dmesg 2>/dev/null | grep -a 'qemu-system' | tail -n 5 | sed 's/^/#   kernel: /'
+	for ((i = 1; i <= n; i++)); do
+		log=$(labenv "H${i}_LOG")
+		[ -s "$log" ] && {
+			echo "# --- h$i: last lines of $log"
+			tail -n 40 "$log" | sed 's/^/#   /'
+		}
+		for f in "$(labenv "H${i}_RUN_DIR")"/vms/*/qemu.log; do
+			[ -s "$f" ] || continue
+			echo "# --- h$i: $f"
+			tail -n 20 "$f" | sed 's/^/#   /'
+		done
+	done
+}
+
+# The EXIT trap: whatever failed, the lab goes.  No command may end it
+# early (set -e is off here), a second signal is ignored, and lab.sh down
+# runs in a session of its own, so that a harness killing the test's
+# process group after its SIGTERM (meson: SIGKILL 0.5 s later) cannot
+# stop it half way: it still removes the lab's processes by PID and its
+# namespaces.
 e2e_cleanup() {
 	local rc=$? c
-	for c in "${E2E_AT_EXIT[@]}"; do eval "$c" || true; done
+	set +e
+	trap '' HUP INT TERM
+	for c in "${E2E_AT_EXIT[@]}"; do eval "$c"; done
+	if [ "$rc" != 0 ] || [ "$E2E_FAIL" != 0 ]; then
+		e2e_diagnose
+	fi
 	if [ "${E2E_KEEP:-0}" = 1 ]; then
 		echo "# E2E_KEEP=1: lab left at $TERN_LAB" >&2
 	else
-		"$LAB_SH" down >/dev/null 2>&1 || "$LAB_SH" down >&2 || true
+		setsid -w "$LAB_SH" down >/dev/null 2>&1 ||
+		    setsid -w "$LAB_SH" down >&2
 	fi
 	exit $rc
 }
