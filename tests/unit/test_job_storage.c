@@ -275,19 +275,25 @@ test_live_success(void)
 
 /* QEMU's side of going back: our mirror (in status s; NULL: there is
  * none) cancelled and dismissed, the disk still on its old file, and the
- * new nodes (n_new of them) deleted. */
+ * new nodes (n_new of them) deleted.  A READY mirror is ended with
+ * block-job-cancel, not force-cancelled (resolve.c: cancel_cmd): it ends
+ * as completed, without a switch. */
 static void
 script_back(const char *s, int n_new)
 {
 	_cleanup_free_ char *ev = block_job_data();
 	_cleanup_free_ char *id = xasprintf("{\"id\":\"%s\"}", mid);
+	_cleanup_free_ char *dev = xasprintf("{\"device\":\"%s\"}", mid);
 	_cleanup_free_ char *cur = jobs(s), *done = jobs("concluded");
 	_cleanup_free_ char *none = jobs(NULL), *old = block_on("vda-fmt", src);
+	bool ready = s && streq(s, "ready");
 
 	if (s && !streq(s, "concluded")) {
 		expect_reply("query-jobs", NULL, cur);
-		expect_reply("job-cancel", id, "{}");
-		fake_qmp_event(t.qmp, "BLOCK_JOB_CANCELLED", ev);
+		expect_reply(ready ? "block-job-cancel" : "job-cancel",
+		    ready ? dev : id, "{}");
+		fake_qmp_event(t.qmp, ready ? "BLOCK_JOB_COMPLETED" :
+		    "BLOCK_JOB_CANCELLED", ev);
 	}
 	if (s) {
 		expect_reply("query-jobs", NULL, done);
