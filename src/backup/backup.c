@@ -230,7 +230,7 @@ bk_remove_point(const char *dir)
 
 json_t *
 backup_point_details(const struct vm *vm, const char *repo, const char *point,
-    const char *parent, bool quiesce)
+    int64_t time_ms, const char *parent, bool quiesce)
 {
 	_cleanup_free_ char *ref = xasprintf("bk-%s", point);
 	json_t *disks = json_array();
@@ -240,7 +240,7 @@ backup_point_details(const struct vm *vm, const char *repo, const char *point,
 		    vm->row->disks[i].name, "path", vm->row->disks[i].path,
 		    "size", (json_int_t)vm->row->disks[i].size_bytes));
 	return json_pack("{ss ss sI ss? ss sb ss so}", "repo", repo, "point",
-	    point, "time_ms", (json_int_t)wall_ms(), "parent", parent, "ref",
+	    point, "time_ms", (json_int_t)time_ms, "parent", parent, "ref",
 	    ref, "quiesce", quiesce, "consistency", "crash", "disks", disks);
 }
 
@@ -251,9 +251,10 @@ start_details(const struct vm *vm, const char *repo, const char *parent,
     bool quiesce)
 {
 	char point[BK_POINT_ID_LEN];
+	int64_t now = (int64_t)wall_ms();
 
-	bk_point_id((int64_t)wall_ms(), point);
-	return backup_point_details(vm, repo, point, parent, quiesce);
+	bk_point_id(now, point);
+	return backup_point_details(vm, repo, point, now, parent, quiesce);
 }
 
 int

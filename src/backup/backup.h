@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "err.h"
 
@@ -80,9 +81,10 @@ void *backup_point_priv(struct job *job, size_t size,
 void backup_point_sink(void (*end)(struct job *job, int r,
     const char *why));
 /* The details backup_start() would give a point of vm in repo after the
- * point parent (NULL: a full one), named point. */
+ * point parent (NULL: a full one), named point, taken at time_ms (wall
+ * clock; a backup's point name is that time). */
 json_t *backup_point_details(const struct vm *vm, const char *repo,
-    const char *point, const char *parent, bool quiesce);
+    const char *point, int64_t time_ms, const char *parent, bool quiesce);
 
 extern const struct job_ops job_vm_backup, job_vm_restore, job_backup_verify,
     job_backup_prune;

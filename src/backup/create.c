@@ -199,8 +199,22 @@ on_made(struct child *ch, int status, void *data)
 		return;
 	}
 	if (status != 0) {
-		bk_teardown_begin(job, -EIO, "qemu-img could not create an "
-		    "image (see the job's log)");
+		_cleanup_free_ char *log = vm_state_path(vm_of(job),
+		    "backup.log");
+		_cleanup_free_ char *last = file_last_line(log);
+		const char *r = last;
+		_cleanup_free_ char *why = NULL;
+
+		/* "qemu-img: /the/long/path: Could not ...: No space left on
+		 * device": the reason, without the tool and the path. */
+		if (r && strncmp(r, "qemu-img: ", 10) == 0)
+			r += 10;
+		if (r && *r == '/' && strstr(r, ": "))
+			r = strstr(r, ": ") + 2;
+		why = xasprintf("qemu-img could not create an image in the "
+		    "repository: %s", r ? r : "see backup.log");
+
+		bk_teardown_begin(job, -EIO, why);
 		return;
 	}
 	bk_ctx(job)->sub++;

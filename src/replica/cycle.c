@@ -377,8 +377,8 @@ cy_details(struct host *h, struct vm *vm, const struct replication_row *r,
 	if (base > 0 && access(pdir, F_OK) != 0)
 		base = 0;	/* no maps to compare with: a new chain */
 	replica_point_name(r->seq + 1, point);
-	o = backup_point_details(vm, spool, point, base ? parent : NULL,
-	    false);
+	o = backup_point_details(vm, spool, point, (int64_t)wall_ms(),
+	    base ? parent : NULL, false);
 	disks = json_object_get(o, "disks");
 	for (i = json_array_size(disks); i-- > 0;)
 		json_array_foreach(s->exclude, k, x)

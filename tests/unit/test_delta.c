@@ -405,7 +405,8 @@ craft_frame(struct craft *k, int type, int flags, uint32_t plen,
 	memcpy(cb + 8, f, 32);
 	k->chain = XXH3_64bits(cb, sizeof(cb));
 	le64_put(f + 32, k->chain);
-	memcpy(f + 40, payload, have);
+	if (have)
+		memcpy(f + 40, payload, have);
 	k->len += DELTA_FRAME_LEN + have;
 }
 
