@@ -15,6 +15,11 @@ e2e_lab_setup backup 84
 small=$(mktemp -d /tmp/tern-bk-small.XXXXXX)
 mount -t tmpfs -o size=8m tmpfs "$small"
 e2e_at_exit "umount $small; rmdir $small"
+# All but 256 KiB of it taken by a filler beside the (empty) repository:
+# a full point is always more than that (its maps alone are 40 KiB, its
+# images' metadata more), however well its data compresses.
+mkdir "$small/repo"
+dd if=/dev/zero of="$small/filler" bs=64k count=124 status=none
 lab up 1 >/dev/null
 pool=$(labenv H1_POOL_DIR)
 repo=$TERN_LAB/repo
@@ -157,9 +162,9 @@ check "no scratch image left" bash -c "! ls $pool/moved/.b1-* 2>/dev/null"
 # --- a repository that fills up mid-backup: the point is not kept, the
 # VM runs, the earlier points are untouched ---
 check_err "a full repository fails the backup" 1 "No space left" \
-    t h1 backup create b1 --to "$small"
+    t h1 backup create b1 --to "$small/repo"
 check_eq "no half point in the full repository" \
-    "$(find "$small" -mindepth 2 -maxdepth 2 -type d | wc -l)" 0
+    "$(find "$small/repo" -mindepth 2 -maxdepth 2 -type d | wc -l)" 0
 check_eq "the vm still runs" "$(vm_field h1 b1 .state)" running
 
 # --- prune: keep 2; the older kept becomes a synthetic full point that
