@@ -435,6 +435,23 @@ stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 	return (ssize_t)n;
 }
 
+/* Answer 200 with resp as application/octet-stream (NULL: MHD could not
+ * make it: 500). */
+static void
+http_reply_octets(struct http_req *req, struct MHD_Response *resp)
+{
+	if (!resp) {
+		http_reply_json(req, 500, json_pack("{s{ss ss}}", "error",
+		    "code", "internal", "message", "cannot make a response"));
+		return;
+	}
+	MHD_add_response_header(resp, "Content-Type",
+	    "application/octet-stream");
+	MHD_queue_response(req->conn, MHD_HTTP_OK, resp);
+	MHD_destroy_response(resp);
+	req->answered = true;
+}
+
 void
 http_reply_stream(struct http_req *req, uint64_t nbytes)
 {
@@ -449,17 +466,9 @@ http_reply_stream(struct http_req *req, uint64_t nbytes)
 	s->nbytes = nbytes;
 	resp = MHD_create_response_from_callback(nbytes, STREAM_BLOCK,
 	    stream_read, s, free);
-	if (!resp) {
+	if (!resp)
 		free(s);
-		http_reply_json(req, 500, json_pack("{s{ss ss}}", "error",
-		    "code", "internal", "message", "cannot make a response"));
-		return;
-	}
-	MHD_add_response_header(resp, "Content-Type",
-	    "application/octet-stream");
-	MHD_queue_response(req->conn, MHD_HTTP_OK, resp);
-	MHD_destroy_response(resp);
-	req->answered = true;
+	http_reply_octets(req, resp);
 }
 
 void
@@ -467,15 +476,7 @@ http_reply_file(struct http_req *req, int fd, uint64_t size)
 {
 	struct MHD_Response *resp = MHD_create_response_from_fd64(size, fd);
 
-	if (!resp) {
+	if (!resp)
 		close(fd);
-		http_reply_json(req, 500, json_pack("{s{ss ss}}", "error",
-		    "code", "internal", "message", "cannot make a response"));
-		return;
-	}
-	MHD_add_response_header(resp, "Content-Type",
-	    "application/octet-stream");
-	MHD_queue_response(req->conn, MHD_HTTP_OK, resp);
-	MHD_destroy_response(resp);
-	req->answered = true;
+	http_reply_octets(req, resp);
 }

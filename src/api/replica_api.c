@@ -51,6 +51,29 @@ arg_true(struct http_req *req, const char *name)
 	return v && !streq(v, "0") && !streq(v, "false");
 }
 
+/* 202 with job, or 200 with body (stolen; NULL: {}) when the request
+ * was done at once. */
+static void
+reply_job_or(struct http_req *req, struct job *job, json_t *body)
+{
+	if (job) {
+		json_decref(body);
+		api_reply_job(req, job, NULL);
+	} else {
+		http_reply_json(req, 200, body ? body : json_object());
+	}
+}
+
+/* What only a trusted peer asks, over HTTPS with its pinned certificate:
+ * -EACCES with msg for anyone else. */
+static int
+from_peer(const struct http_req *req, const char *msg, struct err *e)
+{
+	if (!req->tls || !req->has_peer_fp)
+		return err_set(e, -EACCES, "%s", msg);
+	return 0;
+}
+
 int
 api_vm_replication(struct api *a, struct http_req *req, char **p,
     struct err *e)
@@ -76,10 +99,7 @@ api_vm_replication(struct api *a, struct http_req *req, char **p,
 		r = replica_enable_start(a->h, vm, body, &job, e);
 	if (r < 0)
 		return r;
-	if (job)
-		api_reply_job(req, job, NULL);
-	else
-		http_reply_json(req, 200, json_object());
+	reply_job_or(req, job, NULL);
 	return 0;
 }
 
@@ -119,17 +139,14 @@ api_replica_cycles(struct api *a, struct http_req *req, char **p,
 	struct job *job = NULL;
 	int r;
 
-	if (!req->tls || !req->has_peer_fp)
-		return err_set(e, -EACCES, "cycles come from trusted peers "
-		    "over HTTPS only");
+	if ((r = from_peer(req, "cycles come from trusted peers "
+	    "over HTTPS only", e)) < 0)
+		return r;
 	if ((r = api_body(req, &body, e)) < 0 ||
 	    (r = replica_incoming_cycle(a->h, req->peer_fp, p[0], body, &job,
 	    e)) < 0)
 		return r;
-	if (job)
-		api_reply_job(req, job, NULL);
-	else
-		http_reply_json(req, 200, json_pack("{sb}", "applied", true));
+	reply_job_or(req, job, json_pack("{sb}", "applied", true));
 	return 0;
 }
 
@@ -141,9 +158,9 @@ api_replica_delta(struct api *a, struct http_req *req, char **p,
 	uint64_t size;
 	int fd, r;
 
-	if (!req->tls || !req->has_peer_fp)
-		return err_set(e, -EACCES, "deltas go to trusted peers over "
-		    "HTTPS only");
+	if ((r = from_peer(req, "deltas go to trusted peers over "
+	    "HTTPS only", e)) < 0)
+		return r;
 	if ((r = replica_delta_open(a->h, req->peer_fp, p[0], p[1], p[2], &fd,
 	    &size, e)) < 0)
 		return r;
@@ -160,9 +177,9 @@ api_replica_vms(struct api *a, struct http_req *req, char **p,
 	struct job *job = NULL;
 	int r;
 
-	if (!req->tls || !req->has_peer_fp)
-		return err_set(e, -EACCES, "replicas are asked for by trusted "
-		    "peers over HTTPS only");
+	if ((r = from_peer(req, "replicas are asked for by trusted "
+	    "peers over HTTPS only", e)) < 0)
+		return r;
 	if (streq(req->method, "DELETE"))
 		r = replica_incoming_remove(a->h, req->peer_fp, p[0],
 		    arg_true(req, "keep"), &job, e);
@@ -170,9 +187,6 @@ api_replica_vms(struct api *a, struct http_req *req, char **p,
 		r = replica_incoming_create(a->h, req->peer_fp, body, &job, e);
 	if (r < 0)
 		return r;
-	if (job)
-		api_reply_job(req, job, NULL);
-	else
-		http_reply_json(req, 200, json_object());
+	reply_job_or(req, job, NULL);
 	return 0;
 }

@@ -1,7 +1,6 @@
 /* backup.c - starting a backup (every check before the job), listing a
  * repository, and what the vm.backup job's files share: its QMP replies,
  * the names it gives QEMU things and files. */
-#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <libgen.h>
@@ -14,6 +13,7 @@
 
 #include "backup.h"
 #include "bk_int.h"
+#include "fsutil.h"
 #include "jsonutil.h"
 #include "qmp_block.h"
 #include "refpoint.h"
@@ -204,30 +204,6 @@ usable_parent(const struct vm *vm, const struct bk_manifest *pts, size_t n)
 	return p;
 }
 
-int
-bk_remove_point(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	int r = 0;
-
-	if (!d)
-		return errno == ENOENT ? 0 : -errno;
-	while ((e = readdir(d))) {
-		_cleanup_free_ char *p = NULL;
-
-		if (streq(e->d_name, ".") || streq(e->d_name, ".."))
-			continue;
-		p = xasprintf("%s/%s", dir, e->d_name);
-		if (unlink(p) == -1 && errno != ENOENT)
-			r = -errno;
-	}
-	closedir(d);
-	if (rmdir(dir) == -1 && errno != ENOENT)
-		r = -errno;
-	return r;
-}
-
 json_t *
 backup_point_details(const struct vm *vm, const char *repo, const char *point,
     int64_t time_ms, const char *parent, bool quiesce)
@@ -296,7 +272,7 @@ backup_start(struct host *h, struct vm *vm, const json_t *body,
 	r = vm_job_create(h, &job_vm_backup, vm, start_details(vm, repo,
 	    parent ? parent->point : NULL, quiesce), ret_job, err);
 	for (size_t i = 0; r == 0 && i < n_half; i++)
-		(void)bk_remove_point(half[i]);	/* a crash left it */
+		(void)dir_remove_flat(half[i]);	/* a crash left it */
 	if (r == 0)
 		job_start(*ret_job);
 	bk_points_free(pts, n);

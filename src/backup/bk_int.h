@@ -61,8 +61,6 @@ char *bk_socket_path(const struct job *job);
  * the job's own, "sha256") in the VM's run directory. */
 char *bk_run_file(const struct job *job, const json_t *d, const char *what);
 
-/* Remove a point's directory and the files in it (flat). */
-int bk_remove_point(const char *dir);
 
 /* The end: teardown.c.  ok: the point is sealed. */
 void bk_teardown_begin(struct job *job, int r, const char *why);

@@ -289,7 +289,7 @@ pr_remove(struct job *job)
 		dir = xasprintf("%s/%s/%s", bk_str(job->details, "repo"),
 		    bk_str(job->details, "vm"), json_string_value(p));
 		freed += dir_bytes(dir);
-		if (bk_remove_point(dir) < 0)
+		if (dir_remove_flat(dir) < 0)
 			log_warn("cannot remove all of %s", dir);
 	}
 	json_object_set_new(job->details, "freed_bytes", json_integer(

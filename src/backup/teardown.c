@@ -19,6 +19,7 @@
 
 #include "agent.h"
 #include "bk_int.h"
+#include "fsutil.h"
 #include "log.h"
 #include "qmp_block.h"
 #include "refpoint.h"
@@ -175,7 +176,7 @@ td_files(struct job *job)
 	}
 	(void)unlink(sock);
 	if (r != 0 && !json_is_true(json_object_get(job->details, "sealed")))
-		(void)bk_remove_point(dir);
+		(void)dir_remove_flat(dir);
 	bk_ctx_free(job);
 	job_set_phase(job, BK_PH_DONE);
 	if (bk_is_delta(job)) {

@@ -1,4 +1,5 @@
 /* fsutil.c - file system helpers.  Never logs; returns -errno. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -177,4 +178,28 @@ fd_set_cloexec_nonblock(int fd)
 	if (fl == -1 || fcntl(fd, F_SETFD, fl | FD_CLOEXEC) == -1)
 		return -errno;
 	return 0;
+}
+
+int
+dir_remove_flat(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int r = 0;
+
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	while ((e = readdir(d))) {
+		_cleanup_free_ char *p = NULL;
+
+		if (streq(e->d_name, ".") || streq(e->d_name, ".."))
+			continue;
+		p = xasprintf("%s/%s", dir, e->d_name);
+		if (unlink(p) == -1 && errno != ENOENT)
+			r = -errno;
+	}
+	closedir(d);
+	if (rmdir(dir) == -1 && errno != ENOENT)
+		r = -errno;
+	return r;
 }

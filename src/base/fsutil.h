@@ -28,6 +28,10 @@ int file_write_atomic(const char *path, const void *data, size_t len,
  * dir after resolving symlinks and "..". */
 bool path_is_under(const char *path, const char *dir);
 
+/* Remove dir and the files in it (flat: no subdirectories); 0 also when
+ * it is not there, else the last -errno. */
+int dir_remove_flat(const char *dir);
+
 /* Free bytes for unprivileged users on the file system holding path. */
 int fs_free_bytes(const char *path, uint64_t *ret_bytes);
 

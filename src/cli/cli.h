@@ -140,7 +140,8 @@ int cmd_switch_create(struct cli *cli, const struct cli_args *a,
     struct err *err);
 int cmd_peer_add(struct cli *cli, const struct cli_args *a, struct err *err);
 /* Send a request (body may be NULL) that answers 202 {"job"}, then follow
- * the job; done is what to say of VM name when it succeeded. */
+ * the job (an answer without one was done at once); done is what to say
+ * of VM name when it succeeded. */
 int cli_vm_job(struct cli *cli, const char *method, const char *path,
     const json_t *body, const char *name, const char *done, struct err *err);
 int cmd_vm_create(struct cli *cli, const struct cli_args *a, struct err *err);

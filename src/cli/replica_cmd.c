@@ -211,31 +211,6 @@ enable_body(const struct cli_args *a, json_t *body, struct err *err)
 	return 0;
 }
 
-/* A request that answers 202 {"job"} (then followed) or 200 at once. */
-static int
-relation_call(struct cli *cli, const char *method, const char *path,
-    const json_t *body, const char *name, const char *done,
-    struct err *err)
-{
-	_cleanup_json_ json_t *answer = NULL, *job = NULL;
-	int r = http_call(cli->http, method, path, body, &answer, err);
-
-	if (r < 0)
-		return r;
-	if (json_object_get(answer, "job")) {
-		if (cli->no_wait)
-			return cli_job_print_started(cli, answer, err);
-		if ((r = cli_job_wait(cli, json_object_get(answer, "job"), &job,
-		    err)) < 0 || (r = cli_job_check(job, err)) < 0)
-			return r;
-	}
-	if (cli->json)
-		print_json(job ? job : answer);
-	else
-		printf("vm '%s' %s\n", name, done);
-	return 0;
-}
-
 int
 cmd_vm_replication(struct cli *cli, const struct cli_args *a,
     struct err *err)
@@ -259,19 +234,19 @@ cmd_vm_replication(struct cli *cli, const struct cli_args *a,
 	}
 	if (streq(verb, "now")) {
 		sub = xasprintf("%s/now", path);
-		return relation_call(cli, "POST", sub, NULL, a->pos[0],
+		return cli_vm_job(cli, "POST", sub, NULL, a->pos[0],
 		    "replicated (one cycle)", err);
 	}
 	if (streq(verb, "remove")) {
 		sub = xasprintf("%s%s", path, keep ? "?keep_replica=1" : "");
-		return relation_call(cli, "DELETE", sub, NULL, a->pos[0], keep ?
+		return cli_vm_job(cli, "DELETE", sub, NULL, a->pos[0], keep ?
 		    "is no longer replicated (the replica is kept)" :
 		    "is no longer replicated (the replica is deleted)", err);
 	}
 	body = json_object();
 	if ((r = enable_body(a, body, err)) < 0)
 		return r;
-	return relation_call(cli, "POST", path, body, a->pos[0],
+	return cli_vm_job(cli, "POST", path, body, a->pos[0],
 	    "is replicated", err);
 }
 

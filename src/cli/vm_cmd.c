@@ -226,6 +226,13 @@ cli_vm_job(struct cli *cli, const char *method, const char *path,
 	r = http_call(cli->http, method, path, body, &answer, err);
 	if (r < 0)
 		return r;
+	if (!json_object_get(answer, "job")) {	/* done at once (200) */
+		if (cli->json)
+			print_json(answer);
+		else
+			printf("vm '%s' %s\n", name, done);
+		return 0;
+	}
 	if (cli->no_wait)
 		return cli_job_print_started(cli, answer, err);
 	r = cli_job_wait(cli, json_object_get(answer, "job"), &job, err);

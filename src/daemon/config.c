@@ -83,38 +83,14 @@ config_long(const char *v, long min, long max, long *n)
 	return *v && !*end && !errno && *n >= min && *n <= max ? 0 : -EINVAL;
 }
 
+/* The migration settings (config_set); 1 when key is none of them. */
 static int
-config_set(struct daemon_opts *o, const char *key, const char *v,
+config_set_migration(struct host_config *c, const char *key, const char *v,
     struct err *err)
 {
-	struct host_config *c = &o->cfg;
-	const struct { const char *key; char **slot; } strs[] = {
-		{ "name", &c->name }, { "state-dir", &c->state_dir },
-		{ "run-dir", &c->run_dir }, { "listen", &c->listen },
-		{ "qemu", &c->qemu_binary }, { "qemu-img", &c->qemu_img },
-		{ "blockcopy", &c->blockcopy },
-		{ "replica-apply", &c->replica_apply },
-		{ "qemu-user", &c->qemu_user },
-	};
 	long n;
 
-	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
-		if (streq(key, strs[i].key)) {
-			set_str(strs[i].slot, v);
-			return 0;
-		}
-	if (streq(key, "on-host-shutdown")) {
-		if (!streq(v, "keep") && !streq(v, "save") &&
-		    !streq(v, "shutdown"))
-			return err_set(err, -EINVAL, "on-host-shutdown '%s' "
-			    "must be keep, save or shutdown", v);
-		set_str(&c->on_host_shutdown, v);
-	} else if (streq(key, "stop-timeout")) {
-		if (config_long(v, 1, 3600, &n) < 0)
-			return err_set(err, -EINVAL, "stop-timeout '%s' must "
-			    "be 1 to 3600 seconds", v);
-		c->stop_timeout_ms = (uint64_t)n * 1000;
-	} else if (streq(key, "migration-address")) {
+	if (streq(key, "migration-address")) {
 		if (!*v || strpbrk(v, " ,/[]") || strlen(v) > 64)
 			return err_set(err, -EINVAL, "migration-address '%.64s' "
 			    "must be an IPv4 address or host name", v);
@@ -159,6 +135,44 @@ config_set(struct daemon_opts *o, const char *key, const char *v,
 			return err_set(err, -EINVAL, "max-downtime '%.64s' must "
 			    "be 100 to 600000 ms", v);
 		c->max_downtime_ms = (uint64_t)n;
+	} else {
+		return 1;
+	}
+	return 0;
+}
+
+static int
+config_set(struct daemon_opts *o, const char *key, const char *v,
+    struct err *err)
+{
+	struct host_config *c = &o->cfg;
+	const struct { const char *key; char **slot; } strs[] = {
+		{ "name", &c->name }, { "state-dir", &c->state_dir },
+		{ "run-dir", &c->run_dir }, { "listen", &c->listen },
+		{ "qemu", &c->qemu_binary }, { "qemu-img", &c->qemu_img },
+		{ "blockcopy", &c->blockcopy },
+		{ "replica-apply", &c->replica_apply },
+		{ "qemu-user", &c->qemu_user },
+	};
+	long n;
+	int r;
+
+	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
+		if (streq(key, strs[i].key)) {
+			set_str(strs[i].slot, v);
+			return 0;
+		}
+	if (streq(key, "on-host-shutdown")) {
+		if (!streq(v, "keep") && !streq(v, "save") &&
+		    !streq(v, "shutdown"))
+			return err_set(err, -EINVAL, "on-host-shutdown '%s' "
+			    "must be keep, save or shutdown", v);
+		set_str(&c->on_host_shutdown, v);
+	} else if (streq(key, "stop-timeout")) {
+		if (config_long(v, 1, 3600, &n) < 0)
+			return err_set(err, -EINVAL, "stop-timeout '%s' must "
+			    "be 1 to 3600 seconds", v);
+		c->stop_timeout_ms = (uint64_t)n * 1000;
 	} else if (streq(key, "pool")) {
 		const char *eq = strchr(v, '=');
 
@@ -168,6 +182,8 @@ config_set(struct daemon_opts *o, const char *key, const char *v,
 		c->pools = xrealloc(c->pools, (c->n_pools + 1) *
 		    sizeof(*c->pools));
 		c->pools[c->n_pools++] = xstrdup(v);
+	} else if ((r = config_set_migration(c, key, v, err)) != 1) {
+		return r;
 	} else {
 		return err_set(err, -EINVAL, "unknown setting '%.64s'", key);
 	}

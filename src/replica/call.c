@@ -12,13 +12,20 @@
 #include "vm.h"
 
 struct rp_call *
-rp_call_of(struct job *job, size_t size)
+rp_job_call(struct job *job)
 {
 	bool fresh;
-	struct rp_call *c = job_priv(job, size, &fresh);
+	struct rp_call *c;
 
+	if (vm_job_gone(job))
+		return NULL;
+	c = job_priv(job, sizeof(*c), &fresh);
 	if (fresh)
 		c->h = host_of(job);
+	if (job->recovering) {	/* what was out died with ternd */
+		job->recovering = false;
+		c->out = false;
+	}
 	return c;
 }
 
@@ -41,10 +48,27 @@ rp_on_reply(long status, json_t *body, const struct err *e, void *data)
 		job_poke(job);
 }
 
-static const char *
-detail(const struct job *job, const char *key)
+const char *
+rp_str(const json_t *o, const char *key)
 {
-	return json_string_value(json_object_get(job->details, key));
+	return json_string_value(json_object_get(o, key));
+}
+
+int64_t
+rp_int(const json_t *o, const char *key)
+{
+	return json_integer_value(json_object_get(o, key));
+}
+
+json_t *
+rp_stats_load(const char *text)
+{
+	json_t *o = text ? json_loads(text, 0, NULL) : NULL;
+
+	if (json_is_object(o))
+		return o;
+	json_decref(o);
+	return json_object();
 }
 
 void
@@ -59,8 +83,8 @@ rp_call_send(struct job *job, struct rp_call *c, const char *method,
 	c->replied = false;
 	c->ref = job_ref(job);
 	if (c->h->peers)
-		r = peer_call(c->h->peers, detail(job, "peer_url"),
-		    detail(job, "peer_fp"), method, path, body, RP_CALL_MS,
+		r = peer_call(c->h->peers, rp_str(job->details, "peer_url"),
+		    rp_str(job->details, "peer_fp"), method, path, body, RP_CALL_MS,
 		    rp_on_reply, c, &c->call);
 	else
 		json_decref(body);
@@ -68,7 +92,7 @@ rp_call_send(struct job *job, struct rp_call *c, const char *method,
 		c->replied = true;
 		c->status = 0;
 		snprintf(c->err, sizeof(c->err), "cannot call %s: %s",
-		    detail(job, "peer"), c->h->peers ? strerror(-r) :
+		    rp_str(job->details, "peer"), c->h->peers ? strerror(-r) :
 		    "this host does not listen on HTTPS (no peers)");
 		job_poke(job);
 	}
@@ -89,8 +113,8 @@ rp_call_forget(struct job *job, const char *method, const char *path)
 	struct host *h = host_of(job);
 
 	if (h->peers)
-		(void)peer_call(h->peers, detail(job, "peer_url"),
-		    detail(job, "peer_fp"), method, path, NULL, RP_CALL_MS,
+		(void)peer_call(h->peers, rp_str(job->details, "peer_url"),
+		    rp_str(job->details, "peer_fp"), method, path, NULL, RP_CALL_MS,
 		    rp_on_ignored, NULL, NULL);
 }
 
@@ -178,4 +202,25 @@ rp_call_poll_job(struct job *job, struct rp_call *c, int64_t id,
 	}
 	job_wake_after(job, RP_POLL_MS);
 	return RP_JOB_RUNNING;
+}
+
+int
+rp_relation_for_peer(struct host *h, const char *uuid, const char *fp,
+    const char *role, struct vm **ret_vm, struct replication_row *ret)
+{
+	struct vm *vm = uuid_is_valid(uuid) ? vm_find(h, uuid) : NULL;
+	struct host_peer p = { 0 };
+	bool ok;
+
+	if (!vm || store_replication_get(h->store, vm->row->uuid, ret) < 0)
+		return -ENOENT;
+	*ret_vm = vm;
+	ok = host_peer_by_fp(h, fp, &p) == 0 && streq(ret->role, role) &&
+	    streq(ret->peer, p.name);
+	host_peer_done(&p);
+	if (!ok) {
+		replication_row_done(ret);
+		return -EACCES;
+	}
+	return 0;
 }

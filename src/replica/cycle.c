@@ -48,8 +48,6 @@
 #include "util.h"
 #include "vm.h"
 
-#define CY_TICK_MS 1000
-
 /* Our part of the job's private state (backup_point_priv). */
 struct cy_ctx {
 	struct rp_call call;
@@ -68,18 +66,6 @@ static struct cy_ctx *
 cy_ctx(struct job *job)
 {
 	return backup_point_priv(job, sizeof(struct cy_ctx), cy_ctx_free);
-}
-
-static const char *
-dstr(const struct job *job, const char *key)
-{
-	return json_string_value(json_object_get(job->details, key));
-}
-
-static int64_t
-dint(const struct job *job, const char *key)
-{
-	return json_integer_value(json_object_get(job->details, key));
 }
 
 /* ---- the spool ---- */
@@ -113,32 +99,14 @@ replica_spool_keep(const char *vdir, const char *keep)
 	if (!d)
 		return;
 	while ((e = readdir(d))) {
+		_cleanup_free_ char *dir = NULL;
+
 		if (e->d_name[0] == '.' || (keep && streq(e->d_name, keep)))
 			continue;
-		replica_remove_dir_flat(vdir, e->d_name);
+		dir = xasprintf("%s/%s", vdir, e->d_name);
+		(void)dir_remove_flat(dir);
 	}
 	closedir(d);
-}
-
-void
-replica_remove_dir_flat(const char *parent, const char *name)
-{
-	_cleanup_free_ char *dir = xasprintf("%s/%s", parent, name);
-	DIR *d = opendir(dir);
-	struct dirent *e;
-
-	if (!d)
-		return;
-	while ((e = readdir(d))) {
-		_cleanup_free_ char *f = NULL;
-
-		if (streq(e->d_name, ".") || streq(e->d_name, ".."))
-			continue;
-		f = xasprintf("%s/%s", dir, e->d_name);
-		(void)unlink(f);
-	}
-	closedir(d);
-	(void)rmdir(dir);
 }
 
 /* ---- seal: send, wait, ack ---- */
@@ -152,16 +120,15 @@ cy_send_body(struct job *job)
 	json_array_foreach(json_object_get(job->details, "disks"), i, d) {
 		json_t *sum = json_object_get(d, "summary");
 
-		json_array_append_new(disks, json_pack("{sO sO sO}", "name",
+		json_array_append_new(disks, json_pack("{sO sO sI}", "name",
 		    json_object_get(d, "name"), "size", json_object_get(d,
-		    "size"), "delta_bytes", json_object_get(sum,
-		    "delta_bytes") ? json_object_get(sum, "delta_bytes") :
-		    json_integer(0)));
+		    "size"), "delta_bytes", (json_int_t)rp_int(sum,
+		    "delta_bytes")));
 	}
-	return json_pack("{sI sI sI ss so}", "seq", (json_int_t)dint(job,
-	    "seq"), "base_seq", (json_int_t)dint(job, "base_seq"), "time_ms",
-	    (json_int_t)dint(job, "snap_ms"), "consistency", dstr(job,
-	    "consistency") ? dstr(job, "consistency") : "crash", "disks",
+	return json_pack("{sI sI sI ss so}", "seq", (json_int_t)rp_int(job->details,
+	    "seq"), "base_seq", (json_int_t)rp_int(job->details, "base_seq"), "time_ms",
+	    (json_int_t)rp_int(job->details, "snap_ms"), "consistency", rp_str(job->details,
+	    "consistency") ? rp_str(job->details, "consistency") : "crash", "disks",
 	    disks);
 }
 
@@ -197,7 +164,7 @@ cy_corrupt_file(struct job *job, const json_t *d)
 {
 	_cleanup_free_ char *spool = replica_spool_dir(vm_of(job));
 	_cleanup_free_ char *f = xasprintf("%s/%s/%s/%s.delta", spool,
-	    job->row->vm_uuid, dstr(job, "point"), json_string_value(
+	    job->row->vm_uuid, rp_str(job->details, "point"), json_string_value(
 	    json_object_get(d, "name")));
 	int fd = open(f, O_RDWR | O_CLOEXEC);
 	struct stat sb;
@@ -247,7 +214,7 @@ cy_wait(struct job *job, struct cy_ctx *c)
 	const char *msg;
 	_cleanup_free_ char *why = NULL;
 
-	switch (rp_call_poll_job(job, &c->call, dint(job, "remote_job"),
+	switch (rp_call_poll_job(job, &c->call, rp_int(job->details, "remote_job"),
 	    &msg)) {
 	case RP_JOB_SUCCEEDED:
 		cy_next(job, 2);
@@ -275,12 +242,12 @@ cy_spool_trim(struct job *job)
 
 	json_array_foreach(json_object_get(job->details, "disks"), i, d) {
 		_cleanup_free_ char *f = xasprintf("%s/%s/%s.delta", vdir,
-		    dstr(job, "point"), json_string_value(json_object_get(d,
+		    rp_str(job->details, "point"), json_string_value(json_object_get(d,
 		    "name")));
 
 		(void)unlink(f);
 	}
-	replica_spool_keep(vdir, dstr(job, "point"));
+	replica_spool_keep(vdir, rp_str(job->details, "point"));
 }
 
 static void
@@ -289,18 +256,18 @@ cy_ack(struct job *job)
 	struct vm *vm = vm_of(job);
 	_cleanup_free_ char *spool = replica_spool_dir(vm);
 	_cleanup_free_ char *dir = xasprintf("%s/%s/%s", spool,
-	    vm->row->uuid, dstr(job, "point"));
+	    vm->row->uuid, rp_str(job->details, "point"));
 	struct refpoint_row *rows = NULL;
 	struct err err = { 0 };
 	size_t n = 0;
 
-	if (track_refpoint_add(vm, dstr(job, "ref"), "replica", dstr(job,
-	    "repo"), dstr(job, "point"), dir, &err) < 0)
+	if (track_refpoint_add(vm, rp_str(job->details, "ref"), "replica", rp_str(job->details,
+	    "repo"), rp_str(job->details, "point"), dir, &err) < 0)
 		log_warn("%s", err.msg);
 	(void)store_refpoint_list(vm->h->store, vm->row->uuid, &rows, &n);
 	for (size_t i = 0; i < n; i++)
 		if (streq(rows[i].owner, "replica") && !streq(rows[i].name,
-		    dstr(job, "ref")) && (i == 0 || !streq(rows[i - 1].name,
+		    rp_str(job->details, "ref")) && (i == 0 || !streq(rows[i - 1].name,
 		    rows[i].name)))
 			track_refpoint_drop(vm, rows[i].name);
 	refpoint_rows_free(rows, n);
@@ -315,7 +282,7 @@ cy_seal(struct job *job)
 {
 	struct cy_ctx *c = cy_ctx(job);
 
-	switch (dint(job, "send")) {
+	switch (rp_int(job->details, "send")) {
 	case 0:
 		cy_send(job, c);
 		break;
@@ -448,24 +415,19 @@ replica_delta_open(struct host *h, const char *fp, const char *uuid,
     const char *point, const char *disk, int *ret_fd, uint64_t *ret_size,
     struct err *err)
 {
-	struct vm *vm = uuid_is_valid(uuid) ? vm_find(h, uuid) : NULL;
+	struct vm *vm = NULL;
 	struct replication_row r;
-	struct host_peer p = { 0 };
 	_cleanup_free_ char *spool = NULL, *f = NULL;
 	struct stat sb;
-	bool ok;
-	int fd;
+	int fd = rp_relation_for_peer(h, uuid, fp, "primary", &vm, &r);
 
-	if (!vm || store_replication_get(h->store, vm->row->uuid, &r) < 0)
+	if (fd == -ENOENT)
 		return err_set(err, -ENOENT, "no replicated vm with uuid %.40s",
 		    uuid);
-	ok = host_peer_by_fp(h, fp, &p) == 0 && streq(r.role, "primary") &&
-	    streq(r.peer, p.name);
-	replication_row_done(&r);
-	host_peer_done(&p);
-	if (!ok)
+	if (fd < 0)
 		return err_set(err, -EACCES, "only the replica server of vm "
 		    "'%s' reads its deltas", vm->row->name);
+	replication_row_done(&r);
 	if (strlen(point) != 12 || strspn(point, "0123456789") != 12 ||
 	    !name_is_valid(disk))
 		return err_set(err, -EINVAL, "no such delta");

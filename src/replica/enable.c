@@ -164,15 +164,10 @@ en_record(struct job *job)
 static void
 en_step(struct job *job)
 {
-	struct rp_call *c;
+	struct rp_call *c = rp_job_call(job);
 
-	if (vm_job_gone(job))
+	if (!c)
 		return;
-	c = rp_call_of(job, sizeof(*c));
-	if (job->recovering) {
-		job->recovering = false;
-		c->out = false;
-	}
 	if (job_phase_is(job, EN_PH_START) || job_phase_is(job, EN_PH_ASK))
 		en_ask(job, c);
 	else if (job_phase_is(job, EN_PH_WAIT))

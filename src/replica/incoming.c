@@ -11,6 +11,7 @@
 #include "jsonutil.h"
 #include "migrate.h"
 #include "replica.h"
+#include "rp_int.h"
 #include "util.h"
 #include "vm.h"
 #include "vm_action.h"
@@ -144,23 +145,19 @@ int
 replica_incoming_remove(struct host *h, const char *fp, const char *uuid,
     bool keep, struct job **ret_job, struct err *err)
 {
-	struct vm *vm = uuid_is_valid(uuid) ? vm_find(h, uuid) : NULL;
-	struct host_peer p = { 0 };
+	struct vm *vm = NULL;
 	struct replication_row r;
-	bool mine;
+	int rc = rp_relation_for_peer(h, uuid, fp, "replica", &vm, &r);
 
 	*ret_job = NULL;
-	if (!vm || store_replication_get(h->store, vm->row->uuid, &r) < 0)
+	if (rc == -ENOENT)
 		return err_set(err, -ENOENT, "host %s has no replica with uuid "
 		    "%.40s", h->cfg.name, uuid);
-	mine = host_peer_by_fp(h, fp, &p) == 0 && streq(r.role, "replica") &&
-	    streq(r.peer, p.name);
-	replication_row_done(&r);
-	host_peer_done(&p);
-	if (!mine)
+	if (rc < 0)
 		return err_set(err, -EACCES, "only the primary of vm '%s' "
 		    "removes its replica on host %s", vm->row->name,
 		    h->cfg.name);
+	replication_row_done(&r);
 	if (vm->state != VM_REPLICA)	/* incoming_drop() says so */
 		return incoming_drop(h, vm, keep, ret_job, err);
 	/* Before: a delete may end (and free vm) inside job_start(). */

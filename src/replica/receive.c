@@ -86,18 +86,6 @@ rc_ctx_free(struct job *job)
 	job->priv = NULL;
 }
 
-static const char *
-dstr(const json_t *o, const char *key)
-{
-	return json_string_value(json_object_get(o, key));
-}
-
-static int64_t
-dint(const json_t *o, const char *key)
-{
-	return json_integer_value(json_object_get(o, key));
-}
-
 static json_t *
 rc_disks(const struct job *job)
 {
@@ -111,7 +99,7 @@ rc_dir(const struct job *job)
 	char pt[24];
 	_cleanup_free_ char *spool = replica_spool_dir(vm_of(job));
 
-	replica_point_name(dint(job->details, "seq"), pt);
+	replica_point_name(rp_int(job->details, "seq"), pt);
 	return xasprintf("%s/%s/%s", spool, job->row->vm_uuid, pt);
 }
 
@@ -120,7 +108,7 @@ rc_file(const struct job *job, const json_t *d, const char *ext)
 {
 	_cleanup_free_ char *dir = rc_dir(job);
 
-	return xasprintf("%s/%s.%s", dir, dstr(d, "name"), ext);
+	return xasprintf("%s/%s.%s", dir, rp_str(d, "name"), ext);
 }
 
 /* The VM's disk row named like d. */
@@ -128,7 +116,7 @@ static struct disk_row *
 rc_disk_row(struct vm *vm, const json_t *d)
 {
 	for (size_t i = 0; i < vm->row->n_disks; i++)
-		if (streq(vm->row->disks[i].name, dstr(d, "name")))
+		if (streq(vm->row->disks[i].name, rp_str(d, "name")))
 			return &vm->row->disks[i];
 	return NULL;
 }
@@ -138,7 +126,7 @@ static char *
 rc_pool_dir(const struct vm *vm, const json_t *d)
 {
 	for (size_t i = 0; i < vm->row->n_disks; i++)
-		if (streq(vm->row->disks[i].name, dstr(d, "name")) &&
+		if (streq(vm->row->disks[i].name, rp_str(d, "name")) &&
 		    vm->row->disks[i].pool)
 			return host_pool_path(vm->h, vm->row->disks[i].pool);
 	return NULL;
@@ -151,7 +139,7 @@ rc_base_path(const struct vm *vm, const json_t *d)
 	_cleanup_free_ char *pool = rc_pool_dir(vm, d);
 
 	return xasprintf("%s/%s-%s.qcow2", pool ? pool : ".", vm->row->name,
-	    dstr(d, "name"));
+	    rp_str(d, "name"));
 }
 
 static char *
@@ -160,9 +148,9 @@ rc_overlay_path(const struct job *job, const json_t *d)
 	_cleanup_free_ char *pool = rc_pool_dir(vm_of(job), d);
 	char pt[24];
 
-	replica_point_name(dint(job->details, "seq"), pt);
+	replica_point_name(rp_int(job->details, "seq"), pt);
 	return xasprintf("%s/%s-%s.rp-%s.qcow2", pool ? pool : ".",
-	    vm_of(job)->row->name, dstr(d, "name"), pt);
+	    vm_of(job)->row->name, rp_str(d, "name"), pt);
 }
 
 static void
@@ -177,6 +165,7 @@ rc_next(struct job *job, unsigned phase)
 static void
 rc_fail(struct job *job, int r, const char *why)
 {
+	_cleanup_free_ char *dir = rc_dir(job);
 	json_t *d;
 	size_t i;
 
@@ -190,16 +179,9 @@ rc_fail(struct job *job, int r, const char *why)
 		if (k && !streq(k->path, ov))
 			(void)unlink(ov);
 	}
-	{
-		_cleanup_free_ char *dir = rc_dir(job);
-		char pt[24];
-
-		replica_point_name(dint(job->details, "seq"), pt);
-		*strrchr(dir, '/') = '\0';
-		replica_remove_dir_flat(dir, pt);
-	}
+	(void)dir_remove_flat(dir);
 	rc_ctx_free(job);
-	job_finish(job, r, "cycle %lld not applied: %s", (long long)dint(
+	job_finish(job, r, "cycle %lld not applied: %s", (long long)rp_int(
 	    job->details, "seq"), why);
 }
 
@@ -232,7 +214,7 @@ rc_room(struct job *job, struct err *err)
 	size_t i;
 
 	json_array_foreach(rc_disks(job), i, d)
-		need += 2 * (uint64_t)dint(d, "delta_bytes");
+		need += 2 * (uint64_t)rp_int(d, "delta_bytes");
 	if (fs_free_bytes(spool, &avail) == 0 && need > avail)
 		return err_set(err, -ENOSPC, "the pool of vm '%s' on host %s "
 		    "has %llu MiB free; this cycle needs %llu MiB",
@@ -246,7 +228,7 @@ static void
 rc_fetch(struct job *job)
 {
 	struct rc_ctx *c = rc_ctx(job);
-	int64_t next = dint(job->details, "next");
+	int64_t next = rp_int(job->details, "next");
 	json_t *d = json_array_get(rc_disks(job), (size_t)next);
 	_cleanup_free_ char *dir = rc_dir(job), *f = NULL, *path = NULL;
 	_cleanup_free_ char *sdir = vm_state_path(vm_of(job), NULL);
@@ -278,15 +260,15 @@ rc_fetch(struct job *job)
 	}
 	f = rc_file(job, d, "delta");
 	c->fd = open(f, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	replica_point_name(dint(job->details, "seq"), pt);
+	replica_point_name(rp_int(job->details, "seq"), pt);
 	path = xasprintf("/v1/replica/deltas/%s/%s/%s", job->row->vm_uuid,
-	    pt, dstr(d, "name"));
+	    pt, rp_str(d, "name"));
 	c->out = true;
 	c->done = false;
 	c->ref = job_ref(job);
 	if (c->fd < 0 || !c->h->peers || (r = peer_download(c->h->peers,
-	    dstr(job->details, "peer_url"), dstr(job->details, "peer_fp"),
-	    path, c->fd, (uint64_t)dint(d, "delta_bytes"), RC_FETCH_MS,
+	    rp_str(job->details, "peer_url"), rp_str(job->details, "peer_fp"),
+	    path, c->fd, (uint64_t)rp_int(d, "delta_bytes"), RC_FETCH_MS,
 	    rc_on_fetched, c, &c->call)) < 0) {
 		c->out = false;
 		rc_fail(job, -EIO, "cannot fetch the delta from the primary");
@@ -308,7 +290,7 @@ rc_on_child(struct child *ch, int status, void *data)
 		json_object_set_new(job->details, "child_failed", json_true());
 	} else {
 		json_object_set_new(job->details, "next", json_integer(
-		    dint(job->details, "next") + 1));
+		    rp_int(job->details, "next") + 1));
 	}
 	job_poke(job);
 }
@@ -339,7 +321,7 @@ static void
 rc_prepare(struct job *job)
 {
 	struct vm *vm = vm_of(job);
-	json_t *d = json_array_get(rc_disks(job), (size_t)dint(job->details,
+	json_t *d = json_array_get(rc_disks(job), (size_t)rp_int(job->details,
 	    "next"));
 	_cleanup_free_ char *ov = NULL, *log = vm_state_path(vm,
 	    "replica.log");
@@ -353,7 +335,7 @@ rc_prepare(struct job *job)
 		return;
 	}
 	k = rc_disk_row(vm, d);
-	if (!k || k->size_bytes != (uint64_t)dint(d, "size")) {
+	if (!k || k->size_bytes != (uint64_t)rp_int(d, "size")) {
 		rc_fail(job, -EINVAL, "the cycle's disks are not the replica's "
 		    "(name or size); resync the replication");
 		return;
@@ -367,7 +349,7 @@ rc_prepare(struct job *job)
 			"-f", "qcow2", "-b", k->path, "-F", "qcow2", ov, sz,
 			NULL };
 
-		if (dint(job->details, "base_seq") == 0) {
+		if (rp_int(job->details, "base_seq") == 0) {
 			argv[5] = ov;	/* a new chain: no backing */
 			argv[6] = sz;
 			argv[7] = NULL;
@@ -381,7 +363,7 @@ static void
 rc_apply(struct job *job)
 {
 	struct vm *vm = vm_of(job);
-	json_t *d = json_array_get(rc_disks(job), (size_t)dint(job->details,
+	json_t *d = json_array_get(rc_disks(job), (size_t)rp_int(job->details,
 	    "next"));
 	_cleanup_free_ char *ov = NULL, *delta = NULL, *map = NULL;
 	_cleanup_free_ char *sum = NULL, *map_in = NULL, *spool = NULL;
@@ -401,14 +383,14 @@ rc_apply(struct job *job)
 	map = rc_file(job, d, "map");
 	sum = rc_file(job, d, "summary");
 	spool = replica_spool_dir(vm);
-	snprintf(seq, sizeof(seq), "%lld", (long long)dint(job->details,
+	snprintf(seq, sizeof(seq), "%lld", (long long)rp_int(job->details,
 	    "seq"));
-	snprintf(base, sizeof(base), "%lld", (long long)dint(job->details,
+	snprintf(base, sizeof(base), "%lld", (long long)rp_int(job->details,
 	    "base_seq"));
-	replica_point_name(dint(job->details, "base_seq"), pt);
+	replica_point_name(rp_int(job->details, "base_seq"), pt);
 	map_in = xasprintf("%s/%s/%s/%s.map", spool, vm->row->uuid, pt,
-	    dstr(d, "name"));
-	snprintf(sz, sizeof(sz), "%lld", (long long)dint(d, "size"));
+	    rp_str(d, "name"));
+	snprintf(sz, sizeof(sz), "%lld", (long long)rp_int(d, "size"));
 	argv[k++] = vm->h->cfg.replica_apply;
 	argv[k++] = "--delta";
 	argv[k++] = delta;
@@ -419,11 +401,11 @@ rc_apply(struct job *job)
 	argv[k++] = "--base-seq";
 	argv[k++] = base;
 	argv[k++] = "--disk";
-	argv[k++] = dstr(d, "name");
+	argv[k++] = rp_str(d, "name");
 	argv[k++] = "--vm-uuid";
 	argv[k++] = vm->row->uuid;
-	argv[k++] = dint(job->details, "base_seq") ? "--map-in" : "--map-size";
-	argv[k++] = dint(job->details, "base_seq") ? map_in : sz;
+	argv[k++] = rp_int(job->details, "base_seq") ? "--map-in" : "--map-size";
+	argv[k++] = rp_int(job->details, "base_seq") ? map_in : sz;
 	argv[k++] = "--map-out";
 	argv[k++] = map;
 	argv[k++] = "--summary";
@@ -466,19 +448,15 @@ rc_record_row(struct job *job)
 
 	if (rc < 0)
 		return rc;
-	st = json_loads(r.stats, 0, NULL);
-	if (!json_is_object(st)) {
-		json_decref(st);
-		st = json_object();
-	}
-	r.seq = dint(job->details, "seq");
-	json_object_set_new(st, "base_seq", json_integer(dint(job->details,
+	st = rp_stats_load(r.stats);
+	r.seq = rp_int(job->details, "seq");
+	json_object_set_new(st, "base_seq", json_integer(rp_int(job->details,
 	    "base_seq")));
-	json_object_set_new(st, "last_success_ms", json_integer(dint(
+	json_object_set_new(st, "last_success_ms", json_integer(rp_int(
 	    job->details, "time_ms")));
-	json_object_set_new(st, "consistency", json_string(dstr(job->details,
-	    "consistency") ? dstr(job->details, "consistency") : "crash"));
-	json_object_set_new(st, "successful", json_integer(dint(st,
+	json_object_set_new(st, "consistency", json_string(rp_str(job->details,
+	    "consistency") ? rp_str(job->details, "consistency") : "crash"));
+	json_object_set_new(st, "successful", json_integer(rp_int(st,
 	    "successful") + 1));
 	free(r.stats);
 	r.stats = json_to_string(st);
@@ -514,7 +492,7 @@ rc_record(struct job *job)
 		return;
 	}
 	host_event(vm->h, "info", vm, job->row->id, "recovery point %lld "
-	    "applied", (long long)dint(job->details, "seq"));
+	    "applied", (long long)rp_int(job->details, "seq"));
 	rc_next(job, RC_PH_MERGE);
 }
 
@@ -543,8 +521,8 @@ rc_merge_disk(struct job *job, const json_t *d)
 	struct vm *vm = vm_of(job);
 	struct disk_row *k = rc_disk_row(vm, d);
 	_cleanup_free_ char *ov = rc_overlay_path(job, d);
-	_cleanup_free_ char *base = dint(job->details, "base_seq") == 0 ?
-	    rc_base_path(vm, d) : xstrdup(dstr(d, "below"));
+	_cleanup_free_ char *base = rp_int(job->details, "base_seq") == 0 ?
+	    rc_base_path(vm, d) : xstrdup(rp_str(d, "below"));
 	_cleanup_free_ char *log = vm_state_path(vm, "replica.log");
 	bool committed = json_is_true(json_object_get(job->details,
 	    "committed"));
@@ -559,8 +537,8 @@ rc_merge_disk(struct job *job, const json_t *d)
 	}
 	if (access(ov, F_OK) != 0)	/* renamed before a restart */
 		return rc_set_disk(vm, k, base) < 0 ? -EIO : 1;
-	if (dint(job->details, "base_seq") == 0 || committed) {
-		if (dint(job->details, "base_seq") == 0 &&
+	if (rp_int(job->details, "base_seq") == 0 || committed) {
+		if (rp_int(job->details, "base_seq") == 0 &&
 		    rename(ov, base) < 0)
 			return -errno;
 		json_object_del(job->details, "committed");
@@ -593,7 +571,7 @@ rc_done(struct job *job)
 		(void)unlink(f);
 		(void)unlink(sm);
 	}
-	replica_point_name(dint(job->details, "seq"), pt);
+	replica_point_name(rp_int(job->details, "seq"), pt);
 	*strrchr(dir, '/') = '\0';
 	replica_spool_keep(dir, pt);
 	rc_ctx_free(job);
@@ -612,13 +590,13 @@ rc_merge(struct job *job)
 		/* The point stands on its overlay; merged by a later cycle. */
 		host_event(host_of(job), "warning", vm_of(job), job->row->id,
 		    "recovery point %lld kept on its own overlay: the merge "
-		    "failed (see replica.log)", (long long)dint(job->details,
+		    "failed (see replica.log)", (long long)rp_int(job->details,
 		    "seq"));
 		json_object_del(job->details, "merge_failed");
 		json_object_set_new(job->details, "next", json_integer(
-		    dint(job->details, "next") + 1));
+		    rp_int(job->details, "next") + 1));
 	}
-	while ((d = json_array_get(rc_disks(job), (size_t)dint(job->details,
+	while ((d = json_array_get(rc_disks(job), (size_t)rp_int(job->details,
 	    "next")))) {
 		r = rc_merge_disk(job, d);
 		if (r == 0)
@@ -627,7 +605,7 @@ rc_merge(struct job *job)
 			log_warn("vm=%s cannot merge recovery point: %s",
 			    vm_of(job)->row->name, strerror(-r));
 		json_object_set_new(job->details, "next", json_integer(
-		    dint(job->details, "next") + 1));
+		    rp_int(job->details, "next") + 1));
 		job_save(job);
 	}
 	rc_done(job);
@@ -643,7 +621,7 @@ rc_recorded(struct job *job)
 	if (store_replication_get(host_of(job)->store, job->row->vm_uuid,
 	    &r) < 0)
 		return false;
-	yes = r.seq == dint(job->details, "seq");
+	yes = r.seq == rp_int(job->details, "seq");
 	replication_row_done(&r);
 	return yes;
 }
@@ -737,16 +715,16 @@ rc_parse_disks(const struct vm *vm, const json_t *arr, struct err *err)
 		if (!json_is_string(json_object_get(d, "name")) ||
 		    !json_is_integer(json_object_get(d, "size")) ||
 		    !json_is_integer(json_object_get(d, "delta_bytes")) ||
-		    dint(d, "delta_bytes") < 0 ||
-		    (uint64_t)dint(d, "delta_bytes") > PEER_DOWNLOAD_MAX_BYTES)
+		    rp_int(d, "delta_bytes") < 0 ||
+		    (uint64_t)rp_int(d, "delta_bytes") > PEER_DOWNLOAD_MAX_BYTES)
 			return err_set(err, -EINVAL, "cycle: disks[%zu] needs "
 			    "name, size and delta_bytes", i);
 		for (size_t k = 0; k < vm->row->n_disks; k++)
-			found |= streq(vm->row->disks[k].name, dstr(d, "name"));
+			found |= streq(vm->row->disks[k].name, rp_str(d, "name"));
 		if (!found)
 			return err_set(err, -EINVAL, "cycle: the replica of vm "
 			    "'%s' has no disk %.16s", vm->row->name,
-			    dstr(d, "name"));
+			    rp_str(d, "name"));
 	}
 	return 0;
 }
@@ -757,45 +735,40 @@ replica_incoming_cycle(struct host *h, const char *fp, const char *uuid,
 {
 	static const char *const fields[] = { "seq", "base_seq", "time_ms",
 		"consistency", "disks", NULL };
-	struct vm *vm = uuid_is_valid(uuid) ? vm_find(h, uuid) : NULL;
+	struct vm *vm = NULL;
 	struct replication_row r;
-	struct host_peer p = { 0 };
 	json_t *st, *details;
 	int64_t seq = 0, base = -1, t = 0;
-	int rc;
+	int rc = rp_relation_for_peer(h, uuid, fp, "replica", &vm, &r);
 
 	*ret_job = NULL;
-	if (!vm || store_replication_get(h->store, vm->row->uuid, &r) < 0)
+	if (rc == -ENOENT)
 		return err_set(err, -ENOENT, "host %s has no replica with uuid "
 		    "%.40s", h->cfg.name, uuid);
-	rc = host_peer_by_fp(h, fp, &p) == 0 && streq(r.role, "replica") &&
-	    streq(r.peer, p.name) ? 0 : err_set(err, -EACCES, "only the "
-	    "primary of vm '%s' sends its cycles", vm->row->name);
-	st = json_loads(r.stats, 0, NULL);
-	if (rc == 0 && (rc = json_check_fields(body, fields, "cycle",
+	if (rc < 0)
+		return err_set(err, -EACCES, "only the primary of vm '%s' sends "
+		    "its cycles", vm->row->name);
+	st = rp_stats_load(r.stats);
+	if ((rc = json_check_fields(body, fields, "cycle",
 	    err)) == 0 && (rc = json_get_int(body, "seq", true, 1, INT64_MAX,
 	    &seq, err)) == 0 && (rc = json_get_int(body, "base_seq", true, 0,
 	    INT64_MAX, &base, err)) == 0 && (rc = json_get_int(body, "time_ms",
 	    true, 0, INT64_MAX, &t, err)) == 0)
 		rc = rc_parse_disks(vm, json_object_get(body, "disks"), err);
 	if (rc == 0)
-		rc = rc_order(vm, r.seq, dint(st, "base_seq"), seq, base, err);
+		rc = rc_order(vm, r.seq, rp_int(st, "base_seq"), seq, base, err);
 	json_decref(st);
 	if (rc != 0) {
 		replication_row_done(&r);
-		host_peer_done(&p);
 		return rc < 0 ? rc : 0;
 	}
-	details = json_pack("{sI sI sI ss sO si}", "seq", (json_int_t)seq,
+	details = json_pack("{sI sI sI ss so si}", "seq", (json_int_t)seq,
 	    "base_seq", (json_int_t)base, "time_ms", (json_int_t)t,
-	    "consistency", streq(dstr(body, "consistency"), "filesystem") ?
-	    "filesystem" : "crash", "disks", json_object_get(body, "disks"),
-	    "next", 0);
-	json_object_set_new(details, "disks", json_deep_copy(
-	    json_object_get(body, "disks")));
-	(void)rp_peer_details(h, details, p.name, NULL);
+	    "consistency", streq(rp_str(body, "consistency"), "filesystem") ?
+	    "filesystem" : "crash", "disks", json_deep_copy(json_object_get(
+	    body, "disks")), "next", 0);
+	(void)rp_peer_details(h, details, r.peer, NULL);
 	replication_row_done(&r);
-	host_peer_done(&p);
 	if ((rc = vm_job_create(h, &job_replica_apply, vm, details, ret_job,
 	    err)) < 0)
 		return rc;

@@ -10,6 +10,7 @@
 #include "host.h"
 #include "jsonutil.h"
 #include "replica.h"
+#include "rp_int.h"
 #include "util.h"
 #include "vm.h"
 
@@ -211,13 +212,11 @@ relation_json(struct host *h, const struct replication_row *r)
 {
 	struct vm *vm = vm_find(h, r->vm_uuid);
 	json_t *settings = json_loads(r->settings, 0, NULL);
-	json_t *stats = json_loads(r->stats, 0, NULL);
+	json_t *stats = rp_stats_load(r->stats);
 	json_t *reasons = json_array();
 	const char *health;
 	uint64_t last;
 
-	if (!stats)
-		stats = json_object();
 	health = health_of(r, stats, (unsigned)json_integer_value(
 	    json_object_get(settings, "interval_s")), reasons);
 	last = (uint64_t)json_integer_value(json_object_get(stats,

@@ -108,15 +108,10 @@ rm_drop(struct job *job)
 static void
 rm_step(struct job *job)
 {
-	struct rp_call *c;
+	struct rp_call *c = rp_job_call(job);
 
-	if (vm_job_gone(job))
+	if (!c)
 		return;
-	c = rp_call_of(job, sizeof(*c));
-	if (job->recovering) {
-		job->recovering = false;
-		c->out = false;
-	}
 	if (job_phase_is(job, RM_PH_START) || job_phase_is(job, RM_PH_ASK))
 		rm_ask(job, c);
 	else if (job_phase_is(job, RM_PH_WAIT))

@@ -130,5 +130,4 @@ extern const struct job_ops job_replica_apply;
 /* Register this module's job types and start its scheduler (cycles on
  * their interval). */
 void replica_jobs_register(struct host *h);
-void replica_stop(struct host *h);
 extern const struct job_ops job_replication_enable, job_replication_remove;

@@ -7,6 +7,7 @@
 
 #include "job.h"
 #include "peer.h"
+#include "store.h"
 
 struct vm;
 
@@ -26,11 +27,19 @@ struct rp_call {
 	char err[256];		/* the transport's or the peer's message */
 };
 
-/* The job's rp_call, made on first use (job_priv of size bytes, which
- * start with a struct rp_call). */
-struct rp_call *rp_call_of(struct job *job, size_t size);
+/* o[key] as a string (NULL when absent) or an integer (0). */
+const char *rp_str(const json_t *o, const char *key);
+int64_t rp_int(const json_t *o, const char *key);
+/* A relationship's stats (its row's JSON text) as an object, empty when
+ * the text is missing or not one. */
+json_t *rp_stats_load(const char *text);
+
+/* For the step of a job whose private state is one rp_call: the call,
+ * made on first use (after a restart: nothing out); NULL when the job's
+ * VM is gone (the job has finished). */
+struct rp_call *rp_job_call(struct job *job);
 /* Send METHOD path with body (stolen) to the job's details "peer_url",
- * "peer_fp", its reply into c (job's: rp_call_of(), or a part of the
+ * "peer_fp", its reply into c (the job's: rp_job_call(), or a part of the
  * job's private state). */
 void rp_call_send(struct job *job, struct rp_call *c, const char *method,
     const char *path, json_t *body);
@@ -53,17 +62,25 @@ enum { RP_JOB_RUNNING, RP_JOB_SUCCEEDED, RP_JOB_FAILED, RP_JOB_UNKNOWN };
 int rp_call_poll_job(struct job *job, struct rp_call *c, int64_t id,
     const char **ret_msg);
 
+/* What a peer asks about the VM uuid: its relationship here must have
+ * role and that peer (the one presenting fp) on the other side.  0 with
+ * *ret_vm and *ret (replication_row_done() it); -ENOENT no such VM or
+ * relationship (*ret_vm NULL); -EACCES another role or peer (*ret_vm
+ * set, for messages). */
+int rp_relation_for_peer(struct host *h, const char *uuid, const char *fp,
+    const char *role, struct vm **ret_vm, struct replication_row *ret);
+
 /* details "peer", "peer_url", "peer_fp" for peer name; -ENOENT when it
  * is not a trusted peer. */
 int rp_peer_details(struct host *h, json_t *details, const char *peer,
     struct err *err);
 
 /* cycle.c: the spool of vm's cycles (POOL of its first disk/.tern-replica;
- * caller frees), a cycle's directory name, trimming. */
+ * caller frees), a cycle's directory name, every cycle's directory in
+ * vdir removed but keep's. */
 char *replica_spool_dir(const struct vm *vm);
 void replica_point_name(int64_t seq, char buf[24]);
 void replica_spool_keep(const char *vdir, const char *keep);
-void replica_remove_dir_flat(const char *parent, const char *name);
 extern const struct job_ops job_vm_replicate;
 /* backup_point_sink()'s end for vm.replicate. */
 void replica_cycle_end(struct job *job, int r, const char *why);

@@ -20,11 +20,6 @@
 
 #define SCHED_TICK_MS 1000
 
-static struct {
-	struct host *h;
-	struct loop_timer *timer;
-} sched;
-
 static int64_t
 stat_int(const json_t *st, const char *key)
 {
@@ -69,11 +64,7 @@ replica_cycle_record(struct vm *vm, struct job *job, int r, const char *why)
 
 	if (store_replication_get(vm->h->store, vm->row->uuid, &row) < 0)
 		return;
-	st = json_loads(row.stats, 0, NULL);
-	if (!json_is_object(st)) {
-		json_decref(st);
-		st = json_object();
-	}
+	st = rp_stats_load(row.stats);
 	if (r == 0) {
 		row.seq = json_integer_value(json_object_get(job->details,
 		    "seq"));
@@ -118,15 +109,13 @@ sched_one(struct host *h, struct replication_row *r)
 {
 	struct vm *vm = vm_find(h, r->vm_uuid);
 	json_t *set = json_loads(r->settings, 0, NULL);
-	json_t *st = json_loads(r->stats, 0, NULL);
+	json_t *st = rp_stats_load(r->stats);
 	struct replica_settings s;
 	uint64_t now = wall_ms();
 	struct job *job;
 	struct err e = { 0 };
 
 	replica_settings_from_json(set, &s);
-	if (!st)
-		st = json_object();
 	if (vm && (vm->state == VM_RUNNING || vm->state == VM_PAUSED) &&
 	    sched_due(&s, st, now)) {
 		if (vm_job(vm)) {
@@ -159,7 +148,6 @@ sched_tick(struct loop *l, void *data)
 	size_t n = 0;
 
 	(void)l;
-	sched.timer = NULL;
 	if (store_replication_list(h->store, &rows, &n) == 0)
 		for (size_t i = 0; i < n; i++)
 			if (streq(rows[i].role, "primary") &&
@@ -167,8 +155,7 @@ sched_tick(struct loop *l, void *data)
 				sched_one(h, &rows[i]);
 	replication_rows_free(rows, n);
 	if (!h->quitting)
-		sched.timer = loop_timer_add(h->loop, SCHED_TICK_MS,
-		    sched_tick, h);
+		(void)loop_timer_add(h->loop, SCHED_TICK_MS, sched_tick, h);
 }
 
 void
@@ -179,12 +166,5 @@ replica_jobs_register(struct host *h)
 	job_type_register(&h->jobs, &job_vm_replicate);
 	job_type_register(&h->jobs, &job_replica_apply);
 	backup_point_sink(replica_cycle_end);
-	sched.h = h;
-	sched.timer = loop_timer_add(h->loop, SCHED_TICK_MS, sched_tick, h);
-}
-
-void
-replica_stop(struct host *h)
-{
-	sched.timer = loop_timer_cancel(h->loop, sched.timer);
+	(void)loop_timer_add(h->loop, SCHED_TICK_MS, sched_tick, h);
 }
