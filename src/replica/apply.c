@@ -42,7 +42,7 @@
 #include "util.h"
 
 #define PROG "tern-replica-apply"
-#define EXIT_REJECTED 3
+#define EXIT_REJECTED DELTA_APPLY_REJECTED
 #define IO_MAX (4u << 20)	/* bytes per read back, per nbd_zero */
 #define ZERO_MAX (1u << 30)	/* bytes per nbd_zero */
 

@@ -59,6 +59,9 @@
 #define DELTA_VERSION 1u
 #define DELTA_HEADER_LEN 92u
 #define DELTA_FRAME_LEN 40u
+/* tern-replica-apply's exit status when it refused a delta (the overlay
+ * untouched); ternd tells a refused delta from other failures by it. */
+#define DELTA_APPLY_REJECTED 3
 #define DELTA_DATA_MAX (4u << 20)	/* guest bytes per DATA frame */
 #define DELTA_SECTOR 512u
 #define DELTA_DISK_NAME_MAX 15u

@@ -27,6 +27,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "delta.h"
 #include "failpoint.h"
 #include "fsutil.h"
 #include "host.h"
@@ -305,11 +306,15 @@ rc_child_failed(struct job *job, const char *what)
 		return false;
 	log = vm_state_path(vm_of(job), "replica.log");
 	last = file_last_line(log);
-	/* tern-replica-apply names its files, then the reason: keep the
-	 * reason (messages travel to the primary and its CLI). */
-	if (last && strstr(last, " rejected, ") && strstr(last, "untouched: "))
+	/* A refused delta is known by the helper's exit status.  Its line
+	 * names the files first, then the reason: only the reason travels
+	 * (to the primary and its CLI). */
+	if (job_phase_is(job, RC_PH_APPLY) && rp_int(job->details,
+	    "child_status") == DELTA_APPLY_REJECTED)
 		why = xasprintf("the delta was rejected (the replica's point is "
-		    "untouched): %s", strstr(last, "untouched: ") + 11);
+		    "untouched): %s", last && strstr(last, "untouched: ") ?
+		    strstr(last, "untouched: ") + 11 : last ? last :
+		    "see replica.log");
 	else
 		why = xasprintf("%s failed: %s", what, last ? last :
 		    "see its log");
