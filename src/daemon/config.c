@@ -135,6 +135,13 @@ config_set_migration(struct host_config *c, const char *key, const char *v,
 			return err_set(err, -EINVAL, "max-downtime '%.64s' must "
 			    "be 100 to 600000 ms", v);
 		c->max_downtime_ms = (uint64_t)n;
+	} else if (streq(key, "replica-point-period-s")) {
+		/* The "hour" of recovery points; shorter for tests only. */
+		if (config_long(v, 1, 86400, &n) < 0)
+			return err_set(err, -EINVAL, "replica-point-period-s "
+			    "'%.64s' must be 1 to 86400 seconds (3600: hourly)",
+			    v);
+		c->replica_point_period_ms = (uint64_t)n * 1000;
 	} else {
 		return 1;
 	}
@@ -284,6 +291,8 @@ config_defaults(struct daemon_opts *o)
 		c->migration_timeout_ms = 600 * 1000;
 	if (!c->max_downtime_ms)
 		c->max_downtime_ms = 2000;
+	if (!c->replica_point_period_ms)
+		c->replica_point_period_ms = 3600ULL * 1000;
 	if (!c->max_storage_migrations)
 		c->max_storage_migrations = 2;
 }

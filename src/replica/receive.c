@@ -9,10 +9,13 @@
  *   frame checked before a byte is written, the overlay written through
  *   qemu-nbd, flushed, fsynced, read back and checked, the point's map)-->
  *   apply --rc_record: every disk's image is its overlay now, the seq and
- *   the point's time recorded (the point exists from here)--> record
- *   --rc_merge: older points beyond the retention merged (the latest
- *   only: the overlay committed into the image below it, which becomes the
- *   disk's image again; a new chain's overlay renamed over it)--> done
+ *   the point recorded, the points beyond the retention dropped from the
+ *   record (the point exists from here; points.c plans the merges)-->
+ *   record --rc_merge: the dropped points merged (points.c: the point
+ *   above each committed down into its file; with no --points, the
+ *   overlay into the image below it, which becomes the disk's image
+ *   again; a new chain's overlay renamed over it, older points'
+ *   files removed)--> done
  *
  *   A failure or a cancel before record: the overlays and the spool of
  *   this cycle removed; the previous point is as it was (nothing of it
@@ -444,7 +447,7 @@ rc_set_disk(struct vm *vm, struct disk_row *k, const char *path)
 }
 
 static int
-rc_record_row(struct job *job)
+rc_record_row(struct job *job, const json_t *files)
 {
 	struct vm *vm = vm_of(job);
 	struct replication_row r;
@@ -453,6 +456,10 @@ rc_record_row(struct job *job)
 
 	if (rc < 0)
 		return rc;
+	/* The points kept, and the merges left to do (saved before the
+	 * point is recorded: a restart after finds them). */
+	rp_points_plan(job, &r, files, vm->h->cfg.replica_point_period_ms);
+	job_save(job);
 	st = rp_stats_load(r.stats);
 	r.seq = rp_int(job->details, "seq");
 	json_object_set_new(st, "base_seq", json_integer(rp_int(job->details,
@@ -475,19 +482,24 @@ static void
 rc_record(struct job *job)
 {
 	struct vm *vm = vm_of(job);
-	json_t *d;
+	json_t *d, *files = json_object();
 	size_t i;
 	int r = store_begin(vm->h->store);
 
 	json_array_foreach(rc_disks(job), i, d) {
 		_cleanup_free_ char *ov = rc_overlay_path(job, d);
+		_cleanup_free_ char *base = rc_base_path(vm, d);
 		struct disk_row *k = rc_disk_row(vm, d);
 
+		json_object_set_new(files, rp_str(d, "name"), json_string(ov));
+		if (rp_int(job->details, "base_seq") == 0)
+			json_object_set_new(d, "base", json_string(base));
 		if (r == 0)
 			r = k ? rc_set_disk(vm, k, ov) : -ENOENT;
 	}
 	if (r == 0)
-		r = rc_record_row(job);
+		r = rc_record_row(job, files);
+	json_decref(files);
 	if (r == 0)
 		r = store_commit(vm->h->store);
 	else
@@ -499,66 +511,6 @@ rc_record(struct job *job)
 	host_event(vm->h, "info", vm, job->row->id, "recovery point %lld "
 	    "applied", (long long)rp_int(job->details, "seq"));
 	rc_next(job, RC_PH_MERGE);
-}
-
-static void
-rc_on_merged(struct child *ch, int status, void *data)
-{
-	struct job *job = data;
-
-	(void)ch;
-	job->child = child_free(job->child);
-	json_object_del(job->details, "committing");
-	if (status == 0)
-		json_object_set_new(job->details, "committed", json_true());
-	else
-		json_object_set_new(job->details, "merge_failed", json_true());
-	job_save(job);
-	job_poke(job);
-}
-
-/* One disk's merge: the point's overlay becomes the disk's image again
- * (renamed over it for a new chain, committed into it otherwise).  1:
- * this disk is done; 0: a helper runs; < 0 an error. */
-static int
-rc_merge_disk(struct job *job, const json_t *d)
-{
-	struct vm *vm = vm_of(job);
-	struct disk_row *k = rc_disk_row(vm, d);
-	_cleanup_free_ char *ov = rc_overlay_path(job, d);
-	_cleanup_free_ char *base = rp_int(job->details, "base_seq") == 0 ?
-	    rc_base_path(vm, d) : xstrdup(rp_str(d, "below"));
-	_cleanup_free_ char *log = vm_state_path(vm, "replica.log");
-	bool committed = json_is_true(json_object_get(job->details,
-	    "committed"));
-	int r;
-
-	if (!k)
-		return -ENOENT;
-	if (!streq(k->path, ov)) {
-		if (streq(k->path, base))
-			(void)unlink(ov);	/* merged before a restart */
-		return 1;
-	}
-	if (access(ov, F_OK) != 0)	/* renamed before a restart */
-		return rc_set_disk(vm, k, base) < 0 ? -EIO : 1;
-	if (rp_int(job->details, "base_seq") == 0 || committed) {
-		if (rp_int(job->details, "base_seq") == 0 &&
-		    rename(ov, base) < 0)
-			return -errno;
-		json_object_del(job->details, "committed");
-		if ((r = rc_set_disk(vm, k, base)) < 0)
-			return r;
-		(void)unlink(ov);
-		return 1;
-	}
-	{
-		const char *argv[] = { vm->h->cfg.qemu_img, "commit", "-q",
-			"-d", ov, NULL };
-
-		json_object_set_new(job->details, "committing", json_true());
-		return job_spawn(job, argv, log, rc_on_merged) < 0 ? -EIO : 0;
-	}
 }
 
 static void
@@ -586,34 +538,8 @@ rc_done(struct job *job)
 static void
 rc_merge(struct job *job)
 {
-	json_t *d;
-	int r;
-
-	if (job->child)
-		return;
-	if (json_is_true(json_object_get(job->details, "merge_failed"))) {
-		/* The point stands on its overlay; merged by a later cycle. */
-		host_event(host_of(job), "warning", vm_of(job), job->row->id,
-		    "recovery point %lld kept on its own overlay: the merge "
-		    "failed (see replica.log)", (long long)rp_int(job->details,
-		    "seq"));
-		json_object_del(job->details, "merge_failed");
-		json_object_set_new(job->details, "next", json_integer(
-		    rp_int(job->details, "next") + 1));
-	}
-	while ((d = json_array_get(rc_disks(job), (size_t)rp_int(job->details,
-	    "next")))) {
-		r = rc_merge_disk(job, d);
-		if (r == 0)
-			return;
-		if (r < 0)
-			log_warn("vm=%s cannot merge recovery point: %s",
-			    vm_of(job)->row->name, strerror(-r));
-		json_object_set_new(job->details, "next", json_integer(
-		    rp_int(job->details, "next") + 1));
-		job_save(job);
-	}
-	rc_done(job);
+	if (rp_points_merge(job) == 1)
+		rc_done(job);
 }
 
 /* The store has this cycle as the replica's latest point. */

@@ -88,3 +88,18 @@ void replica_cycle_end(struct job *job, int r, const char *why);
  * state and stats. */
 void replica_cycle_record(struct vm *vm, struct job *job, int r,
     const char *why);
+
+/* points.c: a replica's recovery points (the row's "points": a JSON
+ * array, oldest first).  The array of text (never NULL; empty when
+ * text is missing or not one); the API's list, newest first. */
+json_t *rp_points_load(const char *text);
+json_t *rp_points_show(const struct replication_row *r);
+/* replica.apply's record: the new point (its files {DISK: path}) added
+ * to r->points, those beyond the retention dropped, the merges left
+ * planned in the job's details ("chain", "drop", "unlink", "points":
+ * how many are kept). */
+int rp_points_plan(struct job *job, struct replication_row *r,
+    const json_t *files, uint64_t period_ms);
+/* replica.apply's merge step: 1 when every planned merge is done, 0
+ * while a helper runs (the job is poked when it ends). */
+int rp_points_merge(struct job *job);

@@ -87,6 +87,11 @@ static const char *const migrations[] = {
 	"  peer TEXT NOT NULL, settings TEXT NOT NULL, state TEXT NOT NULL,"
 	"  seq INTEGER NOT NULL, stats TEXT NOT NULL,"
 	"  created_ms INTEGER NOT NULL);",
+	/* 8: a replica's recovery points (src/replica/points.c): a JSON
+	 * array, oldest first, of {seq, time_ms, app_consistent, disks:
+	 * {DISK: image path}} */
+	"ALTER TABLE replications ADD COLUMN points TEXT NOT NULL"
+	"  DEFAULT '[]';",
 };
 
 int

@@ -8,7 +8,7 @@
 #include "util.h"
 
 #define RP_COLUMNS "vm_uuid, role, peer, settings, state, seq, stats," \
-	" created_ms"
+	" created_ms, points"
 
 static void
 rp_bind(sqlite3_stmt *s, const struct replication_row *r)
@@ -21,6 +21,7 @@ rp_bind(sqlite3_stmt *s, const struct replication_row *r)
 	sqlite3_bind_int64(s, 6, r->seq);
 	store_bind_str(s, 7, r->stats);
 	sqlite3_bind_int64(s, 8, r->created_ms);
+	store_bind_str(s, 9, r->points ? r->points : "[]");
 }
 
 static void
@@ -34,6 +35,7 @@ rp_read(sqlite3_stmt *s, struct replication_row *r)
 	r->seq = sqlite3_column_int64(s, 5);
 	r->stats = store_col_str(s, 6);
 	r->created_ms = sqlite3_column_int64(s, 7);
+	r->points = store_col_str(s, 8);
 }
 
 int
@@ -41,7 +43,7 @@ store_replication_insert(struct store *st, const struct replication_row *r)
 {
 	_cleanup_stmt_ sqlite3_stmt *s = store_prepare(st,
 	    "INSERT INTO replications(" RP_COLUMNS ")"
-	    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+	    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
 
 	if (!s)
 		return -EIO;
@@ -54,7 +56,8 @@ store_replication_update(struct store *st, const struct replication_row *r)
 {
 	_cleanup_stmt_ sqlite3_stmt *s = store_prepare(st,
 	    "UPDATE replications SET role = ?2, peer = ?3, settings = ?4,"
-	    " state = ?5, seq = ?6, stats = ?7 WHERE vm_uuid = ?1");
+	    " state = ?5, seq = ?6, stats = ?7, points = ?9"
+	    " WHERE vm_uuid = ?1");
 	int rc;
 
 	if (!s)
@@ -139,6 +142,7 @@ replication_row_done(struct replication_row *r)
 	free(r->settings);
 	free(r->state);
 	free(r->stats);
+	free(r->points);
 	memset(r, 0, sizeof(*r));
 }
 

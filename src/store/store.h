@@ -13,7 +13,7 @@
 
 struct store;
 
-#define STORE_SCHEMA_VERSION 7
+#define STORE_SCHEMA_VERSION 8
 
 /* Open (creating if needed) the database at path, switch it to WAL, and
  * run every schema migration newer than the file's version in one
@@ -221,6 +221,8 @@ struct replication_row {
 	int64_t seq;		/* the last acknowledged cycle; 0: none */
 	char *stats;		/* JSON object: counts, sizes, last error */
 	int64_t created_ms;
+	char *points;		/* JSON array: the replica's recovery points,
+				 * oldest first (NULL: none) */
 };
 
 /* -EEXIST when the VM has one already. */

@@ -38,6 +38,7 @@ struct host_config {
 	int max_migrations;	/* outgoing at once; 0: auto */
 	uint64_t migration_timeout_ms;	/* give up on a move after this */
 	uint64_t max_downtime_ms;	/* the most escalation may allow */
+	uint64_t replica_point_period_ms; /* a recovery point's "hour" */
 	uint64_t migration_bw;	/* bytes/s cap per move; 0: from the link */
 	enum { MIG_MEMORY_AUTO, MIG_MEMORY_LIVE, MIG_MEMORY_PAUSED }
 	    migration_memory;	/* how a running VM's memory is copied */
