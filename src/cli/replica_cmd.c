@@ -2,6 +2,7 @@
  * enable|show|pause|resume|remove; replication list. */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 #include "http.h"
@@ -103,6 +104,33 @@ show_stats(struct table *t, const json_t *st)
 		table_kv(t, "last error", "%s", jv_str(st, "last_error"));
 }
 
+/* A replica's recovery points, newest first: seq, time (UTC), kind,
+ * each disk's image. */
+static void
+points_print(struct table *t, const json_t *pts)
+{
+	const json_t *p, *f;
+	const char *disk;
+	size_t i;
+
+	json_array_foreach(pts, i, p) {
+		time_t sec = (time_t)(json_integer_value(json_object_get(p,
+		    "time_ms")) / 1000);
+		struct tm tm;
+		char when[32];
+
+		gmtime_r(&sec, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		table_kv(t, i ? "" : "points", "%lld  %s  %s", (long long)
+		    json_integer_value(json_object_get(p, "seq")), when,
+		    json_is_true(json_object_get(p, "app_consistent")) ?
+		    "app-consistent" : "crash-consistent");
+		json_object_foreach((json_t *)json_object_get(p, "disks"), disk,
+		    f)
+			table_kv(t, "", "  %s %s", disk, json_string_value(f));
+	}
+}
+
 static int
 relation_print(struct cli *cli, const json_t *o)
 {
@@ -128,8 +156,15 @@ relation_print(struct cli *cli, const json_t *o)
 	    json_integer_value(json_object_get(s, "interval_s")), buf,
 	    sizeof(buf)));
 	table_kv(t, "compress", "%s", jv_text(s, "compress", buf, sizeof(buf)));
-	table_kv(t, "recovery points", "%s", jv_text(s, "points", buf,
-	    sizeof(buf)));
+	table_kv(t, "recovery points", "%lld now (keeps the latest and %s "
+	    "hourly)", (long long)json_integer_value(json_object_get(o,
+	    "recovery_points")), jv_text(s, "points", buf, sizeof(buf)));
+	if (json_object_get(s, "app_consistent_every_h") &&
+	    json_integer_value(json_object_get(s, "app_consistent_every_h")))
+		table_kv(t, "app-consistent", "every %lld h", (long long)
+		    json_integer_value(json_object_get(s,
+		    "app_consistent_every_h")));
+	points_print(t, json_object_get(o, "points"));
 	if (json_array_size(json_object_get(s, "exclude")))
 		table_kv(t, "excluded disks", "%s", jv_text(s, "exclude", buf,
 		    sizeof(buf)));

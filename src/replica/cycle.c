@@ -217,6 +217,10 @@ cy_wait(struct job *job, struct cy_ctx *c)
 	switch (rp_call_poll_job(job, &c->call, rp_int(job->details, "remote_job"),
 	    &msg)) {
 	case RP_JOB_SUCCEEDED:
+		/* How many recovery points the replica keeps now. */
+		json_object_set_new(job->details, "replica_points", json_integer(
+		    rp_int(json_object_get(c->call.reply, "details"),
+		    "points")));
 		cy_next(job, 2);
 		break;
 	case RP_JOB_FAILED:
@@ -325,6 +329,22 @@ const struct job_ops job_vm_replicate = {
 
 /* ---- starting one ---- */
 
+/* Is the next point app-consistent (the guest's file systems frozen
+ * through its agent)?  Every --app-consistent-every H hours since the
+ * last point that was (an hour: ternd's replica-point-period-s, for
+ * tests); a quiesce that failed is tried again on the next cycle. */
+static bool
+cy_app_due(struct host *h, const struct replication_row *r,
+    const struct replica_settings *s)
+{
+	json_t *st = rp_stats_load(r->stats);
+	uint64_t last = (uint64_t)rp_int(st, "last_app_ms");
+
+	json_decref(st);
+	return s->app_every_h && (!last || wall_ms() >= last +
+	    s->app_every_h * h->cfg.replica_point_period_ms);
+}
+
 /* The details of the next cycle of vm (relationship r): after the last
  * acknowledged one when its spool is there, else a full one from seq 1
  * of a new chain (base 0). */
@@ -345,7 +365,7 @@ cy_details(struct host *h, struct vm *vm, const struct replication_row *r,
 		base = 0;	/* no maps to compare with: a new chain */
 	replica_point_name(r->seq + 1, point);
 	o = backup_point_details(vm, spool, point, (int64_t)wall_ms(),
-	    base ? parent : NULL, false);
+	    base ? parent : NULL, cy_app_due(h, r, s));
 	disks = json_object_get(o, "disks");
 	for (i = json_array_size(disks); i-- > 0;)
 		json_array_foreach(s->exclude, k, x)

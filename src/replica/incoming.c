@@ -137,6 +137,9 @@ incoming_drop(struct host *h, struct vm *vm, bool keep, struct job **ret_job,
 	if ((r = vm_job_create(h, &job_vm_delete, vm, json_pack("{sb}",
 	    "keep_disks", false), ret_job, err)) < 0)
 		return r;
+	/* The VM is the delete's now: the older recovery points go (the
+	 * job removes the disks' images, the latest point). */
+	rp_points_remove(h, vm);
 	job_start(*ret_job);
 	return 0;
 }

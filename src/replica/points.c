@@ -158,6 +158,32 @@ rp_points_show(const struct replication_row *r)
 	return out;
 }
 
+void
+rp_points_remove(struct host *h, struct vm *vm)
+{
+	struct replication_row r;
+	json_t *pts, *p, *f;
+	const char *disk;
+	size_t i;
+
+	if (store_replication_get(h->store, vm->row->uuid, &r) < 0)
+		return;
+	pts = rp_points_load(r.points);
+	json_array_foreach(pts, i, p)
+		json_object_foreach(json_object_get(p, "disks"), disk, f) {
+			struct disk_row *k = NULL;
+
+			for (size_t j = 0; j < vm->row->n_disks; j++)
+				if (streq(vm->row->disks[j].path,
+				    json_string_value(f)))
+					k = &vm->row->disks[j];
+			if (!k)
+				(void)unlink(json_string_value(f));
+		}
+	json_decref(pts);
+	replication_row_done(&r);
+}
+
 /* ---- merge ---- */
 
 static void

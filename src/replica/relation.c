@@ -118,10 +118,6 @@ replica_settings_parse(const json_t *body, const struct vm *vm,
 	if (app && !pts)
 		return err_set(err, -EINVAL, "--app-consistent-every needs "
 		    "recovery points (--points N, 1..%d)", REPLICA_POINTS_MAX);
-	if (pts)
-		return err_set(err, -ENOTSUP, "--points %lld: keeping recovery "
-		    "points beyond the latest is not built yet; the replica "
-		    "keeps the latest point only (--points 0)", (long long)pts);
 	if ((r = parse_exclude(json_object_get(body, "exclude"), vm, err)) < 0
 	    || (r = parse_initial(body, s, err)) < 0)
 		return r;
@@ -207,6 +203,24 @@ health_of(const struct replication_row *r, const json_t *stats,
 	return json_array_size(reasons) ? "warning" : "normal";
 }
 
+/* The recovery points: the list (newest first) on the replica, how many
+ * the replica reported on the primary. */
+static void
+relation_points(const struct replication_row *r, json_t *o)
+{
+	json_t *pts;
+
+	if (streq(r->role, "replica")) {
+		pts = rp_points_show(r);
+		json_object_set_new(o, "recovery_points", json_integer(
+		    (json_int_t)json_array_size(pts)));
+		json_object_set_new(o, "points", pts);
+		return;
+	}
+	json_object_set_new(o, "recovery_points", json_integer(rp_int(
+	    json_object_get(o, "stats"), "replica_points")));
+}
+
 static json_t *
 relation_json(struct host *h, const struct replication_row *r)
 {
@@ -216,12 +230,13 @@ relation_json(struct host *h, const struct replication_row *r)
 	json_t *reasons = json_array();
 	const char *health;
 	uint64_t last;
+	json_t *o;
 
 	health = health_of(r, stats, (unsigned)json_integer_value(
 	    json_object_get(settings, "interval_s")), reasons);
 	last = (uint64_t)json_integer_value(json_object_get(stats,
 	    "last_success_ms"));
-	return json_pack("{ss ss ss ss ss ss sI so so so sI so}",
+	o = json_pack("{ss ss ss ss ss ss sI so so so sI so}",
 	    "vm", vm ? vm->row->name : "?", "uuid", r->vm_uuid,
 	    "role", r->role, "peer", r->peer, "state", r->state,
 	    "health", health, "seq", (json_int_t)r->seq,
@@ -231,6 +246,8 @@ relation_json(struct host *h, const struct replication_row *r)
 	    "created_ms", (json_int_t)r->created_ms,
 	    "lag_ms", last ? json_integer((json_int_t)(wall_ms() - last)) :
 	    json_null());
+	relation_points(r, o);
+	return o;
 }
 
 int

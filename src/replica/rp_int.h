@@ -103,3 +103,6 @@ int rp_points_plan(struct job *job, struct replication_row *r,
 /* replica.apply's merge step: 1 when every planned merge is done, 0
  * while a helper runs (the job is poked when it ends). */
 int rp_points_merge(struct job *job);
+/* The files of every point but the disks' images removed (the replica
+ * is deleted: its delete job removes the images). */
+void rp_points_remove(struct host *h, struct vm *vm);

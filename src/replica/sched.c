@@ -55,6 +55,29 @@ cycle_bytes(const struct job *job)
 	return sum;
 }
 
+/* A good cycle's recovery point: how many the replica keeps, and
+ * whether it is app-consistent (a quiesce that failed says so). */
+static void
+record_points(struct vm *vm, struct job *job, json_t *st)
+{
+	const json_t *d = job->details;
+	const char *note = rp_str(d, "consistency_note");
+
+	if (json_object_get(d, "replica_points"))
+		json_object_set_new(st, "replica_points", json_integer(
+		    rp_int(d, "replica_points")));
+	if (streq(rp_str(d, "consistency"), "filesystem")) {
+		json_object_set_new(st, "last_app_ms", json_integer(rp_int(d,
+		    "snap_ms")));
+		return;
+	}
+	if (!json_is_true(json_object_get(d, "quiesce")))
+		return;
+	host_event(vm->h, "warning", vm, job->row->id, "recovery point %lld "
+	    "is crash-consistent, not app-consistent: %s", (long long)rp_int(d,
+	    "seq"), note ? note : "the guest did not freeze");
+}
+
 void
 replica_cycle_record(struct vm *vm, struct job *job, int r, const char *why)
 {
@@ -79,6 +102,7 @@ replica_cycle_record(struct vm *vm, struct job *job, int r, const char *why)
 		    json_integer_value(json_object_get(job->details,
 		    "snap_ms"))));
 		json_object_del(st, "last_error");
+		record_points(vm, job, st);
 	} else {
 		stat_add(st, "failed", 1);
 		json_object_set_new(st, "last_error", json_string(why ? why :
