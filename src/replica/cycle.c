@@ -383,6 +383,21 @@ cy_details(struct host *h, struct vm *vm, const struct replication_row *r,
 	return o;
 }
 
+/* A cycle started (`now` too): the scheduler counts the interval from
+ * here, so it does not start another on the heels of this one. */
+static void
+cy_attempted(struct host *h, struct replication_row *r)
+{
+	json_t *st = rp_stats_load(r->stats);
+
+	json_object_set_new(st, "last_attempt_ms", json_integer((json_int_t)
+	    wall_ms()));
+	free(r->stats);
+	r->stats = json_to_string(st);
+	json_decref(st);
+	(void)store_replication_update(h->store, r);
+}
+
 int
 replica_cycle_start(struct host *h, struct vm *vm, struct job **ret_job,
     struct err *err)
@@ -420,10 +435,13 @@ replica_cycle_start(struct host *h, struct vm *vm, struct job **ret_job,
 	json_decref(settings);
 	details = cy_details(h, vm, &r, &s);
 	replica_settings_done(&s);
-	replication_row_done(&r);
 	if ((rc = vm_job_create(h, &job_vm_replicate, vm, details, ret_job,
-	    err)) < 0)
+	    err)) < 0) {
+		replication_row_done(&r);
 		return rc;
+	}
+	cy_attempted(h, &r);
+	replication_row_done(&r);
 	job_start(*ret_job);
 	return 0;
 }

@@ -60,8 +60,8 @@ check_err "a peer that does not exist" 1 "no peer named 'h7'" \
 check "bad requests changed nothing" nothing_changed
 
 # ---- enable ----
-check_err "recovery points beyond the latest: not built yet" 1 "not built yet" \
-    t h1 vm replication enable r1 --to h2 --points 2
+check_err "13 hours between app-consistent points" 2 "--app-consistent-every" \
+    t h1 vm replication enable r1 --to h2 --points 2 --app-consistent-every 13
 check "enable r1 -> h2 (30s, vdb excluded)" \
     t h1 vm replication enable r1 --to h2 --interval 30s --exclude-disk vdb
 check_eq "h1: primary, initial, waiting for the initial copy" \
