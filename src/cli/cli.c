@@ -234,11 +234,14 @@ static const struct cli_cmd cli_cmds[] = {
 	  .help = "replicate a VM to the replica server PEER (Hyper-V's "
 	  "Replica): the\n      replica VM is made there (state replica), "
 	  "then kept INTERVAL behind\n      (default 5m; compress on; the "
-	  "latest recovery point: --points 0)" },
+	  "latest recovery point, and with --points N\n      the last "
+	  "point of each of N hours more; --app-consistent-every H:\n      "
+	  "every H hours a point with the guest's file systems frozen)" },
 	{ .group = "vm", .verb = "replication show", .pos = { "NAME" },
 	  .run = cmd_vm_replication,
 	  .help = "a VM's replication: state, health and why, settings, "
-	  "lag, cycles" },
+	  "lag, cycles;\n      on the replica host its recovery points, "
+	  "newest first" },
 	{ .group = "vm", .verb = "replication now", .pos = { "NAME" },
 	  .starts_job = true, .run = cmd_vm_replication,
 	  .help = "run a replication cycle now, without waiting for the "
