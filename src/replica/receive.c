@@ -456,8 +456,9 @@ rc_record_row(struct job *job, const json_t *files)
 
 	if (rc < 0)
 		return rc;
-	/* The points kept, and the merges left to do (saved before the
-	 * point is recorded: a restart after finds them). */
+	/* The points kept, and the merges left to do: saved in the
+	 * transaction that records the point (one store), so a restart
+	 * finds both or neither. */
 	rp_points_plan(job, &r, files, vm->h->cfg.replica_point_period_ms);
 	job_save(job);
 	st = rp_stats_load(r.stats);

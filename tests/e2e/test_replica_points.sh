@@ -11,10 +11,11 @@
 . "$(dirname "$0")/lib.sh"
 e2e_lab_setup replpoints 94
 PERIOD_S=20
-cfg=$(mktemp)
+# The settings file stays while the lab runs: restart_with reads it.
+cfg=$(mktemp /tmp/tern-e2e-replpoints.XXXXXX)
+e2e_at_exit "rm -f '$cfg'"
 echo "replica-point-period-s = $PERIOD_S" >"$cfg"
 lab up 2 --config "$cfg" >/dev/null
-rm -f "$cfg"
 trust_both
 P2=$(labenv H2_POOL_DIR)
 t h2 replica server enable --allow h1=local >/dev/null
