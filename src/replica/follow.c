@@ -377,6 +377,12 @@ fl_retarget(struct vm *vm, const char *spool)
 				continue;
 			free(rows[k].target);
 			rows[k].target = xstrdup(spool);
+			if (rows[k].map && rows[k].point) {
+				free(rows[k].map);
+				rows[k].map = xasprintf("%s/%s/%s/%s.map",
+				    spool, vm->row->uuid, rows[k].point,
+				    rows[k].disk);
+			}
 			(void)store_refpoint_insert(vm->h->store, &rows[k]);
 		}
 	}
