@@ -277,7 +277,8 @@ static const struct cli_cmd cli_cmds[] = {
 	{ .group = "vm", .verb = "delete", .pos = { "NAME" },
 	  .opts = opt_vm_delete, .synopsis = "[--keep-disks]",
 	  .starts_job = true, .run = cmd_vm_delete,
-	  .help = "delete a VM that is off, and the disks it made" },
+	  .help = "delete a VM that is off, and the disks it made; its "
+	  "replication goes too (the replica stays on its server)" },
 	{ .group = "vm", .verb = "export", .pos = { "NAME", "DIR" },
 	  .starts_job = true, .run = cmd_vm_export,
 	  .help = "write a VM that is off or saved to a new directory DIR: "

@@ -434,6 +434,17 @@ in_on_cont(struct vm *vm, struct job *job, json_t *ret,
 	job_poke(job);
 }
 
+/* The move committed: the VM's replication, carried, recorded here. */
+static void
+in_arrived(struct job *job)
+{
+	json_t *rep = json_object_get(job->details, "replication");
+
+	if (rep && host_of(job)->repl_arrived)
+		host_of(job)->repl_arrived(vm_of(job), rep);
+	json_object_del(job->details, "replication");
+}
+
 static void
 in_running(struct job *job)
 {
@@ -461,6 +472,7 @@ in_running(struct job *job)
 	vm_set_state(vm, VM_RUNNING, NULL);
 	host_event(host_of(job), "info", vm, job->row->id, "vm arrived from %s "
 	    "(live) and runs here", detail_str(job, "source_host"));
+	in_arrived(job);
 	in_ctx_free(job);
 	if (streq(job->row->unit, "bytes"))
 		job_set_progress(job, job->row->total, job->row->total,
@@ -477,6 +489,7 @@ in_recover(struct job *job)
 
 	if (streq(detail_str(job, "mode"), "cold")) {
 		job->recovering = false;
+		in_arrived(job);
 		job_finish(job, 0, NULL);
 		return;
 	}
@@ -518,6 +531,7 @@ in_step(struct job *job)
 			host_event(host_of(job), "info", vm, job->row->id, "vm "
 			    "arrived from %s (%s)", detail_str(job, "source_host"),
 			    vm_state_name(vm->state));
+			in_arrived(job);
 			in_ctx_free(job);
 			job_finish(job, 0, NULL);
 			return;
@@ -646,7 +660,7 @@ in_req_parse(struct host *h, const json_t *body, struct in_req *q,
 {
 	static const char *const fields[] = { "check", "mode", "vm",
 		"address", "psk", "source_job", "channels", "storage", "pool",
-		"disk_pools", NULL };
+		"disk_pools", "replication", NULL };
 	json_t *dp = json_object_get(body, "disk_pools");
 	int r;
 
@@ -760,6 +774,10 @@ migrate_incoming(struct host *h, const char *peer_fp, const json_t *body,
 		snprintf(in_ctx(job)->psk, sizeof(in_ctx(job)->psk), "%s",
 		    q.psk);
 	json_object_set_new(job->details, "encrypted", json_boolean(q.psk));
+	/* Recorded at the commit (in_arrived); checked then, by replica. */
+	if (json_is_object(json_object_get(body, "replication")))
+		json_object_set_new(job->details, "replication", json_deep_copy(
+		    json_object_get(body, "replication")));
 	*ret_job = job;
 	job_start(job);
 out:

@@ -242,6 +242,10 @@ move_forget(struct job *job)
 	for (size_t i = 0; move_copy(job) && i < vm->row->n_disks; i++)
 		if (vm->row->disks[i].owned)
 			(void)unlink(vm->row->disks[i].path);
+	/* Its replication runs from there now; over shared storage the
+	 * spool is the destination's. */
+	if (host_of(job)->repl_leaving)
+		host_of(job)->repl_leaving(vm, false, !move_copy(job));
 	(void)store_vm_delete(host_of(job)->store, vm->row->uuid);
 	json_object_set_new(job->details, "total_ms",
 	    json_integer((json_int_t)(now_ms() - c->t0_ms)));
@@ -431,6 +435,10 @@ move_prepare(struct job *job)
 	    detail_str(job, "mode"), "vm", desc, "address", addr ? addr : "",
 	    "source_job", (json_int_t)job->row->id, "channels", channels,
 	    "storage", detail_str(job, "storage")));
+	/* src/replica: the VM's replication goes with it */
+	if (host_of(job)->repl_carry && (desc =
+	    host_of(job)->repl_carry(vm_of(job))))
+		json_object_set_new(body, "replication", desc);
 	if (move_live(job) && !host_of(job)->cfg.migration_plain) {
 		if (getrandom(key, sizeof(key), 0) != sizeof(key)) {
 			json_decref(body);

@@ -203,8 +203,9 @@ cy_send(struct job *job, struct cy_ctx *c)
 		    json_integer(rp_call_job_id(&c->call)));
 		cy_next(job, 1);
 	} else {
-		backup_point_end(job, c->call.status ? -EIO : -EHOSTUNREACH,
-		    c->call.err);
+		/* 403: the replica server does not take us (we moved) */
+		backup_point_end(job, c->call.status == 403 ? -EACCES :
+		    c->call.status ? -EIO : -EHOSTUNREACH, c->call.err);
 	}
 }
 
@@ -430,6 +431,7 @@ replica_cycle_start(struct host *h, struct vm *vm, struct job **ret_job,
 		return err_setf_errno(err, rc, "cannot make the spool %s",
 		    spool);
 	}
+	rp_follow_rehome(vm, r.seq);	/* after a storage or live move */
 	settings = json_loads(r.settings, 0, NULL);
 	replica_settings_from_json(settings, &s);
 	json_decref(settings);

@@ -156,10 +156,8 @@ replica_incoming_remove(struct host *h, const char *fp, const char *uuid,
 	if (rc == -ENOENT)
 		return err_set(err, -ENOENT, "host %s has no replica with uuid "
 		    "%.40s", h->cfg.name, uuid);
-	if (rc < 0)
-		return err_set(err, -EACCES, "only the primary of vm '%s' "
-		    "removes its replica on host %s", vm->row->name,
-		    h->cfg.name);
+	if (rc < 0 && (rc = rp_follow_claim(h, vm, fp, &r, err)) < 0)
+		return rc;	/* not the primary, nor where it moved */
 	replication_row_done(&r);
 	if (vm->state != VM_REPLICA)	/* incoming_drop() says so */
 		return incoming_drop(h, vm, keep, ret_job, err);

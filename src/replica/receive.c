@@ -677,9 +677,9 @@ replica_incoming_cycle(struct host *h, const char *fp, const char *uuid,
 	if (rc == -ENOENT)
 		return err_set(err, -ENOENT, "host %s has no replica with uuid "
 		    "%.40s", h->cfg.name, uuid);
-	if (rc < 0)
-		return err_set(err, -EACCES, "only the primary of vm '%s' sends "
-		    "its cycles", vm->row->name);
+	/* Another host: the primary moved there (follow.c)? */
+	if (rc < 0 && (rc = rp_follow_claim(h, vm, fp, &r, err)) < 0)
+		return rc;
 	st = rp_stats_load(r.stats);
 	if ((rc = json_check_fields(body, fields, "cycle",
 	    err)) == 0 && (rc = json_get_int(body, "seq", true, 1, INT64_MAX,

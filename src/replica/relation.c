@@ -186,6 +186,11 @@ health_of(const struct replication_row *r, const json_t *stats,
 
 	if (streq(r->role, "replica"))
 		return "normal";
+	if (json_string_value(json_object_get(stats, "critical"))) {
+		json_array_append_new(reasons, json_copy(json_object_get(stats,
+		    "critical")));	/* the replica server refused us */
+		return "critical";
+	}
 	if (now > since && now - since > CRITICAL_AFTER_MS) {
 		json_array_append_new(reasons, json_string("no successful "
 		    "cycle for 30 minutes"));

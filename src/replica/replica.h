@@ -131,3 +131,7 @@ extern const struct job_ops job_replica_apply;
  * their interval). */
 void replica_jobs_register(struct host *h);
 extern const struct job_ops job_replication_enable, job_replication_remove;
+
+/* follow.c: host.h's repl_* hooks (a moving VM's relationship carried,
+ * recorded where it arrives, dropped where it left or was deleted). */
+void replica_follow_register(struct host *h);

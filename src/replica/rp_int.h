@@ -106,3 +106,16 @@ int rp_points_merge(struct job *job);
 /* The files of every point but the disks' images removed (the replica
  * is deleted: its delete job removes the images). */
 void rp_points_remove(struct host *h, struct vm *vm);
+/* follow.c: the last acknowledged cycle (seq) found in this host's spool
+ * after a storage or live move, and replication's reference points
+ * pointed at it. */
+void rp_follow_rehome(struct vm *vm, int64_t seq);
+/* The replica side: the replica VM vm's relationship r asked about by
+ * another primary host (fp): taken over (r->peer is that host, recorded)
+ * when this replica server allows it into the replica's pool; else
+ * -EACCES with err saying what to allow.  rp_follow_claim: the same,
+ * the row read (*ret, replication_row_done it). */
+int rp_follow_peer(struct host *h, struct vm *vm, struct replication_row *r,
+    const char *fp, struct err *err);
+int rp_follow_claim(struct host *h, struct vm *vm, const char *fp,
+    struct replication_row *ret, struct err *err);

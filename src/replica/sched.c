@@ -103,8 +103,12 @@ replica_cycle_record(struct vm *vm, struct job *job, int r, const char *why)
 		    "snap_ms"))));
 		json_object_del(st, "last_error");
 		record_points(vm, job, st);
+		json_object_del(st, "critical");
 	} else {
 		stat_add(st, "failed", 1);
+		if (r == -EACCES)	/* refused: waits for the operator */
+			json_object_set_new(st, "critical", json_string(why ?
+			    why : "the replica server refused the cycle"));
 		json_object_set_new(st, "last_error", json_string(why ? why :
 		    "failed"));
 	}
@@ -190,5 +194,6 @@ replica_jobs_register(struct host *h)
 	job_type_register(&h->jobs, &job_vm_replicate);
 	job_type_register(&h->jobs, &job_replica_apply);
 	backup_point_sink(replica_cycle_end);
+	replica_follow_register(h);
 	(void)loop_timer_add(h->loop, SCHED_TICK_MS, sched_tick, h);
 }

@@ -70,6 +70,13 @@ struct host {
 	 * (src/track looks at the disks' change tracking then): 0 go on,
 	 * 1 wait (the hook pokes the job when done).  NULL: none. */
 	int (*before_cont)(struct vm *vm, struct job *job);
+	/* src/replica (NULL: none): a VM's replication as a move's wire
+	 * description carries it (NULL: not replicated); recorded here
+	 * once a move committed here; dropped (with its spool unless
+	 * spool_shared) when the VM left this host or is deleted. */
+	json_t *(*repl_carry)(const struct vm *vm);
+	void (*repl_arrived)(struct vm *vm, const json_t *carried);
+	void (*repl_leaving)(struct vm *vm, bool deleted, bool spool_shared);
 };
 
 /* Record an event (persisted, logged at info or above) about vm (may be

@@ -476,6 +476,9 @@ delete_step(struct job *job)
 	sdir = vm_state_path(vm, NULL);
 	vm_remove_run_files(vm);
 	remove_dir_files(sdir, state_files);
+	/* Its replication goes with it (the replica stays: src/replica). */
+	if (vm->h->repl_leaving)
+		vm->h->repl_leaving(vm, true, false);
 	(void)store_vm_delete(vm->h->store, vm->row->uuid);
 	host_event(vm->h, "info", vm, job->row->id, "vm deleted%s",
 	    keep ? " (disks kept)" : "");
