@@ -137,6 +137,7 @@ api_replica_cycles(struct api *a, struct http_req *req, char **p,
 {
 	_cleanup_json_ json_t *body = NULL;
 	struct job *job = NULL;
+	int64_t applied_ms = 0;
 	int r;
 
 	if ((r = from_peer(req, "cycles come from trusted peers "
@@ -144,9 +145,10 @@ api_replica_cycles(struct api *a, struct http_req *req, char **p,
 		return r;
 	if ((r = api_body(req, &body, e)) < 0 ||
 	    (r = replica_incoming_cycle(a->h, req->peer_fp, p[0], body, &job,
-	    e)) < 0)
+	    &applied_ms, e)) < 0)
 		return r;
-	reply_job_or(req, job, json_pack("{sb}", "applied", true));
+	reply_job_or(req, job, json_pack("{sb sI}", "applied", true, "time_ms",
+	    (json_int_t)applied_ms));
 	return 0;
 }
 

@@ -109,6 +109,20 @@ replica_spool_keep(const char *vdir, const char *keep)
 	closedir(d);
 }
 
+/* The cycle whose reference point and maps the next one reads from:
+ * the last acknowledged one, or (cy_applied) the one before the seq the
+ * replica holds from an attempt whose ack was lost. */
+static int64_t
+cy_parent_seq(const struct replication_row *r)
+{
+	json_t *st = rp_stats_load(r->stats);
+	json_t *p = json_object_get(st, "parent_seq");
+	int64_t seq = json_is_integer(p) ? json_integer_value(p) : r->seq;
+
+	json_decref(st);
+	return seq;
+}
+
 /* ---- seal: send, wait, ack ---- */
 
 static json_t *
@@ -181,6 +195,43 @@ cy_corrupt_file(struct job *job, const json_t *d)
 	close(fd);
 }
 
+/* The replica has this cycle's seq applied already.  Our ack of it was
+ * lost (the same point time): ack.  Else it is an earlier attempt's
+ * point whose ack we lost, and ours was never sent: the replica holds
+ * seq now and we keep the reference point and maps of base_seq.  The
+ * next cycle is seq + 1 on base seq, read since base_seq (a superset of
+ * what the replica lacks: what changed since base_seq, at a later
+ * point), so no write between the two attempts is lost. */
+static void
+cy_applied(struct job *job, const json_t *reply)
+{
+	struct vm *vm = vm_of(job);
+	int64_t t = rp_int(reply, "time_ms");
+	_cleanup_free_ char *why = NULL;
+	struct replication_row r;
+	json_t *st;
+
+	if (!t || t == rp_int(job->details, "snap_ms")) {
+		cy_next(job, 2);
+		return;
+	}
+	if (store_replication_get(vm->h->store, vm->row->uuid, &r) == 0) {
+		st = rp_stats_load(r.stats);
+		json_object_set_new(st, "parent_seq", json_integer(
+		    cy_parent_seq(&r)));
+		r.seq = rp_int(job->details, "seq");
+		free(r.stats);
+		r.stats = json_to_string(st);
+		json_decref(st);
+		(void)store_replication_update(vm->h->store, &r);
+		replication_row_done(&r);
+	}
+	why = xasprintf("the replica already holds cycle %lld from an "
+	    "earlier attempt whose acknowledgement was lost; the next cycle "
+	    "carries everything since", (long long)rp_int(job->details, "seq"));
+	backup_point_end(job, -EAGAIN, why);
+}
+
 static void
 cy_send(struct job *job, struct cy_ctx *c)
 {
@@ -197,7 +248,7 @@ cy_send(struct job *job, struct cy_ctx *c)
 	if (!rp_call_done(&c->call))
 		return;
 	if (c->call.status == 200) {
-		cy_next(job, 2);	/* applied already (our ack was lost) */
+		cy_applied(job, c->call.reply);
 	} else if (c->call.status == 202 && rp_call_job_id(&c->call) > 0) {
 		json_object_set_new(job->details, "remote_job",
 		    json_integer(rp_call_job_id(&c->call)));
@@ -357,16 +408,16 @@ cy_details(struct host *h, struct vm *vm, const struct replication_row *r,
 	_cleanup_free_ char *pdir = NULL;
 	char point[24], parent[24];
 	json_t *o, *disks, *x;
-	int64_t base = r->seq;
+	int64_t pseq = cy_parent_seq(r), base = r->seq;
 	size_t i, k;
 
-	replica_point_name(base, parent);
+	replica_point_name(pseq, parent);
 	pdir = xasprintf("%s/%s/%s", spool, vm->row->uuid, parent);
-	if (base > 0 && access(pdir, F_OK) != 0)
-		base = 0;	/* no maps to compare with: a new chain */
+	if (pseq == 0 || access(pdir, F_OK) != 0)
+		base = pseq = 0;	/* no maps to compare with: a new chain */
 	replica_point_name(r->seq + 1, point);
 	o = backup_point_details(vm, spool, point, (int64_t)wall_ms(),
-	    base ? parent : NULL, cy_app_due(h, r, s));
+	    pseq ? parent : NULL, cy_app_due(h, r, s));
 	disks = json_object_get(o, "disks");
 	for (i = json_array_size(disks); i-- > 0;)
 		json_array_foreach(s->exclude, k, x)
@@ -431,7 +482,7 @@ replica_cycle_start(struct host *h, struct vm *vm, struct job **ret_job,
 		return err_setf_errno(err, rc, "cannot make the spool %s",
 		    spool);
 	}
-	rp_follow_rehome(vm, r.seq);	/* after a storage or live move */
+	rp_follow_rehome(vm, cy_parent_seq(&r));	/* after a move */
 	settings = json_loads(r.settings, 0, NULL);
 	replica_settings_from_json(settings, &s);
 	json_decref(settings);

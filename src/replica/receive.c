@@ -617,7 +617,10 @@ const struct job_ops job_replica_apply = {
 /* ---- the primary's request ---- */
 
 /* Which cycle the replica takes after its latest point latest (whose
- * base was latest_base): 1 applied already, 0 take it, < 0 refused. */
+ * base was latest_base): 1 applied already, 0 take it, < 0 refused.
+ * "Applied already" names the same seq and base; the primary tells an
+ * ack it lost from an earlier attempt of its own by the point's time,
+ * which the 200 carries (cycle.c: cy_applied). */
 static int
 rc_order(const struct vm *vm, int64_t latest, int64_t latest_base,
     int64_t seq, int64_t base, struct err *err)
@@ -663,7 +666,8 @@ rc_parse_disks(const struct vm *vm, const json_t *arr, struct err *err)
 
 int
 replica_incoming_cycle(struct host *h, const char *fp, const char *uuid,
-    const json_t *body, struct job **ret_job, struct err *err)
+    const json_t *body, struct job **ret_job, int64_t *ret_applied_ms,
+    struct err *err)
 {
 	static const char *const fields[] = { "seq", "base_seq", "time_ms",
 		"consistency", "disks", NULL };
@@ -689,6 +693,7 @@ replica_incoming_cycle(struct host *h, const char *fp, const char *uuid,
 		rc = rc_parse_disks(vm, json_object_get(body, "disks"), err);
 	if (rc == 0)
 		rc = rc_order(vm, r.seq, rp_int(st, "base_seq"), seq, base, err);
+	*ret_applied_ms = rp_int(st, "last_success_ms");
 	json_decref(st);
 	if (rc != 0) {
 		replication_row_done(&r);

@@ -117,9 +117,12 @@ int replica_cycle_start(struct host *h, struct vm *vm, struct job **ret_job,
 /* POST /v1/replica/vms/UUID/cycles from the primary: {seq, base_seq,
  * time_ms, consistency, disks: [{name, size, delta_bytes}]}: the
  * replica.apply job (*ret_job), or nothing when that cycle is applied
- * already (its ack was lost); -EPROTO for a cycle out of order. */
+ * already (*ret_applied_ms: the time of the point applied, so that the
+ * primary tells its own lost ack from an earlier attempt's); -EPROTO for
+ * a cycle out of order. */
 int replica_incoming_cycle(struct host *h, const char *fp, const char *uuid,
-    const json_t *body, struct job **ret_job, struct err *err);
+    const json_t *body, struct job **ret_job, int64_t *ret_applied_ms,
+    struct err *err);
 /* GET /v1/replica/deltas/UUID/POINT/DISK from the replica server: the
  * delta file, open (*ret_fd, taken by the caller) and its size. */
 int replica_delta_open(struct host *h, const char *fp, const char *uuid,

@@ -102,6 +102,7 @@ replica_cycle_record(struct vm *vm, struct job *job, int r, const char *why)
 		    json_integer_value(json_object_get(job->details,
 		    "snap_ms"))));
 		json_object_del(st, "last_error");
+		json_object_del(st, "parent_seq");	/* cycle.c: cy_applied */
 		record_points(vm, job, st);
 		json_object_del(st, "critical");
 	} else {

@@ -5,7 +5,9 @@
 # h2 proven exact by the verifier up to the cycle's point in time; a
 # corrupted delta is refused by its checksums (the replica's point
 # untouched) and the next cycle carries everything; the replica's ternd
-# killed while it applies a cycle: the same.
+# killed while it applies a cycle: the same; killed once it recorded one
+# (the ack lost, the primary's retry a new point with the same seq): the
+# primary takes the replica's seq and loses no write.
 . "$(dirname "$0")/lib.sh"
 e2e_lab_setup replcyc 93
 lab up 2 >/dev/null
@@ -90,6 +92,28 @@ check_eq "the replica's seq did not move" "$(t h2 vm replication show c1 --json 
 check "no overlay of the dead cycle is left" bash -c "! ls $P2/c1-*.rp-* 2>/dev/null | grep -q ."
 cycle "the next cycle" incremental
 exact "after the replica's restart"
+
+# ---- the replica's ternd killed once it recorded a point: the ack lost ----
+# The primary's retry is a new point with the same seq; the replica holds
+# the earlier attempt's.  The primary takes the replica's seq and its next
+# cycle reads everything since the last acknowledged one: no write made
+# between the two attempts is lost.
+seq=$(seq_of)
+restart_with h2 replica.merge=kill
+check_err "the cycle fails with the replica gone after it recorded" 1 "" \
+    t h1 vm replication now c1
+restart_with h2
+check "h2 settles the merge" wait_for 30 no_active_jobs h2
+check_eq "the replica recorded the cycle" \
+    "$(t h2 vm replication show c1 --json | jq -r .seq)" "$((seq + 1))"
+check_eq "the primary did not acknowledge it" "$(seq_of)" "$seq"
+sleep 2
+check_err "the retry finds the earlier attempt's point" 1 "earlier attempt" \
+    t h1 vm replication now c1
+check_eq "the primary takes the replica's seq" "$(seq_of)" "$((seq + 1))"
+sleep 2
+cycle "the next cycle carries everything since cycle $seq" incremental
+exact "after the lost acknowledgement"
 
 check "remove the replication" t h1 vm replication remove c1
 t h1 vm stop c1 >/dev/null 2>&1 || true
