@@ -243,6 +243,15 @@ static const struct cli_cmd cli_cmds[] = {
 	  .starts_job = true, .run = cmd_vm_replication,
 	  .help = "run a replication cycle now, without waiting for the "
 	  "interval" },
+	{ .group = "vm", .verb = "replication verify", .pos = { "NAME" },
+	  .starts_job = true, .run = cmd_vm_replication,
+	  .help = "compare the replica's latest point with the primary's, "
+	  "block by block\n      (checksums; no data sent); differing "
+	  "blocks: exit 1, health critical" },
+	{ .group = "vm", .verb = "replication resync", .pos = { "NAME" },
+	  .starts_job = true, .run = cmd_vm_replication,
+	  .help = "repair the replica: its map recomputed there, then one "
+	  "cycle sending\n      every block that differs from it" },
 	{ .group = "vm", .verb = "replication pause", .pos = { "NAME" },
 	  .run = cmd_vm_replication,
 	  .help = "pause a VM's replication (on the primary)" },

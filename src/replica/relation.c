@@ -190,6 +190,13 @@ health_of(const struct replication_row *r, const json_t *stats,
 
 	if (streq(r->role, "replica"))
 		return "normal";
+	if (json_integer_value(json_object_get(stats, "needs_resync")) > 0) {
+		json_array_append_new(reasons, json_sprintf("verify found "
+		    "%lld differing blocks; run tern vm replication resync "
+		    "VM", (long long)json_integer_value(json_object_get(stats,
+		    "needs_resync"))));
+		return "critical";
+	}
 	if (now > since && now - since > CRITICAL_AFTER_MS) {
 		json_array_append_new(reasons, json_string("no successful "
 		    "cycle for 30 minutes"));

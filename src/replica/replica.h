@@ -127,6 +127,21 @@ int replica_delta_open(struct host *h, const char *fp, const char *uuid,
     struct err *err);
 extern const struct job_ops job_replica_apply;
 
+/* verify.c: vm.replication-verify on the primary: the replica's latest
+ * point compared block by block (checksums) with ours; resync: its map
+ * then becomes the next cycle's parent map (that cycle a resync). */
+int replica_verify_start(struct host *h, struct vm *vm, bool resync,
+    struct job **ret_job, struct err *err);
+extern const struct job_ops job_replication_verify;
+/* remap.c, on the replica: POST /v1/replica/vms/UUID/maps from the
+ * primary: the replica.map job (the latest point's map recomputed from
+ * its images); GET /v1/replica/maps/UUID/DISK: that map, open. */
+int replica_incoming_map(struct host *h, const char *fp, const char *uuid,
+    struct job **ret_job, struct err *err);
+int replica_map_open(struct host *h, const char *fp, const char *uuid,
+    const char *disk, int *ret_fd, uint64_t *ret_size, struct err *err);
+extern const struct job_ops job_replica_map;
+
 /* Register this module's job types and start its scheduler (cycles on
  * their interval). */
 void replica_jobs_register(struct host *h);

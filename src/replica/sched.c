@@ -79,6 +79,13 @@ replica_cycle_record(struct vm *vm, struct job *job, int r, const char *why)
 		    json_integer_value(json_object_get(job->details,
 		    "snap_ms"))));
 		json_object_del(st, "last_error");
+		if (json_is_true(json_object_get(st, "resync_pending")) &&
+		    streq(json_string_value(json_object_get(job->details,
+		    "kind")), "resync")) {
+			/* the replica's own map was this cycle's parent */
+			json_object_del(st, "resync_pending");
+			json_object_del(st, "needs_resync");
+		}
 	} else {
 		stat_add(st, "failed", 1);
 		json_object_set_new(st, "last_error", json_string(why ? why :
@@ -165,6 +172,8 @@ replica_jobs_register(struct host *h)
 	job_type_register(&h->jobs, &job_replication_remove);
 	job_type_register(&h->jobs, &job_vm_replicate);
 	job_type_register(&h->jobs, &job_replica_apply);
+	job_type_register(&h->jobs, &job_replication_verify);
+	job_type_register(&h->jobs, &job_replica_map);
 	backup_point_sink(replica_cycle_end);
 	(void)loop_timer_add(h->loop, SCHED_TICK_MS, sched_tick, h);
 }
