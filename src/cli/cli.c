@@ -67,7 +67,7 @@ static const struct cli_opt opt_vm_replication[] = {
 	{ "to", "PEER" }, { "interval", "30s|5m|15m" },
 	{ "exclude-disk", "vdX", true }, { "compress", "on|off" },
 	{ "points", "N" }, { "app-consistent-every", "HOURS" },
-	{ "initial", "now|at TIME" }, { NULL }
+	{ "initial", "now|at TIME|existing" }, { NULL }
 };
 static const struct cli_opt opt_vm_replication_remove[] = {
 	{ "keep-replica", NULL }, { NULL }
@@ -230,11 +230,13 @@ static const struct cli_cmd cli_cmds[] = {
 	  .synopsis = "--to PEER [--interval 30s|5m|15m] [--exclude-disk "
 	  "vdX]...\n      [--compress on|off] [--points N] "
 	  "[--app-consistent-every H]\n      [--initial now|'at "
-	  "YYYY-MM-DDTHH:MM:SSZ']",
+	  "YYYY-MM-DDTHH:MM:SSZ'|existing]",
 	  .help = "replicate a VM to the replica server PEER (Hyper-V's "
 	  "Replica): the\n      replica VM is made there (state replica), "
 	  "then kept INTERVAL behind\n      (default 5m; compress on; the "
-	  "latest recovery point: --points 0)" },
+	  "latest recovery point: --points 0); --initial existing:\n      "
+	  "the peer's pool holds a copy of each disk as VM-DISK.qcow2 (copied "
+	  "with\n      the VM off): only the blocks that differ are sent" },
 	{ .group = "vm", .verb = "replication show", .pos = { "NAME" },
 	  .run = cmd_vm_replication,
 	  .help = "a VM's replication: state, health and why, settings, "

@@ -125,11 +125,12 @@ cy_send_body(struct job *job)
 		    "size"), "delta_bytes", (json_int_t)rp_int(sum,
 		    "delta_bytes")));
 	}
-	return json_pack("{sI sI sI ss so}", "seq", (json_int_t)rp_int(job->details,
+	return json_pack("{sI sI sI ss so sb}", "seq", (json_int_t)rp_int(job->details,
 	    "seq"), "base_seq", (json_int_t)rp_int(job->details, "base_seq"), "time_ms",
 	    (json_int_t)rp_int(job->details, "snap_ms"), "consistency", rp_str(job->details,
 	    "consistency") ? rp_str(job->details, "consistency") : "crash", "disks",
-	    disks);
+	    disks, "existing", json_is_true(json_object_get(job->details,
+	    "existing")));
 }
 
 static void
@@ -339,13 +340,18 @@ cy_details(struct host *h, struct vm *vm, const struct replication_row *r,
 	int64_t base = r->seq;
 	size_t i, k;
 
+	bool existing = r->seq == 0 && streq(s->initial, "existing");
+
 	replica_point_name(base, parent);
 	pdir = xasprintf("%s/%s/%s", spool, vm->row->uuid, parent);
-	if (base > 0 && access(pdir, F_OK) != 0)
+	if (access(pdir, F_OK) != 0)
 		base = 0;	/* no maps to compare with: a new chain */
+	existing = existing && access(pdir, F_OK) == 0;	/* the seed's */
 	replica_point_name(r->seq + 1, point);
 	o = backup_point_details(vm, spool, point, (int64_t)wall_ms(),
-	    base ? parent : NULL, false);
+	    base || existing ? parent : NULL, false);
+	if (existing)
+		json_object_set_new(o, "existing", json_true());
 	disks = json_object_get(o, "disks");
 	for (i = json_array_size(disks); i-- > 0;)
 		json_array_foreach(s->exclude, k, x)
@@ -382,6 +388,12 @@ replica_cycle_start(struct host *h, struct vm *vm, struct job **ret_job,
 		    "is the replica here; cycles run on the primary");
 		replication_row_done(&r);
 		return rc;
+	}
+	if (rp_seed_needed(vm, &r)) {
+		replication_row_done(&r);
+		return err_set(err, -EBUSY, "vm '%s': the replica's copy is "
+		    "being read first (--initial existing); try again in a "
+		    "moment", vm->row->name);
 	}
 	if (vm->state != VM_RUNNING && vm->state != VM_PAUSED) {
 		replication_row_done(&r);

@@ -154,6 +154,16 @@ rc_overlay_path(const struct job *job, const json_t *d)
 	    vm_of(job)->row->name, rp_str(d, "name"), pt);
 }
 
+/* Does this cycle start a new chain (base 0, no copy to build on)?  An
+ * initial cycle onto an existing copy (--initial existing) has base 0
+ * too, but is applied over that copy, against its map (replica.map's). */
+static bool
+rc_new_chain(const struct job *job)
+{
+	return rp_int(job->details, "base_seq") == 0 &&
+	    !json_is_true(json_object_get(job->details, "existing"));
+}
+
 static void
 rc_next(struct job *job, unsigned phase)
 {
@@ -354,7 +364,7 @@ rc_prepare(struct job *job)
 			"-f", "qcow2", "-b", k->path, "-F", "qcow2", ov, sz,
 			NULL };
 
-		if (rp_int(job->details, "base_seq") == 0) {
+		if (rc_new_chain(job)) {
 			argv[5] = ov;	/* a new chain: no backing */
 			argv[6] = sz;
 			argv[7] = NULL;
@@ -393,8 +403,9 @@ rc_apply(struct job *job)
 	snprintf(base, sizeof(base), "%lld", (long long)rp_int(job->details,
 	    "base_seq"));
 	replica_point_name(rp_int(job->details, "base_seq"), pt);
-	map_in = xasprintf("%s/%s/%s/%s.map", spool, vm->row->uuid, pt,
-	    rp_str(d, "name"));
+	map_in = xasprintf("%s/%s/%s/%s.map", spool, vm->row->uuid,
+	    rc_new_chain(job) || rp_int(job->details, "base_seq") ? pt :
+	    "check", rp_str(d, "name"));
 	snprintf(sz, sizeof(sz), "%lld", (long long)rp_int(d, "size"));
 	argv[k++] = vm->h->cfg.replica_apply;
 	argv[k++] = "--delta";
@@ -409,8 +420,8 @@ rc_apply(struct job *job)
 	argv[k++] = rp_str(d, "name");
 	argv[k++] = "--vm-uuid";
 	argv[k++] = vm->row->uuid;
-	argv[k++] = rp_int(job->details, "base_seq") ? "--map-in" : "--map-size";
-	argv[k++] = rp_int(job->details, "base_seq") ? map_in : sz;
+	argv[k++] = !rc_new_chain(job) ? "--map-in" : "--map-size";
+	argv[k++] = !rc_new_chain(job) ? map_in : sz;
 	argv[k++] = "--map-out";
 	argv[k++] = map;
 	argv[k++] = "--summary";
@@ -526,7 +537,7 @@ rc_merge_disk(struct job *job, const json_t *d)
 	struct vm *vm = vm_of(job);
 	struct disk_row *k = rc_disk_row(vm, d);
 	_cleanup_free_ char *ov = rc_overlay_path(job, d);
-	_cleanup_free_ char *base = rp_int(job->details, "base_seq") == 0 ?
+	_cleanup_free_ char *base = rc_new_chain(job) ?
 	    rc_base_path(vm, d) : xstrdup(rp_str(d, "below"));
 	_cleanup_free_ char *log = vm_state_path(vm, "replica.log");
 	bool committed = json_is_true(json_object_get(job->details,
@@ -542,9 +553,8 @@ rc_merge_disk(struct job *job, const json_t *d)
 	}
 	if (access(ov, F_OK) != 0)	/* renamed before a restart */
 		return rc_set_disk(vm, k, base) < 0 ? -EIO : 1;
-	if (rp_int(job->details, "base_seq") == 0 || committed) {
-		if (rp_int(job->details, "base_seq") == 0 &&
-		    rename(ov, base) < 0)
+	if (rc_new_chain(job) || committed) {
+		if (rc_new_chain(job) && rename(ov, base) < 0)
 			return -errno;
 		json_object_del(job->details, "committed");
 		if ((r = rc_set_disk(vm, k, base)) < 0)
@@ -739,7 +749,7 @@ replica_incoming_cycle(struct host *h, const char *fp, const char *uuid,
     const json_t *body, struct job **ret_job, struct err *err)
 {
 	static const char *const fields[] = { "seq", "base_seq", "time_ms",
-		"consistency", "disks", NULL };
+		"consistency", "disks", "existing", NULL };
 	struct vm *vm = NULL;
 	struct replication_row r;
 	json_t *st, *details;
@@ -762,6 +772,10 @@ replica_incoming_cycle(struct host *h, const char *fp, const char *uuid,
 		rc = rc_parse_disks(vm, json_object_get(body, "disks"), err);
 	if (rc == 0)
 		rc = rc_order(vm, r.seq, rp_int(st, "base_seq"), seq, base, err);
+	if (rc == 0 && json_is_true(json_object_get(body, "existing")) &&
+	    (seq != 1 || base != 0))
+		rc = err_set(err, -EPROTO, "only the first cycle builds on an "
+		    "existing copy");
 	json_decref(st);
 	if (rc != 0) {
 		replication_row_done(&r);
@@ -772,6 +786,8 @@ replica_incoming_cycle(struct host *h, const char *fp, const char *uuid,
 	    "consistency", streq(rp_str(body, "consistency"), "filesystem") ?
 	    "filesystem" : "crash", "disks", json_deep_copy(json_object_get(
 	    body, "disks")), "next", 0);
+	if (json_is_true(json_object_get(body, "existing")))
+		json_object_set_new(details, "existing", json_true());
 	(void)rp_peer_details(h, details, r.peer, NULL);
 	replication_row_done(&r);
 	if ((rc = vm_job_create(h, &job_replica_apply, vm, details, ret_job,

@@ -69,12 +69,13 @@ rm_start(struct job *job)
 {
 	struct vm *vm = vm_of(job);
 	_cleanup_free_ char *dir = rm_file(vm, NULL, NULL);
+	_cleanup_free_ char *sdir = vm_state_path(vm, NULL);
 	struct replication_row r;
 	json_t *disks = json_array();
 	int rc;
 
 	(void)dir_remove_flat(dir);
-	if ((rc = mkdir_p(dir, 0700)) < 0) {
+	if ((rc = mkdir_p(dir, 0700)) < 0 || (rc = mkdir_p(sdir, 0700)) < 0) {
 		json_decref(disks);
 		job_finish(job, rc, "cannot make %s", dir);
 		return;
@@ -229,5 +230,67 @@ replica_map_open(struct host *h, const char *fp, const char *uuid,
 	}
 	*ret_fd = fd;
 	*ret_size = (uint64_t)sb.st_size;
+	return 0;
+}
+
+/* ---- --initial existing: the operator's copy, checked ---- */
+
+static uint64_t
+be64(const unsigned char *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* The copy of disk k at its path: a qcow2 of k's size without a backing
+ * file (its header read: ternd's loop reads 32 bytes, nothing more). */
+static int
+rm_copy_check(const char *vm, const struct disk_row *k, struct err *err)
+{
+	_cleanup_close_ int fd = open(k->path, O_RDONLY | O_CLOEXEC);
+	unsigned char hd[32];
+
+	if (fd < 0)
+		return err_set(err, -ENOENT, "--initial existing: no copy of "
+		    "disk %s of vm '%s' at %s; copy the VM's image there (VM "
+		    "off) or use --initial now", k->name, vm, k->path);
+	if (pread(fd, hd, sizeof(hd), 0) != (ssize_t)sizeof(hd) ||
+	    memcmp(hd, "QFI\xfb", 4) != 0)
+		return err_set(err, -EINVAL, "--initial existing: %s is not a "
+		    "qcow2 image; copy the VM's qcow2 image of disk %s",
+		    k->path, k->name);
+	if (be64(hd + 8) != 0)
+		return err_set(err, -EINVAL, "--initial existing: %s has a "
+		    "backing file; copy a standalone image (qemu-img convert "
+		    "-O qcow2)", k->path);
+	if (be64(hd + 24) != k->size_bytes)
+		return err_set(err, -EINVAL, "--initial existing: %s is %llu "
+		    "bytes, disk %s of vm '%s' %llu: it is not that disk's "
+		    "copy", k->path, (unsigned long long)be64(hd + 24),
+		    k->name, vm, (unsigned long long)k->size_bytes);
+	return 0;
+}
+
+int
+rp_existing_check(const struct vm_row *row, const json_t *settings,
+    struct err *err)
+{
+	const json_t *ex = json_object_get(settings, "exclude"), *x;
+	size_t i, j;
+	int r;
+
+	for (i = 0; i < row->n_disks; i++) {
+		bool skip = false;
+
+		json_array_foreach(ex, j, x)
+			skip = skip || streq(json_string_value(x),
+			    row->disks[i].name);
+		if (!skip && (r = rm_copy_check(row->name, &row->disks[i],
+		    err)) < 0)
+			return r;
+	}
 	return 0;
 }

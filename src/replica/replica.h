@@ -41,7 +41,7 @@ struct replica_settings {
 	bool compress;		/* zstd on the wire; on by default */
 	unsigned points;	/* 0..REPLICA_POINTS_MAX hourly points */
 	unsigned app_every_h;	/* 0: never; else 1..REPLICA_APP_EVERY_MAX */
-	char initial[8];	/* "now" | "at" */
+	char initial[12];	/* "now" | "at" | "existing" */
 	uint64_t initial_at_ms;	/* "at": wall clock */
 	json_t *exclude;	/* array of disk names, never NULL */
 };

@@ -123,7 +123,18 @@ sched_one(struct host *h, struct replication_row *r)
 	struct err e = { 0 };
 
 	replica_settings_from_json(set, &s);
-	if (vm && (vm->state == VM_RUNNING || vm->state == VM_PAUSED) &&
+	if (vm && !vm_job(vm) && rp_seed_needed(vm, r)) {
+		/* --initial existing: the replica's maps first (every 10 s
+		 * until it succeeds); the first cycle follows at once */
+		if (now >= (uint64_t)stat_int(st, "last_seed_ms") + 10000) {
+			json_object_set_new(st, "last_seed_ms",
+			    json_integer((json_int_t)now));
+			row_save(h, r, st);
+			if (replica_verify_start(h, vm, true, &job, &e) < 0)
+				log_warn("vm=%s cannot read the replica's copy: "
+				    "%s", vm->row->name, e.msg);
+		}
+	} else if (vm && (vm->state == VM_RUNNING || vm->state == VM_PAUSED) &&
 	    sched_due(&s, st, now)) {
 		if (vm_job(vm)) {
 			if (now >= (uint64_t)stat_int(st, "last_missed_ms") +

@@ -25,7 +25,14 @@
  *
  *   Any failure, a cancel or a restart before compare: the job fails,
  *   nothing of the relationship changed (the check directory is scratch).
- *   Holding the VM, it runs no cycle meanwhile. */
+ *   Holding the VM, it runs no cycle meanwhile.
+ *
+ * --initial existing (seq 0, the scheduler starts it: rp_seed_needed):
+ * a resync before the first cycle, the seed: the replica's maps of the
+ * operator's copies become point 0's (SEQ 000000000000) maps, compared
+ * with nothing; the first cycle then compares every block with them
+ * (kind resync, base 0, "existing": the replica applies it over the
+ * copies). */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -282,6 +289,15 @@ vf_compare_disk(struct job *job, json_t *d, const char *point,
 	struct vf_diff v = { .first = first };
 	int r;
 
+	if (rp_int(job->details, "seq") == 0) {	/* the seed */
+		_cleanup_free_ char *dir = xstrdup(ours);
+
+		*strrchr(dir, '/') = '\0';
+		if ((r = mkdir_p(dir, 0700)) < 0 || rename(theirs, ours) < 0)
+			return err_setf_errno(err, r < 0 ? r : -errno,
+			    "cannot install %s", ours);
+		return 0;
+	}
 	if (access(ours, F_OK) != 0) {
 		json_object_set_new(d, "skipped", json_string("not "
 		    "replicated"));
@@ -369,7 +385,7 @@ vf_record(struct job *job, json_t *res)
 		json_object_set(st, "verify", res);
 		if (n > 0)
 			json_object_set_new(st, "needs_resync", json_integer(n));
-		if (resync)
+		if (resync && rp_int(res, "seq") > 0)
 			json_object_set_new(st, "resync_pending", json_true());
 		free(r.stats);
 		r.stats = json_to_string(st);
@@ -434,6 +450,20 @@ const struct job_ops job_replication_verify = {
 
 /* ---- starting one ---- */
 
+bool
+rp_seed_needed(const struct vm *vm, const struct replication_row *r)
+{
+	json_t *set = json_loads(r->settings, 0, NULL);
+	bool existing = streq(rp_str(set, "initial"), "existing");
+	_cleanup_free_ char *spool = replica_spool_dir(vm);
+	_cleanup_free_ char *dir = xasprintf("%s/%s/000000000000", spool,
+	    vm->row->uuid);
+
+	json_decref(set);
+	return streq(r->role, "primary") && r->seq == 0 && existing &&
+	    access(dir, F_OK) != 0;
+}
+
 int
 replica_verify_start(struct host *h, struct vm *vm, bool resync,
     struct job **ret_job, struct err *err)
@@ -445,7 +475,8 @@ replica_verify_start(struct host *h, struct vm *vm, bool resync,
 	if (rc < 0)
 		return err_set(err, -ENOENT, "vm '%s' is not replicated",
 		    vm->row->name);
-	if (!streq(r.role, "primary") || r.seq < 1) {
+	if (!streq(r.role, "primary") || (r.seq < 1 && !rp_seed_needed(vm,
+	    &r))) {
 		rc = err_set(err, -EBUSY, "vm '%s' %s", vm->row->name,
 		    !streq(r.role, "primary") ? "is the replica here; run it "
 		    "on the primary" : "has no acknowledged cycle yet");

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # test_replica_resync.sh - Replica's verify and resync paths between two
-# hosts with the disk writer running on the primary: verify compares the
+# hosts with the disk writer running on the primary: --initial existing
+# (the VM's images copied to the replica server's pool while it was off;
+# a missing or wrong copy refused, nothing made): the initial cycle
+# compares and sends only what changed since the copy; verify compares the
 # replica's point with ours by per-block checksums (clean); the replica's
 # image damaged behind its back: verify names the differing blocks and
 # the health goes critical; resync sends them (a compare against the
@@ -18,7 +21,26 @@ t h2 replica server enable --allow h1=local >/dev/null
 guest_create h1 c1 >/dev/null
 # 64 MiB of data on vda (the guest leaves it alone): a compare reads it,
 # a resync must not send it.
-qemu-io -f qcow2 -c "write -P 0x5a 0 64M" "$(labenv H1_POOL_DIR)/c1-vda.qcow2" >/dev/null
+P1=$(labenv H1_POOL_DIR)
+qemu-io -f qcow2 -c "write -P 0x5a 0 64M" "$P1/c1-vda.qcow2" >/dev/null
+
+# ---- --initial existing: a missing or wrong copy is refused ----
+nothing_made() {
+	check_eq "$1: h2 has no vm c1" "$(t h2 vm list --json | jq -r '[.vms[] | select(.name == "c1")] | length')" 0
+	check_err "$1: c1 is not replicated" 1 "not replicated" t h1 vm replication show c1
+}
+check_err "enable --initial existing without a copy" 1 "no copy of disk vda of vm 'c1' at $P2/c1-vda.qcow2" \
+    t h1 vm replication enable c1 --to h2 --initial existing
+nothing_made "no copy"
+cp "$P1/c1-vda.qcow2" "$P2/c1-vda.qcow2"
+qemu-img create -q -f qcow2 "$P2/c1-vdb.qcow2" 32M
+check_err "enable --initial existing with a copy of another size" 1 \
+    "c1-vdb.qcow2 is 33554432 bytes, disk vdb of vm 'c1' 67108864" \
+    t h1 vm replication enable c1 --to h2 --initial existing
+nothing_made "another size"
+check "the operator's copy is left alone" test -f "$P2/c1-vdb.qcow2"
+# the real copy of vdb, VM off
+cp "$P1/c1-vdb.qcow2" "$P2/c1-vdb.qcow2"
 t h1 vm start c1 >/dev/null
 check "guest boots" wait_for 90 console_has h1 c1 TERN-GUEST-READY
 check "writer acknowledges" wait_for 60 bash -c \
@@ -42,14 +64,21 @@ cycle() {
 	check_eq "$1: a $2 cycle" "$(last_cycle | jq -r .details.kind)" "$2"
 }
 
-# ---- enable, the initial copy, a few cycles ----
+# ---- enable from the copies, a few cycles ----
 LO=$(acked h1 c1)
-check "enable c1 -> h2 every 15m" t h1 vm replication enable c1 --to h2 \
-    --interval 15m
-check "the initial copy is acknowledged" wait_for 120 bash -c \
+check "enable c1 -> h2 every 15m from the existing copy" t h1 vm \
+    replication enable c1 --to h2 --interval 15m --initial existing
+check "the initial cycle is acknowledged" wait_for 120 bash -c \
     "[ \"\$($LAB_SH tern h1 vm replication show c1 --json | jq -r .state)\" = replicating ]"
 HI=$(($(acked h1 c1) + 1))
-check_eq "it was a full cycle" "$(last_cycle | jq -r .details.kind)" full
+check_eq "it compared with the copy" "$(last_cycle | jq -r .details.kind)" resync
+check "it read every block ($(readb) bytes, vda's 64 MiB too)" \
+    test "$(readb)" -ge $((64 << 20))
+check "it sent only what changed since the copy, a tenth or less ($(sent))" \
+    test "$(sent)" -le $(($(readb) / 10))
+check_eq "the copy is the replica's disk" \
+    "$(t h2 vm show c1 --json | jq -r '.disks[] | select(.name == "vdb") | .path')" \
+    "$P2/c1-vdb.qcow2"
 exact "initial"
 for i in 1 2; do
 	sleep 2
