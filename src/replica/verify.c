@@ -275,6 +275,41 @@ vf_on_diff(uint64_t off, uint64_t len, void *data)
 	return 0;
 }
 
+static bool
+vf_excluded(const struct job *job, const char *disk)
+{
+	json_t *x;
+	size_t i;
+
+	json_array_foreach(json_object_get(job->details, "exclude"), i, x)
+		if (streq(json_string_value(x), disk))
+			return true;
+	return false;
+}
+
+/* Our map of the point is not there: the seed (seq 0) or a resync puts
+ * the replica's in its place (the next cycle compares with it); a verify
+ * has nothing to compare with. */
+static int
+vf_no_map(struct job *job, json_t *d, const char *ours, const char *theirs,
+    struct err *err)
+{
+	_cleanup_free_ char *dir = xstrdup(ours);
+	int r;
+
+	if (!json_is_true(json_object_get(job->details, "resync")))
+		return err_set(err, -ENOENT, "the primary's map of point %lld "
+		    "of disk %s is missing (%s): run tern vm replication "
+		    "resync", (long long)rp_int(job->details, "seq"),
+		    rp_str(d, "name"), ours);
+	*strrchr(dir, '/') = '\0';
+	if ((r = mkdir_p(dir, 0700)) < 0 || rename(theirs, ours) < 0)
+		return err_setf_errno(err, r < 0 ? r : -errno, "cannot "
+		    "install %s", ours);
+	json_object_set_new(d, "installed", json_true());
+	return 0;
+}
+
 /* Disk d's two maps compared into d's result; < 0 with why. */
 static int
 vf_compare_disk(struct job *job, json_t *d, const char *point,
@@ -289,20 +324,13 @@ vf_compare_disk(struct job *job, json_t *d, const char *point,
 	struct vf_diff v = { .first = first };
 	int r;
 
-	if (rp_int(job->details, "seq") == 0) {	/* the seed */
-		_cleanup_free_ char *dir = xstrdup(ours);
-
-		*strrchr(dir, '/') = '\0';
-		if ((r = mkdir_p(dir, 0700)) < 0 || rename(theirs, ours) < 0)
-			return err_setf_errno(err, r < 0 ? r : -errno,
-			    "cannot install %s", ours);
-		return 0;
-	}
-	if (access(ours, F_OK) != 0) {
+	if (vf_excluded(job, rp_str(d, "name"))) {
 		json_object_set_new(d, "skipped", json_string("not "
 		    "replicated"));
 		return 0;
 	}
+	if (access(ours, F_OK) != 0)
+		return vf_no_map(job, d, ours, theirs, err);
 	if ((r = blockmap_load(ours, &a, err)) == 0 &&
 	    (r = blockmap_load(theirs, &b, err)) == 0) {
 		v.bs = a->block_size;
@@ -341,6 +369,16 @@ vf_drop_refs(struct vm *vm)
 static void vf_record(struct job *job, json_t *res);
 
 static void
+vf_seed_undo(const struct vm *vm)
+{
+	_cleanup_free_ char *spool = replica_spool_dir(vm);
+	_cleanup_free_ char *dir = xasprintf("%s/%s/000000000000", spool,
+	    vm->row->uuid);
+
+	(void)dir_remove_flat(dir);
+}
+
+static void
 vf_compare(struct job *job)
 {
 	json_t *disks = json_object_get(job->details, "replica_disks"), *d;
@@ -353,6 +391,8 @@ vf_compare(struct job *job)
 	replica_point_name(rp_int(job->details, "seq"), point);
 	json_array_foreach(disks, i, d) {
 		if (vf_compare_disk(job, d, point, first, &e) < 0) {
+			if (rp_int(job->details, "seq") == 0)
+				vf_seed_undo(vm_of(job));	/* all or none */
 			json_decref(first);
 			vf_fail(job, e.code ? e.code : -EIO, e.msg);
 			return;
@@ -469,7 +509,7 @@ replica_verify_start(struct host *h, struct vm *vm, bool resync,
     struct job **ret_job, struct err *err)
 {
 	struct replication_row r;
-	json_t *details;
+	json_t *details, *settings;
 	int rc = store_replication_get(h->store, vm->row->uuid, &r);
 
 	if (rc < 0)
@@ -483,8 +523,10 @@ replica_verify_start(struct host *h, struct vm *vm, bool resync,
 		replication_row_done(&r);
 		return rc;
 	}
-	details = json_pack("{sI sb}", "seq", (json_int_t)r.seq, "resync",
-	    resync);
+	settings = json_loads(r.settings, 0, NULL);
+	details = json_pack("{sI sb sO*}", "seq", (json_int_t)r.seq, "resync",
+	    resync, "exclude", json_object_get(settings, "exclude"));
+	json_decref(settings);
 	if ((rc = rp_peer_details(h, details, r.peer, err)) < 0) {
 		json_decref(details);
 		replication_row_done(&r);
