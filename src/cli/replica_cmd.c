@@ -85,6 +85,22 @@ cmd_replica_server(struct cli *cli, const struct cli_args *a, struct err *err)
 	return r < 0 ? r : server_print(cli, answer);
 }
 
+/* The last verify (or resync's comparison): when, which point, counts. */
+static void
+show_verify(struct table *t, const json_t *v)
+{
+	long long ms, n;
+	char when[40];
+
+	if (!v || !jv_int(v, "time_ms", &ms))
+		return;
+	table_kv(t, "last verify", "%s: point %lld, %lld of %lld blocks "
+	    "match, %lld differ", wall_ms_format((uint64_t)ms, when,
+	    sizeof(when)), jv_int(v, "seq", &n) ? n : 0, jv_int(v, "matching",
+	    &n) ? n : 0, jv_int(v, "blocks", &n) ? n : 0, jv_int(v,
+	    "differing", &n) ? n : 0);
+}
+
 static void
 show_stats(struct table *t, const json_t *st)
 {
@@ -101,6 +117,7 @@ show_stats(struct table *t, const json_t *st)
 	    jv_int(st, "missed", &v) ? v : 0);
 	if (jv_str(st, "last_error"))
 		table_kv(t, "last error", "%s", jv_str(st, "last_error"));
+	show_verify(t, json_object_get(st, "verify"));
 }
 
 static int

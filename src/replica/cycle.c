@@ -328,7 +328,8 @@ const struct job_ops job_vm_replicate = {
 
 /* The details of the next cycle of vm (relationship r): after the last
  * acknowledged one when its spool is there, else a full one from seq 1
- * of a new chain (base 0). */
+ * of a new chain (base 0) -- or, --initial existing, seq 1 compared
+ * with the seed's maps (base 0, "existing": over the replica's copies). */
 static json_t *
 cy_details(struct host *h, struct vm *vm, const struct replication_row *r,
     const struct replica_settings *s)
@@ -339,14 +340,14 @@ cy_details(struct host *h, struct vm *vm, const struct replication_row *r,
 	json_t *o, *disks, *x;
 	int64_t base = r->seq;
 	size_t i, k;
-
+	/* --initial existing: the seed's maps are point 0's */
 	bool existing = r->seq == 0 && streq(s->initial, "existing");
 
 	replica_point_name(base, parent);
 	pdir = xasprintf("%s/%s/%s", spool, vm->row->uuid, parent);
 	if (access(pdir, F_OK) != 0)
 		base = 0;	/* no maps to compare with: a new chain */
-	existing = existing && access(pdir, F_OK) == 0;	/* the seed's */
+	existing = existing && access(pdir, F_OK) == 0;
 	replica_point_name(r->seq + 1, point);
 	o = backup_point_details(vm, spool, point, (int64_t)wall_ms(),
 	    base || existing ? parent : NULL, false);

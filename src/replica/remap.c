@@ -253,6 +253,9 @@ rm_copy_check(const char *vm, const struct disk_row *k, struct err *err)
 	_cleanup_close_ int fd = open(k->path, O_RDONLY | O_CLOEXEC);
 	unsigned char hd[32];
 
+	if (fd < 0 && errno != ENOENT)
+		return err_setf_errno(err, -errno, "--initial existing: cannot "
+		    "read %s", k->path);
 	if (fd < 0)
 		return err_set(err, -ENOENT, "--initial existing: no copy of "
 		    "disk %s of vm '%s' at %s; copy the VM's image there (VM "

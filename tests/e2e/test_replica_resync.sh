@@ -88,6 +88,8 @@ done
 
 # ---- verify: the replica's point equals ours, block by block ----
 check "verify: the replica's point matches" t h1 vm replication verify c1
+check_err "verify on the replica's host is refused" 1 "run it on the primary" \
+    t h2 vm replication verify c1
 vres() { t h1 vm replication show c1 --json | jq -r ".stats.verify.$1"; }
 check_eq "verify compared every block (none differ)" "$(vres differing)" 0
 check "verify counted the blocks" test "$(vres blocks)" -gt 1000
@@ -101,6 +103,8 @@ check_eq "3 differing blocks recorded" "$(vres differing)" 3
 check_eq "the first differing offset is the damage's" \
     "$(vres 'first_differing[0]')" $((4 << 20))
 check_eq "health critical" "$(t h1 vm replication show c1 --json | jq -r .health)" critical
+check "show says what verify found" bash -c "$LAB_SH tern h1 vm replication \
+    show c1 | grep -q 'last verify.*blocks match, 3 differ'"
 check "the reason says to resync" bash -c "$LAB_SH tern h1 vm replication \
     show c1 --json | jq -r '.health_reasons[]' | grep -q 'verify found 3 differing blocks; run tern vm replication resync'"
 
