@@ -72,6 +72,8 @@ static const struct route routes[] = {
 	{ "DELETE", "/v1/replica/vms/*", api_replica_vms },
 	{ "POST", "/v1/replica/vms/*/cycles", api_replica_cycles },
 	{ "GET", "/v1/replica/deltas/*/*/*", api_replica_delta },
+	{ "POST", "/v1/replica/vms/*/maps", api_replica_maps },
+	{ "GET", "/v1/replica/maps/*/*", api_replica_map },
 	{ "POST", "/v1/migrations", api_migration_create },
 	{ "POST", "/v1/migrations/*/commit", api_migration_commit },
 	{ "POST", "/v1/imports", api_vm_import },

@@ -111,6 +111,10 @@ int api_vm_replication_pause(struct api *a, struct http_req *r, char **p,
     struct err *e);
 int api_replica_cycles(struct api *a, struct http_req *r, char **p,
     struct err *e);
+int api_replica_maps(struct api *a, struct http_req *r, char **p,
+    struct err *e);
+int api_replica_map(struct api *a, struct http_req *r, char **p,
+    struct err *e);
 int api_replica_delta(struct api *a, struct http_req *r, char **p,
     struct err *e);
 int api_replica_vms(struct api *a, struct http_req *r, char **p,

@@ -113,10 +113,13 @@ api_vm_replication_pause(struct api *a, struct http_req *req, char **p,
 
 	if ((r = api_vm_lookup(a, p[0], &vm, e)) < 0)
 		return r;
-	if (streq(p[1], "now")) {
+	if (streq(p[1], "now") || streq(p[1], "verify") ||
+	    streq(p[1], "resync")) {
 		struct job *job;
 
-		if ((r = replica_cycle_start(a->h, vm, &job, e)) < 0)
+		if ((r = streq(p[1], "now") ? replica_cycle_start(a->h, vm,
+		    &job, e) : replica_verify_start(a->h, vm, streq(p[1],
+		    "resync"), &job, e)) < 0)
 			return r;
 		api_reply_job(req, job, NULL);
 		return 0;
@@ -165,6 +168,40 @@ api_replica_delta(struct api *a, struct http_req *req, char **p,
 		return r;
 	if ((r = replica_delta_open(a->h, req->peer_fp, p[0], p[1], p[2], &fd,
 	    &size, e)) < 0)
+		return r;
+	http_reply_file(req, fd, size);
+	return 0;
+}
+
+/* POST /v1/replica/vms/UUID/maps (the primary: verify, resync) */
+int
+api_replica_maps(struct api *a, struct http_req *req, char **p,
+    struct err *e)
+{
+	struct job *job = NULL;
+	int r;
+
+	if ((r = from_peer(req, "maps are asked for by trusted peers over "
+	    "HTTPS only", e)) < 0 || (r = replica_incoming_map(a->h,
+	    req->peer_fp, p[0], &job, e)) < 0)
+		return r;
+	reply_job_or(req, job, NULL);
+	return 0;
+}
+
+/* GET /v1/replica/maps/UUID/DISK (the primary) */
+int
+api_replica_map(struct api *a, struct http_req *req, char **p,
+    struct err *e)
+{
+	uint64_t size;
+	int fd, r;
+
+	if ((r = from_peer(req, "maps go to trusted peers over HTTPS only",
+	    e)) < 0)
+		return r;
+	if ((r = replica_map_open(a->h, req->peer_fp, p[0], p[1], &fd, &size,
+	    e)) < 0)
 		return r;
 	http_reply_file(req, fd, size);
 	return 0;

@@ -67,7 +67,7 @@ static const struct cli_opt opt_vm_replication[] = {
 	{ "to", "PEER" }, { "interval", "30s|5m|15m" },
 	{ "exclude-disk", "vdX", true }, { "compress", "on|off" },
 	{ "points", "N" }, { "app-consistent-every", "HOURS" },
-	{ "initial", "now|at TIME" }, { NULL }
+	{ "initial", "now|at TIME|existing" }, { NULL }
 };
 static const struct cli_opt opt_vm_replication_remove[] = {
 	{ "keep-replica", NULL }, { NULL }
@@ -230,13 +230,16 @@ static const struct cli_cmd cli_cmds[] = {
 	  .synopsis = "--to PEER [--interval 30s|5m|15m] [--exclude-disk "
 	  "vdX]...\n      [--compress on|off] [--points N] "
 	  "[--app-consistent-every H]\n      [--initial now|'at "
-	  "YYYY-MM-DDTHH:MM:SSZ']",
+	  "YYYY-MM-DDTHH:MM:SSZ'|existing]",
 	  .help = "replicate a VM to the replica server PEER (Hyper-V's "
 	  "Replica): the\n      replica VM is made there (state replica), "
 	  "then kept INTERVAL behind\n      (default 5m; compress on; the "
 	  "latest recovery point, and with --points N\n      the last "
 	  "point of each of N hours more; --app-consistent-every H:\n      "
-	  "every H hours a point with the guest's file systems frozen)" },
+	  "every H hours a point with the guest's file systems frozen);\n      "
+	  "--initial existing: the peer's pool holds a copy of each disk as\n      "
+	  "VM-DISK.qcow2 (copied with the VM off): only the blocks that differ\n      "
+	  "are sent" },
 	{ .group = "vm", .verb = "replication show", .pos = { "NAME" },
 	  .run = cmd_vm_replication,
 	  .help = "a VM's replication: state, health and why, settings, "
@@ -246,6 +249,15 @@ static const struct cli_cmd cli_cmds[] = {
 	  .starts_job = true, .run = cmd_vm_replication,
 	  .help = "run a replication cycle now, without waiting for the "
 	  "interval" },
+	{ .group = "vm", .verb = "replication verify", .pos = { "NAME" },
+	  .starts_job = true, .run = cmd_vm_replication,
+	  .help = "compare the replica's latest point with the primary's, "
+	  "block by block\n      (checksums; no data sent); differing "
+	  "blocks: exit 1, health critical" },
+	{ .group = "vm", .verb = "replication resync", .pos = { "NAME" },
+	  .starts_job = true, .run = cmd_vm_replication,
+	  .help = "repair the replica: its map recomputed there, then one "
+	  "cycle sending\n      every block that differs from it" },
 	{ .group = "vm", .verb = "replication pause", .pos = { "NAME" },
 	  .run = cmd_vm_replication,
 	  .help = "pause a VM's replication (on the primary)" },

@@ -86,6 +86,22 @@ cmd_replica_server(struct cli *cli, const struct cli_args *a, struct err *err)
 	return r < 0 ? r : server_print(cli, answer);
 }
 
+/* The last verify (or resync's comparison): when, which point, counts. */
+static void
+show_verify(struct table *t, const json_t *v)
+{
+	long long ms, n;
+	char when[40];
+
+	if (!v || !jv_int(v, "time_ms", &ms))
+		return;
+	table_kv(t, "last verify", "%s: point %lld, %lld of %lld blocks "
+	    "match, %lld differ", wall_ms_format((uint64_t)ms, when,
+	    sizeof(when)), jv_int(v, "seq", &n) ? n : 0, jv_int(v, "matching",
+	    &n) ? n : 0, jv_int(v, "blocks", &n) ? n : 0, jv_int(v,
+	    "differing", &n) ? n : 0);
+}
+
 static void
 show_stats(struct table *t, const json_t *st)
 {
@@ -102,6 +118,7 @@ show_stats(struct table *t, const json_t *st)
 	    jv_int(st, "missed", &v) ? v : 0);
 	if (jv_str(st, "last_error"))
 		table_kv(t, "last error", "%s", jv_str(st, "last_error"));
+	show_verify(t, json_object_get(st, "verify"));
 }
 
 /* A replica's recovery points, newest first: seq, time (UTC), kind,
@@ -246,6 +263,67 @@ enable_body(const struct cli_args *a, json_t *body, struct err *err)
 	return 0;
 }
 
+/* The verify job's result: the counts; non-zero when blocks differ. */
+static int
+verify_print(struct cli *cli, const char *name, const json_t *job,
+    struct err *err)
+{
+	json_t *res = json_object_get(json_object_get(job, "details"),
+	    "result"), *o;
+	long long n = json_integer_value(json_object_get(res, "differing"));
+	size_t i;
+
+	if (cli->json)
+		print_json((json_t *)job);
+	else
+		printf("vm '%s': replica point %lld: %lld of %lld blocks match, "
+		    "%lld differ\n", name, (long long)json_integer_value(
+		    json_object_get(res, "seq")), (long long)json_integer_value(
+		    json_object_get(res, "matching")), (long long)
+		    json_integer_value(json_object_get(res, "blocks")), n);
+	if (!cli->json && n > 0) {
+		printf("first differing offsets:");
+		json_array_foreach(json_object_get(res, "first_differing"), i, o)
+			printf(" %lld", (long long)json_integer_value(o));
+		printf("\n");
+	}
+	if (n > 0)
+		return err_set(err, -EIO, "%lld blocks of vm '%s''s replica "
+		    "differ from the primary's point; run tern vm replication "
+		    "resync %s", n, name, name);
+	return 0;
+}
+
+/* verify, or resync: the comparison (then the replica's map is the next
+ * cycle's parent), then that cycle at once. */
+static int
+verify_run(struct cli *cli, const char *path, const char *name,
+    bool resync, struct err *err)
+{
+	_cleanup_json_ json_t *answer = NULL, *job = NULL;
+	_cleanup_free_ char *sub = xasprintf("%s/%s", path, resync ? "resync" :
+	    "verify");
+	_cleanup_free_ char *now = xasprintf("%s/now", path);
+	int r = http_call(cli->http, "POST", sub, NULL, &answer, err);
+
+	if (r < 0)
+		return r;
+	if (cli->no_wait)
+		return cli_job_print_started(cli, answer, err);
+	if ((r = cli_job_wait(cli, json_object_get(answer, "job"), &job,
+	    err)) < 0 || (r = cli_job_check(job, err)) < 0)
+		return r;
+	if (!resync)
+		return verify_print(cli, name, job, err);
+	if (!cli->json)
+		printf("vm '%s': %lld blocks of the replica differ; sending "
+		    "them\n", name, (long long)json_integer_value(
+		    json_object_get(json_object_get(json_object_get(job,
+		    "details"), "result"), "differing")));
+	return cli_vm_job(cli, "POST", now, NULL, name, "resynchronized (one "
+	    "cycle against the replica's map)", err);
+}
+
 int
 cmd_vm_replication(struct cli *cli, const struct cli_args *a,
     struct err *err)
@@ -267,6 +345,9 @@ cmd_vm_replication(struct cli *cli, const struct cli_args *a,
 		r = http_call(cli->http, "POST", sub, NULL, &answer, err);
 		return r < 0 ? r : relation_print(cli, answer);
 	}
+	if (streq(verb, "verify") || streq(verb, "resync"))
+		return verify_run(cli, path, a->pos[0], streq(verb, "resync"),
+		    err);
 	if (streq(verb, "now")) {
 		sub = xasprintf("%s/now", path);
 		return cli_vm_job(cli, "POST", sub, NULL, a->pos[0],

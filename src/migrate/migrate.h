@@ -70,6 +70,8 @@ struct wire_opts {
 	bool copy;		/* shared-nothing: new disks in pools here */
 	const char *pool;	/* copy: the pool for every disk; NULL first */
 	const json_t *disk_pools;	/* copy: {"vda": POOL} overrides */
+	bool existing;		/* copy: the files are there already (a
+				 * replica onto the operator's copies) */
 };
 int wire_vm_describe(struct host *h, const struct vm *vm, bool copy,
     json_t **ret, struct err *err);

@@ -260,11 +260,12 @@ wire_copy_target(struct host *h, const struct wire_opts *opt,
 	k->path = xasprintf("%s/%s-%s.qcow2", dir, vm_name, k->name);
 	k->pool = xstrdup(pool);
 	free(dir);
-	if (access(k->path, F_OK) == 0)
+	if (!opt->existing && access(k->path, F_OK) == 0)
 		return err_set(err, -EEXIST, "disk %s: '%s' already exists on "
 		    "host %s; remove it or pick another pool", k->name,
 		    k->path, h->cfg.name);
-	*need += allocated;
+	if (!opt->existing)
+		*need += allocated;
 	return 0;
 }
 

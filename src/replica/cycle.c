@@ -139,11 +139,12 @@ cy_send_body(struct job *job)
 		    "size"), "delta_bytes", (json_int_t)rp_int(sum,
 		    "delta_bytes")));
 	}
-	return json_pack("{sI sI sI ss so}", "seq", (json_int_t)rp_int(job->details,
+	return json_pack("{sI sI sI ss so sb}", "seq", (json_int_t)rp_int(job->details,
 	    "seq"), "base_seq", (json_int_t)rp_int(job->details, "base_seq"), "time_ms",
 	    (json_int_t)rp_int(job->details, "snap_ms"), "consistency", rp_str(job->details,
 	    "consistency") ? rp_str(job->details, "consistency") : "crash", "disks",
-	    disks);
+	    disks, "existing", json_is_true(json_object_get(job->details,
+	    "existing")));
 }
 
 static void
@@ -399,7 +400,8 @@ cy_app_due(struct host *h, const struct replication_row *r,
 
 /* The details of the next cycle of vm (relationship r): after the last
  * acknowledged one when its spool is there, else a full one from seq 1
- * of a new chain (base 0). */
+ * of a new chain (base 0) -- or, --initial existing, seq 1 compared
+ * with the seed's maps (base 0, "existing": over the replica's copies). */
 static json_t *
 cy_details(struct host *h, struct vm *vm, const struct replication_row *r,
     const struct replica_settings *s)
@@ -410,14 +412,20 @@ cy_details(struct host *h, struct vm *vm, const struct replication_row *r,
 	json_t *o, *disks, *x;
 	int64_t pseq = cy_parent_seq(r), base = r->seq;
 	size_t i, k;
+	bool have, existing;
 
 	replica_point_name(pseq, parent);
 	pdir = xasprintf("%s/%s/%s", spool, vm->row->uuid, parent);
-	if (pseq == 0 || access(pdir, F_OK) != 0)
+	have = access(pdir, F_OK) == 0;
+	/* --initial existing: the seed's maps are point 0's */
+	existing = r->seq == 0 && have && streq(s->initial, "existing");
+	if (pseq == 0 || !have)
 		base = pseq = 0;	/* no maps to compare with: a new chain */
 	replica_point_name(r->seq + 1, point);
 	o = backup_point_details(vm, spool, point, (int64_t)wall_ms(),
-	    pseq ? parent : NULL, cy_app_due(h, r, s));
+	    pseq || existing ? parent : NULL, cy_app_due(h, r, s));
+	if (existing)
+		json_object_set_new(o, "existing", json_true());
 	disks = json_object_get(o, "disks");
 	for (i = json_array_size(disks); i-- > 0;)
 		json_array_foreach(s->exclude, k, x)
@@ -469,6 +477,12 @@ replica_cycle_start(struct host *h, struct vm *vm, struct job **ret_job,
 		    "is the replica here; cycles run on the primary");
 		replication_row_done(&r);
 		return rc;
+	}
+	if (rp_seed_needed(vm, &r)) {
+		replication_row_done(&r);
+		return err_set(err, -EBUSY, "vm '%s': the replica's copy is "
+		    "being read first (--initial existing); try again in a "
+		    "moment", vm->row->name);
 	}
 	if (vm->state != VM_RUNNING && vm->state != VM_PAUSED) {
 		replication_row_done(&r);

@@ -75,6 +75,7 @@ replica_incoming_create(struct host *h, const char *fp, const json_t *body,
 	char uuid[37];
 	struct vm_row *row = NULL;
 	struct vm *vm;
+	bool existing;
 	int r;
 
 	*ret_job = NULL;
@@ -89,15 +90,22 @@ replica_incoming_create(struct host *h, const char *fp, const json_t *body,
 	if (r != 0)
 		return r < 0 ? r : 0;
 	opt.pool = pool;
+	existing = streq(json_string_value(json_object_get(settings,
+	    "initial")), "existing");
+	opt.existing = existing;
 	if ((r = wire_vm_resolve(h, o, &opt, &row, err)) < 0)
 		return r;
+	if (existing && (r = rp_existing_check(row, settings, err)) < 0) {
+		store_vm_row_free(row);
+		return r;
+	}
 	free(row->state);
 	row->state = xstrdup(vm_state_name(VM_CREATING));
 	for (size_t i = 0; i < row->n_disks; i++)
 		row->disks[i].owned = true;
 	snprintf(uuid, sizeof(uuid), "%s", row->uuid);
-	if ((r = vm_create_start(h, row, &job_vm_create, json_pack("{sb}",
-	    "replica", true), &vm, ret_job, err)) < 0)
+	if ((r = vm_create_start(h, row, &job_vm_create, json_pack("{sb sb}",
+	    "replica", true, "existing", existing), &vm, ret_job, err)) < 0)
 		return r;
 	if (!vm_find(h, uuid))	/* its create ended at once, rolled back */
 		return err_set(err, -EIO, "the replica could not be made");

@@ -56,15 +56,18 @@ rp_points_load(const char *text)
 }
 
 /* The chain before this cycle: the recorded points, or (a row from
- * before points were recorded) the latest alone, on the files below
- * the new overlays. */
+ * before points were recorded; or --initial existing: the operator's
+ * copies, seq 0) the latest alone, on the files below the new
+ * overlays. */
 static json_t *
-pt_chain_before(const struct replication_row *r, const json_t *disks)
+pt_chain_before(const struct replication_row *r, const json_t *details)
 {
 	json_t *pts = rp_points_load(r->points), *files, *d;
+	json_t *disks = json_object_get(details, "disks");
 	size_t i;
 
-	if (json_array_size(pts) || r->seq == 0)
+	if (json_array_size(pts) || (r->seq == 0 &&
+	    !json_is_true(json_object_get(details, "existing"))))
 		return pts;
 	files = json_object();
 	json_array_foreach(disks, i, d)
@@ -104,8 +107,7 @@ int
 rp_points_plan(struct job *job, struct replication_row *r,
     const json_t *files, uint64_t period_ms)
 {
-	json_t *chain = pt_chain_before(r, json_object_get(job->details,
-	    "disks"));
+	json_t *chain = pt_chain_before(r, job->details);
 	json_t *kept = json_array(), *drop = json_array(), *p;
 	struct replica_settings s;
 	json_t *set = json_loads(r->settings, 0, NULL);
@@ -115,7 +117,7 @@ rp_points_plan(struct job *job, struct replication_row *r,
 
 	replica_settings_from_json(set, &s);
 	json_decref(set);
-	if (rp_int(job->details, "base_seq") == 0) {
+	if (rp_new_chain(job->details)) {
 		pt_plan_unlink(job, chain);
 		json_array_clear(chain);
 	}
@@ -131,6 +133,8 @@ rp_points_plan(struct job *job, struct replication_row *r,
 	json_array_foreach(chain, i, p)
 		t[i] = rp_int(p, "time_ms");
 	(void)rp_keep_points(t, n, s.points, period_ms, keep);
+	if (rp_int(json_array_get(chain, 0), "seq") == 0)
+		keep[0] = false;	/* existing copies: never a point */
 	replica_settings_done(&s);
 	for (i = 0; i < n; i++)
 		json_array_append(keep[i] ? kept : drop, keep[i] ?
@@ -358,8 +362,7 @@ pt_merge_one(struct job *job, const json_t *d)
 	int r;
 
 	if (json_array_size(drop) == 0)
-		r = rp_int(job->details, "base_seq") == 0 ?
-		    pt_rename_disk(job, d) : 1;
+		r = rp_new_chain(job->details) ? pt_rename_disk(job, d) : 1;
 	else
 		r = xi < 0 ? 1 : pt_merge_disk(job, (size_t)xi, rp_str(d,
 		    "name"));

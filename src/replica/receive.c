@@ -157,6 +157,19 @@ rc_overlay_path(const struct job *job, const json_t *d)
 	    vm_of(job)->row->name, rp_str(d, "name"), pt);
 }
 
+bool
+rp_new_chain(const json_t *details)
+{
+	return rp_int(details, "base_seq") == 0 &&
+	    !json_is_true(json_object_get(details, "existing"));
+}
+
+static bool
+rc_new_chain(const struct job *job)
+{
+	return rp_new_chain(job->details);
+}
+
 static void
 rc_next(struct job *job, unsigned phase)
 {
@@ -357,7 +370,7 @@ rc_prepare(struct job *job)
 			"-f", "qcow2", "-b", k->path, "-F", "qcow2", ov, sz,
 			NULL };
 
-		if (rp_int(job->details, "base_seq") == 0) {
+		if (rc_new_chain(job)) {
 			argv[5] = ov;	/* a new chain: no backing */
 			argv[6] = sz;
 			argv[7] = NULL;
@@ -396,8 +409,9 @@ rc_apply(struct job *job)
 	snprintf(base, sizeof(base), "%lld", (long long)rp_int(job->details,
 	    "base_seq"));
 	replica_point_name(rp_int(job->details, "base_seq"), pt);
-	map_in = xasprintf("%s/%s/%s/%s.map", spool, vm->row->uuid, pt,
-	    rp_str(d, "name"));
+	map_in = xasprintf("%s/%s/%s/%s.map", spool, vm->row->uuid,
+	    rc_new_chain(job) || rp_int(job->details, "base_seq") ? pt :
+	    "check", rp_str(d, "name"));
 	snprintf(sz, sizeof(sz), "%lld", (long long)rp_int(d, "size"));
 	argv[k++] = vm->h->cfg.replica_apply;
 	argv[k++] = "--delta";
@@ -412,8 +426,8 @@ rc_apply(struct job *job)
 	argv[k++] = rp_str(d, "name");
 	argv[k++] = "--vm-uuid";
 	argv[k++] = vm->row->uuid;
-	argv[k++] = rp_int(job->details, "base_seq") ? "--map-in" : "--map-size";
-	argv[k++] = rp_int(job->details, "base_seq") ? map_in : sz;
+	argv[k++] = !rc_new_chain(job) ? "--map-in" : "--map-size";
+	argv[k++] = !rc_new_chain(job) ? map_in : sz;
 	argv[k++] = "--map-out";
 	argv[k++] = map;
 	argv[k++] = "--summary";
@@ -493,7 +507,7 @@ rc_record(struct job *job)
 		struct disk_row *k = rc_disk_row(vm, d);
 
 		json_object_set_new(files, rp_str(d, "name"), json_string(ov));
-		if (rp_int(job->details, "base_seq") == 0)
+		if (rc_new_chain(job))
 			json_object_set_new(d, "base", json_string(base));
 		if (r == 0)
 			r = k ? rc_set_disk(vm, k, ov) : -ENOENT;
@@ -670,7 +684,7 @@ replica_incoming_cycle(struct host *h, const char *fp, const char *uuid,
     struct err *err)
 {
 	static const char *const fields[] = { "seq", "base_seq", "time_ms",
-		"consistency", "disks", NULL };
+		"consistency", "disks", "existing", NULL };
 	struct vm *vm = NULL;
 	struct replication_row r;
 	json_t *st, *details;
@@ -694,6 +708,10 @@ replica_incoming_cycle(struct host *h, const char *fp, const char *uuid,
 	if (rc == 0)
 		rc = rc_order(vm, r.seq, rp_int(st, "base_seq"), seq, base, err);
 	*ret_applied_ms = rp_int(st, "last_success_ms");
+	if (rc == 0 && json_is_true(json_object_get(body, "existing")) &&
+	    (seq != 1 || base != 0))
+		rc = err_set(err, -EPROTO, "only the first cycle builds on an "
+		    "existing copy");
 	json_decref(st);
 	if (rc != 0) {
 		replication_row_done(&r);
@@ -704,6 +722,8 @@ replica_incoming_cycle(struct host *h, const char *fp, const char *uuid,
 	    "consistency", streq(rp_str(body, "consistency"), "filesystem") ?
 	    "filesystem" : "crash", "disks", json_deep_copy(json_object_get(
 	    body, "disks")), "next", 0);
+	if (json_is_true(json_object_get(body, "existing")))
+		json_object_set_new(details, "existing", json_true());
 	(void)rp_peer_details(h, details, r.peer, NULL);
 	replication_row_done(&r);
 	if ((rc = vm_job_create(h, &job_replica_apply, vm, details, ret_job,

@@ -58,7 +58,8 @@ parse_exclude(const json_t *arr, const struct vm *vm, struct err *err)
 }
 
 /* "initial": "now" (default), "at" with initial_at (UTC, ISO 8601, within
- * 7 days). */
+ * 7 days), "existing" (the replica server has a copy of the disks: the
+ * first cycle compares and sends only differing blocks). */
 static int
 parse_initial(const json_t *body, struct replica_settings *s,
     struct err *err)
@@ -72,16 +73,17 @@ parse_initial(const json_t *body, struct replica_settings *s,
 	if ((r = json_get_str(body, "initial", false, &ini, err)) < 0 ||
 	    (r = json_get_str(body, "initial_at", false, &at, err)) < 0)
 		return r;
-	if (streq(ini, "offline") || streq(ini, "existing"))
+	if (streq(ini, "offline"))
 		return err_set(err, -ENOTSUP, "--initial %s is not built yet; "
-		    "use --initial now or --initial at TIME", ini);
-	if (!streq(ini, "now") && !streq(ini, "at"))
+		    "use --initial now, at TIME or existing", ini);
+	if (!streq(ini, "now") && !streq(ini, "at") && !streq(ini,
+	    "existing"))
 		return err_set(err, -EINVAL, "--initial '%.16s': give now, at "
 		    "TIME, offline DIR or existing", ini);
-	if (streq(ini, "now") != !at && at)
+	if (at && !streq(ini, "at"))
 		return err_set(err, -EINVAL, "a time goes with --initial at");
 	snprintf(s->initial, sizeof(s->initial), "%s", ini);
-	if (streq(ini, "now"))
+	if (!streq(ini, "at"))
 		return 0;
 	if (!at || !strptime(at, "%Y-%m-%dT%H:%M:%SZ", &tm) ||
 	    strlen(at) != 20)
@@ -189,6 +191,13 @@ health_of(const struct replication_row *r, const json_t *stats,
 	if (json_string_value(json_object_get(stats, "critical"))) {
 		json_array_append_new(reasons, json_copy(json_object_get(stats,
 		    "critical")));	/* the replica server refused us */
+		return "critical";
+	}
+	if (json_integer_value(json_object_get(stats, "needs_resync")) > 0) {
+		json_array_append_new(reasons, json_sprintf("verify found "
+		    "%lld differing blocks; run tern vm replication resync "
+		    "VM", (long long)json_integer_value(json_object_get(stats,
+		    "needs_resync"))));
 		return "critical";
 	}
 	if (now > since && now - since > CRITICAL_AFTER_MS) {

@@ -41,7 +41,7 @@ struct replica_settings {
 	bool compress;		/* zstd on the wire; on by default */
 	unsigned points;	/* 0..REPLICA_POINTS_MAX hourly points */
 	unsigned app_every_h;	/* 0: never; else 1..REPLICA_APP_EVERY_MAX */
-	char initial[8];	/* "now" | "at" */
+	char initial[12];	/* "now" | "at" | "existing" */
 	uint64_t initial_at_ms;	/* "at": wall clock */
 	json_t *exclude;	/* array of disk names, never NULL */
 };
@@ -129,6 +129,21 @@ int replica_delta_open(struct host *h, const char *fp, const char *uuid,
     const char *point, const char *disk, int *ret_fd, uint64_t *ret_size,
     struct err *err);
 extern const struct job_ops job_replica_apply;
+
+/* verify.c: vm.replication-verify on the primary: the replica's latest
+ * point compared block by block (checksums) with ours; resync: its map
+ * then becomes the next cycle's parent map (that cycle a resync). */
+int replica_verify_start(struct host *h, struct vm *vm, bool resync,
+    struct job **ret_job, struct err *err);
+extern const struct job_ops job_replication_verify;
+/* remap.c, on the replica: POST /v1/replica/vms/UUID/maps from the
+ * primary: the replica.map job (the latest point's map recomputed from
+ * its images); GET /v1/replica/maps/UUID/DISK: that map, open. */
+int replica_incoming_map(struct host *h, const char *fp, const char *uuid,
+    struct job **ret_job, struct err *err);
+int replica_map_open(struct host *h, const char *fp, const char *uuid,
+    const char *disk, int *ret_fd, uint64_t *ret_size, struct err *err);
+extern const struct job_ops job_replica_map;
 
 /* Register this module's job types and start its scheduler (cycles on
  * their interval). */

@@ -75,6 +75,17 @@ int rp_relation_for_peer(struct host *h, const char *uuid, const char *fp,
 int rp_peer_details(struct host *h, json_t *details, const char *peer,
     struct err *err);
 
+/* remap.c: --initial existing: every replicated disk of row (settings:
+ * its "exclude") has the operator's copy at its path: a qcow2 of its
+ * size without a backing file; else a clear error. */
+struct vm_row;
+int rp_existing_check(const struct vm_row *row, const json_t *settings,
+    struct err *err);
+
+/* verify.c: does relationship r (--initial existing, no cycle yet) need
+ * the replica's maps of its copies first (the seed)? */
+bool rp_seed_needed(const struct vm *vm, const struct replication_row *r);
+
 /* cycle.c: the spool of vm's cycles (POOL of its first disk/.tern-replica;
  * caller frees), a cycle's directory name, every cycle's directory in
  * vdir removed but keep's. */
@@ -88,6 +99,12 @@ void replica_cycle_end(struct job *job, int r, const char *why);
  * state and stats. */
 void replica_cycle_record(struct vm *vm, struct job *job, int r,
     const char *why);
+
+/* Does replica.apply's cycle (its details) start a new chain (base 0, no
+ * copy to build on)?  An initial cycle onto an existing copy (--initial
+ * existing) has base 0 too, but is applied over that copy, against its
+ * map (replica.map's), and the copy is its chain's bottom. */
+bool rp_new_chain(const json_t *details);
 
 /* points.c: a replica's recovery points (the row's "points": a JSON
  * array, oldest first).  The array of text (never NULL; empty when

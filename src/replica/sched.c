@@ -105,6 +105,13 @@ replica_cycle_record(struct vm *vm, struct job *job, int r, const char *why)
 		json_object_del(st, "parent_seq");	/* cycle.c: cy_applied */
 		record_points(vm, job, st);
 		json_object_del(st, "critical");
+		if (json_is_true(json_object_get(st, "resync_pending")) &&
+		    streq(json_string_value(json_object_get(job->details,
+		    "kind")), "resync")) {
+			/* the replica's own map was this cycle's parent */
+			json_object_del(st, "resync_pending");
+			json_object_del(st, "needs_resync");
+		}
 	} else {
 		stat_add(st, "failed", 1);
 		if (r == -EACCES)	/* refused: waits for the operator */
@@ -145,7 +152,18 @@ sched_one(struct host *h, struct replication_row *r)
 	struct err e = { 0 };
 
 	replica_settings_from_json(set, &s);
-	if (vm && (vm->state == VM_RUNNING || vm->state == VM_PAUSED) &&
+	if (vm && !vm_job(vm) && rp_seed_needed(vm, r)) {
+		/* --initial existing: the replica's maps first (every 10 s
+		 * until it succeeds); the first cycle follows at once */
+		if (now >= (uint64_t)stat_int(st, "last_seed_ms") + 10000) {
+			json_object_set_new(st, "last_seed_ms",
+			    json_integer((json_int_t)now));
+			row_save(h, r, st);
+			if (replica_verify_start(h, vm, true, &job, &e) < 0)
+				log_warn("vm=%s cannot read the replica's copy: "
+				    "%s", vm->row->name, e.msg);
+		}
+	} else if (vm && (vm->state == VM_RUNNING || vm->state == VM_PAUSED) &&
 	    sched_due(&s, st, now)) {
 		if (vm_job(vm)) {
 			if (now >= (uint64_t)stat_int(st, "last_missed_ms") +
@@ -194,6 +212,8 @@ replica_jobs_register(struct host *h)
 	job_type_register(&h->jobs, &job_replication_remove);
 	job_type_register(&h->jobs, &job_vm_replicate);
 	job_type_register(&h->jobs, &job_replica_apply);
+	job_type_register(&h->jobs, &job_replication_verify);
+	job_type_register(&h->jobs, &job_replica_map);
 	backup_point_sink(replica_cycle_end);
 	replica_follow_register(h);
 	(void)loop_timer_add(h->loop, SCHED_TICK_MS, sched_tick, h);

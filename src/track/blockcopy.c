@@ -10,6 +10,11 @@
  *                  [--summary FILE]
  *   tern-blockcopy --from NBD_URI --delta-out FILE --seq N --base-seq N
  *                  --disk NAME --vm-uuid UUID --map-out NEW.map (mode) ...
+ *   tern-blockcopy --from-image QCOW2 --map-out MAP [--summary FILE]
+ *
+ * The last only reads: every block of the image (and its backing chain)
+ * hashed into MAP (a replica's verify and resync compare it with the
+ * primary's map of the same point).
  *
  * With --delta-out the blocks "written" and "zeroed" below become DATA
  * and ZERO frames of a delta stream (src/replica/delta.h; --compress:
@@ -153,7 +158,9 @@ usage(const char *msg)
 	    "       --vm-uuid UUID --map-out NEW.map (mode) [--map-in OLD.map] "
 	    "[--compress] [...]\n"
 	    "       " PROG " --from-image QCOW2 --check-map MAP "
-	    "[--to QCOW2 --all] [...]\n");
+	    "[--to QCOW2 --all] [...]\n"
+	    "       " PROG " --from-image QCOW2 --map-out MAP "
+	    "[--summary FILE]\n");
 	exit(2);
 }
 
@@ -205,6 +212,11 @@ check_opts(struct opts *o)
 	o->src_name = o->from ? o->from : o->from_image;
 	if (o->check_map) {
 		check_opts_check(o);
+		return;
+	}
+	if (o->from_image && !o->to && !o->delta.path && o->map_out &&
+	    o->mode == MODE_NONE && !o->map_in && !o->compress) {
+		o->mode = MODE_ALL;	/* a map of the image, nothing written */
 		return;
 	}
 	if (!o->to == !o->delta.path || !o->map_out)

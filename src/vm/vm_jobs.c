@@ -53,8 +53,12 @@ static void
 create_rollback_code(struct job *job, int code, const char *why)
 {
 	struct vm *vm = vm_of(job);
+	/* A replica onto the operator's copies (--initial existing): they
+	 * are not ours to remove, nor to create. */
+	bool existing = json_is_true(json_object_get(job->details,
+	    "existing"));
 
-	for (size_t i = 0; vm && i < vm->row->n_disks; i++)
+	for (size_t i = 0; vm && !existing && i < vm->row->n_disks; i++)
 		if (vm->row->disks[i].owned)
 			(void)unlink(vm->row->disks[i].path);
 	job->child = child_free(job->child);	/* a qemu-img in flight */
@@ -114,7 +118,9 @@ create_step(struct job *job)
 		return;
 	}
 	next = json_integer_value(json_object_get(job->details, "next_disk"));
-	while (next < vm->row->n_disks && !vm->row->disks[next].owned)
+	while (next < vm->row->n_disks && (!vm->row->disks[next].owned ||
+	    (json_is_true(json_object_get(job->details, "existing")) &&
+	    access(vm->row->disks[next].path, F_OK) == 0)))
 		next++;
 	if (next >= vm->row->n_disks) {
 		if (json_is_true(json_object_get(job->details, "replica")))

@@ -232,5 +232,24 @@ pgrep -f "qemu-nbd.*$T/bigcopy.qcow2" >/dev/null &&
     bad "qemu-nbd outlived tern-blockcopy" || ok
 stop
 
+# --from-image IMG --map-out MAP: the image only read, every block (its
+# backing chain's too) hashed; the map is the raw image's (bmcheck).
+qemu-img create -q -f qcow2 "$T/mo-base.qcow2" 3M
+qemu-io -f qcow2 -c "write -P 0x21 0 1M" "$T/mo-base.qcow2" >/dev/null
+qemu-img create -q -f qcow2 -b "$T/mo-base.qcow2" -F qcow2 "$T/mo.qcow2"
+qemu-io -f qcow2 -c "write -P 0x42 512k 96k" -c "write -z 2M 64k" \
+    "$T/mo.qcow2" >/dev/null
+sum_before=$(sha256sum "$T/mo.qcow2" "$T/mo-base.qcow2")
+expect "$BC" --from-image "$T/mo.qcow2" --map-out "$T/mo.map" \
+    --summary "$T/mo.sum"
+qemu-img convert -O raw "$T/mo.qcow2" "$T/mo.raw"
+expect "$BMCHECK" check "$T/mo.map" "$T/mo.raw"
+[ "$(sha256sum "$T/mo.qcow2" "$T/mo-base.qcow2")" = "$sum_before" ] && ok ||
+    bad "--map-out alone changed the image"
+expect "$BC" --from-image "$T/mo.qcow2" --check-map "$T/mo.map"
+fails_with 2 "give one of --to and --delta-out" "$BC" --from-image \
+    "$T/mo.qcow2" --map-out "$T/mo2.map" --compare
+[ ! -e "$T/mo2.map" ] && ok || bad "a refused --map-out wrote a map"
+
 echo "$PASS passed, $FAIL failed"
 [ "$FAIL" = 0 ]
