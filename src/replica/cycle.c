@@ -233,12 +233,46 @@ cy_applied(struct job *job, const json_t *reply)
 	backup_point_end(job, -EAGAIN, why);
 }
 
+/* A compare (kind resync: tracking was lost) against the maps of the
+ * cycle before the seq the replica holds from an attempt whose ack was
+ * lost (cy_applied) would miss a block that changed back since: that
+ * cycle is not sent, and the next one is a full copy (a new chain). */
+static bool
+cy_stale_compare(struct job *job)
+{
+	struct vm *vm = vm_of(job);
+	const char *kind = rp_str(job->details, "kind");
+	struct replication_row r;
+	bool stale;
+	json_t *st;
+
+	if (!kind || !streq(kind, "resync") || store_replication_get(
+	    vm->h->store, vm->row->uuid, &r) < 0)
+		return false;
+	st = rp_stats_load(r.stats);
+	stale = rp_int(st, "parent_seq") > 0;
+	if (stale) {
+		json_object_set_new(st, "parent_seq", json_integer(0));
+		free(r.stats);
+		r.stats = json_to_string(st);
+		(void)store_replication_update(vm->h->store, &r);
+		backup_point_end(job, -EAGAIN, "change tracking was lost while "
+		    "the replica holds a point of an earlier attempt: the next "
+		    "cycle is a full copy");
+	}
+	json_decref(st);
+	replication_row_done(&r);
+	return stale;
+}
+
 static void
 cy_send(struct job *job, struct cy_ctx *c)
 {
 	char path[96];
 
 	if (!c->call.out) {
+		if (cy_stale_compare(job))
+			return;
 		if (failpoint_check("replication.corrupt", NULL) == FP_FAIL)
 			cy_corrupt(job);
 		snprintf(path, sizeof(path), "/v1/replica/vms/%s/cycles",

@@ -425,8 +425,11 @@ vf_record(struct job *job, json_t *res)
 		json_object_set(st, "verify", res);
 		if (n > 0)
 			json_object_set_new(st, "needs_resync", json_integer(n));
-		if (resync && rp_int(res, "seq") > 0)
+		if (resync && rp_int(res, "seq") > 0) {
 			json_object_set_new(st, "resync_pending", json_true());
+			/* its parent is the replica's seq now (cy_applied) */
+			json_object_del(st, "parent_seq");
+		}
 		free(r.stats);
 		r.stats = json_to_string(st);
 		if (store_replication_update(vm->h->store, &r) < 0)

@@ -7,7 +7,8 @@
 # untouched) and the next cycle carries everything; the replica's ternd
 # killed while it applies a cycle: the same; killed once it recorded one
 # (the ack lost, the primary's retry a new point with the same seq): the
-# primary takes the replica's seq and loses no write.
+# primary takes the replica's seq and loses no write, and when QEMU dies
+# before the next cycle, that cycle is a full copy.
 . "$(dirname "$0")/lib.sh"
 e2e_lab_setup replcyc 93
 lab up 2 >/dev/null
@@ -114,6 +115,32 @@ check_eq "the primary takes the replica's seq" "$(seq_of)" "$((seq + 1))"
 sleep 2
 cycle "the next cycle carries everything since cycle $seq" incremental
 exact "after the lost acknowledgement"
+
+# ---- the same, and tracking lost before the retry (QEMU killed -9) ----
+# A compare against the cycle before the replica's point would miss a
+# block that changed back since: the next cycle is a full copy.
+seq=$(seq_of)
+restart_with h2 replica.merge=kill
+check_err "again the cycle fails after the replica recorded it" 1 "" \
+    t h1 vm replication now c1
+restart_with h2
+check "h2 settles the merge again" wait_for 30 no_active_jobs h2
+sleep 2
+check_err "again the retry finds the earlier attempt's point" 1 \
+    "earlier attempt" t h1 vm replication now c1
+uuid=$(t h1 vm show c1 --json | jq -r .uuid)
+kill -9 "$(pgrep -f -- "^qemu-system-x86_64 .*-uuid $uuid")"
+check "vm crashed" wait_for 30 bash -c "[ \"\$($LAB_SH tern h1 vm show c1 \
+    --json | jq -r .state)\" = crashed ]"
+t h1 vm start c1 >/dev/null
+check "guest boots again" wait_for 90 bash -c \
+    "[ \$(grep -c TERN-GUEST-READY $(labenv H1_STATE_DIR)/vms/$uuid/console.log) = 2 ]"
+sleep 3
+check_err "a compare against the cycle before is not sent" 1 "full copy" \
+    t h1 vm replication now c1
+sleep 2
+cycle "then a full copy" full
+exact "after tracking was lost with the ack"
 
 check "remove the replication" t h1 vm replication remove c1
 t h1 vm stop c1 >/dev/null 2>&1 || true
