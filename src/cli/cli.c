@@ -67,7 +67,7 @@ static const struct cli_opt opt_vm_replication[] = {
 	{ "to", "PEER" }, { "interval", "30s|5m|15m" },
 	{ "exclude-disk", "vdX", true }, { "compress", "on|off" },
 	{ "points", "N" }, { "app-consistent-every", "HOURS" },
-	{ "initial", "now|at TIME" }, { NULL }
+	{ "initial", "now|at TIME|offline DIR" }, { NULL }
 };
 static const struct cli_opt opt_vm_replication_remove[] = {
 	{ "keep-replica", NULL }, { NULL }
@@ -230,11 +230,18 @@ static const struct cli_cmd cli_cmds[] = {
 	  .synopsis = "--to PEER [--interval 30s|5m|15m] [--exclude-disk "
 	  "vdX]...\n      [--compress on|off] [--points N] "
 	  "[--app-consistent-every H]\n      [--initial now|'at "
-	  "YYYY-MM-DDTHH:MM:SSZ']",
+	  "YYYY-MM-DDTHH:MM:SSZ'|'offline DIR']",
 	  .help = "replicate a VM to the replica server PEER (Hyper-V's "
 	  "Replica): the\n      replica VM is made there (state replica), "
 	  "then kept INTERVAL behind\n      (default 5m; compress on; the "
-	  "latest recovery point: --points 0)" },
+	  "latest recovery point: --points 0);\n      'offline DIR': the "
+	  "first copy is written into DIR (a seed) to carry\n      to the "
+	  "replica server and import there; changes are sent after" },
+	{ .group = "vm", .verb = "replication import-seed", .pos = { "DIR" },
+	  .starts_job = true, .run = cmd_replication_import_seed,
+	  .help = "on the replica server: apply the seed in DIR (written by "
+	  "'enable\n      --initial offline DIR' on the primary), which then "
+	  "sends only the changes" },
 	{ .group = "vm", .verb = "replication show", .pos = { "NAME" },
 	  .run = cmd_vm_replication,
 	  .help = "a VM's replication: state, health and why, settings, "

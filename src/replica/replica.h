@@ -12,9 +12,14 @@
  *
  *   enable job ok       first cycle acknowledged
  *   ------------> initial -------------------------> replicating
- *                    |  ^ resume                        |   ^
- *                    v  | (back to what it was)   pause |   | resume
- *                  paused <-----------------------------+---+
+ *                  | |  ^                                 ^  |  ^
+ *                  | |  | --initial offline: the first    |  |  |
+ *                  | |  | cycle's seed exported           |  |  |
+ *                  | +--|--> awaiting-seed ---------------+  |  |
+ *                  |    |         |  the replica applied     |  |
+ *                  v    | resume  v  the seed          pause |  | resume
+ *                paused <-----------------------------------+  |
+ *                    +---(back to what it was)------------------+
  *   remove: the row goes (the replica VM deleted or kept as an ordinary
  *   VM on the peer)
  *
@@ -41,8 +46,9 @@ struct replica_settings {
 	bool compress;		/* zstd on the wire; on by default */
 	unsigned points;	/* 0..REPLICA_POINTS_MAX hourly points */
 	unsigned app_every_h;	/* 0: never; else 1..REPLICA_APP_EVERY_MAX */
-	char initial[8];	/* "now" | "at" */
+	char initial[8];	/* "now" | "at" | "offline" */
 	uint64_t initial_at_ms;	/* "at": wall clock */
+	char *initial_dir;	/* "offline": the seed's directory, or NULL */
 	json_t *exclude;	/* array of disk names, never NULL */
 };
 
@@ -126,6 +132,16 @@ int replica_delta_open(struct host *h, const char *fp, const char *uuid,
     const char *point, const char *disk, int *ret_fd, uint64_t *ret_size,
     struct err *err);
 extern const struct job_ops job_replica_apply;
+
+/* seed.c, seed_import.c: initial replication by offline media.  GET
+ * /v1/replica/vms/UUID from the primary: {seq, base_seq} of its replica
+ * here.  POST /v1/replica/seeds {"dir"} on the replica host: the seed in
+ * dir checked (every error before anything changes) and applied by a
+ * replica.apply job reading its deltas from dir. */
+int replica_incoming_status(struct host *h, const char *fp, const char *uuid,
+    json_t **ret, struct err *err);
+int replica_seed_import(struct host *h, const json_t *body,
+    struct job **ret_job, struct err *err);
 
 /* Register this module's job types and start its scheduler (cycles on
  * their interval). */

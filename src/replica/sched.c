@@ -43,13 +43,13 @@ row_save(struct host *h, struct replication_row *r, json_t *st)
 
 /* The bytes a cycle sent: its deltas. */
 static int64_t
-cycle_bytes(const struct job *job)
+cycle_bytes(const json_t *details)
 {
 	json_t *d;
 	size_t i;
 	int64_t sum = 0;
 
-	json_array_foreach(json_object_get(job->details, "disks"), i, d)
+	json_array_foreach(json_object_get(details, "disks"), i, d)
 		sum += json_integer_value(json_object_get(json_object_get(d,
 		    "summary"), "delta_bytes"));
 	return sum;
@@ -58,15 +58,23 @@ cycle_bytes(const struct job *job)
 void
 replica_cycle_record(struct vm *vm, struct job *job, int r, const char *why)
 {
+	if (!replica_seed_cycle_end(vm, job, r, why))
+		replica_ack_record(vm, job->details, job->row->id, r, why);
+}
+
+void
+replica_ack_record(struct vm *vm, const json_t *details, int64_t job_id,
+    int r, const char *why)
+{
 	struct replication_row row;
 	json_t *st;
-	int64_t bytes = cycle_bytes(job);
+	int64_t bytes = cycle_bytes(details);
 
 	if (store_replication_get(vm->h->store, vm->row->uuid, &row) < 0)
 		return;
 	st = rp_stats_load(row.stats);
 	if (r == 0) {
-		row.seq = json_integer_value(json_object_get(job->details,
+		row.seq = json_integer_value(json_object_get(details,
 		    "seq"));
 		free(row.state);
 		row.state = xstrdup("replicating");
@@ -76,7 +84,7 @@ replica_cycle_record(struct vm *vm, struct job *job, int r, const char *why)
 		if (bytes > stat_int(st, "max_bytes"))
 			json_object_set_new(st, "max_bytes", json_integer(bytes));
 		json_object_set_new(st, "last_success_ms", json_integer(
-		    json_integer_value(json_object_get(job->details,
+		    json_integer_value(json_object_get(details,
 		    "snap_ms"))));
 		json_object_del(st, "last_error");
 	} else {
@@ -86,7 +94,7 @@ replica_cycle_record(struct vm *vm, struct job *job, int r, const char *why)
 	}
 	row_save(vm->h, &row, st);
 	if (r != 0)
-		host_event(vm->h, "warning", vm, job->row->id, "replication "
+		host_event(vm->h, "warning", vm, job_id, "replication "
 		    "cycle failed: %s", why ? why : "failed");
 	json_decref(st);
 	replication_row_done(&row);
@@ -149,10 +157,15 @@ sched_tick(struct loop *l, void *data)
 
 	(void)l;
 	if (store_replication_list(h->store, &rows, &n) == 0)
-		for (size_t i = 0; i < n; i++)
-			if (streq(rows[i].role, "primary") &&
-			    !streq(rows[i].state, "paused"))
+		for (size_t i = 0; i < n; i++) {
+			if (!streq(rows[i].role, "primary") ||
+			    streq(rows[i].state, "paused"))
+				continue;
+			if (streq(rows[i].state, "awaiting-seed"))
+				replica_seed_poll(h, &rows[i]);
+			else
 				sched_one(h, &rows[i]);
+		}
 	replication_rows_free(rows, n);
 	if (!h->quitting)
 		(void)loop_timer_add(h->loop, SCHED_TICK_MS, sched_tick, h);
