@@ -171,11 +171,11 @@ seed_manifest(struct job *job)
 	size_t i;
 
 	json_array_foreach(json_object_get(job->details, "disks"), i, d)
-		json_array_append_new(disks, json_pack("{sO sO ss+ sI}",
+		json_array_append_new(disks, json_pack("{sO sO so sI}",
 		    "name", json_object_get(d, "name"), "size",
-		    json_object_get(d, "size"), "delta", rp_str(d, "name"),
-		    ".delta", (json_int_t)rp_int(json_object_get(d, "summary"),
-		    "delta_bytes")));
+		    json_object_get(d, "size"), "delta", json_sprintf("%s.delta",
+		    rp_str(d, "name")), "delta_bytes", (json_int_t)rp_int(
+		    json_object_get(d, "summary"), "delta_bytes")));
 	return json_pack("{ss si ss ss ss ss sI sI sI ss sI so}", "format",
 	    SEED_FORMAT, "version", 1, "vm_uuid", vm_of(job)->row->uuid,
 	    "vm_name", vm_of(job)->row->name, "primary", h->cfg.name,
@@ -216,8 +216,10 @@ seed_finish(struct job *job, struct err *err)
 			    "not complete; see the disk holding it", f);
 	}
 	man = seed_manifest(job);
-	text = json_dumps(man, JSON_INDENT(2) | JSON_SORT_KEYS);
+	text = man ? json_dumps(man, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
 	json_decref(man);
+	if (!text)
+		return err_set(err, -EIO, "cannot make the seed's manifest");
 	if ((r = file_write_atomic(m, text, strlen(text), 0644)) < 0)
 		return err_setf_errno(err, r, "cannot write %.120s", m);
 	json_object_set_new(job->details, "seed_exported_ms",
