@@ -394,6 +394,13 @@ replica_cycle_start(struct host *h, struct vm *vm, struct job **ret_job,
 		replication_row_done(&r);
 		return rc;
 	}
+	if (streq(r.state, "awaiting-seed")) {	/* seed.c */
+		rc = err_set(err, -EBUSY, "vm '%s' waits for its seed to be "
+		    "imported on %s ('tern vm replication import-seed DIR' "
+		    "there); cycles follow", vm->row->name, r.peer);
+		replication_row_done(&r);
+		return rc;
+	}
 	if (vm->state != VM_RUNNING && vm->state != VM_PAUSED) {
 		replication_row_done(&r);
 		return err_set(err, -EBUSY, "vm '%s' is %s: a cycle reads a "

@@ -4,7 +4,9 @@
  * which pool), the relationship of each replicated VM on both sides
  * (relation.c: settings, state, health), enabling it (enable.c: the
  * primary's job that makes the replica VM on the peer), and the replica
- * side's answers to the primary (incoming.c).  The delta stream codec
+ * side's answers to the primary (incoming.c); cycles (cycle.c, sched.c,
+ * receive.c) and a first cycle carried on a disk (seed.c,
+ * seed_import.c).  The delta stream codec
  * and the helpers that read and apply deltas are in delta.h and
  * apply.c.
  *
@@ -12,14 +14,14 @@
  *
  *   enable job ok       first cycle acknowledged
  *   ------------> initial -------------------------> replicating
- *                  | |  ^                                 ^  |  ^
- *                  | |  | --initial offline: the first    |  |  |
- *                  | |  | cycle's seed exported           |  |  |
- *                  | +--|--> awaiting-seed ---------------+  |  |
- *                  |    |         |  the replica applied     |  |
- *                  v    | resume  v  the seed          pause |  | resume
- *                paused <-----------------------------------+  |
- *                    +---(back to what it was)------------------+
+ *                    |                                    ^
+ *                    | --initial offline: the first       | the replica
+ *                    | cycle's seed written into DIR      | has applied
+ *                    +-------------> awaiting-seed -------+ the seed
+ *                                    (no cycles; the replica asked
+ *                                    every 10 s: seed.c)
+ *
+ *   pause: any of the three --> paused --resume--> back to what it was
  *   remove: the row goes (the replica VM deleted or kept as an ordinary
  *   VM on the peer)
  *

@@ -52,7 +52,6 @@
 
 #define SEED_MANIFEST "seed.json"
 #define SEED_FORMAT "tern-replica-seed"
-#define SEED_MANIFEST_MAX (64 * 1024)
 #define SEED_DIR_MAX 200	/* characters of DIR */
 #define SEED_POLL_MS 10000ULL	/* asking the replica about the seed */
 

@@ -60,6 +60,8 @@ check "show says where the seed is" bash -c \
     "$LAB_SH tern h1 vm replication show c1 | grep -qF 'written to $SEED'"
 check "the replica says it awaits the seed" bash -c \
     "$LAB_SH tern h2 vm replication show c1 | grep -qF 'awaiting import'"
+check_err "no cycle while the seed waits" 1 "waits for its seed" \
+    t h1 vm replication now c1
 sleep 5	# writes meanwhile: tracked, sent after the seed
 check_eq "still nothing sent" "$(seq_of h2)" 0
 
