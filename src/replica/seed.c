@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "backup.h"
+#include "failpoint.h"
 #include "fsutil.h"
 #include "host.h"
 #include "jsonutil.h"
@@ -241,6 +242,8 @@ replica_seed_export(struct job *job)
 			    e.msg : "cannot run cp to write the seed");
 			return -1;
 		}
+		/* Tests: ternd dies while the seed is copied (cp with it). */
+		(void)failpoint_check("replication.seed.copy", NULL);
 		return 1;
 	}
 	if (copied == 0)	/* a poke while cp runs */

@@ -8,6 +8,11 @@
 # only what changed since the seed's point, the replica exact up to it.
 . "$(dirname "$0")/lib.sh"
 e2e_lab_setup replseed 98
+# A file system too small for the seed, mounted before the lab so that
+# ternd's mount namespace has it.
+small=$(mktemp -d /tmp/tern-seed-small.XXXXXX)
+mount -t tmpfs -o size=1m tmpfs "$small"
+e2e_at_exit "umount $small; rmdir $small"
 lab up 2 >/dev/null
 trust_both
 P2=$(labenv H2_POOL_DIR)
@@ -39,13 +44,42 @@ check_err "a directory must be given" 2 "give the seed's directory" \
 check_err "... and c1 is not replicated" 1 "not replicated" \
     t h1 vm replication show c1
 
-# ---- enable --initial offline DIR: the seed is written, nothing sent ----
+# ---- a directory without room: the seed cycle fails, nothing written ----
+replica_refpoints() {
+	t h1 vm refpoint list c1 --json |
+	    jq -r '[.refpoints[] | select(.owner == "replica")] | length'
+}
+last_error() { t h1 vm replication show c1 --json | jq -r '.stats.last_error // ""'; }
+check "enable c1 -> h2 with a seed in a small file system" t h1 vm \
+    replication enable c1 --to h2 --interval 15m --initial "offline $small"
+check "the seed cycle fails for want of room" wait_for 60 bash -c \
+    "$LAB_SH tern h1 vm replication show c1 --json | jq -r .stats.last_error | grep -q 'the seed needs'"
+check_eq "nothing was written there" "$(ls -A "$small" | wc -l)" 0
+check_eq "the relationship is still initial" "$(state_of h1)" initial
+check_eq "no reference point kept" "$(replica_refpoints)" 0
+check "remove it" t h1 vm replication remove c1
+
+# ---- ternd killed while it writes the seed: rolled back ----
 mkdir -p "$SEED"
+restart_with h1 replication.seed.copy=kill
+# The seed cycle starts within a second of the enable job's end: the CLI
+# following that job may see ternd die first.
+t h1 vm replication enable c1 --to h2 --interval 15m \
+    --initial "offline $SEED" >/dev/null 2>&1 || true
+check "h1's ternd dies copying the seed" wait_for 60 bash -c \
+    "! $LAB_SH tern h1 host info >/dev/null 2>&1"
+restart_with h1
+check "h1 settles the seed cycle" wait_for 30 no_active_jobs h1
+check_eq "the half-written seed is removed" "$(ls -A "$SEED" | wc -l)" 0
+check_eq "the relationship is still initial" "$(state_of h1)" initial
+check_eq "no reference point kept" "$(replica_refpoints)" 0
+check "the VM runs on" wait_for 30 bash -c \
+    "[ \"\$($LAB_SH tern h1 vm show c1 --json | jq -r .state)\" = running ]"
+
+# ---- the seed written, nothing sent ----
 LO=$(acked h1 c1)
-check "enable c1 -> h2 with a seed in $SEED" t h1 vm replication enable c1 \
-    --to h2 --interval 15m --initial "offline $SEED"
-check "the seed is exported" wait_for 120 bash -c \
-    "[ \"\$($LAB_SH tern h1 vm replication show c1 --json | jq -r .state)\" = awaiting-seed ]"
+check "export the seed now" t h1 vm replication now c1
+check_eq "the seed is exported" "$(state_of h1)" awaiting-seed
 HI=$(($(acked h1 c1) + 1))
 SEED_LO=$LO SEED_HI=$HI
 check_eq "it was a full cycle" "$(last_cycle | jq -r .details.kind)" full
