@@ -222,6 +222,9 @@ seed_finish(struct job *job, struct err *err)
 		return err_set(err, -EIO, "cannot make the seed's manifest");
 	if ((r = file_write_atomic(m, text, strlen(text), 0644)) < 0)
 		return err_setf_errno(err, r, "cannot write %.120s", m);
+	/* Tests: ternd dies with the seed written but its point not yet
+	 * kept (the restart must take the seed back). */
+	(void)failpoint_check("replication.seed.written", NULL);
 	json_object_set_new(job->details, "seed_exported_ms",
 	    json_integer((json_int_t)wall_ms()));
 	return 0;
@@ -242,8 +245,6 @@ replica_seed_export(struct job *job)
 			    e.msg : "cannot run cp to write the seed");
 			return -1;
 		}
-		/* Tests: ternd dies while the seed is copied (cp with it). */
-		(void)failpoint_check("replication.seed.copy", NULL);
 		return 1;
 	}
 	if (copied == 0)	/* a poke while cp runs */

@@ -11,7 +11,7 @@ e2e_lab_setup replseed 98
 # A file system too small for the seed, mounted before the lab so that
 # ternd's mount namespace has it.
 small=$(mktemp -d /tmp/tern-seed-small.XXXXXX)
-mount -t tmpfs -o size=1m tmpfs "$small"
+mount -t tmpfs -o size=64k tmpfs "$small"
 e2e_at_exit "umount $small; rmdir $small"
 lab up 2 >/dev/null
 trust_both
@@ -59,18 +59,18 @@ check_eq "the relationship is still initial" "$(state_of h1)" initial
 check_eq "no reference point kept" "$(replica_refpoints)" 0
 check "remove it" t h1 vm replication remove c1
 
-# ---- ternd killed while it writes the seed: rolled back ----
+# ---- ternd killed with the seed written, its point not yet kept ----
 mkdir -p "$SEED"
-restart_with h1 replication.seed.copy=kill
+restart_with h1 replication.seed.written=kill
 # The seed cycle starts within a second of the enable job's end: the CLI
 # following that job may see ternd die first.
 t h1 vm replication enable c1 --to h2 --interval 15m \
     --initial "offline $SEED" >/dev/null 2>&1 || true
-check "h1's ternd dies copying the seed" wait_for 60 bash -c \
+check "h1's ternd dies with the seed written" wait_for 60 bash -c \
     "! $LAB_SH tern h1 host info >/dev/null 2>&1"
 restart_with h1
 check "h1 settles the seed cycle" wait_for 30 no_active_jobs h1
-check_eq "the half-written seed is removed" "$(ls -A "$SEED" | wc -l)" 0
+check_eq "the seed whose point is gone is removed" "$(ls -A "$SEED" | wc -l)" 0
 check_eq "the relationship is still initial" "$(state_of h1)" initial
 check_eq "no reference point kept" "$(replica_refpoints)" 0
 check "the VM runs on" wait_for 30 bash -c \
