@@ -314,6 +314,7 @@ replica_seed_cycle_end(struct vm *vm, struct job *job, int r,
 	struct replication_row row;
 	json_t *st;
 
+	(void)why;	/* a failed seed's is recorded by the caller */
 	if (!rp_str(job->details, "seed_dir"))
 		return false;
 	if (r != 0) {
@@ -335,7 +336,6 @@ replica_seed_cycle_end(struct vm *vm, struct job *job, int r,
 	host_event(vm->h, "info", vm, job->row->id, "replication seed "
 	    "exported to %s; import it on %s with 'tern vm replication "
 	    "import-seed DIR'", rp_str(job->details, "seed_dir"), row.peer);
-	(void)why;
 	json_decref(st);
 	replication_row_done(&row);
 	return true;
@@ -427,8 +427,8 @@ replica_seed_poll(struct host *h, struct replication_row *r)
 	sp->h = h;
 	snprintf(sp->uuid, sizeof(sp->uuid), "%s", r->vm_uuid);
 	snprintf(path, sizeof(path), "/v1/replica/vms/%s", r->vm_uuid);
-	/* The call outlives no one: ternd's peer client ends with ternd,
-	 * and the reply reads the row again. */
+	/* Not a job's call: its reply finds the row again by uuid, so one
+	 * that comes after the relationship changed does nothing. */
 	if (peer_call(h->peers, p.url, p.fp, "GET", path, NULL, RP_CALL_MS,
 	    seed_on_status, sp, NULL) < 0)
 		free(sp);
