@@ -70,6 +70,8 @@ static const struct route routes[] = {
 	{ "DELETE", "/v1/replica/server", api_replica_server },
 	{ "POST", "/v1/replica/vms", api_replica_vms },
 	{ "DELETE", "/v1/replica/vms/*", api_replica_vms },
+	{ "GET", "/v1/replica/vms/*", api_replica_vms },
+	{ "POST", "/v1/replica/seeds", api_replica_seeds },
 	{ "POST", "/v1/replica/vms/*/cycles", api_replica_cycles },
 	{ "GET", "/v1/replica/deltas/*/*/*", api_replica_delta },
 	{ "POST", "/v1/replica/vms/*/maps", api_replica_maps },

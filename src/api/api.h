@@ -117,6 +117,8 @@ int api_replica_map(struct api *a, struct http_req *r, char **p,
     struct err *e);
 int api_replica_delta(struct api *a, struct http_req *r, char **p,
     struct err *e);
+int api_replica_seeds(struct api *a, struct http_req *r, char **p,
+    struct err *e);
 int api_replica_vms(struct api *a, struct http_req *r, char **p,
     struct err *e);
 int api_vm_checkpoints(struct api *a, struct http_req *r, char **p,

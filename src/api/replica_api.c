@@ -2,8 +2,8 @@
  * (GET, PUT, DELETE /v1/replica/server), a VM's replication (GET, POST,
  * DELETE /v1/vms/NAME/replication; POST .../replication/pause|resume),
  * every relationship (GET /v1/replications), and what a primary asks of
- * its replica server over mutual TLS (POST /v1/replica/vms, DELETE
- * /v1/replica/vms/UUID). */
+ * its replica server over mutual TLS (POST /v1/replica/vms, GET and DELETE
+ * /v1/replica/vms/UUID), and a seed imported (POST /v1/replica/seeds). */
 #include <errno.h>
 
 #include "api.h"
@@ -219,6 +219,15 @@ api_replica_vms(struct api *a, struct http_req *req, char **p,
 	if ((r = from_peer(req, "replicas are asked for by trusted "
 	    "peers over HTTPS only", e)) < 0)
 		return r;
+	if (streq(req->method, "GET")) {
+		json_t *o;
+
+		if ((r = replica_incoming_status(a->h, req->peer_fp, p[0], &o,
+		    e)) < 0)
+			return r;
+		http_reply_json(req, 200, o);
+		return 0;
+	}
 	if (streq(req->method, "DELETE"))
 		r = replica_incoming_remove(a->h, req->peer_fp, p[0],
 		    arg_true(req, "keep"), &job, e);
@@ -227,5 +236,22 @@ api_replica_vms(struct api *a, struct http_req *req, char **p,
 	if (r < 0)
 		return r;
 	reply_job_or(req, job, NULL);
+	return 0;
+}
+
+/* POST /v1/replica/seeds {"dir"} (the operator, on the replica host) */
+int
+api_replica_seeds(struct api *a, struct http_req *req, char **p,
+    struct err *e)
+{
+	_cleanup_json_ json_t *body = NULL;
+	struct job *job = NULL;
+	int r;
+
+	(void)p;
+	if ((r = api_body(req, &body, e)) < 0 ||
+	    (r = replica_seed_import(a->h, body, &job, e)) < 0)
+		return r;
+	api_reply_job(req, job, NULL);
 	return 0;
 }

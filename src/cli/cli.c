@@ -67,7 +67,7 @@ static const struct cli_opt opt_vm_replication[] = {
 	{ "to", "PEER" }, { "interval", "30s|5m|15m" },
 	{ "exclude-disk", "vdX", true }, { "compress", "on|off" },
 	{ "points", "N" }, { "app-consistent-every", "HOURS" },
-	{ "initial", "now|at TIME|existing" }, { NULL }
+	{ "initial", "now|at TIME|existing|offline DIR" }, { NULL }
 };
 static const struct cli_opt opt_vm_replication_remove[] = {
 	{ "keep-replica", NULL }, { NULL }
@@ -230,7 +230,7 @@ static const struct cli_cmd cli_cmds[] = {
 	  .synopsis = "--to PEER [--interval 30s|5m|15m] [--exclude-disk "
 	  "vdX]...\n      [--compress on|off] [--points N] "
 	  "[--app-consistent-every H]\n      [--initial now|'at "
-	  "YYYY-MM-DDTHH:MM:SSZ'|existing]",
+	  "YYYY-MM-DDTHH:MM:SSZ'|existing|'offline DIR']",
 	  .help = "replicate a VM to the replica server PEER (Hyper-V's "
 	  "Replica): the\n      replica VM is made there (state replica), "
 	  "then kept INTERVAL behind\n      (default 5m; compress on; the "
@@ -239,7 +239,14 @@ static const struct cli_cmd cli_cmds[] = {
 	  "every H hours a point with the guest's file systems frozen);\n      "
 	  "--initial existing: the peer's pool holds a copy of each disk as\n      "
 	  "VM-DISK.qcow2 (copied with the VM off): only the blocks that differ\n      "
-	  "are sent" },
+	  "are sent; 'offline DIR': the first copy is written into DIR (a\n      "
+	  "seed) to carry to the replica server and import there; changes are\n      "
+	  "sent after" },
+	{ .group = "vm", .verb = "replication import-seed", .pos = { "DIR" },
+	  .starts_job = true, .run = cmd_replication_import_seed,
+	  .help = "on the replica server: apply the seed in DIR (written by "
+	  "'enable\n      --initial offline DIR' on the primary), which then "
+	  "sends only the changes" },
 	{ .group = "vm", .verb = "replication show", .pos = { "NAME" },
 	  .run = cmd_vm_replication,
 	  .help = "a VM's replication: state, health and why, settings, "

@@ -148,6 +148,30 @@ points_print(struct table *t, const json_t *pts)
 	}
 }
 
+/* A seed (--initial offline): where and when it was written, whether
+ * the replica has it. */
+static void
+show_seed(struct table *t, const json_t *seed)
+{
+	long long v;
+	char when[40];
+
+	if (!seed)
+		return;
+	if (!jv_str(seed, "dir")) {	/* the replica's side */
+		table_kv(t, "seed", "%s", jv_str(seed, "state"));
+		return;
+	}
+	table_kv(t, "seed", "written to %s at %s", jv_str(seed, "dir"),
+	    wall_ms_format(jv_int(seed, "exported_ms", &v) ? (uint64_t)v : 0,
+	    when, sizeof(when)));
+	if (jv_int(seed, "imported_ms", &v))
+		table_kv(t, "", "imported on the replica (seen at %s)",
+		    wall_ms_format((uint64_t)v, when, sizeof(when)));
+	else
+		table_kv(t, "", "awaiting its import on the replica server");
+}
+
 static int
 relation_print(struct cli *cli, const json_t *o)
 {
@@ -188,6 +212,7 @@ relation_print(struct cli *cli, const json_t *o)
 	if (jv_int(o, "lag_ms", &lag))
 		table_kv(t, "lag", "%s", fmt_duration((uint64_t)lag / 1000,
 		    buf, sizeof(buf)));
+	show_seed(t, json_object_get(o, "seed"));
 	show_stats(t, json_object_get(o, "stats"));
 	table_print(t, stdout);
 	table_free(t);
@@ -213,17 +238,28 @@ set_interval(json_t *body, const char *v, struct err *err)
 }
 
 static int
-set_initial(json_t *body, const char *v, struct err *err)
+set_initial(struct cli *cli, json_t *body, const char *v, struct err *err)
 {
+	_cleanup_free_ char *dir = NULL;
+
 	if (strncmp(v, "at ", 3) == 0 || strncmp(v, "at=", 3) == 0) {
 		json_object_set_new(body, "initial", json_string("at"));
 		return cli_json_set_str(body, "initial_at", v + 3, err);
 	}
+	if (strncmp(v, "offline ", 8) == 0 || strncmp(v, "offline=", 8) == 0) {
+		json_object_set_new(body, "initial", json_string("offline"));
+		dir = cli_file_arg(cli, v + 8);
+		return cli_json_set_str(body, "initial_dir", dir, err);
+	}
+	if (streq(v, "offline"))
+		return cli_usage(err, "--initial offline: give the seed's "
+		    "directory too (--initial 'offline DIR')");
 	return cli_json_set_str(body, "initial", v, err);
 }
 
 static int
-enable_body(const struct cli_args *a, json_t *body, struct err *err)
+enable_body(struct cli *cli, const struct cli_args *a, json_t *body,
+    struct err *err)
 {
 	uint64_t n;
 	const char *v;
@@ -259,7 +295,7 @@ enable_body(const struct cli_args *a, json_t *body, struct err *err)
 		    json_integer((int)n));
 	}
 	if ((v = cli_args_get(a, "initial")))
-		return set_initial(body, v, err);
+		return set_initial(cli, body, v, err);
 	return 0;
 }
 
@@ -360,10 +396,25 @@ cmd_vm_replication(struct cli *cli, const struct cli_args *a,
 		    "is no longer replicated (the replica is deleted)", err);
 	}
 	body = json_object();
-	if ((r = enable_body(a, body, err)) < 0)
+	if ((r = enable_body(cli, a, body, err)) < 0)
 		return r;
 	return cli_vm_job(cli, "POST", path, body, a->pos[0],
 	    "is replicated", err);
+}
+
+/* On the replica host: the seed in DIR (its manifest names the VM). */
+int
+cmd_replication_import_seed(struct cli *cli, const struct cli_args *a,
+    struct err *err)
+{
+	_cleanup_json_ json_t *body = json_object();
+	_cleanup_free_ char *dir = cli_file_arg(cli, a->pos[0]);
+	int r;
+
+	if ((r = cli_json_set_str(body, "dir", dir, err)) < 0)
+		return r;
+	return cli_vm_job(cli, "POST", "/v1/replica/seeds", body, dir,
+	    "was imported: the replica has the seed's point", err);
 }
 
 int

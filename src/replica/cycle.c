@@ -15,6 +15,11 @@
  *   dropped, the relationship's seq and stats) --> teardown (backup's)
  *   --> done
  *
+ *   A seed (--initial offline DIR, seed.c): seal is export (the deltas
+ *   and a manifest into DIR) instead of send and wait, then the ack but
+ *   for the relationship's seq (awaiting-seed until the replica says it
+ *   applied the seed).
+ *
  *   Any failure before ack, a cancel or a restart: backup's teardown
  *   going back (the new reference point's bitmap and the cycle's spool
  *   removed): the replica's previous point and the tracking are as they
@@ -375,7 +380,10 @@ cy_seal(struct job *job)
 
 	switch (rp_int(job->details, "send")) {
 	case 0:
-		cy_send(job, c);
+		if (!rp_str(job->details, "seed_dir"))
+			cy_send(job, c);
+		else if (replica_seed_export(job) == 0)
+			cy_ack(job);
 		break;
 	case 1:
 		cy_wait(job, c);
@@ -473,6 +481,9 @@ cy_details(struct host *h, struct vm *vm, const struct replication_row *r,
 	json_object_set_new(o, "seq", json_integer(r->seq + 1));
 	json_object_set_new(o, "base_seq", json_integer(base));
 	json_object_set_new(o, "compress", json_boolean(s->compress));
+	if (streq(s->initial, "offline") && streq(r->state, "initial") &&
+	    r->seq == 0 && s->initial_dir)
+		json_object_set_new(o, "seed_dir", json_string(s->initial_dir));
 	(void)rp_peer_details(h, o, r->peer, NULL);
 	return o;
 }
@@ -517,6 +528,13 @@ replica_cycle_start(struct host *h, struct vm *vm, struct job **ret_job,
 		return err_set(err, -EBUSY, "vm '%s': the replica's copy is "
 		    "being read first (--initial existing); try again in a "
 		    "moment", vm->row->name);
+	}
+	if (streq(r.state, "awaiting-seed")) {	/* seed.c */
+		rc = err_set(err, -EBUSY, "vm '%s' waits for its seed to be "
+		    "imported on %s ('tern vm replication import-seed DIR' "
+		    "there); cycles follow", vm->row->name, r.peer);
+		replication_row_done(&r);
+		return rc;
 	}
 	if (vm->state != VM_RUNNING && vm->state != VM_PAUSED) {
 		replication_row_done(&r);

@@ -198,7 +198,7 @@ replica_enable_start(struct host *h, struct vm *vm, const json_t *body,
 {
 	static const char *const fields[] = { "to", "interval_s", "exclude",
 		"compress", "points", "app_consistent_every_h", "initial",
-		"initial_at", NULL };
+		"initial_at", "initial_dir", NULL };
 	struct replica_settings s;
 	struct replication_row row;
 	const char *to = NULL;

@@ -2,7 +2,8 @@
  * replicated VM made into its newest recovery point.
  *
  *   start --rc_fetch: each disk's delta downloaded from the primary into
- *   the spool (POOL/.tern-replica/UUID/SEQ/), as big as announced-->
+ *   the spool (POOL/.tern-replica/UUID/SEQ/), as big as announced (a
+ *   seed's, details "seed_dir": read where it is, seed_import.c)-->
  *   fetch --rc_prepare: per disk a new qcow2 overlay NAME-DISK.rp-SEQ over
  *   the disk's current image (a cycle with base 0 starts a new chain: no
  *   backing)--> prepare --rc_apply: per disk tern-replica-apply (every
@@ -275,6 +276,10 @@ rc_fetch(struct job *job)
 		rc_fail(job, r, e.msg[0] ? e.msg : "cannot make the spool");
 		return;
 	}
+	if (rp_str(job->details, "seed_dir")) {	/* nothing to download */
+		rc_next(job, RC_PH_PREPARE);
+		return;
+	}
 	f = rc_file(job, d, "delta");
 	c->fd = open(f, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	replica_point_name(rp_int(job->details, "seq"), pt);
@@ -400,7 +405,9 @@ rc_apply(struct job *job)
 		return;
 	}
 	ov = rc_overlay_path(job, d);
-	delta = rc_file(job, d, "delta");
+	delta = rp_str(job->details, "seed_dir") ? xasprintf("%s/%s.delta",
+	    rp_str(job->details, "seed_dir"), rp_str(d, "name")) :
+	    rc_file(job, d, "delta");
 	map = rc_file(job, d, "map");
 	sum = rc_file(job, d, "summary");
 	spool = replica_spool_dir(vm);
@@ -584,7 +591,9 @@ rc_step(struct job *job)
 			return;
 		}
 		if (job->phase < RC_PH_MERGE) {
-			rc_fail(job, -EIO, "ternd restarted during the apply; "
+			rc_fail(job, -EIO, rp_str(job->details, "seed_dir") ?
+			    "ternd restarted during the import; import the "
+			    "seed again" : "ternd restarted during the apply; "
 			    "the primary sends the cycle again");
 			return;
 		}

@@ -64,20 +64,26 @@ static int
 parse_initial(const json_t *body, struct replica_settings *s,
     struct err *err)
 {
-	const char *ini = "now", *at = NULL;
+	const char *ini = "now", *at = NULL, *dir = NULL;
 	struct tm tm = { 0 };
 	uint64_t now = wall_ms();
 	int64_t ms;
 	int r;
 
 	if ((r = json_get_str(body, "initial", false, &ini, err)) < 0 ||
-	    (r = json_get_str(body, "initial_at", false, &at, err)) < 0)
+	    (r = json_get_str(body, "initial_at", false, &at, err)) < 0 ||
+	    (r = json_get_str(body, "initial_dir", false, &dir, err)) < 0)
 		return r;
-	if (streq(ini, "offline"))
-		return err_set(err, -ENOTSUP, "--initial %s is not built yet; "
-		    "use --initial now, at TIME or existing", ini);
+	if (streq(ini, "offline") != !!dir)
+		return err_set(err, -EINVAL, "a directory goes with --initial "
+		    "offline (--initial 'offline DIR')");
+	if (dir) {
+		if ((r = replica_seed_dir_check(dir, err)) < 0)
+			return r;
+		s->initial_dir = xstrdup(dir);
+	}
 	if (!streq(ini, "now") && !streq(ini, "at") && !streq(ini,
-	    "existing"))
+	    "existing") && !streq(ini, "offline"))
 		return err_set(err, -EINVAL, "--initial '%.16s': give now, at "
 		    "TIME, offline DIR or existing", ini);
 	if (at && !streq(ini, "at"))
@@ -143,6 +149,9 @@ replica_settings_to_json(const struct replica_settings *s)
 	if (s->initial_at_ms)
 		json_object_set_new(o, "initial_at_ms",
 		    json_integer((json_int_t)s->initial_at_ms));
+	if (s->initial_dir)
+		json_object_set_new(o, "initial_dir",
+		    json_string(s->initial_dir));
 	return o;
 }
 
@@ -164,6 +173,9 @@ replica_settings_from_json(const json_t *o, struct replica_settings *s)
 	s->initial_at_ms = (uint64_t)json_integer_value(json_object_get(o,
 	    "initial_at_ms"));
 	s->exclude = json_is_array(ex) ? json_incref(ex) : json_array();
+	if (json_is_string(json_object_get(o, "initial_dir")))
+		s->initial_dir = xstrdup(json_string_value(json_object_get(o,
+		    "initial_dir")));
 }
 
 void
@@ -171,6 +183,8 @@ replica_settings_done(struct replica_settings *s)
 {
 	json_decref(s->exclude);
 	s->exclude = NULL;
+	free(s->initial_dir);
+	s->initial_dir = NULL;
 }
 
 /* Health (Hyper-V's thresholds, our interval): critical when no cycle
@@ -199,6 +213,11 @@ health_of(const struct replication_row *r, const json_t *stats,
 		    "VM", (long long)json_integer_value(json_object_get(stats,
 		    "needs_resync"))));
 		return "critical";
+	}
+	if (streq(r->state, "awaiting-seed")) {	/* days, on a disk */
+		json_array_append_new(reasons, json_string("the seed waits "
+		    "to be imported on the replica server"));
+		return "warning";
 	}
 	if (now > since && now - since > CRITICAL_AFTER_MS) {
 		json_array_append_new(reasons, json_string("no successful "
@@ -244,12 +263,13 @@ relation_json(struct host *h, const struct replication_row *r)
 	json_t *reasons = json_array();
 	const char *health;
 	uint64_t last;
-	json_t *o;
+	json_t *o, *seed;
 
 	health = health_of(r, stats, (unsigned)json_integer_value(
 	    json_object_get(settings, "interval_s")), reasons);
 	last = (uint64_t)json_integer_value(json_object_get(stats,
 	    "last_success_ms"));
+	seed = replica_seed_json(r, settings, stats);
 	o = json_pack("{ss ss ss ss ss ss sI so so so sI so}",
 	    "vm", vm ? vm->row->name : "?", "uuid", r->vm_uuid,
 	    "role", r->role, "peer", r->peer, "state", r->state,
@@ -261,6 +281,8 @@ relation_json(struct host *h, const struct replication_row *r)
 	    "lag_ms", last ? json_integer((json_int_t)(wall_ms() - last)) :
 	    json_null());
 	relation_points(r, o);
+	if (seed)
+		json_object_set_new(o, "seed", seed);
 	return o;
 }
 
@@ -317,7 +339,8 @@ replica_pause(struct host *h, struct vm *vm, bool pause, struct err *err)
 		return err_set(err, -EBUSY, "vm '%s' replication is already "
 		    "%s", vm->row->name, pause ? "paused" : "running");
 	}
-	next = xstrdup(pause ? "paused" : r.seq ? "replicating" : "initial");
+	next = xstrdup(pause ? "paused" : r.seq ? "replicating" :
+	    replica_seed_pending(&r) ? "awaiting-seed" : "initial");
 	free(r.state);
 	r.state = next;
 	rc = store_replication_update(h->store, &r);

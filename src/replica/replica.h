@@ -4,7 +4,9 @@
  * which pool), the relationship of each replicated VM on both sides
  * (relation.c: settings, state, health), enabling it (enable.c: the
  * primary's job that makes the replica VM on the peer), and the replica
- * side's answers to the primary (incoming.c).  The delta stream codec
+ * side's answers to the primary (incoming.c); cycles (cycle.c, sched.c,
+ * receive.c) and a first cycle carried on a disk (seed.c,
+ * seed_import.c).  The delta stream codec
  * and the helpers that read and apply deltas are in delta.h and
  * apply.c.
  *
@@ -12,9 +14,14 @@
  *
  *   enable job ok       first cycle acknowledged
  *   ------------> initial -------------------------> replicating
- *                    |  ^ resume                        |   ^
- *                    v  | (back to what it was)   pause |   | resume
- *                  paused <-----------------------------+---+
+ *                    |                                    ^
+ *                    | --initial offline: the first       | the replica
+ *                    | cycle's seed written into DIR      | has applied
+ *                    +-------------> awaiting-seed -------+ the seed
+ *                                    (no cycles; the replica asked
+ *                                    every 10 s: seed.c)
+ *
+ *   pause: any of the three --> paused --resume--> back to what it was
  *   remove: the row goes (the replica VM deleted or kept as an ordinary
  *   VM on the peer)
  *
@@ -41,8 +48,9 @@ struct replica_settings {
 	bool compress;		/* zstd on the wire; on by default */
 	unsigned points;	/* 0..REPLICA_POINTS_MAX hourly points */
 	unsigned app_every_h;	/* 0: never; else 1..REPLICA_APP_EVERY_MAX */
-	char initial[12];	/* "now" | "at" | "existing" */
+	char initial[12];	/* "now" | "at" | "existing" | "offline" */
 	uint64_t initial_at_ms;	/* "at": wall clock */
+	char *initial_dir;	/* "offline": the seed's directory, or NULL */
 	json_t *exclude;	/* array of disk names, never NULL */
 };
 
@@ -144,6 +152,15 @@ int replica_incoming_map(struct host *h, const char *fp, const char *uuid,
 int replica_map_open(struct host *h, const char *fp, const char *uuid,
     const char *disk, int *ret_fd, uint64_t *ret_size, struct err *err);
 extern const struct job_ops job_replica_map;
+/* seed.c, seed_import.c: initial replication by offline media.  GET
+ * /v1/replica/vms/UUID from the primary: {seq, base_seq} of its replica
+ * here.  POST /v1/replica/seeds {"dir"} on the replica host: the seed in
+ * dir checked (every error before anything changes) and applied by a
+ * replica.apply job reading its deltas from dir. */
+int replica_incoming_status(struct host *h, const char *fp, const char *uuid,
+    json_t **ret, struct err *err);
+int replica_seed_import(struct host *h, const json_t *body,
+    struct job **ret_job, struct err *err);
 
 /* Register this module's job types and start its scheduler (cycles on
  * their interval). */

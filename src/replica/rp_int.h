@@ -136,3 +136,29 @@ int rp_follow_peer(struct host *h, struct vm *vm, struct replication_row *r,
     const char *fp, struct err *err);
 int rp_follow_claim(struct host *h, struct vm *vm, const char *fp,
     struct replication_row *ret, struct err *err);
+
+/* The same from a cycle's details (seq, snap_ms, disks[].summary) for a
+ * cycle acknowledged after its job ended (a seed); job_id for events. */
+void replica_ack_record(struct vm *vm, const json_t *details,
+    int64_t job_id, int r, const char *why);
+
+/* seed.c: --initial offline DIR on the primary.  DIR fit for a seed
+ * (absolute, a writable directory, no seed in it). */
+int replica_seed_dir_check(const char *dir, struct err *err);
+/* A seed cycle's seal (details "seed_dir"): 1 while it runs, 0 once the
+ * seed is written (the caller acknowledges the point), -1 when it ended
+ * the job. */
+int replica_seed_export(struct job *job);
+/* A cycle's end: true when it was a seed's and is recorded (awaiting
+ * the import); false to record it as any cycle (a failed seed's files
+ * removed first). */
+bool replica_seed_cycle_end(struct vm *vm, struct job *job, int r,
+    const char *why);
+/* The relationship waits for its seed to be imported. */
+bool replica_seed_pending(const struct replication_row *r);
+/* Ask the replica, now and then, whether it applied the seed (r is
+ * awaiting-seed); its ack recorded when it did. */
+void replica_seed_poll(struct host *h, struct replication_row *r);
+/* What show says of the seed (a new reference), or NULL. */
+json_t *replica_seed_json(const struct replication_row *r,
+    const json_t *settings, const json_t *stats);

@@ -43,13 +43,13 @@ row_save(struct host *h, struct replication_row *r, json_t *st)
 
 /* The bytes a cycle sent: its deltas. */
 static int64_t
-cycle_bytes(const struct job *job)
+cycle_bytes(const json_t *details)
 {
 	json_t *d;
 	size_t i;
 	int64_t sum = 0;
 
-	json_array_foreach(json_object_get(job->details, "disks"), i, d)
+	json_array_foreach(json_object_get(details, "disks"), i, d)
 		sum += json_integer_value(json_object_get(json_object_get(d,
 		    "summary"), "delta_bytes"));
 	return sum;
@@ -58,9 +58,8 @@ cycle_bytes(const struct job *job)
 /* A good cycle's recovery point: how many the replica keeps, and
  * whether it is app-consistent (a quiesce that failed says so). */
 static void
-record_points(struct vm *vm, struct job *job, json_t *st)
+record_points(struct vm *vm, const json_t *d, int64_t job_id, json_t *st)
 {
-	const json_t *d = job->details;
 	const char *note = rp_str(d, "consistency_note");
 
 	if (json_object_get(d, "replica_points"))
@@ -73,7 +72,7 @@ record_points(struct vm *vm, struct job *job, json_t *st)
 	}
 	if (!json_is_true(json_object_get(d, "quiesce")))
 		return;
-	host_event(vm->h, "warning", vm, job->row->id, "recovery point %lld "
+	host_event(vm->h, "warning", vm, job_id, "recovery point %lld "
 	    "is crash-consistent, not app-consistent: %s", (long long)rp_int(d,
 	    "seq"), note ? note : "the guest did not freeze");
 }
@@ -81,15 +80,23 @@ record_points(struct vm *vm, struct job *job, json_t *st)
 void
 replica_cycle_record(struct vm *vm, struct job *job, int r, const char *why)
 {
+	if (!replica_seed_cycle_end(vm, job, r, why))
+		replica_ack_record(vm, job->details, job->row->id, r, why);
+}
+
+void
+replica_ack_record(struct vm *vm, const json_t *details, int64_t job_id,
+    int r, const char *why)
+{
 	struct replication_row row;
 	json_t *st;
-	int64_t bytes = cycle_bytes(job);
+	int64_t bytes = cycle_bytes(details);
 
 	if (store_replication_get(vm->h->store, vm->row->uuid, &row) < 0)
 		return;
 	st = rp_stats_load(row.stats);
 	if (r == 0) {
-		row.seq = json_integer_value(json_object_get(job->details,
+		row.seq = json_integer_value(json_object_get(details,
 		    "seq"));
 		free(row.state);
 		row.state = xstrdup("replicating");
@@ -99,14 +106,14 @@ replica_cycle_record(struct vm *vm, struct job *job, int r, const char *why)
 		if (bytes > stat_int(st, "max_bytes"))
 			json_object_set_new(st, "max_bytes", json_integer(bytes));
 		json_object_set_new(st, "last_success_ms", json_integer(
-		    json_integer_value(json_object_get(job->details,
+		    json_integer_value(json_object_get(details,
 		    "snap_ms"))));
 		json_object_del(st, "last_error");
 		json_object_del(st, "parent_seq");	/* cycle.c: cy_applied */
-		record_points(vm, job, st);
+		record_points(vm, details, job_id, st);
 		json_object_del(st, "critical");
 		if (json_is_true(json_object_get(st, "resync_pending")) &&
-		    streq(json_string_value(json_object_get(job->details,
+		    streq(json_string_value(json_object_get(details,
 		    "kind")), "resync")) {
 			/* the replica's own map was this cycle's parent */
 			json_object_del(st, "resync_pending");
@@ -122,7 +129,7 @@ replica_cycle_record(struct vm *vm, struct job *job, int r, const char *why)
 	}
 	row_save(vm->h, &row, st);
 	if (r != 0)
-		host_event(vm->h, "warning", vm, job->row->id, "replication "
+		host_event(vm->h, "warning", vm, job_id, "replication "
 		    "cycle failed: %s", why ? why : "failed");
 	json_decref(st);
 	replication_row_done(&row);
@@ -196,10 +203,15 @@ sched_tick(struct loop *l, void *data)
 
 	(void)l;
 	if (store_replication_list(h->store, &rows, &n) == 0)
-		for (size_t i = 0; i < n; i++)
-			if (streq(rows[i].role, "primary") &&
-			    !streq(rows[i].state, "paused"))
+		for (size_t i = 0; i < n; i++) {
+			if (!streq(rows[i].role, "primary") ||
+			    streq(rows[i].state, "paused"))
+				continue;
+			if (streq(rows[i].state, "awaiting-seed"))
+				replica_seed_poll(h, &rows[i]);
+			else
 				sched_one(h, &rows[i]);
+		}
 	replication_rows_free(rows, n);
 	if (!h->quitting)
 		(void)loop_timer_add(h->loop, SCHED_TICK_MS, sched_tick, h);
