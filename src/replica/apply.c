@@ -21,7 +21,9 @@
  *                            qemu-nbd; flush; qemu-nbd gone; fsync
  *   VERIFY --apply_verify--> every extent read back through qemu-nbd -r
  *                            against its data_sum (ZERO: zeros); the
- *                            touched blocks of the map recomputed
+ *                            touched blocks of the map recomputed (from
+ *                            the same read when the frame is of whole
+ *                            blocks, as the copier writes them)
  *   OUTPUT --apply_output--> the map, then the summary (temp + rename) */
 #include <errno.h>
 #include <fcntl.h>
@@ -421,12 +423,33 @@ blocks_recompute(struct apply *a, const struct delta_frame *f,
 	return 0;
 }
 
+/* A DATA frame of whole blocks (the last one may end the disk): its
+ * blocks' checksums from the bytes extent_verify() just read back into
+ * a->buf, so the copier's frames (always whole blocks) are read once. */
+static bool
+blocks_from_buf(struct apply *a, const struct delta_frame *f)
+{
+	uint64_t bs = a->map->block_size, end = f->offset + f->length;
+	uint64_t i = f->offset / bs;
+
+	if (f->type != DELTA_DATA || f->offset % bs != 0 || i < a->next_block ||
+	    (end % bs != 0 && end != a->map->size))
+		return false;
+	for (; i <= (end - 1) / bs; i++)
+		blockmap_set(a->map, i, a->buf + (i * bs - f->offset),
+		    blockmap_block_len(a->map, i));
+	a->next_block = i;
+	return true;
+}
+
 static int
 frame_verify(struct apply *a, const struct delta_frame *f, struct err *err)
 {
 	int r = extent_verify(a, f, err);
 
-	return r < 0 ? r : blocks_recompute(a, f, err);
+	if (r < 0 || blocks_from_buf(a, f))
+		return r;
+	return blocks_recompute(a, f, err);
 }
 
 /* VERIFY: through a read-only qemu-nbd, so what is checked is what the
