@@ -146,6 +146,9 @@ t h1 replication list
 say "The replica on h1 holds every write acknowledged before that cycle ($lo)"
 say "and none after it (above $hi)"
 run "$GUEST/verify" --image "$H1_POOL_DIR/demo1-vdb.qcow2" --upto "$lo:$hi"
+say "The same proof without moving data: h1 reads every block of its point"
+say "and h2 compares their checksums with its own (tern vm replication verify)"
+t h2 vm replication verify demo1
 
 say "Turn it off and prove no acknowledged write was lost, on either host"
 t h2 vm stop demo1
