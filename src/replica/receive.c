@@ -30,6 +30,7 @@
 #include "delta.h"
 #include "failpoint.h"
 #include "fsutil.h"
+#include "health.h"
 #include "host.h"
 #include "jsonutil.h"
 #include "log.h"
@@ -315,7 +316,14 @@ rc_child_failed(struct job *job, const char *what)
 		    "untouched): %s", last && strstr(last, "untouched: ") ?
 		    strstr(last, "untouched: ") + 11 : last ? last :
 		    "see replica.log");
-	else
+	else if (job_phase_is(job, RC_PH_APPLY) && rp_int(job->details,
+	    "child_status") == DELTA_APPLY_MISMATCH) {
+		why = xasprintf("read-back mismatch (critical, resync the "
+		    "replication): %s", last ? last : "see replica.log");
+		json_object_set_new(job->details, "mismatch", json_true());
+		rp_health_mismatch(host_of(job), job->row->vm_uuid,
+		    rp_int(job->details, "time_ms"), why);
+	} else
 		why = xasprintf("%s failed: %s", what, last ? last :
 		    "see its log");
 	rc_fail(job, -EIO, why);
@@ -690,11 +698,22 @@ const struct job_ops job_replica_apply = {
 /* ---- the primary's request ---- */
 
 /* Which cycle the replica takes after its latest point latest (whose
- * base was latest_base): 1 applied already, 0 take it, < 0 refused. */
+ * base was latest_base, its time st's last_success_ms): 1 applied
+ * already, 0 take it, < 0 refused.  The same seq with another point time
+ * is another attempt of that cycle, its first applied here but never
+ * acknowledged (the link died in between): saying "applied" would let
+ * the primary take its newer point for ours, so it is refused. */
 static int
-rc_order(const struct vm *vm, int64_t latest, int64_t latest_base,
-    int64_t seq, int64_t base, struct err *err)
+rc_order(const struct vm *vm, int64_t latest, const json_t *st,
+    int64_t seq, int64_t base, int64_t t, struct err *err)
 {
+	int64_t latest_base = rp_int(st, "base_seq");
+
+	if (seq == latest && base == latest_base && latest > 0 &&
+	    t != rp_int(st, "last_success_ms"))
+		return err_set(err, -EPROTO, "cycle %lld was applied here from "
+		    "another point (its ack was lost): resync the replication "
+		    "of vm '%s'", (long long)seq, vm->row->name);
 	if (seq == latest && base == latest_base && latest > 0)
 		return 1;
 	if (seq != latest + 1 || (base != 0 && base != latest))
@@ -761,7 +780,7 @@ replica_incoming_cycle(struct host *h, const char *fp, const char *uuid,
 	    true, 0, INT64_MAX, &t, err)) == 0)
 		rc = rc_parse_disks(vm, json_object_get(body, "disks"), err);
 	if (rc == 0)
-		rc = rc_order(vm, r.seq, rp_int(st, "base_seq"), seq, base, err);
+		rc = rc_order(vm, r.seq, st, seq, base, t, err);
 	json_decref(st);
 	if (rc != 0) {
 		replication_row_done(&r);

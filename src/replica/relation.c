@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "health.h"
 #include "host.h"
 #include "jsonutil.h"
 #include "replica.h"
@@ -15,7 +16,6 @@
 #include "vm.h"
 
 #define INITIAL_AT_MAX_MS (7ULL * 24 * 3600 * 1000)	/* as Hyper-V */
-#define CRITICAL_AFTER_MS (30ULL * 60 * 1000)	/* no good cycle for this */
 
 static bool
 interval_ok(int64_t s)
@@ -175,38 +175,6 @@ replica_settings_done(struct replica_settings *s)
 	s->exclude = NULL;
 }
 
-/* Health (Hyper-V's thresholds, our interval): critical when no cycle
- * succeeded for 30 min (or never, 30 min after enabling); warning while
- * initial or paused, or when the last good cycle is older than twice
- * the interval; else normal.  reasons gets the why. */
-static const char *
-health_of(const struct replication_row *r, const json_t *stats,
-    unsigned interval_s, json_t *reasons)
-{
-	uint64_t now = wall_ms();
-	uint64_t last = (uint64_t)json_integer_value(json_object_get(stats,
-	    "last_success_ms"));
-	uint64_t since = last ? last : (uint64_t)r->created_ms;
-
-	if (streq(r->role, "replica"))
-		return "normal";
-	if (now > since && now - since > CRITICAL_AFTER_MS) {
-		json_array_append_new(reasons, json_string("no successful "
-		    "cycle for 30 minutes"));
-		return "critical";
-	}
-	if (streq(r->state, "paused"))
-		json_array_append_new(reasons, json_string("replication is "
-		    "paused"));
-	else if (streq(r->state, "initial"))
-		json_array_append_new(reasons, json_string("initial "
-		    "replication has not finished"));
-	else if (last && now - last > 2000ULL * interval_s)
-		json_array_append_new(reasons, json_string("a cycle missed "
-		    "its interval"));
-	return json_array_size(reasons) ? "warning" : "normal";
-}
-
 static json_t *
 relation_json(struct host *h, const struct replication_row *r)
 {
@@ -217,8 +185,7 @@ relation_json(struct host *h, const struct replication_row *r)
 	const char *health;
 	uint64_t last;
 
-	health = health_of(r, stats, (unsigned)json_integer_value(
-	    json_object_get(settings, "interval_s")), reasons);
+	health = rp_health_name(rp_health_of(h, r, stats, reasons));
 	last = (uint64_t)json_integer_value(json_object_get(stats,
 	    "last_success_ms"));
 	return json_pack("{ss ss ss ss ss ss sI so so so sI so}",
@@ -270,6 +237,7 @@ replica_pause(struct host *h, struct vm *vm, bool pause, struct err *err)
 {
 	struct replication_row r;
 	char *next;
+	bool held, was_paused;
 	int rc = store_replication_get(h->store, vm->row->uuid, &r);
 
 	if (rc < 0)
@@ -281,12 +249,14 @@ replica_pause(struct host *h, struct vm *vm, bool pause, struct err *err)
 		    "pause or resume its replication on the primary (%s)",
 		    vm->row->name, r.peer);
 	}
-	if (pause == streq(r.state, "paused")) {
+	held = !pause && rp_health_release(h, &r) == 0;
+	if (pause == streq(r.state, "paused") && !held) {
 		replication_row_done(&r);
 		return err_set(err, -EBUSY, "vm '%s' replication is already "
 		    "%s", vm->row->name, pause ? "paused" : "running");
 	}
 	next = xstrdup(pause ? "paused" : r.seq ? "replicating" : "initial");
+	was_paused = streq(r.state, "paused");
 	free(r.state);
 	r.state = next;
 	rc = store_replication_update(h->store, &r);
@@ -295,6 +265,8 @@ replica_pause(struct host *h, struct vm *vm, bool pause, struct err *err)
 		return err_setf_errno(err, rc, "cannot record vm '%s' "
 		    "replication", vm->row->name);
 	host_event(h, pause ? "warning" : "info", vm, 0, "replication %s",
-	    pause ? "paused" : "resumed");
+	    pause ? "paused" : held && !was_paused ? "resumed after critical "
+	    "(the next cycle carries everything since the last one "
+	    "acknowledged)" : "resumed");
 	return 0;
 }
