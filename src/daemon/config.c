@@ -34,6 +34,9 @@ static const char usage[] =
 "  --replica-critical-after-s S\n"
 "                     a replicated VM with no good cycle for S seconds is\n"
 "                     critical and its cycles wait for resume (1800)\n"
+"  --replica-monitor-window-s S\n"
+"                     warning when more than 20 %% of a replicated VM's\n"
+"                     cycles in the last S seconds failed (3600)\n"
 "  --on-host-shutdown keep|save|shutdown\n"
 "                     what SIGTERM does to running VMs: leave them running\n"
 "                     (default), save them, or shut the guests down\n"
@@ -190,6 +193,11 @@ config_set(struct daemon_opts *o, const char *key, const char *v,
 			return err_set(err, -EINVAL, "replica-critical-after-s "
 			    "'%.64s' must be 10 to 86400 seconds", v);
 		c->replica_critical_after_ms = (uint64_t)n * 1000;
+	} else if (streq(key, "replica-monitor-window-s")) {
+		if (config_long(v, 60, 604800, &n) < 0)
+			return err_set(err, -EINVAL, "replica-monitor-window-s "
+			    "'%.64s' must be 60 to 604800 seconds", v);
+		c->replica_window_ms = (uint64_t)n * 1000;
 	} else if ((r = config_set_migration(c, key, v, err)) != 1) {
 		return r;
 	} else {
@@ -288,6 +296,8 @@ config_defaults(struct daemon_opts *o)
 		c->stop_timeout_ms = 10000;
 	if (!c->replica_critical_after_ms)
 		c->replica_critical_after_ms = 1800 * 1000;
+	if (!c->replica_window_ms)
+		c->replica_window_ms = 3600 * 1000;
 	if (c->max_migrations < 0)
 		c->max_migrations = 2;
 	if (!c->migration_timeout_ms)
@@ -333,6 +343,7 @@ static const struct option longopts[] = {
 	{ "max-storage-migrations", required_argument, NULL, 1 },
 	{ "migration-memory", required_argument, NULL, 1 },
 	{ "replica-critical-after-s", required_argument, NULL, 1 },
+	{ "replica-monitor-window-s", required_argument, NULL, 1 },
 	{ "foreground", no_argument, NULL, 'f' },
 	{ "debug", no_argument, NULL, 'd' },
 	{ "help", no_argument, NULL, 'h' },

@@ -9,8 +9,8 @@
  *             holds the cycles until `tern vm replication resume VM`.
  *   warning   initial replication has not finished; replication is
  *             paused; no good cycle for more than 2 x the interval; or
- *             more than 20 % of the cycles of the last hour missed or
- *             failed.
+ *             more than 20 % of the cycles of the last hour (ternd's
+ *             replica-monitor-window-s) missed or failed.
  *   normal    none of these.
  *
  * The replica side's own view uses the time rules on the last point it
@@ -52,6 +52,7 @@ static bool
 recent_bad(const struct rp_health_in *in, unsigned *ret_bad,
     unsigned *ret_all)
 {
+	uint64_t win = in->window_ms ? in->window_ms : RP_RECENT_MS;
 	const json_t *e;
 	size_t i;
 	unsigned all = 0, bad = 0;
@@ -59,7 +60,7 @@ recent_bad(const struct rp_health_in *in, unsigned *ret_bad,
 	json_array_foreach(in->recent, i, e) {
 		uint64_t t = (uint64_t)json_integer_value(json_array_get(e, 0));
 
-		if (t + RP_RECENT_MS < in->now_ms)
+		if (t + win < in->now_ms)
 			continue;
 		all++;
 		bad += !json_is_true(json_array_get(e, 1));
@@ -123,9 +124,10 @@ rp_health_eval(const struct rp_health_in *in, json_t *reasons)
 	if (!in->replica && recent_bad(in, &bad, &all)) {
 		char b[160];
 
-		snprintf(b, sizeof(b), "%u of the last hour's %u cycles "
-		    "missed or failed (more than %d %%)", bad, all,
-		    RP_RECENT_BAD_PCT);
+		snprintf(b, sizeof(b), "%u of the last %llu min's %u cycles "
+		    "missed or failed (more than %d %%)", bad,
+		    (unsigned long long)(in->window_ms ? in->window_ms :
+		    RP_RECENT_MS) / 60000, all, RP_RECENT_BAD_PCT);
 		json_array_append_new(reasons, json_string(b));
 	}
 	return json_array_size(reasons) ? RP_HEALTH_WARNING :
@@ -141,7 +143,8 @@ rp_health_note(json_t *st, uint64_t now_ms, bool ok)
 
 	json_array_foreach(old, i, e)
 		if ((uint64_t)json_integer_value(json_array_get(e, 0)) +
-		    RP_RECENT_MS >= now_ms)
+		    RP_RECENT_MS >= now_ms && json_array_size(old) - i <
+		    RP_RECENT_MAX)
 			json_array_append(keep, e);
 	json_array_append_new(keep, json_pack("[I b]", (json_int_t)now_ms,
 	    ok));

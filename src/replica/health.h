@@ -16,6 +16,7 @@ enum rp_health {
 
 #define RP_CRITICAL_AFTER_MS (30ULL * 60 * 1000)	/* Hyper-V's */
 #define RP_RECENT_MS (3600ULL * 1000)	/* the window of the 20 % rule */
+#define RP_RECENT_MAX 512	/* entries kept in stats "recent" */
 #define RP_RECENT_BAD_PCT 20
 
 /* What the rules look at. */
@@ -31,6 +32,7 @@ struct rp_health_in {
 	const char *mismatch;	/* the replica read back other data */
 	bool held;		/* cycles held for the operator */
 	const json_t *recent;	/* stats "recent": [[ms, ok], ...] */
+	uint64_t window_ms;	/* of the 20 % rule; 0: RP_RECENT_MS */
 };
 
 const char *rp_health_name(enum rp_health h);
@@ -38,7 +40,8 @@ const char *rp_health_name(enum rp_health h);
 enum rp_health rp_health_eval(const struct rp_health_in *in,
     json_t *reasons);
 /* Note one cycle's outcome (ok) or a missed/failed one at now in stats
- * st's "recent", dropping entries older than RP_RECENT_MS. */
+ * st's "recent", dropping entries older than RP_RECENT_MS (or beyond
+ * RP_RECENT_MAX). */
 void rp_health_note(json_t *st, uint64_t now_ms, bool ok);
 
 struct host;

@@ -41,6 +41,7 @@ rp_health_of(struct host *h, const struct replication_row *r,
 		.mismatch = rp_str(stats, "mismatch"),
 		.held = json_is_true(json_object_get(stats, "held")),
 		.recent = json_object_get(stats, "recent"),
+		.window_ms = h->cfg.replica_window_ms,
 	};
 	enum rp_health v;
 

@@ -137,7 +137,11 @@ test_recent_failures(void)
 	rp_health_note(st, NOW - 1000, false);	/* 3 of 11 */
 	in.recent = json_object_get(st, "recent");
 	ASSERT_EQ(eval(&in, why, sizeof(why)), RP_HEALTH_WARNING);
-	ASSERT_CONTAINS(why, "3 of the last hour's 11");
+	ASSERT_CONTAINS(why, "3 of the last 60 min's 11");
+	in.window_ms = 2 * MIN_MS;	/* the knob: only the last 2 min */
+	ASSERT_EQ(eval(&in, why, sizeof(why)), RP_HEALTH_WARNING);
+	ASSERT_CONTAINS(why, "1 of the last 2 min's 3");
+	in.window_ms = 0;
 	/* an hour later the old ones are gone from the window and the list */
 	in.now_ms = NOW + 61 * MIN_MS;
 	in.last_success_ms = in.now_ms - 1000;
