@@ -250,8 +250,9 @@ static const struct cli_cmd cli_cmds[] = {
 	{ .group = "vm", .verb = "replication show", .pos = { "NAME" },
 	  .run = cmd_vm_replication,
 	  .help = "a VM's replication: state, health and why, settings, "
-	  "lag, cycles;\n      on the replica host its recovery points, "
-	  "newest first" },
+	  "lag, cycles\n      (on the replica host: from what it received, and "
+	  "its recovery points,\n      newest first; rules: "
+	  "docs/replica-health.md)" },
 	{ .group = "vm", .verb = "replication now", .pos = { "NAME" },
 	  .starts_job = true, .run = cmd_vm_replication,
 	  .help = "run a replication cycle now, without waiting for the "
@@ -270,7 +271,8 @@ static const struct cli_cmd cli_cmds[] = {
 	  .help = "pause a VM's replication (on the primary)" },
 	{ .group = "vm", .verb = "replication resume", .pos = { "NAME" },
 	  .run = cmd_vm_replication,
-	  .help = "resume a paused replication" },
+	  .help = "resume a paused replication, or one held critical (its "
+	  "next cycle\n      carries everything since the last acknowledged)" },
 	{ .group = "vm", .verb = "replication remove", .pos = { "NAME" },
 	  .opts = opt_vm_replication_remove, .synopsis = "[--keep-replica]",
 	  .starts_job = true, .run = cmd_vm_replication,
@@ -278,8 +280,8 @@ static const struct cli_cmd cli_cmds[] = {
 	  "an ordinary VM\n      (--keep-replica); on either host" },
 	{ .group = "replication", .verb = "list",
 	  .run = cmd_replication_list,
-	  .help = "every replicated VM of this host (either role) and its "
-	  "health" },
+	  .help = "every replicated VM of this host (either role), its "
+	  "health and lag\n      (docs/replica-health.md)" },
 	{ .group = "replica", .verb = "server enable",
 	  .opts = opt_replica_server,
 	  .synopsis = "--allow PEER=POOL... | --any --pool POOL",

@@ -113,9 +113,15 @@ show_stats(struct table *t, const json_t *st)
 		    when, sizeof(when)));
 	else
 		table_kv(t, "last cycle", "none yet");
-	table_kv(t, "cycles", "%lld successful, %lld missed",
+	table_kv(t, "cycles", "%lld successful, %lld failed, %lld missed",
 	    jv_int(st, "successful", &v) ? v : 0,
+	    jv_int(st, "failed", &v) ? v : 0,
 	    jv_int(st, "missed", &v) ? v : 0);
+	if (jv_str(st, "mismatch"))
+		table_kv(t, "mismatch", "%s", jv_str(st, "mismatch"));
+	if (json_is_true(json_object_get(st, "held")))
+		table_kv(t, "cycles held", "critical: 'tern vm replication "
+		    "resume' lets them run");
 	if (jv_str(st, "last_error"))
 		table_kv(t, "last error", "%s", jv_str(st, "last_error"));
 	show_verify(t, json_object_get(st, "verify"));

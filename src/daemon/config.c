@@ -31,6 +31,12 @@ static const char usage[] =
 "  --qemu-user USER   user QEMU drops to: auto (" HOST_QEMU_USER " if it\n"
 "                     exists, else root), root, or a name (default auto)\n"
 "  --stop-timeout S   seconds a VM may take to quit before SIGKILL (10)\n"
+"  --replica-critical-after-s S\n"
+"                     a replicated VM with no good cycle for S seconds is\n"
+"                     critical and its cycles wait for resume (1800)\n"
+"  --replica-monitor-window-s S\n"
+"                     warning when more than 20 %% of a replicated VM's\n"
+"                     cycles in the last S seconds failed (3600)\n"
 "  --on-host-shutdown keep|save|shutdown\n"
 "                     what SIGTERM does to running VMs: leave them running\n"
 "                     (default), save them, or shut the guests down\n"
@@ -189,6 +195,16 @@ config_set(struct daemon_opts *o, const char *key, const char *v,
 		c->pools = xrealloc(c->pools, (c->n_pools + 1) *
 		    sizeof(*c->pools));
 		c->pools[c->n_pools++] = xstrdup(v);
+	} else if (streq(key, "replica-critical-after-s")) {
+		if (config_long(v, 10, 86400, &n) < 0)
+			return err_set(err, -EINVAL, "replica-critical-after-s "
+			    "'%.64s' must be 10 to 86400 seconds", v);
+		c->replica_critical_after_ms = (uint64_t)n * 1000;
+	} else if (streq(key, "replica-monitor-window-s")) {
+		if (config_long(v, 60, 604800, &n) < 0)
+			return err_set(err, -EINVAL, "replica-monitor-window-s "
+			    "'%.64s' must be 60 to 604800 seconds", v);
+		c->replica_window_ms = (uint64_t)n * 1000;
 	} else if ((r = config_set_migration(c, key, v, err)) != 1) {
 		return r;
 	} else {
@@ -285,6 +301,10 @@ config_defaults(struct daemon_opts *o)
 		c->replica_apply = config_helper_path("tern-replica-apply");
 	if (!c->stop_timeout_ms)
 		c->stop_timeout_ms = 10000;
+	if (!c->replica_critical_after_ms)
+		c->replica_critical_after_ms = 1800 * 1000;
+	if (!c->replica_window_ms)
+		c->replica_window_ms = 3600 * 1000;
 	if (c->max_migrations < 0)
 		c->max_migrations = 2;
 	if (!c->migration_timeout_ms)
@@ -331,6 +351,8 @@ static const struct option longopts[] = {
 	{ "migration-bandwidth", required_argument, NULL, 1 },
 	{ "max-storage-migrations", required_argument, NULL, 1 },
 	{ "migration-memory", required_argument, NULL, 1 },
+	{ "replica-critical-after-s", required_argument, NULL, 1 },
+	{ "replica-monitor-window-s", required_argument, NULL, 1 },
 	{ "foreground", no_argument, NULL, 'f' },
 	{ "debug", no_argument, NULL, 'd' },
 	{ "help", no_argument, NULL, 'h' },

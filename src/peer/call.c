@@ -240,6 +240,13 @@ call_setup(struct peer_call *c)
 	curl_easy_setopt(e, CURLOPT_PROXY, "");
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)c->timeout_ms);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)c->timeout_ms);
+	/* A download may run long, but not stall: a dead link ends it in
+	 * PEER_STALL_S instead of at its (hour-long) timeout, so that the
+	 * job waiting for it fails and the next attempt can start. */
+	if (c->out_fd >= 0) {
+		curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+		curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)PEER_STALL_S);
+	}
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, probe ?
 	    call_on_probe_data : call_on_reply_data);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, c);

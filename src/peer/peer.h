@@ -17,6 +17,8 @@
 #define PEER_MEASURE_MAX_BYTES (1024ULL * 1024 * 1024)
 /* The largest peer_download(): a delta of the largest disk. */
 #define PEER_DOWNLOAD_MAX_BYTES (1ULL << 46)
+/* A download that moves no byte for this long fails (a dead link). */
+#define PEER_STALL_S 30
 
 struct peer_client;	/* one per ternd: a curl multi bound to the loop */
 struct peer_call;	/* one request in flight */

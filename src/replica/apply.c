@@ -10,7 +10,9 @@
  *       [--summary FILE]
  *
  * Exit: 0 applied and verified; 2 bad arguments; 3 the delta was rejected
- * (the overlay untouched); 1 any other failure.
+ * (the overlay untouched); 4 the overlay read back other data than the
+ * delta wrote (a read-back checksum mismatch: the stream was good, the
+ * storage is not); 1 any other failure.
  *
  * The steps, each a pass over the delta file (so memory stays bounded
  * whatever the number of frames), each checking every frame again:
@@ -24,6 +26,7 @@
  *                            touched blocks of the map recomputed (from
  *                            the same read when the frame is of whole
  *                            blocks, as the copier writes them)
+ *                            (mismatch: exit 4)
  *   OUTPUT --apply_output--> the map, then the summary (temp + rename) */
 #include <errno.h>
 #include <fcntl.h>
@@ -45,6 +48,7 @@
 
 #define PROG "tern-replica-apply"
 #define EXIT_REJECTED DELTA_APPLY_REJECTED
+#define EXIT_MISMATCH DELTA_APPLY_MISMATCH
 #define IO_MAX (4u << 20)	/* bytes per read back, per nbd_zero */
 #define ZERO_MAX (1u << 30)	/* bytes per nbd_zero */
 
@@ -376,7 +380,7 @@ extent_verify(struct apply *a, const struct delta_frame *f, struct err *err)
 		if ((r = read_back(a, a->buf, f->length, f->offset, err)) < 0)
 			return r;
 		if (blockmap_hash(a->buf, f->length) != f->data_sum)
-			return err_set(err, -EIO, "'%s' reads back other data "
+			return err_set(err, -EILSEQ, "'%s' reads back other data "
 			    "than delta frame %" PRIu64 " wrote at offset %"
 			    PRIu64 " (checksum mismatch)", a->o->image,
 			    f->index, f->offset);
@@ -388,7 +392,7 @@ extent_verify(struct apply *a, const struct delta_frame *f, struct err *err)
 		if ((r = read_back(a, a->buf, n, f->offset + done, err)) < 0)
 			return r;
 		if (memcmp(a->buf, a->zeros, n) != 0)
-			return err_set(err, -EIO, "'%s' does not read back "
+			return err_set(err, -EILSEQ, "'%s' does not read back "
 			    "zeroes where delta frame %" PRIu64 " zeroed "
 			    "(offset %" PRIu64 ")", a->o->image, f->index,
 			    f->offset + done);
@@ -534,7 +538,7 @@ main(int argc, char **argv)
 	else if ((r = apply_write(&a, &err)) < 0 ||
 	    (r = apply_verify(&a, &err)) < 0 ||
 	    (r = apply_output(&a, &err)) < 0)
-		code = 1;
+		code = r == -EILSEQ ? EXIT_MISMATCH : 1;
 	apply_done(&a);
 	if (code == EXIT_REJECTED)
 		fprintf(stderr, PROG ": delta '%s' rejected, '%s' untouched: "

@@ -316,6 +316,11 @@ cy_wait(struct job *job, struct cy_ctx *c)
 		cy_next(job, 2);
 		break;
 	case RP_JOB_FAILED:
+		/* its read-back found other data than it wrote: critical */
+		if (json_is_true(json_object_get(json_object_get(c->call.reply,
+		    "details"), "mismatch")))
+			json_object_set_new(job->details, "replica_mismatch",
+			    json_true());
 		why = xasprintf("the replica did not apply the cycle: %s", msg);
 		backup_point_end(job, -EIO, why);
 		break;

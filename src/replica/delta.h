@@ -62,6 +62,10 @@
 /* tern-replica-apply's exit status when it refused a delta (the overlay
  * untouched); ternd tells a refused delta from other failures by it. */
 #define DELTA_APPLY_REJECTED 3
+/* ... and when the new point, read back after its fsync, holds other
+ * data than the delta wrote (a checksum mismatch of what the replica
+ * stored, not of the stream): health critical, a resync is due. */
+#define DELTA_APPLY_MISMATCH 4
 #define DELTA_DATA_MAX (4u << 20)	/* guest bytes per DATA frame */
 #define DELTA_SECTOR 512u
 #define DELTA_DISK_NAME_MAX 15u

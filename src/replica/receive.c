@@ -34,6 +34,7 @@
 #include "delta.h"
 #include "failpoint.h"
 #include "fsutil.h"
+#include "health.h"
 #include "host.h"
 #include "jsonutil.h"
 #include "log.h"
@@ -336,7 +337,14 @@ rc_child_failed(struct job *job, const char *what)
 		    "untouched): %s", last && strstr(last, "untouched: ") ?
 		    strstr(last, "untouched: ") + 11 : last ? last :
 		    "see replica.log");
-	else
+	else if (job_phase_is(job, RC_PH_APPLY) && rp_int(job->details,
+	    "child_status") == DELTA_APPLY_MISMATCH) {
+		why = xasprintf("read-back mismatch (critical, resync the "
+		    "replication): %s", last ? last : "see replica.log");
+		json_object_set_new(job->details, "mismatch", json_true());
+		rp_health_mismatch(host_of(job), job->row->vm_uuid,
+		    rp_int(job->details, "time_ms"), why);
+	} else
 		why = xasprintf("%s failed: %s", what, last ? last :
 		    "see its log");
 	rc_fail(job, -EIO, why);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "health.h"
 #include "host.h"
 #include "jsonutil.h"
 #include "replica.h"
@@ -15,7 +16,6 @@
 #include "vm.h"
 
 #define INITIAL_AT_MAX_MS (7ULL * 24 * 3600 * 1000)	/* as Hyper-V */
-#define CRITICAL_AFTER_MS (30ULL * 60 * 1000)	/* no good cycle for this */
 
 static bool
 interval_ok(int64_t s)
@@ -187,55 +187,6 @@ replica_settings_done(struct replica_settings *s)
 	s->initial_dir = NULL;
 }
 
-/* Health (Hyper-V's thresholds, our interval): critical when no cycle
- * succeeded for 30 min (or never, 30 min after enabling); warning while
- * initial or paused, or when the last good cycle is older than twice
- * the interval; else normal.  reasons gets the why. */
-static const char *
-health_of(const struct replication_row *r, const json_t *stats,
-    unsigned interval_s, json_t *reasons)
-{
-	uint64_t now = wall_ms();
-	uint64_t last = (uint64_t)json_integer_value(json_object_get(stats,
-	    "last_success_ms"));
-	uint64_t since = last ? last : (uint64_t)r->created_ms;
-
-	if (streq(r->role, "replica"))
-		return "normal";
-	if (json_string_value(json_object_get(stats, "critical"))) {
-		json_array_append_new(reasons, json_copy(json_object_get(stats,
-		    "critical")));	/* the replica server refused us */
-		return "critical";
-	}
-	if (json_integer_value(json_object_get(stats, "needs_resync")) > 0) {
-		json_array_append_new(reasons, json_sprintf("verify found "
-		    "%lld differing blocks; run tern vm replication resync "
-		    "VM", (long long)json_integer_value(json_object_get(stats,
-		    "needs_resync"))));
-		return "critical";
-	}
-	if (streq(r->state, "awaiting-seed")) {	/* days, on a disk */
-		json_array_append_new(reasons, json_string("the seed waits "
-		    "to be imported on the replica server"));
-		return "warning";
-	}
-	if (now > since && now - since > CRITICAL_AFTER_MS) {
-		json_array_append_new(reasons, json_string("no successful "
-		    "cycle for 30 minutes"));
-		return "critical";
-	}
-	if (streq(r->state, "paused"))
-		json_array_append_new(reasons, json_string("replication is "
-		    "paused"));
-	else if (streq(r->state, "initial"))
-		json_array_append_new(reasons, json_string("initial "
-		    "replication has not finished"));
-	else if (last && now - last > 2000ULL * interval_s)
-		json_array_append_new(reasons, json_string("a cycle missed "
-		    "its interval"));
-	return json_array_size(reasons) ? "warning" : "normal";
-}
-
 /* The recovery points: the list (newest first) on the replica, how many
  * the replica reported on the primary. */
 static void
@@ -265,8 +216,7 @@ relation_json(struct host *h, const struct replication_row *r)
 	uint64_t last;
 	json_t *o, *seed;
 
-	health = health_of(r, stats, (unsigned)json_integer_value(
-	    json_object_get(settings, "interval_s")), reasons);
+	health = rp_health_name(rp_health_of(h, r, stats, reasons));
 	last = (uint64_t)json_integer_value(json_object_get(stats,
 	    "last_success_ms"));
 	seed = replica_seed_json(r, settings, stats);
@@ -323,6 +273,7 @@ replica_pause(struct host *h, struct vm *vm, bool pause, struct err *err)
 {
 	struct replication_row r;
 	char *next;
+	bool held, was_paused;
 	int rc = store_replication_get(h->store, vm->row->uuid, &r);
 
 	if (rc < 0)
@@ -334,13 +285,15 @@ replica_pause(struct host *h, struct vm *vm, bool pause, struct err *err)
 		    "pause or resume its replication on the primary (%s)",
 		    vm->row->name, r.peer);
 	}
-	if (pause == streq(r.state, "paused")) {
+	held = !pause && rp_health_release(h, &r) == 0;
+	if (pause == streq(r.state, "paused") && !held) {
 		replication_row_done(&r);
 		return err_set(err, -EBUSY, "vm '%s' replication is already "
 		    "%s", vm->row->name, pause ? "paused" : "running");
 	}
 	next = xstrdup(pause ? "paused" : r.seq ? "replicating" :
 	    replica_seed_pending(&r) ? "awaiting-seed" : "initial");
+	was_paused = streq(r.state, "paused");
 	free(r.state);
 	r.state = next;
 	rc = store_replication_update(h->store, &r);
@@ -349,6 +302,8 @@ replica_pause(struct host *h, struct vm *vm, bool pause, struct err *err)
 		return err_setf_errno(err, rc, "cannot record vm '%s' "
 		    "replication", vm->row->name);
 	host_event(h, pause ? "warning" : "info", vm, 0, "replication %s",
-	    pause ? "paused" : "resumed");
+	    pause ? "paused" : held && !was_paused ? "resumed after critical "
+	    "(the next cycle carries everything since the last one "
+	    "acknowledged)" : "resumed");
 	return 0;
 }

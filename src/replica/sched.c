@@ -3,13 +3,19 @@
  * cycle once its interval has passed since its last attempt (and its
  * initial time, for --initial at), while its VM runs or is paused.  A
  * due cycle that cannot start (another job holds the VM) is retried on
- * every tick and counted once per interval as missed. */
+ * every tick and counted once per interval as missed.  Every tick also
+ * looks at each relationship's health (watch.c): changes become events,
+ * and a critical primary is held, no cycle started, until resume.  A
+ * failed cycle (a dead link: its peer calls time out) is retried on the
+ * next interval, and the first one that succeeds carries everything
+ * since the last acknowledged cycle. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "backup.h"
+#include "health.h"
 #include "host.h"
 #include "jsonutil.h"
 #include "log.h"
@@ -112,6 +118,11 @@ replica_ack_record(struct vm *vm, const json_t *details, int64_t job_id,
 		json_object_del(st, "parent_seq");	/* cycle.c: cy_applied */
 		record_points(vm, details, job_id, st);
 		json_object_del(st, "critical");
+		/* The operator's cycle (now, resync) went through: the
+		 * hold of critical ends with it, but for a mismatch, which
+		 * waits for 'resume'. */
+		if (!json_object_get(st, "mismatch"))
+			json_object_del(st, "held");
 		if (json_is_true(json_object_get(st, "resync_pending")) &&
 		    streq(json_string_value(json_object_get(details,
 		    "kind")), "resync")) {
@@ -124,9 +135,14 @@ replica_ack_record(struct vm *vm, const json_t *details, int64_t job_id,
 		if (r == -EACCES)	/* refused: waits for the operator */
 			json_object_set_new(st, "critical", json_string(why ?
 			    why : "the replica server refused the cycle"));
+		if (json_is_true(json_object_get(details,
+		    "replica_mismatch")))
+			json_object_set_new(st, "mismatch", json_string(why ?
+			    why : "checksum mismatch"));
 		json_object_set_new(st, "last_error", json_string(why ? why :
 		    "failed"));
 	}
+	rp_health_note(st, wall_ms(), r == 0);
 	row_save(vm->h, &row, st);
 	if (r != 0)
 		host_event(vm->h, "warning", vm, job_id, "replication "
@@ -176,6 +192,7 @@ sched_one(struct host *h, struct replication_row *r)
 			if (now >= (uint64_t)stat_int(st, "last_missed_ms") +
 			    1000ULL * s.interval_s) {
 				stat_add(st, "missed", 1);
+				rp_health_note(st, now, false);
 				json_object_set_new(st, "last_missed_ms",
 				    json_integer((json_int_t)now));
 				row_save(h, r, st);
@@ -204,7 +221,8 @@ sched_tick(struct loop *l, void *data)
 	(void)l;
 	if (store_replication_list(h->store, &rows, &n) == 0)
 		for (size_t i = 0; i < n; i++) {
-			if (!streq(rows[i].role, "primary") ||
+			if (rp_health_watch(h, &rows[i]) ||
+			    !streq(rows[i].role, "primary") ||
 			    streq(rows[i].state, "paused"))
 				continue;
 			if (streq(rows[i].state, "awaiting-seed"))

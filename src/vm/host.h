@@ -26,6 +26,10 @@ struct host_config {
 	char *qemu_img;		/* default qemu-img */
 	char *blockcopy;	/* default tern-blockcopy next to ternd */
 	char *replica_apply;	/* default tern-replica-apply next to ternd */
+	/* no good replication cycle for this long: critical (1800 s) */
+	uint64_t replica_critical_after_ms;
+	/* the window of the "20 % of cycles bad" warning (3600 s) */
+	uint64_t replica_window_ms;
 	char **pools;		/* "NAME=DIR" from config and flags */
 	size_t n_pools;
 	uint64_t stop_timeout_ms;	/* graceful quit before SIGKILL */

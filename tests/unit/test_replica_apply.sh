@@ -7,7 +7,7 @@
 # checked with qemu-img compare and by its map against blockcopy's; then
 # a corrupted, a replayed and a truncated delta (exit 3, the overlay's
 # bytes unchanged, no map or summary), a write damaged on its way to the
-# disk (a failpoint; caught by the read back, exit 1), and bad arguments
+# disk (a failpoint; caught by the read back, exit 4), and bad arguments
 # (exit 2).
 # Usage: test_replica_apply.sh TERN_BLOCKCOPY TERN_REPLICA_APPLY
 set -uo pipefail
@@ -188,10 +188,10 @@ rejected flip "delta frame" "$T/d2-bad" 2 1
 rejected replay "replayed or out of order" "$T/d1" 2 1
 head -c $(($(stat -c %s "$T/d2") - 10)) "$T/d2" >"$T/d2-short"
 rejected short "truncated" "$T/d2-short" 2 1
-# Storage that damages what is written: the read back catches it (exit 1,
+# Storage that damages what is written: the read back catches it (exit 4,
 # no map or summary).
 qemu-img create -q -f qcow2 -b "$T/ov1.qcow2" -F qcow2 "$T/ov-damaged.qcow2"
-expect_exit 1 "reads back other data than delta frame 1" \
+expect_exit 4 "reads back other data than delta frame 1" \
     env TERN_FAILPOINT=replica-apply.corrupt-write=fail "$APPLY" \
     --delta "$T/d2" --image "$T/ov-damaged.qcow2" --seq 2 --base-seq 1 \
     --disk vda --vm-uuid $UUID --map-in "$T/ap1.map" \
