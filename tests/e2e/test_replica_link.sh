@@ -70,7 +70,7 @@ check "warning while the link is cut" wait_for 150 health_is h1 warning
 while [ $((SECONDS - cut_at)) -lt 75 ]; do sleep 1; done
 check "warning: no good cycle for more than twice the interval" bash -c \
     "$LAB_SH tern h1 vm replication show c1 --json | jq -e '.health == \"warning\" and (.health_reasons | map(select(test(\"twice the interval\"))) | length > 0)'"
-check "an event says health normal -> warning" event_has \
+check "an event says health normal -> warning" wait_for 10 event_has \
     "replication health normal -> warning"
 check "failed cycles are counted" test "$(show h1 '.stats.failed // 0')" -gt "$failed0"
 check_eq "no cycle got through" "$(seq_of)" "$s1"
@@ -87,7 +87,7 @@ check "the scheduler catches up without the operator" wait_for 90 seq_above "$s1
 HI=$(($(acked h1 c1) + 1))
 exact "after the link outage"
 check "health back to normal" wait_for 90 health_is h1 normal
-check "an event says health warning -> normal" event_has \
+check "an event says health warning -> normal" wait_for 10 event_has \
     "replication health warning -> normal"
 check "the replica side: normal again" wait_for 60 health_is h2 normal
 
@@ -98,7 +98,7 @@ s2=$(seq_of)
 check "a good cycle after the restart" wait_for 60 seq_above "$s2"
 lab cut h2 >/dev/null
 check "critical after 50 s without a good cycle" wait_for 120 health_is h1 critical
-check "an event says -> critical" event_has "-> critical"
+check "an event says -> critical" wait_for 10 event_has "-> critical"
 check "the reason says what to do" bash -c \
     "$LAB_SH tern h1 vm replication show c1 --json | jq -e '.health_reasons[0] | test(\"resume\")'"
 wait_for 60 no_active_jobs h1
@@ -114,7 +114,7 @@ check "resume" t h1 vm replication resume c1
 check "the next cycle carries everything since" wait_for 60 seq_above "$s3"
 HI=$(($(acked h1 c1) + 1))
 exact "after critical"
-check "an event says the resume" event_has "resumed after critical"
+check "an event says the resume" wait_for 10 event_has "resumed after critical"
 check "health normal after the resume" wait_for 90 health_is h1 normal
 
 # ---- the replica reads back other data than it wrote: critical ----
