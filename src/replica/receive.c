@@ -263,11 +263,11 @@ rc_room(struct job *job, struct err *err)
 
 		if (!dir || fs_free_bytes(dir, &avail) < 0 || need <= avail)
 			continue;
-		return err_set(err, -ENOSPC, "the pool '%s' of vm '%s' on host "
-		    "%s has %llu MiB free, this cycle needs %llu MiB: free "
-		    "room there (the next cycle carries everything)", pool,
-		    vm->row->name, vm->h->cfg.name,
-		    (unsigned long long)(avail >> 20),
+		return err_set(err, -ENOSPC, "pool '%s' on host %s has %llu "
+		    "MiB free, the cycle of vm '%s' needs %llu MiB: free room "
+		    "there; the next cycle carries everything", pool,
+		    vm->h->cfg.name, (unsigned long long)(avail >> 20),
+		    vm->row->name,
 		    (unsigned long long)((need + (1 << 20) - 1) >> 20));
 	}
 	return 0;
@@ -297,11 +297,10 @@ rc_no_room(const struct job *job, const char *why)
 	if (!full || (least >= RC_ROOM_LOW && !(why && strstr(why,
 	    strerror(ENOSPC)))))
 		return NULL;
-	return xasprintf("the pool '%s' of vm '%s' on host %s ran out of room "
-	    "while cycle %lld was written (the replica's point is untouched): "
-	    "free room there (the next cycle carries everything)", full,
-	    vm->row->name, vm->h->cfg.name, (long long)rp_int(job->details,
-	    "seq"));
+	return xasprintf("pool '%s' on host %s ran out of room writing the "
+	    "cycle of vm '%s' (its latest point untouched): free room there; "
+	    "the next cycle carries everything", full, vm->h->cfg.name,
+	    vm->row->name);
 }
 
 static void

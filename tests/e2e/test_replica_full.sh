@@ -64,6 +64,12 @@ untouched() {
 	check "$1: no spool of the failed cycle is left" bash -c \
 	    "! ls -d $P2/.tern-replica/*/$(printf %012d $((seq + 1))) 2>/dev/null | grep -q ."
 	check "$1: h2 has no job left" wait_for 30 no_active_jobs h2
+	check "$1: the primary keeps the last cycle's spool" bash -c \
+	    "ls -d $(labenv H1_POOL_DIR)/.tern-replica/*/$(printf %012d "$seq")"
+	check "$1: the primary's spool of the failed cycle is removed" bash -c \
+	    "! ls -d $(labenv H1_POOL_DIR)/.tern-replica/*/$(printf %012d $((seq + 1))) 2>/dev/null | grep -q ."
+	check_eq "$1: the primary keeps one reference point" "$(t h1 vm refpoint \
+	    list c1 --json | jq -r '[.refpoints[] | select(.owner == "replica")] | length')" 1
 }
 
 # fill KIB: a filler leaving KIB KiB free in the pool.
