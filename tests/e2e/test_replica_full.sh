@@ -40,11 +40,14 @@ last_error() { t h1 vm replication show c1 --json | jq -r '.stats.last_error'; }
 sums() { (cd "$P2" && sha256sum -- *.qcow2); }
 free_kib() { df -k --output=avail "$P2" | tail -n 1 | tr -d ' '; }
 
+# exact: the replica's vdb holds every write acknowledged before the last
+# cycle (LO) and none after it ended (HI).
 exact() {
 	check "$1: the replica's vdb is exact up to the point ($LO..$HI)" \
 	    "$VERIFY" --image "$P2/c1-vdb.qcow2" --upto "$LO:$HI"
 }
 
+# cycle DESC KIND: one cycle now, of kind KIND, acknowledged.
 cycle() {
 	LO=$(acked h1 c1)
 	check "$1" t h1 vm replication now c1
@@ -75,7 +78,6 @@ untouched() {
 # fill KIB: a filler leaving KIB KiB free in the pool.
 fill() {
 	local have
-	have=$(free_kib)
 	rm -f "$P2/filler"
 	have=$(free_kib)
 	[ "$have" -le "$1" ] || fallocate -l "$(((have - $1) * 1024))" "$P2/filler"
