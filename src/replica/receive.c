@@ -46,6 +46,7 @@
 #include "vm_limits.h"
 
 #define RC_FETCH_MS (3600ULL * 1000)	/* one delta's download */
+#define RC_ROOM_LOW (1ULL << 20)	/* a pool this close to full is full */
 
 enum rc_phase { RC_PH_START, RC_PH_FETCH, RC_PH_PREPARE, RC_PH_APPLY,
 		RC_PH_RECORD, RC_PH_MERGE, RC_PH__COUNT };
@@ -222,25 +223,84 @@ rc_on_fetched(uint64_t bytes, uint64_t usec, const struct err *e,
 		job_poke(job);
 }
 
-/* Room in the pool for every delta of the cycle (and as much again for
- * the overlays they become). */
+/* The room a cycle takes in the pool of disk i: the overlays of the disks
+ * in that pool (as big as their deltas), and the spool's deltas when it
+ * is in that pool too (the first disk's: replica_spool_dir). */
+static uint64_t
+rc_need(const struct job *job, size_t i)
+{
+	const struct vm *vm = vm_of(job);
+	const char *pool = vm->row->disks[i].pool;
+	bool spool_here = streq(vm->row->disks[0].pool, pool) &&
+	    !rp_str(job->details, "seed_dir");
+	uint64_t need = 0;
+	const json_t *d;
+	size_t k;
+
+	json_array_foreach(rc_disks(job), k, d) {
+		const struct disk_row *r = rc_disk_row(vm_of(job), d);
+
+		if (spool_here)
+			need += (uint64_t)rp_int(d, "delta_bytes");
+		if (r && streq(r->pool, pool))
+			need += (uint64_t)rp_int(d, "delta_bytes");
+	}
+	return need;
+}
+
+/* Room in each pool of the replica for the cycle: its deltas, and as
+ * much again for the overlays they become. */
 static int
 rc_room(struct job *job, struct err *err)
 {
-	_cleanup_free_ char *spool = replica_spool_dir(vm_of(job));
-	uint64_t need = 0, avail = 0;
-	json_t *d;
-	size_t i;
+	const struct vm *vm = vm_of(job);
 
-	json_array_foreach(rc_disks(job), i, d)
-		need += 2 * (uint64_t)rp_int(d, "delta_bytes");
-	if (fs_free_bytes(spool, &avail) == 0 && need > avail)
-		return err_set(err, -ENOSPC, "the pool of vm '%s' on host %s "
-		    "has %llu MiB free; this cycle needs %llu MiB",
-		    vm_of(job)->row->name, vm_of(job)->h->cfg.name,
-		    (unsigned long long)(avail >> 20),
+	for (size_t i = 0; i < vm->row->n_disks; i++) {
+		const char *pool = vm->row->disks[i].pool;
+		_cleanup_free_ char *dir = pool ? host_pool_path(vm->h, pool) :
+		    NULL;
+		uint64_t need = rc_need(job, i), avail = 0;
+
+		if (!dir || fs_free_bytes(dir, &avail) < 0 || need <= avail)
+			continue;
+		return err_set(err, -ENOSPC, "pool '%s' on host %s has %llu "
+		    "MiB free, the cycle of vm '%s' needs %llu MiB: free room "
+		    "there; the next cycle carries everything", pool,
+		    vm->h->cfg.name, (unsigned long long)(avail >> 20),
+		    vm->row->name,
 		    (unsigned long long)((need + (1 << 20) - 1) >> 20));
+	}
 	return 0;
+}
+
+/* A write of the cycle failed with text why: when a pool of the replica
+ * ran out of room (ENOSPC, or less than RC_ROOM_LOW free: the room check
+ * is an estimate), the reason naming that pool (caller frees), else
+ * NULL. */
+static char *
+rc_no_room(const struct job *job, const char *why)
+{
+	const struct vm *vm = vm_of(job);
+	const char *full = NULL;
+	uint64_t least = UINT64_MAX, avail;
+
+	for (size_t i = 0; i < vm->row->n_disks; i++) {
+		const char *pool = vm->row->disks[i].pool;
+		_cleanup_free_ char *dir = pool ? host_pool_path(vm->h, pool) :
+		    NULL;
+
+		if (dir && fs_free_bytes(dir, &avail) == 0 && avail < least) {
+			least = avail;
+			full = pool;
+		}
+	}
+	if (!full || (least >= RC_ROOM_LOW && !(why && strstr(why,
+	    strerror(ENOSPC)))))
+		return NULL;
+	return xasprintf("pool '%s' on host %s ran out of room writing the "
+	    "cycle of vm '%s' (its latest point untouched): free room there; "
+	    "the next cycle carries everything", full, vm->h->cfg.name,
+	    vm->row->name);
 }
 
 static void
@@ -262,7 +322,9 @@ rc_fetch(struct job *job)
 		close(c->fd);
 		c->fd = -1;
 		if (c->err[0]) {
-			rc_fail(job, -EIO, c->err);
+			_cleanup_free_ char *full = rc_no_room(job, c->err);
+
+			rc_fail(job, full ? -ENOSPC : -EIO, full ? full : c->err);
 			return;
 		}
 		json_object_set_new(job->details, "next", json_integer(++next));
@@ -344,7 +406,7 @@ rc_child_failed(struct job *job, const char *what)
 		json_object_set_new(job->details, "mismatch", json_true());
 		rp_health_mismatch(host_of(job), job->row->vm_uuid,
 		    rp_int(job->details, "time_ms"), why);
-	} else
+	} else if (!(why = rc_no_room(job, last)))
 		why = xasprintf("%s failed: %s", what, last ? last :
 		    "see its log");
 	rc_fail(job, -EIO, why);
@@ -412,6 +474,10 @@ rc_apply(struct job *job)
 		rc_next(job, RC_PH_RECORD);
 		return;
 	}
+	/* Tests: the apply held once the overlays exist (a pool filled
+	 * after the room check). */
+	if (job_failpoint(job, "replica.apply.prepared") > 0)
+		return;
 	ov = rc_overlay_path(job, d);
 	delta = rp_str(job->details, "seed_dir") ? xasprintf("%s/%s.delta",
 	    rp_str(job->details, "seed_dir"), rp_str(d, "name")) :
@@ -651,7 +717,8 @@ const struct job_ops job_replica_apply = {
  * base was latest_base): 1 applied already, 0 take it, < 0 refused.
  * "Applied already" names the same seq and base; the primary tells an
  * ack it lost from an earlier attempt of its own by the point's time,
- * which the 200 carries (cycle.c: cy_applied). */
+ * which the 200 carries (cycle.c: cy_applied).  Refused: -EEXIST, a
+ * conflict with the replica's points (409). */
 static int
 rc_order(const struct vm *vm, int64_t latest, int64_t latest_base,
     int64_t seq, int64_t base, struct err *err)
@@ -659,7 +726,7 @@ rc_order(const struct vm *vm, int64_t latest, int64_t latest_base,
 	if (seq == latest && base == latest_base && latest > 0)
 		return 1;
 	if (seq != latest + 1 || (base != 0 && base != latest))
-		return err_set(err, -EPROTO, "cycle %lld (on point %lld) is out "
+		return err_set(err, -EEXIST, "cycle %lld (on point %lld) is out "
 		    "of order for vm '%s': the replica's latest point is %lld",
 		    (long long)seq, (long long)base, vm->row->name,
 		    (long long)latest);
@@ -727,7 +794,7 @@ replica_incoming_cycle(struct host *h, const char *fp, const char *uuid,
 	*ret_applied_ms = rp_int(st, "last_success_ms");
 	if (rc == 0 && json_is_true(json_object_get(body, "existing")) &&
 	    (seq != 1 || base != 0))
-		rc = err_set(err, -EPROTO, "only the first cycle builds on an "
+		rc = err_set(err, -EEXIST, "only the first cycle builds on an "
 		    "existing copy");
 	json_decref(st);
 	if (rc != 0) {

@@ -126,8 +126,8 @@ int replica_cycle_start(struct host *h, struct vm *vm, struct job **ret_job,
  * time_ms, consistency, disks: [{name, size, delta_bytes}]}: the
  * replica.apply job (*ret_job), or nothing when that cycle is applied
  * already (*ret_applied_ms: the time of the point applied, so that the
- * primary tells its own lost ack from an earlier attempt's); -EPROTO for
- * a cycle out of order. */
+ * primary tells its own lost ack from an earlier attempt's); -EEXIST
+ * (409) for a cycle out of order. */
 int replica_incoming_cycle(struct host *h, const char *fp, const char *uuid,
     const json_t *body, struct job **ret_job, int64_t *ret_applied_ms,
     struct err *err);
