@@ -158,7 +158,11 @@ size=$(last_cycle | jq '[.details.disks[].size] | add')
 check "it read only the changes ($read bytes of $size; the seed $FULL)" \
     test "$read" -lt $((size / 10))
 exact "after the seed"
-check_eq "health normal" "$(t h1 vm replication show c1 --json | jq -r .health)" normal
+# The failed seed attempts above still count in the 20 % rule of the
+# last hour (docs/replica-health.md): nothing else may be wrong.
+check "health: not critical, no reason but the earlier failed attempts" \
+    bash -c "$LAB_SH tern h1 vm replication show c1 --json | jq -e '.health != \"critical\" and
+    ([.health_reasons[] | select(test(\"missed or failed\") | not)] | length == 0)'"
 
 check "remove the replication" t h1 vm replication remove c1
 check_err "a directory holding a seed is refused" 1 "holds a seed already" \
