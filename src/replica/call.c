@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "host.h"
+#include "jsonutil.h"
+#include "log.h"
 #include "replica.h"
 #include "rp_int.h"
 #include "util.h"
@@ -223,4 +225,30 @@ rp_relation_for_peer(struct host *h, const char *uuid, const char *fp,
 		return -EACCES;
 	}
 	return 0;
+}
+
+int
+rp_replica_for_primary(struct host *h, const char *uuid, const char *fp,
+    const char *what, struct vm **ret_vm, struct replication_row *ret,
+    struct err *err)
+{
+	int rc = rp_relation_for_peer(h, uuid, fp, "replica", ret_vm, ret);
+
+	if (rc == -ENOENT)
+		return err_set(err, -ENOENT, "host %s has no replica with uuid "
+		    "%.40s", h->cfg.name, uuid);
+	if (rc < 0)
+		return err_set(err, -EACCES, "only the primary of vm '%s' %s",
+		    (*ret_vm)->row->name, what);
+	return 0;
+}
+
+void
+rp_stats_save(struct host *h, struct replication_row *r, const json_t *st)
+{
+	free(r->stats);
+	r->stats = json_to_string(st);
+	if (store_replication_update(h->store, r) < 0)
+		log_warn("vm=%s cannot record its replication's stats",
+		    r->vm_uuid);
 }

@@ -226,10 +226,8 @@ cy_applied(struct job *job, const json_t *reply)
 		json_object_set_new(st, "parent_seq", json_integer(
 		    cy_parent_seq(&r)));
 		r.seq = rp_int(job->details, "seq");
-		free(r.stats);
-		r.stats = json_to_string(st);
+		rp_stats_save(vm->h, &r, st);
 		json_decref(st);
-		(void)store_replication_update(vm->h->store, &r);
 		replication_row_done(&r);
 	}
 	why = xasprintf("the replica already holds cycle %lld from an "
@@ -258,9 +256,7 @@ cy_stale_compare(struct job *job)
 	stale = rp_int(st, "parent_seq") > 0;
 	if (stale) {
 		json_object_set_new(st, "parent_seq", json_integer(0));
-		free(r.stats);
-		r.stats = json_to_string(st);
-		(void)store_replication_update(vm->h->store, &r);
+		rp_stats_save(vm->h, &r, st);
 		backup_point_end(job, -EAGAIN, "change tracking was lost while "
 		    "the replica holds a point of an earlier attempt: the next "
 		    "cycle is a full copy");
@@ -502,10 +498,8 @@ cy_attempted(struct host *h, struct replication_row *r)
 
 	json_object_set_new(st, "last_attempt_ms", json_integer((json_int_t)
 	    wall_ms()));
-	free(r->stats);
-	r->stats = json_to_string(st);
+	rp_stats_save(h, r, st);
 	json_decref(st);
-	(void)store_replication_update(h->store, r);
 }
 
 int

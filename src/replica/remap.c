@@ -185,15 +185,12 @@ replica_incoming_map(struct host *h, const char *fp, const char *uuid,
 {
 	struct vm *vm = NULL;
 	struct replication_row r;
-	int rc = rp_relation_for_peer(h, uuid, fp, "replica", &vm, &r);
+	int rc;
 
 	*ret_job = NULL;
-	if (rc == -ENOENT)
-		return err_set(err, -ENOENT, "host %s has no replica with uuid "
-		    "%.40s", h->cfg.name, uuid);
-	if (rc < 0)
-		return err_set(err, -EACCES, "only the primary of vm '%s' asks "
-		    "for its maps", vm->row->name);
+	if ((rc = rp_replica_for_primary(h, uuid, fp, "asks for its maps", &vm,
+	    &r, err)) < 0)
+		return rc;
 	replication_row_done(&r);
 	if ((rc = vm_job_create(h, &job_replica_map, vm, json_object(),
 	    ret_job, err)) < 0)
@@ -210,13 +207,11 @@ replica_map_open(struct host *h, const char *fp, const char *uuid,
 	struct replication_row r;
 	_cleanup_free_ char *f = NULL;
 	struct stat sb;
-	int fd = rp_relation_for_peer(h, uuid, fp, "replica", &vm, &r);
+	int fd = rp_replica_for_primary(h, uuid, fp, "reads its maps", &vm, &r,
+	    err);
 
-	if (fd == -ENOENT)
-		return err_set(err, -ENOENT, "no replica with uuid %.40s", uuid);
 	if (fd < 0)
-		return err_set(err, -EACCES, "only the primary of vm '%s' reads "
-		    "its maps", vm->row->name);
+		return fd;
 	replication_row_done(&r);
 	if (!name_is_valid(disk))
 		return err_set(err, -EINVAL, "no such map");

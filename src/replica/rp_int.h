@@ -69,6 +69,15 @@ int rp_call_poll_job(struct job *job, struct rp_call *c, int64_t id,
  * set, for messages). */
 int rp_relation_for_peer(struct host *h, const char *uuid, const char *fp,
     const char *role, struct vm **ret_vm, struct replication_row *ret);
+/* The same for a replica asked about by its primary, with the errors
+ * said: -ENOENT no such replica here, -EACCES "only the primary of vm
+ * 'NAME' WHAT". */
+int rp_replica_for_primary(struct host *h, const char *uuid, const char *fp,
+    const char *what, struct vm **ret_vm, struct replication_row *ret,
+    struct err *err);
+/* st becomes r's stats, r is stored (a failure logged). */
+void rp_stats_save(struct host *h, struct replication_row *r,
+    const json_t *st);
 
 /* details "peer", "peer_url", "peer_fp" for peer name; -ENOENT when it
  * is not a trusted peer. */

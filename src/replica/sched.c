@@ -38,15 +38,6 @@ stat_add(json_t *st, const char *key, int64_t v)
 	json_object_set_new(st, key, json_integer(stat_int(st, key) + v));
 }
 
-static void
-row_save(struct host *h, struct replication_row *r, json_t *st)
-{
-	free(r->stats);
-	r->stats = json_to_string(st);
-	if (store_replication_update(h->store, r) < 0)
-		log_warn("cannot record a replication's stats");
-}
-
 /* The bytes a cycle sent: its deltas. */
 static int64_t
 cycle_bytes(const json_t *details)
@@ -143,7 +134,7 @@ replica_ack_record(struct vm *vm, const json_t *details, int64_t job_id,
 		    "failed"));
 	}
 	rp_health_note(st, wall_ms(), r == 0);
-	row_save(vm->h, &row, st);
+	rp_stats_save(vm->h, &row, st);
 	if (r != 0)
 		host_event(vm->h, "warning", vm, job_id, "replication "
 		    "cycle failed: %s", why ? why : "failed");
@@ -181,7 +172,7 @@ sched_one(struct host *h, struct replication_row *r)
 		if (now >= (uint64_t)stat_int(st, "last_seed_ms") + 10000) {
 			json_object_set_new(st, "last_seed_ms",
 			    json_integer((json_int_t)now));
-			row_save(h, r, st);
+			rp_stats_save(h, r, st);
 			if (replica_verify_start(h, vm, true, &job, &e) < 0)
 				log_warn("vm=%s cannot read the replica's copy: "
 				    "%s", vm->row->name, e.msg);
@@ -195,12 +186,12 @@ sched_one(struct host *h, struct replication_row *r)
 				rp_health_note(st, now, false);
 				json_object_set_new(st, "last_missed_ms",
 				    json_integer((json_int_t)now));
-				row_save(h, r, st);
+				rp_stats_save(h, r, st);
 			}
 		} else {
 			json_object_set_new(st, "last_attempt_ms",
 			    json_integer((json_int_t)now));
-			row_save(h, r, st);
+			rp_stats_save(h, r, st);
 			if (replica_cycle_start(h, vm, &job, &e) < 0)
 				log_warn("vm=%s cannot start a replication "
 				    "cycle: %s", vm->row->name, e.msg);

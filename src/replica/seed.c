@@ -444,14 +444,11 @@ replica_incoming_status(struct host *h, const char *fp, const char *uuid,
 	struct vm *vm = NULL;
 	struct replication_row r;
 	json_t *st;
-	int rc = rp_relation_for_peer(h, uuid, fp, "replica", &vm, &r);
+	int rc = rp_replica_for_primary(h, uuid, fp, "asks about its replica",
+	    &vm, &r, err);
 
-	if (rc == -ENOENT)
-		return err_set(err, -ENOENT, "host %s has no replica with uuid "
-		    "%.40s", h->cfg.name, uuid);
 	if (rc < 0)
-		return err_set(err, -EACCES, "only the primary of vm '%s' asks "
-		    "about its replica", vm->row->name);
+		return rc;
 	st = rp_stats_load(r.stats);
 	*ret = json_pack("{sI sI}", "seq", (json_int_t)r.seq, "base_seq",
 	    (json_int_t)rp_int(st, "base_seq"));

@@ -430,10 +430,7 @@ vf_record(struct job *job, json_t *res)
 			/* its parent is the replica's seq now (cy_applied) */
 			json_object_del(st, "parent_seq");
 		}
-		free(r.stats);
-		r.stats = json_to_string(st);
-		if (store_replication_update(vm->h->store, &r) < 0)
-			log_warn("cannot record a replication's verify");
+		rp_stats_save(vm->h, &r, st);
 		json_decref(st);
 		replication_row_done(&r);
 	}

@@ -58,15 +58,6 @@ rp_health_of(struct host *h, const struct replication_row *r,
 	return v;
 }
 
-static void
-watch_save(struct host *h, struct replication_row *r, json_t *st)
-{
-	free(r->stats);
-	r->stats = json_to_string(st);
-	if (store_replication_update(h->store, r) < 0)
-		log_warn("cannot record a replication's health");
-}
-
 bool
 rp_health_watch(struct host *h, struct replication_row *r)
 {
@@ -89,7 +80,7 @@ rp_health_watch(struct host *h, struct replication_row *r)
 			json_object_set_new(st, "held", json_true());
 			held = true;
 		}
-		watch_save(h, r, st);
+		rp_stats_save(h, r, st);
 	}
 	json_decref(st);
 	json_decref(reasons);
@@ -108,7 +99,7 @@ rp_health_mismatch(struct host *h, const char *uuid, int64_t point_ms,
 	st = rp_stats_load(r.stats);
 	json_object_set_new(st, "mismatch", json_string(why));
 	json_object_set_new(st, "mismatch_point_ms", json_integer(point_ms));
-	watch_save(h, &r, st);
+	rp_stats_save(h, &r, st);
 	json_decref(st);
 	replication_row_done(&r);
 }
