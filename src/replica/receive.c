@@ -273,12 +273,13 @@ rc_room(struct job *job, struct err *err)
 	return 0;
 }
 
-/* A write of the cycle failed with text why: when a pool of the replica
- * ran out of room (ENOSPC, or less than RC_ROOM_LOW free: the room check
- * is an estimate), the reason naming that pool (caller frees), else
- * NULL. */
+/* A write of the cycle failed: when a pool of the replica ran out of
+ * room (less than RC_ROOM_LOW free now, with the failed cycle's files
+ * still there: the room check is an estimate), the reason naming that
+ * pool (caller frees), else NULL.  Decided by the pool's free space, not
+ * by the words of the error. */
 static char *
-rc_no_room(const struct job *job, const char *why)
+rc_no_room(const struct job *job)
 {
 	const struct vm *vm = vm_of(job);
 	const char *full = NULL;
@@ -294,8 +295,7 @@ rc_no_room(const struct job *job, const char *why)
 			full = pool;
 		}
 	}
-	if (!full || (least >= RC_ROOM_LOW && !(why && strstr(why,
-	    strerror(ENOSPC)))))
+	if (!full || least >= RC_ROOM_LOW)
 		return NULL;
 	return xasprintf("pool '%s' on host %s ran out of room writing the "
 	    "cycle of vm '%s' (its latest point untouched): free room there; "
@@ -322,7 +322,7 @@ rc_fetch(struct job *job)
 		close(c->fd);
 		c->fd = -1;
 		if (c->err[0]) {
-			_cleanup_free_ char *full = rc_no_room(job, c->err);
+			_cleanup_free_ char *full = rc_no_room(job);
 
 			rc_fail(job, full ? -ENOSPC : -EIO, full ? full : c->err);
 			return;
@@ -406,7 +406,7 @@ rc_child_failed(struct job *job, const char *what)
 		json_object_set_new(job->details, "mismatch", json_true());
 		rp_health_mismatch(host_of(job), job->row->vm_uuid,
 		    rp_int(job->details, "time_ms"), why);
-	} else if (!(why = rc_no_room(job, last)))
+	} else if (!(why = rc_no_room(job)))
 		why = xasprintf("%s failed: %s", what, last ? last :
 		    "see its log");
 	rc_fail(job, -EIO, why);
