@@ -141,6 +141,17 @@ guest_create() {
 	    "${@:4}"
 }
 
+# guest_writing HOST NAME: the test guest made on HOST, started, booted,
+# and its disk writer acknowledging (two checks).
+guest_writing() {
+	guest_create "$1" "$2" >/dev/null
+	t "$1" vm start "$2" >/dev/null
+	check "guest boots" wait_for 90 console_has "$1" "$2" TERN-GUEST-READY
+	check "writer acknowledges" wait_for 60 writer_acks "$1" "$2" 20
+}
+# writer_acks HOST VM N: the writer acknowledged more than N records.
+writer_acks() { [ "$(acked "$1" "$2")" -gt "$3" ]; }
+
 # trust_both: h1 and h2 pin each other (a move needs trust both ways).
 trust_both() {
 	local f1 f2

@@ -130,5 +130,4 @@ check_err "a disabled server refuses" 1 "is not a replica server" \
     t h1 vm replication enable r1 --to h2
 check "nothing changed" nothing_changed
 
-echo "# $E2E_PASS passed, $E2E_FAIL failed"
-[ "$E2E_FAIL" = 0 ]
+e2e_finish

@@ -25,11 +25,7 @@ trust_both
 check "h2 has the small pool" t h2 pool create small "$P2"
 t h2 replica server enable --allow h1=small >/dev/null
 
-guest_create h1 c1 >/dev/null
-t h1 vm start c1 >/dev/null
-check "guest boots" wait_for 90 console_has h1 c1 TERN-GUEST-READY
-check "writer acknowledges" wait_for 60 bash -c \
-    "[ \$(. $(dirname "$0")/lib.sh; TERN_LAB=$TERN_LAB acked h1 c1) -gt 20 ]"
+guest_writing h1 c1
 
 seq_of() { t h1 vm replication show c1 --json | jq -r .seq; }
 rseq() { t h2 vm replication show c1 --json | jq -r .seq; }

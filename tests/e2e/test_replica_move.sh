@@ -24,11 +24,7 @@ P3=$(labenv H3_POOL_DIR)
 PS=$(labenv LAB_SHARED_POOL)
 t h3 replica server enable --allow h1=local --allow h2=local >/dev/null
 
-guest_create h1 c1 >/dev/null
-t h1 vm start c1 >/dev/null
-check "guest boots" wait_for 90 console_has h1 c1 TERN-GUEST-READY
-check "writer acknowledges" wait_for 60 bash -c \
-    "[ \$(. $(dirname "$0")/lib.sh; TERN_LAB=$TERN_LAB acked h1 c1) -gt 20 ]"
+guest_writing h1 c1
 UUID=$(vm_field h1 c1 .uuid)
 
 last_cycle() {

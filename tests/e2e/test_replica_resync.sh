@@ -43,8 +43,7 @@ check "the operator's copy is left alone" test -f "$P2/c1-vdb.qcow2"
 cp "$P1/c1-vdb.qcow2" "$P2/c1-vdb.qcow2"
 t h1 vm start c1 >/dev/null
 check "guest boots" wait_for 90 console_has h1 c1 TERN-GUEST-READY
-check "writer acknowledges" wait_for 60 bash -c \
-    "[ \$(. $(dirname "$0")/lib.sh; TERN_LAB=$TERN_LAB acked h1 c1) -gt 20 ]"
+check "writer acknowledges" wait_for 60 writer_acks h1 c1 20
 
 last_cycle() {
 	t h1 job list --json | jq -c '[.jobs[] | select(.type == "vm.replicate")][0]'
@@ -143,5 +142,4 @@ exact "after the crash resync"
 check "remove the replication" t h1 vm replication remove c1
 t h1 vm stop c1 >/dev/null 2>&1 || true
 
-echo "# $E2E_PASS passed, $E2E_FAIL failed"
-[ "$E2E_FAIL" = 0 ]
+e2e_finish
