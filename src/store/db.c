@@ -92,6 +92,14 @@ static const char *const migrations[] = {
 	 * {DISK: image path}} */
 	"ALTER TABLE replications ADD COLUMN points TEXT NOT NULL"
 	"  DEFAULT '[]';",
+	/* 9: failover (src/failover).  vms.hold: why a plain start is
+	 * refused (the VM failed over to another host), NULL: it is not;
+	 * replications.failover, .test, .drill: JSON objects of a
+	 * relationship's failover, test failover and drills, NULL: none */
+	"ALTER TABLE vms ADD COLUMN hold TEXT;"
+	"ALTER TABLE replications ADD COLUMN failover TEXT;"
+	"ALTER TABLE replications ADD COLUMN test TEXT;"
+	"ALTER TABLE replications ADD COLUMN drill TEXT;",
 };
 
 int
@@ -289,7 +297,7 @@ store_vm_set_text(struct store *st, const char *uuid, const char *column,
     const char *value)
 {
 	static const char *const columns[] = { "state_file", "services",
-		"kvp", "name", NULL };
+		"kvp", "name", "hold", NULL };
 	_cleanup_free_ char *sql = NULL;
 	bool ok = false;
 

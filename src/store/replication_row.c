@@ -8,7 +8,7 @@
 #include "util.h"
 
 #define RP_COLUMNS "vm_uuid, role, peer, settings, state, seq, stats," \
-	" created_ms, points"
+	" created_ms, points, failover, test, drill"
 
 static void
 rp_bind(sqlite3_stmt *s, const struct replication_row *r)
@@ -22,6 +22,9 @@ rp_bind(sqlite3_stmt *s, const struct replication_row *r)
 	store_bind_str(s, 7, r->stats);
 	sqlite3_bind_int64(s, 8, r->created_ms);
 	store_bind_str(s, 9, r->points ? r->points : "[]");
+	store_bind_str(s, 10, r->failover);
+	store_bind_str(s, 11, r->test);
+	store_bind_str(s, 12, r->drill);
 }
 
 static void
@@ -36,6 +39,9 @@ rp_read(sqlite3_stmt *s, struct replication_row *r)
 	r->stats = store_col_str(s, 6);
 	r->created_ms = sqlite3_column_int64(s, 7);
 	r->points = store_col_str(s, 8);
+	r->failover = store_col_str(s, 9);
+	r->test = store_col_str(s, 10);
+	r->drill = store_col_str(s, 11);
 }
 
 int
@@ -43,7 +49,7 @@ store_replication_insert(struct store *st, const struct replication_row *r)
 {
 	_cleanup_stmt_ sqlite3_stmt *s = store_prepare(st,
 	    "INSERT INTO replications(" RP_COLUMNS ")"
-	    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+	    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
 
 	if (!s)
 		return -EIO;
@@ -56,7 +62,8 @@ store_replication_update(struct store *st, const struct replication_row *r)
 {
 	_cleanup_stmt_ sqlite3_stmt *s = store_prepare(st,
 	    "UPDATE replications SET role = ?2, peer = ?3, settings = ?4,"
-	    " state = ?5, seq = ?6, stats = ?7, points = ?9"
+	    " state = ?5, seq = ?6, stats = ?7, points = ?9, failover = ?10,"
+	    " test = ?11, drill = ?12"
 	    " WHERE vm_uuid = ?1");
 	int rc;
 
@@ -143,6 +150,9 @@ replication_row_done(struct replication_row *r)
 	free(r->state);
 	free(r->stats);
 	free(r->points);
+	free(r->failover);
+	free(r->test);
+	free(r->drill);
 	memset(r, 0, sizeof(*r));
 }
 

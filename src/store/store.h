@@ -13,7 +13,7 @@
 
 struct store;
 
-#define STORE_SCHEMA_VERSION 8
+#define STORE_SCHEMA_VERSION 9
 
 /* Open (creating if needed) the database at path, switch it to WAL, and
  * run every schema migration newer than the file's version in one
@@ -81,6 +81,8 @@ struct vm_row {
 	char *state_file;	/* saved memory+device state, NULL: none */
 	char *services;		/* JSON {"heartbeat": false, ...}; NULL: all on */
 	char *kvp;		/* JSON {"key": "value"} for the guest; NULL */
+	char *hold;		/* why a plain start is refused (failed over
+				 * to another host: src/failover); NULL */
 	size_t n_disks, n_nics;
 	struct disk_row *disks;
 	struct nic_row *nics;
@@ -97,7 +99,8 @@ int store_vm_delete(struct store *st, const char *uuid);
  * such VM or disk, -EEXIST when another disk has that path. */
 int store_vm_set_disk(struct store *st, const char *uuid, const char *name,
     const char *path, const char *pool);
-/* Set one text column of a VM ("state_file", "services", "kvp", "name");
+/* Set one text column of a VM ("state_file", "services", "kvp", "name",
+ * "hold");
  * NULL stores NULL.  -EINVAL for another column, -ENOENT for no VM,
  * -EEXIST when a new name is taken. */
 int store_vm_set_text(struct store *st, const char *uuid, const char *column,
@@ -223,6 +226,10 @@ struct replication_row {
 	int64_t created_ms;
 	char *points;		/* JSON array: the replica's recovery points,
 				 * oldest first (NULL: none) */
+	char *failover;		/* JSON object: a failover (src/failover);
+				 * NULL: none */
+	char *test;		/* JSON object: the test failover running */
+	char *drill;		/* JSON object: drill schedule and results */
 };
 
 /* -EEXIST when the VM has one already. */

@@ -51,8 +51,8 @@ store_vm_insert(struct store *st, const struct vm_row *vm)
 	_cleanup_stmt_ sqlite3_stmt *s = store_prepare(st,
 	    "INSERT INTO vms(uuid, name, cpus, memory_mib, cpu_compat, kernel,"
 	    " initrd, cmdline, state, pid, pid_start, created_ms, started_ms,"
-	    " state_file, services, kvp, machine)"
-	    " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+	    " state_file, services, kvp, machine, hold)"
+	    " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
 	int r;
 
 	if (!s)
@@ -74,6 +74,7 @@ store_vm_insert(struct store *st, const struct vm_row *vm)
 	store_bind_str(s, 15, vm->services);
 	store_bind_str(s, 16, vm->kvp);
 	store_bind_str(s, 17, vm->machine);
+	store_bind_str(s, 18, vm->hold);
 	r = store_begin(st);
 	if (r == 0)
 		r = store_step_done(s);
@@ -181,7 +182,7 @@ store_vm_load_all(struct store *st, struct vm_row ***ret_vms, size_t *ret_n)
 	_cleanup_stmt_ sqlite3_stmt *s = store_prepare(st,
 	    "SELECT uuid, name, cpus, memory_mib, cpu_compat, kernel, initrd,"
 	    " cmdline, state, pid, pid_start, created_ms, started_ms,"
-	    " state_file, services, kvp, machine FROM vms ORDER BY name");
+	    " state_file, services, kvp, machine, hold FROM vms ORDER BY name");
 	struct vm_row **vms = NULL;
 	size_t n = 0;
 
@@ -208,6 +209,7 @@ store_vm_load_all(struct store *st, struct vm_row ***ret_vms, size_t *ret_n)
 		vm->services = store_col_str(s, 14);
 		vm->kvp = store_col_str(s, 15);
 		vm->machine = store_col_str(s, 16);
+		vm->hold = store_col_str(s, 17);
 		vm_load_children(st, vm);
 		vms = xrealloc(vms, (n + 1) * sizeof(*vms));
 		vms[n++] = vm;
@@ -239,6 +241,7 @@ store_vm_row_free(struct vm_row *vm)
 	free(vm->state_file);
 	free(vm->services);
 	free(vm->kvp);
+	free(vm->hold);
 	free(vm);
 	return NULL;
 }

@@ -45,7 +45,9 @@ vm_action_from_name(const char *name, struct err *err)
 	return err_set(err, -ENOENT, "no such action '%s'", name);
 }
 
-/* Start: the VM must be down and fit in the memory the host has now. */
+/* Start: the VM must be down, not held (it failed over to another host:
+ * src/failover; the hold names where and how to resolve it) and fit in
+ * the memory the host has now. */
 static int
 vm_start_allowed(const struct vm *vm, struct err *err)
 {
@@ -54,6 +56,9 @@ vm_start_allowed(const struct vm *vm, struct err *err)
 	if (!vm_is_down(vm))
 		return err_set(err, -EBUSY, "vm '%s' is %s, not off",
 		    vm->row->name, vm_state_name(vm->state));
+	if (vm->row->hold)
+		return err_set(err, -EBUSY, "vm '%s' is not started here: %s",
+		    vm->row->name, vm->row->hold);
 	snprintf(what, sizeof(what), "vm '%s'", vm->row->name);
 	return host_mem_admit(vm->h, vm->row->memory_mib,
 	    HOST_MEM_AVAILABLE, what, err);
