@@ -143,6 +143,16 @@ test_action_messages(void)
 	e = (struct err){ 0 };
 	ASSERT_EQ(vm_action_allowed(&vm, VM_ACT_START, &e), -EBUSY);
 	ASSERT_CONTAINS(e.msg, "vm 'a' is a replica: it is not started");
+	/* A VM that failed over elsewhere (src/failover): start refused
+	 * with the hold's text; everything else as for any off VM. */
+	vm.state = VM_OFF;
+	row.memory_mib = 1;
+	row.hold = "it failed over to h2";
+	e = (struct err){ 0 };
+	ASSERT_EQ(vm_action_allowed(&vm, VM_ACT_START, &e), -EBUSY);
+	ASSERT_STREQ(e.msg, "vm 'a' is not started here: it failed over to "
+	    "h2");
+	ASSERT_EQ(vm_action_allowed(&vm, VM_ACT_DELETE, NULL), 0);
 }
 
 /* The one free-memory check: installed memory for a definition, what is
