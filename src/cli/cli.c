@@ -247,6 +247,15 @@ static const struct cli_cmd cli_cmds[] = {
 	  .help = "on the replica server: apply the seed in DIR (written by "
 	  "'enable\n      --initial offline DIR' on the primary), which then "
 	  "sends only the changes" },
+	{ .group = "vm", .verb = "failover planned", .pos = { "NAME" },
+	  .opts = opt_vm_shutdown, .starts_job = true,
+	  .synopsis = "[--timeout SECONDS] [--force]",
+	  .run = cmd_vm_failover_planned,
+	  .help = "on the primary: shut the guest down (--timeout, --force "
+	  "as for shutdown),\n      send a final cycle, fail over to the "
+	  "replica and start it there;\n      refused unless replication is "
+	  "healthy. Any failure before the\n      replica runs it starts it "
+	  "here again" },
 	{ .group = "vm", .verb = "replication show", .pos = { "NAME" },
 	  .run = cmd_vm_replication,
 	  .help = "a VM's replication: state, health and why, settings, "

@@ -161,6 +161,8 @@ int cmd_backup_list(struct cli *cli, const struct cli_args *a,
     struct err *err);
 int cmd_replica_server(struct cli *cli, const struct cli_args *a,
     struct err *err);
+int cmd_vm_failover_planned(struct cli *cli, const struct cli_args *a,
+    struct err *err);
 int cmd_vm_replication(struct cli *cli, const struct cli_args *a,
     struct err *err);
 int cmd_replication_import_seed(struct cli *cli, const struct cli_args *a,

@@ -6,5 +6,5 @@
 void
 failover_init(struct host *h)
 {
-	(void)h;
+	job_type_register(&h->jobs, &job_failover_planned);
 }

@@ -15,7 +15,23 @@
  * of it is refused (src/vm/vm_action.c) until the operator resolves it. */
 #pragma once
 
+#include <jansson.h>
+
+#include "err.h"
+#include "job.h"
+
 struct host;
+struct vm;
 
 /* Register this module's job types and timers. */
 void failover_init(struct host *h);
+
+/* planned.c: `tern vm failover planned` on the primary: the job
+ * vm.failover-planned (its diagram at the top of planned.c).  body:
+ * {"timeout_s": how long the guest gets to shut down (120), "force":
+ * turn it off after that}.  Refused with a clear error and nothing
+ * changed: not the primary, replication not replicating or not of
+ * normal health, the VM not running or off, held, or busy. */
+int failover_planned_start(struct host *h, struct vm *vm, const json_t *body,
+    struct job **ret_job, struct err *err);
+extern const struct job_ops job_failover_planned;

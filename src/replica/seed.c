@@ -450,8 +450,12 @@ replica_incoming_status(struct host *h, const char *fp, const char *uuid,
 	if (rc < 0)
 		return rc;
 	st = rp_stats_load(r.stats);
-	*ret = json_pack("{sI sI}", "seq", (json_int_t)r.seq, "base_seq",
-	    (json_int_t)rp_int(st, "base_seq"));
+	/* state, failover, job: a planned failover's primary settles an
+	 * unclear commit with them (src/failover/planned.c) */
+	*ret = json_pack("{sI sI ss so* ss*}", "seq", (json_int_t)r.seq,
+	    "base_seq", (json_int_t)rp_int(st, "base_seq"), "state", r.state,
+	    "failover", r.failover ? json_loads(r.failover, 0, NULL) : NULL,
+	    "job", vm_job(vm) ? vm_job(vm)->ops->type : NULL);
 	json_decref(st);
 	replication_row_done(&r);
 	return 0;

@@ -35,6 +35,9 @@
  *   CRASHED -> OFF, OFF -> SAVED  a checkpoint applied: its disks, and its
  *                              memory for a standard one
  *   STARTING -> RUNNING        start_step (cont ok)
+ *   STARTING -> PAUSED         start_step of a start with details
+ *                              "paused" (no cont: src/failover/planned.c
+ *                              reads the disks of a shut-down VM)
  *   STARTING -> OFF|SAVED      start_step/start_fail_code, QEMU exit,
  *                              host_reattach (daemon/main.c)
  *   STARTING -> STOPPING       stop_step (stop while starting)

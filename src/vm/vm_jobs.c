@@ -11,6 +11,7 @@
  *              ready [restore_step (save.c): --> restoring --> loaded]
  *              [host->before_cont: the disks' change tracking checked]
  *              cont--> cont --start_on_cont, start_done--> done
+ *              (details "paused": no cont, the VM PAUSED --> done)
  *              failure or a cancel before the vCPUs run: start_fail_code
  *              (kill QEMU, VM OFF); a restart finds QEMU by pid or pidfile
  *              and carries on from where it is
@@ -300,6 +301,14 @@ start_step(struct job *job)
 	}
 	if (vm->h->before_cont && vm->h->before_cont(vm, job) > 0)
 		return;
+	if (json_is_true(json_object_get(job->details, "paused"))) {
+		/* src/failover's final cycle: the disks (and their change
+		 * tracking, checked above) open, no vCPU ever run */
+		vm_set_state(vm, VM_PAUSED, "vm started paused (its vCPUs "
+		    "never run)");
+		job_finish(job, 0, NULL);
+		return;
+	}
 	if (job_phase_is(job, VM_PH_CONT) && vm->last_error) {
 		start_fail(job, vm->last_error);
 		return;
