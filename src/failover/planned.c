@@ -324,6 +324,7 @@ pl_commit(struct job *job, struct vm *vm)
 {
 	struct pl_ctx *c = pl_ctx(job);
 	const char *msg;
+	_cleanup_free_ char *why = NULL;
 
 	if (job->recovering || (json_is_true(json_object_get(job->details,
 	    "commit_sent")) && !c->call.out && !rp_int(job->details,
@@ -344,7 +345,11 @@ pl_commit(struct job *job, struct vm *vm)
 			    json_integer(rp_call_job_id(&c->call)));
 			job_save(job);
 		} else if (c->call.status >= 400 && c->call.status < 500) {
-			pl_back_to(job, c->call.err);	/* refused: nothing */
+			/* refused: it started nothing */
+			why = xasprintf("the replica host %s refused the "
+			    "failover: %s", rp_str(job->details, "peer"),
+			    c->call.err);
+			pl_back_to(job, why);
 			return;
 		} else {
 			job_set_phase(job, PL_PH_SETTLE);

@@ -771,6 +771,9 @@ vm_to_json(const struct vm *vm)
 	json_object_set_new(o, "kvp", kvp ? kvp : json_object());
 	json_object_set_new(o, "saved_state", vm->row->state_file ?
 	    json_string(vm->row->state_file) : json_null());
+	/* why a plain start is refused (src/failover), or null */
+	json_object_set_new(o, "hold", vm->row->hold ?
+	    json_string(vm->row->hold) : json_null());
 	return o;
 }
 

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# test_failover_planned.sh - a planned failover from the primary (h1) of a
+# guest whose disk writer runs, replicated to h2 every 30 s:
+# - refusals, nothing changed (the VM runs, no hold): asked on the replica
+#   host, a bad --timeout, replication paused, the replica unreachable;
+# - the link cut during the final cycle: the job fails, the VM runs on h1
+#   again, no hold, its writer acknowledging;
+# - the whole run: the guest shut down, the final cycle of the shut-down
+#   VM applied on h2 (the verifier: every write acknowledged before the
+#   shutdown is in the replica's point), then the commit.  Until the
+#   replica side (POST /v1/replica/vms/UUID/failover, branch fo-unplanned)
+#   is merged, h2 refuses the commit and the way back is taken: the VM
+#   runs on h1 again, never on both;
+# - at the end the primary's disk holds every acknowledged write.
+. "$(dirname "$0")/lib.sh"
+e2e_lab_setup fo-planned 105
+lab up 2 >/dev/null
+trust_both
+P1=$(labenv H1_POOL_DIR)
+P2=$(labenv H2_POOL_DIR)
+ARGS1=$(labenv H1_ARGSFILE)
+# the 20 % rule over the last minute: a cycle that fails on the cut link
+# below ages out of the health rules within a test's patience
+printf '%s\n' --replica-monitor-window-s 60 >>"$ARGS1"
+restart_with h1
+t h2 replica server enable --allow h1=local >/dev/null
+
+guest_writing h1 c1
+UUID=$(vm_field h1 c1 .uuid)
+
+show() { t "$1" vm replication show c1 --json | jq -r "$2"; }
+health_is() { [ "$(show h1 .health)" = "$1" ]; }
+# runs_here_unheld DESC: c1 runs on h1, no hold, and not on h2.
+runs_here_unheld() {
+	check_eq "$1: c1 runs on h1" "$(vm_field h1 c1 .state)" running
+	check_eq "$1: no hold on h1" "$(vm_field h1 c1 .hold)" null
+	check_eq "$1: h2's copy is still the replica" \
+	    "$(vm_field h2 c1 .state)" replica
+	check_eq "$1: one QEMU of c1" "$(qemu_count "$UUID")" 1
+}
+# fo_job FIELD: a field of h1's newest vm.failover-planned job.
+fo_job() {
+	t h1 job list --json | jq -r "[.jobs[] | select(.type ==
+	    \"vm.failover-planned\")] | max_by(.id) | $1"
+}
+fo_phase_is() { [ "$(fo_job .phase)" = "$1" ]; }
+fo_ended() { case $(fo_job .state) in succeeded|failed|cancelled) return 0;; esac; return 1; }
+
+check "enable c1 -> h2 every 30s" t h1 vm replication enable c1 --to h2 \
+    --interval 30s
+check "the initial copy is acknowledged" wait_for 120 bash -c \
+    "[ \"\$($LAB_SH tern h1 vm replication show c1 --json | jq -r .state)\" = replicating ]"
+
+# ---- refusals: a clear error, nothing changed ----
+check_err "on the replica host: refused, it starts on the primary" 1 \
+    "is the replica here" t h2 vm failover planned c1
+check_err "a bad --timeout is a usage error" 2 "--timeout" \
+    t h1 vm failover planned c1 --timeout 0
+check_err "an unknown VM" 1 "nosuch" t h1 vm failover planned nosuch
+t h1 vm replication pause c1 >/dev/null
+check_err "replication paused: refused, resume first" 1 \
+    "replication resume" t h1 vm failover planned c1
+t h1 vm replication resume c1 >/dev/null
+lab cut h2 >/dev/null
+check_err "the replica unreachable: refused" 1 "does not answer" \
+    t h1 vm failover planned c1
+lab restore h2 >/dev/null
+runs_here_unheld "after the refusals"
+
+# ---- the link cut during the final cycle ----
+check "health normal before the next failover" wait_for 150 health_is normal
+# each cycle's copy held 20 s, time to cut the link during it
+restart_with h1 backup.copy=delay:20000
+check "planned failover started" t h1 vm failover planned c1 --no-wait
+check "it reaches the final cycle (the guest shut down)" \
+    wait_for 180 fo_phase_is final
+lab cut h2 >/dev/null
+check "the job ends" wait_for 240 fo_ended
+lab restore h2 >/dev/null
+check_eq "it failed" "$(fo_job .state)" failed
+check "its error names the final cycle" bash -c \
+    "$LAB_SH tern h1 job list --json | jq -r '[.jobs[] | select(.type == \"vm.failover-planned\")] | max_by(.id) | .error' | grep -q 'final cycle'"
+runs_here_unheld "after the cut"
+A=$(acked h1 c1)
+check "the guest boots and writes again on h1" wait_for 120 writer_acks h1 c1 "$A"
+restart_with h1
+
+# ---- the whole run ----
+check "health normal again" wait_for 180 health_is normal
+check "planned failover started" t h1 vm failover planned c1 --no-wait
+check "the guest is shut down, QEMU started paused for the final cycle" \
+    wait_for 180 fo_phase_is final
+LAST=$(acked h1 c1)	# the guest is off: its last acknowledged write
+check "the job ends" wait_for 240 fo_ended
+SEQ=$(fo_job .details.seq)
+check "the final cycle was acknowledged (its point in the job)" \
+    test "$SEQ" -gt 0
+check_eq "h2 holds that point as its latest" "$(show h2 .seq)" "$SEQ"
+if [ "$(fo_job .state)" = succeeded ]; then
+	# the replica side is there: the VM runs on h2 now
+	check_eq "c1 runs on h2" "$(vm_field h2 c1 .state)" running
+	check "h1 holds c1 (a start names h2)" bash -c \
+	    "$LAB_SH tern h1 vm show c1 --json | jq -r .hold | grep -q h2"
+else
+	check "h2 refused the commit (no replica side yet): the way back" \
+	    bash -c "$LAB_SH tern h1 job list --json | jq -r '[.jobs[] | select(.type == \"vm.failover-planned\")] | max_by(.id) | .error' | grep -q 'refused the failover'"
+	runs_here_unheld "after the refused commit"
+fi
+t h1 vm replication pause c1 >/dev/null
+check "no job runs" wait_for 120 no_active_jobs h1 h2
+check "the replica's point holds every write acknowledged before the shutdown ($LAST)" \
+    "$VERIFY" --image "$P2/c1-vdb.qcow2" --upto "$LAST:$((LAST + 1))"
+
+# ---- the primary's disk: every acknowledged write ----
+t h1 vm stop c1 >/dev/null
+check "h1's disk holds every write its console acknowledged" \
+    "$VERIFY" --image "$P1/c1-vdb.qcow2" \
+    --console "$(labenv H1_STATE_DIR)/vms/$UUID/console.log"
+
+e2e_finish
