@@ -298,21 +298,35 @@ pl_hold_failed_over(struct job *job, struct vm *vm)
 	pl_hold(vm, t);
 }
 
+/* The point N and the hold, persisted before the request may go out:
+ * from here on a restart settles, never goes back blindly. */
 static void
 pl_commit_send(struct job *job, struct vm *vm, struct pl_ctx *c)
 {
 	struct replication_row r;
 	char path[96];
 
-	if (store_replication_get(vm->h->store, vm->row->uuid, &r) < 0) {
-		pl_back_to(job, "the relationship went away");
+	if (!json_object_get(job->details, "commit_sent")) {
+		if (store_replication_get(vm->h->store, vm->row->uuid,
+		    &r) < 0) {
+			pl_back_to(job, "the relationship went away");
+			return;
+		}
+		json_object_set_new(job->details, "seq", json_integer(r.seq));
+		replication_row_done(&r);
+		pl_hold_failed_over(job, vm);
+		json_object_set_new(job->details, "commit_sent", json_true());
+		job_save(job);
+	}
+	/* tests: ternd killed, or the request held, with the hold set */
+	switch (job_failpoint(job, "failover.planned.commit")) {
+	case 1:
+		return;
+	case -1:	/* as if it went out and its answer was lost */
+		job_set_phase(job, PL_PH_SETTLE);
+		job_poke(job);
 		return;
 	}
-	json_object_set_new(job->details, "seq", json_integer(r.seq));
-	replication_row_done(&r);
-	pl_hold_failed_over(job, vm);
-	json_object_set_new(job->details, "commit_sent", json_true());
-	job_save(job);	/* from here on: settle, never back blindly */
 	snprintf(path, sizeof(path), "/v1/replica/vms/%s/failover",
 	    vm->row->uuid);
 	rp_call_send(job, &c->call, "POST", path, json_pack("{sI sb}", "seq",
@@ -326,9 +340,7 @@ pl_commit(struct job *job, struct vm *vm)
 	const char *msg;
 	_cleanup_free_ char *why = NULL;
 
-	if (job->recovering || (json_is_true(json_object_get(job->details,
-	    "commit_sent")) && !c->call.out && !rp_int(job->details,
-	    "remote_job"))) {
+	if (job->recovering) {
 		job_set_phase(job, PL_PH_SETTLE);	/* sent or not? ask */
 		job_poke(job);
 		return;
@@ -598,8 +610,8 @@ failover_planned_start(struct host *h, struct vm *vm, const json_t *body,
 	    json_integer_value(t) > 3600))
 		return err_set(err, -EINVAL, "timeout_s must be 1..3600 "
 		    "seconds (how long the guest gets to shut down)");
-	if ((rc = pl_check_vm(vm, err)) < 0 ||
-	    (rc = pl_check_relation(h, vm, err)) < 0)
+	if ((rc = pl_check_relation(h, vm, err)) < 0 ||
+	    (rc = pl_check_vm(vm, err)) < 0)
 		return rc;
 	d = json_pack("{sI sb ss}", "timeout_s", (json_int_t)(t ?
 	    json_integer_value(t) : 120), "force", json_is_true(

@@ -111,6 +111,40 @@ check "no job runs" wait_for 120 no_active_jobs h1 h2
 check "the replica's point holds every write acknowledged before the shutdown ($LAST)" \
     "$VERIFY" --image "$P2/c1-vdb.qcow2" --upto "$LAST:$((LAST + 1))"
 
+# ---- h1's ternd killed once the commit may have gone out ----
+t h1 vm replication resume c1 >/dev/null
+check "health normal again" wait_for 180 health_is normal
+restart_with h1 failover.planned.commit=kill
+check "planned failover started" t h1 vm failover planned c1 --no-wait
+check "h1's ternd dies at the commit" \
+    wait_for 240 bash -c "! $LAB_SH tern h1 host info >/dev/null 2>&1"
+check_eq "the VM's QEMU is gone (no copy runs here)" "$(qemu_count "$UUID")" 0
+restart_with h1
+check_eq "after the restart c1 is held on h1" \
+    "$(vm_field h1 c1 .hold | grep -c h2)" 1
+check "the job settles with the replica" wait_for 120 fo_ended
+check "h2 never failed it over: the way back" bash -c \
+    "$LAB_SH tern h1 job list --json | jq -r '[.jobs[] | select(.type == \"vm.failover-planned\")] | max_by(.id) | .error' | grep -q 'did not fail'"
+runs_here_unheld "after h1's ternd was killed in the commit"
+
+# ---- h2's ternd killed during the commit ----
+check "health normal again" wait_for 180 health_is normal
+restart_with h1 failover.planned.commit=delay:15000
+check "planned failover started" t h1 vm failover planned c1 --no-wait
+check "it reaches the commit" wait_for 240 fo_phase_is commit
+lab kill h2 >/dev/null
+check "with no answer from h2 it settles" wait_for 60 fo_phase_is settle
+sleep 10
+check_eq "meanwhile c1 is off on h1" "$(vm_field h1 c1 .state)" off
+check_eq "and held" "$(vm_field h1 c1 .hold | grep -c h2)" 1
+check_err "a start is refused, naming h2" 1 "failed over to h2" \
+    t h1 vm start c1
+check_eq "no QEMU of c1 runs" "$(qemu_count "$UUID")" 0
+lab start h2 >/dev/null
+check "h2 answers: the job settles" wait_for 120 fo_ended
+runs_here_unheld "after h2's ternd was killed in the commit"
+restart_with h1
+
 # ---- the primary's disk: every acknowledged write ----
 t h1 vm stop c1 >/dev/null
 check "h1's disk holds every write its console acknowledged" \
