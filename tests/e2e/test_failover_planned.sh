@@ -44,6 +44,14 @@ fo_job() {
 	    \"vm.failover-planned\")] | max_by(.id) | $1"
 }
 fo_phase_is() { [ "$(fo_job .phase)" = "$1" ]; }
+# agent_ok: c1's guest agent answers on h1 (this guest ignores ACPI: a
+# shutdown goes through the agent, which a restarted ternd reconnects).
+agent_ok() { [ "$(vm_field h1 c1 .heartbeat)" = ok ]; }
+# fo_start: a planned failover of c1, not waited for.
+fo_start() {
+	check "the guest agent answers" wait_for 90 agent_ok
+	check "planned failover started" t h1 vm failover planned c1 --no-wait
+}
 fo_ended() { case $(fo_job .state) in succeeded|failed|cancelled) return 0;; esac; return 1; }
 
 check "enable c1 -> h2 every 30s" t h1 vm replication enable c1 --to h2 \
@@ -71,7 +79,7 @@ runs_here_unheld "after the refusals"
 check "health normal before the next failover" wait_for 150 health_is normal
 # each cycle's copy held 20 s, time to cut the link during it
 restart_with h1 backup.copy=delay:20000
-check "planned failover started" t h1 vm failover planned c1 --no-wait
+fo_start
 check "it reaches the final cycle (the guest shut down)" \
     wait_for 180 fo_phase_is final
 lab cut h2 >/dev/null
@@ -87,7 +95,7 @@ restart_with h1
 
 # ---- the whole run ----
 check "health normal again" wait_for 180 health_is normal
-check "planned failover started" t h1 vm failover planned c1 --no-wait
+fo_start
 check "the guest is shut down, QEMU started paused for the final cycle" \
     wait_for 180 fo_phase_is final
 LAST=$(acked h1 c1)	# the guest is off: its last acknowledged write
@@ -115,7 +123,7 @@ check "the replica's point holds every write acknowledged before the shutdown ($
 t h1 vm replication resume c1 >/dev/null
 check "health normal again" wait_for 180 health_is normal
 restart_with h1 failover.planned.commit=kill
-check "planned failover started" t h1 vm failover planned c1 --no-wait
+fo_start
 check "h1's ternd dies at the commit" \
     wait_for 240 bash -c "! $LAB_SH tern h1 host info >/dev/null 2>&1"
 check_eq "the VM's QEMU is gone (no copy runs here)" "$(qemu_count "$UUID")" 0
@@ -128,7 +136,7 @@ runs_here_unheld "after h1's ternd was killed in the commit"
 # ---- h2's ternd killed during the commit ----
 check "health normal again" wait_for 180 health_is normal
 restart_with h1 failover.planned.commit=delay:15000
-check "planned failover started" t h1 vm failover planned c1 --no-wait
+fo_start
 check "it reaches the commit" wait_for 240 fo_phase_is commit
 lab kill h2 >/dev/null
 check "with no answer from h2 it settles" wait_for 60 fo_phase_is settle

@@ -872,6 +872,31 @@ test_vm_export(void)
 	ASSERT_CONTAINS(r.err, "missing argument DIR");
 }
 
+/* `vm failover planned`: its route and body; --timeout checked here. */
+static void
+test_vm_failover_planned(void)
+{
+	json_t *b;
+	struct run r;
+
+	fake_reset();
+	fake_route("POST /v1/vms/web1/failover/planned", 202, "{\"job\":"
+	    JOB(21, "vm.failover-planned", "running", "null") "}", NULL);
+	fake_route("GET /v1/jobs/21", 200, JOB(21, "vm.failover-planned",
+	    "succeeded", "null"), NULL);
+	TERN(&r, "vm", "failover", "planned", "web1", "--timeout", "30",
+	    "--force");
+	ASSERT_EQ(r.rc, 0);
+	ASSERT_CONTAINS(r.out, "vm 'web1' failed over");
+	ASSERT_TRUE((b = fake_body()) != NULL);
+	ASSERT_EQ(json_integer_value(json_object_get(b, "timeout_s")), 30);
+	ASSERT_TRUE(json_is_true(json_object_get(b, "force")));
+	json_decref(b);
+	TERN(&r, "vm", "failover", "planned", "web1", "--timeout", "0");
+	ASSERT_EQ(r.rc, 2);
+	ASSERT_CONTAINS(r.err, "--timeout");
+}
+
 static void
 test_vm_import(void)
 {
@@ -1024,6 +1049,7 @@ main(void)
 	RUN_TEST(test_objects);
 	RUN_TEST(test_vm_export);
 	RUN_TEST(test_vm_import);
+	RUN_TEST(test_vm_failover_planned);
 	RUN_TEST(test_vm_import_usage_errors);
 	RUN_TEST(test_vm_move_storage);
 	RUN_TEST(test_vm_move_storage_usage_errors);
