@@ -6,5 +6,6 @@
 void
 failover_init(struct host *h)
 {
-	(void)h;
+	job_type_register(&h->jobs, &job_vm_failover);
+	job_type_register(&h->jobs, &job_vm_failover_cancel);
 }
