@@ -1,13 +1,15 @@
 /* failover_api.c - failover of replicated VMs (src/failover): on the
  * replica host POST /v1/vms/NAME/failover ({"point": SEQ}, optional),
  * POST /v1/vms/NAME/failover/complete|cancel; from the primary over
- * mutual TLS POST /v1/replica/vms/UUID/failover ({"seq", "planned"}). */
+ * mutual TLS POST /v1/replica/vms/UUID/failover ({"seq", "planned"});
+ * from the replica host POST /v1/replications/UUID/failed-over. */
 #include <errno.h>
 
 #include "api.h"
 #include "failover.h"
 #include "http.h"
 #include "jsonutil.h"
+#include "replica.h"
 #include "util.h"
 #include "vm.h"
 
@@ -77,5 +79,59 @@ api_replica_failover(struct api *a, struct http_req *req, char **p,
 	    e)) < 0)
 		return r;
 	api_reply_job(req, job, NULL);
+	return 0;
+}
+
+/* POST /v1/replications/UUID/failed-over (the replica host: the VM
+ * failed over there; this old primary holds its copy) */
+int
+api_replication_failed_over(struct api *a, struct http_req *req, char **p,
+    struct err *e)
+{
+	_cleanup_json_ json_t *body = NULL;
+	int r;
+
+	if (!req->tls || !req->has_peer_fp)
+		return err_set(e, -EACCES, "a failover is told by the replica "
+		    "host, a trusted peer, over HTTPS only");
+	if ((r = api_body(req, &body, e)) < 0 ||
+	    (r = replica_incoming_failed_over(a->h, req->peer_fp, p[0], body,
+	    e)) < 0)
+		return r;
+	http_reply_json(req, 200, json_object());
+	return 0;
+}
+
+/* POST /v1/vms/NAME/replication/reverse (the new primary) */
+int
+api_vm_replication_reverse(struct api *a, struct http_req *req, char **p,
+    struct err *e)
+{
+	struct vm *vm = NULL;
+	struct job *job = NULL;
+	int r;
+
+	if ((r = api_vm_lookup(a, p[0], &vm, e)) < 0 ||
+	    (r = failover_reverse_start(a->h, vm, &job, e)) < 0)
+		return r;
+	api_reply_job(req, job, NULL);
+	return 0;
+}
+
+/* POST /v1/replica/vms/UUID/adopt (the new primary, to the old one) */
+int
+api_replica_adopt(struct api *a, struct http_req *req, char **p,
+    struct err *e)
+{
+	_cleanup_json_ json_t *body = NULL;
+	int r;
+
+	if (!req->tls || !req->has_peer_fp)
+		return err_set(e, -EACCES, "an adoption is asked for by a "
+		    "trusted peer over HTTPS only");
+	if ((r = api_body(req, &body, e)) < 0 ||
+	    (r = replica_incoming_adopt(a->h, req->peer_fp, p[0], body, e)) < 0)
+		return r;
+	http_reply_json(req, 200, json_pack("{sb}", "adopted", true));
 	return 0;
 }

@@ -296,6 +296,11 @@ static const struct cli_cmd cli_cmds[] = {
 	  .help = "fail a replica over (replica host, primary gone): start it "
 	  "from the\n      latest or the given recovery point, on overlays "
 	  "(the points stay)" },
+	{ .group = "vm", .verb = "replication reverse", .pos = { "NAME" },
+	  .starts_job = true, .run = cmd_vm_replication,
+	  .help = "after a completed failover (on the new primary): "
+	  "replicate back to the\n      old primary, whose held copy becomes "
+	  "the replica (only differing blocks sent)" },
 	{ .group = "replication", .verb = "list",
 	  .run = cmd_replication_list,
 	  .help = "every replicated VM of this host (either role), its "

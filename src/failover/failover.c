@@ -1,6 +1,7 @@
 /* failover.c - the module's start: its job types and timers registered
  * (the mechanisms are in the files failover.h names). */
 #include "failover.h"
+#include "fo_int.h"
 #include "host.h"
 
 void
@@ -8,4 +9,6 @@ failover_init(struct host *h)
 {
 	job_type_register(&h->jobs, &job_vm_failover);
 	job_type_register(&h->jobs, &job_vm_failover_cancel);
+	job_type_register(&h->jobs, &job_replication_reverse);
+	fo_notify_start(h);
 }

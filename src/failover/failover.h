@@ -49,3 +49,13 @@ int failover_complete(struct host *h, struct vm *vm, struct err *err);
 int failover_cancel_start(struct host *h, struct vm *vm,
     struct job **ret_job, struct err *err);
 extern const struct job_ops job_vm_failover, job_vm_failover_cancel;
+
+/* ---- reverse.c: reverse replication (on the new primary) ---- */
+
+/* vm.replication-reverse: vm failed over here (completed) replicates
+ * back to its old primary, whose held copy becomes the replica (only
+ * differing blocks sent).  -EINVAL with err when vm has no completed
+ * failover here or the old primary is not a trusted peer. */
+int failover_reverse_start(struct host *h, struct vm *vm,
+    struct job **ret_job, struct err *err);
+extern const struct job_ops job_replication_reverse;

@@ -25,3 +25,7 @@ void fo_unlink_values(const json_t *o);
  * memory, and in the store (inside the caller's transaction). */
 void fo_disks_point_at(struct vm *vm, const json_t *files);
 int fo_disks_store(struct vm *vm, const json_t *files);
+/* notify.c: tell r's peer (the old primary) that the VM failed over
+ * here, unless it knows already; the periodic retry started. */
+void fo_notify(struct host *h, const struct replication_row *r);
+void fo_notify_start(struct host *h);

@@ -356,6 +356,18 @@ fo_boot(struct host *h, const char *uuid, int64_t job_id)
 	 * settings have "failover_ip". */
 }
 
+/* The old primary told at once (best effort: notify.c retries). */
+static void
+fo_notify_row(struct host *h, const char *uuid)
+{
+	struct replication_row r;
+
+	if (store_replication_get(h->store, uuid, &r) < 0)
+		return;
+	fo_notify(h, &r);
+	replication_row_done(&r);
+}
+
 static void
 fo_finish(struct job *job, struct vm *vm)
 {
@@ -377,6 +389,7 @@ fo_finish(struct job *job, struct vm *vm)
 	    "completed (planned)" : "complete it ('tern vm failover "
 	    "complete') or cancel it ('tern vm failover cancel')");
 	snprintf(uuid, sizeof(uuid), "%s", vm->row->uuid);
+	fo_notify_row(h, uuid);
 	job_finish(job, 0, NULL);
 	fo_boot(h, uuid, id);
 }
