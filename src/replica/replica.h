@@ -22,11 +22,17 @@
  *                                    every 10 s: seed.c)
  *
  *   pause: any of the three --> paused --resume--> back to what it was
+ *   the VM failed over to the replica host (its 409 to a cycle, or its
+ *   POST .../failed-over: stale.c): any --> failed-over (no cycles, the
+ *   VM held); then remove (the row and the hold go) or the new
+ *   primary's reverse (adopt.c: the row becomes the replica's)
  *   remove: the row goes (the replica VM deleted or kept as an ordinary
  *   VM on the peer)
  *
  * On the replica side the row (role "replica") is made with the replica
- * VM (state VM_REPLICA) and goes with it. */
+ * VM (state VM_REPLICA) and goes with it; a failover (src/failover)
+ * makes it "failed-over" (cycles refused, receive.c), a cancel puts it
+ * back, a reverse makes it the primary's. */
 #pragma once
 
 #include <jansson.h>
