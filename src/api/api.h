@@ -107,10 +107,20 @@ int api_replications(struct api *a, struct http_req *r, char **p,
     struct err *e);
 int api_vm_replication(struct api *a, struct http_req *r, char **p,
     struct err *e);
+int api_vm_replication_pause(struct api *a, struct http_req *r, char **p,
+    struct err *e);
 /* failover_api.c */
 int api_vm_failover(struct api *a, struct http_req *r, char **p,
     struct err *e);
-int api_vm_replication_pause(struct api *a, struct http_req *r, char **p,
+int api_vm_failover_end(struct api *a, struct http_req *r, char **p,
+    struct err *e);
+int api_replica_failover(struct api *a, struct http_req *r, char **p,
+    struct err *e);
+int api_replication_failed_over(struct api *a, struct http_req *r,
+    char **p, struct err *e);
+int api_vm_replication_reverse(struct api *a, struct http_req *r, char **p,
+    struct err *e);
+int api_replica_adopt(struct api *a, struct http_req *r, char **p,
     struct err *e);
 int api_replica_cycles(struct api *a, struct http_req *r, char **p,
     struct err *e);

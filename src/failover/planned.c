@@ -16,7 +16,9 @@
  *   the guest is in point N) --> quit (vm.stop: QEMU quits, the
  *   bitmaps stored) --> commit (hold's text: failed over; POST
  *   /v1/replica/vms/UUID/failover {"seq": N, "planned": true}, its job
- *   polled) --the replica's job succeeded--> reverse --> done
+ *   polled) --the replica's job succeeded--> reverse (POST
+ *   /v1/vms/UUID/replication/reverse to the replica host, its job
+ *   polled: our copy becomes its replica) --> done
  *
  *   commit --no clear answer (timeout, 5xx, a restart of ternd)-->
  *   settle: GET /v1/replica/vms/UUID every 2 s until it answers:
@@ -55,6 +57,7 @@
 
 #define PL_RETRY_MS 1000	/* the VM held by a cycle: ask again */
 #define PL_SETTLE_MS 2000
+#define PL_REVERSE_TRIES 90	/* x PL_SETTLE_MS: its start there */
 
 enum pl_phase { PL_PH_START, PL_PH_SHUTDOWN, PL_PH_LAUNCH, PL_PH_FINAL,
 		PL_PH_QUIT, PL_PH_COMMIT, PL_PH_SETTLE, PL_PH_REVERSE,
@@ -422,34 +425,78 @@ pl_settle(struct job *job, struct vm *vm)
 	job_poke(job);
 }
 
-/* TODO reverse: the replica host is asked to make us its replica (the
- * fo-unplanned branch's `tern vm replication reverse`); until that is
- * merged the job ends here with the relationship marked failed over and
- * the operator told to run it there. */
+static void
+pl_reverse_failed(struct job *job, struct vm *vm, const char *why)
+{
+	job_finish(job, -EIO, "vm '%s' failed over to %s (point %lld, no "
+	    "write lost), but reverse replication did not start: %s; run "
+	    "'tern vm replication reverse %s' on %s", vm->row->name,
+	    rp_str(job->details, "peer"), (long long)rp_int(job->details,
+	    "seq"), why ? why : "unknown", vm->row->name,
+	    rp_str(job->details, "peer"));
+}
+
+/* Reverse, step one: the new primary asked to run its
+ * vm.replication-reverse (src/failover/reverse.c: we adopt our copy as
+ * its replica, only differing blocks sent).  Our row is marked
+ * failed-over first, as the replica's notice would: the adoption asks
+ * for it.  409: its VM is still busy (its start): asked again. */
+static bool
+pl_reverse_ask(struct job *job, struct vm *vm, struct pl_ctx *c)
+{
+	char path[96];
+
+	if (!c->call.out) {
+		(void)replica_failed_over_mark(vm->h, vm, (int64_t)wall_ms());
+		snprintf(path, sizeof(path), "/v1/vms/%s/replication/reverse",
+		    vm->row->uuid);
+		rp_call_send(job, &c->call, "POST", path, NULL);
+		return false;
+	}
+	if (!rp_call_done(&c->call))
+		return false;
+	if (c->call.status == 202 && rp_call_job_id(&c->call) > 0) {
+		json_object_set_new(job->details, "reverse_job",
+		    json_integer(rp_call_job_id(&c->call)));
+		job_save(job);
+		return true;
+	}
+	if (c->call.status == 409 && rp_int(job->details, "reverse_tries") <
+	    PL_REVERSE_TRIES) {
+		json_object_set_new(job->details, "reverse_tries", json_integer(
+		    rp_int(job->details, "reverse_tries") + 1));
+		job_wake_after(job, PL_SETTLE_MS);
+		return false;
+	}
+	pl_reverse_failed(job, vm, c->call.err);
+	return false;
+}
+
+/* Reverse: asked, its job polled. */
 static void
 pl_reverse(struct job *job, struct vm *vm)
 {
-	struct replication_row r;
-	json_t *fo;
+	struct pl_ctx *c = pl_ctx(job);
+	const char *msg;
 
-	if (store_replication_get(vm->h->store, vm->row->uuid, &r) == 0) {
-		fo = json_pack("{ss sI sb sI ss}", "state", "completed",
-		    "seq", (json_int_t)rp_int(job->details, "seq"), "planned",
-		    true, "time_ms", (json_int_t)wall_ms(), "to",
+	if (!rp_int(job->details, "reverse_job") && !pl_reverse_ask(job, vm,
+	    c))
+		return;
+	switch (rp_call_poll_job(job, &c->call, rp_int(job->details,
+	    "reverse_job"), &msg)) {
+	case RP_JOB_SUCCEEDED:
+		host_event(vm->h, "info", vm, job->row->id, "vm failed over "
+		    "to %s at point %lld (planned, no write lost); replication "
+		    "reversed: %s -> here", rp_str(job->details, "peer"),
+		    (long long)rp_int(job->details, "seq"),
 		    rp_str(job->details, "peer"));
-		free(r.state);
-		r.state = xstrdup("failed-over");
-		free(r.failover);
-		r.failover = json_dumps(fo, JSON_COMPACT);
-		json_decref(fo);
-		(void)store_replication_update(vm->h->store, &r);
-		replication_row_done(&r);
+		job_finish(job, 0, NULL);
+		break;
+	case RP_JOB_FAILED:
+	case RP_JOB_UNKNOWN:
+		pl_reverse_failed(job, vm, msg);
+		break;
 	}
-	host_event(vm->h, "info", vm, job->row->id, "vm failed over to %s "
-	    "at point %lld (planned, no write lost); reverse replication "
-	    "there: tern vm replication reverse %s", rp_str(job->details,
-	    "peer"), (long long)rp_int(job->details, "seq"), vm->row->name);
-	job_finish(job, 0, NULL);
 }
 
 /* The way back: nothing reached the replica's VM.  QEMU (paused, ours)

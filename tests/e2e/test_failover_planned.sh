@@ -5,18 +5,20 @@
 #   host, a bad --timeout, replication paused, the replica unreachable;
 # - the link cut during the final cycle: the job fails, the VM runs on h1
 #   again, no hold, its writer acknowledging;
+# - h1's ternd killed once the commit may have gone out, and h2's ternd
+#   killed during the commit: h1 holds c1 (off, a start refused naming
+#   h2) until h2 answers; h2 never failed it over: the way back, c1 runs
+#   on h1 again, never on both;
 # - the whole run: the guest shut down, the final cycle of the shut-down
-#   VM applied on h2 (the verifier: every write acknowledged before the
-#   shutdown is in the replica's point), then the commit.  Until the
-#   replica side (POST /v1/replica/vms/UUID/failover, branch fo-unplanned)
-#   is merged, h2 refuses the commit and the way back is taken: the VM
-#   runs on h1 again, never on both;
-# - at the end the primary's disk holds every acknowledged write.
+#   VM, c1 started on h2 from that point (the verifier: every write
+#   acknowledged before the shutdown is in it), replication reversed (h1's
+#   copy h2's replica; its first cycle sends only changed blocks, the
+#   figure printed); at the end c1's disk on h2 holds every write either
+#   console acknowledged.
 . "$(dirname "$0")/lib.sh"
 e2e_lab_setup fo-planned 105
 lab up 2 >/dev/null
 trust_both
-P1=$(labenv H1_POOL_DIR)
 P2=$(labenv H2_POOL_DIR)
 ARGS1=$(labenv H1_ARGSFILE)
 # the 20 % rule over the last minute: a cycle that fails on the cut link
@@ -93,34 +95,7 @@ A=$(acked h1 c1)
 check "the guest boots and writes again on h1" wait_for 120 writer_acks h1 c1 "$A"
 restart_with h1
 
-# ---- the whole run ----
-check "health normal again" wait_for 180 health_is normal
-fo_start
-check "the guest is shut down, QEMU started paused for the final cycle" \
-    wait_for 180 fo_phase_is final
-LAST=$(acked h1 c1)	# the guest is off: its last acknowledged write
-check "the job ends" wait_for 240 fo_ended
-SEQ=$(fo_job .details.seq)
-check "the final cycle was acknowledged (its point in the job)" \
-    test "$SEQ" -gt 0
-check_eq "h2 holds that point as its latest" "$(show h2 .seq)" "$SEQ"
-if [ "$(fo_job .state)" = succeeded ]; then
-	# the replica side is there: the VM runs on h2 now
-	check_eq "c1 runs on h2" "$(vm_field h2 c1 .state)" running
-	check "h1 holds c1 (a start names h2)" bash -c \
-	    "$LAB_SH tern h1 vm show c1 --json | jq -r .hold | grep -q h2"
-else
-	check "h2 refused the commit (no replica side yet): the way back" \
-	    bash -c "$LAB_SH tern h1 job list --json | jq -r '[.jobs[] | select(.type == \"vm.failover-planned\")] | max_by(.id) | .error' | grep -q 'refused the failover'"
-	runs_here_unheld "after the refused commit"
-fi
-t h1 vm replication pause c1 >/dev/null
-check "no job runs" wait_for 120 no_active_jobs h1 h2
-check "the replica's point holds every write acknowledged before the shutdown ($LAST)" \
-    "$VERIFY" --image "$P2/c1-vdb.qcow2" --upto "$LAST:$((LAST + 1))"
-
 # ---- h1's ternd killed once the commit may have gone out ----
-t h1 vm replication resume c1 >/dev/null
 check "health normal again" wait_for 180 health_is normal
 restart_with h1 failover.planned.commit=kill
 fo_start
@@ -151,10 +126,45 @@ check "h2 answers: the job settles" wait_for 120 fo_ended
 runs_here_unheld "after h2's ternd was killed in the commit"
 restart_with h1
 
-# ---- the primary's disk: every acknowledged write ----
-t h1 vm stop c1 >/dev/null
-check "h1's disk holds every write its console acknowledged" \
-    "$VERIFY" --image "$P1/c1-vdb.qcow2" \
-    --console "$(labenv H1_STATE_DIR)/vms/$UUID/console.log"
+# ---- the whole run: failed over to h2, replication reversed ----
+check "h1 takes h2's replication (for the reverse)" \
+    t h1 replica server enable --allow h2=local
+check "health normal again" wait_for 180 health_is normal
+fo_start
+check "the guest is shut down, QEMU started paused for the final cycle" \
+    wait_for 180 fo_phase_is final
+LAST=$(acked h1 c1)	# the guest is off: its last acknowledged write
+check "the job ends" wait_for 300 fo_ended
+check_eq "it succeeded" "$(fo_job .state)" succeeded
+fo_job .error
+SEQ=$(fo_job .details.seq)
+check "the final cycle's point is in the job" test "$SEQ" -gt 0
+check "c1 runs on h2" wait_for 60 bash -c \
+    "[ \"\$($LAB_SH tern h2 vm show c1 --json | jq -r .state)\" = running ]"
+check_eq "one QEMU of c1" "$(qemu_count "$UUID")" 1
+check_eq "h1's copy is h2's replica now" \
+    "$(vm_field h1 c1 .state)/$(show h1 '[.role, .peer] | join("/")')" \
+    replica/replica/h2
+check "c1 boots and writes on h2" wait_for 120 writer_acks h2 c1 20
+VDB=$(vm_field h2 c1 '.disks[] | select(.name == "vdb") | .path')
+PT=$(qemu-img info -U --output=json "$VDB" | jq -r '."full-backing-filename"')
+check "point $SEQ ($PT) holds every write acknowledged before the shutdown ($LAST)" \
+    "$VERIFY" --image "$PT" --upto "$LAST:$((LAST + 1))"
+check "the reverse's first cycle is acknowledged" wait_for 240 bash -c \
+    "[ \"\$($LAB_SH tern h2 vm replication show c1 --json | jq -r .state)\" = replicating ]"
+SIZE=$(vm_field h2 c1 '[.disks[].virtual_size] | add')
+SENT=$(show h2 .stats.last_bytes)
+echo "# the first reverse cycle sent $SENT bytes of $SIZE (the disks' size)"
+check "it sent only changed blocks (under a quarter of the disks)" \
+    test "$SENT" -lt "$((SIZE / 4))"
+
+# ---- no acknowledged write lost, on either host ----
+t h2 vm replication pause c1 >/dev/null
+check "no job runs" wait_for 120 no_active_jobs h1 h2
+t h2 vm stop c1 >/dev/null
+check "c1's disk on h2 holds every write both consoles acknowledged" \
+    "$VERIFY" --image "$VDB" \
+    --console "$(labenv H1_STATE_DIR)/vms/$UUID/console.log" \
+    --console "$(labenv H2_STATE_DIR)/vms/$UUID/console.log"
 
 e2e_finish
