@@ -111,6 +111,13 @@ int api_vm_replication_pause(struct api *a, struct http_req *r, char **p,
     struct err *e);
 int api_replica_cycles(struct api *a, struct http_req *r, char **p,
     struct err *e);
+/* failover_api.c */
+int api_vm_failover_ip(struct api *a, struct http_req *r, char **p,
+    struct err *e);
+int api_replica_settings(struct api *a, struct http_req *r, char **p,
+    struct err *e);
+int api_vm_failover_apply_ip(struct api *a, struct http_req *r, char **p,
+    struct err *e);
 int api_replica_maps(struct api *a, struct http_req *r, char **p,
     struct err *e);
 int api_replica_map(struct api *a, struct http_req *r, char **p,

@@ -69,6 +69,9 @@ static const struct cli_opt opt_vm_replication[] = {
 	{ "points", "N" }, { "app-consistent-every", "HOURS" },
 	{ "initial", "now|at TIME|existing|offline DIR" }, { NULL }
 };
+static const struct cli_opt opt_vm_replication_set[] = {
+	{ "failover-ip", "NIC=ADDR/PREFIX[,gw=GW][,dns=DNS]", true }, { NULL }
+};
 static const struct cli_opt opt_vm_replication_remove[] = {
 	{ "keep-replica", NULL }, { NULL }
 };
@@ -253,6 +256,21 @@ static const struct cli_cmd cli_cmds[] = {
 	  "lag, cycles\n      (on the replica host: from what it received, and "
 	  "its recovery points,\n      newest first; rules: "
 	  "docs/replica-health.md)" },
+	{ .group = "vm", .verb = "replication set", .pos = { "NAME" },
+	  .opts = opt_vm_replication_set, .starts_job = true,
+	  .run = cmd_vm_replication_set,
+	  .synopsis = "--failover-ip NIC=ADDR/PREFIX[,gw=GW][,dns=DNS[;DNS2]]"
+	  "...\n      (or --failover-ip NIC=none)",
+	  .help = "the IP a NIC (nic0, nic1 as vm show names them) gets "
+	  "when the VM\n      fails over (Hyper-V's failover TCP/IP), "
+	  "applied through the guest\n      agent; on the primary it is sent "
+	  "to the replica server too (refused,\n      nothing changed, when "
+	  "that is unreachable); on the replica host it\n      is set there "
+	  "only" },
+	{ .group = "vm", .verb = "failover apply-ip", .pos = { "NAME" },
+	  .run = cmd_vm_failover_apply_ip,
+	  .help = "give the running VM its failover IP now, through its guest "
+	  "agent (after\n      a manual failover); the result is an event" },
 	{ .group = "vm", .verb = "replication now", .pos = { "NAME" },
 	  .starts_job = true, .run = cmd_vm_replication,
 	  .help = "run a replication cycle now, without waiting for the "

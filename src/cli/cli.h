@@ -163,6 +163,11 @@ int cmd_replica_server(struct cli *cli, const struct cli_args *a,
     struct err *err);
 int cmd_vm_replication(struct cli *cli, const struct cli_args *a,
     struct err *err);
+/* failover_cmd.c */
+int cmd_vm_replication_set(struct cli *cli, const struct cli_args *a,
+    struct err *err);
+int cmd_vm_failover_apply_ip(struct cli *cli, const struct cli_args *a,
+    struct err *err);
 int cmd_replication_import_seed(struct cli *cli, const struct cli_args *a,
     struct err *err);
 int cmd_replication_list(struct cli *cli, const struct cli_args *a,

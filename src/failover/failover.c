@@ -2,9 +2,10 @@
  * (the mechanisms are in the files failover.h names). */
 #include "failover.h"
 #include "host.h"
+#include "job.h"
 
 void
 failover_init(struct host *h)
 {
-	(void)h;
+	job_type_register(&h->jobs, &job_failover_ip_set);
 }

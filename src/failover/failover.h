@@ -19,3 +19,41 @@ struct host;
 
 /* Register this module's job types and timers. */
 void failover_init(struct host *h);
+
+#include <jansson.h>
+
+#include "err.h"
+
+struct vm;
+
+/* altip.c: the MAC of the VM's NIC named as `tern vm show` names it
+ * ("nic0", "nic1": QEMU's device ids), or NULL when there is none. */
+const char *failover_nic_mac(const struct vm *vm, const char *nic);
+/* cfg ({NIC: {addr, prefix, gw, dns}}, a relationship's "failover_ip")
+ * checked against vm: every NIC exists, every setting parses.  -EINVAL
+ * with err naming the NIC and what is wrong. */
+int failover_altip_check(const struct vm *vm, const json_t *cfg,
+    struct err *err);
+/* Give the started vm the alternate IP cfg (borrowed: copied) through
+ * its guest agent: waits up to 120 s for the agent, finds each NIC's
+ * interface by MAC, runs busybox ip in the guest (addresses, default
+ * route, resolv.conf).  Asynchronous: 0 once started; the result is an
+ * event and, for a failed-over replica, "altip" in its row's failover
+ * JSON.  -EINVAL (cfg), -EBUSY (vm not running) with err. */
+int failover_altip_apply(struct host *h, struct vm *vm, const json_t *cfg,
+    struct err *err);
+
+struct job;
+
+/* altip_set.c: PUT /v1/vms/NAME/replication/settings {"failover_ip":
+ * ["NIC=ADDR/PREFIX[,gw=GW][,dns=D1;D2]" | "NIC=none", ...]}.  On the
+ * replica host: stored at once (*ret_job NULL).  On the primary: the job
+ * vm.failover-ip-set (sent to the replica server, then stored here).
+ * Every bad value: -EINVAL naming it, nothing changed. */
+int failover_ip_set(struct host *h, struct vm *vm, const json_t *body,
+    struct job **ret_job, struct err *err);
+/* PUT /v1/replica/vms/UUID/settings from the primary (fp): {"failover_ip":
+ * {NIC: {...}}} checked and stored in the replica's row. */
+int failover_ip_incoming(struct host *h, const char *fp, const char *uuid,
+    const json_t *body, struct err *err);
+extern const struct job_ops job_failover_ip_set;
