@@ -1,10 +1,12 @@
 /* failover.c - the module's start: its job types and timers registered
  * (the mechanisms are in the files failover.h names). */
 #include "failover.h"
+#include "fo_int.h"
 #include "host.h"
 
 void
 failover_init(struct host *h)
 {
-	(void)h;
+	job_type_register(&h->jobs, &job_failover_test);
+	job_type_register(&h->jobs, &job_failover_test_stop);
 }
