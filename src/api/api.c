@@ -64,6 +64,8 @@ static const struct route routes[] = {
 	{ "POST", "/v1/vms/*/replication", api_vm_replication },
 	{ "DELETE", "/v1/vms/*/replication", api_vm_replication },
 	{ "POST", "/v1/vms/*/replication/*", api_vm_replication_pause },
+	{ "POST", "/v1/vms/*/failover/test", api_vm_failover_test },
+	{ "POST", "/v1/vms/*/failover/test-stop", api_vm_failover_test_stop },
 	{ "GET", "/v1/replications", api_replications },
 	{ "GET", "/v1/replica/server", api_replica_server },
 	{ "PUT", "/v1/replica/server", api_replica_server },

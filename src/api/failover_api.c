@@ -1,8 +1,11 @@
-/* failover_api.c - failover of replicated VMs (src/failover): a VM's
- * failover IPs set (PUT /v1/vms/NAME/replication/settings), the primary's
- * push of them to its replica server (PUT /v1/replica/vms/UUID/settings,
- * over mutual TLS) and the alternate IP applied to a running VM now
- * (POST /v1/vms/NAME/failover/apply-ip).  Each handler stays small. */
+/* failover_api.c - failover of replicated VMs (src/failover): POST
+ * /v1/vms/NAME/failover/test {"point", "switch"} and
+ * /v1/vms/NAME/failover/test-stop, on the replica host; a VM's failover
+ * IPs set (PUT /v1/vms/NAME/replication/settings), the primary's push of
+ * them to its replica server (PUT /v1/replica/vms/UUID/settings, over
+ * mutual TLS) and the alternate IP applied to a running VM now (POST
+ * /v1/vms/NAME/failover/apply-ip).  Parses and calls one function; every
+ * decision is the failover module's. */
 #include <errno.h>
 #include <stdlib.h>
 
@@ -14,6 +17,39 @@
 #include "store.h"
 #include "util.h"
 #include "vm.h"
+
+int
+api_vm_failover_test(struct api *a, struct http_req *req, char **p,
+    struct err *e)
+{
+	_cleanup_json_ json_t *body = NULL;
+	struct vm *vm = NULL;
+	struct job *job = NULL;
+	int r;
+
+	if ((r = api_vm_lookup(a, p[0], &vm, e)) < 0 ||
+	    (r = api_body(req, &body, e)) < 0)
+		return r;
+	if ((r = failover_test_start(a->h, vm, body, &job, e)) < 0)
+		return r;
+	api_reply_job(req, job, NULL);
+	return 0;
+}
+
+int
+api_vm_failover_test_stop(struct api *a, struct http_req *req, char **p,
+    struct err *e)
+{
+	struct vm *vm = NULL;
+	struct job *job = NULL;
+	int r;
+
+	if ((r = api_vm_lookup(a, p[0], &vm, e)) < 0 ||
+	    (r = failover_test_stop(a->h, vm, &job, e)) < 0)
+		return r;
+	api_reply_job(req, job, NULL);
+	return 0;
+}
 
 int
 api_vm_failover_ip(struct api *a, struct http_req *req, char **p,

@@ -75,6 +75,9 @@ static const struct cli_opt opt_vm_replication_set[] = {
 static const struct cli_opt opt_vm_replication_remove[] = {
 	{ "keep-replica", NULL }, { NULL }
 };
+static const struct cli_opt opt_vm_failover_test[] = {
+	{ "point", "SEQ" }, { "switch", "SW" }, { NULL }
+};
 static const struct cli_opt opt_vm_delete[] = {
 	{ "keep-disks", NULL }, { NULL }
 };
@@ -296,6 +299,17 @@ static const struct cli_cmd cli_cmds[] = {
 	  .starts_job = true, .run = cmd_vm_replication,
 	  .help = "stop replicating a VM; the replica is deleted, or kept as "
 	  "an ordinary VM\n      (--keep-replica); on either host" },
+	{ .group = "vm", .verb = "failover test", .pos = { "NAME" },
+	  .opts = opt_vm_failover_test, .synopsis = "[--point SEQ] "
+	  "[--switch SW]", .starts_job = true, .run = cmd_vm_failover_test,
+	  .help = "on the replica host: start NAME-test, a throwaway copy of "
+	  "the replica\n      from its latest recovery point (or SEQ) on new "
+	  "overlays, its NICs on\n      an isolated switch of its own (or SW); "
+	  "replication goes on" },
+	{ .group = "vm", .verb = "failover test-stop", .pos = { "NAME" },
+	  .starts_job = true, .run = cmd_vm_failover_test,
+	  .help = "stop and delete NAME-test: its overlays and the switch it "
+	  "made go too;\n      the recovery points are untouched" },
 	{ .group = "replication", .verb = "list",
 	  .run = cmd_replication_list,
 	  .help = "every replicated VM of this host (either role), its "

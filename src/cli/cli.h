@@ -170,6 +170,8 @@ int cmd_vm_failover_apply_ip(struct cli *cli, const struct cli_args *a,
     struct err *err);
 int cmd_replication_import_seed(struct cli *cli, const struct cli_args *a,
     struct err *err);
+int cmd_vm_failover_test(struct cli *cli, const struct cli_args *a,
+    struct err *err);
 int cmd_replication_list(struct cli *cli, const struct cli_args *a,
     struct err *err);
 int cmd_vm_checkpoint(struct cli *cli, const struct cli_args *a,

@@ -25,6 +25,7 @@
 #include "agent.h"
 #include "altip_parse.h"
 #include "failover.h"
+#include "fo_int.h"
 #include "host.h"
 #include "jsonutil.h"
 #include "log.h"
@@ -361,4 +362,27 @@ failover_altip_apply(struct host *h, struct vm *vm, const json_t *cfg,
 	host_event(h, "info", vm, 0, "applying the alternate IP (waiting up "
 	    "to %ds for the guest agent)", AGENT_WAIT_MS / 1000);
 	return 0;
+}
+
+/* The relationship's failover IPs (its settings' "failover_ip"), when
+ * set, given to the started vm (altip.c); a refusal is a warning: the
+ * VM runs on whatever it had. */
+void
+fo_altip_start(struct host *h, const char *ruuid, struct vm *vm,
+    int64_t job_id)
+{
+	struct replication_row row;
+	_cleanup_json_ json_t *s = NULL;
+	struct err e = { 0 };
+
+	if (store_replication_get(h->store, ruuid, &row) < 0)
+		return;
+	s = row.settings ? json_loads(row.settings, 0, NULL) : NULL;
+	replication_row_done(&row);
+	if (!json_object_size(json_object_get(s, "failover_ip")))
+		return;
+	if (failover_altip_apply(h, vm, json_object_get(s, "failover_ip"),
+	    &e) < 0)
+		host_event(h, "warning", vm, job_id, "alternate IP not "
+		    "applied: %s", e.msg);
 }

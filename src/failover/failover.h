@@ -15,7 +15,13 @@
  * of it is refused (src/vm/vm_action.c) until the operator resolves it. */
 #pragma once
 
+#include <jansson.h>
+
+#include "err.h"
+
 struct host;
+struct job;
+struct vm;
 
 /* Register this module's job types and timers. */
 void failover_init(struct host *h);
@@ -57,3 +63,19 @@ int failover_ip_set(struct host *h, struct vm *vm, const json_t *body,
 int failover_ip_incoming(struct host *h, const char *fp, const char *uuid,
     const json_t *body, struct err *err);
 extern const struct job_ops job_failover_ip_set;
+
+/* test.c, test_start.c: `tern vm failover test VM` on the replica host:
+ * body {"point": SEQ (optional: the latest), "switch": SW (optional: an
+ * isolated switch of the test's own)}.  Every check before anything
+ * changes: -EINVAL not a replica here, -ENOENT no such point (err lists
+ * them) or switch, -EBUSY a test already runs (409), -EEXIST a VM
+ * NAME-test or an overlay file in the way.  The job vm.failover-test
+ * makes and starts NAME-test. */
+int failover_test_start(struct host *h, struct vm *vm, const json_t *body,
+    struct job **ret_job, struct err *err);
+/* `tern vm failover test-stop VM`: the job vm.failover-test-stop removes
+ * the test VM, its overlays, the switch it made and the old chain's files
+ * a new chain left meanwhile, and clears the row's "test"; -ENOENT when
+ * no test runs. */
+int failover_test_stop(struct host *h, struct vm *vm, struct job **ret_job,
+    struct err *err);

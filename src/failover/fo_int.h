@@ -1,0 +1,32 @@
+/* fo_int.h - what the failover module's files share; not for others. */
+#pragma once
+
+#include <jansson.h>
+
+#include "job.h"
+#include "rp_int.h"
+
+struct host;
+struct vm_row;
+
+/* The row's "test" of the replica uuid: *ret a new reference, NULL when
+ * none; -ENOENT when the VM has no relationship. */
+int fo_test_load(struct host *h, const char *uuid, json_t **ret);
+/* Store test (NULL: none) as the row's "test". */
+int fo_test_save(struct host *h, const char *uuid, const json_t *test);
+/* Remove what the test of replica ruuid made (test.c): 1 done, 0 the
+ * job is woken again later. */
+int fo_test_teardown(struct job *job, const char *ruuid);
+/* The test VM's row from a test job's details (NULL: the replica VM is
+ * gone): new UUID and MACs, disks the overlays (owned), NICs on the
+ * test's switch. */
+struct vm_row *fo_test_row(struct host *h, const json_t *details);
+
+extern const struct job_ops job_failover_test, job_failover_test_stop;
+
+/* altip.c: the failover IPs of relationship ruuid (its settings'
+ * "failover_ip"), when set, given to the started vm (a failover's VM)
+ * with failover_altip_apply(); a refusal is a warning event (job_id's):
+ * the VM keeps running with what it had. */
+void fo_altip_start(struct host *h, const char *ruuid, struct vm *vm,
+    int64_t job_id);
