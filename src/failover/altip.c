@@ -4,7 +4,7 @@
  * machine per apply.  It never changes the VM, its disks or its rows but
  * for the "altip" result in the relationship's failover JSON.
  *
- *   WAIT --agent ready (timer, AGENT_WAIT_MS at most)--> IFACES
+ *   WAIT --VM running, agent ready (timer, AGENT_WAIT_MS at most)--> IFACES
  *   IFACES --guest-network-get-interfaces: each NIC's MAC found--> EXEC
  *   EXEC --guest-exec /bin/sh -c SCRIPT, one NIC at a time--> POLL
  *   POLL --guest-exec-status exited 0--> EXEC (next NIC) ... --> DONE
@@ -57,12 +57,25 @@ struct altip_run {
 
 static void altip_tick(struct loop *l, void *data);
 
-/* The run's VM, running; NULL when it is gone or not running. */
+/* Running, starting, or about to (a job on it: the failover's vm.start). */
+static bool
+altip_may_run(struct vm *vm)
+{
+	if (vm->state == VM_REPLICA)	/* never started by hand */
+		return false;
+	return vm->state == VM_RUNNING || vm->state == VM_STARTING ||
+	    vm_job(vm) != NULL;
+}
+
+/* The run's VM, running (or still starting, while the run waits for
+ * its agent); NULL when it is gone or down. */
 static struct vm *
 altip_vm(struct altip_run *run)
 {
 	struct vm *vm = vm_find(run->h, run->uuid);
 
+	if (vm && run->phase == ALTIP_WAIT && altip_may_run(vm))
+		return vm;
 	return vm && vm->state == VM_RUNNING ? vm : NULL;
 }
 
@@ -286,7 +299,8 @@ altip_tick(struct loop *l, void *data)
 	run->timer = NULL;
 	if (!vm)
 		return altip_end(run, "the VM is not running");
-	if (run->phase == ALTIP_WAIT && !agent_is_ready(vm)) {
+	if (run->phase == ALTIP_WAIT && (vm->state != VM_RUNNING ||
+	    !agent_is_ready(vm))) {
 		if (now_ms() >= run->deadline_ms)
 			return altip_end(run, "the guest agent did not answer "
 			    "within %ds", AGENT_WAIT_MS / 1000);
@@ -348,7 +362,7 @@ failover_altip_apply(struct host *h, struct vm *vm, const json_t *cfg,
 
 	if ((r = failover_altip_check(vm, cfg, err)) < 0)
 		return r;
-	if (vm->state != VM_RUNNING)
+	if (!altip_may_run(vm))
 		return err_set(err, -EBUSY, "vm '%s' is %s; start it before its "
 		    "failover IP is applied", vm->row->name,
 		    vm_state_name(vm->state));

@@ -243,8 +243,9 @@ altip_script(const json_t *cfg, const char *ifname)
 
 	if (!addr || !ifname_ok(ifname) || !(f = open_memstream(&s, &n)))
 		return NULL;
-	fprintf(f, "set -e; ip %s addr flush dev %s; ip addr add %s/%d dev %s;"
-	    " ip link set %s up", fam, ifname, addr, (int)json_integer_value(
+	fprintf(f, "PATH=/usr/sbin:/usr/bin:/sbin:/bin; set -e; "
+	    "ip %s addr flush dev %s; ip addr add %s/%d dev %s; "
+	    "ip link set %s up", fam, ifname, addr, (int)json_integer_value(
 	    json_object_get(cfg, "prefix")), ifname, ifname);
 	if (gw)
 		fprintf(f, "; ip %s route replace default via %s dev %s", fam,

@@ -40,12 +40,12 @@ const char *failover_nic_mac(const struct vm *vm, const char *nic);
  * with err naming the NIC and what is wrong. */
 int failover_altip_check(const struct vm *vm, const json_t *cfg,
     struct err *err);
-/* Give the started vm the alternate IP cfg (borrowed: copied) through
+/* Give the started (or starting) vm the alternate IP cfg (borrowed: copied) through
  * its guest agent: waits up to 120 s for the agent, finds each NIC's
  * interface by MAC, runs busybox ip in the guest (addresses, default
  * route, resolv.conf).  Asynchronous: 0 once started; the result is an
  * event and, for a failed-over replica, "altip" in its row's failover
- * JSON.  -EINVAL (cfg), -EBUSY (vm not running) with err. */
+ * JSON.  -EINVAL (cfg), -EBUSY (vm neither running nor starting). */
 int failover_altip_apply(struct host *h, struct vm *vm, const json_t *cfg,
     struct err *err);
 
