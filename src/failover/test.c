@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "failover.h"
+#include "failpoint.h"
 #include "fo_int.h"
 #include "host.h"
 #include "jsonutil.h"
@@ -240,8 +241,12 @@ ft_overlays(struct job *job)
 	argv[6] = rp_str(d, "point");
 	argv[9] = rp_str(d, "overlay");
 	(void)unlink(argv[9]);	/* ours: a restart's half-made one */
-	if (job_spawn(job, argv, NULL, ft_on_child) < 0)
+	if (job_spawn(job, argv, NULL, ft_on_child) < 0) {
 		ft_rollback(job, "cannot run qemu-img");
+		return;
+	}
+	/* Tests: ternd dies while the test's overlays are made. */
+	(void)failpoint_check("failover.test.overlay", NULL);
 }
 
 static void
@@ -365,7 +370,7 @@ const struct job_ops job_failover_test = { .type = "vm.failover-test",
 
 enum { FS_PH_START, FS_PH__COUNT };
 static const char *const fs_phase_names[FS_PH__COUNT] = {
-	[FS_PH_START] = "teardown",
+	[FS_PH_START] = "start",
 };
 
 static void
