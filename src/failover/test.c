@@ -61,34 +61,13 @@ static const char *const ft_phase_names[FT_PH__COUNT] = {
 int
 fo_test_load(struct host *h, const char *uuid, json_t **ret)
 {
-	struct replication_row r;
-	json_t *t = NULL;
-	int rc = store_replication_get(h->store, uuid, &r);
-
-	if (rc < 0)
-		return rc;
-	if (r.test)
-		t = json_loads(r.test, 0, NULL);
-	replication_row_done(&r);
-	*ret = json_is_object(t) ? t : NULL;
-	if (!*ret)
-		json_decref(t);
-	return 0;
+	return fo_row_json_load(h, uuid, false, ret);
 }
 
 int
 fo_test_save(struct host *h, const char *uuid, const json_t *test)
 {
-	struct replication_row r;
-	int rc = store_replication_get(h->store, uuid, &r);
-
-	if (rc < 0)
-		return rc;
-	free(r.test);
-	r.test = test ? json_dumps(test, JSON_COMPACT) : NULL;
-	rc = store_replication_update(h->store, &r);
-	replication_row_done(&r);
-	return rc;
+	return fo_row_json_save(h, uuid, false, test);
 }
 
 /* ---- teardown (rollback and test-stop) ---- */

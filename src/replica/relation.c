@@ -236,6 +236,8 @@ relation_json(struct host *h, const struct replication_row *r)
 	/* The test failover running (src/failover writes it). */
 	if (r->test && (test = json_loads(r->test, 0, NULL)))
 		json_object_set_new(o, "test", test);
+	if (r->drill && (test = json_loads(r->drill, 0, NULL)))
+		json_object_set_new(o, "drill", test);
 	return o;
 }
 
