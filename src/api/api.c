@@ -63,6 +63,7 @@ static const struct route routes[] = {
 	{ "GET", "/v1/vms/*/replication", api_vm_replication },
 	{ "POST", "/v1/vms/*/replication", api_vm_replication },
 	{ "DELETE", "/v1/vms/*/replication", api_vm_replication },
+	{ "POST", "/v1/vms/*/replication/drill", api_vm_replication_drill },
 	{ "POST", "/v1/vms/*/replication/*", api_vm_replication_pause },
 	{ "POST", "/v1/vms/*/failover/test", api_vm_failover_test },
 	{ "POST", "/v1/vms/*/failover/test-stop", api_vm_failover_test_stop },

@@ -114,6 +114,8 @@ int api_vm_failover_test(struct api *a, struct http_req *r, char **p,
     struct err *e);
 int api_vm_failover_test_stop(struct api *a, struct http_req *r, char **p,
     struct err *e);
+int api_vm_replication_drill(struct api *a, struct http_req *r, char **p,
+    struct err *e);
 int api_replica_cycles(struct api *a, struct http_req *r, char **p,
     struct err *e);
 /* failover_api.c */

@@ -78,6 +78,9 @@ static const struct cli_opt opt_vm_replication_remove[] = {
 static const struct cli_opt opt_vm_failover_test[] = {
 	{ "point", "SEQ" }, { "switch", "SW" }, { NULL }
 };
+static const struct cli_opt opt_vm_replication_drill[] = {
+	{ "every", "24h|Nh|Nm|off" }, { "check", "CMD" }, { NULL }
+};
 static const struct cli_opt opt_vm_delete[] = {
 	{ "keep-disks", NULL }, { NULL }
 };
@@ -310,6 +313,15 @@ static const struct cli_cmd cli_cmds[] = {
 	  .starts_job = true, .run = cmd_vm_failover_test,
 	  .help = "stop and delete NAME-test: its overlays and the switch it "
 	  "made go too;\n      the recovery points are untouched" },
+	{ .group = "vm", .verb = "replication drill", .pos = { "NAME" },
+	  .opts = opt_vm_replication_drill, .synopsis = "[--every "
+	  "24h|Nh|Nm|off] [--check CMD]", .starts_job = true,
+	  .run = cmd_vm_replication_drill,
+	  .help = "on the replica host: a DR drill now (a test failover of "
+	  "the latest\n      point, the guest's heartbeat awaited, CMD run in "
+	  "the guest through its\n      agent: pass if it exits 0; then the "
+	  "test stopped), or with --every\n      one each period; results in "
+	  "'replication show'; a failed drill warns" },
 	{ .group = "replication", .verb = "list",
 	  .run = cmd_replication_list,
 	  .help = "every replicated VM of this host (either role), its "

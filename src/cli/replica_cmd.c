@@ -240,6 +240,7 @@ relation_print(struct cli *cli, const json_t *o)
 		table_kv(t, "lag", "%s", fmt_duration((uint64_t)lag / 1000,
 		    buf, sizeof(buf)));
 	show_seed(t, json_object_get(o, "seed"));
+	failover_show(t, o);	/* the test failover, DR drills */
 	show_stats(t, json_object_get(o, "stats"));
 	table_print(t, stdout);
 	table_free(t);

@@ -79,3 +79,12 @@ int failover_test_start(struct host *h, struct vm *vm, const json_t *body,
  * no test runs. */
 int failover_test_stop(struct host *h, struct vm *vm, struct job **ret_job,
     struct err *err);
+
+/* drill.c: `tern vm replication drill VM [--every 24h|Nh|Nm|off] [--check
+ * CMD]` on the replica host, body {"every", "check"}.  With every: the
+ * schedule recorded in the row's "drill" (*ret: that JSON, no job);
+ * without: the job vm.replication-drill started now (*ret_job).  -EINVAL
+ * not a replica here, a bad --every or --check; -EBUSY a test failover or
+ * a drill runs. */
+int failover_drill(struct host *h, struct vm *vm, const json_t *body,
+    struct job **ret_job, json_t **ret, struct err *err);

@@ -2,12 +2,30 @@
 #pragma once
 
 #include <jansson.h>
+#include <stdbool.h>
 
 #include "job.h"
 #include "rp_int.h"
 
 struct host;
 struct vm_row;
+
+/* The row's "drill" (drill) or "test" JSON of vm uuid: *ret a new
+ * reference, NULL when none; -ENOENT when it has no relationship.  Save:
+ * o (NULL: none) stored. */
+int fo_row_json_load(struct host *h, const char *uuid, bool drill,
+    json_t **ret);
+int fo_row_json_save(struct host *h, const char *uuid, bool drill,
+    const json_t *o);
+int fo_drill_load(struct host *h, const char *uuid, json_t **ret);
+int fo_drill_save(struct host *h, const char *uuid, const json_t *drill);
+/* 0 when vm is a replica here that has not failed over; else err says
+ * why not (test_start.c). */
+struct vm;
+int fo_replica_check(struct host *h, struct vm *vm, struct err *err);
+/* drill.c: the drill job type and the schedule's timer. */
+void fo_drill_init(struct host *h);
+extern const struct job_ops job_replication_drill;
 
 /* The row's "test" of the replica uuid: *ret a new reference, NULL when
  * none; -ENOENT when the VM has no relationship. */

@@ -42,6 +42,17 @@ ft_replica(struct host *h, struct vm *vm, struct replication_row *r,
 	return 0;
 }
 
+int
+fo_replica_check(struct host *h, struct vm *vm, struct err *err)
+{
+	struct replication_row r;
+	int rc = ft_replica(h, vm, &r, err);
+
+	if (rc == 0)
+		replication_row_done(&r);
+	return rc;
+}
+
 /* The point seq (0: the latest) of r, a new reference; else -ENOENT
  * with the points there are. */
 static int
