@@ -122,7 +122,20 @@ int api_vm_replication_reverse(struct api *a, struct http_req *r, char **p,
     struct err *e);
 int api_replica_adopt(struct api *a, struct http_req *r, char **p,
     struct err *e);
+int api_vm_failover_test(struct api *a, struct http_req *r, char **p,
+    struct err *e);
+int api_vm_failover_test_stop(struct api *a, struct http_req *r, char **p,
+    struct err *e);
+int api_vm_replication_drill(struct api *a, struct http_req *r, char **p,
+    struct err *e);
 int api_replica_cycles(struct api *a, struct http_req *r, char **p,
+    struct err *e);
+/* fo_test_api.c */
+int api_vm_failover_ip(struct api *a, struct http_req *r, char **p,
+    struct err *e);
+int api_replica_settings(struct api *a, struct http_req *r, char **p,
+    struct err *e);
+int api_vm_failover_apply_ip(struct api *a, struct http_req *r, char **p,
     struct err *e);
 int api_replica_maps(struct api *a, struct http_req *r, char **p,
     struct err *e);

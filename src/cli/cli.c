@@ -69,11 +69,20 @@ static const struct cli_opt opt_vm_replication[] = {
 	{ "points", "N" }, { "app-consistent-every", "HOURS" },
 	{ "initial", "now|at TIME|existing|offline DIR" }, { NULL }
 };
+static const struct cli_opt opt_vm_replication_set[] = {
+	{ "failover-ip", "NIC=ADDR/PREFIX[,gw=GW][,dns=DNS]", true }, { NULL }
+};
 static const struct cli_opt opt_vm_replication_remove[] = {
 	{ "keep-replica", NULL }, { NULL }
 };
 static const struct cli_opt opt_vm_failover[] = {
 	{ "point", "SEQ" }, { NULL }
+};
+static const struct cli_opt opt_vm_failover_test[] = {
+	{ "point", "SEQ" }, { "switch", "SW" }, { NULL }
+};
+static const struct cli_opt opt_vm_replication_drill[] = {
+	{ "every", "24h|Nh|Nm|off" }, { "check", "CMD" }, { NULL }
 };
 static const struct cli_opt opt_vm_delete[] = {
 	{ "keep-disks", NULL }, { NULL }
@@ -265,6 +274,21 @@ static const struct cli_cmd cli_cmds[] = {
 	  "lag, cycles\n      (on the replica host: from what it received, and "
 	  "its recovery points,\n      newest first; rules: "
 	  "docs/replica-health.md)" },
+	{ .group = "vm", .verb = "replication set", .pos = { "NAME" },
+	  .opts = opt_vm_replication_set, .starts_job = true,
+	  .run = cmd_vm_replication_set,
+	  .synopsis = "--failover-ip NIC=ADDR/PREFIX[,gw=GW][,dns=DNS[;DNS2]]"
+	  "...\n      (or --failover-ip NIC=none)",
+	  .help = "the IP a NIC (nic0, nic1 as vm show names them) gets "
+	  "when the VM\n      fails over (Hyper-V's failover TCP/IP), "
+	  "applied through the guest\n      agent; on the primary it is sent "
+	  "to the replica server too (refused,\n      nothing changed, when "
+	  "that is unreachable); on the replica host it\n      is set there "
+	  "only" },
+	{ .group = "vm", .verb = "failover apply-ip", .pos = { "NAME" },
+	  .run = cmd_vm_failover_apply_ip,
+	  .help = "give the running VM its failover IP now, through its guest "
+	  "agent (after\n      a manual failover); the result is an event" },
 	{ .group = "vm", .verb = "replication now", .pos = { "NAME" },
 	  .starts_job = true, .run = cmd_vm_replication,
 	  .help = "run a replication cycle now, without waiting for the "
@@ -310,6 +334,26 @@ static const struct cli_cmd cli_cmds[] = {
 	  .help = "after a completed failover (on the new primary): "
 	  "replicate back to the\n      old primary, whose held copy becomes "
 	  "the replica (only differing blocks sent)" },
+	{ .group = "vm", .verb = "failover test", .pos = { "NAME" },
+	  .opts = opt_vm_failover_test, .synopsis = "[--point SEQ] "
+	  "[--switch SW]", .starts_job = true, .run = cmd_vm_failover_test,
+	  .help = "on the replica host: start NAME-test, a throwaway copy of "
+	  "the replica\n      from its latest recovery point (or SEQ) on new "
+	  "overlays, its NICs on\n      an isolated switch of its own (or SW); "
+	  "replication goes on" },
+	{ .group = "vm", .verb = "failover test-stop", .pos = { "NAME" },
+	  .starts_job = true, .run = cmd_vm_failover_test,
+	  .help = "stop and delete NAME-test: its overlays and the switch it "
+	  "made go too;\n      the recovery points are untouched" },
+	{ .group = "vm", .verb = "replication drill", .pos = { "NAME" },
+	  .opts = opt_vm_replication_drill, .synopsis = "[--every "
+	  "24h|Nh|Nm|off] [--check CMD]", .starts_job = true,
+	  .run = cmd_vm_replication_drill,
+	  .help = "on the replica host: a DR drill now (a test failover of "
+	  "the latest\n      point, the guest's heartbeat awaited, CMD run in "
+	  "the guest through its\n      agent: pass if it exits 0; then the "
+	  "test stopped), or with --every\n      one each period; results in "
+	  "'replication show'; a failed drill warns" },
 	{ .group = "replication", .verb = "list",
 	  .run = cmd_replication_list,
 	  .help = "every replicated VM of this host (either role), its "

@@ -165,6 +165,11 @@ int cmd_vm_failover_planned(struct cli *cli, const struct cli_args *a,
     struct err *err);
 int cmd_vm_replication(struct cli *cli, const struct cli_args *a,
     struct err *err);
+/* fo_test_cmd.c */
+int cmd_vm_replication_set(struct cli *cli, const struct cli_args *a,
+    struct err *err);
+int cmd_vm_failover_apply_ip(struct cli *cli, const struct cli_args *a,
+    struct err *err);
 int cmd_replication_import_seed(struct cli *cli, const struct cli_args *a,
     struct err *err);
 /* failover_cmd.c */
@@ -172,6 +177,14 @@ int cmd_vm_failover(struct cli *cli, const struct cli_args *a,
     struct err *err);
 int cmd_vm_failover_end(struct cli *cli, const struct cli_args *a,
     struct err *err);
+int cmd_vm_failover_test(struct cli *cli, const struct cli_args *a,
+    struct err *err);
+int cmd_vm_replication_drill(struct cli *cli, const struct cli_args *a,
+    struct err *err);
+/* fo_test_cmd.c: replication show's lines of the test failover running
+ * and of the DR drills (o: the relationship's JSON). */
+struct table;
+void failover_show(struct table *t, const json_t *o);
 int cmd_replication_list(struct cli *cli, const struct cli_args *a,
     struct err *err);
 int cmd_vm_checkpoint(struct cli *cli, const struct cli_args *a,

@@ -178,6 +178,26 @@ show_seed(struct table *t, const json_t *seed)
 		table_kv(t, "", "awaiting its import on the replica server");
 }
 
+/* Each NIC's failover IP: "nic0  10.1.2.3/24 gw 10.1.2.1 dns ...". */
+static void
+show_failover_ip(struct table *t, const json_t *ips)
+{
+	const char *nic;
+	json_t *c;
+	char dns[128];
+	bool first = true;
+
+	json_object_foreach((json_t *)ips, nic, c) {
+		table_kv(t, first ? "failover IP" : "", "%s  %s/%lld%s%s%s%s",
+		    nic, jv_str(c, "addr"), (long long)json_integer_value(
+		    json_object_get(c, "prefix")), jv_str(c, "gw") ? " gw " :
+		    "", jv_str(c, "gw") ?: "", json_object_get(c, "dns") ?
+		    " dns " : "", json_object_get(c, "dns") ? jv_text(c, "dns",
+		    dns, sizeof(dns)) : "");
+		first = false;
+	}
+}
+
 static int
 relation_print(struct cli *cli, const json_t *o)
 {
@@ -215,10 +235,12 @@ relation_print(struct cli *cli, const json_t *o)
 	if (json_array_size(json_object_get(s, "exclude")))
 		table_kv(t, "excluded disks", "%s", jv_text(s, "exclude", buf,
 		    sizeof(buf)));
+	show_failover_ip(t, json_object_get(s, "failover_ip"));
 	if (jv_int(o, "lag_ms", &lag))
 		table_kv(t, "lag", "%s", fmt_duration((uint64_t)lag / 1000,
 		    buf, sizeof(buf)));
 	show_seed(t, json_object_get(o, "seed"));
+	failover_show(t, o);	/* the test failover, DR drills */
 	show_stats(t, json_object_get(o, "stats"));
 	table_print(t, stdout);
 	table_free(t);

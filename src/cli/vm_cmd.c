@@ -402,7 +402,7 @@ vm_print_devices(const json_t *vm)
 	static const char *const dhead[] = {
 		"NAME", "POOL", "VIRTUAL", "ALLOCATED", "PATH"
 	};
-	static const char *const nhead[] = { "MAC", "SWITCH" };
+	static const char *const nhead[] = { "NIC", "MAC", "SWITCH" };
 	json_t *disks = json_object_get(vm, "disks");
 	json_t *nics = json_object_get(vm, "nics");
 	struct table *t;
@@ -426,8 +426,8 @@ vm_print_devices(const json_t *vm)
 	t = table_free(t);
 	t = table_new(ARRAY_SIZE(nhead), nhead);
 	json_array_foreach(nics, i, d)
-		table_row(t, (const char *[]){ jv_str(d, "mac"),
-		    jv_str(d, "switch") });
+		table_row(t, (const char *[]){ jv_str(d, "name"),
+		    jv_str(d, "mac"), jv_str(d, "switch") });
 	printf("\n");
 	if (json_array_size(nics) > 0)
 		table_print(t, stdout);

@@ -23,6 +23,11 @@
 #include "job.h"
 
 struct host;
+
+#include "err.h"
+
+struct host;
+struct job;
 struct vm;
 
 /* Register this module's job types and timers. */
@@ -69,3 +74,65 @@ extern const struct job_ops job_replication_reverse;
 int failover_planned_start(struct host *h, struct vm *vm, const json_t *body,
     struct job **ret_job, struct err *err);
 extern const struct job_ops job_failover_planned;
+#include <jansson.h>
+
+#include "err.h"
+
+struct vm;
+
+/* altip.c: the MAC of the VM's NIC named as `tern vm show` names it
+ * ("nic0", "nic1": QEMU's device ids), or NULL when there is none. */
+const char *failover_nic_mac(const struct vm *vm, const char *nic);
+/* cfg ({NIC: {addr, prefix, gw, dns}}, a relationship's "failover_ip")
+ * checked against vm: every NIC exists, every setting parses.  -EINVAL
+ * with err naming the NIC and what is wrong. */
+int failover_altip_check(const struct vm *vm, const json_t *cfg,
+    struct err *err);
+/* Give the started (or starting) vm the alternate IP cfg (borrowed: copied) through
+ * its guest agent: waits up to 120 s for the agent, finds each NIC's
+ * interface by MAC, runs busybox ip in the guest (addresses, default
+ * route, resolv.conf).  Asynchronous: 0 once started; the result is an
+ * event and, for a failed-over replica, "altip" in its row's failover
+ * JSON.  -EINVAL (cfg), -EBUSY (vm neither running nor starting). */
+int failover_altip_apply(struct host *h, struct vm *vm, const json_t *cfg,
+    struct err *err);
+
+struct job;
+
+/* altip_set.c: PUT /v1/vms/NAME/replication/settings {"failover_ip":
+ * ["NIC=ADDR/PREFIX[,gw=GW][,dns=D1;D2]" | "NIC=none", ...]}.  On the
+ * replica host: stored at once (*ret_job NULL).  On the primary: the job
+ * vm.failover-ip-set (sent to the replica server, then stored here).
+ * Every bad value: -EINVAL naming it, nothing changed. */
+int failover_ip_set(struct host *h, struct vm *vm, const json_t *body,
+    struct job **ret_job, struct err *err);
+/* PUT /v1/replica/vms/UUID/settings from the primary (fp): {"failover_ip":
+ * {NIC: {...}}} checked and stored in the replica's row. */
+int failover_ip_incoming(struct host *h, const char *fp, const char *uuid,
+    const json_t *body, struct err *err);
+extern const struct job_ops job_failover_ip_set;
+
+/* test.c, test_start.c: `tern vm failover test VM` on the replica host:
+ * body {"point": SEQ (optional: the latest), "switch": SW (optional: an
+ * isolated switch of the test's own)}.  Every check before anything
+ * changes: -EINVAL not a replica here, -ENOENT no such point (err lists
+ * them) or switch, -EBUSY a test already runs (409), -EEXIST a VM
+ * NAME-test or an overlay file in the way.  The job vm.failover-test
+ * makes and starts NAME-test. */
+int failover_test_start(struct host *h, struct vm *vm, const json_t *body,
+    struct job **ret_job, struct err *err);
+/* `tern vm failover test-stop VM`: the job vm.failover-test-stop removes
+ * the test VM, its overlays, the switch it made and the old chain's files
+ * a new chain left meanwhile, and clears the row's "test"; -ENOENT when
+ * no test runs. */
+int failover_test_stop(struct host *h, struct vm *vm, struct job **ret_job,
+    struct err *err);
+
+/* drill.c: `tern vm replication drill VM [--every 24h|Nh|Nm|off] [--check
+ * CMD]` on the replica host, body {"every", "check"}.  With every: the
+ * schedule recorded in the row's "drill" (*ret: that JSON, no job);
+ * without: the job vm.replication-drill started now (*ret_job).  -EINVAL
+ * not a replica here, a bad --every or --check; -EBUSY a test failover or
+ * a drill runs. */
+int failover_drill(struct host *h, struct vm *vm, const json_t *body,
+    struct job **ret_job, json_t **ret, struct err *err);

@@ -29,3 +29,48 @@ int fo_disks_store(struct vm *vm, const json_t *files);
  * here, unless it knows already; the periodic retry started. */
 void fo_notify(struct host *h, const struct replication_row *r);
 void fo_notify_start(struct host *h);
+
+#include "job.h"
+#include "rp_int.h"
+
+struct host;
+struct vm_row;
+
+/* The row's "drill" (drill) or "test" JSON of vm uuid: *ret a new
+ * reference, NULL when none; -ENOENT when it has no relationship.  Save:
+ * o (NULL: none) stored. */
+int fo_row_json_load(struct host *h, const char *uuid, bool drill,
+    json_t **ret);
+int fo_row_json_save(struct host *h, const char *uuid, bool drill,
+    const json_t *o);
+int fo_drill_load(struct host *h, const char *uuid, json_t **ret);
+int fo_drill_save(struct host *h, const char *uuid, const json_t *drill);
+/* 0 when vm is a replica here that has not failed over; else err says
+ * why not (test_start.c). */
+struct vm;
+int fo_replica_check(struct host *h, struct vm *vm, struct err *err);
+/* drill.c: the drill job type and the schedule's timer. */
+void fo_drill_init(struct host *h);
+extern const struct job_ops job_replication_drill;
+
+/* The row's "test" of the replica uuid: *ret a new reference, NULL when
+ * none; -ENOENT when the VM has no relationship. */
+int fo_test_load(struct host *h, const char *uuid, json_t **ret);
+/* Store test (NULL: none) as the row's "test". */
+int fo_test_save(struct host *h, const char *uuid, const json_t *test);
+/* Remove what the test of replica ruuid made (test.c): 1 done, 0 the
+ * job is woken again later. */
+int fo_test_teardown(struct job *job, const char *ruuid);
+/* The test VM's row from a test job's details (NULL: the replica VM is
+ * gone): new UUID and MACs, disks the overlays (owned), NICs on the
+ * test's switch. */
+struct vm_row *fo_test_row(struct host *h, const json_t *details);
+
+extern const struct job_ops job_failover_test, job_failover_test_stop;
+
+/* altip.c: the failover IPs of relationship ruuid (its settings'
+ * "failover_ip"), when set, given to the started vm (a failover's VM)
+ * with failover_altip_apply(); a refusal is a warning event (job_id's):
+ * the VM keeps running with what it had. */
+void fo_altip_start(struct host *h, const char *ruuid, struct vm *vm,
+    int64_t job_id);

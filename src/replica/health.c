@@ -135,6 +135,14 @@ rp_health_eval(const struct rp_health_in *in, json_t *reasons)
 		    "cycle for %llu s, more than twice the interval (the "
 		    "link or the replica?)", (unsigned long long)(in->now_ms -
 		    last) / 1000);
+	if (in->drill_failed) {
+		char d[240];
+
+		snprintf(d, sizeof(d), "the last DR drill failed: %.150s (run "
+		    "'tern vm replication drill VM' again once fixed)",
+		    in->drill_failed);
+		add(reasons, d);
+	}
 	if (!in->replica && recent_bad(in, &bad, &all)) {
 		char b[160];
 

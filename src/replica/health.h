@@ -36,6 +36,8 @@ struct rp_health_in {
 	bool held;		/* cycles held for the operator */
 	const json_t *recent;	/* stats "recent": [[ms, ok], ...] */
 	uint64_t window_ms;	/* of the 20 % rule; 0: RP_RECENT_MS */
+	const char *drill_failed;	/* the last DR drill's error (the
+					 * replica side; src/failover) */
 };
 
 const char *rp_health_name(enum rp_health h);

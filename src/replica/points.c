@@ -42,7 +42,10 @@
 #include "util.h"
 #include "vm.h"
 
-#define PT_MAX (REPLICA_POINTS_MAX + 2)	/* recorded + the new one */
+/* recorded + the new one, twice: while a test failover runs (the row's
+ * "test", src/failover) the points up to its point stay too, and those
+ * above it still follow the retention. */
+#define PT_MAX (2 * (REPLICA_POINTS_MAX + 2))
 
 json_t *
 rp_points_load(const char *text)
@@ -80,15 +83,60 @@ pt_chain_before(const struct replication_row *r, const json_t *details)
 	return pts;
 }
 
+/* The seq of the test failover running on r's points (its VM's
+ * overlays sit on that point's chain), or -1 when none runs.  Read from
+ * the row: replica never calls failover. */
+static int64_t
+pt_test_seq(const struct replication_row *r)
+{
+	json_t *t = r->test ? json_loads(r->test, 0, NULL) : NULL;
+	int64_t seq = json_is_object(t) ? rp_int(t, "seq") : -1;
+
+	json_decref(t);
+	return seq;
+}
+
+/* A test failover runs: the old chain's files (base too) are left to
+ * its stop (test "orphans"), and no file is renamed over the base. */
+static void
+pt_plan_orphans(struct job *job, struct replication_row *r,
+    const json_t *old)
+{
+	json_t *t = json_loads(r->test, 0, NULL), *orph, *p, *f;
+	const char *disk;
+	size_t i;
+
+	if (!json_is_object(t)) {
+		json_decref(t);
+		return;
+	}
+	if (!json_is_array(orph = json_object_get(t, "orphans")))
+		json_object_set_new(t, "orphans", orph = json_array());
+	json_array_foreach(old, i, p)
+		json_object_foreach(json_object_get(p, "disks"), disk, f)
+			json_array_append(orph, f);
+	free(r->test);
+	r->test = json_dumps(t, JSON_COMPACT);
+	json_decref(t);
+	json_object_set_new(job->details, "keep_base", json_true());
+	json_object_set_new(job->details, "unlink", json_array());
+}
+
 /* A new chain: every older point's files go but the disk's image name
  * (the new point is renamed over it). */
 static void
-pt_plan_unlink(struct job *job, const json_t *old)
+pt_plan_unlink(struct job *job, struct replication_row *r,
+    const json_t *old)
 {
 	json_t *un = json_array(), *p, *f, *d;
 	const char *disk;
 	size_t i, k;
 
+	if (pt_test_seq(r) >= 0) {
+		json_decref(un);
+		pt_plan_orphans(job, r, old);
+		return;
+	}
 	json_array_foreach(old, i, p)
 		json_object_foreach(json_object_get(p, "disks"), disk, f) {
 			bool base = false;
@@ -101,6 +149,20 @@ pt_plan_unlink(struct job *job, const json_t *old)
 				json_array_append(un, f);
 		}
 	json_object_set_new(job->details, "unlink", un);
+}
+
+/* The points up to a running test's seq stay (test failover). */
+static void
+pt_keep_tested(const struct replication_row *r, const json_t *chain,
+    bool *keep)
+{
+	int64_t test = pt_test_seq(r);
+	json_t *p;
+	size_t i;
+
+	json_array_foreach(chain, i, p)
+		if (rp_int(p, "seq") <= test)
+			keep[i] = true;
 }
 
 int
@@ -118,12 +180,16 @@ rp_points_plan(struct job *job, struct replication_row *r,
 	replica_settings_from_json(set, &s);
 	json_decref(set);
 	if (rp_new_chain(job->details)) {
-		pt_plan_unlink(job, chain);
+		pt_plan_unlink(job, r, chain);
 		json_array_clear(chain);
 	}
-	/* Older than the retention ever keeps: left from a failed merge. */
-	while (json_array_size(chain) >= PT_MAX)
+	/* Older than the retention ever keeps: left from a failed merge
+	 * (never a point a test failover stands on). */
+	while (json_array_size(chain) >= PT_MAX && rp_int(json_array_get(
+	    chain, 0), "seq") > pt_test_seq(r))
 		json_array_remove(chain, 0);
+	while (json_array_size(chain) >= PT_MAX)
+		json_array_remove(chain, json_array_size(chain) - 1);
 	json_array_append_new(chain, json_pack("{sI sI sb sO}", "seq",
 	    (json_int_t)rp_int(job->details, "seq"), "time_ms",
 	    (json_int_t)rp_int(job->details, "time_ms"), "app_consistent",
@@ -135,6 +201,7 @@ rp_points_plan(struct job *job, struct replication_row *r,
 	(void)rp_keep_points(t, n, s.points, period_ms, keep);
 	if (rp_int(json_array_get(chain, 0), "seq") == 0)
 		keep[0] = false;	/* existing copies: never a point */
+	pt_keep_tested(r, chain, keep);
 	replica_settings_done(&s);
 	for (i = 0; i < n; i++)
 		json_array_append(keep[i] ? kept : drop, keep[i] ?
@@ -315,7 +382,10 @@ pt_rename_disk(struct job *job, const json_t *d)
 	const char *base = rp_str(d, "base");
 	int r;
 
-	if (!ov || !base || streq(ov, base))
+	/* keep_base: a test failover's overlays sit on the old chain,
+	 * whose bottom is base: the new point stays on its own file. */
+	if (!ov || !base || streq(ov, base) || json_is_true(json_object_get(
+	    job->details, "keep_base")))
 		return 1;
 	if (access(ov, F_OK) == 0 && rename(ov, base) < 0)
 		return -errno;

@@ -230,7 +230,7 @@ relation_json(struct host *h, const struct replication_row *r)
 	json_t *reasons = json_array();
 	const char *health;
 	uint64_t last;
-	json_t *o, *seed;
+	json_t *o, *seed, *test;
 
 	health = rp_health_name(rp_health_of(h, r, stats, reasons));
 	last = (uint64_t)json_integer_value(json_object_get(stats,
@@ -250,6 +250,11 @@ relation_json(struct host *h, const struct replication_row *r)
 	relation_failover(r, o);
 	if (seed)
 		json_object_set_new(o, "seed", seed);
+	/* The test failover running (src/failover writes it). */
+	if (r->test && (test = json_loads(r->test, 0, NULL)))
+		json_object_set_new(o, "test", test);
+	if (r->drill && (test = json_loads(r->drill, 0, NULL)))
+		json_object_set_new(o, "drill", test);
 	return o;
 }
 

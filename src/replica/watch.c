@@ -29,6 +29,8 @@ rp_health_of(struct host *h, const struct replication_row *r,
     const json_t *stats, json_t *reasons)
 {
 	json_t *set = json_loads(r->settings, 0, NULL);
+	json_t *drill = r->drill ? json_loads(r->drill, 0, NULL) : NULL;
+	json_t *last = json_object_get(drill, "last");
 	struct rp_health_in in = {
 		.replica = streq(r->role, "replica"),
 		.state = r->state,
@@ -44,6 +46,9 @@ rp_health_of(struct host *h, const struct replication_row *r,
 		.held = json_is_true(json_object_get(stats, "held")),
 		.recent = json_object_get(stats, "recent"),
 		.window_ms = h->cfg.replica_window_ms,
+		/* the row's drill (src/failover writes it) */
+		.drill_failed = streq(rp_str(last, "result"), "failed") ?
+		    (rp_str(last, "error") ?: "failed") : NULL,
 	};
 	enum rp_health v;
 
@@ -54,6 +59,7 @@ rp_health_of(struct host *h, const struct replication_row *r,
 	if (!in.interval_s)
 		in.interval_s = 300;
 	v = rp_health_eval(&in, reasons);
+	json_decref(drill);
 	json_decref(set);
 	return v;
 }

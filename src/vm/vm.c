@@ -717,9 +717,13 @@ vm_config_json(const struct vm *vm)
 
 	for (size_t i = 0; i < r->n_disks; i++)
 		json_array_append_new(disks, vm_disk_json(&r->disks[i]));
-	for (size_t i = 0; i < r->n_nics; i++)
-		json_array_append_new(nics, json_pack("{ss ss}", "mac",
-		    r->nics[i].mac, "switch", r->nics[i].switch_name));
+	for (size_t i = 0; i < r->n_nics; i++) {
+		char nm[24];	/* QEMU's device id (qemu.c): failover IPs */
+
+		snprintf(nm, sizeof(nm), "nic%zu", i);
+		json_array_append_new(nics, json_pack("{ss ss ss}", "name", nm,
+		    "mac", r->nics[i].mac, "switch", r->nics[i].switch_name));
+	}
 	return json_pack("{ss ss ss si sI sb ss ss so so so so so ss so so so}",
 	    "name", r->name, "uuid", r->uuid, "state", vm_state_name(vm->state),
 	    "cpus", r->cpus, "memory_mib", (json_int_t)r->memory_mib,

@@ -196,6 +196,25 @@ test_refused_differing_seed(void)
 	ASSERT_CONTAINS(why, "import-seed");
 }
 
+/* A failed last DR drill (src/failover) warns on the replica side, with
+ * its error; critical rules still come first. */
+static void
+test_drill_failed(void)
+{
+	struct rp_health_in in = base();
+	char why[240];
+
+	in.replica = true;
+	in.drill_failed = "the guest never answered its agent within 120 s";
+	ASSERT_EQ(eval(&in, why, sizeof(why)), RP_HEALTH_WARNING);
+	ASSERT_CONTAINS(why, "the last DR drill failed: the guest never");
+	in.mismatch = "x";
+	ASSERT_EQ(eval(&in, why, sizeof(why)), RP_HEALTH_CRITICAL);
+	in.mismatch = NULL;
+	in.drill_failed = NULL;
+	ASSERT_EQ(eval(&in, why, sizeof(why)), RP_HEALTH_NORMAL);
+}
+
 int
 main(void)
 {
@@ -207,5 +226,6 @@ main(void)
 	RUN_TEST(test_recent_failures);
 	RUN_TEST(test_replica_lag);
 	RUN_TEST(test_refused_differing_seed);
+	RUN_TEST(test_drill_failed);
 	return TEST_REPORT();
 }
