@@ -638,18 +638,24 @@ cmd_find(int argc, char **argv, const struct cli_cmd **ret_cmd,
 		return cli_usage(err, "no command given");
 	if (streq(g, "help") || streq(v, "--help") || streq(v, "-h"))
 		return *ret_help = true, 0;
+	/* A verb of two words ("kvp set", "failover test") takes two
+	 * arguments and wins over one word ("failover NAME"). */
+	for (size_t i = 0; v2 && i < ARRAY_SIZE(cli_cmds); i++) {
+		const struct cli_cmd *c = &cli_cmds[i];
+
+		if (streq(c->group, g) && c->verb && strchr(c->verb, ' ') &&
+		    streq(c->verb, v2)) {
+			*ret_cmd = c;
+			*ret_used = 3;
+			return 0;
+		}
+	}
 	for (size_t i = 0; i < ARRAY_SIZE(cli_cmds); i++) {
 		const struct cli_cmd *c = &cli_cmds[i];
 
 		if (!streq(c->group, g))
 			continue;
 		known = true;
-		/* A verb of two words ("kvp set") takes two arguments. */
-		if (c->verb && strchr(c->verb, ' ') && streq(c->verb, v2)) {
-			*ret_cmd = c;
-			*ret_used = 3;
-			return 0;
-		}
 		if (!c->verb || streq(c->verb, v)) {
 			*ret_cmd = c;
 			*ret_used = c->verb ? 2 : 1;

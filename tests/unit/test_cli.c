@@ -897,6 +897,28 @@ test_vm_failover_planned(void)
 	ASSERT_CONTAINS(r.err, "--timeout");
 }
 
+/* A verb of two words wins over one: `vm failover test web1` is the test
+ * failover of web1, not the failover of a VM named "test". */
+static void
+test_vm_failover_test_verb(void)
+{
+	struct run r;
+
+	fake_reset();
+	fake_route("POST /v1/vms/web1/failover/test", 202, "{\"job\":"
+	    JOB(22, "vm.failover-test", "running", "null") "}", NULL);
+	fake_route("GET /v1/jobs/22", 200, JOB(22, "vm.failover-test",
+	    "succeeded", "null"), NULL);
+	TERN(&r, "vm", "failover", "test", "web1");
+	ASSERT_EQ(r.rc, 0);
+	fake_route("POST /v1/vms/web1/failover", 202, "{\"job\":"
+	    JOB(23, "vm.failover", "running", "null") "}", NULL);
+	fake_route("GET /v1/jobs/23", 200, JOB(23, "vm.failover",
+	    "succeeded", "null"), NULL);
+	TERN(&r, "vm", "failover", "web1");
+	ASSERT_EQ(r.rc, 0);
+}
+
 static void
 test_vm_import(void)
 {
@@ -1050,6 +1072,7 @@ main(void)
 	RUN_TEST(test_vm_export);
 	RUN_TEST(test_vm_import);
 	RUN_TEST(test_vm_failover_planned);
+	RUN_TEST(test_vm_failover_test_verb);
 	RUN_TEST(test_vm_import_usage_errors);
 	RUN_TEST(test_vm_move_storage);
 	RUN_TEST(test_vm_move_storage_usage_errors);
