@@ -127,6 +127,8 @@ static int
 incoming_drop(struct host *h, struct vm *vm, bool keep, struct job **ret_job,
     struct err *err)
 {
+	struct replication_row row;
+	bool test = false;
 	int r;
 
 	*ret_job = NULL;
@@ -134,6 +136,16 @@ incoming_drop(struct host *h, struct vm *vm, bool keep, struct job **ret_job,
 		return err_set(err, -EBUSY, "the replica of vm '%s' on host %s "
 		    "is %s; try again when it is made", vm->row->name,
 		    h->cfg.name, vm_state_name(vm->state));
+	/* A test failover's VM stands on the recovery points (the row's
+	 * "test", src/failover): they stay until it is stopped. */
+	if (store_replication_get(h->store, vm->row->uuid, &row) == 0) {
+		test = row.test != NULL;
+		replication_row_done(&row);
+	}
+	if (test)
+		return err_set(err, -EBUSY, "a test failover of vm '%s' runs on "
+		    "host %s; stop it first: tern vm failover test-stop %s",
+		    vm->row->name, h->cfg.name, vm->row->name);
 	if (keep) {
 		if ((r = store_replication_delete(h->store, vm->row->uuid)) < 0)
 			return err_setf_errno(err, r, "cannot drop the "

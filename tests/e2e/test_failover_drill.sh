@@ -5,8 +5,10 @@
 # behind; a scheduled one (--every 1m, with a --check run in the guest)
 # runs by itself; a drill of a replica whose guest never answers (its
 # heartbeat service off) fails within its bound, turns the replica's
-# health to warning with the reason, and leaves nothing behind; bad input
-# is refused.
+# health to warning with the reason, and leaves nothing behind; ternd
+# killed during a drill: after the restart it is recorded as failed and
+# nothing is left; a passing drill clears the warning; bad input is
+# refused.
 . "$(dirname "$0")/lib.sh"
 e2e_lab_setup faildrill 102
 lab up 2 >/dev/null
@@ -76,6 +78,21 @@ check "with the reason" bash -c \
 check "it left nothing behind" nothing_left
 check_eq "replication still goes on (the primary's health)" \
     "$(t h1 vm replication show c1 --json | jq -r .health)" normal
+
+# ---- ternd killed during a drill (its test's overlays being made) ----
+t h2 vm set c1 --service heartbeat=on >/dev/null
+restart_with h2 failover.test.overlay=kill
+t h2 vm replication drill c1 >/dev/null 2>&1 || true
+check "h2's ternd dies in the drill's test failover" \
+    wait_for 30 bash -c "! $LAB_SH tern h2 host info >/dev/null 2>&1"
+restart_with h2
+check "the drill ends after the restart" wait_for 90 no_active_jobs h2
+check_eq "it is recorded as failed, saying why" \
+    "$(show | jq -r .drill.last.error)" "ternd restarted during the drill"
+check "it left nothing behind" nothing_left
+check "a drill passes again" t h2 vm replication drill c1
+check_eq "and the health is normal again" "$(show | jq -r .health)" normal
+check "it left nothing behind" nothing_left
 
 t h1 vm stop c1 >/dev/null 2>&1 || true
 e2e_finish

@@ -86,6 +86,8 @@ check "its disks are new overlays over the point's files" bash -c \
     "qemu-img info --output=json '$P2/c1-test-vdb.qcow2' | jq -e --arg b '$FB' '.[\"backing-filename\"] == \$b' >/dev/null"
 check_err "a second test failover is refused while one runs" 1 "runs already" \
     t h2 vm failover test c1
+check_err "removing the replication on h2 is refused while it runs" 1 \
+    "test failover of vm 'c1' runs" t h2 vm replication remove c1
 check "two more cycles are applied while the test runs" wait_for 150 bash -c \
     "[ \$($LAB_SH tern h2 vm replication show c1 --json | jq -r '.points[0].seq') -ge $((P + 2)) ]"
 check_eq "the tested point is still recorded" "$(point_file "$P" vdb)" "$FB"
