@@ -7,7 +7,8 @@
 # shared-nothing (disks copied) to the other host, backed up twice (full,
 # then incremental) while it writes, a point restored as a new VM and
 # proven exact, checkpointed, replicated to the other host (the replica
-# proven exact up to its cycle), turned off, and its disk writes
+# proven exact up to its cycle), failed over to it (planned: no write
+# lost) with replication reversed, turned off, and its disk writes
 # verified.  Leaves the lab up to explore; prints how to take it down.
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -150,10 +151,41 @@ say "The same proof without moving data: h1 reads every block of its point"
 say "and h2 compares their checksums with its own (tern vm replication verify)"
 t h2 vm replication verify demo1
 
+say "Planned failover to h1: demo1 shut down on h2, one last cycle carries"
+say "every write it made, h1 starts it from that point, and replication is"
+say "reversed (h1 -> h2: h2's copy becomes the replica, only changed blocks"
+say "sent).  h2 takes replication from h1 for that."
+t h2 replica server enable --allow h1=local
+for _ in $(seq 1 240); do	# the shutdown goes through the guest agent
+	[ "$("$LAB" tern h2 vm show demo1 --json | jq -r .heartbeat)" = ok ] &&
+	    [ "$("$LAB" tern h2 vm replication show demo1 --json |
+	    jq -r .health)" = normal ] && break
+	sleep 0.5
+done
+t h2 vm failover planned demo1
+last=$(acked)
+say "demo1 runs on h1 now; h2 holds the replica"
+for _ in $(seq 1 240); do
+	"$LAB" tern h1 vm console demo1 | grep -q TERN-GUEST-READY && break
+	sleep 0.5
+done
+t h1 vm show demo1
+for _ in $(seq 1 480); do
+	[ "$("$LAB" tern h1 vm replication show demo1 --json | jq -r .state)" = \
+	    replicating ] && break
+	sleep 0.5
+done
+t h1 vm replication show demo1
+say "The point h1 started from holds every write acknowledged on h2 ($last)"
+vdb=$("$LAB" tern h1 vm show demo1 --json |
+    jq -r '.disks[] | select(.name == "vdb") | .path')
+run "$GUEST/verify" --image "$(qemu-img info -U --output=json "$vdb" |
+    jq -r '."full-backing-filename"')" --upto "$last:$((last + 1))"
+
 say "Turn it off and prove no acknowledged write was lost, on either host"
-t h2 vm stop demo1
-uuid=$("$LAB" tern h2 vm show demo1 --json | jq -r .uuid)
-run "$GUEST/verify" --image "$H2_POOL_DIR/demo1-vdb.qcow2" \
+t h1 vm stop demo1
+uuid=$("$LAB" tern h1 vm show demo1 --json | jq -r .uuid)
+run "$GUEST/verify" --image "$vdb" \
     --console "$H1_STATE_DIR/vms/$uuid/console.log" \
     --console "$H2_STATE_DIR/vms/$uuid/console.log"
 

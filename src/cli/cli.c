@@ -265,7 +265,8 @@ static const struct cli_cmd cli_cmds[] = {
 	  .run = cmd_vm_failover_planned,
 	  .help = "on the primary: shut the guest down (--timeout, --force "
 	  "as for shutdown),\n      send a final cycle, fail over to the "
-	  "replica and start it there;\n      refused unless replication is "
+	  "replica, start it there and\n      reverse replication (this host "
+	  "must allow the replica host);\n      refused unless replication is "
 	  "healthy. Any failure before the\n      replica runs it starts it "
 	  "here again" },
 	{ .group = "vm", .verb = "replication show", .pos = { "NAME" },

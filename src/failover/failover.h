@@ -66,7 +66,8 @@ int failover_reverse_start(struct host *h, struct vm *vm,
 extern const struct job_ops job_replication_reverse;
 
 /* planned.c: `tern vm failover planned` on the primary: the job
- * vm.failover-planned (its diagram at the top of planned.c).  body:
+ * vm.failover-planned (its diagram at the top of planned.c: shutdown,
+ * final cycle, the replica's failover, its reverse).  body:
  * {"timeout_s": how long the guest gets to shut down (120), "force":
  * turn it off after that}.  Refused with a clear error and nothing
  * changed: not the primary, replication not replicating or not of
