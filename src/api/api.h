@@ -116,6 +116,18 @@ int api_vm_failover_test_stop(struct api *a, struct http_req *r, char **p,
     struct err *e);
 int api_vm_replication_drill(struct api *a, struct http_req *r, char **p,
     struct err *e);
+int api_vm_failover(struct api *a, struct http_req *r, char **p,
+    struct err *e);
+int api_vm_failover_end(struct api *a, struct http_req *r, char **p,
+    struct err *e);
+int api_replica_failover(struct api *a, struct http_req *r, char **p,
+    struct err *e);
+int api_replication_failed_over(struct api *a, struct http_req *r,
+    char **p, struct err *e);
+int api_vm_replication_reverse(struct api *a, struct http_req *r, char **p,
+    struct err *e);
+int api_replica_adopt(struct api *a, struct http_req *r, char **p,
+    struct err *e);
 int api_replica_cycles(struct api *a, struct http_req *r, char **p,
     struct err *e);
 /* failover_api.c */

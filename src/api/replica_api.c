@@ -124,6 +124,8 @@ api_vm_replication_pause(struct api *a, struct http_req *req, char **p,
 		api_reply_job(req, job, NULL);
 		return 0;
 	}
+	if (streq(p[1], "reverse"))	/* failover_api.c */
+		return api_vm_replication_reverse(a, req, p, e);
 	if (!streq(p[1], "pause") && !streq(p[1], "resume"))
 		return err_set(e, -ENOENT, "no such API path; see docs/api.md");
 	if ((r = replica_pause(a->h, vm, streq(p[1], "pause"), e)) < 0 ||

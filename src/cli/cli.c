@@ -81,6 +81,9 @@ static const struct cli_opt opt_vm_failover_test[] = {
 static const struct cli_opt opt_vm_replication_drill[] = {
 	{ "every", "24h|Nh|Nm|off" }, { "check", "CMD" }, { NULL }
 };
+static const struct cli_opt opt_vm_failover[] = {
+	{ "point", "SEQ" }, { NULL }
+};
 static const struct cli_opt opt_vm_delete[] = {
 	{ "keep-disks", NULL }, { NULL }
 };
@@ -322,6 +325,26 @@ static const struct cli_cmd cli_cmds[] = {
 	  "the guest through its\n      agent: pass if it exits 0; then the "
 	  "test stopped), or with --every\n      one each period; results in "
 	  "'replication show'; a failed drill warns" },
+	{ .group = "vm", .verb = "failover complete", .pos = { "NAME" },
+	  .run = cmd_vm_failover_end,
+	  .help = "keep a failed-over VM (replica host): the other recovery "
+	  "points are\n      given up, the VM is an ordinary VM" },
+	{ .group = "vm", .verb = "failover cancel", .pos = { "NAME" },
+	  .starts_job = true, .run = cmd_vm_failover_end,
+	  .help = "undo a failover not completed: the VM turned off, a "
+	  "replica again on\n      its latest recovery point (nothing of "
+	  "the points lost)" },
+	{ .group = "vm", .verb = "failover", .pos = { "NAME" },
+	  .opts = opt_vm_failover, .synopsis = "[--point SEQ]",
+	  .starts_job = true, .run = cmd_vm_failover,
+	  .help = "fail a replica over (replica host, primary gone): start it "
+	  "from the\n      latest or the given recovery point, on overlays "
+	  "(the points stay)" },
+	{ .group = "vm", .verb = "replication reverse", .pos = { "NAME" },
+	  .starts_job = true, .run = cmd_vm_replication,
+	  .help = "after a completed failover (on the new primary): "
+	  "replicate back to the\n      old primary, whose held copy becomes "
+	  "the replica (only differing blocks sent)" },
 	{ .group = "replication", .verb = "list",
 	  .run = cmd_replication_list,
 	  .help = "every replicated VM of this host (either role), its "

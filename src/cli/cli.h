@@ -178,6 +178,11 @@ int cmd_vm_replication_drill(struct cli *cli, const struct cli_args *a,
  * and of the DR drills (o: the relationship's JSON). */
 struct table;
 void failover_show(struct table *t, const json_t *o);
+/* failover_cmd.c */
+int cmd_vm_failover(struct cli *cli, const struct cli_args *a,
+    struct err *err);
+int cmd_vm_failover_end(struct cli *cli, const struct cli_args *a,
+    struct err *err);
 int cmd_replication_list(struct cli *cli, const struct cli_args *a,
     struct err *err);
 int cmd_vm_checkpoint(struct cli *cli, const struct cli_args *a,

@@ -154,3 +154,52 @@ cmd_vm_replication_drill(struct cli *cli, const struct cli_args *a,
 		printf("vm '%s': a DR drill every %s\n", a->pos[0], every);
 	return 0;
 }
+
+/* `tern vm failover NAME [--point SEQ]` on the replica host. */
+int
+cmd_vm_failover(struct cli *cli, const struct cli_args *a, struct err *err)
+{
+	_cleanup_json_ json_t *body = json_object();
+	_cleanup_free_ char *path = cli_path(cli, "/v1/vms/", a->pos[0],
+	    "/failover");
+	const char *pt = cli_args_get(a, "point");
+
+	if (pt) {
+		char *end;
+		long long seq = strtoll(pt, &end, 10);
+
+		if (!pt[0] || *end || seq < 1)
+			return cli_usage(err, "--point '%s' is not a recovery "
+			    "point's number (see 'tern vm replication show "
+			    "%s')", pt, a->pos[0]);
+		json_object_set_new(body, "point", json_integer(seq));
+	}
+	return cli_vm_job(cli, "POST", path, body, a->pos[0], "failed over "
+	    "(it is being started; 'tern vm failover complete' or 'cancel' "
+	    "next)", err);
+}
+
+/* `tern vm failover complete|cancel NAME`. */
+int
+cmd_vm_failover_end(struct cli *cli, const struct cli_args *a,
+    struct err *err)
+{
+	const char *verb = strchr(cli->cmd->verb, ' ') + 1;
+	_cleanup_json_ json_t *answer = NULL;
+	_cleanup_free_ char *path = cli_path(cli, "/v1/vms/", a->pos[0],
+	    streq(verb, "complete") ? "/failover/complete" :
+	    "/failover/cancel");
+	int r;
+
+	if (streq(verb, "cancel"))
+		return cli_vm_job(cli, "POST", path, NULL, a->pos[0],
+		    "is a replica again (failover cancelled)", err);
+	if ((r = http_call(cli->http, "POST", path, NULL, &answer, err)) < 0)
+		return r;
+	if (cli->json)
+		print_json(answer);
+	else
+		printf("vm '%s' failover completed: it is an ordinary vm on "
+		    "its recovery point\n", a->pos[0]);
+	return 0;
+}

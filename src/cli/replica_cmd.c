@@ -412,6 +412,12 @@ cmd_vm_replication(struct cli *cli, const struct cli_args *a,
 	if (streq(verb, "verify") || streq(verb, "resync"))
 		return verify_run(cli, path, a->pos[0], streq(verb, "resync"),
 		    err);
+	if (streq(verb, "reverse")) {
+		sub = xasprintf("%s/reverse", path);
+		return cli_vm_job(cli, "POST", sub, NULL, a->pos[0],
+		    "replicates back to its old primary (the first cycle "
+		    "sends only the blocks that differ)", err);
+	}
 	if (streq(verb, "now")) {
 		sub = xasprintf("%s/now", path);
 		return cli_vm_job(cli, "POST", sub, NULL, a->pos[0],

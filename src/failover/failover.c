@@ -16,6 +16,10 @@ failover_init(struct host *h)
 	job_type_register(&h->jobs, &job_failover_test);
 	job_type_register(&h->jobs, &job_failover_test_stop);
 	fo_drill_init(h);
+	job_type_register(&h->jobs, &job_vm_failover);
+	job_type_register(&h->jobs, &job_vm_failover_cancel);
+	job_type_register(&h->jobs, &job_replication_reverse);
+	fo_notify_start(h);
 }
 
 int

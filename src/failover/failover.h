@@ -21,6 +21,13 @@
 
 struct host;
 struct job;
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "job.h"
+
+struct host;
 struct vm;
 
 /* Register this module's job types and timers. */
@@ -88,3 +95,34 @@ int failover_test_stop(struct host *h, struct vm *vm, struct job **ret_job,
  * a drill runs. */
 int failover_drill(struct host *h, struct vm *vm, const json_t *body,
     struct job **ret_job, json_t **ret, struct err *err);
+/* ---- unplanned.c, resolve.c: the unplanned failover (replica host) ---- */
+
+/* vm.failover: vm (a replica here, no failover pending, no test failover
+ * running) started from recovery point seq (0: the latest) on an overlay
+ * per disk.  planned: seq must be the latest, and the failover is
+ * completed at once.  -EINVAL/-ENOENT/-EBUSY with err saying why, and
+ * nothing changed. */
+int failover_unplanned_start(struct host *h, struct vm *vm, int64_t seq,
+    bool planned, struct job **ret_job, struct err *err);
+/* POST /v1/replica/vms/UUID/failover from the primary (fingerprint fp):
+ * {"seq": N, "planned": true}; N the latest point here. */
+int failover_incoming(struct host *h, const char *fp, const char *uuid,
+    const json_t *body, struct job **ret_job, struct err *err);
+/* `tern vm failover complete`: the pending failover kept, the other
+ * points given up (at once). */
+int failover_complete(struct host *h, struct vm *vm, struct err *err);
+/* `tern vm failover cancel`: vm.failover-cancel (the VM killed when it
+ * runs, back to a replica on its latest point). */
+int failover_cancel_start(struct host *h, struct vm *vm,
+    struct job **ret_job, struct err *err);
+extern const struct job_ops job_vm_failover, job_vm_failover_cancel;
+
+/* ---- reverse.c: reverse replication (on the new primary) ---- */
+
+/* vm.replication-reverse: vm failed over here (completed) replicates
+ * back to its old primary, whose held copy becomes the replica (only
+ * differing blocks sent).  -EINVAL with err when vm has no completed
+ * failover here or the old primary is not a trusted peer. */
+int failover_reverse_start(struct host *h, struct vm *vm,
+    struct job **ret_job, struct err *err);
+extern const struct job_ops job_replication_reverse;

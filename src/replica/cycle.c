@@ -290,6 +290,11 @@ cy_send(struct job *job, struct cy_ctx *c)
 		    json_integer(rp_call_job_id(&c->call)));
 		cy_next(job, 1);
 	} else {
+		/* 409 "failed over here": the VM runs there now */
+		if (c->call.status == 409 && strstr(c->call.err,
+		    "failed over here") && vm_of(job))
+			(void)replica_failed_over_mark(vm_of(job)->h,
+			    vm_of(job), 0);
 		/* 403: the replica server does not take us (we moved) */
 		backup_point_end(job, c->call.status == 403 ? -EACCES :
 		    c->call.status ? -EIO : -EHOSTUNREACH, c->call.err);

@@ -263,6 +263,26 @@ fl_arrived(struct vm *vm, const json_t *o)
 
 /* ---- a VM leaving this host: moved away, or deleted ---- */
 
+/* A failed-over replica deleted (src/failover writes the row's
+ * "failover"): completed, the files under its overlays ("chain") go
+ * with it; pending, every recovery point's file (its overlays are the
+ * disks, removed by the delete). */
+static void
+fl_failover_files(struct vm *vm, const struct replication_row *r)
+{
+	json_t *fo = r->failover ? json_loads(r->failover, 0, NULL) : NULL;
+	json_t *files, *f;
+	const char *disk;
+	size_t i;
+
+	if (streq(rp_str(fo, "state"), "pending"))
+		rp_points_remove(vm->h, vm);
+	json_object_foreach(json_object_get(fo, "chain"), disk, files)
+		json_array_foreach(files, i, f)
+			(void)unlink(json_string_value(f));
+	json_decref(fo);
+}
+
 static void
 fl_leaving(struct vm *vm, bool deleted, bool spool_shared)
 {
@@ -277,6 +297,8 @@ fl_leaving(struct vm *vm, bool deleted, bool spool_shared)
 		replica_spool_keep(vdir, NULL);
 		(void)rmdir(vdir);
 	}
+	if (deleted && streq(r.role, "replica"))
+		fl_failover_files(vm, &r);
 	(void)store_replication_delete(vm->h->store, vm->row->uuid);
 	if (deleted && streq(r.role, "primary"))
 		host_event(vm->h, "warning", vm, 0, "replication to %s removed "

@@ -16,6 +16,9 @@
  *             more than 20 % of the cycles of the last hour (ternd's
  *             replica-monitor-window-s) missed or failed.
  *   normal    none of these.
+ *   A relationship that failed over (state "failed-over", either side)
+ *   is a warning saying what to do, before every rule above: its cycles
+ *   ended on purpose.
  *
  * The replica side's own view uses the time rules on the last point it
  * applied (its lag) and the mismatch it saw; it holds nothing. */
@@ -119,6 +122,15 @@ rp_health_eval(const struct rp_health_in *in, json_t *reasons)
 	uint64_t lim = 2000ULL * in->interval_s, last = in->last_success_ms;
 	unsigned bad, all;
 
+	/* A failover (src/failover) ended the cycles on purpose: no time
+	 * rule, no critical hold; the operator has a step to take. */
+	if (in->state && strcmp(in->state, "failed-over") == 0) {
+		add(reasons, in->replica ? "the vm failed over here: complete "
+		    "or cancel the failover, then reverse the replication" :
+		    "the vm failed over to the replica host; the copy here is "
+		    "held (reverse the replication there, or remove it here)");
+		return RP_HEALTH_WARNING;
+	}
 	if (critical_of(in, reasons) == RP_HEALTH_CRITICAL)
 		return RP_HEALTH_CRITICAL;
 	if (in->state && strcmp(in->state, "awaiting-seed") == 0)

@@ -762,6 +762,29 @@ rc_parse_disks(const struct vm *vm, const json_t *arr, struct err *err)
 	return 0;
 }
 
+/* A replica that failed over here (src/failover writes the row's
+ * "failover") takes no cycle: -EEXIST (409) saying since when and what
+ * to do; the text begins "vm 'NAME' failed over here" (the primary
+ * recognises it).  r is done on error. */
+static int
+rc_failed_over(struct host *h, const struct vm *vm,
+    struct replication_row *r, struct err *err)
+{
+	json_t *fo;
+	int64_t t;
+
+	if (!streq(r->state, "failed-over"))
+		return 0;
+	fo = r->failover ? json_loads(r->failover, 0, NULL) : NULL;
+	t = rp_int(fo, "time_ms");
+	json_decref(fo);
+	replication_row_done(r);
+	return err_set(err, -EEXIST, "vm '%s' failed over here (host %s) at "
+	    "%lld ms (wall clock); it takes no cycle: reverse the "
+	    "replication there, or remove it here", vm->row->name,
+	    h->cfg.name, (long long)t);
+}
+
 int
 replica_incoming_cycle(struct host *h, const char *fp, const char *uuid,
     const json_t *body, struct job **ret_job, int64_t *ret_applied_ms,
@@ -781,6 +804,8 @@ replica_incoming_cycle(struct host *h, const char *fp, const char *uuid,
 		    "%.40s", h->cfg.name, uuid);
 	/* Another host: the primary moved there (follow.c)? */
 	if (rc < 0 && (rc = rp_follow_claim(h, vm, fp, &r, err)) < 0)
+		return rc;
+	if ((rc = rc_failed_over(h, vm, &r, err)) < 0)
 		return rc;
 	st = rp_stats_load(r.stats);
 	if ((rc = json_check_fields(body, fields, "cycle",

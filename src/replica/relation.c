@@ -205,6 +205,22 @@ relation_points(const struct replication_row *r, json_t *o)
 	    json_object_get(o, "stats"), "replica_points")));
 }
 
+/* The failover columns (src/failover writes them) shown as they are:
+ * "failover", "test", "drill" when set. */
+static void
+relation_failover(const struct replication_row *r, json_t *o)
+{
+	const char *text[] = { r->failover, r->test, r->drill };
+	static const char *const key[] = { "failover", "test", "drill" };
+
+	for (size_t i = 0; i < 3; i++) {
+		json_t *v = text[i] ? json_loads(text[i], 0, NULL) : NULL;
+
+		if (v)
+			json_object_set_new(o, key[i], v);
+	}
+}
+
 static json_t *
 relation_json(struct host *h, const struct replication_row *r)
 {
@@ -231,6 +247,7 @@ relation_json(struct host *h, const struct replication_row *r)
 	    "lag_ms", last ? json_integer((json_int_t)(wall_ms() - last)) :
 	    json_null());
 	relation_points(r, o);
+	relation_failover(r, o);
 	if (seed)
 		json_object_set_new(o, "seed", seed);
 	/* The test failover running (src/failover writes it). */

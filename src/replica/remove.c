@@ -139,6 +139,11 @@ replica_remove_start(struct host *h, struct vm *vm, bool keep,
 		return err_set(err, -ENOENT, "vm '%s' is not replicated",
 		    vm->row->name);
 	primary = streq(row.role, "primary");
+	if (primary && streq(row.state, "failed-over")) {
+		/* the replica is the VM's new primary: nothing to ask it */
+		replication_row_done(&row);
+		return replica_stale_remove(h, vm, err);
+	}
 	details = json_pack("{sb}", "keep", keep);
 	if (primary)
 		r = rp_peer_details(h, details, row.peer, err);

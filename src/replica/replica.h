@@ -22,11 +22,17 @@
  *                                    every 10 s: seed.c)
  *
  *   pause: any of the three --> paused --resume--> back to what it was
+ *   the VM failed over to the replica host (its 409 to a cycle, or its
+ *   POST .../failed-over: stale.c): any --> failed-over (no cycles, the
+ *   VM held); then remove (the row and the hold go) or the new
+ *   primary's reverse (adopt.c: the row becomes the replica's)
  *   remove: the row goes (the replica VM deleted or kept as an ordinary
  *   VM on the peer)
  *
  * On the replica side the row (role "replica") is made with the replica
- * VM (state VM_REPLICA) and goes with it. */
+ * VM (state VM_REPLICA) and goes with it; a failover (src/failover)
+ * makes it "failed-over" (cycles refused, receive.c), a cancel puts it
+ * back, a reverse makes it the primary's. */
 #pragma once
 
 #include <jansson.h>
@@ -161,6 +167,27 @@ int replica_incoming_status(struct host *h, const char *fp, const char *uuid,
     json_t **ret, struct err *err);
 int replica_seed_import(struct host *h, const json_t *body,
     struct job **ret_job, struct err *err);
+
+/* stale.c: the old primary of a VM that failed over to its replica host
+ * (at time_ms, wall clock): the row "failed-over" (no more cycles), the
+ * VM held (a plain start refused), paused if it runs; a critical event.
+ * Nothing when it is so already or vm is not a primary here. */
+int replica_failed_over_mark(struct host *h, struct vm *vm,
+    int64_t time_ms);
+/* POST /v1/replications/UUID/failed-over from the replica host
+ * (fingerprint fp): {"time_ms"}. */
+int replica_incoming_failed_over(struct host *h, const char *fp,
+    const char *uuid, const json_t *body, struct err *err);
+/* `tern vm replication remove` of a failed-over primary: the row
+ * dropped and the hold cleared (the copy kept here), at once. */
+int replica_stale_remove(struct host *h, struct vm *vm, struct err *err);
+
+/* adopt.c: POST /v1/replica/vms/UUID/adopt from the new primary of a
+ * VM that failed over there ({"settings"}, initial "existing"): this
+ * host's copy (off, held for that failover) becomes its replica, the
+ * disk files as they are the existing copy; the hold cleared. */
+int replica_incoming_adopt(struct host *h, const char *fp, const char *uuid,
+    const json_t *body, struct err *err);
 
 /* Register this module's job types and start its scheduler (cycles on
  * their interval). */

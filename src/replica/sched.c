@@ -214,7 +214,8 @@ sched_tick(struct loop *l, void *data)
 		for (size_t i = 0; i < n; i++) {
 			if (rp_health_watch(h, &rows[i]) ||
 			    !streq(rows[i].role, "primary") ||
-			    streq(rows[i].state, "paused"))
+			    streq(rows[i].state, "paused") ||
+			    streq(rows[i].state, "failed-over"))
 				continue;
 			if (streq(rows[i].state, "awaiting-seed"))
 				replica_seed_poll(h, &rows[i]);

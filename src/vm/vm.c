@@ -167,8 +167,10 @@ vm_persist(struct vm *vm)
 #define B(s) (1u << (s))
 static const unsigned vm_next[VM__COUNT] = {
 	[VM_CREATING] = B(VM_OFF) | B(VM_SAVED) | B(VM_REPLICA),
-	[VM_OFF] = B(VM_STARTING) | B(VM_DELETING) | B(VM_SAVED),
-	[VM_CRASHED] = B(VM_STARTING) | B(VM_DELETING) | B(VM_OFF),
+	[VM_OFF] = B(VM_STARTING) | B(VM_DELETING) | B(VM_SAVED) |
+	    B(VM_REPLICA),
+	[VM_CRASHED] = B(VM_STARTING) | B(VM_DELETING) | B(VM_OFF) |
+	    B(VM_REPLICA),
 	[VM_SAVED] = B(VM_STARTING) | B(VM_OFF) | B(VM_DELETING),
 	[VM_STARTING] = B(VM_RUNNING) | B(VM_OFF) | B(VM_SAVED) |
 	    B(VM_STOPPING),

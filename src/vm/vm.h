@@ -21,13 +21,17 @@
  *   REPLICA: the copy another host replicates to (src/replica): no QEMU,
  *   never started; CREATING -> REPLICA, REPLICA -> DELETING when the
  *   replication is removed, REPLICA -> OFF when it is removed keeping
- *   the copy (later: a failover).
+ *   the copy or the VM fails over (src/failover/unplanned.c), and
+ *   OFF|CRASHED -> REPLICA when that failover is cancelled (the VM
+ *   turned off first; its disks back on the latest recovery point).
  *
  * Transitions (every one vm_set_state() accepts; vm_state_can_change()
  * holds the same list as a table, and a change off it is a bug):
  *   CREATING -> OFF|SAVED      create_step, import_finish (vm_jobs.c, export.c)
  *   CREATING -> REPLICA        create_step of a replica (src/replica)
- *   REPLICA -> DELETING|OFF    the replication removed (src/replica)
+ *   REPLICA -> DELETING|OFF    the replication removed (src/replica),
+ *                              a failover (src/failover: unplanned.c)
+ *   OFF|CRASHED -> REPLICA     a failover cancelled (unplanned.c)
  *   OFF|CRASHED|SAVED -> STARTING   start_step (vm_jobs.c)
  *   OFF|CRASHED|SAVED -> DELETING   delete_step
  *   SAVED -> OFF               stop_step (the saved state is discarded),

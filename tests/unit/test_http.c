@@ -152,6 +152,43 @@ test_stream_one_byte_and_bad_sizes(void)
 	free(big.buf);
 }
 
+/* The failover routes (src/api/failover_api.c) are found, and the
+ * peer-only ones refuse a request that did not come over mutual TLS
+ * before anything of the host is touched (a is NULL here). */
+static void
+test_failover_routes(void)
+{
+	static const struct { const char *url; api_fn fn; } r[] = {
+		{ "/v1/vms/c1/failover", api_vm_failover },
+		{ "/v1/vms/c1/failover/complete", api_vm_failover_end },
+		{ "/v1/vms/c1/failover/cancel", api_vm_failover_end },
+		{ "/v1/replica/vms/U/failover", api_replica_failover },
+		{ "/v1/replications/U/failed-over",
+		  api_replication_failed_over },
+		{ "/v1/replica/vms/U/adopt", api_replica_adopt },
+	};
+	api_fn peer_only[] = { api_replica_failover,
+		api_replication_failed_over, api_replica_adopt };
+
+	for (size_t i = 0; i < ARRAY_SIZE(r); i++) {
+		char url[64], *params[API_MAX_SEGS] = { 0 };
+		bool found = false;
+
+		snprintf(url, sizeof(url), "%s", r[i].url);
+		ASSERT_TRUE(api_route_find("POST", url, params, &found) ==
+		    r[i].fn);
+		ASSERT_TRUE(found);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(peer_only); i++) {
+		struct http_req req = { .method = "POST", .url = "/x" };
+		char *params[API_MAX_SEGS] = { "U", NULL };
+		struct err e = { 0 };
+
+		ASSERT_EQ(peer_only[i](NULL, &req, params, &e), -EACCES);
+		ASSERT_CONTAINS(e.msg, "over HTTPS only");
+	}
+}
+
 int
 main(void)
 {
@@ -165,6 +202,7 @@ main(void)
 		return 1;
 	RUN_TEST(test_stream_bytes);
 	RUN_TEST(test_stream_one_byte_and_bad_sizes);
+	RUN_TEST(test_failover_routes);
 	srv = http_server_stop(srv);
 	loop_free(l);
 	cmd = xasprintf("rm -rf '%s'", dir);

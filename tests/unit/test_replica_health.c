@@ -77,6 +77,23 @@ test_initial_paused(void)
 	ASSERT_CONTAINS(why, "initial replication");
 }
 
+/* A failed-over relationship: a warning naming the next step, on
+ * both sides, however old its last cycle (no critical hold). */
+static void
+test_failed_over(void)
+{
+	struct rp_health_in in = base();
+	char why[240];
+
+	in.state = "failed-over";
+	in.last_success_ms = NOW - 600 * MIN_MS;
+	ASSERT_EQ(eval(&in, why, sizeof(why)), RP_HEALTH_WARNING);
+	ASSERT_CONTAINS(why, "remove it here");
+	in.replica = true;
+	ASSERT_EQ(eval(&in, why, sizeof(why)), RP_HEALTH_WARNING);
+	ASSERT_CONTAINS(why, "complete or cancel the failover");
+}
+
 static void
 test_critical_after(void)
 {
@@ -221,6 +238,7 @@ main(void)
 	RUN_TEST(test_normal);
 	RUN_TEST(test_missed_interval);
 	RUN_TEST(test_initial_paused);
+	RUN_TEST(test_failed_over);
 	RUN_TEST(test_critical_after);
 	RUN_TEST(test_held_and_mismatch);
 	RUN_TEST(test_recent_failures);

@@ -33,6 +33,8 @@ static const struct { enum vm_state from, to; } allowed[] = {
 	/* a replica (src/replica): made, then removed or kept */
 	{ VM_CREATING, VM_REPLICA }, { VM_REPLICA, VM_DELETING },
 	{ VM_REPLICA, VM_OFF },
+	/* a failover cancelled (src/failover/resolve.c) */
+	{ VM_OFF, VM_REPLICA }, { VM_CRASHED, VM_REPLICA },
 };
 
 static bool
