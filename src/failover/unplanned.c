@@ -352,8 +352,7 @@ fo_boot(struct host *h, const char *uuid, int64_t job_id)
 		    vm->row->name);
 		return;
 	}
-	/* TODO altip: failover_altip_apply() once the VM runs, when the
-	 * settings have "failover_ip". */
+	fo_altip_start(h, uuid, vm, job_id);	/* when failover_ip is set */
 }
 
 /* The old primary told at once (best effort: notify.c retries). */

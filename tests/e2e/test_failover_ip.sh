@@ -7,7 +7,8 @@
 # NIC=none removes it.  A test failover's VM then has the alternate IP:
 # reported by its agent in `tern vm show`, the old one flushed, and,
 # asked inside through the agent, the address, the default route via the
-# gateway and resolv.conf with the DNS servers.
+# gateway and resolv.conf with the DNS servers.  An unplanned failover's
+# VM gets it too, its result in the row's failover JSON.
 . "$(dirname "$0")/lib.sh"
 e2e_lab_setup failip 106
 lab up 2 >/dev/null
@@ -97,4 +98,17 @@ check "inside: and the second" grep -qx 'nameserver 9.9.9.9' <<<"$resolv"
 lab start h2 >/dev/null
 check "test failover stopped" t h2 vm failover test-stop g
 check "the primary still replicates" t h1 vm replication now g
+
+# An unplanned failover (the primary's VM turned off first): the replica
+# VM itself gets the alternate IP, recorded in its row's failover JSON.
+t h1 vm stop g >/dev/null
+check "unplanned failover on the replica host" t h2 vm failover g
+check "the alternate IP is applied to g (event)" wait_for 150 bash -c \
+    "$LAB_SH tern h2 events --vm g | grep -q 'alternate IP applied'"
+check_eq "recorded in the row's failover" \
+    "$(t h2 vm replication show g --json | jq -r .failover.altip)" applied
+check "g's agent reports the alternate IP" wait_for 60 bash -c \
+    "$LAB_SH tern h2 vm show g --json | jq -e '.guest.addresses[] |
+     select(.nic==\"eth0\") | .ips | index(\"198.51.100.7/24\")'"
+check "cancel the failover" t h2 vm failover cancel g
 e2e_finish
