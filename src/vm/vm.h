@@ -23,7 +23,9 @@
  *   replication is removed, REPLICA -> OFF when it is removed keeping
  *   the copy or the VM fails over (src/failover/unplanned.c), and
  *   OFF|CRASHED -> REPLICA when that failover is cancelled (the VM
- *   turned off first; its disks back on the latest recovery point).
+ *   turned off first; its disks back on the latest recovery point), or
+ *   on the old primary when replication is reversed and its held copy
+ *   becomes the replica (src/replica/adopt.c).
  *
  * Transitions (every one vm_set_state() accepts; vm_state_can_change()
  * holds the same list as a table, and a change off it is a bug):
@@ -31,7 +33,8 @@
  *   CREATING -> REPLICA        create_step of a replica (src/replica)
  *   REPLICA -> DELETING|OFF    the replication removed (src/replica),
  *                              a failover (src/failover: unplanned.c)
- *   OFF|CRASHED -> REPLICA     a failover cancelled (unplanned.c)
+ *   OFF|CRASHED -> REPLICA     a failover cancelled (resolve.c), a held
+ *                              copy adopted (src/replica/adopt.c)
  *   OFF|CRASHED|SAVED -> STARTING   start_step (vm_jobs.c)
  *   OFF|CRASHED|SAVED -> DELETING   delete_step
  *   SAVED -> OFF               stop_step (the saved state is discarded),
