@@ -8,7 +8,8 @@
 # reported by its agent in `tern vm show`, the old one flushed, and,
 # asked inside through the agent, the address, the default route via the
 # gateway and resolv.conf with the DNS servers.  An unplanned failover's
-# VM gets it too, its result in the row's failover JSON.
+# VM gets it too, its result in the row's failover JSON; apply-ip does it
+# again by hand, and refuses a VM that is off.
 . "$(dirname "$0")/lib.sh"
 e2e_lab_setup failip 106
 lab up 2 >/dev/null
@@ -110,5 +111,11 @@ check_eq "recorded in the row's failover" \
 check "g's agent reports the alternate IP" wait_for 60 bash -c \
     "$LAB_SH tern h2 vm show g --json | jq -e '.guest.addresses[] |
      select(.nic==\"eth0\") | .ips | index(\"198.51.100.7/24\")'"
+check_err "apply-ip refuses a VM that is off (h1's)" 1 "start it before" \
+    t h1 vm failover apply-ip g
+n1=$(t h2 events --vm g | grep -c 'alternate IP applied' || true)
+check "apply-ip applies it again by hand" t h2 vm failover apply-ip g
+check "a second 'applied' event" wait_for 60 bash -c \
+    "[ \$($LAB_SH tern h2 events --vm g | grep -c 'alternate IP applied') -gt $n1 ]"
 check "cancel the failover" t h2 vm failover cancel g
 e2e_finish

@@ -189,6 +189,35 @@ test_failover_routes(void)
 	}
 }
 
+/* The alternate-IP routes are found (apply-ip before the failover
+ * wildcard after it), and the primary's push refuses a request
+ * that did not come over mutual TLS (a is NULL here). */
+static void
+test_altip_routes(void)
+{
+	static const struct { const char *method, *url; api_fn fn; } r[] = {
+		{ "PUT", "/v1/vms/c1/replication/settings", api_vm_failover_ip },
+		{ "PUT", "/v1/replica/vms/U/settings", api_replica_settings },
+		{ "POST", "/v1/vms/c1/failover/apply-ip",
+		  api_vm_failover_apply_ip },
+	};
+	struct http_req req = { .method = "PUT", .url = "/x" };
+	char *params[API_MAX_SEGS] = { "U", NULL };
+	struct err e = { 0 };
+
+	for (size_t i = 0; i < ARRAY_SIZE(r); i++) {
+		char url[64], *p[API_MAX_SEGS] = { 0 };
+		bool found = false;
+
+		snprintf(url, sizeof(url), "%s", r[i].url);
+		ASSERT_TRUE(api_route_find(r[i].method, url, p, &found) ==
+		    r[i].fn);
+		ASSERT_TRUE(found);
+	}
+	ASSERT_EQ(api_replica_settings(NULL, &req, params, &e), -EACCES);
+	ASSERT_CONTAINS(e.msg, "over HTTPS only");
+}
+
 int
 main(void)
 {
@@ -203,6 +232,7 @@ main(void)
 	RUN_TEST(test_stream_bytes);
 	RUN_TEST(test_stream_one_byte_and_bad_sizes);
 	RUN_TEST(test_failover_routes);
+	RUN_TEST(test_altip_routes);
 	srv = http_server_stop(srv);
 	loop_free(l);
 	cmd = xasprintf("rm -rf '%s'", dir);
