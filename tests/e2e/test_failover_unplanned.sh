@@ -88,6 +88,8 @@ check "failover c1 to point $S2" t h2 vm failover c1 --point "$S2"
 check "c1 boots on h2" wait_for 90 console_has h2 c1 TERN-GUEST-READY
 check_eq "failed over, pending" "$(rstate)/$(t h2 vm replication show c1 --json | jq -r .failover.state)" \
     "failed-over/pending"
+# The writer says where it starts a little after the guest is ready.
+check "c1's writer starts on h2" wait_for 60 console_has h2 c1 "TERN-DISK start"
 NEXT=$(t h2 vm console c1 | grep -ao 'TERN-DISK start .*next=[0-9]*' | head -n 1 | sed 's/.*next=//')
 check "the guest's disk is point $S2 (its highest record in ${LO[$S2]}..${HI[$S2]})" \
     test "$((NEXT - 1))" -ge "${LO[$S2]}" -a "$((NEXT - 1))" -le "${HI[$S2]}"
