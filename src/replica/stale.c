@@ -41,9 +41,15 @@ replica_failed_over_mark(struct host *h, struct vm *vm, int64_t time_ms)
 	    (long long)time_ms, r.peer, vm->row->name, vm->row->name);
 	state = r.state;
 	r.state = "failed-over";
-	if ((rc = store_replication_update(h->store, &r)) == 0 &&
-	    (rc = store_vm_set_text(h->store, vm->row->uuid, "hold",
-	    hold)) == 0) {
+	/* One transaction: never the row failed-over without the hold. */
+	if ((rc = store_begin(h->store)) == 0) {
+		if ((rc = store_replication_update(h->store, &r)) < 0 ||
+		    (rc = store_vm_set_text(h->store, vm->row->uuid, "hold",
+		    hold)) < 0)
+			store_rollback(h->store);
+		rc = store_commit(h->store) < 0 && rc == 0 ? -EIO : rc;
+	}
+	if (rc == 0) {
 		free(vm->row->hold);
 		vm->row->hold = xstrdup(hold);
 	}
@@ -82,10 +88,15 @@ replica_incoming_failed_over(struct host *h, const char *fp,
 int
 replica_stale_remove(struct host *h, struct vm *vm, struct err *err)
 {
-	int r = store_replication_delete(h->store, vm->row->uuid);
+	int r = store_begin(h->store);
 
-	if (r == 0)
-		r = store_vm_set_text(h->store, vm->row->uuid, "hold", NULL);
+	if (r == 0) {
+		if ((r = store_replication_delete(h->store,
+		    vm->row->uuid)) < 0 || (r = store_vm_set_text(h->store,
+		    vm->row->uuid, "hold", NULL)) < 0)
+			store_rollback(h->store);
+		r = store_commit(h->store) < 0 && r == 0 ? -EIO : r;
+	}
 	if (r < 0)
 		return err_setf_errno(err, r, "cannot drop the replication");
 	free(vm->row->hold);
