@@ -17,6 +17,11 @@ struct vm;
  * is not a replica here. */
 int fo_replica_row(struct host *h, const struct vm *vm,
     struct replication_row *ret, struct err *err);
+/* The point seq (0: the latest) of pts (a row's points), borrowed; NULL
+ * with err (-ENOENT) saying there is none yet, or listing those there
+ * are. */
+json_t *fo_point_find(const struct vm *vm, const json_t *pts, int64_t seq,
+    struct err *err);
 /* The row's "failover" object (new reference) or NULL when none. */
 json_t *fo_failover_load(const struct replication_row *r);
 /* The files of json object o's values (paths) removed. */

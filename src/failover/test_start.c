@@ -60,30 +60,12 @@ ft_point(const struct vm *vm, const struct replication_row *r, int64_t seq,
     json_t **ret, struct err *err)
 {
 	_cleanup_json_ json_t *pts = rp_points_load(r->points);
-	char list[160] = "";
-	json_t *p;
-	size_t i, n = 0;
+	json_t *p = fo_point_find(vm, pts, seq, err);
 
-	if (json_array_size(pts) == 0)
-		return err_set(err, -ENOENT, "vm '%s' has no recovery point "
-		    "yet; wait for the first cycle", vm->row->name);
-	if (seq == 0) {
-		*ret = json_incref(json_array_get(pts, json_array_size(pts)
-		    - 1));
-		return 0;
-	}
-	json_array_foreach(pts, i, p) {
-		if (rp_int(p, "seq") == seq) {
-			*ret = json_incref(p);
-			return 0;
-		}
-		n += (size_t)snprintf(list + n, n < sizeof(list) ?
-		    sizeof(list) - n : 0, "%s%lld", i ? ", " : "",
-		    (long long)rp_int(p, "seq"));
-		n = n < sizeof(list) ? n : sizeof(list) - 1;
-	}
-	return err_set(err, -ENOENT, "vm '%s' has no recovery point %lld; "
-	    "it has %s", vm->row->name, (long long)seq, list);
+	if (!p)
+		return -ENOENT;
+	*ret = json_incref(p);
+	return 0;
 }
 
 /* details "disks": per disk of vm, the point's file and the overlay. */

@@ -83,9 +83,7 @@ fo_unlink_values(const json_t *o)
 			(void)unlink(json_string_value(v));
 }
 
-/* The point seq (0: the latest) of the row's points, or an error
- * listing them. */
-static json_t *
+json_t *
 fo_point_find(const struct vm *vm, const json_t *pts, int64_t seq,
     struct err *err)
 {
@@ -94,8 +92,8 @@ fo_point_find(const struct vm *vm, const json_t *pts, int64_t seq,
 	json_t *p;
 
 	if (n == 0) {
-		err_set(err, -ENOENT, "vm '%s' has no recovery point yet: "
-		    "nothing to fail over to", vm->row->name);
+		err_set(err, -ENOENT, "vm '%s' has no recovery point yet; wait "
+		    "for the first cycle", vm->row->name);
 		return NULL;
 	}
 	if (seq == 0)
@@ -108,9 +106,9 @@ fo_point_find(const struct vm *vm, const json_t *pts, int64_t seq,
 		snprintf(list + len, sizeof(list) - len, "%s%lld", i ? ", " :
 		    "", (long long)rp_int(p, "seq"));
 	}
-	err_set(err, -ENOENT, "vm '%s' has no recovery point %lld; its "
-	    "points are %s ('tern vm replication show %s')", vm->row->name,
-	    (long long)seq, list, vm->row->name);
+	err_set(err, -ENOENT, "vm '%s' has no recovery point %lld; it has %s "
+	    "('tern vm replication show %s')", vm->row->name, (long long)seq,
+	    list, vm->row->name);
 	return NULL;
 }
 

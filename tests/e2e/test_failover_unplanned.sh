@@ -60,7 +60,7 @@ QPID=$(pgrep -f -- "^qemu-system-x86_64 .*-uuid $UUID" || true)
 check "h1's QEMU is gone" wait_for 20 bash -c "! kill -0 $QPID 2>/dev/null"
 
 # ---- bad input: clear errors, nothing changed ----
-check_err "a point that does not exist" 1 "no recovery point 99; its points are 1, 2, 3, 4" \
+check_err "a point that does not exist" 1 "no recovery point 99; it has 1, 2, 3, 4" \
     t h2 vm failover c1 --point 99
 check_err "complete with no failover" 1 "has no failover pending" \
     t h2 vm failover complete c1
