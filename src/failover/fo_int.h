@@ -24,6 +24,11 @@ json_t *fo_point_find(const struct vm *vm, const json_t *pts, int64_t seq,
     struct err *err);
 /* The row's "failover" object (new reference) or NULL when none. */
 json_t *fo_failover_load(const struct replication_row *r);
+/* A row's "failover" text reduced to its "chain" ({"state": "chain",
+ * "chain": {DISK: [file, ...]}}: files below the disk's image that no
+ * point names, removed with the VM by follow.c), or NULL when it has
+ * none.  Caller frees. */
+char *fo_chain_only(const char *failover);
 /* The files of json object o's values (paths) removed. */
 void fo_unlink_values(const json_t *o);
 /* vm's disks named in files ({DISK: path}) put on those paths: in

@@ -61,14 +61,21 @@ fo_pending(struct host *h, const struct vm *vm, const char *what,
 	return 0;
 }
 
-/* Into fo: "chain" (the files of points <= seq per disk); into drop:
- * the files of the points above. */
+/* Into fo: "chain" (the files of points <= seq per disk, after those of
+ * the chain an adopted copy had below its points); into drop: the files
+ * of the points above. */
 static void
 fo_split_points(const json_t *pts, int64_t seq, json_t *fo, json_t *drop)
 {
-	json_t *chain = json_object(), *p, *f;
+	/* an adopted copy's own chain (replica/adopt.c) stays below */
+	json_t *chain = json_deep_copy(json_object_get(fo, "chain")), *p, *f;
 	const char *disk;
 	size_t i;
+
+	if (!json_is_object(chain)) {
+		json_decref(chain);
+		chain = json_object();
+	}
 
 	json_array_foreach(pts, i, p) {
 		json_object_foreach(json_object_get(p, "disks"), disk, f) {
@@ -154,7 +161,7 @@ cx_restore(struct job *job, struct vm *vm)
 		fo = r.failover;
 		r.state = (char *)(rp_str(job->details, "prev_state") ?:
 		    "replica");
-		r.failover = NULL;
+		r.failover = fo_chain_only(fo);
 		if ((rc = store_begin(st)) == 0) {
 			if ((rc = fo_disks_store(vm, latest)) == 0 &&
 			    (rc = store_replication_update(st, &r)) == 0)
@@ -162,6 +169,7 @@ cx_restore(struct job *job, struct vm *vm)
 			else
 				store_rollback(st);
 		}
+		free(r.failover);
 		r.state = state;
 		r.failover = fo;
 	}

@@ -13,7 +13,8 @@
  *   refusal says why: no trust, not a replica server for us, the copy
  *   running)--> ask --200--> record --rv_record: the row here: role
  *   primary, state initial, seq 0, the settings (initial "existing"),
- *   the failover forgotten--> done.  The scheduler then runs the seed
+ *   the failover forgotten but for its chain (the files below the
+ *   disk's image, removed with the VM)--> done.  The scheduler then runs the seed
  *   and the first cycle (src/replica/sched.c).
  *
  *   A refusal or an unreachable peer: job fails, nothing changed on
@@ -47,6 +48,7 @@ rv_record(struct job *job, struct vm *vm)
 	_cleanup_free_ char *set = json_dumps(json_object_get(job->details,
 	    "settings"), JSON_COMPACT);
 	struct replication_row n;
+	_cleanup_free_ char *chain = NULL;
 	int rc;
 
 	rp_call_free(job);
@@ -60,7 +62,10 @@ rv_record(struct job *job, struct vm *vm)
 	n.seq = 0;
 	n.stats = "{}";
 	n.settings = set;
-	n.points = n.failover = n.test = n.drill = NULL;
+	n.points = n.test = n.drill = NULL;
+	/* the failover's chain below the disk's image stays recorded, so
+	 * that the VM's delete removes it (follow.c) */
+	n.failover = chain = fo_chain_only(r.failover);
 	if (!streq(r.role, "primary"))	/* else recorded before a restart */
 		rc = store_replication_update(vm->h->store, &n);
 	replication_row_done(&r);

@@ -1,8 +1,8 @@
 /* unplanned.c - the unplanned failover on the replica host (Hyper-V's
  * "Failover" with the primary gone): the replica VM started from a
  * recovery point, on a qcow2 overlay per disk so that no recovery point
- * is ever written; then completed (complete.c: the other points given
- * up, an ordinary VM) or cancelled (cancel.c: back to a replica, the
+ * is ever written; then completed (resolve.c: the other points given
+ * up, an ordinary VM) or cancelled (resolve.c: back to a replica, the
  * points as they were).  Also the replica's end of a planned failover
  * (POST /v1/replica/vms/UUID/failover from the primary).
  *
@@ -12,7 +12,7 @@
  *   at a time (details "next")--> overlays --failpoint
  *   failover.overlays--> record --fo_record: one transaction: the disks
  *   on the overlays, the row "failed-over" with its "failover" object
- *   (state "pending"; planned: "completed" at once, complete.c)--> the VM
+ *   (state "pending"; planned: "completed" at once, resolve.c)--> the VM
  *   REPLICA -> OFF, job succeeds, then vm.start is started (its own job).
  *
  *   Restart: before record: the overlays removed, the job fails, the VM
@@ -70,6 +70,24 @@ fo_failover_load(const struct replication_row *r)
 		return o;
 	json_decref(o);
 	return NULL;
+}
+
+char *
+fo_chain_only(const char *failover)
+{
+	json_t *fo = failover ? json_loads(failover, 0, NULL) : NULL;
+	json_t *chain = json_object_get(fo, "chain");
+	char *s = NULL;
+
+	if (json_is_object(chain) && json_object_size(chain)) {
+		json_t *o = json_pack("{ss sO}", "state", "chain", "chain",
+		    chain);
+
+		s = json_dumps(o, JSON_COMPACT);
+		json_decref(o);
+	}
+	json_decref(fo);
+	return s;
 }
 
 void
@@ -138,6 +156,7 @@ fo_details(const struct vm *vm, const json_t *pt, bool planned)
 {
 	json_t *files = json_object_get(pt, "disks");
 	json_t *backing = json_object(), *ov = json_object();
+	int64_t t = (int64_t)wall_ms();
 	const char *disk;
 	json_t *f;
 
@@ -145,12 +164,15 @@ fo_details(const struct vm *vm, const json_t *pt, bool planned)
 		_cleanup_free_ char *dup = xstrdup(json_string_value(f));
 
 		json_object_set(backing, disk, f);
-		json_object_set_new(ov, disk, json_sprintf("%s/%s-%s-failover"
-		    ".qcow2", dirname(dup), vm->row->name, disk));
+		/* named by the failover's time: never a file of an earlier
+		 * failover, which may be a recovery point's now (the old
+		 * primary's copy adopted by reverse replication) */
+		json_object_set_new(ov, disk, json_sprintf("%s/%s-%s-fo%lld"
+		    ".qcow2", dirname(dup), vm->row->name, disk, (long long)t));
 	}
 	return json_pack("{sI sb so so si sI}", "seq", (json_int_t)rp_int(pt,
 	    "seq"), "planned", planned, "backing", backing, "overlays", ov,
-	    "next", 0, "time_ms", (json_int_t)wall_ms());
+	    "next", 0, "time_ms", (json_int_t)t);
 }
 
 int
@@ -293,8 +315,14 @@ fo_record_text(struct job *job, const struct replication_row *r)
 	    (json_int_t)rp_int(job->details, "time_ms"), "overlays",
 	    json_object_get(job->details, "overlays"), "prev_state",
 	    r->state);
-	char *s = json_dumps(o, JSON_COMPACT);
+	json_t *prev = fo_failover_load(r);
+	char *s;
 
+	/* an adopted copy's chain below the points (replica/adopt.c) */
+	if (json_object_get(prev, "chain"))
+		json_object_set(o, "chain", json_object_get(prev, "chain"));
+	json_decref(prev);
+	s = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	return s;
 }

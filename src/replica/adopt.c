@@ -37,10 +37,44 @@ adopt_check(struct host *h, struct vm *vm, const char *peer,
 	return 0;
 }
 
+/* The files below each disk's image (a copy that ran after a failover
+ * of its own stands on that failover's points): {"state": "chain",
+ * "chain": {DISK: [file, ...]}} for the row's "failover", so that they
+ * go with the VM (follow.c), or NULL when every image stands alone. */
+static int
+adopt_chain(const struct vm *vm, char **ret, struct err *err)
+{
+	_cleanup_json_ json_t *chain = json_object();
+	json_t *o;
+	int r;
+
+	*ret = NULL;
+	for (size_t i = 0; i < vm->row->n_disks; i++) {
+		json_t *files = json_array();
+
+		if ((r = rp_backing_chain(vm->row->disks[i].path, files,
+		    err)) < 0) {
+			json_decref(files);
+			return r;
+		}
+		if (json_array_size(files))
+			json_object_set_new(chain, vm->row->disks[i].name,
+			    files);
+		else
+			json_decref(files);
+	}
+	if (json_object_size(chain) == 0)
+		return 0;
+	o = json_pack("{ss sO}", "state", "chain", "chain", chain);
+	*ret = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	return 0;
+}
+
 /* The row, the hold and the VM's state: the replica of peer. */
 static int
 adopt_record(struct host *h, struct vm *vm, struct replication_row *r,
-    const char *peer, const json_t *settings)
+    const char *peer, const json_t *settings, char *chain)
 {
 	struct replication_row n = *r;
 	_cleanup_free_ char *text = json_to_string(settings);
@@ -54,7 +88,8 @@ adopt_record(struct host *h, struct vm *vm, struct replication_row *r,
 	n.state = "replica";
 	n.seq = 0;
 	n.stats = "{}";
-	n.points = n.failover = n.test = n.drill = NULL;
+	n.points = n.test = n.drill = NULL;
+	n.failover = chain;
 	if ((rc = store_begin(h->store)) < 0)
 		return rc;
 	if ((rc = store_replication_update(h->store, &n)) == 0 &&
@@ -80,6 +115,7 @@ replica_incoming_adopt(struct host *h, const char *fp, const char *uuid,
 	_cleanup_free_ char *peer = NULL, *pool = NULL;
 	const json_t *settings = json_object_get(body, "settings");
 	struct vm *vm = uuid_is_valid(uuid) ? vm_find(h, uuid) : NULL;
+	_cleanup_free_ char *chain = NULL;
 	struct replication_row r;
 	int rc;
 
@@ -92,9 +128,12 @@ replica_incoming_adopt(struct host *h, const char *fp, const char *uuid,
 	if (!vm || store_replication_get(h->store, vm->row->uuid, &r) < 0)
 		return err_set(err, -ENOENT, "host %s has no replicated vm "
 		    "with uuid %.40s to adopt", h->cfg.name, uuid);
+	/* Its images may stand on the points of a failover of its own
+	 * (a failback): the chain is recorded, the cycles apply over it. */
 	if ((rc = adopt_check(h, vm, peer, &r, err)) == 0 &&
-	    (rc = rp_existing_check(vm->row, settings, err)) == 0 &&
-	    (rc = adopt_record(h, vm, &r, peer, settings)) < 0)
+	    (rc = rp_existing_check(vm->row, settings, true, err)) == 0 &&
+	    (rc = adopt_chain(vm, &chain, err)) == 0 &&
+	    (rc = adopt_record(h, vm, &r, peer, settings, chain)) < 0)
 		err_setf_errno(err, rc, "cannot record the adoption");
 	replication_row_done(&r);
 	if (rc == 0)

@@ -263,9 +263,10 @@ fl_arrived(struct vm *vm, const json_t *o)
 
 /* ---- a VM leaving this host: moved away, or deleted ---- */
 
-/* A failed-over replica deleted (src/failover writes the row's
- * "failover"): completed, the files under its overlays ("chain") go
- * with it; pending, every recovery point's file (its overlays are the
+/* A VM deleted whose row has a "failover" (src/failover; adopt.c):
+ * the files below its disks' images ("chain": a completed failover's
+ * points, an adopted copy's own chain) go with it; pending (a replica's
+ * failover), every recovery point's file too (its overlays are the
  * disks, removed by the delete). */
 static void
 fl_failover_files(struct vm *vm, const struct replication_row *r)
@@ -297,7 +298,7 @@ fl_leaving(struct vm *vm, bool deleted, bool spool_shared)
 		replica_spool_keep(vdir, NULL);
 		(void)rmdir(vdir);
 	}
-	if (deleted && streq(r.role, "replica"))
+	if (deleted)
 		fl_failover_files(vm, &r);
 	(void)store_replication_delete(vm->h->store, vm->row->uuid);
 	if (deleted && streq(r.role, "primary"))

@@ -95,7 +95,7 @@ replica_incoming_create(struct host *h, const char *fp, const json_t *body,
 	opt.existing = existing;
 	if ((r = wire_vm_resolve(h, o, &opt, &row, err)) < 0)
 		return r;
-	if (existing && (r = rp_existing_check(row, settings, err)) < 0) {
+	if (existing && (r = rp_existing_check(row, settings, false, err)) < 0) {
 		store_vm_row_free(row);
 		return r;
 	}

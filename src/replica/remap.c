@@ -15,6 +15,8 @@
  *   stays until the next one (it is never a recovery point's; nothing of
  *   the replica changes in any case).  The primary asks again. */
 #include <errno.h>
+#include <libgen.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -230,6 +232,8 @@ replica_map_open(struct host *h, const char *fp, const char *uuid,
 
 /* ---- --initial existing: the operator's copy, checked ---- */
 
+#define RM_CHAIN_MAX 64		/* files below an adopted copy's image */
+
 static uint64_t
 be64(const unsigned char *p)
 {
@@ -240,10 +244,12 @@ be64(const unsigned char *p)
 	return v;
 }
 
-/* The copy of disk k at its path: a qcow2 of k's size without a backing
- * file (its header read: ternd's loop reads 32 bytes, nothing more). */
+/* The copy of disk k at its path: a qcow2 of k's size, without a
+ * backing file unless chain_ok (its header read: ternd's loop reads 32
+ * bytes, nothing more). */
 static int
-rm_copy_check(const char *vm, const struct disk_row *k, struct err *err)
+rm_copy_check(const char *vm, const struct disk_row *k, bool chain_ok,
+    struct err *err)
 {
 	_cleanup_close_ int fd = open(k->path, O_RDONLY | O_CLOEXEC);
 	unsigned char hd[32];
@@ -260,7 +266,7 @@ rm_copy_check(const char *vm, const struct disk_row *k, struct err *err)
 		return err_set(err, -EINVAL, "--initial existing: %s is not a "
 		    "qcow2 image; copy the VM's qcow2 image of disk %s",
 		    k->path, k->name);
-	if (be64(hd + 8) != 0)
+	if (!chain_ok && be64(hd + 8) != 0)
 		return err_set(err, -EINVAL, "--initial existing: %s has a "
 		    "backing file; copy a standalone image (qemu-img convert "
 		    "-O qcow2)", k->path);
@@ -274,7 +280,7 @@ rm_copy_check(const char *vm, const struct disk_row *k, struct err *err)
 
 int
 rp_existing_check(const struct vm_row *row, const json_t *settings,
-    struct err *err)
+    bool chain_ok, struct err *err)
 {
 	const json_t *ex = json_object_get(settings, "exclude"), *x;
 	size_t i, j;
@@ -287,8 +293,63 @@ rp_existing_check(const struct vm_row *row, const json_t *settings,
 			skip = skip || streq(json_string_value(x),
 			    row->disks[i].name);
 		if (!skip && (r = rm_copy_check(row->name, &row->disks[i],
-		    err)) < 0)
+		    chain_ok, err)) < 0)
 			return r;
 	}
 	return 0;
+}
+
+/* The backing file image names (its qcow2 header: at most a path's
+ * bytes read), as a path (relative: to image's directory), or *ret
+ * NULL for none. */
+static int
+rm_backing_of(const char *image, char **ret, struct err *err)
+{
+	_cleanup_close_ int fd = open(image, O_RDONLY | O_CLOEXEC);
+	_cleanup_free_ char *dup = xstrdup(image);
+	unsigned char hd[20];
+	char name[PATH_MAX];
+	uint64_t off;
+	uint32_t len;
+
+	*ret = NULL;
+	if (fd < 0)
+		return err_setf_errno(err, -errno, "cannot read %s", image);
+	if (pread(fd, hd, sizeof(hd), 0) != (ssize_t)sizeof(hd) ||
+	    memcmp(hd, "QFI\xfb", 4) != 0)
+		return err_set(err, -EINVAL, "%s is not a qcow2 image", image);
+	off = be64(hd + 8);
+	len = (uint32_t)(be64(hd + 12) & 0xffffffffu);
+	if (off == 0)
+		return 0;
+	if (len == 0 || len >= sizeof(name) || pread(fd, name, len,
+	    (off_t)off) != (ssize_t)len)
+		return err_set(err, -EINVAL, "%s: its backing file's name "
+		    "cannot be read", image);
+	name[len] = '\0';
+	*ret = name[0] == '/' ? xstrdup(name) : xasprintf("%s/%s",
+	    dirname(dup), name);
+	return 0;
+}
+
+int
+rp_backing_chain(const char *image, json_t *files, struct err *err)
+{
+	_cleanup_free_ char *cur = xstrdup(image);
+
+	for (int n = 0;; n++) {
+		char *next = NULL;
+		int r = rm_backing_of(cur, &next, err);
+
+		if (r < 0 || !next)
+			return r;
+		if (n >= RM_CHAIN_MAX) {
+			free(next);
+			return err_set(err, -ELOOP, "%s: a backing chain of "
+			    "more than %d files", image, RM_CHAIN_MAX);
+		}
+		json_array_append_new(files, json_string(next));
+		free(cur);
+		cur = next;
+	}
 }

@@ -86,10 +86,13 @@ int rp_peer_details(struct host *h, json_t *details, const char *peer,
 
 /* remap.c: --initial existing: every replicated disk of row (settings:
  * its "exclude") has the operator's copy at its path: a qcow2 of its
- * size without a backing file; else a clear error. */
+ * size without a backing file (chain_ok: with one, an adopted copy,
+ * adopt.c); else a clear error.  rp_backing_chain: the files below
+ * image (its qcow2 headers followed), appended to files. */
 struct vm_row;
 int rp_existing_check(const struct vm_row *row, const json_t *settings,
-    struct err *err);
+    bool chain_ok, struct err *err);
+int rp_backing_chain(const char *image, json_t *files, struct err *err);
 
 /* verify.c: does relationship r (--initial existing, no cycle yet) need
  * the replica's maps of its copies first (the seed)? */

@@ -81,7 +81,7 @@ check_eq "the failover job failed (rolled back)" \
     "$(t h2 job list --json | jq -r '[.jobs[] | select(.type == "vm.failover")][0].state')" failed
 check_eq "c1 is a replica again" "$(vm_field h2 c1 .state)/$(rstate)" "replica/replica"
 check_eq "the point files are unchanged" "$(sums)" "$SUMS"
-check "no overlay is left" bash -c "! ls $P2/*failover* 2>/dev/null | grep -q ."
+check "no overlay is left" bash -c "! ls $P2/*-fo[0-9]*.qcow2 2>/dev/null | grep -q ."
 
 # ---- failover to the second-latest point ----
 check "failover c1 to point $S2" t h2 vm failover c1 --point "$S2"
@@ -110,7 +110,7 @@ check_eq "the point files are unchanged (sha256)" "$(sums)" "$SUMS"
 check_eq "c1's disk is the latest point again" \
     "$(vm_field h2 c1 '.disks[] | select(.name == "vdb") | .path')" \
     "$(points | jq -r '.[0].disks.vdb')"
-check "no overlay is left" bash -c "! ls $P2/*failover* 2>/dev/null | grep -q ."
+check "no overlay is left" bash -c "! ls $P2/*-fo[0-9]*.qcow2 2>/dev/null | grep -q ."
 check "no QEMU of c1 on h2" test "$(qemu_count "$UUID")" = 0
 
 # ---- failover to the latest, complete: an ordinary VM ----
