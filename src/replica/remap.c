@@ -15,8 +15,6 @@
  *   stays until the next one (it is never a recovery point's; nothing of
  *   the replica changes in any case).  The primary asks again. */
 #include <errno.h>
-#include <libgen.h>
-#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +27,7 @@
 #include "host.h"
 #include "jsonutil.h"
 #include "log.h"
+#include "qcow2.h"
 #include "replica.h"
 #include "rp_int.h"
 #include "util.h"
@@ -299,39 +298,6 @@ rp_existing_check(const struct vm_row *row, const json_t *settings,
 	return 0;
 }
 
-/* The backing file image names (its qcow2 header: at most a path's
- * bytes read), as a path (relative: to image's directory), or *ret
- * NULL for none. */
-static int
-rm_backing_of(const char *image, char **ret, struct err *err)
-{
-	_cleanup_close_ int fd = open(image, O_RDONLY | O_CLOEXEC);
-	_cleanup_free_ char *dup = xstrdup(image);
-	unsigned char hd[20];
-	char name[PATH_MAX];
-	uint64_t off;
-	uint32_t len;
-
-	*ret = NULL;
-	if (fd < 0)
-		return err_setf_errno(err, -errno, "cannot read %s", image);
-	if (pread(fd, hd, sizeof(hd), 0) != (ssize_t)sizeof(hd) ||
-	    memcmp(hd, "QFI\xfb", 4) != 0)
-		return err_set(err, -EINVAL, "%s is not a qcow2 image", image);
-	off = be64(hd + 8);
-	len = (uint32_t)(be64(hd + 12) & 0xffffffffu);
-	if (off == 0)
-		return 0;
-	if (len == 0 || len >= sizeof(name) || pread(fd, name, len,
-	    (off_t)off) != (ssize_t)len)
-		return err_set(err, -EINVAL, "%s: its backing file's name "
-		    "cannot be read", image);
-	name[len] = '\0';
-	*ret = name[0] == '/' ? xstrdup(name) : xasprintf("%s/%s",
-	    dirname(dup), name);
-	return 0;
-}
-
 int
 rp_backing_chain(const char *image, json_t *files, struct err *err)
 {
@@ -339,10 +305,13 @@ rp_backing_chain(const char *image, json_t *files, struct err *err)
 
 	for (int n = 0;; n++) {
 		char *next = NULL;
-		int r = rm_backing_of(cur, &next, err);
+		int r = qcow2_backing(cur, &next);
 
-		if (r < 0 || !next)
-			return r;
+		if (r < 0)
+			return err_setf_errno(err, r, "cannot read the backing "
+			    "file of %s", cur);
+		if (!next)
+			return 0;
 		if (n >= RM_CHAIN_MAX) {
 			free(next);
 			return err_set(err, -ELOOP, "%s: a backing chain of "

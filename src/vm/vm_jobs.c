@@ -19,8 +19,9 @@
  *              --stop_step: QEMU gone--> done
  *   vm.pause   start --pause_resume_step: stop--> sent --STOP--> done
  *   vm.resume  start --pause_resume_step: cont--> sent --RESUME--> done
- *   vm.delete  start --delete_step: unlink owned disks and their
- *              checkpoints' images (unless keep_disks), the checkpoints'
+ *   vm.delete  start --delete_step: unlink owned disks, the files of
+ *              their chains that are the VM's (NAME-... beside them:
+ *              src/failover) and their checkpoints' images (unless keep_disks), the checkpoints'
  *              memory files, the saved state and the VM's own files, drop rows--> done
  *   vm.export, vm.import: export.c */
 #include <errno.h>
@@ -35,6 +36,7 @@
 #include "fsutil.h"
 #include "job.h"
 #include "log.h"
+#include "qcow2.h"
 #include "save.h"
 #include "util.h"
 #include "vm.h"
@@ -463,6 +465,38 @@ delete_checkpoint_files(struct vm *vm, bool keep)
 	checkpoint_rows_free(rows, n);
 }
 
+/* The files below an owned disk's image that are this VM's: in its
+ * directory and named NAME-... (a failover's recovery points, an
+ * adopted copy's chain: src/failover); a chain that is not the VM's
+ * own (a test failover's overlays on a replica's points) stops there. */
+static void
+delete_chain(const struct vm *vm, const char *image)
+{
+	_cleanup_free_ char *cur = xstrdup(image);
+	_cleanup_free_ char *dir = xstrdup(image);
+	_cleanup_free_ char *prefix = xasprintf("%s-", vm->row->name);
+	char *slash = strrchr(dir, '/');
+
+	if (slash)
+		slash[1] = '\0';
+	for (int n = 0; n < 64; n++) {
+		char *next = NULL;
+		const char *base;
+
+		if (qcow2_backing(cur, &next) < 0 || !next)
+			return;
+		base = next + strlen(dir);
+		if (strncmp(next, dir, strlen(dir)) != 0 || strchr(base, '/') ||
+		    strncmp(base, prefix, strlen(prefix)) != 0) {
+			free(next);
+			return;
+		}
+		free(cur);
+		cur = next;
+		(void)unlink(cur);
+	}
+}
+
 static void
 delete_step(struct job *job)
 {
@@ -483,8 +517,10 @@ delete_step(struct job *job)
 	vm_set_state(vm, VM_DELETING, NULL);
 	delete_checkpoint_files(vm, keep);
 	for (size_t i = 0; !keep && i < vm->row->n_disks; i++)
-		if (vm->row->disks[i].owned)
+		if (vm->row->disks[i].owned) {
+			delete_chain(vm, vm->row->disks[i].path);
 			(void)unlink(vm->row->disks[i].path);
+		}
 	/* A saved state is the VM's own, useless without it. */
 	if (vm->row->state_file)
 		(void)unlink(vm->row->state_file);
