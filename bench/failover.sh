@@ -13,10 +13,10 @@
 #     from the last TERN-ACK on the old host's console to the first
 #     TERN-ACK on the new host's (each console line stamped as the bench
 #     reads it); the final cycle's bytes sent.  The first VM is also
-#     failed over back, h2 -> h1, once: its outcome printed (a new VM
-#     each run because that way back fails today in its reverse
-#     step: the reverse wants standalone images on h2, which holds the
-#     failover's overlays).  Comparison, what an operator would do instead
+#     failed over back, h2 -> h1, once (the failback: h2's copy, an
+#     overlay on h2's recovery points, becomes h1's replica): its
+#     figures printed apart (a new VM each run, so that every run starts
+#     the same way).  Comparison, what an operator would do instead
 #     (libvirt has no replication): shut down, copy the disks with
 #     `qemu-img convert` from nbd:// over the same link (qemu-nbd on the
 #     source, + sync), start on the other host: the copy of the same
@@ -270,10 +270,9 @@ planned() {
 }
 
 # ---- planned failovers h1 -> h2, a new VM each run ----
-# (Each run's VM is new because a planned failover back, h2 -> h1, of a
-# VM failed over once is refused in its reverse step: its disks on h2
-# are the failover's overlays, and the reverse wants standalone images.
-# The first VM tries it once; the outcome is printed.)
+# (Each run's VM is new, so that every run starts the same way; the
+# first VM is failed over back, h2 -> h1, once: the failback, printed
+# apart.)
 : >"$work/planned"
 : >"$work/phases"
 : >"$work/made"
