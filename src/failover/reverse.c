@@ -104,9 +104,13 @@ rv_step(struct job *job)
 	if (!rp_call_done(c))
 		return;
 	if (c->status != 200) {
+		/* the call's message outlives the call */
+		_cleanup_free_ char *msg = xstrdup(c->err);
+		int r = c->status ? -EIO : -EHOSTUNREACH;
+
 		rp_call_free(job);
-		job_finish(job, c->status ? -EIO : -EHOSTUNREACH, "replication "
-		    "not reversed (nothing changed): %s", c->err);
+		job_finish(job, r, "replication not reversed (nothing "
+		    "changed): %s", msg);
 		return;
 	}
 	job_set_phase(job, RV_PH_RECORD);

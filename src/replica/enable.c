@@ -67,6 +67,8 @@ en_describe(struct job *job, json_t **ret, struct err *err)
 static void
 en_fail(struct job *job, int r, const char *why)
 {
+	/* why may be the call's own message, freed with it below */
+	_cleanup_free_ char *msg = xstrdup(why);
 	int64_t rj = json_integer_value(json_object_get(job->details,
 	    "remote_job"));
 
@@ -78,7 +80,7 @@ en_fail(struct job *job, int r, const char *why)
 		rp_call_forget(job, "POST", path);
 	}
 	rp_call_free(job);
-	job_finish(job, r, "replication not enabled: %s", why);
+	job_finish(job, r, "replication not enabled: %s", msg);
 }
 
 static void

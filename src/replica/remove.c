@@ -32,8 +32,11 @@ static const char *const rm_phase_names[RM_PH__COUNT] = {
 static void
 rm_fail(struct job *job, int r, const char *why)
 {
+	/* why may be the call's own message, freed with it below */
+	_cleanup_free_ char *msg = xstrdup(why);
+
 	rp_call_free(job);
-	job_finish(job, r, "replication not removed: %s", why);
+	job_finish(job, r, "replication not removed: %s", msg);
 }
 
 static void
