@@ -19,6 +19,7 @@
 #include "backup.h"
 #include "checkpoint.h"
 #include "config.h"
+#include "cluster.h"
 #include "failover.h"
 #include "fsutil.h"
 #include "job.h"
@@ -239,6 +240,7 @@ host_open(struct host *h, struct api *api, struct err *err)
 	migrate_init(h);
 	storage_init(h);
 	replica_jobs_register(h);
+	cluster_init(h);
 	failover_init(h);
 	if ((r = host_config_pools(h, err)) < 0 ||
 	    (r = host_load_vms(h, err)) < 0 ||

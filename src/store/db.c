@@ -345,3 +345,15 @@ store_meta_set(struct store *st, const char *key, const char *value)
 	store_bind_str(s, 2, value);
 	return store_step_done(s);
 }
+
+int
+store_meta_delete(struct store *st, const char *key)
+{
+	_cleanup_stmt_ sqlite3_stmt *s =
+	    store_prepare(st, "DELETE FROM meta WHERE key=?");
+
+	if (!s)
+		return -EIO;
+	store_bind_str(s, 1, key);
+	return store_step_done(s);
+}

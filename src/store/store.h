@@ -30,6 +30,7 @@ void store_rollback(struct store *st);
 /* Key/value host settings and identity (e.g. "host.uuid"). */
 int store_meta_get(struct store *st, const char *key, char **ret_value);
 int store_meta_set(struct store *st, const char *key, const char *value);
+int store_meta_delete(struct store *st, const char *key);
 
 /* ---- named objects: pools, switches, peers ---- */
 struct obj_row {

@@ -1,0 +1,57 @@
+/* cluster.h - the failover cluster (Hyper-V's Failover Clustering) on
+ * Corosync 3.  Membership and quorum are Corosync's (knet, votequorum,
+ * optionally a corosync-qnetd witness through corosync-qdevice); ternd
+ * reads them through libquorum, libvotequorum and libcpg, their fds in
+ * its loop (members.c).  tern never decides membership or quorum itself.
+ *
+ * The cluster's record (name, nodes with their Corosync node ids and
+ * ring addresses, the witness, the token timeout) is kept on every node
+ * (store meta key "cluster", JSON), and corosync.conf and the authkey are
+ * written from it (conf.c) into the cluster directory (settings:
+ * cluster-dir, /etc/corosync on a real host; the lab gives each host its
+ * own).  Corosync is started, reloaded and stopped by commands from the
+ * settings (cluster-start, cluster-reload, cluster-stop: systemctl on a
+ * real host, tests/lab/corosync-ctl.sh in the lab), run by /bin/sh with
+ * TERN_CLUSTER_DIR in the environment.
+ *
+ * The jobs (create.c): cluster.create, cluster.destroy, cluster.node-add,
+ * cluster.node-evict, all on subject "cluster"; validation (validate.c):
+ * cluster.validate, shared claim on "cluster". */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "err.h"
+
+struct host;
+
+/* Register the job types, load the record, connect to Corosync when
+ * this host is in a cluster. */
+void cluster_init(struct host *h);
+
+/* The cluster's record as stored here, a new reference (NULL: this host
+ * is in no cluster):
+ *   {"name": "c1", "id": UUID, "created_ms": N, "token_ms": N,
+ *    "witness": "ADDR[:PORT]" | null,
+ *    "nodes": [{"name": "h1", "nodeid": 1, "addr": "10.0.0.1",
+ *               "url": "https://10.0.0.1:8443", "fp": "sha256:..."}]}
+ * A node's url and fp are as the node that wrote the record knows them;
+ * a node reaches the others through its own peer rows, by name. */
+json_t *cluster_record(struct host *h);
+
+/* The names of the cluster's nodes other than this host, in node id
+ * order: a new JSON array of strings; NULL when this host is in no
+ * cluster. */
+json_t *cluster_other_nodes(struct host *h);
+
+/* What `tern cluster show` prints (GET /v1/cluster): the record with
+ * each node's "state" (up, down) and "ternd" (its ternd is in the
+ * group), "quorum" {quorate, votes, expected, quorum, witness}, and
+ * "corosync" (running | not running).  {"cluster": null} when none. */
+json_t *cluster_status(struct host *h);
+
+/* Is this host in a quorate partition of its cluster right now?  true
+ * when it is in no cluster (a standalone host acts on its own). */
+bool cluster_quorate(struct host *h);
