@@ -8,6 +8,10 @@ PKGS=(
 	gcc meson ninja-build pkg-config
 	libjansson-dev libsqlite3-dev libmicrohttpd-dev libgnutls28-dev
 	libcurl4-gnutls-dev libxxhash-dev libnbd-dev libzstd-dev
+	libcpg-dev libquorum-dev libvotequorum-dev libcmap-dev
+	libcorosync-common-dev libsanlock-dev
+	# run: the cluster engine, its witness and the lease manager
+	corosync corosync-qnetd corosync-qdevice sanlock
 	# run (qemu-system-x86 and qemu-utils come from bookworm-backports, below)
 	# test tooling: the lab, the guest, raw API calls
 	iproute2 curl jq sqlite3 gnutls-bin iputils-ping python3
