@@ -109,6 +109,14 @@ int api_vm_replication(struct api *a, struct http_req *r, char **p,
     struct err *e);
 int api_vm_replication_pause(struct api *a, struct http_req *r, char **p,
     struct err *e);
+/* cluster_api.c */
+int api_cluster(struct api *a, struct http_req *r, char **p,
+    struct err *e);
+int api_cluster_nodes(struct api *a, struct http_req *r, char **p,
+    struct err *e);
+int api_cluster_peer(struct api *a, struct http_req *r, char **p,
+    struct err *e);
+
 /* failover_api.c */
 int api_vm_failover(struct api *a, struct http_req *r, char **p,
     struct err *e);

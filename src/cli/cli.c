@@ -75,6 +75,10 @@ static const struct cli_opt opt_vm_replication_set[] = {
 static const struct cli_opt opt_vm_replication_remove[] = {
 	{ "keep-replica", NULL }, { NULL }
 };
+static const struct cli_opt opt_cluster_create[] = {
+	{ "node", "HOST", true }, { "witness", "ADDR[:PORT]" },
+	{ "token", "MS" }, { NULL }
+};
 static const struct cli_opt opt_vm_failover[] = {
 	{ "point", "SEQ" }, { NULL }
 };
@@ -359,6 +363,29 @@ static const struct cli_cmd cli_cmds[] = {
 	  .run = cmd_replication_list,
 	  .help = "every replicated VM of this host (either role), its "
 	  "health and lag\n      (docs/replica-health.md)" },
+	{ .group = "cluster", .verb = "create", .pos = { "NAME" },
+	  .opts = opt_cluster_create,
+	  .synopsis = "--node HOST --node HOST... [--witness ADDR[:PORT]] "
+	  "[--token MS]",
+	  .starts_job = true, .run = cmd_cluster_create,
+	  .help = "form a failover cluster on Corosync of this host and "
+	  "trusted peers\n      (each must trust this host too); a witness "
+	  "is a corosync-qnetd address" },
+	{ .group = "cluster", .verb = "show", .run = cmd_cluster_show,
+	  .help = "the cluster's nodes, their states, quorum and votes, the "
+	  "witness" },
+	{ .group = "cluster", .verb = "destroy", .starts_job = true,
+	  .run = cmd_cluster_destroy,
+	  .help = "stop Corosync and forget the cluster on every node (all "
+	  "must answer)" },
+	{ .group = "cluster", .verb = "node add", .pos = { "HOST" },
+	  .starts_job = true, .run = cmd_cluster_node,
+	  .help = "add a trusted peer to the cluster (from a node with "
+	  "quorum)" },
+	{ .group = "cluster", .verb = "node evict", .pos = { "HOST" },
+	  .starts_job = true, .run = cmd_cluster_node,
+	  .help = "take a node out of the cluster, dead or alive (from "
+	  "another node with quorum)" },
 	{ .group = "replica", .verb = "server enable",
 	  .opts = opt_replica_server,
 	  .synopsis = "--allow PEER=POOL... | --any --pool POOL",

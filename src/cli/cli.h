@@ -144,6 +144,9 @@ int cmd_peer_add(struct cli *cli, const struct cli_args *a, struct err *err);
  * of VM name when it succeeded. */
 int cli_vm_job(struct cli *cli, const char *method, const char *path,
     const json_t *body, const char *name, const char *done, struct err *err);
+/* The same for any job; done is the whole line printed on success. */
+int cli_run_job(struct cli *cli, const char *method, const char *path,
+    const json_t *body, const char *done, struct err *err);
 int cmd_vm_create(struct cli *cli, const struct cli_args *a, struct err *err);
 int cmd_vm_shutdown(struct cli *cli, const struct cli_args *a,
     struct err *err);
@@ -172,6 +175,16 @@ int cmd_vm_failover_apply_ip(struct cli *cli, const struct cli_args *a,
     struct err *err);
 int cmd_replication_import_seed(struct cli *cli, const struct cli_args *a,
     struct err *err);
+/* cluster_cmd.c */
+int cmd_cluster_create(struct cli *cli, const struct cli_args *a,
+    struct err *err);
+int cmd_cluster_show(struct cli *cli, const struct cli_args *a,
+    struct err *err);
+int cmd_cluster_destroy(struct cli *cli, const struct cli_args *a,
+    struct err *err);
+int cmd_cluster_node(struct cli *cli, const struct cli_args *a,
+    struct err *err);
+
 /* failover_cmd.c */
 int cmd_vm_failover(struct cli *cli, const struct cli_args *a,
     struct err *err);

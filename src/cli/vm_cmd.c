@@ -217,8 +217,8 @@ cmd_vm_create(struct cli *cli, const struct cli_args *a, struct err *err)
 }
 
 int
-cli_vm_job(struct cli *cli, const char *method, const char *path,
-    const json_t *body, const char *name, const char *done, struct err *err)
+cli_run_job(struct cli *cli, const char *method, const char *path,
+    const json_t *body, const char *done, struct err *err)
 {
 	_cleanup_json_ json_t *answer = NULL, *job = NULL;
 	int r;
@@ -230,7 +230,7 @@ cli_vm_job(struct cli *cli, const char *method, const char *path,
 		if (cli->json)
 			print_json(answer);
 		else
-			printf("vm '%s' %s\n", name, done);
+			printf("%s\n", done);
 		return 0;
 	}
 	if (cli->no_wait)
@@ -242,8 +242,17 @@ cli_vm_job(struct cli *cli, const char *method, const char *path,
 		print_json(job);
 	r = cli_job_check(job, err);
 	if (r == 0 && !cli->json)
-		printf("vm '%s' %s\n", name, done);
+		printf("%s\n", done);
 	return r;
+}
+
+int
+cli_vm_job(struct cli *cli, const char *method, const char *path,
+    const json_t *body, const char *name, const char *done, struct err *err)
+{
+	_cleanup_free_ char *line = xasprintf("vm '%s' %s", name, done);
+
+	return cli_run_job(cli, method, path, body, line, err);
 }
 
 int

@@ -1,21 +1,34 @@
-/* cluster.c - the module's start: job types registered, the record
- * loaded, Corosync followed (members.c) when this host is in a
- * cluster. */
+/* cluster.c - the module's start, the cluster's record on this node and
+ * the files written from it (corosync.conf, the authkey), the commands
+ * that start, reload and stop Corosync, and the status shown. */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-#include "cluster.h"
+#include "child.h"
+#include "cl_int.h"
+#include "fsutil.h"
 #include "host.h"
+#include "jsonutil.h"
+#include "log.h"
 #include "store.h"
 #include "util.h"
-
-#define CLUSTER_META_KEY "cluster"
 
 void
 cluster_init(struct host *h)
 {
-	(void)h;
+	json_t *rec = cluster_record(h);
+
+	/* the cluster commands' children see where the files are */
+	setenv("TERN_CLUSTER_DIR", h->cfg.cluster_dir, 1);
+	cl_members_init(h);
+	cl_jobs_init(h);
+	if (rec)
+		cl_members_follow(h, true);
+	json_decref(rec);
 }
 
 json_t *
@@ -24,7 +37,7 @@ cluster_record(struct host *h)
 	_cleanup_free_ char *text = NULL;
 	json_t *o;
 
-	if (store_meta_get(h->store, CLUSTER_META_KEY, &text) < 0 || !text)
+	if (store_meta_get(h->store, CL_META_KEY, &text) < 0 || !text)
 		return NULL;
 	o = json_loads(text, 0, NULL);
 	if (json_is_object(o))
@@ -33,39 +46,233 @@ cluster_record(struct host *h)
 	return NULL;
 }
 
+int
+cl_record_save(struct host *h, const json_t *rec)
+{
+	_cleanup_free_ char *text = json_dumps(rec, JSON_COMPACT);
+
+	return store_meta_set(h->store, CL_META_KEY, text);
+}
+
+int
+cl_record_drop(struct host *h)
+{
+	return store_meta_delete(h->store, CL_META_KEY);
+}
+
+static const json_t *
+node_where(const json_t *rec, const char *key, const char *value)
+{
+	const json_t *n;
+	size_t i;
+
+	json_array_foreach(json_object_get(rec, "nodes"), i, n)
+		if (value && streq(value, json_string_value(json_object_get(n,
+		    key))))
+			return n;
+	return NULL;
+}
+
+const json_t *
+cl_record_self(struct host *h, const json_t *rec)
+{
+	return node_where(rec, "fp", h->fingerprint);
+}
+
+const json_t *
+cl_record_node(const json_t *rec, const char *name)
+{
+	return node_where(rec, "name", name);
+}
+
+json_t *
+cl_names_but(const json_t *rec, const char *skip)
+{
+	const json_t *n;
+	json_t *v = json_array();
+	size_t i;
+
+	json_array_foreach(json_object_get(rec, "nodes"), i, n) {
+		const char *name = json_is_string(n) ? json_string_value(n) :
+		    json_string_value(json_object_get(n, "name"));
+
+		if (name && !streq(name, skip))
+			json_array_append_new(v, json_string(name));
+	}
+	return v;
+}
+
 json_t *
 cluster_other_nodes(struct host *h)
 {
-	json_t *rec = cluster_record(h), *n, *v;
-	size_t i;
+	json_t *rec = cluster_record(h), *v;
 
 	if (!rec)
 		return NULL;
-	v = json_array();
-	json_array_foreach(json_object_get(rec, "nodes"), i, n) {
-		const char *name = json_string_value(json_object_get(n,
-		    "name"));
-
-		if (name && !streq(name, h->cfg.name))
-			json_array_append_new(v, json_string(name));
-	}
+	v = cl_names_but(rec, h->cfg.name);
 	json_decref(rec);
 	return v;
+}
+
+/* Corosync's state directory: Debian's on a real host, else the
+ * cluster directory itself (the lab's hosts each have their own). */
+static const char *
+state_dir(struct host *h)
+{
+	return streq(h->cfg.cluster_dir, "/etc/corosync") ?
+	    "/var/lib/corosync" : h->cfg.cluster_dir;
+}
+
+int
+cl_files_write(struct host *h, const json_t *rec, const uint8_t *key,
+    size_t key_len, struct err *err)
+{
+	const char *dir = h->cfg.cluster_dir;
+	_cleanup_free_ char *kp = xasprintf("%s/authkey", dir);
+	_cleanup_free_ char *cp = xasprintf("%s/corosync.conf", dir);
+	_cleanup_free_ char *conf = cluster_conf_render(rec, kp,
+	    state_dir(h));
+	int r;
+
+	if ((r = mkdir_p(dir, 0755)) < 0)
+		return err_setf_errno(err, r, "cannot make %s", dir);
+	if (key && (r = file_write_atomic(kp, key, key_len, 0400)) < 0)
+		return err_setf_errno(err, r, "cannot write %s", kp);
+	if ((r = file_write_atomic(cp, conf, strlen(conf), 0644)) < 0)
+		return err_setf_errno(err, r, "cannot write %s", cp);
+	return 0;
+}
+
+void
+cl_files_remove(struct host *h)
+{
+	_cleanup_free_ char *kp = xasprintf("%s/authkey",
+	    h->cfg.cluster_dir);
+	_cleanup_free_ char *cp = xasprintf("%s/corosync.conf",
+	    h->cfg.cluster_dir);
+
+	(void)unlink(cp);
+	(void)unlink(kp);
+}
+
+struct cl_cmd {
+	struct host *h;
+	char what[16];
+	struct child *child;
+};
+
+static void
+on_command_exit(struct child *ch, int status, void *data)
+{
+	struct cl_cmd *c = data;
+
+	(void)ch;
+	if (status != 0)
+		host_event(c->h, "error", NULL, 0, "cluster: the %s command "
+		    "failed (status %d); see %s/cluster-commands.log", c->what,
+		    status, c->h->cfg.state_dir);
+	else
+		log_info("cluster: %s command done", c->what);
+	child_free(c->child);
+	free(c);
+}
+
+void
+cl_command(struct host *h, const char *what, const char *cmd)
+{
+	struct cl_cmd *c = xzalloc(sizeof(*c));
+	_cleanup_free_ char *logp = xasprintf("%s/cluster-commands.log",
+	    h->cfg.state_dir);
+	const char *argv[] = { "/bin/sh", "-c", cmd, NULL };
+	struct child_opts o = { .argv = argv, .log_path = logp };
+	int r;
+
+	c->h = h;
+	snprintf(c->what, sizeof(c->what), "%s", what);
+	if ((r = child_spawn(h->loop, &o, on_command_exit, c,
+	    &c->child)) < 0) {
+		host_event(h, "error", NULL, 0, "cluster: cannot run the %s "
+		    "command: %s", what, strerror(-r));
+		free(c);
+	}
+}
+
+const char *
+cl_own_addr(struct host *h, char *buf, size_t len)
+{
+	_cleanup_free_ char *host = NULL;
+	unsigned char a[16];
+
+	if (h->cfg.cluster_address) {
+		snprintf(buf, len, "%s", h->cfg.cluster_address);
+		return buf;
+	}
+	if (!h->cfg.listen)
+		return NULL;
+	host = host_peer_url_host(h->cfg.listen);
+	if (!host || (inet_pton(AF_INET, host, a) != 1 &&
+	    inet_pton(AF_INET6, host, a) != 1) || streq(host, "0.0.0.0") ||
+	    streq(host, "::"))
+		return NULL;
+	snprintf(buf, len, "%s", host);
+	return buf;
 }
 
 json_t *
 cluster_status(struct host *h)
 {
-	json_t *rec = cluster_record(h);
+	json_t *rec = cluster_record(h), *n;
+	struct cluster *c = h->cluster;
+	size_t i;
 
-	return json_pack("{so}", "cluster", rec ? rec : json_null());
+	if (!rec)
+		return json_pack("{sn}", "cluster");
+	json_array_foreach(json_object_get(rec, "nodes"), i, n) {
+		uint32_t id = (uint32_t)json_integer_value(json_object_get(n,
+		    "nodeid"));
+
+		json_object_set_new(n, "state", json_string(cl_member_up(c,
+		    id) ? "up" : "down"));
+		json_object_set_new(n, "ternd", json_boolean(
+		    cl_member_in_group(c, id)));
+		json_object_set_new(n, "self", json_boolean(streq(
+		    json_string_value(json_object_get(n, "fp")),
+		    h->fingerprint)));
+	}
+	json_object_set_new(rec, "quorum", cl_quorum_json(c));
+	json_object_set_new(rec, "corosync", json_string(c->connected ?
+	    "running" : "not running"));
+	return json_pack("{so}", "cluster", rec);
+}
+
+json_t *
+cluster_get(struct host *h)
+{
+	json_t *o = cluster_status(h);
+	char addr[64];
+	const char *a = cl_own_addr(h, addr, sizeof(addr));
+
+	json_object_set_new(o, "node", json_pack("{ssso ss}", "name",
+	    h->cfg.name, "addr", a ? json_string(a) : json_null(), "fp",
+	    h->fingerprint));
+	return o;
+}
+
+void
+cl_jobs_init(struct host *h)
+{
+	job_type_register(&h->jobs, &job_cluster_create);
+	job_type_register(&h->jobs, &job_cluster_destroy);
+	job_type_register(&h->jobs, &job_cluster_node_add);
+	job_type_register(&h->jobs, &job_cluster_node_evict);
 }
 
 bool
 cluster_quorate(struct host *h)
 {
 	json_t *rec = cluster_record(h);
+	struct cluster *c = h->cluster;
 
 	json_decref(rec);
-	return !rec;
+	return !rec || (c && c->connected && c->quorate);
 }

@@ -55,3 +55,29 @@ json_t *cluster_status(struct host *h);
 /* Is this host in a quorate partition of its cluster right now?  true
  * when it is in no cluster (a standalone host acts on its own). */
 bool cluster_quorate(struct host *h);
+
+struct job;
+
+/* tern cluster create: body {"name", "nodes": [names, this host among
+ * them], "witness": "ADDR[:PORT]" (optional), "token_ms" (optional)};
+ * the cluster.create job started, or a refusal with nothing changed. */
+int cluster_create_start(struct host *h, const json_t *body,
+    struct job **ret_job, struct err *err);
+int cluster_destroy_start(struct host *h, struct job **ret_job,
+    struct err *err);
+/* tern cluster node add NAME / evict NAME (a node of this cluster). */
+int cluster_node_add_start(struct host *h, const char *name,
+    struct job **ret_job, struct err *err);
+int cluster_node_evict_start(struct host *h, const char *name,
+    struct job **ret_job, struct err *err);
+
+/* What a node does when another of its cluster tells it (the API's
+ * peer-only routes; caller_fp the caller's certificate). */
+int cluster_join(struct host *h, const json_t *body, const char *caller_fp,
+    struct err *err);
+int cluster_update(struct host *h, const json_t *body,
+    const char *caller_fp, struct err *err);
+int cluster_leave(struct host *h, const char *caller_fp, struct err *err);
+/* GET /v1/cluster: cluster_status() and this host as a node would be
+ * recorded ("node": {name, addr, fp}). */
+json_t *cluster_get(struct host *h);

@@ -1,5 +1,6 @@
 /* config.c - ternd configuration from file and flags.  Never logs: errors
  * go back to main() through err. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
 #include <getopt.h>
@@ -57,6 +58,16 @@ static const char usage[] =
 "  --migration-bandwidth MIB\n"
 "                     cap each move's stream at MIB MiB/s (default 0:\n"
 "                     from the measured link)\n"
+"  --cluster-dir DIR  where corosync.conf and the authkey are written\n"
+"                     (default /etc/corosync)\n"
+"  --cluster-address ADDR\n"
+"                     this node's Corosync ring address (default: the\n"
+"                     address of --listen)\n"
+"  --cluster-start CMD, --cluster-reload CMD, --cluster-stop CMD\n"
+"                     shell commands that start, reload and stop Corosync\n"
+"                     (defaults: systemctl restart corosync,\n"
+"                     corosync-cfgtool -R, systemctl stop corosync), run\n"
+"                     with TERN_CLUSTER_DIR set to --cluster-dir\n"
 "  --migration-memory auto|live|paused\n"
 "                     copy a running VM's memory live, or with the VM\n"
 "                     paused (downtime: the whole copy); auto (default):\n"
@@ -166,6 +177,10 @@ config_set(struct daemon_opts *o, const char *key, const char *v,
 		{ "blockcopy", &c->blockcopy },
 		{ "replica-apply", &c->replica_apply },
 		{ "qemu-user", &c->qemu_user },
+		{ "cluster-dir", &c->cluster_dir },
+		{ "cluster-start", &c->cluster_start },
+		{ "cluster-reload", &c->cluster_reload },
+		{ "cluster-stop", &c->cluster_stop },
 	};
 	long n;
 	int r;
@@ -175,6 +190,16 @@ config_set(struct daemon_opts *o, const char *key, const char *v,
 			set_str(strs[i].slot, v);
 			return 0;
 		}
+	if (streq(key, "cluster-address")) {
+		unsigned char a[16];
+
+		if (inet_pton(AF_INET, v, a) != 1 &&
+		    inet_pton(AF_INET6, v, a) != 1)
+			return err_set(err, -EINVAL, "cluster-address '%.64s' "
+			    "must be an IPv4 or IPv6 address", v);
+		set_str(&c->cluster_address, v);
+		return 0;
+	}
 	if (streq(key, "on-host-shutdown")) {
 		if (!streq(v, "keep") && !streq(v, "save") &&
 		    !streq(v, "shutdown"))
@@ -295,6 +320,14 @@ config_defaults(struct daemon_opts *o)
 		c->qemu_binary = xstrdup("qemu-system-x86_64");
 	if (!c->qemu_img)
 		c->qemu_img = xstrdup("qemu-img");
+	if (!c->cluster_dir)
+		c->cluster_dir = xstrdup("/etc/corosync");
+	if (!c->cluster_start)
+		c->cluster_start = xstrdup("systemctl restart corosync");
+	if (!c->cluster_reload)
+		c->cluster_reload = xstrdup("corosync-cfgtool -R");
+	if (!c->cluster_stop)
+		c->cluster_stop = xstrdup("systemctl stop corosync");
 	if (!c->blockcopy)
 		c->blockcopy = config_helper_path("tern-blockcopy");
 	if (!c->replica_apply)
@@ -351,6 +384,11 @@ static const struct option longopts[] = {
 	{ "migration-bandwidth", required_argument, NULL, 1 },
 	{ "max-storage-migrations", required_argument, NULL, 1 },
 	{ "migration-memory", required_argument, NULL, 1 },
+	{ "cluster-dir", required_argument, NULL, 1 },
+	{ "cluster-address", required_argument, NULL, 1 },
+	{ "cluster-start", required_argument, NULL, 1 },
+	{ "cluster-reload", required_argument, NULL, 1 },
+	{ "cluster-stop", required_argument, NULL, 1 },
 	{ "replica-critical-after-s", required_argument, NULL, 1 },
 	{ "replica-monitor-window-s", required_argument, NULL, 1 },
 	{ "foreground", no_argument, NULL, 'f' },
@@ -439,4 +477,9 @@ config_done(struct daemon_opts *o)
 	free(c->qemu_user);
 	free(c->on_host_shutdown);
 	free(c->migration_address);
+	free(c->cluster_dir);
+	free(c->cluster_address);
+	free(c->cluster_start);
+	free(c->cluster_reload);
+	free(c->cluster_stop);
 }

@@ -16,6 +16,7 @@
 struct vm;
 struct job;
 struct peer_client;
+struct cluster;
 
 struct host_config {
 	char *name;		/* host name, shown everywhere */
@@ -48,6 +49,12 @@ struct host_config {
 	    migration_memory;	/* how a running VM's memory is copied */
 	/* Storage moves (src/storage). */
 	int max_storage_migrations;	/* disk moves at once, the rest queue */
+	/* The cluster (src/cluster). */
+	char *cluster_dir;	/* corosync.conf, authkey (/etc/corosync) */
+	char *cluster_address;	/* Corosync ring address; NULL: listen's */
+	char *cluster_start;	/* shell commands: start, reload, stop */
+	char *cluster_reload;
+	char *cluster_stop;
 };
 
 struct host {
@@ -70,6 +77,7 @@ struct host {
 	struct job_table jobs;	/* types, active jobs, slots (src/job) */
 	bool quitting;
 	struct peer_client *peers;	/* HTTPS calls to other hosts */
+	struct cluster *cluster;	/* src/cluster's state (opaque here) */
 	/* vm.start calls it once QEMU is up and before the vCPUs first run
 	 * (src/track looks at the disks' change tracking then): 0 go on,
 	 * 1 wait (the hook pokes the job when done).  NULL: none. */

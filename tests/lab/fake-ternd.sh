@@ -28,6 +28,10 @@ while (($#)); do
 		esac
 		shift 2
 		;;
+	--cluster-dir | --cluster-start | --cluster-reload | --cluster-stop)
+		(($# >= 2)) || die "$1 needs an argument"
+		shift 2	# the cluster's settings: no cluster here
+		;;
 	--foreground) foreground=1; shift ;;
 	*) die "unknown argument '$1'" ;;
 	esac

@@ -405,6 +405,12 @@ cmd_up() {
 				--run-dir "$(hv "$i" RUN_DIR)" --listen "$(hv "$i" LISTEN)" \
 				--pool "local=$(hv "$i" POOL_DIR)"
 			[[ -z $LAB_SHARED_POOL ]] || printf '%s\n' --pool "shared=$LAB_SHARED_POOL"
+			# The cluster: each host's Corosync files and process
+			# are its own (corosync-ctl.sh), not the machine's.
+			printf '%s\n' --cluster-dir "$(hv "$i" STATE_DIR)/corosync" \
+				--cluster-start "$REPO/tests/lab/corosync-ctl.sh start" \
+				--cluster-reload "$REPO/tests/lab/corosync-ctl.sh reload" \
+				--cluster-stop "$REPO/tests/lab/corosync-ctl.sh stop"
 		} >"$(hv "$i" ARGSFILE)"
 	done
 	for ((i = 1; i <= N; i++)); do launch_ternd "$i"; done

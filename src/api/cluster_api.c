@@ -1,0 +1,87 @@
+/* cluster_api.c - the failover cluster (src/cluster): GET /v1/cluster
+ * (status, and this host as a node), POST /v1/cluster (create), DELETE
+ * /v1/cluster (destroy), POST /v1/cluster/nodes {"node"} (add), DELETE
+ * /v1/cluster/nodes/NAME (evict); from another node over mutual TLS only
+ * POST /v1/cluster/join, /update, /leave. */
+#include <errno.h>
+
+#include "api.h"
+#include "cluster.h"
+#include "http.h"
+#include "jsonutil.h"
+#include "util.h"
+
+/* GET, POST, DELETE /v1/cluster */
+int
+api_cluster(struct api *a, struct http_req *req, char **p, struct err *e)
+{
+	_cleanup_json_ json_t *body = NULL;
+	struct job *job = NULL;
+	int r;
+
+	(void)p;
+	if (streq(req->method, "GET")) {
+		http_reply_json(req, 200, cluster_get(a->h));
+		return 0;
+	}
+	if (streq(req->method, "DELETE"))
+		r = cluster_destroy_start(a->h, &job, e);
+	else if ((r = api_body(req, &body, e)) == 0)
+		r = cluster_create_start(a->h, body, &job, e);
+	if (r < 0)
+		return r;
+	api_reply_job(req, job, NULL);
+	return 0;
+}
+
+/* POST /v1/cluster/nodes {"node": NAME}, DELETE /v1/cluster/nodes/NAME */
+int
+api_cluster_nodes(struct api *a, struct http_req *req, char **p,
+    struct err *e)
+{
+	static const char *const fields[] = { "node", NULL };
+	_cleanup_json_ json_t *body = NULL;
+	const char *name = NULL;
+	struct job *job = NULL;
+	int r;
+
+	if (streq(req->method, "DELETE"))
+		r = cluster_node_evict_start(a->h, p[0], &job, e);
+	else if ((r = api_body(req, &body, e)) < 0 ||
+	    (r = json_check_fields(body, fields, "node", e)) < 0 ||
+	    (r = json_get_str(body, "node", true, &name, e)) < 0)
+		return r;
+	else
+		r = cluster_node_add_start(a->h, name, &job, e);
+	if (r < 0)
+		return r;
+	api_reply_job(req, job, NULL);
+	return 0;
+}
+
+/* POST /v1/cluster/join|update|leave (another node of the cluster) */
+int
+api_cluster_peer(struct api *a, struct http_req *req, char **p,
+    struct err *e)
+{
+	_cleanup_json_ json_t *body = NULL;
+	int r;
+
+	if (!req->tls || !req->has_peer_fp)
+		return err_set(e, -EACCES, "only another node of the cluster "
+		    "joins, updates or takes out a node, over HTTPS");
+	if (streq(p[0], "leave"))
+		r = cluster_leave(a->h, req->peer_fp, e);
+	else if ((r = api_body(req, &body, e)) < 0)
+		return r;
+	else if (streq(p[0], "join"))
+		r = cluster_join(a->h, body, req->peer_fp, e);
+	else if (streq(p[0], "update"))
+		r = cluster_update(a->h, body, req->peer_fp, e);
+	else
+		return err_set(e, -ENOENT, "no such route");
+	if (r < 0)
+		return r;
+	http_reply_json(req, 200, json_object());
+	return 0;
+}

@@ -1,0 +1,143 @@
+/* cluster_cmd.c - `tern cluster ...`: the failover cluster on Corosync
+ * (docs/api.md "Cluster").  Talks to ternd only. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "jsonutil.h"
+#include "print.h"
+#include "util.h"
+
+/* `tern cluster create NAME --node H... [--witness ADDR[:PORT]]
+ * [--token MS]` */
+int
+cmd_cluster_create(struct cli *cli, const struct cli_args *a,
+    struct err *err)
+{
+	_cleanup_json_ json_t *body = json_pack("{sss[]}", "name", a->pos[0],
+	    "nodes");
+	_cleanup_free_ char *done = NULL;
+	const char *w = cli_args_get(a, "witness");
+	const char *tok = cli_args_get(a, "token");
+	uint64_t ms;
+	int r;
+
+	for (int i = 0; i < a->nopt; i++)
+		if (streq(a->opt[i].name, "node") &&
+		    (r = json_array_append_new(json_object_get(body, "nodes"),
+		    json_string(a->opt[i].value))) < 0)
+			return cli_usage(err, "--node '%s' is not text",
+			    a->opt[i].value);
+	if (json_array_size(json_object_get(body, "nodes")) < 2)
+		return cli_usage(err, "name at least two nodes, this host "
+		    "among them: --node H1 --node H2");
+	if (w && (r = cli_json_set_str(body, "witness", w, err)) < 0)
+		return r;
+	if (tok) {
+		if ((r = cli_parse_u64("--token", tok, 500, 30000, &ms,
+		    err)) < 0)
+			return r;
+		json_object_set_new(body, "token_ms", json_integer(ms));
+	}
+	done = xasprintf("cluster '%s' formed: %zu nodes, quorate", a->pos[0],
+	    json_array_size(json_object_get(body, "nodes")));
+	return cli_run_job(cli, "POST", "/v1/cluster", body, done, err);
+}
+
+static void
+show_nodes(const json_t *nodes)
+{
+	static const char *const hdr[] = { "NODE", "ID", "ADDRESS", "STATE",
+		"TERND", NULL };
+	struct table *t = table_new(5, hdr);
+	const json_t *n;
+	size_t i;
+	char id[24];
+
+	json_array_foreach(nodes, i, n) {
+		const char *name = json_string_value(json_object_get(n,
+		    "name"));
+		_cleanup_free_ char *label = json_is_true(json_object_get(n,
+		    "self")) ? xasprintf("%s (this host)", name) :
+		    xstrdup(name ? name : "?");
+		const char *row[5] = { label, id, json_string_value(
+		    json_object_get(n, "addr")), json_string_value(
+		    json_object_get(n, "state")), json_is_true(json_object_get(
+		    n, "ternd")) ? "yes" : "no" };
+
+		snprintf(id, sizeof(id), "%lld", (long long)json_integer_value(
+		    json_object_get(n, "nodeid")));
+		table_row(t, row);
+	}
+	table_print(t, stdout);
+	table_free(t);
+}
+
+/* `tern cluster show [--json]` */
+int
+cmd_cluster_show(struct cli *cli, const struct cli_args *a, struct err *err)
+{
+	_cleanup_json_ json_t *answer = NULL;
+	const json_t *c, *q, *w;
+	int r;
+
+	(void)a;
+	if ((r = http_call(cli->http, "GET", "/v1/cluster", NULL, &answer,
+	    err)) < 0)
+		return r;
+	c = json_object_get(answer, "cluster");
+	if (cli->json) {
+		print_json(c);
+		return 0;
+	}
+	if (!json_is_object(c)) {
+		printf("this host is in no cluster\n");
+		return 0;
+	}
+	q = json_object_get(c, "quorum");
+	w = json_object_get(q, "witness");
+	printf("cluster:  %s\ncorosync: %s\nquorum:   %s (%lld of %lld votes, "
+	    "%lld needed)\n", json_string_value(json_object_get(c, "name")),
+	    json_string_value(json_object_get(c, "corosync")),
+	    json_is_true(json_object_get(q, "quorate")) ? "quorate" :
+	    "NOT quorate", (long long)json_integer_value(json_object_get(q,
+	    "votes")), (long long)json_integer_value(json_object_get(q,
+	    "expected")), (long long)json_integer_value(json_object_get(q,
+	    "quorum")));
+	if (json_is_string(json_object_get(c, "witness")))
+		printf("witness:  %s (%s)\n", json_string_value(
+		    json_object_get(c, "witness")), !json_is_object(w) ?
+		    "not registered" : json_is_true(json_object_get(w,
+		    "alive")) ? "alive" : "NOT alive");
+	show_nodes(json_object_get(c, "nodes"));
+	return 0;
+}
+
+/* `tern cluster destroy` */
+int
+cmd_cluster_destroy(struct cli *cli, const struct cli_args *a,
+    struct err *err)
+{
+	(void)a;
+	return cli_run_job(cli, "DELETE", "/v1/cluster", NULL, "cluster "
+	    "destroyed: Corosync stopped on every node", err);
+}
+
+/* `tern cluster node add|evict NAME` */
+int
+cmd_cluster_node(struct cli *cli, const struct cli_args *a,
+    struct err *err)
+{
+	bool add = streq(cli->cmd->verb, "node add");
+	_cleanup_json_ json_t *body = add ? json_pack("{ss}", "node",
+	    a->pos[0]) : NULL;
+	_cleanup_free_ char *path = add ? xstrdup("/v1/cluster/nodes") :
+	    cli_path(cli, "/v1/cluster/nodes/", a->pos[0], NULL);
+	_cleanup_free_ char *done = xasprintf("node %s %s", a->pos[0], add ?
+	    "added: it is up in the cluster" : "evicted");
+
+	return cli_run_job(cli, add ? "POST" : "DELETE", path, body, done,
+	    err);
+}

@@ -1,0 +1,106 @@
+/* cl_int.h - what the cluster module's files share. */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cluster.h"
+#include "conf.h"
+#include "job.h"
+
+struct host;
+struct loop_timer;
+struct peer_call;
+
+#define CL_META_KEY "cluster"
+#define CL_GROUP "tern"		/* the CPG group every node's ternd joins */
+#define CL_RETRY_MS 1000	/* connecting to Corosync again */
+#define CL_CALL_MS 15000	/* a call to another node */
+#define CL_FORM_MS 60000	/* create: the nodes seen, quorate */
+#define CL_KEY_BYTES 256	/* the authkey, as corosync-keygen makes */
+
+/* members.c: Corosync followed through libquorum, libvotequorum and
+ * libcpg, their fds in the loop.  Connected while this host has a
+ * record; retried every CL_RETRY_MS while Corosync does not answer. */
+struct cluster {
+	struct host *h;
+	bool want;		/* a record is here: stay connected */
+	bool connected;		/* all three handles up */
+	uint64_t qh, vqh, cpgh;	/* the libraries' handles (0: none) */
+	int qfd, vqfd, cpgfd;
+	struct loop_timer *retry;
+	uint32_t local_nodeid;
+	bool quorate;
+	uint32_t members[CLUSTER_MAX_NODES];	/* Corosync's membership */
+	size_t n_members;
+	uint32_t group[CLUSTER_MAX_NODES];	/* ternds in CL_GROUP */
+	size_t n_group;
+	unsigned int votes, expected, quorum, flags, qdevice_votes;
+};
+
+void cl_members_init(struct host *h);
+/* Follow Corosync (a record was stored) or stop (it was removed). */
+void cl_members_follow(struct host *h, bool on);
+bool cl_member_up(const struct cluster *c, uint32_t nodeid);
+bool cl_member_in_group(const struct cluster *c, uint32_t nodeid);
+/* The quorum part of cluster_status(). */
+json_t *cl_quorum_json(const struct cluster *c);
+
+/* create.c, nodes.c: the jobs */
+extern const struct job_ops job_cluster_create, job_cluster_destroy,
+    job_cluster_node_add, job_cluster_node_evict;
+void cl_jobs_init(struct host *h);
+/* A job on subject "cluster" (exclusive), started. */
+int cl_job_new(struct host *h, const struct job_ops *ops, json_t *details,
+    struct job **ret_job, struct err *err);
+
+/* cluster.c: the record and the files written from it. */
+int cl_record_save(struct host *h, const json_t *rec);
+int cl_record_drop(struct host *h);
+/* This host's entry in rec (by fingerprint), or NULL. */
+const json_t *cl_record_self(struct host *h, const json_t *rec);
+const json_t *cl_record_node(const json_t *rec, const char *name);
+/* The names of rec's nodes (objects with "name", or strings) but
+ * skip, a new array. */
+json_t *cl_names_but(const json_t *rec, const char *skip);
+/* corosync.conf and the authkey (key NULL: keep the one there) into the
+ * cluster directory, atomically. */
+int cl_files_write(struct host *h, const json_t *rec, const uint8_t *key,
+    size_t key_len, struct err *err);
+void cl_files_remove(struct host *h);
+/* Run the settings' command (cluster-start, -reload or -stop) in a child
+ * of ternd's loop, TERN_CLUSTER_DIR in its environment; its failure is
+ * an event. */
+void cl_command(struct host *h, const char *what, const char *cmd);
+/* This host's ring address: the setting cluster-address, else the host
+ * of listen; NULL when neither names one. */
+const char *cl_own_addr(struct host *h, char *buf, size_t len);
+
+/* fan.c: one request to many nodes at once, for a job; each reply kept;
+ * the job poked when the last one came back. */
+struct cl_reply {
+	char name[64];
+	struct peer_call *call;
+	long status;		/* 0: the transport failed */
+	json_t *body;
+	char err[240];
+};
+struct cl_fan {
+	struct host *h;
+	struct job_ref ref;
+	size_t n, pending;
+	bool out;
+	struct cl_reply *r;
+	void *slots;		/* each call's way back to its reply */
+};
+/* Send method path body (each node gets its copy; body is consumed) to
+ * every name in names (peers of this host). */
+void cl_fan_send(struct job *job, struct cl_fan *f, const json_t *names,
+    const char *method, const char *path, json_t *body);
+/* true once every reply is in (then f->out is false again). */
+bool cl_fan_done(struct cl_fan *f);
+void cl_fan_clear(struct cl_fan *f);
+/* The first reply that is not a 2xx, in words for the operator (NULL:
+ * none). */
+const char *cl_fan_error(const struct cl_fan *f, char *buf, size_t len);
