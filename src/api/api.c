@@ -91,6 +91,8 @@ static const struct route routes[] = {
 	{ "POST", "/v1/migrations", api_migration_create },
 	{ "POST", "/v1/migrations/*/commit", api_migration_commit },
 	{ "POST", "/v1/imports", api_vm_import },
+	{ "GET", "/v1/cluster/facts", api_cluster_facts },
+	{ "POST", "/v1/cluster/validate", api_cluster_validate },
 	{ "GET", "/v1/jobs", api_jobs_list },
 	{ "GET", "/v1/jobs/*", api_job_get },
 	{ "POST", "/v1/jobs/*/cancel", api_job_cancel },

@@ -15,7 +15,7 @@
 void
 cluster_init(struct host *h)
 {
-	(void)h;
+	cluster_validate_init(h);
 }
 
 json_t *

@@ -55,3 +55,28 @@ json_t *cluster_status(struct host *h);
 /* Is this host in a quorate partition of its cluster right now?  true
  * when it is in no cluster (a standalone host acts on its own). */
 bool cluster_quorate(struct host *h);
+
+/* ---- validation (validate.c, facts.c, validate_rules.c) ---- */
+
+struct job;
+
+/* Register cluster.validate (cluster_init calls it). */
+void cluster_validate_init(struct host *h);
+
+/* This host's facts as GET /v1/cluster/facts serves them to a
+ * validating node: {name, version, qemu_version, kvm, machines,
+ * cpu {model, flags}, cpu_models, vms [{name, machine, cpu_model,
+ * memory_mib, state}], memory {total_mib, available_mib}, pools
+ * [{name, path, id}], switches [{name, bridge}], time_ms}.  A new
+ * reference; reads only (a pool's identity marker is made if missing). */
+json_t *cluster_facts(struct host *h);
+
+/* Start cluster.validate over this host and nodes (an array of peer
+ * names; NULL or empty: the other nodes of this host's cluster).  The
+ * report lands in the job's details ("report", validate_rules.h).
+ * -EINVAL (with what to do) when nodes is malformed, names one twice, or
+ * is absent while this host is in no cluster; -ENOENT naming a node that
+ * is not a trusted peer; -EBUSY as job_create.  Nothing changes on
+ * failure. */
+int cluster_validate_start(struct host *h, const json_t *nodes,
+    struct job **ret_job, struct err *err);
