@@ -86,7 +86,7 @@ cmd_cluster_validate(struct cli *cli, const struct cli_args *a,
 		return r;
 	report = json_object_get(json_object_get(job, "details"), "report");
 	if (!json_is_object(report))
-		return err_set(err, -EPROTO, "the validation job has no report");
+		return err_set(err, -EPROTO, "the job ended with no report");
 	if (cli->json)
 		print_json(report);
 	else

@@ -34,6 +34,20 @@ facts_cpuinfo_value(const char *line, const char *key)
 	return colon;
 }
 
+/* The words of a flags line as a JSON array. */
+static json_t *
+facts_flags(const char *v)
+{
+	_cleanup_free_ char *copy = xstrdup(v);
+	json_t *flags = json_array();
+	char *save = NULL;
+
+	for (char *t = strtok_r(copy, " ", &save); t;
+	    t = strtok_r(NULL, " ", &save))
+		json_array_append_new(flags, json_string(t));
+	return flags;
+}
+
 /* {"model": NAME, "flags": [...]} of the first CPU in /proc/cpuinfo (the
  * flags a live move with -cpu host depends on); {} when unreadable. */
 static json_t *
@@ -52,17 +66,9 @@ facts_cpu(void)
 		if ((v = facts_cpuinfo_value(line, "model name")) &&
 		    !json_object_get(o, "model"))
 			json_object_set_new(o, "model", json_string(v));
-		if (!(v = facts_cpuinfo_value(line, "flags")) ||
-		    json_object_get(o, "flags"))
-			continue;
-		json_t *flags = json_array();
-		_cleanup_free_ char *copy = xstrdup(v);
-		char *save = NULL;
-
-		for (char *t = strtok_r(copy, " ", &save); t;
-		    t = strtok_r(NULL, " ", &save))
-			json_array_append_new(flags, json_string(t));
-		json_object_set_new(o, "flags", flags);
+		if ((v = facts_cpuinfo_value(line, "flags")) &&
+		    !json_object_get(o, "flags"))
+			json_object_set_new(o, "flags", facts_flags(v));
 	}
 	fclose(f);
 	return o;
