@@ -93,6 +93,8 @@ static const struct route routes[] = {
 	{ "DELETE", "/v1/cluster", api_cluster },
 	{ "POST", "/v1/cluster/nodes", api_cluster_nodes },
 	{ "DELETE", "/v1/cluster/nodes/*", api_cluster_nodes },
+	{ "GET", "/v1/cluster/facts", api_cluster_facts },
+	{ "POST", "/v1/cluster/validate", api_cluster_validate },
 	{ "POST", "/v1/cluster/*", api_cluster_peer },
 	{ "POST", "/v1/migrations", api_migration_create },
 	{ "POST", "/v1/migrations/*/commit", api_migration_commit },

@@ -164,5 +164,11 @@ int api_vm_refpoints(struct api *a, struct http_req *r, char **p,
 int api_vm_move_storage(struct api *a, struct http_req *r, char **p,
     struct err *e);
 
+/* cluster_api.c */
+int api_cluster_facts(struct api *a, struct http_req *r, char **p,
+    struct err *e);
+int api_cluster_validate(struct api *a, struct http_req *r, char **p,
+    struct err *e);
+
 /* Parse the request body as a JSON object (an empty body is {}). */
 int api_body(struct http_req *req, json_t **ret, struct err *err);

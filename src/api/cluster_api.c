@@ -2,7 +2,10 @@
  * (status, and this host as a node), POST /v1/cluster (create), DELETE
  * /v1/cluster (destroy), POST /v1/cluster/nodes {"node"} (add), DELETE
  * /v1/cluster/nodes/NAME (evict); from another node over mutual TLS only
- * POST /v1/cluster/join, /update, /leave. */
+ * POST /v1/cluster/join, /update, /leave; validation: GET
+ * /v1/cluster/facts (a node's facts for a validating peer), POST
+ * /v1/cluster/validate (the job).  Parses, calls one function of
+ * src/cluster, renders; decides nothing itself. */
 #include <errno.h>
 
 #include "api.h"
@@ -83,5 +86,40 @@ api_cluster_peer(struct api *a, struct http_req *req, char **p,
 	if (r < 0)
 		return r;
 	http_reply_json(req, 200, json_object());
+	return 0;
+}
+
+/* GET /v1/cluster/facts: this host's facts (peers and local callers). */
+int
+api_cluster_facts(struct api *a, struct http_req *req, char **p,
+    struct err *e)
+{
+	(void)p;
+	(void)e;
+	http_reply_json(req, 200, cluster_facts(a->h));
+	return 0;
+}
+
+/* POST /v1/cluster/validate {"nodes": [NAME...]} (absent or empty: the
+ * cluster's other nodes) -> 202 with the job. */
+int
+api_cluster_validate(struct api *a, struct http_req *req, char **p,
+    struct err *e)
+{
+	static const char *const fields[] = { "nodes", NULL };
+	_cleanup_json_ json_t *body = NULL;
+	struct job *job;
+	int r;
+
+	(void)p;
+	if ((r = api_body(req, &body, e)) < 0 ||
+	    (r = json_check_fields(body, fields, "cluster validate",
+	    e)) < 0)
+		return r;
+	r = cluster_validate_start(a->h, json_object_get(body, "nodes"), &job,
+	    e);
+	if (r < 0)
+		return r;
+	api_reply_job(req, job, NULL);
 	return 0;
 }

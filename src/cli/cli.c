@@ -137,6 +137,9 @@ static const struct cli_opt opt_backup_list[] = {
 static const struct cli_opt opt_peer_add[] = {
 	{ "fingerprint", "sha256:HEX" }, { NULL }
 };
+static const struct cli_opt opt_cluster_validate[] = {
+	{ "node", "NAME", true }, { NULL }
+};
 
 #define VM_ACTION(v, what) { .group = "vm", .verb = v, .pos = { "NAME" }, \
 	.starts_job = true, .help = what, .run = cmd_vm_action }
@@ -463,6 +466,13 @@ static const struct cli_cmd cli_cmds[] = {
 	  .help = "bring a point back as a VM (off): under its own name "
 	  "and UUID when\n      that VM is not on this host, else as a "
 	  "copy with --name NEW" },
+	{ .group = "cluster", .verb = "validate",
+	  .opts = opt_cluster_validate, .starts_job = true,
+	  .synopsis = "[--node NAME]...", .run = cmd_cluster_validate,
+	  .help = "check that this host and the nodes (default: the other "
+	  "nodes of its\n      cluster) can host each other's VMs: versions, "
+	  "machine types, CPUs,\n      memory, pools (the same storage), "
+	  "switches, clocks; exit 1 on errors" },
 	{ .group = "job", .verb = "list", .opts = opt_job_list,
 	  .synopsis = "[--vm NAME] [--active]", .run = cmd_job_list,
 	  .help = "list recent jobs, newest first" },

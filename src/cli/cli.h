@@ -226,3 +226,6 @@ int cmd_job_watch(struct cli *cli, const struct cli_args *a, struct err *err);
 int cmd_job_cancel(struct cli *cli, const struct cli_args *a,
     struct err *err);
 int cmd_events(struct cli *cli, const struct cli_args *a, struct err *err);
+/* cluster_cmd.c */
+int cmd_cluster_validate(struct cli *cli, const struct cli_args *a,
+    struct err *err);

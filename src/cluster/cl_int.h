@@ -85,12 +85,15 @@ struct cl_reply {
 	long status;		/* 0: the transport failed */
 	json_t *body;
 	char err[240];
+	uint64_t sent_ms;	/* wall clock when it went out */
+	uint64_t t0_ms, rtt_ms;	/* monotonic: sent, the round trip */
 };
 struct cl_fan {
 	struct host *h;
 	struct job_ref ref;
 	size_t n, pending;
 	bool out;
+	uint64_t timeout_ms;	/* each call's (0: CL_CALL_MS) */
 	struct cl_reply *r;
 	void *slots;		/* each call's way back to its reply */
 };
@@ -104,3 +107,6 @@ void cl_fan_clear(struct cl_fan *f);
 /* The first reply that is not a 2xx, in words for the operator (NULL:
  * none). */
 const char *cl_fan_error(const struct cl_fan *f, char *buf, size_t len);
+/* Reply r in words when it is not a 2xx ("h3 does not answer: ..."),
+ * else NULL. */
+const char *cl_reply_error(const struct cl_reply *r, char *buf, size_t len);

@@ -26,6 +26,7 @@ cluster_init(struct host *h)
 	setenv("TERN_CLUSTER_DIR", h->cfg.cluster_dir, 1);
 	cl_members_init(h);
 	cl_jobs_init(h);
+	cluster_validate_init(h);
 	if (rec)
 		cl_members_follow(h, true);
 	json_decref(rec);

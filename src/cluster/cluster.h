@@ -81,3 +81,27 @@ int cluster_leave(struct host *h, const char *caller_fp, struct err *err);
 /* GET /v1/cluster: cluster_status() and this host as a node would be
  * recorded ("node": {name, addr, fp}). */
 json_t *cluster_get(struct host *h);
+/* ---- validation (validate.c, facts.c, validate_rules.c) ---- */
+
+struct job;
+
+/* Register cluster.validate (cluster_init calls it). */
+void cluster_validate_init(struct host *h);
+
+/* This host's facts as GET /v1/cluster/facts serves them to a
+ * validating node: {name, version, qemu_version, kvm, machines,
+ * cpu {model, flags}, cpu_models, vms [{name, machine, cpu_model,
+ * memory_mib, state}], memory {total_mib, available_mib}, pools
+ * [{name, path, id}], switches [{name, bridge}], time_ms}.  A new
+ * reference; reads only (a pool's identity marker is made if missing). */
+json_t *cluster_facts(struct host *h);
+
+/* Start cluster.validate over this host and nodes (an array of peer
+ * names; NULL or empty: the other nodes of this host's cluster).  The
+ * report lands in the job's details ("report", validate_rules.h).
+ * -EINVAL (with what to do) when nodes is malformed, names one twice, or
+ * is absent while this host is in no cluster; -ENOENT naming a node that
+ * is not a trusted peer; -EBUSY as job_create.  Nothing changes on
+ * failure. */
+int cluster_validate_start(struct host *h, const json_t *nodes,
+    struct job **ret_job, struct err *err);

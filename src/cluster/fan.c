@@ -38,6 +38,7 @@ on_fan_reply(long status, json_t *body, const struct err *e, void *data)
 	    body, "error"), "message"));
 
 	r->call = NULL;
+	r->rtt_ms = now_ms() - r->t0_ms;
 	r->status = status;
 	r->body = body ? json_incref(body) : NULL;
 	snprintf(r->err, sizeof(r->err), "%s", e ? e->msg : msg ? msg :
@@ -58,8 +59,11 @@ fan_one(struct cl_fan *f, size_t i, const char *method, const char *path,
 	if (f->h->peers && (rc = host_peer_by_name(f->h, r->name, &p,
 	    &e)) == 0) {
 		*s = (struct fan_slot){ f, i };
+		r->sent_ms = wall_ms();
+		r->t0_ms = now_ms();
 		rc = peer_call(f->h->peers, p.url, p.fp, method, path, body,
-		    CL_CALL_MS, on_fan_reply, s, &r->call);
+		    f->timeout_ms ? f->timeout_ms : CL_CALL_MS, on_fan_reply, s,
+		    &r->call);
 		body = NULL;
 	}
 	json_decref(body);
@@ -124,23 +128,25 @@ cl_fan_clear(struct cl_fan *f)
 }
 
 const char *
+cl_reply_error(const struct cl_reply *r, char *buf, size_t len)
+{
+	if (r->status >= 200 && r->status < 300)
+		return NULL;
+	if (r->status == 403)
+		snprintf(buf, len, "%s does not trust this host (run `tern "
+		    "peer add` on %s for this host)", r->name, r->name);
+	else if (r->status == 0)
+		snprintf(buf, len, "%s does not answer: %s", r->name, r->err);
+	else
+		snprintf(buf, len, "%s: %s", r->name, r->err);
+	return buf;
+}
+
+const char *
 cl_fan_error(const struct cl_fan *f, char *buf, size_t len)
 {
-	for (size_t i = 0; i < f->n; i++) {
-		const struct cl_reply *r = &f->r[i];
-
-		if (r->status >= 200 && r->status < 300)
-			continue;
-		if (r->status == 403)
-			snprintf(buf, len, "%s does not trust this host (run "
-			    "`tern peer add` on %s for this host)", r->name,
-			    r->name);
-		else if (r->status == 0)
-			snprintf(buf, len, "%s does not answer: %s", r->name,
-			    r->err);
-		else
-			snprintf(buf, len, "%s: %s", r->name, r->err);
-		return buf;
-	}
+	for (size_t i = 0; i < f->n; i++)
+		if (cl_reply_error(&f->r[i], buf, len))
+			return buf;
 	return NULL;
 }

@@ -4,8 +4,9 @@
 # bad input refused with nothing changed on any host (an untrusted name, a
 # node that does not trust us, a node whose ternd is down, this host not
 # among the nodes, a bad witness); create forms a quorate 3-node cluster
-# seen alike from every node; Corosync killed on one node (the others go
-# on quorate, it is not quorate) and started again (its ternd follows it
+# seen alike from every node, and validate's corosync check passing;
+# Corosync killed on one node (the others go on quorate, it is not
+# quorate, validate names it) and started again (its ternd follows it
 # again); ternd kill -9 alone changes no membership; a node's link cut (the
 # majority stays quorate, the cut node is not) and restored; evict and
 # re-add; a node already in a cluster refused; destroy stops every
@@ -85,6 +86,8 @@ check "h2's corosync.conf names the 3 nodes and the authkey is root's alone" eva
      [ \"\$(stat -c %a $(labenv H2_STATE_DIR)/corosync/authkey)\" = 400 ]"
 check "Corosync itself agrees (corosync-quorumtool on h3)" eval \
     "lab exec h3 corosync-quorumtool -s | grep -q 'Quorate: *Yes'"
+check "validate (the cluster's nodes): Corosync's check passes" eval \
+    "t h1 cluster validate --json | jq -e '.checks[] | select(.name == \"corosync\") | .result == \"pass\"'"
 check_err "a second create is refused" 1 "already in cluster 'c1'" \
     t h2 cluster create c2 --node h2 --node h3
 
@@ -95,6 +98,8 @@ check "h1 sees h3 down within 30 s and stays quorate" wait_for 30 eval \
 check "h3 is not quorate and says Corosync is not running" eval \
     '! quorate h3 && [ "$(cj h3 | jq -r .corosync)" = "not running" ]'
 check_err "h3 without quorum adds no node" 1 "no quorum" t h3 cluster node add h9
+check_err "validate names h3's Corosync as an error" 1 \
+    "ternd on h3 does not reach Corosync" t h1 cluster validate
 coro_ctl h3 start
 check "h3 follows Corosync again once it is back: 3 up, quorate" wait_for 30 eval \
     'up_seen h3 3 && quorate h3 && up_seen h1 3'

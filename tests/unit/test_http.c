@@ -218,6 +218,30 @@ test_altip_routes(void)
 	ASSERT_CONTAINS(e.msg, "over HTTPS only");
 }
 
+/* The cluster routes (src/api/cluster_api.c) are found; a GET of
+ * validate is 405, not 404. */
+static void
+test_cluster_routes(void)
+{
+	static const struct { const char *method, *url; api_fn fn; } r[] = {
+		{ "GET", "/v1/cluster/facts", api_cluster_facts },
+		{ "POST", "/v1/cluster/validate", api_cluster_validate },
+	};
+	char url[64], *p[API_MAX_SEGS] = { 0 };
+	bool found = false;
+
+	for (size_t i = 0; i < ARRAY_SIZE(r); i++) {
+		found = false;
+		snprintf(url, sizeof(url), "%s", r[i].url);
+		ASSERT_TRUE(api_route_find(r[i].method, url, p, &found) ==
+		    r[i].fn);
+		ASSERT_TRUE(found);
+	}
+	snprintf(url, sizeof(url), "/v1/cluster/validate");
+	ASSERT_TRUE(api_route_find("GET", url, p, &found) == NULL);
+	ASSERT_TRUE(found);
+}
+
 int
 main(void)
 {
@@ -233,6 +257,7 @@ main(void)
 	RUN_TEST(test_stream_one_byte_and_bad_sizes);
 	RUN_TEST(test_failover_routes);
 	RUN_TEST(test_altip_routes);
+	RUN_TEST(test_cluster_routes);
 	srv = http_server_stop(srv);
 	loop_free(l);
 	cmd = xasprintf("rm -rf '%s'", dir);
