@@ -52,7 +52,7 @@ check "validate --node h2 --node h3 passes" t h1 cluster validate \
 r=$(report --node h2 --node h3)
 check_eq "--json: the nodes" "$(jq -c .nodes <<<"$r")" '["h1","h2","h3"]'
 check_eq "--json: every check listed" "$(jq -c '[.checks[].name]' <<<"$r")" \
-    '["reach","versions","machines","cpu","memory","pools","switches","time"]'
+    '["reach","versions","machines","cpu","memory","pools","switches","time","corosync"]'
 check_eq "--json: no error" "$(jq '.errors | length' <<<"$r")" 0
 check_eq "the shared pool draws no warning" \
     "$(jq '[.warnings[] | select(.message | contains("pool '"'"'shared'"'"'"))] | length' <<<"$r")" 0
