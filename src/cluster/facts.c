@@ -132,7 +132,8 @@ facts_objs(struct host *h, enum store_kind k)
 }
 
 /* The witness as this node sees it: its address (null: none) and
- * whether its qdevice is registered with Corosync and the qnetd alive. */
+ * whether its vote counts (the qdevice registered and alive, the qnetd
+ * answering it). */
 static void
 facts_witness(json_t *o, const json_t *st)
 {
@@ -142,7 +143,8 @@ facts_witness(json_t *o, const json_t *st)
 	json_object_set(o, "witness", json_is_string(json_object_get(st,
 	    "witness")) ? json_object_get(st, "witness") : json_null());
 	json_object_set_new(o, "witness_alive", json_boolean(
-	    json_is_true(json_object_get(w, "alive"))));
+	    json_is_true(json_object_get(w, "alive")) &&
+	    json_is_true(json_object_get(w, "casts_vote"))));
 }
 
 /* This node's view of its cluster for the corosync check: null, or
