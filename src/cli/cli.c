@@ -373,7 +373,8 @@ static const struct cli_cmd cli_cmds[] = {
 	  .starts_job = true, .run = cmd_cluster_create,
 	  .help = "form a failover cluster on Corosync of this host and "
 	  "trusted peers\n      (each must trust this host too); a witness "
-	  "is a corosync-qnetd address" },
+	  "is a corosync-qnetd address\n      (run with -s off, TLS "
+	  "off: on a trusted network)" },
 	{ .group = "cluster", .verb = "show", .run = cmd_cluster_show,
 	  .help = "the cluster's nodes, their states, quorum and votes, the "
 	  "witness" },

@@ -111,8 +111,10 @@ cmd_cluster_show(struct cli *cli, const struct cli_args *a, struct err *err)
 	if (json_is_string(json_object_get(c, "witness")))
 		printf("witness:  %s (%s)\n", json_string_value(
 		    json_object_get(c, "witness")), !json_is_object(w) ?
-		    "not registered" : json_is_true(json_object_get(w,
-		    "alive")) ? "alive" : "NOT alive");
+		    "NOT alive: corosync-qdevice not registered" :
+		    json_is_true(json_object_get(w, "alive")) &&
+		    json_is_true(json_object_get(w, "casts_vote")) ?
+		    "alive, its vote counted" : "NOT alive: no vote from it");
 	show_nodes(json_object_get(c, "nodes"));
 	return 0;
 }

@@ -44,8 +44,9 @@ void cl_members_init(struct host *h);
 void cl_members_follow(struct host *h, bool on);
 bool cl_member_up(const struct cluster *c, uint32_t nodeid);
 bool cl_member_in_group(const struct cluster *c, uint32_t nodeid);
-/* The quorum part of cluster_status(). */
-json_t *cl_quorum_json(const struct cluster *c);
+/* The quorum part of cluster_status(), the votes read afresh: votequorum
+ * notifies membership changes, not the witness's vote coming and going. */
+json_t *cl_quorum_json(struct cluster *c);
 
 /* create.c, nodes.c: the jobs */
 extern const struct job_ops job_cluster_create, job_cluster_destroy,

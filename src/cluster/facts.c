@@ -131,8 +131,25 @@ facts_objs(struct host *h, enum store_kind k)
 	return arr;
 }
 
+/* The witness as this node sees it: its address (null: none) and
+ * whether its vote counts (the qdevice registered and alive, the qnetd
+ * answering it). */
+static void
+facts_witness(json_t *o, const json_t *st)
+{
+	const json_t *w = json_object_get(json_object_get(st, "quorum"),
+	    "witness");
+
+	json_object_set(o, "witness", json_is_string(json_object_get(st,
+	    "witness")) ? json_object_get(st, "witness") : json_null());
+	json_object_set_new(o, "witness_alive", json_boolean(
+	    json_is_true(json_object_get(w, "alive")) &&
+	    json_is_true(json_object_get(w, "casts_vote"))));
+}
+
 /* This node's view of its cluster for the corosync check: null, or
- * {name, id, corosync, quorate, nodes: [names], up: [names]}. */
+ * {name, id, corosync, quorate, nodes: [names], up: [names], witness:
+ * ADDR or null, witness_alive}. */
 static json_t *
 facts_cluster(struct host *h)
 {
@@ -155,6 +172,7 @@ facts_cluster(struct host *h)
 		    json_object_get(st, "corosync"), "quorate",
 		    json_object_get(json_object_get(st, "quorum"), "quorate"),
 		    "nodes", nodes, "up", up);
+		facts_witness(o, st);
 	}
 	json_decref(nodes);
 	json_decref(up);

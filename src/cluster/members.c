@@ -280,9 +280,12 @@ cl_members_init(struct host *h)
 }
 
 json_t *
-cl_quorum_json(const struct cluster *c)
+cl_quorum_json(struct cluster *c)
 {
 	json_t *w = json_null();
+
+	if (c->connected)
+		votes_refresh(c);
 
 	if (c->flags & VOTEQUORUM_INFO_QDEVICE_REGISTERED)
 		w = json_pack("{sbsbsi}", "alive", !!(c->flags &

@@ -530,11 +530,29 @@ cv_time(struct cv *c)
 	}
 }
 
+/* A node of a cluster with a witness whose qdevice does not see the
+ * witness alive: the cluster has lost the vote that lets half of it
+ * survive the other half's loss. */
+static void
+cv_witness(struct cv *c, const json_t *n, const json_t *cl)
+{
+	const char *w = cv_str(cl, "witness");
+
+	if (!w || !streq(cv_str(cl, "corosync"), "running") ||
+	    json_is_true(json_object_get(cl, "witness_alive")))
+		return;
+	cv_add(c, CV_ERROR, cv_name(n), "%s does not see the witness %.64s "
+	    "alive: start corosync-qnetd there and corosync-qdevice on %s "
+	    "(systemctl restart corosync-qdevice)", cv_name(n), w,
+	    cv_name(n));
+}
+
 /* The cluster as each node sees it (facts "cluster"): no node in one,
  * nothing to check; else every node in the same one (by id), its
  * Corosync running, its partition quorate, and every node of the
  * cluster up in its view of the membership.  A link that is down shows
- * as a node some other sees down. */
+ * as a node some other sees down.  With a witness, each node's qdevice
+ * sees it alive. */
 static void
 cv_corosync(struct cv *c)
 {
@@ -565,6 +583,7 @@ cv_corosync(struct cv *c)
 		else if (!json_is_true(json_object_get(cl, "quorate")))
 			cv_add(c, CV_ERROR, cv_name(n), "%s's partition has "
 			    "no quorum", cv_name(n));
+		cv_witness(c, n, cl);
 		json_array_foreach(cv_get(cl, "nodes", cv_is_array), j, m) {
 			const char *name = json_string_value(m);
 			bool up = false;

@@ -65,9 +65,13 @@ static const char usage[] =
 "                     address of --listen)\n"
 "  --cluster-start CMD, --cluster-reload CMD, --cluster-stop CMD\n"
 "                     shell commands that start, reload and stop Corosync\n"
-"                     (defaults: systemctl restart corosync,\n"
-"                     corosync-cfgtool -R, systemctl stop corosync), run\n"
-"                     with TERN_CLUSTER_DIR set to --cluster-dir\n"
+"                     and, for a cluster with a witness (corosync.conf has\n"
+"                     a quorum device), corosync-qdevice (defaults:\n"
+"                     systemctl restart corosync, then corosync-qdevice\n"
+"                     too if corosync.conf names a device;\n"
+"                     corosync-cfgtool -R; systemctl stop corosync-qdevice\n"
+"                     corosync), run with TERN_CLUSTER_DIR set to\n"
+"                     --cluster-dir\n"
 "  --migration-memory auto|live|paused\n"
 "                     copy a running VM's memory live, or with the VM\n"
 "                     paused (downtime: the whole copy); auto (default):\n"
@@ -323,11 +327,15 @@ config_defaults(struct daemon_opts *o)
 	if (!c->cluster_dir)
 		c->cluster_dir = xstrdup("/etc/corosync");
 	if (!c->cluster_start)
-		c->cluster_start = xstrdup("systemctl restart corosync");
+		c->cluster_start = xstrdup("systemctl restart corosync && "
+		    "if grep -qs 'model: net' \"$TERN_CLUSTER_DIR/"
+		    "corosync.conf\"; then systemctl restart "
+		    "corosync-qdevice; fi");
 	if (!c->cluster_reload)
 		c->cluster_reload = xstrdup("corosync-cfgtool -R");
 	if (!c->cluster_stop)
-		c->cluster_stop = xstrdup("systemctl stop corosync");
+		c->cluster_stop = xstrdup("systemctl stop corosync-qdevice "
+		    "corosync");
 	if (!c->blockcopy)
 		c->blockcopy = config_helper_path("tern-blockcopy");
 	if (!c->replica_apply)

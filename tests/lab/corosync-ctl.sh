@@ -11,23 +11,37 @@
 # whose /run is DIR/run.  Its IPC (libqb's abstract sockets) is per
 # network namespace already, so ternd and corosync-quorumtool in the
 # host's namespace reach their own Corosync.
+#
+# When corosync.conf has a quorum device (the cluster has a witness),
+# corosync-qdevice runs next to Corosync in the same mount namespace (its
+# lock and socket: /run/corosync-qdevice, here DIR/run/corosync-qdevice;
+# it reaches Corosync over the same per-network-namespace IPC), as ternd's
+# default commands do with systemctl on a host.  stop stops both.
 set -euo pipefail
 
 dir=${TERN_CLUSTER_DIR:?TERN_CLUSTER_DIR is not set}
 pidfile=$dir/run/corosync.pid
 
+qpidfile=$dir/run/corosync-qdevice/corosync-qdevice.pid
+
+# running_pid [PIDFILE COMM]: the pid of Corosync (or of COMM) if it runs
 running_pid() {
-	local pid
-	[[ -s $pidfile ]] || return 1
-	pid=$(<"$pidfile")
+	local pid f=${1:-$pidfile} comm=${2:-corosync}
+	[[ -s $f ]] || return 1
+	pid=$(<"$f")
 	[[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
-	[[ $(cat "/proc/$pid/comm" 2>/dev/null) == corosync ]] || return 1
+	[[ $(cat "/proc/$pid/comm" 2>/dev/null) == "$comm"* ]] || return 1
 	echo "$pid"
 }
 
 stop() {
+	stop_one "$qpidfile" corosync-qdevi
+	stop_one "$pidfile" corosync
+}
+
+stop_one() {
 	local pid i
-	pid=$(running_pid) || return 0
+	pid=$(running_pid "$1" "$2") || return 0
 	kill -TERM "$pid" 2>/dev/null || true
 	for ((i = 0; i < 100; i++)); do
 		kill -0 "$pid" 2>/dev/null || return 0
@@ -37,6 +51,7 @@ stop() {
 }
 
 start() {
+	local i
 	stop
 	mkdir -p "$dir/run"
 	rm -f "$pidfile"
@@ -44,6 +59,17 @@ start() {
 	unshare -m --propagation private sh -c \
 	    'mount --bind "$1/run" /run && exec corosync -c "$1/corosync.conf"' \
 	    sh "$dir"
+	grep -qs 'model: net' "$dir/corosync.conf" || return 0
+	mkdir -p "$dir/run/corosync-qdevice"
+	rm -f "$qpidfile"
+	# corosync-qdevice gives up when Corosync's IPC is not there yet
+	for ((i = 0; i < 100; i++)); do
+		corosync-cmapctl totem.cluster_name >/dev/null 2>&1 && break
+		sleep 0.1
+	done
+	# it daemonizes once it has reached Corosync
+	unshare -m --propagation private sh -c \
+	    'mount --bind "$1/run" /run && exec corosync-qdevice' sh "$dir"
 }
 
 case ${1:-} in

@@ -49,6 +49,8 @@ usage: lab.sh [--dir LABDIR] COMMAND [ARGS...]
   start HOST                            start HOST's ternd again (same arguments), wait until ready
   cut HOST                              take HOST's network link down (both veth ends)
   restore HOST                          bring it back up and wait until HOST can ping
+  witness start|stop                    run (or stop) a corosync-qnetd witness (TLS off)
+                                        in namespace ID-w at 10.NET.0.9, port 5403
   down                                  remove everything the lab created
 
 Options and environment:
@@ -544,6 +546,61 @@ cmd_start() {
 	log "h$i: ternd ready"
 }
 
+# The witness: a namespace ID-w on the bridge (recorded like a host's, so
+# `down` removes it and what runs in it) running corosync-qnetd with TLS off
+# (the lab's link is trusted; see docs/architecture.md "## The cluster"),
+# its /run (lock, pid file, socket) LABDIR/witness/run in a mount namespace
+# of its own.
+witness_pid() {
+	local f=$LABDIR/witness/run/corosync-qnetd/corosync-qnetd.pid pid
+	[[ -s $f ]] || return 1
+	pid=$(<"$f")
+	is_uint "$pid" && is_alive "$pid" || return 1
+	[[ $(cat "/proc/$pid/comm" 2>/dev/null) == corosync-qnet* ]] || return 1
+	echo "$pid"
+}
+
+witness_ns() {
+	local ns=$LAB_ID-w addr=10.$LAB_NET.0.9
+	netns_exists "$ns" && return 0
+	ip netns add "$ns"
+	printf '%s\n' "$ns" >>"$LABDIR/namespaces"
+	printf '%s=%q\n' LAB_NAMESPACES "$LAB_NAMESPACES $ns" LAB_WITNESS_NS "$ns" \
+		LAB_WITNESS_ADDR "$addr" >>"$LABDIR/lab.env"
+	ip -n "$ns" link set lo up
+	ip -n "$LAB_SW_NS" link add veth-w type veth peer name eth0 netns "$ns"
+	ip -n "$LAB_SW_NS" link set veth-w master br0
+	ip -n "$LAB_SW_NS" link set veth-w up
+	ip -n "$ns" addr add "$addr/24" dev eth0
+	ip -n "$ns" link set eth0 up
+	load_env
+}
+
+cmd_witness() {
+	load_env
+	local pid i d=$LABDIR/witness
+	case ${1:-} in
+	start)
+		witness_pid >/dev/null && return 0
+		witness_ns
+		mkdir -p "$d/run/corosync-qnetd"
+		rm -f "$d/run/corosync-qnetd/corosync-qnetd.pid"
+		# qnetd daemonizes once it listens
+		ip netns exec "$LAB_WITNESS_NS" unshare -m --propagation private sh -c \
+			'mount --bind "$1" /run && exec corosync-qnetd -s off -l "$2"' \
+			sh "$d/run" "$LAB_WITNESS_ADDR" >"$d/qnetd.log" 2>&1
+		for ((i = 0; i < 50; i++)); do witness_pid >/dev/null && break; sleep 0.1; done
+		witness_pid >/dev/null || die "corosync-qnetd did not start (see $d/qnetd.log)"
+		log "witness: corosync-qnetd at $LAB_WITNESS_ADDR:5403 in $LAB_WITNESS_NS" ;;
+	stop)
+		pid=$(witness_pid) || return 0
+		kill -TERM "$pid"
+		wait_dead 10 "$pid" || kill -KILL "$pid"
+		log "witness: stopped" ;;
+	*) die "usage: lab.sh witness start|stop" ;;
+	esac
+}
+
 cmd_cut() {
 	load_env
 	local i ns
@@ -763,6 +820,7 @@ main() {
 	kill) require_root; cmd_kill "$@" ;;
 	start) cmd_start "$@" ;;
 	cut) require_root; cmd_cut "$@" ;;
+	witness) require_root; cmd_witness "$@" ;;
 	restore) require_root; cmd_restore "$@" ;;
 	down) cmd_down ;;
 	*) die "unknown command '$cmd' (see lab.sh --help)" ;;

@@ -360,6 +360,33 @@ test_corosync(void)
 	json_decref(n);
 }
 
+/* A witness: alive everywhere passes; a node that does not see it alive
+ * is an error naming the node and the witness. */
+static void
+test_witness(void)
+{
+	json_t *n = three(), *r;
+
+	in_cluster(n);
+	for (size_t i = 0; i < 3; i++) {
+		json_object_set_new(json_object_get(facts(n, i), "cluster"),
+		    "witness", json_string("10.0.0.9"));
+		json_object_set_new(json_object_get(facts(n, i), "cluster"),
+		    "witness_alive", json_true());
+	}
+	r = cluster_validate_rules(n);
+	ASSERT_STREQ(result(r, "corosync"), "pass");
+	json_decref(r);
+	json_object_set_new(json_object_get(facts(n, 1), "cluster"),
+	    "witness_alive", json_false());
+	r = cluster_validate_rules(n);
+	ASSERT_STREQ(result(r, "corosync"), "error");
+	ASSERT_CONTAINS(messages(r, "errors"), "h2 does not see the witness "
+	    "10.0.0.9 alive");
+	json_decref(r);
+	json_decref(n);
+}
+
 int
 main(void)
 {
@@ -374,5 +401,6 @@ main(void)
 	RUN_TEST(test_time);
 	RUN_TEST(test_malformed);
 	RUN_TEST(test_corosync);
+	RUN_TEST(test_witness);
 	return TEST_REPORT();
 }
