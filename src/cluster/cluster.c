@@ -271,9 +271,8 @@ cl_jobs_init(struct host *h)
 bool
 cluster_quorate(struct host *h)
 {
-	json_t *rec = cluster_record(h);
-	struct cluster *c = h->cluster;
+	const struct cluster *c = h->cluster;
 
-	json_decref(rec);
-	return !rec || (c && c->connected && c->quorate);
+	/* want is set exactly while a record is stored (init, join, leave) */
+	return !c || !c->want || (c->connected && c->quorate);
 }

@@ -88,8 +88,7 @@ cc_check_replies(struct job *job, json_t *nodes, char *msg, size_t len)
 		    "name"));
 		const char *addr = json_string_value(json_object_get(self,
 		    "addr"));
-		json_t *n = cl_record_node(nodes, f->r[i].name) ?
-		    (json_t *)cl_record_node(nodes, f->r[i].name) : NULL;
+		json_t *n = (json_t *)cl_record_node(nodes, f->r[i].name);
 
 		if (cl && !json_is_null(cl)) {
 			snprintf(msg, len, "%s is already in cluster '%s'",
