@@ -4,7 +4,8 @@
  * /v1/cluster/nodes/NAME (evict); from another node over mutual TLS only
  * POST /v1/cluster/join, /update, /leave; validation: GET
  * /v1/cluster/facts (a node's facts for a validating peer), POST
- * /v1/cluster/validate (the job).  Parses, calls one function of
+ * /v1/cluster/validate (the job); the cluster's VMs: GET /v1/cluster/vms,
+ * PUT and DELETE /v1/vms/NAME/ha (HA on, off).  Parses, calls one function of
  * src/cluster, renders; decides nothing itself. */
 #include <errno.h>
 
@@ -121,5 +122,37 @@ api_cluster_validate(struct api *a, struct http_req *req, char **p,
 	if (r < 0)
 		return r;
 	api_reply_job(req, job, NULL);
+	return 0;
+}
+
+/* GET /v1/cluster/vms */
+int
+api_cluster_vms(struct api *a, struct http_req *req, char **p,
+    struct err *e)
+{
+	(void)p, (void)e;
+	http_reply_json(req, 200, cluster_vms(a->h));
+	return 0;
+}
+
+/* PUT /v1/vms/NAME/ha {priority, preferred, anti_affinity, failback},
+ * DELETE /v1/vms/NAME/ha */
+int
+api_vm_ha(struct api *a, struct http_req *req, char **p, struct err *e)
+{
+	_cleanup_json_ json_t *body = NULL;
+	json_t *ha = NULL;
+	int r;
+
+	if (streq(req->method, "DELETE")) {
+		if ((r = cluster_ha_clear(a->h, p[0], e)) < 0)
+			return r;
+		http_reply_json(req, 200, json_pack("{ss}", "ha", "off"));
+		return 0;
+	}
+	if ((r = api_body(req, &body, e)) < 0 ||
+	    (r = cluster_ha_set(a->h, p[0], body, &ha, e)) < 0)
+		return r;
+	http_reply_json(req, 200, json_pack("{so}", "ha", ha));
 	return 0;
 }

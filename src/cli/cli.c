@@ -79,6 +79,13 @@ static const struct cli_opt opt_cluster_create[] = {
 	{ "node", "HOST", true }, { "witness", "ADDR[:PORT]" },
 	{ "token", "MS" }, { NULL }
 };
+static const struct cli_opt opt_vm_ha[] = {
+	{ "priority", "P" }, { "preferred", "NODES" },
+	{ "anti-affinity", "GROUP" }, { "failback", "F" }, { NULL }
+};
+static const struct cli_opt opt_vm_list[] = {
+	{ "cluster", NULL }, { NULL }
+};
 static const struct cli_opt opt_vm_failover[] = {
 	{ "point", "SEQ" }, { NULL }
 };
@@ -184,7 +191,9 @@ static const struct cli_cmd cli_cmds[] = {
 	  "--disk-path uses one; --machine picks the QEMU machine type "
 	  "(default: the newest pc-q35 the host offers, see 'host info')" },
 	{ .group = "vm", .verb = "list", .run = cmd_vm_list,
-	  .help = "list VMs" },
+	  .opts = opt_vm_list, .synopsis = "[--cluster]",
+	  .help = "list VMs; --cluster: every VM of this host's cluster once, "
+	  "with its\n      owner node and HA settings" },
 	{ .group = "vm", .verb = "show", .pos = { "NAME" },
 	  .run = cmd_vm_show,
 	  .help = "show a VM (NAME or UUID) with its disks and NICs" },
@@ -382,6 +391,19 @@ static const struct cli_cmd cli_cmds[] = {
 	  .run = cmd_cluster_destroy,
 	  .help = "stop Corosync and forget the cluster on every node (all "
 	  "must answer)" },
+	{ .group = "vm", .verb = "ha enable", .pos = { "NAME" },
+	  .opts = opt_vm_ha, .run = cmd_vm_ha,
+	  .synopsis = "[--priority high|medium|low|no-auto-start] "
+	  "[--preferred N1,N2]\n      [--anti-affinity GROUP] "
+	  "[--failback never|immediate|'window HH-HH']",
+	  .help = "make a clustered VM highly available: when its node dies "
+	  "it restarts\n      on another (priority order, default medium; "
+	  "preferred owners first,\n      else the most free memory; VMs of "
+	  "one anti-affinity group kept apart\n      where possible), once "
+	  "its lease shows the dead node no longer runs it;\n      every "
+	  "disk must be on one shared pool" },
+	{ .group = "vm", .verb = "ha disable", .pos = { "NAME" },
+	  .run = cmd_vm_ha, .help = "the VM is no longer restarted elsewhere" },
 	{ .group = "cluster", .verb = "node add", .pos = { "HOST" },
 	  .starts_job = true, .run = cmd_cluster_node,
 	  .help = "add a trusted peer to the cluster (from a node with "

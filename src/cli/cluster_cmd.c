@@ -232,3 +232,85 @@ cmd_cluster_validate(struct cli *cli, const struct cli_args *a,
 		    n_err == 1 ? "" : "s", n_err == 1 ? "it" : "them");
 	return 0;
 }
+
+/* `tern vm ha enable|disable NAME` */
+int
+cmd_vm_ha(struct cli *cli, const struct cli_args *a, struct err *err)
+{
+	bool on = streq(cli->cmd->verb, "ha enable");
+	_cleanup_free_ char *path = cli_path(cli, "/v1/vms/", a->pos[0], "/ha");
+	_cleanup_json_ json_t *body = json_object(), *answer = NULL;
+	const char *pref = cli_args_get(a, "preferred");
+	static const char *const keys[][2] = { { "priority", "priority" },
+		{ "anti-affinity", "anti_affinity" },
+		{ "failback", "failback" } };
+	int r;
+
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
+		if (cli_args_get(a, keys[i][0]))
+			json_object_set_new(body, keys[i][1], json_string(
+			    cli_args_get(a, keys[i][0])));
+	if (pref) {
+		json_t *list = json_array();
+		_cleanup_free_ char *copy = xstrdup(pref);
+		char *save = NULL;
+
+		for (char *t = strtok_r(copy, ",", &save); t;
+		    t = strtok_r(NULL, ",", &save))
+			json_array_append_new(list, json_string(t));
+		json_object_set_new(body, "preferred", list);
+	}
+	if ((r = http_call(cli->http, on ? "PUT" : "DELETE", path, on ? body :
+	    NULL, &answer, err)) < 0)
+		return r;
+	if (cli->json)
+		print_json(answer);
+	else if (on)
+		printf("vm %s: HA on (priority %s)\n", a->pos[0],
+		    jv_str(json_object_get(answer, "ha"), "priority"));
+	else
+		printf("vm %s: HA off\n", a->pos[0]);
+	return 0;
+}
+
+/* `tern vm list --cluster` */
+int
+cmd_vm_list_cluster(struct cli *cli, struct err *err)
+{
+	static const char *const head[] = { "NAME", "OWNER", "STATE",
+		"MEMORY", "HA", "UUID" };
+	_cleanup_json_ json_t *answer = NULL;
+	struct table *t;
+	json_t *vm;
+	size_t i;
+	int r;
+
+	if ((r = http_call(cli->http, "GET", "/v1/cluster/vms", NULL, &answer,
+	    err)) < 0)
+		return r;
+	if (cli->json) {
+		print_json(answer);
+		return 0;
+	}
+	t = table_new(ARRAY_SIZE(head), head);
+	json_array_foreach(json_object_get(answer, "vms"), i, vm) {
+		char mem[32], ha[64];
+		long long mib = 0;
+		const json_t *h = json_object_get(vm, "ha");
+
+		(void)jv_int(vm, "memory_mib", &mib);
+		snprintf(ha, sizeof(ha), "%s%s", json_is_object(h) ?
+		    jv_str(h, "priority") : "-",
+		    json_is_true(json_object_get(vm, "restarting")) ?
+		    " (restarting)" : "");
+		table_row(t, (const char *[]){ jv_str(vm, "name"),
+		    jv_str(vm, "owner"), jv_str(vm, "state"),
+		    fmt_mib(mib, mem, sizeof(mem)), ha, jv_str(vm, "uuid") });
+	}
+	table_print(t, stdout);
+	table_free(t);
+	if (!json_is_true(json_object_get(answer, "quorate")))
+		printf("(this node is not quorate and in step: the list may be "
+		    "stale)\n");
+	return 0;
+}

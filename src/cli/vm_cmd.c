@@ -292,7 +292,8 @@ cmd_vm_list(struct cli *cli, const struct cli_args *a, struct err *err)
 	size_t i;
 	int r;
 
-	(void)a;
+	if (cli_args_get(a, "cluster"))
+		return cmd_vm_list_cluster(cli, err);
 	r = http_call(cli->http, "GET", "/v1/vms", NULL, &answer, err);
 	if (r < 0)
 		return r;

@@ -18,6 +18,7 @@ struct peer_call;
 #define CL_RETRY_MS 1000	/* connecting to Corosync again */
 #define CL_CALL_MS 15000	/* a call to another node */
 #define CL_FORM_MS 60000	/* create: the nodes seen, quorate */
+#define CL_SYNC_RETRY_MS 100	/* CPG said try again: our sync again */
 #define CL_KEY_BYTES 256	/* the authkey, as corosync-keygen makes */
 
 /* members.c: Corosync followed through libquorum, libvotequorum and
@@ -37,6 +38,15 @@ struct cluster {
 	uint32_t group[CLUSTER_MAX_NODES];	/* ternds in CL_GROUP */
 	size_t n_group;
 	unsigned int votes, expected, quorum, flags, qdevice_votes;
+	/* state.c: the cluster's state, replicated over CPG */
+	json_t *vms;		/* uuid -> entry */
+	int64_t gen;		/* changes applied */
+	bool synced;		/* in step with the group */
+	json_t *syncs;		/* while syncing: node id -> its sync */
+	json_t *queue;		/* while syncing: changes delivered */
+	json_t *load;		/* node name -> {avail_mib, at_ms} */
+	struct loop_timer *sync_retry;	/* our sync, CPG said try again */
+	struct loop_timer *tick;	/* vms.c */
 };
 
 void cl_members_init(struct host *h);
@@ -47,6 +57,34 @@ bool cl_member_in_group(const struct cluster *c, uint32_t nodeid);
 /* The quorum part of cluster_status(), the votes read afresh: votequorum
  * notifies membership changes, not the witness's vote coming and going. */
 json_t *cl_quorum_json(struct cluster *c);
+
+/* state.c: the replicated state (its protocol drawn there). */
+void cl_state_init(struct cluster *c);
+void cl_state_drop(struct cluster *c);
+void cl_state_deliver(struct cluster *c, uint32_t nodeid, const void *msg,
+    size_t len);
+/* The group changed; n_joined members came. */
+void cl_state_confchg(struct cluster *c, size_t n_joined);
+void cl_state_disconnected(struct cluster *c);
+/* Multicast msg (consumed) to the group in agreed order. */
+int cl_state_send(struct cluster *c, json_t *msg);
+/* Connected, quorate and in step: this node may change the state. */
+bool cl_state_ready(const struct cluster *c);
+
+/* vms.c: this node's VMs published; reactions to changes. */
+void cl_vms_start(struct cluster *c);
+void cl_vms_stop(struct cluster *c);
+void cl_vms_applied(struct cluster *c, const char *uuid);
+struct vm;
+json_t *cl_vm_record(const struct vm *vm);
+/* This host's name in its cluster's record, in buf; NULL: none. */
+const char *cl_self_name(struct host *h, char *buf, size_t len);
+/* This host's pools as {name: storage identity}. */
+json_t *cl_pool_ids(struct host *h);
+/* ha_restart.c: the restart of a dead node's HA VMs. */
+/* The restarts this node was given, and (the coordinator) the placing of
+ * a dead node's HA VMs: each tick and on each change applied. */
+void cl_ha_tick(struct cluster *c, const char *me);
 
 /* create.c, nodes.c: the jobs */
 extern const struct job_ops job_cluster_create, job_cluster_destroy,

@@ -16,6 +16,38 @@
 #include "log.h"
 #include "store.h"
 #include "util.h"
+#include "vm.h"
+
+/* A node starts a VM on a pool's disks only while it is quorate and in
+ * step with the cluster's state, and only a VM the state gives to no
+ * other node: the majority may be restarting that very VM, or already
+ * has. */
+static int
+cl_may_start(const struct vm *vm, struct err *err)
+{
+	const struct cluster *c = vm->h->cluster;
+	const json_t *e;
+	const char *owner;
+	char me[64];
+	bool pooled = false;
+
+	for (size_t i = 0; i < vm->row->n_disks; i++)
+		pooled |= vm->row->disks[i].pool != NULL;
+	if (!c->want || !pooled)
+		return 0;
+	if (!cl_state_ready(c))
+		return err_set(err, -EAGAIN, "vm '%s' is not started: this "
+		    "node is not in a quorate partition of its cluster in step "
+		    "with its state, and another node may be running it (see "
+		    "'tern cluster show')", vm->row->name);
+	e = json_object_get(c->vms, vm->row->uuid);
+	owner = json_string_value(json_object_get(e, "owner"));
+	if (!owner || streq(owner, cl_self_name(vm->h, me, sizeof(me))))
+		return 0;
+	return err_set(err, -EBUSY, "vm '%s' is not started: the cluster "
+	    "gives it to node %s (see 'tern vm list --cluster')",
+	    vm->row->name, owner);
+}
 
 void
 cluster_init(struct host *h)
@@ -25,6 +57,7 @@ cluster_init(struct host *h)
 	/* the cluster commands' children see where the files are */
 	setenv("TERN_CLUSTER_DIR", h->cfg.cluster_dir, 1);
 	cl_members_init(h);
+	h->may_start = cl_may_start;
 	cl_jobs_init(h);
 	cluster_validate_init(h);
 	if (rec)

@@ -81,6 +81,22 @@ int cluster_leave(struct host *h, const char *caller_fp, struct err *err);
 /* GET /v1/cluster: cluster_status() and this host as a node would be
  * recorded ("node": {name, addr, fp}). */
 json_t *cluster_get(struct host *h);
+/* ---- the cluster's VMs (state.c, vms.c, ha.c) ---- */
+
+/* GET /v1/cluster/vms: {"vms": [{uuid, name, owner, state, memory_mib,
+ * ha (null: not HA), restarting}], "in_step", "gen", "quorate"}: every VM
+ * of the cluster once, as the replicated state has it.  {"vms": []} when
+ * this host is in no cluster. */
+json_t *cluster_vms(struct host *h);
+/* tern vm ha enable NAME: body {priority (high | medium | low |
+ * no-auto-start; default medium), preferred [nodes], anti_affinity
+ * GROUP, failback (never | immediate | "window HH-HH")}; *ret the
+ * settings sent.  The VM must be this node's, every disk on one pool;
+ * -EAGAIN while this node is not quorate and in step. */
+int cluster_ha_set(struct host *h, const char *name, const json_t *body,
+    json_t **ret, struct err *err);
+int cluster_ha_clear(struct host *h, const char *name, struct err *err);
+
 /* ---- validation (validate.c, facts.c, validate_rules.c) ---- */
 
 struct job;

@@ -98,6 +98,14 @@ on_votes(votequorum_handle_t vqh, uint64_t context, uint32_t quorate,
 		votes_refresh(c);
 }
 
+static int
+cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 static void
 on_confchg(cpg_handle_t ch, const struct cpg_name *group,
     const struct cpg_address *members, size_t n,
@@ -108,21 +116,26 @@ on_confchg(cpg_handle_t ch, const struct cpg_name *group,
 	uint32_t ids[CLUSTER_MAX_NODES];
 	size_t k = 0;
 
-	(void)group, (void)left, (void)n_left, (void)joined, (void)n_joined;
+	(void)group, (void)left, (void)n_left, (void)joined;
 	if (cpg_context_get(ch, (void **)&c) != CS_OK || !c)
 		return;
 	for (size_t i = 0; i < n && k < CLUSTER_MAX_NODES; i++)
 		if (!in_list(ids, k, members[i].nodeid))
 			ids[k++] = members[i].nodeid;
+	qsort(ids, k, sizeof(ids[0]), cmp_u32);
 	members_set(c->group, &c->n_group, ids, k);
+	cl_state_confchg(c, n_joined);
 }
 
 static void
 on_deliver(cpg_handle_t ch, const struct cpg_name *group, uint32_t nodeid,
     uint32_t pid, void *msg, size_t len)
 {
-	/* the cluster's state messages come here (not yet sent) */
-	(void)ch, (void)group, (void)nodeid, (void)pid, (void)msg, (void)len;
+	struct cluster *c = NULL;
+
+	(void)group, (void)pid;
+	if (cpg_context_get(ch, (void **)&c) == CS_OK && c)
+		cl_state_deliver(c, nodeid, msg, len);
 }
 
 static void
@@ -145,6 +158,7 @@ disconnect(struct cluster *c)
 		host_event(c->h, "warning", NULL, 0, "cluster: lost Corosync "
 		    "(stopped or restarted); not acting for the cluster until "
 		    "it is back");
+	cl_state_disconnected(c);
 	c->qh = c->vqh = c->cpgh = 0;
 	c->qfd = c->vqfd = c->cpgfd = -1;
 	c->connected = c->quorate = false;
@@ -263,9 +277,13 @@ cl_members_follow(struct host *h, bool on)
 	c->want = on;
 	if (on && !c->connected && !c->retry)
 		cl_connect(c);
+	if (on)
+		cl_vms_start(c);
 	if (!on) {
 		c->retry = loop_timer_cancel(h->loop, c->retry);
 		disconnect(c);
+		cl_vms_stop(c);
+		cl_state_drop(c);
 	}
 }
 
@@ -277,6 +295,7 @@ cl_members_init(struct host *h)
 	c->h = h;
 	c->qfd = c->vqfd = c->cpgfd = -1;
 	h->cluster = c;
+	cl_state_init(c);
 }
 
 json_t *

@@ -82,6 +82,9 @@ struct host {
 	 * (src/track looks at the disks' change tracking then): 0 go on,
 	 * 1 wait (the hook pokes the job when done).  NULL: none. */
 	int (*before_cont)(struct vm *vm, struct job *job);
+	/* src/cluster (NULL: none): 0 when this host may start vm now, else
+	 * -errno with err saying why (this node lost the cluster's quorum). */
+	int (*may_start)(const struct vm *vm, struct err *err);
 	/* src/replica (NULL: none): a VM's replication as a move's wire
 	 * description carries it (NULL: not replicated); recorded here
 	 * once a move committed here; dropped (with its spool unless

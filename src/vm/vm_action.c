@@ -52,6 +52,7 @@ static int
 vm_start_allowed(const struct vm *vm, struct err *err)
 {
 	char what[80];
+	int r;
 
 	if (!vm_is_down(vm))
 		return err_set(err, -EBUSY, "vm '%s' is %s, not off",
@@ -59,6 +60,8 @@ vm_start_allowed(const struct vm *vm, struct err *err)
 	if (vm->row->hold)
 		return err_set(err, -EBUSY, "vm '%s' is not started here: %s",
 		    vm->row->name, vm->row->hold);
+	if (vm->h->may_start && (r = vm->h->may_start(vm, err)) < 0)
+		return r;
 	snprintf(what, sizeof(what), "vm '%s'", vm->row->name);
 	return host_mem_admit(vm->h, vm->row->memory_mib,
 	    HOST_MEM_AVAILABLE, what, err);

@@ -1,0 +1,273 @@
+/* vms.c - this node's VMs in the cluster's state (state.c), and what this
+ * node does when the state changes.
+ *
+ * Every CL_TICK_MS, while this node is synced and quorate, it tells the
+ * group what it has: a "vm" message for each of its VMs whose facts
+ * differ from the state's entry, "gone" for each entry it owns that it
+ * no longer has (deleted, or moved away: the destination says "vm"
+ * itself once the VM runs there), and "load" (its free memory, for
+ * placement).  Facts are re-read each tick, so a change lost to a
+ * membership change is simply sent again.
+ *
+ * A VM here whose entry names another owner is a stale copy (this node
+ * was dead, its VM restarted elsewhere) unless it runs here (a move just
+ * landed): the copy gets a hold, so a plain start refuses it, and is not
+ * published.
+ *
+ * The record in each entry is what another node needs to define the VM
+ * when it has to restart it: the description (desc.h), its boot files,
+ * services and key/values, and its disks by pool and file name (a
+ * shared pool may be mounted at another path on each node). */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cl_int.h"
+#include "desc.h"
+#include "host.h"
+#include "jsonutil.h"
+#include "log.h"
+#include "loop.h"
+#include "store.h"
+#include "util.h"
+#include "vm.h"
+#include "vm_action.h"
+
+#define CL_TICK_MS 2000
+
+static json_t *
+text_json(const char *s)
+{
+	json_t *o = s ? json_loads(s, 0, NULL) : NULL;
+
+	return o ? o : json_null();
+}
+
+json_t *
+cl_vm_record(const struct vm *vm)
+{
+	const struct vm_row *row = vm->row;
+	struct vm_desc d = { 0 };
+	json_t *o, *disks = json_array();
+
+	vm_desc_from_row(&d, row);
+	o = vm_desc_to_json(&d);
+	vm_desc_done(&d);
+	for (size_t i = 0; i < row->n_disks; i++) {
+		const struct disk_row *k = &row->disks[i];
+		const char *base = strrchr(k->path, '/');
+
+		json_array_append_new(disks, json_pack("{sssssssssIsb}", "name",
+		    k->name, "pool", k->pool ? k->pool : "", "file",
+		    base ? base + 1 : k->path, "path", k->path, "size_bytes",
+		    (json_int_t)k->size_bytes, "owned", k->owned));
+	}
+	json_object_set_new(o, "disks", disks);
+	json_object_set_new(o, "kernel", row->kernel ?
+	    json_string(row->kernel) : json_null());
+	json_object_set_new(o, "initrd", row->initrd ?
+	    json_string(row->initrd) : json_null());
+	json_object_set_new(o, "services", text_json(row->services));
+	json_object_set_new(o, "kvp", text_json(row->kvp));
+	return o;
+}
+
+static bool
+vm_up(const struct vm *vm)
+{
+	return vm->state == VM_RUNNING || vm->state == VM_PAUSED;
+}
+
+const char *
+cl_self_name(struct host *h, char *buf, size_t len)
+{
+	json_t *rec = cluster_record(h);
+	const json_t *me = rec ? cl_record_self(h, rec) : NULL;
+	const char *n = json_string_value(json_object_get(me, "name"));
+
+	snprintf(buf, len, "%s", n ? n : "");
+	json_decref(rec);
+	return buf[0] ? buf : NULL;
+}
+
+static bool
+owner_live(const struct cluster *c, const char *name)
+{
+	json_t *rec = cluster_record(c->h);
+	uint32_t id = json_integer_value(json_object_get(cl_record_node(rec,
+	    name), "nodeid"));
+
+	json_decref(rec);
+	return id && cl_member_up(c, id);
+}
+
+/* A copy here whose entry another node owns. */
+static void
+hold_stale(struct cluster *c, struct vm *vm, const char *owner)
+{
+	char why[200];
+
+	if (vm->row->hold || !vm_is_down(vm))
+		return;
+	snprintf(why, sizeof(why), "the cluster gave this VM to node %s "
+	    "(restarted there while this node was away); delete this copy",
+	    owner);
+	if (store_vm_set_text(c->h->store, vm->row->uuid, "hold", why) < 0)
+		return;
+	free(vm->row->hold);
+	vm->row->hold = xstrdup(why);
+	host_event(c->h, "warning", vm, 0, "cluster: %s", why);
+}
+
+static void
+publish_vm(struct cluster *c, struct vm *vm, const char *me)
+{
+	json_t *e = json_object_get(c->vms, vm->row->uuid);
+	const char *owner = json_string_value(json_object_get(e, "owner"));
+	json_t *m;
+
+	if (vm->state == VM_CREATING || vm->state == VM_INCOMING ||
+	    vm->state == VM_REPLICA || vm->state == VM_DELETING)
+		return;		/* not a VM of this node yet, or no longer */
+	if (owner && !streq(owner, me) && !vm_up(vm)) {
+		hold_stale(c, vm, owner);
+		return;
+	}
+	/* Up here, the state says another node's: claimed only when that
+	 * node is gone or has not started it (a move landed here, its
+	 * source died before saying "gone"); else it runs there, and the
+	 * lease stops one of the two. */
+	if (owner && !streq(owner, me) && owner_live(c, owner) &&
+	    !json_object_get(e, "restart"))
+		return;
+	m = json_pack("{sssssssssssIsbso}", "t", "vm", "node", me, "uuid",
+	    vm->row->uuid, "name", vm->row->name, "state",
+	    vm_state_name(vm->state), "memory_mib",
+	    (json_int_t)vm->row->memory_mib, "up", vm_up(vm), "record",
+	    cl_vm_record(vm));
+	if (e && owner && streq(owner, me) &&
+	    json_equal(json_object_get(e, "name"), json_object_get(m, "name")) &&
+	    json_equal(json_object_get(e, "state"), json_object_get(m, "state")) &&
+	    json_equal(json_object_get(e, "record"), json_object_get(m,
+	    "record")) && !(vm_up(vm) && json_object_get(e, "restart"))) {
+		json_decref(m);
+		return;
+	}
+	cl_state_send(c, m);
+}
+
+static bool
+owned_by_me(const json_t *e, const char *me)
+{
+	const char *o = json_string_value(json_object_get(e, "owner"));
+
+	return o && streq(o, me);
+}
+
+/* {pool name: its storage identity}: a pool of the same identity on
+ * two nodes is one shared pool. */
+json_t *
+cl_pool_ids(struct host *h)
+{
+	json_t *o = json_object();
+	struct obj_row *rows;
+	size_t n;
+	char id[37];
+
+	if (store_obj_list(h->store, STORE_POOL, &rows, &n) < 0)
+		return o;
+	for (size_t i = 0; i < n; i++)
+		if (host_pool_identity(rows[i].a, id) == 0)
+			json_object_set_new(o, rows[i].name, json_string(id));
+	obj_rows_free(rows, n);
+	return o;
+}
+
+static void
+publish_all(struct cluster *c, const char *me)
+{
+	struct host *h = c->h;
+	const char *uuid;
+	json_t *e;
+	uint64_t total = 0, avail = 0;
+
+	for (size_t i = 0; i < h->n_vms; i++)
+		publish_vm(c, h->vms[i], me);
+	json_object_foreach(c->vms, uuid, e)
+		if (owned_by_me(e, me) &&
+		    !vm_find(h, uuid) && !json_object_get(e, "restart"))
+			cl_state_send(c, json_pack("{ssssss}", "t", "gone",
+			    "node", me, "uuid", uuid));
+	if (host_memory_mib(&total, &avail) == 0)
+		cl_state_send(c, json_pack("{sssssIso}", "t", "load", "node", me,
+		    "avail_mib", (json_int_t)avail, "pools", cl_pool_ids(h)));
+}
+
+static void
+tick(struct loop *l, void *data)
+{
+	struct cluster *c = data;
+	char me[64];
+
+	(void)l;
+	c->tick = loop_timer_add(c->h->loop, CL_TICK_MS, tick, c);
+	if (!cl_state_ready(c) || !cl_self_name(c->h, me, sizeof(me)))
+		return;
+	publish_all(c, me);
+	cl_ha_tick(c, me);
+}
+
+void
+cl_vms_start(struct cluster *c)
+{
+	if (!c->tick)
+		c->tick = loop_timer_add(c->h->loop, CL_TICK_MS, tick, c);
+}
+
+void
+cl_vms_stop(struct cluster *c)
+{
+	c->tick = loop_timer_cancel(c->h->loop, c->tick);
+}
+
+/* A change was applied (uuid NULL: the whole state was replaced): the
+ * restarts looked at again at once (a VM up lets the coordinator place
+ * the next priority class without waiting for its tick). */
+void
+cl_vms_applied(struct cluster *c, const char *uuid)
+{
+	char me[64];
+
+	(void)uuid;
+	if (cl_self_name(c->h, me, sizeof(me)))
+		cl_ha_tick(c, me);
+}
+
+/* GET /v1/cluster/vms: every VM of the cluster once, with its owner. */
+json_t *
+cluster_vms(struct host *h)
+{
+	struct cluster *c = h->cluster;
+	json_t *out = json_array(), *e;
+	const char *uuid;
+
+	json_object_foreach(c->vms, uuid, e) {
+		json_t *v;
+
+		if (json_is_null(json_object_get(e, "owner")))
+			continue;	/* gone: deleted */
+		v = json_pack("{sO?sO?sO?sO?sO?}", "uuid", json_object_get(e,
+		    "uuid"), "name", json_object_get(e, "name"), "owner",
+		    json_object_get(e, "owner"), "state", json_object_get(e,
+		    "state"), "memory_mib", json_object_get(e, "memory_mib"));
+		json_object_set(v, "ha", json_object_get(e, "ha") ?
+		    json_object_get(e, "ha") : json_null());
+		json_object_set_new(v, "restarting", json_boolean(
+		    json_object_get(e, "restart")));
+		json_array_append_new(out, v);
+	}
+	return json_pack("{sosbsIsb}", "vms", out, "in_step", c->synced,
+	    "gen", (json_int_t)c->gen, "quorate", cl_state_ready(c));
+}

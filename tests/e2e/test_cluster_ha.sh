@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# test_cluster_ha.sh - HA VMs in a 3-node cluster on real Corosync (issue
+# 14): the cluster's state replicated over CPG (`vm list --cluster` the
+# same on every node), `vm ha enable` and its refusals, then h1 dies
+# (ternd, Corosync and its QEMUs killed, its link cut): its HA VMs restart
+# on h2 and h3 in priority order, the preferred owner and the
+# anti-affinity group obeyed, the no-auto-start VM left alone; the disk
+# writer's verifier passes on the restarted VM; a 100 ms sampler never
+# sees two QEMUs of one VM; h1 back: its stale copies held, the state the
+# majority's; h1 alone (cut): not quorate, it starts nothing.
+. "$(dirname "$0")/lib.sh"
+e2e_lab_setup cluster_ha 115
+lab up 3 --shared-pool >/dev/null
+SHARED=$(labenv LAB_SHARED_POOL)
+
+for i in 1 2 3; do FP[$i]=$(t h$i host info --json | jq -r .fingerprint); done
+for i in 1 2 3; do for j in 1 2 3; do
+	[ $i = $j ] || t h$i peer add h$j "$(labenv H${j}_URL)" \
+	    --fingerprint "${FP[$j]}" >/dev/null
+done; done
+cdir() { echo "$(labenv "H${1#h}_STATE_DIR")/corosync"; }
+coro_ctl() { TERN_CLUSTER_DIR="$(cdir "$1")" \
+    lab exec "$1" "$REPO/tests/lab/corosync-ctl.sh" "$2"; }
+quorate() { [ "$(t "$1" cluster show --json | jq -r .quorum.quorate)" = true ]; }
+# owner VM [ON]: the VM's owner in the cluster's state as ON sees it
+owner() { t "${2:-h2}" vm list --cluster --json |
+    jq -r --arg n "$1" '.vms[] | select(.name == $n) | .owner'; }
+st() { t "$1" vm show "$2" --json 2>/dev/null | jq -r .state; }
+running_on() { [ "$(st "$2" "$1")" = running ]; }
+uuid_of() { t h1 vm show "$1" --json | jq -r .uuid; }
+
+check "create c1 of h1, h2, h3" t h1 cluster create c1 --node h1 --node h2 --node h3
+
+# ---- four VMs on h1, on the shared pool; one more on h1's own pool ----
+shared_guest h1 hi disk:/dev/vdb:50
+check "hi boots" wait_for 120 console_has h1 hi TERN-GUEST-READY
+for v in mid lo no; do shared_guest h1 $v idle; done
+t h1 vm create loc --cpus 1 --memory 64M --disk 16M >/dev/null
+check "hi's writer acknowledges" wait_for 60 writer_acks h1 hi 20
+# h1_vms HOST: the names the state HOST has gives to h1, sorted
+h1_vms() { t "$1" vm list --cluster --json |
+    jq -r '[.vms[] | select(.owner == "h1") | .name] | sort | join(",")'; }
+all_h1() { local h
+	for h in h1 h2 h3; do [ "$(h1_vms $h)" = hi,lo,loc,mid,no ] || return 1; done; }
+check "the state lists every VM once, owner h1, on all three nodes" wait_for 30 all_h1
+t h2 vm list --cluster | sed 's/^/# /'
+
+# ---- bad input: refused, nothing changed ----
+check_fails() { local d=$1 want=$2; shift 2
+	check "$d" eval "out=\$($* 2>&1); [ \$? -ne 0 ] && grep -q -- \"$want\" <<<\"\$out\""; }
+check_fails "HA on a VM on a pool that is not shared is refused" "not shared with node" \
+    t h1 vm ha enable loc
+check_fails "a preferred owner that is no node is refused" "is not a node of this cluster" \
+    t h1 vm ha enable hi --preferred h9
+check_fails "a bad priority is refused" "is not high, medium, low" \
+    t h1 vm ha enable hi --priority urgent
+check_fails "a bad failback is refused" "window HH-HH" \
+    t h1 vm ha enable hi --failback sometimes
+check_fails "HA on a VM of another node is refused" "not found on this host" \
+    t h2 vm ha enable hi
+check "nothing became HA" eval \
+    '[ "$(t h2 vm list --cluster --json | jq "[.vms[] | select(.ha != null)] | length")" = 0 ]'
+
+check "ha enable hi: high, preferred h3" t h1 vm ha enable hi --priority high --preferred h3
+check "ha enable mid: medium, group g" t h1 vm ha enable mid --anti-affinity g
+check "ha enable lo: low, group g" t h1 vm ha enable lo --priority low --anti-affinity g
+check "ha enable no: no-auto-start" t h1 vm ha enable no --priority no-auto-start
+check "h3 sees the settings" wait_for 10 eval \
+    '[ "$(t h3 vm list --cluster --json | jq -r ".vms[] | select(.name == \"hi\") | .ha.priority + \",\" + (.ha.preferred | join(\",\"))")" = high,h3 ]'
+check "vm list --cluster prints the owner and HA" eval \
+    '[[ $(t h3 vm list --cluster) == *"mid "*"h1 "*"running"*"medium"* ]]'
+check "mid, lo, no running on h1" eval 'running_on mid h1 && running_on lo h1 && running_on no h1'
+
+# ---- the sampler: never two QEMUs of one VM ----
+declare -A U
+for v in hi mid lo no; do U[$v]=$(uuid_of $v); done
+# every 100 ms: how many QEMUs of each VM run on the machine (all the
+# lab's hosts share its process table), one line per sample: "TIME uuid
+# count ...".  QEMU's -daemonize child is not counted while its launcher
+# (the same command line, its parent) still waits for it.
+SAMPLES=$TERN_LAB/samples
+( set +e +o pipefail; while :; do
+	printf '%s ' "$EPOCHREALTIME"
+	ps -eo pid=,ppid=,args= | awk '
+	    $3 ~ /qemu-system-x86_64$/ { for (i = 4; i < NF; i++)
+		if ($i == "-uuid") { u[$1] = $(i + 1); pp[$1] = $2 } }
+	    END { for (p in u) if (!(pp[p] in u) || u[pp[p]] != u[p]) n[u[p]]++
+		for (k in n) printf "%s %s ", k, n[k]; print "." }'
+	sleep 0.1
+  done ) >"$SAMPLES" 2>/dev/null &
+SAMPLER=$!
+S0=$SECONDS
+
+# ---- h1 dies: ternd, Corosync, QEMUs killed, link cut ----
+t0=$(date +%s.%N) T0=$EPOCHREALTIME
+lab kill h1 >/dev/null 2>&1
+kill -KILL "$(cat "$(cdir h1)/run/corosync.pid")" 2>/dev/null || true
+for v in hi mid lo no; do pkill -KILL -f -- "^qemu-system-x86_64 .*-uuid ${U[$v]}" || true; done
+lab cut h1 >/dev/null 2>&1
+check "h2 and h3 stay quorate" wait_for 30 eval 'quorate h2 && quorate h3'
+check "hi restarts on h3 (its preferred owner)" wait_for 200 running_on hi h3
+t_hi=$(date +%s.%N)
+check "mid and lo restart on two different nodes (anti-affinity)" wait_for 120 eval \
+    '{ running_on mid h2 && running_on lo h3; } || { running_on mid h3 && running_on lo h2; }'
+echo "# from the kill: hi running after $(echo "$t_hi - $t0" | bc) s"
+started() { local h; for h in h2 h3; do
+	t $h vm show "$1" --json 2>/dev/null | jq -r '.started_at // empty'; done; }
+echo "# started: hi $(started hi), mid $(started mid), lo $(started lo)"
+check "restarted in priority order: hi, then mid, then lo" eval \
+    '[[ ! "$(started mid)" < "$(started hi)" && ! "$(started lo)" < "$(started mid)" ]]'
+check "no (no-auto-start) is not restarted: still h1's" eval \
+    '[ "$(owner no)" = h1 ] && [ -z "$(st h2 no)" ] && [ -z "$(st h3 no)" ]'
+check "the state says hi is h3's" eval '[ "$(owner hi)" = h3 ] && [ "$(owner hi h3)" = h3 ]'
+check "hi's writer acknowledges on h3" wait_for 90 writer_acks h3 hi 5
+
+# ---- h1 back: its copies stale, held ----
+lab restore h1 >/dev/null 2>&1
+coro_ctl h1 start
+lab start h1 >/dev/null 2>&1
+check "h1 back in step: it sees hi on h3" wait_for 60 eval '[ "$(owner hi h1)" = h3 ]'
+check "h1's stale copy of hi is held: a start is refused" wait_for 20 eval \
+    'out=$(t h1 vm start hi 2>&1); [ $? -ne 0 ] && grep -q "gave this VM to node h3" <<<"$out"'
+check "hi still h3's after h1's return" eval '[ "$(owner hi h3)" = h3 ] && running_on hi h3'
+
+kill $SAMPLER 2>/dev/null || true; wait $SAMPLER 2>/dev/null || true
+NS=$(grep -c '\.$' "$SAMPLES") DUR=$((SECONDS - S0))
+echo "# $NS samples in $DUR s (the kill at $T0); with two copies of a VM: $(grep -cE ' ([2-9]|[1-9][0-9]+) ' "$SAMPLES")"
+grep -E ' ([2-9]|[1-9][0-9]+) ' "$SAMPLES" | head -n 3 | sed 's/^/# /'
+check "the sampler sampled at least every 250 ms on average" eval \
+    '[ "$NS" -gt 0 ] && [ $((DUR * 1000 / NS)) -le 250 ]'
+check "the sampler saw hi's QEMU (on h1, then on h3)" grep -q -- "${U[hi]} 1" "$SAMPLES"
+check "never two running copies of any VM" eval '! grep -qE " ([2-9]|[1-9][0-9]+) " "$SAMPLES"'
+
+# ---- the writer's data: every acknowledged write there ----
+t h3 vm stop hi >/dev/null
+check "hi's disk passes the verifier" "$VERIFY" --image "$SHARED/hi-vdb.qcow2" \
+    --console "$(labenv H1_STATE_DIR)/vms/${U[hi]}/console.log" \
+    --console "$(labenv H3_STATE_DIR)/vms/${U[hi]}/console.log"
+
+# ---- h1 alone: no quorum, it starts nothing ----
+lab cut h1 >/dev/null 2>&1
+check "h1 cut off: not quorate" wait_for 30 eval '! quorate h1'
+check "h1 without quorum refuses to start no" eval \
+    'out=$(t h1 vm start no 2>&1); [ $? -ne 0 ] && grep -q "not in a quorate partition" <<<"$out"'
+check "no is still off on h1" eval '[ "$(st h1 no)" != running ]'
+lab restore h1 >/dev/null 2>&1
+check "ha disable mid (from its owner)" eval \
+    'h=h2; running_on mid h3 && h=h3; t $h vm ha disable mid'
+check "mid is no longer HA everywhere" wait_for 10 eval \
+    '[ "$(t h1 vm list --cluster --json | jq -r ".vms[] | select(.name == \"mid\") | .ha")" = null ]'
+e2e_finish
