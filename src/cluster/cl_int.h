@@ -37,7 +37,12 @@ struct cluster {
 	uint32_t group[CLUSTER_MAX_NODES];	/* ternds in CL_GROUP */
 	size_t n_group;
 	unsigned int votes, expected, quorum, flags, qdevice_votes;
+	struct cl_leases *leases;	/* lease.c */
 };
+
+/* lease.c: set host->vm_lease; cl_lease_follow (lease.h) with
+ * cl_members_follow. */
+void cl_lease_init(struct host *h);
 
 void cl_members_init(struct host *h);
 /* Follow Corosync (a record was stored) or stop (it was removed). */

@@ -13,6 +13,7 @@
 #include "fsutil.h"
 #include "host.h"
 #include "jsonutil.h"
+#include "lease.h"
 #include "log.h"
 #include "store.h"
 #include "util.h"
@@ -25,6 +26,7 @@ cluster_init(struct host *h)
 	/* the cluster commands' children see where the files are */
 	setenv("TERN_CLUSTER_DIR", h->cfg.cluster_dir, 1);
 	cl_members_init(h);
+	cl_lease_init(h);
 	cl_jobs_init(h);
 	cluster_validate_init(h);
 	if (rec)
