@@ -8,6 +8,7 @@
 #include "cluster.h"
 #include "conf.h"
 #include "job.h"
+#include "lease.h"
 
 struct host;
 struct loop_timer;

@@ -6,7 +6,8 @@
 # the same UUID and disks: exported once, registered in place on both
 # (vm import --register).  (a) started on h1 its QEMU holds the VM's
 # lease (sanlock client status); (b) a start on h2 is refused naming h1,
-# nothing started there; a live move is refused (the lease cannot be
+# nothing started there; a VM whose disks are in two pools starts
+# without a lease; a live move is refused (the lease cannot be
 # handed over yet); (c) the lease taken away on h1 (its lockspace
 # removed in sanlock): h1's QEMU is killed; (d) h1 dead (sanlock, ternd,
 # Corosync, QEMU killed, link cut): h2's start is refused until sanlock
@@ -73,6 +74,15 @@ named=0; [[ $out == *"held by h1"* ]] && named=1
 check "the refusal names h1" [ "$named" = 1 ]
 check "g1 stays off on h2" eval '[ "$(vm_field h2 g1 .state)" = off ]'
 check "one QEMU of g1 in all" eval '[ "$(qemu_count "$UUID")" = 1 ]'
+
+# ---- bad input: disks in two pools: started as before, without a lease ----
+t h1 vm create mixed --cpus 1 --memory 128M --disk 32M@local --disk 32M@shared \
+    --kernel "$GUEST/vmlinuz" --initrd "$GUEST/initrd.img" >/dev/null
+MU=$(vm_field h1 mixed .uuid)
+check "a VM with disks in two pools starts" t h1 vm start mixed
+check "... without a lease" eval "! sl h1 status | grep -q ':$MU:'"
+check "... and no lease file" [ ! -e "$SH/.tern-leases/$MU" ]
+check "it stops" t h1 vm stop mixed
 
 # ---- a live move of a leased VM is refused (no lease handover yet) ----
 mout=$(t h1 vm move g1 --to h2 2>&1) && rc=0 || rc=$?
