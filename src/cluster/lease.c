@@ -63,6 +63,7 @@ struct cl_lockspace {
 	char name[SANLK_NAME_LEN];
 	enum ls_state st;
 	uint64_t failed_ms;
+	bool warned;		/* the failure's event is out */
 	struct child *init;
 };
 
@@ -141,7 +142,7 @@ on_init_exit(struct child *ch, int status, void *data)
 {
 	struct cl_lockspace *s = data;
 	struct sanlk_lockspace ls = ls_of(s, s->L->host_id);
-	int r;
+	int r = 0;
 
 	child_free(ch);
 	s->init = NULL;
@@ -156,10 +157,15 @@ on_init_exit(struct child *ch, int status, void *data)
 	}
 	s->st = LS_FAILED;
 	s->failed_ms = now_ms();
-	host_event(s->L->h, "error", NULL, 0, "cluster: cannot join the "
-	    "lease lockspace of pool '%s' (%s): %s; is sanlock running?",
-	    s->pool, s->dir, status ? "tern-lease init-lockspace failed" :
-	    strerror(-r));
+	if (s->warned)	/* tried every 10 s: one event, then the log */
+		log_warn("cluster: lockspace of pool '%s' still not joined",
+		    s->pool);
+	else
+		host_event(s->L->h, "error", NULL, 0, "cluster: cannot join "
+		    "the lease lockspace of pool '%s' (%s): %s; is sanlock "
+		    "running?", s->pool, s->dir, status ? "tern-lease "
+		    "init-lockspace failed" : strerror(-r));
+	s->warned = true;
 }
 
 static void
@@ -198,6 +204,7 @@ ls_check(struct cl_leases *L, struct cl_lockspace *s)
 	r = sanlock_inq_lockspace(&ls, 0);
 	if (r == 0 && s->st != LS_JOINED) {
 		s->st = LS_JOINED;
+		s->warned = false;
 		log_info("cluster: joined lockspace %s of pool '%s' as host "
 		    "%llu", s->name, s->pool, (unsigned long long)L->host_id);
 		ls_adopt(L, s);
