@@ -96,7 +96,7 @@ sleep 3
 
 # ---- h1 dies ----
 cpid=$(cat "$H1_STATE_DIR/corosync/run/corosync.pid" 2>/dev/null || true)
-spid=$(cat "$H1_STATE_DIR/sanlock/sanlock.pid" 2>/dev/null || true)
+spid=$(cat "$H1_DIR/sanlock.pid" 2>/dev/null || true)
 t0=$(ms)
 "$LAB" kill h1 >/dev/null 2>&1
 kill -KILL $cpid $spid 2>/dev/null || true

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# demo.sh - the main job, end to end, on a 2-host lab on this machine:
-# two ternds in network namespaces that trust each other, a real guest on
+# demo.sh - the main job, end to end, on a 3-host lab on this machine:
+# ternds in network namespaces that trust each other, a real guest on
 # a pool both mount, created, started, watched on its console and in the
 # event log, paused, resumed, saved and restored, moved live to the other
 # host and back, its disks moved to another pool while it runs, moved
@@ -9,7 +9,11 @@
 # proven exact, checkpointed, replicated to the other host (the replica
 # proven exact up to its cycle), failed over to it (planned: no write
 # lost) with replication reversed, turned off, and its disk writes
-# verified.  Leaves the lab up to explore; prints how to take it down.
+# verified.  Then the three hosts form a failover cluster on Corosync, a
+# second guest is made highly available, its host is killed outright,
+# and the guest restarts on another node once sanlock shows the dead
+# node's lease expired, with every acknowledged write.  Leaves the lab
+# up to explore; prints how to take it down.
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$REPO/build}
@@ -27,8 +31,9 @@ if [ -f "$TERN_LAB/lab.env" ]; then
 	say "Taking down the previous demo lab"
 	"$LAB" down
 fi
-say "Bringing up a 2-host lab (network namespaces h1, h2; one ternd each)"
-"$LAB" up 2 --shared-pool
+say "Bringing up a 3-host lab (network namespaces h1, h2, h3; one ternd each;"
+say "h3 waits for the cluster at the end)"
+"$LAB" up 3 --shared-pool
 t h1 host info
 t h2 host info
 
@@ -195,6 +200,58 @@ t h2 events --vm demo1
 t h1 job list
 t h2 job list
 
-say "Done.  The lab is still up:"
+say "A failover cluster of the three hosts on Corosync (h3 trusts the others"
+say "and they it first); validate checks they can host each other's VMs"
+fp3=$("$LAB" tern h3 host info --json | jq -r .fingerprint)
+for h in h1 h2; do t $h peer add h3 "$H3_URL" --fingerprint "$fp3"; done
+t h3 peer add h1 "$H1_URL" --fingerprint "$fp1"
+t h3 peer add h2 "$H2_URL" --fingerprint "$fp2"
+t h1 cluster create c1 --node h1 --node h2 --node h3
+t h1 cluster show
+t h1 cluster validate || true
+
+say "A highly available guest on h1 (its disks on the shared pool), h3 its"
+say "preferred owner; the cluster's state lists every VM once, everywhere"
+t h1 vm create demo2 --cpus 1 --memory 256M --disk 256M@shared \
+    --disk 64M@shared --kernel "$GUEST/vmlinuz" --initrd "$GUEST/initrd.img" \
+    --cmdline "console=ttyS0 quiet tern.hostname=demo2 tern.workload=disk:/dev/vdb:50"
+t h1 vm start demo2
+for _ in $(seq 1 60); do	# published to the cluster every 2 s
+	"$LAB" tern h1 vm ha enable demo2 --priority high --preferred h3 \
+	    >/dev/null 2>&1 && break
+	sleep 1
+done
+t h2 vm list --cluster
+for _ in $(seq 1 120); do
+	"$LAB" tern h1 vm console demo2 | grep -q TERN-ACK && break
+	sleep 0.5
+done
+
+say "h1 dies: its ternd, Corosync, sanlock and QEMUs killed, its link cut."
+say "h2 and h3 keep quorum; demo2 restarts on h3 once sanlock shows h1's"
+say "lease expired (8 x 1 s + sanlock's fixed 60 s: about 70 s), never before"
+uuid2=$("$LAB" tern h1 vm show demo2 --json | jq -r .uuid)
+"$LAB" kill h1
+kill -KILL "$(cat "$H1_STATE_DIR/corosync/run/corosync.pid")" \
+    "$(cat "$H1_DIR/sanlock.pid")" 2>/dev/null || true
+pkill -KILL -f -- "^qemu-system-x86_64 .*-uuid $uuid2" || true
+"$LAB" cut h1
+t0=$SECONDS
+for _ in $(seq 1 480); do
+	[ "$("$LAB" tern h3 vm show demo2 --json 2>/dev/null | jq -r .state)" = \
+	    running ] && break
+	sleep 0.5
+done
+say "demo2 runs on h3, $((SECONDS - t0)) s after the kill"
+t h3 cluster show
+t h3 vm list --cluster
+sleep 5
+t h3 vm stop demo2
+say "Every write demo2 acknowledged on h1 or h3 is on its disk"
+run "$GUEST/verify" --image "$LAB_SHARED_POOL/demo2-vdb.qcow2" \
+    --console "$H1_STATE_DIR/vms/$uuid2/console.log" \
+    --console "$H3_STATE_DIR/vms/$uuid2/console.log"
+
+say "Done.  The lab is still up (h1 is dead: 'lab restore h1', 'lab start h1'):"
 echo "  TERN_LAB=$TERN_LAB $LAB tern h1 vm list      # explore"
 echo "  TERN_LAB=$TERN_LAB $LAB down                 # tear it down"

@@ -8,6 +8,7 @@
 #include "cluster.h"
 #include "conf.h"
 #include "job.h"
+#include "lease.h"
 
 struct host;
 struct loop_timer;
@@ -47,7 +48,12 @@ struct cluster {
 	json_t *load;		/* node name -> {avail_mib, at_ms} */
 	struct loop_timer *sync_retry;	/* our sync, CPG said try again */
 	struct loop_timer *tick;	/* vms.c */
+	struct cl_leases *leases;	/* lease.c */
 };
+
+/* lease.c: set host->vm_lease; cl_lease_follow (lease.h) with
+ * cl_members_follow. */
+void cl_lease_init(struct host *h);
 
 void cl_members_init(struct host *h);
 /* Follow Corosync (a record was stored) or stop (it was removed). */

@@ -13,6 +13,7 @@
 #include "fsutil.h"
 #include "host.h"
 #include "jsonutil.h"
+#include "lease.h"
 #include "log.h"
 #include "store.h"
 #include "util.h"
@@ -58,6 +59,7 @@ cluster_init(struct host *h)
 	setenv("TERN_CLUSTER_DIR", h->cfg.cluster_dir, 1);
 	cl_members_init(h);
 	h->may_start = cl_may_start;
+	cl_lease_init(h);
 	cl_jobs_init(h);
 	cluster_validate_init(h);
 	if (rec)

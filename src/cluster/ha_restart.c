@@ -363,11 +363,3 @@ cl_ha_tick(struct cluster *c, const char *me)
 		place_orphans(c, rec);
 	json_decref(rec);
 }
-
-/* TEMPORARY until lease.c lands: no lease known. */
-__attribute__((weak)) int
-cl_lease_probe(struct host *h, struct vm *vm, char *owner, size_t len)
-{
-	(void)h, (void)vm, (void)owner, (void)len;
-	return 0;
-}

@@ -21,6 +21,7 @@
 
 #include "cl_int.h"
 #include "host.h"
+#include "lease.h"
 #include "log.h"
 #include "loop.h"
 #include "util.h"
@@ -275,6 +276,7 @@ cl_members_follow(struct host *h, bool on)
 	struct cluster *c = h->cluster;
 
 	c->want = on;
+	cl_lease_follow(h, on);
 	if (on && !c->connected && !c->retry)
 		cl_connect(c);
 	if (on)

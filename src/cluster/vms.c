@@ -111,9 +111,9 @@ hold_stale(struct cluster *c, struct vm *vm, const char *owner)
 
 	if (vm->row->hold || !vm_is_down(vm))
 		return;
-	snprintf(why, sizeof(why), "the cluster gave this VM to node %s "
-	    "(restarted there while this node was away); delete this copy",
-	    owner);
+	snprintf(why, sizeof(why), "the cluster gave this VM to node %s, "
+	    "which runs it (or did last); this copy is stale: delete it, or "
+	    "move the VM here from %s", owner, owner);
 	if (store_vm_set_text(c->h->store, vm->row->uuid, "hold", why) < 0)
 		return;
 	free(vm->row->hold);

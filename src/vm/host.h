@@ -92,7 +92,20 @@ struct host {
 	json_t *(*repl_carry)(const struct vm *vm);
 	void (*repl_arrived)(struct vm *vm, const json_t *carried);
 	void (*repl_leaving)(struct vm *vm, bool deleted, bool spool_shared);
+	/* src/cluster (NULL: none): vm.start's lease on the VM's disks
+	 * (sanlock, src/cluster/lease.c).  HOST_LEASE_TAKE before QEMU is
+	 * launched, HOST_LEASE_BIND once it runs paused (vm->pid) and
+	 * before its vCPUs first run, HOST_LEASE_DROP when the start
+	 * failed (err may be NULL).  0 go on (also: no lease needed), 1
+	 * wait (the hook pokes or wakes the job), <0 refuse (err set).
+	 * HOST_LEASE_HELD (job, err NULL): 1 when the VM needs a lease
+	 * here, so its running QEMU holds one (src/migrate refuses a live
+	 * move then). */
+	int (*vm_lease)(struct vm *vm, struct job *job, int step,
+	    struct err *err);
 };
+
+enum { HOST_LEASE_TAKE, HOST_LEASE_BIND, HOST_LEASE_DROP, HOST_LEASE_HELD };
 
 /* Record an event (persisted, logged at info or above) about vm (may be
  * NULL) and job (0: none). */

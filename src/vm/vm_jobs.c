@@ -156,6 +156,8 @@ start_fail_code(struct job *job, int code, const char *why)
 	struct vm *vm = vm_of(job);
 
 	vm_kill(vm);
+	if (vm->h->vm_lease)
+		(void)vm->h->vm_lease(vm, job, HOST_LEASE_DROP, NULL);
 	if (vm->pidfd < 0 && !vm->launcher)
 		vm_set_state(vm, VM_OFF, NULL);
 	/* else the exit handler sets OFF (state is STARTING) */
@@ -201,11 +203,19 @@ start_launch(struct job *job)
 	struct vm *vm = vm_of(job);
 	struct err err = { 0 };
 	char what[80];
+	int r;
 
 	snprintf(what, sizeof(what), "vm '%s'", vm->row->name);
 	if (host_mem_admit(vm->h, vm->row->memory_mib, HOST_MEM_AVAILABLE,
 	    what, &err) < 0) {
 		job_finish(job, err.code, "%s", err.msg);
+		return;
+	}
+	/* shared storage in a cluster: the VM's lease first (src/cluster) */
+	if (vm->h->vm_lease && (r = vm->h->vm_lease(vm, job,
+	    HOST_LEASE_TAKE, &err)) != 0) {
+		if (r < 0)
+			job_finish(job, err.code, "%s", err.msg);
 		return;
 	}
 	vm->incoming = vm->row->state_file != NULL;
@@ -235,6 +245,20 @@ start_done(struct job *job)
 	vm_set_state(vm, VM_RUNNING, restored ? "vm restored from its saved "
 	    "state" : "vm started");
 	job_finish(job, 0, NULL);
+}
+
+/* The lease (if the VM needs one) held by this QEMU before its vCPUs
+ * run: 0 go on, else wait or the start failed. */
+static int
+start_lease_bound(struct job *job)
+{
+	struct vm *vm = vm_of(job);
+	struct err err = { 0 };
+	int r = vm->h->vm_lease(vm, job, HOST_LEASE_BIND, &err);
+
+	if (r < 0)
+		start_fail_code(job, err.code, err.msg);
+	return r;
 }
 
 static void
@@ -301,6 +325,8 @@ start_step(struct job *job)
 		start_done(job);
 		return;
 	}
+	if (vm->h->vm_lease && start_lease_bound(job) != 0)
+		return;
 	if (vm->h->before_cont && vm->h->before_cont(vm, job) > 0)
 		return;
 	if (json_is_true(json_object_get(job->details, "paused"))) {

@@ -38,7 +38,7 @@ usage() {
 	cat <<'EOF'
 usage: lab.sh [--dir LABDIR] COMMAND [ARGS...]
 
-  up N [--shared-pool] [--config FILE]  create N hosts h1..hN, start a ternd in each
+  up N [--shared-pool] [--config FILE]  create N hosts h1..hN, start a sanlock and a ternd in each
   env                                   print LABDIR/lab.env (shell-sourceable)
   status                                per host: namespace, ternd, network, address
   tern HOST ARGS...                     run $TERN --socket <HOST's socket> ARGS... in HOST's namespace
@@ -242,12 +242,38 @@ launch_ternd() {
 		done
 		# Not a process-group leader (no job control here), so setsid does not
 		# fork, and `ip netns exec` execs: the PID stays the ternd's PID.
-		exec setsid ip netns exec "$ns" "$bin" "${args[@]}"
+		exec env SANLOCK_RUN_DIR="$(hv "$i" STATE_DIR)/sanlock" \
+			setsid ip netns exec "$ns" "$bin" "${args[@]}"
 	) &
 	pid=$!
 	printf '%s\n' "$pid" >"$pidfile.tmp"
 	mv -f "$pidfile.tmp" "$pidfile"
 	log "h$i: started ternd (pid $pid) in $ns, log $log"
+}
+
+# Start host I's own sanlock daemon (the VMs' leases, issue 14) in its
+# namespace, its socket and pid file in STATE_DIR/sanlock, where the
+# host's ternd finds it (SANLOCK_RUN_DIR).  Lab only: no watchdog (-w 0;
+# a production host runs sanlock.service with wdmd and a real watchdog),
+# and SANLOCK_PRIVILEGED=0 because this container may not raise its
+# memlock limit (CAP_SYS_RESOURCE) as sanlock otherwise insists.
+launch_sanlock() {
+	local i=$1 dir pid
+	dir=$(hv "$i" STATE_DIR)/sanlock
+	command -v sanlock >/dev/null || die "sanlock is not installed (scripts/deps.sh)"
+	mkdir -p -- "$dir"
+	(
+		exec </dev/null >>"$dir/sanlock.log" 2>&1
+		for fd in /proc/self/fd/*; do
+			fd=${fd##*/}
+			if ((fd > 2)); then { exec {fd}>&-; } 2>/dev/null || true; fi
+		done
+		exec env SANLOCK_PRIVILEGED=0 SANLOCK_RUN_DIR="$dir" setsid \
+			ip netns exec "$(hv "$i" NS)" sanlock daemon -D -w 0 -l 0 -U root -G root
+	) &
+	pid=$!
+	printf '%s\n' "$pid" >"$(hv "$i" DIR)/sanlock.pid"
+	log "h$i: started sanlock (pid $pid), SANLOCK_RUN_DIR=$dir"
 }
 
 # Is host I's ternd ready? (socket exists and `tern host info` succeeds)
@@ -415,6 +441,7 @@ cmd_up() {
 				--cluster-stop "$REPO/tests/lab/corosync-ctl.sh stop"
 		} >"$(hv "$i" ARGSFILE)"
 	done
+	for ((i = 1; i <= N; i++)); do launch_sanlock "$i"; done
 	for ((i = 1; i <= N; i++)); do launch_ternd "$i"; done
 	log "waiting up to ${ready_timeout}s for $N ternd(s) to become ready"
 	wait_ready "${idx[@]}"
@@ -721,6 +748,17 @@ cmd_down() {
 		if [[ ${ARGV0##*/} == qemu* || $comm == qemu* ]]; then pids+=("$pid"); fi
 	done
 	terminate_pids "QEMU processes referencing $LABDIR" "${pids[@]}" || failed=1
+
+	# 2b. sanlock daemons, by recorded PID (after QEMU: a lease's loss
+	# would only kill what is going anyway).
+	pids=()
+	for pidfile in "$LABDIR"/h*/sanlock.pid; do
+		[[ -f $pidfile ]] || continue
+		pid=$(<"$pidfile")
+		is_uint "$pid" || continue
+		if is_alive "$pid" && owned_pid "$pid"; then pids+=("$pid"); fi
+	done
+	terminate_pids "sanlock" "${pids[@]}" || failed=1
 
 	# 3. Anything still running inside the lab's namespaces; 4. the namespaces.
 	if [[ -f $LABDIR/namespaces ]]; then
