@@ -76,17 +76,22 @@ check "mid, lo, no running on h1" eval 'running_on mid h1 && running_on lo h1 &&
 declare -A U
 for v in hi mid lo no; do U[$v]=$(uuid_of $v); done
 # every 100 ms: on how many hosts a QEMU of each VM runs (all the lab's
-# hosts share the machine's process table; a QEMU's host is the lab
-# directory in its command line), one line per sample: "TIME uuid hosts
+# hosts share the machine's process table; a QEMU's host is this lab's
+# host directory in its command line), one line per sample: "TIME uuid hosts
 # ...".  Hosts, not processes: `qemu -daemonize` shows up to three
 # processes of one VM on its host while it starts.
 SAMPLES=$TERN_LAB/samples
 ( set +e +o pipefail; while :; do
 	printf '%s ' "$EPOCHREALTIME"
-	ps -eo args= | awk '
-	    $1 ~ /qemu-system-x86_64$/ && match($0, /\/h[0-9]+\/run\//) {
-		h = substr($0, RSTART, RLENGTH)
-		for (i = 2; i < NF; i++) if ($i == "-uuid") seen[$(i + 1), h] = 1 }
+	ps -eo args= | awk -v lab="$TERN_LAB/" '
+	    $1 ~ /qemu-system-x86_64$/ {
+		s = $0; h = ""
+		while (!h && (p = index(s, lab))) {
+			s = substr(s, p + length(lab))
+			if (match(s, /^h[0-9]+\/run\//)) h = substr(s, 1, RLENGTH)
+		}
+		if (h) for (i = 2; i < NF; i++)
+			if ($i == "-uuid") seen[$(i + 1), h] = 1 }
 	    END { for (k in seen) { split(k, a, SUBSEP); n[a[1]]++ }
 		for (u in n) printf "%s %s ", u, n[u]; print "." }'
 	sleep 0.1
