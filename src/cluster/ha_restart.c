@@ -150,10 +150,21 @@ place_orphans(struct cluster *c, const json_t *rec)
 	const char *uuid;
 	int top = 0;
 
-	json_object_foreach(c->vms, uuid, e)
+	json_object_foreach(c->vms, uuid, e) {
+		const char *owner = json_string_value(json_object_get(e,
+		    "owner"));
+
 		if (orphan(c, rec, e) || (json_object_get(e, "restart") &&
 		    json_object_get(e, "ha")))
 			top = prio(e) > top ? prio(e) : top;
+		/* placed, not running yet: not in its node's free memory */
+		if (owner && json_object_get(e, "restart") && !orphan(c, rec,
+		    e))
+			json_object_set_new(used, owner, json_integer(
+			    json_integer_value(json_object_get(used, owner)) +
+			    json_integer_value(json_object_get(e,
+			    "memory_mib"))));
+	}
 	json_object_foreach(c->vms, uuid, e) {
 		const char *owner = json_string_value(json_object_get(e,
 		    "owner")), *to;
