@@ -80,17 +80,22 @@ bool cl_state_ready(const struct cluster *c);
 /* vms.c: this node's VMs published; reactions to changes. */
 void cl_vms_start(struct cluster *c);
 void cl_vms_stop(struct cluster *c);
-void cl_vms_applied(struct cluster *c, const char *uuid);
+void cl_vms_applied(struct cluster *c);
 struct vm;
 json_t *cl_vm_record(const struct vm *vm);
-/* This host's name in its cluster's record, in buf; NULL: none. */
-const char *cl_self_name(struct host *h, char *buf, size_t len);
+/* This host's name in rec (its cluster's record), in buf; NULL: none. */
+const char *cl_self_name(struct host *h, const json_t *rec, char *buf,
+    size_t len);
+/* The hold vms.c puts on a stale copy starts with this; only such a
+ * hold is lifted when the cluster gives the VM back (ha_restart.c). */
+#define CL_HOLD_STALE "the cluster gave this VM"
 /* This host's pools as {name: storage identity}. */
 json_t *cl_pool_ids(struct host *h);
 /* ha_restart.c: the restart of a dead node's HA VMs. */
 /* The restarts this node was given, and (the coordinator) the placing of
- * a dead node's HA VMs: each tick and on each change applied. */
-void cl_ha_tick(struct cluster *c, const char *me);
+ * a dead node's HA VMs: each tick and on each change applied; rec the
+ * record, me this node's name in it. */
+void cl_ha_tick(struct cluster *c, const json_t *rec, const char *me);
 
 /* create.c, nodes.c: the jobs */
 extern const struct job_ops job_cluster_create, job_cluster_destroy,
@@ -106,6 +111,8 @@ int cl_record_drop(struct host *h);
 /* This host's entry in rec (by fingerprint), or NULL. */
 const json_t *cl_record_self(struct host *h, const json_t *rec);
 const json_t *cl_record_node(const json_t *rec, const char *name);
+/* The Corosync node id of rec's node name (0: no such node). */
+uint32_t cl_record_nodeid(const json_t *rec, const char *name);
 /* The names of rec's nodes (objects with "name", or strings) but
  * skip, a new array. */
 json_t *cl_names_but(const json_t *rec, const char *skip);

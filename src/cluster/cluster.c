@@ -29,8 +29,9 @@ cl_may_start(const struct vm *vm, struct err *err)
 	const struct cluster *c = vm->h->cluster;
 	const json_t *e;
 	const char *owner;
+	json_t *rec;
 	char me[64];
-	bool pooled = false;
+	bool pooled = false, mine;
 
 	for (size_t i = 0; i < vm->row->n_disks; i++)
 		pooled |= vm->row->disks[i].pool != NULL;
@@ -43,7 +44,12 @@ cl_may_start(const struct vm *vm, struct err *err)
 		    "'tern cluster show')", vm->row->name);
 	e = json_object_get(c->vms, vm->row->uuid);
 	owner = json_string_value(json_object_get(e, "owner"));
-	if (!owner || streq(owner, cl_self_name(vm->h, me, sizeof(me))))
+	if (!owner)
+		return 0;
+	rec = cluster_record(vm->h);
+	mine = streq(owner, cl_self_name(vm->h, rec, me, sizeof(me)));
+	json_decref(rec);
+	if (mine)
 		return 0;
 	return err_set(err, -EBUSY, "vm '%s' is not started: the cluster "
 	    "gives it to node %s (see 'tern vm list --cluster')",
@@ -107,6 +113,13 @@ node_where(const json_t *rec, const char *key, const char *value)
 		    key))))
 			return n;
 	return NULL;
+}
+
+uint32_t
+cl_record_nodeid(const json_t *rec, const char *name)
+{
+	return json_integer_value(json_object_get(cl_record_node(rec, name),
+	    "nodeid"));
 }
 
 const json_t *

@@ -165,10 +165,10 @@ parse_settings(const json_t *rec, const json_t *body, json_t **ret,
 	    (r = check_preferred(rec, json_object_get(body, "preferred"),
 	    err)) < 0)
 		return r;
-	*ret = json_pack("{sssOsssO?}", "priority", p, "preferred",
-	    json_object_get(body, "preferred") ? json_object_get(body,
-	    "preferred") : json_array(), "failback", f, "anti_affinity",
-	    g ? json_string(g) : NULL);
+	*ret = json_pack("{sssossss?}", "priority", p, "preferred",
+	    json_object_get(body, "preferred") ? json_incref(json_object_get(
+	    body, "preferred")) : json_array(), "failback", f,
+	    "anti_affinity", g);
 	return 0;
 }
 

@@ -28,18 +28,11 @@ prio(const json_t *e)
 	    streq(p, "no-auto-start") ? 0 : 2;
 }
 
-static uint32_t
-nodeid_of(const json_t *rec, const char *name)
-{
-	return json_integer_value(json_object_get(cl_record_node(rec, name),
-	    "nodeid"));
-}
-
 /* A node that can take VMs: in the membership, its ternd in the group. */
 static bool
 node_live(const struct cluster *c, const json_t *rec, const char *name)
 {
-	uint32_t id = nodeid_of(rec, name);
+	uint32_t id = cl_record_nodeid(rec, name);
 
 	return id && cl_member_up(c, id) && cl_member_in_group(c, id);
 }
@@ -62,7 +55,7 @@ orphan(const struct cluster *c, const json_t *rec, const json_t *e)
 	const char *st = json_string_value(json_object_get(e, "state"));
 
 	if (!json_object_get(e, "ha") || prio(e) == 0 || !owner ||
-	    cl_member_up(c, nodeid_of(rec, owner)))
+	    cl_member_up(c, cl_record_nodeid(rec, owner)))
 		return false;
 	return json_object_get(e, "restart") || streq(st, "running") ||
 	    streq(st, "paused");
@@ -304,7 +297,8 @@ ha_failed(struct cluster *c, const char *me, const char *uuid,
 static void
 unhold(struct host *h, struct vm *vm)
 {
-	if (!vm->row->hold || !strstr(vm->row->hold, "the cluster gave"))
+	if (!vm->row->hold || strncmp(vm->row->hold, CL_HOLD_STALE,
+	    strlen(CL_HOLD_STALE)) != 0)
 		return;
 	if (store_vm_set_text(h->store, vm->row->uuid, "hold", NULL) == 0) {
 		free(vm->row->hold);
@@ -360,17 +354,15 @@ ha_entry_changed(struct cluster *c, const char *me, const char *uuid)
 }
 
 void
-cl_ha_tick(struct cluster *c, const char *me)
+cl_ha_tick(struct cluster *c, const json_t *rec, const char *me)
 {
-	json_t *rec;
 	const char *uuid;
 	json_t *e;
 
-	if (!cl_state_ready(c) || !(rec = cluster_record(c->h)))
+	if (!cl_state_ready(c))
 		return;
 	json_object_foreach(c->vms, uuid, e)
 		ha_entry_changed(c, me, uuid);
 	if (coordinator(c))
 		place_orphans(c, rec);
-	json_decref(rec);
 }

@@ -123,14 +123,11 @@ cl_state_ready(const struct cluster *c)
 static void
 apply_change(struct cluster *c, const char *t, const json_t *m)
 {
-	const char *uuid = json_string_value(json_object_get(m, "uuid"));
-
 	if (!cl_state_apply(c->vms, t, m))
 		return;		/* a stale or unknown change: nothing */
 	c->gen++;
 	state_persist(c);
-	if (uuid)
-		cl_vms_applied(c, uuid);
+	cl_vms_applied(c);
 }
 
 static void
@@ -210,7 +207,7 @@ sync_finish(struct cluster *c)
 	json_array_foreach(q, i, s)
 		apply_change(c, json_string_value(json_object_get(s, "t")), s);
 	json_decref(q);
-	cl_vms_applied(c, NULL);
+	cl_vms_applied(c);
 }
 
 static void

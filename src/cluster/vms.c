@@ -81,26 +81,13 @@ vm_up(const struct vm *vm)
 }
 
 const char *
-cl_self_name(struct host *h, char *buf, size_t len)
+cl_self_name(struct host *h, const json_t *rec, char *buf, size_t len)
 {
-	json_t *rec = cluster_record(h);
 	const json_t *me = rec ? cl_record_self(h, rec) : NULL;
 	const char *n = json_string_value(json_object_get(me, "name"));
 
 	snprintf(buf, len, "%s", n ? n : "");
-	json_decref(rec);
 	return buf[0] ? buf : NULL;
-}
-
-static bool
-owner_live(const struct cluster *c, const char *name)
-{
-	json_t *rec = cluster_record(c->h);
-	uint32_t id = json_integer_value(json_object_get(cl_record_node(rec,
-	    name), "nodeid"));
-
-	json_decref(rec);
-	return id && cl_member_up(c, id);
 }
 
 /* A copy here whose entry another node owns. */
@@ -111,7 +98,7 @@ hold_stale(struct cluster *c, struct vm *vm, const char *owner)
 
 	if (vm->row->hold || !vm_is_down(vm))
 		return;
-	snprintf(why, sizeof(why), "the cluster gave this VM to node %s, "
+	snprintf(why, sizeof(why), CL_HOLD_STALE " to node %s, "
 	    "which runs it (or did last); this copy is stale: delete it, or "
 	    "move the VM here from %s", owner, owner);
 	if (store_vm_set_text(c->h->store, vm->row->uuid, "hold", why) < 0)
@@ -122,7 +109,8 @@ hold_stale(struct cluster *c, struct vm *vm, const char *owner)
 }
 
 static void
-publish_vm(struct cluster *c, struct vm *vm, const char *me)
+publish_vm(struct cluster *c, const json_t *rec, struct vm *vm,
+    const char *me)
 {
 	json_t *e = json_object_get(c->vms, vm->row->uuid);
 	const char *owner = json_string_value(json_object_get(e, "owner"));
@@ -139,7 +127,8 @@ publish_vm(struct cluster *c, struct vm *vm, const char *me)
 	 * node is gone or has not started it (a move landed here, its
 	 * source died before saying "gone"); else it runs there, and the
 	 * lease stops one of the two. */
-	if (owner && !streq(owner, me) && owner_live(c, owner) &&
+	if (owner && !streq(owner, me) &&
+	    cl_member_up(c, cl_record_nodeid(rec, owner)) &&
 	    !json_object_get(e, "restart"))
 		return;
 	m = json_pack("{sssssssssssIsbso}", "t", "vm", "node", me, "uuid",
@@ -186,7 +175,7 @@ cl_pool_ids(struct host *h)
 }
 
 static void
-publish_all(struct cluster *c, const char *me)
+publish_all(struct cluster *c, const json_t *rec, const char *me)
 {
 	struct host *h = c->h;
 	const char *uuid;
@@ -194,7 +183,7 @@ publish_all(struct cluster *c, const char *me)
 	uint64_t total = 0, avail = 0;
 
 	for (size_t i = 0; i < h->n_vms; i++)
-		publish_vm(c, h->vms[i], me);
+		publish_vm(c, rec, h->vms[i], me);
 	json_object_foreach(c->vms, uuid, e)
 		if (owned_by_me(e, me) &&
 		    !vm_find(h, uuid) && !json_object_get(e, "restart"))
@@ -209,14 +198,18 @@ static void
 tick(struct loop *l, void *data)
 {
 	struct cluster *c = data;
+	json_t *rec;
 	char me[64];
 
 	(void)l;
 	c->tick = loop_timer_add(c->h->loop, CL_TICK_MS, tick, c);
-	if (!cl_state_ready(c) || !cl_self_name(c->h, me, sizeof(me)))
+	if (!cl_state_ready(c) || !(rec = cluster_record(c->h)))
 		return;
-	publish_all(c, me);
-	cl_ha_tick(c, me);
+	if (cl_self_name(c->h, rec, me, sizeof(me))) {
+		publish_all(c, rec, me);
+		cl_ha_tick(c, rec, me);
+	}
+	json_decref(rec);
 }
 
 void
@@ -232,17 +225,20 @@ cl_vms_stop(struct cluster *c)
 	c->tick = loop_timer_cancel(c->h->loop, c->tick);
 }
 
-/* A change was applied (uuid NULL: the whole state was replaced): the
- * restarts looked at again at once (a VM up lets the coordinator place
- * the next priority class without waiting for its tick). */
+/* A change was applied (or the whole state replaced): the restarts
+ * looked at again at once (a VM up lets the coordinator place the next
+ * priority class without waiting for its tick). */
 void
-cl_vms_applied(struct cluster *c, const char *uuid)
+cl_vms_applied(struct cluster *c)
 {
+	json_t *rec;
 	char me[64];
 
-	(void)uuid;
-	if (cl_self_name(c->h, me, sizeof(me)))
-		cl_ha_tick(c, me);
+	if (!cl_state_ready(c) || !(rec = cluster_record(c->h)))
+		return;
+	if (cl_self_name(c->h, rec, me, sizeof(me)))
+		cl_ha_tick(c, rec, me);
+	json_decref(rec);
 }
 
 /* GET /v1/cluster/vms: every VM of the cluster once, with its owner. */
