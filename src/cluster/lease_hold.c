@@ -156,19 +156,13 @@ set_killpath(int sock)
 }
 
 static int
-hold(const char *lsname, const char *file, const char *name,
-    const char *pid_arg)
+hold_res(struct sanlk_resource *res, const char *lsname, const char *file,
+    const char *name, const char *pid_arg)
 {
-	struct sanlk_resource *res = calloc(1, sizeof(*res) +
-	    sizeof(struct sanlk_disk));
 	struct pollfd p;
 	long pid;
 	int sock, r;
 
-	snprintf(res->lockspace_name, SANLK_NAME_LEN, "%s", lsname);
-	snprintf(res->name, SANLK_NAME_LEN, "%s", name);
-	res->num_disks = 1;
-	snprintf(res->disks[0].path, SANLK_PATH_LEN, "%s", file);
 	if (make_file(file, init_resource, res))
 		return 1;
 	if ((sock = sanlock_register()) < 0) {
@@ -200,6 +194,25 @@ hold(const char *lsname, const char *file, const char *name,
 	while (poll(&p, 1, -1) < 0 && errno == EINTR)
 		;
 	return 0;
+}
+
+static int
+hold(const char *lsname, const char *file, const char *name,
+    const char *pid_arg)
+{
+	struct sanlk_resource *res = calloc(1, sizeof(*res) +
+	    sizeof(struct sanlk_disk));
+	int r;
+
+	if (!res)
+		return 1;
+	snprintf(res->lockspace_name, SANLK_NAME_LEN, "%s", lsname);
+	snprintf(res->name, SANLK_NAME_LEN, "%s", name);
+	res->num_disks = 1;
+	snprintf(res->disks[0].path, SANLK_PATH_LEN, "%s", file);
+	r = hold_res(res, lsname, file, name, pid_arg);
+	free(res);
+	return r;
 }
 
 int
