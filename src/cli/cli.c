@@ -401,7 +401,10 @@ static const struct cli_cmd cli_cmds[] = {
 	  "preferred owners first,\n      else the most free memory; VMs of "
 	  "one anti-affinity group kept apart\n      where possible), once "
 	  "its lease shows the dead node no longer runs it;\n      every "
-	  "disk must be on one shared pool" },
+	  "disk must be on one shared pool; with a failback other than\n"
+	  "      never, a VM so restarted moves back live to its first "
+	  "preferred\n      node once that node is back (at once, or only "
+	  "inside the window)" },
 	{ .group = "vm", .verb = "ha disable", .pos = { "NAME" },
 	  .run = cmd_vm_ha, .help = "the VM is no longer restarted elsewhere" },
 	{ .group = "cluster", .verb = "node add", .pos = { "HOST" },

@@ -49,11 +49,18 @@ struct cluster {
 	struct loop_timer *sync_retry;	/* our sync, CPG said try again */
 	struct loop_timer *tick;	/* vms.c */
 	struct cl_leases *leases;	/* lease.c */
+	json_t *failback;	/* failback.c: uuid -> {since, tried} */
 };
 
 /* lease.c: set host->vm_lease; cl_lease_follow (lease.h) with
  * cl_members_follow. */
 void cl_lease_init(struct host *h);
+/* The storage identities of the pools whose lockspace this host joined
+ * (in its "load" message: an HA VM's lease can be taken here). */
+json_t *cl_lease_joined(struct host *h);
+/* {pool: its lockspace's state here: new, writing, joining, joined,
+ * failed} (cluster show). */
+json_t *cl_lease_states(struct host *h);
 
 void cl_members_init(struct host *h);
 /* Follow Corosync (a record was stored) or stop (it was removed). */
@@ -96,6 +103,12 @@ json_t *cl_pool_ids(struct host *h);
  * a dead node's HA VMs: each tick and on each change applied; rec the
  * record, me this node's name in it. */
 void cl_ha_tick(struct cluster *c, const json_t *rec, const char *me);
+/* A node that can take VMs: in the membership, its ternd in the group. */
+bool cl_node_live(const struct cluster *c, const json_t *rec,
+    const char *name);
+/* failback.c: this node's HA VMs that an HA restart put here, moved back
+ * to their preferred node (drawn there); each tick. */
+void cl_failback_tick(struct cluster *c, const json_t *rec, const char *me);
 
 /* create.c, nodes.c: the jobs */
 extern const struct job_ops job_cluster_create, job_cluster_destroy,

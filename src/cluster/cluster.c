@@ -291,6 +291,7 @@ cluster_status(struct host *h)
 	json_object_set_new(rec, "quorum", cl_quorum_json(c));
 	json_object_set_new(rec, "corosync", json_string(c->connected ?
 	    "running" : "not running"));
+	json_object_set_new(rec, "lockspaces", cl_lease_states(h));
 	return json_pack("{so}", "cluster", rec);
 }
 

@@ -26,6 +26,7 @@
 #include "err.h"
 
 struct host;
+struct vm;
 
 /* Register the job types, load the record, connect to Corosync when
  * this host is in a cluster. */
@@ -88,6 +89,14 @@ json_t *cluster_get(struct host *h);
  * of the cluster once, as the replicated state has it.  {"vms": []} when
  * this host is in no cluster. */
 json_t *cluster_vms(struct host *h);
+/* A move of vm from this node to node `to` committed (src/migrate): the
+ * cluster's state gives it to `to` in one change.  Nothing when this
+ * host is in no cluster, not in step, `to` no node of it or this node
+ * not the VM's owner (the ticks of both nodes settle it then). */
+void cluster_vm_moved(struct host *h, const struct vm *vm, const char *to);
+/* vm is a stale copy the cluster held here (off, no job on it): the VM
+ * runs on another node now.  A move of the VM here replaces it. */
+bool cluster_vm_stale(const struct vm *vm);
 /* tern vm ha enable NAME: body {priority (high | medium | low |
  * no-auto-start; default medium), preferred [nodes], anti_affinity
  * GROUP, failback (never | immediate | "window HH-HH")}; *ret the

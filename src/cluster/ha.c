@@ -4,8 +4,9 @@
  *
  * Settings (`tern vm ha enable`): priority high | medium | low |
  * no-auto-start, preferred owners (nodes, in order), an anti-affinity
- * group, failback (never | immediate | window HH-HH; kept for the
- * compute-resiliency work, not acted on yet).
+ * group, failback (never | immediate | window HH-HH: after an HA
+ * restart put the VM elsewhere, a live move back to its preferred node
+ * once that node is back; failback.c).
  *
  * Who decides: the coordinator, the member with the lowest node id among
  * the nodes that are in Corosync's membership with their ternd in the

@@ -28,9 +28,8 @@ prio(const json_t *e)
 	    streq(p, "no-auto-start") ? 0 : 2;
 }
 
-/* A node that can take VMs: in the membership, its ternd in the group. */
-static bool
-node_live(const struct cluster *c, const json_t *rec, const char *name)
+bool
+cl_node_live(const struct cluster *c, const json_t *rec, const char *name)
 {
 	uint32_t id = cl_record_nodeid(rec, name);
 
@@ -115,7 +114,7 @@ place_one(const struct cluster *c, const json_t *rec, const json_t *e,
 	json_array_foreach(pref, i, n) {
 		const char *name = json_string_value(n);
 
-		if (node_live(c, rec, name) && room(c, name, used) >= need &&
+		if (cl_node_live(c, rec, name) && room(c, name, used) >= need &&
 		    !anti_clash(c, e, name, plan))
 			return name;
 	}
@@ -125,7 +124,7 @@ place_one(const struct cluster *c, const json_t *rec, const json_t *e,
 		int64_t r = room(c, name, used);
 		bool clash;
 
-		if (!node_live(c, rec, name) || r < need)
+		if (!cl_node_live(c, rec, name) || r < need)
 			continue;
 		clash = anti_clash(c, e, name, plan);
 		if (!best || (best_clash && !clash) || (clash == best_clash &&
@@ -186,6 +185,20 @@ place_orphans(struct cluster *c, const json_t *rec)
 	json_decref(used);
 }
 
+/* file is a path inside a pool: relative, no ".." part. */
+static bool
+in_pool(const char *file)
+{
+	const char *p = file;
+
+	if (!file || !*file || *file == '/')
+		return false;
+	for (; p; p = strchr(p, '/'), p = p ? p + 1 : NULL)
+		if (!strncmp(p, "..", 2) && (p[2] == '/' || !p[2]))
+			return false;
+	return true;
+}
+
 /* Where a disk of the record is on this node: its pool's path here. */
 static int
 disk_from_record(struct host *h, const json_t *d, struct disk_row *k,
@@ -196,7 +209,7 @@ disk_from_record(struct host *h, const json_t *d, struct disk_row *k,
 	const char *name = json_string_value(json_object_get(d, "name"));
 	_cleanup_free_ char *dir = pool ? host_pool_path(h, pool) : NULL;
 
-	if (!dir || !file || !name || strchr(file, '/') || strlen(name) >= 8)
+	if (!dir || !in_pool(file) || !name || strlen(name) >= 8)
 		return err_set(err, -ENOENT, "this node has no pool '%.64s' "
 		    "for disk %.8s", pool ? pool : "?", name ? name : "?");
 	snprintf(k->name, sizeof(k->name), "%s", name);

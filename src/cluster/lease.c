@@ -24,10 +24,20 @@
  *               --"B"--> bound (vCPUs may run) --helper exits--> gone
  *               acquiring --exit 10--> refused: the owner named
  *               DROP (the start failed): the helper killed, lease freed
+ *   a live move: source RELEASE (before the commit): bound --SIGUSR1-->
+ *               releasing --the helper exits 0, the lease free on
+ *               disk--> released (QEMU paused, unleased); destination
+ *               BIND for its paused QEMU before `cont`; a rollback's
+ *               BIND takes it again here before the source's `cont`
+ *   ternd restarted: each holder found (/proc) and watched (a pidfd):
+ *               bound --exits, QEMU still running--> lease lost: QEMU
+ *               killed
  *
  * Nothing here blocks: the lease files are written by tern-lease, and
  * ternd's own sanlock calls are requests to the local daemon. */
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,7 +45,9 @@
 #include <unistd.h>
 
 #include <stdint.h>
+#include <poll.h>
 #include <sys/epoll.h>
+#include <sys/syscall.h>
 #include <sanlock.h>
 #include <sanlock_admin.h>
 #include <sanlock_resource.h>
@@ -50,6 +62,7 @@
 #include "store.h"
 #include "util.h"
 #include "vm.h"
+#include "vm_job.h"
 
 #define LEASE_TICK_MS 1000
 #define LEASE_WAIT_MS 30000	/* a start waits this long for a lockspace */
@@ -68,7 +81,7 @@ struct cl_lockspace {
 };
 
 enum hold_state { HOLD_ACQUIRING, HOLD_HELD, HOLD_BINDING, HOLD_BOUND,
-	HOLD_GONE };
+	HOLD_RELEASING, HOLD_GONE };
 
 struct cl_hold {
 	struct cl_leases *L;
@@ -78,6 +91,9 @@ struct cl_hold {
 	enum hold_state st;
 	int status;		/* the helper's exit status once GONE */
 	pid_t pid;		/* the QEMU it is bound to (0: none yet) */
+	pid_t orphan;		/* a helper an earlier ternd ran (no child) */
+	int ofd;		/* its pidfd, watched in the loop (-1: none) */
+	bool released;		/* gone after a release asked */
 	struct child *child;
 	int rfd, wfd;		/* "H"/"B" from it; the pid to it */
 	struct job_ref job;
@@ -441,6 +457,11 @@ hold_free(struct cl_hold *hd)
 			L->holds[i] = L->holds[--L->n_holds];
 	hold_close(hd);
 	child_free(hd->child);
+	if (hd->ofd >= 0) {	/* still running: freed, like a child */
+		(void)syscall(SYS_pidfd_send_signal, hd->ofd, SIGKILL, NULL, 0);
+		loop_del_fd(L->h->loop, hd->ofd);
+		close(hd->ofd);
+	}
 	free(hd);
 }
 
@@ -483,17 +504,23 @@ on_hold_fd(struct loop *l, int fd, uint32_t events, void *data)
 	hold_poke(hd);
 }
 
+/* hd's helper ended with status (see on_hold_exit, on_orphan_exit). */
 static void
-on_hold_exit(struct child *ch, int status, void *data)
+hold_ended(struct cl_hold *hd, int status)
 {
-	struct cl_hold *hd = data;
 	bool bound = hd->st == HOLD_BOUND;
 
-	child_free(ch);
-	hd->child = NULL;
+	hd->released = hd->st == HOLD_RELEASING;
 	hd->st = HOLD_GONE;
 	hd->status = status;
 	hold_close(hd);
+	if (hd->released) {	/* the move reads it (lease_release) */
+		if (job_from_ref(&hd->L->h->jobs, hd->job))
+			hold_poke(hd);
+		else
+			hold_free(hd);
+		return;
+	}
 	if (!bound && job_from_ref(&hd->L->h->jobs, hd->job)) {
 		hold_poke(hd);	/* the start reads why */
 		return;
@@ -519,6 +546,68 @@ on_hold_exit(struct child *ch, int status, void *data)
 		    "%d); its QEMU was killed", hd->vm_name, hd->pool, status);
 	}
 	hold_free(hd);
+}
+
+static void
+on_hold_exit(struct child *ch, int status, void *data)
+{
+	struct cl_hold *hd = data;
+
+	child_free(ch);
+	hd->child = NULL;
+	hold_ended(hd, status);
+}
+
+/* Does vm's QEMU (the one hd is bound to) still run? */
+static bool
+qemu_runs(const struct cl_hold *hd)
+{
+	struct vm *vm = vm_find(hd->L->h, hd->uuid);
+	struct pollfd p = { .fd = vm ? vm->pidfd : -1, .events = POLLIN };
+
+	return vm && vm->pid == hd->pid && p.fd >= 0 && poll(&p, 1, 0) == 0;
+}
+
+/* An adopted helper ended.  Not our child: no status; it ends when its
+ * QEMU ends, when a release was asked, or when sanlock took the lease
+ * away (then QEMU may still run, and must not). */
+static void
+on_orphan_exit(struct loop *l, int fd, uint32_t events, void *data)
+{
+	struct cl_hold *hd = data;
+
+	(void)events;
+	loop_del_fd(l, fd);
+	close(fd);
+	hd->ofd = -1;
+	hold_ended(hd, hd->st == HOLD_RELEASING || !qemu_runs(hd) ? 0 : 1);
+}
+
+/* The helper holder (an earlier ternd ran it: it outlived a restart)
+ * holds vm's lease for its QEMU: watched from now on, as if ours. */
+static struct cl_hold *
+hold_adopt(struct cl_leases *L, struct cl_lockspace *s, struct vm *vm,
+    pid_t holder)
+{
+	int fd = child_pidfd_open(holder);
+	struct cl_hold *hd;
+
+	if (fd < 0)
+		return NULL;
+	hd = xzalloc(sizeof(*hd));
+	hd->L = L;
+	hd->rfd = hd->wfd = -1;
+	snprintf(hd->uuid, sizeof(hd->uuid), "%s", vm->row->uuid);
+	snprintf(hd->vm_name, sizeof(hd->vm_name), "%s", vm->row->name);
+	snprintf(hd->pool, sizeof(hd->pool), "%s", s->pool);
+	hd->st = HOLD_BOUND;
+	hd->pid = vm->pid;
+	hd->orphan = holder;
+	hd->ofd = fd;
+	loop_add_fd(L->h->loop, fd, EPOLLIN, on_orphan_exit, hd);
+	L->holds = xrealloc(L->holds, (L->n_holds + 1) * sizeof(*L->holds));
+	L->holds[L->n_holds++] = hd;
+	return hd;
 }
 
 static int
@@ -548,6 +637,7 @@ hold_spawn(struct cl_leases *L, struct cl_lockspace *s, struct vm *vm,
 	keep[0] = a[1], keep[1] = b[0];
 	hd = xzalloc(sizeof(*hd));
 	hd->L = L;
+	hd->ofd = -1;
 	snprintf(hd->uuid, sizeof(hd->uuid), "%s", vm->row->uuid);
 	snprintf(hd->vm_name, sizeof(hd->vm_name), "%s", vm->row->name);
 	snprintf(hd->pool, sizeof(hd->pool), "%s", s->pool);
@@ -666,6 +756,91 @@ lease_bind(struct cl_leases *L, struct cl_lockspace *s, struct vm *vm,
 	return hd->st == HOLD_BOUND ? 0 : 1;
 }
 
+static bool held_here(struct cl_leases *L, struct cl_lockspace *s,
+    const struct vm *vm);
+
+/* The tern-lease holding uuid's lease that an earlier ternd ran (it
+ * outlived a restart): its pid from /proc, 0 when none runs. */
+static bool
+is_holder_of(pid_t pid, const char *uuid)
+{
+	char path[64], buf[1024];
+	const char *a[6] = { buf };
+	size_t k = 1;
+	ssize_t n;
+	_cleanup_close_ int fd = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 ||
+	    (n = read(fd, buf, sizeof(buf) - 1)) <= 0)
+		return false;
+	buf[n] = '\0';
+	for (char *p = buf; k < 6 && p < buf + n; p++)
+		if (!*p)
+			a[k++] = p + 1;
+	/* argv: .../tern-lease hold LOCKSPACE FILE UUID [PID] */
+	return k >= 5 && strstr(a[0], "tern-lease") && streq(a[1], "hold") &&
+	    streq(a[4], uuid);
+}
+
+static pid_t
+orphan_holder(const char *uuid)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	pid_t pid = 0;
+
+	while (d && !pid && (de = readdir(d))) {
+		pid = (pid_t)strtol(de->d_name, NULL, 10);
+		if (pid > 0 && !is_holder_of(pid, uuid))
+			pid = 0;
+	}
+	if (d)
+		closedir(d);
+	return pid;
+}
+
+/* A live move hands vm's lease to the destination (src/migrate/
+ * commit.c): its holder releases it and exits, QEMU left paused.  0
+ * released (or none held here), 1 wait (the job is poked), <0 failed. */
+static int
+lease_release(struct cl_leases *L, struct cl_lockspace *s, struct vm *vm,
+    struct job *job, struct err *err)
+{
+	struct cl_hold *hd = hold_find(L, vm->row->uuid);
+	bool joined = s && s->st == LS_JOINED;
+	pid_t o;
+	int st;
+
+	if (!hd && (o = orphan_holder(vm->row->uuid)) > 0 && joined)
+		hd = hold_adopt(L, s, vm, o);
+	if (!hd)
+		return joined && held_here(L, s, vm) ? err_set(err, -EIO,
+		    "vm '%s': its lease is held here by no helper tern "
+		    "knows; cannot hand it over", vm->row->name) : 0;
+	hd->job = job_ref(job);
+	if (hd->st == HOLD_BOUND) {
+		hd->st = HOLD_RELEASING;
+		if (hd->ofd >= 0)
+			(void)syscall(SYS_pidfd_send_signal, hd->ofd, SIGUSR1,
+			    NULL, 0);
+		else
+			(void)child_kill(hd->child, SIGUSR1);
+	}
+	if (hd->st != HOLD_GONE) {
+		if (hd->st != HOLD_RELEASING)
+			job_wake_after(job, 200);	/* still binding */
+		return 1;
+	}
+	st = hd->released ? hd->status : -1;
+	hold_free(hd);
+	if (st == 0 && !(joined && held_here(L, s, vm)))
+		return 0;
+	return err_set(err, -EIO, "vm '%s': its lease could not be released "
+	    "for the move (tern-lease status %d); see %s/lease.log; the vm "
+	    "stays here", vm->row->name, st, L->h->cfg.state_dir);
+}
+
 static int
 lease_hook(struct vm *vm, struct job *job, int step, struct err *err)
 {
@@ -683,8 +858,16 @@ lease_hook(struct vm *vm, struct job *job, int step, struct err *err)
 			hold_free(hd);	/* QEMU is killed: the lease freed */
 		return 0;
 	}
+	if (step == HOST_LEASE_RELEASE)
+		return hd || needed ? lease_release(L, s, vm, job, err) : 0;
 	if (!needed)
 		return 0;
+	if (step == HOST_LEASE_CHECK)
+		return s && s->st == LS_JOINED ? 0 : err_set(err, -EAGAIN,
+		    "host %s has not joined the sanlock lockspace of pool "
+		    "'%s', which HA vm '%s' needs for its lease; is sanlock "
+		    "running there? try again in a few seconds",
+		    L->h->cfg.name, vm->row->disks[0].pool, vm->row->name);
 	if (step == HOST_LEASE_TAKE)
 		return lease_take(L, s, vm, job, err);
 	return lease_bind(L, s, vm, job, err);
@@ -708,10 +891,12 @@ held_here(struct cl_leases *L, struct cl_lockspace *s, const struct vm *vm)
 	return here;
 }
 
-/* The lockspace s joined: every VM of it whose QEMU runs here without a
- * holder ternd knows (it ran before the cluster was made) gets one for
- * that QEMU, unless this host holds its lease already (a holder that
- * outlived a ternd restart). */
+/* The lockspace s joined (and each tick): every VM of it whose QEMU runs
+ * here, with no job on it, without a holder ternd knows gets one for
+ * that QEMU (it ran before it was made HA), unless this host holds its
+ * lease already: then its holder outlived a ternd restart, and is found
+ * by its command line and watched (its end without a release asked,
+ * QEMU still running, means the lease was lost: QEMU is killed). */
 static void
 ls_adopt(struct cl_leases *L, struct cl_lockspace *s)
 {
@@ -720,9 +905,23 @@ ls_adopt(struct cl_leases *L, struct cl_lockspace *s)
 		struct cl_hold *hd;
 		bool needed;
 
-		if (vm->pid <= 0 || vm_lockspace(L, vm, &needed) != s ||
-		    hold_find(L, vm->row->uuid) || held_here(L, s, vm))
+		/* running, no job on it: a move's QEMUs (paused, the
+		 * lease handed over) are the move's to lease */
+		if (vm->pid <= 0 || (vm->state != VM_RUNNING && vm->state !=
+		    VM_PAUSED) || vm->incoming || vm_job(vm) ||
+		    vm_lockspace(L, vm, &needed) != s ||
+		    hold_find(L, vm->row->uuid))
 			continue;
+		if (held_here(L, s, vm)) {
+			/* its helper outlived a ternd restart: watched */
+			pid_t o = orphan_holder(vm->row->uuid);
+
+			if (o > 0 && hold_adopt(L, s, vm, o))
+				log_info("cluster: vm '%s': its lease holder "
+				    "(pid %d) watched again", vm->row->name,
+				    (int)o);
+			continue;
+		}
 		if (hold_spawn(L, s, vm, vm->pid, NULL) < 0)
 			continue;
 		hd = hold_find(L, vm->row->uuid);
@@ -730,6 +929,34 @@ ls_adopt(struct cl_leases *L, struct cl_lockspace *s)
 		log_info("cluster: vm '%s' runs here: its lease taken for it",
 		    vm->row->name);
 	}
+}
+
+json_t *
+cl_lease_states(struct host *h)
+{
+	static const char *const names[] = { [LS_NEW] = "new",
+		[LS_INIT] = "writing", [LS_ADDING] = "joining",
+		[LS_JOINED] = "joined", [LS_FAILED] = "failed" };
+	struct cl_leases *L = h->cluster->leases;
+	json_t *o = json_object();
+
+	for (size_t i = 0; L && L->on && i < L->n_ls; i++)
+		json_object_set_new(o, L->ls[i]->pool, json_string(
+		    names[L->ls[i]->st]));
+	return o;
+}
+
+json_t *
+cl_lease_joined(struct host *h)
+{
+	struct cl_leases *L = h->cluster->leases;
+	json_t *a = json_array();
+
+	for (size_t i = 0; L && i < L->n_ls; i++)
+		if (L->ls[i]->st == LS_JOINED)
+			json_array_append_new(a, json_string(L->ls[i]->name +
+			    strlen("tern-")));
+	return a;
 }
 
 void

@@ -13,6 +13,10 @@
  *       PID given)--> bound: write "B" to fd 3, wait for PID to exit
  *       --PID exits--> exit 0 (sanlock releases the lease)
  *     EOF on fd 4 before a PID: exit 0 (the start was given up).
+ *     SIGUSR1 while bound (a live move hands the lease to the
+ *     destination, src/migrate/commit.c): release it (sanlock_release,
+ *     which returns once the lease on disk is free) and exit 0 with
+ *     PID left running, paused; exit 3 when the release failed.
  *     Lease lost: sanlock runs the kill path registered here,
  *     `tern-lease kill HOLDER` (sanlock appends this process's pid),
  *     which SIGTERMs this process; on SIGTERM it SIGKILLs PID first,
@@ -43,6 +47,7 @@
 #define LEASE_FILE_BYTES (1024 * 1024)
 
 static volatile int qemu_pidfd = -1;
+static volatile sig_atomic_t release_asked;
 
 static void
 on_term(int sig)
@@ -52,6 +57,30 @@ on_term(int sig)
 		(void)syscall(SYS_pidfd_send_signal, qemu_pidfd, SIGKILL,
 		    NULL, 0);
 	_exit(2);
+}
+
+static void
+on_usr1(int sig)
+{
+	(void)sig;
+	release_asked = 1;
+}
+
+/* Bound: wait for PID's exit (0), or a release asked (1).  SIGUSR1 is
+ * blocked outside ppoll, so one sent just before it is not lost. */
+static int
+watch(int pidfd)
+{
+	struct pollfd p = { .fd = pidfd, .events = POLLIN };
+	sigset_t none;
+
+	sigemptyset(&none);
+	for (;;) {
+		if (release_asked)
+			return 1;
+		if (ppoll(&p, 1, NULL, &none) >= 0 || errno != EINTR)
+			return 0;
+	}
 }
 
 /* FILE made by init (the lockspace or the resource written into a file
@@ -159,7 +188,6 @@ static int
 hold_res(struct sanlk_resource *res, const char *lsname, const char *file,
     const char *name, const char *pid_arg)
 {
-	struct pollfd p;
 	long pid;
 	int sock, r;
 
@@ -189,10 +217,16 @@ hold_res(struct sanlk_resource *res, const char *lsname, const char *file,
 	tell("B");
 	close(3);
 	close(4);
-	p.fd = qemu_pidfd;
-	p.events = POLLIN;
-	while (poll(&p, 1, -1) < 0 && errno == EINTR)
-		;
+	if (!watch(qemu_pidfd))
+		return 0;
+	qemu_pidfd = -1;	/* a SIGTERM now must not kill the VM */
+	if ((r = sanlock_release(sock, -1, 0, 1, &res)) < 0) {
+		fprintf(stderr, "tern-lease: release %s:%s: %d\n", lsname,
+		    name, r);
+		return 3;
+	}
+	fprintf(stderr, "tern-lease: %s:%s released for a move\n", lsname,
+	    name);
 	return 0;
 }
 
@@ -219,8 +253,14 @@ int
 main(int argc, char **argv)
 {
 	struct sigaction sa = { .sa_handler = on_term };
+	struct sigaction su = { .sa_handler = on_usr1 };
+	sigset_t usr1;
 
 	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGUSR1, &su, NULL);
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &usr1, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	if (argc == 3 && !strcmp(argv[1], "kill"))
 		return kill((pid_t)strtol(argv[2], NULL, 10), SIGTERM) < 0;

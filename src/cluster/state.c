@@ -83,6 +83,7 @@ void
 cl_state_drop(struct cluster *c)
 {
 	json_object_clear(c->vms);
+	json_object_clear(c->failback);
 	c->gen = 0;
 	store_meta_delete(c->h->store, CL_STATE_KEY);
 }
@@ -137,9 +138,10 @@ apply_load(struct cluster *c, const json_t *m)
 
 	if (!node)
 		return;
-	json_object_set_new(c->load, node, json_pack("{sO?sO?sI}", "avail_mib",
-	    json_object_get(m, "avail_mib"), "pools", json_object_get(m,
-	    "pools"), "at_ms", (json_int_t)now_ms()));
+	json_object_set_new(c->load, node, json_pack("{sO?sO?sO?sI}",
+	    "avail_mib", json_object_get(m, "avail_mib"), "pools",
+	    json_object_get(m, "pools"), "leases", json_object_get(m,
+	    "leases"), "at_ms", (json_int_t)now_ms()));
 }
 
 static void send_sync(struct cluster *c);

@@ -2,6 +2,7 @@
  * which member's state a sync round keeps.  Pure (JSON in, JSON out,
  * base only), so the unit test drives every rule; state.c delivers the
  * messages in Corosync's agreed order and keeps the result. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -70,6 +71,22 @@ apply_place(json_t *e, const json_t *m)
 		return false;
 	json_object_set(e, "owner", json_object_get(m, "to"));
 	json_object_set_new(e, "restart", json_true());
+	json_object_set_new(e, "placed", json_true());	/* failback.c */
+	return true;
+}
+
+/* "moved": a move from node "from" to "to" committed: the owner
+ * changes in one step (the destination then publishes its facts); a
+ * VM moved is where someone wants it, so no failback is due. */
+static bool
+apply_moved(json_t *e, const json_t *m)
+{
+	if (!e || !owned_by(e, json_object_get(m, "from")) ||
+	    !json_is_string(json_object_get(m, "to")))
+		return false;
+	json_object_set(e, "owner", json_object_get(m, "to"));
+	json_object_del(e, "restart");
+	json_object_del(e, "placed");
 	return true;
 }
 
@@ -99,6 +116,8 @@ cl_state_apply(json_t *vms, const char *t, const json_t *m)
 		return apply_gone(e, m);
 	if (streq(t, "place"))
 		return apply_place(e, m);
+	if (streq(t, "moved"))
+		return apply_moved(e, m);
 	if (streq(t, "ha-failed"))
 		return apply_failed(e, m);
 	if (!streq(t, "ha") || !e)
@@ -126,4 +145,17 @@ cl_sync_best(const json_t *syncs)
 			best = key, bgen = g, bid = id;
 	}
 	return best;
+}
+
+bool
+cl_failback_in_window(const char *f, int hour)
+{
+	unsigned a, b;
+
+	if (streq(f, "immediate"))
+		return true;
+	if (!f || sscanf(f, "window %u-%u", &a, &b) != 2)
+		return false;
+	return a < b ? (unsigned)hour >= a && (unsigned)hour < b :
+	    (unsigned)hour >= a || (unsigned)hour < b;
 }

@@ -5,12 +5,16 @@
 #include <stdbool.h>
 
 /* Apply change message m of type t ("vm", "gone", "ha", "place",
- * "ha-failed") to vms (uuid -> entry, as state.c keeps it).  true when
+ * "moved", "ha-failed") to vms (uuid -> entry, as state.c keeps it).  true when
  * it changed something; false for a stale change (a "gone" or "place"
- * from a node that no longer owns the VM, "ha" for an unknown VM), an
+ * (or "moved") from a node that no longer owns the VM, "ha" for an unknown VM), an
  * unknown type or a malformed message, which leave vms as it was. */
 bool cl_state_apply(json_t *vms, const char *t, const json_t *m);
 
 /* The key (a node id) of the sync a round keeps: the highest "gen", on a
  * tie the lowest node id; NULL when syncs is empty. */
 const char *cl_sync_best(const json_t *syncs);
+
+/* An HA VM's failback f allows a move back at local hour: "immediate",
+ * or "window A-B" with A <= hour < B (over midnight when A > B). */
+bool cl_failback_in_window(const char *f, int hour);

@@ -16,8 +16,8 @@
  *
  * The record in each entry is what another node needs to define the VM
  * when it has to restart it: the description (desc.h), its boot files,
- * services and key/values, and its disks by pool and file name (a
- * shared pool may be mounted at another path on each node). */
+ * services and key/values, and its disks by pool and their place in it
+ * (a shared pool may be mounted at another path on each node). */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -34,6 +34,7 @@
 #include "util.h"
 #include "vm.h"
 #include "vm_action.h"
+#include "vm_job.h"
 
 #define CL_TICK_MS 2000
 
@@ -57,11 +58,18 @@ cl_vm_record(const struct vm *vm)
 	vm_desc_done(&d);
 	for (size_t i = 0; i < row->n_disks; i++) {
 		const struct disk_row *k = &row->disks[i];
-		const char *base = strrchr(k->path, '/');
+		_cleanup_free_ char *dir = k->pool ? host_pool_path(vm->h,
+		    k->pool) : NULL;
+		size_t n = dir ? strlen(dir) : 0;
+		const char *file = strrchr(k->path, '/');
 
+		/* the file's place in its pool (a subdirectory too: an
+		 * export registered in place) */
+		if (n && !strncmp(k->path, dir, n) && k->path[n] == '/')
+			file = k->path + n;
 		json_array_append_new(disks, json_pack("{sssssssssIsb}", "name",
 		    k->name, "pool", k->pool ? k->pool : "", "file",
-		    base ? base + 1 : k->path, "path", k->path, "size_bytes",
+		    file ? file + 1 : k->path, "path", k->path, "size_bytes",
 		    (json_int_t)k->size_bytes, "owned", k->owned));
 	}
 	json_object_set_new(o, "disks", disks);
@@ -88,6 +96,29 @@ cl_self_name(struct host *h, const json_t *rec, char *buf, size_t len)
 
 	snprintf(buf, len, "%s", n ? n : "");
 	return buf[0] ? buf : NULL;
+}
+
+void
+cluster_vm_moved(struct host *h, const struct vm *vm, const char *to)
+{
+	struct cluster *c = h->cluster;
+	json_t *rec = c && cl_state_ready(c) ? cluster_record(h) : NULL;
+	json_t *e = c ? json_object_get(c->vms, vm->row->uuid) : NULL;
+	char me[64];
+
+	if (rec && e && cl_self_name(h, rec, me, sizeof(me)) &&
+	    streq(json_string_value(json_object_get(e, "owner")), me) &&
+	    cl_record_nodeid(rec, to))
+		(void)cl_state_send(c, json_pack("{ssssssss}", "t", "moved",
+		    "uuid", vm->row->uuid, "from", me, "to", to));
+	json_decref(rec);
+}
+
+bool
+cluster_vm_stale(const struct vm *vm)
+{
+	return vm->row->hold && !strncmp(vm->row->hold, CL_HOLD_STALE,
+	    strlen(CL_HOLD_STALE)) && vm_is_down(vm) && !vm_job(vm);
 }
 
 /* A copy here whose entry another node owns. */
@@ -190,8 +221,9 @@ publish_all(struct cluster *c, const json_t *rec, const char *me)
 			cl_state_send(c, json_pack("{ssssss}", "t", "gone",
 			    "node", me, "uuid", uuid));
 	if (host_memory_mib(&total, &avail) == 0)
-		cl_state_send(c, json_pack("{sssssIso}", "t", "load", "node", me,
-		    "avail_mib", (json_int_t)avail, "pools", cl_pool_ids(h)));
+		cl_state_send(c, json_pack("{sssssIsoso}", "t", "load", "node",
+		    me, "avail_mib", (json_int_t)avail, "pools", cl_pool_ids(h),
+		    "leases", cl_lease_joined(h)));
 }
 
 static void
@@ -208,6 +240,7 @@ tick(struct loop *l, void *data)
 	if (cl_self_name(c->h, rec, me, sizeof(me))) {
 		publish_all(c, rec, me);
 		cl_ha_tick(c, rec, me);
+		cl_failback_tick(c, rec, me);
 	}
 	json_decref(rec);
 }

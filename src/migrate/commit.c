@@ -10,6 +10,13 @@
  *    nothing) or the image locks read (shared), `cont` here--> failed
  *    (the VM runs here) or committed (it runs there)
  *
+ *  An HA VM's sanlock lease (src/cluster/lease.c) goes with the commit,
+ *  as libvirt's lock manager does: released here before the first POST
+ *  (our QEMU is paused for good), taken by the destination for its
+ *  paused QEMU before its `cont` (it answers 503 meanwhile); a rollback
+ *  takes it again here before our `cont`, and a lease the destination
+ *  holds is a `cont` that failed: the facts below decide.
+ *
  *  The destination answers 503 while its QEMU still loads the
  *  stream's end (ours completed when the last byte left); we POST again
  *  every MOVE_DEST_POLL_MS until MOVE_COMMIT_MS, then resolve.
@@ -38,6 +45,30 @@
 #include "util.h"
 #include "vm.h"
 
+/* The VM's lease released for the destination (lease.c): 0 done (or
+ * none needed), 1 wait, <0 rolled back (the lease is still ours).
+ * Persisted first, so a rollback or a restarted ternd takes it again. */
+static int
+move_lease_release(struct job *job)
+{
+	struct host *h = host_of(job);
+	struct err e = { 0 };
+	int r;
+
+	if (!h->vm_lease)
+		return 0;
+	if (!json_is_true(json_object_get(job->details, "lease_released"))) {
+		json_object_set_new(job->details, "lease_released",
+		    json_true());
+		job_save(job);
+	}
+	if ((r = h->vm_lease(vm_of(job), job, HOST_LEASE_RELEASE, &e)) < 0)
+		move_rollback_msg(job, e.msg);
+	if (r == 0)	/* test hook: "kill" here, the lease free */
+		(void)failpoint_check("move.lease-released", NULL);
+	return r;
+}
+
 /* Ask the destination to resume the VM; then watch its job. */
 void
 move_commit(struct job *job)
@@ -56,7 +87,7 @@ move_commit(struct job *job)
 			job_set_phase(job, MOVE_PH_RESOLVE);
 			job_poke(job);
 		}
-		if (fp)
+		if (fp || move_lease_release(job) != 0)
 			return;
 		c->commit_t0 = now_ms();
 		move_call(job, "POST", cpath, NULL, MOVE_CALL_MS);
@@ -96,6 +127,16 @@ move_commit(struct job *job)
 	    c->reply_status != 202) || now_ms() - c->commit_t0 >
 	    MOVE_COMMIT_MS) {
 		/* Unknown or refused: the lock decides (see the top). */
+		const char *m = json_string_value(json_object_get(
+		    json_object_get(c->reply, "error"), "message"));
+
+		if (c->reply_status >= 400 && m && !detail_str(job, "why")) {
+			_cleanup_free_ char *why = xasprintf("host %s refused "
+			    "the commit: %s", detail_str(job, "peer"), m);
+
+			json_object_set_new(job->details, "why",
+			    json_string(why));
+		}
 		log_warn("vm=%s commit on %s unclear (%s): resolving by the "
 		    "image lock", vm_of(job)->row->name,
 		    detail_str(job, "peer"), c->reply_status ?
@@ -235,6 +276,32 @@ move_cont_failed(struct job *job)
 	job_wake_after(job, 500);
 }
 
+/* Before a rollback's `cont`: the lease this move released taken
+ * again for our QEMU.  0 held (or none needed), 1 wait; held by the
+ * destination: the `cont` failed (move_cont_failed decides). */
+static int
+move_lease_retake(struct job *job)
+{
+	struct host *h = host_of(job);
+	struct move_ctx *c = move_ctx(job);
+	struct err e = { 0 };
+	int r;
+
+	if (!h->vm_lease || !json_is_true(json_object_get(job->details,
+	    "lease_released")))
+		return 0;
+	if ((r = h->vm_lease(vm_of(job), job, HOST_LEASE_BIND, &e)) > 0)
+		return 1;
+	if (r == 0) {
+		json_object_del(job->details, "lease_released");
+		job_save(job);
+		return 0;
+	}
+	snprintf(c->cont_err, sizeof(c->cont_err), "%s", e.msg);
+	move_cont_failed(job);
+	return 1;
+}
+
 /* resolve and rollback: make this copy run, unless the destination
  * took over (then it runs there, and this one ends). */
 void
@@ -306,6 +373,8 @@ move_settle(struct job *job)
 			job_wake_after(job, 100);
 			return;
 		}
+		if (move_lease_retake(job))
+			return;
 		c->rb_cont_sent = true;
 		c->cont_done = false;
 		(void)vm_qmp(vm, job, "cont", NULL, MOVE_QMP_MS, move_on_cont);

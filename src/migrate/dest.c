@@ -32,6 +32,7 @@
 #include <sys/socket.h>
 
 #include "agent.h"
+#include "cluster.h"
 #include "failpoint.h"
 #include "jsonutil.h"
 #include "log.h"
@@ -132,6 +133,8 @@ in_abort(struct job *job, int r, const char *why)
 	}
 	if (!job_phase_is(job, IN_PH_ABORTING))
 		job_set_phase(job, IN_PH_ABORTING);
+	if (host_of(job)->vm_lease)	/* taken for the commit: freed */
+		(void)host_of(job)->vm_lease(vm, job, HOST_LEASE_DROP, NULL);
 	if (vm->pidfd >= 0 || vm->launcher) {
 		vm_kill(vm);		/* the exit pokes the job */
 		job_wake_after(job, 1000);
@@ -611,6 +614,7 @@ migrate_commit(struct host *h, int64_t id, struct err *err)
 {
 	struct job *job = job_find(&h->jobs, id);
 	struct vm *vm;
+	int r;
 
 	if (!job || job->ops != &job_vm_move_in)
 		return err_set(err, -ENOENT, "no incoming move with job %lld",
@@ -632,6 +636,15 @@ migrate_commit(struct host *h, int64_t id, struct err *err)
 		return err_set(err, -EBUSY, "the stream into vm '%s' has not "
 		    "completed here (%s)", vm->row->name,
 		    vm->mig_status[0] ? vm->mig_status : "no status");
+	/* An HA VM's lease, which the source released: ours before `cont`
+	 * (test hook move-in.lease=fail: as if another node held it) */
+	if (h->vm_lease && failpoint_check("move-in.lease", NULL) == FP_FAIL)
+		return err_set(err, -EBUSY, "cannot take the lease of vm '%s' "
+		    "here (failpoint move-in.lease)", vm->row->name);
+	if (h->vm_lease && (r = h->vm_lease(vm, job, HOST_LEASE_BIND,
+	    err)) != 0)
+		return r < 0 ? r : err_set(err, -EAGAIN, "taking the lease of "
+		    "vm '%s' here; ask again", vm->row->name);
 	in_ctx(job)->call = peer_call_cancel(in_ctx(job)->call);
 	job_set_phase(job, IN_PH_COMMITTING);
 	if (in_copy(job))	/* the source's mirrors are done */
@@ -714,6 +727,18 @@ in_req_parse(struct host *h, const json_t *body, struct in_req *q,
 	return 0;
 }
 
+/* An HA VM arriving live needs its lease here at the commit: refused up
+ * front when this host cannot take it (its lockspace not joined). */
+static int
+in_lease_check(struct host *h, struct vm_row *row, bool live,
+    struct err *err)
+{
+	struct vm probe = { .h = h, .row = row };
+
+	return live && h->vm_lease ? h->vm_lease(&probe, NULL,
+	    HOST_LEASE_CHECK, err) : 0;
+}
+
 int
 migrate_incoming(struct host *h, const char *peer_fp, const json_t *body,
     struct job **ret_job, json_t **ret_check, struct err *err)
@@ -731,8 +756,11 @@ migrate_incoming(struct host *h, const char *peer_fp, const json_t *body,
 		return err_set(err, -EACCES, "moves arrive from trusted peers "
 		    "over HTTPS only");
 	if ((r = in_req_parse(h, body, &q, &opt, err)) < 0 ||
-	    (r = wire_vm_resolve(h, q.vm, &opt, &row, err)) < 0)
+	    (r = wire_vm_resolve(h, q.vm, &opt, &row, err)) < 0 ||
+	    (r = in_lease_check(h, row, q.live, err)) < 0) {
+		row = store_vm_row_free(row);
 		goto out;
+	}
 	if (q.check) {
 		row = store_vm_row_free(row);
 		*ret_check = json_pack("{sb ss}", "ok", true, "storage",
@@ -742,6 +770,15 @@ migrate_incoming(struct host *h, const char *peer_fp, const json_t *body,
 	if (!q.live && row->state_file) {
 		free(row->state);
 		row->state = xstrdup(vm_state_name(VM_SAVED));
+	}
+	if ((vm = vm_find(h, row->uuid)) && cluster_vm_stale(vm)) {
+		/* The cluster's stale copy (wire_check_new): its row goes,
+		 * never its disks (the arriving VM's own files). */
+		log_info("vm '%s': the stale copy here is replaced by the vm "
+		    "arriving from %s", vm->row->name, p.name);
+		vm_remove_run_files(vm);
+		(void)store_vm_delete(h->store, vm->row->uuid);
+		vm_remove(vm);
 	}
 	if ((r = store_vm_insert(h->store, row)) < 0) {
 		row = store_vm_row_free(row);

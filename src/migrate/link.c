@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "jsonutil.h"
 #include "log.h"
 #include "migrate.h"
 #include "peer.h"
@@ -268,9 +269,21 @@ link_refresh(struct loop *l, void *data)
 	obj_rows_free(rows, n);
 }
 
+/* host->move_vm: the cluster's failback moves a VM as an operator
+ * would (POST /v1/vms/NAME/move). */
+static int
+move_vm(struct host *h, struct vm *vm, const char *to, struct err *err)
+{
+	_cleanup_json_ json_t *body = json_pack("{ss}", "to", to);
+	struct job *job;
+
+	return migrate_move_start(h, vm, body, &job, err);
+}
+
 void
 migrate_init(struct host *h)
 {
+	h->move_vm = move_vm;
 	job_type_register(&h->jobs, &job_vm_move);
 	job_type_register(&h->jobs, &job_vm_move_in);
 	job_type_register(&h->jobs, &job_peer_measure);

@@ -97,18 +97,6 @@ migrate_move_start(struct host *h, struct vm *vm, const json_t *body,
 		    "off or saved vm moves", vm->row->name,
 		    vm_state_name(vm->state));
 	}
-	/* src/cluster: the destination's QEMU cannot take the VM's sanlock
-	 * lease over from this one's yet: a live move would run it there
-	 * unleased (a VM that needs a lease runs only with it) */
-	if (vm->state == VM_RUNNING && h->vm_lease && h->vm_lease(vm, NULL,
-	    HOST_LEASE_HELD, NULL) > 0) {
-		host_peer_done(&p);
-		return err_set(err, -EBUSY, "vm '%s' is highly available and "
-		    "runs under its cluster lease (sanlock), which a live move "
-		    "cannot hand over yet: 'tern vm ha disable %s', move it, "
-		    "then enable HA again on %s", vm->row->name,
-		    vm->row->name, to);
-	}
 	if ((r = vm_no_checkpoints(vm, "moved to another host", err)) < 0) {
 		host_peer_done(&p);
 		return r;

@@ -42,6 +42,7 @@
 #include "storage.h"
 #include "refpoint.h"
 #include "util.h"
+#include "cluster.h"
 #include "vm.h"
 
 #define MOVE_POLL_MS 250	/* query-migrate while the stream runs */
@@ -236,6 +237,9 @@ move_forget(struct job *job)
 	json_t *stats = json_object_get(job->details, "result");
 	char msg[300];
 
+	/* The cluster's state gives the VM to the destination in one
+	 * change (src/cluster: the owner, from this node to peer). */
+	cluster_vm_moved(host_of(job), vm, peer);
 	move_psk_remove(job);
 	vm_remove_run_files(vm);
 	/* Shared-nothing: the destination runs on its copies now. */

@@ -20,6 +20,7 @@
 #include "migrate.h"
 #include "qemu.h"
 #include "refpoint.h"
+#include "cluster.h"
 #include "util.h"
 #include "vm.h"
 #include "vm_spec.h"
@@ -486,14 +487,18 @@ wire_parse_boot(struct host *h, const json_t *o, struct vm_row *row,
 	return 0;
 }
 
-/* A VM with this uuid or name must not be here already. */
+/* A VM with this uuid or name must not be here already, but for the
+ * stale copy the cluster held here (src/cluster: the VM moved on while
+ * this node was gone), which the move replaces (migrate_incoming). */
 static int
 wire_check_new(struct host *h, const struct vm_row *row, struct err *err)
 {
-	if (vm_find(h, row->uuid))
+	struct vm *old = vm_find(h, row->uuid), *named;
+
+	if (old && !cluster_vm_stale(old))
 		return err_set(err, -EEXIST, "host %s already has a vm with "
 		    "uuid %s", h->cfg.name, row->uuid);
-	if (vm_find(h, row->name))
+	if ((named = vm_find(h, row->name)) && named != old)
 		return err_set(err, -EEXIST, "host %s already has a vm named "
 		    "'%s'; rename or delete one of them first", h->cfg.name,
 		    row->name);

@@ -99,13 +99,24 @@ struct host {
 	 * failed (err may be NULL).  0 go on (also: no lease needed), 1
 	 * wait (the hook pokes or wakes the job), <0 refuse (err set).
 	 * HOST_LEASE_HELD (job, err NULL): 1 when the VM needs a lease
-	 * here, so its running QEMU holds one (src/migrate refuses a live
-	 * move then). */
+	 * here, so its running QEMU holds one.  A live move (src/migrate)
+	 * hands it over: HOST_LEASE_RELEASE on the source once its QEMU is
+	 * paused for good (0 released, 1 wait, <0 it stays held), then
+	 * HOST_LEASE_BIND on the destination for its paused QEMU before
+	 * `cont` (and on the source again, should the move roll back).
+	 * HOST_LEASE_CHECK (job NULL; vm may be a row not yet added): 0
+	 * when the VM needs no lease here or its lease can be taken here,
+	 * else -EAGAIN with err (a move to here is refused up front). */
 	int (*vm_lease)(struct vm *vm, struct job *job, int step,
+	    struct err *err);
+	/* src/migrate (NULL: none): start a live move of vm to peer `to`
+	 * (vm.move), for src/cluster's failback. */
+	int (*move_vm)(struct host *h, struct vm *vm, const char *to,
 	    struct err *err);
 };
 
-enum { HOST_LEASE_TAKE, HOST_LEASE_BIND, HOST_LEASE_DROP, HOST_LEASE_HELD };
+enum { HOST_LEASE_TAKE, HOST_LEASE_BIND, HOST_LEASE_DROP, HOST_LEASE_HELD,
+	HOST_LEASE_RELEASE, HOST_LEASE_CHECK };
 
 /* Record an event (persisted, logged at info or above) about vm (may be
  * NULL) and job (0: none). */

@@ -9,8 +9,12 @@
 # h1, so h2's copy is held).  (a) started on h1 its QEMU holds the VM's
 # lease (sanlock client status); (b) a start on h2 is refused, nothing
 # started there; a VM whose disks are in two pools cannot be HA and
-# starts without a lease; a live move of the HA VM is refused (the lease
-# cannot be handed over yet); (c) the lease taken away on h1 (its
+# starts without a lease; (f) a live move to h2 and back hands the lease
+# over (sanlock shows it on the destination only) and the cluster's state
+# names the new owner, the writer going on; (g) faults of the handover:
+# the destination unable to take the lease (the move rolls back, the
+# source takes it again) and the source's ternd killed just after the
+# release (restarted, it takes it again and resumes); (c) the lease taken away on h1 (its
 # lockspace removed in sanlock): h1's QEMU is killed; (d) h1 dead
 # (sanlock, ternd, Corosync, QEMU killed, link cut): the HA restart on h2
 # waits while sanlock deems h1's host lease alive (h2's log says so,
@@ -51,15 +55,19 @@ check_eq "the same UUID on both" "$UUID" "$(vm_field h2 g1 .uuid)"
 
 # (e) the sampler: QEMUs with g1's UUID on h1 and on h2 (by the host's
 # run directory in QEMU's command line), every 100 ms.  A host may show
-# two for a moment: `qemu -daemonize`'s parent waits for its child.
+# two for a moment: `qemu -daemonize`'s parent waits for its child.  A
+# live move has a QEMU on each host by design (the source's paused, the
+# destination's paused until the commit): samples taken while one runs are
+# marked "m" and left out; the lease (f) is what keeps one running then.
 SAMPLES=$TERN_LAB/qemu-samples
 STOPF=$TERN_LAB/sampler.stop
+MOVING=$TERN_LAB/moving
 D1=$(labenv H1_RUN_DIR) D2=$(labenv H2_RUN_DIR)
 (
 	while [ ! -e "$STOPF" ]; do
 		a=$(pgrep -fc -- "^qemu-system-x86_64 .*-uuid $UUID .*$D1/" || true)
 		b=$(pgrep -fc -- "^qemu-system-x86_64 .*-uuid $UUID .*$D2/" || true)
-		echo "$a $b"
+		echo "$a $b $([ -e "$MOVING" ] && echo m)"
 		sleep 0.1
 	done
 ) >"$SAMPLES" &
@@ -92,17 +100,74 @@ check "... without a lease" eval "! sl h1 status | grep -q ':$MU:'"
 check "... and no lease file" [ ! -e "$SH/.tern-leases/$MU" ]
 check "it stops" t h1 vm stop mixed
 
-# ---- a live move of a leased VM is refused (no lease handover yet) ----
-mout=$(t h1 vm move g1 --to h2 2>&1) && rc=0 || rc=$?
-echo "# move: $mout"
-check "the live move of leased g1 is refused" [ "$rc" -ne 0 ]
-named=0; [[ $mout == *"cluster lease"* ]] && named=1
-check "the refusal says why (its lease)" [ "$named" = 1 ]
-check "g1 still runs on h1, off on h2, one QEMU" eval \
-    '[ "$(vm_field h1 g1 .state)" = running ] && [ "$(vm_field h2 g1 .state)" = off ] &&
-     [ "$(qemu_count "$UUID")" = 1 ]'
+# ---- (f) a live move hands the lease over, and the state's owner ----
+# owner: g1's owner in the cluster's state as h1 sees it
+owner() { t h1 vm list --cluster --json |
+    jq -r --arg u "$UUID" '.vms[] | select(.uuid == $u) | .owner'; }
+holds() { sl "$1" status | grep -q "^r $LS:$UUID:"; }
+check "h2's stale copy deleted (registered: the files stay)" t h2 vm delete g1
+check "the files are still there" [ -f "$E/disks/vdb.qcow2" ]
+n=$(acked h1 g1)
+touch "$MOVING"
+check "g1 (HA, leased) moves live to h2" t h1 vm move g1 --to h2
+rm -f "$MOVING"
+check "g1 runs on h2, gone from h1" eval \
+    '[ "$(vm_field h2 g1 .state)" = running ] && ! t h1 vm show g1 >/dev/null 2>&1'
+check "h2's sanlock holds g1's lease, h1's does not" eval 'holds h2 && ! holds h1'
+# at once (the source's "moved" as it let the VM go), and it stays: the
+# nodes' ticks alone would first show it h1's, then gone, then h2's
+owner_stays() { local i
+	for ((i = 0; i < 15; i++)); do [ "$(owner)" = "$1" ] || return 1; sleep 0.2; done; }
+check "the cluster's state gives g1 to h2 at once, and keeps it" owner_stays h2
+check "the writer goes on from h2" wait_for 60 writer_acks h2 g1 $((n + 10))
+n=$(acked h2 g1)
+touch "$MOVING"
+check "g1 moves back live to h1" t h2 vm move g1 --to h1
+rm -f "$MOVING"
+check "h1 holds g1's lease again, h2 not" eval 'holds h1 && ! holds h2'
+check "the state gives g1 to h1 at once, and keeps it" owner_stays h1
+check "the writer goes on from h1" wait_for 60 writer_acks h1 g1 $((n + 10))
+check "one QEMU of g1 in all" eval '[ "$(qemu_count "$UUID")" = 1 ]'
+
+# ---- (g) the handover's faults: one copy runs, holding the lease ----
+# ready H: H's ternd in step with the cluster and in the shared lockspace
+ready() { [ "$(t "$1" vm list --cluster --json | jq -r .in_step)" = true ] &&
+    [ "$(t "$1" cluster show --json | jq -r .lockspaces.shared)" = joined ]; }
+on_h1_alone() { [ "$(vm_field h1 g1 .state)" = running ] && holds h1 &&
+    ! holds h2 && ! t h2 vm show g1 >/dev/null 2>&1; }
+# the destination cannot take the lease: the move rolls back, h1 takes
+# its lease again before its QEMU resumes
+restart_with h2 move-in.lease=fail
+check "h2's ternd back, in step, in the lockspace" wait_for 60 ready h2
+n=$(acked h1 g1)
+touch "$MOVING"
+gout=$(t h1 vm move g1 --to h2 2>&1) && rc=0 || rc=$?
+rm -f "$MOVING"
+echo "# move, h2 cannot take the lease: $gout"
+check "the move fails when h2 cannot take the lease" [ "$rc" -ne 0 ]
+named=0; [[ $gout == *"refused the commit"*"move-in.lease"* ]] && named=1
+check "... at the commit, saying why" [ "$named" = 1 ]
+check "g1 runs on h1 alone, which holds its lease again" wait_for 30 on_h1_alone
+check "the writer goes on from h1" wait_for 60 writer_acks h1 g1 $((n + 10))
+restart_with h2
+check "h2's ternd back, in step, in the lockspace" wait_for 60 ready h2
+# the source's ternd killed just after releasing the lease: restarted,
+# it takes the lease again and resumes the VM; h2 never runs it
+restart_with h1 move.lease-released=kill
+check "h1's ternd back, in step, in the lockspace" wait_for 60 ready h1
+n=$(acked h1 g1)
+touch "$MOVING"
+t h1 vm move g1 --to h2 >/dev/null 2>&1 || true
+check "h1's ternd died after the release" wait_for 30 eval '! t h1 host info >/dev/null 2>&1'
+check "g1's lease is held by no host meanwhile" eval '! holds h1 && ! holds h2'
+restart_with h1
+check "g1 runs on h1 alone again, its lease taken again" wait_for 60 on_h1_alone
+rm -f "$MOVING"
+check "the writer goes on from h1" wait_for 60 writer_acks h1 g1 $((n + 10))
 
 # ---- (c) the lease lost on h1: its QEMU killed ----
+# (h1's ternd was restarted in (g): g1's holder is one an earlier ternd
+# ran, found and watched again)
 q1=$(pgrep -f -- "^qemu-system-x86_64 .*-uuid $UUID")
 t0=$(date +%s.%N)
 sl h1 rem_lockspace -s "$LS:1:$SH/.tern-leases/lockspace:0" >/dev/null 2>&1 || true
@@ -148,9 +213,10 @@ for h in H1 H2; do
 done
 check "the verifier passes: no acknowledged write lost" \
     "$VERIFY" --image "$E/disks/vdb.qcow2" "${args[@]}"
-both=$(awk '$1 > 0 && $2 > 0' "$SAMPLES" | wc -l)
+both=$(awk '$1 > 0 && $2 > 0 && $3 != "m"' "$SAMPLES" | wc -l)
 echo "# $(wc -l <"$SAMPLES") samples; on h1: $(awk '$1 > 0' "$SAMPLES" | wc -l)," \
-    "on h2: $(awk '$2 > 0' "$SAMPLES" | wc -l), on both at once: $both"
+    "on h2: $(awk '$2 > 0' "$SAMPLES" | wc -l), on both at once: $both" \
+    "(during the moves, left out: $(awk '$3 == "m"' "$SAMPLES" | wc -l))"
 check "(e) never a QEMU of g1 on both hosts at once" [ "$both" = 0 ]
 check "(e) the sampler saw g1 on each host" eval \
     '[ "$(awk '"'"'$1 > 0'"'"' "$SAMPLES" | wc -l)" -gt 0 ] && [ "$(awk '"'"'$2 > 0'"'"' "$SAMPLES" | wc -l)" -gt 0 ]'

@@ -47,6 +47,7 @@ usage: lab.sh [--dir LABDIR] COMMAND [ARGS...]
   stop HOST                             SIGTERM HOST's ternd, wait up to 20 s
   kill HOST                             SIGKILL HOST's ternd, wait for exit
   start HOST                            start HOST's ternd again (same arguments), wait until ready
+  sanlock HOST                          start HOST's sanlock daemon again (a host back from the dead)
   cut HOST                              take HOST's network link down (both veth ends)
   restore HOST                          bring it back up and wait until HOST can ping
   witness start|stop                    run (or stop) a corosync-qnetd witness (TLS off)
@@ -573,6 +574,18 @@ cmd_start() {
 	log "h$i: ternd ready"
 }
 
+cmd_sanlock() {
+	load_env
+	local i pid
+	i=$(host_index "${1:-}")
+	pid=$(cat "$(hv "$i" DIR)/sanlock.pid" 2>/dev/null || true)
+	if is_uint "$pid" && is_alive "$pid"; then
+		die "h$i: sanlock already running (pid $pid)"
+	fi
+	require_root
+	launch_sanlock "$i"
+}
+
 # The witness: a namespace ID-w on the bridge (recorded like a host's, so
 # `down` removes it and what runs in it) running corosync-qnetd with TLS off
 # (the lab's link is trusted; see docs/architecture.md "## The cluster"),
@@ -857,6 +870,7 @@ main() {
 	stop) require_root; cmd_stop "$@" ;;
 	kill) require_root; cmd_kill "$@" ;;
 	start) cmd_start "$@" ;;
+	sanlock) cmd_sanlock "$@" ;;
 	cut) require_root; cmd_cut "$@" ;;
 	witness) require_root; cmd_witness "$@" ;;
 	restore) require_root; cmd_restore "$@" ;;

@@ -118,6 +118,54 @@ test_failed_and_ha_off(void)
 }
 
 static void
+test_moved_and_placed(void)
+{
+	json_t *vms = json_object();
+
+	ASSERT_TRUE(vm(vms, "h1", true));
+	ASSERT_TRUE(apply(vms, "{ssssssss}", "t", "place", "uuid", U1,
+	    "from", "h1", "to", "h2"));
+	ASSERT_TRUE(json_is_true(json_object_get(json_object_get(vms, U1),
+	    "placed")));
+	ASSERT_TRUE(vm(vms, "h2", true));
+	/* placed stays once it runs: failback looks at it */
+	ASSERT_TRUE(json_object_get(json_object_get(vms, U1), "placed"));
+	/* a move from a node that does not own it is stale */
+	ASSERT_TRUE(!apply(vms, "{ssssssss}", "t", "moved", "uuid", U1,
+	    "from", "h1", "to", "h3"));
+	ASSERT_STREQ(field(vms, "owner"), "h2");
+	/* h2 -> h1 committed: owner in one step, placed cleared */
+	ASSERT_TRUE(apply(vms, "{ssssssss}", "t", "moved", "uuid", U1,
+	    "from", "h2", "to", "h1"));
+	ASSERT_STREQ(field(vms, "owner"), "h1");
+	ASSERT_TRUE(!json_object_get(json_object_get(vms, U1), "placed"));
+	/* h2's late "gone" changes nothing now */
+	ASSERT_TRUE(!apply(vms, "{ssssss}", "t", "gone", "node", "h2",
+	    "uuid", U1));
+	ASSERT_TRUE(!apply(vms, "{ssssss}", "t", "moved", "uuid", U1,
+	    "from", "h1"));	/* no "to" */
+	json_decref(vms);
+}
+
+static void
+test_failback_window(void)
+{
+	ASSERT_TRUE(cl_failback_in_window("immediate", 3));
+	ASSERT_TRUE(!cl_failback_in_window("never", 3));
+	ASSERT_TRUE(!cl_failback_in_window(NULL, 3));
+	ASSERT_TRUE(cl_failback_in_window("window 1-5", 1));
+	ASSERT_TRUE(cl_failback_in_window("window 1-5", 4));
+	ASSERT_TRUE(!cl_failback_in_window("window 1-5", 5));
+	ASSERT_TRUE(!cl_failback_in_window("window 1-5", 0));
+	/* over midnight */
+	ASSERT_TRUE(cl_failback_in_window("window 22-06", 23));
+	ASSERT_TRUE(cl_failback_in_window("window 22-06", 0));
+	ASSERT_TRUE(cl_failback_in_window("window 22-06", 5));
+	ASSERT_TRUE(!cl_failback_in_window("window 22-06", 6));
+	ASSERT_TRUE(!cl_failback_in_window("window 22-06", 12));
+}
+
+static void
 test_malformed_and_unknown(void)
 {
 	json_t *vms = json_object();
@@ -154,6 +202,8 @@ main(void)
 	RUN_TEST(test_vm_then_ha_then_place);
 	RUN_TEST(test_gone_only_from_owner);
 	RUN_TEST(test_failed_and_ha_off);
+	RUN_TEST(test_moved_and_placed);
+	RUN_TEST(test_failback_window);
 	RUN_TEST(test_malformed_and_unknown);
 	RUN_TEST(test_sync_best);
 	return TEST_REPORT();
