@@ -97,6 +97,7 @@ static const struct route routes[] = {
 	{ "DELETE", "/v1/cluster/nodes/*", api_cluster_nodes },
 	{ "GET", "/v1/cluster/facts", api_cluster_facts },
 	{ "GET", "/v1/cluster/vms", api_cluster_vms },
+	{ "PUT", "/v1/cluster/settings", api_cluster_settings },
 	{ "POST", "/v1/cluster/validate", api_cluster_validate },
 	{ "POST", "/v1/cluster/*", api_cluster_peer },
 	{ "POST", "/v1/migrations", api_migration_create },

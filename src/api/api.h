@@ -168,6 +168,8 @@ int api_vm_move_storage(struct api *a, struct http_req *r, char **p,
 int api_cluster_vms(struct api *a, struct http_req *r, char **p,
     struct err *e);
 int api_vm_ha(struct api *a, struct http_req *r, char **p, struct err *e);
+int api_cluster_settings(struct api *a, struct http_req *r, char **p,
+    struct err *e);
 int api_cluster_facts(struct api *a, struct http_req *r, char **p,
     struct err *e);
 int api_cluster_validate(struct api *a, struct http_req *r, char **p,

@@ -156,3 +156,19 @@ api_vm_ha(struct api *a, struct http_req *req, char **p, struct err *e)
 	http_reply_json(req, 200, json_pack("{so}", "ha", ha));
 	return 0;
 }
+
+/* PUT /v1/cluster/settings {resiliency_period_s, resiliency_level} */
+int
+api_cluster_settings(struct api *a, struct http_req *req, char **p,
+    struct err *e)
+{
+	_cleanup_json_ json_t *body = NULL, *out = NULL;
+	int r;
+
+	(void)p;
+	if ((r = api_body(req, &body, e)) < 0 ||
+	    (r = cluster_settings_set(a->h, body, &out, e)) < 0)
+		return r;
+	http_reply_json(req, 200, json_incref(out));
+	return 0;
+}

@@ -81,7 +81,11 @@ static const struct cli_opt opt_cluster_create[] = {
 };
 static const struct cli_opt opt_vm_ha[] = {
 	{ "priority", "P" }, { "preferred", "NODES" },
-	{ "anti-affinity", "GROUP" }, { "failback", "F" }, { NULL }
+	{ "anti-affinity", "GROUP" }, { "failback", "F" },
+	{ "resiliency-period", "S" }, { NULL }
+};
+static const struct cli_opt opt_cluster_set[] = {
+	{ "resiliency-period", "S" }, { "resiliency-level", "L" }, { NULL }
 };
 static const struct cli_opt opt_vm_list[] = {
 	{ "cluster", NULL }, { NULL }
@@ -385,8 +389,17 @@ static const struct cli_cmd cli_cmds[] = {
 	  "is a corosync-qnetd address\n      (run with -s off, TLS "
 	  "off: on a trusted network)" },
 	{ .group = "cluster", .verb = "show", .run = cmd_cluster_show,
-	  .help = "the cluster's nodes, their states, quorum and votes, the "
-	  "witness" },
+	  .help = "the cluster's nodes, their states (up, isolated, down), "
+	  "quorum and votes,\n      the witness, the resiliency settings" },
+	{ .group = "cluster", .verb = "set", .opts = opt_cluster_set,
+	  .synopsis = "[--resiliency-period S] [--resiliency-level "
+	  "always-isolated|isolated-if-storage-alive]",
+	  .run = cmd_cluster_set,
+	  .help = "compute resiliency: a node that leaves the membership is "
+	  "isolated, its VMs\n      left running, for S seconds (default "
+	  "240; 0: fail over at once) before\n      they fail over; with "
+	  "isolated-if-storage-alive (the default) a node\n      whose "
+	  "storage heartbeat stopped too is dead, and fails over at once" },
 	{ .group = "cluster", .verb = "destroy", .starts_job = true,
 	  .run = cmd_cluster_destroy,
 	  .help = "stop Corosync and forget the cluster on every node (all "
@@ -395,7 +408,8 @@ static const struct cli_cmd cli_cmds[] = {
 	  .opts = opt_vm_ha, .run = cmd_vm_ha,
 	  .synopsis = "[--priority high|medium|low|no-auto-start] "
 	  "[--preferred N1,N2]\n      [--anti-affinity GROUP] "
-	  "[--failback never|immediate|'window HH-HH']",
+	  "[--failback never|immediate|'window HH-HH']\n      "
+	  "[--resiliency-period S]",
 	  .help = "make a clustered VM highly available: when its node dies "
 	  "it restarts\n      on another (priority order, default medium; "
 	  "preferred owners first,\n      else the most free memory; VMs of "

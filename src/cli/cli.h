@@ -183,6 +183,8 @@ int cmd_cluster_show(struct cli *cli, const struct cli_args *a,
 int cmd_cluster_destroy(struct cli *cli, const struct cli_args *a,
     struct err *err);
 int cmd_vm_ha(struct cli *cli, const struct cli_args *a, struct err *err);
+int cmd_cluster_set(struct cli *cli, const struct cli_args *a,
+    struct err *err);
 int cmd_vm_list_cluster(struct cli *cli, struct err *err);
 int cmd_cluster_node(struct cli *cli, const struct cli_args *a,
     struct err *err);

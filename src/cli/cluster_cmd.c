@@ -115,7 +115,43 @@ cmd_cluster_show(struct cli *cli, const struct cli_args *a, struct err *err)
 		    json_is_true(json_object_get(w, "alive")) &&
 		    json_is_true(json_object_get(w, "casts_vote")) ?
 		    "alive, its vote counted" : "NOT alive: no vote from it");
+	w = json_object_get(c, "settings");
+	printf("resiliency: %lld s, %s\n", (long long)json_integer_value(
+	    json_object_get(w, "resiliency_period_s")), json_string_value(
+	    json_object_get(w, "resiliency_level")));
+	if (json_object_get(c, "without_quorum_s"))
+		printf("this node:  without quorum for %lld s\n", (long long)
+		    json_integer_value(json_object_get(c, "without_quorum_s")));
 	show_nodes(json_object_get(c, "nodes"));
+	return 0;
+}
+
+/* `tern cluster set [--resiliency-period S] [--resiliency-level L]` */
+int
+cmd_cluster_set(struct cli *cli, const struct cli_args *a, struct err *err)
+{
+	_cleanup_json_ json_t *body = json_object(), *answer = NULL;
+	const char *p = cli_args_get(a, "resiliency-period");
+	const char *l = cli_args_get(a, "resiliency-level");
+	uint64_t s;
+	int r;
+
+	if (p) {
+		if ((r = cli_parse_u64("--resiliency-period", p, 0, 86400, &s,
+		    err)) < 0)
+			return r;
+		json_object_set_new(body, "resiliency_period_s",
+		    json_integer((json_int_t)s));
+	}
+	if (l)
+		json_object_set_new(body, "resiliency_level", json_string(l));
+	if ((r = http_call(cli->http, "PUT", "/v1/cluster/settings", body,
+	    &answer, err)) < 0)
+		return r;
+	if (cli->json)
+		print_json(answer);
+	else
+		printf("cluster settings sent to every node\n");
 	return 0;
 }
 
@@ -250,6 +286,15 @@ cmd_vm_ha(struct cli *cli, const struct cli_args *a, struct err *err)
 		if (cli_args_get(a, keys[i][0]))
 			json_object_set_new(body, keys[i][1], json_string(
 			    cli_args_get(a, keys[i][0])));
+	if (cli_args_get(a, "resiliency-period")) {
+		uint64_t s;
+
+		if ((r = cli_parse_u64("--resiliency-period", cli_args_get(a,
+		    "resiliency-period"), 0, 86400, &s, err)) < 0)
+			return r;
+		json_object_set_new(body, "resiliency_period_s",
+		    json_integer((json_int_t)s));
+	}
 	if (pref) {
 		json_t *list = json_array();
 		_cleanup_free_ char *copy = xstrdup(pref);

@@ -41,6 +41,7 @@ struct cluster {
 	unsigned int votes, expected, quorum, flags, qdevice_votes;
 	/* state.c: the cluster's state, replicated over CPG */
 	json_t *vms;		/* uuid -> entry */
+	json_t *settings;	/* resiliency_period_s, resiliency_level */
 	int64_t gen;		/* changes applied */
 	bool synced;		/* in step with the group */
 	json_t *syncs;		/* while syncing: node id -> its sync */
@@ -50,6 +51,12 @@ struct cluster {
 	struct loop_timer *tick;	/* vms.c */
 	struct cl_leases *leases;	/* lease.c */
 	json_t *failback;	/* failback.c: uuid -> {since, tried} */
+	/* resiliency.c: when each node left the membership, and when this
+	 * one lost quorum (0: has it) */
+	struct { uint32_t id; uint64_t ms; } left[CLUSTER_MAX_NODES];
+	size_t n_left;
+	uint64_t quorum_lost_ms;
+	json_t *told;		/* node name -> the state last told */
 };
 
 /* lease.c: set host->vm_lease; cl_lease_follow (lease.h) with
@@ -61,11 +68,34 @@ json_t *cl_lease_joined(struct host *h);
 /* {pool: its lockspace's state here: new, writing, joining, joined,
  * failed} (cluster show). */
 json_t *cl_lease_states(struct host *h);
+/* The storage heartbeat of node host_id (its delta lease in this host's
+ * lockspaces, as the local sanlock sees it): 1 renewing on some pool, 0
+ * stopped renewing (failing or dead) where it held one, -1 not known (no
+ * lockspace joined, none it is in, or sanlock has not watched it long
+ * enough). */
+int cl_lease_host_alive(struct host *h, uint32_t host_id);
+
+/* resiliency.c: compute resiliency (drawn there). */
+/* Before members.c takes Corosync's new membership list: who left. */
+void cl_res_membership(struct cluster *c, const uint32_t *list, size_t n,
+    bool quorate);
+enum cl_node_state { CL_NODE_UP, CL_NODE_ISOLATED, CL_NODE_DOWN };
+/* Node name's state as this (quorate) node sees it, for VM entry e (its
+ * own resiliency period; NULL: the cluster's); *left_ms when it left. */
+enum cl_node_state cl_node_state(struct cluster *c, const json_t *rec,
+    const char *name, const json_t *e, uint64_t *left_ms);
+/* Each tick, quorate: events as nodes become isolated, down, or return. */
+void cl_res_watch(struct cluster *c, const json_t *rec);
+/* Each second (lease.c): this node without quorum past a VM's period
+ * stops that HA VM, so the majority can restart it. */
+void cl_res_self(struct cluster *c);
+const char *cl_node_state_name(enum cl_node_state s);
 
 void cl_members_init(struct host *h);
 /* Follow Corosync (a record was stored) or stop (it was removed). */
 void cl_members_follow(struct host *h, bool on);
 bool cl_member_up(const struct cluster *c, uint32_t nodeid);
+bool cl_in_list(const uint32_t *v, size_t n, uint32_t id);
 bool cl_member_in_group(const struct cluster *c, uint32_t nodeid);
 /* The quorum part of cluster_status(), the votes read afresh: votequorum
  * notifies membership changes, not the witness's vote coming and going. */

@@ -15,6 +15,7 @@
 #include "jsonutil.h"
 #include "lease.h"
 #include "log.h"
+#include "state_rules.h"
 #include "store.h"
 #include "util.h"
 #include "vm.h"
@@ -280,8 +281,19 @@ cluster_status(struct host *h)
 		uint32_t id = (uint32_t)json_integer_value(json_object_get(n,
 		    "nodeid"));
 
-		json_object_set_new(n, "state", json_string(cl_member_up(c,
-		    id) ? "up" : "down"));
+		uint64_t left = 0;
+		enum cl_node_state st = cl_node_state(c, rec,
+		    json_string_value(json_object_get(n, "name")), NULL, &left);
+
+		/* isolated or down: as a quorate node judges; else Corosync's
+		 * membership alone */
+		if (st != CL_NODE_UP && !cl_state_ready(c))
+			st = CL_NODE_DOWN;
+		json_object_set_new(n, "state", json_string(
+		    cl_node_state_name(st)));
+		if (st != CL_NODE_UP)
+			json_object_set_new(n, "left_s", json_integer(
+			    (json_int_t)(now_ms() - left) / 1000));
 		json_object_set_new(n, "ternd", json_boolean(
 		    cl_member_in_group(c, id)));
 		json_object_set_new(n, "self", json_boolean(streq(
@@ -292,6 +304,13 @@ cluster_status(struct host *h)
 	json_object_set_new(rec, "corosync", json_string(c->connected ?
 	    "running" : "not running"));
 	json_object_set_new(rec, "lockspaces", cl_lease_states(h));
+	json_object_set_new(rec, "settings", json_pack("{sIss}",
+	    "resiliency_period_s", (json_int_t)cl_resiliency_ms(c->settings,
+	    NULL) / 1000, "resiliency_level", cl_isolate_always(c->settings) ?
+	    "always-isolated" : "isolated-if-storage-alive"));
+	if (!cl_state_ready(c) && c->quorum_lost_ms)
+		json_object_set_new(rec, "without_quorum_s", json_integer(
+		    (json_int_t)(now_ms() - c->quorum_lost_ms) / 1000));
 	return json_pack("{so}", "cluster", rec);
 }
 

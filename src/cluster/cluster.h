@@ -97,6 +97,13 @@ void cluster_vm_moved(struct host *h, const struct vm *vm, const char *to);
 /* vm is a stale copy the cluster held here (off, no job on it): the VM
  * runs on another node now.  A move of the VM here replaces it. */
 bool cluster_vm_stale(const struct vm *vm);
+/* PUT /v1/cluster/settings: the cluster-wide settings (compute
+ * resiliency: resiliency_period_s 0..86400, resiliency_level
+ * always-isolated | isolated-if-storage-alive), checked, then sent to the
+ * cluster's state; *ret the settings asked.  -EAGAIN when this node is
+ * not quorate and in step. */
+int cluster_settings_set(struct host *h, const json_t *body, json_t **ret,
+    struct err *err);
 /* tern vm ha enable NAME: body {priority (high | medium | low |
  * no-auto-start; default medium), preferred [nodes], anti_affinity
  * GROUP, failback (never | immediate | "window HH-HH")}; *ret the

@@ -40,6 +40,7 @@
 #include "jsonutil.h"
 #include "lease.h"
 #include "log.h"
+#include "state_rules.h"
 #include "store.h"
 #include "util.h"
 #include "vm.h"
@@ -142,11 +143,14 @@ parse_settings(const json_t *rec, const json_t *body, json_t **ret,
     struct err *err)
 {
 	static const char *const fields[] = { "priority", "preferred",
-		"anti_affinity", "failback", NULL };
+		"anti_affinity", "failback", "resiliency_period_s", NULL };
 	const char *p = "medium", *g = NULL, *f = "never";
+	int64_t rp = -1;
 	int r;
 
 	if ((r = json_check_fields(body, fields, "vm ha enable", err)) < 0 ||
+	    (r = json_get_int(body, "resiliency_period_s", false, 0,
+	    CL_RESILIENCY_MAX_S, &rp, err)) < 0 ||
 	    (r = json_get_str(body, "priority", false, &p, err)) < 0 ||
 	    (r = json_get_str(body, "anti_affinity", false, &g, err)) < 0 ||
 	    (r = json_get_str(body, "failback", false, &f, err)) < 0)
@@ -170,6 +174,9 @@ parse_settings(const json_t *rec, const json_t *body, json_t **ret,
 	    json_object_get(body, "preferred") ? json_incref(json_object_get(
 	    body, "preferred")) : json_array(), "failback", f,
 	    "anti_affinity", g);
+	if (rp >= 0)	/* this VM's own resiliency period (resiliency.c) */
+		json_object_set_new(*ret, "resiliency_period_s",
+		    json_integer(rp));
 	return 0;
 }
 

@@ -48,14 +48,15 @@ coordinator(const struct cluster *c)
 
 /* An HA VM whose owner is no longer a member: it must move. */
 static bool
-orphan(const struct cluster *c, const json_t *rec, const json_t *e)
+orphan(struct cluster *c, const json_t *rec, const json_t *e)
 {
 	const char *owner = json_string_value(json_object_get(e, "owner"));
 	const char *st = json_string_value(json_object_get(e, "state"));
 
 	if (!json_object_get(e, "ha") || prio(e) == 0 || !owner ||
-	    cl_member_up(c, cl_record_nodeid(rec, owner)))
-		return false;
+	    cl_node_state(c, rec, owner, e, NULL) !=
+	    CL_NODE_DOWN)
+		return false;	/* up, or isolated: unmonitored (resiliency.c) */
 	return json_object_get(e, "restart") || streq(st, "running") ||
 	    streq(st, "paused");
 }

@@ -275,6 +275,7 @@ lease_tick(struct loop *l, void *data)
 	if (!L->host_id)
 		return;
 	ls_sync(L);
+	cl_res_self(L->h->cluster);
 	for (size_t i = 0; i < L->n_ls; i++) {
 		ls_check(L, L->ls[i]);
 		/* a running VM made HA since: its QEMU takes its lease */
@@ -929,6 +930,33 @@ ls_adopt(struct cl_leases *L, struct cl_lockspace *s)
 		log_info("cluster: vm '%s' runs here: its lease taken for it",
 		    vm->row->name);
 	}
+}
+
+int
+cl_lease_host_alive(struct host *h, uint32_t host_id)
+{
+	struct cl_leases *L = h->cluster->leases;
+	int verdict = -1;
+
+	for (size_t i = 0; L && L->on && i < L->n_ls; i++) {
+		struct sanlk_host *hs = NULL;
+		int n = 0, st;
+
+		if (L->ls[i]->st != LS_JOINED || sanlock_get_hosts(
+		    L->ls[i]->name, host_id, &hs, &n, 0) < 0 || n < 1) {
+			free(hs);
+			continue;
+		}
+		st = hs[0].flags & SANLK_HOST_MASK;
+		free(hs);
+		if (st == SANLK_HOST_LIVE)
+			return 1;	/* renewing on some pool */
+		/* FREE: no delta lease there (never joined it, e.g. a
+		 * pool of this host alone): says nothing */
+		if (st == SANLK_HOST_FAIL || st == SANLK_HOST_DEAD)
+			verdict = 0;
+	}
+	return verdict;
 }
 
 json_t *

@@ -35,8 +35,8 @@ members_set(uint32_t *dst, size_t *n, const uint32_t *src, size_t k)
 	memcpy(dst, src, *n * sizeof(*dst));
 }
 
-static bool
-in_list(const uint32_t *v, size_t n, uint32_t id)
+bool
+cl_in_list(const uint32_t *v, size_t n, uint32_t id)
 {
 	for (size_t i = 0; i < n; i++)
 		if (v[i] == id)
@@ -47,13 +47,15 @@ in_list(const uint32_t *v, size_t n, uint32_t id)
 bool
 cl_member_up(const struct cluster *c, uint32_t nodeid)
 {
-	return c && c->connected && in_list(c->members, c->n_members, nodeid);
+	return c && c->connected && cl_in_list(c->members, c->n_members,
+	    nodeid);
 }
 
 bool
 cl_member_in_group(const struct cluster *c, uint32_t nodeid)
 {
-	return c && c->connected && in_list(c->group, c->n_group, nodeid);
+	return c && c->connected && cl_in_list(c->group, c->n_group,
+	    nodeid);
 }
 
 static void
@@ -83,6 +85,7 @@ on_quorum(quorum_handle_t qh, uint32_t quorate, uint64_t ring_seq,
 		host_event(c->h, quorate ? "info" : "warning", NULL, 0,
 		    "cluster: this node %s quorum (%u nodes in the "
 		    "membership)", quorate ? "has" : "lost", n);
+	cl_res_membership(c, list, n, quorate);
 	c->quorate = quorate;
 	members_set(c->members, &c->n_members, list, n);
 	votes_refresh(c);
@@ -121,7 +124,7 @@ on_confchg(cpg_handle_t ch, const struct cpg_name *group,
 	if (cpg_context_get(ch, (void **)&c) != CS_OK || !c)
 		return;
 	for (size_t i = 0; i < n && k < CLUSTER_MAX_NODES; i++)
-		if (!in_list(ids, k, members[i].nodeid))
+		if (!cl_in_list(ids, k, members[i].nodeid))
 			ids[k++] = members[i].nodeid;
 	qsort(ids, k, sizeof(ids[0]), cmp_u32);
 	members_set(c->group, &c->n_group, ids, k);
@@ -160,6 +163,8 @@ disconnect(struct cluster *c)
 		    "(stopped or restarted); not acting for the cluster until "
 		    "it is back");
 	cl_state_disconnected(c);
+	if (!c->quorum_lost_ms)	/* without Corosync: without quorum */
+		c->quorum_lost_ms = now_ms();
 	c->qh = c->vqh = c->cpgh = 0;
 	c->qfd = c->vqfd = c->cpgfd = -1;
 	c->connected = c->quorate = false;
@@ -276,6 +281,8 @@ cl_members_follow(struct host *h, bool on)
 	struct cluster *c = h->cluster;
 
 	c->want = on;
+	if (on && !c->quorate && !c->quorum_lost_ms)
+		c->quorum_lost_ms = now_ms();	/* not quorate yet */
 	cl_lease_follow(h, on);
 	if (on && !c->connected && !c->retry)
 		cl_connect(c);

@@ -52,8 +52,8 @@
 static void
 state_persist(struct cluster *c)
 {
-	json_t *o = json_pack("{sIsO}", "gen", (json_int_t)c->gen, "vms",
-	    c->vms);
+	json_t *o = json_pack("{sIsOsO}", "gen", (json_int_t)c->gen, "vms",
+	    c->vms, "settings", c->settings);
 	_cleanup_free_ char *text = json_dumps(o, JSON_COMPACT);
 
 	json_decref(o);
@@ -68,6 +68,7 @@ cl_state_load(struct cluster *c)
 	json_t *o = NULL;
 
 	c->vms = json_object();
+	c->settings = json_object();
 	c->gen = 0;
 	if (store_meta_get(c->h->store, CL_STATE_KEY, &text) < 0 || !text ||
 	    !(o = json_loads(text, 0, NULL)))
@@ -76,6 +77,8 @@ cl_state_load(struct cluster *c)
 		json_object_update(c->vms, json_object_get(o, "vms"));
 		c->gen = json_integer_value(json_object_get(o, "gen"));
 	}
+	if (json_is_object(json_object_get(o, "settings")))
+		json_object_update(c->settings, json_object_get(o, "settings"));
 	json_decref(o);
 }
 
@@ -84,6 +87,7 @@ cl_state_drop(struct cluster *c)
 {
 	json_object_clear(c->vms);
 	json_object_clear(c->failback);
+	json_object_clear(c->settings);
 	c->gen = 0;
 	store_meta_delete(c->h->store, CL_STATE_KEY);
 }
@@ -124,7 +128,8 @@ cl_state_ready(const struct cluster *c)
 static void
 apply_change(struct cluster *c, const char *t, const json_t *m)
 {
-	if (!cl_state_apply(c->vms, t, m))
+	if (streq(t, "settings") ? !cl_settings_apply(c->settings, m) :
+	    !cl_state_apply(c->vms, t, m))
 		return;		/* a stale or unknown change: nothing */
 	c->gen++;
 	state_persist(c);
@@ -167,8 +172,9 @@ send_sync(struct cluster *c)
 
 	for (size_t i = 0; i < c->n_group; i++)
 		json_array_append_new(ids, json_integer(c->group[i]));
-	if (cl_state_send(c, json_pack("{sssosIsO}", "t", "sync", "members",
-	    ids, "gen", (json_int_t)c->gen, "vms", c->vms)) < 0 &&
+	if (cl_state_send(c, json_pack("{sssosIsOsO}", "t", "sync", "members",
+	    ids, "gen", (json_int_t)c->gen, "vms", c->vms, "settings",
+	    c->settings)) < 0 &&
 	    !c->sync_retry)
 		c->sync_retry = loop_timer_add(c->h->loop, CL_SYNC_RETRY_MS,
 		    sync_retry, c);
@@ -199,6 +205,10 @@ sync_finish(struct cluster *c)
 	json_object_clear(c->vms);
 	if (json_is_object(json_object_get(s, "vms")))
 		json_object_update(c->vms, json_object_get(s, "vms"));
+	json_object_clear(c->settings);
+	if (json_is_object(json_object_get(s, "settings")))
+		json_object_update(c->settings, json_object_get(s,
+		    "settings"));
 	c->gen = json_integer_value(json_object_get(s, "gen"));
 	state_persist(c);
 	c->synced = true;

@@ -159,3 +159,49 @@ cl_failback_in_window(const char *f, int hour)
 	return a < b ? (unsigned)hour >= a && (unsigned)hour < b :
 	    (unsigned)hour >= a || (unsigned)hour < b;
 }
+
+bool
+cl_settings_apply(json_t *settings, const json_t *m)
+{
+	json_t *p = json_object_get(m, "resiliency_period_s");
+	const char *l = json_string_value(json_object_get(m,
+	    "resiliency_level"));
+	bool changed = false;
+
+	if ((p && (!json_is_integer(p) || json_integer_value(p) < 0 ||
+	    json_integer_value(p) > CL_RESILIENCY_MAX_S)) ||
+	    (json_object_get(m, "resiliency_level") && !streq(l,
+	    "always-isolated") && !streq(l, "isolated-if-storage-alive")))
+		return false;
+	if (p && !json_equal(p, json_object_get(settings,
+	    "resiliency_period_s"))) {
+		json_object_set(settings, "resiliency_period_s", p);
+		changed = true;
+	}
+	if (l && !streq(l, json_string_value(json_object_get(settings,
+	    "resiliency_level")))) {
+		json_object_set_new(settings, "resiliency_level",
+		    json_string(l));
+		changed = true;
+	}
+	return changed;
+}
+
+int64_t
+cl_resiliency_ms(const json_t *settings, const json_t *e)
+{
+	json_t *v = json_object_get(json_object_get(e, "ha"),
+	    "resiliency_period_s");
+
+	if (!json_is_integer(v))
+		v = json_object_get(settings, "resiliency_period_s");
+	return (json_is_integer(v) ? json_integer_value(v) :
+	    CL_RESILIENCY_DEFAULT_S) * 1000;
+}
+
+bool
+cl_isolate_always(const json_t *settings)
+{
+	return streq(json_string_value(json_object_get(settings,
+	    "resiliency_level")), "always-isolated");
+}

@@ -239,6 +239,7 @@ tick(struct loop *l, void *data)
 		return;
 	if (cl_self_name(c->h, rec, me, sizeof(me))) {
 		publish_all(c, rec, me);
+		cl_res_watch(c, rec);
 		cl_ha_tick(c, rec, me);
 		cl_failback_tick(c, rec, me);
 	}
@@ -279,10 +280,12 @@ json_t *
 cluster_vms(struct host *h)
 {
 	struct cluster *c = h->cluster;
-	json_t *out = json_array(), *e;
+	json_t *out = json_array(), *e, *rec = cluster_record(h);
 	const char *uuid;
 
 	json_object_foreach(c->vms, uuid, e) {
+		const char *owner = json_string_value(json_object_get(e,
+		    "owner"));
 		json_t *v;
 
 		if (json_is_null(json_object_get(e, "owner")))
@@ -295,8 +298,13 @@ cluster_vms(struct host *h)
 		    json_object_get(e, "ha") : json_null());
 		json_object_set_new(v, "restarting", json_boolean(
 		    json_object_get(e, "restart")));
+		/* its node isolated: it runs on there, unmonitored */
+		json_object_set_new(v, "unmonitored", json_boolean(rec &&
+		    owner && cl_state_ready(c) && cl_node_state(c, rec, owner,
+		    e, NULL) == CL_NODE_ISOLATED));
 		json_array_append_new(out, v);
 	}
+	json_decref(rec);
 	return json_pack("{sosbsIsb}", "vms", out, "in_step", c->synced,
 	    "gen", (json_int_t)c->gen, "quorate", cl_state_ready(c));
 }

@@ -328,3 +328,29 @@ e2e_finish() {
 	echo "$E2E_PASS passed, $E2E_FAIL failed"
 	[ "$E2E_FAIL" = 0 ]
 }
+
+# sample_qemus FILE: in the background (its pid in SAMPLER), every 100 ms,
+# on how many hosts a QEMU of each VM runs (all the lab's hosts share the
+# machine's process table; a QEMU's host is this lab's host directory in
+# its command line), one line per sample into FILE: "TIME uuid hosts ...
+# .".  Hosts, not processes: `qemu -daemonize` shows up to three
+# processes of one VM on its host while it starts.  The "never two
+# running copies" sampler of the cluster tests.
+sample_qemus() {
+	( set +e +o pipefail; while :; do
+		printf '%s ' "$EPOCHREALTIME"
+		ps -eo args= | awk -v lab="$TERN_LAB/" '
+		    $1 ~ /qemu-system-x86_64$/ {
+			s = $0; h = ""
+			while (!h && (p = index(s, lab))) {
+				s = substr(s, p + length(lab))
+				if (match(s, /^h[0-9]+\/run\//)) h = substr(s, 1, RLENGTH)
+			}
+			if (h) for (i = 2; i < NF; i++)
+				if ($i == "-uuid") seen[$(i + 1), h] = 1 }
+		    END { for (k in seen) { split(k, a, SUBSEP); n[a[1]]++ }
+			for (u in n) printf "%s %s ", u, n[u]; print "." }'
+		sleep 0.1
+	  done ) >"$1" 2>/dev/null &
+	SAMPLER=$!
+}

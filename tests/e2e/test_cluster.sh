@@ -93,8 +93,8 @@ check_err "a second create is refused" 1 "already in cluster 'c1'" \
 
 # ---- Corosync killed on h3, then started again ----
 kill -9 "$(coro_pid h3)"
-check "h1 sees h3 down within 30 s and stays quorate" wait_for 30 eval \
-    'up_seen h1 2 && quorate h1 && [ "$(node_field h1 h3 state)" = down ]'
+check "h1 sees h3 gone (isolated: no shared storage says it died) within 30 s, stays quorate" \
+    wait_for 30 eval 'up_seen h1 2 && quorate h1 && [ "$(node_field h1 h3 state)" = isolated ]'
 check "h3 is not quorate and says Corosync is not running" eval \
     '! quorate h3 && [ "$(cj h3 | jq -r .corosync)" = "not running" ]'
 check_err "h3 without quorum adds no node" 1 "no quorum" t h3 cluster node add h9

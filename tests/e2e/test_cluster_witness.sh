@@ -79,7 +79,7 @@ lab kill h2 >/dev/null 2>&1
 kill -KILL $q2 $c2 2>/dev/null || true
 lab cut h2 >/dev/null 2>&1
 check "h2 gone: h1 quorate on 2 of 3 votes within 30 s" wait_for 30 eval \
-    'quorate h1 && votes h1 2 && [ "$(cj h1 | jq -r ".nodes[] | select(.name == \"h2\") | .state")" = down ]'
+    'quorate h1 && votes h1 2 && [ "$(cj h1 | jq -r ".nodes[] | select(.name == \"h2\") | .state")" = isolated ]'
 check "h1 still has the witness's vote" witness_alive h1
 
 # ---- the witness gone too: h1 alone is 1 of 3 ----

@@ -31,6 +31,21 @@ apply(json_t *vms, const char *fmt, ...)
 	return r;
 }
 
+static bool
+apply_settings(json_t *st, const char *fmt, ...)
+{
+	va_list ap;
+	json_t *m;
+	bool r;
+
+	va_start(ap, fmt);
+	m = json_vpack_ex(NULL, 0, fmt, ap);
+	va_end(ap);
+	r = cl_settings_apply(st, m);
+	json_decref(m);
+	return r;
+}
+
 static const char *
 field(json_t *vms, const char *key)
 {
@@ -166,6 +181,39 @@ test_failback_window(void)
 }
 
 static void
+test_settings(void)
+{
+	json_t *st = json_object(), *e;
+
+	/* defaults: 240 s, isolated only while the storage heartbeat goes on */
+	ASSERT_EQ(cl_resiliency_ms(st, NULL), 240000);
+	ASSERT_TRUE(!cl_isolate_always(st));
+	ASSERT_TRUE(apply_settings(st, "{sssI}", "t", "settings",
+	    "resiliency_period_s", (json_int_t)30));
+	ASSERT_EQ(cl_resiliency_ms(st, NULL), 30000);
+	ASSERT_TRUE(!apply_settings(st, "{sssI}", "t", "settings",
+	    "resiliency_period_s", (json_int_t)30));	/* no change */
+	ASSERT_TRUE(apply_settings(st, "{ssss}", "t", "settings",
+	    "resiliency_level", "always-isolated"));
+	ASSERT_TRUE(cl_isolate_always(st));
+	/* out of range, unknown level, wrong type: nothing changes */
+	ASSERT_TRUE(!apply_settings(st, "{sssI}", "t", "settings",
+	    "resiliency_period_s", (json_int_t)-1));
+	ASSERT_TRUE(!apply_settings(st, "{sssI}", "t", "settings",
+	    "resiliency_period_s", (json_int_t)86401));
+	ASSERT_TRUE(!apply_settings(st, "{ssss}", "t", "settings",
+	    "resiliency_level", "sometimes"));
+	ASSERT_TRUE(!apply_settings(st, "{ssss}", "t", "settings",
+	    "resiliency_period_s", "10"));
+	ASSERT_EQ(cl_resiliency_ms(st, NULL), 30000);
+	/* a VM's own period wins */
+	e = json_pack("{s{sI}}", "ha", "resiliency_period_s", (json_int_t)0);
+	ASSERT_EQ(cl_resiliency_ms(st, e), 0);
+	json_decref(e);
+	json_decref(st);
+}
+
+static void
 test_malformed_and_unknown(void)
 {
 	json_t *vms = json_object();
@@ -204,6 +252,7 @@ main(void)
 	RUN_TEST(test_failed_and_ha_off);
 	RUN_TEST(test_moved_and_placed);
 	RUN_TEST(test_failback_window);
+	RUN_TEST(test_settings);
 	RUN_TEST(test_malformed_and_unknown);
 	RUN_TEST(test_sync_best);
 	return TEST_REPORT();
