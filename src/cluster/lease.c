@@ -91,8 +91,8 @@ struct cl_hold {
 	enum hold_state st;
 	int status;		/* the helper's exit status once GONE */
 	pid_t pid;		/* the QEMU it is bound to (0: none yet) */
-	pid_t orphan;		/* a helper an earlier ternd ran (no child) */
-	int ofd;		/* its pidfd, watched in the loop (-1: none) */
+	int ofd;		/* an adopted helper's pidfd (it outlived a ternd
+				 * restart: no child of ours), -1: none */
 	bool released;		/* gone after a release asked */
 	struct child *child;
 	int rfd, wfd;		/* "H"/"B" from it; the pid to it */
@@ -584,6 +584,27 @@ on_orphan_exit(struct loop *l, int fd, uint32_t events, void *data)
 	hold_ended(hd, hd->st == HOLD_RELEASING || !qemu_runs(hd) ? 0 : 1);
 }
 
+/* A new hold for vm's lease in s: not bound, not listed yet. */
+static struct cl_hold *
+hold_new(struct cl_leases *L, struct cl_lockspace *s, const struct vm *vm)
+{
+	struct cl_hold *hd = xzalloc(sizeof(*hd));
+
+	hd->L = L;
+	hd->rfd = hd->wfd = hd->ofd = -1;
+	snprintf(hd->uuid, sizeof(hd->uuid), "%s", vm->row->uuid);
+	snprintf(hd->vm_name, sizeof(hd->vm_name), "%s", vm->row->name);
+	snprintf(hd->pool, sizeof(hd->pool), "%s", s->pool);
+	return hd;
+}
+
+static void
+hold_list(struct cl_leases *L, struct cl_hold *hd)
+{
+	L->holds = xrealloc(L->holds, (L->n_holds + 1) * sizeof(*L->holds));
+	L->holds[L->n_holds++] = hd;
+}
+
 /* The helper holder (an earlier ternd ran it: it outlived a restart)
  * holds vm's lease for its QEMU: watched from now on, as if ours. */
 static struct cl_hold *
@@ -595,19 +616,12 @@ hold_adopt(struct cl_leases *L, struct cl_lockspace *s, struct vm *vm,
 
 	if (fd < 0)
 		return NULL;
-	hd = xzalloc(sizeof(*hd));
-	hd->L = L;
-	hd->rfd = hd->wfd = -1;
-	snprintf(hd->uuid, sizeof(hd->uuid), "%s", vm->row->uuid);
-	snprintf(hd->vm_name, sizeof(hd->vm_name), "%s", vm->row->name);
-	snprintf(hd->pool, sizeof(hd->pool), "%s", s->pool);
+	hd = hold_new(L, s, vm);
 	hd->st = HOLD_BOUND;
 	hd->pid = vm->pid;
-	hd->orphan = holder;
 	hd->ofd = fd;
 	loop_add_fd(L->h->loop, fd, EPOLLIN, on_orphan_exit, hd);
-	L->holds = xrealloc(L->holds, (L->n_holds + 1) * sizeof(*L->holds));
-	L->holds[L->n_holds++] = hd;
+	hold_list(L, hd);
 	return hd;
 }
 
@@ -636,12 +650,7 @@ hold_spawn(struct cl_leases *L, struct cl_lockspace *s, struct vm *vm,
 		return err_setf_errno(err, r, "cannot make a pipe");
 	}
 	keep[0] = a[1], keep[1] = b[0];
-	hd = xzalloc(sizeof(*hd));
-	hd->L = L;
-	hd->ofd = -1;
-	snprintf(hd->uuid, sizeof(hd->uuid), "%s", vm->row->uuid);
-	snprintf(hd->vm_name, sizeof(hd->vm_name), "%s", vm->row->name);
-	snprintf(hd->pool, sizeof(hd->pool), "%s", s->pool);
+	hd = hold_new(L, s, vm);
 	hd->rfd = a[0], hd->wfd = b[1];
 	r = child_spawn(L->h->loop, &o, on_hold_exit, hd, &hd->child);
 	close(a[1]), close(b[0]);
@@ -652,8 +661,7 @@ hold_spawn(struct cl_leases *L, struct cl_lockspace *s, struct vm *vm,
 	}
 	(void)fcntl(hd->rfd, F_SETFL, O_NONBLOCK);
 	loop_add_fd(L->h->loop, hd->rfd, EPOLLIN, on_hold_fd, hd);
-	L->holds = xrealloc(L->holds, (L->n_holds + 1) * sizeof(*L->holds));
-	L->holds[L->n_holds++] = hd;
+	hold_list(L, hd);
 	return 0;
 }
 
@@ -760,8 +768,7 @@ lease_bind(struct cl_leases *L, struct cl_lockspace *s, struct vm *vm,
 static bool held_here(struct cl_leases *L, struct cl_lockspace *s,
     const struct vm *vm);
 
-/* The tern-lease holding uuid's lease that an earlier ternd ran (it
- * outlived a restart): its pid from /proc, 0 when none runs. */
+/* Is pid a tern-lease holding uuid's lease? */
 static bool
 is_holder_of(pid_t pid, const char *uuid)
 {
@@ -784,6 +791,8 @@ is_holder_of(pid_t pid, const char *uuid)
 	    streq(a[4], uuid);
 }
 
+/* The tern-lease holding uuid's lease that an earlier ternd ran (it
+ * outlived a restart): its pid from /proc, 0 when none runs. */
 static pid_t
 orphan_holder(const char *uuid)
 {

@@ -212,8 +212,6 @@ cluster_settings_set(struct host *h, const json_t *body, json_t **ret,
 	if (period < 0 && !level)
 		return err_set(err, -EINVAL, "nothing to set: give "
 		    "--resiliency-period S and/or --resiliency-level L");
-	if (!json_object_get(body, "resiliency_period_s"))
-		period = -1;
 	if (!(rec = cluster_record(h)))
 		return err_set(err, -EINVAL, "this host is in no cluster (see "
 		    "'tern cluster create')");

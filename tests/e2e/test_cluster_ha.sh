@@ -19,11 +19,7 @@ e2e_lab_setup cluster_ha 115
 lab up 3 --shared-pool >/dev/null
 SHARED=$(labenv LAB_SHARED_POOL)
 
-for i in 1 2 3; do FP[$i]=$(t h$i host info --json | jq -r .fingerprint); done
-for i in 1 2 3; do for j in 1 2 3; do
-	[ $i = $j ] || t h$i peer add h$j "$(labenv H${j}_URL)" \
-	    --fingerprint "${FP[$j]}" >/dev/null
-done; done
+trust_three
 cdir() { echo "$(labenv "H${1#h}_STATE_DIR")/corosync"; }
 coro_ctl() { TERN_CLUSTER_DIR="$(cdir "$1")" \
     lab exec "$1" "$REPO/tests/lab/corosync-ctl.sh" "$2"; }

@@ -16,11 +16,7 @@ e2e_lab_setup resil 116
 lab up 3 --shared-pool >/dev/null
 SHARED=$(labenv LAB_SHARED_POOL)
 
-for i in 1 2 3; do FP[$i]=$(t h$i host info --json | jq -r .fingerprint); done
-for i in 1 2 3; do for j in 1 2 3; do
-	[ $i = $j ] || t h$i peer add h$j "$(labenv H${j}_URL)" \
-	    --fingerprint "${FP[$j]}" >/dev/null
-done; done
+trust_three
 cdir() { echo "$(labenv "H${1#h}_STATE_DIR")/corosync"; }
 quorate() { [ "$(t "$1" cluster show --json | jq -r .quorum.quorate)" = true ]; }
 # node_state ON NODE: NODE's state as ON sees it

@@ -8,21 +8,6 @@
 e2e_lab_setup cluster_validate 111
 lab up 3 --shared-pool >/dev/null
 
-# trust_three: every pair of h1, h2, h3 pins each other.
-trust_three() {
-	local i j f
-	declare -A fp
-	for i in 1 2 3; do
-		fp[$i]=$(t "h$i" host info --json | jq -r .fingerprint)
-	done
-	for i in 1 2 3; do
-		for j in 1 2 3; do
-			[ "$i" = "$j" ] && continue
-			t "h$i" peer add "h$j" "$(labenv "H${j}_URL")" \
-			    --fingerprint "${fp[$j]}" >/dev/null
-		done
-	done
-}
 trust_three
 
 # facts HOST: GET /v1/cluster/facts on HOST's local socket.
