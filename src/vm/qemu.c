@@ -71,7 +71,10 @@ qemu_argv_disks(struct argv_buf *a, const struct vm_row *r)
 		arg(a, "{\"driver\":\"qcow2\",\"file\":\"%s\","
 		    "\"node-name\":\"%s\"}", file, fmt);
 		arg(a, "-device");
-		arg(a, "virtio-blk-pci,drive=%s,id=%s%s", fmt, d->name,
+		/* a failing storage pauses the VM, its request kept for
+		 * `cont` (io_pause.c), never an error the guest sees */
+		arg(a, "virtio-blk-pci,drive=%s,id=%s,werror=stop,"
+		    "rerror=stop%s", fmt, d->name,
 		    i == 0 && !r->kernel ? ",bootindex=1" : "");
 	}
 }

@@ -127,6 +127,7 @@ vm_remove(struct vm *vm)
 	vm->launcher = child_free(vm->launcher);
 	vm->kill_timer = loop_timer_cancel(h->loop, vm->kill_timer);
 	vm->qmp_retry = loop_timer_cancel(h->loop, vm->qmp_retry);
+	vm_io_forget(vm);
 	if (vm->pidfd >= 0) {
 		loop_del_fd(h->loop, vm->pidfd);
 		close(vm->pidfd);
@@ -295,6 +296,7 @@ vm_on_qemu_exit(struct vm *vm)
 	vm->incoming = false;
 	vm->kill_timer = loop_timer_cancel(vm->h->loop, vm->kill_timer);
 	vm->qmp_retry = loop_timer_cancel(vm->h->loop, vm->qmp_retry);
+	vm_io_forget(vm);
 	vm->mig_status[0] = '\0';
 	if (vm->state == VM_SAVING || vm->state == VM_INCOMING) {
 		/* the job decides what the VM is now */
@@ -348,6 +350,8 @@ vm_on_qmp_event(struct qmp *q, const char *name, json_t *data, void *ud)
 				b->error = xstrdup(e ? e : "cancelled");
 			}
 		}
+	} else if (streq(name, "BLOCK_IO_ERROR")) {
+		vm_io_error(vm, data);
 	} else if (streq(name, "MIGRATION")) {
 		snprintf(vm->mig_status, sizeof(vm->mig_status), "%s",
 		    json_string_value(json_object_get(data, "status")) ?: "");

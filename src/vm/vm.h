@@ -134,6 +134,12 @@ struct vm {
 	struct agent agent;	/* guest agent services while QEMU runs */
 	char mig_status[24];	/* last MIGRATION event status, "" none */
 	uint64_t stop_wall_ms;	/* when the last STOP event arrived */
+	/* io_pause.c: paused by QEMU on an I/O error (werror/rerror=stop),
+	 * its storage probed until it answers, then `cont` */
+	bool io_paused, io_nospace;
+	char io_node[48], io_disk[32];	/* io_node: VM_NODE_NAME_MAX */
+	uint64_t io_backoff_ms;
+	struct loop_timer *io_timer;
 	struct vm_block_job bjobs[VM_MAX_BLOCK_JOBS];
 	size_t n_bjobs;
 	/* host->before_cont's progress in this QEMU run (src/track): 0 not
@@ -166,6 +172,10 @@ struct vm *vm_find(struct host *h, const char *name_or_uuid);
 /* Change state, persist it with the runtime facts, record an event when
  * msg is not NULL, and tell the VM's job. */
 void vm_set_state(struct vm *vm, enum vm_state s, const char *msg);
+/* io_pause.c: QEMU's BLOCK_IO_ERROR for vm (drawn there); the probe
+ * dropped (QEMU gone, the VM removed). */
+void vm_io_error(struct vm *vm, const json_t *data);
+void vm_io_forget(struct vm *vm);
 /* Whether the diagram above has from -> to (true for from == to). */
 bool vm_state_can_change(enum vm_state from, enum vm_state to);
 
