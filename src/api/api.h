@@ -112,6 +112,12 @@ int api_vm_replication_pause(struct api *a, struct http_req *r, char **p,
 /* cluster_api.c */
 int api_cluster(struct api *a, struct http_req *r, char **p,
     struct err *e);
+int api_cluster_balance(struct api *a, struct http_req *r, char **p,
+    struct err *e);
+int api_cluster_maintain(struct api *a, struct http_req *r, char **p,
+    struct err *e);
+int api_cluster_node_op(struct api *a, struct http_req *r, char **p,
+    struct err *e);
 int api_cluster_nodes(struct api *a, struct http_req *r, char **p,
     struct err *e);
 int api_cluster_peer(struct api *a, struct http_req *r, char **p,

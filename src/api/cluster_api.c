@@ -63,6 +63,83 @@ api_cluster_nodes(struct api *a, struct http_req *req, char **p,
 	return 0;
 }
 
+/* POST /v1/cluster/maintain {run} (the round) and
+ * /v1/cluster/maintenance/run {name} (one node's command) */
+int
+api_cluster_maintain(struct api *a, struct http_req *req, char **p,
+    struct err *e)
+{
+	static const char *const f_round[] = { "run", NULL };
+	static const char *const f_run[] = { "name", NULL };
+	bool round = !strstr(req->url, "maintenance");
+	_cleanup_json_ json_t *body = NULL;
+	const char *name = NULL;
+	struct job *job = NULL;
+	int r;
+
+	(void)p;
+	if ((r = api_body(req, &body, e)) < 0 ||
+	    (r = json_check_fields(body, round ? f_round : f_run,
+	    "maintenance", e)) < 0 ||
+	    (r = json_get_str(body, round ? "run" : "name", true, &name,
+	    e)) < 0)
+		return r;
+	r = round ? cluster_maintain_start(a->h, name, &job, e) :
+	    cluster_run_start(a->h, name, &job, e);
+	if (r < 0)
+		return r;
+	api_reply_job(req, job, NULL);
+	return 0;
+}
+
+/* POST /v1/cluster/balance */
+int
+api_cluster_balance(struct api *a, struct http_req *req, char **p,
+    struct err *e)
+{
+	_cleanup_json_ json_t *body = NULL;
+	json_t *out = NULL;
+	int r;
+
+	(void)p;
+	if ((r = api_body(req, &body, e)) < 0 ||
+	    (r = cluster_balance(a->h, body, &out, e)) < 0)
+		return r;
+	http_reply_json(req, 200, out);
+	return 0;
+}
+
+/* POST /v1/cluster/nodes/NAME/drain|resume|clear-quarantine */
+int
+api_cluster_node_op(struct api *a, struct http_req *req, char **p,
+    struct err *e)
+{
+	static const char *const fields[] = { "failback", NULL };
+	_cleanup_json_ json_t *body = NULL;
+	json_t *out = NULL;
+	bool fb = false;
+	int r;
+
+	if (streq(p[1], "drain"))
+		r = cluster_node_drain(a->h, p[0], &out, e);
+	else if (streq(p[1], "clear-quarantine"))
+		r = cluster_node_clear_quarantine(a->h, p[0], e);
+	else if (!streq(p[1], "resume"))
+		return err_set(e, -ENOENT, "no such node operation '%.40s' "
+		    "(drain, resume, clear-quarantine)", p[1]);
+	else if ((r = api_body(req, &body, e)) < 0 ||
+	    (r = json_check_fields(body, fields, "resume", e)) < 0 ||
+	    (r = json_get_bool(body, "failback", &fb, e)) < 0)
+		return r;
+	else
+		r = cluster_node_resume(a->h, p[0], fb, e);
+	if (r < 0)
+		return r;
+	http_reply_json(req, 200, out ? out : json_pack("{ssss}", "node",
+	    p[0], "done", p[1]));
+	return 0;
+}
+
 /* POST /v1/cluster/join|update|leave (another node of the cluster) */
 int
 api_cluster_peer(struct api *a, struct http_req *req, char **p,

@@ -85,7 +85,19 @@ static const struct cli_opt opt_vm_ha[] = {
 	{ "resiliency-period", "S" }, { NULL }
 };
 static const struct cli_opt opt_cluster_set[] = {
-	{ "resiliency-period", "S" }, { "resiliency-level", "L" }, { NULL }
+	{ "resiliency-period", "S" }, { "resiliency-level", "L" },
+	{ "quarantine-threshold", "N" }, { "quarantine-duration", "S" },
+	{ "balance-threshold", "PCT" }, { "balance-by", "memory|cpu" },
+	{ "balance-interval", "S" }, { NULL }
+};
+static const struct cli_opt opt_cluster_maintain[] = {
+	{ "run", "NAME", true }, { NULL }
+};
+static const struct cli_opt opt_cluster_balance[] = {
+	{ "dry-run", NULL }, { "threshold", "PCT" }, { NULL }
+};
+static const struct cli_opt opt_cluster_resume[] = {
+	{ "failback", NULL }, { NULL }
 };
 static const struct cli_opt opt_vm_list[] = {
 	{ "cluster", NULL }, { NULL }
@@ -389,17 +401,41 @@ static const struct cli_cmd cli_cmds[] = {
 	  "is a corosync-qnetd address\n      (run with -s off, TLS "
 	  "off: on a trusted network)" },
 	{ .group = "cluster", .verb = "show", .run = cmd_cluster_show,
-	  .help = "the cluster's nodes, their states (up, isolated, down), "
+	  .help = "the cluster's nodes, their states (up, isolated, down, "
+	  "paused,\n      quarantined), "
 	  "quorum and votes,\n      the witness, the resiliency settings" },
 	{ .group = "cluster", .verb = "set", .opts = opt_cluster_set,
 	  .synopsis = "[--resiliency-period S] [--resiliency-level "
-	  "always-isolated|isolated-if-storage-alive]",
+	  "always-isolated|isolated-if-storage-alive]\n      "
+	  "[--quarantine-threshold N] [--quarantine-duration S]\n      "
+	  "[--balance-threshold PCT] [--balance-by memory|cpu] "
+	  "[--balance-interval S]",
 	  .run = cmd_cluster_set,
 	  .help = "compute resiliency: a node that leaves the membership is "
 	  "isolated, its VMs\n      left running, for S seconds (default "
 	  "240; 0: fail over at once) before\n      they fail over; with "
 	  "isolated-if-storage-alive (the default) a node\n      whose "
-	  "storage heartbeat stopped too is dead, and fails over at once" },
+	  "storage heartbeat stopped too is dead, and fails over at once;\n"
+	  "      a node isolated N times (default 3; 0: never) within an "
+	  "hour is\n      quarantined for S seconds (default 7200): drained, "
+	  "it takes no VMs;\n      load balancing (default off, 0): every S "
+	  "seconds (default 1800) a node\n      whose running VMs' memory "
+	  "(or vCPUs over its cores) is above PCT %\n      of its own has VMs "
+	  "live-moved to the least loaded nodes" },
+	{ .group = "cluster", .verb = "maintain", .opts = opt_cluster_maintain,
+	  .synopsis = "--run NAME", .starts_job = true,
+	  .run = cmd_cluster_maintain,
+	  .help = "rolling maintenance: each node in turn (this one last) "
+	  "drained, NAME run\n      there (an executable file in its "
+	  "--maintenance-dir), back healthy,\n      resumed with its VMs; "
+	  "stops at the first failure, no VM ever down;\n      refused "
+	  "while a node is down or paused" },
+	{ .group = "cluster", .verb = "balance", .opts = opt_cluster_balance,
+	  .synopsis = "[--dry-run] [--threshold PCT]",
+	  .run = cmd_cluster_balance,
+	  .help = "balance now: the moves that bring nodes under PCT % "
+	  "(default the\n      --balance-threshold setting); --dry-run only "
+	  "shows them" },
 	{ .group = "cluster", .verb = "destroy", .starts_job = true,
 	  .run = cmd_cluster_destroy,
 	  .help = "stop Corosync and forget the cluster on every node (all "
@@ -429,6 +465,22 @@ static const struct cli_cmd cli_cmds[] = {
 	  .starts_job = true, .run = cmd_cluster_node,
 	  .help = "take a node out of the cluster, dead or alive (from "
 	  "another node with quorum)" },
+	{ .group = "cluster", .verb = "node drain", .pos = { "NODE" },
+	  .run = cmd_cluster_node_op,
+	  .help = "pause a node and live-move its running VMs away (HA "
+	  "priority order,\n      each to the node with the most free "
+	  "memory, within max-migrations);\n      refused, nothing moved, "
+	  "when the others lack room; waits for the\n      drain unless "
+	  "--no-wait (exit 1 when a VM could not move)" },
+	{ .group = "cluster", .verb = "node resume", .pos = { "NODE" },
+	  .opts = opt_cluster_resume, .synopsis = "[--failback]",
+	  .run = cmd_cluster_node_op,
+	  .help = "a paused node takes VMs again; --failback: the VMs drained "
+	  "off it move\n      back (refused while it is quarantined)" },
+	{ .group = "cluster", .verb = "node clear-quarantine", .pos = { "NODE" },
+	  .run = cmd_cluster_node_op,
+	  .help = "end a node's quarantine early; it stays paused until "
+	  "resumed" },
 	{ .group = "replica", .verb = "server enable",
 	  .opts = opt_replica_server,
 	  .synopsis = "--allow PEER=POOL... | --any --pool POOL",

@@ -186,6 +186,12 @@ int cmd_vm_ha(struct cli *cli, const struct cli_args *a, struct err *err);
 int cmd_cluster_set(struct cli *cli, const struct cli_args *a,
     struct err *err);
 int cmd_vm_list_cluster(struct cli *cli, struct err *err);
+int cmd_cluster_balance(struct cli *cli, const struct cli_args *a,
+    struct err *err);
+int cmd_cluster_maintain(struct cli *cli, const struct cli_args *a,
+    struct err *err);
+int cmd_cluster_node_op(struct cli *cli, const struct cli_args *a,
+    struct err *err);
 int cmd_cluster_node(struct cli *cli, const struct cli_args *a,
     struct err *err);
 

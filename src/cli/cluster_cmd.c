@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "jsonutil.h"
@@ -126,25 +127,41 @@ cmd_cluster_show(struct cli *cli, const struct cli_args *a, struct err *err)
 	return 0;
 }
 
-/* `tern cluster set [--resiliency-period S] [--resiliency-level L]` */
+/* `tern cluster set [--resiliency-period S] [--resiliency-level L]
+ * [--quarantine-threshold N] [--quarantine-duration S]` */
 int
 cmd_cluster_set(struct cli *cli, const struct cli_args *a, struct err *err)
 {
+	static const struct { const char *opt, *key; uint64_t lo, hi; } ints[] = {
+		{ "resiliency-period", "resiliency_period_s", 0, 86400 },
+		{ "quarantine-threshold", "quarantine_threshold", 0, 100 },
+		{ "quarantine-duration", "quarantine_duration_s", 1, 604800 },
+		{ "balance-threshold", "balance_threshold_pct", 0, 1000 },
+		{ "balance-interval", "balance_interval_s", 10, 86400 },
+	};
 	_cleanup_json_ json_t *body = json_object(), *answer = NULL;
-	const char *p = cli_args_get(a, "resiliency-period");
 	const char *l = cli_args_get(a, "resiliency-level");
+	char flag[40];
 	uint64_t s;
 	int r;
 
-	if (p) {
-		if ((r = cli_parse_u64("--resiliency-period", p, 0, 86400, &s,
+	for (size_t i = 0; i < ARRAY_SIZE(ints); i++) {
+		const char *v = cli_args_get(a, ints[i].opt);
+
+		snprintf(flag, sizeof(flag), "--%s", ints[i].opt);
+		if (!v)
+			continue;
+		if ((r = cli_parse_u64(flag, v, ints[i].lo, ints[i].hi, &s,
 		    err)) < 0)
 			return r;
-		json_object_set_new(body, "resiliency_period_s",
+		json_object_set_new(body, ints[i].key,
 		    json_integer((json_int_t)s));
 	}
 	if (l)
 		json_object_set_new(body, "resiliency_level", json_string(l));
+	if (cli_args_get(a, "balance-by") && (r = cli_json_set_str(body,
+	    "balance_by", cli_args_get(a, "balance-by"), err)) < 0)
+		return r;
 	if ((r = http_call(cli->http, "PUT", "/v1/cluster/settings", body,
 	    &answer, err)) < 0)
 		return r;
@@ -152,6 +169,146 @@ cmd_cluster_set(struct cli *cli, const struct cli_args *a, struct err *err)
 		print_json(answer);
 	else
 		printf("cluster settings sent to every node\n");
+	return 0;
+}
+
+/* Node name's entry in GET /v1/cluster, a new reference (NULL: none). */
+static json_t *
+node_status(struct cli *cli, const char *name, struct err *err)
+{
+	_cleanup_json_ json_t *answer = NULL;
+	json_t *n;
+	size_t i;
+
+	if (http_call(cli->http, "GET", "/v1/cluster", NULL, &answer,
+	    err) < 0)
+		return NULL;
+	json_array_foreach(json_object_get(json_object_get(answer, "cluster"),
+	    "nodes"), i, n)
+		if (streq(jv_str(n, "name"), name))
+			return json_incref(n);
+	err_set(err, -ENOENT, "node %s is no longer in the cluster", name);
+	return NULL;
+}
+
+/* After a drain: wait until its outcome is in the cluster's state. */
+static int
+drain_wait(struct cli *cli, const char *name, struct err *err)
+{
+	for (;;) {
+		_cleanup_json_ json_t *n = node_status(cli, name, err);
+		const char *d = n ? jv_str(n, "drain") : NULL;
+
+		if (!n)
+			return err->code;
+		if (streq(d, "done")) {
+			printf("node %s drained: it takes no VMs until 'tern "
+			    "cluster node resume %s'\n", name, name);
+			return 0;
+		}
+		if (streq(d, "failed") || !json_object_get(n, "drain"))
+			return err_set(err, -EIO, "node %s: %s", name,
+			    streq(d, "failed") ? (jv_str(n, "drain_why") ?
+			    jv_str(n, "drain_why") : "the drain failed") :
+			    "resumed before its drain ended");
+		usleep(500 * 1000);
+	}
+}
+
+/* `tern cluster node drain|resume|clear-quarantine NODE` */
+int
+cmd_cluster_node_op(struct cli *cli, const struct cli_args *a,
+    struct err *err)
+{
+	const char *op = strchr(cli->cmd->verb, ' ') + 1;
+	_cleanup_free_ char *suffix = xasprintf("/%s", op);
+	_cleanup_free_ char *path = cli_path(cli, "/v1/cluster/nodes/",
+	    a->pos[0], suffix);
+	_cleanup_json_ json_t *body = json_object(), *answer = NULL;
+	size_t i;
+	json_t *m;
+	int r;
+
+	if (cli_args_get(a, "failback"))
+		json_object_set_new(body, "failback", json_true());
+	if ((r = http_call(cli->http, "POST", path, body, &answer, err)) < 0)
+		return r;
+	if (cli->json && (!streq(op, "drain") || cli->no_wait)) {
+		print_json(answer);
+		return 0;
+	}
+	if (!streq(op, "drain")) {
+		printf("node %s: %s\n", a->pos[0], streq(op, "resume") ?
+		    "resumed, it takes VMs again" : "quarantine cleared; it "
+		    "stays paused until resumed");
+		return 0;
+	}
+	json_array_foreach(json_object_get(answer, "moves"), i, m)
+		printf("  %s -> %s (%lld MiB)\n", jv_str(m, "name"), jv_str(m,
+		    "to"), (long long)json_integer_value(json_object_get(m,
+		    "memory_mib")));
+	if (cli->no_wait) {
+		printf("node %s paused; its drain runs there\n", a->pos[0]);
+		return 0;
+	}
+	return drain_wait(cli, a->pos[0], err);
+}
+
+/* `tern cluster maintain --run NAME` */
+int
+cmd_cluster_maintain(struct cli *cli, const struct cli_args *a,
+    struct err *err)
+{
+	_cleanup_json_ json_t *body = json_object();
+	int r;
+
+	if ((r = cli_json_set_str(body, "run", cli_args_get(a, "run"),
+	    err)) < 0)
+		return r;
+	return cli_run_job(cli, "POST", "/v1/cluster/maintain", body,
+	    "maintenance done on every node, no VM down", err);
+}
+
+/* `tern cluster balance [--dry-run] [--threshold PCT]` */
+int
+cmd_cluster_balance(struct cli *cli, const struct cli_args *a,
+    struct err *err)
+{
+	_cleanup_json_ json_t *body = json_object(), *answer = NULL;
+	const char *thr = cli_args_get(a, "threshold");
+	bool dry = cli_args_get(a, "dry-run") != NULL;
+	const char *name;
+	uint64_t v;
+	size_t i;
+	json_t *m;
+	int r;
+
+	json_object_set_new(body, "dry_run", json_boolean(dry));
+	if (thr) {
+		if ((r = cli_parse_u64("--threshold", thr, 1, 1000, &v,
+		    err)) < 0)
+			return r;
+		json_object_set_new(body, "threshold_pct", json_integer(v));
+	}
+	if ((r = http_call(cli->http, "POST", "/v1/cluster/balance", body,
+	    &answer, err)) < 0)
+		return r;
+	if (cli->json) {
+		print_json(answer);
+		return 0;
+	}
+	printf("load by %s, threshold %lld %%:\n", jv_str(answer, "by"),
+	    (long long)json_integer_value(json_object_get(answer,
+	    "threshold_pct")));
+	json_object_foreach(json_object_get(answer, "loads"), name, m)
+		printf("  %s %.1f %% -> %.1f %%\n", name, json_real_value(m),
+		    json_real_value(json_object_get(json_object_get(answer,
+		    "loads_after"), name)));
+	if (json_array_size(json_object_get(answer, "moves")) == 0)
+		printf("balanced: nothing to move\n");
+	json_array_foreach(json_object_get(answer, "moves"), i, m)
+		printf("%s %s: %s -> %s\n", dry ? "would move" : "moves",
+		    jv_str(m, "name"), jv_str(m, "from"), jv_str(m, "to"));
 	return 0;
 }
 

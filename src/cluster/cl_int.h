@@ -57,6 +57,8 @@ struct cluster {
 	size_t n_left;
 	uint64_t quorum_lost_ms;
 	json_t *told;		/* node name -> the state last told */
+	bool self_drain;	/* drain.c: this node's drain asked at shutdown */
+	uint64_t balance_ms;	/* balance.c: the last round (coordinator) */
 };
 
 /* lease.c: set host->vm_lease; cl_lease_follow (lease.h) with
@@ -133,12 +135,46 @@ json_t *cl_pool_ids(struct host *h);
  * a dead node's HA VMs: each tick and on each change applied; rec the
  * record, me this node's name in it. */
 void cl_ha_tick(struct cluster *c, const json_t *rec, const char *me);
-/* A node that can take VMs: in the membership, its ternd in the group. */
+/* A node that can take VMs: in the membership, its ternd in the group,
+ * not paused (drain.c). */
 bool cl_node_live(const struct cluster *c, const json_t *rec,
     const char *name);
+/* An HA VM's restart priority: 3 high .. 0 no-auto-start; -1 not HA. */
+int cl_ha_prio(const json_t *e);
+/* This node has the lowest id of the live members: it places. */
+bool cl_coordinator(const struct cluster *c);
+/* node is in step (its load message fresh) and, for an HA VM e, has
+ * joined the lease lockspace of its pool (it can take its lease). */
+bool cl_node_ready(const struct cluster *c, const char *node,
+    const json_t *e);
 /* failback.c: this node's HA VMs that an HA restart put here, moved back
  * to their preferred node (drawn there); each tick. */
 void cl_failback_tick(struct cluster *c, const json_t *rec, const char *me);
+
+/* drain.c: pausing, draining, resuming and quarantining nodes (drawn
+ * there). */
+extern const struct job_ops job_cluster_drain;
+/* The moves that would drain node: its running VMs (HA by priority
+ * first), each to the live, ready node with the most room left; *ret a
+ * new array [{uuid, name, to, memory_mib}], or -ENOSPC with the numbers
+ * when one fits nowhere. */
+int cl_drain_plan(struct cluster *c, const json_t *rec, const char *node,
+    json_t **ret, struct err *err);
+/* Each tick: this node's drain when one is due; the coordinator ends
+ * quarantines whose time is up. */
+void cl_drain_tick(struct cluster *c, const json_t *rec, const char *me);
+/* Is this node paused (drained or quarantined)?  why: the refusal. */
+bool cl_self_paused(struct host *h, char *why, size_t len);
+/* What cluster show adds to node name's entry n (paused, quarantined,
+ * the drain's outcome). */
+void cl_node_show(const struct cluster *c, const char *name, json_t *n);
+
+/* maintain.c: rolling maintenance (drawn there). */
+extern const struct job_ops job_cluster_maintain, job_cluster_run;
+
+/* balance.c: each tick, the coordinator balances every interval (drawn
+ * there). */
+void cl_balance_tick(struct cluster *c, const json_t *rec);
 
 /* create.c, nodes.c: the jobs */
 extern const struct job_ops job_cluster_create, job_cluster_destroy,

@@ -294,6 +294,8 @@ cluster_status(struct host *h)
 		if (st != CL_NODE_UP)
 			json_object_set_new(n, "left_s", json_integer(
 			    (json_int_t)(now_ms() - left) / 1000));
+		cl_node_show(c, json_string_value(json_object_get(n, "name")),
+		    n);
 		json_object_set_new(n, "ternd", json_boolean(
 		    cl_member_in_group(c, id)));
 		json_object_set_new(n, "self", json_boolean(streq(
@@ -304,10 +306,17 @@ cluster_status(struct host *h)
 	json_object_set_new(rec, "corosync", json_string(c->connected ?
 	    "running" : "not running"));
 	json_object_set_new(rec, "lockspaces", cl_lease_states(h));
-	json_object_set_new(rec, "settings", json_pack("{sIss}",
+	json_object_set_new(rec, "settings", json_pack("{sIsssIsIsIsIss}",
 	    "resiliency_period_s", (json_int_t)cl_resiliency_ms(c->settings,
 	    NULL) / 1000, "resiliency_level", cl_isolate_always(c->settings) ?
-	    "always-isolated" : "isolated-if-storage-alive"));
+	    "always-isolated" : "isolated-if-storage-alive",
+	    "quarantine_threshold", (json_int_t)cl_quarantine_threshold(
+	    c->settings), "quarantine_duration_s", (json_int_t)
+	    cl_quarantine_ms(c->settings) / 1000, "balance_threshold_pct",
+	    (json_int_t)cl_balance_threshold(c->settings),
+	    "balance_interval_s", (json_int_t)cl_balance_interval_ms(
+	    c->settings) / 1000, "balance_by", cl_balance_by_cpu(
+	    c->settings) ? "cpu" : "memory"));
 	if (!cl_state_ready(c) && c->quorum_lost_ms)
 		json_object_set_new(rec, "without_quorum_s", json_integer(
 		    (json_int_t)(now_ms() - c->quorum_lost_ms) / 1000));
@@ -334,6 +343,9 @@ cl_jobs_init(struct host *h)
 	job_type_register(&h->jobs, &job_cluster_destroy);
 	job_type_register(&h->jobs, &job_cluster_node_add);
 	job_type_register(&h->jobs, &job_cluster_node_evict);
+	job_type_register(&h->jobs, &job_cluster_drain);
+	job_type_register(&h->jobs, &job_cluster_maintain);
+	job_type_register(&h->jobs, &job_cluster_run);
 }
 
 bool

@@ -99,10 +99,44 @@ void cluster_vm_moved(struct host *h, const struct vm *vm, const char *to);
 bool cluster_vm_stale(const struct vm *vm);
 /* PUT /v1/cluster/settings: the cluster-wide settings (compute
  * resiliency: resiliency_period_s 0..86400, resiliency_level
- * always-isolated | isolated-if-storage-alive), checked, then sent to the
+ * always-isolated | isolated-if-storage-alive; quarantine:
+ * quarantine_threshold 0..100, quarantine_duration_s 1..604800), checked, then sent to the
  * cluster's state; *ret the settings asked.  -EAGAIN when this node is
  * not quorate and in step. */
 int cluster_settings_set(struct host *h, const json_t *body, json_t **ret,
+    struct err *err);
+/* tern cluster node drain NAME: node NAME (any node of this cluster)
+ * paused and its running VMs moved away (drain.c); *ret {node, moves:
+ * [{uuid, name, to, memory_mib}]}.  -ENOSPC with the numbers when the
+ * others lack room, -EBUSY when paused already, -EAGAIN when the node is
+ * not up or this node not quorate and in step: nothing changed then. */
+int cluster_node_drain(struct host *h, const char *name, json_t **ret,
+    struct err *err);
+/* on-host-shutdown drain: drain this node (as above); then
+ * cluster_self_draining() is true until its drain has ended. */
+int cluster_drain_self(struct host *h, struct err *err);
+bool cluster_self_draining(struct host *h);
+/* tern cluster maintain --run NAME (maintain.c): the cluster.maintain
+ * job, each node in turn drained, NAME run there, resumed with
+ * failback.  -EAGAIN naming a node not up, -EBUSY one paused. */
+int cluster_maintain_start(struct host *h, const char *run,
+    struct job **ret_job, struct err *err);
+/* POST /v1/cluster/maintenance/run: NAME (a file in maintenance-dir)
+ * as the job cluster.run; only on a paused node. */
+int cluster_run_start(struct host *h, const char *name,
+    struct job **ret_job, struct err *err);
+/* tern cluster balance [--dry-run] [--threshold PCT] (balance.c): body
+ * {dry_run, threshold_pct (default the setting's)}; *ret the plan
+ * {moves [{uuid, name, from, to}], loads, loads_after, threshold_pct,
+ * by, dry_run}, sent to the cluster's state unless dry_run. */
+int cluster_balance(struct host *h, const json_t *body, json_t **ret,
+    struct err *err);
+/* tern cluster node resume NAME [--failback]: -EBUSY while quarantined,
+ * -EINVAL when not paused. */
+int cluster_node_resume(struct host *h, const char *name, bool failback,
+    struct err *err);
+/* tern cluster node clear-quarantine NAME (it stays paused). */
+int cluster_node_clear_quarantine(struct host *h, const char *name,
     struct err *err);
 /* tern vm ha enable NAME: body {priority (high | medium | low |
  * no-auto-start; default medium), preferred [nodes], anti_affinity

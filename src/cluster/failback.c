@@ -19,7 +19,11 @@
  *     forgotten
  *
  * A VM an operator moves is where the operator wants it: "moved" clears
- * "placed", so it is not moved back. */
+ * "placed", so it is not moved back.
+ *
+ * The same tick moves back a VM drained off a node that was resumed
+ * with --failback ("move_to" in its entry, drain.c): due once that node
+ * is live and ready, whatever the VM's HA settings. */
 #include <stdio.h>
 #include <time.h>
 
@@ -34,25 +38,14 @@
 #define FB_RETRY_MS 300000	/* a failback that failed, tried again */
 #define FB_LOAD_FRESH_MS 6000	/* a node's load: 3 ticks */
 
-/* node is in step (its load message fresh) and has joined the lease
- * lockspace of e's pool (it can take the VM's lease). */
-static bool
-node_ready(const struct cluster *c, const char *node, const json_t *e)
+bool
+cl_node_ready(const struct cluster *c, const char *node, const json_t *e)
 {
-	json_t *l = json_object_get(c->load, node), *v;
+	json_t *l = json_object_get(c->load, node);
 	json_t *at = json_object_get(l, "at_ms");
-	const char *pool = json_string_value(json_object_get(json_array_get(
-	    json_object_get(json_object_get(e, "record"), "disks"), 0),
-	    "pool"));
-	const char *id = json_string_value(json_object_get(json_object_get(l,
-	    "pools"), pool ? pool : ""));
-	bool joined = false;
-	size_t i;
 
-	json_array_foreach(json_object_get(l, "leases"), i, v)
-		joined |= streq(json_string_value(v), id);
 	return at && now_ms() - (uint64_t)json_integer_value(at) <=
-	    FB_LOAD_FRESH_MS && joined;
+	    FB_LOAD_FRESH_MS && cl_node_can_take(l, e);
 }
 
 /* The node e should go back to, or NULL: not due (see the top). */
@@ -62,9 +55,15 @@ due(const struct cluster *c, const json_t *rec, const json_t *e,
 {
 	const json_t *ha = json_object_get(e, "ha");
 	const char *f = json_string_value(json_object_get(ha, "failback"));
+	const char *back = json_string_value(json_object_get(e, "move_to"));
 	size_t i;
 	json_t *p;
 
+	if (back)	/* drained off back, which resumed --failback */
+		return streq(json_string_value(json_object_get(e, "owner")),
+		    me) && streq(json_string_value(json_object_get(e,
+		    "state")), "running") && cl_node_live(c, rec, back) &&
+		    cl_node_ready(c, back, e) ? back : NULL;
 	if (!ha || !f || streq(f, "never") || !json_object_get(e, "placed") ||
 	    !streq(json_string_value(json_object_get(e, "owner")), me) ||
 	    !streq(json_string_value(json_object_get(e, "state")), "running"))
@@ -74,7 +73,7 @@ due(const struct cluster *c, const json_t *rec, const json_t *e,
 
 		if (streq(n, me))
 			return NULL;	/* this node comes first */
-		if (cl_node_live(c, rec, n) && node_ready(c, n, e))
+		if (cl_node_live(c, rec, n) && cl_node_ready(c, n, e))
 			return n;
 	}
 	return NULL;
@@ -95,6 +94,8 @@ try_move(struct cluster *c, const char *uuid, const json_t *e,
 	struct tm tm;
 
 	localtime_r(&t, &tm);
+	if (json_object_get(e, "move_to"))
+		f = "immediate";	/* the operator's resume --failback */
 	if (now_ms() - since < FB_SETTLE_MS || (tried && now_ms() - tried <
 	    FB_RETRY_MS) || !cl_failback_in_window(f, tm.tm_hour) || !vm ||
 	    vm->state != VM_RUNNING || vm_job(vm) || !h->move_vm)

@@ -13,17 +13,20 @@
 #include "jsonutil.h"
 #include "lease.h"
 #include "log.h"
+#include "state_rules.h"
 #include "store.h"
 #include "util.h"
 #include "vm.h"
 #include "vm_action.h"
 
-static int
-prio(const json_t *e)
+int
+cl_ha_prio(const json_t *e)
 {
 	const char *p = json_string_value(json_object_get(json_object_get(e,
 	    "ha"), "priority"));
 
+	if (!json_object_get(e, "ha"))
+		return -1;
 	return streq(p, "high") ? 3 : streq(p, "low") ? 1 :
 	    streq(p, "no-auto-start") ? 0 : 2;
 }
@@ -33,11 +36,12 @@ cl_node_live(const struct cluster *c, const json_t *rec, const char *name)
 {
 	uint32_t id = cl_record_nodeid(rec, name);
 
-	return id && cl_member_up(c, id) && cl_member_in_group(c, id);
+	return id && cl_member_up(c, id) && cl_member_in_group(c, id) &&
+	    !cl_node_paused(c->settings, name);
 }
 
-static bool
-coordinator(const struct cluster *c)
+bool
+cl_coordinator(const struct cluster *c)
 {
 	for (size_t i = 0; i < c->n_group; i++)
 		if (c->group[i] < c->local_nodeid &&
@@ -53,7 +57,7 @@ orphan(struct cluster *c, const json_t *rec, const json_t *e)
 	const char *owner = json_string_value(json_object_get(e, "owner"));
 	const char *st = json_string_value(json_object_get(e, "state"));
 
-	if (!json_object_get(e, "ha") || prio(e) == 0 || !owner ||
+	if (!json_object_get(e, "ha") || cl_ha_prio(e) == 0 || !owner ||
 	    cl_node_state(c, rec, owner, e, NULL) !=
 	    CL_NODE_DOWN)
 		return false;	/* up, or isolated: unmonitored (resiliency.c) */
@@ -149,7 +153,7 @@ place_orphans(struct cluster *c, const json_t *rec)
 
 		if (orphan(c, rec, e) || (json_object_get(e, "restart") &&
 		    json_object_get(e, "ha")))
-			top = prio(e) > top ? prio(e) : top;
+			top = cl_ha_prio(e) > top ? cl_ha_prio(e) : top;
 		/* placed, not running yet: not in its node's free memory */
 		if (owner && json_object_get(e, "restart") && !orphan(c, rec,
 		    e))
@@ -162,7 +166,7 @@ place_orphans(struct cluster *c, const json_t *rec)
 		const char *owner = json_string_value(json_object_get(e,
 		    "owner")), *to;
 
-		if (!orphan(c, rec, e) || prio(e) != top)
+		if (!orphan(c, rec, e) || cl_ha_prio(e) != top)
 			continue;
 		if (!(to = place_one(c, rec, e, plan, used))) {
 			log_warn("cluster: no live node has room for HA vm "
@@ -377,6 +381,6 @@ cl_ha_tick(struct cluster *c, const json_t *rec, const char *me)
 		return;
 	json_object_foreach(c->vms, uuid, e)
 		ha_entry_changed(c, me, uuid);
-	if (coordinator(c))
+	if (cl_coordinator(c))
 		place_orphans(c, rec);
 }

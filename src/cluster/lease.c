@@ -858,6 +858,7 @@ lease_hook(struct vm *vm, struct job *job, int step, struct err *err)
 	struct cl_hold *hd = hold_find(L, vm->row->uuid);
 	bool needed;
 	struct cl_lockspace *s = vm_lockspace(L, vm, &needed);
+	char why[240];
 
 	/* needed, not only held as far as this ternd knows: a restarted
 	 * ternd has no record of the holders that run on */
@@ -870,6 +871,9 @@ lease_hook(struct vm *vm, struct job *job, int step, struct err *err)
 	}
 	if (step == HOST_LEASE_RELEASE)
 		return hd || needed ? lease_release(L, s, vm, job, err) : 0;
+	if (step == HOST_LEASE_CHECK && cl_self_paused(vm->h, why,
+	    sizeof(why)))	/* a paused node takes no VMs (drain.c) */
+		return err_set(err, -EBUSY, "%s", why);
 	if (!needed)
 		return 0;
 	if (step == HOST_LEASE_CHECK)

@@ -132,6 +132,10 @@ cl_res_watch(struct cluster *c, const json_t *rec)
 			continue;
 		snprintf(was, sizeof(was), "%s", told ? told : "");
 		json_object_set_new(c->told, name, json_string(now));
+		if (st == CL_NODE_ISOLATED && cl_coordinator(c))
+			(void)cl_state_send(c, json_pack("{sssssssI}", "t",
+			    "node", "op", "isolated", "name", name, "at_ms",
+			    (json_int_t)wall_ms()));	/* quarantine counts */
 		if (st == CL_NODE_ISOLATED)
 			host_event(c->h, "warning", NULL, 0, "cluster: node %s "
 			    "is isolated (it left the membership; its storage "
@@ -187,45 +191,93 @@ cl_res_self(struct cluster *c)
 	}
 }
 
+/* The settings in body, checked, as a "settings" message. */
+static int
+settings_msg(const json_t *body, json_t **ret, struct err *err)
+{
+	static const char *const fields[] = { "resiliency_period_s",
+		"resiliency_level", "quarantine_threshold",
+		"quarantine_duration_s", "balance_threshold_pct",
+		"balance_interval_s", "balance_by", NULL };
+	static const struct { const char *key; int64_t lo, hi; } ints[] = {
+		{ "resiliency_period_s", 0, CL_RESILIENCY_MAX_S },
+		{ "quarantine_threshold", 0, CL_QUARANTINE_MAX_THRESHOLD },
+		{ "quarantine_duration_s", 1, CL_QUARANTINE_MAX_S },
+		{ "balance_threshold_pct", 0, CL_BALANCE_MAX_PCT },
+		{ "balance_interval_s", CL_BALANCE_MIN_S, CL_BALANCE_MAX_S },
+	};
+	const char *level = NULL, *by = NULL;
+	json_t *m = json_pack("{ss}", "t", "settings");
+	int r;
+
+	if ((r = json_check_fields(body, fields, "cluster set", err)) < 0)
+		goto fail;
+	for (size_t i = 0; i < ARRAY_SIZE(ints); i++) {
+		int64_t v = -1;
+
+		if ((r = json_get_int(body, ints[i].key, false, ints[i].lo,
+		    ints[i].hi, &v, err)) < 0)
+			goto fail;
+		if (v >= 0 && json_object_get(body, ints[i].key))
+			json_object_set_new(m, ints[i].key, json_integer(v));
+	}
+	if ((r = json_get_str(body, "resiliency_level", false, &level,
+	    err)) < 0)
+		goto fail;
+	if (level && !streq(level, "always-isolated") && !streq(level,
+	    "isolated-if-storage-alive")) {
+		r = err_set(err, -EINVAL, "resiliency level '%.40s' is not "
+		    "always-isolated or isolated-if-storage-alive", level);
+		goto fail;
+	}
+	if (level)
+		json_object_set_new(m, "resiliency_level", json_string(level));
+	if ((r = json_get_str(body, "balance_by", false, &by, err)) < 0)
+		goto fail;
+	if (by && !streq(by, "memory") && !streq(by, "cpu")) {
+		r = err_set(err, -EINVAL, "balance by '%.40s' is not memory "
+		    "or cpu", by);
+		goto fail;
+	}
+	if (by)
+		json_object_set_new(m, "balance_by", json_string(by));
+	if (json_object_size(m) == 1) {
+		r = err_set(err, -EINVAL, "nothing to set: give "
+		    "--resiliency-period S, --resiliency-level L, "
+		    "--quarantine-threshold N, --quarantine-duration S, "
+		    "--balance-threshold PCT, --balance-by memory|cpu or "
+		    "--balance-interval S");
+		goto fail;
+	}
+	*ret = m;
+	return 0;
+fail:
+	json_decref(m);
+	return r;
+}
+
 int
 cluster_settings_set(struct host *h, const json_t *body, json_t **ret,
     struct err *err)
 {
-	static const char *const fields[] = { "resiliency_period_s",
-		"resiliency_level", NULL };
 	struct cluster *c = h->cluster;
-	const char *level = NULL;
-	int64_t period = -1;
-	json_t *m, *rec;
+	json_t *m = NULL, *rec;
 	int r;
 
-	if ((r = json_check_fields(body, fields, "cluster set", err)) < 0 ||
-	    (r = json_get_int(body, "resiliency_period_s", false, 0,
-	    CL_RESILIENCY_MAX_S, &period, err)) < 0 ||
-	    (r = json_get_str(body, "resiliency_level", false, &level,
-	    err)) < 0)
+	if ((r = settings_msg(body, &m, err)) < 0)
 		return r;
-	if (level && !streq(level, "always-isolated") && !streq(level,
-	    "isolated-if-storage-alive"))
-		return err_set(err, -EINVAL, "resiliency level '%.40s' is not "
-		    "always-isolated or isolated-if-storage-alive", level);
-	if (period < 0 && !level)
-		return err_set(err, -EINVAL, "nothing to set: give "
-		    "--resiliency-period S and/or --resiliency-level L");
-	if (!(rec = cluster_record(h)))
+	if (!(rec = cluster_record(h))) {
+		json_decref(m);
 		return err_set(err, -EINVAL, "this host is in no cluster (see "
 		    "'tern cluster create')");
+	}
 	json_decref(rec);
-	if (!cl_state_ready(c))
+	if (!cl_state_ready(c)) {
+		json_decref(m);
 		return err_set(err, -EAGAIN, "this node is not in a quorate "
 		    "partition in step with the cluster; only such a node "
 		    "changes the cluster (see 'tern cluster show')");
-	m = json_pack("{ss}", "t", "settings");
-	if (period >= 0)
-		json_object_set_new(m, "resiliency_period_s",
-		    json_integer(period));
-	if (level)
-		json_object_set_new(m, "resiliency_level", json_string(level));
+	}
 	*ret = json_deep_copy(m);
 	json_object_del(*ret, "t");
 	if ((r = cl_state_send(c, m)) < 0) {
@@ -234,8 +286,6 @@ cluster_settings_set(struct host *h, const json_t *body, json_t **ret,
 		return err_set(err, r, "cannot reach the cluster's group "
 		    "(Corosync); try again");
 	}
-	host_event(h, "info", NULL, 0, "cluster: settings changed (%s%s%s%s)",
-	    period >= 0 ? "resiliency period set" : "", period >= 0 && level ?
-	    ", " : "", level ? "resiliency level " : "", level ? level : "");
+	host_event(h, "info", NULL, 0, "cluster: settings changed");
 	return 0;
 }

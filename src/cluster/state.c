@@ -17,7 +17,11 @@
  * Messages ("t"): vm (a node says it has VM uuid, with its facts), gone
  * (a node no longer has it), ha (settings on or off), place (move the
  * ownership of a dead node's VM to another, which restarts it), load (a
- * node's free memory, not kept), sync (a member's whole state).
+ * node's free memory, not kept), moved (a live move committed),
+ * ha-failed, settings (the cluster's settings), balance (VMs to move
+ * for balance: balance.c), node (a node drained,
+ * resumed, isolated or quarantined: drain.c; kept in the settings'
+ * "nodes"), sync (a member's whole state).
  *
  * Joining: when the group gains a member, every member multicasts its
  * state (sync) and queues what else it is delivered; once it has every
@@ -128,8 +132,12 @@ cl_state_ready(const struct cluster *c)
 static void
 apply_change(struct cluster *c, const char *t, const json_t *m)
 {
-	if (streq(t, "settings") ? !cl_settings_apply(c->settings, m) :
-	    !cl_state_apply(c->vms, t, m))
+	bool changed = streq(t, "settings") ? cl_settings_apply(c->settings,
+	    m) : streq(t, "node") ? cl_node_apply(c->settings, c->vms, m) :
+	    streq(t, "balance") ? cl_balance_apply(c->vms, m) :
+	    cl_state_apply(c->vms, t, m);
+
+	if (!changed)
 		return;		/* a stale or unknown change: nothing */
 	c->gen++;
 	state_persist(c);
@@ -143,10 +151,11 @@ apply_load(struct cluster *c, const json_t *m)
 
 	if (!node)
 		return;
-	json_object_set_new(c->load, node, json_pack("{sO?sO?sO?sI}",
-	    "avail_mib", json_object_get(m, "avail_mib"), "pools",
-	    json_object_get(m, "pools"), "leases", json_object_get(m,
-	    "leases"), "at_ms", (json_int_t)now_ms()));
+	json_object_set_new(c->load, node, json_pack("{sO?sO?sO?sO?sO?sI}",
+	    "avail_mib", json_object_get(m, "avail_mib"), "total_mib",
+	    json_object_get(m, "total_mib"), "cpus", json_object_get(m,
+	    "cpus"), "pools", json_object_get(m, "pools"), "leases",
+	    json_object_get(m, "leases"), "at_ms", (json_int_t)now_ms()));
 }
 
 static void send_sync(struct cluster *c);

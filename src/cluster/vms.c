@@ -23,8 +23,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cl_int.h"
+#include "state_rules.h"
 #include "desc.h"
 #include "host.h"
 #include "jsonutil.h"
@@ -109,8 +111,9 @@ cluster_vm_moved(struct host *h, const struct vm *vm, const char *to)
 	if (rec && e && cl_self_name(h, rec, me, sizeof(me)) &&
 	    streq(json_string_value(json_object_get(e, "owner")), me) &&
 	    cl_record_nodeid(rec, to))
-		(void)cl_state_send(c, json_pack("{ssssssss}", "t", "moved",
-		    "uuid", vm->row->uuid, "from", me, "to", to));
+		(void)cl_state_send(c, json_pack("{sssssssssb}", "t", "moved",
+		    "uuid", vm->row->uuid, "from", me, "to", to, "drain",
+		    cl_node_paused(c->settings, me) != NULL));
 	json_decref(rec);
 }
 
@@ -162,14 +165,15 @@ publish_vm(struct cluster *c, const json_t *rec, struct vm *vm,
 	    cl_member_up(c, cl_record_nodeid(rec, owner)) &&
 	    !json_object_get(e, "restart"))
 		return;
-	m = json_pack("{sssssssssssIsbso}", "t", "vm", "node", me, "uuid",
+	m = json_pack("{sssssssssssIsIsbso}", "t", "vm", "node", me, "uuid",
 	    vm->row->uuid, "name", vm->row->name, "state",
 	    vm_state_name(vm->state), "memory_mib",
-	    (json_int_t)vm->row->memory_mib, "up", vm_up(vm), "record",
-	    cl_vm_record(vm));
+	    (json_int_t)vm->row->memory_mib, "cpus", (json_int_t)vm->row->cpus,
+	    "up", vm_up(vm), "record", cl_vm_record(vm));
 	if (e && owner && streq(owner, me) &&
 	    json_equal(json_object_get(e, "name"), json_object_get(m, "name")) &&
 	    json_equal(json_object_get(e, "state"), json_object_get(m, "state")) &&
+	    json_equal(json_object_get(e, "cpus"), json_object_get(m, "cpus")) &&
 	    json_equal(json_object_get(e, "record"), json_object_get(m,
 	    "record")) && !(vm_up(vm) && json_object_get(e, "restart"))) {
 		json_decref(m);
@@ -221,9 +225,11 @@ publish_all(struct cluster *c, const json_t *rec, const char *me)
 			cl_state_send(c, json_pack("{ssssss}", "t", "gone",
 			    "node", me, "uuid", uuid));
 	if (host_memory_mib(&total, &avail) == 0)
-		cl_state_send(c, json_pack("{sssssIsoso}", "t", "load", "node",
-		    me, "avail_mib", (json_int_t)avail, "pools", cl_pool_ids(h),
-		    "leases", cl_lease_joined(h)));
+		cl_state_send(c, json_pack("{sssssIsIsIsoso}", "t", "load",
+		    "node", me, "avail_mib", (json_int_t)avail, "total_mib",
+		    (json_int_t)total, "cpus", (json_int_t)sysconf(
+		    _SC_NPROCESSORS_ONLN), "pools", cl_pool_ids(h), "leases",
+		    cl_lease_joined(h)));
 }
 
 static void
@@ -242,6 +248,8 @@ tick(struct loop *l, void *data)
 		cl_res_watch(c, rec);
 		cl_ha_tick(c, rec, me);
 		cl_failback_tick(c, rec, me);
+		cl_drain_tick(c, rec, me);
+		cl_balance_tick(c, rec);
 	}
 	json_decref(rec);
 }

@@ -38,9 +38,11 @@ static const char usage[] =
 "  --replica-monitor-window-s S\n"
 "                     warning when more than 20 %% of a replicated VM's\n"
 "                     cycles in the last S seconds failed (3600)\n"
-"  --on-host-shutdown keep|save|shutdown\n"
+"  --on-host-shutdown keep|save|shutdown|drain\n"
 "                     what SIGTERM does to running VMs: leave them running\n"
-"                     (default), save them, or shut the guests down\n"
+"                     (default), save them, shut the guests down, or (a\n"
+"                     cluster node) drain the node first: its VMs move\n"
+"                     live to the others and it stays paused\n"
 "  --migration-address ADDR\n"
 "                     address incoming live migrations listen on\n"
 "                     (default: the address the source host reached)\n"
@@ -72,6 +74,10 @@ static const char usage[] =
 "                     corosync-cfgtool -R; systemctl stop corosync-qdevice\n"
 "                     corosync), run with TERN_CLUSTER_DIR set to\n"
 "                     --cluster-dir\n"
+"  --maintenance-dir DIR\n"
+"                     the commands `tern cluster maintain --run NAME` may\n"
+"                     run on this node: executable files in DIR, by name\n"
+"                     (default /etc/tern/maintenance.d)\n"
 "  --migration-memory auto|live|paused\n"
 "                     copy a running VM's memory live, or with the VM\n"
 "                     paused (downtime: the whole copy); auto (default):\n"
@@ -185,6 +191,7 @@ config_set(struct daemon_opts *o, const char *key, const char *v,
 		{ "cluster-start", &c->cluster_start },
 		{ "cluster-reload", &c->cluster_reload },
 		{ "cluster-stop", &c->cluster_stop },
+		{ "maintenance-dir", &c->maintenance_dir },
 	};
 	long n;
 	int r;
@@ -206,9 +213,9 @@ config_set(struct daemon_opts *o, const char *key, const char *v,
 	}
 	if (streq(key, "on-host-shutdown")) {
 		if (!streq(v, "keep") && !streq(v, "save") &&
-		    !streq(v, "shutdown"))
+		    !streq(v, "shutdown") && !streq(v, "drain"))
 			return err_set(err, -EINVAL, "on-host-shutdown '%s' "
-			    "must be keep, save or shutdown", v);
+			    "must be keep, save, shutdown or drain", v);
 		set_str(&c->on_host_shutdown, v);
 	} else if (streq(key, "stop-timeout")) {
 		if (config_long(v, 1, 3600, &n) < 0)
@@ -326,6 +333,8 @@ config_defaults(struct daemon_opts *o)
 		c->qemu_img = xstrdup("qemu-img");
 	if (!c->cluster_dir)
 		c->cluster_dir = xstrdup("/etc/corosync");
+	if (!c->maintenance_dir)
+		c->maintenance_dir = xstrdup("/etc/tern/maintenance.d");
 	if (!c->cluster_start)
 		c->cluster_start = xstrdup("systemctl restart corosync && "
 		    "if grep -qs 'model: net' \"$TERN_CLUSTER_DIR/"
@@ -393,6 +402,7 @@ static const struct option longopts[] = {
 	{ "max-storage-migrations", required_argument, NULL, 1 },
 	{ "migration-memory", required_argument, NULL, 1 },
 	{ "cluster-dir", required_argument, NULL, 1 },
+	{ "maintenance-dir", required_argument, NULL, 1 },
 	{ "cluster-address", required_argument, NULL, 1 },
 	{ "cluster-start", required_argument, NULL, 1 },
 	{ "cluster-reload", required_argument, NULL, 1 },
@@ -486,6 +496,7 @@ config_done(struct daemon_opts *o)
 	free(c->on_host_shutdown);
 	free(c->migration_address);
 	free(c->cluster_dir);
+	free(c->maintenance_dir);
 	free(c->cluster_address);
 	free(c->cluster_start);
 	free(c->cluster_reload);

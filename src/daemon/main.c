@@ -154,7 +154,8 @@ on_shutdown_tick(struct loop *l, void *data)
 {
 	struct host *h = data;
 
-	if (h->jobs.n_jobs == 0 || now_ms() >= shutdown_deadline_ms) {
+	if ((h->jobs.n_jobs == 0 && !cluster_self_draining(h)) ||
+	    now_ms() >= shutdown_deadline_ms) {
 		if (h->jobs.n_jobs)
 			log_warn("jobs=%zu still running at exit; they resume "
 			    "at the next start", h->jobs.n_jobs);
@@ -162,6 +163,22 @@ on_shutdown_tick(struct loop *l, void *data)
 		return;
 	}
 	loop_timer_add(l, 200, on_shutdown_tick, h);
+}
+
+/* on-host-shutdown drain: this node's VMs move away first; the ones
+ * that cannot (in no cluster, no quorum, no room) stay running. */
+static void
+shutdown_drain(struct host *h)
+{
+	struct err err = { 0 };
+
+	if (cluster_drain_self(h, &err) < 0)
+		log_warn("host shutting down: no drain (%s); its VMs are left "
+		    "running", err.msg);
+	else
+		host_event(h, "info", NULL, 0, "host shutting down: this node "
+		    "is drained first (on-host-shutdown drain); it stays "
+		    "paused until 'tern cluster node resume'");
 }
 
 static void
@@ -179,6 +196,8 @@ on_signal(struct loop *l, int fd, uint32_t events, void *data)
 		return;
 	}
 	h->quitting = true;
+	if (streq(h->cfg.on_host_shutdown, "drain"))
+		shutdown_drain(h);
 	n = host_stop_vms(h);
 	log_info("signal=%d stopping; on-host-shutdown=%s, %zu VM(s) handled",
 	    (int)si.ssi_signo, h->cfg.on_host_shutdown ?

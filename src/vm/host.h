@@ -55,6 +55,7 @@ struct host_config {
 	char *cluster_start;	/* shell commands: start, reload, stop */
 	char *cluster_reload;
 	char *cluster_stop;
+	char *maintenance_dir;	/* the commands maintain may run here */
 };
 
 struct host {

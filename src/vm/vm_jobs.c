@@ -573,8 +573,8 @@ host_stop_vms(struct host *h)
 	const char *policy = h->cfg.on_host_shutdown;
 	size_t n = 0;
 
-	if (!policy || streq(policy, "keep"))
-		return 0;
+	if (!policy || streq(policy, "keep") || streq(policy, "drain"))
+		return 0;	/* drain: the cluster's (src/daemon) */
 	for (size_t i = 0; i < h->n_vms; i++) {
 		struct vm *vm = h->vms[i];
 		bool shut = streq(policy, "shutdown") &&

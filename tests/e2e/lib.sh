@@ -355,6 +355,31 @@ sample_qemus() {
 	SAMPLER=$!
 }
 
+# two_outside_moves SAMPLES NAME=UUID...: the samples of sample_qemus that
+# show a VM on two hosts outside its own live moves (a live move has a
+# QEMU on both ends by design, the destination's paused until the
+# commit): each vm.move job on h1..h3 excuses its VM from its creation to
+# a second after its end (job times are whole seconds here).
+two_outside_moves() {
+	local samples=$1 h kv; shift
+	declare -A id
+	for kv in "$@"; do id[${kv%%=*}]=${kv#*=}; done
+	for h in h1 h2 h3; do
+		t $h job list --json 2>/dev/null | jq -r '.jobs[] |
+		    select(.type == "vm.move") | [.vm, .created_at,
+		    (.ended_at // "9999-01-01T00:00:00.000Z")] | @tsv'
+	done | while IFS=$'\t' read -r name c e; do
+		[ -n "${id[$name]:-}" ] || continue
+		echo "${id[$name]} $(date -d "$c" +%s) $(($(date -d "$e" +%s) + 2))"
+	done >"$samples.moves"
+	awk 'NR == FNR { n[$1]++; a[$1, n[$1]] = $2; b[$1, n[$1]] = $3; next }
+	    { for (i = 2; i < NF; i += 2) if ($(i + 1) >= 2) {
+		ok = 0
+		for (k = 1; k <= n[$i]; k++)
+			if ($1 >= a[$i, k] - 1 && $1 <= b[$i, k]) ok = 1
+		if (!ok) { print; next } } }' "$samples.moves" "$samples"
+}
+
 # trust_three: every pair of h1, h2, h3 pins each other.
 trust_three() {
 	local i j f

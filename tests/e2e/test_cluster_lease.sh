@@ -142,12 +142,15 @@ check "h2's ternd back, in step, in the lockspace" wait_for 60 ready h2
 n=$(acked h1 g1)
 touch "$MOVING"
 gout=$(t h1 vm move g1 --to h2 2>&1) && rc=0 || rc=$?
-rm -f "$MOVING"
 echo "# move, h2 cannot take the lease: $gout"
 check "the move fails when h2 cannot take the lease" [ "$rc" -ne 0 ]
 named=0; [[ $gout == *"refused the commit"*"move-in.lease"* ]] && named=1
 check "... at the commit, saying why" [ "$named" = 1 ]
 check "g1 runs on h1 alone, which holds its lease again" wait_for 30 on_h1_alone
+# the move's window ends when h2's refused QEMU (paused, -incoming, never
+# run) has exited: the job fails as soon as h2 refuses, before that
+wait_for 15 eval '! pgrep -f -- "^qemu-system-x86_64 .*-uuid $UUID .*$D2/" >/dev/null' || true
+rm -f "$MOVING"
 check "the writer goes on from h1" wait_for 60 writer_acks h1 g1 $((n + 10))
 restart_with h2
 check "h2's ternd back, in step, in the lockspace" wait_for 60 ready h2

@@ -439,7 +439,8 @@ cmd_up() {
 			printf '%s\n' --cluster-dir "$(hv "$i" STATE_DIR)/corosync" \
 				--cluster-start "$REPO/tests/lab/corosync-ctl.sh start" \
 				--cluster-reload "$REPO/tests/lab/corosync-ctl.sh reload" \
-				--cluster-stop "$REPO/tests/lab/corosync-ctl.sh stop"
+				--cluster-stop "$REPO/tests/lab/corosync-ctl.sh stop" \
+				--maintenance-dir "$(hv "$i" STATE_DIR)/maintenance.d"
 		} >"$(hv "$i" ARGSFILE)"
 	done
 	for ((i = 1; i <= N; i++)); do launch_sanlock "$i"; done
