@@ -191,16 +191,24 @@ node_status(struct cli *cli, const char *name, struct err *err)
 	return NULL;
 }
 
-/* After a drain: wait until its outcome is in the cluster's state. */
+/* After a drain: wait until its outcome is in the cluster's state (the
+ * pause itself reaches the state a moment after the answer). */
 static int
 drain_wait(struct cli *cli, const char *name, struct err *err)
 {
-	for (;;) {
+	bool seen = false;
+
+	for (int tries = 0;; tries++) {
 		_cleanup_json_ json_t *n = node_status(cli, name, err);
 		const char *d = n ? jv_str(n, "drain") : NULL;
 
 		if (!n)
 			return err->code;
+		seen |= d != NULL;
+		if (!seen && tries < 20) {
+			usleep(500 * 1000);
+			continue;
+		}
 		if (streq(d, "done")) {
 			printf("node %s drained: it takes no VMs until 'tern "
 			    "cluster node resume %s'\n", name, name);

@@ -89,11 +89,17 @@ json_t *cluster_get(struct host *h);
  * of the cluster once, as the replicated state has it.  {"vms": []} when
  * this host is in no cluster. */
 json_t *cluster_vms(struct host *h);
-/* A move of vm from this node to node `to` committed (src/migrate): the
- * cluster's state gives it to `to` in one change.  Nothing when this
- * host is in no cluster, not in step, `to` no node of it or this node
- * not the VM's owner (the ticks of both nodes settle it then). */
+/* A move of vm from this node to host `to` committed (src/migrate): the
+ * cluster's state gives it to `to` in one change, or, `to` being no node
+ * of the cluster (a standalone host, another cluster's node), lets it go
+ * ("gone") at once.  Nothing when this host is in no cluster, not in
+ * step or not the VM's owner (the ticks of both nodes settle it then). */
 void cluster_vm_moved(struct host *h, const struct vm *vm, const char *to);
+/* A move of vm to host `to`: refused (-EINVAL, saying what to do) when
+ * vm is an HA VM of this host's cluster and `to` is no node of it (its
+ * lease guards it only inside the cluster); 0 otherwise. */
+int cluster_vm_may_leave(struct host *h, const struct vm *vm, const char *to,
+    struct err *err);
 /* vm is a stale copy the cluster held here (off, no job on it): the VM
  * runs on another node now.  A move of the VM here replaces it. */
 bool cluster_vm_stale(const struct vm *vm);

@@ -108,13 +108,34 @@ cluster_vm_moved(struct host *h, const struct vm *vm, const char *to)
 	json_t *e = c ? json_object_get(c->vms, vm->row->uuid) : NULL;
 	char me[64];
 
-	if (rec && e && cl_self_name(h, rec, me, sizeof(me)) &&
-	    streq(json_string_value(json_object_get(e, "owner")), me) &&
-	    cl_record_nodeid(rec, to))
+	if (!rec || !e || !cl_self_name(h, rec, me, sizeof(me)) ||
+	    !streq(json_string_value(json_object_get(e, "owner")), me))
+		;
+	else if (cl_record_nodeid(rec, to))
 		(void)cl_state_send(c, json_pack("{sssssssssb}", "t", "moved",
 		    "uuid", vm->row->uuid, "from", me, "to", to, "drain",
 		    cl_node_paused(c->settings, me) != NULL));
+	else	/* out of the cluster: its state lets the VM go now */
+		(void)cl_state_send(c, json_pack("{ssssss}", "t", "gone",
+		    "node", me, "uuid", vm->row->uuid));
 	json_decref(rec);
+}
+
+int
+cluster_vm_may_leave(struct host *h, const struct vm *vm, const char *to,
+    struct err *err)
+{
+	struct cluster *c = h->cluster;
+	_cleanup_json_ json_t *rec = c ? cluster_record(h) : NULL;
+	json_t *e = rec ? json_object_get(c->vms, vm->row->uuid) : NULL;
+
+	if (!e || !json_object_get(e, "ha") || cl_record_nodeid(rec, to))
+		return 0;
+	return err_set(err, -EINVAL, "vm '%s' is highly available in cluster "
+	    "'%s' and host %s is no node of it: its lease keeps it one copy "
+	    "only inside the cluster; move it to a node, or 'tern vm ha "
+	    "disable %s' first", vm->row->name, json_string_value(
+	    json_object_get(rec, "name")), to, vm->row->name);
 }
 
 bool

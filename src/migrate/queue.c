@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster.h"
 #include "jsonutil.h"
 #include "mig_int.h"
 #include "migrate.h"
@@ -97,7 +98,8 @@ migrate_move_start(struct host *h, struct vm *vm, const json_t *body,
 		    "off or saved vm moves", vm->row->name,
 		    vm_state_name(vm->state));
 	}
-	if ((r = vm_no_checkpoints(vm, "moved to another host", err)) < 0) {
+	if ((r = vm_no_checkpoints(vm, "moved to another host", err)) < 0 ||
+	    (r = cluster_vm_may_leave(h, vm, p.name, err)) < 0) {
 		host_peer_done(&p);
 		return r;
 	}

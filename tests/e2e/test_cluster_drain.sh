@@ -18,14 +18,24 @@
 # drained (the command sees none of the lab's QEMUs there), h2, h3, then
 # h1; refused while a node's ternd is down; a command a node lacks stops
 # the round with that node resumed; a failing one leaves it paused.
+# Standalone h4: an HA VM may not leave the cluster for it; b moves out
+# to h4 (the cluster's state lets it go at once) and back in to h2.
 # A 100 ms sampler never sees a VM on two hosts outside its own live
 # moves; a's verifier passes.
 . "$(dirname "$0")/lib.sh"
 e2e_lab_setup drain 117
-lab up 3 --shared-pool >/dev/null
+lab up 4 --shared-pool >/dev/null
 SHARED=$(labenv LAB_SHARED_POOL)
 
 trust_three
+# h4: a standalone host on the same shared pool, h1..h3 and it trust
+# each other
+fp4=$(t h4 host info --json | jq -r .fingerprint)
+for i in 1 2 3; do
+	t h$i peer add h4 "$(labenv H4_URL)" --fingerprint "$fp4" >/dev/null
+	t h4 peer add h$i "$(labenv H${i}_URL)" --fingerprint \
+	    "$(t h$i host info --json | jq -r .fingerprint)" >/dev/null
+done
 quorate() { [ "$(t "$1" cluster show --json | jq -r .quorum.quorate)" = true ]; }
 nodef() { t "${3:-h2}" cluster show --json |
     jq -r --arg n "$1" --arg f "$2" '.nodes[] | select(.name == $n) | .[$f] // ""'; }
@@ -210,6 +220,17 @@ check_fails "a failing command stops the round at h2" \
     t h1 cluster maintain --run broken
 check "... h2 stays paused" eval '[ "$(nodef h2 state h1)" = paused ]'
 check "resume h2 --failback" t h1 cluster node resume h2 --failback
+
+# ---- standalone <-> cluster: the cluster's state follows the VM ----
+incl() { t h1 vm list --cluster --json | jq -r --arg n "$1" '.vms[] | select(.name == $n) | .owner'; }
+check_fails "an HA VM does not leave its cluster, saying why" \
+    "vm 'a' is highly available in cluster 'c1' and host h4 is no node of it" \
+    t "$(host_of a)" vm move a --to h4
+check "b (not HA) moves live out of the cluster, to h4" t "$(host_of b)" vm move b --to h4
+check "b runs on h4" running_on b h4
+check "the cluster's state let b go at once" eval 'sleep 0.3; [ -z "$(incl b)" ]'
+check "b moves live from h4 into the cluster, to h2" t h4 vm move b --to h2
+check "the cluster's state has b, owner h2" wait_for 10 eval '[ "$(incl b)" = h2 ]'
 
 kill $SAMPLER 2>/dev/null || true; wait $SAMPLER 2>/dev/null || true
 two() { two_outside_moves "$SAMPLES" a=${U[a]} b=${U[b]}; }
