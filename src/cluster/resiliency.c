@@ -128,11 +128,18 @@ cl_res_watch(struct cluster *c, const json_t *rec)
 		const char *now = state_names[st];
 		char was[16];
 
-		if (streq(told, now) || (!told && st == CL_NODE_UP))
+		if (!told && st == CL_NODE_UP) {	/* seen up: from now on */
+			json_object_set_new(c->told, name, json_string("up"));
+			continue;
+		}
+		if (streq(told, now))
 			continue;
 		snprintf(was, sizeof(was), "%s", told ? told : "");
 		json_object_set_new(c->told, name, json_string(now));
-		if (st == CL_NODE_ISOLATED && cl_coordinator(c))
+		/* quarantine counts a member lost, not one that has not
+		 * joined yet (a cluster forming, this ternd starting) */
+		if (st == CL_NODE_ISOLATED && streq(was, "up") &&
+		    cl_coordinator(c))
 			(void)cl_state_send(c, json_pack("{sssssssI}", "t",
 			    "node", "op", "isolated", "name", name, "at_ms",
 			    (json_int_t)wall_ms()));	/* quarantine counts */

@@ -117,6 +117,8 @@ for i in 1 2 3; do
 	lab restore h1 >/dev/null 2>&1
 	check "flap $i: h1 back, quorate" wait_for 40 eval \
 	    '[ "$(nodef h1 state)" != isolated ] && quorate h1'
+	[ $i = 3 ] || check "flap $i: not quarantined yet" eval \
+	    'sleep 3; [ "$(nodef h1 state)" = up ]'
 done
 check "h1 is quarantined" wait_for 20 eval '[ "$(nodef h1 state)" = quarantined ]'
 check "its VMs are drained away" wait_for 150 eval \
