@@ -28,7 +28,8 @@ while (($#)); do
 		esac
 		shift 2
 		;;
-	--cluster-dir | --cluster-start | --cluster-reload | --cluster-stop)
+	--cluster-dir | --cluster-start | --cluster-reload | --cluster-stop | \
+	--maintenance-dir)
 		(($# >= 2)) || die "$1 needs an argument"
 		shift 2	# the cluster's settings: no cluster here
 		;;
