@@ -25,8 +25,6 @@
 #include "state_rules.h"
 #include "util.h"
 
-#define BAL_LOAD_FRESH_MS 6000	/* a node's load: 3 ticks */
-
 /* The load messages of the nodes that may take VMs now. */
 static json_t *
 nodes_now(const struct cluster *c, const json_t *rec)
@@ -37,12 +35,10 @@ nodes_now(const struct cluster *c, const json_t *rec)
 	json_array_foreach(json_object_get(rec, "nodes"), i, n) {
 		const char *name = json_string_value(json_object_get(n,
 		    "name"));
-		json_t *l = json_object_get(c->load, name);
-		json_t *at = json_object_get(l, "at_ms");
 
-		if (cl_node_live(c, rec, name) && at && now_ms() -
-		    (uint64_t)json_integer_value(at) <= BAL_LOAD_FRESH_MS)
-			json_object_set(out, name, l);
+		if (cl_node_live(c, rec, name) && cl_node_fresh(c, name))
+			json_object_set(out, name, json_object_get(c->load,
+			    name));
 	}
 	return out;
 }

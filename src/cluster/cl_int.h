@@ -143,6 +143,8 @@ bool cl_node_live(const struct cluster *c, const json_t *rec,
 int cl_ha_prio(const json_t *e);
 /* This node has the lowest id of the live members: it places. */
 bool cl_coordinator(const struct cluster *c);
+/* node is in step: its load message (each tick) is fresh. */
+bool cl_node_fresh(const struct cluster *c, const char *node);
 /* node is in step (its load message fresh) and, for an HA VM e, has
  * joined the lease lockspace of its pool (it can take its lease). */
 bool cl_node_ready(const struct cluster *c, const char *node,

@@ -348,7 +348,6 @@ quarantine_expiry(struct cluster *c)
 void
 cl_drain_tick(struct cluster *c, const json_t *rec, const char *me)
 {
-	json_t *n = json_object_get(json_object_get(c->settings, "nodes"), me);
 	struct job_subject s = { .id = DRAIN_SUBJECT, .what = "the drain of "
 		"this node", .claim = JOB_CLAIM_EXCLUSIVE };
 	struct err err = { 0 };
@@ -357,7 +356,7 @@ cl_drain_tick(struct cluster *c, const json_t *rec, const char *me)
 	(void)rec;
 	if (cl_coordinator(c))
 		quarantine_expiry(c);
-	if (!streq(json_string_value(json_object_get(n, "drain")), "due") ||
+	if (!streq(cl_node_drain(c->settings, me), "due") ||
 	    job_find_by_subject(&c->h->jobs, DRAIN_SUBJECT, false))
 		return;
 	if (job_create(&c->h->jobs, &job_cluster_drain, &s, json_pack("{ss}",
@@ -404,17 +403,16 @@ cluster_node_drain(struct host *h, const char *name, json_t **ret,
 {
 	_cleanup_json_ json_t *rec = NULL;
 	struct cluster *c = h->cluster;
-	json_t *plan = NULL, *n;
+	json_t *plan = NULL;
 	int r;
 
 	if ((r = node_check(h, name, &rec, err)) < 0)
 		return r;
-	n = json_object_get(json_object_get(c->settings, "nodes"), name);
 	if (cl_node_paused(c->settings, name))
 		return err_set(err, -EBUSY, "node %s is paused already (%s, "
 		    "drain %s); 'tern cluster node resume %s' ends it", name,
-		    cl_node_paused(c->settings, name), json_string_value(
-		    json_object_get(n, "drain")), name);
+		    cl_node_paused(c->settings, name), cl_node_drain(
+		    c->settings, name), name);
 	if (cl_node_state(c, rec, name, NULL, NULL) != CL_NODE_UP)
 		return err_set(err, -EAGAIN, "node %s is not up (it left the "
 		    "membership): it cannot move its VMs away; they fail over "
@@ -458,8 +456,7 @@ cluster_self_draining(struct host *h)
 	if (!c || !c->self_drain || !(rec = cluster_record(h)))
 		return false;
 	if (cl_self_name(h, rec, me, sizeof(me)))
-		d = json_string_value(json_object_get(json_object_get(
-		    json_object_get(c->settings, "nodes"), me), "drain"));
+		d = cl_node_drain(c->settings, me);
 	json_decref(rec);
 	/* not yet applied (in flight), or due: wait */
 	return !d || streq(d, "due");

@@ -36,16 +36,22 @@
 
 #define FB_SETTLE_MS 10000	/* the preferred node live this long */
 #define FB_RETRY_MS 300000	/* a failback that failed, tried again */
-#define FB_LOAD_FRESH_MS 6000	/* a node's load: 3 ticks */
+#define LOAD_FRESH_MS 6000	/* a node's load: 3 ticks */
+
+bool
+cl_node_fresh(const struct cluster *c, const char *node)
+{
+	json_t *at = json_object_get(json_object_get(c->load, node), "at_ms");
+
+	return at && now_ms() - (uint64_t)json_integer_value(at) <=
+	    LOAD_FRESH_MS;
+}
 
 bool
 cl_node_ready(const struct cluster *c, const char *node, const json_t *e)
 {
-	json_t *l = json_object_get(c->load, node);
-	json_t *at = json_object_get(l, "at_ms");
-
-	return at && now_ms() - (uint64_t)json_integer_value(at) <=
-	    FB_LOAD_FRESH_MS && cl_node_can_take(l, e);
+	return cl_node_fresh(c, node) && cl_node_can_take(json_object_get(
+	    c->load, node), e);
 }
 
 /* The node e should go back to, or NULL: not due (see the top). */

@@ -220,13 +220,6 @@ mt_next(struct job *job, struct host *h, const char *node)
 	mt_go(job, MT_DRAIN);
 }
 
-static const char *
-node_drain(const struct cluster *c, const char *node)
-{
-	return json_string_value(json_object_get(json_object_get(
-	    json_object_get(c->settings, "nodes"), node), "drain"));
-}
-
 static void
 mt_drain(struct job *job, struct cluster *c, const char *node)
 {
@@ -243,9 +236,9 @@ mt_drain(struct job *job, struct cluster *c, const char *node)
 		mt_go(job, MT_DRAIN_WAIT);
 		return;
 	}
-	if (streq(node_drain(c, node), "done"))
+	if (streq(cl_node_drain(c->settings, node), "done"))
 		mt_go(job, MT_RUN);
-	else if (streq(node_drain(c, node), "failed")) {
+	else if (streq(cl_node_drain(c->settings, node), "failed")) {
 		(void)cluster_node_resume(c->h, node, true, &err);
 		mt_fail(job, node, "its drain failed; it was resumed, its VMs "
 		    "going back");
@@ -376,13 +369,11 @@ mt_health(struct job *job, struct cluster *c, const json_t *rec,
 	struct err err = { 0 };
 	uint64_t ok = (uint64_t)json_integer_value(json_object_get(
 	    job->details, "healthy_ms"));
-	json_t *l = json_object_get(c->load, node);
-	bool fresh = l && now_ms() - (uint64_t)json_integer_value(
-	    json_object_get(l, "at_ms")) <= 6000;
 	uint32_t id = cl_record_nodeid(rec, node);
 
+	/* cl_node_live less the pause: the node is paused until resumed */
 	if (!(id && cl_member_up(c, id) && cl_member_in_group(c, id) &&
-	    fresh)) {
+	    cl_node_fresh(c, node))) {
 		json_object_del(job->details, "healthy_ms");
 		if (mt_since(job) > MT_HEALTH_MS)
 			mt_fail(job, node, "it did not come back healthy (a "

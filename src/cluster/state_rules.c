@@ -401,6 +401,13 @@ cl_node_apply(json_t *settings, json_t *vms, const json_t *m)
 }
 
 const char *
+cl_node_drain(const json_t *settings, const char *name)
+{
+	return json_string_value(json_object_get(json_object_get(
+	    json_object_get(settings, "nodes"), name), "drain"));
+}
+
+const char *
 cl_node_paused(const json_t *settings, const char *name)
 {
 	return json_string_value(json_object_get(json_object_get(

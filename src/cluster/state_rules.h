@@ -72,6 +72,8 @@ int64_t cl_quarantine_ms(const json_t *settings);
  *   clear-quarantine: the quarantine ends; the node stays paused
  * true when it changed something; false leaves both as they were. */
 bool cl_node_apply(json_t *settings, json_t *vms, const json_t *m);
+/* Node name's drain: "due", "done", "failed"; NULL: none. */
+const char *cl_node_drain(const json_t *settings, const char *name);
 /* Why node name is paused ("drain", "quarantine"), NULL: it is not. */
 const char *cl_node_paused(const json_t *settings, const char *name);
 
