@@ -175,7 +175,7 @@ check "h2's ternd back (on-host-shutdown drain), in step" wait_for 30 eval \
 t0=$SECONDS
 check "SIGTERM: h2's ternd exits after its drain" lab stop h2
 echo "# SIGTERM of h2 -> drained, ternd gone: $((SECONDS - t0)) s"
-check "a and b run on h1 or h3" eval \
+check "a and b run on h1 or h3" wait_for 30 eval \
     '(running_on a h1 || running_on a h3) && (running_on b h1 || running_on b h3)'
 check "h2 is paused" eval '[ "$(nodef h2 state h1)" = paused ]'
 check "h2's events say why" grep -q "host shutting down: this node is drained first" "$(labenv H2_LOG)"
