@@ -488,7 +488,7 @@ int
 cmd_vm_list_cluster(struct cli *cli, struct err *err)
 {
 	static const char *const head[] = { "NAME", "OWNER", "STATE",
-		"MEMORY", "HA", "UUID" };
+		"MEMORY", "HA", "REPLICA", "UUID" };
 	_cleanup_json_ json_t *answer = NULL;
 	struct table *t;
 	json_t *vm;
@@ -504,18 +504,22 @@ cmd_vm_list_cluster(struct cli *cli, struct err *err)
 	}
 	t = table_new(ARRAY_SIZE(head), head);
 	json_array_foreach(json_object_get(answer, "vms"), i, vm) {
-		char mem[32], ha[64];
+		char mem[32], ha[64], rp[80];
 		long long mib = 0;
 		const json_t *h = json_object_get(vm, "ha");
+		const json_t *rj = json_object_get(vm, "replication");
 
 		(void)jv_int(vm, "memory_mib", &mib);
 		snprintf(ha, sizeof(ha), "%s%s", json_is_object(h) ?
 		    jv_str(h, "priority") : "-",
 		    json_is_true(json_object_get(vm, "restarting")) ?
 		    " (restarting)" : "");
+		snprintf(rp, sizeof(rp), "%s", json_is_object(rj) ?
+		    jv_str(rj, "to") : "-");
 		table_row(t, (const char *[]){ jv_str(vm, "name"),
 		    jv_str(vm, "owner"), jv_str(vm, "state"),
-		    fmt_mib(mib, mem, sizeof(mem)), ha, jv_str(vm, "uuid") });
+		    fmt_mib(mib, mem, sizeof(mem)), ha, rp,
+		    jv_str(vm, "uuid") });
 	}
 	table_print(t, stdout);
 	table_free(t);

@@ -128,6 +128,8 @@ const char *cl_self_name(struct host *h, const json_t *rec, char *buf,
 /* The hold vms.c puts on a stale copy starts with this; only such a
  * hold is lifted when the cluster gives the VM back (ha_restart.c). */
 #define CL_HOLD_STALE "the cluster gave this VM"
+/* vm is held as the cluster's stale copy (host->vm_stale). */
+bool cl_vm_stale_copy(const struct vm *vm);
 /* This host's pools as {name: storage identity}. */
 json_t *cl_pool_ids(struct host *h);
 /* ha_restart.c: the restart of a dead node's HA VMs. */

@@ -66,6 +66,7 @@ cluster_init(struct host *h)
 	setenv("TERN_CLUSTER_DIR", h->cfg.cluster_dir, 1);
 	cl_members_init(h);
 	h->may_start = cl_may_start;
+	h->vm_stale = cl_vm_stale_copy;
 	cl_lease_init(h);
 	cl_jobs_init(h);
 	cluster_validate_init(h);

@@ -103,6 +103,9 @@ int cluster_vm_may_leave(struct host *h, const struct vm *vm, const char *to,
 /* vm is a stale copy the cluster held here (off, no job on it): the VM
  * runs on another node now.  A move of the VM here replaces it. */
 bool cluster_vm_stale(const struct vm *vm);
+/* The name of this host's cluster when host `name` is a node of it
+ * (this host too), else NULL; free() it. */
+char *cluster_of_node(struct host *h, const char *name);
 /* PUT /v1/cluster/settings: the cluster-wide settings (compute
  * resiliency: resiliency_period_s 0..86400, resiliency_level
  * always-isolated | isolated-if-storage-alive; quarantine:

@@ -211,6 +211,26 @@ ha_target(struct host *h, const char *name, json_t **ret_rec,
 	return 0;
 }
 
+/* A VM whose replica is on a node of its own cluster is not HA there: a
+ * restart on that node would meet the replica, and the two are lost
+ * together (Hyper-V's Replica Broker refuses the same). */
+static int
+check_replica_outside(struct host *h, const json_t *rec, struct vm *vm,
+    struct err *err)
+{
+	_cleanup_json_ json_t *r = h->repl_carry ? h->repl_carry(vm, false) :
+	    NULL;
+	const char *peer = json_string_value(json_object_get(r, "peer"));
+
+	if (!peer || !cl_record_nodeid(rec, peer))
+		return 0;
+	return err_set(err, -EINVAL, "vm '%s' replicates to %s, a node of "
+	    "this cluster: a replica belongs outside the VM's cluster; "
+	    "replicate it to another host first ('tern vm replication "
+	    "remove %s', then enable it to a host outside the cluster)",
+	    vm->row->name, peer, vm->row->name);
+}
+
 int
 cluster_ha_set(struct host *h, const char *name, const json_t *body,
     json_t **ret, struct err *err)
@@ -224,6 +244,7 @@ cluster_ha_set(struct host *h, const char *name, const json_t *body,
 	if ((r = ha_target(h, name, &rec, &vm, me, sizeof(me), err)) < 0 ||
 	    (r = check_disks(vm, err)) < 0 ||
 	    (r = check_shared(h, rec, me, vm, err)) < 0 ||
+	    (r = check_replica_outside(h, rec, vm, err)) < 0 ||
 	    (r = parse_settings(rec, body, &ha, err)) < 0)
 		goto out;
 	e = json_object_get(c->vms, vm->row->uuid);

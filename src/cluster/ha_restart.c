@@ -245,7 +245,7 @@ row_from_record(struct host *h, const json_t *r, struct vm_row *row,
     struct err *err)
 {
 	static const char *const extra[] = { "disks", "kernel", "initrd",
-		"services", "kvp", NULL };
+		"services", "kvp", "replication", NULL };
 	const json_t *disks = json_object_get(r, "disks"), *d;
 	struct vm_desc desc = { 0 };
 	size_t i;
@@ -278,10 +278,26 @@ row_from_record(struct host *h, const json_t *r, struct vm_row *row,
 	return host_check_machine(h, row->machine, "the vm", err);
 }
 
+/* The VM's replication as the cluster's state holds it recorded here
+ * (src/replica checks it whole): this node replicates it from now on.
+ * None there: a relationship this copy kept from before is dropped. */
+static void
+replication_here(struct host *h, struct vm *vm, const json_t *e)
+{
+	const json_t *r = json_object_get(json_object_get(e, "record"),
+	    "replication");
+
+	if (r && h->repl_arrived)
+		h->repl_arrived(vm, r);
+	else if (!r && h->repl_leaving)
+		h->repl_leaving(vm, false, true);
+}
+
 static struct vm *
 define_here(struct host *h, const json_t *e, struct err *err)
 {
 	struct vm_row *row = xzalloc(sizeof(*row));
+	struct vm *vm;
 	int r = row_from_record(h, json_object_get(e, "record"), row, err);
 
 	for (size_t i = 0; r == 0 && i < row->n_nics; i++)
@@ -297,7 +313,9 @@ define_here(struct host *h, const json_t *e, struct err *err)
 		store_vm_row_free(row);
 		return NULL;
 	}
-	return vm_add(h, row);
+	vm = vm_add(h, row);
+	replication_here(h, vm, e);
+	return vm;
 }
 
 static void
@@ -311,9 +329,9 @@ ha_failed(struct cluster *c, const char *me, const char *uuid,
 }
 
 /* Drop a hold this node put on its stale copy: the cluster gives the VM
- * back to it. */
+ * back to it, with the replication its state holds. */
 static void
-unhold(struct host *h, struct vm *vm)
+unhold(struct host *h, struct vm *vm, const json_t *e)
 {
 	if (!vm->row->hold || strncmp(vm->row->hold, CL_HOLD_STALE,
 	    strlen(CL_HOLD_STALE)) != 0)
@@ -321,6 +339,7 @@ unhold(struct host *h, struct vm *vm)
 	if (store_vm_set_text(h->store, vm->row->uuid, "hold", NULL) == 0) {
 		free(vm->row->hold);
 		vm->row->hold = NULL;
+		replication_here(h, vm, e);
 	}
 }
 
@@ -341,7 +360,7 @@ restart_here(struct cluster *c, const char *me, const char *uuid,
 		ha_failed(c, me, uuid, name, err.msg);
 		return;
 	}
-	unhold(c->h, vm);
+	unhold(c->h, vm, e);
 	if (!vm_is_down(vm) || vm_action_allowed(vm, VM_ACT_START, &err) ==
 	    -EBUSY)
 		return;		/* up (the tick says so), or a job has it */

@@ -53,7 +53,7 @@ cl_vm_record(const struct vm *vm)
 {
 	const struct vm_row *row = vm->row;
 	struct vm_desc d = { 0 };
-	json_t *o, *disks = json_array();
+	json_t *o, *r, *disks = json_array();
 
 	vm_desc_from_row(&d, row);
 	o = vm_desc_to_json(&d);
@@ -81,6 +81,10 @@ cl_vm_record(const struct vm *vm)
 	    json_string(row->initrd) : json_null());
 	json_object_set_new(o, "services", text_json(row->services));
 	json_object_set_new(o, "kvp", text_json(row->kvp));
+	/* its replication (src/replica), so the node that restarts it
+	 * replicates it on: the cluster's state holds the settings */
+	if (vm->h->repl_carry && (r = vm->h->repl_carry(vm, false)))
+		json_object_set_new(o, "replication", r);
 	return o;
 }
 
@@ -138,6 +142,23 @@ cluster_vm_may_leave(struct host *h, const struct vm *vm, const char *to,
 	    json_object_get(rec, "name")), to, vm->row->name);
 }
 
+char *
+cluster_of_node(struct host *h, const char *name)
+{
+	_cleanup_json_ json_t *rec = cluster_record(h);
+
+	if (!rec || !cl_record_nodeid(rec, name))
+		return NULL;
+	return xstrdup(json_string_value(json_object_get(rec, "name")));
+}
+
+bool
+cl_vm_stale_copy(const struct vm *vm)
+{
+	return vm->row->hold && !strncmp(vm->row->hold, CL_HOLD_STALE,
+	    strlen(CL_HOLD_STALE));
+}
+
 bool
 cluster_vm_stale(const struct vm *vm)
 {
@@ -161,6 +182,10 @@ hold_stale(struct cluster *c, struct vm *vm, const char *owner)
 	free(vm->row->hold);
 	vm->row->hold = xstrdup(why);
 	host_event(c->h, "warning", vm, 0, "cluster: %s", why);
+	/* its replication is the owner's now (its spool on the shared
+	 * pool stays); given back, the VM gets it from the state */
+	if (c->h->repl_leaving)
+		c->h->repl_leaving(vm, false, true);
 }
 
 static void
@@ -304,6 +329,18 @@ cl_vms_applied(struct cluster *c)
 	json_decref(rec);
 }
 
+/* A VM's replication as the state holds it: where to, its state and
+ * last acknowledged cycle; null when not replicated. */
+static json_t *
+repl_summary(const json_t *r)
+{
+	if (!json_is_object(r))
+		return json_null();
+	return json_pack("{sO?sO?sO?}", "to", json_object_get(r, "peer"),
+	    "state", json_object_get(r, "state"), "seq", json_object_get(r,
+	    "seq"));
+}
+
 /* GET /v1/cluster/vms: every VM of the cluster once, with its owner. */
 json_t *
 cluster_vms(struct host *h)
@@ -327,6 +364,9 @@ cluster_vms(struct host *h)
 		    json_object_get(e, "ha") : json_null());
 		json_object_set_new(v, "restarting", json_boolean(
 		    json_object_get(e, "restart")));
+		json_object_set_new(v, "replication", repl_summary(
+		    json_object_get(json_object_get(e, "record"),
+		    "replication")));
 		/* its node isolated: it runs on there, unmonitored */
 		json_object_set_new(v, "unmonitored", json_boolean(rec &&
 		    owner && cl_state_ready(c) && cl_node_state(c, rec, owner,

@@ -441,7 +441,7 @@ move_prepare(struct job *job)
 	    "storage", detail_str(job, "storage")));
 	/* src/replica: the VM's replication goes with it */
 	if (host_of(job)->repl_carry && (desc =
-	    host_of(job)->repl_carry(vm_of(job))))
+	    host_of(job)->repl_carry(vm_of(job), true)))
 		json_object_set_new(body, "replication", desc);
 	if (move_live(job) && !host_of(job)->cfg.migration_plain) {
 		if (getrandom(key, sizeof(key), 0) != sizeof(key)) {

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster.h"
 #include "failpoint.h"
 #include "host.h"
 #include "jsonutil.h"
@@ -204,6 +205,7 @@ replica_enable_start(struct host *h, struct vm *vm, const json_t *body,
 	struct replica_settings s;
 	struct replication_row row;
 	const char *to = NULL;
+	_cleanup_free_ char *cl = NULL;
 	json_t *details;
 	struct job *job;
 	int r;
@@ -220,6 +222,12 @@ replica_enable_start(struct host *h, struct vm *vm, const json_t *body,
 		    "(see 'tern vm replication show %s')", vm->row->name,
 		    vm->row->name);
 	}
+	if ((cl = cluster_of_node(h, to)))
+		return err_set(err, -EINVAL, "host %s is a node of cluster "
+		    "'%s', as this host is: a replica belongs outside the "
+		    "VM's cluster (a restart or a move there would meet it); "
+		    "replicate to a standalone host or another cluster's "
+		    "node", to, cl);
 	if ((r = replica_settings_parse(body, vm, &s, err)) < 0)
 		return r;
 	details = json_pack("{so}", "settings", replica_settings_to_json(&s));

@@ -26,7 +26,13 @@
  *     command to allow it, and marks its replication critical.
  *   delete on the primary: the relationship and spool go with the VM;
  *     the replica VM stays on the replica server (Hyper-V's behaviour),
- *     which an event says. */
+ *     which an event says.  A delete of a cluster's stale copy drops
+ *     only its row: spool and disks are the running VM's.
+ *   HA restart in a cluster (src/cluster): the relationship is in the
+ *     VM's entry of the cluster's state (repl_carry without maps), so
+ *     the node that restarts the VM records it (repl_arrived); the
+ *     spool is on the shared pool, its reference points are not (the
+ *     next cycle compares with the last acknowledged cycle's maps). */
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -137,7 +143,7 @@ fl_maps(const struct vm *vm, int64_t seq)
 }
 
 static json_t *
-fl_carry(const struct vm *vm)
+fl_carry(const struct vm *vm, bool maps)
 {
 	struct replication_row r;
 	struct host_peer p = { 0 };
@@ -155,7 +161,7 @@ fl_carry(const struct vm *vm)
 	    json_loads(r.settings, 0, NULL) ?: json_object(), "state", r.state,
 	    "seq", (json_int_t)r.seq, "stats", rp_stats_load(r.stats),
 	    "created_ms", (json_int_t)r.created_ms, "maps",
-	    fl_maps(vm, r.seq));
+	    maps ? fl_maps(vm, r.seq) : json_object());
 	host_peer_done(&p);
 	replication_row_done(&r);
 	return o;
@@ -298,10 +304,13 @@ fl_leaving(struct vm *vm, bool deleted, bool spool_shared)
 		replica_spool_keep(vdir, NULL);
 		(void)rmdir(vdir);
 	}
-	if (deleted)
+	if (deleted && !spool_shared)
 		fl_failover_files(vm, &r);
 	(void)store_replication_delete(vm->h->store, vm->row->uuid);
-	if (deleted && streq(r.role, "primary"))
+	if (deleted && spool_shared)
+		log_info("vm '%s': its stale copy's replication row dropped "
+		    "(the node that runs it replicates it)", vm->row->name);
+	else if (deleted && streq(r.role, "primary"))
 		host_event(vm->h, "warning", vm, 0, "replication to %s removed "
 		    "with the vm; its replica stays on %s (remove it there: "
 		    "'tern vm replication remove %s [--keep-replica]')", r.peer,

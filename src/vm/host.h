@@ -86,11 +86,16 @@ struct host {
 	/* src/cluster (NULL: none): 0 when this host may start vm now, else
 	 * -errno with err saying why (this node lost the cluster's quorum). */
 	int (*may_start)(const struct vm *vm, struct err *err);
+	/* src/cluster (NULL: none): true when vm is the cluster's stale
+	 * copy here, its files (shared disks, replication spool) those of
+	 * the VM another node runs: a delete keeps them. */
+	bool (*vm_stale)(const struct vm *vm);
 	/* src/replica (NULL: none): a VM's replication as a move's wire
-	 * description carries it (NULL: not replicated); recorded here
+	 * description carries it (NULL: not replicated; maps false: its
+	 * "maps" empty, as the cluster's state holds it); recorded here
 	 * once a move committed here; dropped (with its spool unless
 	 * spool_shared) when the VM left this host or is deleted. */
-	json_t *(*repl_carry)(const struct vm *vm);
+	json_t *(*repl_carry)(const struct vm *vm, bool maps);
 	void (*repl_arrived)(struct vm *vm, const json_t *carried);
 	void (*repl_leaving)(struct vm *vm, bool deleted, bool spool_shared);
 	/* src/cluster (NULL: none): vm.start's lease on the VM's disks

@@ -21,7 +21,9 @@
  *   vm.resume  start --pause_resume_step: cont--> sent --RESUME--> done
  *   vm.delete  start --delete_step: unlink owned disks, the files of
  *              their chains that are the VM's (NAME-... beside them:
- *              src/failover) and their checkpoints' images (unless keep_disks), the checkpoints'
+ *              src/failover) and their checkpoints' images (unless
+ *              keep_disks, or the cluster's stale copy: the files are
+ *              the VM another node runs), the checkpoints'
  *              memory files, the saved state and the VM's own files, drop rows--> done
  *   vm.export, vm.import: export.c */
 #include <errno.h>
@@ -528,6 +530,8 @@ delete_step(struct job *job)
 {
 	struct vm *vm = vm_of(job);
 	bool keep = json_is_true(json_object_get(job->details, "keep_disks"));
+	bool stale = vm_of(job) && vm_of(job)->h->vm_stale &&
+	    vm_of(job)->h->vm_stale(vm_of(job));
 	/* vmlinuz, initrd.img: boot files an import copied in (export.h). */
 	static const char *const state_files[] = { "console.log", "vmlinuz",
 		"initrd.img", NULL };
@@ -540,6 +544,8 @@ delete_step(struct job *job)
 		    "first", vm->row->name);
 		return;
 	}
+	/* A stale copy's disks are the running VM's (src/cluster). */
+	keep = keep || stale;
 	vm_set_state(vm, VM_DELETING, NULL);
 	delete_checkpoint_files(vm, keep);
 	for (size_t i = 0; !keep && i < vm->row->n_disks; i++)
@@ -555,9 +561,10 @@ delete_step(struct job *job)
 	remove_dir_files(sdir, state_files);
 	/* Its replication goes with it (the replica stays: src/replica). */
 	if (vm->h->repl_leaving)
-		vm->h->repl_leaving(vm, true, false);
+		vm->h->repl_leaving(vm, true, stale);
 	(void)store_vm_delete(vm->h->store, vm->row->uuid);
-	host_event(vm->h, "info", vm, job->row->id, "vm deleted%s",
+	host_event(vm->h, "info", vm, job->row->id, "vm deleted%s", stale ?
+	    " (a stale copy: its disks are the vm another node runs)" :
 	    keep ? " (disks kept)" : "");
 	job_finish(job, 0, NULL);
 	vm_remove(vm);

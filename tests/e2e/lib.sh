@@ -381,14 +381,16 @@ two_outside_moves() {
 }
 
 # trust_three: every pair of h1, h2, h3 pins each other.
-trust_three() {
-	local i j f
+trust_three() { trust_all 3; }
+# trust_all N: every pair of h1..hN pins each other.
+trust_all() {
+	local i j
 	declare -A fp
-	for i in 1 2 3; do
+	for i in $(seq 1 "$1"); do
 		fp[$i]=$(t "h$i" host info --json | jq -r .fingerprint)
 	done
-	for i in 1 2 3; do
-		for j in 1 2 3; do
+	for i in $(seq 1 "$1"); do
+		for j in $(seq 1 "$1"); do
 			[ "$i" = "$j" ] && continue
 			t "h$i" peer add "h$j" "$(labenv "H${j}_URL")" \
 			    --fingerprint "${fp[$j]}" >/dev/null

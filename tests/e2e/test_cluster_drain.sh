@@ -27,15 +27,8 @@ e2e_lab_setup drain 117
 lab up 4 --shared-pool >/dev/null
 SHARED=$(labenv LAB_SHARED_POOL)
 
-trust_three
-# h4: a standalone host on the same shared pool, h1..h3 and it trust
-# each other
-fp4=$(t h4 host info --json | jq -r .fingerprint)
-for i in 1 2 3; do
-	t h$i peer add h4 "$(labenv H4_URL)" --fingerprint "$fp4" >/dev/null
-	t h4 peer add h$i "$(labenv H${i}_URL)" --fingerprint \
-	    "$(t h$i host info --json | jq -r .fingerprint)" >/dev/null
-done
+# h4: a standalone host on the same shared pool; all four trust each other
+trust_all 4
 quorate() { [ "$(t "$1" cluster show --json | jq -r .quorum.quorate)" = true ]; }
 nodef() { t "${3:-h2}" cluster show --json |
     jq -r --arg n "$1" --arg f "$2" '.nodes[] | select(.name == $n) | .[$f] // ""'; }

@@ -14,12 +14,20 @@
 # too): not quorate, it starts nothing, its HA VM mid runs on under its
 # lease while the majority sees h1 isolated and moves nothing; h1 back,
 # mid is still h1's.
+# Replication in the cluster (issue 15, Hyper-V's Replica Broker): hi
+# replicates to h4, a standalone replica server; the relationship is in
+# the cluster's state, so h3, which restarts hi, replicates it on: its
+# next cycle (a compare with the last acknowledged cycle's maps, the
+# spool being on the shared pool) is taken by h4 from h3 and verified.
+# Deleting h1's stale copy of hi afterwards keeps the disks and the spool
+# (they are the VM h3 runs) and drops only the stale row.
 . "$(dirname "$0")/lib.sh"
 e2e_lab_setup cluster_ha 115
-lab up 3 --shared-pool >/dev/null
+lab up 4 --shared-pool >/dev/null
 SHARED=$(labenv LAB_SHARED_POOL)
 
-trust_three
+trust_all 4	# h4: the replica server, outside the cluster
+t h4 replica server enable --allow h1=local --allow h2=local --allow h3=local >/dev/null
 cdir() { echo "$(labenv "H${1#h}_STATE_DIR")/corosync"; }
 coro_ctl() { TERN_CLUSTER_DIR="$(cdir "$1")" \
     lab exec "$1" "$REPO/tests/lab/corosync-ctl.sh" "$2"; }
@@ -74,6 +82,16 @@ check "vm list --cluster prints the owner and HA" eval \
     '[[ $(t h3 vm list --cluster) == *"mid "*"h1 "*"running"*"medium"* ]]'
 check "mid, lo, no running on h1" eval 'running_on mid h1 && running_on lo h1 && running_on no h1'
 
+# ---- hi replicates to h4; the cluster's state holds the relationship ----
+# rs HOST FIELDS: hi's relationship on HOST, as jq prints FIELDS
+rs() { t "$1" vm replication show hi --json 2>/dev/null | jq -r "$2"; }
+check "enable hi -> h4 (every 15 min: the test starts each cycle)" \
+    t h1 vm replication enable hi --to h4 --interval 15m
+check "the initial copy is acknowledged" wait_for 180 eval '[ "$(rs h1 .state)" = replicating ]'
+check "the cluster's state holds it: h2 sees hi replicating to h4" wait_for 20 eval \
+    '[ "$(t h2 vm list --cluster --json | jq -r ".vms[] | select(.name == \"hi\") | .replication | \"\(.to),\(.seq)\"")" = "h4,$(rs h1 .seq)" ]'
+RSEQ=$(rs h1 .seq)
+
 # ---- the sampler: never two QEMUs of one VM ----
 declare -A U
 for v in hi mid lo no; do U[$v]=$(uuid_of $v); done
@@ -105,6 +123,16 @@ check "no (no-auto-start) is not restarted: still h1's" eval \
 check "the state says hi is h3's" eval '[ "$(owner hi)" = h3 ] && [ "$(owner hi h3)" = h3 ]'
 check "hi's writer acknowledges on h3" wait_for 90 writer_acks h3 hi 5
 
+# ---- h3 replicates hi on, from the cluster's state ----
+check_eq "h3 took hi's relationship: primary to h4, cycle $RSEQ" \
+    "$(rs h3 '.role + " " + .peer + " " + (.seq | tostring)')" "primary h4 $RSEQ"
+check "a cycle of hi from h3" wait_for 60 eval 't h3 vm replication now hi >/dev/null 2>&1'
+last_cycle() { t h3 job list --json | jq -c '[.jobs[] | select(.type == "vm.replicate")][0]'; }
+echo "# hi's first cycle from h3: $(last_cycle | jq -r '.state + ", " + .details.kind')"
+check_eq "... succeeded, the next seq" "$(rs h3 .seq)" $((RSEQ + 1))
+check_eq "h4 takes hi's cycles from h3 now" "$(t h4 vm replication show hi --json | jq -r .peer)" h3
+check "the replica's point matches h3's (replication verify)" t h3 vm replication verify hi
+
 # ---- h1 back: its copies stale, held; mid fails back to it ----
 FB0=$EPOCHREALTIME
 lab restore h1 >/dev/null 2>&1
@@ -126,6 +154,14 @@ check "... by a vm.move from $mid_from" eval \
 check "h1 holds mid's lease" eval \
     'SANLOCK_RUN_DIR=$(labenv H1_STATE_DIR)/sanlock sanlock client status | grep -q ":${U[mid]}:"'
 check "hi stays on h3 (failback never)" eval 'running_on hi h3 && [ "$(owner hi)" = h3 ]'
+check "h1's stale copy of hi has no relationship (h3 replicates hi)" eval \
+    '! t h1 vm replication show hi >/dev/null 2>&1'
+# Delete h1's stale copy: its disks and the spool are hi's on h3.
+cp "$(labenv H1_STATE_DIR)/vms/${U[hi]}/console.log" "$TERN_LAB/hi-h1-console.log"
+check "delete h1's stale copy of hi" t h1 vm delete hi
+check "... its disks and replication spool stay, hi runs on h3" eval \
+    'test -e "$SHARED/hi-vdb.qcow2" && test -d "$SHARED/.tern-replica/${U[hi]}" &&
+     running_on hi h3 && [ "$(owner hi)" = h3 ] && [ "$(rs h3 .role)" = primary ]'
 
 kill $SAMPLER 2>/dev/null || true; wait $SAMPLER 2>/dev/null || true
 NS=$(grep -c '\.$' "$SAMPLES") DUR=$((SECONDS - S0))
@@ -146,7 +182,7 @@ check "never a VM running on two hosts at once" eval '[ -z "$(two)" ]'
 # ---- the writer's data: every acknowledged write there ----
 t h3 vm stop hi >/dev/null
 check "hi's disk passes the verifier" "$VERIFY" --image "$SHARED/hi-vdb.qcow2" \
-    --console "$(labenv H1_STATE_DIR)/vms/${U[hi]}/console.log" \
+    --console "$TERN_LAB/hi-h1-console.log" \
     --console "$(labenv H3_STATE_DIR)/vms/${U[hi]}/console.log"
 
 # ---- h1 alone: no quorum, it starts nothing; its HA VM runs on ----
