@@ -304,6 +304,10 @@ ne_replied(struct job *job, struct cl_fan *f)
 		return;
 	}
 	json_decref(body);
+	/* its pause, quarantine and VMs due to it are forgotten */
+	if (h->cluster && cl_state_ready(h->cluster))
+		(void)cl_state_send(h->cluster, json_pack("{ssssss}", "t",
+		    "node", "op", "forget", "name", node_of(job)));
 	host_event(h, "info", NULL, job->row->id, "cluster: node %s evicted%s%s",
 	    node_of(job), json_object_get(job->details, "left") ?
 	    " (it did not answer: " : "", json_object_get(job->details,

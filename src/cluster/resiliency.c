@@ -206,33 +206,26 @@ settings_msg(const json_t *body, json_t **ret, struct err *err)
 		"resiliency_level", "quarantine_threshold",
 		"quarantine_duration_s", "balance_threshold_pct",
 		"balance_interval_s", "balance_by", NULL };
-	static const struct { const char *key; int64_t lo, hi; } ints[] = {
-		{ "resiliency_period_s", 0, CL_RESILIENCY_MAX_S },
-		{ "quarantine_threshold", 0, CL_QUARANTINE_MAX_THRESHOLD },
-		{ "quarantine_duration_s", 1, CL_QUARANTINE_MAX_S },
-		{ "balance_threshold_pct", 0, CL_BALANCE_MAX_PCT },
-		{ "balance_interval_s", CL_BALANCE_MIN_S, CL_BALANCE_MAX_S },
-	};
 	const char *level = NULL, *by = NULL;
 	json_t *m = json_pack("{ss}", "t", "settings");
 	int r;
 
 	if ((r = json_check_fields(body, fields, "cluster set", err)) < 0)
 		goto fail;
-	for (size_t i = 0; i < ARRAY_SIZE(ints); i++) {
+	for (size_t i = 0; i < cl_n_setting_ints; i++) {
+		const struct cl_setting_int *s = &cl_setting_ints[i];
 		int64_t v = -1;
 
-		if ((r = json_get_int(body, ints[i].key, false, ints[i].lo,
-		    ints[i].hi, &v, err)) < 0)
+		if ((r = json_get_int(body, s->key, false, s->lo, s->hi, &v,
+		    err)) < 0)
 			goto fail;
-		if (v >= 0 && json_object_get(body, ints[i].key))
-			json_object_set_new(m, ints[i].key, json_integer(v));
+		if (v >= 0 && json_object_get(body, s->key))
+			json_object_set_new(m, s->key, json_integer(v));
 	}
 	if ((r = json_get_str(body, "resiliency_level", false, &level,
 	    err)) < 0)
 		goto fail;
-	if (level && !streq(level, "always-isolated") && !streq(level,
-	    "isolated-if-storage-alive")) {
+	if (level && !cl_level_ok(level)) {
 		r = err_set(err, -EINVAL, "resiliency level '%.40s' is not "
 		    "always-isolated or isolated-if-storage-alive", level);
 		goto fail;
@@ -241,7 +234,7 @@ settings_msg(const json_t *body, json_t **ret, struct err *err)
 		json_object_set_new(m, "resiliency_level", json_string(level));
 	if ((r = json_get_str(body, "balance_by", false, &by, err)) < 0)
 		goto fail;
-	if (by && !streq(by, "memory") && !streq(by, "cpu")) {
+	if (by && !cl_balance_by_ok(by)) {
 		r = err_set(err, -EINVAL, "balance by '%.40s' is not memory "
 		    "or cpu", by);
 		goto fail;

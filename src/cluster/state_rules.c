@@ -74,6 +74,7 @@ apply_place(json_t *e, const json_t *m)
 	json_object_set_new(e, "placed", json_true());	/* failback.c */
 	json_object_del(e, "drained_from");
 	json_object_del(e, "move_to");
+	json_object_del(e, "move_by");
 	return true;
 }
 
@@ -97,6 +98,7 @@ apply_moved(json_t *e, const json_t *m)
 	json_object_del(e, "restart");
 	json_object_del(e, "placed");
 	json_object_del(e, "move_to");
+	json_object_del(e, "move_by");
 	if (json_is_true(json_object_get(m, "drain")))
 		json_object_set(e, "drained_from", json_object_get(m, "from"));
 	else
@@ -193,30 +195,43 @@ set_int(json_t *settings, const json_t *m, const char *key, json_int_t lo,
 	return 1;
 }
 
+const struct cl_setting_int cl_setting_ints[] = {
+	{ "resiliency_period_s", 0, CL_RESILIENCY_MAX_S },
+	{ "quarantine_threshold", 0, CL_QUARANTINE_MAX_THRESHOLD },
+	{ "quarantine_duration_s", 1, CL_QUARANTINE_MAX_S },
+	{ "balance_threshold_pct", 0, CL_BALANCE_MAX_PCT },
+	{ "balance_interval_s", CL_BALANCE_MIN_S, CL_BALANCE_MAX_S },
+};
+const size_t cl_n_setting_ints = ARRAY_SIZE(cl_setting_ints);
+
+bool
+cl_level_ok(const char *level)
+{
+	return level && (streq(level, "always-isolated") ||
+	    streq(level, "isolated-if-storage-alive"));
+}
+
+bool
+cl_balance_by_ok(const char *by)
+{
+	return by && (streq(by, "memory") || streq(by, "cpu"));
+}
+
 bool
 cl_settings_apply(json_t *settings, const json_t *m)
 {
-	static const struct { const char *key; json_int_t lo, hi; } ints[] = {
-		{ "resiliency_period_s", 0, CL_RESILIENCY_MAX_S },
-		{ "quarantine_threshold", 0, CL_QUARANTINE_MAX_THRESHOLD },
-		{ "quarantine_duration_s", 1, CL_QUARANTINE_MAX_S },
-		{ "balance_threshold_pct", 0, CL_BALANCE_MAX_PCT },
-		{ "balance_interval_s", CL_BALANCE_MIN_S, CL_BALANCE_MAX_S },
-	};
 	const char *l = json_string_value(json_object_get(m,
 	    "resiliency_level"));
 	const char *by = json_string_value(json_object_get(m, "balance_by"));
 	bool changed = false;
 	json_t *old = json_deep_copy(settings);
 
-	if ((json_object_get(m, "resiliency_level") && !streq(l,
-	    "always-isolated") && !streq(l, "isolated-if-storage-alive")) ||
-	    (json_object_get(m, "balance_by") && !streq(by, "memory") &&
-	    !streq(by, "cpu")))
+	if ((json_object_get(m, "resiliency_level") && !cl_level_ok(l)) ||
+	    (json_object_get(m, "balance_by") && !cl_balance_by_ok(by)))
 		goto bad;
-	for (size_t i = 0; i < ARRAY_SIZE(ints); i++) {
-		int r = set_int(settings, m, ints[i].key, ints[i].lo,
-		    ints[i].hi);
+	for (size_t i = 0; i < cl_n_setting_ints; i++) {
+		const struct cl_setting_int *s = &cl_setting_ints[i];
+		int r = set_int(settings, m, s->key, s->lo, s->hi);
 
 		if (r < 0)
 			goto bad;
@@ -354,6 +369,32 @@ node_resume(json_t *vms, json_t *n, const char *name, const json_t *m)
 	return true;
 }
 
+/* "forget": node was evicted: its pause, quarantine and isolations go,
+ * and no VM is due to move to it or back to it. */
+static bool
+node_forget(json_t *settings, json_t *vms, const char *name)
+{
+	bool changed = json_object_del(json_object_get(settings, "nodes"),
+	    name) == 0;
+	const char *uuid;
+	json_t *e;
+
+	json_object_foreach(vms, uuid, e) {
+		if (streq(json_string_value(json_object_get(e, "move_to")),
+		    name)) {
+			json_object_del(e, "move_to");
+			json_object_del(e, "move_by");
+			changed = true;
+		}
+		if (streq(json_string_value(json_object_get(e,
+		    "drained_from")), name)) {
+			json_object_del(e, "drained_from");
+			changed = true;
+		}
+	}
+	return changed;
+}
+
 bool
 cl_node_apply(json_t *settings, json_t *vms, const json_t *m)
 {
@@ -390,6 +431,8 @@ cl_node_apply(json_t *settings, json_t *vms, const json_t *m)
 	if (streq(op, "resume"))
 		return n && json_is_integer(at) && node_resume(vms, n, name,
 		    m);
+	if (streq(op, "forget"))
+		return node_forget(settings, vms, name);
 	if (!streq(op, "clear-quarantine") || !json_object_get(n,
 	    "quarantined_until_ms"))
 		return false;
@@ -598,6 +641,26 @@ cl_balance_plan(const json_t *vms, const json_t *nodes,
 }
 
 bool
+cl_balance_off(json_int_t was, const json_t *settings, json_t *vms)
+{
+	const char *uuid;
+	json_t *e;
+	bool changed = false;
+
+	if (was <= 0 || json_integer_value(json_object_get(settings,
+	    "balance_threshold_pct")) > 0)
+		return false;
+	json_object_foreach(vms, uuid, e)
+		if (streq(json_string_value(json_object_get(e, "move_by")),
+		    "balance")) {
+			json_object_del(e, "move_to");
+			json_object_del(e, "move_by");
+			changed = true;
+		}
+	return changed;
+}
+
+bool
 cl_balance_apply(json_t *vms, const json_t *m)
 {
 	json_t *at = json_object_get(m, "at_ms"), *mv;
@@ -615,6 +678,7 @@ cl_balance_apply(json_t *vms, const json_t *m)
 		    json_object_get(e, "move_to"))
 			continue;
 		json_object_set(e, "move_to", json_object_get(mv, "to"));
+		json_object_set_new(e, "move_by", json_string("balance"));
 		json_object_set(e, "balanced_ms", at);
 		changed = true;
 	}

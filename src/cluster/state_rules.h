@@ -50,6 +50,21 @@ bool cl_failback_in_window(const char *f, int hour);
  * balance_threshold_pct (0..1000), balance_interval_s (10..86400),
  * balance_by (memory | cpu), each optional.  true when settings changed; a malformed m changes nothing. */
 bool cl_settings_apply(json_t *settings, const json_t *m);
+/* Balancing turned off (its threshold was `was` and is 0 in settings
+ * now): the moves a balance round queued ("move_by": "balance") are
+ * dropped; true when one was. */
+bool cl_balance_off(json_int_t was, const json_t *settings, json_t *vms);
+/* The cluster's integer settings and their ranges (`cluster set`
+ * checks a request with them, cl_settings_apply a message). */
+struct cl_setting_int {
+	const char *key;
+	json_int_t lo, hi;
+};
+extern const struct cl_setting_int cl_setting_ints[];
+extern const size_t cl_n_setting_ints;
+/* A resiliency level, a balance-by value that exists. */
+bool cl_level_ok(const char *level);
+bool cl_balance_by_ok(const char *by);
 /* The resiliency period of VM entry e, in ms: its HA setting
  * resiliency_period_s, else the cluster's, else 240 s. */
 int64_t cl_resiliency_ms(const json_t *settings, const json_t *e);

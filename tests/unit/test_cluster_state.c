@@ -363,6 +363,31 @@ test_drain_resume(void)
 	json_decref(vms);
 }
 
+/* An evicted node is forgotten: its pause and quarantine, and every
+ * VM's move to it or back to it. */
+static void
+test_forget(void)
+{
+	json_t *st = json_object(), *vms = json_object();
+
+	ASSERT_TRUE(apply(vms, "{sssssssssb}", "t", "vm", "node", "h2",
+	    "uuid", U1, "name", "web1", "state", "running", "up", 1));
+	ASSERT_TRUE(node(st, vms, "{ssss}", "name", "h2", "op", "drain"));
+	ASSERT_TRUE(apply(vms, "{sssssssssb}", "t", "moved", "uuid", U1,
+	    "from", "h2", "to", "h1", "drain", 1));
+	ASSERT_TRUE(node(st, vms, "{sssssIsb}", "name", "h2", "op", "resume",
+	    "at_ms", (json_int_t)3, "failback", 1));
+	ASSERT_STREQ(field(vms, "move_to"), "h2");
+	ASSERT_TRUE(node(st, vms, "{ssss}", "name", "h2", "op", "drain"));
+	ASSERT_TRUE(node(st, vms, "{ssss}", "name", "h2", "op", "forget"));
+	ASSERT_TRUE(node_field(st, "h2", "paused") == NULL);
+	ASSERT_TRUE(field(vms, "move_to") == NULL);
+	ASSERT_TRUE(field(vms, "drained_from") == NULL);
+	ASSERT_TRUE(!node(st, vms, "{ssss}", "name", "h2", "op", "forget"));
+	json_decref(st);
+	json_decref(vms);
+}
+
 static void
 add_vm(json_t *vms, const char *uuid, const char *owner, int mib)
 {
@@ -440,9 +465,24 @@ test_balance(void)
 	plan = cl_balance_plan(vms, nodes, st, 10, 0);
 	ASSERT_STREQ(json_string_value(json_object_get(json_array_get(
 	    json_object_get(plan, "moves"), 0), "to")), "h3");
+	json_object_set_new(plan, "at_ms", json_integer(7000));
+	ASSERT_TRUE(cl_balance_apply(vms, plan));
 	json_decref(plan);
 	ASSERT_TRUE(!apply_settings(st, "{ss}", "balance_by", "disk"));
 	ASSERT_TRUE(!apply_settings(st, "{si}", "balance_interval_s", 5));
+	/* balancing turned off drops the moves it queued, not others */
+	mv = json_object_get(json_object_get(vms, "v1"), "move_to") ?
+	    json_object_get(vms, "v2") : json_object_get(vms, "v1");
+	json_object_set_new(mv, "move_to", json_string("h2")); /* failback's */
+	ASSERT_TRUE(apply_settings(st, "{si}", "balance_threshold_pct", 20));
+	ASSERT_TRUE(!cl_balance_off(20, st, vms));	/* threshold still on */
+	ASSERT_TRUE(apply_settings(st, "{si}", "balance_threshold_pct", 0));
+	ASSERT_TRUE(!cl_balance_off(0, st, vms));	/* it was off already */
+	ASSERT_TRUE(cl_balance_off(20, st, vms));
+	ASSERT_TRUE(json_object_get(json_object_get(vms, "v1"), "move_to") ==
+	    NULL || json_object_get(json_object_get(vms, "v2"), "move_to") ==
+	    NULL);
+	ASSERT_STREQ(json_string_value(json_object_get(mv, "move_to")), "h2");
 	json_decref(nodes);
 	json_decref(vms);
 	json_decref(st);
@@ -474,6 +514,7 @@ main(void)
 	RUN_TEST(test_malformed_and_unknown);
 	RUN_TEST(test_quarantine);
 	RUN_TEST(test_drain_resume);
+	RUN_TEST(test_forget);
 	RUN_TEST(test_balance);
 	RUN_TEST(test_sync_best);
 	return TEST_REPORT();
