@@ -263,77 +263,78 @@ start_lease_bound(struct job *job)
 	return r;
 }
 
-static void
-start_step(struct job *job)
+/* Phase start: launch QEMU for a VM that is down; false when the job
+ * ended or has nothing more to do now. */
+static bool
+start_begin(struct job *job, struct vm *vm)
 {
-	struct vm *vm = vm_of(job);
-	uint64_t delay_ms = 0;
+	if (!job_phase_is(job, VM_PH_START))
+		return true;
+	if (vm_is_down(vm))
+		start_launch(job);
+	else if (vm->state == VM_RUNNING)
+		job_finish(job, 0, NULL);
+	else if (vm->state != VM_STARTING)
+		job_finish(job, -EBUSY, "vm '%s' is %s", vm->row->name,
+		    vm_state_name(vm->state));
+	else
+		job_set_phase(job, VM_PH_LAUNCH);
+	return !job->finished && vm->state == VM_STARTING;
+}
 
-	if (vm_job_gone(job))
-		return;
-	if (job_phase_is(job, VM_PH_START)) {
-		if (vm_is_down(vm))
-			start_launch(job);
-		else if (vm->state == VM_RUNNING)
-			job_finish(job, 0, NULL);
-		else if (vm->state != VM_STARTING)
-			job_finish(job, -EBUSY, "vm '%s' is %s",
-			    vm->row->name, vm_state_name(vm->state));
-		else
-			job_set_phase(job, VM_PH_LAUNCH);
-		if (job->finished || vm->state != VM_STARTING)
-			return;
-	}
+/* QEMU launched and answering on QMP, its saved state (if any) loaded:
+ * true; else the job waits or failed. */
+static bool
+start_qemu_up(struct job *job, struct vm *vm)
+{
+	int r;
+
 	if (vm->launcher)
-		return;
+		return false;
 	if (vm->pidfd < 0) {
 		start_fail(job, vm->last_error ? vm->last_error :
 		    "QEMU exited");
-		return;
+		return false;
 	}
 	if (job_past_deadline(job, START_TIMEOUT_MS)) {
 		start_fail(job, "QEMU did not answer on QMP in time");
-		return;
+		return false;
 	}
 	if (!vm->qmp_ready)
-		return;
+		return false;
 	if (job->recovering && json_is_true(json_object_get(job->details,
 	    "restore"))) {
 		start_fail(job, "ternd restarted during the restore; the saved "
 		    "state is intact, start the VM again");
-		return;
+		return false;
 	}
-	if (vm->incoming) {
-		int r = restore_step(job);
+	if (!vm->incoming)
+		return true;
+	if ((r = restore_step(job)) < 0) {
+		_cleanup_free_ char *why = xasprintf("cannot restore the saved "
+		    "state: %s", vm->last_error ? vm->last_error : "QEMU "
+		    "refused it");
 
-		if (r < 0) {
-			_cleanup_free_ char *why = xasprintf("cannot restore "
-			    "the saved state: %s", vm->last_error ?
-			    vm->last_error : "QEMU refused it");
+		start_fail(job, why);
+	}
+	if (r <= 0)
+		return false;
+	vm->incoming = false;
+	return true;
+}
 
-			start_fail(job, why);
-		}
-		if (r <= 0)
-			return;
-		vm->incoming = false;
-	}
-	if (!job->fp_done && failpoint_check("vm.start.before-cont",
-	    &delay_ms) == FP_DELAY) {
-		job->fp_done = true;
-		job_wake_after(job, delay_ms);
-		return;
-	}
-	if (vm->vcpus_running) {
-		start_done(job);
-		return;
-	}
+/* The vCPUs run once the lease and the change tracking are in order
+ * (or, "paused", never: src/failover's final cycle). */
+static void
+start_cont(struct job *job, struct vm *vm)
+{
 	if (vm->h->vm_lease && start_lease_bound(job) != 0)
 		return;
 	if (vm->h->before_cont && vm->h->before_cont(vm, job) > 0)
 		return;
 	if (json_is_true(json_object_get(job->details, "paused"))) {
-		/* src/failover's final cycle: the disks (and their change
-		 * tracking, checked above) open, no vCPU ever run */
+		/* the disks (and their change tracking, checked above)
+		 * open, no vCPU ever run */
 		vm_set_state(vm, VM_PAUSED, "vm started paused (its vCPUs "
 		    "never run)");
 		job_finish(job, 0, NULL);
@@ -350,6 +351,27 @@ start_step(struct job *job)
 		    start_on_cont) < 0)
 			start_fail(job, "QMP connection lost");
 	}
+}
+
+static void
+start_step(struct job *job)
+{
+	struct vm *vm = vm_of(job);
+	uint64_t delay_ms = 0;
+
+	if (vm_job_gone(job) || !start_begin(job, vm) ||
+	    !start_qemu_up(job, vm))
+		return;
+	if (!job->fp_done && failpoint_check("vm.start.before-cont",
+	    &delay_ms) == FP_DELAY) {
+		job->fp_done = true;
+		job_wake_after(job, delay_ms);
+		return;
+	}
+	if (vm->vcpus_running)
+		start_done(job);
+	else
+		start_cont(job, vm);
 }
 
 const struct job_ops job_vm_start = { .type = "vm.start",
