@@ -89,6 +89,8 @@ static const struct route routes[] = {
 	{ "POST", "/v1/replica/vms/*/failover", api_replica_failover },
 	{ "POST", "/v1/replications/*/failed-over",
 	  api_replication_failed_over },
+	{ "POST", "/v1/replications/*/replica-moved",
+	  api_replication_replica_moved },
 	{ "POST", "/v1/replica/vms/*/adopt", api_replica_adopt },
 	{ "GET", "/v1/cluster", api_cluster },
 	{ "POST", "/v1/cluster", api_cluster },

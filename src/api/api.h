@@ -132,6 +132,8 @@ int api_replica_failover(struct api *a, struct http_req *r, char **p,
     struct err *e);
 int api_replication_failed_over(struct api *a, struct http_req *r,
     char **p, struct err *e);
+int api_replication_replica_moved(struct api *a, struct http_req *r,
+    char **p, struct err *e);
 int api_vm_replication_reverse(struct api *a, struct http_req *r, char **p,
     struct err *e);
 int api_replica_adopt(struct api *a, struct http_req *r, char **p,

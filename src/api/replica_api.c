@@ -9,6 +9,7 @@
 #include "api.h"
 #include "http.h"
 #include "jsonutil.h"
+#include "cluster.h"
 #include "replica.h"
 #include "util.h"
 #include "vm.h"
@@ -152,8 +153,31 @@ api_replica_cycles(struct api *a, struct http_req *req, char **p,
 	    (r = replica_incoming_cycle(a->h, req->peer_fp, p[0], body, &job,
 	    &applied_ms, e)) < 0)
 		return r;
-	reply_job_or(req, job, json_pack("{sb sI}", "applied", true, "time_ms",
-	    (json_int_t)applied_ms));
+	/* a replica server in a cluster names its nodes: any may hold
+	 * the replica later (src/replica/broker.c) */
+	if (job)
+		api_reply_job(req, job, json_pack("{so}", "cluster_nodes",
+		    cluster_node_keys(a->h)));
+	else
+		http_reply_json(req, 200, json_pack("{sb sI so}", "applied",
+		    true, "time_ms", (json_int_t)applied_ms, "cluster_nodes",
+		    cluster_node_keys(a->h)));
+	return 0;
+}
+
+/* POST /v1/replications/UUID/replica-moved (a node of the replica
+ * server's cluster: it took the replica over) */
+int
+api_replication_replica_moved(struct api *a, struct http_req *req,
+    char **p, struct err *e)
+{
+	int r;
+
+	if ((r = from_peer(req, "a replica's new node tells its primary "
+	    "over HTTPS only", e)) < 0 ||
+	    (r = replica_broker_moved(a->h, req->peer_fp, p[0], e)) < 0)
+		return r;
+	http_reply_json(req, 200, json_object());
 	return 0;
 }
 

@@ -51,6 +51,8 @@ struct cluster {
 	struct loop_timer *tick;	/* vms.c */
 	struct cl_leases *leases;	/* lease.c */
 	json_t *failback;	/* failback.c: uuid -> {since, tried} */
+	json_t *ha_wanted;	/* ha.c: uuid -> true, HA on once its
+				 * entry is this node's (a failover) */
 	/* resiliency.c: when each node left the membership, and when this
 	 * one lost quorum (0: has it) */
 	struct { uint32_t id; uint64_t ms; } left[CLUSTER_MAX_NODES];
@@ -130,6 +132,15 @@ const char *cl_self_name(struct host *h, const json_t *rec, char *buf,
 #define CL_HOLD_STALE "the cluster gave this VM"
 /* vm is held as the cluster's stale copy (host->vm_stale). */
 bool cl_vm_stale_copy(const struct vm *vm);
+/* A VM's key in the state's VMs: its uuid; a replica VM's (src/replica's
+ * broker.c) prefixed, as its primary VM may be in this cluster too. */
+#define CL_REPLICA_KEY "replica:"
+const char *cl_vm_key(const struct vm *vm, char *buf, size_t len);
+/* This node's VM whose key is key (a replica only under its own key),
+ * or NULL. */
+struct vm *cl_key_vm(struct host *h, const char *key);
+/* ha.c: the VMs that failed over here made HA (cluster_vm_ha_wanted). */
+void cl_ha_wanted_tick(struct cluster *c, const json_t *rec, const char *me);
 /* This host's pools as {name: storage identity}. */
 json_t *cl_pool_ids(struct host *h);
 /* ha_restart.c: the restart of a dead node's HA VMs. */

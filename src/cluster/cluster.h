@@ -106,6 +106,25 @@ bool cluster_vm_stale(const struct vm *vm);
 /* The name of this host's cluster when host `name` is a node of it
  * (this host too), else NULL; free() it. */
 char *cluster_of_node(struct host *h, const char *name);
+/* A replica VM of this node takes cycles: 0 when this host is in no
+ * cluster, or in step with it and the cluster's state does not give the
+ * replica to another node (which took it over: src/replica/broker.c);
+ * else -EAGAIN with err. */
+int cluster_replica_here(struct host *h, const struct vm *vm,
+    struct err *err);
+/* A replica VM's record as the cluster's state holds it is its current
+ * one (published now if not): 1 yes, or this host is in no cluster;
+ * 0 not yet (ask again).  replica.apply waits on it before its merges
+ * and before it ends, so a node that takes the replica over has what
+ * the primary was told (src/replica/broker.c). */
+int cluster_replica_published(struct host *h, struct vm *vm);
+/* vm failed over here from its replica (src/failover): in a cluster it
+ * becomes an HA VM (default settings) once the cluster's state has it as
+ * this node's, if its disks are on a pool the other nodes share; an
+ * event says so, or why not. */
+void cluster_vm_ha_wanted(struct host *h, const struct vm *vm);
+/* This host's cluster's nodes as [{name, fp}] ([] when in none). */
+json_t *cluster_node_keys(struct host *h);
 /* PUT /v1/cluster/settings: the cluster-wide settings (compute
  * resiliency: resiliency_period_s 0..86400, resiliency_level
  * always-isolated | isolated-if-storage-alive; quarantine:

@@ -231,6 +231,65 @@ check_replica_outside(struct host *h, const json_t *rec, struct vm *vm,
 	    vm->row->name, peer, vm->row->name);
 }
 
+void
+cluster_vm_ha_wanted(struct host *h, const struct vm *vm)
+{
+	struct cluster *c = h->cluster;
+	_cleanup_json_ json_t *rec = c ? cluster_record(h) : NULL;
+
+	if (!rec)
+		return;
+	if (!c->ha_wanted)
+		c->ha_wanted = json_object();
+	json_object_set_new(c->ha_wanted, vm->row->uuid, json_true());
+}
+
+/* One VM that failed over here: HA on once its entry is this node's and
+ * running; false while it waits. */
+static bool
+ha_wanted_one(struct cluster *c, const json_t *rec, const char *me,
+    const char *uuid)
+{
+	struct vm *vm = vm_find(c->h, uuid);
+	json_t *e = json_object_get(c->vms, uuid);
+	struct err err = { 0 };
+
+	if (!vm)
+		return true;
+	if (!e || !streq(json_string_value(json_object_get(e, "owner")), me) ||
+	    !streq(json_string_value(json_object_get(e, "state")), "running"))
+		return false;
+	if (json_object_get(e, "ha"))
+		return true;
+	if (check_disks(vm, &err) < 0 || check_shared(c->h, rec, me, vm,
+	    &err) < 0) {
+		host_event(c->h, "warning", vm, 0, "cluster: vm '%s' failed "
+		    "over here and is not HA: %s", vm->row->name, err.msg);
+		return true;
+	}
+	if (cl_state_send(c, json_pack("{sssss{sss[]ss}}", "t", "ha", "uuid",
+	    uuid, "ha", "priority", "medium", "preferred", "failback",
+	    "never")) == 0)
+		host_event(c->h, "info", vm, 0, "cluster: HA on for vm '%s' "
+		    "(it failed over here from its replica; priority medium)",
+		    vm->row->name);
+	return true;
+}
+
+void
+cl_ha_wanted_tick(struct cluster *c, const json_t *rec, const char *me)
+{
+	const char *uuid;
+	json_t *v;
+	void *tmp;
+
+	if (!c->ha_wanted || !cl_state_ready(c))
+		return;
+	json_object_foreach_safe(c->ha_wanted, tmp, uuid, v)
+		if (ha_wanted_one(c, rec, me, uuid))
+			json_object_del(c->ha_wanted, uuid);
+}
+
 int
 cluster_ha_set(struct host *h, const char *name, const json_t *body,
     json_t **ret, struct err *err)

@@ -139,6 +139,81 @@ place_one(const struct cluster *c, const json_t *rec, const json_t *e,
 	return best;
 }
 
+/* A replica VM's entry with its relationship (src/replica's broker.c). */
+static bool
+replica_entry(const json_t *e)
+{
+	return streq(json_string_value(json_object_get(json_object_get(
+	    json_object_get(e, "record"), "replication"), "role")), "replica");
+}
+
+/* The live node with the pools of e's disks (the same storage as its
+ * owner's: a pool's identity) and the most free memory (a replica runs
+ * nothing: memory only orders them). */
+static const char *
+replica_home(const struct cluster *c, const json_t *rec, const json_t *e)
+{
+	const json_t *disks = json_object_get(json_object_get(e, "record"),
+	    "disks"), *n;
+	const json_t *mine = json_object_get(json_object_get(c->load,
+	    json_string_value(json_object_get(e, "owner"))), "pools");
+	const char *best = NULL;
+	int64_t best_room = -1;
+	size_t i;
+
+	json_array_foreach(json_object_get(rec, "nodes"), i, n) {
+		const char *name = json_string_value(json_object_get(n,
+		    "name"));
+		const json_t *pools = json_object_get(json_object_get(c->load,
+		    name), "pools"), *d;
+		size_t k;
+		bool all = cl_node_live(c, rec, name);
+
+		json_array_foreach(disks, k, d) {
+			const char *pool = json_string_value(json_object_get(d,
+			    "pool"));
+			const json_t *id = json_object_get(pools, pool);
+
+			all = all && id && json_equal(id, json_object_get(mine,
+			    pool));
+		}
+		if (all && room(c, name, NULL) > best_room)
+			best = name, best_room = room(c, name, NULL);
+	}
+	return best;
+}
+
+/* The coordinator: a replica whose node is down (not isolated: it may
+ * still receive) goes to another node with its pool. */
+static void
+place_replicas(struct cluster *c, const json_t *rec)
+{
+	const char *key, *to;
+	json_t *e;
+
+	json_object_foreach(c->vms, key, e) {
+		const char *owner = json_string_value(json_object_get(e,
+		    "owner"));
+
+		if (strncmp(key, CL_REPLICA_KEY, strlen(CL_REPLICA_KEY)) ||
+		    !owner || json_object_get(e, "restart") ||
+		    !replica_entry(e) || cl_node_state(c, rec, owner, e,
+		    NULL) != CL_NODE_DOWN)
+			continue;
+		if (!(to = replica_home(c, rec, e))) {
+			log_warn("cluster: no live node has the pool of the "
+			    "replica of vm '%s'", json_string_value(
+			    json_object_get(e, "name")));
+			continue;
+		}
+		host_event(c->h, "warning", NULL, 0, "cluster: node %s is "
+		    "gone; the replica of vm '%s' goes to node %s", owner,
+		    json_string_value(json_object_get(e, "name")), to);
+		cl_state_send(c, json_pack("{ssssssss}", "t", "place", "uuid",
+		    key, "from", owner, "to", to));
+	}
+}
+
 /* The coordinator: place the highest class of orphans still waiting. */
 static void
 place_orphans(struct cluster *c, const json_t *rec)
@@ -255,7 +330,10 @@ row_from_record(struct host *h, const json_t *r, struct vm_row *row,
 	    "record", &desc, err)) < 0)
 		return rc;
 	vm_desc_to_row(&desc, row);
-	row->state = xstrdup(vm_state_name(VM_OFF));
+	/* a replica taken over (src/replica's broker.c) stays one */
+	row->state = xstrdup(vm_state_name(streq(json_string_value(
+	    json_object_get(json_object_get(r, "replication"), "role")),
+	    "replica") ? VM_REPLICA : VM_OFF));
 	row->created_ms = wall_ms();
 	row->kernel = dup_or_null(json_object_get(r, "kernel"));
 	row->initrd = dup_or_null(json_object_get(r, "initrd"));
@@ -350,16 +428,24 @@ restart_here(struct cluster *c, const char *me, const char *uuid,
     const json_t *e)
 {
 	const char *name = json_string_value(json_object_get(e, "name"));
-	struct vm *vm = vm_find(c->h, uuid);
+	struct vm *vm = cl_key_vm(c->h, uuid);
 	struct err err = { 0 };
 	struct job *job;
 	char owner[64] = "";
 	int r;
 
+	if (!vm && !strncmp(uuid, CL_REPLICA_KEY, strlen(CL_REPLICA_KEY)) &&
+	    !replica_entry(e)) {
+		ha_failed(c, me, uuid, name, "the cluster's state has no "
+		    "relationship for this replica");
+		return;
+	}
 	if (!vm && !(vm = define_here(c->h, e, &err))) {
 		ha_failed(c, me, uuid, name, err.msg);
 		return;
 	}
+	if (vm->state == VM_REPLICA)
+		return;		/* taken over: a replica is never started */
 	unhold(c->h, vm, e);
 	if (!vm_is_down(vm) || vm_action_allowed(vm, VM_ACT_START, &err) ==
 	    -EBUSY)
@@ -400,6 +486,8 @@ cl_ha_tick(struct cluster *c, const json_t *rec, const char *me)
 		return;
 	json_object_foreach(c->vms, uuid, e)
 		ha_entry_changed(c, me, uuid);
-	if (cl_coordinator(c))
+	if (cl_coordinator(c)) {
 		place_orphans(c, rec);
+		place_replicas(c, rec);
+	}
 }

@@ -47,7 +47,9 @@ apply_vm(json_t *vms, const char *uuid, const json_t *m)
 			json_object_set(e, keys[i], json_object_get(m,
 			    keys[i]));
 	json_object_del(e, "why");
-	if (json_is_true(json_object_get(m, "up")))
+	/* up, or a replica (taken over: it is never started) */
+	if (json_is_true(json_object_get(m, "up")) || streq(json_string_value(
+	    json_object_get(m, "state")), "replica"))
 		json_object_del(e, "restart");
 	return true;
 }

@@ -40,6 +40,9 @@
 
 #define CL_TICK_MS 2000
 
+static bool publish_vm(struct cluster *c, const json_t *rec, struct vm *vm,
+    const char *me);
+
 static json_t *
 text_json(const char *s)
 {
@@ -142,6 +145,84 @@ cluster_vm_may_leave(struct host *h, const struct vm *vm, const char *to,
 	    json_object_get(rec, "name")), to, vm->row->name);
 }
 
+int
+cluster_replica_here(struct host *h, const struct vm *vm, struct err *err)
+{
+	struct cluster *c = h->cluster;
+	_cleanup_json_ json_t *rec = cluster_record(h);
+	char key[48], me[64];
+	const char *owner;
+
+	if (!rec)
+		return 0;
+	owner = json_string_value(json_object_get(json_object_get(c->vms,
+	    cl_vm_key(vm, key, sizeof(key))), "owner"));
+	if (!cl_state_ready(c) || !cl_self_name(h, rec, me, sizeof(me)))
+		return err_set(err, -EAGAIN, "node %s is not in step with its "
+		    "cluster; the replica of vm '%s' takes cycles again once "
+		    "it is", h->cfg.name, vm->row->name);
+	if (owner && !streq(owner, me))
+		return err_set(err, -EAGAIN, "the replica of vm '%s' is on "
+		    "node %s of cluster '%s' now", vm->row->name, owner,
+		    json_string_value(json_object_get(rec, "name")));
+	return 0;
+}
+
+int
+cluster_replica_published(struct host *h, struct vm *vm)
+{
+	struct cluster *c = h->cluster;
+	_cleanup_json_ json_t *rec = cluster_record(h);
+	_cleanup_json_ json_t *now = NULL;
+	char key[48], me[64];
+	json_t *e;
+
+	if (!rec)
+		return 1;
+	if (!cl_state_ready(c) || !cl_self_name(h, rec, me, sizeof(me)))
+		return 0;
+	e = json_object_get(c->vms, cl_vm_key(vm, key, sizeof(key)));
+	now = cl_vm_record(vm);
+	if (e && streq(json_string_value(json_object_get(e, "owner")), me) &&
+	    json_equal(json_object_get(e, "record"), now))
+		return 1;
+	(void)publish_vm(c, rec, vm, me);
+	return 0;
+}
+
+json_t *
+cluster_node_keys(struct host *h)
+{
+	_cleanup_json_ json_t *rec = cluster_record(h);
+	json_t *out = json_array(), *n;
+	size_t i;
+
+	json_array_foreach(json_object_get(rec, "nodes"), i, n)
+		json_array_append_new(out, json_pack("{sOsO}", "name",
+		    json_object_get(n, "name"), "fp", json_object_get(n, "fp")));
+	return out;
+}
+
+const char *
+cl_vm_key(const struct vm *vm, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s%s", vm->state == VM_REPLICA ? CL_REPLICA_KEY :
+	    "", vm->row->uuid);
+	return buf;
+}
+
+struct vm *
+cl_key_vm(struct host *h, const char *key)
+{
+	bool replica = !strncmp(key, CL_REPLICA_KEY, strlen(CL_REPLICA_KEY));
+	struct vm *vm = vm_find(h, replica ? key + strlen(CL_REPLICA_KEY) :
+	    key);
+
+	if (!vm || (vm->state == VM_REPLICA) != replica)
+		return NULL;
+	return vm;
+}
+
 char *
 cluster_of_node(struct host *h, const char *name)
 {
@@ -188,20 +269,45 @@ hold_stale(struct cluster *c, struct vm *vm, const char *owner)
 		c->h->repl_leaving(vm, false, true);
 }
 
+/* A replica here whose entry another node owns: that node took it
+ * over while this one was gone (src/replica's broker.c).  This copy is
+ * forgotten, its rows only: the files are that node's replica now. */
 static void
+forget_replica(struct cluster *c, struct vm *vm, const char *owner)
+{
+	host_event(c->h, "warning", vm, 0, "cluster: node %s took over the "
+	    "replica of vm '%s' while this node was gone; this copy is "
+	    "forgotten (its files are that replica's)", owner, vm->row->name);
+	if (c->h->repl_leaving)
+		c->h->repl_leaving(vm, false, true);
+	vm_remove_run_files(vm);
+	(void)store_vm_delete(c->h->store, vm->row->uuid);
+	vm_remove(vm);
+}
+
+/* vm published: false when it is no longer this node's (a stale
+ * replica forgotten: vm is gone). */
+static bool
 publish_vm(struct cluster *c, const json_t *rec, struct vm *vm,
     const char *me)
 {
-	json_t *e = json_object_get(c->vms, vm->row->uuid);
+	char key[48];
+	json_t *e = json_object_get(c->vms, cl_vm_key(vm, key, sizeof(key)));
 	const char *owner = json_string_value(json_object_get(e, "owner"));
 	json_t *m;
 
 	if (vm->state == VM_CREATING || vm->state == VM_INCOMING ||
-	    vm->state == VM_REPLICA || vm->state == VM_DELETING)
-		return;		/* not a VM of this node yet, or no longer */
+	    vm->state == VM_DELETING)
+		return true;	/* not a VM of this node yet, or no longer */
+	if (vm->state == VM_REPLICA && owner && !streq(owner, me)) {
+		if (vm_job(vm))
+			return true;	/* an apply ends first */
+		forget_replica(c, vm, owner);
+		return false;
+	}
 	if (owner && !streq(owner, me) && !vm_up(vm)) {
 		hold_stale(c, vm, owner);
-		return;
+		return true;
 	}
 	/* Up here, the state says another node's: claimed only when that
 	 * node is gone or has not started it (a move landed here, its
@@ -210,9 +316,9 @@ publish_vm(struct cluster *c, const json_t *rec, struct vm *vm,
 	if (owner && !streq(owner, me) &&
 	    cl_member_up(c, cl_record_nodeid(rec, owner)) &&
 	    !json_object_get(e, "restart"))
-		return;
+		return true;
 	m = json_pack("{sssssssssssIsIsbso}", "t", "vm", "node", me, "uuid",
-	    vm->row->uuid, "name", vm->row->name, "state",
+	    key, "name", vm->row->name, "state",
 	    vm_state_name(vm->state), "memory_mib",
 	    (json_int_t)vm->row->memory_mib, "cpus", (json_int_t)vm->row->cpus,
 	    "up", vm_up(vm), "record", cl_vm_record(vm));
@@ -223,9 +329,10 @@ publish_vm(struct cluster *c, const json_t *rec, struct vm *vm,
 	    json_equal(json_object_get(e, "record"), json_object_get(m,
 	    "record")) && !(vm_up(vm) && json_object_get(e, "restart"))) {
 		json_decref(m);
-		return;
+		return true;
 	}
 	cl_state_send(c, m);
+	return true;
 }
 
 static bool
@@ -264,10 +371,11 @@ publish_all(struct cluster *c, const json_t *rec, const char *me)
 	uint64_t total = 0, avail = 0;
 
 	for (size_t i = 0; i < h->n_vms; i++)
-		publish_vm(c, rec, h->vms[i], me);
+		if (!publish_vm(c, rec, h->vms[i], me))
+			i--;	/* forgotten: the next one is at i now */
 	json_object_foreach(c->vms, uuid, e)
 		if (owned_by_me(e, me) &&
-		    !vm_find(h, uuid) && !json_object_get(e, "restart"))
+		    !cl_key_vm(h, uuid) && !json_object_get(e, "restart"))
 			cl_state_send(c, json_pack("{ssssss}", "t", "gone",
 			    "node", me, "uuid", uuid));
 	if (host_memory_mib(&total, &avail) == 0)
@@ -293,6 +401,7 @@ tick(struct loop *l, void *data)
 		publish_all(c, rec, me);
 		cl_res_watch(c, rec);
 		cl_ha_tick(c, rec, me);
+		cl_ha_wanted_tick(c, rec, me);
 		cl_failback_tick(c, rec, me);
 		cl_drain_tick(c, rec, me);
 		cl_balance_tick(c, rec);

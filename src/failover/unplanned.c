@@ -26,6 +26,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cluster.h"
 #include "failover.h"
 #include "failpoint.h"
 #include "fo_int.h"
@@ -379,6 +380,7 @@ fo_boot(struct host *h, const char *uuid, int64_t job_id)
 		return;
 	}
 	fo_altip_start(h, uuid, vm, job_id);	/* when failover_ip is set */
+	cluster_vm_ha_wanted(h, vm);	/* a replica in a cluster: HA there */
 }
 
 /* The old primary told at once (best effort: notify.c retries). */

@@ -283,6 +283,9 @@ cy_send(struct job *job, struct cy_ctx *c)
 	}
 	if (!rp_call_done(&c->call))
 		return;
+	if (c->call.status == 200 || c->call.status == 202)
+		replica_broker_nodes(host_of(job), job->row->vm_uuid,
+		    c->call.reply);
 	if (c->call.status == 200) {
 		cy_applied(job, c->call.reply);
 	} else if (c->call.status == 202 && rp_call_job_id(&c->call) > 0) {

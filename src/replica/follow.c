@@ -152,8 +152,10 @@ fl_carry(const struct vm *vm, bool maps)
 	if (store_replication_get(vm->h->store, vm->row->uuid, &r) < 0)
 		return NULL;
 	if (!streq(r.role, "primary")) {
+		/* a replica: the cluster's state holds it (broker.c) */
+		o = maps ? NULL : replica_broker_carry(vm, &r);
 		replication_row_done(&r);
-		return NULL;
+		return o;
 	}
 	(void)host_peer_by_name(vm->h, r.peer, &p, NULL);
 	o = json_pack("{ss ss so ss sI so sI so}", "peer", r.peer,
@@ -236,6 +238,13 @@ fl_arrived(struct vm *vm, const json_t *o)
 	struct replication_row row = { .vm_uuid = vm->row->uuid,
 		.role = "primary" };
 
+	if (o && streq(rp_str(o, "role"), "replica")) {
+		if (replica_broker_arrived(vm, o) < 0)
+			host_event(h, "critical", vm, 0, "the replica of vm "
+			    "'%s' could not be taken over here",
+			    vm->row->name);
+		return;
+	}
 	if (!o || fl_check(vm, o) < 0) {
 		if (o)
 			host_event(h, "critical", vm, 0, "the replication this "

@@ -35,6 +35,7 @@
 #include "failpoint.h"
 #include "fsutil.h"
 #include "health.h"
+#include "cluster.h"
 #include "host.h"
 #include "jsonutil.h"
 #include "log.h"
@@ -609,6 +610,40 @@ rc_record(struct job *job)
 	rc_next(job, RC_PH_MERGE);
 }
 
+/* A replica in a cluster: its record, as the cluster's state holds it,
+ * is the current one (broker.c) before the merges start and before the
+ * primary is told the cycle is applied, so a node that takes it over
+ * has every point the primary knows of.  key names the wait in the
+ * details; after RC_PUBLISH_MS it goes on, saying so.  false: wait. */
+#define RC_PUBLISH_MS 30000
+
+static bool
+rc_published(struct job *job, const char *key)
+{
+	int64_t since = rp_int(job->details, key);
+
+	if (since < 0)
+		return true;
+	if (cluster_replica_published(host_of(job), vm_of(job)) == 1) {
+		json_object_set_new(job->details, key, json_integer(0));
+		return true;
+	}
+	if (!since)
+		json_object_set_new(job->details, key, json_integer(
+		    (json_int_t)wall_ms()));
+	else if ((uint64_t)since + RC_PUBLISH_MS < wall_ms()) {
+		host_event(host_of(job), "warning", vm_of(job), job->row->id,
+		    "the cluster's state does not hold point %lld of this "
+		    "replica yet: a node that took it over now would start "
+		    "from an older one", (long long)rp_int(job->details,
+		    "seq"));
+		json_object_set_new(job->details, key, json_integer(-1));
+		return true;
+	}
+	job_wake_after(job, 250);
+	return false;
+}
+
 static void
 rc_done(struct job *job)
 {
@@ -616,6 +651,9 @@ rc_done(struct job *job)
 	json_t *d;
 	size_t i;
 	char pt[24];
+
+	if (!rc_published(job, "published_done"))
+		return;
 
 	json_array_foreach(rc_disks(job), i, d) {
 		_cleanup_free_ char *f = rc_file(job, d, "delta");
@@ -634,7 +672,8 @@ rc_done(struct job *job)
 static void
 rc_merge(struct job *job)
 {
-	if (rp_points_merge(job) == 1)
+	if (rc_published(job, "published_record") &&
+	    rp_points_merge(job) == 1)
 		rc_done(job);
 }
 
@@ -805,8 +844,11 @@ replica_incoming_cycle(struct host *h, const char *fp, const char *uuid,
 	/* Another host: the primary moved there (follow.c)? */
 	if (rc < 0 && (rc = rp_follow_claim(h, vm, fp, &r, err)) < 0)
 		return rc;
-	if ((rc = rc_failed_over(h, vm, &r, err)) < 0)
+	if ((rc = rc_failed_over(h, vm, &r, err)) < 0 ||
+	    (rc = cluster_replica_here(h, vm, err)) < 0) {
+		replication_row_done(&r);
 		return rc;
+	}
 	st = rp_stats_load(r.stats);
 	if ((rc = json_check_fields(body, fields, "cycle",
 	    err)) == 0 && (rc = json_get_int(body, "seq", true, 1, INT64_MAX,

@@ -70,6 +70,12 @@ json_t *replica_server_get(struct host *h);
 int replica_server_enable(struct host *h, const json_t *body,
     struct err *err);
 int replica_server_disable(struct host *h, struct err *err);
+/* POST /v1/replications/UUID/replica-moved (broker.c): the node with
+ * fingerprint fp took the replica of this primary's vm over in its
+ * cluster; taken when fp is one of that cluster's nodes the last cycle
+ * listed and a trusted peer (-EACCES else). */
+int replica_broker_moved(struct host *h, const char *fp, const char *uuid,
+    struct err *err);
 /* May the peer presenting fingerprint fp replicate here?  0 with its
  * peer name and the pool its VMs land in (caller frees both); -EACCES
  * with err saying why not and what to do. */

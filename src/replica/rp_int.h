@@ -102,6 +102,19 @@ bool rp_seed_needed(const struct vm *vm, const struct replication_row *r);
  * caller frees), a cycle's directory name, every cycle's directory in
  * vdir removed but keep's. */
 char *replica_spool_dir(const struct vm *vm);
+/* broker.c: a replica VM's row as the cluster's state holds it (NULL:
+ * not now: a failover or test runs), and recorded on the node that takes
+ * the replica over (<0: not, an event says why). */
+json_t *replica_broker_carry(const struct vm *vm,
+    const struct replication_row *r);
+int replica_broker_arrived(struct vm *vm, const json_t *o);
+/* The primary: a cycle's reply names the replica server's cluster
+ * nodes ("cluster_nodes": [{name, fp}]), kept in the stats. */
+void replica_broker_nodes(struct host *h, const char *uuid,
+    const json_t *reply);
+/* The node that took a replica over tells its primary (its stats'
+ * "tell"), from the scheduler's tick, every 10 s until told. */
+void replica_broker_tell(struct host *h, struct replication_row *r);
 void replica_point_name(int64_t seq, char buf[24]);
 void replica_spool_keep(const char *vdir, const char *keep);
 extern const struct job_ops job_vm_replicate;

@@ -212,6 +212,8 @@ sched_tick(struct loop *l, void *data)
 	(void)l;
 	if (store_replication_list(h->store, &rows, &n) == 0)
 		for (size_t i = 0; i < n; i++) {
+			if (streq(rows[i].role, "replica"))
+				replica_broker_tell(h, &rows[i]);
 			if (rp_health_watch(h, &rows[i]) ||
 			    !streq(rows[i].role, "primary") ||
 			    streq(rows[i].state, "paused") ||

@@ -159,6 +159,20 @@ test_moved_and_placed(void)
 	    "uuid", U1));
 	ASSERT_TRUE(!apply(vms, "{ssssss}", "t", "moved", "uuid", U1,
 	    "from", "h1"));	/* no "to" */
+	/* a replica placed on h3 is done once h3 has it (never "up") */
+	ASSERT_TRUE(apply(vms, "{sssssssssssb}", "t", "vm", "node", "h1",
+	    "uuid", "replica:" U1, "name", "web1", "state", "replica", "up",
+	    0));
+	ASSERT_TRUE(apply(vms, "{ssssssss}", "t", "place", "uuid",
+	    "replica:" U1, "from", "h1", "to", "h3"));
+	ASSERT_TRUE(json_object_get(json_object_get(vms, "replica:" U1),
+	    "restart"));
+	ASSERT_TRUE(apply(vms, "{sssssssssssb}", "t", "vm", "node", "h3",
+	    "uuid", "replica:" U1, "name", "web1", "state", "replica", "up",
+	    0));
+	ASSERT_TRUE(!json_object_get(json_object_get(vms, "replica:" U1),
+	    "restart"));
+	ASSERT_STREQ(field(vms, "owner"), "h1");	/* the VM's own entry */
 	json_decref(vms);
 }
 
