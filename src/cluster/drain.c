@@ -397,6 +397,28 @@ node_send(struct cluster *c, json_t *m, struct err *err)
 	    "(Corosync); try again") : 0;
 }
 
+/* Every other live node's free memory known and fresh (a ternd that
+ * just started has heard nobody's yet): else -EAGAIN, not a plan that
+ * finds no room. */
+static int
+loads_known(const struct cluster *c, const json_t *rec, const char *name,
+    struct err *err)
+{
+	size_t i;
+	json_t *n;
+
+	json_array_foreach(json_object_get(rec, "nodes"), i, n) {
+		const char *o = json_string_value(json_object_get(n, "name"));
+
+		if (!streq(o, name) && cl_node_live(c, rec, o) &&
+		    !cl_node_fresh(c, o))
+			return err_set(err, -EAGAIN, "node %s has not told its "
+			    "free memory lately (a ternd just started hears "
+			    "every node within seconds); try again", o);
+	}
+	return 0;
+}
+
 int
 cluster_node_drain(struct host *h, const char *name, json_t **ret,
     struct err *err)
@@ -417,7 +439,8 @@ cluster_node_drain(struct host *h, const char *name, json_t **ret,
 		return err_set(err, -EAGAIN, "node %s is not up (it left the "
 		    "membership): it cannot move its VMs away; they fail over "
 		    "if it does not come back", name);
-	if ((r = cl_drain_plan(c, rec, name, &plan, err)) < 0)
+	if ((r = loads_known(c, rec, name, err)) < 0 ||
+	    (r = cl_drain_plan(c, rec, name, &plan, err)) < 0)
 		return r;
 	if ((r = node_send(c, json_pack("{ssssss}", "t", "node", "op",
 	    "drain", "name", name), err)) < 0) {

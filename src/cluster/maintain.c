@@ -53,6 +53,7 @@
 #define MT_SETTLE_MS 5000	/* healthy this long before the resume */
 #define MT_HEALTH_MS (30 * 60 * 1000)	/* to come back after its command */
 #define MT_BACK_MS (10 * 60 * 1000)	/* its VMs to move back */
+#define MT_DRAIN_RETRY_MS 30000	/* a drain not plannable yet (loads) */
 
 /* ---- cluster.run: the command, on this node ---- */
 
@@ -225,10 +226,16 @@ mt_drain(struct job *job, struct cluster *c, const char *node)
 {
 	struct err err = { 0 };
 	json_t *plan = NULL;
+	int r;
 
 	if (job_phase_is(job, MT_DRAIN)) {
-		if (!cl_node_paused(c->settings, node) && cluster_node_drain(
-		    c->h, node, &plan, &err) < 0) {
+		r = cl_node_paused(c->settings, node) ? 0 :
+		    cluster_node_drain(c->h, node, &plan, &err);
+		if (r == -EAGAIN && mt_since(job) < MT_DRAIN_RETRY_MS) {
+			job_wake_after(job, MT_POLL_MS);	/* loads due */
+			return;
+		}
+		if (r < 0) {
 			mt_fail(job, node, err.msg);
 			return;
 		}

@@ -147,15 +147,27 @@ host_load_vms(struct host *h, struct err *err)
 #define SHUTDOWN_WAIT_MS (5 * 60 * 1000)	/* for on-host-shutdown jobs */
 
 static uint64_t shutdown_deadline_ms;
+#define SHUTDOWN_DRAIN_RETRY_MS 20000	/* a drain not plannable yet */
+static uint64_t drain_retry_ms, drain_next_ms;	/* 0: no retry due */
 
-/* Exit once the on-host-shutdown jobs have ended (or took too long). */
+static bool shutdown_drain(struct host *h);
+
+/* Exit once the on-host-shutdown jobs have ended (or took too long).  A
+ * drain that could not be planned yet (the loads not heard yet) is asked
+ * again every second for SHUTDOWN_DRAIN_RETRY_MS. */
 static void
 on_shutdown_tick(struct loop *l, void *data)
 {
 	struct host *h = data;
+	uint64_t now = now_ms();
 
-	if ((h->jobs.n_jobs == 0 && !cluster_self_draining(h)) ||
-	    now_ms() >= shutdown_deadline_ms) {
+	if (drain_retry_ms && now >= drain_next_ms) {
+		drain_next_ms = now + 1000;
+		if (!shutdown_drain(h) || now >= drain_retry_ms)
+			drain_retry_ms = 0;
+	}
+	if ((h->jobs.n_jobs == 0 && !cluster_self_draining(h) &&
+	    !drain_retry_ms) || now >= shutdown_deadline_ms) {
 		if (h->jobs.n_jobs)
 			log_warn("jobs=%zu still running at exit; they resume "
 			    "at the next start", h->jobs.n_jobs);
@@ -166,19 +178,26 @@ on_shutdown_tick(struct loop *l, void *data)
 }
 
 /* on-host-shutdown drain: this node's VMs move away first; the ones
- * that cannot (in no cluster, no quorum, no room) stay running. */
-static void
+ * that cannot (in no cluster, no quorum, no room) stay running.  true:
+ * not yet, ask again (-EAGAIN: e.g. the other nodes' loads not heard). */
+static bool
 shutdown_drain(struct host *h)
 {
 	struct err err = { 0 };
+	int r = cluster_drain_self(h, &err);
 
-	if (cluster_drain_self(h, &err) < 0)
+	if (r == -EAGAIN && drain_retry_ms) {
+		log_info("host shutting down: drain not yet (%s)", err.msg);
+		return true;
+	}
+	if (r < 0)
 		log_warn("host shutting down: no drain (%s); its VMs are left "
 		    "running", err.msg);
 	else
 		host_event(h, "info", NULL, 0, "host shutting down: this node "
 		    "is drained first (on-host-shutdown drain); it stays "
 		    "paused until 'tern cluster node resume'");
+	return false;
 }
 
 static void
@@ -196,8 +215,12 @@ on_signal(struct loop *l, int fd, uint32_t events, void *data)
 		return;
 	}
 	h->quitting = true;
-	if (streq(h->cfg.on_host_shutdown, "drain"))
-		shutdown_drain(h);
+	if (streq(h->cfg.on_host_shutdown, "drain")) {
+		drain_retry_ms = now_ms() + SHUTDOWN_DRAIN_RETRY_MS;
+		drain_next_ms = now_ms() + 1000;
+		if (!shutdown_drain(h))
+			drain_retry_ms = 0;
+	}
 	n = host_stop_vms(h);
 	log_info("signal=%d stopping; on-host-shutdown=%s, %zu VM(s) handled",
 	    (int)si.ssi_signo, h->cfg.on_host_shutdown ?
