@@ -135,9 +135,13 @@ apply_change(struct cluster *c, const char *t, const json_t *m)
 	json_int_t was = json_integer_value(json_object_get(c->settings,
 	    "balance_threshold_pct"));
 	bool changed = streq(t, "settings") ? cl_settings_apply(c->settings,
-	    m) | cl_balance_off(was, c->settings, c->vms) : streq(t, "node") ? cl_node_apply(c->settings, c->vms, m) :
+	    m) : streq(t, "node") ? cl_node_apply(c->settings, c->vms, m) :
 	    streq(t, "balance") ? cl_balance_apply(c->vms, m) :
 	    cl_state_apply(c->vms, t, m);
+
+	/* balancing turned off: its queued moves dropped too */
+	if (streq(t, "settings") && cl_balance_off(was, c->settings, c->vms))
+		changed = true;
 
 	if (!changed)
 		return;		/* a stale or unknown change: nothing */
