@@ -243,8 +243,7 @@ cl_vm_stale_copy(const struct vm *vm)
 bool
 cluster_vm_stale(const struct vm *vm)
 {
-	return vm->row->hold && !strncmp(vm->row->hold, CL_HOLD_STALE,
-	    strlen(CL_HOLD_STALE)) && vm_is_down(vm) && !vm_job(vm);
+	return cl_vm_stale_copy(vm) && vm_is_down(vm) && !vm_job(vm);
 }
 
 /* A copy here whose entry another node owns. */

@@ -106,7 +106,6 @@ json_t *
 replica_broker_carry(const struct vm *cvm, const struct replication_row *r)
 {
 	struct vm *vm = (struct vm *)cvm;
-	struct host_peer p = { 0 };
 	json_t *points, *o;
 
 	if (r->failover || r->test || vm->state != VM_REPLICA)
@@ -116,14 +115,9 @@ replica_broker_carry(const struct vm *cvm, const struct replication_row *r)
 		json_decref(points);
 		return NULL;
 	}
-	(void)host_peer_by_name(vm->h, r->peer, &p, NULL);
-	o = json_pack("{ss ss ss so ss sI so sI so}", "role", "replica",
-	    "peer", r->peer, "peer_fp", p.fp ? p.fp : "", "settings",
-	    json_loads(r->settings, 0, NULL) ?: json_object(), "state",
-	    r->state, "seq", (json_int_t)r->seq, "stats",
-	    rp_stats_load(r->stats), "created_ms", (json_int_t)r->created_ms,
-	    "points", points);
-	host_peer_done(&p);
+	o = rp_row_carry(vm->h, r);
+	json_object_set_new(o, "role", json_string("replica"));
+	json_object_set_new(o, "points", points);
 	return o;
 }
 

@@ -142,11 +142,26 @@ fl_maps(const struct vm *vm, int64_t seq)
 	return maps;
 }
 
+json_t *
+rp_row_carry(struct host *h, const struct replication_row *r)
+{
+	struct host_peer p = { 0 };
+	json_t *o;
+
+	(void)host_peer_by_name(h, r->peer, &p, NULL);
+	o = json_pack("{ss ss so ss sI so sI}", "peer", r->peer, "peer_fp",
+	    p.fp ? p.fp : "", "settings", json_loads(r->settings, 0, NULL) ?:
+	    json_object(), "state", r->state, "seq", (json_int_t)r->seq,
+	    "stats", rp_stats_load(r->stats), "created_ms",
+	    (json_int_t)r->created_ms);
+	host_peer_done(&p);
+	return o;
+}
+
 static json_t *
 fl_carry(const struct vm *vm, bool maps)
 {
 	struct replication_row r;
-	struct host_peer p = { 0 };
 	json_t *o;
 
 	if (store_replication_get(vm->h->store, vm->row->uuid, &r) < 0)
@@ -157,14 +172,9 @@ fl_carry(const struct vm *vm, bool maps)
 		replication_row_done(&r);
 		return o;
 	}
-	(void)host_peer_by_name(vm->h, r.peer, &p, NULL);
-	o = json_pack("{ss ss so ss sI so sI so}", "peer", r.peer,
-	    "peer_fp", p.fp ? p.fp : "", "settings",
-	    json_loads(r.settings, 0, NULL) ?: json_object(), "state", r.state,
-	    "seq", (json_int_t)r.seq, "stats", rp_stats_load(r.stats),
-	    "created_ms", (json_int_t)r.created_ms, "maps",
-	    maps ? fl_maps(vm, r.seq) : json_object());
-	host_peer_done(&p);
+	o = rp_row_carry(vm->h, &r);
+	json_object_set_new(o, "maps", maps ? fl_maps(vm, r.seq) :
+	    json_object());
 	replication_row_done(&r);
 	return o;
 }

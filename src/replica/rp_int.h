@@ -108,6 +108,10 @@ char *replica_spool_dir(const struct vm *vm);
 json_t *replica_broker_carry(const struct vm *vm,
     const struct replication_row *r);
 int replica_broker_arrived(struct vm *vm, const json_t *o);
+/* follow.c: a relationship row as a move or the cluster's state carries
+ * it (peer and its key's fingerprint, settings, state, seq, stats,
+ * created_ms); each adds its own fields. */
+json_t *rp_row_carry(struct host *h, const struct replication_row *r);
 /* The primary: a cycle's reply names the replica server's cluster
  * nodes ("cluster_nodes": [{name, fp}]), kept in the stats. */
 void replica_broker_nodes(struct host *h, const char *uuid,
