@@ -80,12 +80,14 @@ static const struct cli_opt opt_cluster_create[] = {
 	{ "token", "MS" }, { NULL }
 };
 static const struct cli_opt opt_vm_ha[] = {
-	{ "priority", "P" }, { "preferred", "NODES" },
-	{ "anti-affinity", "GROUP" }, { "failback", "F" },
+	{ "priority", "high|medium|low|no-auto-start" },
+	{ "preferred", "NODES" }, { "anti-affinity", "GROUP" },
+	{ "failback", "never|immediate|window HH-HH" },
 	{ "resiliency-period", "S" }, { NULL }
 };
 static const struct cli_opt opt_cluster_set[] = {
-	{ "resiliency-period", "S" }, { "resiliency-level", "L" },
+	{ "resiliency-period", "S" }, { "resiliency-level",
+	  "always-isolated|isolated-if-storage-alive" },
 	{ "quarantine-threshold", "N" }, { "quarantine-duration", "S" },
 	{ "balance-threshold", "PCT" }, { "balance-by", "memory|cpu" },
 	{ "balance-interval", "S" }, { NULL }
@@ -637,7 +639,39 @@ usage_full(FILE *f)
 	    "1G).  Jobs (vm create, start,\nstop, pause, resume, delete, "
 	    "shutdown, save, quiesce, export, import, move,\nmove-storage) are "
 	    "waited for unless --no-wait; Ctrl-C stops waiting, not\nthe job.  "
-	    "Exit status: 0 done, 1 the operation failed, 2 usage error.\n");
+	    "Exit status: 0 done, 1 the operation failed, 2 usage error.\n"
+	    "More, with examples: man tern; the daemon: man ternd, "
+	    "man ternd.conf.\n");
+}
+
+/* "tern __commands": the command table for the bash completion and the
+ * man page's test, so neither keeps a copy of it.  One line per command:
+ * its words, a tab, its positionals separated by spaces, then a tab before
+ * each option, "--name" or "--name=ARG"; the first line, "-", holds the
+ * global options.  Not in --help: a format for tools, not for people. */
+static void
+commands_print(FILE *f)
+{
+	char name[64];
+
+	fprintf(f, "-\t");
+	for (int i = 0; i < G__COUNT; i++)
+		fprintf(f, "\t--%s%s%s", cli_globals[i].name,
+		    cli_globals[i].arg ? "=" : "",
+		    cli_globals[i].arg ? cli_globals[i].arg : "");
+	fprintf(f, "\n");
+	for (size_t i = 0; i < ARRAY_SIZE(cli_cmds); i++) {
+		const struct cli_cmd *c = &cli_cmds[i];
+
+		fprintf(f, "%s\t", cmd_name(c, name, sizeof(name)));
+		for (int k = 0; k < CLI_MAX_POS && c->pos[k]; k++)
+			fprintf(f, "%s%s", k ? " " : "", c->pos[k]);
+		for (const struct cli_opt *o = c->opts; o && o->name; o++)
+			fprintf(f, "\t--%s%s%s", o->name, o->arg ? "=" : "",
+			    o->arg ? o->arg : "");
+		fprintf(f, "%s\t--json\t--help\n",
+		    c->starts_job ? "\t--no-wait" : "");
+	}
 }
 
 const char *
@@ -890,6 +924,10 @@ cli_parse(struct cli *cli, struct http_conf *conf, int argc, char **argv,
 	int next = 0, used = 0, r;
 
 	r = globals_parse(argc, argv, val, &next, err);
+	if (r == 0 && next < argc && streq(argv[next], "__commands")) {
+		commands_print(stdout);
+		return *ret_done = true, 0;
+	}
 	if (r == 0 && !val[G_HELP] && !val[G_VERSION])
 		r = globals_apply(cli, val, conf, err);
 	if (r == 0 && !val[G_HELP] && !val[G_VERSION])
