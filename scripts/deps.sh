@@ -16,6 +16,9 @@ PKGS=(
 	# test tooling: the lab, the guest, raw API calls
 	iproute2 curl jq sqlite3 gnutls-bin iputils-ping python3
 	busybox-static cpio gzip kmod
+	# the man pages (scdoc; groff renders them in their test) and the
+	# bash completion's directory (pkg-config) and its test
+	scdoc groff-base bash-completion
 	# time-boxed fuzzing in CI
 	clang libclang-rt-14-dev
 )

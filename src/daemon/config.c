@@ -90,7 +90,8 @@ static const char usage[] =
 "  --debug            log debug messages\n"
 "  --help, --version\n\n"
 "The file takes the same long names without dashes, one 'key = value'\n"
-"per line ('#' starts a comment); flags override it.\n";
+"per line ('#' starts a comment); flags override it.  More: man ternd,\n"
+"man ternd.conf.\n";
 
 static void
 set_str(char **slot, const char *v)
