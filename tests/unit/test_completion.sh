@@ -39,13 +39,30 @@ bad() {
 # shellcheck source=../../completion/tern
 . "$COMPLETION" || { echo "cannot source $COMPLETION" >&2; exit 1; }
 
-# comp WORD... : complete the last word (as bash would, the cursor at its
-# end) into $T/reply, one candidate a line, sorted; stderr into $T/err.
+# comp WORD... : complete the last word, the cursor at its end, as bash
+# does: COMP_LINE is the words joined by blanks, then split at blanks and
+# at bash's word breaks "=" and ":" into COMP_WORDS ("--to=h" gives
+# "--to" "=" "h"); the candidates go into $T/reply, one a line, sorted,
+# and stderr into $T/err.
 comp() {
-	COMP_WORDS=("$TERN" "$@")
-	COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
-	COMP_LINE="${COMP_WORDS[*]}"
+	local w
+	COMP_LINE="$TERN $*"
 	COMP_POINT=${#COMP_LINE}
+	COMP_WORDS=()
+	for w in "$TERN" "$@"; do
+		while [[ $w =~ ^([^=:]*)([=:]+)(.*)$ ]]; do
+			[ -n "${BASH_REMATCH[1]}" ] &&
+			    COMP_WORDS+=("${BASH_REMATCH[1]}")
+			COMP_WORDS+=("${BASH_REMATCH[2]}")
+			w=${BASH_REMATCH[3]}
+		done
+		[ -n "$w" ] && COMP_WORDS+=("$w")
+	done
+	# the word being completed: empty after a blank or a break
+	case $COMP_LINE in
+	*' ' | *= | *:) COMP_WORDS+=("") ;;
+	esac
+	COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
 	COMPREPLY=()
 	_tern 2>"$T/err"
 	printf '%s\n' "${COMPREPLY[@]}" | sed '/^$/d' | sort -u >"$T/reply"
@@ -122,8 +139,12 @@ exactly "30s 5m 15m" vm replication enable x --interval ""
 exactly "on off" vm replication enable x --compress=""
 exactly "memory cpu" cluster set --balance-by ""
 offers no-auto-start vm ha enable x --priority n
-# bash splits "--opt=value" at "=": the words as bash gives them
-exactly "production standard" vm checkpoint create x --kind = ""
+# bash splits "--opt=value" at "=" and "https://h:1" at ":": a value
+# after "=", and the words after --host's URL, are still found
+exactly "production standard" vm checkpoint create x --kind=
+exactly "standard" vm checkpoint create x --kind=st
+exactly "start stop" --host https://127.0.0.1:9 --fingerprint sha256:00 vm st
+exactly "start stop" --host=https://127.0.0.1:9 vm st
 # an option's value is not taken for a positional, nor offered options
 lacks --cpus vm create x --cpus ""
 # files and directories
@@ -132,6 +153,7 @@ offers "$T/kernel-file" vm create x --kernel "$T/kern"
 offers "$T/repo-dir" backup create web1 --to "$T/repo-"
 offers "$T/repo-dir" vm import "$T/repo-"
 offers "$T/repo-dir" --socket "$T/re"
+offers "$T/kernel-file" --cert="$T/ker"
 # no daemon: names are asked of ternd, which is not there, quietly
 exactly "" --socket "$T/nosuch.sock" vm start ""
 quiet
@@ -187,6 +209,10 @@ exactly "p1" --socket "$S" pool delete ""
 exactly "sw0" --socket "$S" vm create x --net ""
 exactly "sw0" --socket "$S" switch delete ""
 offers p1 --socket "$S" vm move-storage web1 --to ""
+# job ids: the two creates' jobs
+exactly "$("$TERN" --socket "$S" job list | awk 'NR > 1 { print $1 }' |
+    tr '\n' ' ')" --socket "$S" job show ""
+[ "$(wc -l <"$T/reply")" -ge 2 ] && ok || bad "fewer than 2 job ids"
 # a new name is not completed from the existing ones
 exactly "" --socket "$S" vm create ""
 exactly "" --socket "$S" pool create ""
