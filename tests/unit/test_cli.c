@@ -479,6 +479,29 @@ test_help_and_version(void)
 	ASSERT_CONTAINS(r.out, "tern ");
 }
 
+/* The table for the completion and the man page's test: globals first,
+ * then each command with its positionals and options, --no-wait on jobs;
+ * no daemon asked, and not in --help. */
+static void
+test_commands_table(void)
+{
+	struct run r;
+
+	TERN(&r, "__commands");
+	ASSERT_EQ(r.rc, 0);
+	ASSERT_EQ(strncmp(r.out, "-\t\t--socket=PATH\t--host=URL\t", 27), 0);
+	ASSERT_CONTAINS(r.out, "\nvm create\tNAME\t--cpus=N\t--memory=SIZE\t"
+	    "--disk=SIZE[@POOL]\t");
+	ASSERT_CONTAINS(r.out, "\t--machine=TYPE\t--no-wait\t--json\t"
+	    "--help\n");
+	ASSERT_CONTAINS(r.out, "\nvm kvp set\tNAME KEY VALUE\t--json\t"
+	    "--help\n");
+	ASSERT_CONTAINS(r.out, "\nevents\t\t--follow\t--vm=NAME\t");
+	ASSERT_EQ(fake.log[0], '\0');
+	TERN(&r, "--help");
+	ASSERT_EQ(strstr(r.out, "__commands"), NULL);
+}
+
 static void
 test_vm_create_body(void)
 {
@@ -1054,6 +1077,7 @@ main(void)
 	RUN_TEST(test_usage_errors);
 	RUN_TEST(test_vm_create_usage_errors);
 	RUN_TEST(test_help_and_version);
+	RUN_TEST(test_commands_table);
 	RUN_TEST(test_vm_create_body);
 	RUN_TEST(test_vm_create_options_anywhere);
 	RUN_TEST(test_not_found_message);
