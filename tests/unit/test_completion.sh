@@ -154,6 +154,8 @@ offers "$T/repo-dir" backup create web1 --to "$T/repo-"
 offers "$T/repo-dir" vm import "$T/repo-"
 offers "$T/repo-dir" --socket "$T/re"
 offers "$T/kernel-file" --cert="$T/ker"
+touch "$T/initrd file"
+offers "$T/initrd file" vm create x --initrd "$T/initrd"
 # no daemon: names are asked of ternd, which is not there, quietly
 exactly "" --socket "$T/nosuch.sock" vm start ""
 quiet
