@@ -21,7 +21,8 @@
 #include "vm_spec.h"
 
 /* The machine the VM gets: the domain's when this QEMU offers it, else
- * this host's newest q35 (said in left_out); NULL with err otherwise. */
+ * (q35 or i440fx) this host's newest q35, said in left_out; any other
+ * is refused. */
 static int
 lv_machine(struct host *h, const struct lv_domain *d, json_t *req,
     json_t *left_out, struct err *err)
@@ -35,7 +36,10 @@ lv_machine(struct host *h, const struct lv_domain *d, json_t *req,
 		json_object_set_new(req, "machine", json_string(m));
 		return 0;
 	}
-	if (strstr(m, "q35"))
+	if (streq(m, "q35"))
+		json_array_append_new(left_out, json_sprintf("machine q35 "
+		    "(an alias): the VM gets %s, this QEMU's newest", def));
+	else if (strstr(m, "q35"))
 		json_array_append_new(left_out, json_sprintf("machine %s: not "
 		    "offered by this QEMU, the VM gets %s", m, def));
 	else if (streq(m, "pc") || strstr(m, "i440fx"))
@@ -263,6 +267,10 @@ lv_request(struct host *h, const struct lv_domain *d,
 	json_t *left_out = json_object_get(details, "left_out");
 	int r;
 
+	if (!o->name && !name_is_valid(d->name))
+		return err_set(err, -EINVAL, "domain name '%.64s' is not a "
+		    "tern VM name (1-63 letters, digits, '.', '_' or '-'): "
+		    "import it with --name", d->name);
 	json_object_set_new(req, "name", json_string(o->name ? o->name :
 	    d->name));
 	json_object_set_new(req, "cpus", json_integer(d->cpus));

@@ -210,10 +210,9 @@ parse_identity(const xmlNode *dom, struct lv_domain *d, struct err *err)
 	if (!n)
 		return err_set(err, -EINVAL, "the domain has no <name>");
 	d->name = text(n);
-	if (!name_is_valid(d->name))
-		return err_set(err, -EINVAL, "domain name '%.64s' is not a "
-		    "tern VM name (1-63 letters, digits, '.', '_' or '-'): "
-		    "import it with --name", d->name);
+	if (!d->name[0] || strlen(d->name) > LV_NAME_MAX)
+		return err_set(err, -EINVAL, "<name> must be 1 to %d bytes",
+		    LV_NAME_MAX);
 	if (uuid && !uuid_is_valid(uuid))
 		return err_set(err, -EINVAL, "<uuid> '%.40s' is not a UUID",
 		    uuid);

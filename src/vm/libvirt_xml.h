@@ -19,6 +19,7 @@
 #define LV_XML_MAX VM_LIBVIRT_XML_MAX
 #define LV_NOTES_MAX 32			/* notes kept per list; more counted */
 #define LV_PATH_MAX 1023
+#define LV_NAME_MAX 255		/* bytes of libvirt's <name> */
 
 struct lv_disk {
 	char target[16];	/* libvirt's target dev, e.g. "vda" */
@@ -33,7 +34,9 @@ struct lv_nic {
 };
 
 /* A parsed domain.  Invariants after lv_domain_parse() returned 0:
- * name is a valid tern VM name, cpus and memory_mib within vm_limits.h,
+ * name 1..LV_NAME_MAX bytes (libvirt's, which may not be a valid tern
+ * name: the importer checks it, or takes another), cpus and memory_mib
+ * within vm_limits.h,
  * uuid "" or a UUID, kernel set when initrd or cmdline is, disk_boot ==
  * !kernel, at most VM_MAX_DISKS disks and VM_MAX_NICS NICs.  A domain
  * with n_refused > 0 must not be imported. */

@@ -7,6 +7,7 @@
 # acknowledged lost (the verifier).  Malformed XML, a disk outside the
 # pools, a sata disk and a hostdev, an oversized file, a raw disk to
 # register and a missing switch: each a clear error, exit 1, no change.
+# A raw disk copied becomes a qcow2; a uuid in use here gets a new one.
 . "$(dirname "$0")/lib.sh"
 e2e_lab_setup libvirt 132
 command -v virsh >/dev/null || { echo "virsh missing (libvirt-clients)"; exit 1; }
@@ -196,6 +197,16 @@ check_eq "its vda is a qcow2 copy" \
 check_eq "of the same contents" \
     "$(qemu-img compare -q "$pool/lv/raw-vda.img" "$pool/lvraw-vda.qcow2" && echo same)" \
     same
+
+# 6. A uuid in use here (lvr has the domain's): a new one, said so.
+sed "s/52:54:00:6c:76:01/52:54:00:6c:76:09/" "$X/lv.xml" >"$X/lvu.xml"
+out=$(t h1 vm import-libvirt "$X/lvu.xml" --name lvu 2>&1) && rc=0 || rc=$?
+check_eq "a domain whose uuid a vm here has is imported" "$rc" 0
+check_err "saying it gets a new uuid" 0 \
+    "uuid 6f1c7a52-0b8e-4d3e-9a51-7c2b1e0d4a01: in use here, the VM gets a new one" \
+    echo "$out"
+check "and it has one" test "$(vm_field h1 lvu .uuid)" != \
+    6f1c7a52-0b8e-4d3e-9a51-7c2b1e0d4a01
 
 echo "$E2E_PASS passed, $E2E_FAIL failed"
 [ "$E2E_FAIL" = 0 ]

@@ -1,7 +1,7 @@
 /* fuzz_libvirt_xml.c - fuzz the libvirt domain reader
  * (src/vm/libvirt_xml.c): the domain XML is the operator's file from
  * another system, so untrusted.  Whatever it accepts must hold the
- * invariants libvirt_import.c relies on (libvirt_xml.h: a valid name,
+ * invariants libvirt_import.c relies on (libvirt_xml.h: a bounded name,
  * cpus and memory in range, absolute paths, kernel set for an initrd or
  * cmdline, bounded disks and NICs, valid switch names); anything else
  * aborts. */
@@ -17,7 +17,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static void
 check(const struct lv_domain *d)
 {
-	if (!name_is_valid(d->name) || d->cpus < VM_CPUS_MIN ||
+	if (!d->name || !d->name[0] || strlen(d->name) > LV_NAME_MAX ||
+	    d->cpus < VM_CPUS_MIN ||
 	    d->cpus > VM_CPUS_MAX || d->memory_mib < VM_MEMORY_MIB_MIN ||
 	    d->memory_mib > VM_MEMORY_MIB_MAX ||
 	    (d->uuid[0] && !uuid_is_valid(d->uuid)) ||

@@ -189,8 +189,10 @@ test_malformed(void)
 	    "</memory><vcpu>1</vcpu>" MIN_OS), &rc), "at most");
 	ASSERT_CONTAINS(parse_text(DOM("<name>x</name><memory>65536</memory>"
 	    "<vcpu>0</vcpu>" MIN_OS), &rc), "<vcpu> '0'");
-	ASSERT_CONTAINS(parse_text(DOM("<name>x y</name><memory>65536"
-	    "</memory><vcpu>1</vcpu>" MIN_OS), &rc), "--name");
+	ASSERT_CONTAINS(parse_text(DOM("<name> </name><memory>65536"
+	    "</memory><vcpu>1</vcpu>" MIN_OS), &rc), "<name> must be 1 to");
+	ASSERT_STREQ(parse_text(DOM("<name>x y</name><memory>65536"
+	    "</memory><vcpu>1</vcpu>" MIN_OS), &rc), "");
 	ASSERT_CONTAINS(parse_text(DOM("<name>x</name><uuid>nope</uuid>"
 	    "<memory>65536</memory><vcpu>1</vcpu>" MIN_OS), &rc),
 	    "<uuid> 'nope'");
