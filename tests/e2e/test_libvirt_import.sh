@@ -208,5 +208,14 @@ check_err "saying it gets a new uuid" 0 \
 check "and it has one" test "$(vm_field h1 lvu .uuid)" != \
     6f1c7a52-0b8e-4d3e-9a51-7c2b1e0d4a01
 
+# 7. A libvirt name tern cannot use: refused, unless --name gives one.
+sed "s|<name>lv</name>|<name>lv copy</name>|; s/52:54:00:6c:76:01/52:54:00:6c:76:0a/" \
+    "$X/lv.xml" >"$X/lvname.xml"
+before=$(snapshot)
+check_err "a domain name tern cannot use" 1 "import it with --name" \
+    t h1 vm import-libvirt "$X/lvname.xml"
+check_eq "changes nothing" "$(snapshot)" "$before"
+check "--name gives it one" t h1 vm import-libvirt "$X/lvname.xml" --name lvn
+
 echo "$E2E_PASS passed, $E2E_FAIL failed"
 [ "$E2E_FAIL" = 0 ]
