@@ -9,7 +9,7 @@ PKGS=(
 	libjansson-dev libsqlite3-dev libmicrohttpd-dev libgnutls28-dev
 	libcurl4-gnutls-dev libxxhash-dev libnbd-dev libzstd-dev
 	libcpg-dev libquorum-dev libvotequorum-dev libcmap-dev
-	libcorosync-common-dev libsanlock-dev
+	libcorosync-common-dev libsanlock-dev libxml2-dev
 	# run: the cluster engine, its witness and the lease manager
 	corosync corosync-qnetd corosync-qdevice sanlock
 	# run (qemu-system-x86 and qemu-utils come from bookworm-backports, below)
@@ -19,6 +19,8 @@ PKGS=(
 	# the man pages (scdoc; groff renders them in their test) and the
 	# bash completion's directory (pkg-config) and its test
 	scdoc groff-base bash-completion
+	# virsh's test driver writes the libvirt import's fixtures and e2e XML
+	libvirt-clients
 	# time-boxed fuzzing in CI
 	clang libclang-rt-14-dev
 )

@@ -32,6 +32,7 @@ static const struct route routes[] = {
 	{ "POST", "/v1/peers/*/measure", api_peer_measure },
 	{ "GET", "/v1/vms", api_vm_list },
 	{ "POST", "/v1/vms", api_vm_create },
+	{ "POST", "/v1/vms/import-libvirt", api_vm_import_libvirt },
 	{ "GET", "/v1/vms/*", api_vm_get },
 	{ "DELETE", "/v1/vms/*", api_vm_delete },
 	{ "POST", "/v1/vms/*/start", api_vm_action },

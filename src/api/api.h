@@ -66,6 +66,8 @@ int api_vm_config(struct api *a, struct http_req *r, char **p, struct err *e);
 int api_vm_kvp(struct api *a, struct http_req *r, char **p, struct err *e);
 int api_vm_export(struct api *a, struct http_req *r, char **p, struct err *e);
 int api_vm_import(struct api *a, struct http_req *r, char **p, struct err *e);
+int api_vm_import_libvirt(struct api *a, struct http_req *r, char **p,
+    struct err *e);
 
 struct job;
 struct job_ops;

@@ -13,3 +13,5 @@
 #define VM_MAX_NICS 8
 #define VM_DISK_SIZE_MAX (16LL << 40)		/* bytes: 16 TiB */
 #define VM_CMDLINE_MAX 2048			/* bytes of kernel cmdline */
+#define VM_LIBVIRT_XML_MAX (512 * 1024)	/* bytes of a libvirt domain's XML: fits
+					 * JSON_MAX_BODY once escaped */

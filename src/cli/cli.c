@@ -129,6 +129,10 @@ static const struct cli_opt opt_vm_import[] = {
 	{ "copy", NULL }, { "register", NULL }, { "name", "NEW" },
 	{ "new-id", NULL }, { "pool", "POOL" }, { NULL }
 };
+static const struct cli_opt opt_vm_import_libvirt[] = {
+	{ "copy", NULL }, { "register", NULL }, { "name", "NEW" },
+	{ "pool", "POOL" }, { NULL }
+};
 static const struct cli_opt opt_follow[] = { { "follow", NULL }, { NULL } };
 static const struct cli_opt opt_job_list[] = {
 	{ "vm", "NAME" }, { "active", NULL }, { NULL }
@@ -511,6 +515,17 @@ static const struct cli_cmd cli_cmds[] = {
 	  "[--new-id]",
 	  .help = "copy an export into a pool (default), or register its "
 	  "files in place" },
+	{ .group = "vm", .verb = "import-libvirt", .pos = { "DOMAIN.xml" },
+	  .opts = opt_vm_import_libvirt, .starts_job = true,
+	  .run = cmd_vm_import_libvirt,
+	  .synopsis = "[--copy [--pool POOL] | --register] [--name NEW]",
+	  .help = "make a libvirt domain (virsh dumpxml) a tern VM, off: "
+	  "its disks copied\n      into POOL (default) or registered in "
+	  "place (each must be in a pool);\n      virtio disks and NICs, "
+	  "kernel or disk boot; what tern provides its own\n      way is "
+	  "listed as left out, anything else that changes what the guest\n"
+	  "      sees (sata disks, hostdev, ...) is refused, all of it "
+	  "listed" },
 	{ .group = "vm", .verb = "move", .pos = { "NAME" },
 	  .opts = opt_vm_move, .starts_job = true, .run = cmd_vm_move,
 	  .synopsis = "--to PEER [--copy-storage] [--pool POOL | --disk "

@@ -230,6 +230,8 @@ int cmd_vm_move_storage(struct cli *cli, const struct cli_args *a,
 int cmd_peer_measure(struct cli *cli, const struct cli_args *a,
     struct err *err);
 int cmd_vm_import(struct cli *cli, const struct cli_args *a, struct err *err);
+int cmd_vm_import_libvirt(struct cli *cli, const struct cli_args *a,
+    struct err *err);
 int cmd_job_list(struct cli *cli, const struct cli_args *a, struct err *err);
 int cmd_job_show(struct cli *cli, const struct cli_args *a, struct err *err);
 int cmd_job_watch(struct cli *cli, const struct cli_args *a, struct err *err);

@@ -6,9 +6,11 @@
 #include <stdlib.h>
 
 #include "cli.h"
+#include "fsutil.h"
 #include "jsonutil.h"
 #include "print.h"
 #include "util.h"
+#include "vm_limits.h"
 
 /* POST body, then follow the job; ret_job is the final job (NULL with
  * --no-wait, which prints the job instead). */
@@ -103,6 +105,90 @@ cmd_vm_import(struct cli *cli, const struct cli_args *a, struct err *err)
 	} else if (r == 0) {
 		printf("vm '%s' imported: uuid %s, state %s\n", name,
 		    jv_str(vm, "uuid"), jv_str(vm, "state"));
+	}
+	return r;
+}
+
+/* The POST /v1/vms/import-libvirt body: the file read here (the domain's
+ * XML is the operator's file, not ternd's); usage errors only. */
+static int
+import_libvirt_body(const struct cli_args *a, json_t *body, struct err *err)
+{
+	bool reg = cli_args_get(a, "register") != NULL;
+	const char *name = cli_args_get(a, "name");
+	const char *pool = cli_args_get(a, "pool");
+	_cleanup_free_ char *xml = NULL;
+	size_t len = 0;
+	int r;
+
+	if (reg && cli_args_get(a, "copy"))
+		return cli_usage(err, "--copy and --register exclude each "
+		    "other");
+	if (reg && pool)
+		return cli_usage(err, "--pool goes with --copy: a registered "
+		    "VM uses the files where they are");
+	r = file_read_all(a->pos[0], VM_LIBVIRT_XML_MAX, &xml, &len);
+	if (r == -EFBIG)
+		return err_set(err, -EFBIG, "%s is larger than %d KiB: not a "
+		    "libvirt domain definition (virsh dumpxml DOMAIN)",
+		    a->pos[0], VM_LIBVIRT_XML_MAX / 1024);
+	if (r < 0)
+		return err_setf_errno(err, r, "cannot read %s", a->pos[0]);
+	if (strlen(xml) != len)
+		return err_set(err, -EINVAL, "%s holds a NUL byte: not a "
+		    "libvirt domain definition", a->pos[0]);
+	if ((r = cli_json_set_str(body, "xml", xml, err)) < 0 ||
+	    (name && (r = cli_json_set_str(body, "name", name, err)) < 0) ||
+	    (pool && (r = cli_json_set_str(body, "pool", pool, err)) < 0))
+		return r;
+	json_object_set_new(body, "mode", json_string(reg ? "register" :
+	    "copy"));
+	return 0;
+}
+
+static void
+print_left_out(const json_t *answer)
+{
+	const json_t *list = json_object_get(answer, "left_out");
+	size_t i;
+	json_t *v;
+
+	if (!json_array_size(list))
+		return;
+	printf("left out (tern provides its own or the guest does not "
+	    "depend on them):\n");
+	json_array_foreach(list, i, v)
+		printf("  %s\n", json_string_value(v));
+}
+
+int
+cmd_vm_import_libvirt(struct cli *cli, const struct cli_args *a,
+    struct err *err)
+{
+	_cleanup_json_ json_t *body = json_object(), *answer = NULL;
+	_cleanup_json_ json_t *job = NULL, *vm = NULL, *out = NULL;
+	_cleanup_free_ char *path = NULL;
+	const char *name;
+	int r;
+
+	if ((r = import_libvirt_body(a, body, err)) < 0 ||
+	    (r = export_call(cli, "/v1/vms/import-libvirt", body, &answer,
+	    &job, err)) < 0 || !job)
+		return r;
+	name = jv_str(json_object_get(answer, "vm"), "name");
+	r = cli_job_check(job, err);
+	if (r == 0 && name) {
+		path = cli_path(cli, "/v1/vms/", name, NULL);
+		r = http_call(cli->http, "GET", path, NULL, &vm, err);
+	}
+	if (cli->json) {
+		out = json_pack("{s:O?, s:O, s:O?}", "vm", vm, "job", job,
+		    "left_out", json_object_get(answer, "left_out"));
+		print_json(out);
+	} else if (r == 0) {
+		printf("vm '%s' imported from libvirt: uuid %s, state %s\n",
+		    name, jv_str(vm, "uuid"), jv_str(vm, "state"));
+		print_left_out(answer);
 	}
 	return r;
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "export.h"
+#include "libvirt_import.h"
 #include "util.h"
 #include "vm.h"
 
@@ -107,7 +108,8 @@ vm_jobs_register(struct host *h)
 	static const struct job_ops *const all[] = { &job_vm_create,
 		&job_vm_start, &job_vm_stop, &job_vm_pause, &job_vm_resume,
 		&job_vm_delete, &job_vm_shutdown, &job_vm_quiesce,
-		&job_vm_save, &job_vm_export, &job_vm_import };
+		&job_vm_save, &job_vm_export, &job_vm_import,
+		&job_vm_import_libvirt };
 
 	for (size_t i = 0; i < ARRAY_SIZE(all); i++)
 		job_type_register(&h->jobs, all[i]);

@@ -25,6 +25,8 @@
  *              keep_disks, or the cluster's stale copy: the files are
  *              the VM another node runs), the checkpoints'
  *              memory files, the saved state and the VM's own files, drop rows--> done
+ *   vm.import-libvirt  as vm.create, a disk with a source in the details
+ *              (libvirt_import.c, copying) made by qemu-img convert
  *   vm.export, vm.import: export.c */
 #include <errno.h>
 #include <stdio.h>
@@ -37,6 +39,7 @@
 #include "failpoint.h"
 #include "fsutil.h"
 #include "job.h"
+#include "libvirt_import.h"
 #include "log.h"
 #include "qcow2.h"
 #include "save.h"
@@ -101,13 +104,33 @@ create_on_qemu_img(struct child *c, int status, void *data)
 	(void)c;
 	job->child = child_free(job->child);
 	if (status != 0) {
-		create_rollback(job, "qemu-img create failed (see the "
-		    "ternd log)");
+		create_rollback(job, json_object_get(job->details,
+		    "sources") ? "qemu-img convert failed (is the domain "
+		    "running in libvirt? see the ternd log)" :
+		    "qemu-img create failed (see the ternd log)");
 		return;
 	}
 	json_object_set_new(job->details, "next_disk", json_integer(next + 1));
 	job_set_progress(job, next + 1, vm_of(job)->row->n_disks, "steps");
 	job_poke(job);
+}
+
+/* Disk i made new, or (vm.import-libvirt copying) converted from its
+ * source in the details into a qcow2 of its own. */
+static int
+create_disk(struct job *job, struct vm *vm, size_t i)
+{
+	const json_t *src = json_array_get(json_object_get(job->details,
+	    "sources"), i);
+	const char *path = json_string_value(json_object_get(src, "path"));
+	const char *fmt = json_string_value(json_object_get(src, "format"));
+	const char *argv[] = { vm->h->cfg.qemu_img, "convert", "-q", "-f",
+		fmt, "-O", "qcow2", path, vm->row->disks[i].path, NULL };
+
+	if (!path || !fmt)
+		return vm_image_create(job, vm->row->disks[i].path,
+		    vm->row->disks[i].size_bytes, NULL, create_on_qemu_img);
+	return job_spawn(job, argv, NULL, create_on_qemu_img);
 }
 
 static void
@@ -140,8 +163,7 @@ create_step(struct job *job)
 		return;
 	}
 	json_object_set_new(job->details, "next_disk", json_integer(next));
-	if (vm_image_create(job, vm->row->disks[next].path,
-	    vm->row->disks[next].size_bytes, NULL, create_on_qemu_img) < 0)
+	if (create_disk(job, vm, next) < 0)
 		create_rollback(job, "cannot run qemu-img");
 }
 
@@ -149,6 +171,11 @@ const struct job_ops job_vm_create = { .type = "vm.create",
     .phases = vm_phase_names,
 	.n_phases = VM_PH__COUNT, .step = create_step,
 	    .cancel = create_cancel };
+/* A libvirt domain's import (libvirt_import.c): the same steps. */
+const struct job_ops job_vm_import_libvirt = {
+	.type = "vm.import-libvirt", .phases = vm_phase_names,
+	.n_phases = VM_PH__COUNT, .step = create_step,
+	.cancel = create_cancel };
 
 /* ---- vm.start ---- */
 

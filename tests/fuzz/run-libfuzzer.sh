@@ -16,7 +16,8 @@ fi
 ninja -C "$B" >/dev/null || { echo "fuzz: build failed"; exit 1; }
 passed=0 failed=0
 for target in qmp request config export migration storage blockmap \
-    backup_manifest delta seed_manifest altip cluster_record cluster_state; do
+    backup_manifest delta seed_manifest altip cluster_record cluster_state \
+    libvirt_xml; do
 	work=$(mktemp -d)
 	cp -r "tests/fuzz/corpus/$target/." "$work/"
 	if "$B/tests/fuzz/fuzz_$target" -max_total_time="$SECS" \

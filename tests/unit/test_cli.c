@@ -993,6 +993,58 @@ test_vm_import_usage_errors(void)
 	ASSERT_TRUE(!fake_asked("POST /v1/imports"));
 }
 
+/* import-libvirt sends the file's text, prints what was left out, and
+ * refuses an oversized or missing file before asking ternd. */
+static void
+test_vm_import_libvirt(void)
+{
+	char path[] = "/tmp/tern-test-lv-XXXXXX";
+	const char *xml = "<domain type='kvm'><name>web1</name></domain>\n";
+	int fd = mkstemp(path);
+	json_t *b;
+	struct run r;
+
+	ASSERT_TRUE(fd >= 0);
+	ASSERT_EQ(write(fd, xml, strlen(xml)), (ssize_t)strlen(xml));
+	fake_reset();
+	fake_route("POST /v1/vms/import-libvirt", 202, "{\"vm\":" VM_WEB1
+	    ",\"left_out\":[\"graphics vnc\"],\"job\":"
+	    JOB(24, "vm.import-libvirt", "running", "null") "}", NULL);
+	fake_route("GET /v1/jobs/24", 200, JOB(24, "vm.import-libvirt",
+	    "succeeded", "null"), NULL);
+	fake_route("GET /v1/vms/web1", 200, VM_WEB1, NULL);
+	TERN(&r, "vm", "import-libvirt", path, "--pool", "local");
+	ASSERT_EQ(r.rc, 0);
+	ASSERT_CONTAINS(r.out, "vm 'web1' imported from libvirt: uuid "
+	    "6f1c1f7e-9b1e-4a51-9a43-0d4f3c2b1a00, state off\n");
+	ASSERT_CONTAINS(r.out, "left out");
+	ASSERT_CONTAINS(r.out, "  graphics vnc\n");
+	ASSERT_TRUE((b = fake_body()) != NULL);
+	ASSERT_STREQ(json_string_value(json_object_get(b, "xml")), xml);
+	ASSERT_STREQ(json_string_value(json_object_get(b, "mode")), "copy");
+	ASSERT_STREQ(json_string_value(json_object_get(b, "pool")), "local");
+	json_decref(b);
+	TERN(&r, "vm", "import-libvirt", path, "--register");
+	ASSERT_EQ(r.rc, 0);
+	ASSERT_TRUE((b = fake_body()) != NULL);
+	ASSERT_STREQ(json_string_value(json_object_get(b, "mode")),
+	    "register");
+	json_decref(b);
+	fake_reset();
+	TERN(&r, "vm", "import-libvirt", path, "--register", "--pool", "x");
+	ASSERT_EQ(r.rc, 2);
+	ASSERT_TRUE(ftruncate(fd, 600 * 1024) == 0);
+	TERN(&r, "vm", "import-libvirt", path);
+	ASSERT_EQ(r.rc, 1);
+	ASSERT_CONTAINS(r.err, "is larger than 512 KiB");
+	close(fd);
+	unlink(path);
+	TERN(&r, "vm", "import-libvirt", path);
+	ASSERT_EQ(r.rc, 1);
+	ASSERT_CONTAINS(r.err, "cannot read");
+	ASSERT_TRUE(!fake_asked("POST /v1/vms/import-libvirt"));
+}
+
 #define STORAGE_DONE "{\"id\":22,\"type\":\"vm.move-storage\",\"vm\":" \
 	"\"web1\",\"state\":\"succeeded\",\"progress\":{\"done\":2," \
 	"\"total\":2,\"unit\":\"bytes\"},\"rate\":null,\"eta_s\":0," \
@@ -1098,6 +1150,7 @@ main(void)
 	RUN_TEST(test_vm_failover_planned);
 	RUN_TEST(test_vm_failover_test_verb);
 	RUN_TEST(test_vm_import_usage_errors);
+	RUN_TEST(test_vm_import_libvirt);
 	RUN_TEST(test_vm_move_storage);
 	RUN_TEST(test_vm_move_storage_usage_errors);
 	fake_stop();
