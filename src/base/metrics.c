@@ -358,6 +358,24 @@ metrics_drop(struct metrics *m, const char *name, const char *value)
 }
 
 void
+metrics_remove(struct metrics *m, const char *name,
+    const char *const *labels)
+{
+	struct metric_family *f = family_find(m, name);
+	struct metric_sample *s = f ? sample_find(f, labels, false) : NULL;
+	size_t i;
+
+	if (!s)
+		return;
+	i = (size_t)(s - f->samples);
+	free(s->labels);
+	free(s->buckets);
+	memmove(s, s + 1, (f->n_samples - i - 1) * sizeof(*s));
+	f->n_samples--;
+	index_rebuild(f);
+}
+
+void
 metrics_zero(struct metrics *m, const char *name)
 {
 	struct metric_family *f = family_scalar(m, name);

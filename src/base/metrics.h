@@ -54,6 +54,9 @@ void metrics_observe(struct metrics *m, const char *name,
 /* Forget every sample, in every family, that has label name="value"
  * (a deleted VM's).  Returns how many went. */
 size_t metrics_drop(struct metrics *m, const char *name, const char *value);
+/* Forget family name's sample with labels, if any. */
+void metrics_remove(struct metrics *m, const char *name,
+    const char *const *labels);
 /* Set every sample of family name to 0 (a gauge recounted from
  * scratch: the labels stay, so a state at 0 still shows). */
 void metrics_zero(struct metrics *m, const char *name);

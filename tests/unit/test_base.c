@@ -340,7 +340,13 @@ test_metrics_drop(void)
 	    "disk", "d", NULL }), 999);
 	ASSERT_EQ(metrics_get(m, "a", (const char *const[]){ "x",
 	    "vm=\"vm7\"", NULL }), 5);
-	ASSERT_EQ(metrics_drop(m, "disk", "d"), 999);
+	metrics_remove(m, "a", (const char *const[]){ "vm", "vm5", "disk",
+	    "d", NULL });
+	metrics_remove(m, "a", (const char *const[]){ "vm", "vm5", NULL });
+	ASSERT_EQ(metrics_n_samples(m, "a"), 999);
+	ASSERT_EQ(metrics_get(m, "a", (const char *const[]){ "vm", "vm6",
+	    "disk", "d", NULL }), 6);
+	ASSERT_EQ(metrics_drop(m, "disk", "d"), 998);
 	metrics_set(m, "a", (const char *const[]){ "vm", "vm7", NULL }, 3);
 	metrics_zero(m, "a");
 	t = metrics_text(m);
