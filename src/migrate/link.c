@@ -15,7 +15,7 @@
 
 #include "jsonutil.h"
 #include "log.h"
-#include "metrics.h"
+#include "mig_int.h"
 #include "migrate.h"
 #include "peer.h"
 #include "util.h"
@@ -284,19 +284,7 @@ move_vm(struct host *h, struct vm *vm, const char *to, struct err *err)
 void
 migrate_init(struct host *h)
 {
-	static const double bytes_les[] = { 16 << 20, 64 << 20, 256 << 20,
-		1 << 30, 4.0 * (1 << 30), 16.0 * (1 << 30), 64.0 * (1 << 30),
-		256.0 * (1 << 30) };
-	static const double down_les[] = { 0.01, 0.025, 0.05, 0.1, 0.25,
-		0.5, 1, 2.5, 5, 10, 30 };
-
-	metrics_declare_histogram(metrics_default(), "tern_migration_bytes",
-	    "Memory bytes a committed live move of a VM from this host sent.",
-	    bytes_les, ARRAY_SIZE(bytes_les));
-	metrics_declare_histogram(metrics_default(),
-	    "tern_migration_downtime_seconds", "How long a committed live "
-	    "move from this host kept the VM paused.", down_les,
-	    ARRAY_SIZE(down_les));
+	move_metrics_init();
 	h->move_vm = move_vm;
 	job_type_register(&h->jobs, &job_vm_move);
 	job_type_register(&h->jobs, &job_vm_move_in);
