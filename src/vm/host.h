@@ -56,6 +56,10 @@ struct host_config {
 	char *cluster_reload;
 	char *cluster_stop;
 	char *maintenance_dir;	/* the commands maintain may run here */
+	/* GET /metrics: a bearer token read from this file at start
+	 * (config.c refuses a world-readable one); NULL: certificates only */
+	char *metrics_token_file;
+	char *metrics_token;
 };
 
 struct host {
