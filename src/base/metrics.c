@@ -376,6 +376,21 @@ metrics_remove(struct metrics *m, const char *name,
 }
 
 void
+metrics_clear(struct metrics *m, const char *name)
+{
+	struct metric_family *f = family_find(m, name);
+
+	if (!f)
+		return;
+	for (size_t i = 0; i < f->n_samples; i++) {
+		free(f->samples[i].labels);
+		free(f->samples[i].buckets);
+	}
+	f->n_samples = 0;
+	index_rebuild(f);
+}
+
+void
 metrics_zero(struct metrics *m, const char *name)
 {
 	struct metric_family *f = family_scalar(m, name);

@@ -57,6 +57,9 @@ size_t metrics_drop(struct metrics *m, const char *name, const char *value);
 /* Forget family name's sample with labels, if any. */
 void metrics_remove(struct metrics *m, const char *name,
     const char *const *labels);
+/* Forget every sample of family name (a family rebuilt from scratch on
+ * each tick: what is no longer there goes). */
+void metrics_clear(struct metrics *m, const char *name);
 /* Set every sample of family name to 0 (a gauge recounted from
  * scratch: the labels stay, so a state at 0 still shows). */
 void metrics_zero(struct metrics *m, const char *name);

@@ -349,6 +349,10 @@ test_metrics_drop(void)
 	ASSERT_EQ(metrics_drop(m, "disk", "d"), 998);
 	metrics_set(m, "a", (const char *const[]){ "vm", "vm7", NULL }, 3);
 	metrics_zero(m, "a");
+	metrics_observe(m, "h", NULL, 1);
+	metrics_clear(m, "h");
+	ASSERT_EQ(metrics_n_samples(m, "h"), 0);
+	ASSERT_EQ(metrics_get(m, "h", NULL), 0);
 	t = metrics_text(m);
 	ASSERT_STREQ(t, "# HELP a A.\n# TYPE a gauge\n"
 	    "a{x=\"vm=\\\"vm7\\\"\"} 0\na{vm=\"vm7\"} 0\n"
