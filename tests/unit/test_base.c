@@ -331,11 +331,14 @@ test_metrics_drop(void)
 	metrics_observe(m, "h", (const char *const[]){ "vm", "vm7", NULL }, 1);
 	metrics_set(m, "a", (const char *const[]){ "x", "vm=\"vm7\"", NULL },
 	    5);
-	ASSERT_EQ(metrics_n_samples(m, "a"), 1001);
+	metrics_set(m, "a", (const char *const[]){ "xvm", "vm7", NULL }, 6);
+	ASSERT_EQ(metrics_n_samples(m, "a"), 1002);
 	ASSERT_EQ(metrics_drop(m, "vm", "vm7"), 2);
 	ASSERT_EQ(metrics_drop(m, "vm", "vm7"), 0);
-	ASSERT_EQ(metrics_n_samples(m, "a"), 1000);
+	ASSERT_EQ(metrics_n_samples(m, "a"), 1001);
 	ASSERT_EQ(metrics_n_samples(m, "h"), 0);
+	ASSERT_EQ(metrics_get(m, "a", (const char *const[]){ "xvm", "vm7",
+	    NULL }), 6);
 	ASSERT_EQ(metrics_get(m, "a", (const char *const[]){ "vm", "vm999",
 	    "disk", "d", NULL }), 999);
 	ASSERT_EQ(metrics_get(m, "a", (const char *const[]){ "x",
@@ -343,7 +346,7 @@ test_metrics_drop(void)
 	metrics_remove(m, "a", (const char *const[]){ "vm", "vm5", "disk",
 	    "d", NULL });
 	metrics_remove(m, "a", (const char *const[]){ "vm", "vm5", NULL });
-	ASSERT_EQ(metrics_n_samples(m, "a"), 999);
+	ASSERT_EQ(metrics_n_samples(m, "a"), 1000);
 	ASSERT_EQ(metrics_get(m, "a", (const char *const[]){ "vm", "vm6",
 	    "disk", "d", NULL }), 6);
 	ASSERT_EQ(metrics_drop(m, "disk", "d"), 998);
@@ -355,7 +358,8 @@ test_metrics_drop(void)
 	ASSERT_EQ(metrics_get(m, "h", NULL), 0);
 	t = metrics_text(m);
 	ASSERT_STREQ(t, "# HELP a A.\n# TYPE a gauge\n"
-	    "a{x=\"vm=\\\"vm7\\\"\"} 0\na{vm=\"vm7\"} 0\n"
+	    "a{x=\"vm=\\\"vm7\\\"\"} 0\na{xvm=\"vm7\"} 0\n"
+	    "a{vm=\"vm7\"} 0\n"
 	    "# HELP h H.\n# TYPE h histogram\n");
 	free(t);
 	metrics_free(m);
