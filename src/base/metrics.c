@@ -15,7 +15,7 @@
 struct metric_sample {
 	char *labels;		/* `a="x",b="y"`, escaped; "" for none */
 	double value;		/* a histogram's: its sum */
-	uint64_t *buckets;	/* histogram: n_les + 1 counts, not cumulative */
+	uint64_t *buckets;	/* histogram: n_les + 1 counts, each its own */
 };
 
 struct metric_family {
