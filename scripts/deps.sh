@@ -7,7 +7,7 @@ PKGS=(
 	# build
 	gcc meson ninja-build pkg-config
 	libjansson-dev libsqlite3-dev libmicrohttpd-dev libgnutls28-dev
-	libcurl4-gnutls-dev libxxhash-dev libnbd-dev libzstd-dev
+	libcurl4-gnutls-dev libxxhash-dev libnbd-dev libzstd-dev nettle-dev
 	libcpg-dev libquorum-dev libvotequorum-dev libcmap-dev
 	libcorosync-common-dev libsanlock-dev libxml2-dev
 	# run: the cluster engine, its witness and the lease manager

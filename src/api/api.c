@@ -4,6 +4,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+
+#include <nettle/memops.h>
+#include <nettle/sha2.h>
 
 #include "api.h"
 #include "job.h"
@@ -138,6 +142,7 @@ api_code_name(unsigned status)
 {
 	switch (status) {
 	case 400: return "invalid";
+	case 401: return "unauthorized";
 	case 403: return "forbidden";
 	case 404: return "not_found";
 	case 405: return "method";
@@ -208,6 +213,30 @@ api_trusted(struct api *a, struct http_req *req)
 	return ok;
 }
 
+/* A scrape with the metrics bearer token (config metrics-token-file):
+ * `Authorization: Bearer TOKEN` on GET /metrics only, compared in
+ * constant time (SHA-256 of both, so the length does not show either). */
+static bool
+api_bearer_ok(struct api *a, struct http_req *req)
+{
+	const char *want = a->h ? a->h->cfg.metrics_token : NULL;
+	const char *got = http_req_header(req, "Authorization");
+	uint8_t dg[SHA256_DIGEST_SIZE], dw[SHA256_DIGEST_SIZE];
+	struct sha256_ctx ctx;
+
+	if (!want || !got || !streq(req->method, "GET") ||
+	    !streq(req->url, "/metrics") || strncasecmp(got, "Bearer ", 7))
+		return false;
+	got += 7;
+	sha256_init(&ctx);
+	sha256_update(&ctx, strlen(got), (const uint8_t *)got);
+	sha256_digest(&ctx, sizeof(dg), dg);
+	sha256_init(&ctx);
+	sha256_update(&ctx, strlen(want), (const uint8_t *)want);
+	sha256_digest(&ctx, sizeof(dw), dw);
+	return memeql_sec(dg, dw, sizeof(dg));
+}
+
 api_fn
 api_route_find(const char *method, char *url, char **params,
     bool *ret_path_found)
@@ -236,13 +265,16 @@ api_handle(struct http_req *req, void *ud)
 	struct err err = { 0 };
 	api_fn fn;
 
-	if (!api_trusted(a, req)) {
-		char msg[200];
+	if (!api_trusted(a, req) && !api_bearer_ok(a, req)) {
+		char msg[300];
+		bool scrape = streq(req->url, "/metrics");
 
 		snprintf(msg, sizeof(msg), "client certificate %s is not "
-		    "trusted by this host: add it with 'tern peer add'",
-		    req->has_peer_fp ? req->peer_fp : "(none sent)");
-		api_reply_error(req, 403, msg);
+		    "trusted by this host: add it with 'tern peer add'%s",
+		    req->has_peer_fp ? req->peer_fp : "(none sent)", scrape ?
+		    ", or send 'Authorization: Bearer TOKEN' with the token "
+		    "in ternd's metrics-token-file (docs/metrics.md)" : "");
+		api_reply_error(req, scrape ? 401 : 403, msg);
 		return;
 	}
 	if (req->too_large) {

@@ -316,6 +316,12 @@ http_req_arg(struct http_req *req, const char *name)
 	    name);
 }
 
+const char *
+http_req_header(struct http_req *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
 void
 http_reply_text(struct http_req *req, unsigned status, const char *ct,
     const char *text)

@@ -41,6 +41,8 @@ struct http_server *http_server_stop(struct http_server *srv);
 
 /* Query argument, or NULL. */
 const char *http_req_arg(struct http_req *req, const char *name);
+/* Request header (name case-insensitive), or NULL. */
+const char *http_req_header(struct http_req *req, const char *name);
 /* Answer with status and body (stolen; NULL: {}). */
 void http_reply_json(struct http_req *req, unsigned status, json_t *body);
 void http_reply_text(struct http_req *req, unsigned status, const char *ct,

@@ -118,6 +118,10 @@ int cl_state_send(struct cluster *c, json_t *msg);
 /* Connected, quorate and in step: this node may change the state. */
 bool cl_state_ready(const struct cluster *c);
 
+/* cl_metrics.c: the cluster's samples rebuilt (each tick), or dropped
+ * (on false: this node leaves the cluster). */
+void cl_metrics_update(struct cluster *c, bool on);
+
 /* vms.c: this node's VMs published; reactions to changes. */
 void cl_vms_start(struct cluster *c);
 void cl_vms_stop(struct cluster *c);

@@ -394,6 +394,7 @@ tick(struct loop *l, void *data)
 
 	(void)l;
 	c->tick = loop_timer_add(c->h->loop, CL_TICK_MS, tick, c);
+	cl_metrics_update(c, true);
 	if (!cl_state_ready(c) || !(rec = cluster_record(c->h)))
 		return;
 	if (cl_self_name(c->h, rec, me, sizeof(me))) {
@@ -419,6 +420,7 @@ void
 cl_vms_stop(struct cluster *c)
 {
 	c->tick = loop_timer_cancel(c->h->loop, c->tick);
+	cl_metrics_update(c, false);	/* out of the cluster: none */
 }
 
 /* A change was applied (or the whole state replaced): the restarts

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -86,6 +87,12 @@ static const char usage[] =
 "  --max-storage-migrations N\n"
 "                     storage moves (vm move-storage) at once, the rest\n"
 "                     queue (default 2)\n"
+"  --metrics-token-file FILE\n"
+"                     GET /metrics also answers 'Authorization: Bearer\n"
+"                     TOKEN' with the token in FILE (one line, 16 to 512\n"
+"                     characters; FILE must not be readable by others);\n"
+"                     the token grants /metrics only (default: none,\n"
+"                     trusted client certificates only)\n"
 "  --foreground       stay in the foreground, log to stderr\n"
 "  --debug            log debug messages\n"
 "  --help, --version\n\n"
@@ -193,6 +200,7 @@ config_set(struct daemon_opts *o, const char *key, const char *v,
 		{ "cluster-reload", &c->cluster_reload },
 		{ "cluster-stop", &c->cluster_stop },
 		{ "maintenance-dir", &c->maintenance_dir },
+		{ "metrics-token-file", &c->metrics_token_file },
 	};
 	long n;
 	int r;
@@ -404,6 +412,7 @@ static const struct option longopts[] = {
 	{ "migration-memory", required_argument, NULL, 1 },
 	{ "cluster-dir", required_argument, NULL, 1 },
 	{ "maintenance-dir", required_argument, NULL, 1 },
+	{ "metrics-token-file", required_argument, NULL, 1 },
 	{ "cluster-address", required_argument, NULL, 1 },
 	{ "cluster-start", required_argument, NULL, 1 },
 	{ "cluster-reload", required_argument, NULL, 1 },
@@ -416,6 +425,45 @@ static const struct option longopts[] = {
 	{ "version", no_argument, NULL, 'V' },
 	{ 0 }
 };
+
+/* Read the scrape token from c->metrics_token_file: a file others cannot
+ * read (the token would leak to every local user), one line of 16 to 512
+ * printable characters without spaces. */
+static int
+config_metrics_token(struct host_config *c, struct err *err)
+{
+	const char *path = c->metrics_token_file;
+	_cleanup_free_ char *text = NULL;
+	struct stat st;
+	size_t n;
+	int r;
+
+	if (stat(path, &st) == -1)
+		return err_setf_errno(err, -errno, "cannot read "
+		    "metrics-token-file '%s'", path);
+	if (st.st_mode & S_IROTH)
+		return err_set(err, -EPERM, "metrics-token-file '%s' is "
+		    "readable by every user (mode %04o): chmod o-rwx it (0600 "
+		    "or 0640) and start again", path,
+		    (unsigned)(st.st_mode & 07777));
+	r = file_read_all(path, 4096, &text, NULL);
+	if (r < 0)
+		return err_setf_errno(err, r, "cannot read "
+		    "metrics-token-file '%s'", path);
+	n = strcspn(text, "\r\n");
+	text[n] = '\0';
+	for (size_t i = 0; i < n; i++)
+		if (text[i] <= ' ' || text[i] > '~')
+			return err_set(err, -EINVAL, "metrics-token-file '%s': "
+			    "the token must be printable ASCII without spaces",
+			    path);
+	if (n < 16 || n > 512)
+		return err_set(err, -EINVAL, "metrics-token-file '%s': the "
+		    "token on its first line must be 16 to 512 characters "
+		    "(e.g. 'openssl rand -hex 32 > FILE')", path);
+	c->metrics_token = TAKE_PTR(text);
+	return 0;
+}
 
 static int
 config_check(struct daemon_opts *o, struct err *err)
@@ -433,6 +481,8 @@ config_check(struct daemon_opts *o, struct err *err)
 		return err_set(err, -ENAMETOOLONG, "run-dir '%s' is longer "
 		    "than 40 characters: QEMU socket paths would not fit",
 		    c->run_dir);
+	if (c->metrics_token_file)
+		return config_metrics_token(c, err);
 	return 0;
 }
 
@@ -498,6 +548,10 @@ config_done(struct daemon_opts *o)
 	free(c->migration_address);
 	free(c->cluster_dir);
 	free(c->maintenance_dir);
+	free(c->metrics_token_file);
+	if (c->metrics_token)
+		explicit_bzero(c->metrics_token, strlen(c->metrics_token));
+	free(c->metrics_token);
 	free(c->cluster_address);
 	free(c->cluster_start);
 	free(c->cluster_reload);

@@ -288,6 +288,7 @@ host_open(struct host *h, struct api *api, struct err *err)
 	    (r = host_load_vms(h, err)) < 0 ||
 	    (r = setup_signals(h, err)) < 0)
 		goto fail;
+	vm_metrics_start(h);
 	r = api_start(api, h, key, crt, err);
 	key = crt = NULL;
 	return r;

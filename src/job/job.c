@@ -17,6 +17,7 @@
 #include "job_int.h"
 #include "jsonutil.h"
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 
 static const char *const job_state_names[JOB__COUNT] = {
@@ -93,8 +94,16 @@ job_save(struct job *job)
 static void
 job_set_state(struct job *job, enum job_state s)
 {
-	assert(job->state == s || job_state_can_move(job->state, s));
+	bool moved = job->state != s;
+
+	assert(!moved || job_state_can_move(job->state, s));
 	job->state = s;
+	if (moved)
+		job_metrics_recount(job->t);
+	if (moved && job_state_is_final(s))
+		metrics_add(metrics_default(), "tern_jobs_finished_total",
+		    (const char *const[]){ "type", job->ops->type, "result",
+		    job_state_name(s), NULL }, 1);
 }
 
 static int

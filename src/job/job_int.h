@@ -14,3 +14,6 @@ void job_slot_release(struct job *job);
 /* RUNNING <-> QUEUED (a job waiting for a slot shows as queued); a
  * cancelling or finished job stays as it is. */
 void job_set_queued(struct job *job, bool queued);
+/* Recount the tern_jobs_active gauge from t's jobs (and declare the
+ * job families); called whenever a job comes, goes or changes state. */
+void job_metrics_recount(struct job_table *t);

@@ -14,14 +14,30 @@
 #include "metrics.h"
 #include "util.h"
 
-/* The tern_jobs_active gauge follows the table's jobs (queued or
- * running: a job leaves the table when it ends). */
-static void
-job_count(int delta)
+/* tern_jobs_active{type,state} is recounted from the table's jobs
+ * (queued, running or cancelling: a job leaves the table when it ends)
+ * whenever one comes, goes or changes state: at most MAX_JOBS of them.
+ * tern_jobs_finished_total{type,result} counts the ends. */
+void
+job_metrics_recount(struct job_table *t)
 {
-	metrics_declare(metrics_default(), "tern_jobs_active", METRIC_GAUGE,
-	    "Jobs queued or running.");
-	metrics_add(metrics_default(), "tern_jobs_active", NULL, delta);
+	struct metrics *m = metrics_default();
+
+	metrics_declare(m, "tern_jobs_active", METRIC_GAUGE,
+	    "Jobs queued, running or cancelling, by type and state.");
+	metrics_declare(m, "tern_jobs_finished_total", METRIC_COUNTER,
+	    "Jobs ended since ternd started, by type and result "
+	    "(succeeded, failed, cancelled).");
+	metrics_zero(m, "tern_jobs_active");
+	for (size_t i = 0; i < t->n_jobs; i++) {
+		const struct job *j = t->jobs[i];
+
+		if (job_state_is_final(j->state))
+			continue;
+		metrics_add(m, "tern_jobs_active", (const char *const[]){
+		    "type", j->ops->type, "state", job_state_name(j->state),
+		    NULL }, 1);
+	}
 }
 
 void
@@ -30,7 +46,7 @@ job_table_init(struct job_table *t, struct loop *l, struct store *st,
 {
 	*t = (struct job_table){ .loop = l, .store = st,
 		.on_event = on_event, .progress_every_ms = JOB_PROGRESS_MS };
-	job_count(0);
+	job_metrics_recount(t);
 }
 
 void
@@ -81,7 +97,7 @@ job_attach(struct job_table *t, struct job *job)
 	t->jobs = xrealloc(t->jobs, (t->n_jobs + 1) * sizeof(*t->jobs));
 	t->jobs[t->n_jobs++] = job;
 	job->gen = ++t->next_gen;
-	job_count(1);
+	job_metrics_recount(t);
 }
 
 /* Order is kept: jobs[] is in creation order, which lookups by subject
@@ -97,7 +113,7 @@ job_detach(struct job *job)
 		memmove(&t->jobs[i], &t->jobs[i + 1],
 		    (t->n_jobs - i - 1) * sizeof(*t->jobs));
 		t->n_jobs--;
-		job_count(-1);
+		job_metrics_recount(t);
 		break;
 	}
 }

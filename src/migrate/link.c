@@ -15,6 +15,7 @@
 
 #include "jsonutil.h"
 #include "log.h"
+#include "mig_int.h"
 #include "migrate.h"
 #include "peer.h"
 #include "util.h"
@@ -283,6 +284,7 @@ move_vm(struct host *h, struct vm *vm, const char *to, struct err *err)
 void
 migrate_init(struct host *h)
 {
+	move_metrics_init();
 	h->move_vm = move_vm;
 	job_type_register(&h->jobs, &job_vm_move);
 	job_type_register(&h->jobs, &job_vm_move_in);

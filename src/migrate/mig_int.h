@@ -169,3 +169,6 @@ void mig_mirror_cleanup(struct job *job);
 
 /* source.c: undo and end, leaving the VM here. */
 void move_rollback_msg(struct job *job, const char *why);
+
+/* Declare the migration histograms (idempotent; source.c). */
+void move_metrics_init(void);

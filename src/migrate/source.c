@@ -36,6 +36,7 @@
 #include "fsutil.h"
 #include "jsonutil.h"
 #include "log.h"
+#include "metrics.h"
 #include "migrate.h"
 #include "mig_int.h"
 #include "peer.h"
@@ -195,6 +196,43 @@ static void
 move_rollback(struct job *job, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+void
+move_metrics_init(void)
+{
+	static const double bytes_les[] = { 16 << 20, 64 << 20, 256 << 20,
+		1 << 30, 4.0 * (1 << 30), 16.0 * (1 << 30), 64.0 * (1 << 30),
+		256.0 * (1 << 30) };
+	static const double down_les[] = { 0.01, 0.025, 0.05, 0.1, 0.25,
+		0.5, 1, 2.5, 5, 10, 30 };
+
+	metrics_declare_histogram(metrics_default(), "tern_migration_bytes",
+	    "Memory bytes a committed live move of a VM from this host sent.",
+	    bytes_les, ARRAY_SIZE(bytes_les));
+	metrics_declare_histogram(metrics_default(),
+	    "tern_migration_downtime_seconds", "How long a committed live "
+	    "move from this host kept the VM paused.", down_les,
+	    ARRAY_SIZE(down_les));
+}
+
+/* A committed live move's RAM bytes sent and downtime into the
+ * histograms migrate_init() declares (labelled by how the disks went:
+ * shared storage or copied). */
+static void
+move_observe(struct job *job, json_t *stats)
+{
+	const char *const l[] = { "storage", move_copy(job) ? "copy" :
+	    "shared", NULL };
+	json_t *down = json_object_get(stats, "downtime_ms");
+
+	move_metrics_init();
+	metrics_observe(metrics_default(), "tern_migration_bytes", l,
+	    (double)json_integer_value(json_object_get(stats, "bytes")));
+	if (json_is_integer(down))
+		metrics_observe(metrics_default(),
+		    "tern_migration_downtime_seconds", l,
+		    (double)json_integer_value(down) / 1000);
+}
+
 /* Leave the VM running here and end failed with the reason. */
 static void
 move_rollback(struct job *job, const char *fmt, ...)
@@ -253,6 +291,8 @@ move_forget(struct job *job)
 	(void)store_vm_delete(host_of(job)->store, vm->row->uuid);
 	json_object_set_new(job->details, "total_ms",
 	    json_integer((json_int_t)(now_ms() - c->t0_ms)));
+	if (move_live(job))
+		move_observe(job, stats);
 	if (move_live(job))
 		snprintf(msg, sizeof(msg), "vm moved to %s in %lld ms "
 		    "(downtime %lld ms, %lld bytes sent)", peer,

@@ -62,6 +62,12 @@ enum rp_health rp_health_of(struct host *h, const struct replication_row *r,
  * ("health"); a primary turning critical gets "held".  True when r's
  * cycles are held (critical waits for the operator). */
 bool rp_health_watch(struct host *h, struct replication_row *r);
+/* rp_metrics.c: the replication families declared and emptied (each
+ * scheduler tick, before its rows), then one row's samples from its row,
+ * stats st and health. */
+void rp_metrics_begin(void);
+void rp_metrics_row(struct host *h, const struct replication_row *r,
+    const json_t *st, enum rp_health health);
 /* The replica side read back other data than the cycle of point time
  * point_ms wrote: kept in vm uuid's row ("mismatch", until a later point
  * is applied), critical on this side too. */

@@ -210,6 +210,7 @@ sched_tick(struct loop *l, void *data)
 	size_t n = 0;
 
 	(void)l;
+	rp_metrics_begin();
 	if (store_replication_list(h->store, &rows, &n) == 0)
 		for (size_t i = 0; i < n; i++) {
 			if (streq(rows[i].role, "replica"))

@@ -74,6 +74,7 @@ rp_health_watch(struct host *h, struct replication_row *r)
 	bool primary = streq(r->role, "primary");
 	bool held = json_is_true(json_object_get(st, "held"));
 
+	rp_metrics_row(h, r, st, v);
 	if (!streq(old, now)) {
 		host_event(h, v == RP_HEALTH_CRITICAL ? "error" :
 		    v == RP_HEALTH_WARNING ? "warning" : "info",

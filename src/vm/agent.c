@@ -110,6 +110,7 @@ agent_on_ping(struct qmp *q, json_t *ret, const struct err *e, void *data)
 	a->ping_in_flight = false;
 	if (ret) {
 		a->answered = true;
+		a->last_answer_ms = now_ms();
 		a->misses = 0;
 		agent_beat_set(vm, vm_service_on(vm, SVC_HEARTBEAT) ?
 		    AGENT_OK : AGENT_OFF);

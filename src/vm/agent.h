@@ -39,6 +39,7 @@ struct agent {
 	struct qmp *q;		/* NULL while not connected */
 	enum agent_beat beat;
 	bool answered;		/* answered since QEMU started */
+	uint64_t last_answer_ms;	/* monotonic, of the last ping's answer */
 	unsigned misses;	/* pings missed in a row */
 	bool ping_in_flight;
 	struct loop_timer *timer;

@@ -56,6 +56,10 @@ struct host_config {
 	char *cluster_reload;
 	char *cluster_stop;
 	char *maintenance_dir;	/* the commands maintain may run here */
+	/* GET /metrics: a bearer token read from this file at start
+	 * (config.c refuses a world-readable one); NULL: certificates only */
+	char *metrics_token_file;
+	char *metrics_token;
 };
 
 struct host {
@@ -77,6 +81,7 @@ struct host {
 	size_t n_vms;
 	struct job_table jobs;	/* types, active jobs, slots (src/job) */
 	bool quitting;
+	struct loop_timer *metrics_timer;	/* vm_metrics.c's poll */
 	struct peer_client *peers;	/* HTTPS calls to other hosts */
 	struct cluster *cluster;	/* src/cluster's state (opaque here) */
 	/* vm.start calls it once QEMU is up and before the vCPUs first run
@@ -211,6 +216,8 @@ char *host_peer_url_host(const char *url);
 uint64_t host_link_rate(struct host *h, const char *peer,
     uint64_t *ret_age_ms);
 void host_link_record(struct host *h, const char *peer, uint64_t bytes_per_s);
+/* vm_metrics.c: the tern_peer_link_rate_bytes_per_second sample. */
+void host_link_metric(const char *peer, uint64_t bytes_per_s);
 
 /* The API's host object. */
 json_t *host_to_json(struct host *h);

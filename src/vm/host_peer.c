@@ -111,6 +111,7 @@ host_link_record(struct host *h, const char *peer, uint64_t rate)
 	_cleanup_free_ char *v = xasprintf("%llu %llu",
 	    (unsigned long long)rate, (unsigned long long)wall_ms());
 
+	host_link_metric(peer, rate);
 	if (store_meta_set(h->store, key, v) < 0)
 		log_warn("peer=%s cannot record the link rate", peer);
 }

@@ -73,26 +73,6 @@ vm_state_path(const struct vm *vm, const char *file)
 	    vm->row->uuid, file ? "/" : "", file ? file : "");
 }
 
-void
-vm_metrics_init(void)
-{
-	metrics_declare(metrics_default(), "tern_vms", METRIC_GAUGE,
-	    "VMs on this host by state.");
-	/* every state shows, 0 included, in the enum's order */
-	for (int s = 0; s < VM__COUNT; s++)
-		metrics_add(metrics_default(), "tern_vms",
-		    (const char *const[]){ "state", vm_state_name(s), NULL },
-		    0);
-}
-
-static void
-vm_count_state(enum vm_state s, int delta)
-{
-	vm_metrics_init();
-	metrics_add(metrics_default(), "tern_vms",
-	    (const char *const[]){ "state", vm_state_name(s), NULL }, delta);
-}
-
 struct vm *
 vm_add(struct host *h, struct vm_row *row)
 {
@@ -103,7 +83,7 @@ vm_add(struct host *h, struct vm_row *row)
 	vm->row = row;
 	vm->state = s < 0 ? VM_OFF : (enum vm_state)s;
 	vm->pidfd = -1;
-	vm_count_state(vm->state, 1);
+	vm_metrics_state(vm, -1, vm->state);
 	h->vms = xrealloc(h->vms, (h->n_vms + 1) * sizeof(*h->vms));
 	h->vms[h->n_vms++] = vm;
 	return vm;
@@ -118,7 +98,7 @@ vm_remove(struct vm *vm)
 		if (h->vms[i] != vm)
 			continue;
 		h->vms[i] = h->vms[--h->n_vms];
-		vm_count_state(vm->state, -1);
+		vm_metrics_state(vm, vm->state, -1);
 		break;
 	}
 	agent_stop(vm);
@@ -218,9 +198,8 @@ vm_set_state(struct vm *vm, enum vm_state s, const char *msg)
 	enum vm_state old = vm->state;
 
 	vm_check_transition(vm, s);
-	vm_count_state(old, -1);
-	vm_count_state(s, 1);
 	vm->state = s;
+	vm_metrics_state(vm, old, s);
 	free(vm->row->state);
 	vm->row->state = xstrdup(vm_state_name(s));
 	vm->row->pid = vm->pid;

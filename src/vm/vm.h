@@ -158,9 +158,15 @@ char *vm_state_path(const struct vm *vm, const char *file);
  * run directory; QEMU must be gone. */
 void vm_remove_run_files(struct vm *vm);
 
-/* Declare the tern_vms gauge (VMs by state) in metrics_default(), every
- * state at 0 until VMs are added; idempotent. */
+/* vm_metrics.c: declare the VM families in metrics_default() (tern_vms
+ * with every state at 0 until VMs are added); idempotent. */
 void vm_metrics_init(void);
+/* The VM's state went from old to s (-1: the VM added / removed; removed
+ * drops all its samples, a QEMU gone those of its run). */
+void vm_metrics_state(const struct vm *vm, int old, int s);
+/* Poll every running VM's QEMU every VM_METRICS_POLL_MS (and now). */
+#define VM_METRICS_POLL_MS 10000
+void vm_metrics_start(struct host *h);
 
 /* Take ownership of row and register the VM with h (state from the row). */
 struct vm *vm_add(struct host *h, struct vm_row *row);

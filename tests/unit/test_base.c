@@ -269,6 +269,102 @@ test_metrics_text(void)
 	ASSERT_TRUE(metrics_free(m) == NULL);
 }
 
+/* A histogram: cumulative _bucket lines with le, +Inf, _sum and _count;
+ * an observation on a bound falls in that bucket. */
+static void
+test_metrics_histogram(void)
+{
+	struct metrics *m = metrics_new();
+	const double les[] = { 1, 2.5, 10 };
+	const char *const l[] = { "type", "live", NULL };
+	char *t;
+
+	metrics_const_label(m, "host", "h");
+	metrics_declare_histogram(m, "x_seconds", "Downtime.", les, 3);
+	metrics_declare_histogram(m, "x_seconds", "ignored", les, 1);
+	metrics_observe(m, "x_seconds", l, 0.5);
+	metrics_observe(m, "x_seconds", l, 2.5);
+	metrics_observe(m, "x_seconds", l, 100);
+	ASSERT_EQ(metrics_get(m, "x_seconds", l), 3);
+	t = metrics_text(m);
+	ASSERT_STREQ(t, "# HELP x_seconds Downtime.\n"
+	    "# TYPE x_seconds histogram\n"
+	    "x_seconds_bucket{host=\"h\",type=\"live\",le=\"1\"} 1\n"
+	    "x_seconds_bucket{host=\"h\",type=\"live\",le=\"2.5\"} 2\n"
+	    "x_seconds_bucket{host=\"h\",type=\"live\",le=\"10\"} 2\n"
+	    "x_seconds_bucket{host=\"h\",type=\"live\",le=\"+Inf\"} 3\n"
+	    "x_seconds_sum{host=\"h\",type=\"live\"} 103\n"
+	    "x_seconds_count{host=\"h\",type=\"live\"} 3\n");
+	free(t);
+	m = metrics_free(m);
+	m = metrics_new();
+	metrics_declare_histogram(m, "y_bytes", "Y.", les, 1);
+	metrics_observe(m, "y_bytes", NULL, 0.25);
+	metrics_declare(m, "z", METRIC_GAUGE, "Z.");
+	metrics_setf(m, "z", NULL, 0.1);
+	t = metrics_text(m);
+	ASSERT_STREQ(t, "# HELP y_bytes Y.\n# TYPE y_bytes histogram\n"
+	    "y_bytes_bucket{le=\"1\"} 1\ny_bytes_bucket{le=\"+Inf\"} 1\n"
+	    "y_bytes_sum 0.25\ny_bytes_count 1\n"
+	    "# HELP z Z.\n# TYPE z gauge\nz 0.1\n");
+	free(t);
+	metrics_free(m);
+}
+
+/* Dropping by label: every family's samples with that exact pair go,
+ * the others stay in order and are still found (the index rebuilt);
+ * a value that merely contains the pair's text is not matched. */
+static void
+test_metrics_drop(void)
+{
+	struct metrics *m = metrics_new();
+	const double les[] = { 1 };
+	char name[32], *t;
+
+	metrics_declare(m, "a", METRIC_GAUGE, "A.");
+	metrics_declare_histogram(m, "h", "H.", les, 1);
+	for (int i = 0; i < 1000; i++) {
+		snprintf(name, sizeof(name), "vm%d", i);
+		metrics_set(m, "a", (const char *const[]){ "vm", name,
+		    "disk", "d", NULL }, i);
+	}
+	metrics_observe(m, "h", (const char *const[]){ "vm", "vm7", NULL }, 1);
+	metrics_set(m, "a", (const char *const[]){ "x", "vm=\"vm7\"", NULL },
+	    5);
+	metrics_set(m, "a", (const char *const[]){ "xvm", "vm7", NULL }, 6);
+	ASSERT_EQ(metrics_n_samples(m, "a"), 1002);
+	ASSERT_EQ(metrics_drop(m, "vm", "vm7"), 2);
+	ASSERT_EQ(metrics_drop(m, "vm", "vm7"), 0);
+	ASSERT_EQ(metrics_n_samples(m, "a"), 1001);
+	ASSERT_EQ(metrics_n_samples(m, "h"), 0);
+	ASSERT_EQ(metrics_get(m, "a", (const char *const[]){ "xvm", "vm7",
+	    NULL }), 6);
+	ASSERT_EQ(metrics_get(m, "a", (const char *const[]){ "vm", "vm999",
+	    "disk", "d", NULL }), 999);
+	ASSERT_EQ(metrics_get(m, "a", (const char *const[]){ "x",
+	    "vm=\"vm7\"", NULL }), 5);
+	metrics_remove(m, "a", (const char *const[]){ "vm", "vm5", "disk",
+	    "d", NULL });
+	metrics_remove(m, "a", (const char *const[]){ "vm", "vm5", NULL });
+	ASSERT_EQ(metrics_n_samples(m, "a"), 1000);
+	ASSERT_EQ(metrics_get(m, "a", (const char *const[]){ "vm", "vm6",
+	    "disk", "d", NULL }), 6);
+	ASSERT_EQ(metrics_drop(m, "disk", "d"), 998);
+	metrics_set(m, "a", (const char *const[]){ "vm", "vm7", NULL }, 3);
+	metrics_zero(m, "a");
+	metrics_observe(m, "h", NULL, 1);
+	metrics_clear(m, "h");
+	ASSERT_EQ(metrics_n_samples(m, "h"), 0);
+	ASSERT_EQ(metrics_get(m, "h", NULL), 0);
+	t = metrics_text(m);
+	ASSERT_STREQ(t, "# HELP a A.\n# TYPE a gauge\n"
+	    "a{x=\"vm=\\\"vm7\\\"\"} 0\na{xvm=\"vm7\"} 0\n"
+	    "a{vm=\"vm7\"} 0\n"
+	    "# HELP h H.\n# TYPE h histogram\n");
+	free(t);
+	metrics_free(m);
+}
+
 int
 main(void)
 {
@@ -281,5 +377,7 @@ main(void)
 	RUN_TEST(test_file_last_line);
 	RUN_TEST(test_tls_pin);
 	RUN_TEST(test_metrics_text);
+	RUN_TEST(test_metrics_histogram);
+	RUN_TEST(test_metrics_drop);
 	return TEST_REPORT();
 }

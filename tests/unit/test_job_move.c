@@ -17,6 +17,7 @@
 
 #include "http.h"
 #include "jobtest.h"
+#include "metrics.h"
 #include "migrate.h"
 #include "peer.h"
 #include "test.h"
@@ -268,13 +269,17 @@ static void
 move_success(void)
 {
 	_cleanup_free_ char *rundir = NULL, *disk = NULL;
-	int64_t id;
+	const char *const shared[] = { "storage", "shared", NULL };
+	int64_t moves = metrics_get(metrics_default(), "tern_migration_bytes",
+	    shared), id;
 
 	fixture();	/* first: it makes t.dir and the VM */
 	rundir = xasprintf("%s/run/vms/%s", t.dir, t.uuid);
 	disk = xstrdup(jt_vm(&t)->row->disks[0].path);
 	(void)script(ST__COUNT);
 	t.kill_when_done = true;	/* QEMU exits after quit */
+	ASSERT_EQ(metrics_get(metrics_default(), "tern_vm_state",
+	    (const char *const[]){ "vm", "web", "state", "running", NULL }), 1);
 	id = move_start();
 	ASSERT_TRUE(id != 0);
 	ASSERT_TRUE(jt_run_until_ended(&t, id, TIMEOUT_MS));
@@ -290,6 +295,12 @@ move_success(void)
 	ASSERT_TRUE(!jt_row_stored(&t));
 	ASSERT_TRUE(!jt_exists(rundir));
 	ASSERT_TRUE(jt_exists(disk));
+	/* /metrics: the move in its histogram, the VM's samples gone */
+	ASSERT_EQ(metrics_get(metrics_default(), "tern_migration_bytes",
+	    shared), moves + 1);
+	ASSERT_EQ(metrics_get(metrics_default(),
+	    "tern_migration_downtime_seconds", shared), moves + 1);
+	ASSERT_EQ(metrics_drop(metrics_default(), "vm", "web"), 0);
 }
 
 /* After a failure QEMU is asked to cancel the stream and to run the
