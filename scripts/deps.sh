@@ -13,6 +13,9 @@ PKGS=(
 	# the Debian package and its checks (tests/e2e/test_package.sh):
 	# dpkg-buildpackage, dh, lintian, systemd-analyze/-sysusers/-tmpfiles
 	dpkg-dev debhelper lintian systemd
+	# the rest of debian/control's Build-Depends (PAM login, libvirt XML
+	# import, man pages, completion)
+	libpam0g-dev libxml2-dev scdoc bash-completion
 	# run: the cluster engine, its witness and the lease manager
 	corosync corosync-qnetd corosync-qdevice sanlock
 	# run (qemu-system-x86 and qemu-utils come from bookworm-backports, below)

@@ -12,7 +12,8 @@
 static enum log_level log_level = LOG_LVL_INFO;
 static char log_prefix[64];
 static log_sink_fn log_sink;
-static struct log_ctx log_ctx;
+/* per thread: a worker thread's lines never take the loop's job step */
+static _Thread_local struct log_ctx log_ctx;
 
 void
 log_set_level(enum log_level level)
