@@ -20,9 +20,10 @@ T=$(mktemp -d /tmp/tern-journal.XXXXXX)
 PIDS=()
 cleanup() {
 	local p
+	set +e
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
 	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
-	rm -rf "$T"
+	[ -n "${KEEP:-}" ] && cp "$T/journal.jsonl" "$KEEP"; rm -rf "$T"
 }
 trap cleanup EXIT
 mount -t tmpfs -o mode=0755 tern-journal /run
@@ -43,7 +44,7 @@ start_ternd() {
 	[ "$stream" = match ] && stream=$(stat -c '%d:%i' "$T/$1.err")
 	mkdir -p "$T/$1/pool"
 	JOURNAL_STREAM=$stream NOTIFY_SOCKET=$T/notify \
-	    "$TERND" --config /dev/null --foreground --name "$1" \
+	    "$TERND" --config /dev/null --foreground --debug --name "$1" \
 	    --state-dir "$T/$1/state" --run-dir "$T/$1/run" \
 	    --pool "p1=$T/$1/pool" 2>>"$T/$1.err" &
 	TPID=$!
@@ -70,6 +71,11 @@ job_line() {
 	    and .TERN_HOST == "j1")'
 }
 check "a line about the VM's job has TERN_VM and TERN_JOB" wait_for 30 job_line
+# (--debug) "job=N spawn=qemu-img", logged inside the job's step, names
+# no VM: its TERN_VM comes from the log context the job layer set.
+check "a line inside a job step gets TERN_VM from the job's context" jq_has \
+    'any(.[]; .TERN_VM == "jv1" and (.MESSAGE | test("vm=") | not))'
+check "no CODE_FILE naming the sink" jq_has 'all(.[]; has("CODE_FILE") | not)'
 check "vm delete" tern_on j1 vm delete jv1
 kill "$TPID"
 check "STOPPING=1 on SIGTERM" wait_for 20 \
