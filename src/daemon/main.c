@@ -162,9 +162,14 @@ static bool shutdown_drain(struct host *h);
 static void
 on_shutdown_tick(struct loop *l, void *data)
 {
+	static size_t told = SIZE_MAX;	/* jobs in the last STATUS= */
 	struct host *h = data;
 	uint64_t now = now_ms();
 
+	if (h->jobs.n_jobs && h->jobs.n_jobs != told) {
+		told = h->jobs.n_jobs;
+		journal_notify_status("stopping: waiting for %zu job(s)", told);
+	}
 	if (drain_retry_ms && now >= drain_next_ms) {
 		drain_next_ms = now + 1000;
 		if (!shutdown_drain(h) || now >= drain_retry_ms)
