@@ -9,7 +9,13 @@ PKGS=(
 	libjansson-dev libsqlite3-dev libmicrohttpd-dev libgnutls28-dev
 	libcurl4-gnutls-dev libxxhash-dev libnbd-dev libzstd-dev nettle-dev
 	libcpg-dev libquorum-dev libvotequorum-dev libcmap-dev
-	libcorosync-common-dev libsanlock-dev libxml2-dev
+	libcorosync-common-dev libsanlock-dev libsystemd-dev
+	# the Debian package and its checks (tests/e2e/test_package.sh):
+	# dpkg-buildpackage, dh, lintian, systemd-analyze/-sysusers/-tmpfiles
+	dpkg-dev debhelper lintian systemd
+	# the rest of debian/control's Build-Depends (PAM login, libvirt XML
+	# import, man pages, completion)
+	libpam0g-dev libxml2-dev scdoc bash-completion
 	# run: the cluster engine, its witness and the lease manager
 	corosync corosync-qnetd corosync-qdevice sanlock
 	# run (qemu-system-x86 and qemu-utils come from bookworm-backports, below)

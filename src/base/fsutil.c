@@ -203,3 +203,32 @@ dir_remove_flat(const char *dir)
 		r = -errno;
 	return r;
 }
+
+char *
+helper_exe_path_in(const char *self_dir, const char *libexec_dir,
+    const char *name)
+{
+	_cleanup_free_ char *near = NULL;
+
+	if (self_dir) {
+		near = xasprintf("%s/%s", self_dir, name);
+		if (access(near, X_OK) == 0)
+			return TAKE_PTR(near);
+	}
+	return xasprintf("%s/%s", libexec_dir, name);
+}
+
+char *
+helper_exe_path(const char *name)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char *slash = NULL;
+
+	if (n > 0) {
+		self[n] = '\0';
+		if ((slash = strrchr(self, '/')))
+			*slash = '\0';
+	}
+	return helper_exe_path_in(slash ? self : NULL, TERN_LIBEXECDIR, name);
+}

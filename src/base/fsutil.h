@@ -37,3 +37,13 @@ int fs_free_bytes(const char *path, uint64_t *ret_bytes);
 
 /* Set O_CLOEXEC and O_NONBLOCK on fd. */
 int fd_set_cloexec_nonblock(int fd);
+
+/* Where a tern helper program (tern-blockcopy, tern-lease, ...) is: next
+ * to the running executable when it is there (the build tree, or every
+ * program in one directory), else in TERN_LIBEXECDIR (/usr/libexec/tern
+ * when installed).  Returns a new string. */
+char *helper_exe_path(const char *name);
+/* The same, with self_dir as the running executable's directory (NULL: not
+ * known) and libexec_dir as the installed directory; for tests. */
+char *helper_exe_path_in(const char *self_dir, const char *libexec_dir,
+    const char *name);

@@ -112,20 +112,11 @@ struct cl_leases {
 
 /* ---- helpers ---- */
 
+/* tern-lease: next to ternd, else in libexec (fsutil.h). */
 static char *
 helper_path(void)
 {
-	char self[4096];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	char *slash;
-
-	if (n <= 0)
-		return xstrdup("tern-lease");
-	self[n] = '\0';
-	if (!(slash = strrchr(self, '/')))
-		return xstrdup("tern-lease");
-	*slash = '\0';
-	return xasprintf("%s/tern-lease", self);
+	return helper_exe_path("tern-lease");
 }
 
 static struct sanlk_lockspace

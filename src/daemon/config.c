@@ -93,7 +93,9 @@ static const char usage[] =
 "                     characters; FILE must not be readable by others);\n"
 "                     the token grants /metrics only (default: none,\n"
 "                     trusted client certificates only)\n"
-"  --foreground       stay in the foreground, log to stderr\n"
+"  --foreground       stay in the foreground, log to stderr (as\n"
+"                     structured journald entries when stderr is the\n"
+"                     journal, as under ternd.service)\n"
 "  --debug            log debug messages\n"
 "  --help, --version\n\n"
 "The file takes the same long names without dashes, one 'key = value'\n"
@@ -304,24 +306,6 @@ config_parse_text(const char *text, const char *origin,
 	return 0;
 }
 
-/* A helper program installed (or built) next to ternd itself. */
-static char *
-config_helper_path(const char *name)
-{
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	char *slash;
-
-	if (n <= 0)
-		return xstrdup(name);
-	self[n] = '\0';
-	slash = strrchr(self, '/');
-	if (!slash)
-		return xstrdup(name);
-	*slash = '\0';
-	return xasprintf("%s/%s", self, name);
-}
-
 static void
 config_defaults(struct daemon_opts *o)
 {
@@ -355,9 +339,9 @@ config_defaults(struct daemon_opts *o)
 		c->cluster_stop = xstrdup("systemctl stop corosync-qdevice "
 		    "corosync");
 	if (!c->blockcopy)
-		c->blockcopy = config_helper_path("tern-blockcopy");
+		c->blockcopy = helper_exe_path("tern-blockcopy");
 	if (!c->replica_apply)
-		c->replica_apply = config_helper_path("tern-replica-apply");
+		c->replica_apply = helper_exe_path("tern-replica-apply");
 	if (!c->stop_timeout_ms)
 		c->stop_timeout_ms = 10000;
 	if (!c->replica_critical_after_ms)

@@ -4,7 +4,9 @@
  *
  * Start-up order matters: VMs are re-attached before jobs are recovered
  * (a job looks at its VM's QEMU), and the API opens last (no request sees
- * a half-loaded host). */
+ * a half-loaded host).  Under systemd (Type=notify) it says READY=1 only
+ * then, STATUS= on the way and STOPPING=1 at a signal; its log lines go
+ * to journald as structured entries (journal.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -13,6 +15,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/signalfd.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include "api.h"
@@ -23,6 +26,7 @@
 #include "failover.h"
 #include "fsutil.h"
 #include "job.h"
+#include "journal.h"
 #include "log.h"
 #include "metrics.h"
 #include "migrate.h"
@@ -158,9 +162,14 @@ static bool shutdown_drain(struct host *h);
 static void
 on_shutdown_tick(struct loop *l, void *data)
 {
+	static size_t told = SIZE_MAX;	/* jobs in the last STATUS= */
 	struct host *h = data;
 	uint64_t now = now_ms();
 
+	if (h->jobs.n_jobs && h->jobs.n_jobs != told) {
+		told = h->jobs.n_jobs;
+		journal_notify_status("stopping: waiting for %zu job(s)", told);
+	}
 	if (drain_retry_ms && now >= drain_next_ms) {
 		drain_next_ms = now + 1000;
 		if (!shutdown_drain(h) || now >= drain_retry_ms)
@@ -221,6 +230,9 @@ on_signal(struct loop *l, int fd, uint32_t events, void *data)
 		if (!shutdown_drain(h))
 			drain_retry_ms = 0;
 	}
+	(void)sd_notifyf(0, "STOPPING=1\nSTATUS=stopping "
+	    "(on-host-shutdown=%s)", h->cfg.on_host_shutdown ?
+	    h->cfg.on_host_shutdown : "keep");
 	n = host_stop_vms(h);
 	log_info("signal=%d stopping; on-host-shutdown=%s, %zu VM(s) handled",
 	    (int)si.ssi_signo, h->cfg.on_host_shutdown ?
@@ -284,11 +296,13 @@ host_open(struct host *h, struct api *api, struct err *err)
 	replica_jobs_register(h);
 	cluster_init(h);
 	failover_init(h);
+	journal_notify_status("re-attaching VMs, recovering jobs");
 	if ((r = host_config_pools(h, err)) < 0 ||
 	    (r = host_load_vms(h, err)) < 0 ||
 	    (r = setup_signals(h, err)) < 0)
 		goto fail;
 	vm_metrics_start(h);
+	journal_notify_status("opening the API");
 	r = api_start(api, h, key, crt, err);
 	key = crt = NULL;
 	return r;
@@ -332,6 +346,7 @@ main(int argc, char **argv)
 	}
 	h.cfg = o.cfg;
 	log_set_prefix(h.cfg.name);
+	(void)journal_log_setup();	/* under systemd: structured entries */
 	log_set_level(o.debug ? LOG_LVL_DEBUG : LOG_LVL_INFO);
 	if ((r = mkdir_p(h.cfg.state_dir, 0700)) < 0 ||
 	    (r = mkdir_p(h.cfg.run_dir, 0700)) < 0) {
@@ -354,6 +369,9 @@ main(int argc, char **argv)
 	    "listen=%s fingerprint=%s vms=%zu", TERN_VERSION, h.cfg.name,
 	    h.kvm ? "kvm" : "tcg", h.qemu_version, host_qemu_user_name(&h),
 	    h.cfg.listen ? h.cfg.listen : "-", h.fingerprint, h.n_vms);
+	/* Type=notify: the API listens and recovery has run. */
+	(void)sd_notifyf(0, "READY=1\nSTATUS=serving: %zu VM(s), listen=%s",
+	    h.n_vms, h.cfg.listen ? h.cfg.listen : "local socket only");
 	r = loop_run(h.loop);
 	host_close(&h, &api);
 	config_done(&o);

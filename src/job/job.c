@@ -180,6 +180,20 @@ job_create(struct job_table *t, const struct job_ops *ops,
 	return 0;
 }
 
+/* Run the type's step with the log context of this job: every line the
+ * step logs (through any layer) carries the job's id and VM. */
+static void
+job_step_run(struct job *job)
+{
+	struct log_ctx saved;
+	char id[24];
+
+	snprintf(id, sizeof(id), "%lld", (long long)job->row->id);
+	log_ctx_enter(id, job->row->vm_name, &saved);
+	job->ops->step(job);
+	log_ctx_leave(&saved);
+}
+
 void
 job_start(struct job *job)
 {
@@ -187,7 +201,7 @@ job_start(struct job *job)
 	job->row->started_ms = wall_ms();
 	job->rate_t0_ms = now_ms();
 	job_save(job);
-	job->ops->step(job);
+	job_step_run(job);
 }
 
 static void
@@ -198,7 +212,7 @@ job_on_poke(struct loop *l, void *data)
 	(void)l;
 	job->timer = NULL;
 	if (!job->finished)
-		job->ops->step(job);
+		job_step_run(job);
 }
 
 static void
@@ -209,7 +223,7 @@ job_on_wake(struct loop *l, void *data)
 	(void)l;
 	job->wake = NULL;
 	if (!job->finished)
-		job->ops->step(job);
+		job_step_run(job);
 }
 
 void
@@ -414,7 +428,15 @@ job_cancel(struct job_table *t, int64_t id, struct err *err)
 		return err_set(err, -EBUSY, "job %lld (%s) cannot be "
 		    "cancelled once running; wait for it to end",
 		    (long long)id, job->ops->type);
-	r = job->ops->cancel(job, err);
+	{
+		struct log_ctx saved;
+		char jid[24];
+
+		snprintf(jid, sizeof(jid), "%lld", (long long)id);
+		log_ctx_enter(jid, job->row->vm_name, &saved);
+		r = job->ops->cancel(job, err);
+		log_ctx_leave(&saved);
+	}
 	if (r < 0)
 		return r;
 	if (!job->finished) {

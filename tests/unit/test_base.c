@@ -10,6 +10,7 @@
 #include "err.h"
 #include "fsutil.h"
 #include "jsonutil.h"
+#include "log.h"
 #include "metrics.h"
 #include "size.h"
 #include "test.h"
@@ -365,6 +366,86 @@ test_metrics_drop(void)
 	metrics_free(m);
 }
 
+static struct log_ctx sunk_ctx;
+static char sunk_msg[256], sunk_host[64];
+static int sunk_level;
+
+static void
+test_sink(enum log_level level, const char *host, const struct log_ctx *ctx,
+    const char *msg)
+{
+	sunk_level = (int)level;
+	sunk_ctx = *ctx;
+	snprintf(sunk_msg, sizeof(sunk_msg), "%s", msg);
+	snprintf(sunk_host, sizeof(sunk_host), "%s", host);
+}
+
+/* A job step's context reaches every line, nested steps restore the
+ * outer one, and a line's own vm=/job= facts fill what the context
+ * lacks (job=0 is host_event's "no job"). */
+static void
+test_log_ctx(void)
+{
+	struct log_ctx outer, inner;
+
+	log_set_prefix("h1");
+	log_set_sink(test_sink);
+	log_ctx_enter("7", "web1", &outer);
+	log_info("copying disk=%d", 1);
+	ASSERT_STREQ(sunk_msg, "copying disk=1");
+	ASSERT_STREQ(sunk_host, "h1");
+	ASSERT_STREQ(sunk_ctx.job, "7");
+	ASSERT_STREQ(sunk_ctx.vm, "web1");
+	ASSERT_EQ(sunk_level, LOG_LVL_INFO);
+	log_ctx_enter("8", NULL, &inner);
+	log_warn("inner vm=db2");
+	ASSERT_STREQ(sunk_ctx.job, "8");
+	ASSERT_STREQ(sunk_ctx.vm, "db2");
+	log_ctx_leave(&inner);
+	log_error("outer again");
+	ASSERT_STREQ(sunk_ctx.job, "7");
+	ASSERT_STREQ(sunk_ctx.vm, "web1");
+	log_ctx_leave(&outer);
+	log_info("event vm=g1 job=0 started");
+	ASSERT_STREQ(sunk_ctx.vm, "g1");
+	ASSERT_STREQ(sunk_ctx.job, "");
+	log_info("event job=12 done novm=x");
+	ASSERT_STREQ(sunk_ctx.vm, "");
+	ASSERT_STREQ(sunk_ctx.job, "12");
+	log_debug("below the level");
+	ASSERT_STREQ(sunk_msg, "event job=12 done novm=x");
+	log_set_sink(NULL);
+	log_set_prefix(NULL);
+}
+
+/* Helpers are found next to the executable first, else in libexec. */
+static void
+test_helper_path(void)
+{
+	char dir[] = "/tmp/tern-helper-XXXXXX";
+	char *p, *exe;
+	FILE *f;
+
+	ASSERT_TRUE(mkdtemp(dir) != NULL);
+	p = helper_exe_path_in(dir, "/usr/libexec/tern", "tern-lease");
+	ASSERT_STREQ(p, "/usr/libexec/tern/tern-lease");
+	free(p);
+	exe = xasprintf("%s/tern-lease", dir);
+	f = fopen(exe, "w");
+	ASSERT_TRUE(f != NULL);
+	fclose(f);
+	ASSERT_EQ(chmod(exe, 0755), 0);
+	p = helper_exe_path_in(dir, "/usr/libexec/tern", "tern-lease");
+	ASSERT_STREQ(p, exe);
+	free(p);
+	p = helper_exe_path_in(NULL, "/usr/libexec/tern", "tern-lease");
+	ASSERT_STREQ(p, "/usr/libexec/tern/tern-lease");
+	free(p);
+	unlink(exe);
+	free(exe);
+	rmdir(dir);
+}
+
 int
 main(void)
 {
@@ -379,5 +460,7 @@ main(void)
 	RUN_TEST(test_metrics_text);
 	RUN_TEST(test_metrics_histogram);
 	RUN_TEST(test_metrics_drop);
+	RUN_TEST(test_log_ctx);
+	RUN_TEST(test_helper_path);
 	return TEST_REPORT();
 }
