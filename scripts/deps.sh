@@ -16,6 +16,8 @@ PKGS=(
 	# test tooling: the lab, the guest, raw API calls
 	iproute2 curl jq sqlite3 gnutls-bin iputils-ping python3
 	busybox-static cpio gzip kmod
+	# the web console's browser test (driven by playwright-core from npm)
+	chromium
 	# time-boxed fuzzing in CI
 	clang libclang-rt-14-dev
 )
@@ -79,6 +81,24 @@ bpo_installed() {
 	    grep -q "ok installed .*~bpo"
 }
 
+# The web console (www/) and its browser test (tests/browser/): Node and
+# npm (Debian's when there is no node; Vite and playwright-core want node
+# 20 or newer), then each tree's locked packages, once.
+ensure_npm_trees() {
+	local repo d
+	repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+	if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+		echo "deps: installing nodejs npm"
+		DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq \
+		    --no-install-recommends nodejs npm >/dev/null
+	fi
+	for d in www tests/browser; do
+		[ -d "$repo/$d/node_modules" ] && continue
+		echo "deps: npm ci in $d"
+		(cd "$repo/$d" && npm ci --no-audit --no-fund --loglevel=error)
+	done
+}
+
 SUDO=
 [ "$(id -u)" = 0 ] || SUDO=sudo
 BPO_NEW=0
@@ -102,6 +122,7 @@ done
 if [ ${#missing[@]} -eq 0 ]; then
 	echo "deps: all ${#PKGS[@]} packages present"
 	ensure_qemu_user
+	ensure_npm_trees
 	exit 0
 fi
 echo "deps: installing ${missing[*]}"
@@ -109,4 +130,5 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 ensure_qemu_user
+ensure_npm_trees
 echo "deps: done"
