@@ -20,9 +20,9 @@ export function ConsolePage({ fleet, self, arg }) {
 	return (
 		<section aria-labelledby="con-title" class="console-page">
 			<h1 id="con-title">Serial console</h1>
-			<label>VM <select value={pick} onChange={(e) => setPick(e.currentTarget.value)}>
+			<label for="con-vm">VM</label> <select id="con-vm" value={pick} onChange={(e) => setPick(e.currentTarget.value)}>
 				{vms.map((v) => <option key={`${v.host}/${v.name}`} value={`${v.host}/${v.name}`}>{v.name} ({v.host})</option>)}
-			</select></label>
+			</select>
 			{name && <Log key={pick} host={host} name={name} self={self} />}
 		</section>
 	);
