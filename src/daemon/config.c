@@ -86,6 +86,9 @@ static const char usage[] =
 "  --max-storage-migrations N\n"
 "                     storage moves (vm move-storage) at once, the rest\n"
 "                     queue (default 2)\n"
+"  --www-dir DIR      the web console's files, served on --listen to\n"
+"                     browsers, who log in with PAM (service 'tern')\n"
+"                     (default /usr/share/tern/www)\n"
 "  --foreground       stay in the foreground, log to stderr\n"
 "  --debug            log debug messages\n"
 "  --help, --version\n\n"
@@ -192,6 +195,7 @@ config_set(struct daemon_opts *o, const char *key, const char *v,
 		{ "cluster-reload", &c->cluster_reload },
 		{ "cluster-stop", &c->cluster_stop },
 		{ "maintenance-dir", &c->maintenance_dir },
+		{ "www-dir", &c->www_dir },
 	};
 	long n;
 	int r;
@@ -345,6 +349,8 @@ config_defaults(struct daemon_opts *o)
 	if (!c->cluster_stop)
 		c->cluster_stop = xstrdup("systemctl stop corosync-qdevice "
 		    "corosync");
+	if (!c->www_dir)
+		c->www_dir = xstrdup("/usr/share/tern/www");
 	if (!c->blockcopy)
 		c->blockcopy = config_helper_path("tern-blockcopy");
 	if (!c->replica_apply)
@@ -403,6 +409,7 @@ static const struct option longopts[] = {
 	{ "migration-memory", required_argument, NULL, 1 },
 	{ "cluster-dir", required_argument, NULL, 1 },
 	{ "maintenance-dir", required_argument, NULL, 1 },
+	{ "www-dir", required_argument, NULL, 1 },
 	{ "cluster-address", required_argument, NULL, 1 },
 	{ "cluster-start", required_argument, NULL, 1 },
 	{ "cluster-reload", required_argument, NULL, 1 },
@@ -497,6 +504,7 @@ config_done(struct daemon_opts *o)
 	free(c->migration_address);
 	free(c->cluster_dir);
 	free(c->maintenance_dir);
+	free(c->www_dir);
 	free(c->cluster_address);
 	free(c->cluster_start);
 	free(c->cluster_reload);

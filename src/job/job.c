@@ -88,6 +88,8 @@ job_save(struct job *job)
 	if (r < 0)
 		log_error("job=%lld cannot persist: %s",
 		    (long long)job->row->id, strerror(-r));
+	if (job->t->on_change)
+		job->t->on_change(job, job->t->change_data);
 }
 
 static void
@@ -267,6 +269,9 @@ job_save_progress(struct job *job)
 	if (!job->flush)
 		job->flush = loop_timer_add(job->t->loop,
 		    job->t->progress_every_ms - since, job_on_flush, job);
+	/* the store waits, an observer does not */
+	if (job->t->on_change)
+		job->t->on_change(job, job->t->change_data);
 }
 
 void

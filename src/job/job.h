@@ -111,6 +111,11 @@ struct job_table {
 	struct loop *loop;
 	struct store *store;
 	job_event_fn on_event;	/* NULL: events are dropped */
+	/* An observer (NULL: none; src/api's live streams): called on the
+	 * loop after every change of a job's state, phase or progress, the
+	 * final state included.  It may read the job, never change it. */
+	void (*on_change)(const struct job *job, void *data);
+	void *change_data;
 	struct job **jobs;
 	size_t n_jobs;
 	const struct job_ops **types;

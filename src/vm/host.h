@@ -56,6 +56,8 @@ struct host_config {
 	char *cluster_reload;
 	char *cluster_stop;
 	char *maintenance_dir;	/* the commands maintain may run here */
+	char *www_dir;		/* the web console's files
+				 * (/usr/share/tern/www) */
 };
 
 struct host {
@@ -119,6 +121,12 @@ struct host {
 	 * (vm.move), for src/cluster's failback. */
 	int (*move_vm)(struct host *h, struct vm *vm, const char *to,
 	    struct err *err);
+	/* Observers (NULL: none; src/api's live streams), called on the
+	 * loop: an event was recorded (its id in the store), a VM's state
+	 * changed.  They may read, never change what they are given. */
+	void (*on_event)(struct host *h, int64_t event_id, void *data);
+	void (*on_vm_change)(const struct vm *vm, void *data);
+	void *watch_data;
 };
 
 enum { HOST_LEASE_TAKE, HOST_LEASE_BIND, HOST_LEASE_DROP, HOST_LEASE_HELD,
