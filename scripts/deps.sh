@@ -10,6 +10,8 @@ PKGS=(
 	libcurl4-gnutls-dev libxxhash-dev libnbd-dev libzstd-dev
 	libcpg-dev libquorum-dev libvotequorum-dev libcmap-dev
 	libcorosync-common-dev libsanlock-dev
+	# the web console's login (tern-auth)
+	libpam0g-dev
 	# run: the cluster engine, its witness and the lease manager
 	corosync corosync-qnetd corosync-qdevice sanlock
 	# run (qemu-system-x86 and qemu-utils come from bookworm-backports, below)
