@@ -2,6 +2,7 @@
 //   node console.mjs admin    URL USER PASSWORD VM [SHOTDIR]
 //   node console.mjs viewer   URL USER PASSWORD VM
 //   node console.mjs badlogin URL USER PASSWORD
+//   node console.mjs replication URL USER PASSWORD VM [SHOTDIR]
 // Prints "ok - ..." / "not ok - ..." per check and "N passed, N failed".
 import { browse, Tally } from './lib.mjs';
 
@@ -90,6 +91,7 @@ async function admin(page) {
 	});
 	await shot(page, 'console');
 	await pickVm(page);
+	await page.locator('dd', { hasText: /^ok/ }).first().waitFor({ timeout: 15000 }).catch(() => {});
 	await shot(page, 'vms');
 	await go(page, '#/hosts');
 	await page.getByRole('heading', { name: 'Hosts' }).waitFor();
@@ -99,9 +101,17 @@ async function admin(page) {
 		if (bad) throw new Error(`${bad} host(s) unreachable`);
 	});
 	await shot(page, 'hosts');
+}
+
+async function replication(page) {
+	await login(page, user, password);
 	await go(page, '#/replication');
 	await page.getByRole('heading', { name: /^Replication/ }).waitFor();
-	await page.waitForTimeout(1000);
+	await T.check(`the replication page shows ${vm} replicating with its health`, async () => {
+		const row = page.getByRole('row').filter({ has: page.getByRole('rowheader', { name: vm, exact: true }) });
+		await row.filter({ hasText: 'replicating' }).filter({ hasText: /normal|warning|critical/ })
+		    .waitFor({ timeout: 180000 });
+	});
 	await shot(page, 'replication');
 }
 
@@ -140,9 +150,9 @@ async function badlogin(page) {
 	}
 }
 
-const run = { admin, viewer, badlogin }[mode];
+const run = { admin, viewer, badlogin, replication }[mode];
 if (!run) {
-	console.error('usage: node console.mjs admin|viewer|badlogin URL USER PASSWORD [VM [SHOTDIR]]');
+	console.error('usage: node console.mjs admin|viewer|badlogin|replication URL USER PASSWORD [VM [SHOTDIR]]');
 	process.exit(2);
 }
 try {

@@ -5,7 +5,8 @@
 # here (tern-admin and tern-viewer members), an admin starting a VM and
 # watching its job reach 100 % and its event appear, a viewer without
 # action buttons whose forged request is refused, a request without the
-# CSRF token refused, a wrong password answered with the generic error.
+# CSRF token refused, a wrong password answered with the generic error,
+# a replication relationship on the Replication page.
 # The browser runs inside h1's network namespace (the lab's addresses are
 # reachable only there).  TERN_SCREENSHOTS=DIR keeps the pages' images.
 . "$(dirname "$0")/lib.sh"
@@ -43,7 +44,7 @@ useradd --no-create-home --shell /usr/sbin/nologin -G tern-viewer $VIEWER
 useradd --no-create-home --shell /usr/sbin/nologin $OUTSIDER
 printf '%s:%s\n' $ADMIN "$PW" $VIEWER "$PW" $OUTSIDER "$PW" | chpasswd
 if [ ! -e /etc/pam.d/tern ]; then
-	printf '@include common-auth\n@include common-account\n' >/etc/pam.d/tern
+	cp "$REPO/packaging/pam.d/tern" /etc/pam.d/tern
 	made_pam=1
 fi
 
@@ -75,6 +76,9 @@ browser badlogin "$URL" $ADMIN "$PW"
 browser admin "$URL" $ADMIN "$PW" g1 ${SHOTS:+"$(realpath "$SHOTS")"}
 check_eq "g1 runs after the admin's start" "$(vm_field h1 g1 .state)" running
 browser viewer "$URL" $VIEWER "$PW" g1
+t h2 replica server enable --allow h1=local >/dev/null
+check "g1 replicates to h2" t h1 vm replication enable g1 --to h2
+browser replication "$URL" $ADMIN "$PW" g1 ${SHOTS:+"$(realpath "$SHOTS")"}
 
 # From curl in h1's namespace: the session's cookie without the CSRF token.
 jar=$(mktemp /tmp/tern-e2e-console-jar.XXXXXX)

@@ -21,12 +21,12 @@ export function JobState({ job }) {
 	return <span class={`badge ${cls}`} data-job-state={job.id}>{job.state}</span>;
 }
 
-export function JobRow({ job, host }) {
+export function JobRow({ job, host, compact }) {
 	return (
 		<tr data-job-row={job.id}>
 			<td>{job.id}</td>
 			<td>{job.type}</td>
-			<td>{job.vm || '–'}</td>
+			{!compact && <td>{job.vm || '–'}</td>}
 			{host !== undefined && <td>{host}</td>}
 			<td><JobState job={job} />{job.error && <div class="small err-text">{job.error}</div>}</td>
 			<td>{job.phase || '–'}</td>

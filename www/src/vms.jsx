@@ -114,9 +114,9 @@ function VmDetails({ vm, fleet, self, admin, jobs, setNotice, refresh }) {
 			)}
 			<h3>Recent jobs</h3>
 			{mine.length ? (
-				<table class="grid compact"><thead><tr><th scope="col">Job</th><th scope="col">Type</th><th scope="col">VM</th>
+				<table class="grid compact"><thead><tr><th scope="col">Job</th><th scope="col">Type</th>
 					<th scope="col">State</th><th scope="col">Phase</th><th scope="col">Progress</th></tr></thead>
-				<tbody>{mine.map((j) => <JobRow key={j.id} job={j} />)}</tbody></table>
+				<tbody>{mine.map((j) => <JobRow key={j.id} job={j} compact />)}</tbody></table>
 			) : <p class="small">{vm.host === self ? 'None yet.' : `Jobs of ${vm.host} show on its own console.`}</p>}
 			{action && (
 				<ConfirmDialog title={`${action.label.replace('…', '')} ${vm.name}?`}
