@@ -309,6 +309,16 @@ job_set_queued(struct job *job, bool queued)
 	job_save(job);
 }
 
+/* A job that succeeded did all its work: its progress says 100 % (a type
+ * that never counted shows one step of one). */
+static void
+job_progress_complete(struct job *job)
+{
+	if (job->row->total == 0 && streq(job->row->unit, "steps"))
+		job->row->total = 1;
+	job->row->done = job->row->total;
+}
+
 static void
 job_free_later(struct loop *l, void *data)
 {
@@ -368,6 +378,8 @@ job_finish(struct job *job, int r, const char *fmt, ...)
 	    r == -ECANCELED ? JOB_CANCELLED : JOB_FAILED);
 	job->row->ended_ms = wall_ms();
 	job->row->eta_s = r == 0 ? 0 : -1;
+	if (r == 0)
+		job_progress_complete(job);
 	if (r != 0) {
 		free(job->row->error);
 		job->row->error = xstrdup(msg[0] ? msg : strerror(-r));

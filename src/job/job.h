@@ -200,8 +200,9 @@ void job_save(struct job *job);
  * t->progress_every_ms (and on the next phase or state change). */
 void job_set_progress(struct job *job, uint64_t done, uint64_t total,
     const char *unit);
-/* End the job: r == 0 succeeded, -ECANCELED cancelled, else failed with
- * the message.  Records an event, releases its claim and slots (waiting
+/* End the job: r == 0 succeeded (its progress then at 100 %: done =
+ * total, 1 of 1 step for a type that never counted), -ECANCELED
+ * cancelled, else failed with the message.  Records an event, releases its claim and slots (waiting
  * jobs are poked). */
 void job_finish(struct job *job, int r, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
