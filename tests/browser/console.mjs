@@ -41,7 +41,7 @@ async function admin(page) {
 	await shot(page, 'login');
 	await T.check('admin logs in', async () => {
 		await login(page, user, password);
-		await page.getByRole('navigation', { name: 'Pages' }).waitFor();
+		await page.getByRole('navigation', { name: 'Pages' }).waitFor({ timeout: 60000 });
 		await page.getByText(`${user} (admin)`).waitFor();
 	});
 	await T.check(`admin sees VM ${vm}`, () => pickVm(page));
@@ -118,7 +118,7 @@ async function replication(page) {
 async function viewer(page) {
 	await T.check('viewer logs in', async () => {
 		await login(page, user, password);
-		await page.getByText(`${user} (viewer)`).waitFor();
+		await page.getByText(`${user} (viewer)`).waitFor({ timeout: 60000 });
 	});
 	await T.check(`viewer sees VM ${vm}`, () => pickVm(page));
 	await T.check('viewer sees no action buttons', async () => {

@@ -24,7 +24,8 @@ if [ ! -f "$WWW/index.html" ]; then
 	(cd "$REPO/www" && npm run build -- --outDir "$WWW") >/dev/null
 fi
 
-# The users: made here, removed on exit (groups only when made here too).
+# The users: made here, removed on exit (groups only when made here too
+# and empty then: another test may share them).
 ADMIN=ternt-admin VIEWER=ternt-viewer OUTSIDER=ternt-none
 PW=$(head -c 12 /dev/urandom | base64 | tr -d '/+=')
 made_groups=()
@@ -34,7 +35,10 @@ done
 cleanup_users() {
 	local u g
 	for u in $ADMIN $VIEWER $OUTSIDER; do userdel "$u" 2>/dev/null; done
-	for g in "${made_groups[@]}"; do groupdel "$g" 2>/dev/null; done
+	# A group made here goes unless another test put members in it since.
+	for g in "${made_groups[@]}"; do
+		[ -z "$(getent group "$g" | cut -d: -f4)" ] && groupdel "$g" 2>/dev/null
+	done
 	[ -n "${made_pam:-}" ] && rm -f /etc/pam.d/tern
 }
 e2e_at_exit cleanup_users
