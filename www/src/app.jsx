@@ -68,9 +68,9 @@ function useStream(setFleet) {
 			for (const j of r.jobs || []) if (!n.has(j.id)) n.set(j.id, j);
 			return n;
 		}), () => {});
-		api('GET', '/v1/events?limit=1000').then((r) => setEvents((ev) => {
+		loadEvents().then((list) => setEvents((ev) => {
 			const have = new Set(ev.map((e) => e.id));
-			const old = (r.events || []).filter((e) => !have.has(e.id)).reverse();
+			const old = list.filter((e) => !have.has(e.id)).reverse();
 			return [...ev, ...old].slice(0, MAX_EVENTS);
 		}), () => {});
 		const es = new EventSource('/v1/stream');
@@ -94,6 +94,21 @@ function useStream(setFleet) {
 	return { jobs, events, live };
 }
 
+// loadEvents: the newest MAX_EVENTS events, oldest first.  The API lists
+// them oldest first from an id on, so page through to the end (bounded).
+async function loadEvents() {
+	let after = 0;
+	let list = [];
+	for (let page = 0; page < 50; page++) {
+		const r = await api('GET', `/v1/events?after=${after}&limit=1000`);
+		const got = r.events || [];
+		list = list.concat(got).slice(-MAX_EVENTS);
+		if (got.length < 1000) break;
+		after = r.last_id;
+	}
+	return list;
+}
+
 export function Console({ session, onLogout }) {
 	const [where, setWhere] = useState(route);
 	const [notice, setNotice] = useState('');
@@ -106,6 +121,10 @@ export function Console({ session, onLogout }) {
 		return () => removeEventListener('hashchange', on);
 	}, []);
 	const self = (fleet.hosts.find((h) => h.self) || {}).name || '';
+	useEffect(() => {
+		const label = (PAGES.find(([p]) => p === where.page) || [])[1];
+		document.title = `${label} · ${self || 'tern'} · tern console`;
+	}, [where.page, self]);
 	const admin = session.role === 'admin';
 	const logout = async () => {
 		try { await api('DELETE', '/v1/session'); } catch { /* gone anyway */ }
