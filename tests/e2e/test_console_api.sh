@@ -120,22 +120,33 @@ sleep 1
 out=$(hcurl -b "$work/admin" -H "X-CSRF-Token: $csrf" -X POST "$URL/v1/vms/g1/start")
 job=$(jq -r .job.id <<<"$out")
 check "the admin starts g1 (202 with a job)" test "$job" -gt 0
-# job_events: the job's events in the stream, one JSON per line
-job_events() { grep -A1 '^event: job$' "$work/stream" | sed -n 's/^data: //p' | jq -c "select(.id == $job)"; }
-check "the stream carries the job to succeeded" wait_for 120 bash -c \
-    "grep -A1 '^event: job\$' '$work/stream' | sed -n 's/^data: //p' | jq -e 'select(.id == $job and .state == \"succeeded\")'"
-last=$(job_events | tail -n 1)
+# sse_data TYPE JQ: the stream's events of TYPE that JQ selects, one JSON
+# per line (nothing, and no failure, when none)
+sse_data() {
+	{ grep -A1 "^event: $1\$" "$work/stream" || true; } |
+	    sed -n 's/^data: //p' | jq -c "select($2)"
+}
+# sse_has TYPE JQ: at least one such event
+sse_has() { [ -n "$(sse_data "$1" "$2")" ]; }
+check "the stream carries the job to succeeded" wait_for 120 \
+    sse_has job ".id == $job and .state == \"succeeded\""
+last=$(sse_data job ".id == $job" | tail -n 1)
 check_eq "its last event is the final state" "$(jq -r .state <<<"$last")" succeeded
 check_eq "at 100 %" "$(jq -r '.progress.done == .progress.total and .progress.total > 0' <<<"$last")" true
-check "and a vm event says running" bash -c "grep -A1 '^event: vm\$' '$work/stream' | sed -n 's/^data: //p' | jq -e 'select(.name == \"g1\" and .state == \"running\")'"
-check "and an event names the job" bash -c "grep -A1 '^event: event\$' '$work/stream' | sed -n 's/^data: //p' | jq -e 'select(.job == $job)'"
+check "and a vm event says running" sse_has vm '.name == "g1" and .state == "running"'
+check "and an event names the job" sse_has event ".job == $job"
+check "with progress on the way (several job events)" \
+    test "$(sse_data job ".id == $job" | wc -l)" -ge 2
 check "the job's GET matches the stream's last" test "$(hcurl -b "$work/admin" "$URL/v1/jobs/$job" | jq -c '{state, progress}')" = "$(jq -c '{state, progress}' <<<"$last")"
 kill $spid 2>/dev/null
 
 # -- the serial console, followed
 check "the guest boots" wait_for 90 console_has h1 g1 TERN-GUEST-READY
-hcurl --max-time 3 -N -b "$work/viewer" "$URL/v1/vms/g1/console?follow=1" >"$work/console" 2>/dev/null || true
-check "console?follow=1 streams the serial log" bash -c "grep -q '^event: console' '$work/console' && grep '^data: ' '$work/console' | grep -q TERN-GUEST-READY"
+check "its disk writer writes (to the console too)" wait_for 60 writer_acks h1 g1 5
+hcurl --max-time 5 -N -b "$work/viewer" "$URL/v1/vms/g1/console?follow=1" >"$work/console" 2>/dev/null || true
+check "console?follow=1 streams the serial log" bash -c "grep -q '^event: console' '$work/console' && grep '^data: ' '$work/console' | head -n 1 | cut -c7- | jq -e 'type == \"string\" and length > 0'"
+check "first the backlog, then what the guest writes" \
+    test "$(grep -c '^event: console' "$work/console")" -ge 2
 
 # -- all hosts
 fleet=$(hcurl -b "$work/viewer" "$URL/v1/fleet")
