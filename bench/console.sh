@@ -25,7 +25,8 @@ made_group=0 made_pam=0 cfg=$(mktemp /tmp/tern-bench-console.XXXXXX)
 cleanup() {
 	"$LAB" down >/dev/null 2>&1 || true
 	userdel "$USER_NAME" 2>/dev/null || true
-	[ "$made_group" = 1 ] && groupdel tern-admin 2>/dev/null
+	[ "$made_group" = 1 ] && [ -z "$(getent group tern-admin | cut -d: -f4)" ] &&
+	    groupdel tern-admin 2>/dev/null
 	[ "$made_pam" = 1 ] && rm -f /etc/pam.d/tern
 	rm -f "$cfg" /tmp/bench-console-*
 }
@@ -35,7 +36,7 @@ userdel "$USER_NAME" 2>/dev/null || true
 useradd --no-create-home --shell /usr/sbin/nologin -G tern-admin "$USER_NAME"
 printf '%s:%s\n' "$USER_NAME" "$PW" | chpasswd
 [ -e /etc/pam.d/tern ] || {
-	printf '@include common-auth\n@include common-account\n' >/etc/pam.d/tern; made_pam=1; }
+	cp "$REPO/packaging/pam.d/tern" /etc/pam.d/tern; made_pam=1; }
 echo "www-dir = $WWW" >"$cfg"
 
 [ -f "$TERN_LAB/lab.env" ] && "$LAB" down >/dev/null 2>&1
