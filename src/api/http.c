@@ -339,7 +339,9 @@ http_server_stop(struct http_server *srv)
 	/* MHD must not stop with a connection suspended */
 	for (size_t i = 0; i < srv->n_sse; i++)
 		http_sse_close(srv->sse[i]);
-	if (srv->mhd && srv->n_sse > 0)
+	/* resumed connections (streams closed, deferred answers sent)
+	 * leave the suspended list only inside MHD_run */
+	if (srv->mhd)
 		(void)MHD_run(srv->mhd);
 	if (srv->mhd) {
 		loop_del_fd(srv->loop, srv->epfd);

@@ -121,6 +121,17 @@ session_find(struct session_store *st, const char *id, uint64_t now_ms)
 	return hit;
 }
 
+bool
+session_alive(struct session_store *st, const char *id, uint64_t now_ms)
+{
+	bool alive = false;
+
+	for (size_t i = 0; id && i < st->n; i++)
+		if (session_token_eq(st->v[i].id, id))
+			alive = !session_expired(&st->v[i], now_ms);
+	return alive;
+}
+
 void
 session_drop(struct session_store *st, const char *id)
 {

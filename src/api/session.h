@@ -48,6 +48,10 @@ int session_new(struct session_store *st, const char *user,
  * SESSION_HEX hex digits. */
 struct session *session_find(struct session_store *st, const char *id,
     uint64_t now_ms);
+/* Whether a live session has this id, its idle time left as it is (a
+ * stream asks this: an open page is not a user's action). */
+bool session_alive(struct session_store *st, const char *id,
+    uint64_t now_ms);
 /* Forget the session with this id (if any). */
 void session_drop(struct session_store *st, const char *id);
 void session_store_done(struct session_store *st);

@@ -27,6 +27,8 @@ struct api_stream {
 	struct api *a;
 	struct http_sse *sse;
 	char *path;		/* the VM's console.log */
+	char session[SESSION_HEX + 1];	/* "" for a certificate: a
+					 * stream ends with its session */
 	uint64_t off;		/* bytes of it sent */
 	struct loop_timer *poll;
 };
@@ -175,8 +177,15 @@ stream_on_ping(struct loop *l, void *data)
 
 	(void)l;
 	a->ping = NULL;
-	for (size_t i = 0; i < a->n_streams; i++)
-		http_sse_send(a->streams[i]->sse, ping, sizeof(ping) - 1);
+	for (size_t i = 0; i < a->n_streams; i++) {
+		struct api_stream *s = a->streams[i];
+
+		if (s->session[0] && !session_alive(&a->sessions, s->session,
+		    now_ms()))
+			http_sse_close(s->sse);	/* logged out or expired */
+		else
+			http_sse_send(s->sse, ping, sizeof(ping) - 1);
+	}
 	if (a->n_streams > 0)
 		a->ping = loop_timer_add(a->h->loop, STREAM_PING_MS,
 		    stream_on_ping, a);
@@ -213,6 +222,8 @@ stream_open(struct api *a, struct http_req *req, struct err *e)
 	}
 	s = xzalloc(sizeof(*s));
 	s->a = a;
+	if (a->cur)
+		snprintf(s->session, sizeof(s->session), "%s", a->cur->id);
 	s->sse = http_reply_sse(req, stream_on_close, s);
 	if (!s->sse) {
 		free(s);

@@ -76,7 +76,10 @@ test_session_cap_and_drop(void)
 	ASSERT_EQ(st.n, SESSION_MAX);
 	ASSERT_TRUE(session_find(&st, first, 5000) == NULL);	/* oldest */
 	ASSERT_TRUE(session_find(&st, last, 5000) != NULL);
+	ASSERT_TRUE(session_alive(&st, last, 5000));
+	ASSERT_TRUE(!session_alive(&st, last, 5000 + SESSION_IDLE_MS));
 	session_drop(&st, last);
+	ASSERT_TRUE(!session_alive(&st, last, 5000));
 	ASSERT_TRUE(session_find(&st, last, 5000) == NULL);
 	ASSERT_EQ(st.n, SESSION_MAX - 1);
 	session_store_done(&st);
