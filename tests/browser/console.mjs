@@ -3,10 +3,12 @@
 //   node console.mjs viewer   URL USER PASSWORD VM
 //   node console.mjs badlogin URL USER PASSWORD
 //   node console.mjs replication URL USER PASSWORD VM [SHOTDIR]
+// OTHER_VM=HOST/VM: another host's VM, acted on through this host.
 // Prints "ok - ..." / "not ok - ..." per check and "N passed, N failed".
 import { browse, Tally } from './lib.mjs';
 
 const [mode, url, user, password, vm, shots] = process.argv.slice(2);
+const other = process.env.OTHER_VM || ''; // HOST/VM: another host's VM
 const T = new Tally();
 const GENERIC = 'login failed: wrong user name or password, or not a member of tern-admin or tern-viewer';
 
@@ -93,6 +95,23 @@ async function admin(page) {
 	await pickVm(page);
 	await page.locator('dd', { hasText: /^ok/ }).first().waitFor({ timeout: 15000 }).catch(() => {});
 	await shot(page, 'vms');
+	await T.check('Escape cancels a confirmation dialog', async () => {
+		await page.getByRole('group', { name: `Actions on ${vm}` }).getByRole('button', { name: 'Pause' }).click();
+		await page.getByRole('dialog').waitFor();
+		await page.keyboard.press('Escape');
+		await page.getByRole('dialog').waitFor({ state: 'detached' });
+	});
+	if (other) {
+		const [ohost, ovm] = other.split('/');
+		await T.check(`a checkpoint of ${ovm} on ${ohost} goes through this host`, async () => {
+			await page.getByRole('button', { name: ovm, exact: true }).click();
+			await page.getByRole('group', { name: `Actions on ${ovm}` }).getByRole('button', { name: 'Checkpoint…' }).click();
+			const dlg = page.getByRole('dialog');
+			await dlg.getByLabel('Checkpoint name (optional)').fill('console-cp');
+			await dlg.getByRole('button', { name: 'Checkpoint' }).click();
+			await page.getByRole('status').filter({ hasText: `Checkpoint ${ovm}: job` }).waitFor();
+		});
+	}
 	await go(page, '#/hosts');
 	await page.getByRole('heading', { name: 'Hosts' }).waitFor();
 	await T.check('the hosts page lists every host as reachable', async () => {
@@ -125,6 +144,17 @@ async function viewer(page) {
 		const n = await page.getByRole('group', { name: /^Actions on/ }).count();
 		const b = await page.getByRole('button', { name: /^(Start|Stop|Shut down|Pause|Resume|Move|Backup|Checkpoint|Fail over)/ }).count();
 		if (n || b) throw new Error(`${n} action groups, ${b} action buttons`);
+	});
+	if (other) await T.check(`a forged start of ${other} through this host is refused (403)`, async () => {
+		const [ohost, ovm] = other.split('/');
+		const r = await page.evaluate(async ([h, name]) => {
+			const s = await (await fetch('/v1/session')).json();
+			const res = await fetch(`/v1/hosts/${h}/v1/vms/${encodeURIComponent(name)}/start`, {
+				method: 'POST', headers: { 'X-CSRF-Token': s.csrf } });
+			return { status: res.status, body: await res.text() };
+		}, [ohost, ovm]);
+		if (r.status !== 403 || !r.body.includes('viewer role cannot act'))
+			throw new Error(`HTTP ${r.status} ${r.body}`);
 	});
 	await T.check('a forged stop from the viewer\'s page is refused (403)', async () => {
 		const r = await page.evaluate(async (name) => {

@@ -65,7 +65,7 @@ guest_create h2 g2 >/dev/null
 # namespace; its ok / not ok lines counted here.
 browser() {
 	local out rc=0 p f
-	out=$(lab exec h1 timeout 400 node "$BROWSER/console.mjs" "$@" 2>&1) || rc=$?
+	out=$(OTHER_VM=h2/g2 lab exec h1 timeout 400 node "$BROWSER/console.mjs" "$@" 2>&1) || rc=$?
 	echo "$out" | grep -v ' passed, .* failed$'
 	p=$(grep -c '^ok - ' <<<"$out" || true)
 	f=$(grep -c '^not ok - ' <<<"$out" || true)
@@ -79,7 +79,11 @@ browser() {
 browser badlogin "$URL" $ADMIN "$PW"
 browser admin "$URL" $ADMIN "$PW" g1 ${SHOTS:+"$(realpath "$SHOTS")"}
 check_eq "g1 runs after the admin's start" "$(vm_field h1 g1 .state)" running
+# (the job's outcome is the checkpoint's business: here, that it reached h2)
+check "h2 ran the checkpoint job asked through h1" bash -c \
+    "$LAB_SH tern h2 job list --json | jq -e '.jobs[] | select(.type == \"vm.checkpoint\" and .vm == \"g2\")'"
 browser viewer "$URL" $VIEWER "$PW" g1
+check_eq "the viewer's forged start changed nothing on h2" "$(vm_field h2 g2 .state)" off
 t h2 replica server enable --allow h1=local >/dev/null
 check "g1 replicates to h2" t h1 vm replication enable g1 --to h2
 browser replication "$URL" $ADMIN "$PW" g1 ${SHOTS:+"$(realpath "$SHOTS")"}
