@@ -10,7 +10,13 @@ export function ConfirmDialog({ title, text, field, confirmLabel, danger, onConf
 	const [busy, setBusy] = useState(false);
 	useEffect(() => {
 		const d = ref.current;
+		const opener = document.activeElement;
 		if (d && !d.open) d.showModal();
+		// Back to the button that opened it (the dialog leaves the DOM).
+		return () => {
+			if (d && d.open) d.close(); // a modal dialog makes the rest inert
+			if (opener && opener.isConnected) opener.focus();
+		};
 	}, []);
 	const submit = async (e) => {
 		e.preventDefault();
