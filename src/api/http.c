@@ -691,6 +691,12 @@ http_sse_send(struct http_sse *s, const char *text, size_t len)
 	sse_wake(s);
 }
 
+size_t
+http_sse_queued(const struct http_sse *s)
+{
+	return s->len - s->off;
+}
+
 void
 http_sse_close(struct http_sse *s)
 {

@@ -75,7 +75,7 @@ void http_reply_fd(struct http_req *req, unsigned status, int fd,
  * s there.  A client that does not read is dropped once HTTP_SSE_MAX_QUEUE
  * bytes wait for it.
  */
-#define HTTP_SSE_MAX_QUEUE (1024 * 1024)
+#define HTTP_SSE_MAX_QUEUE (256 * 1024)	/* 64 streams: 16 MiB at worst */
 struct http_sse;
 typedef void (*http_sse_close_fn)(struct http_sse *s, void *data);
 /* NULL (req answered 500) when MHD cannot make the response. */
@@ -83,6 +83,9 @@ struct http_sse *http_reply_sse(struct http_req *req,
     http_sse_close_fn on_close, void *data);
 /* Queue len bytes of ready-made event text ("event: x\ndata: y\n\n"). */
 void http_sse_send(struct http_sse *s, const char *text, size_t len);
+/* Bytes queued and not yet taken by MHD (a producer that can wait, such
+ * as a followed console, waits while this is large). */
+size_t http_sse_queued(const struct http_sse *s);
 /* End the stream once what is queued is sent. */
 void http_sse_close(struct http_sse *s);
 

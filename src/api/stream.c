@@ -42,31 +42,46 @@ struct api_coalesce {
 	struct loop_timer *timer;
 };
 
-static void
-stream_send(struct api_stream *s, const char *type, json_t *data)
+/* "event: TYPE\ndata: JSON\n\n" of data (borrowed), its length in *len;
+ * NULL when it cannot be encoded. */
+static char *
+stream_text(const char *type, const json_t *data, size_t *len)
 {
-	char *d = json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
+	_cleanup_free_ char *d = json_dumps(data, JSON_COMPACT |
+	    JSON_ENCODE_ANY);
 	char *text;
 	int n;
 
-	if (!d)
-		return;
-	n = asprintf(&text, "event: %s\ndata: %s\n\n", type, d);
-	free(d);
-	if (n < 0)
-		return;
-	http_sse_send(s->sse, text, (size_t)n);
-	free(text);
+	if (!d || (n = asprintf(&text, "event: %s\ndata: %s\n\n", type, d)) < 0)
+		return NULL;
+	*len = (size_t)n;
+	return text;
 }
 
-/* Send to every event stream (not the console ones); takes data. */
+/* Send to one stream; takes data. */
+static void
+stream_send(struct api_stream *s, const char *type, json_t *data)
+{
+	size_t len;
+	_cleanup_free_ char *text = stream_text(type, data, &len);
+
+	json_decref(data);
+	if (text)
+		http_sse_send(s->sse, text, len);
+}
+
+/* Send to every event stream (not the console ones), encoded once; takes
+ * data. */
 static void
 stream_broadcast(struct api *a, const char *type, json_t *data)
 {
-	for (size_t i = 0; i < a->n_streams; i++)
-		if (!a->streams[i]->path)
-			stream_send(a->streams[i], type, data);
+	size_t len;
+	_cleanup_free_ char *text = stream_text(type, data, &len);
+
 	json_decref(data);
+	for (size_t i = 0; text && i < a->n_streams; i++)
+		if (!a->streams[i]->path)
+			http_sse_send(a->streams[i]->sse, text, len);
 }
 
 static size_t
@@ -253,12 +268,16 @@ static void
 console_poll(struct loop *l, void *data)
 {
 	struct api_stream *s = data;
-	_cleanup_free_ char *buf = xmalloc(CONSOLE_BACKLOG + 1);
-	int fd = open(s->path, O_RDONLY | O_CLOEXEC);
+	_cleanup_free_ char *buf = NULL;
+	int fd;
 	ssize_t n = -1;
 
 	(void)l;
 	s->poll = NULL;
+	/* a client that has not taken the last chunk yet: wait for it */
+	fd = http_sse_queued(s->sse) >= CONSOLE_BACKLOG ? -1 :
+	    open(s->path, O_RDONLY | O_CLOEXEC);
+	buf = xmalloc(CONSOLE_BACKLOG + 1);
 	if (fd >= 0) {
 		n = pread(fd, buf, CONSOLE_BACKLOG, (off_t)s->off);
 		close(fd);
