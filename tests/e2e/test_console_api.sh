@@ -154,6 +154,9 @@ check_eq "/v1/fleet lists both hosts" "$(jq -r '[.hosts[].name] | sort | join(",
 check_eq "h2 reachable" "$(jq -r '.hosts[] | select(.name == "h2") | .reachable' <<<"$fleet")" true
 check_eq "and h2's VM with its host" "$(jq -r '.vms[] | select(.name == "g2") | .host' <<<"$fleet")" h2
 check_eq "a GET forwarded to h2" "$(hcurl -b "$work/viewer" "$URL/v1/hosts/h2/v1/vms/g2" | jq -r .name)" g2
+check_eq "a POST forwarded to h2, h2's refusal passed back" "$(call POST /v1/hosts/h2/v1/vms/g2/pause -b "$work/admin" -H "X-CSRF-Token: $csrf")" "409 conflict"
+check_eq "the query string goes along" "$(hcurl -b "$work/viewer" "$URL/v1/hosts/h2/v1/events?vm=g2" | jq -r '[.events[].vm] | unique | join(",")')" g2
+check_eq "an unknown host: 404" "$(call GET /v1/hosts/nosuch/v1/vms -b "$work/viewer")" "404 not_found"
 check_eq "this host by name is served here" "$(hcurl -b "$work/viewer" "$URL/v1/hosts/h1/v1/vms/g1" | jq -r .name)" g1
 
 # -- logout, rate limit, restart
