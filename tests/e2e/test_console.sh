@@ -46,6 +46,16 @@ for u in $ADMIN $VIEWER $OUTSIDER; do userdel "$u" 2>/dev/null || true; done
 useradd --no-create-home --shell /usr/sbin/nologin -G tern-admin $ADMIN
 useradd --no-create-home --shell /usr/sbin/nologin -G tern-viewer $VIEWER
 useradd --no-create-home --shell /usr/sbin/nologin $OUTSIDER
+# ensure_members: the groups and our members again (another test on the
+# machine may have removed a group it made when it ended).
+ensure_members() {
+	local g
+	for g in tern-admin tern-viewer; do
+		getent group "$g" >/dev/null || { groupadd --system "$g"; made_groups+=("$g"); }
+	done
+	id -nG $ADMIN | grep -qw tern-admin || usermod -aG tern-admin $ADMIN
+	id -nG $VIEWER | grep -qw tern-viewer || usermod -aG tern-viewer $VIEWER
+}
 printf '%s:%s\n' $ADMIN "$PW" $VIEWER "$PW" $OUTSIDER "$PW" | chpasswd
 if [ ! -e /etc/pam.d/tern ]; then
 	cp "$REPO/packaging/pam.d/tern" /etc/pam.d/tern
@@ -65,6 +75,7 @@ guest_create h2 g2 >/dev/null
 # namespace; its ok / not ok lines counted here.
 browser() {
 	local out rc=0 p f
+	ensure_members
 	out=$(OTHER_VM=h2/g2 lab exec h1 timeout 400 node "$BROWSER/console.mjs" "$@" 2>&1) || rc=$?
 	echo "$out" | grep -v ' passed, .* failed$'
 	p=$(grep -c '^ok - ' <<<"$out" || true)
@@ -92,6 +103,7 @@ browser replication "$URL" $ADMIN "$PW" g1 ${SHOTS:+"$(realpath "$SHOTS")"}
 jar=$(mktemp /tmp/tern-e2e-console-jar.XXXXXX)
 e2e_at_exit "rm -f '$jar'"
 hcurl() { lab exec h1 curl -sk --max-time 20 "$@"; }
+ensure_members
 hdrfile=$jar.h
 e2e_at_exit "rm -f '$hdrfile'"
 login=$(hcurl -c "$jar" -D "$hdrfile" -H 'Content-Type: application/json' \
