@@ -27,6 +27,8 @@ PKGS=(
 	scdoc groff-base bash-completion
 	# virsh's test driver writes the libvirt import's fixtures and e2e XML
 	libvirt-clients
+	# the web console's browser test (driven by playwright-core from npm)
+	chromium
 	# time-boxed fuzzing in CI
 	clang libclang-rt-14-dev
 )
@@ -90,6 +92,24 @@ bpo_installed() {
 	    grep -q "ok installed .*~bpo"
 }
 
+# The web console (www/) and its browser test (tests/browser/): Node and
+# npm (Debian's when there is no node; Vite and playwright-core want node
+# 20 or newer), then each tree's locked packages, once.
+ensure_npm_trees() {
+	local repo d
+	repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+	if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+		echo "deps: installing nodejs npm"
+		DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq \
+		    --no-install-recommends nodejs npm >/dev/null
+	fi
+	for d in www tests/browser; do
+		[ -d "$repo/$d/node_modules" ] && continue
+		echo "deps: npm ci in $d"
+		(cd "$repo/$d" && npm ci --no-audit --no-fund --loglevel=error)
+	done
+}
+
 SUDO=
 [ "$(id -u)" = 0 ] || SUDO=sudo
 BPO_NEW=0
@@ -113,6 +133,7 @@ done
 if [ ${#missing[@]} -eq 0 ]; then
 	echo "deps: all ${#PKGS[@]} packages present"
 	ensure_qemu_user
+	ensure_npm_trees
 	exit 0
 fi
 echo "deps: installing ${missing[*]}"
@@ -120,4 +141,5 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 ensure_qemu_user
+ensure_npm_trees
 echo "deps: done"

@@ -119,6 +119,11 @@ static const struct route routes[] = {
 	{ "POST", "/v1/jobs/*/cancel", api_job_cancel },
 	{ "GET", "/v1/events", api_events },
 	{ "GET", "/v1/link-probe/*", api_link_probe },
+	{ "GET", "/v1/session", api_session },
+	{ "POST", "/v1/session", api_session },
+	{ "DELETE", "/v1/session", api_session },
+	{ "GET", "/v1/stream", api_stream },
+	{ "GET", "/v1/fleet", api_fleet },
 	{ "GET", "/metrics", api_metrics },
 };
 
@@ -152,6 +157,14 @@ api_code_name(unsigned status)
 	case 507: return "no_space";
 	default: return "internal";
 	}
+}
+
+void
+api_reply_error_code(struct http_req *req, unsigned status, const char *code,
+    const char *msg)
+{
+	http_reply_json(req, status, json_pack("{s{ss ss}}", "error", "code",
+	    code, "message", msg));
 }
 
 static void
@@ -195,7 +208,7 @@ api_match(const char *pattern, char **segs, size_t n, char **params)
 	return true;
 }
 
-static bool
+bool
 api_trusted(struct api *a, struct http_req *req)
 {
 	struct obj_row *rows;
@@ -256,36 +269,27 @@ api_route_find(const char *method, char *url, char **params,
 }
 
 void
-api_handle(struct http_req *req, void *ud)
+api_dispatch(struct api *a, struct http_req *req, const char *path)
 {
-	struct api *a = ud;
-	_cleanup_free_ char *url = xstrdup(req->url);
+	_cleanup_free_ char *url = xstrdup(path);
 	char *params[API_MAX_SEGS] = { 0 };
 	bool path_found;
 	struct err err = { 0 };
 	api_fn fn;
 
-	if (!api_trusted(a, req) && !api_bearer_ok(a, req)) {
-		char msg[300];
-		bool scrape = streq(req->url, "/metrics");
-
-		snprintf(msg, sizeof(msg), "client certificate %s is not "
-		    "trusted by this host: add it with 'tern peer add'%s",
-		    req->has_peer_fp ? req->peer_fp : "(none sent)", scrape ?
-		    ", or send 'Authorization: Bearer TOKEN' with the token "
-		    "in ternd's metrics-token-file (docs/metrics.md)" : "");
-		api_reply_error(req, scrape ? 401 : 403, msg);
-		return;
-	}
 	if (req->too_large) {
 		api_reply_error(req, 413, "request body is over 1 MiB");
+		return;
+	}
+	if (strncmp(path, "/v1/hosts/", 10) == 0) {
+		api_forward(a, req);
 		return;
 	}
 	fn = api_route_find(req->method, url, params, &path_found);
 	if (fn) {
 		int r = fn(a, req, params, &err);
 
-		if (r < 0 && !req->answered)
+		if (r < 0 && !req->answered && !req->deferred)
 			api_reply_error(req, api_status_of(r),
 			    err.msg[0] ? err.msg : strerror(-r));
 		return;
@@ -294,6 +298,19 @@ api_handle(struct http_req *req, void *ud)
 		api_reply_error(req, 405, "method not allowed for this path");
 	else
 		api_reply_error(req, 404, "no such API path; see docs/api.md");
+}
+
+void
+api_handle(struct http_req *req, void *ud)
+{
+	struct api *a = ud;
+
+	/* A scrape with the metrics token skips the console's gate: it
+	 * holds no certificate and no session, and may read /metrics only. */
+	if (!api_bearer_ok(a, req) && !api_console_gate(a, req))
+		return;
+	api_dispatch(a, req, req->url);
+	a->cur = NULL;
 }
 
 void
@@ -325,10 +342,12 @@ api_start(struct api *a, struct host *h, char *key_pem, char *cert_pem,
 	a->h = h;
 	a->key_pem = key_pem;
 	a->cert_pem = cert_pem;
+	api_stream_start(a);
 	r = http_server_start_unix(h->loop, sock, api_handle, a, &a->local,
 	    err);
 	if (r < 0 || !h->cfg.listen)
 		return r;
+	api_console_check(a);
 	return http_server_start_tls(h->loop, h->cfg.listen, key_pem,
 	    cert_pem, api_handle, a, &a->tls, err);
 }
@@ -336,6 +355,9 @@ api_start(struct api *a, struct host *h, char *key_pem, char *cert_pem,
 void
 api_stop(struct api *a)
 {
+	api_console_stop(a);
+	api_stream_stop(a);
+	api_fleet_stop();
 	a->local = http_server_stop(a->local);
 	a->tls = http_server_stop(a->tls);
 	free(a->key_pem);

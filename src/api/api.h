@@ -9,12 +9,32 @@
 #include "err.h"
 #include "host.h"
 #include "http.h"
+#include "session.h"
+
+struct api_login;
+struct api_stream;
+struct api_coalesce;
+
+#define API_MAX_STREAMS 64	/* event and console streams at once */
+#define API_MAX_LOGINS 16	/* PAM checks at once */
 
 struct api {
 	struct host *h;
 	struct http_server *local;
 	struct http_server *tls;
 	char *key_pem, *cert_pem;
+	/* The web console (console.c, stream.c, fleet.c). */
+	struct session_store sessions;
+	struct rate_limiter rate;
+	struct session *cur;	/* the request's session while api_handle
+				 * runs (synchronous), else NULL */
+	struct api_login **logins;	/* PAM checks in flight */
+	size_t n_logins;
+	struct api_stream **streams;
+	size_t n_streams;
+	struct api_coalesce **coal;	/* per job: the last event sent */
+	size_t n_coal;
+	struct loop_timer *ping;	/* ": ping" every 15 s */
 };
 
 /* Start the local socket (RUN_DIR/ternd.sock) and, if h->cfg.listen is
@@ -23,6 +43,8 @@ int api_start(struct api *a, struct host *h, char *key_pem, char *cert_pem,
     struct err *err);
 void api_stop(struct api *a);
 
+/* A TLS request with a trusted client certificate, or the local socket. */
+bool api_trusted(struct api *a, struct http_req *req);
 /* HTTP status for a negative errno. */
 unsigned api_status_of(int code);
 
@@ -184,6 +206,34 @@ int api_cluster_facts(struct api *a, struct http_req *r, char **p,
     struct err *e);
 int api_cluster_validate(struct api *a, struct http_req *r, char **p,
     struct err *e);
+
+/* console.c: sessions, static files, the access decision applied */
+int api_session(struct api *a, struct http_req *r, char **p, struct err *e);
+/* false after answering (401/403/a static file) */
+bool api_console_gate(struct api *a, struct http_req *req);
+void api_console_stop(struct api *a);
+/* Warn at start-up when logins cannot work (no /etc/pam.d/tern, no
+ * tern-auth). */
+void api_console_check(struct api *a);
+/* stream.c */
+int api_stream(struct api *a, struct http_req *r, char **p, struct err *e);
+int api_console_follow(struct api *a, struct http_req *req, struct vm *vm,
+    struct err *e);
+void api_stream_start(struct api *a);
+void api_stream_stop(struct api *a);
+void api_console_sanitize(char *buf, size_t n);
+/* fleet.c */
+int api_fleet(struct api *a, struct http_req *r, char **p, struct err *e);
+/* METHOD /v1/hosts/NAME/v1/...: handled here or forwarded. */
+void api_forward(struct api *a, struct http_req *req);
+/* Answer 503 to the fleet requests in flight and cancel their calls. */
+void api_fleet_stop(void);
+/* Reply with the standard error body {"error":{"code","message"}}. */
+void api_reply_error_code(struct http_req *req, unsigned status,
+    const char *code, const char *msg);
+/* Route and answer req for url (the path part), as api_handle does once
+ * access was granted. */
+void api_dispatch(struct api *a, struct http_req *req, const char *url);
 
 /* Parse the request body as a JSON object (an empty body is {}). */
 int api_body(struct http_req *req, json_t **ret, struct err *err);

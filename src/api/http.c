@@ -27,6 +27,21 @@ struct http_server {
 	void *ud;
 	struct loop_timer *timer;
 	char *unix_path;
+	struct http_sse **sse;	/* the open event streams */
+	size_t n_sse;
+};
+
+/* Invariant: off <= len <= HTTP_SSE_MAX_QUEUE; suspended while MHD holds
+ * the connection suspended (nothing to send); freed by MHD's response
+ * free callback, after on_close. */
+struct http_sse {
+	struct http_server *srv;
+	struct MHD_Connection *conn;
+	char *buf;
+	size_t len, off;
+	bool suspended, closing;
+	http_sse_close_fn on_close;
+	void *data;
 };
 
 static void http_arm_timer(struct http_server *srv);
@@ -69,6 +84,22 @@ http_on_epoll(struct loop *l, int fd, uint32_t events, void *data)
 }
 
 static void
+http_req_addr(struct http_req *req)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+	    req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+
+	if (sa && sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr,
+		    req->client_addr, sizeof(req->client_addr));
+	else if (sa && sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6,
+		    &((const struct sockaddr_in6 *)sa)->sin6_addr,
+		    req->client_addr, sizeof(req->client_addr));
+}
+
+static void
 http_req_peer(struct http_server *srv, struct http_req *req)
 {
 	const union MHD_ConnectionInfo *ci;
@@ -76,6 +107,7 @@ http_req_peer(struct http_server *srv, struct http_req *req)
 	req->tls = srv->tls;
 	if (!srv->tls)
 		return;
+	http_req_addr(req);
 	ci = MHD_get_connection_info(req->conn,
 	    MHD_CONNECTION_INFO_GNUTLS_SESSION);
 	if (ci && ci->tls_session &&
@@ -95,6 +127,7 @@ http_on_request(void *cls, struct MHD_Connection *conn, const char *url,
 	if (!req) {
 		req = xzalloc(sizeof(*req));
 		req->conn = conn;
+		req->srv = srv;
 		req->method = method;
 		req->url = url;
 		http_req_peer(srv, req);
@@ -115,9 +148,9 @@ http_on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		*upload_size = 0;
 		return MHD_YES;
 	}
-	if (!req->answered)
+	if (!req->answered && !req->deferred)
 		srv->fn(req, srv->ud);
-	if (!req->answered)
+	if (!req->answered && !req->deferred)
 		http_reply_json(req, 500, json_pack("{s{ss ss}}", "error",
 		    "code", "internal", "message", "no answer"));
 	return MHD_YES;
@@ -133,6 +166,10 @@ http_on_done(void *cls, struct MHD_Connection *conn, void **con_cls,
 	(void)conn;
 	(void)code;
 	if (req) {
+		for (size_t i = 0; i < req->n_hdr; i++) {
+			free(req->hdr[i][0]);
+			free(req->hdr[i][1]);
+		}
 		free(req->body);
 		free(req);
 		*con_cls = NULL;
@@ -192,7 +229,7 @@ http_server_start_unix(struct loop *l, const char *path, http_handler_fn fn,
 	srv = xzalloc(sizeof(*srv));
 	*srv = (struct http_server){ .loop = l, .fn = fn, .ud = ud,
 		.unix_path = xstrdup(path) };
-	srv->mhd = MHD_start_daemon(MHD_USE_EPOLL,
+	srv->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME,
 	    0, NULL, NULL, http_on_request, srv,
 	    MHD_OPTION_LISTEN_SOCKET, fd,
 	    MHD_OPTION_NOTIFY_COMPLETED, http_on_done, srv,
@@ -254,7 +291,8 @@ http_server_start_tls(struct loop *l, const char *listen, const char *key_pem,
 {
 	struct sockaddr_storage ss;
 	struct http_server *srv;
-	unsigned flags = MHD_USE_EPOLL | MHD_USE_TLS;
+	unsigned flags = MHD_USE_EPOLL | MHD_USE_TLS |
+	    MHD_ALLOW_SUSPEND_RESUME;
 	int r = parse_listen(listen, &ss, err);
 
 	if (r < 0)
@@ -298,6 +336,13 @@ http_server_stop(struct http_server *srv)
 	if (!srv)
 		return NULL;
 	srv->timer = loop_timer_cancel(srv->loop, srv->timer);
+	/* MHD must not stop with a connection suspended */
+	for (size_t i = 0; i < srv->n_sse; i++)
+		http_sse_close(srv->sse[i]);
+	/* resumed connections (streams closed, deferred answers sent)
+	 * leave the suspended list only inside MHD_run */
+	if (srv->mhd)
+		(void)MHD_run(srv->mhd);
 	if (srv->mhd) {
 		loop_del_fd(srv->loop, srv->epfd);
 		MHD_stop_daemon(srv->mhd);
@@ -305,6 +350,7 @@ http_server_stop(struct http_server *srv)
 	if (srv->unix_path)
 		(void)unlink(srv->unix_path);
 	free(srv->unix_path);
+	free(srv->sse);
 	free(srv);
 	return NULL;
 }
@@ -323,16 +369,78 @@ http_req_header(struct http_req *req, const char *name)
 }
 
 void
-http_reply_text(struct http_req *req, unsigned status, const char *ct,
-    const char *text)
+http_req_add_header(struct http_req *req, const char *name,
+    const char *value)
 {
-	struct MHD_Response *resp = MHD_create_response_from_buffer(
-	    strlen(text), (void *)text, MHD_RESPMEM_MUST_COPY);
+	if (req->n_hdr == ARRAY_SIZE(req->hdr))
+		return;
+	req->hdr[req->n_hdr][0] = xstrdup(name);
+	req->hdr[req->n_hdr][1] = xstrdup(value);
+	req->n_hdr++;
+}
 
-	MHD_add_response_header(resp, "Content-Type", ct);
+/* Queue resp (NULL: 500 for want of memory) with req's extra headers. */
+static void
+http_queue(struct http_req *req, unsigned status, struct MHD_Response *resp,
+    const char *ct)
+{
+	if (!resp) {
+		static const char oom[] = "{\"error\":{\"code\":\"internal\","
+		    "\"message\":\"cannot make a response\"}}";
+
+		ct = "application/json";
+		status = 500;
+		resp = MHD_create_response_from_buffer(strlen(oom),
+		    (void *)oom, MHD_RESPMEM_PERSISTENT);
+	}
+	if (ct)
+		MHD_add_response_header(resp, "Content-Type", ct);
+	for (size_t i = 0; i < req->n_hdr; i++)
+		MHD_add_response_header(resp, req->hdr[i][0], req->hdr[i][1]);
 	MHD_queue_response(req->conn, status, resp);
 	MHD_destroy_response(resp);
 	req->answered = true;
+	if (req->deferred) {
+		struct http_server *srv = req->srv;
+
+		req->deferred = false;
+		MHD_resume_connection(req->conn);
+		srv->timer = loop_timer_cancel(srv->loop, srv->timer);
+		srv->timer = loop_timer_add(srv->loop, 0, http_on_timer, srv);
+	}
+}
+
+void
+http_req_defer(struct http_req *req)
+{
+	req->deferred = true;
+	MHD_suspend_connection(req->conn);
+}
+
+void
+http_reply_text(struct http_req *req, unsigned status, const char *ct,
+    const char *text)
+{
+	http_queue(req, status, MHD_create_response_from_buffer(strlen(text),
+	    (void *)text, MHD_RESPMEM_MUST_COPY), ct);
+}
+
+void
+http_reply_empty(struct http_req *req, unsigned status)
+{
+	http_queue(req, status, MHD_create_response_from_buffer(0, NULL,
+	    MHD_RESPMEM_PERSISTENT), NULL);
+}
+
+void
+http_reply_fd(struct http_req *req, unsigned status, int fd, uint64_t size,
+    const char *ct)
+{
+	struct MHD_Response *resp = MHD_create_response_from_fd64(size, fd);
+
+	if (!resp)
+		close(fd);
+	http_queue(req, status, resp, ct);
 }
 
 void
@@ -446,16 +554,7 @@ stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 static void
 http_reply_octets(struct http_req *req, struct MHD_Response *resp)
 {
-	if (!resp) {
-		http_reply_json(req, 500, json_pack("{s{ss ss}}", "error",
-		    "code", "internal", "message", "cannot make a response"));
-		return;
-	}
-	MHD_add_response_header(resp, "Content-Type",
-	    "application/octet-stream");
-	MHD_queue_response(req->conn, MHD_HTTP_OK, resp);
-	MHD_destroy_response(resp);
-	req->answered = true;
+	http_queue(req, MHD_HTTP_OK, resp, "application/octet-stream");
 }
 
 void
@@ -480,9 +579,127 @@ http_reply_stream(struct http_req *req, uint64_t nbytes)
 void
 http_reply_file(struct http_req *req, int fd, uint64_t size)
 {
-	struct MHD_Response *resp = MHD_create_response_from_fd64(size, fd);
+	http_reply_fd(req, MHD_HTTP_OK, fd, size, "application/octet-stream");
+}
 
-	if (!resp)
-		close(fd);
-	http_reply_octets(req, resp);
+/* ---- server-sent events ---- */
+
+static ssize_t
+sse_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct http_sse *s = cls;
+	size_t n;
+
+	(void)pos;
+	if (s->off == s->len) {
+		s->off = s->len = 0;
+		if (s->closing)
+			return MHD_CONTENT_READER_END_OF_STREAM;
+		/* nothing to send: sleep until http_sse_send() */
+		s->suspended = true;
+		MHD_suspend_connection(s->conn);
+		return 0;
+	}
+	n = MIN(max, s->len - s->off);
+	memcpy(buf, s->buf + s->off, n);
+	s->off += n;
+	return (ssize_t)n;
+}
+
+static void
+sse_forget(struct http_sse *s)
+{
+	struct http_server *srv = s->srv;
+
+	for (size_t i = 0; i < srv->n_sse; i++)
+		if (srv->sse[i] == s) {
+			srv->sse[i] = srv->sse[--srv->n_sse];
+			break;
+		}
+}
+
+static void
+sse_free(void *cls)
+{
+	struct http_sse *s = cls;
+
+	sse_forget(s);
+	if (s->on_close)
+		s->on_close(s, s->data);
+	free(s->buf);
+	free(s);
+}
+
+/* Wake a suspended stream and have MHD look at it at once. */
+static void
+sse_wake(struct http_sse *s)
+{
+	struct http_server *srv = s->srv;
+
+	if (!s->suspended)
+		return;
+	s->suspended = false;
+	MHD_resume_connection(s->conn);
+	srv->timer = loop_timer_cancel(srv->loop, srv->timer);
+	srv->timer = loop_timer_add(srv->loop, 0, http_on_timer, srv);
+}
+
+struct http_sse *
+http_reply_sse(struct http_req *req, http_sse_close_fn on_close, void *data)
+{
+	struct http_server *srv = req->srv;
+	struct http_sse *s = xzalloc(sizeof(*s));
+	struct MHD_Response *resp;
+
+	*s = (struct http_sse){ .srv = srv, .conn = req->conn,
+		.on_close = on_close, .data = data };
+	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024,
+	    sse_read, s, sse_free);
+	if (!resp) {
+		free(s);
+		http_queue(req, 500, NULL, NULL);
+		return NULL;
+	}
+	/* an idle stream is not a dead one: pings show a dead one */
+	(void)MHD_set_connection_option(req->conn,
+	    MHD_CONNECTION_OPTION_TIMEOUT, (unsigned)0);
+	MHD_add_response_header(resp, "Cache-Control", "no-cache");
+	srv->sse = xrealloc(srv->sse, (srv->n_sse + 1) * sizeof(*srv->sse));
+	srv->sse[srv->n_sse++] = s;
+	http_queue(req, MHD_HTTP_OK, resp, "text/event-stream");
+	return s;
+}
+
+void
+http_sse_send(struct http_sse *s, const char *text, size_t len)
+{
+	if (s->closing)
+		return;
+	if (s->len - s->off + len > HTTP_SSE_MAX_QUEUE) {
+		s->len = s->off;	/* a client that does not read */
+		http_sse_close(s);
+		return;
+	}
+	if (s->off > 0) {
+		memmove(s->buf, s->buf + s->off, s->len - s->off);
+		s->len -= s->off;
+		s->off = 0;
+	}
+	s->buf = xrealloc(s->buf, s->len + len);
+	memcpy(s->buf + s->len, text, len);
+	s->len += len;
+	sse_wake(s);
+}
+
+size_t
+http_sse_queued(const struct http_sse *s)
+{
+	return s->len - s->off;
+}
+
+void
+http_sse_close(struct http_sse *s)
+{
+	s->closing = true;
+	sse_wake(s);
 }

@@ -17,6 +17,7 @@ struct http_server;
 
 struct http_req {
 	struct MHD_Connection *conn;
+	struct http_server *srv;
 	const char *method;
 	const char *url;
 	char *body;		/* NUL-terminated; NULL when empty */
@@ -25,7 +26,14 @@ struct http_req {
 	bool tls;		/* came over HTTPS */
 	bool has_peer_fp;	/* TLS client sent a certificate */
 	char peer_fp[TLS_FP_LEN];
+	bool deferred;		/* http_req_defer(): answered later */
+	char client_addr[64];	/* the client's IP address ("" on the
+				 * local socket) */
 	bool answered;
+	/* Headers every answer to this request carries (Set-Cookie,
+	 * security headers): names and values copied, at most 12. */
+	char *hdr[12][2];
+	size_t n_hdr;
 };
 
 typedef void (*http_handler_fn)(struct http_req *req, void *ud);
@@ -38,6 +46,48 @@ int http_server_start_tls(struct loop *l, const char *listen,
     const char *key_pem, const char *cert_pem, http_handler_fn fn, void *ud,
     struct http_server **ret_srv, struct err *err);
 struct http_server *http_server_stop(struct http_server *srv);
+
+/* A request header (case-insensitive name), or NULL. */
+const char *http_req_header(struct http_req *req, const char *name);
+/* Add a header to whatever answer req gets (copied; silently dropped past
+ * the twelfth). */
+void http_req_add_header(struct http_req *req, const char *name,
+    const char *value);
+/* The handler answers later, from the loop (a login's PAM check, a call
+ * to peers): MHD holds the connection until one of the http_reply_*()
+ * functions answers req, which stays valid until then.  An answer must
+ * come (the client cannot be seen leaving meanwhile). */
+void http_req_defer(struct http_req *req);
+/* Answer status with no body (204, ...). */
+void http_reply_empty(struct http_req *req, unsigned status);
+/* Answer status with the first size bytes of the file open at fd (taken:
+ * closed when sent, or now on failure) as content type ct. */
+void http_reply_fd(struct http_req *req, unsigned status, int fd,
+    uint64_t size, const char *ct);
+
+/*
+ * Server-sent events.  http_reply_sse() answers 200 text/event-stream and
+ * keeps the connection: the owner sends with http_sse_send() whenever it
+ * likes (MHD is suspended while nothing is queued, so an idle stream costs
+ * no CPU) and ends it with http_sse_close().  on_close(s, data) runs once
+ * when the connection ends for any reason (the client left, the server
+ * stopped, http_sse_close()); s is freed right after it: the owner forgets
+ * s there.  A client that does not read is dropped once HTTP_SSE_MAX_QUEUE
+ * bytes wait for it.
+ */
+#define HTTP_SSE_MAX_QUEUE (256 * 1024)	/* 64 streams: 16 MiB at worst */
+struct http_sse;
+typedef void (*http_sse_close_fn)(struct http_sse *s, void *data);
+/* NULL (req answered 500) when MHD cannot make the response. */
+struct http_sse *http_reply_sse(struct http_req *req,
+    http_sse_close_fn on_close, void *data);
+/* Queue len bytes of ready-made event text ("event: x\ndata: y\n\n"). */
+void http_sse_send(struct http_sse *s, const char *text, size_t len);
+/* Bytes queued and not yet taken by MHD (a producer that can wait, such
+ * as a followed console, waits while this is large). */
+size_t http_sse_queued(const struct http_sse *s);
+/* End the stream once what is queued is sent. */
+void http_sse_close(struct http_sse *s);
 
 /* Query argument, or NULL. */
 const char *http_req_arg(struct http_req *req, const char *name);

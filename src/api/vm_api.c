@@ -165,8 +165,8 @@ api_vm_action(struct api *a, struct http_req *req, char **p, struct err *e)
 
 /* Console bytes as JSON-safe text: other than \n, \r and \t, control and
  * non-ASCII bytes become '?' (the log holds raw serial output). */
-static void
-console_sanitize(char *buf, size_t n)
+void
+api_console_sanitize(char *buf, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = buf[i];
@@ -193,13 +193,16 @@ api_vm_console(struct api *a, struct http_req *req, char **p, struct err *e)
 		return r;
 	if (off < 0)
 		return err_set(e, -EINVAL, "offset must be >= 0");
+	if (http_req_arg(req, "follow") && streq(http_req_arg(req, "follow"),
+	    "1"))
+		return api_console_follow(a, req, vm, e);
 	path = vm_state_path(vm, "console.log");
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd >= 0)
 		n = pread(fd, buf, CONSOLE_CHUNK, off);
 	if (n < 0)
 		n = 0;
-	console_sanitize(buf, n);
+	api_console_sanitize(buf, n);
 	buf[n] = '\0';
 	http_reply_json(req, 200, json_pack("{sI ss}", "offset",
 	    (json_int_t)(off + n), "data", buf));

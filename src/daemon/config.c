@@ -93,6 +93,9 @@ static const char usage[] =
 "                     characters; FILE must not be readable by others);\n"
 "                     the token grants /metrics only (default: none,\n"
 "                     trusted client certificates only)\n"
+"  --www-dir DIR      the web console's files, served on --listen to\n"
+"                     browsers, who log in with PAM (service 'tern')\n"
+"                     (default /usr/share/tern/www)\n"
 "  --foreground       stay in the foreground, log to stderr (as\n"
 "                     structured journald entries when stderr is the\n"
 "                     journal, as under ternd.service)\n"
@@ -203,6 +206,7 @@ config_set(struct daemon_opts *o, const char *key, const char *v,
 		{ "cluster-stop", &c->cluster_stop },
 		{ "maintenance-dir", &c->maintenance_dir },
 		{ "metrics-token-file", &c->metrics_token_file },
+		{ "www-dir", &c->www_dir },
 	};
 	long n;
 	int r;
@@ -338,6 +342,8 @@ config_defaults(struct daemon_opts *o)
 	if (!c->cluster_stop)
 		c->cluster_stop = xstrdup("systemctl stop corosync-qdevice "
 		    "corosync");
+	if (!c->www_dir)
+		c->www_dir = xstrdup("/usr/share/tern/www");
 	if (!c->blockcopy)
 		c->blockcopy = helper_exe_path("tern-blockcopy");
 	if (!c->replica_apply)
@@ -397,6 +403,7 @@ static const struct option longopts[] = {
 	{ "cluster-dir", required_argument, NULL, 1 },
 	{ "maintenance-dir", required_argument, NULL, 1 },
 	{ "metrics-token-file", required_argument, NULL, 1 },
+	{ "www-dir", required_argument, NULL, 1 },
 	{ "cluster-address", required_argument, NULL, 1 },
 	{ "cluster-start", required_argument, NULL, 1 },
 	{ "cluster-reload", required_argument, NULL, 1 },
@@ -536,6 +543,7 @@ config_done(struct daemon_opts *o)
 	if (c->metrics_token)
 		explicit_bzero(c->metrics_token, strlen(c->metrics_token));
 	free(c->metrics_token);
+	free(c->www_dir);
 	free(c->cluster_address);
 	free(c->cluster_start);
 	free(c->cluster_reload);

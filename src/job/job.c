@@ -89,6 +89,8 @@ job_save(struct job *job)
 	if (r < 0)
 		log_error("job=%lld cannot persist: %s",
 		    (long long)job->row->id, strerror(-r));
+	if (job->t->on_change)
+		job->t->on_change(job, job->t->change_data);
 }
 
 static void
@@ -290,6 +292,9 @@ job_save_progress(struct job *job)
 	if (!job->flush)
 		job->flush = loop_timer_add(job->t->loop,
 		    job->t->progress_every_ms - since, job_on_flush, job);
+	/* the store waits, an observer does not */
+	if (job->t->on_change)
+		job->t->on_change(job, job->t->change_data);
 }
 
 void
@@ -325,6 +330,16 @@ job_set_queued(struct job *job, bool queued)
 	else
 		job->rate_t0_ms = now_ms();
 	job_save(job);
+}
+
+/* A job that succeeded did all its work: its progress says 100 % (a type
+ * that never counted shows one step of one). */
+static void
+job_progress_complete(struct job *job)
+{
+	if (job->row->total == 0 && streq(job->row->unit, "steps"))
+		job->row->total = 1;
+	job->row->done = job->row->total;
 }
 
 static void
@@ -386,6 +401,8 @@ job_finish(struct job *job, int r, const char *fmt, ...)
 	    r == -ECANCELED ? JOB_CANCELLED : JOB_FAILED);
 	job->row->ended_ms = wall_ms();
 	job->row->eta_s = r == 0 ? 0 : -1;
+	if (r == 0)
+		job_progress_complete(job);
 	if (r != 0) {
 		free(job->row->error);
 		job->row->error = xstrdup(msg[0] ? msg : strerror(-r));

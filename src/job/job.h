@@ -111,6 +111,11 @@ struct job_table {
 	struct loop *loop;
 	struct store *store;
 	job_event_fn on_event;	/* NULL: events are dropped */
+	/* An observer (NULL: none; src/api's live streams): called on the
+	 * loop after every change of a job's state, phase or progress, the
+	 * final state included.  It may read the job, never change it. */
+	void (*on_change)(const struct job *job, void *data);
+	void *change_data;
 	struct job **jobs;
 	size_t n_jobs;
 	const struct job_ops **types;
@@ -195,8 +200,9 @@ void job_save(struct job *job);
  * t->progress_every_ms (and on the next phase or state change). */
 void job_set_progress(struct job *job, uint64_t done, uint64_t total,
     const char *unit);
-/* End the job: r == 0 succeeded, -ECANCELED cancelled, else failed with
- * the message.  Records an event, releases its claim and slots (waiting
+/* End the job: r == 0 succeeded (its progress then at 100 %: done =
+ * total, 1 of 1 step for a type that never counted), -ECANCELED
+ * cancelled, else failed with the message.  Records an event, releases its claim and slots (waiting
  * jobs are poked). */
 void job_finish(struct job *job, int r, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

@@ -23,19 +23,22 @@ host_event(struct host *h, const char *severity, const struct vm *vm,
 {
 	char msg[512];
 	va_list ap;
+	int64_t id = 0;
 	int r;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	r = store_event_add(h->store, severity, vm ? vm->row->name : NULL,
-	    job_id, msg, NULL);
+	    job_id, msg, &id);
 	log_msg(streq(severity, "error") ? LOG_LVL_ERROR :
 	    streq(severity, "warning") ? LOG_LVL_WARN : LOG_LVL_INFO,
 	    "event%s%s job=%lld %s", vm ? " vm=" : "",
 	    vm ? vm->row->name : "", (long long)job_id, msg);
 	if (r < 0)
 		log_error("cannot record event: %s", strerror(-r));
+	else if (h->on_event)
+		h->on_event(h, id, h->watch_data);
 }
 
 int

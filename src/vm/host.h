@@ -60,6 +60,8 @@ struct host_config {
 	 * (config.c refuses a world-readable one); NULL: certificates only */
 	char *metrics_token_file;
 	char *metrics_token;
+	char *www_dir;		/* the web console's files
+				 * (/usr/share/tern/www) */
 };
 
 struct host {
@@ -124,6 +126,12 @@ struct host {
 	 * (vm.move), for src/cluster's failback. */
 	int (*move_vm)(struct host *h, struct vm *vm, const char *to,
 	    struct err *err);
+	/* Observers (NULL: none; src/api's live streams), called on the
+	 * loop: an event was recorded (its id in the store), a VM's state
+	 * changed.  They may read, never change what they are given. */
+	void (*on_event)(struct host *h, int64_t event_id, void *data);
+	void (*on_vm_change)(const struct vm *vm, void *data);
+	void *watch_data;
 };
 
 enum { HOST_LEASE_TAKE, HOST_LEASE_BIND, HOST_LEASE_DROP, HOST_LEASE_HELD,

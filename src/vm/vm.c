@@ -208,6 +208,8 @@ vm_set_state(struct vm *vm, enum vm_state s, const char *msg)
 	if (vm->pid == 0)
 		vm->row->pid_start = 0;
 	vm_persist(vm);
+	if (vm->h->on_vm_change)
+		vm->h->on_vm_change(vm, vm->h->watch_data);
 	if (msg)
 		host_event(vm->h, s == VM_CRASHED ? "error" : "info", vm,
 		    vm_job(vm) ? vm_job(vm)->row->id : 0, "%s", msg);

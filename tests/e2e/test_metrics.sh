@@ -35,7 +35,7 @@ check_eq "a wrong token: 401" "$(nsx curl -sk -o /dev/null -w \
     "$url")" 401
 check_eq "the token grants /metrics only" "$(nsx curl -sk -o /dev/null \
     -w '%{http_code}' -H "Authorization: Bearer $(cat "$tok")" \
-    "$(labenv H1_URL)/v1/vms")" 403
+    "$(labenv H1_URL)/v1/vms")" 401
 
 # --- a running guest writing to its disk, a backup ---
 guest_writing h1 m1

@@ -55,7 +55,8 @@ check_eq "lintian reports no error" "$(grep -c '^E:' "$T/lintian.txt" || true)" 
 R=$T/root
 dpkg -x "$deb" "$R"
 for f in usr/sbin/ternd usr/bin/tern usr/libexec/tern/tern-blockcopy \
-    usr/libexec/tern/tern-lease usr/libexec/tern/tern-replica-apply; do
+    usr/libexec/tern/tern-lease usr/libexec/tern/tern-replica-apply \
+    usr/libexec/tern/tern-auth; do
 	check "installed /$f, executable" test -x "$R/$f"
 done
 unit=$(cd "$R" && ls lib/systemd/system/ternd.service \
@@ -65,6 +66,16 @@ for f in etc/tern/ternd.conf usr/lib/tmpfiles.d/tern.conf \
     usr/lib/sysusers.d/tern.conf; do
 	check "installed /$f" test -f "$R/$f"
 done
+check "the web console's PAM service /etc/pam.d/tern" \
+    grep -q common-auth "$R/etc/pam.d/tern"
+check "the web console built into /usr/share/tern/www" \
+    test -f "$R/usr/share/tern/www/index.html"
+check "its scripts are files of the package, not a CDN's" \
+    bash -c "! grep -qE 'src=\"https?://' '$R/usr/share/tern/www/index.html'"
+for m in man1/tern.1 man8/ternd.8 man5/ternd.conf.5; do
+	check "man page $m" bash -c "ls '$R/usr/share/man/$m'* >/dev/null"
+done
+check "bash completion" test -f "$R/usr/share/bash-completion/completions/tern"
 check "ternd looks for its helpers in /usr/libexec/tern" \
     grep -q /usr/libexec/tern "$R/usr/sbin/ternd"
 dpkg-deb -e "$deb" "$T/ctl"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test_tls.sh - the HTTPS API between lab hosts: mutual TLS with pinned
-# fingerprints.  A client without a certificate, or with one the host does
-# not trust, is refused; a pinned server key that does not match is
+# fingerprints.  A client without a certificate (and without a console
+# session), or with one the host does not trust, is refused; a pinned server key that does not match is
 # refused by the client; after 'peer add' the same call works.
 . "$(dirname "$0")/lib.sh"
 e2e_lab_setup tls 84
@@ -17,8 +17,13 @@ check "fingerprints look right" bash -c "[[ $fp1 =~ ^sha256:[0-9a-f]{64}$ ]]"
 check "private key is root-only" test "$(stat -c %a "$key1")" = 600
 check_err "untrusted client is refused" 1 "not trusted" \
     remote --fingerprint "$fp2" host info
-check_err "a client without a certificate is refused" 0 "403" \
+# (a browser's case: without a certificate only a session opens the API)
+check_err "a client without a certificate is refused" 0 "401" \
     lab exec h1 curl -sk -o /dev/null -w '%{http_code}' "$url2/v1/host"
+check_err "and told to log in" 0 '"code":"session"' \
+    lab exec h1 curl -sk "$url2/v1/host"
+check_err "a host-to-host path without a certificate is refused" 0 "403" \
+    lab exec h1 curl -sk -o /dev/null -w '%{http_code}' -X POST "$url2/v1/migrations"
 check_err "a wrong server pin is refused by the client" 1 "" \
     remote --fingerprint "sha256:$(printf '0%.0s' {1..64})" host info
 check_err "--host without a pin is a usage error" 2 "fingerprint" \

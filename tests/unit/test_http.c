@@ -28,6 +28,30 @@ struct raw {
 	bool eof;
 };
 
+/* The server-sent event stream and the deferred request under test. */
+static struct http_sse *sse;
+static int sse_closed;
+static struct http_req *deferred;
+
+static void
+on_sse_close(struct http_sse *s, void *data)
+{
+	(void)data;
+	if (s == sse)
+		sse = NULL;
+	sse_closed++;
+}
+
+static void
+on_defer_timer(struct loop *lp, void *data)
+{
+	(void)lp;
+	(void)data;
+	http_req_add_header(deferred, "X-Late", "yes");
+	http_reply_text(deferred, 200, "text/plain", "late answer");
+	deferred = NULL;
+}
+
 static void
 srv_handle(struct http_req *req, void *ud)
 {
@@ -35,9 +59,20 @@ srv_handle(struct http_req *req, void *ud)
 	char *params[API_MAX_SEGS] = { 0 };
 	struct err e = { 0 };
 	bool found;
-	api_fn fn = api_route_find(req->method, url, params, &found);
+	api_fn fn;
 
 	(void)ud;
+	if (streq(req->url, "/test/sse")) {
+		sse = http_reply_sse(req, on_sse_close, NULL);
+		return;
+	}
+	if (streq(req->url, "/test/defer")) {
+		deferred = req;
+		http_req_defer(req);
+		(void)loop_timer_add(l, 50, on_defer_timer, NULL);
+		return;
+	}
+	fn = api_route_find(req->method, url, params, &found);
 	if (!fn || fn(NULL, req, params, &e) < 0)
 		http_reply_json(req, 400, json_pack("{s{ss}}", "error",
 		    "message", e.msg));
@@ -63,21 +98,45 @@ on_raw(struct loop *lp, int fd, uint32_t events, void *data)
 	}
 }
 
-/* GET target over the local socket; the whole answer, headers and all. */
+/* Send GET target on a new connection read into r by the loop: the fd,
+ * or -1. */
 static int
-raw_get(const char *target, struct raw *r)
+raw_open(const char *target, struct raw *r)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	_cleanup_free_ char *req = xasprintf("GET %s HTTP/1.1\r\nHost: t\r\n"
 	    "Connection: close\r\n\r\n", target);
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	uint64_t end = now_ms() + 10000;
 
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
 	if (fd == -1 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1 ||
 	    write(fd, req, strlen(req)) != (ssize_t)strlen(req) ||
 	    fd_set_cloexec_nonblock(fd) < 0 ||
 	    loop_add_fd(l, fd, EPOLLIN, on_raw, r) < 0)
+		return -1;
+	return fd;
+}
+
+/* Run the loop until r holds text (or ended); true when it does. */
+static bool
+raw_wait(struct raw *r, const char *text)
+{
+	uint64_t end = now_ms() + 5000;
+
+	while (!(r->buf && strstr(r->buf, text)) && !r->eof &&
+	    now_ms() < end)
+		loop_run_once(l, 20);
+	return r->buf && strstr(r->buf, text);
+}
+
+/* GET target over the local socket; the whole answer, headers and all. */
+static int
+raw_get(const char *target, struct raw *r)
+{
+	int fd = raw_open(target, r);
+	uint64_t end = now_ms() + 10000;
+
+	if (fd < 0)
 		return -1;
 	while (!r->eof && now_ms() < end)
 		loop_run_once(l, 20);
@@ -95,6 +154,58 @@ raw_body(const struct raw *r, size_t *ret_len)
 		return NULL;
 	*ret_len = r->len - (size_t)(p + 4 - r->buf);
 	return (const uint8_t *)p + 4;
+}
+
+/* An event stream: headers at once, each event as it is sent (also
+ * after the stream slept with nothing to send), the end on close, and the
+ * owner told once. */
+static void
+test_sse(void)
+{
+	struct raw r = { 0 };
+	int fd = raw_open("/test/sse", &r);
+	uint64_t idle;
+
+	ASSERT_TRUE(fd >= 0);
+	ASSERT_TRUE(raw_wait(&r, "\r\n\r\n"));
+	ASSERT_CONTAINS(r.buf, "HTTP/1.1 200");
+	ASSERT_CONTAINS(r.buf, "Content-Type: text/event-stream");
+	ASSERT_TRUE(sse != NULL);
+	http_sse_send(sse, "event: a\ndata: 1\n\n", 18);
+	ASSERT_TRUE(raw_wait(&r, "event: a\ndata: 1\n\n"));
+	idle = now_ms() + 200;	/* MHD suspends the idle stream */
+	while (now_ms() < idle)
+		loop_run_once(l, 20);
+	http_sse_send(sse, ": ping\n\n", 8);
+	http_sse_send(sse, "event: b\ndata: {}\n\n", 19);
+	ASSERT_TRUE(raw_wait(&r, "event: b\ndata: {}\n\n"));
+	ASSERT_CONTAINS(r.buf, ": ping");
+	http_sse_close(sse);
+	while (!r.eof && sse_closed == 0)
+		loop_run_once(l, 20);
+	idle = now_ms() + 1000;
+	while (!r.eof && now_ms() < idle)
+		loop_run_once(l, 20);
+	ASSERT_TRUE(r.eof);
+	ASSERT_EQ(sse_closed, 1);
+	ASSERT_TRUE(sse == NULL);
+	loop_del_fd(l, fd);
+	close(fd);
+	free(r.buf);
+}
+
+/* A deferred request is answered later, with its extra headers. */
+static void
+test_deferred(void)
+{
+	struct raw r = { 0 };
+
+	ASSERT_EQ(raw_get("/test/defer", &r), 0);
+	ASSERT_CONTAINS(r.buf, "HTTP/1.1 200");
+	ASSERT_CONTAINS(r.buf, "X-Late: yes");
+	ASSERT_CONTAINS(r.buf, "late answer");
+	ASSERT_TRUE(deferred == NULL);
+	free(r.buf);
 }
 
 /* Every byte value about as often as any other; 64 KiB blocks distinct,
@@ -253,6 +364,8 @@ main(void)
 	snprintf(sock, sizeof(sock), "%s/api.sock", dir);
 	if (http_server_start_unix(l, sock, srv_handle, NULL, &srv, NULL) < 0)
 		return 1;
+	RUN_TEST(test_sse);
+	RUN_TEST(test_deferred);
 	RUN_TEST(test_stream_bytes);
 	RUN_TEST(test_stream_one_byte_and_bad_sizes);
 	RUN_TEST(test_failover_routes);

@@ -1,0 +1,16 @@
+// The console is served by ternd from its www-dir: no inline scripts (the
+// CSP is default-src 'self'), hashed assets under /assets/.
+import { defineConfig } from 'vite';
+import preact from '@preact/preset-vite';
+
+export default defineConfig({
+	plugins: [preact()],
+	base: '/',
+	build: {
+		outDir: '../build/www',
+		emptyOutDir: true,
+		assetsInlineLimit: 0,
+		modulePreload: { polyfill: false },
+		target: 'es2020',
+	},
+});
