@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "failpoint.h"
+#include "fsutil.h"
 #include "job.h"
 #include "job_int.h"
 #include "jsonutil.h"
@@ -471,6 +472,17 @@ job_spawn(struct job *job, const char *const *argv, const char *log_path,
 		.die_with_parent = true };
 
 	assert(!job->child);
+	/* The log's directory may not exist yet (the state directory of a
+	 * VM never started): made here, or the helper's start fails. */
+	if (log_path) {
+		_cleanup_free_ char *d = xstrdup(log_path);
+		char *slash = strrchr(d, '/');
+
+		if (slash && slash != d) {
+			*slash = '\0';
+			(void)mkdir_p(d, 0700);
+		}
+	}
 	log_debug("job=%lld spawn=%s", (long long)job->row->id, argv[0]);
 	return child_spawn(job->t->loop, &o, fn, job, &job->child);
 }

@@ -447,6 +447,48 @@ test_progress_throttled(void)
 	t.progress_every_ms = JOB_PROGRESS_MS;
 }
 
+static int spawn_status = -1;
+
+static void
+on_spawned(struct child *ch, int status, void *data)
+{
+	struct job *job = data;
+
+	(void)ch;
+	job->child = child_free(job->child);
+	spawn_status = status;
+}
+
+/* A helper's log may go where nothing was made yet (the state directory
+ * of a VM never started): the directory is made, the helper runs, and
+ * its output lands in the log.  Was: the checkpoint of a VM never
+ * started failed, "qemu-img could not make an overlay". */
+static void
+test_spawn_log_dir(void)
+{
+	struct err err = { 0 };
+	struct job *job = make("vm:spawn", JOB_CLAIM_EXCLUSIVE, &err);
+	_cleanup_free_ char *log = xasprintf("%s/vms/new/tool.log", dir);
+	const char *argv[] = { "/bin/echo", "hello", NULL };
+	char buf[32] = "";
+	FILE *f;
+
+	ASSERT_TRUE(job != NULL);
+	ASSERT_EQ(job_spawn(job, argv, log, on_spawned), 0);
+	for (int i = 0; i < 300 && spawn_status < 0; i++)
+		(void)loop_run_once(loop, 10);
+	ASSERT_EQ(spawn_status, 0);
+	f = fopen(log, "r");
+	ASSERT_TRUE(f != NULL);
+	if (f) {
+		ASSERT_TRUE(fgets(buf, sizeof(buf), f) != NULL);
+		fclose(f);
+	}
+	ASSERT_STREQ(buf, "hello\n");
+	job_finish(job, 0, NULL);
+	settle(20);
+}
+
 int
 main(void)
 {
@@ -464,6 +506,7 @@ main(void)
 	RUN_TEST(test_slot_queue);
 	RUN_TEST(test_slot_waiter_ends);
 	RUN_TEST(test_progress_throttled);
+	RUN_TEST(test_spawn_log_dir);
 	cmd = xasprintf("rm -rf %s", dir);
 	(void)system(cmd);
 	free(cmd);
