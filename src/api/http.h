@@ -26,6 +26,7 @@ struct http_req {
 	bool has_peer_fp;	/* TLS client sent a certificate */
 	char peer_fp[TLS_FP_LEN];
 	bool answered;
+	const char *route;	/* the route pattern api.c matched, or NULL */
 };
 
 typedef void (*http_handler_fn)(struct http_req *req, void *ud);
@@ -53,3 +54,7 @@ void http_reply_stream(struct http_req *req, uint64_t nbytes);
 /* Answer 200 with the first size bytes of the file open at fd (taken:
  * closed when sent, or now on failure), as application/octet-stream. */
 void http_reply_file(struct http_req *req, int fd, uint64_t size);
+/* record.c: with TERN_API_RECORD=FILE set, append the answer to FILE as a
+ * JSON line (tests only; see docs/api.md); otherwise nothing. */
+void http_record(const struct http_req *req, unsigned status, const char *ct,
+    const char *body, size_t len);
