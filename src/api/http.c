@@ -327,7 +327,7 @@ http_reply_text(struct http_req *req, unsigned status, const char *ct,
 	MHD_queue_response(req->conn, status, resp);
 	MHD_destroy_response(resp);
 	req->answered = true;
-	http_record(req, status, ct, text, strlen(text));
+	http_record(req, status, ct, text);
 }
 
 void
@@ -451,7 +451,7 @@ http_reply_octets(struct http_req *req, struct MHD_Response *resp)
 	MHD_queue_response(req->conn, MHD_HTTP_OK, resp);
 	MHD_destroy_response(resp);
 	req->answered = true;
-	http_record(req, MHD_HTTP_OK, "application/octet-stream", NULL, 0);
+	http_record(req, MHD_HTTP_OK, "application/octet-stream", NULL);
 }
 
 void

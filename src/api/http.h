@@ -54,7 +54,8 @@ void http_reply_stream(struct http_req *req, uint64_t nbytes);
 /* Answer 200 with the first size bytes of the file open at fd (taken:
  * closed when sent, or now on failure), as application/octet-stream. */
 void http_reply_file(struct http_req *req, int fd, uint64_t size);
-/* record.c: with TERN_API_RECORD=FILE set, append the answer to FILE as a
- * JSON line (tests only; see docs/api.md); otherwise nothing. */
+/* record.c: with TERN_API_RECORD=FILE set, append the answer (body
+ * NUL-terminated, or NULL) to FILE as a JSON line (tests only; see
+ * docs/api.md); otherwise nothing. */
 void http_record(const struct http_req *req, unsigned status, const char *ct,
-    const char *body, size_t len);
+    const char *body);

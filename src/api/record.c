@@ -30,8 +30,9 @@ record_open(void)
  * file, so the lab's ternds can share FILE. */
 static void
 record_line(const struct http_req *req, unsigned status, const char *ct,
-    const char *body, size_t len)
+    const char *body)
 {
+	size_t len = body ? strlen(body) : 0;
 	json_t *o = json_pack("{ss so si ss}", "method", req->method,
 	    "route", req->route ? json_string(req->route) : json_null(),
 	    "status", (int)status, "content_type", ct);
@@ -56,10 +57,10 @@ record_line(const struct http_req *req, unsigned status, const char *ct,
 
 void
 http_record(const struct http_req *req, unsigned status, const char *ct,
-    const char *body, size_t len)
+    const char *body)
 {
 	if (record_fd == -2)
 		record_open();
 	if (record_fd >= 0)
-		record_line(req, status, ct, body, len);
+		record_line(req, status, ct, body);
 }
