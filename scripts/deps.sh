@@ -16,6 +16,8 @@ PKGS=(
 	# test tooling: the lab, the guest, raw API calls
 	iproute2 curl jq sqlite3 gnutls-bin iputils-ping python3
 	busybox-static cpio gzip kmod
+	# the OpenAPI checks (tests/openapi/)
+	python3-yaml python3-jsonschema
 	# time-boxed fuzzing in CI
 	clang libclang-rt-14-dev
 )
