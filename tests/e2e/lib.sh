@@ -336,7 +336,7 @@ e2e_openapi_check() {
 	local out
 	if out=$(python3 "$REPO/tests/openapi/validate.py" \
 	    "$REPO/docs/openapi.yaml" "$TERN_API_RECORD" 2>&1); then
-		ok "answers match docs/openapi.yaml ($(tail -n 1 <<<"$out"))"
+		ok "all $(tail -n 1 <<<"$out" | cut -d' ' -f1) answers match docs/openapi.yaml"
 	else
 		not_ok "answers match docs/openapi.yaml ($TERN_API_RECORD)"
 		head -n 20 <<<"$out" | sed 's/^/#   /'
