@@ -29,6 +29,8 @@ PKGS=(
 	libvirt-clients
 	# the web console's browser test (driven by playwright-core from npm)
 	chromium
+	# the OpenAPI checks (tests/openapi/)
+	python3-yaml python3-jsonschema
 	# time-boxed fuzzing in CI
 	clang libclang-rt-14-dev
 )

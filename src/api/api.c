@@ -250,8 +250,10 @@ api_bearer_ok(struct api *a, struct http_req *req)
 	return memeql_sec(dg, dw, sizeof(dg));
 }
 
-api_fn
-api_route_find(const char *method, char *url, char **params,
+/* The index in routes of the route for method and url (split in place),
+ * or -1; ret_path_found tells 404 from 405. */
+static int
+api_route_index(const char *method, char *url, char **params,
     bool *ret_path_found)
 {
 	char *segs[API_MAX_SEGS];
@@ -263,9 +265,27 @@ api_route_find(const char *method, char *url, char **params,
 			continue;
 		*ret_path_found = true;
 		if (streq(routes[i].method, method))
-			return routes[i].fn;
+			return (int)i;
 	}
-	return NULL;
+	return -1;
+}
+
+api_fn
+api_route_find(const char *method, char *url, char **params,
+    bool *ret_path_found)
+{
+	int i = api_route_index(method, url, params, ret_path_found);
+
+	return i < 0 ? NULL : routes[i].fn;
+}
+
+const char *
+api_route_at(size_t i, const char **ret_method)
+{
+	if (i >= ARRAY_SIZE(routes))
+		return NULL;
+	*ret_method = routes[i].method;
+	return routes[i].pattern;
 }
 
 void
@@ -275,7 +295,7 @@ api_dispatch(struct api *a, struct http_req *req, const char *path)
 	char *params[API_MAX_SEGS] = { 0 };
 	bool path_found;
 	struct err err = { 0 };
-	api_fn fn;
+	int i;
 
 	if (req->too_large) {
 		api_reply_error(req, 413, "request body is over 1 MiB");
@@ -285,9 +305,12 @@ api_dispatch(struct api *a, struct http_req *req, const char *path)
 		api_forward(a, req);
 		return;
 	}
-	fn = api_route_find(req->method, url, params, &path_found);
-	if (fn) {
-		int r = fn(a, req, params, &err);
+	i = api_route_index(req->method, url, params, &path_found);
+	if (i >= 0) {
+		int r;
+
+		req->route = routes[i].pattern;
+		r = routes[i].fn(a, req, params, &err);
 
 		if (r < 0 && !req->answered && !req->deferred)
 			api_reply_error(req, api_status_of(r),

@@ -61,6 +61,10 @@ typedef int (*api_fn)(struct api *a, struct http_req *req, char **params,
  * from 405.  Pure: the fuzz target drives it. */
 api_fn api_route_find(const char *method, char *url, char **params,
     bool *ret_path_found);
+/* The pattern of the i-th route of the table ("/v1/vms/ * /start" with '*'
+ * a parameter) and its method in ret_method, or NULL past the end: what
+ * ternd serves, listed by tests/unit/list_routes.c for the OpenAPI check. */
+const char *api_route_at(size_t i, const char **ret_method);
 int api_host_get(struct api *a, struct http_req *r, char **p, struct err *e);
 int api_obj_list(struct api *a, struct http_req *r, char **p, struct err *e);
 int api_obj_create(struct api *a, struct http_req *r, char **p,

@@ -423,6 +423,7 @@ http_reply_text(struct http_req *req, unsigned status, const char *ct,
 {
 	http_queue(req, status, MHD_create_response_from_buffer(strlen(text),
 	    (void *)text, MHD_RESPMEM_MUST_COPY), ct);
+	http_record(req, status, ct, text);
 }
 
 void
@@ -430,6 +431,7 @@ http_reply_empty(struct http_req *req, unsigned status)
 {
 	http_queue(req, status, MHD_create_response_from_buffer(0, NULL,
 	    MHD_RESPMEM_PERSISTENT), NULL);
+	http_record(req, status, NULL, NULL);
 }
 
 void
@@ -441,6 +443,7 @@ http_reply_fd(struct http_req *req, unsigned status, int fd, uint64_t size,
 	if (!resp)
 		close(fd);
 	http_queue(req, status, resp, ct);
+	http_record(req, status, ct, NULL);
 }
 
 void
@@ -555,6 +558,7 @@ static void
 http_reply_octets(struct http_req *req, struct MHD_Response *resp)
 {
 	http_queue(req, MHD_HTTP_OK, resp, "application/octet-stream");
+	http_record(req, MHD_HTTP_OK, "application/octet-stream", NULL);
 }
 
 void

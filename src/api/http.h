@@ -34,6 +34,7 @@ struct http_req {
 	 * security headers): names and values copied, at most 12. */
 	char *hdr[12][2];
 	size_t n_hdr;
+	const char *route;	/* the route pattern api.c matched, or NULL */
 };
 
 typedef void (*http_handler_fn)(struct http_req *req, void *ud);
@@ -105,3 +106,8 @@ void http_reply_stream(struct http_req *req, uint64_t nbytes);
 /* Answer 200 with the first size bytes of the file open at fd (taken:
  * closed when sent, or now on failure), as application/octet-stream. */
 void http_reply_file(struct http_req *req, int fd, uint64_t size);
+/* record.c: with TERN_API_RECORD=FILE set, append the answer (body
+ * NUL-terminated, or NULL) to FILE as a JSON line (tests only; see
+ * docs/api.md); otherwise nothing. */
+void http_record(const struct http_req *req, unsigned status, const char *ct,
+    const char *body);

@@ -24,6 +24,10 @@ e2e_lab_setup() {
 	export TERN_LAB_ID=e$net
 	export LAB_NET=$net
 	[ -f "$TERN_LAB/lab.env" ] && "$LAB_SH" down >/dev/null 2>&1 || true
+	# Every answer of the lab's ternds, one JSON line each (src/api/
+	# record.c), for e2e_openapi_check; kept after the lab goes.
+	export TERN_API_RECORD=$TERN_LAB.api.jsonl
+	: >"$TERN_API_RECORD"
 	trap e2e_cleanup EXIT
 	# A signal (meson's timeout sends SIGTERM) ends the test through
 	# the EXIT trap too, with the usual status.
@@ -323,6 +327,21 @@ memcheck_intact() { memcheck_mark "$1"; memcheck_check "$@"; }
 # qemu_count UUID: QEMU processes running that VM.
 # (pgrep finds none: exit 1, which pipefail would pass on and set -e act on)
 qemu_count() { pgrep -f -- "^qemu-system-x86_64 .*-uuid $1" | wc -l || true; }
+
+# e2e_openapi_check: one check that every answer the lab's ternds gave
+# (TERN_API_RECORD) is what docs/openapi.yaml says: a route and method it
+# has, a status it lists, a JSON body valid against that status's schema.
+# Called before e2e_finish by the tests docs/api.md names.
+e2e_openapi_check() {
+	local out
+	if out=$(python3 "$REPO/tests/openapi/validate.py" \
+	    "$REPO/docs/openapi.yaml" "$TERN_API_RECORD" 2>&1); then
+		ok "all $(tail -n 1 <<<"$out" | cut -d' ' -f1) answers match docs/openapi.yaml"
+	else
+		not_ok "answers match docs/openapi.yaml ($TERN_API_RECORD)"
+		head -n 20 <<<"$out" | sed 's/^/#   /'
+	fi
+}
 
 e2e_finish() {
 	echo "$E2E_PASS passed, $E2E_FAIL failed"

@@ -206,4 +206,5 @@ check "its reference points are marked incomplete" bash -c \
 check "no restore copy left beside its disks" bash -c \
     "! ls $pool/moved/*.restore 2>/dev/null"
 check "it starts" t h1 vm start b1
+e2e_openapi_check
 e2e_finish

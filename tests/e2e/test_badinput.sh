@@ -73,4 +73,5 @@ check_err "wrong method" 0 "method not allowed" api PUT /v1/vms
 
 check_eq "no state changed by any of it" "$(snapshot)" "$before"
 check "ternd is still alive" t h1 host info
+e2e_openapi_check
 e2e_finish

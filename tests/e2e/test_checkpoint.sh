@@ -205,4 +205,5 @@ check "the disk still holds every acknowledged write ($LO)" \
 check_eq "no overlay left in the pool" "$(ls "$pool" |
     grep -Ec '^c1-vd[ab]\.[0-9]+\.qcow2$')" 0
 check "it starts" t h1 vm start c1
+e2e_openapi_check
 e2e_finish

@@ -145,4 +145,5 @@ check_err "adding a node twice" 1 "node of cluster 'c1' already" t h1 cluster no
 check "destroy" t h3 cluster destroy
 check "no cluster on any host, every Corosync stopped" wait_for 20 eval \
     'no_cluster_anywhere && no_corosync'
+e2e_openapi_check
 e2e_finish

@@ -243,4 +243,5 @@ for H in H1 H2 H3; do
 	[ -f "$f" ] && args+=(--console "$f")
 done
 check "a's disk passes the verifier" "$VERIFY" --image "$SHARED/a-vdb.qcow2" "${args[@]}"
+e2e_openapi_check
 e2e_finish

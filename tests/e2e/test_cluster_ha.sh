@@ -212,4 +212,5 @@ check "... and nowhere else" eval \
 check "ha disable mid (from its owner, h1)" t h1 vm ha disable mid
 check "mid is no longer HA everywhere" wait_for 10 eval \
     '[ "$(t h1 vm list --cluster --json | jq -r ".vms[] | select(.name == \"mid\") | .ha")" = null ]'
+e2e_openapi_check
 e2e_finish

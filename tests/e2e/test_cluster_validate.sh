@@ -89,4 +89,5 @@ check_err "no --node and no cluster: the clear error" 1 \
 check "nothing changed on h1: the VM is still off" bash -c \
     "[ \"\$($LAB_SH tern h1 vm show v1 --json | jq -r .state)\" = off ]"
 check "vm delete" t h1 vm delete v1
+e2e_openapi_check
 e2e_finish

@@ -176,4 +176,5 @@ check_eq "a 6th login within 60 s: 429, even with the right password" "$(jq -r .
 check "with Retry-After" grep -qiE '^retry-after: [0-9]+' "$work/lim.h"
 restart_with h1
 check_eq "after a restart of ternd the session is gone" "$(call GET /v1/vms -b "$work/admin")" "401 session"
+e2e_openapi_check
 e2e_finish

@@ -297,4 +297,5 @@ lab start h1 >/dev/null
 check_err "an export that would not import fails, and says why" 1 \
     "services['heartbeat'] must be true or false" t h1 vm export e1 "$X/bad"
 check "and leaves no directory" test ! -e "$X/bad"
+e2e_openapi_check
 e2e_finish

@@ -95,4 +95,5 @@ check_eq "and the health is normal again" "$(show | jq -r .health)" normal
 check "it left nothing behind" nothing_left
 
 t h1 vm stop c1 >/dev/null 2>&1 || true
+e2e_openapi_check
 e2e_finish

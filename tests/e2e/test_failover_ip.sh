@@ -118,4 +118,5 @@ check "apply-ip applies it again by hand" t h2 vm failover apply-ip g
 check "a second 'applied' event" wait_for 60 bash -c \
     "[ \$($LAB_SH tern h2 events --vm g | grep -c 'alternate IP applied') -gt $n1 ]"
 check "cancel the failover" t h2 vm failover cancel g
+e2e_openapi_check
 e2e_finish

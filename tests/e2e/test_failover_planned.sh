@@ -166,4 +166,5 @@ check "c1's disk on h2 holds every write both consoles acknowledged" \
     --console "$(labenv H1_STATE_DIR)/vms/$UUID/console.log" \
     --console "$(labenv H2_STATE_DIR)/vms/$UUID/console.log"
 
+e2e_openapi_check
 e2e_finish

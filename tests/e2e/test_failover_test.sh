@@ -119,4 +119,5 @@ check "and stops again" t h2 vm failover test-stop c1
 check "nothing left" nothing_left
 
 t h1 vm stop c1 >/dev/null 2>&1 || true
+e2e_openapi_check
 e2e_finish

@@ -143,4 +143,5 @@ check "stop c1 on h2" t h2 vm stop c1
 check "delete c1 on h2" t h2 vm delete c1
 check "no file of c1 is left on h2" bash -c "! ls $P2/c1-* 2>/dev/null | grep -q ."
 
+e2e_openapi_check
 e2e_finish

@@ -55,4 +55,5 @@ lab kill h1 >/dev/null
 lab start h1 >/dev/null
 check "stop" t h1 vm stop j1
 check "delete" t h1 vm delete j1
+e2e_openapi_check
 e2e_finish

@@ -217,5 +217,6 @@ check_err "a domain name tern cannot use" 1 "import it with --name" \
 check_eq "changes nothing" "$(snapshot)" "$before"
 check "--name gives it one" t h1 vm import-libvirt "$X/lvname.xml" --name lvn
 
+e2e_openapi_check
 echo "$E2E_PASS passed, $E2E_FAIL failed"
 [ "$E2E_FAIL" = 0 ]

@@ -55,4 +55,5 @@ check "vm delete" t h1 vm delete g1
 check "its disks are gone" test ! -e "$pool/g1-vda.qcow2" -a ! -e "$pool/g1-vdb.qcow2"
 check_err "deleted vm is unknown" 1 "not found" t h1 vm show g1
 check "switch delete" t h1 switch delete lan
+e2e_openapi_check
 e2e_finish

@@ -186,4 +186,5 @@ check_eq "the other 9 moves all succeeded" "$okc" 9
 check_eq "9 vms run on h2" \
     "$(t h2 vm list --json | jq '[.vms[] | select(.state=="running")] | length')" 9
 
+e2e_openapi_check
 e2e_finish

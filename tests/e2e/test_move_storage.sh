@@ -301,4 +301,5 @@ check_eq "both disks in pool2" "$(t h1 vm show g1 --json | jq -c '[.disks[].pool
 check "one set of files after the resumed copy" one_set g1
 check "no .partial anywhere" no_partial
 check "verifier at the end" verify_vm g1
+e2e_openapi_check
 e2e_finish

@@ -130,4 +130,5 @@ check_err "a disabled server refuses" 1 "is not a replica server" \
     t h1 vm replication enable r1 --to h2
 check "nothing changed" nothing_changed
 
+e2e_openapi_check
 e2e_finish

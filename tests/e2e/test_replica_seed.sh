@@ -167,4 +167,5 @@ check_err "... and c1 is not replicated" 1 "not replicated" \
     t h1 vm replication show c1
 t h1 vm stop c1 >/dev/null 2>&1 || true
 
+e2e_openapi_check
 e2e_finish

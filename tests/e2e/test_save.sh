@@ -66,4 +66,5 @@ check "and restores" t h1 vm start s1
 check "a saved vm deleted takes its state file along" bash -c \
     "$LAB_SH tern h1 vm save s1 && $LAB_SH tern h1 vm delete s1 &&
      [ ! -e $pool/s1.state ]"
+e2e_openapi_check
 e2e_finish

@@ -36,4 +36,5 @@ check "peer list shows h1" bash -c "$LAB_SH tern h2 peer list | grep -q h1"
 check "peer remove" t h2 peer remove h1
 check_err "removed peer is refused again" 1 "not trusted" \
     remote --fingerprint "$fp2" host info
+e2e_openapi_check
 e2e_finish
