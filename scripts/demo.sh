@@ -13,7 +13,9 @@
 # second guest is made highly available, drained off its host live and
 # brought back (maintenance), its host is killed outright,
 # and the guest restarts on another node once sanlock shows the dead
-# node's lease expired, with every acknowledged write.  Leaves the lab
+# node's lease expired, with every acknowledged write.  Between the two,
+# the hosts' Prometheus metrics, the web console's address, and a libvirt
+# domain (virsh's XML) imported.  Leaves the lab
 # up to explore; prints how to take it down.
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -34,7 +36,10 @@ if [ -f "$TERN_LAB/lab.env" ]; then
 fi
 say "Bringing up a 3-host lab (network namespaces h1, h2, h3; one ternd each;"
 say "h3 waits for the cluster at the end)"
-"$LAB" up 3 --shared-pool
+# The web console's files (make demo builds them first): every ternd
+# serves them on its HTTPS port.
+echo "www-dir = $BUILD/www" >"$TERN_LAB.ternd.conf"
+"$LAB" up 3 --shared-pool --config "$TERN_LAB.ternd.conf"
 t h1 host info
 t h2 host info
 
@@ -200,6 +205,38 @@ t h1 events --vm demo1
 t h2 events --vm demo1
 t h1 job list
 t h2 job list
+
+say "Each host's Prometheus metrics (GET /metrics: a trusted certificate, the"
+say "local socket or a bearer token from metrics-token-file; docs/metrics.md)"
+printf '$ [h1] curl /metrics | grep ...\n'
+"$LAB" exec h1 curl -s --unix-socket "$H1_RUN_DIR/ternd.sock" \
+    http://localhost/metrics | grep -E '^tern_(vms|jobs_finished_total|migration_downtime_seconds_(sum|count)|replication_(health|lag_seconds))[{ ]' |
+    grep -v ' 0$' | head -n 14 || true
+
+say "The web console is on every host's HTTPS port: $H1_URL/ (in h1's"
+say "namespace: 'lab exec h1 ...'); log in as a member of tern-admin or"
+say "tern-viewer (README, \"The web console\")"
+
+say "Importing a libvirt domain: the XML virsh writes (its test driver, no"
+say "daemon needed) for a guest whose disk is in h2's pool; --copy makes new"
+say "disks and leaves libvirt's; what tern provides its own way is listed"
+qemu-img create -q -f qcow2 "$H2_POOL_DIR/lv1.qcow2" 64M
+cat >"$TERN_LAB/lv1.src.xml" <<EOF
+<domain type='kvm'><name>lv1</name><memory unit='MiB'>256</memory>
+<vcpu>1</vcpu><os><type arch='x86_64' machine='q35'>hvm</type>
+<kernel>$GUEST/vmlinuz</kernel><initrd>$GUEST/initrd.img</initrd>
+<cmdline>console=ttyS0 quiet tern.hostname=lv1</cmdline></os>
+<devices><disk type='file' device='disk'><driver name='qemu' type='qcow2'/>
+<source file='$H2_POOL_DIR/lv1.qcow2'/><target dev='vda' bus='virtio'/></disk>
+<interface type='bridge'><source bridge='lan'/><model type='virtio'/></interface>
+<graphics type='vnc' port='-1'/><video><model type='virtio'/></video></devices>
+</domain>
+EOF
+printf '$ virsh -c test:///default "define lv1.src.xml; dumpxml lv1" > lv1.xml\n'
+virsh -q -c test:///default "define $TERN_LAB/lv1.src.xml; dumpxml lv1" |
+    sed '/^Domain .* defined from /d' >"$TERN_LAB/lv1.xml"
+t h2 vm import-libvirt "$TERN_LAB/lv1.xml" --copy
+t h2 vm show lv1
 
 say "A failover cluster of the three hosts on Corosync (h3 trusts the others"
 say "and they it first); validate checks they can host each other's VMs"
