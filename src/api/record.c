@@ -25,7 +25,7 @@ record_open(void)
 		    O_CLOEXEC, 0600);
 }
 
-/* One line {method, route, status, content_type[, body]}: the body when
+/* One line {method, path, route, status, content_type[, body]}: the body when
  * it is JSON of at most 64 KiB; written with one write() to an O_APPEND
  * file, so the lab's ternds can share FILE. */
 static void
@@ -33,9 +33,9 @@ record_line(const struct http_req *req, unsigned status, const char *ct,
     const char *body)
 {
 	size_t len = body ? strlen(body) : 0;
-	json_t *o = json_pack("{ss so si ss}", "method", req->method,
-	    "route", req->route ? json_string(req->route) : json_null(),
-	    "status", (int)status, "content_type", ct);
+	json_t *o = json_pack("{ss ss so si ss}", "method", req->method,
+	    "path", req->url, "route", req->route ? json_string(req->route) :
+	    json_null(), "status", (int)status, "content_type", ct ? ct : "");
 	char *s;
 
 	if (body && len <= RECORD_MAX_BODY &&
