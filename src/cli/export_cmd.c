@@ -51,16 +51,15 @@ cmd_vm_export(struct cli *cli, const struct cli_args *a, struct err *err)
 	return r;
 }
 
-/* The POST /v1/imports body; usage errors only. */
+/* What both imports take: --copy [--pool P] or --register, --name;
+ * into body as mode, pool and name.  Usage errors only. */
 static int
-import_body(struct cli *cli, const struct cli_args *a, json_t *body,
-    struct err *err)
+import_mode(const struct cli_args *a, json_t *body, struct err *err)
 {
 	bool reg = cli_args_get(a, "register") != NULL;
 	const char *name = cli_args_get(a, "name");
 	const char *pool = cli_args_get(a, "pool");
-	_cleanup_free_ char *dir = cli_file_arg(cli, a->pos[0]);
-	int r;
+	int r = 0;
 
 	if (reg && cli_args_get(a, "copy"))
 		return cli_usage(err, "--copy and --register exclude each "
@@ -68,16 +67,29 @@ import_body(struct cli *cli, const struct cli_args *a, json_t *body,
 	if (reg && pool)
 		return cli_usage(err, "--pool goes with --copy: a registered "
 		    "VM uses the files where they are");
-	r = cli_json_set_str(body, "dir", dir, err);
-	if (r == 0 && name)
+	if (name)
 		r = cli_json_set_str(body, "name", name, err);
 	if (r == 0 && pool)
 		r = cli_json_set_str(body, "pool", pool, err);
 	json_object_set_new(body, "mode", json_string(reg ? "register" :
 	    "copy"));
+	return r;
+}
+
+/* The POST /v1/imports body; usage errors only. */
+static int
+import_body(struct cli *cli, const struct cli_args *a, json_t *body,
+    struct err *err)
+{
+	_cleanup_free_ char *dir = cli_file_arg(cli, a->pos[0]);
+	int r;
+
+	if ((r = import_mode(a, body, err)) < 0 ||
+	    (r = cli_json_set_str(body, "dir", dir, err)) < 0)
+		return r;
 	if (cli_args_get(a, "new-id"))
 		json_object_set_new(body, "new_id", json_true());
-	return r;
+	return 0;
 }
 
 int
@@ -114,19 +126,12 @@ cmd_vm_import(struct cli *cli, const struct cli_args *a, struct err *err)
 static int
 import_libvirt_body(const struct cli_args *a, json_t *body, struct err *err)
 {
-	bool reg = cli_args_get(a, "register") != NULL;
-	const char *name = cli_args_get(a, "name");
-	const char *pool = cli_args_get(a, "pool");
 	_cleanup_free_ char *xml = NULL;
 	size_t len = 0;
 	int r;
 
-	if (reg && cli_args_get(a, "copy"))
-		return cli_usage(err, "--copy and --register exclude each "
-		    "other");
-	if (reg && pool)
-		return cli_usage(err, "--pool goes with --copy: a registered "
-		    "VM uses the files where they are");
+	if ((r = import_mode(a, body, err)) < 0)
+		return r;
 	r = file_read_all(a->pos[0], VM_LIBVIRT_XML_MAX, &xml, &len);
 	if (r == -EFBIG)
 		return err_set(err, -EFBIG, "%s is larger than %d KiB: not a "
@@ -137,13 +142,7 @@ import_libvirt_body(const struct cli_args *a, json_t *body, struct err *err)
 	if (strlen(xml) != len)
 		return err_set(err, -EINVAL, "%s holds a NUL byte: not a "
 		    "libvirt domain definition", a->pos[0]);
-	if ((r = cli_json_set_str(body, "xml", xml, err)) < 0 ||
-	    (name && (r = cli_json_set_str(body, "name", name, err)) < 0) ||
-	    (pool && (r = cli_json_set_str(body, "pool", pool, err)) < 0))
-		return r;
-	json_object_set_new(body, "mode", json_string(reg ? "register" :
-	    "copy"));
-	return 0;
+	return cli_json_set_str(body, "xml", xml, err);
 }
 
 static void
