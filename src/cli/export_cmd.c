@@ -92,25 +92,43 @@ import_body(struct cli *cli, const struct cli_args *a, json_t *body,
 	return 0;
 }
 
+/* POST body to url (an import), wait for its job, then read the VM it
+ * made: *ret_job NULL (and 0) when the answer had no job. */
+static int
+import_call(struct cli *cli, const char *url, json_t *body,
+    json_t **ret_answer, json_t **ret_job, json_t **ret_vm,
+    const char **ret_name, struct err *err)
+{
+	_cleanup_free_ char *path = NULL;
+	int r;
+
+	*ret_name = NULL;
+	if ((r = export_call(cli, url, body, ret_answer, ret_job, err)) < 0 ||
+	    !*ret_job)
+		return r;
+	*ret_name = jv_str(json_object_get(*ret_answer, "vm"), "name");
+	r = cli_job_check(*ret_job, err);
+	if (r == 0 && *ret_name) {
+		path = cli_path(cli, "/v1/vms/", *ret_name, NULL);
+		r = http_call(cli->http, "GET", path, NULL, ret_vm, err);
+	}
+	return r;
+}
+
 int
 cmd_vm_import(struct cli *cli, const struct cli_args *a, struct err *err)
 {
 	_cleanup_json_ json_t *body = json_object(), *answer = NULL;
 	_cleanup_json_ json_t *job = NULL, *vm = NULL, *out = NULL;
-	_cleanup_free_ char *path = NULL;
 	const char *name;
 	int r;
 
-	if ((r = import_body(cli, a, body, err)) < 0 ||
-	    (r = export_call(cli, "/v1/imports", body, &answer, &job,
-	    err)) < 0 || !job)
+	if ((r = import_body(cli, a, body, err)) < 0)
 		return r;
-	name = jv_str(json_object_get(answer, "vm"), "name");
-	r = cli_job_check(job, err);
-	if (r == 0 && name) {
-		path = cli_path(cli, "/v1/vms/", name, NULL);
-		r = http_call(cli->http, "GET", path, NULL, &vm, err);
-	}
+	r = import_call(cli, "/v1/imports", body, &answer, &job, &vm, &name,
+	    err);
+	if (!job)
+		return r;
 	if (cli->json) {
 		out = json_pack("{s:O?, s:O}", "vm", vm, "job", job);
 		print_json(out);
@@ -166,20 +184,15 @@ cmd_vm_import_libvirt(struct cli *cli, const struct cli_args *a,
 {
 	_cleanup_json_ json_t *body = json_object(), *answer = NULL;
 	_cleanup_json_ json_t *job = NULL, *vm = NULL, *out = NULL;
-	_cleanup_free_ char *path = NULL;
 	const char *name;
 	int r;
 
-	if ((r = import_libvirt_body(a, body, err)) < 0 ||
-	    (r = export_call(cli, "/v1/vms/import-libvirt", body, &answer,
-	    &job, err)) < 0 || !job)
+	if ((r = import_libvirt_body(a, body, err)) < 0)
 		return r;
-	name = jv_str(json_object_get(answer, "vm"), "name");
-	r = cli_job_check(job, err);
-	if (r == 0 && name) {
-		path = cli_path(cli, "/v1/vms/", name, NULL);
-		r = http_call(cli->http, "GET", path, NULL, &vm, err);
-	}
+	r = import_call(cli, "/v1/vms/import-libvirt", body, &answer, &job,
+	    &vm, &name, err);
+	if (!job)
+		return r;
 	if (cli->json) {
 		out = json_pack("{s:O?, s:O, s:O?}", "vm", vm, "job", job,
 		    "left_out", json_object_get(answer, "left_out"));
