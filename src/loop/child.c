@@ -31,29 +31,37 @@ child_pidfd_open(pid_t pid)
 	return fd == -1 ? -errno : fd;
 }
 
-unsigned long long
-child_proc_start_time(pid_t pid)
+const char *
+child_proc_stat(pid_t pid, char *buf, size_t len)
 {
-	char path[64], buf[1024];
-	unsigned long long start = 0;
+	char path[64];
 	FILE *f;
 	char *p;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	f = fopen(path, "re");
 	if (!f)
-		return 0;
-	if (!fgets(buf, sizeof(buf), f)) {
+		return NULL;
+	if (!fgets(buf, (int)len, f)) {
 		fclose(f);
-		return 0;
+		return NULL;
 	}
 	fclose(f);
-	/* comm may hold spaces and parentheses: parse after the last ')' */
+	/* comm may hold spaces and parentheses: the fields after the last
+	 * ')' (and its space) are field 3 on */
 	p = strrchr(buf, ')');
-	if (!p)
-		return 0;
-	/* fields 3.. follow; start time is field 22 */
-	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u "
+	return p && p[1] == ' ' ? p + 2 : NULL;
+}
+
+unsigned long long
+child_proc_start_time(pid_t pid)
+{
+	char buf[1024];
+	unsigned long long start = 0;
+	const char *p = child_proc_stat(pid, buf, sizeof(buf));
+
+	/* start time is field 22 */
+	if (!p || sscanf(p, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u "
 	    "%*u %*d %*d %*d %*d %*d %*d %llu", &start) != 1)
 		return 0;
 	return start;

@@ -36,6 +36,9 @@ struct child *child_free(struct child *c);
 
 /* A pidfd for any process (not only children), or -errno. */
 int child_pidfd_open(pid_t pid);
+/* The fields of /proc/PID/stat from field 3 (state) on, read into buf;
+ * NULL when pid is gone. */
+const char *child_proc_stat(pid_t pid, char *buf, size_t len);
 /* Field 22 of /proc/PID/stat (start time in clock ticks), 0 if gone.
  * Together with the pid it names a process across pid reuse. */
 unsigned long long child_proc_start_time(pid_t pid);

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "child.h"
 #include "metrics.h"
 #include "util.h"
 #include "vm.h"
@@ -121,11 +122,10 @@ proc_usage(pid_t pid, uint64_t *ret_ticks, uint64_t *ret_pages)
 	unsigned long long ut, st, size, rss;
 	const char *p;
 
-	if (proc_line(pid, "stat", buf, sizeof(buf)) < 0 ||
-	    !(p = strrchr(buf, ')')))
+	if (!(p = child_proc_stat(pid, buf, sizeof(buf))))
 		return -ESRCH;
-	/* after "comm)": state is field 3, utime 14, stime 15 */
-	if (sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
+	/* from state (field 3): utime is field 14, stime 15 */
+	if (sscanf(p, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
 	    "%llu %llu", &ut, &st) != 2 ||
 	    proc_line(pid, "statm", buf, sizeof(buf)) < 0 ||
 	    sscanf(buf, "%llu %llu", &size, &rss) != 2)
