@@ -13,6 +13,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "firmware.h"
 #include "fsutil.h"
 #include "job.h"
 #include "log.h"
@@ -540,13 +541,22 @@ vm_on_swtpm_exit(struct child *c, int status, void *data)
 	vm_poke_jobs(vm);
 }
 
-/* The files QEMU opens must stay writable after it drops to its user
- * (flushes reopen nothing, but later block jobs open new nodes). */
+/* The firmware is there; the files QEMU opens must stay writable after
+ * it drops to its user (flushes reopen nothing, but later block jobs
+ * open new nodes). */
 static int
 vm_give_files(struct vm *vm, struct err *err)
 {
 	const struct vm_row *r = vm->row;
+	_cleanup_free_ char *code = r->firmware ?
+	    firmware_code_path(vm->h, r->secure_boot) : NULL;
 
+	if (code && access(code, R_OK) == -1)
+		return err_set(err, -ENOENT, "UEFI firmware '%s' is missing: "
+		    "install Debian's package ovmf", code);
+	if (r->nvram && access(r->nvram, R_OK | W_OK) == -1)
+		return err_set(err, -ENOENT, "the vm's UEFI variables '%s' "
+		    "are missing", r->nvram);
 	for (size_t i = 0; i < r->n_disks && vm->h->qemu_uid; i++)
 		if (chown(r->disks[i].path, vm->h->qemu_uid,
 		    vm->h->qemu_gid) == -1)
