@@ -255,6 +255,12 @@ static const struct cli_cmd cli_cmds[] = {
 	{ .group = "vm", .verb = "kvp set", .pos = { "NAME", "KEY", "VALUE" },
 	  .run = cmd_vm_kvp,
 	  .help = "set a key/value the guest reads in " "/run/tern-kvp" },
+	{ .group = "vm", .verb = "media insert", .pos = { "NAME", "ISO" },
+	  .run = cmd_vm_media,
+	  .help = "put ISO in the VM's CD drive (running or not; the ISO in "
+	  "a pool or an\n      iso-dir)" },
+	{ .group = "vm", .verb = "media eject", .pos = { "NAME" },
+	  .run = cmd_vm_media, .help = "empty the VM's CD drive" },
 	{ .group = "vm", .verb = "kvp list", .pos = { "NAME" },
 	  .run = cmd_vm_kvp, .help = "list a VM's key/values" },
 	{ .group = "vm", .verb = "kvp delete", .pos = { "NAME", "KEY" },
