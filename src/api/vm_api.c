@@ -12,6 +12,7 @@
 #include "jsonutil.h"
 #include "util.h"
 #include "vm.h"
+#include "cloudinit.h"
 #include "media.h"
 #include "vm_action.h"
 #include "vm_spec.h"
@@ -74,17 +75,19 @@ api_vm_create(struct api *a, struct http_req *req, char **p, struct err *e)
 {
 	_cleanup_json_ json_t *body = NULL;
 	struct vm_row *row = NULL;
+	json_t *details = NULL;
 	int r;
 
 	(void)p;
 	if ((r = api_body(req, &body, e)) < 0 ||
 	    (r = vm_spec_parse(body, &row, e)) < 0)
 		return r;
-	if ((r = vm_spec_check(a->h, row, e)) < 0) {
+	if ((r = vm_spec_check(a->h, row, e)) < 0 ||
+	    (r = cloudinit_plan(a->h, body, row, &details, e)) < 0) {
 		store_vm_row_free(row);
 		return r;
 	}
-	return api_vm_start_new(a, req, row, &job_vm_create, NULL, e);
+	return api_vm_start_new(a, req, row, &job_vm_create, details, e);
 }
 
 int

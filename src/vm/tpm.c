@@ -17,21 +17,7 @@ const char *const tpm_run_files[] = { "swtpm.sock", "swtpm.pid",
 bool
 tpm_swtpm_found(const struct host *h)
 {
-	const char *bin = h->cfg.swtpm, *path = getenv("PATH");
-	_cleanup_free_ char *copy = NULL;
-	char *save = NULL;
-
-	if (strchr(bin, '/'))
-		return access(bin, X_OK) == 0;
-	copy = xstrdup(path ? path : "/usr/bin:/bin");
-	for (char *d = strtok_r(copy, ":", &save); d;
-	    d = strtok_r(NULL, ":", &save)) {
-		_cleanup_free_ char *p = xasprintf("%s/%s", d, bin);
-
-		if (access(p, X_OK) == 0)
-			return true;
-	}
-	return false;
+	return exe_is_found(h->cfg.swtpm);
 }
 
 static bool
