@@ -90,8 +90,10 @@ qemu_argv_cd(struct argv_buf *a, const struct vm_row *r, int i,
 		    "\"node-name\":\"cd%d\",\"read-only\":true}", i, i);
 	}
 	arg(a, "-device");
-	arg(a, "ide-cd,bus=ide.%d,id=cd%d%s%s%d%s", i, i,
-	    iso ? ",drive=" : "", iso ? "cd" : "", iso ? i : 0, boot);
+	if (iso)
+		arg(a, "ide-cd,bus=ide.%d,id=cd%d,drive=cd%d%s", i, i, i, boot);
+	else
+		arg(a, "ide-cd,bus=ide.%d,id=cd%d%s", i, i, boot);
 	(void)r;
 }
 

@@ -42,9 +42,8 @@ check_eq "the CD drive holds the ISO" "$(vm_field h1 fromcd .cdrom)" \
 check_eq "boot order recorded" "$(vm_field h1 fromcd '.boot | join(",")')" \
     cdrom,disk
 t h1 vm start fromcd >/dev/null
-check "the VM boots from its CD" wait_for 120 console_has h1 fromcd \
-    "tern.hostname=fromcd"
-check "to the guest's ready line" wait_for 60 console_has h1 fromcd \
+# no kernel given and an empty disk: only the CD's GRUB boots it
+check "the VM boots from its CD" wait_for 150 console_has h1 fromcd \
     TERN-GUEST-READY
 fcuuid=$(vm_field h1 fromcd .uuid)
 qcmd=$(tr '\0' ' ' </proc/"$(pgrep -f -- "^qemu-system-x86_64 .*-uuid $fcuuid")"/cmdline)
@@ -82,8 +81,17 @@ check "the guest boots" wait_for 120 console_has h1 ci TERN-GUEST-READY
 check "media insert while running" t h1 vm media insert ci "$work/iso/data.iso"
 check_eq "recorded" "$(vm_field h1 ci .cdrom)" "$work/iso/data.iso"
 lab stop h1 >/dev/null
-check "the guest reads the inserted ISO" bash -c \
-    ". '$REPO/tests/e2e/lib.sh'; qga h1 ci exec blkid /dev/sr0 | grep -q 'LABEL=\"TERNDATA\"'"
+# the volume id of an ISO 9660 image: 32 bytes at 32808
+label() { qga h1 ci exec dd if="$1" bs=1 skip=32808 count=8 2>/dev/null; }
+label_is() { [ "$(label "$1")" = "$2" ]; }
+# (the first read after a change may report it to the guest)
+if wait_for 20 label_is /dev/sr0 TERNDATA; then
+	ok "the guest reads the inserted ISO"
+else
+	not_ok "the guest reads the inserted ISO"
+	qga h1 ci exec dd if=/dev/sr0 bs=1 skip=32808 count=8 2>&1 | sed 's/^/#   /'
+	qga h1 ci exec dmesg 2>&1 | tail -n 15 | sed 's/^/#   /'
+fi
 check "and the seed on its second CD" bash -c \
     ". '$REPO/tests/e2e/lib.sh'; qga h1 ci exec sh -c 'mkdir -p /mnt/s && mount -t iso9660 -o ro /dev/sr1 /mnt/s && cat /mnt/s/meta-data' |
      grep -qx 'local-hostname: ci'"
@@ -91,8 +99,7 @@ lab start h1 >/dev/null
 check "media eject while running" t h1 vm media eject ci
 check_eq "recorded as empty" "$(vm_field h1 ci .cdrom)" null
 lab stop h1 >/dev/null
-check "the guest's drive is empty" bash -c \
-    ". '$REPO/tests/e2e/lib.sh'; ! qga h1 ci exec blkid /dev/sr0 | grep -q TERNDATA"
+check_eq "the guest's drive is empty" "$(label /dev/sr0 || true)" ""
 lab start h1 >/dev/null
 t h1 vm stop ci >/dev/null
 check "media insert while off" t h1 vm media insert ci "$work/iso/data.iso"

@@ -282,6 +282,7 @@ test_qemu_guest_devices(void)
 	row.cloud_init_seed = NULL;
 	argv = qemu_argv(&vm);
 	ASSERT_TRUE(argv_has(argv, "-device", "ide-cd,bus=ide.0,id=cd0"));
+	ASSERT_TRUE(!argv_has(argv, "-device", "id=cd00"));
 	ASSERT_TRUE(!argv_has(argv, "-device", "drive=cd0"));
 	ASSERT_TRUE(!argv_has(argv, "-device", "tpm-crb"));
 	ASSERT_TRUE(!argv_has(argv, "-machine", "pflash"));
