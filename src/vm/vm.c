@@ -554,6 +554,9 @@ vm_give_files(struct vm *vm, struct err *err)
 	if (code && access(code, R_OK) == -1)
 		return err_set(err, -ENOENT, "UEFI firmware '%s' is missing: "
 		    "install Debian's package ovmf", code);
+	if (r->firmware && !r->nvram)
+		return err_set(err, -ENOENT, "vm '%s' boots UEFI but has no "
+		    "UEFI variables file", r->name);
 	if (r->nvram && access(r->nvram, R_OK | W_OK) == -1)
 		return err_set(err, -ENOENT, "the vm's UEFI variables '%s' "
 		    "are missing", r->nvram);
