@@ -78,6 +78,15 @@ check "swtpm ends with QEMU" wait_for 10 no_swtpm "$uuid"
 t h1 vm start g >/dev/null
 check "a new start runs a new swtpm" test -n "$(swtpm_of "$uuid")"
 check_eq "and the vm runs" "$(vm_field h1 g .state)" running
+# A saved state restores onto a new swtpm with the same TPM state.
+check "the guest boots again (its NVRAM kept)" wait_for 150 bash -c \
+    "[ \$($LAB_SH tern h1 vm show g --json | jq -r .heartbeat) = ok ]"
+check "save a UEFI+TPM vm" t h1 vm save g
+check "no swtpm while saved" wait_for 10 no_swtpm "$uuid"
+check "restore it" t h1 vm start g
+check "swtpm again for the restored vm" test -n "$(swtpm_of "$uuid")"
+check "the restored guest answers" wait_for 60 bash -c \
+    "[ \$($LAB_SH tern h1 vm show g --json | jq -r .heartbeat) = ok ]"
 t h1 vm stop g >/dev/null
 
 # ---- bad input: clear errors, nothing made ----
