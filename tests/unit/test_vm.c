@@ -9,6 +9,7 @@
 #include "test.h"
 #include "vm.h"
 #include "vm_action.h"
+#include "vm_spec.h"
 
 /* Every transition the code takes (vm.h's list), from -> to. */
 static const struct { enum vm_state from, to; } allowed[] = {
@@ -291,6 +292,59 @@ test_qemu_guest_devices(void)
 	qemu_argv_free(argv);
 }
 
+/* A create request's guest settings: what the CLI sends, parsed into the
+ * row; boot devices the VM lacks and bad cdrom values refused. */
+static int
+spec(const char *json, struct vm_row **row, struct err *e)
+{
+	json_t *o = json_loads(json, 0, NULL);
+	int r;
+
+	*e = (struct err){ 0 };
+	*row = NULL;
+	r = vm_spec_parse(o, row, e);
+	json_decref(o);
+	return r;
+}
+
+static void
+test_spec_guest(void)
+{
+	struct vm_row *row;
+	struct err e;
+
+	ASSERT_EQ(spec("{\"name\":\"a\",\"cpus\":1,\"memory_mib\":64,"
+	    "\"firmware\":\"uefi\",\"secure_boot\":true,\"tpm\":true,"
+	    "\"boot\":[\"cdrom\",\"disk\"],\"cdrom\":\"/iso/a.iso\"}",
+	    &row, &e), 0);
+	ASSERT_STREQ(row->firmware, "uefi");
+	ASSERT_TRUE(row->secure_boot && row->tpm && row->has_cdrom);
+	ASSERT_STREQ(row->boot, "cdrom,disk");
+	ASSERT_STREQ(row->cdrom, "/iso/a.iso");
+	store_vm_row_free(row);
+	ASSERT_EQ(spec("{\"name\":\"a\",\"cpus\":1,\"memory_mib\":64,"
+	    "\"cdrom\":\"none\"}", &row, &e), 0);
+	ASSERT_TRUE(row->has_cdrom && !row->cdrom && !row->firmware);
+	store_vm_row_free(row);
+	ASSERT_EQ(spec("{\"name\":\"a\",\"cpus\":1,\"memory_mib\":64,"
+	    "\"secure_boot\":true}", &row, &e), -EINVAL);
+	ASSERT_CONTAINS(e.msg, "--firmware uefi");
+	ASSERT_EQ(spec("{\"name\":\"a\",\"cpus\":1,\"memory_mib\":64,"
+	    "\"boot\":[\"cdrom\"]}", &row, &e), -EINVAL);
+	ASSERT_CONTAINS(e.msg, "CD drive");
+	ASSERT_EQ(spec("{\"name\":\"a\",\"cpus\":1,\"memory_mib\":64,"
+	    "\"boot\":[\"network\"]}", &row, &e), -EINVAL);
+	ASSERT_CONTAINS(e.msg, "NIC");
+	ASSERT_EQ(spec("{\"name\":\"a\",\"cpus\":1,\"memory_mib\":64,"
+	    "\"boot\":[\"kernel\"]}", &row, &e), -EINVAL);
+	ASSERT_CONTAINS(e.msg, "--kernel");
+	ASSERT_EQ(spec("{\"name\":\"a\",\"cpus\":1,\"memory_mib\":64,"
+	    "\"cdrom\":\"relative.iso\"}", &row, &e), -EINVAL);
+	ASSERT_CONTAINS(e.msg, "absolute");
+	ASSERT_EQ(spec("{\"name\":\"a\",\"cpus\":1,\"memory_mib\":64,"
+	    "\"cdrom\":\"/a,b.iso\"}", &row, &e), -EINVAL);
+}
+
 int
 main(void)
 {
@@ -302,5 +356,6 @@ main(void)
 	RUN_TEST(test_mem_admit);
 	RUN_TEST(test_qemu_keeps_stderr);
 	RUN_TEST(test_qemu_guest_devices);
+	RUN_TEST(test_spec_guest);
 	return TEST_REPORT();
 }
