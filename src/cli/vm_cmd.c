@@ -423,6 +423,36 @@ vm_print_guest(struct table *t, const json_t *vm)
 		table_kv(t, "services off", "%s", off);
 }
 
+/* UEFI, the TPM, the CD drives and the boot order, where the VM has
+ * them (issue 17's settings). */
+static void
+vm_print_guest_hw(struct table *t, const json_t *vm)
+{
+	const json_t *boot = json_object_get(vm, "boot"), *v;
+	char order[128] = "";
+	size_t i;
+
+	if (streq(jv_str(vm, "firmware") ?: "bios", "uefi"))
+		table_kv(t, "firmware", "uefi%s, variables %s",
+		    json_is_true(json_object_get(vm, "secure_boot")) ?
+		    " with secure boot" : "", jv_str(vm, "nvram") ?: "-");
+	if (json_is_true(json_object_get(vm, "tpm")))
+		table_kv(t, "tpm", "2.0 (swtpm), state %s",
+		    jv_str(vm, "tpm_dir") ?: "-");
+	if (json_is_true(json_object_get(vm, "cd_drive")))
+		table_kv(t, "cd drive", "%s", jv_str(vm, "cdrom") ?: "empty");
+	if (jv_str(vm, "cloud_init_seed"))
+		table_kv(t, "cloud-init", "%s", jv_str(vm, "cloud_init_seed"));
+	json_array_foreach(boot, i, v)
+		if (json_is_string(v) && strlen(order) + 16 < sizeof(order))
+			snprintf(order + strlen(order), sizeof(order) -
+			    strlen(order), "%s%s", i ? "," : "",
+			    json_string_value(v));
+	if (json_array_size(boot) > 1 || strstr(order, "cdrom") ||
+	    strstr(order, "network"))
+		table_kv(t, "boot order", "%s", order);
+}
+
 static void
 vm_print_main(const json_t *vm)
 {
@@ -442,6 +472,7 @@ vm_print_main(const json_t *vm)
 	    sizeof(b)), json_is_true(json_object_get(vm, "cpu_compat")) ?
 	    " (compatibility baseline)" : "");
 	table_kv(t, "boot", "%s", vm_boot_text(vm, boot, sizeof(boot)));
+	vm_print_guest_hw(t, vm);
 	table_kv(t, "pid", "%s", jv_text(vm, "pid", b, sizeof(b)));
 	table_kv(t, "created", "%s", jv_text(vm, "created_at", b, sizeof(b)));
 	table_kv(t, "started", "%s", jv_text(vm, "started_at", b, sizeof(b)));
