@@ -25,6 +25,9 @@ PKGS=(
 	# test tooling: the lab, the guest, raw API calls
 	iproute2 curl jq sqlite3 gnutls-bin iputils-ping python3
 	busybox-static cpio gzip kmod
+	# test_cdrom.sh: a bootable ISO of the test guest (grub-mkrescue,
+	# BIOS and EFI), isoinfo (genisoimage) to read the cloud-init seed
+	grub-common grub-pc-bin grub-efi-amd64-bin xorriso mtools
 	# the man pages (scdoc; groff renders them in their test) and the
 	# bash completion's directory (pkg-config) and its test
 	scdoc groff-base bash-completion
