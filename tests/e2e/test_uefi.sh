@@ -5,7 +5,7 @@
 # ternd restart and ending with QEMU, Secure Boot on q35 with SMM, the
 # files gone with the VM; bad input (Secure Boot without UEFI, OVMF or
 # swtpm missing, a file in the way, a bad boot order) refused with no
-# trace.
+# trace; a network-first VM runs QEMU's iPXE ROM.
 . "$(dirname "$0")/lib.sh"
 e2e_lab_setup uefi 140
 work=$TERN_LAB.work
@@ -88,6 +88,16 @@ check "swtpm again for the restored vm" test -n "$(swtpm_of "$uuid")"
 check "the restored guest answers" wait_for 60 bash -c \
     "[ \$($LAB_SH tern h1 vm show g --json | jq -r .heartbeat) = ok ]"
 t h1 vm stop g >/dev/null
+
+# ---- network boot first: QEMU's iPXE ROM (ipxe-qemu), seen under OVMF ----
+t h1 switch create lan >/dev/null
+t h1 vm create pxe --cpus 1 --memory 256M --disk 64M --net lan \
+    --firmware uefi --boot network,disk >/dev/null
+t h1 vm start pxe >/dev/null
+check "a network-first vm runs iPXE" wait_for 120 console_has h1 pxe iPXE
+check "OVMF tries PXE first" wait_for 60 console_has h1 pxe "PXEv4"
+t h1 vm stop pxe >/dev/null
+t h1 vm delete pxe >/dev/null
 
 # ---- bad input: clear errors, nothing made ----
 check_err "secure boot without UEFI" 1 "--firmware uefi" \
