@@ -18,10 +18,16 @@ PKGS=(
 	libpam0g-dev libxml2-dev scdoc bash-completion
 	# run: the cluster engine, its witness and the lease manager
 	corosync corosync-qnetd corosync-qdevice sanlock
+	# run: UEFI firmware, a TPM per VM, network boot ROMs, cloud-init
+	# seeds (genisoimage), and the YAML check of a seed's user-data
+	ovmf swtpm ipxe-qemu genisoimage libyaml-dev
 	# run (qemu-system-x86 and qemu-utils come from bookworm-backports, below)
 	# test tooling: the lab, the guest, raw API calls
 	iproute2 curl jq sqlite3 gnutls-bin iputils-ping python3
 	busybox-static cpio gzip kmod
+	# test_cdrom.sh: a bootable ISO of the test guest (grub-mkrescue,
+	# BIOS and EFI), isoinfo (genisoimage) to read the cloud-init seed
+	grub-common grub-pc-bin grub-efi-amd64-bin xorriso mtools
 	# the man pages (scdoc; groff renders them in their test) and the
 	# bash completion's directory (pkg-config) and its test
 	scdoc groff-base bash-completion

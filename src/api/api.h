@@ -90,6 +90,7 @@ int api_vm_console(struct api *a, struct http_req *r, char **p,
     struct err *e);
 int api_vm_config(struct api *a, struct http_req *r, char **p, struct err *e);
 int api_vm_kvp(struct api *a, struct http_req *r, char **p, struct err *e);
+int api_vm_media(struct api *a, struct http_req *r, char **p, struct err *e);
 int api_vm_export(struct api *a, struct http_req *r, char **p, struct err *e);
 int api_vm_import(struct api *a, struct http_req *r, char **p, struct err *e);
 int api_vm_import_libvirt(struct api *a, struct http_req *r, char **p,

@@ -12,6 +12,8 @@
 #include "jsonutil.h"
 #include "util.h"
 #include "vm.h"
+#include "cloudinit.h"
+#include "media.h"
 #include "vm_action.h"
 #include "vm_spec.h"
 
@@ -73,17 +75,19 @@ api_vm_create(struct api *a, struct http_req *req, char **p, struct err *e)
 {
 	_cleanup_json_ json_t *body = NULL;
 	struct vm_row *row = NULL;
+	json_t *details = NULL;
 	int r;
 
 	(void)p;
 	if ((r = api_body(req, &body, e)) < 0 ||
 	    (r = vm_spec_parse(body, &row, e)) < 0)
 		return r;
-	if ((r = vm_spec_check(a->h, row, e)) < 0) {
+	if ((r = vm_spec_check(a->h, row, e)) < 0 ||
+	    (r = cloudinit_plan(a->h, body, row, &details, e)) < 0) {
 		store_vm_row_free(row);
 		return r;
 	}
-	return api_vm_start_new(a, req, row, &job_vm_create, NULL, e);
+	return api_vm_start_new(a, req, row, &job_vm_create, details, e);
 }
 
 int
@@ -253,5 +257,52 @@ api_vm_kvp(struct api *a, struct http_req *req, char **p, struct err *e)
 			return r;
 	}
 	http_reply_json(req, 200, json_pack("{so}", "kvp", vm_kvp_get(vm)));
+	return 0;
+}
+
+/* A media change QEMU was asked for ended: the deferred answer. */
+static void
+media_on_done(struct vm *vm, const struct err *e, void *data)
+{
+	struct http_req *req = data;
+	unsigned status;
+
+	if (!e && vm) {
+		http_reply_json(req, 200, vm_to_json(vm));
+		return;
+	}
+	status = e ? api_status_of(e->code) : 404;
+	api_reply_error_code(req, status, status == 409 ? "conflict" :
+	    status == 400 ? "invalid" : status == 404 ? "not_found" :
+	    "internal", e ? e->msg : "the vm is gone");
+}
+
+/* PUT /v1/vms/NAME/media {"iso": PATH}: insert (or swap) the CD drive's
+ * medium; DELETE: eject it.  A running VM's answer waits for QEMU. */
+int
+api_vm_media(struct api *a, struct http_req *req, char **p, struct err *e)
+{
+	static const char *const fields[] = { "iso", NULL };
+	_cleanup_json_ json_t *body = NULL;
+	const char *iso = NULL;
+	struct vm *vm = NULL;
+	int r;
+
+	if ((r = api_vm_lookup(a, p[0], &vm, e)) < 0)
+		return r;
+	if (streq(req->method, "PUT") &&
+	    ((r = api_body(req, &body, e)) < 0 ||
+	    (r = json_check_fields(body, fields, "media", e)) < 0 ||
+	    (r = json_get_str(body, "iso", true, &iso, e)) < 0))
+		return r;
+	if (iso && iso[0] != '/')
+		return err_set(e, -EINVAL, "iso must be an absolute path");
+	r = vm_media_change(vm, iso, media_on_done, req, e);
+	if (r < 0)
+		return r;
+	if (r == 1)
+		http_req_defer(req);
+	else
+		http_reply_json(req, 200, vm_to_json(vm));
 	return 0;
 }

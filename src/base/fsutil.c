@@ -232,3 +232,24 @@ helper_exe_path(const char *name)
 	}
 	return helper_exe_path_in(slash ? self : NULL, TERN_LIBEXECDIR, name);
 }
+
+bool
+exe_is_found(const char *bin)
+{
+	const char *path = getenv("PATH");
+	char *copy, *save = NULL;
+	bool found = false;
+
+	if (strchr(bin, '/'))
+		return access(bin, X_OK) == 0;
+	copy = xstrdup(path ? path : "/usr/bin:/bin");
+	for (char *d = strtok_r(copy, ":", &save); d && !found;
+	    d = strtok_r(NULL, ":", &save)) {
+		char *p = xasprintf("%s/%s", d, bin);
+
+		found = access(p, X_OK) == 0;
+		free(p);
+	}
+	free(copy);
+	return found;
+}

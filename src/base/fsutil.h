@@ -32,6 +32,9 @@ bool path_is_under(const char *path, const char *dir);
  * it is not there, else the last -errno. */
 int dir_remove_flat(const char *dir);
 
+/* Is bin executable: a path with '/', or a name found in $PATH? */
+bool exe_is_found(const char *bin);
+
 /* Free bytes for unprivileged users on the file system holding path. */
 int fs_free_bytes(const char *path, uint64_t *ret_bytes);
 

@@ -216,6 +216,7 @@ int cmd_vm_refpoint(struct cli *cli, const struct cli_args *a,
     struct err *err);
 int cmd_vm_set(struct cli *cli, const struct cli_args *a, struct err *err);
 int cmd_vm_kvp(struct cli *cli, const struct cli_args *a, struct err *err);
+int cmd_vm_media(struct cli *cli, const struct cli_args *a, struct err *err);
 int cmd_vm_list(struct cli *cli, const struct cli_args *a, struct err *err);
 int cmd_vm_show(struct cli *cli, const struct cli_args *a, struct err *err);
 int cmd_vm_action(struct cli *cli, const struct cli_args *a,

@@ -156,3 +156,33 @@ cmd_vm_kvp(struct cli *cli, const struct cli_args *a, struct err *err)
 		    streq(verb, "set") ? "set" : "deleted");
 	return 0;
 }
+
+/* vm media insert NAME ISO | vm media eject NAME */
+int
+cmd_vm_media(struct cli *cli, const struct cli_args *a, struct err *err)
+{
+	bool insert = streq(cli->cmd->verb, "media insert");
+	_cleanup_json_ json_t *answer = NULL, *body = NULL;
+	_cleanup_free_ char *path = cli_path(cli, "/v1/vms/", a->pos[0],
+	    "/media");
+	_cleanup_free_ char *iso = NULL;
+	int r;
+
+	if (insert) {
+		iso = cli_file_arg(cli, a->pos[1]);
+		body = json_object();
+		if ((r = cli_json_set_str(body, "iso", iso, err)) < 0)
+			return r;
+	}
+	r = http_call(cli->http, insert ? "PUT" : "DELETE", path, body,
+	    &answer, err);
+	if (r < 0)
+		return r;
+	if (cli->json)
+		print_json(answer);
+	else if (insert)
+		printf("vm '%s': '%s' in the CD drive\n", a->pos[0], iso);
+	else
+		printf("vm '%s': CD drive empty\n", a->pos[0]);
+	return 0;
+}

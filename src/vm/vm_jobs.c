@@ -4,7 +4,9 @@
  * enum vm_phase (vm_job.h), one table for these types.
  *
  *   vm.create  start --create_step: qemu-img per owned disk
- *              (create_on_qemu_img)--> done: VM OFF
+ *              (create_on_qemu_img), then the NVRAM and TPM directory
+ *              (firmware.c), then the cloud-init seed (cloudinit.c,
+ *              create_on_seed)--> done: VM OFF
  *              any failure, a cancel or a restart: create_rollback_code
  *              (delete the disks it made, forget the VM)
  *   vm.start   start --start_launch: vm_launch--> launch --start_step: QMP
@@ -24,7 +26,9 @@
  *              src/failover) and their checkpoints' images (unless
  *              keep_disks, or the cluster's stale copy: the files are
  *              the VM another node runs), the checkpoints'
- *              memory files, the saved state and the VM's own files, drop rows--> done
+ *              memory files, its NVRAM and TPM state (unless
+ *              keep_disks), the saved state and the VM's own files,
+ *              drop rows--> done
  *   vm.import-libvirt  as vm.create, a disk with a source in the details
  *              (libvirt_import.c, copying) made by qemu-img convert
  *   vm.export, vm.import: export.c */
@@ -37,6 +41,8 @@
 #include "agent.h"
 #include "export.h"
 #include "failpoint.h"
+#include "cloudinit.h"
+#include "firmware.h"
 #include "fsutil.h"
 #include "job.h"
 #include "libvirt_import.h"
@@ -70,6 +76,10 @@ create_rollback_code(struct job *job, int code, const char *why)
 		if (vm->row->disks[i].owned)
 			(void)unlink(vm->row->disks[i].path);
 	job->child = child_free(job->child);	/* a qemu-img in flight */
+	if (vm && !existing) {
+		firmware_files_remove(vm->row);
+		cloudinit_seed_cleanup(vm->row, true);
+	}
 	if (vm) {
 		(void)store_vm_delete(vm->h->store, vm->row->uuid);
 		job_finish(job, code, "vm '%s' not created: %s", vm->row->name,
@@ -134,6 +144,47 @@ create_disk(struct job *job, struct vm *vm, size_t i)
 }
 
 static void
+create_on_seed(struct child *c, int status, void *data)
+{
+	struct job *job = data;
+
+	(void)c;
+	job->child = child_free(job->child);
+	if (status != 0) {
+		create_rollback(job, "genisoimage failed to make the "
+		    "cloud-init seed (see the ternd log)");
+		return;
+	}
+	cloudinit_seed_cleanup(vm_of(job)->row, false);
+	json_object_set_new(job->details, "seed_made", json_true());
+	job_poke(job);
+}
+
+/* Once the disks are there: the NVRAM and TPM directory, then the
+ * cloud-init seed (a child).  0 all made, 1 waiting, -1 rolled back. */
+static int
+create_guest_files(struct job *job, struct vm *vm)
+{
+	struct err err = { 0 };
+
+	if (!json_is_true(json_object_get(job->details, "files_made"))) {
+		if (firmware_files_make(vm->h, vm->row, &err) < 0) {
+			create_rollback(job, err.msg);
+			return -1;
+		}
+		json_object_set_new(job->details, "files_made", json_true());
+	}
+	if (!json_object_get(job->details, "seed") ||
+	    json_is_true(json_object_get(job->details, "seed_made")))
+		return 0;
+	if (cloudinit_seed_spawn(job, vm->row, create_on_seed, &err) < 0) {
+		create_rollback(job, err.msg);
+		return -1;
+	}
+	return 1;
+}
+
+static void
 create_step(struct job *job)
 {
 	struct vm *vm = vm_of(job);
@@ -151,6 +202,8 @@ create_step(struct job *job)
 	    access(vm->row->disks[next].path, F_OK) == 0)))
 		next++;
 	if (next >= vm->row->n_disks) {
+		if (create_guest_files(job, vm) != 0)
+			return;
 		if (json_is_true(json_object_get(job->details, "replica")))
 			vm_set_state(vm, VM_REPLICA, "replica vm created");
 		else
@@ -602,6 +655,11 @@ delete_step(struct job *job)
 			delete_chain(vm, vm->row->disks[i].path);
 			(void)unlink(vm->row->disks[i].path);
 		}
+	/* Its UEFI variables, TPM state and seed go with its disks. */
+	if (!keep) {
+		firmware_files_remove(vm->row);
+		cloudinit_seed_cleanup(vm->row, true);
+	}
 	/* A saved state is the VM's own, useless without it. */
 	if (vm->row->state_file)
 		(void)unlink(vm->row->state_file);

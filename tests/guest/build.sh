@@ -23,7 +23,9 @@ OBJ=$OUT/obj
 mkdir -p "$CACHE" "$OBJ"
 
 CFLAGS=(-std=gnu17 -O2 -Wall -Wextra -Werror)
-MODULES=(virtio_pci virtio_blk virtio_net virtio_console virtio_rng virtio_balloon loop ext4)
+# ahci, sr_mod, isofs: CD drives on q35's AHCI (--cdrom, cloud-init's seed)
+MODULES=(virtio_pci virtio_blk virtio_net virtio_console virtio_rng virtio_balloon loop ext4
+	ahci sr_mod isofs)
 BUILD_PKGS=(busybox-static qemu-guest-agent cpio gzip kmod gcc libc6-dev)
 
 log() { echo "build.sh: $*"; }

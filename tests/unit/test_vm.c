@@ -9,6 +9,7 @@
 #include "test.h"
 #include "vm.h"
 #include "vm_action.h"
+#include "vm_spec.h"
 
 /* Every transition the code takes (vm.h's list), from -> to. */
 static const struct { enum vm_state from, to; } allowed[] = {
@@ -220,6 +221,130 @@ test_qemu_keeps_stderr(void)
 	qemu_argv_free(argv);
 }
 
+static bool
+argv_has(char **argv, const char *flag, const char *value)
+{
+	for (char **p = argv; *p; p++)
+		if (strcmp(p[0], flag) == 0 && p[1] && strstr(p[1], value))
+			return true;
+	return false;
+}
+
+/* UEFI: code read-only as fw-code, the VM's variables as fw-vars on the
+ * machine's pflash; Secure Boot with SMM and secure pflash; the TPM as
+ * a swtpm socket behind tpm-crb; CD drives and the boot order. */
+static void
+test_qemu_guest_devices(void)
+{
+	struct host h = { .cfg.qemu_binary = "qemu-system-x86_64",
+		.cfg.run_dir = "/run/t", .cfg.ovmf_dir = "/usr/share/OVMF" };
+	struct disk_row disk = { .name = "vda", .path = "/p/a-vda.qcow2" };
+	struct nic_row nic = { .mac = "52:54:00:00:00:01" };
+	struct vm_row row = { .name = "a", .uuid = "u", .memory_mib = 64,
+		.cpus = 1, .machine = "pc-q35-10.0", .firmware = "uefi",
+		.secure_boot = true, .nvram = "/p/a-nvram.fd", .tpm = true,
+		.tpm_dir = "/p/a-tpm", .boot = "cdrom,network,disk",
+		.has_cdrom = true, .cdrom = "/iso/d.iso", .n_disks = 1,
+		.disks = &disk, .n_nics = 1, .nics = &nic,
+		.cloud_init_seed = "/p/a-seed.iso" };
+	struct vm vm = { .h = &h, .row = &row };
+	char **argv = qemu_argv(&vm);
+
+	ASSERT_TRUE(argv_has(argv, "-machine", "pc-q35-10.0,accel=tcg,"
+	    "pflash0=fw-code,pflash1=fw-vars,smm=on"));
+	ASSERT_TRUE(argv_has(argv, "-blockdev", "\"filename\":\"/usr/share/"
+	    "OVMF/OVMF_CODE_4M.secboot.fd\",\"node-name\":\"fw-code\","
+	    "\"read-only\":true"));
+	ASSERT_TRUE(argv_has(argv, "-blockdev", "\"filename\":\"/p/a-nvram."
+	    "fd\",\"node-name\":\"fw-vars\""));
+	ASSERT_TRUE(argv_has(argv, "-global", "cfi.pflash01,property=secure,"
+	    "value=on"));
+	ASSERT_TRUE(argv_has(argv, "-chardev", "socket,id=tpm0,path=/run/t/"
+	    "vms/u/swtpm.sock"));
+	ASSERT_TRUE(argv_has(argv, "-tpmdev", "emulator,id=tpm0,chardev="
+	    "tpm0"));
+	ASSERT_TRUE(argv_has(argv, "-device", "tpm-crb,tpmdev=tpm0"));
+	ASSERT_TRUE(argv_has(argv, "-device", "ide-cd,bus=ide.0,id=cd0,"
+	    "drive=cd0,bootindex=1"));
+	ASSERT_TRUE(argv_has(argv, "-device", "mac=52:54:00:00:00:01,"
+	    "bootindex=2"));
+	ASSERT_TRUE(argv_has(argv, "-device", "id=vda,werror=stop,rerror="
+	    "stop,bootindex=3"));
+	ASSERT_TRUE(argv_has(argv, "-device", "ide-cd,bus=ide.1,id=cd1,"
+	    "drive=cd1"));
+	ASSERT_TRUE(argv_has(argv, "-blockdev", "\"filename\":\"/iso/d.iso"
+	    "\",\"node-name\":\"cd0-file\",\"read-only\":true"));
+	qemu_argv_free(argv);
+	/* an empty drive; BIOS; no TPM; the default order boots disk 0 */
+	row.cdrom = NULL;
+	row.firmware = NULL;
+	row.secure_boot = row.tpm = false;
+	row.boot = NULL;
+	row.cloud_init_seed = NULL;
+	argv = qemu_argv(&vm);
+	ASSERT_TRUE(argv_has(argv, "-device", "ide-cd,bus=ide.0,id=cd0"));
+	ASSERT_TRUE(!argv_has(argv, "-device", "id=cd00"));
+	ASSERT_TRUE(!argv_has(argv, "-device", "drive=cd0"));
+	ASSERT_TRUE(!argv_has(argv, "-device", "tpm-crb"));
+	ASSERT_TRUE(!argv_has(argv, "-machine", "pflash"));
+	ASSERT_TRUE(argv_has(argv, "-device", "id=vda,werror=stop,rerror="
+	    "stop,bootindex=1"));
+	qemu_argv_free(argv);
+}
+
+/* A create request's guest settings: what the CLI sends, parsed into the
+ * row; boot devices the VM lacks and bad cdrom values refused. */
+static int
+spec(const char *json, struct vm_row **row, struct err *e)
+{
+	json_t *o = json_loads(json, 0, NULL);
+	int r;
+
+	*e = (struct err){ 0 };
+	*row = NULL;
+	r = vm_spec_parse(o, row, e);
+	json_decref(o);
+	return r;
+}
+
+static void
+test_spec_guest(void)
+{
+	struct vm_row *row;
+	struct err e;
+
+	ASSERT_EQ(spec("{\"name\":\"a\",\"cpus\":1,\"memory_mib\":64,"
+	    "\"firmware\":\"uefi\",\"secure_boot\":true,\"tpm\":true,"
+	    "\"boot\":[\"cdrom\",\"disk\"],\"cdrom\":\"/iso/a.iso\"}",
+	    &row, &e), 0);
+	ASSERT_STREQ(row->firmware, "uefi");
+	ASSERT_TRUE(row->secure_boot && row->tpm && row->has_cdrom);
+	ASSERT_STREQ(row->boot, "cdrom,disk");
+	ASSERT_STREQ(row->cdrom, "/iso/a.iso");
+	store_vm_row_free(row);
+	ASSERT_EQ(spec("{\"name\":\"a\",\"cpus\":1,\"memory_mib\":64,"
+	    "\"cdrom\":\"none\"}", &row, &e), 0);
+	ASSERT_TRUE(row->has_cdrom && !row->cdrom && !row->firmware);
+	store_vm_row_free(row);
+	ASSERT_EQ(spec("{\"name\":\"a\",\"cpus\":1,\"memory_mib\":64,"
+	    "\"secure_boot\":true}", &row, &e), -EINVAL);
+	ASSERT_CONTAINS(e.msg, "--firmware uefi");
+	ASSERT_EQ(spec("{\"name\":\"a\",\"cpus\":1,\"memory_mib\":64,"
+	    "\"boot\":[\"cdrom\"]}", &row, &e), -EINVAL);
+	ASSERT_CONTAINS(e.msg, "CD drive");
+	ASSERT_EQ(spec("{\"name\":\"a\",\"cpus\":1,\"memory_mib\":64,"
+	    "\"boot\":[\"network\"]}", &row, &e), -EINVAL);
+	ASSERT_CONTAINS(e.msg, "NIC");
+	ASSERT_EQ(spec("{\"name\":\"a\",\"cpus\":1,\"memory_mib\":64,"
+	    "\"boot\":[\"kernel\"]}", &row, &e), -EINVAL);
+	ASSERT_CONTAINS(e.msg, "--kernel");
+	ASSERT_EQ(spec("{\"name\":\"a\",\"cpus\":1,\"memory_mib\":64,"
+	    "\"cdrom\":\"relative.iso\"}", &row, &e), -EINVAL);
+	ASSERT_CONTAINS(e.msg, "absolute");
+	ASSERT_EQ(spec("{\"name\":\"a\",\"cpus\":1,\"memory_mib\":64,"
+	    "\"cdrom\":\"/a,b.iso\"}", &row, &e), -EINVAL);
+}
+
 int
 main(void)
 {
@@ -230,5 +355,7 @@ main(void)
 	RUN_TEST(test_action_names);
 	RUN_TEST(test_mem_admit);
 	RUN_TEST(test_qemu_keeps_stderr);
+	RUN_TEST(test_qemu_guest_devices);
+	RUN_TEST(test_spec_guest);
 	return TEST_REPORT();
 }
