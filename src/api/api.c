@@ -53,6 +53,8 @@ static const struct route routes[] = {
 	{ "PUT", "/v1/vms/*/kvp/*", api_vm_kvp },
 	{ "DELETE", "/v1/vms/*/kvp/*", api_vm_kvp },
 	{ "GET", "/v1/vms/*/console", api_vm_console },
+	{ "GET", "/v1/vms/*/screenshot", api_vm_screenshot },
+	{ "GET", "/v1/vms/*/vnc", api_vm_vnc },
 	{ "POST", "/v1/vms/*/export", api_vm_export },
 	{ "POST", "/v1/vms/*/move", api_vm_move },
 	{ "POST", "/v1/vms/*/move-storage", api_vm_move_storage },

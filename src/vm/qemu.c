@@ -110,6 +110,7 @@ qemu_argv(const struct vm *vm)
 	struct argv_buf a = { 0 };
 	_cleanup_free_ char *pidfile = vm_run_path(vm, "qemu.pid");
 	_cleanup_free_ char *log = vm_run_path(vm, "qemu.log");
+	_cleanup_free_ char *vnc = vm_run_path(vm, "vnc.sock");
 
 	arg(&a, "%s", vm->h->cfg.qemu_binary);
 	arg(&a, "-name");
@@ -126,8 +127,16 @@ qemu_argv(const struct vm *vm)
 	arg(&a, "%d", r->cpus);
 	arg(&a, "-nodefaults");
 	arg(&a, "-no-user-config");
+	/* A screen for the guest and a VNC server on a unix socket in the
+	 * run dir (root, 0700; the socket made 0600 by vm_vnc_secure), no
+	 * TCP port: ternd relays it (src/api/vnc.c).  -display none keeps
+	 * QEMU from opening a window; -vnc still serves (QEMU 7.2 to 10). */
 	arg(&a, "-display");
 	arg(&a, "none");
+	arg(&a, "-device");
+	arg(&a, "VGA");
+	arg(&a, "-vnc");
+	arg(&a, "unix:%s", vnc);
 	arg(&a, "-msg");
 	arg(&a, "timestamp=on");
 	qemu_argv_chardevs(&a, vm);
