@@ -55,37 +55,46 @@ cmd_vm_screenshot(struct cli *cli, const struct cli_args *a,
 }
 
 /* --listen ADDR:PORT on a loopback address: VNC has no password here, the
- * port must not be open to others. */
+ * port must not be open to others.  A usage error otherwise. */
 static int
-vnc_listen(const char *spec, struct err *err)
+vnc_listen_addr(const char *spec, struct sockaddr_in *sa, struct err *err)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET };
 	const char *colon = strrchr(spec, ':');
 	char host[32];
 	uint64_t port;
-	int fd, one = 1;
 
+	*sa = (struct sockaddr_in){ .sin_family = AF_INET };
 	if (!colon || (size_t)(colon - spec) >= sizeof(host) ||
 	    cli_parse_u64("--listen's port", colon + 1, 1, 65535, &port,
-	    err) < 0)
+	    NULL) < 0)
 		return cli_usage(err, "--listen takes 127.0.0.1:PORT, not '%s'",
 		    spec);
 	memcpy(host, spec, colon - spec);
 	host[colon - spec] = '\0';
-	if (inet_pton(AF_INET, host, &sa.sin_addr) != 1 ||
-	    (ntohl(sa.sin_addr.s_addr) >> 24) != 127)
+	if (inet_pton(AF_INET, host, &sa->sin_addr) != 1 ||
+	    (ntohl(sa->sin_addr.s_addr) >> 24) != 127)
 		return cli_usage(err, "--listen takes a loopback address "
 		    "(127.x.x.x:PORT): the forwarded VNC has no password of "
 		    "its own");
-	sa.sin_port = htons((uint16_t)port);
+	sa->sin_port = htons((uint16_t)port);
+	return 0;
+}
+
+static int
+vnc_listen(const char *spec, struct err *err)
+{
+	struct sockaddr_in sa;
+	int fd, one = 1, r = vnc_listen_addr(spec, &sa, err);
+
+	if (r < 0)
+		return r;
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd == -1)
 		return err_set(err, -errno, "cannot make a socket");
 	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1 ||
 	    listen(fd, 4) == -1) {
-		int r = -errno;
-
+		r = -errno;
 		close(fd);
 		return err_set(err, r, "cannot listen on %s: %s", spec,
 		    strerror(-r));
@@ -290,6 +299,10 @@ cmd_vm_vnc(struct cli *cli, const struct cli_args *a, struct err *err)
 	const char *sock;
 	int r;
 
+	struct sockaddr_in sa;
+
+	if (listen && (r = vnc_listen_addr(listen, &sa, err)) < 0)
+		return r;
 	/* the VM must run: a clear error before any port is opened */
 	if ((r = http_call(cli->http, "GET", path, NULL, &info, err)) < 0)
 		return r;
