@@ -381,6 +381,7 @@ void
 api_stop(struct api *a)
 {
 	api_console_stop(a);
+	api_vnc_stop();
 	api_stream_stop(a);
 	api_fleet_stop();
 	a->local = http_server_stop(a->local);

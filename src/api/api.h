@@ -95,6 +95,8 @@ int api_vm_screenshot(struct api *a, struct http_req *r, char **p,
     struct err *e);
 /* GET .../vnc: a WebSocket to the VM's VNC server (vnc.c). */
 int api_vm_vnc(struct api *a, struct http_req *r, char **p, struct err *e);
+/* End every VNC relay (before the HTTP servers stop). */
+void api_vnc_stop(void);
 int api_vm_export(struct api *a, struct http_req *r, char **p, struct err *e);
 int api_vm_import(struct api *a, struct http_req *r, char **p, struct err *e);
 int api_vm_import_libvirt(struct api *a, struct http_req *r, char **p,

@@ -44,6 +44,9 @@ struct vnc_relay {
 	uint32_t ws_ev, vnc_ev;	/* what each watch asks for */
 };
 
+/* The open relays, so that api_vnc_stop() can end them before MHD stops
+ * (MHD must not stop with an upgraded connection open). */
+static struct vnc_relay *vnc_open[VNC_MAX_RELAYS];
 static unsigned vnc_relays;
 
 static void
@@ -61,8 +64,19 @@ vnc_free(struct vnc_relay *v)
 		wslay_event_context_free(v->ws);
 	free(v->to_vnc);
 	free(v->extra);
+	for (unsigned i = 0; i < vnc_relays; i++)
+		if (vnc_open[i] == v) {
+			vnc_open[i] = vnc_open[--vnc_relays];
+			break;
+		}
 	free(v);
-	vnc_relays--;
+}
+
+void
+api_vnc_stop(void)
+{
+	while (vnc_relays > 0)
+		vnc_free(vnc_open[vnc_relays - 1]);
 }
 
 static ssize_t
@@ -263,7 +277,7 @@ vnc_relay_new(struct api *a, int vnc_fd)
 	if (wslay_event_context_server_init(&v->ws, &cb, v) != 0)
 		abort();	/* only for want of memory */
 	wslay_event_config_set_max_recv_msg_length(v->ws, VNC_MSG_MAX);
-	vnc_relays++;
+	vnc_open[vnc_relays++] = v;
 	return v;
 }
 

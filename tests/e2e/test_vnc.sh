@@ -42,6 +42,9 @@ w, h = struct.unpack('>II', b[16:24])
 assert (w, h) == (720, 400), (w, h)"
 check "vm screenshot --json" bash -c \
     "$LAB_SH tern h1 vm screenshot v1 $shot.2 --json | jq -e '.bytes > 100'"
+t h1 vm pause v1 >/dev/null
+check "a paused vm's screenshot" t h1 vm screenshot v1 "$shot.paused"
+t h1 vm resume v1 >/dev/null
 check_err "screenshot into a directory that does not exist" 1 \
     "cannot write" t h1 vm screenshot v1 /nonexistent/dir/x.png
 
@@ -77,21 +80,37 @@ check "a VNC client's handshake and framebuffer update (HTTPS)" \
     probe h2 5932
 kill "$FWD_PID"; wait "$FWD_PID" 2>/dev/null || true
 
-# A client in the middle of a session when the VM stops: the relay ends.
-forward 5933 h1 --socket "$(labenv H1_SOCK)"
-lab exec h1 python3 -c "
-import socket, time
-s = socket.create_connection(('127.0.0.1', 5933)); s.recv(12)
-open('$TERN_LAB/held', 'w').write('1')
+# hold PORT TAG: a VNC client in the background that reads the banner
+# (then TERN_LAB/held-TAG) and waits for the end (then TERN_LAB/closed-TAG).
+hold() {
+	lab exec h1 python3 -c "
+import socket
+s = socket.create_connection(('127.0.0.1', $1)); s.recv(12)
+open('$TERN_LAB/held-$2', 'w').write('1')
 s.settimeout(120)
 while s.recv(4096): pass
-open('$TERN_LAB/closed', 'w').write('1')" &
-held=$!
-e2e_at_exit "kill $held 2>/dev/null"
-check "a client holds the console" wait_for 20 test -e "$TERN_LAB/held"
+open('$TERN_LAB/closed-$2', 'w').write('1')" &
+	e2e_at_exit "kill $! 2>/dev/null"
+}
+
+# ternd stopping with a console open ends the relay cleanly; the VM runs on.
+forward 5934 h1 --socket "$(labenv H1_SOCK)"
+hold 5934 restart
+check "a client holds the console" wait_for 20 test -e "$TERN_LAB/held-restart"
+check "ternd stops cleanly with a console open" lab stop h1
+check "the client's connection ended with ternd" \
+    wait_for 30 test -e "$TERN_LAB/closed-restart"
+kill "$FWD_PID" 2>/dev/null; wait "$FWD_PID" 2>/dev/null || true
+lab start h1 >/dev/null
+check_eq "the VM ran on" "$(vm_field h1 v1 .state)" running
+
+# A client in the middle of a session when the VM stops: the relay ends.
+forward 5933 h1 --socket "$(labenv H1_SOCK)"
+hold 5933 stop
+check "a client holds the console again" wait_for 20 test -e "$TERN_LAB/held-stop"
 t h1 vm stop v1 >/dev/null
 check "the VM's stop closes the client's connection" \
-    wait_for 30 test -e "$TERN_LAB/closed"
+    wait_for 30 test -e "$TERN_LAB/closed-stop"
 check_err "screenshot after stop" 1 "is off" t h1 vm screenshot v1 "$shot"
 kill "$FWD_PID" 2>/dev/null; wait "$FWD_PID" 2>/dev/null || true
 
