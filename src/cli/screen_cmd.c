@@ -111,6 +111,8 @@ struct relay {
 	char *to_client;
 	size_t to_client_len;
 	bool client_eof;
+	bool throttled;		/* reading stopped at RELAY_HIGH: TLS may
+				 * hold bytes poll() cannot see */
 };
 
 static ssize_t
@@ -122,6 +124,7 @@ relay_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
 	    http_tunnel_recv(rl->t, buf, len);
 
 	(void)flags;
+	rl->throttled = rl->to_client_len >= RELAY_HIGH;
 	if (n == -EAGAIN)
 		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
 	else if (n <= 0)
@@ -229,7 +232,9 @@ relay_run(struct relay *rl)
 			p[1].events |= POLLIN;
 		if (rl->to_client_len > 0)
 			p[1].events |= POLLOUT;
-		(void)poll(p, 2, 1000);
+		/* decrypted bytes may wait inside TLS, unseen by poll() */
+		(void)poll(p, 2, rl->throttled &&
+		    rl->to_client_len < RELAY_HIGH ? 0 : 1000);
 	}
 }
 
