@@ -7,7 +7,7 @@ PKGS=(
 	# build
 	gcc meson ninja-build pkg-config
 	libjansson-dev libsqlite3-dev libmicrohttpd-dev libgnutls28-dev
-	libcurl4-gnutls-dev libxxhash-dev libnbd-dev libzstd-dev nettle-dev
+	libcurl4-gnutls-dev libxxhash-dev libnbd-dev libzstd-dev nettle-dev libwslay-dev
 	libcpg-dev libquorum-dev libvotequorum-dev libcmap-dev
 	libcorosync-common-dev libsanlock-dev libsystemd-dev
 	# the Debian package and its checks (tests/e2e/test_package.sh):

@@ -11,6 +11,7 @@ export default defineConfig({
 		emptyOutDir: true,
 		assetsInlineLimit: 0,
 		modulePreload: { polyfill: false },
-		target: 'es2020',
+		// es2022: noVNC (core/util/browser.js) uses a top-level await
+		target: 'es2022',
 	},
 });

@@ -55,6 +55,8 @@ static const struct route routes[] = {
 	{ "GET", "/v1/vms/*/console", api_vm_console },
 	{ "PUT", "/v1/vms/*/media", api_vm_media },
 	{ "DELETE", "/v1/vms/*/media", api_vm_media },
+	{ "GET", "/v1/vms/*/screenshot", api_vm_screenshot },
+	{ "GET", "/v1/vms/*/vnc", api_vm_vnc },
 	{ "POST", "/v1/vms/*/export", api_vm_export },
 	{ "POST", "/v1/vms/*/move", api_vm_move },
 	{ "POST", "/v1/vms/*/move-storage", api_vm_move_storage },
@@ -381,6 +383,7 @@ void
 api_stop(struct api *a)
 {
 	api_console_stop(a);
+	api_vnc_stop();
 	api_stream_stop(a);
 	api_fleet_stop();
 	a->local = http_server_stop(a->local);

@@ -91,6 +91,13 @@ int api_vm_console(struct api *a, struct http_req *r, char **p,
 int api_vm_config(struct api *a, struct http_req *r, char **p, struct err *e);
 int api_vm_kvp(struct api *a, struct http_req *r, char **p, struct err *e);
 int api_vm_media(struct api *a, struct http_req *r, char **p, struct err *e);
+/* GET .../screenshot: the screen as image/png (vm_api.c). */
+int api_vm_screenshot(struct api *a, struct http_req *r, char **p,
+    struct err *e);
+/* GET .../vnc: a WebSocket to the VM's VNC server (vnc.c). */
+int api_vm_vnc(struct api *a, struct http_req *r, char **p, struct err *e);
+/* End every VNC relay (before the HTTP servers stop). */
+void api_vnc_stop(void);
 int api_vm_export(struct api *a, struct http_req *r, char **p, struct err *e);
 int api_vm_import(struct api *a, struct http_req *r, char **p, struct err *e);
 int api_vm_import_libvirt(struct api *a, struct http_req *r, char **p,

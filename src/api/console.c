@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "ws.h"
 #include "child.h"
 #include "fsutil.h"
 #include "log.h"
@@ -270,6 +271,8 @@ api_console_gate(struct api *a, struct http_req *req)
 	in.has_session = a->cur != NULL;
 	in.role = a->cur ? a->cur->role : ROLE_VIEWER;
 	in.csrf_ok = a->cur && tok && session_token_eq(tok, a->cur->csrf);
+	in.origin_ok = ws_origin_ok(http_req_header(req, "Origin"),
+	    http_req_header(req, "Host"));
 	switch (access_decide(&in)) {
 	case ACCESS_OK:
 	case ACCESS_LOGIN:

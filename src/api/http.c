@@ -45,6 +45,7 @@ struct http_sse {
 };
 
 static void http_arm_timer(struct http_server *srv);
+static void http_upgrade_abort(struct http_upgrade *up);
 
 static void
 http_run(struct http_server *srv)
@@ -165,6 +166,8 @@ http_on_done(void *cls, struct MHD_Connection *conn, void **con_cls,
 	(void)cls;
 	(void)conn;
 	(void)code;
+	if (req && req->up)	/* the 101 never went out */
+		http_upgrade_abort(req->up);
 	if (req) {
 		for (size_t i = 0; i < req->n_hdr; i++) {
 			free(req->hdr[i][0]);
@@ -229,8 +232,8 @@ http_server_start_unix(struct loop *l, const char *path, http_handler_fn fn,
 	srv = xzalloc(sizeof(*srv));
 	*srv = (struct http_server){ .loop = l, .fn = fn, .ud = ud,
 		.unix_path = xstrdup(path) };
-	srv->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME,
-	    0, NULL, NULL, http_on_request, srv,
+	srv->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+	    MHD_ALLOW_UPGRADE, 0, NULL, NULL, http_on_request, srv,
 	    MHD_OPTION_LISTEN_SOCKET, fd,
 	    MHD_OPTION_NOTIFY_COMPLETED, http_on_done, srv,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
@@ -292,7 +295,7 @@ http_server_start_tls(struct loop *l, const char *listen, const char *key_pem,
 	struct sockaddr_storage ss;
 	struct http_server *srv;
 	unsigned flags = MHD_USE_EPOLL | MHD_USE_TLS |
-	    MHD_ALLOW_SUSPEND_RESUME;
+	    MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE;
 	int r = parse_listen(listen, &ss, err);
 
 	if (r < 0)
@@ -424,6 +427,15 @@ http_reply_text(struct http_req *req, unsigned status, const char *ct,
 	http_queue(req, status, MHD_create_response_from_buffer(strlen(text),
 	    (void *)text, MHD_RESPMEM_MUST_COPY), ct);
 	http_record(req, status, ct, text);
+}
+
+void
+http_queue_bytes(struct http_req *req, unsigned status, const char *ct,
+    const void *buf, size_t len)
+{
+	http_queue(req, status, MHD_create_response_from_buffer(len,
+	    (void *)buf, MHD_RESPMEM_MUST_COPY), ct);
+	http_record(req, status, ct, NULL);
 }
 
 void
@@ -706,4 +718,77 @@ http_sse_close(struct http_sse *s)
 {
 	s->closing = true;
 	sse_wake(s);
+}
+
+/* ---- upgraded connections ---- */
+
+/* Invariant: urh is NULL until MHD handed the connection over; req is the
+ * request until then (and NULL after). */
+struct http_upgrade {
+	struct http_server *srv;
+	struct http_req *req;
+	struct MHD_UpgradeResponseHandle *urh;
+	http_upgrade_fn fn;
+	void *data;
+};
+
+static void
+http_upgrade_abort(struct http_upgrade *up)
+{
+	up->req->up = NULL;
+	up->fn(NULL, -1, NULL, 0, up->data);
+	free(up);
+}
+
+static void
+http_on_upgraded(void *cls, struct MHD_Connection *conn, void *con_cls,
+    const char *extra, size_t n_extra, MHD_socket sock,
+    struct MHD_UpgradeResponseHandle *urh)
+{
+	struct http_upgrade *up = cls;
+
+	(void)conn;
+	(void)con_cls;
+	up->req->up = NULL;
+	up->req = NULL;
+	up->urh = urh;
+	up->fn(up, sock, extra, n_extra, up->data);
+}
+
+void
+http_reply_upgrade(struct http_req *req, const char *const *hdrs,
+    http_upgrade_fn fn, void *data)
+{
+	struct http_upgrade *up = xzalloc(sizeof(*up));
+	struct MHD_Response *resp;
+
+	*up = (struct http_upgrade){ .srv = req->srv, .req = req, .fn = fn,
+		.data = data };
+	resp = MHD_create_response_for_upgrade(http_on_upgraded, up);
+	if (!resp) {
+		free(up);
+		fn(NULL, -1, NULL, 0, data);
+		http_queue(req, 500, NULL, NULL);
+		return;
+	}
+	for (size_t i = 0; hdrs[i] && hdrs[i + 1]; i += 2)
+		MHD_add_response_header(resp, hdrs[i], hdrs[i + 1]);
+	/* an idle console is not a dead one */
+	(void)MHD_set_connection_option(req->conn,
+	    MHD_CONNECTION_OPTION_TIMEOUT, (unsigned)0);
+	req->up = up;
+	http_queue(req, MHD_HTTP_SWITCHING_PROTOCOLS, resp, NULL);
+	http_record(req, MHD_HTTP_SWITCHING_PROTOCOLS, NULL, NULL);
+}
+
+void
+http_upgrade_close(struct http_upgrade *up)
+{
+	struct http_server *srv = up->srv;
+
+	(void)MHD_upgrade_action(up->urh, MHD_UPGRADE_ACTION_CLOSE);
+	free(up);
+	/* MHD finishes the connection inside MHD_run */
+	srv->timer = loop_timer_cancel(srv->loop, srv->timer);
+	srv->timer = loop_timer_add(srv->loop, 0, http_on_timer, srv);
 }

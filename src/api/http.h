@@ -35,6 +35,7 @@ struct http_req {
 	char *hdr[12][2];
 	size_t n_hdr;
 	const char *route;	/* the route pattern api.c matched, or NULL */
+	struct http_upgrade *up;	/* http_reply_upgrade() not yet done */
 };
 
 typedef void (*http_handler_fn)(struct http_req *req, void *ud);
@@ -89,6 +90,26 @@ void http_sse_send(struct http_sse *s, const char *text, size_t len);
 size_t http_sse_queued(const struct http_sse *s);
 /* End the stream once what is queued is sent. */
 void http_sse_close(struct http_sse *s);
+
+/*
+ * Upgraded connections (WebSocket).  http_reply_upgrade() answers 101 with
+ * the headers hdrs (name, value, ..., NULL).  Once MHD has sent it, fn(up,
+ * fd, extra, n, data) hands over the connection: fd (non-blocking) is the
+ * owner's to read and write, never to close; extra holds bytes MHD read
+ * past the request.  The owner ends it with http_upgrade_close(), which
+ * frees up.  Should the 101 never go out (the client left), fn gets
+ * fd -1 (up already freed) so that the owner frees data.
+ */
+struct http_upgrade;
+typedef void (*http_upgrade_fn)(struct http_upgrade *up, int fd,
+    const char *extra, size_t n_extra, void *data);
+void http_reply_upgrade(struct http_req *req, const char *const *hdrs,
+    http_upgrade_fn fn, void *data);
+void http_upgrade_close(struct http_upgrade *up);
+
+/* Answer status with len bytes at buf (copied) as content type ct. */
+void http_queue_bytes(struct http_req *req, unsigned status, const char *ct,
+    const void *buf, size_t len);
 
 /* Query argument, or NULL. */
 const char *http_req_arg(struct http_req *req, const char *name);

@@ -395,6 +395,18 @@ is_api_path(const char *path)
 	    streq(path, "/metrics") || prefix_is(path, "/metrics/");
 }
 
+bool
+access_is_vnc(const char *path)
+{
+	const char *name, *slash;
+
+	if (!prefix_is(path, "/v1/vms/"))
+		return false;
+	name = path + strlen("/v1/vms/");
+	slash = strchr(name, '/');
+	return slash && slash > name && streq(slash, "/vnc");
+}
+
 enum access
 access_decide(const struct access_in *in)
 {
@@ -414,6 +426,12 @@ access_decide(const struct access_in *in)
 		return in->cert_sent ? ACCESS_UNTRUSTED : ACCESS_HOST_ONLY;
 	if (!in->has_session)
 		return in->cert_sent ? ACCESS_UNTRUSTED : ACCESS_NO_SESSION;
+	if (access_is_vnc(in->path) || access_is_vnc(access_inner_path(
+	    in->path))) {
+		if (!in->origin_ok)
+			return ACCESS_CSRF;
+		return in->role == ROLE_ADMIN ? ACCESS_OK : ACCESS_VIEWER;
+	}
 	if (streq(in->method, "GET"))
 		return ACCESS_OK;
 	if (!in->csrf_ok)

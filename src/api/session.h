@@ -124,9 +124,13 @@ struct access_in {
 	bool has_session;	/* a live session cookie */
 	enum session_role role;
 	bool csrf_ok;		/* X-CSRF-Token equals the session's */
+	bool origin_ok;		/* Origin is https://HOST (ws_origin_ok) */
 };
 
 enum access access_decide(const struct access_in *in);
+/* GET /v1/vms/NAME/vnc (a WebSocket: no CSRF header, and it types into
+ * the VM): a session needs the admin role and an Origin of this host. */
+bool access_is_vnc(const char *path);
 /* The path a forwarded request asks of a peer: "/v1/x" of
  * "/v1/hosts/NAME/v1/x" ("" when there is none); path itself otherwise. */
 const char *access_inner_path(const char *path);

@@ -8,12 +8,13 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "cloudinit.h"
 #include "job.h"
 #include "jsonutil.h"
+#include "media.h"
+#include "screen.h"
 #include "util.h"
 #include "vm.h"
-#include "cloudinit.h"
-#include "media.h"
 #include "vm_action.h"
 #include "vm_spec.h"
 
@@ -304,5 +305,37 @@ api_vm_media(struct api *a, struct http_req *req, char **p, struct err *e)
 		http_req_defer(req);
 	else
 		http_reply_json(req, 200, vm_to_json(vm));
+	return 0;
+}
+
+static void
+vm_api_on_shot(void *data, const void *png, size_t len, const struct err *e)
+{
+	struct http_req *req = data;
+
+	unsigned status = png ? 200 : api_status_of(e->code);
+
+	if (!png) {	/* QEMU refused, or went away meanwhile */
+		api_reply_error_code(req, status, status == 409 ?
+		    "conflict" : "internal", e->msg);
+		return;
+	}
+	http_queue_bytes(req, 200, "image/png", png, len);
+}
+
+/* GET /v1/vms/NAME/screenshot: QEMU's screendump as image/png, answered
+ * once QEMU wrote it (the request deferred meanwhile). */
+int
+api_vm_screenshot(struct api *a, struct http_req *req, char **p,
+    struct err *e)
+{
+	struct vm *vm = NULL;
+	int r;
+
+	if ((r = api_vm_lookup(a, p[0], &vm, e)) < 0 ||
+	    (r = vm_screenshot(vm, vm_api_on_shot, req, e)) < 0)
+		return r;
+	http_req_add_header(req, "Cache-Control", "no-store");
+	http_req_defer(req);
 	return 0;
 }

@@ -137,6 +137,9 @@ static const struct cli_opt opt_vm_import_libvirt[] = {
 	{ "pool", "POOL" }, { NULL }
 };
 static const struct cli_opt opt_follow[] = { { "follow", NULL }, { NULL } };
+static const struct cli_opt opt_vm_vnc[] = {
+	{ "listen", "127.0.0.1:PORT" }, { NULL }
+};
 static const struct cli_opt opt_job_list[] = {
 	{ "vm", "NAME" }, { "active", NULL }, { NULL }
 };
@@ -564,6 +567,14 @@ static const struct cli_cmd cli_cmds[] = {
 	{ .group = "vm", .verb = "console", .pos = { "NAME" },
 	  .opts = opt_follow, .synopsis = "[--follow]", .run = cmd_vm_console,
 	  .help = "print a VM's serial console log; --follow keeps on" },
+	{ .group = "vm", .verb = "screenshot", .pos = { "NAME", "FILE" },
+	  .run = cmd_vm_screenshot,
+	  .help = "save a running VM's screen as a PNG image in FILE" },
+	{ .group = "vm", .verb = "vnc", .pos = { "NAME" }, .opts = opt_vm_vnc,
+	  .synopsis = "[--listen 127.0.0.1:PORT]", .run = cmd_vm_vnc,
+	  .help = "say where a running VM's VNC server is; --listen "
+	  "forwards that local port\n      to it through ternd (one VNC "
+	  "client at a time, until Ctrl-C)" },
 	{ .group = "backup", .verb = "create", .pos = { "VM" },
 	  .opts = opt_backup_create, .starts_job = true,
 	  .synopsis = "--to REPO [--full] [--quiesce]",

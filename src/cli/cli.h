@@ -222,6 +222,10 @@ int cmd_vm_show(struct cli *cli, const struct cli_args *a, struct err *err);
 int cmd_vm_action(struct cli *cli, const struct cli_args *a,
     struct err *err);
 int cmd_vm_delete(struct cli *cli, const struct cli_args *a, struct err *err);
+/* screen_cmd.c */
+int cmd_vm_screenshot(struct cli *cli, const struct cli_args *a,
+    struct err *err);
+int cmd_vm_vnc(struct cli *cli, const struct cli_args *a, struct err *err);
 int cmd_vm_console(struct cli *cli, const struct cli_args *a,
     struct err *err);
 int cmd_vm_export(struct cli *cli, const struct cli_args *a, struct err *err);

@@ -4,10 +4,12 @@
  * failure, of the transport or of the request, becomes -errno and a
  * sentence in err, in http_curl_error() and http_status_error(). */
 #include <curl/curl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "http.h"
@@ -342,34 +344,285 @@ http_prepare(struct http *h, const char *method, const char *req)
 	    req ? h->hdr_body : h->hdr_none);
 }
 
-int
-http_call(struct http *h, const char *method, const char *path,
-    const json_t *body, json_t **ret_answer, struct err *err)
+/* One transfer; its answer in a (the caller frees a->data).  0 on a 2xx,
+ * else -errno with err set. */
+static int
+http_transfer(struct http *h, const char *method, const char *path,
+    const json_t *body, struct answer *a, struct err *err)
 {
 	_cleanup_free_ char *url = xasprintf("%s%s", h->base, path);
 	_cleanup_free_ char *req = body ? json_to_string(body) : NULL;
-	struct answer a = { 0 };
 	long status = 0;
 	CURLcode rc;
-	int r;
 
 	http_prepare(h, method, req);
 	curl_easy_setopt(h->curl, CURLOPT_URL, url);
-	curl_easy_setopt(h->curl, CURLOPT_WRITEDATA, &a);
+	curl_easy_setopt(h->curl, CURLOPT_WRITEDATA, a);
 	h->errbuf[0] = '\0';
 	rc = curl_easy_perform(h->curl);
 	if (rc == CURLE_OK)
 		(void)curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE,
 		    &status);
-	if (rc == CURLE_WRITE_ERROR && a.too_big)
-		r = err_set(err, -EFBIG, "ternd's answer to %s %s is over "
+	if (rc == CURLE_WRITE_ERROR && a->too_big)
+		return err_set(err, -EFBIG, "ternd's answer to %s %s is over "
 		    "%d bytes", method, path, HTTP_MAX_ANSWER);
-	else if (rc != CURLE_OK)
-		r = http_curl_error(h, rc, err);
-	else if (status < 200 || status > 299)
-		r = http_status_error(status, &a, err);
-	else
+	if (rc != CURLE_OK)
+		return http_curl_error(h, rc, err);
+	if (status < 200 || status > 299)
+		return http_status_error(status, a, err);
+	return 0;
+}
+
+int
+http_get_bytes(struct http *h, const char *path, char **ret_data,
+    size_t *ret_len, struct err *err)
+{
+	struct answer a = { 0 };
+	int r = http_transfer(h, "GET", path, NULL, &a, err);
+
+	if (r < 0) {
+		free(a.data);
+		return r;
+	}
+	*ret_data = a.data ? a.data : xstrdup("");
+	*ret_len = a.len;
+	return 0;
+}
+
+int
+http_call(struct http *h, const char *method, const char *path,
+    const json_t *body, json_t **ret_answer, struct err *err)
+{
+	struct answer a = { 0 };
+	int r = http_transfer(h, method, path, body, &a, err);
+
+	if (r == 0)
 		r = http_parse_answer(method, path, &a, ret_answer, err);
 	free(a.data);
 	return r;
+}
+
+/* ---- a raw byte tunnel for a WebSocket (tern vm vnc) ----
+ *
+ * Debian 12's libcurl (7.88) is built without WebSocket support, so the
+ * tunnel is a CONNECT_ONLY transfer on a copy of the client's handle (the
+ * same socket or pinned mutual TLS), the upgrade request written and its
+ * answer read by hand; the frames are the caller's (wslay). */
+struct http_tunnel {
+	struct http *h;
+	CURL *curl;
+	int fd;
+	char *pending;		/* bytes read past the 101's header */
+	size_t n_pending, off;
+};
+
+#define TUNNEL_HEAD_MAX (16 * 1024)
+
+static int
+tunnel_wait(int fd, short events, int timeout_ms)
+{
+	struct pollfd p = { .fd = fd, .events = events };
+
+	return poll(&p, 1, timeout_ms);
+}
+
+/* 16 random bytes in base64: a Sec-WebSocket-Key. */
+static void
+tunnel_key(char out[25])
+{
+	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789+/";
+	uint8_t k[18] = { 0 };	/* two zero bytes pad the last group */
+
+	if (getrandom(k, 16, 0) != 16)
+		memset(k, 0x5a, 16);
+	for (int i = 0; i < 6; i++) {
+		uint32_t v = (uint32_t)k[3 * i] << 16 | k[3 * i + 1] << 8 |
+		    k[3 * i + 2];
+
+		for (int j = 0; j < 4; j++)
+			out[4 * i + j] = b64[v >> (18 - 6 * j) & 63];
+	}
+	out[22] = out[23] = '=';
+	out[24] = '\0';
+}
+
+static int
+tunnel_send_all(struct http_tunnel *t, const char *buf, size_t len,
+    struct err *err)
+{
+	while (len > 0) {
+		size_t n = 0;
+		CURLcode rc = curl_easy_send(t->curl, buf, len, &n);
+
+		if (rc == CURLE_AGAIN) {
+			(void)tunnel_wait(t->fd, POLLOUT, 1000);
+			continue;
+		}
+		if (rc != CURLE_OK)
+			return err_set(err, -EIO, "cannot send to ternd at "
+			    "%s: %s", t->h->where, curl_easy_strerror(rc));
+		buf += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* Read the answer's header (and, for an error, its body) into a; the
+ * header's length in *ret_head. */
+static int
+tunnel_read_head(struct http_tunnel *t, struct answer *a, size_t *ret_head,
+    struct err *err)
+{
+	char buf[4096];
+	char *end = NULL;
+	uint64_t until = now_ms() + HTTP_TIMEOUT_MS;
+
+	while (!end || a->len < *ret_head) {
+		size_t n = 0;
+		CURLcode rc = curl_easy_recv(t->curl, buf, sizeof(buf), &n);
+
+		if (rc == CURLE_AGAIN) {
+			if (now_ms() > until)
+				return err_set(err, -ETIMEDOUT, "ternd at %s did "
+				    "not answer in time", t->h->where);
+			(void)tunnel_wait(t->fd, POLLIN, 1000);
+			continue;
+		}
+		if (rc != CURLE_OK || n == 0)
+			break;	/* closed: what came is the answer */
+		if (a->len + n > TUNNEL_HEAD_MAX)
+			return err_set(err, -EPROTO, "ternd's answer header is "
+			    "too long");
+		(void)http_on_data(buf, 1, n, a);
+		if (!end && (end = strstr(a->data, "\r\n\r\n"))) {
+			const char *cl = strcasestr(a->data,
+			    "\r\nContent-Length:");
+
+			*ret_head = (size_t)(end + 4 - a->data);
+			if (strncmp(a->data, "HTTP/1.1 101", 12) == 0)
+				break;
+			if (cl && cl < end)
+				*ret_head += strtoul(cl + 17, NULL, 10);
+		}
+	}
+	if (!end)
+		return err_set(err, -EPROTO, "ternd at %s closed the "
+		    "connection without an answer", t->h->where);
+	return 0;
+}
+
+/* The upgrade's answer: 101, or the error the server gave. */
+static int
+tunnel_answer(struct http_tunnel *t, struct err *err)
+{
+	struct answer a = { 0 };
+	size_t head = 0;
+	int r = tunnel_read_head(t, &a, &head, err);
+
+	if (r == 0 && strncmp(a.data, "HTTP/1.1 101", 12) != 0) {
+		char *body = strstr(a.data, "\r\n\r\n") + 4;
+		struct answer b = { .data = body, .len = strlen(body) };
+
+		r = http_status_error(strtol(a.data + 9, NULL, 10), &b, err);
+	} else if (r == 0 && a.len > head) {
+		t->n_pending = a.len - head;
+		t->pending = xmalloc(t->n_pending);
+		memcpy(t->pending, a.data + head, t->n_pending);
+	}
+	free(a.data);
+	return r;
+}
+
+int
+http_tunnel_open(struct http *h, const char *path,
+    struct http_tunnel **ret, struct err *err)
+{
+	_cleanup_free_ char *url = xasprintf("%s%s", h->base, path);
+	struct http_tunnel *t = xzalloc(sizeof(*t));
+	_cleanup_free_ char *req = NULL;
+	const char *host = strstr(h->base, "://") + 3;
+	curl_socket_t s = CURL_SOCKET_BAD;
+	char key[25];
+	CURLcode rc;
+	int r;
+
+	*t = (struct http_tunnel){ .h = h, .fd = -1 };
+	t->curl = curl_easy_duphandle(h->curl);
+	if (!t->curl) {
+		free(t);
+		return err_set(err, -ENOMEM, "cannot copy the libcurl handle");
+	}
+	curl_easy_setopt(t->curl, CURLOPT_URL, url);
+	curl_easy_setopt(t->curl, CURLOPT_CONNECT_ONLY, 1L);
+	curl_easy_setopt(t->curl, CURLOPT_TIMEOUT_MS, 0L);
+	h->errbuf[0] = '\0';
+	rc = curl_easy_perform(t->curl);
+	if (rc == CURLE_OK)
+		rc = curl_easy_getinfo(t->curl, CURLINFO_ACTIVESOCKET, &s);
+	if (rc != CURLE_OK) {
+		http_tunnel_free(t);
+		return http_curl_error(h, rc, err);
+	}
+	t->fd = (int)s;
+	tunnel_key(key);
+	req = xasprintf("GET %s HTTP/1.1\r\nHost: %s\r\n"
+	    "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+	    "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: %s\r\n"
+	    "Sec-WebSocket-Protocol: binary\r\n"
+	    "Accept: application/json\r\n\r\n", path, host, key);
+	if ((r = tunnel_send_all(t, req, strlen(req), err)) < 0 ||
+	    (r = tunnel_answer(t, err)) < 0) {
+		http_tunnel_free(t);
+		return r;
+	}
+	*ret = t;
+	return 0;
+}
+
+int
+http_tunnel_fd(const struct http_tunnel *t)
+{
+	return t->fd;
+}
+
+ssize_t
+http_tunnel_recv(struct http_tunnel *t, void *buf, size_t len)
+{
+	size_t n = 0;
+	CURLcode rc;
+
+	if (t->off < t->n_pending) {
+		n = MIN(len, t->n_pending - t->off);
+		memcpy(buf, t->pending + t->off, n);
+		t->off += n;
+		return (ssize_t)n;
+	}
+	rc = curl_easy_recv(t->curl, buf, len, &n);
+	if (rc == CURLE_AGAIN)
+		return -EAGAIN;
+	return rc == CURLE_OK ? (ssize_t)n : -EIO;
+}
+
+ssize_t
+http_tunnel_send(struct http_tunnel *t, const void *buf, size_t len)
+{
+	size_t n = 0;
+	CURLcode rc = curl_easy_send(t->curl, buf, len, &n);
+
+	if (rc == CURLE_AGAIN)
+		return -EAGAIN;
+	return rc == CURLE_OK ? (ssize_t)n : -EIO;
+}
+
+struct http_tunnel *
+http_tunnel_free(struct http_tunnel *t)
+{
+	if (!t)
+		return NULL;
+	if (t->curl)
+		curl_easy_cleanup(t->curl);
+	free(t->pending);
+	free(t);
+	return NULL;
 }

@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include <signal.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "err.h"
 
@@ -49,3 +50,22 @@ int http_call(struct http *h, const char *method, const char *path,
 /* s percent-escaped for one URL path segment or query value; the caller
  * frees the result. */
 char *http_escape(struct http *h, const char *s);
+
+/* GET path; on a 2xx answer its bytes in *ret_data (NUL-terminated, the
+ * caller frees) and their count in *ret_len.  Failures as http_call(). */
+int http_get_bytes(struct http *h, const char *path, char **ret_data,
+    size_t *ret_len, struct err *err);
+
+/* A WebSocket's connection to path (subprotocol "binary") on the same
+ * transport as h: opened once ternd answered 101; a refusal fails with
+ * ternd's status and message as http_call() does.  The frames are the
+ * caller's; recv and send are non-blocking (-EAGAIN: poll the fd), recv
+ * returns 0 when ternd closed the connection, other failures -EIO. */
+struct http_tunnel;
+int http_tunnel_open(struct http *h, const char *path,
+    struct http_tunnel **ret, struct err *err);
+int http_tunnel_fd(const struct http_tunnel *t);
+ssize_t http_tunnel_recv(struct http_tunnel *t, void *buf, size_t len);
+ssize_t http_tunnel_send(struct http_tunnel *t, const void *buf, size_t len);
+/* NULL-safe; returns NULL. */
+struct http_tunnel *http_tunnel_free(struct http_tunnel *t);

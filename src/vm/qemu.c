@@ -213,6 +213,7 @@ qemu_argv(const struct vm *vm)
 	_cleanup_free_ char *pidfile = vm_run_path(vm, "qemu.pid");
 	_cleanup_free_ char *log = vm_run_path(vm, "qemu.log");
 	char bi[24];
+	_cleanup_free_ char *vnc = vm_run_path(vm, "vnc.sock");
 
 	arg(&a, "%s", vm->h->cfg.qemu_binary);
 	arg(&a, "-name");
@@ -231,8 +232,15 @@ qemu_argv(const struct vm *vm)
 	arg(&a, "%d", r->cpus);
 	arg(&a, "-nodefaults");
 	arg(&a, "-no-user-config");
+	/* A VNC server on a unix socket in the run dir (root, 0700; the
+	 * socket made 0600 by vm_vnc_secure), no TCP port: ternd relays it
+	 * (src/api/vnc.c).  -display none keeps QEMU from opening a window;
+	 * -vnc still serves (QEMU 7.2 to 10).  The VGA device is the last
+	 * PCI device (below). */
 	arg(&a, "-display");
 	arg(&a, "none");
+	arg(&a, "-vnc");
+	arg(&a, "unix:%s", vnc);
 	arg(&a, "-msg");
 	arg(&a, "timestamp=on");
 	qemu_argv_chardevs(&a, vm);
@@ -247,6 +255,13 @@ qemu_argv(const struct vm *vm)
 		    i, r->nics[i].mac, i == 0 ? qemu_bootindex(r, "network",
 		    bi) : "");
 	}
+	/* The screen comes after every other PCI device, so that it takes
+	 * the next free slot and the slots of the disks and NICs stay what
+	 * they were before VMs had one: a guest's interface names do not
+	 * change, and a VM started without it (before this release) keeps
+	 * its devices' addresses on a host that adds it. */
+	arg(&a, "-device");
+	arg(&a, "VGA");
 	if (r->kernel) {
 		arg(&a, "-kernel");
 		arg(&a, "%s", r->kernel);

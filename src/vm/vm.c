@@ -23,6 +23,7 @@
 #include "util.h"
 #include "tpm.h"
 #include "vm.h"
+#include "screen.h"
 
 static const char *const vm_state_names[VM__COUNT] = {
 	[VM_CREATING] = "creating", [VM_OFF] = "off",
@@ -467,6 +468,8 @@ vm_on_launcher_exit(struct child *c, int status, void *data)
 	} else if ((r = vm_watch(vm, atoi(buf))) < 0) {
 		vm_set_error(vm, "cannot watch QEMU pid %d: %s", atoi(buf),
 		    strerror(-r));
+	} else {
+		vm_vnc_secure(vm);
 	}
 	vm_poke_jobs(vm);
 }

@@ -3,6 +3,7 @@
 //   node console.mjs viewer   URL USER PASSWORD VM
 //   node console.mjs badlogin URL USER PASSWORD
 //   node console.mjs replication URL USER PASSWORD VM [SHOTDIR]
+//   node console.mjs screen   URL USER PASSWORD VM [SHOTDIR]   (VM running)
 // OTHER_VM=HOST/VM: another host's VM, acted on through this host.
 // Prints "ok - ..." / "not ok - ..." per check and "N passed, N failed".
 import { browse, Tally } from './lib.mjs';
@@ -156,6 +157,19 @@ async function viewer(page) {
 		if (r.status !== 403 || !r.body.includes('viewer role cannot act'))
 			throw new Error(`HTTP ${r.status} ${r.body}`);
 	});
+	await T.check('viewer gets no screen button', async () => {
+		const n = await page.getByRole('button', { name: 'Open screen' }).count();
+		if (n) throw new Error(`${n} screen buttons`);
+	});
+	await T.check('a VNC WebSocket from the viewer\'s page is refused', async () => {
+		const r = await page.evaluate((name) => new Promise((done) => {
+			const ws = new WebSocket(`wss://${location.host}/v1/vms/${encodeURIComponent(name)}/vnc`, ['binary']);
+			ws.onopen = () => { ws.close(); done('opened'); };
+			ws.onerror = () => done('refused');
+			setTimeout(() => done('timeout'), 15000);
+		}), vm);
+		if (r !== 'refused') throw new Error(r);
+	});
 	await T.check('a forged stop from the viewer\'s page is refused (403)', async () => {
 		const r = await page.evaluate(async (name) => {
 			const s = await (await fetch('/v1/session')).json();
@@ -165,6 +179,38 @@ async function viewer(page) {
 		}, vm);
 		if (r.status !== 403 || !r.body.includes('viewer role cannot act'))
 			throw new Error(`HTTP ${r.status} ${r.body}`);
+	});
+}
+
+// The VM's screen: its thumbnail in the list, and noVNC connected over
+// ternd's WebSocket with a canvas drawn.
+async function screen(page) {
+	await login(page, user, password);
+	await page.getByText(`${user} (admin)`).waitFor({ timeout: 60000 });
+	await T.check(`the VM list shows a thumbnail of ${vm}'s screen`, async () => {
+		await go(page, '#/vms');
+		const img = page.locator(`img[data-thumb="${vm}"]`);
+		await img.waitFor({ timeout: 30000 });
+		await page.waitForFunction((n) => {
+			const i = document.querySelector(`img[data-thumb="${n}"]`);
+			return i && i.complete && i.naturalWidth > 0;
+		}, vm, { timeout: 30000 });
+	});
+	await T.check(`noVNC connects to ${vm}'s screen`, async () => {
+		await pickVm(page);
+		await page.getByRole('button', { name: 'Open screen' }).click();
+		await page.locator('[data-vnc-status]', { hasText: /^connected$/ }).waitFor({ timeout: 60000 });
+	});
+	await T.check('noVNC draws the screen on a canvas', async () => {
+		await page.waitForFunction(() => {
+			const c = document.querySelector('.vnc-screen canvas');
+			return c && c.width > 0 && c.height > 0;
+		}, null, { timeout: 30000 });
+	});
+	await shot(page, 'screen');
+	await T.check('closing the screen disconnects', async () => {
+		await page.getByRole('button', { name: 'Close screen' }).click();
+		await page.getByRole('button', { name: 'Open screen' }).waitFor();
 	});
 }
 
@@ -180,9 +226,9 @@ async function badlogin(page) {
 	}
 }
 
-const run = { admin, viewer, badlogin, replication }[mode];
+const run = { admin, viewer, badlogin, replication, screen }[mode];
 if (!run) {
-	console.error('usage: node console.mjs admin|viewer|badlogin|replication URL USER PASSWORD [VM [SHOTDIR]]');
+	console.error('usage: node console.mjs admin|viewer|badlogin|replication|screen URL USER PASSWORD [VM [SHOTDIR]]');
 	process.exit(2);
 }
 try {

@@ -6,7 +6,9 @@
 # watching its job reach 100 % and its event appear, a viewer without
 # action buttons whose forged request is refused, a request without the
 # CSRF token refused, a wrong password answered with the generic error,
-# a replication relationship on the Replication page.
+# a replication relationship on the Replication page; the VM list's
+# screenshot thumbnail and noVNC connected to a VM's screen (admin), the
+# VNC WebSocket refused to a viewer and to a page of another origin.
 # The browser runs inside h1's network namespace (the lab's addresses are
 # reachable only there).  TERN_SCREENSHOTS=DIR keeps the pages' images.
 . "$(dirname "$0")/lib.sh"
@@ -90,6 +92,7 @@ browser() {
 browser badlogin "$URL" $ADMIN "$PW"
 browser admin "$URL" $ADMIN "$PW" g1 ${SHOTS:+"$(realpath "$SHOTS")"}
 check_eq "g1 runs after the admin's start" "$(vm_field h1 g1 .state)" running
+browser screen "$URL" $ADMIN "$PW" g1 ${SHOTS:+"$(realpath "$SHOTS")"}
 # (the job's outcome is the checkpoint's business: here, that it reached h2)
 check "h2 ran the checkpoint job asked through h1" bash -c \
     "$LAB_SH tern h2 job list --json | jq -e '.jobs[] | select(.type == \"vm.checkpoint\" and .vm == \"g2\")'"
@@ -125,6 +128,15 @@ check_eq "a POST with a wrong CSRF token is refused" \
     "$(req "$jar" /v1/vms/g1/pause -H "X-CSRF-Token: ${csrf//?/0}")" "403 csrf"
 check_eq "g1 still runs (nothing changed)" "$(vm_field h1 g1 .state)" running
 check_eq "a POST without a session is refused" "$(req "" /v1/vms/g1/pause)" "401 session"
+# The VNC WebSocket: no CSRF header possible, so the Origin must be ours.
+ws_hdrs=(-H 'Connection: Upgrade' -H 'Upgrade: websocket' -H 'Sec-WebSocket-Version: 13'
+    -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' -H 'Sec-WebSocket-Protocol: binary')
+check_eq "a VNC WebSocket with another page's Origin is refused" \
+    "$(hcurl -b "$jar" -o /dev/null -w '%{http_code}' "${ws_hdrs[@]}" \
+    -H 'Origin: https://evil.example' "$URL/v1/vms/g1/vnc")" 403
+check_eq "a session gets the screenshot as image/png" \
+    "$(hcurl -b "$jar" -o /dev/null -w '%{http_code} %{content_type}' "$URL/v1/vms/g1/screenshot")" \
+    "200 image/png"
 check_eq "a host-to-host path is refused to a session" \
     "$(hcurl -b "$jar" -o /dev/null -w '%{http_code}' "$URL/v1/replica/vms/x")" 403
 hdrs=$(hcurl -D - -o /dev/null "$URL/")

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "session.h"
+#include "ws.h"
 #include "test.h"
 #include "www.h"
 
@@ -185,6 +186,80 @@ test_access_table(void)
 	ASSERT_EQ(decide("GET", "/metrics", 3, false), ACCESS_OK);
 }
 
+static enum access
+decide_vnc(const char *path, int who, bool origin)
+{
+	struct access_in in = { .method = "GET", .path = path,
+		.local = who == 4, .cert_trusted = who == 3,
+		.has_session = who == 1 || who == 2,
+		.role = who == 2 ? ROLE_ADMIN : ROLE_VIEWER,
+		.origin_ok = origin };
+
+	return access_decide(&in);
+}
+
+/* The VNC WebSocket types into the VM: admin sessions only, and (no CSRF
+ * header possible) only from a page of this host. */
+static void
+test_access_vnc(void)
+{
+	ASSERT_TRUE(access_is_vnc("/v1/vms/g1/vnc"));
+	ASSERT_TRUE(!access_is_vnc("/v1/vms/vnc"));
+	ASSERT_TRUE(!access_is_vnc("/v1/vms/g1/vnc/x"));
+	ASSERT_TRUE(!access_is_vnc("/v1/vms/g1/screenshot"));
+	ASSERT_EQ(decide_vnc("/v1/vms/g1/vnc", 2, true), ACCESS_OK);
+	ASSERT_EQ(decide_vnc("/v1/vms/g1/vnc", 2, false), ACCESS_CSRF);
+	ASSERT_EQ(decide_vnc("/v1/vms/g1/vnc", 1, true), ACCESS_VIEWER);
+	ASSERT_EQ(decide_vnc("/v1/vms/g1/vnc", 0, true), ACCESS_NO_SESSION);
+	ASSERT_EQ(decide_vnc("/v1/hosts/h2/v1/vms/g1/vnc", 1, true),
+	    ACCESS_VIEWER);
+	ASSERT_EQ(decide_vnc("/v1/vms/g1/vnc", 3, false), ACCESS_OK);
+	ASSERT_EQ(decide_vnc("/v1/vms/g1/vnc", 4, false), ACCESS_OK);
+	/* a viewer still sees the screenshot */
+	ASSERT_EQ(decide_vnc("/v1/vms/g1/screenshot", 1, false), ACCESS_OK);
+}
+
+static void
+test_ws_handshake(void)
+{
+	struct ws_request rq = { .method = "GET", .upgrade = "websocket",
+		.connection = "keep-alive, Upgrade", .version = "13",
+		.key = "dGhlIHNhbXBsZSBub25jZQ==", .protocol = "binary" };
+	char out[WS_ACCEPT_LEN];
+	struct err e = { 0 };
+
+	/* RFC 6455 section 1.3's example */
+	ASSERT_EQ(ws_upgrade_check(&rq, out, &e), 0);
+	ASSERT_STREQ(out, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+	rq.protocol = NULL;
+	ASSERT_EQ(ws_upgrade_check(&rq, out, NULL), 0);
+	rq.protocol = "base64";
+	ASSERT_EQ(ws_upgrade_check(&rq, out, &e), -EINVAL);
+	ASSERT_TRUE(strstr(e.msg, "binary") != NULL);
+	rq.protocol = "binary";
+	rq.key = "short==";
+	ASSERT_EQ(ws_upgrade_check(&rq, out, NULL), -EINVAL);
+	rq.key = "dGhlIHNhbXBsZSBub25jZQ!=";
+	ASSERT_EQ(ws_upgrade_check(&rq, out, NULL), -EINVAL);
+	rq.key = "dGhlIHNhbXBsZSBub25jZQ==";
+	rq.version = "8";
+	ASSERT_EQ(ws_upgrade_check(&rq, out, NULL), -EINVAL);
+	rq.version = "13";
+	rq.connection = "keep-alive";
+	ASSERT_EQ(ws_upgrade_check(&rq, out, NULL), -EINVAL);
+	rq.connection = "upgrade";
+	rq.method = "POST";
+	ASSERT_EQ(ws_upgrade_check(&rq, out, NULL), -EINVAL);
+	ASSERT_TRUE(ws_list_has(" a ,Binary ", "binary"));
+	ASSERT_TRUE(!ws_list_has("binaryx", "binary"));
+	ASSERT_TRUE(!ws_list_has(NULL, "binary"));
+	ASSERT_TRUE(ws_origin_ok("https://h1:8443", "H1:8443"));
+	ASSERT_TRUE(!ws_origin_ok("http://h1:8443", "h1:8443"));
+	ASSERT_TRUE(!ws_origin_ok("https://evil", "h1:8443"));
+	ASSERT_TRUE(!ws_origin_ok(NULL, "h1"));
+	ASSERT_TRUE(!ws_origin_ok("https://", ""));
+}
+
 static void
 test_access_host_only(void)
 {
@@ -325,6 +400,8 @@ main(void)
 	RUN_TEST(test_rate_limit_many_keys);
 	RUN_TEST(test_access_table);
 	RUN_TEST(test_access_host_only);
+	RUN_TEST(test_access_vnc);
+	RUN_TEST(test_ws_handshake);
 	RUN_TEST(test_cookie_get);
 	RUN_TEST(test_login_parse);
 	RUN_TEST(test_www_path);

@@ -6,6 +6,7 @@ import { api, hostPath, enc } from './api.js';
 import { actionsFor } from './actions.js';
 import { ConfirmDialog } from './dialog.jsx';
 import { JobRow } from './jobrow.jsx';
+import { Thumb, VncView, screenLive } from './screen.jsx';
 import { mib, bytes, vmIps, when } from './util.js';
 
 const key = (vm) => `${vm.host}/${vm.name}`;
@@ -29,10 +30,10 @@ export function VmsPage({ fleet, self, admin, jobs, setNotice, refresh, arg }) {
 						<thead><tr>
 							<th scope="col">Name</th><th scope="col">State</th><th scope="col">Host</th>
 							<th scope="col">CPUs</th><th scope="col">Memory</th><th scope="col">Heartbeat</th>
-							<th scope="col">IPs</th>
+							<th scope="col">IPs</th><th scope="col">Screen</th>
 						</tr></thead>
 						<tbody>
-							{vms.map((v) => <VmRow key={key(v)} vm={v} picked={key(v) === picked} pick={() => setPicked(key(v))} />)}
+							{vms.map((v) => <VmRow key={key(v)} vm={v} self={self} picked={key(v) === picked} pick={() => setPicked(key(v))} />)}
 						</tbody>
 					</table>
 				</div>
@@ -44,7 +45,7 @@ export function VmsPage({ fleet, self, admin, jobs, setNotice, refresh, arg }) {
 	);
 }
 
-function VmRow({ vm, picked, pick }) {
+function VmRow({ vm, self, picked, pick }) {
 	return (
 		<tr class={picked ? 'picked' : ''} data-vm={vm.name}>
 			<th scope="row"><button type="button" class="link" aria-pressed={picked} onClick={pick}>{vm.name}</button></th>
@@ -54,6 +55,7 @@ function VmRow({ vm, picked, pick }) {
 			<td>{mib(vm.memory_mib)}</td>
 			<td>{vm.heartbeat || (vm.guest && vm.guest.heartbeat) || '–'}</td>
 			<td>{vmIps(vm).join(', ') || '–'}</td>
+			<td><Thumb vm={vm} self={self} /></td>
 		</tr>
 	);
 }
@@ -66,6 +68,8 @@ export function VmState({ s }) {
 function VmDetails({ vm, fleet, self, admin, jobs, setNotice, refresh }) {
 	const [action, setAction] = useState(null);
 	const [options, setOptions] = useState([]);
+	const [screen, setScreen] = useState(false);
+	const canScreen = admin && vm.host === self && screenLive(vm);
 	const mine = [...jobs.values()].filter((j) => j.vm === vm.name && vm.host === self)
 	    .sort((a, b) => b.id - a.id).slice(0, 5);
 	const open = async (a) => {
@@ -110,8 +114,10 @@ function VmDetails({ vm, fleet, self, admin, jobs, setNotice, refresh }) {
 					{actionsFor(vm).map((a) => (
 						<button type="button" key={a.id} class={a.danger ? 'danger' : ''} onClick={() => open(a)}>{a.label}</button>
 					))}
+					{canScreen && !screen && <button type="button" onClick={() => setScreen(true)}>Open screen</button>}
 				</div>
 			)}
+			{canScreen && screen && <VncView key={vm.name} vm={vm} onClose={() => setScreen(false)} />}
 			<h3>Recent jobs</h3>
 			{mine.length ? (
 				<table class="grid compact"><thead><tr><th scope="col">Job</th><th scope="col">Type</th>

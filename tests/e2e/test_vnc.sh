@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# test_vnc.sh - the graphical console: every VM has a VGA screen and a VNC
+# server on a root-only unix socket (0600, no TCP port); `tern vm
+# screenshot` saves a PNG of it; `tern vm vnc --listen` forwards a loopback
+# port to it through ternd's WebSocket, over the local socket and over
+# HTTPS with client certificates, and a real RFB handshake and a full
+# framebuffer update go through; a VM that is off gets clear errors.
+. "$(dirname "$0")/lib.sh"
+e2e_lab_setup vnc 143
+lab up 2 >/dev/null
+PROBE=$REPO/tests/e2e/rfb_probe.py
+guest_create h1 v1 >/dev/null
+uuid=$(vm_field h1 v1 .uuid)
+sock=$(labenv H1_RUN_DIR)/vms/$uuid/vnc.sock
+shot=$TERN_LAB/shot.png
+
+check_err "screenshot of an off vm" 1 "is off" t h1 vm screenshot v1 "$shot"
+check "nothing written for it" test ! -e "$shot"
+check_err "vnc of an off vm" 1 "is off" t h1 vm vnc v1
+check_err "vnc --listen of an off vm" 1 "is off" \
+    t h1 vm vnc v1 --listen 127.0.0.1:5931
+check_err "--listen on a non-loopback address" 2 "loopback" \
+    t h1 vm vnc v1 --listen 0.0.0.0:5931
+check_err "screenshot of an unknown vm" 1 "not found" \
+    t h1 vm screenshot nosuch "$shot"
+
+t h1 vm start v1 >/dev/null
+check "guest boots" wait_for 90 console_has h1 v1 TERN-GUEST-READY
+check "VNC socket exists" test -S "$sock"
+check_eq "VNC socket is root's, mode 0600" "$(stat -c '%U %a' "$sock")" \
+    "root 600"
+check "QEMU has a VGA device and no TCP VNC" bash -c \
+    "tr '\\0' ' ' </proc/$(pgrep -f -- "-uuid $uuid" | head -1)/cmdline |
+     grep -q -- '-device VGA -vnc unix:$sock'"
+
+check "vm screenshot" t h1 vm screenshot v1 "$shot"
+check "it is a PNG of VGA text mode (720x400)" python3 -c "
+import struct, sys
+b = open('$shot', 'rb').read()
+assert b[:8] == b'\\x89PNG\\r\\n\\x1a\\n', b[:8]
+w, h = struct.unpack('>II', b[16:24])
+assert (w, h) == (720, 400), (w, h)"
+check "vm screenshot --json" bash -c \
+    "$LAB_SH tern h1 vm screenshot v1 $shot.2 --json | jq -e '.bytes > 100'"
+t h1 vm pause v1 >/dev/null
+check "a paused vm's screenshot" t h1 vm screenshot v1 "$shot.paused"
+t h1 vm resume v1 >/dev/null
+check_err "screenshot into a directory that does not exist" 1 \
+    "cannot write" t h1 vm screenshot v1 /nonexistent/dir/x.png
+
+check "vm vnc says where the socket is" bash -c \
+    "$LAB_SH tern h1 vm vnc v1 | grep -qF '$sock'"
+
+# forward PORT HOST [TERN ARGS...]: `tern vm vnc --listen` in HOST's
+# namespace, in the background; its PID in FWD_PID once it listens.
+forward() {
+	local port=$1 h=$2; shift 2
+	lab exec "$h" "$TERN" "$@" vm vnc v1 --listen 127.0.0.1:$port \
+	    >"$TERN_LAB/fwd-$port.log" 2>&1 &
+	FWD_PID=$!
+	e2e_at_exit "kill $FWD_PID 2>/dev/null"
+	wait_for 20 grep -q forwarding "$TERN_LAB/fwd-$port.log"
+}
+probe() { lab exec "$1" python3 "$PROBE" 127.0.0.1 "$2"; }
+
+forward 5931 h1 --socket "$(labenv H1_SOCK)"
+check "a VNC client's handshake and framebuffer update (local socket)" \
+    probe h1 5931
+check "a second client after the first left" probe h1 5931
+kill "$FWD_PID"; wait "$FWD_PID" 2>/dev/null || true
+
+# Over HTTPS: h2's certificate, which h1 trusts.
+fp1=$(t h1 host info --json | jq -r .fingerprint)
+fp2=$(t h2 host info --json | jq -r .fingerprint)
+t h1 peer add h2 "$(labenv H2_URL)" --fingerprint "$fp2" >/dev/null
+forward 5932 h2 --host "$(labenv H1_URL)" --fingerprint "$fp1" \
+    --cert "$(labenv H2_STATE_DIR)/tls/host.crt" \
+    --key "$(labenv H2_STATE_DIR)/tls/host.key"
+check "a VNC client's handshake and framebuffer update (HTTPS)" \
+    probe h2 5932
+kill "$FWD_PID"; wait "$FWD_PID" 2>/dev/null || true
+
+# hold PORT TAG: a VNC client in the background that reads the banner
+# (then TERN_LAB/held-TAG) and waits for the end (then TERN_LAB/closed-TAG).
+hold() {
+	lab exec h1 python3 -c "
+import socket
+s = socket.create_connection(('127.0.0.1', $1)); s.recv(12)
+open('$TERN_LAB/held-$2', 'w').write('1')
+s.settimeout(120)
+while s.recv(4096): pass
+open('$TERN_LAB/closed-$2', 'w').write('1')" &
+	e2e_at_exit "kill $! 2>/dev/null"
+}
+
+# ternd stopping with a console open ends the relay cleanly; the VM runs on.
+forward 5934 h1 --socket "$(labenv H1_SOCK)"
+hold 5934 restart
+check "a client holds the console" wait_for 20 test -e "$TERN_LAB/held-restart"
+check "ternd stops cleanly with a console open" lab stop h1
+check "the client's connection ended with ternd" \
+    wait_for 30 test -e "$TERN_LAB/closed-restart"
+kill "$FWD_PID" 2>/dev/null; wait "$FWD_PID" 2>/dev/null || true
+lab start h1 >/dev/null
+check_eq "the VM ran on" "$(vm_field h1 v1 .state)" running
+
+# A client in the middle of a session when the VM stops: the relay ends.
+forward 5933 h1 --socket "$(labenv H1_SOCK)"
+hold 5933 stop
+check "a client holds the console again" wait_for 20 test -e "$TERN_LAB/held-stop"
+t h1 vm stop v1 >/dev/null
+check "the VM's stop closes the client's connection" \
+    wait_for 30 test -e "$TERN_LAB/closed-stop"
+check_err "screenshot after stop" 1 "is off" t h1 vm screenshot v1 "$shot"
+kill "$FWD_PID" 2>/dev/null; wait "$FWD_PID" 2>/dev/null || true
+
+e2e_openapi_check
+e2e_finish
