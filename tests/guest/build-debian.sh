@@ -12,6 +12,7 @@
 # file with dd.  Cached: rebuilt only when this script (which holds the package
 # set) changes or the image is missing.  Downloaded .debs stay in OUTDIR/cache.
 set -euo pipefail
+export PATH=$PATH:/usr/sbin:/sbin
 
 usage() {
 	echo "usage: $0 OUTDIR" >&2
@@ -242,7 +243,7 @@ ROOT_START=$(((BIOS_MIB + ESP_MIB + 1) * 2048))
 ROOT_SECTORS=$((DISK_SECTORS - ROOT_START - 2048)) # room for the backup GPT
 log "mkfs.ext4 -d ($((ROOT_SECTORS / 2048)) MiB)"
 mkfs.ext4 -q -F -L root -U "$ROOT_UUID" -d "$ROOT" -E root_owner=0:0 \
-	"$WORK/root.ext4" "$((ROOT_SECTORS / 2))k"
+	"$WORK/root.ext4" "$((ROOT_SECTORS / 2))k" >/dev/null
 used=$(du -sm "$ROOT" | cut -f1)
 
 # ---- 5. the ESP: shim as the fallback loader, Debian's signed GRUB beside it ----
@@ -284,7 +285,8 @@ EOF
 dd if="$ESP_IMG" of="$RAW" bs=1M seek=$((BIOS_MIB + 1)) conv=notrunc,sparse status=none
 dd if="$WORK/root.ext4" of="$RAW" bs=1M seek=$((ROOT_START / 2048)) conv=notrunc,sparse status=none
 
-# BIOS: core.img in the BIOS boot partition, boot.img in the MBR.  The config
+# BIOS: core.img in the BIOS boot partition, boot.img in the MBR (what
+# grub-bios-setup does; it cannot run on an image file here).  The config
 # baked into core.img finds the root by UUID and reads /boot/grub from it.
 cat >"$WORK/core.cfg" <<EOF
 search --no-floppy --fs-uuid --set=root $ROOT_UUID
@@ -293,9 +295,10 @@ EOF
 mkdir -p "$WORK/grubdir"
 cp /usr/lib/grub/i386-pc/boot.img "$WORK/grubdir/"
 grub-mkimage -O i386-pc -o "$WORK/grubdir/core.img" -c "$WORK/core.cfg" -p /boot/grub \
-	biosdisk part_gpt ext2 search_fs_uuid normal
-echo "(hd0) $RAW" >"$WORK/device.map"
-grub-bios-setup -d "$WORK/grubdir" -m "$WORK/device.map" "$RAW"
+	biosdisk part_gpt ext2 search search_fs_uuid normal
+[ "$(stat -c %s "$WORK/grubdir/core.img")" -le $((BIOS_MIB * 1048576)) ] ||
+	{ log "core.img does not fit the BIOS boot partition"; exit 1; }
+python3 "$HERE/grub_bios_embed.py" "$RAW" "$WORK/grubdir/boot.img" "$WORK/grubdir/core.img" 2048
 T3=$(date +%s)
 
 # ---- 7. compress ----
