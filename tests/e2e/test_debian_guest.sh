@@ -72,7 +72,7 @@ unseal() {
 }
 check() { # check MODE: the guest's verdict on itself
 	local amc hist total tpm
-	if pg pg_amcheck --install-missing --heapallindexed -d bench >amcheck.log 2>&1; then amc=ok; else amc=FAIL; fi
+	if pg /usr/lib/postgresql/15/bin/pg_amcheck --install-missing --heapallindexed -d bench >amcheck.log 2>&1; then amc=ok; else amc=FAIL; fi
 	hist=$(pg psql -tAc 'SELECT count(*) FROM pgbench_history' bench)
 	total=$(cat total 2>/dev/null || echo 0)
 	if [ "$(unseal 2>/dev/null | sha256sum | cut -d' ' -f1)" = "$(cat secret.sha)" ]; then tpm=ok; else tpm=FAIL; fi
@@ -130,6 +130,8 @@ EOF
 
 # ---- create: UEFI + Secure Boot + TPM + cloud-init, on the shared pool ----
 cp "$DEB" "$SHARED/deb-vda.qcow2"
+# room for the database: cloud-init's growpart grows the root at first boot
+qemu-img resize -q "$SHARED/deb-vda.qcow2" 3G
 check "create the Debian VM (UEFI, Secure Boot, TPM, cloud-init)" \
     t h1 vm create deb --cpus 2 --memory 1G --disk-path "$SHARED/deb-vda.qcow2" \
     --firmware uefi --secure-boot --tpm --cloud-init "$WORK/user-data" --boot disk

@@ -33,7 +33,7 @@ MIRROR=${TERN_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 # Debian builds are unpacked from their .debs on the host (their maintainer
 # scripts want a real disk to install to), see fetch_boot_debs.
 GUEST_PKGS=(systemd systemd-sysv udev dbus linux-image-amd64 initramfs-tools
-	qemu-guest-agent cloud-init openssh-server postgresql postgresql-contrib
+	qemu-guest-agent cloud-init cloud-guest-utils openssh-server postgresql postgresql-contrib
 	ifupdown isc-dhcp-client iproute2 netbase ca-certificates
 	mokutil tpm2-tools e2fsprogs procps less)
 BOOT_DEBS=(shim-signed grub-efi-amd64-signed)
@@ -62,10 +62,11 @@ ensure_packages() {
 }
 
 # The stamp: everything that decides the image's content.  The package set and
-# every step live in this script, so its hash is the input.
+# every step live in this script (and the BIOS boot writer), so their hash is
+# the input.
 STAMP=$OUT/debian.stamp
 stamp_text() {
-	echo "script $(sha256sum <"$SELF" | cut -d' ' -f1)"
+	echo "script $(cat "$SELF" "$HERE/grub_bios_embed.py" | sha256sum | cut -d' ' -f1)"
 	echo "suite $SUITE mirror $MIRROR"
 }
 if [ -f "$OUT/debian.qcow2" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$(stamp_text)" ]; then
@@ -182,6 +183,8 @@ mkdir -p "$ROOT/etc/cloud/cloud.cfg.d"
 cat >"$ROOT/etc/cloud/cloud.cfg.d/90-tern.cfg" <<'EOF'
 # tern: provisioned by a NoCloud seed (a CD labelled cidata)
 datasource_list: [ NoCloud, None ]
+# no locales package: C.UTF-8 is built into libc (update-locale refuses others)
+locale: C.UTF-8
 EOF
 # no password anywhere: root is locked; access is by cloud-init's SSH keys
 chroot "$ROOT" passwd -l root >/dev/null
