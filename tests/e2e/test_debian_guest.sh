@@ -118,7 +118,9 @@ EOF
 	echo "  - path: /etc/systemd/system/tern-suite.service"
 	echo "    content: |"
 	echo "      [Unit]"
-	echo "      After=postgresql.service cloud-final.service"
+	# not After=cloud-final: that runs after multi-user.target, and the
+	# cycle makes systemd drop this unit at the next boot (seen by hand)
+	echo "      After=postgresql.service"
 	echo "      [Service]"
 	echo "      Type=simple"
 	echo "      ExecStart=/usr/local/sbin/tern-suite"
