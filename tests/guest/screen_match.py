@@ -99,12 +99,14 @@ def self_test(refs):
     """Each reference matches itself; a changed countdown still matches; a
     blank screen, a changed title and plain console text do not."""
     failures = 0
+    passes = 0
 
     def expect(what, im, want):
-        nonlocal failures
+        nonlocal failures, passes
         ok, msg = match(im, refs)
         good = ok == want
         failures += 0 if good else 1
+        passes += 1 if good else 0
         print("%s - %s: %s" % ("ok" if good else "not ok", what, msg))
 
     for name, ref, box in refs:
@@ -125,6 +127,7 @@ def self_test(refs):
         for row in range(0, h, 16):
             d.text((0, row), "[    1.234567] Booting `TERN ISO TEST' ... Linux version 6.1.0", fill=200)
         expect(name + " console text", text, False)
+    print("%d passed, %d failed" % (passes, failures))
     return 1 if failures else 0
 
 
