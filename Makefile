@@ -5,7 +5,7 @@
 BUILD ?= build
 ASAN ?= build-asan
 
-.PHONY: all deps guest www demo test clean
+.PHONY: all deps guest guest-iso guest-debian www demo test clean
 
 all: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -22,6 +22,17 @@ deps:
 guest: all
 	@bash tests/guest/build.sh $(BUILD)/guest
 
+# A bootable ISO (BIOS and UEFI) of the test guest, for the ISO boot and
+# screenshot test; a second or so, cached.
+guest-iso: guest
+	@bash tests/guest/build-iso.sh $(BUILD)/guest/iso $(BUILD)/guest
+
+# The real Debian 12 guest image (debootstrap; needs root and the network;
+# about 15 minutes cold, cached until build-debian.sh changes).  Only the
+# Debian guest suite uses it (tests/e2e/test_debian_guest.sh).
+guest-debian:
+	@bash tests/guest/build-debian.sh $(BUILD)/guest/debian
+
 # The web console, built from www/ (its locked npm packages) into
 # $(BUILD)/www, which ternd serves with --www-dir.
 www:
@@ -31,7 +42,7 @@ www:
 demo: deps all guest www
 	@bash scripts/demo.sh
 
-test: deps all guest www $(ASAN)/build.ninja
+test: deps all guest guest-iso www $(ASAN)/build.ninja
 	ninja -C $(ASAN)
 	@bash tests/run.sh $(BUILD) $(ASAN)
 

@@ -35,6 +35,12 @@ PKGS=(
 	libvirt-clients
 	# the web console's browser test (driven by playwright-core from npm)
 	chromium
+	# real guests in the tests (tests/guest/build-iso.sh, build-debian.sh,
+	# screen_match.py): the ISO, the Debian image, the screen comparison,
+	# UEFI firmware, the TPM emulator and NoCloud seeds
+	grub-common grub-pc-bin grub-efi-amd64-bin xorriso mtools
+	debootstrap fdisk dosfstools e2fsprogs python3-pil
+	ovmf swtpm swtpm-tools cloud-image-utils
 	# the OpenAPI checks (tests/openapi/)
 	python3-yaml python3-jsonschema
 	# time-boxed fuzzing in CI
