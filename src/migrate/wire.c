@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "desc.h"
+#include "firmware.h"
 #include "fsutil.h"
 #include "jsonutil.h"
 #include "migrate.h"
@@ -101,6 +102,37 @@ wire_allocated(const char *path)
 	return stat(path, &st) == 0 ? (uint64_t)st.st_blocks * 512 : 0;
 }
 
+/* A UEFI VM's variables and a TPM's state directory over shared storage:
+ * where they are, as for the disks.  Copied (shared-nothing) they need
+ * no place: the destination makes an NVRAM file and an empty TPM
+ * directory next to its disk 0 (firmware_plan), and the migration stream
+ * fills both (the pflash content is migrated as RAM and written back to
+ * the file when the VM resumes there; swtpm's state is part of the
+ * tpm-emulator device state and written by the destination's swtpm when
+ * it loads it). */
+static int
+wire_fw_describe(struct host *h, const struct vm_row *r, bool copy,
+    json_t *o, struct err *err)
+{
+	json_t *f;
+	int rc;
+
+	if (copy)
+		return 0;
+	if (r->nvram) {
+		if ((rc = wire_file(h, "UEFI variables", r->nvram, &f,
+		    err)) < 0)
+			return rc;
+		json_object_set_new(o, "nvram", f);
+	}
+	if (r->tpm_dir) {
+		if ((rc = wire_file(h, "TPM state", r->tpm_dir, &f, err)) < 0)
+			return rc;
+		json_object_set_new(o, "tpm_dir", f);
+	}
+	return 0;
+}
+
 int
 wire_vm_describe(struct host *h, const struct vm *vm, bool copy,
     json_t **ret, struct err *err)
@@ -131,6 +163,8 @@ wire_vm_describe(struct host *h, const struct vm *vm, bool copy,
 		json_object_set_new(f, "owned", json_boolean(d->owned));
 		json_array_append_new(disks, f);
 	}
+	if ((rc = wire_fw_describe(h, r, copy, o, err)) < 0)
+		return rc;
 	if (r->state_file && !copy) {
 		if ((rc = wire_file(h, "saved state", r->state_file, &f,
 		    err)) < 0)
@@ -505,6 +539,36 @@ wire_check_new(struct host *h, const struct vm_row *row, struct err *err)
 	return 0;
 }
 
+/* The NVRAM file and TPM directory here: over shared storage the
+ * source's own (they must exist), copied new ones next to disk 0 that
+ * the destination's job makes (firmware_plan: absent, OVMF and swtpm
+ * here). */
+static int
+wire_parse_fw(struct host *h, const json_t *o, const struct wire_opts *opt,
+    struct vm_row *row, struct err *err)
+{
+	json_t *nv = json_object_get(o, "nvram");
+	json_t *td = json_object_get(o, "tpm_dir");
+	int r;
+
+	if (opt->copy)
+		return (nv || td) ? err_set(err, -EINVAL, "copied disks come "
+		    "without the source's nvram and tpm_dir") :
+		    firmware_plan(h, row, err);
+	if ((r = firmware_check(h, row, err)) < 0)
+		return r;
+	if (!row->firmware != !nv || !row->tpm != !td)
+		return err_set(err, -EINVAL, "vm '%s': nvram must come with "
+		    "firmware uefi and tpm_dir with tpm", row->name);
+	if (nv && (r = wire_resolve_file(h, nv, "UEFI variables",
+	    &row->nvram, NULL, err)) < 0)
+		return r;
+	if (td && (r = wire_resolve_file(h, td, "TPM state", &row->tpm_dir,
+	    NULL, err)) < 0)
+		return r;
+	return 0;
+}
+
 static int
 wire_parse_state(struct host *h, const json_t *o, const struct wire_opts *opt,
     struct vm_row *row, struct err *err)
@@ -527,7 +591,7 @@ wire_vm_resolve(struct host *h, const json_t *o, const struct wire_opts *opt,
 	/* A move's vm is a VM description (desc.h) plus these. */
 	static const char *const extra[] = { "cpu_model", "cpu_flags",
 		"qemu_version", "accel", "kernel", "initrd", "services", "kvp",
-		"state_file", "disks", "refpoints", NULL };
+		"state_file", "disks", "refpoints", "nvram", "tpm_dir", NULL };
 	struct vm_row *row = xzalloc(sizeof(*row));
 	struct vm_desc d = { 0 };
 	char what[80];
@@ -551,6 +615,7 @@ wire_vm_resolve(struct host *h, const json_t *o, const struct wire_opts *opt,
 	    err)) < 0 ||
 	    (r = wire_check_nics(h, row, err)) < 0 ||
 	    (r = wire_parse_state(h, o, opt, row, err)) < 0 ||
+	    (r = wire_parse_fw(h, o, opt, row, err)) < 0 ||
 	    (r = wire_parse_boot(h, o, row, err)) < 0 ||
 	    (r = track_refpoints_import(NULL, row, json_object_get(o,
 	    "refpoints"), opt->copy, err)) < 0)

@@ -136,13 +136,21 @@ wait_for() {
 # vm_field HOST VM JQ: a field of `tern vm show --json`.
 vm_field() { t "$1" vm show "$2" --json | jq -r "$3"; }
 
+# GUEST_FIRMWARE=uefi GUEST_TPM=1: the test guest in its UEFI+TPM form
+# (its kernel has an EFI stub: OVMF boots it directly, no Secure Boot).
+guest_fw_opts() {
+	[ "${GUEST_FIRMWARE:-}" = uefi ] && printf '%s\n' --firmware uefi
+	[ "${GUEST_TPM:-0}" = 1 ] && printf '%s\n' --tpm
+	return 0
+}
+
 # guest_create HOST NAME [WORKLOAD]: the test guest with a 64 MiB data disk.
 guest_create() {
 	local h=$1 name=$2 wl=${3:-disk:/dev/vdb:50}
 	t "$h" vm create "$name" --cpus 1 --memory 256M --disk 256M \
 	    --disk 64M --kernel "$GUEST/vmlinuz" --initrd "$GUEST/initrd.img" \
 	    --cmdline "console=ttyS0 quiet tern.hostname=$name tern.workload=$wl${GUEST_EXTRA:+ $GUEST_EXTRA}" \
-	    "${@:4}"
+	    $(guest_fw_opts) "${@:4}"
 }
 
 # guest_writing HOST NAME: the test guest made on HOST, started, booted,
@@ -172,7 +180,7 @@ shared_guest() {
 	    --disk 64M@shared --kernel "$GUEST/vmlinuz" \
 	    --initrd "$GUEST/initrd.img" \
 	    --cmdline "console=ttyS0 quiet tern.hostname=$2 tern.workload=$3" \
-	    >/dev/null
+	    $(guest_fw_opts) >/dev/null
 	t "$1" vm start "$2" >/dev/null
 }
 
@@ -327,6 +335,14 @@ memcheck_intact() { memcheck_mark "$1"; memcheck_check "$@"; }
 # qemu_count UUID: QEMU processes running that VM.
 # (pgrep finds none: exit 1, which pipefail would pass on and set -e act on)
 qemu_count() { pgrep -f -- "^qemu-system-x86_64 .*-uuid $1" | wc -l || true; }
+# swtpm_count UUID: the swtpm processes of VM UUID on any lab host.
+swtpm_count() { pgrep -f -- "swtpm socket .*/vms/$1/swtpm.sock" | wc -l || true; }
+# tpm_link_ok HOST UUID DIR: HOST's swtpm of VM UUID writes to DIR (its
+# run dir's tpm-state link) and no incoming move's directory is left.
+tpm_link_ok() {
+	local run; run=$(labenv "${1^^}_RUN_DIR")/vms/$2
+	[ "$(readlink "$run/tpm-state")" = "$3" ] && [ ! -e "$run/tpm-in" ]
+}
 
 # e2e_openapi_check: one check that every answer the lab's ternds gave
 # (TERN_API_RECORD) is what docs/openapi.yaml says: a route and method it
