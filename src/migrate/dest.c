@@ -41,7 +41,7 @@
 #include "migrate.h"
 #include "peer.h"
 #include "refpoint.h"
-#include "tpm.h"
+#include "tpm_state.h"
 #include "util.h"
 #include "vm.h"
 

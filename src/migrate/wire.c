@@ -102,33 +102,35 @@ wire_allocated(const char *path)
 	return stat(path, &st) == 0 ? (uint64_t)st.st_blocks * 512 : 0;
 }
 
-/* A UEFI VM's variables and a TPM's state directory over shared storage:
- * where they are, as for the disks.  Copied (shared-nothing) they need
- * no place: the destination makes an NVRAM file and an empty TPM
- * directory next to its disk 0 (firmware_plan), and the migration stream
- * fills both (the pflash content is migrated as RAM and written back to
- * the file when the VM resumes there; swtpm's state is part of the
- * tpm-emulator device state and written by the destination's swtpm when
- * it loads it). */
+/* A UEFI VM's variables and a TPM's state directory: where they are, as
+ * for the disks (a move that may copy leaves out what is in no pool).
+ * Copied (shared-nothing) they need no place: the destination makes an
+ * NVRAM file and an empty TPM directory next to its disk 0
+ * (firmware_plan), and the migration stream fills both (the pflash
+ * content is migrated as RAM and written back to the file when the VM
+ * resumes there; swtpm's state is part of the tpm-emulator device state,
+ * written by the destination's swtpm when it loads it). */
 static int
 wire_fw_describe(struct host *h, const struct vm_row *r, bool copy,
     json_t *o, struct err *err)
 {
+	const char *const what[2] = { "UEFI variables", "TPM state" };
+	const char *const key[2] = { "nvram", "tpm_dir" };
+	const char *const path[2] = { r->nvram, r->tpm_dir };
 	json_t *f;
-	int rc;
 
-	if (copy)
-		return 0;
-	if (r->nvram) {
-		if ((rc = wire_file(h, "UEFI variables", r->nvram, &f,
-		    err)) < 0)
-			return rc;
-		json_object_set_new(o, "nvram", f);
-	}
-	if (r->tpm_dir) {
-		if ((rc = wire_file(h, "TPM state", r->tpm_dir, &f, err)) < 0)
-			return rc;
-		json_object_set_new(o, "tpm_dir", f);
+	for (int i = 0; i < 2; i++) {
+		struct err e = { 0 };
+		int rc;
+
+		if (!path[i])
+			continue;
+		if ((rc = wire_file(h, what[i], path[i], &f, &e)) < 0) {
+			if (!copy)
+				return err_set(err, rc, "%s", e.msg);
+			continue;
+		}
+		json_object_set_new(o, key[i], f);
 	}
 	return 0;
 }
@@ -399,12 +401,16 @@ wire_vm_shared(struct host *h, const json_t *o)
 {
 	json_t *disks = json_object_get(o, "disks"), *d;
 	json_t *sf = json_object_get(o, "state_file");
+	json_t *nv = json_object_get(o, "nvram");
+	json_t *td = json_object_get(o, "tpm_dir");
 	size_t i;
 
 	json_array_foreach(disks, i, d)
 		if (!wire_file_shared(h, d))
 			return false;
-	return !sf || wire_file_shared(h, sf);
+	return (!sf || wire_file_shared(h, sf)) &&
+	    (!nv || wire_file_shared(h, nv)) &&
+	    (!td || wire_file_shared(h, td));
 }
 
 /* The NICs' switches (vm_desc_parse checked their shape). */
@@ -552,9 +558,7 @@ wire_parse_fw(struct host *h, const json_t *o, const struct wire_opts *opt,
 	int r;
 
 	if (opt->copy)
-		return (nv || td) ? err_set(err, -EINVAL, "copied disks come "
-		    "without the source's nvram and tpm_dir") :
-		    firmware_plan(h, row, err);
+		return firmware_plan(h, row, err);
 	if ((r = firmware_check(h, row, err)) < 0)
 		return r;
 	if (!row->firmware != !nv || !row->tpm != !td)
