@@ -8,7 +8,8 @@
 # gone.  Every time: one QEMU, one swtpm, the TPM's permanent state
 # unchanged (a lost state would be a newly manufactured TPM: other
 # seeds, another file), the guest never rebooted, and it boots again from
-# the moved NVRAM.
+# the moved NVRAM.  An offline storage move carries both with disk 0; a
+# running VM's is refused when disk 0 moves (not carried yet).
 . "$(dirname "$0")/lib.sh"
 e2e_lab_setup migfw 150
 export GUEST_FIRMWARE=uefi GUEST_TPM=1
@@ -74,4 +75,19 @@ check "g2 stops" wait_for 60 bash -c "[ \"\$($LAB_SH tern h1 vm show g2 --json |
 check_eq "no swtpm left once it is off" "$(swtpm_count "$U2")" 0
 t h1 vm start g2 >/dev/null
 check "g2 boots again from its moved NVRAM" wait_for 180 bash -c "[ \$(cat '$S1/vms/$U2/console.log' | grep -ac TERN-GUEST-READY) -ge 2 ]"
+
+# ---- storage moves on one host ----
+check_err "a running vm's disk 0 with its NVRAM and TPM is refused" 1 \
+    "does not do yet" t h1 vm move-storage g2 --to shared
+t h1 vm stop g2 >/dev/null
+wait_for 60 bash -c "[ \"\$($LAB_SH tern h1 vm show g2 --json | jq -r .state)\" = off ]" || true
+N1=$(sum "$P1/g2-nvram.fd"); T3=$(sum "$P1/g2-tpm/tpm2-00.permall")
+check "an offline storage move" t h1 vm move-storage g2 --to shared
+check_eq "carries the NVRAM next to disk 0" "$(vm_field h1 g2 .nvram)" "$SP/g2-nvram.fd"
+check_eq "and the TPM directory" "$(vm_field h1 g2 .tpm_dir)" "$SP/g2-tpm"
+check_eq "both the same" "$(sum "$SP/g2-nvram.fd") $(sum "$SP/g2-tpm/tpm2-00.permall")" "$N1 $T3"
+check "the old ones are gone" bash -c "[ ! -e '$P1/g2-nvram.fd' ] && [ ! -e '$P1/g2-tpm' ]"
+t h1 vm start g2 >/dev/null
+check "g2 boots from the moved NVRAM with its TPM" wait_for 180 bash -c "[ \$(cat '$S1/vms/$U2/console.log' | grep -ac TERN-GUEST-READY) -ge 3 ]"
+check "its swtpm writes to the moved directory" tpm_link_ok h1 "$U2" "$SP/g2-tpm"
 e2e_finish
