@@ -9,7 +9,8 @@
 # unchanged (a lost state would be a newly manufactured TPM: other
 # seeds, another file), the guest never rebooted, and it boots again from
 # the moved NVRAM.  An offline storage move carries both with disk 0; a
-# running VM's is refused when disk 0 moves (not carried yet).
+# running VM's is refused when disk 0 moves (not carried yet).  An export
+# holds both, and an import puts them next to its disk 0.
 . "$(dirname "$0")/lib.sh"
 e2e_lab_setup migfw 150
 export GUEST_FIRMWARE=uefi GUEST_TPM=1
@@ -90,4 +91,21 @@ check "the old ones are gone" bash -c "[ ! -e '$P1/g2-nvram.fd' ] && [ ! -e '$P1
 t h1 vm start g2 >/dev/null
 check "g2 boots from the moved NVRAM with its TPM" wait_for 180 bash -c "[ \$(cat '$S1/vms/$U2/console.log' | grep -ac TERN-GUEST-READY) -ge 3 ]"
 check "its swtpm writes to the moved directory" tpm_link_ok h1 "$U2" "$SP/g2-tpm"
+
+# ---- export and import ----
+t h1 vm stop g2 >/dev/null
+wait_for 60 bash -c "[ \"\$($LAB_SH tern h1 vm show g2 --json | jq -r .state)\" = off ]" || true
+N2=$(sum "$SP/g2-nvram.fd"); T4=$(sum "$SP/g2-tpm/tpm2-00.permall")
+X=$(labenv LAB_DIR)/exports
+check "vm export of the UEFI+TPM vm" t h1 vm export g2 "$X/g2"
+check_eq "the export holds its NVRAM and TPM state" \
+    "$(sum "$X/g2/nvram.fd") $(sum "$X/g2/tpm2-00.permall")" "$N2 $T4"
+check_eq "vm.json names them" "$(jq -c '[.nvram.file, .tpm_state.file]' "$X/g2/vm.json")" \
+    '["nvram.fd","tpm2-00.permall"]'
+check "import it on h2" t h2 vm import "$X/g2" --copy --name g3 --new-id
+check_eq "its NVRAM next to its disk 0" "$(vm_field h2 g3 .nvram)" "$P2/g3-nvram.fd"
+check_eq "its TPM directory too" "$(vm_field h2 g3 .tpm_dir)" "$P2/g3-tpm"
+check_eq "both as exported" "$(sum "$P2/g3-nvram.fd") $(sum "$P2/g3-tpm/tpm2-00.permall")" "$N2 $T4"
+t h2 vm start g3 >/dev/null
+check "the imported vm boots" wait_for 180 console_has h2 g3 TERN-GUEST-READY
 e2e_finish
