@@ -10,7 +10,8 @@
 # seeds, another file), the guest never rebooted, and it boots again from
 # the moved NVRAM.  An offline storage move carries both with disk 0; a
 # running VM's is refused when disk 0 moves (not carried yet).  An export
-# holds both, and an import puts them next to its disk 0.
+# holds both, and an import puts them next to its disk 0; so does a
+# backup point, checked by its restore.
 . "$(dirname "$0")/lib.sh"
 e2e_lab_setup migfw 150
 export GUEST_FIRMWARE=uefi GUEST_TPM=1
@@ -108,4 +109,22 @@ check_eq "its TPM directory too" "$(vm_field h2 g3 .tpm_dir)" "$P2/g3-tpm"
 check_eq "both as exported" "$(sum "$P2/g3-nvram.fd") $(sum "$P2/g3-tpm/tpm2-00.permall")" "$N2 $T4"
 t h2 vm start g3 >/dev/null
 check "the imported vm boots" wait_for 180 console_has h2 g3 TERN-GUEST-READY
+
+# ---- backup and restore ----
+R=$(labenv LAB_DIR)/repo; mkdir -p "$R"
+N3=$(sum "$P2/g3-nvram.fd"); T5=$(sum "$P2/g3-tpm/tpm2-00.permall")
+check "a backup of the running UEFI+TPM vm" t h2 backup create g3 --to "$R"
+PT=$(t h2 backup list "$R" --json | jq -r '.points[-1].point')
+PD=$R/$(vm_field h2 g3 .uuid)/$PT
+check_eq "the point holds its NVRAM and TPM state" \
+    "$(sum "$PD/nvram.fd") $(sum "$PD/tpm2-00.permall")" "$N3 $T5"
+check_eq "the manifest names them" \
+    "$(jq -r '.firmware.nvram' "$PD/manifest.json")" "$(sha256sum <"$PD/nvram.fd" | cut -d' ' -f1)"
+check "restore it as g4" t h2 backup restore "$R" --point "$PT" --name g4
+check_eq "g4's NVRAM and TPM state are the point's" \
+    "$(sum "$(vm_field h2 g4 .nvram)") $(sum "$(vm_field h2 g4 .tpm_dir)/tpm2-00.permall")" "$N3 $T5"
+check_eq "next to its disk 0" "$(vm_field h2 g4 .tpm_dir)" "$P2/g4-tpm"
+printf 'x' >>"$PD/tpm2-00.permall"
+check_err "a point whose TPM state was altered is refused" 1 "tpm2-00.permall" \
+    t h2 backup restore "$R" --point "$PT" --name g5
 e2e_finish
