@@ -36,7 +36,9 @@
 
 #include "failover.h"
 #include "failpoint.h"
+#include "firmware.h"
 #include "fo_int.h"
+#include "fsutil.h"
 #include "host.h"
 #include "jsonutil.h"
 #include "log.h"
@@ -228,18 +230,96 @@ ft_overlays(struct job *job)
 	(void)failpoint_check("failover.test.overlay", NULL);
 }
 
+/* The test VM's own copies of the replica's NVRAM file and TPM state,
+ * next to its overlay of disk 0 (firmware_plan names them after the test
+ * VM): booting it must never write the replica's.  A file left by a
+ * restart's half-made attempt is ours and goes first. */
+static int
+ft_copy(const char *src, const char *dst, struct err *err)
+{
+	_cleanup_free_ char *buf = NULL;
+	size_t len = 0;
+	int r;
+
+	if ((r = file_read_all(src, 64u << 20, &buf, &len)) < 0)
+		return err_setf_errno(err, r, "cannot read '%s'", src);
+	if ((r = file_write_atomic(dst, buf, len, 0600)) < 0)
+		return err_setf_errno(err, r, "cannot write '%s'", dst);
+	return 0;
+}
+
+static int
+ft_fw_copies(struct host *h, const struct vm *rv, struct vm_row *row,
+    struct err *err)
+{
+	_cleanup_free_ char *permall = NULL, *src = NULL;
+	int r;
+
+	row->firmware = rv->row->firmware ? xstrdup(rv->row->firmware) : NULL;
+	row->secure_boot = rv->row->secure_boot;
+	row->tpm = rv->row->tpm;
+	row->boot = rv->row->boot ? xstrdup(rv->row->boot) : NULL;
+	if (!row->firmware && !row->tpm)
+		return 0;
+	if (row->n_disks == 0)
+		return err_set(err, -EINVAL, "the test vm has no disk 0 for its "
+		    "UEFI variables and TPM state");
+	{
+		/* a restart's half-made copies: ours (the name is the test
+		 * VM's), removed before firmware_plan checks the place */
+		struct vm_row probe = *row;
+		_cleanup_free_ char *dir = xstrdup(row->disks[0].path);
+		char *slash = strrchr(dir, '/');
+
+		if (slash)
+			*slash = '\0';
+		probe.nvram = row->firmware ? xasprintf("%s/%s-nvram.fd", dir,
+		    row->name) : NULL;
+		probe.tpm_dir = row->tpm ? xasprintf("%s/%s-tpm", dir,
+		    row->name) : NULL;
+		firmware_files_remove(&probe);
+		free(probe.nvram);
+		free(probe.tpm_dir);
+	}
+	if ((r = firmware_plan(h, row, err)) < 0 ||
+	    (r = firmware_files_make(h, row, err)) < 0)
+		return r;
+	if (rv->row->nvram && row->nvram && (r = ft_copy(rv->row->nvram,
+	    row->nvram, err)) < 0)
+		goto fail;
+	permall = rv->row->tpm_dir ? xasprintf("%s/tpm2-00.permall",
+	    rv->row->tpm_dir) : NULL;
+	src = row->tpm_dir ? xasprintf("%s/tpm2-00.permall", row->tpm_dir) :
+	    NULL;
+	if (permall && src && access(permall, F_OK) == 0 &&
+	    (r = ft_copy(permall, src, err)) < 0)
+		goto fail;
+	return 0;
+fail:
+	firmware_files_remove(row);
+	return r;
+}
+
 static void
 ft_vm(struct job *job)
 {
 	struct host *h = host_of(job);
 	struct vm_row *row = fo_test_row(h, job->details);
+	struct err err = { 0 };
 	int r;
 
 	if (!row) {
 		ft_rollback(job, "the replica VM is gone");
 		return;
 	}
+	if (ft_fw_copies(h, vm_find(h, rp_str(job->details, "replica")), row,
+	    &err) < 0) {
+		store_vm_row_free(row);
+		ft_rollback(job, err.msg);
+		return;
+	}
 	if ((r = store_vm_insert(h->store, row)) < 0) {
+		firmware_files_remove(row);
 		store_vm_row_free(row);
 		ft_rollback(job, r == -EEXIST ? "a vm of that name, disk path "
 		    "or MAC exists" : "cannot record the test vm");
