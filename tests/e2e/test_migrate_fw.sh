@@ -97,7 +97,7 @@ check "its swtpm writes to the moved directory" tpm_link_ok h1 "$U2" "$SP/g2-tpm
 t h1 vm stop g2 >/dev/null
 wait_for 60 bash -c "[ \"\$($LAB_SH tern h1 vm show g2 --json | jq -r .state)\" = off ]" || true
 N2=$(sum "$SP/g2-nvram.fd"); T4=$(sum "$SP/g2-tpm/tpm2-00.permall")
-X=$(labenv LAB_DIR)/exports
+X=$(labenv LAB_DIR)/exports; mkdir -p "$X"
 check "vm export of the UEFI+TPM vm" t h1 vm export g2 "$X/g2"
 check_eq "the export holds its NVRAM and TPM state" \
     "$(sum "$X/g2/nvram.fd") $(sum "$X/g2/tpm2-00.permall")" "$N2 $T4"
