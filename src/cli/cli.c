@@ -54,6 +54,9 @@ static const struct cli_opt opt_vm_create[] = {
 	{ "disk", "SIZE[@POOL]", true }, { "disk-path", "PATH", true },
 	{ "net", "SWITCH", true }, { "kernel", "FILE" }, { "initrd", "FILE" },
 	{ "cmdline", "TEXT" }, { "cpu-compat", NULL }, { "machine", "TYPE" },
+	{ "firmware", "bios|uefi" }, { "secure-boot", NULL }, { "tpm", NULL },
+	{ "boot", "disk,cdrom,network,kernel" }, { "cdrom", "ISO|none" },
+	{ "cloud-init", "FILE" }, { "ssh-key", "FILE" },
 	{ NULL }
 };
 static const struct cli_opt opt_vm_checkpoint[] = {
@@ -208,10 +211,19 @@ static const struct cli_cmd cli_cmds[] = {
 	  "            [--disk SIZE[@POOL] | --disk-path PATH]...\n"
 	  "            [--kernel FILE [--initrd FILE] [--cmdline TEXT]] "
 	  "[--cpu-compat]\n"
-	  "            [--machine TYPE]",
+	  "            [--machine TYPE] [--firmware bios|uefi [--secure-boot]]"
+	  " [--tpm]\n"
+	  "            [--boot disk,cdrom,network,kernel] [--cdrom ISO|none]\n"
+	  "            [--cloud-init FILE [--ssh-key FILE]]",
 	  .help = "create a VM; --disk makes a new qcow2 image in POOL, "
 	  "--disk-path uses one; --machine picks the QEMU machine type "
-	  "(default: the newest pc-q35 the host offers, see 'host info')" },
+	  "(default: the newest pc-q35 the host offers, see 'host info');\n"
+	  "      --firmware uefi boots OVMF with the VM's own NVRAM, "
+	  "--secure-boot its Secure Boot\n      build, --tpm adds a TPM 2.0 "
+	  "(swtpm); --boot orders the boot devices; --cdrom adds\n      a CD "
+	  "drive with ISO (in a pool or an iso-dir; none: empty); "
+	  "--cloud-init makes a\n      NoCloud seed from the user-data FILE "
+	  "(with --ssh-key's public keys)" },
 	{ .group = "vm", .verb = "list", .run = cmd_vm_list,
 	  .opts = opt_vm_list, .synopsis = "[--cluster]",
 	  .help = "list VMs; --cluster: every VM of this host's cluster once, "

@@ -148,6 +148,60 @@ vm_parse_boot(struct cli *cli, const struct cli_args *a, json_t *body,
 	return r;
 }
 
+/* --boot cdrom,disk as ["cdrom", "disk"] (ternd checks the names). */
+static int
+vm_parse_boot_order(const char *order, json_t *body, struct err *err)
+{
+	_cleanup_free_ char *copy = xstrdup(order);
+	json_t *a = json_array();
+	char *save = NULL;
+
+	json_object_set_new(body, "boot", a);
+	for (char *t = strtok_r(copy, ",", &save); t;
+	    t = strtok_r(NULL, ",", &save))
+		json_array_append_new(a, json_string(t));
+	if (json_array_size(a) == 0)
+		return cli_usage(err, "--boot needs a list such as cdrom,disk");
+	return 0;
+}
+
+/* --firmware, --secure-boot, --tpm, --boot, --cdrom, --cloud-init,
+ * --ssh-key: files as absolute paths, checked by ternd. */
+static int
+vm_parse_guest(struct cli *cli, const struct cli_args *a, json_t *body,
+    struct err *err)
+{
+	static const char *const files[][2] = { { "cloud-init", "cloud_init" },
+		{ "ssh-key", "ssh_key" } };
+	const char *cd = cli_args_get(a, "cdrom");
+	int r = 0;
+
+	if (cli_args_get(a, "firmware"))
+		r = cli_json_set_str(body, "firmware",
+		    cli_args_get(a, "firmware"), err);
+	if (cli_args_get(a, "secure-boot"))
+		json_object_set_new(body, "secure_boot", json_true());
+	if (cli_args_get(a, "tpm"))
+		json_object_set_new(body, "tpm", json_true());
+	if (r == 0 && cli_args_get(a, "boot"))
+		r = vm_parse_boot_order(cli_args_get(a, "boot"), body, err);
+	if (r == 0 && cd) {
+		_cleanup_free_ char *p = streq(cd, "none") ? xstrdup(cd) :
+		    cli_file_arg(cli, cd);
+
+		r = cli_json_set_str(body, "cdrom", p, err);
+	}
+	for (size_t i = 0; r == 0 && i < ARRAY_SIZE(files); i++) {
+		_cleanup_free_ char *p = NULL;
+
+		if (!cli_args_get(a, files[i][0]))
+			continue;
+		p = cli_file_arg(cli, cli_args_get(a, files[i][0]));
+		r = cli_json_set_str(body, files[i][1], p, err);
+	}
+	return r;
+}
+
 /* The POST /v1/vms body for "vm create"; usage errors only. */
 static int
 vm_create_body(struct cli *cli, const struct cli_args *a, json_t **ret_body,
@@ -165,6 +219,8 @@ vm_create_body(struct cli *cli, const struct cli_args *a, json_t **ret_body,
 		r = vm_parse_devices(cli, a, body, err);
 	if (r == 0)
 		r = vm_parse_boot(cli, a, body, err);
+	if (r == 0)
+		r = vm_parse_guest(cli, a, body, err);
 	if (r < 0)
 		return r;
 	json_object_set_new(body, "cpu_compat",

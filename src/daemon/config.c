@@ -96,6 +96,11 @@ static const char usage[] =
 "  --www-dir DIR      the web console's files, served on --listen to\n"
 "                     browsers, who log in with PAM (service 'tern')\n"
 "                     (default /usr/share/tern/www)\n"
+"  --swtpm PATH       swtpm binary for VMs with a TPM (default swtpm)\n"
+"  --ovmf-dir DIR     UEFI firmware: OVMF_CODE_4M.fd, OVMF_VARS_4M.fd and\n"
+"                     their Secure Boot builds (default /usr/share/OVMF)\n"
+"  --iso-dir DIR      a directory VMs' ISOs may come from, besides the\n"
+"                     pools (repeatable)\n"
 "  --foreground       stay in the foreground, log to stderr (as\n"
 "                     structured journald entries when stderr is the\n"
 "                     journal, as under ternd.service)\n"
@@ -206,7 +211,8 @@ config_set(struct daemon_opts *o, const char *key, const char *v,
 		{ "cluster-stop", &c->cluster_stop },
 		{ "maintenance-dir", &c->maintenance_dir },
 		{ "metrics-token-file", &c->metrics_token_file },
-		{ "www-dir", &c->www_dir },
+		{ "www-dir", &c->www_dir }, { "swtpm", &c->swtpm },
+		{ "ovmf-dir", &c->ovmf_dir },
 	};
 	long n;
 	int r;
@@ -246,6 +252,13 @@ config_set(struct daemon_opts *o, const char *key, const char *v,
 		c->pools = xrealloc(c->pools, (c->n_pools + 1) *
 		    sizeof(*c->pools));
 		c->pools[c->n_pools++] = xstrdup(v);
+	} else if (streq(key, "iso-dir")) {
+		if (v[0] != '/')
+			return err_set(err, -EINVAL, "iso-dir '%.64s' must be "
+			    "an absolute directory", v);
+		c->iso_dirs = xrealloc(c->iso_dirs, (c->n_iso_dirs + 1) *
+		    sizeof(*c->iso_dirs));
+		c->iso_dirs[c->n_iso_dirs++] = xstrdup(v);
 	} else if (streq(key, "replica-critical-after-s")) {
 		if (config_long(v, 10, 86400, &n) < 0)
 			return err_set(err, -EINVAL, "replica-critical-after-s "
@@ -344,6 +357,10 @@ config_defaults(struct daemon_opts *o)
 		    "corosync");
 	if (!c->www_dir)
 		c->www_dir = xstrdup("/usr/share/tern/www");
+	if (!c->swtpm)
+		c->swtpm = xstrdup("swtpm");
+	if (!c->ovmf_dir)
+		c->ovmf_dir = xstrdup("/usr/share/OVMF");
 	if (!c->blockcopy)
 		c->blockcopy = helper_exe_path("tern-blockcopy");
 	if (!c->replica_apply)
@@ -404,6 +421,9 @@ static const struct option longopts[] = {
 	{ "maintenance-dir", required_argument, NULL, 1 },
 	{ "metrics-token-file", required_argument, NULL, 1 },
 	{ "www-dir", required_argument, NULL, 1 },
+	{ "swtpm", required_argument, NULL, 1 },
+	{ "ovmf-dir", required_argument, NULL, 1 },
+	{ "iso-dir", required_argument, NULL, 1 },
 	{ "cluster-address", required_argument, NULL, 1 },
 	{ "cluster-start", required_argument, NULL, 1 },
 	{ "cluster-reload", required_argument, NULL, 1 },
@@ -544,6 +564,11 @@ config_done(struct daemon_opts *o)
 		explicit_bzero(c->metrics_token, strlen(c->metrics_token));
 	free(c->metrics_token);
 	free(c->www_dir);
+	free(c->swtpm);
+	free(c->ovmf_dir);
+	for (size_t i = 0; i < c->n_iso_dirs; i++)
+		free(c->iso_dirs[i]);
+	free(c->iso_dirs);
 	free(c->cluster_address);
 	free(c->cluster_start);
 	free(c->cluster_reload);

@@ -100,6 +100,19 @@ static const char *const migrations[] = {
 	"ALTER TABLE replications ADD COLUMN failover TEXT;"
 	"ALTER TABLE replications ADD COLUMN test TEXT;"
 	"ALTER TABLE replications ADD COLUMN drill TEXT;",
+	/* 10: real guests (issue 17).  firmware: NULL bios, "uefi"; nvram,
+	 * tpm_dir, cloud_init_seed: per-VM files next to disk 0, NULL:
+	 * none; boot: "disk,cdrom" order, NULL: the default; cdrom: the
+	 * ISO in the CD drive, NULL with has_cdrom: an empty drive */
+	"ALTER TABLE vms ADD COLUMN firmware TEXT;"
+	"ALTER TABLE vms ADD COLUMN secure_boot INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE vms ADD COLUMN nvram TEXT;"
+	"ALTER TABLE vms ADD COLUMN tpm INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE vms ADD COLUMN tpm_dir TEXT;"
+	"ALTER TABLE vms ADD COLUMN boot TEXT;"
+	"ALTER TABLE vms ADD COLUMN cdrom TEXT;"
+	"ALTER TABLE vms ADD COLUMN has_cdrom INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE vms ADD COLUMN cloud_init_seed TEXT;",
 };
 
 int
@@ -297,7 +310,8 @@ store_vm_set_text(struct store *st, const char *uuid, const char *column,
     const char *value)
 {
 	static const char *const columns[] = { "state_file", "services",
-		"kvp", "name", "hold", NULL };
+		"kvp", "name", "hold", "nvram", "tpm_dir", "cdrom",
+		"cloud_init_seed", NULL };
 	_cleanup_free_ char *sql = NULL;
 	bool ok = false;
 

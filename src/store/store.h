@@ -13,7 +13,7 @@
 
 struct store;
 
-#define STORE_SCHEMA_VERSION 9
+#define STORE_SCHEMA_VERSION 10
 
 /* Open (creating if needed) the database at path, switch it to WAL, and
  * run every schema migration newer than the file's version in one
@@ -84,6 +84,15 @@ struct vm_row {
 	char *kvp;		/* JSON {"key": "value"} for the guest; NULL */
 	char *hold;		/* why a plain start is refused (failed over
 				 * to another host: src/failover); NULL */
+	char *firmware;		/* NULL: bios; "uefi" */
+	bool secure_boot;
+	char *nvram;		/* DIR/NAME-nvram.fd next to disk 0; NULL */
+	bool tpm;
+	char *tpm_dir;		/* DIR/NAME-tpm/ next to disk 0; NULL */
+	char *boot;		/* "cdrom,disk"; NULL: the default order */
+	char *cdrom;		/* ISO in the CD drive; NULL: empty/none */
+	bool has_cdrom;		/* the VM has a CD drive */
+	char *cloud_init_seed;	/* DIR/NAME-seed.iso (second CD); NULL */
 	size_t n_disks, n_nics;
 	struct disk_row *disks;
 	struct nic_row *nics;
@@ -101,7 +110,7 @@ int store_vm_delete(struct store *st, const char *uuid);
 int store_vm_set_disk(struct store *st, const char *uuid, const char *name,
     const char *path, const char *pool);
 /* Set one text column of a VM ("state_file", "services", "kvp", "name",
- * "hold");
+ * "hold", "nvram", "tpm_dir", "cdrom", "cloud_init_seed");
  * NULL stores NULL.  -EINVAL for another column, -ENOENT for no VM,
  * -EEXIST when a new name is taken. */
 int store_vm_set_text(struct store *st, const char *uuid, const char *column,

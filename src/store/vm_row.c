@@ -45,14 +45,45 @@ vm_insert_children(struct store *st, const struct vm_row *vm)
 	return r;
 }
 
+/* The columns of migration 10, from index i on. */
+static void
+vm_bind_guest(sqlite3_stmt *s, int i, const struct vm_row *vm)
+{
+	store_bind_str(s, i, vm->firmware);
+	sqlite3_bind_int(s, i + 1, vm->secure_boot);
+	store_bind_str(s, i + 2, vm->nvram);
+	sqlite3_bind_int(s, i + 3, vm->tpm);
+	store_bind_str(s, i + 4, vm->tpm_dir);
+	store_bind_str(s, i + 5, vm->boot);
+	store_bind_str(s, i + 6, vm->cdrom);
+	sqlite3_bind_int(s, i + 7, vm->has_cdrom);
+	store_bind_str(s, i + 8, vm->cloud_init_seed);
+}
+
+static void
+vm_load_guest(sqlite3_stmt *s, int i, struct vm_row *vm)
+{
+	vm->firmware = store_col_str(s, i);
+	vm->secure_boot = sqlite3_column_int(s, i + 1);
+	vm->nvram = store_col_str(s, i + 2);
+	vm->tpm = sqlite3_column_int(s, i + 3);
+	vm->tpm_dir = store_col_str(s, i + 4);
+	vm->boot = store_col_str(s, i + 5);
+	vm->cdrom = store_col_str(s, i + 6);
+	vm->has_cdrom = sqlite3_column_int(s, i + 7);
+	vm->cloud_init_seed = store_col_str(s, i + 8);
+}
+
 int
 store_vm_insert(struct store *st, const struct vm_row *vm)
 {
 	_cleanup_stmt_ sqlite3_stmt *s = store_prepare(st,
 	    "INSERT INTO vms(uuid, name, cpus, memory_mib, cpu_compat, kernel,"
 	    " initrd, cmdline, state, pid, pid_start, created_ms, started_ms,"
-	    " state_file, services, kvp, machine, hold)"
-	    " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+	    " state_file, services, kvp, machine, hold, firmware, secure_boot,"
+	    " nvram, tpm, tpm_dir, boot, cdrom, has_cdrom, cloud_init_seed)"
+	    " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+	    " ?, ?, ?, ?, ?, ?, ?, ?, ?)");
 	int r;
 
 	if (!s)
@@ -75,6 +106,7 @@ store_vm_insert(struct store *st, const struct vm_row *vm)
 	store_bind_str(s, 16, vm->kvp);
 	store_bind_str(s, 17, vm->machine);
 	store_bind_str(s, 18, vm->hold);
+	vm_bind_guest(s, 19, vm);
 	r = store_begin(st);
 	if (r == 0)
 		r = store_step_done(s);
@@ -182,7 +214,9 @@ store_vm_load_all(struct store *st, struct vm_row ***ret_vms, size_t *ret_n)
 	_cleanup_stmt_ sqlite3_stmt *s = store_prepare(st,
 	    "SELECT uuid, name, cpus, memory_mib, cpu_compat, kernel, initrd,"
 	    " cmdline, state, pid, pid_start, created_ms, started_ms,"
-	    " state_file, services, kvp, machine, hold FROM vms ORDER BY name");
+	    " state_file, services, kvp, machine, hold, firmware, secure_boot,"
+	    " nvram, tpm, tpm_dir, boot, cdrom, has_cdrom, cloud_init_seed"
+	    " FROM vms ORDER BY name");
 	struct vm_row **vms = NULL;
 	size_t n = 0;
 
@@ -210,6 +244,7 @@ store_vm_load_all(struct store *st, struct vm_row ***ret_vms, size_t *ret_n)
 		vm->kvp = store_col_str(s, 15);
 		vm->machine = store_col_str(s, 16);
 		vm->hold = store_col_str(s, 17);
+		vm_load_guest(s, 18, vm);
 		vm_load_children(st, vm);
 		vms = xrealloc(vms, (n + 1) * sizeof(*vms));
 		vms[n++] = vm;
@@ -242,6 +277,12 @@ store_vm_row_free(struct vm_row *vm)
 	free(vm->services);
 	free(vm->kvp);
 	free(vm->hold);
+	free(vm->firmware);
+	free(vm->nvram);
+	free(vm->tpm_dir);
+	free(vm->boot);
+	free(vm->cdrom);
+	free(vm->cloud_init_seed);
 	free(vm);
 	return NULL;
 }

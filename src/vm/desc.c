@@ -13,7 +13,10 @@
 #include "util.h"
 
 static const char *const desc_fields[] = { "name", "cpus", "memory_mib",
-	"cpu_compat", "machine", "cmdline", "nics", NULL };
+	"cpu_compat", "machine", "cmdline", "nics", "firmware", "secure_boot",
+	"tpm", "boot", "cd_drive", NULL };
+static const char *const boot_names[] = { "disk", "cdrom", "network",
+	"kernel", NULL };
 static const char *const nic_fields[] = { "mac", "switch", NULL };
 
 static bool
@@ -150,6 +153,79 @@ desc_parse_machine(const json_t *o, struct vm_desc *d, struct err *err)
 	return 0;
 }
 
+bool
+vm_boot_name_ok(const char *name)
+{
+	return field_in(boot_names, name);
+}
+
+bool
+vm_boot_has(const char *boot, const char *dev)
+{
+	size_t n = strlen(dev);
+
+	for (const char *p = boot; p && *p; p = strchr(p, ',') ?
+	    strchr(p, ',') + 1 : "")
+		if (strncmp(p, dev, n) == 0 && (p[n] == ',' || !p[n]))
+			return true;
+	return false;
+}
+
+/* "boot": ["cdrom", "disk"], distinct names, kept as "cdrom,disk". */
+static int
+desc_parse_boot(const json_t *o, struct vm_desc *d, struct err *err)
+{
+	const json_t *a = json_object_get(o, "boot");
+	_cleanup_free_ char *list = NULL;
+
+	if (!a)
+		return 0;
+	if (!json_is_array(a) || json_array_size(a) < 1 ||
+	    json_array_size(a) > 4)
+		return err_set(err, -EINVAL, "boot must be a list of 1 to 4 of "
+		    "disk, cdrom, network, kernel");
+	for (size_t i = 0; i < json_array_size(a); i++) {
+		const char *v = json_string_value(json_array_get(a, i));
+		char *next;
+
+		if (!v || !vm_boot_name_ok(v))
+			return err_set(err, -EINVAL, "boot[%zu] '%.32s' is "
+			    "not one of disk, cdrom, network, kernel", i,
+			    v ? v : "(not a string)");
+		if (vm_boot_has(list, v))
+			return err_set(err, -EINVAL, "boot names '%s' twice",
+			    v);
+		next = list ? xasprintf("%s,%s", list, v) : xstrdup(v);
+		free(list);
+		list = next;
+	}
+	d->boot = TAKE_PTR(list);
+	return 0;
+}
+
+/* firmware, secure_boot, tpm, boot, cd_drive: how the guest boots. */
+static int
+desc_parse_guest(const json_t *o, struct vm_desc *d, struct err *err)
+{
+	const char *fw = NULL;
+	int r;
+
+	if ((r = json_get_str(o, "firmware", false, &fw, err)) < 0 ||
+	    (r = json_get_bool(o, "secure_boot", &d->secure_boot, err)) < 0 ||
+	    (r = json_get_bool(o, "tpm", &d->tpm, err)) < 0 ||
+	    (r = json_get_bool(o, "cd_drive", &d->cd_drive, err)) < 0)
+		return r;
+	if (fw && !streq(fw, "bios") && !streq(fw, "uefi"))
+		return err_set(err, -EINVAL, "firmware must be bios or uefi, "
+		    "not '%.32s'", fw);
+	if (fw && streq(fw, "uefi"))
+		d->firmware = xstrdup("uefi");
+	if (d->secure_boot && !d->firmware)
+		return err_set(err, -EINVAL, "secure boot needs UEFI: add "
+		    "--firmware uefi (firmware \"uefi\")");
+	return desc_parse_boot(o, d, err);
+}
+
 int
 vm_desc_parse(const json_t *o, enum vm_desc_kind kind,
     const char *const *extra, const char *what, struct vm_desc *ret,
@@ -169,11 +245,35 @@ vm_desc_parse(const json_t *o, enum vm_desc_kind kind,
 	    (r = json_get_int(o, "memory_mib", true, VM_MEMORY_MIB_MIN,
 	    VM_MEMORY_MIB_MAX, &mem, err)) < 0 ||
 	    (r = desc_parse_machine(o, ret, err)) < 0 ||
+	    (r = desc_parse_guest(o, ret, err)) < 0 ||
 	    (r = desc_parse_nics(o, kind, ret, err)) < 0)
 		return r;
 	ret->cpus = cpus;
 	ret->memory_mib = mem;
 	return 0;
+}
+
+static void
+desc_guest_to_json(const struct vm_desc *d, json_t *o)
+{
+	if (d->firmware)
+		json_object_set_new(o, "firmware", json_string(d->firmware));
+	if (d->secure_boot)
+		json_object_set_new(o, "secure_boot", json_true());
+	if (d->tpm)
+		json_object_set_new(o, "tpm", json_true());
+	if (d->cd_drive)
+		json_object_set_new(o, "cd_drive", json_true());
+	if (d->boot) {
+		json_t *a = json_array();
+		_cleanup_free_ char *copy = xstrdup(d->boot);
+		char *save = NULL;
+
+		for (char *t = strtok_r(copy, ",", &save); t;
+		    t = strtok_r(NULL, ",", &save))
+			json_array_append_new(a, json_string(t));
+		json_object_set_new(o, "boot", a);
+	}
 }
 
 json_t *
@@ -193,6 +293,7 @@ vm_desc_to_json(const struct vm_desc *d)
 		json_object_set_new(o, "machine", json_string(d->machine));
 	if (d->cmdline)
 		json_object_set_new(o, "cmdline", json_string(d->cmdline));
+	desc_guest_to_json(d, o);
 	return o;
 }
 
@@ -207,6 +308,11 @@ vm_desc_from_row(struct vm_desc *d, const struct vm_row *row)
 	d->cpu_compat = row->cpu_compat;
 	d->machine = row->machine ? xstrdup(row->machine) : NULL;
 	d->cmdline = row->cmdline ? xstrdup(row->cmdline) : NULL;
+	d->firmware = row->firmware ? xstrdup(row->firmware) : NULL;
+	d->secure_boot = row->secure_boot;
+	d->tpm = row->tpm;
+	d->boot = row->boot ? xstrdup(row->boot) : NULL;
+	d->cd_drive = row->has_cdrom;
 	for (size_t i = 0; i < row->n_nics && i < VM_MAX_NICS; i++) {
 		d->nics[i].switch_name = xstrdup(row->nics[i].switch_name);
 		memcpy(d->nics[i].mac, row->nics[i].mac, sizeof(d->nics[i].mac));
@@ -225,6 +331,11 @@ vm_desc_to_row(struct vm_desc *d, struct vm_row *row)
 	row->cpu_compat = d->cpu_compat;
 	row->machine = TAKE_PTR(d->machine);
 	row->cmdline = TAKE_PTR(d->cmdline);
+	row->firmware = TAKE_PTR(d->firmware);
+	row->secure_boot = d->secure_boot;
+	row->tpm = d->tpm;
+	row->boot = TAKE_PTR(d->boot);
+	row->has_cdrom = d->cd_drive;
 	row->nics = xzalloc((d->n_nics + 1) * sizeof(*row->nics));
 	memcpy(row->nics, d->nics, d->n_nics * sizeof(*row->nics));
 	row->n_nics = d->n_nics;
@@ -239,5 +350,7 @@ vm_desc_done(struct vm_desc *d)
 	free(d->name);
 	free(d->machine);
 	free(d->cmdline);
+	free(d->firmware);
+	free(d->boot);
 	memset(d, 0, sizeof(*d));
 }

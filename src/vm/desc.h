@@ -36,6 +36,13 @@ struct vm_desc {
 	bool cpu_compat;
 	char *machine;		/* NULL when not given: the caller's default */
 	char *cmdline;		/* NULL: none; at most VM_CMDLINE_MAX bytes */
+	char *firmware;		/* NULL: bios; "uefi" */
+	bool secure_boot;	/* only with uefi */
+	bool tpm;		/* a TPM 2.0 (swtpm, tpm-crb) */
+	char *boot;		/* "cdrom,disk": distinct vm_boot_names; NULL:
+				 * the default (kernel when one is given, else
+				 * disk) */
+	bool cd_drive;		/* a CD drive (its ISO is the caller's) */
 	size_t n_nics;
 	struct nic_row nics[VM_MAX_NICS];	/* macs lower case, distinct */
 };
@@ -50,7 +57,8 @@ int vm_desc_parse(const json_t *o, enum vm_desc_kind kind,
     struct err *err);
 
 /* The description as JSON: uuid when set, machine and cmdline when set,
- * nics always.  The caller adds its own fields. */
+ * firmware, secure_boot, tpm, boot and cd_drive when not the default (so
+ * an older peer reads a plain VM's description), nics always.  The caller adds its own fields. */
 json_t *vm_desc_to_json(const struct vm_desc *d);
 
 /* Fill d from row (copies); empty it with vm_desc_done(). */
@@ -61,3 +69,8 @@ void vm_desc_from_row(struct vm_desc *d, const struct vm_row *row);
 void vm_desc_to_row(struct vm_desc *d, struct vm_row *row);
 
 void vm_desc_done(struct vm_desc *d);
+
+/* The boot devices a VM's "boot" order may name. */
+bool vm_boot_name_ok(const char *name);
+/* Does the comma list boot (NULL: none) name dev? */
+bool vm_boot_has(const char *boot, const char *dev);

@@ -62,6 +62,10 @@ struct host_config {
 	char *metrics_token;
 	char *www_dir;		/* the web console's files
 				 * (/usr/share/tern/www) */
+	char *swtpm;		/* the swtpm binary (default swtpm) */
+	char *ovmf_dir;		/* OVMF_CODE_4M.fd...(/usr/share/OVMF) */
+	char **iso_dirs;	/* where a VM's ISOs may be, besides pools */
+	size_t n_iso_dirs;
 };
 
 struct host {

@@ -5,8 +5,11 @@
  * differs between QEMU releases is chosen from the version the host read
  * at start (host_qemu_at_least).  See docs/architecture.md for why. */
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "firmware.h"
 #include "qemu.h"
 #include "util.h"
 #include "vm.h"
@@ -43,6 +46,55 @@ qemu_cpu_model(bool cpu_compat, bool kvm)
 	return kvm ? "host" : "max";
 }
 
+/* ",bootindex=N" for dev ("disk", "cdrom", "network") by its place in
+ * the VM's boot order (no order: disk 0 first unless a kernel boots);
+ * "" when dev is not in it.  buf: 24 bytes. */
+static const char *
+qemu_bootindex(const struct vm_row *r, const char *dev, char *buf)
+{
+	const char *p = r->boot;
+	int n = 1;
+
+	buf[0] = '\0';
+	if (!p) {
+		if (streq(dev, "disk") && !r->kernel)
+			snprintf(buf, 24, ",bootindex=1");
+		return buf;
+	}
+	for (; *p; n++) {
+		size_t len = strcspn(p, ",");
+
+		if (strlen(dev) == len && strncmp(p, dev, len) == 0) {
+			snprintf(buf, 24, ",bootindex=%d", n);
+			break;
+		}
+		p += len + (p[len] == ',');
+	}
+	return buf;
+}
+
+/* The CD drives on q35's AHCI (ide.0, ide.1), which SeaBIOS and OVMF
+ * both boot: cd0 the VM's drive (empty without an ISO), cd1 its
+ * cloud-init seed.  Read-only raw nodes cdN-file -> cdN. */
+static void
+qemu_argv_cd(struct argv_buf *a, const struct vm_row *r, int i,
+    const char *iso, const char *boot)
+{
+	if (iso) {
+		arg(a, "-blockdev");
+		arg(a, "{\"driver\":\"file\",\"filename\":\"%s\","
+		    "\"node-name\":\"cd%d-file\",\"read-only\":true}", iso,
+		    i);
+		arg(a, "-blockdev");
+		arg(a, "{\"driver\":\"raw\",\"file\":\"cd%d-file\","
+		    "\"node-name\":\"cd%d\",\"read-only\":true}", i, i);
+	}
+	arg(a, "-device");
+	arg(a, "ide-cd,bus=ide.%d,id=cd%d%s%s%d%s", i, i,
+	    iso ? ",drive=" : "", iso ? "cd" : "", iso ? i : 0, boot);
+	(void)r;
+}
+
 /* The disks run in QEMU's main loop, not in an I/O thread.  With
  * `-object iothread` and `iothread=` on each virtio-blk (QEMU 10.0.2,
  * TCG) the guest's disk writes stopped for good after a move, its memory
@@ -55,9 +107,12 @@ qemu_cpu_model(bool cpu_compat, bool kvm)
 static void
 qemu_argv_disks(struct argv_buf *a, const struct vm_row *r)
 {
+	char cbi[24];
+
 	for (size_t i = 0; i < r->n_disks; i++) {
 		const struct disk_row *d = &r->disks[i];
 		char file[VM_NODE_NAME_MAX], fmt[VM_NODE_NAME_MAX];
+		char bi[24];
 
 		vm_node_name(file, d->name, "file", 0);
 		vm_node_name(fmt, d->name, "fmt", 0);
@@ -75,8 +130,13 @@ qemu_argv_disks(struct argv_buf *a, const struct vm_row *r)
 		 * `cont` (io_pause.c), never an error the guest sees */
 		arg(a, "virtio-blk-pci,drive=%s,id=%s,werror=stop,"
 		    "rerror=stop%s", fmt, d->name,
-		    i == 0 && !r->kernel ? ",bootindex=1" : "");
+		    i == 0 ? qemu_bootindex(r, "disk", bi) : "");
 	}
+	if (r->has_cdrom)
+		qemu_argv_cd(a, r, 0, r->cdrom,
+		    qemu_bootindex(r, "cdrom", cbi));
+	if (r->cloud_init_seed)
+		qemu_argv_cd(a, r, 1, r->cloud_init_seed, "");
 }
 
 static void
@@ -103,6 +163,46 @@ qemu_argv_chardevs(struct argv_buf *a, const struct vm *vm)
 	    "name=org.qemu.guest_agent.0,id=qgaport");
 }
 
+/* UEFI: OVMF's code read-only, the VM's own variables (pflash0/1 on the
+ * machine, see qemu_argv); Secure Boot keeps the variables behind SMM. */
+static void
+qemu_argv_firmware(struct argv_buf *a, const struct vm *vm)
+{
+	const struct vm_row *r = vm->row;
+	_cleanup_free_ char *code = NULL;
+
+	if (!r->firmware)
+		return;
+	code = firmware_code_path(vm->h, r->secure_boot);
+	arg(a, "-blockdev");
+	arg(a, "{\"driver\":\"file\",\"filename\":\"%s\","
+	    "\"node-name\":\"fw-code\",\"read-only\":true}", code);
+	arg(a, "-blockdev");
+	arg(a, "{\"driver\":\"file\",\"filename\":\"%s\","
+	    "\"node-name\":\"fw-vars\"}", r->nvram);
+	if (r->secure_boot) {
+		arg(a, "-global");
+		arg(a, "driver=cfi.pflash01,property=secure,value=on");
+	}
+}
+
+/* The VM's swtpm (tpm.c started it) behind a CRB interface. */
+static void
+qemu_argv_tpm(struct argv_buf *a, const struct vm *vm)
+{
+	_cleanup_free_ char *sock = NULL;
+
+	if (!vm->row->tpm)
+		return;
+	sock = vm_run_path(vm, "swtpm.sock");
+	arg(a, "-chardev");
+	arg(a, "socket,id=tpm0,path=%s", sock);
+	arg(a, "-tpmdev");
+	arg(a, "emulator,id=tpm0,chardev=tpm0");
+	arg(a, "-device");
+	arg(a, "tpm-crb,tpmdev=tpm0");
+}
+
 char **
 qemu_argv(const struct vm *vm)
 {
@@ -110,6 +210,7 @@ qemu_argv(const struct vm *vm)
 	struct argv_buf a = { 0 };
 	_cleanup_free_ char *pidfile = vm_run_path(vm, "qemu.pid");
 	_cleanup_free_ char *log = vm_run_path(vm, "qemu.log");
+	char bi[24];
 
 	arg(&a, "%s", vm->h->cfg.qemu_binary);
 	arg(&a, "-name");
@@ -117,7 +218,9 @@ qemu_argv(const struct vm *vm)
 	arg(&a, "-uuid");
 	arg(&a, "%s", r->uuid);
 	arg(&a, "-machine");
-	arg(&a, "%s,accel=%s", r->machine, vm->h->kvm ? "kvm" : "tcg");
+	arg(&a, "%s,accel=%s%s%s", r->machine, vm->h->kvm ? "kvm" : "tcg",
+	    r->firmware ? ",pflash0=fw-code,pflash1=fw-vars" : "",
+	    r->secure_boot ? ",smm=on" : "");
 	arg(&a, "-cpu");
 	arg(&a, "%s", qemu_cpu_model(r->cpu_compat, vm->h->kvm));
 	arg(&a, "-m");
@@ -131,13 +234,16 @@ qemu_argv(const struct vm *vm)
 	arg(&a, "-msg");
 	arg(&a, "timestamp=on");
 	qemu_argv_chardevs(&a, vm);
+	qemu_argv_firmware(&a, vm);
+	qemu_argv_tpm(&a, vm);
 	qemu_argv_disks(&a, r);
 	for (size_t i = 0; i < r->n_nics; i++) {
 		arg(&a, "-netdev");
 		arg(&a, "tap,id=net%zu,fd=%zu,vhost=off", i, 3 + i);
 		arg(&a, "-device");
-		arg(&a, "virtio-net-pci,netdev=net%zu,id=nic%zu,mac=%s", i, i,
-		    r->nics[i].mac);
+		arg(&a, "virtio-net-pci,netdev=net%zu,id=nic%zu,mac=%s%s", i,
+		    i, r->nics[i].mac, i == 0 ? qemu_bootindex(r, "network",
+		    bi) : "");
 	}
 	if (r->kernel) {
 		arg(&a, "-kernel");

@@ -13,6 +13,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "firmware.h"
 #include "fsutil.h"
 #include "job.h"
 #include "log.h"
@@ -20,6 +21,8 @@
 #include "net.h"
 #include "qemu.h"
 #include "util.h"
+#include "tpm.h"
+#include "tpm_state.h"
 #include "vm.h"
 
 static const char *const vm_state_names[VM__COUNT] = {
@@ -459,6 +462,7 @@ vm_on_launcher_exit(struct child *c, int status, void *data)
 
 		vm_set_error(vm, "QEMU failed to start (exit %d): %s", status,
 		    tail);
+		tpm_kill(vm);	/* its swtpm waits for a QEMU that is not */
 	} else if ((r = file_read_all(pidfile, 64, &buf, NULL)) < 0) {
 		vm_set_error(vm, "cannot read QEMU pidfile: %s", strerror(-r));
 	} else if ((r = vm_watch(vm, atoi(buf))) < 0) {
@@ -484,11 +488,10 @@ vm_open_taps(struct vm *vm, int *fds, struct err *err)
 	return 0;
 }
 
-int
-vm_launch(struct vm *vm, struct err *err)
+/* Spawn `qemu -daemonize`; vm_on_launcher_exit takes it from there. */
+static int
+vm_launch_qemu(struct vm *vm, struct err *err)
 {
-	_cleanup_free_ char *rdir = vm_run_path(vm, NULL);
-	_cleanup_free_ char *sdir = vm_state_path(vm, NULL);
 	_cleanup_free_ char *log = vm_run_path(vm, "qemu.log");
 	int fds[16], r;
 	char **argv;
@@ -497,19 +500,6 @@ vm_launch(struct vm *vm, struct err *err)
 		return err_set(err, -E2BIG, "too many NICs");
 	for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
 		fds[i] = -1;
-	if ((r = mkdir_p(rdir, 0700)) < 0 || (r = mkdir_p(sdir, 0700)) < 0)
-		return err_setf_errno(err, r, "cannot create VM directories");
-	(void)unlink(log);
-	free(vm->last_error);
-	vm->last_error = NULL;
-	vm->guest_poweroff = false;
-	/* Disks must stay writable after QEMU drops to its user (flushes
-	 * reopen nothing, but later block jobs open new nodes). */
-	for (size_t i = 0; i < vm->row->n_disks && vm->h->qemu_uid; i++)
-		if (chown(vm->row->disks[i].path, vm->h->qemu_uid,
-		    vm->h->qemu_gid) == -1)
-			return err_setf_errno(err, -errno, "cannot give disk "
-			    "'%s' to the QEMU user", vm->row->disks[i].path);
 	r = vm_open_taps(vm, fds, err);
 	if (r == 0) {
 		struct child_opts o = {
@@ -528,6 +518,80 @@ vm_launch(struct vm *vm, struct err *err)
 		if (fds[i] >= 0)
 			close(fds[i]);
 	return r;
+}
+
+/* `swtpm --daemon` returned: its socket listens, QEMU may connect. */
+static void
+vm_on_swtpm_exit(struct child *c, int status, void *data)
+{
+	struct vm *vm = data;
+	struct err err = { 0 };
+
+	(void)c;
+	vm->launcher = child_free(vm->launcher);
+	if (status != 0) {
+		_cleanup_free_ char *log = vm_run_path(vm, "swtpm.log");
+		_cleanup_free_ char *tail = file_last_line(log);
+
+		vm_set_error(vm, "swtpm failed to start (exit %d): %s", status,
+		    tail ? tail : "no output");
+	} else if (vm_launch_qemu(vm, &err) < 0) {
+		tpm_kill(vm);
+		vm_set_error(vm, "%s", err.msg);
+	}
+	vm_poke_jobs(vm);
+}
+
+/* The firmware is there; the files QEMU opens must stay writable after
+ * it drops to its user (flushes reopen nothing, but later block jobs
+ * open new nodes). */
+static int
+vm_give_files(struct vm *vm, struct err *err)
+{
+	const struct vm_row *r = vm->row;
+	_cleanup_free_ char *code = r->firmware ?
+	    firmware_code_path(vm->h, r->secure_boot) : NULL;
+
+	if (code && access(code, R_OK) == -1)
+		return err_set(err, -ENOENT, "UEFI firmware '%s' is missing: "
+		    "install Debian's package ovmf", code);
+	if (r->nvram && access(r->nvram, R_OK | W_OK) == -1)
+		return err_set(err, -ENOENT, "the vm's UEFI variables '%s' "
+		    "are missing", r->nvram);
+	for (size_t i = 0; i < r->n_disks && vm->h->qemu_uid; i++)
+		if (chown(r->disks[i].path, vm->h->qemu_uid,
+		    vm->h->qemu_gid) == -1)
+			return err_setf_errno(err, -errno, "cannot give disk "
+			    "'%s' to the QEMU user", r->disks[i].path);
+	if (r->nvram && vm->h->qemu_uid && chown(r->nvram, vm->h->qemu_uid,
+	    vm->h->qemu_gid) == -1)
+		return err_setf_errno(err, -errno, "cannot give '%s' to the "
+		    "QEMU user", r->nvram);
+	return 0;
+}
+
+/*   vm_launch --[tpm] tpm_spawn--> vm_on_swtpm_exit --vm_launch_qemu-->
+ *   vm_on_launcher_exit: QEMU watched (or vm->last_error set)
+ * vm->launcher is the child in flight either way. */
+int
+vm_launch(struct vm *vm, struct err *err)
+{
+	_cleanup_free_ char *rdir = vm_run_path(vm, NULL);
+	_cleanup_free_ char *sdir = vm_state_path(vm, NULL);
+	_cleanup_free_ char *log = vm_run_path(vm, "qemu.log");
+	int r;
+
+	if ((r = mkdir_p(rdir, 0700)) < 0 || (r = mkdir_p(sdir, 0700)) < 0)
+		return err_setf_errno(err, r, "cannot create VM directories");
+	(void)unlink(log);
+	free(vm->last_error);
+	vm->last_error = NULL;
+	vm->guest_poweroff = false;
+	if ((r = vm_give_files(vm, err)) < 0)
+		return r;
+	if (vm->row->tpm)
+		return tpm_spawn(vm, vm_on_swtpm_exit, &vm->launcher, err);
+	return vm_launch_qemu(vm, err);
 }
 
 static bool
@@ -694,6 +758,38 @@ vm_disk_json(const struct disk_row *d)
 }
 
 static json_t *
+json_str_or_null(const char *s)
+{
+	return s ? json_string(s) : json_null();
+}
+
+/* firmware, secure_boot, tpm, boot, cdrom, nvram, tpm_dir,
+ * cloud_init_seed (issue 17's settings and per-VM files). */
+static void
+vm_guest_json(const struct vm_row *r, json_t *o)
+{
+	json_t *boot = json_array();
+	_cleanup_free_ char *copy = xstrdup(r->boot ? r->boot :
+	    r->kernel ? "kernel" : "disk");
+	char *save = NULL;
+
+	for (char *t = strtok_r(copy, ",", &save); t;
+	    t = strtok_r(NULL, ",", &save))
+		json_array_append_new(boot, json_string(t));
+	json_object_set_new(o, "firmware", json_string(r->firmware ?
+	    r->firmware : "bios"));
+	json_object_set_new(o, "secure_boot", json_boolean(r->secure_boot));
+	json_object_set_new(o, "tpm", json_boolean(r->tpm));
+	json_object_set_new(o, "boot", boot);
+	json_object_set_new(o, "cd_drive", json_boolean(r->has_cdrom));
+	json_object_set_new(o, "cdrom", json_str_or_null(r->cdrom));
+	json_object_set_new(o, "nvram", json_str_or_null(r->nvram));
+	json_object_set_new(o, "tpm_dir", json_str_or_null(r->tpm_dir));
+	json_object_set_new(o, "cloud_init_seed",
+	    json_str_or_null(r->cloud_init_seed));
+}
+
+static json_t *
 vm_config_json(const struct vm *vm)
 {
 	const struct vm_row *r = vm->row;
@@ -709,7 +805,9 @@ vm_config_json(const struct vm *vm)
 		json_array_append_new(nics, json_pack("{ss ss ss}", "name", nm,
 		    "mac", r->nics[i].mac, "switch", r->nics[i].switch_name));
 	}
-	return json_pack("{ss ss ss si sI sb ss ss so so so so so ss so so so}",
+	json_t *o;
+
+	o = json_pack("{ss ss ss si sI sb ss ss so so so so so ss so so so}",
 	    "name", r->name, "uuid", r->uuid, "state", vm_state_name(vm->state),
 	    "cpus", r->cpus, "memory_mib", (json_int_t)r->memory_mib,
 	    "cpu_compat", r->cpu_compat, "machine", r->machine,
@@ -724,6 +822,8 @@ vm_config_json(const struct vm *vm)
 	    "started_at", vm->pid && r->started_ms ?
 	    json_string(wall_ms_format(r->started_ms, s, sizeof(s))) :
 	    json_null());
+	vm_guest_json(r, o);
+	return o;
 }
 
 void
@@ -780,6 +880,13 @@ vm_remove_run_files(struct vm *vm)
 
 		(void)unlink(p);
 	}
+	for (size_t i = 0; tpm_run_files[i]; i++) {
+		_cleanup_free_ char *p = xasprintf("%s/%s", dir,
+		    tpm_run_files[i]);
+
+		(void)unlink(p);
+	}
+	tpm_state_remove_link(vm);
 	(void)rmdir(dir);
 }
 

@@ -4,7 +4,8 @@
  * enum vm_phase (vm_job.h), one table for these types.
  *
  *   vm.create  start --create_step: qemu-img per owned disk
- *              (create_on_qemu_img)--> done: VM OFF
+ *              (create_on_qemu_img), then the NVRAM and TPM directory
+ *              (firmware.c)--> done: VM OFF
  *              any failure, a cancel or a restart: create_rollback_code
  *              (delete the disks it made, forget the VM)
  *   vm.start   start --start_launch: vm_launch--> launch --start_step: QMP
@@ -24,7 +25,9 @@
  *              src/failover) and their checkpoints' images (unless
  *              keep_disks, or the cluster's stale copy: the files are
  *              the VM another node runs), the checkpoints'
- *              memory files, the saved state and the VM's own files, drop rows--> done
+ *              memory files, its NVRAM and TPM state (unless
+ *              keep_disks), the saved state and the VM's own files,
+ *              drop rows--> done
  *   vm.import-libvirt  as vm.create, a disk with a source in the details
  *              (libvirt_import.c, copying) made by qemu-img convert
  *   vm.export, vm.import: export.c */
@@ -37,6 +40,7 @@
 #include "agent.h"
 #include "export.h"
 #include "failpoint.h"
+#include "firmware.h"
 #include "fsutil.h"
 #include "job.h"
 #include "libvirt_import.h"
@@ -70,6 +74,8 @@ create_rollback_code(struct job *job, int code, const char *why)
 		if (vm->row->disks[i].owned)
 			(void)unlink(vm->row->disks[i].path);
 	job->child = child_free(job->child);	/* a qemu-img in flight */
+	if (vm && !existing)
+		firmware_files_remove(vm->row);
 	if (vm) {
 		(void)store_vm_delete(vm->h->store, vm->row->uuid);
 		job_finish(job, code, "vm '%s' not created: %s", vm->row->name,
@@ -151,6 +157,12 @@ create_step(struct job *job)
 	    access(vm->row->disks[next].path, F_OK) == 0)))
 		next++;
 	if (next >= vm->row->n_disks) {
+		struct err err = { 0 };
+
+		if (firmware_files_make(vm->h, vm->row, &err) < 0) {
+			create_rollback(job, err.msg);
+			return;
+		}
 		if (json_is_true(json_object_get(job->details, "replica")))
 			vm_set_state(vm, VM_REPLICA, "replica vm created");
 		else
@@ -602,6 +614,9 @@ delete_step(struct job *job)
 			delete_chain(vm, vm->row->disks[i].path);
 			(void)unlink(vm->row->disks[i].path);
 		}
+	/* Its UEFI variables and TPM state go with its disks. */
+	if (!keep)
+		firmware_files_remove(vm->row);
 	/* A saved state is the VM's own, useless without it. */
 	if (vm->row->state_file)
 		(void)unlink(vm->row->state_file);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "desc.h"
+#include "firmware.h"
 #include "fsutil.h"
 #include "jsonutil.h"
 #include "util.h"
@@ -17,7 +18,7 @@
 
 /* A create request is a VM description (desc.h) plus these. */
 static const char *const create_extra[] = { "disks", "kernel", "initrd",
-	NULL };
+	"cdrom", "cloud_init", "ssh_key", NULL };
 static const char *const disk_fields[] = { "size_bytes", "pool", "path",
 	NULL };
 
@@ -104,6 +105,35 @@ parse_boot(const json_t *body, struct vm_row *row, struct err *err)
 	return 0;
 }
 
+/* cdrom: an ISO path or "none" (an empty drive); boot's devices must
+ * exist. */
+static int
+parse_cdrom(const json_t *body, struct vm_row *row, struct err *err)
+{
+	const char *cd = NULL;
+	int r;
+
+	if ((r = json_get_str(body, "cdrom", false, &cd, err)) < 0)
+		return r;
+	if (cd && !streq(cd, "none") && !path_is_plain(cd))
+		return err_set(err, -EINVAL, "cdrom must be \"none\" or an "
+		    "absolute path free of , \" \\ = : and control "
+		    "characters");
+	if (cd) {
+		row->has_cdrom = true;
+		row->cdrom = streq(cd, "none") ? NULL : xstrdup(cd);
+	}
+	if (vm_boot_has(row->boot, "kernel") && !row->kernel)
+		return err_set(err, -EINVAL, "boot from kernel needs --kernel");
+	if (vm_boot_has(row->boot, "cdrom") && !row->has_cdrom)
+		return err_set(err, -EINVAL, "boot from cdrom needs a CD drive: "
+		    "add --cdrom ISO (or --cdrom none)");
+	if (vm_boot_has(row->boot, "network") && row->n_nics == 0)
+		return err_set(err, -EINVAL, "boot from network needs a NIC: "
+		    "add --net SWITCH");
+	return 0;
+}
+
 int
 vm_spec_parse(const json_t *body, struct vm_row **ret_row, struct err *err)
 {
@@ -119,7 +149,8 @@ vm_spec_parse(const json_t *body, struct vm_row **ret_row, struct err *err)
 	row->created_ms = wall_ms();
 	uuid_generate_text(row->uuid);
 	if ((r = parse_boot(body, row, err)) < 0 ||
-	    (r = parse_disks(body, row, err)) < 0)
+	    (r = parse_disks(body, row, err)) < 0 ||
+	    (r = parse_cdrom(body, row, err)) < 0)
 		goto fail;
 	*ret_row = row;
 	return 0;
@@ -228,6 +259,28 @@ check_file(const char *what, const char *path, struct err *err)
 }
 
 int
+vm_spec_check_iso(struct host *h, const char *iso, struct err *err)
+{
+	_cleanup_free_ char *pool = NULL;
+	struct stat st;
+	bool ok;
+
+	if (stat(iso, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    access(iso, R_OK) == -1)
+		return err_set(err, -ENOENT, "ISO '%s' does not exist or is not "
+		    "a readable file", iso);
+	pool = host_pool_of_path(h, iso);
+	ok = pool != NULL;
+	for (size_t i = 0; !ok && i < h->cfg.n_iso_dirs; i++)
+		ok = path_is_under(iso, h->cfg.iso_dirs[i]);
+	if (!ok)
+		return err_set(err, -EPERM, "ISO '%s' is outside the storage "
+		    "pools and the iso-dir directories; move it into one "
+		    "(see 'tern pool list', ternd.conf iso-dir)", iso);
+	return 0;
+}
+
+int
 vm_spec_check(struct host *h, struct vm_row *row, struct err *err)
 {
 	char what[80];
@@ -261,5 +314,7 @@ vm_spec_check(struct host *h, struct vm_row *row, struct err *err)
 		if (r < 0)
 			return r;
 	}
-	return 0;
+	if (row->cdrom && (r = vm_spec_check_iso(h, row->cdrom, err)) < 0)
+		return r;
+	return firmware_plan(h, row, err);
 }

@@ -24,3 +24,7 @@ int vm_spec_check(struct host *h, struct vm_row *row, struct err *err);
 
 /* Virtual size of a qcow2 image from its header; -EINVAL if not qcow2. */
 int qcow2_virtual_size(const char *path, uint64_t *ret_bytes);
+
+/* An ISO a VM may use: a readable file inside a pool or an iso-dir of
+ * ternd.conf (after resolving symlinks); -ENOENT, -EPERM with err. */
+int vm_spec_check_iso(struct host *h, const char *iso, struct err *err);

@@ -136,21 +136,22 @@ wait_for() {
 # vm_field HOST VM JQ: a field of `tern vm show --json`.
 vm_field() { t "$1" vm show "$2" --json | jq -r "$3"; }
 
-# GUEST_FIRMWARE=uefi GUEST_TPM=1: the test guest in its UEFI+TPM form
-# (its kernel has an EFI stub: OVMF boots it directly, no Secure Boot).
+# guest_fw_opts: --firmware uefi and --tpm when GUEST_FIRMWARE=uefi and
+# GUEST_TPM=1 ask for the test guest in its UEFI+TPM form (its kernel has
+# an EFI stub: -kernel boots under OVMF).
 guest_fw_opts() {
-	[ "${GUEST_FIRMWARE:-}" = uefi ] && printf '%s\n' --firmware uefi
-	[ "${GUEST_TPM:-0}" = 1 ] && printf '%s\n' --tpm
-	return 0
+	[ "${GUEST_FIRMWARE:-bios}" = bios ] || printf '%s\n' --firmware "$GUEST_FIRMWARE"
+	[ "${GUEST_TPM:-0}" = 0 ] || printf '%s\n' --tpm
 }
 
 # guest_create HOST NAME [WORKLOAD]: the test guest with a 64 MiB data disk.
 guest_create() {
-	local h=$1 name=$2 wl=${3:-disk:/dev/vdb:50}
+	local h=$1 name=$2 wl=${3:-disk:/dev/vdb:50} fw
+	mapfile -t fw < <(guest_fw_opts)
 	t "$h" vm create "$name" --cpus 1 --memory 256M --disk 256M \
 	    --disk 64M --kernel "$GUEST/vmlinuz" --initrd "$GUEST/initrd.img" \
 	    --cmdline "console=ttyS0 quiet tern.hostname=$name tern.workload=$wl${GUEST_EXTRA:+ $GUEST_EXTRA}" \
-	    $(guest_fw_opts) "${@:4}"
+	    "${fw[@]}" "${@:4}"
 }
 
 # guest_writing HOST NAME: the test guest made on HOST, started, booted,
@@ -176,11 +177,13 @@ trust_both() {
 # shared_guest HOST NAME WORKLOAD: the test guest with both disks on the
 # lab's shared pool (lab up --shared-pool), started.
 shared_guest() {
+	local fw
+	mapfile -t fw < <(guest_fw_opts)
 	t "$1" vm create "$2" --cpus 1 --memory 256M --disk 256M@shared \
 	    --disk 64M@shared --kernel "$GUEST/vmlinuz" \
 	    --initrd "$GUEST/initrd.img" \
 	    --cmdline "console=ttyS0 quiet tern.hostname=$2 tern.workload=$3" \
-	    $(guest_fw_opts) >/dev/null
+	    "${fw[@]}" >/dev/null
 	t "$1" vm start "$2" >/dev/null
 }
 

@@ -492,7 +492,9 @@ test_commands_table(void)
 	ASSERT_EQ(strncmp(r.out, "-\t\t--socket=PATH\t--host=URL\t", 27), 0);
 	ASSERT_CONTAINS(r.out, "\nvm create\tNAME\t--cpus=N\t--memory=SIZE\t"
 	    "--disk=SIZE[@POOL]\t");
-	ASSERT_CONTAINS(r.out, "\t--machine=TYPE\t--no-wait\t--json\t"
+	ASSERT_CONTAINS(r.out, "\t--machine=TYPE\t--firmware=bios|uefi\t"
+	    "--secure-boot\t--tpm\t");
+	ASSERT_CONTAINS(r.out, "\t--ssh-key=FILE\t--no-wait\t--json\t"
 	    "--help\n");
 	ASSERT_CONTAINS(r.out, "\nvm kvp set\tNAME KEY VALUE\t--json\t"
 	    "--help\n");

@@ -193,10 +193,60 @@ test_records_and_requests(void)
 	vm_desc_done(&d);
 }
 
+/* firmware, secure_boot, tpm, boot, cd_drive: round trip, defaults left
+ * out of the JSON (an older peer reads a plain VM), bad input refused. */
+static void
+test_guest_fields(void)
+{
+	json_t *o = record(), *t;
+	struct vm_desc d = { 0 };
+	struct err e = { 0 };
+
+	json_object_del(o, "disks");
+	t = vm_desc_to_json(&(struct vm_desc){ .name = "a", .cpus = 1,
+	    .memory_mib = 64 });
+	ASSERT_TRUE(!json_object_get(t, "firmware") &&
+	    !json_object_get(t, "tpm") && !json_object_get(t, "boot"));
+	json_decref(t);
+	json_object_set_new(o, "firmware", json_string("uefi"));
+	json_object_set_new(o, "secure_boot", json_true());
+	json_object_set_new(o, "tpm", json_true());
+	json_object_set_new(o, "cd_drive", json_true());
+	json_object_set_new(o, "boot", json_pack("[ss]", "cdrom", "disk"));
+	ASSERT_EQ(vm_desc_parse(o, VM_DESC_RECORD, NULL, "vm", &d, &e), 0);
+	ASSERT_STREQ(d.firmware, "uefi");
+	ASSERT_STREQ(d.boot, "cdrom,disk");
+	ASSERT_TRUE(d.secure_boot && d.tpm && d.cd_drive);
+	t = vm_desc_to_json(&d);
+	ASSERT_TRUE(json_equal(o, t));
+	json_decref(t);
+	json_decref(o);
+	vm_desc_done(&d);
+	ASSERT_TRUE(vm_boot_has("cdrom,disk", "disk"));
+	ASSERT_TRUE(!vm_boot_has("cdrom,disk", "dis"));
+	ASSERT_TRUE(!vm_boot_has(NULL, "disk"));
+	/* firmware "bios" is the default, kept as NULL */
+	ASSERT_EQ(parse_with("firmware", json_string("bios"), &e), 0);
+	ASSERT_EQ(parse_with("firmware", json_string("efi"), &e), -EINVAL);
+	ASSERT_CONTAINS(e.msg, "bios or uefi");
+	ASSERT_EQ(parse_with("secure_boot", json_true(), &e), -EINVAL);
+	ASSERT_CONTAINS(e.msg, "--firmware uefi");
+	ASSERT_EQ(parse_with("boot", json_pack("[s]", "floppy"), &e),
+	    -EINVAL);
+	ASSERT_CONTAINS(e.msg, "disk, cdrom, network, kernel");
+	ASSERT_EQ(parse_with("boot", json_pack("[ss]", "disk", "disk"), &e),
+	    -EINVAL);
+	ASSERT_CONTAINS(e.msg, "twice");
+	ASSERT_EQ(parse_with("boot", json_array(), &e), -EINVAL);
+	ASSERT_EQ(parse_with("boot", json_string("disk"), &e), -EINVAL);
+	ASSERT_EQ(parse_with("tpm", json_string("yes"), &e), -EINVAL);
+}
+
 int
 main(void)
 {
 	RUN_TEST(test_round_trip);
+	RUN_TEST(test_guest_fields);
 	RUN_TEST(test_limits);
 	RUN_TEST(test_nic_limit);
 	RUN_TEST(test_unknown_fields);

@@ -115,6 +115,30 @@ test_vm_rows(void)
 	store_vm_row_free(all[0]);
 	free(all);
 	ASSERT_EQ(store_vm_delete(st, a->uuid), 0);
+	/* the guest's settings and per-VM files (migration 10) */
+	free(a->name);
+	a->name = xstrdup("g");
+	a->firmware = xstrdup("uefi");
+	a->secure_boot = true;
+	a->nvram = xstrdup("/p/g-nvram.fd");
+	a->tpm = true;
+	a->tpm_dir = xstrdup("/p/g-tpm");
+	a->boot = xstrdup("cdrom,disk");
+	a->has_cdrom = true;
+	a->cloud_init_seed = xstrdup("/p/g-seed.iso");
+	ASSERT_EQ(store_vm_insert(st, a), 0);
+	ASSERT_EQ(store_vm_set_text(st, a->uuid, "cdrom", "/iso/d.iso"), 0);
+	ASSERT_EQ(store_vm_load_all(st, &all, &n), 0);
+	ASSERT_STREQ(all[0]->firmware, "uefi");
+	ASSERT_TRUE(all[0]->secure_boot && all[0]->tpm && all[0]->has_cdrom);
+	ASSERT_STREQ(all[0]->nvram, "/p/g-nvram.fd");
+	ASSERT_STREQ(all[0]->tpm_dir, "/p/g-tpm");
+	ASSERT_STREQ(all[0]->boot, "cdrom,disk");
+	ASSERT_STREQ(all[0]->cdrom, "/iso/d.iso");
+	ASSERT_STREQ(all[0]->cloud_init_seed, "/p/g-seed.iso");
+	store_vm_row_free(all[0]);
+	free(all);
+	ASSERT_EQ(store_vm_delete(st, a->uuid), 0);
 	ASSERT_EQ(store_vm_delete(st, a->uuid), -ENOENT);
 	store_vm_row_free(a);
 	store_vm_row_free(dup_disk);
@@ -211,6 +235,9 @@ test_migrates_v1_file(void)
 	ASSERT_TRUE(all[0]->state_file == NULL);
 	/* VMs made before the machine type was theirs ran pc-q35-7.2. */
 	ASSERT_STREQ(all[0]->machine, "pc-q35-7.2");
+	/* ... and BIOS, no TPM, no CD drive */
+	ASSERT_TRUE(all[0]->firmware == NULL && !all[0]->tpm);
+	ASSERT_TRUE(!all[0]->has_cdrom && all[0]->nvram == NULL);
 	store_vm_row_free(all[0]);
 	free(all);
 	/* Jobs recorded before subjects claimed their VM, or the host. */

@@ -220,6 +220,76 @@ test_qemu_keeps_stderr(void)
 	qemu_argv_free(argv);
 }
 
+static bool
+argv_has(char **argv, const char *flag, const char *value)
+{
+	for (char **p = argv; *p; p++)
+		if (strcmp(p[0], flag) == 0 && p[1] && strstr(p[1], value))
+			return true;
+	return false;
+}
+
+/* UEFI: code read-only as fw-code, the VM's variables as fw-vars on the
+ * machine's pflash; Secure Boot with SMM and secure pflash; the TPM as
+ * a swtpm socket behind tpm-crb; CD drives and the boot order. */
+static void
+test_qemu_guest_devices(void)
+{
+	struct host h = { .cfg.qemu_binary = "qemu-system-x86_64",
+		.cfg.run_dir = "/run/t", .cfg.ovmf_dir = "/usr/share/OVMF" };
+	struct disk_row disk = { .name = "vda", .path = "/p/a-vda.qcow2" };
+	struct nic_row nic = { .mac = "52:54:00:00:00:01" };
+	struct vm_row row = { .name = "a", .uuid = "u", .memory_mib = 64,
+		.cpus = 1, .machine = "pc-q35-10.0", .firmware = "uefi",
+		.secure_boot = true, .nvram = "/p/a-nvram.fd", .tpm = true,
+		.tpm_dir = "/p/a-tpm", .boot = "cdrom,network,disk",
+		.has_cdrom = true, .cdrom = "/iso/d.iso", .n_disks = 1,
+		.disks = &disk, .n_nics = 1, .nics = &nic,
+		.cloud_init_seed = "/p/a-seed.iso" };
+	struct vm vm = { .h = &h, .row = &row };
+	char **argv = qemu_argv(&vm);
+
+	ASSERT_TRUE(argv_has(argv, "-machine", "pc-q35-10.0,accel=tcg,"
+	    "pflash0=fw-code,pflash1=fw-vars,smm=on"));
+	ASSERT_TRUE(argv_has(argv, "-blockdev", "\"filename\":\"/usr/share/"
+	    "OVMF/OVMF_CODE_4M.secboot.fd\",\"node-name\":\"fw-code\","
+	    "\"read-only\":true"));
+	ASSERT_TRUE(argv_has(argv, "-blockdev", "\"filename\":\"/p/a-nvram."
+	    "fd\",\"node-name\":\"fw-vars\""));
+	ASSERT_TRUE(argv_has(argv, "-global", "cfi.pflash01,property=secure,"
+	    "value=on"));
+	ASSERT_TRUE(argv_has(argv, "-chardev", "socket,id=tpm0,path=/run/t/"
+	    "vms/u/swtpm.sock"));
+	ASSERT_TRUE(argv_has(argv, "-tpmdev", "emulator,id=tpm0,chardev="
+	    "tpm0"));
+	ASSERT_TRUE(argv_has(argv, "-device", "tpm-crb,tpmdev=tpm0"));
+	ASSERT_TRUE(argv_has(argv, "-device", "ide-cd,bus=ide.0,id=cd0,"
+	    "drive=cd0,bootindex=1"));
+	ASSERT_TRUE(argv_has(argv, "-device", "mac=52:54:00:00:00:01,"
+	    "bootindex=2"));
+	ASSERT_TRUE(argv_has(argv, "-device", "id=vda,werror=stop,rerror="
+	    "stop,bootindex=3"));
+	ASSERT_TRUE(argv_has(argv, "-device", "ide-cd,bus=ide.1,id=cd1,"
+	    "drive=cd1"));
+	ASSERT_TRUE(argv_has(argv, "-blockdev", "\"filename\":\"/iso/d.iso"
+	    "\",\"node-name\":\"cd0-file\",\"read-only\":true"));
+	qemu_argv_free(argv);
+	/* an empty drive; BIOS; no TPM; the default order boots disk 0 */
+	row.cdrom = NULL;
+	row.firmware = NULL;
+	row.secure_boot = row.tpm = false;
+	row.boot = NULL;
+	row.cloud_init_seed = NULL;
+	argv = qemu_argv(&vm);
+	ASSERT_TRUE(argv_has(argv, "-device", "ide-cd,bus=ide.0,id=cd0"));
+	ASSERT_TRUE(!argv_has(argv, "-device", "drive=cd0"));
+	ASSERT_TRUE(!argv_has(argv, "-device", "tpm-crb"));
+	ASSERT_TRUE(!argv_has(argv, "-machine", "pflash"));
+	ASSERT_TRUE(argv_has(argv, "-device", "id=vda,werror=stop,rerror="
+	    "stop,bootindex=1"));
+	qemu_argv_free(argv);
+}
+
 int
 main(void)
 {
@@ -230,5 +300,6 @@ main(void)
 	RUN_TEST(test_action_names);
 	RUN_TEST(test_mem_admit);
 	RUN_TEST(test_qemu_keeps_stderr);
+	RUN_TEST(test_qemu_guest_devices);
 	return TEST_REPORT();
 }

@@ -1,0 +1,105 @@
+/* tpm.c - a VM's swtpm (see tpm.h).  Never logs. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+#include "tpm.h"
+#include "tpm_state.h"
+#include "util.h"
+#include "vm.h"
+
+const char *const tpm_run_files[] = { "swtpm.sock", "swtpm.pid",
+	"swtpm.log", NULL };
+
+bool
+tpm_swtpm_found(const struct host *h)
+{
+	const char *bin = h->cfg.swtpm, *path = getenv("PATH");
+	_cleanup_free_ char *copy = NULL;
+	char *save = NULL;
+
+	if (strchr(bin, '/'))
+		return access(bin, X_OK) == 0;
+	copy = xstrdup(path ? path : "/usr/bin:/bin");
+	for (char *d = strtok_r(copy, ":", &save); d;
+	    d = strtok_r(NULL, ":", &save)) {
+		_cleanup_free_ char *p = xasprintf("%s/%s", d, bin);
+
+		if (access(p, X_OK) == 0)
+			return true;
+	}
+	return false;
+}
+
+static bool
+tpm_pid_is_ours(pid_t pid, const char *sock)
+{
+	_cleanup_free_ char *path = xasprintf("/proc/%d/cmdline", (int)pid);
+	_cleanup_free_ char *buf = NULL;
+	size_t len;
+
+	if (file_read_all(path, 1 << 16, &buf, &len) < 0)
+		return false;
+	for (size_t i = 0; i < len; i += strlen(buf + i) + 1)
+		if (strstr(buf + i, sock))
+			return true;
+	return false;
+}
+
+void
+tpm_kill(struct vm *vm)
+{
+	_cleanup_free_ char *pidfile = vm_run_path(vm, "swtpm.pid");
+	_cleanup_free_ char *sock = vm_run_path(vm, "swtpm.sock");
+	_cleanup_free_ char *buf = NULL;
+	pid_t pid;
+
+	if (file_read_all(pidfile, 64, &buf, NULL) < 0)
+		return;
+	pid = atoi(buf);
+	if (pid > 0 && tpm_pid_is_ours(pid, sock))
+		(void)kill(pid, SIGKILL);
+	(void)unlink(pidfile);
+}
+
+int
+tpm_spawn(struct vm *vm, child_exit_fn fn, struct child **ret,
+    struct err *err)
+{
+	_cleanup_free_ char *sock = vm_run_path(vm, "swtpm.sock");
+	_cleanup_free_ char *pid = vm_run_path(vm, "swtpm.pid");
+	_cleanup_free_ char *log = vm_run_path(vm, "swtpm.log");
+	_cleanup_free_ char *state = NULL, *link = NULL;
+	_cleanup_free_ char *ctrl = xasprintf("type=unixio,path=%s", sock);
+	_cleanup_free_ char *pidopt = xasprintf("file=%s", pid);
+	_cleanup_free_ char *logopt = xasprintf("file=%s,level=1", log);
+	const char *argv[] = { vm->h->cfg.swtpm, "socket", "--tpm2",
+		"--tpmstate", state, "--ctrl", ctrl, "--terminate", "--daemon",
+		"--pid", pidopt, "--log", logopt, NULL };
+	struct child_opts o = { .argv = argv, .log_path = log,
+		.new_session = true };
+	int r;
+
+	if (!vm->row->tpm_dir)
+		return err_set(err, -ENOENT, "vm '%s' has a TPM but no TPM "
+		    "state directory", vm->row->name);
+	if (!tpm_swtpm_found(vm->h))
+		return err_set(err, -ENOENT, "vm '%s' has a TPM, and '%s' was "
+		    "not found: install Debian's package swtpm",
+		    vm->row->name, vm->h->cfg.swtpm);
+	tpm_kill(vm);
+	(void)unlink(sock);
+	/* through RUN/tpm-state (tpm_state.h) */
+	if (!(link = tpm_state_prepare(vm, err)))
+		return err->code;
+	state = xasprintf("dir=%s", link);
+	argv[4] = state;
+	r = child_spawn(vm->h->loop, &o, fn, vm, ret);
+	if (r < 0)
+		return err_setf_errno(err, r, "cannot start swtpm");
+	return 0;
+}
