@@ -525,9 +525,7 @@ rs_fw(struct job *job, struct err *err)
 {
 	struct vm *vm = vm_of(job);
 	bool over = json_is_true(json_object_get(job->details, "over"));
-	_cleanup_free_ char *pdir = over ? xstrdup(bk_str(job->details,
-	    "repo")) : xasprintf("%s/%s/%s", bk_str(job->details, "repo"),
-	    bk_str(job->details, "from_vm"), bk_str(job->details, "point"));
+	const char *pdir = bk_str(job->details, "repo");	/* the point's */
 	bool nv = json_is_true(json_object_get(job->details, "nvram"));
 	int r;
 
