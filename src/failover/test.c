@@ -89,6 +89,33 @@ ft_unlink_list(const json_t *o)
 			(void)unlink(json_string_value(v));
 }
 
+/* The test VM's copies of the NVRAM and TPM state (ft_fw_copies: named
+ * after it next to its overlays), when a rollback left them without a
+ * VM to delete them. */
+static void
+ft_unlink_fw(const json_t *t)
+{
+	const json_t *ov = json_object_get(t, "overlays");
+	const char *first = json_string_value(json_object_get(ov, "vda"));
+	const char *name = rp_str(t, "name"), *k;
+	_cleanup_free_ char *dir = NULL, *nv = NULL, *tpm = NULL;
+	json_t *v;
+	char *slash;
+
+	json_object_foreach((json_t *)ov, k, v)
+		if (!first)	/* disk 0 of the test VM: the first overlay */
+			first = json_string_value(v);
+	if (!first || !name)
+		return;
+	dir = xstrdup(first);
+	if ((slash = strrchr(dir, '/')))
+		*slash = '\0';
+	nv = xasprintf("%s/%s-nvram.fd", dir, name);
+	tpm = xasprintf("%s/%s-tpm", dir, name);
+	(void)unlink(nv);
+	(void)dir_remove_flat(tpm);
+}
+
 static bool
 ft_switch_in_use(struct host *h, const char *sw)
 {
@@ -128,6 +155,7 @@ fo_test_teardown(struct job *job, const char *ruuid)
 		return 0;
 	}
 	ft_unlink_list(json_object_get(t, "overlays"));
+	ft_unlink_fw(t);
 	sw = rp_str(t, "switch");
 	if (sw && json_is_true(json_object_get(t, "made_switch")) &&
 	    !ft_switch_in_use(h, sw)) {
