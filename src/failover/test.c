@@ -90,30 +90,35 @@ ft_unlink_list(const json_t *o)
 }
 
 /* The test VM's copies of the NVRAM and TPM state (ft_fw_copies: named
- * after it next to its overlays), when a rollback left them without a
- * VM to delete them. */
+ * after it, next to its overlay of disk 0 at disk0), those that exist. */
 static void
-ft_unlink_fw(const json_t *t)
+ft_fw_remove(const char *disk0, const char *name)
 {
-	const json_t *ov = json_object_get(t, "overlays");
-	const char *first = json_string_value(json_object_get(ov, "vda"));
-	const char *name = rp_str(t, "name"), *k;
-	_cleanup_free_ char *dir = NULL, *nv = NULL, *tpm = NULL;
-	json_t *v;
-	char *slash;
+	_cleanup_free_ char *dir = xstrdup(disk0), *nv = NULL, *tpm = NULL;
+	char *slash = strrchr(dir, '/');
 
-	json_object_foreach((json_t *)ov, k, v)
-		if (!first)	/* disk 0 of the test VM: the first overlay */
-			first = json_string_value(v);
-	if (!first || !name)
-		return;
-	dir = xstrdup(first);
-	if ((slash = strrchr(dir, '/')))
+	if (slash)
 		*slash = '\0';
 	nv = xasprintf("%s/%s-nvram.fd", dir, name);
 	tpm = xasprintf("%s/%s-tpm", dir, name);
 	(void)unlink(nv);
 	(void)dir_remove_flat(tpm);
+}
+
+/* Those copies when a rollback left them without a VM to delete them. */
+static void
+ft_unlink_fw(const json_t *t)
+{
+	const json_t *ov = json_object_get(t, "overlays");
+	const char *first = json_string_value(json_object_get(ov, "vda"));
+	const char *k;
+	json_t *v;
+
+	json_object_foreach((json_t *)ov, k, v)
+		if (!first)	/* disk 0 of the test VM: the first overlay */
+			first = json_string_value(v);
+	if (first && rp_str(t, "name"))
+		ft_fw_remove(first, rp_str(t, "name"));
 }
 
 static bool
@@ -258,10 +263,6 @@ ft_overlays(struct job *job)
 	(void)failpoint_check("failover.test.overlay", NULL);
 }
 
-/* The test VM's own copies of the replica's NVRAM file and TPM state,
- * next to its overlay of disk 0 (firmware_plan names them after the test
- * VM): booting it must never write the replica's.  A file left by a
- * restart's half-made attempt is ours and goes first. */
 static int
 ft_copy(const char *src, const char *dst, struct err *err)
 {
@@ -276,11 +277,15 @@ ft_copy(const char *src, const char *dst, struct err *err)
 	return 0;
 }
 
+/* The test VM's own copies of the replica's NVRAM file and TPM state,
+ * next to its overlay of disk 0 (firmware_plan names them after the test
+ * VM): booting it must never write the replica's.  Copies a restart's
+ * half-made attempt left are ours and go first. */
 static int
 ft_fw_copies(struct host *h, const struct vm *rv, struct vm_row *row,
     struct err *err)
 {
-	_cleanup_free_ char *permall = NULL, *src = NULL;
+	_cleanup_free_ char *permall = NULL, *dst = NULL;
 	int r;
 
 	row->firmware = rv->row->firmware ? xstrdup(rv->row->firmware) : NULL;
@@ -292,23 +297,7 @@ ft_fw_copies(struct host *h, const struct vm *rv, struct vm_row *row,
 	if (row->n_disks == 0)
 		return err_set(err, -EINVAL, "the test vm has no disk 0 for its "
 		    "UEFI variables and TPM state");
-	{
-		/* a restart's half-made copies: ours (the name is the test
-		 * VM's), removed before firmware_plan checks the place */
-		struct vm_row probe = *row;
-		_cleanup_free_ char *dir = xstrdup(row->disks[0].path);
-		char *slash = strrchr(dir, '/');
-
-		if (slash)
-			*slash = '\0';
-		probe.nvram = row->firmware ? xasprintf("%s/%s-nvram.fd", dir,
-		    row->name) : NULL;
-		probe.tpm_dir = row->tpm ? xasprintf("%s/%s-tpm", dir,
-		    row->name) : NULL;
-		firmware_files_remove(&probe);
-		free(probe.nvram);
-		free(probe.tpm_dir);
-	}
+	ft_fw_remove(row->disks[0].path, row->name);
 	if ((r = firmware_plan(h, row, err)) < 0 ||
 	    (r = firmware_files_make(h, row, err)) < 0)
 		return r;
@@ -317,10 +306,10 @@ ft_fw_copies(struct host *h, const struct vm *rv, struct vm_row *row,
 		goto fail;
 	permall = rv->row->tpm_dir ? xasprintf("%s/tpm2-00.permall",
 	    rv->row->tpm_dir) : NULL;
-	src = row->tpm_dir ? xasprintf("%s/tpm2-00.permall", row->tpm_dir) :
+	dst = row->tpm_dir ? xasprintf("%s/tpm2-00.permall", row->tpm_dir) :
 	    NULL;
-	if (permall && src && access(permall, F_OK) == 0 &&
-	    (r = ft_copy(permall, src, err)) < 0)
+	if (permall && dst && access(permall, F_OK) == 0 &&
+	    (r = ft_copy(permall, dst, err)) < 0)
 		goto fail;
 	return 0;
 fail:
