@@ -72,3 +72,12 @@ void bk_seal(struct job *job);
 bool bk_manifest_on_disk(const struct job *job);
 /* Record the new reference point; drop the older ones of the repository. */
 void bk_record_refpoint(struct job *job);
+
+/* fw.c: a UEFI VM's NVRAM file (nvram, NULL: none) and its TPM's state
+ * (tpm_dir/tpm2-00.permall, when there) copied into the point's
+ * directory dir, their sha256 (or "") returned; and put back from point
+ * directory pdir (the TPM directory made even when has_tpm is false). */
+int bk_fw_save(const char *nvram, const char *tpm_dir, const char *dir,
+    char nvram_sha[65], char tpm_sha[65], struct err *err);
+int bk_fw_restore(const char *pdir, bool has_nvram, bool has_tpm,
+    const char *nvram, const char *tpm_dir, struct err *err);

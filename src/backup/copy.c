@@ -409,6 +409,10 @@ write_manifest(struct job *job, const char *hashes, struct err *err)
 			r = fill_disk(job, d, hashes, &m->disks[i], err);
 		m->n_disks = i + 1;
 	}
+	/* the NVRAM and TPM state as they are now (fw.c) */
+	if (r == 0)
+		r = bk_fw_save(vm->row->nvram, vm->row->tpm_dir, dir,
+		    m->nvram_sha256, m->tpm_sha256, err);
 	if (r == 0)
 		r = bk_manifest_write(dir, m, err);
 	bk_manifest_clear(m);

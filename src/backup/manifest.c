@@ -26,7 +26,8 @@ static const char *const consistency_names[BK_CONSISTENCY__COUNT] = {
 
 static const char *const top_fields[] = { "format", "version", "point",
 	"parent", "time_ms", "vm", "kind", "consistency", "block_size",
-	"disks", NULL };
+	"disks", "firmware", NULL };
+static const char *const fw_fields[] = { "nvram", "tpm_state", NULL };
 static const char *const vm_fields[] = { "uuid", "name", "desc", NULL };
 static const char *const disk_fields[] = { "name", "size", "image", "map",
 	"backing", "image_sha256", "map_sha256", "changed_bytes",
@@ -316,6 +317,36 @@ parse_sha256(const json_t *o, const char *key, char out[65],
 	return 0;
 }
 
+/* "firmware": {"nvram": sha256 or null, "tpm_state": sha256 or null},
+ * optional. */
+static int
+parse_fw(const json_t *body, struct bk_manifest *m, struct err *err)
+{
+	const json_t *fw = json_object_get(body, "firmware");
+	int r;
+
+	if (!fw || json_is_null(fw))
+		return 0;
+	if (!json_is_object(fw))
+		return err_set(err, -EINVAL, "field 'firmware' must be an "
+		    "object or null");
+	if ((r = json_check_fields_in(fw, fw_fields, NULL, err)) < 0)
+		return r;
+	if (json_is_string(json_object_get(fw, "nvram")) && (r =
+	    parse_sha256(fw, "nvram", m->nvram_sha256, err)) < 0)
+		return r;
+	if (json_is_string(json_object_get(fw, "tpm_state")) && (r =
+	    parse_sha256(fw, "tpm_state", m->tpm_sha256, err)) < 0)
+		return r;
+	if ((json_object_get(fw, "nvram") && !json_is_null(json_object_get(
+	    fw, "nvram")) && !m->nvram_sha256[0]) ||
+	    (json_object_get(fw, "tpm_state") && !json_is_null(
+	    json_object_get(fw, "tpm_state")) && !m->tpm_sha256[0]))
+		return err_set(err, -EINVAL, "firmware's nvram and tpm_state "
+		    "must be sha256 strings or null");
+	return 0;
+}
+
 /* Sizes, counts and checksums. */
 static int
 parse_disk_numbers(const json_t *o, struct bk_disk *d, struct err *err)
@@ -443,6 +474,7 @@ bk_manifest_parse(const char *buf, size_t len, struct bk_manifest *m,
 	    (r = parse_header(body, m, err)) < 0 ||
 	    (r = parse_kind(body, m, err)) < 0 ||
 	    (r = parse_disks(body, m, err)) < 0 ||
+	    (r = parse_fw(body, m, err)) < 0 ||
 	    (r = check_lineage(m, err)) < 0 ||
 	    (r = parse_vm(body, m, err)) < 0) {
 		bk_manifest_clear(m);
@@ -482,11 +514,11 @@ disk_json(const struct bk_disk *d)
 json_t *
 bk_manifest_to_json(const struct bk_manifest *m)
 {
-	json_t *disks = json_array();
+	json_t *disks = json_array(), *o;
 
 	for (size_t i = 0; i < m->n_disks; i++)
 		json_array_append_new(disks, disk_json(&m->disks[i]));
-	return json_pack("{ss si ss so sI s{ss ss sO} ss ss si so}",
+	o = json_pack("{ss si ss so sI s{ss ss sO} ss ss si so}",
 	    "format", BK_FORMAT, "version", BK_VERSION,
 	    "point", m->point, "parent", str_or_null(m->parent),
 	    "time_ms", (json_int_t)m->time_ms,
@@ -494,4 +526,9 @@ bk_manifest_to_json(const struct bk_manifest *m)
 	    "kind", bk_kind_name(m->kind),
 	    "consistency", bk_consistency_name(m->consistency),
 	    "block_size", (int)m->block_size, "disks", disks);
+	if (o && (m->nvram_sha256[0] || m->tpm_sha256[0]))
+		json_object_set_new(o, "firmware", json_pack("{so so}",
+		    "nvram", str_or_null(m->nvram_sha256), "tpm_state",
+		    str_or_null(m->tpm_sha256)));
+	return o;
 }

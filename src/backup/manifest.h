@@ -17,6 +17,10 @@
 #define BK_VERSION 1
 #define BK_MANIFEST "manifest.json"
 #define BK_MANIFEST_MAX (1024 * 1024)	/* bytes of manifest.json */
+/* A UEFI VM's NVRAM and a TPM's permanent state, in the point's
+ * directory when the manifest's "firmware" names them. */
+#define BK_NVRAM "nvram.fd"
+#define BK_TPM "tpm2-00.permall"
 #define BK_NAME_MAX 64			/* a disk name, bytes */
 #define BK_UUID_LEN 37			/* 36 characters and NUL */
 /* "YYYYMMDDTHHMMSSmmmZ" and NUL: UTC to the millisecond, so that two
@@ -78,6 +82,8 @@ struct bk_manifest {
 	uint32_t block_size;			/* of the maps */
 	size_t n_disks;
 	struct bk_disk disks[VM_MAX_DISKS];
+	/* sha256 of BK_NVRAM and BK_TPM in the point; "" = not in it */
+	char nvram_sha256[65], tpm_sha256[65];
 };
 
 /* "full", "incremental", "resync"; "crash", "filesystem". */

@@ -30,6 +30,7 @@
 #include "backup.h"
 #include "bk_int.h"
 #include "desc.h"
+#include "firmware.h"
 #include "fsutil.h"
 #include "jsonutil.h"
 #include "log.h"
@@ -75,6 +76,13 @@ static int
 chain_files(const char *repo, const struct bk_manifest *pts, size_t n,
     const struct bk_manifest *m, json_t *files, struct err *err)
 {
+	/* the point's own NVRAM and TPM state (fw.c) */
+	if (m->nvram_sha256[0])
+		add_file(files, xasprintf("%s/%s/%s/%s", repo, m->vm_uuid,
+		    m->point, BK_NVRAM), m->nvram_sha256);
+	if (m->tpm_sha256[0])
+		add_file(files, xasprintf("%s/%s/%s/%s", repo, m->vm_uuid,
+		    m->point, BK_TPM), m->tpm_sha256);
 	for (size_t depth = 0; m; depth++) {
 		const char *parent = m->parent;
 
@@ -181,8 +189,10 @@ restore_details(const char *repo, const struct bk_manifest *m,
 		    m->disks[i].image, "map", repo, "/", m->disks[i].map,
 		    "dst", row->disks[i].path, "size",
 		    (json_int_t)m->disks[i].size));
-	return json_pack("{ss ss ss so so}", "repo", repo, "point", m->point,
-	    "from_vm", m->vm_uuid, "files", files, "disks", disks);
+	return json_pack("{ss ss ss so so sb sb}", "repo", repo, "point",
+	    m->point, "from_vm", m->vm_uuid, "files", files, "disks", disks,
+	    "nvram", m->nvram_sha256[0] != '\0', "tpm",
+	    m->tpm_sha256[0] != '\0');
 }
 
 /* The source VM, when the request names it: by name on this host, or a
@@ -244,9 +254,10 @@ over_details(const char *pdir, const struct bk_manifest *m, struct vm *vm,
 		    "dst", vm->row->disks[i].path, ".restore", "path",
 		    vm->row->disks[i].path, "size",
 		    (json_int_t)m->disks[i].size));
-	return json_pack("{ss ss ss sb so so}", "repo", pdir, "point",
+	return json_pack("{ss ss ss sb so so sb sb}", "repo", pdir, "point",
 	    m->point, "from_vm", m->vm_uuid, "over", true, "files", files,
-	    "disks", disks);
+	    "disks", disks, "nvram", m->nvram_sha256[0] != '\0', "tpm",
+	    m->tpm_sha256[0] != '\0');
 }
 
 int
@@ -493,6 +504,8 @@ rs_fail(struct job *job, int r, const char *why)
 		job_finish(job, r, "not restored: %s", why);
 		return;
 	}
+	if (!json_is_true(json_object_get(job->details, "over")))
+		firmware_files_remove(vm->row);	/* a new VM's, if made */
 	if (json_is_true(json_object_get(job->details, "over"))) {
 		job_finish(job, r, "vm '%s' not restored: %s; its disks are "
 		    "as they were", vm->row->name, why);
@@ -504,6 +517,25 @@ rs_fail(struct job *job, int r, const char *why)
 	vm_remove(vm);
 }
 
+/* The point's NVRAM and TPM state (hashed with its files) into the VM's
+ * places (a VM restored new: next to its disk 0, firmware_plan named
+ * them; a point without them: the template and an empty directory). */
+static int
+rs_fw(struct job *job, struct err *err)
+{
+	struct vm *vm = vm_of(job);
+	bool over = json_is_true(json_object_get(job->details, "over"));
+	const char *pdir = bk_str(job->details, "repo");	/* the point's */
+	bool nv = json_is_true(json_object_get(job->details, "nvram"));
+	int r;
+
+	if (!over && vm->row->nvram && !nv && (r = firmware_files_make(
+	    vm->h, vm->row, err)) < 0)
+		return r;
+	return bk_fw_restore(pdir, nv, json_is_true(json_object_get(
+	    job->details, "tpm")), vm->row->nvram, vm->row->tpm_dir, err);
+}
+
 /* Over the original: each checked copy takes its disk's place (a rename;
  * run again after a restart, it renames what is left); the VM's reference
  * points no longer describe its disks. */
@@ -511,6 +543,7 @@ static void
 rs_swap(struct job *job)
 {
 	struct vm *vm = vm_of(job);
+	struct err err = { 0 };
 	const json_t *d;
 	size_t i;
 
@@ -526,6 +559,10 @@ rs_swap(struct job *job)
 			return;
 		}
 	}
+	if (rs_fw(job, &err) < 0) {
+		job_finish(job, err.code, "%s", err.msg);
+		return;
+	}
 	track_lose(vm, NULL, NULL, "the disks were restored from a backup "
 	    "point");
 	job_set_phase(job, RS_PH_DONE);
@@ -539,6 +576,7 @@ static void
 restore_step(struct job *job)
 {
 	struct vm *vm = vm_of(job);
+	struct err err = { 0 };
 
 	if (!vm) {
 		rs_fail(job, -ENOENT, "the VM no longer exists");
@@ -566,6 +604,10 @@ restore_step(struct job *job)
 		return;
 	if (json_is_true(json_object_get(job->details, "over"))) {
 		rs_swap(job);
+		return;
+	}
+	if (rs_fw(job, &err) < 0) {
+		rs_fail(job, err.code, err.msg);
 		return;
 	}
 	job_set_phase(job, RS_PH_DONE);

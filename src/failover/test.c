@@ -36,7 +36,9 @@
 
 #include "failover.h"
 #include "failpoint.h"
+#include "firmware.h"
 #include "fo_int.h"
+#include "fsutil.h"
 #include "host.h"
 #include "jsonutil.h"
 #include "log.h"
@@ -87,6 +89,38 @@ ft_unlink_list(const json_t *o)
 			(void)unlink(json_string_value(v));
 }
 
+/* The test VM's copies of the NVRAM and TPM state (ft_fw_copies: named
+ * after it, next to its overlay of disk 0 at disk0), those that exist. */
+static void
+ft_fw_remove(const char *disk0, const char *name)
+{
+	_cleanup_free_ char *dir = xstrdup(disk0), *nv = NULL, *tpm = NULL;
+	char *slash = strrchr(dir, '/');
+
+	if (slash)
+		*slash = '\0';
+	nv = xasprintf("%s/%s-nvram.fd", dir, name);
+	tpm = xasprintf("%s/%s-tpm", dir, name);
+	(void)unlink(nv);
+	(void)dir_remove_flat(tpm);
+}
+
+/* Those copies when a rollback left them without a VM to delete them. */
+static void
+ft_unlink_fw(const json_t *t)
+{
+	const json_t *ov = json_object_get(t, "overlays");
+	const char *first = json_string_value(json_object_get(ov, "vda"));
+	const char *k;
+	json_t *v;
+
+	json_object_foreach((json_t *)ov, k, v)
+		if (!first)	/* disk 0 of the test VM: the first overlay */
+			first = json_string_value(v);
+	if (first && rp_str(t, "name"))
+		ft_fw_remove(first, rp_str(t, "name"));
+}
+
 static bool
 ft_switch_in_use(struct host *h, const char *sw)
 {
@@ -126,6 +160,7 @@ fo_test_teardown(struct job *job, const char *ruuid)
 		return 0;
 	}
 	ft_unlink_list(json_object_get(t, "overlays"));
+	ft_unlink_fw(t);
 	sw = rp_str(t, "switch");
 	if (sw && json_is_true(json_object_get(t, "made_switch")) &&
 	    !ft_switch_in_use(h, sw)) {
@@ -228,18 +263,80 @@ ft_overlays(struct job *job)
 	(void)failpoint_check("failover.test.overlay", NULL);
 }
 
+static int
+ft_copy(const char *src, const char *dst, struct err *err)
+{
+	_cleanup_free_ char *buf = NULL;
+	size_t len = 0;
+	int r;
+
+	if ((r = file_read_all(src, 64u << 20, &buf, &len)) < 0)
+		return err_setf_errno(err, r, "cannot read '%s'", src);
+	if ((r = file_write_atomic(dst, buf, len, 0600)) < 0)
+		return err_setf_errno(err, r, "cannot write '%s'", dst);
+	return 0;
+}
+
+/* The test VM's own copies of the replica's NVRAM file and TPM state,
+ * next to its overlay of disk 0 (firmware_plan names them after the test
+ * VM): booting it must never write the replica's.  Copies a restart's
+ * half-made attempt left are ours and go first. */
+static int
+ft_fw_copies(struct host *h, const struct vm *rv, struct vm_row *row,
+    struct err *err)
+{
+	_cleanup_free_ char *permall = NULL, *dst = NULL;
+	int r;
+
+	row->firmware = rv->row->firmware ? xstrdup(rv->row->firmware) : NULL;
+	row->secure_boot = rv->row->secure_boot;
+	row->tpm = rv->row->tpm;
+	row->boot = rv->row->boot ? xstrdup(rv->row->boot) : NULL;
+	if (!row->firmware && !row->tpm)
+		return 0;
+	if (row->n_disks == 0)
+		return err_set(err, -EINVAL, "the test vm has no disk 0 for its "
+		    "UEFI variables and TPM state");
+	ft_fw_remove(row->disks[0].path, row->name);
+	if ((r = firmware_plan(h, row, err)) < 0 ||
+	    (r = firmware_files_make(h, row, err)) < 0)
+		return r;
+	if (rv->row->nvram && row->nvram && (r = ft_copy(rv->row->nvram,
+	    row->nvram, err)) < 0)
+		goto fail;
+	permall = rv->row->tpm_dir ? xasprintf("%s/tpm2-00.permall",
+	    rv->row->tpm_dir) : NULL;
+	dst = row->tpm_dir ? xasprintf("%s/tpm2-00.permall", row->tpm_dir) :
+	    NULL;
+	if (permall && dst && access(permall, F_OK) == 0 &&
+	    (r = ft_copy(permall, dst, err)) < 0)
+		goto fail;
+	return 0;
+fail:
+	firmware_files_remove(row);
+	return r;
+}
+
 static void
 ft_vm(struct job *job)
 {
 	struct host *h = host_of(job);
 	struct vm_row *row = fo_test_row(h, job->details);
+	struct err err = { 0 };
 	int r;
 
 	if (!row) {
 		ft_rollback(job, "the replica VM is gone");
 		return;
 	}
+	if (ft_fw_copies(h, vm_find(h, rp_str(job->details, "replica")), row,
+	    &err) < 0) {
+		store_vm_row_free(row);
+		ft_rollback(job, err.msg);
+		return;
+	}
 	if ((r = store_vm_insert(h->store, row)) < 0) {
+		firmware_files_remove(row);
 		store_vm_row_free(row);
 		ft_rollback(job, r == -EEXIST ? "a vm of that name, disk path "
 		    "or MAC exists" : "cannot record the test vm");

@@ -34,12 +34,14 @@
 #include "agent.h"
 #include "cluster.h"
 #include "failpoint.h"
+#include "firmware.h"
 #include "jsonutil.h"
 #include "log.h"
 #include "mig_int.h"
 #include "migrate.h"
 #include "peer.h"
 #include "refpoint.h"
+#include "tpm_state.h"
 #include "util.h"
 #include "vm.h"
 
@@ -67,6 +69,7 @@ struct in_ctx {
 	uint64_t t0_ms, last_contact_ms;
 	bool launched, setup_sent, querying;
 	size_t disks_made;		/* copy: qemu-img create done */
+	bool fw_made;			/* copy: NVRAM and TPM dir made */
 	uint64_t commit_asked_ms;	/* the source's first commit */
 };
 
@@ -114,6 +117,9 @@ in_forget_vm(struct job *job)
 	/* Copies: every path was checked free before this job made it. */
 	for (size_t i = 0; in_copy(job) && i < vm->row->n_disks; i++)
 		(void)unlink(vm->row->disks[i].path);
+	if (in_copy(job))	/* the NVRAM file and TPM directory, too */
+		firmware_files_remove(vm->row);
+	tpm_apart_remove(vm);	/* shared: the incoming swtpm's directory */
 	mig_psk_remove(vm, job->row->id);
 	vm_remove_run_files(vm);
 	(void)store_vm_delete(host_of(job)->store, vm->row->uuid);
@@ -185,6 +191,24 @@ in_on_disk_made(struct child *ch, int status, void *data)
 	job_poke(job);
 }
 
+/* Copy mode: the NVRAM file (the template, overwritten by the source's
+ * variables when the VM resumes here) and an empty TPM directory (its
+ * state arrives in the stream), next to disk 0; then the launch. */
+static void
+in_make_fw(struct job *job)
+{
+	struct in_ctx *c = in_ctx(job);
+	struct err err = { 0 };
+
+	if (!c->fw_made && firmware_files_make(host_of(job), vm_of(job)->row,
+	    &err) < 0) {
+		in_abort(job, -EIO, err.msg);
+		return;
+	}
+	c->fw_made = true;
+	in_launch(job);
+}
+
 /* Copy mode: one empty qcow2 of the same virtual size per disk. */
 static void
 in_make_disks(struct job *job)
@@ -195,7 +219,7 @@ in_make_disks(struct job *job)
 	if (job->child)
 		return;
 	if (c->disks_made == r->n_disks) {
-		in_launch(job);
+		in_make_fw(job);
 		return;
 	}
 	if (!job_phase_is(job, IN_PH_CREATE_DISKS))
@@ -214,6 +238,10 @@ in_launch(struct job *job)
 
 	c->launched = true;
 	vm->incoming = true;
+	/* Shared storage: the source's swtpm holds the state directory's
+	 * lock until it exits, so ours starts on a directory of its own and
+	 * is pointed at the shared one at the commit (tpm.h). */
+	vm->tpm_apart = !in_copy(job) && vm->row->tpm_dir;
 	job_set_phase(job, IN_PH_LAUNCHING);
 	if (vm_launch(vm, &err) < 0)
 		in_abort(job, -EIO, err.msg);
@@ -458,6 +486,9 @@ in_running(struct job *job)
 	vm->incoming = false;
 	vm->mig_status[0] = '\0';
 	mig_psk_remove(vm, job->row->id);
+	/* swtpm writes to the shared directory now (tpm_apart_join) */
+	vm->tpm_apart = false;
+	tpm_apart_remove(vm);
 	/* The key's job is done: a later save or move starts clean. */
 	(void)vm_qmp(vm, job, "migrate-set-parameters", json_pack("{ss}",
 	    "tls-creds", ""), DEST_QMP_MS, in_on_ignored);
@@ -645,6 +676,13 @@ migrate_commit(struct host *h, int64_t id, struct err *err)
 	    err)) != 0)
 		return r < 0 ? r : err_set(err, -EAGAIN, "taking the lease of "
 		    "vm '%s' here; ask again", vm->row->name);
+	/* The TPM's state dir, shared: ours from now on.  Both vCPUs are
+	 * stopped (no TPM command in flight), the source's swtpm wrote its
+	 * last state there, and ours holds the same (from the stream). */
+	if (vm->tpm_apart && (r = tpm_apart_join(vm)) < 0)
+		return err_setf_errno(err, r, "cannot point the TPM of vm "
+		    "'%s' at its state directory '%s'", vm->row->name,
+		    vm->row->tpm_dir);
 	in_ctx(job)->call = peer_call_cancel(in_ctx(job)->call);
 	job_set_phase(job, IN_PH_COMMITTING);
 	if (in_copy(job))	/* the source's mirrors are done */

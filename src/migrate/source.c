@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "failpoint.h"
+#include "firmware.h"
 #include "fsutil.h"
 #include "jsonutil.h"
 #include "log.h"
@@ -284,6 +285,8 @@ move_forget(struct job *job)
 	for (size_t i = 0; move_copy(job) && i < vm->row->n_disks; i++)
 		if (vm->row->disks[i].owned)
 			(void)unlink(vm->row->disks[i].path);
+	if (move_copy(job))	/* its NVRAM and TPM state: copied there */
+		firmware_files_remove(vm->row);
 	/* Its replication runs from there now; over shared storage the
 	 * spool is the destination's. */
 	if (host_of(job)->repl_leaving)

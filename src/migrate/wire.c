@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "desc.h"
+#include "firmware.h"
 #include "fsutil.h"
 #include "jsonutil.h"
 #include "migrate.h"
@@ -101,6 +102,39 @@ wire_allocated(const char *path)
 	return stat(path, &st) == 0 ? (uint64_t)st.st_blocks * 512 : 0;
 }
 
+/* A UEFI VM's variables and a TPM's state directory: where they are, as
+ * for the disks (a move that may copy leaves out what is in no pool).
+ * Copied (shared-nothing) they need no place: the destination makes an
+ * NVRAM file and an empty TPM directory next to its disk 0
+ * (firmware_plan), and the migration stream fills both (the pflash
+ * content is migrated as RAM and written back to the file when the VM
+ * resumes there; swtpm's state is part of the tpm-emulator device state,
+ * written by the destination's swtpm when it loads it). */
+static int
+wire_fw_describe(struct host *h, const struct vm_row *r, bool copy,
+    json_t *o, struct err *err)
+{
+	const char *const what[2] = { "UEFI variables", "TPM state" };
+	const char *const key[2] = { "nvram", "tpm_dir" };
+	const char *const path[2] = { r->nvram, r->tpm_dir };
+	json_t *f;
+
+	for (int i = 0; i < 2; i++) {
+		struct err e = { 0 };
+		int rc;
+
+		if (!path[i])
+			continue;
+		if ((rc = wire_file(h, what[i], path[i], &f, &e)) < 0) {
+			if (!copy)
+				return err_set(err, rc, "%s", e.msg);
+			continue;
+		}
+		json_object_set_new(o, key[i], f);
+	}
+	return 0;
+}
+
 int
 wire_vm_describe(struct host *h, const struct vm *vm, bool copy,
     json_t **ret, struct err *err)
@@ -131,6 +165,8 @@ wire_vm_describe(struct host *h, const struct vm *vm, bool copy,
 		json_object_set_new(f, "owned", json_boolean(d->owned));
 		json_array_append_new(disks, f);
 	}
+	if ((rc = wire_fw_describe(h, r, copy, o, err)) < 0)
+		return rc;
 	if (r->state_file && !copy) {
 		if ((rc = wire_file(h, "saved state", r->state_file, &f,
 		    err)) < 0)
@@ -365,12 +401,16 @@ wire_vm_shared(struct host *h, const json_t *o)
 {
 	json_t *disks = json_object_get(o, "disks"), *d;
 	json_t *sf = json_object_get(o, "state_file");
+	json_t *nv = json_object_get(o, "nvram");
+	json_t *td = json_object_get(o, "tpm_dir");
 	size_t i;
 
 	json_array_foreach(disks, i, d)
 		if (!wire_file_shared(h, d))
 			return false;
-	return !sf || wire_file_shared(h, sf);
+	return (!sf || wire_file_shared(h, sf)) &&
+	    (!nv || wire_file_shared(h, nv)) &&
+	    (!td || wire_file_shared(h, td));
 }
 
 /* The NICs' switches (vm_desc_parse checked their shape). */
@@ -505,6 +545,34 @@ wire_check_new(struct host *h, const struct vm_row *row, struct err *err)
 	return 0;
 }
 
+/* The NVRAM file and TPM directory here: over shared storage the
+ * source's own (they must exist), copied new ones next to disk 0 that
+ * the destination's job makes (firmware_plan: absent, OVMF and swtpm
+ * here). */
+static int
+wire_parse_fw(struct host *h, const json_t *o, const struct wire_opts *opt,
+    struct vm_row *row, struct err *err)
+{
+	json_t *nv = json_object_get(o, "nvram");
+	json_t *td = json_object_get(o, "tpm_dir");
+	int r;
+
+	if (opt->copy)
+		return firmware_plan(h, row, err);
+	if ((r = firmware_check(h, row, err)) < 0)
+		return r;
+	if (!row->firmware != !nv || !row->tpm != !td)
+		return err_set(err, -EINVAL, "vm '%s': nvram must come with "
+		    "firmware uefi and tpm_dir with tpm", row->name);
+	if (nv && (r = wire_resolve_file(h, nv, "UEFI variables",
+	    &row->nvram, NULL, err)) < 0)
+		return r;
+	if (td && (r = wire_resolve_file(h, td, "TPM state", &row->tpm_dir,
+	    NULL, err)) < 0)
+		return r;
+	return 0;
+}
+
 static int
 wire_parse_state(struct host *h, const json_t *o, const struct wire_opts *opt,
     struct vm_row *row, struct err *err)
@@ -527,7 +595,7 @@ wire_vm_resolve(struct host *h, const json_t *o, const struct wire_opts *opt,
 	/* A move's vm is a VM description (desc.h) plus these. */
 	static const char *const extra[] = { "cpu_model", "cpu_flags",
 		"qemu_version", "accel", "kernel", "initrd", "services", "kvp",
-		"state_file", "disks", "refpoints", NULL };
+		"state_file", "disks", "refpoints", "nvram", "tpm_dir", NULL };
 	struct vm_row *row = xzalloc(sizeof(*row));
 	struct vm_desc d = { 0 };
 	char what[80];
@@ -551,6 +619,7 @@ wire_vm_resolve(struct host *h, const json_t *o, const struct wire_opts *opt,
 	    err)) < 0 ||
 	    (r = wire_check_nics(h, row, err)) < 0 ||
 	    (r = wire_parse_state(h, o, opt, row, err)) < 0 ||
+	    (r = wire_parse_fw(h, o, opt, row, err)) < 0 ||
 	    (r = wire_parse_boot(h, o, row, err)) < 0 ||
 	    (r = track_refpoints_import(NULL, row, json_object_get(o,
 	    "refpoints"), opt->copy, err)) < 0)

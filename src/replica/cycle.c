@@ -152,6 +152,47 @@ cy_send_body(struct job *job)
 	    "existing")));
 }
 
+/* A UEFI VM's NVRAM file and its TPM's state, whole, into the cycle's
+ * spool as fw-nvram.delta and fw-tpm.delta (served like the deltas) and
+ * named in the cycle's "fw": the replica installs them with the point.
+ * swtpm writes its state by write-temp-then-rename, so the copy is one
+ * whole state.  A VM without them sends no "fw". */
+static void
+cy_fw_spool(struct job *job, json_t *body)
+{
+	struct vm *vm = vm_of(job);
+	_cleanup_free_ char *spool = replica_spool_dir(vm);
+	_cleanup_free_ char *permall = vm->row->tpm_dir ? xasprintf(
+	    "%s/tpm2-00.permall", vm->row->tpm_dir) : NULL;
+	const char *const src[2] = { vm->row->nvram, permall };
+	const char *const name[2] = { "fw-nvram", "fw-tpm" };
+	json_t *fw = json_array();
+	char pt[24];
+
+	replica_point_name(rp_int(job->details, "seq"), pt);
+	for (int i = 0; i < 2; i++) {
+		_cleanup_free_ char *buf = NULL, *dst = NULL;
+		size_t len = 0;
+
+		if (!src[i] || file_read_all(src[i], 64u << 20, &buf,
+		    &len) < 0)
+			continue;	/* none, or a swtpm that never ran */
+		dst = xasprintf("%s/%s/%s/%s.delta", spool, vm->row->uuid, pt,
+		    name[i]);
+		if (file_write_atomic(dst, buf, len, 0600) < 0) {
+			log_warn("vm=%s cycle: cannot spool %s", vm->row->name,
+			    dst);
+			continue;
+		}
+		json_array_append_new(fw, json_pack("{ss sI}", "name", name[i],
+		    "delta_bytes", (json_int_t)len));
+	}
+	if (json_array_size(fw))
+		json_object_set_new(body, "fw", fw);
+	else
+		json_decref(fw);
+}
+
 static void
 cy_next(struct job *job, int step)
 {
@@ -270,6 +311,7 @@ static void
 cy_send(struct job *job, struct cy_ctx *c)
 {
 	char path[96];
+	json_t *body;
 
 	if (!c->call.out) {
 		if (cy_stale_compare(job))
@@ -278,7 +320,9 @@ cy_send(struct job *job, struct cy_ctx *c)
 			cy_corrupt(job);
 		snprintf(path, sizeof(path), "/v1/replica/vms/%s/cycles",
 		    job->row->vm_uuid);
-		rp_call_send(job, &c->call, "POST", path, cy_send_body(job));
+		body = cy_send_body(job);
+		cy_fw_spool(job, body);
+		rp_call_send(job, &c->call, "POST", path, body);
 		return;
 	}
 	if (!rp_call_done(&c->call))

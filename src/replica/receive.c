@@ -48,6 +48,7 @@
 
 #define RC_FETCH_MS (3600ULL * 1000)	/* one delta's download */
 #define RC_ROOM_LOW (1ULL << 20)	/* a pool this close to full is full */
+#define RC_FW_MAX (64ULL << 20)		/* an NVRAM file, a TPM's state */
 
 enum rc_phase { RC_PH_START, RC_PH_FETCH, RC_PH_PREPARE, RC_PH_APPLY,
 		RC_PH_RECORD, RC_PH_MERGE, RC_PH__COUNT };
@@ -109,6 +110,19 @@ rc_dir(const struct job *job)
 
 	replica_point_name(rp_int(job->details, "seq"), pt);
 	return xasprintf("%s/%s/%s", spool, job->row->vm_uuid, pt);
+}
+
+/* The item to fetch at index next: the disks' deltas, then a UEFI VM's
+ * NVRAM and its TPM's state ("fw": fw-nvram, fw-tpm, whole files). */
+static json_t *
+rc_fetch_item(const struct job *job, int64_t next)
+{
+	size_t n = json_array_size(rc_disks(job));
+
+	if ((size_t)next < n)
+		return json_array_get(rc_disks(job), (size_t)next);
+	return json_array_get(json_object_get(job->details, "fw"),
+	    (size_t)next - n);
 }
 
 static char *
@@ -309,7 +323,7 @@ rc_fetch(struct job *job)
 {
 	struct rc_ctx *c = rc_ctx(job);
 	int64_t next = rp_int(job->details, "next");
-	json_t *d = json_array_get(rc_disks(job), (size_t)next);
+	json_t *d = rc_fetch_item(job, next);
 	_cleanup_free_ char *dir = rc_dir(job), *f = NULL, *path = NULL;
 	_cleanup_free_ char *sdir = vm_state_path(vm_of(job), NULL);
 	struct err e = { 0 };
@@ -329,7 +343,7 @@ rc_fetch(struct job *job)
 			return;
 		}
 		json_object_set_new(job->details, "next", json_integer(++next));
-		d = json_array_get(rc_disks(job), (size_t)next);
+		d = rc_fetch_item(job, next);
 	}
 	if (!d) {
 		rc_next(job, RC_PH_PREPARE);
@@ -575,6 +589,38 @@ rc_record_row(struct job *job, const json_t *files)
 	return rc;
 }
 
+/* The recovery point's NVRAM and TPM state (the cycle's "fw", fetched
+ * whole) into the replica VM's own places: the latest cycle's are what a
+ * failover boots with.  A failure leaves the previous ones (logged; the
+ * disks' point stands). */
+static void
+rc_install_fw(struct job *job)
+{
+	struct vm *vm = vm_of(job);
+	json_t *d;
+	size_t i;
+
+	json_array_foreach(json_object_get(job->details, "fw"), i, d) {
+		_cleanup_free_ char *src = rc_file(job, d, "delta");
+		_cleanup_free_ char *buf = NULL, *dst = NULL;
+		bool nv = streq(rp_str(d, "name"), "fw-nvram");
+		size_t len = 0;
+		int r;
+
+		if (nv ? !vm->row->nvram : !vm->row->tpm_dir)
+			continue;
+		dst = nv ? xstrdup(vm->row->nvram) : xasprintf(
+		    "%s/tpm2-00.permall", vm->row->tpm_dir);
+		if (!nv)
+			(void)mkdir_p(vm->row->tpm_dir, 0700);
+		if ((r = file_read_all(src, RC_FW_MAX, &buf, &len)) < 0 ||
+		    (r = file_write_atomic(dst, buf, len, 0600)) < 0)
+			log_warn("vm=%s replica: cannot install %s of cycle "
+			    "%lld: %s", vm->row->name, dst, (long long)rp_int(
+			    job->details, "seq"), strerror(-r));
+	}
+}
+
 static void
 rc_record(struct job *job)
 {
@@ -605,6 +651,7 @@ rc_record(struct job *job)
 		rc_fail(job, r, "cannot record the recovery point");
 		return;
 	}
+	rc_install_fw(job);
 	host_event(vm->h, "info", vm, job->row->id, "recovery point %lld "
 	    "applied", (long long)rp_int(job->details, "seq"));
 	rc_next(job, RC_PH_MERGE);
@@ -801,6 +848,35 @@ rc_parse_disks(const struct vm *vm, const json_t *arr, struct err *err)
 	return 0;
 }
 
+/* "fw": at most fw-nvram and fw-tpm, each once, a file's size. */
+static int
+rc_parse_fw(const json_t *arr, struct err *err)
+{
+	bool seen[2] = { false, false };
+	json_t *d;
+	size_t i;
+
+	if (!arr)
+		return 0;
+	if (!json_is_array(arr) || json_array_size(arr) > 2)
+		return err_set(err, -EINVAL, "cycle: fw must be a list of at "
+		    "most 2");
+	json_array_foreach(arr, i, d) {
+		const char *name = rp_str(d, "name");
+		int k = streq(name, "fw-nvram") ? 0 : streq(name, "fw-tpm") ?
+		    1 : -1;
+
+		if (k < 0 || seen[k] || !json_is_integer(json_object_get(d,
+		    "delta_bytes")) || rp_int(d, "delta_bytes") < 0 ||
+		    (uint64_t)rp_int(d, "delta_bytes") > RC_FW_MAX)
+			return err_set(err, -EINVAL, "cycle: fw[%zu] must be "
+			    "fw-nvram or fw-tpm (once) with delta_bytes up to "
+			    "64 MiB", i);
+		seen[k] = true;
+	}
+	return 0;
+}
+
 /* A replica that failed over here (src/failover writes the row's
  * "failover") takes no cycle: -EEXIST (409) saying since when and what
  * to do; the text begins "vm 'NAME' failed over here" (the primary
@@ -830,7 +906,7 @@ replica_incoming_cycle(struct host *h, const char *fp, const char *uuid,
     struct err *err)
 {
 	static const char *const fields[] = { "seq", "base_seq", "time_ms",
-		"consistency", "disks", "existing", NULL };
+		"consistency", "disks", "existing", "fw", NULL };
 	struct vm *vm = NULL;
 	struct replication_row r;
 	json_t *st, *details;
@@ -857,6 +933,8 @@ replica_incoming_cycle(struct host *h, const char *fp, const char *uuid,
 	    true, 0, INT64_MAX, &t, err)) == 0)
 		rc = rc_parse_disks(vm, json_object_get(body, "disks"), err);
 	if (rc == 0)
+		rc = rc_parse_fw(json_object_get(body, "fw"), err);
+	if (rc == 0)
 		rc = rc_order(vm, r.seq, rp_int(st, "base_seq"), seq, base, err);
 	*ret_applied_ms = rp_int(st, "last_success_ms");
 	if (rc == 0 && json_is_true(json_object_get(body, "existing")) &&
@@ -875,6 +953,9 @@ replica_incoming_cycle(struct host *h, const char *fp, const char *uuid,
 	    body, "disks")), "next", 0);
 	if (json_is_true(json_object_get(body, "existing")))
 		json_object_set_new(details, "existing", json_true());
+	if (json_is_array(json_object_get(body, "fw")))
+		json_object_set_new(details, "fw", json_deep_copy(
+		    json_object_get(body, "fw")));
 	(void)rp_peer_details(h, details, r.peer, NULL);
 	replication_row_done(&r);
 	if ((rc = vm_job_create(h, &job_replica_apply, vm, details, ret_job,

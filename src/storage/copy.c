@@ -1,11 +1,13 @@
 /* copy.c - vm.move-storage for a VM that is down (off, crashed or saved):
  * each disk is copied by qemu-img convert into TARGET.partial (sparse:
  * unallocated and zero areas are not written) and synced, renamed,
- * recorded, and only then is its source deleted; a saved state file goes
- * the same way with cp.  It must never delete a source before its copy is
- * on disk under its final name and recorded.
+ * recorded, and only then is its source deleted; a saved state file, a
+ * UEFI VM's NVRAM file and a TPM's state directory (all next to disk 0)
+ * go the same way with cp.  It must never delete a source before its copy
+ * is on disk under its final name and recorded.
  *
- *   copy, per item (the disks in order, then the state file):
+ *   copy, per item (the disks in order, then the state file, the NVRAM
+ *   file, the TPM directory):
  *     spawn (convert or cp, then sync) --exit 0--> rename .partial to the
  *     target, fsync the directory --> record (store, row: the commit
  *     point of the item) --> unlink the source --> next item
@@ -36,23 +38,43 @@
 
 #define COPY_POLL_MS 500
 
-/* The first item not done (disks first); *ret_state tells the state
- * file. */
+/* The items besides the disks, in their order: the job's details key,
+ * the row's column, what an event calls it. */
+static const char *const extra_keys[] = { "state", "nvram", "tpm", NULL };
+static const char *const extra_cols[] = { "state_file", "nvram",
+	"tpm_dir" };
+static const char *const extra_what[] = { "saved state",
+	"UEFI variables", "TPM state" };
+
+/* The first item not done (disks first); *ret_kind tells an extra item
+ * (an index of extra_keys, -1: a disk). */
 static json_t *
-next_item(const struct job *job, bool *ret_state)
+next_item(const struct job *job, int *ret_kind)
 {
-	json_t *d, *s = json_object_get(job->details, "state");
+	json_t *d;
 	size_t i;
 
-	*ret_state = false;
+	*ret_kind = -1;
 	json_array_foreach(st_disks(job), i, d)
 		if (!st_flag(d, "done"))
 			return d;
-	if (s && !st_flag(s, "done")) {
-		*ret_state = true;
-		return s;
+	for (int k = 0; extra_keys[k]; k++) {
+		json_t *s = json_object_get(job->details, extra_keys[k]);
+
+		if (s && !st_flag(s, "done")) {
+			*ret_kind = k;
+			return s;
+		}
 	}
 	return NULL;
+}
+
+/* The row's field of extra item kind. */
+static char **
+extra_field(struct vm_row *row, int kind)
+{
+	return kind == 0 ? &row->state_file : kind == 1 ? &row->nvram :
+	    &row->tpm_dir;
 }
 
 static char *
@@ -64,7 +86,7 @@ partial_of(const json_t *it)
 static void
 unlink_partials(const struct job *job)
 {
-	json_t *d, *s = json_object_get(job->details, "state");
+	json_t *d;
 	size_t i;
 
 	json_array_foreach(st_disks(job), i, d) {
@@ -72,10 +94,12 @@ unlink_partials(const struct job *job)
 
 		(void)unlink(p);
 	}
-	if (s) {
-		_cleanup_free_ char *p = partial_of(s);
+	for (int k = 0; extra_keys[k]; k++) {
+		json_t *s = json_object_get(job->details, extra_keys[k]);
+		_cleanup_free_ char *p = s ? partial_of(s) : NULL;
 
-		(void)unlink(p);
+		if (p && unlink(p) == -1 && errno == EISDIR)
+			(void)dir_remove_flat(p);	/* a TPM dir */
 	}
 }
 
@@ -100,57 +124,67 @@ copy_cancel(struct job *job, struct err *err)
 }
 
 static bool
-item_recorded(const struct job *job, const json_t *it, bool state)
+item_recorded(const struct job *job, const json_t *it, int kind)
 {
-	const struct vm_row *row = vm_of(job)->row;
+	struct vm_row *row = vm_of(job)->row;
 
-	if (state)
-		return streq(row->state_file, st_str(it, "dst"));
+	if (kind >= 0)
+		return streq(*extra_field(row, kind), st_str(it, "dst"));
 	return streq(row->disks[st_int(it, "idx")].path, st_str(it, "dst"));
 }
 
 static int
-record_state(struct job *job, json_t *it)
+record_extra(struct job *job, json_t *it, int kind)
 {
 	struct vm *vm = vm_of(job);
+	char **field = extra_field(vm->row, kind);
 	int r = store_vm_set_text(host_of(job)->store, vm->row->uuid,
-	    "state_file",
-	    st_str(it, "dst"));
+	    extra_cols[kind], st_str(it, "dst"));
 
 	if (r < 0)
 		return r;
-	free(vm->row->state_file);
-	vm->row->state_file = xstrdup(st_str(it, "dst"));
-	host_event(host_of(job), "info", vm, job->row->id,
-	    "saved state now '%s'",
-	    st_str(it, "dst"));
+	free(*field);
+	*field = xstrdup(st_str(it, "dst"));
+	host_event(host_of(job), "info", vm, job->row->id, "%s now '%s'",
+	    extra_what[kind], st_str(it, "dst"));
 	return 0;
+}
+
+/* Remove a moved item's source: a file, or the TPM's directory. */
+static void
+remove_src(const char *path, int kind)
+{
+	if (kind == 2)
+		(void)dir_remove_flat(path);
+	else
+		(void)unlink(path);
 }
 
 /* Bring an item as far as its files allow: 1 done, 0 needs copying, -1
  * the job failed. */
 static int
-item_settle(struct job *job, json_t *it, bool state)
+item_settle(struct job *job, json_t *it, int kind)
 {
 	const char *dst = st_str(it, "dst");
 	char why[300];
 	int r = 0;
 
-	if (!item_recorded(job, it, state)) {
+	if (!item_recorded(job, it, kind)) {
 		if (!st_flag(it, "created") || access(dst, F_OK) != 0)
 			return 0;
 		/* Renamed, so whole and synced: the commit point. */
-		r = state ? record_state(job, it) : st_record_disk(job, it);
+		r = kind >= 0 ? record_extra(job, it, kind) :
+		    st_record_disk(job, it);
 	}
 	if (r < 0) {
-		(void)unlink(dst);
+		remove_src(dst, kind);
 		snprintf(why, sizeof(why), "cannot record '%s': %s", dst,
 		    strerror(-r));
 		copy_fail(job, r, why);
 		return -1;
 	}
 	if (!streq(st_str(it, "src"), dst))
-		(void)unlink(st_str(it, "src"));
+		remove_src(st_str(it, "src"), kind);
 	st_set_flag(it, "done", true);
 	st_set_flag(it, "recorded", true);
 	st_save(job);
@@ -161,8 +195,8 @@ static void
 copy_on_exit(struct child *c, int status, void *data)
 {
 	struct job *job = data;
-	bool state;
-	json_t *it = next_item(job, &state);
+	int kind;
+	json_t *it = next_item(job, &kind);
 	_cleanup_free_ char *partial = partial_of(it);
 	char tail[200], why[300];
 
@@ -171,7 +205,7 @@ copy_on_exit(struct child *c, int status, void *data)
 	if (status != 0) {
 		st_out_tail(job, tail, sizeof(tail));
 		snprintf(why, sizeof(why), "the copy of %s failed (exit %d): "
-		    "%s", state ? "the saved state" : st_str(it, "name"),
+		    "%s", kind >= 0 ? extra_what[kind] : st_str(it, "name"),
 		    status, tail);
 		copy_fail(job, -EIO, why);
 		return;
@@ -188,13 +222,13 @@ copy_on_exit(struct child *c, int status, void *data)
 		return;
 	}
 	st_sync_dir(st_str(it, "dst"));
-	if (item_settle(job, it, state) < 0)
+	if (item_settle(job, it, kind) < 0)
 		return;
 	job_poke(job);
 }
 
 static void
-copy_spawn(struct job *job, json_t *it, bool state)
+copy_spawn(struct job *job, json_t *it, int kind)
 {
 	_cleanup_free_ char *partial = partial_of(it);
 	/* The copy is synced before it is renamed and trusted.  Only sh
@@ -208,17 +242,23 @@ copy_spawn(struct job *job, json_t *it, bool state)
 	const char *cp[] = { "sh", "-c", "setpriv --pdeathsig KILL -- cp "
 		"--sparse=always -- \"$1\" \"$2\" && sync -- \"$2\"", "sh",
 		st_str(it, "src"), partial, NULL };
+	/* a TPM directory: its few files, mode and owner kept */
+	const char *cpdir[] = { "sh", "-c", "setpriv --pdeathsig KILL -- cp "
+		"-a -T -- \"$1\" \"$2\" && sync -- \"$2\"/*", "sh",
+		st_str(it, "src"), partial, NULL };
 
 	if (access(st_str(it, "dst"), F_OK) == 0) {
 		copy_fail(job, -EEXIST, "a target file appeared meanwhile");
 		return;
 	}
-	(void)unlink(partial);
+	if (unlink(partial) == -1 && errno == EISDIR)
+		(void)dir_remove_flat(partial);
 	st_set_flag(it, "created", true);
-	json_object_set_new(job->details, "current", json_string(state ?
-	    "state" : st_str(it, "name")));
+	json_object_set_new(job->details, "current", json_string(kind >= 0 ?
+	    extra_keys[kind] : st_str(it, "name")));
 	st_save(job);
-	if (st_spawn(job, state ? cp : convert, copy_on_exit) < 0) {
+	if (st_spawn(job, kind == 2 ? cpdir : kind >= 0 ? cp : convert,
+	    copy_on_exit) < 0) {
 		copy_fail(job, -EIO, "cannot run the copy helper");
 		return;
 	}
@@ -227,7 +267,7 @@ copy_spawn(struct job *job, json_t *it, bool state)
 
 /* Bytes of the current item copied so far, from what its helper shows. */
 static uint64_t
-current_done(const struct job *job, const json_t *it, bool state,
+current_done(const struct job *job, const json_t *it, int kind,
     uint64_t work)
 {
 	_cleanup_free_ char *p = NULL, *out = NULL;
@@ -235,7 +275,7 @@ current_done(const struct job *job, const json_t *it, bool state,
 	struct stat st;
 	char *s;
 
-	if (state) {
+	if (kind >= 0) {
 		p = partial_of(it);
 		return stat(p, &st) == 0 ? MIN((uint64_t)st.st_size, work) : 0;
 	}
@@ -249,22 +289,24 @@ current_done(const struct job *job, const json_t *it, bool state,
 static void
 copy_progress(struct job *job)
 {
-	json_t *d, *s = json_object_get(job->details, "state");
+	json_t *d;
 	uint64_t total = 0, done = 0;
-	bool state;
-	json_t *cur = next_item(job, &state);
+	int kind;
+	json_t *cur = next_item(job, &kind);
 	size_t i;
 
 	json_array_foreach(st_disks(job), i, d) {
 		total += st_int(d, "alloc");
 		done += st_flag(d, "done") ? st_int(d, "alloc") : 0;
 	}
-	if (s) {
-		total += st_int(s, "size");
-		done += st_flag(s, "done") ? st_int(s, "size") : 0;
+	for (int k = 0; extra_keys[k]; k++) {
+		json_t *s = json_object_get(job->details, extra_keys[k]);
+
+		total += s ? st_int(s, "size") : 0;
+		done += s && st_flag(s, "done") ? st_int(s, "size") : 0;
 	}
 	if (cur && job->child)
-		done += current_done(job, cur, state, st_int(cur, state ?
+		done += current_done(job, cur, kind, st_int(cur, kind >= 0 ?
 		    "size" : "alloc"));
 	job_set_progress(job, MIN(done, total), total, "bytes");
 }
@@ -298,7 +340,7 @@ copy_done(struct job *job)
 void
 copy_step(struct job *job)
 {
-	bool state;
+	int kind;
 	json_t *it;
 	int r;
 
@@ -317,12 +359,12 @@ copy_step(struct job *job)
 	}
 	if (!job_phase_is(job, ST_PH_COPY))
 		job_set_phase(job, ST_PH_COPY);
-	while ((it = next_item(job, &state))) {
-		r = item_settle(job, it, state);
+	while ((it = next_item(job, &kind))) {
+		r = item_settle(job, it, kind);
 		if (r < 0)
 			return;
 		if (r == 0) {
-			copy_spawn(job, it, state);
+			copy_spawn(job, it, kind);
 			return;
 		}
 	}

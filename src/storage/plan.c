@@ -307,6 +307,51 @@ plan_state(struct host *h, const struct vm *vm, struct plan *p,
 	return 0;
 }
 
+/* A UEFI VM's NVRAM file and a TPM's state directory follow disk 0 too
+ * (named after the VM next to it), in a copy only: a running QEMU keeps
+ * its NVRAM file open and its swtpm its state directory, and neither can
+ * be handed a new one here yet, so a live move of disk 0 is refused. */
+static int
+plan_fw(struct host *h, const struct vm *vm, const char *mode,
+    struct plan *p, json_t *details, struct err *err)
+{
+	const char *const src[2] = { vm->row->nvram, vm->row->tpm_dir };
+	const char *const key[2] = { "nvram", "tpm" };
+	const char *const suffix[2] = { "nvram.fd", "tpm" };
+
+	if (!p->dir0 || (!src[0] && !src[1]))
+		return 0;
+	if (streq(mode, "live"))
+		return err_set(err, -EBUSY, "vm '%s' is running, and its %s "
+		    "must move with its first disk, which a running vm's "
+		    "storage move does not do yet: stop it, or leave disk "
+		    "vda where it is", vm->row->name, src[0] ?
+		    "UEFI variables" : "TPM state");
+	for (int i = 0; i < 2; i++) {
+		_cleanup_free_ char *dst = NULL;
+		struct stat st;
+		int r;
+
+		if (!src[i])
+			continue;
+		dst = xasprintf("%s/%s-%s", p->dir0, vm->row->name, suffix[i]);
+		if ((r = target_free(h, dst, err)) < 0)
+			return r;
+		if (stat(src[i], &st) == -1)
+			return err_set(err, -ENOENT, "'%s' of vm '%s' is "
+			    "missing", src[i], vm->row->name);
+		/* a TPM's state is a few KiB: its directory's block counts */
+		if ((r = space_add(p, p->dir0, (uint64_t)st.st_blocks * 512 +
+		    (i ? 1 << 20 : 0))) < 0)
+			return err_setf_errno(err, r, "cannot check '%s'",
+			    p->dir0);
+		json_object_set_new(details, key[i], json_pack("{ss ss sI}",
+		    "src", src[i], "dst", dst, "size",
+		    (json_int_t)(i ? 65536 : st.st_size)));
+	}
+	return 0;
+}
+
 /* live for a VM whose QEMU runs, copy for one that is down. */
 static int
 plan_mode(const struct vm *vm, const char **ret_mode, struct err *err)
@@ -350,18 +395,19 @@ storage_plan_check(struct host *h, struct vm *vm, const char *const *to,
 		    label ? label : "its target");
 	if (r == 0)
 		r = plan_state(h, vm, &p, &state, err);
+	*ret_details = json_pack("{ss so so sb sb}", "mode", mode ? mode : "",
+	    "target", label ? json_string(label) : json_null(), "disks",
+	    disks, "storage_slot", false, "storage_wait", false);
+	if (state)
+		json_object_set_new(*ret_details, "state", state);
+	if (r == 0)
+		r = plan_fw(h, vm, mode, &p, *ret_details, err);
 	if (r == 0)
 		r = space_check(&p, err);
 	plan_done(&p);
 	if (r < 0) {
-		json_decref(disks);
-		json_decref(state);
-		return r;
+		json_decref(*ret_details);
+		*ret_details = NULL;
 	}
-	*ret_details = json_pack("{ss so so sb sb}", "mode", mode, "target",
-	    label ? json_string(label) : json_null(), "disks", disks,
-	    "storage_slot", false, "storage_wait", false);
-	if (state)
-		json_object_set_new(*ret_details, "state", state);
-	return 0;
+	return r;
 }

@@ -25,7 +25,8 @@
  *
  * Transitions: xfer_step() (spawn), xfer_on_exit() (advance),
  * export_rollback() / import_rollback(), export_finish() /
- * import_finish().  Item fields: role (disk|kernel|initrd|state), name,
+ * import_finish().  Item fields: role (disk|kernel|initrd|state|nvram|
+ * tpm: the TPM's tpm2-00.permall), name,
  * file (relative to the export directory), src, dst (null: no copy), kind
  * (convert|copy|null), work and hash_work (progress weights in bytes),
  * size and sha256 (import: what vm.json promises; export: what was
@@ -442,6 +443,8 @@ export_manifest_of(struct job *job)
 		struct export_file *f = streq(role, "kernel") ? &m->kernel :
 		    streq(role, "initrd") ? &m->initrd :
 		    streq(role, "state") ? &m->state :
+		    streq(role, "nvram") ? &m->nvram :
+		    streq(role, "tpm") ? &m->tpm :
 		    &m->disks[m->n_disks].f;
 
 		if (streq(role, "disk")) {
@@ -456,6 +459,8 @@ export_manifest_of(struct job *job)
 		m->has_kernel |= streq(role, "kernel");
 		m->has_initrd |= streq(role, "initrd");
 		m->has_state |= streq(role, "state");
+		m->has_nvram |= streq(role, "nvram");
+		m->has_tpm |= streq(role, "tpm");
 		f->file = xstrdup(dstr(it, "file"));
 		f->size = dnum(it, "size");
 		snprintf(f->sha256, sizeof(f->sha256), "%s", dstr(it, "sha256"));
@@ -599,6 +604,9 @@ import_rollback(struct job *job, int code, const char *why)
 		job_finish(job, code, "vm not imported: %s", why);
 		return;
 	}
+	/* the TPM directory a copy made (an empty one stays with --register) */
+	if (vm->row->tpm_dir && streq(dstr(job->details, "mode"), "copy"))
+		(void)rmdir(vm->row->tpm_dir);
 	sdir = vm_state_path(vm, NULL);
 	(void)rmdir(sdir);	/* held only the boot files, if anything */
 	(void)store_vm_delete(vm->h->store, vm->row->uuid);

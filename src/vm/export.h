@@ -50,6 +50,10 @@ struct export_manifest {
 				 * names none */
 	bool has_kernel, has_initrd, has_state;
 	struct export_file kernel, initrd, state;
+	/* a UEFI VM's NVRAM variables, a TPM's permanent state
+	 * (tpm2-00.permall; absent while its swtpm never ran) */
+	bool has_nvram, has_tpm;
+	struct export_file nvram, tpm;
 	size_t n_disks;
 	struct export_disk disks[VM_MAX_DISKS];
 	char *services, *kvp;

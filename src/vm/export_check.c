@@ -174,9 +174,15 @@ export_items(const struct vm_row *row, const char *dir, json_t *items,
 		json_array_append_new(items, item_new("disk", k->name, file,
 		    k->path, dst, "convert", k->size_bytes));
 	}
-	const char *roles[] = { "kernel", "initrd", "state" };
-	const char *files[] = { "boot/vmlinuz", "boot/initrd.img", "state" };
-	const char *srcs[] = { row->kernel, row->initrd, row->state_file };
+	_cleanup_free_ char *permall = row->tpm_dir ? xasprintf(
+	    "%s/tpm2-00.permall", row->tpm_dir) : NULL;
+	const char *roles[] = { "kernel", "initrd", "state", "nvram", "tpm" };
+	const char *files[] = { "boot/vmlinuz", "boot/initrd.img", "state",
+		"nvram.fd", "tpm2-00.permall" };
+	/* a TPM whose swtpm never ran has no state yet */
+	const char *srcs[] = { row->kernel, row->initrd, row->state_file,
+		row->nvram, permall && access(permall, F_OK) == 0 ? permall :
+		NULL };
 	for (size_t i = 0; i < ARRAY_SIZE(roles); i++) {
 		_cleanup_free_ char *dst = xasprintf("%s/%s", dir, files[i]);
 
@@ -410,6 +416,9 @@ import_dst(struct import_ctx *c, const char *role, const char *name,
 		return 0;
 	} else {
 		*ret_dst = streq(role, "state") ? xasprintf("%s/%s.state",
+		    c->pool_dir, c->row->name) : streq(role, "nvram") ?
+		    xasprintf("%s/%s-nvram.fd", c->pool_dir, c->row->name) :
+		    streq(role, "tpm") ? xasprintf("%s/%s-tpm/tpm2-00.permall",
 		    c->pool_dir, c->row->name) : xasprintf("%s/%s-%s.qcow2",
 		    c->pool_dir, c->row->name, name);
 		*ret_pool = xstrdup(c->pool);
@@ -462,6 +471,40 @@ import_file(struct import_ctx *c, const char *role, const char *name,
 	return 0;
 }
 
+/* A UEFI VM's NVRAM file and its TPM state, next to disk 0 like the
+ * disks (copied: NAME-nvram.fd, NAME-tpm/tpm2-00.permall in the pool;
+ * registered: where they are); a TPM without exported state gets an
+ * empty directory (swtpm makes a new TPM there). */
+static int
+import_fw_files(struct import_ctx *c, const struct export_manifest *m,
+    struct err *err)
+{
+	struct vm_row *row = c->row;
+	_cleanup_free_ char *p4 = NULL, *p5 = NULL, *permall = NULL;
+	char *slash;
+	int r = 0;
+
+	if (row->firmware && !m->has_nvram)
+		return err_set(err, -EINVAL, "the export of UEFI vm '%s' has "
+		    "no NVRAM file (nvram in vm.json)", row->name);
+	if (m->has_nvram && (r = import_file(c, "nvram", NULL, &m->nvram,
+	    NULL, &row->nvram, &p4, err)) < 0)
+		return r;
+	if (m->has_tpm) {
+		if ((r = import_file(c, "tpm", NULL, &m->tpm, NULL, &permall,
+		    &p5, err)) < 0)
+			return r;
+		if ((slash = strrchr(permall, '/')))
+			*slash = '\0';
+		row->tpm_dir = TAKE_PTR(permall);
+	} else if (row->tpm) {
+		row->tpm_dir = c->pool_dir ? xasprintf("%s/%s-tpm",
+		    c->pool_dir, row->name) : xasprintf("%s/%s-tpm",
+		    c->o->dir, row->name);
+	}
+	return 0;
+}
+
 static int
 import_pool(struct import_ctx *c, struct err *err)
 {
@@ -508,6 +551,8 @@ import_files(struct import_ctx *c, const struct export_manifest *m,
 	if (r == 0 && m->has_state)
 		r = import_file(c, "state", NULL, &m->state, NULL,
 		    &row->state_file, &p3, err);
+	if (r == 0)
+		r = import_fw_files(c, m, err);
 	if (r < 0 || !c->pool_dir)
 		return r;
 	if (fs_free_bytes(c->pool_dir, &free_bytes) == 0 &&

@@ -21,7 +21,7 @@
 /* vm.json is a VM description (desc.h) plus these. */
 static const char *const top_extra[] = { "format", "version",
 	"exported_at", "exported_from", "kernel", "initrd", "disks",
-	"services", "kvp", "saved_state", NULL };
+	"services", "kvp", "saved_state", "nvram", "tpm_state", NULL };
 static const char *const file_fields[] = { "file", "size", "sha256", NULL };
 static const char *const disk_fields[] = { "name", "file", "size",
 	"virtual_size", "sha256", NULL };
@@ -227,15 +227,24 @@ parse_boot(const json_t *body, struct export_manifest *m, struct err *err)
 	    (r = parse_opt_file(body, "initrd", &m->has_initrd, &m->initrd,
 	    err)) < 0 ||
 	    (r = parse_opt_file(body, "saved_state", &m->has_state, &m->state,
+	    err)) < 0 ||
+	    (r = parse_opt_file(body, "nvram", &m->has_nvram, &m->nvram,
+	    err)) < 0 ||
+	    (r = parse_opt_file(body, "tpm_state", &m->has_tpm, &m->tpm,
 	    err)) < 0)
 		return r;
+	if (m->has_nvram && !m->desc.firmware)
+		return err_set(err, -EINVAL, "nvram needs firmware uefi");
+	if (m->has_tpm && !m->desc.tpm)
+		return err_set(err, -EINVAL, "tpm_state needs tpm");
 	if ((m->has_initrd || m->desc.cmdline) && !m->has_kernel)
 		return err_set(err, -EINVAL, "initrd and cmdline need a "
 		    "kernel");
 	return 0;
 }
 
-/* Every file of m, in a fixed order: disks, kernel, initrd, saved state. */
+/* Every file of m, in a fixed order: disks, kernel, initrd, saved state,
+ * NVRAM, TPM state. */
 static size_t
 manifest_files(const struct export_manifest *m,
     const struct export_file **out)
@@ -250,6 +259,10 @@ manifest_files(const struct export_manifest *m,
 		out[n++] = &m->initrd;
 	if (m->has_state)
 		out[n++] = &m->state;
+	if (m->has_nvram)
+		out[n++] = &m->nvram;
+	if (m->has_tpm)
+		out[n++] = &m->tpm;
 	return n;
 }
 
@@ -310,6 +323,8 @@ export_manifest_free(struct export_manifest *m)
 	free(m->kernel.file);
 	free(m->initrd.file);
 	free(m->state.file);
+	free(m->nvram.file);
+	free(m->tpm.file);
 	free(m->exported_at);
 	free(m->exported_from);
 	free(m->services);
@@ -373,6 +388,10 @@ export_manifest_to_json(const struct export_manifest *m)
 	    "services", map_json(m->services), "kvp", map_json(m->kvp),
 	    "saved_state", file_json(m->has_state, &m->state));
 
+	if (m->has_nvram)
+		json_object_set_new(f, "nvram", file_json(true, &m->nvram));
+	if (m->has_tpm)
+		json_object_set_new(f, "tpm_state", file_json(true, &m->tpm));
 	json_object_update(o, f);
 	json_decref(f);
 	return o;

@@ -44,7 +44,7 @@ firmware_check_files(const struct host *h, bool sb, struct err *err)
 
 /* Secure Boot keeps the firmware's variables behind SMM, which only
  * q35 machines have. */
-static int
+int
 firmware_check(const struct host *h, const struct vm_row *row,
     struct err *err)
 {

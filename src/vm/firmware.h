@@ -16,6 +16,11 @@
 char *firmware_code_path(const struct host *h, bool secure_boot);
 char *firmware_vars_template(const struct host *h, bool secure_boot);
 
+/* Check row's firmware and TPM settings against this host (OVMF and
+ * swtpm there, Secure Boot on a q35 machine). */
+int firmware_check(const struct host *h, const struct vm_row *row,
+    struct err *err);
+
 /* Check row's firmware and TPM against this host (OVMF and swtpm there,
  * Secure Boot on a q35 machine) and fill row->nvram and row->tpm_dir
  * from disk 0's path (-EEXIST when a file is in the way).  Changes

@@ -8,6 +8,7 @@
 
 #include "fsutil.h"
 #include "tpm.h"
+#include "tpm_state.h"
 #include "util.h"
 #include "vm.h"
 
@@ -58,8 +59,7 @@ tpm_spawn(struct vm *vm, child_exit_fn fn, struct child **ret,
 	_cleanup_free_ char *sock = vm_run_path(vm, "swtpm.sock");
 	_cleanup_free_ char *pid = vm_run_path(vm, "swtpm.pid");
 	_cleanup_free_ char *log = vm_run_path(vm, "swtpm.log");
-	_cleanup_free_ char *state = xasprintf("dir=%s",
-	    vm->row->tpm_dir);
+	_cleanup_free_ char *state = NULL, *link = NULL;
 	_cleanup_free_ char *ctrl = xasprintf("type=unixio,path=%s", sock);
 	_cleanup_free_ char *pidopt = xasprintf("file=%s", pid);
 	_cleanup_free_ char *logopt = xasprintf("file=%s,level=1", log);
@@ -79,7 +79,11 @@ tpm_spawn(struct vm *vm, child_exit_fn fn, struct child **ret,
 		    vm->row->name, vm->h->cfg.swtpm);
 	tpm_kill(vm);
 	(void)unlink(sock);
-	(void)mkdir_p(vm->row->tpm_dir, 0700);
+	/* through RUN/tpm-state (tpm_state.h) */
+	if (!(link = tpm_state_prepare(vm, err)))
+		return err->code;
+	state = xasprintf("dir=%s", link);
+	argv[4] = state;
 	r = child_spawn(vm->h->loop, &o, fn, vm, ret);
 	if (r < 0)
 		return err_setf_errno(err, r, "cannot start swtpm");

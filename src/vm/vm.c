@@ -22,6 +22,7 @@
 #include "qemu.h"
 #include "util.h"
 #include "tpm.h"
+#include "tpm_state.h"
 #include "vm.h"
 #include "screen.h"
 
@@ -891,6 +892,7 @@ vm_remove_run_files(struct vm *vm)
 
 		(void)unlink(p);
 	}
+	tpm_state_remove_link(vm);
 	(void)rmdir(dir);
 }
 

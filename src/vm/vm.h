@@ -131,6 +131,9 @@ struct vm {
 	struct loop_timer *kill_timer;	/* stop: SIGKILL when quit hangs */
 	struct loop_timer *qmp_retry;	/* reconnect while QEMU lives */
 	bool incoming;		/* next launch waits for a saved state */
+	bool tpm_apart;		/* next swtpm starts on a directory of its
+				 * own (an incoming move over shared
+				 * storage: tpm_state.c) */
 	struct agent agent;	/* guest agent services while QEMU runs */
 	char mig_status[24];	/* last MIGRATION event status, "" none */
 	uint64_t stop_wall_ms;	/* when the last STOP event arrived */

@@ -338,6 +338,14 @@ memcheck_intact() { memcheck_mark "$1"; memcheck_check "$@"; }
 # qemu_count UUID: QEMU processes running that VM.
 # (pgrep finds none: exit 1, which pipefail would pass on and set -e act on)
 qemu_count() { pgrep -f -- "^qemu-system-x86_64 .*-uuid $1" | wc -l || true; }
+# swtpm_count UUID: the swtpm processes of VM UUID on any lab host.
+swtpm_count() { pgrep -f -- "swtpm socket .*/vms/$1/swtpm.sock" | wc -l || true; }
+# tpm_link_ok HOST UUID DIR: HOST's swtpm of VM UUID writes to DIR (its
+# run dir's tpm-state link) and no incoming move's directory is left.
+tpm_link_ok() {
+	local run; run=$(labenv "${1^^}_RUN_DIR")/vms/$2
+	[ "$(readlink "$run/tpm-state")" = "$3" ] && [ ! -e "$run/tpm-in" ]
+}
 
 # e2e_openapi_check: one check that every answer the lab's ternds gave
 # (TERN_API_RECORD) is what docs/openapi.yaml says: a route and method it

@@ -172,6 +172,64 @@ test_round_trip(void)
 	bk_manifest_clear(NULL);
 }
 
+/* "firmware": a UEFI VM's NVRAM and a TPM's state in the point; it
+ * round-trips, may be null or name only one, and a bad value is refused
+ * naming the field. */
+static void
+test_firmware(void)
+{
+	struct bk_manifest a, b;
+	struct err err = { 0 };
+	json_t *o = json_loads(good_incr, 0, NULL), *ja, *jb;
+	char *text;
+
+	json_object_set_new(o, "firmware", json_pack("{ss sn}", "nvram",
+	    SHA_B, "tpm_state"));
+	text = json_dumps(o, 0);
+	ASSERT_EQ(bk_manifest_parse(text, strlen(text), &a, &err), 0);
+	ASSERT_STREQ(a.nvram_sha256, SHA_B);
+	ASSERT_STREQ(a.tpm_sha256, "");
+	free(text);
+	ja = bk_manifest_to_json(&a);
+	text = json_dumps(ja, 0);
+	ASSERT_EQ(bk_manifest_parse(text, strlen(text), &b, &err), 0);
+	jb = bk_manifest_to_json(&b);
+	ASSERT_TRUE(json_equal(ja, jb));
+	ASSERT_TRUE(json_equal(ja, o));
+	free(text);
+	json_decref(ja);
+	json_decref(jb);
+	bk_manifest_clear(&a);
+	bk_manifest_clear(&b);
+	/* without it the writer leaves the field out */
+	json_object_set_new(o, "firmware", json_null());
+	text = json_dumps(o, 0);
+	ASSERT_EQ(bk_manifest_parse(text, strlen(text), &a, &err), 0);
+	ja = bk_manifest_to_json(&a);
+	ASSERT_TRUE(json_object_get(ja, "firmware") == NULL);
+	json_decref(ja);
+	bk_manifest_clear(&a);
+	free(text);
+	json_object_set_new(o, "firmware", json_pack("{ss}", "tpm_state",
+	    "XYZ"));
+	text = json_dumps(o, 0);
+	ASSERT_EQ(bk_manifest_parse(text, strlen(text), &a, &err), -EINVAL);
+	ASSERT_CONTAINS(err.msg, "tpm_state");
+	free(text);
+	err = (struct err){ 0 };
+	json_object_set_new(o, "firmware", json_pack("{si}", "disk", 1));
+	text = json_dumps(o, 0);
+	ASSERT_EQ(bk_manifest_parse(text, strlen(text), &a, &err), -EINVAL);
+	free(text);
+	err = (struct err){ 0 };
+	json_object_set_new(o, "firmware", json_integer(1));
+	text = json_dumps(o, 0);
+	ASSERT_EQ(bk_manifest_parse(text, strlen(text), &a, &err), -EINVAL);
+	ASSERT_CONTAINS(err.msg, "firmware");
+	free(text);
+	json_decref(o);
+}
+
 /* One change to good_incr: at the top (where ""), in "vm", or in disk
  * "d0"/"d1"; value is JSON text, NULL removes the key. */
 struct mut {
@@ -635,6 +693,7 @@ int
 main(void)
 {
 	RUN_TEST(test_point_id);
+	RUN_TEST(test_firmware);
 	RUN_TEST(test_names);
 	RUN_TEST(test_point_dir);
 	RUN_TEST(test_round_trip);

@@ -271,6 +271,41 @@ test_refuse_paths(void)
 	    msg, sizeof(msg)), 0);
 }
 
+/* A UEFI VM's NVRAM and a TPM's state: files like the others, named by
+ * the writer, refused without firmware uefi / tpm. */
+static void
+test_firmware_files(void)
+{
+	struct export_manifest *m = NULL;
+	json_t *o = good(), *w;
+	char *text;
+	char msg[256];
+
+	json_object_set_new(o, "firmware", json_string("uefi"));
+	json_object_set_new(o, "tpm", json_true());
+	json_object_set_new(o, "nvram", json_pack("{ss si ss}", "file",
+	    "nvram.fd", "size", 4194304, "sha256", SHA_A));
+	json_object_set_new(o, "tpm_state", json_pack("{ss si ss}", "file",
+	    "tpm2-00.permall", "size", 1315, "sha256", SHA_B));
+	ASSERT_EQ(parse(json_deep_copy(o), &m, msg, sizeof(msg)), 0);
+	ASSERT_TRUE(m->has_nvram && m->has_tpm);
+	ASSERT_STREQ(m->tpm.file, "tpm2-00.permall");
+	w = export_manifest_to_json(m);
+	text = json_dumps(w, JSON_COMPACT);
+	ASSERT_CONTAINS(text, "\"nvram\":{\"file\":\"nvram.fd\"");
+	ASSERT_CONTAINS(text, "\"tpm_state\":{\"file\":\"tpm2-00.permall\"");
+	free(text);
+	json_decref(w);
+	export_manifest_free(m);
+	json_object_del(o, "tpm");
+	ASSERT_EQ(parse(json_deep_copy(o), &m, msg, sizeof(msg)), -EINVAL);
+	ASSERT_CONTAINS(msg, "tpm_state needs tpm");
+	json_object_del(o, "firmware");
+	json_object_del(o, "tpm_state");
+	ASSERT_EQ(parse(o, &m, msg, sizeof(msg)), -EINVAL);
+	ASSERT_CONTAINS(msg, "nvram needs firmware uefi");
+}
+
 static void
 test_refuse_json(void)
 {
@@ -419,6 +454,7 @@ main(void)
 	RUN_TEST(test_refuse_values);
 	RUN_TEST(test_refuse_paths);
 	RUN_TEST(test_refuse_json);
+	RUN_TEST(test_firmware_files);
 	RUN_TEST(test_file_name_ok);
 	RUN_TEST(test_resolve);
 	RUN_TEST(test_qcow2_header);
