@@ -39,7 +39,7 @@ www:
 	@[ -d www/node_modules ] || (cd www && npm ci --no-audit --no-fund --loglevel=error)
 	cd www && npm run build -- --outDir $(abspath $(BUILD))/www
 
-demo: deps all guest www
+demo: deps all guest guest-iso www
 	@bash scripts/demo.sh
 
 test: deps all guest guest-iso www $(ASAN)/build.ninja

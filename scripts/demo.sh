@@ -238,6 +238,27 @@ virsh -q -c test:///default "define $TERN_LAB/lv1.src.xml; dumpxml lv1" |
 t h2 vm import-libvirt "$TERN_LAB/lv1.xml" --copy
 t h2 vm show lv1
 
+say "A UEFI VM with Secure Boot's firmware off, a TPM and an ISO (GRUB, then"
+say "the test guest): its own NVRAM and swtpm state next to its disk, its"
+say "screen a PNG (QMP screendump) and VNC on a unix socket ternd relays"
+cp "$GUEST/iso/tern-test.iso" "$H2_POOL_DIR/tern-test.iso"
+chmod 644 "$H2_POOL_DIR/tern-test.iso"
+t h2 vm create iso1 --cpus 1 --memory 512M --disk 1G --firmware uefi --tpm \
+    --cdrom "$H2_POOL_DIR/tern-test.iso" --boot cdrom,disk
+t h2 vm start iso1
+sleep 8		# OVMF, then the ISO's GRUB menu (10 s) on the screen
+t h2 vm screenshot iso1 "$TERN_LAB/iso1.png"
+file "$TERN_LAB/iso1.png" 2>/dev/null || ls -l "$TERN_LAB/iso1.png"
+t h2 vm vnc iso1		# where its screen is; --listen forwards a port
+for _ in $(seq 1 180); do
+	"$LAB" tern h2 vm console iso1 | grep -q TERN-GUEST-READY && break
+	sleep 0.5
+done
+printf '$ [h2] tern vm console iso1 | tail -n 3\n'
+"$LAB" tern h2 vm console iso1 | tail -n 3
+ls "$H2_POOL_DIR" | grep '^iso1-'
+t h2 vm stop iso1
+
 say "A failover cluster of the three hosts on Corosync (h3 trusts the others"
 say "and they it first); validate checks they can host each other's VMs"
 fp3=$("$LAB" tern h3 host info --json | jq -r .fingerprint)

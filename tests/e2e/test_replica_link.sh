@@ -44,6 +44,17 @@ exact() {
 	t h1 vm replication resume c1 >/dev/null
 }
 
+# TERN_E2E_SAMPLE=1 (CI): the outage (cut and catch-up) and the critical
+# hold (each waits out intervals: about 150 s apiece) take turns with the
+# day, so each runs every other CI run; the read-back mismatch always
+# runs.  Unset, all three.
+day=$(( $(date +%s) / 86400 ))
+# part NAME: whether this run takes NAME ("outage" or "critical").
+part() {
+	[ "${TERN_E2E_SAMPLE:-0}" != 1 ] && return 0
+	case $1 in outage) [ $((day % 2)) = 0 ];; *) [ $((day % 2)) = 1 ];; esac
+}
+
 # ---- enable, a few good cycles on their own ----
 check "enable c1 -> h2 every 30s" t h1 vm replication enable c1 --to h2 \
     --interval 30s
@@ -57,61 +68,69 @@ check_err "resume of a running replication that is not held says so" \
     1 "already running" t h1 vm replication resume c1
 
 # ---- the replica's link cut for more than two intervals ----
-failed0=$(show h1 '.stats.failed // 0')
-s1=$(seq_of)
-lab cut h2 >/dev/null
-cut_at=$SECONDS
-check "warning while the link is cut" wait_for 150 health_is h1 warning
-# the link stays cut for more than two intervals
-while [ $((SECONDS - cut_at)) -lt 75 ]; do sleep 1; done
-check "warning: no good cycle for more than twice the interval" bash -c \
-    "$LAB_SH tern h1 vm replication show c1 --json | jq -e '.health == \"warning\" and (.health_reasons | map(select(test(\"twice the interval\"))) | length > 0)'"
-check "an event says health normal -> warning" wait_for 10 event_has \
-    "replication health normal -> warning"
-check "failed cycles are counted" test "$(show h1 '.stats.failed // 0')" -gt "$failed0"
-check_eq "no cycle got through" "$(seq_of)" "$s1"
-lag1=$(show h2 .lag_ms)
-check "the replica side warns of its lag" wait_for 60 health_is h2 warning
-check "... its lag grows ($lag1 ms before)" test "$(show h2 .lag_ms)" -gt "$lag1"
-check "... and says why" bash -c "$LAB_SH tern h2 vm replication show c1 --json | jq -e '.health_reasons[0] | test(\"last point applied\")'"
-check "a cycle on the dead link ends in bounded time" wait_for 60 no_active_jobs h1
+if part outage; then
+	failed0=$(show h1 '.stats.failed // 0')
+	s1=$(seq_of)
+	lab cut h2 >/dev/null
+	cut_at=$SECONDS
+	check "warning while the link is cut" wait_for 150 health_is h1 warning
+	# the link stays cut for more than two intervals
+	while [ $((SECONDS - cut_at)) -lt 75 ]; do sleep 1; done
+	check "warning: no good cycle for more than twice the interval" bash -c \
+	    "$LAB_SH tern h1 vm replication show c1 --json | jq -e '.health == \"warning\" and (.health_reasons | map(select(test(\"twice the interval\"))) | length > 0)'"
+	check "an event says health normal -> warning" wait_for 10 event_has \
+	    "replication health normal -> warning"
+	check "failed cycles are counted" test "$(show h1 '.stats.failed // 0')" -gt "$failed0"
+	check_eq "no cycle got through" "$(seq_of)" "$s1"
+	lag1=$(show h2 .lag_ms)
+	check "the replica side warns of its lag" wait_for 60 health_is h2 warning
+	check "... its lag grows ($lag1 ms before)" test "$(show h2 .lag_ms)" -gt "$lag1"
+	check "... and says why" bash -c "$LAB_SH tern h2 vm replication show c1 --json | jq -e '.health_reasons[0] | test(\"last point applied\")'"
+	check "a cycle on the dead link ends in bounded time" wait_for 60 no_active_jobs h1
 
-# ---- the link back: catch-up on its own ----
-LO=$(acked h1 c1)
-lab restore h2 >/dev/null
-check "the scheduler catches up without the operator" wait_for 90 seq_above "$s1"
-HI=$(($(acked h1 c1) + 1))
-exact "after the link outage"
-check "health back to normal" wait_for 90 health_is h1 normal
-check "an event says health warning -> normal" wait_for 10 event_has \
-    "replication health warning -> normal"
-check "the replica side: normal again" wait_for 60 health_is h2 normal
+	# ---- the link back: catch-up on its own ----
+	LO=$(acked h1 c1)
+	lab restore h2 >/dev/null
+	check "the scheduler catches up without the operator" wait_for 90 seq_above "$s1"
+	HI=$(($(acked h1 c1) + 1))
+	exact "after the link outage"
+	check "health back to normal" wait_for 90 health_is h1 normal
+	check "an event says health warning -> normal" wait_for 10 event_has \
+	    "replication health warning -> normal"
+	check "the replica side: normal again" wait_for 60 health_is h2 normal
+else
+	echo "# sampled out today: the outage part (day $day)"
+fi
 
 # ---- critical: waits for the operator ----
-printf '%s\n' --replica-critical-after-s 50 >>"$ARGS1"
-restart_with h1
-s2=$(seq_of)
-check "a good cycle after the restart" wait_for 60 seq_above "$s2"
-lab cut h2 >/dev/null
-check "critical after 50 s without a good cycle" wait_for 120 health_is h1 critical
-check "an event says -> critical" wait_for 10 event_has "-> critical"
-check "the reason says what to do" bash -c \
-    "$LAB_SH tern h1 vm replication show c1 --json | jq -e '.health_reasons[0] | test(\"resume\")'"
-wait_for 60 no_active_jobs h1
-lab restore h2 >/dev/null
-s3=$(seq_of) n3=$(( $(show h1 '.stats.failed // 0') + $(show h1 '.stats.successful // 0') ))
-sleep 45	# more than an interval with the link back
-check_eq "no cycle runs while critical" "$(seq_of)" "$s3"
-check_eq "... not even an attempt" \
-    "$(( $(show h1 '.stats.failed // 0') + $(show h1 '.stats.successful // 0') ))" "$n3"
-check "still critical" health_is h1 critical
-LO=$(acked h1 c1)
-check "resume" t h1 vm replication resume c1
-check "the next cycle carries everything since" wait_for 60 seq_above "$s3"
-HI=$(($(acked h1 c1) + 1))
-exact "after critical"
-check "an event says the resume" wait_for 10 event_has "resumed after critical"
-check "health normal after the resume" wait_for 90 health_is h1 normal
+if part critical; then
+	printf '%s\n' --replica-critical-after-s 50 >>"$ARGS1"
+	restart_with h1
+	s2=$(seq_of)
+	check "a good cycle after the restart" wait_for 60 seq_above "$s2"
+	lab cut h2 >/dev/null
+	check "critical after 50 s without a good cycle" wait_for 120 health_is h1 critical
+	check "an event says -> critical" wait_for 10 event_has "-> critical"
+	check "the reason says what to do" bash -c \
+	    "$LAB_SH tern h1 vm replication show c1 --json | jq -e '.health_reasons[0] | test(\"resume\")'"
+	wait_for 60 no_active_jobs h1
+	lab restore h2 >/dev/null
+	s3=$(seq_of) n3=$(( $(show h1 '.stats.failed // 0') + $(show h1 '.stats.successful // 0') ))
+	sleep 45	# more than an interval with the link back
+	check_eq "no cycle runs while critical" "$(seq_of)" "$s3"
+	check_eq "... not even an attempt" \
+	    "$(( $(show h1 '.stats.failed // 0') + $(show h1 '.stats.successful // 0') ))" "$n3"
+	check "still critical" health_is h1 critical
+	LO=$(acked h1 c1)
+	check "resume" t h1 vm replication resume c1
+	check "the next cycle carries everything since" wait_for 60 seq_above "$s3"
+	HI=$(($(acked h1 c1) + 1))
+	exact "after critical"
+	check "an event says the resume" wait_for 10 event_has "resumed after critical"
+	check "health normal after the resume" wait_for 90 health_is h1 normal
+else
+	echo "# sampled out today: the critical part (day $day)"
+fi
 
 # ---- the replica reads back other data than it wrote: critical ----
 s4=$(seq_of)

@@ -29,9 +29,13 @@ check "guest boots" wait_for 90 console_has h1 v1 TERN-GUEST-READY
 check "VNC socket exists" test -S "$sock"
 check_eq "VNC socket is root's, mode 0600" "$(stat -c '%U %a' "$sock")" \
     "root 600"
-check "QEMU has a VGA device and no TCP VNC" bash -c \
-    "tr '\\0' ' ' </proc/$(pgrep -f -- "-uuid $uuid" | head -1)/cmdline |
-     grep -q -- '-device VGA -vnc unix:$sock'"
+qargs=$(tr '\0' '\n' </proc/"$(pgrep -f -- "-uuid $uuid" | head -1)"/cmdline)
+check_eq "QEMU's VNC is the unix socket alone (no TCP)" \
+    "$(grep -A1 -x -- -vnc <<<"$qargs" | grep -vx -- -vnc)" "unix:$sock"
+# the screen is the last device, so the disks and NICs keep the PCI slots
+# they had before VMs had one
+check_eq "QEMU's last device is the VGA" \
+    "$(grep -A1 -x -- -device <<<"$qargs" | grep -vx -- -device | grep -v '^--$' | tail -1)" VGA
 
 check "vm screenshot" t h1 vm screenshot v1 "$shot"
 check "it is a PNG of VGA text mode (720x400)" python3 -c "
