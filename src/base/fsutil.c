@@ -253,3 +253,19 @@ exe_is_found(const char *bin)
 	free(copy);
 	return found;
 }
+
+bool
+proc_cmdline_has(pid_t pid, const char *needle, bool part)
+{
+	_cleanup_free_ char *path = xasprintf("/proc/%d/cmdline", (int)pid);
+	_cleanup_free_ char *buf = NULL;
+	size_t len;
+
+	if (file_read_all(path, 1 << 20, &buf, &len) < 0)
+		return false;
+	for (size_t i = 0; i < len; i += strlen(buf + i) + 1)
+		if (part ? strstr(buf + i, needle) != NULL :
+		    strcmp(buf + i, needle) == 0)
+			return true;
+	return false;
+}

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* mkdir -p with mode; 0 or -errno. */
 int mkdir_p(const char *path, unsigned mode);
@@ -34,6 +35,10 @@ int dir_remove_flat(const char *dir);
 
 /* Is bin executable: a path with '/', or a name found in $PATH? */
 bool exe_is_found(const char *bin);
+
+/* Whether an argument of process pid's command line is needle (whole) or,
+ * with part, holds it.  False when the process is gone or unreadable. */
+bool proc_cmdline_has(pid_t pid, const char *needle, bool part);
 
 /* Free bytes for unprivileged users on the file system holding path. */
 int fs_free_bytes(const char *path, uint64_t *ret_bytes);

@@ -10,23 +10,34 @@
 #include "cloudinit_yaml.h"
 #include "util.h"
 
+/* The next event's type; where the YAML is wrong, an error naming the
+ * line and column. */
+static int
+ci_next(yaml_parser_t *p, yaml_event_type_t *ret, struct err *err)
+{
+	yaml_event_t ev;
+
+	if (!yaml_parser_parse(p, &ev))
+		return err_set(err, -EINVAL, "user-data is not valid YAML: "
+		    "line %zu, column %zu: %.120s", p->problem_mark.line + 1,
+		    p->problem_mark.column + 1,
+		    p->problem ? p->problem : "syntax error");
+	*ret = ev.type;
+	yaml_event_delete(&ev);
+	return 0;
+}
+
 /* Events read before the first document's root is known. */
 static int
 ci_root_kind(yaml_parser_t *p, yaml_event_type_t *ret, struct err *err)
 {
-	yaml_event_t ev;
+	int r;
 
 	for (;;) {
-		yaml_event_type_t t;
+		yaml_event_type_t t = YAML_NO_EVENT;
 
-		if (!yaml_parser_parse(p, &ev))
-			return err_set(err, -EINVAL, "user-data is not valid "
-			    "YAML: line %zu, column %zu: %.120s",
-			    p->problem_mark.line + 1,
-			    p->problem_mark.column + 1,
-			    p->problem ? p->problem : "syntax error");
-		t = ev.type;
-		yaml_event_delete(&ev);
+		if ((r = ci_next(p, &t, err)) < 0)
+			return r;
 		if (t != YAML_STREAM_START_EVENT &&
 		    t != YAML_DOCUMENT_START_EVENT) {
 			*ret = t;
@@ -39,19 +50,13 @@ ci_root_kind(yaml_parser_t *p, yaml_event_type_t *ret, struct err *err)
 static int
 ci_drain(yaml_parser_t *p, struct err *err)
 {
-	yaml_event_t ev;
+	int r;
 
 	for (;;) {
-		yaml_event_type_t t;
+		yaml_event_type_t t = YAML_NO_EVENT;
 
-		if (!yaml_parser_parse(p, &ev))
-			return err_set(err, -EINVAL, "user-data is not valid "
-			    "YAML: line %zu, column %zu: %.120s",
-			    p->problem_mark.line + 1,
-			    p->problem_mark.column + 1,
-			    p->problem ? p->problem : "syntax error");
-		t = ev.type;
-		yaml_event_delete(&ev);
+		if ((r = ci_next(p, &t, err)) < 0)
+			return r;
 		if (t == YAML_DOCUMENT_START_EVENT)
 			return err_set(err, -EINVAL, "user-data holds more "
 			    "than one YAML document");

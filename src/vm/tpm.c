@@ -21,21 +21,6 @@ tpm_swtpm_found(const struct host *h)
 	return exe_is_found(h->cfg.swtpm);
 }
 
-static bool
-tpm_pid_is_ours(pid_t pid, const char *sock)
-{
-	_cleanup_free_ char *path = xasprintf("/proc/%d/cmdline", (int)pid);
-	_cleanup_free_ char *buf = NULL;
-	size_t len;
-
-	if (file_read_all(path, 1 << 16, &buf, &len) < 0)
-		return false;
-	for (size_t i = 0; i < len; i += strlen(buf + i) + 1)
-		if (strstr(buf + i, sock))
-			return true;
-	return false;
-}
-
 void
 tpm_kill(struct vm *vm)
 {
@@ -47,7 +32,7 @@ tpm_kill(struct vm *vm)
 	if (file_read_all(pidfile, 64, &buf, NULL) < 0)
 		return;
 	pid = atoi(buf);
-	if (pid > 0 && tpm_pid_is_ours(pid, sock))
+	if (pid > 0 && proc_cmdline_has(pid, sock, true))
 		(void)kill(pid, SIGKILL);
 	(void)unlink(pidfile);
 }

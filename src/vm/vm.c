@@ -600,21 +600,6 @@ vm_launch(struct vm *vm, struct err *err)
 	return vm_launch_qemu(vm, err);
 }
 
-static bool
-proc_cmdline_has(pid_t pid, const char *needle)
-{
-	_cleanup_free_ char *path = xasprintf("/proc/%d/cmdline", (int)pid);
-	_cleanup_free_ char *buf = NULL;
-	size_t len;
-
-	if (file_read_all(path, 1 << 20, &buf, &len) < 0)
-		return false;
-	for (size_t i = 0; i < len; i += strlen(buf + i) + 1)
-		if (streq(buf + i, needle))
-			return true;
-	return false;
-}
-
 bool
 vm_reattach(struct vm *vm)
 {
@@ -633,7 +618,7 @@ vm_reattach(struct vm *vm)
 	}
 	if (pid <= 0 || (vm->row->pid_start &&
 	    child_proc_start_time(pid) != vm->row->pid_start) ||
-	    !proc_cmdline_has(pid, vm->row->uuid))
+	    !proc_cmdline_has(pid, vm->row->uuid, false))
 		return false;
 	return vm_watch(vm, pid) == 0;
 }
