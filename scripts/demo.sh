@@ -238,9 +238,9 @@ virsh -q -c test:///default "define $TERN_LAB/lv1.src.xml; dumpxml lv1" |
 t h2 vm import-libvirt "$TERN_LAB/lv1.xml" --copy
 t h2 vm show lv1
 
-say "A UEFI VM with Secure Boot's firmware off, a TPM and an ISO (GRUB, then"
-say "the test guest): its own NVRAM and swtpm state next to its disk, its"
-say "screen a PNG (QMP screendump) and VNC on a unix socket ternd relays"
+say "A UEFI VM (OVMF) with a TPM, booted from an ISO (GRUB, then the test"
+say "guest): its own NVRAM and swtpm state next to its disk, its screen a PNG"
+say "(QMP screendump) and VNC on a unix socket that ternd relays"
 cp "$GUEST/iso/tern-test.iso" "$H2_POOL_DIR/tern-test.iso"
 chmod 644 "$H2_POOL_DIR/tern-test.iso"
 t h2 vm create iso1 --cpus 1 --memory 512M --disk 1G --firmware uefi --tpm \
