@@ -122,6 +122,11 @@ int st_record_disk(struct job *job, json_t *d);
 /* fsync the directory holding path (a rename in it is durable then). */
 void st_sync_dir(const char *path);
 
+/* The node and file (borrowed from blocks, query-block's answer) of a
+ * details entry: a disk's device, or the pflash of the NVRAM entry. */
+const char *st_entry_node(const json_t *blocks, const json_t *d,
+    const char **ret_file);
+
 /* mirror.c: a running VM */
 void live_step(struct job *job);
 /* -EBUSY (err says why) once a disk may have switched, or when it is
@@ -140,6 +145,16 @@ void live_resolve(struct job *job);
 void live_offline(struct job *job);
 /* Remember a switch QEMU reported (persisted: the witness without QEMU). */
 void live_note_events(struct job *job);
+/* tpm_move.c: a running VM's TPM state (details "tpm"), diagram there.
+ * At the pivot, before any job-complete: 1 when the vCPUs are stopped
+ * and the state copied (or there is no TPM), 0 to wait, -1 gone back. */
+int st_tpm_pause(struct job *job);
+/* In resolve, the disks recorded: the link and the row to the new copy
+ * (disk 0 moved) or the copy removed; cont if st_tpm_pause stopped. */
+void st_tpm_settle(struct job *job);
+/* QEMU gone: decided by where the link points. */
+void st_tpm_offline(struct job *job);
+
 /* copy.c: a VM that is down */
 void copy_step(struct job *job);
 int copy_cancel(struct job *job, struct err *err);
