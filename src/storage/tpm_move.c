@@ -78,6 +78,13 @@ tpm_copy(struct job *job, json_t *t)
 	char why[400];
 	int r;
 
+	/* Not ours if it is there now: never removed, never replaced. */
+	if (!st_flag(t, "created") && access(st_str(t, "dst"), F_OK) == 0) {
+		snprintf(why, sizeof(why), "cannot copy the TPM state to '%s': "
+		    "it appeared meanwhile", st_str(t, "dst"));
+		live_back(job, -EEXIST, why);
+		return;
+	}
 	st_set_flag(t, "created", true);	/* dst may exist from now */
 	st_save(job);
 	r = tpm_state_copy(st_str(t, "src"), st_str(t, "dst"));
