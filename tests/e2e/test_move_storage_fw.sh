@@ -33,6 +33,11 @@ S=$(labenv H1_STATE_DIR); RUN=$(labenv H1_RUN_DIR)
 mkdir -p "$P2" "$P3"
 t h1 pool create pool2 "$P2" >/dev/null
 t h1 pool create pool3 "$P3" >/dev/null
+# ternd (and the QEMU it starts) run in a mount namespace of their own,
+# copied when ternd starts: restarted after the mount, it sees it.
+mount -t tmpfs -o size=48M tmpfs "$TINY"
+lab stop h1 >/dev/null; lab start h1 >/dev/null
+t h1 pool create tiny "$TINY" >/dev/null
 sum() { md5sum <"$1" | cut -d' ' -f1; }
 qemu_pid() { pgrep -f -- "^qemu-system-x86_64 .*-uuid $1" | head -n 1; }
 # qemu_has UUID PATH: the VM's QEMU has PATH open (not a deleted file)
@@ -103,13 +108,10 @@ check_eq "its NVRAM and TPM state as they were" \
 check "the writes go on after the rollback" writes_go_on
 
 # ---- a TPM copy that fails (its pool full) goes back the same way ----
-# The target pool is a small tmpfs, filled once the mirrors are in sync
-# (held at storage.ready): the vCPUs are stopped and the TPM's files do not
-# fit.  ternd runs in a mount namespace of its own: restarted after the
-# mount, it sees it.
-mount -t tmpfs -o size=48M tmpfs "$TINY"
+# The target pool is a small tmpfs (mounted before the VM started),
+# filled once the mirrors are in sync (held at storage.ready): the vCPUs
+# are stopped and the TPM's files do not fit.
 restart_with h1 storage.ready=delay:4000
-t h1 pool create tiny "$TINY" >/dev/null
 t h1 vm move-storage g1 --disk vda=tiny --no-wait >/dev/null
 check "the move holds with its mirrors in sync" wait_for 60 bash -c \
     "$LAB_SH tern h1 job list --vm g1 --json | jq -e '[.jobs[] | select(.type==\"vm.move-storage\")][0] | .phase == \"mirroring\" and .progress.done == .progress.total'"
