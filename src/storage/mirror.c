@@ -10,13 +10,19 @@
  *   (qemu-img create per disk, given to the QEMU user) --> attach (blockdev-add) --> mirror (blockdev-mirror)
  *   --> mirroring (progress from query-block-jobs) --all READY,
  *   block-job-change write-blocking, all actively-synced,
- *   failpoint storage.ready--> pivot (a recording bitmap on each target
- *   with tern's bitmaps to carry, then job-complete each; from here, and
- *   while going back, live_cancel refuses: -EBUSY with the reason)
- *   --> resolve
+ *   failpoint storage.ready--> pivot (a TPM's state first: the vCPUs
+ *   stopped and its files copied, failpoint storage.tpm-copied, see
+ *   tpm_move.c; then a recording bitmap on each target with tern's
+ *   bitmaps to carry, then job-complete each; from here, and while going
+ *   back, live_cancel refuses: -EBUSY with the reason) --> resolve
+ *
+ *   A UEFI VM's NVRAM file is one more entry of the disks (plan.c,
+ *   "nvram": true): its pflash node (fw-vars at start) mirrored into a raw
+ *   file node like a disk into its qcow2, recorded in the row's nvram.
  *
  *   resolve (resolve.c): jobs --> where (the commit point of each disk
- *   on its new file: its record) --> cleanup (the files the disks left)
+ *   on its new file: its record; then the TPM follows disk 0 and the
+ *   vCPUs resume) --> cleanup (the files the disks left)
  *   --> finish
  *
  *   rollback, cancelling: resolve going back; each disk stays on its old

@@ -11,7 +11,13 @@
  *                   us), added, mirror, complete_sent, completed (QEMU said
  *                   the pivot happened), where ("new"|"old"), recorded,
  *                   done}]
+ *                 live: a UEFI VM's NVRAM file is one more entry, name
+ *                 "nvram", idx -1, "nvram": true (mirror.c)
  *   state         {src, dst, size, done} when a saved state moves along
+ *   nvram, tpm    {src, dst, size, ...} the NVRAM file (copy only) and the
+ *                 TPM directory when they follow disk 0; live, tpm also
+ *                 has paused, created, copied, recorded, settled, resumed
+ *                 (tpm_move.c)
  *   storage_slot, storage_wait   the queue (storage.h)
  *   pivot_sent    job-complete went out: from here on no cancel
  *   began_ms      wall clock when it got its slot
