@@ -142,11 +142,14 @@ check "events name the new NVRAM and TPM paths" bash -c \
 
 # ---- a reset: swtpm rewrites its state in the new directory ----
 I0=$(stat -c %i "$P2/g1-tpm/tpm2-00.permall" 2>/dev/null || echo none)
+NR=$(sum "$P2/g1-nvram.fd")
 qmp_reset
 check "the guest boots again after the reset" wait_for 180 bash -c "[ \$(cat $S/vms/$U/console.log | grep -ac TERN-GUEST-READY) -gt $b0 ]"
 check "swtpm rewrote tpm2-00.permall in the new directory" \
     bash -c "[ \$(stat -c %i '$P2/g1-tpm/tpm2-00.permall') != $I0 ] && [ $I0 != none ]"
 check "nothing came back to the old pool" on_files "$P2"
+check "OVMF's variable writes during the boot landed in the new NVRAM file" \
+    bash -c "[ \$(md5sum <'$P2/g1-nvram.fd' | cut -d' ' -f1) != $NR ]"
 # The NVRAM file QEMU wrote is the new one: after a stop it boots from it.
 t h1 vm stop g1 >/dev/null
 check "g1 stops" wait_for 60 bash -c "[ \"\$($LAB_SH tern h1 vm show g1 --json | jq -r .state)\" = off ]"
