@@ -10,7 +10,9 @@
 # before the switch (failpoint storage.tpm-copied): the VM runs on its old
 # files, the copies are gone, a retry succeeds; a TPM copy that fails
 # (the target pool, a small tmpfs, filled up while the mirrors are in
-# sync) goes back the same way.
+# sync) goes back the same way; ternd killed once disk 0 switched, before
+# its record (storage.pivoted): the restart finishes the move, the TPM's
+# link switched to the copy.
 . "$(dirname "$0")/lib.sh"
 e2e_lab_setup movefw 170
 export GUEST_FIRMWARE=uefi GUEST_TPM=1
@@ -125,6 +127,23 @@ check_eq "its NVRAM and TPM state still as they were" \
     "$(sum "$POOL/g1-nvram.fd") $(sum "$POOL/g1-tpm/tpm2-00.permall")" "$N0 $T0"
 rm -f "$TINY/fill"
 restart_with h1
+
+# ---- ternd killed once disk 0 switched, before its record ----
+# (failpoint storage.pivoted: the vCPUs stopped, the TPM copied, the link
+# not yet switched): the restart records disk 0 and the NVRAM where QEMU
+# has them, switches the TPM's link to the copy, and resumes the vCPUs.
+restart_with h1 storage.pivoted=kill
+t h1 vm move-storage g1 --disk vda=pool3 >/dev/null 2>&1 || true
+wait_for 30 bash -c "! kill -0 \$(cat $(labenv H1_PIDFILE)) 2>/dev/null" || true
+sleep 1
+TERN_FAILPOINT= lab start h1 >/dev/null
+wait_for 60 no_active_jobs h1 || true
+check_eq "the switch happened, the restart finished the move" "$(last_job | jq -r .state)" succeeded
+check_eq "the vm runs" "$(vm_field h1 g1 .state)" running
+check "disk 0, NVRAM and TPM in pool3, in use there; the old ones gone" on_files "$P3"
+check_eq "its NVRAM and TPM state as they were" \
+    "$(sum "$P3/g1-nvram.fd") $(sum "$P3/g1-tpm/tpm2-00.permall")" "$N0 $T0"
+check "the writes go on after the restart" writes_go_on
 
 # ---- the move: disk 0 to pool2 while the writer runs ----
 check "live move of disk 0 with its NVRAM and TPM" t h1 vm move-storage g1 --disk vda=pool2
