@@ -12,7 +12,8 @@
 # (the target pool, a small tmpfs, filled up while the mirrors are in
 # sync) goes back the same way; ternd killed once disk 0 switched, before
 # its record (storage.pivoted): the restart finishes the move, the TPM's
-# link switched to the copy.
+# link switched to the copy; QEMU killed with the TPM copied: the VM
+# crashed on its old files, which it boots from again.
 . "$(dirname "$0")/lib.sh"
 e2e_lab_setup movefw 170
 export GUEST_FIRMWARE=uefi GUEST_TPM=1
@@ -144,6 +145,26 @@ check "disk 0, NVRAM and TPM in pool3, in use there; the old ones gone" on_files
 check_eq "its NVRAM and TPM state as they were" \
     "$(sum "$P3/g1-nvram.fd") $(sum "$P3/g1-tpm/tpm2-00.permall")" "$N0 $T0"
 check "the writes go on after the restart" writes_go_on
+
+# ---- QEMU killed with the vCPUs stopped and the TPM copied ----
+# (held at storage.tpm-copied): nobody to switch; the VM crashed on its
+# old files, the copies removed; it boots again from them.
+restart_with h1 storage.tpm-copied=delay:20000
+t h1 vm move-storage g1 --disk vda=local --no-wait >/dev/null
+check "the move holds with the TPM copied" wait_for 60 test -e "$POOL/g1-tpm/tpm2-00.permall"
+kill -9 "$(qemu_pid "$U")"
+check "the move fails when QEMU dies" wait_for 30 bash -c "$LAB_SH tern h1 job list --vm g1 --json | jq -e '[.jobs[] | select(.type==\"vm.move-storage\")][0] | .state == \"failed\" and (.error | test(\"QEMU exited\"))'"
+check_eq "the vm crashed" "$(vm_field h1 g1 .state)" crashed
+check_eq "NVRAM and TPM recorded where they were" "$(vm_field h1 g1 .nvram) $(vm_field h1 g1 .tpm_dir)" "$P3/g1-nvram.fd $P3/g1-tpm"
+check "the copies removed" bash -c "[ -z \"\$(ls -A '$POOL' | grep -E '^g1-(vda|nvram|tpm)')\" ]"
+restart_with h1
+b2=$(boots)
+t h1 vm start g1 >/dev/null
+check "it boots again from its files in pool3" wait_for 180 bash -c "[ \$(cat $S/vms/$U/console.log | grep -ac TERN-GUEST-READY) -gt $b2 ]"
+check "on its files in pool3" on_files "$P3"
+check "the verifier after the QEMU kill" verify_vm
+# the boot wrote both anew: what the next move must carry
+b0=$(boots); N0=$(sum "$P3/g1-nvram.fd"); T0=$(sum "$P3/g1-tpm/tpm2-00.permall")
 
 # ---- the move: disk 0 to pool2 while the writer runs ----
 check "live move of disk 0 with its NVRAM and TPM" t h1 vm move-storage g1 --disk vda=pool2
