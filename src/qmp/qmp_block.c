@@ -28,6 +28,13 @@ qmp_blockdev_add_qcow2(const char *fmt_node, const char *file_node,
 }
 
 struct qmp_command
+qmp_blockdev_add_file(const char *node, const char *path)
+{
+	return cmd("blockdev-add", json_pack("{ss ss ss}", "driver", "file",
+	    "node-name", node, "filename", path));
+}
+
+struct qmp_command
 qmp_blockdev_add_nbd(const char *node, const char *host, const char *port,
     const char *export, const char *tls_creds)
 {

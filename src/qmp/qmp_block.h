@@ -22,6 +22,9 @@ struct qmp_command {
  * opened as QEMU opens a VM's disk at start (threads, cached). */
 struct qmp_command qmp_blockdev_add_qcow2(const char *fmt_node,
     const char *file_node, const char *path);
+/* blockdev-add a raw file node at path (a UEFI VM's variables, opened as
+ * qemu.c opens fw-vars). */
+struct qmp_command qmp_blockdev_add_file(const char *node, const char *path);
 /* blockdev-add an NBD client node for export on host:port, with the TLS
  * credentials object tls_creds (NULL: plain), never reconnecting. */
 struct qmp_command qmp_blockdev_add_nbd(const char *node, const char *host,

@@ -10,13 +10,19 @@
  *   (qemu-img create per disk, given to the QEMU user) --> attach (blockdev-add) --> mirror (blockdev-mirror)
  *   --> mirroring (progress from query-block-jobs) --all READY,
  *   block-job-change write-blocking, all actively-synced,
- *   failpoint storage.ready--> pivot (a recording bitmap on each target
- *   with tern's bitmaps to carry, then job-complete each; from here, and
- *   while going back, live_cancel refuses: -EBUSY with the reason)
- *   --> resolve
+ *   failpoint storage.ready--> pivot (a TPM's state first: the vCPUs
+ *   stopped and its files copied, failpoint storage.tpm-copied, see
+ *   tpm_move.c; then a recording bitmap on each target with tern's
+ *   bitmaps to carry, then job-complete each; from here, and while going
+ *   back, live_cancel refuses: -EBUSY with the reason) --> resolve
+ *
+ *   A UEFI VM's NVRAM file is one more entry of the disks (plan.c,
+ *   "nvram": true): its pflash node (fw-vars at start) mirrored into a raw
+ *   file node like a disk into its qcow2, recorded in the row's nvram.
  *
  *   resolve (resolve.c): jobs --> where (the commit point of each disk
- *   on its new file: its record) --> cleanup (the files the disks left)
+ *   on its new file: its record; then the TPM follows disk 0 and the
+ *   vCPUs resume) --> cleanup (the files the disks left)
  *   --> finish
  *
  *   rollback, cancelling: resolve going back; each disk stays on its old
@@ -29,6 +35,7 @@
  * (cancelling), live_pivot() (pivot -> resolve), live_resolve() and
  * live_offline() (resolve.c: the end), live_recover() (restart). */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,6 +112,28 @@ live_back(struct job *job, int code, const char *why)
 
 /* ---- check ---- */
 
+/* The pflash device of a UEFI VM's variables (qemu.c: pflash1). */
+#define ST_NVRAM_QDEV "/machine/system.flash1"
+
+const char *
+st_entry_node(const json_t *blocks, const json_t *d, const char **ret_file)
+{
+	const json_t *b, *ins;
+	size_t i;
+
+	if (!st_flag(d, "nvram"))
+		return qmp_block_disk_node(blocks, st_str(d, "name"), ret_file);
+	*ret_file = NULL;
+	json_array_foreach(blocks, i, b) {
+		if (!streq(st_str(b, "qdev"), ST_NVRAM_QDEV) ||
+		    !(ins = json_object_get(b, "inserted")))
+			continue;
+		*ret_file = st_str(ins, "file");
+		return st_str(ins, "node-name");
+	}
+	return NULL;
+}
+
 /* Each disk's node now (after an earlier move it is not vdX-fmt), on the
  * file the record names. */
 static int
@@ -115,8 +144,7 @@ check_nodes(struct job *job, const json_t *blocks, char *why, size_t len)
 
 	json_array_foreach(st_disks(job), i, d) {
 		const char *file = NULL;
-		const char *node = qmp_block_disk_node(blocks,
-		    st_str(d, "name"), &file);
+		const char *node = st_entry_node(blocks, d, &file);
 
 		if (!node || !streq(file, st_str(d, "src"))) {
 			snprintf(why, len, "QEMU's disk %s is on '%s', not on "
@@ -250,6 +278,23 @@ live_on_created(struct child *ch, int status, void *data)
 	job_poke(job);
 }
 
+/* The NVRAM's target: a raw file of the source's size, the QEMU user's
+ * (tiny: made here, not by a helper); the mirror fills it. */
+static int
+nvram_create(struct job *job, const char *dst, uint64_t size)
+{
+	struct host *h = host_of(job);
+	_cleanup_close_ int fd = open(dst, O_WRONLY | O_CREAT | O_EXCL |
+	    O_CLOEXEC, 0600);
+
+	if (fd == -1)
+		return -errno;
+	if (ftruncate(fd, (off_t)size) == -1 || (h->qemu_uid &&
+	    fchown(fd, h->qemu_uid, h->qemu_gid) == -1))
+		return -errno;
+	return 0;
+}
+
 static void
 live_create(struct job *job)
 {
@@ -270,6 +315,20 @@ live_create(struct job *job)
 	}
 	st_set_flag(d, "created", true);	/* from now on it may exist */
 	st_save(job);
+	if (st_flag(d, "nvram")) {
+		int r = nvram_create(job, dst, (uint64_t)st_int(d, "size"));
+
+		if (r < 0) {
+			snprintf(why, sizeof(why), "cannot create '%s': %s",
+			    dst, strerror(-r));
+			live_back(job, r, why);
+			return;
+		}
+		st_set_flag(d, "made", true);
+		st_save(job);
+		job_poke(job);
+		return;
+	}
 	if (st_image_create(job, dst, (uint64_t)st_int(d, "size"),
 	    live_on_created) < 0)
 		live_back(job, -EIO, "cannot run qemu-img");
@@ -316,6 +375,8 @@ attach_cmd(struct job *job, json_t *d)
 
 	node_name(job, d, "fmt", fmt);
 	node_name(job, d, "file", file);
+	if (st_flag(d, "nvram"))	/* raw, as qemu.c opens fw-vars */
+		return qmp_blockdev_add_file(file, st_str(d, "dst"));
 	return qmp_blockdev_add_qcow2(fmt, file, st_str(d, "dst"));
 }
 
@@ -325,7 +386,7 @@ mirror_cmd(struct job *job, json_t *d)
 	char fmt[VM_NODE_NAME_MAX], id[VM_NODE_NAME_MAX];
 	struct qmp_command q;
 
-	node_name(job, d, "fmt", fmt);
+	node_name(job, d, st_flag(d, "nvram") ? "file" : "fmt", fmt);
 	st_mirror_id(job, d, id);
 	/* Tracked from here: its events can come before its reply. */
 	q = vm_mirror_cmd(vm_of(job), id, st_str(d, "from_node"), fmt);
@@ -443,7 +504,8 @@ live_mirroring(struct job *job)
 	}
 }
 
-/* Switch every disk: from here on a cancel is refused. */
+/* Switch every disk (the NVRAM too; a TPM's state copied first with the
+ * vCPUs stopped, tpm_move.c): from here on a cancel is refused. */
 static void
 live_pivot(struct job *job)
 {
@@ -452,6 +514,8 @@ live_pivot(struct job *job)
 	size_t i;
 	char id[VM_NODE_NAME_MAX];
 
+	if (st_tpm_pause(job) <= 0)
+		return;		/* stopping the vCPUs, copying the TPM */
 	st_set_flag(job->details, "pivot_sent", true);
 	json_array_foreach(st_disks(job), i, d)
 		st_set_flag(d, "complete_sent", true);

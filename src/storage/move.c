@@ -219,13 +219,35 @@ st_outcome(const struct job *job, char *buf, size_t len)
 	}
 }
 
+/* The NVRAM entry of a live move (plan.c): the row's nvram column. */
+static int
+record_nvram(struct job *job, json_t *d)
+{
+	struct vm *vm = vm_of(job);
+	int r = store_vm_set_text(host_of(job)->store, vm->row->uuid, "nvram",
+	    st_str(d, "dst"));
+
+	if (r < 0)
+		return r;
+	free(vm->row->nvram);
+	vm->row->nvram = xstrdup(st_str(d, "dst"));
+	st_set_flag(d, "recorded", true);
+	st_save(job);
+	host_event(host_of(job), "info", vm, job->row->id, "UEFI variables now "
+	    "'%s'", st_str(d, "dst"));
+	return 0;
+}
+
 int
 st_record_disk(struct job *job, json_t *d)
 {
 	struct vm *vm = vm_of(job);
-	struct disk_row *row = &vm->row->disks[st_int(d, "idx")];
+	struct disk_row *row;
 	int r;
 
+	if (st_flag(d, "nvram"))
+		return record_nvram(job, d);
+	row = &vm->row->disks[st_int(d, "idx")];
 	r = store_vm_set_disk(host_of(job)->store, vm->row->uuid, st_str(d,
 	    "name"),
 	    st_str(d, "dst"), st_str(d, "dst_pool"));

@@ -307,10 +307,27 @@ plan_state(struct host *h, const struct vm *vm, struct plan *p,
 	return 0;
 }
 
+/* A running VM's NVRAM file moves as a mirror of its pflash node, like a
+ * disk (mirror.c): an entry of the disks array marked nvram, in disk 0's
+ * pools. */
+static void
+plan_nvram_live(const struct vm *vm, json_t *details, const char *dst,
+    const struct stat *st)
+{
+	json_t *disks = json_object_get(details, "disks");
+	json_t *d0 = json_array_get(disks, 0);	/* disk 0: planned first */
+
+	json_array_append_new(disks, json_pack("{ss si sb ss sO ss sO sI sI}",
+	    "name", "nvram", "idx", -1, "nvram", true, "src", vm->row->nvram,
+	    "src_pool", json_object_get(d0, "src_pool"), "dst", dst,
+	    "dst_pool", json_object_get(d0, "dst_pool"), "size",
+	    (json_int_t)st->st_size, "alloc", (json_int_t)st->st_blocks * 512));
+}
+
 /* A UEFI VM's NVRAM file and a TPM's state directory follow disk 0 too
- * (named after the VM next to it), in a copy only: a running QEMU keeps
- * its NVRAM file open and its swtpm its state directory, and neither can
- * be handed a new one here yet, so a live move of disk 0 is refused. */
+ * (named after the VM next to it).  Off: copied with it (copy.c).
+ * Running: the NVRAM file mirrored like a disk, the TPM's few files
+ * copied while the vCPUs are stopped at the switch (mirror.c). */
 static int
 plan_fw(struct host *h, const struct vm *vm, const char *mode,
     struct plan *p, json_t *details, struct err *err)
@@ -321,12 +338,6 @@ plan_fw(struct host *h, const struct vm *vm, const char *mode,
 
 	if (!p->dir0 || (!src[0] && !src[1]))
 		return 0;
-	if (streq(mode, "live"))
-		return err_set(err, -EBUSY, "vm '%s' is running, and its %s "
-		    "must move with its first disk, which a running vm's "
-		    "storage move does not do yet: stop it, or leave disk "
-		    "vda where it is", vm->row->name, src[0] ?
-		    "UEFI variables" : "TPM state");
 	for (int i = 0; i < 2; i++) {
 		_cleanup_free_ char *dst = NULL;
 		struct stat st;
@@ -345,9 +356,12 @@ plan_fw(struct host *h, const struct vm *vm, const char *mode,
 		    (i ? 1 << 20 : 0))) < 0)
 			return err_setf_errno(err, r, "cannot check '%s'",
 			    p->dir0);
-		json_object_set_new(details, key[i], json_pack("{ss ss sI}",
-		    "src", src[i], "dst", dst, "size",
-		    (json_int_t)(i ? 65536 : st.st_size)));
+		if (i == 0 && streq(mode, "live"))
+			plan_nvram_live(vm, details, dst, &st);
+		else
+			json_object_set_new(details, key[i], json_pack(
+			    "{ss ss sI}", "src", src[i], "dst", dst, "size",
+			    (json_int_t)(i ? 65536 : st.st_size)));
 	}
 	return 0;
 }

@@ -196,7 +196,7 @@ resolve_where(struct job *job)
 	json_array_foreach(st_disks(job), i, d) {
 		const char *file = NULL;
 
-		(void)qmp_block_disk_node(ret, st_str(d, "name"), &file);
+		(void)st_entry_node(ret, d, &file);
 		json_object_set_new(d, "where", json_string(
 		    streq(file, st_str(d, "dst")) ? "new" :
 		    streq(file, st_str(d, "src")) ? "old" : "unknown"));
@@ -214,6 +214,7 @@ resolve_where(struct job *job)
 		if (streq(st_str(d, "where"), "new") && !st_flag(d, "carried"))
 			st_carry_bitmaps(job, d);
 	}
+	st_tpm_settle(job);	/* follows disk 0; then cont */
 	st_save(job);
 	c->sub = SUB_CLEANUP;
 	c->cleanup_passes = 0;
@@ -411,6 +412,7 @@ live_offline(struct job *job)
 			(void)unlink(file_to_drop(d));
 		st_set_flag(d, "cleaned", true);
 	}
+	st_tpm_offline(job);
 	st_save(job);
 	live_done(job, "QEMU exited during the move");
 }

@@ -11,7 +11,13 @@
  *                   us), added, mirror, complete_sent, completed (QEMU said
  *                   the pivot happened), where ("new"|"old"), recorded,
  *                   done}]
+ *                 live: a UEFI VM's NVRAM file is one more entry, name
+ *                 "nvram", idx -1, "nvram": true (mirror.c)
  *   state         {src, dst, size, done} when a saved state moves along
+ *   nvram, tpm    {src, dst, size, ...} the NVRAM file (copy only) and the
+ *                 TPM directory when they follow disk 0; live, tpm also
+ *                 has paused, created, copied, recorded, settled, resumed
+ *                 (tpm_move.c)
  *   storage_slot, storage_wait   the queue (storage.h)
  *   pivot_sent    job-complete went out: from here on no cancel
  *   began_ms      wall clock when it got its slot
@@ -122,6 +128,11 @@ int st_record_disk(struct job *job, json_t *d);
 /* fsync the directory holding path (a rename in it is durable then). */
 void st_sync_dir(const char *path);
 
+/* The node and file (borrowed from blocks, query-block's answer) of a
+ * details entry: a disk's device, or the pflash of the NVRAM entry. */
+const char *st_entry_node(const json_t *blocks, const json_t *d,
+    const char **ret_file);
+
 /* mirror.c: a running VM */
 void live_step(struct job *job);
 /* -EBUSY (err says why) once a disk may have switched, or when it is
@@ -140,6 +151,16 @@ void live_resolve(struct job *job);
 void live_offline(struct job *job);
 /* Remember a switch QEMU reported (persisted: the witness without QEMU). */
 void live_note_events(struct job *job);
+/* tpm_move.c: a running VM's TPM state (details "tpm"), diagram there.
+ * At the pivot, before any job-complete: 1 when the vCPUs are stopped
+ * and the state copied (or there is no TPM), 0 to wait, -1 gone back. */
+int st_tpm_pause(struct job *job);
+/* In resolve, the disks recorded: the link and the row to the new copy
+ * (disk 0 moved) or the copy removed; cont if st_tpm_pause stopped. */
+void st_tpm_settle(struct job *job);
+/* QEMU gone: decided by where the link points. */
+void st_tpm_offline(struct job *job);
+
 /* copy.c: a VM that is down */
 void copy_step(struct job *job);
 int copy_cancel(struct job *job, struct err *err);

@@ -16,9 +16,16 @@
  *                    both sides paused--> tpm-state -> row->tpm_dir
  *   storage move     (the state copied while paused) tpm-state -> the
  *   (running):       new directory, then the old one is removed
+ *                    (src/storage/mirror.c; tpm_state_copy(), then
+ *                    tpm_state_link(); tpm_state_points_at() decides
+ *                    after a ternd restart)
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
 #include <unistd.h>
 #include <sys/stat.h>
@@ -94,4 +101,106 @@ tpm_state_remove_link(struct vm *vm)
 
 	(void)unlink(link);
 	tpm_apart_remove(vm);
+}
+
+bool
+tpm_state_points_at(struct vm *vm, const char *dir)
+{
+	_cleanup_free_ char *link = vm_run_path(vm, "tpm-state");
+	char target[PATH_MAX];
+	ssize_t n = readlink(link, target, sizeof(target) - 1);
+
+	if (n <= 0)
+		return false;
+	target[n] = '\0';
+	return streq(target, dir);
+}
+
+/* One regular file of the state: its bytes, mode and owner, synced. */
+static int
+copy_file(int sfd, int dfd, const char *name)
+{
+	_cleanup_close_ int in = -1, out = -1;
+	struct stat st;
+	char buf[65536];
+	ssize_t n;
+
+	if ((in = openat(sfd, name, O_RDONLY | O_CLOEXEC)) == -1 ||
+	    fstat(in, &st) == -1)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return 0;
+	out = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+	    st.st_mode & 07777);
+	if (out == -1)
+		return -errno;
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		if (write(out, buf, (size_t)n) != n)
+			return errno ? -errno : -EIO;
+	if (n == -1 || fchown(out, st.st_uid, st.st_gid) == -1 ||
+	    fsync(out) == -1)
+		return -errno;
+	return 0;
+}
+
+static int
+copy_files(const char *src, const char *dst)
+{
+	_cleanup_close_ int dfd = -1;
+	DIR *d = opendir(src);
+	struct dirent *e;
+	int r = 0;
+
+	if (!d)
+		return -errno;
+	dfd = open(dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd == -1)
+		r = -errno;
+	while (r == 0 && (e = readdir(d)))
+		if (!streq(e->d_name, ".") && !streq(e->d_name, ".."))
+			r = copy_file(dirfd(d), dfd, e->d_name);
+	if (r == 0 && fsync(dfd) == -1)
+		r = -errno;
+	closedir(d);
+	return r;
+}
+
+static void
+sync_parent(const char *path)
+{
+	_cleanup_free_ char *copy = xstrdup(path);
+	char *slash = strrchr(copy, '/');
+	_cleanup_close_ int fd = -1;
+
+	if (!slash)
+		return;
+	*slash = '\0';
+	fd = open(*copy ? copy : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0)
+		(void)fsync(fd);
+}
+
+/* A few KiB (tpm2-00.permall, and the lock file): copied on the loop
+ * thread, in well under a millisecond, while the vCPUs are stopped. */
+int
+tpm_state_copy(const char *src, const char *dst)
+{
+	_cleanup_free_ char *partial = xasprintf("%s.partial", dst);
+	struct stat st;
+	int r;
+
+	if (stat(src, &st) == -1)
+		return -errno;
+	(void)dir_remove_flat(partial);
+	if (mkdir(partial, st.st_mode & 07777) == -1)
+		return -errno;
+	if (chown(partial, st.st_uid, st.st_gid) == -1 ||
+	    (r = copy_files(src, partial)) < 0 ||
+	    rename(partial, dst) == -1) {
+		r = r < 0 ? r : -errno;
+		(void)dir_remove_flat(partial);
+		return r;
+	}
+	sync_parent(dst);
+	return 0;
 }

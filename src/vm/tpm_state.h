@@ -4,6 +4,8 @@
  * commit.  Diagram in tpm_state.c.  Never logs. */
 #pragma once
 
+#include <stdbool.h>
+
 #include "err.h"
 
 struct vm;
@@ -25,3 +27,12 @@ void tpm_apart_remove(struct vm *vm);
 
 /* Remove the link and RUN/tpm-in (the VM's run files go). */
 void tpm_state_remove_link(struct vm *vm);
+
+/* RUN/tpm-state points at dir now (a restart asks where swtpm writes). */
+bool tpm_state_points_at(struct vm *vm, const char *dir);
+
+/* A running VM's storage move: copy the state directory src (its regular
+ * files, mode and owner kept, each synced) to dst through dst.partial,
+ * renamed when whole (the parent synced).  Only while the vCPUs are
+ * stopped.  dst must not exist.  0 or -errno (dst.partial removed). */
+int tpm_state_copy(const char *src, const char *dst);

@@ -8,8 +8,8 @@
 # gone.  Every time: one QEMU, one swtpm, the TPM's permanent state
 # unchanged (a lost state would be a newly manufactured TPM: other
 # seeds, another file), the guest never rebooted, and it boots again from
-# the moved NVRAM.  An offline storage move carries both with disk 0; a
-# running VM's is refused when disk 0 moves (not carried yet).  An export
+# the moved NVRAM.  A storage move carries both with disk 0, running (the
+# NVRAM mirrored, the TPM state copied at the switch) and off.  An export
 # holds both, and an import puts them next to its disk 0; so does a
 # backup point, checked by its restore.
 . "$(dirname "$0")/lib.sh"
@@ -79,24 +79,31 @@ t h1 vm start g2 >/dev/null
 check "g2 boots again from its moved NVRAM" wait_for 180 bash -c "[ \$(cat '$S1/vms/$U2/console.log' | grep -ac TERN-GUEST-READY) -ge 2 ]"
 
 # ---- storage moves on one host ----
-check_err "a running vm's disk 0 with its NVRAM and TPM is refused" 1 \
-    "does not do yet" t h1 vm move-storage g2 --to shared
-t h1 vm stop g2 >/dev/null
-wait_for 60 bash -c "[ \"\$($LAB_SH tern h1 vm show g2 --json | jq -r .state)\" = off ]" || true
 N1=$(sum "$P1/g2-nvram.fd"); T3=$(sum "$P1/g2-tpm/tpm2-00.permall")
-check "an offline storage move" t h1 vm move-storage g2 --to shared
-check_eq "carries the NVRAM next to disk 0" "$(vm_field h1 g2 .nvram)" "$SP/g2-nvram.fd"
-check_eq "and the TPM directory" "$(vm_field h1 g2 .tpm_dir)" "$SP/g2-tpm"
+check "a running vm's disk 0 moves with its NVRAM and TPM" \
+    t h1 vm move-storage g2 --to shared
+check_eq "it still runs" "$(vm_field h1 g2 .state)" running
+check_eq "its NVRAM moved next to disk 0" "$(vm_field h1 g2 .nvram)" "$SP/g2-nvram.fd"
+check_eq "and its TPM directory" "$(vm_field h1 g2 .tpm_dir)" "$SP/g2-tpm"
 check_eq "both the same" "$(sum "$SP/g2-nvram.fd") $(sum "$SP/g2-tpm/tpm2-00.permall")" "$N1 $T3"
 check "the old ones are gone" bash -c "[ ! -e '$P1/g2-nvram.fd' ] && [ ! -e '$P1/g2-tpm' ]"
+check "its running swtpm writes to the moved directory" tpm_link_ok h1 "$U2" "$SP/g2-tpm"
+t h1 vm stop g2 >/dev/null
+wait_for 60 bash -c "[ \"\$($LAB_SH tern h1 vm show g2 --json | jq -r .state)\" = off ]" || true
+N1=$(sum "$SP/g2-nvram.fd"); T3=$(sum "$SP/g2-tpm/tpm2-00.permall")
+check "an offline storage move" t h1 vm move-storage g2 --to local
+check_eq "carries the NVRAM next to disk 0" "$(vm_field h1 g2 .nvram)" "$P1/g2-nvram.fd"
+check_eq "and the TPM directory" "$(vm_field h1 g2 .tpm_dir)" "$P1/g2-tpm"
+check_eq "both the same" "$(sum "$P1/g2-nvram.fd") $(sum "$P1/g2-tpm/tpm2-00.permall")" "$N1 $T3"
+check "the old ones are gone" bash -c "[ ! -e '$SP/g2-nvram.fd' ] && [ ! -e '$SP/g2-tpm' ]"
 t h1 vm start g2 >/dev/null
 check "g2 boots from the moved NVRAM with its TPM" wait_for 180 bash -c "[ \$(cat '$S1/vms/$U2/console.log' | grep -ac TERN-GUEST-READY) -ge 3 ]"
-check "its swtpm writes to the moved directory" tpm_link_ok h1 "$U2" "$SP/g2-tpm"
+check "its swtpm writes to the moved directory" tpm_link_ok h1 "$U2" "$P1/g2-tpm"
 
 # ---- export and import ----
 t h1 vm stop g2 >/dev/null
 wait_for 60 bash -c "[ \"\$($LAB_SH tern h1 vm show g2 --json | jq -r .state)\" = off ]" || true
-N2=$(sum "$SP/g2-nvram.fd"); T4=$(sum "$SP/g2-tpm/tpm2-00.permall")
+N2=$(sum "$P1/g2-nvram.fd"); T4=$(sum "$P1/g2-tpm/tpm2-00.permall")
 X=$(labenv LAB_DIR)/exports; mkdir -p "$X"
 check "vm export of the UEFI+TPM vm" t h1 vm export g2 "$X/g2"
 check_eq "the export holds its NVRAM and TPM state" \

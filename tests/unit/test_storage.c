@@ -13,6 +13,7 @@
 #include "jsonutil.h"
 #include "storage.h"
 #include "test.h"
+#include "tpm_state.h"
 #include "util.h"
 #include "vm.h"
 
@@ -312,6 +313,79 @@ test_check_saved_state(void)
 	(void)unlink(want);
 }
 
+/* A UEFI VM's NVRAM and a TPM follow disk 0: copied when off; running,
+ * the NVRAM is one more mirrored entry and the TPM a copy at the switch;
+ * neither when disk 0 stays. */
+static void
+test_check_fw(void)
+{
+	struct vm *vm = make_vm("w7", "off");
+	json_t *d = NULL, *k;
+	struct err err = { 0 };
+	char want[400];
+
+	vm->row->nvram = xasprintf("%s/w7-nvram.fd", p1);
+	vm->row->tpm_dir = xasprintf("%s/w7-tpm", p1);
+	(void)file_write_atomic(vm->row->nvram, "vars", 4, 0600);
+	(void)mkdir_p(vm->row->tpm_dir, 0700);
+	ASSERT_EQ(check(vm, "p2", "p2", false, &d, &err), 0);
+	ASSERT_EQ(json_array_size(json_object_get(d, "disks")), 2);
+	snprintf(want, sizeof(want), "%s/w7-nvram.fd", p2);
+	ASSERT_STREQ(json_string_value(json_object_get(json_object_get(d,
+	    "nvram"), "dst")), want);
+	json_decref(d);
+	vm->state = VM_RUNNING;
+	vm->pidfd = 99;		/* QEMU "runs"; never used as an fd */
+	ASSERT_EQ(check(vm, "p2", "p2", false, &d, &err), 0);
+	ASSERT_STREQ(json_string_value(json_object_get(d, "mode")), "live");
+	ASSERT_TRUE(json_object_get(d, "nvram") == NULL);
+	ASSERT_EQ(json_array_size(json_object_get(d, "disks")), 3);
+	k = json_array_get(json_object_get(d, "disks"), 2);
+	ASSERT_TRUE(json_is_true(json_object_get(k, "nvram")));
+	ASSERT_STREQ(json_string_value(json_object_get(k, "dst")), want);
+	ASSERT_STREQ(json_string_value(json_object_get(k, "src")),
+	    vm->row->nvram);
+	ASSERT_STREQ(json_string_value(json_object_get(k, "dst_pool")), "p2");
+	ASSERT_EQ(json_integer_value(json_object_get(k, "size")), 4);
+	snprintf(want, sizeof(want), "%s/w7-tpm", p2);
+	ASSERT_STREQ(json_string_value(json_object_get(json_object_get(d,
+	    "tpm"), "dst")), want);
+	json_decref(d);
+	/* only vdb: disk 0 and its files stay */
+	ASSERT_EQ(check(vm, NULL, "p2", true, &d, &err), 0);
+	ASSERT_EQ(json_array_size(json_object_get(d, "disks")), 1);
+	ASSERT_TRUE(json_object_get(d, "tpm") == NULL);
+	json_decref(d);
+	(void)mkdir_p(want, 0700);
+	refused(vm, "p2", "p2", false, -EEXIST, "w7-tpm' already exists");
+	(void)rmdir(want);
+	vm->pidfd = -1;
+	vm->state = VM_OFF;
+}
+
+/* The TPM's files copied whole through dst.partial, never over a dst
+ * that exists. */
+static void
+test_tpm_state_copy(void)
+{
+	char src[400], dst[400], f[420], *text = NULL;
+
+	snprintf(src, sizeof(src), "%s/t-src", dir);
+	snprintf(dst, sizeof(dst), "%s/t-dst", dir);
+	snprintf(f, sizeof(f), "%s/tpm2-00.permall", src);
+	(void)mkdir_p(src, 0700);
+	(void)file_write_atomic(f, "perm", 4, 0600);
+	ASSERT_EQ(tpm_state_copy(src, dst), 0);
+	snprintf(f, sizeof(f), "%s/tpm2-00.permall", dst);
+	ASSERT_EQ(file_read_all(f, 100, &text, NULL), 0);
+	ASSERT_STREQ(text, "perm");
+	free(text);
+	snprintf(f, sizeof(f), "%s.partial", dst);
+	ASSERT_TRUE(access(f, F_OK) != 0);
+	ASSERT_TRUE(tpm_state_copy(src, dst) < 0);	/* not empty */
+	ASSERT_TRUE(access(f, F_OK) != 0);
+}
+
 static void
 test_check_busy(void)
 {
@@ -379,6 +453,8 @@ main(void)
 	RUN_TEST(test_check_refusals);
 	RUN_TEST(test_check_to_skips_disks_there);
 	RUN_TEST(test_check_saved_state);
+	RUN_TEST(test_check_fw);
+	RUN_TEST(test_tpm_state_copy);
 	RUN_TEST(test_check_busy);
 	RUN_TEST(test_queue);
 	{
