@@ -1,5 +1,5 @@
-/* cloudinit_yaml.c - the user-data check and the meta-data (see
- * cloudinit_yaml.h).  Never logs. */
+/* cloudinit_yaml.c - the user-data check, the meta-data and the
+ * network-config (see cloudinit_yaml.h).  Never logs. */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -7,6 +7,7 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "altip_parse.h"
 #include "cloudinit_yaml.h"
 #include "util.h"
 
@@ -142,6 +143,117 @@ ci_meta_data(const char *uuid, const char *hostname, const char *keys,
 		free(out);
 		out = next;
 	}
+	*ret = out;
+	return 0;
+}
+
+/* "nicN" with N < n: N; else -1. */
+static long
+ci_nic_index(const char *nic, size_t n)
+{
+	char *end;
+	long i;
+
+	if (strncmp(nic, "nic", 3) != 0 || nic[3] < '0' || nic[3] > '9' ||
+	    (nic[3] == '0' && nic[4]))
+		return -1;
+	i = strtol(nic + 3, &end, 10);
+	return *end || i < 0 || (size_t)i >= n ? -1 : i;
+}
+
+/* Six lower-case hex pairs split by ':', as tern stores a NIC's MAC. */
+static bool
+ci_mac_ok(const char *mac)
+{
+	for (int i = 0; i < 17; i++)
+		if (i % 3 == 2 ? mac[i] != ':' :
+		    !strchr("0123456789abcdef", mac[i]) || !mac[i])
+			return false;
+	return mac[17] == '\0';
+}
+
+int
+ci_net_check(const char *const *macs, size_t n_nics, const json_t *net,
+    struct err *err)
+{
+	const char *nic;
+	json_t *cfg;
+	int r;
+
+	for (size_t i = 0; i < n_nics; i++)
+		if (!macs[i] || !ci_mac_ok(macs[i]))
+			return err_set(err, -EINVAL, "nic%zu's MAC '%.20s' is "
+			    "not a MAC address", i, macs[i] ? macs[i] : "");
+	if (net && !json_is_object(net))
+		return err_set(err, -EINVAL, "cloud_init_net must be an object "
+		    "{NIC: {addr, prefix, gw, dns}}");
+	json_object_foreach((json_t *)net, nic, cfg) {
+		if (ci_nic_index(nic, n_nics) < 0 && n_nics == 0)
+			return err_set(err, -EINVAL, "--cloud-init-net: the VM "
+			    "has no NIC '%.20s', nor any NIC: give it one with "
+			    "--net SWITCH", nic);
+		if (ci_nic_index(nic, n_nics) < 0)
+			return err_set(err, -EINVAL, "--cloud-init-net: the VM "
+			    "has no NIC '%.20s' (it has nic0..nic%zu, named in "
+			    "the order of --net)", nic, n_nics - 1);
+		if ((r = altip_check("--cloud-init-net", nic, cfg, err)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* One NIC's static setting (checked) in f, its keys indented by 4. */
+static void
+ci_net_static(FILE *f, const json_t *cfg)
+{
+	const char *addr = json_string_value(json_object_get(cfg, "addr"));
+	const char *gw = json_string_value(json_object_get(cfg, "gw"));
+	json_t *dns = json_object_get(cfg, "dns"), *d;
+	size_t i;
+
+	fprintf(f, "    addresses:\n      - \"%s/%d\"\n    set-name: x\n", addr,
+	    (int)json_integer_value(json_object_get(cfg, "prefix")));
+	if (gw)
+		fprintf(f, "    routes:\n      - to: \"%s\"\n        via: "
+		    "\"%s\"\n", strchr(addr, ':') ? "::/0" : "0.0.0.0/0", gw);
+	if (!json_array_size(dns))
+		return;
+	fprintf(f, "    nameservers:\n      addresses:\n");
+	json_array_foreach(dns, i, d)
+		fprintf(f, "        - \"%s\"\n", json_string_value(d));
+}
+
+int
+ci_network_config(const char *const *macs, size_t n_nics, const json_t *net,
+    char **ret, struct err *err)
+{
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f;
+	int r;
+
+	if ((r = ci_net_check(macs, n_nics, net, err)) < 0)
+		return r;
+	*ret = NULL;
+	if (n_nics == 0)
+		return 0;
+	if (!(f = open_memstream(&out, &len)))
+		return err_set(err, -ENOMEM, "cannot write network-config");
+	fprintf(f, "version: 2\nethernets:\n");
+	for (size_t i = 0; i < n_nics; i++) {
+		char nic[24];
+		const json_t *cfg;
+
+		snprintf(nic, sizeof(nic), "nic%zu", i);
+		cfg = json_object_get(net, nic);
+		fprintf(f, "  %s:\n    match:\n      macaddress: \"%s\"\n", nic,
+		    macs[i]);
+		if (cfg)
+			ci_net_static(f, cfg);
+		else
+			fprintf(f, "    dhcp4: true\n");
+	}
+	fclose(f);
 	*ret = out;
 	return 0;
 }
