@@ -211,7 +211,7 @@ ci_net_static(FILE *f, const json_t *cfg)
 	json_t *dns = json_object_get(cfg, "dns"), *d;
 	size_t i;
 
-	fprintf(f, "    addresses:\n      - \"%s/%d\"\n    set-name: x\n", addr,
+	fprintf(f, "    addresses:\n      - \"%s/%d\"\n", addr,
 	    (int)json_integer_value(json_object_get(cfg, "prefix")));
 	if (gw)
 		fprintf(f, "    routes:\n      - to: \"%s\"\n        via: "

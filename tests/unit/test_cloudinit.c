@@ -152,6 +152,7 @@ test_network_config(void)
 	ASSERT_TRUE(ynode(&doc, "ethernets.nic0.set-name") == NULL);
 	ASSERT_STREQ(ynode(&doc, "ethernets.nic1.match.macaddress"), macs[1]);
 	ASSERT_TRUE(ynode(&doc, "ethernets.nic1.dhcp4") == NULL);
+	ASSERT_TRUE(strstr(nc, "set-name") == NULL);
 	ASSERT_STREQ(ynode(&doc, "ethernets.nic1.addresses.0"),
 	    "10.1.2.3/24");
 	ASSERT_STREQ(ynode(&doc, "ethernets.nic1.routes.0.to"), "0.0.0.0/0");
