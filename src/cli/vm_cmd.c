@@ -195,7 +195,8 @@ vm_parse_guest(struct cli *cli, const struct cli_args *a, json_t *body,
 	}
 	for (int i = 0; i < a->nopt; i++)
 		if (streq(a->opt[i].name, "cloud-init-net"))
-			json_array_append_new(net, json_string(a->opt[i].value));
+			json_array_append_new(net,
+			    json_string(a->opt[i].value));
 	if (json_array_size(net))
 		json_object_set(body, "cloud_init_net", net);
 	for (size_t i = 0; r == 0 && i < ARRAY_SIZE(files); i++) {

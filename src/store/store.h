@@ -112,7 +112,8 @@ int store_vm_delete(struct store *st, const char *uuid);
 int store_vm_set_disk(struct store *st, const char *uuid, const char *name,
     const char *path, const char *pool);
 /* Set one text column of a VM ("state_file", "services", "kvp", "name",
- * "hold", "nvram", "tpm_dir", "cdrom", "cloud_init_seed", "cloud_init_net");
+ * "hold", "nvram", "tpm_dir", "cdrom", "cloud_init_seed",
+ * "cloud_init_net");
  * NULL stores NULL.  -EINVAL for another column, -ENOENT for no VM,
  * -EEXIST when a new name is taken. */
 int store_vm_set_text(struct store *st, const char *uuid, const char *column,

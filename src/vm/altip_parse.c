@@ -1,6 +1,7 @@
 /* altip_parse.c - a NIC's static IP setting, as text and JSON, checked,
- * and failover's guest script written (altip_parse.h).  Every value that reaches the script
- * has been through inet_pton or a digit check first: the script is run by
+ * and failover's guest script written (altip_parse.h).  Every value that
+ * reaches the script or cloud-init's network-config has been through
+ * inet_pton or a digit check first: the script is run by
  * a shell in the guest and must never carry the operator's raw text. */
 #include <arpa/inet.h>
 #include <errno.h>
