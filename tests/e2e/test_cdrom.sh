@@ -93,6 +93,8 @@ check "nic1 matched by its MAC, its static address" bash -c \
      grep -qx '        via: \"192.0.2.1\"' '$work/network-config' &&
      grep -qx '        - \"192.0.2.53\"' '$work/network-config'"
 check "no set-name" bash -c "! grep -q set-name '$work/network-config'"
+check "vm show lists the static address" grep -q \
+    'nic1  192.0.2.10/24 gw 192.0.2.1' <<<"$(t h1 vm show ci)"
 check_eq "an empty CD drive" "$(vm_field h1 ci '.cd_drive, .cdrom' | tr '\n' ' ')" \
     "true null "
 check_eq "the seed is next to disk 0" "$(vm_field h1 ci .cloud_init_seed)" \
