@@ -2,6 +2,7 @@
  * network-config (see cloudinit_yaml.h).  Never logs. */
 #include <errno.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,8 +89,36 @@ ci_user_data_check(const char *buf, size_t len, struct err *err)
 	return r;
 }
 
+/* The UTF-8 sequence at s (n bytes left) is one character YAML allows
+ * (YAML 1.1's printable set above ASCII: U+85, U+A0..U+D7FF,
+ * U+E000..U+FFFD, U+10000..U+10FFFF, shortest form): its length, else 0. */
+static size_t
+ci_utf8_char(const unsigned char *s, size_t n)
+{
+	size_t len = s[0] >= 0xf0 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc0 ? 2 :
+	    0;
+	uint32_t c;
+
+	if (len == 0 || len > n || s[0] >= 0xf8)
+		return 0;
+	c = s[0] & (0x3f >> (len - 1));
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		c = c << 6 | (s[i] & 0x3f);
+	}
+	if ((len == 2 && c < 0x80) || (len == 3 && c < 0x800) ||
+	    (len == 4 && c < 0x10000))
+		return 0;
+	if (c == 0x85 || (c >= 0xa0 && c <= 0xd7ff) ||
+	    (c >= 0xe000 && c <= 0xfffd) || (c >= 0x10000 && c <= 0x10ffff))
+		return len;
+	return 0;
+}
+
 /* An OpenSSH public key line: TYPE BASE64 [COMMENT], in characters that
- * need no escape inside a YAML double-quoted string. */
+ * need no escape inside a YAML double-quoted string (a comment may hold
+ * UTF-8 text; bytes that are not, libyaml would refuse). */
 static bool
 ci_key_ok(const char *k, size_t n)
 {
@@ -101,10 +130,14 @@ ci_key_ok(const char *k, size_t n)
 		    strncmp(k, types[i], strlen(types[i])) == 0;
 	if (!typed || n > 16384 || !memchr(k, ' ', n))
 		return false;
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)k[i] < 0x20 || k[i] == '"' ||
-		    k[i] == '\\' || (unsigned char)k[i] == 0x7f)
+	for (size_t i = 0, len; i < n; i += len) {
+		const unsigned char *c = (const unsigned char *)k + i;
+
+		len = *c >= 0x80 ? ci_utf8_char(c, n - i) : 1;
+		if (len == 0 || *c < 0x20 || *c == '"' || *c == '\\' ||
+		    *c == 0x7f)
 			return false;
+	}
 	return true;
 }
 

@@ -56,6 +56,7 @@ test_meta_data(void)
 	    "ecdsa-sha2-nistp256 AAAAE2 other\n";
 	struct err e = { 0 };
 	char *md = NULL;
+	const char *k;
 
 	ASSERT_EQ(ci_meta_data("u-1", "web", NULL, 0, &md, &e), 0);
 	ASSERT_STREQ(md, "instance-id: u-1\nlocal-hostname: web\n");
@@ -72,6 +73,16 @@ test_meta_data(void)
 	ASSERT_CONTAINS(e.msg, "line 1 is not an OpenSSH public key");
 	ASSERT_EQ(ci_meta_data("u", "w", "ssh-rsa A\"B c\n", 14, &md, &e),
 	    -EINVAL);
+	/* a comment in UTF-8 is text; bytes that are not UTF-8 are not */
+	k = "ssh-rsa AB jos\xc3\xa9@h\n";
+	ASSERT_EQ(ci_meta_data("u", "w", k, strlen(k), &md, &e), 0);
+	ASSERT_CONTAINS(md, "jos\xc3\xa9@h");
+	ASSERT_EQ(ci_user_data_check(md, strlen(md), &e), 0);
+	free(md);
+	k = "ssh-rsa AB \xff\xff\n";
+	ASSERT_EQ(ci_meta_data("u", "w", k, strlen(k), &md, &e), -EINVAL);
+	k = "ssh-rsa AB \xc0\xaf\n";	/* an overlong '/' */
+	ASSERT_EQ(ci_meta_data("u", "w", k, strlen(k), &md, &e), -EINVAL);
 }
 
 /* The scalar at path ("ethernets.nic0.match.macaddress", a sequence's
