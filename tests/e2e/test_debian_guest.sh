@@ -62,7 +62,9 @@ pg() { runuser -u postgres -- "$@"; }
 sb=$(mokutil --sb-state 2>&1 | tr '\n' ' ')
 say "start boot_id=$BOOT host=$(hostname) sb=[$sb] tpm=$(test -c /dev/tpm0 && echo yes || echo no)"
 say "ssh key=$(sha256sum </home/debian/.ssh/authorized_keys 2>/dev/null | cut -c1-16)"
-# each NIC as NAME,MAC,IPv4/PREFIX (tern's network-config, by MAC)
+# each NIC as NAME,MAC,IPv4/PREFIX (tern's network-config, by MAC), once
+# ifupdown gave one an address (a minute at most)
+for i in $(seq 1 60); do [ -n "$(ip -o -4 addr show scope global)" ] && break; sleep 1; done
 say "net $(for i in /sys/class/net/*; do n=${i##*/}; [ "$n" = lo ] && continue; printf '%s,%s,%s ' "$n" "$(cat "$i/address")" "$(ip -o -4 addr show dev "$n" | awk '{print $4}' | head -n 1)"; done)"
 for i in $(seq 1 300); do pg pg_isready -q && break; sleep 1; done
 unseal() {
