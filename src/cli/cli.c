@@ -57,6 +57,7 @@ static const struct cli_opt opt_vm_create[] = {
 	{ "firmware", "bios|uefi" }, { "secure-boot", NULL }, { "tpm", NULL },
 	{ "boot", "disk,cdrom,network,kernel" }, { "cdrom", "ISO|none" },
 	{ "cloud-init", "FILE" }, { "ssh-key", "FILE" },
+	{ "cloud-init-net", "NIC=ADDR/PREFIX[,gw=GW][,dns=DNS]", true },
 	{ NULL }
 };
 static const struct cli_opt opt_vm_checkpoint[] = {
@@ -217,7 +218,9 @@ static const struct cli_cmd cli_cmds[] = {
 	  "            [--machine TYPE] [--firmware bios|uefi [--secure-boot]]"
 	  " [--tpm]\n"
 	  "            [--boot disk,cdrom,network,kernel] [--cdrom ISO|none]\n"
-	  "            [--cloud-init FILE [--ssh-key FILE]]",
+	  "            [--cloud-init FILE [--ssh-key FILE]\n"
+	  "            [--cloud-init-net NIC=ADDR/PREFIX[,gw=GW][,dns=DNS"
+	  "[;DNS2]]]...]",
 	  .help = "create a VM; --disk makes a new qcow2 image in POOL, "
 	  "--disk-path uses one; --machine picks the QEMU machine type "
 	  "(default: the newest pc-q35 the host offers, see 'host info');\n"
@@ -226,7 +229,9 @@ static const struct cli_cmd cli_cmds[] = {
 	  "(swtpm); --boot orders the boot devices; --cdrom adds\n      a CD "
 	  "drive with ISO (in a pool or an iso-dir; none: empty); "
 	  "--cloud-init makes a\n      NoCloud seed from the user-data FILE "
-	  "(with --ssh-key's public keys)" },
+	  "(with --ssh-key's public keys\n      and a network-config: every "
+	  "NIC by its MAC, DHCP unless --cloud-init-net gives\n      it a "
+	  "static address; NICs are nic0, nic1... in --net's order)" },
 	{ .group = "vm", .verb = "list", .run = cmd_vm_list,
 	  .opts = opt_vm_list, .synopsis = "[--cluster]",
 	  .help = "list VMs; --cluster: every VM of this host's cluster once, "

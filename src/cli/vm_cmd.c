@@ -166,7 +166,8 @@ vm_parse_boot_order(const char *order, json_t *body, struct err *err)
 }
 
 /* --firmware, --secure-boot, --tpm, --boot, --cdrom, --cloud-init,
- * --ssh-key: files as absolute paths, checked by ternd. */
+ * --ssh-key: files as absolute paths, checked by ternd; --cloud-init-net
+ * as text, checked by ternd (src/vm/altip_parse.c). */
 static int
 vm_parse_guest(struct cli *cli, const struct cli_args *a, json_t *body,
     struct err *err)
@@ -174,6 +175,7 @@ vm_parse_guest(struct cli *cli, const struct cli_args *a, json_t *body,
 	static const char *const files[][2] = { { "cloud-init", "cloud_init" },
 		{ "ssh-key", "ssh_key" } };
 	const char *cd = cli_args_get(a, "cdrom");
+	_cleanup_json_ json_t *net = json_array();
 	int r = 0;
 
 	if (cli_args_get(a, "firmware"))
@@ -191,6 +193,12 @@ vm_parse_guest(struct cli *cli, const struct cli_args *a, json_t *body,
 
 		r = cli_json_set_str(body, "cdrom", p, err);
 	}
+	for (int i = 0; i < a->nopt; i++)
+		if (streq(a->opt[i].name, "cloud-init-net"))
+			json_array_append_new(net,
+			    json_string(a->opt[i].value));
+	if (json_array_size(net))
+		json_object_set(body, "cloud_init_net", net);
 	for (size_t i = 0; r == 0 && i < ARRAY_SIZE(files); i++) {
 		_cleanup_free_ char *p = NULL;
 
@@ -425,6 +433,23 @@ vm_print_guest(struct table *t, const json_t *vm)
 
 /* UEFI, the TPM, the CD drives and the boot order, where the VM has
  * them (issue 17's settings). */
+/* --cloud-init-net's static addresses: "nic1  10.1.2.3/24 gw 10.1.2.1". */
+static void
+vm_show_ci_net(struct table *t, const json_t *net)
+{
+	const char *nic;
+	json_t *c;
+	bool first = true;
+
+	json_object_foreach((json_t *)net, nic, c) {
+		table_kv(t, first ? "cloud-init net" : "", "%s  %s/%lld%s%s",
+		    nic, jv_str(c, "addr") ?: "?", (long long)
+		    json_integer_value(json_object_get(c, "prefix")),
+		    jv_str(c, "gw") ? " gw " : "", jv_str(c, "gw") ?: "");
+		first = false;
+	}
+}
+
 static void
 vm_print_guest_hw(struct table *t, const json_t *vm)
 {
@@ -443,6 +468,7 @@ vm_print_guest_hw(struct table *t, const json_t *vm)
 		table_kv(t, "cd drive", "%s", jv_str(vm, "cdrom") ?: "empty");
 	if (jv_str(vm, "cloud_init_seed"))
 		table_kv(t, "cloud-init", "%s", jv_str(vm, "cloud_init_seed"));
+	vm_show_ci_net(t, json_object_get(vm, "cloud_init_net"));
 	json_array_foreach(boot, i, v)
 		if (json_is_string(v) && strlen(order) + 16 < sizeof(order))
 			snprintf(order + strlen(order), sizeof(order) -

@@ -347,7 +347,7 @@ failover_altip_check(const struct vm *vm, const json_t *cfg,
 			    "(it has nic0..nic%zu; see tern vm show)",
 			    vm->row->name, nic, vm->row->n_nics ?
 			    vm->row->n_nics - 1 : 0);
-		if ((r = altip_check(nic, c, err)) < 0)
+		if ((r = altip_check("--failover-ip", nic, c, err)) < 0)
 			return r;
 	}
 	return 0;

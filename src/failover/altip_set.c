@@ -90,7 +90,8 @@ ipset_merge(const struct vm *vm, const struct replication_row *row,
 		if (!json_is_string(a))
 			return err_set(err, -EINVAL, "failover_ip: give text "
 			    "NIC=ADDR/PREFIX...");
-		if ((r = altip_parse(json_string_value(a), &nic, &c, err)) < 0)
+		if ((r = altip_parse("--failover-ip",
+		    json_string_value(a), &nic, &c, err)) < 0)
 			return r;
 		if (json_is_null(c))
 			json_object_del(cfg, nic);

@@ -113,6 +113,10 @@ static const char *const migrations[] = {
 	"ALTER TABLE vms ADD COLUMN cdrom TEXT;"
 	"ALTER TABLE vms ADD COLUMN has_cdrom INTEGER NOT NULL DEFAULT 0;"
 	"ALTER TABLE vms ADD COLUMN cloud_init_seed TEXT;",
+	/* 11: the static addresses of a VM's cloud-init network-config
+	 * (--cloud-init-net), JSON {"nic0": {"addr", "prefix", "gw", "dns"}},
+	 * so the seed can be written again; NULL: none (DHCP) */
+	"ALTER TABLE vms ADD COLUMN cloud_init_net TEXT;",
 };
 
 int
@@ -311,7 +315,7 @@ store_vm_set_text(struct store *st, const char *uuid, const char *column,
 {
 	static const char *const columns[] = { "state_file", "services",
 		"kvp", "name", "hold", "nvram", "tpm_dir", "cdrom",
-		"cloud_init_seed", NULL };
+		"cloud_init_seed", "cloud_init_net", NULL };
 	_cleanup_free_ char *sql = NULL;
 	bool ok = false;
 

@@ -13,7 +13,7 @@
 
 struct store;
 
-#define STORE_SCHEMA_VERSION 10
+#define STORE_SCHEMA_VERSION 11
 
 /* Open (creating if needed) the database at path, switch it to WAL, and
  * run every schema migration newer than the file's version in one
@@ -93,6 +93,8 @@ struct vm_row {
 	char *cdrom;		/* ISO in the CD drive; NULL: empty/none */
 	bool has_cdrom;		/* the VM has a CD drive */
 	char *cloud_init_seed;	/* DIR/NAME-seed.iso (second CD); NULL */
+	char *cloud_init_net;	/* JSON {"nic0": {addr, prefix, gw, dns}}:
+				 * the seed's static addresses; NULL */
 	size_t n_disks, n_nics;
 	struct disk_row *disks;
 	struct nic_row *nics;
@@ -110,7 +112,8 @@ int store_vm_delete(struct store *st, const char *uuid);
 int store_vm_set_disk(struct store *st, const char *uuid, const char *name,
     const char *path, const char *pool);
 /* Set one text column of a VM ("state_file", "services", "kvp", "name",
- * "hold", "nvram", "tpm_dir", "cdrom", "cloud_init_seed");
+ * "hold", "nvram", "tpm_dir", "cdrom", "cloud_init_seed",
+ * "cloud_init_net");
  * NULL stores NULL.  -EINVAL for another column, -ENOENT for no VM,
  * -EEXIST when a new name is taken. */
 int store_vm_set_text(struct store *st, const char *uuid, const char *column,

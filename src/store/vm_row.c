@@ -58,6 +58,7 @@ vm_bind_guest(sqlite3_stmt *s, int i, const struct vm_row *vm)
 	store_bind_str(s, i + 6, vm->cdrom);
 	sqlite3_bind_int(s, i + 7, vm->has_cdrom);
 	store_bind_str(s, i + 8, vm->cloud_init_seed);
+	store_bind_str(s, i + 9, vm->cloud_init_net);
 }
 
 static void
@@ -72,6 +73,7 @@ vm_load_guest(sqlite3_stmt *s, int i, struct vm_row *vm)
 	vm->cdrom = store_col_str(s, i + 6);
 	vm->has_cdrom = sqlite3_column_int(s, i + 7);
 	vm->cloud_init_seed = store_col_str(s, i + 8);
+	vm->cloud_init_net = store_col_str(s, i + 9);
 }
 
 int
@@ -81,9 +83,10 @@ store_vm_insert(struct store *st, const struct vm_row *vm)
 	    "INSERT INTO vms(uuid, name, cpus, memory_mib, cpu_compat, kernel,"
 	    " initrd, cmdline, state, pid, pid_start, created_ms, started_ms,"
 	    " state_file, services, kvp, machine, hold, firmware, secure_boot,"
-	    " nvram, tpm, tpm_dir, boot, cdrom, has_cdrom, cloud_init_seed)"
+	    " nvram, tpm, tpm_dir, boot, cdrom, has_cdrom, cloud_init_seed,"
+	    " cloud_init_net)"
 	    " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-	    " ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+	    " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
 	int r;
 
 	if (!s)
@@ -215,8 +218,8 @@ store_vm_load_all(struct store *st, struct vm_row ***ret_vms, size_t *ret_n)
 	    "SELECT uuid, name, cpus, memory_mib, cpu_compat, kernel, initrd,"
 	    " cmdline, state, pid, pid_start, created_ms, started_ms,"
 	    " state_file, services, kvp, machine, hold, firmware, secure_boot,"
-	    " nvram, tpm, tpm_dir, boot, cdrom, has_cdrom, cloud_init_seed"
-	    " FROM vms ORDER BY name");
+	    " nvram, tpm, tpm_dir, boot, cdrom, has_cdrom, cloud_init_seed,"
+	    " cloud_init_net FROM vms ORDER BY name");
 	struct vm_row **vms = NULL;
 	size_t n = 0;
 
@@ -283,6 +286,7 @@ store_vm_row_free(struct vm_row *vm)
 	free(vm->boot);
 	free(vm->cdrom);
 	free(vm->cloud_init_seed);
+	free(vm->cloud_init_net);
 	free(vm);
 	return NULL;
 }

@@ -1,8 +1,9 @@
 /* cloudinit.c - a VM's NoCloud seed (see cloudinit.h).
  *
- *   POST /v1/vms: cloudinit_plan (files read and checked, the seed's
- *   path named) --vm.create, after the disks--> cloudinit_seed_spawn
- *   (staging DIR/.NAME-seed.d/{user-data,meta-data}, genisoimage)
+ *   POST /v1/vms: cloudinit_plan (files read and checked, the static
+ *   addresses checked against the NICs, the seed's path named)
+ *   --vm.create, after the disks--> cloudinit_seed_spawn (staging
+ *   DIR/.NAME-seed.d/{user-data,meta-data,network-config}, genisoimage)
  *   --exit 0--> cloudinit_seed_cleanup(staging) --> the VM is off
  *   any failure: the create's rollback removes both. */
 #include <errno.h>
@@ -12,12 +13,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "altip_parse.h"
 #include "cloudinit.h"
 #include "cloudinit_yaml.h"
 #include "fsutil.h"
 #include "job.h"
 #include "jsonutil.h"
 #include "util.h"
+#include "vm_limits.h"
 
 static char *
 seed_dir_of(const struct vm_row *row)
@@ -83,6 +86,71 @@ plan_texts(const char *ud_path, const char *key_path, struct vm_row *row,
 	    "not UTF-8 text");
 }
 
+/* "cloud_init_net": ["nic1=ADDR/PREFIX,gw=GW", ...] (altip_parse.c's
+ * text) into *ret_net, an object by NIC (empty: none given). */
+static int
+plan_net_args(const json_t *args, json_t **ret_net, struct err *err)
+{
+	_cleanup_json_ json_t *net = json_object();
+	const json_t *a;
+	size_t i;
+
+	if (args && (!json_is_array(args) || json_array_size(args) >
+	    VM_MAX_NICS))
+		return err_set(err, -EINVAL, "cloud_init_net must be a list of "
+		    "at most %d NIC=ADDR/PREFIX[,gw=GW][,dns=D1;D2]",
+		    VM_MAX_NICS);
+	json_array_foreach(args, i, a) {
+		_cleanup_free_ char *nic = NULL;
+		json_t *cfg = NULL;
+		int r;
+
+		if (!json_is_string(a))
+			return err_set(err, -EINVAL, "cloud_init_net[%zu] must "
+			    "be text NIC=ADDR/PREFIX...", i);
+		if ((r = altip_parse("--cloud-init-net", json_string_value(a),
+		    &nic, &cfg, err)) < 0)
+			return r;
+		if (json_is_null(cfg) || json_object_get(net, nic)) {
+			json_decref(cfg);
+			return err_set(err, -EINVAL, "--cloud-init-net %s: %s",
+			    nic, json_object_get(net, nic) ? "given twice" :
+			    "a NIC without a static address gets DHCP; leave "
+			    "it out rather than give none");
+		}
+		json_object_set_new(net, nic, cfg);
+	}
+	*ret_net = TAKE_PTR(net);
+	return 0;
+}
+
+/* The network-config of row's NICs and the request's static addresses
+ * into seed ("network_config", absent for a VM without NICs); the
+ * addresses recorded in row->cloud_init_net. */
+static int
+plan_net(const json_t *body, struct vm_row *row, json_t *seed,
+    struct err *err)
+{
+	_cleanup_json_ json_t *net = NULL;
+	_cleanup_free_ char *text = NULL;
+	const char *macs[VM_MAX_NICS];
+	int r;
+
+	if ((r = plan_net_args(json_object_get(body, "cloud_init_net"), &net,
+	    err)) < 0)
+		return r;
+	for (size_t i = 0; i < row->n_nics && i < VM_MAX_NICS; i++)
+		macs[i] = row->nics[i].mac;
+	if ((r = ci_network_config(macs, row->n_nics, net, &text, err)) < 0)
+		return r;
+	if (text)
+		json_object_set_new(seed, "network_config", json_string(text));
+	free(row->cloud_init_net);
+	row->cloud_init_net = json_object_size(net) ? json_dumps(net,
+	    JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	return 0;
+}
+
 int
 cloudinit_plan(struct host *h, const json_t *body, struct vm_row *row,
     json_t **ret_details, struct err *err)
@@ -98,6 +166,9 @@ cloudinit_plan(struct host *h, const json_t *body, struct vm_row *row,
 		return r;
 	if (key && !ud)
 		return err_set(err, -EINVAL, "--ssh-key goes into the "
+		    "cloud-init seed: give --cloud-init FILE too");
+	if (json_object_get(body, "cloud_init_net") && !ud)
+		return err_set(err, -EINVAL, "--cloud-init-net goes into the "
 		    "cloud-init seed: give --cloud-init FILE too");
 	if (!ud)
 		return 0;
@@ -116,7 +187,14 @@ cloudinit_plan(struct host *h, const json_t *body, struct vm_row *row,
 	if (access(row->cloud_init_seed, F_OK) == 0)
 		return err_set(err, -EEXIST, "file '%s' already exists; remove "
 		    "it or choose another VM name", row->cloud_init_seed);
-	return plan_texts(ud, key, row, ret_details, err);
+	if ((r = plan_texts(ud, key, row, ret_details, err)) < 0 ||
+	    (r = plan_net(body, row, json_object_get(*ret_details, "seed"),
+	    err)) < 0) {
+		json_decref(*ret_details);
+		*ret_details = NULL;
+		return r;
+	}
+	return 0;
 }
 
 static int
@@ -139,16 +217,21 @@ cloudinit_seed_spawn(struct job *job, const struct vm_row *row,
 	_cleanup_free_ char *st = seed_staging(row);
 	_cleanup_free_ char *ud = xasprintf("user-data=%s/user-data", st);
 	_cleanup_free_ char *md = xasprintf("meta-data=%s/meta-data", st);
+	_cleanup_free_ char *nc = xasprintf("network-config=%s/network-config",
+	    st);
+	bool net = json_object_get(seed, "network_config") != NULL;
 	const char *argv[] = { "genisoimage", "-quiet", "-output",
 		row->cloud_init_seed, "-volid", "cidata", "-joliet", "-rock",
-		"-graft-points", ud, md, NULL };
+		"-graft-points", ud, md, net ? nc : NULL, NULL };
 	int r;
 
 	(void)dir_remove_flat(st);
 	if (mkdir(st, 0700) == -1)
 		return err_setf_errno(err, -errno, "cannot create '%s'", st);
 	if ((r = write_text(st, "user-data", seed, "user_data", err)) < 0 ||
-	    (r = write_text(st, "meta-data", seed, "meta_data", err)) < 0)
+	    (r = write_text(st, "meta-data", seed, "meta_data", err)) < 0 ||
+	    (net && (r = write_text(st, "network-config", seed,
+	    "network_config", err)) < 0))
 		return r;
 	r = job_spawn(job, argv, NULL, fn);
 	if (r < 0)

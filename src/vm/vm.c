@@ -755,7 +755,8 @@ json_str_or_null(const char *s)
 }
 
 /* firmware, secure_boot, tpm, boot, cdrom, nvram, tpm_dir,
- * cloud_init_seed (issue 17's settings and per-VM files). */
+ * cloud_init_seed, cloud_init_net (issue 17's settings and per-VM
+ * files). */
 static void
 vm_guest_json(const struct vm_row *r, json_t *o)
 {
@@ -763,6 +764,7 @@ vm_guest_json(const struct vm_row *r, json_t *o)
 	_cleanup_free_ char *copy = xstrdup(r->boot ? r->boot :
 	    r->kernel ? "kernel" : "disk");
 	char *save = NULL;
+	json_t *net;
 
 	for (char *t = strtok_r(copy, ",", &save); t;
 	    t = strtok_r(NULL, ",", &save))
@@ -778,6 +780,9 @@ vm_guest_json(const struct vm_row *r, json_t *o)
 	json_object_set_new(o, "tpm_dir", json_str_or_null(r->tpm_dir));
 	json_object_set_new(o, "cloud_init_seed",
 	    json_str_or_null(r->cloud_init_seed));
+	net = r->cloud_init_net ? json_loads(r->cloud_init_net, 0, NULL) :
+	    NULL;
+	json_object_set_new(o, "cloud_init_net", net ? net : json_null());
 }
 
 static json_t *

@@ -18,7 +18,7 @@
 
 /* A create request is a VM description (desc.h) plus these. */
 static const char *const create_extra[] = { "disks", "kernel", "initrd",
-	"cdrom", "cloud_init", "ssh_key", NULL };
+	"cdrom", "cloud_init", "ssh_key", "cloud_init_net", NULL };
 static const char *const disk_fields[] = { "size_bytes", "pool", "path",
 	NULL };
 

@@ -3,10 +3,13 @@
 # ISO the test makes (grub-mkrescue with the test guest's kernel) by
 # --boot cdrom,disk; the test guest gets media inserted and ejected while
 # it runs and while it is off, and a NoCloud seed from --cloud-init and
-# --ssh-key that it reads as its second CD; the seed goes with the VM.
-# Bad input (an ISO outside the pools and iso-dirs, media on a VM without
-# a CD drive, user-data that is not YAML, a key that is not a key, boot
-# devices the VM lacks) refused with no trace.
+# --ssh-key that it reads as its second CD, with tern's network-config (its
+# NICs by MAC, one given a static address by --cloud-init-net); the seed
+# goes with the VM.  Bad input (an ISO outside the pools and iso-dirs,
+# media on a VM without a CD drive, user-data that is not YAML, a key that
+# is not a key, boot devices the VM lacks, a static address for a NIC the
+# VM lacks, a malformed one, a gateway outside its prefix) refused with no
+# trace.
 . "$(dirname "$0")/lib.sh"
 e2e_lab_setup cdrom 141
 work=$TERN_LAB.work
@@ -16,6 +19,7 @@ e2e_at_exit "rm -rf '$work'"
 echo "iso-dir = $work/iso" >"$work/ternd.conf"
 lab up 1 --config "$work/ternd.conf" >/dev/null
 pool=$(labenv H1_POOL_DIR)
+t h1 switch create lan >/dev/null
 
 # A bootable ISO (BIOS and EFI) with the test guest, and a data ISO.
 cp "$GUEST/vmlinuz" "$GUEST/initrd.img" "$work/boot/boot/"
@@ -62,8 +66,28 @@ packages: [postgresql]
 EOF
 echo "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJx0 op@tern" >"$work/key.pub"
 guest_create h1 ci idle --cdrom none --cloud-init "$work/user-data" \
-    --ssh-key "$work/key.pub" >/dev/null
+    --ssh-key "$work/key.pub" --net lan --net lan \
+    --cloud-init-net nic1=192.0.2.10/24,gw=192.0.2.1,dns=192.0.2.53 >/dev/null
 ciuuid=$(vm_field h1 ci .uuid)
+mac0=$(vm_field h1 ci '.nics[0].mac')
+mac1=$(vm_field h1 ci '.nics[1].mac')
+check_eq "the static address is recorded" \
+    "$(vm_field h1 ci '.cloud_init_net.nic1 | "\(.addr)/\(.prefix) \(.gw) \(.dns[0])"')" \
+    "192.0.2.10/24 192.0.2.1 192.0.2.53"
+isoinfo -R -x /network-config -i "$pool/ci-seed.iso" >"$work/network-config" 2>/dev/null || true
+echo "# network-config:"; sed 's/^/#   /' "$work/network-config"
+check "the seed holds a network-config, version 2" grep -qx 'version: 2' "$work/network-config"
+check "nic0 matched by its MAC, by DHCP" bash -c \
+    "grep -A3 '^  nic0:' '$work/network-config' | grep -qx '      macaddress: \"$mac0\"' &&
+     grep -A3 '^  nic0:' '$work/network-config' | grep -qx '    dhcp4: true'"
+check "nic1 matched by its MAC, its static address" bash -c \
+    "grep -A5 '^  nic1:' '$work/network-config' | grep -qx '      macaddress: \"$mac1\"' &&
+     grep -A5 '^  nic1:' '$work/network-config' | grep -qx '      - \"192.0.2.10/24\"' &&
+     grep -qx '        via: \"192.0.2.1\"' '$work/network-config' &&
+     grep -qx '        - \"192.0.2.53\"' '$work/network-config'"
+check "no set-name" bash -c "! grep -q set-name '$work/network-config'"
+check "vm show lists the static address" grep -q \
+    'nic1  192.0.2.10/24 gw 192.0.2.1' <<<"$(t h1 vm show ci)"
 check_eq "an empty CD drive" "$(vm_field h1 ci '.cd_drive, .cdrom' | tr '\n' ' ')" \
     "true null "
 check_eq "the seed is next to disk 0" "$(vm_field h1 ci .cloud_init_seed)" \
@@ -96,6 +120,11 @@ fi
 check "and the seed on its second CD" bash -c \
     ". '$REPO/tests/e2e/lib.sh'; qga h1 ci exec sh -c 'mkdir -p /mnt/s && mount -t iso9660 -o ro /dev/sr1 /mnt/s && cat /mnt/s/meta-data' |
      grep -qx 'local-hostname: ci'"
+gmac=$(qga h1 ci exec cat /sys/class/net/eth0/address 2>/dev/null | tr -d '\r\n' || true)
+check_eq "the guest's first NIC is nic0" "$gmac" "$mac0"
+check "the guest reads network-config with its MAC" bash -c \
+    ". '$REPO/tests/e2e/lib.sh'; qga h1 ci exec cat /mnt/s/network-config |
+     grep -qxF '      macaddress: \"$gmac\"'"
 lab start h1 >/dev/null
 check "media eject while running" t h1 vm media eject ci
 check_eq "recorded as empty" "$(vm_field h1 ci .cdrom)" null
@@ -139,6 +168,22 @@ check_err "an SSH key file without keys" 1 "not an OpenSSH public key" \
 check_err "--ssh-key without --cloud-init" 1 "--cloud-init" \
     t h1 vm create bad --cpus 1 --memory 64M --disk 64M \
     --ssh-key "$work/key.pub"
+check_err "--cloud-init-net for a NIC the VM lacks" 1 \
+    "the VM has no NIC 'nic1' (it has nic0..nic0" \
+    t h1 vm create bad --cpus 1 --memory 64M --disk 64M --net lan \
+    --cloud-init "$work/user-data" --cloud-init-net nic1=192.0.2.10/24
+check_err "--cloud-init-net with a malformed address" 1 \
+    "--cloud-init-net nic0: address '192.0.2.300' is not an IPv4 or IPv6 address" \
+    t h1 vm create bad --cpus 1 --memory 64M --disk 64M --net lan \
+    --cloud-init "$work/user-data" --cloud-init-net nic0=192.0.2.300/24
+check_err "--cloud-init-net with a gateway outside the prefix" 1 \
+    "gateway '192.0.3.1' is outside 192.0.2.10/24" \
+    t h1 vm create bad --cpus 1 --memory 64M --disk 64M --net lan \
+    --cloud-init "$work/user-data" \
+    --cloud-init-net nic0=192.0.2.10/24,gw=192.0.3.1
+check_err "--cloud-init-net without --cloud-init" 1 "give --cloud-init FILE" \
+    t h1 vm create bad --cpus 1 --memory 64M --disk 64M --net lan \
+    --cloud-init-net nic0=192.0.2.10/24
 check_err "network boot without a NIC" 1 "--net" \
     t h1 vm create bad --cpus 1 --memory 64M --disk 64M --boot network
 check_err "kernel boot without a kernel" 1 "--kernel" \

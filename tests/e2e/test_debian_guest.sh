@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # test_debian_guest.sh - a real guest through every move: the Debian 12
 # image (tests/guest/build-debian.sh) boots with UEFI + Secure Boot + a TPM,
-# is provisioned by cloud-init (host name, an SSH key, and the suite's own
-# program, tern-suite), seals a secret in its TPM and runs pgbench against
+# is provisioned by cloud-init (host name, an SSH key, a static address on
+# its NIC from tern's network-config, and the suite's own program,
+# tern-suite), seals a secret in its TPM and runs pgbench against
 # its PostgreSQL while the VM live-migrates 5 times over shared storage,
 # shared-nothing-migrates twice, and is backed up.  Then pgbench is stopped
 # (a key/value the guest reads) and the guest checks itself: pg_amcheck
@@ -34,6 +35,8 @@ fi
 e2e_lab_setup debian 147
 lab up 2 --shared-pool >/dev/null
 trust_both
+t h1 switch create lan >/dev/null
+t h2 switch create lan >/dev/null
 SHARED=$(labenv LAB_SHARED_POOL)
 WORK=$TERN_LAB/debian
 mkdir -p "$WORK"
@@ -59,6 +62,10 @@ pg() { runuser -u postgres -- "$@"; }
 sb=$(mokutil --sb-state 2>&1 | tr '\n' ' ')
 say "start boot_id=$BOOT host=$(hostname) sb=[$sb] tpm=$(test -c /dev/tpm0 && echo yes || echo no)"
 say "ssh key=$(sha256sum </home/debian/.ssh/authorized_keys 2>/dev/null | cut -c1-16)"
+# each NIC as NAME,MAC,IPv4/PREFIX (tern's network-config, by MAC), once
+# ifupdown gave one an address (a minute at most)
+for i in $(seq 1 60); do [ -n "$(ip -o -4 addr show scope global)" ] && break; sleep 1; done
+say "net $(for i in /sys/class/net/*; do n=${i##*/}; [ "$n" = lo ] && continue; printf '%s,%s,%s ' "$n" "$(cat "$i/address")" "$(ip -o -4 addr show dev "$n" | awk '{print $4}' | head -n 1)"; done)"
 for i in $(seq 1 300); do pg pg_isready -q && break; sleep 1; done
 unseal() {
 	tpm2_createprimary -Q -C o -g sha256 -G ecc -c prim.ctx &&
@@ -131,7 +138,8 @@ cp "$DEB" "$SHARED/deb-vda.qcow2"
 qemu-img resize -q "$SHARED/deb-vda.qcow2" 3G
 check "create the Debian VM (UEFI, Secure Boot, TPM, cloud-init)" \
     t h1 vm create deb --cpus 2 --memory 1G --disk-path "$SHARED/deb-vda.qcow2" \
-    --firmware uefi --secure-boot --tpm --cloud-init "$WORK/user-data" --boot disk
+    --firmware uefi --secure-boot --tpm --cloud-init "$WORK/user-data" --boot disk \
+    --net lan --cloud-init-net nic0=192.0.2.20/24,gw=192.0.2.1
 t h1 vm set deb --service data-exchange=on >/dev/null 2>&1 || true
 U=$(vm_field h1 deb .uuid)
 check "the NVRAM and TPM state live next to the disk" \
@@ -151,6 +159,10 @@ check "the guest has /dev/tpm0" grep -q 'tpm=yes' <<<"$start"
 check_eq "cloud-init set the host name" "$(sed -n 's/.* host=\([^ ]*\).*/\1/p' <<<"$start")" deb
 check_eq "cloud-init installed the SSH key" \
     "$(sed -n 's/.* key=\(.*\)/\1/p' <<<"$(suite_line ssh)")" "$(sha256sum <<<"$KEY" | cut -c1-16)"
+MAC0=$(vm_field h1 deb '.nics[0].mac')
+echo "# $(suite_line net)"
+check "cloud-init gave the NIC (by its MAC) the static address" \
+    grep -q " [^ ,]*,$MAC0,192.0.2.20/24 " <<<"$(suite_line net) "
 check "the secret is sealed in the TPM" wait_for 300 has_line sealed
 check "pgbench runs" wait_for 600 has_line "pgbench run=2 "
 BOOT_ID=$(sed -n 's/.*boot_id=\([^ ]*\).*/\1/p' <<<"$start")

@@ -1,4 +1,4 @@
-/* fuzz_altip.c - fuzz the alternate IP's checks (src/failover/
+/* fuzz_altip.c - fuzz the alternate IP's checks (src/vm/
  * altip_parse.c): the text comes from an operator, the JSON from a
  * primary over the network (PUT /v1/replica/vms/UUID/settings), and what
  * passes is written into a shell script the guest runs.  The first byte
@@ -12,6 +12,8 @@
 
 #include "altip_parse.h"
 #include "util.h"
+
+#define OPT "--failover-ip"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -73,11 +75,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(text, data + 1, size - 1);
 	if (data[0] & 1) {
 		cfg = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
-		if (cfg && altip_check("nic0", cfg, NULL) == 0)
+		if (cfg && altip_check(OPT, "nic0", cfg, NULL) == 0)
 			script_check(cfg);
-	} else if (altip_parse(text, &nic, &cfg, NULL) == 0) {
+	} else if (altip_parse(OPT, text, &nic, &cfg, NULL) == 0) {
 		if (!json_is_null(cfg)) {
-			if (altip_check(nic, cfg, NULL) < 0)
+			if (altip_check(OPT, nic, cfg, NULL) < 0)
 				abort();
 			script_check(cfg);
 		}

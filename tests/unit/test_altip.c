@@ -1,4 +1,4 @@
-/* test_altip.c - unit tests for src/failover/altip_parse.c: the
+/* test_altip.c - unit tests for src/vm/altip_parse.c: the
  * --failover-ip text and JSON, good and bad, and the guest's script. */
 #include <errno.h>
 #include <stdlib.h>
@@ -8,6 +8,8 @@
 #include "test.h"
 #include "util.h"
 
+#define OPT "--failover-ip"
+
 /* Parse arg; 0 or the error, its message in e. */
 static int
 parse(const char *arg, json_t **ret, struct err *e)
@@ -16,7 +18,7 @@ parse(const char *arg, json_t **ret, struct err *e)
 	int r;
 
 	*e = (struct err){ 0 };
-	r = altip_parse(arg, &nic, ret, e);
+	r = altip_parse(OPT, arg, &nic, ret, e);
 	free(nic);
 	return r;
 }
@@ -28,7 +30,7 @@ test_altip_good(void)
 	json_t *c = NULL;
 	char *nic = NULL;
 
-	ASSERT_EQ(altip_parse("nic0=10.1.2.3/24,gw=10.1.2.1,dns=10.1.2.53;"
+	ASSERT_EQ(altip_parse(OPT, "nic0=10.1.2.3/24,gw=10.1.2.1,dns=10.1.2.53;"
 	    "9.9.9.9", &nic, &c, &e), 0);
 	ASSERT_STREQ(nic, "nic0");
 	ASSERT_STREQ(json_string_value(json_object_get(c, "addr")),
@@ -36,7 +38,7 @@ test_altip_good(void)
 	ASSERT_EQ(json_integer_value(json_object_get(c, "prefix")), 24);
 	ASSERT_STREQ(json_string_value(json_object_get(c, "gw")), "10.1.2.1");
 	ASSERT_EQ(json_array_size(json_object_get(c, "dns")), 2);
-	ASSERT_EQ(altip_check("nic0", c, &e), 0);
+	ASSERT_EQ(altip_check(OPT, "nic0", c, &e), 0);
 	json_decref(c);
 	free(nic);
 	ASSERT_EQ(parse("nic1=192.168.7.9/32", &c, &e), 0);
@@ -91,14 +93,14 @@ test_altip_check_json(void)
 	json_t *c = json_pack("{ss si s[s]}", "addr", "10.0.0.2", "prefix", 8,
 	    "dns", "1.1.1.1");
 
-	ASSERT_EQ(altip_check("nic0", c, &e), 0);
+	ASSERT_EQ(altip_check(OPT, "nic0", c, &e), 0);
 	json_object_set_new(c, "extra", json_true());
-	ASSERT_EQ(altip_check("nic0", c, &e), -EINVAL);
+	ASSERT_EQ(altip_check(OPT, "nic0", c, &e), -EINVAL);
 	ASSERT_CONTAINS(e.msg, "unknown part 'extra'");
 	json_decref(c);
 	e = (struct err){ 0 };
 	c = json_pack("{ss}", "addr", "10.0.0.2");
-	ASSERT_EQ(altip_check("nic0", c, &e), -EINVAL);
+	ASSERT_EQ(altip_check(OPT, "nic0", c, &e), -EINVAL);
 	ASSERT_CONTAINS(e.msg, "prefix");
 	json_decref(c);
 }

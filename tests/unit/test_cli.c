@@ -494,8 +494,8 @@ test_commands_table(void)
 	    "--disk=SIZE[@POOL]\t");
 	ASSERT_CONTAINS(r.out, "\t--machine=TYPE\t--firmware=bios|uefi\t"
 	    "--secure-boot\t--tpm\t");
-	ASSERT_CONTAINS(r.out, "\t--ssh-key=FILE\t--no-wait\t--json\t"
-	    "--help\n");
+	ASSERT_CONTAINS(r.out, "\t--ssh-key=FILE\t--cloud-init-net=NIC=ADDR/"
+	    "PREFIX[,gw=GW][,dns=DNS]\t--no-wait\t--json\t--help\n");
 	ASSERT_CONTAINS(r.out, "\nvm kvp set\tNAME KEY VALUE\t--json\t"
 	    "--help\n");
 	ASSERT_CONTAINS(r.out, "\nevents\t\t--follow\t--vm=NAME\t");

@@ -126,6 +126,7 @@ test_vm_rows(void)
 	a->boot = xstrdup("cdrom,disk");
 	a->has_cdrom = true;
 	a->cloud_init_seed = xstrdup("/p/g-seed.iso");
+	a->cloud_init_net = xstrdup("{\"nic0\": null}");
 	ASSERT_EQ(store_vm_insert(st, a), 0);
 	ASSERT_EQ(store_vm_set_text(st, a->uuid, "cdrom", "/iso/d.iso"), 0);
 	ASSERT_EQ(store_vm_load_all(st, &all, &n), 0);
@@ -136,6 +137,7 @@ test_vm_rows(void)
 	ASSERT_STREQ(all[0]->boot, "cdrom,disk");
 	ASSERT_STREQ(all[0]->cdrom, "/iso/d.iso");
 	ASSERT_STREQ(all[0]->cloud_init_seed, "/p/g-seed.iso");
+	ASSERT_STREQ(all[0]->cloud_init_net, "{\"nic0\": null}");
 	store_vm_row_free(all[0]);
 	free(all);
 	ASSERT_EQ(store_vm_delete(st, a->uuid), 0);

@@ -1,6 +1,7 @@
-/* altip_parse.c - an alternate IP's text and JSON checked, and its guest
- * script written (altip_parse.h).  Every value that reaches the script
- * has been through inet_pton or a digit check first: the script is run by
+/* altip_parse.c - a NIC's static IP setting, as text and JSON, checked,
+ * and failover's guest script written (altip_parse.h).  Every value that
+ * reaches the script or cloud-init's network-config has been through
+ * inet_pton or a digit check first: the script is run by
  * a shell in the guest and must never carry the operator's raw text. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -35,7 +36,7 @@ same_net(const unsigned char *a, const unsigned char *b, int prefix)
 }
 
 static int
-check_addr(const char *nic, const json_t *cfg, int *ret_af,
+check_addr(const char *opt, const char *nic, const json_t *cfg, int *ret_af,
     unsigned char ret_ip[16], struct err *err)
 {
 	const char *addr = json_string_value(json_object_get(cfg, "addr"));
@@ -43,20 +44,20 @@ check_addr(const char *nic, const json_t *cfg, int *ret_af,
 	int af, max;
 
 	if (!addr || !(af = addr_family(addr, ret_ip)))
-		return err_set(err, -EINVAL, "failover IP of %s: address '%s' "
+		return err_set(err, -EINVAL, "%s %s: address '%s' "
 		    "is not an IPv4 or IPv6 address; give ADDR/PREFIX, e.g. "
-		    "10.1.2.3/24", nic, addr ? addr : "");
+		    "10.1.2.3/24", opt, nic, addr ? addr : "");
 	max = af == AF_INET ? 32 : 128;
 	if (!json_is_integer(p) || json_integer_value(p) < 1 ||
 	    json_integer_value(p) > max)
-		return err_set(err, -EINVAL, "failover IP of %s: prefix of "
-		    "'%s' must be 1..%d (ADDR/PREFIX)", nic, addr, max);
+		return err_set(err, -EINVAL, "%s %s: prefix of "
+		    "'%s' must be 1..%d (ADDR/PREFIX)", opt, nic, addr, max);
 	*ret_af = af;
 	return 0;
 }
 
 static int
-check_gw(const char *nic, const json_t *cfg, int af,
+check_gw(const char *opt, const char *nic, const json_t *cfg, int af,
     const unsigned char ip[16], struct err *err)
 {
 	const char *gw = json_string_value(json_object_get(cfg, "gw"));
@@ -66,18 +67,20 @@ check_gw(const char *nic, const json_t *cfg, int af,
 	if (!json_object_get(cfg, "gw"))
 		return 0;
 	if (!gw || addr_family(gw, g) != af)
-		return err_set(err, -EINVAL, "failover IP of %s: gateway '%s' "
-		    "is not an %s address", nic, gw ? gw : "",
+		return err_set(err, -EINVAL, "%s %s: gateway '%s' "
+		    "is not an %s address", opt, nic, gw ? gw : "",
 		    af == AF_INET ? "IPv4" : "IPv6");
 	if (!same_net(ip, g, prefix))
-		return err_set(err, -EINVAL, "failover IP of %s: gateway '%s' "
-		    "is outside %s/%d; give one inside the prefix", nic, gw,
+		return err_set(err, -EINVAL, "%s %s: gateway '%s' "
+		    "is outside %s/%d; give one inside the prefix", opt, nic,
+		    gw,
 		    json_string_value(json_object_get(cfg, "addr")), prefix);
 	return 0;
 }
 
 static int
-check_dns(const char *nic, const json_t *cfg, struct err *err)
+check_dns(const char *opt, const char *nic, const json_t *cfg,
+    struct err *err)
 {
 	json_t *dns = json_object_get(cfg, "dns"), *d;
 	unsigned char b[16];
@@ -86,19 +89,20 @@ check_dns(const char *nic, const json_t *cfg, struct err *err)
 	if (!dns)
 		return 0;
 	if (!json_is_array(dns) || json_array_size(dns) > ALTIP_DNS_MAX)
-		return err_set(err, -EINVAL, "failover IP of %s: dns must be "
-		    "a list of 1..%d addresses", nic, ALTIP_DNS_MAX);
+		return err_set(err, -EINVAL, "%s %s: dns must be "
+		    "a list of 1..%d addresses", opt, nic, ALTIP_DNS_MAX);
 	json_array_foreach(dns, i, d)
 		if (!json_is_string(d) || !addr_family(json_string_value(d),
 		    b))
-			return err_set(err, -EINVAL, "failover IP of %s: DNS "
-			    "server '%s' is not an IP address", nic,
+			return err_set(err, -EINVAL, "%s %s: DNS "
+			    "server '%s' is not an IP address", opt, nic,
 			    json_is_string(d) ? json_string_value(d) : "?");
 	return 0;
 }
 
 int
-altip_check(const char *nic, const json_t *cfg, struct err *err)
+altip_check(const char *opt, const char *nic, const json_t *cfg,
+    struct err *err)
 {
 	unsigned char ip[16];
 	const char *k;
@@ -106,17 +110,18 @@ altip_check(const char *nic, const json_t *cfg, struct err *err)
 	int af = 0, r;
 
 	if (!json_is_object(cfg))
-		return err_set(err, -EINVAL, "failover IP of %s: not an object "
-		    "{addr, prefix, gw, dns}", nic);
+		return err_set(err, -EINVAL, "%s %s: not an object "
+		    "{addr, prefix, gw, dns}", opt, nic);
 	json_object_foreach((json_t *)cfg, k, v)
 		if (!streq(k, "addr") && !streq(k, "prefix") &&
 		    !streq(k, "gw") && !streq(k, "dns"))
-			return err_set(err, -EINVAL, "failover IP of %s: "
-			    "unknown part '%.40s' (give gw= or dns=)", nic, k);
-	if ((r = check_addr(nic, cfg, &af, ip, err)) < 0 ||
-	    (r = check_gw(nic, cfg, af, ip, err)) < 0)
+			return err_set(err, -EINVAL, "%s %s: "
+			    "unknown part '%.40s' (give gw= or dns=)", opt,
+			    nic, k);
+	if ((r = check_addr(opt, nic, cfg, &af, ip, err)) < 0 ||
+	    (r = check_gw(opt, nic, cfg, af, ip, err)) < 0)
 		return r;
-	return check_dns(nic, cfg, err);
+	return check_dns(opt, nic, cfg, err);
 }
 
 /* "A;B;C" into an array of strings (checked later). */
@@ -135,19 +140,20 @@ dns_list(const char *v)
 
 /* "ADDR/PREFIX" into cfg's addr and prefix (checked later). */
 static int
-parse_addr(const char *nic, const char *v, json_t *cfg, struct err *err)
+parse_addr(const char *opt, const char *nic, const char *v, json_t *cfg,
+    struct err *err)
 {
 	const char *slash = strchr(v, '/');
 	char *end;
 	long p;
 
 	if (!slash || slash == v)
-		return err_set(err, -EINVAL, "failover IP of %s: '%s' has no "
-		    "/PREFIX; give ADDR/PREFIX, e.g. 10.1.2.3/24", nic, v);
+		return err_set(err, -EINVAL, "%s %s: '%s' has no "
+		    "/PREFIX; give ADDR/PREFIX, e.g. 10.1.2.3/24", opt, nic, v);
 	p = strtol(slash + 1, &end, 10);
 	if (!slash[1] || *end || slash[1] == '-' || slash[1] == '+')
-		return err_set(err, -EINVAL, "failover IP of %s: prefix '%s' "
-		    "is not a number", nic, slash + 1);
+		return err_set(err, -EINVAL, "%s %s: prefix '%s' "
+		    "is not a number", opt, nic, slash + 1);
 	json_object_set_new(cfg, "addr", json_stringn(v, slash - v));
 	json_object_set_new(cfg, "prefix", json_integer(p));
 	return 0;
@@ -155,7 +161,8 @@ parse_addr(const char *nic, const char *v, json_t *cfg, struct err *err)
 
 /* The ",gw=...,dns=..." parts of text into cfg. */
 static int
-parse_parts(const char *nic, char *rest, json_t *cfg, struct err *err)
+parse_parts(const char *opt, const char *nic, char *rest, json_t *cfg,
+    struct err *err)
 {
 	char *save = NULL;
 
@@ -167,30 +174,30 @@ parse_parts(const char *nic, char *rest, json_t *cfg, struct err *err)
 		    !json_object_get(cfg, "dns"))
 			json_object_set_new(cfg, "dns", dns_list(t + 4));
 		else
-			return err_set(err, -EINVAL, "failover IP of %s: '%s' "
+			return err_set(err, -EINVAL, "%s %s: '%s' "
 			    "is not gw=GW or dns=DNS[;DNS2] (each at most "
-			    "once)", nic, t);
+			    "once)", opt, nic, t);
 	}
 	return 0;
 }
 
 static int
-parse_nic(const char *arg, char *nic, struct err *err)
+parse_nic(const char *opt, const char *arg, char *nic, struct err *err)
 {
 	const char *eq = strchr(arg, '=');
 	size_t n = eq ? (size_t)(eq - arg) : 0;
 
 	if (!eq || n == 0 || n >= ALTIP_NIC_MAX)
-		return err_set(err, -EINVAL, "--failover-ip '%s': give NIC="
+		return err_set(err, -EINVAL, "%s '%s': give NIC="
 		    "ADDR/PREFIX[,gw=GW][,dns=DNS[;DNS2]] or NIC=none (NIC as "
-		    "tern vm show names it, e.g. nic0)", arg);
+		    "tern vm show names it, e.g. nic0)", opt, arg);
 	memcpy(nic, arg, n);
 	nic[n] = '\0';
 	return 0;
 }
 
 int
-altip_parse(const char *arg, char **ret_nic, json_t **ret_cfg,
+altip_parse(const char *opt, const char *arg, char **ret_nic, json_t **ret_cfg,
     struct err *err)
 {
 	_cleanup_json_ json_t *cfg = json_object();
@@ -198,7 +205,7 @@ altip_parse(const char *arg, char **ret_nic, json_t **ret_cfg,
 	char nic[ALTIP_NIC_MAX], *comma;
 	int r;
 
-	if ((r = parse_nic(arg, nic, err)) < 0)
+	if ((r = parse_nic(opt, arg, nic, err)) < 0)
 		return r;
 	text = xstrdup(strchr(arg, '=') + 1);
 	if (streq(text, "none")) {
@@ -208,9 +215,9 @@ altip_parse(const char *arg, char **ret_nic, json_t **ret_cfg,
 	}
 	if ((comma = strchr(text, ',')))
 		*comma++ = '\0';
-	if ((r = parse_addr(nic, text, cfg, err)) < 0 ||
-	    (comma && (r = parse_parts(nic, comma, cfg, err)) < 0) ||
-	    (r = altip_check(nic, cfg, err)) < 0)
+	if ((r = parse_addr(opt, nic, text, cfg, err)) < 0 ||
+	    (comma && (r = parse_parts(opt, nic, comma, cfg, err)) < 0) ||
+	    (r = altip_check(opt, nic, cfg, err)) < 0)
 		return r;
 	*ret_nic = xstrdup(nic);
 	*ret_cfg = TAKE_PTR(cfg);
