@@ -187,7 +187,7 @@ tpm_state_copy(const char *src, const char *dst)
 {
 	_cleanup_free_ char *partial = xasprintf("%s.partial", dst);
 	struct stat st;
-	int r;
+	int r = 0;
 
 	if (stat(src, &st) == -1)
 		return -errno;
