@@ -46,20 +46,7 @@ CMDLINE="console=tty0 console=ttyS0,115200n8"
 
 log() { echo "build-debian.sh: $*"; }
 
-installed() {
-	[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]
-}
-
-ensure_packages() {
-	local missing=() p
-	for p in "$@"; do
-		installed "$p" || missing+=("$p")
-	done
-	[ ${#missing[@]} -eq 0 ] && return 0
-	log "installing ${missing[*]}"
-	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
-}
+. "$HERE/pkgs.sh"
 
 # The stamp: everything that decides the image's content.  The package set and
 # every step live in this script (and the BIOS boot writer), so their hash is

@@ -30,29 +30,7 @@ BUILD_PKGS=(busybox-static qemu-guest-agent cpio gzip kmod gcc libc6-dev)
 
 log() { echo "build.sh: $*"; }
 
-APT_UPDATED=0
-apt_update_once() {
-	if [ "$APT_UPDATED" = 0 ]; then
-		log "apt-get update"
-		apt-get update -qq
-		APT_UPDATED=1
-	fi
-}
-
-installed() {
-	[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]
-}
-
-ensure_packages() {
-	local missing=() p
-	for p in "$@"; do
-		installed "$p" || missing+=("$p")
-	done
-	[ ${#missing[@]} -eq 0 ] && return 0
-	log "installing ${missing[*]}"
-	apt_update_once
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
-}
+. "$HERE/pkgs.sh"
 
 # true if $1 exists and nothing among the other arguments is newer than it
 up_to_date() {
