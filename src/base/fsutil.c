@@ -269,3 +269,18 @@ proc_cmdline_has(pid_t pid, const char *needle, bool part)
 			return true;
 	return false;
 }
+
+void
+fsync_parent_dir(const char *path)
+{
+	_cleanup_free_ char *copy = xstrdup(path);
+	char *slash = strrchr(copy, '/');
+	_cleanup_close_ int fd = -1;
+
+	if (!slash)
+		return;
+	*slash = '\0';
+	fd = open(*copy ? copy : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0)
+		(void)fsync(fd);
+}

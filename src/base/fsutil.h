@@ -36,6 +36,11 @@ int dir_remove_flat(const char *dir);
 /* Is bin executable: a path with '/', or a name found in $PATH? */
 bool exe_is_found(const char *bin);
 
+/* fsync the directory that holds path, so that a rename or a new entry in
+ * it is durable; errors are ignored (a best effort after the data's own
+ * fsync). */
+void fsync_parent_dir(const char *path);
+
 /* Whether an argument of process pid's command line is needle (whole) or,
  * with part, holds it.  False when the process is gone or unreadable. */
 bool proc_cmdline_has(pid_t pid, const char *needle, bool part);

@@ -221,7 +221,7 @@ copy_on_exit(struct child *c, int status, void *data)
 		copy_fail(job, -errno, why);
 		return;
 	}
-	st_sync_dir(st_str(it, "dst"));
+	fsync_parent_dir(st_str(it, "dst"));
 	if (item_settle(job, it, kind) < 0)
 		return;
 	job_poke(job);

@@ -266,21 +266,6 @@ st_record_disk(struct job *job, json_t *d)
 	return 0;
 }
 
-void
-st_sync_dir(const char *path)
-{
-	_cleanup_free_ char *copy = xstrdup(path);
-	char *slash = strrchr(copy, '/');
-	_cleanup_close_ int fd = -1;
-
-	if (!slash)
-		return;
-	*slash = '\0';
-	fd = open(*copy ? copy : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0)
-		(void)fsync(fd);
-}
-
 /* ---- the queue ---- */
 
 bool

@@ -27,6 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fsutil.h"
 #include "jsonutil.h"
 #include "log.h"
 #include "st_int.h"
@@ -120,7 +121,7 @@ record_new(struct job *job, json_t *d)
 {
 	int r;
 
-	st_sync_dir(st_str(d, "dst"));
+	fsync_parent_dir(st_str(d, "dst"));
 	r = st_record_disk(job, d);
 	if (r == 0)
 		return;

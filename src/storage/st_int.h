@@ -125,8 +125,6 @@ void st_outcome(const struct job *job, char *buf, size_t len);
 /* Record that disk d (a details entry) now lives at its dst: the store,
  * then the VM's row.  -errno when the store refuses. */
 int st_record_disk(struct job *job, json_t *d);
-/* fsync the directory holding path (a rename in it is durable then). */
-void st_sync_dir(const char *path);
 
 /* The node and file (borrowed from blocks, query-block's answer) of a
  * details entry: a disk's device, or the pflash of the NVRAM entry. */

@@ -165,21 +165,6 @@ copy_files(const char *src, const char *dst)
 	return r;
 }
 
-static void
-sync_parent(const char *path)
-{
-	_cleanup_free_ char *copy = xstrdup(path);
-	char *slash = strrchr(copy, '/');
-	_cleanup_close_ int fd = -1;
-
-	if (!slash)
-		return;
-	*slash = '\0';
-	fd = open(*copy ? copy : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0)
-		(void)fsync(fd);
-}
-
 /* A few KiB (tpm2-00.permall, and the lock file): copied on the loop
  * thread, in well under a millisecond, while the vCPUs are stopped. */
 int
@@ -201,6 +186,6 @@ tpm_state_copy(const char *src, const char *dst)
 		(void)dir_remove_flat(partial);
 		return r;
 	}
-	sync_parent(dst);
+	fsync_parent_dir(dst);
 	return 0;
 }
