@@ -136,5 +136,4 @@ check "nothing of theirs is left" bash -c "! ls '$pool' | grep -q '^g-\|^sb-'"
 check "no swtpm left" no_swtpm "$uuid"
 
 e2e_openapi_check
-echo "# $E2E_PASS passed, $E2E_FAIL failed"
-[ "$E2E_FAIL" = 0 ]
+e2e_finish
