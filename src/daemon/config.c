@@ -193,6 +193,39 @@ config_set_migration(struct host_config *c, const char *key, const char *v,
 	return 0;
 }
 
+/* append v to a list of settings given more than once */
+static void
+config_append(char ***list, size_t *n, const char *v)
+{
+	*list = xrealloc(*list, (*n + 1) * sizeof(**list));
+	(*list)[(*n)++] = xstrdup(v);
+}
+
+/* The settings that name directories and may repeat: 0 set, 1 not one of
+ * them, < 0 refused. */
+static int
+config_set_dirs(struct host_config *c, const char *key, const char *v,
+    struct err *err)
+{
+	if (streq(key, "pool")) {
+		const char *eq = strchr(v, '=');
+
+		if (!eq || eq == v || eq[1] != '/')
+			return err_set(err, -EINVAL, "pool '%s' must be "
+			    "NAME=/absolute/dir", v);
+		config_append(&c->pools, &c->n_pools, v);
+		return 0;
+	}
+	if (streq(key, "iso-dir")) {
+		if (v[0] != '/')
+			return err_set(err, -EINVAL, "iso-dir '%.64s' must be "
+			    "an absolute directory", v);
+		config_append(&c->iso_dirs, &c->n_iso_dirs, v);
+		return 0;
+	}
+	return 1;
+}
+
 static int
 config_set(struct daemon_opts *o, const char *key, const char *v,
     struct err *err)
@@ -243,22 +276,8 @@ config_set(struct daemon_opts *o, const char *key, const char *v,
 			return err_set(err, -EINVAL, "stop-timeout '%s' must "
 			    "be 1 to 3600 seconds", v);
 		c->stop_timeout_ms = (uint64_t)n * 1000;
-	} else if (streq(key, "pool")) {
-		const char *eq = strchr(v, '=');
-
-		if (!eq || eq == v || eq[1] != '/')
-			return err_set(err, -EINVAL, "pool '%s' must be "
-			    "NAME=/absolute/dir", v);
-		c->pools = xrealloc(c->pools, (c->n_pools + 1) *
-		    sizeof(*c->pools));
-		c->pools[c->n_pools++] = xstrdup(v);
-	} else if (streq(key, "iso-dir")) {
-		if (v[0] != '/')
-			return err_set(err, -EINVAL, "iso-dir '%.64s' must be "
-			    "an absolute directory", v);
-		c->iso_dirs = xrealloc(c->iso_dirs, (c->n_iso_dirs + 1) *
-		    sizeof(*c->iso_dirs));
-		c->iso_dirs[c->n_iso_dirs++] = xstrdup(v);
+	} else if ((r = config_set_dirs(c, key, v, err)) != 1) {
+		return r;
 	} else if (streq(key, "replica-critical-after-s")) {
 		if (config_long(v, 10, 86400, &n) < 0)
 			return err_set(err, -EINVAL, "replica-critical-after-s "

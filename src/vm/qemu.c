@@ -205,6 +205,48 @@ qemu_argv_tpm(struct argv_buf *a, const struct vm *vm)
 	arg(a, "tpm-crb,tpmdev=tpm0");
 }
 
+/* The NICs, tap fd 3+i each; the first one boots when --boot names
+ * network. */
+static void
+qemu_argv_nics(struct argv_buf *a, const struct vm_row *r)
+{
+	char bi[24];
+
+	for (size_t i = 0; i < r->n_nics; i++) {
+		arg(a, "-netdev");
+		arg(a, "tap,id=net%zu,fd=%zu,vhost=off", i, 3 + i);
+		arg(a, "-device");
+		arg(a, "virtio-net-pci,netdev=net%zu,id=nic%zu,mac=%s%s", i,
+		    i, r->nics[i].mac, i == 0 ? qemu_bootindex(r, "network",
+		    bi) : "");
+	}
+}
+
+/* The screen (after every other PCI device), then -kernel when given. */
+static void
+qemu_argv_screen_kernel(struct argv_buf *a, const struct vm_row *r)
+{
+	/* The screen comes after every other PCI device, so that it takes
+	 * the next free slot and the slots of the disks and NICs stay what
+	 * they were before VMs had one: a guest's interface names do not
+	 * change, and a VM started without it (before this release) keeps
+	 * its devices' addresses on a host that adds it. */
+	arg(a, "-device");
+	arg(a, "VGA");
+	if (r->kernel) {
+		arg(a, "-kernel");
+		arg(a, "%s", r->kernel);
+		if (r->initrd) {
+			arg(a, "-initrd");
+			arg(a, "%s", r->initrd);
+		}
+		if (r->cmdline) {
+			arg(a, "-append");
+			arg(a, "%s", r->cmdline);
+		}
+	}
+}
+
 char **
 qemu_argv(const struct vm *vm)
 {
@@ -212,7 +254,6 @@ qemu_argv(const struct vm *vm)
 	struct argv_buf a = { 0 };
 	_cleanup_free_ char *pidfile = vm_run_path(vm, "qemu.pid");
 	_cleanup_free_ char *log = vm_run_path(vm, "qemu.log");
-	char bi[24];
 	_cleanup_free_ char *vnc = vm_run_path(vm, "vnc.sock");
 
 	arg(&a, "%s", vm->h->cfg.qemu_binary);
@@ -247,33 +288,8 @@ qemu_argv(const struct vm *vm)
 	qemu_argv_firmware(&a, vm);
 	qemu_argv_tpm(&a, vm);
 	qemu_argv_disks(&a, r);
-	for (size_t i = 0; i < r->n_nics; i++) {
-		arg(&a, "-netdev");
-		arg(&a, "tap,id=net%zu,fd=%zu,vhost=off", i, 3 + i);
-		arg(&a, "-device");
-		arg(&a, "virtio-net-pci,netdev=net%zu,id=nic%zu,mac=%s%s", i,
-		    i, r->nics[i].mac, i == 0 ? qemu_bootindex(r, "network",
-		    bi) : "");
-	}
-	/* The screen comes after every other PCI device, so that it takes
-	 * the next free slot and the slots of the disks and NICs stay what
-	 * they were before VMs had one: a guest's interface names do not
-	 * change, and a VM started without it (before this release) keeps
-	 * its devices' addresses on a host that adds it. */
-	arg(&a, "-device");
-	arg(&a, "VGA");
-	if (r->kernel) {
-		arg(&a, "-kernel");
-		arg(&a, "%s", r->kernel);
-		if (r->initrd) {
-			arg(&a, "-initrd");
-			arg(&a, "%s", r->initrd);
-		}
-		if (r->cmdline) {
-			arg(&a, "-append");
-			arg(&a, "%s", r->cmdline);
-		}
-	}
+	qemu_argv_nics(&a, r);
+	qemu_argv_screen_kernel(&a, r);
 	/* Neither spawn=deny nor elevateprivileges=deny: QEMU 7.2 applies
 	 * the filter before -daemonize forks and calls setsid(), and the
 	 * daemon dies of SIGSYS (seen on Debian 12). */
