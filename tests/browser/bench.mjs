@@ -9,12 +9,12 @@
 //       ended_at, one JSON line per job
 //   node bench.mjs hold URL USER PASSWORD VMS SECONDS
 //       the VMs page open with VMS rows for SECONDS ("open" once shown)
-import { browse } from './lib.mjs';
+import { browse, open } from './lib.mjs';
 
 const [mode, url, user, password, ...rest] = process.argv.slice(2);
 
 async function login(page) {
-	await page.goto(url);
+	await open(page, url);
 	await page.getByLabel('User name').fill(user);
 	await page.getByLabel('Password').fill(password);
 	await page.getByRole('button', { name: 'Log in' }).click();
@@ -31,8 +31,8 @@ async function paint() {
 	for (let i = 0; i < runs; i++) {
 		await browse(async (page) => {
 			await login(page);
-			await page.goto('about:blank');
-			await page.goto(`${url}/#/vms`);
+			await open(page, 'about:blank');
+			await open(page, `${url}/#/vms`);
 			await rows(page, n);
 			const r = await page.evaluate(() => {
 				const fcp = performance.getEntriesByName('first-contentful-paint')[0];

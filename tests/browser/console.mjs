@@ -6,7 +6,7 @@
 //   node console.mjs screen   URL USER PASSWORD VM [SHOTDIR]   (VM running)
 // OTHER_VM=HOST/VM: another host's VM, acted on through this host.
 // Prints "ok - ..." / "not ok - ..." per check and "N passed, N failed".
-import { browse, Tally } from './lib.mjs';
+import { browse, open, Tally } from './lib.mjs';
 
 const [mode, url, user, password, vm, shots] = process.argv.slice(2);
 const other = process.env.OTHER_VM || ''; // HOST/VM: another host's VM
@@ -14,7 +14,7 @@ const T = new Tally();
 const GENERIC = 'login failed: wrong user name or password, or not a member of tern-admin or tern-viewer';
 
 async function login(page, u, pw) {
-	await page.goto(url);
+	await open(page, url);
 	await page.getByLabel('User name').fill(u);
 	await page.getByLabel('Password').fill(pw);
 	await page.getByRole('button', { name: 'Log in' }).click();
@@ -39,7 +39,7 @@ async function pickVm(page) {
 }
 
 async function admin(page) {
-	await page.goto(url);
+	await open(page, url);
 	await page.getByLabel('User name').waitFor();
 	await shot(page, 'login');
 	await T.check('admin logs in', async () => {

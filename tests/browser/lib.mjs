@@ -31,6 +31,25 @@ export async function browse(fn) {
 	}
 }
 
+// open(page, url): page.goto, again when Chromium reports that the
+// network changed.  Chromium ends a navigation with ERR_NETWORK_CHANGED
+// whenever an address or link in its namespace changes, and the lab
+// host's namespace it runs in gains and loses tap devices as VMs start
+// and move (and eth0's IPv6 address leaves its tentative state a moment
+// after the lab comes up).  Three tries, a second apart; any other
+// error is thrown at once.
+export async function open(page, url) {
+	for (let i = 1; ; i++) {
+		try {
+			return await page.goto(url);
+		} catch (e) {
+			const changed = /ERR_NETWORK_CHANGED|interrupted by another navigation to "chrome-error/.test(e.message);
+			if (!changed || i === 3) throw e;
+			await page.waitForTimeout(1000);
+		}
+	}
+}
+
 // A tally that prints TAP-like lines the shell test counts.
 export class Tally {
 	constructor() { this.pass = 0; this.fail = 0; }
