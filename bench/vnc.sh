@@ -5,8 +5,10 @@
 # p50/p99; then `UPDATES` (50) full raw framebuffer updates (1.1 MiB each)
 # read by a VNC client (tests/e2e/rfb_probe.py) straight from QEMU's
 # vnc.sock (the floor), through `tern vm vnc --listen` on the local socket
-# and through it over HTTPS with client certificates (h2 -> h1), as
-# updates/s and MiB/s.  Reports; never fails on a number.
+# and through it over HTTPS with client certificates (h2 -> h1), and from
+# a plain QEMU's own VNC over TLS (VeNCrypt with client certificates, as
+# libvirt's vnc_tls serves it; h2 -> h1), as updates/s and MiB/s.
+# Reports; never fails on a number.
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$REPO/build}
@@ -81,3 +83,33 @@ forward 5942 h2 --host "$H1_URL" --fingerprint "$fp1" \
 rate "tern vm vnc --listen (HTTPS, h2 -> h1)" \
     "$LAB" exec h2 python3 "$PROBE" 127.0.0.1 5942 "$UPDATES"
 stop_fwd
+
+# The baseline an operator would use instead: QEMU's own VNC server over
+# TLS (VeNCrypt X509None, the client's certificate checked), which is what
+# libvirt's vnc_tls = 1 configures and remote-viewer/virt-viewer speak,
+# on a plain QEMU with the same guest, TCG and VGA, in h1's namespace; the
+# client in h2's, as for ternd's HTTPS path above.
+pki=$work/pki
+mkdir -p "$pki"
+certtool --generate-privkey --key-type=ecdsa --outfile "$pki/ca-key.pem" 2>/dev/null
+printf 'cn = bench-ca\nca\ncert_signing_key\nexpiration_days = 2\n' >"$pki/ca.tmpl"
+certtool --generate-self-signed --load-privkey "$pki/ca-key.pem" \
+    --template "$pki/ca.tmpl" --outfile "$pki/ca-cert.pem" 2>/dev/null
+for who in server client; do
+	certtool --generate-privkey --key-type=rsa --bits=2048 --outfile "$pki/$who-key.pem" 2>/dev/null
+	printf 'cn = %s\nip_address = %s\n%s\nsigning_key\nencryption_key\nexpiration_days = 2\n' "$who" "$H1_ADDR" \
+	    "$([ $who = server ] && echo tls_www_server || echo tls_www_client)" >"$pki/$who.tmpl"
+	certtool --generate-certificate --load-privkey "$pki/$who-key.pem" \
+	    --load-ca-certificate "$pki/ca-cert.pem" --load-ca-privkey "$pki/ca-key.pem" \
+	    --template "$pki/$who.tmpl" --outfile "$pki/$who-cert.pem" 2>/dev/null
+done
+"$LAB" exec h1 qemu-system-x86_64 -machine q35,accel=tcg -cpu max -m 256 -nodefaults \
+    -device VGA -kernel "$GUEST/vmlinuz" -initrd "$GUEST/initrd.img" \
+    -append "console=ttyS0 quiet tern.hostname=plain" -serial "file:$work/plain.console" \
+    -object "tls-creds-x509,id=tls0,dir=$pki,endpoint=server,verify-peer=on" \
+    -vnc "$H1_ADDR:1,tls-creds=tls0" -daemonize -pidfile "$work/plain.pid" >/dev/null
+trap '[ -n "$fwd" ] && kill $fwd 2>/dev/null; [ -f "$work/plain.pid" ] && kill "$(cat "$work/plain.pid")" 2>/dev/null; "$LAB" down >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+for _ in $(seq 120); do grep -q TERN-GUEST-READY "$work/plain.console" 2>/dev/null && break; sleep 1; done
+rate "QEMU's own VNC over TLS (h2 -> h1; libvirt)" \
+    "$LAB" exec h2 python3 "$PROBE" --tls "$pki/ca-cert.pem,$pki/client-cert.pem,$pki/client-key.pem" \
+    "$H1_ADDR" 5901 "$UPDATES"

@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
-"""rfb_probe.py HOST PORT [N] | unix:PATH [N]: a VNC (RFB 3.8) client's
-handshake and N (1) full framebuffer updates, as a VNC viewer would do it.
-Prints "WIDTHxHEIGHT NAME RECTS" (and, for N > 1, "updates/s MiB/s") and
-exits 0 when the server answered with at least one rectangle; exits 1
-with the reason otherwise.  bench/vnc.sh uses N > 1."""
+"""rfb_probe.py [--tls CA,CERT,KEY] HOST PORT [N] | unix:PATH [N]: a VNC
+(RFB 3.8) client's handshake and N (1) full framebuffer updates, as a VNC
+viewer would do it.  Prints "WIDTHxHEIGHT NAME RECTS" (and, for N > 1,
+"updates/s MiB/s") and exits 0 when the server answered with at least one
+rectangle; exits 1 with the reason otherwise.  bench/vnc.sh uses N > 1.
+--tls: QEMU's own TLS (VeNCrypt, subtype X509None, a client certificate),
+the way libvirt's vnc_tls serves a VM's screen: bench/vnc.sh's baseline."""
 import socket
+import ssl
 import struct
 import sys
 import time
@@ -18,6 +21,12 @@ def recv_exact(s, n):
             raise SystemExit("connection closed after %d of %d bytes" % (len(buf), n))
         buf += chunk
     return buf
+
+
+TLS = None
+if len(sys.argv) > 2 and sys.argv[1] == "--tls":
+    TLS = sys.argv[2].split(",")
+    del sys.argv[1:3]
 
 
 def connect():
@@ -55,6 +64,30 @@ def update(s, w, h):
     return got, nbytes
 
 
+def vencrypt(s, types):
+    """VeNCrypt 0.2 with X509None (260): TLS with our certificate, then the
+    security result comes over TLS.  Returns the TLS socket."""
+    if 19 not in types:
+        raise SystemExit("no VeNCrypt security type: %r" % types)
+    s.sendall(b"\x13")
+    if recv_exact(s, 2) != b"\x00\x02":
+        raise SystemExit("VeNCrypt version is not 0.2")
+    s.sendall(b"\x00\x02")
+    if recv_exact(s, 1) != b"\x00":
+        raise SystemExit("VeNCrypt 0.2 refused")
+    n = recv_exact(s, 1)[0]
+    subs = struct.unpack(">%dI" % n, recv_exact(s, 4 * n))
+    if 260 not in subs:
+        raise SystemExit("no X509None VeNCrypt subtype: %r" % (subs,))
+    s.sendall(struct.pack(">I", 260))
+    if recv_exact(s, 1) != b"\x01":
+        raise SystemExit("X509None refused")
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=TLS[0])
+    ctx.check_hostname = False         # the lab's address, pinned by the CA
+    ctx.load_cert_chain(TLS[1], TLS[2])
+    return ctx.wrap_socket(s)
+
+
 def main():
     s, rest = connect()
     n = int(rest[0]) if rest else 1
@@ -64,9 +97,12 @@ def main():
     s.sendall(b"RFB 003.008\n")
     n_types = recv_exact(s, 1)[0]
     types = recv_exact(s, n_types)
-    if 1 not in types:                 # None: the socket is the guard
+    if TLS:
+        s = vencrypt(s, types)
+    elif 1 not in types:               # None: the socket is the guard
         raise SystemExit("no 'None' security type: %r" % types)
-    s.sendall(b"\x01")
+    else:
+        s.sendall(b"\x01")
     if struct.unpack(">I", recv_exact(s, 4))[0] != 0:
         raise SystemExit("security handshake failed")
     s.sendall(b"\x01")                 # ClientInit: shared
