@@ -112,6 +112,8 @@ st_tpm_pause(struct job *job)
 	if (c->sub == 0 && vm->state == VM_RUNNING) {
 		c->sub = 1;
 		st_set_flag(t, "paused", true);	/* before it goes out */
+		json_object_set_new(t, "stopped_at_ms",
+		    json_integer((json_int_t)wall_ms()));
 		st_save(job);
 		(void)st_query(job, (struct qmp_command){ .name = "stop" });
 		return 0;
@@ -182,6 +184,23 @@ tpm_decide(struct job *job, json_t *t, bool may_link)
 	st_save(job);
 }
 
+/* The guest's pause for the TPM's move, from `stop` to `cont` (wall
+ * clock, so that a ternd restart in between still counts it): the one
+ * cost a running VM pays for its TPM, in the job's events. */
+static void
+tpm_report_pause(struct job *job, json_t *t)
+{
+	json_int_t at = json_integer_value(json_object_get(t,
+	    "stopped_at_ms"));
+	uint64_t now = wall_ms();
+
+	if (at <= 0 || (uint64_t)at > now)
+		return;
+	host_event(host_of(job), "info", vm_of(job), job->row->id, "vCPUs "
+	    "ran again after %llu ms stopped for the TPM state's copy",
+	    (unsigned long long)(now - (uint64_t)at));
+}
+
 void
 st_tpm_settle(struct job *job)
 {
@@ -200,6 +219,7 @@ st_tpm_settle(struct job *job)
 		st_send(job, (struct qmp_command){ .name = "cont" });
 		st_set_flag(t, "resumed", true);
 		st_save(job);
+		tpm_report_pause(job, t);
 	}
 }
 

@@ -179,6 +179,11 @@ check_eq "the guest never rebooted" "$(boots)" "$b0"
 check_eq "one QEMU, one swtpm" "$(qemu_count "$U") $(swtpm_count "$U")" "1 1"
 check "events name the new NVRAM and TPM paths" bash -c \
     "$LAB_SH tern h1 events --vm g1 | grep -q \"UEFI variables now '$P2/g1-nvram.fd'\" && $LAB_SH tern h1 events --vm g1 | grep -q \"TPM state now '$P2/g1-tpm'\""
+# The guest's one cost for its TPM: the vCPUs stopped from the TPM's copy
+# to the switch's end, reported by the job and printed here.
+pause=$(t h1 events --vm g1 | grep -o 'ran again after [0-9]* ms stopped for the TPM' | tail -n 1 | grep -o '[0-9]*')
+check "the job reports the vCPUs' pause for the TPM's copy" test -n "$pause"
+echo "# vCPUs stopped for the TPM state's copy: ${pause:-?} ms"
 
 # ---- a reset: swtpm rewrites its state in the new directory ----
 I0=$(stat -c %i "$P2/g1-tpm/tpm2-00.permall" 2>/dev/null || echo none)
