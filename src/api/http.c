@@ -16,6 +16,7 @@
 
 #include "http.h"
 #include "jsonutil.h"
+#include "tls_front.h"
 #include "util.h"
 
 struct http_server {
@@ -23,6 +24,7 @@ struct http_server {
 	struct MHD_Daemon *mhd;
 	int epfd;
 	bool tls;
+	struct tls_front *front;	/* the HTTPS server's TLS */
 	http_handler_fn fn;
 	void *ud;
 	struct loop_timer *timer;
@@ -43,6 +45,8 @@ struct http_sse {
 	http_sse_close_fn on_close;
 	void *data;
 };
+
+#define HTTP_MAX_CONNS 256	/* per server, TLS handshakes included */
 
 static void http_arm_timer(struct http_server *srv);
 static void http_upgrade_abort(struct http_upgrade *up);
@@ -109,10 +113,10 @@ http_req_peer(struct http_server *srv, struct http_req *req)
 	if (!srv->tls)
 		return;
 	http_req_addr(req);
+	/* the front knows the certificate by the fd MHD got */
 	ci = MHD_get_connection_info(req->conn,
-	    MHD_CONNECTION_INFO_GNUTLS_SESSION);
-	if (ci && ci->tls_session &&
-	    tls_session_peer_fingerprint(ci->tls_session, req->peer_fp) == 0)
+	    MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (ci && tls_front_peer_fp(srv->front, ci->connect_fd, req->peer_fp))
 		req->has_peer_fp = true;
 }
 
@@ -237,7 +241,7 @@ http_server_start_unix(struct loop *l, const char *path, http_handler_fn fn,
 	    MHD_OPTION_LISTEN_SOCKET, fd,
 	    MHD_OPTION_NOTIFY_COMPLETED, http_on_done, srv,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)256,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNS,
 	    MHD_OPTION_END);
 	if (!srv->mhd) {
 		close(fd);
@@ -287,6 +291,20 @@ parse_listen(const char *listen, struct sockaddr_storage *ss,
 	    "an IP address and port", listen);
 }
 
+/* MHD takes fd (and closes it if it fails) and runs at once: the
+ * client's request may be waiting already. */
+static int
+http_hand(int fd, const struct sockaddr *sa, socklen_t sa_len, void *data)
+{
+	struct http_server *srv = data;
+
+	if (MHD_add_connection(srv->mhd, fd, sa, sa_len) != MHD_YES)
+		return errno ? -errno : -EIO;
+	srv->timer = loop_timer_cancel(srv->loop, srv->timer);
+	srv->timer = loop_timer_add(srv->loop, 0, http_on_timer, srv);
+	return 0;
+}
+
 int
 http_server_start_tls(struct loop *l, const char *listen, const char *key_pem,
     const char *cert_pem, http_handler_fn fn, void *ud,
@@ -294,40 +312,33 @@ http_server_start_tls(struct loop *l, const char *listen, const char *key_pem,
 {
 	struct sockaddr_storage ss;
 	struct http_server *srv;
-	unsigned flags = MHD_USE_EPOLL | MHD_USE_TLS |
-	    MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE;
 	int r = parse_listen(listen, &ss, err);
 
 	if (r < 0)
 		return r;
-	if (ss.ss_family == AF_INET6)
-		flags |= MHD_USE_IPv6;
 	srv = xzalloc(sizeof(*srv));
 	*srv = (struct http_server){ .loop = l, .fn = fn, .ud = ud,
 		.tls = true };
-	/* HTTPS_MEM_TRUST makes GnuTLS ask for a client certificate; the
-	 * handshake accepts any, and every request checks the fingerprint
-	 * against the trusted peers (api.c). */
-	srv->mhd = MHD_start_daemon(flags, 0, NULL, NULL, http_on_request,
-	    srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-	    MHD_OPTION_HTTPS_MEM_KEY, key_pem,
-	    MHD_OPTION_HTTPS_MEM_CERT, cert_pem,
-	    MHD_OPTION_HTTPS_MEM_TRUST, cert_pem,
-	    MHD_OPTION_HTTPS_PRIORITIES,
-	    "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2",
+	/* No MHD_USE_TLS: MHD 0.9.75 relays upgraded TLS connections 4
+	 * bytes at a time (tls_front.h).  The front does TLS and hands MHD
+	 * plaintext socketpairs. */
+	srv->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+	    MHD_ALLOW_UPGRADE | MHD_USE_NO_LISTEN_SOCKET, 0, NULL, NULL,
+	    http_on_request, srv,
 	    MHD_OPTION_NOTIFY_COMPLETED, http_on_done, srv,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)256,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNS,
 	    MHD_OPTION_END);
 	if (!srv->mhd) {
 		http_server_stop(srv);
-		return err_set(err, -EADDRNOTAVAIL, "cannot start HTTPS "
-		    "server on '%s' (address in use or not on this host?)",
+		return err_set(err, -EIO, "cannot start HTTPS server on '%s'",
 		    listen);
 	}
-	if (http_attach(l, srv, err) < 0) {
+	if ((r = http_attach(l, srv, err)) < 0 ||
+	    (r = tls_front_start(l, &ss, listen, key_pem, cert_pem,
+	    HTTP_MAX_CONNS, http_hand, srv, &srv->front, err)) < 0) {
 		http_server_stop(srv);
-		return err->code;
+		return r;
 	}
 	*ret_srv = srv;
 	return 0;
@@ -350,6 +361,8 @@ http_server_stop(struct http_server *srv)
 		loop_del_fd(srv->loop, srv->epfd);
 		MHD_stop_daemon(srv->mhd);
 	}
+	/* after MHD: a request it finishes may still look a peer up */
+	srv->front = tls_front_stop(srv->front);
 	if (srv->unix_path)
 		(void)unlink(srv->unix_path);
 	free(srv->unix_path);

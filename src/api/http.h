@@ -1,7 +1,8 @@
 /* http.h - the API's HTTP servers on libmicrohttpd, driven by our loop
  * (MHD's epoll fd is one of the loop's fds): plain HTTP on a root-only unix
- * socket, HTTPS with client certificates on TCP.  Bodies are collected up
- * to JSON_MAX_BODY; the handler answers synchronously, once. */
+ * socket, HTTPS with client certificates on TCP (TLS done by tls_front.c,
+ * MHD given the plaintext).  Bodies are collected up to JSON_MAX_BODY; the
+ * handler answers synchronously, once. */
 #pragma once
 
 #include <jansson.h>
