@@ -43,6 +43,8 @@ PKGS=(
 	ovmf swtpm swtpm-tools cloud-image-utils
 	# the OpenAPI checks (tests/openapi/)
 	python3-yaml python3-jsonschema
+	# test_metrics.sh: a real Prometheus (and promtool) scraping ternd
+	prometheus
 	# time-boxed fuzzing in CI
 	clang libclang-rt-14-dev
 )
@@ -154,6 +156,11 @@ echo "deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# The package starts a Prometheus on every address where systemd runs;
+# the tests start their own, in a lab namespace, on loopback.
+if [[ " ${missing[*]} " == *" prometheus "* ]] && [ -d /run/systemd/system ]; then
+	$SUDO systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+fi
 ensure_qemu_user
 ensure_npm_trees
 echo "deps: done"
