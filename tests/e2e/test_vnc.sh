@@ -62,7 +62,8 @@ check "vm vnc says where the socket is" bash -c \
 # namespace, in the background; its PID in FWD_PID once it listens.
 forward() {
 	local port=$1 h=$2; shift 2
-	lab exec "$h" "$TERN" "$@" vm vnc "${FWD_VM:-v1}" --listen 127.0.0.1:$port \
+	# shellcheck disable=SC2086 # FWD_VM: the VM and its options, split
+	lab exec "$h" "$TERN" "$@" vm vnc ${FWD_VM:-v1} --listen 127.0.0.1:$port \
 	    >"$TERN_LAB/fwd-$port.log" 2>&1 &
 	FWD_PID=$!
 	e2e_at_exit "kill $FWD_PID 2>/dev/null"
@@ -149,7 +150,7 @@ check_eq "an unknown host's WebSocket: 404" "$(h1curl -o /dev/null -w '%{http_co
     -H 'Connection: Upgrade' -H 'Upgrade: websocket' -H 'Sec-WebSocket-Version: 13' \
     -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' \
     http://localhost/v1/hosts/nosuch/v1/vms/v2/vnc)" 404
-FWD_VM=v2 forward 5935 h1 --socket "$(labenv H1_SOCK)" --on h2
+FWD_VM="v2 --on h2" forward 5935 h1 --socket "$(labenv H1_SOCK)"
 check_eq "through h1, an RFB handshake and a full update of h2's vm" \
     "$(probe h1 5935 | cut -d' ' -f1)" 720x400
 check "and a second session after it" probe h1 5935
