@@ -154,8 +154,15 @@ FWD_VM="v2 --on h2" forward 5935 h1 --socket "$(labenv H1_SOCK)"
 check_eq "through h1, an RFB handshake and a full update of h2's vm" \
     "$(probe h1 5935 | cut -d' ' -f1)" 720x400
 check "and a second session after it" probe h1 5935
-hold 5935 peerkill
+hold 5935 fwdstop
 check "a client holds h2's console through h1" \
+    wait_for 20 test -e "$TERN_LAB/held-fwdstop"
+check "h1's ternd stops cleanly with it open" lab stop h1
+check "the client's connection ended with h1's ternd" \
+    wait_for 30 test -e "$TERN_LAB/closed-fwdstop"
+lab start h1 >/dev/null
+hold 5935 peerkill
+check "a client holds h2's console through h1 again" \
     wait_for 20 test -e "$TERN_LAB/held-peerkill"
 lab kill h2 >/dev/null
 check "h2's ternd killed: the client's connection through h1 ends" \
