@@ -307,6 +307,8 @@ tunnel_setup(struct peer_tunnel *t, const char *url, uint64_t timeout_ms)
 
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	/* the upgrade is HTTP/1.1's: ALPN must not settle on h2 */
+	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
 	curl_easy_setopt(e, CURLOPT_PROXY, "");
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)timeout_ms);
 	if (rc == CURLE_OK)
