@@ -171,7 +171,7 @@ api_reply_error_code(struct http_req *req, unsigned status, const char *code,
 	    code, "message", msg));
 }
 
-static void
+void
 api_reply_error(struct http_req *req, unsigned status, const char *msg)
 {
 	http_reply_json(req, status, json_pack("{s{ss ss}}", "error", "code",
@@ -384,6 +384,7 @@ api_stop(struct api *a)
 {
 	api_console_stop(a);
 	api_vnc_stop();
+	api_screen_fwd_stop();
 	api_stream_stop(a);
 	api_fleet_stop();
 	a->local = http_server_stop(a->local);

@@ -240,6 +240,17 @@ int api_fleet(struct api *a, struct http_req *r, char **p, struct err *e);
 void api_forward(struct api *a, struct http_req *req);
 /* Answer 503 to the fleet requests in flight and cancel their calls. */
 void api_fleet_stop(void);
+/* screen_fwd.c: the screen of a VM on peer p, inner being the peer's
+ * path ("/v1/vms/VM/screenshot" or ".../vnc"); 0 when answered or
+ * deferred, -errno (e set) when refused before any call. */
+int api_screenshot_forward(struct api *a, struct http_req *req,
+    const struct host_peer *p, const char *inner, struct err *e);
+int api_vnc_forward(struct api *a, struct http_req *req,
+    const struct host_peer *p, const char *inner, struct err *e);
+/* Close every forwarded screen, answering 503 to those not open yet. */
+void api_screen_fwd_stop(void);
+/* The standard error body, its code named after status. */
+void api_reply_error(struct http_req *req, unsigned status, const char *msg);
 /* Reply with the standard error body {"error":{"code","message"}}. */
 void api_reply_error_code(struct http_req *req, unsigned status,
     const char *code, const char *msg);

@@ -251,6 +251,40 @@ add_arg(void *cls, enum MHD_ValueKind kind, const char *key,
 	return MHD_YES;
 }
 
+/* "/v1/vms/NAME/screenshot" */
+static bool
+is_screenshot(const char *path)
+{
+	const char *name = path + strlen("/v1/vms/"), *slash;
+
+	if (strncmp(path, "/v1/vms/", 8) != 0)
+		return false;
+	slash = strchr(name, '/');
+	return slash && slash > name && streq(slash, "/screenshot");
+}
+
+/* A screenshot (PNG) or a WebSocket, which the JSON path below cannot
+ * carry, go to screen_fwd.c; true when req was handled there.  A GET of
+ * .../vnc without an upgrade is JSON (where the server is) and stays. */
+static bool
+api_forward_screen(struct api *a, struct http_req *req,
+    const struct host_peer *p, const char *inner)
+{
+	struct err e = { 0 };
+	int r;
+
+	if (streq(req->method, "GET") && is_screenshot(inner))
+		r = api_screenshot_forward(a, req, p, inner, &e);
+	else if (access_is_vnc(inner) && http_req_header(req, "Upgrade"))
+		r = api_vnc_forward(a, req, p, inner, &e);
+	else
+		return false;
+	if (r < 0)
+		api_reply_error(req, api_status_of(r), e.msg[0] ? e.msg :
+		    strerror(-r));
+	return true;
+}
+
 void
 api_forward(struct api *a, struct http_req *req)
 {
@@ -275,6 +309,10 @@ api_forward(struct api *a, struct http_req *req)
 	if (host_peer_by_name(a->h, name, &p, &e) < 0 || !a->h->peers) {
 		api_reply_error_code(req, 404, "not_found", e.msg[0] ? e.msg :
 		    "this host has no HTTPS client (no --listen)");
+		host_peer_done(&p);
+		return;
+	}
+	if (api_forward_screen(a, req, &p, inner)) {
 		host_peer_done(&p);
 		return;
 	}

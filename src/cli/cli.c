@@ -139,7 +139,10 @@ static const struct cli_opt opt_vm_import_libvirt[] = {
 };
 static const struct cli_opt opt_follow[] = { { "follow", NULL }, { NULL } };
 static const struct cli_opt opt_vm_vnc[] = {
-	{ "listen", "127.0.0.1:PORT" }, { NULL }
+	{ "listen", "127.0.0.1:PORT" }, { "on", "HOST" }, { NULL }
+};
+static const struct cli_opt opt_vm_screenshot[] = {
+	{ "on", "HOST" }, { NULL }
 };
 static const struct cli_opt opt_job_list[] = {
 	{ "vm", "NAME" }, { "active", NULL }, { NULL }
@@ -573,13 +576,17 @@ static const struct cli_cmd cli_cmds[] = {
 	  .opts = opt_follow, .synopsis = "[--follow]", .run = cmd_vm_console,
 	  .help = "print a VM's serial console log; --follow keeps on" },
 	{ .group = "vm", .verb = "screenshot", .pos = { "NAME", "FILE" },
+	  .opts = opt_vm_screenshot, .synopsis = "[--on HOST]",
 	  .run = cmd_vm_screenshot,
-	  .help = "save a running VM's screen as a PNG image in FILE" },
+	  .help = "save a running VM's screen as a PNG image in FILE; --on: "
+	  "a VM of that\n      fleet host, through this ternd" },
 	{ .group = "vm", .verb = "vnc", .pos = { "NAME" }, .opts = opt_vm_vnc,
-	  .synopsis = "[--listen 127.0.0.1:PORT]", .run = cmd_vm_vnc,
+	  .synopsis = "[--listen 127.0.0.1:PORT] [--on HOST]",
+	  .run = cmd_vm_vnc,
 	  .help = "say where a running VM's VNC server is; --listen "
 	  "forwards that local port\n      to it through ternd (one VNC "
-	  "client at a time, until Ctrl-C)" },
+	  "client at a time, until Ctrl-C); --on: a VM of\n      that fleet "
+	  "host, through this ternd" },
 	{ .group = "backup", .verb = "create", .pos = { "VM" },
 	  .opts = opt_backup_create, .starts_job = true,
 	  .synopsis = "--to REPO [--full] [--quiesce]",

@@ -15,6 +15,7 @@
 #include "http.h"
 #include "jsonutil.h"
 #include "util.h"
+#include "wsc.h"
 
 
 /* Invariant: curl is set up for one transport for the life of the client;
@@ -416,35 +417,12 @@ struct http_tunnel {
 	size_t n_pending, off;
 };
 
-#define TUNNEL_HEAD_MAX (16 * 1024)
-
 static int
 tunnel_wait(int fd, short events, int timeout_ms)
 {
 	struct pollfd p = { .fd = fd, .events = events };
 
 	return poll(&p, 1, timeout_ms);
-}
-
-/* 16 random bytes in base64: a Sec-WebSocket-Key. */
-static void
-tunnel_key(char out[25])
-{
-	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	    "abcdefghijklmnopqrstuvwxyz0123456789+/";
-	uint8_t k[18] = { 0 };	/* two zero bytes pad the last group */
-
-	if (getrandom(k, 16, 0) != 16)
-		memset(k, 0x5a, 16);
-	for (int i = 0; i < 6; i++) {
-		uint32_t v = (uint32_t)k[3 * i] << 16 | k[3 * i + 1] << 8 |
-		    k[3 * i + 2];
-
-		for (int j = 0; j < 4; j++)
-			out[4 * i + j] = b64[v >> (18 - 6 * j) & 63];
-	}
-	out[22] = out[23] = '=';
-	out[24] = '\0';
 }
 
 static int
@@ -469,46 +447,42 @@ tunnel_send_all(struct http_tunnel *t, const char *buf, size_t len,
 }
 
 /* Read the answer's header (and, for an error, its body) into a; the
- * header's length in *ret_head. */
+ * header's length in *ret_head.  wsc_answer_parse() (shared with ternd's
+ * peer tunnels) says where the header ends. */
 static int
 tunnel_read_head(struct http_tunnel *t, struct answer *a, size_t *ret_head,
     struct err *err)
 {
 	char buf[4096];
-	char *end = NULL;
+	struct wsc_answer w = { 0 };
+	int r = -EAGAIN;
 	uint64_t until = now_ms() + HTTP_TIMEOUT_MS;
 
-	while (!end || a->len < *ret_head) {
+	while (r == -EAGAIN || (r == 0 && a->len < w.head_len + w.body_len)) {
 		size_t n = 0;
 		CURLcode rc = curl_easy_recv(t->curl, buf, sizeof(buf), &n);
 
 		if (rc == CURLE_AGAIN) {
 			if (now_ms() > until)
-				return err_set(err, -ETIMEDOUT, "ternd at %s did "
-				    "not answer in time", t->h->where);
+				return err_set(err, -ETIMEDOUT, "ternd at %s "
+				    "did not answer in time", t->h->where);
 			(void)tunnel_wait(t->fd, POLLIN, 1000);
 			continue;
 		}
 		if (rc != CURLE_OK || n == 0)
 			break;	/* closed: what came is the answer */
-		if (a->len + n > TUNNEL_HEAD_MAX)
-			return err_set(err, -EPROTO, "ternd's answer header is "
-			    "too long");
 		(void)http_on_data(buf, 1, n, a);
-		if (!end && (end = strstr(a->data, "\r\n\r\n"))) {
-			const char *cl = strcasestr(a->data,
-			    "\r\nContent-Length:");
-
-			*ret_head = (size_t)(end + 4 - a->data);
-			if (strncmp(a->data, "HTTP/1.1 101", 12) == 0)
-				break;
-			if (cl && cl < end)
-				*ret_head += strtoul(cl + 17, NULL, 10);
-		}
+		r = wsc_answer_parse(a->data, a->len, &w);
+		if (r == 0 && w.status == 101)
+			break;
 	}
-	if (!end)
+	if (r == -EPROTO)
+		return err_set(err, -EPROTO, "ternd's answer header is not "
+		    "HTTP or too long");
+	if (r != 0)
 		return err_set(err, -EPROTO, "ternd at %s closed the "
 		    "connection without an answer", t->h->where);
+	*ret_head = w.head_len;
 	return 0;
 }
 
@@ -543,7 +517,7 @@ http_tunnel_open(struct http *h, const char *path,
 	_cleanup_free_ char *req = NULL;
 	const char *host = strstr(h->base, "://") + 3;
 	curl_socket_t s = CURL_SOCKET_BAD;
-	char key[25];
+	char key[WSC_KEY_LEN];
 	CURLcode rc;
 	int r;
 
@@ -565,12 +539,8 @@ http_tunnel_open(struct http *h, const char *path,
 		return http_curl_error(h, rc, err);
 	}
 	t->fd = (int)s;
-	tunnel_key(key);
-	req = xasprintf("GET %s HTTP/1.1\r\nHost: %s\r\n"
-	    "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-	    "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: %s\r\n"
-	    "Sec-WebSocket-Protocol: binary\r\n"
-	    "Accept: application/json\r\n\r\n", path, host, key);
+	wsc_key(key);
+	req = wsc_request(path, host, key);
 	if ((r = tunnel_send_all(t, req, strlen(req), err)) < 0 ||
 	    (r = tunnel_answer(t, err)) < 0) {
 		http_tunnel_free(t);

@@ -26,12 +26,27 @@
 
 #define RELAY_HIGH (1024 * 1024)	/* stop reading a side past this */
 
+/* The path of vm NAME's suffix; with --on HOST, the same on that fleet
+ * host through the ternd talked to (/v1/hosts/HOST/v1/vms/...), which
+ * relays the PNG or the WebSocket to its peer. */
+static char *
+screen_path(struct cli *cli, const struct cli_args *a, const char *suffix)
+{
+	const char *on = cli_args_get(a, "on");
+	_cleanup_free_ char *p = cli_path(cli, "/v1/vms/", a->pos[0], suffix);
+	_cleanup_free_ char *h = NULL;
+
+	if (!on)
+		return TAKE_PTR(p);
+	h = cli_path(cli, "/v1/hosts/", on, NULL);
+	return xasprintf("%s%s", h, p);
+}
+
 int
 cmd_vm_screenshot(struct cli *cli, const struct cli_args *a,
     struct err *err)
 {
-	_cleanup_free_ char *path = cli_path(cli, "/v1/vms/", a->pos[0],
-	    "/screenshot");
+	_cleanup_free_ char *path = screen_path(cli, a, "/screenshot");
 	_cleanup_free_ char *png = NULL;
 	size_t len = 0;
 	int r = http_get_bytes(cli->http, path, &png, &len, err);
@@ -264,10 +279,9 @@ vnc_serve(struct cli *cli, const char *path, int client, struct err *err)
 }
 
 static int
-vnc_forward(struct cli *cli, const char *name, const char *spec,
-    struct err *err)
+vnc_forward(struct cli *cli, const char *name, const char *path,
+    const char *spec, struct err *err)
 {
-	_cleanup_free_ char *path = cli_path(cli, "/v1/vms/", name, "/vnc");
 	_cleanup_close_ int lfd = vnc_listen(spec, err);
 	struct sigaction old;
 	int r = 0;
@@ -297,8 +311,7 @@ vnc_forward(struct cli *cli, const char *name, const char *spec,
 int
 cmd_vm_vnc(struct cli *cli, const struct cli_args *a, struct err *err)
 {
-	_cleanup_free_ char *path = cli_path(cli, "/v1/vms/", a->pos[0],
-	    "/vnc");
+	_cleanup_free_ char *path = screen_path(cli, a, "/vnc");
 	_cleanup_json_ json_t *info = NULL;
 	const char *listen = cli_args_get(a, "listen");
 	const char *sock;
@@ -312,11 +325,12 @@ cmd_vm_vnc(struct cli *cli, const struct cli_args *a, struct err *err)
 	if ((r = http_call(cli->http, "GET", path, NULL, &info, err)) < 0)
 		return r;
 	if (listen)
-		return vnc_forward(cli, a->pos[0], listen, err);
+		return vnc_forward(cli, a->pos[0], path, listen, err);
 	sock = json_string_value(json_object_get(info, "socket"));
 	if (cli->json)
 		print_json(info);
-	else if (cli->local && geteuid() == 0 && sock)
+	else if (cli->local && geteuid() == 0 && sock &&
+	    !cli_args_get(a, "on"))
 		printf("vm '%s' serves VNC on the unix socket %s (root only);"
 		    "\nconnect a VNC client to it, or forward a TCP port: "
 		    "tern vm vnc %s --listen 127.0.0.1:5900\n", a->pos[0],

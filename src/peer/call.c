@@ -314,6 +314,22 @@ peer_call(struct peer_client *pc, const char *base_url,
 }
 
 int
+peer_get_bytes(struct peer_client *pc, const char *base_url,
+    const char *fingerprint, const char *path, uint64_t timeout_ms,
+    peer_bytes_fn fn, void *data, struct peer_call **ret)
+{
+	struct peer_call *c = call_new(pc, base_url, fingerprint, "GET", path,
+	    timeout_ms);
+
+	assert(fn);
+	if (!c)
+		return -EINVAL;
+	c->bytes_fn = fn;
+	c->data = data;
+	return call_start(c, ret);
+}
+
+int
 peer_measure(struct peer_client *pc, const char *base_url,
     const char *fingerprint, uint64_t bytes, uint64_t timeout_ms,
     peer_measure_fn fn, void *data, struct peer_call **ret)
@@ -399,6 +415,21 @@ call_curl_error(struct peer_call *c, CURLcode rc, struct err *e)
 }
 
 static void
+call_fire_bytes(struct peer_call *c, CURLcode rc, long status)
+{
+	const char *ct = NULL;
+	struct err e = { 0 };
+
+	if (rc != CURLE_OK) {
+		call_curl_error(c, rc, &e);
+		c->bytes_fn(0, NULL, NULL, 0, &e, c->data);
+		return;
+	}
+	(void)curl_easy_getinfo(c->easy, CURLINFO_CONTENT_TYPE, &ct);
+	c->bytes_fn(status, ct, c->buf ? c->buf : "", c->len, NULL, c->data);
+}
+
+static void
 call_fire_reply(struct peer_call *c, CURLcode rc, long status)
 {
 	_cleanup_json_ json_t *body = NULL;
@@ -467,6 +498,8 @@ peer_call_fire(struct peer_call *c, CURLcode rc)
 		    &status);
 	if (c->measure_fn)
 		call_fire_measure(c, rc, status);
+	else if (c->bytes_fn)
+		call_fire_bytes(c, rc, status);
 	else
 		call_fire_reply(c, rc, status);
 	call_free(c);

@@ -7,6 +7,7 @@
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "err.h"
 #include "loop.h"
@@ -68,6 +69,17 @@ int peer_call(struct peer_client *pc, const char *base_url,
 /* Forget a call: fn is never called. NULL-safe; returns NULL. */
 struct peer_call *peer_call_cancel(struct peer_call *c);
 
+/* GET base_url+path whose answer is passed on as bytes (a screenshot's
+ * PNG): fn(status, content_type or NULL, body, len, NULL, data) when the
+ * peer answered (any status), fn(0, NULL, NULL, 0, e, data) when the
+ * transport failed (e as for peer_reply_fn).  body is borrowed, len at
+ * most PEER_MAX_REPLY.  Returns as peer_call(). */
+typedef void (*peer_bytes_fn)(long status, const char *content_type,
+    const void *body, size_t len, const struct err *e, void *data);
+int peer_get_bytes(struct peer_client *pc, const char *base_url,
+    const char *fingerprint, const char *path, uint64_t timeout_ms,
+    peer_bytes_fn fn, void *data, struct peer_call **ret);
+
 /* Measure the path to a peer: GET base_url/v1/link-probe/BYTES (the server
  * streams BYTES of incompressible data over the same TLS transport) and
  * report bytes received and elapsed microseconds from the first byte after
@@ -96,3 +108,36 @@ int peer_download(struct peer_client *pc, const char *base_url,
     const char *fingerprint, const char *path, int fd, uint64_t bytes,
     uint64_t timeout_ms, peer_measure_fn fn, void *data,
     struct peer_call **ret);
+
+/*
+ * A WebSocket to a peer: GET base_url+path upgraded, over the same pinned
+ * mutual TLS as peer_call().  libcurl 7.88 (Debian 12) has no WebSocket,
+ * so this is a CONNECT_ONLY transfer with the upgrade written and its
+ * answer read by hand (src/base/wsc.c, shared with the CLI).  After the
+ * 101 the bytes are the caller's: WebSocket frames both ways.
+ *
+ * fn(t, status, e, data) runs once, from the loop: status 101 and e NULL
+ * when upgraded (t is then the caller's, to use with peer_tunnel_fd/recv/
+ * send and end with peer_tunnel_free); otherwise the peer's status with
+ * its error message in e (0: the transport failed, e as for peer_reply_fn)
+ * and t is freed once fn returns.  timeout_ms bounds the connection and
+ * the upgrade.  The client pc must outlive t.  Returns 0, or -EINVAL /
+ * -ENOTSUP / -ENOMEM as peer_call() without calling fn.
+ */
+struct peer_tunnel;
+typedef void (*peer_tunnel_fn)(struct peer_tunnel *t, long status,
+    const struct err *e, void *data);
+int peer_tunnel_open(struct peer_client *pc, const char *base_url,
+    const char *fingerprint, const char *path, uint64_t timeout_ms,
+    peer_tunnel_fn fn, void *data, struct peer_tunnel **ret);
+/* The socket to watch (level-triggered) once upgraded.  Bytes may wait
+ * inside TLS that the socket does not show: read until -EAGAIN. */
+int peer_tunnel_fd(const struct peer_tunnel *t);
+/* Bytes read (the peer's bytes past its 101 first), 0 when the peer
+ * closed, -EAGAIN, or -EIO. */
+ssize_t peer_tunnel_recv(struct peer_tunnel *t, void *buf, size_t len);
+/* Bytes taken, -EAGAIN (retry with the same bytes) or -EIO. */
+ssize_t peer_tunnel_send(struct peer_tunnel *t, const void *buf,
+    size_t len);
+/* Closes the connection, never calls back.  NULL-safe; returns NULL. */
+struct peer_tunnel *peer_tunnel_free(struct peer_tunnel *t);

@@ -34,8 +34,9 @@ struct peer_call {
 	char pin[TLS_PIN_LEN];
 	char errbuf[CURL_ERROR_SIZE];
 	uint64_t timeout_ms;
-	peer_reply_fn reply_fn;		/* exactly one of reply_fn ... */
-	peer_measure_fn measure_fn;	/* ... and measure_fn is set */
+	peer_reply_fn reply_fn;		/* exactly one of reply_fn, ... */
+	peer_measure_fn measure_fn;	/* ... measure_fn ... */
+	peer_bytes_fn bytes_fn;		/* ... and bytes_fn is set */
 	void *data;
 	uint64_t want;			/* measure: bytes asked */
 	uint64_t got;			/* measure: bytes counted */

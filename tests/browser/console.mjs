@@ -183,8 +183,13 @@ async function viewer(page) {
 }
 
 // The VM's screen: its thumbnail in the list, and noVNC connected over
-// ternd's WebSocket with a canvas drawn.
+// ternd's WebSocket with a canvas drawn.  SCREEN_HOST=H: the VM is on
+// host H, not this one: the thumbnail and the WebSocket must go through
+// this host's /v1/hosts/H/v1/vms/VM/... (the browser trusts only it).
 async function screen(page) {
+	const via = process.env.SCREEN_HOST ? `/v1/hosts/${process.env.SCREEN_HOST}` : '';
+	const sockets = [];
+	page.on('websocket', (ws) => sockets.push(new URL(ws.url()).pathname));
 	await login(page, user, password);
 	await page.getByText(`${user} (admin)`).waitFor({ timeout: 60000 });
 	await T.check(`the VM list shows a thumbnail of ${vm}'s screen`, async () => {
@@ -195,11 +200,16 @@ async function screen(page) {
 			const i = document.querySelector(`img[data-thumb="${n}"]`);
 			return i && i.complete && i.naturalWidth > 0;
 		}, vm, { timeout: 30000 });
+		const src = new URL(await img.getAttribute('src'), url).pathname;
+		if (src !== `${via}/v1/vms/${vm}/screenshot`)
+			throw new Error(`thumbnail from ${src}`);
 	});
 	await T.check(`noVNC connects to ${vm}'s screen`, async () => {
 		await pickVm(page);
 		await page.getByRole('button', { name: 'Open screen' }).click();
 		await page.locator('[data-vnc-status]', { hasText: /^connected$/ }).waitFor({ timeout: 60000 });
+		if (!sockets.includes(`${via}/v1/vms/${vm}/vnc`))
+			throw new Error(`WebSockets opened: ${sockets.join(', ') || 'none'}`);
 	});
 	await T.check('noVNC draws the screen on a canvas', async () => {
 		await page.waitForFunction(() => {

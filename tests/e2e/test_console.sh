@@ -7,8 +7,9 @@
 # action buttons whose forged request is refused, a request without the
 # CSRF token refused, a wrong password answered with the generic error,
 # a replication relationship on the Replication page; the VM list's
-# screenshot thumbnail and noVNC connected to a VM's screen (admin), the
-# VNC WebSocket refused to a viewer and to a page of another origin.
+# screenshot thumbnail and noVNC connected to a VM's screen (admin), for a
+# VM of h1 and for one of h2 (through h1, which relays to h2), the VNC
+# WebSocket refused to a viewer and to a page of another origin.
 # The browser runs inside h1's network namespace (the lab's addresses are
 # reachable only there).  TERN_SCREENSHOTS=DIR keeps the pages' images.
 . "$(dirname "$0")/lib.sh"
@@ -78,7 +79,7 @@ guest_create h2 g2 >/dev/null
 browser() {
 	local out rc=0 p f
 	ensure_members
-	out=$(OTHER_VM=h2/g2 lab exec h1 timeout 400 node "$BROWSER/console.mjs" "$@" 2>&1) || rc=$?
+	out=$(OTHER_VM=h2/g2 SCREEN_HOST=${SCREEN_HOST:-} lab exec h1 timeout 400 node "$BROWSER/console.mjs" "$@" 2>&1) || rc=$?
 	echo "$out" | grep -v ' passed, .* failed$'
 	p=$(grep -c '^ok - ' <<<"$out" || true)
 	f=$(grep -c '^not ok - ' <<<"$out" || true)
@@ -101,6 +102,10 @@ check_eq "the viewer's forged start changed nothing on h2" "$(vm_field h2 g2 .st
 t h2 replica server enable --allow h1=local >/dev/null
 check "g1 replicates to h2" t h1 vm replication enable g1 --to h2
 browser replication "$URL" $ADMIN "$PW" g1 ${SHOTS:+"$(realpath "$SHOTS")"}
+# h2's VM on h1's console: its thumbnail and noVNC, through h1.
+t h2 vm start g2 >/dev/null
+check "g2 boots on h2" wait_for 90 console_has h2 g2 TERN-GUEST-READY
+SCREEN_HOST=h2 browser screen "$URL" $ADMIN "$PW" g2
 
 # From curl in h1's namespace: the session's cookie without the CSRF token.
 jar=$(mktemp /tmp/tern-e2e-console-jar.XXXXXX)

@@ -163,6 +163,14 @@ check_eq "a POST forwarded to h2, h2's refusal passed back" "$(call POST /v1/hos
 check_eq "the query string goes along" "$(hcurl -b "$work/viewer" "$URL/v1/hosts/h2/v1/events?vm=g2" | jq -r '[.events[].vm] | unique | join(",")')" g2
 check_eq "an unknown host: 404" "$(call GET /v1/hosts/nosuch/v1/vms -b "$work/viewer")" "404 not_found"
 check_eq "this host by name is served here" "$(hcurl -b "$work/viewer" "$URL/v1/hosts/h1/v1/vms/g1" | jq -r .name)" g1
+# Another host's screen through h1 (g2 is off: h2's refusal comes back).
+ws_hdrs=(-H 'Connection: Upgrade' -H 'Upgrade: websocket' -H 'Sec-WebSocket-Version: 13'
+    -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' -H 'Sec-WebSocket-Protocol: binary')
+check_eq "the viewer cannot open h2's VNC through h1" "$(call GET /v1/hosts/h2/v1/vms/g2/vnc -b "$work/viewer" "${ws_hdrs[@]}" -H "Origin: $URL")" "403 forbidden"
+check_eq "nor the admin from another page's Origin" "$(call GET /v1/hosts/h2/v1/vms/g2/vnc -b "$work/admin" "${ws_hdrs[@]}" -H 'Origin: https://evil.example')" "403 csrf"
+check_eq "the admin's WebSocket to h2's vm that is off: h2's 409 passed back" "$(call GET /v1/hosts/h2/v1/vms/g2/vnc -b "$work/admin" "${ws_hdrs[@]}" -H "Origin: $URL")" "409 conflict"
+check_eq "its screenshot through h1: h2's 409 passed back" "$(call GET /v1/hosts/h2/v1/vms/g2/screenshot -b "$work/viewer")" "409 conflict"
+check_eq "an unknown host's screenshot: 404" "$(call GET /v1/hosts/nosuch/v1/vms/g2/screenshot -b "$work/viewer")" "404 not_found"
 
 # -- logout, rate limit, restart
 check_eq "logout without the token" "$(call DELETE /v1/session -b "$work/viewer")" "403 csrf"

@@ -5,6 +5,9 @@
 # port to it through ternd's WebSocket, over the local socket and over
 # HTTPS with client certificates, and a real RFB handshake and a full
 # framebuffer update go through; a VM that is off gets clear errors.
+# Another host's VM through this one (`--on h2`, /v1/hosts/h2/v1/vms/...):
+# its PNG, an RFB session over the WebSocket h1 relays to h2's, an unknown
+# host refused, and h2's ternd killed mid-session ends h1's side only.
 . "$(dirname "$0")/lib.sh"
 e2e_lab_setup vnc 143
 lab up 2 >/dev/null
@@ -59,7 +62,8 @@ check "vm vnc says where the socket is" bash -c \
 # namespace, in the background; its PID in FWD_PID once it listens.
 forward() {
 	local port=$1 h=$2; shift 2
-	lab exec "$h" "$TERN" "$@" vm vnc v1 --listen 127.0.0.1:$port \
+	# shellcheck disable=SC2086 # FWD_VM: the VM and its options, split
+	lab exec "$h" "$TERN" "$@" vm vnc ${FWD_VM:-v1} --listen 127.0.0.1:$port \
 	    >"$TERN_LAB/fwd-$port.log" 2>&1 &
 	FWD_PID=$!
 	e2e_at_exit "kill $FWD_PID 2>/dev/null"
@@ -117,6 +121,55 @@ check "the VM's stop closes the client's connection" \
     wait_for 30 test -e "$TERN_LAB/closed-stop"
 check_err "screenshot after stop" 1 "is off" t h1 vm screenshot v1 "$shot"
 kill "$FWD_PID" 2>/dev/null; wait "$FWD_PID" 2>/dev/null || true
+
+# -- h2's VM through h1: h1 fetches the PNG from h2 and relays the
+# WebSocket over the peers' mutual TLS (h2 trusts h1 for that).
+t h2 peer add h1 "$(labenv H1_URL)" --fingerprint "$fp1" >/dev/null
+guest_create h2 v2 >/dev/null
+t h2 vm start v2 >/dev/null
+check "h2's guest boots" wait_for 90 console_has h2 v2 TERN-GUEST-READY
+png_720x400() {
+	python3 -c "
+import struct, sys
+b = open(sys.argv[1], 'rb').read()
+assert b[:8] == b'\x89PNG\r\n\x1a\n', b[:8]
+w, h = struct.unpack('>II', b[16:24])
+assert (w, h) == (720, 400), (w, h)" "$1"
+}
+check "through h1, the screenshot of h2's vm" \
+    t h1 vm screenshot v2 "$shot.h2" --on h2
+check "it is h2's screen, a PNG of 720x400" png_720x400 "$shot.h2"
+h1curl() { lab exec h1 curl -s --max-time 20 --unix-socket "$(labenv H1_SOCK)" "$@"; }
+check_eq "as image/png" "$(h1curl -o /dev/null -w '%{http_code} %{content_type}' \
+    http://localhost/v1/hosts/h2/v1/vms/v2/screenshot)" "200 image/png"
+check_eq "h2's refusal passed back (no vm)" "$(h1curl -o /dev/null -w '%{http_code}' \
+    http://localhost/v1/hosts/h2/v1/vms/nosuch/screenshot)" 404
+check_eq "an unknown host's screenshot: 404" "$(h1curl -o /dev/null -w '%{http_code}' \
+    http://localhost/v1/hosts/nosuch/v1/vms/v2/screenshot)" 404
+check_eq "an unknown host's WebSocket: 404" "$(h1curl -o /dev/null -w '%{http_code}' \
+    -H 'Connection: Upgrade' -H 'Upgrade: websocket' -H 'Sec-WebSocket-Version: 13' \
+    -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' \
+    http://localhost/v1/hosts/nosuch/v1/vms/v2/vnc)" 404
+FWD_VM="v2 --on h2" forward 5935 h1 --socket "$(labenv H1_SOCK)"
+check_eq "through h1, an RFB handshake and a full update of h2's vm" \
+    "$(probe h1 5935 | cut -d' ' -f1)" 720x400
+check "and a second session after it" probe h1 5935
+hold 5935 fwdstop
+check "a client holds h2's console through h1" \
+    wait_for 20 test -e "$TERN_LAB/held-fwdstop"
+check "h1's ternd stops cleanly with it open" lab stop h1
+check "the client's connection ended with h1's ternd" \
+    wait_for 30 test -e "$TERN_LAB/closed-fwdstop"
+lab start h1 >/dev/null
+hold 5935 peerkill
+check "a client holds h2's console through h1 again" \
+    wait_for 20 test -e "$TERN_LAB/held-peerkill"
+lab kill h2 >/dev/null
+check "h2's ternd killed: the client's connection through h1 ends" \
+    wait_for 30 test -e "$TERN_LAB/closed-peerkill"
+check "h1's ternd still answers" t h1 host info
+kill "$FWD_PID" 2>/dev/null; wait "$FWD_PID" 2>/dev/null || true
+lab start h2 >/dev/null
 
 e2e_openapi_check
 e2e_finish

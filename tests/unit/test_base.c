@@ -14,6 +14,7 @@
 #include "metrics.h"
 #include "size.h"
 #include "test.h"
+#include "wsc.h"
 #include "util.h"
 
 static void
@@ -446,6 +447,41 @@ test_helper_path(void)
 	rmdir(dir);
 }
 
+/* The client's WebSocket handshake (base/wsc.c): its key is what the
+ * server checks, its answer parsed from any prefix. */
+static void
+test_wsc(void)
+{
+	static const char up[] = "HTTP/1.1 101 Switching Protocols\r\n"
+	    "Upgrade: websocket\r\n\r\nRFB";
+	static const char no[] = "HTTP/1.1 409 Conflict\r\n"
+	    "content-length: 7\r\n\r\n{\"a\":1}";
+	char key[WSC_KEY_LEN];
+	struct wsc_answer w = { 0 };
+	_cleanup_free_ char *req = NULL;
+
+	wsc_key(key);
+	ASSERT_EQ(strlen(key), 24);
+	ASSERT_STREQ(key + 22, "==");
+	req = wsc_request("/v1/vms/a/vnc", "h:1", key);
+	ASSERT_CONTAINS(req, "GET /v1/vms/a/vnc HTTP/1.1\r\nHost: h:1\r\n");
+	ASSERT_CONTAINS(req, key);
+	for (size_t n = 0; n < sizeof(up) - 4; n++)
+		ASSERT_EQ(wsc_answer_parse(up, n, &w), -EAGAIN);
+	ASSERT_EQ(wsc_answer_parse(up, sizeof(up) - 1, &w), 0);
+	ASSERT_EQ(w.status, 101);
+	ASSERT_EQ(w.head_len, sizeof(up) - 4);
+	ASSERT_EQ(w.body_len, 0);
+	ASSERT_EQ(wsc_answer_parse(no, sizeof(no) - 1, &w), 0);
+	ASSERT_EQ(w.status, 409);
+	ASSERT_EQ(w.body_len, 7);
+	ASSERT_EQ(wsc_answer_parse("SSH-2.0-x\r\n\r\n", 13, &w), -EPROTO);
+	ASSERT_EQ(wsc_answer_parse("HTTP/1.1 99x\r\n\r\n", 16, &w),
+	    -EPROTO);
+	ASSERT_EQ(wsc_answer_parse("HTTP/1.1 200 OK\r\nContent-Length: "
+	    "-1\r\n\r\n", 39, &w), -EPROTO);
+}
+
 int
 main(void)
 {
@@ -462,5 +498,6 @@ main(void)
 	RUN_TEST(test_metrics_drop);
 	RUN_TEST(test_log_ctx);
 	RUN_TEST(test_helper_path);
+	RUN_TEST(test_wsc);
 	return TEST_REPORT();
 }

@@ -2,21 +2,24 @@
 // /v1/vms/VM/screenshot, refreshed every 10 s while it is on screen and
 // the page is visible), and its graphical console through noVNC over
 // ternd's WebSocket (wss://HOST/v1/vms/VM/vnc; the session cookie
-// authorizes, admins only, and ternd checks the Origin).
+// authorizes, admins only, and ternd checks the Origin).  A VM of another
+// host goes through this one (/v1/hosts/PEER/v1/vms/VM/...): the browser
+// trusts only the host it logged in to, which relays to its peer.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import RFB from '@novnc/novnc';
-import { enc } from './api.js';
+import { enc, hostPath } from './api.js';
 
 const THUMB_MS = 10000;
 const live = (vm) => vm.state === 'running' || vm.state === 'paused';
 
-// A thumbnail for this host's running VMs; nothing for the others.
+// A thumbnail for every running VM of the fleet; nothing for the others.
 export function Thumb({ vm, self }) {
 	const ref = useRef(null);
 	const [tick, setTick] = useState(Date.now());
 	const [seen, setSeen] = useState(false);
 	const [broken, setBroken] = useState(false);
-	const on = vm.host === self && live(vm);
+	const on = live(vm);
+	const shot = hostPath(vm.host, self, `/v1/vms/${enc(vm.name)}/screenshot`);
 	useEffect(() => {
 		if (!on || !ref.current || typeof IntersectionObserver === 'undefined')
 			return undefined;
@@ -37,7 +40,7 @@ export function Thumb({ vm, self }) {
 		return <span class="thumb none" ref={ref}>–</span>;
 	return (
 		<span class="thumb" ref={ref}>
-			{seen && !broken && <img src={`/v1/vms/${enc(vm.name)}/screenshot?t=${tick}`}
+			{seen && !broken && <img src={`${shot}?t=${tick}`}
 			    alt={`Screen of ${vm.name}`} width="96" height="54" data-thumb={vm.name}
 			    onError={() => setBroken(true)} onLoad={() => setBroken(false)} />}
 		</span>
@@ -45,11 +48,11 @@ export function Thumb({ vm, self }) {
 }
 
 // The graphical console: a noVNC canvas in the VM's details.
-export function VncView({ vm, onClose }) {
+export function VncView({ vm, self, onClose }) {
 	const box = useRef(null);
 	const [status, setStatus] = useState('connecting');
 	useEffect(() => {
-		const url = `wss://${location.host}/v1/vms/${enc(vm.name)}/vnc`;
+		const url = `wss://${location.host}${hostPath(vm.host, self, `/v1/vms/${enc(vm.name)}/vnc`)}`;
 		let rfb;
 		try {
 			rfb = new RFB(box.current, url, { wsProtocols: ['binary'] });
@@ -63,7 +66,7 @@ export function VncView({ vm, onClose }) {
 		rfb.addEventListener('disconnect', (e) =>
 		    setStatus(e.detail && e.detail.clean ? 'disconnected' : 'connection lost'));
 		return () => rfb.disconnect();
-	}, [vm.name]);
+	}, [vm.name, vm.host]);
 	return (
 		<section class="vnc" aria-label={`Screen of ${vm.name}`}>
 			<p class="small">Screen: <span role="status" data-vnc-status>{status}</span>

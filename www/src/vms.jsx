@@ -69,7 +69,7 @@ function VmDetails({ vm, fleet, self, admin, jobs, setNotice, refresh }) {
 	const [action, setAction] = useState(null);
 	const [options, setOptions] = useState([]);
 	const [screen, setScreen] = useState(false);
-	const canScreen = admin && vm.host === self && screenLive(vm);
+	const canScreen = admin && screenLive(vm);
 	const mine = [...jobs.values()].filter((j) => j.vm === vm.name && vm.host === self)
 	    .sort((a, b) => b.id - a.id).slice(0, 5);
 	const open = async (a) => {
@@ -117,7 +117,7 @@ function VmDetails({ vm, fleet, self, admin, jobs, setNotice, refresh }) {
 					{canScreen && !screen && <button type="button" onClick={() => setScreen(true)}>Open screen</button>}
 				</div>
 			)}
-			{canScreen && screen && <VncView key={vm.name} vm={vm} onClose={() => setScreen(false)} />}
+			{canScreen && screen && <VncView key={`${vm.host}/${vm.name}`} vm={vm} self={self} onClose={() => setScreen(false)} />}
 			<h3>Recent jobs</h3>
 			{mine.length ? (
 				<table class="grid compact"><thead><tr><th scope="col">Job</th><th scope="col">Type</th>
