@@ -41,6 +41,7 @@ struct vnc_relay {
 	char *extra;		/* bytes MHD read past the request */
 	size_t n_extra, extra_off;
 	bool vnc_eof;
+	bool upgrading;		/* the 101 queued: MHD calls us back */
 	uint32_t ws_ev, vnc_ev;	/* what each watch asks for */
 };
 
@@ -72,11 +73,16 @@ vnc_free(struct vnc_relay *v)
 	free(v);
 }
 
+/* Downwards, so that vnc_free() moving the last one into slot i moves
+ * one already seen.  One whose 101 is queued is left to MHD: stopping, it
+ * calls vnc_on_upgraded() with fd -1, which frees it (freeing it here
+ * would free it twice). */
 void
 api_vnc_stop(void)
 {
-	while (vnc_relays > 0)
-		vnc_free(vnc_open[vnc_relays - 1]);
+	for (unsigned i = vnc_relays; i-- > 0;)
+		if (!vnc_open[i]->upgrading)
+			vnc_free(vnc_open[i]);
 }
 
 static ssize_t
@@ -217,6 +223,7 @@ vnc_on_upgraded(struct http_upgrade *up, int fd, const char *extra,
 {
 	struct vnc_relay *v = data;
 
+	v->upgrading = false;
 	if (fd < 0) {		/* the 101 never went out */
 		vnc_free(v);
 		return;
@@ -277,6 +284,7 @@ vnc_relay_new(struct api *a, int vnc_fd)
 	if (wslay_event_context_server_init(&v->ws, &cb, v) != 0)
 		abort();	/* only for want of memory */
 	wslay_event_config_set_max_recv_msg_length(v->ws, VNC_MSG_MAX);
+	v->upgrading = true;	/* http_reply_upgrade() comes next */
 	vnc_open[vnc_relays++] = v;
 	return v;
 }
