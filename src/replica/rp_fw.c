@@ -184,3 +184,51 @@ rp_fw_unlink_all(const json_t *pts)
 	json_decref(gone);
 	json_decref(none);
 }
+
+/* One fw file's name in the cluster's state: its base name (to_rel);
+ * back to this node's path next to the VM's own file, or NULL when the
+ * name is not one of this VM's copies or the file is not here. */
+static char *
+rp_fw_path_conv(const struct vm *vm, const char *s, bool nvram, bool to_rel)
+{
+	const char *of = nvram ? vm->row->nvram : vm->row->tpm_dir;
+	_cleanup_free_ char *dir = of ? xstrdup(of) : NULL;
+	_cleanup_free_ char *prefix = xasprintf("%s-%s.rp-", vm->row->name,
+	    nvram ? "nvram" : "tpm");
+	char *path;
+
+	if (to_rel)
+		return xstrdup(strrchr(s, '/') ? strrchr(s, '/') + 1 : s);
+	if (!dir || strchr(s, '/') || strncmp(s, prefix, strlen(prefix)))
+		return NULL;
+	path = xasprintf("%s/%s", dirname(dir), s);
+	if (access(path, F_OK) == 0)
+		return path;
+	free(path);
+	return NULL;
+}
+
+void
+rp_fw_paths(const struct vm *vm, json_t *points, bool to_rel)
+{
+	static const char *const keys[] = { "nvram", "tpm" };
+	json_t *p, *fw;
+	size_t i;
+
+	json_array_foreach(points, i, p) {
+		if (!json_is_object(fw = json_object_get(p, "fw")))
+			continue;
+		for (size_t k = 0; k < 2; k++) {
+			const char *s = rp_str(fw, keys[k]);
+			char *c = s ? rp_fw_path_conv(vm, s, k == 0, to_rel) :
+			    NULL;
+
+			if (c)
+				json_object_set_new(fw, keys[k],
+				    json_string(c));
+			else
+				json_object_del(fw, keys[k]);
+			free(c);
+		}
+	}
+}

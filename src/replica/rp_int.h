@@ -171,6 +171,11 @@ void rp_fw_collect(const json_t *pts, json_t *set);
 /* The fw files points before name and points after do not (new). */
 json_t *rp_fw_orphans(const json_t *before, const json_t *after);
 void rp_fw_unlink_list(const json_t *list);
+/* The points' fw files as the cluster's state carries them (broker.c):
+ * base names (to_rel), or this node's paths next to vm's own files; a
+ * name that is not one of vm's copies, or whose file is not here, is
+ * dropped (the point then has none: a failover keeps the VM's). */
+void rp_fw_paths(const struct vm *vm, json_t *points, bool to_rel);
 /* Every fw file the points pts name removed (the points are gone). */
 void rp_fw_unlink_all(const json_t *pts);
 /* The point's files copied into vm's NVRAM file and TPM directory (write

@@ -96,6 +96,22 @@ test_rp_fw_keep_install(void)
 		ASSERT_TRUE(holds(nv, "vars-1"));
 		json_decref(none);
 	}
+	/* the cluster's state: base names, back to paths here; a name
+	 * that is not this VM's copy, or not here, is dropped */
+	{
+		json_t *c = json_deep_copy(pts), *f;
+
+		rp_fw_paths(&vm, c, true);
+		f = json_object_get(json_array_get(c, 1), "fw");
+		ASSERT_TRUE(!strchr(rp_str(f, "nvram"), '/'));
+		json_object_set_new(f, "nvram", json_string("../etc/passwd"));
+		rp_fw_paths(&vm, c, false);
+		ASSERT_TRUE(!json_object_get(f, "nvram"));
+		ASSERT_STREQ(rp_str(f, "tpm"), pt);
+		f = json_object_get(json_array_get(c, 0), "fw");
+		ASSERT_TRUE(!json_object_get(f, "nvram"));	/* unlinked */
+		json_decref(c);
+	}
 	rp_fw_unlink_all(pts);
 	ASSERT_TRUE(access(pt, F_OK) != 0);
 	rp_fw_unlink_own(&vm, 2);
