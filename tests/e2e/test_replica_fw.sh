@@ -31,7 +31,7 @@ P1=$(labenv H1_POOL_DIR); P2=$(labenv H2_POOL_DIR)
 t h2 replica server enable --allow h1=local >/dev/null
 t h1 switch create lan >/dev/null
 t h2 switch create lan >/dev/null
-sum() { md5sum <"$1" | cut -d' ' -f1; }
+sum() { sha256sum <"$1" | cut -d' ' -f1; }
 
 guest_create h1 c1 disk:/dev/vdb:50 --net lan >/dev/null
 t h1 vm start c1 >/dev/null
