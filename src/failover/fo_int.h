@@ -35,6 +35,9 @@ void fo_unlink_values(const json_t *o);
  * memory, and in the store (inside the caller's transaction). */
 void fo_disks_point_at(struct vm *vm, const json_t *files);
 int fo_disks_store(struct vm *vm, const json_t *files);
+/* The VM's NVRAM file and TPM state become details[key] ({nvram, tpm},
+ * a point's copies: replica/rp_fw.c); 0 also when it names none. */
+int fo_fw_install(struct vm *vm, const json_t *details, const char *key);
 /* notify.c: tell r's peer (the old primary) that the VM failed over
  * here, unless it knows already; the periodic retry started. */
 void fo_notify(struct host *h, const struct replication_row *r);

@@ -9,13 +9,17 @@
  * {DISK: [file, ...]}, removed with the VM by follow.c's delete hook;
  * a storage or live move flattens them), "failover"."state" completed,
  * in one transaction; then the files of the points newer than the
- * failover's point unlinked (a crash before leaves files no point names:
- * waste, never a wrong point).
+ * failover's point and every point's NVRAM/TPM copies (replica/rp_fw.c;
+ * the VM's own files hold its point's since the failover) unlinked (a
+ * crash before leaves files no point names: waste, never a wrong
+ * point).
  *
  * vm.failover-cancel, the VM held exclusively:
  *
  *   start --cx_step: QEMU killed when it runs (its writes go anyway)-->
- *   stop --the VM down--> restore --cx_restore: one transaction: the
+ *   stop --the VM down--> restore --the latest point's NVRAM/TPM copies
+ *   into the VM's files (details "latest_fw")--> cx_restore: one
+ *   transaction: the
  *   disks on the latest point's files, the row's state back (the
  *   failover's "prev_state"), "failover" cleared--> the overlays
  *   unlinked, the VM OFF|CRASHED -> REPLICA, job succeeds.
@@ -35,6 +39,7 @@
 #include "jsonutil.h"
 #include "replica.h"
 #include "rp_int.h"
+#include "tpm.h"
 #include "util.h"
 #include "vm.h"
 
@@ -117,9 +122,14 @@ failover_complete(struct host *h, struct vm *vm, struct err *err)
 	r.points = NULL;
 	if ((rc = store_replication_update(h->store, &r)) < 0)
 		err_setf_errno(err, rc, "cannot record the completion");
-	else
+	else {
 		json_array_foreach(drop, i, f)
 			(void)unlink(json_string_value(f));
+		/* The VM's own files hold the point's NVRAM/TPM state
+		 * (copied in by the failover); no point is left to need
+		 * its copies. */
+		rp_fw_unlink_all(pts);
+	}
 	free(r.failover);
 	r.failover = old_fo;
 	r.points = old_pts;
@@ -193,6 +203,17 @@ cx_step(struct job *job)
 		return;
 	}
 	job_set_phase(job, CX_PH_RESTORE);
+	/* The latest point's NVRAM/TPM copies back into the VM's files,
+	 * before the row says replica: a restart runs both again.  QEMU is
+	 * gone; its swtpm ends with it (--terminate), and is killed here
+	 * in case it has not yet, so that nothing writes after the copy. */
+	tpm_kill(vm);
+	if ((r = fo_fw_install(vm, job->details, "latest_fw")) < 0) {
+		job_finish(job, r, "failover not cancelled: cannot put the "
+		    "latest point's NVRAM/TPM state back; run the cancel "
+		    "again");
+		return;
+	}
 	if ((r = cx_restore(job, vm)) < 0) {
 		job_finish(job, r, "failover not cancelled: cannot record it; "
 		    "run the cancel again");
@@ -223,10 +244,12 @@ failover_cancel_start(struct host *h, struct vm *vm, struct job **ret_job,
 	if ((rc = fo_pending(h, vm, "cancel", &r, &fo, err)) < 0)
 		return rc;
 	pts = rp_points_load(r.points);
-	details = json_pack("{sO sO ss}", "overlays", json_object_get(fo,
+	details = json_pack("{sO sO ss sO}", "overlays", json_object_get(fo,
 	    "overlays"), "latest", json_object_get(json_array_get(pts,
 	    json_array_size(pts) - 1), "disks"), "prev_state",
-	    rp_str(fo, "prev_state") ?: "replica");
+	    rp_str(fo, "prev_state") ?: "replica", "latest_fw",
+	    json_object_get(json_array_get(pts, json_array_size(pts) - 1),
+	    "fw") ?: json_null());
 	json_decref(pts);
 	json_decref(fo);
 	replication_row_done(&r);

@@ -277,15 +277,18 @@ ft_copy(const char *src, const char *dst, struct err *err)
 	return 0;
 }
 
-/* The test VM's own copies of the replica's NVRAM file and TPM state,
- * next to its overlay of disk 0 (firmware_plan names them after the test
- * VM): booting it must never write the replica's.  Copies a restart's
- * half-made attempt left are ours and go first. */
+/* The test VM's own copies of the tested point's NVRAM file and TPM
+ * state (fw: the point's copies, replica/rp_fw.c; a point recorded
+ * before points kept them has none: the replica's own files then), next
+ * to its overlay of disk 0 (firmware_plan names them after the test
+ * VM): booting it must never write the replica's or the point's.
+ * Copies a restart's half-made attempt left are ours and go first. */
 static int
-ft_fw_copies(struct host *h, const struct vm *rv, struct vm_row *row,
-    struct err *err)
+ft_fw_copies(struct host *h, const struct vm *rv, const json_t *fw,
+    struct vm_row *row, struct err *err)
 {
 	_cleanup_free_ char *permall = NULL, *dst = NULL;
+	const char *nvram = rp_str(fw, "nvram") ?: rv->row->nvram;
 	int r;
 
 	row->firmware = rv->row->firmware ? xstrdup(rv->row->firmware) : NULL;
@@ -301,11 +304,13 @@ ft_fw_copies(struct host *h, const struct vm *rv, struct vm_row *row,
 	if ((r = firmware_plan(h, row, err)) < 0 ||
 	    (r = firmware_files_make(h, row, err)) < 0)
 		return r;
-	if (rv->row->nvram && row->nvram && (r = ft_copy(rv->row->nvram,
-	    row->nvram, err)) < 0)
+	if (rv->row->nvram && row->nvram && (r = ft_copy(nvram, row->nvram,
+	    err)) < 0)
 		goto fail;
-	permall = rv->row->tpm_dir ? xasprintf("%s/tpm2-00.permall",
-	    rv->row->tpm_dir) : NULL;
+	if (rp_str(fw, "tpm"))
+		permall = xstrdup(rp_str(fw, "tpm"));
+	else if (rv->row->tpm_dir)
+		permall = xasprintf("%s/tpm2-00.permall", rv->row->tpm_dir);
 	dst = row->tpm_dir ? xasprintf("%s/tpm2-00.permall", row->tpm_dir) :
 	    NULL;
 	if (permall && dst && access(permall, F_OK) == 0 &&
@@ -329,8 +334,8 @@ ft_vm(struct job *job)
 		ft_rollback(job, "the replica VM is gone");
 		return;
 	}
-	if (ft_fw_copies(h, vm_find(h, rp_str(job->details, "replica")), row,
-	    &err) < 0) {
+	if (ft_fw_copies(h, vm_find(h, rp_str(job->details, "replica")),
+	    json_object_get(job->details, "fw"), row, &err) < 0) {
 		store_vm_row_free(row);
 		ft_rollback(job, err.msg);
 		return;

@@ -169,6 +169,8 @@ ft_details(struct host *h, struct vm *vm, const struct replication_row *r,
 	json_object_set_new(d, "test_vm", json_string(uuid));
 	json_object_set_new(d, "test_name", json_string(tname));
 	json_object_set_new(d, "seq", json_integer(rp_int(point, "seq")));
+	/* the point's own NVRAM/TPM copies, for the test VM's (test.c) */
+	json_object_set(d, "fw", json_object_get(point, "fw") ?: json_null());
 	if ((rc = ft_switch_pick(h, vm, sw, d, err)) < 0)
 		return rc;
 	return ft_disks(h, vm, point, tname, d, err);

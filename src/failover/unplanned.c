@@ -9,14 +9,16 @@
  * vm.failover, the VM held exclusively throughout:
  *
  *   start --fo_overlays: `qemu-img create -b POINT_FILE` per disk, one
- *   at a time (details "next")--> overlays --failpoint
+ *   at a time (details "next")--> overlays --the point's NVRAM/TPM
+ *   copies into the VM's files (rp_fw_install)--> failpoint
  *   failover.overlays--> record --fo_record: one transaction: the disks
  *   on the overlays, the row "failed-over" with its "failover" object
  *   (state "pending"; planned: "completed" at once, resolve.c)--> the VM
  *   REPLICA -> OFF, job succeeds, then vm.start is started (its own job).
  *
- *   Restart: before record: the overlays removed, the job fails, the VM
- *   is the replica it was (the points never written).  In record: the
+ *   Restart: before record: the overlays removed, the latest point's
+ *   NVRAM/TPM copies put back, the job fails, the VM is the replica it
+ *   was (the points never written).  In record: the
  *   transaction runs again unless the row already says failed-over at
  *   this point (then only the VM's state and the start follow). */
 #include <errno.h>
@@ -151,9 +153,12 @@ fo_check_row(const struct vm *vm, const struct replication_row *r,
 	return 0;
 }
 
-/* details: "seq", "planned", "backing" and "overlays" ({DISK: path}). */
+/* details: "seq", "planned", "backing" and "overlays" ({DISK: path}),
+ * "fw" (the point's NVRAM/TPM copies) and "latest_fw" (the latest
+ * point's: what a rollback puts back). */
 static json_t *
-fo_details(const struct vm *vm, const json_t *pt, bool planned)
+fo_details(const struct vm *vm, const json_t *pt, const json_t *latest,
+    bool planned)
 {
 	json_t *files = json_object_get(pt, "disks");
 	json_t *backing = json_object(), *ov = json_object();
@@ -171,9 +176,11 @@ fo_details(const struct vm *vm, const json_t *pt, bool planned)
 		json_object_set_new(ov, disk, json_sprintf("%s/%s-%s-fo%lld"
 		    ".qcow2", dirname(dup), vm->row->name, disk, (long long)t));
 	}
-	return json_pack("{sI sb so so si sI}", "seq", (json_int_t)rp_int(pt,
-	    "seq"), "planned", planned, "backing", backing, "overlays", ov,
-	    "next", 0, "time_ms", (json_int_t)t);
+	return json_pack("{sI sb so so si sI sO sO}", "seq", (json_int_t)rp_int(
+	    pt, "seq"), "planned", planned, "backing", backing, "overlays", ov,
+	    "next", 0, "time_ms", (json_int_t)t, "fw", json_object_get(pt,
+	    "fw") ?: json_null(), "latest_fw", json_object_get(latest,
+	    "fw") ?: json_null());
 }
 
 int
@@ -198,7 +205,8 @@ failover_unplanned_start(struct host *h, struct vm *vm, int64_t seq,
 		    (long long)seq, vm->row->name);
 	if (rc == 0)
 		rc = vm_job_create(h, &job_vm_failover, vm, fo_details(vm, pt,
-		    planned), ret_job, err);
+		    json_array_get(pts, json_array_size(pts) - 1), planned),
+		    ret_job, err);
 	json_decref(pts);
 	replication_row_done(&r);
 	if (rc < 0)
@@ -209,10 +217,32 @@ failover_unplanned_start(struct host *h, struct vm *vm, int64_t seq,
 
 /* ---- the job ---- */
 
+/* The VM's NVRAM file and TPM state become those of the details' key
+ * (its "fw": the chosen point's or the latest's; rp_fw.c). */
+int
+fo_fw_install(struct vm *vm, const json_t *details, const char *key)
+{
+	json_t *p = json_pack("{sO}", "fw", json_object_get(details, key) ?:
+	    json_null());
+	int r = rp_fw_install(vm, p);
+
+	json_decref(p);
+	return r;
+}
+
 static void
 fo_fail(struct job *job, int r, const char *why)
 {
+	int rf;
+
 	fo_unlink_values(json_object_get(job->details, "overlays"));
+	/* The replica's firmware state back to its latest point's (the
+	 * chosen point's may have been copied in already). */
+	if (vm_of(job) && (rf = fo_fw_install(vm_of(job), job->details,
+	    "latest_fw")) < 0)
+		host_event(host_of(job), "error", vm_of(job), job->row->id,
+		    "cannot put the latest point's NVRAM/TPM state back: %s",
+		    strerror(-rf));
 	job_finish(job, r, "vm not failed over (the replica is as it was): "
 	    "%s", why);
 }
@@ -440,6 +470,13 @@ fo_step(struct job *job)
 			if (r < 0)
 				fo_fail(job, r, rp_str(job->details, "error") ?:
 				    "cannot run qemu-img");
+			return;
+		}
+		/* The point's firmware state, before the record: a restart
+		 * before it (the job fails) puts the latest's back. */
+		if ((r = fo_fw_install(vm, job->details, "fw")) < 0) {
+			fo_fail(job, r, "cannot copy the point's NVRAM/TPM "
+			    "state");
 			return;
 		}
 		/* Tests: ternd dies with every overlay made. */

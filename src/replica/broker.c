@@ -5,7 +5,8 @@
  *   node X (the replica's)   publishes the replica VM: its record carries
  *       this side's row (replica_broker_carry: peer and its key's
  *       fingerprint, settings, state, seq, stats, the recovery points
- *       with every file relative to its disk's pool)
+ *       with every file relative to its disk's pool, their NVRAM/TPM
+ *       copies by base name: rp_fw_paths)
  *   X lost (down, not isolated)  the coordinator places the entry on a
  *       live node Y with the pool (src/cluster/ha_restart.c)
  *   node Y   defines the VM as a replica and records the row
@@ -115,6 +116,7 @@ replica_broker_carry(const struct vm *cvm, const struct replication_row *r)
 		json_decref(points);
 		return NULL;
 	}
+	rp_fw_paths(vm, points, true);	/* NVRAM/TPM copies: base names */
 	o = rp_row_carry(vm->h, r);
 	json_object_set_new(o, "role", json_string("replica"));
 	json_object_set_new(o, "points", points);
@@ -148,6 +150,8 @@ replica_broker_arrived(struct vm *vm, const json_t *o)
 		    "not on this node's pool", vm->row->name);
 		goto out;
 	}
+	/* never a path from the state: only this VM's own copies' names */
+	rp_fw_paths(vm, points, false);
 	if (host_peer_by_fp(h, rp_str(o, "peer_fp"), &p) < 0) {
 		host_event(h, "error", vm, 0, "the replica of vm '%s' came "
 		    "here, but host %s does not trust its primary %s (add it "

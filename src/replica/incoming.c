@@ -128,6 +128,7 @@ incoming_drop(struct host *h, struct vm *vm, bool keep, struct job **ret_job,
     struct err *err)
 {
 	struct replication_row row;
+	_cleanup_json_ json_t *pts = NULL;
 	bool test = false;
 	int r;
 
@@ -140,6 +141,7 @@ incoming_drop(struct host *h, struct vm *vm, bool keep, struct job **ret_job,
 	 * "test", src/failover): they stay until it is stopped. */
 	if (store_replication_get(h->store, vm->row->uuid, &row) == 0) {
 		test = row.test != NULL;
+		pts = rp_points_load(row.points);
 		replication_row_done(&row);
 	}
 	if (test)
@@ -150,6 +152,10 @@ incoming_drop(struct host *h, struct vm *vm, bool keep, struct job **ret_job,
 		if ((r = store_replication_delete(h->store, vm->row->uuid)) < 0)
 			return err_setf_errno(err, r, "cannot drop the "
 			    "replication");
+		/* The older points' disk files stay (the image's backing
+		 * chain); their NVRAM/TPM copies are no one's now: the VM
+		 * keeps its own files, the latest point's. */
+		rp_fw_unlink_all(pts);
 		vm_set_state(vm, VM_OFF, "replication removed; the replica is "
 		    "kept as an ordinary vm");
 		return 0;

@@ -12,7 +12,8 @@
  * transaction as the point itself), and leaves the job the merges to
  * do: "chain" (every point still on disk, kept or not, oldest first),
  * "drop" (the seqs no longer recorded, oldest first), "unlink" (files
- * of a chain given up: a new chain, base_seq 0).  Its merge step
+ * of a chain given up: a new chain, base_seq 0), "unlink_fw" (the
+ * NVRAM/TPM copies, rp_fw.c, no kept point names).  Its merge step
  * (rp_points_merge) then drops X, per disk, X under Y (Z above Y):
  *
  *   commit --qemu-img commit -d Y into X's file (X's file now reads as
@@ -165,11 +166,56 @@ pt_keep_tested(const struct replication_row *r, const json_t *chain,
 			keep[i] = true;
 }
 
+/* The fw files (rp_fw.c) the recorded points named and the kept ones
+ * do not: unlinked with the merges' end ("unlink_fw"), saved with the
+ * point in one transaction so a restart unlinks them too.  A new chain
+ * under a running test failover leaves them to the test's stop (its
+ * "orphans", as the disks' files): its VM may not have copied its
+ * point's yet. */
+static void
+pt_plan_fw(struct job *job, struct replication_row *r, const json_t *before,
+    const json_t *kept)
+{
+	json_t *gone = rp_fw_orphans(before, kept), *t, *orph;
+
+	if (pt_test_seq(r) >= 0 && json_array_size(gone) &&
+	    json_is_object(t = json_loads(r->test, 0, NULL))) {
+		if (!json_is_array(orph = json_object_get(t, "orphans")))
+			json_object_set_new(t, "orphans", orph = json_array());
+		json_array_extend(orph, gone);
+		json_array_clear(gone);
+		free(r->test);
+		r->test = json_dumps(t, JSON_COMPACT);
+		json_decref(t);
+	}
+	json_object_set_new(job->details, "unlink_fw", gone);
+}
+
+/* The new point (its fw, the cycle's own copies, completed by the
+ * previous point's: rp_fw.c) appended to chain. */
+static void
+pt_append(json_t *chain, const json_t *details, const json_t *files,
+    const json_t *fw)
+{
+	json_t *p = json_pack("{sI sI sb sO}", "seq", (json_int_t)rp_int(
+	    details, "seq"), "time_ms", (json_int_t)rp_int(details,
+	    "time_ms"), "app_consistent", streq(rp_str(details,
+	    "consistency"), "filesystem"), "disks", files);
+
+	if (json_object_size(fw))
+		json_object_set_new(p, "fw", json_deep_copy(fw));
+	if (json_array_size(chain))
+		rp_fw_inherit(p, json_array_get(chain,
+		    json_array_size(chain) - 1));
+	json_array_append_new(chain, p);
+}
+
 int
 rp_points_plan(struct job *job, struct replication_row *r,
-    const json_t *files, uint64_t period_ms)
+    const json_t *files, const json_t *fw, uint64_t period_ms)
 {
 	json_t *chain = pt_chain_before(r, job->details);
+	_cleanup_json_ json_t *before = rp_points_load(r->points);
 	json_t *kept = json_array(), *drop = json_array(), *p;
 	struct replica_settings s;
 	json_t *set = json_loads(r->settings, 0, NULL);
@@ -190,11 +236,7 @@ rp_points_plan(struct job *job, struct replication_row *r,
 		json_array_remove(chain, 0);
 	while (json_array_size(chain) >= PT_MAX)
 		json_array_remove(chain, json_array_size(chain) - 1);
-	json_array_append_new(chain, json_pack("{sI sI sb sO}", "seq",
-	    (json_int_t)rp_int(job->details, "seq"), "time_ms",
-	    (json_int_t)rp_int(job->details, "time_ms"), "app_consistent",
-	    streq(rp_str(job->details, "consistency"), "filesystem"), "disks",
-	    files));
+	pt_append(chain, job->details, files, fw);
 	n = json_array_size(chain);
 	json_array_foreach(chain, i, p)
 		t[i] = rp_int(p, "time_ms");
@@ -207,6 +249,7 @@ rp_points_plan(struct job *job, struct replication_row *r,
 		json_array_append(keep[i] ? kept : drop, keep[i] ?
 		    json_array_get(chain, i) : json_object_get(json_array_get(
 		    chain, i), "seq"));
+	pt_plan_fw(job, r, before, kept);
 	free(r->points);
 	r->points = json_dumps(kept, JSON_COMPACT);
 	json_object_set_new(job->details, "points", json_integer(
@@ -251,6 +294,7 @@ rp_points_remove(struct host *h, struct vm *vm)
 			if (!k)
 				(void)unlink(json_string_value(f));
 		}
+	rp_fw_unlink_all(pts);
 	json_decref(pts);
 	replication_row_done(&r);
 }
@@ -469,7 +513,9 @@ pt_unlink_all(struct job *job)
 
 	json_array_foreach(json_object_get(job->details, "unlink"), i, f)
 		(void)unlink(json_string_value(f));
+	rp_fw_unlink_list(json_object_get(job->details, "unlink_fw"));
 	json_object_del(job->details, "unlink");
+	json_object_del(job->details, "unlink_fw");
 	job_save(job);
 }
 

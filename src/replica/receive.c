@@ -196,7 +196,10 @@ rc_next(struct job *job, unsigned phase)
 	job_poke(job);
 }
 
-/* Going back: this cycle's overlays and spool removed. */
+static bool rc_recorded(struct job *job);
+
+/* Going back: this cycle's overlays, its NVRAM/TPM copies and spool
+ * removed. */
 static void
 rc_fail(struct job *job, int r, const char *why)
 {
@@ -214,6 +217,8 @@ rc_fail(struct job *job, int r, const char *why)
 		if (k && !streq(k->path, ov))
 			(void)unlink(ov);
 	}
+	if (vm_of(job) && !rc_recorded(job))
+		rp_fw_unlink_own(vm_of(job), rp_int(job->details, "seq"));
 	(void)dir_remove_flat(dir);
 	rc_ctx_free(job);
 	job_finish(job, r, "cycle %lld not applied: %s", (long long)rp_int(
@@ -569,7 +574,8 @@ rc_record_row(struct job *job, const json_t *files)
 	/* The points kept, and the merges left to do: saved in the
 	 * transaction that records the point (one store), so a restart
 	 * finds both or neither. */
-	rp_points_plan(job, &r, files, vm->h->cfg.replica_point_period_ms);
+	rp_points_plan(job, &r, files, json_object_get(job->details,
+	    "fw_point"), vm->h->cfg.replica_point_period_ms);
 	job_save(job);
 	st = rp_stats_load(r.stats);
 	r.seq = rp_int(job->details, "seq");
@@ -590,9 +596,9 @@ rc_record_row(struct job *job, const json_t *files)
 }
 
 /* The recovery point's NVRAM and TPM state (the cycle's "fw", fetched
- * whole) into the replica VM's own places: the latest cycle's are what a
- * failover boots with.  A failure leaves the previous ones (logged; the
- * disks' point stands). */
+ * whole) into the replica VM's own places too, so that they follow the
+ * latest point (a failover copies its point's own, rp_fw.c, over them).
+ * A failure leaves the previous ones (logged; the point stands). */
 static void
 rc_install_fw(struct job *job)
 {
@@ -621,13 +627,44 @@ rc_install_fw(struct job *job)
 	}
 }
 
+/* The cycle's NVRAM and TPM state kept as the point's own copies
+ * (rp_fw.c) before the point is recorded, so the point never names a
+ * file that is not whole; details "fw_point" names them.  A cycle that
+ * is not recorded removes them (rc_fail). */
+static int
+rc_fw_keep(struct job *job)
+{
+	struct vm *vm = vm_of(job);
+	json_t *fw = json_object(), *d;
+	size_t i;
+	int r = 0;
+
+	json_array_foreach(json_object_get(job->details, "fw"), i, d) {
+		_cleanup_free_ char *src = rc_file(job, d, "delta");
+
+		r = rp_fw_keep(vm, rp_int(job->details, "seq"), src,
+		    streq(rp_str(d, "name"), "fw-nvram"), fw);
+		if (r < 0)
+			break;
+	}
+	json_object_set_new(job->details, "fw_point", fw);
+	return r;
+}
+
 static void
 rc_record(struct job *job)
 {
 	struct vm *vm = vm_of(job);
-	json_t *d, *files = json_object();
+	json_t *d, *files;
 	size_t i;
-	int r = store_begin(vm->h->store);
+	int r;
+
+	if ((r = rc_fw_keep(job)) < 0) {
+		rc_fail(job, r, "cannot keep the point's NVRAM and TPM state");
+		return;
+	}
+	files = json_object();
+	r = store_begin(vm->h->store);
 
 	json_array_foreach(rc_disks(job), i, d) {
 		_cleanup_free_ char *ov = rc_overlay_path(job, d);

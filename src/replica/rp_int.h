@@ -145,13 +145,43 @@ json_t *rp_points_show(const struct replication_row *r);
  * planned in the job's details ("chain", "drop", "unlink", "points":
  * how many are kept). */
 int rp_points_plan(struct job *job, struct replication_row *r,
-    const json_t *files, uint64_t period_ms);
+    const json_t *files, const json_t *fw, uint64_t period_ms);
 /* replica.apply's merge step: 1 when every planned merge is done, 0
  * while a helper runs (the job is poked when it ends). */
 int rp_points_merge(struct job *job);
 /* The files of every point but the disks' images removed (the replica
  * is deleted: its delete job removes the images). */
 void rp_points_remove(struct host *h, struct vm *vm);
+/* rp_fw.c: a point's own NVRAM file and TPM state (the point's "fw":
+ * {nvram, tpm}, each optional; the files named after the point like its
+ * disks').  The path of point seq's copy (nvram, else the TPM's
+ * permall) for vm; NULL when vm has no such state. */
+char *rp_fw_point_path(const struct vm *vm, int64_t seq, bool nvram);
+/* src (a cycle's fw file) kept as point seq's copy, written to a
+ * temporary file, fsynced and renamed; fw[nvram|tpm] names it. */
+int rp_fw_keep(struct vm *vm, int64_t seq, const char *src, bool nvram,
+    json_t *fw);
+/* Point seq's own copies removed (a cycle that was not recorded). */
+void rp_fw_unlink_own(struct vm *vm, int64_t seq);
+/* What point lacks of prev's "fw" named in point's (the nearest older
+ * copy of a file the cycle did not carry). */
+void rp_fw_inherit(json_t *point, const json_t *prev);
+/* Every fw file the points pts name, as keys of set. */
+void rp_fw_collect(const json_t *pts, json_t *set);
+/* The fw files points before name and points after do not (new). */
+json_t *rp_fw_orphans(const json_t *before, const json_t *after);
+void rp_fw_unlink_list(const json_t *list);
+/* The points' fw files as the cluster's state carries them (broker.c):
+ * base names (to_rel), or this node's paths next to vm's own files; a
+ * name that is not one of vm's copies, or whose file is not here, is
+ * dropped (the point then has none: a failover keeps the VM's). */
+void rp_fw_paths(const struct vm *vm, json_t *points, bool to_rel);
+/* Every fw file the points pts name removed (the points are gone). */
+void rp_fw_unlink_all(const json_t *pts);
+/* The point's files copied into vm's NVRAM file and TPM directory (write
+ * temp, fsync, rename; idempotent); 0 also when the point has none (the
+ * VM's files stay as they are). */
+int rp_fw_install(struct vm *vm, const json_t *point);
 /* follow.c: the last acknowledged cycle (seq) found in this host's spool
  * after a storage or live move, and replication's reference points
  * pointed at it. */
