@@ -337,9 +337,17 @@ memcheck_intact() { memcheck_mark "$1"; memcheck_check "$@"; }
 
 # qemu_count UUID: QEMU processes running that VM.
 # (pgrep finds none: exit 1, which pipefail would pass on and set -e act on)
-qemu_count() { pgrep -f -- "^qemu-system-x86_64 .*-uuid $1" | wc -l || true; }
+# An empty or null UUID (a VM not made yet) counts none: the pattern
+# would match every QEMU.
+qemu_count() {
+	case $1 in "" | null) echo 0; return ;; esac
+	pgrep -f -- "^qemu-system-x86_64 .*-uuid $1" | wc -l || true
+}
 # swtpm_count UUID: the swtpm processes of VM UUID on any lab host.
-swtpm_count() { pgrep -f -- "swtpm socket .*/vms/$1/swtpm.sock" | wc -l || true; }
+swtpm_count() {
+	case $1 in "" | null) echo 0; return ;; esac
+	pgrep -f -- "swtpm socket .*/vms/$1/swtpm.sock" | wc -l || true
+}
 # tpm_link_ok HOST UUID DIR: HOST's swtpm of VM UUID writes to DIR (its
 # run dir's tpm-state link) and no incoming move's directory is left.
 tpm_link_ok() {
