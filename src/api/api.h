@@ -10,6 +10,7 @@
 #include "host.h"
 #include "http.h"
 #include "session.h"
+#include "ws.h"
 
 struct api_login;
 struct api_stream;
@@ -96,6 +97,16 @@ int api_vm_screenshot(struct api *a, struct http_req *r, char **p,
     struct err *e);
 /* GET .../vnc: a WebSocket to the VM's VNC server (vnc.c). */
 int api_vm_vnc(struct api *a, struct http_req *r, char **p, struct err *e);
+/* vnc.c: a WebSocket upgrade as both screens' routes take it (the local
+ * relay and the one to another host, screen_fwd.c): the request's
+ * headers checked by ws_upgrade_check(), then the 101 that answers it. */
+struct api_ws {
+	char accept[WS_ACCEPT_LEN];	/* Sec-WebSocket-Accept */
+	bool protocol;			/* "binary" was offered */
+};
+int api_ws_check(struct http_req *req, struct api_ws *ws, struct err *e);
+void api_ws_upgrade(struct http_req *req, const struct api_ws *ws,
+    http_upgrade_fn fn, void *data);
 /* End every VNC relay (before the HTTP servers stop). */
 void api_vnc_stop(void);
 int api_vm_export(struct api *a, struct http_req *r, char **p, struct err *e);

@@ -26,7 +26,6 @@
 #include "api.h"
 #include "peer.h"
 #include "util.h"
-#include "ws.h"
 
 #define FWD_HIGH (256 * 1024)	/* buffered each way at most */
 #define FWD_MAX 32	/* relays and screenshots at once */
@@ -40,8 +39,7 @@ struct screen_fwd {
 	struct peer_call *call;		/* screenshots, in flight */
 	struct http_upgrade *up;	/* NULL until the 101 went out */
 	int ws_fd, peer_fd;
-	bool protocol;			/* the browser asked "binary" */
-	char accept[WS_ACCEPT_LEN];
+	struct api_ws ws;		/* the browser's upgrade */
 	uint8_t *to_peer, *to_browser;
 	size_t to_peer_len, to_browser_len;
 	bool peer_eof;
@@ -295,9 +293,6 @@ fwd_on_tunnel(struct peer_tunnel *t, long status, const struct err *e,
     void *data)
 {
 	struct screen_fwd *f = data;
-	const char *hdrs[] = { "Upgrade", "websocket",
-		"Sec-WebSocket-Accept", f->accept,
-		f->protocol ? "Sec-WebSocket-Protocol" : NULL, "binary", NULL };
 	struct http_req *req = f->req;
 
 	f->req = NULL;
@@ -309,29 +304,22 @@ fwd_on_tunnel(struct peer_tunnel *t, long status, const struct err *e,
 	}
 	(void)t;
 	f->upgrading = true;
-	http_reply_upgrade(req, hdrs, fwd_on_upgraded, f);
+	api_ws_upgrade(req, &f->ws, fwd_on_upgraded, f);
 }
 
 int
 api_vnc_forward(struct api *a, struct http_req *req,
     const struct host_peer *p, const char *inner, struct err *e)
 {
-	struct ws_request rq = { .method = req->method,
-		.upgrade = http_req_header(req, "Upgrade"),
-		.connection = http_req_header(req, "Connection"),
-		.version = http_req_header(req, "Sec-WebSocket-Version"),
-		.key = http_req_header(req, "Sec-WebSocket-Key"),
-		.protocol = http_req_header(req, "Sec-WebSocket-Protocol") };
-	char accept[WS_ACCEPT_LEN];
+	struct api_ws ws;
 	struct screen_fwd *f;
 	int r;
 
-	if ((r = ws_upgrade_check(&rq, accept, e)) < 0)
+	if ((r = api_ws_check(req, &ws, e)) < 0)
 		return r;
 	if (!(f = fwd_new(a, req, e)))
 		return e->code;
-	memcpy(f->accept, accept, sizeof(accept));
-	f->protocol = rq.protocol != NULL;
+	f->ws = ws;
 	r = peer_tunnel_open(a->h->peers, p->url, p->fp, inner,
 	    FWD_OPEN_TIMEOUT_MS, fwd_on_tunnel, f, &f->t);
 	if (r < 0) {

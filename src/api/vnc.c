@@ -290,7 +290,7 @@ vnc_relay_new(struct api *a, int vnc_fd)
 }
 
 int
-api_vm_vnc(struct api *a, struct http_req *req, char **p, struct err *e)
+api_ws_check(struct http_req *req, struct api_ws *ws, struct err *e)
 {
 	struct ws_request rq = { .method = req->method,
 		.upgrade = http_req_header(req, "Upgrade"),
@@ -298,31 +298,46 @@ api_vm_vnc(struct api *a, struct http_req *req, char **p, struct err *e)
 		.version = http_req_header(req, "Sec-WebSocket-Version"),
 		.key = http_req_header(req, "Sec-WebSocket-Key"),
 		.protocol = http_req_header(req, "Sec-WebSocket-Protocol") };
-	char accept[WS_ACCEPT_LEN];
+
+	ws->protocol = rq.protocol != NULL;
+	return ws_upgrade_check(&rq, ws->accept, e);
+}
+
+void
+api_ws_upgrade(struct http_req *req, const struct api_ws *ws,
+    http_upgrade_fn fn, void *data)
+{
 	const char *hdrs[] = { "Upgrade", "websocket",
-		"Sec-WebSocket-Accept", accept,
-		rq.protocol ? "Sec-WebSocket-Protocol" : NULL, "binary", NULL };
+		"Sec-WebSocket-Accept", ws->accept,
+		ws->protocol ? "Sec-WebSocket-Protocol" : NULL, "binary", NULL };
+
+	http_reply_upgrade(req, hdrs, fn, data);
+}
+
+int
+api_vm_vnc(struct api *a, struct http_req *req, char **p, struct err *e)
+{
+	struct api_ws ws;
 	struct vm *vm = NULL;
 	int r, fd;
 
 	if ((r = api_vm_lookup(a, p[0], &vm, e)) < 0 ||
 	    (r = vm_screen_check(vm, "VNC", e)) < 0)
 		return r;
-	if (!rq.upgrade) {	/* not a WebSocket: where the server is */
+	if (!http_req_header(req, "Upgrade")) {	/* where the server is */
 		_cleanup_free_ char *path = vm_vnc_path(vm);
 
 		http_reply_json(req, 200, json_pack("{ss ss ss}", "vm",
 		    vm->row->name, "socket", path, "websocket", req->url));
 		return 0;
 	}
-	if ((r = ws_upgrade_check(&rq, accept, e)) < 0)
+	if ((r = api_ws_check(req, &ws, e)) < 0)
 		return r;
 	if (vnc_relays >= VNC_MAX_RELAYS)
 		return err_set(e, -EAGAIN, "%d VNC consoles are open on this "
 		    "host: close one", VNC_MAX_RELAYS);
 	if ((fd = vnc_connect(vm, e)) < 0)
 		return fd;
-	http_reply_upgrade(req, hdrs, vnc_on_upgraded,
-	    vnc_relay_new(a, fd));
+	api_ws_upgrade(req, &ws, vnc_on_upgraded, vnc_relay_new(a, fd));
 	return 0;
 }
