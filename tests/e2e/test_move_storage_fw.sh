@@ -80,10 +80,25 @@ s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); f = s.makefile("rw")
 f.readline()
 for c in ("qmp_capabilities", "system_reset"):
     f.write(json.dumps({"execute": c}) + "\n"); f.flush()
-    while "event" in json.loads(f.readline()):
-        pass
+    while True:
+        m = json.loads(f.readline())
+        if "event" not in m:
+            break
+    if "return" not in m:
+        sys.exit("%s: %s" % (c, m))
 PY
+	local rc=$?
 	lab start h1 >/dev/null
+	return $rc
+}
+# booted_after N: a TERN-GUEST-READY past the first N within 180 s; else
+# the console's last lines and QEMU's pid, to tell a hang from a reset
+# that never happened.
+booted_after() {
+	wait_for 180 bash -c "[ \$(cat $S/vms/$U/console.log | grep -ac TERN-GUEST-READY) -gt $1 ]" && return 0
+	echo "no boot past $1 in 180 s; QEMU pid '$(qemu_pid "$U")'; the console's last lines:"
+	tail -n 12 "$S/vms/$U/console.log" | cat -v
+	return 1
 }
 
 guest_create h1 g1 "disk:/dev/vdb:50" >/dev/null
@@ -188,8 +203,8 @@ echo "# vCPUs stopped for the TPM state's copy: ${pause:-?} ms"
 # ---- a reset: swtpm rewrites its state in the new directory ----
 I0=$(stat -c %i "$P2/g1-tpm/tpm2-00.permall" 2>/dev/null || echo none)
 NR=$(sum "$P2/g1-nvram.fd")
-qmp_reset
-check "the guest boots again after the reset" wait_for 180 bash -c "[ \$(cat $S/vms/$U/console.log | grep -ac TERN-GUEST-READY) -gt $b0 ]"
+check "QMP system_reset answered" qmp_reset
+check "the guest boots again after the reset" booted_after "$b0"
 check "swtpm rewrote tpm2-00.permall in the new directory" \
     bash -c "[ \$(stat -c %i '$P2/g1-tpm/tpm2-00.permall') != $I0 ] && [ $I0 != none ]"
 check "nothing came back to the old pool" on_files "$P2"
