@@ -15,14 +15,31 @@ fi
     -Db_sanitize=address,undefined -Db_lundef=false -Dwerror=true >/dev/null
 ninja -C "$B" >/dev/null || { echo "fuzz: build failed"; exit 1; }
 passed=0 failed=0
-# Every target has a corpus directory of its name: the list is theirs,
-# so a new target cannot be left out (fuzz_login once was).
-for target in $(cd tests/fuzz/corpus && ls -d -- */ | tr -d /); do
+# fuzz_one TARGET: fuzz TARGET from a scratch copy of its corpus; its
+# outcome in $B/fuzz-TARGET.rc.
+fuzz_one() {
+	local target=$1 work rc=0
 	work=$(mktemp -d)
 	cp -r "tests/fuzz/corpus/$target/." "$work/"
-	if "$B/tests/fuzz/fuzz_$target" -max_total_time="$SECS" \
+	"$B/tests/fuzz/fuzz_$target" -max_total_time="$SECS" \
 	    -max_len=65536 -timeout=10 -artifact_prefix="$B/crash-$target-" \
-	    "$work" >"$B/fuzz-$target.log" 2>&1; then
+	    "$work" >"$B/fuzz-$target.log" 2>&1 || rc=$?
+	echo "$rc" >"$B/fuzz-$target.rc"
+	rm -rf "$work"
+}
+# Every target has a corpus directory of its name: the list is theirs,
+# so a new target cannot be left out (fuzz_login once was).  As many run
+# at once as there are cores (each its own SECONDS): CI's budget is time.
+targets=$(cd tests/fuzz/corpus && ls -d -- */ | tr -d /)
+jobs=$(nproc)
+for target in $targets; do
+	while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n; done
+	rm -f "$B/fuzz-$target.rc"
+	fuzz_one "$target" &
+done
+wait
+for target in $targets; do
+	if [ "$(cat "$B/fuzz-$target.rc" 2>/dev/null)" = 0 ]; then
 		passed=$((passed + 1))
 		echo "fuzz: $target: $(grep -ao 'Done [0-9]* runs in [0-9]* second(s)' \
 		    "$B/fuzz-$target.log" | tail -n 1), no crash"
@@ -31,7 +48,6 @@ for target in $(cd tests/fuzz/corpus && ls -d -- */ | tr -d /); do
 		echo "fuzz: $target: CRASH, see $B/fuzz-$target.log and $B/crash-$target-*"
 		grep -a -A12 'ERROR:' "$B/fuzz-$target.log" | head -n 20
 	fi
-	rm -rf "$work"
 done
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
