@@ -484,7 +484,7 @@ vm_open_taps(struct vm *vm, int *fds, struct err *err)
 		net_bridge_name(vm->row->nics[i].switch_name, br);
 		if (!net_bridge_exists(br) && net_bridge_create(br, err) < 0)
 			return err->code;
-		fds[i] = net_tap_open(br, err);
+		fds[i] = net_tap_open(br, NULL, err);
 		if (fds[i] < 0)
 			return fds[i];
 	}
