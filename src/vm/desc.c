@@ -62,10 +62,14 @@ desc_parse_nic_vlans(const json_t *o, size_t i, struct nic_row *n,
 	struct err e = { 0 };
 	int r;
 
-	if ((r = json_get_int(o, "vlan", false, 1, NET_VLAN_MAX, &vlan,
+	if ((r = json_get_int(o, "vlan", false, INT32_MIN, INT32_MAX, &vlan,
 	    err)) < 0 || (r = json_get_str(o, "trunks", false, &trunks,
 	    err)) < 0)
 		return r;
+	if (json_object_get(o, "vlan") && (vlan < 1 || vlan > NET_VLAN_MAX))
+		return err_set(err, -EINVAL, "nics[%zu] vlan %lld is outside "
+		    "1-4094: give a VLAN ID from 1 to 4094, or no vlan for "
+		    "the untagged network", i, (long long)vlan);
 	v.vlan = (uint16_t)vlan;
 	if (trunks && net_trunks_parse(trunks, &v, &e) < 0)
 		return err_set(err, -EINVAL, "nics[%zu]: %s", i, e.msg);
