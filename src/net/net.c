@@ -81,6 +81,48 @@ net_bridge_create(const char *bridge, struct err *err)
 	return 0;
 }
 
+static int
+sysctl_write(const char *fmt, const char *ifname, const char *value)
+{
+	char path[128];
+	_cleanup_close_ int fd = -1;
+	size_t n = strlen(value);
+
+	snprintf(path, sizeof(path), fmt, ifname);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd == -1)
+		return -errno;
+	return write(fd, value, n) == (ssize_t)n ? 0 : -errno;
+}
+
+/* An isolated switch's bridge answers nothing from its ports: no ARP
+ * reply for any of the host's addresses (arp_ignore 8), no IPv6 and,
+ * where the bridge filters VLANs, no VLAN of its own (nothing reaches
+ * the host).  Without VLAN filtering a guest that knows the bridge's MAC
+ * could still send the host IPv4; see docs/architecture.md. */
+int
+net_bridge_isolate(const char *bridge, struct err *err)
+{
+	int r = sysctl_write("/proc/sys/net/ipv4/conf/%s/arp_ignore", bridge,
+	    "8");
+
+	if (r < 0)
+		return err_setf_errno(err, r, "cannot isolate bridge '%s' "
+		    "(arp_ignore)", bridge);
+	r = sysctl_write("/proc/sys/net/ipv6/conf/%s/disable_ipv6", bridge,
+	    "1");
+	if (r < 0 && r != -ENOENT)
+		return err_setf_errno(err, r, "cannot isolate bridge '%s' "
+		    "(disable_ipv6)", bridge);
+	if (!net_bridge_vlan_filtering(bridge))
+		return 0;
+	r = nl_bridge_self_vlan_del((int)if_nametoindex(bridge), 1);
+	if (r < 0 && r != -ENOENT)
+		return err_setf_errno(err, r, "cannot drop bridge '%s' from "
+		    "VLAN 1", bridge);
+	return 0;
+}
+
 bool
 net_bridge_vlan_filtering(const char *bridge)
 {

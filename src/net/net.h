@@ -23,6 +23,9 @@ bool net_switch_name_is_valid(const char *name);
 /* Create and bring up the bridge; an existing one is fine. */
 int net_bridge_create(const char *bridge, struct err *err);
 int net_bridge_delete(const char *bridge, struct err *err);
+/* Cut an isolated switch's bridge off the host (no ARP, no IPv6, no VLAN
+ * of its own where it filters VLANs); again at every launch. */
+int net_bridge_isolate(const char *bridge, struct err *err);
 bool net_bridge_exists(const char *bridge);
 /* Open a new tap device, up, enslaved to bridge, on v's VLANs (NULL or
  * none: the bridge's default); returns the fd (with O_CLOEXEC) or -errno.

@@ -150,3 +150,19 @@ nl_port_vlans(int ifindex, const struct net_vlans *v)
 	}
 	return 0;
 }
+
+/* The bridge itself (BRIDGE_FLAGS_SELF) leaves VLAN vid: frames on it no
+ * longer reach the host. */
+int
+nl_bridge_self_vlan_del(int ifindex, uint16_t vid)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh = nl_link_msg(buf, RTM_DELLINK, 0, AF_BRIDGE,
+	    ifindex);
+	struct nlattr *spec = mnl_attr_nest_start(nlh, IFLA_AF_SPEC);
+
+	mnl_attr_put_u16(nlh, IFLA_BRIDGE_FLAGS, BRIDGE_FLAGS_SELF);
+	put_vlan(nlh, vid, 0);
+	mnl_attr_nest_end(nlh, spec);
+	return nl_talk(nlh);
+}

@@ -16,3 +16,5 @@ struct nlmsghdr *nl_link_msg(char *buf, uint16_t type, uint16_t flags,
 int nl_bridge_create(const char *name);
 /* The port's access VLAN (PVID, untagged; VLAN 1 dropped) and trunks. */
 int nl_port_vlans(int ifindex, const struct net_vlans *v);
+/* The bridge itself leaves VLAN vid. */
+int nl_bridge_self_vlan_del(int ifindex, uint16_t vid);

@@ -448,6 +448,22 @@ host_pool_identity(const char *dir, char ret[37])
 	return -EIO;
 }
 
+bool
+host_switch_isolated(struct host *h, const char *name)
+{
+	struct obj_row *rows;
+	size_t n;
+	bool found = false;
+
+	if (store_obj_list(h->store, STORE_SWITCH, &rows, &n) < 0)
+		return false;
+	for (size_t j = 0; j < n; j++)
+		found |= streq(rows[j].name, name) && rows[j].b &&
+		    streq(rows[j].b, "isolated");
+	obj_rows_free(rows, n);
+	return found;
+}
+
 /* A NIC with VLANs needs its switch to filter VLANs here: a plain
  * bridge (an old switch, or a kernel without bridge VLAN filtering)
  * would put it on the untagged network.  0, or the reason. */

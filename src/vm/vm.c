@@ -490,6 +490,9 @@ vm_open_taps(struct vm *vm, int *fds, struct err *err)
 		net_bridge_name(n->switch_name, br);
 		if (!net_bridge_exists(br) && net_bridge_create(br, err) < 0)
 			return err->code;
+		if (host_switch_isolated(vm->h, n->switch_name) &&
+		    (r = net_bridge_isolate(br, err)) < 0)
+			return r;
 		if ((r = net_trunks_parse(n->trunks, &v, err)) < 0)
 			return r;
 		fds[i] = net_tap_open(br, &v, err);

@@ -4,7 +4,9 @@
 # VLAN filtering two guests on one VLAN ping each other (through the
 # guest agent's exec) and a guest on another VLAN cannot reach them; on a
 # kernel without it, a NIC with VLANs is refused by name and two untagged
-# guests on the switch still ping each other.
+# guests on the switch still ping each other.  A guest on an isolated
+# switch cannot reach an address the test puts on the host side of its
+# bridge, where a guest on the ordinary switch can.
 . "$(dirname "$0")/lib.sh"
 e2e_lab_setup switch_vlan 152
 lab up 1 >/dev/null
@@ -25,6 +27,14 @@ check_err "an unknown --net setting is refused" 2 "unknown setting" \
 check_err "an unknown switch is refused" 1 "switch 'nosuch' not found" \
     guest_create h1 bad disk:/dev/vdb:50 --net nosuch,vlan=10
 check_eq "none of them changed anything (vms/pool files)" "$(nvms)/$(nfiles)" "$before"
+
+# An isolated switch: no uplink, and its ports reach nothing of the
+# host's, even an address the test puts on its bridge.
+check "isolated switch create" t h1 switch create iso --isolated
+check_eq "switch list says so" "$(t h1 switch list --json | jq -r '.switches[] | select(.name=="iso") | .isolated')" true
+check "gi on the isolated switch" guest_create h1 gi disk:/dev/vdb:50 --net iso
+t h1 vm start gi >/dev/null
+gi_uuid=$(vm_field h1 gi .uuid)
 
 # guest_ip VM ADDR: the guest's eth0 up with ADDR (ternd must be down:
 # the agent channel takes one client).
@@ -59,6 +69,7 @@ if filtering; then
 	check "different vlans: g3 cannot ping g2" no_ping g3 10.99.0.2
 else
 	echo "# this kernel has no bridge VLAN filtering: VLAN isolation is not testable here"
+	before="$(nvms)/$(nfiles)"
 	check_err "a NIC with a vlan is refused on a switch that cannot carry it" 1 \
 	    "cannot carry nic 0's VLANs" guest_create h1 bad disk:/dev/vdb:50 --net lan,vlan=10
 	check_eq "and nothing changed" "$(nvms)/$(nfiles)" "$before"
@@ -74,4 +85,12 @@ else
 	check "untagged on one switch: g1 pings g2" pings g1 10.99.0.2
 	check "and g2 pings g1" pings g2 10.99.0.1
 fi
+check "gi boots" wait_for 180 grep -qF TERN-GUEST-READY \
+    "$(labenv H1_STATE_DIR)/vms/$gi_uuid/console.log"
+check "gi address set through the agent" guest_ip gi 10.99.1.2
+lab exec h1 ip addr add 10.99.0.254/24 dev tb-lan
+lab exec h1 ip addr add 10.99.1.1/24 dev tb-iso
+check "control: g1 reaches the host's address on lan's bridge" pings g1 10.99.0.254
+check "gi cannot reach the host's address on iso's bridge" no_ping gi 10.99.1.1
+e2e_openapi_check
 e2e_finish
