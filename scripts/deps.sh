@@ -16,6 +16,8 @@ PKGS=(
 	# the rest of debian/control's Build-Depends (PAM login, libvirt XML
 	# import, man pages, completion)
 	libpam0g-dev libxml2-dev scdoc bash-completion
+	# switches: rtnetlink (VLAN-filtering bridges, port VLANs)
+	libmnl-dev
 	# run: the cluster engine, its witness and the lease manager
 	corosync corosync-qnetd corosync-qdevice sanlock
 	# run: UEFI firmware, a TPM per VM, network boot ROMs, cloud-init

@@ -59,7 +59,8 @@ obj_to_json(enum store_kind k, const struct obj_row *o)
 		    host_pool_identity(o->a, id) == 0 ? json_string(id) :
 		    json_null());
 	case STORE_SWITCH:
-		return json_pack("{ss ss}", "name", o->name, "bridge", o->a);
+		return json_pack("{ss ss sb}", "name", o->name, "bridge", o->a,
+		    "isolated", o->b && streq(o->b, "isolated"));
 	default:
 		return json_pack("{ss ss ss}", "name", o->name, "url", o->a,
 		    "fingerprint", o->b);
@@ -124,12 +125,13 @@ obj_parse(struct api *a, enum store_kind k, json_t *body, struct obj_row *o,
     char *bridge, struct err *e)
 {
 	static const char *const f_pool[] = { "name", "path", NULL };
-	static const char *const f_switch[] = { "name", NULL };
+	static const char *const f_switch[] = { "name", "isolated", NULL };
 	static const char *const f_peer[] = { "name", "url", "fingerprint",
 		NULL };
 	const char *const *fields = k == STORE_POOL ? f_pool :
 	    k == STORE_SWITCH ? f_switch : f_peer;
 	const char *name = NULL, *x = NULL, *fp = NULL;
+	bool isolated = false;
 	int r;
 
 	(void)a;
@@ -144,8 +146,12 @@ obj_parse(struct api *a, enum store_kind k, json_t *body, struct obj_row *o,
 		    "1-63 letters, digits, '.', '_' or '-'");
 	o->name = (char *)name;
 	if (k == STORE_SWITCH) {
+		/* the switches table's spare column b: "isolated" or NULL */
+		if ((r = json_get_bool(body, "isolated", &isolated, e)) < 0)
+			return r;
 		net_bridge_name(name, bridge);
 		o->a = bridge;
+		o->b = isolated ? (char *)"isolated" : NULL;
 		return 0;
 	}
 	if ((r = json_get_str(body, k == STORE_POOL ? "path" : "url", true,
@@ -188,7 +194,9 @@ api_obj_create(struct api *a, struct http_req *req, char **p, struct err *e)
 		    "path" : k == STORE_PEER ? "fingerprint" : "bridge");
 	if (r < 0)
 		return err_setf_errno(e, r, "cannot record %s", kind_names[k]);
-	if (k == STORE_SWITCH && (r = net_bridge_create(bridge, e)) < 0) {
+	if (k == STORE_SWITCH && ((r = net_bridge_create(bridge, e)) < 0 ||
+	    (o.b && (r = net_bridge_isolate(bridge, e)) < 0))) {
+		(void)net_bridge_delete(bridge, NULL);
 		(void)store_obj_delete(a->h->store, k, o.name);
 		return r;
 	}

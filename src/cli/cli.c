@@ -173,6 +173,9 @@ static const struct cli_opt opt_backup_prune[] = {
 static const struct cli_opt opt_backup_list[] = {
 	{ "vm", "NAME" }, { NULL }
 };
+static const struct cli_opt opt_switch_create[] = {
+	{ "isolated", NULL }, { NULL }
+};
 static const struct cli_opt opt_peer_add[] = {
 	{ "fingerprint", "sha256:HEX" }, { NULL }
 };
@@ -195,6 +198,7 @@ static const struct cli_cmd cli_cmds[] = {
 	  .run = cmd_obj_delete,
 	  .help = "forget a pool that holds no disk (files stay)" },
 	{ .group = "switch", .verb = "create", .pos = { "NAME" },
+	  .opts = opt_switch_create, .synopsis = "[--isolated]",
 	  .run = cmd_switch_create,
 	  .help = "make a virtual switch (a Linux bridge) for NICs" },
 	{ .group = "switch", .verb = "list", .run = cmd_obj_list,
@@ -214,7 +218,8 @@ static const struct cli_cmd cli_cmds[] = {
 	  .help = "measure the link to a peer now (moves use the rate)" },
 	{ .group = "vm", .verb = "create", .pos = { "NAME" },
 	  .opts = opt_vm_create, .starts_job = true, .run = cmd_vm_create,
-	  .synopsis = "--cpus N --memory SIZE [--net SWITCH]...\n"
+	  .synopsis = "--cpus N --memory SIZE\n"
+	  "            [--net SWITCH[,vlan=ID][,trunk=ID-ID,...][,mac=MAC]]...\n"
 	  "            [--disk SIZE[@POOL] | --disk-path PATH]...\n"
 	  "            [--kernel FILE [--initrd FILE] [--cmdline TEXT]] "
 	  "[--cpu-compat]\n"

@@ -40,7 +40,8 @@ static void
 switch_row(struct table *t, const json_t *o)
 {
 	table_row(t, (const char *[]){ jv_str(o, "name"),
-	    jv_str(o, "bridge") });
+	    jv_str(o, "bridge"), json_is_true(json_object_get(o,
+	    "isolated")) ? "yes" : "no" });
 }
 
 static void
@@ -58,7 +59,7 @@ peer_row(struct table *t, const json_t *o)
 }
 
 static const char *const pool_head[] = { "NAME", "PATH", "SIZE", "FREE" };
-static const char *const switch_head[] = { "NAME", "BRIDGE" };
+static const char *const switch_head[] = { "NAME", "BRIDGE", "ISOLATED" };
 static const char *const peer_head[] = { "NAME", "URL", "LINK",
 	"FINGERPRINT" };
 
@@ -174,12 +175,16 @@ cmd_switch_create(struct cli *cli, const struct cli_args *a,
 	int r;
 
 	r = cli_json_set_str(body, "name", a->pos[0], err);
+	if (r == 0 && cli_args_get(a, "isolated"))
+		json_object_set_new(body, "isolated", json_true());
 	if (r == 0)
 		r = obj_create(cli, body, &sw, err);
 	if (r < 0 || cli->json)
 		return r;
-	printf("switch '%s' created (bridge %s)\n", a->pos[0],
-	    jv_str(sw, "bridge") ? jv_str(sw, "bridge") : "?");
+	printf("switch '%s' created (bridge %s%s)\n", a->pos[0],
+	    jv_str(sw, "bridge") ? jv_str(sw, "bridge") : "?",
+	    json_is_true(json_object_get(sw, "isolated")) ? ", isolated" :
+	    "");
 	return 0;
 }
 

@@ -88,6 +88,66 @@ vm_disk_new(const char *spec, json_t *disks, struct err *err)
 	return 0;
 }
 
+/* One "key=value" of --net SWITCH[,vlan=ID][,trunk=ID-ID,...][,mac=MAC];
+ * a bare item after trunk= continues its list.  ternd checks the values
+ * (net/vlan.c); here only the shape. */
+static int
+vm_net_item(json_t *nic, const char *item, char *trunks, size_t len,
+    bool *in_trunk, struct err *err)
+{
+	const char *eq = strchr(item, '=');
+	char *end;
+	long v;
+
+	if (!eq && *in_trunk) {
+		snprintf(trunks + strlen(trunks), len - strlen(trunks), ",%s",
+		    item);
+		return 0;
+	}
+	*in_trunk = eq && strncmp(item, "trunk=", 6) == 0;
+	if (*in_trunk) {
+		snprintf(trunks + strlen(trunks), len - strlen(trunks), "%s%s",
+		    *trunks ? "," : "", eq + 1);
+		return 0;
+	}
+	if (eq && strncmp(item, "mac=", 4) == 0)
+		return cli_json_set_str(nic, "mac", eq + 1, err) < 0 ?
+		    CLI_EUSAGE : 0;
+	if (!eq || strncmp(item, "vlan=", 5) != 0)
+		return cli_usage(err, "--net: unknown setting '%.40s': give "
+		    "SWITCH[,vlan=ID][,trunk=ID-ID,...][,mac=MAC]", item);
+	errno = 0;
+	v = strtol(eq + 1, &end, 10);
+	if (!eq[1] || *end || errno || v < 0 || v > 65535)
+		return cli_usage(err, "--net: vlan '%.20s' is not a VLAN ID "
+		    "from 1 to 4094", eq + 1);
+	json_object_set_new(nic, "vlan", json_integer(v));
+	return 0;
+}
+
+static int
+vm_net_new(const char *value, json_t *nics, struct err *err)
+{
+	_cleanup_json_ json_t *nic = json_object();
+	_cleanup_free_ char *copy = xstrdup(value);
+	char trunks[512] = "", *save = NULL;
+	char *item = strtok_r(copy, ",", &save);
+	bool in_trunk = false;
+	int r = 0;
+
+	if (!item || cli_json_set_str(nic, "switch", item, err) < 0)
+		return cli_usage(err, "--net needs a switch name");
+	while (r == 0 && (item = strtok_r(NULL, ",", &save)))
+		r = vm_net_item(nic, item, trunks, sizeof(trunks), &in_trunk,
+		    err);
+	if (r == 0 && *trunks)
+		r = cli_json_set_str(nic, "trunks", trunks, err) < 0 ?
+		    CLI_EUSAGE : 0;
+	if (r == 0)
+		json_array_append(nics, nic);
+	return r;
+}
+
 /* Disks and NICs in command-line order, which names them vda, vdb... */
 static int
 vm_parse_devices(struct cli *cli, const struct cli_args *a, json_t *body,
@@ -108,8 +168,7 @@ vm_parse_devices(struct cli *cli, const struct cli_args *a, json_t *body,
 			r = cli_json_set_str(dev, "path", path, err);
 			json_array_append(disks, dev);
 		} else if (streq(o->name, "net")) {
-			r = cli_json_set_str(dev, "switch", o->value, err);
-			json_array_append(nics, dev);
+			r = vm_net_new(o->value, nics, err);
 		}
 	}
 	if (json_array_size(disks) > 0)
@@ -519,13 +578,44 @@ size_text(const json_t *o, const char *key, char *buf, size_t len)
 	return size_format(v, buf, len);
 }
 
+/* The NICs; VLAN and TRUNKS columns only when some NIC has VLANs. */
+static struct table *
+vm_nic_table(const json_t *nics)
+{
+	static const char *const nhead[] = { "NIC", "MAC", "SWITCH", "VLAN",
+	    "TRUNKS" };
+	bool vlans = false;
+	struct table *t;
+	size_t i;
+	json_t *d;
+
+	json_array_foreach(nics, i, d) {
+		const char *tr = jv_str(d, "trunks");
+
+		vlans |= json_integer_value(json_object_get(d, "vlan")) > 0 ||
+		    (tr && *tr);
+	}
+	t = table_new(vlans ? 5 : 3, nhead);
+	json_array_foreach(nics, i, d) {
+		json_int_t v = json_integer_value(json_object_get(d, "vlan"));
+		const char *tr = jv_str(d, "trunks");
+		char vl[8] = "-";
+
+		if (v > 0)
+			snprintf(vl, sizeof(vl), "%d", (int)v);
+		table_row(t, (const char *[]){ jv_str(d, "name"),
+		    jv_str(d, "mac"), jv_str(d, "switch"), vl,
+		    tr && *tr ? tr : "-" });
+	}
+	return t;
+}
+
 static void
 vm_print_devices(const json_t *vm)
 {
 	static const char *const dhead[] = {
 		"NAME", "POOL", "VIRTUAL", "ALLOCATED", "PATH"
 	};
-	static const char *const nhead[] = { "NIC", "MAC", "SWITCH" };
 	json_t *disks = json_object_get(vm, "disks");
 	json_t *nics = json_object_get(vm, "nics");
 	struct table *t;
@@ -547,10 +637,7 @@ vm_print_devices(const json_t *vm)
 	else
 		printf("no disks\n");
 	t = table_free(t);
-	t = table_new(ARRAY_SIZE(nhead), nhead);
-	json_array_foreach(nics, i, d)
-		table_row(t, (const char *[]){ jv_str(d, "name"),
-		    jv_str(d, "mac"), jv_str(d, "switch") });
+	t = vm_nic_table(nics);
 	printf("\n");
 	if (json_array_size(nics) > 0)
 		table_print(t, stdout);

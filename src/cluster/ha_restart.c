@@ -382,6 +382,8 @@ define_here(struct host *h, const json_t *e, struct err *err)
 		if (!host_switch_exists(h, row->nics[i].switch_name))
 			r = err_set(err, -ENOENT, "this node has no switch "
 			    "'%.64s'", row->nics[i].switch_name);
+		else
+			r = host_switch_carries(h, &row->nics[i], i, err);
 	if (r == 0 && vm_find(h, row->name))
 		r = err_set(err, -EEXIST, "this node has another vm named "
 		    "'%s'", row->name);

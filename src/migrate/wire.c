@@ -417,6 +417,8 @@ wire_vm_shared(struct host *h, const json_t *o)
 static int
 wire_check_nics(struct host *h, const struct vm_row *row, struct err *err)
 {
+	int r;
+
 	for (size_t i = 0; i < row->n_nics; i++) {
 		const char *sw = row->nics[i].switch_name;
 
@@ -424,6 +426,8 @@ wire_check_nics(struct host *h, const struct vm_row *row, struct err *err)
 			return err_set(err, -ENOENT, "switch '%s' (nic %zu) "
 			    "does not exist on host %s; create it with 'tern "
 			    "switch create %s' there", sw, i, h->cfg.name, sw);
+		if ((r = host_switch_carries(h, &row->nics[i], i, err)) < 0)
+			return r;
 	}
 	return 0;
 }

@@ -117,6 +117,10 @@ static const char *const migrations[] = {
 	 * (--cloud-init-net), JSON {"nic0": {"addr", "prefix", "gw", "dns"}},
 	 * so the seed can be written again; NULL: none (DHCP) */
 	"ALTER TABLE vms ADD COLUMN cloud_init_net TEXT;",
+	/* 12: a NIC's VLANs (issue 18): vlan the access VLAN, 0 none;
+	 * trunks the tagged ones as text "10-20,30", '' none */
+	"ALTER TABLE nics ADD COLUMN vlan INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE nics ADD COLUMN trunks TEXT NOT NULL DEFAULT '';",
 };
 
 int

@@ -13,7 +13,7 @@
 
 struct store;
 
-#define STORE_SCHEMA_VERSION 11
+#define STORE_SCHEMA_VERSION 12
 
 /* Open (creating if needed) the database at path, switch it to WAL, and
  * run every schema migration newer than the file's version in one
@@ -60,9 +60,15 @@ struct disk_row {
 	bool owned;		/* created by tern: deleted with the VM */
 };
 
+/* vlan: the access VLAN (PVID, untagged), 0: none (the switch's
+ * untagged default); trunks: tagged VLANs as checked text "10-20,30"
+ * (net/vlan.c), "" none. */
+#define NIC_TRUNKS_MAX 161
 struct nic_row {
 	char mac[18];
 	char *switch_name;
+	unsigned vlan;
+	char trunks[NIC_TRUNKS_MAX];
 };
 
 /* A VM's configuration plus the runtime facts a restarted ternd needs to

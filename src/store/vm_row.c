@@ -16,7 +16,8 @@ vm_insert_children(struct store *st, const struct vm_row *vm)
 	    "INSERT INTO disks(vm_uuid, idx, name, path, pool, size_bytes,"
 	    " owned) VALUES(?, ?, ?, ?, ?, ?, ?)");
 	_cleanup_stmt_ sqlite3_stmt *n = store_prepare(st,
-	    "INSERT INTO nics(vm_uuid, idx, mac, switch) VALUES(?, ?, ?, ?)");
+	    "INSERT INTO nics(vm_uuid, idx, mac, switch, vlan, trunks)"
+	    " VALUES(?, ?, ?, ?, ?, ?)");
 	int r = 0;
 
 	if (!d || !n)
@@ -40,6 +41,8 @@ vm_insert_children(struct store *st, const struct vm_row *vm)
 		sqlite3_bind_int64(n, 2, i);
 		store_bind_str(n, 3, vm->nics[i].mac);
 		store_bind_str(n, 4, vm->nics[i].switch_name);
+		sqlite3_bind_int(n, 5, (int)vm->nics[i].vlan);
+		store_bind_str(n, 6, vm->nics[i].trunks);
 		r = store_step_done(n);
 	}
 	return r;
@@ -181,7 +184,8 @@ vm_load_children(struct store *st, struct vm_row *vm)
 	    "SELECT name, path, pool, size_bytes, owned FROM disks"
 	    " WHERE vm_uuid=? ORDER BY idx");
 	_cleanup_stmt_ sqlite3_stmt *n = store_prepare(st,
-	    "SELECT mac, switch FROM nics WHERE vm_uuid=? ORDER BY idx");
+	    "SELECT mac, switch, vlan, trunks FROM nics WHERE vm_uuid=?"
+	    " ORDER BY idx");
 
 	store_bind_str(d, 1, vm->uuid);
 	while (sqlite3_step(d) == SQLITE_ROW) {
@@ -208,6 +212,10 @@ vm_load_children(struct store *st, struct vm_row *vm)
 		snprintf(c->mac, sizeof(c->mac), "%s",
 		    (const char *)sqlite3_column_text(n, 0));
 		c->switch_name = store_col_str(n, 1);
+		c->vlan = (unsigned)sqlite3_column_int(n, 2);
+		snprintf(c->trunks, sizeof(c->trunks), "%s",
+		    sqlite3_column_text(n, 3) ?
+		    (const char *)sqlite3_column_text(n, 3) : "");
 	}
 }
 

@@ -17,7 +17,8 @@ static const char *const desc_fields[] = { "name", "cpus", "memory_mib",
 	"tpm", "boot", "cd_drive", NULL };
 static const char *const boot_names[] = { "disk", "cdrom", "network",
 	"kernel", NULL };
-static const char *const nic_fields[] = { "mac", "switch", NULL };
+static const char *const nic_fields[] = { "mac", "switch", "vlan", "trunks",
+	NULL };
 
 static bool
 field_in(const char *const *list, const char *key)
@@ -48,7 +49,37 @@ desc_check_fields(const json_t *o, enum vm_desc_kind kind,
 	return 0;
 }
 
-/* {"mac", "switch"}: a request may leave mac out (one is generated). */
+/* A NIC's "vlan" (1..4094, absent: none) and "trunks" ("10-20,30",
+ * absent: none), checked by net/vlan.c: a peer's description is
+ * untrusted too. */
+static int
+desc_parse_nic_vlans(const json_t *o, size_t i, struct nic_row *n,
+    struct err *err)
+{
+	struct net_vlans v = { 0 };
+	const char *trunks = NULL;
+	int64_t vlan = 0;
+	struct err e = { 0 };
+	int r;
+
+	if ((r = json_get_int(o, "vlan", false, INT32_MIN, INT32_MAX, &vlan,
+	    err)) < 0 || (r = json_get_str(o, "trunks", false, &trunks,
+	    err)) < 0)
+		return r;
+	if (json_object_get(o, "vlan") && (vlan < 1 || vlan > NET_VLAN_MAX))
+		return err_set(err, -EINVAL, "nics[%zu] vlan %lld is outside "
+		    "1-4094: give a VLAN ID from 1 to 4094, or no vlan for "
+		    "the untagged network", i, (long long)vlan);
+	v.vlan = (uint16_t)vlan;
+	if (trunks && net_trunks_parse(trunks, &v, &e) < 0)
+		return err_set(err, -EINVAL, "nics[%zu]: %s", i, e.msg);
+	n->vlan = v.vlan;
+	net_trunks_format(&v, n->trunks, sizeof(n->trunks));
+	return 0;
+}
+
+/* {"mac", "switch", "vlan", "trunks"}: a request may leave mac out (one
+ * is generated). */
 static int
 desc_parse_nic(const json_t *o, size_t i, enum vm_desc_kind kind,
     struct nic_row *n, struct err *err)
@@ -64,7 +95,8 @@ desc_parse_nic(const json_t *o, size_t i, enum vm_desc_kind kind,
 	    err)) < 0 ||
 	    (r = json_get_str(o, "mac", kind == VM_DESC_RECORD, &mac,
 	    err)) < 0 ||
-	    (r = json_get_str(o, "switch", true, &sw, err)) < 0)
+	    (r = json_get_str(o, "switch", true, &sw, err)) < 0 ||
+	    (r = desc_parse_nic_vlans(o, i, n, err)) < 0)
 		return r;
 	if (mac && !net_mac_is_valid(mac))
 		return err_set(err, -EINVAL, "nics[%zu] mac '%.40s' is not a "
@@ -276,6 +308,21 @@ desc_guest_to_json(const struct vm_desc *d, json_t *o)
 	}
 }
 
+/* vlan and trunks only when set, so that a VM without VLANs still moves
+ * to a ternd that knows none (one with VLANs is refused there). */
+static json_t *
+desc_nic_to_json(const struct nic_row *n)
+{
+	json_t *o = json_pack("{ss ss}", "mac", n->mac, "switch",
+	    n->switch_name);
+
+	if (n->vlan)
+		json_object_set_new(o, "vlan", json_integer(n->vlan));
+	if (n->trunks[0])
+		json_object_set_new(o, "trunks", json_string(n->trunks));
+	return o;
+}
+
 json_t *
 vm_desc_to_json(const struct vm_desc *d)
 {
@@ -285,8 +332,7 @@ vm_desc_to_json(const struct vm_desc *d)
 	    "cpu_compat", d->cpu_compat, "nics", nics);
 
 	for (size_t i = 0; i < d->n_nics; i++)
-		json_array_append_new(nics, json_pack("{ss ss}", "mac",
-		    d->nics[i].mac, "switch", d->nics[i].switch_name));
+		json_array_append_new(nics, desc_nic_to_json(&d->nics[i]));
 	if (d->uuid[0])
 		json_object_set_new(o, "uuid", json_string(d->uuid));
 	if (d->machine)
@@ -316,6 +362,9 @@ vm_desc_from_row(struct vm_desc *d, const struct vm_row *row)
 	for (size_t i = 0; i < row->n_nics && i < VM_MAX_NICS; i++) {
 		d->nics[i].switch_name = xstrdup(row->nics[i].switch_name);
 		memcpy(d->nics[i].mac, row->nics[i].mac, sizeof(d->nics[i].mac));
+		d->nics[i].vlan = row->nics[i].vlan;
+		memcpy(d->nics[i].trunks, row->nics[i].trunks,
+		    sizeof(d->nics[i].trunks));
 		d->n_nics++;
 	}
 }

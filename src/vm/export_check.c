@@ -326,6 +326,8 @@ import_check_identity(struct host *h, const struct import_opts *o,
 			return err_set(err, -ENOENT, "switch '%s' not found "
 			    "(see 'tern switch list'); create it first",
 			    m->desc.nics[i].switch_name);
+		if ((r = host_switch_carries(h, &m->desc.nics[i], i, err)) < 0)
+			return r;
 	}
 	snprintf(what, sizeof(what), "vm '%s'", name);
 	return host_mem_admit(h, m->desc.memory_mib, HOST_MEM_INSTALLED, what,

@@ -14,6 +14,7 @@
 #include "fsutil.h"
 #include "host.h"
 #include "log.h"
+#include "net.h"
 #include "util.h"
 #include "vm.h"
 
@@ -445,6 +446,44 @@ host_pool_identity(const char *dir, char ret[37])
 		text = NULL;
 	}
 	return -EIO;
+}
+
+bool
+host_switch_isolated(struct host *h, const char *name)
+{
+	struct obj_row *rows;
+	size_t n;
+	bool found = false;
+
+	if (store_obj_list(h->store, STORE_SWITCH, &rows, &n) < 0)
+		return false;
+	for (size_t j = 0; j < n; j++)
+		found |= streq(rows[j].name, name) && rows[j].b &&
+		    streq(rows[j].b, "isolated");
+	obj_rows_free(rows, n);
+	return found;
+}
+
+/* A NIC with VLANs needs its switch to filter VLANs here: a plain
+ * bridge (an old switch, or a kernel without bridge VLAN filtering)
+ * would put it on the untagged network.  0, or the reason. */
+int
+host_switch_carries(struct host *h, const struct nic_row *n, size_t i,
+    struct err *err)
+{
+	char br[16];
+
+	if (!n->vlan && !n->trunks[0])
+		return 0;
+	net_bridge_name(n->switch_name, br);
+	if (net_bridge_vlan_filtering(br))
+		return 0;
+	return err_set(err, -EOPNOTSUPP, "switch '%.64s' on host %s cannot "
+	    "carry nic %zu's VLANs (vlan %u%s%s): its bridge does not filter "
+	    "VLANs; use a switch made by this tern on a kernel with bridge "
+	    "VLAN filtering, or drop the NIC's VLANs", n->switch_name,
+	    h->cfg.name, i, n->vlan, n->trunks[0] ? ", trunks " : "",
+	    n->trunks);
 }
 
 bool

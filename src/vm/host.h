@@ -247,6 +247,11 @@ char *host_pool_of_path(struct host *h, const char *path);
 
 /* A switch of that name is recorded. */
 bool host_switch_exists(struct host *h, const char *name);
+/* True when the switch was made --isolated (the switches row's b). */
+bool host_switch_isolated(struct host *h, const char *name);
+/* 0 when nic i's VLANs (if any) can be carried by its switch here. */
+int host_switch_carries(struct host *h, const struct nic_row *n, size_t i,
+    struct err *err);
 
 /* The identity of the storage behind a pool directory: a UUID kept in
  * DIR/.tern-pool, created on first use.  Two hosts mount the same storage

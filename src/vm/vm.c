@@ -475,16 +475,27 @@ vm_on_launcher_exit(struct child *c, int status, void *data)
 	vm_poke_jobs(vm);
 }
 
+/* Each NIC's tap on its switch and its VLANs, on every launch path
+ * (start, incoming move, restore, failover): the row's trunk text was
+ * checked when it was written, and is read again here. */
 static int
 vm_open_taps(struct vm *vm, int *fds, struct err *err)
 {
 	for (size_t i = 0; i < vm->row->n_nics; i++) {
+		const struct nic_row *n = &vm->row->nics[i];
+		struct net_vlans v = { .vlan = (uint16_t)n->vlan };
 		char br[16];
+		int r;
 
-		net_bridge_name(vm->row->nics[i].switch_name, br);
+		net_bridge_name(n->switch_name, br);
 		if (!net_bridge_exists(br) && net_bridge_create(br, err) < 0)
 			return err->code;
-		fds[i] = net_tap_open(br, err);
+		if (host_switch_isolated(vm->h, n->switch_name) &&
+		    (r = net_bridge_isolate(br, err)) < 0)
+			return r;
+		if ((r = net_trunks_parse(n->trunks, &v, err)) < 0)
+			return r;
+		fds[i] = net_tap_open(br, &v, err);
 		if (fds[i] < 0)
 			return fds[i];
 	}
@@ -798,8 +809,10 @@ vm_config_json(const struct vm *vm)
 		char nm[24];	/* QEMU's device id (qemu.c): failover IPs */
 
 		snprintf(nm, sizeof(nm), "nic%zu", i);
-		json_array_append_new(nics, json_pack("{ss ss ss}", "name", nm,
-		    "mac", r->nics[i].mac, "switch", r->nics[i].switch_name));
+		json_array_append_new(nics, json_pack("{ss ss ss si ss}",
+		    "name", nm, "mac", r->nics[i].mac, "switch",
+		    r->nics[i].switch_name, "vlan", (int)r->nics[i].vlan,
+		    "trunks", r->nics[i].trunks));
 	}
 	json_t *o;
 

@@ -305,6 +305,8 @@ vm_spec_check(struct host *h, struct vm_row *row, struct err *err)
 			return err_set(err, -ENOENT, "switch '%.64s' not found "
 			    "(see 'tern switch list')",
 			    row->nics[i].switch_name);
+		if ((r = host_switch_carries(h, &row->nics[i], i, err)) < 0)
+			return r;
 	}
 	for (size_t i = 0; i < row->n_disks; i++) {
 		struct disk_row *k = &row->disks[i];

@@ -242,6 +242,56 @@ test_guest_fields(void)
 	ASSERT_EQ(parse_with("tpm", json_string("yes"), &e), -EINVAL);
 }
 
+/* A NIC's vlan and trunks survive the round trip (they travel on every
+ * move and import), are left out when unset (an older peer still takes
+ * a VM without them), and bad ones from a peer are refused by NIC. */
+static json_t *
+vlan_nics(json_t *vlan, const char *trunks)
+{
+	json_t *o = record(), *n = json_array_get(json_object_get(o, "nics"),
+	    0);
+
+	if (vlan)
+		json_object_set_new(n, "vlan", vlan);
+	if (trunks)
+		json_object_set_new(n, "trunks", json_string(trunks));
+	return o;
+}
+
+static void
+test_nic_vlans(void)
+{
+	json_t *o = vlan_nics(json_integer(10), "20-30,40"), *t;
+	struct vm_desc d = { 0 };
+	struct err e = { 0 };
+
+	ASSERT_EQ(vm_desc_parse(o, VM_DESC_RECORD, extra, "vm", &d, &e), 0);
+	ASSERT_EQ(d.nics[0].vlan, 10);
+	ASSERT_STREQ(d.nics[0].trunks, "20-30,40");
+	ASSERT_EQ(d.nics[1].vlan, 0);
+	ASSERT_STREQ(d.nics[1].trunks, "");
+	t = vm_desc_to_json(&d);
+	json_object_del(o, "disks");
+	ASSERT_TRUE(json_equal(o, t));
+	ASSERT_TRUE(json_object_get(json_array_get(json_object_get(t, "nics"),
+	    1), "vlan") == NULL);
+	json_decref(o);
+	json_decref(t);
+	vm_desc_done(&d);
+	ASSERT_EQ(parse_kind(vlan_nics(json_integer(0), NULL), VM_DESC_RECORD,
+	    &e), -EINVAL);
+	ASSERT_CONTAINS(e.msg, "nics[0] vlan 0 is outside 1-4094");
+	ASSERT_EQ(parse_kind(vlan_nics(json_integer(4095), NULL),
+	    VM_DESC_RECORD, &e), -EINVAL);
+	ASSERT_EQ(parse_kind(vlan_nics(json_integer(10), "5-15"),
+	    VM_DESC_RECORD, &e), -EINVAL);
+	ASSERT_CONTAINS(e.msg, "overlaps the access vlan 10");
+	ASSERT_EQ(parse_kind(vlan_nics(json_string("10"), NULL),
+	    VM_DESC_RECORD, &e), -EINVAL);
+	ASSERT_EQ(parse_kind(vlan_nics(NULL, "1-4095"), VM_DESC_RECORD, &e),
+	    -EINVAL);
+}
+
 int
 main(void)
 {
@@ -249,6 +299,7 @@ main(void)
 	RUN_TEST(test_guest_fields);
 	RUN_TEST(test_limits);
 	RUN_TEST(test_nic_limit);
+	RUN_TEST(test_nic_vlans);
 	RUN_TEST(test_unknown_fields);
 	RUN_TEST(test_records_and_requests);
 	return TEST_REPORT();

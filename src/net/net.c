@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "net.h"
+#include "nl.h"
 #include "util.h"
 
 void
@@ -72,18 +73,86 @@ net_bridge_exists(const char *bridge)
 int
 net_bridge_create(const char *bridge, struct err *err)
 {
-	_cleanup_close_ int s = ctl_socket();
+	int r = nl_bridge_create(bridge);
+
+	if (r < 0 && r != -EEXIST)
+		return err_setf_errno(err, r, "cannot create bridge '%s'",
+		    bridge);
+	return 0;
+}
+
+static int
+sysctl_write(const char *fmt, const char *ifname, const char *value)
+{
+	char path[128];
+	_cleanup_close_ int fd = -1;
+	size_t n = strlen(value);
+
+	snprintf(path, sizeof(path), fmt, ifname);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd == -1)
+		return -errno;
+	return write(fd, value, n) == (ssize_t)n ? 0 : -errno;
+}
+
+/* An isolated switch's bridge answers nothing from its ports: no ARP
+ * reply for any of the host's addresses (arp_ignore 8), no IPv6 and,
+ * where the bridge filters VLANs, no VLAN of its own (nothing reaches
+ * the host).  Without VLAN filtering a guest that knows the bridge's MAC
+ * could still send the host IPv4; see docs/architecture.md. */
+int
+net_bridge_isolate(const char *bridge, struct err *err)
+{
+	int r = sysctl_write("/proc/sys/net/ipv4/conf/%s/arp_ignore", bridge,
+	    "8");
+
+	if (r < 0)
+		return err_setf_errno(err, r, "cannot isolate bridge '%s' "
+		    "(arp_ignore)", bridge);
+	r = sysctl_write("/proc/sys/net/ipv6/conf/%s/disable_ipv6", bridge,
+	    "1");
+	if (r < 0 && r != -ENOENT)
+		return err_setf_errno(err, r, "cannot isolate bridge '%s' "
+		    "(disable_ipv6)", bridge);
+	if (!net_bridge_vlan_filtering(bridge))
+		return 0;
+	r = nl_bridge_self_vlan_del((int)if_nametoindex(bridge), 1);
+	if (r < 0 && r != -ENOENT)
+		return err_setf_errno(err, r, "cannot drop bridge '%s' from "
+		    "VLAN 1", bridge);
+	return 0;
+}
+
+bool
+net_bridge_vlan_filtering(const char *bridge)
+{
+	char path[96], c = '0';
+	_cleanup_close_ int fd = -1;
+
+	snprintf(path, sizeof(path), "/sys/class/net/%s/bridge/"
+	    "vlan_filtering", bridge);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd == -1 || read(fd, &c, 1) != 1)
+		return false;
+	return c == '1';
+}
+
+int
+net_port_set_vlans(const char *ifname, const struct net_vlans *v,
+    struct err *err)
+{
+	int ifindex = (int)if_nametoindex(ifname);
 	int r;
 
-	if (s < 0)
-		return err_setf_errno(err, s, "cannot open control socket");
-	if (ioctl(s, SIOCBRADDBR, bridge) == -1 && errno != EEXIST)
-		return err_setf_errno(err, -errno, "cannot create bridge "
-		    "'%s'", bridge);
-	r = if_up(s, bridge);
+	if (ifindex == 0)
+		return err_setf_errno(err, -errno, "no interface '%s'",
+		    ifname);
+	if (v->vlan == 0 && v->n == 0)
+		return 0;
+	r = nl_port_vlans(ifindex, v);
 	if (r < 0)
-		return err_setf_errno(err, r, "cannot bring up bridge '%s'",
-		    bridge);
+		return err_setf_errno(err, r, "cannot set the VLANs of "
+		    "'%s'", ifname);
 	return 0;
 }
 
@@ -108,11 +177,12 @@ net_bridge_delete(const char *bridge, struct err *err)
 }
 
 int
-net_tap_open(const char *bridge, struct err *err)
+net_tap_open(const char *bridge, const struct net_vlans *v, struct err *err)
 {
 	_cleanup_close_ int s = ctl_socket();
 	_cleanup_close_ int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
 	struct ifreq ifr = { 0 };
+	char name[IFNAMSIZ];
 	int r;
 
 	if (fd == -1)
@@ -127,11 +197,19 @@ net_tap_open(const char *bridge, struct err *err)
 	if (r < 0)
 		return err_setf_errno(err, r, "cannot bring up '%s'",
 		    ifr.ifr_name);
+	snprintf(name, sizeof(name), "%s", ifr.ifr_name);
 	ifr.ifr_ifindex = if_nametoindex(ifr.ifr_name);
 	snprintf(ifr.ifr_name, IFNAMSIZ, "%s", bridge);
 	if (ifr.ifr_ifindex == 0 || ioctl(s, SIOCBRADDIF, &ifr) == -1)
 		return err_setf_errno(err, -errno, "cannot attach tap to "
 		    "bridge '%s'", bridge);
+	if (v && (v->vlan || v->n) && !net_bridge_vlan_filtering(bridge))
+		return err_set(err, -EOPNOTSUPP, "switch bridge '%s' does not "
+		    "filter VLANs, so it cannot carry this NIC's VLANs: "
+		    "remove the NIC's vlan/trunk or use a switch tern made "
+		    "on a kernel with bridge VLAN filtering", bridge);
+	if (v && (r = net_port_set_vlans(name, v, err)) < 0)
+		return r;
 	return TAKE_FD(fd);
 }
 
