@@ -92,12 +92,17 @@ PY
 	return $rc
 }
 # booted_after N: a TERN-GUEST-READY past the first N within 180 s; else
-# the console's last lines and QEMU's pid, to tell a hang from a reset
+# QEMU's pid and any oops of the guest's kernel, to tell a hang from a reset
 # that never happened.
 booted_after() {
 	wait_for 180 bash -c "[ \$(cat $S/vms/$U/console.log | grep -ac TERN-GUEST-READY) -gt $1 ]" && return 0
-	echo "no boot past $1 in 180 s; QEMU pid '$(qemu_pid "$U")'; the console's last lines:"
-	tail -n 12 "$S/vms/$U/console.log" | cat -v
+	echo "no boot past $1 in 180 s; QEMU pid '$(qemu_pid "$U")'; the console since the reset:"
+	# an oops since the last boot's READY, if any: its first lines and the call trace's
+	# top (check shows 20 lines)
+	awk '/TERN-GUEST-READY/ { n = 0 } { l[n++] = $0 } END { for (i = 0; i < n; i++) print l[i] }' \
+	    "$S/vms/$U/console.log" | tr -d '\r' | awk '
+	    /BUG|Oops|RIP:|Comm:/ && shown < 6 { print; shown++ }
+	    /Call Trace/ { trace = 11 } trace > 0 { print; trace-- }' | head -n 18
 	return 1
 }
 
