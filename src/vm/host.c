@@ -448,20 +448,33 @@ host_pool_identity(const char *dir, char ret[37])
 	return -EIO;
 }
 
-bool
-host_switch_isolated(struct host *h, const char *name)
+/* Whether switch name is one of this host's; *isolated (may be NULL)
+ * whether it was made --isolated. */
+static bool
+switch_lookup(struct host *h, const char *name, bool *isolated)
 {
 	struct obj_row *rows;
 	size_t n;
-	bool found = false;
+	bool found = false, iso = false;
 
 	if (store_obj_list(h->store, STORE_SWITCH, &rows, &n) < 0)
 		return false;
-	for (size_t j = 0; j < n; j++)
-		found |= streq(rows[j].name, name) && rows[j].b &&
-		    streq(rows[j].b, "isolated");
+	for (size_t j = 0; j < n && !found; j++) {
+		found = streq(rows[j].name, name);
+		iso = found && rows[j].b && streq(rows[j].b, "isolated");
+	}
 	obj_rows_free(rows, n);
+	if (isolated)
+		*isolated = iso;
 	return found;
+}
+
+bool
+host_switch_isolated(struct host *h, const char *name)
+{
+	bool iso;
+
+	return switch_lookup(h, name, &iso) && iso;
 }
 
 /* A NIC with VLANs needs its switch to filter VLANs here: a plain
@@ -489,14 +502,5 @@ host_switch_carries(struct host *h, const struct nic_row *n, size_t i,
 bool
 host_switch_exists(struct host *h, const char *name)
 {
-	struct obj_row *rows;
-	size_t n;
-	bool found = false;
-
-	if (store_obj_list(h->store, STORE_SWITCH, &rows, &n) < 0)
-		return false;
-	for (size_t j = 0; j < n; j++)
-		found |= streq(rows[j].name, name);
-	obj_rows_free(rows, n);
-	return found;
+	return switch_lookup(h, name, NULL);
 }
