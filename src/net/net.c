@@ -1,5 +1,7 @@
-/* net.c - bridges and taps through ioctls on the host's (or the lab
- * namespace's) network stack.  Never logs above debug. */
+/* net.c - a switch's bridge (made over rtnetlink by nl.c, removed by
+ * ioctl), its isolation (sysctls) and taps (/dev/net/tun, enslaved by
+ * ioctl, their VLANs by nl.c) on the host's (or the lab namespace's)
+ * network stack.  Never logs above debug. */
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
