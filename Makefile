@@ -21,6 +21,7 @@ deps:
 
 guest: all
 	@bash tests/guest/build.sh $(BUILD)/guest
+	@bash tests/guest/build-netlab.sh $(BUILD)/guest $(BUILD)/tests/guest/tern-netlab
 
 # A bootable ISO (BIOS and UEFI) of the test guest, for the ISO boot and
 # screenshot test; a second or so, cached.

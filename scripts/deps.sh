@@ -16,8 +16,10 @@ PKGS=(
 	# the rest of debian/control's Build-Depends (PAM login, libvirt XML
 	# import, man pages, completion)
 	libpam0g-dev libxml2-dev scdoc bash-completion
-	# switches: rtnetlink (VLAN-filtering bridges, port VLANs)
-	libmnl-dev
+	# switches: rtnetlink (VLAN-filtering bridges, port VLANs) and an
+	# isolated switch's nftables entry (libnftables; the nft program only
+	# in the tests, to look)
+	libmnl-dev libnftables-dev nftables
 	# run: the cluster engine, its witness and the lease manager
 	corosync corosync-qnetd corosync-qdevice sanlock
 	# run: UEFI firmware, a TPM per VM, network boot ROMs, cloud-init

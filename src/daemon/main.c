@@ -297,6 +297,7 @@ host_open(struct host *h, struct api *api, struct err *err)
 	cluster_init(h);
 	failover_init(h);
 	journal_notify_status("re-attaching VMs, recovering jobs");
+	host_switches_isolate(h);
 	if ((r = host_config_pools(h, err)) < 0 ||
 	    (r = host_load_vms(h, err)) < 0 ||
 	    (r = setup_signals(h, err)) < 0)

@@ -1,5 +1,5 @@
 /* net.c - a switch's bridge (made over rtnetlink by nl.c, removed by
- * ioctl), its isolation (sysctls) and taps (/dev/net/tun, enslaved by
+ * ioctl), its isolation (nftables by isolate.c, sysctls) and taps (/dev/net/tun, enslaved by
  * ioctl, their VLANs by nl.c) on the host's (or the lab namespace's)
  * network stack.  Never logs above debug. */
 #include <ctype.h>
@@ -97,17 +97,21 @@ sysctl_write(const char *fmt, const char *ifname, const char *value)
 	return write(fd, value, n) == (ssize_t)n ? 0 : -errno;
 }
 
-/* An isolated switch's bridge answers nothing from its ports: no ARP
- * reply for any of the host's addresses (arp_ignore 8), no IPv6 and,
- * where the bridge filters VLANs, no VLAN of its own (nothing reaches
- * the host).  Without VLAN filtering a guest that knows the bridge's MAC
- * could still send the host IPv4; see docs/architecture.md. */
+/* An isolated switch's bridge takes nothing from its ports: nftables
+ * drops their IPv4, IPv6 and ARP to the host (isolate.c; the one layer
+ * that holds on every kernel, even against a guest that knows the
+ * bridge's MAC), and, in depth, no ARP reply for any of the host's
+ * addresses (arp_ignore 8), no IPv6 and, where the bridge filters VLANs,
+ * no VLAN of its own. */
 int
 net_bridge_isolate(const char *bridge, struct err *err)
 {
-	int r = sysctl_write("/proc/sys/net/ipv4/conf/%s/arp_ignore", bridge,
-	    "8");
+	int r = net_isolate_apply(bridge, err);
 
+	if (r < 0)
+		return r;
+	r = sysctl_write("/proc/sys/net/ipv4/conf/%s/arp_ignore", bridge,
+	    "8");
 	if (r < 0)
 		return err_setf_errno(err, r, "cannot isolate bridge '%s' "
 		    "(arp_ignore)", bridge);
@@ -175,7 +179,7 @@ net_bridge_delete(const char *bridge, struct err *err)
 	    errno != ENODEV)
 		return err_setf_errno(err, -errno, "cannot delete bridge "
 		    "'%s'", bridge);
-	return 0;
+	return net_isolate_remove(bridge, err);
 }
 
 int

@@ -22,11 +22,21 @@ void net_bridge_name(const char *switch_name, char buf[16]);
 bool net_switch_name_is_valid(const char *name);
 /* Create and bring up the bridge; an existing one is fine. */
 int net_bridge_create(const char *bridge, struct err *err);
+/* The bridge gone, and its isolation's nftables entry with it. */
 int net_bridge_delete(const char *bridge, struct err *err);
-/* Cut an isolated switch's bridge off the host (no ARP, no IPv6, no VLAN
- * of its own where it filters VLANs); again at every launch. */
+/* Cut an isolated switch's bridge off the host (nftables drops what its
+ * ports send the host; no ARP, no IPv6, no VLAN of its own where it
+ * filters VLANs); again at every launch. */
 int net_bridge_isolate(const char *bridge, struct err *err);
 bool net_bridge_exists(const char *bridge);
+/* isolate.c: bridge's name in nftables' set of isolated bridges, whose
+ * frames to the host (IPv4, IPv6, ARP) are dropped; idempotent, and the
+ * bridge need not exist yet.  -EIO with nft's message on failure. */
+int net_isolate_apply(const char *bridge, struct err *err);
+/* The bridge's entry removed; 0 when it had none. */
+int net_isolate_remove(const char *bridge, struct err *err);
+/* True when the bridge's name is in the set. */
+bool net_isolate_is_applied(const char *bridge);
 /* Open a new tap device, up, enslaved to bridge, on v's VLANs (NULL or
  * none: the bridge's default); returns the fd (with O_CLOEXEC) or -errno.
  * The device is not persistent. */

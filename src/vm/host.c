@@ -477,6 +477,28 @@ host_switch_isolated(struct host *h, const char *name)
 	return switch_lookup(h, name, &iso) && iso;
 }
 
+void
+host_switches_isolate(struct host *h)
+{
+	struct obj_row *rows;
+	struct err e = { 0 };
+	char br[16];
+	size_t n;
+
+	if (store_obj_list(h->store, STORE_SWITCH, &rows, &n) < 0)
+		return;
+	for (size_t j = 0; j < n; j++) {
+		if (!rows[j].b || !streq(rows[j].b, "isolated"))
+			continue;
+		net_bridge_name(rows[j].name, br);
+		if (net_isolate_apply(br, &e) < 0)
+			log_warn("switch=%s cannot isolate its bridge: %s, "
+			    "will retry at its next VM's start", rows[j].name,
+			    e.msg);
+	}
+	obj_rows_free(rows, n);
+}
+
 /* A NIC with VLANs needs its switch to filter VLANs here: a plain
  * bridge (an old switch, or a kernel without bridge VLAN filtering)
  * would put it on the untagged network.  0, or the reason. */

@@ -249,6 +249,10 @@ char *host_pool_of_path(struct host *h, const char *path);
 bool host_switch_exists(struct host *h, const char *name);
 /* True when the switch was made --isolated (the switches row's b). */
 bool host_switch_isolated(struct host *h, const char *name);
+/* ternd's start: every isolated switch's nftables entry made again
+ * (idempotent; a host's tables are gone after a reboot), whether or not
+ * its bridge exists yet; a failure is logged, the start goes on. */
+void host_switches_isolate(struct host *h);
 /* 0 when nic i's VLANs (if any) can be carried by its switch here. */
 int host_switch_carries(struct host *h, const struct nic_row *n, size_t i,
     struct err *err);
