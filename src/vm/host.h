@@ -252,6 +252,14 @@ bool host_switch_isolated(struct host *h, const char *name);
 /* 0 when nic i's VLANs (if any) can be carried by its switch here. */
 int host_switch_carries(struct host *h, const struct nic_row *n, size_t i,
     struct err *err);
+/* vswitch.c: switch name's row into ret (the caller frees its strings):
+ * 0, -ENOENT or -errno. */
+int host_switch_get(struct host *h, const char *name, struct obj_row *ret);
+/* At start: every switch with uplinks gets its bridge and its uplinks
+ * again (idempotent); a failure is logged and the rest go on. */
+void host_switches_apply(struct host *h);
+/* What `switch show` answers for row o: bridge, uplinks, bond, ports. */
+json_t *host_switch_json(struct host *h, const struct obj_row *o);
 
 /* The identity of the storage behind a pool directory: a UUID kept in
  * DIR/.tern-pool, created on first use.  Two hosts mount the same storage
