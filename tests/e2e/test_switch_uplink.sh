@@ -71,8 +71,9 @@ if lab exec h1 sh -c 'ip link add tprobe type bond && ip link del tprobe' \
 	    --uplink b1 --bond-mode active-backup
 	check_eq "the members are the bond's" "$(master_of b0)/$(master_of b1)" "tu-bnd/tu-bnd"
 	check_eq "the bond is the bridge's" "$(master_of tu-bnd)" tb-bnd
-	check_eq "switch show: the bond's mode" \
-	    "$(t h1 switch show bnd --json | jq -r .bond.mode)" active-backup
+	check_eq "switch show: the bond's mode and an active member" \
+	    "$(t h1 switch show bnd --json | jq -r '"\(.bond.mode) \(.bond.active | test("^b[01]$"))"')" \
+	    "active-backup true"
 	nets=(--net wan --net bnd)
 else
 	bonding=0
@@ -116,11 +117,12 @@ check "g1 pings the physical network through the uplink" \
 if [ "$bonding" = 1 ]; then
 	check "g1's second NIC addressed" ip_up eth1 10.98.1.1
 	check "g1 pings through the bond" qga h1 g1 exec /bin/ping -c 3 -W 2 10.98.1.254
-	ip -n "$phys" link set bwire0 down
-	ip -n "$phys" link set bwire1 down
-	ip -n "$phys" link set bwire1 up
+	# the active member's wire cut: the bond moves to the other
+	active=$(lab exec h1 cat /sys/class/net/tu-bnd/bonding/active_slave)
+	ip -n "$phys" link set "bwire${active#b}" down
 	check "one member down: traffic flows on the other" \
 	    qga h1 g1 exec /bin/ping -c 3 -W 2 10.98.1.254
+	ip -n "$phys" link set "bwire${active#b}" up
 fi
 
 # a ternd that starts puts a released uplink back (and leaves one in
