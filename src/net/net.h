@@ -119,3 +119,14 @@ int net_uplink_attach(const char *switch_name, const struct net_uplinks *u,
  * no master, the bond is deleted.  Idempotent. */
 int net_uplink_release(const char *switch_name, const struct net_uplinks *u,
     struct err *err);
+
+/* ---- tagged announcements after a move (announce.c) ---- */
+#define NET_RARP_FRAME_MAX 64	/* 60 untagged, 64 with an 802.1Q tag */
+/* The RARP frame QEMU's announce-self sends for mac, tagged with VLAN vid
+ * (0: untagged) into buf; returns its length. */
+size_t net_rarp_frame(const uint8_t mac[6], uint16_t vid,
+    uint8_t buf[NET_RARP_FRAME_MAX]);
+/* One tagged RARP frame for mac_text per trunk VLAN of v, out of ifname
+ * (a switch's uplink or bond): the number sent, or -errno. */
+int net_announce_tagged(const char *ifname, const char *mac_text,
+    const struct net_vlans *v, struct err *err);
