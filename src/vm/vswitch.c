@@ -1,6 +1,7 @@
 /* vswitch.c - a switch seen whole: its row, its uplinks applied again at
- * ternd's start, and what `switch show` answers (the bridge, the uplinks'
- * link state, the VMs' NICs on it with their taps).  Reads the kernel and
+ * ternd's start, what `switch show` answers (the bridge, the uplinks'
+ * link state, the VMs' NICs on it with their taps), and a moved VM's MACs
+ * announced on its trunk VLANs out of the uplink.  Reads the kernel and
  * the store; changes nothing but the uplinks at start. */
 #include <errno.h>
 #include <stdio.h>
@@ -175,4 +176,49 @@ host_switch_json(struct host *h, const struct obj_row *o)
 	    "vlan_filtering", net_bridge_vlan_filtering(br), "uplinks", ups,
 	    "bond", u.n >= 2 ? bond_json(o->name, net_bond_mode_name(u.mode))
 	    : json_null(), "ports", ports_json(h, o->name));
+}
+
+/* The device a switch's traffic leaves by: its bond, its one uplink, or
+ * none (""). */
+static void
+uplink_dev(const struct obj_row *o, char dev[16])
+{
+	struct net_uplinks u;
+
+	dev[0] = '\0';
+	if (net_uplinks_parse(o->uplinks, o->bond_mode, &u, NULL) < 0 ||
+	    u.n == 0)
+		return;
+	if (u.n >= 2)
+		net_bond_name(o->name, dev);
+	else
+		snprintf(dev, 16, "%s", u.ifs[0]);
+}
+
+void
+host_switch_announce(struct host *h, const struct vm *vm)
+{
+	for (size_t i = 0; i < vm->row->n_nics; i++) {
+		const struct nic_row *n = &vm->row->nics[i];
+		struct net_vlans v = { .vlan = (uint16_t)n->vlan };
+		struct obj_row o = { 0 };
+		struct err e = { 0 };
+		char dev[16];
+		int r;
+
+		if (!n->trunks[0] || host_switch_get(h, n->switch_name, &o) < 0)
+			continue;
+		uplink_dev(&o, dev);
+		obj_row_done(&o);
+		if (!dev[0] || net_trunks_parse(n->trunks, &v, &e) < 0)
+			continue;	/* no wire to tell, or (never) bad text */
+		r = net_announce_tagged(dev, n->mac, &v, &e);
+		if (r < 0)
+			log_warn("vm=%s nic%zu not announced on its trunks "
+			    "'%s': %s, ignoring", vm->row->name, i, n->trunks,
+			    e.msg);
+		else
+			log_info("vm=%s nic%zu announced on %d trunk VLANs "
+			    "out of '%s'", vm->row->name, i, r, dev);
+	}
 }

@@ -2,10 +2,19 @@
  * no kernel: the stored uplinks and bond mode read back, and the uplink
  * names refused before any netlink request; announce.c's RARP frame,
  * untagged as QEMU's and tagged. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <net/if.h>
 #include <linux/if_bonding.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
 
 #include "net.h"
 #include "test.h"
@@ -101,6 +110,75 @@ test_rarp_frame(void)
 	ASSERT_EQ(buf[15], 0xfe);
 }
 
+/* The VLAN of a received frame: from the kernel's metadata when the tag
+ * was taken off (veth offloads it), else from the frame; 0 untagged. */
+static unsigned
+frame_vid(const uint8_t *f, ssize_t n, struct msghdr *m)
+{
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
+		struct tpacket_auxdata *a = (void *)CMSG_DATA(c);
+
+		if (c->cmsg_level == SOL_PACKET &&
+		    c->cmsg_type == PACKET_AUXDATA &&
+		    (a->tp_status & TP_STATUS_VLAN_VALID))
+			return a->tp_vlan_tci & 0x0fff;
+	}
+	if (n >= 16 && f[12] == 0x81 && f[13] == 0x00)
+		return ((f[14] << 8) | f[15]) & 0x0fff;
+	return 0;
+}
+
+/* The sender, in a network namespace of its own (root only, else
+ * skipped): trunks 100-102,200 out of one end of a veth pair give four
+ * RARP frames from the MAC, one tagged with each VLAN, at the other. */
+static void
+test_announce_tagged(void)
+{
+	struct net_vlans v = { .n = 2, .trunk = { { 100, 102 }, { 200, 200 } } };
+	struct timeval tv = { .tv_sec = 1 };
+	struct sockaddr_ll sa = { .sll_family = AF_PACKET,
+		.sll_protocol = htons(ETH_P_ALL) };
+	uint8_t f[128];
+	char ctl[256];
+	unsigned seen = 0, one = 1;
+	struct err e = { 0 };
+	int fd;
+
+	if (geteuid() != 0 || unshare(CLONE_NEWNET) != 0 ||
+	    system("ip link add ta type veth peer name tb && "
+	    "ip link set ta up && ip link set tb up") != 0) {
+		printf("# not root or no veth: test_announce_tagged skipped\n");
+		return;
+	}
+	sa.sll_ifindex = (int)if_nametoindex("tb");
+	fd = socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL));
+	ASSERT_TRUE(fd >= 0);
+	ASSERT_EQ(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	(void)setsockopt(fd, SOL_PACKET, PACKET_AUXDATA, &one, sizeof(one));
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	ASSERT_EQ(net_announce_tagged("ta", "52:54:00:12:34:56", &v, &e), 4);
+	for (;;) {
+		struct iovec iov = { f, sizeof(f) };
+		struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
+			.msg_control = ctl, .msg_controllen = sizeof(ctl) };
+		ssize_t n = recvmsg(fd, &m, 0);
+		unsigned vid;
+
+		if (n < 0)
+			break;
+		if (n < 60 || f[6] != 0x52 || f[11] != 0x56)
+			continue;	/* the kernel's own (IPv6, ...) */
+		vid = frame_vid(f, n, &m);
+		ASSERT_TRUE(vid == 100 || vid == 101 || vid == 102 ||
+		    vid == 200);
+		seen |= 1u << (vid == 200 ? 3 : vid - 100);
+	}
+	ASSERT_EQ(seen, 0xf);
+	ASSERT_EQ(net_announce_tagged("nosuch", "52:54:00:12:34:56", &v, &e),
+	    -ENODEV);
+	close(fd);
+}
+
 int
 main(void)
 {
@@ -108,5 +186,6 @@ main(void)
 	RUN_TEST(test_bond_modes);
 	RUN_TEST(test_uplink_names);
 	RUN_TEST(test_rarp_frame);
+	RUN_TEST(test_announce_tagged);	/* last: it leaves the namespace */
 	return TEST_REPORT();
 }
