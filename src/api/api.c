@@ -29,6 +29,7 @@ static const struct route routes[] = {
 	{ "DELETE", "/v1/pools/*", api_obj_delete },
 	{ "GET", "/v1/switches", api_obj_list },
 	{ "POST", "/v1/switches", api_obj_create },
+	{ "GET", "/v1/switches/*", api_switch_get },
 	{ "DELETE", "/v1/switches/*", api_obj_delete },
 	{ "GET", "/v1/peers", api_obj_list },
 	{ "POST", "/v1/peers", api_obj_create },

@@ -9,6 +9,7 @@
 #include "err.h"
 #include "host.h"
 #include "http.h"
+#include "net.h"
 #include "session.h"
 #include "ws.h"
 
@@ -71,6 +72,20 @@ int api_obj_list(struct api *a, struct http_req *r, char **p, struct err *e);
 int api_obj_create(struct api *a, struct http_req *r, char **p,
     struct err *e);
 int api_obj_delete(struct api *a, struct http_req *r, char **p,
+    struct err *e);
+/* switch_api.c: a switch's create request read and checked (uplinks
+ * against this host's interfaces) into o, whose strings point into body
+ * and sw. */
+struct api_switch_req {
+	char bridge[16];
+	char uplinks[NET_UPLINKS_TEXT_MAX];
+	struct net_uplinks u;
+};
+int api_switch_parse(const json_t *body, const char *name, struct obj_row *o,
+    struct api_switch_req *sw, struct err *e);
+/* The uplinks of switch row o released (no master, the bond gone). */
+int api_switch_uplinks_release(const struct obj_row *o, struct err *e);
+int api_switch_get(struct api *a, struct http_req *r, char **p,
     struct err *e);
 int api_jobs_list(struct api *a, struct http_req *r, char **p, struct err *e);
 int api_job_get(struct api *a, struct http_req *r, char **p, struct err *e);

@@ -59,8 +59,9 @@ obj_to_json(enum store_kind k, const struct obj_row *o)
 		    host_pool_identity(o->a, id) == 0 ? json_string(id) :
 		    json_null());
 	case STORE_SWITCH:
-		return json_pack("{ss ss sb}", "name", o->name, "bridge", o->a,
-		    "isolated", o->b && streq(o->b, "isolated"));
+		return json_pack("{ss ss sb ss* ss*}", "name", o->name, "bridge",
+		    o->a, "isolated", o->b && streq(o->b, "isolated"),
+		    "uplinks", o->uplinks, "bond_mode", o->bond_mode);
 	default:
 		return json_pack("{ss ss ss}", "name", o->name, "url", o->a,
 		    "fingerprint", o->b);
@@ -122,16 +123,16 @@ pool_prepare(const char *path, struct err *e)
 /* Check the body of a create request and fill row. */
 static int
 obj_parse(struct api *a, enum store_kind k, json_t *body, struct obj_row *o,
-    char *bridge, struct err *e)
+    struct api_switch_req *sw, struct err *e)
 {
 	static const char *const f_pool[] = { "name", "path", NULL };
-	static const char *const f_switch[] = { "name", "isolated", NULL };
+	static const char *const f_switch[] = { "name", "isolated", "uplinks",
+		"bond_mode", NULL };
 	static const char *const f_peer[] = { "name", "url", "fingerprint",
 		NULL };
 	const char *const *fields = k == STORE_POOL ? f_pool :
 	    k == STORE_SWITCH ? f_switch : f_peer;
 	const char *name = NULL, *x = NULL, *fp = NULL;
-	bool isolated = false;
 	int r;
 
 	(void)a;
@@ -145,15 +146,8 @@ obj_parse(struct api *a, enum store_kind k, json_t *body, struct obj_row *o,
 		    "1-12 of a-z, 0-9, '_' or '-'" :
 		    "1-63 letters, digits, '.', '_' or '-'");
 	o->name = (char *)name;
-	if (k == STORE_SWITCH) {
-		/* the switches table's spare column b: "isolated" or NULL */
-		if ((r = json_get_bool(body, "isolated", &isolated, e)) < 0)
-			return r;
-		net_bridge_name(name, bridge);
-		o->a = bridge;
-		o->b = isolated ? (char *)"isolated" : NULL;
-		return 0;
-	}
+	if (k == STORE_SWITCH)
+		return api_switch_parse(body, name, o, sw, e);
 	if ((r = json_get_str(body, k == STORE_POOL ? "path" : "url", true,
 	    &x, e)) < 0)
 		return r;
@@ -178,12 +172,12 @@ api_obj_create(struct api *a, struct http_req *req, char **p, struct err *e)
 	enum store_kind k = kind_of(req->url);
 	_cleanup_json_ json_t *body = NULL;
 	struct obj_row o = { 0 };
-	char bridge[16];
+	struct api_switch_req sw;
 	int r;
 
 	(void)p;
 	if ((r = api_body(req, &body, e)) < 0 ||
-	    (r = obj_parse(a, k, body, &o, bridge, e)) < 0)
+	    (r = obj_parse(a, k, body, &o, &sw, e)) < 0)
 		return r;
 	if (k == STORE_POOL && (r = pool_prepare(o.a, e)) < 0)
 		return r;
@@ -194,9 +188,13 @@ api_obj_create(struct api *a, struct http_req *req, char **p, struct err *e)
 		    "path" : k == STORE_PEER ? "fingerprint" : "bridge");
 	if (r < 0)
 		return err_setf_errno(e, r, "cannot record %s", kind_names[k]);
-	if (k == STORE_SWITCH && ((r = net_bridge_create(bridge, e)) < 0 ||
-	    (o.b && (r = net_bridge_isolate(bridge, e)) < 0))) {
-		(void)net_bridge_delete(bridge, NULL);
+	/* all or nothing: a bond the kernel cannot make leaves no bridge,
+	 * no row and the uplinks as they were */
+	if (k == STORE_SWITCH && ((r = net_bridge_create(sw.bridge, e)) < 0 ||
+	    (o.b && (r = net_bridge_isolate(sw.bridge, e)) < 0) ||
+	    (r = net_uplink_attach(o.name, &sw.u, e)) < 0)) {
+		(void)net_uplink_release(o.name, &sw.u, NULL);
+		(void)net_bridge_delete(sw.bridge, NULL);
 		(void)store_obj_delete(a->h->store, k, o.name);
 		return r;
 	}
@@ -226,12 +224,21 @@ int
 api_obj_delete(struct api *a, struct http_req *req, char **p, struct err *e)
 {
 	enum store_kind k = kind_of(req->url);
+	struct obj_row o = { 0 };
 	char bridge[16];
 	int r;
 
 	if (obj_in_use(a->h, k, p[0]))
 		return err_set(e, -EBUSY, "%s '%s' is in use by a VM",
 		    kind_names[k], p[0]);
+	/* the uplinks go back to the host before the row goes: a failed
+	 * release leaves the switch to delete again */
+	if (k == STORE_SWITCH && host_switch_get(a->h, p[0], &o) == 0) {
+		r = api_switch_uplinks_release(&o, e);
+		obj_row_done(&o);
+		if (r < 0)
+			return r;
+	}
 	r = store_obj_delete(a->h->store, k, p[0]);
 	if (r == -ENOENT)
 		return err_set(e, r, "%s '%s' not found", kind_names[k], p[0]);

@@ -174,7 +174,8 @@ static const struct cli_opt opt_backup_list[] = {
 	{ "vm", "NAME" }, { NULL }
 };
 static const struct cli_opt opt_switch_create[] = {
-	{ "isolated", NULL }, { NULL }
+	{ "isolated", NULL }, { "uplink", "IF", true },
+	{ "bond-mode", "active-backup|802.3ad|balance-xor" }, { NULL }
 };
 static const struct cli_opt opt_peer_add[] = {
 	{ "fingerprint", "sha256:HEX" }, { NULL }
@@ -198,11 +199,16 @@ static const struct cli_cmd cli_cmds[] = {
 	  .run = cmd_obj_delete,
 	  .help = "forget a pool that holds no disk (files stay)" },
 	{ .group = "switch", .verb = "create", .pos = { "NAME" },
-	  .opts = opt_switch_create, .synopsis = "[--isolated]",
+	  .opts = opt_switch_create, .synopsis = "[--uplink IF]... "
+	  "[--bond-mode active-backup|802.3ad|balance-xor] [--isolated]",
 	  .run = cmd_switch_create,
-	  .help = "make a virtual switch (a Linux bridge) for NICs" },
+	  .help = "make a virtual switch (a Linux bridge) for NICs, on the\n"
+	  "      host's interface IF (several: bonded) or --isolated" },
 	{ .group = "switch", .verb = "list", .run = cmd_obj_list,
 	  .help = "list virtual switches" },
+	{ .group = "switch", .verb = "show", .pos = { "NAME" },
+	  .run = cmd_switch_show,
+	  .help = "show a switch: its bridge, uplinks and ports" },
 	{ .group = "switch", .verb = "delete", .pos = { "NAME" },
 	  .run = cmd_obj_delete, .help = "delete a switch no NIC uses" },
 	{ .group = "peer", .verb = "add", .pos = { "NAME", "URL" },

@@ -138,6 +138,8 @@ int cmd_obj_delete(struct cli *cli, const struct cli_args *a,
     struct err *err);
 int cmd_switch_create(struct cli *cli, const struct cli_args *a,
     struct err *err);
+int cmd_switch_show(struct cli *cli, const struct cli_args *a,
+    struct err *err);
 int cmd_peer_add(struct cli *cli, const struct cli_args *a, struct err *err);
 /* Send a request (body may be NULL) that answers 202 {"job"}, then follow
  * the job (an answer without one was done at once); done is what to say

@@ -39,9 +39,15 @@ pool_row(struct table *t, const json_t *o)
 static void
 switch_row(struct table *t, const json_t *o)
 {
+	const char *up = jv_str(o, "uplinks");
+	const char *mode = jv_str(o, "bond_mode");
+	char buf[160];
+
+	snprintf(buf, sizeof(buf), "%s%s%s%s", up && *up ? up : "-",
+	    mode ? " (" : "", mode ? mode : "", mode ? ")" : "");
 	table_row(t, (const char *[]){ jv_str(o, "name"),
 	    jv_str(o, "bridge"), json_is_true(json_object_get(o,
-	    "isolated")) ? "yes" : "no" });
+	    "isolated")) ? "yes" : "no", buf });
 }
 
 static void
@@ -59,7 +65,8 @@ peer_row(struct table *t, const json_t *o)
 }
 
 static const char *const pool_head[] = { "NAME", "PATH", "SIZE", "FREE" };
-static const char *const switch_head[] = { "NAME", "BRIDGE", "ISOLATED" };
+static const char *const switch_head[] = { "NAME", "BRIDGE", "ISOLATED",
+	"UPLINK" };
 static const char *const peer_head[] = { "NAME", "URL", "LINK",
 	"FINGERPRINT" };
 
@@ -172,19 +179,37 @@ cmd_switch_create(struct cli *cli, const struct cli_args *a,
     struct err *err)
 {
 	_cleanup_json_ json_t *body = json_object(), *sw = NULL;
+	json_t *ups = json_array();
+	const char *mode = cli_args_get(a, "bond-mode");
+	const char *up;
 	int r;
 
+	for (int i = 0; i < a->nopt; i++)
+		if (streq(a->opt[i].name, "uplink"))
+			json_array_append_new(ups, json_string(a->opt[i].value));
+	json_object_set_new(body, "uplinks", ups);
+	if (json_array_size(ups) && cli_args_get(a, "isolated"))
+		return cli_usage(err, "an isolated switch has no uplink: "
+		    "drop --isolated or --uplink");
+	if (mode && json_array_size(ups) < 2)
+		return cli_usage(err, "--bond-mode needs 2 or more --uplink "
+		    "to bond (%zu given)", json_array_size(ups));
+	if (!json_array_size(ups))
+		json_object_del(body, "uplinks");
 	r = cli_json_set_str(body, "name", a->pos[0], err);
 	if (r == 0 && cli_args_get(a, "isolated"))
 		json_object_set_new(body, "isolated", json_true());
+	if (r == 0 && mode)
+		r = cli_json_set_str(body, "bond_mode", mode, err);
 	if (r == 0)
 		r = obj_create(cli, body, &sw, err);
 	if (r < 0 || cli->json)
 		return r;
-	printf("switch '%s' created (bridge %s%s)\n", a->pos[0],
+	up = jv_str(sw, "uplinks");
+	printf("switch '%s' created (bridge %s%s%s%s)\n", a->pos[0],
 	    jv_str(sw, "bridge") ? jv_str(sw, "bridge") : "?",
 	    json_is_true(json_object_get(sw, "isolated")) ? ", isolated" :
-	    "");
+	    "", up && *up ? ", uplink " : "", up && *up ? up : "");
 	return 0;
 }
 

@@ -143,6 +143,7 @@ host_load_vms(struct host *h, struct err *err)
 	for (size_t i = 0; i < n; i++)
 		vm_add(h, rows[i]);
 	free(rows);
+	host_switches_apply(h);	/* before a VM's launch needs its bridge */
 	host_reattach(h);
 	job_recover_all(&h->jobs);
 	return 0;

@@ -501,6 +501,9 @@ in_running(struct job *job)
 	(void)vm_qmp(vm, job, "announce-self", json_pack("{si si si si}",
 	    "initial", 50, "max", 550, "rounds", 5, "step", 100),
 	    DEST_QMP_MS, in_on_ignored);
+	/* ... untagged: its trunk VLANs are ternd's to announce (one round,
+	 * beside QEMU's five on the access VLAN) */
+	host_switch_announce(host_of(job), vm);
 	agent_set_time(vm);
 	vm->row->started_ms = wall_ms();
 	vm_set_state(vm, VM_RUNNING, NULL);

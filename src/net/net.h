@@ -75,3 +75,68 @@ int net_port_set_vlans(const char *ifname, const struct net_vlans *v,
 /* True when the bridge filters VLANs (a switch tern made); false for a
  * plain bridge, which carries no VLAN. */
 bool net_bridge_vlan_filtering(const char *bridge);
+
+/* ---- uplinks (uplink.c) ---- */
+/* A switch's bond of several uplinks: "tu-NAME" (as "tb-NAME" its
+ * bridge: the same 12-character name fits, and no switch's bridge can
+ * take it). */
+#define NET_BOND_PREFIX "tu-"
+#define NET_UPLINKS_MAX 8
+#define NET_UPLINKS_TEXT_MAX (NET_UPLINKS_MAX * 16)
+
+/* A switch's uplinks as the store keeps them: interface names, and the
+ * bond's mode (BOND_MODE_*) when there are 2 or more. */
+struct net_uplinks {
+	size_t n;
+	char ifs[NET_UPLINKS_MAX][16];
+	int mode;
+};
+
+/* What RTM_GETLINK says of one interface. */
+struct net_link {
+	int ifindex;
+	char name[16];
+	char kind[16];		/* IFLA_INFO_KIND: "bridge", "bond", "" */
+	char operstate[16];	/* RFC 2863: "up", "down", "lowerlayerdown" */
+	bool carrier, up, loopback;
+	int master;		/* ifindex, 0: none */
+	char master_name[16];
+	char active[16];	/* a bond's active member, "" none */
+};
+
+/* Read interface name: 0, -ENODEV when there is none, or -errno. */
+int net_link_get(const char *name, struct net_link *ret);
+/* The bond interface name for switch name into buf (16 bytes). */
+void net_bond_name(const char *switch_name, char buf[16]);
+/* "active-backup", "balance-xor", "802.3ad" to BOND_MODE_*, or -EINVAL. */
+int net_bond_mode_parse(const char *text);
+const char *net_bond_mode_name(int mode);
+/* Uplinks from the store's text "if1,if2" and mode (NULL or "": active-
+ * backup) into u. */
+int net_uplinks_parse(const char *text, const char *mode,
+    struct net_uplinks *u, struct err *err);
+/* Check that ifname may become an uplink: it exists, is not loopback, a
+ * bridge, one of tern's own (tap, bridge, bond) nor in a bridge or bond
+ * already.  -ENODEV, -EINVAL, -EBUSY with a message naming it. */
+int net_uplink_check(const char *ifname, struct err *err);
+/* Attach u to switch_name's bridge (which must exist): one interface
+ * directly, several through the bond "tu-NAME" (made here; -EOPNOTSUPP
+ * naming the module 'bonding' when the kernel has none, nothing changed
+ * then).  Idempotent.  On other failures what was done stays: release. */
+int net_uplink_attach(const char *switch_name, const struct net_uplinks *u,
+    struct err *err);
+/* Undo attach: every interface of u still in the bridge or the bond gets
+ * no master, the bond is deleted.  Idempotent. */
+int net_uplink_release(const char *switch_name, const struct net_uplinks *u,
+    struct err *err);
+
+/* ---- tagged announcements after a move (announce.c) ---- */
+#define NET_RARP_FRAME_MAX 64	/* 60 untagged, 64 with an 802.1Q tag */
+/* The RARP frame QEMU's announce-self sends for mac, tagged with VLAN vid
+ * (0: untagged) into buf; returns its length. */
+size_t net_rarp_frame(const uint8_t mac[6], uint16_t vid,
+    uint8_t buf[NET_RARP_FRAME_MAX]);
+/* One tagged RARP frame for mac_text per trunk VLAN of v, out of ifname
+ * (a switch's uplink or bond): the number sent, or -errno. */
+int net_announce_tagged(const char *ifname, const char *mac_text,
+    const struct net_vlans *v, struct err *err);

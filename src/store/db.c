@@ -121,6 +121,11 @@ static const char *const migrations[] = {
 	 * trunks the tagged ones as text "10-20,30", '' none */
 	"ALTER TABLE nics ADD COLUMN vlan INTEGER NOT NULL DEFAULT 0;"
 	"ALTER TABLE nics ADD COLUMN trunks TEXT NOT NULL DEFAULT '';",
+	/* 13: a switch's uplinks (issue 18), a row only for a switch that
+	 * has some: interface names "eth1,eth2"; bond_mode the bond's of 2
+	 * or more ("active-backup"), NULL with one */
+	"CREATE TABLE switch_uplinks(name TEXT PRIMARY KEY,"
+	"  uplinks TEXT NOT NULL, bond_mode TEXT);",
 };
 
 int

@@ -13,7 +13,7 @@
 
 struct store;
 
-#define STORE_SCHEMA_VERSION 12
+#define STORE_SCHEMA_VERSION 13
 
 /* Open (creating if needed) the database at path, switch it to WAL, and
  * run every schema migration newer than the file's version in one
@@ -36,7 +36,11 @@ int store_meta_delete(struct store *st, const char *key);
 struct obj_row {
 	char *name;
 	char *a;	/* pool: path; switch: bridge; peer: url */
-	char *b;	/* peer: fingerprint; else NULL */
+	char *b;	/* peer: fingerprint; switch: "isolated" or NULL */
+	/* switch only (the table switch_uplinks; NULL for the others and
+	 * a switch without uplinks): uplink names "eth1,eth2", and the
+	 * bond's mode (NULL: fewer than 2 uplinks) */
+	char *uplinks, *bond_mode;
 };
 
 enum store_kind { STORE_POOL, STORE_SWITCH, STORE_PEER, STORE__COUNT };
@@ -50,6 +54,8 @@ int store_obj_delete(struct store *st, enum store_kind kind,
 int store_obj_list(struct store *st, enum store_kind kind,
     struct obj_row **ret_rows, size_t *ret_n);
 void obj_rows_free(struct obj_row *rows, size_t n);
+/* Free one row's strings (a row taken out of a list). */
+void obj_row_done(struct obj_row *row);
 
 /* ---- VMs ---- */
 struct disk_row {

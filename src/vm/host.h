@@ -256,6 +256,18 @@ void host_switches_isolate(struct host *h);
 /* 0 when nic i's VLANs (if any) can be carried by its switch here. */
 int host_switch_carries(struct host *h, const struct nic_row *n, size_t i,
     struct err *err);
+/* vswitch.c: switch name's row into ret (the caller frees its strings):
+ * 0, -ENOENT or -errno. */
+int host_switch_get(struct host *h, const char *name, struct obj_row *ret);
+/* At start: every switch with uplinks gets its bridge and its uplinks
+ * again (idempotent); a failure is logged and the rest go on. */
+void host_switches_apply(struct host *h);
+/* What `switch show` answers for row o: bridge, uplinks, bond, ports. */
+json_t *host_switch_json(struct host *h, const struct obj_row *o);
+/* After a move: for each NIC of vm with trunks on a switch with an
+ * uplink, one 802.1Q-tagged RARP per trunk VLAN out of the uplink (QEMU's
+ * announce-self reaches the access VLAN only).  Logs what it did. */
+void host_switch_announce(struct host *h, const struct vm *vm);
 
 /* The identity of the storage behind a pool directory: a UUID kept in
  * DIR/.tern-pool, created on first use.  Two hosts mount the same storage

@@ -138,6 +138,9 @@ exactly "production standard" vm checkpoint create x --kind ""
 exactly "30s 5m 15m" vm replication enable x --interval ""
 exactly "on off" vm replication enable x --compress=""
 exactly "memory cpu" cluster set --balance-by ""
+exactly "active-backup 802.3ad balance-xor" switch create x --bond-mode ""
+# an uplink: this machine's interfaces
+offers lo switch create x --uplink ""
 offers no-auto-start vm ha enable x --priority n
 # bash splits "--opt=value" at "=" and "https://h:1" at ":": a value
 # after "=", and the words after --host's URL, are still found
