@@ -205,20 +205,48 @@ qemu_argv_tpm(struct argv_buf *a, const struct vm *vm)
 	arg(a, "tpm-crb,tpmdev=tpm0");
 }
 
-/* The NICs, tap fd 3+i each; the first one boots when --boot names
- * network. */
+/* The NICs on the root bus, tap fd 3+i each; the first one boots when
+ * --boot names network.  Hot-plugged ones come after the root ports
+ * (qemu_argv_hotplug). */
 static void
 qemu_argv_nics(struct argv_buf *a, const struct vm_row *r)
 {
 	char bi[24];
 
 	for (size_t i = 0; i < r->n_nics; i++) {
+		if (r->nics[i].port)
+			continue;
 		arg(a, "-netdev");
 		arg(a, "tap,id=net%zu,fd=%zu,vhost=off", i, 3 + i);
 		arg(a, "-device");
 		arg(a, "virtio-net-pci,netdev=net%zu,id=nic%zu,mac=%s%s", i,
 		    i, r->nics[i].mac, i == 0 ? qemu_bootindex(r, "network",
 		    bi) : "");
+	}
+}
+
+/* The VM's PCIe root ports for hot-plug (hp0..), after every other device
+ * on the root bus so that a VM made before had the same slots, then each
+ * hot-plugged NIC on its port with the ids and MAC device_add gave it
+ * (vm/nic.c): a live move's destination must have the same devices.  A
+ * VM with no ports gets none: its command line is what it was. */
+static void
+qemu_argv_hotplug(struct argv_buf *a, const struct vm_row *r)
+{
+	for (unsigned k = 0; k < r->hotplug_ports; k++) {
+		arg(a, "-device");
+		arg(a, "pcie-root-port,id=hp%u,chassis=%u", k, k + 1);
+	}
+	for (size_t i = 0; i < r->n_nics; i++) {
+		unsigned k = r->nics[i].port - 1;
+
+		if (!r->nics[i].port)
+			continue;
+		arg(a, "-netdev");
+		arg(a, "tap,id=hpnet%u,fd=%zu,vhost=off", k, 3 + i);
+		arg(a, "-device");
+		arg(a, "virtio-net-pci,netdev=hpnet%u,id=hpnic%u,mac=%s,"
+		    "bus=hp%u", k, k, r->nics[i].mac, k);
 	}
 }
 
@@ -233,6 +261,7 @@ qemu_argv_screen_kernel(struct argv_buf *a, const struct vm_row *r)
 	 * its devices' addresses on a host that adds it. */
 	arg(a, "-device");
 	arg(a, "VGA");
+	qemu_argv_hotplug(a, r);
 	if (r->kernel) {
 		arg(a, "-kernel");
 		arg(a, "%s", r->kernel);

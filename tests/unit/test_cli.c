@@ -495,7 +495,10 @@ test_commands_table(void)
 	ASSERT_CONTAINS(r.out, "\t--machine=TYPE\t--firmware=bios|uefi\t"
 	    "--secure-boot\t--tpm\t");
 	ASSERT_CONTAINS(r.out, "\t--ssh-key=FILE\t--cloud-init-net=NIC=ADDR/"
-	    "PREFIX[,gw=GW][,dns=DNS]\t--no-wait\t--json\t--help\n");
+	    "PREFIX[,gw=GW][,dns=DNS]\t--hotplug-ports=N\t--no-wait\t--json\t"
+	    "--help\n");
+	ASSERT_CONTAINS(r.out, "\nvm nic remove\tNAME NIC\t--json\t"
+	    "--help\n");
 	ASSERT_CONTAINS(r.out, "\nvm kvp set\tNAME KEY VALUE\t--json\t"
 	    "--help\n");
 	ASSERT_CONTAINS(r.out, "\nevents\t\t--follow\t--vm=NAME\t");
