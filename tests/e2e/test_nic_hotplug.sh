@@ -42,7 +42,7 @@ check_eq "none of them changed the nics" "$(nics g1)" "$before"
 # ---- off: the config only ----
 check "add while off" t h1 vm nic add g1 --net lan2
 check_eq "off: recorded on a free port" "$(nics g1)" '[["lan",0],["lan2",1]]'
-check "remove while off" t h1 vm nic remove g1 nic1
+check "remove while off (by its MAC)" t h1 vm nic remove g1 "$(vm_field h1 g1 '.nics[1].mac')"
 check "set while off" t h1 vm nic set g1 nic0 --switch lan2
 check "and back" t h1 vm nic set g1 nic0 --switch lan
 check_eq "off: back as it was" "$(nics g1)" "$before"
