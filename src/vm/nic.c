@@ -551,8 +551,10 @@ vm_nic_set(struct vm *vm, const char *nic, const char *sw, long vlan,
 	    (rc = host_switch_carries(vm->h, &all[i], (size_t)i, err)) < 0)
 		return rc;
 	if (!vm_is_down(vm) && (rc = set_tap(vm, &all[i], err)) < 0) {
+		struct err ignored = { 0 };
+
 		/* put it back where it was, as far as that goes */
-		(void)set_tap(vm, &r->nics[i], NULL);
+		(void)set_tap(vm, &r->nics[i], &ignored);
 		return rc;
 	}
 	if ((rc = nic_commit(vm, all, r->n_nics, err)) < 0)
