@@ -396,8 +396,15 @@ vm_nic_on_deleted(struct vm *vm, const json_t *data)
 	for (size_t i = 0; i < vm->row->n_nics; i++)
 		if (vm->row->nics[i].port == k + 1)
 			memcpy(mac, vm->row->nics[i].mac, sizeof(mac));
-	if (mac[0])
+	if (mac[0]) {
 		rm_finish(vm, mac, &err);
+	} else if (vm->qmp) {	/* one the row never had (reconcile) */
+		char net[16];
+
+		snprintf(net, sizeof(net), "hpnet%u", k);
+		(void)qmp_send(vm->qmp, "netdev_del", json_pack("{ss}", "id",
+		    net), NIC_QMP_TIMEOUT_MS, add_undo_reply, NULL);
+	}
 	if (op && op->timer && op->nic.port == k + 1)
 		nic_done(op, vm, err.code ? &err : NULL);
 }
@@ -479,6 +486,78 @@ vm_nic_remove(struct vm *vm, const char *nic, vm_nic_fn fn, void *data,
 	}
 	vm->nic_op = op;
 	return 1;
+}
+
+/* ---- QEMU and the row after a ternd restart ---- */
+
+static bool
+peripheral_has(const json_t *list, unsigned port)
+{
+	char id[16];
+	size_t i;
+	json_t *o;
+
+	snprintf(id, sizeof(id), "hpnic%u", port - 1);
+	json_array_foreach(list, i, o)
+		if (streq(json_string_value(json_object_get(o, "name")) ?: "",
+		    id))
+			return true;
+	return false;
+}
+
+static bool
+row_has_port(const struct vm_row *r, unsigned port)
+{
+	for (size_t i = 0; i < r->n_nics; i++)
+		if (r->nics[i].port == port)
+			return true;
+	return false;
+}
+
+/* qom-list /machine/peripheral answered: a NIC of the row QEMU no longer
+ * has was unplugged while ternd was away (dropped, as its DEVICE_DELETED
+ * would have); a hot-plug NIC QEMU has and the row does not is an add a
+ * restart cut short before it was recorded (unplugged). */
+static void
+reconcile_on_list(struct qmp *q, json_t *ret, const struct err *e,
+    void *data)
+{
+	struct vm *vm = data;
+	struct err err = { 0 };
+	char id[16], mac[18];
+
+	(void)q;
+	(void)e;
+	if (!json_is_array(ret) || vm->nic_op)
+		return;
+	for (size_t i = vm->row->n_nics; i-- > 0;) {
+		if (!vm->row->nics[i].port ||
+		    peripheral_has(ret, vm->row->nics[i].port))
+			continue;
+		memcpy(mac, vm->row->nics[i].mac, sizeof(mac));
+		host_event(vm->h, "warning", vm, 0, "nic %s was unplugged "
+		    "while ternd was away; dropping it", mac);
+		rm_finish(vm, mac, &err);
+	}
+	for (unsigned p = 1; p <= vm->row->hotplug_ports; p++) {
+		if (!peripheral_has(ret, p) || row_has_port(vm->row, p))
+			continue;
+		snprintf(id, sizeof(id), "hpnic%u", p - 1);
+		host_event(vm->h, "warning", vm, 0, "QEMU has NIC %s, which an "
+		    "add cut short by a restart left unrecorded; unplugging it",
+		    id);
+		(void)qmp_send(vm->qmp, "device_del", json_pack("{ss}", "id",
+		    id), NIC_QMP_TIMEOUT_MS, add_undo_reply, NULL);
+	}
+}
+
+void
+vm_nic_reconcile(struct vm *vm)
+{
+	if (!vm->row->hotplug_ports || !vm->qmp)
+		return;
+	(void)qmp_send(vm->qmp, "qom-list", json_pack("{ss}", "path",
+	    "/machine/peripheral"), NIC_QMP_TIMEOUT_MS, reconcile_on_list, vm);
 }
 
 /* ---- set ---- */

@@ -44,6 +44,12 @@ int vm_nic_remove(struct vm *vm, const char *nic, vm_nic_fn fn, void *data,
 int vm_nic_set(struct vm *vm, const char *nic, const char *sw, long vlan,
     const char *trunks, struct err *err);
 
+/* vm.c, QMP connected: bring the row and QEMU's hot-plugged NICs in line
+ * (a change a ternd restart cut short): a NIC QEMU no longer has is
+ * dropped, one the row lacks is unplugged; events say so.  Nothing for
+ * a VM without hot-plug ports. */
+void vm_nic_reconcile(struct vm *vm);
+
 /* vm.c: QEMU said DEVICE_DELETED (data its event data). */
 void vm_nic_on_deleted(struct vm *vm, const json_t *data);
 

@@ -387,6 +387,7 @@ vm_on_qmp_state(struct qmp *q, int state, void *ud)
 	if (state == QMP_READY) {
 		(void)qmp_send(q, "query-status", NULL, 10000, vm_on_status,
 		    vm);
+		vm_nic_reconcile(vm);
 		return;
 	}
 	/* Closed: QEMU is exiting (the pidfd will say) or the socket broke;

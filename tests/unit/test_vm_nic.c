@@ -2,7 +2,8 @@
  * fake QMP peer: device_del, then only the guest's DEVICE_DELETED drops
  * the row (after netdev_del); QEMU's refusal leaves the row as it was; a
  * NIC given at create, an unknown NIC and a second change at once are
- * refused without a word to QEMU.  (An add opens a real tap, which needs
+ * refused without a word to QEMU; after a restart, the row and QEMU's
+ * devices brought in line (qom-list).  (An add opens a real tap, which needs
  * root and a network: tests/e2e/test_nic_hotplug.sh.) */
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,10 +29,16 @@ on_done(struct vm *vm, const struct err *e, void *data)
 	done_err = e ? *e : (struct err){ 0 };
 }
 
+/* QEMU's /machine/peripheral with nic0 and hpnic0, as the fixture's VM
+ * has them. */
+#define PERIPHERALS "[{\"name\":\"type\",\"type\":\"string\"}," \
+	"{\"name\":\"nic0\",\"type\":\"child<virtio-net-pci>\"}," \
+	"{\"name\":\"hpnic0\",\"type\":\"child<virtio-net-pci>\"}]"
+
 /* A running VM "web": nic0 on the root bus, nic1 hot-plugged on port 1
- * (hpnic0), attached to its fake QEMU. */
+ * (hpnic0), attached to its fake QEMU, whose devices are peripherals. */
 static struct vm *
-fixture(void)
+fixture_with(const char *peripherals)
 {
 	struct nic_row nics[2] = { 0 };
 	struct vm *vm;
@@ -57,10 +64,18 @@ fixture(void)
 	vm->row->n_nics = 2;
 	jt_qemu_spawn(&t);
 	jt_qmp_new(&t, true);
+	fake_qmp_reply(t.qmp, fake_qmp_expect(t.qmp, "qom-list",
+	    "{\"path\":\"/machine/peripheral\"}"), peripherals);
 	if (!jt_qemu_attach(&t))
 		abort();
 	done_calls = 0;
 	return jt_vm(&t);
+}
+
+static struct vm *
+fixture(void)
+{
+	return fixture_with(PERIPHERALS);
 }
 
 static size_t
@@ -168,11 +183,56 @@ test_remove_bad_input(void)
 	jt_teardown(&t);
 }
 
+/* ternd was away while the guest let hpnic0 go: QEMU no longer has it,
+ * so the row drops it (and QEMU its netdev). */
+static void
+test_reconcile_drops_a_nic_unplugged_meanwhile(void)
+{
+	int h;
+
+	(void)fixture_with("[{\"name\":\"nic0\",\"type\":"
+	    "\"child<virtio-net-pci>\"}]");
+	h = fake_qmp_expect(t.qmp, "netdev_del", "{\"id\":\"hpnet0\"}");
+	fake_qmp_reply(t.qmp, h, "{}");
+	jt_run_for(&t, 300);
+	ASSERT_TRUE(fake_qmp_is_done(t.qmp));
+	ASSERT_EQ(fake_qmp_n_mismatches(t.qmp), 0);
+	ASSERT_EQ(jt_vm(&t)->row->n_nics, 1);
+	ASSERT_EQ(stored_nics(), 1);
+	jt_teardown(&t);
+}
+
+/* An add a restart cut short: QEMU has hpnic2, the row does not; it is
+ * unplugged, and its netdev deleted once the guest let it go. */
+static void
+test_reconcile_unplugs_an_unrecorded_nic(void)
+{
+	int h;
+
+	(void)fixture_with("[{\"name\":\"hpnic0\",\"type\":"
+	    "\"child<virtio-net-pci>\"},{\"name\":\"hpnic2\",\"type\":"
+	    "\"child<virtio-net-pci>\"}]");
+	h = fake_qmp_expect(t.qmp, "device_del", "{\"id\":\"hpnic2\"}");
+	fake_qmp_reply(t.qmp, h, "{}");
+	fake_qmp_event(t.qmp, "DEVICE_DELETED", "{\"device\":\"hpnic2\","
+	    "\"path\":\"/machine/peripheral/hpnic2\"}");
+	h = fake_qmp_expect(t.qmp, "netdev_del", "{\"id\":\"hpnet2\"}");
+	fake_qmp_reply(t.qmp, h, "{}");
+	jt_run_for(&t, 300);
+	ASSERT_TRUE(fake_qmp_is_done(t.qmp));
+	ASSERT_EQ(fake_qmp_n_mismatches(t.qmp), 0);
+	ASSERT_EQ(jt_vm(&t)->row->n_nics, 2);
+	ASSERT_EQ(stored_nics(), 2);
+	jt_teardown(&t);
+}
+
 int
 main(void)
 {
 	RUN_TEST(test_remove_waits_for_the_guest);
 	RUN_TEST(test_remove_refused_changes_nothing);
 	RUN_TEST(test_remove_bad_input);
+	RUN_TEST(test_reconcile_drops_a_nic_unplugged_meanwhile);
+	RUN_TEST(test_reconcile_unplugs_an_unrecorded_nic);
 	return TEST_REPORT();
 }
