@@ -225,11 +225,12 @@ qemu_argv_nics(struct argv_buf *a, const struct vm_row *r)
 	}
 }
 
-/* The VM's PCIe root ports for hot-plug (hp0..), after every other device
- * on the root bus so that a VM made before had the same slots, then each
- * hot-plugged NIC on its port with the ids and MAC device_add gave it
- * (vm/nic.c): a live move's destination must have the same devices.  A
- * VM with no ports gets none: its command line is what it was. */
+/* The VM's PCIe root ports for hot-plug (hp0..), after the disks and NICs
+ * on the root bus (which keep the slots they had before VMs had ports)
+ * and before the screen (still the last device), then each hot-plugged
+ * NIC on its port with the ids and MAC device_add gave it (vm/nic.c): a
+ * live move's destination must have the same devices.  A VM with no
+ * ports gets none: its command line is what it was. */
 static void
 qemu_argv_hotplug(struct argv_buf *a, const struct vm_row *r)
 {
@@ -261,7 +262,6 @@ qemu_argv_screen_kernel(struct argv_buf *a, const struct vm_row *r)
 	 * its devices' addresses on a host that adds it. */
 	arg(a, "-device");
 	arg(a, "VGA");
-	qemu_argv_hotplug(a, r);
 	if (r->kernel) {
 		arg(a, "-kernel");
 		arg(a, "%s", r->kernel);
@@ -318,6 +318,7 @@ qemu_argv(const struct vm *vm)
 	qemu_argv_tpm(&a, vm);
 	qemu_argv_disks(&a, r);
 	qemu_argv_nics(&a, r);
+	qemu_argv_hotplug(&a, r);
 	qemu_argv_screen_kernel(&a, r);
 	/* Neither spawn=deny nor elevateprivileges=deny: QEMU 7.2 applies
 	 * the filter before -daemonize forks and calls setsid(), and the
