@@ -105,7 +105,7 @@ struct vm_row {
 	char *cloud_init_seed;	/* DIR/NAME-seed.iso (second CD); NULL */
 	char *cloud_init_net;	/* JSON {"nic0": {addr, prefix, gw, dns}}:
 				 * the seed's static addresses; NULL */
-	unsigned hotplug_ports;	/* PCIe root ports for hot-plugged NICs */
+	unsigned hotplug_ports;	/* PCIe root ports for hot-plug NICs */
 	size_t n_disks, n_nics;
 	struct disk_row *disks;
 	struct nic_row *nics;

@@ -581,8 +581,9 @@ set_apply(struct vm *vm, struct nic_row *n, const char *sw, long vlan,
 		return err_set(err, r, "--trunk: %s", e.msg);
 	n->vlan = v.vlan;
 	net_trunks_format(&v, n->trunks, sizeof(n->trunks));
+	/* borrowed: the commit copies it */
 	if (sw)
-		n->switch_name = (char *)sw;	/* borrowed for the commit */
+		n->switch_name = (char *)sw;
 	return 0;
 }
 
