@@ -31,6 +31,8 @@
 
 #define NIC_QMP_TIMEOUT_MS 10000
 
+uint64_t vm_nic_unplug_timeout_ms = VM_NIC_UNPLUG_TIMEOUT_MS;
+
 struct nic_op {
 	struct host *h;
 	char uuid[37];
@@ -418,9 +420,9 @@ rm_on_timeout(struct loop *l, void *data)
 	(void)l;
 	op->timer = NULL;
 	err_set(&err, -ETIMEDOUT, "the guest did not release nic %s within "
-	    "%d s (its OS must support PCIe hot-plug and be running); the NIC "
-	    "stays; try again, or stop the vm and remove it then",
-	    op->nic.mac, VM_NIC_UNPLUG_TIMEOUT_MS / 1000);
+	    "%.1f s (its OS must support PCIe hot-plug and be running); the "
+	    "NIC stays; try again, or stop the vm and remove it then",
+	    op->nic.mac, (double)vm_nic_unplug_timeout_ms / 1000);
 	nic_done(op, vm_find(op->h, op->uuid), &err);
 }
 
@@ -438,7 +440,7 @@ rm_on_reply(struct qmp *q, json_t *ret, const struct err *e, void *data)
 	}
 	if (ret && vm && vm->nic_op == op) {
 		op->timer = loop_timer_add(op->h->loop,
-		    VM_NIC_UNPLUG_TIMEOUT_MS, rm_on_timeout, op);
+		    vm_nic_unplug_timeout_ms, rm_on_timeout, op);
 		return;
 	}
 	err_set(&err, e && e->code ? e->code : -ENODEV, "QEMU refused to "

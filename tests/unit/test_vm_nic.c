@@ -226,11 +226,46 @@ test_reconcile_unplugs_an_unrecorded_nic(void)
 	jt_teardown(&t);
 }
 
+/* The guest does not let go: after the (shortened) timeout the request
+ * fails with a clear reason and the NIC stays; a DEVICE_DELETED that
+ * comes later still drops it, so the row follows QEMU. */
+static void
+test_remove_times_out_and_keeps_the_nic(void)
+{
+	struct vm *vm = fixture();
+	struct err e = { 0 };
+	int h;
+
+	vm_nic_unplug_timeout_ms = 200;
+	h = fake_qmp_expect(t.qmp, "device_del", "{\"id\":\"hpnic0\"}");
+	fake_qmp_reply(t.qmp, h, "{}");
+	ASSERT_EQ(vm_nic_remove(vm, "nic1", on_done, NULL, &e), 1);
+	run_until_done();
+	ASSERT_EQ(done_calls, 1);
+	ASSERT_EQ(done_err.code, -ETIMEDOUT);
+	ASSERT_CONTAINS(done_err.msg, "did not release nic 52:54:00:00:00:02"
+	    " within 0.2 s");
+	ASSERT_EQ(jt_vm(&t)->row->n_nics, 2);
+	ASSERT_EQ(stored_nics(), 2);
+	ASSERT_TRUE(jt_vm(&t)->nic_op == NULL);
+	fake_qmp_event(t.qmp, "DEVICE_DELETED", "{\"device\":\"hpnic0\"}");
+	h = fake_qmp_expect(t.qmp, "netdev_del", "{\"id\":\"hpnet0\"}");
+	fake_qmp_reply(t.qmp, h, "{}");
+	jt_run_for(&t, 300);
+	ASSERT_EQ(fake_qmp_n_mismatches(t.qmp), 0);
+	ASSERT_EQ(jt_vm(&t)->row->n_nics, 1);
+	ASSERT_EQ(stored_nics(), 1);
+	ASSERT_EQ(done_calls, 1);
+	vm_nic_unplug_timeout_ms = VM_NIC_UNPLUG_TIMEOUT_MS;
+	jt_teardown(&t);
+}
+
 int
 main(void)
 {
 	RUN_TEST(test_remove_waits_for_the_guest);
 	RUN_TEST(test_remove_refused_changes_nothing);
+	RUN_TEST(test_remove_times_out_and_keeps_the_nic);
 	RUN_TEST(test_remove_bad_input);
 	RUN_TEST(test_reconcile_drops_a_nic_unplugged_meanwhile);
 	RUN_TEST(test_reconcile_unplugs_an_unrecorded_nic);
