@@ -107,6 +107,8 @@ int api_vm_console(struct api *a, struct http_req *r, char **p,
 int api_vm_config(struct api *a, struct http_req *r, char **p, struct err *e);
 int api_vm_kvp(struct api *a, struct http_req *r, char **p, struct err *e);
 int api_vm_media(struct api *a, struct http_req *r, char **p, struct err *e);
+/* nic_api.c */
+int api_vm_nics(struct api *a, struct http_req *r, char **p, struct err *e);
 /* GET .../screenshot: the screen as image/png (vm_api.c). */
 int api_vm_screenshot(struct api *a, struct http_req *r, char **p,
     struct err *e);

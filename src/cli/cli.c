@@ -58,7 +58,14 @@ static const struct cli_opt opt_vm_create[] = {
 	{ "boot", "disk,cdrom,network,kernel" }, { "cdrom", "ISO|none" },
 	{ "cloud-init", "FILE" }, { "ssh-key", "FILE" },
 	{ "cloud-init-net", "NIC=ADDR/PREFIX[,gw=GW][,dns=DNS]", true },
-	{ NULL }
+	{ "hotplug-ports", "N" }, { NULL }
+};
+static const struct cli_opt opt_vm_nic_add[] = {
+	{ "net", "SWITCH[,vlan=ID][,trunk=ID-ID,...][,mac=MAC]" }, { NULL }
+};
+static const struct cli_opt opt_vm_nic_set[] = {
+	{ "switch", "SWITCH" }, { "vlan", "ID|none" },
+	{ "trunk", "ID-ID,...|none" }, { NULL }
 };
 static const struct cli_opt opt_vm_checkpoint[] = {
 	{ "kind", "production|standard" }, { NULL }
@@ -234,7 +241,8 @@ static const struct cli_cmd cli_cmds[] = {
 	  "            [--boot disk,cdrom,network,kernel] [--cdrom ISO|none]\n"
 	  "            [--cloud-init FILE [--ssh-key FILE]\n"
 	  "            [--cloud-init-net NIC=ADDR/PREFIX[,gw=GW][,dns=DNS"
-	  "[;DNS2]]]...]",
+	  "[;DNS2]]]...]\n"
+	  "            [--hotplug-ports N]",
 	  .help = "create a VM; --disk makes a new qcow2 image in POOL, "
 	  "--disk-path uses one; --machine picks the QEMU machine type "
 	  "(default: the newest pc-q35 the host offers, see 'host info');\n"
@@ -245,7 +253,9 @@ static const struct cli_cmd cli_cmds[] = {
 	  "--cloud-init makes a\n      NoCloud seed from the user-data FILE "
 	  "(with --ssh-key's public keys\n      and a network-config: every "
 	  "NIC by its MAC, DHCP unless --cloud-init-net gives\n      it a "
-	  "static address; NICs are nic0, nic1... in --net's order)" },
+	  "static address; NICs are nic0, nic1... in --net's order);\n"
+	  "      --hotplug-ports: PCIe ports for NICs added while it runs "
+	  "(default 4 on q35)" },
 	{ .group = "vm", .verb = "list", .run = cmd_vm_list,
 	  .opts = opt_vm_list, .synopsis = "[--cluster]",
 	  .help = "list VMs; --cluster: every VM of this host's cluster once, "
@@ -283,6 +293,21 @@ static const struct cli_cmd cli_cmds[] = {
 	  "a pool or an\n      iso-dir)" },
 	{ .group = "vm", .verb = "media eject", .pos = { "NAME" },
 	  .run = cmd_vm_media, .help = "empty the VM's CD drive" },
+	{ .group = "vm", .verb = "nic add", .pos = { "NAME" },
+	  .opts = opt_vm_nic_add, .run = cmd_vm_nic,
+	  .synopsis = "--net SWITCH[,vlan=ID][,trunk=ID-ID,...][,mac=MAC]",
+	  .help = "add a NIC: plugged into a running VM (a free hot-plug "
+	  "port), else recorded\n      for its next start" },
+	{ .group = "vm", .verb = "nic remove", .pos = { "NAME", "NIC" },
+	  .run = cmd_vm_nic,
+	  .help = "remove a NIC (nicN, N or its MAC): unplugged from a "
+	  "running VM once\n      the guest lets it go (one added while it "
+	  "ran), else from its config" },
+	{ .group = "vm", .verb = "nic set", .pos = { "NAME", "NIC" },
+	  .opts = opt_vm_nic_set, .run = cmd_vm_nic,
+	  .synopsis = "[--switch SWITCH] [--vlan ID|none] "
+	  "[--trunk ID-ID,...|none]",
+	  .help = "move a NIC to another switch or VLANs (running or not)" },
 	{ .group = "vm", .verb = "kvp list", .pos = { "NAME" },
 	  .run = cmd_vm_kvp, .help = "list a VM's key/values" },
 	{ .group = "vm", .verb = "kvp delete", .pos = { "NAME", "KEY" },

@@ -219,6 +219,11 @@ int cmd_vm_refpoint(struct cli *cli, const struct cli_args *a,
 int cmd_vm_set(struct cli *cli, const struct cli_args *a, struct err *err);
 int cmd_vm_kvp(struct cli *cli, const struct cli_args *a, struct err *err);
 int cmd_vm_media(struct cli *cli, const struct cli_args *a, struct err *err);
+/* nic_cmd.c: vm nic add|remove|set */
+int cmd_vm_nic(struct cli *cli, const struct cli_args *a, struct err *err);
+/* vm_cmd.c: one --net SWITCH[,vlan=ID][,trunk=..][,mac=MAC] as a NIC's
+ * JSON (shape only; ternd checks the values). */
+int cli_net_parse(const char *value, json_t **ret_nic, struct err *err);
 int cmd_vm_list(struct cli *cli, const struct cli_args *a, struct err *err);
 int cmd_vm_show(struct cli *cli, const struct cli_args *a, struct err *err);
 int cmd_vm_action(struct cli *cli, const struct cli_args *a,

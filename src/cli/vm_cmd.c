@@ -148,6 +148,18 @@ vm_net_new(const char *value, json_t *nics, struct err *err)
 	return r;
 }
 
+int
+cli_net_parse(const char *value, json_t **ret_nic, struct err *err)
+{
+	_cleanup_json_ json_t *one = json_array();
+	int r = vm_net_new(value, one, err);
+
+	if (r < 0)
+		return r;
+	*ret_nic = json_incref(json_array_get(one, 0));
+	return 0;
+}
+
 /* Disks and NICs in command-line order, which names them vda, vdb... */
 static int
 vm_parse_devices(struct cli *cli, const struct cli_args *a, json_t *body,
@@ -204,6 +216,15 @@ vm_parse_boot(struct cli *cli, const struct cli_args *a, json_t *body,
 	if (r == 0 && cli_args_get(a, "machine"))
 		r = cli_json_set_str(body, "machine",
 		    cli_args_get(a, "machine"), err);
+	if (r == 0 && cli_args_get(a, "hotplug-ports")) {
+		uint64_t n;
+
+		r = cli_parse_u64("--hotplug-ports", cli_args_get(a,
+		    "hotplug-ports"), 0, VM_HOTPLUG_PORTS_MAX, &n, err);
+		if (r == 0)
+			json_object_set_new(body, "hotplug_ports",
+			    json_integer((json_int_t)n));
+	}
 	return r;
 }
 

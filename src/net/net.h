@@ -140,3 +140,17 @@ size_t net_rarp_frame(const uint8_t mac[6], uint16_t vid,
  * (a switch's uplink or bond): the number sent, or -errno. */
 int net_announce_tagged(const char *ifname, const char *mac_text,
     const struct net_vlans *v, struct err *err);
+
+/* tap.c.  The tap device of fd into name (16 bytes): 0 or -errno. */
+int net_tap_name(int fd, char name[16]);
+/* Mark tap ifname as the one of the NIC with this MAC (its alias), so
+ * net_tap_find() finds it while QEMU holds it. */
+int net_tap_tag(const char *ifname, const char *mac, struct err *err);
+/* The tap tagged with mac into name (16 bytes); -ENOENT none (a tap
+ * opened before tags, or no QEMU). */
+int net_tap_find(const char *mac, char name[16]);
+/* Move tap ifname (in use) onto bridge and v's VLANs: off its bridge,
+ * onto the new one (may be the same), VLANs set.  -EOPNOTSUPP when v has
+ * VLANs and the bridge filters none. */
+int net_tap_move(const char *ifname, const char *bridge,
+    const struct net_vlans *v, struct err *err);

@@ -126,6 +126,12 @@ static const char *const migrations[] = {
 	 * or more ("active-backup"), NULL with one */
 	"CREATE TABLE switch_uplinks(name TEXT PRIMARY KEY,"
 	"  uplinks TEXT NOT NULL, bond_mode TEXT);",
+	/* 14: NIC hot-plug (issue 18): vms.hotplug_ports the PCIe root
+	 * ports a VM's QEMU gets for NICs added while it runs, 0 for the
+	 * VMs made before (their command line unchanged); nics.port 0 for a
+	 * NIC on the root bus, K+1 for one on root port K */
+	"ALTER TABLE vms ADD COLUMN hotplug_ports INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE nics ADD COLUMN port INTEGER NOT NULL DEFAULT 0;",
 };
 
 int

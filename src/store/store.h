@@ -13,7 +13,7 @@
 
 struct store;
 
-#define STORE_SCHEMA_VERSION 13
+#define STORE_SCHEMA_VERSION 14
 
 /* Open (creating if needed) the database at path, switch it to WAL, and
  * run every schema migration newer than the file's version in one
@@ -70,11 +70,15 @@ struct disk_row {
  * untagged default); trunks: tagged VLANs as checked text "10-20,30"
  * (net/vlan.c), "" none. */
 #define NIC_TRUNKS_MAX 161
+/* port: 0 for a NIC on the root bus (given at create, or added while
+ * the VM was off), K+1 for one hot-plugged on the VM's root port K
+ * (QEMU ids hpnetK/hpnicK, bus hpK: vm/nic.c). */
 struct nic_row {
 	char mac[18];
 	char *switch_name;
 	unsigned vlan;
 	char trunks[NIC_TRUNKS_MAX];
+	unsigned port;
 };
 
 /* A VM's configuration plus the runtime facts a restarted ternd needs to
@@ -107,6 +111,7 @@ struct vm_row {
 	char *cloud_init_seed;	/* DIR/NAME-seed.iso (second CD); NULL */
 	char *cloud_init_net;	/* JSON {"nic0": {addr, prefix, gw, dns}}:
 				 * the seed's static addresses; NULL */
+	unsigned hotplug_ports;	/* PCIe root ports for hot-plug NICs */
 	size_t n_disks, n_nics;
 	struct disk_row *disks;
 	struct nic_row *nics;
@@ -119,6 +124,10 @@ int store_vm_set_runtime(struct store *st, const char *uuid,
     const char *state, int64_t pid, uint64_t pid_start,
     uint64_t started_ms);
 int store_vm_delete(struct store *st, const char *uuid);
+/* Replace the VM's NICs with nics[0..n) in one transaction.  -ENOENT
+ * for no VM, -EEXIST when a MAC is another VM's. */
+int store_vm_set_nics(struct store *st, const char *uuid,
+    const struct nic_row *nics, size_t n);
 /* A disk's file moved: its new path and pool (NULL: none).  -ENOENT for no
  * such VM or disk, -EEXIST when another disk has that path. */
 int store_vm_set_disk(struct store *st, const char *uuid, const char *name,

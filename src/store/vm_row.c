@@ -10,17 +10,39 @@
 #include "util.h"
 
 static int
+vm_insert_nics(struct store *st, const char *uuid, const struct nic_row *nics,
+    size_t n_nics)
+{
+	_cleanup_stmt_ sqlite3_stmt *n = store_prepare(st,
+	    "INSERT INTO nics(vm_uuid, idx, mac, switch, vlan, trunks, port)"
+	    " VALUES(?, ?, ?, ?, ?, ?, ?)");
+	int r = 0;
+
+	if (!n)
+		return -EIO;
+	for (size_t i = 0; r == 0 && i < n_nics; i++) {
+		sqlite3_reset(n);
+		store_bind_str(n, 1, uuid);
+		sqlite3_bind_int64(n, 2, i);
+		store_bind_str(n, 3, nics[i].mac);
+		store_bind_str(n, 4, nics[i].switch_name);
+		sqlite3_bind_int(n, 5, (int)nics[i].vlan);
+		store_bind_str(n, 6, nics[i].trunks);
+		sqlite3_bind_int(n, 7, (int)nics[i].port);
+		r = store_step_done(n);
+	}
+	return r;
+}
+
+static int
 vm_insert_children(struct store *st, const struct vm_row *vm)
 {
 	_cleanup_stmt_ sqlite3_stmt *d = store_prepare(st,
 	    "INSERT INTO disks(vm_uuid, idx, name, path, pool, size_bytes,"
 	    " owned) VALUES(?, ?, ?, ?, ?, ?, ?)");
-	_cleanup_stmt_ sqlite3_stmt *n = store_prepare(st,
-	    "INSERT INTO nics(vm_uuid, idx, mac, switch, vlan, trunks)"
-	    " VALUES(?, ?, ?, ?, ?, ?)");
 	int r = 0;
 
-	if (!d || !n)
+	if (!d)
 		return -EIO;
 	for (size_t i = 0; r == 0 && i < vm->n_disks; i++) {
 		const struct disk_row *k = &vm->disks[i];
@@ -35,17 +57,34 @@ vm_insert_children(struct store *st, const struct vm_row *vm)
 		sqlite3_bind_int(d, 7, k->owned);
 		r = store_step_done(d);
 	}
-	for (size_t i = 0; r == 0 && i < vm->n_nics; i++) {
-		sqlite3_reset(n);
-		store_bind_str(n, 1, vm->uuid);
-		sqlite3_bind_int64(n, 2, i);
-		store_bind_str(n, 3, vm->nics[i].mac);
-		store_bind_str(n, 4, vm->nics[i].switch_name);
-		sqlite3_bind_int(n, 5, (int)vm->nics[i].vlan);
-		store_bind_str(n, 6, vm->nics[i].trunks);
-		r = store_step_done(n);
-	}
-	return r;
+	return r == 0 ? vm_insert_nics(st, vm->uuid, vm->nics, vm->n_nics) :
+	    r;
+}
+
+int
+store_vm_set_nics(struct store *st, const char *uuid,
+    const struct nic_row *nics, size_t n)
+{
+	_cleanup_stmt_ sqlite3_stmt *e = store_prepare(st,
+	    "SELECT 1 FROM vms WHERE uuid=?");
+	_cleanup_stmt_ sqlite3_stmt *d = store_prepare(st,
+	    "DELETE FROM nics WHERE vm_uuid=?");
+	int r;
+
+	if (!e || !d)
+		return -EIO;
+	store_bind_str(e, 1, uuid);
+	if (sqlite3_step(e) != SQLITE_ROW)
+		return -ENOENT;
+	store_bind_str(d, 1, uuid);
+	r = store_begin(st);
+	if (r == 0)
+		r = store_step_done(d);
+	if (r == 0)
+		r = vm_insert_nics(st, uuid, nics, n);
+	if (r < 0)
+		store_rollback(st);
+	return store_commit(st) < 0 && r == 0 ? -EIO : r;
 }
 
 /* The columns of migration 10, from index i on. */
@@ -87,9 +126,9 @@ store_vm_insert(struct store *st, const struct vm_row *vm)
 	    " initrd, cmdline, state, pid, pid_start, created_ms, started_ms,"
 	    " state_file, services, kvp, machine, hold, firmware, secure_boot,"
 	    " nvram, tpm, tpm_dir, boot, cdrom, has_cdrom, cloud_init_seed,"
-	    " cloud_init_net)"
+	    " cloud_init_net, hotplug_ports)"
 	    " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-	    " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+	    " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
 	int r;
 
 	if (!s)
@@ -113,6 +152,7 @@ store_vm_insert(struct store *st, const struct vm_row *vm)
 	store_bind_str(s, 17, vm->machine);
 	store_bind_str(s, 18, vm->hold);
 	vm_bind_guest(s, 19, vm);
+	sqlite3_bind_int(s, 29, (int)vm->hotplug_ports);
 	r = store_begin(st);
 	if (r == 0)
 		r = store_step_done(s);
@@ -184,7 +224,7 @@ vm_load_children(struct store *st, struct vm_row *vm)
 	    "SELECT name, path, pool, size_bytes, owned FROM disks"
 	    " WHERE vm_uuid=? ORDER BY idx");
 	_cleanup_stmt_ sqlite3_stmt *n = store_prepare(st,
-	    "SELECT mac, switch, vlan, trunks FROM nics WHERE vm_uuid=?"
+	    "SELECT mac, switch, vlan, trunks, port FROM nics WHERE vm_uuid=?"
 	    " ORDER BY idx");
 
 	store_bind_str(d, 1, vm->uuid);
@@ -216,6 +256,7 @@ vm_load_children(struct store *st, struct vm_row *vm)
 		snprintf(c->trunks, sizeof(c->trunks), "%s",
 		    sqlite3_column_text(n, 3) ?
 		    (const char *)sqlite3_column_text(n, 3) : "");
+		c->port = (unsigned)sqlite3_column_int(n, 4);
 	}
 }
 
@@ -227,7 +268,7 @@ store_vm_load_all(struct store *st, struct vm_row ***ret_vms, size_t *ret_n)
 	    " cmdline, state, pid, pid_start, created_ms, started_ms,"
 	    " state_file, services, kvp, machine, hold, firmware, secure_boot,"
 	    " nvram, tpm, tpm_dir, boot, cdrom, has_cdrom, cloud_init_seed,"
-	    " cloud_init_net FROM vms ORDER BY name");
+	    " cloud_init_net, hotplug_ports FROM vms ORDER BY name");
 	struct vm_row **vms = NULL;
 	size_t n = 0;
 
@@ -256,6 +297,7 @@ store_vm_load_all(struct store *st, struct vm_row ***ret_vms, size_t *ret_n)
 		vm->machine = store_col_str(s, 16);
 		vm->hold = store_col_str(s, 17);
 		vm_load_guest(s, 18, vm);
+		vm->hotplug_ports = (unsigned)sqlite3_column_int(s, 28);
 		vm_load_children(st, vm);
 		vms = xrealloc(vms, (n + 1) * sizeof(*vms));
 		vms[n++] = vm;

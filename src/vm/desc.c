@@ -14,11 +14,11 @@
 
 static const char *const desc_fields[] = { "name", "cpus", "memory_mib",
 	"cpu_compat", "machine", "cmdline", "nics", "firmware", "secure_boot",
-	"tpm", "boot", "cd_drive", NULL };
+	"tpm", "boot", "cd_drive", "hotplug_ports", NULL };
 static const char *const boot_names[] = { "disk", "cdrom", "network",
 	"kernel", NULL };
 static const char *const nic_fields[] = { "mac", "switch", "vlan", "trunks",
-	NULL };
+	"port", NULL };
 
 static bool
 field_in(const char *const *list, const char *key)
@@ -58,14 +58,16 @@ desc_parse_nic_vlans(const json_t *o, size_t i, struct nic_row *n,
 {
 	struct net_vlans v = { 0 };
 	const char *trunks = NULL;
-	int64_t vlan = 0;
+	int64_t vlan = 0, port = 0;
 	struct err e = { 0 };
 	int r;
 
 	if ((r = json_get_int(o, "vlan", false, INT32_MIN, INT32_MAX, &vlan,
 	    err)) < 0 || (r = json_get_str(o, "trunks", false, &trunks,
-	    err)) < 0)
+	    err)) < 0 || (r = json_get_int(o, "port", false, 1,
+	    VM_HOTPLUG_PORTS_MAX, &port, err)) < 0)
 		return r;
+	n->port = (unsigned)port;
 	if (json_object_get(o, "vlan") && (vlan < 1 || vlan > NET_VLAN_MAX))
 		return err_set(err, -EINVAL, "nics[%zu] vlan %lld is outside "
 		    "1-4094: give a VLAN ID from 1 to 4094, or no vlan for "
@@ -115,6 +117,39 @@ desc_parse_nic(const json_t *o, size_t i, enum vm_desc_kind kind,
 	return 0;
 }
 
+/* Each hot-plugged NIC on its own root port, one the VM has. */
+static int
+desc_check_ports(const struct vm_desc *d, struct err *err)
+{
+	int ports = d->hotplug_ports < 0 ? VM_HOTPLUG_PORTS_DEFAULT :
+	    d->hotplug_ports;
+
+	for (size_t i = 0; i < d->n_nics; i++) {
+		if (d->nics[i].port > (unsigned)ports)
+			return err_set(err, -EINVAL, "nics[%zu] port %u is "
+			    "beyond the vm's %d hot-plug ports", i,
+			    d->nics[i].port, ports);
+		for (size_t j = i + 1; j < d->n_nics && d->nics[i].port; j++)
+			if (d->nics[i].port == d->nics[j].port)
+				return err_set(err, -EINVAL, "nics[%zu] and "
+				    "nics[%zu] are both on port %u", i, j,
+				    d->nics[i].port);
+	}
+	return 0;
+}
+
+int
+vm_desc_parse_nic(const json_t *o, struct nic_row *n, struct err *err)
+{
+	int r = desc_parse_nic(o, 0, VM_DESC_REQUEST, n, err);
+
+	if (r < 0) {
+		free(n->switch_name);
+		n->switch_name = NULL;
+	}
+	return r;
+}
+
 static int
 desc_parse_nics(const json_t *o, enum vm_desc_kind kind, struct vm_desc *d,
     struct err *err)
@@ -137,7 +172,21 @@ desc_parse_nics(const json_t *o, enum vm_desc_kind kind, struct vm_desc *d,
 			if (streq(d->nics[i].mac, d->nics[j].mac))
 				return err_set(err, -EINVAL, "mac %s is given "
 				    "twice", d->nics[i].mac);
-	return r;
+	return r < 0 ? r : desc_check_ports(d, err);
+}
+
+/* "hotplug_ports": 0..VM_HOTPLUG_PORTS_MAX; absent: -1 in a request
+ * (the caller's default), 0 in a record (a VM made before hot-plug). */
+static int
+desc_parse_hotplug(const json_t *o, enum vm_desc_kind kind,
+    struct vm_desc *d, struct err *err)
+{
+	int64_t n = kind == VM_DESC_REQUEST ? -1 : 0;
+	int r = json_get_int(o, "hotplug_ports", false, 0,
+	    VM_HOTPLUG_PORTS_MAX, &n, err);
+
+	d->hotplug_ports = (int)n;
+	return r < 0 ? r : 0;
 }
 
 static int
@@ -278,6 +327,7 @@ vm_desc_parse(const json_t *o, enum vm_desc_kind kind,
 	    VM_MEMORY_MIB_MAX, &mem, err)) < 0 ||
 	    (r = desc_parse_machine(o, ret, err)) < 0 ||
 	    (r = desc_parse_guest(o, ret, err)) < 0 ||
+	    (r = desc_parse_hotplug(o, kind, ret, err)) < 0 ||
 	    (r = desc_parse_nics(o, kind, ret, err)) < 0)
 		return r;
 	ret->cpus = cpus;
@@ -296,6 +346,9 @@ desc_guest_to_json(const struct vm_desc *d, json_t *o)
 		json_object_set_new(o, "tpm", json_true());
 	if (d->cd_drive)
 		json_object_set_new(o, "cd_drive", json_true());
+	if (d->hotplug_ports > 0)
+		json_object_set_new(o, "hotplug_ports",
+		    json_integer(d->hotplug_ports));
 	if (d->boot) {
 		json_t *a = json_array();
 		_cleanup_free_ char *copy = xstrdup(d->boot);
@@ -320,6 +373,8 @@ desc_nic_to_json(const struct nic_row *n)
 		json_object_set_new(o, "vlan", json_integer(n->vlan));
 	if (n->trunks[0])
 		json_object_set_new(o, "trunks", json_string(n->trunks));
+	if (n->port)
+		json_object_set_new(o, "port", json_integer(n->port));
 	return o;
 }
 
@@ -359,12 +414,14 @@ vm_desc_from_row(struct vm_desc *d, const struct vm_row *row)
 	d->tpm = row->tpm;
 	d->boot = row->boot ? xstrdup(row->boot) : NULL;
 	d->cd_drive = row->has_cdrom;
+	d->hotplug_ports = (int)row->hotplug_ports;
 	for (size_t i = 0; i < row->n_nics && i < VM_MAX_NICS; i++) {
 		d->nics[i].switch_name = xstrdup(row->nics[i].switch_name);
 		memcpy(d->nics[i].mac, row->nics[i].mac, sizeof(d->nics[i].mac));
 		d->nics[i].vlan = row->nics[i].vlan;
 		memcpy(d->nics[i].trunks, row->nics[i].trunks,
 		    sizeof(d->nics[i].trunks));
+		d->nics[i].port = row->nics[i].port;
 		d->n_nics++;
 	}
 }
@@ -385,6 +442,8 @@ vm_desc_to_row(struct vm_desc *d, struct vm_row *row)
 	row->tpm = d->tpm;
 	row->boot = TAKE_PTR(d->boot);
 	row->has_cdrom = d->cd_drive;
+	row->hotplug_ports = d->hotplug_ports < 0 ? VM_HOTPLUG_PORTS_DEFAULT :
+	    (unsigned)d->hotplug_ports;
 	row->nics = xzalloc((d->n_nics + 1) * sizeof(*row->nics));
 	memcpy(row->nics, d->nics, d->n_nics * sizeof(*row->nics));
 	row->n_nics = d->n_nics;

@@ -43,8 +43,13 @@ struct vm_desc {
 				 * the default (kernel when one is given, else
 				 * disk) */
 	bool cd_drive;		/* a CD drive (its ISO is the caller's) */
+	int hotplug_ports;	/* 0..VM_HOTPLUG_PORTS_MAX; -1: not given in
+				 * a request (VM_HOTPLUG_PORTS_DEFAULT); a
+				 * record without it has 0 (made before) */
 	size_t n_nics;
-	struct nic_row nics[VM_MAX_NICS];	/* macs lower case, distinct */
+	struct nic_row nics[VM_MAX_NICS];	/* macs lower case, distinct;
+						 * ports distinct, at most
+						 * hotplug_ports */
 };
 
 /* Parse o into *ret (which the caller zeroed; vm_desc_done() empties it
@@ -57,8 +62,9 @@ int vm_desc_parse(const json_t *o, enum vm_desc_kind kind,
     struct err *err);
 
 /* The description as JSON: uuid when set, machine and cmdline when set,
- * firmware, secure_boot, tpm, boot and cd_drive when not the default (so
- * an older peer reads a plain VM's description), nics always.  The caller adds its own fields. */
+ * firmware, secure_boot, tpm, boot, cd_drive, hotplug_ports and a NIC's
+ * port when not the default (so an older peer reads a plain VM's
+ * description), nics always.  The caller adds its own fields. */
 json_t *vm_desc_to_json(const struct vm_desc *d);
 
 /* Fill d from row (copies); empty it with vm_desc_done(). */
@@ -69,6 +75,12 @@ void vm_desc_from_row(struct vm_desc *d, const struct vm_row *row);
 void vm_desc_to_row(struct vm_desc *d, struct vm_row *row);
 
 void vm_desc_done(struct vm_desc *d);
+
+/* One NIC of a request ({"switch", "mac"?, "vlan"?, "trunks"?, "port"?})
+ * into *n (zeroed by the caller; switch_name the caller's to free on
+ * success), checked as in a description; a MAC generated when absent.
+ * Messages name the NIC "nics[0]". */
+int vm_desc_parse_nic(const json_t *o, struct nic_row *n, struct err *err);
 
 /* The boot devices a VM's "boot" order may name. */
 bool vm_boot_name_ok(const char *name);

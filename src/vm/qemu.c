@@ -205,20 +205,49 @@ qemu_argv_tpm(struct argv_buf *a, const struct vm *vm)
 	arg(a, "tpm-crb,tpmdev=tpm0");
 }
 
-/* The NICs, tap fd 3+i each; the first one boots when --boot names
- * network. */
+/* The NICs on the root bus, tap fd 3+i each; the first one boots when
+ * --boot names network.  Hot-plugged ones come after the root ports
+ * (qemu_argv_hotplug). */
 static void
 qemu_argv_nics(struct argv_buf *a, const struct vm_row *r)
 {
 	char bi[24];
 
 	for (size_t i = 0; i < r->n_nics; i++) {
+		if (r->nics[i].port)
+			continue;
 		arg(a, "-netdev");
 		arg(a, "tap,id=net%zu,fd=%zu,vhost=off", i, 3 + i);
 		arg(a, "-device");
 		arg(a, "virtio-net-pci,netdev=net%zu,id=nic%zu,mac=%s%s", i,
 		    i, r->nics[i].mac, i == 0 ? qemu_bootindex(r, "network",
 		    bi) : "");
+	}
+}
+
+/* The VM's PCIe root ports for hot-plug (hp0..), after the disks and NICs
+ * on the root bus (which keep the slots they had before VMs had ports)
+ * and before the screen (still the last device), then each hot-plugged
+ * NIC on its port with the ids and MAC device_add gave it (vm/nic.c): a
+ * live move's destination must have the same devices.  A VM with no
+ * ports gets none: its command line is what it was. */
+static void
+qemu_argv_hotplug(struct argv_buf *a, const struct vm_row *r)
+{
+	for (unsigned k = 0; k < r->hotplug_ports; k++) {
+		arg(a, "-device");
+		arg(a, "pcie-root-port,id=hp%u,chassis=%u", k, k + 1);
+	}
+	for (size_t i = 0; i < r->n_nics; i++) {
+		unsigned k = r->nics[i].port - 1;
+
+		if (!r->nics[i].port)
+			continue;
+		arg(a, "-netdev");
+		arg(a, "tap,id=hpnet%u,fd=%zu,vhost=off", k, 3 + i);
+		arg(a, "-device");
+		arg(a, "virtio-net-pci,netdev=hpnet%u,id=hpnic%u,mac=%s,"
+		    "bus=hp%u", k, k, r->nics[i].mac, k);
 	}
 }
 
@@ -289,6 +318,7 @@ qemu_argv(const struct vm *vm)
 	qemu_argv_tpm(&a, vm);
 	qemu_argv_disks(&a, r);
 	qemu_argv_nics(&a, r);
+	qemu_argv_hotplug(&a, r);
 	qemu_argv_screen_kernel(&a, r);
 	/* Neither spawn=deny nor elevateprivileges=deny: QEMU 7.2 applies
 	 * the filter before -daemonize forks and calls setsid(), and the

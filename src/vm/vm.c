@@ -19,6 +19,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "net.h"
+#include "nic.h"
 #include "qemu.h"
 #include "util.h"
 #include "tpm.h"
@@ -335,6 +336,8 @@ vm_on_qmp_event(struct qmp *q, const char *name, json_t *data, void *ud)
 				b->error = xstrdup(e ? e : "cancelled");
 			}
 		}
+	} else if (streq(name, "DEVICE_DELETED")) {
+		vm_nic_on_deleted(vm, data);
 	} else if (streq(name, "BLOCK_IO_ERROR")) {
 		vm_io_error(vm, data);
 	} else if (streq(name, "MIGRATION")) {
@@ -384,6 +387,7 @@ vm_on_qmp_state(struct qmp *q, int state, void *ud)
 	if (state == QMP_READY) {
 		(void)qmp_send(q, "query-status", NULL, 10000, vm_on_status,
 		    vm);
+		vm_nic_reconcile(vm);
 		return;
 	}
 	/* Closed: QEMU is exiting (the pidfd will say) or the socket broke;
@@ -482,24 +486,38 @@ static int
 vm_open_taps(struct vm *vm, int *fds, struct err *err)
 {
 	for (size_t i = 0; i < vm->row->n_nics; i++) {
-		const struct nic_row *n = &vm->row->nics[i];
-		struct net_vlans v = { .vlan = (uint16_t)n->vlan };
-		char br[16];
-		int r;
-
-		net_bridge_name(n->switch_name, br);
-		if (!net_bridge_exists(br) && net_bridge_create(br, err) < 0)
-			return err->code;
-		if (host_switch_isolated(vm->h, n->switch_name) &&
-		    (r = net_bridge_isolate(br, err)) < 0)
-			return r;
-		if ((r = net_trunks_parse(n->trunks, &v, err)) < 0)
-			return r;
-		fds[i] = net_tap_open(br, &v, err);
+		fds[i] = vm_nic_open_tap(vm, &vm->row->nics[i], err);
 		if (fds[i] < 0)
 			return fds[i];
 	}
 	return 0;
+}
+
+int
+vm_nic_open_tap(struct vm *vm, const struct nic_row *n, struct err *err)
+{
+	struct net_vlans v = { .vlan = (uint16_t)n->vlan };
+	_cleanup_close_ int fd = -1;
+	char br[16], tap[16];
+	int r;
+
+	net_bridge_name(n->switch_name, br);
+	if (!net_bridge_exists(br) && net_bridge_create(br, err) < 0)
+		return err->code;
+	if (host_switch_isolated(vm->h, n->switch_name) &&
+	    (r = net_bridge_isolate(br, err)) < 0)
+		return r;
+	if ((r = net_trunks_parse(n->trunks, &v, err)) < 0)
+		return r;
+	fd = net_tap_open(br, &v, err);
+	if (fd < 0)
+		return fd;
+	/* tagged, so that `nic set` finds it while QEMU holds it */
+	if ((r = net_tap_name(fd, tap)) < 0)
+		return err_setf_errno(err, r, "cannot read the tap's name");
+	if ((r = net_tap_tag(tap, n->mac, err)) < 0)
+		return r;
+	return TAKE_FD(fd);
 }
 
 /* Spawn `qemu -daemonize`; vm_on_launcher_exit takes it from there. */
@@ -809,10 +827,12 @@ vm_config_json(const struct vm *vm)
 		char nm[24];	/* QEMU's device id (qemu.c): failover IPs */
 
 		snprintf(nm, sizeof(nm), "nic%zu", i);
-		json_array_append_new(nics, json_pack("{ss ss ss si ss}",
+		/* port: the hot-plug port it is on (K+1), 0 the root bus */
+		json_array_append_new(nics, json_pack("{ss ss ss si ss si}",
 		    "name", nm, "mac", r->nics[i].mac, "switch",
 		    r->nics[i].switch_name, "vlan", (int)r->nics[i].vlan,
-		    "trunks", r->nics[i].trunks));
+		    "trunks", r->nics[i].trunks, "port",
+		    (int)r->nics[i].port));
 	}
 	json_t *o;
 
@@ -831,6 +851,7 @@ vm_config_json(const struct vm *vm)
 	    "started_at", vm->pid && r->started_ms ?
 	    json_string(wall_ms_format(r->started_ms, s, sizeof(s))) :
 	    json_null());
+	json_object_set_new(o, "hotplug_ports", json_integer(r->hotplug_ports));
 	vm_guest_json(r, o);
 	return o;
 }

@@ -150,6 +150,8 @@ struct vm {
 	int track_step;
 	unsigned track_pending;
 	json_t *track_counts;	/* src/track: dirty bytes per bitmap */
+	struct nic_op *nic_op;	/* nic.c: a NIC add or remove QEMU is
+				 * doing; NULL none */
 };
 
 /* Paths of this VM's files: run dir (sockets, pidfile) and state dir

@@ -68,6 +68,12 @@ vm_job_create(struct host *h, const struct job_ops *ops, struct vm *vm,
 	struct job_subject s = { .id = "host", .what = "this host",
 		.claim = JOB_CLAIM_SHARED };
 
+	/* A NIC QEMU is adding or unplugging (nic.c) is not in the row
+	 * yet: a move or save now would carry the wrong devices.  A stop
+	 * may still end it. */
+	if (vm && vm->nic_op && !streq(ops->type, "vm.stop"))
+		return err_set(err, -EBUSY, "vm '%s' is changing a NIC; try "
+		    "again when that ended", vm->row->name);
 	if (vm) {
 		vm_subject(vm, id, sizeof(id));
 		snprintf(what, sizeof(what), "vm '%s'", vm->row->name);

@@ -296,6 +296,9 @@ vm_spec_check(struct host *h, struct vm_row *row, struct err *err)
 		row->machine = xstrdup(host_default_machine(h));
 	else if ((r = host_check_machine(h, row->machine, "the vm", err)) < 0)
 		return r;
+	/* root ports are PCIe devices: q35 only */
+	if (!strstr(row->machine, "q35"))
+		row->hotplug_ports = 0;
 	snprintf(what, sizeof(what), "vm '%s'", row->name);
 	if ((r = host_mem_admit(h, row->memory_mib, HOST_MEM_INSTALLED, what,
 	    err)) < 0)

@@ -99,7 +99,8 @@ fake_answer(int c, const char *target, const char *body)
 	pthread_mutex_lock(&fake.lock);
 	strncat(fake.log, target, sizeof(fake.log) - strlen(fake.log) - 2);
 	strcat(fake.log, "\n");
-	if (strncmp(target, "POST ", 5) == 0)
+	if (strncmp(target, "POST ", 5) == 0 ||
+	    strncmp(target, "PUT ", 4) == 0)
 		snprintf(fake.body, sizeof(fake.body), "%s", body);
 	for (int i = 0; i < fake.nroutes; i++) {
 		struct fake_route *r = &fake.routes[i];
@@ -295,7 +296,7 @@ fake_asked(const char *target)
 	return found;
 }
 
-/* The last POST's body, parsed; NULL if it is not JSON. */
+/* The last POST's or PUT's body, parsed; NULL if it is not JSON. */
 static json_t *
 fake_body(void)
 {
@@ -495,7 +496,10 @@ test_commands_table(void)
 	ASSERT_CONTAINS(r.out, "\t--machine=TYPE\t--firmware=bios|uefi\t"
 	    "--secure-boot\t--tpm\t");
 	ASSERT_CONTAINS(r.out, "\t--ssh-key=FILE\t--cloud-init-net=NIC=ADDR/"
-	    "PREFIX[,gw=GW][,dns=DNS]\t--no-wait\t--json\t--help\n");
+	    "PREFIX[,gw=GW][,dns=DNS]\t--hotplug-ports=N\t--no-wait\t--json\t"
+	    "--help\n");
+	ASSERT_CONTAINS(r.out, "\nvm nic remove\tNAME NIC\t--json\t"
+	    "--help\n");
 	ASSERT_CONTAINS(r.out, "\nvm kvp set\tNAME KEY VALUE\t--json\t"
 	    "--help\n");
 	ASSERT_CONTAINS(r.out, "\nevents\t\t--follow\t--vm=NAME\t");
@@ -756,6 +760,53 @@ test_paths_escaped(void)
 	ASSERT_CONTAINS(r.out, "vm 'web1' deleted");
 	TERN(&r, "job", "list", "--vm", "we b", "--active");
 	ASSERT_TRUE(fake_asked("GET /v1/jobs?vm=we%20b&active=1"));
+}
+
+/* vm nic add|set|remove: the routes and bodies, a set without a change
+ * and a bad --vlan refused before asking. */
+static void
+test_vm_nic(void)
+{
+	struct run r;
+	json_t *b;
+
+	fake_reset();
+	fake_route("POST /v1/vms/web1/nics", 200, VM_WEB1, NULL);
+	TERN(&r, "vm", "nic", "add", "web1", "--net",
+	    "lan,vlan=10,trunk=20-30,40");
+	ASSERT_EQ(r.rc, 0);
+	ASSERT_CONTAINS(r.out, "vm 'web1': nic added on switch 'lan'");
+	ASSERT_TRUE((b = fake_body()) != NULL);
+	ASSERT_STREQ(json_string_value(json_object_get(b, "switch")), "lan");
+	ASSERT_EQ(json_integer_value(json_object_get(b, "vlan")), 10);
+	ASSERT_STREQ(json_string_value(json_object_get(b, "trunks")),
+	    "20-30,40");
+	json_decref(b);
+	fake_route("PUT /v1/vms/web1/nics/nic1", 200, VM_WEB1, NULL);
+	TERN(&r, "vm", "nic", "set", "web1", "nic1", "--vlan", "none",
+	    "--trunk", "none", "--switch", "wan");
+	ASSERT_EQ(r.rc, 0);
+	ASSERT_TRUE(fake_asked("PUT /v1/vms/web1/nics/nic1"));
+	ASSERT_TRUE((b = fake_body()) != NULL);
+	ASSERT_EQ(json_integer_value(json_object_get(b, "vlan")), 0);
+	ASSERT_STREQ(json_string_value(json_object_get(b, "trunks")), "");
+	ASSERT_STREQ(json_string_value(json_object_get(b, "switch")), "wan");
+	json_decref(b);
+	fake_route("DELETE /v1/vms/web1/nics/52%3A54%3A00%3A00%3A00%3A01",
+	    200, VM_WEB1, NULL);
+	TERN(&r, "vm", "nic", "remove", "web1", "52:54:00:00:00:01");
+	ASSERT_EQ(r.rc, 0);
+	ASSERT_CONTAINS(r.out, "nic '52:54:00:00:00:01' removed");
+	fake_reset();
+	TERN(&r, "vm", "nic", "set", "web1", "nic1");
+	ASSERT_EQ(r.rc, 2);
+	ASSERT_CONTAINS(r.err, "nothing to change");
+	TERN(&r, "vm", "nic", "set", "web1", "nic1", "--vlan", "4095");
+	ASSERT_EQ(r.rc, 2);
+	TERN(&r, "vm", "nic", "add", "web1");
+	ASSERT_EQ(r.rc, 2);
+	ASSERT_CONTAINS(r.err, "--net");
+	ASSERT_EQ(fake.log[0], '\0');
 }
 
 static void
@@ -1143,6 +1194,7 @@ main(void)
 	RUN_TEST(test_unreachable);
 	RUN_TEST(test_sigint_stops_waiting);
 	RUN_TEST(test_paths_escaped);
+	RUN_TEST(test_vm_nic);
 	RUN_TEST(test_vm_show_human);
 	RUN_TEST(test_events);
 	RUN_TEST(test_console);

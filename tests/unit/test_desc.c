@@ -292,6 +292,77 @@ test_nic_vlans(void)
 	    -EINVAL);
 }
 
+/* hotplug_ports and a NIC's port survive the round trip, are left out
+ * when 0 (a VM made before hot-plug still moves to an older ternd, and
+ * a record without them is such a VM: 0 ports, its command line as it
+ * was); a request without them gets the default; a port the VM does not
+ * have, or two NICs on one port, are refused. */
+static void
+test_hotplug(void)
+{
+	json_t *o = record(), *t, *n;
+	struct vm_desc d = { 0 };
+	struct vm_row row = { 0 };
+	struct err e = { 0 };
+
+	n = json_array_get(json_object_get(o, "nics"), 1);
+	json_object_set_new(o, "hotplug_ports", json_integer(4));
+	json_object_set_new(n, "port", json_integer(2));
+	ASSERT_EQ(vm_desc_parse(o, VM_DESC_RECORD, extra, "vm", &d, &e), 0);
+	ASSERT_EQ(d.hotplug_ports, 4);
+	ASSERT_EQ(d.nics[0].port, 0);
+	ASSERT_EQ(d.nics[1].port, 2);
+	t = vm_desc_to_json(&d);
+	json_object_del(o, "disks");
+	ASSERT_TRUE(json_equal(o, t));
+	ASSERT_TRUE(json_object_get(json_array_get(json_object_get(t, "nics"),
+	    0), "port") == NULL);
+	json_decref(t);
+	vm_desc_done(&d);
+	json_decref(o);
+
+	o = record();	/* made before: 0, and 0 is written as nothing */
+	ASSERT_EQ(vm_desc_parse(o, VM_DESC_RECORD, extra, "vm", &d, &e), 0);
+	ASSERT_EQ(d.hotplug_ports, 0);
+	t = vm_desc_to_json(&d);
+	ASSERT_TRUE(json_object_get(t, "hotplug_ports") == NULL);
+	vm_desc_to_row(&d, &row);
+	ASSERT_EQ(row.hotplug_ports, 0);
+	json_decref(t);
+	json_decref(o);
+	free(row.nics[0].switch_name);
+	free(row.nics[1].switch_name);
+	free(row.nics);
+	free(row.name);
+	free(row.machine);
+	free(row.cmdline);
+
+	o = json_pack("{ss si si}", "name", "new", "cpus", 1, "memory_mib",
+	    64);	/* a request: the default */
+	memset(&row, 0, sizeof(row));
+	ASSERT_EQ(vm_desc_parse(o, VM_DESC_REQUEST, NULL, "vm", &d, &e), 0);
+	ASSERT_EQ(d.hotplug_ports, -1);
+	vm_desc_to_row(&d, &row);
+	ASSERT_EQ(row.hotplug_ports, VM_HOTPLUG_PORTS_DEFAULT);
+	free(row.nics);
+	free(row.name);
+	json_decref(o);
+
+	ASSERT_EQ(parse_with("hotplug_ports", json_integer(9), &e), -EINVAL);
+	o = record();
+	json_object_set_new(o, "hotplug_ports", json_integer(1));
+	n = json_array_get(json_object_get(o, "nics"), 1);
+	json_object_set_new(n, "port", json_integer(2));
+	ASSERT_EQ(parse_kind(json_incref(o), VM_DESC_RECORD, &e), -EINVAL);
+	ASSERT_CONTAINS(e.msg, "nics[1] port 2 is beyond the vm's 1 hot-plug "
+	    "ports");
+	json_object_set_new(o, "hotplug_ports", json_integer(4));
+	json_object_set_new(json_array_get(json_object_get(o, "nics"), 0),
+	    "port", json_integer(2));
+	ASSERT_EQ(parse_kind(o, VM_DESC_RECORD, &e), -EINVAL);
+	ASSERT_CONTAINS(e.msg, "are both on port 2");
+}
+
 int
 main(void)
 {
@@ -300,6 +371,7 @@ main(void)
 	RUN_TEST(test_limits);
 	RUN_TEST(test_nic_limit);
 	RUN_TEST(test_nic_vlans);
+	RUN_TEST(test_hotplug);
 	RUN_TEST(test_unknown_fields);
 	RUN_TEST(test_records_and_requests);
 	return TEST_REPORT();

@@ -69,6 +69,51 @@ make_vm(const char *name, const char *disk, const char *mac)
 	return vm;
 }
 
+/* Hot-plug (migration 13): a VM's ports, a NIC's port, and the NICs
+ * replaced at once; a MAC another VM has rolls the change back. */
+static void
+test_vm_nics(struct store *st, struct vm_row *a)
+{
+	struct vm_row *b = make_vm("b", "/p/b.qcow2", "52:54:00:00:00:09");
+	struct nic_row two[2] = { 0 };
+	struct vm_row **all;
+	size_t n;
+
+	a->hotplug_ports = 4;
+	ASSERT_EQ(store_vm_insert(st, a), 0);
+	ASSERT_EQ(store_vm_insert(st, b), 0);
+	two[0] = a->nics[0];
+	snprintf(two[1].mac, 18, "52:54:00:00:00:05");
+	two[1].switch_name = "wan";
+	two[1].port = 3;
+	ASSERT_EQ(store_vm_set_nics(st, a->uuid, two, 2), 0);
+	snprintf(two[1].mac, 18, "52:54:00:00:00:09");	/* b's */
+	ASSERT_EQ(store_vm_set_nics(st, a->uuid, two, 2), -EEXIST);
+	ASSERT_EQ(store_vm_set_nics(st, "nope", two, 1), -ENOENT);
+	ASSERT_EQ(store_vm_load_all(st, &all, &n), 0);
+	ASSERT_EQ(n, 2);
+	ASSERT_STREQ(all[0]->name, "b");
+	ASSERT_EQ(all[0]->hotplug_ports, 0);
+	ASSERT_EQ(all[1]->hotplug_ports, 4);
+	ASSERT_EQ(all[1]->n_nics, 2);
+	ASSERT_EQ(all[1]->nics[0].port, 0);
+	ASSERT_STREQ(all[1]->nics[1].mac, "52:54:00:00:00:05");
+	ASSERT_STREQ(all[1]->nics[1].switch_name, "wan");
+	ASSERT_EQ(all[1]->nics[1].port, 3);
+	store_vm_row_free(all[0]);
+	store_vm_row_free(all[1]);
+	free(all);
+	ASSERT_EQ(store_vm_set_nics(st, a->uuid, two, 0), 0);
+	ASSERT_EQ(store_vm_load_all(st, &all, &n), 0);
+	ASSERT_EQ(all[1]->n_nics, 0);
+	store_vm_row_free(all[0]);
+	store_vm_row_free(all[1]);
+	free(all);
+	ASSERT_EQ(store_vm_delete(st, a->uuid), 0);
+	ASSERT_EQ(store_vm_delete(st, b->uuid), 0);
+	store_vm_row_free(b);
+}
+
 static void
 test_vm_rows(void)
 {
@@ -138,10 +183,12 @@ test_vm_rows(void)
 	ASSERT_STREQ(all[0]->cdrom, "/iso/d.iso");
 	ASSERT_STREQ(all[0]->cloud_init_seed, "/p/g-seed.iso");
 	ASSERT_STREQ(all[0]->cloud_init_net, "{\"nic0\": null}");
+	ASSERT_EQ(all[0]->hotplug_ports, 0);
 	store_vm_row_free(all[0]);
 	free(all);
 	ASSERT_EQ(store_vm_delete(st, a->uuid), 0);
 	ASSERT_EQ(store_vm_delete(st, a->uuid), -ENOENT);
+	test_vm_nics(st, a);
 	store_vm_row_free(a);
 	store_vm_row_free(dup_disk);
 	store_close(st);
@@ -240,6 +287,8 @@ test_migrates_v1_file(void)
 	/* ... and BIOS, no TPM, no CD drive */
 	ASSERT_TRUE(all[0]->firmware == NULL && !all[0]->tpm);
 	ASSERT_TRUE(!all[0]->has_cdrom && all[0]->nvram == NULL);
+	/* ... and no hot-plug ports (their command line as it was) */
+	ASSERT_EQ(all[0]->hotplug_ports, 0);
 	store_vm_row_free(all[0]);
 	free(all);
 	/* Jobs recorded before subjects claimed their VM, or the host. */

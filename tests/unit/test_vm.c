@@ -292,6 +292,53 @@ test_qemu_guest_devices(void)
 	qemu_argv_free(argv);
 }
 
+/* Hot-plug ports: none on a VM made before (its command line as it was);
+ * a VM's root ports after its root-bus NICs and before the VGA (still the
+ * last device), a hot-plugged NIC on its port with the ids device_add
+ * gave it, its tap the fd of its index. */
+static void
+test_qemu_hotplug_ports(void)
+{
+	struct host h = { .cfg.qemu_binary = "qemu-system-x86_64",
+		.cfg.run_dir = "/run/t" };
+	struct nic_row nics[2] = {
+		{ .mac = "52:54:00:00:00:01", .switch_name = "lan" },
+		{ .mac = "52:54:00:00:00:02", .switch_name = "lan", .port = 2 },
+	};
+	struct vm_row row = { .name = "a", .uuid = "u", .memory_mib = 64,
+		.cpus = 1, .machine = "pc-q35-10.0", .n_nics = 1,
+		.nics = nics };
+	struct vm vm = { .h = &h, .row = &row };
+	char **argv = qemu_argv(&vm), **p, *last = NULL;
+	int nic0 = -1, port = -1, hp = -1, vga = -1;
+
+	ASSERT_TRUE(!argv_has(argv, "-device", "pcie-root-port"));
+	qemu_argv_free(argv);
+	row.hotplug_ports = 2;
+	row.n_nics = 2;
+	argv = qemu_argv(&vm);
+	ASSERT_TRUE(argv_has(argv, "-device", "pcie-root-port,id=hp0,"
+	    "chassis=1"));
+	ASSERT_TRUE(argv_has(argv, "-device", "pcie-root-port,id=hp1,"
+	    "chassis=2"));
+	ASSERT_TRUE(argv_has(argv, "-netdev", "tap,id=hpnet1,fd=4,vhost=off"));
+	ASSERT_TRUE(argv_has(argv, "-device", "virtio-net-pci,netdev=hpnet1,"
+	    "id=hpnic1,mac=52:54:00:00:00:02,bus=hp1"));
+	ASSERT_TRUE(!argv_has(argv, "-device", "id=nic1"));
+	for (p = argv; *p; p++) {
+		if (strcmp(p[0], "-device") || !p[1])
+			continue;
+		last = p[1];
+		nic0 = strstr(p[1], "id=nic0") ? p - argv : nic0;
+		port = strstr(p[1], "id=hp0") ? p - argv : port;
+		hp = strstr(p[1], "id=hpnic1") ? p - argv : hp;
+		vga = strcmp(p[1], "VGA") == 0 ? p - argv : vga;
+	}
+	ASSERT_TRUE(nic0 >= 0 && nic0 < port && port < hp && hp < vga);
+	ASSERT_STREQ(last ? last : "", "VGA");
+	qemu_argv_free(argv);
+}
+
 /* A create request's guest settings: what the CLI sends, parsed into the
  * row; boot devices the VM lacks and bad cdrom values refused. */
 static int
@@ -355,6 +402,7 @@ main(void)
 	RUN_TEST(test_action_names);
 	RUN_TEST(test_mem_admit);
 	RUN_TEST(test_qemu_keeps_stderr);
+	RUN_TEST(test_qemu_hotplug_ports);
 	RUN_TEST(test_qemu_guest_devices);
 	RUN_TEST(test_spec_guest);
 	return TEST_REPORT();
