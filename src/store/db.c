@@ -121,6 +121,15 @@ static const char *const migrations[] = {
 	 * trunks the tagged ones as text "10-20,30", '' none */
 	"ALTER TABLE nics ADD COLUMN vlan INTEGER NOT NULL DEFAULT 0;"
 	"ALTER TABLE nics ADD COLUMN trunks TEXT NOT NULL DEFAULT '';",
+	/* 13: dynamic memory (issue 18): memory_mib is the maximum, min the
+	 * balloon's floor, cur its size now, buffer the free share kept in
+	 * percent; a fixed VM (every older row) min = cur = memory_mib,
+	 * buffer 0 */
+	"ALTER TABLE vms ADD COLUMN memory_min_mib INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE vms ADD COLUMN memory_cur_mib INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE vms ADD COLUMN memory_buffer_pct INTEGER NOT NULL"
+	" DEFAULT 0;"
+	"UPDATE vms SET memory_min_mib=memory_mib, memory_cur_mib=memory_mib;",
 };
 
 int

@@ -13,7 +13,7 @@
 
 struct store;
 
-#define STORE_SCHEMA_VERSION 12
+#define STORE_SCHEMA_VERSION 13
 
 /* Open (creating if needed) the database at path, switch it to WAL, and
  * run every schema migration newer than the file's version in one
@@ -77,7 +77,12 @@ struct vm_row {
 	char uuid[37];
 	char *name;
 	int cpus;
-	uint64_t memory_mib;
+	uint64_t memory_mib;	/* the guest's memory; dynamic: its maximum */
+	/* Dynamic memory (issue 18, base/memspec.h): min < memory_mib with
+	 * buffer 5..95 and cur the balloon's size in min..memory_mib; fixed
+	 * memory: min = cur = memory_mib, buffer 0. */
+	uint64_t memory_min_mib, memory_cur_mib;
+	unsigned memory_buffer_pct;
 	bool cpu_compat;
 	char *machine;		/* QEMU machine type, "pc-q35-10.0" */
 	char *kernel, *initrd, *cmdline;	/* NULL: boot from disk */
@@ -113,6 +118,9 @@ int store_vm_set_runtime(struct store *st, const char *uuid,
     const char *state, int64_t pid, uint64_t pid_start,
     uint64_t started_ms);
 int store_vm_delete(struct store *st, const char *uuid);
+/* A dynamic VM's balloon size now (memory_cur_mib).  -ENOENT: no such VM. */
+int store_vm_set_memory_cur(struct store *st, const char *uuid,
+    uint64_t cur_mib);
 /* A disk's file moved: its new path and pool (NULL: none).  -ENOENT for no
  * such VM or disk, -EEXIST when another disk has that path. */
 int store_vm_set_disk(struct store *st, const char *uuid, const char *name,
