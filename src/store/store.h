@@ -111,6 +111,15 @@ struct vm_row {
 	struct nic_row *nics;
 };
 
+/* The row's memory now: a dynamic VM's current size, else (fixed memory,
+ * or a row made in memory without it) memory_mib. */
+static inline uint64_t
+store_vm_mem_now(const struct vm_row *r)
+{
+	return r->memory_cur_mib && r->memory_cur_mib <= r->memory_mib ?
+	    r->memory_cur_mib : r->memory_mib;
+}
+
 /* Insert the VM with its disks and NICs atomically.  -EEXIST when the
  * name, a disk path or a MAC is taken. */
 int store_vm_insert(struct store *st, const struct vm_row *vm);

@@ -3,8 +3,9 @@
  *   (tick, VM running, QMP ready)
  *     not set up --qom-set guest-stats-polling-interval, then
  *         balloon(cur)--> set up                 dynmem_setup, on_setup
- *     set up --qom-get guest-stats--> demand = balloon size - the
- *         guest's available memory           dynmem_tick, on_stats
+ *     set up, the balloon settled (query-balloon's actual at cur) and a
+ *         sample taken after that --qom-get guest-stats--> demand =
+ *         actual - the guest's available memory  dynmem_tick, on_stats
  *         --memspec_decide(demand, cur, host room) == cur--> next tick
  *         --!= cur--> balloon(new) --ok--> cur = new, persisted
  *                                                dynmem_resize, on_resize
@@ -16,6 +17,7 @@
  * sent, the balloon stays where it is (a live move carries it). */
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 
 #include "dynmem.h"
 #include "host.h"
@@ -50,11 +52,20 @@ static void
 on_actual(struct vm *vm, struct job *job, json_t *ret, const struct err *e)
 {
 	json_t *a = ret ? json_object_get(ret, "actual") : NULL;
+	struct dynmem *d = &vm->dyn;
+	uint64_t cur = vm->row->memory_cur_mib, now = (uint64_t)time(NULL);
 
 	(void)job;
 	(void)e;
 	if (json_is_integer(a))
 		vm->dyn.actual_mib = (uint64_t)json_integer_value(a) / MIB;
+	/* the balloon reached its target (or stopped short of it for
+	 * DYNMEM_SETTLE_S: a guest that cannot give more back): statistics
+	 * from now on are the guest's at this size */
+	if (!d->settled_s && ((d->actual_mib + 1 >= cur &&
+	    d->actual_mib <= cur + 1) || now >= d->resized_s +
+	    DYNMEM_SETTLE_S))
+		d->settled_s = now;
 	dynmem_again(vm);
 }
 
@@ -85,6 +96,8 @@ on_resize(struct vm *vm, struct job *job, json_t *ret, const struct err *e)
 		    (unsigned long long)want,
 		    (unsigned long long)vm->dyn.demand_mib);
 	vm->row->memory_cur_mib = want;
+	vm->dyn.settled_s = 0;
+	vm->dyn.resized_s = (uint64_t)time(NULL);
 	(void)store_vm_set_memory_cur(vm->h->store, vm->row->uuid, want);
 	dynmem_query(vm);
 }
@@ -111,7 +124,7 @@ on_stats(struct vm *vm, struct job *job, json_t *ret, const struct err *e)
 {
 	const struct vm_row *r = vm->row;
 	json_t *st = ret ? json_object_get(ret, "stats") : NULL;
-	double total, avail;
+	double total, avail, upd;
 	uint64_t size;
 	struct memspec m = { r->memory_min_mib, r->memory_mib,
 		r->memory_buffer_pct };
@@ -124,8 +137,10 @@ on_stats(struct vm *vm, struct job *job, json_t *ret, const struct err *e)
 	total = json_number_value(json_object_get(st, "stat-total-memory"));
 	avail = json_number_value(json_object_get(st,
 	    "stat-available-memory"));
-	/* no statistics yet (last-update 0, or a stat not given) */
-	if (json_number_value(json_object_get(ret, "last-update")) <= 0 ||
+	/* no statistics yet, a stat not given, or a sample from before the
+	 * balloon settled at its size (size and sample would not match) */
+	upd = json_number_value(json_object_get(ret, "last-update"));
+	if (upd <= 0 || !vm->dyn.settled_s || upd <= vm->dyn.settled_s ||
 	    total <= 0 || total >= 0x1p63 || avail < 0 || avail > total) {
 		dynmem_query(vm);
 		return;
@@ -135,10 +150,8 @@ on_stats(struct vm *vm, struct job *job, json_t *ret, const struct err *e)
 	 * guest kernel keeps for itself, ~50 MiB for -m 768M, so a guest
 	 * judged by it runs out before its buffer says so.) */
 	size = vm->dyn.actual_mib ? vm->dyn.actual_mib : r->memory_cur_mib;
-	vm->dyn.demand_mib = avail / MIB < size ?
+	vm->dyn.demand_mib = (uint64_t)(avail / MIB) < size ?
 	    size - (uint64_t)(avail / MIB) : 1;
-	if (!vm->dyn.demand_mib)
-		vm->dyn.demand_mib = 1;	/* known: 0 means not known */
 	want = memspec_decide(&m, vm->dyn.demand_mib, r->memory_cur_mib,
 	    dynmem_host_room(vm));
 	if (want == r->memory_cur_mib || vm->state != VM_RUNNING) {

@@ -18,6 +18,9 @@ struct loop_timer;
 #define DYNMEM_TICK_MS 2000
 #define DYNMEM_POLL_S 1
 #define DYNMEM_QMP_TIMEOUT_MS 5000
+/* A balloon that has not reached its target after this long counts as
+ * settled where it is (a guest that cannot give more memory back). */
+#define DYNMEM_SETTLE_S 10
 
 /* A VM's controller while its QEMU runs.  Invariant: timer != NULL only
  * while the VM's row is dynamic and a QEMU is watched. */
@@ -28,6 +31,9 @@ struct dynmem {
 	uint64_t want_mib;	/* the balloon size asked for */
 	uint64_t demand_mib;	/* the guest's used memory, 0: not known */
 	uint64_t actual_mib;	/* query-balloon's actual, 0: not known */
+	uint64_t settled_s;	/* wall s when actual reached cur; 0: not yet
+				 * (QEMU stamps the guest's stats in wall s) */
+	uint64_t resized_s;	/* wall s of the last balloon change */
 };
 
 /* Is the row's memory dynamic (min below max)? */

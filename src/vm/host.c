@@ -314,7 +314,7 @@ host_mem_promised(const struct host *h)
 
 	for (size_t i = 0; i < h->n_vms; i++)
 		if (h->vms[i]->state == VM_INCOMING)
-			sum += h->vms[i]->row->memory_cur_mib;
+			sum += store_vm_mem_now(h->vms[i]->row);
 	return sum;
 }
 
@@ -368,7 +368,7 @@ host_mem_admit_vm(struct host *h, const struct vm_row *row,
 	else
 		snprintf(what, sizeof(what), "vm '%s' (dynamic memory: "
 		    "%llu MiB now, up to %llu MiB)", row->name,
-		    (unsigned long long)row->memory_cur_mib,
+		    (unsigned long long)store_vm_mem_now(row),
 		    (unsigned long long)row->memory_mib);
 	if (basis == HOST_MEM_INSTALLED || dyn)
 		r = host_mem_admit(h, row->memory_mib, HOST_MEM_INSTALLED,
@@ -376,8 +376,8 @@ host_mem_admit_vm(struct host *h, const struct vm_row *row,
 	else
 		r = 0;
 	if (r == 0 && basis == HOST_MEM_AVAILABLE)
-		r = host_mem_admit(h, row->memory_cur_mib, HOST_MEM_AVAILABLE,
-		    what, err);
+		r = host_mem_admit(h, store_vm_mem_now(row),
+		    HOST_MEM_AVAILABLE, what, err);
 	return r;
 }
 
@@ -401,7 +401,7 @@ host_mem_vms(const struct host *h, uint64_t *ret_now, uint64_t *ret_max)
 	for (size_t i = 0; i < h->n_vms; i++) {
 		if (!h->vms[i]->pid)
 			continue;
-		*ret_now += h->vms[i]->row->memory_cur_mib;
+		*ret_now += store_vm_mem_now(h->vms[i]->row);
 		*ret_max += h->vms[i]->row->memory_mib;
 	}
 }
