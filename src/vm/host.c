@@ -370,15 +370,14 @@ host_mem_admit_vm(struct host *h, const struct vm_row *row,
 		    "%llu MiB now, up to %llu MiB)", row->name,
 		    (unsigned long long)store_vm_mem_now(row),
 		    (unsigned long long)row->memory_mib);
+	/* the current size first: that is what the VM needs to run here */
+	if (basis == HOST_MEM_AVAILABLE && (r = host_mem_admit(h,
+	    store_vm_mem_now(row), HOST_MEM_AVAILABLE, what, err)) < 0)
+		return r;
 	if (basis == HOST_MEM_INSTALLED || dyn)
-		r = host_mem_admit(h, row->memory_mib, HOST_MEM_INSTALLED,
+		return host_mem_admit(h, row->memory_mib, HOST_MEM_INSTALLED,
 		    what, err);
-	else
-		r = 0;
-	if (r == 0 && basis == HOST_MEM_AVAILABLE)
-		r = host_mem_admit(h, store_vm_mem_now(row),
-		    HOST_MEM_AVAILABLE, what, err);
-	return r;
+	return 0;
 }
 
 uint64_t

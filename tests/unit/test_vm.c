@@ -202,14 +202,16 @@ test_mem_admit(void)
 	ASSERT_EQ(host_mem_admit_vm(&h, &dyn, HOST_MEM_AVAILABLE, &e),
 	    -ENOMEM);
 	ASSERT_CONTAINS(e.msg, "vm 'd' (dynamic memory: 64 MiB now, up to "
-	    "1099511627776 MiB)");
+	    "1099511627776 MiB): memory 1099511627776 MiB is more than");
 	dyn.memory_mib = 128;
 	ASSERT_EQ(host_mem_admit_vm(&h, &dyn, HOST_MEM_AVAILABLE, NULL), 0);
 	h.cfg.memory_reserve_mib = (uint64_t)1 << 40;
 	e = (struct err){ 0 };
 	ASSERT_EQ(host_mem_admit_vm(&h, &dyn, HOST_MEM_AVAILABLE, &e),
 	    -ENOMEM);
-	ASSERT_CONTAINS(e.msg, "beyond its memory-reserve");
+	ASSERT_CONTAINS(e.msg, "not enough memory to start vm 'd' (dynamic "
+	    "memory: 64 MiB now, up to 128 MiB): it needs 64 MiB");
+	ASSERT_CONTAINS(e.msg, "its memory-reserve not counted");
 }
 
 static void
