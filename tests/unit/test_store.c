@@ -141,6 +141,22 @@ test_vm_rows(void)
 	store_vm_row_free(all[0]);
 	free(all);
 	ASSERT_EQ(store_vm_delete(st, a->uuid), 0);
+	/* dynamic memory (migration 13): min, buffer, and cur as it moves */
+	a->memory_mib = 768;
+	a->memory_min_mib = 256;
+	a->memory_cur_mib = 256;
+	a->memory_buffer_pct = 20;
+	ASSERT_EQ(store_vm_insert(st, a), 0);
+	ASSERT_EQ(store_vm_set_memory_cur(st, a->uuid, 300), 0);
+	ASSERT_EQ(store_vm_set_memory_cur(st, "nope", 300), -ENOENT);
+	ASSERT_EQ(store_vm_load_all(st, &all, &n), 0);
+	ASSERT_EQ(all[0]->memory_mib, 768);
+	ASSERT_EQ(all[0]->memory_min_mib, 256);
+	ASSERT_EQ(all[0]->memory_cur_mib, 300);
+	ASSERT_EQ(all[0]->memory_buffer_pct, 20);
+	store_vm_row_free(all[0]);
+	free(all);
+	ASSERT_EQ(store_vm_delete(st, a->uuid), 0);
 	ASSERT_EQ(store_vm_delete(st, a->uuid), -ENOENT);
 	store_vm_row_free(a);
 	store_vm_row_free(dup_disk);
@@ -240,6 +256,10 @@ test_migrates_v1_file(void)
 	/* ... and BIOS, no TPM, no CD drive */
 	ASSERT_TRUE(all[0]->firmware == NULL && !all[0]->tpm);
 	ASSERT_TRUE(!all[0]->has_cdrom && all[0]->nvram == NULL);
+	/* ... and fixed memory (migration 13): min = cur = memory_mib */
+	ASSERT_EQ(all[0]->memory_min_mib, all[0]->memory_mib);
+	ASSERT_EQ(all[0]->memory_cur_mib, all[0]->memory_mib);
+	ASSERT_EQ(all[0]->memory_buffer_pct, 0);
 	store_vm_row_free(all[0]);
 	free(all);
 	/* Jobs recorded before subjects claimed their VM, or the host. */
