@@ -11,6 +11,7 @@
  *                                                dynmem_resize, on_resize
  *     --query-balloon--> actual (for vm show)    on_actual
  *   any refusal: logged at debug, the next tick tries again.
+ *   an outgoing move's stream active (MIGRATION events): no change.
  *
  * Never blocks the loop; touches the row only on the loop thread.  Not in
  * state running (starting, paused, a move's incoming side): nothing is
@@ -119,6 +120,21 @@ dynmem_host_room(struct vm *vm)
 	return host_mem_room(vm->h);
 }
 
+/* An outgoing move copies the VM now: its description already carries
+ * the current size, so the balloon stays where it is until the move ends
+ * (the destination sets it to that size again). */
+static bool
+dynmem_moving(const struct vm *vm)
+{
+	static const char *const busy[] = { "setup", "active", "device",
+		"pre-switchover", "postcopy-active", "wait-unplug", NULL };
+
+	for (size_t i = 0; busy[i]; i++)
+		if (streq(vm->mig_status, busy[i]))
+			return true;
+	return false;
+}
+
 static void
 on_stats(struct vm *vm, struct job *job, json_t *ret, const struct err *e)
 {
@@ -154,7 +170,8 @@ on_stats(struct vm *vm, struct job *job, json_t *ret, const struct err *e)
 	    size - (uint64_t)(avail / MIB) : 1;
 	want = memspec_decide(&m, vm->dyn.demand_mib, r->memory_cur_mib,
 	    dynmem_host_room(vm));
-	if (want == r->memory_cur_mib || vm->state != VM_RUNNING) {
+	if (want == r->memory_cur_mib || vm->state != VM_RUNNING ||
+	    dynmem_moving(vm)) {
 		dynmem_query(vm);
 		return;
 	}
