@@ -231,7 +231,7 @@ static const struct cli_cmd cli_cmds[] = {
 	  .help = "measure the link to a peer now (moves use the rate)" },
 	{ .group = "vm", .verb = "create", .pos = { "NAME" },
 	  .opts = opt_vm_create, .starts_job = true, .run = cmd_vm_create,
-	  .synopsis = "--cpus N --memory SIZE\n"
+	  .synopsis = "--cpus N --memory SIZE|MIN..MAX[,buffer=PCT]\n"
 	  "            [--net SWITCH[,vlan=ID][,trunk=ID-ID,...][,mac=MAC]]...\n"
 	  "            [--disk SIZE[@POOL] | --disk-path PATH]...\n"
 	  "            [--kernel FILE [--initrd FILE] [--cmdline TEXT]] "

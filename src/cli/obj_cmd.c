@@ -285,6 +285,14 @@ cmd_host_info(struct cli *cli, const struct cli_args *a, struct err *err)
 	table_kv(t, "cpus", "%s", jv_text(h, "cpus", b, sizeof(b)));
 	table_kv(t, "memory", "%s (%s available)", fmt_mib(mem, m1,
 	    sizeof(m1)), fmt_mib(avail, m2, sizeof(m2)));
+	(void)jv_int(h, "memory_vms_mib", &mem);
+	(void)jv_int(h, "memory_vms_max_mib", &avail);
+	table_kv(t, "vm memory", "%s now, %s at most", fmt_mib(mem, m1,
+	    sizeof(m1)), fmt_mib(avail, m2, sizeof(m2)));
+	(void)jv_int(h, "memory_reserved_mib", &mem);
+	if (mem)
+		table_kv(t, "memory reserve", "%s", fmt_mib(mem, m1,
+		    sizeof(m1)));
 	table_kv(t, "listen", "%s", jv_text(h, "listen", b, sizeof(b)));
 	table_kv(t, "state dir", "%s", jv_text(h, "state_dir", b, sizeof(b)));
 	table_kv(t, "vms", "%lld (%lld running)", total, running);

@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "jsonutil.h"
+#include "memspec.h"
 #include "print.h"
 #include "size.h"
 #include "util.h"
@@ -41,25 +42,27 @@ vm_parse_cpus(const struct cli_args *a, json_t *body, struct err *err)
 	return 0;
 }
 
+/* --memory SIZE | MIN..MAX[,buffer=PCT] (base/memspec.h): memory_mib the
+ * size or the maximum, and for a range the minimum and the buffer. */
 static int
 vm_parse_memory(const struct cli_args *a, json_t *body, struct err *err)
 {
 	const char *s = cli_args_get(a, "memory");
+	struct memspec m;
 	struct err e = { 0 };
-	uint64_t bytes;
 
 	if (!s)
-		return cli_usage(err, "missing option --memory SIZE");
-	if (size_parse(s, &bytes, &e) < 0)
-		return cli_usage(err, "--memory: %s", e.msg);
-	if (bytes % MIB)
-		return cli_usage(err, "invalid --memory '%s': must be a whole "
-		    "number of MiB", s);
-	if (bytes / MIB < VM_MEMORY_MIB_MIN ||
-	    bytes / MIB > VM_MEMORY_MIB_MAX)
-		return cli_usage(err, "invalid --memory '%s': must be between "
-		    "%dM and %dM", s, VM_MEMORY_MIB_MIN, VM_MEMORY_MIB_MAX);
-	json_object_set_new(body, "memory_mib", json_integer(bytes / MIB));
+		return cli_usage(err, "missing option --memory SIZE "
+		    "(or MIN..MAX[,buffer=PCT])");
+	if (memspec_parse(s, &m, &e) < 0)
+		return cli_usage(err, "%s", e.msg);
+	json_object_set_new(body, "memory_mib", json_integer(m.max_mib));
+	if (memspec_dynamic(&m)) {
+		json_object_set_new(body, "memory_min_mib",
+		    json_integer(m.min_mib));
+		json_object_set_new(body, "memory_buffer_pct",
+		    json_integer(m.buffer_pct));
+	}
 	return 0;
 }
 
@@ -559,20 +562,43 @@ vm_print_guest_hw(struct table *t, const json_t *vm)
 		table_kv(t, "boot order", "%s", order);
 }
 
+/* "256 MiB", or for dynamic memory "412 MiB now (256 MiB..768 MiB,
+ * buffer 20 %, guest demand 330 MiB)". */
+static const char *
+vm_memory_text(const json_t *vm, char *buf, size_t len)
+{
+	const json_t *d = json_object_get(vm, "dynamic_memory");
+	char a[32], b[32], c[32], e[32] = "not known";
+	long long mib = 0, min = 0, cur = 0, pct = 0, dem = 0;
+
+	(void)jv_int(vm, "memory_mib", &mib);
+	if (!json_is_object(d)) {
+		snprintf(buf, len, "%s", fmt_mib(mib, a, sizeof(a)));
+		return buf;
+	}
+	(void)jv_int(d, "minimum_mib", &min);
+	(void)jv_int(d, "current_mib", &cur);
+	(void)jv_int(d, "buffer_pct", &pct);
+	if (jv_int(d, "demand_mib", &dem) && dem > 0)
+		(void)fmt_mib(dem, e, sizeof(e));
+	snprintf(buf, len, "%s now (%s..%s, buffer %lld %%, guest demand %s)",
+	    fmt_mib(cur, a, sizeof(a)), fmt_mib(min, b, sizeof(b)),
+	    fmt_mib(mib, c, sizeof(c)), pct, e);
+	return buf;
+}
+
 static void
 vm_print_main(const json_t *vm)
 {
 	struct table *t = table_new(2, NULL);
 	char b[64], boot[1024];
-	long long mib = 0;
 
-	(void)jv_int(vm, "memory_mib", &mib);
 	table_kv(t, "name", "%s", jv_text(vm, "name", b, sizeof(b)));
 	table_kv(t, "uuid", "%s", jv_text(vm, "uuid", b, sizeof(b)));
 	table_kv(t, "state", "%s", jv_text(vm, "state", b, sizeof(b)));
 	table_kv(t, "host", "%s", jv_text(vm, "host", b, sizeof(b)));
 	table_kv(t, "cpus", "%s", jv_text(vm, "cpus", b, sizeof(b)));
-	table_kv(t, "memory", "%s", fmt_mib(mib, b, sizeof(b)));
+	table_kv(t, "memory", "%s", vm_memory_text(vm, boot, sizeof(boot)));
 	table_kv(t, "machine", "%s", jv_text(vm, "machine", b, sizeof(b)));
 	table_kv(t, "cpu model", "%s%s", jv_text(vm, "cpu_model", b,
 	    sizeof(b)), json_is_true(json_object_get(vm, "cpu_compat")) ?

@@ -58,6 +58,9 @@ static const char usage[] =
 "                     cancelled and the VM stays (default 600)\n"
 "  --max-downtime MS  the largest downtime limit convergence escalation\n"
 "                     may set (default 2000)\n"
+"  --memory-reserve MIB\n"
+"                     memory kept for the host: VMs are admitted only to\n"
+"                     what is available beyond it (default 0)\n"
 "  --migration-bandwidth MIB\n"
 "                     cap each move's stream at MIB MiB/s (default 0:\n"
 "                     from the measured link)\n"
@@ -164,6 +167,11 @@ config_set_migration(struct host_config *c, const char *key, const char *v,
 			return err_set(err, -EINVAL, "max-storage-migrations "
 			    "'%.64s' must be 1 to 64", v);
 		c->max_storage_migrations = (int)n;
+	} else if (streq(key, "memory-reserve")) {
+		if (config_long(v, 0, 1 << 30, &n) < 0)
+			return err_set(err, -EINVAL, "memory-reserve '%.64s' "
+			    "must be 0 to 1073741824 MiB", v);
+		c->memory_reserve_mib = (uint64_t)n;
 	} else if (streq(key, "migration-bandwidth")) {
 		if (config_long(v, 0, 1000000, &n) < 0)
 			return err_set(err, -EINVAL, "migration-bandwidth "
@@ -434,6 +442,7 @@ static const struct option longopts[] = {
 	{ "migration-timeout", required_argument, NULL, 1 },
 	{ "max-downtime", required_argument, NULL, 1 },
 	{ "migration-bandwidth", required_argument, NULL, 1 },
+	{ "memory-reserve", required_argument, NULL, 1 },
 	{ "max-storage-migrations", required_argument, NULL, 1 },
 	{ "migration-memory", required_argument, NULL, 1 },
 	{ "cluster-dir", required_argument, NULL, 1 },

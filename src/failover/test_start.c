@@ -284,6 +284,9 @@ fo_test_row(struct host *h, const json_t *d)
 	row->name = xstrdup(rp_str(d, "test_name"));
 	row->cpus = rv->row->cpus;
 	row->memory_mib = rv->row->memory_mib;
+	row->memory_min_mib = rv->row->memory_min_mib;	/* dynamic memory */
+	row->memory_cur_mib = rv->row->memory_min_mib;
+	row->memory_buffer_pct = rv->row->memory_buffer_pct;
 	row->cpu_compat = rv->row->cpu_compat;
 	row->machine = rv->row->machine ? xstrdup(rv->row->machine) : NULL;
 	row->kernel = rv->row->kernel ? xstrdup(rv->row->kernel) : NULL;

@@ -602,7 +602,6 @@ wire_vm_resolve(struct host *h, const json_t *o, const struct wire_opts *opt,
 		"state_file", "disks", "refpoints", "nvram", "tpm_dir", NULL };
 	struct vm_row *row = xzalloc(sizeof(*row));
 	struct vm_desc d = { 0 };
-	char what[80];
 	int r;
 
 	if ((r = vm_desc_parse(o, VM_DESC_RECORD, extra, "vm", &d, err)) < 0)
@@ -611,12 +610,11 @@ wire_vm_resolve(struct host *h, const json_t *o, const struct wire_opts *opt,
 	row->state = xstrdup(vm_state_name(opt->running ? VM_INCOMING :
 	    VM_OFF));
 	row->created_ms = wall_ms();
-	snprintf(what, sizeof(what), "vm '%s'", row->name);
 	if ((r = wire_check_new(h, row, err)) < 0 ||
 	    (r = wire_check_machine(h, row, err)) < 0 ||
 	    (r = wire_check_cpu(h, o, row->cpu_compat, err)) < 0 ||
-	    (opt->running && (r = host_mem_admit(h, row->memory_mib,
-	    HOST_MEM_AVAILABLE, what, err)) < 0) ||
+	    (r = host_mem_admit_vm(h, row, opt->running ?
+	    HOST_MEM_AVAILABLE : HOST_MEM_INSTALLED, err)) < 0 ||
 	    (r = wire_json_text(o, "services", &row->services, err)) < 0 ||
 	    (r = wire_json_text(o, "kvp", &row->kvp, err)) < 0 ||
 	    (r = wire_parse_disks(h, json_object_get(o, "disks"), row, opt,

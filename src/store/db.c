@@ -132,6 +132,15 @@ static const char *const migrations[] = {
 	 * NIC on the root bus, K+1 for one on root port K */
 	"ALTER TABLE vms ADD COLUMN hotplug_ports INTEGER NOT NULL DEFAULT 0;"
 	"ALTER TABLE nics ADD COLUMN port INTEGER NOT NULL DEFAULT 0;",
+	/* 15: dynamic memory (issue 18): memory_mib is the maximum, min the
+	 * balloon's floor, cur its size now, buffer the free share kept in
+	 * percent; a fixed VM (every older row) min = cur = memory_mib,
+	 * buffer 0 */
+	"ALTER TABLE vms ADD COLUMN memory_min_mib INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE vms ADD COLUMN memory_cur_mib INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE vms ADD COLUMN memory_buffer_pct INTEGER NOT NULL"
+	" DEFAULT 0;"
+	"UPDATE vms SET memory_min_mib=memory_mib, memory_cur_mib=memory_mib;",
 };
 
 int

@@ -13,7 +13,7 @@
 
 struct store;
 
-#define STORE_SCHEMA_VERSION 14
+#define STORE_SCHEMA_VERSION 15
 
 /* Open (creating if needed) the database at path, switch it to WAL, and
  * run every schema migration newer than the file's version in one
@@ -87,7 +87,12 @@ struct vm_row {
 	char uuid[37];
 	char *name;
 	int cpus;
-	uint64_t memory_mib;
+	uint64_t memory_mib;	/* the guest's memory; dynamic: its maximum */
+	/* Dynamic memory (issue 18, base/memspec.h): min < memory_mib with
+	 * buffer 5..95 and cur the balloon's size in min..memory_mib; fixed
+	 * memory: min = cur = memory_mib, buffer 0. */
+	uint64_t memory_min_mib, memory_cur_mib;
+	unsigned memory_buffer_pct;
 	bool cpu_compat;
 	char *machine;		/* QEMU machine type, "pc-q35-10.0" */
 	char *kernel, *initrd, *cmdline;	/* NULL: boot from disk */
@@ -117,6 +122,15 @@ struct vm_row {
 	struct nic_row *nics;
 };
 
+/* The row's memory now: a dynamic VM's current size, else (fixed memory,
+ * or a row made in memory without it) memory_mib. */
+static inline uint64_t
+store_vm_mem_now(const struct vm_row *r)
+{
+	return r->memory_cur_mib && r->memory_cur_mib <= r->memory_mib ?
+	    r->memory_cur_mib : r->memory_mib;
+}
+
 /* Insert the VM with its disks and NICs atomically.  -EEXIST when the
  * name, a disk path or a MAC is taken. */
 int store_vm_insert(struct store *st, const struct vm_row *vm);
@@ -128,6 +142,9 @@ int store_vm_delete(struct store *st, const char *uuid);
  * for no VM, -EEXIST when a MAC is another VM's. */
 int store_vm_set_nics(struct store *st, const char *uuid,
     const struct nic_row *nics, size_t n);
+/* A dynamic VM's balloon size now (memory_cur_mib).  -ENOENT: no such VM. */
+int store_vm_set_memory_cur(struct store *st, const char *uuid,
+    uint64_t cur_mib);
 /* A disk's file moved: its new path and pool (NULL: none).  -ENOENT for no
  * such VM or disk, -EEXIST when another disk has that path. */
 int store_vm_set_disk(struct store *st, const char *uuid, const char *name,

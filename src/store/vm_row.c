@@ -101,6 +101,9 @@ vm_bind_guest(sqlite3_stmt *s, int i, const struct vm_row *vm)
 	sqlite3_bind_int(s, i + 7, vm->has_cdrom);
 	store_bind_str(s, i + 8, vm->cloud_init_seed);
 	store_bind_str(s, i + 9, vm->cloud_init_net);
+	sqlite3_bind_int64(s, i + 10, vm->memory_min_mib);
+	sqlite3_bind_int64(s, i + 11, vm->memory_cur_mib);
+	sqlite3_bind_int(s, i + 12, (int)vm->memory_buffer_pct);
 }
 
 static void
@@ -116,6 +119,15 @@ vm_load_guest(sqlite3_stmt *s, int i, struct vm_row *vm)
 	vm->has_cdrom = sqlite3_column_int(s, i + 7);
 	vm->cloud_init_seed = store_col_str(s, i + 8);
 	vm->cloud_init_net = store_col_str(s, i + 9);
+	vm->memory_min_mib = sqlite3_column_int64(s, i + 10);
+	vm->memory_cur_mib = sqlite3_column_int64(s, i + 11);
+	vm->memory_buffer_pct = (unsigned)sqlite3_column_int(s, i + 12);
+	/* a row written before migration 15's columns were filled */
+	if (!vm->memory_min_mib || vm->memory_min_mib > vm->memory_mib)
+		vm->memory_min_mib = vm->memory_mib;
+	if (vm->memory_cur_mib < vm->memory_min_mib ||
+	    vm->memory_cur_mib > vm->memory_mib)
+		vm->memory_cur_mib = vm->memory_mib;
 }
 
 int
@@ -126,9 +138,10 @@ store_vm_insert(struct store *st, const struct vm_row *vm)
 	    " initrd, cmdline, state, pid, pid_start, created_ms, started_ms,"
 	    " state_file, services, kvp, machine, hold, firmware, secure_boot,"
 	    " nvram, tpm, tpm_dir, boot, cdrom, has_cdrom, cloud_init_seed,"
-	    " cloud_init_net, hotplug_ports)"
+	    " cloud_init_net, memory_min_mib, memory_cur_mib,"
+	    " memory_buffer_pct, hotplug_ports)"
 	    " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-	    " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+	    " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
 	int r;
 
 	if (!s)
@@ -152,7 +165,7 @@ store_vm_insert(struct store *st, const struct vm_row *vm)
 	store_bind_str(s, 17, vm->machine);
 	store_bind_str(s, 18, vm->hold);
 	vm_bind_guest(s, 19, vm);
-	sqlite3_bind_int(s, 29, (int)vm->hotplug_ports);
+	sqlite3_bind_int(s, 32, (int)vm->hotplug_ports);
 	r = store_begin(st);
 	if (r == 0)
 		r = store_step_done(s);
@@ -179,6 +192,23 @@ store_vm_set_runtime(struct store *st, const char *uuid, const char *state,
 	sqlite3_bind_int64(s, 4, started_ms);
 	store_bind_str(s, 5, uuid);
 	return store_step_done(s);
+}
+
+int
+store_vm_set_memory_cur(struct store *st, const char *uuid, uint64_t cur_mib)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = store_prepare(st,
+	    "UPDATE vms SET memory_cur_mib=? WHERE uuid=?");
+	int r;
+
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, cur_mib);
+	store_bind_str(s, 2, uuid);
+	r = store_step_done(s);
+	if (r == 0 && sqlite3_changes(st->db) == 0)
+		return -ENOENT;
+	return r;
 }
 
 int
@@ -268,7 +298,8 @@ store_vm_load_all(struct store *st, struct vm_row ***ret_vms, size_t *ret_n)
 	    " cmdline, state, pid, pid_start, created_ms, started_ms,"
 	    " state_file, services, kvp, machine, hold, firmware, secure_boot,"
 	    " nvram, tpm, tpm_dir, boot, cdrom, has_cdrom, cloud_init_seed,"
-	    " cloud_init_net, hotplug_ports FROM vms ORDER BY name");
+	    " cloud_init_net, memory_min_mib, memory_cur_mib,"
+	    " memory_buffer_pct, hotplug_ports FROM vms ORDER BY name");
 	struct vm_row **vms = NULL;
 	size_t n = 0;
 
@@ -297,7 +328,7 @@ store_vm_load_all(struct store *st, struct vm_row ***ret_vms, size_t *ret_n)
 		vm->machine = store_col_str(s, 16);
 		vm->hold = store_col_str(s, 17);
 		vm_load_guest(s, 18, vm);
-		vm->hotplug_ports = (unsigned)sqlite3_column_int(s, 28);
+		vm->hotplug_ports = (unsigned)sqlite3_column_int(s, 31);
 		vm_load_children(st, vm);
 		vms = xrealloc(vms, (n + 1) * sizeof(*vms));
 		vms[n++] = vm;

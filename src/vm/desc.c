@@ -9,12 +9,14 @@
 #include "desc.h"
 #include "host.h"
 #include "jsonutil.h"
+#include "memspec.h"
 #include "net.h"
 #include "util.h"
 
 static const char *const desc_fields[] = { "name", "cpus", "memory_mib",
 	"cpu_compat", "machine", "cmdline", "nics", "firmware", "secure_boot",
-	"tpm", "boot", "cd_drive", "hotplug_ports", NULL };
+	"tpm", "boot", "cd_drive", "hotplug_ports", "memory_min_mib",
+	"memory_buffer_pct", "memory_cur_mib", NULL };
 static const char *const boot_names[] = { "disk", "cdrom", "network",
 	"kernel", NULL };
 static const char *const nic_fields[] = { "mac", "switch", "vlan", "trunks",
@@ -307,6 +309,52 @@ desc_parse_guest(const json_t *o, struct vm_desc *d, struct err *err)
 	return desc_parse_boot(o, d, err);
 }
 
+/* Dynamic memory (issue 18): memory_min_mib below memory_mib (the maximum)
+ * with memory_buffer_pct 5..95 (default 20) and memory_cur_mib, the
+ * balloon's size, within them (default the minimum); all absent: fixed
+ * memory.  A peer's description is untrusted, so each is checked here. */
+static int
+desc_parse_dynmem(const json_t *o, uint64_t max, struct vm_desc *d,
+    struct err *err)
+{
+	int64_t min = 0, pct = 0, cur = 0;
+	int r;
+
+	if ((r = json_get_int(o, "memory_min_mib", false, VM_MEMORY_MIB_MIN,
+	    VM_MEMORY_MIB_MAX, &min, err)) < 0 ||
+	    (r = json_get_int(o, "memory_buffer_pct", false, INT32_MIN,
+	    INT32_MAX, &pct, err)) < 0 ||
+	    (r = json_get_int(o, "memory_cur_mib", false, 0, VM_MEMORY_MIB_MAX,
+	    &cur, err)) < 0)
+		return r;
+	if (!min)
+		min = max;
+	if ((uint64_t)min > max)
+		return err_set(err, -EINVAL, "memory_min_mib %lld is larger "
+		    "than the maximum memory_mib %llu; write MIN..MAX with "
+		    "MIN <= MAX", (long long)min, (unsigned long long)max);
+	if ((pct || cur) && (uint64_t)min == max)
+		return err_set(err, -EINVAL, "memory_buffer_pct and "
+		    "memory_cur_mib need dynamic memory: give memory_min_mib "
+		    "below memory_mib (--memory MIN..MAX)");
+	if ((uint64_t)min < max && !json_object_get(o, "memory_buffer_pct"))
+		pct = MEMSPEC_BUFFER_DEFAULT;
+	if ((uint64_t)min < max && (pct < MEMSPEC_BUFFER_MIN ||
+	    pct > MEMSPEC_BUFFER_MAX))
+		return err_set(err, -EINVAL, "memory_buffer_pct %lld is outside "
+		    "%d-%d: give the free share of the guest's memory in "
+		    "percent (--memory MIN..MAX,buffer=20)", (long long)pct,
+		    MEMSPEC_BUFFER_MIN, MEMSPEC_BUFFER_MAX);
+	if (cur && (cur < min || (uint64_t)cur > max))
+		return err_set(err, -EINVAL, "memory_cur_mib %lld is outside "
+		    "memory_min_mib..memory_mib (%lld..%llu)", (long long)cur,
+		    (long long)min, (unsigned long long)max);
+	d->memory_min_mib = min;
+	d->memory_buffer_pct = pct;
+	d->memory_cur_mib = cur ? (uint64_t)cur : (uint64_t)min;
+	return 0;
+}
+
 int
 vm_desc_parse(const json_t *o, enum vm_desc_kind kind,
     const char *const *extra, const char *what, struct vm_desc *ret,
@@ -325,6 +373,7 @@ vm_desc_parse(const json_t *o, enum vm_desc_kind kind,
 	    &cpus, err)) < 0 ||
 	    (r = json_get_int(o, "memory_mib", true, VM_MEMORY_MIB_MIN,
 	    VM_MEMORY_MIB_MAX, &mem, err)) < 0 ||
+	    (r = desc_parse_dynmem(o, mem, ret, err)) < 0 ||
 	    (r = desc_parse_machine(o, ret, err)) < 0 ||
 	    (r = desc_parse_guest(o, ret, err)) < 0 ||
 	    (r = desc_parse_hotplug(o, kind, ret, err)) < 0 ||
@@ -394,6 +443,16 @@ vm_desc_to_json(const struct vm_desc *d)
 		json_object_set_new(o, "machine", json_string(d->machine));
 	if (d->cmdline)
 		json_object_set_new(o, "cmdline", json_string(d->cmdline));
+	/* only when dynamic, so that a fixed VM still moves to a ternd
+	 * without dynamic memory (a dynamic one is refused there) */
+	if (d->memory_min_mib && d->memory_min_mib < d->memory_mib) {
+		json_object_set_new(o, "memory_min_mib",
+		    json_integer(d->memory_min_mib));
+		json_object_set_new(o, "memory_buffer_pct",
+		    json_integer(d->memory_buffer_pct));
+		json_object_set_new(o, "memory_cur_mib",
+		    json_integer(d->memory_cur_mib));
+	}
 	desc_guest_to_json(d, o);
 	return o;
 }
@@ -406,6 +465,9 @@ vm_desc_from_row(struct vm_desc *d, const struct vm_row *row)
 	d->name = xstrdup(row->name);
 	d->cpus = row->cpus;
 	d->memory_mib = row->memory_mib;
+	d->memory_min_mib = row->memory_min_mib;
+	d->memory_cur_mib = row->memory_cur_mib;
+	d->memory_buffer_pct = row->memory_buffer_pct;
 	d->cpu_compat = row->cpu_compat;
 	d->machine = row->machine ? xstrdup(row->machine) : NULL;
 	d->cmdline = row->cmdline ? xstrdup(row->cmdline) : NULL;
@@ -434,6 +496,11 @@ vm_desc_to_row(struct vm_desc *d, struct vm_row *row)
 	row->name = TAKE_PTR(d->name);
 	row->cpus = d->cpus;
 	row->memory_mib = d->memory_mib;
+	row->memory_min_mib = d->memory_min_mib ? d->memory_min_mib :
+	    d->memory_mib;
+	row->memory_cur_mib = d->memory_cur_mib ? d->memory_cur_mib :
+	    row->memory_min_mib;
+	row->memory_buffer_pct = d->memory_buffer_pct;
 	row->cpu_compat = d->cpu_compat;
 	row->machine = TAKE_PTR(d->machine);
 	row->cmdline = TAKE_PTR(d->cmdline);

@@ -32,7 +32,13 @@ struct vm_desc {
 	char uuid[37];		/* "" for a request */
 	char *name;		/* name_is_valid() */
 	int cpus;		/* VM_CPUS_MIN..VM_CPUS_MAX */
-	uint64_t memory_mib;	/* VM_MEMORY_MIB_MIN..VM_MEMORY_MIB_MAX */
+	uint64_t memory_mib;	/* VM_MEMORY_MIB_MIN..VM_MEMORY_MIB_MAX;
+				 * dynamic memory: the maximum */
+	/* Dynamic memory (issue 18): min < memory_mib, buffer 5..95, cur in
+	 * min..memory_mib; fixed: min = cur = memory_mib, buffer 0.  On
+	 * the wire only when dynamic. */
+	uint64_t memory_min_mib, memory_cur_mib;
+	unsigned memory_buffer_pct;
 	bool cpu_compat;
 	char *machine;		/* NULL when not given: the caller's default */
 	char *cmdline;		/* NULL: none; at most VM_CMDLINE_MAX bytes */

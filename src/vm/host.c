@@ -306,7 +306,7 @@ host_memory_mib(uint64_t *ret_total, uint64_t *ret_available)
 }
 
 /* Memory promised to VMs arriving: their QEMU fills it as the move goes
- * on, so MemAvailable does not show it yet. */
+ * on, so MemAvailable does not show it yet.  A dynamic VM's current size. */
 static uint64_t
 host_mem_promised(const struct host *h)
 {
@@ -314,34 +314,95 @@ host_mem_promised(const struct host *h)
 
 	for (size_t i = 0; i < h->n_vms; i++)
 		if (h->vms[i]->state == VM_INCOMING)
-			sum += h->vms[i]->row->memory_mib;
+			sum += store_vm_mem_now(h->vms[i]->row);
 	return sum;
+}
+
+static uint64_t
+sub0(uint64_t a, uint64_t b)
+{
+	return a > b ? a - b : 0;
 }
 
 int
 host_mem_admit(struct host *h, uint64_t memory_mib,
     enum host_mem_basis basis, const char *what, struct err *err)
 {
-	uint64_t total, avail, promised;
+	uint64_t total, avail, promised, rsv = h->cfg.memory_reserve_mib;
 
 	assert(basis < HOST_MEM_BASIS__COUNT);
 	if (host_memory_mib(&total, &avail) < 0)
 		return 0;
+	total = sub0(total, rsv);
+	avail = sub0(avail, rsv);
 	if (basis == HOST_MEM_INSTALLED) {
 		if (memory_mib <= total)
 			return 0;
 		return err_set(err, -ENOMEM, "%s: memory %llu MiB is more "
-		    "than this host has (%llu MiB)", what,
-		    (unsigned long long)memory_mib, (unsigned long long)total);
+		    "than this host has (%llu MiB%s)", what,
+		    (unsigned long long)memory_mib, (unsigned long long)total,
+		    rsv ? " beyond its memory-reserve" : "");
 	}
 	promised = host_mem_promised(h);
 	if (memory_mib + promised <= avail)
 		return 0;
 	return err_set(err, -ENOMEM, "not enough memory to start %s: it needs "
 	    "%llu MiB, host %s has %llu MiB available (%llu MiB of it "
-	    "promised to incoming vms)", what, (unsigned long long)memory_mib,
-	    h->cfg.name, (unsigned long long)avail,
-	    (unsigned long long)promised);
+	    "promised to incoming vms%s)", what,
+	    (unsigned long long)memory_mib, h->cfg.name,
+	    (unsigned long long)avail, (unsigned long long)promised,
+	    rsv ? ", its memory-reserve not counted" : "");
+}
+
+int
+host_mem_admit_vm(struct host *h, const struct vm_row *row,
+    enum host_mem_basis basis, struct err *err)
+{
+	bool dyn = row->memory_min_mib && row->memory_min_mib <
+	    row->memory_mib;
+	char what[160];
+	int r;
+
+	if (!dyn)
+		snprintf(what, sizeof(what), "vm '%s'", row->name);
+	else
+		snprintf(what, sizeof(what), "vm '%s' (dynamic memory: "
+		    "%llu MiB now, up to %llu MiB)", row->name,
+		    (unsigned long long)store_vm_mem_now(row),
+		    (unsigned long long)row->memory_mib);
+	/* the current size first: that is what the VM needs to run here */
+	if (basis == HOST_MEM_AVAILABLE && (r = host_mem_admit(h,
+	    store_vm_mem_now(row), HOST_MEM_AVAILABLE, what, err)) < 0)
+		return r;
+	if (basis == HOST_MEM_INSTALLED || dyn)
+		return host_mem_admit(h, row->memory_mib, HOST_MEM_INSTALLED,
+		    what, err);
+	return 0;
+}
+
+uint64_t
+host_mem_room(struct host *h)
+{
+	uint64_t total, avail;
+
+	if (host_memory_mib(&total, &avail) < 0)
+		return UINT64_MAX / 2;
+	return sub0(sub0(avail, h->cfg.memory_reserve_mib),
+	    host_mem_promised(h));
+}
+
+/* The memory of the VMs whose QEMU runs: now (a dynamic VM's current
+ * size) and at most (its maximum). */
+static void
+host_mem_vms(const struct host *h, uint64_t *ret_now, uint64_t *ret_max)
+{
+	*ret_now = *ret_max = 0;
+	for (size_t i = 0; i < h->n_vms; i++) {
+		if (!h->vms[i]->pid)
+			continue;
+		*ret_now += store_vm_mem_now(h->vms[i]->row);
+		*ret_max += h->vms[i]->row->memory_mib;
+	}
 }
 
 json_t *
@@ -351,14 +412,17 @@ host_to_json(struct host *h)
 	size_t running = 0;
 
 	json_t *machines = json_array();
+	json_t *o;
+	uint64_t now, max;
 
 	(void)host_memory_mib(&total, &avail);
+	host_mem_vms(h, &now, &max);
 	for (size_t i = 0; i < h->n_vms; i++)
 		if (h->vms[i]->pid)
 			running++;
 	for (size_t i = 0; i < h->n_machines; i++)
 		json_array_append_new(machines, json_string(h->machines[i]));
-	return json_pack("{ss ss ss ss ss ss ss so ss sI sI sI so ss s{si si}}",
+	o = json_pack("{ss ss ss ss ss ss ss so ss sI sI sI so ss s{si si}}",
 	    "name", h->cfg.name, "uuid", h->uuid, "version", TERN_VERSION,
 	    "fingerprint", h->fingerprint, "accel", h->kvm ? "kvm" : "tcg",
 	    "qemu_version", h->qemu_version,
@@ -370,6 +434,12 @@ host_to_json(struct host *h)
 	    "listen", h->cfg.listen ? json_string(h->cfg.listen) : json_null(),
 	    "state_dir", h->cfg.state_dir,
 	    "vms", "total", (int)h->n_vms, "running", (int)running);
+	json_object_set_new(o, "memory_reserved_mib",
+	    json_integer((json_int_t)h->cfg.memory_reserve_mib));
+	json_object_set_new(o, "memory_vms_mib", json_integer((json_int_t)now));
+	json_object_set_new(o, "memory_vms_max_mib",
+	    json_integer((json_int_t)max));
+	return o;
 }
 
 char *

@@ -45,6 +45,7 @@ struct host_config {
 	uint64_t max_downtime_ms;	/* the most escalation may allow */
 	uint64_t replica_point_period_ms; /* a recovery point's "hour" */
 	uint64_t migration_bw;	/* bytes/s cap per move; 0: from the link */
+	uint64_t memory_reserve_mib;	/* kept for the host, never admitted */
 	enum { MIG_MEMORY_AUTO, MIG_MEMORY_LIVE, MIG_MEMORY_PAUSED }
 	    migration_memory;	/* how a running VM's memory is copied */
 	/* Storage moves (src/storage). */
@@ -204,11 +205,22 @@ enum host_mem_basis {
 /* The one free-memory check: 0 when memory_mib fits basis, else -ENOMEM
  * with a message naming what ("vm 'x'"), its need and what the host has
  * ("memory N MiB is more than this host has", "not enough memory to start
- * vm 'x'").
+ * vm 'x'").  The host's memory-reserve is taken off both.
  * When /proc/meminfo cannot be read, admits (ternd must not refuse every
  * VM because of a missing file; QEMU fails cleanly if memory is short). */
 int host_mem_admit(struct host *h, uint64_t memory_mib,
     enum host_mem_basis basis, const char *what, struct err *err);
+
+/* A VM's row admitted against basis: installed, its maximum; available,
+ * its current size (fixed memory: both its memory), and for dynamic
+ * memory its maximum against installed memory too.  The message of a
+ * dynamic VM's refusal names its current size and its maximum. */
+int host_mem_admit_vm(struct host *h, const struct vm_row *row,
+    enum host_mem_basis basis, struct err *err);
+
+/* What the host admits now beyond its VMs (available less promised less
+ * the reserve), in MiB: the room dynamic memory may grow into. */
+uint64_t host_mem_room(struct host *h);
 
 /* host_peer.c: a peer host as this host knows it (its STORE_PEER row).
  * By name (-ENOENT with a message) or by certificate fingerprint. */

@@ -251,6 +251,18 @@ qemu_argv_hotplug(struct argv_buf *a, const struct vm_row *r)
 	}
 }
 
+/* Dynamic memory (issue 18): a balloon on pcie.0 that dynmem.c moves;
+ * only for a dynamic VM, so a fixed VM's command line (and its PCI
+ * slots) stays what it was. */
+static void
+qemu_argv_balloon(struct argv_buf *a, const struct vm_row *r)
+{
+	if (!dynmem_row_dynamic(r))
+		return;
+	arg(a, "-device");
+	arg(a, "virtio-balloon-pci,id=bal0,bus=pcie.0");
+}
+
 /* The screen (after every other PCI device), then -kernel when given. */
 static void
 qemu_argv_screen_kernel(struct argv_buf *a, const struct vm_row *r)
@@ -319,6 +331,7 @@ qemu_argv(const struct vm *vm)
 	qemu_argv_disks(&a, r);
 	qemu_argv_nics(&a, r);
 	qemu_argv_hotplug(&a, r);
+	qemu_argv_balloon(&a, r);
 	qemu_argv_screen_kernel(&a, r);
 	/* Neither spawn=deny nor elevateprivileges=deny: QEMU 7.2 applies
 	 * the filter before -daemonize forks and calls setsid(), and the

@@ -107,6 +107,7 @@ vm_remove(struct vm *vm)
 		break;
 	}
 	agent_stop(vm);
+	dynmem_stop(vm);
 	vm_block_jobs_forget(vm);
 	vm->qmp = qmp_free(vm->qmp);
 	vm->launcher = child_free(vm->launcher);
@@ -276,6 +277,7 @@ vm_on_qemu_exit(struct vm *vm)
 	vm->pidfd = -1;
 	vm->pid = 0;
 	agent_stop(vm);
+	dynmem_stop(vm);
 	vm->qmp = qmp_free(vm->qmp);
 	vm->qmp_ready = false;
 	vm->vcpus_running = false;
@@ -432,6 +434,7 @@ vm_watch(struct vm *vm, pid_t pid)
 	vm_persist(vm);
 	vm_qmp_connect(vm);
 	agent_start(vm);
+	dynmem_start(vm);
 	return 0;
 }
 
@@ -853,6 +856,9 @@ vm_config_json(const struct vm *vm)
 	    json_null());
 	json_object_set_new(o, "hotplug_ports", json_integer(r->hotplug_ports));
 	vm_guest_json(r, o);
+	json_object_set_new(o, "memory_current_mib",
+	    json_integer((json_int_t)r->memory_cur_mib));
+	json_object_set_new(o, "dynamic_memory", dynmem_to_json(vm));
 	return o;
 }
 

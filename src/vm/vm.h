@@ -79,6 +79,7 @@
 #include <sys/types.h>
 
 #include "agent.h"
+#include "dynmem.h"
 #include "child.h"
 #include "host.h"
 #include "qmp.h"
@@ -135,6 +136,7 @@ struct vm {
 				 * own (an incoming move over shared
 				 * storage: tpm_state.c) */
 	struct agent agent;	/* guest agent services while QEMU runs */
+	struct dynmem dyn;	/* dynamic memory's controller (dynmem.c) */
 	char mig_status[24];	/* last MIGRATION event status, "" none */
 	uint64_t stop_wall_ms;	/* when the last STOP event arrived */
 	/* io_pause.c: paused by QEMU on an I/O error (werror/rerror=stop),

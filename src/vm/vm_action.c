@@ -51,7 +51,6 @@ vm_action_from_name(const char *name, struct err *err)
 static int
 vm_start_allowed(const struct vm *vm, struct err *err)
 {
-	char what[80];
 	int r;
 
 	if (!vm_is_down(vm))
@@ -62,9 +61,7 @@ vm_start_allowed(const struct vm *vm, struct err *err)
 		    vm->row->name, vm->row->hold);
 	if (vm->h->may_start && (r = vm->h->may_start(vm, err)) < 0)
 		return r;
-	snprintf(what, sizeof(what), "vm '%s'", vm->row->name);
-	return host_mem_admit(vm->h, vm->row->memory_mib,
-	    HOST_MEM_AVAILABLE, what, err);
+	return host_mem_admit_vm(vm->h, vm->row, HOST_MEM_AVAILABLE, err);
 }
 
 int

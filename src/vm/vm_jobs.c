@@ -284,12 +284,9 @@ start_launch(struct job *job)
 {
 	struct vm *vm = vm_of(job);
 	struct err err = { 0 };
-	char what[80];
 	int r;
 
-	snprintf(what, sizeof(what), "vm '%s'", vm->row->name);
-	if (host_mem_admit(vm->h, vm->row->memory_mib, HOST_MEM_AVAILABLE,
-	    what, &err) < 0) {
+	if (host_mem_admit_vm(vm->h, vm->row, HOST_MEM_AVAILABLE, &err) < 0) {
 		job_finish(job, err.code, "%s", err.msg);
 		return;
 	}

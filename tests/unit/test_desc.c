@@ -363,6 +363,89 @@ test_hotplug(void)
 	ASSERT_CONTAINS(e.msg, "are both on port 2");
 }
 
+/* Dynamic memory (issue 18): min, buffer and current survive the round
+ * trip and are written only for a dynamic VM; each bad value refused. */
+static int
+parse_dyn(json_int_t min, json_int_t pct, json_int_t cur, struct err *e)
+{
+	json_t *o = record();
+
+	if (min)
+		json_object_set_new(o, "memory_min_mib", json_integer(min));
+	if (pct)
+		json_object_set_new(o, "memory_buffer_pct", json_integer(pct));
+	if (cur)
+		json_object_set_new(o, "memory_cur_mib", json_integer(cur));
+	return parse_kind(o, VM_DESC_RECORD, e);
+}
+
+static void
+test_dynamic_memory(void)
+{
+	json_t *o = record(), *t;
+	struct vm_desc d = { 0 };
+	struct vm_row row = { 0 };
+	struct err e = { 0 };
+
+	json_object_set_new(o, "memory_min_mib", json_integer(256));
+	json_object_set_new(o, "memory_cur_mib", json_integer(300));
+	ASSERT_EQ(vm_desc_parse(o, VM_DESC_RECORD, extra, "vm", &d, &e), 0);
+	ASSERT_EQ(d.memory_min_mib, 256);
+	ASSERT_EQ(d.memory_buffer_pct, 20);	/* the default */
+	ASSERT_EQ(d.memory_cur_mib, 300);
+	t = vm_desc_to_json(&d);
+	ASSERT_EQ(json_integer_value(json_object_get(t, "memory_min_mib")),
+	    256);
+	ASSERT_EQ(json_integer_value(json_object_get(t, "memory_buffer_pct")),
+	    20);
+	ASSERT_EQ(json_integer_value(json_object_get(t, "memory_cur_mib")),
+	    300);
+	json_decref(t);
+	vm_desc_to_row(&d, &row);
+	ASSERT_EQ(row.memory_mib, 512);
+	ASSERT_EQ(row.memory_min_mib, 256);
+	ASSERT_EQ(row.memory_cur_mib, 300);
+	ASSERT_EQ(row.memory_buffer_pct, 20);
+	vm_desc_from_row(&d, &row);
+	ASSERT_EQ(d.memory_cur_mib, 300);
+	vm_desc_done(&d);
+	free(row.name);
+	free(row.machine);
+	free(row.cmdline);
+	for (size_t i = 0; i < row.n_nics; i++)
+		free(row.nics[i].switch_name);
+	free(row.nics);
+	json_decref(o);
+
+	/* fixed memory: none of the fields, min = cur = memory_mib */
+	o = record();
+	ASSERT_EQ(vm_desc_parse(o, VM_DESC_RECORD, extra, "vm", &d, &e), 0);
+	ASSERT_EQ(d.memory_min_mib, 512);
+	ASSERT_EQ(d.memory_cur_mib, 512);
+	t = vm_desc_to_json(&d);
+	ASSERT_TRUE(json_object_get(t, "memory_min_mib") == NULL);
+	ASSERT_TRUE(json_object_get(t, "memory_cur_mib") == NULL);
+	ASSERT_TRUE(json_object_get(t, "memory_buffer_pct") == NULL);
+	json_decref(t);
+	vm_desc_done(&d);
+	json_decref(o);
+
+	ASSERT_EQ(parse_dyn(768, 0, 0, &e), -EINVAL);
+	ASSERT_CONTAINS(e.msg, "memory_min_mib 768 is larger than the "
+	    "maximum memory_mib 512");
+	ASSERT_EQ(parse_dyn(256, 4, 0, &e), -EINVAL);
+	ASSERT_CONTAINS(e.msg, "memory_buffer_pct 4 is outside 5-95");
+	ASSERT_EQ(parse_dyn(256, 96, 0, &e), -EINVAL);
+	ASSERT_EQ(parse_dyn(256, 5, 0, &e), 0);
+	ASSERT_EQ(parse_dyn(256, 95, 0, &e), 0);
+	ASSERT_EQ(parse_dyn(256, 20, 600, &e), -EINVAL);
+	ASSERT_CONTAINS(e.msg, "memory_cur_mib 600 is outside");
+	ASSERT_EQ(parse_dyn(256, 20, 200, &e), -EINVAL);
+	ASSERT_EQ(parse_dyn(0, 20, 0, &e), -EINVAL);
+	ASSERT_CONTAINS(e.msg, "need dynamic memory");
+	ASSERT_EQ(parse_dyn(8, 0, 0, &e), -EINVAL);	/* below the minimum */
+}
+
 int
 main(void)
 {
@@ -372,6 +455,7 @@ main(void)
 	RUN_TEST(test_nic_limit);
 	RUN_TEST(test_nic_vlans);
 	RUN_TEST(test_hotplug);
+	RUN_TEST(test_dynamic_memory);
 	RUN_TEST(test_unknown_fields);
 	RUN_TEST(test_records_and_requests);
 	return TEST_REPORT();

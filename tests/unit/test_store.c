@@ -69,7 +69,7 @@ make_vm(const char *name, const char *disk, const char *mac)
 	return vm;
 }
 
-/* Hot-plug (migration 13): a VM's ports, a NIC's port, and the NICs
+/* Hot-plug (migration 14): a VM's ports, a NIC's port, and the NICs
  * replaced at once; a MAC another VM has rolls the change back. */
 static void
 test_vm_nics(struct store *st, struct vm_row *a)
@@ -187,6 +187,22 @@ test_vm_rows(void)
 	store_vm_row_free(all[0]);
 	free(all);
 	ASSERT_EQ(store_vm_delete(st, a->uuid), 0);
+	/* dynamic memory (migration 15): min, buffer, and cur as it moves */
+	a->memory_mib = 768;
+	a->memory_min_mib = 256;
+	a->memory_cur_mib = 256;
+	a->memory_buffer_pct = 20;
+	ASSERT_EQ(store_vm_insert(st, a), 0);
+	ASSERT_EQ(store_vm_set_memory_cur(st, a->uuid, 300), 0);
+	ASSERT_EQ(store_vm_set_memory_cur(st, "nope", 300), -ENOENT);
+	ASSERT_EQ(store_vm_load_all(st, &all, &n), 0);
+	ASSERT_EQ(all[0]->memory_mib, 768);
+	ASSERT_EQ(all[0]->memory_min_mib, 256);
+	ASSERT_EQ(all[0]->memory_cur_mib, 300);
+	ASSERT_EQ(all[0]->memory_buffer_pct, 20);
+	store_vm_row_free(all[0]);
+	free(all);
+	ASSERT_EQ(store_vm_delete(st, a->uuid), 0);
 	ASSERT_EQ(store_vm_delete(st, a->uuid), -ENOENT);
 	test_vm_nics(st, a);
 	store_vm_row_free(a);
@@ -289,6 +305,10 @@ test_migrates_v1_file(void)
 	ASSERT_TRUE(!all[0]->has_cdrom && all[0]->nvram == NULL);
 	/* ... and no hot-plug ports (their command line as it was) */
 	ASSERT_EQ(all[0]->hotplug_ports, 0);
+	/* ... and fixed memory (migration 15): min = cur = memory_mib */
+	ASSERT_EQ(all[0]->memory_min_mib, all[0]->memory_mib);
+	ASSERT_EQ(all[0]->memory_cur_mib, all[0]->memory_mib);
+	ASSERT_EQ(all[0]->memory_buffer_pct, 0);
 	store_vm_row_free(all[0]);
 	free(all);
 	/* Jobs recorded before subjects claimed their VM, or the host. */

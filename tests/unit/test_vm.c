@@ -188,6 +188,30 @@ test_mem_admit(void)
 	    "incoming vms)");
 	ASSERT_EQ(host_mem_admit(&h, 16, HOST_MEM_INSTALLED, "vm 'a'", NULL),
 	    0);
+	/* A dynamic VM arriving is promised its current size, not its
+	 * maximum; one admitted names both in a refusal. */
+	in_row.memory_min_mib = 16;
+	in_row.memory_cur_mib = 32;
+	e = (struct err){ 0 };
+	ASSERT_EQ(host_mem_admit(&h, 16, HOST_MEM_AVAILABLE, "vm 'a'", &e), 0);
+	h.n_vms = 0;
+	struct vm_row dyn = { .name = "d", .memory_mib = (uint64_t)1 << 40,
+		.memory_min_mib = 16, .memory_cur_mib = 64,
+		.memory_buffer_pct = 20 };
+	e = (struct err){ 0 };
+	ASSERT_EQ(host_mem_admit_vm(&h, &dyn, HOST_MEM_AVAILABLE, &e),
+	    -ENOMEM);
+	ASSERT_CONTAINS(e.msg, "vm 'd' (dynamic memory: 64 MiB now, up to "
+	    "1099511627776 MiB): memory 1099511627776 MiB is more than");
+	dyn.memory_mib = 128;
+	ASSERT_EQ(host_mem_admit_vm(&h, &dyn, HOST_MEM_AVAILABLE, NULL), 0);
+	h.cfg.memory_reserve_mib = (uint64_t)1 << 40;
+	e = (struct err){ 0 };
+	ASSERT_EQ(host_mem_admit_vm(&h, &dyn, HOST_MEM_AVAILABLE, &e),
+	    -ENOMEM);
+	ASSERT_CONTAINS(e.msg, "not enough memory to start vm 'd' (dynamic "
+	    "memory: 64 MiB now, up to 128 MiB): it needs 64 MiB");
+	ASSERT_CONTAINS(e.msg, "its memory-reserve not counted");
 }
 
 static void
@@ -286,6 +310,18 @@ test_qemu_guest_devices(void)
 	ASSERT_TRUE(!argv_has(argv, "-device", "id=cd00"));
 	ASSERT_TRUE(!argv_has(argv, "-device", "drive=cd0"));
 	ASSERT_TRUE(!argv_has(argv, "-device", "tpm-crb"));
+	/* fixed memory: no balloon; dynamic: -m MAX and the balloon */
+	ASSERT_TRUE(!argv_has(argv, "-device", "virtio-balloon"));
+	qemu_argv_free(argv);
+	row.memory_min_mib = 32;
+	row.memory_cur_mib = 32;
+	row.memory_buffer_pct = 20;
+	argv = qemu_argv(&vm);
+	ASSERT_TRUE(argv_has(argv, "-m", "64"));
+	ASSERT_TRUE(argv_has(argv, "-device", "virtio-balloon-pci,id=bal0,"
+	    "bus=pcie.0"));
+	row.memory_min_mib = row.memory_cur_mib = 0;
+	row.memory_buffer_pct = 0;
 	ASSERT_TRUE(!argv_has(argv, "-machine", "pflash"));
 	ASSERT_TRUE(argv_has(argv, "-device", "id=vda,werror=stop,rerror="
 	    "stop,bootindex=1"));
