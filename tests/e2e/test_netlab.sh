@@ -55,7 +55,8 @@ for c in vlan-bridge-filters vlan10-a-pings-b vlan10-b-pings-a \
     isolated-cannot-reach-host isolated-static-neigh-cannot-reach-host \
     isolated-nft-alone-cannot-reach-host \
     isolated-control-without-nft-reaches-host bond-failed-over \
-    bond-ping-kept-going bond-pings-after-failover; do
+    bond-ping-kept-going bond-pings-after-failover \
+    bond-tern-uplink-in-bridge bond-tern-failed-over; do
 	check_eq "tern-netlab said ok $c" \
 	    "$(grep -cx "ok $c" <<<"$out")" 1
 done

@@ -8,8 +8,10 @@
  *   tb-nlv  VLAN-filtering switch: a, b on VLAN 10, c on VLAN 20, t a
  *           trunk (10,20) with an 8021q sub-interface t.10
  *   tb-nli  isolated switch: port i; the guest's 10.0.30.1 on the bridge
- *   tb-nlb  switch with a bond (active-backup over two veths) from
- *           namespace p, and port q pinging it while a member goes down */
+ *   tb-nlb  switch whose uplink is tern's own bond tu-nlb (uplink.c's
+ *           net_uplink_attach, active-backup) over two veths to
+ *           namespace p, itself bonded; port q pings p while the
+ *           active member goes down, and both bonds fail over */
 #include <errno.h>
 #include <fcntl.h>
 #include <libmnl/libmnl.h>
@@ -464,18 +466,43 @@ bond_failover(struct ns *p, struct ns *q)
 	check_ping("bond-pings-after-failover", q, "10.0.40.2", true);
 }
 
+/* tb-nlb's uplinks nlh-p1 and nlh-p2 bonded by tern's own code, as
+ * `tern switch create nlb --uplink nlh-p1 --uplink nlh-p2` does; the bond
+ * tu-nlb is checked to be in the bridge with both members in it. */
+static int
+uplink_bond(struct err *e)
+{
+	struct net_uplinks u;
+	struct net_link l1 = { 0 }, l2 = { 0 }, b = { 0 };
+	int r;
+
+	if ((r = net_uplinks_parse("nlh-p1,nlh-p2", "active-backup", &u,
+	    e)) < 0 || (r = net_uplink_check("nlh-p1", e)) < 0 ||
+	    (r = net_uplink_check("nlh-p2", e)) < 0 ||
+	    (r = net_uplink_attach("nlb", &u, e)) < 0)
+		return r;
+	r = net_link_get("nlh-p1", &l1) == 0 && net_link_get("nlh-p2",
+	    &l2) == 0 && net_link_get("tu-nlb", &b) == 0 &&
+	    !strcmp(l1.master_name, "tu-nlb") &&
+	    !strcmp(l2.master_name, "tu-nlb") &&
+	    !strcmp(b.master_name, "tb-nlb");
+	report(r, "bond-tern-uplink-in-bridge", "nlh-p1 in '%s', nlh-p2 in "
+	    "'%s', tu-nlb in '%s'", l1.master_name, l2.master_name,
+	    b.master_name);
+	return 0;
+}
+
 static void
 lab_bond(void)
 {
 	struct ns *p = must_ns("nlp"), *q = must_ns("nlq");
+	struct net_link before = { 0 }, after = { 0 };
 	struct err e = { 0 };
 	int r = net_bridge_create("tb-nlb", &e);
 
 	if (r == 0 && (r = veth_new("nlh-p1", p, "nlp1")) == 0 &&
 	    (r = veth_new("nlh-p2", p, "nlp2")) == 0 &&
-	    (r = link_set("nlh-p1", (int)if_nametoindex("tb-nlb"), true)) ==
-	    0 && (r = link_set("nlh-p2", (int)if_nametoindex("tb-nlb"),
-	    true)) == 0)
+	    (r = uplink_bond(&e)) == 0)
 		r = call_in(p, bond_make, NULL);
 	if (r == 0 && sh_in(p, NULL, 0, "ip link set lo up && ip addr add "
 	    "10.0.40.2/24 dev nlbond") != 0)
@@ -485,7 +512,20 @@ lab_bond(void)
 	if (!made("bond-made", r, &e))
 		return;
 	check_ping("bond-q-pings-p", q, "10.0.40.2", true);
+	(void)net_link_get("tu-nlb", &before);
 	bond_failover(p, q);
+	/* the far end's member went down: its veth's near end lost its
+	 * carrier, and tern's bond left it within its 100 ms link check */
+	for (int i = 0; i < 30; i++) {
+		if (net_link_get("tu-nlb", &after) == 0 && after.active[0] &&
+		    strcmp(after.active, before.active) != 0)
+			break;
+		usleep(100 * 1000);
+	}
+	report(before.active[0] && after.active[0] &&
+	    strcmp(after.active, before.active) != 0, "bond-tern-failed-over",
+	    "tu-nlb's active member '%s' after '%s'", after.active,
+	    before.active);
 }
 
 static void
@@ -499,6 +539,14 @@ cleanup(void)
 	n_ns = 0;
 	(void)net_bridge_delete("tb-nlv", NULL);
 	(void)net_bridge_delete("tb-nli", NULL);
+	if (if_nametoindex("tu-nlb")) {
+		struct net_uplinks u;
+		struct err e = { 0 };
+
+		if (net_uplinks_parse("nlh-p1,nlh-p2", "active-backup", &u,
+		    &e) == 0)
+			(void)net_uplink_release("nlb", &u, &e);
+	}
 	(void)net_bridge_delete("tb-nlb", NULL);
 }
 
