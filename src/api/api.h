@@ -279,6 +279,11 @@ int api_vnc_forward(struct api *a, struct http_req *req,
 void api_screen_fwd_stop(void);
 /* The standard error body, its code named after status. */
 void api_reply_error(struct http_req *req, unsigned status, const char *msg);
+/* A deferred change of a VM (a medium, a NIC) ended: 200 with the VM, or
+ * the error's status; data is the request. */
+struct vm;
+struct err;
+void api_reply_vm_done(struct vm *vm, const struct err *e, void *data);
 /* Reply with the standard error body {"error":{"code","message"}}. */
 void api_reply_error_code(struct http_req *req, unsigned status,
     const char *code, const char *msg);

@@ -11,22 +11,6 @@
 #include "util.h"
 #include "vm.h"
 
-static void
-nic_on_done(struct vm *vm, const struct err *e, void *data)
-{
-	struct http_req *req = data;
-	unsigned status;
-
-	if (!e && vm) {
-		http_reply_json(req, 200, vm_to_json(vm));
-		return;
-	}
-	status = e ? api_status_of(e->code) : 404;
-	api_reply_error_code(req, status, status == 409 ? "conflict" :
-	    status == 400 ? "invalid" : status == 404 ? "not_found" :
-	    "internal", e ? e->msg : "the vm is gone");
-}
-
 /* PUT body {"switch"?, "vlan"? (0: none), "trunks"? ("": none)}. */
 static int
 nic_api_set(struct vm *vm, struct http_req *req, const char *nic,
@@ -68,9 +52,9 @@ api_vm_nics(struct api *a, struct http_req *req, char **p, struct err *e)
 	if (streq(req->method, "POST")) {
 		if ((r = api_body(req, &body, e)) < 0)
 			return r;
-		r = vm_nic_add(vm, body, nic_on_done, req, e);
+		r = vm_nic_add(vm, body, api_reply_vm_done, req, e);
 	} else {
-		r = vm_nic_remove(vm, p[1], nic_on_done, req, e);
+		r = vm_nic_remove(vm, p[1], api_reply_vm_done, req, e);
 	}
 	if (r < 0)
 		return r;

@@ -261,9 +261,8 @@ api_vm_kvp(struct api *a, struct http_req *req, char **p, struct err *e)
 	return 0;
 }
 
-/* A media change QEMU was asked for ended: the deferred answer. */
-static void
-media_on_done(struct vm *vm, const struct err *e, void *data)
+void
+api_reply_vm_done(struct vm *vm, const struct err *e, void *data)
 {
 	struct http_req *req = data;
 	unsigned status;
@@ -298,7 +297,7 @@ api_vm_media(struct api *a, struct http_req *req, char **p, struct err *e)
 		return r;
 	if (iso && iso[0] != '/')
 		return err_set(e, -EINVAL, "iso must be an absolute path");
-	r = vm_media_change(vm, iso, media_on_done, req, e);
+	r = vm_media_change(vm, iso, api_reply_vm_done, req, e);
 	if (r < 0)
 		return r;
 	if (r == 1)

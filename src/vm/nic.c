@@ -593,7 +593,7 @@ set_apply(struct vm *vm, struct nic_row *n, const char *sw, long vlan,
 static int
 set_tap(struct vm *vm, const struct nic_row *n, struct err *err)
 {
-	struct net_vlans v = { .vlan = (uint16_t)n->vlan };
+	struct net_vlans v;
 	char br[16], tap[16];
 	int r;
 
@@ -601,13 +601,7 @@ set_tap(struct vm *vm, const struct nic_row *n, struct err *err)
 		return err_set(err, -EBUSY, "cannot find the tap of nic %s: "
 		    "the vm was started by an older ternd; stop and start it, "
 		    "or change the NIC while it is off", n->mac);
-	net_bridge_name(n->switch_name, br);
-	if (!net_bridge_exists(br) && net_bridge_create(br, err) < 0)
-		return err->code;
-	if (host_switch_isolated(vm->h, n->switch_name) &&
-	    (r = net_bridge_isolate(br, err)) < 0)
-		return r;
-	if ((r = net_trunks_parse(n->trunks, &v, err)) < 0)
+	if ((r = vm_nic_bridge(vm, n, br, &v, err)) < 0)
 		return r;
 	return net_tap_move(tap, br, &v, err);
 }

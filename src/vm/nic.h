@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "net.h"
 #include "store.h"
 
 struct vm;
@@ -57,6 +58,11 @@ void vm_nic_reconcile(struct vm *vm);
 /* vm.c: QEMU said DEVICE_DELETED (data its event data). */
 void vm_nic_on_deleted(struct vm *vm, const json_t *data);
 
+/* vm.c: n's switch's bridge made ready (made if missing, isolated if its
+ * switch is) into br, and n's VLANs into v: what opening or moving its
+ * tap needs.  0 or -errno with err. */
+int vm_nic_bridge(struct vm *vm, const struct nic_row *n, char br[16],
+    struct net_vlans *v, struct err *err);
 /* vm.c: open nic n's tap on its switch and VLANs, tagged with its MAC;
  * the fd (CLOEXEC) or -errno with err. */
 int vm_nic_open_tap(struct vm *vm, const struct nic_row *n,

@@ -497,20 +497,30 @@ vm_open_taps(struct vm *vm, int *fds, struct err *err)
 }
 
 int
-vm_nic_open_tap(struct vm *vm, const struct nic_row *n, struct err *err)
+vm_nic_bridge(struct vm *vm, const struct nic_row *n, char br[16],
+    struct net_vlans *v, struct err *err)
 {
-	struct net_vlans v = { .vlan = (uint16_t)n->vlan };
-	_cleanup_close_ int fd = -1;
-	char br[16], tap[16];
 	int r;
 
+	*v = (struct net_vlans){ .vlan = (uint16_t)n->vlan };
 	net_bridge_name(n->switch_name, br);
 	if (!net_bridge_exists(br) && net_bridge_create(br, err) < 0)
 		return err->code;
 	if (host_switch_isolated(vm->h, n->switch_name) &&
 	    (r = net_bridge_isolate(br, err)) < 0)
 		return r;
-	if ((r = net_trunks_parse(n->trunks, &v, err)) < 0)
+	return net_trunks_parse(n->trunks, v, err);
+}
+
+int
+vm_nic_open_tap(struct vm *vm, const struct nic_row *n, struct err *err)
+{
+	struct net_vlans v;
+	_cleanup_close_ int fd = -1;
+	char br[16], tap[16];
+	int r;
+
+	if ((r = vm_nic_bridge(vm, n, br, &v, err)) < 0)
 		return r;
 	fd = net_tap_open(br, &v, err);
 	if (fd < 0)
