@@ -284,6 +284,10 @@ void api_reply_error(struct http_req *req, unsigned status, const char *msg);
 struct vm;
 struct err;
 void api_reply_vm_done(struct vm *vm, const struct err *e, void *data);
+/* What a deferred change's start r (vm_media_change, vm_nic_add, ...)
+ * means for req: r < 0 returned, 1 the answer deferred (to
+ * api_reply_vm_done), 0 the VM at once; returns r < 0 or 0. */
+int api_vm_change_started(struct http_req *req, struct vm *vm, int r);
 /* Reply with the standard error body {"error":{"code","message"}}. */
 void api_reply_error_code(struct http_req *req, unsigned status,
     const char *code, const char *msg);

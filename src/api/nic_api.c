@@ -56,11 +56,5 @@ api_vm_nics(struct api *a, struct http_req *req, char **p, struct err *e)
 	} else {
 		r = vm_nic_remove(vm, p[1], api_reply_vm_done, req, e);
 	}
-	if (r < 0)
-		return r;
-	if (r == 1)
-		http_req_defer(req);
-	else
-		http_reply_json(req, 200, vm_to_json(vm));
-	return 0;
+	return api_vm_change_started(req, vm, r);
 }

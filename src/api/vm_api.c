@@ -261,6 +261,18 @@ api_vm_kvp(struct api *a, struct http_req *req, char **p, struct err *e)
 	return 0;
 }
 
+int
+api_vm_change_started(struct http_req *req, struct vm *vm, int r)
+{
+	if (r < 0)
+		return r;
+	if (r == 1)
+		http_req_defer(req);
+	else
+		http_reply_json(req, 200, vm_to_json(vm));
+	return 0;
+}
+
 void
 api_reply_vm_done(struct vm *vm, const struct err *e, void *data)
 {
@@ -297,14 +309,8 @@ api_vm_media(struct api *a, struct http_req *req, char **p, struct err *e)
 		return r;
 	if (iso && iso[0] != '/')
 		return err_set(e, -EINVAL, "iso must be an absolute path");
-	r = vm_media_change(vm, iso, api_reply_vm_done, req, e);
-	if (r < 0)
-		return r;
-	if (r == 1)
-		http_req_defer(req);
-	else
-		http_reply_json(req, 200, vm_to_json(vm));
-	return 0;
+	return api_vm_change_started(req, vm, vm_media_change(vm, iso,
+	    api_reply_vm_done, req, e));
 }
 
 static void
