@@ -8,7 +8,8 @@
  * The state is the cluster's VMs, by UUID (vms.c publishes them, ha.c
  * acts on them):
  *   {"gen": N, "vms": {UUID: {"uuid", "name", "owner": NODE | null,
- *     "state", "memory_mib", "record" (what another node needs to run
+ *     "state", "memory_mib" (its size now: a dynamic VM's current
+ *     size), "record" (what another node needs to run
  *     it), "ha": {...} (absent: not highly available), "restart": bool}}}
  * gen counts the changes applied; a quorate partition is the only one
  * that changes anything, so after a partition the side with the higher

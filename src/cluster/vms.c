@@ -319,12 +319,15 @@ publish_vm(struct cluster *c, const json_t *rec, struct vm *vm,
 	m = json_pack("{sssssssssssIsIsbso}", "t", "vm", "node", me, "uuid",
 	    key, "name", vm->row->name, "state",
 	    vm_state_name(vm->state), "memory_mib",
-	    (json_int_t)vm->row->memory_mib, "cpus", (json_int_t)vm->row->cpus,
+	    (json_int_t)store_vm_mem_now(vm->row), "cpus",
+	    (json_int_t)vm->row->cpus,
 	    "up", vm_up(vm), "record", cl_vm_record(vm));
 	if (e && owner && streq(owner, me) &&
 	    json_equal(json_object_get(e, "name"), json_object_get(m, "name")) &&
 	    json_equal(json_object_get(e, "state"), json_object_get(m, "state")) &&
 	    json_equal(json_object_get(e, "cpus"), json_object_get(m, "cpus")) &&
+	    json_equal(json_object_get(e, "memory_mib"), json_object_get(m,
+	    "memory_mib")) &&
 	    json_equal(json_object_get(e, "record"), json_object_get(m,
 	    "record")) && !(vm_up(vm) && json_object_get(e, "restart"))) {
 		json_decref(m);
