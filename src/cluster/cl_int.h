@@ -61,6 +61,8 @@ struct cluster {
 	json_t *told;		/* node name -> the state last told */
 	bool self_drain;	/* drain.c: this node's drain asked at shutdown */
 	uint64_t balance_ms;	/* balance.c: the last round (coordinator) */
+	struct cl_cmd *cmds;	/* cluster.c: start/reload/stop commands in
+				 * order, the first one running */
 };
 
 /* lease.c: set host->vm_lease; cl_lease_follow (lease.h) with

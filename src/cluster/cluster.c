@@ -206,46 +206,79 @@ cl_files_remove(struct host *h)
 	(void)unlink(kp);
 }
 
+/* The start, reload and stop commands run one at a time, in the order
+ * asked: a stop asked while a start still runs (a create undone as the
+ * nodes join) waits for it, else it could find no Corosync yet and leave
+ * the one the start then brings up running. */
 struct cl_cmd {
 	struct host *h;
 	char what[16];
+	char *cmd;
 	struct child *child;
+	struct cl_cmd *next;
 };
+
+static void cl_command_next(struct host *h);
 
 static void
 on_command_exit(struct child *ch, int status, void *data)
 {
 	struct cl_cmd *c = data;
+	struct host *h = c->h;
 
 	(void)ch;
 	if (status != 0)
-		host_event(c->h, "error", NULL, 0, "cluster: the %s command "
+		host_event(h, "error", NULL, 0, "cluster: the %s command "
 		    "failed (status %d); see %s/cluster-commands.log", c->what,
-		    status, c->h->cfg.state_dir);
+		    status, h->cfg.state_dir);
 	else
 		log_info("cluster: %s command done", c->what);
+	h->cluster->cmds = c->next;
 	child_free(c->child);
+	free(c->cmd);
 	free(c);
+	cl_command_next(h);
+}
+
+/* Start the first queued command; one that cannot start is dropped with
+ * an event, and the next one tried. */
+static void
+cl_command_next(struct host *h)
+{
+	struct cl_cmd *c;
+	int r;
+
+	while ((c = h->cluster->cmds)) {
+		_cleanup_free_ char *logp = xasprintf(
+		    "%s/cluster-commands.log", h->cfg.state_dir);
+		const char *argv[] = { "/bin/sh", "-c", c->cmd, NULL };
+		struct child_opts o = { .argv = argv, .log_path = logp };
+
+		if ((r = child_spawn(h->loop, &o, on_command_exit, c,
+		    &c->child)) == 0)
+			return;
+		host_event(h, "error", NULL, 0, "cluster: cannot run the %s "
+		    "command: %s", c->what, strerror(-r));
+		h->cluster->cmds = c->next;
+		free(c->cmd);
+		free(c);
+	}
 }
 
 void
 cl_command(struct host *h, const char *what, const char *cmd)
 {
-	struct cl_cmd *c = xzalloc(sizeof(*c));
-	_cleanup_free_ char *logp = xasprintf("%s/cluster-commands.log",
-	    h->cfg.state_dir);
-	const char *argv[] = { "/bin/sh", "-c", cmd, NULL };
-	struct child_opts o = { .argv = argv, .log_path = logp };
-	int r;
+	struct cl_cmd *c = xzalloc(sizeof(*c)), **tail;
+	bool idle = !h->cluster->cmds;
 
 	c->h = h;
 	snprintf(c->what, sizeof(c->what), "%s", what);
-	if ((r = child_spawn(h->loop, &o, on_command_exit, c,
-	    &c->child)) < 0) {
-		host_event(h, "error", NULL, 0, "cluster: cannot run the %s "
-		    "command: %s", what, strerror(-r));
-		free(c);
-	}
+	c->cmd = xstrdup(cmd);
+	for (tail = &h->cluster->cmds; *tail; tail = &(*tail)->next)
+		;
+	*tail = c;
+	if (idle)
+		cl_command_next(h);
 }
 
 const char *

@@ -59,6 +59,12 @@ start() {
 	unshare -m --propagation private sh -c \
 	    'mount --bind "$1/run" /run && exec corosync -c "$1/corosync.conf"' \
 	    sh "$dir"
+	# back once Corosync runs and says so in its pid file, as systemctl
+	# start is (Type=notify): a stop right after finds it
+	for ((i = 0; i < 100; i++)); do
+		running_pid >/dev/null && break
+		sleep 0.1
+	done
 	grep -qs 'model: net' "$dir/corosync.conf" || return 0
 	mkdir -p "$dir/run/corosync-qdevice"
 	rm -f "$qpidfile"
