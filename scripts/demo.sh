@@ -14,8 +14,9 @@
 # brought back (maintenance), its host is killed outright,
 # and the guest restarts on another node once sanlock shows the dead
 # node's lease expired, with every acknowledged write.  Between the two,
-# the hosts' Prometheus metrics, the web console's address, and a libvirt
-# domain (virsh's XML) imported.  Leaves the lab
+# the hosts' Prometheus metrics, the web console's address, a libvirt
+# domain (virsh's XML) imported, a UEFI+TPM VM booted from an ISO, and a
+# VM with dynamic memory getting a NIC plugged in and out.  Leaves the lab
 # up to explore; prints how to take it down.
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -258,6 +259,29 @@ printf '$ [h2] tern vm console iso1 | tail -n 3\n'
 "$LAB" tern h2 vm console iso1 | tail -n 3
 ls "$H2_POOL_DIR" | grep '^iso1-'
 t h2 vm stop iso1
+
+say "Dynamic memory: dyn1 sees 512 MiB, and ternd's balloon keeps it between"
+say "256 and 512 MiB from the guest's own figures (its demand plus 20 %)."
+say "Then a NIC plugged into it while it runs, shown on its switch, and"
+say "unplugged (uplinks, bonds and VLANs: see the README's switches)"
+t h2 vm create dyn1 --cpus 1 --memory 256M..512M --net lan \
+    --kernel "$GUEST/vmlinuz" --initrd "$GUEST/initrd.img" \
+    --cmdline "console=ttyS0 quiet tern.hostname=dyn1"
+t h2 vm start dyn1
+for _ in $(seq 1 120); do
+	"$LAB" tern h2 vm console dyn1 | grep -q TERN-GUEST-READY && break
+	sleep 0.5
+done
+for _ in $(seq 1 40); do	# the guest's first balloon figures
+	"$LAB" tern h2 vm show dyn1 --json |
+	    jq -e '.dynamic_memory.demand_mib > 0' >/dev/null 2>&1 && break
+	sleep 0.5
+done
+t h2 vm show dyn1
+t h2 vm nic add dyn1 --net lan
+t h2 switch show lan
+t h2 vm nic remove dyn1 nic1
+t h2 vm stop dyn1
 
 say "A failover cluster of the three hosts on Corosync (h3 trusts the others"
 say "and they it first); validate checks they can host each other's VMs"

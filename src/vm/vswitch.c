@@ -105,8 +105,10 @@ bond_json(const char *sw, const char *mode)
 	    l.active[0] ? json_string(l.active) : json_null());
 }
 
-/* The tap of a running VM's NIC i: QEMU got it as fd 3 + i (qemu.c) and
- * keeps that number; the tun driver names the device in its fdinfo. */
+/* The tap of a running VM's NIC i: the one tagged with its MAC when
+ * opened (net_tap_find: every tap, hot-plugged ones too); for a VM whose
+ * taps were opened before tags, QEMU's fd 3 + i (qemu.c), whose device
+ * the tun driver names in its fdinfo. */
 static bool
 nic_tap(const struct vm *vm, size_t i, char name[16])
 {
@@ -117,6 +119,10 @@ nic_tap(const struct vm *vm, size_t i, char name[16])
 
 	if (vm->pid <= 0)
 		return false;
+	if (net_tap_find(vm->row->nics[i].mac, name) == 0)
+		return true;
+	if (vm->row->nics[i].port)
+		return false;	/* hot-plugged: not at 3 + i */
 	path = xasprintf("/proc/%d/fdinfo/%zu", (int)vm->pid, 3 + i);
 	if (!(f = fopen(path, "re")))
 		return false;
