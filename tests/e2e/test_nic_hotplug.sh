@@ -65,6 +65,10 @@ t h1 vm start g1 >/dev/null
 check "g1 boots" wait_for 180 console_has h1 g1 TERN-GUEST-READY
 check "add while running" t h1 vm nic add g1 --net lan2
 check_eq "running: on port 1" "$(nics g1)" '[["lan",0],["lan2",1]]'
+# switch show names the hot-plugged NIC's own tap (by its MAC tag)
+hp_tap=$(t h1 switch show lan2 --json | jq -r '.ports[] | select(.vm == "g1") | .tap')
+check "switch show lan2 names its tap" bash -c "[ -n '$hp_tap' ] && [ '$hp_tap' != null ] && \
+    [ \"\$($LAB_SH exec h1 cat /sys/class/net/$hp_tap/master/uevent 2>/dev/null | grep -o tb-lan2)\" = tb-lan2 ]"
 lab exec h1 ip addr add 10.98.0.254/24 dev tb-lan2
 # lan3 a subnet of its own: the host answers through the route of the
 # bridge the address is on
