@@ -158,9 +158,13 @@ echo "# $start"
 check "Secure Boot is on in the guest" grep -q 'SecureBoot enabled' <<<"$start"
 check "the guest has /dev/tpm0" grep -q 'tpm=yes' <<<"$start"
 check_eq "cloud-init set the host name" "$(sed -n 's/.* host=\([^ ]*\).*/\1/p' <<<"$start")" deb
+# the suite prints its ssh line just after start, and its net line once a
+# NIC has an address (a minute at most): wait for each before reading it
+wait_for 60 has_line ssh || true
 check_eq "cloud-init installed the SSH key" \
     "$(sed -n 's/.* key=\(.*\)/\1/p' <<<"$(suite_line ssh)")" "$(sha256sum <<<"$KEY" | cut -c1-16)"
 MAC0=$(vm_field h1 deb '.nics[0].mac')
+wait_for 90 has_line net || true
 echo "# $(suite_line net)"
 check "cloud-init gave the NIC (by its MAC) the static address" \
     grep -q " [^ ,]*,$MAC0,192.0.2.20/24 " <<<"$(suite_line net) "
