@@ -178,16 +178,26 @@ on_stats(struct vm *vm, struct job *job, json_t *ret, const struct err *e)
 	dynmem_resize(vm, want, on_resize);
 }
 
+/* A set-up step QEMU refused (no answer in ret): logged, tried again on
+ * the next tick.  True when it was refused. */
+static bool
+dynmem_refused(struct vm *vm, const json_t *ret, const char *what,
+    const struct err *e)
+{
+	if (ret)
+		return false;
+	log_debug("vm=%s %s refused: %s, will retry", vm->row->name, what,
+	    e->msg);
+	dynmem_again(vm);
+	return true;
+}
+
 static void
 on_setup(struct vm *vm, struct job *job, json_t *ret, const struct err *e)
 {
 	(void)job;
-	if (!ret) {
-		log_debug("vm=%s dynamic memory set-up refused: %s, will retry",
-		    vm->row->name, e->msg);
-		dynmem_again(vm);
+	if (dynmem_refused(vm, ret, "dynamic memory set-up", e))
 		return;
-	}
 	vm->dyn.set_up = true;
 	dynmem_query(vm);
 }
@@ -196,12 +206,8 @@ static void
 on_polling(struct vm *vm, struct job *job, json_t *ret, const struct err *e)
 {
 	(void)job;
-	if (!ret) {
-		log_debug("vm=%s guest-stats polling refused: %s, will retry",
-		    vm->row->name, e->msg);
-		dynmem_again(vm);
+	if (dynmem_refused(vm, ret, "guest-stats polling", e))
 		return;
-	}
 	dynmem_resize(vm, vm->row->memory_cur_mib, on_setup);
 }
 
